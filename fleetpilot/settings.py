@@ -1,0 +1,61 @@
+"""All configuration, read once from environment variables and an optional file.
+
+Nothing else in the project reads ``os.environ``: code receives a ``Settings``.
+Every variable is ``FLEETPILOT_<FIELD>`` (upper case); the optional file is
+``fleetpilot.env`` in the working directory, or the path in ``FLEETPILOT_ENV_FILE``.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+StorageMode = Literal["auto", "timescale", "native"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FLEETPILOT_",
+        env_file=os.environ.get("FLEETPILOT_ENV_FILE", "fleetpilot.env"),
+        extra="ignore",
+    )
+
+    # Services. Empty means "start the embedded one" (pgserver / amqtt).
+    database_url: str | None = Field(None, description="PostgreSQL URL, e.g. postgresql://user@host:5432/db")
+    mqtt_url: str | None = Field(None, description="MQTT broker URL, e.g. mqtt://user:pass@host:1883")
+    data_dir: Path = Field(Path(".fleetpilot"), description="Embedded database, broker state and run files")
+
+    # Storage.
+    storage_mode: StorageMode = Field(
+        "auto", description="auto: TimescaleDB when the extension can be created, else native partitioning"
+    )
+    partitions_ahead_days: int = Field(7, ge=1, description="Native mode: daily partitions created ahead of today")
+
+    # Privacy defaults; the admin can change them at run time (stored in the database).
+    retention_days: int = Field(90, ge=1, description="Raw fixes and events older than this are removed")
+    k_min_shifts: int = Field(5, ge=1, description="Aggregates over fewer shifts are suppressed")
+    k_min_people: int = Field(3, ge=1, description="Aggregates over fewer distinct people are suppressed")
+
+    # Wire protocol.
+    city: str = Field("metro", description="City segment of MQTT topics fleet/<city>/<vehicle>/...")
+
+    # Services' listening addresses.
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    metrics_port: int = Field(9108, description="Prometheus metrics of the ingest worker")
+    jwt_secret: str | None = Field(None, description="Token signing key; generated into data_dir when unset")
+    token_minutes: int = Field(30, ge=1, description="Access token lifetime")
+
+    @field_validator("database_url", "mqtt_url", "jwt_secret", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
