@@ -1,23 +1,28 @@
 """The `fleetpilot` command line.
 
-Each subcommand lives in its own module exposing ``HELP``, ``add_arguments(parser)`` and
-``run(args, settings) -> int``; modules are imported only when their command runs.
+Each module in ``fleetpilot.commands`` is a subcommand named after the module (``_`` →
+``-``), exposing ``HELP``, ``add_arguments(parser)`` and ``run(args, settings) -> int``.
 Expected failures (FleetpilotError) print one line and exit 2, never a traceback.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
+
+import fleetpilot.commands
 
 from fleetpilot.errors import FleetpilotError
 
-COMMANDS: dict[str, str] = {
-    "migrate": "fleetpilot.commands.migrate",
-    "doctor": "fleetpilot.commands.doctor",
-    "stop": "fleetpilot.commands.stop",
-    "retention": "fleetpilot.commands.retention",
-}
+# `sim` is handed to the simulator's own CLI untouched (it is a black box).
+PASS_THROUGH = {"sim": "fleetsim.cli"}
+
+
+def commands() -> dict[str, str]:
+    found = {info.name.replace("_", "-"): f"fleetpilot.commands.{info.name}"
+             for info in pkgutil.iter_modules(fleetpilot.commands.__path__) if not info.name.startswith("_")}
+    return dict(sorted(found.items()))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(see README); with no FLEETPILOT_DATABASE_URL / FLEETPILOT_MQTT_URL embedded servers are started.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module_name in COMMANDS.items():
+    for name in PASS_THROUGH:
+        sub.add_parser(name, help="run the truck simulator (see `fleetpilot sim --help`)", add_help=False)
+    for name, module_name in commands().items():
         module = importlib.import_module(module_name)
         command = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(command)
@@ -36,12 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Passed through untouched so the simulator keeps its own CLI (it is a black box).
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["sim"]:
-        from fleetsim.cli import main as sim_main
-
-        return sim_main(argv[1:])
+    if argv[:1] and argv[0] in PASS_THROUGH:
+        return importlib.import_module(PASS_THROUGH[argv[0]]).main(argv[1:])
     args = build_parser().parse_args(argv)
     from fleetpilot.settings import Settings
 
