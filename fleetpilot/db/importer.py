@@ -1,0 +1,188 @@
+"""Importing the city, route plans and rosters (the files described in docs/protocol.md).
+
+All three are idempotent: importing the same file twice changes nothing. A route whose
+plan differs from its current version gets a new version; shifts point at the version
+current when they were imported.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import datetime
+
+import asyncpg
+
+from fleetpilot.errors import FleetpilotError
+
+
+class InvalidPlan(FleetpilotError):
+    """A city, route or roster file does not have the documented shape."""
+
+
+UPSERT_FACILITY = """
+INSERT INTO facilities (facility_id, facility_type, name, geometry) VALUES ($1, $2, $3, $4)
+ON CONFLICT (facility_id) DO UPDATE
+SET facility_type = EXCLUDED.facility_type, name = EXCLUDED.name, geometry = EXCLUDED.geometry
+"""
+UPSERT_STREET = """
+INSERT INTO street_segments (segment_id, name, road_class, speed_limit_kmh, one_way, geometry)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (segment_id) DO UPDATE
+SET name = EXCLUDED.name, road_class = EXCLUDED.road_class, speed_limit_kmh = EXCLUDED.speed_limit_kmh,
+    one_way = EXCLUDED.one_way, geometry = EXCLUDED.geometry
+"""
+CURRENT_SEGMENTS = """
+SELECT seq, segment_id, service, speed_limit_kmh, geometry FROM route_segments
+WHERE route_id = $1 AND version = $2 ORDER BY seq
+"""
+CURRENT_STOPS = """
+SELECT seq, stop_id, segment_id, lon, lat FROM route_stops WHERE route_id = $1 AND version = $2 ORDER BY seq
+"""
+INSERT_SEGMENT = """
+INSERT INTO route_segments (route_id, version, seq, segment_id, service, speed_limit_kmh, geometry)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+"""
+INSERT_STOP = """
+INSERT INTO route_stops (route_id, version, seq, stop_id, segment_id, lon, lat) VALUES ($1, $2, $3, $4, $5, $6, $7)
+"""
+UPSERT_SHIFT = """
+INSERT INTO shifts (shift_id, vehicle_id, route_id, route_version, starts_at, ends_at)
+VALUES ($1, $2, $3, (SELECT current_version FROM routes WHERE route_id = $3), $4, $5)
+ON CONFLICT (shift_id) DO UPDATE
+SET vehicle_id = EXCLUDED.vehicle_id, route_id = EXCLUDED.route_id, starts_at = EXCLUDED.starts_at,
+    ends_at = EXCLUDED.ends_at
+"""
+
+
+async def init_codecs(conn: asyncpg.Connection) -> None:
+    """Let jsonb parameters and results be plain Python objects on this connection."""
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+def _features(collection: dict, what: str) -> list[dict]:
+    if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection":
+        raise InvalidPlan(f"{what} must be a GeoJSON FeatureCollection")
+    features = collection.get("features")
+    if not isinstance(features, list):
+        raise InvalidPlan(f"{what} has no features list")
+    return features
+
+
+def _prop(feature: dict, key: str, what: str):
+    try:
+        return feature["properties"][key]
+    except (KeyError, TypeError):
+        raise InvalidPlan(f"a feature of {what} lacks properties.{key}: {json.dumps(feature)[:200]}") from None
+
+
+async def import_city(conn: asyncpg.Connection, city: dict) -> dict[str, int]:
+    """Upsert facilities (geofences) and street segments from city.geojson."""
+    await init_codecs(conn)
+    facilities, streets = [], []
+    for feature in _features(city, "city.geojson"):
+        kind = _prop(feature, "kind", "city.geojson")
+        props = feature["properties"]
+        if kind == "facility":
+            facilities.append((_prop(feature, "facility_id", "city.geojson"), _prop(feature, "facility_type", "city.geojson"),
+                               props.get("name") or props["facility_id"], feature["geometry"]))
+        elif kind == "street":
+            streets.append((_prop(feature, "segment_id", "city.geojson"), props.get("name"),
+                            _prop(feature, "road_class", "city.geojson"), float(_prop(feature, "speed_limit_kmh", "city.geojson")),
+                            bool(props.get("one_way", False)), feature["geometry"]))
+    async with conn.transaction():
+        await conn.executemany(UPSERT_FACILITY, facilities)
+        await conn.executemany(UPSERT_STREET, streets)
+    return {"facilities": len(facilities), "streets": len(streets)}
+
+
+async def import_routes(
+    conn: asyncpg.Connection, routes: dict, created_by: str | None = None, note: str | None = None
+) -> dict[str, int]:
+    """Import route plans; returns route_id -> version now current (new only if changed)."""
+    await init_codecs(conn)
+    plans: dict[str, dict] = defaultdict(lambda: {"segments": [], "stops": [], "name": None})
+    for feature in _features(routes, "routes.geojson"):
+        route_id = str(_prop(feature, "route_id", "routes.geojson"))
+        props = feature["properties"]
+        kind = _prop(feature, "feature_type", "routes.geojson")
+        seq = int(_prop(feature, "seq", "routes.geojson"))
+        plans[route_id]["name"] = props.get("route_name") or plans[route_id]["name"]
+        if kind == "segment":
+            limit = props.get("speed_limit_kmh")
+            plans[route_id]["segments"].append((seq, str(_prop(feature, "segment_id", "routes.geojson")),
+                                                bool(props.get("service", True)), float(limit) if limit is not None else None,
+                                                feature["geometry"]))
+        elif kind == "stop":
+            lon, lat = feature["geometry"]["coordinates"][:2]
+            plans[route_id]["stops"].append((seq, str(_prop(feature, "stop_id", "routes.geojson")),
+                                             props.get("segment_id"), float(lon), float(lat)))
+        else:
+            raise InvalidPlan(f"routes.geojson: feature_type must be 'segment' or 'stop', got {kind!r}")
+    result = {}
+    async with conn.transaction():
+        for route_id, plan in plans.items():
+            plan["segments"].sort(key=lambda s: s[0])
+            plan["stops"].sort(key=lambda s: s[0])
+            result[route_id] = await _store_route(conn, route_id, plan, created_by, note)
+    return result
+
+
+async def _store_route(conn, route_id: str, plan: dict, created_by, note) -> int:
+    await conn.execute(
+        "INSERT INTO routes (route_id, name) VALUES ($1, $2) ON CONFLICT (route_id) DO NOTHING",
+        route_id, plan["name"] or route_id,
+    )
+    current = await conn.fetchval("SELECT current_version FROM routes WHERE route_id = $1 FOR UPDATE", route_id)
+    if current is not None:
+        segments = [tuple(r) for r in await conn.fetch(CURRENT_SEGMENTS, route_id, current)]
+        stops = [tuple(r) for r in await conn.fetch(CURRENT_STOPS, route_id, current)]
+        if segments == plan["segments"] and stops == plan["stops"]:
+            return current
+    version = (current or 0) + 1
+    await conn.execute(
+        "INSERT INTO route_versions (route_id, version, created_by, note) VALUES ($1, $2, $3, $4)",
+        route_id, version, created_by, note,
+    )
+    await conn.executemany(INSERT_SEGMENT, [(route_id, version, *s) for s in plan["segments"]])
+    await conn.executemany(INSERT_STOP, [(route_id, version, *s) for s in plan["stops"]])
+    await conn.execute("UPDATE routes SET current_version = $2 WHERE route_id = $1", route_id, version)
+    return version
+
+
+async def import_roster(conn: asyncpg.Connection, roster: dict, city: str | None = None) -> dict[str, int]:
+    """Upsert vehicles, devices, people (names kept in identity.person_names), shifts and crews."""
+    try:
+        city = city or roster.get("city") or "metro"
+        vehicles = [(v["vehicle_id"], city) for v in roster["vehicles"]]
+        devices = [(v.get("device_id") or v["vehicle_id"], v["vehicle_id"]) for v in roster["vehicles"]]
+        people = [(p["person_id"],) for p in roster.get("people", [])]
+        names = [(p["person_id"], p["display_name"]) for p in roster.get("people", []) if p.get("display_name")]
+        shifts = [(s["shift_id"], s["vehicle_id"], s.get("route_id"), _time(s["start"]), _time(s["end"]))
+                  for s in roster.get("shifts", [])]
+        crews = [(s["shift_id"], person) for s in roster.get("shifts", []) for person in s.get("crew", [])]
+    except (KeyError, TypeError) as exc:
+        raise InvalidPlan(f"roster.json lacks {exc}") from None
+    async with conn.transaction():
+        await conn.executemany(
+            "INSERT INTO vehicles (vehicle_id, city) VALUES ($1, $2) ON CONFLICT (vehicle_id) DO NOTHING", vehicles)
+        await conn.executemany(
+            "INSERT INTO devices (device_id, vehicle_id) VALUES ($1, $2) "
+            "ON CONFLICT (device_id) DO UPDATE SET vehicle_id = EXCLUDED.vehicle_id", devices)
+        await conn.executemany("INSERT INTO people (person_id) VALUES ($1) ON CONFLICT DO NOTHING", people)
+        await conn.executemany(
+            "INSERT INTO identity.person_names (person_id, full_name) VALUES ($1, $2) "
+            "ON CONFLICT (person_id) DO UPDATE SET full_name = EXCLUDED.full_name", names)
+        await conn.executemany(UPSERT_SHIFT, shifts)
+        await conn.executemany(
+            "INSERT INTO shift_crew (shift_id, person_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", crews)
+    return {"vehicles": len(vehicles), "people": len(people), "shifts": len(shifts)}
+
+
+def _time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (AttributeError, ValueError):
+        raise InvalidPlan(f"roster.json: {value!r} is not an ISO 8601 time") from None
+    if parsed.tzinfo is None:
+        raise InvalidPlan(f"roster.json: {value!r} has no time zone (use ...Z)")
+    return parsed

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# fleetpilot bootstrap. The README's two commands:
+#   ./fp demo    run the pilot (simulator -> broker -> ingest -> database -> API/dashboard)
+#   ./fp test    run the whole test suite
+# Anything else is passed to the `fleetpilot` CLI inside the project's virtual environment
+# (e.g. ./fp doctor, ./fp bench ingest). The environment is created and installed from
+# requirements.lock on first use, and again whenever the lock or the package metadata change.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+find_python() {
+    for candidate in "${PYTHON:-}" python3.13 python3.12 python3.11 python3; do
+        [ -n "$candidate" ] || continue
+        if command -v "$candidate" >/dev/null 2>&1 &&
+            "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            echo "$candidate"
+            return
+        fi
+    done
+    echo "fp: Python 3.11 or newer is needed (set PYTHON=/path/to/python3.11)" >&2
+    exit 1
+}
+
+ensure_venv() {
+    local stamp
+    stamp=".venv/.installed-$(cat requirements.lock pyproject.toml setup.py | sha256sum | cut -c1-16)"
+    if [ ! -x .venv/bin/python ]; then
+        "$(find_python)" -m venv .venv
+    fi
+    if [ ! -f "$stamp" ]; then
+        echo "fp: installing dependencies into .venv (pinned in requirements.lock)" >&2
+        .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+        .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+        .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+        rm -f .venv/.installed-*
+        touch "$stamp"
+    fi
+}
+
+# Browser tests drive Debian's Chromium (downloaded browsers cannot run here).
+ensure_chromium() {
+    if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+        return
+    fi
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+    if command -v apt-get >/dev/null 2>&1 && { [ -z "$sudo" ] || sudo -n true 2>/dev/null; }; then
+        echo "fp: installing Chromium for the browser tests (apt-get)" >&2
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
+    else
+        echo "fp: Chromium not found and cannot be installed here; install 'chromium' and 'chromium-driver'" \
+            "(the browser tests will fail without them)" >&2
+    fi
+}
+
+command="${1:-help}"
+case "$command" in
+    test)
+        shift
+        ensure_venv
+        ensure_chromium
+        exec .venv/bin/python -m pytest "$@"
+        ;;
+    demo)
+        shift
+        ensure_venv
+        exec .venv/bin/fleetpilot demo "$@"
+        ;;
+    help | -h | --help)
+        sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+        ;;
+    *)
+        ensure_venv
+        exec .venv/bin/fleetpilot "$@"
+        ;;
+esac
