@@ -1,0 +1,178 @@
+// Maps drawn with plotly.js from lon/lat GeoJSON, with or without base-map tiles.
+//
+// Without tiles (the default) a map is a plain plotly plane whose y axis is stretched by
+// 1/cos(latitude), so a metre north is as long on screen as a metre east; the streets come
+// from the city and the route plans, so the map needs no outside service. With a tile URL
+// configured (/app-assets/config.json) the same traces go onto plotly's MapLibre map over
+// those raster tiles.
+
+const Plotly = window.Plotly;
+
+let configPromise = null;
+export function mapConfig() {
+  configPromise ??= fetch(new URL("../app-assets/config.json", document.baseURI)).then((r) => r.json());
+  return configPromise;
+}
+
+export const COLOURS = {
+  street: "#c3c9d4",
+  arterial: "#9aa3b2",
+  planned: "#6c8ebf",
+  driven: "#14365d",
+  stop: "#0b6e4f",
+  good: "#1a9850",
+  fair: "#d98b00",
+  bad: "#c0262d",
+  facility: "rgba(120, 94, 160, .25)",
+  facilityLine: "#6b4f96",
+  event: "#c0262d",
+  hot: "#7a0010",
+};
+
+function coordinateLists(geometry) {
+  if (!geometry) return [];
+  switch (geometry.type) {
+    case "LineString": return [geometry.coordinates];
+    case "MultiLineString": return geometry.coordinates;
+    case "Polygon": return [geometry.coordinates[0]];
+    case "MultiPolygon": return geometry.coordinates.map((polygon) => polygon[0]);
+    default: return [];
+  }
+}
+
+/**
+ * One line trace from many LineString/Polygon features (null-separated, so thousands of
+ * streets cost one SVG path, not thousands of traces).
+ */
+export function lineTrace(features, { name, colour, width = 2, dash, hover, showlegend = true, fill } = {}) {
+  const x = [];
+  const y = [];
+  const text = [];
+  for (const feature of features) {
+    for (const coords of coordinateLists(feature.geometry)) {
+      for (const [lon, lat] of coords) {
+        x.push(lon);
+        y.push(lat);
+        text.push(hover ? hover(feature) : "");
+      }
+      x.push(null);
+      y.push(null);
+      text.push("");
+    }
+  }
+  const trace = {
+    type: "scatter", mode: "lines", name, x, y, showlegend,
+    line: { color: colour, width, ...(dash ? { dash } : {}) },
+    hoverinfo: hover ? "text" : "skip", text,
+  };
+  if (fill) Object.assign(trace, { fill: "toself", fillcolor: fill });
+  return trace;
+}
+
+/** A marker trace from rows with lon/lat. */
+export function pointTrace(rows, { name, colour, size = 8, symbol = "circle", hover, line, showlegend = true } = {}) {
+  return {
+    type: "scatter", mode: "markers", name, showlegend,
+    x: rows.map((r) => r.lon), y: rows.map((r) => r.lat),
+    marker: { color: typeof colour === "function" ? rows.map(colour) : colour, size, symbol, ...(line ? { line } : {}) },
+    hoverinfo: hover ? "text" : "skip",
+    text: hover ? rows.map(hover) : undefined,
+  };
+}
+
+/** Streets (arterials heavier) and facility outlines: the map's own base layer. */
+export function cityTraces(city) {
+  const features = city?.features || [];
+  const streets = features.filter((f) => f.geometry?.type?.endsWith("LineString"));
+  const arterials = streets.filter((f) => f.properties?.road_class === "arterial");
+  const others = streets.filter((f) => f.properties?.road_class !== "arterial");
+  const facilities = features.filter((f) => f.geometry?.type?.endsWith("Polygon"));
+  const named = (f) => f.properties?.name || f.properties?.segment_id || "";
+  return [
+    lineTrace(others, { name: "Streets", colour: COLOURS.street, width: 1, showlegend: false, hover: named }),
+    lineTrace(arterials, { name: "Main roads", colour: COLOURS.arterial, width: 2.5, showlegend: false, hover: named }),
+    lineTrace(facilities, {
+      name: "Depot, transfer station, landfill, break", colour: COLOURS.facilityLine, width: 1,
+      fill: COLOURS.facility, hover: (f) => `${f.properties?.name || ""} (${(f.properties?.facility_type || "").replace("_", " ")})`,
+    }),
+  ];
+}
+
+function extent(traces) {
+  let [x0, x1, y0, y1] = [Infinity, -Infinity, Infinity, -Infinity];
+  for (const t of traces) {
+    for (let i = 0; i < (t.x || []).length; i += 1) {
+      const x = t.x[i];
+      const y = t.y[i];
+      if (x === null || y === null || x === undefined) continue;
+      x0 = Math.min(x0, x); x1 = Math.max(x1, x);
+      y0 = Math.min(y0, y); y1 = Math.max(y1, y);
+    }
+  }
+  return Number.isFinite(x0) ? { x0, x1, y0, y1 } : { x0: -0.01, x1: 0.01, y0: -0.01, y1: 0.01 };
+}
+
+function toTiles(trace) {
+  // MapLibre traces take lon/lat and support neither dashes nor fills outside polygons' "toself".
+  const { x, y, type: _type, line, ...rest } = trace;
+  const tiled = { ...rest, type: "scattermap", lon: x, lat: y };
+  if (line) tiled.line = { color: line.color, width: line.width };
+  return tiled;
+}
+
+const PLOT_CONFIG = {
+  responsive: true,
+  displaylogo: false,
+  scrollZoom: true,
+  modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "toImage", "zoomIn2d", "zoomOut2d"],
+};
+
+/**
+ * Draw `traces` (lon/lat in x/y) into `el`. `focus` (traces) decides the initial view;
+ * `label` describes the map for screen readers (the page also lists what it shows in text).
+ */
+export async function drawMap(el, traces, { label, focus } = {}) {
+  const config = await mapConfig();
+  el.setAttribute("role", "img");
+  el.setAttribute("aria-label", label);
+  const box = extent(focus && focus.length ? focus : traces);
+  const lat0 = (box.y0 + box.y1) / 2;
+  const stretch = 1 / Math.cos((lat0 * Math.PI) / 180);
+  const legend = { orientation: "h", x: 0, y: -0.02, yanchor: "top", font: { size: 12 } };
+  if (config.tile_url) {
+    const span = Math.max(box.x1 - box.x0, (box.y1 - box.y0) * stretch, 1e-4);
+    const layout = {
+      margin: { l: 0, r: 0, t: 0, b: 0 }, legend, showlegend: true,
+      map: {
+        style: "white-bg",
+        center: { lon: (box.x0 + box.x1) / 2, lat: lat0 },
+        zoom: Math.max(1, Math.min(18, Math.log2(360 / span) - 0.3)),
+        layers: [{ below: "traces", sourcetype: "raster", source: [config.tile_url],
+                   sourceattribution: config.tile_attribution || "" }],
+      },
+    };
+    return Plotly.react(el, traces.map(toTiles), layout, PLOT_CONFIG);
+  }
+  const padX = (box.x1 - box.x0) * 0.04 + 1e-4;
+  const padY = (box.y1 - box.y0) * 0.04 + 1e-4;
+  const layout = {
+    margin: { l: 0, r: 0, t: 0, b: 0 },
+    legend, showlegend: true, dragmode: "pan", hovermode: "closest",
+    plot_bgcolor: "#fbfcfd", paper_bgcolor: "#ffffff",
+    xaxis: { visible: false, range: [box.x0 - padX, box.x1 + padX] },
+    yaxis: { visible: false, range: [box.y0 - padY, box.y1 + padY], scaleanchor: "x", scaleratio: stretch },
+  };
+  return Plotly.react(el, traces, layout, PLOT_CONFIG);
+}
+
+/** A chart with the same plotly options as the maps (responsive, no logo, no selection tools). */
+export function drawChart(el, traces, layout, label) {
+  el.setAttribute("role", "img");
+  el.setAttribute("aria-label", label);
+  return Plotly.react(el, traces, {
+    margin: { l: 48, r: 12, t: 8, b: 40 },
+    legend: { orientation: "h", y: -0.2 },
+    font: { size: 12 },
+    ...layout,
+  }, { ...PLOT_CONFIG, scrollZoom: false });
+}
