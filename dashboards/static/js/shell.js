@@ -11,11 +11,11 @@ import { esc } from "./format.js";
 
 export const PAGES = [
   { id: "driver", href: "driver.html", label: "My shifts", roles: ["driver"] },
-  { id: "coverage", href: "coverage.html", label: "Route coverage", roles: ["supervisor"] },
-  { id: "efficiency", href: "efficiency.html", label: "Efficiency trends", roles: ["supervisor"] },
+  { id: "coverage", href: "coverage.html", label: "Route coverage", roles: ["supervisor", "data_officer"] },
+  { id: "efficiency", href: "efficiency.html", label: "Efficiency trends", roles: ["supervisor", "data_officer"] },
   { id: "live", href: "live.html", label: "Live map", roles: ["supervisor"] },
   { id: "plans", href: "plans.html", label: "Route plans", roles: ["supervisor"] },
-  { id: "hotspots", href: "hotspots.html", label: "Hotspots", roles: ["data_officer"] },
+  { id: "hotspots", href: "hotspots.html", label: "Hotspots", roles: ["supervisor", "data_officer"] },
   // Shown only once the what-if API answers (see whatIfAvailable).
   { id: "whatif", href: "whatif.html", label: "What if", roles: ["data_officer"], needs: "whatif" },
   { id: "exports", href: "exports.html", label: "Exports", roles: ["data_officer"] },
@@ -104,7 +104,7 @@ export async function startPage(pageId, render) {
   let me = null;
   try {
     if (token()) {
-      me = await getJson("me");
+      me = await getJson("auth/me");
     } else if (page.roles !== "everyone") {
       goToLogin();
       return;

@@ -5,5 +5,5 @@ import { homeFor } from "../shell.js";
 if (!token()) {
   location.replace("login.html");
 } else {
-  getJson("me").then((me) => location.replace(homeFor(me.role)));
+  getJson("auth/me").then((me) => location.replace(homeFor(me.role)));
 }

@@ -19,7 +19,7 @@ startPage("login", async () => {
     button.disabled = true;
     try {
       await login(form.username.value.trim(), form.password.value);
-      const me = await getJson("me");
+      const me = await getJson("auth/me");
       location.replace(nextPage() || homeFor(me.role));
     } catch (failure) {
       error.textContent = failure instanceof ApiError && [400, 401, 403, 423, 429].includes(failure.status)

@@ -1,0 +1,51 @@
+// The public transparency page, drawn from /api/v1/transparency (the live settings).
+import { getJson } from "../api.js";
+import * as fmt from "../format.js";
+import { startPage } from "../shell.js";
+
+const REASONS = { off_duty: "off duty", private_mode: "device in private mode", privacy_zone: "inside a privacy zone" };
+const ROLE_WORDS = { anonymous: "anyone", driver: "crew members", supervisor: "supervisors", data_officer: "data officers", admin: "administrators" };
+
+function table(caption, head, rows) {
+  return `<div class="table-wrap"><table><caption class="visually-hidden">${fmt.esc(caption)}</caption>
+    <thead><tr>${head.map((h) => `<th scope="col">${fmt.esc(h)}</th>`).join("")}</tr></thead>
+    <tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join("")}</tr>`).join("")}</tbody></table></div>`;
+}
+
+startPage("transparency", async ({ main }) => {
+  const facts = await getJson("transparency");
+  const drops = facts.not_stored_last_30_days;
+  main.querySelector("#transparency").innerHTML = `
+    <dl class="figures card" id="settings">
+      <div><dt>Raw positions kept for</dt><dd id="t-retention">${fmt.number(facts.retention_days)} days</dd></div>
+      <div><dt>Smallest group shown</dt><dd id="t-k-shifts">${fmt.number(facts.k_min_shifts)} shifts</dd></div>
+      <div><dt>…and at least</dt><dd id="t-k-people">${fmt.number(facts.k_min_people)} people</dd></div>
+      <div><dt>Privacy zones</dt><dd id="t-zones">${fmt.number(facts.privacy_zones)}</dd></div>
+    </dl>
+    <section class="card" aria-labelledby="t-collected-h">
+      <h2 id="t-collected-h">What is collected</h2>
+      ${table("What is collected, when and how long it is kept", ["Data", "When", "Kept"],
+        facts.collected.map((d) => [fmt.esc(d.what), fmt.esc(d.when), fmt.esc(d.kept)]))}
+    </section>
+    <section class="card" aria-labelledby="t-access-h">
+      <h2 id="t-access-h">Who sees what</h2>
+      <p>Every figure about groups covers at least <strong>${fmt.number(facts.k_min_shifts)} shifts</strong> and
+        <strong>${fmt.number(facts.k_min_people)} different people</strong>; smaller groups are removed on the server.
+        No page ranks or lists drivers.</p>
+      ${table("Who may see what", ["Who", "May see"],
+        facts.access.map((r) => [fmt.esc(r.roles.map((role) => ROLE_WORDS[role] || role).join(", ")), fmt.esc(r.meaning)]))}
+    </section>
+    <section class="card" aria-labelledby="t-individual-h">
+      <h2 id="t-individual-h">Individual access</h2>
+      <p>In the last 30 days someone other than the crew opened a shift
+        <strong id="t-accesses">${fmt.number(facts.individual_accesses_last_30_days)}</strong> time(s), each with a stated purpose
+        that the crew members see in their own access log.</p>
+    </section>
+    <section class="card" aria-labelledby="t-drops-h">
+      <h2 id="t-drops-h">Not stored (last 30 days)</h2>
+      ${drops.length ? table("Positions and events that were counted but not stored", ["Why", "Positions", "Events"],
+        drops.map((d) => [fmt.esc(REASONS[d.reason] || d.reason), `<span class="num">${fmt.number(d.fixes)}</span>`,
+          `<span class="num">${fmt.number(d.events)}</span>`])) : "<p>Nothing in the last 30 days.</p>"}
+    </section>
+    <p class="note">Settings last changed ${fmt.esc(fmt.dateTime(facts.settings_updated_at))}.</p>`;
+});
