@@ -2,14 +2,13 @@
 import { getJson } from "../api.js";
 import * as fmt from "../format.js";
 import { startPage } from "../shell.js";
+import { tableHtml } from "../tables.js";
 
 const REASONS = { off_duty: "off duty", private_mode: "device in private mode", privacy_zone: "inside a privacy zone" };
-const ROLE_WORDS = { anonymous: "anyone", driver: "crew members", supervisor: "supervisors", data_officer: "data officers", admin: "administrators" };
+const ROLE_WORDS = { driver: "crew members", supervisor: "supervisors", data_officer: "data officers", admin: "administrators" };
 
-function table(caption, head, rows) {
-  return `<div class="table-wrap"><table><caption class="visually-hidden">${fmt.esc(caption)}</caption>
-    <thead><tr>${head.map((h) => `<th scope="col">${fmt.esc(h)}</th>`).join("")}</tr></thead>
-    <tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join("")}</tr>`).join("")}</tbody></table></div>`;
+function who(roles) {
+  return roles.includes("anonymous") ? "everyone" : roles.map((role) => ROLE_WORDS[role] || role).join(", ");
 }
 
 startPage("transparency", async ({ main }) => {
@@ -24,16 +23,17 @@ startPage("transparency", async ({ main }) => {
     </dl>
     <section class="card" aria-labelledby="t-collected-h">
       <h2 id="t-collected-h">What is collected</h2>
-      ${table("What is collected, when and how long it is kept", ["Data", "When", "Kept"],
-        facts.collected.map((d) => [fmt.esc(d.what), fmt.esc(d.when), fmt.esc(d.kept)]))}
+      ${tableHtml({ caption: "What is collected, when, and how long it is kept", stack: true,
+        columns: [{ label: "Data" }, { label: "When" }, { label: "Kept" }],
+        rows: facts.collected.map((d) => [fmt.esc(d.what), fmt.esc(d.when), fmt.esc(d.kept)]) })}
     </section>
     <section class="card" aria-labelledby="t-access-h">
       <h2 id="t-access-h">Who sees what</h2>
       <p>Every figure about groups covers at least <strong>${fmt.number(facts.k_min_shifts)} shifts</strong> and
         <strong>${fmt.number(facts.k_min_people)} different people</strong>; smaller groups are removed on the server.
         No page ranks or lists drivers.</p>
-      ${table("Who may see what", ["Who", "May see"],
-        facts.access.map((r) => [fmt.esc(r.roles.map((role) => ROLE_WORDS[role] || role).join(", ")), fmt.esc(r.meaning)]))}
+      ${tableHtml({ caption: "Who may see what", stack: true, columns: [{ label: "Who" }, { label: "May see" }],
+        rows: facts.access.map((r) => [fmt.esc(who(r.roles)), fmt.esc(r.meaning)]) })}
     </section>
     <section class="card" aria-labelledby="t-individual-h">
       <h2 id="t-individual-h">Individual access</h2>
@@ -42,10 +42,11 @@ startPage("transparency", async ({ main }) => {
         that the crew members see in their own access log.</p>
     </section>
     <section class="card" aria-labelledby="t-drops-h">
-      <h2 id="t-drops-h">Not stored (last 30 days)</h2>
-      ${drops.length ? table("Positions and events that were counted but not stored", ["Why", "Positions", "Events"],
-        drops.map((d) => [fmt.esc(REASONS[d.reason] || d.reason), `<span class="num">${fmt.number(d.fixes)}</span>`,
-          `<span class="num">${fmt.number(d.events)}</span>`])) : "<p>Nothing in the last 30 days.</p>"}
+      <h2 id="t-drops-h">Counted but not stored (last 30 days)</h2>
+      ${tableHtml({ caption: "Positions and events that were counted but not stored", stack: true,
+        columns: [{ label: "Why" }, { label: "Positions", num: true }, { label: "Events", num: true }],
+        rows: drops.map((d) => [fmt.esc(REASONS[d.reason] || d.reason), fmt.number(d.fixes), fmt.number(d.events)]),
+        empty: "Nothing in the last 30 days." })}
     </section>
     <p class="note">Settings last changed ${fmt.esc(fmt.dateTime(facts.settings_updated_at))}.</p>`;
 });
