@@ -1,0 +1,1 @@
+"""Administration: users, people's real names, vehicles and devices, privacy settings and zones, retention, audit log."""

@@ -1,0 +1,73 @@
+"""The FastAPI application: routers per domain under /api/v1, public pages, dashboards.
+
+``create_app(settings)`` builds the app; its lifespan opens the asyncpg pool (migrations
+are the CLI's job: `fleetpilot migrate`, or `fleetpilot api` at start).
+"""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+import fleetpilot
+from fleetpilot.api.admin.router import router as admin_router
+from fleetpilot.api.auth.router import router as auth_router
+from fleetpilot.api.auth.tokens import TokenKeys
+from fleetpilot.api.db import open_pool
+from fleetpilot.api.me.router import router as me_router
+from fleetpilot.api.public.router import router as public_router
+from fleetpilot.api.shifts.router import router as shifts_router
+from fleetpilot.db.connect import resolve_database_url
+from fleetpilot.settings import Settings
+
+API_PREFIX = "/api/v1"
+DESCRIPTION = """\
+Sanitation-fleet telemetry pilot. Every data access passes one policy layer:
+drivers see only their own shifts; supervisors and data officers see route, segment,
+cell and time aggregates from which any group under k shifts or k people is removed;
+opening one person's shift needs a stated purpose and is recorded in an audit log the
+person can read. The transparency page (`/transparency`) says what is collected and who
+sees what, from the live settings.
+"""
+
+
+def api_router() -> APIRouter:
+    """All JSON endpoints, one router per domain."""
+    router = APIRouter(prefix=API_PREFIX)
+    for domain in (auth_router, shifts_router, me_router, admin_router):
+        router.include_router(domain)
+    return router
+
+
+def create_app(settings: Settings, *, pool_size: int = 20) -> FastAPI:
+    """The app for `settings`; the database URL is resolved (embedded server started) at startup."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.pool = await open_pool(resolve_database_url(settings), max_size=pool_size)
+        try:
+            yield
+        finally:
+            await app.state.pool.close()
+
+    app = FastAPI(title="fleetpilot", version=fleetpilot.__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.token_keys = TokenKeys.from_settings(settings)
+    app.include_router(public_router)
+    app.include_router(api_router())
+    _mount_dashboards(app)
+    return app
+
+
+def _mount_dashboards(app: FastAPI) -> None:
+    """Serve the dashboards' static pages at /app when that package ships them."""
+    try:
+        from fleetpilot.dashboards.assets import STATIC_DIR, assets_router
+    except ImportError:
+        return
+    if Path(STATIC_DIR).is_dir():
+        app.include_router(assets_router())
+        app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="dashboards")

@@ -1,0 +1,1 @@
+"""Authentication: password hashing, access tokens, sign-in with lockout, sign-out."""

@@ -1,0 +1,88 @@
+"""Short-lived HS256 access tokens (JWT) with a unique id, so one can be revoked.
+
+Claims: ``sub`` (user id), ``role``, ``jti``, ``iat``, ``exp``, ``iss``. Only HS256 is
+accepted (no ``alg: none``, no key confusion); expiry has no leeway.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import jwt
+from fastapi import Request
+
+from fleetpilot.settings import Settings
+
+ALGORITHM = "HS256"
+ISSUER = "fleetpilot"
+SECRET_FILE = "jwt_secret"
+SECRET_BYTES = 32
+
+
+class InvalidToken(Exception):
+    """A token that is malformed, tampered with, expired or otherwise not ours."""
+
+
+@dataclass(frozen=True)
+class TokenKeys:
+    """The signing secret and token lifetime of one running app."""
+
+    secret: str
+    lifetime: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TokenKeys:
+        return cls(settings.jwt_secret or load_or_create_secret(settings.data_dir),
+                   timedelta(minutes=settings.token_minutes))
+
+    @staticmethod
+    def from_request(request: Request) -> TokenKeys:
+        return request.app.state.token_keys
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    """The secret in data_dir/jwt_secret, created once (mode 0600) when missing.
+
+    O_EXCL makes concurrent first starts agree: the loser reads the winner's file.
+    """
+    path = Path(data_dir) / SECRET_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(SECRET_BYTES))
+    return path.read_text().strip()
+
+
+@dataclass(frozen=True)
+class Claims:
+    user_id: int
+    role: str
+    jti: str
+    expires_at: datetime
+
+
+def issue_access_token(keys: TokenKeys, user_id: int, role: str, now: datetime | None = None) -> tuple[str, Claims]:
+    now = now or datetime.now(timezone.utc)
+    claims = Claims(user_id, role, uuid.uuid4().hex, now + keys.lifetime)
+    token = jwt.encode({"sub": str(user_id), "role": role, "jti": claims.jti, "iat": now,
+                        "exp": claims.expires_at, "iss": ISSUER}, keys.secret, algorithm=ALGORITHM)
+    return token, claims
+
+
+def decode_access_token(token: str, keys: TokenKeys) -> Claims:
+    try:
+        payload = jwt.decode(token, keys.secret, algorithms=[ALGORITHM], issuer=ISSUER,
+                             options={"require": ["sub", "role", "jti", "iat", "exp", "iss"]})
+        return Claims(int(payload["sub"]), str(payload["role"]), str(payload["jti"]),
+                      datetime.fromtimestamp(payload["exp"], timezone.utc))
+    except jwt.ExpiredSignatureError:
+        raise InvalidToken("token expired") from None
+    except (jwt.InvalidTokenError, ValueError, TypeError):
+        raise InvalidToken("invalid token") from None

@@ -1,0 +1,39 @@
+"""The API's connection pool and the per-request connection dependency."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import orjson
+from fastapi import HTTPException, Request, status
+
+from fleetpilot.db.connect import create_pool
+
+# How long a request waits for a pooled connection before answering 503.
+ACQUIRE_TIMEOUT_S = 10.0
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # jsonb as Python objects (orjson is several times faster than json on rollup payloads).
+    await conn.set_type_codec("jsonb", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads,
+                              schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads,
+                              schema="pg_catalog")
+
+
+async def open_pool(url: str, max_size: int) -> asyncpg.Pool:
+    """A pool whose connections decode json/jsonb to Python objects."""
+    return await create_pool(url, min_size=1, max_size=max_size, init=_init_connection)
+
+
+async def get_conn(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    """One pooled connection for the whole request (shared by the gate and the endpoint)."""
+    pool: asyncpg.Pool = request.app.state.pool
+    try:
+        conn = await pool.acquire(timeout=ACQUIRE_TIMEOUT_S)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "database unavailable") from None
+    try:
+        yield conn
+    finally:
+        await pool.release(conn)

@@ -1,0 +1,1 @@
+"""A driver's own trends, access log and data export."""

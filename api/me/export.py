@@ -1,0 +1,109 @@
+"""'Download all my data': one zip with JSON, GeoJSON and CSV of everything about me.
+
+Raw fixes are streamed from a server-side cursor in chunks into files in a temporary
+folder (never a whole month in memory), then zipped; file writing runs in a worker
+thread so the event loop keeps serving others.
+"""
+from __future__ import annotations
+
+import asyncio
+import csv
+import shutil
+import tempfile
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO
+
+import asyncpg
+import orjson
+
+from fleetpilot.api.me.access_log import my_access_log
+from fleetpilot.api.policy import OwnPerson, ShiftGrant, audit, own_shifts
+from fleetpilot.api.shifts.service import shift_detail
+
+CHUNK_ROWS = 5000
+ACCESS_LOG_LIMIT = 100_000
+FIX_COLUMNS = ("ts", "lon", "lat", "speed_mps", "heading_deg", "hdop", "generalised")
+FIXES = """
+SELECT ts, lon, lat, speed_mps, heading_deg, hdop, generalised FROM fixes
+WHERE vehicle_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts
+"""
+README = """\
+fleetpilot: all data about you ({person_id}), exported {exported_at}
+
+account.json     your account and pseudonymous person id
+shifts.json      each of your shifts: metrics, safety events with context, delays
+fixes.csv        every stored position of your shifts (only on duty; kept {note})
+tracks.geojson   the same positions as one line per shift (WGS 84 lon/lat)
+access_log.json  everyone who opened your data, when and why
+
+Times are UTC. Positions inside privacy zones were generalised before storage
+(column `generalised`). Off-duty positions are never stored.
+"""
+
+
+def _write_rows(csv_writer, track: IO[str], rows: list, first_point: bool, shift_id: str) -> None:
+    csv_writer.writerows([shift_id, r["ts"].isoformat(), *(r[c] for c in FIX_COLUMNS[1:])] for r in rows)
+    coordinates = ",".join(f"[{r['lon']:.7f},{r['lat']:.7f}]" for r in rows)
+    track.write(coordinates if first_point else "," + coordinates)
+
+
+async def _write_fixes(conn: asyncpg.Connection, grants: list[ShiftGrant], folder: Path) -> None:
+    with open(folder / "fixes.csv", "w", newline="") as fixes_file, open(folder / "tracks.geojson", "w") as track:
+        writer = csv.writer(fixes_file)
+        writer.writerow(["shift_id", *FIX_COLUMNS])
+        track.write('{"type":"FeatureCollection","features":[')
+        for index, grant in enumerate(grants):
+            properties = orjson.dumps({"shift_id": grant.shift_id, "vehicle_id": grant.vehicle_id,
+                                       "starts_at": grant.starts_at, "ends_at": grant.ends_at}).decode()
+            track.write(("," if index else "") +
+                        f'{{"type":"Feature","properties":{properties},"geometry":{{"type":"LineString","coordinates":[')
+            first = True
+            async with conn.transaction():  # cursors live inside a transaction
+                cursor = await conn.cursor(FIXES, grant.vehicle_id, grant.starts_at, grant.ends_at)
+                while rows := await cursor.fetch(CHUNK_ROWS):
+                    await asyncio.to_thread(_write_rows, writer, track, rows, first, grant.shift_id)
+                    first = False
+            track.write("]}}")
+        track.write("]}")
+
+
+def _zip(folder: Path, names: list[str], target: Path) -> None:
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in names:
+            archive.write(folder / name, arcname=name)
+
+
+async def export_my_data(conn: asyncpg.Connection, me: OwnPerson, retention_days: int) -> Path:
+    """Build the zip; returns its path inside a temporary folder the caller removes (see cleanup)."""
+    folder = Path(tempfile.mkdtemp(prefix="fleetpilot-export-"))
+    try:
+        exported_at = datetime.now(timezone.utc)
+        grants = await own_shifts(conn, me)
+        details = [await shift_detail(conn, grant) for grant in grants]
+        log = await my_access_log(conn, me, ACCESS_LOG_LIMIT, 0)
+        files = {
+            "README.txt": README.format(person_id=me.person_id, exported_at=exported_at.isoformat(),
+                                        note=f"{retention_days} days").encode(),
+            "account.json": orjson.dumps({"person_id": me.person_id, "username": me.principal.username,
+                                          "exported_at": exported_at}, option=orjson.OPT_INDENT_2),
+            "shifts.json": orjson.dumps([d.model_dump(mode="json") for d in details], option=orjson.OPT_INDENT_2),
+            "access_log.json": orjson.dumps(log.model_dump(mode="json"), option=orjson.OPT_INDENT_2),
+        }
+        for name, content in files.items():
+            (folder / name).write_bytes(content)
+        await _write_fixes(conn, grants, folder)
+        await audit(conn, me.principal, "export_own_data", subject_person_id=me.person_id,
+                    detail={"shifts": len(grants)})
+        target = folder / f"fleetpilot-{me.person_id}-{exported_at:%Y%m%d}.zip"
+        await asyncio.to_thread(_zip, folder, [*files, "fixes.csv", "tracks.geojson"], target)
+        return target
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def cleanup(archive: Path) -> None:
+    """Remove an export's temporary folder once the download has been sent."""
+    shutil.rmtree(archive.parent, ignore_errors=True)

@@ -1,0 +1,344 @@
+"""The one place that decides every data access of the API.
+
+Routers never decide who may see what. Each path operation declares the capability it
+needs with ``Depends(policy.gate(Capability.X))``; the gate authenticates the bearer
+token, loads the user from the database (so a disabled account or a changed role takes
+effect at once) and admits or refuses the request. Data is then reached only through the
+scopes this module hands out, which the service functions require as arguments:
+
+- ``own_person`` — a driver's own person id (never taken from a request parameter);
+- ``own_shift`` / ``shift_for_purpose`` — one shift, either the driver's own (crew
+  membership) or opened by a supervisor/admin with a stated purpose, which is written to
+  the append-only audit log for every crew member (they see it in their access log);
+- ``aggregate_scope`` — the k-anonymity thresholds, read live from privacy_settings, and
+  a bounded day range; aggregate SQL suppresses every group with fewer distinct shifts
+  or people than k;
+- ``live_scope`` — positions of vehicles inside an on-duty shift only, and only recent.
+
+Status codes: 401 without a valid token, 403 for a role without the capability, 404 for
+a shift that is not the caller's (so existence is not revealed), 422 for a missing
+purpose or an invalid range.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from enum import Enum
+from typing import Annotated, Literal
+
+import asyncpg
+from fastapi import Depends, HTTPException, Query, status
+from fastapi.security import OAuth2PasswordBearer
+
+from fleetpilot.api.auth.tokens import InvalidToken, TokenKeys, decode_access_token
+from fleetpilot.api.db import get_conn
+
+Role = Literal["driver", "supervisor", "data_officer", "admin"]
+ROLES: tuple[Role, ...] = ("driver", "supervisor", "data_officer", "admin")
+ANONYMOUS = "anonymous"
+
+TOKEN_URL = "/api/v1/auth/token"
+bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
+
+
+class Capability(str, Enum):
+    """What a path operation does with data; RULES says which roles may do it."""
+
+    PUBLIC = "public"                    # health, transparency, docs
+    SIGNED_IN = "signed_in"              # own account: who am I, log out
+    OWN_DATA = "own_data"                # a driver's own shifts, trends, access log, export
+    SHIFT_LOOKUP = "shift_lookup"        # which shift a vehicle drove at a time (no people)
+    SHIFT_FOR_PURPOSE = "shift_for_purpose"  # open one shift of someone else, audited
+    ROUTE_PLANS_READ = "route_plans_read"
+    ROUTE_PLANS_WRITE = "route_plans_write"
+    EFFICIENCY = "efficiency"            # route-level aggregates over time, k-suppressed
+    LIVE = "live"                        # on-duty vehicles' latest positions
+    HOTSPOTS = "hotspots"                # exposure-normalised cell/segment aggregates, k-suppressed
+    EXPORTS = "exports"                  # k-respecting aggregate downloads
+    ADMIN = "admin"                      # users, devices, privacy settings, retention, identities
+
+
+RULES: dict[Capability, frozenset[str]] = {
+    Capability.PUBLIC: frozenset({ANONYMOUS, *ROLES}),
+    Capability.SIGNED_IN: frozenset(ROLES),
+    Capability.OWN_DATA: frozenset({"driver"}),
+    Capability.SHIFT_LOOKUP: frozenset({"supervisor", "admin"}),
+    Capability.SHIFT_FOR_PURPOSE: frozenset({"supervisor", "admin"}),
+    Capability.ROUTE_PLANS_READ: frozenset({"supervisor", "data_officer"}),
+    Capability.ROUTE_PLANS_WRITE: frozenset({"supervisor"}),
+    Capability.EFFICIENCY: frozenset({"supervisor", "data_officer"}),
+    Capability.LIVE: frozenset({"supervisor"}),
+    Capability.HOTSPOTS: frozenset({"supervisor", "data_officer"}),
+    Capability.EXPORTS: frozenset({"data_officer"}),
+    Capability.ADMIN: frozenset({"admin"}),
+}
+
+# A purpose must say something ("incident 2024-113"), not just be present.
+PURPOSE_MIN_CHARS = 8
+PURPOSE_MAX_CHARS = 200
+# Aggregates are asked for whole UTC days over at most this span.
+MAX_RANGE_DAYS = 400
+DEFAULT_RANGE_DAYS = 30
+# A live position older than this is not shown (the truck may have left duty meanwhile).
+LIVE_MAX_AGE_S = 300
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The signed-in user as stored now (role and person from the database, not the token)."""
+
+    user_id: int
+    username: str
+    role: Role
+    person_id: str | None
+
+
+@dataclass(frozen=True)
+class Access:
+    """A request admitted for one capability; anonymous only for PUBLIC."""
+
+    capability: Capability
+    principal: Principal | None
+
+
+LOAD_PRINCIPAL = """
+SELECT u.user_id, u.username, u.role, u.person_id, u.disabled,
+       EXISTS (SELECT 1 FROM token_revocations r WHERE r.jti = $2) AS revoked
+FROM users u WHERE u.user_id = $1
+"""
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Gate:
+    """FastAPI dependency admitting a request for one capability (see RULES)."""
+
+    def __init__(self, capability: Capability) -> None:
+        self.capability = capability
+
+    def __repr__(self) -> str:
+        return f"Gate({self.capability.value})"
+
+    async def __call__(
+        self,
+        request_token: Annotated[str | None, Depends(bearer)],
+        conn: Annotated[asyncpg.Connection, Depends(get_conn)],
+        keys: Annotated[TokenKeys, Depends(TokenKeys.from_request)],
+    ) -> Access:
+        if request_token is None:
+            raise _unauthorized("not signed in")
+        principal = await load_principal(conn, keys, request_token)
+        if principal.role not in RULES[self.capability]:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"the {principal.role} role may not do this")
+        return Access(self.capability, principal)
+
+
+class PublicGate(Gate):
+    """The gate of public pages: ignores credentials, so a stale token cannot break them,
+    and declares no security requirement in the OpenAPI document."""
+
+    def __init__(self) -> None:
+        super().__init__(Capability.PUBLIC)
+
+    async def __call__(self) -> Access:  # type: ignore[override]
+        return Access(self.capability, None)
+
+
+_GATES = {capability: Gate(capability) for capability in Capability if capability is not Capability.PUBLIC}
+_GATES[Capability.PUBLIC] = PublicGate()
+
+
+def gate(capability: Capability) -> Gate:
+    """The (shared) gate instance for a capability, for ``Depends``."""
+    return _GATES[capability]
+
+
+async def load_principal(conn: asyncpg.Connection, keys: TokenKeys, token: str) -> Principal:
+    """Verify a bearer token and return its user; 401 for anything not exactly right."""
+    try:
+        claims = decode_access_token(token, keys)
+    except InvalidToken as exc:
+        raise _unauthorized(str(exc)) from None
+    row = await conn.fetchrow(LOAD_PRINCIPAL, claims.user_id, claims.jti)
+    if row is None or row["disabled"]:
+        raise _unauthorized("account not active")
+    if row["revoked"]:
+        raise _unauthorized("token revoked (signed out)")
+    if row["role"] != claims.role:
+        raise _unauthorized("role changed since sign-in; sign in again")
+    return Principal(row["user_id"], row["username"], row["role"], row["person_id"])
+
+
+# --- the driver's own data ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OwnPerson:
+    """Proof that the caller is this person (a driver); the only key to 'my' data."""
+
+    person_id: str
+    principal: Principal
+
+
+def own_person(access: Access) -> OwnPerson:
+    if access.capability is not Capability.OWN_DATA or access.principal is None or not access.principal.person_id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only a crew member has own data")
+    return OwnPerson(access.principal.person_id, access.principal)
+
+
+@dataclass(frozen=True)
+class ShiftGrant:
+    """One shift the caller may read, with the window that bounds any raw-data read."""
+
+    shift_id: str
+    vehicle_id: str
+    route_id: str | None
+    route_version: int | None
+    starts_at: datetime
+    ends_at: datetime
+    purpose: str | None  # set when opened by someone other than the crew member
+
+
+OWN_SHIFT = """
+SELECT s.shift_id, s.vehicle_id, s.route_id, s.route_version, s.starts_at, s.ends_at
+FROM shifts s JOIN shift_crew c ON c.shift_id = s.shift_id
+WHERE s.shift_id = $1 AND c.person_id = $2
+"""
+ANY_SHIFT = """
+SELECT s.shift_id, s.vehicle_id, s.route_id, s.route_version, s.starts_at, s.ends_at,
+       coalesce(array_agg(c.person_id ORDER BY c.person_id) FILTER (WHERE c.person_id IS NOT NULL), '{}') AS crew
+FROM shifts s LEFT JOIN shift_crew c ON c.shift_id = s.shift_id
+WHERE s.shift_id = $1
+GROUP BY s.shift_id
+"""
+INSERT_AUDIT = """
+INSERT INTO audit_log (actor_user_id, actor_role, action, subject_person_id, shift_id, purpose, detail)
+VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
+"""
+
+
+def _no_such_shift() -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, "no such shift")
+
+
+async def own_shift(conn: asyncpg.Connection, me: OwnPerson, shift_id: str) -> ShiftGrant:
+    """A shift the driver crewed; any other shift id is 'not found', never 'forbidden'."""
+    row = await conn.fetchrow(OWN_SHIFT, shift_id, me.person_id)
+    if row is None:
+        raise _no_such_shift()
+    return ShiftGrant(**dict(row), purpose=None)
+
+
+OWN_SHIFTS = """
+SELECT s.shift_id, s.vehicle_id, s.route_id, s.route_version, s.starts_at, s.ends_at
+FROM shifts s JOIN shift_crew c ON c.shift_id = s.shift_id
+WHERE c.person_id = $1
+ORDER BY s.starts_at
+"""
+
+
+async def own_shifts(conn: asyncpg.Connection, me: OwnPerson) -> list[ShiftGrant]:
+    """Every shift the driver crewed (for the export of all their data)."""
+    return [ShiftGrant(**dict(r), purpose=None) for r in await conn.fetch(OWN_SHIFTS, me.person_id)]
+
+
+def check_purpose(purpose: str) -> str:
+    cleaned = " ".join(purpose.split())
+    if len(cleaned) < PURPOSE_MIN_CHARS:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"state the purpose of this access (at least {PURPOSE_MIN_CHARS} characters, "
+                            "e.g. 'incident 2024-113')")
+    return cleaned[:PURPOSE_MAX_CHARS]
+
+
+async def shift_for_purpose(conn: asyncpg.Connection, access: Access, shift_id: str, purpose: str) -> ShiftGrant:
+    """Open someone else's shift for a stated purpose; audited once per crew member.
+
+    The audit rows are written in the same transaction as the lookup, before any data is
+    read, so a read without its audit record cannot happen.
+    """
+    if access.capability is not Capability.SHIFT_FOR_PURPOSE or access.principal is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "individual access needs the shift_for_purpose capability")
+    cleaned = check_purpose(purpose)
+    row = await conn.fetchrow(ANY_SHIFT, shift_id)
+    if row is None:
+        raise _no_such_shift()
+    async with conn.transaction():
+        for person_id in row["crew"] or [None]:
+            await audit(conn, access.principal, "open_shift", subject_person_id=person_id, shift_id=shift_id,
+                        purpose=cleaned, detail={"vehicle_id": row["vehicle_id"]})
+    data = dict(row)
+    del data["crew"]
+    return ShiftGrant(**data, purpose=cleaned)
+
+
+async def audit(conn: asyncpg.Connection, actor: Principal, action: str, *, subject_person_id: str | None = None,
+                shift_id: str | None = None, purpose: str | None = None, detail: dict | None = None) -> None:
+    """Append one row to the audit log (individual access or administrative change)."""
+    await conn.execute(INSERT_AUDIT, actor.user_id, actor.role, action, subject_person_id, shift_id, purpose,
+                       json.dumps(detail or {}))
+
+
+# --- aggregates ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AggregateScope:
+    """Aggregates over [start, end) UTC days, suppressing groups below k shifts or k people."""
+
+    start: date
+    end: date
+    k_shifts: int
+    k_people: int
+
+
+PRIVACY_SETTINGS = """
+SELECT retention_days, k_min_shifts, k_min_people, zone_policy, updated_at, updated_by FROM privacy_settings
+"""
+
+
+async def privacy_settings(conn: asyncpg.Connection) -> asyncpg.Record:
+    """The live privacy settings row (retention, k, zone policy); 503 if never seeded."""
+    row = await conn.fetchrow(PRIVACY_SETTINGS)
+    if row is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "privacy settings missing; run `fleetpilot migrate`")
+    return row
+
+
+def day_range(
+    start: Annotated[date | None, Query(alias="from", description="first UTC day (default: 30 days before `to`)")] = None,
+    end: Annotated[date | None, Query(alias="to", description="UTC day after the last one (default: tomorrow)")] = None,
+) -> tuple[date, date]:
+    """The requested day range, checked: start before end, at most MAX_RANGE_DAYS long."""
+    end = end or datetime.now(timezone.utc).date() + timedelta(days=1)
+    start = start or end - timedelta(days=DEFAULT_RANGE_DAYS)
+    if start >= end:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "`from` must be before `to`")
+    if (end - start).days > MAX_RANGE_DAYS:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"ranges are limited to {MAX_RANGE_DAYS} days")
+    return start, end
+
+
+async def aggregate_scope(conn: asyncpg.Connection, access: Access, days: tuple[date, date]) -> AggregateScope:
+    """Thresholds read live (the admin may change k at any time) for an aggregate capability."""
+    if access.capability not in (Capability.EFFICIENCY, Capability.HOTSPOTS, Capability.EXPORTS):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "aggregates need an aggregate capability")
+    row = await privacy_settings(conn)
+    return AggregateScope(days[0], days[1], row["k_min_shifts"], row["k_min_people"])
+
+
+# --- live positions ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LiveScope:
+    """Latest positions of vehicles inside an on-duty shift at `as_of`, no older than max_age_s."""
+
+    as_of: datetime
+    max_age_s: int
+
+
+def live_scope(access: Access) -> LiveScope:
+    if access.capability is not Capability.LIVE:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "live positions need the live capability")
+    return LiveScope(datetime.now(timezone.utc), LIVE_MAX_AGE_S)

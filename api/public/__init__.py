@@ -1,0 +1,1 @@
+"""Public pages: health, transparency (generated from live settings), the root redirect."""

@@ -1,0 +1,75 @@
+"""Facts for the public pages, read from the live database."""
+from __future__ import annotations
+
+import asyncpg
+
+from fleetpilot.api.policy import RULES, Capability, privacy_settings
+from fleetpilot.api.public.schemas import AccessRule, DataItem, DatabaseHealth, DropCount, TransparencyOut
+
+HEALTH = """
+SELECT (SELECT value FROM fleetpilot_meta WHERE key = 'storage_mode') AS storage_mode,
+       (SELECT max(version) FROM schema_migrations) AS schema_version
+"""
+ZONES = "SELECT count(*) FROM privacy_zones"
+DROPS = """
+SELECT reason, sum(fixes)::bigint AS fixes, sum(events)::bigint AS events FROM privacy_drops
+WHERE day >= current_date - 30 GROUP BY reason ORDER BY reason
+"""
+INDIVIDUAL_ACCESSES = "SELECT count(DISTINCT (at, actor_user_id, shift_id)) FROM audit_log WHERE action = 'open_shift' AND at >= now() - interval '30 days'"
+
+MEANINGS = {
+    Capability.PUBLIC: "this page, service health and the API description",
+    Capability.SIGNED_IN: "their own account",
+    Capability.OWN_DATA: "their own shifts: route driven, safety events with context, trends against their own past, "
+                         "who looked at their data, and a download of all of it",
+    Capability.SHIFT_LOOKUP: "which shift a vehicle was on at a given time (no names, no people)",
+    Capability.SHIFT_FOR_PURPOSE: "one shift of one crew, only after stating a purpose; every such access is "
+                                  "recorded and shown to the crew members concerned",
+    Capability.ROUTE_PLANS_READ: "route plans and their versions",
+    Capability.ROUTE_PLANS_WRITE: "editing route plans (each edit is a new version)",
+    Capability.EFFICIENCY: "route-level efficiency over time; groups of fewer than k shifts or people are removed",
+    Capability.LIVE: "positions of vehicles currently on duty (never off duty)",
+    Capability.HOTSPOTS: "safety hotspots per street segment and grid cell, per pass driven; small groups removed",
+    Capability.EXPORTS: "downloads of the same aggregates (GeoJSON, CSV, Parquet); small groups removed",
+    Capability.ADMIN: "user accounts, devices, privacy settings, retention runs and the audit log; real names",
+}
+
+
+def collected(retention_days: int, zone_policy: str) -> list[DataItem]:
+    zone = "generalised to the zone centre" if zone_policy == "snap" else "not stored"
+    return [
+        DataItem(what="vehicle position, speed and heading about once per second",
+                 when=f"only during an on-duty shift and outside device private mode; inside a privacy zone {zone}",
+                 kept=f"{retention_days} days, then deleted"),
+        DataItem(what="device events: harsh braking, acceleration and cornering, reversing, bin lifts, ignition",
+                 when="only during an on-duty shift", kept=f"{retention_days} days, then deleted"),
+        DataItem(what="per-shift summaries (distance, coverage of the planned route, idle, dwell, facility time) "
+                      "and per-street/per-cell exposure counts",
+                 when="computed from the above, keyed by shift and vehicle, never by name",
+                 kept="kept after raw data is deleted"),
+        DataItem(what="off-duty and private-mode positions", when="never stored, only counted per vehicle and day",
+                 kept="counts only"),
+        DataItem(what="who opened whose data, when and why", when="every individual access", kept="append-only, kept"),
+    ]
+
+
+async def health(conn: asyncpg.Connection) -> DatabaseHealth:
+    row = await conn.fetchrow(HEALTH)
+    return DatabaseHealth(reachable=True, storage_mode=row["storage_mode"], schema_version=row["schema_version"])
+
+
+async def transparency(conn: asyncpg.Connection) -> TransparencyOut:
+    settings = await privacy_settings(conn)
+    drops = await conn.fetch(DROPS)
+    return TransparencyOut(
+        retention_days=settings["retention_days"],
+        k_min_shifts=settings["k_min_shifts"],
+        k_min_people=settings["k_min_people"],
+        zone_policy=settings["zone_policy"],
+        privacy_zones=await conn.fetchval(ZONES),
+        settings_updated_at=settings["updated_at"].isoformat(),
+        collected=collected(settings["retention_days"], settings["zone_policy"]),
+        access=[AccessRule(capability=c.value, roles=sorted(RULES[c]), meaning=MEANINGS[c]) for c in Capability],
+        not_stored_last_30_days=[DropCount(**dict(r)) for r in drops],
+        individual_accesses_last_30_days=await conn.fetchval(INDIVIDUAL_ACCESSES),
+    )

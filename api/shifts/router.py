@@ -1,0 +1,69 @@
+"""Shift endpoints: a driver's own (/me/shifts) and purpose-bound access by others (/shifts)."""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timezone
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Path, Query, Response
+
+from fleetpilot.api import policy
+from fleetpilot.api.deps import Allowed, Conn, DayRange
+from fleetpilot.api.geojson import FeatureCollection
+from fleetpilot.api.policy import Capability
+from fleetpilot.api.shifts import service
+from fleetpilot.api.shifts.schemas import OpenedShift, PurposeIn, ShiftDetail, ShiftPage, ShiftRef
+
+router = APIRouter(tags=["shifts"])
+ShiftId = Annotated[str, Path(max_length=200)]
+GEOJSON = "application/geo+json"
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=timezone.utc)
+
+
+@router.get("/me/shifts", response_model=ShiftPage)
+async def my_shifts(access: Allowed(Capability.OWN_DATA), conn: Conn, days: DayRange,
+                    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                    offset: Annotated[int, Query(ge=0, le=100_000)] = 0) -> ShiftPage:
+    """My shifts that started in [from, to), newest first."""
+    me = policy.own_person(access)
+    return await service.list_own_shifts(conn, me, _day_start(days[0]), _day_start(days[1]), limit, offset)
+
+
+@router.get("/me/shifts/{shift_id}", response_model=ShiftDetail, responses={404: {"description": "not my shift"}})
+async def my_shift(access: Allowed(Capability.OWN_DATA), conn: Conn, shift_id: ShiftId) -> ShiftDetail:
+    """One of my shifts: metrics, safety events with context, delays that were not my doing."""
+    grant = await policy.own_shift(conn, policy.own_person(access), shift_id)
+    return await service.shift_detail(conn, grant)
+
+
+@router.get("/me/shifts/{shift_id}/track", response_model=FeatureCollection,
+            responses={200: {"content": {GEOJSON: {}}}, 404: {"description": "not my shift"}})
+async def my_shift_track(access: Allowed(Capability.OWN_DATA), conn: Conn, shift_id: ShiftId) -> Response:
+    """The route I drove (thinned), the planned segments (missed ones flagged) and events, as GeoJSON."""
+    grant = await policy.own_shift(conn, policy.own_person(access), shift_id)
+    return Response(orjson.dumps(await service.shift_track(conn, grant)), media_type=GEOJSON)
+
+
+@router.get("/shifts", response_model=list[ShiftRef])
+async def find_shifts(_: Allowed(Capability.SHIFT_LOOKUP), conn: Conn,
+                      vehicle_id: Annotated[str, Query(max_length=64)], at: datetime) -> list[ShiftRef]:
+    """Which shift(s) a vehicle was on at a time (e.g. the time of an incident); no people are shown."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=timezone.utc)
+    return await service.find_shifts(conn, vehicle_id, at)
+
+
+@router.post("/shifts/{shift_id}/open", response_model=OpenedShift,
+             responses={404: {"description": "no such shift"}, 422: {"description": "purpose missing or too vague"}})
+async def open_shift(access: Allowed(Capability.SHIFT_FOR_PURPOSE), conn: Conn, shift_id: ShiftId,
+                     body: PurposeIn) -> Response:
+    """Open one shift of someone else for a stated purpose. Recorded in the audit log for each
+    crew member, who sees it in their own access log."""
+    grant = await policy.shift_for_purpose(conn, access, shift_id, body.purpose)
+    detail = await service.shift_detail(conn, grant)
+    track = await service.shift_track(conn, grant)
+    return Response(orjson.dumps({"shift": detail.model_dump(mode="json"), "track": track}),
+                    media_type="application/json")

@@ -1,0 +1,98 @@
+"""Bodies of the shift endpoints. Distances in km, durations in seconds, times in UTC."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from fleetpilot.api.geojson import FeatureCollection
+
+
+class ShiftSummary(BaseModel):
+    shift_id: str
+    vehicle_id: str
+    route_id: str | None
+    starts_at: datetime
+    ends_at: datetime
+    distance_km: float | None  # None until the rollup job has processed the shift
+    coverage: float | None     # share (0..1) of the planned service segments driven
+    safety_events: int
+
+
+class ShiftPage(BaseModel):
+    shifts: list[ShiftSummary]
+    total: int
+
+
+class ShiftMetrics(BaseModel):
+    computed_at: datetime
+    fixes: int
+    distance_km: float
+    on_route_km: float | None
+    deadhead_km: float | None
+    collection_s: float | None
+    deadhead_s: float | None
+    facility_s: float | None
+    break_s: float | None
+    idle_s: float | None
+    stops: int | None
+    dwell_mean_s: float | None
+    turnaround_s: float | None
+    coverage: float | None
+    missed_segments: list[str]
+    details: dict[str, Any]  # further metrics the rollup job records, as it records them
+
+
+class SafetyEvent(BaseModel):
+    ts: datetime
+    kind: str
+    source: str  # device | derived | both
+    lon: float
+    lat: float
+    magnitude: float | None
+    speed_before_mps: float | None
+    speed_after_mps: float | None
+    context: dict[str, Any]  # what was around: segment, speed limit, stop, turn...
+
+
+class Delay(BaseModel):
+    """Time lost to causes outside the crew's control."""
+
+    kind: str
+    seconds: float
+    explanation: str
+
+
+class ShiftDetail(BaseModel):
+    shift_id: str
+    vehicle_id: str
+    route_id: str | None
+    route_version: int | None
+    starts_at: datetime
+    ends_at: datetime
+    duration_s: float
+    metrics: ShiftMetrics | None
+    events: list[SafetyEvent]
+    delays: list[Delay]
+    opened_for_purpose: str | None  # set when someone other than the crew opened it
+
+
+class ShiftRef(BaseModel):
+    """A shift found by vehicle and time: no people, no metrics."""
+
+    shift_id: str
+    vehicle_id: str
+    route_id: str | None
+    starts_at: datetime
+    ends_at: datetime
+
+
+class PurposeIn(BaseModel):
+    purpose: str = Field(min_length=1, max_length=500, description="why this individual access is needed, "
+                         "e.g. 'incident 2024-113: complaint about blocked driveway'")
+
+
+class OpenedShift(BaseModel):
+    shift: ShiftDetail
+    track: FeatureCollection
