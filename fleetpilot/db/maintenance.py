@@ -13,7 +13,10 @@ import asyncpg
 from fleetpilot.db.migrate import recorded_mode
 
 TIME_SERIES = ("fixes", "events")
-TIME_ROLLUPS = ("fixes_hourly", "events_daily")
+# Bucket widths of the time rollups; they must match the definitions in migration 0003.
+TIME_ROLLUPS = {"fixes_hourly": timedelta(hours=1), "events_daily": timedelta(days=1)}
+# time_bucket/date_bin origin: buckets of an hour or a day start on UTC hours/midnights.
+BUCKET_ORIGIN = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 async def ensure_partitions(conn: asyncpg.Connection, first_day: date, last_day: date) -> int:
@@ -39,8 +42,8 @@ async def apply_retention(conn: asyncpg.Connection, now: datetime | None = None)
     """Remove raw fixes and events older than privacy_settings.retention_days; rollups stay.
 
     Whole day partitions (or TimescaleDB chunks) that end before the cutoff are dropped.
-    In TimescaleDB mode the retention policies are also set to the current value, so the
-    background job enforces it between runs.
+    In TimescaleDB mode the background job fleetpilot_retention_job (migration 0002)
+    does the same every hour with the live setting; this call enforces it right away.
     """
     days = await conn.fetchval("SELECT retention_days FROM privacy_settings")
     now = now or datetime.now(timezone.utc)
@@ -51,20 +54,34 @@ async def apply_retention(conn: asyncpg.Connection, now: datetime | None = None)
             dropped[table] = await conn.fetchval(
                 "SELECT fleetpilot_drop_partitions_before($1::regclass, $2)", table, cutoff
             )
-        if await recorded_mode(conn) == "timescale":
-            for table in TIME_SERIES:
-                await conn.execute("SELECT remove_retention_policy($1::regclass, if_exists => true)", table)
-                await conn.execute(
-                    "SELECT add_retention_policy($1::regclass, make_interval(days => $2))", table, days
-                )
     return RetentionResult(cutoff=cutoff, dropped=dropped)
 
 
 async def refresh_time_rollups(conn: asyncpg.Connection, start: datetime, end: datetime) -> None:
-    """Recompute fixes_hourly and events_daily over [start, end) (e.g. after late data)."""
+    """Recompute fixes_hourly and events_daily for whole buckets overlapping [start, end).
+
+    Used e.g. after late data; both modes widen the window to whole buckets, since a
+    TimescaleDB refresh only rewrites buckets that lie entirely inside its window (and
+    refuses a window narrower than one bucket).
+    """
     if await recorded_mode(conn) == "timescale":
-        # Must run outside a transaction block; asyncpg runs this in autocommit.
-        for view in TIME_ROLLUPS:
-            await conn.execute(f"CALL refresh_continuous_aggregate('{view}', $1::timestamptz, $2::timestamptz)", start, end)
+        # refresh_continuous_aggregate must run outside a transaction block; asyncpg runs
+        # each statement in autocommit unless a transaction was opened.
+        for view, width in TIME_ROLLUPS.items():
+            await conn.execute(
+                "CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)",
+                view, _bucket_floor(start, width), _bucket_ceil(end, width),
+            )
     else:
         await conn.execute("SELECT fleetpilot_refresh_time_rollups($1, $2)", start, end)
+
+
+def _bucket_floor(ts: datetime, width: timedelta) -> datetime:
+    """Start of the bucket of `width` holding `ts` (timezone-aware)."""
+    return ts - (ts - BUCKET_ORIGIN) % width
+
+
+def _bucket_ceil(ts: datetime, width: timedelta) -> datetime:
+    """End of the last bucket of `width` that starts before `ts`: ts itself when aligned."""
+    floor = _bucket_floor(ts, width)
+    return floor if floor == ts else floor + width

@@ -1,7 +1,8 @@
 -- Hourly and daily time rollups as TimescaleDB continuous aggregates, refreshed by
--- policies. Same names and columns as the native tables.
+-- policies. Same names and columns as the native tables. materialized_only: like the
+-- native tables they show what was last refreshed, not raw rows merged in at query time.
 
-CREATE MATERIALIZED VIEW fixes_hourly WITH (timescaledb.continuous) AS
+CREATE MATERIALIZED VIEW fixes_hourly WITH (timescaledb.continuous, timescaledb.materialized_only = true) AS
 SELECT vehicle_id,
        time_bucket(INTERVAL '1 hour', ts) AS bucket,
        count(*) AS fixes,
@@ -12,7 +13,7 @@ FROM fixes
 GROUP BY vehicle_id, bucket
 WITH NO DATA;
 
-CREATE MATERIALIZED VIEW events_daily WITH (timescaledb.continuous) AS
+CREATE MATERIALIZED VIEW events_daily WITH (timescaledb.continuous, timescaledb.materialized_only = true) AS
 SELECT vehicle_id,
        time_bucket(INTERVAL '1 day', ts) AS bucket,
        kind,
@@ -27,4 +28,7 @@ SELECT add_continuous_aggregate_policy('events_daily', start_offset => INTERVAL 
                                        end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '1 hour');
 
 -- refresh_continuous_aggregate cannot run inside a function or transaction, so the
--- Python side (fleetpilot.db.rollups) calls it directly in this mode.
+-- Python side (fleetpilot.db.maintenance.refresh_time_rollups) calls it directly in
+-- this mode. The policies' 30-day window may reach back past retention_days: that is
+-- safe because dropping raw chunks records no invalidation (see 0002), so a refresh
+-- leaves the rollups of dropped days alone.
