@@ -94,6 +94,23 @@ export function showError(main, message) {
 }
 
 /**
+ * An event handler that reports failures on the page (a refused save, a lost connection)
+ * instead of leaving them to the console.
+ */
+export function guarded(handler) {
+  return async (event) => {
+    try {
+      await handler(event);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) return;
+      const box = showError(document.getElementById("main"), error instanceof ApiError ? `Refused: ${error.detail}` : `Failed: ${error.message}`);
+      box.scrollIntoView({ block: "nearest" });
+      if (!(error instanceof ApiError)) console.error(error);
+    }
+  };
+}
+
+/**
  * Start a page: check sign-in and role, draw the frame, run `render({ me, main })`.
  * Public pages (roles "everyone") also work signed out.
  */
