@@ -1,0 +1,194 @@
+"""Route plans: one collection route per district, its service order and its stops.
+
+A route serves every residential street of its district once (a two-way street in either
+direction, a one-way street in its direction; the crew collects both kerbs in one pass). The
+service order is a greedy walk that keeps going straight where it can and, when no unserved
+street leaves the current corner, drives (without service) to the nearest corner that has one.
+Stops (bin pick-ups) sit every 30–60 m along each service street.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from fleetsim.city import RESIDENTIAL, City
+
+
+@dataclass(frozen=True)
+class RoutePlan:
+    """The planned walk of one route, from its entry corner through all its service streets."""
+
+    route_id: str
+    name: str
+    district: int
+    walk: tuple[int, ...]  # node sequence
+    walk_edges: tuple[int, ...]  # street edge between walk[i] and walk[i+1]
+    walk_service: tuple[bool, ...]  # whether that pass is the planned service pass
+    stop_offsets: tuple[tuple[float, ...], ...]  # per walk edge: metres from the pass's start
+    stop_ids: tuple[tuple[str, ...], ...]  # per walk edge, matching stop_offsets
+
+    @property
+    def service_edges(self) -> list[int]:
+        return [e for e, s in zip(self.walk_edges, self.walk_service) if s]
+
+    @property
+    def n_stops(self) -> int:
+        return sum(len(s) for s in self.stop_ids)
+
+
+def build_plans(city: City, n_routes: int) -> list[RoutePlan]:
+    """Route i serves district i (i < n_routes ≤ city.n_districts)."""
+    return [_plan(city, i) for i in range(n_routes)]
+
+
+def route_id(index: int) -> str:
+    return f"route-{index + 1:03d}"
+
+
+def _plan(city: City, district: int) -> RoutePlan:
+    rng = np.random.default_rng(np.random.SeedSequence([city.seed, 0x9A5, district]))
+    nodes = city.district_nodes(district)
+    service = set(np.flatnonzero((city.edge_district == district) & (city.edge_class == RESIDENTIAL)).tolist())
+    depot = city.facility_of_type("depot")
+    corners = [n for n in nodes if _is_corner(city, n, district)]
+    entry = min(corners, key=lambda n: (city.node_x[n] - city.node_x[depot.gate]) ** 2
+                + (city.node_y[n] - city.node_y[depot.gate]) ** 2)
+    walk, edges, served = [entry], [], []
+    heading = None
+    while service:
+        here = walk[-1]
+        options = [(to, e) for to, e in city.out_arcs[here] if e in service]
+        if options:
+            to, e = min(options, key=lambda o: _turn(city, heading, here, o[0]))
+            service.discard(e)
+            walk.append(to), edges.append(e), served.append(True)
+            heading = (city.node_x[to] - city.node_x[here], city.node_y[to] - city.node_y[here])
+            continue
+        for to, e in _nearest_unserved(city, here, nodes, service):
+            walk.append(to), edges.append(e), served.append(False)
+        heading = None if len(walk) < 2 else (city.node_x[walk[-1]] - city.node_x[walk[-2]],
+                                              city.node_y[walk[-1]] - city.node_y[walk[-2]])
+    rid = route_id(district)
+    offsets, ids = [], []
+    k = 0
+    for e, s in zip(edges, served):
+        if not s:
+            offsets.append(()), ids.append(())
+            continue
+        length = float(city.edge_length[e])
+        row = []
+        at = 15.0 + rng.uniform(0.0, 20.0)
+        while at <= length - 15.0:
+            row.append(round(at, 2))
+            at += rng.uniform(30.0, 60.0)
+        offsets.append(tuple(row))
+        ids.append(tuple(f"{rid}-{k + n:04d}" for n in range(len(row))))
+        k += len(row)
+    first = city.edge_names[edges[0]].split(" ")[0] if edges else "empty"
+    return RoutePlan(rid, f"Route {district + 1:03d} ({first} district)", district, tuple(walk), tuple(edges),
+                     tuple(served), tuple(offsets), tuple(ids))
+
+
+def _is_corner(city: City, node: int, district: int) -> bool:
+    nx = city.districts_x * city.block + 1
+    i, j = node % nx, node // nx
+    return i % city.block == 0 and j % city.block == 0
+
+
+def _turn(city: City, heading, here: int, to: int) -> float:
+    """Cost of leaving `here` towards `to`: 0 straight on, growing with the turn angle."""
+    if heading is None:
+        return 0.0
+    dx, dy = city.node_x[to] - city.node_x[here], city.node_y[to] - city.node_y[here]
+    cos = (heading[0] * dx + heading[1] * dy) / (np.hypot(*heading) * np.hypot(dx, dy))
+    return 1.0 - float(cos)
+
+
+def _nearest_unserved(city: City, start: int, nodes: set[int], service: set[int]) -> list[tuple[int, int]]:
+    """Arcs (to, edge) of the shortest hop path within the district to a node with unserved streets."""
+    prev: dict[int, tuple[int, int]] = {start: (-1, -1)}
+    queue = deque([start])
+    while queue:
+        here = queue.popleft()
+        if here != start and any(e in service for _, e in city.out_arcs[here]):
+            path = []
+            while here != start:
+                before, e = prev[here]
+                path.append((here, e))
+                here = before
+            return path[::-1]
+        for to, e in city.out_arcs[here]:
+            if to in nodes and to not in prev:
+                prev[to] = (here, e)
+                queue.append(to)
+    raise ValueError(f"district has unreachable service streets near node {start}")
+
+
+def pass_coordinates(city: City, edge: int, frm: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of the two ends of `edge` in driving order starting at node `frm`."""
+    u, v = int(city.edge_u[edge]), int(city.edge_v[edge])
+    a, b = (u, v) if frm == u else (v, u)
+    return city.node_x[[a, b]], city.node_y[[a, b]]
+
+
+def routes_geojson(city: City, plans: list[RoutePlan]) -> dict:
+    """routes.geojson: per route its service passes (LineString, in driving direction) and stops (Point)."""
+    features = []
+    for plan in plans:
+        seq = 0
+        stop_seq = 0
+        for i, (e, served) in enumerate(zip(plan.walk_edges, plan.walk_service)):
+            if not served:
+                continue
+            xs, ys = pass_coordinates(city, e, plan.walk[i])
+            lon, lat = city.projection.to_lonlat(xs, ys)
+            features.append({
+                "type": "Feature",
+                "geometry": {"type": "LineString",
+                             "coordinates": [[round(float(a), 7), round(float(b), 7)] for a, b in zip(lon, lat)]},
+                "properties": {"route_id": plan.route_id, "route_name": plan.name, "feature_type": "segment",
+                               "seq": seq, "segment_id": city.segment_id(e), "service": True,
+                               "speed_limit_kmh": float(city.edge_limit_kmh[e])},
+            })
+            seq += 1
+            length = float(city.edge_length[e])
+            for offset, sid in zip(plan.stop_offsets[i], plan.stop_ids[i]):
+                f = offset / length
+                lon_s, lat_s = city.projection.to_lonlat(xs[0] + (xs[1] - xs[0]) * f, ys[0] + (ys[1] - ys[0]) * f)
+                features.append({
+                    "type": "Feature",
+                    "geometry": {"type": "Point", "coordinates": [round(float(lon_s), 7), round(float(lat_s), 7)]},
+                    "properties": {"route_id": plan.route_id, "route_name": plan.name, "feature_type": "stop",
+                                   "seq": stop_seq, "stop_id": sid, "segment_id": city.segment_id(e)},
+                })
+                stop_seq += 1
+    return {"type": "FeatureCollection", "features": features}
+
+
+def dangerous_intersections(city: City, plans: list[RoutePlan], count: int, seed: int) -> list[int]:
+    """Pick `count` arterial intersections that trucks pass often (so exposure is high enough
+    for a hotspot analysis to find them) but not only the very busiest, spaced ≥ 400 m apart."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xDA9]))
+    depot, transfer = city.facility_of_type("depot"), city.facility_of_type("transfer_station")
+    gates = {f.gate for f in city.facilities.values()}
+    passes: dict[int, int] = {}
+    nx = city.districts_x * city.block + 1
+    n_grid = nx * (city.districts_y * city.block + 1)
+    for plan in plans:
+        for walk in (city.path(depot.gate, plan.walk[0]), city.path(plan.walk[-1], transfer.gate)):
+            for n in walk[1:-1]:
+                i, j = n % nx, n // nx
+                if n < n_grid and n not in gates and i % city.block == 0 and j % city.block == 0:
+                    passes[n] = passes.get(n, 0) + 1
+    ranked = sorted(passes, key=lambda n: (-passes[n], n))
+    pool = ranked[: max(count * 4, 8)]
+    order = [pool[i] for i in rng.permutation(len(pool))]
+    chosen: list[int] = []
+    for n in order:
+        if all(np.hypot(city.node_x[n] - city.node_x[c], city.node_y[n] - city.node_y[c]) >= 400.0 for c in chosen):
+            chosen.append(n)
+        if len(chosen) == count:
+            break
+    return chosen
