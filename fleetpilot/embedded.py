@@ -88,7 +88,9 @@ def stop_embedded(settings: Settings) -> list[str]:
     state_file.unlink(missing_ok=True)
     pgdata = (settings.data_dir / "pg").resolve()
     if (pgdata / "postmaster.pid").exists():
-        from pgserver._commands import pg_ctl
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # see embedded_database_url
+            from pgserver._commands import pg_ctl
 
         # pgserver runs postgres as the 'pgserver' system user when we are root.
         user = "pgserver" if os.geteuid() == 0 else None

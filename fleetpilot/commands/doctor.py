@@ -21,7 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     report = {"database": _database_report(settings), "broker": _broker_report(settings)}
-    healthy = report["database"]["reachable"] and report["broker"]["reachable"] and not report["database"].get("pending")
+    db = report["database"]
+    healthy = (db["reachable"] and report["broker"]["reachable"] and not db.get("pending")
+               and not db.get("timescaledb_failed_jobs"))
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -47,7 +49,9 @@ async def _inspect_database(url: str) -> dict:
     try:
         state = await status(conn, discover())
         installed = await conn.fetchval("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
+        failed_jobs = [dict(r) for r in await conn.fetch(FAILED_JOBS_SQL)] if installed else []
         return {
+            "timescaledb_failed_jobs": failed_jobs,
             "server_version": await conn.fetchval("SHOW server_version"),
             "timescaledb_available": await timescale_available(conn),
             "timescaledb_installed": installed,
@@ -57,6 +61,17 @@ async def _inspect_database(url: str) -> dict:
         }
     finally:
         await conn.close()
+
+
+# Background jobs (compression, continuous-aggregate refresh, retention) whose last run
+# failed: retention is then not enforced between `fleetpilot retention` runs.
+FAILED_JOBS_SQL = """
+SELECT j.job_id, j.proc_name, j.hypertable_name, s.last_run_started_at::text AS last_run
+FROM timescaledb_information.jobs j
+JOIN timescaledb_information.job_stats s USING (job_id)
+WHERE s.last_run_status = 'Failed'
+ORDER BY j.job_id
+"""
 
 
 def _broker_report(settings: Settings) -> dict:
@@ -81,6 +96,9 @@ def _print(report: dict) -> None:
         print(f"       storage mode: {db['storage_mode'] or 'none yet (run fleetpilot migrate)'}")
         print(f"       migrations: {len(db['applied'])} applied, {len(db['pending'])} pending"
               + (f" ({', '.join(db['pending'])})" if db["pending"] else ""))
+        for job in db["timescaledb_failed_jobs"]:
+            print(f"       WARNING TimescaleDB job {job['job_id']} {job['proc_name']} "
+                  f"({job['hypertable_name'] or '-'}) failed at {job['last_run']}: see timescaledb_information.job_errors")
     else:
         print(f"       {db['error']}")
     broker = report["broker"]

@@ -89,19 +89,24 @@ def test_retention_drops_old_raw_data_and_keeps_rollups(db_url):
         await refresh_time_rollups(conn, old - timedelta(hours=1), now)
         hourly_before = await conn.fetchval("SELECT count(*) FROM fixes_hourly")
         result = await apply_retention(conn, now=now)
+        # A later refresh over the whole range (e.g. after late data) must not rebuild the
+        # old buckets from raw data that retention removed.
+        await refresh_time_rollups(conn, old - timedelta(hours=1), now)
         return (
             result,
             await conn.fetchval("SELECT array_agg(ts) FROM fixes"),
             await conn.fetchval("SELECT count(*) FROM events"),
             hourly_before,
             await conn.fetchval("SELECT count(*) FROM fixes_hourly"),
+            await conn.fetchval("SELECT sum(events) FROM events_daily"),
         )
 
-    result, fixes_left, events_left, hourly_before, hourly_after = run(_with(db_url, body))
+    result, fixes_left, events_left, hourly_before, hourly_after, daily_events = run(_with(db_url, body))
     assert result.dropped["fixes"] >= 1
     assert [t.replace(microsecond=0) for t in fixes_left] == [recent.replace(microsecond=0)]
     assert events_left == 1
     assert hourly_before == hourly_after == 2  # rollups outlive raw data
+    assert daily_events == 2
 
 
 def test_time_rollups_are_idempotent(db_url):

@@ -96,6 +96,11 @@ BEGIN
         dropped := dropped + 1;
     END LOOP;
     EXECUTE format('DELETE FROM %I WHERE ts < $1', parent::text || '_default') USING cutoff;
+    -- Raw data before the watermark may be gone: rollup refreshes must not rebuild it.
+    INSERT INTO fleetpilot_meta (key, value) VALUES ('retention_watermark', cutoff::text)
+    ON CONFLICT (key) DO UPDATE
+    SET value = greatest(fleetpilot_meta.value::timestamptz, EXCLUDED.value::timestamptz)::text,
+        updated_at = now();
     RETURN dropped;
 END $$;
 

@@ -21,15 +21,25 @@ CREATE TABLE events_daily (
 );
 
 -- Recompute the rollups for whole buckets overlapping [from_ts, to_ts). Idempotent.
+-- Buckets that start before the retention watermark are left alone: their raw data may
+-- already be gone, and rollups must outlive it.
 CREATE FUNCTION fleetpilot_refresh_time_rollups(from_ts timestamptz, to_ts timestamptz)
 RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    h0 timestamptz := date_bin('1 hour', from_ts, timestamptz '2000-01-01 00:00+00');
-    d0 timestamptz := date_bin('1 day', from_ts, timestamptz '2000-01-01 00:00+00');
-    h1 timestamptz := date_bin('1 hour', to_ts - interval '1 microsecond', timestamptz '2000-01-01 00:00+00') + interval '1 hour';
-    d1 timestamptz := date_bin('1 day', to_ts - interval '1 microsecond', timestamptz '2000-01-01 00:00+00') + interval '1 day';
+    origin    constant timestamptz := timestamptz '2000-01-01 00:00+00';
+    watermark timestamptz := (SELECT value::timestamptz FROM fleetpilot_meta WHERE key = 'retention_watermark');
+    first_ts  timestamptz := greatest(from_ts, coalesce(watermark, from_ts));
+    h0 timestamptz := date_bin('1 hour', first_ts - interval '1 microsecond', origin) + interval '1 hour';
+    d0 timestamptz := date_bin('1 day', first_ts - interval '1 microsecond', origin) + interval '1 day';
+    h1 timestamptz := date_bin('1 hour', to_ts - interval '1 microsecond', origin) + interval '1 hour';
+    d1 timestamptz := date_bin('1 day', to_ts - interval '1 microsecond', origin) + interval '1 day';
 BEGIN
+    -- Without a watermark the bucket holding from_ts is rebuilt too (round down, not up).
+    IF watermark IS NULL OR from_ts >= watermark THEN
+        h0 := date_bin('1 hour', from_ts, origin);
+        d0 := date_bin('1 day', from_ts, origin);
+    END IF;
     DELETE FROM fixes_hourly WHERE bucket >= h0 AND bucket < h1;
     INSERT INTO fixes_hourly
     SELECT vehicle_id,
