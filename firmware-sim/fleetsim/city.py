@@ -159,7 +159,7 @@ class City:
         return next(f for f in self.facilities.values() if f.facility_type == facility_type)
 
     def lonlat(self, nodes) -> tuple[np.ndarray, np.ndarray]:
-        nodes = np.asarray(nodes)
+        nodes = np.asarray(nodes, dtype=np.int64)
         return self.projection.to_lonlat(self.node_x[nodes], self.node_y[nodes])
 
 

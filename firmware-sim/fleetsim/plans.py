@@ -168,26 +168,28 @@ def routes_geojson(city: City, plans: list[RoutePlan]) -> dict:
 
 
 def dangerous_intersections(city: City, plans: list[RoutePlan], count: int, seed: int) -> list[int]:
-    """Pick `count` arterial intersections that trucks pass often (so exposure is high enough
-    for a hotspot analysis to find them) but not only the very busiest, spaced ≥ 400 m apart."""
+    """Pick `count` intersections on arterials that trucks pass often (so exposure is high enough
+    for a hotspot analysis to find them), not only the very busiest, spaced ≥ 250 m apart."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0xDA9]))
     depot, transfer = city.facility_of_type("depot"), city.facility_of_type("transfer_station")
+    landfill = city.facility_of_type("landfill")
     gates = {f.gate for f in city.facilities.values()}
     passes: dict[int, int] = {}
     nx = city.districts_x * city.block + 1
     n_grid = nx * (city.districts_y * city.block + 1)
     for plan in plans:
-        for walk in (city.path(depot.gate, plan.walk[0]), city.path(plan.walk[-1], transfer.gate)):
+        for walk in (city.path(depot.gate, plan.walk[0]), city.path(plan.walk[-1], transfer.gate),
+                     city.path(plan.walk[-1], landfill.gate), city.path(landfill.gate, depot.gate)):
             for n in walk[1:-1]:
                 i, j = n % nx, n // nx
-                if n < n_grid and n not in gates and i % city.block == 0 and j % city.block == 0:
+                if n < n_grid and n not in gates and (i % city.block == 0 or j % city.block == 0):
                     passes[n] = passes.get(n, 0) + 1
     ranked = sorted(passes, key=lambda n: (-passes[n], n))
-    pool = ranked[: max(count * 4, 8)]
+    pool = ranked[: max(count * 4, 16)]
     order = [pool[i] for i in rng.permutation(len(pool))]
     chosen: list[int] = []
     for n in order:
-        if all(np.hypot(city.node_x[n] - city.node_x[c], city.node_y[n] - city.node_y[c]) >= 400.0 for c in chosen):
+        if all(np.hypot(city.node_x[n] - city.node_x[c], city.node_y[n] - city.node_y[c]) >= 250.0 for c in chosen):
             chosen.append(n)
         if len(chosen) == count:
             break
