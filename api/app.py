@@ -16,9 +16,15 @@ import fleetpilot
 from fleetpilot.api.admin.router import router as admin_router
 from fleetpilot.api.auth.router import router as auth_router
 from fleetpilot.api.auth.tokens import TokenKeys
+from fleetpilot.api.city.router import router as city_router
 from fleetpilot.api.db import open_pool
+from fleetpilot.api.efficiency.router import router as efficiency_router
+from fleetpilot.api.exports.router import router as exports_router
+from fleetpilot.api.hotspots.router import router as hotspots_router
+from fleetpilot.api.live.router import router as live_router
 from fleetpilot.api.me.router import router as me_router
 from fleetpilot.api.public.router import router as public_router
+from fleetpilot.api.route_plans.router import router as route_plans_router
 from fleetpilot.api.shifts.router import router as shifts_router
 from fleetpilot.db.connect import resolve_database_url
 from fleetpilot.settings import Settings
@@ -37,7 +43,8 @@ sees what, from the live settings.
 def api_router() -> APIRouter:
     """All JSON endpoints, one router per domain."""
     router = APIRouter(prefix=API_PREFIX)
-    for domain in (auth_router, shifts_router, me_router, admin_router):
+    for domain in (auth_router, city_router, shifts_router, me_router, route_plans_router, efficiency_router,
+                   live_router, hotspots_router, exports_router, admin_router):
         router.include_router(domain)
     return router
 

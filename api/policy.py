@@ -215,7 +215,7 @@ GROUP BY s.shift_id
 """
 INSERT_AUDIT = """
 INSERT INTO audit_log (actor_user_id, actor_role, action, subject_person_id, shift_id, purpose, detail)
-VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
+VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb)
 """
 
 
@@ -278,7 +278,7 @@ async def audit(conn: asyncpg.Connection, actor: Principal, action: str, *, subj
                 shift_id: str | None = None, purpose: str | None = None, detail: dict | None = None) -> None:
     """Append one row to the audit log (individual access or administrative change)."""
     await conn.execute(INSERT_AUDIT, actor.user_id, actor.role, action, subject_person_id, shift_id, purpose,
-                       json.dumps(detail or {}))
+                       json.dumps(detail or {}, default=str))
 
 
 # --- aggregates ---------------------------------------------------------------------------

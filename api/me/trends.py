@@ -20,7 +20,7 @@ SELECT (date_trunc('week', s.starts_at AT TIME ZONE 'UTC'))::date AS week,
        count(m.shift_id) AS measured_shifts,
        coalesce(sum(m.coverage), 0)::float8 AS coverage_sum,
        count(m.coverage) AS coverage_n,
-       coalesce(sum(ev.n), 0) AS safety_events
+       coalesce(sum(ev.n), 0)::bigint AS safety_events
 FROM shift_crew c
 JOIN shifts s ON s.shift_id = c.shift_id
 LEFT JOIN shift_metrics m ON m.shift_id = s.shift_id

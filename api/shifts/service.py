@@ -54,7 +54,7 @@ WITH thinned AS (
     ORDER BY date_bin(make_interval(secs => $4), ts, $2), ts
 )
 SELECT count(*) AS points,
-       coalesce(json_agg(json_build_array(round(lon::numeric, 6), round(lat::numeric, 6)) ORDER BY ts), '[]')::text
+       coalesce(json_agg(json_build_array(round(lon::numeric, 6)::float8, round(lat::numeric, 6)::float8) ORDER BY ts), '[]')::text
            AS coordinates
 FROM thinned
 """

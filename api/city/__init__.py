@@ -1,0 +1,1 @@
+"""The city's street network and facilities (reference data, not personal)."""

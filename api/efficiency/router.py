@@ -1,0 +1,46 @@
+"""Route efficiency over time and per-segment coverage (aggregates, k-suppressed)."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+
+from fleetpilot.api import policy
+from fleetpilot.api.deps import Allowed, Conn, DayRange
+from fleetpilot.api.efficiency import service
+from fleetpilot.api.efficiency.schemas import Bucket, RouteEfficiency, RouteSegmentsCoverage
+from fleetpilot.api.policy import Capability
+
+router = APIRouter(tags=["efficiency"])
+Efficiency = Allowed(Capability.EFFICIENCY)
+RouteId = Annotated[str, Path(max_length=64)]
+BucketQuery = Annotated[Bucket, Query(description="group shifts by UTC day, ISO week or month")]
+UNKNOWN = {404: {"description": "no such route"}}
+
+
+@router.get("/efficiency/routes", response_model=list[RouteEfficiency])
+async def all_routes(access: Efficiency, conn: Conn, days: DayRange, bucket: BucketQuery = "week") -> list[RouteEfficiency]:
+    """Every route with shifts in [from, to): efficiency per period and over the whole range."""
+    scope = await policy.aggregate_scope(conn, access, days)
+    return await service.efficiency(conn, scope, bucket)
+
+
+@router.get("/routes/{route_id}/efficiency", response_model=RouteEfficiency, responses=UNKNOWN)
+async def route_efficiency(access: Efficiency, conn: Conn, route_id: RouteId, days: DayRange,
+                           bucket: BucketQuery = "week") -> RouteEfficiency:
+    """Coverage, missed segments, deadhead, idle, dwell and turnaround of one route over time."""
+    scope = await policy.aggregate_scope(conn, access, days)
+    try:
+        return await service.route_efficiency(conn, scope, route_id, bucket)
+    except service.UnknownRoute:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such route") from None
+
+
+@router.get("/routes/{route_id}/coverage", response_model=RouteSegmentsCoverage, responses=UNKNOWN)
+async def route_coverage(access: Efficiency, conn: Conn, route_id: RouteId, days: DayRange) -> RouteSegmentsCoverage:
+    """How often each planned segment of the route's current plan was driven in [from, to)."""
+    scope = await policy.aggregate_scope(conn, access, days)
+    try:
+        return await service.segment_coverage(conn, scope, route_id)
+    except service.UnknownRoute:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such route") from None

@@ -1,0 +1,65 @@
+"""Bodies of the efficiency endpoints. Shares are 0..1; durations are per shift unless named."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel
+
+Bucket = Literal["day", "week", "month"]
+
+
+class Efficiency(BaseModel):
+    """One group of shifts of a route. When `suppressed`, the group had fewer than k shifts or
+    k people and every figure is null (the values never left the database)."""
+
+    period_start: date | None  # None for the whole range
+    suppressed: bool
+    shifts: int | None
+    coverage_mean: float | None        # share of planned service segments driven
+    distance_km_per_shift: float | None
+    deadhead_share: float | None       # deadhead distance / distance
+    collection_h_per_shift: float | None
+    idle_min_per_shift: float | None
+    facility_min_per_shift: float | None
+    dwell_mean_s: float | None
+    turnaround_mean_s: float | None
+
+
+class MissedSegment(BaseModel):
+    segment_id: str
+    shifts_missed: int
+    share: float  # of the range's shifts
+
+
+class RouteEfficiency(BaseModel):
+    route_id: str
+    start: date
+    end: date
+    bucket: Bucket
+    k_min_shifts: int
+    k_min_people: int
+    periods: list[Efficiency]
+    whole_range: Efficiency
+    missed_segments: list[MissedSegment]  # empty when the whole range is suppressed
+
+
+class SegmentCoverage(BaseModel):
+    """How often one planned segment of the route was driven over the range (k-checked as a whole)."""
+
+    seq: int
+    segment_id: str
+    name: str | None
+    service: bool
+    shifts: int
+    missed: int
+    coverage: float
+
+
+class RouteSegmentsCoverage(BaseModel):
+    route_id: str
+    version: int
+    start: date
+    end: date
+    suppressed: bool
+    segments: list[SegmentCoverage]

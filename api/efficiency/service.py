@@ -1,0 +1,167 @@
+"""Route efficiency from shift_metrics, grouped by day/week/month, k-suppressed in SQL.
+
+A group is shown only when it holds at least k_min_shifts shifts and, through
+shift_crew, k_min_people distinct people; otherwise every figure is NULL in the query
+result itself. The whole range is judged the same way (GROUPING SETS), and is also
+suppressed when the periods hidden inside it would together fall below k, since whole
+minus shown periods would reveal them. Differencing across separate requests with
+different ranges is a known limit of suppression without added noise.
+"""
+from __future__ import annotations
+
+import asyncpg
+
+from fleetpilot.api.efficiency.schemas import (
+    Bucket, Efficiency, MissedSegment, RouteEfficiency, RouteSegmentsCoverage, SegmentCoverage,
+)
+from fleetpilot.api.policy import AggregateScope
+
+# $1 route (NULL: every route), $2 first day, $3 day after the last, $4 bucket unit,
+# $5 k shifts, $6 k people. One row per (route, period) and per route over the whole range.
+EFFICIENCY = """
+WITH s AS (
+    SELECT m.*, date_trunc($4, m.day::timestamp)::date AS period
+    FROM shift_metrics m
+    WHERE ($1::text IS NULL OR m.route_id = $1) AND m.route_id IS NOT NULL AND m.day >= $2 AND m.day < $3
+),
+people AS (
+    SELECT s.route_id, s.period, GROUPING(s.period) AS whole, count(DISTINCT c.person_id) AS people
+    FROM s JOIN shift_crew c ON c.shift_id = s.shift_id
+    GROUP BY GROUPING SETS ((s.route_id, s.period), (s.route_id))
+),
+agg AS (
+    SELECT route_id, period, GROUPING(period) AS whole, count(*) AS shifts,
+           avg(coverage) AS coverage_mean,
+           avg(distance_m) / 1000 AS distance_km_per_shift,
+           sum(deadhead_m) / nullif(sum(distance_m), 0) AS deadhead_share,
+           avg(collection_s) / 3600 AS collection_h_per_shift,
+           avg(idle_s) / 60 AS idle_min_per_shift,
+           avg(facility_s) / 60 AS facility_min_per_shift,
+           avg(dwell_mean_s) AS dwell_mean_s,
+           avg(turnaround_s) AS turnaround_mean_s
+    FROM s GROUP BY GROUPING SETS ((route_id, period), (route_id))
+),
+judged AS (
+    SELECT agg.*, (agg.shifts >= $5 AND coalesce(p.people, 0) >= $6) AS k_ok
+    FROM agg LEFT JOIN people p
+      ON p.route_id = agg.route_id AND p.whole = agg.whole AND p.period IS NOT DISTINCT FROM agg.period
+),
+-- Whole range minus the periods shown = the suppressed periods together; that remainder
+-- must itself reach k, or the whole range is suppressed as well (no recovery by subtraction).
+remainder AS (
+    SELECT s.route_id, count(DISTINCT s.shift_id) AS shifts, count(DISTINCT c.person_id) AS people
+    FROM s
+    JOIN judged j ON j.route_id = s.route_id AND j.whole = 0 AND j.period = s.period AND NOT j.k_ok
+    LEFT JOIN shift_crew c ON c.shift_id = s.shift_id
+    GROUP BY s.route_id
+),
+shown AS (
+    SELECT j.*, j.k_ok AND (j.whole = 0 OR r.route_id IS NULL OR (r.shifts >= $5 AND r.people >= $6)) AS visible
+    FROM judged j LEFT JOIN remainder r ON r.route_id = j.route_id
+)
+SELECT route_id, whole = 1 AS whole, period AS period_start, NOT visible AS suppressed,
+       CASE WHEN visible THEN shifts END AS shifts,
+       CASE WHEN visible THEN coverage_mean END AS coverage_mean,
+       CASE WHEN visible THEN distance_km_per_shift END AS distance_km_per_shift,
+       CASE WHEN visible THEN deadhead_share END AS deadhead_share,
+       CASE WHEN visible THEN collection_h_per_shift END AS collection_h_per_shift,
+       CASE WHEN visible THEN idle_min_per_shift END AS idle_min_per_shift,
+       CASE WHEN visible THEN facility_min_per_shift END AS facility_min_per_shift,
+       CASE WHEN visible THEN dwell_mean_s END AS dwell_mean_s,
+       CASE WHEN visible THEN turnaround_mean_s END AS turnaround_mean_s
+FROM shown
+ORDER BY route_id, whole, period
+"""
+MISSED = """
+SELECT seg AS segment_id, count(*) AS shifts_missed
+FROM shift_metrics m, unnest(m.missed_segments) AS seg
+WHERE m.route_id = $1 AND m.day >= $2 AND m.day < $3
+GROUP BY seg ORDER BY count(*) DESC, seg LIMIT $4
+"""
+# Per planned segment of the route's current version: in how many of the range's shifts it was missed.
+SEGMENT_COVERAGE = """
+WITH s AS (
+    SELECT shift_id, missed_segments FROM shift_metrics WHERE route_id = $1 AND day >= $2 AND day < $3
+)
+SELECT rs.seq, rs.segment_id, st.name, rs.service,
+       (SELECT count(*) FROM s) AS shifts,
+       (SELECT count(*) FROM s WHERE rs.segment_id = ANY (s.missed_segments)) AS missed
+FROM route_segments rs
+JOIN routes r ON r.route_id = rs.route_id AND r.current_version = rs.version
+LEFT JOIN street_segments st ON st.segment_id = rs.segment_id
+WHERE rs.route_id = $1
+ORDER BY rs.seq
+"""
+RANGE_GROUP = """
+SELECT count(*) AS shifts,
+       (SELECT count(DISTINCT c.person_id) FROM shift_metrics m JOIN shift_crew c ON c.shift_id = m.shift_id
+        WHERE m.route_id = $1 AND m.day >= $2 AND m.day < $3) AS people
+FROM shift_metrics WHERE route_id = $1 AND day >= $2 AND day < $3
+"""
+CURRENT_VERSION = "SELECT current_version FROM routes WHERE route_id = $1"
+MAX_MISSED_SEGMENTS = 50
+
+
+class UnknownRoute(LookupError):
+    pass
+
+
+async def _check_route(conn: asyncpg.Connection, route_id: str) -> int | None:
+    row = await conn.fetchrow(CURRENT_VERSION, route_id)
+    if row is None:
+        raise UnknownRoute(route_id)
+    return row["current_version"]
+
+
+def _empty() -> Efficiency:
+    """The whole-range group of a route without shifts in the range: nothing to show."""
+    return Efficiency(period_start=None, suppressed=True,
+                      **{k: None for k in Efficiency.model_fields if k not in ("period_start", "suppressed")})
+
+
+async def efficiency(conn: asyncpg.Connection, scope: AggregateScope, bucket: Bucket,
+                     route_id: str | None = None) -> list[RouteEfficiency]:
+    """Per route (one route, or all with shifts in the range when route_id is None)."""
+    rows = await conn.fetch(EFFICIENCY, route_id, scope.start, scope.end, bucket, scope.k_shifts, scope.k_people)
+    by_route: dict[str, RouteEfficiency] = {}
+    if route_id is not None:
+        by_route[route_id] = _route_result(route_id, scope, bucket)
+    for row in rows:
+        result = by_route.setdefault(row["route_id"], _route_result(row["route_id"], scope, bucket))
+        group = Efficiency(**{k: row[k] for k in Efficiency.model_fields})
+        if row["whole"]:
+            result.whole_range = group
+        else:
+            result.periods.append(group)
+    for result in by_route.values():
+        if not result.whole_range.suppressed:
+            result.missed_segments = [
+                MissedSegment(segment_id=r["segment_id"], shifts_missed=r["shifts_missed"],
+                              share=r["shifts_missed"] / result.whole_range.shifts)
+                for r in await conn.fetch(MISSED, result.route_id, scope.start, scope.end, MAX_MISSED_SEGMENTS)]
+    return list(by_route.values())
+
+
+def _route_result(route_id: str, scope: AggregateScope, bucket: Bucket) -> RouteEfficiency:
+    return RouteEfficiency(route_id=route_id, start=scope.start, end=scope.end, bucket=bucket,
+                           k_min_shifts=scope.k_shifts, k_min_people=scope.k_people, periods=[],
+                           whole_range=_empty(), missed_segments=[])
+
+
+async def route_efficiency(conn: asyncpg.Connection, scope: AggregateScope, route_id: str,
+                           bucket: Bucket) -> RouteEfficiency:
+    await _check_route(conn, route_id)
+    return (await efficiency(conn, scope, bucket, route_id))[0]
+
+
+async def segment_coverage(conn: asyncpg.Connection, scope: AggregateScope, route_id: str) -> RouteSegmentsCoverage:
+    """Coverage per planned segment over the range; all or nothing, by the range's k check."""
+    version = await _check_route(conn, route_id)
+    group = await conn.fetchrow(RANGE_GROUP, route_id, scope.start, scope.end)
+    suppressed = group["shifts"] < scope.k_shifts or group["people"] < scope.k_people
+    segments = []
+    if not suppressed and version is not None:
+        segments = [SegmentCoverage(**dict(r), coverage=1 - r["missed"] / r["shifts"])
+                    for r in await conn.fetch(SEGMENT_COVERAGE, route_id, scope.start, scope.end)]
+    return RouteSegmentsCoverage(route_id=route_id, version=version or 0, start=scope.start, end=scope.end,
+                                 suppressed=suppressed, segments=segments)

@@ -1,0 +1,1 @@
+"""Downloads of k-respecting aggregates (GeoJSON, CSV, Parquet) for the data officer."""

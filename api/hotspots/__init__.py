@@ -1,0 +1,1 @@
+"""Exposure-normalised safety hotspots per street segment and grid cell, k-suppressed."""

@@ -1,0 +1,32 @@
+"""/hotspots: exposure-normalised safety hotspots per street segment or grid cell."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from fleetpilot.api import policy
+from fleetpilot.api.deps import Allowed, Conn, DayRange
+from fleetpilot.api.hotspots import service
+from fleetpilot.api.hotspots.schemas import CellKind, Hotspots, SegmentKind
+from fleetpilot.api.policy import Capability
+
+router = APIRouter(prefix="/hotspots", tags=["hotspots"])
+Hotspot = Allowed(Capability.HOTSPOTS)
+MinPasses = Annotated[int, Query(ge=1, le=1_000_000, description="leave out units passed fewer times")]
+
+
+@router.get("/segments", response_model=Hotspots)
+async def segments(access: Hotspot, conn: Conn, days: DayRange, kind: SegmentKind = "harsh_brake",
+                   min_passes: MinPasses = 1) -> Hotspots:
+    """Street segments by events per pass against the fleet's rate, with FDR-controlled significance."""
+    scope = await policy.aggregate_scope(conn, access, days)
+    return await service.hotspots(conn, scope, "segment", kind, min_passes)
+
+
+@router.get("/cells", response_model=Hotspots)
+async def cells(access: Hotspot, conn: Conn, days: DayRange, kind: CellKind = "harsh_brake",
+                min_passes: MinPasses = 1) -> Hotspots:
+    """Grid cells by events per pass against the fleet's rate, with FDR-controlled significance."""
+    scope = await policy.aggregate_scope(conn, access, days)
+    return await service.hotspots(conn, scope, "cell", kind, min_passes)

@@ -1,0 +1,1 @@
+"""Live positions of vehicles that are on duty now (never off duty)."""

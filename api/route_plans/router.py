@@ -1,0 +1,88 @@
+"""/routes: route plans with versions, GeoJSON import and export."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+
+from fleetpilot.api.deps import Allowed, Conn
+from fleetpilot.api.geojson import FeatureCollection
+from fleetpilot.api.policy import Capability
+from fleetpilot.api.route_plans import service
+from fleetpilot.api.route_plans.schemas import Imported, PlanCollection, RouteChange, RouteDetail, RouteOut
+
+router = APIRouter(prefix="/routes", tags=["route plans"])
+Read = Allowed(Capability.ROUTE_PLANS_READ)
+Write = Allowed(Capability.ROUTE_PLANS_WRITE)
+RouteId = Annotated[str, Path(max_length=64)]
+UNKNOWN = {404: {"description": "no such route (or version)"}}
+
+
+def _not_found(exc: service.UnknownRoute) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"no such route: {exc}")
+
+
+@router.get("", response_model=list[RouteOut])
+async def list_routes(_: Read, conn: Conn) -> list[RouteOut]:
+    return await service.routes(conn)
+
+
+@router.get("/plans.geojson", response_model=FeatureCollection)
+async def export_all(_: Read, conn: Conn) -> dict:
+    """Every route's current plan in the routes.geojson format."""
+    return await service.plan_geojson(conn)
+
+
+@router.post("/plans", response_model=Imported)
+async def import_plans(access: Write, conn: Conn, body: PlanCollection) -> Imported:
+    """Import or save plans of one or more routes (e.g. a segment moved between two routes).
+    A route whose plan changed gets a new version; unchanged routes keep theirs."""
+    return await service.import_plans(conn, access.principal, body)
+
+
+@router.get("/{route_id}", response_model=RouteDetail, responses=UNKNOWN)
+async def route(_: Read, conn: Conn, route_id: RouteId) -> RouteDetail:
+    """A route with its version history."""
+    try:
+        return await service.route_detail(conn, route_id)
+    except service.UnknownRoute as exc:
+        raise _not_found(exc) from None
+
+
+@router.get("/{route_id}/plan.geojson", response_model=FeatureCollection, responses=UNKNOWN)
+async def export_plan(_: Read, conn: Conn, route_id: RouteId,
+                      version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None) -> dict:
+    """One route's plan (current version unless `version` is given) as GeoJSON."""
+    try:
+        return await service.plan_geojson(conn, route_id, version)
+    except service.UnknownRoute as exc:
+        raise _not_found(exc) from None
+
+
+@router.put("/{route_id}/plan", response_model=Imported,
+            responses={422: {"description": "a feature belongs to another route, or the plan is malformed"}})
+async def replace_plan(access: Write, conn: Conn, route_id: RouteId, body: PlanCollection) -> Imported:
+    """Save this route's plan (creating the route if new); a changed plan becomes a new version."""
+    others = {f.properties.route_id for f in body.features} - {route_id}
+    if others:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"features of other routes in this plan: {', '.join(sorted(others))}")
+    return await service.import_plans(conn, access.principal, body)
+
+
+@router.patch("/{route_id}", response_model=RouteOut, responses=UNKNOWN)
+async def change_route(access: Write, conn: Conn, route_id: RouteId, body: RouteChange) -> RouteOut:
+    """Rename a route or (de)activate it."""
+    try:
+        return await service.change_route(conn, access.principal, route_id, body)
+    except service.UnknownRoute as exc:
+        raise _not_found(exc) from None
+
+
+@router.delete("/{route_id}", response_model=RouteOut, responses=UNKNOWN)
+async def retire_route(access: Write, conn: Conn, route_id: RouteId) -> RouteOut:
+    """Retire a route: it stays (shifts refer to its versions) but is no longer active."""
+    try:
+        return await service.change_route(conn, access.principal, route_id, RouteChange(active=False))
+    except service.UnknownRoute as exc:
+        raise _not_found(exc) from None

@@ -1,0 +1,97 @@
+"""Route plans: reading versions, GeoJSON export, import through the shared importer."""
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from fleetpilot.api.geojson import collection, feature, point
+from fleetpilot.api.policy import Principal, audit
+from fleetpilot.api.route_plans.schemas import Imported, PlanCollection, RouteChange, RouteDetail, RouteOut, VersionOut
+from fleetpilot.db.importer import import_routes
+
+
+class UnknownRoute(LookupError):
+    pass
+
+
+ROUTES = """
+SELECT r.route_id, r.name, r.active, r.current_version,
+       (SELECT count(*) FROM route_versions v WHERE v.route_id = r.route_id) AS versions,
+       (SELECT count(*) FROM route_segments s WHERE s.route_id = r.route_id AND s.version = r.current_version) AS segments,
+       (SELECT count(*) FROM route_stops s WHERE s.route_id = r.route_id AND s.version = r.current_version) AS stops
+FROM routes r
+WHERE ($1::text IS NULL OR r.route_id = $1)
+ORDER BY r.route_id
+"""
+VERSIONS = """
+SELECT v.version, v.created_at, v.created_by, v.note,
+       (SELECT count(*) FROM route_segments s WHERE s.route_id = v.route_id AND s.version = v.version) AS segments,
+       (SELECT count(*) FROM route_stops s WHERE s.route_id = v.route_id AND s.version = v.version) AS stops,
+       (SELECT count(*) FROM shifts sh WHERE sh.route_id = v.route_id AND sh.route_version = v.version) AS shifts
+FROM route_versions v WHERE v.route_id = $1 ORDER BY v.version
+"""
+# Plans of the given version, or of each route's current version when $2 is NULL; $1 NULL = all routes.
+PLAN_SEGMENTS = """
+SELECT s.route_id, r.name, s.seq, s.segment_id, s.service, s.speed_limit_kmh, s.geometry
+FROM route_segments s JOIN routes r ON r.route_id = s.route_id
+WHERE ($1::text IS NULL OR s.route_id = $1) AND s.version = coalesce($2, r.current_version)
+ORDER BY s.route_id, s.seq
+"""
+PLAN_STOPS = """
+SELECT s.route_id, r.name, s.seq, s.stop_id, s.segment_id, s.lon, s.lat
+FROM route_stops s JOIN routes r ON r.route_id = s.route_id
+WHERE ($1::text IS NULL OR s.route_id = $1) AND s.version = coalesce($2, r.current_version)
+ORDER BY s.route_id, s.seq
+"""
+VERSION_EXISTS = "SELECT EXISTS (SELECT 1 FROM route_versions WHERE route_id = $1 AND version = $2)"
+CHANGE = """
+UPDATE routes SET name = coalesce($2, name), active = coalesce($3, active) WHERE route_id = $1 RETURNING route_id
+"""
+
+
+async def routes(conn: asyncpg.Connection, route_id: str | None = None) -> list[RouteOut]:
+    return [RouteOut(**dict(r)) for r in await conn.fetch(ROUTES, route_id)]
+
+
+async def route_detail(conn: asyncpg.Connection, route_id: str) -> RouteDetail:
+    found = await routes(conn, route_id)
+    if not found:
+        raise UnknownRoute(route_id)
+    history = [VersionOut(**dict(r)) for r in await conn.fetch(VERSIONS, route_id)]
+    return RouteDetail(**found[0].model_dump(), history=history)
+
+
+async def plan_geojson(conn: asyncpg.Connection, route_id: str | None = None,
+                       version: int | None = None) -> dict[str, Any]:
+    """Plans in the routes.geojson format (one route's version, or all current plans)."""
+    if route_id is not None:
+        if not await routes(conn, route_id):
+            raise UnknownRoute(route_id)
+        if version is not None and not await conn.fetchval(VERSION_EXISTS, route_id, version):
+            raise UnknownRoute(f"{route_id} version {version}")
+    features = []
+    for r in await conn.fetch(PLAN_SEGMENTS, route_id, version):
+        features.append(feature(r["geometry"], route_id=r["route_id"], route_name=r["name"], feature_type="segment",
+                                seq=r["seq"], segment_id=r["segment_id"], service=r["service"],
+                                speed_limit_kmh=r["speed_limit_kmh"]))
+    for r in await conn.fetch(PLAN_STOPS, route_id, version):
+        features.append(feature(point(r["lon"], r["lat"]), route_id=r["route_id"], route_name=r["name"],
+                                feature_type="stop", seq=r["seq"], stop_id=r["stop_id"], segment_id=r["segment_id"]))
+    return collection(features)
+
+
+async def import_plans(conn: asyncpg.Connection, actor: Principal, plans: PlanCollection) -> Imported:
+    """Store each route's plan; a route whose plan changed gets a new version (shifts keep theirs)."""
+    async with conn.transaction():
+        versions = await import_routes(conn, plans.importer_dict(), created_by=actor.username, note=plans.note)
+        await audit(conn, actor, "import_route_plans", detail={"versions": versions})
+    return Imported(versions=versions)
+
+
+async def change_route(conn: asyncpg.Connection, actor: Principal, route_id: str, change: RouteChange) -> RouteOut:
+    async with conn.transaction():
+        if await conn.fetchval(CHANGE, route_id, change.name, change.active) is None:
+            raise UnknownRoute(route_id)
+        await audit(conn, actor, "change_route", detail={"route_id": route_id, **change.model_dump(exclude_unset=True)})
+    return (await routes(conn, route_id))[0]

@@ -1,0 +1,116 @@
+"""A driver's own views: shifts, one shift with its track, trends, access log, export."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import zipfile
+from datetime import timedelta
+
+from fleetpilot.api.shifts.service import MAX_TRACK_POINTS
+
+ME = "/api/v1/me"
+
+
+def _all_time(api) -> dict[str, str]:
+    return {"from": (api.world.week1 - timedelta(days=7)).isoformat()}
+
+
+def test_my_shifts_are_exactly_my_shifts(shared_api):
+    body = shared_api.get(f"{ME}/shifts", "driver", params=_all_time(shared_api)).json()
+    ids = [s["shift_id"] for s in body["shifts"]]
+    assert set(ids) == shared_api.world.ana_shifts and body["total"] == len(ids)
+    starts = [s["starts_at"] for s in body["shifts"]]
+    assert starts == sorted(starts, reverse=True)
+    assert all(s["distance_km"] > 0 and s["safety_events"] == 1 for s in body["shifts"])
+
+
+def test_my_shifts_page_and_range(shared_api):
+    page = shared_api.get(f"{ME}/shifts", "driver", params={**_all_time(shared_api), "limit": 2, "offset": 1}).json()
+    assert len(page["shifts"]) == 2 and page["total"] == len(shared_api.world.ana_shifts)
+    week1 = shared_api.world.week1
+    first_week = shared_api.get(f"{ME}/shifts", "driver", params={"from": week1.isoformat(),
+                                                                  "to": (week1 + timedelta(days=7)).isoformat()})
+    assert {s["shift_id"][:10] for s in first_week.json()["shifts"]} <= {
+        (week1 + timedelta(days=d)).isoformat() for d in range(7)}
+    assert shared_api.get(f"{ME}/shifts", "driver", params={"from": "2026-02-01", "to": "2026-01-01"}).status_code == 422
+
+
+def test_one_of_my_shifts_has_metrics_events_in_context_and_delays(shared_api):
+    shift_id = shared_api.world.track_shift
+    body = shared_api.get(f"{ME}/shifts/{shift_id}", "driver").json()
+    assert body["shift_id"] == shift_id and body["duration_s"] == 8 * 3600
+    assert body["metrics"]["distance_km"] > 0 and body["metrics"]["details"] == {"fuel_l": 40}
+    assert body["events"][0]["kind"] == "harsh_brake"
+    assert body["events"][0]["context"] == {"segment_id": "seg-a", "speed_limit_kmh": 30}
+    assert {d["kind"] for d in body["delays"]} == {"facility_time", "facility_turnaround"}
+    assert body["opened_for_purpose"] is None
+
+
+def test_someone_elses_shift_is_not_found_for_a_driver(shared_api):
+    for shift_id in sorted(shared_api.world.others_shifts)[:3] + ["no-such-shift"]:
+        for suffix in ("", "/track"):
+            response = shared_api.get(f"{ME}/shifts/{shift_id}{suffix}", "driver")
+            assert response.status_code == 404, (shift_id, suffix)
+            assert response.json() == {"detail": "no such shift"}
+
+
+def test_my_track_is_the_thinned_route_driven_within_my_shift(shared_api):
+    response = shared_api.get(f"{ME}/shifts/{shared_api.world.track_shift}/track", "driver")
+    assert response.headers["content-type"] == "application/geo+json"
+    features = response.json()["features"]
+    driven = [f for f in features if f["properties"]["kind"] == "driven"][0]
+    coordinates = driven["geometry"]["coordinates"]
+    step = driven["properties"]["step_s"]
+    assert step == math.ceil(8 * 3600 / MAX_TRACK_POINTS)
+    assert len(coordinates) == driven["properties"]["points"] == math.ceil(600 / step)
+    # Only the 52.50 line of this shift: ben's fixes on the same truck (52.60) are outside the window.
+    assert {lat for _, lat in coordinates} == {52.5}
+    planned = [f for f in features if f["properties"]["kind"] == "planned"]
+    assert [p["properties"]["segment_id"] for p in planned] == ["seg-a", "seg-b", "seg-c"]
+    assert [f["properties"]["event"] for f in features if f["properties"]["kind"] == "event"] == ["harsh_brake"]
+
+
+def test_a_shift_past_retention_has_an_empty_track(shared_api):
+    shift_id = next(s for s in shared_api.world.ana_shifts if s != shared_api.world.track_shift)
+    features = shared_api.get(f"{ME}/shifts/{shift_id}/track", "driver").json()["features"]
+    driven = features[0]
+    assert driven["geometry"] is None and driven["properties"]["raw_data_available"] is False
+
+
+def test_trends_compare_me_with_my_own_past_only(shared_api):
+    body = shared_api.get(f"{ME}/trends", "driver", params={"weeks": 8}).json()
+    assert sum(w["shifts"] for w in body["weeks"]) == len(shared_api.world.ana_shifts)
+    weeks = [w["week"] for w in body["weeks"]]
+    assert weeks == sorted(weeks)
+    baseline = body["baseline"]
+    assert baseline["shifts"] == sum(w["shifts"] for w in body["weeks"][:-1])
+    latest = body["weeks"][-1]
+    assert body["latest_vs_baseline"]["safety_events_per_100_km"] == latest["safety_events_per_100_km"] - \
+        baseline["safety_events_per_100_km"]
+
+
+def test_access_log_starts_empty(shared_api):
+    assert shared_api.get(f"{ME}/access-log", "driver").json() == {"entries": [], "total": 0}
+
+
+def test_export_holds_all_my_data_and_nobody_elses(api):
+    response = api.get(f"{ME}/export", "driver")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
+    assert "attachment" in response.headers["content-disposition"]
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    assert set(archive.namelist()) == {"README.txt", "account.json", "shifts.json", "access_log.json", "fixes.csv",
+                                       "tracks.geojson"}
+    shifts = json.loads(archive.read("shifts.json"))
+    assert {s["shift_id"] for s in shifts} == api.world.ana_shifts
+    fixes = list(csv.DictReader(io.StringIO(archive.read("fixes.csv").decode())))
+    assert len(fixes) == 600 and {f["shift_id"] for f in fixes} == {api.world.track_shift}
+    tracks = json.loads(archive.read("tracks.geojson"))
+    lengths = {f["properties"]["shift_id"]: len(f["geometry"]["coordinates"]) for f in tracks["features"]}
+    assert lengths[api.world.track_shift] == 600 and sum(lengths.values()) == 600
+    for name in archive.namelist():
+        assert b"zz" not in archive.read(name), f"{name} mentions another person's data"
+    # The export itself is recorded, and the person sees it in their access log.
+    log = api.get(f"{ME}/access-log", "driver").json()["entries"]
+    assert [e["action"] for e in log] == ["export_own_data"]
