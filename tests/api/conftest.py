@@ -259,6 +259,18 @@ class Api:
 
         return asyncio.run(fetch())
 
+    def sql_many(self, query: str, rows: list[tuple]) -> None:
+        """Run one statement for each of `rows` on one connection."""
+
+        async def execute():
+            conn = await asyncpg.connect(self.database_url)
+            try:
+                await conn.executemany(query, rows)
+            finally:
+                await conn.close()
+
+        asyncio.run(execute())
+
 
 def _settings(database_url: str, data_dir) -> Settings:
     return Settings(database_url=database_url, data_dir=data_dir, jwt_secret="test-" + uuid.uuid4().hex,

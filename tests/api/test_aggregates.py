@@ -1,0 +1,158 @@
+"""Aggregates for supervisors and data officers: k-suppression in the query results,
+thresholds read live, exports that respect k, hotspots normalised by exposure."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+
+import pyarrow.parquet as pq
+import pytest
+
+FIGURES = ("shifts", "coverage_mean", "distance_km_per_shift", "deadhead_share", "collection_h_per_shift",
+           "idle_min_per_shift", "facility_min_per_shift", "dwell_mean_s", "turnaround_mean_s")
+
+
+def _range(api) -> dict[str, str]:
+    return {"from": api.world.week1.isoformat(), "to": (api.world.week1 + timedelta(weeks=3)).isoformat()}
+
+
+def _efficiency(api, route: str = "r-north", role: str = "supervisor", **params):
+    response = api.get(f"/api/v1/routes/{route}/efficiency", role, params={**_range(api), **params})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_weeks_below_k_are_suppressed_with_every_figure_null(shared_api):
+    body = _efficiency(shared_api)
+    assert (body["k_min_shifts"], body["k_min_people"]) == (5, 3)
+    weeks = {p["period_start"]: p for p in body["periods"]}
+    week1, week2, week3 = (str(shared_api.world.week1 + timedelta(weeks=n)) for n in range(3))
+    assert weeks[week1]["suppressed"] is False and weeks[week1]["shifts"] == 6
+    assert weeks[week1]["coverage_mean"] == pytest.approx(0.85)
+    for hidden in (week2, week3):  # one person only; three shifts only
+        assert weeks[hidden]["suppressed"] is True
+        assert all(weeks[hidden][f] is None for f in FIGURES)
+    assert body["whole_range"]["shifts"] == 15 and not body["whole_range"]["suppressed"]
+    assert body["missed_segments"] == [{"segment_id": "seg-c", "shifts_missed": 7, "share": 7 / 15}]
+
+
+def test_a_route_driven_by_too_few_people_shows_nothing(shared_api):
+    body = _efficiency(shared_api, "r-south")
+    assert body["whole_range"]["suppressed"] and all(p["suppressed"] for p in body["periods"])
+    assert body["missed_segments"] == []
+    for group in [*body["periods"], body["whole_range"]]:
+        assert all(group[f] is None for f in FIGURES)
+
+
+def test_the_whole_range_is_hidden_when_it_would_reveal_a_hidden_week(api):
+    # Without week 3, whole range minus week 1 would be week 2: one person's six shifts.
+    week3 = [s for s, (start, _) in api.world.shift_window.items()
+             if start.date() >= api.world.week1 + timedelta(weeks=2)]
+    api.sql("DELETE FROM shifts WHERE shift_id = ANY($1::text[])", week3)
+    body = _efficiency(api)
+    assert [p["suppressed"] for p in body["periods"]] == [False, True]
+    assert body["whole_range"]["suppressed"] and body["whole_range"]["shifts"] is None
+    assert body["missed_segments"] == []
+
+
+def test_k_is_read_live_from_the_privacy_settings(api):
+    assert not _efficiency(api)["periods"][0]["suppressed"]
+    settings = api.get("/api/v1/admin/privacy", "admin").json()
+    changed = api.client.put("/api/v1/admin/privacy", headers=api.headers("admin"),
+                             json={**{k: settings[k] for k in ("retention_days", "zone_policy", "k_min_shifts")},
+                                   "k_min_people": 4})
+    assert changed.status_code == 200, changed.text
+    body = _efficiency(api)
+    assert body["k_min_people"] == 4 and all(p["suppressed"] for p in body["periods"])
+    assert body["whole_range"]["suppressed"]
+
+
+def test_daily_and_monthly_buckets(shared_api):
+    daily = _efficiency(shared_api, bucket="day")
+    assert len(daily["periods"]) == 15 and all(p["suppressed"] for p in daily["periods"])
+    monthly = _efficiency(shared_api, bucket="month")
+    assert sum(p["shifts"] or 0 for p in monthly["periods"]) <= 15
+
+
+def test_all_routes_at_once_and_unknown_route(shared_api):
+    routes = shared_api.get("/api/v1/efficiency/routes", "data_officer", params=_range(shared_api)).json()
+    assert [r["route_id"] for r in routes] == ["r-north", "r-south"]
+    assert routes[0] == _efficiency(shared_api)
+    assert shared_api.get("/api/v1/routes/nope/efficiency", "supervisor").status_code == 404
+
+
+def test_segment_coverage_of_a_route(shared_api):
+    body = shared_api.get("/api/v1/routes/r-north/coverage", "supervisor", params=_range(shared_api)).json()
+    assert not body["suppressed"] and body["version"] == 1
+    coverage = {s["segment_id"]: (s["shifts"], s["missed"], s["coverage"]) for s in body["segments"]}
+    assert coverage == {"seg-a": (15, 0, 1.0), "seg-b": (15, 0, 1.0), "seg-c": (15, 7, 1 - 7 / 15)}
+    south = shared_api.get("/api/v1/routes/r-south/coverage", "supervisor", params=_range(shared_api)).json()
+    assert south["suppressed"] and south["segments"] == []
+
+
+def test_hotspot_cells_below_k_are_left_out_and_only_counted(shared_api):
+    body = shared_api.get("/api/v1/hotspots/cells", "data_officer", params=_range(shared_api)).json()
+    assert [u["unit_id"] for u in body["units"]] == ["1"]
+    assert body["suppressed_units"] == 1  # cell 2: two shifts of r-south
+    cell = body["units"][0]
+    assert cell["passes"] == 17 * 10 and cell["events"] == 17 and cell["rate_per_1000"] == 100.0
+    # The reference rate is over shown units only, so cell 2 cannot be recovered by subtraction.
+    assert body["reference_rate_per_1000"] == 100.0
+
+
+def test_hotspot_segments_with_kind_and_min_passes(shared_api):
+    params = {**_range(shared_api), "kind": "speeding"}
+    body = shared_api.get("/api/v1/hotspots/segments", "supervisor", params=params).json()
+    assert body["kind"] == "speeding" and body["units"][0]["events"] == 0
+    none = shared_api.get("/api/v1/hotspots/segments", "supervisor", params={**params, "min_passes": 10_000}).json()
+    assert none["units"] == []
+    assert shared_api.get("/api/v1/hotspots/segments", "supervisor",
+                          params={**params, "kind": "harsh_corner"}).status_code == 422
+
+
+def test_a_busy_unit_is_not_a_hotspot_but_a_risky_one_is(api):
+    # Two more cells passed by all r-north shifts: cell 3 busy with the fleet's usual rate,
+    # cell 4 quiet but with many events per pass.
+    days = [(start.date(), s) for s, (start, _) in api.world.shift_window.items() if "truck-1" in s]
+    api.sql_many("INSERT INTO cell_exposure (cell_id, day, shift_id, passes, harsh_brake) VALUES (3, $1, $2, 200, 20)",
+                 days)
+    api.sql_many("INSERT INTO cell_exposure (cell_id, day, shift_id, passes, harsh_brake) VALUES (4, $1, $2, 5, 4)",
+                 days)
+    body = api.get("/api/v1/hotspots/cells", "supervisor", params=_range(api)).json()
+    units = {u["unit_id"]: u for u in body["units"]}
+    assert units["4"]["significant"] and not units["3"]["significant"]
+    assert units["3"]["events"] > units["4"]["events"]  # more events, yet not a hotspot
+    assert body["units"][0]["unit_id"] == "4"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "geojson", "parquet"])
+def test_exports_hold_only_k_respecting_groups(shared_api, fmt):
+    params = {**_range(shared_api), "format": fmt}
+    cells = shared_api.get("/api/v1/exports/cell_hotspots", "data_officer", params=params)
+    efficiency = shared_api.get("/api/v1/exports/route_efficiency", "data_officer", params=params)
+    assert cells.status_code == efficiency.status_code == 200
+    assert f'.{fmt}"' in cells.headers["content-disposition"]
+    cell_rows, efficiency_rows = (_rows(r.content, fmt) for r in (cells, efficiency))
+    assert [r["unit_id"] for r in cell_rows] == ["1"]
+    assert len(efficiency_rows) == 6  # r-north: 3 weeks + whole; r-south: 1 week + whole
+    for row in efficiency_rows:
+        hidden = row["suppressed"] in (True, "True")
+        assert hidden == (row["shifts"] in (None, "")), row
+
+
+def _rows(content: bytes, fmt: str) -> list[dict]:
+    if fmt == "csv":
+        return list(csv.DictReader(io.StringIO(content.decode())))
+    if fmt == "geojson":
+        return [f["properties"] for f in json.loads(content)["features"]]
+    return pq.read_table(io.BytesIO(content)).to_pylist()
+
+
+def test_export_catalogue_and_kind_check(shared_api):
+    catalogue = shared_api.get("/api/v1/exports", "data_officer").json()
+    assert {d["name"] for d in catalogue} == {"segment_hotspots", "cell_hotspots", "route_efficiency"}
+    assert all(d["formats"] == ["geojson", "csv", "parquet"] for d in catalogue)
+    assert shared_api.get("/api/v1/exports/segment_hotspots", "data_officer",
+                          params={"kind": "harsh_accel"}).status_code == 422

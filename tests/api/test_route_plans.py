@@ -1,0 +1,105 @@
+"""Route plans: GeoJSON import/export in the routes.geojson format, versions, edits."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+ROUTES = "/api/v1/routes"
+
+
+def _plan(route_id: str = "r-new", shift: float = 0.0) -> dict:
+    line = lambda *pts: {"type": "LineString", "coordinates": [[lon + shift, lat] for lon, lat in pts]}  # noqa: E731
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": line((13.40, 52.50), (13.41, 52.50)),
+         "properties": {"route_id": route_id, "feature_type": "segment", "seq": 1, "segment_id": "s1",
+                        "service": True, "speed_limit_kmh": 30, "route_name": "New route"}},
+        {"type": "Feature", "geometry": line((13.41, 52.50), (13.41, 52.51)),
+         "properties": {"route_id": route_id, "feature_type": "segment", "seq": 2, "segment_id": "s2",
+                        "service": False}},
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [13.405, 52.50]},
+         "properties": {"route_id": route_id, "feature_type": "stop", "seq": 1, "stop_id": "stop-1",
+                        "segment_id": "s1"}},
+    ]}
+
+
+def test_import_then_export_round_trips_and_is_idempotent(api):
+    first = api.post(f"{ROUTES}/plans", "supervisor", json=_plan())
+    assert first.json() == {"versions": {"r-new": 1}}
+    exported = api.get(f"{ROUTES}/r-new/plan.geojson", "supervisor").json()
+    assert len(exported["features"]) == 3
+    assert {f["properties"]["feature_type"] for f in exported["features"]} == {"segment", "stop"}
+    # Importing the export again changes nothing.
+    again = api.post(f"{ROUTES}/plans", "supervisor", json=exported)
+    assert again.json() == {"versions": {"r-new": 1}}
+    detail = api.get(f"{ROUTES}/r-new", "data_officer").json()
+    assert (detail["name"], detail["current_version"], detail["segments"], detail["stops"]) == ("New route", 1, 2, 1)
+    assert detail["history"][0]["created_by"] == "sam"
+
+
+def test_a_changed_plan_is_a_new_version_and_old_versions_stay_readable(api):
+    api.post(f"{ROUTES}/plans", "supervisor", json=_plan())
+    changed = api.client.put(f"{ROUTES}/r-new/plan", headers=api.headers("supervisor"),
+                             json={**_plan(shift=0.001), "note": "moved one block east"})
+    assert changed.json() == {"versions": {"r-new": 2}}
+    history = api.get(f"{ROUTES}/r-new", "supervisor").json()["history"]
+    assert [(v["version"], v["note"]) for v in history] == [(1, None), (2, "moved one block east")]
+    v1 = api.get(f"{ROUTES}/r-new/plan.geojson", "supervisor", params={"version": 1}).json()
+    v2 = api.get(f"{ROUTES}/r-new/plan.geojson", "supervisor").json()
+    assert v1["features"][0]["geometry"]["coordinates"][0] == [13.40, 52.50]
+    assert v2["features"][0]["geometry"]["coordinates"][0] == [13.401, 52.50]
+    assert api.get(f"{ROUTES}/r-new/plan.geojson", "supervisor", params={"version": 3}).status_code == 404
+    audit = api.sql("SELECT action, detail FROM audit_log ORDER BY audit_id")
+    assert [r["action"] for r in audit] == ["import_route_plans", "import_route_plans"]
+
+
+def test_moving_a_segment_between_routes_in_one_save(api):
+    api.post(f"{ROUTES}/plans", "supervisor", json=_plan("r-a"))
+    api.post(f"{ROUTES}/plans", "supervisor", json=_plan("r-b", shift=0.02))
+    both = copy.deepcopy(_plan("r-a")["features"][:1]) + _plan("r-b", shift=0.02)["features"]
+    moved = _plan("r-a")["features"][1]
+    moved["properties"].update(route_id="r-b", seq=3)
+    response = api.post(f"{ROUTES}/plans", "supervisor", json={"type": "FeatureCollection",
+                                                                "features": [*both, moved]})
+    assert response.json() == {"versions": {"r-a": 2, "r-b": 2}}
+    routes = {r["route_id"]: r for r in api.get(ROUTES, "supervisor").json()}
+    assert (routes["r-a"]["segments"], routes["r-b"]["segments"]) == (1, 3)
+
+
+def test_everything_exports_as_one_collection(shared_api):
+    features = shared_api.get(f"{ROUTES}/plans.geojson", "data_officer").json()["features"]
+    assert {f["properties"]["route_id"] for f in features} == {"r-north", "r-south"}
+
+
+@pytest.mark.parametrize("breakage", [
+    lambda p: p["features"][0].update(geometry={"type": "Point", "coordinates": [13.4, 52.5]}),
+    lambda p: p["features"][2]["properties"].pop("stop_id"),
+    lambda p: p["features"][0]["geometry"]["coordinates"].__setitem__(0, [200.0, 52.5]),
+    lambda p: p["features"][0]["geometry"].update(coordinates=[[13.4, 52.5]]),
+    lambda p: p["features"][1]["properties"].update(seq=1),
+    lambda p: p["features"][0]["properties"].update(feature_type="depot"),
+    lambda p: p["features"][0]["properties"].update(route_id="bad id with spaces"),
+    lambda p: p.update(features=[]),
+])
+def test_malformed_plans_are_refused_and_store_nothing(shared_api, breakage):
+    plan = _plan()
+    breakage(plan)
+    response = shared_api.post(f"{ROUTES}/plans", "supervisor", json=plan)
+    assert response.status_code == 422, response.text
+    assert shared_api.get(f"{ROUTES}/r-new", "supervisor").status_code == 404
+
+
+def test_a_route_plan_save_may_only_hold_that_route(shared_api):
+    response = shared_api.client.put(f"{ROUTES}/r-other/plan", headers=shared_api.headers("supervisor"),
+                                     json=_plan("r-new"))
+    assert response.status_code == 422 and "r-new" in response.json()["detail"]
+
+
+def test_rename_and_retire(api):
+    renamed = api.client.patch(f"{ROUTES}/r-north", headers=api.headers("supervisor"), json={"name": "North loop"})
+    assert renamed.json()["name"] == "North loop" and renamed.json()["active"] is True
+    retired = api.client.delete(f"{ROUTES}/r-north", headers=api.headers("supervisor"))
+    assert retired.json()["active"] is False
+    # The route and its versions stay, because shifts drove them.
+    assert api.get(f"{ROUTES}/r-north", "supervisor").json()["history"][0]["shifts"] == 16
+    assert api.client.delete(f"{ROUTES}/nope", headers=api.headers("supervisor")).status_code == 404
