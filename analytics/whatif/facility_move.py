@@ -17,7 +17,7 @@ import numpy as np
 from fleetpilot.analytics.whatif import charts
 from fleetpilot.analytics.whatif.common import Options, build_result, hotspot_segments
 from fleetpilot.analytics.whatif.history import LEG_FACILITY, LEG_SERVICE, History
-from fleetpilot.analytics.whatif.kpi import K, shift_kpis
+from fleetpilot.analytics.whatif.kpi import K, shift_kpis, working_mask
 from fleetpilot.analytics.whatif.privacy import shift_groups_allowed
 from fleetpilot.analytics.whatif.result import ScenarioResult, Table
 
@@ -88,12 +88,14 @@ def move_facility(history: History, facility_id: str, x: float, y: float, option
 
     n = history.shifts.size
     visits = (legs.kind == LEG_FACILITY) & (legs.facility == f)
-    d_dwell_leg = np.where(visits, turnaround_min * 60.0 - legs.duration_s, 0.0) if turnaround_min is not None \
+    # Only visits during work count (a depot's first and last stays of the day are not on the clock).
+    on_clock = visits & working_mask(history)
+    d_dwell_leg = np.where(on_clock, turnaround_min * 60.0 - legs.duration_s, 0.0) if turnaround_min is not None \
         else np.zeros(legs.size)
     d_km = np.bincount(h["shift"], weights=d_len, minlength=n) / 1000.0
     d_hours = (np.bincount(h["shift"], weights=d_dur, minlength=n)
                + np.bincount(legs.shift, weights=d_dwell_leg, minlength=n)) / 3600.0
-    # Dwell at the depot counts as engine off (see kpi.engine_mask); travel is engine on.
+    # Stays at a depot or break place count as engine off (see kpi.engine_mask); travel is engine on.
     parked = history.facilities.facility_types[f] in ("depot", "break")
     d_engine = d_hours - (0.0 if not parked else np.bincount(legs.shift, weights=d_dwell_leg, minlength=n) / 3600.0)
 
@@ -110,7 +112,7 @@ def move_facility(history: History, facility_id: str, x: float, y: float, option
     scen[:, K["fuel_l"]] += d_km * fac.fuel_l_per_km + d_engine * fac.fuel_l_per_engine_h
     scen[:, K["co2_kg"]] = scen[:, K["fuel_l"]] * fac.co2_kg_per_l
 
-    lon, lat = history.projection.to_lonlat(x, y)
+    lon, lat = history.frame.to_lonlat(x, y)
     moved_m = float(np.hypot(x - fx, y - fy))
     table = Table("trips to and from the facility", ["quantity", "before", "after", "unit"], [
         ["trips (one way)", int(affected.sum()), int(affected.sum()), "trips"],

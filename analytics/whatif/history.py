@@ -9,7 +9,7 @@ numbering of each shift's crew, used solely to count distinct people for k-anony
 Conventions (all arrays are numpy):
 - times are *local wall-clock seconds* since 1970-01-01 (UTC seconds + the city's UTC
   offset at that instant), so ``hour_of_day`` and ``day_number`` are the city's clock;
-- positions are metres east/north of ``History.projection``'s origin;
+- positions are metres east/north of ``History.frame``'s origin;
 - lengths in metres, durations in seconds, speeds in metres per second;
 - an index of -1 means "none" (no segment, no facility, no route).
 """
@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from fleetpilot.analytics.whatif.geo import LocalProjection
+from fleetpilot.analytics.geo import LocalFrame
 
 LEG_SERVICE, LEG_TRAVEL, LEG_FACILITY, LEG_OFFNET, LEG_GAP = range(5)
 LEG_KINDS = ("service", "travel", "facility", "offnet", "gap")
@@ -198,7 +198,7 @@ class StopVisits:
 
 @dataclass(frozen=True)
 class History:
-    projection: LocalProjection
+    frame: LocalFrame
     network: Network
     facilities: Facilities
     plans: Plans

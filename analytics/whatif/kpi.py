@@ -2,11 +2,12 @@
 
 Every scenario reports the same figures, so deltas are comparable across scenarios.
 Assumptions (shown with every answer through ``Factors.describe``):
-- truck-hours: the time a shift's legs cover, first leg start to last leg end;
+- truck-hours: the time a shift's legs cover from leaving the depot to coming back (stays in
+  the depot before the first and after the last trip are not work on the street);
 - deadhead: distance on legs that are not collection (travel, off-network, gaps);
 - overtime: hours a shift works beyond ``paid_hours``;
 - idle: stationary time (speed < 0.5 m/s) outside collection and facilities;
-- engine hours: worked time minus time at the depot and at break places (engine off);
+- engine hours: truck-hours minus time at break places (engine off);
 - fuel = km × fuel_l_per_km + engine hours × fuel_l_per_engine_h; CO2 = fuel × co2_kg_per_l;
 - hotspot passes / events: legs on hotspot segments and their harsh events.
 """
@@ -51,8 +52,24 @@ class Factors:
         return asdict(self)
 
 
+def working_mask(history: History) -> np.ndarray:
+    """Legs between the shift's first and last leg that is not a stay in a depot."""
+    legs = history.legs
+    types = history.facilities.facility_types
+    at = np.maximum(legs.facility, 0)
+    depot = (legs.kind == LEG_FACILITY) & (legs.facility >= 0) & (types[at] == "depot") if types.size else \
+        np.zeros(legs.size, dtype=bool)
+    n = history.shifts.size
+    idx = np.arange(legs.size)
+    first = np.full(n, legs.size, dtype=np.int64)
+    last = np.full(n, -1, dtype=np.int64)
+    np.minimum.at(first, legs.shift[~depot], idx[~depot])
+    np.maximum.at(last, legs.shift[~depot], idx[~depot])
+    return (idx >= first[legs.shift]) & (idx <= last[legs.shift])
+
+
 def engine_mask(history: History) -> np.ndarray:
-    """Legs with the engine assumed on: all but stays at the depot and at break places."""
+    """Legs with the engine assumed on: all but stays at depots and break places."""
     legs = history.legs
     types = history.facilities.facility_types
     at = legs.facility
@@ -91,7 +108,7 @@ def shift_kpis(
     def per_shift(values: np.ndarray) -> np.ndarray:
         return np.bincount(s, weights=values * w, minlength=n)
 
-    truck_h = per_shift(duration) / 3600.0
+    truck_h = per_shift(np.where(working_mask(history), duration, 0.0)) / 3600.0
     km = per_shift(length) / 1000.0
     deadhead = legs.kind != LEG_SERVICE
     deadhead_km = per_shift(np.where(deadhead, length, 0.0)) / 1000.0
@@ -100,7 +117,7 @@ def shift_kpis(
     on_hotspot = (legs.segment >= 0) & hotspot[np.maximum(legs.segment, 0)]
     passes = per_shift(on_hotspot.astype(np.float64))
     hot_events = per_shift(np.where(on_hotspot, events, 0.0))
-    engine_h = per_shift(np.where(engine_mask(history), duration, 0.0)) / 3600.0
+    engine_h = per_shift(np.where(engine_mask(history) & working_mask(history), duration, 0.0)) / 3600.0
     fuel = km * factors.fuel_l_per_km + engine_h * factors.fuel_l_per_engine_h
     out = np.empty((n, len(KPIS)))
     out[:, K["truck_hours"]] = truck_h

@@ -109,7 +109,7 @@ def resequence(history: History, route_id: str, options: Options = Options(), *,
     ] if ok else [["suppressed (k)", None, None, None, ""]])
     sequence = Table("optimised sequence", ["seq", "stop_id"],
                      [[i + 1, str(history.plans.stop_ids[stops.start + k])] for i, k in enumerate(order)])
-    lon, lat = history.projection.to_lonlat(xy[:, 0], xy[:, 1])
+    lon, lat = history.frame.to_lonlat(xy[:, 0], xy[:, 1])
     chart = {"data": [
         {"type": "scatter", "mode": "lines+markers", "name": "planned", "x": lon[planned].tolist(), "y": lat[planned].tolist(),
          "line": {"dash": "dot"}},

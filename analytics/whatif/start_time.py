@@ -25,7 +25,7 @@ from scipy import sparse
 from fleetpilot.analytics.whatif import charts
 from fleetpilot.analytics.whatif.common import Options, build_result, bootstrap_weights, hotspot_segments, pass_legs
 from fleetpilot.analytics.whatif.history import LEG_FACILITY, LEG_SERVICE, History, hour_of_day
-from fleetpilot.analytics.whatif.kpi import K, per_day, shift_kpis
+from fleetpilot.analytics.whatif.kpi import K, per_day, shift_kpis, working_mask
 from fleetpilot.analytics.whatif.privacy import shift_groups_allowed
 from fleetpilot.analytics.whatif.result import ScenarioResult, Table
 
@@ -260,15 +260,16 @@ def _route_tables(history: History, options: Options, base: np.ndarray, scen: np
                   shift_offset_s: np.ndarray) -> tuple[list[Table], list[dict]]:
     shifts = history.shifts
     legs = history.legs
+    work = working_mask(history)
+    idx = np.flatnonzero(work)
+    # Clock time of the end of work: the last working leg's end; in the scenario the first
+    # working leg's (moved) start plus the working legs' new durations.
     end_base = np.zeros(shifts.size)
-    end_scen = np.zeros(shifts.size)
-    last = np.flatnonzero(np.r_[legs.shift[1:] != legs.shift[:-1], True]) if legs.size else np.zeros(0, dtype=int)
-    first = np.flatnonzero(np.r_[True, legs.shift[1:] != legs.shift[:-1]]) if legs.size else np.zeros(0, dtype=int)
-    # Clock time of the end of work: the shift's (moved) first leg start plus its (new) total duration.
-    total_new = np.bincount(legs.shift, weights=duration, minlength=shifts.size)
-    end_base[legs.shift[last]] = legs.t1[last]
-    first_shift = legs.shift[first]
-    end_scen[first_shift] = legs.t0[first] + shift_offset_s[first_shift] + total_new[first_shift]
+    np.maximum.at(end_base, legs.shift[idx], legs.t1[idx])
+    start = np.full(shifts.size, np.inf)
+    np.minimum.at(start, legs.shift[idx], legs.t0[idx])
+    total_new = np.bincount(legs.shift[idx], weights=duration[idx], minlength=shifts.size)
+    end_scen = np.where(np.isfinite(start), start + shift_offset_s + total_new, 0.0)
     n_routes = len(history.plans.route_ids)
     ok = shift_groups_allowed(history, shifts.route, n_routes, options.privacy)
     rows, labels, before, after = [], [], [], []

@@ -20,7 +20,7 @@ from datetime import date
 
 import numpy as np
 
-from fleetpilot.analytics.whatif.geo import LocalProjection
+from fleetpilot.analytics.geo import LocalFrame
 from fleetpilot.analytics.whatif.history import (
     EVENT_KINDS, LEG_FACILITY, LEG_SERVICE, LEG_TRAVEL, SECONDS_PER_DAY, Facilities, History, Legs, Network, Plans,
     Shifts, StopVisits, weekday,
@@ -71,15 +71,22 @@ class _Draws:
             self.uniforms = self.rng.random(self.BLOCK).tolist()
         return self.uniforms.pop()
 
-    def poisson(self, mean: float) -> int:
-        """Inverse-transform Poisson draw (means here are well below 1)."""
-        u, k, p = self.uniform(), 0, math.exp(-mean)
-        cumulative = p
-        while u > cumulative and k < 50:
-            k += 1
-            p *= mean / k
-            cumulative += p
-        return k
+
+
+def _lognormal(sigma: float, z: float) -> float:
+    """Mean-one log-normal factor from a standard normal draw."""
+    return math.exp(sigma * z - sigma * sigma / 2) if sigma else 1.0
+
+
+def _poisson(mean: float, u: float) -> int:
+    """Inverse-transform Poisson draw from one uniform (means here are well below 1)."""
+    k, p = 0, math.exp(-mean)
+    cumulative = p
+    while u > cumulative and k < 50:
+        k += 1
+        p *= mean / k
+        cumulative += p
+    return k
 
 
 @dataclass(frozen=True)
@@ -127,7 +134,7 @@ class SyntheticFleet:
         return col * self.config.block_m, row * self.config.block_m
 
     def node_lonlat(self, col: float, row: float) -> tuple[float, float]:
-        lon, lat = self.history.projection.to_lonlat(*self.node_xy(col, row))
+        lon, lat = self.history.frame.to_lonlat(*self.node_xy(col, row))
         return float(lon), float(lat)
 
     def zone_polygon(self) -> dict:
@@ -301,7 +308,7 @@ def generate(cfg: SyntheticConfig = SyntheticConfig()) -> SyntheticFleet:
     )
     visits = StopVisits(shift=np.array(out.visit_shift, dtype=np.int32), stop=np.array(out.visit_stop, dtype=np.int32),
                         t=np.array(out.visit_t))
-    history = History(projection=LocalProjection(cfg.lon0, cfg.lat0), network=network, facilities=facilities,
+    history = History(frame=LocalFrame(cfg.lon0, cfg.lat0), network=network, facilities=facilities,
                       plans=plans, shifts=shifts, legs=legs, visits=visits, period=(first, first + cfg.days - 1))
     return SyntheticFleet(config=cfg, history=history, expected_harsh=cols["expected"], segment_route=segment_route,
                           hotspots=hotspots, zone_segments=np.flatnonzero(zone_mask))
@@ -316,7 +323,7 @@ def _simulate_shift(out: _Builder, shift: int, t: float, todays_segments: list[i
     no_events = [0] * len(EVENT_KINDS)
 
     def noise() -> float:
-        return math.exp(sigma * draws.normal() - sigma * sigma / 2) if sigma else 1.0
+        return _lognormal(sigma, draws.normal())
 
     def hour() -> int:
         return int(t // 3600) % 24
@@ -330,24 +337,28 @@ def _simulate_shift(out: _Builder, shift: int, t: float, todays_segments: list[i
 
     def drive(seg: int, forward: bool, service: bool) -> None:
         nonlocal t
+        # A fixed number of draws per leg, whatever happens on it, so that a counterfactual
+        # world with the same legs sees the same noise leg by leg.
+        n_speed, n_creep, n_lift = draws.normal(), draws.normal(), draws.normal()
+        u_stop, u_stop_len, u_events, *u_split = (draws.uniform() for _ in range(6))
         v_free = float(free[seg] * seg_factor[seg])
-        v = v_free * _congestion(hour()) * noise()
+        v = v_free * _congestion(hour()) * _lognormal(sigma, n_speed)
         if service:
-            v = min(v, SERVICE_CREEP_MPS * noise())
+            v = min(v, SERVICE_CREEP_MPS * _lognormal(sigma, n_creep))
         if seg in hot and cfg.hotspot_speed_cap_mps is not None:
             v = min(v, cfg.hotspot_speed_cap_mps)
         length = float(grid.length[seg])
         moving = length / v
         lifts = STOPS_PER_SEGMENT * LIFTS_PER_STOP if service else 0
         if service:
-            stopped = lifts * LIFT_S * noise()
+            stopped = lifts * LIFT_S * _lognormal(sigma, n_lift)
         else:
-            stopped = 30.0 + 60.0 * draws.uniform() if draws.uniform() < 0.1 else 0.0
+            stopped = 30.0 + 60.0 * u_stop_len if u_stop < 0.1 else 0.0
         mu = float(harsh_rate[seg]) * (v / v_free) ** 2
-        harsh = draws.poisson(mu)
+        harsh = _poisson(mu, u_events)
         split = [0, 0, 0]
-        for _ in range(harsh):
-            u = draws.uniform()
+        for k in range(harsh):
+            u = u_split[k % 3]
             split[0 if u < HARSH_SPLIT[0] else 1 if u < HARSH_SPLIT[0] + HARSH_SPLIT[1] else 2] += 1
         ends = grid.ends[seg]
         x0, y0, x1, y1 = ends if forward else (ends[2], ends[3], ends[0], ends[1])

@@ -1,0 +1,99 @@
+"""The question registry: parameterised questions with typed parameters and defaults.
+
+A question is a function ``(history, params, ctx) -> Answer``; ``@question`` registers it
+with its id, title template (``{param}`` placeholders), parameters and one-line method.
+``ask`` validates and completes the parameters, runs the question and fills the title.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fleetpilot.analytics.whatif.history import History
+from fleetpilot.analytics.whatif.kpi import Factors
+from fleetpilot.analytics.whatif.privacy import Privacy
+from fleetpilot.analytics.whatif.result import Answer
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str  # "int" | "float" | "str"
+    default: object
+    help: str
+    choices: tuple = ()
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def coerce(self, value: object) -> object:
+        if value is None:
+            return self.default
+        try:
+            out = {"int": int, "float": float, "str": str}[self.kind](value)
+        except (TypeError, ValueError):
+            raise ValueError(f"parameter {self.name!r} must be {self.kind}, got {value!r}") from None
+        if self.choices and out not in self.choices:
+            raise ValueError(f"parameter {self.name!r} must be one of {', '.join(map(str, self.choices))}")
+        if self.minimum is not None and out < self.minimum:
+            raise ValueError(f"parameter {self.name!r} must be at least {self.minimum}")
+        if self.maximum is not None and out > self.maximum:
+            raise ValueError(f"parameter {self.name!r} must be at most {self.maximum}")
+        return out
+
+    def describe(self) -> dict:
+        return {"name": self.name, "type": self.kind, "default": self.default, "help": self.help,
+                "choices": list(self.choices), "minimum": self.minimum, "maximum": self.maximum}
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every question may use besides its parameters."""
+
+    privacy: Privacy = field(default_factory=Privacy)
+    factors: Factors = field(default_factory=Factors)
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    title: str
+    params: tuple[Param, ...]
+    method: str
+    fn: Callable[[History, dict, Context], Answer]
+
+    def describe(self) -> dict:
+        return {"id": self.id, "title": self.title, "method": self.method, "params": [p.describe() for p in self.params]}
+
+
+QUESTIONS: dict[str, Question] = {}
+
+
+def question(id: str, title: str, method: str, *params: Param):
+    def register(fn: Callable[[History, dict, Context], Answer]) -> Callable:
+        if id in QUESTIONS:
+            raise ValueError(f"question {id!r} registered twice")
+        QUESTIONS[id] = Question(id, title, tuple(params), method, fn)
+        return fn
+    return register
+
+
+def complete_params(q: Question, given: dict | None) -> dict:
+    given = dict(given or {})
+    unknown = set(given) - {p.name for p in q.params}
+    if unknown:
+        raise ValueError(f"question {q.id!r} has no parameter(s) {', '.join(sorted(unknown))}")
+    return {p.name: p.coerce(given.get(p.name)) for p in q.params}
+
+
+def ask(question_id: str, history: History, params: dict | None = None, ctx: Context = Context()) -> Answer:
+    """Answer a registered question (``params`` completed with defaults and checked)."""
+    if question_id not in QUESTIONS:
+        raise ValueError(f"unknown question {question_id!r}")
+    q = QUESTIONS[question_id]
+    values = complete_params(q, params)
+    answer = q.fn(history, values, ctx)
+    answer.question = q.id
+    answer.title = q.title.format(**values)
+    answer.params = values
+    answer.assumptions = [q.method] + answer.assumptions + [ctx.privacy.describe()]
+    return answer
