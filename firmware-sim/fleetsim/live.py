@@ -38,6 +38,7 @@ class LiveReport:
     sim_span_s: float
     wall_s: float
     actions: int
+    max_lag_s: float  # worst delay of an action behind the simulated clock (real time / accelerated)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -94,12 +95,15 @@ def run_live(sc: Scenario, broker: Broker, accel: float, duration_s: float | Non
     sim0 = int(times[0]) if len(times) else 0
     wall0 = time.monotonic()
     last_progress = wall0
+    max_lag = 0.0
     t_list, vd_list, act_list, row_list = times.tolist(), vds.tolist(), acts.tolist(), rows.tolist()
     try:
         i, n = 0, len(t_list)
         while i < n:
             now = sim0 + (time.monotonic() - wall0) * 1000 * accel if accel > 0 else float("inf")
             burst = 0
+            if i < n and accel > 0 and t_list[i] <= now:
+                max_lag = max(max_lag, (now - t_list[i]) / 1000 / accel)
             while i < n and t_list[i] <= now and burst < 500:
                 enc = encoders[vd_list[i]]
                 unit = units[enc.vid]
@@ -133,5 +137,6 @@ def run_live(sc: Scenario, broker: Broker, accel: float, duration_s: float | Non
         publishes=sum(u.published for u in units.values()), acked=sum(u.acked for u in units.values()),
         failed=sum(u.failed for u in units.values()), connects=sum(u.connects for u in units.values()),
         drops=sum(u.drops for u in units.values()),
-        sim_span_s=(t_list[-1] - sim0) / 1000 if t_list else 0.0, wall_s=wall, actions=len(t_list))
+        sim_span_s=(t_list[-1] - sim0) / 1000 if t_list else 0.0, wall_s=wall, actions=len(t_list),
+        max_lag_s=round(max_lag, 3))
     return document, report

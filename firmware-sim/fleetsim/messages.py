@@ -28,7 +28,8 @@ class Publication:
 
 
 class Encoder:
-    """Builds payloads for the rows of one schedule; columns are converted to lists once."""
+    """Builds payloads for the rows of one schedule. Fix columns stay numpy (rounded once) and
+    only a message's slice becomes Python objects, so 500 units' shifts fit in memory."""
 
     def __init__(self, result: ShiftResult, sched: Schedule, city: str, other_vehicle_id: str, seed: int):
         self.result, self.sched = result, sched
@@ -36,15 +37,19 @@ class Encoder:
         self.city = city
         self.other = other_vehicle_id
         f, e = result.fixes, result.events
-        self.fixes = list(zip(f["t"].tolist(), f["lon"].tolist(), f["lat"].tolist(),
-                              np.round(f["speed"].astype(np.float64), 2).tolist(),
-                              np.round(f["heading"].astype(np.float64), 1).tolist(),
-                              np.round(f["hdop"].astype(np.float64), 1).tolist()))
+        self.fix_t = f["t"]
+        self.fix_values = np.column_stack([f["lon"], f["lat"], np.round(f["speed"].astype(np.float64), 2),
+                                           np.round(f["heading"].astype(np.float64), 1),
+                                           np.round(f["hdop"].astype(np.float64), 1)])
         kinds = [EVENT_KINDS[k] for k in e["kind"].tolist()]
         self.events = [{"t": t, "k": k, "lon": lo, "lat": la, "mag": m, "spd": s} for t, k, lo, la, m, s in zip(
             e["t"].tolist(), kinds, e["lon"].tolist(), e["lat"].tolist(),
             np.round(e["mag"].astype(np.float64), 2).tolist(), np.round(e["speed"].astype(np.float64), 2).tolist())]
         (self.fault_rng,) = streams(seed, result.shift.day, result.shift.vehicle, "faults")
+
+    def fixes(self, lo: int, hi: int) -> list[list]:
+        """Fixes lo:hi as [t, lon, lat, speed, heading, hdop] lists (t stays an integer)."""
+        return [[t, *v] for t, v in zip(self.fix_t[lo:hi].tolist(), self.fix_values[lo:hi].tolist())]
 
     def topic(self, channel: str) -> str:
         return topic(self.city, self.vid, channel)
@@ -55,7 +60,7 @@ class Encoder:
         kind = int(s.kind[row])
         if kind == TELEMETRY:
             body = {"v": PROTOCOL_VERSION, "vid": self.vid, "seq": int(s.seq[row]), "sent": int(s.stamp[row]),
-                    "fixes": self.fixes[s.lo[row]:s.hi[row]]}
+                    "fixes": self.fixes(int(s.lo[row]), int(s.hi[row]))}
             if s.priv[row]:
                 body["priv"] = True
             return self.topic("telemetry"), orjson.dumps(body), False
