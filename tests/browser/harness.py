@@ -4,6 +4,7 @@ browser downloads do not run here.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -23,6 +24,22 @@ PHONE = {"width": 375, "height": 812}
 DESKTOP = {"width": 1280, "height": 900}
 TOKEN_KEY = "fleetpilot.token"  # dashboards/static/js/api.js keeps the token here
 READY_TIMEOUT_MS = 30_000
+
+
+def run_async(coro):
+    """Run a coroutine to completion from a test. Playwright's sync API keeps an event loop
+    running in the test thread, so asyncio.run needs a thread of its own."""
+    result: list = []
+
+    def target() -> None:
+        result.append(asyncio.run(coro))
+
+    worker = threading.Thread(target=target, name="async-work")
+    worker.start()
+    worker.join()
+    if not result:
+        raise RuntimeError("the coroutine failed (see the traceback above)")
+    return result[0]
 
 
 def free_port() -> int:

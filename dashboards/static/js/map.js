@@ -135,7 +135,7 @@ export async function drawMap(el, traces, { label, focus } = {}) {
   const config = await mapConfig();
   el.setAttribute("role", "img");
   el.setAttribute("aria-label", label);
-  const box = extent(focus && focus.length ? focus : traces);
+  const box = extent(focus && focus.length ? focus : traces.filter((t) => t.fill !== "toself"));
   const lat0 = (box.y0 + box.y1) / 2;
   const stretch = 1 / Math.cos((lat0 * Math.PI) / 180);
   const legend = { orientation: "h", x: 0, y: -0.02, yanchor: "top", font: { size: 12 } };

@@ -45,7 +45,7 @@ function renderSummary(shift) {
     figure("Stops", fmt.number(m.stops), "fig-stops"),
     figure("Planned streets covered", fmt.percent(m.coverage), "fig-coverage"),
     figure("Breaks", fmt.duration(m.break_s), "fig-breaks"),
-    figure("Safety moments", fmt.number(shift.events.length), "fig-events"),
+    figure("Safety moments", fmt.number(shift.events.filter((e) => e.kind !== "reversing").length), "fig-events"),
     figure("Truck", shift.vehicle_id, "fig-truck"),
     figure("Route", shift.route_id || "–", "fig-route"),
   ].join("");
@@ -56,24 +56,27 @@ async function renderMap(shift, track, city) {
   const driven = features.filter((f) => f.properties.kind === "driven" && f.geometry);
   const planned = features.filter((f) => f.properties.kind === "planned");
   const missed = planned.filter((f) => f.properties.missed);
-  const events = shift.events;
+  const events = shift.events.filter((e) => e.kind !== "reversing");
   const stops = shift.stops || [];
+  const plannedTrace = lineTrace(planned, { name: "Planned route", colour: COLOURS.planned, width: 6,
+    hover: (f) => `Planned: ${f.properties.segment_id}` });
+  const eventTrace = pointTrace(events, {
+    name: "Safety moments", size: 13, symbol: "diamond", line: { color: "#fff", width: 1.5 },
+    colour: (e) => (e.context?.hotspot ? COLOURS.hot : COLOURS.event),
+    hover: (e) => `${fmt.eventWords(e.kind)} ${fmt.time(e.ts)}${e.context?.hotspot ? " · known hotspot" : ""}`,
+  });
   const traces = [
     ...cityTraces(city),
-    lineTrace(planned, { name: "Planned route", colour: COLOURS.planned, width: 6,
-      hover: (f) => `Planned: ${f.properties.segment_id}` }),
+    plannedTrace,
     lineTrace(missed, { name: "Planned, not driven", colour: COLOURS.bad, width: 6, dash: "dot",
       hover: (f) => `Not driven: ${f.properties.segment_id}` }),
     lineTrace(driven, { name: "Route you drove", colour: COLOURS.driven, width: 2.5 }),
     pointTrace(stops, { name: "Stops", colour: COLOURS.stop, size: 5,
       hover: (st) => `Stop ${fmt.time(st.arrived_at)}, ${fmt.duration(st.dwell_s)}` }),
-    pointTrace(events, {
-      name: "Safety moments", size: 13, symbol: "diamond", line: { color: "#fff", width: 1.5 },
-      colour: (e) => (e.context?.hotspot ? COLOURS.hot : COLOURS.event),
-      hover: (e) => `${fmt.eventWords(e.kind)} ${fmt.time(e.ts)}${e.context?.hotspot ? " · known hotspot" : ""}`,
-    }),
+    eventTrace,
   ];
-  const focus = traces.slice(3).filter((t) => t.x.some((x) => x !== null));
+  // Frame the planned route and the safety moments; the trip to the landfill stays a pan away.
+  const focus = [plannedTrace, eventTrace].filter((t) => t.x.some((x) => x !== null));
   await drawMap($("shift-map"), traces, {
     label: `Map of your shift: the route you drove, ${stops.length} stops and ${events.length} safety moments`,
     focus,
@@ -84,23 +87,29 @@ async function renderMap(shift, track, city) {
     : "The positions of this shift are no longer kept (raw data is deleted after the retention period); the figures above remain.";
 }
 
-function renderHelped(shift) {
+function renderHelped(shift, facilityNames) {
   const m = shift.metrics || {};
-  const delays = shift.delays.map((d) => `<li><strong>${fmt.esc(fmt.duration(d.seconds))}</strong> — ${fmt.esc(d.explanation)}</li>`);
+  const details = m.details || {};
+  const place = (id) => facilityNames.get(id) || id;
+  // Queues per facility visit when the rollup recorded them; else the API's shift-level delays.
+  const queues = (details.facility_visits || []).filter((v) => v.queue_s > 0).map((v) =>
+    `<li><strong>${fmt.esc(fmt.duration(v.queue_s))}</strong> queueing at ${fmt.esc(place(v.facility_id))} (arrived ${fmt.time(v.arrived_at)})</li>`);
+  const delays = queues.length ? queues
+    : shift.delays.map((d) => `<li><strong>${fmt.esc(fmt.duration(d.seconds))}</strong> — ${fmt.esc(d.explanation)}</li>`);
   const missed = m.missed_segments || [];
   if (missed.length) {
     delays.push(`<li>${fmt.number(missed.length)} planned street segment(s) could not be served: ${missed.map(fmt.esc).join(", ")}. The record shows where the truck went, should a missed pickup be queried.</li>`);
   }
   $("delays").innerHTML = listOrNone(delays, "None recorded on this shift.");
 
-  const breaks = (shift.breaks || []).map((b) =>
-    `<li>Break ${fmt.time(b.starts_at)}–${fmt.time(b.ends_at)} (${fmt.duration(b.seconds)})</li>`);
-  const longest = shift.longest_without_break_s ?? m.details?.longest_without_break_s;
+  const breaks = (details.breaks || []).map((b) => `<li>Break ${fmt.time(b.starts_at)}–${fmt.time(b.ends_at)}
+    (${fmt.duration((Date.parse(b.ends_at) - Date.parse(b.starts_at)) / 1000)})${b.facility_id ? ` at ${fmt.esc(place(b.facility_id))}` : ""}</li>`);
+  const longest = details.longest_without_break_s;
   $("hours").innerHTML = [
     `<li>On duty ${fmt.time(shift.starts_at)}–${fmt.time(shift.ends_at)}: <strong id="hours-on-duty">${fmt.duration(shift.duration_s)}</strong></li>`,
     `<li>Breaks in total: <strong id="hours-breaks">${fmt.duration(m.break_s)}</strong></li>`,
     ...breaks,
-    ...(longest ? [`<li>Longest stretch without a break: ${fmt.duration(longest)}</li>`] : []),
+    ...(longest ? [`<li>Longest stretch without a break: <strong id="hours-longest">${fmt.duration(longest)}</strong>${longest > 4.5 * 3600 ? " — longer than 4 h 30 min; the record supports your claim to a break" : ""}</li>`] : []),
     `<li>Idle with the engine on: ${fmt.duration(m.idle_s)}</li>`,
   ].join("");
 
@@ -142,7 +151,7 @@ async function renderTrend(trend) {
     return `<li>${fmt.esc(words)}: ${show(weeks.at(-1)[rate])} in your latest week, ${show(trend.baseline[rate])} before (${delta > 0 ? "up" : delta < 0 ? "down" : "no change"})</li>`;
   });
   $("trend-table").innerHTML = (compared.length ? `<ul id="trend-compare">${compared.join("")}</ul>` : "") + tableHtml({
-    caption: "Your weekly figures", empty: "No weeks recorded yet.", id: "trend-weeks",
+    caption: "Your weekly figures", empty: "No weeks recorded yet.", id: "trend-weeks", stack: true,
     columns: [{ label: "Week" }, { label: "Shifts", num: true }, { label: "Hours on duty", num: true },
       { label: "Distance", num: true }, { label: "Safety moments", num: true }, { label: "per 100 km", num: true },
       { label: "Break min per shift", num: true }],
@@ -173,7 +182,9 @@ startPage("driver", async () => {
   const select = $("shift-select");
   select.innerHTML = page.shifts.map((s) =>
     `<option value="${fmt.esc(s.shift_id)}">${fmt.esc(fmt.date(s.starts_at))} · ${fmt.esc(s.route_id || s.vehicle_id)}</option>`).join("");
-  const shiftId = requested || page.shifts[0]?.shift_id;
+  // The latest shift that has ended: a shift still on duty has no figures yet.
+  const finished = page.shifts.find((s) => Date.parse(s.ends_at) <= Date.now()) || page.shifts[0];
+  const shiftId = requested || finished?.shift_id;
   select.addEventListener("change", () => { location.search = `?shift=${encodeURIComponent(select.value)}`; });
   renderAccessLog(access);
   $("download-all").addEventListener("click", guarded(async () => {
@@ -183,7 +194,7 @@ startPage("driver", async () => {
   }));
   await renderTrend(trend);
   if (!shiftId) {
-    $("summary").innerHTML = "<p>You have no recorded shifts yet.</p>";
+    $("summary").innerHTML = figure("Shifts", "none recorded yet", "fig-none");
     return;
   }
   // An older shift than the list shows (or one that is not yours) is still asked for: the
@@ -196,7 +207,12 @@ startPage("driver", async () => {
   }
   select.value = shiftId;
   renderSummary(shift);
-  renderHelped(shift);
-  $("events").innerHTML = listOrNone(shift.events.map(eventItem), "No safety moments on this shift.");
+  const facilityNames = new Map(city.features.filter((f) => f.properties.kind === "facility")
+    .map((f) => [f.properties.facility_id, f.properties.name]));
+  renderHelped(shift, facilityNames);
+  const moments = shift.events.filter((e) => e.kind !== "reversing");
+  const reversing = shift.events.length - moments.length;
+  $("events").innerHTML = listOrNone(moments.map(eventItem), "No safety moments on this shift.")
+    + (reversing ? `<li>Reversing manoeuvres: ${fmt.number(reversing)} (part of collection; listed in your download).</li>` : "");
   await renderMap(shift, track, city);
 });

@@ -15,9 +15,9 @@ import { tableHtml } from "../tables.js";
 
 const $ = (id) => document.getElementById(id);
 const ENDPOINTS = {
-  all: "routes/export",       // GET: FeatureCollection of every route's current plan
-  save: "routes/import",      // POST: FeatureCollection; changed routes get a new version
-  versions: (id) => `routes/${encodeURIComponent(id)}/versions`,
+  all: "routes/plans.geojson", // GET: FeatureCollection of every route's current plan
+  save: "routes/plans",        // POST: FeatureCollection (+ note); changed routes get a new version
+  route: (id) => `routes/${encodeURIComponent(id)}`, // the route with its version history
 };
 
 /** plans: route_id → { name, segments: [feature], stops: [feature] } in driving order. */
@@ -109,13 +109,16 @@ class Editor {
 }
 
 async function showVersions(routeId) {
-  const versions = await getJson(ENDPOINTS.versions(routeId));
+  const route = await getJson(ENDPOINTS.route(routeId));
+  const newestFirst = [...route.history].reverse();
   $("versions").innerHTML = tableHtml({
     caption: `Versions of route ${routeId}`, id: "versions-table", stack: true,
-    columns: [{ label: "Version", num: true }, { label: "Saved" }, { label: "By" }, { label: "Note" }],
-    rows: versions.map((v) => [fmt.number(v.version), fmt.dateTime(v.created_at), fmt.esc(v.created_by || "–"), fmt.esc(v.note || "–")]),
+    columns: [{ label: "Version", num: true }, { label: "Saved" }, { label: "By" }, { label: "Note" },
+      { label: "Segments", num: true }, { label: "Stops", num: true }, { label: "Shifts driven", num: true }],
+    rows: newestFirst.map((v) => [fmt.number(v.version), fmt.dateTime(v.created_at), fmt.esc(v.created_by || "–"),
+      fmt.esc(v.note || "–"), fmt.number(v.segments), fmt.number(v.stops), fmt.number(v.shifts)]),
   });
-  $("plan-version").textContent = versions.length ? `Current version: ${versions[0].version}.` : "";
+  $("plan-version").textContent = `Current version: ${route.current_version}.`;
 }
 
 function message(kind, text) {
@@ -156,8 +159,8 @@ startPage("plans", async () => {
   $("save").addEventListener("click", guarded(async () => {
     const features = [...editor.changed].flatMap((id) => planFeatures(id, editor.plans.get(id)));
     const note = $("note").value.trim() || null;
-    const result = await sendJson("POST", ENDPOINTS.save, { type: "FeatureCollection", features }, note ? { note } : undefined);
-    const saved = Object.entries(result.versions || result).map(([id, v]) => `${id} → version ${v}`).join(", ");
+    const result = await sendJson("POST", ENDPOINTS.save, { type: "FeatureCollection", features, note });
+    const saved = Object.entries(result.versions).map(([id, v]) => `${id} → version ${v}`).join(", ");
     editor.changed.clear();
     message("ok", `Saved: ${saved}.`);
     await Promise.all([editor.render(), showVersions(editor.routeId)]);
@@ -173,8 +176,8 @@ startPage("plans", async () => {
       message("error", `${file.name} is not valid JSON.`);
       return;
     }
-    const result = await sendJson("POST", ENDPOINTS.save, parsed, { note: `imported from ${file.name}` });
-    message("ok", `Imported ${file.name}: ${Object.entries(result.versions || result).map(([id, v]) => `${id} → version ${v}`).join(", ")}.`);
+    const result = await sendJson("POST", ENDPOINTS.save, { ...parsed, note: `imported from ${file.name}` });
+    message("ok", `Imported ${file.name}: ${Object.entries(result.versions).map(([id, v]) => `${id} → version ${v}`).join(", ")}.`);
     editor.plans = splitPlans(await getJson(ENDPOINTS.all));
     editor.changed.clear();
     await Promise.all([editor.render(), showVersions(editor.routeId)]);
