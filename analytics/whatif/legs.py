@@ -9,8 +9,9 @@ A fix owns the time and distance of the step to the next fix; a step that breaks
 one state — a facility, a street segment, or off the network — and a leg is a run of one
 state. Runs shorter than ``min_run_s`` (map-matching flicker at intersections) take the
 state of the run before them. A street leg is *collection* when the street is one of the
-shift's planned service segments and the leg moves at collection pace (mean moving speed
-at most ``CoverageParams.service_max_speed_mps``, as coverage uses); otherwise travel.
+shift's planned service segments and the leg shows work: a bin lift, standing still for a
+bin stop's minimum dwell, or collection pace (mean moving speed at most
+``CoverageParams.service_max_speed_mps``, as coverage uses); otherwise it is travel.
 Times stay UTC epoch seconds here; the history loader moves them to local time.
 """
 from __future__ import annotations
@@ -35,6 +36,7 @@ from fleetpilot.analytics.whatif.history import (
 class LegParams:
     min_run_s: float = 3.0
     service_max_speed_mps: float = CoverageParams().service_max_speed_mps
+    min_stop_s: float = StopParams().min_dwell_s  # this much standing still on a street is a bin stop
     stop_match_m: float = 25.0  # a detected stop this close to a planned stop serves it
 
 
@@ -104,17 +106,14 @@ def legs_of_shift(track: Track, streets: LineIndex, service: np.ndarray, geofenc
     st = state[start]
     facility = np.where(st <= -2, -2 - st, -1)
     segment = np.where(st >= 0, st, -1)
-    pace = length / np.maximum(moving, 1e-9)
-    on_service = (segment >= 0) & service[np.maximum(segment, 0)] & (pace <= params.service_max_speed_mps)
-    kind = np.where(facility >= 0, LEG_FACILITY,
-                    np.where(on_service, LEG_SERVICE, np.where(segment >= 0, LEG_TRAVEL, LEG_OFFNET)))
     owns_next = (last < n - 1) & ~np.append(track.trip_break, True)[last]
     end = np.where(owns_next, last + 1, last)
 
     # Trip breaks become gap legs placed right after the leg they interrupt.
     brk = np.flatnonzero(track.trip_break & track.linked)
     cols = {
-        "kind": np.r_[kind, np.full(len(brk), LEG_GAP)],
+        "kind": np.r_[np.where(facility >= 0, LEG_FACILITY, np.where(segment >= 0, LEG_TRAVEL, LEG_OFFNET)),
+                      np.full(len(brk), LEG_GAP)],
         "segment": np.r_[segment, np.full(len(brk), -1)],
         "facility": np.r_[facility, np.full(len(brk), -1)],
         "t0": np.r_[t_s[start], t_s[brk]],
@@ -134,6 +133,13 @@ def legs_of_shift(track: Track, streets: LineIndex, service: np.ndarray, geofenc
         kinds = np.array([EVENT_KINDS.index(k) for k in event_kind[known]], dtype=np.int64)
         ok = at >= 0
         np.add.at(events, (at[ok], kinds[ok]), 1)
+    # Collection: a planned service street with bins lifted, a bin stop, or collection pace.
+    seg = cols["segment"]
+    planned = (seg >= 0) & service[np.maximum(seg, 0)]
+    pace = cols["length_m"] / np.maximum(cols["moving_s"], 1e-9)
+    working = (events[:, EVENT_KINDS.index("bin_lift")] > 0) | (cols["duration_s"] - cols["moving_s"] >= params.min_stop_s) \
+        | (pace <= params.service_max_speed_mps)
+    cols["kind"] = np.where(planned & working, LEG_SERVICE, cols["kind"])
     return ShiftLegs(kind=cols["kind"].astype(np.int8), segment=cols["segment"].astype(np.int32),
                      facility=cols["facility"].astype(np.int32), t0=cols["t0"], duration_s=cols["duration_s"],
                      moving_s=cols["moving_s"], length_m=cols["length_m"], max_speed_mps=cols["max_speed_mps"],

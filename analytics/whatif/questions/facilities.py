@@ -15,8 +15,9 @@ SERVICE_QUANTILE = 10  # a facility's 10th-percentile stay ≈ its service time 
 
 
 @question("facility_queue_hours", "How many truck-hours were lost queueing at {facility_type} facilities, by hour of day?",
-          f"lost = a visit's stay minus the facility's {SERVICE_QUANTILE}th-percentile stay (the service time without "
-          "a queue), summed by the local hour of arrival",
+          f"lost = a visit's stay minus the facility's {SERVICE_QUANTILE}th-percentile stay (taken as the service "
+          "time without a queue), summed by the local hour of arrival; a lower bound when even the fastest visits "
+          "queue",
           Param("facility_type", "str", "transfer_station", "kind of facility", choices=TYPES))
 def facility_queue_hours(history: History, p: dict, ctx: Context):
     v = facility_visits(history)
