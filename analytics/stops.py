@@ -1,0 +1,191 @@
+"""Stop detection (stay points): the truck stays within R metres for at least T seconds.
+
+Vectorised in three passes over the whole input: a stationary mask from speed, runs of it
+joined across short blips and dropouts, and a split of any run that drifts more than R.
+Definitions and thresholds: docs/analytics.md, "Stops".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .columns import ramp, runs, segment_reduce
+from .segmentation import Track
+
+
+@dataclass(frozen=True)
+class StopParams:
+    """stationary_mps: a fix at or below this speed (m/s) is stationary (bin stops are
+    ≤ 0.5 m/s). min_dwell_s: T, the shortest stop (s); bin stops last 15–90 s, so 10 s
+    keeps them with margin and ignores rolling pauses. radius_m: R, the furthest a stop may
+    drift (m) — GPS noise σ≈3 m stays inside, the next bin a few tens of metres on does not.
+    bridge_s: moving blips up to this long (s) inside a stop are noise in the reported speed
+    if the truck moved less than ``bridge_m`` metres during them."""
+
+    stationary_mps: float = 0.5
+    min_dwell_s: float = 10.0
+    radius_m: float = 20.0
+    bridge_s: float = 3.0
+    bridge_m: float = 3.0
+
+
+@dataclass(frozen=True)
+class Stops:
+    """Detected stops, one row each, in input order.
+
+    track: index into ``Track.starts`` · first, last: rows of the first and last stationary
+    fix · t_start, t_end: int64 epoch ms · dwell_s: t_end - t_start in s · x, y: mean
+    position in the track's frame (m) · lon, lat: the same in degrees · radius_m: largest
+    distance of a fix of the stop from its centre (bounded by its box's corner) ·
+    hidden: the arrival or departure fell in a dropout and was estimated.
+    """
+
+    track: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    t_start: np.ndarray
+    t_end: np.ndarray
+    dwell_s: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    radius_m: np.ndarray
+    hidden: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.first)
+
+    def select(self, mask: np.ndarray) -> "Stops":
+        return Stops(*(getattr(self, name)[mask] for name in self.__dataclass_fields__))
+
+
+def stationary_mask(track: Track, params: StopParams = StopParams()) -> np.ndarray:
+    """Per fix: stationary, with short moving blips inside a stationary stretch filled in.
+
+    A blip is filled when it is at most ``bridge_s`` long, bounded by stationary fixes of
+    the same trip on both sides, and the truck moved less than ``bridge_m`` across it.
+    """
+    still = track.speed <= params.stationary_mps
+    start, stop = runs(~still)
+    n = len(still)
+    inner = (start > 0) & (stop < n)
+    start, stop = start[inner], stop[inner]
+    if len(start) == 0:
+        return still
+    t = track.fixes.t
+    duration = (t[stop] - t[start - 1]) * 1e-3
+    cum_break = np.concatenate(([0], np.cumsum(track.trip_break)))
+    cum_m = np.concatenate(([0.0], np.cumsum(track.travelled_m, dtype=np.float64)))
+    same_trip = cum_break[stop] == cum_break[start - 1]
+    moved = cum_m[stop] - cum_m[start - 1]
+    fill = (duration <= params.bridge_s + 1e-9) & same_trip & (moved < params.bridge_m)
+    still = still.copy()
+    lengths = stop[fill] - start[fill]
+    if len(lengths):
+        idx = np.repeat(start[fill], lengths) + ramp(lengths)
+        still[idx] = True
+    return still
+
+
+def detect_stops(track: Track, params: StopParams = StopParams()) -> Stops:
+    """Find stops in every track of ``track`` at once.
+
+    Stationary fixes are chained by steps that stay in the same trip; across a dropout the
+    chain holds only if the truck is within ``radius_m`` of where it was (it did not leave
+    and come back). A chain that drifts more than ``radius_m`` is cut each time the distance
+    travelled within it passes another ``radius_m``. Pieces shorter than ``min_dwell_s`` are
+    not stops. When the truck arrived or left during a dropout, the hidden moment is
+    estimated from the distance to the stop and the speed on the other side of the gap.
+    """
+    still = stationary_mask(track, params)
+    chain = still[:-1] & still[1:] & ~track.trip_break & (~track.gap | (track.step_m <= params.radius_m))
+    # A run of True in `chain` over steps i..j-1 is a stationary stretch of fixes i..j.
+    first, last = runs(chain)
+    if len(first) == 0:
+        return _empty()
+    first, last = _cut_drifting(track, chain, first, last, params.radius_m)
+    t = track.fixes.t
+    keep = (t[last] - t[first]) * 1e-3 >= params.min_dwell_s
+    first, last = first[keep], last[keep]
+    if len(first) == 0:
+        return _empty()
+    size = (last - first + 1).astype(np.float64)
+    cx = (segment_reduce(np.add, track.x, first, last, np.float64) / size).astype(np.float32)
+    cy = (segment_reduce(np.add, track.y, first, last, np.float64) / size).astype(np.float32)
+    # Radius bound: the farthest corner of the stop's bounding box from its centre.
+    rx = np.maximum(segment_reduce(np.maximum, track.x, first, last) - cx,
+                    cx - segment_reduce(np.minimum, track.x, first, last))
+    ry = np.maximum(segment_reduce(np.maximum, track.y, first, last) - cy,
+                    cy - segment_reduce(np.minimum, track.y, first, last))
+    t_start, t_end, hidden = _dropout_edges(track, first, last, cx, cy, params)
+    lon, lat = track.frame.to_lonlat(cx, cy)
+    track_index = np.searchsorted(track.starts, first, side="right") - 1
+    return Stops(track_index, first, last, t_start, t_end, (t_end - t_start) * 1e-3, cx, cy, lon, lat,
+                 np.hypot(rx, ry), hidden)
+
+
+def _cut_drifting(track: Track, chain: np.ndarray, first: np.ndarray, last: np.ndarray,
+                  radius_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cut stationary stretches whose travelled distance exceeds ``radius_m`` into pieces
+    of at most ``radius_m`` each. Few stretches drift, so only those are expanded to rows."""
+    cum_m = np.concatenate(([0.0], np.cumsum(np.where(chain, track.travelled_m, np.float32(0.0)), dtype=np.float64)))
+    drifting = cum_m[last] - cum_m[first] > radius_m
+    if not drifting.any():
+        return first, last
+    f, l = first[drifting], last[drifting]
+    lengths = l - f + 1
+    rows = np.repeat(f, lengths) + ramp(lengths)
+    run_id = np.repeat(np.arange(len(f)), lengths)
+    piece = np.floor((cum_m[rows] - cum_m[np.repeat(f, lengths)]) / radius_m).astype(np.int64)
+    new_piece = np.ones(len(rows), dtype=bool)
+    new_piece[1:] = (run_id[1:] != run_id[:-1]) | (piece[1:] != piece[:-1])
+    p_first = np.flatnonzero(new_piece)
+    p_last = np.append(p_first[1:], len(rows)) - 1
+    first = np.concatenate([first[~drifting], rows[p_first]])
+    last = np.concatenate([last[~drifting], rows[p_last]])
+    order = np.argsort(first)
+    return first[order], last[order]
+
+
+def _dropout_edges(track: Track, first: np.ndarray, last: np.ndarray, cx: np.ndarray, cy: np.ndarray,
+                   params: StopParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start and end times of stops (epoch ms), moved into an adjacent dropout when the
+    truck was still moving on the far side of it: arrival = last fix before the gap +
+    its distance to the stop at its speed (no later than the first stationary fix), and
+    symmetrically for departure. Also returns whether either edge was estimated."""
+    t = track.fixes.t
+    t_start, t_end = t[first].copy(), t[last].copy()
+    n_steps = len(track.dt)
+    for edge in ("start", "end"):
+        if edge == "start":
+            step = first - 1
+            ok = step >= 0
+            other = np.maximum(step, 0)
+        else:
+            step = last
+            ok = step < n_steps
+            other = np.minimum(last + 1, n_steps)
+        s = np.clip(step, 0, max(n_steps - 1, 0))
+        ok &= track.gap[s] & ~track.trip_break[s] & (track.speed[other] > params.stationary_mps)
+        i = np.flatnonzero(ok)
+        dist = np.hypot(track.x[other[i]] - cx[i], track.y[other[i]] - cy[i])
+        travel_ms = (1000.0 * dist / track.speed[other[i]]).astype(np.int64)
+        if edge == "start":
+            t_start[i] = np.minimum(t[other[i]] + travel_ms, t_start[i])
+        else:
+            t_end[i] = np.maximum(t[other[i]] - travel_ms, t_end[i])
+    hidden = (t_start != t[first]) | (t_end != t[last])
+    return t_start, t_end, hidden
+
+
+def stops_per_track(track: Track, stops: Stops) -> np.ndarray:
+    """Number of stops in each track."""
+    return np.bincount(stops.track, minlength=len(track.starts))
+
+
+def _empty() -> Stops:
+    i = np.zeros(0, dtype=np.int64)
+    f = np.zeros(0)
+    return Stops(i, i, i, i, i, f, f, f, f, f, f, np.zeros(0, dtype=bool))
