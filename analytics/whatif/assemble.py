@@ -26,8 +26,7 @@ from fleetpilot.analytics.whatif.history import (
 )
 from fleetpilot.analytics.whatif.legs import LegParams, ShiftLegs, legs_of_shift, stop_visits_of_shift
 
-LEG_COLUMNS = ("kind", "segment", "facility", "t0", "duration_s", "moving_s", "length_m", "max_speed_mps",
-               "x0", "y0", "x1", "y1")
+LEG_COLUMNS = ("kind", "segment", "facility", "t0", "duration_s", "moving_s", "length_m", "max_speed_mps", "forward")
 
 
 def utc_offset_s(t_utc_s: np.ndarray, tz: str) -> np.ndarray:

@@ -16,7 +16,7 @@ import numpy as np
 
 from fleetpilot.analytics.whatif import charts
 from fleetpilot.analytics.whatif.common import Options, build_result, hotspot_segments
-from fleetpilot.analytics.whatif.history import LEG_FACILITY, LEG_SERVICE, History
+from fleetpilot.analytics.whatif.history import LEG_FACILITY, LEG_SERVICE, History, leg_ends
 from fleetpilot.analytics.whatif.kpi import K, shift_kpis, working_mask
 from fleetpilot.analytics.whatif.privacy import shift_groups_allowed
 from fleetpilot.analytics.whatif.result import ScenarioResult, Table
@@ -41,15 +41,9 @@ def hops(history: History) -> dict[str, np.ndarray]:
     mover = ~anchor
     cum_len = np.concatenate([[0.0], np.cumsum(np.where(mover, legs.length_m, 0.0))])
     cum_dur = np.concatenate([[0.0], np.cumsum(np.where(mover, legs.duration_s, 0.0))])
-    fac = history.facilities
-    at_a = legs.kind[a] == LEG_FACILITY
-    at_b = legs.kind[b] == LEG_FACILITY
-    ax = np.where(at_a, fac.x[np.maximum(legs.facility[a], 0)], legs.x1[a])
-    ay = np.where(at_a, fac.y[np.maximum(legs.facility[a], 0)], legs.y1[a])
-    bx = np.where(at_b, fac.x[np.maximum(legs.facility[b], 0)], legs.x0[b])
-    by = np.where(at_b, fac.y[np.maximum(legs.facility[b], 0)], legs.y0[b])
+    x0, y0, x1, y1 = leg_ends(history)
     return {"a": a, "b": b, "shift": legs.shift[a], "length_m": cum_len[b] - cum_len[a + 1],
-            "duration_s": cum_dur[b] - cum_dur[a + 1], "ax": ax, "ay": ay, "bx": bx, "by": by}
+            "duration_s": cum_dur[b] - cum_dur[a + 1], "ax": x1[a], "ay": y1[a], "bx": x0[b], "by": y0[b]}
 
 
 def fleet_circuity(h: dict[str, np.ndarray]) -> float:

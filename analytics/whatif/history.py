@@ -9,7 +9,7 @@ numbering of each shift's crew, used solely to count distinct people for k-anony
 Conventions (all arrays are numpy):
 - times are *local wall-clock seconds* since 1970-01-01 (UTC seconds + the city's UTC
   offset at that instant), so ``hour_of_day`` and ``day_number`` are the city's clock;
-- positions are metres east/north of ``History.frame``'s origin;
+- positions are metres in ``History.frame`` (a local metric frame of the city);
 - lengths in metres, durations in seconds, speeds in metres per second;
 - an index of -1 means "none" (no segment, no facility, no route).
 """
@@ -146,7 +146,9 @@ class Shifts:
 
 @dataclass(frozen=True)
 class Legs:
-    """Legs sorted by shift then start time. ``events`` has one column per EVENT_KINDS."""
+    """Legs sorted by shift then start time. ``events`` has one column per EVENT_KINDS;
+    ``forward``: a street leg ran from the segment's first to its last vertex. Legs hold no
+    coordinates: where a leg starts and ends follows from its segment or facility."""
 
     shift: np.ndarray
     kind: np.ndarray
@@ -157,10 +159,7 @@ class Legs:
     moving_s: np.ndarray
     length_m: np.ndarray
     max_speed_mps: np.ndarray
-    x0: np.ndarray
-    y0: np.ndarray
-    x1: np.ndarray
-    y1: np.ndarray
+    forward: np.ndarray
     events: np.ndarray
 
     @property
@@ -181,6 +180,27 @@ class Legs:
 
     def take(self, index: np.ndarray) -> "Legs":
         return Legs(**{name: getattr(self, name)[index] for name in self.__dataclass_fields__})
+
+
+def leg_ends(history: "History") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x0, y0, x1, y1) of every leg: a street leg's segment ends in driving order, a
+    facility's centroid, NaN for legs off the network and gaps."""
+    legs, net, fac = history.legs, history.network, history.facilities
+    seg = np.maximum(legs.segment, 0)
+    on_street = legs.segment >= 0
+    fwd = legs.forward.astype(bool)
+    x0 = np.where(fwd, net.x0[seg], net.x1[seg]) if net.size else np.zeros(legs.size)
+    y0 = np.where(fwd, net.y0[seg], net.y1[seg]) if net.size else np.zeros(legs.size)
+    x1 = np.where(fwd, net.x1[seg], net.x0[seg]) if net.size else np.zeros(legs.size)
+    y1 = np.where(fwd, net.y1[seg], net.y0[seg]) if net.size else np.zeros(legs.size)
+    at = legs.facility >= 0
+    f = np.maximum(legs.facility, 0)
+    fx = fac.x[f] if fac.size else np.zeros(legs.size)
+    fy = fac.y[f] if fac.size else np.zeros(legs.size)
+    out = []
+    for street_value, facility_value in ((x0, fx), (y0, fy), (x1, fx), (y1, fy)):
+        out.append(np.where(on_street, street_value, np.where(at, facility_value, np.nan)))
+    return out[0], out[1], out[2], out[3]
 
 
 @dataclass(frozen=True)

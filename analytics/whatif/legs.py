@@ -42,7 +42,7 @@ class LegParams:
 
 @dataclass(frozen=True)
 class ShiftLegs:
-    """Leg columns of one shift (UTC epoch seconds; metres in the track's frame)."""
+    """Leg columns of one shift (UTC epoch seconds); ``forward``: along the segment's drawing order."""
 
     kind: np.ndarray
     segment: np.ndarray
@@ -52,21 +52,19 @@ class ShiftLegs:
     moving_s: np.ndarray
     length_m: np.ndarray
     max_speed_mps: np.ndarray
-    x0: np.ndarray
-    y0: np.ndarray
-    x1: np.ndarray
-    y1: np.ndarray
+    forward: np.ndarray
     events: np.ndarray
 
     def __len__(self) -> int:
         return len(self.kind)
 
 
-def _states(track: Track, streets: LineIndex, geofences: Geofences) -> np.ndarray:
-    """Per fix: facility k as -2-k, street segment as its index, -1 off the network."""
+def _states(track: Track, streets: LineIndex, geofences: Geofences) -> tuple[np.ndarray, np.ndarray]:
+    """Per fix: facility k as -2-k, street segment as its index, -1 off the network; and
+    metres along the matched street."""
     facility = geofences.locate(track.x, track.y)
-    street, _ = streets.match(track.x, track.y)
-    return np.where(facility >= 0, -2 - facility.astype(np.int64), street.astype(np.int64))
+    street, along = streets.match(track.x, track.y)
+    return np.where(facility >= 0, -2 - facility.astype(np.int64), street.astype(np.int64)), along
 
 
 def _smooth(state: np.ndarray, owned_s: np.ndarray, new_trip: np.ndarray, min_run_s: float) -> np.ndarray:
@@ -89,13 +87,14 @@ def legs_of_shift(track: Track, streets: LineIndex, service: np.ndarray, geofenc
     n = len(track.fixes)
     if n == 0:
         z = np.zeros(0)
-        return ShiftLegs(z.astype(np.int8), z.astype(np.int32), z.astype(np.int32), z, z, z, z, z, z, z, z, z,
+        return ShiftLegs(z.astype(np.int8), z.astype(np.int32), z.astype(np.int32), z, z, z, z, z, z.astype(bool),
                          np.zeros((0, len(EVENT_KINDS)), dtype=np.int32))
     t_s = track.fixes.t / 1000.0
     owned = np.append(np.where(track.trip_break, 0.0, track.dt), 0.0)
     dist = np.append(np.where(track.trip_break, 0.0, track.travelled_m), 0.0)
     new_trip = np.r_[True, track.trip_break]
-    state = _smooth(_states(track, streets, geofences), owned, new_trip, params.min_run_s)
+    raw_state, along = _states(track, streets, geofences)
+    state = _smooth(raw_state, owned, new_trip, params.min_run_s)
     start = np.flatnonzero(np.r_[True, (state[1:] != state[:-1]) | new_trip[1:]])
     stop = np.r_[start[1:], n]  # exclusive
     last = stop - 1
@@ -106,8 +105,11 @@ def legs_of_shift(track: Track, streets: LineIndex, service: np.ndarray, geofenc
     st = state[start]
     facility = np.where(st <= -2, -2 - st, -1)
     segment = np.where(st >= 0, st, -1)
-    owns_next = (last < n - 1) & ~np.append(track.trip_break, True)[last]
-    end = np.where(owns_next, last + 1, last)
+    # Direction: compare the position along the street at the leg's first and last matched fix.
+    matched = raw_state == state
+    first_along = np.where(matched[start], along[start], np.nan)
+    last_along = np.where(matched[last], along[last], np.nan)
+    forward = ~(last_along < first_along)
 
     # Trip breaks become gap legs placed right after the leg they interrupt.
     brk = np.flatnonzero(track.trip_break & track.linked)
@@ -121,8 +123,7 @@ def legs_of_shift(track: Track, streets: LineIndex, service: np.ndarray, geofenc
         "moving_s": np.r_[moving, np.zeros(len(brk))],
         "length_m": np.r_[length, np.zeros(len(brk))],
         "max_speed_mps": np.r_[max_speed, np.zeros(len(brk))],
-        "x0": np.r_[track.x[start], track.x[brk]], "y0": np.r_[track.y[start], track.y[brk]],
-        "x1": np.r_[track.x[end], track.x[brk + 1]], "y1": np.r_[track.y[end], track.y[brk + 1]],
+        "forward": np.r_[forward, np.ones(len(brk), dtype=bool)],
     }
     order = np.argsort(cols["t0"], kind="stable")
     cols = {k: v[order] for k, v in cols.items()}
@@ -143,7 +144,7 @@ def legs_of_shift(track: Track, streets: LineIndex, service: np.ndarray, geofenc
     return ShiftLegs(kind=cols["kind"].astype(np.int8), segment=cols["segment"].astype(np.int32),
                      facility=cols["facility"].astype(np.int32), t0=cols["t0"], duration_s=cols["duration_s"],
                      moving_s=cols["moving_s"], length_m=cols["length_m"], max_speed_mps=cols["max_speed_mps"],
-                     x0=cols["x0"], y0=cols["y0"], x1=cols["x1"], y1=cols["y1"], events=events)
+                     forward=cols["forward"].astype(bool), events=events)
 
 
 def stop_visits_of_shift(track: Track, stop_x: np.ndarray, stop_y: np.ndarray,

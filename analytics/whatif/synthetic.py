@@ -191,7 +191,7 @@ class _Builder:
     def __init__(self):
         self.cols: dict[str, list] = {k: [] for k in (
             "shift", "kind", "segment", "facility", "t0", "duration_s", "moving_s", "length_m", "max_speed_mps",
-            "x0", "y0", "x1", "y1", "events", "expected")}
+            "forward", "events", "expected")}
         self.visit_shift: list[int] = []
         self.visit_stop: list[int] = []
         self.visit_t: list[float] = []
@@ -291,7 +291,7 @@ def generate(cfg: SyntheticConfig = SyntheticConfig()) -> SyntheticFleet:
         shift=cols["shift"].astype(np.int32), kind=cols["kind"].astype(np.int8), segment=cols["segment"].astype(np.int32),
         facility=cols["facility"].astype(np.int32), t0=cols["t0"], duration_s=cols["duration_s"],
         moving_s=cols["moving_s"], length_m=cols["length_m"], max_speed_mps=cols["max_speed_mps"],
-        x0=cols["x0"], y0=cols["y0"], x1=cols["x1"], y1=cols["y1"], events=np.array(out.cols["events"], dtype=np.int32),
+        forward=cols["forward"].astype(bool), events=np.array(out.cols["events"], dtype=np.int32),
     )
     n = len(shift_rows)
     routes = np.array([row[1] for row in shift_rows], dtype=np.int32)
@@ -330,9 +330,8 @@ def _simulate_shift(out: _Builder, shift: int, t: float, todays_segments: list[i
 
     def facility(index: int, dwell: float) -> None:
         nonlocal t
-        x, y = float(fac_xy[index][0]), float(fac_xy[index][1])
         out.add(shift=shift, kind=LEG_FACILITY, segment=-1, facility=index, t0=t, duration_s=dwell, moving_s=0.0,
-                length_m=0.0, max_speed_mps=0.0, x0=x, y0=y, x1=x, y1=y, events=no_events, expected=0.0)
+                length_m=0.0, max_speed_mps=0.0, forward=True, events=no_events, expected=0.0)
         t += dwell
 
     def drive(seg: int, forward: bool, service: bool) -> None:
@@ -360,11 +359,9 @@ def _simulate_shift(out: _Builder, shift: int, t: float, todays_segments: list[i
         for k in range(harsh):
             u = u_split[k % 3]
             split[0 if u < HARSH_SPLIT[0] else 1 if u < HARSH_SPLIT[0] + HARSH_SPLIT[1] else 2] += 1
-        ends = grid.ends[seg]
-        x0, y0, x1, y1 = ends if forward else (ends[2], ends[3], ends[0], ends[1])
         out.add(shift=shift, kind=LEG_SERVICE if service else LEG_TRAVEL, segment=seg, facility=-1, t0=t,
-                duration_s=moving + stopped, moving_s=moving, length_m=length, max_speed_mps=v * 1.15, x0=x0, y0=y0,
-                x1=x1, y1=y1, events=[split[0], split[1], split[2], 0, lifts], expected=mu)
+                duration_s=moving + stopped, moving_s=moving, length_m=length, max_speed_mps=v * 1.15, forward=forward,
+                events=[split[0], split[1], split[2], 0, lifts], expected=mu)
         if service:
             stops = stop_of_segment[seg] if forward else stop_of_segment[seg][::-1]
             for j, stop in enumerate(stops):
