@@ -31,7 +31,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--days", type=int, default=1, help="consecutive days (default 1)")
     g.add_argument("--hours", type=float, default=10.0, help="shift length in hours (default 10)")
     g.add_argument("--start", help="first shift start, ISO 8601 with Z (default: 06:00Z yesterday; "
-                                   "with --accel 1: now)")
+                                   "with --accel 1: now, plus the seconds the simulation takes)")
     g.add_argument("--stagger-minutes", type=float, help="spread of shift starts (default 20; 0 with --accel 1)")
     g.add_argument("--rate-hz", type=float, default=1.0, help="GPS sampling rate (default 1)")
     g.add_argument("--fixes-per-message", type=int, default=10, help="sampling periods per telemetry message")
@@ -72,7 +72,9 @@ def config_from_args(args: argparse.Namespace, real_time: bool = False) -> SimCo
     if args.start:
         start_ms = parse_time(args.start)
     elif real_time:
-        start_ms = int(time.time()) * 1000
+        # Shifts start once the fleet is simulated and scheduled (~0.08 s per vehicle-day here),
+        # so the first fixes are stamped with the wall clock, not caught up.
+        start_ms = int(time.time() + 2 + 0.08 * args.vehicles * args.days + 1) * 1000
     else:
         start_ms = None
     stagger = args.stagger_minutes if args.stagger_minutes is not None else (0.0 if real_time else 20.0)

@@ -65,7 +65,9 @@ def run_live(sc: Scenario, broker: Broker, accel: float, duration_s: float | Non
              progress=None, on_ready=None) -> tuple[dict, LiveReport]:
     """Publish the scenario's fleet to `broker`; returns (truth document, transport report).
 
-    `accel` 1 = real time, N = N× faster, 0 = as fast as possible. `duration_s` stops after that
+    `accel` 1 = real time: the simulated clock *is* the wall clock (actions due in the past are
+    caught up at once, future ones waited for); N = N× faster from the first action; 0 = as fast
+    as possible. `duration_s` stops after that
     much simulated time from the first action (the truth then still describes whole shifts;
     the report says how far the run got). `on_ready(truth)` is called before the first connect,
     so the plan and truth files can exist before any data arrives."""
@@ -78,13 +80,12 @@ def run_live(sc: Scenario, broker: Broker, accel: float, duration_s: float | Non
                       sc.config.seed)
         parts.append(_timeline(len(encoders), enc))
         encoders.append(enc)
+    if duration_s is not None:  # keep only what the run will reach (memory of long real-time fleets)
+        horizon = min(int(p[0][0]) for p in parts) + duration_s * 1000
+        parts = [tuple(c[p[0] < horizon] for c in p) for p in parts]
     times, vds, local, acts, rows = (np.concatenate(c) for c in zip(*parts))
     order = np.lexsort((local, vds, times))
     times, vds, acts, rows = times[order], vds[order], acts[order], rows[order]
-    if duration_s is not None:
-        keep = times < times[0] + duration_s * 1000
-        times, vds, acts, rows = times[keep], vds[keep], acts[keep], rows[keep]
-
     document = truth.document()
     if on_ready is not None:
         on_ready(document)
@@ -94,6 +95,8 @@ def run_live(sc: Scenario, broker: Broker, accel: float, duration_s: float | Non
         units[vid] = pump.add_unit(dev, vid)
     sim0 = int(times[0]) if len(times) else 0
     wall0 = time.monotonic()
+    if accel == 1.0:  # anchor to the epoch clock: timestamps are "now"
+        sim0, wall0 = int(time.time() * 1000), time.monotonic()
     last_progress = wall0
     max_lag = 0.0
     t_list, vd_list, act_list, row_list = times.tolist(), vds.tolist(), acts.tolist(), rows.tolist()
@@ -127,7 +130,7 @@ def run_live(sc: Scenario, broker: Broker, accel: float, duration_s: float | Non
                     pump.pump(0.05)
             if progress is not None and time.monotonic() - last_progress > 5:
                 last_progress = time.monotonic()
-                progress(i, n, (t_list[i - 1] - sim0) / 1000 if i else 0.0)
+                progress(i, n, (t_list[i - 1] - t_list[0]) / 1000 if i else 0.0)
         for unit in units.values():
             pump.drain(unit, timeout=60.0)
     finally:
@@ -137,6 +140,6 @@ def run_live(sc: Scenario, broker: Broker, accel: float, duration_s: float | Non
         publishes=sum(u.published for u in units.values()), acked=sum(u.acked for u in units.values()),
         failed=sum(u.failed for u in units.values()), connects=sum(u.connects for u in units.values()),
         drops=sum(u.drops for u in units.values()),
-        sim_span_s=(t_list[-1] - sim0) / 1000 if t_list else 0.0, wall_s=wall, actions=len(t_list),
+        sim_span_s=(t_list[-1] - t_list[0]) / 1000 if t_list else 0.0, wall_s=wall, actions=len(t_list),
         max_lag_s=round(max_lag, 3))
     return document, report

@@ -32,7 +32,7 @@ class Encoder:
     only a message's slice becomes Python objects, so 500 units' shifts fit in memory."""
 
     def __init__(self, result: ShiftResult, sched: Schedule, city: str, other_vehicle_id: str, seed: int):
-        self.result, self.sched = result, sched
+        self.sched = sched  # the ShiftResult itself is not kept: only what payloads need
         self.vid = result.shift.vehicle_id
         self.city = city
         self.other = other_vehicle_id

@@ -179,12 +179,14 @@ class Pump:
             self.pump(0.05)
 
     def close(self) -> None:
+        """End every connection still open (a run cut short by its duration) as a lost link, so
+        the broker publishes the unit's retained `offline` will instead of leaving `online`."""
         for unit in self.units:
             if unit.sock is not None:
-                unit.client.disconnect()
-        deadline = time.monotonic() + 5.0
-        while any(u.sock is not None for u in self.units) and time.monotonic() < deadline:
-            self.pump(0.05)
+                try:
+                    self.drop(unit, timeout=5.0)
+                except (BrokerError, OSError):
+                    unit.client.disconnect()
         self.selector.close()
 
     # --- paho callbacks (all run inside pump(), on this thread)
