@@ -1,6 +1,7 @@
 """The wheel a user installs holds every package folder and the SQL migrations."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -13,7 +14,11 @@ FOLDERS = {"fleetpilot": "fleetpilot", "ingest": "fleetpilot/ingest", "api": "fl
 
 
 def test_wheel_contains_all_packages_and_migrations(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(ROOT)],
+    # Build from a copy: setuptools writes build/ next to the sources it builds.
+    source = tmp_path / "src"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", ".fleetpilot",
+                                                                "test-artifacts", "__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(source)],
                    check=True, capture_output=True)
     wheel = next(tmp_path.glob("fleetpilot-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())

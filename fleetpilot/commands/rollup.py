@@ -1,0 +1,39 @@
+"""fleetpilot rollup: compute per-shift analytics rollups (pending and stale shifts)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+
+from fleetpilot.db.connect import connect, resolve_database_url
+from fleetpilot.rollup import run_rollup
+from fleetpilot.settings import Settings
+
+HELP = "compute rollups for ended shifts that have none and for shifts late data made stale"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--all", action="store_true", help="recompute every ended shift, not only pending ones")
+    parser.add_argument("--every", type=float, metavar="SECONDS", help="keep running, once every SECONDS")
+    parser.add_argument("--batch", type=int, default=50, help="shifts analysed per batch (default 50)")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(_run(resolve_database_url(settings), args))
+
+
+async def _run(url: str, args: argparse.Namespace) -> int:
+    while True:
+        conn = await connect(url)
+        try:
+            started = time.perf_counter()
+            result = await run_rollup(conn, recompute_all=args.all, batch_size=args.batch)
+        finally:
+            await conn.close()
+        print(json.dumps({"shifts": result.shifts, "fixes": result.fixes, "events": result.events,
+                          "stale_marks_cleared": result.cleared_marks,
+                          "seconds": round(time.perf_counter() - started, 2)}), flush=True)
+        if not args.every:
+            return 0
+        await asyncio.sleep(args.every)

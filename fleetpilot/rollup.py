@@ -1,0 +1,266 @@
+"""The rollup job: raw fixes and events → per-shift analytics rollups.
+
+Work is found, not scheduled: a shift is computed when it has ended and has no
+shift_metrics row, or when the ingest marked one of its vehicle-days stale in
+rollup_dirty (late data). Each batch of shifts is loaded in columnar form, analysed by
+``fleetpilot.analytics.pipeline.analyse`` and its rows in shift_metrics, shift_events,
+cell_exposure and segment_exposure are replaced in one transaction, so a second run
+changes nothing and a late batch recomputes only the shifts it touched.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import asyncpg
+import numpy as np
+import shapely
+
+from fleetpilot.analytics.columns import DeviceEvents, Fixes
+from fleetpilot.analytics.geo import LocalFrame
+from fleetpilot.analytics.pipeline import Analysis, City, analyse, cell_events
+from fleetpilot.db.maintenance import refresh_time_rollups
+
+CELL_KINDS = ("harsh_brake", "harsh_accel", "harsh_corner", "speeding")
+FRAME_KEY = "analytics_frame"  # fleetpilot_meta: "lon0,lat0" fixed at the first rollup
+
+PENDING_SHIFTS = """
+SELECT s.shift_id, s.vehicle_id, s.route_id, s.route_version, s.starts_at, s.ends_at
+FROM shifts s
+WHERE s.ends_at <= $1
+  AND (NOT EXISTS (SELECT 1 FROM shift_metrics m WHERE m.shift_id = s.shift_id)
+       OR EXISTS (SELECT 1 FROM rollup_dirty d
+                  WHERE d.vehicle_id = s.vehicle_id
+                    AND d.day BETWEEN (s.starts_at AT TIME ZONE 'UTC')::date AND (s.ends_at AT TIME ZONE 'UTC')::date))
+ORDER BY s.starts_at, s.shift_id
+"""
+ALL_SHIFTS = """
+SELECT shift_id, vehicle_id, route_id, route_version, starts_at, ends_at FROM shifts
+WHERE ends_at <= $1 ORDER BY starts_at, shift_id
+"""
+# Fixes of a batch of shifts in (shift order, time) order; `ord` is the shift's position.
+BATCH_FIXES = """
+SELECT s.ord::int - 1 AS track, (extract(epoch FROM f.ts) * 1000)::bigint AS t,
+       f.lon, f.lat, f.speed_mps, f.heading_deg, f.hdop
+FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS s(vehicle_id, starts_at, ends_at, ord)
+JOIN fixes f ON f.vehicle_id = s.vehicle_id AND f.ts >= s.starts_at AND f.ts < s.ends_at
+ORDER BY s.ord, f.ts
+"""
+BATCH_EVENTS = """
+SELECT s.ord::int - 1 AS track, (extract(epoch FROM e.ts) * 1000)::bigint AS t, e.kind,
+       e.lon, e.lat, e.magnitude, e.speed_mps
+FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS s(vehicle_id, starts_at, ends_at, ord)
+JOIN events e ON e.vehicle_id = s.vehicle_id AND e.ts >= s.starts_at AND e.ts < s.ends_at
+ORDER BY s.ord, e.ts
+"""
+PLANNED_SEGMENTS = """
+SELECT route_id, version, array_agg(segment_id ORDER BY seq) AS segments
+FROM route_segments WHERE service GROUP BY route_id, version
+"""
+INSERT_METRICS = """
+INSERT INTO shift_metrics (shift_id, vehicle_id, route_id, day, fixes, distance_m, on_route_m, deadhead_m,
+    collection_s, deadhead_s, facility_s, break_s, idle_s, stops, dwell_mean_s, turnaround_s, coverage,
+    missed_segments, metrics)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+"""
+INSERT_EVENT = """
+INSERT INTO shift_events (shift_id, ts, kind, source, lon, lat, magnitude, speed_before, speed_after, context)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT (shift_id, ts, kind) DO NOTHING
+"""
+METRIC_COLUMNS = ("fixes", "distance_m", "on_route_m", "deadhead_m", "collection_s", "deadhead_s", "facility_s",
+                  "break_s", "idle_s", "stops", "dwell_mean_s", "turnaround_s", "coverage", "missed_segments")
+_FIX_DTYPE = np.dtype([("track", np.int32), ("t", np.int64), ("lon", np.float64), ("lat", np.float64),
+                       ("speed", np.float32), ("heading", np.float32), ("hdop", np.float32)])
+
+
+@dataclass(frozen=True)
+class RollupResult:
+    shifts: int
+    fixes: int
+    events: int
+    cleared_marks: int
+
+
+async def load_city(conn: asyncpg.Connection) -> City | None:
+    """The analytics context from street_segments and facilities, or None without streets.
+
+    The projection centre is stored on first use so that grid cell ids stay comparable
+    across runs even when streets are added later.
+    """
+    streets = await conn.fetch("SELECT segment_id, speed_limit_kmh, geometry::text AS g FROM street_segments ORDER BY segment_id")
+    if not streets:
+        return None
+    sites = await conn.fetch("SELECT facility_id, facility_type, geometry::text AS g FROM facilities ORDER BY facility_id")
+    lines = shapely.from_geojson([r["g"] for r in streets])
+    stored = await conn.fetchval("SELECT value FROM fleetpilot_meta WHERE key = $1", FRAME_KEY)
+    if stored:
+        lon0, lat0 = (float(v) for v in stored.split(","))
+        frame = LocalFrame(lon0, lat0)
+    else:
+        coords = shapely.get_coordinates(lines)
+        frame = LocalFrame.around(coords[:, 0], coords[:, 1])
+        await conn.execute("INSERT INTO fleetpilot_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                           FRAME_KEY, f"{frame.lon0!r},{frame.lat0!r}")
+    return City.build(
+        [r["segment_id"] for r in streets], lines, [r["speed_limit_kmh"] for r in streets],
+        [r["facility_id"] for r in sites], [r["facility_type"] for r in sites],
+        shapely.from_geojson([r["g"] for r in sites]) if sites else np.array([], dtype=object), frame=frame)
+
+
+async def run_rollup(conn: asyncpg.Connection, *, recompute_all: bool = False, batch_size: int = 50,
+                     now: datetime | None = None) -> RollupResult:
+    """Compute every pending shift (or all ended shifts) and clear the stale marks it covered."""
+    now = now or datetime.now(timezone.utc)
+    marks = await conn.fetch("SELECT vehicle_id, day, marked_at FROM rollup_dirty")
+    shifts = await conn.fetch(ALL_SHIFTS if recompute_all else PENDING_SHIFTS, now)
+    city = await load_city(conn) if shifts else None
+    planned = {(r["route_id"], r["version"]): list(r["segments"]) for r in await conn.fetch(PLANNED_SEGMENTS)}
+    totals = [0, 0]
+    if city is not None:
+        for i in range(0, len(shifts), batch_size):
+            fixes, events = await _rollup_batch(conn, city, planned, shifts[i:i + batch_size])
+            totals[0] += fixes
+            totals[1] += events
+    cleared = await _clear_marks(conn, marks, now)
+    if marks:
+        first = min(m["day"] for m in marks)
+        last = max(m["day"] for m in marks)
+        start = datetime(first.year, first.month, first.day, tzinfo=timezone.utc)
+        end = datetime(last.year, last.month, last.day, tzinfo=timezone.utc) + timedelta(days=1)
+        await refresh_time_rollups(conn, start, end)
+    return RollupResult(shifts=len(shifts) if city is not None else 0, fixes=totals[0], events=totals[1],
+                        cleared_marks=cleared)
+
+
+async def _clear_marks(conn: asyncpg.Connection, marks, now: datetime) -> int:
+    """Delete the marks read at the start, unless re-marked meanwhile or a shift still runs."""
+    if not marks:
+        return 0
+    result = await conn.execute(
+        """
+        DELETE FROM rollup_dirty d
+        USING unnest($1::text[], $2::date[], $3::timestamptz[]) AS m(vehicle_id, day, marked_at)
+        WHERE d.vehicle_id = m.vehicle_id AND d.day = m.day AND d.marked_at <= m.marked_at
+          AND NOT EXISTS (SELECT 1 FROM shifts s
+                          WHERE s.vehicle_id = d.vehicle_id AND s.ends_at > $4
+                            AND d.day BETWEEN (s.starts_at AT TIME ZONE 'UTC')::date
+                                          AND (s.ends_at AT TIME ZONE 'UTC')::date)
+        """,
+        [m["vehicle_id"] for m in marks], [m["day"] for m in marks], [m["marked_at"] for m in marks], now)
+    return int(result.split()[-1])
+
+
+async def _rollup_batch(conn: asyncpg.Connection, city: City, planned: dict, shifts) -> tuple[int, int]:
+    args = ([s["vehicle_id"] for s in shifts], [s["starts_at"] for s in shifts], [s["ends_at"] for s in shifts])
+    rows = await conn.fetch(BATCH_FIXES, *args)
+    ids = [s["shift_id"] for s in shifts]
+    if not rows:
+        await _replace(conn, ids, [], [], [], [])
+        return 0, 0
+    fixes = _fixes(rows)
+    event_rows = await conn.fetch(BATCH_EVENTS, *args)
+    device = DeviceEvents.from_columns({
+        "vehicle": np.array([r["track"] for r in event_rows], dtype=np.int32),
+        "t": np.array([r["t"] for r in event_rows], dtype=np.int64),
+        "kind": np.array([r["kind"] for r in event_rows], dtype=str),
+        "lon": np.array([_nan(r["lon"]) for r in event_rows]), "lat": np.array([_nan(r["lat"]) for r in event_rows]),
+        "mag": np.array([_nan(r["magnitude"]) for r in event_rows]),
+        "speed": np.array([_nan(r["speed_mps"]) for r in event_rows]),
+    })
+    present = np.unique(fixes.vehicle)  # shifts with at least one fix, in track order
+    shift_of_track = [shifts[int(i)] for i in present]
+    windows = np.array([[_ms(s["starts_at"]), _ms(s["ends_at"])] for s in shift_of_track], dtype=np.int64)
+    plans = [planned.get((s["route_id"], s["route_version"])) for s in shift_of_track]
+    analysis = analyse(fixes, city, plans, windows=windows, device=device)
+    metrics = _metric_rows(analysis, city, shift_of_track)
+    events = _event_rows(analysis, shift_of_track)
+    cells = _cell_rows(analysis, city, shift_of_track)
+    segments = _segment_rows(analysis, city, shift_of_track)
+    await _replace(conn, ids, metrics, events, cells, segments)
+    return len(rows), len(events)
+
+
+async def _replace(conn, shift_ids, metrics, events, cells, segments) -> None:
+    async with conn.transaction():
+        for table in ("shift_metrics", "shift_events", "cell_exposure", "segment_exposure"):
+            await conn.execute(f"DELETE FROM {table} WHERE shift_id = ANY($1::text[])", shift_ids)
+        await conn.executemany(INSERT_METRICS, metrics)
+        await conn.executemany(INSERT_EVENT, events)
+        await conn.copy_records_to_table("cell_exposure", records=cells, columns=[
+            "cell_id", "day", "shift_id", "passes", "harsh_brake", "harsh_accel", "harsh_corner", "speeding"])
+        await conn.copy_records_to_table("segment_exposure", records=segments, columns=[
+            "segment_id", "day", "shift_id", "passes", "harsh_brake", "speeding", "mean_speed_mps"])
+
+
+def _fixes(rows) -> Fixes:
+    data = np.fromiter((tuple(_nan(v) if v is None else v for v in r) for r in rows), dtype=_FIX_DTYPE, count=len(rows))
+    return Fixes.from_columns({name: data[name] for name in ("t", "lon", "lat", "speed", "heading", "hdop")}
+                              | {"vehicle": data["track"]})
+
+
+def _metric_rows(analysis: Analysis, city: City, shifts) -> list[tuple]:
+    rows = []
+    for shift, record in zip(shifts, analysis.shift_metrics(city)):
+        values = [record[c] for c in METRIC_COLUMNS]
+        rows.append((shift["shift_id"], shift["vehicle_id"], shift["route_id"], _day(shift), *values,
+                     json.dumps(record["metrics"])))
+    return rows
+
+
+def _event_rows(analysis: Analysis, shifts) -> list[tuple]:
+    return [(shifts[e["track"]]["shift_id"], datetime.fromtimestamp(e["t_ms"] / 1000, timezone.utc), e["kind"],
+             e["source"], e["lon"], e["lat"], e["magnitude"], e["speed_before"], e["speed_after"],
+             json.dumps(e["context"])) for e in analysis.events.records()]
+
+
+def _cell_rows(analysis: Analysis, city: City, shifts) -> list[tuple]:
+    track, cell, passes = analysis.cell_passes
+    table: dict[tuple[int, int], list[int]] = {(int(t), int(c)): [int(p), 0, 0, 0, 0] for t, c, p in zip(track, cell, passes)}
+    for k, kind in enumerate(CELL_KINDS, start=1):
+        for t, c, n in zip(*cell_events(analysis, city, [kind])):
+            # An event's cell always has a pass of its own track (the event sits on a fix).
+            table.setdefault((int(t), int(c)), [0, 0, 0, 0, 0])[k] += int(n)
+    return [(c, _day(shifts[t]), shifts[t]["shift_id"], *v) for (t, c), v in table.items()]
+
+
+def _segment_rows(analysis: Analysis, city: City, shifts) -> list[tuple]:
+    """Passes (entries onto a street segment), harsh brakes, speeding and mean speed per segment."""
+    tr = analysis.track
+    line = analysis.matched.line
+    speed = analysis.matched.speed
+    track_of_fix = np.searchsorted(tr.starts, np.arange(len(line)), side="right") - 1
+    enter = np.ones(len(line), dtype=bool)
+    enter[1:] = (line[1:] != line[:-1]) | (track_of_fix[1:] != track_of_fix[:-1])
+    matched = line >= 0
+    n_lines = len(city.limit_mps) - 1
+    key = track_of_fix.astype(np.int64) * n_lines + np.where(matched, line, 0)
+    passes = np.bincount(key[enter & matched], minlength=len(tr.starts) * n_lines)
+    fixes_on = np.bincount(key[matched], minlength=len(passes))
+    speed_sum = np.bincount(key[matched], weights=np.nan_to_num(speed[matched]), minlength=len(passes))
+    counts = {}
+    for kind in ("harsh_brake", "speeding"):
+        ev = analysis.events.of_kind(kind)
+        ev_line = line[ev.row]
+        ok = ev_line >= 0
+        counts[kind] = np.bincount(ev.track[ok].astype(np.int64) * n_lines + ev_line[ok], minlength=len(passes))
+    ids = city.streets.ids
+    rows = []
+    for k in np.flatnonzero(passes):
+        t, l = divmod(int(k), n_lines)
+        rows.append((str(ids[l]), _day(shifts[t]), shifts[t]["shift_id"], int(passes[k]),
+                     int(counts["harsh_brake"][k]), int(counts["speeding"][k]), float(speed_sum[k] / fixes_on[k])))
+    return rows
+
+
+def _day(shift):
+    return shift["starts_at"].astimezone(timezone.utc).date()
+
+
+def _ms(ts: datetime) -> int:
+    return int(ts.timestamp() * 1000)
+
+
+def _nan(value):
+    return np.nan if value is None else value
