@@ -100,7 +100,8 @@ def build_plans(city: City, segments: Sequence[tuple], stops: Sequence[tuple]) -
         seg_offsets=np.concatenate([[0], np.cumsum([len(s) for s in seg_lists])]).astype(np.int64),
         seg=np.array([s for lst in seg_lists for s in lst], dtype=np.int32),
         stop_offsets=np.concatenate([[0], np.cumsum([len(s) for s in stop_lists])]).astype(np.int64),
-        stop_ids=np.array([s[1] for s in all_stops]), stop_x=np.asarray(sx), stop_y=np.asarray(sy),
+        stop_ids=np.array([s[1] for s in all_stops]), stop_seq=np.array([s[0] for s in all_stops], dtype=np.int32),
+        stop_x=np.asarray(sx), stop_y=np.asarray(sy),
     )
 
 

@@ -107,6 +107,7 @@ class Plans:
     seg: np.ndarray
     stop_offsets: np.ndarray
     stop_ids: np.ndarray
+    stop_seq: np.ndarray
     stop_x: np.ndarray
     stop_y: np.ndarray
 

@@ -252,6 +252,7 @@ def generate(cfg: SyntheticConfig = SyntheticConfig()) -> SyntheticFleet:
         seg_offsets=np.concatenate([[0], np.cumsum([len(s) for s in plan_segments])]).astype(np.int64),
         seg=np.concatenate(plan_segments).astype(np.int32),
         stop_offsets=np.array(stop_offsets, dtype=np.int64), stop_ids=np.array(stop_ids),
+        stop_seq=np.concatenate([np.arange(1, len(s) * STOPS_PER_SEGMENT + 1) for s in plan_segments]).astype(np.int32),
         stop_x=np.array(stop_x), stop_y=np.array(stop_y),
     )
     network = Network(segment_ids=np.array([f"seg-{i}" for i in range(grid.size)]), road_class=grid.road_class,

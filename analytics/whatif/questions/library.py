@@ -18,7 +18,7 @@ from fleetpilot.analytics.whatif.result import Answer
 @dataclass(frozen=True)
 class Param:
     name: str
-    kind: str  # "int" | "float" | "str"
+    kind: str  # "int" | "float" | "str" | "list" (of strings) | "geojson" (a Polygon geometry)
     default: object
     help: str
     choices: tuple = ()
@@ -28,6 +28,15 @@ class Param:
     def coerce(self, value: object) -> object:
         if value is None:
             return self.default
+        if self.kind == "list":
+            items = value.split(",") if isinstance(value, str) else value
+            if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) and i.strip() for i in items):
+                raise ValueError(f"parameter {self.name!r} must be a list of names")
+            return [i.strip() for i in items]
+        if self.kind == "geojson":
+            if not (isinstance(value, dict) and value.get("type") == "Polygon" and isinstance(value.get("coordinates"), list)):
+                raise ValueError(f"parameter {self.name!r} must be a GeoJSON Polygon")
+            return value
         try:
             out = {"int": int, "float": float, "str": str}[self.kind](value)
         except (TypeError, ValueError):

@@ -1,0 +1,106 @@
+"""SQL of the what-if service. Parameters are always $n; times are UTC."""
+
+STREETS = "SELECT segment_id, road_class, speed_limit_kmh, geometry FROM street_segments ORDER BY segment_id"
+FACILITIES = "SELECT facility_id, facility_type, geometry FROM facilities ORDER BY facility_id"
+
+# Plan versions driven by shifts in [$1, $2), and every route's current version.
+PLAN_KEYS = """
+SELECT DISTINCT route_id, route_version AS version FROM shifts
+WHERE starts_at >= $1 AND starts_at < $2 AND route_id IS NOT NULL AND route_version IS NOT NULL
+UNION
+SELECT route_id, current_version FROM routes WHERE current_version IS NOT NULL
+"""
+PLAN_SEGMENTS = """
+SELECT route_id, version, seq, segment_id, service FROM route_segments
+WHERE (route_id, version) IN (SELECT * FROM unnest($1::text[], $2::int[]))
+"""
+PLAN_STOPS = """
+SELECT route_id, version, seq, stop_id, lon, lat FROM route_stops
+WHERE (route_id, version) IN (SELECT * FROM unnest($1::text[], $2::int[]))
+"""
+
+# Prepared shifts starting in [$1, $2). Crew members arrive only as digests: the service
+# counts distinct people for k-anonymity and never holds a person id.
+PREPARED_SHIFTS = """
+SELECT s.shift_id, s.vehicle_id, s.route_id, s.route_version,
+       extract(epoch FROM s.starts_at)::float8 AS start_s, extract(epoch FROM s.ends_at)::float8 AS end_s,
+       coalesce(array_agg(md5(c.person_id)) FILTER (WHERE c.person_id IS NOT NULL), '{}') AS crew
+FROM shifts s
+JOIN whatif_prepared p ON p.shift_id = s.shift_id
+LEFT JOIN shift_crew c ON c.shift_id = s.shift_id
+WHERE s.starts_at >= $1 AND s.starts_at < $2
+GROUP BY s.shift_id
+ORDER BY s.shift_id
+"""
+
+# Streamed with COPY (CSV) and parsed column-wise: a month of a 50-truck fleet is ~10^5–10^6 legs.
+LEGS_COPY = """
+SELECT l.shift_id, l.leg, l.kind, l.segment_id, l.forward, l.facility_id, extract(epoch FROM l.t0)::float8 AS t0,
+       l.duration_s, l.moving_s, l.length_m, l.max_speed_mps,
+       l.harsh_brake, l.harsh_accel, l.harsh_corner, l.reversing, l.bin_lift
+FROM whatif_legs l JOIN shifts s ON s.shift_id = l.shift_id
+WHERE s.starts_at >= $1 AND s.starts_at < $2
+ORDER BY l.shift_id, l.leg
+"""
+VISITS = """
+SELECT v.shift_id, v.stop_seq, extract(epoch FROM v.first_at)::float8 AS t
+FROM whatif_stop_visits v JOIN shifts s ON s.shift_id = v.shift_id
+WHERE s.starts_at >= $1 AND s.starts_at < $2
+"""
+
+# What an answer depends on besides its inputs; any change makes a new answer (old links stay).
+FINGERPRINT = """
+SELECT count(*) AS shifts, count(p.shift_id) AS prepared, coalesce(max(p.prepared_at)::text, '') AS last_prepared,
+       coalesce(sum(p.legs), 0) AS legs,
+       (SELECT coalesce(max(created_at)::text, '') FROM route_versions) AS plans,
+       (SELECT count(*) FROM street_segments) AS streets,
+       (SELECT coalesce(md5(string_agg(facility_id || geometry::text, ',' ORDER BY facility_id)), '') FROM facilities)
+           AS facilities
+FROM shifts s LEFT JOIN whatif_prepared p ON p.shift_id = s.shift_id
+WHERE s.starts_at >= $1 AND s.starts_at < $2
+"""
+
+# --- preparing legs --------------------------------------------------------------------------
+
+# Shifts over by now, starting in [$1, $2), without legs (or all of them with $3 = true).
+TO_PREPARE = """
+SELECT s.shift_id, s.vehicle_id, s.route_id, s.route_version, s.starts_at, s.ends_at
+FROM shifts s LEFT JOIN whatif_prepared p ON p.shift_id = s.shift_id
+WHERE s.starts_at >= $1 AND s.starts_at < $2 AND s.ends_at <= now() AND ($3 OR p.shift_id IS NULL)
+ORDER BY s.starts_at, s.shift_id
+"""
+SHIFT_FIXES = """
+SELECT (extract(epoch FROM ts) * 1000)::bigint AS t, lon, lat, speed_mps, heading_deg, hdop
+FROM fixes WHERE vehicle_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts
+"""
+SHIFT_EVENTS = """
+SELECT (extract(epoch FROM ts) * 1000)::bigint AS t, kind
+FROM events WHERE vehicle_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts
+"""
+DELETE_LEGS = "DELETE FROM whatif_legs WHERE shift_id = $1"
+DELETE_VISITS = "DELETE FROM whatif_stop_visits WHERE shift_id = $1"
+UPSERT_PREPARED = """
+INSERT INTO whatif_prepared (shift_id, fixes, events, legs) VALUES ($1, $2, $3, $4)
+ON CONFLICT (shift_id) DO UPDATE SET prepared_at = now(), fixes = EXCLUDED.fixes, events = EXCLUDED.events,
+    legs = EXCLUDED.legs
+"""
+LEG_COLUMNS = ("shift_id", "leg", "kind", "segment_id", "forward", "facility_id", "t0", "duration_s", "moving_s",
+               "length_m", "max_speed_mps", "harsh_brake", "harsh_accel", "harsh_corner", "reversing", "bin_lift")
+VISIT_COLUMNS = ("shift_id", "stop_seq", "first_at")
+RETENTION_DAYS = "SELECT retention_days FROM privacy_settings"
+PURGE = "SELECT whatif_purge_expired(now() - make_interval(days => $1))"
+
+# --- stored answers --------------------------------------------------------------------------
+
+GET_RESULT = """
+SELECT result_id, kind, name, inputs, data_fingerprint, answer, compute_s, created_at FROM whatif_results
+WHERE result_id = $1
+"""
+INSERT_RESULT = """
+INSERT INTO whatif_results (result_id, kind, name, inputs, data_fingerprint, answer, compute_s, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (result_id) DO NOTHING
+"""
+RECENT_RESULTS = """
+SELECT result_id, kind, name, inputs, compute_s, created_at FROM whatif_results ORDER BY created_at DESC LIMIT $1
+"""
