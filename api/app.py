@@ -19,6 +19,7 @@ from fleetpilot.api.auth.tokens import TokenKeys
 from fleetpilot.api.city.router import router as city_router
 from fleetpilot.api.db import open_pool
 from fleetpilot.api.efficiency.router import router as efficiency_router
+from fleetpilot.api.errors import UNSTORABLE_TEXT, unstorable_text
 from fleetpilot.api.exports.router import router as exports_router
 from fleetpilot.api.hotspots.router import router as hotspots_router
 from fleetpilot.api.live.router import router as live_router
@@ -63,6 +64,8 @@ def create_app(settings: Settings, *, pool_size: int = 20) -> FastAPI:
     app = FastAPI(title="fleetpilot", version=fleetpilot.__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.token_keys = TokenKeys.from_settings(settings)
+    for error in UNSTORABLE_TEXT:
+        app.add_exception_handler(error, unstorable_text)
     app.include_router(public_router)
     app.include_router(api_router())
     _mount_dashboards(app)

@@ -12,6 +12,11 @@ from fleetpilot.api.db import get_conn
 from fleetpilot.api.policy import Access, Capability
 
 Conn = Annotated[asyncpg.Connection, Depends(get_conn)]
+# Documented on every router whose operations pass a non-public gate.
+REFUSALS = {401: {"description": "not signed in, or the token is invalid, expired or revoked"},
+            403: {"description": "this role may not do this"}}
+# Documented on operations with a request body: FastAPI answers 400 when it cannot read it at all.
+UNREADABLE_BODY = {400: {"description": "the request body could not be read (e.g. not UTF-8)"}}
 
 
 def Allowed(capability: Capability):  # noqa: N802 - reads as a type in signatures

@@ -33,6 +33,7 @@ from fastapi.security import OAuth2PasswordBearer
 
 from fleetpilot.api.auth.tokens import InvalidToken, TokenKeys, decode_access_token
 from fleetpilot.api.db import get_conn
+from fleetpilot.api.errors import invalid
 
 Role = Literal["driver", "supervisor", "data_officer", "admin"]
 ROLES: tuple[Role, ...] = ("driver", "supervisor", "data_officer", "admin")
@@ -80,6 +81,7 @@ PURPOSE_MAX_CHARS = 200
 # Aggregates are asked for whole UTC days over at most this span.
 MAX_RANGE_DAYS = 400
 DEFAULT_RANGE_DAYS = 30
+EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2100, 1, 1)
 # A live position older than this is not shown (the truck may have left duty meanwhile).
 LIVE_MAX_AGE_S = 300
 
@@ -247,9 +249,8 @@ async def own_shifts(conn: asyncpg.Connection, me: OwnPerson) -> list[ShiftGrant
 def check_purpose(purpose: str) -> str:
     cleaned = " ".join(purpose.split())
     if len(cleaned) < PURPOSE_MIN_CHARS:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"state the purpose of this access (at least {PURPOSE_MIN_CHARS} characters, "
-                            "e.g. 'incident 2024-113')")
+        raise invalid(("body", "purpose"), f"state the purpose of this access (at least {PURPOSE_MIN_CHARS} "
+                      "characters, e.g. 'incident 2024-113')", purpose)
     return cleaned[:PURPOSE_MAX_CHARS]
 
 
@@ -306,17 +307,21 @@ async def privacy_settings(conn: asyncpg.Connection) -> asyncpg.Record:
     return row
 
 
-def day_range(
+async def day_range(
     start: Annotated[date | None, Query(alias="from", description="first UTC day (default: 30 days before `to`)")] = None,
     end: Annotated[date | None, Query(alias="to", description="UTC day after the last one (default: tomorrow)")] = None,
 ) -> tuple[date, date]:
-    """The requested day range, checked: start before end, at most MAX_RANGE_DAYS long."""
+    """The requested day range, checked: within the pilot's calendar, start before end, at most
+    MAX_RANGE_DAYS long. (Async so FastAPI does not hand it to a worker thread.)"""
+    for name, day in (("from", start), ("to", end)):
+        if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
+            raise invalid(("query", name), f"days lie between {EARLIEST_DAY} and {LATEST_DAY}", str(day))
     end = end or datetime.now(timezone.utc).date() + timedelta(days=1)
     start = start or end - timedelta(days=DEFAULT_RANGE_DAYS)
     if start >= end:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "`from` must be before `to`")
+        raise invalid(("query", "from"), "`from` must be before `to`", str(start))
     if (end - start).days > MAX_RANGE_DAYS:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"ranges are limited to {MAX_RANGE_DAYS} days")
+        raise invalid(("query", "from"), f"ranges are limited to {MAX_RANGE_DAYS} days", str(start))
     return start, end
 
 

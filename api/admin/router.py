@@ -11,14 +11,14 @@ from fleetpilot.api.admin.schemas import (
     AuditEntry, DeviceChange, DeviceIn, DeviceOut, PersonOut, PrivacySettings, PrivacySettingsOut, RetentionOut,
     UserChange, UserIn, UserOut, VehicleIn, VehicleOut, ZoneIn, ZoneOut,
 )
-from fleetpilot.api.deps import Allowed, Conn
+from fleetpilot.api.deps import Allowed, Conn, REFUSALS, UNREADABLE_BODY
 from fleetpilot.api.policy import Capability
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], responses=REFUSALS)
 Admin = Allowed(Capability.ADMIN)
 T = TypeVar("T")
 NOT_FOUND = {404: {"description": "no such item"}}
-CONFLICT = {409: {"description": "duplicate, unknown reference or broken account rule"}}
+CONFLICT = {409: {"description": "duplicate, unknown reference or broken account rule"}, **UNREADABLE_BODY}
 
 
 async def _answer(call: Awaitable[T]) -> T:
@@ -84,7 +84,7 @@ async def privacy(_: Admin, conn: Conn) -> PrivacySettingsOut:
     return await service.get_privacy(conn)
 
 
-@router.put("/privacy", response_model=PrivacySettingsOut)
+@router.put("/privacy", response_model=PrivacySettingsOut, responses=UNREADABLE_BODY)
 async def set_privacy(access: Admin, conn: Conn, body: PrivacySettings) -> PrivacySettingsOut:
     """Retention days, k (shifts and people) and the privacy-zone policy; effective immediately."""
     return await service.set_privacy(conn, access.principal, body)
@@ -95,7 +95,7 @@ async def zones(_: Admin, conn: Conn) -> list[ZoneOut]:
     return await service.zones(conn)
 
 
-@router.post("/privacy/zones", response_model=ZoneOut, status_code=201)
+@router.post("/privacy/zones", response_model=ZoneOut, status_code=201, responses=UNREADABLE_BODY)
 async def add_zone(access: Admin, conn: Conn, body: ZoneIn) -> ZoneOut:
     return await service.add_zone(conn, access.principal, body)
 

@@ -100,7 +100,7 @@ class ZoneIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
-    radius_m: float = Field(gt=0, le=5000)
+    radius_m: float = Field(ge=1, le=5000)  # metres; the column is real, so no sub-metre radii
 
 
 class ZoneOut(ZoneIn):

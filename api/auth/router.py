@@ -12,6 +12,7 @@ from fleetpilot.api.auth.schemas import MeOut, SignedOut, TokenOut
 from fleetpilot.api.auth.service import SignInRefused, sign_in, sign_out
 from fleetpilot.api.auth.tokens import TokenKeys, decode_access_token
 from fleetpilot.api.db import get_conn
+from fleetpilot.api.deps import REFUSALS, UNREADABLE_BODY
 from fleetpilot.api.policy import Access, Capability
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -20,7 +21,8 @@ Keys = Annotated[TokenKeys, Depends(TokenKeys.from_request)]
 
 
 @router.post("/token", response_model=TokenOut,
-             responses={401: {"description": "wrong credentials, disabled or temporarily locked account"}})
+             responses={**UNREADABLE_BODY,
+                        401: {"description": "wrong credentials, disabled or temporarily locked account"}})
 async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], conn: Conn, keys: Keys,
                 _: Annotated[Access, Depends(policy.gate(Capability.PUBLIC))]) -> TokenOut:
     """Exchange username and password for a short-lived bearer token."""
@@ -32,14 +34,14 @@ async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], conn: Con
                     role=signed_in.claims.role)
 
 
-@router.get("/me", response_model=MeOut)
+@router.get("/me", response_model=MeOut, responses=REFUSALS)
 async def me(access: Annotated[Access, Depends(policy.gate(Capability.SIGNED_IN))]) -> MeOut:
     principal = access.principal
     return MeOut(user_id=principal.user_id, username=principal.username, role=principal.role,
                  person_id=principal.person_id)
 
 
-@router.post("/logout", response_model=SignedOut)
+@router.post("/logout", response_model=SignedOut, responses=REFUSALS)
 async def logout(access: Annotated[Access, Depends(policy.gate(Capability.SIGNED_IN))],
                  token: Annotated[str, Depends(policy.bearer)], conn: Conn, keys: Keys) -> SignedOut:
     """Revoke the token this request carries; it is refused from now on."""

@@ -40,7 +40,8 @@ class TokenKeys:
                    timedelta(minutes=settings.token_minutes))
 
     @staticmethod
-    def from_request(request: Request) -> TokenKeys:
+    async def from_request(request: Request) -> TokenKeys:
+        """The app's keys, as a FastAPI dependency (async: no worker-thread hop per request)."""
         return request.app.state.token_keys
 
 

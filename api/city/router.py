@@ -4,11 +4,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from fleetpilot.api.city import service
-from fleetpilot.api.deps import Allowed, Conn
+from fleetpilot.api.deps import Allowed, Conn, REFUSALS
 from fleetpilot.api.geojson import FeatureCollection
 from fleetpilot.api.policy import Capability
 
-router = APIRouter(tags=["city"])
+router = APIRouter(tags=["city"], responses=REFUSALS)
 
 
 @router.get("/city", response_model=FeatureCollection)

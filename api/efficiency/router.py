@@ -6,12 +6,12 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from fleetpilot.api import policy
-from fleetpilot.api.deps import Allowed, Conn, DayRange
+from fleetpilot.api.deps import Allowed, Conn, DayRange, REFUSALS
 from fleetpilot.api.efficiency import service
 from fleetpilot.api.efficiency.schemas import Bucket, RouteEfficiency, RouteSegmentsCoverage
 from fleetpilot.api.policy import Capability
 
-router = APIRouter(tags=["efficiency"])
+router = APIRouter(tags=["efficiency"], responses=REFUSALS)
 Efficiency = Allowed(Capability.EFFICIENCY)
 RouteId = Annotated[str, Path(max_length=64)]
 BucketQuery = Annotated[Bucket, Query(description="group shifts by UTC day, ISO week or month")]

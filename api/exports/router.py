@@ -3,16 +3,17 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
 from fleetpilot.api import policy
-from fleetpilot.api.deps import Allowed, Conn, DayRange
+from fleetpilot.api.deps import Allowed, Conn, DayRange, REFUSALS
+from fleetpilot.api.errors import invalid
 from fleetpilot.api.exports.formats import MEDIA_TYPES, Format, write
 from fleetpilot.api.exports.service import DATASETS
 from fleetpilot.api.policy import Capability
 
-router = APIRouter(prefix="/exports", tags=["exports"])
+router = APIRouter(prefix="/exports", tags=["exports"], responses=REFUSALS)
 Exports = Allowed(Capability.EXPORTS)
 DatasetName = Literal["segment_hotspots", "cell_hotspots", "route_efficiency"]
 Kind = Literal["harsh_brake", "harsh_accel", "harsh_corner", "speeding"]
@@ -41,8 +42,7 @@ async def download(access: Exports, conn: Conn, dataset: Annotated[DatasetName, 
     """One data set over [from, to) as a file; groups under k shifts or k people are not in it."""
     chosen = DATASETS[dataset]
     if chosen.kinds and kind not in chosen.kinds:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"{dataset} is available for kinds {', '.join(chosen.kinds)}")
+        raise invalid(("query", "kind"), f"{dataset} is available for kinds {', '.join(chosen.kinds)}", kind)
     scope = await policy.aggregate_scope(conn, access, days)
     rows = await chosen.build(conn, scope, kind)
     filename = f"fleetpilot-{dataset}-{scope.start}-{scope.end}.{format}"

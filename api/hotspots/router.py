@@ -6,12 +6,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from fleetpilot.api import policy
-from fleetpilot.api.deps import Allowed, Conn, DayRange
+from fleetpilot.api.deps import Allowed, Conn, DayRange, REFUSALS
 from fleetpilot.api.hotspots import service
 from fleetpilot.api.hotspots.schemas import CellKind, Hotspots, SegmentKind
 from fleetpilot.api.policy import Capability
 
-router = APIRouter(prefix="/hotspots", tags=["hotspots"])
+router = APIRouter(prefix="/hotspots", tags=["hotspots"], responses=REFUSALS)
 Hotspot = Allowed(Capability.HOTSPOTS)
 MinPasses = Annotated[int, Query(ge=1, le=1_000_000, description="leave out units passed fewer times")]
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from fleetpilot.api import policy
-from fleetpilot.api.deps import Allowed, Conn
+from fleetpilot.api.deps import Allowed, Conn, REFUSALS
 from fleetpilot.api.geojson import FeatureCollection
 from fleetpilot.api.live import service
 from fleetpilot.api.policy import Capability
 
-router = APIRouter(prefix="/live", tags=["live"])
+router = APIRouter(prefix="/live", tags=["live"], responses=REFUSALS)
 
 
 @router.get("/vehicles", response_model=FeatureCollection)

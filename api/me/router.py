@@ -8,14 +8,14 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from fleetpilot.api import policy
-from fleetpilot.api.deps import Allowed, Conn
+from fleetpilot.api.deps import Allowed, Conn, REFUSALS
 from fleetpilot.api.me import export
 from fleetpilot.api.me.access_log import my_access_log
 from fleetpilot.api.me.schemas import AccessLog, Trends
 from fleetpilot.api.me.trends import my_trends
 from fleetpilot.api.policy import Capability
 
-router = APIRouter(prefix="/me", tags=["my data"])
+router = APIRouter(prefix="/me", tags=["my data"], responses=REFUSALS)
 
 
 @router.get("/trends", response_model=Trends)

@@ -5,13 +5,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
-from fleetpilot.api.deps import Allowed, Conn
+from fleetpilot.api.deps import Allowed, Conn, REFUSALS, UNREADABLE_BODY
+from fleetpilot.api.errors import invalid
 from fleetpilot.api.geojson import FeatureCollection
 from fleetpilot.api.policy import Capability
 from fleetpilot.api.route_plans import service
 from fleetpilot.api.route_plans.schemas import Imported, PlanCollection, RouteChange, RouteDetail, RouteOut
 
-router = APIRouter(prefix="/routes", tags=["route plans"])
+router = APIRouter(prefix="/routes", tags=["route plans"], responses=REFUSALS)
 Read = Allowed(Capability.ROUTE_PLANS_READ)
 Write = Allowed(Capability.ROUTE_PLANS_WRITE)
 RouteId = Annotated[str, Path(max_length=64)]
@@ -33,7 +34,7 @@ async def export_all(_: Read, conn: Conn) -> dict:
     return await service.plan_geojson(conn)
 
 
-@router.post("/plans", response_model=Imported)
+@router.post("/plans", response_model=Imported, responses=UNREADABLE_BODY)
 async def import_plans(access: Write, conn: Conn, body: PlanCollection) -> Imported:
     """Import or save plans of one or more routes (e.g. a segment moved between two routes).
     A route whose plan changed gets a new version; unchanged routes keep theirs."""
@@ -60,17 +61,18 @@ async def export_plan(_: Read, conn: Conn, route_id: RouteId,
 
 
 @router.put("/{route_id}/plan", response_model=Imported,
-            responses={422: {"description": "a feature belongs to another route, or the plan is malformed"}})
+            responses={**UNREADABLE_BODY,
+                       422: {"description": "a feature belongs to another route, or the plan is malformed"}})
 async def replace_plan(access: Write, conn: Conn, route_id: RouteId, body: PlanCollection) -> Imported:
     """Save this route's plan (creating the route if new); a changed plan becomes a new version."""
     others = {f.properties.route_id for f in body.features} - {route_id}
     if others:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"features of other routes in this plan: {', '.join(sorted(others))}")
+        raise invalid(("body", "features"), f"features of other routes in this plan: {', '.join(sorted(others))}",
+                      sorted(others))
     return await service.import_plans(conn, access.principal, body)
 
 
-@router.patch("/{route_id}", response_model=RouteOut, responses=UNKNOWN)
+@router.patch("/{route_id}", response_model=RouteOut, responses={**UNKNOWN, **UNREADABLE_BODY})
 async def change_route(access: Write, conn: Conn, route_id: RouteId, body: RouteChange) -> RouteOut:
     """Rename a route or (de)activate it."""
     try:

@@ -35,7 +35,7 @@ class PlanProperties(BaseModel):
     route_name: str | None = Field(None, max_length=200)
     segment_id: PlanId | None = None
     service: bool = True
-    speed_limit_kmh: float | None = Field(None, gt=0, le=200)
+    speed_limit_kmh: float | None = Field(None, ge=1, le=200)
     stop_id: PlanId | None = None
 
 

@@ -8,13 +8,13 @@ import orjson
 from fastapi import APIRouter, Path, Query, Response
 
 from fleetpilot.api import policy
-from fleetpilot.api.deps import Allowed, Conn, DayRange
+from fleetpilot.api.deps import Allowed, Conn, DayRange, REFUSALS, UNREADABLE_BODY
 from fleetpilot.api.geojson import FeatureCollection
 from fleetpilot.api.policy import Capability
 from fleetpilot.api.shifts import service
 from fleetpilot.api.shifts.schemas import OpenedShift, PurposeIn, ShiftDetail, ShiftPage, ShiftRef
 
-router = APIRouter(tags=["shifts"])
+router = APIRouter(tags=["shifts"], responses=REFUSALS)
 ShiftId = Annotated[str, Path(max_length=200)]
 GEOJSON = "application/geo+json"
 
@@ -57,7 +57,8 @@ async def find_shifts(_: Allowed(Capability.SHIFT_LOOKUP), conn: Conn,
 
 
 @router.post("/shifts/{shift_id}/open", response_model=OpenedShift,
-             responses={404: {"description": "no such shift"}, 422: {"description": "purpose missing or too vague"}})
+             responses={**UNREADABLE_BODY, 404: {"description": "no such shift"},
+                        422: {"description": "purpose missing or too vague"}})
 async def open_shift(access: Allowed(Capability.SHIFT_FOR_PURPOSE), conn: Conn, shift_id: ShiftId,
                      body: PurposeIn) -> Response:
     """Open one shift of someone else for a stated purpose. Recorded in the audit log for each

@@ -41,14 +41,15 @@ def _json(value):
     return json.loads(value) if isinstance(value, str) else value
 
 
-async def load_city(conn: asyncpg.Connection) -> City:
+async def load_city(conn: asyncpg.Connection, *, index: bool = False) -> City:
+    """The city; ``index`` also builds the matching indexes (needed only to prepare legs)."""
     streets = [(r["segment_id"], r["road_class"], r["speed_limit_kmh"], _json(r["geometry"])["coordinates"])
                for r in await conn.fetch(queries.STREETS)]
     facilities = [(r["facility_id"], r["facility_type"], _json(r["geometry"])["coordinates"])
                   for r in await conn.fetch(queries.FACILITIES)]
     if not streets:
         raise LookupError("no street network imported (fleetpilot import-plan)")
-    return build_city(streets, facilities)
+    return build_city(streets, facilities, index=index)
 
 
 async def load_plans(conn: asyncpg.Connection, city: City, start: datetime, end: datetime) -> Plans:

@@ -38,7 +38,7 @@ async def prepare(conn: asyncpg.Connection, start: date, end: date, *, recompute
     """Compute and store legs for the finished shifts starting in [start, end)."""
     began = clock.perf_counter()
     lo, hi = utc_bounds(start, end)
-    city = await load_city(conn)
+    city = await load_city(conn, index=True)
     plans = await load_plans(conn, city, lo, hi)
     todo = await conn.fetch(queries.TO_PREPARE, lo, hi, recompute)
     n_legs = n_fixes = 0

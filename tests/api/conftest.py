@@ -12,6 +12,9 @@ Every id of another person's data carries the marker "zz" so a leak is easy to s
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
+import time as clock
 import uuid
 import warnings
 from dataclasses import dataclass, field
@@ -19,6 +22,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import asyncpg
 import pytest
+import uvicorn
 from support import TestServers, run, with_database
 
 from fleetpilot.api.auth.passwords import hash_password
@@ -292,6 +296,41 @@ def _api(pg_admin_url: str, world_template, data_dir):
 def shared_api(pg_admin_url, world_template, tmp_path_factory):
     """The seeded app, shared by a module's read-only tests (one database copy per module)."""
     yield from _api(pg_admin_url, world_template, tmp_path_factory.mktemp("api"))
+
+
+@dataclass
+class Served:
+    """The app on a copy of the world, served by uvicorn on a loopback port."""
+
+    url: str
+    app: object
+    world: World
+
+    def token(self, username: str, role: str) -> str:
+        return issue_access_token(self.app.state.token_keys, self.world.users[username], role)[0]
+
+
+@pytest.fixture(scope="module")
+def served(pg_admin_url, world_template, tmp_path_factory):
+    name, world = _world_copy(pg_admin_url, world_template)
+    settings = _settings(with_database(pg_admin_url, name), tmp_path_factory.mktemp("served"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = create_app(settings, pool_size=5)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            clock.sleep(0.02)
+        yield Served(f"http://127.0.0.1:{port}", app, world)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        run(_drop_database(pg_admin_url, name))
 
 
 @pytest.fixture

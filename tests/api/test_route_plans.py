@@ -92,7 +92,7 @@ def test_malformed_plans_are_refused_and_store_nothing(shared_api, breakage):
 def test_a_route_plan_save_may_only_hold_that_route(shared_api):
     response = shared_api.client.put(f"{ROUTES}/r-other/plan", headers=shared_api.headers("supervisor"),
                                      json=_plan("r-new"))
-    assert response.status_code == 422 and "r-new" in response.json()["detail"]
+    assert response.status_code == 422 and "r-new" in response.json()["detail"][0]["msg"]
 
 
 def test_rename_and_retire(api):

@@ -1,0 +1,28 @@
+"""Refusing a request as invalid in the same shape as FastAPI's own validation errors.
+
+Checks that need more than one field or the database (a range, a purpose, a plan's
+routes) answer 422 with ``{"detail": [{"loc", "msg", "type", "input"}]}``, so clients and
+the OpenAPI document see one error format.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from fastapi import Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+# Text PostgreSQL cannot hold (NUL, or bytes invalid in UTF-8) is refused as invalid input.
+UNSTORABLE_TEXT = (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError)
+
+
+def invalid(loc: tuple[str | int, ...], msg: str, value: Any = None) -> RequestValidationError:
+    return RequestValidationError([{"type": "value_error", "loc": loc, "msg": msg, "input": value}])
+
+
+async def unstorable_text(request: Request, exc: Exception) -> JSONResponse:
+    """422 for a parameter with characters PostgreSQL text cannot hold (found when it is sent)."""
+    return await request_validation_exception_handler(
+        request, invalid(("request",), "text contains characters that cannot be stored (e.g. NUL)"))
