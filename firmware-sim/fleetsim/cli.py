@@ -98,9 +98,7 @@ def _write_plan(sc, out: Path, truth: dict | None) -> None:
     from fleetsim.offline import write_documents
 
     out.mkdir(parents=True, exist_ok=True)
-    write_documents(out, sc.city_geojson(), sc.routes_geojson(), sc.roster.to_json(), truth or {})
-    if truth is None:
-        (out / "truth.json").unlink()
+    write_documents(out, sc.city_geojson(), sc.routes_geojson(), sc.roster.to_json(), truth)
 
 
 def cmd_plan(args) -> int:
@@ -115,6 +113,8 @@ def cmd_offline(args) -> int:
 
     t0 = time.perf_counter()
     truth = write_fleet(config_from_args(args), args.out, args.format)
+    if args.truth:
+        args.truth.write_bytes(orjson.dumps(truth))
     print(json.dumps({"out": str(args.out), "format": args.format, "fixes": truth["totals"]["fixes_published"],
                       "events": truth["totals"]["events_published"], "wall_s": round(time.perf_counter() - t0, 2)}))
     return 0
@@ -130,8 +130,13 @@ def cmd_run(args) -> int:
     def progress(done, total, sim_s):
         print(f"fleetsim: {done}/{total} actions, {sim_s / 3600:.2f} simulated h", file=sys.stderr)
 
-    truth, report = run_live(sc, broker, accel, args.duration, progress=progress,
-                             on_ready=(lambda t: _write_plan(sc, args.out, t)) if args.out else None)
+    def ready(truth: dict) -> None:
+        if args.out:
+            _write_plan(sc, args.out, truth)
+        if args.truth:
+            args.truth.write_bytes(orjson.dumps(truth))
+
+    truth, report = run_live(sc, broker, accel, args.duration, progress=progress, on_ready=ready)
     if args.out:
         (args.out / "report.json").write_bytes(orjson.dumps(report.as_dict()))
     print(json.dumps(report.as_dict()))
@@ -153,12 +158,14 @@ def main(argv: list[str] | None = None) -> int:
     _broker_options(p)
     p.add_argument("--out", type=Path, help="write city.geojson, routes.geojson, roster.json, truth.json "
                                             "(before publishing) and report.json (after) here")
+    p.add_argument("--truth", type=Path, help="also write the ground truth to this file (before publishing)")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("offline", help="write the fleet's data to files, no broker")
     _common(p)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--format", choices=("parquet", "ndjson"), default="parquet",
                    help="parquet: fixes/events columns; ndjson: every publish as {send, topic, payload}")
+    p.add_argument("--truth", type=Path, help="also write the ground truth to this file")
     p.set_defaults(func=cmd_offline)
     p = sub.add_parser("plan", help="write city.geojson, routes.geojson and roster.json only")
     _common(p)

@@ -185,10 +185,12 @@ def write_fleet(config: SimConfig, directory: str | Path, fmt: str = "parquet") 
     return document
 
 
-def write_documents(directory: Path, city: dict, routes: dict, roster: dict, truth: dict) -> None:
+def write_documents(directory: Path, city: dict, routes: dict, roster: dict, truth: dict | None) -> None:
+    """city.geojson, routes.geojson, roster.json and (unless None) truth.json."""
     for name, doc in (("city.geojson", city), ("routes.geojson", routes), ("roster.json", roster),
                       ("truth.json", truth)):
-        (directory / name).write_bytes(orjson.dumps(doc))
+        if doc is not None:
+            (directory / name).write_bytes(orjson.dumps(doc))
 
 
 def _merge_parts(parts):
