@@ -43,14 +43,17 @@ def utc_offset_s(t_utc_s: np.ndarray, tz: str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class City:
+    """The street network and facilities; ``streets``/``geofences`` (the matching indexes,
+    ~1 s to build for a city) only when built with ``index=True`` — answers do not need them."""
+
     frame: LocalFrame
     network: Network
     facilities: Facilities
-    streets: LineIndex
-    geofences: Geofences
+    streets: LineIndex | None
+    geofences: Geofences | None
 
 
-def build_city(streets: Sequence[tuple], facilities: Sequence[tuple]) -> City:
+def build_city(streets: Sequence[tuple], facilities: Sequence[tuple], *, index: bool = True) -> City:
     """Streets as (segment_id, road_class, speed_limit_kmh, [[lon, lat], …]); facilities as
     (facility_id, facility_type, GeoJSON Polygon coordinates)."""
     if not streets:
@@ -63,16 +66,17 @@ def build_city(streets: Sequence[tuple], facilities: Sequence[tuple]) -> City:
     last = np.array([s[3][-1][:2] for s in streets], dtype=np.float64)
     x0, y0 = frame.to_xy(first[:, 0], first[:, 1])
     x1, y1 = frame.to_xy(last[:, 0], last[:, 1])
-    index = LineIndex.build(ids, lines, frame)
+    projected = shapely.transform(lines, lambda c: np.column_stack(frame.to_xy(c[:, 0], c[:, 1])))
     network = Network(segment_ids=ids, road_class=np.array([str(s[1]) for s in streets]),
-                      speed_limit_mps=np.array([float(s[2]) for s in streets]) / 3.6, length_m=index.length_m,
+                      speed_limit_mps=np.array([float(s[2]) for s in streets]) / 3.6, length_m=shapely.length(projected),
                       x0=x0, y0=y0, x1=x1, y1=y1)
     fac_ids = np.array([str(f[0]) for f in facilities])
     fac_types = np.array([str(f[1]) for f in facilities])
     polygons = np.array([shapely.Polygon(f[2][0], f[2][1:]) for f in facilities], dtype=object)
     geofences = Geofences.build(fac_ids, fac_types, polygons, frame)
     centroids = shapely.get_coordinates(shapely.centroid(geofences.polygons)) if len(facilities) else np.zeros((0, 2))
-    return City(frame, network, Facilities(fac_ids, fac_types, centroids[:, 0], centroids[:, 1]), index, geofences)
+    return City(frame, network, Facilities(fac_ids, fac_types, centroids[:, 0], centroids[:, 1]),
+                LineIndex.build(ids, lines, frame) if index else None, geofences)
 
 
 def build_plans(city: City, segments: Sequence[tuple], stops: Sequence[tuple]) -> Plans:
@@ -116,6 +120,8 @@ def plan_index(plans: Plans, route_id: str | None, version: int | None) -> int:
 def prepare_shift(city: City, plans: Plans, plan: int, fixes: Fixes, events: DeviceEvents,
                   params: LegParams = LegParams()) -> tuple[ShiftLegs, np.ndarray, np.ndarray]:
     """Legs and stop visits (plan-global stop index, UTC s) of one shift's fixes and events."""
+    if city.streets is None:
+        raise ValueError("preparing legs needs the city built with its matching index")
     track = build_track(fixes, city.frame)
     service = np.zeros(city.network.size, dtype=bool)
     if plan >= 0:

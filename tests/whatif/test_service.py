@@ -1,0 +1,228 @@
+"""The database path end to end: simulator plans and telemetry in PostgreSQL → legs prepared
+→ answers loaded, computed, stored and served (CLI functions and the HTTP API), the same as
+the in-memory path, and the same answer when asked twice."""
+from __future__ import annotations
+
+import io
+import uuid
+import warnings
+from datetime import date, datetime, timedelta, timezone
+
+import asyncpg
+import numpy as np
+import pyarrow as pa
+import pytest
+from pyarrow import csv
+from support import TestServers, run, with_database
+
+from fleetpilot.analytics.whatif.assemble import history_from_documents
+from fleetpilot.analytics.whatif.privacy import Privacy
+from fleetpilot.analytics.whatif.questions import Context, ask
+from fleetpilot.analytics.whatif.scenarios import run_scenario
+from fleetpilot.api.auth.tokens import issue_access_token
+from fleetpilot.api.whatif import service
+from fleetpilot.api.whatif.prepare import prepare
+from fleetpilot.db.importer import import_city, import_roster, import_routes
+from fleetpilot.db.schema import prepare as prepare_schema
+from fleetpilot.settings import Settings
+
+warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
+from fastapi.testclient import TestClient  # noqa: E402
+
+FIRST_DAY = datetime.now(timezone.utc).date() - timedelta(days=4)
+PERIOD = (FIRST_DAY, FIRST_DAY + timedelta(days=2))
+K = Privacy(k_shifts=2, k_people=2)
+
+
+@pytest.fixture(scope="module")
+def small_run():
+    from fleetsim.offline import generate_fleet
+
+    return generate_fleet(n_vehicles=2, days=2, seed=11, start=f"{FIRST_DAY.isoformat()}T06:00:00Z")
+
+
+async def _store(url: str, sim) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await import_city(conn, sim.city_geojson)
+        await import_routes(conn, sim.routes_geojson, created_by="test")
+        await import_roster(conn, sim.roster)
+        # What a correct ingest stores: fixes and events inside the shift windows, not private.
+        ids = np.array(sim.vehicle_ids)
+        windows = {(s["vehicle_id"]): [] for s in sim.roster["shifts"]}
+        for s in sim.roster["shifts"]:
+            windows[s["vehicle_id"]].append((datetime.fromisoformat(s["start"].replace("Z", "+00:00")).timestamp() * 1000,
+                                             datetime.fromisoformat(s["end"].replace("Z", "+00:00")).timestamp() * 1000))
+
+        def on_duty(cols):
+            keep = ~cols["priv"].astype(bool)
+            vid = ids[cols["vehicle"]]
+            inside = np.zeros(len(keep), dtype=bool)
+            for v, spans in windows.items():
+                for a, b in spans:
+                    inside |= (vid == v) & (cols["t"] >= a) & (cols["t"] < b)
+            return keep & inside
+
+        f = sim.fixes
+        sel = on_duty(f)
+        await _copy(conn, "fixes", {"vehicle_id": ids[f["vehicle"][sel]], "ts": f["t"][sel], "lon": f["lon"][sel],
+                                    "lat": f["lat"][sel], "speed_mps": f["speed"][sel], "heading_deg": f["heading"][sel],
+                                    "hdop": f["hdop"][sel]})
+        e = sim.events
+        sel = on_duty(e)
+        await _copy(conn, "events", {"vehicle_id": ids[e["vehicle"][sel]], "ts": e["t"][sel],
+                                     "kind": np.array(sim.event_kinds)[e["kind"][sel]], "lon": e["lon"][sel],
+                                     "lat": e["lat"][sel]})
+    finally:
+        await conn.close()
+
+
+async def _copy(conn, table: str, columns: dict) -> None:
+    """COPY numpy columns (``ts`` in epoch ms) into a table through CSV."""
+    data = {k: pa.array(v, pa.timestamp("ms", tz="UTC")) if k == "ts" else pa.array(v) for k, v in columns.items()}
+    buffer = io.BytesIO()
+    csv.write_csv(pa.table(data), buffer)
+    buffer.seek(0)
+    await conn.copy_to_table(table, source=buffer, columns=list(columns), format="csv", header=True)
+
+
+async def _with(url, work):
+    conn = await asyncpg.connect(url)
+    try:
+        return await work(conn)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module")
+def module_settings(pg_admin_url, data_dir) -> Settings:
+    """One database for the whole module: storing and preparing the fleet is the slow part."""
+    name = f"fpt_whatif_service_{uuid.uuid4().hex[:8]}"
+    run(_admin(pg_admin_url, f'CREATE DATABASE "{name}"'))
+    settings = Settings(database_url=with_database(pg_admin_url, name), data_dir=data_dir,
+                        storage_mode=TestServers().storage_mode, jwt_secret="test-" + uuid.uuid4().hex, _env_file=None)
+    run(_with(settings.database_url, lambda c: prepare_schema(c, settings)))
+    yield settings
+    run(_admin(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _admin(url: str, statement: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module")
+def prepared(module_settings, small_run):
+    url = module_settings.database_url
+    run(_store(url, small_run))
+    report = run(_with(url, lambda c: prepare(c, *PERIOD)))
+    return url, report
+
+
+@pytest.fixture(scope="module")
+def in_memory(small_run):
+    return history_from_documents(small_run.city_geojson, small_run.routes_geojson, small_run.roster, small_run.fixes,
+                                  small_run.events, small_run.vehicle_ids, small_run.event_kinds)
+
+
+def test_prepared_legs_give_the_same_answers_as_the_in_memory_path(prepared, in_memory):
+    url, report = prepared
+    assert report.shifts == 4 and report.legs > 0
+    again = run(_with(url, lambda c: prepare(c, *PERIOD)))
+    assert again.shifts == 0  # nothing left to prepare
+
+    stored = run(_with(url, lambda c: service.answer(c, "question", "tip_trips_per_shift", {}, *PERIOD, K)))
+    expected = ask("tip_trips_per_shift", in_memory, {}, ctx=Context(privacy=K))
+    assert stored.answer["number"] == expected.to_dict()["number"]
+    assert stored.answer["table"] == expected.to_dict()["table"]
+
+    params = {"minutes": -30, "replicates": 100}
+    scenario = run(_with(url, lambda c: service.answer(c, "scenario", "start_time", params, *PERIOD, K)))
+    expected = run_scenario("start_time", in_memory, params, K).to_dict()
+    for mine, theirs in zip(scenario.answer["kpis"], expected["kpis"]):
+        assert mine["delta"] == pytest.approx(theirs["delta"], rel=1e-3, abs=1e-3), mine["name"]
+
+
+def test_asking_twice_returns_the_stored_answer_and_new_data_a_new_one(prepared):
+    url, _ = prepared
+    first = run(_with(url, lambda c: service.answer(c, "question", "turnaround_by_facility", {}, *PERIOD, K)))
+    second = run(_with(url, lambda c: service.answer(c, "question", "turnaround_by_facility", {}, *PERIOD, K)))
+    assert not first.cached and second.cached
+    assert second.result_id == first.result_id and second.answer == first.answer
+    fetched = run(_with(url, lambda c: service.get(c, first.result_id)))
+    assert fetched.answer == first.answer and fetched.inputs["params"] == {}
+    # New data: one shift's legs are prepared anew.
+    run(_with(url, lambda c: c.execute("DELETE FROM whatif_prepared WHERE shift_id = (SELECT min(shift_id) FROM shifts)")))
+    assert run(_with(url, lambda c: prepare(c, *PERIOD))).shifts == 1
+    third = run(_with(url, lambda c: service.answer(c, "question", "turnaround_by_facility", {}, *PERIOD, K)))
+    assert third.result_id != first.result_id
+    assert run(_with(url, lambda c: service.get(c, first.result_id))).answer == first.answer
+
+
+def test_bad_requests_are_refused_with_a_reason(prepared):
+    url, _ = prepared
+    for kind, name, params, match in (("question", "nope", {}, "unknown question"),
+                                      ("scenario", "start_time", {"minutes": "soon"}, "must be float"),
+                                      ("scenario", "resequence", {}, "route_id")):
+        with pytest.raises(service.WhatIfError, match=match):
+            run(_with(url, lambda c: service.answer(c, kind, name, params, *PERIOD, K)))
+    with pytest.raises(service.WhatIfError, match="time zone"):
+        run(_with(url, lambda c: service.answer(c, "question", "truck_hours_by_weekday", {}, *PERIOD, K, "Mars/Base")))
+    with pytest.raises(service.WhatIfError, match="no prepared shifts"):
+        run(_with(url, lambda c: service.answer(c, "question", "truck_hours_by_weekday", {}, date(2001, 1, 1),
+                                                date(2001, 1, 8), K)))
+
+
+def _app(settings):
+    from fleetpilot.api.app import create_app
+    from fleetpilot.api.whatif.router import router
+
+    app = create_app(settings)
+    if not any(getattr(r, "path", "").startswith("/api/v1/whatif") for r in app.routes):
+        app.include_router(router, prefix="/api/v1")  # until the app factory registers it
+    return app
+
+
+def test_the_api_serves_data_officers_only_and_links_to_the_stored_answer(prepared, module_settings):
+    url, _ = prepared
+
+    async def users(conn):
+        ids = {}
+        await conn.execute("UPDATE privacy_settings SET k_min_shifts = 2, k_min_people = 2")
+        for role in ("data_officer", "supervisor", "admin"):
+            ids[role] = await conn.fetchval(
+                "INSERT INTO users (username, password_hash, role) VALUES ($1, 'x', $2) RETURNING user_id", f"u-{role}", role)
+        person = await conn.fetchval("SELECT person_id FROM people LIMIT 1")
+        ids["driver"] = await conn.fetchval(
+            "INSERT INTO users (username, password_hash, role, person_id) VALUES ('u-driver', 'x', 'driver', $1) "
+            "RETURNING user_id", person)
+        return ids
+
+    ids = run(_with(url, users))
+    app = _app(module_settings)
+    with TestClient(app) as client:
+        token = {r: issue_access_token(app.state.token_keys, uid, r)[0] for r, uid in ids.items()}
+        auth = {r: {"Authorization": f"Bearer {t}"} for r, t in token.items()}
+        query = {"from": PERIOD[0].isoformat(), "to": PERIOD[1].isoformat()}
+        assert client.get("/api/v1/whatif").status_code == 401
+        for role in ("supervisor", "driver", "admin"):
+            assert client.get("/api/v1/whatif", headers=auth[role]).status_code == 403
+            assert client.post("/api/v1/whatif/questions/tip_trips_per_shift", params=query, json={},
+                               headers=auth[role]).status_code == 403
+        catalog = client.get("/api/v1/whatif", headers=auth["data_officer"]).json()
+        assert len(catalog["questions"]) >= 20 and len(catalog["scenarios"]) == 6
+        asked = client.post("/api/v1/whatif/questions/harsh_rate_segments", params=query,
+                            json={"params": {"n": 5}}, headers=auth["data_officer"])
+        assert asked.status_code == 200, asked.text
+        body = asked.json()
+        assert body["answer"]["params"]["n"] == 5 and body["inputs"]["k_shifts"] == 2
+        shared = client.get(body["link"], headers=auth["data_officer"])
+        assert shared.status_code == 200 and shared.json()["answer"] == body["answer"] and shared.json()["cached"]
+        bad = client.post("/api/v1/whatif/scenarios/teleport", params=query, json={}, headers=auth["data_officer"])
+        assert bad.status_code == 422 and "unknown scenario" in bad.text
+        recent = client.get("/api/v1/whatif/results", headers=auth["data_officer"]).json()
+        assert recent[0]["result_id"] == body["result_id"]
+        assert client.get("/api/v1/whatif/results/" + "0" * 32, headers=auth["data_officer"]).status_code == 404
