@@ -10,8 +10,8 @@ each stage is kept. Peak memory is measured in a separate traced run (tracemallo
 allocation down, so it never overlaps the timed runs) and as the process's peak RSS.
 Hotspots over a month: per-cell exposure of 30 days (the fleet-day's passes with Poisson
 day-to-day variation, as the rollup's cell_exposure rows summed per cell and day) and a
-month of events drawn at the day's per-cell rates (shrunk towards the city-wide rate),
-then Gi*, FDR and clusters.
+month of events drawn at the city-wide rate per pass, except around the simulator's
+dangerous intersections (the rate observed there that day), then Gi*, FDR and clusters.
 """
 from __future__ import annotations
 
@@ -30,7 +30,6 @@ from .pipeline import City, analyse, cell_events
 
 STAGES = ("segmentation", "stops", "coverage", "activity", "safety", "exposure")
 HOTSPOT_KINDS = ("harsh_brake", "harsh_accel", "harsh_corner")
-PRIOR_PASSES = 100.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,7 +63,7 @@ def run(vehicles: int, hours: float, seed: int, repeat: int, days: int) -> dict:
             old = best.get(name)
             best[name] = [min(old[0], c), min(old[1], w)] if old else [c, w]
     n = len(sim.fixes["t"])
-    month = _month_hotspots(city, analysis, days, seed)
+    month = _month_hotspots(city, analysis, sim.truth["dangerous_intersections"], days, seed)
 
     tracemalloc.start()
     _timed_day(sim, city, planned, windows)
@@ -109,19 +108,24 @@ def _timed_day(sim, city: City, planned, windows) -> tuple[dict[str, tuple[float
     return stages, analysis
 
 
-def _month_hotspots(city: City, analysis, days: int, seed: int) -> dict:
+def _month_hotspots(city: City, analysis, dangerous: list[dict], days: int, seed: int) -> dict:
     """Time Gi* hotspots over a month of per-cell exposure and events (see module doc)."""
     rng = np.random.default_rng(seed)
     _, cell, passes = analysis.cell_passes
-    day_cells, day_passes = np.unique(cell, return_inverse=True)
-    day_passes = np.bincount(day_passes, passes)
+    day_cells, inverse = np.unique(cell, return_inverse=True)
+    day_passes = np.bincount(inverse, passes)
     _, ev_cell, ev_count = cell_events(analysis, city, HOTSPOT_KINDS)
     day_events = np.zeros(len(day_cells))
     np.add.at(day_events, np.searchsorted(day_cells, ev_cell), ev_count)
-    # One day is too few passes for a rate: shrink each cell towards the city-wide rate
-    # with the weight of PRIOR_PASSES passes, so only consistent signal stays elevated.
+    # Everywhere the city-wide rate, except around the simulator's dangerous intersections,
+    # which keep the rate observed there today: the month then has known hotspots.
     overall = day_events.sum() / max(day_passes.sum(), 1)
-    rate = (day_events + PRIOR_PASSES * overall) / (day_passes + PRIOR_PASSES)
+    rate = np.full(len(day_cells), overall)
+    hot = city.grid.cell_of_lonlat(np.array([d["lon"] for d in dangerous]), np.array([d["lat"] for d in dangerous]))
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            near = np.isin(day_cells, hot + (dx << 32) + dy)
+            rate[near] = day_events[near] / np.maximum(day_passes[near], 1)
     rows_cell = np.tile(day_cells, days)
     rows_passes = rng.poisson(np.tile(day_passes, days))
     event_counts = rng.poisson(rows_passes * np.tile(rate, days))
@@ -141,7 +145,7 @@ def _month_hotspots(city: City, analysis, days: int, seed: int) -> dict:
     clusters = result.clusters(city.grid)
     cost = (time.process_time() - cpu, time.perf_counter() - wall)
     return {"days": days, "exposure_rows": int(len(rows_cell)), "events": int(len(lon)),
-            "tested_cells": int(len(result.cell)), "hotspots": len(clusters),
+            "tested_cells": int(len(result.cell)), "hotspots": len(clusters), "injected": len(dangerous),
             "cpu_s": round(cost[0], 3), "wall_s": round(cost[1], 3), "target_s": 1.0}
 
 

@@ -75,16 +75,18 @@ class Hotspots:
     cluster: np.ndarray
 
     def clusters(self, grid: Grid) -> list[dict]:
-        """One record per hotspot: its peak cell (highest z), centre, cells, events, passes."""
+        """One record per hotspot: its peak cell (the member with the highest event rate —
+        Gi* flags a neighbourhood, the peak says where in it), centre, cells, events, passes."""
         out = []
         for c in np.unique(self.cluster[self.cluster >= 0]):
             members = np.flatnonzero(self.cluster == c)
-            peak = members[np.argmax(self.z[members])]
+            peak = members[np.lexsort((-self.z[members], -self.rate[members]))[0]]
             lon, lat = grid.centre(self.cell[peak:peak + 1])
             out.append({
                 "cluster": int(c), "peak_cell": int(self.cell[peak]), "lon": float(lon[0]), "lat": float(lat[0]),
                 "cells": int(len(members)), "events": int(self.events[members].sum()),
-                "passes": int(self.passes[members].sum()), "z_max": float(self.z[peak]),
+                "passes": int(self.passes[members].sum()), "rate": float(self.rate[peak]),
+                "z_max": float(self.z[members].max()),
                 "q_min": float(self.q[members].min()),
             })
         return out
@@ -124,7 +126,7 @@ def hotspots(cells: np.ndarray, passes: np.ndarray, events: np.ndarray,
     if len(cell) == 0:
         return _empty()
     rate = e_sum / np.maximum(p_sum, 1.0)
-    nb = _neighbour_positions(cell)  # (9, n), -1 where that neighbour is not a tested cell
+    nb = queen_neighbours(cell)  # (9, n), -1 where that neighbour is not a tested cell
     present = nb >= 0
     z = gi_star(rate, nb)
     p = 1.0 - ndtr(z)
@@ -168,8 +170,9 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     return q
 
 
-def _neighbour_positions(cell: np.ndarray) -> np.ndarray:
-    """(9, n) positions in the sorted ``cell`` array of each cell's queen neighbours, or -1."""
+def queen_neighbours(cell: np.ndarray) -> np.ndarray:
+    """(9, n) positions in the sorted ``cell`` ids of each cell's queen neighbours (itself
+    included), -1 where that neighbour is not among the cells."""
     ix, iy = cell >> 32, cell & 0xFFFFFFFF
     out = np.empty((len(_NEIGHBOURS), len(cell)), dtype=np.int64)
     for k, (dx, dy) in enumerate(_NEIGHBOURS):

@@ -27,7 +27,8 @@ class SafetyParams:
     """harsh_brake_mps2 / harsh_accel_mps2: longitudinal deceleration / acceleration (m/s²)
     at or above which a step is harsh · harsh_corner_mps2: lateral acceleration v·dψ/dt
     (m/s²) · corner_min_speed_mps: below this speed (m/s) heading is too noisy and turning
-    too slow to be harsh · merge_s: device and derived events of one kind this close (s)
+    too slow to be harsh · glitch_mps: a one-step speed jump undone by the next step to
+    within this (m/s) is a reading glitch · merge_s: device and derived events of one kind this close (s)
     are one event · context_s: speed before/after a device event is read this far (s)
     from it · speeding_tolerance_mps: speed above the limit (m/s) before it counts
     (5 km/h, speedometer and GPS tolerance) · speeding_min_s: shortest speeding episode (s)
@@ -38,6 +39,7 @@ class SafetyParams:
     harsh_accel_mps2: float = 2.5
     harsh_corner_mps2: float = 3.0
     corner_min_speed_mps: float = 3.0
+    glitch_mps: float = 1.0
     merge_s: float = 4.0
     context_s: float = 3.0
     speeding_tolerance_mps: float = 5.0 / 3.6
@@ -100,23 +102,27 @@ def harsh_longitudinal(track: Track, params: SafetyParams = SafetyParams()) -> S
     """Harsh braking and acceleration from one-step differences of the reported speed.
 
     An event is a run of consecutive steps at or beyond the threshold. A single-fix glitch
-    in the reported speed (a drop immediately undone, or the reverse) is not an event: the
-    step after the run must not swing back by the threshold.
+    in the reported speed (a one-step jump that the neighbouring step undoes, back to
+    within ``glitch_mps`` of where it was) is not an event: a truck cannot brake hard for
+    one second and regain its speed the next.
     """
     valid = track.linked & ~track.gap
     with np.errstate(divide="ignore", invalid="ignore"):  # dt of unlinked steps may be ≤ 0
         accel = np.where(valid, np.diff(track.speed) / track.dt, np.float32(0.0))
+    v = track.speed
+    n_steps = len(accel)
     parts = []
     for kind, sign, threshold in (("harsh_brake", -1.0, params.harsh_brake_mps2),
                                   ("harsh_accel", 1.0, params.harsh_accel_mps2)):
-        signed = sign * accel
-        first, stop = runs(valid & (signed >= threshold))
-        after = stop  # the step right after the run
-        rebound = np.zeros(len(first), dtype=bool)
-        inside = after < len(accel)
-        rebound[inside] = valid[after[inside]] & (-signed[after[inside]] >= threshold)
-        first, stop = first[~rebound], stop[~rebound]
-        parts.append(_step_events(track, kind, first, stop, signed))
+        first, stop = runs(valid & (sign * accel >= threshold))
+        single = stop - first == 1
+        nxt = np.minimum(stop, n_steps - 1)
+        prv = np.maximum(first - 1, 0)
+        undone_after = (stop < n_steps) & valid[nxt] & (np.abs(v[np.minimum(stop + 1, len(v) - 1)] - v[first])
+                                                        < params.glitch_mps)
+        undone_before = (first > 0) & valid[prv] & (np.abs(v[prv] - v[stop]) < params.glitch_mps)
+        glitch = single & (undone_after | undone_before)
+        parts.append(_step_events(track, kind, first[~glitch], stop[~glitch], sign * accel))
     return concat(parts)
 
 

@@ -94,9 +94,8 @@ def detect_stops(track: Track, params: StopParams = StopParams()) -> Stops:
 
     Stationary fixes are chained by steps that stay in the same trip; across a dropout the
     chain holds only if the truck is within ``radius_m`` of where it was (it did not leave
-    and come back). A chain that drifts more than ``radius_m`` is cut each time the distance
-    travelled within it passes another ``radius_m``. Pieces shorter than ``min_dwell_s`` are
-    not stops. When the truck arrived or left during a dropout, the hidden moment is
+    and come back). A chain that wanders farther than ``radius_m`` is cut into pieces that
+    stay within it. Pieces shorter than ``min_dwell_s`` are not stops. When the truck arrived or left during a dropout, the hidden moment is
     estimated from the distance to the stop and the speed on the other side of the gap.
     """
     still = stationary_mask(track, params)
@@ -105,7 +104,7 @@ def detect_stops(track: Track, params: StopParams = StopParams()) -> Stops:
     first, last = runs(chain)
     if len(first) == 0:
         return _empty()
-    first, last = _cut_drifting(track, chain, first, last, params.radius_m)
+    first, last = _cut_drifting(track, first, last, params.radius_m)
     t = track.fixes.t
     keep = (t[last] - t[first]) * 1e-3 >= params.min_dwell_s
     first, last = first[keep], last[keep]
@@ -126,25 +125,37 @@ def detect_stops(track: Track, params: StopParams = StopParams()) -> Stops:
                  np.hypot(rx, ry), hidden)
 
 
-def _cut_drifting(track: Track, chain: np.ndarray, first: np.ndarray, last: np.ndarray,
-                  radius_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """Cut stationary stretches whose travelled distance exceeds ``radius_m`` into pieces
-    of at most ``radius_m`` each. Few stretches drift, so only those are expanded to rows."""
-    cum_m = np.concatenate(([0.0], np.cumsum(np.where(chain, track.travelled_m, np.float32(0.0)), dtype=np.float64)))
-    drifting = cum_m[last] - cum_m[first] > radius_m
-    if not drifting.any():
+def _cut_drifting(track: Track, first: np.ndarray, last: np.ndarray, radius_m: float,
+                  anchor_fixes: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Cut stationary stretches that wander beyond ``radius_m`` into pieces that stay
+    within it: a piece ends before the first fix farther than ``radius_m`` from its anchor
+    (the mean of its first ``anchor_fixes`` fixes, so one noisy fix does not move it).
+
+    Only stretches whose bounding box reaches beyond ``radius_m`` from its centre are
+    examined — a creeping truck, rarely — so the loop runs over those few stretches and over
+    their pieces, with the fixes of each piece handled as arrays.
+    """
+    half_w = 0.5 * (segment_reduce(np.maximum, track.x, first, last) - segment_reduce(np.minimum, track.x, first, last))
+    half_h = 0.5 * (segment_reduce(np.maximum, track.y, first, last) - segment_reduce(np.minimum, track.y, first, last))
+    wide = np.flatnonzero(np.hypot(half_w, half_h) > radius_m)
+    if len(wide) == 0:
         return first, last
-    f, l = first[drifting], last[drifting]
-    lengths = l - f + 1
-    rows = np.repeat(f, lengths) + ramp(lengths)
-    run_id = np.repeat(np.arange(len(f)), lengths)
-    piece = np.floor((cum_m[rows] - cum_m[np.repeat(f, lengths)]) / radius_m).astype(np.int64)
-    new_piece = np.ones(len(rows), dtype=bool)
-    new_piece[1:] = (run_id[1:] != run_id[:-1]) | (piece[1:] != piece[:-1])
-    p_first = np.flatnonzero(new_piece)
-    p_last = np.append(p_first[1:], len(rows)) - 1
-    first = np.concatenate([first[~drifting], rows[p_first]])
-    last = np.concatenate([last[~drifting], rows[p_last]])
+    pieces_first, pieces_last = [], []
+    for k in wide:
+        a, end = int(first[k]), int(last[k])
+        while a <= end:
+            ax = track.x[a:min(a + anchor_fixes, end + 1)].mean()
+            ay = track.y[a:min(a + anchor_fixes, end + 1)].mean()
+            beyond = np.hypot(track.x[a:end + 1] - ax, track.y[a:end + 1] - ay) > radius_m
+            b = a + int(np.argmax(beyond)) - 1 if beyond.any() else end
+            b = max(b, a)
+            pieces_first.append(a)
+            pieces_last.append(b)
+            a = b + 1
+    keep = np.ones(len(first), dtype=bool)
+    keep[wide] = False
+    first = np.concatenate([first[keep], pieces_first]).astype(np.int64)
+    last = np.concatenate([last[keep], pieces_last]).astype(np.int64)
     order = np.argsort(first)
     return first[order], last[order]
 
