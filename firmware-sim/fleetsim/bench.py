@@ -12,7 +12,7 @@ import resource
 import time
 from pathlib import Path
 
-from fleetsim.cli import _broker_options, _common, _accel, config_from_args
+from fleetsim.cli import add_broker_options, add_fleet_options, config_from_args, parse_accel
 from fleetsim.mqtt import Broker
 from fleetsim.scenario import build_scenario
 
@@ -49,7 +49,7 @@ def bench_offline(args) -> dict:
 def bench_live(args, real_time: bool) -> dict:
     from fleetsim.live import run_live
 
-    accel = 1.0 if real_time else _accel(args.accel)
+    accel = 1.0 if real_time else parse_accel(args.accel)
     t0 = time.perf_counter()
     cpu0 = time.process_time()
     sc = build_scenario(config_from_args(args, real_time=real_time))
@@ -73,13 +73,13 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="fleetsim bench", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="target", required=True)
     p = sub.add_parser("offline")
-    _common(p)
+    add_fleet_options(p)
     p.add_argument("--out", type=Path, help="also write Parquet here and time it")
     p.add_argument("--stream", action="store_true", help="with --out: write vehicle by vehicle (month-long runs)")
     for name in ("accelerated", "realtime"):
         p = sub.add_parser(name)
-        _common(p)
-        _broker_options(p)
+        add_fleet_options(p)
+        add_broker_options(p)
     args = parser.parse_args(argv)
     if args.target == "offline":
         result = bench_offline(args)

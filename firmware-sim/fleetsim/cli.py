@@ -17,13 +17,13 @@ from pathlib import Path
 
 import orjson
 
-from fleetsim.config import Connectivity, Faults, GpsRealism, SimConfig
+from fleetsim.config import Connectivity, Faults, GpsRealism, SimConfig, no_noise
 from fleetsim.mqtt import Broker, BrokerError
 from fleetsim.roster import parse_time
 from fleetsim.scenario import build_scenario
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def add_fleet_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("fleet")
     g.add_argument("--vehicles", type=int, default=10, help="number of trucks (default 10)")
     g.add_argument("--seed", type=int, default=1, help="city and behaviour seed (default 1)")
@@ -53,7 +53,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     f.add_argument("--hostile-per-vehicle", type=int, default=Faults.hostile_per_vehicle)
 
 
-def _broker_options(p: argparse.ArgumentParser) -> None:
+def add_broker_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("broker")
     g.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://[user:pass@]host:port or mqtts://…")
     g.add_argument("--username", help="MQTT user name; {device} and {vehicle} are replaced per unit")
@@ -64,7 +64,8 @@ def _broker_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--duration", type=float, help="stop after this many simulated seconds")
 
 
-def _accel(text: str) -> float:
+def parse_accel(text: str) -> float:
+    """--accel value → factor (0 = as fast as possible)."""
     return 0.0 if text == "max" else float(text)
 
 
@@ -87,11 +88,7 @@ def config_from_args(args: argparse.Namespace, real_time: bool = False) -> SimCo
                                  clock_skew_s=args.clock_skew_s),
                     faults=Faults(leak=args.leak, leak_seconds=args.leak_seconds, hostile=args.hostile,
                                   hostile_per_vehicle=args.hostile_per_vehicle))
-    if args.no_noise:
-        from fleetsim.config import no_noise
-
-        cfg = no_noise(cfg)
-    return cfg
+    return no_noise(cfg) if args.no_noise else cfg
 
 
 def _write_plan(sc, out: Path, truth: dict | None) -> None:
@@ -123,7 +120,7 @@ def cmd_offline(args) -> int:
 def cmd_run(args) -> int:
     from fleetsim.live import run_live
 
-    accel = _accel(args.accel)
+    accel = parse_accel(args.accel)
     sc = build_scenario(config_from_args(args, real_time=accel == 1.0))
     broker = Broker.from_url(args.broker, args.username, args.password, args.mqtt_version)
 
@@ -154,21 +151,21 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("run", help="publish the fleet to an MQTT broker (real time or accelerated)")
-    _common(p)
-    _broker_options(p)
+    add_fleet_options(p)
+    add_broker_options(p)
     p.add_argument("--out", type=Path, help="write city.geojson, routes.geojson, roster.json, truth.json "
                                             "(before publishing) and report.json (after) here")
     p.add_argument("--truth", type=Path, help="also write the ground truth to this file (before publishing)")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("offline", help="write the fleet's data to files, no broker")
-    _common(p)
+    add_fleet_options(p)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--format", choices=("parquet", "ndjson"), default="parquet",
                    help="parquet: fixes/events columns; ndjson: every publish as {send, topic, payload}")
     p.add_argument("--truth", type=Path, help="also write the ground truth to this file")
     p.set_defaults(func=cmd_offline)
     p = sub.add_parser("plan", help="write city.geojson, routes.geojson and roster.json only")
-    _common(p)
+    add_fleet_options(p)
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_plan)
     p = sub.add_parser("bench", help="measure scale figures; prints JSON")
