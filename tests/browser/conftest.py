@@ -24,7 +24,7 @@ from fleetpilot.settings import Settings
 pytestmark = pytest.mark.browser
 
 # Two whole ISO weeks ending last Sunday: every route-week then has 7 shifts (k = 5 shifts, 3 people).
-VEHICLES, DAYS, SEED, RATE_HZ = 6, 14, 7, 0.2
+VEHICLES, DAYS, SEED, RATE_HZ = 6, 14, 7, 0.1
 PURPOSE = "incident 2026-0113: resident reported a damaged bin"
 
 
@@ -50,7 +50,7 @@ async def _build(url: str, settings: Settings) -> Pilot:
         await load(conn, fleet, start, DAYS)
         users = await add_users(conn, person, other)
         live = fleet.roster["shifts"][0]
-        await add_live_shift(conn, live["vehicle_id"], live["route_id"], [person, other], datetime.now(timezone.utc))
+        await add_live_shift(conn, live["vehicle_id"], live["route_id"], [person], datetime.now(timezone.utc))
         own = [r["shift_id"] for r in await conn.fetch(
             "SELECT s.shift_id FROM shifts s JOIN shift_crew c USING (shift_id) "
             "WHERE c.person_id = $1 AND s.ends_at < now() ORDER BY s.starts_at DESC", person)]
@@ -105,6 +105,7 @@ def pilot(pilot_settings):
             built.opened_shift, built.purpose = built.own_shifts[1], PURPOSE
             client.post(f"/api/v1/shifts/{built.opened_shift}/open", json={"purpose": PURPOSE},
                         headers={"Authorization": f"Bearer {built.tokens['supervisor']}"}).raise_for_status()
+            built.openapi_paths = list(client.get("/openapi.json").json()["paths"])
         built.base = server.base
         yield built
 

@@ -7,7 +7,7 @@ job computes — so a number on a page can be traced back to what the trucks rea
 Then a supervisor opens one shift for a stated purpose through the real API, so the
 driver's access log has something to show.
 
-Sizes are kept small (6 trucks × two weeks at 0.2 Hz, ~600 k fixes) so the suite stays fast;
+Sizes are kept small (6 trucks × two weeks at 0.1 Hz, ~300 k fixes) so the suite stays fast;
 `fleetpilot.dashboards.measure` does the month of 50 trucks.
 """
 from __future__ import annotations
@@ -48,6 +48,7 @@ class Pilot:
     opened_shift: str = ""           # the driver's shift a supervisor opened with a purpose
     purpose: str = ""
     base: str = ""                   # the API's address
+    openapi_paths: list[str] = field(default_factory=list)
     tokens: dict[str, str] = field(default_factory=dict)
 
     def sql(self, query: str, *args) -> list:

@@ -1,41 +1,111 @@
 """Every page each role is offered loads in Chromium with no console error and no failed or
-refused request, fits a 375 px phone without sideways scrolling, and is saved as a screenshot.
-Load figures go to test-artifacts/page-timings.json."""
+refused request (so the navigation offers nothing the policy refuses), fits a 375 px phone
+without sideways scrolling, can be used from the keyboard with every control labelled, and
+is saved as a screenshot. Load figures go to test-artifacts/page-timings.json."""
 from __future__ import annotations
 
 import pytest
-from browser.harness import DESKTOP, PHONE, Watch, horizontal_overflow, open_page, page_timing, screenshot, signed_in_context
+
+from browser.harness import (
+    DESKTOP, PHONE, Watch, horizontal_overflow, open_page, page_timing, screenshot, signed_in_context, tab_through,
+    unlabelled_controls,
+)
 
 pytestmark = pytest.mark.browser
 
 ROLES = ["driver", "supervisor", "data_officer", "admin", None]
+EXPECTED_NAV = {
+    "driver": ["driver.html", "transparency.html"],
+    "supervisor": ["coverage.html", "efficiency.html", "live.html", "plans.html", "hotspots.html", "transparency.html"],
+    "data_officer": ["coverage.html", "efficiency.html", "hotspots.html", "exports.html", "transparency.html"],
+    "admin": ["transparency.html"],
+    None: ["transparency.html"],
+}
+TAB_PRESSES = 4
+# True once every plotly chart is no wider than the viewport (they redraw after a resize).
+PLOTS_FIT = "(width) => [...document.querySelectorAll('.js-plotly-plot')].every((p) => p.offsetWidth <= width)"
+
+
+def expected_nav(pilot, role) -> list[str]:
+    """The pages a role is offered; "What if" only when the build has its API."""
+    pages = list(EXPECTED_NAV[role])
+    if role == "data_officer" and any(p.startswith("/api/v1/whatif") for p in pilot.openapi_paths):
+        pages.insert(pages.index("exports.html"), "whatif.html")
+    return pages
 
 
 def nav_pages(page) -> list[str]:
     return page.eval_on_selector_all(".site-nav a", "links => links.map((a) => a.getAttribute('href'))")
 
 
+def check_keyboard(page, name: str) -> None:
+    """The skip link comes first and jumps to the content; focus is always visible; all named."""
+    assert unlabelled_controls(page) == [], f"{name}: controls without an accessible name"
+    focused = tab_through(page, TAB_PRESSES)
+    assert focused[0] and focused[0]["href"] == "#main", f"{name}: the first Tab does not reach the skip link"
+    invisible = [f for f in focused if f and not f["visible_focus"]]
+    assert invisible == [], f"{name}: focus not visible on {invisible}"
+    page.focus(".skip-link")
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main", f"{name}: the skip link does not move focus"
+
+
 @pytest.mark.parametrize("role", ROLES, ids=lambda r: r or "anonymous")
 def test_every_offered_page_loads_clean_on_desktop_and_phone(browser, pilot, timings, role):
-    token = pilot.tokens.get(role) if role else None
-    for size_name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
-        context = signed_in_context(browser, pilot.base, token, viewport)
-        page = context.new_page()
-        watch = Watch().attach(page)
-        start = "index.html" if role else "transparency.html"
-        page.goto(f"/app/{start}")
-        page.wait_for_selector("body[data-ready]", timeout=30_000)
-        offered = nav_pages(page)
-        assert offered, f"{role}: no navigation"
-        for href in offered:
-            watch.clear()
-            ready = open_page(page, href)
-            name = f"{role or 'anonymous'}-{href.removesuffix('.html')}-{size_name}"
-            screenshot(page, name)
-            assert ready == "true", f"{name}: page ended as {ready!r}: {watch.problems()}"
-            assert watch.problems() == [], f"{name}: {watch.problems()}"
-            if size_name == "phone":
-                assert horizontal_overflow(page) <= 0, f"{name} scrolls sideways on a 375 px screen"
-            else:
-                timings.record(name, page_timing(page))
-        context.close()
+    context = signed_in_context(browser, pilot.base, pilot.tokens.get(role) if role else None, DESKTOP)
+    page = context.new_page()
+    watch = Watch().attach(page)
+    open_page(page, "index.html" if role else "transparency.html")
+    offered = nav_pages(page)
+    assert offered == expected_nav(pilot, role)
+    for href in offered:
+        page.set_viewport_size(DESKTOP)
+        watch.clear()
+        ready = open_page(page, href)
+        name = f"{role or 'anonymous'}-{href.removesuffix('.html')}"
+        screenshot(page, f"{name}-desktop")
+        assert ready == "true", f"{name}: page ended as {ready!r}: {watch.problems()}"
+        assert watch.problems() == [], f"{name}: {watch.problems()}"
+        timings.record(name, page_timing(page))
+        check_keyboard(page, name)
+        # The same page on a phone: the layout and the charts reflow to 375 px.
+        page.set_viewport_size(PHONE)
+        page.wait_for_function(PLOTS_FIT, arg=PHONE["width"])
+        screenshot(page, f"{name}-phone")
+        assert horizontal_overflow(page) <= 0, f"{name} scrolls sideways on a 375 px screen"
+        assert watch.problems() == [], f"{name} (phone): {watch.problems()}"
+    context.close()
+
+
+def test_login_page_signs_in_and_refuses_a_wrong_password(browser, pilot):
+    context = signed_in_context(browser, pilot.base, None, PHONE)
+    page = context.new_page()
+    watch = Watch().attach(page)
+    open_page(page, "login.html")
+    screenshot(page, "anonymous-login-phone")
+    assert unlabelled_controls(page) == []
+    assert horizontal_overflow(page) <= 0
+    page.get_by_label("User name").fill(pilot.users["supervisor"])
+    page.get_by_label("Password").fill("not-the-password")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#login-error:not([hidden])")
+    assert "incorrect username or password" in page.inner_text("#login-error")
+    assert any("401" in r and "/auth/token" in r for r in watch.bad_responses)  # the refusal itself, nothing else
+    page.get_by_label("Password").fill("browser-test-password")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/app/coverage.html")
+    page.wait_for_selector("body[data-ready='true']")
+    context.close()
+
+
+def test_a_page_of_another_role_sends_you_home_and_signed_out_pages_ask_to_sign_in(browser, pilot):
+    context = signed_in_context(browser, pilot.base, pilot.tokens["driver"], DESKTOP)
+    page = context.new_page()
+    for foreign in ("coverage.html", "live.html", "exports.html"):
+        page.goto(f"/app/{foreign}")
+        page.wait_for_url("**/app/driver.html", wait_until="commit")
+    context.close()
+    anonymous = signed_in_context(browser, pilot.base, None, DESKTOP).new_page()
+    anonymous.goto("/app/driver.html?shift=x")
+    anonymous.wait_for_url("**/app/login.html?next=driver.html%3Fshift%3Dx", wait_until="commit")
+    anonymous.context.close()

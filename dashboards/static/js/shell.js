@@ -55,6 +55,8 @@ function header() {
   skip.className = "skip-link";
   skip.href = "#main";
   skip.textContent = "Skip to main content";
+  // Move keyboard focus too, not just the scroll position (the next Tab starts in the content).
+  skip.addEventListener("click", () => document.getElementById("main").focus());
   const head = document.createElement("header");
   head.className = "site-header";
   head.innerHTML = `<div class="bar"><a class="brand" href="index.html">fleetpilot</a>

@@ -1,0 +1,92 @@
+"""The crew member's page shows their own real numbers, their access log and their download,
+and nothing of anyone else, whatever they type into the address bar."""
+from __future__ import annotations
+
+import json
+import zipfile
+
+import pytest
+
+from browser.harness import PHONE, Watch, open_page, screenshot, signed_in_context
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def driver_page(browser, pilot):
+    context = signed_in_context(browser, pilot.base, pilot.tokens["driver"], PHONE)
+    page = context.new_page()
+    page.watch = Watch().attach(page)
+    yield page
+    context.close()
+
+
+def km(metres: float) -> str:
+    return f"{metres / 1000:,.1f} km"
+
+
+def test_latest_shift_shows_the_numbers_the_database_holds(driver_page, pilot):
+    latest = pilot.own_shifts[0]
+    metrics = pilot.sql("SELECT * FROM shift_metrics WHERE shift_id = $1", latest)[0]
+    events = pilot.sql("SELECT kind, context FROM shift_events WHERE shift_id = $1 AND kind <> 'reversing'", latest)
+    assert open_page(driver_page, "driver.html") == "true"
+    assert driver_page.input_value("#shift-select") == latest
+    assert driver_page.inner_text("#fig-distance") == km(metrics["distance_m"])
+    assert driver_page.inner_text("#fig-stops") == f"{metrics['stops']:,}"
+    assert driver_page.inner_text("#fig-coverage") == f"{round(metrics['coverage'] * 100)} %"
+    assert driver_page.inner_text("#fig-events") == str(len(events))
+    assert driver_page.locator("#events li[data-kind]").count() == len(events)
+    hot = sum(json.loads(e["context"])["hotspot"] for e in events)
+    assert driver_page.locator("#events .badge.hot").count() == hot
+    assert driver_page.locator("#hazards li").count() == max(hot, 1)
+    assert driver_page.watch.problems() == []
+
+
+def test_access_log_names_who_opened_my_shift_and_why(driver_page, pilot):
+    open_page(driver_page, "driver.html")
+    log = driver_page.inner_text("#access-table")
+    assert pilot.users["supervisor"] in log
+    assert pilot.purpose in log
+    assert pilot.opened_shift in log
+
+
+def test_an_older_shift_is_one_click_away(driver_page, pilot):
+    older = pilot.own_shifts[-1]
+    open_page(driver_page, "driver.html")
+    driver_page.select_option("#shift-select", older)
+    driver_page.wait_for_url(f"**/driver.html?shift={older}")
+    driver_page.wait_for_selector("body[data-ready='true']")
+    metrics = pilot.sql("SELECT distance_m FROM shift_metrics WHERE shift_id = $1", older)[0]
+    assert driver_page.inner_text("#fig-distance") == km(metrics["distance_m"])
+    screenshot(driver_page, "driver-driver-older-shift-phone")
+
+
+@pytest.mark.parametrize("which", ["first", "last"])
+def test_editing_the_address_never_shows_another_persons_shift(driver_page, pilot, which):
+    foreign = pilot.other_shifts[0 if which == "first" else -1]
+    assert open_page(driver_page, f"driver.html?shift={foreign}") == "denied"
+    text = driver_page.inner_text("main")
+    assert "Not found, or not yours to see." in text
+    vehicle = foreign.rsplit("-", 1)[0]
+    assert foreign not in driver_page.input_value("#shift-select")
+    assert driver_page.inner_text("#summary") == ""  # nothing of that shift was drawn
+    # The only refused request is the foreign shift itself (404: its existence is not revealed).
+    refused = [r for r in driver_page.watch.bad_responses]
+    assert refused and all(r.startswith("404") and foreign in r for r in refused), refused
+    assert vehicle not in driver_page.inner_text("#summary")
+    screenshot(driver_page, f"driver-foreign-shift-{which}-phone")
+
+
+def test_download_all_my_data_gives_a_zip_of_my_own_shifts(driver_page, pilot, tmp_path):
+    open_page(driver_page, "driver.html")
+    with driver_page.expect_download() as waiting:
+        driver_page.get_by_role("button", name="Download all my data").click()
+    path = tmp_path / waiting.value.suggested_filename
+    waiting.value.save_as(path)
+    names = zipfile.ZipFile(path).namelist()
+    assert names, "empty archive"
+    content = b"".join(zipfile.ZipFile(path).read(n) for n in names)
+    assert pilot.own_shifts[0].encode() in content
+    assert pilot.other_person.encode() not in content
+    assert not any(s.encode() in content for s in pilot.other_shifts)
+    assert "Downloaded" in driver_page.inner_text("#download-status")

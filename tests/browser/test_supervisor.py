@@ -1,0 +1,136 @@
+"""The supervisor's pages show the route aggregates the API computes, the live map shows
+on-duty trucks only, and route plans can be edited (reorder, move) into new versions."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+
+from browser.harness import DESKTOP, Watch, open_page, screenshot, signed_in_context
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def supervisor(browser, pilot):
+    context = signed_in_context(browser, pilot.base, pilot.tokens["supervisor"], DESKTOP)
+    page = context.new_page()
+    page.watch = Watch().attach(page)
+    yield page
+    context.close()
+
+
+def api(pilot, path: str, **params):
+    answer = httpx.get(f"{pilot.base}/api/v1/{path}", params=params,
+                       headers={"Authorization": f"Bearer {pilot.tokens['supervisor']}"}, timeout=30)
+    answer.raise_for_status()
+    return answer.json()
+
+
+def period(pilot) -> dict[str, str]:
+    last = pilot.start + timedelta(days=pilot.days - 1)
+    return {"from": pilot.start.isoformat(), "to": last.isoformat()}
+
+
+def test_coverage_page_shows_the_routes_figures_and_missed_segments(supervisor, pilot):
+    days = period(pilot)
+    api_range = {"from": days["from"], "to": (pilot.start + timedelta(days=pilot.days)).isoformat()}
+    whole = api(pilot, "routes/route-001/efficiency", **api_range)["whole_range"]
+    coverage = api(pilot, "routes/route-001/coverage", **api_range)
+    assert not whole["suppressed"]
+    open_page(supervisor, f"coverage.html?route=route-001&from={days['from']}&to={days['to']}")
+    assert supervisor.inner_text("#fig-shifts") == str(whole["shifts"])
+    assert supervisor.inner_text("#fig-coverage") == f"{whole['coverage_mean'] * 100:.1f} %"
+    missed = [s for s in coverage["segments"] if s["service"] and s["missed"] > 0]
+    assert supervisor.locator("#missed-table tbody tr").count() == len(missed)
+    in_db = pilot.sql("SELECT DISTINCT unnest(missed_segments) AS s FROM shift_metrics WHERE route_id = 'route-001'")
+    assert {r["s"] for r in in_db} == {s["segment_id"] for s in missed}
+    assert supervisor.watch.problems() == []
+    screenshot(supervisor, "supervisor-coverage-two-weeks-desktop")
+
+
+def test_efficiency_table_matches_the_api_week_by_week(supervisor, pilot):
+    days = period(pilot)
+    api_range = {"from": days["from"], "to": (pilot.start + timedelta(days=pilot.days)).isoformat()}
+    routes = api(pilot, "efficiency/routes", bucket="week", **api_range)
+    open_page(supervisor, f"efficiency.html?from={days['from']}&to={days['to']}")
+    rows = supervisor.eval_on_selector_all(
+        "#eff-table tbody tr", "rows => rows.map((r) => [...r.cells].map((c) => c.innerText.trim()))")
+    expected = [[r["route_id"], str(p["shifts"]), f"{p['coverage_mean'] * 100:.1f} %"]
+                for r in sorted(routes, key=lambda r: r["route_id"]) for p in [*r["periods"], r["whole_range"]]]
+    assert [[row[0], row[2], row[3]] for row in rows] == expected
+    assert all(not p["suppressed"] for r in routes for p in r["periods"])  # two whole weeks: nothing withheld
+    assert supervisor.locator(".js-plotly-plot").count() == 5
+
+
+def test_live_map_shows_on_duty_trucks_only(supervisor, pilot):
+    # A position "now" from a truck with no shift right now (the ingest would never store it;
+    # the page must not show it even so).
+    off_duty = next(v for v in ("truck-002", "truck-003") if v != pilot.live_vehicle)
+    now = datetime.now(timezone.utc)
+    pilot.sql("INSERT INTO fixes (vehicle_id, ts, lon, lat) SELECT $1, $2, lon, lat FROM fixes "
+              "WHERE vehicle_id = $1 ORDER BY ts LIMIT 1", off_duty, now - timedelta(seconds=20))
+    try:
+        open_page(supervisor, "live.html")
+        table = supervisor.inner_text("#live-vehicles")
+        assert pilot.live_vehicle in table
+        assert off_duty not in table
+        assert supervisor.locator("#live-vehicles tbody tr").count() == 1
+        assert supervisor.watch.problems() == []
+    finally:
+        pilot.sql("DELETE FROM fixes WHERE vehicle_id = $1 AND ts = $2", off_duty, now - timedelta(seconds=20))
+
+
+def test_plan_edits_are_saved_as_new_versions_of_both_routes(supervisor, pilot, tmp_path):
+    before = {r["route_id"]: r["current_version"] for r in pilot.sql("SELECT route_id, current_version FROM routes")}
+    stops = [r["stop_id"] for r in pilot.sql(
+        "SELECT stop_id FROM route_stops WHERE route_id = 'route-005' AND version = $1 ORDER BY seq", before["route-005"])]
+    moved = pilot.sql("SELECT segment_id FROM route_segments WHERE route_id = 'route-005' AND version = $1 "
+                      "ORDER BY seq DESC LIMIT 1", before["route-005"])[0]["segment_id"]
+    moved_stops = {r["stop_id"] for r in pilot.sql(
+        "SELECT stop_id FROM route_stops WHERE route_id = 'route-005' AND version = $1 AND segment_id = $2",
+        before["route-005"], moved)}
+    open_page(supervisor, "plans.html?route=route-005")
+    # Reorder with the keyboard: focus the first stop's "later" button and press Enter.
+    supervisor.get_by_role("button", name=f"Move stop {stops[0]} later").focus()
+    supervisor.keyboard.press("Enter")
+    supervisor.get_by_label(f"Move segment {moved} to route").select_option("route-006")
+    supervisor.get_by_label("What changed and why").fill("browser test: even out finishing times")
+    supervisor.get_by_role("button", name="Save 2 changed route(s) as new versions").click()
+    supervisor.wait_for_selector("#plan-message .alert.ok")
+    screenshot(supervisor, "supervisor-plans-saved-desktop")
+    after = {r["route_id"]: r["current_version"] for r in pilot.sql("SELECT route_id, current_version FROM routes")}
+    assert after["route-005"] == before["route-005"] + 1 and after["route-006"] == before["route-006"] + 1
+    new_stops = [r["stop_id"] for r in pilot.sql(
+        "SELECT stop_id FROM route_stops WHERE route_id = 'route-005' AND version = $1 ORDER BY seq", after["route-005"])]
+    assert new_stops[:2] == [stops[1], stops[0]]
+    assert moved in {r["segment_id"] for r in pilot.sql(
+        "SELECT segment_id FROM route_segments WHERE route_id = 'route-006' AND version = $1", after["route-006"])}
+    # The stops on the moved segment went with it.
+    assert moved_stops <= {r["stop_id"] for r in pilot.sql(
+        "SELECT stop_id FROM route_stops WHERE route_id = 'route-006' AND version = $1", after["route-006"])}
+    assert not moved_stops & set(new_stops)
+    note = pilot.sql("SELECT created_by, note FROM route_versions WHERE route_id = 'route-005' AND version = $1",
+                     after["route-005"])[0]
+    assert note["note"] == "browser test: even out finishing times"
+    assert pilot.users["supervisor"] in (note["created_by"] or "")
+
+    # Export all plans, swap two segments of another route in the file and import it back.
+    with supervisor.expect_download() as waiting:
+        supervisor.get_by_role("button", name="Export all plans (GeoJSON)").click()
+    exported = json.loads(open(waiting.value.path()).read())
+    assert {f["properties"]["route_id"] for f in exported["features"]} == set(after)
+    segments = [f for f in exported["features"] if f["properties"]["route_id"] == "route-004"
+                and f["properties"]["feature_type"] == "segment"]
+    segments[0]["properties"]["seq"], segments[1]["properties"]["seq"] = (segments[1]["properties"]["seq"],
+                                                                          segments[0]["properties"]["seq"])
+    upload = tmp_path / "edited-routes.geojson"
+    upload.write_text(json.dumps(exported))
+    supervisor.get_by_label("Import plans from a GeoJSON file").set_input_files(str(upload))
+    supervisor.wait_for_selector("#plan-message .alert.ok >> text=Imported")
+    final = {r["route_id"]: r["current_version"] for r in pilot.sql("SELECT route_id, current_version FROM routes")}
+    assert final["route-004"] == after["route-004"] + 1
+    assert final["route-005"] == after["route-005"]  # unchanged plans keep their version
+    assert supervisor.watch.problems() == []
