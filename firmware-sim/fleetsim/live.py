@@ -39,6 +39,7 @@ class LiveReport:
     wall_s: float
     actions: int
     max_lag_s: float  # worst delay of an action behind the simulated clock (real time / accelerated)
+    cpu_s: float  # CPU time of this process while publishing (the share of one core it needed)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -97,6 +98,7 @@ def run_live(sc: Scenario, broker: Broker, accel: float, duration_s: float | Non
     wall0 = time.monotonic()
     if accel == 1.0:  # anchor to the epoch clock: timestamps are "now"
         sim0, wall0 = int(time.time() * 1000), time.monotonic()
+    cpu0 = time.process_time()
     last_progress = wall0
     max_lag = 0.0
     t_list, vd_list, act_list, row_list = times.tolist(), vds.tolist(), acts.tolist(), rows.tolist()
@@ -141,5 +143,5 @@ def run_live(sc: Scenario, broker: Broker, accel: float, duration_s: float | Non
         failed=sum(u.failed for u in units.values()), connects=sum(u.connects for u in units.values()),
         drops=sum(u.drops for u in units.values()),
         sim_span_s=(t_list[-1] - t_list[0]) / 1000 if t_list else 0.0, wall_s=wall, actions=len(t_list),
-        max_lag_s=round(max_lag, 3))
+        max_lag_s=round(max_lag, 3), cpu_s=round(time.process_time() - cpu0, 2))
     return document, report
