@@ -112,10 +112,11 @@ function extent(traces) {
   return Number.isFinite(x0) ? { x0, x1, y0, y1 } : { x0: -0.01, x1: 0.01, y0: -0.01, y1: 0.01 };
 }
 
+/** A trace for plotly's MapLibre map: lon/lat instead of x/y; no dashes (MapLibre has none). */
 function toTiles(trace) {
-  // MapLibre traces take lon/lat and support neither dashes nor fills outside polygons' "toself".
   const { x, y, type: _type, line, ...rest } = trace;
-  const tiled = { ...rest, type: "scattermap", lon: x, lat: y };
+  // Text on a MapLibre map needs glyphs from a font server: keep markers, drop their labels.
+  const tiled = { ...rest, type: "scattermap", lon: x, lat: y, mode: (rest.mode || "lines").replace("+text", "") };
   if (line) tiled.line = { color: line.color, width: line.width };
   return tiled;
 }

@@ -47,6 +47,8 @@ class Editor {
   constructor(plans, city) {
     this.plans = plans;
     this.city = city;
+    this.streetNames = new Map(city.features.filter((f) => f.properties.kind === "street")
+      .map((f) => [f.properties.segment_id, f.properties.name]));
     this.changed = new Set();
     this.routeId = null;
   }
@@ -82,7 +84,7 @@ class Editor {
       <button type="button" class="small secondary" data-stop="${i}" data-step="1" aria-label="Move stop ${fmt.esc(s.properties.stop_id)} later"${i === plan.stops.length - 1 ? " disabled" : ""}>↓ Later</button>
     </li>`).join("") || "<li>No stops in this plan.</li>";
     $("segments").innerHTML = plan.segments.map((f, i) => `<li>
-      <span class="label">${i + 1}. ${fmt.esc(f.properties.segment_id)}${f.properties.service === false ? " (drive only)" : ""}</span>
+      <span class="label">${i + 1}. ${fmt.esc(this.streetNames.get(f.properties.segment_id) || "")} <span class="note">${fmt.esc(f.properties.segment_id)}${f.properties.service === false ? ", drive only" : ""}</span></span>
       <label class="visually-hidden" for="move-${i}">Move segment ${fmt.esc(f.properties.segment_id)} to route</label>
       <select id="move-${i}" data-segment="${i}"><option value="">Keep on ${fmt.esc(this.routeId)}</option>
         ${others.map((id) => `<option value="${fmt.esc(id)}">Move to ${fmt.esc(id)}</option>`).join("")}</select>
@@ -97,12 +99,16 @@ class Editor {
   async drawMap(plan) {
     const otherSegments = [...this.plans].filter(([id]) => id !== this.routeId).flatMap(([, p]) => p.segments);
     const stops = plan.stops.map((s, i) => ({ lon: s.geometry.coordinates[0], lat: s.geometry.coordinates[1], n: i + 1, id: s.properties.stop_id }));
+    // Number about 30 stops on the map (the first, the last and evenly between); hover names each.
+    const every = Math.max(1, Math.ceil(stops.length / 30));
+    const label = (s) => (s.n === 1 || s.n === stops.length || s.n % every === 0 ? String(s.n) : "");
     const traces = [
       ...cityTraces(this.city),
       lineTrace(otherSegments, { name: "Other routes", colour: "#b7c6dd", width: 3, hover: (f) => `${f.properties.route_id}: ${f.properties.segment_id}` }),
       lineTrace(plan.segments, { name: `Route ${this.routeId}`, colour: COLOURS.driven, width: 5, hover: (f) => f.properties.segment_id }),
       { ...pointTrace(stops, { name: "Stops (in order)", colour: COLOURS.stop, size: 7, hover: (s) => `${s.n}. ${s.id}` }),
-        mode: "markers+text", text: stops.map((s) => String(s.n)), textposition: "top center", textfont: { size: 10, color: COLOURS.stop } },
+        mode: "markers+text", text: stops.map(label), hovertext: stops.map((s) => `${s.n}. ${s.id}`), hoverinfo: "text",
+        textposition: "top center", textfont: { size: 10, color: COLOURS.stop } },
     ];
     await drawMap($("plan-map"), traces, { label: `Plan of route ${this.routeId}: ${plan.segments.length} segments and ${stops.length} stops`, focus: traces.slice(-2) });
   }
