@@ -7,9 +7,10 @@ events per pass follow a power law of the pass's mean speed, E[events] = exp(a_s
 with one intercept per segment and one exponent b for the road class(es) involved,
 estimated by maximising the Poisson likelihood with the intercepts profiled out (so the
 busiest street is not simply the most dangerous one). A slowed pass then expects
-E[events]·(f^b − 1) more events (fewer when f < 1). The exponent is refit on every
-bootstrap resample of days; with fewer than ``MIN_EVENTS`` events the exponent falls
-back to 2 (the squared-speed law of Nilsson's power model) and the answer says so.
+E[events]·(f^b − 1) more events (fewer when f < 1). On every bootstrap resample of days
+the exponent is updated by one Newton step from the full-data estimate (the one-step
+bootstrap); with fewer than ``MIN_EVENTS`` events the exponent falls back to 2 (the
+squared-speed law of Nilsson's power model) and the answer says so.
 """
 from __future__ import annotations
 
@@ -56,6 +57,34 @@ def speed_exponent(log_v: np.ndarray, events: np.ndarray, group: np.ndarray, wei
     return b
 
 
+def one_step_exponents(log_v: np.ndarray, events: np.ndarray, group: np.ndarray, day: np.ndarray, b_hat: float,
+                       weights: np.ndarray) -> np.ndarray:
+    """The exponent on every bootstrap resample of days, by one Newton step from ``b_hat``.
+
+    At b = b_hat every sum in the profiled score and information is linear in the day
+    weights, so per-(segment, day) sums taken once give every replicate's step at the cost
+    of a matrix product (the one-step bootstrap, asymptotically equal to refitting).
+    """
+    n_groups = int(group.max()) + 1 if group.size else 0
+    n_days = weights.shape[1]
+    cell = group * n_days + day
+    e = np.exp(b_hat * log_v - (b_hat * log_v).max()) if log_v.size else log_v
+
+    def per_cell(values: np.ndarray) -> np.ndarray:
+        return np.bincount(cell, weights=values, minlength=n_groups * n_days).reshape(n_groups, n_days)
+
+    s0, s1, s2 = per_cell(e) @ weights.T, per_cell(e * log_v) @ weights.T, per_cell(e * log_v ** 2) @ weights.T
+    y = per_cell(events) @ weights.T
+    t = np.bincount(day, weights=events * log_v, minlength=n_days) @ weights.T
+    ok = s0 > 0
+    mean = np.where(ok, s1 / np.where(ok, s0, 1.0), 0.0)
+    var = np.where(ok, s2 / np.where(ok, s0, 1.0) - mean ** 2, 0.0)
+    grad = t - (y * mean).sum(axis=0)
+    hess = -(y * var).sum(axis=0)
+    step = np.where(hess < -1e-12, grad / np.where(hess < -1e-12, hess, -1.0), 0.0)
+    return np.clip(b_hat - step, *EXPONENT_RANGE)
+
+
 def _intercepts(log_v, events, group, weight, b) -> np.ndarray:
     n_groups = int(group.max()) + 1 if group.size else 0
     Y = np.bincount(group, weights=events * weight, minlength=n_groups)
@@ -95,39 +124,51 @@ def calm(history: History, segment_ids: list[str], new_limit_kmh: float, options
     _, day_of_shift = history.shift_days()
     day = day_of_shift[legs.shift[fit_legs]]
     enough = events.sum() >= MIN_EVENTS
+    # Segments without any event add nothing to the profiled likelihood: fit on the others.
+    eventful = np.bincount(group, weights=events)[group] > 0
 
     def exponent(weight: np.ndarray) -> float:
-        return speed_exponent(log_v, events, group, weight) if enough else FALLBACK_EXPONENT
+        if not enough:
+            return FALLBACK_EXPONENT
+        return speed_exponent(log_v[eventful], events[eventful], group[eventful], weight[eventful])
+
+    t_log_v, t_events, t_group, t_factor = log_v[on_target], events[on_target], group[on_target], factor[on_target]
 
     def event_change(weight: np.ndarray, b: float) -> np.ndarray:
-        mu = np.exp(_intercepts(log_v, events, group, weight, b)[group] + b * log_v)
-        return np.where(on_target, mu * (factor ** b - 1.0), 0.0)
+        """Expected change in events per calmed pass (``weight``: per calmed pass)."""
+        mu = np.exp(_intercepts(t_log_v, t_events, t_group, weight, b)[t_group] + b * t_log_v)
+        return mu * (t_factor ** b - 1.0)
 
     options = options if options.hotspots is not None else _with_hotspots(options, segment_ids)
-    mask = targets
-    base = shift_kpis(history, mask, options.factors)
+    base = shift_kpis(history, targets, options.factors)
     n = history.shifts.size
     d_moving = np.where(on_target, legs.moving_s[fit_legs] * (1.0 / factor - 1.0), 0.0)
     d_hours = np.bincount(legs.shift[fit_legs], weights=d_moving, minlength=n) / 3600.0
     f = options.factors
+    target_shift = legs.shift[fit_legs][on_target]
 
-    def scenario(b: float, weight: np.ndarray) -> np.ndarray:
+    def scenario(events_change: np.ndarray) -> np.ndarray:
         scen = base.copy()
         scen[:, K["truck_hours"]] += d_hours
         scen[:, K["overtime_hours"]] = np.maximum(scen[:, K["truck_hours"]] - f.paid_hours, 0.0)
-        scen[:, K["hotspot_events"]] += np.bincount(legs.shift[fit_legs], weights=event_change(weight, b), minlength=n)
+        scen[:, K["hotspot_events"]] += np.bincount(target_shift, weights=events_change, minlength=n)
         scen[:, K["fuel_l"]] += d_hours * f.fuel_l_per_engine_h
         scen[:, K["co2_kg"]] = scen[:, K["fuel_l"]] * f.co2_kg_per_l
         return scen
 
     ones = np.ones(len(fit_legs))
     b_hat = exponent(ones)
-    scen = scenario(b_hat, ones)
-    base_days = per_day(history, base)
+    scen = scenario(event_change(ones[on_target], b_hat))
+    # Only the event change depends on the refit exponent; the rest resamples daily deltas.
     weights = bootstrap_weights(history, options)
-    exponents = np.array([exponent(w[day]) for w in weights]) if enough else np.full(len(weights), b_hat)
-    samples = np.array([w @ (per_day(history, scenario(bb, w[day])) - base_days) for w, bb in zip(weights, exponents)])
-    samples = samples.reshape(len(weights), base.shape[1])
+    samples = weights @ (per_day(history, scen) - per_day(history, base))
+    exponents = one_step_exponents(log_v[eventful], events[eventful], group[eventful], day[eventful], b_hat, weights) \
+        if enough else np.full(len(weights), b_hat)
+    target_day = day[on_target]
+    n_days = weights.shape[1]
+    for r, (w, b) in enumerate(zip(weights, exponents)):
+        samples[r, K["hotspot_events"]] = w @ np.bincount(target_day, weights=event_change(w[target_day], b),
+                                                          minlength=n_days)
 
     target_legs = fit_legs[on_target]
     v_kmh = np.exp(log_v[on_target]) * 3.6
@@ -142,7 +183,7 @@ def calm(history: History, segment_ids: list[str], new_limit_kmh: float, options
          if over.size else None, "share"],
         ["time on the segments (exposure)", float(minutes_before), float(minutes_after), "vehicle-minutes"],
         ["harsh events", float(legs.harsh[target_legs].sum()),
-         float(legs.harsh[target_legs].sum() + event_change(ones, b_hat).sum()), "events"],
+         float(legs.harsh[target_legs].sum() + event_change(ones[on_target], b_hat).sum()), "events (expected)"],
         ["speed exponent b", b_hat, b_hat, ""],
     ])
     lo, hi = np.percentile(exponents, [2.5, 97.5]) if len(exponents) else (b_hat, b_hat)

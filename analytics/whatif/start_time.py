@@ -25,7 +25,7 @@ from scipy import sparse
 from fleetpilot.analytics.whatif import charts
 from fleetpilot.analytics.whatif.common import Options, build_result, bootstrap_weights, hotspot_segments, pass_legs
 from fleetpilot.analytics.whatif.history import LEG_FACILITY, LEG_SERVICE, History, hour_of_day
-from fleetpilot.analytics.whatif.kpi import K, per_day, shift_kpis, working_mask
+from fleetpilot.analytics.whatif.kpi import K, shift_kpis, working_mask
 from fleetpilot.analytics.whatif.privacy import shift_groups_allowed
 from fleetpilot.analytics.whatif.result import ScenarioResult, Table
 
@@ -46,12 +46,20 @@ def within_shift_exclusive_cumsum(values: np.ndarray, shift: np.ndarray) -> np.n
     return exclusive - exclusive[starts][group]
 
 
+REPLICATE_BATCH = 25  # bootstrap replicates evaluated together (memory: pairs × batch floats)
+
+
+def _aggregator(rows: np.ndarray, n_rows: int) -> sparse.csr_matrix:
+    """Sparse (n_rows × len(rows)) matrix summing column j into row rows[j]."""
+    return sparse.csr_matrix((np.ones(len(rows)), (rows, np.arange(len(rows)))), shape=(n_rows, len(rows)))
+
+
 class _Profiles:
     """Speed and dwell profiles by hour, refit cheaply for any weighting of the days.
 
     Sufficient statistics (count and sum of log speed per observed segment-hour cell, per
-    day) are kept as sparse day × cell matrices, so a bootstrap refit is two sparse
-    products instead of a pass over every leg.
+    day) are kept as sparse cell × day matrices, so refitting for a batch of bootstrap
+    replicates is a few sparse products with a (days × replicates) weight matrix.
     """
 
     def __init__(self, history: History):
@@ -76,36 +84,38 @@ class _Profiles:
         cell = self.key[p] * 24 + self.hour[p]
         self.cells, cell_index = np.unique(cell, return_inverse=True)
         self.cell_key, self.cell_hour = np.divmod(self.cells, 24)
-        shape = (self.n_days, len(self.cells))
-        self.day_count = sparse.csr_matrix((np.ones(len(p)), (self.day_of_leg[p], cell_index)), shape=shape)
-        self.day_sum = sparse.csr_matrix((log_speed, (self.day_of_leg[p], cell_index)), shape=shape)
+        shape = (len(self.cells), self.n_days)
+        self.cell_count = sparse.csr_matrix((np.ones(len(p)), (cell_index, self.day_of_leg[p])), shape=shape)
+        self.cell_sum = sparse.csr_matrix((log_speed, (cell_index, self.day_of_leg[p])), shape=shape)
         self.cell_class_hour = self.class_of_key[self.cell_key] * 24 + self.cell_hour
+        self.by_class_hour = _aggregator(self.cell_class_hour, self.n_class_keys * 24)
+        self.by_key = _aggregator(self.cell_key, n_keys)
 
         types = history.facilities.facility_types
         fac = np.maximum(legs.facility, 0)
         self.queue = (legs.kind == LEG_FACILITY) & (legs.facility >= 0) & np.isin(types[fac], QUEUE_FACILITY_TYPES)
         self.q = np.flatnonzero(self.queue)
-        self.q_cell = fac[self.q].astype(np.int64) * 24 + self.hour[self.q]
+        q_cell = fac[self.q].astype(np.int64) * 24 + self.hour[self.q]
+        self.by_fac_hour = _aggregator(q_cell, history.facilities.size * 24)
         self.q_log_dwell = np.log(np.maximum(legs.duration_s[self.q], 1.0))
 
     def fit(self, day_weight: np.ndarray) -> "_Fit":
-        n = self.day_count.T @ day_weight
-        total = self.day_sum.T @ day_weight
-        k = self.n_class_keys * 24
-        cw = np.bincount(self.cell_class_hour, weights=n, minlength=k).reshape(-1, 24)
-        cs = np.bincount(self.cell_class_hour, weights=total, minlength=k).reshape(-1, 24)
+        """Profiles for day weights (days × replicates); one column per replicate."""
+        n = self.cell_count @ day_weight
+        total = self.cell_sum @ day_weight
+        reps = day_weight.shape[1]
+        cw = (self.by_class_hour @ n).reshape(self.n_class_keys, 24, reps)
+        cs = (self.by_class_hour @ total).reshape(self.n_class_keys, 24, reps)
         class_mean = cs.sum(1) / np.maximum(cw.sum(1), 1e-12)
-        C = np.where(cw > 0, cs / np.maximum(cw, 1e-12), class_mean[:, None])
-        resid = total - n * C.ravel()[self.cell_class_hour]
-        S = np.bincount(self.cell_key, weights=resid, minlength=self.n_keys) / (
-            np.bincount(self.cell_key, weights=n, minlength=self.n_keys) + PRIOR_PASSES)
+        C = np.where(cw > 0, cs / np.maximum(cw, 1e-12), class_mean[:, None, :]).reshape(-1, reps)
+        resid = total - n * C[self.cell_class_hour]
+        S = (self.by_key @ resid) / (self.by_key @ n + PRIOR_PASSES)
 
-        n_fac = self.history.facilities.size
         qw = day_weight[self.day_of_leg[self.q]]
-        fn = np.bincount(self.q_cell, weights=qw, minlength=n_fac * 24).reshape(-1, 24)
-        ft = np.bincount(self.q_cell, weights=qw * self.q_log_dwell, minlength=n_fac * 24).reshape(-1, 24)
+        fn = (self.by_fac_hour @ qw).reshape(-1, 24, reps)
+        ft = (self.by_fac_hour @ (qw * self.q_log_dwell[:, None])).reshape(-1, 24, reps)
         fmean = ft.sum(1) / np.maximum(fn.sum(1), 1e-12)
-        Q = (ft + PRIOR_VISITS * fmean[:, None]) / (fn + PRIOR_VISITS)
+        Q = ((ft + PRIOR_VISITS * fmean[:, None, :]) / (fn + PRIOR_VISITS)).reshape(-1, reps)
         return _Fit(self, n, total, S, C, Q)
 
     def locate(self, key: np.ndarray, hour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -116,21 +126,27 @@ class _Profiles:
 
 
 class _Fit:
-    """One fitted set of profiles (all days, or one bootstrap resample of them)."""
+    """Fitted profiles for one or more weightings of the days (columns)."""
 
     def __init__(self, profiles: _Profiles, n, total, S, C, Q):
         self.profiles, self.n, self.total, self.S, self.C, self.Q = profiles, n, total, S, C, Q
 
     def log_speed(self, key: np.ndarray, hour: np.ndarray, pos: np.ndarray, observed: np.ndarray) -> np.ndarray:
-        """Shrunk log speed P[key, hour] (pos/observed from ``_Profiles.locate``)."""
-        model = self.S[key] + self.C[self.profiles.class_of_key[key], hour]
-        n = np.where(observed, self.n[pos], 0.0) if len(self.n) else np.zeros(len(key))
-        total = np.where(observed, self.total[pos], 0.0) if len(self.n) else np.zeros(len(key))
+        """Shrunk log speed P[key, hour] per (cell, column) (pos/observed from ``_Profiles.locate``)."""
+        model = self.S[key] + self.C[self.profiles.class_of_key[key] * 24 + hour]
+        if not len(self.n):
+            return model
+        seen = observed[:, None]
+        n = np.where(seen, self.n[pos], 0.0)
+        total = np.where(seen, self.total[pos], 0.0)
         return (total + PRIOR_PASSES * model) / (n + PRIOR_PASSES)
 
+    def log_dwell(self, facility: np.ndarray, hour: np.ndarray) -> np.ndarray:
+        return self.Q[facility * 24 + hour]
+
     def class_observed(self, key: np.ndarray, hour: np.ndarray) -> np.ndarray:
-        cw = np.bincount(self.profiles.cell_class_hour, weights=self.n, minlength=self.profiles.n_class_keys * 24)
-        return cw.reshape(-1, 24)[self.profiles.class_of_key[key], hour] > 0
+        cw = self.profiles.by_class_hour @ self.n[:, :1]
+        return cw[self.profiles.class_of_key[key] * 24 + hour, 0] > 0
 
 
 class _Retimer:
@@ -142,58 +158,84 @@ class _Retimer:
         self.p = np.flatnonzero(profiles.passes)
         p = self.p
         key, old_hour = profiles.key[p], profiles.hour[p]
-        self.old_pos, self.old_obs = profiles.locate(key, old_hour)
-        self.new_pos, self.new_obs = profiles.locate(key, new_hour[p])
         self.key, self.old_hour, self.new_hour = key, old_hour, new_hour[p]
         q = profiles.q
         self.q_fac = np.maximum(legs.facility[q], 0)
         self.q_old, self.q_new = profiles.hour[q], new_hour[q]
         # Legs sharing (cell, new hour) share their speed ratio: sum them per shift once, so a
-        # bootstrap replicate costs a sparse product over these pairs, not a pass over legs.
+        # batch of replicates costs sparse products over these pairs, not passes over legs.
         code = (key * 24 + old_hour) * 24 + self.new_hour
         pairs, pair_of = np.unique(code, return_inverse=True)
         self.pair_key, rest = np.divmod(pairs, 576)
         self.pair_old, self.pair_new = np.divmod(rest, 24)
         self.pair_old_loc = profiles.locate(self.pair_key, self.pair_old)
         self.pair_new_loc = profiles.locate(self.pair_key, self.pair_new)
-        shape = (profiles.history.shifts.size, len(pairs))
+        n = profiles.history.shifts.size
+        shape = (n, len(pairs))
         on_hotspot = hotspot[np.maximum(legs.segment[p], 0)]
         self.moving_by_pair = sparse.csr_matrix((legs.moving_s[p], (legs.shift[p], pair_of)), shape=shape)
         self.hot_by_pair = sparse.csr_matrix((np.where(on_hotspot, legs.harsh[p], 0), (legs.shift[p], pair_of)),
                                              shape=shape)
+        self.dwell_by_shift = sparse.csr_matrix((legs.duration_s[q], (legs.shift[q], np.arange(len(q)))),
+                                                shape=(n, len(q)))
 
     def leg_columns(self, fit: _Fit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(moving s, duration s, speed ratio v'/v) for every leg."""
+        """(moving s, duration s, speed ratio v'/v) for every leg, from a one-column fit."""
         legs = self.profiles.history.legs
+        old = self.profiles.locate(self.key, self.old_hour)
+        new = self.profiles.locate(self.key, self.new_hour)
         log_ratio = np.zeros(legs.size)
-        log_ratio[self.p] = (fit.log_speed(self.key, self.old_hour, self.old_pos, self.old_obs)
-                             - fit.log_speed(self.key, self.new_hour, self.new_pos, self.new_obs))
+        log_ratio[self.p] = (fit.log_speed(self.key, self.old_hour, *old)
+                             - fit.log_speed(self.key, self.new_hour, *new))[:, 0]
         moving = legs.moving_s * np.exp(log_ratio)
         duration = legs.duration_s - legs.moving_s + moving
         q = self.profiles.q
-        duration[q] = legs.duration_s[q] * np.exp(fit.Q[self.q_fac, self.q_new] - fit.Q[self.q_fac, self.q_old])
+        duration[q] = legs.duration_s[q] * np.exp(fit.log_dwell(self.q_fac, self.q_new)
+                                                  - fit.log_dwell(self.q_fac, self.q_old))[:, 0]
         return moving, duration, np.exp(-log_ratio)
 
-    def shift_kpis(self, fit: _Fit, base: np.ndarray, options: Options, event_speed_power: float) -> np.ndarray:
-        """Scenario KPI matrix (shifts × KPIS) from the baseline matrix, via per-pair sums."""
-        legs = self.profiles.history.legs
+    def changes(self, fit: _Fit, event_speed_power: float) -> tuple[np.ndarray, np.ndarray]:
+        """Per shift and fit column: (change in hours, change in hotspot events)."""
         log_ratio = (fit.log_speed(self.pair_key, self.pair_old, *self.pair_old_loc)
                      - fit.log_speed(self.pair_key, self.pair_new, *self.pair_new_loc))
         d_moving = self.moving_by_pair @ np.expm1(log_ratio)
         d_hot = self.hot_by_pair @ np.expm1(-log_ratio * event_speed_power)
-        q = self.profiles.q
-        d_dwell_leg = legs.duration_s[q] * np.expm1(fit.Q[self.q_fac, self.q_new] - fit.Q[self.q_fac, self.q_old])
-        d_dwell = np.bincount(legs.shift[q], weights=d_dwell_leg, minlength=base.shape[0])
-        d_hours = (d_moving + d_dwell) / 3600.0
-        f = options.factors
-        scen = base.copy()
-        scen[:, K["truck_hours"]] += d_hours
-        scen[:, K["overtime_hours"]] = np.maximum(scen[:, K["truck_hours"]] - f.paid_hours, 0.0)
-        scen[:, K["hotspot_events"]] += d_hot
-        # Every retimed leg has the engine on (passes, transfer stations, landfills).
-        scen[:, K["fuel_l"]] += d_hours * f.fuel_l_per_engine_h
-        scen[:, K["co2_kg"]] = scen[:, K["fuel_l"]] * f.co2_kg_per_l
-        return scen
+        d_dwell = self.dwell_by_shift @ np.expm1(fit.log_dwell(self.q_fac, self.q_new)
+                                                 - fit.log_dwell(self.q_fac, self.q_old))
+        return (d_moving + d_dwell) / 3600.0, d_hot
+
+
+def _apply(base: np.ndarray, d_hours: np.ndarray, d_hot: np.ndarray, options: Options) -> np.ndarray:
+    """Scenario KPI matrix (shifts × KPIS) for one column of changes."""
+    f = options.factors
+    scen = base.copy()
+    scen[:, K["truck_hours"]] += d_hours
+    scen[:, K["overtime_hours"]] = np.maximum(scen[:, K["truck_hours"]] - f.paid_hours, 0.0)
+    scen[:, K["hotspot_events"]] += d_hot
+    # Every retimed leg has the engine on (passes, transfer stations, landfills).
+    scen[:, K["fuel_l"]] += d_hours * f.fuel_l_per_engine_h
+    scen[:, K["co2_kg"]] = scen[:, K["fuel_l"]] * f.co2_kg_per_l
+    return scen
+
+
+def _samples(history: History, profiles: _Profiles, retimer: _Retimer, base: np.ndarray, weights: np.ndarray,
+             options: Options, event_speed_power: float) -> np.ndarray:
+    """(replicates × KPIS) period deltas, refitting the profiles on every resample of days."""
+    f = options.factors
+    _, day_of_shift = history.shift_days()
+    to_day = _aggregator(day_of_shift, profiles.n_days)
+    hours = base[:, K["truck_hours"]][:, None]
+    over = base[:, K["overtime_hours"]][:, None]
+    out = np.zeros((len(weights), base.shape[1]))
+    for lo in range(0, len(weights), REPLICATE_BATCH):
+        w = weights[lo:lo + REPLICATE_BATCH]
+        d_hours, d_hot = retimer.changes(profiles.fit(w.T), event_speed_power)
+        d_over = np.maximum(hours + d_hours - f.paid_hours, 0.0) - over
+        fuel = d_hours * f.fuel_l_per_engine_h
+        for name, per_shift in (("truck_hours", d_hours), ("overtime_hours", d_over), ("hotspot_events", d_hot),
+                                ("fuel_l", fuel), ("co2_kg", fuel * f.co2_kg_per_l)):
+            out[lo:lo + len(w), K[name]] = np.einsum("rd,dr->r", w, to_day @ per_shift)
+    return out
 
 
 def shift_start(history: History, minutes: float, options: Options = Options(), *, routes: list[str] | None = None,
@@ -215,7 +257,7 @@ def shift_start(history: History, minutes: float, options: Options = Options(), 
     mask[hotspots] = True
 
     profiles = _Profiles(history)
-    fit = profiles.fit(np.ones(profiles.n_days))
+    fit = profiles.fit(np.ones((profiles.n_days, 1)))
     new_t0 = legs.t0 + offset
     for _ in range(FIXED_POINT_PASSES):
         # The new hour of a leg includes the gain or delay of the earlier legs of its shift.
@@ -225,11 +267,9 @@ def shift_start(history: History, minutes: float, options: Options = Options(), 
     _, duration, _ = retimer.leg_columns(fit)
 
     base = shift_kpis(history, mask, options.factors)
-    scen = retimer.shift_kpis(fit, base, options, event_speed_power)
-    base_days = per_day(history, base)
-    weights = bootstrap_weights(history, options)
-    samples = np.array([w @ (per_day(history, retimer.shift_kpis(profiles.fit(w), base, options, event_speed_power))
-                             - base_days) for w in weights]).reshape(len(weights), base.shape[1])
+    d_hours, d_hot = retimer.changes(fit, event_speed_power)
+    scen = _apply(base, d_hours[:, 0], d_hot[:, 0], options)
+    samples = _samples(history, profiles, retimer, base, bootstrap_weights(history, options), options, event_speed_power)
 
     moved_passes = profiles.passes & moved_shift[legs.shift]
     extrapolated = int(np.sum(~fit.class_observed(profiles.key[moved_passes], hour_of_day(new_t0)[moved_passes])))
