@@ -18,6 +18,7 @@ from fleetpilot.api.auth.router import router as auth_router
 from fleetpilot.api.auth.tokens import TokenKeys
 from fleetpilot.api.city.router import router as city_router
 from fleetpilot.api.db import open_pool
+from fleetpilot.api.deps import UNREADABLE_BODY
 from fleetpilot.api.efficiency.router import router as efficiency_router
 from fleetpilot.api.errors import UNSTORABLE_TEXT, unstorable_text
 from fleetpilot.api.exports.router import router as exports_router
@@ -27,6 +28,7 @@ from fleetpilot.api.me.router import router as me_router
 from fleetpilot.api.public.router import router as public_router
 from fleetpilot.api.route_plans.router import router as route_plans_router
 from fleetpilot.api.shifts.router import router as shifts_router
+from fleetpilot.api.whatif.router import router as whatif_router
 from fleetpilot.db.connect import resolve_database_url
 from fleetpilot.settings import Settings
 
@@ -47,6 +49,8 @@ def api_router() -> APIRouter:
     for domain in (auth_router, city_router, shifts_router, me_router, route_plans_router, efficiency_router,
                    live_router, hotspots_router, exports_router, admin_router):
         router.include_router(domain)
+    # The what-if router (its own folder) takes bodies on POST; document FastAPI's 400 for them.
+    router.include_router(whatif_router, responses=UNREADABLE_BODY)
     return router
 
 

@@ -57,6 +57,7 @@ class Capability(str, Enum):
     LIVE = "live"                        # on-duty vehicles' latest positions
     HOTSPOTS = "hotspots"                # exposure-normalised cell/segment aggregates, k-suppressed
     EXPORTS = "exports"                  # k-respecting aggregate downloads
+    WHATIF = "whatif"                    # scenarios and questions over history, k-anonymous answers
     ADMIN = "admin"                      # users, devices, privacy settings, retention, identities
 
 
@@ -72,6 +73,7 @@ RULES: dict[Capability, frozenset[str]] = {
     Capability.LIVE: frozenset({"supervisor"}),
     Capability.HOTSPOTS: frozenset({"supervisor", "data_officer"}),
     Capability.EXPORTS: frozenset({"data_officer"}),
+    Capability.WHATIF: frozenset({"data_officer"}),
     Capability.ADMIN: frozenset({"admin"}),
 }
 
@@ -327,7 +329,7 @@ async def day_range(
 
 async def aggregate_scope(conn: asyncpg.Connection, access: Access, days: tuple[date, date]) -> AggregateScope:
     """Thresholds read live (the admin may change k at any time) for an aggregate capability."""
-    if access.capability not in (Capability.EFFICIENCY, Capability.HOTSPOTS, Capability.EXPORTS):
+    if access.capability not in (Capability.EFFICIENCY, Capability.HOTSPOTS, Capability.EXPORTS, Capability.WHATIF):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "aggregates need an aggregate capability")
     row = await privacy_settings(conn)
     return AggregateScope(days[0], days[1], row["k_min_shifts"], row["k_min_people"])

@@ -31,6 +31,7 @@ MEANINGS = {
     Capability.LIVE: "positions of vehicles currently on duty (never off duty)",
     Capability.HOTSPOTS: "safety hotspots per street segment and grid cell, per pass driven; small groups removed",
     Capability.EXPORTS: "downloads of the same aggregates (GeoJSON, CSV, Parquet); small groups removed",
+    Capability.WHATIF: "what-if scenarios and questions over history, answered with the same k rule",
     Capability.ADMIN: "user accounts, devices, privacy settings, retention runs and the audit log; real names",
 }
 

@@ -55,6 +55,11 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/hotspots/cells"): ANALYSTS,
     ("GET", "/api/v1/exports"): DATA_OFFICER,
     ("GET", "/api/v1/exports/{dataset}"): DATA_OFFICER,
+    ("GET", "/api/v1/whatif"): DATA_OFFICER,
+    ("POST", "/api/v1/whatif/scenarios/{name}"): DATA_OFFICER,
+    ("POST", "/api/v1/whatif/questions/{question_id}"): DATA_OFFICER,
+    ("GET", "/api/v1/whatif/results"): DATA_OFFICER,
+    ("GET", "/api/v1/whatif/results/{result_id}"): DATA_OFFICER,
     ("GET", "/api/v1/admin/users"): ADMIN,
     ("POST", "/api/v1/admin/users"): ADMIN,
     ("PATCH", "/api/v1/admin/users/{user_id}"): ADMIN,
@@ -75,7 +80,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
 ROLE_USERS = {"driver": "ana", "supervisor": "sam", "data_officer": "dora", "admin": "adam"}
 # Values for path parameters: they need only get the request past routing.
 PATH_VALUES = {"shift_id": "x", "route_id": "x", "user_id": "999", "device_id": "x", "zone_id": "999",
-               "dataset": "route_efficiency"}
+               "dataset": "route_efficiency", "name": "x", "question_id": "x", "result_id": "0" * 32}
 # Paths other than the OpenAPI operations: FastAPI's own docs and the dashboards' static files.
 NOT_DATA = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 

@@ -41,6 +41,8 @@ BODIES = {
     ("patch", "/api/v1/admin/devices/{device_id}"): {"mqtt_username": "dev1"},
     ("put", "/api/v1/admin/privacy"): {"retention_days": 90, "k_min_shifts": 5, "k_min_people": 3,
                                        "zone_policy": "snap"},
+    ("post", "/api/v1/whatif/scenarios/{name}"): {"params": {}},
+    ("post", "/api/v1/whatif/questions/{question_id}"): {"params": {}},
     ("post", "/api/v1/admin/privacy/zones"): {"name": "depot yard", "lon": 13.4, "lat": 52.5, "radius_m": 20},
 }
 NO_BODY = {("post", "/api/v1/auth/logout"), ("post", "/api/v1/admin/retention/run"),
@@ -97,7 +99,8 @@ def _cases(spec):
 
 def _send(api, role, method, path, where, name, value):
     path_values = {"shift_id": api.world.track_shift, "route_id": "r-north", "user_id": str(api.world.users["ana"]),
-                   "device_id": "dev-1", "zone_id": "1", "dataset": "route_efficiency"}
+                   "device_id": "dev-1", "zone_id": "1", "dataset": "route_efficiency", "name": "start_time",
+                   "question_id": "tip_trips_per_shift", "result_id": "0" * 32}
     if where == "path":
         path_values[name] = value
     url = path.format(**{k: quote(v, safe="") for k, v in path_values.items()})

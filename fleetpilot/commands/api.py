@@ -1,0 +1,43 @@
+"""fleetpilot api: serve the API and the dashboards with uvicorn."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from fleetpilot.db.connect import connect, resolve_database_url
+from fleetpilot.db.schema import prepare
+from fleetpilot.settings import Settings
+
+HELP = "serve the HTTP API and dashboards (uvicorn on FLEETPILOT_API_HOST:FLEETPILOT_API_PORT)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="listen address (default: settings.api_host)")
+    parser.add_argument("--port", type=int, help="listen port (default: settings.api_port)")
+    parser.add_argument("--pool-size", type=int, default=20, help="database connections (default: 20)")
+    parser.add_argument("--no-migrate", action="store_true", help="do not apply pending migrations at start")
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from fleetpilot.api.app import create_app
+
+    # Resolve once (starting the embedded server if none is configured) so the app and the
+    # migration use the same database.
+    settings = settings.model_copy(update={"database_url": resolve_database_url(settings)})
+    if not args.no_migrate:
+        asyncio.run(_migrate(settings))
+    app = create_app(settings, pool_size=args.pool_size)
+    uvicorn.run(app, host=args.host or settings.api_host, port=args.port or settings.api_port,
+                log_level=args.log_level)
+    return 0
+
+
+async def _migrate(settings: Settings) -> None:
+    conn = await connect(settings.database_url)
+    try:
+        await prepare(conn, settings)
+    finally:
+        await conn.close()
