@@ -36,3 +36,14 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
+
+
+async def with_conn(url: str, fn):
+    """Open a connection to `url`, await fn(conn), close it; returns fn's result."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return await fn(conn)
+    finally:
+        await conn.close()

@@ -5,7 +5,7 @@ import copy
 
 import asyncpg
 import pytest
-from support import run
+from support import run, with_conn
 
 from fleetpilot.db.importer import InvalidPlan, import_city, import_roster, import_routes
 
@@ -39,14 +39,6 @@ ROSTER = {"city": "metro",
                       "crew": ["p-aaa111", "p-bbb222"], "start": "2026-11-20T06:00:00Z", "end": "2026-11-20T16:00:00Z"}]}
 
 
-async def _with(url, fn):
-    conn = await asyncpg.connect(url)
-    try:
-        return await fn(conn)
-    finally:
-        await conn.close()
-
-
 def test_everything_imports_once_and_again_changes_nothing(db_url):
     async def body(conn):
         counts = [await import_city(conn, CITY), await import_routes(conn, ROUTES, created_by="t"),
@@ -64,7 +56,7 @@ def test_everything_imports_once_and_again_changes_nothing(db_url):
         name = await conn.fetchval("SELECT full_name FROM identity.person_names WHERE person_id = 'p-aaa111'")
         return counts, again, snapshot, after, shift, name
 
-    counts, again, snapshot, after, shift, name = run(_with(db_url, body))
+    counts, again, snapshot, after, shift, name = run(with_conn(db_url, body))
     assert counts == [{"facilities": 1, "streets": 2}, {"r1": 1}, {"vehicles": 1, "people": 2, "shifts": 1}]
     assert again == {"r1": 1}
     assert snapshot == after
@@ -87,7 +79,7 @@ def test_a_changed_plan_becomes_a_new_version_and_old_shifts_keep_theirs(db_url)
         shifts = await conn.fetch("SELECT shift_id, route_version FROM shifts ORDER BY shift_id")
         return versions, [r["segment_id"] for r in order], [tuple(r) for r in shifts]
 
-    versions, order, shifts = run(_with(db_url, body))
+    versions, order, shifts = run(with_conn(db_url, body))
     assert versions == {"r1": 2}
     assert order == ["s2", "s1"]
     assert shifts == [("2026-11-20/truck-001", 1), ("2026-11-21/truck-001", 2)]
@@ -103,11 +95,11 @@ def test_a_changed_plan_becomes_a_new_version_and_old_shifts_keep_theirs(db_url)
 ])
 def test_malformed_route_files_are_refused_with_a_reason(db_url, bad, message):
     with pytest.raises(InvalidPlan, match=message):
-        run(_with(db_url, lambda c: import_routes(c, bad)))
+        run(with_conn(db_url, lambda c: import_routes(c, bad)))
 
 
 def test_roster_times_need_a_time_zone(db_url):
     naive = copy.deepcopy(ROSTER)
     naive["shifts"][0]["start"] = "2026-11-20T06:00:00"
     with pytest.raises(InvalidPlan, match="no time zone"):
-        run(_with(db_url, lambda c: import_roster(c, naive)))
+        run(with_conn(db_url, lambda c: import_roster(c, naive)))

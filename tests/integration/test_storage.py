@@ -9,20 +9,12 @@ from datetime import date, datetime, timedelta, timezone
 
 import asyncpg
 import pytest
-from support import run
+from support import run, with_conn
 
 from fleetpilot.db.maintenance import apply_retention, ensure_partitions, refresh_time_rollups
 from fleetpilot.db.migrate import recorded_mode
 
 UTC = timezone.utc
-
-
-async def _with(url, fn):
-    conn = await asyncpg.connect(url)
-    try:
-        return await fn(conn)
-    finally:
-        await conn.close()
 
 
 async def _insert_fix(conn, vehicle, ts, speed=5.0):
@@ -40,7 +32,7 @@ def test_a_fix_is_unique_on_vehicle_and_time(db_url):
         await _insert_fix(conn, "truck-002", ts)
         return await conn.fetchval("SELECT count(*) FROM fixes")
 
-    assert run(_with(db_url, body)) == 2
+    assert run(with_conn(db_url, body)) == 2
 
 
 @pytest.mark.parametrize("ts", [
@@ -54,7 +46,7 @@ def test_an_insert_never_fails_for_want_of_a_partition(db_url, ts):
         await conn.execute("INSERT INTO events (vehicle_id, ts, kind) VALUES ('truck-001', $1, 'bin_lift')", ts)
         return await conn.fetchval("SELECT count(*) FROM fixes WHERE ts = $1", ts)
 
-    assert run(_with(db_url, body)) == 1
+    assert run(with_conn(db_url, body)) == 1
 
 
 def test_late_rows_move_from_default_into_their_day_partition(db_url):
@@ -71,7 +63,7 @@ def test_late_rows_move_from_default_into_their_day_partition(db_url):
         again = await ensure_partitions(conn, day, day)
         return created, partition, again, await conn.fetchval("SELECT count(*) FROM fixes_default")
 
-    created, partition, again, left_in_default = run(_with(db_url, body))
+    created, partition, again, left_in_default = run(with_conn(db_url, body))
     assert (created, partition, again, left_in_default) == (2, "fixes_p20200229", 0, 0)
 
 
@@ -101,7 +93,7 @@ def test_retention_drops_old_raw_data_and_keeps_rollups(db_url):
             await conn.fetchval("SELECT sum(events) FROM events_daily"),
         )
 
-    result, fixes_left, events_left, hourly_before, hourly_after, daily_events = run(_with(db_url, body))
+    result, fixes_left, events_left, hourly_before, hourly_after, daily_events = run(with_conn(db_url, body))
     assert result.dropped["fixes"] >= 1
     assert [t.replace(microsecond=0) for t in fixes_left] == [recent.replace(microsecond=0)]
     assert events_left == 1
@@ -122,7 +114,7 @@ def test_time_rollups_are_idempotent(db_url):
         second = await conn.fetch("SELECT * FROM fixes_hourly ORDER BY bucket")
         return first, second
 
-    first, second = run(_with(db_url, body))
+    first, second = run(with_conn(db_url, body))
     assert first == second
     assert [r["bucket"] for r in first] == [start, start + timedelta(hours=1)]
     assert [r["fixes"] for r in first] == [120, 120]
@@ -138,7 +130,7 @@ def test_audit_log_is_append_only(db_url):
                 await conn.execute(statement)
         return await conn.fetchval("SELECT count(*) FROM audit_log")
 
-    assert run(_with(db_url, body)) == 1
+    assert run(with_conn(db_url, body)) == 1
 
 
 def test_driver_account_must_be_exactly_one_person(db_url):
@@ -155,10 +147,10 @@ def test_driver_account_must_be_exactly_one_person(db_url):
             await conn.execute(
                 "INSERT INTO users (username, password_hash, role, person_id) VALUES ('drv2', 'x', 'driver', 'p-abc123')")
 
-    run(_with(db_url, body))
+    run(with_conn(db_url, body))
 
 
 def test_privacy_settings_are_seeded_from_the_environment(db_url, settings):
-    row = run(_with(db_url, lambda c: c.fetchrow("SELECT * FROM privacy_settings")))
+    row = run(with_conn(db_url, lambda c: c.fetchrow("SELECT * FROM privacy_settings")))
     assert (row["retention_days"], row["k_min_shifts"], row["k_min_people"]) == (
         settings.retention_days, settings.k_min_shifts, settings.k_min_people)
