@@ -1,0 +1,101 @@
+"""A batch: the rows of many messages, written in one transaction and then acknowledged.
+
+Rows are kept in the shape COPY wants (lists, one per row), so nothing is converted twice.
+A batch is due when it holds `max_rows` rows or its first message waited `max_wait_s`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from fleetpilot.ingest.buffer import Inbound
+from fleetpilot.ingest.privacy import DAY_MS, DropCounts
+
+
+@dataclass
+class DeviceSeen:
+    """What a batch learned about a vehicle's units (for ``devices``)."""
+
+    last_seen_ms: int | None  # None: nothing that may say when the unit was active
+    last_seq: int
+    online: bool | None = None  # from the latest status message, if any
+    firmware: str | None = None
+
+
+@dataclass
+class Batch:
+    # [t, lon, lat, speed, heading, hdop, generalised, vehicle_id, seq] per fix
+    fixes: list[list] = field(default_factory=list)
+    # [t, kind, lon, lat, mag, spd, generalised, vehicle_id, seq] per event
+    events: list[list] = field(default_factory=list)
+    # (received_ms, topic, payload, reason, detail) per rejected message
+    rejects: list[tuple] = field(default_factory=list)
+    drops: DropCounts = field(default_factory=dict)
+    devices: dict[str, DeviceSeen] = field(default_factory=dict)
+    # (vehicle_id, epoch day) that received rows: the rollups covering them are stale
+    days: set[tuple[str, int]] = field(default_factory=set)
+    # (sent_ms, newest row time ms) per message with stored rows, for the lag metrics
+    lags: list[tuple[int, int]] = field(default_factory=list)
+    messages: list[Inbound] = field(default_factory=list)  # in receive order: acked after commit
+    # (vehicle_id, channel, seq) -> payload of the messages whose rows are in this batch
+    keys: dict[tuple[str, str, int], bytes] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def rows(self) -> int:
+        return len(self.fixes) + len(self.events) + len(self.rejects)
+
+    def due(self, max_rows: int, max_wait_s: float, now: float | None = None) -> bool:
+        if not self.messages:
+            return False
+        return self.rows >= max_rows or (now if now is not None else time.monotonic()) - self.started >= max_wait_s
+
+    def add_fixes(self, vid: str, seq: int, sent: int, fixes: list[list]) -> None:
+        """Fixes as privacy.filter_fixes returns them (generalised flag appended)."""
+        if not fixes:
+            return
+        oldest = newest = fixes[0][0]
+        for f in fixes:
+            f.append(vid)
+            f.append(seq)
+            t = f[0]
+            if t > newest:
+                newest = t
+            elif t < oldest:
+                oldest = t
+        self.fixes.extend(fixes)
+        self._touch(vid, oldest, newest)
+        self.lags.append((sent, newest))
+
+    def add_events(self, vid: str, seq: int, sent: int, events: list[list]) -> None:
+        if not events:
+            return
+        for e in events:
+            e.append(vid)
+            e.append(seq)
+        self.events.extend(events)
+        times = [e[0] for e in events]
+        self._touch(vid, min(times), max(times))
+        self.lags.append((sent, max(times)))
+
+    def add_reject(self, item: Inbound, reason: str, detail: str) -> None:
+        self.rejects.append((item.received_ms, item.topic, item.payload, reason, detail))
+
+    def saw_device(self, vid: str, seq: int, received_ms: int | None, online: bool | None = None,
+                   firmware: str | None = None) -> None:
+        seen = self.devices.get(vid)
+        if seen is None:
+            self.devices[vid] = DeviceSeen(received_ms, seq, online, firmware)
+            return
+        if received_ms is not None and (seen.last_seen_ms is None or received_ms > seen.last_seen_ms):
+            seen.last_seen_ms = received_ms
+        seen.last_seq = max(seen.last_seq, seq)
+        if online is not None:  # statuses apply in receive order
+            seen.online = online
+        if firmware is not None:
+            seen.firmware = firmware
+
+    def _touch(self, vid: str, oldest: int, newest: int) -> None:
+        # A message spans seconds, so one or two days (the validator bounds odd input).
+        for day in range(oldest // DAY_MS, newest // DAY_MS + 1):
+            self.days.add((vid, day))

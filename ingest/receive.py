@@ -1,0 +1,155 @@
+"""The MQTT side: paho-mqtt 2.x, QoS 1, a persistent session, acknowledgements by hand.
+
+The client id is stable per worker and the session outlives disconnects (MQTT 5: clean
+start off and a long session expiry; 3.1.1: clean session off), so messages published while
+the worker is down or busy wait at the broker. Nothing is acknowledged on receipt: the
+worker calls `ack` once the transaction holding a message's rows has committed, so a crash
+at any point leaves the message unacknowledged and the broker delivers it again.
+
+Acknowledgements name a packet id, which is only meaningful on the connection the message
+came on; after a reconnect the broker resends every unacknowledged message (same ids), so
+acks for messages of an earlier connection are skipped — acking them could acknowledge a
+newer message that reuses the id before it is stored.
+
+MQTT 3.1.1 (e.g. the embedded amqtt broker) has no shared subscriptions: with it a worker
+subscribes alone and says so in the log.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from fleetpilot.ingest.buffer import BoundedBuffer, Inbound
+from fleetpilot.ingest.logs import log
+from fleetpilot.ingest.metrics import IngestMetrics
+from fleetpilot.ingest.topics import subscriptions
+from fleetpilot.urls import MqttTarget
+
+logger = logging.getLogger("fleetpilot.ingest.receive")
+KEEPALIVE_S = 60
+RECEIVE_MAXIMUM = 65_535  # unacknowledged messages the broker may have out to us (MQTT 5 maximum)
+
+
+class Receiver:
+    def __init__(self, target: MqttTarget, client_id: str, city: str, buffer: BoundedBuffer, metrics: IngestMetrics,
+                 *, protocol: str = "5", share_group: str | None = None, session_expiry_s: int = 7 * 86400):
+        if protocol not in ("5", "3.1.1"):
+            raise ValueError("MQTT protocol must be 5 or 3.1.1")
+        self.target = target
+        self.client_id = client_id
+        self.protocol = protocol
+        if share_group and protocol != "5":
+            log(logger, logging.WARNING, "shared subscriptions need MQTT 5; subscribing without a share group",
+                share_group=share_group)
+            share_group = None
+        self.filters = subscriptions(city, share_group)
+        self.buffer = buffer
+        self.metrics = metrics
+        self.session_expiry_s = session_expiry_s
+        self.subscribed = threading.Event()
+        self._lock = threading.Lock()  # guards generation/connected against acks from the event loop
+        self._generation = 0
+        self._connected = False
+        if protocol == "5":
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
+                                 manual_ack=True)
+        else:
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311,
+                                 clean_session=False, manual_ack=True)
+        if target.username:
+            client.username_pw_set(target.username, target.password)
+        if target.tls:
+            client.tls_set()
+        client.reconnect_delay_set(min_delay=1, max_delay=10)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        self._client = client
+
+    def start(self) -> None:
+        """Connect in the background (paho's network thread reconnects by itself)."""
+        if self.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.session_expiry_s
+            props.ReceiveMaximum = RECEIVE_MAXIMUM
+            self._client.connect_async(self.target.host, self.target.port, KEEPALIVE_S, clean_start=False,
+                                       properties=props)
+        else:
+            self._client.connect_async(self.target.host, self.target.port, KEEPALIVE_S)
+        self._client.loop_start()
+
+    def ack(self, items: list[Inbound]) -> int:
+        """Acknowledge `items` (in order) that came on the current connection; returns how many."""
+        n = 0
+        with self._lock:
+            if not self._connected:
+                return 0
+            generation = self._generation
+            for item in items:
+                if item.qos and item.generation == generation:
+                    self._client.ack(item.mid, item.qos)
+                    n += 1
+        return n
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Send what is queued (acks first), disconnect cleanly (the session stays), stop the thread."""
+        self.buffer.close()  # a network thread waiting for room gives up; those messages stay unacked
+        deadline = time.monotonic() + timeout_s
+        while self._client.want_write() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    # paho callbacks (network thread)
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log(logger, logging.ERROR, "broker refused the connection", reason=str(reason_code))
+            return
+        with self._lock:
+            self._generation += 1
+            self._connected = True
+        self.metrics.mqtt_connects.inc()
+        self.metrics.mqtt_connected.set(1)
+        log(logger, logging.INFO, "connected to the broker", broker=self.target.url(), client_id=self.client_id,
+            protocol=self.protocol, session_present=bool(flags.session_present), generation=self._generation)
+        if self.protocol == "5":
+            client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.filters])
+        else:
+            client.subscribe([(f, 1) for f in self.filters])
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        with self._lock:
+            self._connected = False
+        self.metrics.mqtt_connected.set(0)
+        log(logger, logging.WARNING if reason_code.is_failure else logging.INFO, "disconnected from the broker",
+            reason=str(reason_code))
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        failed = [str(rc) for rc in reason_codes if rc.is_failure]
+        if failed:
+            log(logger, logging.ERROR, "broker refused subscriptions", filters=self.filters, reasons=failed)
+            return
+        log(logger, logging.INFO, "subscribed", filters=self.filters)
+        self.subscribed.set()
+
+    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:  # the validator dead-letters it as bad_topic
+            topic = message._topic.decode("utf-8", "replace")
+        item = Inbound(topic, message.payload, message.mid, message.qos, self._generation, int(time.time() * 1000))
+        # Blocks while the buffer is full: paho stops reading and the broker keeps the rest.
+        self.buffer.put(item)

@@ -1,0 +1,192 @@
+"""An ingest worker: receiver → pipeline → writers → in-order acknowledgements.
+
+Tasks on one event loop (paho runs its own network thread):
+
+* the pipeline takes messages from the bounded buffer, processes them into the current
+  batch and, when the batch is due (size or age), hands it to the writers' queue;
+* `writers` tasks, each with its own connection, write batches (retrying through outages);
+* acknowledgements are released in receive order: batch N+1 may commit before batch N,
+  but its acks wait, because MQTT asks for PUBACKs in the order PUBLISHes arrived.
+
+Backpressure chain: a slow database fills the writers' queue (bounded), the pipeline waits
+on it, the buffer fills (bounded), paho's thread blocks in `put`, the broker holds the rest.
+
+Stopping (`stop()`, e.g. on SIGTERM): the buffer stops taking messages, everything taken
+is processed, written and acknowledged, then the session is disconnected cleanly.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from fleetpilot.ingest.batch import Batch
+from fleetpilot.ingest.buffer import BoundedBuffer
+from fleetpilot.ingest.dblink import DbLink
+from fleetpilot.ingest.logs import log
+from fleetpilot.ingest.metrics import IngestMetrics
+from fleetpilot.ingest.pipeline import Pipeline
+from fleetpilot.ingest.receive import Receiver
+from fleetpilot.ingest.registry import Registry
+from fleetpilot.ingest.validate import Validator
+from fleetpilot.ingest.write import BatchWriter, WriteResult, prepare_connection
+from fleetpilot.urls import parse_mqtt_url
+
+logger = logging.getLogger("fleetpilot.ingest.worker")
+TAKE_MESSAGES = 500  # messages taken from the buffer per pipeline step
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    database_url: str
+    mqtt_url: str
+    city: str = "metro"
+    worker_id: str = "1"  # stable per worker: it names the persistent MQTT session
+    share_group: str | None = "ingest"  # MQTT 5 shared subscription group; None = subscribe alone
+    protocol: str = "5"  # "5" or "3.1.1"
+    batch_rows: int = 10_000  # a batch is written when it holds this many rows …
+    batch_wait_s: float = 0.2  # … or its first message has waited this long
+    buffer_messages: int = 20_000  # received, not yet processed: beyond this, backpressure
+    writers: int = 2  # concurrent writer connections
+    max_future_s: float = 300.0  # fix/event times further ahead of the server clock are rejected
+    registry_refresh_s: float = 30.0
+    session_expiry_s: int = 7 * 86400
+    shutdown_timeout_s: float = 30.0  # on stop: how long to keep retrying the last batches
+
+    @property
+    def client_id(self) -> str:
+        return f"fleetpilot-ingest-{self.city}-{self.worker_id}"
+
+
+class IngestWorker:
+    def __init__(self, config: IngestConfig, metrics: IngestMetrics | None = None):
+        self.config = config
+        self.metrics = metrics or IngestMetrics()
+        self._stopping = asyncio.Event()
+        self._next_batch = 0  # sequence number of the next batch handed to the writers
+        self._next_ack = 0  # the batch whose acks go out next
+        self._committed: dict[int, Batch] = {}
+        self.receiver: Receiver | None = None
+        self.totals = {"batches": 0, "fixes_stored": 0, "events_stored": 0, "rejects": 0, "acked": 0}
+
+    def stop(self) -> None:
+        """Ask the worker to finish what it has taken and return from `run` (thread-unsafe:
+        call it on the worker's event loop, e.g. from a signal handler added there)."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        cfg = self.config
+        loop = asyncio.get_running_loop()
+        buffer = BoundedBuffer(cfg.buffer_messages, loop)
+        registry = Registry(cfg.city, refresh_s=cfg.registry_refresh_s)
+        reader = DbLink(cfg.database_url, "registry", self.metrics)
+        await reader.run(registry.load)
+        pipeline = Pipeline(cfg.city, Validator(max_future_ms=int(cfg.max_future_s * 1000)), registry, reader,
+                            self.metrics)
+        self.receiver = Receiver(parse_mqtt_url(cfg.mqtt_url), cfg.client_id, cfg.city, buffer, self.metrics,
+                                 protocol=cfg.protocol, share_group=cfg.share_group,
+                                 session_expiry_s=cfg.session_expiry_s)
+        queue: asyncio.Queue[tuple[int, Batch] | None] = asyncio.Queue(maxsize=cfg.writers)
+        links = [DbLink(cfg.database_url, f"writer-{i}", self.metrics, init=prepare_connection)
+                 for i in range(cfg.writers)]
+        writer = BatchWriter()
+        writers = [asyncio.create_task(self._write_loop(queue, link, writer)) for link in links]
+        self.receiver.start()
+        log(logger, logging.INFO, "ingest worker started", client_id=cfg.client_id, city=cfg.city,
+            share_group=cfg.share_group if cfg.protocol == "5" else None, writers=cfg.writers,
+            batch_rows=cfg.batch_rows, batch_wait_s=cfg.batch_wait_s, buffer_messages=cfg.buffer_messages)
+        try:
+            await self._pipeline_loop(buffer, pipeline, queue, writers)
+            for _ in writers:
+                await queue.put(None)
+            done, pending = await asyncio.wait(writers, timeout=cfg.shutdown_timeout_s)
+            for task in pending:  # the database stayed away: those messages stay unacknowledged
+                task.cancel()
+            for task in done:
+                task.result()
+        finally:
+            for task in writers:
+                task.cancel()
+            self.receiver.stop()
+            for link in (reader, *links):
+                await link.close()
+            log(logger, logging.INFO, "ingest worker stopped", **self.totals)
+
+    async def _pipeline_loop(self, buffer: BoundedBuffer, pipeline: Pipeline, queue: asyncio.Queue,
+                             writers: list[asyncio.Task]) -> None:
+        cfg = self.config
+        batch = Batch()
+        while True:
+            stopping = self._stopping.is_set()
+            if stopping:
+                buffer.close()  # from now on paho's thread leaves new messages unacknowledged
+            # Small takes keep the loop responsive: writers' I/O runs between them.
+            items = await buffer.get_many(TAKE_MESSAGES, 0.0 if stopping else cfg.batch_wait_s / 2)
+            self.metrics.queue_depth.set(len(buffer))
+            self.metrics.backpressure.set(buffer.blocked_s)
+            if items:
+                await pipeline.refresh_registry()
+                now_ms = int(time.time() * 1000)
+                for item in items:
+                    await pipeline.process(item, batch, now_ms)
+            if batch.due(cfg.batch_rows, cfg.batch_wait_s) or (stopping and batch.messages):
+                await self._hand_over(queue, (self._next_batch, batch), writers)
+                self._next_batch += 1
+                batch = Batch()
+            self.metrics.seq_missing.set(pipeline.seqs.missing())
+            if stopping and not items:
+                return
+
+    @staticmethod
+    async def _hand_over(queue: asyncio.Queue, entry: tuple[int, Batch], writers: list[asyncio.Task]) -> None:
+        """Queue a batch for the writers, waiting while they are busy; a writer that died
+        (a bug, not an outage: outages are retried) stops the worker instead of a hang."""
+        put = asyncio.ensure_future(queue.put(entry))
+        await asyncio.wait([put, *writers], return_when=asyncio.FIRST_COMPLETED)
+        if not put.done():
+            put.cancel()
+        for task in writers:
+            if task.done():
+                task.result()
+
+    async def _write_loop(self, queue: asyncio.Queue, link: DbLink, writer: BatchWriter) -> None:
+        while True:
+            entry = await queue.get()
+            if entry is None:
+                return
+            number, batch = entry
+            started = time.monotonic()
+            result = await link.run(lambda conn: writer.write(conn, batch))
+            commit_ms = time.time() * 1000
+            self._record(batch, result, time.monotonic() - started, commit_ms)
+            self._committed[number] = batch
+            self._release_acks()
+
+    def _record(self, batch: Batch, result: WriteResult, seconds: float, commit_ms: float) -> None:
+        m = self.metrics
+        m.batch_seconds.observe(seconds)
+        m.batch_rows.observe(batch.rows)
+        m.stored.labels("fixes").inc(result.fixes_stored)
+        m.stored.labels("events").inc(result.events_stored)
+        m.duplicates.labels("fixes").inc(result.fixes_duplicate)
+        m.duplicates.labels("events").inc(result.events_duplicate)
+        for (_, _, reason), (fixes, events) in batch.drops.items():
+            m.private.labels(reason, "fixes").inc(fixes)
+            m.private.labels(reason, "events").inc(events)
+        for sent, newest in batch.lags:
+            m.publish_lag.observe((commit_ms - sent) / 1000)
+            m.fix_lag.observe((commit_ms - newest) / 1000)
+        t = self.totals
+        t["batches"] += 1
+        t["fixes_stored"] += result.fixes_stored
+        t["events_stored"] += result.events_stored
+        t["rejects"] += result.rejects
+
+    def _release_acks(self) -> None:
+        while self._next_ack in self._committed:
+            batch = self._committed.pop(self._next_ack)
+            acked = self.receiver.ack(batch.messages)
+            self.metrics.acked.inc(acked)
+            self.totals["acked"] += acked
+            self._next_ack += 1
