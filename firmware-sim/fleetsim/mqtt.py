@@ -126,7 +126,7 @@ class Pump:
         unit.inflight.add(info.mid)
         unit.published += 1
 
-    def drop(self, unit: Unit, timeout: float = 30.0) -> None:
+    def drop(self, unit: Unit, timeout: float = 30.0, scheduled: bool = True) -> None:
         """Lose the link without a DISCONNECT (the broker then publishes the will).
 
         Waits for outstanding acknowledgements first, so no message is redelivered by the
@@ -138,7 +138,7 @@ class Pump:
             self.wait(lambda: unit.sock is None, timeout, f"socket close of {unit.device_id}",
                       poke=lambda: unit.client.loop_read())
         unit.connected = False
-        unit.drops += 1
+        unit.drops += scheduled
 
     def disconnect(self, unit: Unit, timeout: float = 30.0) -> None:
         """Clean DISCONNECT after everything is acknowledged (the will is discarded)."""
@@ -184,7 +184,7 @@ class Pump:
         for unit in self.units:
             if unit.sock is not None:
                 try:
-                    self.drop(unit, timeout=5.0)
+                    self.drop(unit, timeout=5.0, scheduled=False)
                 except (BrokerError, OSError):
                     unit.client.disconnect()
         self.selector.close()
