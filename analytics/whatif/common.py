@@ -69,9 +69,10 @@ def hotspot_segments(history: History, options: Options) -> np.ndarray:
     return np.sort(eligible[np.argsort(-rate[eligible], kind="stable")[: options.hotspot_top]])
 
 
-def hotspot_mask(history: History, options: Options) -> np.ndarray:
+def segment_mask(history: History, segments: np.ndarray) -> np.ndarray:
+    """Boolean per network segment: is it one of ``segments`` (indices)?"""
     mask = np.zeros(history.network.size, dtype=bool)
-    mask[hotspot_segments(history, options)] = True
+    mask[segments] = True
     return mask
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from fleetpilot.analytics.whatif import charts
-from fleetpilot.analytics.whatif.common import Options, build_result, hotspot_segments
+from fleetpilot.analytics.whatif.common import Options, build_result, hotspot_segments, segment_mask
 from fleetpilot.analytics.whatif.history import LEG_FACILITY, LEG_SERVICE, History, leg_ends
 from fleetpilot.analytics.whatif.kpi import K, shift_kpis, working_mask
 from fleetpilot.analytics.whatif.privacy import shift_groups_allowed
@@ -94,8 +94,7 @@ def move_facility(history: History, facility_id: str, x: float, y: float, option
     d_engine = d_hours - (0.0 if not parked else np.bincount(legs.shift, weights=d_dwell_leg, minlength=n) / 3600.0)
 
     hotspots = hotspot_segments(history, options)
-    mask = np.zeros(history.network.size, dtype=bool)
-    mask[hotspots] = True
+    mask = segment_mask(history, hotspots)
     base = shift_kpis(history, mask, options.factors)
     scen = base.copy()
     fac = options.factors

@@ -19,7 +19,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from fleetpilot.analytics.whatif import charts
-from fleetpilot.analytics.whatif.common import Options, build_result, hotspot_segments
+from fleetpilot.analytics.whatif.common import Options, build_result, hotspot_segments, segment_mask
 from fleetpilot.analytics.whatif.facility_move import hops
 from fleetpilot.analytics.whatif.history import LEG_FACILITY, LEG_SERVICE, History, day_number, weekday
 from fleetpilot.analytics.whatif.kpi import shift_kpis
@@ -93,8 +93,7 @@ def change_frequency(history: History, zone: BaseGeometry, new_per_week: float, 
     weight = np.where(whole[legs.shift] & ~full_load_tip, shift_ratio[legs.shift], weight)
 
     hotspots = hotspot_segments(history, options)
-    mask = np.zeros(history.network.size, dtype=bool)
-    mask[hotspots] = True
+    mask = segment_mask(history, hotspots)
     base = shift_kpis(history, mask, options.factors)
     scen = shift_kpis(history, mask, options.factors, weight=weight)
 

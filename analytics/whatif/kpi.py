@@ -140,10 +140,3 @@ def per_day(history: History, shift_values: np.ndarray) -> np.ndarray:
     np.add.at(out, position, shift_values)
     return out
 
-
-def service_legs(history: History) -> np.ndarray:
-    return history.legs.kind == LEG_SERVICE
-
-
-def travel_legs(history: History) -> np.ndarray:
-    return history.legs.kind == LEG_TRAVEL

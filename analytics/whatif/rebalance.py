@@ -17,7 +17,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from fleetpilot.analytics.whatif import charts
-from fleetpilot.analytics.whatif.common import Options, bootstrap_weights, build_result, hotspot_segments
+from fleetpilot.analytics.whatif.common import Options, bootstrap_weights, build_result, hotspot_segments, segment_mask
 from fleetpilot.analytics.whatif.history import LEG_SERVICE, History
 from fleetpilot.analytics.whatif.kpi import K, shift_kpis
 from fleetpilot.analytics.whatif.privacy import shift_groups_allowed
@@ -94,8 +94,7 @@ def rebalance(history: History, options: Options = Options(), *, routes: list[st
         owner = np.where(np.isin(owner, np.flatnonzero(np.isin(route_ids, routes))), owner, -1)
 
     hotspots = hotspot_segments(history, options)
-    mask = np.zeros(history.network.size, dtype=bool)
-    mask[hotspots] = True
+    mask = segment_mask(history, hotspots)
     base = shift_kpis(history, mask, options.factors)
     hours = base[:, K["truck_hours"]]
     counts = np.bincount(np.maximum(shifts.route, 0), weights=(shifts.route >= 0), minlength=n_routes)

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fleetpilot.analytics.whatif import charts
-from fleetpilot.analytics.whatif.common import Options, build_result, hotspot_segments
+from fleetpilot.analytics.whatif.common import Options, build_result, hotspot_segments, segment_mask
 from fleetpilot.analytics.whatif.history import LEG_SERVICE, History
 from fleetpilot.analytics.whatif.kpi import K, shift_kpis
 from fleetpilot.analytics.whatif.privacy import shift_groups_allowed
@@ -87,8 +86,7 @@ def resequence(history: History, route_id: str, options: Options = Options(), *,
     stats = np.array(rows)
 
     hotspots = hotspot_segments(history, options)
-    mask = np.zeros(history.network.size, dtype=bool)
-    mask[hotspots] = True
+    mask = segment_mask(history, hotspots)
     base = shift_kpis(history, mask, options.factors)
     scen = base.copy()
     f = options.factors

@@ -23,7 +23,9 @@ import numpy as np
 from scipy import sparse
 
 from fleetpilot.analytics.whatif import charts
-from fleetpilot.analytics.whatif.common import Options, build_result, bootstrap_weights, hotspot_segments, pass_legs
+from fleetpilot.analytics.whatif.common import (
+    Options, bootstrap_weights, build_result, hotspot_segments, pass_legs, segment_mask,
+)
 from fleetpilot.analytics.whatif.history import LEG_FACILITY, LEG_SERVICE, History, hour_of_day
 from fleetpilot.analytics.whatif.kpi import K, shift_kpis, working_mask
 from fleetpilot.analytics.whatif.privacy import shift_groups_allowed
@@ -253,8 +255,7 @@ def shift_start(history: History, minutes: float, options: Options = Options(), 
         moved_shift = np.ones(history.shifts.size, dtype=bool)
     offset = np.where(moved_shift[legs.shift], minutes * 60.0, 0.0)
     hotspots = hotspot_segments(history, options)
-    mask = np.zeros(history.network.size, dtype=bool)
-    mask[hotspots] = True
+    mask = segment_mask(history, hotspots)
 
     profiles = _Profiles(history)
     fit = profiles.fit(np.ones((profiles.n_days, 1)))

@@ -3,16 +3,12 @@
 the in-memory path, and the same answer when asked twice."""
 from __future__ import annotations
 
-import io
 import uuid
 import warnings
 from datetime import date, datetime, timedelta, timezone
 
 import asyncpg
-import numpy as np
-import pyarrow as pa
 import pytest
-from pyarrow import csv
 from support import TestServers, run, with_database
 
 from fleetpilot.analytics.whatif.assemble import history_from_documents
@@ -22,9 +18,9 @@ from fleetpilot.analytics.whatif.scenarios import run_scenario
 from fleetpilot.api.auth.tokens import issue_access_token
 from fleetpilot.api.whatif import service
 from fleetpilot.api.whatif.prepare import prepare
-from fleetpilot.db.importer import import_city, import_roster, import_routes
 from fleetpilot.db.schema import prepare as prepare_schema
 from fleetpilot.settings import Settings
+from fleetpilot.simload import load_run
 
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -44,46 +40,9 @@ def small_run():
 async def _store(url: str, sim) -> None:
     conn = await asyncpg.connect(url)
     try:
-        await import_city(conn, sim.city_geojson)
-        await import_routes(conn, sim.routes_geojson, created_by="test")
-        await import_roster(conn, sim.roster)
-        # What a correct ingest stores: fixes and events inside the shift windows, not private.
-        ids = np.array(sim.vehicle_ids)
-        windows = {(s["vehicle_id"]): [] for s in sim.roster["shifts"]}
-        for s in sim.roster["shifts"]:
-            windows[s["vehicle_id"]].append((datetime.fromisoformat(s["start"].replace("Z", "+00:00")).timestamp() * 1000,
-                                             datetime.fromisoformat(s["end"].replace("Z", "+00:00")).timestamp() * 1000))
-
-        def on_duty(cols):
-            keep = ~cols["priv"].astype(bool)
-            vid = ids[cols["vehicle"]]
-            inside = np.zeros(len(keep), dtype=bool)
-            for v, spans in windows.items():
-                for a, b in spans:
-                    inside |= (vid == v) & (cols["t"] >= a) & (cols["t"] < b)
-            return keep & inside
-
-        f = sim.fixes
-        sel = on_duty(f)
-        await _copy(conn, "fixes", {"vehicle_id": ids[f["vehicle"][sel]], "ts": f["t"][sel], "lon": f["lon"][sel],
-                                    "lat": f["lat"][sel], "speed_mps": f["speed"][sel], "heading_deg": f["heading"][sel],
-                                    "hdop": f["hdop"][sel]})
-        e = sim.events
-        sel = on_duty(e)
-        await _copy(conn, "events", {"vehicle_id": ids[e["vehicle"][sel]], "ts": e["t"][sel],
-                                     "kind": np.array(sim.event_kinds)[e["kind"][sel]], "lon": e["lon"][sel],
-                                     "lat": e["lat"][sel]})
+        await load_run(conn, sim)  # as the ingest stores it: on duty, not private
     finally:
         await conn.close()
-
-
-async def _copy(conn, table: str, columns: dict) -> None:
-    """COPY numpy columns (``ts`` in epoch ms) into a table through CSV."""
-    data = {k: pa.array(v, pa.timestamp("ms", tz="UTC")) if k == "ts" else pa.array(v) for k, v in columns.items()}
-    buffer = io.BytesIO()
-    csv.write_csv(pa.table(data), buffer)
-    buffer.seek(0)
-    await conn.copy_to_table(table, source=buffer, columns=list(columns), format="csv", header=True)
 
 
 async def _with(url, work):

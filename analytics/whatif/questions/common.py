@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import numpy as np
 
-from fleetpilot.analytics.whatif.history import LEG_FACILITY, History, day_number
+from fleetpilot.analytics.whatif.history import LEG_FACILITY, History
 from fleetpilot.analytics.whatif.privacy import Privacy, allowed
 from fleetpilot.analytics.whatif.result import EPOCH, Answer, Table
 
@@ -89,11 +89,6 @@ def facility_visits(history: History) -> FacilityVisits:
     return FacilityVisits(shift=legs.shift[idx][head][keep].astype(np.int64),
                           facility=legs.facility[idx][head][keep].astype(np.int64), t0=start[keep],
                           duration_s=(end - start)[keep], first_leg=idx[head][keep])
-
-
-def local_days(history: History) -> np.ndarray:
-    """Local day number of each shift."""
-    return day_number(history.shifts.start_t)
 
 
 def weekday_names() -> list[str]:
