@@ -151,5 +151,6 @@ def run_live(sc: Scenario, broker: Broker, accel: float, duration_s: float | Non
         failed=sum(u.failed for u in units.values()), connects=sum(u.connects for u in units.values()),
         drops=sum(u.drops for u in units.values()),
         sim_span_s=(t_list[-1] - t_list[0]) / 1000 if t_list else 0.0, wall_s=wall, actions=len(t_list),
-        start_lag_s=round(start_lag or 0.0, 3), max_lag_s=round(max_lag, 3), cpu_s=round(time.process_time() - cpu0, 2))
+        start_lag_s=round(start_lag or 0.0, 3), max_lag_s=round(max_lag, 3),
+        cpu_s=round(time.process_time() - cpu0, 2))
     return document, report

@@ -44,10 +44,11 @@ class Broker:
         if version not in ("5", "3.1.1"):
             raise ValueError("MQTT version must be 5 or 3.1.1")
         tls = parts.scheme == "mqtts"
+        url_user = unquote(parts.username) if parts.username else None
+        url_password = unquote(parts.password) if parts.password else None
         return Broker(host=parts.hostname or "127.0.0.1", port=parts.port or (8883 if tls else 1883), tls=tls,
-                      username=username if username is not None else (unquote(parts.username) if parts.username else None),
-                      password=password if password is not None else (unquote(parts.password) if parts.password else None),
-                      version=version)
+                      username=username if username is not None else url_user,
+                      password=password if password is not None else url_password, version=version)
 
 
 @dataclass

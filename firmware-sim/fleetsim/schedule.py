@@ -200,6 +200,7 @@ def counts(result: ShiftResult, sched: Schedule) -> dict:
     priv_e = ev_mask & result.events["priv"]
     dup = copies == 2
     hostile = kind == HOSTILE
+    data = (kind == TELEMETRY) | (kind == EVENTS)
     return {
         "fixes_sampled": int(len(ft)),
         "fixes_published": int(fix_mask.sum()),
@@ -219,9 +220,8 @@ def counts(result: ShiftResult, sched: Schedule) -> dict:
         "events_messages": int(ev.sum()),
         "status_messages": int(((kind == ONLINE) | (kind == OFFLINE)).sum()),
         "duplicate_publishes": int(dup.sum()),
-        "messages_lost_buffer": int((((kind == TELEMETRY) | (kind == EVENTS)) & ~ok).sum()),
-        "replayed_messages": int(sum(int(((send == r) & (sched.gen < r) & ((kind == TELEMETRY) | (kind == EVENTS))).sum())
-                                     for _, r, _ in sched.outages)),
+        "messages_lost_buffer": int((data & ~ok).sum()),
+        "replayed_messages": int(sum(int((data & (send == r) & (sched.gen < r)).sum()) for _, r, _ in sched.outages)),
         "hostile": {name: int((sched.hostile_kind[hostile] == i).sum()) for i, name in enumerate(HOSTILE_KINDS)},
         "seq_first": int(sched.seq[sched.seq >= 0].min()) if (sched.seq >= 0).any() else None,
         "seq_last": int(sched.next_seq - 1),

@@ -369,7 +369,8 @@ def _observe_and_record(sc, shift, rb, rg, path, motion, index, walk, edges, ski
             ev_priv |= (ev_ms >= b0) & (ev_ms < b1)
     fixes = {"t": t_ms[k], "lon": np.round(lon[k], 7), "lat": np.round(lat[k], 7),
              "speed": np.round(obs.speed[k], 2).astype(np.float32),
-             "heading": (np.round(obs.heading[k], 1) % 360.0).astype(np.float32), "hdop": obs.hdop[k].astype(np.float32),
+             "heading": (np.round(obs.heading[k], 1) % 360.0).astype(np.float32),
+             "hdop": obs.hdop[k].astype(np.float32),
              "priv": priv[k]}
     events = {"t": ev_ms, "kind": ev_kind, "lon": np.round(elon, 7), "lat": np.round(elat, 7),
               "mag": ev_mag.astype(np.float32), "speed": np.round(np.abs(ev_v), 2).astype(np.float32),

@@ -46,8 +46,8 @@ def faulty_scenario():
     """6 trucks with every fault on: leaks, hostile payloads, frequent outages, a small buffer."""
     from dataclasses import replace
 
-    cfg = SimConfig(seed=5, n_vehicles=6, start_ms=None, city="faulty")
-    cfg = replace(cfg, start_ms=1795154400000, faults=Faults(leak=True, hostile=True),
+    cfg = SimConfig(seed=5, n_vehicles=6, start_ms=1795154400000, city="faulty")
+    cfg = replace(cfg, faults=Faults(leak=True, hostile=True),
                   link=replace(cfg.link, offline_per_hour=1.5, buffer_messages=40, duplicate_rate=0.02,
                                clock_skew_s=3.0))
     return build_scenario(cfg)

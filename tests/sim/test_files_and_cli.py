@@ -110,7 +110,8 @@ def test_offline_command_writes_parquet_and_ndjson(tmp_path, capsys):
 def test_run_command_publishes_and_reports(tmp_path, mqtt_url, capsys):
     city = f"clitest-{uuid.uuid4().hex[:8]}"
     out = tmp_path / "run"
-    code = main(["run", "--vehicles", "2", "--days", "2", "--hours", "0.5", "--seed", "9", "--start", START, "--city", city,
+    code = main(["run", "--vehicles", "2", "--days", "2", "--hours", "0.5", "--seed", "9", "--start", START,
+                 "--city", city,
                  "--accel", "max", "--broker", mqtt_url, "--out", str(out), "--truth", str(tmp_path / "t.json")])
     report = json.loads(capsys.readouterr().out)
     truth = json.loads((out / "truth.json").read_text())
