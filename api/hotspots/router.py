@@ -13,12 +13,14 @@ from fleetpilot.api.policy import Capability
 
 router = APIRouter(prefix="/hotspots", tags=["hotspots"], responses=REFUSALS)
 Hotspot = Allowed(Capability.HOTSPOTS)
-MinPasses = Annotated[int, Query(ge=1, le=1_000_000, description="leave out units passed fewer times")]
+MinPasses = Annotated[int | None, Query(
+    ge=1, le=1_000_000, description="units passed fewer times are not tested (default: "
+    f"{service.DEFAULT_MIN_PASSES['segment']} for segments, {service.DEFAULT_MIN_PASSES['cell']} for cells)")]
 
 
 @router.get("/segments", response_model=Hotspots)
 async def segments(access: Hotspot, conn: Conn, days: DayRange, kind: SegmentKind = "harsh_brake",
-                   min_passes: MinPasses = 1) -> Hotspots:
+                   min_passes: MinPasses = None) -> Hotspots:
     """Street segments by events per pass against the fleet's rate, with FDR-controlled significance."""
     scope = await policy.aggregate_scope(conn, access, days)
     return await service.hotspots(conn, scope, "segment", kind, min_passes)
@@ -26,7 +28,7 @@ async def segments(access: Hotspot, conn: Conn, days: DayRange, kind: SegmentKin
 
 @router.get("/cells", response_model=Hotspots)
 async def cells(access: Hotspot, conn: Conn, days: DayRange, kind: CellKind = "harsh_brake",
-                min_passes: MinPasses = 1) -> Hotspots:
+                min_passes: MinPasses = None) -> Hotspots:
     """Grid cells by events per pass against the fleet's rate, with FDR-controlled significance."""
     scope = await policy.aggregate_scope(conn, access, days)
     return await service.hotspots(conn, scope, "cell", kind, min_passes)

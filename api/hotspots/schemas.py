@@ -12,26 +12,32 @@ CellKind = Literal["harsh_brake", "harsh_accel", "harsh_corner", "speeding"]
 
 
 class HotspotUnit(BaseModel):
-    unit_id: str                       # segment id, or cell id as text
-    name: str | None                   # street name for segments
-    geometry: dict[str, Any] | None    # segment LineString; None for cells
-    passes: int
+    unit_id: str                       # street segment id, or grid cell id as text
+    name: str | None                   # street name (segments)
+    geometry: dict[str, Any] | None    # segment LineString, or cell square (Polygon)
+    lon: float | None                  # cell centre (cells)
+    lat: float | None
+    passes: int                        # exposure: entries of a truck into the unit
     events: int
     rate_per_1000: float               # events per 1000 passes
-    expected: float                    # events expected from passes at the reference rate
-    z: float
+    expected: float | None             # segments: events expected at the reference rate
+    z: float                           # cells: Getis-Ord Gi*; segments: Poisson standardised excess
     p: float
     q: float                           # Benjamini–Hochberg adjusted p
     significant: bool
+    cluster: int | None                # cells: connected hotspot cells share a number
 
 
 class Hotspots(BaseModel):
     level: Level
     kind: str
+    method: str                            # gi_star (cells) or poisson_exceedance (segments)
     start: date
     end: date
     k_min_shifts: int
     k_min_people: int
+    min_passes: int                        # units passed fewer times are not tested
+    cell_m: float | None                   # cell edge in metres (cells)
     reference_rate_per_1000: float | None  # over the units shown
     suppressed_units: int                  # units with fewer than k shifts or people, left out
     units: list[HotspotUnit]               # most significant first

@@ -1,10 +1,10 @@
-"""Exposure-normalised hotspot statistics: events per pass against a reference rate.
+"""Exposure-normalised statistics for street segments: events per pass against a reference rate.
 
-Pure functions over arrays. A unit (segment or cell) with n passes and x events is
-compared with the rate r of all units shown: expected e = n·r; a Poisson upper-tail
-p-value P(X ≥ x | e) tests "more events than its traffic explains", and
-Benjamini–Hochberg q-values control the false discovery rate over all units tested.
-The busiest street is therefore not a hotspot just for being busy.
+Grid cells use Getis-Ord Gi* from ``fleetpilot.analytics.hotspots`` (neighbourhoods on the
+grid); street segments have no such neighbourhood here, so each segment with n passes and
+x events is compared with the rate r of all segments shown: expected e = n·r, a Poisson
+upper-tail p-value P(X ≥ x | e) tests "more events than its traffic explains", and the
+same Benjamini–Hochberg control over all segments tested marks the significant ones.
 """
 from __future__ import annotations
 
@@ -13,16 +13,17 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import poisson
 
+from fleetpilot.analytics.hotspots import benjamini_hochberg
+
 FDR_ALPHA = 0.05
 
 
 @dataclass(frozen=True)
 class Scores:
-    """Per unit: rate_per_1000 (events per 1000 passes), expected events, z (Poisson
-    standardised excess), p, q (BH-adjusted p), significant (q < alpha and excess > 0)."""
+    """Per unit: expected events, z (Poisson standardised excess), p, q, significant
+    (q ≤ alpha and more events than expected); reference rate per pass over all units."""
 
-    reference_rate_per_1000: float | None
-    rate_per_1000: np.ndarray
+    reference_rate: float | None
     expected: np.ndarray
     z: np.ndarray
     p: np.ndarray
@@ -30,33 +31,16 @@ class Scores:
     significant: np.ndarray
 
 
-def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
-    """BH-adjusted p-values (q), monotone in p and capped at 1."""
-    n = len(p)
-    if n == 0:
-        return p.astype(float)
-    order = np.argsort(p)
-    ranked = p[order] * n / np.arange(1, n + 1)
-    adjusted = np.minimum.accumulate(ranked[::-1])[::-1]
-    q = np.empty(n)
-    q[order] = np.minimum(adjusted, 1.0)
-    return q
-
-
-def score(events: np.ndarray, passes: np.ndarray, alpha: float = FDR_ALPHA) -> Scores:
+def poisson_exceedance(events: np.ndarray, passes: np.ndarray, alpha: float = FDR_ALPHA) -> Scores:
     events = np.asarray(events, dtype=float)
     passes = np.asarray(passes, dtype=float)
-    total_passes = passes.sum()
-    if len(passes) == 0 or total_passes <= 0:
-        empty = np.zeros(len(passes))
-        return Scores(None, empty, empty, empty, np.ones(len(passes)), np.ones(len(passes)),
-                      np.zeros(len(passes), dtype=bool))
-    rate = events.sum() / total_passes
+    if len(passes) == 0 or passes.sum() <= 0:
+        n = len(passes)
+        return Scores(None, np.zeros(n), np.zeros(n), np.ones(n), np.ones(n), np.zeros(n, dtype=bool))
+    rate = events.sum() / passes.sum()
     expected = passes * rate
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(expected > 0, (events - expected) / np.sqrt(expected), 0.0)
-        rate_per_1000 = np.where(passes > 0, 1000 * events / passes, 0.0)
-    # sf(x - 1) = P(X >= x); with no expected events only x = 0 is unsurprising.
-    p = np.where(expected > 0, poisson.sf(events - 1, expected), np.where(events > 0, 0.0, 1.0))
+    z = np.divide(events - expected, np.sqrt(expected), out=np.zeros(len(events)), where=expected > 0)
+    # sf(x - 1) = P(X >= x); with nothing expected only x = 0 is unsurprising.
+    p = np.where(expected > 0, poisson.sf(events - 1, np.maximum(expected, 1e-300)), np.where(events > 0, 0.0, 1.0))
     q = benjamini_hochberg(p)
-    return Scores(1000 * rate, rate_per_1000, expected, z, p, q, (q < alpha) & (events > expected))
+    return Scores(float(rate), expected, z, p, q, (q <= alpha) & (events > expected))

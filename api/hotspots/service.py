@@ -1,5 +1,7 @@
 """Hotspots from segment_exposure / cell_exposure over a day range, k-suppressed in SQL.
 
+Cells are tested with Getis-Ord Gi* and FDR control (``fleetpilot.analytics.hotspots``, on
+the grid the rollup job used); segments with a Poisson exceedance test (see scoring).
 Only units (segments, cells) passed in at least k_min_shifts distinct shifts by at least
 k_min_people distinct people leave the database (the others are only counted); the reference rate is taken
 over those units only, so nothing about a suppressed unit can be recovered by subtraction.
@@ -9,8 +11,10 @@ from __future__ import annotations
 import asyncpg
 import numpy as np
 
+from fleetpilot.analytics.geo import LocalFrame
+from fleetpilot.analytics.hotspots import Grid, HotspotParams, hotspots as gi_star_hotspots
 from fleetpilot.api.hotspots.schemas import Hotspots, HotspotUnit, Level
-from fleetpilot.api.hotspots.scoring import score
+from fleetpilot.api.hotspots.scoring import poisson_exceedance
 from fleetpilot.api.policy import AggregateScope
 
 # $1 first day, $2 day after the last, $3 k shifts, $4 k people. Rows: the visible units, each
@@ -68,23 +72,74 @@ LEFT JOIN (
 ) v ON true
 """
 QUERIES = {"segment": SEGMENTS, "cell": CELLS}
+# The local frame the rollup job fixed at its first run (fleetpilot.rollup.FRAME_KEY); the
+# grid's cell size is the analytics default the rollup job also uses.
+FRAME = "SELECT value FROM fleetpilot_meta WHERE key = 'analytics_frame'"
+DEFAULT_MIN_PASSES = {"segment": 1, "cell": HotspotParams().min_passes}
 
 
 async def hotspots(conn: asyncpg.Connection, scope: AggregateScope, level: Level, kind: str,
-                   min_passes: int = 1) -> Hotspots:
+                   min_passes: int | None = None) -> Hotspots:
     """Units of `level` scored for event `kind` (a column of the exposure rollup)."""
+    min_passes = DEFAULT_MIN_PASSES[level] if min_passes is None else min_passes
     rows = await conn.fetch(QUERIES[level], scope.start, scope.end, scope.k_shifts, scope.k_people)
-    suppressed = rows[0]["suppressed"]
-    shown = [r for r in rows if r["unit_id"] is not None and r["passes"] >= min_passes]
-    events = np.array([r[kind] for r in shown], dtype=float)
-    passes = np.array([r["passes"] for r in shown], dtype=float)
-    scores = score(events, passes)
-    units = [HotspotUnit(unit_id=r["unit_id"], name=r["name"], geometry=r["geometry"], passes=r["passes"],
-                         events=r[kind], rate_per_1000=float(scores.rate_per_1000[i]),
-                         expected=float(scores.expected[i]), z=float(scores.z[i]), p=float(scores.p[i]),
-                         q=float(scores.q[i]), significant=bool(scores.significant[i]))
-             for i, r in enumerate(shown)]
-    units.sort(key=lambda u: (u.q, -u.z, u.unit_id))
-    return Hotspots(level=level, kind=kind, start=scope.start, end=scope.end, k_min_shifts=scope.k_shifts,
-                    k_min_people=scope.k_people, reference_rate_per_1000=scores.reference_rate_per_1000,
-                    suppressed_units=suppressed, units=units)
+    shown = [r for r in rows if r["unit_id"] is not None]
+    passes = np.array([r["passes"] for r in shown], dtype=np.float64)
+    events = np.array([r[kind] for r in shown], dtype=np.float64)
+    tested = passes >= min_passes
+    rate = float(events[tested].sum() / passes[tested].sum()) if passes[tested].sum() > 0 else None
+    if level == "cell":
+        grid = await _grid(conn)
+        units = _cells(shown, events, passes, min_passes, grid)
+    else:
+        grid = None
+        units = _segments([r for r, t in zip(shown, tested) if t], events[tested], passes[tested])
+    units.sort(key=lambda u: (not u.significant, u.q, -u.z, u.unit_id))
+    return Hotspots(level=level, kind=kind, method="gi_star" if level == "cell" else "poisson_exceedance",
+                    start=scope.start, end=scope.end, k_min_shifts=scope.k_shifts, k_min_people=scope.k_people,
+                    min_passes=min_passes, cell_m=grid.cell_m if grid else None,
+                    reference_rate_per_1000=None if rate is None else 1000 * rate,
+                    suppressed_units=rows[0]["suppressed"], units=units)
+
+
+async def _grid(conn: asyncpg.Connection) -> Grid | None:
+    stored = await conn.fetchval(FRAME)
+    if stored is None:
+        return None
+    lon0, lat0 = (float(v) for v in stored.split(","))
+    return Grid(LocalFrame(lon0, lat0))
+
+
+def _square(grid: Grid, cell: int) -> tuple[dict, float, float]:
+    """A cell's outline (GeoJSON Polygon) and centre, in degrees."""
+    lon, lat = grid.centre(np.array([cell], dtype=np.int64))
+    x, y = grid.frame.to_xy(lon, lat)
+    half = grid.cell_m / 2
+    cx = x[0] + np.array([-half, half, half, -half, -half])
+    cy = y[0] + np.array([-half, -half, half, half, -half])
+    corner_lon, corner_lat = grid.frame.to_lonlat(cx, cy)
+    ring = [[round(float(a), 7), round(float(b), 7)] for a, b in zip(corner_lon, corner_lat)]
+    return {"type": "Polygon", "coordinates": [ring]}, float(lon[0]), float(lat[0])
+
+
+def _cells(rows, events: np.ndarray, passes: np.ndarray, min_passes: int, grid: Grid | None) -> list[HotspotUnit]:
+    cells = np.array([int(r["unit_id"]) for r in rows], dtype=np.int64)
+    found = gi_star_hotspots(cells, passes, events, HotspotParams(min_passes=min_passes))
+    units = []
+    for i, cell in enumerate(found.cell.tolist()):
+        geometry, lon, lat = _square(grid, cell) if grid else (None, None, None)
+        units.append(HotspotUnit(
+            unit_id=str(cell), name=None, geometry=geometry, lon=lon, lat=lat, passes=int(found.passes[i]),
+            events=int(found.events[i]), rate_per_1000=float(1000 * found.rate[i]), expected=None,
+            z=float(found.z[i]), p=float(found.p[i]), q=float(found.q[i]), significant=bool(found.significant[i]),
+            cluster=int(found.cluster[i]) if found.cluster[i] >= 0 else None))
+    return units
+
+
+def _segments(rows, events: np.ndarray, passes: np.ndarray) -> list[HotspotUnit]:
+    scores = poisson_exceedance(events, passes)
+    return [HotspotUnit(
+        unit_id=r["unit_id"], name=r["name"], geometry=r["geometry"], lon=None, lat=None, passes=int(passes[i]),
+        events=int(events[i]), rate_per_1000=float(1000 * events[i] / passes[i]), expected=float(scores.expected[i]),
+        z=float(scores.z[i]), p=float(scores.p[i]), q=float(scores.q[i]), significant=bool(scores.significant[i]),
+        cluster=None) for i, r in enumerate(rows)]

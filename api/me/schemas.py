@@ -6,26 +6,30 @@ from datetime import date, datetime
 from pydantic import BaseModel
 
 
-class Period(BaseModel):
-    """One ISO week (or the baseline) of my own shifts. Rates are None without distance or time."""
+class Week(BaseModel):
+    """One ISO week of my own shifts. Safety rates are per 100 km with exact 95 % Poisson
+    intervals; the baseline is my own preceding weeks pooled (never other people)."""
 
-    week: date | None  # Monday of the week; None for the baseline
+    week: date  # Monday
     shifts: int
     hours_on_duty: float
     distance_km: float
     safety_events: int
-    safety_events_per_100_km: float | None
-    idle_share: float | None   # idle time / time on duty
+    per_100km: float | None
+    low: float | None
+    high: float | None
+    baseline_per_100km: float | None
+    baseline_low: float | None
+    baseline_high: float | None
+    change: str  # fewer | more | no clear change | not enough history
+    idle_share: float | None  # idle time / time on duty, over shifts with a rollup
     break_minutes_per_shift: float | None
     coverage_mean: float | None
 
 
 class Trends(BaseModel):
-    """My weeks against my own past only (never against other people)."""
-
-    weeks: list[Period]
-    baseline: Period | None  # all weeks before the latest one, taken together
-    latest_vs_baseline: dict[str, float]  # latest week minus baseline, per rate
+    baseline_weeks: int
+    weeks: list[Week]
 
 
 class AccessEntry(BaseModel):

@@ -1,80 +1,81 @@
-"""A driver's weekly trends against their own past (from shift rollups, never other people)."""
+"""A driver's weekly trends against their own past, from their shift rollups.
+
+The safety trend is ``fleetpilot.analytics.trends.weekly_trend`` (events per 100 km, exact
+intervals, own baseline, change test), which by design takes one person's shifts only;
+workload figures (hours, idle, breaks, coverage) are summed per week beside it.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import asyncpg
+import numpy as np
 
-from fleetpilot.api.me.schemas import Period, Trends
+from fleetpilot.analytics.trends import TrendParams, weekly_trend
+from fleetpilot.api.me.schemas import Trends, Week
 from fleetpilot.api.policy import OwnPerson
 
-# Sums per ISO week (UTC); rates are formed in Python so weeks can be summed into a baseline.
-WEEKS = """
-SELECT (date_trunc('week', s.starts_at AT TIME ZONE 'UTC'))::date AS week,
-       count(*) AS shifts,
-       sum(extract(epoch FROM s.ends_at - s.starts_at))::float8 AS on_duty_s,
-       coalesce(sum(m.distance_m), 0)::float8 AS distance_m,
-       coalesce(sum(m.idle_s), 0)::float8 AS idle_s,
-       coalesce(sum(m.break_s), 0)::float8 AS break_s,
-       count(m.shift_id) AS measured_shifts,
-       coalesce(sum(m.coverage), 0)::float8 AS coverage_sum,
-       count(m.coverage) AS coverage_n,
-       coalesce(sum(ev.n), 0)::bigint AS safety_events
-FROM shift_crew c
-JOIN shifts s ON s.shift_id = c.shift_id
+# One row per own shift since $2; shifts without a rollup have NULL figures.
+MY_SHIFTS = """
+SELECT (s.starts_at AT TIME ZONE 'UTC')::date AS day,
+       extract(epoch FROM s.ends_at - s.starts_at)::float8 AS on_duty_s,
+       m.distance_m, m.idle_s, m.break_s, m.coverage,
+       (SELECT count(*) FROM shift_events e WHERE e.shift_id = s.shift_id) AS events
+FROM shift_crew c JOIN shifts s ON s.shift_id = c.shift_id
 LEFT JOIN shift_metrics m ON m.shift_id = s.shift_id
-LEFT JOIN LATERAL (SELECT count(*) AS n FROM shift_events e WHERE e.shift_id = s.shift_id) ev ON true
 WHERE c.person_id = $1 AND s.starts_at >= $2
-GROUP BY 1 ORDER BY 1
+ORDER BY s.starts_at
 """
-RATES = ("safety_events_per_100_km", "idle_share", "break_minutes_per_shift", "coverage_mean")
 
 
-@dataclass(frozen=True)
-class Totals:
-    """Additive sums over some shifts (s, m, counts); measured_shifts have a rollup row."""
-
-    shifts: int
-    on_duty_s: float
-    distance_m: float
-    idle_s: float
-    break_s: float
-    measured_shifts: int
-    coverage_sum: float
-    coverage_n: int
-    safety_events: int
-
-    def __add__(self, other: Totals) -> Totals:
-        return Totals(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
-
-    def period(self, week: date | None) -> Period:
-        measured = self.measured_shifts > 0
-        return Period(
-            week=week, shifts=self.shifts, hours_on_duty=self.on_duty_s / 3600, distance_km=self.distance_m / 1000,
-            safety_events=self.safety_events,
-            safety_events_per_100_km=self.safety_events / (self.distance_m / 100_000) if self.distance_m > 0 else None,
-            idle_share=self.idle_s / self.on_duty_s if measured and self.on_duty_s > 0 else None,
-            break_minutes_per_shift=self.break_s / 60 / self.measured_shifts if measured else None,
-            coverage_mean=self.coverage_sum / self.coverage_n if self.coverage_n else None,
-        )
+def _column(rows, name: str) -> np.ndarray:
+    return np.array([np.nan if r[name] is None else r[name] for r in rows], dtype=np.float64)
 
 
-async def my_trends(conn: asyncpg.Connection, me: OwnPerson, weeks: int, now: datetime | None = None) -> Trends:
-    """My last `weeks` weeks, and the latest week against all earlier ones taken together."""
-    since = (now or datetime.now(timezone.utc)) - timedelta(weeks=weeks)
-    rows = await conn.fetch(WEEKS, me.person_id, since)
-    totals = [(r["week"], Totals(**{f.name: r[f.name] for f in fields(Totals)})) for r in rows]
-    periods = [t.period(week) for week, t in totals]
-    baseline = None
-    deltas: dict[str, float] = {}
-    if len(totals) >= 2:
-        earlier = totals[0][1]
-        for _, t in totals[1:-1]:
-            earlier = earlier + t
-        baseline = earlier.period(None)
-        for rate in RATES:
-            latest, past = getattr(periods[-1], rate), getattr(baseline, rate)
-            if latest is not None and past is not None:
-                deltas[rate] = latest - past
-    return Trends(weeks=periods, baseline=baseline, latest_vs_baseline=deltas)
+def _per_week(inverse: np.ndarray, n: int, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sum over known values, count of known values) per week."""
+    known = ~np.isnan(values)
+    return (np.bincount(inverse[known], values[known], minlength=n),
+            np.bincount(inverse[known], minlength=n).astype(np.float64))
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return float(a / b) if b > 0 else None
+
+
+async def my_trends(conn: asyncpg.Connection, me: OwnPerson, weeks: int, now: datetime | None = None,
+                    params: TrendParams = TrendParams()) -> Trends:
+    """My last `weeks` weeks; history reaches `baseline_weeks` further back for the baseline."""
+    now = now or datetime.now(timezone.utc)
+    rows = await conn.fetch(MY_SHIFTS, me.person_id, now - timedelta(weeks=weeks + params.baseline_weeks))
+    if not rows:
+        return Trends(baseline_weeks=params.baseline_weeks, weeks=[])
+    day = np.array([r["day"] for r in rows], dtype="datetime64[D]")
+    km = np.nan_to_num(_column(rows, "distance_m")) / 1000
+    safety = weekly_trend(day, np.array([r["events"] for r in rows]), km, params)
+    monday = day - ((day.astype(np.int64) + 3) % 7).astype("timedelta64[D]")
+    inverse = np.searchsorted(safety.week, monday)
+    n = len(safety.week)
+    shifts = np.bincount(inverse, minlength=n)
+    on_duty = np.bincount(inverse, _column(rows, "on_duty_s"), minlength=n)
+    measured = ~np.isnan(_column(rows, "distance_m"))
+    measured_on_duty = np.bincount(inverse[measured], _column(rows, "on_duty_s")[measured], minlength=n)
+    idle, _ = _per_week(inverse, n, _column(rows, "idle_s"))
+    breaks, with_breaks = _per_week(inverse, n, _column(rows, "break_s"))
+    coverage, with_coverage = _per_week(inverse, n, _column(rows, "coverage"))
+    first_shown = np.datetime64((now - timedelta(weeks=weeks)).date(), "D")
+    out = []
+    for i, record in enumerate(safety.records()):
+        if safety.week[i] + np.timedelta64(6, "D") < first_shown:
+            continue  # history only used for the baseline
+        out.append(Week(
+            week=safety.week[i].item(), shifts=int(shifts[i]), hours_on_duty=float(on_duty[i] / 3600),
+            distance_km=float(safety.km[i]), safety_events=int(safety.events[i]),
+            per_100km=record["per_100km"], low=record["low"], high=record["high"],
+            baseline_per_100km=record["baseline_per_100km"], baseline_low=record["baseline_low"],
+            baseline_high=record["baseline_high"], change=record["change"],
+            idle_share=_ratio(idle[i], measured_on_duty[i]),
+            break_minutes_per_shift=_ratio(breaks[i] / 60, with_breaks[i]),
+            coverage_mean=_ratio(coverage[i], with_coverage[i]),
+        ))
+    return Trends(baseline_weeks=params.baseline_weeks, weeks=out)

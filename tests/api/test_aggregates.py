@@ -7,8 +7,13 @@ import io
 import json
 from datetime import timedelta
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
+
+from fleetpilot.analytics.geo import LocalFrame
+from fleetpilot.analytics.hotspots import Grid, HotspotParams
+from fleetpilot.analytics.hotspots import hotspots as gi_star_hotspots
 
 FIGURES = ("shifts", "coverage_mean", "distance_km_per_shift", "deadhead_share", "collection_h_per_shift",
            "idle_min_per_shift", "facility_min_per_shift", "dwell_mean_s", "turnaround_mean_s")
@@ -94,17 +99,48 @@ def test_segment_coverage_of_a_route(shared_api):
 
 def test_hotspot_cells_below_k_are_left_out_and_only_counted(shared_api):
     body = shared_api.get("/api/v1/hotspots/cells", "data_officer", params=_range(shared_api)).json()
+    assert body["method"] == "gi_star" and body["min_passes"] == HotspotParams().min_passes
     assert [u["unit_id"] for u in body["units"]] == ["1"]
     assert body["suppressed_units"] == 1  # cell 2: two shifts of r-south
     cell = body["units"][0]
     assert cell["passes"] == 17 * 10 and cell["events"] == 17 and cell["rate_per_1000"] == 100.0
     # The reference rate is over shown units only, so cell 2 cannot be recovered by subtraction.
     assert body["reference_rate_per_1000"] == 100.0
+    assert cell["geometry"] is None and body["cell_m"] is None  # no rollup has fixed the grid's frame yet
+
+
+def test_cells_are_scored_by_gi_star_on_the_rollups_grid(api):
+    grid = Grid(LocalFrame(13.4, 52.5))
+    centre_x, centre_y = np.meshgrid(np.arange(5) * grid.cell_m + 1, np.arange(5) * grid.cell_m + 1)
+    cells = grid.cell_of(centre_x.ravel(), centre_y.ravel())
+    risky = set(cells[[6, 7, 11, 12]].tolist())  # a 2x2 block
+    rows = [(int(c), start.date(), shift_id, 100, 30 if int(c) in risky else 2)
+            for shift_id, (start, _) in api.world.shift_window.items() if "truck-1" in shift_id for c in cells]
+    api.sql("DELETE FROM cell_exposure")
+    api.sql_many("INSERT INTO cell_exposure (cell_id, day, shift_id, passes, harsh_brake) VALUES ($1, $2, $3, $4, $5)",
+                 rows)
+    api.sql("INSERT INTO fleetpilot_meta (key, value) VALUES ('analytics_frame', '13.4,52.5')")
+    body = api.get("/api/v1/hotspots/cells", "supervisor", params=_range(api)).json()
+    units = {int(u["unit_id"]): u for u in body["units"]}
+    assert len(units) == 25 and body["cell_m"] == grid.cell_m
+    expected = gi_star_hotspots(np.array(list(units)), np.array([u["passes"] for u in units.values()]),
+                                np.array([u["events"] for u in units.values()]))
+    flagged = {c for c, u in units.items() if u["significant"]}
+    assert {int(c) for c in expected.cell[expected.significant]} == flagged
+    assert flagged and flagged <= risky and body["units"][0]["significant"]
+    assert len({units[c]["cluster"] for c in flagged}) == 1
+    first = units[int(cells[0])]
+    lon, lat = grid.centre(np.array([cells[0]]))
+    assert (first["lon"], first["lat"]) == pytest.approx((lon[0], lat[0]))
+    ring = first["geometry"]["coordinates"][0]
+    assert len(ring) == 5 and ring[0] == ring[-1]
+    assert min(p[0] for p in ring) < first["lon"] < max(p[0] for p in ring)
 
 
 def test_hotspot_segments_with_kind_and_min_passes(shared_api):
     params = {**_range(shared_api), "kind": "speeding"}
     body = shared_api.get("/api/v1/hotspots/segments", "supervisor", params=params).json()
+    assert body["method"] == "poisson_exceedance"
     assert body["kind"] == "speeding" and body["units"][0]["events"] == 0
     none = shared_api.get("/api/v1/hotspots/segments", "supervisor", params={**params, "min_passes": 10_000}).json()
     assert none["units"] == []
@@ -112,19 +148,19 @@ def test_hotspot_segments_with_kind_and_min_passes(shared_api):
                           params={**params, "kind": "harsh_corner"}).status_code == 422
 
 
-def test_a_busy_unit_is_not_a_hotspot_but_a_risky_one_is(api):
-    # Two more cells passed by all r-north shifts: cell 3 busy with the fleet's usual rate,
-    # cell 4 quiet but with many events per pass.
+def test_a_busy_segment_is_not_a_hotspot_but_a_risky_one_is(api):
+    # Two more segments passed on every r-north shift: seg-b busy at about the usual rate,
+    # seg-c quiet but with many events per pass.
     days = [(start.date(), s) for s, (start, _) in api.world.shift_window.items() if "truck-1" in s]
-    api.sql_many("INSERT INTO cell_exposure (cell_id, day, shift_id, passes, harsh_brake) VALUES (3, $1, $2, 200, 20)",
-                 days)
-    api.sql_many("INSERT INTO cell_exposure (cell_id, day, shift_id, passes, harsh_brake) VALUES (4, $1, $2, 5, 4)",
-                 days)
-    body = api.get("/api/v1/hotspots/cells", "supervisor", params=_range(api)).json()
+    api.sql_many("INSERT INTO segment_exposure (segment_id, day, shift_id, passes, harsh_brake) "
+                 "VALUES ('seg-b', $1, $2, 200, 50)", days)
+    api.sql_many("INSERT INTO segment_exposure (segment_id, day, shift_id, passes, harsh_brake) "
+                 "VALUES ('seg-c', $1, $2, 5, 4)", days)
+    body = api.get("/api/v1/hotspots/segments", "supervisor", params=_range(api)).json()
     units = {u["unit_id"]: u for u in body["units"]}
-    assert units["4"]["significant"] and not units["3"]["significant"]
-    assert units["3"]["events"] > units["4"]["events"]  # more events, yet not a hotspot
-    assert body["units"][0]["unit_id"] == "4"
+    assert units["seg-c"]["significant"] and not units["seg-b"]["significant"]
+    assert units["seg-b"]["events"] > units["seg-c"]["events"]  # more events, yet not a hotspot
+    assert body["units"][0]["unit_id"] == "seg-c"
 
 
 @pytest.mark.parametrize("fmt", ["csv", "geojson", "parquet"])

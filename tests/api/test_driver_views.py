@@ -8,6 +8,8 @@ import math
 import zipfile
 from datetime import timedelta
 
+import pytest
+
 from fleetpilot.api.shifts.service import MAX_TRACK_POINTS
 
 ME = "/api/v1/me"
@@ -81,14 +83,19 @@ def test_a_shift_past_retention_has_an_empty_track(shared_api):
 
 def test_trends_compare_me_with_my_own_past_only(shared_api):
     body = shared_api.get(f"{ME}/trends", "driver", params={"weeks": 8}).json()
-    assert sum(w["shifts"] for w in body["weeks"]) == len(shared_api.world.ana_shifts)
-    weeks = [w["week"] for w in body["weeks"]]
-    assert weeks == sorted(weeks)
-    baseline = body["baseline"]
-    assert baseline["shifts"] == sum(w["shifts"] for w in body["weeks"][:-1])
-    latest = body["weeks"][-1]
-    assert body["latest_vs_baseline"]["safety_events_per_100_km"] == latest["safety_events_per_100_km"] - \
-        baseline["safety_events_per_100_km"]
+    weeks = body["weeks"]
+    assert sum(w["shifts"] for w in weeks) == len(shared_api.world.ana_shifts)
+    assert [w["week"] for w in weeks] == sorted(w["week"] for w in weeks)
+    first, second = weeks[0], weeks[1]
+    # One harsh brake per shift of ~60 km: about 1.6 per 100 km, with an interval around it.
+    assert first["safety_events"] == first["shifts"]
+    assert first["per_100km"] == pytest.approx(100 * first["safety_events"] / first["distance_km"], abs=1e-3)
+    assert first["low"] < first["per_100km"] < first["high"]
+    assert first["baseline_per_100km"] is None and first["change"] == "not enough history"
+    assert second["baseline_per_100km"] == pytest.approx(first["per_100km"], abs=1e-3)
+    assert second["change"] == "no clear change"
+    assert first["idle_share"] == pytest.approx(900 / (8 * 3600))
+    assert first["break_minutes_per_shift"] == 30.0
 
 
 def test_access_log_starts_empty(shared_api):
