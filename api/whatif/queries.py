@@ -91,6 +91,8 @@ RETENTION_DAYS = "SELECT retention_days FROM privacy_settings"
 PURGE = "SELECT whatif_purge_expired(now() - make_interval(days => $1))"
 
 # --- stored answers --------------------------------------------------------------------------
+# JSON goes in as text cast in SQL, so it is stored the same whatever jsonb codec the
+# connection has (the API's pool decodes jsonb to objects; the CLI's connection does not).
 
 GET_RESULT = """
 SELECT result_id, kind, name, inputs, data_fingerprint, answer, compute_s, created_at FROM whatif_results
@@ -98,7 +100,7 @@ WHERE result_id = $1
 """
 INSERT_RESULT = """
 INSERT INTO whatif_results (result_id, kind, name, inputs, data_fingerprint, answer, compute_s, created_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+VALUES ($1, $2, $3, $4::text::jsonb, $5, $6::text::jsonb, $7, $8)
 ON CONFLICT (result_id) DO NOTHING
 """
 RECENT_RESULTS = """

@@ -13,9 +13,7 @@ from fleetpilot.api.whatif import service
 from fleetpilot.api.whatif.schemas import AskIn, Catalog, ResultOut, ResultSummary
 
 router = APIRouter(prefix="/whatif", tags=["whatif"], responses=REFUSALS)
-# Data officers only. Until the policy declares its own WHATIF capability, EXPORTS is the one
-# with exactly that audience and the same aggregate scope (k read live).
-WhatIf = Allowed(getattr(Capability, "WHATIF", Capability.EXPORTS))
+WhatIf = Allowed(Capability.WHATIF)  # data officers only (policy.RULES)
 TimeZone = Annotated[str, Query(max_length=64, description="IANA time zone of the city's clock (hours of day)")]
 RESULTS_PATH = "/api/v1/whatif/results/"
 

@@ -3,83 +3,24 @@
 the in-memory path, and the same answer when asked twice."""
 from __future__ import annotations
 
-import uuid
 import warnings
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 
-import asyncpg
 import pytest
-from support import TestServers, run, with_database
+from support import run
+from whatif.whatif_pilot import K, PERIOD
+from whatif.whatif_pilot import with_conn as _with
 
 from fleetpilot.analytics.whatif.assemble import history_from_documents
-from fleetpilot.analytics.whatif.privacy import Privacy
 from fleetpilot.analytics.whatif.questions import Context, ask
 from fleetpilot.analytics.whatif.scenarios import run_scenario
+from fleetpilot.api.app import create_app
 from fleetpilot.api.auth.tokens import issue_access_token
 from fleetpilot.api.whatif import service
 from fleetpilot.api.whatif.prepare import prepare
-from fleetpilot.db.schema import prepare as prepare_schema
-from fleetpilot.settings import Settings
-from fleetpilot.simload import load_run
 
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
 from fastapi.testclient import TestClient  # noqa: E402
-
-FIRST_DAY = datetime.now(timezone.utc).date() - timedelta(days=4)
-PERIOD = (FIRST_DAY, FIRST_DAY + timedelta(days=2))
-K = Privacy(k_shifts=2, k_people=2)
-
-
-@pytest.fixture(scope="module")
-def small_run():
-    from fleetsim.offline import generate_fleet
-
-    return generate_fleet(n_vehicles=2, days=2, seed=11, start=f"{FIRST_DAY.isoformat()}T06:00:00Z")
-
-
-async def _store(url: str, sim) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await load_run(conn, sim)  # as the ingest stores it: on duty, not private
-    finally:
-        await conn.close()
-
-
-async def _with(url, work):
-    conn = await asyncpg.connect(url)
-    try:
-        return await work(conn)
-    finally:
-        await conn.close()
-
-
-@pytest.fixture(scope="module")
-def module_settings(pg_admin_url, data_dir) -> Settings:
-    """One database for the whole module: storing and preparing the fleet is the slow part."""
-    name = f"fpt_whatif_service_{uuid.uuid4().hex[:8]}"
-    run(_admin(pg_admin_url, f'CREATE DATABASE "{name}"'))
-    settings = Settings(database_url=with_database(pg_admin_url, name), data_dir=data_dir,
-                        storage_mode=TestServers().storage_mode, jwt_secret="test-" + uuid.uuid4().hex, _env_file=None)
-    run(_with(settings.database_url, lambda c: prepare_schema(c, settings)))
-    yield settings
-    run(_admin(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _admin(url: str, statement: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-@pytest.fixture(scope="module")
-def prepared(module_settings, small_run):
-    url = module_settings.database_url
-    run(_store(url, small_run))
-    report = run(_with(url, lambda c: prepare(c, *PERIOD)))
-    return url, report
-
 
 @pytest.fixture(scope="module")
 def in_memory(small_run):
@@ -135,35 +76,10 @@ def test_bad_requests_are_refused_with_a_reason(prepared):
                                                 date(2001, 1, 8), K)))
 
 
-def _app(settings):
-    from fleetpilot.api.app import create_app
-    from fleetpilot.api.whatif.router import router
-
-    app = create_app(settings)
-    if not any(getattr(r, "path", "").startswith("/api/v1/whatif") for r in app.routes):
-        app.include_router(router, prefix="/api/v1")  # until the app factory registers it
-    return app
-
-
-def test_the_api_serves_data_officers_only_and_links_to_the_stored_answer(prepared, module_settings):
-    url, _ = prepared
-
-    async def users(conn):
-        ids = {}
-        await conn.execute("UPDATE privacy_settings SET k_min_shifts = 2, k_min_people = 2")
-        for role in ("data_officer", "supervisor", "admin"):
-            ids[role] = await conn.fetchval(
-                "INSERT INTO users (username, password_hash, role) VALUES ($1, 'x', $2) RETURNING user_id", f"u-{role}", role)
-        person = await conn.fetchval("SELECT person_id FROM people LIMIT 1")
-        ids["driver"] = await conn.fetchval(
-            "INSERT INTO users (username, password_hash, role, person_id) VALUES ('u-driver', 'x', 'driver', $1) "
-            "RETURNING user_id", person)
-        return ids
-
-    ids = run(_with(url, users))
-    app = _app(module_settings)
+def test_the_api_serves_data_officers_only_and_links_to_the_stored_answer(prepared, pilot_settings, pilot_users):
+    app = create_app(pilot_settings)
     with TestClient(app) as client:
-        token = {r: issue_access_token(app.state.token_keys, uid, r)[0] for r, uid in ids.items()}
+        token = {r: issue_access_token(app.state.token_keys, uid, r)[0] for r, uid in pilot_users.items()}
         auth = {r: {"Authorization": f"Bearer {t}"} for r, t in token.items()}
         query = {"from": PERIOD[0].isoformat(), "to": PERIOD[1].isoformat()}
         assert client.get("/api/v1/whatif").status_code == 401

@@ -1,0 +1,167 @@
+// The data officer's what-if page: pick a library question or a scenario, set its
+// parameters (the form is built from the API's catalogue, so it never lists a parameter the
+// API does not take), and read the answer with its assumptions, interval and charts. The
+// address carries the answer's id (?result=…), so the page's link is the shareable link of
+// a stored answer.
+
+import { getJson, sendJson } from "./api.js";
+import { dayRange, dayRangeFields } from "./controls.js";
+import * as fmt from "./format.js";
+import { drawChart } from "./map.js";
+import { guarded, startPage } from "./shell.js";
+import { tableHtml } from "./tables.js";
+
+const $ = (id) => document.getElementById(id);
+// Parameters every scenario shares: shown folded, under "assumptions you can change".
+const COMMON = new Set(["seed", "replicates", "paid_hours", "fuel_l_per_km", "fuel_l_per_engine_h", "co2_kg_per_l",
+  "hotspot_top", "hotspots"]);
+const DAY_MS = 86_400_000;
+
+/** A number with as many decimals as its size warrants. */
+function num(value) {
+  if (value === null || value === undefined || typeof value !== "number") return fmt.esc(value ?? "–");
+  const size = Math.abs(value);
+  return fmt.number(value, size >= 100 ? 0 : size >= 1 ? 2 : 3);
+}
+
+function cell(value) {
+  return typeof value === "number" ? num(value) : fmt.esc(value ?? "–");
+}
+
+function field(p) {
+  const id = `p-${p.name}`;
+  const label = `<label for="${id}">${fmt.esc(p.name.replaceAll("_", " "))}</label>`;
+  const value = p.default === null || p.default === undefined ? "" : Array.isArray(p.default) ? p.default.join(",") : p.default;
+  let input;
+  if (p.choices && p.choices.length) {
+    input = `<select id="${id}" name="${p.name}">${p.choices.map((c) =>
+      `<option value="${fmt.esc(c)}"${c === p.default ? " selected" : ""}>${fmt.esc(c)}</option>`).join("")}</select>`;
+  } else if (p.type === "geojson") {
+    input = `<textarea id="${id}" name="${p.name}" rows="3" cols="40" placeholder='{"type":"Polygon","coordinates":[…]}'></textarea>`;
+  } else {
+    const numeric = p.type === "int" || p.type === "float";
+    const bounds = `${p.minimum !== null && p.minimum !== undefined ? ` min="${p.minimum}"` : ""}${p.maximum !== null && p.maximum !== undefined ? ` max="${p.maximum}"` : ""}`;
+    input = `<input id="${id}" name="${p.name}" ${numeric ? `type="number" step="${p.type === "int" ? 1 : "any"}"${bounds}` : 'type="text"'} value="${fmt.esc(value)}" autocomplete="off">`;
+  }
+  return `<div>${label}${input}<span class="note">${fmt.esc(p.help)}</span></div>`;
+}
+
+function readParams(spec) {
+  const params = {};
+  for (const p of spec) {
+    const raw = $(`p-${p.name}`)?.value.trim();
+    if (!raw) continue;
+    if (p.type === "int" || p.type === "float") params[p.name] = Number(raw);
+    else if (p.type === "list") params[p.name] = raw.split(",").map((s) => s.trim()).filter(Boolean);
+    else if (p.type === "geojson") params[p.name] = JSON.parse(raw);
+    else params[p.name] = raw;
+    if (p.default !== null && String(params[p.name]) === String(p.default)) delete params[p.name];
+  }
+  return params;
+}
+
+function renderForm(catalog) {
+  const kind = $("kind").value;
+  const items = kind === "scenario" ? catalog.scenarios : catalog.questions;
+  const chosen = $("item").value;
+  $("item").innerHTML = items.map((i) => `<option value="${fmt.esc(i.id)}">${fmt.esc(i.title)}</option>`).join("");
+  if (items.some((i) => i.id === chosen)) $("item").value = chosen;
+  renderParams(items.find((i) => i.id === $("item").value));
+}
+
+function renderParams(item) {
+  const own = item.params.filter((p) => !COMMON.has(p.name));
+  const common = item.params.filter((p) => COMMON.has(p.name));
+  $("item-method").textContent = `Method: ${item.method}`;
+  $("params").innerHTML = `<legend>Parameters</legend>${own.length ? own.map(field).join("") : '<p class="note">None.</p>'}`;
+  $("common-params").innerHTML = `<legend class="visually-hidden">Common parameters</legend>${common.map(field).join("")}`;
+  $("common-box").hidden = common.length === 0;
+}
+
+function kpiTable(kpis) {
+  return tableHtml({
+    caption: "Key figures: baseline, scenario and the change with its 95 % interval", id: "kpi-table",
+    columns: [{ label: "Figure" }, { label: "Unit" }, { label: "Baseline", num: true }, { label: "Scenario", num: true },
+      { label: "Change", num: true }, { label: "95 % interval", num: true }, { label: "Note" }],
+    rows: kpis.map((k) => [fmt.esc(k.name.replaceAll("_", " ")), fmt.esc(k.unit), num(k.baseline), num(k.scenario),
+      num(k.delta), k.modelled ? `${num(k.delta_lo)} to ${num(k.delta_hi)}` : "–",
+      k.modelled ? "" : `held: ${fmt.esc(k.note)}`]),
+  });
+}
+
+function dataTable(table, index) {
+  return `<h3>${fmt.esc(table.name)}</h3>${tableHtml({
+    caption: table.name, id: `table-${index}`, stack: true, empty: "Nothing to show (or withheld: too few shifts or people).",
+    columns: table.columns.map((c, i) => ({ label: table.units?.[i] ? `${c.replaceAll("_", " ")} (${table.units[i]})` : c.replaceAll("_", " "),
+      num: table.rows.some((r) => typeof r[i] === "number") })),
+    rows: table.rows.map((r) => r.map(cell)),
+  })}`;
+}
+
+async function renderAnswer(result) {
+  const a = result.answer;
+  const charts = a.kind === "scenario" ? a.charts : [a.chart];
+  const tables = a.kind === "scenario" ? a.tables : [a.table];
+  const link = new URL(`whatif.html?result=${result.result_id}`, location.href);
+  const period = a.kind === "scenario"
+    ? `${a.period.first_day} to ${a.period.last_day}: ${a.period.days} days, ${a.period.shifts} shifts`
+    : `${result.inputs.from} to ${result.inputs.to} (exclusive)`;
+  const box = $("answer");
+  box.hidden = false;
+  box.innerHTML = `<h2 id="answer-title">${fmt.esc(a.title)}</h2>
+    <p class="note">${result.cached ? '<span class="badge">stored answer</span> ' : '<span class="badge good">new answer</span> '}
+      ${fmt.esc(period)} · computed in ${num(result.compute_s)} s ·
+      <a id="answer-link" href="${fmt.esc(link.href)}">link to this answer</a> <code id="answer-id">${fmt.esc(result.result_id)}</code></p>
+    ${a.kind === "question"
+      ? `<p><strong id="answer-number" style="font-size: 1.6rem">${num(a.number.value)}</strong> ${fmt.esc(a.number.unit)} <span class="note">${fmt.esc(a.number.label)}</span></p>`
+      : kpiTable(a.kpis)}
+    <div class="grid two">${charts.map((c, i) => `<div><h3>${fmt.esc(c.layout?.title?.text || "")}</h3><div id="chart-${i}" class="chart"></div></div>`).join("")}</div>
+    ${tables.map(dataTable).join("")}
+    ${a.suppressed ? `<p class="note">${a.suppressed} group(s) withheld: fewer than k shifts or people.</p>` : ""}
+    <h3>Assumptions</h3><ul id="assumptions">${a.assumptions.map((s) => `<li>${fmt.esc(s)}</li>`).join("")}</ul>
+    ${a.notes.length ? `<h3>Notes</h3><ul>${a.notes.map((s) => `<li>${fmt.esc(s)}</li>`).join("")}</ul>` : ""}`;
+  await Promise.all(charts.map((c, i) => {
+    const { title, ...layout } = c.layout || {};
+    return drawChart($(`chart-${i}`), c.data, { height: 300, ...layout }, title?.text || "answer chart");
+  }));
+  history.replaceState(null, "", `?result=${result.result_id}`);
+}
+
+async function renderRecent() {
+  const recent = await getJson("whatif/results", { limit: 10 });
+  $("recent").innerHTML = tableHtml({
+    caption: "Recently stored answers", id: "recent-table", empty: "No answers stored yet.",
+    columns: [{ label: "When" }, { label: "Kind" }, { label: "Name" }, { label: "Period" }, { label: "Answer" }],
+    rows: recent.map((r) => [fmt.esc(fmt.dateTime(r.created_at)), fmt.esc(r.kind), fmt.esc(r.name),
+      fmt.esc(`${r.inputs.from} to ${r.inputs.to}`), `<a href="whatif.html?result=${fmt.esc(r.result_id)}">open</a>`]),
+  });
+}
+
+startPage("whatif", async () => {
+  const range = dayRange(30);
+  $("range-fields").innerHTML = dayRangeFields(range);
+  const catalog = await getJson("whatif");
+  renderForm(catalog);
+  $("kind").addEventListener("change", () => renderForm(catalog));
+  $("item").addEventListener("change", () => renderForm(catalog));
+  $("ask-form").addEventListener("submit", guarded(async (event) => {
+    event.preventDefault();
+    const kind = $("kind").value;
+    const item = (kind === "scenario" ? catalog.scenarios : catalog.questions).find((i) => i.id === $("item").value);
+    const to = new Date(Date.parse(`${$("to-day").value}T00:00:00Z`) + DAY_MS).toISOString().slice(0, 10);
+    $("ask-status").textContent = "Working…";
+    $("ask-button").disabled = true;
+    try {
+      const result = await sendJson("POST", `whatif/${kind === "scenario" ? "scenarios" : "questions"}/${item.id}`,
+        { params: readParams(item.params) }, { from: $("from-day").value, to, tz: $("tz").value });
+      await renderAnswer(result);
+      $("ask-status").textContent = result.cached ? "This exact question was answered before: here is the stored answer." : "Answered and stored.";
+      await renderRecent();
+    } finally {
+      $("ask-button").disabled = false;
+    }
+  }));
+  const shared = new URLSearchParams(location.search).get("result");
+  if (shared) await renderAnswer(await getJson(`whatif/results/${encodeURIComponent(shared)}`));
+  await renderRecent();
+});

@@ -1,0 +1,99 @@
+"""The data officer's what-if page in headless Chromium, on the real API and a pilot database:
+it offers every question and scenario of the catalogue, shows the API's answer with its
+assumptions and interval, and a shared link shows the same stored answer."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+from browser.harness import CHROMIUM, CHROMIUM_ARGS, DESKTOP, ApiServer, Watch, open_page, signed_in_context
+from playwright.sync_api import sync_playwright
+from whatif.whatif_pilot import PERIOD
+
+from fleetpilot.api.app import create_app
+from fleetpilot.api.auth.tokens import issue_access_token
+
+
+@pytest.fixture(scope="module")
+def server(prepared, pilot_settings, pilot_users):
+    app = create_app(pilot_settings)
+    with ApiServer(app) as served:
+        served.token = issue_access_token(app.state.token_keys, pilot_users["data_officer"], "data_officer")[0]
+        yield served
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def officer(browser, server):
+    context = signed_in_context(browser, server.base, server.token, DESKTOP)
+    page = context.new_page()
+    page.watch = Watch().attach(page)
+    yield page
+    context.close()
+
+
+def period_query() -> str:
+    last = PERIOD[1] - timedelta(days=1)  # the page shows inclusive days
+    return f"from={PERIOD[0].isoformat()}&to={last.isoformat()}"
+
+
+def api(server, method: str, path: str, **kwargs):
+    response = httpx.request(method, f"{server.base}/api/v1/{path}", headers={"Authorization": f"Bearer {server.token}"},
+                             timeout=60, **kwargs)
+    response.raise_for_status()
+    return response.json()
+
+
+def test_the_page_offers_the_catalogue_and_shows_a_questions_answer(officer, server):
+    assert open_page(officer, f"whatif.html?{period_query()}") == "true"
+    catalog = api(server, "GET", "whatif")
+    offered = officer.eval_on_selector_all("#item option", "options => options.map((o) => o.value)")
+    assert offered == [q["id"] for q in catalog["questions"]]
+    assert officer.is_visible("a[href='whatif.html']")  # the navigation's hidden slot appeared
+    officer.select_option("#item", "tip_trips_per_shift")
+    officer.click("#ask-button")
+    officer.wait_for_selector("#answer-number")
+    expected = api(server, "POST", "whatif/questions/tip_trips_per_shift", json={},
+                   params={"from": PERIOD[0].isoformat(), "to": PERIOD[1].isoformat(), "tz": "UTC"})
+    assert officer.inner_text("#answer-id") == expected["result_id"]
+    assert float(officer.inner_text("#answer-number")) == pytest.approx(expected["answer"]["number"]["value"], abs=0.01)
+    assumptions = officer.eval_on_selector_all("#assumptions li", "items => items.map((i) => i.innerText)")
+    assert assumptions == expected["answer"]["assumptions"]
+    assert officer.query_selector("#chart-0 svg") is not None
+    assert f"result={expected['result_id']}" in officer.url
+    assert officer.watch.problems() == []
+
+
+def test_a_scenario_shows_every_kpi_with_its_interval_and_its_link_shows_it_again(officer, server):
+    assert open_page(officer, f"whatif.html?{period_query()}") == "true"
+    officer.select_option("#kind", "scenario")
+    officer.select_option("#item", "start_time")
+    officer.fill("#p-minutes", "-45")
+    officer.click("#common-box summary")  # the factors and bootstrap settings are folded away
+    officer.fill("#p-replicates", "100")
+    officer.click("#ask-button")
+    officer.wait_for_selector("#kpi-table")
+    rows = officer.eval_on_selector_all("#kpi-table tbody tr", "rows => rows.map((r) => [...r.cells].map((c) => c.innerText))")
+    assert len(rows) == 9 and rows[0][0] == "truck hours"
+    assert " to " in rows[0][5]  # the interval of a modelled KPI
+    assert rows[1][6].startswith("held:")  # km: the same streets in the same order
+    result_id = officer.inner_text("#answer-id")
+    stored = api(server, "GET", f"whatif/results/{result_id}")
+    assert stored["inputs"]["params"]["minutes"] == -45 and stored["inputs"]["params"]["replicates"] == 100
+    link = officer.get_attribute("#answer-link", "href")
+
+    officer.goto(link)
+    officer.wait_for_selector("body[data-ready]")
+    officer.wait_for_selector("#kpi-table")
+    assert officer.inner_text("#answer-id") == result_id
+    assert "stored answer" in officer.inner_text("#answer")
+    assert officer.inner_text("#answer-title") == stored["answer"]["title"]
+    assert officer.watch.problems() == []
