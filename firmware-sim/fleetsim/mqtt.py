@@ -127,7 +127,7 @@ class Pump:
         unit.inflight.add(info.mid)
         unit.published += 1
 
-    def drop(self, unit: Unit, timeout: float = 30.0, scheduled: bool = True) -> None:
+    def drop(self, unit: Unit, timeout: float = 30.0) -> None:
         """Lose the link without a DISCONNECT (the broker then publishes the will).
 
         Waits for outstanding acknowledgements first, so no message is redelivered by the
@@ -139,7 +139,7 @@ class Pump:
             self.wait(lambda: unit.sock is None, timeout, f"socket close of {unit.device_id}",
                       poke=lambda: unit.client.loop_read())
         unit.connected = False
-        unit.drops += scheduled
+        unit.drops += 1
 
     def disconnect(self, unit: Unit, timeout: float = 30.0) -> None:
         """Clean DISCONNECT after everything is acknowledged (the will is discarded)."""
@@ -179,15 +179,20 @@ class Pump:
                 poke()
             self.pump(0.05)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
         """End every connection still open (a run cut short by its duration) as a lost link, so
-        the broker publishes the unit's retained `offline` will instead of leaving `online`."""
-        for unit in self.units:
+        the broker publishes each unit's retained `offline` will instead of leaving `online`."""
+        open_units = [u for u in self.units if u.sock is not None]
+        deadline = time.monotonic() + timeout
+        while any(u.inflight for u in open_units) and time.monotonic() < deadline:
+            self.pump(0.05)
+        for unit in open_units:
             if unit.sock is not None:
-                try:
-                    self.drop(unit, timeout=5.0, scheduled=False)
-                except (BrokerError, OSError):
-                    unit.client.disconnect()
+                unit.sock.shutdown(socket.SHUT_RDWR)
+        while any(u.sock is not None for u in open_units) and time.monotonic() < deadline:
+            for unit in open_units:
+                if unit.sock is not None:
+                    unit.client.loop_read()
         self.selector.close()
 
     # --- paho callbacks (all run inside pump(), on this thread)
