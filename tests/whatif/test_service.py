@@ -3,6 +3,7 @@
 the in-memory path, and the same answer when asked twice."""
 from __future__ import annotations
 
+import json
 import warnings
 from datetime import date
 
@@ -101,3 +102,24 @@ def test_the_api_serves_data_officers_only_and_links_to_the_stored_answer(prepar
         recent = client.get("/api/v1/whatif/results", headers=auth["data_officer"]).json()
         assert recent[0]["result_id"] == body["result_id"]
         assert client.get("/api/v1/whatif/results/" + "0" * 32, headers=auth["data_officer"]).status_code == 404
+
+
+def test_the_command_line_asks_shows_and_refuses(prepared, monkeypatch, capsys):
+    from fleetpilot.cli import main
+
+    url, _ = prepared
+    monkeypatch.setenv("FLEETPILOT_DATABASE_URL", url)
+    period = ["--from", PERIOD[0].isoformat(), "--to", PERIOD[1].isoformat()]
+    assert main(["whatif", "list"]) == 0
+    assert "rebalance" in capsys.readouterr().out
+    assert main(["whatif", "ask", "deadhead_share_by_route", *period]) == 0
+    out = capsys.readouterr().out
+    result_id = out.split(", id ")[1][:32]
+    assert "What share of driven km was deadhead, by route?" in out and "assumptions:" in out
+    assert main(["whatif", "show", result_id, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["result_id"] == result_id and shown["cached"]
+    assert main(["whatif", "scenario", "rebalance", "-p", "max_moves=2", "-p", "replicates=60", *period]) == 0
+    assert "Δ" in capsys.readouterr().out
+    assert main(["whatif", "scenario", "start_time", "-p", "minutes=soon", *period]) == 2
+    assert "must be float" in capsys.readouterr().err
