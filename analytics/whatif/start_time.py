@@ -151,22 +151,35 @@ class _Fit:
         return cw[self.profiles.class_of_key[key] * 24 + hour, 0] > 0
 
 
+def leg_columns(profiles: _Profiles, fit: _Fit, new_hour: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(moving s, duration s, speed ratio v'/v) of every leg moved to ``new_hour`` (one-column fit)."""
+    legs = profiles.history.legs
+    p, q = np.flatnonzero(profiles.passes), profiles.q
+    key, old_hour = profiles.key[p], profiles.hour[p]
+    log_ratio = np.zeros(legs.size)
+    log_ratio[p] = (fit.log_speed(key, old_hour, *profiles.locate(key, old_hour))
+                    - fit.log_speed(key, new_hour[p], *profiles.locate(key, new_hour[p])))[:, 0]
+    moving = legs.moving_s * np.exp(log_ratio)
+    duration = legs.duration_s - legs.moving_s + moving
+    fac = np.maximum(legs.facility[q], 0)
+    duration[q] = legs.duration_s[q] * np.exp(fit.log_dwell(fac, new_hour[q]) - fit.log_dwell(fac, profiles.hour[q]))[:, 0]
+    return moving, duration, np.exp(-log_ratio)
+
+
 class _Retimer:
-    """Applies fitted profiles to legs whose new start hours are known."""
+    """Changes per shift for any fit, once every leg's new start hour is known."""
 
     def __init__(self, profiles: _Profiles, new_hour: np.ndarray, hotspot: np.ndarray):
         legs = profiles.history.legs
         self.profiles = profiles
-        self.p = np.flatnonzero(profiles.passes)
-        p = self.p
+        p = np.flatnonzero(profiles.passes)
         key, old_hour = profiles.key[p], profiles.hour[p]
-        self.key, self.old_hour, self.new_hour = key, old_hour, new_hour[p]
         q = profiles.q
         self.q_fac = np.maximum(legs.facility[q], 0)
         self.q_old, self.q_new = profiles.hour[q], new_hour[q]
         # Legs sharing (cell, new hour) share their speed ratio: sum them per shift once, so a
         # batch of replicates costs sparse products over these pairs, not passes over legs.
-        code = (key * 24 + old_hour) * 24 + self.new_hour
+        code = (key * 24 + old_hour) * 24 + new_hour[p]
         pairs, pair_of = np.unique(code, return_inverse=True)
         self.pair_key, rest = np.divmod(pairs, 576)
         self.pair_old, self.pair_new = np.divmod(rest, 24)
@@ -180,21 +193,6 @@ class _Retimer:
                                              shape=shape)
         self.dwell_by_shift = sparse.csr_matrix((legs.duration_s[q], (legs.shift[q], np.arange(len(q)))),
                                                 shape=(n, len(q)))
-
-    def leg_columns(self, fit: _Fit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(moving s, duration s, speed ratio v'/v) for every leg, from a one-column fit."""
-        legs = self.profiles.history.legs
-        old = self.profiles.locate(self.key, self.old_hour)
-        new = self.profiles.locate(self.key, self.new_hour)
-        log_ratio = np.zeros(legs.size)
-        log_ratio[self.p] = (fit.log_speed(self.key, self.old_hour, *old)
-                             - fit.log_speed(self.key, self.new_hour, *new))[:, 0]
-        moving = legs.moving_s * np.exp(log_ratio)
-        duration = legs.duration_s - legs.moving_s + moving
-        q = self.profiles.q
-        duration[q] = legs.duration_s[q] * np.exp(fit.log_dwell(self.q_fac, self.q_new)
-                                                  - fit.log_dwell(self.q_fac, self.q_old))[:, 0]
-        return moving, duration, np.exp(-log_ratio)
 
     def changes(self, fit: _Fit, event_speed_power: float) -> tuple[np.ndarray, np.ndarray]:
         """Per shift and fit column: (change in hours, change in hotspot events)."""
@@ -262,10 +260,11 @@ def shift_start(history: History, minutes: float, options: Options = Options(), 
     new_t0 = legs.t0 + offset
     for _ in range(FIXED_POINT_PASSES):
         # The new hour of a leg includes the gain or delay of the earlier legs of its shift.
-        _, duration, _ = _Retimer(profiles, hour_of_day(new_t0), mask).leg_columns(fit)
+        _, duration, _ = leg_columns(profiles, fit, hour_of_day(new_t0))
         new_t0 = legs.t0 + offset + within_shift_exclusive_cumsum(duration - legs.duration_s, legs.shift)
-    retimer = _Retimer(profiles, hour_of_day(new_t0), mask)
-    _, duration, _ = retimer.leg_columns(fit)
+    new_hour = hour_of_day(new_t0)
+    retimer = _Retimer(profiles, new_hour, mask)
+    _, duration, _ = leg_columns(profiles, fit, new_hour)
 
     base = shift_kpis(history, mask, options.factors)
     d_hours, d_hot = retimer.changes(fit, event_speed_power)
