@@ -23,6 +23,13 @@ from fleetsim.roster import parse_time
 from fleetsim.scenario import build_scenario
 
 
+def _fixes_per_message(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 3600:
+        raise argparse.ArgumentTypeError("must be between 1 and 3600")
+    return value
+
+
 def add_fleet_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("fleet")
     g.add_argument("--vehicles", type=int, default=10, help="number of trucks (default 10)")
@@ -34,7 +41,8 @@ def add_fleet_options(p: argparse.ArgumentParser) -> None:
                                    "with --accel 1: now, plus the seconds the simulation takes)")
     g.add_argument("--stagger-minutes", type=float, help="spread of shift starts (default 20; 0 with --accel 1)")
     g.add_argument("--rate-hz", type=float, default=1.0, help="GPS sampling rate (default 1)")
-    g.add_argument("--fixes-per-message", type=int, default=10, help="sampling periods per telemetry message")
+    g.add_argument("--fixes-per-message", type=_fixes_per_message, default=10,
+                   help="sampling periods per telemetry message, 1–3600 (the protocol's limit)")
     g.add_argument("--vehicle-prefix", default="truck", help="vehicle ids are <prefix>-001… (default truck)")
     f = p.add_argument_group("realism and faults (all seeded)")
     f.add_argument("--no-noise", action="store_true", help="perfect GPS and link (overrides the next options)")
