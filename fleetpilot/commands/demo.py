@@ -50,6 +50,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     print(f"database: {db_url}\nbroker:   {mqtt_url} (MQTT {probe.protocol})", flush=True)
     logins = asyncio.run(_prepare(db_url, settings, args, history_start, live_start, run_dir))
+    asyncio.run(_import_plan(db_url, args, live_start, settings.city))
 
     env = {**os.environ, "FLEETPILOT_DATABASE_URL": db_url, "FLEETPILOT_MQTT_URL": mqtt_url,
            "FLEETPILOT_DATA_DIR": str(settings.data_dir.resolve())}
@@ -81,6 +82,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.once:
             return 0
         services["rollup"] = _spawn([*cli, "rollup", "--every", "60"], env, logs / "rollup.log")
+        # Today's shifts in real time, so the live map has trucks on duty.
+        now_start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=20)
+        asyncio.run(_import_plan(db_url, args, now_start, settings.city, real_time=True))
+        services["sim"] = _spawn(
+            [*cli, "sim", "run", "--vehicles", str(args.vehicles), "--seed", str(args.seed), "--city", settings.city,
+             "--start", _iso(now_start), "--broker", mqtt_url, "--mqtt-version", probe.protocol, "--accel", "1"],
+            env, logs / "sim-live.log")
+        print("today's shifts are being driven in real time (live map)", flush=True)
         print(f"serving at {url} — Ctrl-C to stop (logs in {logs})", flush=True)
         while all(p.poll() is None for p in services.values()):
             time.sleep(1)
@@ -99,10 +108,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _prepare(db_url, settings, args, history_start, live_start, run_dir) -> dict[str, tuple[str, str]]:
     """Schema, plan and roster of the live day, history, and one user per role."""
-    from fleetsim.offline import generate_fleet, make_config
-    from fleetsim.scenario import build_scenario
+    from fleetsim.offline import generate_fleet
 
-    from fleetpilot.db.importer import import_city, import_roster, import_routes
     from fleetpilot.rollup import run_rollup
     from fleetpilot.simload import load_run
 
@@ -115,13 +122,26 @@ async def _prepare(db_url, settings, args, history_start, live_start, run_dir) -
                                      start=_iso(history_start), city=settings.city)
             print("  loaded:", await load_run(conn, history), flush=True)
             print("  rollups:", await run_rollup(conn), flush=True)
-        # The live day's plan goes in before publishing, so the ingest knows the shifts.
-        live = build_scenario(make_config(n_vehicles=args.vehicles, days=1, seed=args.seed, start=_iso(live_start),
-                                          city=settings.city))
-        await import_city(conn, live.city_geojson())
-        await import_routes(conn, live.routes_geojson(), created_by="demo")
-        await import_roster(conn, live.roster.to_json())
         return await _seed_users(conn, run_dir)
+    finally:
+        await conn.close()
+
+
+async def _import_plan(db_url: str, args, start: datetime, city: str, real_time: bool = False) -> None:
+    """The plan of a simulated day, imported before publishing so the ingest knows the shifts."""
+    from fleetsim.offline import make_config
+    from fleetsim.scenario import build_scenario
+
+    from fleetpilot.db.importer import import_city, import_roster, import_routes
+
+    # Must match what `fleetsim run` drives: real-time runs start every shift at once.
+    scenario = build_scenario(make_config(n_vehicles=args.vehicles, days=1, seed=args.seed, start=_iso(start),
+                                          city=city, **({"stagger_minutes": 0.0} if real_time else {})))
+    conn = await connect(db_url)
+    try:
+        await import_city(conn, scenario.city_geojson())
+        await import_routes(conn, scenario.routes_geojson(), created_by="demo")
+        await import_roster(conn, scenario.roster.to_json())
     finally:
         await conn.close()
 
