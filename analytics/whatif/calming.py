@@ -19,7 +19,7 @@ from dataclasses import replace
 import numpy as np
 
 from fleetpilot.analytics.whatif import charts
-from fleetpilot.analytics.whatif.common import Options, bootstrap_weights, build_result, pass_legs
+from fleetpilot.analytics.whatif.common import Options, bootstrap_weights, build_result, pass_legs, require_k
 from fleetpilot.analytics.whatif.history import History
 from fleetpilot.analytics.whatif.kpi import K, per_day, shift_kpis
 from fleetpilot.analytics.whatif.result import ScenarioResult, Table
@@ -117,6 +117,8 @@ def calm(history: History, segment_ids: list[str], new_limit_kmh: float, options
     _, group = np.unique(legs.segment[fit_legs], return_inverse=True)
     on_target = targets[legs.segment[fit_legs]]
 
+    require_k(history, np.bincount(legs.shift[fit_legs[on_target]], minlength=history.shifts.size) > 0, options,
+              "driving on these segments")
     top = np.where(legs.max_speed_mps[fit_legs] > 0, legs.max_speed_mps[fit_legs], np.exp(log_v))
     factor = 1.0 - compliance * (1.0 - np.minimum(1.0, limit / top))
     factor = np.where(on_target, factor, 1.0)

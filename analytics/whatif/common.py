@@ -8,7 +8,7 @@ import numpy as np
 from fleetpilot.analytics.whatif import charts
 from fleetpilot.analytics.whatif.history import LEG_SERVICE, LEG_TRAVEL, History
 from fleetpilot.analytics.whatif.kpi import Factors, per_day
-from fleetpilot.analytics.whatif.privacy import Privacy
+from fleetpilot.analytics.whatif.privacy import Privacy, allowed
 from fleetpilot.analytics.whatif.result import ScenarioResult, Table, kpi_records, period_record
 from fleetpilot.analytics.whatif.uncertainty import DEFAULT_LEVEL, DEFAULT_REPLICATES, compare_days, day_weights
 
@@ -74,6 +74,15 @@ def segment_mask(history: History, segments: np.ndarray) -> np.ndarray:
     mask = np.zeros(history.network.size, dtype=bool)
     mask[segments] = True
     return mask
+
+
+def require_k(history: History, shifts: np.ndarray, options: Options, what: str) -> None:
+    """Refuse (ValueError) when the shifts a scenario changes are fewer than k shifts or people:
+    its deltas would then describe a few crews, not the fleet."""
+    chosen = np.flatnonzero(shifts)
+    if not allowed(history, np.zeros(len(chosen), dtype=np.int64), chosen, 1, options.privacy)[0]:
+        raise ValueError(f"{what} involves fewer than {options.privacy.k_shifts} shifts or "
+                         f"{options.privacy.k_people} people; the answer would be about individuals (k)")
 
 
 def bootstrap_weights(history: History, options: Options) -> np.ndarray:

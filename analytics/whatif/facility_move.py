@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from fleetpilot.analytics.whatif import charts
-from fleetpilot.analytics.whatif.common import Options, build_result, hotspot_segments, segment_mask
+from fleetpilot.analytics.whatif.common import Options, build_result, hotspot_segments, require_k, segment_mask
 from fleetpilot.analytics.whatif.history import LEG_FACILITY, LEG_SERVICE, History, leg_ends
 from fleetpilot.analytics.whatif.kpi import K, shift_kpis, working_mask
 from fleetpilot.analytics.whatif.privacy import shift_groups_allowed
@@ -65,6 +65,8 @@ def move_facility(history: History, facility_id: str, x: float, y: float, option
     at_a = (legs.kind[h["a"]] == LEG_FACILITY) & (legs.facility[h["a"]] == f)
     at_b = (legs.kind[h["b"]] == LEG_FACILITY) & (legs.facility[h["b"]] == f)
     affected = (at_a | at_b) & ~(at_a & at_b)
+    require_k(history, np.bincount(h["shift"][affected], minlength=history.shifts.size) > 0, options,
+              f"the trips to {facility_id}")
     crow_old = np.hypot(h["bx"] - h["ax"], h["by"] - h["ay"])
     ax, ay = np.where(at_a, x, h["ax"]), np.where(at_a, y, h["ay"])
     bx, by = np.where(at_b, x, h["bx"]), np.where(at_b, y, h["by"])

@@ -19,7 +19,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from fleetpilot.analytics.whatif import charts
-from fleetpilot.analytics.whatif.common import Options, build_result, hotspot_segments, segment_mask
+from fleetpilot.analytics.whatif.common import Options, build_result, hotspot_segments, require_k, segment_mask
 from fleetpilot.analytics.whatif.facility_move import hops
 from fleetpilot.analytics.whatif.history import LEG_FACILITY, LEG_SERVICE, History, day_number, weekday
 from fleetpilot.analytics.whatif.kpi import shift_kpis
@@ -68,6 +68,8 @@ def change_frequency(history: History, zone: BaseGeometry, new_per_week: float, 
     ratio = np.where(collected, new_per_week / np.maximum(freq, 1e-12), 1.0)
     seg = np.maximum(legs.segment, 0)
     on_zone = (legs.kind == LEG_SERVICE) & (legs.segment >= 0) & collected[seg]
+    require_k(history, np.bincount(legs.shift[on_zone], minlength=history.shifts.size) > 0, options,
+              "collection in this zone")
     weight = np.where(on_zone, ratio[seg], 1.0)
     # Driving between two zone collections scales with them; into/out of the zone it stays.
     h = hops(history)

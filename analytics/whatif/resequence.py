@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fleetpilot.analytics.whatif.common import Options, build_result, hotspot_segments, segment_mask
+from fleetpilot.analytics.whatif.common import Options, build_result, hotspot_segments, require_k, segment_mask
 from fleetpilot.analytics.whatif.history import LEG_SERVICE, History
 from fleetpilot.analytics.whatif.kpi import K, shift_kpis
 from fleetpilot.analytics.whatif.privacy import shift_groups_allowed
@@ -60,6 +60,9 @@ def resequence(history: History, route_id: str, options: Options = Options(), *,
     driven = driven_orders(history, plan)
     if not driven:
         raise ValueError(f"no shift of route {route_id} on its current plan served any stop")
+    replayed = np.zeros(history.shifts.size, dtype=bool)
+    replayed[list(driven)] = True
+    require_k(history, replayed, options, f"route {route_id}")
     firsts = np.array([o[0] for o in driven.values()])
     start = int(np.bincount(firsts).argmax())
     order = optimise(xy, start, turns, circuity)

@@ -24,7 +24,7 @@ from scipy import sparse
 
 from fleetpilot.analytics.whatif import charts
 from fleetpilot.analytics.whatif.common import (
-    Options, bootstrap_weights, build_result, hotspot_segments, pass_legs, segment_mask,
+    Options, bootstrap_weights, build_result, hotspot_segments, pass_legs, require_k, segment_mask,
 )
 from fleetpilot.analytics.whatif.history import LEG_FACILITY, LEG_SERVICE, History, hour_of_day
 from fleetpilot.analytics.whatif.kpi import K, shift_kpis, working_mask
@@ -251,6 +251,7 @@ def shift_start(history: History, minutes: float, options: Options = Options(), 
         moved_shift = (history.shifts.route >= 0) & chosen[np.maximum(history.shifts.route, 0)]
     else:
         moved_shift = np.ones(history.shifts.size, dtype=bool)
+    require_k(history, moved_shift, options, "moving these routes' start")
     offset = np.where(moved_shift[legs.shift], minutes * 60.0, 0.0)
     hotspots = hotspot_segments(history, options)
     mask = segment_mask(history, hotspots)

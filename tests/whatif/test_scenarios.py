@@ -12,6 +12,7 @@ from fleetpilot.analytics.whatif.common import Options, hotspot_segments
 from fleetpilot.analytics.whatif.facility_move import move_facility
 from fleetpilot.analytics.whatif.frequency import change_frequency
 from fleetpilot.analytics.whatif.kpi import K, Factors, shift_kpis
+from fleetpilot.analytics.whatif.privacy import Privacy
 from fleetpilot.analytics.whatif.rebalance import rebalance
 from fleetpilot.analytics.whatif.resequence import resequence
 from fleetpilot.analytics.whatif.start_time import shift_start
@@ -163,3 +164,12 @@ def test_unknown_inputs_are_refused(base_fleet):
     with pytest.raises(ValueError, match="compliance"):
         calm(base_fleet.history, ["seg-1"], 30, compliance=2)
 
+
+
+def test_a_scenario_about_too_few_crews_is_refused(base_fleet):
+    strict = Options(replicates=50, privacy=Privacy(k_shifts=5, k_people=4))  # each route has 3 people
+    with pytest.raises(ValueError, match="individuals"):
+        shift_start(base_fleet.history, 30, strict, routes=["route-01"])
+    with pytest.raises(ValueError, match="individuals"):
+        resequence(base_fleet.history, "route-01", strict)
+    assert shift_start(base_fleet.history, 30, strict).kpi("truck_hours")["modelled"]  # the fleet is fine
