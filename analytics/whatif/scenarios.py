@@ -59,7 +59,12 @@ def _xy(history: History, p: dict) -> tuple[float, float]:
 def _zone(history: History, p: dict):
     """The zone in metres: a GeoJSON polygon, or a circle of radius_m around lon/lat."""
     if p.get("zone") is not None:
-        ring = np.asarray(p["zone"]["coordinates"][0], dtype=np.float64)
+        try:
+            ring = np.asarray(p["zone"]["coordinates"][0], dtype=np.float64)
+        except (TypeError, ValueError, IndexError):
+            ring = np.zeros((0, 0))
+        if ring.ndim != 2 or ring.shape[0] < 4 or ring.shape[1] < 2 or not np.isfinite(ring).all():
+            raise ValueError("zone must be a GeoJSON Polygon whose ring has at least 4 [lon, lat] positions")
         x, y = history.frame.to_xy(ring[:, 0], ring[:, 1])
         return shapely.Polygon(np.column_stack([x, y]))
     if p.get("lon") is None or p.get("lat") is None:
