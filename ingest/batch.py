@@ -39,16 +39,26 @@ class Batch:
     messages: list[Inbound] = field(default_factory=list)  # in receive order: acked after commit
     # (vehicle_id, channel, seq) -> payload of the messages whose rows are in this batch
     keys: dict[tuple[str, str, int], bytes] = field(default_factory=dict)
-    started: float = field(default_factory=time.monotonic)
+    started: float | None = None  # monotonic time the first message was taken
 
     @property
     def rows(self) -> int:
         return len(self.fixes) + len(self.events) + len(self.rejects)
 
+    def take(self, item: Inbound) -> None:
+        """Record that `item` belongs to this batch (it is acknowledged when the batch commits)."""
+        if self.started is None:
+            self.started = time.monotonic()
+        self.messages.append(item)
+
+    def age(self, now: float | None = None) -> float:
+        """Seconds since the first message was taken (0 for an empty batch)."""
+        return 0.0 if self.started is None else (now if now is not None else time.monotonic()) - self.started
+
     def due(self, max_rows: int, max_wait_s: float, now: float | None = None) -> bool:
         if not self.messages:
             return False
-        return self.rows >= max_rows or (now if now is not None else time.monotonic()) - self.started >= max_wait_s
+        return self.rows >= max_rows or self.age(now) >= max_wait_s
 
     def add_fixes(self, vid: str, seq: int, sent: int, fixes: list[list]) -> None:
         """Fixes as privacy.filter_fixes returns them (generalised flag appended)."""

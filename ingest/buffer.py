@@ -82,6 +82,10 @@ class BoundedBuffer:
                 self._not_full.notify_all()
             return taken
 
+    def wake(self) -> None:
+        """Let a waiting `get_many` return now (call on the event loop)."""
+        self._ready.set()
+
     def close(self) -> None:
         """Refuse further items and release waiting producers (their messages stay unacknowledged)."""
         with self._lock:

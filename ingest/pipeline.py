@@ -35,7 +35,7 @@ class Pipeline:
         Never raises on bad input; the item is always appended to the batch's messages, so it
         is acknowledged once the batch commits.
         """
-        batch.messages.append(item)
+        batch.take(item)
         parsed = parse_topic(item.topic, self.city)
         if parsed is None:
             self._received["other"].inc()

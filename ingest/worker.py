@@ -64,6 +64,7 @@ class IngestWorker:
         self.config = config
         self.metrics = metrics or IngestMetrics()
         self._stopping = asyncio.Event()
+        self._buffer: BoundedBuffer | None = None
         self._next_batch = 0  # sequence number of the next batch handed to the writers
         self._next_ack = 0  # the batch whose acks go out next
         self._committed: dict[int, Batch] = {}
@@ -74,11 +75,13 @@ class IngestWorker:
         """Ask the worker to finish what it has taken and return from `run` (thread-unsafe:
         call it on the worker's event loop, e.g. from a signal handler added there)."""
         self._stopping.set()
+        if self._buffer is not None:
+            self._buffer.wake()
 
     async def run(self) -> None:
         cfg = self.config
         loop = asyncio.get_running_loop()
-        buffer = BoundedBuffer(cfg.buffer_messages, loop)
+        buffer = self._buffer = BoundedBuffer(cfg.buffer_messages, loop)
         registry = Registry(cfg.city, refresh_s=cfg.registry_refresh_s)
         reader = DbLink(cfg.database_url, "registry", self.metrics)
         await reader.run(registry.load)
@@ -121,8 +124,10 @@ class IngestWorker:
             stopping = self._stopping.is_set()
             if stopping:
                 buffer.close()  # from now on paho's thread leaves new messages unacknowledged
-            # Small takes keep the loop responsive: writers' I/O runs between them.
-            items = await buffer.get_many(TAKE_MESSAGES, 0.0 if stopping else cfg.batch_wait_s / 2)
+            # Small takes keep the loop responsive: writers' I/O runs between them. Without
+            # new messages, wake up when the open batch is due.
+            wait = cfg.batch_wait_s - batch.age() if batch.messages else cfg.batch_wait_s
+            items = await buffer.get_many(TAKE_MESSAGES, 0.0 if stopping else max(wait, 0.0))
             self.metrics.queue_depth.set(len(buffer))
             self.metrics.backpressure.set(buffer.blocked_s)
             if items:

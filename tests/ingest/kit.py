@@ -179,8 +179,8 @@ class Publisher:
 
     def close(self) -> None:
         self.flush()
+        self.client.disconnect()  # first: it wakes the network thread, which then ends at once
         self.client.loop_stop()
-        self.client.disconnect()
 
 
 def telemetry(vid: str, seq: int, fixes: list[list], sent: int | None = None, **extra) -> dict:

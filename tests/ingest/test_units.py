@@ -96,9 +96,10 @@ def test_batch_rows_days_devices_and_due():
     assert batch.fixes[0][-2:] == ["v", 3] and batch.rows == 2
     assert batch.days == {("v", 19_999), ("v", 20_000)}  # a message across midnight touches both days
     assert batch.lags == [(t, t + 2000)]
-    batch.messages.append(item(1))
+    batch.take(item(1))
     assert batch.due(2, 60.0) and not batch.due(3, 60.0)
     assert batch.due(3, 0.0)  # old enough
+    assert not batch.due(3, 5.0, now=batch.started + 4.9) and batch.due(3, 5.0, now=batch.started + 5.0)
     batch.saw_device("v", 3, 100)
     batch.saw_device("v", 2, None, online=False, firmware="fw")
     batch.saw_device("v", 4, 50, online=True)
