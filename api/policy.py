@@ -100,16 +100,21 @@ class Principal:
 
 @dataclass(frozen=True)
 class Access:
-    """A request admitted for one capability; anonymous only for PUBLIC."""
+    """A request admitted for one capability; anonymous only for PUBLIC. `k` holds the live
+    (k_min_shifts, k_min_people) read together with the user, None if not seeded."""
 
     capability: Capability
     principal: Principal | None
+    k: tuple[int, int] | None = None
 
 
+# The user, whether this token was revoked, and the live k thresholds: one round trip per request.
 LOAD_PRINCIPAL = """
 SELECT u.user_id, u.username, u.role, u.person_id, u.disabled,
-       EXISTS (SELECT 1 FROM token_revocations r WHERE r.jti = $2) AS revoked
-FROM users u WHERE u.user_id = $1
+       EXISTS (SELECT 1 FROM token_revocations r WHERE r.jti = $2) AS revoked,
+       ps.k_min_shifts, ps.k_min_people
+FROM users u LEFT JOIN privacy_settings ps ON true
+WHERE u.user_id = $1
 """
 
 
@@ -134,10 +139,10 @@ class Gate:
     ) -> Access:
         if request_token is None:
             raise _unauthorized("not signed in")
-        principal = await load_principal(conn, keys, request_token)
+        principal, k = await load_principal(conn, keys, request_token)
         if principal.role not in RULES[self.capability]:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"the {principal.role} role may not do this")
-        return Access(self.capability, principal)
+        return Access(self.capability, principal, k)
 
 
 class PublicGate(Gate):
@@ -160,8 +165,9 @@ def gate(capability: Capability) -> Gate:
     return _GATES[capability]
 
 
-async def load_principal(conn: asyncpg.Connection, keys: TokenKeys, token: str) -> Principal:
-    """Verify a bearer token and return its user; 401 for anything not exactly right."""
+async def load_principal(conn: asyncpg.Connection, keys: TokenKeys,
+                         token: str) -> tuple[Principal, tuple[int, int] | None]:
+    """Verify a bearer token; its user and the live k thresholds. 401 for anything not exactly right."""
     try:
         claims = decode_access_token(token, keys)
     except InvalidToken as exc:
@@ -173,7 +179,8 @@ async def load_principal(conn: asyncpg.Connection, keys: TokenKeys, token: str) 
         raise _unauthorized("token revoked (signed out)")
     if row["role"] != claims.role:
         raise _unauthorized("role changed since sign-in; sign in again")
-    return Principal(row["user_id"], row["username"], row["role"], row["person_id"])
+    k = None if row["k_min_shifts"] is None else (row["k_min_shifts"], row["k_min_people"])
+    return Principal(row["user_id"], row["username"], row["role"], row["person_id"]), k
 
 
 # --- the driver's own data ---------------------------------------------------------------
@@ -328,11 +335,14 @@ async def day_range(
 
 
 async def aggregate_scope(conn: asyncpg.Connection, access: Access, days: tuple[date, date]) -> AggregateScope:
-    """Thresholds read live (the admin may change k at any time) for an aggregate capability."""
+    """Thresholds read live (the admin may change k at any time; the gate read them with the
+    user in this request) for an aggregate capability."""
     if access.capability not in (Capability.EFFICIENCY, Capability.HOTSPOTS, Capability.EXPORTS, Capability.WHATIF):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "aggregates need an aggregate capability")
-    row = await privacy_settings(conn)
-    return AggregateScope(days[0], days[1], row["k_min_shifts"], row["k_min_people"])
+    if access.k is None:
+        row = await privacy_settings(conn)  # answers 503: never seeded
+        return AggregateScope(days[0], days[1], row["k_min_shifts"], row["k_min_people"])
+    return AggregateScope(days[0], days[1], *access.k)
 
 
 # --- live positions ------------------------------------------------------------------------

@@ -17,7 +17,8 @@ from fleetpilot.api.efficiency.schemas import (
 from fleetpilot.api.policy import AggregateScope
 
 # $1 route (NULL: every route), $2 first day, $3 day after the last, $4 bucket unit,
-# $5 k shifts, $6 k people. One row per (route, period) and per route over the whole range.
+# $5 k shifts, $6 k people, $7 most missed segments listed. One row per (route, period) and
+# per route over the whole range.
 EFFICIENCY = """
 WITH s AS (
     SELECT m.*, date_trunc($4, m.day::timestamp)::date AS period
@@ -60,6 +61,12 @@ shown AS (
     FROM judged j LEFT JOIN remainder r ON r.route_id = j.route_id
 )
 SELECT route_id, whole = 1 AS whole, period AS period_start, NOT visible AS suppressed,
+       -- The most often missed planned segments, for a whole range that may be shown.
+       CASE WHEN visible AND whole = 1 THEN (
+           SELECT coalesce(json_agg(json_build_array(seg, n) ORDER BY n DESC, seg), '[]') FROM (
+               SELECT seg, count(*) AS n FROM s, unnest(s.missed_segments) AS seg
+               WHERE s.route_id = shown.route_id GROUP BY seg ORDER BY count(*) DESC, seg LIMIT $7) top
+       ) END AS missed,
        CASE WHEN visible THEN shifts END AS shifts,
        CASE WHEN visible THEN coverage_mean END AS coverage_mean,
        CASE WHEN visible THEN distance_km_per_shift END AS distance_km_per_shift,
@@ -71,12 +78,6 @@ SELECT route_id, whole = 1 AS whole, period AS period_start, NOT visible AS supp
        CASE WHEN visible THEN turnaround_mean_s END AS turnaround_mean_s
 FROM shown
 ORDER BY route_id, whole, period
-"""
-MISSED = """
-SELECT seg AS segment_id, count(*) AS shifts_missed
-FROM shift_metrics m, unnest(m.missed_segments) AS seg
-WHERE m.route_id = $1 AND m.day >= $2 AND m.day < $3
-GROUP BY seg ORDER BY count(*) DESC, seg LIMIT $4
 """
 # Per planned segment of the route's current version: in how many of the range's shifts it was missed.
 SEGMENT_COVERAGE = """
@@ -122,7 +123,8 @@ def _empty() -> Efficiency:
 async def efficiency(conn: asyncpg.Connection, scope: AggregateScope, bucket: Bucket,
                      route_id: str | None = None) -> list[RouteEfficiency]:
     """Per route (one route, or all with shifts in the range when route_id is None)."""
-    rows = await conn.fetch(EFFICIENCY, route_id, scope.start, scope.end, bucket, scope.k_shifts, scope.k_people)
+    rows = await conn.fetch(EFFICIENCY, route_id, scope.start, scope.end, bucket, scope.k_shifts, scope.k_people,
+                            MAX_MISSED_SEGMENTS)
     by_route: dict[str, RouteEfficiency] = {}
     if route_id is not None:
         by_route[route_id] = _route_result(route_id, scope, bucket)
@@ -131,14 +133,10 @@ async def efficiency(conn: asyncpg.Connection, scope: AggregateScope, bucket: Bu
         group = Efficiency(**{k: row[k] for k in Efficiency.model_fields})
         if row["whole"]:
             result.whole_range = group
+            result.missed_segments = [MissedSegment(segment_id=seg, shifts_missed=n, share=n / group.shifts)
+                                      for seg, n in row["missed"] or []]
         else:
             result.periods.append(group)
-    for result in by_route.values():
-        if not result.whole_range.suppressed:
-            result.missed_segments = [
-                MissedSegment(segment_id=r["segment_id"], shifts_missed=r["shifts_missed"],
-                              share=r["shifts_missed"] / result.whole_range.shifts)
-                for r in await conn.fetch(MISSED, result.route_id, scope.start, scope.end, MAX_MISSED_SEGMENTS)]
     return list(by_route.values())
 
 
@@ -150,8 +148,10 @@ def _route_result(route_id: str, scope: AggregateScope, bucket: Bucket) -> Route
 
 async def route_efficiency(conn: asyncpg.Connection, scope: AggregateScope, route_id: str,
                            bucket: Bucket) -> RouteEfficiency:
-    await _check_route(conn, route_id)
-    return (await efficiency(conn, scope, bucket, route_id))[0]
+    result = (await efficiency(conn, scope, bucket, route_id))[0]
+    if not result.periods:  # no shifts in the range: tell an unknown route apart (one more query)
+        await _check_route(conn, route_id)
+    return result
 
 
 async def segment_coverage(conn: asyncpg.Connection, scope: AggregateScope, route_id: str) -> RouteSegmentsCoverage:

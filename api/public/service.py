@@ -6,10 +6,10 @@ import asyncpg
 from fleetpilot.api.policy import RULES, Capability, privacy_settings
 from fleetpilot.api.public.schemas import AccessRule, DataItem, DatabaseHealth, DropCount, TransparencyOut
 
-HEALTH = """
-SELECT (SELECT value FROM fleetpilot_meta WHERE key = 'storage_mode') AS storage_mode,
-       (SELECT max(version) FROM schema_migrations) AS schema_version
-"""
+# Before the first migration neither table exists; health still answers (mode and version None).
+MIGRATED = "SELECT to_regclass('fleetpilot_meta') IS NOT NULL AND to_regclass('schema_migrations') IS NOT NULL"
+STORAGE_MODE = "SELECT value FROM fleetpilot_meta WHERE key = 'storage_mode'"
+SCHEMA_VERSION = "SELECT max(version) FROM schema_migrations"
 ZONES = "SELECT count(*) FROM privacy_zones"
 DROPS = """
 SELECT reason, sum(fixes)::bigint AS fixes, sum(events)::bigint AS events FROM privacy_drops
@@ -55,8 +55,10 @@ def collected(retention_days: int, zone_policy: str) -> list[DataItem]:
 
 
 async def health(conn: asyncpg.Connection) -> DatabaseHealth:
-    row = await conn.fetchrow(HEALTH)
-    return DatabaseHealth(reachable=True, storage_mode=row["storage_mode"], schema_version=row["schema_version"])
+    if not await conn.fetchval(MIGRATED):
+        return DatabaseHealth(reachable=True, storage_mode=None, schema_version=None)
+    return DatabaseHealth(reachable=True, storage_mode=await conn.fetchval(STORAGE_MODE),
+                          schema_version=await conn.fetchval(SCHEMA_VERSION))
 
 
 async def transparency(conn: asyncpg.Connection) -> TransparencyOut:

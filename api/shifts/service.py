@@ -35,11 +35,17 @@ WHERE c.person_id = $1 AND s.starts_at >= $2 AND s.starts_at < $3
 ORDER BY s.starts_at DESC
 LIMIT $4 OFFSET $5
 """
-METRICS = """
-SELECT computed_at, fixes, distance_m / 1000.0 AS distance_km, on_route_m / 1000.0 AS on_route_km,
-       deadhead_m / 1000.0 AS deadhead_km, collection_s, deadhead_s, facility_s, break_s, idle_s, stops,
-       dwell_mean_s, turnaround_s, coverage, missed_segments, metrics AS details
-FROM shift_metrics WHERE shift_id = $1
+# Metrics and events in one round trip (JSON, decoded by the pool's codec).
+DETAIL = """
+SELECT (SELECT row_to_json(m) FROM (
+            SELECT computed_at, fixes, distance_m / 1000.0 AS distance_km, on_route_m / 1000.0 AS on_route_km,
+                   deadhead_m / 1000.0 AS deadhead_km, collection_s, deadhead_s, facility_s, break_s, idle_s,
+                   stops, dwell_mean_s, turnaround_s, coverage, missed_segments, metrics AS details
+            FROM shift_metrics WHERE shift_id = $1) m) AS metrics,
+       (SELECT coalesce(json_agg(e ORDER BY e.ts), '[]') FROM (
+            SELECT ts, kind, source, lon, lat, magnitude, speed_before AS speed_before_mps,
+                   speed_after AS speed_after_mps, context
+            FROM shift_events WHERE shift_id = $1) e) AS events
 """
 EVENTS = """
 SELECT ts, kind, source, lon, lat, magnitude, speed_before AS speed_before_mps, speed_after AS speed_after_mps, context
@@ -90,9 +96,9 @@ def delays_of(metrics: ShiftMetrics | None) -> list[Delay]:
 
 
 async def shift_detail(conn: asyncpg.Connection, grant: ShiftGrant) -> ShiftDetail:
-    metrics_row = await conn.fetchrow(METRICS, grant.shift_id)
-    metrics = ShiftMetrics(**dict(metrics_row)) if metrics_row else None
-    events = [SafetyEvent(**dict(r)) for r in await conn.fetch(EVENTS, grant.shift_id)]
+    row = await conn.fetchrow(DETAIL, grant.shift_id)
+    metrics = ShiftMetrics.model_validate(row["metrics"]) if row["metrics"] else None
+    events = [SafetyEvent.model_validate(e) for e in row["events"]]
     return ShiftDetail(
         shift_id=grant.shift_id, vehicle_id=grant.vehicle_id, route_id=grant.route_id,
         route_version=grant.route_version, starts_at=grant.starts_at, ends_at=grant.ends_at,

@@ -127,7 +127,7 @@ def test_cells_are_scored_by_gi_star_on_the_rollups_grid(api):
                                 np.array([u["events"] for u in units.values()]))
     flagged = {c for c, u in units.items() if u["significant"]}
     assert {int(c) for c in expected.cell[expected.significant]} == flagged
-    assert flagged and flagged <= risky and body["units"][0]["significant"]
+    assert flagged & risky and body["units"][0]["significant"]  # Gi* may flag the block's neighbours too
     assert len({units[c]["cluster"] for c in flagged}) == 1
     first = units[int(cells[0])]
     lon, lat = grid.centre(np.array([cells[0]]))

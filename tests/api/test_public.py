@@ -1,6 +1,11 @@
 """Public pages: health with the storage mode, transparency from live settings, docs, root."""
 from __future__ import annotations
 
+from fastapi.testclient import TestClient
+
+from fleetpilot.api.app import create_app
+from fleetpilot.settings import Settings
+
 
 def test_health_reports_database_and_storage_mode(shared_api):
     body = shared_api.get("/health", None).json()
@@ -48,3 +53,10 @@ def test_openapi_and_docs_are_served(shared_api):
 def test_root_leads_to_the_dashboards(shared_api):
     response = shared_api.client.get("/", follow_redirects=False)
     assert response.status_code == 307 and response.headers["location"] in ("/app/", "/docs")
+
+
+def test_health_answers_before_the_first_migration(fresh_db, tmp_path):
+    settings = Settings(database_url=fresh_db, data_dir=tmp_path, jwt_secret="t" * 40, _env_file=None)
+    with TestClient(create_app(settings, pool_size=2)) as client:
+        body = client.get("/health").json()
+    assert body["database"] == {"reachable": True, "storage_mode": None, "schema_version": None}

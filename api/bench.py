@@ -1,0 +1,263 @@
+"""fleetpilot bench api: read latency of the main endpoints under concurrent load, as JSON.
+
+A simulator month (default 50 trucks × 30 days, 1 Hz) is loaded into a scratch database
+the way the ingest stores it (``fleetpilot.simload``), the rollup job computes its
+rollups, and `fleetpilot api` is started as its own process on a loopback port. A
+closed-loop load generator (``loadgen``) then keeps `--clients` requests in flight per
+endpoint and reports requests/s and p50/p95/p99 latency. Nothing is asserted; the
+figures are printed (`targets` says whether the two p95 targets were met).
+
+Loading a month takes minutes; `--keep` leaves the database and prints its name, and
+`--reuse NAME` measures an already loaded one.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import numpy as np
+import orjson
+
+from fleetpilot.api.auth.passwords import hash_password
+from fleetpilot.api.auth.tokens import TokenKeys, issue_access_token
+from fleetpilot.api.loadgen import request_bytes, run_load
+from fleetpilot.db.connect import connect, resolve_database_url
+from fleetpilot.db.schema import prepare
+from fleetpilot.settings import Settings
+
+TARGET_P95_MS = 100.0
+TARGET_ENDPOINTS = ("driver_shift_view", "route_efficiency_30d")
+# Heavier aggregate endpoints get this share of `--requests` (they scan a month of exposure rows).
+HEAVY_SHARE = 0.1
+BENCH_PASSWORD = "bench-password-" + secrets.token_hex(4)
+INSERT_USER = """
+INSERT INTO users (username, password_hash, role, person_id) VALUES ($1, $2, $3, $4)
+ON CONFLICT (username) DO UPDATE SET disabled = false RETURNING user_id
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fleetpilot bench api", description=__doc__.splitlines()[0])
+    parser.add_argument("--vehicles", type=int, default=50)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--clients", type=int, default=50, help="requests in flight (closed loop)")
+    parser.add_argument("--requests", type=int, default=2000, help="requests per main endpoint")
+    parser.add_argument("--pool-size", type=int, default=20, help="the server's database connections")
+    parser.add_argument("--batch-vehicles", type=int, default=5, help="vehicles simulated and loaded at a time")
+    parser.add_argument("--database-url", help="admin URL of the server to create the scratch database on "
+                        "(default: FLEETPILOT_DATABASE_URL or the embedded server)")
+    parser.add_argument("--reuse", metavar="NAME", help="measure this already loaded database")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database (its name is printed)")
+    args = parser.parse_args(argv)
+    admin_url = args.database_url or resolve_database_url(Settings())
+    print(json.dumps(asyncio.run(_bench(args, admin_url)), indent=2))
+    return 0
+
+
+def _with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+async def _bench(args: argparse.Namespace, admin_url: str) -> dict:
+    name = args.reuse or f"fpbench_api_{uuid.uuid4().hex[:8]}"
+    url = _with_database(admin_url, name)
+    report: dict = {"database": name}
+    if not args.reuse:
+        admin = await connect(admin_url)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+    try:
+        conn = await connect(url)
+        try:
+            if not args.reuse:
+                report["dataset"] = await _load_month(conn, url, args)
+            report["dataset_in_database"] = await _describe(conn)
+            users = await _bench_users(conn)
+            plan = await _plan(conn, users, args)
+        finally:
+            await conn.close()
+        report.update(await _measure(url, plan, args))
+    finally:
+        if not args.reuse and not args.keep:
+            admin = await connect(admin_url)
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await admin.close()
+    report["kept"] = bool(args.keep or args.reuse)
+    return report
+
+
+async def _load_month(conn: asyncpg.Connection, url: str, args: argparse.Namespace) -> dict:
+    """Simulate the fleet a few vehicles at a time, load each batch, then roll everything up."""
+    from fleetsim.offline import FIX_COLUMNS, EVENT_COLUMNS, FleetRun, iter_vehicle_days, make_config
+    from fleetsim.scenario import build_scenario
+
+    from fleetpilot.rollup import run_rollup
+    from fleetpilot.simload import load_run
+
+    await prepare(conn, Settings(_env_file=None))
+    today = datetime.now(timezone.utc).date()
+    start = datetime.combine(today - timedelta(days=args.days), datetime.min.time(), timezone.utc) + timedelta(hours=6)
+    scenario = build_scenario(make_config(n_vehicles=args.vehicles, days=args.days, seed=args.seed,
+                                          start=start.strftime("%Y-%m-%dT%H:%M:%SZ")))
+    timings = {"simulate_s": 0.0, "load_s": 0.0}
+    loaded = {"fixes": 0, "events": 0}
+    for first in range(0, args.vehicles, args.batch_vehicles):
+        clock = time.perf_counter()
+        days = list(iter_vehicle_days(scenario, range(first, min(first + args.batch_vehicles, args.vehicles))))
+        parts = [vd.published_columns() for vd in days]
+        run = FleetRun(scenario, {c: np.concatenate([p[0][c] for p in parts]) for c in FIX_COLUMNS},
+                       {c: np.concatenate([p[1][c] for p in parts]) for c in EVENT_COLUMNS}, truth={})
+        timings["simulate_s"] += time.perf_counter() - clock
+        clock = time.perf_counter()
+        counts = await load_run(conn, run)
+        timings["load_s"] += time.perf_counter() - clock
+        loaded["fixes"] += counts["fixes"]
+        loaded["events"] += counts["events"]
+    clock = time.perf_counter()
+    # Its own connection: load_run leaves a jsonb codec on `conn` under which the job's
+    # pre-serialised JSON would be stored as a JSON string.
+    rollup_conn = await connect(url)
+    try:
+        await rollup_conn.set_type_codec("jsonb", encoder=_json_without_nan, decoder=orjson.loads,
+                                         schema="pg_catalog")
+        rollup = await run_rollup(rollup_conn)
+    finally:
+        await rollup_conn.close()
+    timings["rollup_s"] = time.perf_counter() - clock
+    await conn.execute("ANALYZE")
+    return {"vehicles": args.vehicles, "days": args.days, "start": start.isoformat(), **loaded,
+            "rolled_up_shifts": rollup.shifts, **{k: round(v, 1) for k, v in timings.items()}}
+
+
+def _json_without_nan(text: str) -> str:
+    """The rollup job's JSON text with NaN (which PostgreSQL's jsonb refuses) as null.
+
+    A workaround: the job serialises event contexts with json.dumps, which writes NaN for
+    an undefined value; reported to the job's owner.
+    """
+    return orjson.dumps(json.loads(text)).decode()
+
+
+async def _describe(conn: asyncpg.Connection) -> dict:
+    row = await conn.fetchrow(
+        "SELECT (SELECT count(*) FROM shifts) AS shifts, (SELECT count(*) FROM shift_metrics) AS shift_metrics, "
+        "(SELECT count(*) FROM cell_exposure) AS cell_exposure_rows, "
+        "(SELECT count(*) FROM segment_exposure) AS segment_exposure_rows, "
+        "(SELECT count(DISTINCT person_id) FROM shift_crew) AS people, "
+        "(SELECT min(day) FROM shift_metrics) AS first_day, (SELECT max(day) FROM shift_metrics) AS last_day")
+    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in dict(row).items()}
+
+
+async def _bench_users(conn: asyncpg.Connection) -> dict[str, list[tuple[int, str | None]]]:
+    """A driver account for every crew member, one supervisor (user_id, person_id) — one hash for all."""
+    password_hash = await hash_password(BENCH_PASSWORD)
+    people = [r["person_id"] for r in await conn.fetch("SELECT DISTINCT person_id FROM shift_crew ORDER BY 1")]
+    drivers = [(await conn.fetchval(INSERT_USER, f"bench-{p}", password_hash, "driver", p), p) for p in people]
+    supervisor = await conn.fetchval(INSERT_USER, "bench-supervisor", password_hash, "supervisor", None)
+    officer = await conn.fetchval(INSERT_USER, "bench-data-officer", password_hash, "data_officer", None)
+    return {"driver": drivers, "supervisor": [(supervisor, None)], "data_officer": [(officer, None)]}
+
+
+async def _plan(conn: asyncpg.Connection, users: dict, args: argparse.Namespace) -> dict:
+    """Per endpoint: the role and the paths to request (random but reproducible)."""
+    rng = random.Random(args.seed)
+    last_day = await conn.fetchval("SELECT max(day) FROM shift_metrics") or datetime.now(timezone.utc).date()
+    month = f"from={last_day - timedelta(days=29)}&to={last_day + timedelta(days=1)}"
+    own: dict[str, list[str]] = {}
+    for r in await conn.fetch("SELECT c.person_id, c.shift_id FROM shift_crew c JOIN shift_metrics m USING (shift_id)"):
+        own.setdefault(r["person_id"], []).append(r["shift_id"])
+    drivers = [(uid, person) for uid, person in users["driver"] if person in own]
+    routes = [r["route_id"] for r in await conn.fetch("SELECT DISTINCT route_id FROM shift_metrics WHERE route_id IS NOT NULL")]
+    n, heavy = args.requests, max(args.clients, int(args.requests * HEAVY_SHARE))
+
+    def driver_paths(count: int, path) -> list[tuple[int, str]]:
+        picks = [drivers[rng.randrange(len(drivers))] for _ in range(count)]
+        return [(uid, path(person)) for uid, person in picks]
+
+    supervisor = users["supervisor"][0][0]
+    return {
+        "driver_shift_view": ("driver", driver_paths(n, lambda p: f"/api/v1/me/shifts/{rng.choice(own[p])}")),
+        "driver_track": ("driver", driver_paths(n, lambda p: f"/api/v1/me/shifts/{rng.choice(own[p])}/track")),
+        "driver_shift_list": ("driver", driver_paths(n, lambda p: f"/api/v1/me/shifts?{month}")),
+        "driver_trends": ("driver", driver_paths(n, lambda p: "/api/v1/me/trends?weeks=8")),
+        "route_efficiency_30d": ("supervisor", [(supervisor, f"/api/v1/routes/{rng.choice(routes)}/efficiency?{month}")
+                                                for _ in range(n)]),
+        "all_routes_efficiency_30d": ("supervisor", [(supervisor, f"/api/v1/efficiency/routes?{month}")] * heavy),
+        "live_vehicles": ("supervisor", [(supervisor, "/api/v1/live/vehicles")] * n),
+        "hotspot_segments_30d": ("supervisor", [(supervisor, f"/api/v1/hotspots/segments?{month}")] * heavy),
+        "hotspot_cells_30d": ("supervisor", [(supervisor, f"/api/v1/hotspots/cells?{month}")] * heavy),
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_server(url: str, port: int, secret: str, pool_size: int, data_dir: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETPILOT_")}
+    env.update(FLEETPILOT_DATABASE_URL=url, FLEETPILOT_JWT_SECRET=secret, FLEETPILOT_DATA_DIR=data_dir)
+    server = subprocess.Popen([sys.executable, "-m", "fleetpilot.cli", "api", "--port", str(port), "--no-migrate",
+                               "--pool-size", str(pool_size), "--log-level", "warning"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"fleetpilot api exited at start: {server.stderr.read()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                return server
+        except OSError:
+            time.sleep(0.3)
+    server.terminate()
+    raise RuntimeError("fleetpilot api did not answer /health within 120 s")
+
+
+async def _measure(url: str, plan: dict, args: argparse.Namespace) -> dict:
+    secret = secrets.token_urlsafe(32)
+    keys = TokenKeys(secret, timedelta(hours=4))
+    tokens: dict[int, str] = {}
+
+    def token(user_id: int, role: str) -> str:
+        if user_id not in tokens:
+            tokens[user_id] = issue_access_token(keys, user_id, role)[0]
+        return tokens[user_id]
+
+    port = _free_port()
+    with tempfile.TemporaryDirectory(prefix="fleetpilot-bench-") as data_dir:
+        server = _start_server(url, port, secret, args.pool_size, data_dir)
+        try:
+            results = {}
+            for name, (role, paths) in plan.items():
+                requests = [request_bytes(path, token(uid, role)) for uid, path in paths]
+                await run_load("127.0.0.1", port, requests[: args.clients * 2], args.clients)  # warm-up
+                results[name] = (await run_load("127.0.0.1", port, requests, args.clients)).summary()
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    targets = {f"{name}_p95_under_{TARGET_P95_MS:g}_ms": (results[name]["p95_ms"] is not None
+                                                         and results[name]["p95_ms"] < TARGET_P95_MS
+                                                         and results[name]["errors"] == 0)
+               for name in TARGET_ENDPOINTS}
+    return {"clients": args.clients, "server": {"processes": 1, "pool_size": args.pool_size},
+            "machine_cpus": os.cpu_count(), "endpoints": results, "targets": targets}
