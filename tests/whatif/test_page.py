@@ -14,6 +14,8 @@ from whatif.whatif_pilot import PERIOD
 from fleetpilot.api.app import create_app
 from fleetpilot.api.auth.tokens import issue_access_token
 
+pytestmark = pytest.mark.browser
+
 
 @pytest.fixture(scope="module")
 def server(prepared, pilot_settings, pilot_users):

@@ -20,6 +20,8 @@ from fleetpilot.api.auth.tokens import issue_access_token
 from fleetpilot.api.whatif import service
 from fleetpilot.api.whatif.prepare import prepare
 
+pytestmark = pytest.mark.integration
+
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
 from fastapi.testclient import TestClient  # noqa: E402
 
