@@ -10,6 +10,7 @@ changes nothing and a late batch recomputes only the shifts it touched.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -203,16 +204,16 @@ def _fixes(rows) -> Fixes:
 def _metric_rows(analysis: Analysis, city: City, shifts) -> list[tuple]:
     rows = []
     for shift, record in zip(shifts, analysis.shift_metrics(city)):
-        values = [record[c] for c in METRIC_COLUMNS]
+        values = [None if isinstance(v, float) and not math.isfinite(v) else v for v in (record[c] for c in METRIC_COLUMNS)]
         rows.append((shift["shift_id"], shift["vehicle_id"], shift["route_id"], _day(shift), *values,
-                     json.dumps(record["metrics"])))
+                     _json(record["metrics"])))
     return rows
 
 
 def _event_rows(analysis: Analysis, shifts) -> list[tuple]:
     return [(shifts[e["track"]]["shift_id"], datetime.fromtimestamp(e["t_ms"] / 1000, timezone.utc), e["kind"],
              e["source"], e["lon"], e["lat"], e["magnitude"], e["speed_before"], e["speed_after"],
-             json.dumps(e["context"])) for e in analysis.events.records()]
+             _json(e["context"])) for e in analysis.events.records()]
 
 
 def _cell_rows(analysis: Analysis, city: City, shifts) -> list[tuple]:
@@ -252,6 +253,20 @@ def _segment_rows(analysis: Analysis, city: City, shifts) -> list[tuple]:
         rows.append((str(ids[l]), _day(shifts[t]), shifts[t]["shift_id"], int(passes[k]),
                      int(counts["harsh_brake"][k]), int(counts["speeding"][k]), float(speed_sum[k] / fixes_on[k])))
     return rows
+
+
+def _json(value) -> str:
+    """JSON for a jsonb column: NaN and infinities (e.g. a rate over zero hours) become null."""
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    return json.dumps(clean(value), allow_nan=False)
 
 
 def _day(shift):

@@ -49,9 +49,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     history_start = live_start - timedelta(days=args.history_days)
 
     print(f"database: {db_url}\nbroker:   {mqtt_url} (MQTT {probe.protocol})", flush=True)
-    logins = asyncio.run(_prepare(db_url, settings, args, history_start, live_start, run_dir))
+    asyncio.run(_prepare(db_url, settings, args, history_start))
     asyncio.run(_import_plan(db_url, args, live_start, settings.city))
+    logins = asyncio.run(_seed_users(db_url, run_dir))
 
+    # SIGTERM (e.g. from a service manager) must stop the children too: exit through `finally`.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     env = {**os.environ, "FLEETPILOT_DATABASE_URL": db_url, "FLEETPILOT_MQTT_URL": mqtt_url,
            "FLEETPILOT_DATA_DIR": str(settings.data_dir.resolve())}
     cli = [sys.executable, "-m", "fleetpilot.cli"]
@@ -106,8 +109,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 proc.kill()
 
 
-async def _prepare(db_url, settings, args, history_start, live_start, run_dir) -> dict[str, tuple[str, str]]:
-    """Schema, plan and roster of the live day, history, and one user per role."""
+async def _prepare(db_url, settings, args, history_start) -> None:
+    """Schema, and the simulated history (loaded directly, then rolled up) on a new database."""
     from fleetsim.offline import generate_fleet
 
     from fleetpilot.rollup import run_rollup
@@ -116,13 +119,13 @@ async def _prepare(db_url, settings, args, history_start, live_start, run_dir) -
     conn = await connect(db_url)
     try:
         await prepare(conn, settings)
-        if args.history_days > 0 and not await conn.fetchval("SELECT count(*) FROM shifts WHERE starts_at < $1", live_start):
+        if args.history_days > 0 and not await conn.fetchval("SELECT count(*) FROM shifts WHERE starts_at <= $1",
+                                                             history_start):
             print(f"simulating {args.history_days} days of history for {args.vehicles} trucks …", flush=True)
             history = generate_fleet(n_vehicles=args.vehicles, days=args.history_days, seed=args.seed,
                                      start=_iso(history_start), city=settings.city)
             print("  loaded:", await load_run(conn, history), flush=True)
             print("  rollups:", await run_rollup(conn), flush=True)
-        return await _seed_users(conn, run_dir)
     finally:
         await conn.close()
 
@@ -146,7 +149,16 @@ async def _import_plan(db_url: str, args, start: datetime, city: str, real_time:
         await conn.close()
 
 
-async def _seed_users(conn, run_dir: Path) -> dict[str, tuple[str, str]]:
+async def _seed_users(db_url: str, run_dir: Path) -> dict[str, tuple[str, str]]:
+    conn = await connect(db_url)
+    try:
+        return await _seed_users_on(conn, run_dir)
+    finally:
+        await conn.close()
+
+
+async def _seed_users_on(conn, run_dir: Path) -> dict[str, tuple[str, str]]:
+    """One account per role (the driver is a crew member of the first shift); new passwords each run."""
     from fleetpilot.api.auth.passwords import hash_password
     from fleetpilot.api.users import create_user
 

@@ -81,3 +81,10 @@ def test_late_data_recomputes_only_the_marked_vehicle_day(db_url, fleet):
     changed = {s for s in before if before[s] != after[s]}
     assert changed == {shift_id}
     assert result.shifts == 1 and result.cleared_marks == 1 and marks == 0
+
+
+def test_non_finite_numbers_become_null_in_stored_json():
+    from fleetpilot.rollup import _json
+
+    assert _json({"a": float("nan"), "b": [1.5, float("inf")], "c": {"d": -float("inf"), "e": "x"}}) == \
+        '{"a": null, "b": [1.5, null], "c": {"d": null, "e": "x"}}'
