@@ -20,6 +20,11 @@ from fleetpilot.analytics.whatif.history import EVENT_KINDS, LEG_KINDS, History,
 from fleetpilot.analytics.whatif.legs import ShiftLegs
 from fleetpilot.analytics.whatif.result import EPOCH
 from fleetpilot.api.whatif import queries
+from fleetpilot.errors import FleetpilotError
+
+
+class NoCity(FleetpilotError, LookupError):
+    """No street network has been imported yet."""
 
 
 def utc_bounds(start: date, end: date) -> tuple[datetime, datetime]:
@@ -48,7 +53,7 @@ async def load_city(conn: asyncpg.Connection, *, index: bool = False) -> City:
     facilities = [(r["facility_id"], r["facility_type"], _json(r["geometry"])["coordinates"])
                   for r in await conn.fetch(queries.FACILITIES)]
     if not streets:
-        raise LookupError("no street network imported (fleetpilot import-plan)")
+        raise NoCity("no street network imported yet (fleetpilot import-plan <folder>)")
     return build_city(streets, facilities, index=index)
 
 

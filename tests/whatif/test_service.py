@@ -125,3 +125,11 @@ def test_the_command_line_asks_shows_and_refuses(prepared, monkeypatch, capsys):
     assert "Δ" in capsys.readouterr().out
     assert main(["whatif", "scenario", "start_time", "-p", "minutes=soon", *period]) == 2
     assert "must be float" in capsys.readouterr().err
+
+
+def test_preparing_without_a_city_says_what_to_do(db_url, monkeypatch, capsys):
+    from fleetpilot.cli import main
+
+    monkeypatch.setenv("FLEETPILOT_DATABASE_URL", db_url)
+    assert main(["whatif", "prepare"]) == 2
+    assert "no street network imported yet" in capsys.readouterr().err
