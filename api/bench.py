@@ -31,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import numpy as np
 import orjson
+import psutil
 
 from fleetpilot.api.auth.passwords import hash_password
 from fleetpilot.api.auth.tokens import TokenKeys, issue_access_token
@@ -57,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--clients", type=int, default=50, help="requests in flight (closed loop)")
     parser.add_argument("--requests", type=int, default=2000, help="requests per main endpoint")
-    parser.add_argument("--pool-size", type=int, default=20, help="the server's database connections")
+    parser.add_argument("--workers", type=int, default=2, help="API server processes (default 2: one per core here)")
+    parser.add_argument("--pool-size", type=int, default=20, help="database connections of a single server process")
     parser.add_argument("--batch-vehicles", type=int, default=5, help="vehicles simulated and loaded at a time")
     parser.add_argument("--database-url", help="admin URL of the server to create the scratch database on "
                         "(default: FLEETPILOT_DATABASE_URL or the embedded server)")
@@ -208,17 +210,34 @@ async def _plan(conn: asyncpg.Connection, users: dict, args: argparse.Namespace)
     }
 
 
+def _http_stack() -> str:
+    """What uvicorn's 'auto' settings pick here (httptools and uvloop when installed)."""
+    from importlib.util import find_spec
+
+    return ("httptools" if find_spec("httptools") else "h11") + "+" + ("uvloop" if find_spec("uvloop") else "asyncio")
+
+
+def _cpu_s(process: psutil.Process) -> float:
+    """User + system CPU seconds of the API process and its workers."""
+    total = 0.0
+    for proc in (process, *process.children(recursive=True)):
+        times = proc.cpu_times()
+        total += times.user + times.system
+    return total
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def _start_server(url: str, port: int, secret: str, pool_size: int, data_dir: str) -> subprocess.Popen:
+def _start_server(url: str, port: int, secret: str, args: argparse.Namespace, data_dir: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETPILOT_")}
     env.update(FLEETPILOT_DATABASE_URL=url, FLEETPILOT_JWT_SECRET=secret, FLEETPILOT_DATA_DIR=data_dir)
     server = subprocess.Popen([sys.executable, "-m", "fleetpilot.cli", "api", "--port", str(port), "--no-migrate",
-                               "--pool-size", str(pool_size), "--log-level", "warning"],
+                               "--workers", str(args.workers), "--pool-size", str(args.pool_size),
+                               "--log-level", "warning"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -245,13 +264,19 @@ async def _measure(url: str, plan: dict, args: argparse.Namespace) -> dict:
 
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="fleetpilot-bench-") as data_dir:
-        server = _start_server(url, port, secret, args.pool_size, data_dir)
+        server = _start_server(url, port, secret, args, data_dir)
         try:
             results = {}
+            process = psutil.Process(server.pid)
             for name, (role, paths) in plan.items():
                 requests = [request_bytes(path, token(uid, role)) for uid, path in paths]
                 await run_load("127.0.0.1", port, requests[: args.clients * 2], args.clients)  # warm-up
+                cpu_before = _cpu_s(process)
                 results[name] = (await run_load("127.0.0.1", port, requests, args.clients)).summary()
+                # CPU the API process spent per request: comparable across runs on a busy machine,
+                # where latency also depends on what else is running.
+                results[name]["server_cpu_ms_per_request"] = round(
+                    (_cpu_s(process) - cpu_before) * 1000 / len(requests), 3)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -259,5 +284,8 @@ async def _measure(url: str, plan: dict, args: argparse.Namespace) -> dict:
                                                          and results[name]["p95_ms"] < TARGET_P95_MS
                                                          and results[name]["errors"] == 0)
                for name in TARGET_ENDPOINTS}
-    return {"clients": args.clients, "server": {"processes": 1, "pool_size": args.pool_size},
-            "machine_cpus": os.cpu_count(), "endpoints": results, "targets": targets}
+    return {"clients": args.clients,
+            "server": {"workers": args.workers, "pool_size": args.pool_size if args.workers == 1 else "default",
+                       "http": _http_stack()},
+            "machine": {"cpus": os.cpu_count(), "load_average_1m_after": round(os.getloadavg()[0], 2)},
+            "endpoints": results, "targets": targets}

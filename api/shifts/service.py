@@ -51,18 +51,18 @@ EVENTS = """
 SELECT ts, kind, source, lon, lat, magnitude, speed_before AS speed_before_mps, speed_after AS speed_after_mps, context
 FROM shift_events WHERE shift_id = $1 ORDER BY ts
 """
-# One point per time bin of $4 seconds (the first fix in each), in time order.
+# One point per time bin of $4 seconds (the first fix in each), in time order. One index
+# probe per bin reads ~MAX_TRACK_POINTS rows instead of every fix of the shift.
 TRACK = """
-WITH thinned AS (
-    SELECT DISTINCT ON (date_bin(make_interval(secs => $4), ts, $2)) ts, lon, lat
-    FROM fixes
-    WHERE vehicle_id = $1 AND ts >= $2 AND ts < $3
-    ORDER BY date_bin(make_interval(secs => $4), ts, $2), ts
-)
 SELECT count(*) AS points,
-       coalesce(json_agg(json_build_array(round(lon::numeric, 6)::float8, round(lat::numeric, 6)::float8) ORDER BY ts), '[]')::text
-           AS coordinates
-FROM thinned
+       coalesce(json_agg(json_build_array(round(f.lon::numeric, 6)::float8, round(f.lat::numeric, 6)::float8)
+                         ORDER BY f.ts), '[]')::text AS coordinates
+FROM generate_series($2::timestamptz, $3::timestamptz - interval '1 microsecond', make_interval(secs => $4)) AS bin(t)
+CROSS JOIN LATERAL (
+    SELECT ts, lon, lat FROM fixes
+    WHERE vehicle_id = $1 AND ts >= bin.t AND ts < least(bin.t + make_interval(secs => $4), $3)
+    ORDER BY ts LIMIT 1
+) f
 """
 PLANNED = """
 SELECT seq, segment_id, service, geometry FROM route_segments WHERE route_id = $1 AND version = $2 ORDER BY seq
