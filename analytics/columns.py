@@ -3,7 +3,7 @@
 Rows are sorted by (group, t). The group column is called ``vehicle`` because that is what
 the simulator and a fleet-day load give, but any integer code works whose runs delimit
 independent tracks — the rollup job passes one code per vehicle-shift, so nothing ever
-joins two shifts. Columns are plain numpy arrays; slicing a ``Fixes`` makes views, not copies.
+joins two shifts. Columns are plain numpy arrays.
 """
 from __future__ import annotations
 
@@ -68,10 +68,6 @@ class Fixes:
         if len(np.unique(self.vehicle[starts])) != len(starts):
             raise ValueError("a vehicle's fixes are split into several runs; sort by (vehicle, t)")
 
-    def rows(self, start: int, stop: int) -> "Fixes":
-        """Rows [start, stop) as views."""
-        return Fixes(*(getattr(self, f.name)[start:stop] for f in fields(self)))
-
 
 @dataclass(frozen=True)
 class DeviceEvents:
@@ -108,10 +104,6 @@ class DeviceEvents:
             mag=np.asarray(columns.get("mag", nan), dtype=np.float64),
             speed=np.asarray(columns.get("speed", nan), dtype=np.float64),
         )
-
-    @classmethod
-    def empty(cls) -> "DeviceEvents":
-        return cls.from_columns({"vehicle": np.zeros(0, np.int32), "t": np.zeros(0, np.int64), "kind": np.zeros(0, str)})
 
     def __len__(self) -> int:
         return len(self.t)

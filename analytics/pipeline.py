@@ -20,11 +20,11 @@ from .activity import FACILITY_TYPES, ActivityParams, ActivitySplit, Geofences, 
 from .columns import DeviceEvents, Fixes
 from .coverage import CoverageParams, Matched, RouteCoverage, match_track, on_route, route_coverage
 from .geo import LocalFrame
-from .hotspots import Grid, events_per_cell, passes_per_cell
+from .hotspots import Grid, events_per_cell, passes_per_cell, passes_per_segment
 from .matching import LineIndex
 from .safety import (SafetyEvents, SafetyParams, concat, device_events, harsh_cornering, harsh_longitudinal,
                      long_stretches, merge, speeding)
-from .segmentation import SegmentationParams, Track, build_track
+from .segmentation import SegmentationParams, Track, build_track, trip_ids
 from .stops import StopParams, Stops, detect_stops, stops_per_track
 
 
@@ -81,7 +81,10 @@ class Params:
 
 @dataclass
 class Analysis:
-    """Everything computed for the tracks of one call; see ``shift_metrics`` for the rows."""
+    """Everything computed for the tracks of one call; see ``shift_metrics`` for the rows.
+
+    cell_passes: (track, cell id, passes) · segment_passes: (track, street index, passes,
+    mean speed m/s) — the exposure rows of cell_exposure and segment_exposure."""
 
     track: Track
     stops: Stops
@@ -90,6 +93,7 @@ class Analysis:
     activity: ActivitySplit
     events: SafetyEvents
     cell_passes: tuple[np.ndarray, np.ndarray, np.ndarray]
+    segment_passes: tuple[np.ndarray, ...]
     timings: dict[str, tuple[float, float]] = field(default_factory=dict)  # stage: (CPU s, wall s)
 
     def shift_metrics(self, city: City) -> list[dict]:
@@ -103,6 +107,8 @@ class Analysis:
         dwell = np.bincount(self.stops.track, self.stops.dwell_s, minlength=n)
         turn = turnaround(self.activity, city.geofences, n)
         hours = (tr.fixes.t[tr.stops - 1] - tr.fixes.t[tr.starts]) / 3.6e6
+        trip = trip_ids(tr)
+        trips = trip[tr.stops - 1] - trip[tr.starts] + 1
         rows = []
         for i in range(n):
             cov = self.coverage[i]
@@ -116,7 +122,7 @@ class Analysis:
                 "turnaround_s": None if np.isnan(turn[i]) else float(turn[i]),
                 "coverage": None if cov is None else cov.coverage,
                 "missed_segments": [] if cov is None else [str(s) for s in cov.missed],
-                "metrics": {"no_data_s": seconds["no_data"],
+                "metrics": {"no_data_s": seconds["no_data"], "trips": int(trips[i]),
                             "stops_per_hour": float(counts[i] / hours[i]) if hours[i] > 0 else None,
                             "coverage_by_length": None if cov is None else cov.coverage_by_length},
             })
@@ -165,14 +171,25 @@ def analyse(fixes: Fixes, city: City, planned: Sequence[Sequence[str] | None], w
                      long_stretches(track, rest_mask(activity, city.geofences), params.safety)])
     lap("safety")
     cell_passes = passes_per_cell(city.grid, track)
+    segment_passes = passes_per_segment(track, matched.line)
     lap("exposure")
-    return Analysis(track, stops, matched, coverage, activity, events, cell_passes, timings)
+    return Analysis(track, stops, matched, coverage, activity, events, cell_passes, segment_passes, timings)
 
 
 def cell_events(analysis: Analysis, city: City, kinds: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(track, cell, count) rows of the events of ``kinds``, for cell_exposure and hotspots."""
     ev = analysis.events.select(np.isin(analysis.events.kind, kinds))
     return events_per_cell(city.grid, ev.track, ev.lon, ev.lat)
+
+
+def segment_events(analysis: Analysis, kinds: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(track, street index, count) rows of the events of ``kinds`` on matched streets, for
+    segment_exposure; an event counts on the street its peak fix matched."""
+    ev = analysis.events.select(np.isin(analysis.events.kind, kinds))
+    line = analysis.matched.line[ev.row]
+    on = line >= 0
+    pairs = np.unique(np.column_stack([ev.track[on], line[on]]), axis=0, return_counts=True)
+    return pairs[0][:, 0], pairs[0][:, 1], pairs[1]
 
 
 def _step_sum_where(track: Track, fix_mask: np.ndarray) -> np.ndarray:

@@ -85,7 +85,7 @@ def build_track(fixes: Fixes, frame: LocalFrame | None = None, params: Segmentat
     if frame is None:
         frame = LocalFrame.around(fixes.lon, fixes.lat) if len(fixes) else LocalFrame(0.0, 0.0)
     x, y = frame.to_xy(fixes.lon, fixes.lat)
-    dt = np.diff(fixes.t).astype(np.float32) * np.float32(1e-3)
+    dt = np.diff(fixes.t).astype(np.float32) / np.float32(1000.0)  # whole seconds stay exact
     linked = fixes.vehicle[1:] == fixes.vehicle[:-1]
     gap = linked & (dt > params.dropout_s)
     trip_break = ~linked | (dt > params.trip_gap_s)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from fleetpilot.analytics.hotspots import (Grid, HotspotParams, benjamini_hochberg, events_per_cell, gi_star,
-                                           hotspots, passes_per_cell, queen_neighbours)
+                                           hotspots, passes_per_cell, passes_per_segment, queen_neighbours)
 from fleetpilot.analytics.segmentation import build_track
 
 
@@ -127,3 +127,51 @@ def test_no_tested_cells_gives_an_empty_result(build):
     grid = Grid(build.frame, 50.0)
     empty = hotspots(_cells(grid, [0], [0]), np.array([3]), np.array([1]))
     assert len(empty.cell) == 0 and empty.clusters(grid) == []
+
+
+def test_segment_passes_and_mean_speed(build):
+    # Fixes matched to street 4, then 5, then 4 again; a different vehicle on street 4.
+    line = np.array([4, 4, 4, 5, 5, 4, -1, 4, 4], dtype=np.int32)
+    speed = np.array([2, 4, 6, 8, 8, 10, 0, 3, 3], dtype=float)
+    two = build_track(build.concat(build.fixes(np.arange(7) * 5.0, np.zeros(7), speed=speed[:7], vehicle=0),
+                                   build.fixes(np.arange(2) * 5.0, np.zeros(2), speed=speed[7:], vehicle=1)),
+                      build.frame)
+    tr, seg, passes, mean = passes_per_segment(two, line)
+    assert list(zip(tr.tolist(), seg.tolist(), passes.tolist())) == [(0, 4, 2), (0, 5, 1), (1, 4, 1)]
+    np.testing.assert_allclose(mean, [(2 + 4 + 6 + 10) / 4, 8.0, 3.0])
+
+
+def test_count_tail_is_poisson_without_extra_variance_and_negative_binomial_with_it():
+    from scipy import stats
+
+    from fleetpilot.analytics.hotspots import negative_binomial_tail
+
+    observed = np.array([0.0, 4.0, 11.0, 11.0])
+    mean = np.array([1.0, 0.7, 1.9, 1.9])
+    extra = np.array([0.0, 0.0, 0.0, 3.0])
+    p = negative_binomial_tail(observed, mean, extra)
+    assert p[0] == 1.0
+    np.testing.assert_allclose(p[1:3], stats.poisson.sf(observed[1:3] - 1, mean[1:3]))
+    size = 1.9 ** 2 / 3.0
+    nb = stats.nbinom(size, size / (size + 1.9))
+    assert nb.mean() == pytest.approx(1.9) and nb.var() == pytest.approx(1.9 + 3.0)
+    assert p[3] == pytest.approx(nb.sf(10)) and p[3] > p[2]
+
+
+def test_ordinary_variation_between_places_is_not_a_hotspot(build):
+    """Background rates that vary from cell to cell as real streets do (gamma-distributed,
+    some cells twice the mean) produce no hotspot; one place at 15× the mean is one, and
+    the peak of its hotspot. (With true discoveries, Benjamini–Hochberg admits a share of
+    false ones: the expected share, not none.)"""
+    grid = Grid(build.frame, 50.0)
+    rng = np.random.default_rng(8)
+    cells, passes, _ = _background(grid, rng, passes=800)
+    true_rate = rng.gamma(4.0, 0.01 / 4.0, len(cells))
+    events = rng.poisson(passes * true_rate)
+    assert len(hotspots(cells, passes, events).clusters(grid)) == 0
+    hot = int(np.flatnonzero(cells == _cells(grid, 4, 15))[0])
+    events[hot] = rng.poisson(passes[hot] * 0.15)
+    result = hotspots(cells, passes, events)
+    own = result.cluster[np.searchsorted(result.cell, cells[hot])]
+    assert own >= 0
+    assert [c["peak_cell"] for c in result.clusters(grid) if c["cluster"] == own] == [cells[hot]]
