@@ -66,7 +66,7 @@ class Geofences:
         if unknown:
             raise ValueError(f"unknown facility types: {sorted(unknown)}")
         polys = shapely.transform(np.asarray(polygons_lonlat, dtype=object),
-                                  lambda c: np.column_stack([v.astype(np.float64) for v in frame.to_xy(c[:, 0], c[:, 1])]))
+                                  lambda c: np.column_stack(frame.to_xy(c[:, 0], c[:, 1])).astype(np.float64))
         shapely.prepare(polys)
         bounds = shapely.bounds(polys).reshape(-1, 4)
         rasters = []

@@ -87,7 +87,8 @@ class DeviceEvents:
     speed: np.ndarray
 
     @classmethod
-    def from_columns(cls, columns: Mapping[str, np.ndarray], kind_names: Mapping[int, str] | None = None) -> "DeviceEvents":
+    def from_columns(cls, columns: Mapping[str, np.ndarray],
+                     kind_names: Mapping[int, str] | None = None) -> "DeviceEvents":
         """Build from columns; integer kind codes are mapped to names with ``kind_names``."""
         n = len(columns["t"])
         kind = np.asarray(columns["kind"])

@@ -157,11 +157,11 @@ def hotspots(cells: np.ndarray, passes: np.ndarray, events: np.ndarray,
 
     z is Getis-Ord Gi* of the empirical-Bayes rates. Its normal approximation is badly off
     for small counts (4 events where 0.7 are expected gave z = 5.2, p ≈ 1e-7; the exact
-    Poisson tail is 0.006), so p is the exact tail of the events counted by the same neighbourhood under the
-    negative-binomial (Poisson–gamma) model of road-safety practice: mean m·Σp_j, variance
-    m·Σp_j + A·Σp_j², with m the study-area rate and A the between-cell variance of true
-    rates (see empirical_bayes_rate). A busy ordinary street then varies as ordinary
-    streets do, and only an excess beyond that is significant.
+    Poisson tail is 0.006), so p is the exact tail of the events counted by the same
+    neighbourhood under the negative-binomial (Poisson–gamma) model of road-safety
+    practice: mean m·Σp_j, variance m·Σp_j + A·Σp_j², with m and A the background rate
+    and between-cell variance of true rates (see background_moments). A busy ordinary
+    street then varies as ordinary streets do, and only an excess beyond that counts.
     """
     cell, (p_sum, e_sum) = _sum_by_cell(np.asarray(cells, dtype=np.int64),
                                         np.asarray(passes, dtype=np.float64), np.asarray(events, dtype=np.float64))

@@ -74,7 +74,8 @@ class Track:
         return np.add.reduceat(np.append(step_values, 0.0), self.starts, dtype=np.float64)
 
 
-def build_track(fixes: Fixes, frame: LocalFrame | None = None, params: SegmentationParams = SegmentationParams()) -> Track:
+def build_track(fixes: Fixes, frame: LocalFrame | None = None,
+                params: SegmentationParams = SegmentationParams()) -> Track:
     """Compute the per-step quantities of all tracks in ``fixes`` in one vectorised pass.
 
     ``frame`` defaults to one centred on the data; pass the city's frame so that grid cells
@@ -153,7 +154,8 @@ def position_speed(step_m: np.ndarray, dt: np.ndarray, valid: np.ndarray) -> np.
     return np.divide(total, count, out=np.zeros(n, dtype=np.float32), where=count > 0)
 
 
-def step_distance(step_m: np.ndarray, speed: np.ndarray, dt: np.ndarray, gap: np.ndarray, trip_break: np.ndarray) -> np.ndarray:
+def step_distance(step_m: np.ndarray, speed: np.ndarray, dt: np.ndarray, gap: np.ndarray,
+                  trip_break: np.ndarray) -> np.ndarray:
     """Metres travelled per step.
 
     Regular steps integrate the reported speed (trapezoid rule): unlike summing positions,

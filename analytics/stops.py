@@ -95,8 +95,9 @@ def detect_stops(track: Track, params: StopParams = StopParams()) -> Stops:
     Stationary fixes are chained by steps that stay in the same trip; across a dropout the
     chain holds only if the truck is within ``radius_m`` of where it was (it did not leave
     and come back). A chain that wanders farther than ``radius_m`` is cut into pieces that
-    stay within it. Pieces shorter than ``min_dwell_s`` are not stops. When the truck arrived or left during a dropout, the hidden moment is
-    estimated from the distance to the stop and the speed on the other side of the gap.
+    stay within it. Pieces shorter than ``min_dwell_s`` are not stops. When the truck arrived
+    or left during a dropout, the hidden moment is estimated from the distance to the stop
+    and the speed on the other side of the gap.
     """
     still = stationary_mask(track, params)
     chain = still[:-1] & still[1:] & ~track.trip_break & (~track.gap | (track.step_m <= params.radius_m))

@@ -61,7 +61,8 @@ def poisson_interval(count: np.ndarray, confidence: float = 0.95) -> tuple[np.nd
     return low, high
 
 
-def weekly_trend(day: np.ndarray, events: np.ndarray, km: np.ndarray, params: TrendParams = TrendParams()) -> WeeklyTrend:
+def weekly_trend(day: np.ndarray, events: np.ndarray, km: np.ndarray,
+                 params: TrendParams = TrendParams()) -> WeeklyTrend:
     """One person's trend from their shifts: ``day`` (datetime64[D] per shift), ``events``
     (count per shift, e.g. harsh events) and ``km`` (distance per shift)."""
     day = np.asarray(day, dtype="datetime64[D]")
