@@ -26,5 +26,6 @@ async def _run(url: str) -> int:
     finally:
         await conn.close()
     print(f"retention cutoff {result.cutoff.isoformat()}: dropped "
-          + ", ".join(f"{n} {table} partitions" for table, n in result.dropped.items()))
+          + ", ".join(f"{n} {table} partitions" for table, n in result.dropped.items())
+          + f"; what-if legs of {result.whatif_shifts_purged} shifts")
     return 0

@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import json
 import time
+from datetime import datetime, timedelta, timezone
 
 from fleetpilot.db.connect import connect, resolve_database_url
 from fleetpilot.rollup import run_rollup
@@ -17,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--all", action="store_true", help="recompute every ended shift, not only pending ones")
     parser.add_argument("--every", type=float, metavar="SECONDS", help="keep running, once every SECONDS")
     parser.add_argument("--batch", type=int, default=50, help="shifts analysed per batch (default 50)")
+    parser.add_argument("--no-whatif", dest="whatif", action="store_false",
+                        help="do not prepare what-if legs for newly finished shifts")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -29,11 +32,22 @@ async def _run(url: str, args: argparse.Namespace) -> int:
         try:
             started = time.perf_counter()
             result = await run_rollup(conn, recompute_all=args.all, batch_size=args.batch)
+            report = {"shifts": result.shifts, "fixes": result.fixes, "events": result.events,
+                      "stale_marks_cleared": result.cleared_marks}
+            if args.whatif:
+                report["whatif_legs_shifts"] = await _prepare_whatif(conn)
         finally:
             await conn.close()
-        print(json.dumps({"shifts": result.shifts, "fixes": result.fixes, "events": result.events,
-                          "stale_marks_cleared": result.cleared_marks,
-                          "seconds": round(time.perf_counter() - started, 2)}), flush=True)
+        print(json.dumps(report | {"seconds": round(time.perf_counter() - started, 2)}), flush=True)
         if not args.every:
             return 0
         await asyncio.sleep(args.every)
+
+
+async def _prepare_whatif(conn) -> int:
+    """What-if legs for finished shifts within the retention period that have none yet."""
+    from fleetpilot.api.whatif.prepare import prepare
+
+    days = await conn.fetchval("SELECT retention_days FROM privacy_settings")
+    today = datetime.now(timezone.utc).date()
+    return (await prepare(conn, today - timedelta(days=days), today + timedelta(days=1))).shifts

@@ -35,7 +35,8 @@ async def ensure_partitions_ahead(conn: asyncpg.Connection, days_ahead: int, tod
 @dataclass(frozen=True)
 class RetentionResult:
     cutoff: datetime
-    dropped: dict[str, int]
+    dropped: dict[str, int]  # table -> day partitions (or chunks) dropped
+    whatif_shifts_purged: int = 0  # shifts whose what-if legs went with their raw fixes
 
 
 async def apply_retention(conn: asyncpg.Connection, now: datetime | None = None) -> RetentionResult:
@@ -54,7 +55,9 @@ async def apply_retention(conn: asyncpg.Connection, now: datetime | None = None)
             dropped[table] = await conn.fetchval(
                 "SELECT fleetpilot_drop_partitions_before($1::regclass, $2)", table, cutoff
             )
-    return RetentionResult(cutoff=cutoff, dropped=dropped)
+        # What-if legs are derived from raw fixes, so they go with them (migration 0005).
+        purged = await conn.fetchval("SELECT whatif_purge_expired($1)", cutoff)
+    return RetentionResult(cutoff=cutoff, dropped=dropped, whatif_shifts_purged=purged)
 
 
 async def refresh_time_rollups(conn: asyncpg.Connection, start: datetime, end: datetime) -> None:
