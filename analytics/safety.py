@@ -109,21 +109,25 @@ def harsh_longitudinal(track: Track, params: SafetyParams = SafetyParams()) -> S
     valid = track.linked & ~track.gap
     with np.errstate(divide="ignore", invalid="ignore"):  # dt of unlinked steps may be ≤ 0
         accel = np.where(valid, np.diff(track.speed) / track.dt, np.float32(0.0))
-    v = track.speed
-    n_steps = len(accel)
     parts = []
     for kind, sign, threshold in (("harsh_brake", -1.0, params.harsh_brake_mps2),
                                   ("harsh_accel", 1.0, params.harsh_accel_mps2)):
         first, stop = runs(valid & (sign * accel >= threshold))
-        single = stop - first == 1
-        nxt = np.minimum(stop, n_steps - 1)
-        prv = np.maximum(first - 1, 0)
-        undone_after = (stop < n_steps) & valid[nxt] & (np.abs(v[np.minimum(stop + 1, len(v) - 1)] - v[first])
-                                                        < params.glitch_mps)
-        undone_before = (first > 0) & valid[prv] & (np.abs(v[prv] - v[stop]) < params.glitch_mps)
-        glitch = single & (undone_after | undone_before)
+        glitch = _undone_jumps(track.speed, valid, first, stop, params.glitch_mps)
         parts.append(_step_events(track, kind, first[~glitch], stop[~glitch], sign * accel))
     return concat(parts)
+
+
+def _undone_jumps(v: np.ndarray, valid: np.ndarray, first: np.ndarray, stop: np.ndarray,
+                  tolerance: float) -> np.ndarray:
+    """Per run of steps [first, stop): it is a single step whose speed change the next (or
+    the previous) valid step undoes, bringing the speed back within ``tolerance`` m/s."""
+    n_steps = len(valid)
+    nxt = np.minimum(stop, n_steps - 1)  # the step after the run
+    prv = np.maximum(first - 1, 0)  # the step before it
+    undone_after = (stop < n_steps) & valid[nxt] & (np.abs(v[nxt + 1] - v[first]) < tolerance)
+    undone_before = (first > 0) & valid[prv] & (np.abs(v[prv] - v[stop]) < tolerance)
+    return (stop - first == 1) & (undone_after | undone_before)
 
 
 def harsh_cornering(track: Track, params: SafetyParams = SafetyParams()) -> SafetyEvents:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fleetpilot.analytics.columns import DeviceEvents, Fixes
-from fleetpilot.analytics.pipeline import analyse
+from fleetpilot.analytics.pipeline import analyse, cell_events, segment_events
 
 MIGRATION = Path(__file__).resolve().parents[2] / "fleetpilot" / "db" / "migrations" / "0004_analytics_rollups.sql"
 
@@ -64,3 +64,18 @@ def test_metrics_records_fit_the_rollup_table(sim_day):
     assert 0.0 <= record["coverage"] <= 1.0 and record["distance_m"] > 10_000
     event = sim_day.analysis.events.records()[0]
     assert {"t_ms", "kind", "source", "lon", "lat", "magnitude", "speed_before", "speed_after", "context"} <= set(event)
+
+
+def test_exposure_rows_for_cells_and_streets(sim_day):
+    analysis, city = sim_day.analysis, sim_day.city
+    brakes = analysis.events.of_kind("harsh_brake")
+    _, _, per_cell = cell_events(analysis, city, ["harsh_brake"])
+    assert per_cell.sum() == len(brakes)
+    tr, street, count = segment_events(analysis, ["harsh_brake"])
+    assert count.sum() == np.count_nonzero(analysis.matched.line[brakes.row] >= 0) >= 0.9 * len(brakes)
+    s_tr, s_street, passes, mean_speed = analysis.segment_passes
+    on_streets = set(zip(s_tr.tolist(), s_street.tolist()))
+    assert set(zip(tr.tolist(), street.tolist())) <= on_streets  # events only where there was exposure
+    assert np.all(passes >= 1) and np.all((mean_speed >= 0) & (mean_speed < 30))
+    c_tr, _, c_passes = analysis.cell_passes
+    assert np.all(c_passes >= 1) and set(c_tr.tolist()) == set(range(len(sim_day.truth)))
