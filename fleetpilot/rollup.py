@@ -20,7 +20,7 @@ import shapely
 
 from fleetpilot.analytics.columns import DeviceEvents, Fixes
 from fleetpilot.analytics.geo import LocalFrame
-from fleetpilot.analytics.pipeline import Analysis, City, analyse, cell_events
+from fleetpilot.analytics.pipeline import Analysis, City, analyse, cell_events, segment_events
 from fleetpilot.db.maintenance import refresh_time_rollups
 
 CELL_KINDS = ("harsh_brake", "harsh_accel", "harsh_corner", "speeding")
@@ -227,32 +227,16 @@ def _cell_rows(analysis: Analysis, city: City, shifts) -> list[tuple]:
 
 
 def _segment_rows(analysis: Analysis, city: City, shifts) -> list[tuple]:
-    """Passes (entries onto a street segment), harsh brakes, speeding and mean speed per segment."""
-    tr = analysis.track
-    line = analysis.matched.line
-    speed = analysis.matched.speed
-    track_of_fix = np.searchsorted(tr.starts, np.arange(len(line)), side="right") - 1
-    enter = np.ones(len(line), dtype=bool)
-    enter[1:] = (line[1:] != line[:-1]) | (track_of_fix[1:] != track_of_fix[:-1])
-    matched = line >= 0
-    n_lines = len(city.limit_mps) - 1
-    key = track_of_fix.astype(np.int64) * n_lines + np.where(matched, line, 0)
-    passes = np.bincount(key[enter & matched], minlength=len(tr.starts) * n_lines)
-    fixes_on = np.bincount(key[matched], minlength=len(passes))
-    speed_sum = np.bincount(key[matched], weights=np.nan_to_num(speed[matched]), minlength=len(passes))
-    counts = {}
-    for kind in ("harsh_brake", "speeding"):
-        ev = analysis.events.of_kind(kind)
-        ev_line = line[ev.row]
-        ok = ev_line >= 0
-        counts[kind] = np.bincount(ev.track[ok].astype(np.int64) * n_lines + ev_line[ok], minlength=len(passes))
+    """Passes, harsh brakes, speeding and mean speed per street segment and shift."""
+    track, line, passes, mean_speed = analysis.segment_passes[:4]
+    table = {(int(t), int(l)): [int(n), 0, 0, float(v)] for t, l, n, v in zip(track, line, passes, mean_speed)}
+    for k, kind in enumerate(("harsh_brake", "speeding"), start=1):
+        for t, l, n in zip(*segment_events(analysis, [kind])):
+            table.setdefault((int(t), int(l)), [0, 0, 0, None])[k] += int(n)
     ids = city.streets.ids
-    rows = []
-    for k in np.flatnonzero(passes):
-        t, l = divmod(int(k), n_lines)
-        rows.append((str(ids[l]), _day(shifts[t]), shifts[t]["shift_id"], int(passes[k]),
-                     int(counts["harsh_brake"][k]), int(counts["speeding"][k]), float(speed_sum[k] / fixes_on[k])))
-    return rows
+    return [(str(ids[l]), _day(shifts[t]), shifts[t]["shift_id"], n, brakes, speeding,
+             None if v is None or not math.isfinite(v) else v)
+            for (t, l), (n, brakes, speeding, v) in table.items()]
 
 
 def _json(value) -> str:
