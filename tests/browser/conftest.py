@@ -24,7 +24,8 @@ from fleetpilot.settings import Settings
 pytestmark = pytest.mark.browser
 
 # Two whole ISO weeks ending last Sunday: every route-week then has 7 shifts (k = 5 shifts, 3 people).
-VEHICLES, DAYS, SEED, RATE_HZ = 6, 14, 7, 0.1
+# Short shifts keep the load small; 1 Hz as the units really report.
+VEHICLES, DAYS, HOURS, SEED = 4, 14, 4.0, 7
 PURPOSE = "incident 2026-0113: resident reported a damaged bin"
 
 
@@ -42,12 +43,16 @@ async def _build(url: str, settings: Settings) -> Pilot:
 
     today = datetime.now(timezone.utc).date()
     start = today - timedelta(days=today.weekday() + DAYS)
-    fleet = generate_fleet(n_vehicles=VEHICLES, days=DAYS, seed=SEED, rate_hz=RATE_HZ, start=f"{start}T06:00:00Z")
+    fleet = generate_fleet(n_vehicles=VEHICLES, days=DAYS, seed=SEED, hours=HOURS, start=f"{start}T06:00:00Z")
     person, other = _people(fleet.roster)
     conn = await asyncpg.connect(url)
     try:
         await prepare(conn, settings)
-        await load(conn, fleet, start, DAYS)
+    finally:
+        await conn.close()
+    await load(url, fleet)
+    conn = await asyncpg.connect(url)
+    try:
         users = await add_users(conn, person, other)
         live = fleet.roster["shifts"][0]
         await add_live_shift(conn, live["vehicle_id"], live["route_id"], [person], datetime.now(timezone.utc))
@@ -120,7 +125,7 @@ def browser():
 
 @pytest.fixture(scope="session")
 def timings(pilot):
-    collected = Timings({"vehicles": VEHICLES, "days": DAYS, "rate_hz": RATE_HZ, "seed": SEED,
+    collected = Timings({"vehicles": VEHICLES, "days": DAYS, "shift_hours": HOURS, "seed": SEED,
                          "first_day": date.isoformat(pilot.start)})
     yield collected
     collected.write()

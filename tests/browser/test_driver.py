@@ -36,7 +36,7 @@ def test_latest_shift_shows_the_numbers_the_database_holds(driver_page, pilot):
     assert driver_page.inner_text("#fig-coverage") == f"{round(metrics['coverage'] * 100)} %"
     assert driver_page.inner_text("#fig-events") == str(len(events))
     assert driver_page.locator("#events li[data-kind]").count() == len(events)
-    hot = sum(json.loads(e["context"])["hotspot"] for e in events)
+    hot = sum(bool(json.loads(e["context"]).get("hotspot")) for e in events)
     assert driver_page.locator("#events .badge.hot").count() == hot
     assert driver_page.locator("#hazards li").count() == max(hot, 1)
     assert driver_page.watch.problems() == []

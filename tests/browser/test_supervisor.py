@@ -85,35 +85,37 @@ def test_live_map_shows_on_duty_trucks_only(supervisor, pilot):
 
 def test_plan_edits_are_saved_as_new_versions_of_both_routes(supervisor, pilot, tmp_path):
     before = {r["route_id"]: r["current_version"] for r in pilot.sql("SELECT route_id, current_version FROM routes")}
+    # Move between the last two routes; edit another one by file (route-001 stays as the coverage test reads it).
+    source, target, imported = sorted(before)[-2], sorted(before)[-1], sorted(before)[1]
     stops = [r["stop_id"] for r in pilot.sql(
-        "SELECT stop_id FROM route_stops WHERE route_id = 'route-005' AND version = $1 ORDER BY seq", before["route-005"])]
-    moved = pilot.sql("SELECT segment_id FROM route_segments WHERE route_id = 'route-005' AND version = $1 "
-                      "ORDER BY seq DESC LIMIT 1", before["route-005"])[0]["segment_id"]
+        "SELECT stop_id FROM route_stops WHERE route_id = $1 AND version = $2 ORDER BY seq", source, before[source])]
+    moved = pilot.sql("SELECT segment_id FROM route_segments WHERE route_id = $1 AND version = $2 "
+                      "ORDER BY seq DESC LIMIT 1", source, before[source])[0]["segment_id"]
     moved_stops = {r["stop_id"] for r in pilot.sql(
-        "SELECT stop_id FROM route_stops WHERE route_id = 'route-005' AND version = $1 AND segment_id = $2",
-        before["route-005"], moved)}
-    open_page(supervisor, "plans.html?route=route-005")
+        "SELECT stop_id FROM route_stops WHERE route_id = $1 AND version = $2 AND segment_id = $3",
+        source, before[source], moved)}
+    open_page(supervisor, f"plans.html?route={source}")
     # Reorder with the keyboard: focus the first stop's "later" button and press Enter.
     supervisor.get_by_role("button", name=f"Move stop {stops[0]} later").focus()
     supervisor.keyboard.press("Enter")
-    supervisor.get_by_label(f"Move segment {moved} to route").select_option("route-006")
+    supervisor.get_by_label(f"Move segment {moved} to route").select_option(target)
     supervisor.get_by_label("What changed and why").fill("browser test: even out finishing times")
     supervisor.get_by_role("button", name="Save 2 changed route(s) as new versions").click()
     supervisor.wait_for_selector("#plan-message .alert.ok")
     screenshot(supervisor, "supervisor-plans-saved-desktop")
     after = {r["route_id"]: r["current_version"] for r in pilot.sql("SELECT route_id, current_version FROM routes")}
-    assert after["route-005"] == before["route-005"] + 1 and after["route-006"] == before["route-006"] + 1
+    assert after[source] == before[source] + 1 and after[target] == before[target] + 1
     new_stops = [r["stop_id"] for r in pilot.sql(
-        "SELECT stop_id FROM route_stops WHERE route_id = 'route-005' AND version = $1 ORDER BY seq", after["route-005"])]
+        "SELECT stop_id FROM route_stops WHERE route_id = $1 AND version = $2 ORDER BY seq", source, after[source])]
     assert new_stops[:2] == [stops[1], stops[0]]
     assert moved in {r["segment_id"] for r in pilot.sql(
-        "SELECT segment_id FROM route_segments WHERE route_id = 'route-006' AND version = $1", after["route-006"])}
+        "SELECT segment_id FROM route_segments WHERE route_id = $1 AND version = $2", target, after[target])}
     # The stops on the moved segment went with it.
     assert moved_stops <= {r["stop_id"] for r in pilot.sql(
-        "SELECT stop_id FROM route_stops WHERE route_id = 'route-006' AND version = $1", after["route-006"])}
+        "SELECT stop_id FROM route_stops WHERE route_id = $1 AND version = $2", target, after[target])}
     assert not moved_stops & set(new_stops)
-    note = pilot.sql("SELECT created_by, note FROM route_versions WHERE route_id = 'route-005' AND version = $1",
-                     after["route-005"])[0]
+    note = pilot.sql("SELECT created_by, note FROM route_versions WHERE route_id = $1 AND version = $2",
+                     source, after[source])[0]
     assert note["note"] == "browser test: even out finishing times"
     assert pilot.users["supervisor"] in (note["created_by"] or "")
 
@@ -122,7 +124,7 @@ def test_plan_edits_are_saved_as_new_versions_of_both_routes(supervisor, pilot, 
         supervisor.get_by_role("button", name="Export all plans (GeoJSON)").click()
     exported = json.loads(open(waiting.value.path()).read())
     assert {f["properties"]["route_id"] for f in exported["features"]} == set(after)
-    segments = [f for f in exported["features"] if f["properties"]["route_id"] == "route-004"
+    segments = [f for f in exported["features"] if f["properties"]["route_id"] == imported
                 and f["properties"]["feature_type"] == "segment"]
     segments[0]["properties"]["seq"], segments[1]["properties"]["seq"] = (segments[1]["properties"]["seq"],
                                                                           segments[0]["properties"]["seq"])
@@ -131,6 +133,6 @@ def test_plan_edits_are_saved_as_new_versions_of_both_routes(supervisor, pilot, 
     supervisor.get_by_label("Import plans from a GeoJSON file").set_input_files(str(upload))
     supervisor.wait_for_selector("#plan-message .alert.ok >> text=Imported")
     final = {r["route_id"]: r["current_version"] for r in pilot.sql("SELECT route_id, current_version FROM routes")}
-    assert final["route-004"] == after["route-004"] + 1
-    assert final["route-005"] == after["route-005"]  # unchanged plans keep their version
+    assert final[imported] == after[imported] + 1
+    assert final[source] == after[source]  # unchanged plans keep their version
     assert supervisor.watch.problems() == []

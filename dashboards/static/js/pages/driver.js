@@ -98,7 +98,8 @@ function renderHelped(shift, facilityNames) {
     : shift.delays.map((d) => `<li><strong>${fmt.esc(fmt.duration(d.seconds))}</strong> — ${fmt.esc(d.explanation)}</li>`);
   const missed = m.missed_segments || [];
   if (missed.length) {
-    delays.push(`<li>${fmt.number(missed.length)} planned street segment(s) could not be served: ${missed.map(fmt.esc).join(", ")}. The record shows where the truck went, should a missed pickup be queried.</li>`);
+    delays.push(`<li>${fmt.number(missed.length)} planned street segment(s) were not driven; the record shows where the truck went, should a missed pickup be queried.
+      <details><summary>Which segments</summary>${missed.map(fmt.esc).join(", ")}</details></li>`);
   }
   $("delays").innerHTML = listOrNone(delays, "None recorded on this shift.");
 
@@ -118,46 +119,52 @@ function renderHelped(shift, facilityNames) {
   $("hazards").innerHTML = listOrNone(hazards, "No known hotspot on this shift.");
 }
 
-const TREND_WORDS = {
-  safety_events_per_100_km: ["Safety moments per 100 km", (v) => fmt.number(v, 1)],
-  idle_share: ["Idle share of your time on duty", (v) => fmt.percent(v)],
-  break_minutes_per_shift: ["Break minutes per shift", (v) => fmt.number(v)],
-  coverage_mean: ["Planned streets covered", (v) => fmt.percent(v)],
+const CHANGE_WORDS = {
+  fewer: "fewer than your usual",
+  more: "more than your usual",
+  "no clear change": "about your usual",
+  "not enough history": "not enough earlier weeks to compare yet",
 };
 
 function weekLabel(monday) {
   return `week of ${new Date(`${monday}T00:00:00Z`).toLocaleDateString("en-GB", { day: "numeric", month: "short", timeZone: "UTC" })}`;
 }
 
+function range(low, high) {
+  return low === null || high === null ? "" : ` (${fmt.number(low, 1)}–${fmt.number(high, 1)})`;
+}
+
 async function renderTrend(trend) {
   const weeks = trend.weeks;
   const x = weeks.map((w) => weekLabel(w.week));
-  const traces = [
-    { type: "scatter", mode: "lines+markers", x, y: weeks.map((w) => w.safety_events_per_100_km),
-      name: "Your safety moments per 100 km", line: { color: COLOURS.driven, width: 2.5 } },
+  const band = (low, high, name, colour) => [
+    { type: "scatter", mode: "lines", x, y: weeks.map((w) => w[high]), line: { width: 0 }, hoverinfo: "skip", showlegend: false },
+    { type: "scatter", mode: "lines", x, y: weeks.map((w) => w[low]), line: { width: 0 }, fill: "tonexty",
+      fillcolor: colour, name, hoverinfo: "skip" },
   ];
-  const usual = trend.baseline?.safety_events_per_100_km;
-  if (usual !== null && usual !== undefined) {
-    traces.push({ type: "scatter", mode: "lines", x, y: x.map(() => usual), name: "Your usual (earlier weeks together)",
-      line: { color: COLOURS.planned, dash: "dash" }, hoverinfo: "skip" });
-  }
-  await drawChart($("trend-chart"), traces, {
+  await drawChart($("trend-chart"), [
+    ...band("baseline_low", "baseline_high", "Your usual range (your earlier weeks)", "rgba(108, 142, 191, .18)"),
+    { type: "scatter", mode: "lines", x, y: weeks.map((w) => w.baseline_per_100km), name: "Your usual",
+      line: { color: COLOURS.planned, dash: "dash" } },
+    ...band("low", "high", "95 % range of the week", "rgba(20, 54, 93, .14)"),
+    { type: "scatter", mode: "lines+markers", x, y: weeks.map((w) => w.per_100km),
+      name: "Safety moments per 100 km", line: { color: COLOURS.driven, width: 2.5 } },
+  ], {
     xaxis: { type: "category" },
     yaxis: { title: { text: "per 100 km" }, rangemode: "tozero" },
-    height: 260,
+    height: 300,
   }, "Your safety moments per 100 km, week by week, against your own usual level");
-  const compared = Object.entries(trend.latest_vs_baseline).filter(([rate]) => TREND_WORDS[rate]).map(([rate, delta]) => {
-    const [words, show] = TREND_WORDS[rate];
-    return `<li>${fmt.esc(words)}: ${show(weeks.at(-1)[rate])} in your latest week, ${show(trend.baseline[rate])} before (${delta > 0 ? "up" : delta < 0 ? "down" : "no change"})</li>`;
-  });
-  $("trend-table").innerHTML = (compared.length ? `<ul id="trend-compare">${compared.join("")}</ul>` : "") + tableHtml({
+  // The latest week with driving in it (the current week may hold only a shift still on duty).
+  const latest = weeks.findLast((w) => w.per_100km !== null);
+  const summary = latest ? `<p id="trend-change">Latest week (${fmt.esc(weekLabel(latest.week))}): ${fmt.number(latest.per_100km, 1)} safety moments per 100 km — <strong>${fmt.esc(CHANGE_WORDS[latest.change] || latest.change)}</strong>${latest.baseline_per_100km === null ? "" : ` (your usual: ${fmt.number(latest.baseline_per_100km, 1)})`}.</p>` : "";
+  $("trend-table").innerHTML = summary + tableHtml({
     caption: "Your weekly figures", empty: "No weeks recorded yet.", id: "trend-weeks", stack: true,
     columns: [{ label: "Week" }, { label: "Shifts", num: true }, { label: "Hours on duty", num: true },
-      { label: "Distance", num: true }, { label: "Safety moments", num: true }, { label: "per 100 km", num: true },
-      { label: "Break min per shift", num: true }],
+      { label: "Distance", num: true }, { label: "Safety moments", num: true }, { label: "per 100 km (95 % range)", num: true },
+      { label: "Compared with your usual" }, { label: "Break min per shift", num: true }],
     rows: weeks.map((w, i) => [fmt.esc(x[i]), fmt.number(w.shifts), fmt.number(w.hours_on_duty, 1),
-      fmt.km(w.distance_km * 1000, 0), fmt.number(w.safety_events), fmt.number(w.safety_events_per_100_km, 1),
-      fmt.number(w.break_minutes_per_shift)]),
+      fmt.km(w.distance_km * 1000, 0), fmt.number(w.safety_events), `${fmt.number(w.per_100km, 1)}${range(w.low, w.high)}`,
+      fmt.esc(CHANGE_WORDS[w.change] || w.change), fmt.number(w.break_minutes_per_shift)]),
   });
 }
 

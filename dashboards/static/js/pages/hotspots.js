@@ -1,6 +1,7 @@
-// Exposure-normalised hotspots: street segments where an event happens more often per pass
-// than the fleet's reference rate, with Getis-Ord/FDR significance from the API. Colour means
-// significance, never a raw count; units passed by fewer than k shifts or people are withheld.
+// Exposure-normalised hotspots: grid cells (Getis-Ord Gi*) or street segments (rate against
+// the fleet's) where an event happens more often per pass, with FDR-controlled significance
+// computed by the API. Colour means significance, never a raw count; places passed by fewer
+// than k shifts or people are withheld by the API.
 
 import { getJson } from "../api.js";
 import { dayRange, dayRangeFields, reloadWith } from "../controls.js";
@@ -10,53 +11,71 @@ import { guarded, startPage } from "../shell.js";
 import { tableHtml } from "../tables.js";
 
 const $ = (id) => document.getElementById(id);
-const KINDS = ["harsh_brake", "speeding"]; // what /hotspots/segments scores
-const MIN_PASSES = 20; // fewer passes say too little about a street to colour it
+// What each level can score (the API's SegmentKind / CellKind).
+const KINDS = {
+  cells: ["harsh_brake", "harsh_accel", "harsh_corner", "speeding"],
+  segments: ["harsh_brake", "speeding"],
+};
+const METHODS = {
+  gi_star: "Getis-Ord Gi* over each cell and its neighbours",
+  poisson_exceedance: "the segment's events against the number expected from its passes at the fleet's rate (Poisson)",
+};
+const STYLE = {
+  significant: { name: "Significant hotspot", colour: "#7a0010", fill: "rgba(122, 0, 16, .75)", width: 8 },
+  elevated: { name: "Elevated, not significant", colour: "#e08a5f", fill: "rgba(244, 165, 130, .6)", width: 4 },
+  ordinary: { name: "Ordinary", colour: "#b5bcc8", fill: "rgba(195, 201, 212, .35)", width: 3 },
+};
+
+function where(u) {
+  return u.name || (u.lat === null ? u.unit_id : `cell ${u.unit_id} (${fmt.number(u.lat, 4)}, ${fmt.number(u.lon, 4)})`);
+}
 
 startPage("hotspots", async () => {
   const range = dayRange(30);
   const query = new URLSearchParams(location.search);
-  const kind = KINDS.includes(query.get("kind")) ? query.get("kind") : KINDS[0];
+  const level = query.get("level") === "segments" ? "segments" : "cells";
+  const kinds = KINDS[level];
+  const kind = kinds.includes(query.get("kind")) ? query.get("kind") : kinds[0];
   $("range-fields").innerHTML = dayRangeFields(range);
-  $("kind").innerHTML = KINDS.map((k) => `<option value="${k}">${fmt.esc(fmt.eventWords(k))}</option>`).join("");
+  $("level").value = level;
+  $("kind").innerHTML = kinds.map((k) => `<option value="${k}">${fmt.esc(fmt.eventWords(k))}</option>`).join("");
   $("kind").value = kind;
   $("filters").addEventListener("submit", guarded((event) => {
     event.preventDefault();
     reloadWith(event.target);
   }));
-  const [found, city] = await Promise.all([
-    getJson("hotspots/segments", { ...range.api, kind, min_passes: MIN_PASSES }), getJson("city"),
-  ]);
+  const [found, city] = await Promise.all([getJson(`hotspots/${level}`, { ...range.api, kind }), getJson("city")]);
   const units = found.units.filter((u) => u.geometry);
-  const feature = (u) => ({ geometry: u.geometry, properties: u });
   const hover = (f) => {
     const u = f.properties;
-    return `${u.name || u.unit_id}: ${fmt.number(u.rate_per_1000, 1)} per 1,000 passes (${fmt.number(u.events)} in ${fmt.number(u.passes)} passes), z ${fmt.number(u.z, 2)}, q ${fmt.number(u.q, 3)}`;
+    return `${where(u)}: ${fmt.number(u.rate_per_1000, 1)} per 1,000 passes (${fmt.number(u.events)} in ${fmt.number(u.passes)} passes), z ${fmt.number(u.z, 2)}, q ${fmt.number(u.q, 3)}`;
   };
-  const significant = units.filter((u) => u.significant);
-  const elevated = units.filter((u) => !u.significant && u.z > 0);
-  const ordinary = units.filter((u) => !u.significant && u.z <= 0);
-  const traces = [
-    ...cityTraces(city),
-    lineTrace(ordinary.map(feature), { name: "Ordinary", colour: "#c3c9d4", width: 3, hover }),
-    lineTrace(elevated.map(feature), { name: "Elevated, not significant", colour: "#f4a582", width: 4, hover }),
-    lineTrace(significant.map(feature), { name: "Significant hotspot", colour: "#7a0010", width: 8, hover }),
-  ];
-  await drawMap($("hotspot-map"), traces, {
-    label: `Map of ${fmt.eventWords(kind).toLowerCase()} per pass on ${units.length} street segments; ${significant.length} significant hotspots`,
+  const group = (u) => (u.significant ? "significant" : u.z > 0 ? "elevated" : "ordinary");
+  const layers = ["ordinary", "elevated", "significant"].map((name) => {
+    const style = STYLE[name];
+    const features = units.filter((u) => group(u) === name).map((u) => ({ geometry: u.geometry, properties: u }));
+    return level === "cells"
+      ? lineTrace(features, { name: style.name, colour: style.colour, width: 0.5, fill: style.fill, hover })
+      : lineTrace(features, { name: style.name, colour: style.colour, width: style.width, hover });
   });
-  const withheld = found.suppressed_units
-    ? `<p class="note" id="withheld">${fmt.number(found.suppressed_units)} segment(s) withheld: passed by fewer than ${fmt.number(found.k_min_shifts)} shifts or ${fmt.number(found.k_min_people)} people.</p>` : "";
-  const reference = found.reference_rate_per_1000 === null ? ""
-    : `<p class="note">Reference rate over the segments shown: ${fmt.number(found.reference_rate_per_1000, 2)} per 1,000 passes.</p>`;
-  $("hotspot-table").innerHTML = reference + withheld + tableHtml({
+  const significant = units.filter((u) => u.significant);
+  await drawMap($("hotspot-map"), [...cityTraces(city), ...layers], {
+    label: `Map of ${fmt.eventWords(kind).toLowerCase()} per pass over ${units.length} ${level === "cells" ? "grid cells" : "street segments"}; ${significant.length} significant hotspots`,
+    focus: layers.filter((t) => t.x.length),
+  });
+  const cell = found.cell_m ? ` Cells are ${fmt.number(found.cell_m)} m squares.` : "";
+  $("method").textContent = `Significance: ${METHODS[found.method] || found.method}, false discovery rate controlled (q). `
+    + `Places passed fewer than ${fmt.number(found.min_passes)} times are not tested.${cell}`
+    + (found.reference_rate_per_1000 === null ? "" : ` Fleet rate: ${fmt.number(found.reference_rate_per_1000, 2)} per 1,000 passes.`)
+    + (found.suppressed_units ? ` ${fmt.number(found.suppressed_units)} place(s) withheld: passed by fewer than ${fmt.number(found.k_min_shifts)} shifts or ${fmt.number(found.k_min_people)} people.` : "");
+  $("hotspot-table").innerHTML = tableHtml({
     caption: "Significant hotspots with exposure and rates", id: "hotspot-units", stack: true,
     empty: "No significant hotspot in this period.",
-    columns: [{ label: "Street segment" }, { label: "Passes", num: true }, { label: "Events", num: true },
-      { label: "Per 1,000 passes", num: true }, { label: "Expected", num: true }, { label: "z", num: true },
+    columns: [{ label: level === "cells" ? "Cell" : "Street segment" }, { label: "Passes", num: true },
+      { label: "Events", num: true }, { label: "Per 1,000 passes", num: true }, { label: "z", num: true },
       { label: "q (FDR)", num: true }],
-    rows: significant.map((u) => [`${fmt.esc(u.name || "–")} <span class="note">${fmt.esc(u.unit_id)}</span>`,
-      fmt.number(u.passes), fmt.number(u.events), fmt.number(u.rate_per_1000, 1), fmt.number(u.expected, 1),
-      fmt.number(u.z, 2), u.q < 1e-4 ? "&lt; 0.0001" : fmt.number(u.q, 4)]),
+    rows: significant.map((u) => [`${fmt.esc(where(u))} <span class="note" data-unit="${fmt.esc(u.unit_id)}">${fmt.esc(u.unit_id)}</span>`,
+      fmt.number(u.passes), fmt.number(u.events), fmt.number(u.rate_per_1000, 1), fmt.number(u.z, 2),
+      u.q < 1e-4 ? "&lt; 0.0001" : fmt.number(u.q, 4)]),
   });
 });
