@@ -76,7 +76,7 @@ startPage("coverage", async () => {
 
   const missed = [...everMissed].sort((a, b) => a.coverage - b.coverage || a.seq - b.seq);
   $("missed").innerHTML = tableHtml({
-    caption: "Planned service segments missed at least once", id: "missed-table", stack: true,
+    caption: "Planned service segments missed at least once", id: "missed-table", stack: true, scroll: true,
     empty: coverage.suppressed ? "Withheld: too few shifts or people in this period." : "No planned segment was missed.",
     columns: [{ label: "Segment" }, { label: "Street" }, { label: "Missed on", num: true }, { label: "of shifts", num: true },
       { label: "Coverage", num: true }],

@@ -62,7 +62,7 @@ startPage("efficiency", async () => {
     ...MEASURES.map((m) => (p.suppressed || p[m.field] === null ? "–" : m.text(p[m.field]))),
   ]));
   $("efficiency-table").innerHTML = tableHtml({
-    caption: "Route efficiency by week", id: "eff-table", empty: "No shifts in this period.",
+    caption: "Route efficiency by week", id: "eff-table", empty: "No shifts in this period.", scroll: true,
     columns: [{ label: "Route" }, { label: "Week" }, { label: "Shifts", num: true },
       ...MEASURES.map((m) => ({ label: m.title, num: true }))],
     rows,

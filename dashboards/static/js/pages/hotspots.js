@@ -69,7 +69,7 @@ startPage("hotspots", async () => {
     + (found.reference_rate_per_1000 === null ? "" : ` Fleet rate: ${fmt.number(found.reference_rate_per_1000, 2)} per 1,000 passes.`)
     + (found.suppressed_units ? ` ${fmt.number(found.suppressed_units)} place(s) withheld: passed by fewer than ${fmt.number(found.k_min_shifts)} shifts or ${fmt.number(found.k_min_people)} people.` : "");
   $("hotspot-table").innerHTML = tableHtml({
-    caption: "Significant hotspots with exposure and rates", id: "hotspot-units", stack: true,
+    caption: "Significant hotspots with exposure and rates", id: "hotspot-units", stack: true, scroll: true,
     empty: "No significant hotspot in this period.",
     columns: [{ label: level === "cells" ? "Cell" : "Street segment" }, { label: "Passes", num: true },
       { label: "Events", num: true }, { label: "Per 1,000 passes", num: true }, { label: "z", num: true },

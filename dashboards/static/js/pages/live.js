@@ -25,7 +25,7 @@ async function draw(city) {
       hover: (t) => `${t.vehicle_id} · route ${t.route_id || "–"} · ${fmt.speedKmh(t.speed_mps)} · ${fmt.time(t.ts)}` }),
   ], { label: `Map of ${trucks.length} trucks on duty now` });
   $("live-table").innerHTML = tableHtml({
-    caption: "Latest position of each on-duty truck", id: "live-vehicles", stack: true,
+    caption: "Latest position of each on-duty truck", id: "live-vehicles", stack: true, scroll: true,
     empty: "No truck is on duty right now.",
     columns: [{ label: "Truck" }, { label: "Route" }, { label: "Last position" }, { label: "Speed", num: true }],
     rows: trucks.map((t) => [fmt.esc(t.vehicle_id), fmt.esc(t.route_id || "–"),
