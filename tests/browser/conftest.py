@@ -115,8 +115,10 @@ def pilot(pilot_settings):
         yield built
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # Module scope: Playwright's sync API keeps an event loop running in the main thread
+    # while it lives, and asyncio.run() in later test modules would then fail.
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
