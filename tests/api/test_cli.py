@@ -11,6 +11,8 @@ import urllib.request
 
 import pytest
 
+from fleetpilot import cli
+
 CLI = [sys.executable, "-m", "fleetpilot.cli"]
 
 
@@ -41,11 +43,13 @@ def test_users_add_and_list(api, tmp_path):
     (["--username", "x1y", "--role", "driver", "--person", "p-nobody"], "does not exist"),
     (["--username", "ana", "--role", "admin"], "taken"),
 ])
-def test_users_add_errors_are_one_clear_line(shared_api, tmp_path, args, message):
-    result = fleetpilot("users", "add", *args, env={"FLEETPILOT_DATABASE_URL": shared_api.database_url,
-                                                    "FLEETPILOT_DATA_DIR": str(tmp_path)})
-    assert result.returncode == 2 and message in result.stderr
-    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+def test_users_add_errors_are_one_clear_line(shared_api, tmp_path, monkeypatch, capsys, args, message):
+    # In-process (the CLI's own entry point): the subprocess path is covered above.
+    monkeypatch.setenv("FLEETPILOT_DATABASE_URL", shared_api.database_url)
+    monkeypatch.setenv("FLEETPILOT_DATA_DIR", str(tmp_path))
+    assert cli.main(["users", "add", *args]) == 2
+    stderr = capsys.readouterr().err
+    assert message in stderr and "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1
 
 
 def test_fleetpilot_api_serves_health_and_generates_its_signing_key_once(fresh_db, tmp_path):

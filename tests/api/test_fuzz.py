@@ -24,7 +24,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 USER_BY_PREFIX = [("/api/v1/me/", ("ana", "driver")), ("/api/v1/admin/", ("adam", "admin")),
                   ("/api/v1/exports", ("dora", "data_officer")), ("/api/v1/whatif", ("dora", "data_officer")),
                   ("/api/v1/", ("sam", "supervisor"))]
-EXAMPLES_PER_OPERATION = 15
+EXAMPLES_PER_OPERATION = 10
 # Operations that hash or verify a password (Argon2id, deliberately ~0.1 s of CPU each) get fewer.
 FEW_EXAMPLES = {"POST /api/v1/auth/token": 4, "POST /api/v1/admin/users": 4, "PATCH /api/v1/admin/users/{user_id}": 6}
 
