@@ -1,9 +1,13 @@
 """The bounded hand-over from the MQTT network thread to the asyncio pipeline.
 
-`put` runs on paho's network thread and *blocks* while the buffer is full: paho then stops
-reading its socket, the broker keeps the unacknowledged messages, and memory stays bounded
-however slow or absent the database is (backpressure). `get_many` runs on the event loop
-and takes everything waiting in one lock round trip.
+Bounded twice: by messages and by payload bytes. With MQTT 5 the broker never has more
+unacknowledged messages out to the worker than the Receive Maximum it announced, which
+the worker sets to the buffer's message capacity, so this buffer does not fill by count;
+the byte bound and MQTT 3.1.1 (no Receive Maximum) are what the blocking `put` is for.
+`put` runs on paho's network thread and *blocks* while the buffer is full: paho stops
+reading its socket and the broker keeps the rest, so memory stays bounded however slow or
+absent the database is (backpressure). `get_many` runs on the event loop and takes
+everything waiting in one lock round trip.
 """
 from __future__ import annotations
 
@@ -27,12 +31,14 @@ class Inbound:
 
 
 class BoundedBuffer:
-    def __init__(self, capacity: int, loop: asyncio.AbstractEventLoop):
-        if capacity < 1:
-            raise ValueError("capacity must be at least 1")
+    def __init__(self, capacity: int, loop: asyncio.AbstractEventLoop, max_bytes: int = 256 * 1024 * 1024):
+        if capacity < 1 or max_bytes < 1:
+            raise ValueError("capacity and max_bytes must be at least 1")
         self.capacity = capacity
+        self.max_bytes = max_bytes
         self._loop = loop
         self._items: deque[Inbound] = deque()
+        self._bytes = 0
         self._lock = threading.Lock()
         self._not_full = threading.Condition(self._lock)
         self._ready = asyncio.Event()
@@ -43,17 +49,22 @@ class BoundedBuffer:
     def __len__(self) -> int:
         return len(self._items)
 
+    def _full(self) -> bool:
+        # One message always fits, however large, so a single big payload cannot wedge it.
+        return len(self._items) >= self.capacity or (self._bytes >= self.max_bytes and bool(self._items))
+
     def put(self, item: Inbound) -> bool:
         """Append `item`, waiting for room. False (item not taken) once the buffer is closed."""
         with self._lock:
-            if len(self._items) >= self.capacity and not self._closed:
+            if self._full() and not self._closed:
                 started = time.monotonic()
-                while len(self._items) >= self.capacity and not self._closed:
+                while self._full() and not self._closed:
                     self._not_full.wait()
                 self.blocked_s += time.monotonic() - started
             if self._closed:
                 return False
             self._items.append(item)
+            self._bytes += len(item.payload)
             if self._consumer_waiting:
                 self._consumer_waiting = False
                 self._loop.call_soon_threadsafe(self._ready.set)
@@ -79,6 +90,7 @@ class BoundedBuffer:
             else:
                 taken = [self._items.popleft() for _ in range(n)]
             if taken:
+                self._bytes -= sum(len(i.payload) for i in taken)
                 self._not_full.notify_all()
             return taken
 

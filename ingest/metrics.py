@@ -31,6 +31,8 @@ class IngestMetrics:
                                   ["table"], registry=r)
         self.private = Counter(f"{PREFIX}_rows_private", "rows not stored or generalised for privacy",
                                ["reason", "table"], registry=r)
+        self.conflicts = Counter(f"{PREFIX}_batch_conflicts", "batches whose fast COPY met already stored rows "
+                                 "and were written the idempotent (slower) way", ["table"], registry=r)
         self.batch_rows = Histogram(f"{PREFIX}_batch_rows", "rows (fixes, events, rejects) per batch",
                                     buckets=BATCH_ROWS_BUCKETS, registry=r)
         self.batch_seconds = Histogram(f"{PREFIX}_batch_write_seconds", "time to write and commit one batch",

@@ -11,6 +11,13 @@ came on; after a reconnect the broker resends every unacknowledged message (same
 acks for messages of an earlier connection are skipped — acking them could acknowledge a
 newer message that reuses the id before it is stored.
 
+Flow control (MQTT 5): the worker announces a Receive Maximum equal to its buffer's capacity,
+so the broker never has more unacknowledged messages out to it than the buffer holds and
+paho's thread keeps reading (and answering pings) even while the database is away. Messages
+beyond that wait at the broker — within the broker's own queue limit: Mosquitto's default
+``max_queued_messages 1000`` drops what exceeds it, so a deployment that must survive long
+outages sets it much higher (or 0) with ``max_queued_bytes`` as the memory guard.
+
 MQTT 3.1.1 (e.g. the embedded amqtt broker) has no shared subscriptions: with it a worker
 subscribes alone and says so in the log.
 """
@@ -34,7 +41,7 @@ from fleetpilot.urls import MqttTarget
 
 logger = logging.getLogger("fleetpilot.ingest.receive")
 KEEPALIVE_S = 60
-RECEIVE_MAXIMUM = 65_535  # unacknowledged messages the broker may have out to us (MQTT 5 maximum)
+MAX_RECEIVE_MAXIMUM = 65_535  # the largest Receive Maximum MQTT 5 can announce
 
 
 class Receiver:
@@ -79,7 +86,7 @@ class Receiver:
         if self.protocol == "5":
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = self.session_expiry_s
-            props.ReceiveMaximum = RECEIVE_MAXIMUM
+            props.ReceiveMaximum = min(self.buffer.capacity, MAX_RECEIVE_MAXIMUM)
             self._client.connect_async(self.target.host, self.target.port, KEEPALIVE_S, clean_start=False,
                                        properties=props)
         else:

@@ -176,6 +176,8 @@ class IngestWorker:
         m.stored.labels("events").inc(result.events_stored)
         m.duplicates.labels("fixes").inc(result.fixes_duplicate)
         m.duplicates.labels("events").inc(result.events_duplicate)
+        for table in result.conflicts:
+            m.conflicts.labels(table).inc()
         for (_, _, reason), (fixes, events) in batch.drops.items():
             m.private.labels(reason, "fixes").inc(fixes)
             m.private.labels(reason, "events").inc(events)

@@ -88,6 +88,7 @@ class WriteResult:
     events_stored: int
     events_duplicate: int
     rejects: int
+    conflicts: tuple[str, ...]  # tables whose fast COPY met stored keys and took the idempotent path
 
 
 def epoch_day(day: int) -> date:
@@ -112,10 +113,10 @@ class BatchWriter:
         await conn.execute(CREATE_STAGING)
         await self._ensure_days(conn, {day for _, day in batch.days})
         async with conn.transaction():
-            fixes_stored = await _insert(conn, batch.fixes, "fixes", FIX_COLUMNS, "ingest_fix_stage",
-                                         FIX_STAGE_COLUMNS, MOVE_FIXES)
-            events_stored = await _insert(conn, batch.events, "events", EVENT_COLUMNS, "ingest_event_stage",
-                                          EVENT_STAGE_COLUMNS, MOVE_EVENTS)
+            fixes_stored, fixes_conflict = await _insert(conn, batch.fixes, "fixes", FIX_COLUMNS, "ingest_fix_stage",
+                                                         FIX_STAGE_COLUMNS, MOVE_FIXES)
+            events_stored, events_conflict = await _insert(conn, batch.events, "events", EVENT_COLUMNS,
+                                                           "ingest_event_stage", EVENT_STAGE_COLUMNS, MOVE_EVENTS)
             if batch.rejects:
                 await conn.copy_records_to_table("rejects", records=batch.rejects, columns=REJECT_COLUMNS)
             if batch.drops:
@@ -131,8 +132,9 @@ class BatchWriter:
                 seen = [batch.devices[v] for v in vids]
                 await conn.execute(UPDATE_DEVICES, vids, [s.last_seen_ms for s in seen],
                                    [s.last_seq for s in seen], [s.online for s in seen], [s.firmware for s in seen])
+        conflicts = tuple(t for t, hit in (("fixes", fixes_conflict), ("events", events_conflict)) if hit)
         return WriteResult(fixes_stored, len(batch.fixes) - fixes_stored, events_stored,
-                           len(batch.events) - events_stored, len(batch.rejects))
+                           len(batch.events) - events_stored, len(batch.rejects), conflicts)
 
     async def _ensure_days(self, conn: asyncpg.Connection, days: set[int]) -> None:
         """Day partitions for days this writer has not seen yet (each call commits alone)."""
@@ -142,16 +144,17 @@ class BatchWriter:
 
 
 async def _insert(conn: asyncpg.Connection, rows: list[list], table: str, columns: tuple[str, ...], stage: str,
-                  stage_columns: tuple[str, ...], move: str) -> int:
-    """Insert `rows` once each; returns how many were new. Runs inside the batch transaction."""
+                  stage_columns: tuple[str, ...], move: str) -> tuple[int, bool]:
+    """Insert `rows` once each, inside the batch transaction; returns (new rows, whether
+    stored keys were met)."""
     if not rows:
-        return 0
+        return 0, False
     try:
         async with conn.transaction():  # a savepoint
-            return _count(await conn.copy_records_to_table(table, records=rows, columns=columns))
+            return _count(await conn.copy_records_to_table(table, records=rows, columns=columns)), False
     except asyncpg.UniqueViolationError:
         await conn.copy_records_to_table(stage, records=rows, columns=stage_columns)
-        return _count(await conn.execute(move))
+        return _count(await conn.execute(move)), True
 
 
 def _count(status: str) -> int:

@@ -80,7 +80,7 @@ def start_worker(db_url, mqtt_url, city):
 
     def start(**overrides):
         config = IngestConfig(database_url=db_url, mqtt_url=mqtt_url, city=city,
-                              worker_id=f"w{len(started) + 1}", batch_wait_s=0.05)
+                              worker_id=f"w{len(started) + 1}", batch_wait_s=0.05, shutdown_timeout_s=10)
         worker = kit.WorkerThread(replace(config, **overrides)).start()
         started.append(worker)
         return worker

@@ -66,7 +66,7 @@ def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(db_url, mq
 
 
 @pytest.mark.timeout(120)
-def test_database_unavailable_for_a_while(db_url, mqtt_url, city, start_worker, proxy, clean_retained):
+def test_database_unavailable_for_a_while(db_url, mqtt_url, city, proxy, start_worker, clean_retained):
     fleet = build_fleet(db_url, city, vehicles=3, hours=0.5)
     clean_retained.extend(fleet.scenario.roster.vehicle_ids)
     pg = urlsplit(db_url)
@@ -90,7 +90,7 @@ def test_database_unavailable_for_a_while(db_url, mqtt_url, city, start_worker, 
 
 
 @pytest.mark.timeout(120)
-def test_broker_connection_drops_and_returns(db_url, mqtt_url, city, start_worker, proxy, clean_retained):
+def test_broker_connection_drops_and_returns(db_url, mqtt_url, city, proxy, start_worker, clean_retained):
     fleet = build_fleet(db_url, city, vehicles=3, hours=0.5)
     clean_retained.extend(fleet.scenario.roster.vehicle_ids)
     broker = parse_mqtt_url(mqtt_url)

@@ -1,0 +1,428 @@
+"""`fleetpilot bench ingest`: the simulator's fleet through the real broker into the ingest and
+PostgreSQL on this machine; prints one JSON object.
+
+What happens:
+
+1. The simulator (fleetsim) simulates the fleet and encodes every message it would publish
+   (physics, GPS noise, outages and replays, duplicates), before anything is timed.
+2. A fresh database gets the schema and the simulator's city, routes and roster.
+3. `fleetpilot ingest` runs as separate process(es) (so its CPU can be measured alone).
+4. Publisher processes send the messages through the broker, QoS 1, stamping ``sent`` with
+   the wall clock at publish time so the ingest's publish→commit lag is real. "Full speed"
+   is closed-loop: publishers run ahead of what the ingest has acknowledged by at most
+   `--max-backlog` messages. (Open-loop flooding beyond what the consumer takes is not a
+   throughput test: Mosquitto's default queue limit, 1000 messages per client beyond the
+   in-flight window, would drop the excess.) `--rate` offers a fixed rate instead.
+5. After `--warmup` seconds the measured window of `--duration` seconds starts: stored fixes/s
+   and messages/s from the ingest's own counters, lag quantiles from its
+   ``fleetpilot_ingest_publish_lag_seconds`` histogram (interpolated within buckets, as
+   Prometheus' histogram_quantile does), CPU from the ingest processes' CPU time.
+6. Then, on the same rows (read back from ``fixes``, up to `--copy-rows`), a plain asyncpg COPY
+   straight into the emptied ``fixes`` table, in batches of the ingest's batch size, and the
+   ratio of the two rates.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import asyncpg
+import psutil
+
+from fleetpilot.broker import resolve_mqtt_url
+from fleetpilot.db.connect import connect, resolve_database_url
+from fleetpilot.db.schema import prepare
+from fleetpilot.errors import ServiceUnavailable
+from fleetpilot.settings import Settings
+from fleetpilot.urls import parse_mqtt_url
+
+SENT_KEY = b'"sent":'
+METRIC = "fleetpilot_ingest_"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="fleetpilot bench ingest", description=__doc__.split("\n")[0])
+    p.add_argument("--fixes-per-message", type=int, default=10, help="telemetry batching of the units (default 10)")
+    p.add_argument("--vehicles", type=int, help="fleet size (default: enough data for warm-up + duration at "
+                                                "the targets: 100 with 10 fixes/message, 20 with 1)")
+    p.add_argument("--hours", type=float, default=10.0, help="shift length (default 10)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--duration", type=float, default=60.0, help="measured window, s (default 60)")
+    p.add_argument("--warmup", type=float, default=5.0, help="publishing before the window opens, s (default 5)")
+    p.add_argument("--rate", type=float, help="offered messages/s over all publishers (default: full speed)")
+    p.add_argument("--max-backlog", type=int, default=10_000,
+                   help="full speed: published but not yet acknowledged messages, at most (default 10000)")
+    p.add_argument("--publishers", type=int, default=2, help="publisher processes (default 2)")
+    p.add_argument("--ingest-workers", type=int, default=1, help="ingest processes on a shared subscription")
+    p.add_argument("--writers", type=int, default=2, help="writer connections per ingest process")
+    p.add_argument("--batch-rows", type=int, default=10_000)
+    p.add_argument("--batch-wait", type=float, default=0.2)
+    p.add_argument("--copy-rows", type=int, default=1_000_000, help="rows for the raw COPY comparison (at most)")
+    p.add_argument("--keep", action="store_true", help="keep the bench database (its name is printed)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    settings = Settings()
+    admin_url = resolve_database_url(settings)
+    mqtt_url = resolve_mqtt_url(settings)
+    city = f"bench-{uuid.uuid4().hex[:8]}"
+    vehicles = args.vehicles or (100 if args.fixes_per_message >= 10 else 20)
+
+    t0 = time.perf_counter()
+    scenario, messages = simulate(city, vehicles, args)
+    sim_s = time.perf_counter() - t0
+    db_name = f"fleetpilot_bench_{uuid.uuid4().hex[:8]}"
+    db_url = asyncio.run(create_database(admin_url, db_name, settings, scenario))
+    log_dir = Path(tempfile.mkdtemp(prefix="fleetpilot-bench-"))
+    workers = [IngestProcess(db_url, mqtt_url, city, i, args, log_dir) for i in range(args.ingest_workers)]
+    try:
+        for w in workers:
+            w.wait_subscribed()
+        result = measure(workers, messages, mqtt_url, args)
+        for w in workers:
+            result["ingest_exit_code"] = w.terminate()
+        copy = asyncio.run(raw_copy(db_url, args.copy_rows, args.batch_rows))
+    finally:
+        for w in workers:
+            w.close()
+        if not args.keep:
+            asyncio.run(drop_database(admin_url, db_name))
+    ingest_rate = result["fixes_per_s"]
+    out = {
+        "target": "ingest",
+        "fixes_per_message": args.fixes_per_message,
+        "vehicles": vehicles,
+        "messages_prepared": len(messages),
+        "simulate_and_encode_s": round(sim_s, 1),
+        **result,
+        "raw_copy_rows": copy["rows"],
+        "raw_copy_rows_per_s": copy["rows_per_s"],
+        "ratio_to_raw_copy": round(ingest_rate / copy["rows_per_s"], 3) if copy["rows_per_s"] else None,
+        "ingest": {"workers": args.ingest_workers, "writers": args.writers, "batch_rows": args.batch_rows,
+                   "batch_wait_s": args.batch_wait},
+        "publishers": args.publishers,
+        "offered_rate": args.rate,
+        "machine": {"cpus": os.cpu_count(), "load_avg_1m_at_end": round(os.getloadavg()[0], 2)},
+        "database": db_name if args.keep else None,
+    }
+    print(json.dumps(out))
+    return 0
+
+
+def simulate(city: str, vehicles: int, args) -> tuple[object, list[tuple[str, bytes]]]:
+    """The scenario and every (topic, payload) its units publish, in simulated send order.
+
+    Wills (published by the broker when a link drops) are left out: the bench's publishers
+    keep their links. Status messages go out without the retain flag, so the bench leaves
+    nothing behind on the broker.
+    """
+    from fleetsim.config import SimConfig
+    from fleetsim.messages import Encoder
+    from fleetsim.offline import iter_vehicle_days, other_vehicle
+    from fleetsim.scenario import build_scenario
+
+    start = datetime.now(timezone.utc) - timedelta(days=1)
+    start_ms = int(start.replace(hour=6, minute=0, second=0, microsecond=0).timestamp() * 1000)
+    cfg = SimConfig(seed=args.seed, city=city, n_vehicles=vehicles, hours=args.hours, start_ms=start_ms,
+                    fixes_per_message=args.fixes_per_message)
+    sc = build_scenario(cfg)
+    stamped: list[tuple[int, int, str, bytes]] = []
+    for vd in iter_vehicle_days(sc):
+        enc = Encoder(vd.result, vd.schedule, city, other_vehicle(sc, vd.result.shift.vehicle), cfg.seed)
+        for pub in enc.publications():
+            if not pub.by_broker:
+                stamped.append((pub.send_ms, len(stamped), pub.topic, pub.payload))
+    stamped.sort()
+    return sc, [(topic, payload) for _, _, topic, payload in stamped]
+
+
+async def create_database(admin_url: str, name: str, settings: Settings, scenario) -> str:
+    from fleetpilot.db.importer import import_city, import_roster, import_routes
+    from fleetpilot.urls import check_database_url
+
+    conn = await connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    url = _with_database(check_database_url(admin_url), name)
+    conn = await connect(url)
+    try:
+        await prepare(conn, settings)
+        await import_city(conn, scenario.city_geojson())
+        await import_routes(conn, scenario.routes_geojson(), created_by="bench")
+        await import_roster(conn, scenario.roster.to_json())
+    finally:
+        await conn.close()
+    return url
+
+
+async def drop_database(admin_url: str, name: str) -> None:
+    conn = await connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def _with_database(url: str, name: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+class IngestProcess:
+    """One `fleetpilot ingest` child with its metrics port and log file."""
+
+    def __init__(self, db_url: str, mqtt_url: str, city: str, index: int, args, log_dir: Path):
+        self.port = _free_port()
+        self.log = log_dir / f"ingest-{index}.log"
+        env = {**os.environ, "FLEETPILOT_DATABASE_URL": db_url, "FLEETPILOT_MQTT_URL": mqtt_url,
+               "FLEETPILOT_CITY": city}
+        cmd = [sys.executable, "-m", "fleetpilot.cli", "ingest", "--worker-id", f"bench-{index}",
+               "--metrics-port", str(self.port), "--writers", str(args.writers), "--batch-rows",
+               str(args.batch_rows), "--batch-wait", str(args.batch_wait), "--mqtt-version", "5"]
+        if args.ingest_workers == 1:
+            cmd += ["--share-group", ""]
+        self._out = open(self.log, "wb")
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self._out, stderr=subprocess.STDOUT)
+        self.ps = psutil.Process(self.proc.pid)
+
+    def wait_subscribed(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while '"event":"subscribed"' not in self.log.read_text():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise ServiceUnavailable(f"the ingest did not start; see {self.log}")
+            time.sleep(0.1)
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as response:
+            return response.read().decode()
+
+    def cpu_s(self) -> float:
+        t = self.ps.cpu_times()
+        return t.user + t.system
+
+    def terminate(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(60)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._out.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Snapshot:
+    """The ingest counters and CPU at one moment, summed over workers."""
+
+    def __init__(self, workers: list[IngestProcess], published: int):
+        self.at = time.monotonic()
+        self.published = published
+        texts = [w.metrics() for w in workers]
+        self.cpu_s = sum(w.cpu_s() for w in workers)
+        self.fixes = sum(_sample(t, f"{METRIC}rows_stored_total", 'table="fixes"') for t in texts)
+        self.acked = sum(_sample(t, f"{METRIC}messages_acked_total") for t in texts)
+        self.received = sum(_sample(t, f"{METRIC}messages_received_total", 'channel="telemetry"')
+                            + _sample(t, f"{METRIC}messages_received_total", 'channel="events"')
+                            + _sample(t, f"{METRIC}messages_received_total", 'channel="status"') for t in texts)
+        self.lag = _buckets(texts, f"{METRIC}publish_lag_seconds_bucket")
+        self.batches = sum(_sample(t, f"{METRIC}batch_write_seconds_count") for t in texts)
+        self.batch_s = sum(_sample(t, f"{METRIC}batch_write_seconds_sum") for t in texts)
+        self.batch_rows = sum(_sample(t, f"{METRIC}batch_rows_sum") for t in texts)
+        self.conflicts = sum(_sample(t, f"{METRIC}batch_conflicts_total", 'table="fixes"') for t in texts)
+
+
+def _sample(text: str, name: str, labels: str = "") -> float:
+    key = f"{name}{{{labels}}} " if labels else f"{name} "
+    for line in text.splitlines():
+        if line.startswith(key):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def _buckets(texts: list[str], name: str) -> list[tuple[float, float]]:
+    """Cumulative (upper bound, count) pairs of a histogram, summed over workers."""
+    sums: dict[float, float] = {}
+    for text in texts:
+        for line in text.splitlines():
+            if line.startswith(name + "{"):
+                le = line.split('le="', 1)[1].split('"', 1)[0]
+                bound = float("inf") if le == "+Inf" else float(le)
+                sums[bound] = sums.get(bound, 0.0) + float(line.rsplit(" ", 1)[1])
+    return sorted(sums.items())
+
+
+def quantile(q: float, start: list[tuple[float, float]], end: list[tuple[float, float]]) -> float | None:
+    """The q-quantile of the observations between two snapshots of a cumulative histogram,
+    interpolated linearly inside its bucket (Prometheus' histogram_quantile)."""
+    before = dict(start)
+    counts = [(bound, count - before.get(bound, 0.0)) for bound, count in end]
+    total = counts[-1][1] if counts else 0.0
+    if total <= 0:
+        return None
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for bound, cumulative in counts:
+        if cumulative >= rank:
+            if bound == float("inf"):
+                return lower
+            inside = cumulative - below
+            return lower + (bound - lower) * ((rank - below) / inside if inside else 1.0)
+        lower, below = bound, cumulative
+    return lower
+
+
+def measure(workers: list[IngestProcess], messages: list[tuple[str, bytes]], mqtt_url: str, args) -> dict:
+    ctx = mp.get_context("fork")  # children inherit the prepared messages without copying them
+    start, stop = ctx.Event(), ctx.Event()
+    counters = [ctx.Value("q", 0, lock=False) for _ in range(args.publishers)]
+    per_rate = args.rate / args.publishers if args.rate else None
+    # Full speed: each publisher may publish up to this many in total (raised as acks come in).
+    allowance = ctx.Value("q", args.max_backlog // args.publishers if not args.rate else 2**62, lock=False)
+    # Each publisher takes whole vehicles: a unit's messages stay in order, duplicates next to
+    # their original.
+    shares = [[m for m in messages if _owner(m[0], args.publishers) == i] for i in range(args.publishers)]
+    procs = [ctx.Process(target=_publish, args=(shares[i], mqtt_url, start, stop, counters[i], per_rate, allowance),
+                         daemon=True)
+             for i in range(args.publishers)]
+    for p in procs:
+        p.start()
+    time.sleep(1.0)  # publishers connected
+    start.set()
+
+    def run_for(seconds: float) -> None:
+        until = time.monotonic() + seconds
+        while time.monotonic() < until:
+            if not args.rate:
+                acked = sum(_sample(w.metrics(), f"{METRIC}messages_acked_total") for w in workers)
+                allowance.value = int(acked + args.max_backlog) // args.publishers
+            time.sleep(0.2)
+
+    run_for(args.warmup)
+    first = Snapshot(workers, sum(c.value for c in counters))
+    run_for(args.duration)
+    last = Snapshot(workers, sum(c.value for c in counters))
+    exhausted = not any(p.is_alive() for p in procs)
+    stop.set()
+    allowance.value = 2**62
+    for p in procs:
+        p.join(60)
+    published = sum(c.value for c in counters)
+    drain_started = time.monotonic()
+    while Snapshot(workers, published).acked < published and time.monotonic() - drain_started < 120:
+        time.sleep(0.5)
+    done = Snapshot(workers, published)
+    window = last.at - first.at
+    return {
+        "window_s": round(window, 1),
+        "publisher_ran_out_of_data": exhausted,
+        "fixes_per_s": round((last.fixes - first.fixes) / window),
+        "messages_per_s": round((last.acked - first.acked) / window),
+        "published_messages_per_s": round((last.published - first.published) / window),
+        "lag_publish_to_commit_s": {f"p{int(q * 100)}": _round(quantile(q, first.lag, last.lag))
+                                    for q in (0.5, 0.95, 0.99)},
+        "ingest_cpu_percent": round(100 * (last.cpu_s - first.cpu_s) / window, 1),
+        "batches": int(last.batches - first.batches),
+        "batch_rows_mean": round((last.batch_rows - first.batch_rows) / max(last.batches - first.batches, 1)),
+        "batch_write_s_mean": round((last.batch_s - first.batch_s) / max(last.batches - first.batches, 1), 3),
+        "batches_with_stored_fixes": int(last.conflicts - first.conflicts),
+        "max_backlog": None if args.rate else args.max_backlog,
+        "messages_published_total": published,
+        "messages_acked_total": int(done.acked),
+        "messages_lost": published - int(done.acked),
+        "fixes_stored_total": int(done.fixes),
+        "drain_s": round(done.at - drain_started, 1),
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _owner(topic: str, publishers: int) -> int:
+    """The publisher of a topic's vehicle (fleet/<city>/<vehicle>/<channel>)."""
+    return sum(topic.split("/")[2].encode()) % publishers
+
+
+def _publish(messages, mqtt_url: str, start, stop, counter, rate: float | None, allowance) -> None:
+    """Publisher process: QoS 1, `sent` stamped at publish time, rate or backlog limited."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    target = parse_mqtt_url(mqtt_url)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:8]}",
+                         protocol=mqtt.MQTTv5)
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(2000)  # publish() waits (returns MQTT_ERR_QUEUE_SIZE) beyond this
+    if target.username:
+        client.username_pw_set(target.username, target.password)
+    client.connect(target.host, target.port)
+    client.loop_start()
+    start.wait()
+    began = time.monotonic()
+    sent = 0
+    previous, stamped = None, None
+    for topic, payload in messages:
+        if stop.is_set():
+            break
+        if rate and sent >= (time.monotonic() - began) * rate:
+            time.sleep(max(0.0, sent / rate - (time.monotonic() - began)))
+        while sent >= allowance.value and not stop.is_set():
+            time.sleep(0.005)
+        if payload is previous:  # a duplicate publish repeats its original byte for byte
+            payload = stamped
+        else:
+            previous = payload
+            at = payload.find(SENT_KEY)
+            if at >= 0:
+                i = at + len(SENT_KEY)
+                payload = payload[:i] + str(int(time.time() * 1000)).encode() + payload[i + 13:]
+            stamped = payload
+        while client.publish(topic, payload, qos=1).rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+            time.sleep(0.001)
+        sent += 1
+        counter.value = sent
+    deadline = time.monotonic() + 30
+    while client.want_write() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    client.disconnect()
+    client.loop_stop()
+
+
+async def raw_copy(db_url: str, max_rows: int, batch_rows: int) -> dict:
+    """Rate of a plain COPY of the stored rows straight into the (emptied) fixes table."""
+    columns = ["vehicle_id", "ts", "lon", "lat", "speed_mps", "heading_deg", "hdop", "seq", "generalised"]
+    conn = await asyncpg.connect(db_url)
+    try:
+        rows = [tuple(r) for r in await conn.fetch(f"SELECT {', '.join(columns)} FROM fixes LIMIT $1", max_rows)]
+        await conn.execute("TRUNCATE fixes")
+        started = time.perf_counter()
+        for i in range(0, len(rows), batch_rows):
+            await conn.copy_records_to_table("fixes", records=rows[i:i + batch_rows], columns=columns)
+        seconds = time.perf_counter() - started
+    finally:
+        await conn.close()
+    return {"rows": len(rows), "rows_per_s": round(len(rows) / seconds) if rows else 0}
