@@ -98,6 +98,32 @@ export function cityTraces(city) {
   ];
 }
 
+/**
+ * The street nearest to a point, from the city layer: { name, segment_id, metres }. Distances
+ * are measured on a local plane (x scaled by cos latitude), exact enough over a city block.
+ */
+export function nearestStreet(city, lon, lat) {
+  const kx = Math.cos((lat * Math.PI) / 180) * 111_320;
+  const ky = 110_540;
+  let best = { name: null, segment_id: null, metres: Infinity };
+  for (const f of city.features) {
+    if (f.properties.kind !== "street") continue;
+    const coords = f.geometry.coordinates;
+    for (let i = 1; i < coords.length; i += 1) {
+      const ax = (coords[i - 1][0] - lon) * kx;
+      const ay = (coords[i - 1][1] - lat) * ky;
+      const bx = (coords[i][0] - lon) * kx;
+      const by = (coords[i][1] - lat) * ky;
+      const dx = bx - ax;
+      const dy = by - ay;
+      const t = dx || dy ? Math.max(0, Math.min(1, -(ax * dx + ay * dy) / (dx * dx + dy * dy))) : 0;
+      const d = Math.hypot(ax + t * dx, ay + t * dy);
+      if (d < best.metres) best = { name: f.properties.name, segment_id: f.properties.segment_id, metres: d };
+    }
+  }
+  return best;
+}
+
 function extent(traces) {
   let [x0, x1, y0, y1] = [Infinity, -Infinity, Infinity, -Infinity];
   for (const t of traces) {

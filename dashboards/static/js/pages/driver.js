@@ -5,7 +5,7 @@
 
 import { download, getJson } from "../api.js";
 import * as fmt from "../format.js";
-import { COLOURS, cityTraces, drawChart, drawMap, lineTrace, pointTrace } from "../map.js";
+import { COLOURS, cityTraces, drawChart, drawMap, lineTrace, nearestStreet, pointTrace } from "../map.js";
 import { guarded, startPage } from "../shell.js";
 import { tableHtml } from "../tables.js";
 
@@ -20,9 +20,15 @@ function listOrNone(items, none) {
   return items.length ? items.join("") : `<li>${fmt.esc(none)}</li>`;
 }
 
+// Streets within this distance of an event name its place; farther out the coordinates do.
+const NEAR_STREET_M = 40;
+
+/** Where an event happened, in words: the rollup's street if it recorded one, else the nearest street. */
 function where(e) {
-  return e.context?.street || e.context?.segment_name || e.context?.segment_id
-    || `${fmt.number(e.lat, 5)}, ${fmt.number(e.lon, 5)}`;
+  if (e.context?.street) return e.context.street;
+  const street = e.nearest;
+  return street && street.metres <= NEAR_STREET_M && street.name ? street.name
+    : `${fmt.number(e.lat, 5)}, ${fmt.number(e.lon, 5)}`;
 }
 
 function eventItem(e) {
@@ -213,6 +219,7 @@ startPage("driver", async () => {
     select.insertAdjacentHTML("afterbegin", `<option value="${fmt.esc(shiftId)}">${fmt.esc(fmt.date(shift.starts_at))} · ${fmt.esc(shift.route_id || shift.vehicle_id)}</option>`);
   }
   select.value = shiftId;
+  for (const e of shift.events) e.nearest = nearestStreet(city, e.lon, e.lat);
   renderSummary(shift);
   const facilityNames = new Map(city.features.filter((f) => f.properties.kind === "facility")
     .map((f) => [f.properties.facility_id, f.properties.name]));
