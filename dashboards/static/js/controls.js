@@ -1,7 +1,5 @@
-// Form controls several pages share: a day range kept in the address (so a view can be
-// bookmarked and shared), and selects filled from the API.
-
-import { esc } from "./format.js";
+// Form controls several pages share: a day range kept in the address, so a view can be
+// bookmarked and shared.
 
 const DAY_MS = 86_400_000;
 
@@ -35,8 +33,4 @@ export function reloadWith(form) {
     else query.delete(field.name);
   }
   location.search = query.toString();
-}
-
-export function options(items, value, label) {
-  return items.map((item) => `<option value="${esc(value(item))}">${esc(label(item))}</option>`).join("");
 }

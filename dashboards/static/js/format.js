@@ -32,10 +32,6 @@ export function minutes(seconds, digits = 0) {
   return seconds === null || seconds === undefined ? "–" : `${number(seconds / 60, digits)} min`;
 }
 
-export function hours(seconds, digits = 1) {
-  return seconds === null || seconds === undefined ? "–" : `${number(seconds / 3600, digits)} h`;
-}
-
 export function speedKmh(mps) {
   return mps === null || mps === undefined ? "–" : `${number(mps * 3.6)} km/h`;
 }
