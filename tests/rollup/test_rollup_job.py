@@ -1,6 +1,8 @@
 """The rollup job over simulator data in a real database: complete, idempotent, incremental."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import asyncpg
 import pytest
 from support import run
@@ -14,7 +16,9 @@ TABLES = ("shift_metrics", "shift_events", "cell_exposure", "segment_exposure")
 
 @pytest.fixture(scope="module")
 def fleet():
-    return generate_fleet(n_vehicles=3, days=2, seed=7, hours=4.0)
+    # Two whole days that have ended whatever the time of day the suite runs.
+    start = (datetime.now(timezone.utc) - timedelta(days=3)).strftime("%Y-%m-%dT06:00:00Z")
+    return generate_fleet(n_vehicles=3, days=2, seed=7, hours=4.0, start=start)
 
 
 async def _snapshot(conn) -> dict:
