@@ -41,6 +41,9 @@ class IngestMetrics:
                                  "of a message (end-to-end, device clock = GPS)", buckets=LAG_BUCKETS, registry=r)
         self.publish_lag = Histogram(f"{PREFIX}_publish_lag_seconds", "commit time minus the message's `sent` "
                                      "(unit clock, may be skewed by seconds)", buckets=LAG_BUCKETS, registry=r)
+        self.commit_latency = Histogram(f"{PREFIX}_commit_latency_seconds", "commit time minus the time the worker "
+                                        "received the message (the ingest's own share of the lag)",
+                                        buckets=LAG_BUCKETS, registry=r)
         self.queue_depth = Gauge(f"{PREFIX}_buffer_messages", "messages received and not yet taken by the pipeline",
                                  registry=r)
         self.backpressure = Gauge(f"{PREFIX}_backpressure_seconds", "total time the MQTT thread waited for room "

@@ -118,9 +118,12 @@ class _Limits:
         self.event_required = frozenset(d["event"]["required"])
 
 
+# bool is a subclass of int but not a JSON number: testing the exact type excludes it.
+NUMBER = frozenset((int, float))
+
+
 def _num(x) -> bool:
-    # bool is a subclass of int but not a JSON number; `type(...) is` excludes it.
-    return type(x) is float or type(x) is int
+    return type(x) in NUMBER
 
 
 class Validator:
@@ -185,16 +188,18 @@ class Validator:
         hd_lo, hd_hi = lim.heading
         hp_lo, hp_hi = lim.hdop
         t_min, t_max = t_hi, t_lo
+        num = NUMBER
+        # The hot loop of the whole ingest: no function calls, exact types, chained ranges.
         for f in fixes:
             if type(f) is not list or len(f) != 6:
                 return None
             t, lon, lat, sp, hd, hp = f
             if (type(t) is not int or not t_lo <= t <= t_hi
-                    or not _num(lon) or not lon_lo <= lon <= lon_hi
-                    or not _num(lat) or not lat_lo <= lat <= lat_hi
-                    or (sp is not None and (not _num(sp) or not sp_lo <= sp <= sp_hi))
-                    or (hd is not None and (not _num(hd) or not hd_lo <= hd < hd_hi))
-                    or (hp is not None and (not _num(hp) or not hp_lo <= hp <= hp_hi))):
+                    or type(lon) not in num or not lon_lo <= lon <= lon_hi
+                    or type(lat) not in num or not lat_lo <= lat <= lat_hi
+                    or (sp is not None and (type(sp) not in num or not sp_lo <= sp <= sp_hi))
+                    or (hd is not None and (type(hd) not in num or not hd_lo <= hd < hd_hi))
+                    or (hp is not None and (type(hp) not in num or not hp_lo <= hp <= hp_hi))):
                 return None
             if t < t_min:
                 t_min = t

@@ -45,9 +45,9 @@ class IngestConfig:
     worker_id: str = "1"  # stable per worker: it names the persistent MQTT session
     share_group: str | None = "ingest"  # MQTT 5 shared subscription group; None = subscribe alone
     protocol: str = "5"  # "5" or "3.1.1"
-    batch_rows: int = 10_000  # a batch is written when it holds this many rows …
-    batch_wait_s: float = 0.2  # … or its first message has waited this long
-    buffer_messages: int = 20_000  # received, not yet processed: beyond this, backpressure
+    batch_rows: int = 5_000  # a batch is written when it holds this many rows …
+    batch_wait_s: float = 0.1  # … or its first message has waited this long
+    buffer_messages: int = 10_000  # received, not yet processed (and MQTT 5 Receive Maximum)
     writers: int = 2  # concurrent writer connections
     max_future_s: float = 300.0  # fix/event times further ahead of the server clock are rejected
     registry_refresh_s: float = 30.0
@@ -184,6 +184,8 @@ class IngestWorker:
         for sent, newest in batch.lags:
             m.publish_lag.observe((commit_ms - sent) / 1000)
             m.fix_lag.observe((commit_ms - newest) / 1000)
+        # One sample per batch: its first message waited longest.
+        m.commit_latency.observe((commit_ms - batch.messages[0].received_ms) / 1000)
         t = self.totals
         t["batches"] += 1
         t["fixes_stored"] += result.fixes_stored

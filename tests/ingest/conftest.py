@@ -94,8 +94,9 @@ def start_worker(db_url, mqtt_url, city):
 def start_process(db_url, mqtt_url, city, tmp_path):
     started: list = []
 
-    def start(*args: str, mqtt: str | None = None):
-        proc = kit.WorkerProcess(db_url, mqtt or mqtt_url, city, tmp_path / "ingest.log", "--batch-wait", "0.05", *args)
+    def start(*args: str, mqtt: str | None = None, cli: bool = True):
+        proc = kit.WorkerProcess(db_url, mqtt or mqtt_url, city, tmp_path / "ingest.log", "--batch-wait", "0.05", *args,
+                                 cli=cli)
         started.append(proc)
         return proc
 

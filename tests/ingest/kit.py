@@ -79,6 +79,15 @@ def metric(text: str, name: str, **labels) -> float:
 
 # --- workers ---------------------------------------------------------------------------
 
+DIRECT_LAUNCH = """
+import argparse, sys
+from fleetpilot.commands import ingest
+from fleetpilot.settings import Settings
+parser = argparse.ArgumentParser()
+ingest.add_arguments(parser)
+sys.exit(ingest.run(parser.parse_args(sys.argv[1:]), Settings()))
+"""
+
 
 class WorkerThread:
     """An IngestWorker on its own event loop in a thread (as `fleetpilot ingest` runs it)."""
@@ -122,14 +131,19 @@ class WorkerThread:
 
 
 class WorkerProcess:
-    """`fleetpilot ingest` as a child process (for SIGKILL and SIGTERM)."""
+    """`fleetpilot ingest` as a child process (for SIGKILL and SIGTERM).
 
-    def __init__(self, db_url: str, mqtt_url: str, city: str, log: Path, *args: str):
+    `cli=False` runs the same command module without the `fleetpilot` entry point, which
+    imports every subcommand (analytics, scipy …) and takes seconds to start on a busy box.
+    """
+
+    def __init__(self, db_url: str, mqtt_url: str, city: str, log: Path, *args: str, cli: bool = True):
         self.log = log
         env = {**os.environ, "FLEETPILOT_DATABASE_URL": db_url, "FLEETPILOT_MQTT_URL": mqtt_url,
                "FLEETPILOT_CITY": city, "FLEETPILOT_ENV_FILE": "/nonexistent"}
         self._log_file = open(log, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "fleetpilot.cli", "ingest", "--metrics-port", "0", *args],
+        launch = ["-m", "fleetpilot.cli", "ingest"] if cli else ["-c", DIRECT_LAUNCH]
+        self.proc = subprocess.Popen([sys.executable, *launch, "--metrics-port", "0", *args],
                                      env=env, stdout=self._log_file, stderr=subprocess.STDOUT)
 
     def wait_subscribed(self, count: int = 1) -> None:

@@ -188,7 +188,7 @@ def schema_accepts(channel: str, body) -> bool:
         return False
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(top("fixes", fixes))
 def test_fast_telemetry_check_accepts_only_what_the_schema_accepts(body):
     fast = FAST._fast_telemetry(body)
@@ -196,7 +196,7 @@ def test_fast_telemetry_check_accepts_only_what_the_schema_accepts(body):
         assert schema_accepts("telemetry", body), body
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(top("events", mostly(st.lists(event, min_size=1, max_size=3), st.one_of(st.just([]), anything))))
 def test_fast_events_check_accepts_only_what_the_schema_accepts(body):
     fast = FAST._fast_events(body)
