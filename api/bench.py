@@ -26,6 +26,7 @@ import time
 import urllib.request
 import uuid
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -233,16 +234,20 @@ def _free_port() -> int:
 
 
 def _start_server(url: str, port: int, secret: str, args: argparse.Namespace, data_dir: str) -> subprocess.Popen:
+    """`fleetpilot api` on `port`; its output goes to data_dir/api.log (a pipe nobody reads
+    would fill up and block the server's logging)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETPILOT_")}
     env.update(FLEETPILOT_DATABASE_URL=url, FLEETPILOT_JWT_SECRET=secret, FLEETPILOT_DATA_DIR=data_dir)
+    log = open(Path(data_dir) / "api.log", "w")
     server = subprocess.Popen([sys.executable, "-m", "fleetpilot.cli", "api", "--port", str(port), "--no-migrate",
                                "--workers", str(args.workers), "--pool-size", str(args.pool_size),
                                "--log-level", "warning"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                              env=env, stdout=log, stderr=subprocess.STDOUT)
+    log.close()  # the server holds its own descriptor
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"fleetpilot api exited at start: {server.stderr.read()[-2000:]}")
+            raise RuntimeError(f"fleetpilot api exited at start: {Path(log.name).read_text()[-2000:]}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
                 return server
@@ -280,6 +285,7 @@ async def _measure(url: str, plan: dict, args: argparse.Namespace) -> dict:
         finally:
             server.terminate()
             server.wait(timeout=30)
+        server_log = (Path(data_dir) / "api.log").read_text()
     targets = {f"{name}_p95_under_{TARGET_P95_MS:g}_ms": (results[name]["p95_ms"] is not None
                                                          and results[name]["p95_ms"] < TARGET_P95_MS
                                                          and results[name]["errors"] == 0)
@@ -288,4 +294,5 @@ async def _measure(url: str, plan: dict, args: argparse.Namespace) -> dict:
             "server": {"workers": args.workers, "pool_size": args.pool_size if args.workers == 1 else "default",
                        "http": _http_stack()},
             "machine": {"cpus": os.cpu_count(), "load_average_1m_after": round(os.getloadavg()[0], 2)},
-            "endpoints": results, "targets": targets}
+            "endpoints": results, "targets": targets,
+            "server_errors_logged": server_log.count("Exception in ASGI application")}

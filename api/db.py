@@ -11,6 +11,10 @@ from fleetpilot.db.connect import create_pool
 
 # How long a request waits for a pooled connection before answering 503.
 ACQUIRE_TIMEOUT_S = 10.0
+# How long returning a connection may take (asyncpg resets its session state). Given
+# explicitly: by default asyncpg spends only what is left of the acquire timeout, which a
+# long request has used up.
+RELEASE_TIMEOUT_S = 30.0
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -36,4 +40,4 @@ async def get_conn(request: Request) -> AsyncIterator[asyncpg.Connection]:
     try:
         yield conn
     finally:
-        await pool.release(conn)
+        await pool.release(conn, timeout=RELEASE_TIMEOUT_S)

@@ -3,8 +3,9 @@
 Cells are tested with Getis-Ord Gi* and FDR control (``fleetpilot.analytics.hotspots``, on
 the grid the rollup job used); segments with a Poisson exceedance test (see scoring).
 Only units (segments, cells) passed in at least k_min_shifts distinct shifts by at least
-k_min_people distinct people leave the database (the others are only counted); the reference rate is taken
-over those units only, so nothing about a suppressed unit can be recovered by subtraction.
+k_min_people distinct people leave the database (the others are only counted); the
+reference rate is taken over those units only, so nothing about a suppressed unit can be
+recovered by subtraction.
 """
 from __future__ import annotations
 
@@ -17,24 +18,29 @@ from fleetpilot.api.hotspots.schemas import Hotspots, HotspotUnit, Level
 from fleetpilot.api.hotspots.scoring import poisson_exceedance
 from fleetpilot.api.policy import AggregateScope
 
+# Distinct people per unit without sorting millions of (unit, person) pairs: every shift's
+# crew becomes a bit mask over all people, a unit ORs the masks of its rows, and the set
+# bits are its people. A unit's shifts are its rows (migration 0006: one row per shift).
+CREW_MASKS = """
+person_bits AS (
+    SELECT person_id, (row_number() OVER (ORDER BY person_id) - 1)::int AS bit, count(*) OVER () AS width
+    FROM people
+),
+crew_masks AS (
+    SELECT c.shift_id, bit_or(set_bit(repeat('0', p.width::int)::varbit, p.bit, 1)) AS mask
+    FROM shift_crew c JOIN person_bits p ON p.person_id = c.person_id
+    GROUP BY c.shift_id
+)"""
 # $1 first day, $2 day after the last, $3 k shifts, $4 k people. Rows: the visible units, each
 # with the number of suppressed ones (one row with unit_id NULL when none is visible).
-SEGMENTS = """
-WITH e AS (
-    SELECT segment_id, shift_id, passes, harsh_brake, speeding FROM segment_exposure WHERE day >= $1 AND day < $2
-),
-agg AS (
-    SELECT segment_id, count(DISTINCT shift_id) AS shifts, sum(passes) AS passes,
-           sum(harsh_brake) AS harsh_brake, sum(speeding) AS speeding
-    FROM e GROUP BY segment_id
-),
-people AS (
-    SELECT e.segment_id, count(DISTINCT c.person_id) AS people
-    FROM e JOIN shift_crew c ON c.shift_id = e.shift_id GROUP BY e.segment_id
-),
+SEGMENTS = f"""
+WITH {CREW_MASKS},
 judged AS (
-    SELECT agg.*, (agg.shifts >= $3 AND coalesce(p.people, 0) >= $4) AS visible
-    FROM agg LEFT JOIN people p ON p.segment_id = agg.segment_id
+    SELECT e.segment_id, sum(e.passes) AS passes, sum(e.harsh_brake) AS harsh_brake, sum(e.speeding) AS speeding,
+           count(*) >= $3 AND coalesce(bit_count(bit_or(m.mask)), 0) >= $4 AS visible
+    FROM segment_exposure e LEFT JOIN crew_masks m ON m.shift_id = e.shift_id
+    WHERE e.day >= $1 AND e.day < $2
+    GROUP BY e.segment_id
 )
 SELECT n.suppressed, v.*
 FROM (SELECT count(*) FILTER (WHERE NOT visible) AS suppressed FROM judged) n
@@ -45,23 +51,15 @@ LEFT JOIN (
     WHERE j.visible
 ) v ON true
 """
-CELLS = """
-WITH e AS (
-    SELECT cell_id, shift_id, passes, harsh_brake, harsh_accel, harsh_corner, speeding
-    FROM cell_exposure WHERE day >= $1 AND day < $2
-),
-agg AS (
-    SELECT cell_id, count(DISTINCT shift_id) AS shifts, sum(passes) AS passes, sum(harsh_brake) AS harsh_brake,
-           sum(harsh_accel) AS harsh_accel, sum(harsh_corner) AS harsh_corner, sum(speeding) AS speeding
-    FROM e GROUP BY cell_id
-),
-people AS (
-    SELECT e.cell_id, count(DISTINCT c.person_id) AS people
-    FROM e JOIN shift_crew c ON c.shift_id = e.shift_id GROUP BY e.cell_id
-),
+CELLS = f"""
+WITH {CREW_MASKS},
 judged AS (
-    SELECT agg.*, (agg.shifts >= $3 AND coalesce(p.people, 0) >= $4) AS visible
-    FROM agg LEFT JOIN people p ON p.cell_id = agg.cell_id
+    SELECT e.cell_id, sum(e.passes) AS passes, sum(e.harsh_brake) AS harsh_brake,
+           sum(e.harsh_accel) AS harsh_accel, sum(e.harsh_corner) AS harsh_corner, sum(e.speeding) AS speeding,
+           count(*) >= $3 AND coalesce(bit_count(bit_or(m.mask)), 0) >= $4 AS visible
+    FROM cell_exposure e LEFT JOIN crew_masks m ON m.shift_id = e.shift_id
+    WHERE e.day >= $1 AND e.day < $2
+    GROUP BY e.cell_id
 )
 SELECT n.suppressed, v.*
 FROM (SELECT count(*) FILTER (WHERE NOT visible) AS suppressed FROM judged) n
@@ -71,6 +69,8 @@ LEFT JOIN (
     FROM judged WHERE visible
 ) v ON true
 """
+# Enough memory for the per-unit aggregate states of a month of a city without spilling to disk.
+WORK_MEM = "SELECT set_config('work_mem', '32MB', true)"
 QUERIES = {"segment": SEGMENTS, "cell": CELLS}
 # The local frame the rollup job fixed at its first run (fleetpilot.rollup.FRAME_KEY); the
 # grid's cell size is the analytics default the rollup job also uses.
@@ -82,7 +82,9 @@ async def hotspots(conn: asyncpg.Connection, scope: AggregateScope, level: Level
                    min_passes: int | None = None) -> Hotspots:
     """Units of `level` scored for event `kind` (a column of the exposure rollup)."""
     min_passes = DEFAULT_MIN_PASSES[level] if min_passes is None else min_passes
-    rows = await conn.fetch(QUERIES[level], scope.start, scope.end, scope.k_shifts, scope.k_people)
+    async with conn.transaction():  # set_config(..., true) lasts for this transaction only
+        await conn.execute(WORK_MEM)
+        rows = await conn.fetch(QUERIES[level], scope.start, scope.end, scope.k_shifts, scope.k_people)
     shown = [r for r in rows if r["unit_id"] is not None]
     passes = np.array([r["passes"] for r in shown], dtype=np.float64)
     events = np.array([r[kind] for r in shown], dtype=np.float64)
