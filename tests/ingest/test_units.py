@@ -105,3 +105,16 @@ def test_batch_rows_days_devices_and_due():
     batch.saw_device("v", 4, 50, online=True)
     seen = batch.devices["v"]
     assert (seen.last_seen_ms, seen.last_seq, seen.online, seen.firmware) == (100, 4, True, "fw")
+
+
+def test_bench_quantiles_interpolate_inside_buckets_between_snapshots():
+    from fleetpilot.ingest.bench import quantile
+
+    inf = float("inf")
+    before = [(0.1, 5.0), (1.0, 5.0), (2.0, 5.0), (inf, 5.0)]
+    after = [(0.1, 15.0), (1.0, 25.0), (2.0, 34.0), (inf, 35.0)]  # 10 / 10 / 9 / 1 new observations
+    assert quantile(0.5, before, after) == pytest.approx(0.1 + 0.9 * 0.5)
+    assert quantile(0.25, before, after) == pytest.approx(0.075)
+    assert quantile(0.75, before, after) == pytest.approx(1.0 + 1.0 * (22.5 - 20) / 9)
+    assert quantile(0.99, before, after) == 2.0  # in the +Inf bucket: its lower bound
+    assert quantile(0.5, after, after) is None
