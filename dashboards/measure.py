@@ -31,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import uvicorn
+from playwright.sync_api import TimeoutError as PlaywrightTimeout, sync_playwright
 
 from fleetpilot.db.connect import connect, resolve_database_url
 from fleetpilot.settings import Settings
@@ -79,6 +80,7 @@ def _timing(page) -> dict:
         slowest_request_ms: api.length ? Math.max(...api.map((e) => e.duration)) : 0,
         api_kb: api.reduce((sum, e) => sum + e.encodedBodySize, 0) / 1024,
         ready_ms: ready ? ready.startTime : null,
+        requests: Object.fromEntries(api.map((e) => [new URL(e.name).pathname.replace("/api/v1/", ""), Math.round(e.duration)])),
       };
     }""")
     return {k: round(v, 1) if isinstance(v, float) else v for k, v in figures.items()}
@@ -91,16 +93,23 @@ def _context(browser, base: str, token: str | None):
     return context
 
 
+READY_TIMEOUT_MS = 120_000
+
+
 def _open(page, path: str) -> dict:
-    page.goto(f"/app/{path}")
-    page.wait_for_selector("body[data-ready]", timeout=60_000)
-    return {"state": page.get_attribute("body", "data-ready"), **_timing(page)}
+    """Load a page and wait until it has drawn its data (or failed); its figures and any errors."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"/app/{path}", timeout=READY_TIMEOUT_MS)
+    try:
+        page.wait_for_function("() => document.body.dataset.ready", timeout=READY_TIMEOUT_MS)
+    except PlaywrightTimeout:
+        return {"state": "timeout", "errors": errors}
+    return {"state": page.evaluate("document.body.dataset.ready"), **_timing(page), **({"errors": errors} if errors else {})}
 
 
 def measure_pages(base: str, tokens: dict[str, str]) -> dict:
     """Open every page each role is offered, cold (new browser context) then warm; their figures."""
-    from playwright.sync_api import sync_playwright
-
     results: dict[str, dict] = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -114,7 +123,9 @@ def measure_pages(base: str, tokens: dict[str, str]) -> dict:
             for href in offered:
                 context = _context(browser, base, token)
                 page = context.new_page()
-                results[f"{role or 'anonymous'}/{href}"] = {"cold": _open(page, href), "warm": _open(page, href)}
+                name = f"{role or 'anonymous'}/{href}"
+                results[name] = {"cold": _open(page, href), "warm": _open(page, href)}
+                print(name, results[name]["warm"].get("data_ms"), results[name]["warm"]["state"], file=sys.stderr)
                 context.close()
         browser.close()
     return results

@@ -6,7 +6,27 @@
 // configured (/app-assets/config.json) the same traces go onto plotly's MapLibre map over
 // those raster tiles.
 
+import { getJson } from "./api.js";
+
 const Plotly = window.Plotly;
+const CITY_KEY = "fleetpilot.city";
+
+/**
+ * The city's streets and facilities (the maps' base layer), fetched once per tab: they only
+ * change when the city is re-imported, and at a few hundred kB they would otherwise be the
+ * largest download of every page. Not personal data, so keeping it in the tab is harmless.
+ */
+export async function cityLayer() {
+  const kept = sessionStorage.getItem(CITY_KEY);
+  if (kept) return JSON.parse(kept);
+  const city = await getJson("city");
+  try {
+    sessionStorage.setItem(CITY_KEY, JSON.stringify(city));
+  } catch {
+    // storage full: the next page fetches it again
+  }
+  return city;
+}
 
 let configPromise = null;
 export function mapConfig() {

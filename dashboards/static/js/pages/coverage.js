@@ -5,7 +5,7 @@
 import { getJson } from "../api.js";
 import { dayRange, dayRangeFields, reloadWith } from "../controls.js";
 import * as fmt from "../format.js";
-import { COLOURS, cityTraces, drawMap, lineTrace } from "../map.js";
+import { cityLayer, cityTraces, COLOURS, drawMap, lineTrace } from "../map.js";
 import { guarded, startPage } from "../shell.js";
 import { tableHtml } from "../tables.js";
 
@@ -40,7 +40,7 @@ startPage("coverage", async () => {
   const id = encodeURIComponent(routeId);
   const [coverage, efficiency, plan, city] = await Promise.all([
     getJson(`routes/${id}/coverage`, range.api), getJson(`routes/${id}/efficiency`, range.api),
-    getJson(`routes/${id}/plan.geojson`), getJson("city"),
+    getJson(`routes/${id}/plan.geojson`), cityLayer(),
   ]);
   const whole = efficiency.whole_range;
   const service = coverage.segments.filter((s) => s.service);

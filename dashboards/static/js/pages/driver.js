@@ -5,7 +5,7 @@
 
 import { download, getJson } from "../api.js";
 import * as fmt from "../format.js";
-import { COLOURS, cityTraces, drawChart, drawMap, lineTrace, nearestStreet, pointTrace } from "../map.js";
+import { cityLayer, cityTraces, COLOURS, drawChart, drawMap, lineTrace, nearestStreet, pointTrace } from "../map.js";
 import { guarded, startPage } from "../shell.js";
 import { tableHtml } from "../tables.js";
 
@@ -190,7 +190,7 @@ startPage("driver", async () => {
   const range = { from: new Date(today - 365 * DAY_MS).toISOString().slice(0, 10),
                   to: new Date(today + DAY_MS).toISOString().slice(0, 10), limit: 100 };
   const [page, trend, access, city] = await Promise.all([
-    getJson("me/shifts", range), getJson("me/trends"), getJson("me/access-log"), getJson("city"),
+    getJson("me/shifts", range), getJson("me/trends"), getJson("me/access-log"), cityLayer(),
   ]);
   const select = $("shift-select");
   select.innerHTML = page.shifts.map((s) =>

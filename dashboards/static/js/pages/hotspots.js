@@ -6,7 +6,7 @@
 import { getJson } from "../api.js";
 import { dayRange, dayRangeFields, reloadWith } from "../controls.js";
 import * as fmt from "../format.js";
-import { cityTraces, drawMap, lineTrace } from "../map.js";
+import { cityLayer, cityTraces, drawMap, lineTrace } from "../map.js";
 import { guarded, startPage } from "../shell.js";
 import { tableHtml } from "../tables.js";
 
@@ -44,7 +44,7 @@ startPage("hotspots", async () => {
     event.preventDefault();
     reloadWith(event.target);
   }));
-  const [found, city] = await Promise.all([getJson(`hotspots/${level}`, { ...range.api, kind }), getJson("city")]);
+  const [found, city] = await Promise.all([getJson(`hotspots/${level}`, { ...range.api, kind }), cityLayer()]);
   const units = found.units.filter((u) => u.geometry);
   const hover = (f) => {
     const u = f.properties;

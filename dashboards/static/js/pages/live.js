@@ -4,7 +4,7 @@
 
 import { getJson } from "../api.js";
 import * as fmt from "../format.js";
-import { COLOURS, cityTraces, drawMap, pointTrace } from "../map.js";
+import { cityLayer, cityTraces, COLOURS, drawMap, pointTrace } from "../map.js";
 import { startPage, showError } from "../shell.js";
 import { tableHtml } from "../tables.js";
 
@@ -35,7 +35,7 @@ async function draw(city) {
 }
 
 startPage("live", async ({ main }) => {
-  const city = await getJson("city");
+  const city = await cityLayer();
   await draw(city);
   const timer = setInterval(() => draw(city).catch((error) => {
     clearInterval(timer);

@@ -9,7 +9,7 @@
 
 import { download, getJson, sendJson } from "../api.js";
 import * as fmt from "../format.js";
-import { COLOURS, cityTraces, drawMap, lineTrace, pointTrace } from "../map.js";
+import { cityLayer, cityTraces, COLOURS, drawMap, lineTrace, pointTrace } from "../map.js";
 import { guarded, startPage } from "../shell.js";
 import { tableHtml } from "../tables.js";
 
@@ -132,7 +132,7 @@ function message(kind, text) {
 }
 
 startPage("plans", async () => {
-  const [collection, city] = await Promise.all([getJson(ENDPOINTS.all), getJson("city")]);
+  const [collection, city] = await Promise.all([getJson(ENDPOINTS.all), cityLayer()]);
   const editor = new Editor(splitPlans(collection), city);
   const routes = [...editor.plans.keys()];
   const requested = new URLSearchParams(location.search).get("route");
