@@ -5,7 +5,9 @@ zones, the zone policy and the retention window, read from PostgreSQL. The whole
 reloaded every `refresh_s`; a message that finds its vehicle unknown or its times outside
 the cached windows reloads that one vehicle first (at most once per `miss_refresh_s`), so a
 roster imported just before the trucks start is honoured at once and a leaking unit costs
-at most one small query per second.
+at most one small query per second. Lookups are also capped overall (`max_lookups_per_s`),
+so a flood of messages on made-up vehicle topics cannot turn into a flood of queries; past
+the cap an unknown vehicle is rejected without asking the database.
 
 Staleness is bounded by `refresh_s` (default 30 s) for changes that *shrink* what may be
 stored (a shift shortened or deleted, a zone added); growing changes are seen on the
@@ -39,10 +41,14 @@ DEFAULT_RETENTION_DAYS = 90
 
 
 class Registry:
-    def __init__(self, city: str, *, refresh_s: float = 30.0, miss_refresh_s: float = 1.0):
+    def __init__(self, city: str, *, refresh_s: float = 30.0, miss_refresh_s: float = 1.0,
+                 max_lookups_per_s: float = 50.0):
         self.city = city
         self.refresh_s = refresh_s
         self.miss_refresh_s = miss_refresh_s
+        self.max_lookups_per_s = max_lookups_per_s
+        self._lookup_tokens = max_lookups_per_s  # token bucket, refilled continuously
+        self._tokens_at = time.monotonic()
         self.zones = ZoneSet()
         self.retention_days = DEFAULT_RETENTION_DAYS
         self._windows: dict[str, ShiftWindows] = {}  # registered vehicles only
@@ -61,9 +67,18 @@ class Registry:
         return time.monotonic() - self._loaded_at >= self.refresh_s
 
     def may_look_up(self, vid: str) -> bool:
-        """Whether a miss for `vid` may query the database now (rate limit per vehicle)."""
+        """Whether a miss for `vid` may query the database now (per vehicle and overall limits)."""
+        now = time.monotonic()
         last = max(self._vehicle_loaded_at.get(vid, float("-inf")), self._loaded_at)
-        return time.monotonic() - last >= self.miss_refresh_s
+        if now - last < self.miss_refresh_s:
+            return False
+        self._lookup_tokens = min(self.max_lookups_per_s,
+                                  self._lookup_tokens + (now - self._tokens_at) * self.max_lookups_per_s)
+        self._tokens_at = now
+        if self._lookup_tokens < 1:
+            return False
+        self._lookup_tokens -= 1
+        return True
 
     async def load(self, conn: asyncpg.Connection) -> None:
         """Reload everything (one transaction, so the pieces agree with each other)."""

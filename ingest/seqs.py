@@ -43,11 +43,15 @@ class SeqTracker:
         if seq > dev.high:
             # The window slides up: numbers leaving it are forgotten (and so are their gaps);
             # their bit positions are those of the new numbers, which start unseen.
-            oldest = dev.high - w + 1
-            for n in range(oldest, oldest + min(seq - dev.high, w)):
-                if n > dev.base and not self._test(dev, n):
-                    dev.missing -= 1
-                self._clear(dev, n)
+            if seq - dev.high >= w:  # the whole window leaves at once (a long gap, or a bogus number)
+                dev.bits = bytearray(w // 8)
+                dev.missing = 0
+            else:
+                oldest = dev.high - w + 1
+                for n in range(oldest, oldest + seq - dev.high):
+                    if n > dev.base and not self._test(dev, n):
+                        dev.missing -= 1
+                    self._clear(dev, n)
             dev.missing += min(seq - dev.high - 1, w - 1)
             dev.high = seq
             self._set(dev, seq)
