@@ -165,6 +165,7 @@ def test_registry_loads_vehicles_shifts_zones_and_settings(db_url):
         assert len(registry.windows("v4")) == 1
         registry.miss_refresh_s = 1.0
         assert not registry.may_look_up("v4")  # just looked up
+        registry.miss_refresh_s = 0.0
         registry.max_lookups_per_s = registry._lookup_tokens = 3.0
         assert [registry.may_look_up(f"made-up-{i}") for i in range(5)] == [True, True, True, False, False]
         await conn.close()
