@@ -89,10 +89,14 @@ class Batch:
         self.lags.append((sent, max(times)))
 
     def add_reject(self, item: Inbound, reason: str, detail: str) -> None:
-        self.rejects.append((item.received_ms, item.topic, item.payload, reason, detail))
+        # PostgreSQL text cannot hold NUL; a hostile topic or an echoed value must not wedge the writer.
+        topic, detail = (text.replace("\x00", "\\x00") for text in (item.topic, detail))
+        self.rejects.append((item.received_ms, topic, item.payload, reason, detail))
 
     def saw_device(self, vid: str, seq: int, received_ms: int | None, online: bool | None = None,
                    firmware: str | None = None) -> None:
+        if firmware is not None:
+            firmware = firmware.replace("\x00", "")  # valid JSON ("\u0000"), not valid PostgreSQL text
         seen = self.devices.get(vid)
         if seen is None:
             self.devices[vid] = DeviceSeen(received_ms, seq, online, firmware)

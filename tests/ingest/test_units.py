@@ -118,3 +118,11 @@ def test_bench_quantiles_interpolate_inside_buckets_between_snapshots():
     assert quantile(0.75, before, after) == pytest.approx(1.0 + 1.0 * (22.5 - 20) / 9)
     assert quantile(0.99, before, after) == 2.0  # in the +Inf bucket: its lower bound
     assert quantile(0.5, after, after) is None
+
+
+def test_rejects_never_carry_nul_characters_into_text_columns():
+    batch = Batch()
+    batch.add_reject(Inbound("fleet/\x00/x", b"\x00raw", 1, 1, 1, 0), "bad_topic", "saw \x00")
+    assert batch.rejects == [(0, "fleet/\\x00/x", b"\x00raw", "bad_topic", "saw \\x00")]
+    batch.saw_device("v", 1, None, online=True, firmware="fw\x00/1")
+    assert batch.devices["v"].firmware == "fw/1"
