@@ -112,28 +112,31 @@ async def _grid(conn: asyncpg.Connection) -> Grid | None:
     return Grid(LocalFrame(lon0, lat0))
 
 
-def _square(grid: Grid, cell: int) -> tuple[dict, float, float]:
-    """A cell's outline (GeoJSON Polygon) and centre, in degrees."""
-    lon, lat = grid.centre(np.array([cell], dtype=np.int64))
+def _squares(grid: Grid, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centres (lon, lat) and outlines ((n, 5, 2) closed rings) of grid cells, in degrees."""
+    lon, lat = grid.centre(cells)
     x, y = grid.frame.to_xy(lon, lat)
     half = grid.cell_m / 2
-    cx = x[0] + np.array([-half, half, half, -half, -half])
-    cy = y[0] + np.array([-half, -half, half, half, -half])
-    corner_lon, corner_lat = grid.frame.to_lonlat(cx, cy)
-    ring = [[round(float(a), 7), round(float(b), 7)] for a, b in zip(corner_lon, corner_lat)]
-    return {"type": "Polygon", "coordinates": [ring]}, float(lon[0]), float(lat[0])
+    dx = np.array([-half, half, half, -half, -half])
+    dy = np.array([-half, -half, half, half, -half])
+    ring_lon, ring_lat = grid.frame.to_lonlat((x[:, None] + dx).ravel(), (y[:, None] + dy).ravel())
+    rings = np.round(np.stack([ring_lon, ring_lat], axis=1).reshape(len(cells), 5, 2), 7)
+    return lon, lat, rings
 
 
 def _cells(rows, events: np.ndarray, passes: np.ndarray, min_passes: int, grid: Grid | None) -> list[HotspotUnit]:
     cells = np.array([int(r["unit_id"]) for r in rows], dtype=np.int64)
     found = gi_star_hotspots(cells, passes, events, HotspotParams(min_passes=min_passes))
+    if grid is not None and len(found.cell):
+        lon, lat, rings = _squares(grid, found.cell)
     units = []
     for i, cell in enumerate(found.cell.tolist()):
-        geometry, lon, lat = _square(grid, cell) if grid else (None, None, None)
+        shape = {"type": "Polygon", "coordinates": [rings[i].tolist()]} if grid else None
         units.append(HotspotUnit(
-            unit_id=str(cell), name=None, geometry=geometry, lon=lon, lat=lat, passes=int(found.passes[i]),
-            events=int(found.events[i]), rate_per_1000=float(1000 * found.rate[i]), expected=None,
-            z=float(found.z[i]), p=float(found.p[i]), q=float(found.q[i]), significant=bool(found.significant[i]),
+            unit_id=str(cell), name=None, geometry=shape, lon=float(lon[i]) if grid else None,
+            lat=float(lat[i]) if grid else None, passes=int(found.passes[i]), events=int(found.events[i]),
+            rate_per_1000=float(1000 * found.rate[i]), expected=None, z=float(found.z[i]), p=float(found.p[i]),
+            q=float(found.q[i]), significant=bool(found.significant[i]),
             cluster=int(found.cluster[i]) if found.cluster[i] >= 0 else None))
     return units
 
