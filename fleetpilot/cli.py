@@ -1,7 +1,8 @@
 """The `fleetpilot` command line.
 
 Each module in ``fleetpilot.commands`` is a subcommand named after the module (``_`` →
-``-``), exposing ``HELP``, ``add_arguments(parser)`` and ``run(args, settings) -> int``.
+``-``), exposing ``HELP``, ``run(args, settings) -> int`` and, if it takes options,
+``add_arguments(parser)``.
 Expected failures (FleetpilotError) print one line and exit 2, never a traceback.
 """
 from __future__ import annotations
@@ -37,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module_name in commands().items():
         module = importlib.import_module(module_name)
         command = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        module.add_arguments(command)
+        if hasattr(module, "add_arguments"):  # commands without options need none
+            module.add_arguments(command)
         command.set_defaults(_run=module.run)
     return parser
 

@@ -11,10 +11,6 @@ from fleetpilot.settings import Settings
 HELP = "drop raw fixes/events older than the configured retention (rollups stay)"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_run(resolve_database_url(settings)))
 

@@ -9,10 +9,6 @@ from fleetpilot.settings import Settings
 HELP = "stop the embedded PostgreSQL and MQTT broker started by earlier commands"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
     stopped = stop_embedded(settings)
     print("stopped: " + ", ".join(stopped) if stopped else "nothing embedded was running")
