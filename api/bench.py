@@ -193,7 +193,8 @@ async def _plan(conn: asyncpg.Connection, users: dict, args: argparse.Namespace)
     for r in await conn.fetch("SELECT c.person_id, c.shift_id FROM shift_crew c JOIN shift_metrics m USING (shift_id)"):
         own.setdefault(r["person_id"], []).append(r["shift_id"])
     drivers = [(uid, person) for uid, person in users["driver"] if person in own]
-    routes = [r["route_id"] for r in await conn.fetch("SELECT DISTINCT route_id FROM shift_metrics WHERE route_id IS NOT NULL")]
+    routes = [r["route_id"] for r in await conn.fetch(
+        "SELECT DISTINCT route_id FROM shift_metrics WHERE route_id IS NOT NULL")]
     n, heavy = args.requests, 4 * args.heavy_clients
 
     def driver_paths(count: int, path) -> list[tuple[int, str]]:

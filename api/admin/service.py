@@ -31,7 +31,9 @@ FROM people p LEFT JOIN identity.person_names n ON n.person_id = p.person_id
 ORDER BY p.person_id
 """
 VEHICLES = "SELECT vehicle_id, city, label, active FROM vehicles ORDER BY vehicle_id"
-INSERT_VEHICLE = "INSERT INTO vehicles (vehicle_id, city, label) VALUES ($1, $2, $3) RETURNING vehicle_id, city, label, active"
+INSERT_VEHICLE = """
+INSERT INTO vehicles (vehicle_id, city, label) VALUES ($1, $2, $3) RETURNING vehicle_id, city, label, active
+"""
 DEVICE_COLUMNS = "device_id, vehicle_id, mqtt_username, installed_at, last_seen, online, firmware"
 DEVICES = f"SELECT {DEVICE_COLUMNS} FROM devices ORDER BY device_id"
 INSERT_DEVICE = f"INSERT INTO devices (device_id, vehicle_id, mqtt_username) VALUES ($1, $2, $3) RETURNING {DEVICE_COLUMNS}"
@@ -45,7 +47,9 @@ UPDATE privacy_settings SET retention_days = $1, k_min_shifts = $2, k_min_people
        updated_at = now(), updated_by = $5
 """
 ZONES = "SELECT zone_id, name, lon, lat, radius_m FROM privacy_zones ORDER BY zone_id"
-INSERT_ZONE = "INSERT INTO privacy_zones (name, lon, lat, radius_m) VALUES ($1, $2, $3, $4) RETURNING zone_id, name, lon, lat, radius_m"
+INSERT_ZONE = """
+INSERT INTO privacy_zones (name, lon, lat, radius_m) VALUES ($1, $2, $3, $4) RETURNING zone_id, name, lon, lat, radius_m
+"""
 DELETE_ZONE = "DELETE FROM privacy_zones WHERE zone_id = $1 RETURNING zone_id"
 AUDIT = """
 SELECT a.audit_id, a.at, u.username AS actor, a.actor_role, a.action, a.subject_person_id, a.shift_id, a.purpose,

@@ -15,7 +15,11 @@ DROPS = """
 SELECT reason, sum(fixes)::bigint AS fixes, sum(events)::bigint AS events FROM privacy_drops
 WHERE day >= current_date - 30 GROUP BY reason ORDER BY reason
 """
-INDIVIDUAL_ACCESSES = "SELECT count(DISTINCT (at, actor_user_id, shift_id)) FROM audit_log WHERE action = 'open_shift' AND at >= now() - interval '30 days'"
+# One opening writes a row per crew member, all with the same transaction time.
+INDIVIDUAL_ACCESSES = """
+SELECT count(DISTINCT (at, actor_user_id, shift_id)) FROM audit_log
+WHERE action = 'open_shift' AND at >= now() - interval '30 days'
+"""
 
 MEANINGS = {
     Capability.PUBLIC: "this page, service health and the API description",
