@@ -6,7 +6,7 @@
 import { getJson } from "../api.js";
 import { dayRange, dayRangeFields, reloadWith } from "../controls.js";
 import * as fmt from "../format.js";
-import { cityLayer, cityTraces, drawMap, lineTrace } from "../map.js";
+import { cityLayer, cityTraces, drawMap, lineTrace, pointTrace } from "../map.js";
 import { guarded, startPage } from "../shell.js";
 import { tableHtml } from "../tables.js";
 
@@ -22,8 +22,8 @@ const METHODS = {
 };
 const STYLE = {
   significant: { name: "Significant hotspot", colour: "#7a0010", fill: "rgba(122, 0, 16, .75)", width: 8 },
-  elevated: { name: "Elevated, not significant", colour: "#e08a5f", fill: "rgba(244, 165, 130, .6)", width: 4 },
-  ordinary: { name: "Ordinary", colour: "#b5bcc8", fill: "rgba(195, 201, 212, .35)", width: 3 },
+  elevated: { name: "Elevated, not significant", colour: "#e08a5f", width: 4 },
+  ordinary: { name: "Ordinary", colour: "#b5bcc8", width: 3 },
 };
 
 function where(u) {
@@ -51,20 +51,24 @@ startPage("hotspots", async () => {
     return `${where(u)}: ${fmt.number(u.rate_per_1000, 1)} per 1,000 passes (${fmt.number(u.events)} in ${fmt.number(u.passes)} passes), z ${fmt.number(u.z, 2)}, q ${fmt.number(u.q, 3)}`;
   };
   const group = (u) => (u.significant ? "significant" : u.z > 0 ? "elevated" : "ordinary");
-  const layers = ["ordinary", "elevated", "significant"].map((name) => {
-    const style = STYLE[name];
-    const features = units.filter((u) => group(u) === name).map((u) => ({ geometry: u.geometry, properties: u }));
-    return level === "cells"
-      ? lineTrace(features, { name: style.name, colour: style.colour, width: 0.5, fill: style.fill, hover })
-      : lineTrace(features, { name: style.name, colour: style.colour, width: style.width, hover });
-  });
+  const features = (name) => units.filter((u) => group(u) === name).map((u) => ({ geometry: u.geometry, properties: u }));
+  // Cells: thousands are tested, so only significant ones are drawn as squares, elevated ones
+  // as light dots at their centres, and ordinary ones not at all (the streets give context).
+  const layers = level === "cells"
+    ? [
+      pointTrace(units.filter((u) => group(u) === "elevated"), { name: STYLE.elevated.name, colour: STYLE.elevated.colour,
+        size: 5, hover: (u) => hover({ properties: u }) }),
+      lineTrace(features("significant"), { name: STYLE.significant.name, colour: STYLE.significant.colour, width: 1,
+        fill: STYLE.significant.fill, hover }),
+    ]
+    : ["ordinary", "elevated", "significant"].map((name) => lineTrace(features(name), {
+      name: STYLE[name].name, colour: STYLE[name].colour, width: STYLE[name].width, hover }));
   const significant = units.filter((u) => u.significant);
   await drawMap($("hotspot-map"), [...cityTraces(city), ...layers], {
     label: `Map of ${fmt.eventWords(kind).toLowerCase()} per pass over ${units.length} ${level === "cells" ? "grid cells" : "street segments"}; ${significant.length} significant hotspots`,
-    focus: layers.filter((t) => t.x.length),
   });
   const cell = found.cell_m ? ` Cells are ${fmt.number(found.cell_m)} m squares.` : "";
-  $("method").textContent = `Significance: ${METHODS[found.method] || found.method}, false discovery rate controlled (q). `
+  $("method").textContent = `${fmt.number(units.length)} ${level === "cells" ? "cells" : "segments"} tested. Significance: ${METHODS[found.method] || found.method}, false discovery rate controlled (q). `
     + `Places passed fewer than ${fmt.number(found.min_passes)} times are not tested.${cell}`
     + (found.reference_rate_per_1000 === null ? "" : ` Fleet rate: ${fmt.number(found.reference_rate_per_1000, 2)} per 1,000 passes.`)
     + (found.suppressed_units ? ` ${fmt.number(found.suppressed_units)} place(s) withheld: passed by fewer than ${fmt.number(found.k_min_shifts)} shifts or ${fmt.number(found.k_min_people)} people.` : "");

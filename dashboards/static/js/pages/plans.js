@@ -2,10 +2,11 @@
 // route, save as new versions, import and export GeoJSON (the simulator's routes.geojson
 // format: features with route_id, feature_type "segment" | "stop", seq, ...).
 //
-// All current plans are loaded once and edited in memory; saving sends the full plans of
-// the routes that changed, and the server writes a new version of each (old shifts keep
-// pointing at the version they drove). Every control is a button or a select, so the whole
-// editor works from the keyboard.
+// A route's current plan is loaded when it is opened (or when a segment is moved onto it) and
+// edited in memory; a city's plans together run to megabytes, so they are fetched whole only
+// for the export. Saving sends the full plans of the routes that changed, and the server
+// writes a new version of each (old shifts keep pointing at the version they drove). Every
+// control is a button or a select, so the whole editor works from the keyboard.
 
 import { download, getJson, sendJson } from "../api.js";
 import * as fmt from "../format.js";
@@ -15,7 +16,9 @@ import { tableHtml } from "../tables.js";
 
 const $ = (id) => document.getElementById(id);
 const ENDPOINTS = {
-  all: "routes/plans.geojson", // GET: FeatureCollection of every route's current plan
+  routes: "routes",            // GET: every route with its current version
+  all: "routes/plans.geojson", // GET: FeatureCollection of every route's current plan (export)
+  plan: (id) => `routes/${encodeURIComponent(id)}/plan.geojson`, // GET: one route's current plan
   save: "routes/plans",        // POST: FeatureCollection (+ note); changed routes get a new version
   route: (id) => `routes/${encodeURIComponent(id)}`, // the route with its version history
 };
@@ -44,13 +47,23 @@ function planFeatures(routeId, plan) {
 }
 
 class Editor {
-  constructor(plans, city) {
-    this.plans = plans;
+  constructor(routes, city) {
+    this.routes = routes; // route_id → name, in route order
+    this.plans = new Map(); // route_id → plan, for the routes loaded so far
     this.city = city;
     this.streetNames = new Map(city.features.filter((f) => f.properties.kind === "street")
       .map((f) => [f.properties.segment_id, f.properties.name]));
     this.changed = new Set();
     this.routeId = null;
+  }
+
+  /** Load a route's current plan unless it is here already (possibly with unsaved edits). */
+  async load(routeId) {
+    if (!this.plans.has(routeId)) {
+      const plan = splitPlans(await getJson(ENDPOINTS.plan(routeId))).get(routeId);
+      this.plans.set(routeId, plan || { name: this.routes.get(routeId), segments: [], stops: [] });
+    }
+    return this.plans.get(routeId);
   }
 
   move(list, index, step) {
@@ -77,7 +90,7 @@ class Editor {
 
   async render(focusSelector) {
     const plan = this.plans.get(this.routeId);
-    const others = [...this.plans.keys()].filter((id) => id !== this.routeId);
+    const others = [...this.routes.keys()].filter((id) => id !== this.routeId);
     $("stops").innerHTML = plan.stops.map((s, i) => `<li>
       <span class="label">${i + 1}. Stop ${fmt.esc(s.properties.stop_id)} <span class="note">on ${fmt.esc(s.properties.segment_id || "–")}</span></span>
       <button type="button" class="small secondary" data-stop="${i}" data-step="-1" aria-label="Move stop ${fmt.esc(s.properties.stop_id)} earlier"${i === 0 ? " disabled" : ""}>↑ Earlier</button>
@@ -97,6 +110,7 @@ class Editor {
   }
 
   async drawMap(plan) {
+    // Other routes that are open in this editor (e.g. where a segment was moved to).
     const otherSegments = [...this.plans].filter(([id]) => id !== this.routeId).flatMap(([, p]) => p.segments);
     const stops = plan.stops.map((s, i) => ({ lon: s.geometry.coordinates[0], lat: s.geometry.coordinates[1], n: i + 1, id: s.properties.stop_id }));
     // Number about 30 stops on the map (the first, the last and evenly between); hover names each.
@@ -104,7 +118,7 @@ class Editor {
     const label = (s) => (s.n === 1 || s.n === stops.length || s.n % every === 0 ? String(s.n) : "");
     const traces = [
       ...cityTraces(this.city),
-      lineTrace(otherSegments, { name: "Other routes", colour: "#b7c6dd", width: 3, hover: (f) => `${f.properties.route_id}: ${f.properties.segment_id}` }),
+      lineTrace(otherSegments, { name: "Other open routes", colour: "#b7c6dd", width: 3, hover: (f) => `${f.properties.route_id}: ${f.properties.segment_id}` }),
       lineTrace(plan.segments, { name: `Route ${this.routeId}`, colour: COLOURS.driven, width: 5, hover: (f) => f.properties.segment_id }),
       { ...pointTrace(stops, { name: "Stops (in order)", colour: COLOURS.stop, size: 7, hover: (s) => `${s.n}. ${s.id}` }),
         mode: "markers+text", text: stops.map(label), hovertext: stops.map((s) => `${s.n}. ${s.id}`), hoverinfo: "text",
@@ -132,19 +146,23 @@ function message(kind, text) {
 }
 
 startPage("plans", async () => {
-  const [collection, city] = await Promise.all([getJson(ENDPOINTS.all), cityLayer()]);
-  const editor = new Editor(splitPlans(collection), city);
-  const routes = [...editor.plans.keys()];
+  const [routeList, city] = await Promise.all([getJson(ENDPOINTS.routes), cityLayer()]);
+  const routes = new Map(routeList.filter((r) => r.active).map((r) => [r.route_id, r.name]));
+  const editor = new Editor(routes, city);
   const requested = new URLSearchParams(location.search).get("route");
-  editor.routeId = routes.includes(requested) ? requested : routes[0];
-  $("route").innerHTML = routes.map((id) => `<option value="${fmt.esc(id)}">${fmt.esc(id)} — ${fmt.esc(editor.plans.get(id).name)}</option>`).join("");
+  editor.routeId = routes.has(requested) ? requested : [...routes.keys()][0];
+  $("route").innerHTML = [...routes].map(([id, name]) => `<option value="${fmt.esc(id)}">${fmt.esc(id)} — ${fmt.esc(name)}</option>`).join("");
   $("route").value = editor.routeId;
+  const show = async () => {
+    await editor.load(editor.routeId);
+    await Promise.all([editor.render(), showVersions(editor.routeId)]);
+  };
   // Switching route keeps unsaved edits in memory (they are saved together).
   $("filters").addEventListener("submit", guarded(async (event) => {
     event.preventDefault();
     editor.routeId = $("route").value;
     history.replaceState(null, "", `?route=${encodeURIComponent(editor.routeId)}`);
-    await Promise.all([editor.render(), showVersions(editor.routeId)]);
+    await show();
   }));
   $("stops").addEventListener("click", guarded(async (event) => {
     const button = event.target.closest("button[data-stop]");
@@ -158,6 +176,7 @@ startPage("plans", async () => {
   $("segments").addEventListener("change", guarded(async (event) => {
     const select = event.target.closest("select[data-segment]");
     if (!select || !select.value) return;
+    await editor.load(select.value);
     const moved = editor.moveSegment(Number(select.dataset.segment), select.value);
     message("info", `Segment ${moved.id} (with ${moved.stops} stop(s)) moved to route ${select.value}. Not saved yet.`);
     await editor.render("#segments select");
@@ -184,9 +203,10 @@ startPage("plans", async () => {
     }
     const result = await sendJson("POST", ENDPOINTS.save, { ...parsed, note: `imported from ${file.name}` });
     message("ok", `Imported ${file.name}: ${Object.entries(result.versions).map(([id, v]) => `${id} → version ${v}`).join(", ")}.`);
-    editor.plans = splitPlans(await getJson(ENDPOINTS.all));
+    // Unsaved edits are superseded by the imported plans.
+    editor.plans.clear();
     editor.changed.clear();
-    await Promise.all([editor.render(), showVersions(editor.routeId)]);
+    await show();
   }));
-  await Promise.all([editor.render(), showVersions(editor.routeId)]);
+  await show();
 });
