@@ -9,7 +9,6 @@ changes nothing and a late batch recomputes only the shifts it touched.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -21,6 +20,7 @@ import shapely
 from fleetpilot.analytics.columns import DeviceEvents, Fixes
 from fleetpilot.analytics.geo import LocalFrame
 from fleetpilot.analytics.pipeline import Analysis, City, analyse, cell_events, segment_events
+from fleetpilot.db.importer import init_codecs
 from fleetpilot.db.maintenance import refresh_time_rollups
 
 CELL_KINDS = ("harsh_brake", "harsh_accel", "harsh_corner", "speeding")
@@ -114,6 +114,7 @@ async def run_rollup(conn: asyncpg.Connection, *, recompute_all: bool = False, b
                      now: datetime | None = None) -> RollupResult:
     """Compute every pending shift (or all ended shifts) and clear the stale marks it covered."""
     now = now or datetime.now(timezone.utc)
+    await init_codecs(conn)  # jsonb as Python objects, whatever the connection did before
     marks = await conn.fetch("SELECT vehicle_id, day, marked_at FROM rollup_dirty")
     shifts = await conn.fetch(ALL_SHIFTS if recompute_all else PENDING_SHIFTS, now)
     city = await load_city(conn) if shifts else None
@@ -239,8 +240,8 @@ def _segment_rows(analysis: Analysis, city: City, shifts) -> list[tuple]:
             for (t, l), (n, brakes, speeding, v) in table.items()]
 
 
-def _json(value) -> str:
-    """JSON for a jsonb column: NaN and infinities (e.g. a rate over zero hours) become null."""
+def _json(value):
+    """A jsonb value (the connection's jsonb codec encodes it): NaN and infinities become null."""
     def clean(v):
         if isinstance(v, float) and not math.isfinite(v):
             return None
@@ -250,7 +251,7 @@ def _json(value) -> str:
             return [clean(x) for x in v]
         return v
 
-    return json.dumps(clean(value), allow_nan=False)
+    return clean(value)
 
 
 def _day(shift):

@@ -48,6 +48,7 @@ def test_rollup_computes_every_shift_then_is_a_no_op(db_url, fleet):
     assert first.shifts == loaded["shifts"] == 6 and first.fixes == loaded["fixes"]
     assert second.shifts == 0
     assert snap == again == recomputed  # deterministic and idempotent
+    assert all(isinstance(r["metrics"], dict) for r in snap["shift_metrics"])  # jsonb objects, not strings
     assert forced.shifts == 6
     metrics = {r["shift_id"]: r for r in snap["shift_metrics"]}
     truth = {s["shift_id"]: s for s in fleet.truth["shifts"]} if "shifts" in fleet.truth else {}
@@ -91,4 +92,4 @@ def test_non_finite_numbers_become_null_in_stored_json():
     from fleetpilot.rollup import _json
 
     assert _json({"a": float("nan"), "b": [1.5, float("inf")], "c": {"d": -float("inf"), "e": "x"}}) == \
-        '{"a": null, "b": [1.5, null], "c": {"d": null, "e": "x"}}'
+        {"a": None, "b": [1.5, None], "c": {"d": None, "e": "x"}}
