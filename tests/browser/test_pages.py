@@ -22,8 +22,9 @@ EXPECTED_NAV = {
     None: ["transparency.html"],
 }
 TAB_PRESSES = 4
-# True once every plotly chart is no wider than the viewport (they redraw after a resize).
-PLOTS_FIT = "(width) => [...document.querySelectorAll('.js-plotly-plot')].every((p) => p.offsetWidth <= width)"
+# True once plotly has redrawn every chart for the new viewport (it relayouts after a resize).
+PLOTS_FIT = """(width) => [...document.querySelectorAll('.js-plotly-plot')]
+  .every((p) => p._fullLayout && p._fullLayout.width <= width && p.querySelector('.main-svg').getAttribute('width') <= width)"""
 
 
 def expected_nav(pilot, role) -> list[str]:
