@@ -74,7 +74,7 @@ def create_app(settings: Settings, *, pool_size: int = 20) -> FastAPI:
         app.add_exception_handler(error, unstorable_text)
     app.include_router(public_router)
     _include_api(app)
-    _mount_dashboards(app)
+    _mount_dashboards(app, settings)
     return app
 
 
@@ -83,12 +83,13 @@ def app_from_environment() -> FastAPI:
     return create_app(Settings())
 
 
-def _mount_dashboards(app: FastAPI) -> None:
+def _mount_dashboards(app: FastAPI, settings: Settings) -> None:
     """Serve the dashboards' static pages at /app when that package ships them."""
     try:
         from fleetpilot.dashboards.assets import STATIC_DIR, assets_router
     except ImportError:
         return
     if Path(STATIC_DIR).is_dir():
-        app.include_router(assets_router())
+        app.include_router(assets_router(tile_url=settings.map_tile_url,
+                                         tile_attribution=settings.map_tile_attribution))
         app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="dashboards")

@@ -47,10 +47,14 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     metrics_port: int = Field(9108, description="Prometheus metrics of the ingest worker")
+    map_tile_url: str | None = Field(
+        None, description="XYZ raster tiles for the dashboards' maps, e.g. https://tiles.example/{z}/{x}/{y}.png; "
+        "unset = no base map and no request to another host (streets come from the city and the plans)")
+    map_tile_attribution: str | None = Field(None, description="Attribution shown under maps with tiles")
     jwt_secret: str | None = Field(None, description="Token signing key; generated into data_dir when unset")
     token_minutes: int = Field(30, ge=1, description="Access token lifetime")
 
-    @field_validator("database_url", "mqtt_url", "jwt_secret", mode="before")
+    @field_validator("database_url", "mqtt_url", "jwt_secret", "map_tile_url", "map_tile_attribution", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None

@@ -51,3 +51,20 @@ def test_no_page_script_or_stylesheet_names_another_host():
     assert {(name, url) for name, url in found if url not in ALLOWED_URLS} == set()
     scripts = {src for p in files if p.suffix == ".html" for src in re.findall(r'<script[^>]+src="([^"]+)"', p.read_text())}
     assert scripts and all(not s.startswith(("http:", "https:", "//")) for s in scripts)
+
+
+def test_the_app_passes_the_tile_settings_to_the_maps(monkeypatch):
+    from fleetpilot.api.app import create_app
+    from fleetpilot.settings import Settings
+
+    for name in ("FLEETPILOT_MAP_TILE_URL", "FLEETPILOT_MAP_TILE_ATTRIBUTION"):
+        monkeypatch.delenv(name, raising=False)
+    tiles = "https://tiles.example.org/{z}/{x}/{y}.png"
+    configured = Settings(database_url="postgresql://unused@127.0.0.1/unused", map_tile_url=tiles,
+                          map_tile_attribution="© example")
+    # No lifespan: the config route needs no database.
+    answer = TestClient(create_app(configured)).get("/app-assets/config.json")
+    assert answer.json() == {"tile_url": tiles, "tile_attribution": "© example"}
+    default = Settings(database_url="postgresql://unused@127.0.0.1/unused")
+    assert TestClient(create_app(default)).get("/app-assets/config.json").json() == {
+        "tile_url": None, "tile_attribution": None}
