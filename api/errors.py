@@ -18,6 +18,10 @@ from fastapi.responses import JSONResponse
 UNSTORABLE_TEXT = (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError)
 
 
+class UnknownRoute(LookupError):
+    """A route id (or route version) that does not exist: routers answer 404."""
+
+
 def invalid(loc: tuple[str | int, ...], msg: str, value: Any = None) -> RequestValidationError:
     return RequestValidationError([{"type": "value_error", "loc": loc, "msg": msg, "input": value}])
 

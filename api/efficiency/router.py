@@ -9,6 +9,7 @@ from fleetpilot.api import policy
 from fleetpilot.api.deps import Allowed, Conn, DayRange, REFUSALS
 from fleetpilot.api.efficiency import service
 from fleetpilot.api.efficiency.schemas import Bucket, RouteEfficiency, RouteSegmentsCoverage
+from fleetpilot.api.errors import UnknownRoute
 from fleetpilot.api.policy import Capability
 
 router = APIRouter(tags=["efficiency"], responses=REFUSALS)
@@ -32,7 +33,7 @@ async def route_efficiency(access: Efficiency, conn: Conn, route_id: RouteId, da
     scope = await policy.aggregate_scope(conn, access, days)
     try:
         return await service.route_efficiency(conn, scope, route_id, bucket)
-    except service.UnknownRoute:
+    except UnknownRoute:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such route") from None
 
 
@@ -42,5 +43,5 @@ async def route_coverage(access: Efficiency, conn: Conn, route_id: RouteId, days
     scope = await policy.aggregate_scope(conn, access, days)
     try:
         return await service.segment_coverage(conn, scope, route_id)
-    except service.UnknownRoute:
+    except UnknownRoute:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such route") from None

@@ -14,6 +14,7 @@ import asyncpg
 from fleetpilot.api.efficiency.schemas import (
     Bucket, Efficiency, MissedSegment, RouteEfficiency, RouteSegmentsCoverage, SegmentCoverage,
 )
+from fleetpilot.api.errors import UnknownRoute
 from fleetpilot.api.policy import AggregateScope
 
 # $1 route (NULL: every route), $2 first day, $3 day after the last, $4 bucket unit,
@@ -101,10 +102,6 @@ FROM shift_metrics WHERE route_id = $1 AND day >= $2 AND day < $3
 """
 CURRENT_VERSION = "SELECT current_version FROM routes WHERE route_id = $1"
 MAX_MISSED_SEGMENTS = 50
-
-
-class UnknownRoute(LookupError):
-    pass
 
 
 async def _check_route(conn: asyncpg.Connection, route_id: str) -> int | None:

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from fleetpilot.api.deps import Allowed, Conn, REFUSALS, UNREADABLE_BODY
-from fleetpilot.api.errors import invalid
+from fleetpilot.api.errors import UnknownRoute, invalid
 from fleetpilot.api.geojson import FeatureCollection
 from fleetpilot.api.policy import Capability
 from fleetpilot.api.route_plans import service
@@ -19,7 +19,7 @@ RouteId = Annotated[str, Path(max_length=64)]
 UNKNOWN = {404: {"description": "no such route (or version)"}}
 
 
-def _not_found(exc: service.UnknownRoute) -> HTTPException:
+def _not_found(exc: UnknownRoute) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"no such route: {exc}")
 
 
@@ -46,7 +46,7 @@ async def route(_: Read, conn: Conn, route_id: RouteId) -> RouteDetail:
     """A route with its version history."""
     try:
         return await service.route_detail(conn, route_id)
-    except service.UnknownRoute as exc:
+    except UnknownRoute as exc:
         raise _not_found(exc) from None
 
 
@@ -56,7 +56,7 @@ async def export_plan(_: Read, conn: Conn, route_id: RouteId,
     """One route's plan (current version unless `version` is given) as GeoJSON."""
     try:
         return await service.plan_geojson(conn, route_id, version)
-    except service.UnknownRoute as exc:
+    except UnknownRoute as exc:
         raise _not_found(exc) from None
 
 
@@ -77,7 +77,7 @@ async def change_route(access: Write, conn: Conn, route_id: RouteId, body: Route
     """Rename a route or (de)activate it."""
     try:
         return await service.change_route(conn, access.principal, route_id, body)
-    except service.UnknownRoute as exc:
+    except UnknownRoute as exc:
         raise _not_found(exc) from None
 
 
@@ -86,5 +86,5 @@ async def retire_route(access: Write, conn: Conn, route_id: RouteId) -> RouteOut
     """Retire a route: it stays (shifts refer to its versions) but is no longer active."""
     try:
         return await service.change_route(conn, access.principal, route_id, RouteChange(active=False))
-    except service.UnknownRoute as exc:
+    except UnknownRoute as exc:
         raise _not_found(exc) from None

@@ -5,14 +5,11 @@ from typing import Any
 
 import asyncpg
 
+from fleetpilot.api.errors import UnknownRoute
 from fleetpilot.api.geojson import collection, feature, point
 from fleetpilot.api.policy import Principal, audit
 from fleetpilot.api.route_plans.schemas import Imported, PlanCollection, RouteChange, RouteDetail, RouteOut, VersionOut
 from fleetpilot.db.importer import import_routes
-
-
-class UnknownRoute(LookupError):
-    pass
 
 
 ROUTES = """
