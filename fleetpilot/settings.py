@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     map_tile_attribution: str | None = Field(None, description="Attribution shown under maps with tiles")
     jwt_secret: str | None = Field(None, description="Token signing key; generated into data_dir when unset")
     token_minutes: int = Field(30, ge=1, description="Access token lifetime")
+    login_max_failures: int = Field(5, ge=1, description="Consecutive failed sign-ins that lock an account")
+    login_lockout_minutes: int = Field(15, ge=1, description="How long a locked account stays locked")
+    api_workers: int = Field(1, ge=1, description="Server processes of `fleetpilot api` (default of --workers)")
 
     @field_validator("database_url", "mqtt_url", "jwt_secret", "map_tile_url", "map_tile_attribution", mode="before")
     @classmethod
