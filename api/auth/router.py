@@ -4,12 +4,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import asyncpg
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from fleetpilot.api import policy
 from fleetpilot.api.auth.schemas import MeOut, SignedOut, TokenOut
-from fleetpilot.api.auth.service import SignInRefused, sign_in, sign_out
+from fleetpilot.api.auth.service import Lockout, SignInRefused, sign_in, sign_out
 from fleetpilot.api.auth.tokens import TokenKeys, decode_access_token
 from fleetpilot.api.db import get_conn
 from fleetpilot.api.deps import REFUSALS, UNREADABLE_BODY
@@ -23,11 +23,12 @@ Keys = Annotated[TokenKeys, Depends(TokenKeys.from_request)]
 @router.post("/token", response_model=TokenOut,
              responses={**UNREADABLE_BODY,
                         401: {"description": "wrong credentials, disabled or temporarily locked account"}})
-async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], conn: Conn, keys: Keys,
+async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], conn: Conn, keys: Keys, request: Request,
                 _: Annotated[Access, Depends(policy.gate(Capability.PUBLIC))]) -> TokenOut:
     """Exchange username and password for a short-lived bearer token."""
+    lockout = Lockout.from_settings(request.app.state.settings)
     try:
-        signed_in = await sign_in(conn, keys, form.username, form.password)
+        signed_in = await sign_in(conn, keys, lockout, form.username, form.password)
     except SignInRefused as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
     return TokenOut(access_token=signed_in.token, expires_in=int(keys.lifetime.total_seconds()),

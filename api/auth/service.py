@@ -8,12 +8,22 @@ import asyncpg
 
 from fleetpilot.api.auth.passwords import hash_password, needs_rehash, verify_password
 from fleetpilot.api.auth.tokens import Claims, TokenKeys, issue_access_token
+from fleetpilot.settings import Settings
 
-# After this many consecutive failures the account is locked for LOCKOUT_MINUTES; while
-# locked no password is even checked, and a failure right after the lock ends re-locks
-# it (the counter is only reset by a successful sign-in), so guessing stays slow.
-MAX_FAILED_LOGINS = 5
-LOCKOUT_MINUTES = 15
+
+@dataclass(frozen=True)
+class Lockout:
+    """After `max_failures` consecutive failures the account is locked for `minutes`; while
+    locked no password is even checked, and a failure right after the lock ends re-locks
+    it (the counter is only reset by a successful sign-in), so guessing stays slow."""
+
+    max_failures: int
+    minutes: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Lockout:
+        return cls(settings.login_max_failures, settings.login_lockout_minutes)
+
 
 FIND_USER = """
 SELECT user_id, password_hash, role, disabled, locked_until, locked_until > now() AS locked
@@ -40,7 +50,8 @@ class SignedIn:
     claims: Claims
 
 
-async def sign_in(conn: asyncpg.Connection, keys: TokenKeys, username: str, password: str) -> SignedIn:
+async def sign_in(conn: asyncpg.Connection, keys: TokenKeys, lockout: Lockout, username: str,
+                  password: str) -> SignedIn:
     row = await conn.fetchrow(FIND_USER, username)
     if row is not None and row["locked"]:
         raise SignInRefused("account temporarily locked after repeated failed sign-ins")
@@ -48,7 +59,7 @@ async def sign_in(conn: asyncpg.Connection, keys: TokenKeys, username: str, pass
     matches = await verify_password(row["password_hash"] if row else None, password)
     if row is None or not matches or row["disabled"]:
         if row is not None:
-            await conn.execute(RECORD_FAILURE, row["user_id"], MAX_FAILED_LOGINS, LOCKOUT_MINUTES)
+            await conn.execute(RECORD_FAILURE, row["user_id"], lockout.max_failures, lockout.minutes)
         raise SignInRefused("incorrect username or password")
     await conn.execute(RECORD_SUCCESS, row["user_id"])
     if needs_rehash(row["password_hash"]):

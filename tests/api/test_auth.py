@@ -10,11 +10,12 @@ import jwt
 import pytest
 from support import run
 
-from fleetpilot.api.auth.service import MAX_FAILED_LOGINS
 from fleetpilot.api.auth.tokens import ALGORITHM, ISSUER, issue_access_token
 from fleetpilot.api.users import UserError, create_user, list_users
+from fleetpilot.settings import Settings
 
 TOKEN = "/api/v1/auth/token"
+MAX_FAILED_LOGINS = Settings.model_fields["login_max_failures"].default
 ME = "/api/v1/auth/me"
 
 
@@ -61,6 +62,18 @@ def test_repeated_failures_lock_the_account_even_for_the_right_password(api, pas
     api.sql("UPDATE users SET locked_until = now() - interval '1 second' WHERE username = 'sam'")
     assert sign_in(api, "sam", password).status_code == 200
     assert api.sql("SELECT failed_logins FROM users WHERE username = 'sam'")[0]["failed_logins"] == 0
+
+
+def test_lockout_limits_come_from_the_settings(api, password):
+    app = api.client.app
+    app.state.settings = app.state.settings.model_copy(update={"login_max_failures": 2, "login_lockout_minutes": 3})
+    assert sign_in(api, "sam", "guess-guess-guess").status_code == 401
+    row = api.sql("SELECT failed_logins, locked_until FROM users WHERE username = 'sam'")[0]
+    assert row["failed_logins"] == 1 and row["locked_until"] is None
+    assert sign_in(api, "sam", "guess-guess-guess").status_code == 401
+    assert "locked" in sign_in(api, "sam", password).json()["detail"]
+    minutes = api.sql("SELECT extract(epoch FROM locked_until - now()) / 60 AS m FROM users WHERE username = 'sam'")[0]["m"]
+    assert 2.5 < minutes <= 3
 
 
 def test_a_failure_after_the_lock_expires_locks_again_at_once(api, password):
