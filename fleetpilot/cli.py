@@ -26,7 +26,9 @@ def commands() -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """All subcommands, or with `only`, just that one (its module alone is imported: the
+    ingest must not start slower, or fail, because of another command's imports)."""
     parser = argparse.ArgumentParser(
         prog="fleetpilot",
         description="Sanitation-fleet telemetry pilot. Configuration: FLEETPILOT_* environment variables "
@@ -36,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name in PASS_THROUGH:
         sub.add_parser(name, help="run the truck simulator (see `fleetpilot sim --help`)", add_help=False)
     for name, module_name in commands().items():
+        if only is not None and name != only:
+            continue
         module = importlib.import_module(module_name)
         command = sub.add_parser(name, help=module.HELP, description=module.HELP)
         if hasattr(module, "add_arguments"):  # commands without options need none
@@ -48,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] and argv[0] in PASS_THROUGH:
         return importlib.import_module(PASS_THROUGH[argv[0]]).main(argv[1:])
-    args = build_parser().parse_args(argv)
+    named = argv[0] if argv[:1] and argv[0] in commands() else None
+    args = build_parser(named).parse_args(argv)
     from fleetpilot.settings import Settings
 
     try:
