@@ -2,8 +2,10 @@
 
 pyproject.toml holds all metadata; this file only computes `packages`, because
 setuptools' find cannot discover sub-packages of folders mapped by package-dir.
+Namespace discovery also lists the data-only folders (migrations, the dashboards' static
+files) as packages, so their files ship without setuptools' "would be ignored" warnings.
 """
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 PACKAGE_DIRS = {
     "fleetpilot": "fleetpilot",
@@ -19,7 +21,7 @@ def _packages() -> list[str]:
     found = []
     for name, folder in PACKAGE_DIRS.items():
         found.append(name)
-        found += [f"{name}.{sub}" for sub in find_packages(folder)]
+        found += [f"{name}.{sub}" for sub in find_namespace_packages(folder, exclude=["*__pycache__*"])]
     return sorted(set(found))
 
 
