@@ -25,9 +25,16 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
                               schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Release without asyncpg's default reset query (advisory unlock, CLOSE ALL, UNLISTEN,
+    RESET ALL): a round trip per request for session state the API never creates (settings
+    are changed only with set_config(..., true), which ends with the transaction). asyncpg
+    still rolls back a transaction left open before calling this."""
+
+
 async def open_pool(url: str, max_size: int) -> asyncpg.Pool:
     """A pool whose connections decode json/jsonb to Python objects."""
-    return await create_pool(url, min_size=1, max_size=max_size, init=_init_connection)
+    return await create_pool(url, min_size=1, max_size=max_size, init=_init_connection, reset=_keep_session)
 
 
 async def get_conn(request: Request) -> AsyncIterator[asyncpg.Connection]:

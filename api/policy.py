@@ -230,7 +230,13 @@ VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb)
 """
 
 
-def _no_such_shift() -> HTTPException:
+# A driver's own shift, as a condition on `shifts s` with the person id as $3, for a service
+# query that reads the shift in the same round trip (see shifts.service.own_shift_detail).
+OWN_SHIFT_CONDITION = "EXISTS (SELECT 1 FROM shift_crew c WHERE c.shift_id = s.shift_id AND c.person_id = $3)"
+
+
+def no_such_shift() -> HTTPException:
+    """A shift that does not exist or is not the caller's (existence is not revealed)."""
     return HTTPException(status.HTTP_404_NOT_FOUND, "no such shift")
 
 
@@ -238,7 +244,7 @@ async def own_shift(conn: asyncpg.Connection, me: OwnPerson, shift_id: str) -> S
     """A shift the driver crewed; any other shift id is 'not found', never 'forbidden'."""
     row = await conn.fetchrow(OWN_SHIFT, shift_id, me.person_id)
     if row is None:
-        raise _no_such_shift()
+        raise no_such_shift()
     return ShiftGrant(**dict(row), purpose=None)
 
 
@@ -274,7 +280,7 @@ async def shift_for_purpose(conn: asyncpg.Connection, access: Access, shift_id: 
     cleaned = check_purpose(purpose)
     row = await conn.fetchrow(ANY_SHIFT, shift_id)
     if row is None:
-        raise _no_such_shift()
+        raise no_such_shift()
     async with conn.transaction():
         for person_id in row["crew"] or [None]:
             await audit(conn, access.principal, "open_shift", subject_person_id=person_id, shift_id=shift_id,

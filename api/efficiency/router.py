@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+import orjson
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
 from fleetpilot.api import policy
 from fleetpilot.api.deps import Allowed, Conn, DayRange, REFUSALS
@@ -19,20 +20,25 @@ BucketQuery = Annotated[Bucket, Query(description="group shifts by UTC day, ISO 
 UNKNOWN = {404: {"description": "no such route"}}
 
 
+def _json(body) -> Response:
+    """orjson bytes of the service's dicts (their schema is the route's response_model)."""
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
 @router.get("/efficiency/routes", response_model=list[RouteEfficiency])
-async def all_routes(access: Efficiency, conn: Conn, days: DayRange, bucket: BucketQuery = "week") -> list[RouteEfficiency]:
+async def all_routes(access: Efficiency, conn: Conn, days: DayRange, bucket: BucketQuery = "week") -> Response:
     """Every route with shifts in [from, to): efficiency per period and over the whole range."""
     scope = await policy.aggregate_scope(conn, access, days)
-    return await service.efficiency(conn, scope, bucket)
+    return _json(await service.efficiency(conn, scope, bucket))
 
 
 @router.get("/routes/{route_id}/efficiency", response_model=RouteEfficiency, responses=UNKNOWN)
 async def route_efficiency(access: Efficiency, conn: Conn, route_id: RouteId, days: DayRange,
-                           bucket: BucketQuery = "week") -> RouteEfficiency:
+                           bucket: BucketQuery = "week") -> Response:
     """Coverage, missed segments, deadhead, idle, dwell and turnaround of one route over time."""
     scope = await policy.aggregate_scope(conn, access, days)
     try:
-        return await service.route_efficiency(conn, scope, route_id, bucket)
+        return _json(await service.route_efficiency(conn, scope, route_id, bucket))
     except UnknownRoute:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such route") from None
 

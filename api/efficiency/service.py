@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from fleetpilot.api.efficiency.schemas import (
-    Bucket, Efficiency, MissedSegment, RouteEfficiency, RouteSegmentsCoverage, SegmentCoverage,
-)
+from fleetpilot.api.efficiency.schemas import Bucket, Efficiency, RouteSegmentsCoverage, SegmentCoverage
 from fleetpilot.api.errors import UnknownRoute
 from fleetpilot.api.policy import AggregateScope
 
@@ -111,42 +109,45 @@ async def _check_route(conn: asyncpg.Connection, route_id: str) -> int | None:
     return row["current_version"]
 
 
-def _empty() -> Efficiency:
-    """The whole-range group of a route without shifts in the range: nothing to show."""
-    return Efficiency(period_start=None, suppressed=True,
-                      **{k: None for k in Efficiency.model_fields if k not in ("period_start", "suppressed")})
+# The figures of a group, in Efficiency's field order; all None when suppressed.
+FIGURES = tuple(k for k in Efficiency.model_fields if k not in ("period_start", "suppressed"))
+EMPTY = {"period_start": None, "suppressed": True, **dict.fromkeys(FIGURES)}
 
 
 async def efficiency(conn: asyncpg.Connection, scope: AggregateScope, bucket: Bucket,
-                     route_id: str | None = None) -> list[RouteEfficiency]:
-    """Per route (one route, or all with shifts in the range when route_id is None)."""
+                     route_id: str | None = None) -> list[dict]:
+    """Per route (one route, or all with shifts in the range when route_id is None), as
+    RouteEfficiency-shaped dicts (plain dicts: this is a hot path, and the SQL already
+    yields the exact fields and types)."""
     rows = await conn.fetch(EFFICIENCY, route_id, scope.start, scope.end, bucket, scope.k_shifts, scope.k_people,
                             MAX_MISSED_SEGMENTS)
-    by_route: dict[str, RouteEfficiency] = {}
+    by_route: dict[str, dict] = {}
     if route_id is not None:
         by_route[route_id] = _route_result(route_id, scope, bucket)
     for row in rows:
-        result = by_route.setdefault(row["route_id"], _route_result(row["route_id"], scope, bucket))
-        group = Efficiency(**{k: row[k] for k in Efficiency.model_fields})
+        result = by_route.get(row["route_id"]) or by_route.setdefault(
+            row["route_id"], _route_result(row["route_id"], scope, bucket))
+        group = {"period_start": row["period_start"], "suppressed": row["suppressed"],
+                 **{k: row[k] for k in FIGURES}}
         if row["whole"]:
-            result.whole_range = group
-            result.missed_segments = [MissedSegment(segment_id=seg, shifts_missed=n, share=n / group.shifts)
-                                      for seg, n in row["missed"] or []]
+            result["whole_range"] = group
+            result["missed_segments"] = [{"segment_id": seg, "shifts_missed": n, "share": n / group["shifts"]}
+                                         for seg, n in row["missed"] or []]
         else:
-            result.periods.append(group)
+            result["periods"].append(group)
     return list(by_route.values())
 
 
-def _route_result(route_id: str, scope: AggregateScope, bucket: Bucket) -> RouteEfficiency:
-    return RouteEfficiency(route_id=route_id, start=scope.start, end=scope.end, bucket=bucket,
-                           k_min_shifts=scope.k_shifts, k_min_people=scope.k_people, periods=[],
-                           whole_range=_empty(), missed_segments=[])
+def _route_result(route_id: str, scope: AggregateScope, bucket: Bucket) -> dict:
+    return {"route_id": route_id, "start": scope.start, "end": scope.end, "bucket": bucket,
+            "k_min_shifts": scope.k_shifts, "k_min_people": scope.k_people, "periods": [],
+            "whole_range": EMPTY, "missed_segments": []}
 
 
 async def route_efficiency(conn: asyncpg.Connection, scope: AggregateScope, route_id: str,
-                           bucket: Bucket) -> RouteEfficiency:
+                           bucket: Bucket) -> dict:
     result = (await efficiency(conn, scope, bucket, route_id))[0]
-    if not result.periods:  # no shifts in the range: tell an unknown route apart (one more query)
+    if not result["periods"]:  # no shifts in the range: tell an unknown route apart (one more query)
         await _check_route(conn, route_id)
     return result
 

@@ -46,8 +46,10 @@ async def _cell_hotspots(conn, scope, kind) -> Rows:
 async def _route_efficiency(conn, scope, _kind) -> Rows:
     rows = []
     for route in await efficiency(conn, scope, "week"):
-        for group, whole in [*((p, False) for p in route.periods), (route.whole_range, True)]:
-            rows.append({"route_id": route.route_id, "whole_range": whole, **group.model_dump(mode="json")})
+        for group, whole in [*((p, False) for p in route["periods"]), (route["whole_range"], True)]:
+            start = group["period_start"]
+            rows.append({"route_id": route["route_id"], "whole_range": whole, **group,
+                         "period_start": start and start.isoformat()})
     return rows
 
 

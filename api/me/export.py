@@ -88,7 +88,7 @@ async def export_my_data(conn: asyncpg.Connection, me: OwnPerson, retention_days
                                         note=f"{retention_days} days").encode(),
             "account.json": orjson.dumps({"person_id": me.person_id, "username": me.principal.username,
                                           "exported_at": exported_at}, option=orjson.OPT_INDENT_2),
-            "shifts.json": orjson.dumps([d.model_dump(mode="json") for d in details], option=orjson.OPT_INDENT_2),
+            "shifts.json": orjson.dumps([orjson.Fragment(d) for d in details], option=orjson.OPT_INDENT_2),
             "access_log.json": orjson.dumps(log.model_dump(mode="json"), option=orjson.OPT_INDENT_2),
         }
         for name, content in files.items():

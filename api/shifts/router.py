@@ -17,6 +17,7 @@ from fleetpilot.api.shifts.schemas import OpenedShift, PurposeIn, ShiftDetail, S
 router = APIRouter(tags=["shifts"], responses=REFUSALS)
 ShiftId = Annotated[str, Path(max_length=200)]
 GEOJSON = "application/geo+json"
+JSON = "application/json"
 
 
 def _day_start(day: date) -> datetime:
@@ -33,10 +34,9 @@ async def my_shifts(access: Allowed(Capability.OWN_DATA), conn: Conn, days: DayR
 
 
 @router.get("/me/shifts/{shift_id}", response_model=ShiftDetail, responses={404: {"description": "not my shift"}})
-async def my_shift(access: Allowed(Capability.OWN_DATA), conn: Conn, shift_id: ShiftId) -> ShiftDetail:
+async def my_shift(access: Allowed(Capability.OWN_DATA), conn: Conn, shift_id: ShiftId) -> Response:
     """One of my shifts: metrics, safety events with context, delays that were not my doing."""
-    grant = await policy.own_shift(conn, policy.own_person(access), shift_id)
-    return await service.shift_detail(conn, grant)
+    return Response(await service.own_shift_detail(conn, policy.own_person(access), shift_id), media_type=JSON)
 
 
 @router.get("/me/shifts/{shift_id}/track", response_model=FeatureCollection,
@@ -66,5 +66,4 @@ async def open_shift(access: Allowed(Capability.SHIFT_FOR_PURPOSE), conn: Conn, 
     grant = await policy.shift_for_purpose(conn, access, shift_id, body.purpose)
     detail = await service.shift_detail(conn, grant)
     track = await service.shift_track(conn, grant)
-    return Response(orjson.dumps({"shift": detail.model_dump(mode="json"), "track": track}),
-                    media_type="application/json")
+    return Response(orjson.dumps({"shift": orjson.Fragment(detail), "track": track}), media_type=JSON)

@@ -15,10 +15,8 @@ import asyncpg
 import orjson
 
 from fleetpilot.api.geojson import collection, feature, point
-from fleetpilot.api.policy import OwnPerson, ShiftGrant
-from fleetpilot.api.shifts.schemas import (
-    Delay, SafetyEvent, ShiftDetail, ShiftMetrics, ShiftPage, ShiftRef, ShiftSummary,
-)
+from fleetpilot.api.policy import OWN_SHIFT_CONDITION, OwnPerson, ShiftGrant, no_such_shift
+from fleetpilot.api.shifts.schemas import ShiftPage, ShiftRef, ShiftSummary
 
 # A 10 h shift at 1 Hz has 36,000 fixes; a map needs far fewer to show the route driven.
 MAX_TRACK_POINTS = 2000
@@ -35,17 +33,36 @@ WHERE c.person_id = $1 AND s.starts_at >= $2 AND s.starts_at < $3
 ORDER BY s.starts_at DESC
 LIMIT $4 OFFSET $5
 """
-# Metrics and events in one round trip (JSON, decoded by the pool's codec).
+# One shift as the ShiftDetail JSON document, built by PostgreSQL in one round trip (the API
+# passes the text through: no Python objects, no second validation). {where} picks the shift
+# ($1: shift id, plus the policy's crew condition for a driver's own view); $2 the purpose.
 DETAIL = """
-SELECT (SELECT row_to_json(m) FROM (
-            SELECT computed_at, fixes, distance_m / 1000.0 AS distance_km, on_route_m / 1000.0 AS on_route_km,
-                   deadhead_m / 1000.0 AS deadhead_km, collection_s, deadhead_s, facility_s, break_s, idle_s,
-                   stops, dwell_mean_s, turnaround_s, coverage, missed_segments, metrics AS details
-            FROM shift_metrics WHERE shift_id = $1) m) AS metrics,
-       (SELECT coalesce(json_agg(e ORDER BY e.ts), '[]') FROM (
-            SELECT ts, kind, source, lon, lat, magnitude, speed_before AS speed_before_mps,
-                   speed_after AS speed_after_mps, context
-            FROM shift_events WHERE shift_id = $1) e) AS events
+SELECT json_build_object(
+    'shift_id', s.shift_id, 'vehicle_id', s.vehicle_id, 'route_id', s.route_id, 'route_version', s.route_version,
+    'starts_at', s.starts_at, 'ends_at', s.ends_at,
+    'duration_s', extract(epoch FROM s.ends_at - s.starts_at)::float8,
+    'metrics', (SELECT row_to_json(m) FROM (
+        SELECT computed_at, fixes, distance_m / 1000.0 AS distance_km, on_route_m / 1000.0 AS on_route_km,
+               deadhead_m / 1000.0 AS deadhead_km, collection_s, deadhead_s, facility_s, break_s, idle_s,
+               stops, dwell_mean_s, turnaround_s, coverage, missed_segments, metrics AS details
+        FROM shift_metrics WHERE shift_id = s.shift_id) m),
+    'events', (SELECT coalesce(json_agg(e ORDER BY e.ts), '[]') FROM (
+        SELECT ts, kind, source, lon, lat, magnitude, speed_before AS speed_before_mps,
+               speed_after AS speed_after_mps, context
+        FROM shift_events WHERE shift_id = s.shift_id) e),
+    -- Time lost to causes outside the crew's control.
+    'delays', (SELECT coalesce(json_agg(d ORDER BY d.ord), '[]') FROM (
+        SELECT d.ord, d.kind, d.seconds, d.explanation
+        FROM shift_metrics m, LATERAL (VALUES
+            (1, 'facility_time', m.facility_s,
+             'time inside landfill and transfer-station geofences, queues included'),
+            (2, 'facility_turnaround', m.turnaround_s,
+             'turnaround at facilities (arrival to departure) as the rollup measured it')
+        ) AS d(ord, kind, seconds, explanation)
+        WHERE m.shift_id = s.shift_id AND d.seconds <> 0) d),
+    'opened_for_purpose', $2::text)::text
+FROM shifts s
+WHERE s.shift_id = $1 AND {where}
 """
 EVENTS = """
 SELECT ts, kind, source, lon, lat, magnitude, speed_before AS speed_before_mps, speed_after AS speed_after_mps, context
@@ -81,30 +98,21 @@ async def list_own_shifts(conn: asyncpg.Connection, me: OwnPerson, start: dateti
     return ShiftPage(shifts=[ShiftSummary(**{k: r[k] for k in ShiftSummary.model_fields}) for r in rows], total=total)
 
 
-def delays_of(metrics: ShiftMetrics | None) -> list[Delay]:
-    """Time the crew lost to causes outside their control, from the shift's rollup."""
-    if metrics is None:
-        return []
-    delays = []
-    if metrics.facility_s:
-        delays.append(Delay(kind="facility_time", seconds=metrics.facility_s,
-                            explanation="time inside landfill and transfer-station geofences, queues included"))
-    if metrics.turnaround_s:
-        delays.append(Delay(kind="facility_turnaround", seconds=metrics.turnaround_s,
-                            explanation="turnaround at facilities (arrival to departure) as the rollup measured it"))
-    return delays
+OWN_DETAIL = DETAIL.format(where=OWN_SHIFT_CONDITION)
+GRANTED_DETAIL = DETAIL.format(where="true")
 
 
-async def shift_detail(conn: asyncpg.Connection, grant: ShiftGrant) -> ShiftDetail:
-    row = await conn.fetchrow(DETAIL, grant.shift_id)
-    metrics = ShiftMetrics.model_validate(row["metrics"]) if row["metrics"] else None
-    events = [SafetyEvent.model_validate(e) for e in row["events"]]
-    return ShiftDetail(
-        shift_id=grant.shift_id, vehicle_id=grant.vehicle_id, route_id=grant.route_id,
-        route_version=grant.route_version, starts_at=grant.starts_at, ends_at=grant.ends_at,
-        duration_s=(grant.ends_at - grant.starts_at).total_seconds(),
-        metrics=metrics, events=events, delays=delays_of(metrics), opened_for_purpose=grant.purpose,
-    )
+async def own_shift_detail(conn: asyncpg.Connection, me: OwnPerson, shift_id: str) -> str:
+    """One of the driver's own shifts as ShiftDetail JSON text; 'not found' for any other shift."""
+    text = await conn.fetchval(OWN_DETAIL, shift_id, None, me.person_id)
+    if text is None:
+        raise no_such_shift()
+    return text
+
+
+async def shift_detail(conn: asyncpg.Connection, grant: ShiftGrant) -> str:
+    """A shift the policy granted (own, or opened for a purpose) as ShiftDetail JSON text."""
+    return await conn.fetchval(GRANTED_DETAIL, grant.shift_id, grant.purpose)
 
 
 def track_step_s(grant: ShiftGrant) -> int:
