@@ -192,6 +192,14 @@ def segment_events(analysis: Analysis, kinds: Sequence[str]) -> tuple[np.ndarray
     return pairs[0][:, 0], pairs[0][:, 1], pairs[1]
 
 
+def event_segments(analysis: Analysis, city: City) -> list[str | None]:
+    """Per event (in ``analysis.events`` order) the id of the street its peak fix matched, or
+    None off the street network (the same street ``segment_events`` counts it on)."""
+    line = analysis.matched.line[analysis.events.row]
+    ids = city.streets.ids
+    return [str(ids[i]) if i >= 0 else None for i in line.tolist()]
+
+
 def _step_sum_where(track: Track, fix_mask: np.ndarray) -> np.ndarray:
     """Metres travelled per track on steps that start at a fix where ``fix_mask`` holds."""
     return track.per_track_sum(np.where(fix_mask[:-1], track.travelled_m, 0.0))

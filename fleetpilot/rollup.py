@@ -5,7 +5,9 @@ shift_metrics row, or when the ingest marked one of its vehicle-days stale in
 rollup_dirty (late data). Each batch of shifts is loaded in columnar form, analysed by
 ``fleetpilot.analytics.pipeline.analyse`` and its rows in shift_metrics, shift_events,
 cell_exposure and segment_exposure are replaced in one transaction, so a second run
-changes nothing and a late batch recomputes only the shifts it touched.
+changes nothing and a late batch recomputes only the shifts it touched. Then the day/week
+blocks of the days whose exposure changed are rebuilt, and with them the known hotspots
+(street segments significant over the last 90 days) the driver's view marks.
 """
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ import shapely
 
 from fleetpilot.analytics.columns import DeviceEvents, Fixes
 from fleetpilot.analytics.geo import LocalFrame
-from fleetpilot.analytics.pipeline import Analysis, City, analyse, cell_events, segment_events
+from fleetpilot.analytics.pipeline import Analysis, City, analyse, cell_events, event_segments, segment_events
+from fleetpilot.api.hotspots.blocks import refresh_blocks
+from fleetpilot.api.hotspots.known import refresh_known_hotspots
 from fleetpilot.db.importer import init_codecs
 from fleetpilot.db.maintenance import refresh_time_rollups
 
@@ -55,6 +59,7 @@ FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS
 JOIN events e ON e.vehicle_id = s.vehicle_id AND e.ts >= s.starts_at AND e.ts < s.ends_at
 ORDER BY s.ord, e.ts
 """
+STREET_NAMES = "SELECT segment_id, name FROM street_segments WHERE name IS NOT NULL"
 PLANNED_SEGMENTS = """
 SELECT route_id, version, array_agg(segment_id ORDER BY seq) AS segments
 FROM route_segments WHERE service GROUP BY route_id, version
@@ -82,6 +87,8 @@ class RollupResult:
     fixes: int
     events: int
     cleared_marks: int
+    block_days: int = 0      # days whose hotspot blocks were rebuilt
+    known_hotspots: int | None = None  # segments marked known, when they were recomputed
 
 
 async def load_city(conn: asyncpg.Connection) -> City | None:
@@ -119,10 +126,11 @@ async def run_rollup(conn: asyncpg.Connection, *, recompute_all: bool = False, b
     shifts = await conn.fetch(ALL_SHIFTS if recompute_all else PENDING_SHIFTS, now)
     city = await load_city(conn) if shifts else None
     planned = {(r["route_id"], r["version"]): list(r["segments"]) for r in await conn.fetch(PLANNED_SEGMENTS)}
+    names = dict(await conn.fetch(STREET_NAMES)) if city is not None else {}
     totals = [0, 0]
     if city is not None:
         for i in range(0, len(shifts), batch_size):
-            fixes, events = await _rollup_batch(conn, city, planned, shifts[i:i + batch_size])
+            fixes, events = await _rollup_batch(conn, city, names, planned, shifts[i:i + batch_size])
             totals[0] += fixes
             totals[1] += events
     cleared = await _clear_marks(conn, marks, now)
@@ -132,8 +140,11 @@ async def run_rollup(conn: asyncpg.Connection, *, recompute_all: bool = False, b
         start = datetime(first.year, first.month, first.day, tzinfo=timezone.utc)
         end = datetime(last.year, last.month, last.day, tzinfo=timezone.utc) + timedelta(days=1)
         await refresh_time_rollups(conn, start, end)
+    # Exposure written by any means marks its days stale (migration 0007 triggers).
+    block_days = await refresh_blocks(conn)
+    known = await refresh_known_hotspots(conn, now.astimezone(timezone.utc).date()) if block_days else None
     return RollupResult(shifts=len(shifts) if city is not None else 0, fixes=totals[0], events=totals[1],
-                        cleared_marks=cleared)
+                        cleared_marks=cleared, block_days=block_days, known_hotspots=known)
 
 
 async def _clear_marks(conn: asyncpg.Connection, marks, now: datetime) -> int:
@@ -154,7 +165,8 @@ async def _clear_marks(conn: asyncpg.Connection, marks, now: datetime) -> int:
     return int(result.split()[-1])
 
 
-async def _rollup_batch(conn: asyncpg.Connection, city: City, planned: dict, shifts) -> tuple[int, int]:
+async def _rollup_batch(conn: asyncpg.Connection, city: City, names: dict[str, str], planned: dict,
+                        shifts) -> tuple[int, int]:
     args = ([s["vehicle_id"] for s in shifts], [s["starts_at"] for s in shifts], [s["ends_at"] for s in shifts])
     rows = await conn.fetch(BATCH_FIXES, *args)
     ids = [s["shift_id"] for s in shifts]
@@ -177,7 +189,7 @@ async def _rollup_batch(conn: asyncpg.Connection, city: City, planned: dict, shi
     plans = [planned.get((s["route_id"], s["route_version"])) for s in shift_of_track]
     analysis = analyse(fixes, city, plans, windows=windows, device=device)
     metrics = _metric_rows(analysis, city, shift_of_track)
-    events = _event_rows(analysis, shift_of_track)
+    events = _event_rows(analysis, city, names, shift_of_track)
     cells = _cell_rows(analysis, city, shift_of_track)
     segments = _segment_rows(analysis, city, shift_of_track)
     await _replace(conn, ids, metrics, events, cells, segments)
@@ -211,10 +223,18 @@ def _metric_rows(analysis: Analysis, city: City, shifts) -> list[tuple]:
     return rows
 
 
-def _event_rows(analysis: Analysis, shifts) -> list[tuple]:
-    return [(shifts[e["track"]]["shift_id"], datetime.fromtimestamp(e["t_ms"] / 1000, timezone.utc), e["kind"],
-             e["source"], e["lon"], e["lat"], e["magnitude"], e["speed_before"], e["speed_after"],
-             _json(e["context"])) for e in analysis.events.records()]
+def _event_rows(analysis: Analysis, city: City, names: dict[str, str], shifts) -> list[tuple]:
+    rows = []
+    for e, segment in zip(analysis.events.records(), event_segments(analysis, city)):
+        context = e["context"]
+        if segment is not None:  # where the driver was: the street matched at the peak
+            context = {**context, "segment_id": segment}
+            if names.get(segment):
+                context["street"] = names[segment]
+        rows.append((shifts[e["track"]]["shift_id"], datetime.fromtimestamp(e["t_ms"] / 1000, timezone.utc),
+                     e["kind"], e["source"], e["lon"], e["lat"], e["magnitude"], e["speed_before"],
+                     e["speed_after"], _json(context)))
+    return rows
 
 
 def _cell_rows(analysis: Analysis, city: City, shifts) -> list[tuple]:

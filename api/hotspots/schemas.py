@@ -9,6 +9,8 @@ from pydantic import BaseModel
 Level = Literal["segment", "cell"]
 SegmentKind = Literal["harsh_brake", "speeding"]
 CellKind = Literal["harsh_brake", "harsh_accel", "harsh_corner", "speeding"]
+# Which tested units are listed: all, those above the fleet's level (z > 0), or significant ones.
+MinLevel = Literal["all", "elevated", "significant"]
 
 
 class HotspotUnit(BaseModel):
@@ -40,4 +42,6 @@ class Hotspots(BaseModel):
     cell_m: float | None                   # cell edge in metres (cells)
     reference_rate_per_1000: float | None  # over the units shown
     suppressed_units: int                  # units with fewer than k shifts or people, left out
+    tested_units: int                      # visible units passed at least min_passes times
+    min_level: MinLevel                    # units below this level are tested but not listed
     units: list[HotspotUnit]               # most significant first

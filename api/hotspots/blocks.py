@@ -1,0 +1,192 @@
+"""Day and week blocks of exposure (migration 0007): built by the rollup job, read by hotspots.
+
+A block sums a unit's exposure rows of one UTC day (or ISO week) and ORs their crew masks
+over the stable bits of person_bits. Shifts add (a shift has one row per unit and one day);
+people do not, so they stay a mask. A range is read as whole weeks, then days, then — for
+days marked in exposure_stale_days — the exposure rows themselves, so the k counts are exact
+whether or not the job has caught up. The whole read runs in one snapshot.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import asyncpg
+
+# Stored masks are as wide as the bits assigned when they were written, rounded up to whole
+# words; readers pad every mask to the current width so bit_or sees equal lengths.
+WORD = 64
+
+ASSIGN_BITS = """
+INSERT INTO person_bits (bit, person_id)
+SELECT (SELECT coalesce(max(bit) + 1, 0) FROM person_bits) + row_number() OVER (ORDER BY p.person_id) - 1, p.person_id
+FROM people p
+WHERE NOT EXISTS (SELECT 1 FROM person_bits b WHERE b.person_id = p.person_id)
+"""
+WIDTH = f"SELECT (coalesce(max(bit), 0) / {WORD} + 1) * {WORD} FROM person_bits"
+STALE = "SELECT day, marked_at FROM exposure_stale_days ORDER BY day"
+CLEAR_STALE = """
+DELETE FROM exposure_stale_days s USING unnest($1::date[], $2::timestamptz[]) AS m(day, marked_at)
+WHERE s.day = m.day AND s.marked_at <= m.marked_at
+"""
+# $1 days, $2 mask width. A shift's exposure rows carry its start day (UTC).
+SHIFT_MASKS = """
+shift_masks AS (
+    SELECT c.shift_id, bit_or(set_bit(repeat('0', $2)::varbit, b.bit, 1)) AS crew
+    FROM shift_crew c
+    JOIN shifts s ON s.shift_id = c.shift_id
+    JOIN person_bits b ON b.person_id = c.person_id
+    WHERE (s.starts_at AT TIME ZONE 'UTC')::date = ANY($1::date[])
+    GROUP BY c.shift_id
+)"""
+LEVELS = {
+    "cell": ("cell_id", ("harsh_brake", "harsh_accel", "harsh_corner", "speeding")),
+    "segment": ("segment_id", ("harsh_brake", "speeding")),
+}
+
+
+def _padded(width: str) -> str:
+    return f"CASE WHEN length(crew) = {width} THEN crew ELSE crew || repeat('0', {width} - length(crew))::varbit END"
+
+
+def _refresh_sql(level: str) -> tuple[str, str]:
+    unit, kinds = LEVELS[level]
+    sums = ", ".join(f"sum(e.{k})" for k in kinds)
+    cols = ", ".join(kinds)
+    daily = f"""
+WITH {SHIFT_MASKS}
+INSERT INTO {level}_daily (day, {unit}, shifts, passes, {cols}, crew)
+SELECT e.day, e.{unit}, count(*), sum(e.passes), {sums}, bit_or(m.crew)
+FROM {level}_exposure e LEFT JOIN shift_masks m ON m.shift_id = e.shift_id
+WHERE e.day = ANY($1::date[])
+GROUP BY e.day, e.{unit}
+"""
+    weekly = f"""
+INSERT INTO {level}_weekly (week, {unit}, shifts, passes, {cols}, crew)
+SELECT w.week, d.{unit}, sum(d.shifts), sum(d.passes), {", ".join(f"sum(d.{k})" for k in kinds)},
+       bit_or({_padded("$2")})
+FROM unnest($1::date[]) AS w(week)
+JOIN {level}_daily d ON d.day >= w.week AND d.day < w.week + 7
+GROUP BY w.week, d.{unit}
+"""
+    return daily, weekly
+
+
+REFRESH = {level: _refresh_sql(level) for level in LEVELS}
+
+
+async def refresh_blocks(conn: asyncpg.Connection) -> int:
+    """Rebuild the day and week blocks of every stale day; the number of days rebuilt."""
+    async with conn.transaction():
+        stale = await conn.fetch(STALE)
+        if not stale:
+            return 0
+        days = [r["day"] for r in stale]
+        weeks = sorted({monday(d) for d in days})
+        # Two jobs must not hand out the same bit.
+        await conn.execute("LOCK TABLE person_bits IN SHARE ROW EXCLUSIVE MODE")
+        await conn.execute(ASSIGN_BITS)
+        width = await conn.fetchval(WIDTH)
+        for level, (daily, weekly) in REFRESH.items():
+            await conn.execute(f"DELETE FROM {level}_daily WHERE day = ANY($1::date[])", days)
+            await conn.execute(daily, days, width)
+            await conn.execute(f"DELETE FROM {level}_weekly WHERE week = ANY($1::date[])", weeks)
+            await conn.execute(weekly, weeks, width)
+        await conn.execute(CLEAR_STALE, days, [r["marked_at"] for r in stale])
+    return len(days)
+
+
+def monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+@dataclass(frozen=True)
+class RangePlan:
+    """How [start, end) is read: whole weeks from *_weekly, days from *_daily, stale days raw."""
+
+    weeks: list[date]
+    days: list[date]
+    raw: list[date]
+
+
+def plan_range(start: date, end: date, stale: set[date]) -> RangePlan:
+    weeks, days, raw = [], [], []
+    day = start
+    while day < end:
+        week_end = day + timedelta(days=7)
+        if day.weekday() == 0 and week_end <= end and not any(day + timedelta(days=i) in stale for i in range(7)):
+            weeks.append(day)
+            day = week_end
+            continue
+        (raw if day in stale else days).append(day)
+        day += timedelta(days=1)
+    return RangePlan(weeks, days, raw)
+
+
+# People without a bit yet (added since the job last ran) get the next bits in the same
+# order the job will give them, so raw rows and blocks share one bit space.
+_BITS = f"""
+bits AS (
+    SELECT bit, person_id FROM person_bits WHERE person_id IS NOT NULL
+    UNION ALL
+    SELECT ((SELECT coalesce(max(bit) + 1, 0) FROM person_bits) + row_number() OVER (ORDER BY p.person_id) - 1)::int,
+           p.person_id
+    FROM people p WHERE NOT EXISTS (SELECT 1 FROM person_bits b WHERE b.person_id = p.person_id)
+),
+width AS (
+    SELECT ((greatest(coalesce(max(bit), 0), (SELECT coalesce(max(bit), 0) FROM person_bits)) / {WORD} + 1) * {WORD})::int AS w
+    FROM bits
+)"""
+
+
+def _visible_sql(level: str) -> str:
+    """$1 k shifts, $2 k people, $3 weeks, $4 days, $5 stale days. Rows: the visible units
+    with their sums, each carrying the number of suppressed units (one row with unit NULL
+    when none is visible)."""
+    unit, kinds = LEVELS[level]
+    cols = ", ".join(kinds)
+    return f"""
+WITH {_BITS},
+raw_masks AS (
+    SELECT c.shift_id, bit_or(set_bit(repeat('0', (SELECT w FROM width))::varbit, b.bit, 1)) AS crew
+    FROM shift_crew c JOIN bits b ON b.person_id = c.person_id
+    WHERE c.shift_id IN (SELECT shift_id FROM {level}_exposure WHERE day = ANY($5::date[]))
+    GROUP BY c.shift_id
+),
+parts AS (
+    SELECT {unit}, shifts, passes, {cols}, crew FROM {level}_weekly WHERE week = ANY($3::date[])
+    UNION ALL
+    SELECT {unit}, shifts, passes, {cols}, crew FROM {level}_daily WHERE day = ANY($4::date[])
+    UNION ALL
+    SELECT e.{unit}, 1, e.passes, {", ".join(f"e.{k}" for k in kinds)}, m.crew
+    FROM {level}_exposure e LEFT JOIN raw_masks m ON m.shift_id = e.shift_id
+    WHERE e.day = ANY($5::date[])
+),
+judged AS (
+    SELECT {unit} AS unit_id, sum(passes) AS passes, {", ".join(f"sum({k}) AS {k}" for k in kinds)},
+           sum(shifts) >= $1
+           AND coalesce(bit_count(bit_or({_padded("(SELECT w FROM width)")})), 0) >= $2 AS visible
+    FROM parts
+    GROUP BY {unit}
+)
+SELECT n.suppressed, v.*
+FROM (SELECT count(*) FILTER (WHERE NOT visible) AS suppressed FROM judged) n
+LEFT JOIN (SELECT unit_id, passes, {cols} FROM judged WHERE visible) v ON true
+"""
+
+
+VISIBLE = {level: _visible_sql(level) for level in LEVELS}
+STALE_IN_RANGE = "SELECT day FROM exposure_stale_days WHERE day >= $1 AND day < $2"
+# Enough memory for the per-unit aggregate states of a month of a city without spilling to disk.
+WORK_MEM = "SELECT set_config('work_mem', '32MB', true)"
+
+
+async def visible_units(conn: asyncpg.Connection, level: str, start: date, end: date,
+                        k_shifts: int, k_people: int) -> list[asyncpg.Record]:
+    """Units of `level` over [start, end) passed by ≥ k_shifts shifts and ≥ k_people people:
+    rows (suppressed, unit_id, passes, <event kinds>); see _visible_sql."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        await conn.execute(WORK_MEM)
+        stale = {r["day"] for r in await conn.fetch(STALE_IN_RANGE, start, end)}
+        plan = plan_range(start, end, stale)
+        return await conn.fetch(VISIBLE[level], k_shifts, k_people, plan.weeks, plan.days, plan.raw)

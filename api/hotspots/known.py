@@ -1,0 +1,49 @@
+"""known_hotspots: street segments that are significant fleet hotspots over the last 90 days.
+
+Judged exactly as the data officer's /hotspots/segments over that window (k-visible segments
+only, Poisson exceedance against the fleet's rate, Benjamini–Hochberg), for each segment
+event kind. The rollup job rewrites the table after each run that changed exposure; the
+driver's shift view marks an event on such a segment as a known hotspot.
+"""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import asyncpg
+
+from fleetpilot.api.hotspots.blocks import visible_units
+from fleetpilot.api.hotspots.scoring import poisson_exceedance
+
+WINDOW_DAYS = 90
+KINDS = ("harsh_brake", "speeding")
+K = "SELECT k_min_shifts, k_min_people FROM privacy_settings"
+INSERT = """
+INSERT INTO known_hotspots (segment_id, kind, passes, events, rate_per_1000, expected, q, first_day, last_day)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+"""
+
+
+async def refresh_known_hotspots(conn: asyncpg.Connection, today: date) -> int:
+    """Rewrite known_hotspots for the 90 days up to and including `today`; rows written."""
+    k = await conn.fetchrow(K)
+    if k is None:  # privacy settings not seeded: nothing may be judged visible
+        rows: list[tuple] = []
+    else:
+        end = today + timedelta(days=1)
+        start = end - timedelta(days=WINDOW_DAYS)
+        units = [r for r in await visible_units(conn, "segment", start, end, k["k_min_shifts"], k["k_min_people"])
+                 if r["unit_id"] is not None and r["passes"] > 0]
+        rows = [row for kind in KINDS for row in _significant(units, kind, start, today)]
+    async with conn.transaction():
+        await conn.execute("DELETE FROM known_hotspots")
+        await conn.executemany(INSERT, rows)
+    return len(rows)
+
+
+def _significant(units, kind: str, first: date, last: date) -> list[tuple]:
+    passes = [float(u["passes"]) for u in units]
+    events = [float(u[kind]) for u in units]
+    scores = poisson_exceedance(events, passes)
+    return [(u["unit_id"], kind, int(passes[i]), int(events[i]), 1000 * events[i] / passes[i],
+             float(scores.expected[i]), float(scores.q[i]), first, last)
+            for i, u in enumerate(units) if scores.significant[i]]

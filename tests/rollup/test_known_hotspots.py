@@ -1,0 +1,66 @@
+"""The rollup side of the known-hotspot contract: events carry their street, and the
+segments at the simulator's dangerous intersections become known hotspots."""
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timedelta, timezone
+
+import asyncpg
+import pytest
+from support import run
+
+from fleetpilot.rollup import run_rollup
+from fleetpilot.simload import load_run
+from fleetsim.offline import generate_fleet
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    start = (datetime.now(timezone.utc) - timedelta(days=3)).strftime("%Y-%m-%dT06:00:00Z")
+    return generate_fleet(n_vehicles=8, days=2, seed=11, hours=10.0, start=start)
+
+
+def _metres(lon1, lat1, lon2, lat2) -> float:
+    x = math.radians(lon2 - lon1) * math.cos(math.radians((lat1 + lat2) / 2))
+    return 6_371_008.8 * math.hypot(x, math.radians(lat2 - lat1))
+
+
+def _near(geometry: dict, lon: float, lat: float, metres: float) -> bool:
+    return any(_metres(x, y, lon, lat) <= metres for x, y in geometry["coordinates"])
+
+
+def test_dangerous_intersections_become_known_hotspots_and_events_name_their_street(db_url, fleet):
+    async def body():
+        conn = await asyncpg.connect(db_url)
+        try:
+            await load_run(conn, fleet)
+            result = await run_rollup(conn)
+            known = await conn.fetch("SELECT k.*, s.geometry::text AS g FROM known_hotspots k "
+                                     "JOIN street_segments s USING (segment_id)")
+            events = await conn.fetch("SELECT kind, lon, lat, context::text AS c FROM shift_events")
+            streets = {r["segment_id"]: r["name"] for r in await conn.fetch("SELECT segment_id, name FROM street_segments")}
+            return result, known, events, streets
+        finally:
+            await conn.close()
+
+    result, known, events, streets = run(body())
+    dangerous = fleet.truth["dangerous_intersections"]
+    assert result.block_days == 2 and result.known_hotspots == len(known)
+
+    brakes = [r for r in known if r["kind"] == "harsh_brake"]
+    assert brakes and all(r["q"] <= 0.05 and r["events"] > r["expected"] for r in brakes)
+    # Hard braking happens on the approach: a known segment ends at each dangerous intersection
+    # the fleet drove through, and (almost) every known segment ends at one of them.
+    near = [any(_near(json.loads(r["g"]), d["lon"], d["lat"], 25) for d in dangerous) for r in brakes]
+    assert sum(near) >= len(brakes) - 1
+    assert sum(any(_near(json.loads(r["g"]), d["lon"], d["lat"], 25) for r in brakes) for d in dangerous) >= 2
+
+    contexts = [json.loads(r["c"]) for r in events]
+    matched = [c for c in contexts if "segment_id" in c]
+    assert len(matched) >= 0.9 * len(contexts)  # trucks drive on streets; long stretches may start at the depot
+    for c in matched:
+        assert c["segment_id"] in streets
+        assert c.get("street") == streets[c["segment_id"]] or (streets[c["segment_id"]] is None and "street" not in c)
+    known_ids = {r["segment_id"] for r in brakes}
+    assert any(r["kind"] == "harsh_brake" and json.loads(r["c"]).get("segment_id") in known_ids for r in events)
