@@ -55,6 +55,12 @@ class BoundedBuffer:
 
     def put(self, item: Inbound) -> bool:
         """Append `item`, waiting for room. False (item not taken) once the buffer is closed."""
+        return self.put_many([item])
+
+    def put_many(self, items: list[Inbound]) -> bool:
+        """Append `items` (one socket read's messages) once there is room, in one lock round
+        trip; they may take the buffer past its bounds by that much. False (none taken) once
+        the buffer is closed."""
         with self._lock:
             if self._full() and not self._closed:
                 started = time.monotonic()
@@ -63,8 +69,8 @@ class BoundedBuffer:
                 self.blocked_s += time.monotonic() - started
             if self._closed:
                 return False
-            self._items.append(item)
-            self._bytes += len(item.payload)
+            self._items.extend(items)
+            self._bytes += sum([len(item.payload) for item in items])
             if self._consumer_waiting:
                 self._consumer_waiting = False
                 self._loop.call_soon_threadsafe(self._ready.set)
