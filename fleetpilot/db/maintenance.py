@@ -37,10 +37,12 @@ class RetentionResult:
     cutoff: datetime
     dropped: dict[str, int]  # table -> day partitions (or chunks) dropped
     whatif_shifts_purged: int = 0  # shifts whose what-if legs went with their raw fixes
+    rejects_purged: int = 0  # ingest dead letters (raw payloads) received before the cutoff
 
 
 async def apply_retention(conn: asyncpg.Connection, now: datetime | None = None) -> RetentionResult:
     """Remove raw fixes and events older than privacy_settings.retention_days; rollups stay.
+    The ingest's rejects (raw payloads) received before the cutoff go too.
 
     Whole day partitions (or TimescaleDB chunks) that end before the cutoff are dropped.
     In TimescaleDB mode the background job fleetpilot_retention_job (migration 0002)
@@ -57,7 +59,9 @@ async def apply_retention(conn: asyncpg.Connection, now: datetime | None = None)
             )
         # What-if legs are derived from raw fixes, so they go with them (migration 0005).
         purged = await conn.fetchval("SELECT whatif_purge_expired($1)", cutoff)
-    return RetentionResult(cutoff=cutoff, dropped=dropped, whatif_shifts_purged=purged)
+        rejects = await conn.fetchval(
+            "WITH gone AS (DELETE FROM rejects WHERE received_at < $1 RETURNING 1) SELECT count(*) FROM gone", cutoff)
+    return RetentionResult(cutoff=cutoff, dropped=dropped, whatif_shifts_purged=purged, rejects_purged=rejects)
 
 
 async def refresh_time_rollups(conn: asyncpg.Connection, start: datetime, end: datetime) -> None:
