@@ -23,5 +23,5 @@ async def _run(url: str) -> int:
         await conn.close()
     print(f"retention cutoff {result.cutoff.isoformat()}: dropped "
           + ", ".join(f"{n} {table} partitions" for table, n in result.dropped.items())
-          + f"; what-if legs of {result.whatif_shifts_purged} shifts")
+          + f"; what-if legs of {result.whatif_shifts_purged} shifts; {result.rejects_purged} rejects")
     return 0
