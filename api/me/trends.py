@@ -1,6 +1,7 @@
 """A driver's weekly trends against their own past, from their shift rollups.
 
-The safety trend is ``fleetpilot.analytics.trends.weekly_trend`` (events per 100 km, exact
+The safety trend is ``fleetpilot.analytics.trends.weekly_trend`` (safety moments — harsh
+events, speeding, long stretches without a break; not reversing — per 100 km, exact
 intervals, own baseline, change test), which by design takes one person's shifts only;
 workload figures (hours, idle, breaks, coverage) are summed per week beside it.
 """
@@ -14,13 +15,15 @@ import numpy as np
 from fleetpilot.analytics.trends import TrendParams, weekly_trend
 from fleetpilot.api.me.schemas import Trends, Week
 from fleetpilot.api.policy import OwnPerson
+from fleetpilot.api.shifts.service import SAFETY_KINDS
 
-# One row per own shift since $2; shifts without a rollup have NULL figures.
+# One row per own shift since $2, with its safety moments (kinds $3); shifts without a
+# rollup have NULL figures.
 MY_SHIFTS = """
 SELECT (s.starts_at AT TIME ZONE 'UTC')::date AS day,
        extract(epoch FROM s.ends_at - s.starts_at)::float8 AS on_duty_s,
        m.distance_m, m.idle_s, m.break_s, m.coverage,
-       (SELECT count(*) FROM shift_events e WHERE e.shift_id = s.shift_id) AS events
+       (SELECT count(*) FROM shift_events e WHERE e.shift_id = s.shift_id AND e.kind = ANY ($3)) AS events
 FROM shift_crew c JOIN shifts s ON s.shift_id = c.shift_id
 LEFT JOIN shift_metrics m ON m.shift_id = s.shift_id
 WHERE c.person_id = $1 AND s.starts_at >= $2
@@ -47,7 +50,7 @@ async def my_trends(conn: asyncpg.Connection, me: OwnPerson, weeks: int, now: da
                     params: TrendParams = TrendParams()) -> Trends:
     """My last `weeks` weeks; history reaches `baseline_weeks` further back for the baseline."""
     now = now or datetime.now(timezone.utc)
-    rows = await conn.fetch(MY_SHIFTS, me.person_id, now - timedelta(weeks=weeks + params.baseline_weeks))
+    rows = await conn.fetch(MY_SHIFTS, me.person_id, now - timedelta(weeks=weeks + params.baseline_weeks), SAFETY_KINDS)
     if not rows:
         return Trends(baseline_weeks=params.baseline_weeks, weeks=[])
     day = np.array([r["day"] for r in rows], dtype="datetime64[D]")

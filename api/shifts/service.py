@@ -20,11 +20,14 @@ from fleetpilot.api.shifts.schemas import ShiftPage, ShiftRef, ShiftSummary
 
 # A 10 h shift at 1 Hz has 36,000 fixes; a map needs far fewer to show the route driven.
 MAX_TRACK_POINTS = 2000
+# The events that count as safety moments (counts, trends per 100 km). Reversing is part of
+# the job (it is the most frequent event) and is shown in the shift view but never counted.
+SAFETY_KINDS = ["harsh_brake", "harsh_accel", "harsh_corner", "speeding", "long_stretch"]
 
 LIST_OWN = """
 SELECT s.shift_id, s.vehicle_id, s.route_id, s.starts_at, s.ends_at,
        m.distance_m / 1000.0 AS distance_km, m.coverage,
-       (SELECT count(*) FROM shift_events e WHERE e.shift_id = s.shift_id) AS safety_events,
+       (SELECT count(*) FROM shift_events e WHERE e.shift_id = s.shift_id AND e.kind = ANY ($6)) AS safety_events,
        count(*) OVER () AS total
 FROM shift_crew c
 JOIN shifts s ON s.shift_id = c.shift_id
@@ -93,7 +96,7 @@ ORDER BY starts_at
 
 async def list_own_shifts(conn: asyncpg.Connection, me: OwnPerson, start: datetime, end: datetime,
                           limit: int, offset: int) -> ShiftPage:
-    rows = await conn.fetch(LIST_OWN, me.person_id, start, end, limit, offset)
+    rows = await conn.fetch(LIST_OWN, me.person_id, start, end, limit, offset, SAFETY_KINDS)
     total = rows[0]["total"] if rows else 0
     return ShiftPage(shifts=[ShiftSummary(**{k: r[k] for k in ShiftSummary.model_fields}) for r in rows], total=total)
 

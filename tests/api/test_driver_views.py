@@ -121,3 +121,22 @@ def test_export_holds_all_my_data_and_nobody_elses(api):
     # The export itself is recorded, and the person sees it in their access log.
     log = api.get(f"{ME}/access-log", "driver").json()["entries"]
     assert [e["action"] for e in log] == ["export_own_data"]
+
+
+def test_only_safety_moments_count_in_my_shift_list_and_trends(api):
+    """Reversing is part of the job and must not count; harsh events and long stretches do."""
+    shift_id = api.world.track_shift
+    starts = api.world.shift_window[shift_id][0]
+    api.sql_many("INSERT INTO shift_events (shift_id, ts, kind, source, lon, lat, context) "
+                 "VALUES ($1, $2, $3, 'device', 13.4, 52.5, '{}')",
+                 [(shift_id, starts + timedelta(minutes=m), kind)
+                  for m, kind in ((1, "reversing"), (2, "reversing"), (3, "reversing"), (4, "harsh_accel"),
+                                  (5, "long_stretch"))])
+    shifts = api.get(f"{ME}/shifts", "driver", params=_all_time(api)).json()["shifts"]
+    counts = {s["shift_id"]: s["safety_events"] for s in shifts}
+    assert counts[shift_id] == 3 and all(n == 1 for s, n in counts.items() if s != shift_id)
+    weeks = api.get(f"{ME}/trends", "driver", params={"weeks": 8}).json()["weeks"]
+    assert [w["safety_events"] - w["shifts"] for w in weeks] == [2] + [0] * (len(weeks) - 1)
+    # The shift view still shows every event, reversing included.
+    events = api.get(f"{ME}/shifts/{shift_id}", "driver").json()["events"]
+    assert [e["kind"] for e in events].count("reversing") == 3 and len(events) == 6
