@@ -203,3 +203,55 @@ class Timings:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"dataset": self.dataset, "pages": self.pages}, indent=2) + "\n")
         return path
+
+
+def png(width: int = 256, height: int = 256, grey: int = 200) -> bytes:
+    """A plain grey PNG (a stand-in base-map tile), built with the standard library."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + bytes([grey]) * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+class TileServer:
+    """A local XYZ tile server on loopback that answers every /tiles/{z}/{x}/{y}.png with a PNG
+    and records which tiles were asked for."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        tile, requested = png(), []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                requested.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(tile)))
+                self.send_header("Access-Control-Allow-Origin", "*")  # MapLibre fetches tiles with CORS
+                self.end_headers()
+                self.wfile.write(tile)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.requested = requested
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="tile-server", daemon=True)
+
+    @property
+    def template(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}/tiles/{{z}}/{{x}}/{{y}}.png"
+
+    def __enter__(self) -> "TileServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -7,6 +7,7 @@
 // those raster tiles.
 
 import { getJson } from "./api.js";
+import { esc } from "./format.js";
 
 const Plotly = window.Plotly;
 const CITY_KEY = "fleetpilot.city";
@@ -164,6 +165,11 @@ function toTiles(trace) {
   // Text on a MapLibre map needs glyphs from a font server: keep markers, drop their labels.
   const tiled = { ...rest, type: "scattermap", lon: x, lat: y, mode: (rest.mode || "lines").replace("+text", "") };
   if (line) tiled.line = { color: line.color, width: line.width };
+  // Any symbol but a circle makes plotly fetch Maki icons from a CDN: keep plain circles.
+  if (rest.marker) {
+    const { symbol: _symbol, line: _outline, ...marker } = rest.marker;
+    tiled.marker = marker;
+  }
   return tiled;
 }
 
@@ -174,6 +180,45 @@ const PLOT_CONFIG = {
   modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "toImage", "zoomIn2d", "zoomOut2d"],
 };
 
+/** The colour a trace shows in the key (the first one when the colours vary per point). */
+function keyColour(trace) {
+  const colour = trace.mode?.includes("markers") ? trace.marker?.color : trace.line?.color;
+  return Array.isArray(colour) ? colour[0] : colour;
+}
+
+/**
+ * The map's key as HTML under the map rather than plotly's legend: on a 375 px phone
+ * plotly's legend wraps into a block that takes a third of the map's height.
+ */
+function keyHtml(traces) {
+  const items = traces.filter((t) => t.showlegend !== false && t.name && (t.x || []).length).map((t) => {
+    let shape = "line";
+    if (t.fill === "toself") shape = "area";
+    else if (t.mode?.includes("markers")) shape = ["diamond", "square"].includes(t.marker?.symbol) ? t.marker.symbol : "dot";
+    else if (t.line?.dash) shape = "dash";
+    const fill = t.fill === "toself" ? `;--f:${t.fillcolor}` : "";
+    return `<li><i class="swatch ${shape}" style="--c:${esc(keyColour(t) || "#888")}${esc(fill)}" aria-hidden="true"></i>${esc(t.name)}</li>`;
+  });
+  return items.join("");
+}
+
+function placeKey(el, traces, attribution) {
+  let key = el.nextElementSibling;
+  if (!key?.classList.contains("map-key")) {
+    key = document.createElement("div");
+    key.className = "map-key";
+    el.after(key);
+  }
+  const items = keyHtml(traces);
+  key.innerHTML = (items ? `<ul class="legend" aria-label="Map key">${items}</ul>` : "")
+    + (attribution ? `<p class="note attribution">Map tiles: ${esc(attribution)}</p>` : "");
+}
+
+// Web-mercator zoom at which `span` degrees of longitude fill `pixels` (tiles are 256 px).
+function zoomFor(span, pixels) {
+  return Math.log2((360 * pixels) / (256 * Math.max(span, 1e-5)));
+}
+
 /**
  * Draw `traces` (lon/lat in x/y) into `el`. `focus` (traces) decides the initial view;
  * `label` describes the map for screen readers (the page also lists what it shows in text).
@@ -182,29 +227,35 @@ export async function drawMap(el, traces, { label, focus } = {}) {
   const config = await mapConfig();
   el.setAttribute("role", "img");
   el.setAttribute("aria-label", label);
+  placeKey(el, traces, config.tile_url ? config.tile_attribution || "" : "");
   const box = extent(focus && focus.length ? focus : traces.filter((t) => t.fill !== "toself"));
   const lat0 = (box.y0 + box.y1) / 2;
   const stretch = 1 / Math.cos((lat0 * Math.PI) / 180);
-  const legend = { orientation: "h", x: 0, y: -0.02, yanchor: "top", font: { size: 12 } };
+  // A few pixels of margin keep markers on the edge of the framed area whole.
+  const margin = { l: 8, r: 8, t: 8, b: 8 };
+  const width = Math.max(100, el.clientWidth - margin.l - margin.r);
+  const height = Math.max(100, el.clientHeight - margin.t - margin.b);
   if (config.tile_url) {
-    const span = Math.max(box.x1 - box.x0, (box.y1 - box.y0) * stretch, 1e-4);
+    // Fit the focus box into the element's own size, with a tenth to spare.
+    const zoom = Math.min(zoomFor(box.x1 - box.x0, width), zoomFor((box.y1 - box.y0) * stretch, height)) - 0.15;
     const layout = {
-      margin: { l: 0, r: 0, t: 0, b: 0 }, legend, showlegend: true,
+      margin, showlegend: false,
       map: {
         style: "white-bg",
         center: { lon: (box.x0 + box.x1) / 2, lat: lat0 },
-        zoom: Math.max(1, Math.min(18, Math.log2(360 / span) - 0.3)),
+        zoom: Math.max(1, Math.min(18, zoom)),
         layers: [{ below: "traces", sourcetype: "raster", source: [config.tile_url],
                    sourceattribution: config.tile_attribution || "" }],
       },
     };
     return Plotly.react(el, traces.map(toTiles), layout, PLOT_CONFIG);
   }
-  const padX = (box.x1 - box.x0) * 0.04 + 1e-4;
-  const padY = (box.y1 - box.y0) * 0.04 + 1e-4;
+  // Equal scale: the y axis is tied to x (scaleratio = metres per degree north / east), and
+  // plotly widens whichever range has room to spare, so the padded focus box always fits.
+  const padX = (box.x1 - box.x0) * 0.03 + 1e-4;
+  const padY = (box.y1 - box.y0) * 0.03 + 1e-4;
   const layout = {
-    margin: { l: 0, r: 0, t: 0, b: 0 },
-    legend, showlegend: true, dragmode: "pan", hovermode: "closest",
+    margin, showlegend: false, dragmode: "pan", hovermode: "closest",
     plot_bgcolor: "#fbfcfd", paper_bgcolor: "#ffffff",
     xaxis: { visible: false, range: [box.x0 - padX, box.x1 + padX] },
     yaxis: { visible: false, range: [box.y0 - padY, box.y1 + padY], scaleanchor: "x", scaleratio: stretch },
