@@ -16,9 +16,10 @@ pytestmark = pytest.mark.browser
 ROLES = ["driver", "supervisor", "data_officer", "admin", None]
 EXPECTED_NAV = {
     "driver": ["driver.html", "transparency.html"],
-    "supervisor": ["coverage.html", "efficiency.html", "live.html", "plans.html", "hotspots.html", "transparency.html"],
+    "supervisor": ["coverage.html", "efficiency.html", "live.html", "plans.html", "hotspots.html", "access.html",
+                   "transparency.html"],
     "data_officer": ["coverage.html", "efficiency.html", "hotspots.html", "exports.html", "transparency.html"],
-    "admin": ["transparency.html"],
+    "admin": ["access.html", "admin.html", "transparency.html"],
     None: ["transparency.html"],
 }
 TAB_PRESSES = 4
@@ -67,6 +68,9 @@ def test_every_offered_page_loads_clean_on_desktop_and_phone(browser, pilot, tim
         screenshot(page, f"{name}-desktop")
         assert ready == "true", f"{name}: page ended as {ready!r}: {watch.problems()}"
         assert watch.problems() == [], f"{name}: {watch.problems()}"
+        # No tile URL is configured here: nothing may leave the app (no tiles, fonts or icons).
+        outside = [u for u in watch.requests if not u.startswith((pilot.base + "/", "data:", "blob:"))]
+        assert watch.requests and outside == [], f"{name}: requests to other hosts {outside}"
         timings.record(name, page_timing(page))
         check_keyboard(page, name)
         # The same page on a phone: the layout and the charts reflow to 375 px.

@@ -19,11 +19,13 @@ export const PAGES = [
   // Shown only once the what-if API answers (see whatIfAvailable).
   { id: "whatif", href: "whatif.html", label: "What if", roles: ["data_officer"], needs: "whatif" },
   { id: "exports", href: "exports.html", label: "Exports", roles: ["data_officer"] },
+  { id: "access", href: "access.html", label: "Open a shift", roles: ["supervisor", "admin"] },
+  { id: "admin", href: "admin.html", label: "Administration", roles: ["admin"] },
   { id: "transparency", href: "transparency.html", label: "Transparency", roles: "everyone" },
   { id: "login", href: "login.html", label: "Sign in", roles: "everyone", inNav: false },
 ];
 
-const HOME = { driver: "driver.html", supervisor: "coverage.html", data_officer: "hotspots.html" };
+const HOME = { driver: "driver.html", supervisor: "coverage.html", data_officer: "hotspots.html", admin: "admin.html" };
 const ROLE_WORDS = { driver: "Crew member", supervisor: "Supervisor", data_officer: "Data officer", admin: "Administrator" };
 
 export function homeFor(role) {
