@@ -18,7 +18,7 @@ from fleetpilot.api.admin.router import router as admin_router
 from fleetpilot.api.auth.router import router as auth_router
 from fleetpilot.api.auth.tokens import TokenKeys
 from fleetpilot.api.city.router import router as city_router
-from fleetpilot.api.db import open_pool
+from fleetpilot.api.db import ReleaseConnection, open_pool
 from fleetpilot.api.deps import UNREADABLE_BODY
 from fleetpilot.api.efficiency.router import router as efficiency_router
 from fleetpilot.api.errors import UNSTORABLE_TEXT, unstorable_text
@@ -75,6 +75,7 @@ def create_app(settings: Settings, *, pool_size: int = 20) -> FastAPI:
     # Large JSON (the city layer, hotspot cells) shrinks ~15x; level 5 costs a fraction of
     # the default 9's CPU for nearly the same size. Small bodies are sent as they are.
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL)
+    app.add_middleware(ReleaseConnection)
     app.state.token_keys = TokenKeys.from_settings(settings)
     for error in UNSTORABLE_TEXT:
         app.add_exception_handler(error, unstorable_text)

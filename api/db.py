@@ -1,11 +1,10 @@
 """The API's connection pool and the per-request connection dependency."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import asyncpg
 import orjson
 from fastapi import HTTPException, Request, status
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fleetpilot.db.connect import create_pool
 
@@ -37,14 +36,38 @@ async def open_pool(url: str, max_size: int) -> asyncpg.Pool:
     return await create_pool(url, min_size=1, max_size=max_size, init=_init_connection, reset=_keep_session)
 
 
-async def get_conn(request: Request) -> AsyncIterator[asyncpg.Connection]:
-    """One pooled connection for the whole request (shared by the gate and the endpoint)."""
-    pool: asyncpg.Pool = request.app.state.pool
+# Where a request's connection is kept in its ASGI scope (see ReleaseConnection).
+CONN_KEY = "fleetpilot.conn"
+
+
+async def get_conn(request: Request) -> asyncpg.Connection:
+    """One pooled connection for the whole request (shared by the gate and the endpoint).
+
+    A plain dependency, released by the ReleaseConnection middleware when the request is
+    done: a generator dependency costs an AsyncExitStack and a shielded cancel scope per
+    request, about a sixth of a small request's CPU."""
+    conn = request.scope.get(CONN_KEY)
+    if conn is not None:
+        return conn
     try:
-        conn = await pool.acquire(timeout=ACQUIRE_TIMEOUT_S)
+        conn = await request.app.state.pool.acquire(timeout=ACQUIRE_TIMEOUT_S)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "database unavailable") from None
-    try:
-        yield conn
-    finally:
-        await pool.release(conn, timeout=RELEASE_TIMEOUT_S)
+    request.scope[CONN_KEY] = conn
+    return conn
+
+
+class ReleaseConnection:
+    """ASGI middleware returning the connection get_conn took to the pool once the request
+    (its response and background tasks included) is over, whatever happened."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            conn = scope.pop(CONN_KEY, None)
+            if conn is not None:
+                await scope["app"].state.pool.release(conn, timeout=RELEASE_TIMEOUT_S)

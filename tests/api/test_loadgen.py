@@ -21,3 +21,18 @@ def test_load_generator_counts_statuses_and_reads_every_body(served):
     assert summary["statuses"] == {"200": 12, "401": 2, "404": 3}
     assert summary["requests"] == 17 and summary["errors"] == 5
     assert summary["p50_ms"] > 0 and summary["loadgen_cpu_ms_per_request"] > 0
+
+
+def test_every_request_returns_its_connection_to_the_pool(api):
+    """Answers of every kind (data, refusal, not found, invalid, file download) release the
+    connection the request took, so the pool never drains."""
+    shift = api.world.track_shift
+    for _ in range(3):
+        assert api.get(f"/api/v1/me/shifts/{shift}", "driver").status_code == 200
+        assert api.get(f"/api/v1/me/shifts/{shift}", None).status_code == 401
+        assert api.get(f"/api/v1/me/shifts/{shift}", "supervisor").status_code == 403
+        assert api.get("/api/v1/me/shifts/nope", "driver").status_code == 404
+        assert api.get("/api/v1/routes/r-north/efficiency", "supervisor", params={"from": "x"}).status_code == 422
+        assert api.get("/api/v1/me/export", "driver").status_code == 200
+    pool = api.client.app.state.pool
+    assert pool.get_size() > 0 and pool.get_idle_size() == pool.get_size()
