@@ -11,8 +11,8 @@ scopes this module hands out, which the service functions require as arguments:
   membership) or opened by a supervisor/admin with a stated purpose, which is written to
   the append-only audit log for every crew member (they see it in their access log);
 - ``aggregate_scope`` — the k-anonymity thresholds, read live from privacy_settings, and
-  a bounded day range; aggregate SQL suppresses every group with fewer distinct shifts
-  or people than k;
+  a bounded day range widened to whole ISO weeks; aggregate SQL suppresses every group
+  with fewer distinct shifts or people than k;
 - ``live_scope`` — positions of vehicles inside an on-duty shift only, and only recent.
 
 Status codes: 401 without a valid token, 403 for a role without the capability, 404 for
@@ -301,7 +301,8 @@ async def audit(conn: asyncpg.Connection, actor: Principal, action: str, *, subj
 
 @dataclass(frozen=True)
 class AggregateScope:
-    """Aggregates over [start, end) UTC days, suppressing groups below k shifts or k people."""
+    """Aggregates over [start, end) UTC days — whole ISO weeks, Monday to Monday — suppressing
+    groups below k shifts or k people."""
 
     start: date
     end: date
@@ -340,15 +341,26 @@ async def day_range(
     return start, end
 
 
+def whole_weeks(days: tuple[date, date]) -> tuple[date, date]:
+    """[start, end) widened to whole ISO weeks. Aggregates are released per (unit, week)
+    cell, and a range that cut a week would form a different, partial cell: two ranges
+    differing by a day would then reveal that day by subtraction (docs/decisions/0004)."""
+    start, end = days
+    return start - timedelta(days=start.weekday()), end + timedelta(days=-end.weekday() % 7)
+
+
 async def aggregate_scope(conn: asyncpg.Connection, access: Access, days: tuple[date, date]) -> AggregateScope:
-    """Thresholds read live (the admin may change k at any time; the gate read them with the
-    user in this request) for an aggregate capability."""
+    """The range (as whole weeks) and the thresholds read live (the admin may change k at any
+    time; the gate read them with the user in this request) for an aggregate capability."""
     if access.capability not in (Capability.EFFICIENCY, Capability.HOTSPOTS, Capability.EXPORTS, Capability.WHATIF):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "aggregates need an aggregate capability")
+    # What-if answers keep the asked days: a scenario over Tuesday to Thursday means those days,
+    # and their k-checks are the analytics' own (outside decision 0004, see there).
+    start, end = days if access.capability is Capability.WHATIF else whole_weeks(days)
     if access.k is None:
         row = await privacy_settings(conn)  # answers 503: never seeded
-        return AggregateScope(days[0], days[1], row["k_min_shifts"], row["k_min_people"])
-    return AggregateScope(days[0], days[1], *access.k)
+        return AggregateScope(start, end, row["k_min_shifts"], row["k_min_people"])
+    return AggregateScope(start, end, *access.k)
 
 
 # --- live positions ------------------------------------------------------------------------

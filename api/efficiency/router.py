@@ -16,7 +16,7 @@ from fleetpilot.api.policy import Capability
 router = APIRouter(tags=["efficiency"], responses=REFUSALS)
 Efficiency = Allowed(Capability.EFFICIENCY)
 RouteId = Annotated[str, Path(max_length=64)]
-BucketQuery = Annotated[Bucket, Query(description="group shifts by UTC day, ISO week or month")]
+BucketQuery = Annotated[Bucket, Query(description="group shifts by ISO week or by month (the weeks starting in it)")]
 UNKNOWN = {404: {"description": "no such route"}}
 
 

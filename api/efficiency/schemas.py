@@ -6,12 +6,15 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-Bucket = Literal["day", "week", "month"]
+# No daily bucket: days inside a shown week would let hidden days be recovered by subtraction
+# (docs/decisions/0004); a month holds the ISO weeks that start in it.
+Bucket = Literal["week", "month"]
 
 
 class Efficiency(BaseModel):
-    """One group of shifts of a route. When `suppressed`, the group had fewer than k shifts or
-    k people and every figure is null (the values never left the database)."""
+    """One group of shifts of a route, from its (route, ISO week) cells that reach k shifts and
+    k people only. When `suppressed`, no cell of the group did and every figure is null (the
+    values never left the database)."""
 
     period_start: date | None  # None for the whole range
     suppressed: bool
@@ -45,7 +48,7 @@ class RouteEfficiency(BaseModel):
 
 
 class SegmentCoverage(BaseModel):
-    """How often one planned segment of the route was driven over the range (k-checked as a whole)."""
+    """How often one planned segment of the route was driven over the visible shifts of the range."""
 
     seq: int
     segment_id: str

@@ -1,11 +1,13 @@
-"""Route efficiency from shift_metrics, grouped by day/week/month, k-suppressed in SQL.
+"""Route efficiency from shift_metrics per ISO week or month, k-suppressed in SQL.
 
-A group is shown only when it holds at least k_min_shifts shifts and, through
-shift_crew, k_min_people distinct people; otherwise every figure is NULL in the query
-result itself. The whole range is judged the same way (GROUPING SETS), and is also
-suppressed when the periods hidden inside it would together fall below k, since whole
-minus shown periods would reveal them. Differencing across separate requests with
-different ranges is a known limit of suppression without added noise.
+Differencing-proof suppression (docs/decisions/0004): the unit of release is the cell
+(route, ISO week). A cell is visible when it holds at least k_min_shifts shifts and, through
+shift_crew, k_min_people distinct people. Every figure — a week, a month, the whole range,
+the most missed segments, segment coverage — is computed from the shifts of visible cells
+only, and ranges are whole weeks (the policy snaps them). Any answer, and so any difference
+of answers, is then a function of visible cells alone: a suppressed cell cannot be
+recovered by subtracting one range or bucket from another. A period without a visible cell
+is suppressed: every figure is NULL in the query result itself.
 """
 from __future__ import annotations
 
@@ -15,22 +17,33 @@ from fleetpilot.api.efficiency.schemas import Bucket, Efficiency, RouteSegmentsC
 from fleetpilot.api.errors import UnknownRoute
 from fleetpilot.api.policy import AggregateScope
 
-# $1 route (NULL: every route), $2 first day, $3 day after the last, $4 bucket unit,
-# $5 k shifts, $6 k people, $7 most missed segments listed. One row per (route, period) and
-# per route over the whole range.
-EFFICIENCY = """
-WITH s AS (
-    SELECT m.*, date_trunc($4, m.day::timestamp)::date AS period
+# The route's shifts in [$2, $3) that lie in visible (route, ISO week) cells, for $1 a route
+# or NULL (every route); $4 k shifts, $5 k people. `visible` is false for the others.
+CELLS = """
+s AS (
+    SELECT m.*, date_trunc('week', m.day::timestamp)::date AS week
     FROM shift_metrics m
     WHERE ($1::text IS NULL OR m.route_id = $1) AND m.route_id IS NOT NULL AND m.day >= $2 AND m.day < $3
 ),
-people AS (
-    SELECT s.route_id, s.period, GROUPING(s.period) AS whole, count(DISTINCT c.person_id) AS people
-    FROM s JOIN shift_crew c ON c.shift_id = s.shift_id
-    GROUP BY GROUPING SETS ((s.route_id, s.period), (s.route_id))
+cells AS (
+    -- People through the crew index (a join would hash all of shift_crew per request).
+    SELECT route_id, week, count(*) >= $4 AND (
+               SELECT count(DISTINCT c.person_id) FROM shift_crew c WHERE c.shift_id = ANY (array_agg(s.shift_id))
+           ) >= $5 AS visible
+    FROM s GROUP BY route_id, week
+),
+v AS (
+    SELECT s.*, cells.visible FROM s JOIN cells USING (route_id, week)
+)"""
+# $6 bucket ('week' or 'month': a month holds the ISO weeks starting in it), $7 most missed
+# segments listed. One row per (route, period with shifts) and per route over the whole range.
+EFFICIENCY = f"""
+WITH {CELLS},
+periods AS (
+    SELECT v.*, date_trunc($6, v.week::timestamp)::date AS period FROM v
 ),
 agg AS (
-    SELECT route_id, period, GROUPING(period) AS whole, count(*) AS shifts,
+    SELECT route_id, period, GROUPING(period) = 1 AS whole, count(*) AS shifts,
            avg(coverage) AS coverage_mean,
            avg(distance_m) / 1000 AS distance_km_per_shift,
            sum(deadhead_m) / nullif(sum(distance_m), 0) AS deadhead_share,
@@ -39,65 +52,38 @@ agg AS (
            avg(facility_s) / 60 AS facility_min_per_shift,
            avg(dwell_mean_s) AS dwell_mean_s,
            avg(turnaround_s) AS turnaround_mean_s
-    FROM s GROUP BY GROUPING SETS ((route_id, period), (route_id))
+    FROM periods WHERE visible
+    GROUP BY GROUPING SETS ((route_id, period), (route_id))
 ),
-judged AS (
-    SELECT agg.*, (agg.shifts >= $5 AND coalesce(p.people, 0) >= $6) AS k_ok
-    FROM agg LEFT JOIN people p
-      ON p.route_id = agg.route_id AND p.whole = agg.whole AND p.period IS NOT DISTINCT FROM agg.period
-),
--- Whole range minus the periods shown = the suppressed periods together; that remainder
--- must itself reach k, or the whole range is suppressed as well (no recovery by subtraction).
-remainder AS (
-    SELECT s.route_id, count(DISTINCT s.shift_id) AS shifts, count(DISTINCT c.person_id) AS people
-    FROM s
-    JOIN judged j ON j.route_id = s.route_id AND j.whole = 0 AND j.period = s.period AND NOT j.k_ok
-    LEFT JOIN shift_crew c ON c.shift_id = s.shift_id
-    GROUP BY s.route_id
-),
-shown AS (
-    SELECT j.*, j.k_ok AND (j.whole = 0 OR r.route_id IS NULL OR (r.shifts >= $5 AND r.people >= $6)) AS visible
-    FROM judged j LEFT JOIN remainder r ON r.route_id = j.route_id
+groups AS (
+    SELECT DISTINCT route_id, period, false AS whole FROM periods
+    UNION ALL
+    SELECT DISTINCT route_id, NULL::date, true FROM periods
 )
-SELECT route_id, whole = 1 AS whole, period AS period_start, NOT visible AS suppressed,
-       -- The most often missed planned segments, for a whole range that may be shown.
-       CASE WHEN visible AND whole = 1 THEN (
+SELECT g.route_id, g.whole, g.period AS period_start, a.route_id IS NULL AS suppressed,
+       CASE WHEN g.whole AND a.route_id IS NOT NULL THEN (
            SELECT coalesce(json_agg(json_build_array(seg, n) ORDER BY n DESC, seg), '[]') FROM (
-               SELECT seg, count(*) AS n FROM s, unnest(s.missed_segments) AS seg
-               WHERE s.route_id = shown.route_id GROUP BY seg ORDER BY count(*) DESC, seg LIMIT $7) top
+               SELECT seg, count(*) AS n FROM v, unnest(v.missed_segments) AS seg
+               WHERE v.visible AND v.route_id = g.route_id GROUP BY seg ORDER BY count(*) DESC, seg LIMIT $7) top
        ) END AS missed,
-       CASE WHEN visible THEN shifts END AS shifts,
-       CASE WHEN visible THEN coverage_mean END AS coverage_mean,
-       CASE WHEN visible THEN distance_km_per_shift END AS distance_km_per_shift,
-       CASE WHEN visible THEN deadhead_share END AS deadhead_share,
-       CASE WHEN visible THEN collection_h_per_shift END AS collection_h_per_shift,
-       CASE WHEN visible THEN idle_min_per_shift END AS idle_min_per_shift,
-       CASE WHEN visible THEN facility_min_per_shift END AS facility_min_per_shift,
-       CASE WHEN visible THEN dwell_mean_s END AS dwell_mean_s,
-       CASE WHEN visible THEN turnaround_mean_s END AS turnaround_mean_s
-FROM shown
-ORDER BY route_id, whole, period
+       a.shifts, a.coverage_mean, a.distance_km_per_shift, a.deadhead_share, a.collection_h_per_shift,
+       a.idle_min_per_shift, a.facility_min_per_shift, a.dwell_mean_s, a.turnaround_mean_s
+FROM groups g
+LEFT JOIN agg a ON a.route_id = g.route_id AND a.whole = g.whole AND a.period IS NOT DISTINCT FROM g.period
+ORDER BY g.route_id, g.whole, g.period
 """
-# Per planned segment of the route's current version: in how many of the range's shifts it was missed.
-SEGMENT_COVERAGE = """
-WITH s AS (
-    SELECT shift_id, missed_segments FROM shift_metrics WHERE route_id = $1 AND day >= $2 AND day < $3
-)
+# Per planned segment of the route's current version: in how many of the visible shifts it was missed.
+SEGMENT_COVERAGE = f"""
+WITH {CELLS}
 SELECT rs.seq, rs.segment_id, st.name, rs.service,
-       (SELECT count(*) FROM s) AS shifts,
-       (SELECT count(*) FROM s WHERE rs.segment_id = ANY (s.missed_segments)) AS missed
+       (SELECT count(*) FROM v WHERE v.visible AND rs.segment_id = ANY (v.missed_segments)) AS missed
 FROM route_segments rs
 JOIN routes r ON r.route_id = rs.route_id AND r.current_version = rs.version
 LEFT JOIN street_segments st ON st.segment_id = rs.segment_id
 WHERE rs.route_id = $1
 ORDER BY rs.seq
 """
-RANGE_GROUP = """
-SELECT count(*) AS shifts,
-       (SELECT count(DISTINCT c.person_id) FROM shift_metrics m JOIN shift_crew c ON c.shift_id = m.shift_id
-        WHERE m.route_id = $1 AND m.day >= $2 AND m.day < $3) AS people
-FROM shift_metrics WHERE route_id = $1 AND day >= $2 AND day < $3
-"""
+VISIBLE_SHIFTS = f"WITH {CELLS} SELECT count(*) FROM v WHERE v.visible"
 CURRENT_VERSION = "SELECT current_version FROM routes WHERE route_id = $1"
 MAX_MISSED_SEGMENTS = 50
 
@@ -119,7 +105,7 @@ async def efficiency(conn: asyncpg.Connection, scope: AggregateScope, bucket: Bu
     """Per route (one route, or all with shifts in the range when route_id is None), as
     RouteEfficiency-shaped dicts (plain dicts: this is a hot path, and the SQL already
     yields the exact fields and types)."""
-    rows = await conn.fetch(EFFICIENCY, route_id, scope.start, scope.end, bucket, scope.k_shifts, scope.k_people,
+    rows = await conn.fetch(EFFICIENCY, route_id, scope.start, scope.end, scope.k_shifts, scope.k_people, bucket,
                             MAX_MISSED_SEGMENTS)
     by_route: dict[str, dict] = {}
     if route_id is not None:
@@ -153,13 +139,13 @@ async def route_efficiency(conn: asyncpg.Connection, scope: AggregateScope, rout
 
 
 async def segment_coverage(conn: asyncpg.Connection, scope: AggregateScope, route_id: str) -> RouteSegmentsCoverage:
-    """Coverage per planned segment over the range; all or nothing, by the range's k check."""
+    """Coverage per planned segment over the visible shifts of the range; suppressed when none."""
     version = await _check_route(conn, route_id)
-    group = await conn.fetchrow(RANGE_GROUP, route_id, scope.start, scope.end)
-    suppressed = group["shifts"] < scope.k_shifts or group["people"] < scope.k_people
+    args = (route_id, scope.start, scope.end, scope.k_shifts, scope.k_people)
+    shifts = await conn.fetchval(VISIBLE_SHIFTS, *args)
     segments = []
-    if not suppressed and version is not None:
-        segments = [SegmentCoverage(**dict(r), coverage=1 - r["missed"] / r["shifts"])
-                    for r in await conn.fetch(SEGMENT_COVERAGE, route_id, scope.start, scope.end)]
+    if shifts and version is not None:
+        segments = [SegmentCoverage(**dict(r), shifts=shifts, coverage=1 - r["missed"] / shifts)
+                    for r in await conn.fetch(SEGMENT_COVERAGE, *args)]
     return RouteSegmentsCoverage(route_id=route_id, version=version or 0, start=scope.start, end=scope.end,
-                                 suppressed=suppressed, segments=segments)
+                                 suppressed=not shifts, segments=segments)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -39,8 +39,10 @@ def test_weeks_below_k_are_suppressed_with_every_figure_null(shared_api):
     for hidden in (week2, week3):  # one person only; three shifts only
         assert weeks[hidden]["suppressed"] is True
         assert all(weeks[hidden][f] is None for f in FIGURES)
-    assert body["whole_range"]["shifts"] == 15 and not body["whole_range"]["suppressed"]
-    assert body["missed_segments"] == [{"segment_id": "seg-c", "shifts_missed": 7, "share": 7 / 15}]
+    # The whole range holds the visible week only: hidden weeks enter no figure at all.
+    assert body["whole_range"]["shifts"] == 6 and not body["whole_range"]["suppressed"]
+    assert body["whole_range"]["coverage_mean"] == pytest.approx(0.85)
+    assert body["missed_segments"] == [{"segment_id": "seg-c", "shifts_missed": 3, "share": 0.5}]
 
 
 def test_a_route_driven_by_too_few_people_shows_nothing(shared_api):
@@ -51,15 +53,30 @@ def test_a_route_driven_by_too_few_people_shows_nothing(shared_api):
         assert all(group[f] is None for f in FIGURES)
 
 
-def test_the_whole_range_is_hidden_when_it_would_reveal_a_hidden_week(api):
-    # Without week 3, whole range minus week 1 would be week 2: one person's six shifts.
-    week3 = [s for s, (start, _) in api.world.shift_window.items()
-             if start.date() >= api.world.week1 + timedelta(weeks=2)]
-    api.sql("DELETE FROM shifts WHERE shift_id = ANY($1::text[])", week3)
-    body = _efficiency(api)
-    assert [p["suppressed"] for p in body["periods"]] == [False, True]
-    assert body["whole_range"]["suppressed"] and body["whole_range"]["shifts"] is None
-    assert body["missed_segments"] == []
+@pytest.mark.parametrize("first,last", [(0, 21), (0, 14), (2, 19), (3, 10), (6, 8), (8, 20), (-3, 25)])
+def test_no_range_reveals_a_hidden_week_by_subtraction(shared_api, first, last):
+    """Ranges are widened to whole weeks, and every figure comes from visible weeks only:
+    whatever two ranges are subtracted, the remainder is made of visible weeks, whose
+    figures are shown anyway (docs/decisions/0004)."""
+    week1 = shared_api.world.week1
+    body = _efficiency(shared_api, **{"from": str(week1 + timedelta(days=first)),
+                                      "to": str(week1 + timedelta(days=last))})
+    start, end = (date.fromisoformat(body[k]) for k in ("start", "end"))
+    assert start.weekday() == end.weekday() == 0
+    assert start <= week1 + timedelta(days=first) < week1 + timedelta(days=last) <= end < start + timedelta(days=last - first + 14)
+    shown = [p for p in body["periods"] if not p["suppressed"]]
+    assert all(date.fromisoformat(p["period_start"]).weekday() == 0 for p in body["periods"])
+    whole = body["whole_range"]
+    assert (whole["shifts"] or 0) == sum(p["shifts"] for p in shown)  # nothing hidden inside the whole
+    assert whole["suppressed"] == (not shown)
+    # Only week 1 (6 shifts, 3 people) may ever be shown.
+    assert [p["period_start"] for p in shown] == ([str(week1)] if start <= week1 < end else [])
+
+
+def test_daily_figures_are_refused(shared_api):
+    response = shared_api.get("/api/v1/routes/r-north/efficiency", "supervisor",
+                              params={**_range(shared_api), "bucket": "day"})
+    assert response.status_code == 422
 
 
 def test_k_is_read_live_from_the_privacy_settings(api):
@@ -74,11 +91,10 @@ def test_k_is_read_live_from_the_privacy_settings(api):
     assert body["whole_range"]["suppressed"]
 
 
-def test_daily_and_monthly_buckets(shared_api):
-    daily = _efficiency(shared_api, bucket="day")
-    assert len(daily["periods"]) == 15 and all(p["suppressed"] for p in daily["periods"])
+def test_monthly_buckets_hold_the_visible_weeks(shared_api):
     monthly = _efficiency(shared_api, bucket="month")
-    assert sum(p["shifts"] or 0 for p in monthly["periods"]) <= 15
+    assert sum(p["shifts"] or 0 for p in monthly["periods"]) == 6
+    assert monthly["whole_range"] == {**_efficiency(shared_api)["whole_range"]}
 
 
 def test_all_routes_at_once_and_unknown_route(shared_api):
@@ -92,7 +108,7 @@ def test_segment_coverage_of_a_route(shared_api):
     body = shared_api.get("/api/v1/routes/r-north/coverage", "supervisor", params=_range(shared_api)).json()
     assert not body["suppressed"] and body["version"] == 1
     coverage = {s["segment_id"]: (s["shifts"], s["missed"], s["coverage"]) for s in body["segments"]}
-    assert coverage == {"seg-a": (15, 0, 1.0), "seg-b": (15, 0, 1.0), "seg-c": (15, 7, 1 - 7 / 15)}
+    assert coverage == {"seg-a": (6, 0, 1.0), "seg-b": (6, 0, 1.0), "seg-c": (6, 3, 0.5)}  # visible week only
     south = shared_api.get("/api/v1/routes/r-south/coverage", "supervisor", params=_range(shared_api)).json()
     assert south["suppressed"] and south["segments"] == []
 
