@@ -53,7 +53,9 @@ class SafetyEvent(BaseModel):
     magnitude: float | None
     speed_before_mps: float | None
     speed_after_mps: float | None
-    context: dict[str, Any]  # what was around: segment, speed limit, stop, turn...
+    # What was around: segment (segment_id, street), speed limit, stop, turn... and `hotspot`:
+    # whether that segment is currently a significant fleet hotspot of this kind.
+    context: dict[str, Any]
 
 
 class Delay(BaseModel):

@@ -49,10 +49,14 @@ SELECT json_build_object(
                deadhead_m / 1000.0 AS deadhead_km, collection_s, deadhead_s, facility_s, break_s, idle_s,
                stops, dwell_mean_s, turnaround_s, coverage, missed_segments, metrics AS details
         FROM shift_metrics WHERE shift_id = s.shift_id) m),
+    -- context.hotspot: the event's street segment is a significant fleet hotspot of its kind now.
     'events', (SELECT coalesce(json_agg(e ORDER BY e.ts), '[]') FROM (
         SELECT ts, kind, source, lon, lat, magnitude, speed_before AS speed_before_mps,
-               speed_after AS speed_after_mps, context
-        FROM shift_events WHERE shift_id = s.shift_id) e),
+               speed_after AS speed_after_mps,
+               context || jsonb_build_object('hotspot', EXISTS (
+                   SELECT 1 FROM known_hotspots h WHERE h.segment_id = ev.context ->> 'segment_id' AND h.kind = ev.kind
+               )) AS context
+        FROM shift_events ev WHERE ev.shift_id = s.shift_id) e),
     -- Time lost to causes outside the crew's control.
     'delays', (SELECT coalesce(json_agg(d ORDER BY d.ord), '[]') FROM (
         SELECT d.ord, d.kind, d.seconds, d.explanation

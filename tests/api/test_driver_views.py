@@ -45,7 +45,7 @@ def test_one_of_my_shifts_has_metrics_events_in_context_and_delays(shared_api):
     assert body["shift_id"] == shift_id and body["duration_s"] == 8 * 3600
     assert body["metrics"]["distance_km"] > 0 and body["metrics"]["details"] == {"fuel_l": 40}
     assert body["events"][0]["kind"] == "harsh_brake"
-    assert body["events"][0]["context"] == {"segment_id": "seg-a", "speed_limit_kmh": 30}
+    assert body["events"][0]["context"] == {"segment_id": "seg-a", "speed_limit_kmh": 30, "hotspot": False}
     assert {d["kind"] for d in body["delays"]} == {"facility_time", "facility_turnaround"}
     assert body["opened_for_purpose"] is None
 
@@ -140,3 +140,21 @@ def test_only_safety_moments_count_in_my_shift_list_and_trends(api):
     # The shift view still shows every event, reversing included.
     events = api.get(f"{ME}/shifts/{shift_id}", "driver").json()["events"]
     assert [e["kind"] for e in events].count("reversing") == 3 and len(events) == 6
+
+
+def test_an_event_on_a_known_hotspot_of_its_kind_is_flagged(api):
+    shift_id = api.world.track_shift
+    starts = api.world.shift_window[shift_id][0]
+    api.sql_many("INSERT INTO shift_events (shift_id, ts, kind, source, lon, lat, context) "
+                 "VALUES ($1, $2, $3, 'derived', 13.4, 52.5, $4::jsonb)",
+                 [(shift_id, starts + timedelta(minutes=1), "speeding", '{"segment_id": "seg-a"}'),
+                  (shift_id, starts + timedelta(minutes=2), "harsh_brake", '{"segment_id": "seg-b", "street": "B St"}'),
+                  (shift_id, starts + timedelta(minutes=3), "harsh_brake", '{}')])
+    # seg-a is a known harsh-braking hotspot (not a speeding one); seg-b is not a hotspot.
+    api.sql("INSERT INTO known_hotspots (segment_id, kind, passes, events, rate_per_1000, expected, q, first_day, "
+            "last_day) VALUES ('seg-a', 'harsh_brake', 1000, 40, 40, 10, 0.001, current_date - 90, current_date)")
+    events = api.get(f"{ME}/shifts/{shift_id}", "driver").json()["events"]
+    flags = [(e["kind"], e["context"].get("segment_id"), e["context"]["hotspot"]) for e in events]
+    assert flags == [("speeding", "seg-a", False), ("harsh_brake", "seg-b", False), ("harsh_brake", None, False),
+                     ("harsh_brake", "seg-a", True)]
+    assert events[1]["context"]["street"] == "B St"
