@@ -67,6 +67,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="full speed: published but not yet acknowledged messages, at most (default 4000; "
                         "Mosquitto 2.0.11 with default limits was seen dropping messages for a subscriber "
                         "about 10000 behind, even within its Receive Maximum)")
+    p.add_argument("--feedback-interval", type=float, default=0.2, metavar="SECONDS",
+                   help="full speed: how often the ingest's acknowledged count is read to let the publishers "
+                        "run ahead (default 0.2; each read costs the ingest ~2 ms of CPU)")
     p.add_argument("--publishers", type=int, default=2, help="publisher processes (default 2)")
     p.add_argument("--ingest-workers", type=int, default=1, help="ingest processes on a shared subscription")
     p.add_argument("--writers", type=int, default=2, help="writer connections per ingest process")
@@ -114,6 +117,7 @@ def main(argv: list[str]) -> int:
         **result,
         "raw_copy_rows": copy["rows"],
         "raw_copy_rows_per_s": copy["rows_per_s"],
+        "raw_copy_load_avg_1m": copy["load_avg_1m"],
         "ratio_to_raw_copy": round(ingest_rate / copy["rows_per_s"], 3) if copy["rows_per_s"] else None,
         "ingest": {"workers": args.ingest_workers, "writers": args.writers, "batch_rows": args.batch_rows,
                    "batch_wait_s": args.batch_wait},
@@ -240,11 +244,12 @@ def _free_port() -> int:
 class Snapshot:
     """The ingest counters and CPU at one moment, summed over workers."""
 
-    def __init__(self, workers: list[IngestProcess], published: int):
+    def __init__(self, workers: list[IngestProcess], published: int, publishers: list[psutil.Process] = ()):
         self.at = time.monotonic()
         self.published = published
         texts = [w.metrics() for w in workers]
         self.cpu_s = sum(w.cpu_s() for w in workers)
+        self.publisher_cpu_s = sum(_cpu_s(p) for p in publishers)
         self.fixes = sum(_sample(t, f"{METRIC}rows_stored_total", 'table="fixes"') for t in texts)
         self.acked = sum(_sample(t, f"{METRIC}messages_acked_total") for t in texts)
         self.received = sum(_sample(t, f"{METRIC}messages_received_total", 'channel="telemetry"')
@@ -256,6 +261,14 @@ class Snapshot:
         self.batch_s = sum(_sample(t, f"{METRIC}batch_write_seconds_sum") for t in texts)
         self.batch_rows = sum(_sample(t, f"{METRIC}batch_rows_sum") for t in texts)
         self.conflicts = sum(_sample(t, f"{METRIC}batch_conflicts_total", 'table="fixes"') for t in texts)
+
+
+def _cpu_s(process: psutil.Process) -> float:
+    try:
+        t = process.cpu_times()
+    except psutil.NoSuchProcess:  # a publisher that ran out of data
+        return 0.0
+    return t.user + t.system
 
 
 def _sample(text: str, name: str, labels: str = "") -> float:
@@ -313,6 +326,7 @@ def measure(workers: list[IngestProcess], messages: list[tuple[str, bytes]], mqt
              for i in range(args.publishers)]
     for p in procs:
         p.start()
+    publishers = [psutil.Process(p.pid) for p in procs]
     time.sleep(1.0)  # publishers connected
     start.set()
 
@@ -322,12 +336,15 @@ def measure(workers: list[IngestProcess], messages: list[tuple[str, bytes]], mqt
             if not args.rate:
                 acked = sum(_sample(w.metrics(), f"{METRIC}messages_acked_total") for w in workers)
                 allowance.value = int(acked + args.max_backlog) // args.publishers
-            time.sleep(0.5)  # each scrape costs the ingest a few ms of CPU
+                time.sleep(args.feedback_interval)  # each scrape costs the ingest ~2 ms of CPU
+            else:
+                time.sleep(0.5)
 
     run_for(args.warmup)
-    first = Snapshot(workers, sum(c.value for c in counters))
+    load_at_start = os.getloadavg()[0]
+    first = Snapshot(workers, sum(c.value for c in counters), publishers)
     run_for(args.duration)
-    last = Snapshot(workers, sum(c.value for c in counters))
+    last = Snapshot(workers, sum(c.value for c in counters), publishers)
     exhausted = not any(p.is_alive() for p in procs)
     stop.set()
     allowance.value = 2**62
@@ -341,6 +358,7 @@ def measure(workers: list[IngestProcess], messages: list[tuple[str, bytes]], mqt
     window = last.at - first.at
     return {
         "window_s": round(window, 1),
+        "load_avg_1m_at_window_start": round(load_at_start, 2),
         "publisher_ran_out_of_data": exhausted,
         "fixes_per_s": round((last.fixes - first.fixes) / window),
         "messages_per_s": round((last.acked - first.acked) / window),
@@ -353,6 +371,9 @@ def measure(workers: list[IngestProcess], messages: list[tuple[str, bytes]], mqt
         # What the ingest costs, independent of how much CPU the machine left it.
         "ingest_cpu_us_per_message": _per(1e6 * (last.cpu_s - first.cpu_s), last.acked - first.acked),
         "fixes_per_ingest_cpu_second": _per(last.fixes - first.fixes, last.cpu_s - first.cpu_s),
+        "publishers_cpu_percent": round(100 * (last.publisher_cpu_s - first.publisher_cpu_s) / window, 1),
+        "publishers_cpu_us_per_message": _per(1e6 * (last.publisher_cpu_s - first.publisher_cpu_s),
+                                              last.published - first.published),
         "batches": int(last.batches - first.batches),
         "batch_rows_mean": round((last.batch_rows - first.batch_rows) / max(last.batches - first.batches, 1)),
         "batch_write_s_mean": round((last.batch_s - first.batch_s) / max(last.batches - first.batches, 1), 3),
@@ -384,52 +405,44 @@ def _publish(messages, mqtt_url: str, start, stop, counter, rate: float | None, 
 
     `counter` counts messages the broker acknowledged (PUBACK), i.e. really published.
     """
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
+    from fleetpilot.ingest.benchpub import QoS1Publisher
 
-    target = parse_mqtt_url(mqtt_url)
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:8]}",
-                         protocol=mqtt.MQTTv5)
-    # paho rescans its in-flight messages on every PUBACK once a queue forms: keep it short.
-    client.max_inflight_messages_set(200)
-    client.max_queued_messages_set(0)
-
-    def on_publish(_client, _userdata, _mid, _reason, _props) -> None:
-        counter.value += 1
-
-    client.on_publish = on_publish
-    if target.username:
-        client.username_pw_set(target.username, target.password)
-    client.connect(target.host, target.port)
-    client.loop_start()
+    link = QoS1Publisher(parse_mqtt_url(mqtt_url), f"bench-pub-{uuid.uuid4().hex[:8]}")
     start.wait()
     began = time.monotonic()
-    sent = 0
+    sent, i = 0, 0
     previous, stamped = None, None
-    for topic, payload in messages:
-        if stop.is_set():
-            break
-        if rate and sent >= (time.monotonic() - began) * rate:
-            time.sleep(max(0.0, sent / rate - (time.monotonic() - began)))
-        # Never more than the allowance out, and at most 1000 waiting in paho itself.
-        while (sent >= allowance.value or sent - counter.value >= 1000) and not stop.is_set():
-            time.sleep(0.002)
-        if payload is previous:  # a duplicate publish repeats its original byte for byte
-            payload = stamped
-        else:
-            previous = payload
-            at = payload.find(SENT_KEY)
-            if at >= 0:
-                i = at + len(SENT_KEY)
-                payload = payload[:i] + str(int(time.time() * 1000)).encode() + payload[i + 13:]
-            stamped = payload
-        client.publish(topic, payload, qos=1)
-        sent += 1
+    while i < len(messages) and not stop.is_set():
+        # Never more than the allowance out, and at most 1000 without a PUBACK.
+        limit = min(allowance.value, link.acked + 1000)
+        if rate:
+            limit = min(limit, int((time.monotonic() - began) * rate) + 1)
+        if sent >= limit:
+            counter.value = link.read_acks(0.002)
+            continue
+        now = str(int(time.time() * 1000)).encode()
+        chunk = []
+        for topic, payload in messages[i:i + min(limit - sent, 200)]:
+            if payload is previous:  # a duplicate publish repeats its original byte for byte
+                payload = stamped
+            else:
+                previous = payload
+                at = payload.find(SENT_KEY)
+                if at >= 0:
+                    j = at + len(SENT_KEY)
+                    payload = payload[:j] + now + payload[j + 13:]
+                stamped = payload
+            chunk.append((topic, payload))
+        link.publish_many(chunk)
+        i += len(chunk)
+        sent += len(chunk)
+        counter.value = link.read_acks()
     deadline = time.monotonic() + 60
-    while counter.value < sent and time.monotonic() < deadline:
-        time.sleep(0.01)
-    client.disconnect()
-    client.loop_stop()
+    while link.acked < sent and time.monotonic() < deadline:
+        counter.value = link.read_acks(0.05)
+    if link.failed:
+        print(f"bench publisher: the broker refused {link.failed} messages", file=sys.stderr)
+    link.close()
 
 
 async def raw_copy(db_url: str, max_rows: int, batch_rows: int) -> dict:
@@ -439,10 +452,12 @@ async def raw_copy(db_url: str, max_rows: int, batch_rows: int) -> dict:
     try:
         rows = [tuple(r) for r in await conn.fetch(f"SELECT {', '.join(columns)} FROM fixes LIMIT $1", max_rows)]
         await conn.execute("TRUNCATE fixes")
+        load = os.getloadavg()[0]
         started = time.perf_counter()
         for i in range(0, len(rows), batch_rows):
             await conn.copy_records_to_table("fixes", records=rows[i:i + batch_rows], columns=columns)
         seconds = time.perf_counter() - started
     finally:
         await conn.close()
-    return {"rows": len(rows), "rows_per_s": round(len(rows) / seconds) if rows else 0}
+    return {"rows": len(rows), "rows_per_s": round(len(rows) / seconds) if rows else 0,
+            "load_avg_1m": round(load, 2)}
