@@ -2,7 +2,6 @@
 and nothing of anyone else, whatever they type into the address bar."""
 from __future__ import annotations
 
-import json
 import zipfile
 
 import pytest
@@ -36,10 +35,52 @@ def test_latest_shift_shows_the_numbers_the_database_holds(driver_page, pilot):
     assert driver_page.inner_text("#fig-coverage") == f"{round(metrics['coverage'] * 100)} %"
     assert driver_page.inner_text("#fig-events") == str(len(events))
     assert driver_page.locator("#events li[data-kind]").count() == len(events)
-    hot = sum(bool(json.loads(e["context"]).get("hotspot")) for e in events)
-    assert driver_page.locator("#events .badge.hot").count() == hot
-    assert driver_page.locator("#hazards li").count() == max(hot, 1)
     assert driver_page.watch.problems() == []
+
+
+# Events at a street segment the rollup found significant for that kind over the fleet (the
+# API marks them context.hotspot), and each event's street as the rollup matched it.
+SHIFT_EVENTS = """
+SELECT e.ts, e.kind, e.context->>'street' AS street, k.segment_id IS NOT NULL AS hot
+FROM shift_events e
+LEFT JOIN known_hotspots k ON k.segment_id = e.context->>'segment_id' AND k.kind = e.kind
+WHERE e.shift_id = $1 AND e.kind <> 'reversing' ORDER BY e.ts"""
+
+
+def _shift_with_most_hotspots(pilot):
+    """The driver's shift with the most events at known hotspots (the data decides how many)."""
+    counts = {s: pilot.sql(SHIFT_EVENTS, s) for s in pilot.own_shifts}
+    shift = max(counts, key=lambda s: (sum(e["hot"] for e in counts[s]), len(counts[s])))
+    assert counts[shift], "no safety moment on any of the driver's shifts: the pilot cannot test this"
+    return shift, counts[shift]
+
+
+def _event_items(page) -> list[str]:
+    return page.eval_on_selector_all("#events li[data-kind]", "items => items.map((li) => li.innerText)")
+
+
+def test_safety_moments_name_the_street_the_rollup_matched(driver_page, pilot):
+    shift, events = _shift_with_most_hotspots(pilot)
+    assert any(e["street"] for e in events), "the rollup named no event's street"
+    open_page(driver_page, f"driver.html?shift={shift}")
+    items = _event_items(driver_page)
+    assert len(items) == len(events)
+    for item, event in zip(items, events):
+        if event["street"]:
+            assert f"— {event['street']} " in item.replace(",", " "), item
+
+
+def test_safety_moments_at_known_hotspots_are_marked(driver_page, pilot):
+    shift, events = _shift_with_most_hotspots(pilot)
+    open_page(driver_page, f"driver.html?shift={shift}")
+    items = _event_items(driver_page)
+    assert len(items) == len(events)
+    for item, event in zip(items, events):
+        assert ("Known hotspot" in item) == event["hot"], (item, event)
+    hot = sum(e["hot"] for e in events)
+    assert hot, "no event of the driver's at a known hotspot: the pilot cannot test this"
+    assert driver_page.locator("#events .badge.hot").count() == hot
+    assert driver_page.locator("#hazards li").count() == hot
 
 
 def test_access_log_names_who_opened_my_shift_and_why(driver_page, pilot):

@@ -46,13 +46,14 @@ async function show(opened, purpose, city) {
   const driven = track.features.filter((f) => f.properties.kind === "driven" && f.geometry);
   const planned = track.features.filter((f) => f.properties.kind === "planned");
   const plannedTrace = lineTrace(planned, { name: "Planned route", colour: COLOURS.planned, width: 5 });
+  const eventTrace = pointTrace(events, { name: "Safety moments", colour: COLOURS.event, size: 12, symbol: "diamond",
+    hover: (e) => `${fmt.eventWords(e.kind)} ${fmt.time(e.ts)}` });
   $("opened").hidden = false;
   await drawMap($("opened-map"), [
     ...cityTraces(city), plannedTrace,
-    lineTrace(driven, { name: "Route driven", colour: COLOURS.driven, width: 2.5 }),
-    pointTrace(events, { name: "Safety moments", colour: COLOURS.event, size: 12, symbol: "diamond",
-      hover: (e) => `${fmt.eventWords(e.kind)} ${fmt.time(e.ts)}` }),
-  ], { label: `Map of shift ${shift.shift_id}: the route driven and ${events.length} safety moments`, focus: [plannedTrace] });
+    lineTrace(driven, { name: "Route driven", colour: COLOURS.driven, width: 2.5 }), eventTrace,
+  ], { label: `Map of shift ${shift.shift_id}: the route driven and ${events.length} safety moments`,
+       focus: [plannedTrace, eventTrace].filter((t) => t.x.length) });
   $("opened-events").innerHTML = tableHtml({
     caption: "Safety moments of the shift", id: "opened-events-table", stack: true, empty: "No safety moments.",
     columns: [{ label: "Time" }, { label: "What" }, { label: "How hard", num: true }],
