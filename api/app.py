@@ -18,7 +18,7 @@ from fleetpilot.api.admin.router import router as admin_router
 from fleetpilot.api.auth.router import router as auth_router
 from fleetpilot.api.auth.tokens import TokenKeys
 from fleetpilot.api.city.router import router as city_router
-from fleetpilot.api.db import ReleaseConnection, open_pool
+from fleetpilot.api.db import FairTurns, ReleaseConnection, open_pool
 from fleetpilot.api.deps import UNREADABLE_BODY
 from fleetpilot.api.efficiency.router import router as efficiency_router
 from fleetpilot.api.errors import UNSTORABLE_TEXT, unstorable_text
@@ -65,6 +65,7 @@ def create_app(settings: Settings, *, pool_size: int = 20) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await open_pool(resolve_database_url(settings), max_size=pool_size)
+        app.state.pool_turns = FairTurns(pool_size)
         try:
             yield
         finally:

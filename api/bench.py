@@ -236,6 +236,23 @@ def _cpu_s(process: psutil.Process) -> float:
     return total
 
 
+def _backend_cpu_s(server: psutil.Process, db_port: int) -> dict[int, float]:
+    """CPU seconds per PostgreSQL backend serving the API server's connections (found by the
+    client ports in their process titles, so other users of the database are not counted)."""
+    ports = {f"({c.laddr.port})" for proc in (server, *server.children(recursive=True))
+             for c in proc.net_connections(kind="tcp") if c.raddr and c.raddr.port == db_port}
+    cpu = {}
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        title = " ".join(proc.info["cmdline"] or [])
+        if proc.info["name"] == "postgres" and any(port in title for port in ports):
+            try:
+                times = proc.cpu_times()
+                cpu[proc.pid] = times.user + times.system
+            except psutil.Error:
+                pass
+    return cpu
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -277,6 +294,7 @@ async def _measure(url: str, plan: dict, args: argparse.Namespace) -> dict:
         return tokens[user_id]
 
     port = _free_port()
+    db_port = urlsplit(url).port or 5432
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="fleetpilot-bench-") as data_dir:
         server = _start_server(url, port, secret, args, data_dir)
@@ -287,12 +305,15 @@ async def _measure(url: str, plan: dict, args: argparse.Namespace) -> dict:
                 clients = args.heavy_clients if name in HEAVY else args.clients
                 requests = [request_bytes(path, token(uid, role)) for uid, path in paths]
                 await run_load("127.0.0.1", port, requests[: clients * 2], clients)  # warm-up
-                cpu_before = _cpu_s(process)
+                cpu_before, db_before = _cpu_s(process), _backend_cpu_s(process, db_port)
                 results[name] = {"clients": clients, **(await run_load("127.0.0.1", port, requests, clients)).summary()}
-                # CPU the API process spent per request: comparable across runs on a busy machine,
-                # where latency also depends on what else is running.
+                # CPU the API process and its database backends spent per request: comparable
+                # across runs on a busy machine, where latency also depends on what else runs.
+                db_after = _backend_cpu_s(process, db_port)
                 results[name]["server_cpu_ms_per_request"] = round(
                     (_cpu_s(process) - cpu_before) * 1000 / len(requests), 3)
+                results[name]["database_cpu_ms_per_request"] = round(
+                    sum(cpu - db_before.get(pid, 0.0) for pid, cpu in db_after.items()) * 1000 / len(requests), 3)
         finally:
             server.terminate()
             server.wait(timeout=30)

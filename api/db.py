@@ -1,6 +1,9 @@
 """The API's connection pool and the per-request connection dependency."""
 from __future__ import annotations
 
+import asyncio
+from collections import deque
+
 import asyncpg
 import orjson
 from fastapi import HTTPException, Request, status
@@ -36,6 +39,38 @@ async def open_pool(url: str, max_size: int) -> asyncpg.Pool:
     return await create_pool(url, min_size=1, max_size=max_size, init=_init_connection, reset=_keep_session)
 
 
+class FairTurns:
+    """At most `size` requests hold a connection; the others wait strictly first come, first
+    served. asyncpg's pool queue is not fair under saturation (a newcomer may take the
+    connection a woken waiter was handed, and the waiter queues again at the back), so with
+    more requests in flight than connections a few of them starved for seconds."""
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self.waiters: deque[asyncio.Future] = deque()
+
+    async def take(self) -> None:
+        if self.free and not self.waiters:
+            self.free -= 1
+            return
+        turn = asyncio.get_running_loop().create_future()
+        self.waiters.append(turn)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.give_back()  # handed a turn just as we were cancelled: pass it on
+            raise
+
+    def give_back(self) -> None:
+        while self.waiters:
+            turn = self.waiters.popleft()
+            if not turn.done():  # a cancelled waiter's turn is skipped
+                turn.set_result(None)
+                return
+        self.free += 1
+
+
 # Where a request's connection is kept in its ASGI scope (see ReleaseConnection).
 CONN_KEY = "fleetpilot.conn"
 
@@ -49,10 +84,18 @@ async def get_conn(request: Request) -> asyncpg.Connection:
     conn = request.scope.get(CONN_KEY)
     if conn is not None:
         return conn
+    state = request.app.state
     try:
-        conn = await request.app.state.pool.acquire(timeout=ACQUIRE_TIMEOUT_S)
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "database unavailable") from None
+        await asyncio.wait_for(state.pool_turns.take(), ACQUIRE_TIMEOUT_S)
+    except TimeoutError:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "database busy") from None
+    try:
+        conn = await state.pool.acquire(timeout=ACQUIRE_TIMEOUT_S)
+    except BaseException as exc:
+        state.pool_turns.give_back()
+        if isinstance(exc, (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)):
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "database unavailable") from None
+        raise
     request.scope[CONN_KEY] = conn
     return conn
 
@@ -70,4 +113,8 @@ class ReleaseConnection:
         finally:
             conn = scope.pop(CONN_KEY, None)
             if conn is not None:
-                await scope["app"].state.pool.release(conn, timeout=RELEASE_TIMEOUT_S)
+                state = scope["app"].state
+                try:
+                    await state.pool.release(conn, timeout=RELEASE_TIMEOUT_S)
+                finally:
+                    state.pool_turns.give_back()

@@ -11,6 +11,8 @@ is suppressed: every figure is NULL in the query result itself.
 """
 from __future__ import annotations
 
+from collections import Counter
+
 import asyncpg
 
 from fleetpilot.api.efficiency.schemas import Bucket, Efficiency, RouteSegmentsCoverage, SegmentCoverage
@@ -35,42 +37,35 @@ cells AS (
 v AS (
     SELECT s.*, cells.visible FROM s JOIN cells USING (route_id, week)
 )"""
-# $6 bucket ('week' or 'month': a month holds the ISO weeks starting in it), $7 most missed
-# segments listed. One row per (route, period with shifts) and per route over the whole range.
-EFFICIENCY = f"""
-WITH {CELLS},
-periods AS (
-    SELECT v.*, date_trunc($6, v.week::timestamp)::date AS period FROM v
-),
-agg AS (
-    SELECT route_id, period, GROUPING(period) = 1 AS whole, count(*) AS shifts,
-           avg(coverage) AS coverage_mean,
-           avg(distance_m) / 1000 AS distance_km_per_shift,
-           sum(deadhead_m) / nullif(sum(distance_m), 0) AS deadhead_share,
-           avg(collection_s) / 3600 AS collection_h_per_shift,
-           avg(idle_s) / 60 AS idle_min_per_shift,
-           avg(facility_s) / 60 AS facility_min_per_shift,
-           avg(dwell_mean_s) AS dwell_mean_s,
-           avg(turnaround_s) AS turnaround_mean_s
-    FROM periods WHERE visible
-    GROUP BY GROUPING SETS ((route_id, period), (route_id))
-),
-groups AS (
-    SELECT DISTINCT route_id, period, false AS whole FROM periods
-    UNION ALL
-    SELECT DISTINCT route_id, NULL::date, true FROM periods
-)
-SELECT g.route_id, g.whole, g.period AS period_start, a.route_id IS NULL AS suppressed,
-       CASE WHEN g.whole AND a.route_id IS NOT NULL THEN (
-           SELECT coalesce(json_agg(json_build_array(seg, n) ORDER BY n DESC, seg), '[]') FROM (
-               SELECT seg, count(*) AS n FROM v, unnest(v.missed_segments) AS seg
-               WHERE v.visible AND v.route_id = g.route_id GROUP BY seg ORDER BY count(*) DESC, seg LIMIT $7) top
-       ) END AS missed,
-       a.shifts, a.coverage_mean, a.distance_km_per_shift, a.deadhead_share, a.collection_h_per_shift,
-       a.idle_min_per_shift, a.facility_min_per_shift, a.dwell_mean_s, a.turnaround_mean_s
-FROM groups g
-LEFT JOIN agg a ON a.route_id = g.route_id AND a.whole = g.whole AND a.period IS NOT DISTINCT FROM g.period
-ORDER BY g.route_id, g.whole, g.period
+# One row per (route, ISO week) cell with shifts in [$2, $3), for $1 a route or NULL (every
+# route). `sums` holds the cell's sums and counts only when it reaches $4 shifts and $5 people;
+# a suppressed cell's figures never leave the database. Weeks, months and the whole range are
+# sums of visible cells (see _group), so the database does one index range scan and one
+# grouping per request.
+WEEK_CELLS = """
+SELECT route_id, week, CASE WHEN shifts >= $4 AND people >= $5 THEN sums END AS sums
+FROM (
+    SELECT route_id, date_trunc('week', day::timestamp)::date AS week, count(*) AS shifts,
+           -- People through the crew index (a join would hash all of shift_crew per request).
+           (SELECT count(DISTINCT c.person_id) FROM shift_crew c WHERE c.shift_id = ANY (array_agg(m.shift_id)))
+               AS people,
+           json_build_object(
+               'shifts', count(*),
+               'coverage', json_build_array(sum(coverage), count(coverage)),
+               'distance_m', json_build_array(sum(distance_m), count(distance_m)),
+               'deadhead_m', json_build_array(sum(deadhead_m), count(deadhead_m)),
+               'collection_s', json_build_array(sum(collection_s), count(collection_s)),
+               'idle_s', json_build_array(sum(idle_s), count(idle_s)),
+               'facility_s', json_build_array(sum(facility_s), count(facility_s)),
+               'dwell_mean_s', json_build_array(sum(dwell_mean_s), count(dwell_mean_s)),
+               'turnaround_s', json_build_array(sum(turnaround_s), count(turnaround_s)),
+               'missed', coalesce(json_agg(missed_segments) FILTER (WHERE cardinality(missed_segments) > 0), '[]')
+           ) AS sums
+    FROM shift_metrics m
+    WHERE ($1::text IS NULL OR route_id = $1) AND route_id IS NOT NULL AND day >= $2 AND day < $3
+    GROUP BY route_id, week
+) cells
+ORDER BY route_id, week
 """
 # Per planned segment of the route's current version: in how many of the visible shifts it was missed.
 SEGMENT_COVERAGE = f"""
@@ -98,30 +93,58 @@ async def _check_route(conn: asyncpg.Connection, route_id: str) -> int | None:
 # The figures of a group, in Efficiency's field order; all None when suppressed.
 FIGURES = tuple(k for k in Efficiency.model_fields if k not in ("period_start", "suppressed"))
 EMPTY = {"period_start": None, "suppressed": True, **dict.fromkeys(FIGURES)}
+# Per-shift means: figure -> (summed column, divisor of the mean for the figure's unit).
+MEANS = {"coverage_mean": ("coverage", 1), "distance_km_per_shift": ("distance_m", 1000),
+         "collection_h_per_shift": ("collection_s", 3600), "idle_min_per_shift": ("idle_s", 60),
+         "facility_min_per_shift": ("facility_s", 60), "dwell_mean_s": ("dwell_mean_s", 1),
+         "turnaround_mean_s": ("turnaround_s", 1)}
+
+
+def _total(cells: list[dict], column: str) -> tuple[float, int]:
+    """(sum of the known values, how many were known) over cells, as SQL's sum and count."""
+    return sum(c[column][0] or 0 for c in cells), sum(c[column][1] for c in cells)
+
+
+def _group(period_start, cells: list[dict]) -> dict:
+    """An Efficiency group from visible cells' sums; suppressed when there are none."""
+    if not cells:
+        return {**EMPTY, "period_start": period_start}
+    group = {"period_start": period_start, "suppressed": False, "shifts": sum(c["shifts"] for c in cells)}
+    for figure, (column, unit) in MEANS.items():
+        total, known = _total(cells, column)
+        group[figure] = total / known / unit if known else None
+    distance, deadhead = _total(cells, "distance_m")[0], _total(cells, "deadhead_m")
+    group["deadhead_share"] = deadhead[0] / distance if deadhead[1] and distance else None
+    return {k: group[k] for k in ("period_start", "suppressed", *FIGURES)}
+
+
+def _most_missed(cells: list[dict], shifts: int) -> list[dict]:
+    counts = Counter(seg for c in cells for missed in c["missed"] for seg in missed)
+    top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:MAX_MISSED_SEGMENTS]
+    return [{"segment_id": seg, "shifts_missed": n, "share": n / shifts} for seg, n in top]
 
 
 async def efficiency(conn: asyncpg.Connection, scope: AggregateScope, bucket: Bucket,
                      route_id: str | None = None) -> list[dict]:
     """Per route (one route, or all with shifts in the range when route_id is None), as
-    RouteEfficiency-shaped dicts (plain dicts: this is a hot path, and the SQL already
-    yields the exact fields and types)."""
-    rows = await conn.fetch(EFFICIENCY, route_id, scope.start, scope.end, scope.k_shifts, scope.k_people, bucket,
-                            MAX_MISSED_SEGMENTS)
-    by_route: dict[str, dict] = {}
+    RouteEfficiency-shaped dicts (plain dicts: this is a hot path)."""
+    rows = await conn.fetch(WEEK_CELLS, route_id, scope.start, scope.end, scope.k_shifts, scope.k_people)
+    cells: dict[str, dict] = {}  # route -> period -> visible cells' sums (None: suppressed)
     if route_id is not None:
-        by_route[route_id] = _route_result(route_id, scope, bucket)
+        cells[route_id] = {}
     for row in rows:
-        result = by_route.get(row["route_id"]) or by_route.setdefault(
-            row["route_id"], _route_result(row["route_id"], scope, bucket))
-        group = {"period_start": row["period_start"], "suppressed": row["suppressed"],
-                 **{k: row[k] for k in FIGURES}}
-        if row["whole"]:
-            result["whole_range"] = group
-            result["missed_segments"] = [{"segment_id": seg, "shifts_missed": n, "share": n / group["shifts"]}
-                                         for seg, n in row["missed"] or []]
-        else:
-            result["periods"].append(group)
-    return list(by_route.values())
+        period = row["week"] if bucket == "week" else row["week"].replace(day=1)
+        cells.setdefault(row["route_id"], {}).setdefault(period, []).append(row["sums"])
+    results = []
+    for route, periods in cells.items():
+        result = _route_result(route, scope, bucket)
+        result["periods"] = [_group(period, [c for c in sums if c]) for period, sums in periods.items()]
+        visible = [c for sums in periods.values() for c in sums if c]
+        if visible:
+            result["whole_range"] = whole = _group(None, visible)
+            result["missed_segments"] = _most_missed(visible, whole["shifts"])
+        results.append(result)
+    return results
 
 
 def _route_result(route_id: str, scope: AggregateScope, bucket: Bucket) -> dict:

@@ -36,3 +36,31 @@ def test_every_request_returns_its_connection_to_the_pool(api):
         assert api.get("/api/v1/me/export", "driver").status_code == 200
     pool = api.client.app.state.pool
     assert pool.get_size() > 0 and pool.get_idle_size() == pool.get_size()
+
+
+def test_connection_turns_are_first_come_first_served_and_survive_cancellation():
+    import asyncio
+
+    from fleetpilot.api.db import FairTurns
+
+    async def scenario():
+        turns, order = FairTurns(1), []
+        await turns.take()  # the one turn is held
+
+        async def wait(name: str):
+            await turns.take()
+            order.append(name)
+
+        waiters = {name: asyncio.create_task(wait(name)) for name in "abcd"}
+        await asyncio.sleep(0)
+        waiters["b"].cancel()  # gives up while waiting: its place is skipped
+        await asyncio.sleep(0)
+        for _ in range(3):
+            turns.give_back()
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+        turns.give_back()
+        return order, turns.free, waiters["b"].cancelled()
+
+    order, free, cancelled = run(scenario())
+    assert order == ["a", "c", "d"] and cancelled and free == 1
