@@ -8,6 +8,7 @@ whether or not the job has caught up. The whole read runs in one snapshot.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -25,6 +26,12 @@ WHERE NOT EXISTS (SELECT 1 FROM person_bits b WHERE b.person_id = p.person_id)
 """
 WIDTH = f"SELECT (coalesce(max(bit), 0) / {WORD} + 1) * {WORD} FROM person_bits"
 STALE = "SELECT day, marked_at FROM exposure_stale_days ORDER BY day"
+# Readers cache by this version (and the stale days of their range): a new one per rebuild.
+VERSION_KEY = "hotspot_blocks_version"
+BUMP_VERSION = f"""
+INSERT INTO fleetpilot_meta (key, value) VALUES ('{VERSION_KEY}', txid_current()::text)
+ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
+"""
 CLEAR_STALE = """
 DELETE FROM exposure_stale_days s USING unnest($1::date[], $2::timestamptz[]) AS m(day, marked_at)
 WHERE s.day = m.day AND s.marked_at <= m.marked_at
@@ -93,6 +100,7 @@ async def refresh_blocks(conn: asyncpg.Connection) -> int:
             await conn.execute(f"DELETE FROM {level}_weekly WHERE week = ANY($1::date[])", weeks)
             await conn.execute(weekly, weeks, width)
         await conn.execute(CLEAR_STALE, days, [r["marked_at"] for r in stale])
+        await conn.execute(BUMP_VERSION)
     return len(days)
 
 
@@ -162,8 +170,9 @@ parts AS (
     FROM {level}_exposure e LEFT JOIN raw_masks m ON m.shift_id = e.shift_id
     WHERE e.day = ANY($5::date[])
 ),
+-- passes::integer: sum(bigint) would accumulate in numeric; a unit's passes fit an integer.
 judged AS (
-    SELECT {unit} AS unit_id, sum(passes) AS passes, {", ".join(f"sum({k}) AS {k}" for k in kinds)},
+    SELECT {unit} AS unit_id, sum(passes::integer) AS passes, {", ".join(f"sum({k}) AS {k}" for k in kinds)},
            sum(shifts) >= $1
            AND coalesce(bit_count(bit_or({_padded("(SELECT w FROM width)")})), 0) >= $2 AS visible
     FROM parts
@@ -176,17 +185,39 @@ LEFT JOIN (SELECT unit_id, passes, {cols} FROM judged WHERE visible) v ON true
 
 
 VISIBLE = {level: _visible_sql(level) for level in LEVELS}
-STALE_IN_RANGE = "SELECT day FROM exposure_stale_days WHERE day >= $1 AND day < $2"
+# The state a range's answer depends on: the blocks' version and the marks of its stale days
+# (any write to exposure or crews re-marks its day with a new time).
+STATE = f"""
+SELECT current_database() AS db, inet_server_port() AS port,
+       (SELECT value FROM fleetpilot_meta WHERE key = '{VERSION_KEY}') AS version,
+       coalesce((SELECT array_agg(day ORDER BY day) FROM exposure_stale_days WHERE day >= $1 AND day < $2), '{{}}') AS days,
+       coalesce((SELECT array_agg(marked_at ORDER BY day) FROM exposure_stale_days WHERE day >= $1 AND day < $2),
+                '{{}}') AS marks
+"""
 # Enough memory for the per-unit aggregate states of a month of a city without spilling to disk.
 WORK_MEM = "SELECT set_config('work_mem', '32MB', true)"
+CACHE_SIZE = 8
+_cache: OrderedDict[tuple, tuple[tuple, list[asyncpg.Record]]] = OrderedDict()
 
 
 async def visible_units(conn: asyncpg.Connection, level: str, start: date, end: date,
                         k_shifts: int, k_people: int) -> list[asyncpg.Record]:
     """Units of `level` over [start, end) passed by ≥ k_shifts shifts and ≥ k_people people:
-    rows (suppressed, unit_id, passes, <event kinds>); see _visible_sql."""
+    rows (suppressed, unit_id, passes, <event kinds>); see _visible_sql. The last few answers
+    are kept per process and reused while the state they were computed from is unchanged."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
+        state = await conn.fetchrow(STATE, start, end)
+        key = (state["db"], state["port"], level, start, end, k_shifts, k_people)
+        version = (state["version"], tuple(state["days"]), tuple(state["marks"]))
+        hit = _cache.get(key)
+        if hit is not None and hit[0] == version:
+            _cache.move_to_end(key)
+            return hit[1]
         await conn.execute(WORK_MEM)
-        stale = {r["day"] for r in await conn.fetch(STALE_IN_RANGE, start, end)}
-        plan = plan_range(start, end, stale)
-        return await conn.fetch(VISIBLE[level], k_shifts, k_people, plan.weeks, plan.days, plan.raw)
+        plan = plan_range(start, end, set(state["days"]))
+        rows = await conn.fetch(VISIBLE[level], k_shifts, k_people, plan.weeks, plan.days, plan.raw)
+    _cache[key] = (version, rows)
+    while len(_cache) > CACHE_SIZE:
+        _cache.popitem(last=False)
+    return rows
+

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from fleetpilot.api import policy
 from fleetpilot.api.deps import Allowed, Conn, DayRange, REFUSALS
@@ -21,17 +21,22 @@ Listed = Annotated[MinLevel, Query(
     "scores are computed over all tested units either way")]
 
 
+def _json(body: Hotspots) -> Response:
+    """The model's JSON as is: FastAPI would dump and re-validate thousands of units first."""
+    return Response(body.model_dump_json(), media_type="application/json")
+
+
 @router.get("/segments", response_model=Hotspots)
 async def segments(access: Hotspot, conn: Conn, days: DayRange, kind: SegmentKind = "harsh_brake",
-                   min_passes: MinPasses = None, min_level: Listed = "all") -> Hotspots:
+                   min_passes: MinPasses = None, min_level: Listed = "all") -> Response:
     """Street segments by events per pass against the fleet's rate, with FDR-controlled significance."""
     scope = await policy.aggregate_scope(conn, access, days)
-    return await service.hotspots(conn, scope, "segment", kind, min_passes, min_level)
+    return _json(await service.hotspots(conn, scope, "segment", kind, min_passes, min_level))
 
 
 @router.get("/cells", response_model=Hotspots)
 async def cells(access: Hotspot, conn: Conn, days: DayRange, kind: CellKind = "harsh_brake",
-                min_passes: MinPasses = None, min_level: Listed = "all") -> Hotspots:
+                min_passes: MinPasses = None, min_level: Listed = "all") -> Response:
     """Grid cells by events per pass against the fleet's rate, with FDR-controlled significance."""
     scope = await policy.aggregate_scope(conn, access, days)
-    return await service.hotspots(conn, scope, "cell", kind, min_passes, min_level)
+    return _json(await service.hotspots(conn, scope, "cell", kind, min_passes, min_level))

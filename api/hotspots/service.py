@@ -86,18 +86,20 @@ def _cells(rows, events: np.ndarray, passes: np.ndarray, min_passes: int, grid: 
     cells = np.array([int(r["unit_id"]) for r in rows], dtype=np.int64)
     found = gi_star_hotspots(cells, passes, events, HotspotParams(min_passes=min_passes))
     keep = np.flatnonzero(_keep(found.significant, found.z, min_level))
-    if grid is not None and len(keep):
-        lon, lat, rings = _squares(grid, found.cell[keep])
-    units = []
-    for j, i in enumerate(keep.tolist()):
-        shape = {"type": "Polygon", "coordinates": [rings[j].tolist()]} if grid else None
-        units.append(HotspotUnit(
-            unit_id=str(found.cell[i]), name=None, geometry=shape, lon=float(lon[j]) if grid else None,
-            lat=float(lat[j]) if grid else None, passes=int(found.passes[i]), events=int(found.events[i]),
-            rate_per_1000=float(1000 * found.rate[i]), expected=None, z=float(found.z[i]), p=float(found.p[i]),
-            q=float(found.q[i]), significant=bool(found.significant[i]),
-            cluster=int(found.cluster[i]) if found.cluster[i] >= 0 else None))
-    return units
+    n = len(keep)
+    if grid is not None and n:
+        lon, lat, rings = (a.tolist() for a in _squares(grid, found.cell[keep]))  # one conversion, not one per unit
+    else:
+        lon, lat, rings = [None] * n, [None] * n, None
+    cluster = found.cluster[keep]
+    columns = zip(found.cell[keep].tolist(), found.passes[keep].tolist(), found.events[keep].tolist(),
+                  (1000 * found.rate[keep]).tolist(), found.z[keep].tolist(), found.p[keep].tolist(),
+                  found.q[keep].tolist(), found.significant[keep].tolist(), np.where(cluster >= 0, cluster, -1).tolist())
+    return [HotspotUnit(
+        unit_id=str(cell), name=None, geometry={"type": "Polygon", "coordinates": [rings[j]]} if rings else None,
+        lon=lon[j], lat=lat[j], passes=int(n_passes), events=int(n_events), rate_per_1000=rate, expected=None,
+        z=z, p=p, q=q, significant=sig, cluster=c if c >= 0 else None)
+        for j, (cell, n_passes, n_events, rate, z, p, q, sig, c) in enumerate(columns)]
 
 
 async def _segments(conn: asyncpg.Connection, rows, events: np.ndarray, passes: np.ndarray,

@@ -1,0 +1,49 @@
+"""min_level lists fewer units without changing any score; tested_units counts them all."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+
+from fleetpilot.analytics.geo import LocalFrame
+from fleetpilot.analytics.hotspots import Grid
+
+FIELDS = ("passes", "events", "rate_per_1000", "z", "p", "q", "significant", "cluster", "geometry")
+
+
+def test_min_level_filters_the_listing_not_the_statistics(shared_api):
+    api = shared_api
+    api.sql("UPDATE privacy_settings SET k_min_shifts = 2, k_min_people = 1")
+    shifts = sorted(s for s in api.world.shift_window if s != api.world.live_shift)
+    grid = Grid(LocalFrame(13.4, 52.5))
+    xs, ys = np.meshgrid(np.arange(-6, 7) * 50.0 + 25, np.arange(-6, 7) * 50.0 + 25)
+    cells = grid.cell_of(xs.ravel(), ys.ravel()).tolist()
+    rng = np.random.default_rng(4)
+    rows = []
+    for i, cell in enumerate(cells):
+        x, y = xs.ravel()[i], ys.ravel()[i]
+        rate = 3.0 if abs(x) < 50 and abs(y) < 50 else 0.5 if x > 150 and y > 150 else 0.2  # hot, warm, ordinary
+        for shift in shifts:
+            rows.append((cell, api.world.shift_window[shift][0].date(), shift, 20, int(rng.poisson(rate))))
+    api.sql("DELETE FROM cell_exposure")
+    api.sql_many("INSERT INTO cell_exposure (cell_id, day, shift_id, passes, harsh_brake) VALUES ($1, $2, $3, $4, $5)",
+                 rows)
+    params = {"from": str(api.world.week1 - timedelta(days=1)), "to": str(api.world.week1 + timedelta(weeks=4))}
+    listed = {level: api.get("/api/v1/hotspots/cells", "data_officer", params={**params, "min_level": level}).json()
+              for level in ("all", "elevated", "significant")}
+    everything = listed["all"]["units"]
+    assert len(everything) == listed["all"]["tested_units"] == len(cells)
+    assert all(body["tested_units"] == len(cells) for body in listed.values())
+    by_id = {u["unit_id"]: u for u in everything}
+    significant = [u["unit_id"] for u in everything if u["significant"]]
+    elevated = [u["unit_id"] for u in everything if u["significant"] or u["z"] > 0]
+    assert 0 < len(significant) < len(elevated) < len(everything)
+    assert [u["unit_id"] for u in listed["significant"]["units"]] == significant
+    assert [u["unit_id"] for u in listed["elevated"]["units"]] == elevated
+    for body in listed.values():
+        assert body["min_level"] in ("all", "elevated", "significant")
+        assert body["reference_rate_per_1000"] == listed["all"]["reference_rate_per_1000"]
+        for u in body["units"]:
+            assert {f: u[f] for f in FIELDS} == {f: by_id[u["unit_id"]][f] for f in FIELDS}
+    bad = api.get("/api/v1/hotspots/cells", "data_officer", params={**params, "min_level": "some"})
+    assert bad.status_code == 422
