@@ -46,6 +46,7 @@ from fleetpilot.broker import resolve_mqtt_url
 from fleetpilot.db.connect import connect, resolve_database_url
 from fleetpilot.db.schema import prepare
 from fleetpilot.errors import ServiceUnavailable
+from fleetpilot.ingest.worker import IngestConfig
 from fleetpilot.settings import Settings
 from fleetpilot.urls import parse_mqtt_url
 
@@ -63,8 +64,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=60.0, help="measured window, s (default 60)")
     p.add_argument("--warmup", type=float, default=5.0, help="publishing before the window opens, s (default 5)")
     p.add_argument("--rate", type=float, help="offered messages/s over all publishers (default: full speed)")
-    p.add_argument("--max-backlog", type=int, default=4_000,
-                   help="full speed: published but not yet acknowledged messages, at most (default 4000; "
+    p.add_argument("--max-backlog", type=int,
+                   help="full speed: published but not yet acknowledged messages, at most (default: 40000 "
+                        "fixes' worth, at most 8000 messages: 4000 at 10 fixes per message, 8000 at 1; "
                         "Mosquitto 2.0.11 with default limits was seen dropping messages for a subscriber "
                         "about 10000 behind, even within its Receive Maximum)")
     p.add_argument("--feedback-interval", type=float, default=0.2, metavar="SECONDS",
@@ -72,7 +74,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "run ahead (default 0.2; each read costs the ingest ~2 ms of CPU)")
     p.add_argument("--publishers", type=int, default=2, help="publisher processes (default 2)")
     p.add_argument("--ingest-workers", type=int, default=1, help="ingest processes on a shared subscription")
-    p.add_argument("--writers", type=int, default=2, help="writer connections per ingest process")
+    p.add_argument("--writers", type=int, default=IngestConfig.writers,
+                   help=f"writer connections per ingest process (default {IngestConfig.writers})")
     p.add_argument("--batch-rows", type=int, default=5_000)
     p.add_argument("--batch-wait", type=float, default=0.1)
     p.add_argument("--copy-rows", type=int, default=1_000_000, help="rows for the raw COPY comparison (at most)")
@@ -82,6 +85,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.max_backlog is None:
+        args.max_backlog = min(8_000, 40_000 // max(args.fixes_per_message, 1))
     settings = Settings()
     admin_url = resolve_database_url(settings)
     mqtt_url = resolve_mqtt_url(settings)

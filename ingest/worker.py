@@ -48,7 +48,9 @@ class IngestConfig:
     batch_rows: int = 5_000  # a batch is written when it holds this many rows …
     batch_wait_s: float = 0.1  # … or its first message has waited this long
     buffer_messages: int = 10_000  # received, not yet processed (and MQTT 5 Receive Maximum)
-    writers: int = 2  # concurrent writer connections
+    # Concurrent writer connections: a batch's time is mostly round trips waiting for the
+    # server, so more overlap helps (bench: 4 beat 2 at 1 and at 10 fixes per message).
+    writers: int = 4
     max_future_s: float = 300.0  # fix/event times further ahead of the server clock are rejected
     registry_refresh_s: float = 30.0
     session_expiry_s: int = 7 * 86400
