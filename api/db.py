@@ -49,9 +49,15 @@ class FairTurns:
         self.free = size
         self.waiters: deque[asyncio.Future] = deque()
 
-    async def take(self) -> None:
+    def take_now(self) -> bool:
+        """Take a turn if one is free and nobody is waiting (no task, no timer)."""
         if self.free and not self.waiters:
             self.free -= 1
+            return True
+        return False
+
+    async def take(self) -> None:
+        if self.take_now():
             return
         turn = asyncio.get_running_loop().create_future()
         self.waiters.append(turn)
@@ -85,12 +91,15 @@ async def get_conn(request: Request) -> asyncpg.Connection:
     if conn is not None:
         return conn
     state = request.app.state
+    if not state.pool_turns.take_now():
+        try:
+            await asyncio.wait_for(state.pool_turns.take(), ACQUIRE_TIMEOUT_S)
+        except TimeoutError:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "database busy") from None
     try:
-        await asyncio.wait_for(state.pool_turns.take(), ACQUIRE_TIMEOUT_S)
-    except TimeoutError:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "database busy") from None
-    try:
-        conn = await state.pool.acquire(timeout=ACQUIRE_TIMEOUT_S)
+        # A turn means a connection is free: no acquire timeout (asyncpg would start a timer
+        # task per request); connecting a new one has its own timeout.
+        conn = await state.pool.acquire()
     except BaseException as exc:
         state.pool_turns.give_back()
         if isinstance(exc, (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)):

@@ -28,7 +28,7 @@ from enum import Enum
 from typing import Annotated, Literal
 
 import asyncpg
-from fastapi import Depends, HTTPException, Query, status
+from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import OAuth2PasswordBearer
 
 from fleetpilot.api.auth.tokens import InvalidToken, TokenKeys, decode_access_token
@@ -133,13 +133,13 @@ class Gate:
 
     async def __call__(
         self,
+        request: Request,
         request_token: Annotated[str | None, Depends(bearer)],
         conn: Annotated[asyncpg.Connection, Depends(get_conn)],
-        keys: Annotated[TokenKeys, Depends(TokenKeys.from_request)],
     ) -> Access:
         if request_token is None:
             raise _unauthorized("not signed in")
-        principal, k = await load_principal(conn, keys, request_token)
+        principal, k = await load_principal(conn, request.app.state.token_keys, request_token)
         if principal.role not in RULES[self.capability]:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"the {principal.role} role may not do this")
         return Access(self.capability, principal, k)
