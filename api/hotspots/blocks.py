@@ -197,27 +197,36 @@ SELECT current_database() AS db, inet_server_port() AS port,
 # Enough memory for the per-unit aggregate states of a month of a city without spilling to disk.
 WORK_MEM = "SELECT set_config('work_mem', '32MB', true)"
 CACHE_SIZE = 8
-_cache: OrderedDict[tuple, tuple[tuple, list[asyncpg.Record]]] = OrderedDict()
+
+
+@dataclass(frozen=True)
+class Visible:
+    """An answer of visible_units and the exact state it was computed from (equal keys, equal rows)."""
+
+    key: tuple
+    rows: list[asyncpg.Record]
+
+
+_cache: OrderedDict[tuple, Visible] = OrderedDict()
 
 
 async def visible_units(conn: asyncpg.Connection, level: str, start: date, end: date,
-                        k_shifts: int, k_people: int) -> list[asyncpg.Record]:
+                        k_shifts: int, k_people: int) -> Visible:
     """Units of `level` over [start, end) passed by ≥ k_shifts shifts and ≥ k_people people:
     rows (suppressed, unit_id, passes, <event kinds>); see _visible_sql. The last few answers
     are kept per process and reused while the state they were computed from is unchanged."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         state = await conn.fetchrow(STATE, start, end)
-        key = (state["db"], state["port"], level, start, end, k_shifts, k_people)
-        version = (state["version"], tuple(state["days"]), tuple(state["marks"]))
-        hit = _cache.get(key)
-        if hit is not None and hit[0] == version:
-            _cache.move_to_end(key)
-            return hit[1]
+        query = (state["db"], state["port"], level, start, end, k_shifts, k_people)
+        key = (*query, state["version"], tuple(state["days"]), tuple(state["marks"]))
+        hit = _cache.get(query)
+        if hit is not None and hit.key == key:
+            _cache.move_to_end(query)
+            return hit
         await conn.execute(WORK_MEM)
         plan = plan_range(start, end, set(state["days"]))
-        rows = await conn.fetch(VISIBLE[level], k_shifts, k_people, plan.weeks, plan.days, plan.raw)
-    _cache[key] = (version, rows)
+        answer = Visible(key, await conn.fetch(VISIBLE[level], k_shifts, k_people, plan.weeks, plan.days, plan.raw))
+    _cache[query] = answer
     while len(_cache) > CACHE_SIZE:
         _cache.popitem(last=False)
-    return rows
-
+    return answer

@@ -31,8 +31,8 @@ async def refresh_known_hotspots(conn: asyncpg.Connection, today: date) -> int:
     else:
         end = today + timedelta(days=1)
         start = end - timedelta(days=WINDOW_DAYS)
-        units = [r for r in await visible_units(conn, "segment", start, end, k["k_min_shifts"], k["k_min_people"])
-                 if r["unit_id"] is not None and r["passes"] > 0]
+        visible = await visible_units(conn, "segment", start, end, k["k_min_shifts"], k["k_min_people"])
+        units = [r for r in visible.rows if r["unit_id"] is not None and r["passes"] > 0]
         rows = [row for kind in KINDS for row in _significant(units, kind, start, today)]
     async with conn.transaction():
         await conn.execute("DELETE FROM known_hotspots")

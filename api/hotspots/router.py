@@ -21,9 +21,10 @@ Listed = Annotated[MinLevel, Query(
     "scores are computed over all tested units either way")]
 
 
-def _json(body: Hotspots) -> Response:
-    """The model's JSON as is: FastAPI would dump and re-validate thousands of units first."""
-    return Response(body.model_dump_json(), media_type="application/json")
+def _json(body: str) -> Response:
+    """The service's JSON as is (its schema is the response_model): FastAPI would dump and
+    re-validate thousands of units first."""
+    return Response(body, media_type="application/json")
 
 
 @router.get("/segments", response_model=Hotspots)
@@ -31,7 +32,7 @@ async def segments(access: Hotspot, conn: Conn, days: DayRange, kind: SegmentKin
                    min_passes: MinPasses = None, min_level: Listed = "all") -> Response:
     """Street segments by events per pass against the fleet's rate, with FDR-controlled significance."""
     scope = await policy.aggregate_scope(conn, access, days)
-    return _json(await service.hotspots(conn, scope, "segment", kind, min_passes, min_level))
+    return _json(await service.hotspots_json(conn, scope, "segment", kind, min_passes, min_level))
 
 
 @router.get("/cells", response_model=Hotspots)
@@ -39,4 +40,4 @@ async def cells(access: Hotspot, conn: Conn, days: DayRange, kind: CellKind = "h
                 min_passes: MinPasses = None, min_level: Listed = "all") -> Response:
     """Grid cells by events per pass against the fleet's rate, with FDR-controlled significance."""
     scope = await policy.aggregate_scope(conn, access, days)
-    return _json(await service.hotspots(conn, scope, "cell", kind, min_passes, min_level))
+    return _json(await service.hotspots_json(conn, scope, "cell", kind, min_passes, min_level))

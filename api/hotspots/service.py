@@ -9,6 +9,8 @@ recovered by subtraction. The sums come from the day/week blocks (see blocks).
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import asyncpg
 import numpy as np
 
@@ -24,14 +26,41 @@ STREETS = "SELECT segment_id, name, geometry FROM street_segments WHERE segment_
 # grid's cell size is the analytics default the rollup job also uses.
 FRAME = "SELECT value FROM fleetpilot_meta WHERE key = 'analytics_frame'"
 DEFAULT_MIN_PASSES = {"segment": 1, "cell": HotspotParams().min_passes}
+STREETS_VERSION = "SELECT count(*), max(xmin::text::bigint) FROM street_segments"
+# Bodies of the last answers (a month of cells with every unit is ~6 MB).
+RESPONSES_KEPT = 6
+_responses: OrderedDict[tuple, str] = OrderedDict()
+
+
+async def hotspots_json(conn: asyncpg.Connection, scope: AggregateScope, level: Level, kind: str,
+                        min_passes: int | None = None, min_level: MinLevel = "all") -> bytes:
+    """`hotspots` as JSON, reused while its inputs are unchanged: the visible units' state
+    and, for segments, the streets (an import writes new row versions, hence a new xmin)."""
+    visible = await visible_units(conn, level, scope.start, scope.end, scope.k_shifts, scope.k_people)
+    streets = tuple(await conn.fetchrow(STREETS_VERSION)) if level == "segment" else None
+    key = (visible.key, kind, min_passes, min_level, streets)
+    body = _responses.get(key)
+    if body is None:
+        body = (await _hotspots(conn, scope, level, kind, min_passes, min_level, visible.rows)).model_dump_json()
+        _responses[key] = body
+        while len(_responses) > RESPONSES_KEPT:
+            _responses.popitem(last=False)
+    else:
+        _responses.move_to_end(key)
+    return body
 
 
 async def hotspots(conn: asyncpg.Connection, scope: AggregateScope, level: Level, kind: str,
                    min_passes: int | None = None, min_level: MinLevel = "all") -> Hotspots:
     """Units of `level` scored for event `kind` (a column of the exposure rollup); of the
     tested units those at `min_level` or above are listed (scores are over all of them)."""
+    visible = await visible_units(conn, level, scope.start, scope.end, scope.k_shifts, scope.k_people)
+    return await _hotspots(conn, scope, level, kind, min_passes, min_level, visible.rows)
+
+
+async def _hotspots(conn: asyncpg.Connection, scope: AggregateScope, level: Level, kind: str,
+                    min_passes: int | None, min_level: MinLevel, rows) -> Hotspots:
     min_passes = DEFAULT_MIN_PASSES[level] if min_passes is None else min_passes
-    rows = await visible_units(conn, level, scope.start, scope.end, scope.k_shifts, scope.k_people)
     shown = [r for r in rows if r["unit_id"] is not None]
     passes = np.array([r["passes"] for r in shown], dtype=np.float64)
     events = np.array([r[kind] for r in shown], dtype=np.float64)

@@ -27,7 +27,8 @@ def fleet():
     return generate_fleet(n_vehicles=4, days=9, seed=3, hours=3.0, start=f"{first.isoformat()}T06:00:00Z")
 
 
-def _answer(rows) -> tuple[int, dict]:
+def _answer(visible) -> tuple[int, dict]:
+    rows = visible.rows
     units = {str(r["unit_id"]): tuple(v for k, v in dict(r).items() if k not in ("suppressed", "unit_id"))
              for r in rows if r["unit_id"] is not None}
     return rows[0]["suppressed"], units

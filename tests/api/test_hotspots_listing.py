@@ -47,3 +47,31 @@ def test_min_level_filters_the_listing_not_the_statistics(shared_api):
             assert {f: u[f] for f in FIELDS} == {f: by_id[u["unit_id"]][f] for f in FIELDS}
     bad = api.get("/api/v1/hotspots/cells", "data_officer", params={**params, "min_level": "some"})
     assert bad.status_code == 422
+
+
+def test_a_repeated_answer_follows_every_change_of_its_data(shared_api):
+    """Answers are reused while nothing changed; new exposure, crews or k show at once."""
+    api = shared_api
+    api.sql("UPDATE privacy_settings SET k_min_shifts = 2, k_min_people = 1")
+    shifts = sorted(s for s in api.world.shift_window if s != api.world.live_shift)
+    api.sql("DELETE FROM cell_exposure")
+    api.sql_many("INSERT INTO cell_exposure (cell_id, day, shift_id, passes, harsh_brake) VALUES (7, $1, $2, 40, 1)",
+                 [(api.world.shift_window[s][0].date(), s) for s in shifts])
+    params = {"from": str(api.world.week1 - timedelta(days=1)), "to": str(api.world.week1 + timedelta(weeks=4)),
+              "min_passes": 1}
+
+    def cell7():
+        body = api.get("/api/v1/hotspots/cells", "data_officer", params=params).json()
+        return {u["unit_id"]: u["events"] for u in body["units"]}.get("7"), body["suppressed_units"]
+
+    assert cell7() == cell7() == (len(shifts), 0)
+    api.sql("UPDATE cell_exposure SET harsh_brake = 3 WHERE shift_id = $1", shifts[0])
+    assert cell7() == (len(shifts) + 2, 0)
+    api.sql("UPDATE privacy_settings SET k_min_shifts = $1", len(shifts) + 1)
+    assert cell7() == (None, 1)
+    api.sql("UPDATE privacy_settings SET k_min_shifts = 2, k_min_people = 2")
+    people = len({r["person_id"] for r in api.sql("SELECT person_id FROM shift_crew WHERE shift_id = ANY($1::text[])",
+                                                    shifts)})
+    assert people >= 2 and cell7() == (len(shifts) + 2, 0)
+    api.sql("DELETE FROM shift_crew WHERE shift_id = ANY($1::text[])", shifts)
+    assert cell7() == (None, 1)
