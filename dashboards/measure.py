@@ -15,7 +15,10 @@ nothing is asserted.
 Accounts: the driver is the crew member with the most shifts (their existing account, or a
 new one), plus a supervisor and a data officer; tokens are issued directly by this process,
 which holds the signing key of the API it starts. A supervisor opens one of the driver's
-shifts with a stated purpose first, so the driver's access log has an entry.
+shifts with a stated purpose first, so the driver's access log has an entry. With
+`--read-only` (for a database that is not yours, e.g. a lead's benchmark month) nothing is
+written: only existing accounts are used (a role without one is not measured) and no shift
+is opened.
 """
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ CHROMIUM = "/usr/bin/chromium"  # Debian's build: Playwright's own browser downl
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 TOKEN_KEY = "fleetpilot.token"  # where static/js/api.js keeps the token
-ROLES = ("driver", "supervisor", "data_officer", None)
+ROLES = ("driver", "supervisor", "data_officer", "admin", None)
 PURPOSE = "page-load measurement: example of an audited access"
 BUSIEST_PERSON = """
 SELECT c.person_id FROM shift_crew c JOIN shift_metrics m USING (shift_id)
@@ -52,21 +55,24 @@ WHERE c.person_id = $1 ORDER BY s.starts_at DESC OFFSET 1 LIMIT 1
 """
 
 
-async def accounts(conn: asyncpg.Connection) -> tuple[dict[str, tuple[int, str]], str]:
-    """(role -> (user_id, role)) for the measured roles, and a shift of the driver to open."""
+async def accounts(conn: asyncpg.Connection, create: bool = True) -> tuple[dict[str, tuple[int, str]], str]:
+    """(role -> (user_id, role)) for the measured roles, and a shift of the driver to open.
+    Without `create`, roles with no account are left out."""
     from fleetpilot.api.users import create_user
 
     person = await conn.fetchval(BUSIEST_PERSON)
     found: dict[str, tuple[int, str]] = {}
-    driver = await conn.fetchval("SELECT user_id FROM users WHERE person_id = $1", person)
-    if driver is None:
+    driver = await conn.fetchval("SELECT user_id FROM users WHERE person_id = $1 AND NOT disabled", person)
+    if driver is None and create:
         driver = await create_user(conn, f"measure-{person}", secrets.token_urlsafe(16), "driver", person)
-    found["driver"] = (driver, "driver")
-    for role in ("supervisor", "data_officer"):
+    if driver is not None:
+        found["driver"] = (driver, "driver")
+    for role in ("supervisor", "data_officer", "admin"):
         user = await conn.fetchval("SELECT min(user_id) FROM users WHERE role = $1 AND NOT disabled", role)
-        if user is None:
+        if user is None and create:
             user = await create_user(conn, f"measure-{role.replace('_', '-')}", secrets.token_urlsafe(16), role)
-        found[role] = (user, role)
+        if user is not None:
+            found[role] = (user, role)
     return found, await conn.fetchval(SECOND_LATEST_SHIFT, person)
 
 
@@ -114,6 +120,8 @@ def measure_pages(base: str, tokens: dict[str, str]) -> dict:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for role in ROLES:
+            if role and role not in tokens:
+                continue
             token = tokens[role] if role else None
             context = _context(browser, base, token)
             page = context.new_page()
@@ -158,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="a loaded month, e.g. the one `fleetpilot bench api --keep` printed")
     parser.add_argument("--database-url", help="URL of the server holding it (default: FLEETPILOT_DATABASE_URL "
                         "or the embedded server)")
+    parser.add_argument("--read-only", action="store_true",
+                        help="write nothing: existing accounts only (roles without one are skipped), no shift opened")
     args = parser.parse_args(argv)
 
     from fleetpilot.api.app import create_app
@@ -170,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     async def setup():
         conn = await connect(url)
         try:
-            return await accounts(conn)
+            return await accounts(conn, create=not args.read_only)
         finally:
             await conn.close()
 
@@ -178,11 +188,15 @@ def main(argv: list[str] | None = None) -> int:
     keys = TokenKeys.from_settings(settings)
     tokens = {role: issue_access_token(keys, user_id, role)[0] for role, (user_id, _) in users.items()}
     with Server(create_app(settings)) as base:
-        urllib.request.urlopen(urllib.request.Request(  # raises on any refusal
-            f"{base}/api/v1/shifts/{opened_shift}/open", data=json.dumps({"purpose": PURPOSE}).encode(), method="POST",
-            headers={"Authorization": f"Bearer {tokens['supervisor']}", "Content-Type": "application/json"}), timeout=60)
+        if not args.read_only:
+            urllib.request.urlopen(urllib.request.Request(  # raises on any refusal
+                f"{base}/api/v1/shifts/{opened_shift}/open", data=json.dumps({"purpose": PURPOSE}).encode(),
+                method="POST", headers={"Authorization": f"Bearer {tokens['supervisor']}",
+                                        "Content-Type": "application/json"}), timeout=60)
         pages = measure_pages(base, tokens)
-    print(json.dumps({"database": args.database, "pages": pages}, indent=2))
+    skipped = [r for r in ROLES if r and r not in tokens]
+    print(json.dumps({"database": args.database, "read_only": args.read_only, "roles_without_account": skipped,
+                      "pages": pages}, indent=2))
     return 0
 
 

@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from browser.harness import PHONE, Watch, open_page, screenshot, signed_in_context
+from browser.harness import DESKTOP, PHONE, Watch, open_page, screenshot, signed_in_context
 
 pytestmark = pytest.mark.browser
 
@@ -131,3 +131,38 @@ def test_download_all_my_data_gives_a_zip_of_my_own_shifts(driver_page, pilot, t
     assert pilot.other_person.encode() not in content
     assert not any(s.encode() in content for s in pilot.other_shifts)
     assert "Downloaded" in driver_page.inner_text("#download-status")
+
+
+# How the driver's map frames the planned route and the safety moments: all of them inside
+# the view, and filling it across its width or its height (equal scale leaves room the other way).
+FRAMING_JS = """() => {
+  const el = document.getElementById("shift-map");
+  const [x0, x1] = el._fullLayout.xaxis.range;
+  const [y0, y1] = el._fullLayout.yaxis.range;
+  const points = el.data.filter((t) => ["Planned route", "Safety moments"].includes(t.name))
+    .flatMap((t) => t.x.map((x, i) => [x, t.y[i]])).filter(([x]) => x !== null);
+  const xs = points.map((p) => p[0]);
+  const ys = points.map((p) => p[1]);
+  const [bx0, bx1, by0, by1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  return { inside: bx0 >= x0 && bx1 <= x1 && by0 >= y0 && by1 <= y1,
+           fill: Math.max((bx1 - bx0) / (x1 - x0), (by1 - by0) / (y1 - y0)), points: points.length };
+}"""
+FRAMED = f"() => {{ const f = ({FRAMING_JS})(); return f.inside && f.fill >= 0.85; }}"
+
+
+def test_the_map_frames_the_route_on_a_phone(driver_page):
+    open_page(driver_page, "driver.html")
+    framing = driver_page.evaluate(FRAMING_JS)
+    assert framing["points"] > 10 and framing["inside"] and framing["fill"] >= 0.85, framing
+
+
+def test_the_map_frames_the_route_again_when_a_desktop_window_narrows_to_a_phone(browser, pilot):
+    context = signed_in_context(browser, pilot.base, pilot.tokens["driver"], DESKTOP)
+    page = context.new_page()
+    open_page(page, "driver.html")
+    assert page.evaluate(FRAMED)
+    page.set_viewport_size(PHONE)
+    page.wait_for_function("(width) => document.getElementById('shift-map')._fullLayout.width <= width", arg=PHONE["width"])
+    page.wait_for_function(FRAMED)
+    screenshot(page, "driver-driver-after-resize-phone")
+    context.close()

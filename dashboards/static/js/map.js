@@ -187,17 +187,18 @@ function keyColour(trace) {
 }
 
 /**
- * The map's key as HTML under the map rather than plotly's legend: on a 375 px phone
- * plotly's legend wraps into a block that takes a third of the map's height.
+ * A map's or chart's key as HTML under it rather than plotly's legend: on a 375 px phone
+ * plotly's legend wraps into a block that takes a third of a map's height, or spills out
+ * of a chart's box over the text below.
  */
 function keyHtml(traces) {
   const items = traces.filter((t) => t.showlegend !== false && t.name && (t.x || []).length).map((t) => {
     let shape = "line";
-    if (t.fill === "toself") shape = "area";
+    if (t.fill === "toself" || t.fill === "tonexty") shape = "area";
     else if (t.mode?.includes("markers")) shape = ["diamond", "square"].includes(t.marker?.symbol) ? t.marker.symbol : "dot";
     else if (t.line?.dash) shape = "dash";
-    const fill = t.fill === "toself" ? `;--f:${t.fillcolor}` : "";
-    return `<li><i class="swatch ${shape}" style="--c:${esc(keyColour(t) || "#888")}${esc(fill)}" aria-hidden="true"></i>${esc(t.name)}</li>`;
+    const fill = shape === "area" ? `;--f:${t.fillcolor}` : "";
+    return `<li><i class="swatch ${shape}" style="--c:${esc(keyColour(t) || t.fillcolor || "#888")}${esc(fill)}" aria-hidden="true"></i>${esc(t.name)}</li>`;
   });
   return items.join("");
 }
@@ -212,6 +213,34 @@ function placeKey(el, traces, attribution) {
   const items = keyHtml(traces);
   key.innerHTML = (items ? `<ul class="legend" aria-label="Map key">${items}</ul>` : "")
     + (attribution ? `<p class="note attribution">Map tiles: ${esc(attribution)}</p>` : "");
+}
+
+function plotWidth(el, margin) {
+  return Math.max(100, el.clientWidth - margin.l - margin.r);
+}
+
+function plotHeight(el, margin) {
+  return Math.max(100, el.clientHeight - margin.t - margin.b);
+}
+
+const framing = new WeakMap();
+let resizes = null;
+
+/** After the element changes size, let plotly resize, then restore the framing `frame()` gives. */
+function keepFramed(el, frame) {
+  resizes ??= new ResizeObserver((entries) => {
+    for (const { target } of entries) {
+      const entry = framing.get(target);
+      if (!entry || !target._fullLayout) continue;
+      if (entry.width === target.clientWidth && entry.height === target.clientHeight) continue;
+      entry.width = target.clientWidth;
+      entry.height = target.clientHeight;
+      // A map removed from the page meanwhile has nothing to frame.
+      Plotly.Plots.resize(target).then(() => Plotly.relayout(target, entry.frame())).catch(() => {});
+    }
+  });
+  if (!framing.has(el)) resizes.observe(el);
+  framing.set(el, { frame, width: el.clientWidth, height: el.clientHeight });
 }
 
 // Web-mercator zoom at which `span` degrees of longitude fill `pixels` (tiles are 256 px).
@@ -233,17 +262,17 @@ export async function drawMap(el, traces, { label, focus } = {}) {
   const stretch = 1 / Math.cos((lat0 * Math.PI) / 180);
   // A few pixels of margin keep markers on the edge of the framed area whole.
   const margin = { l: 8, r: 8, t: 8, b: 8 };
-  const width = Math.max(100, el.clientWidth - margin.l - margin.r);
-  const height = Math.max(100, el.clientHeight - margin.t - margin.b);
   if (config.tile_url) {
     // Fit the focus box into the element's own size, with a tenth to spare.
-    const zoom = Math.min(zoomFor(box.x1 - box.x0, width), zoomFor((box.y1 - box.y0) * stretch, height)) - 0.15;
+    const zoom = () => Math.max(1, Math.min(18, Math.min(zoomFor(box.x1 - box.x0, plotWidth(el, margin)),
+      zoomFor((box.y1 - box.y0) * stretch, plotHeight(el, margin))) - 0.15));
+    keepFramed(el, () => ({ "map.zoom": zoom(), "map.center": { lon: (box.x0 + box.x1) / 2, lat: lat0 } }));
     const layout = {
       margin, showlegend: false,
       map: {
         style: "white-bg",
         center: { lon: (box.x0 + box.x1) / 2, lat: lat0 },
-        zoom: Math.max(1, Math.min(18, zoom)),
+        zoom: zoom(),
         layers: [{ below: "traces", sourcetype: "raster", source: [config.tile_url],
                    sourceattribution: config.tile_attribution || "" }],
       },
@@ -254,11 +283,16 @@ export async function drawMap(el, traces, { label, focus } = {}) {
   // plotly widens whichever range has room to spare, so the padded focus box always fits.
   const padX = (box.x1 - box.x0) * 0.03 + 1e-4;
   const padY = (box.y1 - box.y0) * 0.03 + 1e-4;
+  const xRange = [box.x0 - padX, box.x1 + padX];
+  const yRange = [box.y0 - padY, box.y1 + padY];
+  // Plotly keeps the widened ranges when the map is resized (a phone turned, a window
+  // narrowed): frame the focus box afresh instead.
+  keepFramed(el, () => ({ "xaxis.range": xRange, "yaxis.range": yRange }));
   const layout = {
     margin, showlegend: false, dragmode: "pan", hovermode: "closest",
     plot_bgcolor: "#fbfcfd", paper_bgcolor: "#ffffff",
-    xaxis: { visible: false, range: [box.x0 - padX, box.x1 + padX] },
-    yaxis: { visible: false, range: [box.y0 - padY, box.y1 + padY], scaleanchor: "x", scaleratio: stretch },
+    xaxis: { visible: false, range: xRange },
+    yaxis: { visible: false, range: yRange, scaleanchor: "x", scaleratio: stretch },
   };
   return Plotly.react(el, traces, layout, PLOT_CONFIG);
 }
@@ -267,9 +301,10 @@ export async function drawMap(el, traces, { label, focus } = {}) {
 export function drawChart(el, traces, layout, label) {
   el.setAttribute("role", "img");
   el.setAttribute("aria-label", label);
+  placeKey(el, traces, "");
   return Plotly.react(el, traces, {
-    margin: { l: 48, r: 12, t: 8, b: 40 },
-    legend: { orientation: "h", y: -0.2 },
+    margin: { l: 48, r: 16, t: 8, b: 40 },
+    showlegend: false,
     font: { size: 12 },
     ...layout,
   }, { ...PLOT_CONFIG, scrollZoom: false });

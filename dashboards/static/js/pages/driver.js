@@ -141,24 +141,27 @@ function range(low, high) {
 }
 
 async function renderTrend(trend) {
-  const weeks = trend.weeks;
+  // "Your usual" only where there are enough earlier weeks to have one (as the words say).
+  const weeks = trend.weeks.map((w) => (w.change === "not enough history"
+    ? { ...w, baseline_per_100km: null, baseline_low: null, baseline_high: null } : w));
   const x = weeks.map((w) => weekLabel(w.week));
+  const ticks = weeks.map((w) => weekLabel(w.week).replace("week of ", ""));
   const band = (low, high, name, colour) => [
-    { type: "scatter", mode: "lines", x, y: weeks.map((w) => w[high]), line: { width: 0 }, hoverinfo: "skip", showlegend: false },
-    { type: "scatter", mode: "lines", x, y: weeks.map((w) => w[low]), line: { width: 0 }, fill: "tonexty",
+    { type: "scatter", mode: "lines", x: ticks, y: weeks.map((w) => w[high]), line: { width: 0 }, hoverinfo: "skip", showlegend: false },
+    { type: "scatter", mode: "lines", x: ticks, y: weeks.map((w) => w[low]), line: { width: 0 }, fill: "tonexty",
       fillcolor: colour, name, hoverinfo: "skip" },
   ];
   await drawChart($("trend-chart"), [
     ...band("baseline_low", "baseline_high", "Your usual range (your earlier weeks)", "rgba(108, 142, 191, .18)"),
-    { type: "scatter", mode: "lines", x, y: weeks.map((w) => w.baseline_per_100km), name: "Your usual",
+    { type: "scatter", mode: "lines", x: ticks, y: weeks.map((w) => w.baseline_per_100km), name: "Your usual",
       line: { color: COLOURS.planned, dash: "dash" } },
     ...band("low", "high", "95 % range of the week", "rgba(20, 54, 93, .14)"),
-    { type: "scatter", mode: "lines+markers", x, y: weeks.map((w) => w.per_100km),
-      name: "Safety moments per 100 km", line: { color: COLOURS.driven, width: 2.5 } },
+    { type: "scatter", mode: "lines+markers", x: ticks, y: weeks.map((w) => w.per_100km),
+      name: "Your safety moments per 100 km", line: { color: COLOURS.driven, width: 2.5 } },
   ], {
-    xaxis: { type: "category" },
+    xaxis: { type: "category", title: { text: "week starting" } },
     yaxis: { title: { text: "per 100 km" }, rangemode: "tozero" },
-    height: 300,
+    height: 300, margin: { l: 48, r: 16, t: 8, b: 52 },
   }, "Your safety moments per 100 km, week by week, against your own usual level");
   // The latest week with driving in it (the current week may hold only a shift still on duty).
   const latest = weeks.findLast((w) => w.per_100km !== null);
