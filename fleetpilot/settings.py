@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     token_minutes: int = Field(30, ge=1, description="Access token lifetime")
     login_max_failures: int = Field(5, ge=1, description="Consecutive failed sign-ins that lock an account")
     login_lockout_minutes: int = Field(15, ge=1, description="How long a locked account stays locked")
-    api_workers: int = Field(1, ge=1, description="Server processes of `fleetpilot api` (default of --workers)")
+    api_workers: int = Field(2, ge=1, description="Server processes of `fleetpilot api` (default of --workers)")
 
     @field_validator("database_url", "mqtt_url", "jwt_secret", "map_tile_url", "map_tile_attribution", mode="before")
     @classmethod
