@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="requests in flight for the month-long hotspot and all-route aggregates (analysts' "
                              "pages, seconds per request); each gets 4 rounds")
     parser.add_argument("--only", help="comma-separated endpoint names to measure (default: all)")
-    parser.add_argument("--workers", type=int, default=2, help="API server processes (default 2: one per core here)")
+    parser.add_argument("--workers", type=int, help="API server processes (default: settings.api_workers)")
     parser.add_argument("--pool-size", type=int, default=20, help="database connections of a single server process")
     parser.add_argument("--batch-vehicles", type=int, default=5, help="vehicles simulated and loaded at a time")
     parser.add_argument("--database-url", help="admin URL of the server to create the scratch database on "
@@ -72,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse", metavar="NAME", help="measure this already loaded database")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database (its name is printed)")
     args = parser.parse_args(argv)
-    admin_url = args.database_url or resolve_database_url(Settings())
+    settings = Settings()
+    args.workers = args.workers or settings.api_workers
+    admin_url = args.database_url or resolve_database_url(settings)
     # uvloop: the load generator runs in this process and shares the cores with the server.
     print(json.dumps(uvloop.run(_bench(args, admin_url)), indent=2))
     return 0
