@@ -9,6 +9,8 @@ recovered by subtraction. The sums come from the day/week blocks (see blocks).
 """
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections import OrderedDict
 
 import asyncpg
@@ -30,12 +32,23 @@ STREETS_VERSION = "SELECT count(*), max(xmin::text::bigint) FROM street_segments
 # Bodies of the last answers (a month of cells with every unit is ~6 MB).
 RESPONSES_KEPT = 6
 _responses: OrderedDict[tuple, str] = OrderedDict()
+# Per event loop (a lock belongs to one), a few locks shared by hash of the request.
+_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[asyncio.Lock]] = weakref.WeakKeyDictionary()
 
 
 async def hotspots_json(conn: asyncpg.Connection, scope: AggregateScope, level: Level, kind: str,
-                        min_passes: int | None = None, min_level: MinLevel = "all") -> bytes:
+                        min_passes: int | None = None, min_level: MinLevel = "all") -> str:
     """`hotspots` as JSON, reused while its inputs are unchanged: the visible units' state
-    and, for segments, the streets (an import writes new row versions, hence a new xmin)."""
+    and, for segments, the streets (an import writes new row versions, hence a new xmin).
+    Identical requests arriving together are answered one after the other, so only the
+    first computes."""
+    locks = _LOCKS.setdefault(asyncio.get_running_loop(), [asyncio.Lock() for _ in range(16)])
+    async with locks[hash((level, kind, min_passes, min_level, scope)) % len(locks)]:
+        return await _hotspots_json(conn, scope, level, kind, min_passes, min_level)
+
+
+async def _hotspots_json(conn: asyncpg.Connection, scope: AggregateScope, level: Level, kind: str,
+                         min_passes: int | None, min_level: MinLevel) -> str:
     visible = await visible_units(conn, level, scope.start, scope.end, scope.k_shifts, scope.k_people)
     streets = tuple(await conn.fetchrow(STREETS_VERSION)) if level == "segment" else None
     key = (visible.key, kind, min_passes, min_level, streets)
