@@ -46,7 +46,8 @@ sees what, from the live settings.
 """
 
 
-DOMAINS = (auth_router, city_router, shifts_router, me_router, route_plans_router, efficiency_router, live_router,
+# Routes are matched in this order: the most requested pages' routers first.
+DOMAINS = (shifts_router, efficiency_router, auth_router, city_router, me_router, route_plans_router, live_router,
            hotspots_router, exports_router, admin_router)
 
 

@@ -19,13 +19,13 @@ from fleetpilot.api.efficiency.schemas import Bucket, Efficiency, RouteSegmentsC
 from fleetpilot.api.errors import UnknownRoute
 from fleetpilot.api.policy import AggregateScope
 
-# The route's shifts in [$2, $3) that lie in visible (route, ISO week) cells, for $1 a route
-# or NULL (every route); $4 k shifts, $5 k people. `visible` is false for the others.
+# Route $1's shifts in [$2, $3), `visible` when their (route, ISO week) cell reaches $4
+# shifts and $5 people.
 CELLS = """
 s AS (
     SELECT m.*, date_trunc('week', m.day::timestamp)::date AS week
     FROM shift_metrics m
-    WHERE ($1::text IS NULL OR m.route_id = $1) AND m.route_id IS NOT NULL AND m.day >= $2 AND m.day < $3
+    WHERE m.route_id = $1 AND m.day >= $2 AND m.day < $3
 ),
 cells AS (
     -- People through the crew index (a join would hash all of shift_crew per request).
@@ -38,10 +38,10 @@ v AS (
     SELECT s.*, cells.visible FROM s JOIN cells USING (route_id, week)
 )"""
 # One row per (route, ISO week) cell with shifts in [$2, $3), for $1 a route or NULL (every
-# route). `sums` holds the cell's sums and counts only when it reaches $4 shifts and $5 people;
-# a suppressed cell's figures never leave the database. Weeks, months and the whole range are
-# sums of visible cells (see _group), so the database does one index range scan and one
-# grouping per request.
+# route; {routes} is the matching condition). `sums` holds the cell's sums and counts only
+# when it reaches $4 shifts and $5 people: a suppressed cell's figures never leave the
+# database. Weeks, months and the whole range are sums of visible cells (see _group), so the
+# database does one index range scan and one grouping per request.
 WEEK_CELLS = """
 SELECT route_id, week, CASE WHEN shifts >= $4 AND people >= $5 THEN sums END AS sums
 FROM (
@@ -62,11 +62,15 @@ FROM (
                'missed', coalesce(json_agg(missed_segments) FILTER (WHERE cardinality(missed_segments) > 0), '[]')
            ) AS sums
     FROM shift_metrics m
-    WHERE ($1::text IS NULL OR route_id = $1) AND route_id IS NOT NULL AND day >= $2 AND day < $3
+    WHERE {routes} AND day >= $2 AND day < $3
     GROUP BY route_id, week
 ) cells
 ORDER BY route_id, week
 """
+# Two statements rather than `$1 IS NULL OR route_id = $1`: the cached generic plan of that
+# form cannot use the (route_id, day) index and reads every route's shifts of the range.
+ONE_ROUTE_CELLS = WEEK_CELLS.format(routes="route_id = $1")
+ALL_ROUTES_CELLS = WEEK_CELLS.format(routes="route_id IS NOT NULL AND $1::text IS NULL")
 # Per planned segment of the route's current version: in how many of the visible shifts it was missed.
 SEGMENT_COVERAGE = f"""
 WITH {CELLS}
@@ -128,7 +132,8 @@ async def efficiency(conn: asyncpg.Connection, scope: AggregateScope, bucket: Bu
                      route_id: str | None = None) -> list[dict]:
     """Per route (one route, or all with shifts in the range when route_id is None), as
     RouteEfficiency-shaped dicts (plain dicts: this is a hot path)."""
-    rows = await conn.fetch(WEEK_CELLS, route_id, scope.start, scope.end, scope.k_shifts, scope.k_people)
+    rows = await conn.fetch(ALL_ROUTES_CELLS if route_id is None else ONE_ROUTE_CELLS, route_id, scope.start,
+                            scope.end, scope.k_shifts, scope.k_people)
     cells: dict[str, dict] = {}  # route -> period -> visible cells' sums (None: suppressed)
     if route_id is not None:
         cells[route_id] = {}
