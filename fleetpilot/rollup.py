@@ -6,8 +6,9 @@ rollup_dirty (late data). Each batch of shifts is loaded in columnar form, analy
 ``fleetpilot.analytics.pipeline.analyse`` and its rows in shift_metrics, shift_events,
 cell_exposure and segment_exposure are replaced in one transaction, so a second run
 changes nothing and a late batch recomputes only the shifts it touched. Then the day/week
-blocks of the days whose exposure changed are rebuilt, and with them the known hotspots
-(street segments significant over the last 90 days) the driver's view marks.
+blocks of the days whose exposure changed are rebuilt, and the known hotspots (street
+segments significant over the last 90 days, which the driver's view marks) are rejudged when
+exposure, the day or k changed.
 """
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ class RollupResult:
     events: int
     cleared_marks: int
     block_days: int = 0      # days whose hotspot blocks were rebuilt
-    known_hotspots: int | None = None  # segments marked known, when they were recomputed
+    known_hotspots: int | None = None  # segments marked known, when recomputed (exposure, day or k changed)
 
 
 async def load_city(conn: asyncpg.Connection) -> City | None:
@@ -142,7 +143,7 @@ async def run_rollup(conn: asyncpg.Connection, *, recompute_all: bool = False, b
         await refresh_time_rollups(conn, start, end)
     # Exposure written by any means marks its days stale (migration 0007 triggers).
     block_days = await refresh_blocks(conn)
-    known = await refresh_known_hotspots(conn, now.astimezone(timezone.utc).date()) if block_days else None
+    known = await refresh_known_hotspots(conn, now.astimezone(timezone.utc).date(), exposure_changed=block_days > 0)
     return RollupResult(shifts=len(shifts) if city is not None else 0, fixes=totals[0], events=totals[1],
                         cleared_marks=cleared, block_days=block_days, known_hotspots=known)
 

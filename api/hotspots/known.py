@@ -17,15 +17,25 @@ from fleetpilot.api.hotspots.scoring import poisson_exceedance
 WINDOW_DAYS = 90
 KINDS = ("harsh_brake", "speeding")
 K = "SELECT k_min_shifts, k_min_people FROM privacy_settings"
+# The day and k the table was judged with (fleetpilot_meta), so a new day or k recomputes it.
+BASIS_KEY = "known_hotspots_basis"
+BASIS = "SELECT value FROM fleetpilot_meta WHERE key = $1"
+SET_BASIS = """
+INSERT INTO fleetpilot_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
+"""
 INSERT = """
 INSERT INTO known_hotspots (segment_id, kind, passes, events, rate_per_1000, expected, q, first_day, last_day)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 """
 
 
-async def refresh_known_hotspots(conn: asyncpg.Connection, today: date) -> int:
-    """Rewrite known_hotspots for the 90 days up to and including `today`; rows written."""
+async def refresh_known_hotspots(conn: asyncpg.Connection, today: date, *, exposure_changed: bool = True) -> int | None:
+    """Rewrite known_hotspots for the 90 days up to and including `today`; rows written, or
+    None when nothing it depends on changed (exposure, the day, k) since it was last written."""
     k = await conn.fetchrow(K)
+    basis = f"{today.isoformat()} k={k['k_min_shifts']},{k['k_min_people']}" if k else f"{today.isoformat()} no k"
+    if not exposure_changed and await conn.fetchval(BASIS, BASIS_KEY) == basis:
+        return None
     if k is None:  # privacy settings not seeded: nothing may be judged visible
         rows: list[tuple] = []
     else:
@@ -37,6 +47,7 @@ async def refresh_known_hotspots(conn: asyncpg.Connection, today: date) -> int:
     async with conn.transaction():
         await conn.execute("DELETE FROM known_hotspots")
         await conn.executemany(INSERT, rows)
+        await conn.execute(SET_BASIS, BASIS_KEY, basis)
     return len(rows)
 
 

@@ -40,11 +40,17 @@ def test_dangerous_intersections_become_known_hotspots_and_events_name_their_str
                                      "JOIN street_segments s USING (segment_id)")
             events = await conn.fetch("SELECT kind, lon, lat, context::text AS c FROM shift_events")
             streets = {r["segment_id"]: r["name"] for r in await conn.fetch("SELECT segment_id, name FROM street_segments")}
-            return result, known, events, streets
+            # Nothing new: not rejudged. A higher k with no new data: rejudged, and nothing is visible.
+            again = await run_rollup(conn)
+            await conn.execute("UPDATE privacy_settings SET k_min_shifts = 1000")
+            raised = await run_rollup(conn)
+            left = await conn.fetchval("SELECT count(*) FROM known_hotspots")
+            return result, known, events, streets, (again, raised, left)
+
         finally:
             await conn.close()
 
-    result, known, events, streets = run(body())
+    result, known, events, streets, (again, raised, left) = run(body())
     dangerous = fleet.truth["dangerous_intersections"]
     assert result.block_days == 2 and result.known_hotspots == len(known)
 
@@ -62,5 +68,7 @@ def test_dangerous_intersections_become_known_hotspots_and_events_name_their_str
     for c in matched:
         assert c["segment_id"] in streets
         assert c.get("street") == streets[c["segment_id"]] or (streets[c["segment_id"]] is None and "street" not in c)
+    assert again.block_days == 0 and again.known_hotspots is None
+    assert raised.block_days == 0 and raised.known_hotspots == 0 and left == 0
     known_ids = {r["segment_id"] for r in brakes}
     assert any(r["kind"] == "harsh_brake" and json.loads(r["c"]).get("segment_id") in known_ids for r in events)
