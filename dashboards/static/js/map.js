@@ -182,7 +182,7 @@ const PLOT_CONFIG = {
 
 /** The colour a trace shows in the key (the first one when the colours vary per point). */
 function keyColour(trace) {
-  const colour = trace.mode?.includes("markers") ? trace.marker?.color : trace.line?.color;
+  const colour = trace.mode === "markers" ? trace.marker?.color : trace.line?.color || trace.marker?.color;
   return Array.isArray(colour) ? colour[0] : colour;
 }
 
@@ -192,10 +192,11 @@ function keyColour(trace) {
  * of a chart's box over the text below.
  */
 function keyHtml(traces) {
-  const items = traces.filter((t) => t.showlegend !== false && t.name && (t.x || []).length).map((t) => {
+  const drawn = (t) => (t.y || []).some((v) => v !== null && v !== undefined);
+  const items = traces.filter((t) => t.showlegend !== false && t.name && drawn(t)).map((t) => {
     let shape = "line";
     if (t.fill === "toself" || t.fill === "tonexty") shape = "area";
-    else if (t.mode?.includes("markers")) shape = ["diamond", "square"].includes(t.marker?.symbol) ? t.marker.symbol : "dot";
+    else if (t.mode === "markers") shape = ["diamond", "square"].includes(t.marker?.symbol) ? t.marker.symbol : "dot";
     else if (t.line?.dash) shape = "dash";
     const fill = shape === "area" ? `;--f:${t.fillcolor}` : "";
     return `<li><i class="swatch ${shape}" style="--c:${esc(keyColour(t) || t.fillcolor || "#888")}${esc(fill)}" aria-hidden="true"></i>${esc(t.name)}</li>`;
@@ -302,6 +303,8 @@ export function drawChart(el, traces, layout, label) {
   el.setAttribute("role", "img");
   el.setAttribute("aria-label", label);
   placeKey(el, traces, "");
+  // Plotly draws a fixed height into an absolutely placed layer: give the box that height.
+  if (layout.height) el.style.height = `${layout.height}px`;
   return Plotly.react(el, traces, {
     margin: { l: 48, r: 16, t: 8, b: 40 },
     showlegend: false,

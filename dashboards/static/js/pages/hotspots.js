@@ -64,7 +64,10 @@ startPage("hotspots", async () => {
     : ["ordinary", "elevated", "significant"].map((name) => lineTrace(features(name), {
       name: STYLE[name].name, colour: STYLE[name].colour, width: STYLE[name].width, hover }));
   const significant = units.filter((u) => u.significant);
+  // Framed on the places tested (drawn or not), not on the whole city out to the landfill.
+  const tested = level === "cells" ? [pointTrace(units, {})] : layers;
   await drawMap($("hotspot-map"), [...cityTraces(city), ...layers], {
+    focus: tested.filter((t) => t.x.some((x) => x !== null && x !== undefined)),
     label: `Map of ${fmt.eventWords(kind).toLowerCase()} per pass over ${units.length} ${level === "cells" ? "grid cells" : "street segments"}; ${significant.length} significant hotspots`,
   });
   const cell = found.cell_m ? ` Cells are ${fmt.number(found.cell_m)} m squares.` : "";
