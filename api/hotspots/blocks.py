@@ -25,7 +25,9 @@ FROM people p
 WHERE NOT EXISTS (SELECT 1 FROM person_bits b WHERE b.person_id = p.person_id)
 """
 WIDTH = f"SELECT (coalesce(max(bit), 0) / {WORD} + 1) * {WORD} FROM person_bits"
-STALE = "SELECT day, marked_at FROM exposure_stale_days ORDER BY day"
+# Locked: a writer re-marking one of these days waits for the rebuild, so its new mark
+# survives; a day a writer holds is left for the next run (never waiting: no deadlock).
+STALE = "SELECT day, marked_at FROM exposure_stale_days ORDER BY day FOR UPDATE SKIP LOCKED"
 # Readers cache by this version (and the stale days of their range): a new one per rebuild.
 VERSION_KEY = "hotspot_blocks_version"
 BUMP_VERSION = f"""
