@@ -39,6 +39,17 @@ def test_a_configured_tile_server_is_asked_for_tiles_and_credited(browser, pilot
     zooms = {int(p.split("/")[2]) for p in tiles.requested}
     assert min(zooms) >= 12, f"the map is not framed on the city: tiles at zoom {sorted(zooms)}"
     assert ATTRIBUTION in page.inner_text("#shift-map + .map-key .attribution")
+    # Framed on the planned route: all of it inside the map's bounds.
+    framing = page.evaluate("""() => {
+      const el = document.getElementById("shift-map");
+      const b = el._fullLayout.map._subplot.map.getBounds();
+      const planned = el.data.find((t) => t.name === "Planned route");
+      const lon = planned.lon.filter((v) => v !== null);
+      const lat = planned.lat.filter((v) => v !== null);
+      return { points: lon.length, inside: Math.min(...lon) >= b.getWest() && Math.max(...lon) <= b.getEast()
+               && Math.min(...lat) >= b.getSouth() && Math.max(...lat) <= b.getNorth() };
+    }""")
+    assert framing["points"] > 10 and framing["inside"], framing
     screenshot(page, "driver-driver-tiles-phone")
     assert watch.problems() == [], watch.failed_requests
     context.close()

@@ -244,9 +244,9 @@ function keepFramed(el, frame) {
   framing.set(el, { frame, width: el.clientWidth, height: el.clientHeight });
 }
 
-// Web-mercator zoom at which `span` degrees of longitude fill `pixels` (tiles are 256 px).
+// Zoom at which `span` degrees of longitude fill `pixels` (MapLibre's world is 512 px wide at zoom 0).
 function zoomFor(span, pixels) {
-  return Math.log2((360 * pixels) / (256 * Math.max(span, 1e-5)));
+  return Math.log2((360 * pixels) / (512 * Math.max(span, 1e-5)));
 }
 
 /**
