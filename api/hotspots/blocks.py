@@ -38,14 +38,12 @@ CLEAR_STALE = """
 DELETE FROM exposure_stale_days s USING unnest($1::date[], $2::timestamptz[]) AS m(day, marked_at)
 WHERE s.day = m.day AND s.marked_at <= m.marked_at
 """
-# $1 days, $2 mask width. A shift's exposure rows carry its start day (UTC).
+# $1 days, $2 mask width: the crew mask of every shift with exposure rows on those days.
 SHIFT_MASKS = """
 shift_masks AS (
     SELECT c.shift_id, bit_or(set_bit(repeat('0', $2)::varbit, b.bit, 1)) AS crew
-    FROM shift_crew c
-    JOIN shifts s ON s.shift_id = c.shift_id
-    JOIN person_bits b ON b.person_id = c.person_id
-    WHERE (s.starts_at AT TIME ZONE 'UTC')::date = ANY($1::date[])
+    FROM shift_crew c JOIN person_bits b ON b.person_id = c.person_id
+    WHERE c.shift_id IN (SELECT shift_id FROM {level}_exposure WHERE day = ANY($1::date[]))
     GROUP BY c.shift_id
 )"""
 LEVELS = {
@@ -63,7 +61,7 @@ def _refresh_sql(level: str) -> tuple[str, str]:
     sums = ", ".join(f"sum(e.{k})" for k in kinds)
     cols = ", ".join(kinds)
     daily = f"""
-WITH {SHIFT_MASKS}
+WITH {SHIFT_MASKS.format(level=level)}
 INSERT INTO {level}_daily (day, {unit}, shifts, passes, {cols}, crew)
 SELECT e.day, e.{unit}, count(*), sum(e.passes), {sums}, bit_or(m.crew)
 FROM {level}_exposure e LEFT JOIN shift_masks m ON m.shift_id = e.shift_id
