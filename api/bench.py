@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="requests in flight for the month-long hotspot and all-route aggregates (analysts' "
                              "pages, seconds per request); each gets 4 rounds")
     parser.add_argument("--only", help="comma-separated endpoint names to measure (default: all)")
+    parser.add_argument("--gzip", action="store_true", help="ask for gzip-compressed answers, as browsers do")
     parser.add_argument("--workers", type=int, help="API server processes (default: settings.api_workers)")
     parser.add_argument("--pool-size", type=int, default=20, help="database connections of a single server process")
     parser.add_argument("--batch-vehicles", type=int, default=5, help="vehicles simulated and loaded at a time")
@@ -305,7 +306,7 @@ async def _measure(url: str, plan: dict, args: argparse.Namespace) -> dict:
             process = psutil.Process(server.pid)
             for name, (role, paths) in plan.items():
                 clients = args.heavy_clients if name in HEAVY else args.clients
-                requests = [request_bytes(path, token(uid, role)) for uid, path in paths]
+                requests = [request_bytes(path, token(uid, role), gzip=args.gzip) for uid, path in paths]
                 await run_load("127.0.0.1", port, requests[: clients * 2], clients)  # warm-up
                 cpu_before, db_before = _cpu_s(process), _backend_cpu_s(process, db_port)
                 results[name] = {"clients": clients, **(await run_load("127.0.0.1", port, requests, clients)).summary()}
@@ -325,6 +326,7 @@ async def _measure(url: str, plan: dict, args: argparse.Namespace) -> dict:
                                                          and results[name]["errors"] == 0)
                for name in TARGET_ENDPOINTS if name in results}
     return {"clients": args.clients, "heavy_clients": args.heavy_clients,
+            "gzip": args.gzip,
             "server": {"workers": args.workers, "pool_size": args.pool_size if args.workers == 1 else "default",
                        "http": _http_stack()},
             # Other work on the machine shares its cores: latencies are only comparable at similar load.

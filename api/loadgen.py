@@ -80,9 +80,10 @@ async def _client(host: str, port: int, next_request: Callable[[], bytes | None]
         writer.close()
 
 
-def request_bytes(path: str, token: str | None, host: str = "127.0.0.1") -> bytes:
+def request_bytes(path: str, token: str | None, host: str = "127.0.0.1", gzip: bool = False) -> bytes:
     auth = f"Authorization: Bearer {token}\r\n" if token else ""
-    return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Accept: application/json\r\n\r\n".encode()
+    encoding = "Accept-Encoding: gzip\r\n" if gzip else ""
+    return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}{encoding}Accept: application/json\r\n\r\n".encode()
 
 
 async def run_load(host: str, port: int, requests: list[bytes], clients: int) -> Outcome:

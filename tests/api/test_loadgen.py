@@ -64,3 +64,12 @@ def test_connection_turns_are_first_come_first_served_and_survive_cancellation()
 
     order, free, cancelled = run(scenario())
     assert order == ["a", "c", "d"] and cancelled and free == 1
+
+
+def test_load_generator_can_ask_for_gzip(served):
+    url = urlsplit(served.url)
+    shift = served.world.track_shift
+    request = request_bytes(f"/api/v1/me/shifts/{shift}/track", served.token("ana", "driver"), gzip=True)
+    assert b"Accept-Encoding: gzip\r\n" in request
+    outcome = run(run_load(url.hostname, url.port, [request] * 4, clients=2))
+    assert outcome.summary()["statuses"] == {"200": 4}
