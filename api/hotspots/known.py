@@ -1,6 +1,7 @@
-"""known_hotspots: street segments that are significant fleet hotspots over the last 90 days.
+"""known_hotspots: street segments that are significant fleet hotspots over the last 90 days
+(the 13 whole ISO weeks up to and including the current one).
 
-Judged exactly as the data officer's /hotspots/segments over that window (k-visible segments
+Judged exactly as the data officer's /hotspots/segments over that range (k-visible segments
 only, Poisson exceedance against the fleet's rate, Benjamini–Hochberg), for each segment
 event kind. The rollup job rewrites the table after each run that changed exposure; the
 driver's shift view marks an event on such a segment as a known hotspot.
@@ -11,10 +12,10 @@ from datetime import date, timedelta
 
 import asyncpg
 
-from fleetpilot.api.hotspots.blocks import visible_units
+from fleetpilot.api.hotspots.blocks import monday, visible_units
 from fleetpilot.api.hotspots.scoring import poisson_exceedance
 
-WINDOW_DAYS = 90
+WINDOW_WEEKS = 13
 KINDS = ("harsh_brake", "speeding")
 K = "SELECT k_min_shifts, k_min_people FROM privacy_settings"
 # The day and k the table was judged with (fleetpilot_meta), so a new day or k recomputes it.
@@ -30,7 +31,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 
 
 async def refresh_known_hotspots(conn: asyncpg.Connection, today: date, *, exposure_changed: bool = True) -> int | None:
-    """Rewrite known_hotspots for the 90 days up to and including `today`; rows written, or
+    """Rewrite known_hotspots for the 13 ISO weeks up to the one of `today`; rows written, or
     None when nothing it depends on changed (exposure, the day, k) since it was last written."""
     k = await conn.fetchrow(K)
     basis = f"{today.isoformat()} k={k['k_min_shifts']},{k['k_min_people']}" if k else f"{today.isoformat()} no k"
@@ -39,11 +40,13 @@ async def refresh_known_hotspots(conn: asyncpg.Connection, today: date, *, expos
     if k is None:  # privacy settings not seeded: nothing may be judged visible
         rows: list[tuple] = []
     else:
-        end = today + timedelta(days=1)
-        start = end - timedelta(days=WINDOW_DAYS)
+        # Whole ISO weeks, as the API releases aggregates (decision 0004): the 13 weeks up to
+        # and including the current one.
+        end = monday(today) + timedelta(days=7)
+        start = end - timedelta(weeks=WINDOW_WEEKS)
         visible = await visible_units(conn, "segment", start, end, k["k_min_shifts"], k["k_min_people"])
         units = [r for r in visible.rows if r["unit_id"] is not None and r["passes"] > 0]
-        rows = [row for kind in KINDS for row in _significant(units, kind, start, today)]
+        rows = [row for kind in KINDS for row in _significant(units, kind, start, end - timedelta(days=1))]
     async with conn.transaction():
         await conn.execute("DELETE FROM known_hotspots")
         await conn.executemany(INSERT, rows)

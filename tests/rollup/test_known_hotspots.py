@@ -10,6 +10,8 @@ import asyncpg
 import pytest
 from support import run
 
+from fleetpilot.api.hotspots.service import hotspots
+from fleetpilot.api.policy import AggregateScope
 from fleetpilot.rollup import run_rollup
 from fleetpilot.simload import load_run
 from fleetsim.offline import generate_fleet
@@ -40,17 +42,22 @@ def test_dangerous_intersections_become_known_hotspots_and_events_name_their_str
                                      "JOIN street_segments s USING (segment_id)")
             events = await conn.fetch("SELECT kind, lon, lat, context::text AS c FROM shift_events")
             streets = {r["segment_id"]: r["name"] for r in await conn.fetch("SELECT segment_id, name FROM street_segments")}
+            # The same judgement as the data officer's page over the same whole weeks.
+            first, last = known[0]["first_day"], known[0]["last_day"]
+            k = await conn.fetchrow("SELECT k_min_shifts, k_min_people FROM privacy_settings")
+            page = await hotspots(conn, AggregateScope(first, last + timedelta(days=1), *k), "segment", "harsh_brake")
+            shown = {u.unit_id for u in page.units if u.significant}
             # Nothing new: not rejudged. A higher k with no new data: rejudged, and nothing is visible.
             again = await run_rollup(conn)
             await conn.execute("UPDATE privacy_settings SET k_min_shifts = 1000")
             raised = await run_rollup(conn)
             left = await conn.fetchval("SELECT count(*) FROM known_hotspots")
-            return result, known, events, streets, (again, raised, left)
+            return result, known, events, streets, (again, raised, left), shown
 
         finally:
             await conn.close()
 
-    result, known, events, streets, (again, raised, left) = run(body())
+    result, known, events, streets, (again, raised, left), shown = run(body())
     dangerous = fleet.truth["dangerous_intersections"]
     assert result.block_days == 2 and result.known_hotspots == len(known)
 
@@ -71,4 +78,6 @@ def test_dangerous_intersections_become_known_hotspots_and_events_name_their_str
     assert again.block_days == 0 and again.known_hotspots is None
     assert raised.block_days == 0 and raised.known_hotspots == 0 and left == 0
     known_ids = {r["segment_id"] for r in brakes}
+    assert known_ids == shown
+    assert all((r["first_day"].weekday(), r["last_day"].weekday()) == (0, 6) for r in known)
     assert any(r["kind"] == "harsh_brake" and json.loads(r["c"]).get("segment_id") in known_ids for r in events)
