@@ -38,6 +38,7 @@ def test_hotspot_table_lists_the_apis_significant_places_in_order(officer, pilot
     open_page(officer, f"hotspots.html?level={level}&kind=harsh_brake&from={first}&to={last}")
     method = {"gi_star": "Getis-Ord Gi*", "poisson_exceedance": "Poisson"}[found["method"]]
     assert method in officer.inner_text("#method")
+    assert officer.inner_text("#method").startswith(f"{found['tested_units']:,} {level} tested.")
     shown = officer.eval_on_selector_all("#hotspot-units [data-unit]", "units => units.map((u) => u.dataset.unit)")
     if level == "segments":  # the small test fleet gives a few significant segments, not yet cells
         assert significant

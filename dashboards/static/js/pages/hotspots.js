@@ -44,7 +44,10 @@ startPage("hotspots", async () => {
     event.preventDefault();
     reloadWith(event.target);
   }));
-  const [found, city] = await Promise.all([getJson(`hotspots/${level}`, { ...range.api, kind }), cityLayer()]);
+  const [found, city] = await Promise.all([getJson(`hotspots/${level}`,
+    // Cells: only those above the fleet's level are drawn, so only those are fetched (scores
+    // are still computed over all tested cells); a month of cells listed in full is megabytes.
+    { ...range.api, kind, min_level: level === "cells" ? "elevated" : "all" }), cityLayer()]);
   const units = found.units.filter((u) => u.geometry);
   const hover = (f) => {
     const u = f.properties;
@@ -64,14 +67,14 @@ startPage("hotspots", async () => {
     : ["ordinary", "elevated", "significant"].map((name) => lineTrace(features(name), {
       name: STYLE[name].name, colour: STYLE[name].colour, width: STYLE[name].width, hover }));
   const significant = units.filter((u) => u.significant);
-  // Framed on the places tested (drawn or not), not on the whole city out to the landfill.
+  // Framed on the places listed (drawn or not), not on the whole city out to the landfill.
   const tested = level === "cells" ? [pointTrace(units, {})] : layers;
   await drawMap($("hotspot-map"), [...cityTraces(city), ...layers], {
     focus: tested.filter((t) => t.x.some((x) => x !== null && x !== undefined)),
-    label: `Map of ${fmt.eventWords(kind).toLowerCase()} per pass over ${units.length} ${level === "cells" ? "grid cells" : "street segments"}; ${significant.length} significant hotspots`,
+    label: `Map of ${fmt.eventWords(kind).toLowerCase()} per pass over ${found.tested_units} ${level === "cells" ? "grid cells" : "street segments"}; ${significant.length} significant hotspots`,
   });
   const cell = found.cell_m ? ` Cells are ${fmt.number(found.cell_m)} m squares.` : "";
-  $("method").textContent = `${fmt.number(units.length)} ${level === "cells" ? "cells" : "segments"} tested. Significance: ${METHODS[found.method] || found.method}, false discovery rate controlled (q). `
+  $("method").textContent = `${fmt.number(found.tested_units)} ${level === "cells" ? "cells" : "segments"} tested. Significance: ${METHODS[found.method] || found.method}, false discovery rate controlled (q). `
     + `Places passed fewer than ${fmt.number(found.min_passes)} times are not tested.${cell}`
     + (found.reference_rate_per_1000 === null ? "" : ` Fleet rate: ${fmt.number(found.reference_rate_per_1000, 2)} per 1,000 passes.`)
     + (found.suppressed_units ? ` ${fmt.number(found.suppressed_units)} place(s) withheld: passed by fewer than ${fmt.number(found.k_min_shifts)} shifts or ${fmt.number(found.k_min_people)} people.` : "");
