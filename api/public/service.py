@@ -31,7 +31,8 @@ MEANINGS = {
                                   "recorded and shown to the crew members concerned",
     Capability.ROUTE_PLANS_READ: "route plans and their versions",
     Capability.ROUTE_PLANS_WRITE: "editing route plans (each edit is a new version)",
-    Capability.EFFICIENCY: "route-level efficiency over time; groups of fewer than k shifts or people are removed",
+    Capability.EFFICIENCY: "route-level efficiency per week or month; a week of a route with fewer than k shifts or "
+                           "people is removed and counted in no total",
     Capability.LIVE: "positions of vehicles currently on duty (never off duty)",
     Capability.HOTSPOTS: "safety hotspots per street segment and grid cell, per pass driven; small groups removed",
     Capability.EXPORTS: "downloads of the same aggregates (GeoJSON, CSV, Parquet); small groups removed",
