@@ -77,6 +77,26 @@ def test_buffer_blocks_the_producer_when_full_and_releases_in_order():
     asyncio.run(scenario())
 
 
+def test_buffer_put_many_waits_for_room_then_takes_the_whole_read():
+    async def scenario():
+        buffer = BoundedBuffer(3, asyncio.get_running_loop())
+        assert buffer.put_many([item(0), item(1), item(2)])
+        put = []
+        producer = threading.Thread(target=lambda: put.append(buffer.put_many([item(3), item(4), item(5)])))
+        producer.start()
+        await asyncio.sleep(0.2)
+        assert put == [] and len(buffer) == 3  # full: the network thread waits
+        taken = [i.mid for i in await buffer.get_many(1, 1.0)]
+        producer.join(5)
+        assert put == [True] and len(buffer) == 5  # room for one, the whole read goes in
+        taken += [i.mid for i in await buffer.get_many(10, 1.0)]
+        assert taken == [0, 1, 2, 3, 4, 5]
+        buffer.close()
+        assert not buffer.put_many([item(6)]) and len(buffer) == 0
+
+    asyncio.run(scenario())
+
+
 def test_buffer_wakes_a_waiting_consumer():
     async def scenario():
         buffer = BoundedBuffer(10, asyncio.get_running_loop())
