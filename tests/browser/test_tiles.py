@@ -52,4 +52,8 @@ def test_a_configured_tile_server_is_asked_for_tiles_and_credited(browser, pilot
     assert framing["points"] > 10 and framing["inside"], framing
     screenshot(page, "driver-driver-tiles-phone")
     assert watch.problems() == [], watch.failed_requests
+    # The tile server is the only other host asked for anything (no fonts, styles or icons).
+    tile_root = tiles.template.split("/tiles/")[0] + "/tiles/"
+    outside = [u for u in watch.requests if not u.startswith((base + "/", tile_root, "data:", "blob:"))]
+    assert outside == [], outside
     context.close()
