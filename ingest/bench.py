@@ -245,14 +245,17 @@ def _free_port() -> int:
 
 
 class Snapshot:
-    """The ingest counters and CPU at one moment, summed over workers."""
+    """The ingest counters and CPU at one moment, summed over workers; with `others`, also the
+    CPU time of the machine and of its database and broker processes."""
 
-    def __init__(self, workers: list[IngestProcess], published: int, publishers: list[psutil.Process] = ()):
+    def __init__(self, workers: list[IngestProcess], published: int, publishers: list[psutil.Process] = (),
+                 others: CpuSplit | None = None):
         self.at = time.monotonic()
         self.published = published
         texts = [w.metrics() for w in workers]
         self.cpu_s = sum(w.cpu_s() for w in workers)
         self.publisher_cpu_s = sum(_cpu_s(p) for p in publishers)
+        self.split = others.read() if others is not None else None
         self.fixes = sum(_sample(t, f"{METRIC}rows_stored_total", 'table="fixes"') for t in texts)
         self.acked = sum(_sample(t, f"{METRIC}messages_acked_total") for t in texts)
         self.received = sum(_sample(t, f"{METRIC}messages_received_total", 'channel="telemetry"')
@@ -266,10 +269,38 @@ class Snapshot:
         self.conflicts = sum(_sample(t, f"{METRIC}batch_conflicts_total", 'table="fixes"') for t in texts)
 
 
+class CpuSplit:
+    """Where the machine's CPU goes besides the ingest and the publishers: PostgreSQL (every
+    process named postgres: the server, its backends and workers) and the broker (the process
+    listening on the MQTT port, when it runs on this machine). A bench on one box measures
+    the whole pipeline sharing the same cores; this says who used them."""
+
+    def __init__(self, mqtt_port: int):
+        self.broker = _listener(mqtt_port)
+
+    def read(self) -> dict[str, float]:
+        machine = psutil.cpu_times()
+        busy = sum(machine) - machine.idle - getattr(machine, "iowait", 0.0)
+        database = sum(_cpu_s(p) for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres")
+        return {"machine": busy, "database": database,
+                "broker": _cpu_s(self.broker) if self.broker is not None else float("nan")}
+
+
+def _listener(port: int) -> psutil.Process | None:
+    """The local process listening on TCP `port`, if any (needs the right to see its sockets)."""
+    try:
+        for c in psutil.net_connections("tcp"):
+            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid:
+                return psutil.Process(c.pid)
+    except (psutil.AccessDenied, psutil.NoSuchProcess):
+        pass
+    return None
+
+
 def _cpu_s(process: psutil.Process) -> float:
     try:
         t = process.cpu_times()
-    except psutil.NoSuchProcess:  # a publisher that ran out of data
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):  # a publisher that ran out of data; a backend that ended
         return 0.0
     return t.user + t.system
 
@@ -343,11 +374,12 @@ def measure(workers: list[IngestProcess], messages: list[tuple[str, bytes]], mqt
             else:
                 time.sleep(0.5)
 
+    others = CpuSplit(parse_mqtt_url(mqtt_url).port)
     run_for(args.warmup)
     load_at_start = os.getloadavg()[0]
-    first = Snapshot(workers, sum(c.value for c in counters), publishers)
+    first = Snapshot(workers, sum(c.value for c in counters), publishers, others)
     run_for(args.duration)
-    last = Snapshot(workers, sum(c.value for c in counters), publishers)
+    last = Snapshot(workers, sum(c.value for c in counters), publishers, others)
     exhausted = not any(p.is_alive() for p in procs)
     stop.set()
     allowance.value = 2**62
@@ -377,6 +409,10 @@ def measure(workers: list[IngestProcess], messages: list[tuple[str, bytes]], mqt
         "publishers_cpu_percent": round(100 * (last.publisher_cpu_s - first.publisher_cpu_s) / window, 1),
         "publishers_cpu_us_per_message": _per(1e6 * (last.publisher_cpu_s - first.publisher_cpu_s),
                                               last.published - first.published),
+        # Percent of one core, over the window; machine = all cores (200 = both busy on 2 cores).
+        "cpu_percent_during_window": {
+            key: _round_pct(last.split[key] - first.split[key], window)
+            for key in ("machine", "database", "broker")},
         "batches": int(last.batches - first.batches),
         "batch_rows_mean": round((last.batch_rows - first.batch_rows) / max(last.batches - first.batches, 1)),
         "batch_write_s_mean": round((last.batch_s - first.batch_s) / max(last.batches - first.batches, 1), 3),
@@ -392,6 +428,10 @@ def measure(workers: list[IngestProcess], messages: list[tuple[str, bytes]], mqt
 
 def _per(amount: float, count: float) -> float | None:
     return round(amount / count, 1) if count > 0 else None
+
+
+def _round_pct(seconds: float, window: float) -> float | None:
+    return None if seconds != seconds else round(100 * seconds / window, 1)  # NaN: not on this machine
 
 
 def _round(value: float | None) -> float | None:

@@ -146,3 +146,22 @@ def test_rejects_never_carry_nul_characters_into_text_columns():
     assert batch.rejects == [(0, "fleet/\\x00/x", b"\x00raw", "bad_topic", "saw \\x00")]
     batch.saw_device("v", 1, None, online=True, firmware="fw\x00/1")
     assert batch.devices["v"].firmware == "fw/1"
+
+
+def test_bench_cpu_split_finds_the_broker_and_counts_machine_time(mqtt_url):
+    import time
+
+    from fleetpilot.ingest.bench import CpuSplit
+    from fleetpilot.urls import parse_mqtt_url
+
+    target = parse_mqtt_url(mqtt_url)
+    split = CpuSplit(target.port)
+    if target.host in ("127.0.0.1", "localhost"):
+        assert split.broker is not None, "the local broker's listening process is found by its port"
+    before = split.read()
+    deadline = time.process_time() + 0.2
+    while time.process_time() < deadline:  # burn 0.2 s of this process's CPU
+        pass
+    after = split.read()
+    assert after["machine"] - before["machine"] >= 0.15
+    assert after["database"] >= before["database"] >= 0.0
