@@ -28,7 +28,7 @@ from .columns import DeviceEvents, Fixes
 from .hotspots import HotspotParams, events_per_cell, hotspots
 from .pipeline import City, analyse, cell_events
 
-STAGES = ("segmentation", "stops", "coverage", "activity", "safety", "exposure")
+STAGES = ("segmentation", "stops", "coverage", "activity", "safety", "record", "exposure")
 HOTSPOT_KINDS = ("harsh_brake", "harsh_accel", "harsh_corner")
 
 

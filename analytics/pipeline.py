@@ -22,8 +22,9 @@ from .coverage import CoverageParams, Matched, RouteCoverage, match_track, on_ro
 from .geo import LocalFrame
 from .hotspots import Grid, events_per_cell, passes_per_cell, passes_per_segment
 from .matching import LineIndex
+from .record import CrewRecord, break_intervals, shift_details, stop_points, visit_queues
 from .safety import (SafetyEvents, SafetyParams, concat, device_events, harsh_cornering, harsh_longitudinal,
-                     long_stretches, merge, speeding)
+                     long_stretches, longest_stretch_s, merge, speeding)
 from .segmentation import SegmentationParams, Track, build_track, trip_ids
 from .stops import StopParams, Stops, detect_stops, stops_per_track
 
@@ -84,7 +85,8 @@ class Analysis:
     """Everything computed for the tracks of one call; see ``shift_metrics`` for the rows.
 
     cell_passes: (track, cell id, passes) · segment_passes: (track, street index, passes,
-    mean speed m/s) — the exposure rows of cell_exposure and segment_exposure."""
+    mean speed m/s) — the exposure rows of cell_exposure and segment_exposure · record:
+    the crew's breaks, facility queues and longest stretch without a break."""
 
     track: Track
     stops: Stops
@@ -94,6 +96,7 @@ class Analysis:
     events: SafetyEvents
     cell_passes: tuple[np.ndarray, np.ndarray, np.ndarray]
     segment_passes: tuple[np.ndarray, ...]
+    record: CrewRecord
     timings: dict[str, tuple[float, float]] = field(default_factory=dict)  # stage: (CPU s, wall s)
 
     def shift_metrics(self, city: City) -> list[dict]:
@@ -109,6 +112,8 @@ class Analysis:
         hours = (tr.fixes.t[tr.stops - 1] - tr.fixes.t[tr.starts]) / 3.6e6
         trip = trip_ids(tr)
         trips = trip[tr.stops - 1] - trip[tr.starts] + 1
+        details = shift_details(self.record, self.activity.visits, city.geofences, n)
+        points = stop_points(self.stops, n)
         rows = []
         for i in range(n):
             cov = self.coverage[i]
@@ -124,7 +129,9 @@ class Analysis:
                 "missed_segments": [] if cov is None else [str(s) for s in cov.missed],
                 "metrics": {"no_data_s": seconds["no_data"], "trips": int(trips[i]),
                             "stops_per_hour": float(counts[i] / hours[i]) if hours[i] > 0 else None,
-                            "coverage_by_length": None if cov is None else cov.coverage_by_length},
+                            "coverage_by_length": None if cov is None else cov.coverage_by_length,
+                            **details[i]},
+                "stop_points": points[i],
             })
         return rows
 
@@ -148,8 +155,9 @@ def analyse(fixes: Fixes, city: City, planned: Sequence[Sequence[str] | None], w
 
     track = build_track(fixes, city.frame, params.segmentation)
     lap("segmentation")
-    stops = detect_stops(track, params.stops)
-    stops = stops.select(city.geofences.locate(stops.x, stops.y) < 0)  # queueing at a facility is not a stop
+    found = detect_stops(track, params.stops)
+    site = city.geofences.locate(found.x, found.y)
+    stops = found.select(site < 0)  # queueing at a facility is not a collection stop
     lap("stops")
     matched = match_track(city.streets, track, params.coverage)
     serving = np.zeros(len(fixes), dtype=bool)
@@ -167,13 +175,17 @@ def analyse(fixes: Fixes, city: City, planned: Sequence[Sequence[str] | None], w
     derived = concat([harsh_longitudinal(track, params.safety), harsh_cornering(track, params.safety),
                       speeding(track, city.limit_mps[matched.line], params.safety)])
     reported = device_events(track, device, params=params.safety) if device is not None else concat([])
-    events = concat([merge(derived, reported, params.safety),
-                     long_stretches(track, rest_mask(activity, city.geofences), params.safety)])
+    resting = rest_mask(activity, city.geofences)
+    events = concat([merge(derived, reported, params.safety), long_stretches(track, resting, params.safety)])
     lap("safety")
+    record = CrewRecord(break_intervals(track, activity, params.activity),
+                        visit_queues(track, activity.visits, found.select(site >= 0), site[site >= 0]),
+                        longest_stretch_s(track, resting, params.safety))
+    lap("record")
     cell_passes = passes_per_cell(city.grid, track)
     segment_passes = passes_per_segment(track, matched.line)
     lap("exposure")
-    return Analysis(track, stops, matched, coverage, activity, events, cell_passes, segment_passes, timings)
+    return Analysis(track, stops, matched, coverage, activity, events, cell_passes, segment_passes, record, timings)
 
 
 def cell_events(analysis: Analysis, city: City, kinds: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

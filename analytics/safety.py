@@ -170,13 +170,14 @@ def speeding(track: Track, limit_mps: np.ndarray, params: SafetyParams = SafetyP
     return _make(track, "speeding", first, stop, peak_row, peak_value, limit_mps[peak_row])
 
 
-def long_stretches(track: Track, resting: np.ndarray, params: SafetyParams = SafetyParams()) -> SafetyEvents:
-    """Stretches of work of at least ``max_stretch_s`` without a rest of ``rest_min_s``.
+def work_stretches(track: Track, resting: np.ndarray,
+                   params: SafetyParams = SafetyParams()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stretches of work between rests: (first row, last row, duration s), in row order.
 
     resting: per fix, the crew is on a rest (see activity.rest_mask). A rest shorter than
     ``rest_min_s`` does not end a stretch, except at the start or end of the track: time
     at the depot before the first departure or after the return is not a stretch of work,
-    however short. magnitude and duration_s: the stretch's length (s).
+    however short. Duration: first to last working fix.
     """
     t = track.fixes.t
     cut = np.zeros(len(t), dtype=bool)
@@ -190,15 +191,32 @@ def long_stretches(track: Track, resting: np.ndarray, params: SafetyParams = Saf
     np.add.at(edge, stop[long_rest], -1)
     working = np.cumsum(edge[:-1]) == 0
     first, stop = runs_split(working, cut)
+    return first, stop - 1, (t[stop - 1] - t[first]) * 1e-3
+
+
+def long_stretches(track: Track, resting: np.ndarray, params: SafetyParams = SafetyParams()) -> SafetyEvents:
+    """Stretches of work (see :func:`work_stretches`) of at least ``max_stretch_s`` without
+    a rest of ``rest_min_s``. magnitude and duration_s: the stretch's length (s)."""
+    first, last, duration = work_stretches(track, resting, params)
+    keep = duration >= params.max_stretch_s
+    first, last, duration = first[keep], last[keep], duration[keep]
     if len(first) == 0:
         return empty()
-    duration = (t[stop - 1] - t[first]) * 1e-3
-    keep = duration >= params.max_stretch_s
-    first, last, duration = first[keep], stop[keep] - 1, duration[keep]
     n = len(first)
+    t = track.fixes.t
     lon, lat = track.fixes.lon[last], track.fixes.lat[last]
     return SafetyEvents(_track_of(track, first), t[first], np.full(n, "long_stretch"), np.full(n, "derived"),
                         lon, lat, duration, track.speed[first], track.speed[last], duration, np.full(n, np.nan), last)
+
+
+def longest_stretch_s(track: Track, resting: np.ndarray, params: SafetyParams = SafetyParams()) -> np.ndarray:
+    """Per track, the longest stretch of work without a rest of ``rest_min_s`` (s; 0 when
+    the track has no working fix). Recorded for every shift, not only past the threshold,
+    so the crew can show how long they went without a break."""
+    first, _, duration = work_stretches(track, resting, params)
+    longest = np.zeros(len(track.starts))
+    np.maximum.at(longest, _track_of(track, first), duration)
+    return longest
 
 
 def device_events(track: Track, device: DeviceEvents, kinds=HARSH_KINDS + ("reversing",),
