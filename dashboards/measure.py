@@ -1,7 +1,7 @@
 """How fast each dashboard page gets its data over a month of a 50-truck fleet.
 
     fleetpilot bench api --keep                       # loads the month, prints "database": NAME
-    python -m fleetpilot.dashboards.measure --database NAME
+    fleetpilot bench pages --database NAME            # = python -m fleetpilot.dashboards.measure
 
 The month is the one the API benchmark loads (`fleetpilot.api.bench`: the simulator's
 50 trucks × 30 days at 1 Hz through `fleetpilot.simload` and the rollup job), so both
@@ -160,7 +160,7 @@ class Server:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fleetpilot.dashboards.measure",
+    parser = argparse.ArgumentParser(prog="fleetpilot bench pages",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--database", required=True, metavar="NAME",
                         help="a loaded month, e.g. the one `fleetpilot bench api --keep` printed")

@@ -11,12 +11,13 @@ import importlib
 from fleetpilot.errors import ConfigError
 from fleetpilot.settings import Settings
 
-HELP = "run a benchmark (analytics, ingest, api, whatif) and print its figures as JSON"
+HELP = "run a benchmark (analytics, ingest, api, pages, whatif) and print its figures as JSON"
 
 TARGETS = {
     "analytics": "fleetpilot.analytics.bench",
     "ingest": "fleetpilot.ingest.bench",
     "api": "fleetpilot.api.bench",
+    "pages": "fleetpilot.dashboards.measure",  # the dashboards in Chromium over the api bench's month
     "whatif": "fleetpilot.analytics.whatif.bench",
 }
 
