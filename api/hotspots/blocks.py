@@ -5,6 +5,11 @@ over the stable bits of person_bits. Shifts add (a shift has one row per unit an
 people do not, so they stay a mask. A range is read as whole weeks, then days, then — for
 days marked in exposure_stale_days — the exposure rows themselves, so the k counts are exact
 whether or not the job has caught up. The whole read runs in one snapshot.
+
+Readers release (unit, ISO week) cells (docs/decisions/0004): a cell is visible when it
+alone reaches k, and every sum is over visible cells only, so no difference of two ranges'
+answers contains a hidden cell. A clean week's block is such a cell; a week with stale days
+is grouped from its day blocks and exposure rows.
 """
 from __future__ import annotations
 
@@ -148,9 +153,11 @@ width AS (
 
 
 def _visible_sql(level: str) -> str:
-    """$1 k shifts, $2 k people, $3 weeks, $4 days, $5 stale days. Rows: the visible units
-    with their sums, each carrying the number of suppressed units (one row with unit NULL
-    when none is visible)."""
+    """$1 k shifts, $2 k people, $3 clean weeks, $4 clean days of weeks with stale days, $5
+    stale days. A (unit, ISO week) cell is visible when it alone holds ≥ $1 shifts and ≥ $2
+    people (docs/decisions/0004); rows: each unit with a visible cell and its sums over its
+    visible cells only, each row carrying the number of units without any visible cell and of
+    hidden cells (one row with unit NULL when no cell is visible)."""
     unit, kinds = LEVELS[level]
     cols = ", ".join(kinds)
     return f"""
@@ -161,25 +168,36 @@ raw_masks AS (
     WHERE c.shift_id IN (SELECT shift_id FROM {level}_exposure WHERE day = ANY($5::date[]))
     GROUP BY c.shift_id
 ),
-parts AS (
-    SELECT {unit}, shifts, passes, {cols}, crew FROM {level}_weekly WHERE week = ANY($3::date[])
+cells AS (
+    -- A clean week's block is its (unit, week) cell as it is: nothing to group.
+    SELECT {unit} AS unit_id, shifts, passes, {cols}, coalesce(bit_count(crew), 0) AS people
+    FROM {level}_weekly WHERE week = ANY($3::date[])
     UNION ALL
-    SELECT {unit}, shifts, passes, {cols}, crew FROM {level}_daily WHERE day = ANY($4::date[])
-    UNION ALL
-    SELECT e.{unit}, 1, e.passes, {", ".join(f"e.{k}" for k in kinds)}, m.crew
-    FROM {level}_exposure e LEFT JOIN raw_masks m ON m.shift_id = e.shift_id
-    WHERE e.day = ANY($5::date[])
+    -- A week with stale days: its clean days' blocks plus its stale days' exposure rows with
+    -- live crews, grouped into the week's cell.
+    SELECT unit_id, sum(shifts), sum(passes), {", ".join(f"sum({k})" for k in kinds)},
+           coalesce(bit_count(bit_or({_padded("(SELECT w FROM width)")})), 0)
+    FROM (
+        SELECT {unit} AS unit_id, day, shifts, passes, {cols}, crew FROM {level}_daily WHERE day = ANY($4::date[])
+        UNION ALL
+        SELECT e.{unit}, e.day, 1, e.passes, {", ".join(f"e.{k}" for k in kinds)}, m.crew
+        FROM {level}_exposure e LEFT JOIN raw_masks m ON m.shift_id = e.shift_id
+        WHERE e.day = ANY($5::date[])
+    ) part
+    GROUP BY unit_id, date_trunc('week', day::timestamp)
 ),
+-- Per unit, sums over its visible cells only: a hidden cell enters no figure.
 -- passes::integer: sum(bigint) would accumulate in numeric; a unit's passes fit an integer.
 judged AS (
-    SELECT {unit} AS unit_id, sum(passes::integer) AS passes, {", ".join(f"sum({k}) AS {k}" for k in kinds)},
-           sum(shifts) >= $1
-           AND coalesce(bit_count(bit_or({_padded("(SELECT w FROM width)")})), 0) >= $2 AS visible
-    FROM parts
-    GROUP BY {unit}
+    SELECT unit_id, count(*) FILTER (WHERE visible) > 0 AS visible, count(*) FILTER (WHERE NOT visible) AS hidden,
+           sum(passes::integer) FILTER (WHERE visible) AS passes,
+           {", ".join(f"sum({k}) FILTER (WHERE visible) AS {k}" for k in kinds)}
+    FROM (SELECT *, shifts >= $1 AND people >= $2 AS visible FROM cells) c
+    GROUP BY unit_id
 )
-SELECT n.suppressed, v.*
-FROM (SELECT count(*) FILTER (WHERE NOT visible) AS suppressed FROM judged) n
+SELECT n.suppressed, n.suppressed_cells, v.*
+FROM (SELECT count(*) FILTER (WHERE NOT visible) AS suppressed, coalesce(sum(hidden), 0)::bigint AS suppressed_cells
+      FROM judged) n
 LEFT JOIN (SELECT unit_id, passes, {cols} FROM judged WHERE visible) v ON true
 """
 
@@ -212,9 +230,14 @@ _cache: OrderedDict[tuple, Visible] = OrderedDict()
 
 async def visible_units(conn: asyncpg.Connection, level: str, start: date, end: date,
                         k_shifts: int, k_people: int) -> Visible:
-    """Units of `level` over [start, end) passed by ≥ k_shifts shifts and ≥ k_people people:
-    rows (suppressed, unit_id, passes, <event kinds>); see _visible_sql. The last few answers
-    are kept per process and reused while the state they were computed from is unchanged."""
+    """Units of `level` over [start, end), widened to whole ISO weeks, with at least one week
+    passed by ≥ k_shifts shifts and ≥ k_people people, summed over such weeks only: rows
+    (suppressed, suppressed_cells, unit_id, passes, <event kinds>); see _visible_sql. The last
+    few answers are kept per process and reused while the state they were computed from is
+    unchanged."""
+    # The API's ranges are whole weeks already (policy.whole_weeks); a cut week would be a
+    # partial cell, judged apart from the whole one.
+    start, end = monday(start), monday(end - timedelta(days=1)) + timedelta(days=7)
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         state = await conn.fetchrow(STATE, start, end)
         query = (state["db"], state["port"], level, start, end, k_shifts, k_people)

@@ -1,9 +1,9 @@
 """known_hotspots: street segments that are significant fleet hotspots over the last 90 days
 (the 13 whole ISO weeks up to and including the current one).
 
-Judged exactly as the data officer's /hotspots/segments over that range (k-visible segments
-only, Poisson exceedance against the fleet's rate, Benjamini–Hochberg), for each segment
-event kind. The rollup job rewrites the table after each run that changed exposure; the
+Judged exactly as the data officer's /hotspots/segments over that range (each segment summed
+over its k-visible (segment, ISO week) cells only, decision 0004; Poisson exceedance against
+the fleet's rate over those sums, Benjamini–Hochberg), for each segment event kind. The rollup job rewrites the table after each run that changed exposure; the
 driver's shift view marks an event on such a segment as a known hotspot.
 """
 from __future__ import annotations

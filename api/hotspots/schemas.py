@@ -40,8 +40,9 @@ class Hotspots(BaseModel):
     k_min_people: int
     min_passes: int                        # units passed fewer times are not tested
     cell_m: float | None                   # cell edge in metres (cells)
-    reference_rate_per_1000: float | None  # over the units shown
-    suppressed_units: int                  # units with fewer than k shifts or people, left out
+    reference_rate_per_1000: float | None  # over the tested units' visible weeks
+    suppressed_units: int                  # units without a week of ≥ k shifts and ≥ k people, left out
+    suppressed_cells: int                  # (unit, ISO week) cells below k, in no figure
     tested_units: int                      # visible units passed at least min_passes times
     min_level: MinLevel                    # units below this level are tested but not listed
     units: list[HotspotUnit]               # most significant first

@@ -1,11 +1,13 @@
-"""Hotspots over a day range, k-suppressed in SQL.
+"""Hotspots over whole ISO weeks, k-suppressed in SQL per (unit, week) cell.
 
 Cells are tested with Getis-Ord Gi* and FDR control (``fleetpilot.analytics.hotspots``, on
 the grid the rollup job used); segments with a Poisson exceedance test (see scoring).
-Only units (segments, cells) passed in at least k_min_shifts distinct shifts by at least
-k_min_people distinct people leave the database (the others are only counted); the
-reference rate is taken over those units only, so nothing about a suppressed unit can be
-recovered by subtraction. The sums come from the day/week blocks (see blocks).
+A (unit, ISO week) cell — a segment or grid cell in one week — is visible when it alone was
+passed in at least k_min_shifts distinct shifts by at least k_min_people distinct people
+(docs/decisions/0004). Every figure — a unit's passes and events, its rate, the Gi* and
+Poisson inputs, the reference rate — is summed from visible cells only; hidden cells are
+only counted. An answer is thus a function of visible cells alone, and no difference of two
+ranges' answers recovers a hidden week. The sums come from the day/week blocks (see blocks).
 """
 from __future__ import annotations
 
@@ -91,7 +93,8 @@ async def _hotspots(conn: asyncpg.Connection, scope: AggregateScope, level: Leve
                     start=scope.start, end=scope.end, k_min_shifts=scope.k_shifts, k_min_people=scope.k_people,
                     min_passes=min_passes, cell_m=grid.cell_m if grid else None,
                     reference_rate_per_1000=None if rate is None else 1000 * rate,
-                    suppressed_units=rows[0]["suppressed"], tested_units=int(tested.sum()), min_level=min_level,
+                    suppressed_units=rows[0]["suppressed"],
+                    suppressed_cells=rows[0]["suppressed_cells"], tested_units=int(tested.sum()), min_level=min_level,
                     units=units)
 
 

@@ -34,8 +34,9 @@ MEANINGS = {
     Capability.EFFICIENCY: "route-level efficiency per week or month; a week of a route with fewer than k shifts or "
                            "people is removed and counted in no total",
     Capability.LIVE: "positions of vehicles currently on duty (never off duty)",
-    Capability.HOTSPOTS: "safety hotspots per street segment and grid cell, per pass driven; small groups removed",
-    Capability.EXPORTS: "downloads of the same aggregates (GeoJSON, CSV, Parquet); small groups removed",
+    Capability.HOTSPOTS: "safety hotspots per street segment and grid cell, per pass driven; a week of a street or "
+                         "cell with fewer than k shifts or people is removed and counted in no figure",
+    Capability.EXPORTS: "downloads of the same aggregates (GeoJSON, CSV, Parquet), with the same weeks removed",
     Capability.WHATIF: "what-if scenarios and questions over history, answered with the same k rule",
     Capability.ADMIN: "user accounts, devices, privacy settings, retention runs and the audit log; real names",
 }

@@ -118,9 +118,12 @@ def test_hotspot_cells_below_k_are_left_out_and_only_counted(shared_api):
     assert body["method"] == "gi_star" and body["min_passes"] == HotspotParams().min_passes
     assert [u["unit_id"] for u in body["units"]] == ["1"]
     assert body["suppressed_units"] == 1  # cell 2: two shifts of r-south
+    # Cell 1 counts week 1 only (r-north's 6 shifts and r-south's 2, five people); its weeks 2
+    # (one person) and 3 (three shifts) are hidden cells, like cell 2's week.
+    assert body["suppressed_cells"] == 3
     cell = body["units"][0]
-    assert cell["passes"] == 17 * 10 and cell["events"] == 17 and cell["rate_per_1000"] == 100.0
-    # The reference rate is over shown units only, so cell 2 cannot be recovered by subtraction.
+    assert cell["passes"] == 8 * 10 and cell["events"] == 8 and cell["rate_per_1000"] == 100.0
+    # The reference rate is over visible cells only, so cell 2 cannot be recovered by subtraction.
     assert body["reference_rate_per_1000"] == 100.0
     assert cell["geometry"] is None and body["cell_m"] is None  # no rollup has fixed the grid's frame yet
 

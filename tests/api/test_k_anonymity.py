@@ -1,6 +1,7 @@
-"""Property: for any exposure data, the hotspot endpoints show exactly the units passed in at
-least k shifts by at least k distinct people, and count the rest as suppressed — checked
-against a plain Python computation over the same rows."""
+"""Property: for any exposure data, the hotspot endpoints show exactly the units with a
+(unit, ISO week) cell passed in at least k shifts by at least k distinct people, summed over
+those weeks only, and count the rest as suppressed — checked against a plain Python
+computation over the same rows (docs/decisions/0004)."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -32,11 +33,23 @@ def test_visible_units_are_exactly_those_reaching_k(shared_api, data):
     api.sql("UPDATE privacy_settings SET k_min_shifts = $1, k_min_people = $2", k_shifts, k_people)
 
     crews = _crews(api)
-    expected = {cell for cell, members in cells.items()
-                if len(members) >= k_shifts and len(set().union(*(crews[s] for s in members))) >= k_people}
+    visible: dict[int, int] = {}  # cell -> shifts in its visible weeks
+    hidden_cells = 0
+    for cell, members in cells.items():
+        weeks: dict = {}
+        for shift in members:
+            day = api.world.shift_window[shift][0].date()
+            weeks.setdefault(day - timedelta(days=day.weekday()), set()).add(shift)
+        for week_shifts in weeks.values():
+            if len(week_shifts) >= k_shifts and len(set().union(*(crews[s] for s in week_shifts))) >= k_people:
+                visible[cell] = visible.get(cell, 0) + len(week_shifts)
+            else:
+                hidden_cells += 1
     body = api.get("/api/v1/hotspots/cells", "data_officer",
                    params={"from": str(api.world.week1 - timedelta(days=1)), "to": str(api.world.week1 + timedelta(weeks=4)),
                            "min_passes": 1}).json()
-    assert {int(u["unit_id"]) for u in body["units"]} == expected
-    assert body["suppressed_units"] == len([c for c, members in cells.items() if members]) - len(expected)
+    assert {int(u["unit_id"]): u["passes"] for u in body["units"]} == {c: 3 * n for c, n in visible.items()}
+    assert all(u["events"] * 3 == u["passes"] for u in body["units"])
+    assert body["suppressed_units"] == len([c for c, members in cells.items() if members]) - len(visible)
+    assert body["suppressed_cells"] == hidden_cells
     assert (body["k_min_shifts"], body["k_min_people"]) == (k_shifts, k_people)

@@ -1,7 +1,7 @@
 // Exposure-normalised hotspots: grid cells (Getis-Ord Gi*) or street segments (rate against
 // the fleet's) where an event happens more often per pass, with FDR-controlled significance
-// computed by the API. Colour means significance, never a raw count; places passed by fewer
-// than k shifts or people are withheld by the API.
+// computed by the API. Colour means significance, never a raw count; a place's week passed by
+// fewer than k shifts or people is withheld by the API and counts in no figure.
 
 import { getJson } from "../api.js";
 import { dayRange, dayRangeFields, reloadWith } from "../controls.js";
@@ -77,7 +77,8 @@ startPage("hotspots", async () => {
   $("method").textContent = `${fmt.number(found.tested_units)} ${level === "cells" ? "cells" : "segments"} tested. Significance: ${METHODS[found.method] || found.method}, false discovery rate controlled (q). `
     + `Places passed fewer than ${fmt.number(found.min_passes)} times are not tested.${cell}`
     + (found.reference_rate_per_1000 === null ? "" : ` Fleet rate: ${fmt.number(found.reference_rate_per_1000, 2)} per 1,000 passes.`)
-    + (found.suppressed_units ? ` ${fmt.number(found.suppressed_units)} place(s) withheld: passed by fewer than ${fmt.number(found.k_min_shifts)} shifts or ${fmt.number(found.k_min_people)} people.` : "");
+    + (found.suppressed_cells ? ` ${fmt.number(found.suppressed_cells)} week(s) of a place withheld (${fmt.number(found.suppressed_units)} place(s) entirely): `
+      + `a place's week counts only when passed in at least ${fmt.number(found.k_min_shifts)} shifts by at least ${fmt.number(found.k_min_people)} people.` : "");
   $("hotspot-table").innerHTML = tableHtml({
     caption: "Significant hotspots with exposure and rates", id: "hotspot-units", stack: true, scroll: true,
     empty: "No significant hotspot in this period.",
