@@ -68,8 +68,8 @@ FROM route_segments WHERE service GROUP BY route_id, version
 INSERT_METRICS = """
 INSERT INTO shift_metrics (shift_id, vehicle_id, route_id, day, fixes, distance_m, on_route_m, deadhead_m,
     collection_s, deadhead_s, facility_s, break_s, idle_s, stops, dwell_mean_s, turnaround_s, coverage,
-    missed_segments, metrics)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+    missed_segments, metrics, stop_points)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
 """
 INSERT_EVENT = """
 INSERT INTO shift_events (shift_id, ts, kind, source, lon, lat, magnitude, speed_before, speed_after, context)
@@ -219,8 +219,10 @@ def _metric_rows(analysis: Analysis, city: City, shifts) -> list[tuple]:
     rows = []
     for shift, record in zip(shifts, analysis.shift_metrics(city)):
         values = [None if isinstance(v, float) and not math.isfinite(v) else v for v in (record[c] for c in METRIC_COLUMNS)]
+        # metrics holds the crew record (breaks, facility visits and queues, longest stretch
+        # without a break); stop_points the stops for the crew's map (docs/analytics.md).
         rows.append((shift["shift_id"], shift["vehicle_id"], shift["route_id"], _day(shift), *values,
-                     _json(record["metrics"])))
+                     _json(record["metrics"]), _json(record["stop_points"])))
     return rows
 
 

@@ -33,7 +33,8 @@ README = """\
 fleetpilot: all data about you ({person_id}), exported {exported_at}
 
 account.json     your account and pseudonymous person id
-shifts.json      each of your shifts: metrics, safety events with context, delays
+shifts.json      each of your shifts: metrics, your hours and breaks record, facility
+                 queues, stops, safety events with context, delays
 fixes.csv        every stored position of your shifts (only on duty; kept {note})
 tracks.geojson   the same positions as one line per shift (WGS 84 lon/lat)
 access_log.json  everyone who opened your data, when and why

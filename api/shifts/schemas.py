@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from fleetpilot.api.geojson import FeatureCollection
 
@@ -25,6 +25,49 @@ class ShiftPage(BaseModel):
     total: int
 
 
+class BreakRecord(BaseModel):
+    """A break the crew took: first to last position of it."""
+
+    starts_at: datetime
+    ends_at: datetime
+    facility_id: str | None  # the break room, or None for a stop of 15 min or more elsewhere
+
+
+class FacilityVisit(BaseModel):
+    """A stay inside a transfer-station or landfill geofence (gate to gate)."""
+
+    facility_id: str
+    facility_type: str
+    arrived_at: datetime
+    departed_at: datetime
+    queue_s: float  # waiting in line before tipping: first stop to leaving the last place in the line
+
+
+class ShiftDetails(BaseModel):
+    """Further per-shift figures of the rollup job (docs/analytics.md): the crew record
+    (breaks, facility visits with queue times, longest stretch without a break) and more.
+    Shifts rolled up before a figure existed lack it; other keys may appear."""
+
+    model_config = ConfigDict(extra="allow")
+
+    no_data_s: float | None = None
+    trips: int | None = None
+    stops_per_hour: float | None = None
+    coverage_by_length: float | None = None
+    breaks: list[BreakRecord] = []
+    facility_visits: list[FacilityVisit] = []
+    longest_without_break_s: float | None = None  # the longest stretch of work without a 15 min rest
+
+
+class ShiftStop(BaseModel):
+    """A stop of the truck outside facilities (a bin stop, mostly), for the map."""
+
+    lon: float
+    lat: float
+    arrived_at: datetime
+    dwell_s: float
+
+
 class ShiftMetrics(BaseModel):
     computed_at: datetime
     fixes: int
@@ -41,7 +84,7 @@ class ShiftMetrics(BaseModel):
     turnaround_s: float | None
     coverage: float | None
     missed_segments: list[str]
-    details: dict[str, Any]  # further metrics the rollup job records, as it records them
+    details: ShiftDetails
 
 
 class SafetyEvent(BaseModel):
@@ -75,6 +118,7 @@ class ShiftDetail(BaseModel):
     ends_at: datetime
     duration_s: float
     metrics: ShiftMetrics | None
+    stops: list[ShiftStop]  # empty until the rollup job has processed the shift
     events: list[SafetyEvent]
     delays: list[Delay]
     opened_for_purpose: str | None  # set when someone other than the crew opened it

@@ -49,6 +49,12 @@ SELECT json_build_object(
                deadhead_m / 1000.0 AS deadhead_km, collection_s, deadhead_s, facility_s, break_s, idle_s,
                stops, dwell_mean_s, turnaround_s, coverage, missed_segments, metrics AS details
         FROM shift_metrics WHERE shift_id = s.shift_id) m),
+    -- The stops for the map, from the rollup's compact [lon, lat, arrival epoch s, dwell s].
+    'stops', (SELECT coalesce(json_agg(json_build_object(
+                  'lon', (x.p ->> 0)::float8, 'lat', (x.p ->> 1)::float8,
+                  'arrived_at', to_timestamp((x.p ->> 2)::float8), 'dwell_s', (x.p ->> 3)::float8) ORDER BY x.i), '[]')
+              FROM shift_metrics m, jsonb_array_elements(m.stop_points) WITH ORDINALITY AS x(p, i)
+              WHERE m.shift_id = s.shift_id),
     -- context.hotspot: the event's street segment is a significant fleet hotspot of its kind now.
     'events', (SELECT coalesce(json_agg(e ORDER BY e.ts), '[]') FROM (
         SELECT ts, kind, source, lon, lat, magnitude, speed_before AS speed_before_mps,
@@ -61,6 +67,9 @@ SELECT json_build_object(
     'delays', (SELECT coalesce(json_agg(d ORDER BY d.ord), '[]') FROM (
         SELECT d.ord, d.kind, d.seconds, d.explanation
         FROM shift_metrics m, LATERAL (VALUES
+            (0, 'facility_queue', (SELECT sum(q::float8)
+                                   FROM jsonb_path_query(m.metrics, '$.facility_visits[*].queue_s') AS q),
+             'waiting in line at transfer stations and landfills before tipping (each visit in the details)'),
             (1, 'facility_time', m.facility_s,
              'time inside landfill and transfer-station geofences, queues included'),
             (2, 'facility_turnaround', m.turnaround_s,

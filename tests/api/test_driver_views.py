@@ -6,10 +6,11 @@ import io
 import json
 import math
 import zipfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
+from fleetpilot.api.shifts.schemas import OpenedShift, ShiftDetail
 from fleetpilot.api.shifts.service import MAX_TRACK_POINTS
 
 ME = "/api/v1/me"
@@ -158,3 +159,45 @@ def test_an_event_on_a_known_hotspot_of_its_kind_is_flagged(api):
     assert flags == [("speeding", "seg-a", False), ("harsh_brake", "seg-b", False), ("harsh_brake", None, False),
                      ("harsh_brake", "seg-a", True)]
     assert events[1]["context"]["street"] == "B St"
+
+
+CREW_RECORD = {
+    "breaks": [{"starts_at": "2026-11-20T09:46:00Z", "ends_at": "2026-11-20T10:23:58Z", "facility_id": "break-1"},
+               {"starts_at": "2026-11-20T12:00:00Z", "ends_at": "2026-11-20T12:16:00Z", "facility_id": None}],
+    "facility_visits": [{"facility_id": "transfer-1", "facility_type": "transfer_station",
+                         "arrived_at": "2026-11-20T09:14:23Z", "departed_at": "2026-11-20T09:43:00Z", "queue_s": 1047.0},
+                        {"facility_id": "landfill-1", "facility_type": "landfill",
+                         "arrived_at": "2026-11-20T12:42:16Z", "departed_at": "2026-11-20T13:08:29Z", "queue_s": 589.5}],
+    "longest_without_break_s": 11284.0,
+}
+
+
+def test_my_shift_has_its_hours_breaks_queues_and_stops_as_the_rollup_stored_them(api):
+    """The rollup's crew record (metrics jsonb) and stop list (stop_points: [lon, lat, arrival
+    epoch s, dwell s]) come out as details and as stops with ISO times; the queue times also
+    add up to a shift-level delay. The same document is what a purpose-bound opening shows."""
+    shift_id = api.world.track_shift
+    api.sql("UPDATE shift_metrics SET metrics = metrics || $2::jsonb, stop_points = $3::jsonb WHERE shift_id = $1",
+            shift_id, json.dumps(CREW_RECORD), "[[13.40512, 52.50001, 1795163000, 45.0], [13.4061, 52.5, 1795163100, 12.5]]")
+    body = api.get(f"{ME}/shifts/{shift_id}", "driver").json()
+    ShiftDetail.model_validate(body)  # the documented schema holds for a real document
+    details = body["metrics"]["details"]
+    assert details["fuel_l"] == 40  # what was there stays
+    assert details["breaks"] == CREW_RECORD["breaks"]
+    assert details["facility_visits"] == CREW_RECORD["facility_visits"]
+    assert details["longest_without_break_s"] == 11284.0
+    assert [(s["lon"], s["lat"], s["dwell_s"]) for s in body["stops"]] == [(13.40512, 52.50001, 45.0), (13.4061, 52.5, 12.5)]
+    arrived = [datetime.fromisoformat(s["arrived_at"]) for s in body["stops"]]
+    assert [a.timestamp() for a in arrived] == [1795163000, 1795163100] and arrived[0].utcoffset() == timedelta(0)
+    queue = next(d for d in body["delays"] if d["kind"] == "facility_queue")
+    assert queue["seconds"] == 1047.0 + 589.5
+    # A shift the rollup has not stored stops for has none, and no queue delay.
+    other = api.get(f"{ME}/shifts/{sorted(api.world.ana_shifts - {shift_id})[0]}", "driver").json()
+    assert other["stops"] == [] and "facility_queue" not in {d["kind"] for d in other["delays"]}
+    opened = api.post(f"/api/v1/shifts/{shift_id}/open", "supervisor",
+                      json={"purpose": "incident 2026-0042: resident reported a damaged bin"})
+    assert opened.status_code == 200, opened.text
+    OpenedShift.model_validate(opened.json())
+    shift = opened.json()["shift"]
+    assert shift["stops"] == body["stops"] and shift["metrics"]["details"] == details
+    assert shift["opened_for_purpose"].startswith("incident 2026-0042")

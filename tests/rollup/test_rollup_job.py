@@ -60,6 +60,49 @@ def test_rollup_computes_every_shift_then_is_a_no_op(db_url, fleet):
     assert truth == {} or set(truth) == set(metrics)
 
 
+def _ms(iso: str) -> int:
+    return int(datetime.fromisoformat(iso).timestamp() * 1000)
+
+
+def test_each_shift_stores_its_breaks_facility_queues_and_stops(db_url, fleet):
+    """The crew record lands in shift_metrics.metrics and the stops in stop_points, for what
+    happened inside the shift window (4 h here: the transfer station and usually the break;
+    the landfill trip comes after the window). Tolerances as in tests/analytics/test_record.py."""
+    async def body():
+        conn = await asyncpg.connect(db_url)
+        try:
+            await load_run(conn, fleet)
+            await run_rollup(conn)
+            return {r["shift_id"]: r for r in await conn.fetch(
+                "SELECT shift_id, stops, metrics, stop_points FROM shift_metrics")}
+        finally:
+            await conn.close()
+
+    rows = run(body())
+    breaks = 0
+    for shift in fleet.truth["shifts"]:
+        row = rows[shift["shift_id"]]
+        record = row["metrics"]
+        inside = [v for v in shift["facility_visits"] if v["t_depart"] < shift["end"]]
+        assert [v["facility_id"] for v in record["facility_visits"]] == [v["facility_id"] for v in inside]
+        for true, stored in zip(inside, record["facility_visits"]):
+            hidden = sum(max(0, min(e, true["t_depart"]) - max(a, true["t_arrive"]))
+                         for a, e in shift["gps"]["dropouts"]) / 1000  # GPS dropouts in the visit
+            assert -30 - hidden <= stored["queue_s"] - true["queue_s"] <= 5, (true, stored)
+            assert _ms(stored["arrived_at"]) <= true["t_arrive"] + 1000
+        begun = [b for b in shift["breaks"] if b["t_start"] < shift["end"] - 120_000]
+        assert [b["facility_id"] for b in record["breaks"]] == [b["facility_id"] for b in begun]
+        for true, stored in zip(begun, record["breaks"]):
+            assert abs(_ms(stored["starts_at"]) - true["t_start"]) <= 60_000
+            assert _ms(stored["ends_at"]) <= min(true["t_end"], shift["end"]) + 60_000
+        breaks += len(begun)
+        assert 0 < record["longest_without_break_s"] <= shift["longest_without_break_s"] + 5
+        points = row["stop_points"]
+        assert len(points) == row["stops"] > 100 and all(len(p) == 4 for p in points)
+        assert all(shift["start"] <= p[2] * 1000 < shift["end"] for p in points)
+    assert breaks >= 4  # the fleet does exercise breaks
+
+
 def test_late_data_recomputes_only_the_marked_vehicle_day(db_url, fleet):
     async def body():
         conn = await asyncpg.connect(db_url)
