@@ -2,11 +2,14 @@
 and nothing of anyone else, whatever they type into the address bar."""
 from __future__ import annotations
 
+import json
+import math
 import zipfile
+from datetime import datetime, timezone
 
 import pytest
 
-from browser.harness import DESKTOP, PHONE, Watch, open_page, screenshot, signed_in_context
+from browser.harness import DESKTOP, PHONE, Watch, horizontal_overflow, open_page, screenshot, signed_in_context
 
 pytestmark = pytest.mark.browser
 
@@ -36,6 +39,59 @@ def test_latest_shift_shows_the_numbers_the_database_holds(driver_page, pilot):
     assert driver_page.inner_text("#fig-events") == str(len(events))
     assert driver_page.locator("#events li[data-kind]").count() == len(events)
     assert driver_page.watch.problems() == []
+
+
+def duration(seconds: float) -> str:
+    """As format.js `duration` (Math.round rounds halves up)."""
+    s = math.floor(seconds + 0.5)
+    if s < 60:
+        return f"{s} s"
+    minutes = math.floor(s / 60 + 0.5)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def hhmm(iso: str) -> str:
+    return datetime.fromisoformat(iso).astimezone(timezone.utc).strftime("%H:%M")  # the page runs in UTC
+
+
+STOPS_ON_MAP_JS = """() => {
+  const trace = document.getElementById("shift-map").data.find((t) => t.name === "Stops");
+  return trace ? trace.x.map((x, i) => [x, trace.y[i]]) : [];
+}"""
+
+
+def test_hours_breaks_queues_and_stops_show_what_the_rollup_recorded(driver_page, pilot):
+    """The crew record the rollup stored (shift_metrics.metrics and stop_points) is what the
+    page shows: break total, each break, the longest stretch without one, each facility
+    queue under "Delays that were not your doing", and every stop on the map."""
+    rows = {s: pilot.sql("SELECT break_s, metrics::text, stop_points::text FROM shift_metrics WHERE shift_id = $1",
+                         s)[0] for s in pilot.own_shifts}
+    records = {s: (r["break_s"], json.loads(r["metrics"]), json.loads(r["stop_points"])) for s, r in rows.items()}
+    shift = next((s for s, (_, m, _) in records.items()
+                  if m.get("breaks") and any(v["queue_s"] > 0 for v in m.get("facility_visits", []))), None)
+    assert shift, "no shift of the driver's with a break and a facility queue: the pilot cannot test this"
+    break_s, record, points = records[shift]
+    names = {r["facility_id"]: r["name"] for r in pilot.sql("SELECT facility_id, name FROM facilities")}
+    open_page(driver_page, f"driver.html?shift={shift}")
+
+    assert driver_page.inner_text("#hours-breaks") == duration(break_s)
+    assert driver_page.inner_text("#hours-longest") == duration(record["longest_without_break_s"])
+    hours = driver_page.inner_text("#hours")
+    for b in record["breaks"]:
+        length = (datetime.fromisoformat(b["ends_at"]) - datetime.fromisoformat(b["starts_at"])).total_seconds()
+        line = f"Break {hhmm(b['starts_at'])}–{hhmm(b['ends_at'])} ({duration(length)})"
+        assert line + (f" at {names[b['facility_id']]}" if b["facility_id"] else "") in hours, (line, hours)
+
+    queued = [v for v in record["facility_visits"] if v["queue_s"] > 0]
+    delays = driver_page.eval_on_selector_all("#delays li", "items => items.map((li) => li.innerText)")
+    assert delays[:len(queued)] == [
+        f"{duration(v['queue_s'])} queueing at {names[v['facility_id']]} (arrived {hhmm(v['arrived_at'])})"
+        for v in queued]
+
+    assert driver_page.evaluate(STOPS_ON_MAP_JS) == [[p[0], p[1]] for p in points] and len(points) > 50
+    assert horizontal_overflow(driver_page) <= 0, "the driver's page scrolls sideways on a 375 px screen"
+    assert driver_page.watch.problems() == []
+    screenshot(driver_page, "driver-driver-hours-breaks-queues-phone")
 
 
 # Events at a street segment the rollup found significant for that kind over the fleet (the
