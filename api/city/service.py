@@ -1,9 +1,19 @@
-"""Streets and facilities as one GeoJSON layer for the maps."""
+"""Streets and facilities as one GeoJSON layer for the maps, with a strong validator.
+
+The layer changes only when the city is imported (migration 0008 stores a version with each
+write to street_segments or facilities), so each process keeps the bytes of the current
+version and their ETag (a hash of the bytes themselves, so equal tags mean equal bodies,
+whatever the code that built them). Only the version is read per request; authorization is
+the gate's, per request, before any of this.
+"""
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import orjson
 
 from fleetpilot.api.geojson import collection, feature
 
@@ -11,13 +21,42 @@ STREETS = """
 SELECT segment_id, name, road_class, speed_limit_kmh, one_way, geometry FROM street_segments ORDER BY segment_id
 """
 FACILITIES = "SELECT facility_id, facility_type, name, geometry FROM facilities ORDER BY facility_id"
+# The layer's identity: database (a process may be pointed at another one) and version.
+STATE = """
+SELECT current_database() AS db, inet_server_port() AS port,
+       (SELECT value FROM fleetpilot_meta WHERE key = 'city_version') AS version
+"""
 
 
-async def city_layer(conn: asyncpg.Connection) -> dict[str, Any]:
-    features = [feature(r["geometry"], kind="street", segment_id=r["segment_id"], name=r["name"],
-                        road_class=r["road_class"], speed_limit_kmh=r["speed_limit_kmh"], one_way=r["one_way"])
-                for r in await conn.fetch(STREETS)]
+@dataclass(frozen=True)
+class CityLayer:
+    body: bytes
+    etag: str  # strong: quoted hash of body
+
+
+_kept: dict[tuple, CityLayer] = {}  # (db, port, version) -> the layer; one entry
+
+
+async def city_layer(conn: asyncpg.Connection) -> CityLayer:
+    state = tuple(await conn.fetchrow(STATE))
+    kept = _kept.get(state)
+    if kept is not None:
+        return kept
+    # Version and rows from one snapshot: the bytes kept are exactly those of that version.
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        state = tuple(await conn.fetchrow(STATE))
+        layer = _layer(await conn.fetch(STREETS), await conn.fetch(FACILITIES))
+    if state[2] is not None:  # without migration 0008 nothing is kept (no version to check)
+        _kept.clear()
+        _kept[state] = layer
+    return layer
+
+
+def _layer(streets: list[asyncpg.Record], facilities: list[asyncpg.Record]) -> CityLayer:
+    features: list[dict[str, Any]] = [
+        feature(r["geometry"], kind="street", segment_id=r["segment_id"], name=r["name"], road_class=r["road_class"],
+                speed_limit_kmh=r["speed_limit_kmh"], one_way=r["one_way"]) for r in streets]
     features += [feature(r["geometry"], kind="facility", facility_id=r["facility_id"],
-                         facility_type=r["facility_type"], name=r["name"])
-                 for r in await conn.fetch(FACILITIES)]
-    return collection(features)
+                         facility_type=r["facility_type"], name=r["name"]) for r in facilities]
+    body = orjson.dumps(collection(features))
+    return CityLayer(body, f'"{hashlib.sha256(body).hexdigest()[:32]}"')

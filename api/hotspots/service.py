@@ -30,7 +30,13 @@ STREETS = "SELECT segment_id, name, geometry FROM street_segments WHERE segment_
 # grid's cell size is the analytics default the rollup job also uses.
 FRAME = "SELECT value FROM fleetpilot_meta WHERE key = 'analytics_frame'"
 DEFAULT_MIN_PASSES = {"segment": 1, "cell": HotspotParams().min_passes}
-STREETS_VERSION = "SELECT count(*), max(xmin::text::bigint) FROM street_segments"
+# The streets' version (migration 0008: set by every write to the city), one meta row; the
+# count and max(xmin) over street_segments read the whole heap (~10 ms for a city) and are
+# only the fallback of a database without that migration.
+STREETS_VERSION = """
+SELECT coalesce((SELECT value FROM fleetpilot_meta WHERE key = 'city_version'),
+                (SELECT count(*) || ',' || coalesce(max(xmin::text::bigint), 0) FROM street_segments))
+"""
 # Bodies of the last answers (a month of cells with every unit is ~6 MB).
 RESPONSES_KEPT = 6
 _responses: OrderedDict[tuple, str] = OrderedDict()
@@ -41,7 +47,7 @@ _LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[asyncio.Lock]]
 async def hotspots_json(conn: asyncpg.Connection, scope: AggregateScope, level: Level, kind: str,
                         min_passes: int | None = None, min_level: MinLevel = "all") -> str:
     """`hotspots` as JSON, reused while its inputs are unchanged: the visible units' state
-    and, for segments, the streets (an import writes new row versions, hence a new xmin).
+    and, for segments, the streets' version (any write to them sets a new one).
     Identical requests arriving together are answered one after the other, so only the
     first computes."""
     locks = _LOCKS.setdefault(asyncio.get_running_loop(), [asyncio.Lock() for _ in range(16)])
@@ -52,7 +58,7 @@ async def hotspots_json(conn: asyncpg.Connection, scope: AggregateScope, level: 
 async def _hotspots_json(conn: asyncpg.Connection, scope: AggregateScope, level: Level, kind: str,
                          min_passes: int | None, min_level: MinLevel) -> str:
     visible = await visible_units(conn, level, scope.start, scope.end, scope.k_shifts, scope.k_people)
-    streets = tuple(await conn.fetchrow(STREETS_VERSION)) if level == "segment" else None
+    streets = await conn.fetchval(STREETS_VERSION) if level == "segment" else None
     key = (visible.key, kind, min_passes, min_level, streets)
     body = _responses.get(key)
     if body is None:

@@ -10,23 +10,20 @@ import { getJson } from "./api.js";
 import { esc } from "./format.js";
 
 const Plotly = window.Plotly;
-const CITY_KEY = "fleetpilot.city";
+let cityPromise = null;
 
 /**
- * The city's streets and facilities (the maps' base layer), fetched once per tab: they only
- * change when the city is re-imported, and at a few hundred kB they would otherwise be the
- * largest download of every page. Not personal data, so keeping it in the tab is harmless.
+ * The city's streets and facilities (the maps' base layer). The API answers with an ETag and
+ * `Cache-Control: private, no-cache`, so the browser's own cache keeps the layer across tabs
+ * and days and each page asks again with If-None-Match: a 304 without the few hundred kB
+ * while the city is unchanged, and still a signed-in request every time.
  */
-export async function cityLayer() {
-  const kept = sessionStorage.getItem(CITY_KEY);
-  if (kept) return JSON.parse(kept);
-  const city = await getJson("city");
-  try {
-    sessionStorage.setItem(CITY_KEY, JSON.stringify(city));
-  } catch {
-    // storage full: the next page fetches it again
-  }
-  return city;
+export function cityLayer() {
+  cityPromise ??= getJson("city").catch((error) => {
+    cityPromise = null; // a failed fetch is not kept
+    throw error;
+  });
+  return cityPromise;
 }
 
 let configPromise = null;
