@@ -42,6 +42,19 @@ function eventItem(e) {
     at ${fmt.time(e.ts)} — ${fmt.esc(where(e))}${how}${speeds}.<br>${hot}</li>`;
 }
 
+// Breaks as the crew record lists them (rests of 60 s or more); a shift rolled up before the
+// record existed has only the activity total, in which a few seconds in a break-room fence count.
+function breakTotal(m) {
+  const breaks = m.details?.breaks;
+  if (!Array.isArray(breaks)) return m.break_s;
+  return breaks.reduce((sum, b) => sum + (Date.parse(b.ends_at) - Date.parse(b.starts_at)) / 1000, 0);
+}
+
+function breakWords(m) {
+  const total = breakTotal(m);
+  return total > 0 ? fmt.duration(total) : "none recorded";
+}
+
 function renderSummary(shift) {
   const m = shift.metrics || {};
   $("shift-title").textContent = `My shift on ${fmt.date(shift.starts_at)}`;
@@ -50,7 +63,7 @@ function renderSummary(shift) {
     figure("Distance", fmt.km(m.distance_km * 1000), "fig-distance"),
     figure("Stops", fmt.number(m.stops), "fig-stops"),
     figure("Planned streets covered", fmt.percent(m.coverage), "fig-coverage"),
-    figure("Breaks", fmt.duration(m.break_s), "fig-breaks"),
+    figure("Breaks", breakWords(m), "fig-breaks"),
     figure("Safety moments", fmt.number(shift.events.filter((e) => e.kind !== "reversing").length), "fig-events"),
     figure("Truck", shift.vehicle_id, "fig-truck"),
     figure("Route", shift.route_id || "–", "fig-route"),
@@ -114,7 +127,7 @@ function renderHelped(shift, facilityNames) {
   const longest = details.longest_without_break_s;
   $("hours").innerHTML = [
     `<li>On duty ${fmt.time(shift.starts_at)}–${fmt.time(shift.ends_at)}: <strong id="hours-on-duty">${fmt.duration(shift.duration_s)}</strong></li>`,
-    `<li>Breaks in total: <strong id="hours-breaks">${fmt.duration(m.break_s)}</strong></li>`,
+    `<li>Breaks in total: <strong id="hours-breaks">${breakWords(m)}</strong></li>`,
     ...breaks,
     ...(longest ? [`<li>Longest stretch without a break: <strong id="hours-longest">${fmt.duration(longest)}</strong>${longest > 4.5 * 3600 ? " — longer than 4 h 30 min; the record supports your claim to a break" : ""}</li>`] : []),
     `<li>Idle with the engine on: ${fmt.duration(m.idle_s)}</li>`,
