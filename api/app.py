@@ -5,6 +5,7 @@ are the CLI's job: `fleetpilot migrate`, or `fleetpilot api` at start).
 """
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,6 +25,7 @@ from fleetpilot.api.efficiency.router import router as efficiency_router
 from fleetpilot.api.errors import UNSTORABLE_TEXT, unstorable_text
 from fleetpilot.api.exports.router import router as exports_router
 from fleetpilot.api.hotspots.router import router as hotspots_router
+from fleetpilot.api.hotspots.warmup import warm_up as hotspots_warm_up
 from fleetpilot.api.live.router import router as live_router
 from fleetpilot.api.me.router import router as me_router
 from fleetpilot.api.public.router import router as public_router
@@ -60,16 +62,24 @@ def _include_api(app: FastAPI) -> None:
     app.include_router(whatif_router, prefix=API_PREFIX, responses=UNREADABLE_BODY)
 
 
-def create_app(settings: Settings, *, pool_size: int = 20) -> FastAPI:
-    """The app for `settings`; the database URL is resolved (embedded server started) at startup."""
+def create_app(settings: Settings, *, pool_size: int = 20, warm_up: bool = True) -> FastAPI:
+    """The app for `settings`; the database URL is resolved (embedded server started) at startup.
+    `warm_up`: compute the hotspot page's default answer in the background at startup."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await open_pool(resolve_database_url(settings), max_size=pool_size)
         app.state.pool_turns = FairTurns(pool_size)
+        # In the background: the server answers at once; a request for the same answer
+        # meanwhile waits for it (service.hotspots_json) instead of computing it again.
+        app.state.warming = warming = (
+            asyncio.create_task(hotspots_warm_up(app.state.pool, app.state.pool_turns)) if warm_up else None)
         try:
             yield
         finally:
+            if warming is not None:
+                warming.cancel()
+                await asyncio.gather(warming, return_exceptions=True)
             await app.state.pool.close()
 
     app = FastAPI(title="fleetpilot", version=fleetpilot.__version__, description=DESCRIPTION, lifespan=lifespan)
