@@ -175,7 +175,9 @@ cells AS (
     UNION ALL
     -- A week with stale days: its clean days' blocks plus its stale days' exposure rows with
     -- live crews, grouped into the week's cell.
-    SELECT unit_id, sum(shifts), sum(passes), {", ".join(f"sum({k})" for k in kinds)},
+    -- Cast back to the block columns' types: sum(bigint) is numeric, and the union would then
+    -- turn every clean week's row into numeric too (a third of the query's time).
+    SELECT unit_id, sum(shifts)::integer, sum(passes)::bigint, {", ".join(f"sum({k})::integer" for k in kinds)},
            coalesce(bit_count(bit_or({_padded("(SELECT w FROM width)")})), 0)
     FROM (
         SELECT {unit} AS unit_id, day, shifts, passes, {cols}, crew FROM {level}_daily WHERE day = ANY($4::date[])
