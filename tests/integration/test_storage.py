@@ -5,6 +5,7 @@ loaded or FLEETPILOT_TEST_STORAGE_MODE says otherwise).
 """
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime, timedelta, timezone
 
 import asyncpg
@@ -65,6 +66,33 @@ def test_late_rows_move_from_default_into_their_day_partition(db_url):
 
     created, partition, again, left_in_default = run(with_conn(db_url, body))
     assert (created, partition, again, left_in_default) == (2, "fixes_p20200229", 0, 0)
+
+
+def test_concurrent_callers_create_each_day_partition_once(db_url):
+    """Several writers meeting the same unseen day (replays from long ago, shared
+    subscriptions) all succeed, and the day gets one partition per table."""
+    days = (date(2021, 3, 1), date(2021, 3, 8))  # 8 days, one with a late row in the default partition
+
+    async def body():
+        conns = [await asyncpg.connect(db_url) for _ in range(6)]
+        try:
+            if await recorded_mode(conns[0]) != "native":
+                pytest.skip("day partitions are the native mode's mechanism; TimescaleDB makes chunks on insert")
+            await _insert_fix(conns[0], "truck-001", datetime(2021, 3, 4, 12, tzinfo=UTC))
+            # Each caller asks first about a day none of them has, so every one caches "no such table".
+            for c in conns:
+                assert await c.fetchval("SELECT to_regclass('fixes_p20210305')") is None
+            created = await asyncio.gather(*(ensure_partitions(c, *days) for c in conns))
+            parts = await conns[0].fetchval(
+                "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent = 'fixes'::regclass AND c.relname LIKE 'fixes_p202103%'")
+            home = await conns[0].fetchval("SELECT tableoid::regclass::text FROM fixes WHERE vehicle_id = 'truck-001'")
+            return sum(created), parts, home
+        finally:
+            for c in conns:
+                await c.close()
+
+    assert run(body()) == (16, 8, "fixes_p20210304")  # 8 days × (fixes, events), each made once
 
 
 def test_retention_drops_old_raw_data_and_keeps_rollups(db_url):
