@@ -57,17 +57,18 @@ METRIC = "fleetpilot_ingest_"
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="fleetpilot bench ingest", description=__doc__.split("\n")[0])
     p.add_argument("--fixes-per-message", type=int, default=10, help="telemetry batching of the units (default 10)")
-    p.add_argument("--vehicles", type=int, help="fleet size (default: enough data for warm-up + duration at "
-                                                "the targets: 100 with 10 fixes/message, 20 with 1)")
+    p.add_argument("--vehicles", type=int, help="fleet size (default: enough data for 5 s warm-up + 60 s at "
+                                                "this machine's full speed: 250 with 10 fixes/message, 30 with 1)")
     p.add_argument("--hours", type=float, default=10.0, help="shift length (default 10)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--duration", type=float, default=60.0, help="measured window, s (default 60)")
     p.add_argument("--warmup", type=float, default=5.0, help="publishing before the window opens, s (default 5)")
     p.add_argument("--rate", type=float, help="offered messages/s over all publishers (default: full speed)")
-    p.add_argument("--max-backlog", type=int, default=4_000,
-                   help="full speed: published but not yet acknowledged messages, at most (default 4000; "
-                        "Mosquitto 2.0.11 with default limits dropped messages for a subscriber 8000 behind "
-                        "on a busy machine, even within its Receive Maximum: see messages_lost)")
+    p.add_argument("--max-backlog", type=int, default=8_000,
+                   help="full speed: published but not yet acknowledged messages, at most (default 8000: the "
+                        "closed loop is latency-bound, throughput ~ backlog / publish-to-ack time; Mosquitto "
+                        "with default limits drops what exceeds the ingest's Receive Maximum (--buffer) by "
+                        "more than 1000, counted in messages_lost)")
     p.add_argument("--feedback-interval", type=float, default=0.1, metavar="SECONDS",
                    help="full speed: how often the ingest's acknowledged count is read to let the publishers "
                         "run ahead (default 0.1: the loop is latency-bound; each read costs the ingest ~2 ms "
@@ -76,6 +77,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--ingest-workers", type=int, default=1, help="ingest processes on a shared subscription")
     p.add_argument("--writers", type=int, default=IngestConfig.writers,
                    help=f"writer connections per ingest process (default {IngestConfig.writers})")
+    p.add_argument("--buffer", type=int, default=IngestConfig.buffer_messages,
+                   help=f"messages each ingest holds unprocessed, also its MQTT 5 Receive Maximum "
+                        f"(default {IngestConfig.buffer_messages})")
     p.add_argument("--batch-rows", type=int, default=IngestConfig.batch_rows)
     p.add_argument("--batch-wait", type=float, default=IngestConfig.batch_wait_s)
     p.add_argument("--copy-rows", type=int, default=1_000_000, help="rows for the raw COPY comparison (at most)")
@@ -89,7 +93,7 @@ def main(argv: list[str]) -> int:
     admin_url = resolve_database_url(settings)
     mqtt_url = resolve_mqtt_url(settings)
     city = f"bench-{uuid.uuid4().hex[:8]}"
-    vehicles = args.vehicles or (100 if args.fixes_per_message >= 10 else 20)
+    vehicles = args.vehicles or (250 if args.fixes_per_message >= 10 else 30)
 
     t0 = time.perf_counter()
     scenario, messages = simulate(city, vehicles, args)
@@ -122,7 +126,8 @@ def main(argv: list[str]) -> int:
         "raw_copy_rows_per_s": copy["rows_per_s"],
         "raw_copy_load_avg_1m": copy["load_avg_1m"],
         "ratio_to_raw_copy": round(ingest_rate / copy["rows_per_s"], 3) if copy["rows_per_s"] else None,
-        "ingest": {"workers": args.ingest_workers, "writers": args.writers, "batch_rows": args.batch_rows,
+        "ingest": {"workers": args.ingest_workers, "writers": args.writers, "buffer": args.buffer,
+                   "batch_rows": args.batch_rows,
                    "batch_wait_s": args.batch_wait},
         "publishers": args.publishers,
         "offered_rate": args.rate,
@@ -204,7 +209,7 @@ class IngestProcess:
         env = {**os.environ, "FLEETPILOT_DATABASE_URL": db_url, "FLEETPILOT_MQTT_URL": mqtt_url,
                "FLEETPILOT_CITY": city}
         cmd = [sys.executable, "-m", "fleetpilot.cli", "ingest", "--worker-id", f"bench-{index}",
-               "--metrics-port", str(self.port), "--writers", str(args.writers), "--batch-rows",
+               "--metrics-port", str(self.port), "--writers", str(args.writers), "--buffer", str(args.buffer), "--batch-rows",
                str(args.batch_rows), "--batch-wait", str(args.batch_wait), "--mqtt-version", "5"]
         if args.ingest_workers == 1:
             cmd += ["--share-group", ""]
