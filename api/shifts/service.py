@@ -50,11 +50,8 @@ SELECT json_build_object(
                stops, dwell_mean_s, turnaround_s, coverage, missed_segments, metrics AS details
         FROM shift_metrics WHERE shift_id = s.shift_id) m),
     -- The stops for the map, from the rollup's compact [lon, lat, arrival epoch s, dwell s].
-    'stops', (SELECT coalesce(json_agg(json_build_object(
-                  'lon', (x.p ->> 0)::float8, 'lat', (x.p ->> 1)::float8,
-                  'arrived_at', to_timestamp((x.p ->> 2)::float8), 'dwell_s', (x.p ->> 3)::float8) ORDER BY x.i), '[]')
-              FROM shift_metrics m, jsonb_array_elements(m.stop_points) WITH ORDINALITY AS x(p, i)
-              WHERE m.shift_id = s.shift_id),
+    -- Stored in this shape by the rollup job: embedded as it is.
+    'stops', coalesce((SELECT m.stop_points FROM shift_metrics m WHERE m.shift_id = s.shift_id), '[]'::jsonb),
     -- context.hotspot: the event's street segment is a significant fleet hotspot of its kind now.
     'events', (SELECT coalesce(json_agg(e ORDER BY e.ts), '[]') FROM (
         SELECT ts, kind, source, lon, lat, magnitude, speed_before AS speed_before_mps,

@@ -172,13 +172,17 @@ CREW_RECORD = {
 }
 
 
+STOPS = [{"lon": 13.40512, "lat": 52.50001, "arrived_at": "2026-11-20T08:23:20+00:00", "dwell_s": 45.0},
+         {"lon": 13.4061, "lat": 52.5, "arrived_at": "2026-11-20T08:25:00+00:00", "dwell_s": 12.5}]
+
+
 def test_my_shift_has_its_hours_breaks_queues_and_stops_as_the_rollup_stored_them(api):
-    """The rollup's crew record (metrics jsonb) and stop list (stop_points: [lon, lat, arrival
-    epoch s, dwell s]) come out as details and as stops with ISO times; the queue times also
+    """The rollup's crew record (metrics jsonb) and stop list (stop_points, stored in the
+    shape sent) come out as details and as stops with ISO times; the queue times also
     add up to a shift-level delay. The same document is what a purpose-bound opening shows."""
     shift_id = api.world.track_shift
     api.sql("UPDATE shift_metrics SET metrics = metrics || $2::jsonb, stop_points = $3::jsonb WHERE shift_id = $1",
-            shift_id, json.dumps(CREW_RECORD), "[[13.40512, 52.50001, 1795163000, 45.0], [13.4061, 52.5, 1795163100, 12.5]]")
+            shift_id, json.dumps(CREW_RECORD), json.dumps(STOPS))
     body = api.get(f"{ME}/shifts/{shift_id}", "driver").json()
     ShiftDetail.model_validate(body)  # the documented schema holds for a real document
     details = body["metrics"]["details"]

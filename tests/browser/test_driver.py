@@ -92,7 +92,7 @@ def test_hours_breaks_queues_and_stops_show_what_the_rollup_recorded(driver_page
         f"{duration(v['queue_s'])} queueing at {names[v['facility_id']]} (arrived {hhmm(v['arrived_at'])})"
         for v in queued]
 
-    assert driver_page.evaluate(STOPS_ON_MAP_JS) == [[p[0], p[1]] for p in points] and len(points) > 50
+    assert driver_page.evaluate(STOPS_ON_MAP_JS) == [[p["lon"], p["lat"]] for p in points] and len(points) > 50
     assert horizontal_overflow(driver_page) <= 0, "the driver's page scrolls sideways on a 375 px screen"
     assert driver_page.watch.problems() == []
     screenshot(driver_page, "driver-driver-hours-breaks-queues-phone")

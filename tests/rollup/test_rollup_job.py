@@ -98,8 +98,8 @@ def test_each_shift_stores_its_breaks_facility_queues_and_stops(db_url, fleet):
         breaks += len(begun)
         assert 0 < record["longest_without_break_s"] <= shift["longest_without_break_s"] + 5
         points = row["stop_points"]
-        assert len(points) == row["stops"] > 100 and all(len(p) == 4 for p in points)
-        assert all(shift["start"] <= p[2] * 1000 < shift["end"] for p in points)
+        assert len(points) == row["stops"] > 100 and all(set(p) == {"lon", "lat", "arrived_at", "dwell_s"} for p in points)
+        assert all(shift["start"] <= _ms(p["arrived_at"]) < shift["end"] for p in points)
     assert breaks >= 4  # the fleet does exercise breaks
 
 
