@@ -59,6 +59,9 @@ def test_the_page_offers_the_catalogue_and_shows_a_questions_answer(officer, ser
     catalog = api(server, "GET", "whatif")
     offered = officer.eval_on_selector_all("#item option", "options => options.map((o) => o.value)")
     assert offered == [q["id"] for q in catalog["questions"]]
+    labels = officer.eval_on_selector_all("#item option", "options => options.map((o) => o.textContent)")
+    assert not [t for t in labels if "{" in t], "a question's parameter placeholder shows raw"
+    assert any("‹facility type›" in t for t in labels)
     assert officer.is_visible("a[href='whatif.html']")  # the navigation's hidden slot appeared
     officer.select_option("#item", "tip_trips_per_shift")
     officer.click("#ask-button")

@@ -64,7 +64,9 @@ function renderForm(catalog) {
   const kind = $("kind").value;
   const items = kind === "scenario" ? catalog.scenarios : catalog.questions;
   const chosen = $("item").value;
-  $("item").innerHTML = items.map((i) => `<option value="${fmt.esc(i.id)}">${fmt.esc(i.title)}</option>`).join("");
+  // Titles name their parameters ("… at {facility_type} facilities"); the answer fills them in.
+  const label = (title) => title.replace(/\{(\w+)\}/g, (_, name) => `‹${name.replace(/_/g, " ")}›`);
+  $("item").innerHTML = items.map((i) => `<option value="${fmt.esc(i.id)}">${fmt.esc(label(i.title))}</option>`).join("");
   if (items.some((i) => i.id === chosen)) $("item").value = chosen;
   renderParams(items.find((i) => i.id === $("item").value));
 }
