@@ -8,6 +8,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from fleetpilot.db.connect import connect, resolve_database_url
+from fleetpilot.db.maintenance import upkeep
 from fleetpilot.rollup import run_rollup
 from fleetpilot.settings import Settings
 
@@ -16,17 +17,19 @@ HELP = "compute rollups for ended shifts that have none and for shifts late data
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--all", action="store_true", help="recompute every ended shift, not only pending ones")
-    parser.add_argument("--every", type=float, metavar="SECONDS", help="keep running, once every SECONDS")
+    parser.add_argument("--every", type=float, metavar="SECONDS",
+                        help="keep running, once every SECONDS; each run also creates the day partitions ahead "
+                             "(FLEETPILOT_PARTITIONS_AHEAD_DAYS) and applies retention when it last ran a day ago")
     parser.add_argument("--batch", type=int, default=50, help="shifts analysed per batch (default 50)")
     parser.add_argument("--no-whatif", dest="whatif", action="store_false",
                         help="do not prepare what-if legs for newly finished shifts")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    return asyncio.run(_run(resolve_database_url(settings), args))
+    return asyncio.run(_run(resolve_database_url(settings), args, settings.partitions_ahead_days))
 
 
-async def _run(url: str, args: argparse.Namespace) -> int:
+async def _run(url: str, args: argparse.Namespace, partitions_ahead_days: int) -> int:
     while True:
         conn = await connect(url)
         try:
@@ -36,6 +39,12 @@ async def _run(url: str, args: argparse.Namespace) -> int:
                       "stale_marks_cleared": result.cleared_marks}
             if args.whatif:
                 report["whatif_legs_shifts"] = await _prepare_whatif(conn)
+            if args.every:  # the service keeps storage in shape; a one-off run only rolls up
+                kept = await upkeep(conn, partitions_ahead_days)
+                report["partitions_created"] = kept.partitions_created
+                if kept.retention is not None:
+                    report["retention_cutoff"] = kept.retention.cutoff.isoformat()
+                    report["retention_partitions_dropped"] = sum(kept.retention.dropped.values())
         finally:
             await conn.close()
         print(json.dumps(report | {"seconds": round(time.perf_counter() - started, 2)}), flush=True)

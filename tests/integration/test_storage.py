@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 from support import run, with_conn
 
-from fleetpilot.db.maintenance import apply_retention, ensure_partitions, refresh_time_rollups
+from fleetpilot.db.maintenance import apply_retention, ensure_partitions, refresh_time_rollups, upkeep
 from fleetpilot.db.migrate import recorded_mode
 
 UTC = timezone.utc
@@ -93,6 +93,31 @@ def test_concurrent_callers_create_each_day_partition_once(db_url):
                 await c.close()
 
     assert run(body()) == (16, 8, "fixes_p20210304")  # 8 days × (fixes, events), each made once
+
+
+def test_the_rollup_service_upkeep_applies_retention_once_a_day_and_makes_partitions_ahead(db_url):
+    """`fleetpilot rollup --every` calls upkeep each cycle: raw data past the period goes
+    within a day without anyone running retention by hand, and not on every cycle."""
+    now = datetime.now(UTC)
+
+    async def body(conn):
+        native = await recorded_mode(conn) == "native"
+        await conn.execute("UPDATE privacy_settings SET retention_days = 30")
+        await _insert_fix(conn, "truck-001", now - timedelta(days=31))
+        first = await upkeep(conn, partitions_ahead_days=20, now=now)
+        ahead = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"fixes_p{(now + timedelta(days=20)):%Y%m%d}")
+        await _insert_fix(conn, "truck-002", now - timedelta(days=31))  # arrives after the run
+        soon = await upkeep(conn, partitions_ahead_days=20, now=now + timedelta(hours=23))
+        kept = await conn.fetchval("SELECT count(*) FROM fixes")
+        later = await upkeep(conn, partitions_ahead_days=20, now=now + timedelta(hours=25))
+        left = await conn.fetchval("SELECT count(*) FROM fixes")
+        return native, first, ahead, soon, kept, later, left
+
+    native, first, ahead, soon, kept, later, left = run(with_conn(db_url, body))
+    assert first.retention is not None and first.retention.cutoff == now - timedelta(days=30)
+    assert ahead or not native  # TimescaleDB makes chunks on insert
+    assert soon.retention is None and kept == 1  # within a day of the last run: nothing removed
+    assert later.retention is not None and left == 0
 
 
 def test_retention_drops_old_raw_data_and_keeps_rollups(db_url):
