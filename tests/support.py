@@ -47,3 +47,36 @@ async def with_conn(url: str, fn):
         return await fn(conn)
     finally:
         await conn.close()
+
+
+async def seal_template(admin_url: str, name: str) -> None:
+    """Make database `name` safe to copy with CREATE DATABASE ... TEMPLATE.
+
+    With TimescaleDB loaded, a database holding the extension has a scheduler background
+    worker (and the jobs it starts) connected to it. TimescaleDB restarts that scheduler
+    on CREATE DATABASE ... TEMPLATE, and the restarted one can connect before PostgreSQL
+    checks the template is unused: the copy then fails after 5 s with "source database ...
+    is being accessed by other users" (timescale/timescaledb#4048, #9080). So: stop the
+    template's workers, refuse new connections (TimescaleDB neither starts nor restarts a
+    scheduler for a database that allows none) and end any session left."""
+    import asyncpg
+
+    conn = await asyncpg.connect(with_database(admin_url, name))
+    try:
+        if await conn.fetchval("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'"):
+            await conn.execute("SELECT _timescaledb_functions.stop_background_workers()")
+    finally:
+        await conn.close()
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        for _ in range(100):
+            left = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid()", name)
+            if not left:
+                return
+            await asyncio.sleep(0.05)
+        raise RuntimeError(f"template database {name} still has sessions")
+    finally:
+        await admin.close()

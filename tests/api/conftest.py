@@ -23,7 +23,7 @@ from datetime import date, datetime, time, timedelta, timezone
 import asyncpg
 import pytest
 import uvicorn
-from support import TestServers, run, with_database
+from support import TestServers, run, seal_template, with_database
 
 from fleetpilot.api.auth.passwords import hash_password
 from fleetpilot.api.auth.tokens import TokenKeys, issue_access_token
@@ -220,7 +220,9 @@ def world_template(pg_admin_url, password_hash, tmp_path_factory):
         return await seed_world(conn, password_hash, datetime.now(timezone.utc).date())
 
     try:
-        yield name, run(_on(settings.database_url, build))
+        world = run(_on(settings.database_url, build))
+        run(seal_template(pg_admin_url, name))
+        yield name, world
     finally:
         run(_drop_database(pg_admin_url, name))
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from support import TestServers, run, with_database
+from support import TestServers, run, seal_template, with_database
 
 from fleetpilot.db.schema import prepare
 from fleetpilot.ingest.worker import IngestConfig
@@ -54,6 +54,7 @@ def ingest_template(pg_admin_url) -> str:
             await conn.close()
 
     run(migrate())
+    run(seal_template(pg_admin_url, name))
     yield name
     run(_admin(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
