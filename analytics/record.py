@@ -132,13 +132,14 @@ def shift_details(record: CrewRecord, visits: Visits, geofences: Geofences, n_tr
             for i in range(n_tracks)]
 
 
-def stop_points(stops: Stops, n_tracks: int) -> list[list[list[float]]]:
-    """Per track, its stops as [lon, lat, arrival epoch s, dwell s]: positions to 1e-5°
-    (~1 m, below the GPS noise), arrival to the second, dwell to 0.1 s."""
-    rows = np.column_stack([np.round(stops.lon.astype(np.float64), 5), np.round(stops.lat.astype(np.float64), 5),
-                            np.round(stops.t_start * 1e-3), np.round(stops.dwell_s, 1)]).tolist()
-    for row in rows:
-        row[2] = int(row[2])
+def stop_points(stops: Stops, n_tracks: int) -> list[list[dict]]:
+    """Per track, its stops as stored and sent: {lon, lat, arrived_at, dwell_s} with positions
+    to 1e-5° (~1 m, below the GPS noise), arrival ISO 8601 UTC to the second, dwell to 0.1 s.
+    Stored in the shape the shift view sends, so each read embeds it as it is."""
+    rows = [{"lon": lon, "lat": lat, "arrived_at": at, "dwell_s": dwell}
+            for lon, lat, at, dwell in zip(np.round(stops.lon.astype(np.float64), 5).tolist(),
+                                           np.round(stops.lat.astype(np.float64), 5).tolist(),
+                                           iso_utc(stops.t_start), np.round(stops.dwell_s, 1).tolist())]
     return _split_by_track(rows, stops.track, n_tracks)
 
 

@@ -10,6 +10,8 @@ but for the 1 Hz sampling of the stop edges.
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 import numpy as np
 import pytest
 import shapely
@@ -143,11 +145,14 @@ def test_longest_stretch_without_a_break_matches_the_truth(sim_week, records):
         assert -180 <= error <= 5, (shift["shift_id"], error)
 
 
-def test_stop_points_are_the_collection_stops_compactly(sim_week, records):
+def test_stop_points_are_the_collection_stops_in_the_shape_sent(sim_week, records):
     stops = sim_week.analysis.stops
     for k, record in enumerate(records[:5]):
         points = record["stop_points"]
         assert len(points) == record["stops"] == np.sum(stops.track == k)
-        lon, lat, arrived, dwell = points[0]
-        assert isinstance(arrived, int) and round(lon, 5) == lon and round(lat, 5) == lat and dwell >= 10
-        assert [p[2] for p in points] == sorted(p[2] for p in points)
+        first = points[0]
+        assert set(first) == {"lon", "lat", "arrived_at", "dwell_s"}
+        assert round(first["lon"], 5) == first["lon"] and round(first["lat"], 5) == first["lat"] and first["dwell_s"] >= 10
+        assert first["arrived_at"].endswith("Z")  # as the crew record's other times
+        arrived = [datetime.fromisoformat(p["arrived_at"]) for p in points]
+        assert arrived == sorted(arrived)
