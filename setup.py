@@ -5,6 +5,7 @@ setuptools' find cannot discover sub-packages of folders mapped by package-dir.
 Namespace discovery also lists the data-only folders (migrations, the dashboards' static
 files) as packages, so their files ship without setuptools' "would be ignored" warnings.
 """
+
 from setuptools import find_namespace_packages, setup
 
 PACKAGE_DIRS = {

@@ -5,6 +5,7 @@ Intervals that end a trip (the unit was off) and the parts of the shift window b
 first and after the last fix are "no data", so the classes always add up to the shift.
 Definitions and thresholds: docs/analytics.md, "Activity".
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -65,8 +66,10 @@ class Geofences:
         unknown = set(types) - set(FACILITY_TYPES)
         if unknown:
             raise ValueError(f"unknown facility types: {sorted(unknown)}")
-        polys = shapely.transform(np.asarray(polygons_lonlat, dtype=object),
-                                  lambda c: np.column_stack(frame.to_xy(c[:, 0], c[:, 1])).astype(np.float64))
+        polys = shapely.transform(
+            np.asarray(polygons_lonlat, dtype=object),
+            lambda c: np.column_stack(frame.to_xy(c[:, 0], c[:, 1])).astype(np.float64),
+        )
         shapely.prepare(polys)
         bounds = shapely.bounds(polys).reshape(-1, 4)
         rasters = []
@@ -126,8 +129,14 @@ class ActivitySplit:
         return {name: float(self.seconds[track_index, k]) for k, name in enumerate(CLASSES)}
 
 
-def split_activity(track: Track, stops: Stops, on_route: np.ndarray, geofences: Geofences,
-                   windows: np.ndarray | None = None, params: ActivityParams = ActivityParams()) -> ActivitySplit:
+def split_activity(
+    track: Track,
+    stops: Stops,
+    on_route: np.ndarray,
+    geofences: Geofences,
+    windows: np.ndarray | None = None,
+    params: ActivityParams = ActivityParams(),
+) -> ActivitySplit:
     """Classify every fix and add up the time per class for each track.
 
     on_route: per fix, matched to one of the shift's planned service segments (coverage).
@@ -150,8 +159,9 @@ def split_activity(track: Track, stops: Stops, on_route: np.ndarray, geofences: 
     step_s = np.where(track.trip_break, 0.0, track.dt)
     n_tracks = len(track.starts)
     tr = np.repeat(np.arange(n_tracks, dtype=np.int32), np.diff(np.append(track.starts, n)))
-    seconds = np.bincount(tr[:-1] * len(CLASSES) + classes[:-1], step_s,
-                          minlength=n_tracks * len(CLASSES)).reshape(n_tracks, len(CLASSES))
+    seconds = np.bincount(tr[:-1] * len(CLASSES) + classes[:-1], step_s, minlength=n_tracks * len(CLASSES)).reshape(
+        n_tracks, len(CLASSES)
+    )
     seconds[:, NO_DATA] += track.per_track_sum(np.where(track.trip_break & track.linked, track.dt, 0.0))
     if windows is not None:
         first, last = t[track.starts], t[track.stops - 1]
@@ -188,8 +198,9 @@ def rest_mask(split: ActivitySplit, geofences: Geofences) -> np.ndarray:
     return (split.classes == BREAK) | (geofences.type_code[split.facility] == DEPOT_SITE)
 
 
-def turnaround(split: ActivitySplit, geofences: Geofences, n_tracks: int,
-               types=("transfer_station", "landfill")) -> np.ndarray:
+def turnaround(
+    split: ActivitySplit, geofences: Geofences, n_tracks: int, types=("transfer_station", "landfill")
+) -> np.ndarray:
     """Mean visit duration (s) per track at facilities of ``types`` (NaN if none)."""
     v = split.visits
     sel = np.isin(geofences.types[v.facility], types)

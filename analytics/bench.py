@@ -13,6 +13,7 @@ day-to-day variation, as the rollup's cell_exposure rows summed per cell and day
 month of events drawn at the city-wide rate per pass, except around the simulator's
 dangerous intersections (the rate observed there that day), then Gi*, FDR and clusters.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,20 +75,38 @@ def run(vehicles: int, hours: float, seed: int, repeat: int, days: int) -> dict:
     total_wall = sum(w for _, w in best.values())
     return {
         "benchmark": "analytics",
-        "fleet_day": {"vehicles": vehicles, "hours": hours, "rate_hz": 1.0, "seed": seed, "fixes": n,
-                      "device_events": int(len(sim.events["t"])), "generate_s": round(generate_s, 2)},
+        "fleet_day": {
+            "vehicles": vehicles,
+            "hours": hours,
+            "rate_hz": 1.0,
+            "seed": seed,
+            "fixes": n,
+            "device_events": int(len(sim.events["t"])),
+            "generate_s": round(generate_s, 2),
+        },
         "repeat": repeat,
-        "stages": {name: {"cpu_s": round(c, 3), "wall_s": round(w, 3), "fixes_per_s": round(n / c) if c > 0 else None}
-                   for name, (c, w) in best.items()},
-        "total": {"cpu_s": round(total_cpu, 3), "wall_s": round(total_wall, 3),
-                  "fixes_per_s": round(n / total_cpu) if total_cpu > 0 else None, "target_s": 5.0},
-        "city_index_once": {"cpu_s": round(city_cost[0], 3), "wall_s": round(city_cost[1], 3),
-                            "streets": int(len(city.streets.ids))},
+        "stages": {
+            name: {"cpu_s": round(c, 3), "wall_s": round(w, 3), "fixes_per_s": round(n / c) if c > 0 else None}
+            for name, (c, w) in best.items()
+        },
+        "total": {
+            "cpu_s": round(total_cpu, 3),
+            "wall_s": round(total_wall, 3),
+            "fixes_per_s": round(n / total_cpu) if total_cpu > 0 else None,
+            "target_s": 5.0,
+        },
+        "city_index_once": {
+            "cpu_s": round(city_cost[0], 3),
+            "wall_s": round(city_cost[1], 3),
+            "streets": int(len(city.streets.ids)),
+        },
         "hotspots_month": month,
-        "results": {"stops": int(len(analysis.stops)), "events": _counts(analysis.events.kind),
-                    "mean_coverage": round(float(np.mean([c.coverage for c in analysis.coverage if c])), 4)},
-        "memory": {"traced_peak_mb": round(traced_peak / 2**20, 1),
-                   "process_peak_rss_mb": round(_peak_rss_mb(), 1)},
+        "results": {
+            "stops": int(len(analysis.stops)),
+            "events": _counts(analysis.events.kind),
+            "mean_coverage": round(float(np.mean([c.coverage for c in analysis.coverage if c])), 4),
+        },
+        "memory": {"traced_peak_mb": round(traced_peak / 2**20, 1), "process_peak_rss_mb": round(_peak_rss_mb(), 1)},
     }
 
 
@@ -102,8 +121,11 @@ def _timed_day(sim, city: City, planned, windows) -> tuple[dict[str, tuple[float
     cpu, wall = time.process_time(), time.perf_counter()
     _, cell, passes = analysis.cell_passes
     _, ev_cell, ev_count = cell_events(analysis, city, HOTSPOT_KINDS)
-    hotspots(np.concatenate([cell, ev_cell]), np.concatenate([passes, np.zeros(len(ev_cell))]),
-             np.concatenate([np.zeros(len(cell)), ev_count]))
+    hotspots(
+        np.concatenate([cell, ev_cell]),
+        np.concatenate([passes, np.zeros(len(ev_cell))]),
+        np.concatenate([np.zeros(len(cell)), ev_count]),
+    )
     stages["hotspots"] = (time.process_time() - cpu, time.perf_counter() - wall)
     return stages, analysis
 
@@ -139,14 +161,25 @@ def _month_hotspots(city: City, analysis, dangerous: list[dict], days: int, seed
 
     cpu, wall = time.process_time(), time.perf_counter()
     _, e_cell, e_count = events_per_cell(city.grid, np.zeros(len(lon), dtype=np.int64), lon, lat)
-    result = hotspots(np.concatenate([rows_cell, e_cell]),
-                      np.concatenate([rows_passes, np.zeros(len(e_cell))]),
-                      np.concatenate([np.zeros(len(rows_cell)), e_count]), HotspotParams())
+    result = hotspots(
+        np.concatenate([rows_cell, e_cell]),
+        np.concatenate([rows_passes, np.zeros(len(e_cell))]),
+        np.concatenate([np.zeros(len(rows_cell)), e_count]),
+        HotspotParams(),
+    )
     clusters = result.clusters(city.grid)
     cost = (time.process_time() - cpu, time.perf_counter() - wall)
-    return {"days": days, "exposure_rows": int(len(rows_cell)), "events": int(len(lon)),
-            "tested_cells": int(len(result.cell)), "hotspots": len(clusters), "injected": len(dangerous),
-            "cpu_s": round(cost[0], 3), "wall_s": round(cost[1], 3), "target_s": 1.0}
+    return {
+        "days": days,
+        "exposure_rows": int(len(rows_cell)),
+        "events": int(len(lon)),
+        "tested_cells": int(len(result.cell)),
+        "hotspots": len(clusters),
+        "injected": len(dangerous),
+        "cpu_s": round(cost[0], 3),
+        "wall_s": round(cost[1], 3),
+        "target_s": 1.0,
+    }
 
 
 def _plans(sim) -> tuple[list[list[str]], np.ndarray]:

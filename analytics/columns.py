@@ -5,6 +5,7 @@ the simulator and a fleet-day load give, but any integer code works whose runs d
 independent tracks — the rollup job passes one code per vehicle-shift, so nothing ever
 joins two shifts. Columns are plain numpy arrays.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -87,8 +88,9 @@ class DeviceEvents:
     speed: np.ndarray
 
     @classmethod
-    def from_columns(cls, columns: Mapping[str, np.ndarray],
-                     kind_names: Mapping[int, str] | None = None) -> "DeviceEvents":
+    def from_columns(
+        cls, columns: Mapping[str, np.ndarray], kind_names: Mapping[int, str] | None = None
+    ) -> "DeviceEvents":
         """Build from columns; integer kind codes are mapped to names with ``kind_names``."""
         n = len(columns["t"])
         kind = np.asarray(columns["kind"])
@@ -143,8 +145,7 @@ def runs_split(mask: np.ndarray, cut: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.sort(np.concatenate([first, inner])), np.sort(np.concatenate([stop, inner]))
 
 
-def segment_reduce(ufunc: np.ufunc, values: np.ndarray, first: np.ndarray, last: np.ndarray,
-                   dtype=None) -> np.ndarray:
+def segment_reduce(ufunc: np.ufunc, values: np.ndarray, first: np.ndarray, last: np.ndarray, dtype=None) -> np.ndarray:
     """``ufunc`` reduced over each row range first[k]..last[k] (inclusive, sorted, disjoint),
     without gathering the rows: one ``reduceat`` over interleaved boundaries."""
     if len(first) == 0:

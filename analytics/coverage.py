@@ -7,6 +7,7 @@ nearest street within the match radius). A segment is serviced when at least
 spilling over from a parallel street, or driving through at traffic speed does not count.
 Definitions and thresholds: docs/analytics.md, "Coverage".
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -69,9 +70,11 @@ class Matched:
     def rows(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(line, along, speed) of fixes [start, stop) and of the dropout points between them."""
         lo, hi = np.searchsorted(self.gap_row, [start, stop - 1])
-        return (np.concatenate([self.line[start:stop], self.gap_line[lo:hi]]),
-                np.concatenate([self.along[start:stop], self.gap_along[lo:hi]]),
-                np.concatenate([self.speed[start:stop], self.gap_speed[lo:hi]]))
+        return (
+            np.concatenate([self.line[start:stop], self.gap_line[lo:hi]]),
+            np.concatenate([self.along[start:stop], self.gap_along[lo:hi]]),
+            np.concatenate([self.speed[start:stop], self.gap_speed[lo:hi]]),
+        )
 
 
 def match_track(index: LineIndex, track: Track, params: CoverageParams = CoverageParams()) -> Matched:
@@ -88,16 +91,27 @@ def match_track(index: LineIndex, track: Track, params: CoverageParams = Coverag
     return Matched(line, along, track.speed, gap_line, gap_along, gap_speed, row)
 
 
-def on_route(index: LineIndex, planned: np.ndarray, line: np.ndarray, speed: np.ndarray,
-             params: CoverageParams = CoverageParams()) -> np.ndarray:
+def on_route(
+    index: LineIndex,
+    planned: np.ndarray,
+    line: np.ndarray,
+    speed: np.ndarray,
+    params: CoverageParams = CoverageParams(),
+) -> np.ndarray:
     """Per fix of one shift: at service pace on one of the ``planned`` line indices."""
     is_planned = np.zeros(len(index.ids) + 1, dtype=bool)  # the extra last slot answers line == -1
     is_planned[planned] = True
     return is_planned[line] & (speed <= params.service_max_speed_mps)
 
 
-def route_coverage(index: LineIndex, planned: np.ndarray, line: np.ndarray, along: np.ndarray,
-                   speed: np.ndarray, params: CoverageParams = CoverageParams()) -> RouteCoverage:
+def route_coverage(
+    index: LineIndex,
+    planned: np.ndarray,
+    line: np.ndarray,
+    along: np.ndarray,
+    speed: np.ndarray,
+    params: CoverageParams = CoverageParams(),
+) -> RouteCoverage:
     """Coverage of one shift whose fixes matched ``line`` / ``along`` at ``speed`` (see
     ``Matched.rows``), against the planned service segments ``planned`` (indices into the
     index)."""
@@ -117,7 +131,9 @@ def route_coverage(index: LineIndex, planned: np.ndarray, line: np.ndarray, alon
     serviced = share >= params.serviced_share
     total = len(planned)
     return RouteCoverage(
-        segment_ids=index.ids[planned], driven_share=share, serviced=serviced,
+        segment_ids=index.ids[planned],
+        driven_share=share,
+        serviced=serviced,
         coverage=float(serviced.mean()) if total else float("nan"),
         coverage_by_length=float(length[serviced].sum() / length.sum()) if total and length.sum() > 0 else float("nan"),
         missed=index.ids[planned][~serviced],

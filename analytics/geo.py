@@ -10,6 +10,7 @@ Why 3-D unit vectors instead of the textbook haversine: the great-circle distanc
 wrap at ±180° and points at or around a pole need no branch, and the same sines and
 cosines also give the local frame below, so each fix costs four trigonometric calls.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -10,6 +10,7 @@ exact tail of its event count, and the Benjamini–Hochberg procedure keeps the 
 share of false hotspots below ``fdr``.
 Definitions and thresholds: docs/analytics.md, "Hotspots".
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -87,14 +88,21 @@ class Hotspots:
         for c in np.unique(self.cluster[self.cluster >= 0]):
             members = np.flatnonzero(self.cluster == c)
             peak = members[np.lexsort((-self.z[members], -self.smoothed[members]))[0]]
-            lon, lat = grid.centre(self.cell[peak:peak + 1])
-            out.append({
-                "cluster": int(c), "peak_cell": int(self.cell[peak]), "lon": float(lon[0]), "lat": float(lat[0]),
-                "cells": int(len(members)), "events": int(self.events[members].sum()),
-                "passes": int(self.passes[members].sum()), "rate": float(self.rate[peak]),
-                "z_max": float(self.z[members].max()),
-                "q_min": float(self.q[members].min()),
-            })
+            lon, lat = grid.centre(self.cell[peak : peak + 1])
+            out.append(
+                {
+                    "cluster": int(c),
+                    "peak_cell": int(self.cell[peak]),
+                    "lon": float(lon[0]),
+                    "lat": float(lat[0]),
+                    "cells": int(len(members)),
+                    "events": int(self.events[members].sum()),
+                    "passes": int(self.passes[members].sum()),
+                    "rate": float(self.rate[peak]),
+                    "z_max": float(self.z[members].max()),
+                    "q_min": float(self.q[members].min()),
+                }
+            )
         return out
 
 
@@ -142,14 +150,16 @@ def passes_per_segment(track: Track, line: np.ndarray) -> tuple[np.ndarray, ...]
     return tr[head], seg[head], passes, mean_speed
 
 
-def events_per_cell(grid: Grid, track_index: np.ndarray, lon: np.ndarray, lat: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def events_per_cell(
+    grid: Grid, track_index: np.ndarray, lon: np.ndarray, lat: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Events located at (lon, lat) as (track, cell, count) rows."""
     return _count_pairs(np.asarray(track_index, dtype=np.int64), grid.cell_of_lonlat(lon, lat))
 
 
-def hotspots(cells: np.ndarray, passes: np.ndarray, events: np.ndarray,
-             params: HotspotParams = HotspotParams()) -> Hotspots:
+def hotspots(
+    cells: np.ndarray, passes: np.ndarray, events: np.ndarray, params: HotspotParams = HotspotParams()
+) -> Hotspots:
     """Gi* hotspots from exposure and event counts per cell.
 
     cells/passes/events may hold several rows per cell (days, shifts); they are summed. A
@@ -163,8 +173,9 @@ def hotspots(cells: np.ndarray, passes: np.ndarray, events: np.ndarray,
     and between-cell variance of true rates (see background_moments). A busy ordinary
     street then varies as ordinary streets do, and only an excess beyond that counts.
     """
-    cell, (p_sum, e_sum) = _sum_by_cell(np.asarray(cells, dtype=np.int64),
-                                        np.asarray(passes, dtype=np.float64), np.asarray(events, dtype=np.float64))
+    cell, (p_sum, e_sum) = _sum_by_cell(
+        np.asarray(cells, dtype=np.int64), np.asarray(passes, dtype=np.float64), np.asarray(events, dtype=np.float64)
+    )
     tested = p_sum >= params.min_passes
     cell, p_sum, e_sum = cell[tested], p_sum[tested], e_sum[tested]
     if len(cell) == 0:
@@ -184,8 +195,7 @@ def hotspots(cells: np.ndarray, passes: np.ndarray, events: np.ndarray,
     q = benjamini_hochberg(p)
     significant = (q <= params.fdr) & (z > 0) & (observed >= params.min_events)
     cluster = _clusters(nb, significant)
-    return Hotspots(cell, p_sum.astype(np.int64), e_sum.astype(np.int64), rate, smoothed, z, p, q, significant,
-                    cluster)
+    return Hotspots(cell, p_sum.astype(np.int64), e_sum.astype(np.int64), rate, smoothed, z, p, q, significant, cluster)
 
 
 def rate_moments(events: np.ndarray, passes: np.ndarray) -> tuple[float, float]:

@@ -10,6 +10,7 @@ Matching is then two floor divisions and a gather per fix.
 Built once per city street network or route version and reused for every shift.
 Definitions and thresholds: docs/analytics.md, "Matching".
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -63,21 +64,24 @@ class LineIndex:
         x0, y0 = coords[:, 0].min() - margin, coords[:, 1].min() - margin
         nx = int(np.ceil((coords[:, 0].max() + margin - x0) / cell_m))
         ny = int(np.ceil((coords[:, 1].max() + margin - y0) / cell_m))
-        seed_cell = (np.floor((coords[:, 1] - y0) / cell_m).astype(np.int64) * nx
-                     + np.floor((coords[:, 0] - x0) / cell_m).astype(np.int64))
+        seed_cell = np.floor((coords[:, 1] - y0) / cell_m).astype(np.int64) * nx + np.floor(
+            (coords[:, 0] - x0) / cell_m
+        ).astype(np.int64)
         seed_label = np.full(nx * ny, -1, dtype=np.int32)
         seed_along = np.zeros(nx * ny, dtype=np.float32)
         seed_label[seed_cell] = owner
         seed_along[seed_cell] = along
         distance, nearest = ndimage.distance_transform_edt(
-            (seed_label < 0).reshape(ny, nx), sampling=cell_m, return_indices=True)
+            (seed_label < 0).reshape(ny, nx), sampling=cell_m, return_indices=True
+        )
         source = (nearest[0].astype(np.int64) * nx + nearest[1]).ravel()
         near = distance.ravel() <= radius_m
         label = np.where(near, seed_label[source], -1).astype(np.int32)
         along_cell = np.where(near, seed_along[source], 0.0).astype(np.float32)
         ids = np.asarray(ids)
-        return cls(ids, length, frame, radius_m, cell_m, float(x0), float(y0), nx, ny, label, along_cell,
-                   np.argsort(ids))
+        return cls(
+            ids, length, frame, radius_m, cell_m, float(x0), float(y0), nx, ny, label, along_cell, np.argsort(ids)
+        )
 
     def match(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per point (frame metres): nearest line index or -1, and metres along it."""

@@ -6,6 +6,7 @@ the result for a shift does not depend on which other shifts were in the call, s
 rollup job can recompute only the shifts a late batch touched. Stage timings are recorded
 for the benchmark.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,18 @@ from .geo import LocalFrame
 from .hotspots import Grid, events_per_cell, passes_per_cell, passes_per_segment
 from .matching import LineIndex
 from .record import CrewRecord, break_intervals, shift_details, stop_points, visit_queues
-from .safety import (SafetyEvents, SafetyParams, concat, device_events, harsh_cornering, harsh_longitudinal,
-                     long_stretches, longest_stretch_s, merge, speeding)
+from .safety import (
+    SafetyEvents,
+    SafetyParams,
+    concat,
+    device_events,
+    harsh_cornering,
+    harsh_longitudinal,
+    long_stretches,
+    longest_stretch_s,
+    merge,
+    speeding,
+)
 from .segmentation import SegmentationParams, Track, build_track, trip_ids
 from .stops import StopParams, Stops, detect_stops, stops_per_track
 
@@ -41,8 +52,18 @@ class City:
     grid: Grid
 
     @classmethod
-    def build(cls, street_ids, street_lines, speed_limit_kmh, facility_ids, facility_types, facility_polygons,
-              frame: LocalFrame | None = None, cell_m: float = 50.0, match_radius_m: float = 15.0) -> "City":
+    def build(
+        cls,
+        street_ids,
+        street_lines,
+        speed_limit_kmh,
+        facility_ids,
+        facility_types,
+        facility_polygons,
+        frame: LocalFrame | None = None,
+        cell_m: float = 50.0,
+        match_radius_m: float = 15.0,
+    ) -> "City":
         """Lines and polygons are shapely geometries in lon/lat degrees."""
         street_lines = np.asarray(street_lines, dtype=object)
         if frame is None:
@@ -59,8 +80,11 @@ class City:
         kind='street', segment_id, speed_limit_kmh; facilities kind='facility',
         facility_id, facility_type."""
         streets = [f for f in city["features"] if f["properties"].get("kind") == "street"]
-        sites = [f for f in city["features"] if f["properties"].get("kind") == "facility"
-                 and f["properties"].get("facility_type") in FACILITY_TYPES]
+        sites = [
+            f
+            for f in city["features"]
+            if f["properties"].get("kind") == "facility" and f["properties"].get("facility_type") in FACILITY_TYPES
+        ]
         return cls.build(
             [f["properties"]["segment_id"] for f in streets],
             shapely.from_geojson([json.dumps(f["geometry"]) for f in streets]),
@@ -68,7 +92,9 @@ class City:
             [f["properties"]["facility_id"] for f in sites],
             [f["properties"]["facility_type"] for f in sites],
             shapely.from_geojson([json.dumps(f["geometry"]) for f in sites]),
-            frame=frame, **options)
+            frame=frame,
+            **options,
+        )
 
 
 @dataclass(frozen=True)
@@ -118,26 +144,43 @@ class Analysis:
         for i in range(n):
             cov = self.coverage[i]
             seconds = self.activity.per_track(i)
-            rows.append({
-                "fixes": int(tr.stops[i] - tr.starts[i]), "distance_m": float(distance[i]),
-                "on_route_m": float(on[i]), "deadhead_m": float(distance[i] - on[i]),
-                "collection_s": seconds["collection"], "deadhead_s": seconds["deadhead"],
-                "facility_s": seconds["facility"], "break_s": seconds["break"], "idle_s": seconds["idle"],
-                "stops": int(counts[i]), "dwell_mean_s": float(dwell[i] / counts[i]) if counts[i] else None,
-                "turnaround_s": None if np.isnan(turn[i]) else float(turn[i]),
-                "coverage": None if cov is None else cov.coverage,
-                "missed_segments": [] if cov is None else [str(s) for s in cov.missed],
-                "metrics": {"no_data_s": seconds["no_data"], "trips": int(trips[i]),
-                            "stops_per_hour": float(counts[i] / hours[i]) if hours[i] > 0 else None,
-                            "coverage_by_length": None if cov is None else cov.coverage_by_length,
-                            **details[i]},
-                "stop_points": points[i],
-            })
+            rows.append(
+                {
+                    "fixes": int(tr.stops[i] - tr.starts[i]),
+                    "distance_m": float(distance[i]),
+                    "on_route_m": float(on[i]),
+                    "deadhead_m": float(distance[i] - on[i]),
+                    "collection_s": seconds["collection"],
+                    "deadhead_s": seconds["deadhead"],
+                    "facility_s": seconds["facility"],
+                    "break_s": seconds["break"],
+                    "idle_s": seconds["idle"],
+                    "stops": int(counts[i]),
+                    "dwell_mean_s": float(dwell[i] / counts[i]) if counts[i] else None,
+                    "turnaround_s": None if np.isnan(turn[i]) else float(turn[i]),
+                    "coverage": None if cov is None else cov.coverage,
+                    "missed_segments": [] if cov is None else [str(s) for s in cov.missed],
+                    "metrics": {
+                        "no_data_s": seconds["no_data"],
+                        "trips": int(trips[i]),
+                        "stops_per_hour": float(counts[i] / hours[i]) if hours[i] > 0 else None,
+                        "coverage_by_length": None if cov is None else cov.coverage_by_length,
+                        **details[i],
+                    },
+                    "stop_points": points[i],
+                }
+            )
         return rows
 
 
-def analyse(fixes: Fixes, city: City, planned: Sequence[Sequence[str] | None], windows: np.ndarray | None = None,
-            device: DeviceEvents | None = None, params: Params = Params()) -> Analysis:
+def analyse(
+    fixes: Fixes,
+    city: City,
+    planned: Sequence[Sequence[str] | None],
+    windows: np.ndarray | None = None,
+    device: DeviceEvents | None = None,
+    params: Params = Params(),
+) -> Analysis:
     """Run every stage over all tracks of ``fixes``.
 
     planned: per track (in track order), the planned service segment ids of its route, or
@@ -172,15 +215,22 @@ def analyse(fixes: Fixes, city: City, planned: Sequence[Sequence[str] | None], w
     lap("coverage")
     activity = split_activity(track, stops, serving, city.geofences, windows, params.activity)
     lap("activity")
-    derived = concat([harsh_longitudinal(track, params.safety), harsh_cornering(track, params.safety),
-                      speeding(track, city.limit_mps[matched.line], params.safety)])
+    derived = concat(
+        [
+            harsh_longitudinal(track, params.safety),
+            harsh_cornering(track, params.safety),
+            speeding(track, city.limit_mps[matched.line], params.safety),
+        ]
+    )
     reported = device_events(track, device, params=params.safety) if device is not None else concat([])
     resting = rest_mask(activity, city.geofences)
     events = concat([merge(derived, reported, params.safety), long_stretches(track, resting, params.safety)])
     lap("safety")
-    record = CrewRecord(break_intervals(track, activity, params.activity),
-                        visit_queues(track, activity.visits, found.select(site >= 0), site[site >= 0]),
-                        longest_stretch_s(track, resting, params.safety))
+    record = CrewRecord(
+        break_intervals(track, activity, params.activity),
+        visit_queues(track, activity.visits, found.select(site >= 0), site[site >= 0]),
+        longest_stretch_s(track, resting, params.safety),
+    )
     lap("record")
     cell_passes = passes_per_cell(city.grid, track)
     segment_passes = passes_per_segment(track, matched.line)

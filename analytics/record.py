@@ -6,6 +6,7 @@ and of the time lost in facility queues, which was not their doing. Pure functio
 arrays the other stages computed; times are int64 epoch ms until ``shift_details`` turns
 them into ISO 8601 UTC strings for storage.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -92,8 +93,12 @@ def visit_queues(track: Track, visits: Visits, site_stops: Stops, stop_site: np.
     stop_key = (site_stops.track.astype(np.int64) << _TRACK_SHIFT) + t_seen
     v = np.searchsorted(visit_key, stop_key, side="right") - 1
     vc = np.maximum(v, 0)
-    ok = (v >= 0) & (visits.track[vc] == site_stops.track) & (t_seen <= visits.t_depart[vc]) \
+    ok = (
+        (v >= 0)
+        & (visits.track[vc] == site_stops.track)
+        & (t_seen <= visits.t_depart[vc])
         & (visits.facility[vc] == stop_site)
+    )
     # Stops and visits are both in (track, time) order, so v is sorted: each visit's stops
     # are one slice of it.
     v, start, end = v[ok], site_stops.t_start[ok], site_stops.t_end[ok]
@@ -117,33 +122,47 @@ def shift_details(record: CrewRecord, visits: Visits, geofences: Geofences, n_tr
     durations s (0.1 s)."""
     b = record.breaks
     room = [None if k < 0 else str(geofences.ids[k]) for k in b.facility.tolist()]
-    breaks = [{"starts_at": s, "ends_at": e, "facility_id": f}
-              for s, e, f in zip(iso_utc(b.t_start), iso_utc(b.t_end), room)]
+    breaks = [
+        {"starts_at": s, "ends_at": e, "facility_id": f} for s, e, f in zip(iso_utc(b.t_start), iso_utc(b.t_end), room)
+    ]
     sel = np.flatnonzero(np.isin(geofences.types[visits.facility], QUEUE_SITES))
     fac = visits.facility[sel]
-    stays = [{"facility_id": str(i), "facility_type": str(k), "arrived_at": a, "departed_at": d, "queue_s": q}
-             for i, k, a, d, q in zip(geofences.ids[fac].tolist(), geofences.types[fac].tolist(),
-                                      iso_utc(visits.t_arrive[sel]), iso_utc(visits.t_depart[sel]),
-                                      np.round(record.queue_s[sel], 1).tolist())]
+    stays = [
+        {"facility_id": str(i), "facility_type": str(k), "arrived_at": a, "departed_at": d, "queue_s": q}
+        for i, k, a, d, q in zip(
+            geofences.ids[fac].tolist(),
+            geofences.types[fac].tolist(),
+            iso_utc(visits.t_arrive[sel]),
+            iso_utc(visits.t_depart[sel]),
+            np.round(record.queue_s[sel], 1).tolist(),
+        )
+    ]
     break_rows = _split_by_track(breaks, b.track, n_tracks)
     visit_rows = _split_by_track(stays, visits.track[sel], n_tracks)
     longest = np.round(record.longest_s, 1).tolist()
-    return [{"breaks": break_rows[i], "facility_visits": visit_rows[i], "longest_without_break_s": longest[i]}
-            for i in range(n_tracks)]
+    return [
+        {"breaks": break_rows[i], "facility_visits": visit_rows[i], "longest_without_break_s": longest[i]}
+        for i in range(n_tracks)
+    ]
 
 
 def stop_points(stops: Stops, n_tracks: int) -> list[list[dict]]:
     """Per track, its stops as stored and sent: {lon, lat, arrived_at, dwell_s} with positions
     to 1e-5° (~1 m, below the GPS noise), arrival ISO 8601 UTC to the second, dwell to 0.1 s.
     Stored in the shape the shift view sends, so each read embeds it as it is."""
-    rows = [{"lon": lon, "lat": lat, "arrived_at": at, "dwell_s": dwell}
-            for lon, lat, at, dwell in zip(np.round(stops.lon.astype(np.float64), 5).tolist(),
-                                           np.round(stops.lat.astype(np.float64), 5).tolist(),
-                                           iso_utc(stops.t_start), np.round(stops.dwell_s, 1).tolist())]
+    rows = [
+        {"lon": lon, "lat": lat, "arrived_at": at, "dwell_s": dwell}
+        for lon, lat, at, dwell in zip(
+            np.round(stops.lon.astype(np.float64), 5).tolist(),
+            np.round(stops.lat.astype(np.float64), 5).tolist(),
+            iso_utc(stops.t_start),
+            np.round(stops.dwell_s, 1).tolist(),
+        )
+    ]
     return _split_by_track(rows, stops.track, n_tracks)
 
 
 def _split_by_track(items: list, track: np.ndarray, n_tracks: int) -> list[list]:
     """Items sorted by track → one list per track (empty where it has none)."""
     bounds = np.searchsorted(track, np.arange(n_tracks + 1)).tolist()
-    return [items[bounds[i]:bounds[i + 1]] for i in range(n_tracks)]
+    return [items[bounds[i] : bounds[i + 1]] for i in range(n_tracks)]

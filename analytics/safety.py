@@ -9,6 +9,7 @@ derivative, so no event is ever made up across missing data. Device-reported eve
 same kind within ``merge_s`` of a derived one are the same event (source "both").
 Definitions and thresholds: docs/analytics.md, "Safety".
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -89,12 +90,20 @@ class SafetyEvents:
             context = {"duration_s": round(float(self.duration_s[i]), 1)}
             if np.isfinite(self.limit_mps[i]):
                 context["limit_mps"] = round(float(self.limit_mps[i]), 2)
-            out.append({
-                "track": int(self.track[i]), "t_ms": int(self.t[i]), "kind": str(self.kind[i]),
-                "source": str(self.source[i]), "lon": float(self.lon[i]), "lat": float(self.lat[i]),
-                "magnitude": _finite(self.magnitude[i]), "speed_before": _finite(self.speed_before[i]),
-                "speed_after": _finite(self.speed_after[i]), "context": context,
-            })
+            out.append(
+                {
+                    "track": int(self.track[i]),
+                    "t_ms": int(self.t[i]),
+                    "kind": str(self.kind[i]),
+                    "source": str(self.source[i]),
+                    "lon": float(self.lon[i]),
+                    "lat": float(self.lat[i]),
+                    "magnitude": _finite(self.magnitude[i]),
+                    "speed_before": _finite(self.speed_before[i]),
+                    "speed_after": _finite(self.speed_after[i]),
+                    "context": context,
+                }
+            )
         return out
 
 
@@ -110,16 +119,19 @@ def harsh_longitudinal(track: Track, params: SafetyParams = SafetyParams()) -> S
     with np.errstate(divide="ignore", invalid="ignore"):  # dt of unlinked steps may be ≤ 0
         accel = np.where(valid, np.diff(track.speed) / track.dt, np.float32(0.0))
     parts = []
-    for kind, sign, threshold in (("harsh_brake", -1.0, params.harsh_brake_mps2),
-                                  ("harsh_accel", 1.0, params.harsh_accel_mps2)):
+    for kind, sign, threshold in (
+        ("harsh_brake", -1.0, params.harsh_brake_mps2),
+        ("harsh_accel", 1.0, params.harsh_accel_mps2),
+    ):
         first, stop = runs(valid & (sign * accel >= threshold))
         glitch = _undone_jumps(track.speed, valid, first, stop, params.glitch_mps)
         parts.append(_step_events(track, kind, first[~glitch], stop[~glitch], sign * accel))
     return concat(parts)
 
 
-def _undone_jumps(v: np.ndarray, valid: np.ndarray, first: np.ndarray, stop: np.ndarray,
-                  tolerance: float) -> np.ndarray:
+def _undone_jumps(
+    v: np.ndarray, valid: np.ndarray, first: np.ndarray, stop: np.ndarray, tolerance: float
+) -> np.ndarray:
     """Per run of steps [first, stop): it is a single step whose speed change the next (or
     the previous) valid step undoes, bringing the speed back within ``tolerance`` m/s."""
     n_steps = len(valid)
@@ -170,8 +182,9 @@ def speeding(track: Track, limit_mps: np.ndarray, params: SafetyParams = SafetyP
     return _make(track, "speeding", first, stop, peak_row, peak_value, limit_mps[peak_row])
 
 
-def work_stretches(track: Track, resting: np.ndarray,
-                   params: SafetyParams = SafetyParams()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def work_stretches(
+    track: Track, resting: np.ndarray, params: SafetyParams = SafetyParams()
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stretches of work between rests: (first row, last row, duration s), in row order.
 
     resting: per fix, the crew is on a rest (see activity.rest_mask). A rest shorter than
@@ -205,8 +218,20 @@ def long_stretches(track: Track, resting: np.ndarray, params: SafetyParams = Saf
     n = len(first)
     t = track.fixes.t
     lon, lat = track.fixes.lon[last], track.fixes.lat[last]
-    return SafetyEvents(_track_of(track, first), t[first], np.full(n, "long_stretch"), np.full(n, "derived"),
-                        lon, lat, duration, track.speed[first], track.speed[last], duration, np.full(n, np.nan), last)
+    return SafetyEvents(
+        _track_of(track, first),
+        t[first],
+        np.full(n, "long_stretch"),
+        np.full(n, "derived"),
+        lon,
+        lat,
+        duration,
+        track.speed[first],
+        track.speed[last],
+        duration,
+        np.full(n, np.nan),
+        last,
+    )
 
 
 def longest_stretch_s(track: Track, resting: np.ndarray, params: SafetyParams = SafetyParams()) -> np.ndarray:
@@ -219,8 +244,9 @@ def longest_stretch_s(track: Track, resting: np.ndarray, params: SafetyParams = 
     return longest
 
 
-def device_events(track: Track, device: DeviceEvents, kinds=HARSH_KINDS + ("reversing",),
-                  params: SafetyParams = SafetyParams()) -> SafetyEvents:
+def device_events(
+    track: Track, device: DeviceEvents, kinds=HARSH_KINDS + ("reversing",), params: SafetyParams = SafetyParams()
+) -> SafetyEvents:
     """The unit's own events of ``kinds`` with context read from the fixes around them.
 
     Events of vehicles without fixes in ``track`` are dropped (there is no context for them).
@@ -240,8 +266,20 @@ def device_events(track: Track, device: DeviceEvents, kinds=HARSH_KINDS + ("reve
     lon = np.where(np.isfinite(ev.lon), ev.lon, track.fixes.lon[row])
     lat = np.where(np.isfinite(ev.lat), ev.lat, track.fixes.lat[row])
     duration = np.where(ev.kind == "reversing", ev.mag, np.nan)
-    return SafetyEvents(tr, ev.t, ev.kind, np.full(len(ev), "device"), lon, lat, ev.mag.astype(np.float64),
-                        track.speed[before], track.speed[after], duration, np.full(len(ev), np.nan), row)
+    return SafetyEvents(
+        tr,
+        ev.t,
+        ev.kind,
+        np.full(len(ev), "device"),
+        lon,
+        lat,
+        ev.mag.astype(np.float64),
+        track.speed[before],
+        track.speed[after],
+        duration,
+        np.full(len(ev), np.nan),
+        row,
+    )
 
 
 def merge(derived: SafetyEvents, device: SafetyEvents, params: SafetyParams = SafetyParams()) -> SafetyEvents:
@@ -283,8 +321,20 @@ def merge(derived: SafetyEvents, device: SafetyEvents, params: SafetyParams = Sa
     magnitude = derived.magnitude.copy()
     dev_mag = device.magnitude[best[winners]]
     magnitude[winners] = np.fmax(magnitude[winners], dev_mag)
-    merged = SafetyEvents(derived.track, derived.t, derived.kind, source, derived.lon, derived.lat, magnitude,
-                          derived.speed_before, derived.speed_after, derived.duration_s, derived.limit_mps, derived.row)
+    merged = SafetyEvents(
+        derived.track,
+        derived.t,
+        derived.kind,
+        source,
+        derived.lon,
+        derived.lat,
+        magnitude,
+        derived.speed_before,
+        derived.speed_after,
+        derived.duration_s,
+        derived.limit_mps,
+        derived.row,
+    )
     return concat([merged, device.select(~matched_device)])
 
 
@@ -319,20 +369,49 @@ def _step_events(track: Track, kind: str, first: np.ndarray, stop: np.ndarray, s
     x = 0.5 * (track.x[peak_step] + track.x[peak_step + 1])
     y = 0.5 * (track.y[peak_step] + track.y[peak_step + 1])
     lon, lat = track.frame.to_lonlat(x, y)
-    return SafetyEvents(events.track, events.t, np.full(len(first), kind), events.source, lon, lat,
-                        events.magnitude, events.speed_before, events.speed_after, events.duration_s,
-                        events.limit_mps, events.row)
+    return SafetyEvents(
+        events.track,
+        events.t,
+        np.full(len(first), kind),
+        events.source,
+        lon,
+        lat,
+        events.magnitude,
+        events.speed_before,
+        events.speed_after,
+        events.duration_s,
+        events.limit_mps,
+        events.row,
+    )
 
 
-def _make(track: Track, kind: str, first: np.ndarray, last: np.ndarray, peak_row: np.ndarray,
-          magnitude: np.ndarray, limit_mps: np.ndarray | None = None) -> SafetyEvents:
+def _make(
+    track: Track,
+    kind: str,
+    first: np.ndarray,
+    last: np.ndarray,
+    peak_row: np.ndarray,
+    magnitude: np.ndarray,
+    limit_mps: np.ndarray | None = None,
+) -> SafetyEvents:
     """A derived event spanning fixes first..last (inclusive), located at ``peak_row``."""
     t = track.fixes.t
     n = len(first)
     limit = np.full(n, np.nan) if limit_mps is None else np.asarray(limit_mps, dtype=np.float64)
-    return SafetyEvents(_track_of(track, first), t[first], np.full(n, kind), np.full(n, "derived"),
-                        track.fixes.lon[peak_row], track.fixes.lat[peak_row], magnitude.astype(np.float64),
-                        track.speed[first], track.speed[last], (t[last] - t[first]) * 1e-3, limit, peak_row)
+    return SafetyEvents(
+        _track_of(track, first),
+        t[first],
+        np.full(n, kind),
+        np.full(n, "derived"),
+        track.fixes.lon[peak_row],
+        track.fixes.lat[peak_row],
+        magnitude.astype(np.float64),
+        track.speed[first],
+        track.speed[last],
+        (t[last] - t[first]) * 1e-3,
+        limit,
+        peak_row,
+    )
 
 
 def _track_of(track: Track, rows: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ built once here. A step is the interval from fix i to fix i+1 of the same track;
 arrays have length n - 1 and the step between two tracks is "unlinked" and counts for
 nothing. Definitions and thresholds: docs/analytics.md, "Segmentation and distance".
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -74,8 +75,9 @@ class Track:
         return np.add.reduceat(np.append(step_values, 0.0), self.starts, dtype=np.float64)
 
 
-def build_track(fixes: Fixes, frame: LocalFrame | None = None,
-                params: SegmentationParams = SegmentationParams()) -> Track:
+def build_track(
+    fixes: Fixes, frame: LocalFrame | None = None, params: SegmentationParams = SegmentationParams()
+) -> Track:
     """Compute the per-step quantities of all tracks in ``fixes`` in one vectorised pass.
 
     ``frame`` defaults to one centred on the data; pass the city's frame so that grid cells
@@ -101,12 +103,27 @@ def build_track(fixes: Fixes, frame: LocalFrame | None = None,
         speed[missing] = position_speed(step_m, dt, linked & ~gap)[missing]
     moving = np.where(speed <= params.standstill_mps, np.float32(0.0), speed)
     travelled = step_distance(step_m, moving, dt, gap, trip_break)
-    return Track(fixes, frame, params, x, y, outlier, dt, linked, gap, trip_break, step_m, speed, travelled,
-                 group_starts(fixes.vehicle))
+    return Track(
+        fixes,
+        frame,
+        params,
+        x,
+        y,
+        outlier,
+        dt,
+        linked,
+        gap,
+        trip_break,
+        step_m,
+        speed,
+        travelled,
+        group_starts(fixes.vehicle),
+    )
 
 
-def detect_outliers(dx: np.ndarray, dy: np.ndarray, step_m: np.ndarray, joined: np.ndarray,
-                    outlier_m: float) -> np.ndarray:
+def detect_outliers(
+    dx: np.ndarray, dy: np.ndarray, step_m: np.ndarray, joined: np.ndarray, outlier_m: float
+) -> np.ndarray:
     """Flag single-fix spikes: the detour ``|a-p| + |p-b| - |a-b|`` through fix p exceeds
     ``outlier_m`` metres. dx, dy, step_m: per step; joined: per step, same trip.
 
@@ -125,8 +142,9 @@ def detect_outliers(dx: np.ndarray, dy: np.ndarray, step_m: np.ndarray, joined: 
     return flag
 
 
-def _replace_outliers(x: np.ndarray, y: np.ndarray, step_m: np.ndarray, t: np.ndarray,
-                      outlier: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _replace_outliers(
+    x: np.ndarray, y: np.ndarray, step_m: np.ndarray, t: np.ndarray, outlier: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Replace flagged fixes by the time-weighted mean of their neighbours; fix the steps."""
     x, y, step_m = x.copy(), y.copy(), step_m.copy()
     i = np.flatnonzero(outlier)
@@ -154,8 +172,9 @@ def position_speed(step_m: np.ndarray, dt: np.ndarray, valid: np.ndarray) -> np.
     return np.divide(total, count, out=np.zeros(n, dtype=np.float32), where=count > 0)
 
 
-def step_distance(step_m: np.ndarray, speed: np.ndarray, dt: np.ndarray, gap: np.ndarray,
-                  trip_break: np.ndarray) -> np.ndarray:
+def step_distance(
+    step_m: np.ndarray, speed: np.ndarray, dt: np.ndarray, gap: np.ndarray, trip_break: np.ndarray
+) -> np.ndarray:
     """Metres travelled per step.
 
     Regular steps integrate the reported speed (trapezoid rule): unlike summing positions,

@@ -4,6 +4,7 @@ Vectorised in three passes over the whole input: a stationary mask from speed, r
 joined across short blips and dropouts, and a split of any run that drifts more than R.
 Definitions and thresholds: docs/analytics.md, "Stops".
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -115,19 +116,23 @@ def detect_stops(track: Track, params: StopParams = StopParams()) -> Stops:
     cx = (segment_reduce(np.add, track.x, first, last, np.float64) / size).astype(np.float32)
     cy = (segment_reduce(np.add, track.y, first, last, np.float64) / size).astype(np.float32)
     # Radius bound: the farthest corner of the stop's bounding box from its centre.
-    rx = np.maximum(segment_reduce(np.maximum, track.x, first, last) - cx,
-                    cx - segment_reduce(np.minimum, track.x, first, last))
-    ry = np.maximum(segment_reduce(np.maximum, track.y, first, last) - cy,
-                    cy - segment_reduce(np.minimum, track.y, first, last))
+    rx = np.maximum(
+        segment_reduce(np.maximum, track.x, first, last) - cx, cx - segment_reduce(np.minimum, track.x, first, last)
+    )
+    ry = np.maximum(
+        segment_reduce(np.maximum, track.y, first, last) - cy, cy - segment_reduce(np.minimum, track.y, first, last)
+    )
     t_start, t_end, hidden = _dropout_edges(track, first, last, cx, cy, params)
     lon, lat = track.frame.to_lonlat(cx, cy)
     track_index = np.searchsorted(track.starts, first, side="right") - 1
-    return Stops(track_index, first, last, t_start, t_end, (t_end - t_start) * 1e-3, cx, cy, lon, lat,
-                 np.hypot(rx, ry), hidden)
+    return Stops(
+        track_index, first, last, t_start, t_end, (t_end - t_start) * 1e-3, cx, cy, lon, lat, np.hypot(rx, ry), hidden
+    )
 
 
-def _cut_drifting(track: Track, first: np.ndarray, last: np.ndarray, radius_m: float,
-                  anchor_fixes: int = 5) -> tuple[np.ndarray, np.ndarray]:
+def _cut_drifting(
+    track: Track, first: np.ndarray, last: np.ndarray, radius_m: float, anchor_fixes: int = 5
+) -> tuple[np.ndarray, np.ndarray]:
     """Cut stationary stretches that wander beyond ``radius_m`` into pieces that stay
     within it: a piece ends before the first fix farther than ``radius_m`` from its anchor
     (the mean of its first ``anchor_fixes`` fixes, so one noisy fix does not move it).
@@ -145,9 +150,9 @@ def _cut_drifting(track: Track, first: np.ndarray, last: np.ndarray, radius_m: f
     for k in wide:
         a, end = int(first[k]), int(last[k])
         while a <= end:
-            ax = track.x[a:min(a + anchor_fixes, end + 1)].mean()
-            ay = track.y[a:min(a + anchor_fixes, end + 1)].mean()
-            beyond = np.hypot(track.x[a:end + 1] - ax, track.y[a:end + 1] - ay) > radius_m
+            ax = track.x[a : min(a + anchor_fixes, end + 1)].mean()
+            ay = track.y[a : min(a + anchor_fixes, end + 1)].mean()
+            beyond = np.hypot(track.x[a : end + 1] - ax, track.y[a : end + 1] - ay) > radius_m
             b = a + int(np.argmax(beyond)) - 1 if beyond.any() else end
             b = max(b, a)
             pieces_first.append(a)
@@ -161,8 +166,9 @@ def _cut_drifting(track: Track, first: np.ndarray, last: np.ndarray, radius_m: f
     return first[order], last[order]
 
 
-def _dropout_edges(track: Track, first: np.ndarray, last: np.ndarray, cx: np.ndarray, cy: np.ndarray,
-                   params: StopParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _dropout_edges(
+    track: Track, first: np.ndarray, last: np.ndarray, cx: np.ndarray, cy: np.ndarray, params: StopParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Start and end times of stops (epoch ms), moved into an adjacent dropout when the
     truck was still moving on the far side of it: arrival = last fix before the gap +
     its distance to the stop at its speed (no later than the first stationary fix), and

@@ -6,6 +6,7 @@ The comparison is with the person's own preceding weeks, which also removes rout
 vehicle effects that are stable for that person.
 Definitions: docs/analytics.md, "Trends".
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,12 +45,21 @@ class WeeklyTrend:
     change: np.ndarray
 
     def records(self) -> list[dict]:
-        return [{
-            "week": str(self.week[i]), "events": int(self.events[i]), "km": round(float(self.km[i]), 1),
-            "per_100km": _round(self.rate[i]), "low": _round(self.low[i]), "high": _round(self.high[i]),
-            "baseline_per_100km": _round(self.baseline[i]), "baseline_low": _round(self.baseline_low[i]),
-            "baseline_high": _round(self.baseline_high[i]), "change": str(self.change[i]),
-        } for i in range(len(self.week))]
+        return [
+            {
+                "week": str(self.week[i]),
+                "events": int(self.events[i]),
+                "km": round(float(self.km[i]), 1),
+                "per_100km": _round(self.rate[i]),
+                "low": _round(self.low[i]),
+                "high": _round(self.high[i]),
+                "baseline_per_100km": _round(self.baseline[i]),
+                "baseline_low": _round(self.baseline_low[i]),
+                "baseline_high": _round(self.baseline_high[i]),
+                "change": str(self.change[i]),
+            }
+            for i in range(len(self.week))
+        ]
 
 
 def poisson_interval(count: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -61,8 +71,9 @@ def poisson_interval(count: np.ndarray, confidence: float = 0.95) -> tuple[np.nd
     return low, high
 
 
-def weekly_trend(day: np.ndarray, events: np.ndarray, km: np.ndarray,
-                 params: TrendParams = TrendParams()) -> WeeklyTrend:
+def weekly_trend(
+    day: np.ndarray, events: np.ndarray, km: np.ndarray, params: TrendParams = TrendParams()
+) -> WeeklyTrend:
     """One person's trend from their shifts: ``day`` (datetime64[D] per shift), ``events``
     (count per shift, e.g. harsh events) and ``km`` (distance per shift)."""
     day = np.asarray(day, dtype="datetime64[D]")
@@ -96,8 +107,18 @@ def weekly_trend(day: np.ndarray, events: np.ndarray, km: np.ndarray,
             change[i] = "no clear change"
         else:
             change[i] = "more" if ev[i] / dist[i] > base_ev[i] / base_km[i] else "fewer"
-    return WeeklyTrend(week, ev.astype(np.int64), dist, ev * per, lo * per, hi * per,
-                       base_ev * base_per, b_lo * base_per, b_hi * base_per, change.astype(str))
+    return WeeklyTrend(
+        week,
+        ev.astype(np.int64),
+        dist,
+        ev * per,
+        lo * per,
+        hi * per,
+        base_ev * base_per,
+        b_lo * base_per,
+        b_hi * base_per,
+        change.astype(str),
+    )
 
 
 def _round(value: float) -> float | None:

@@ -3,6 +3,7 @@
 ``create_app(settings)`` builds the app; its lifespan opens the asyncpg pool (migrations
 are the CLI's job: `fleetpilot migrate`, or `fleetpilot api` at start).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -49,8 +50,18 @@ sees what, from the live settings.
 
 
 # Routes are matched in this order: the most requested pages' routers first.
-DOMAINS = (shifts_router, efficiency_router, auth_router, city_router, me_router, route_plans_router, live_router,
-           hotspots_router, exports_router, admin_router)
+DOMAINS = (
+    shifts_router,
+    efficiency_router,
+    auth_router,
+    city_router,
+    me_router,
+    route_plans_router,
+    live_router,
+    hotspots_router,
+    exports_router,
+    admin_router,
+)
 
 
 def _include_api(app: FastAPI) -> None:
@@ -73,7 +84,8 @@ def create_app(settings: Settings, *, pool_size: int = 20, warm_up: bool = True)
         # In the background: the server answers at once; a request for the same answer
         # meanwhile waits for it (service.hotspots_json) instead of computing it again.
         app.state.warming = warming = (
-            asyncio.create_task(hotspots_warm_up(app.state.pool, app.state.pool_turns)) if warm_up else None)
+            asyncio.create_task(hotspots_warm_up(app.state.pool, app.state.pool_turns)) if warm_up else None
+        )
         try:
             yield
         finally:
@@ -109,6 +121,7 @@ def _mount_dashboards(app: FastAPI, settings: Settings) -> None:
     except ImportError:
         return
     if Path(STATIC_DIR).is_dir():
-        app.include_router(assets_router(tile_url=settings.map_tile_url,
-                                         tile_attribution=settings.map_tile_attribution))
+        app.include_router(
+            assets_router(tile_url=settings.map_tile_url, tile_attribution=settings.map_tile_attribution)
+        )
         app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="dashboards")

@@ -10,6 +10,7 @@ figures are printed (`targets` says whether the two p95 targets were met).
 Loading a month takes minutes; `--keep` leaves the database and prints its name, and
 `--reuse NAME` measures an already loaded one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,16 +61,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--clients", type=int, default=50, help="requests in flight (closed loop)")
     parser.add_argument("--requests", type=int, default=2000, help="requests per main endpoint")
-    parser.add_argument("--heavy-clients", type=int, default=5,
-                        help="requests in flight for the month-long hotspot and all-route aggregates (analysts' "
-                             "pages, seconds per request); each gets 4 rounds")
+    parser.add_argument(
+        "--heavy-clients",
+        type=int,
+        default=5,
+        help="requests in flight for the month-long hotspot and all-route aggregates (analysts' "
+        "pages, seconds per request); each gets 4 rounds",
+    )
     parser.add_argument("--only", help="comma-separated endpoint names to measure (default: all)")
     parser.add_argument("--gzip", action="store_true", help="ask for gzip-compressed answers, as browsers do")
     parser.add_argument("--workers", type=int, help="API server processes (default: settings.api_workers)")
     parser.add_argument("--pool-size", type=int, default=20, help="database connections of a single server process")
     parser.add_argument("--batch-vehicles", type=int, default=5, help="vehicles simulated and loaded at a time")
-    parser.add_argument("--database-url", help="admin URL of the server to create the scratch database on "
-                        "(default: FLEETPILOT_DATABASE_URL or the embedded server)")
+    parser.add_argument(
+        "--database-url",
+        help="admin URL of the server to create the scratch database on "
+        "(default: FLEETPILOT_DATABASE_URL or the embedded server)",
+    )
     parser.add_argument("--reuse", metavar="NAME", help="measure this already loaded database")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database (its name is printed)")
     args = parser.parse_args(argv)
@@ -128,16 +136,23 @@ async def _load_month(conn: asyncpg.Connection, url: str, args: argparse.Namespa
     await prepare(conn, Settings(_env_file=None))
     today = datetime.now(timezone.utc).date()
     start = datetime.combine(today - timedelta(days=args.days), datetime.min.time(), timezone.utc) + timedelta(hours=6)
-    scenario = build_scenario(make_config(n_vehicles=args.vehicles, days=args.days, seed=args.seed,
-                                          start=start.strftime("%Y-%m-%dT%H:%M:%SZ")))
+    scenario = build_scenario(
+        make_config(
+            n_vehicles=args.vehicles, days=args.days, seed=args.seed, start=start.strftime("%Y-%m-%dT%H:%M:%SZ")
+        )
+    )
     timings = {"simulate_s": 0.0, "load_s": 0.0}
     loaded = {"fixes": 0, "events": 0}
     for first in range(0, args.vehicles, args.batch_vehicles):
         clock = time.perf_counter()
         days = list(iter_vehicle_days(scenario, range(first, min(first + args.batch_vehicles, args.vehicles))))
         parts = [vd.published_columns() for vd in days]
-        run = FleetRun(scenario, {c: np.concatenate([p[0][c] for p in parts]) for c in FIX_COLUMNS},
-                       {c: np.concatenate([p[1][c] for p in parts]) for c in EVENT_COLUMNS}, truth={})
+        run = FleetRun(
+            scenario,
+            {c: np.concatenate([p[0][c] for p in parts]) for c in FIX_COLUMNS},
+            {c: np.concatenate([p[1][c] for p in parts]) for c in EVENT_COLUMNS},
+            truth={},
+        )
         timings["simulate_s"] += time.perf_counter() - clock
         clock = time.perf_counter()
         counts = await load_run(conn, run)
@@ -149,15 +164,20 @@ async def _load_month(conn: asyncpg.Connection, url: str, args: argparse.Namespa
     # pre-serialised JSON would be stored as a JSON string.
     rollup_conn = await connect(url)
     try:
-        await rollup_conn.set_type_codec("jsonb", encoder=_json_without_nan, decoder=orjson.loads,
-                                         schema="pg_catalog")
+        await rollup_conn.set_type_codec("jsonb", encoder=_json_without_nan, decoder=orjson.loads, schema="pg_catalog")
         rollup = await run_rollup(rollup_conn)
     finally:
         await rollup_conn.close()
     timings["rollup_s"] = time.perf_counter() - clock
     await conn.execute("ANALYZE")
-    return {"vehicles": args.vehicles, "days": args.days, "start": start.isoformat(), **loaded,
-            "rolled_up_shifts": rollup.shifts, **{k: round(v, 1) for k, v in timings.items()}}
+    return {
+        "vehicles": args.vehicles,
+        "days": args.days,
+        "start": start.isoformat(),
+        **loaded,
+        "rolled_up_shifts": rollup.shifts,
+        **{k: round(v, 1) for k, v in timings.items()},
+    }
 
 
 def _json_without_nan(text: str) -> str:
@@ -175,7 +195,8 @@ async def _describe(conn: asyncpg.Connection) -> dict:
         "(SELECT count(*) FROM cell_exposure) AS cell_exposure_rows, "
         "(SELECT count(*) FROM segment_exposure) AS segment_exposure_rows, "
         "(SELECT count(DISTINCT person_id) FROM shift_crew) AS people, "
-        "(SELECT min(day) FROM shift_metrics) AS first_day, (SELECT max(day) FROM shift_metrics) AS last_day")
+        "(SELECT min(day) FROM shift_metrics) AS first_day, (SELECT max(day) FROM shift_metrics) AS last_day"
+    )
     return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in dict(row).items()}
 
 
@@ -198,8 +219,10 @@ async def _plan(conn: asyncpg.Connection, users: dict, args: argparse.Namespace)
     for r in await conn.fetch("SELECT c.person_id, c.shift_id FROM shift_crew c JOIN shift_metrics m USING (shift_id)"):
         own.setdefault(r["person_id"], []).append(r["shift_id"])
     drivers = [(uid, person) for uid, person in users["driver"] if person in own]
-    routes = [r["route_id"] for r in await conn.fetch(
-        "SELECT DISTINCT route_id FROM shift_metrics WHERE route_id IS NOT NULL")]
+    routes = [
+        r["route_id"]
+        for r in await conn.fetch("SELECT DISTINCT route_id FROM shift_metrics WHERE route_id IS NOT NULL")
+    ]
     n, heavy = args.requests, 4 * args.heavy_clients
 
     def driver_paths(count: int, path) -> list[tuple[int, str]]:
@@ -212,8 +235,10 @@ async def _plan(conn: asyncpg.Connection, users: dict, args: argparse.Namespace)
         "driver_track": ("driver", driver_paths(n, lambda p: f"/api/v1/me/shifts/{rng.choice(own[p])}/track")),
         "driver_shift_list": ("driver", driver_paths(n, lambda p: f"/api/v1/me/shifts?{month}")),
         "driver_trends": ("driver", driver_paths(n, lambda p: "/api/v1/me/trends?weeks=8")),
-        "route_efficiency_30d": ("supervisor", [(supervisor, f"/api/v1/routes/{rng.choice(routes)}/efficiency?{month}")
-                                                for _ in range(n)]),
+        "route_efficiency_30d": (
+            "supervisor",
+            [(supervisor, f"/api/v1/routes/{rng.choice(routes)}/efficiency?{month}") for _ in range(n)],
+        ),
         "all_routes_efficiency_30d": ("supervisor", [(supervisor, f"/api/v1/efficiency/routes?{month}")] * heavy),
         "live_vehicles": ("supervisor", [(supervisor, "/api/v1/live/vehicles")] * n),
         "hotspot_segments_30d": ("supervisor", [(supervisor, f"/api/v1/hotspots/segments?{month}")] * heavy),
@@ -242,8 +267,12 @@ def _cpu_s(process: psutil.Process) -> float:
 def _backend_cpu_s(server: psutil.Process, db_port: int) -> dict[int, float]:
     """CPU seconds per PostgreSQL backend serving the API server's connections (found by the
     client ports in their process titles, so other users of the database are not counted)."""
-    ports = {f"({c.laddr.port})" for proc in (server, *server.children(recursive=True))
-             for c in proc.net_connections(kind="tcp") if c.raddr and c.raddr.port == db_port}
+    ports = {
+        f"({c.laddr.port})"
+        for proc in (server, *server.children(recursive=True))
+        for c in proc.net_connections(kind="tcp")
+        if c.raddr and c.raddr.port == db_port
+    }
     cpu = {}
     for proc in psutil.process_iter(["name", "cmdline"]):
         title = " ".join(proc.info["cmdline"] or [])
@@ -268,10 +297,26 @@ def _start_server(url: str, port: int, secret: str, args: argparse.Namespace, da
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETPILOT_")}
     env.update(FLEETPILOT_DATABASE_URL=url, FLEETPILOT_JWT_SECRET=secret, FLEETPILOT_DATA_DIR=data_dir)
     log = open(Path(data_dir) / "api.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "fleetpilot.cli", "api", "--port", str(port), "--no-migrate",
-                               "--workers", str(args.workers), "--pool-size", str(args.pool_size),
-                               "--log-level", "warning"],
-                              env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fleetpilot.cli",
+            "api",
+            "--port",
+            str(port),
+            "--no-migrate",
+            "--workers",
+            str(args.workers),
+            "--pool-size",
+            str(args.pool_size),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     log.close()  # the server holds its own descriptor
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -314,23 +359,40 @@ async def _measure(url: str, plan: dict, args: argparse.Namespace) -> dict:
                 # across runs on a busy machine, where latency also depends on what else runs.
                 db_after = _backend_cpu_s(process, db_port)
                 results[name]["server_cpu_ms_per_request"] = round(
-                    (_cpu_s(process) - cpu_before) * 1000 / len(requests), 3)
+                    (_cpu_s(process) - cpu_before) * 1000 / len(requests), 3
+                )
                 results[name]["database_cpu_ms_per_request"] = round(
-                    sum(cpu - db_before.get(pid, 0.0) for pid, cpu in db_after.items()) * 1000 / len(requests), 3)
+                    sum(cpu - db_before.get(pid, 0.0) for pid, cpu in db_after.items()) * 1000 / len(requests), 3
+                )
         finally:
             server.terminate()
             server.wait(timeout=30)
         server_log = (Path(data_dir) / "api.log").read_text()
-    targets = {f"{name}_p95_under_{TARGET_P95_MS:g}_ms": (results[name]["p95_ms"] is not None
-                                                         and results[name]["p95_ms"] < TARGET_P95_MS
-                                                         and results[name]["errors"] == 0)
-               for name in TARGET_ENDPOINTS if name in results}
-    return {"clients": args.clients, "heavy_clients": args.heavy_clients,
-            "gzip": args.gzip,
-            "server": {"workers": args.workers, "pool_size": args.pool_size if args.workers == 1 else "default",
-                       "http": _http_stack()},
-            # Other work on the machine shares its cores: latencies are only comparable at similar load.
-            "machine": {"cpus": os.cpu_count(), "load_average_1m_before": round(load_before, 2),
-                        "load_average_1m_after": round(os.getloadavg()[0], 2)},
-            "endpoints": results, "targets": targets,
-            "server_errors_logged": server_log.count("Exception in ASGI application")}
+    targets = {
+        f"{name}_p95_under_{TARGET_P95_MS:g}_ms": (
+            results[name]["p95_ms"] is not None
+            and results[name]["p95_ms"] < TARGET_P95_MS
+            and results[name]["errors"] == 0
+        )
+        for name in TARGET_ENDPOINTS
+        if name in results
+    }
+    return {
+        "clients": args.clients,
+        "heavy_clients": args.heavy_clients,
+        "gzip": args.gzip,
+        "server": {
+            "workers": args.workers,
+            "pool_size": args.pool_size if args.workers == 1 else "default",
+            "http": _http_stack(),
+        },
+        # Other work on the machine shares its cores: latencies are only comparable at similar load.
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average_1m_before": round(load_before, 2),
+            "load_average_1m_after": round(os.getloadavg()[0], 2),
+        },
+        "endpoints": results,
+        "targets": targets,
+        "server_errors_logged": server_log.count("Exception in ASGI application"),
+    }

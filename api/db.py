@@ -1,4 +1,5 @@
 """The API's connection pool and the per-request connection dependency."""
+
 from __future__ import annotations
 
 import asyncio
@@ -21,10 +22,12 @@ RELEASE_TIMEOUT_S = 30.0
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # jsonb as Python objects (orjson is several times faster than json on rollup payloads).
-    await conn.set_type_codec("jsonb", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads,
-                              schema="pg_catalog")
-    await conn.set_type_codec("json", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads,
-                              schema="pg_catalog")
+    await conn.set_type_codec(
+        "jsonb", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads, schema="pg_catalog"
+    )
+    await conn.set_type_codec(
+        "json", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads, schema="pg_catalog"
+    )
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

@@ -1,4 +1,5 @@
 """Annotated dependencies shared by the routers: the connection and one gate per capability."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -13,8 +14,10 @@ from fleetpilot.api.policy import Access, Capability
 
 Conn = Annotated[asyncpg.Connection, Depends(get_conn)]
 # Documented on every router whose operations pass a non-public gate.
-REFUSALS = {401: {"description": "not signed in, or the token is invalid, expired or revoked"},
-            403: {"description": "this role may not do this"}}
+REFUSALS = {
+    401: {"description": "not signed in, or the token is invalid, expired or revoked"},
+    403: {"description": "this role may not do this"},
+}
 # Documented on operations with a request body: FastAPI answers 400 when it cannot read it at all.
 UNREADABLE_BODY = {400: {"description": "the request body could not be read (e.g. not UTF-8)"}}
 

@@ -4,6 +4,7 @@ Checks that need more than one field or the database (a range, a purpose, a plan
 routes) answer 422 with ``{"detail": [{"loc", "msg", "type", "input"}]}``, so clients and
 the OpenAPI document see one error format.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -29,4 +30,5 @@ def invalid(loc: tuple[str | int, ...], msg: str, value: Any = None) -> RequestV
 async def unstorable_text(request: Request, exc: Exception) -> JSONResponse:
     """422 for a parameter with characters PostgreSQL text cannot hold (found when it is sent)."""
     return await request_validation_exception_handler(
-        request, invalid(("request",), "text contains characters that cannot be stored (e.g. NUL)"))
+        request, invalid(("request",), "text contains characters that cannot be stored (e.g. NUL)")
+    )

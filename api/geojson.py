@@ -1,4 +1,5 @@
 """GeoJSON shapes (RFC 7946) as response models; coordinates are [lon, lat] in WGS 84 degrees."""
+
 from __future__ import annotations
 
 from typing import Any, Literal

@@ -6,6 +6,7 @@ loop). It speaks just enough HTTP for our own server on loopback (GET, Content-L
 or chunked bodies) so that the client, which shares the machine's cores with the server
 and the database, spends as little CPU per request as possible.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -47,7 +48,7 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     status = int(head[9:12])
     at = head.find(b"\r\ncontent-length:")
     if at >= 0:
-        await reader.readexactly(int(head[at + 17:head.index(b"\r\n", at + 2)]))
+        await reader.readexactly(int(head[at + 17 : head.index(b"\r\n", at + 2)]))
     elif b"\r\ntransfer-encoding: chunked\r\n" in head:
         while True:
             size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)

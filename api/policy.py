@@ -19,6 +19,7 @@ Status codes: 401 without a valid token, 403 for a role without the capability, 
 a shift that is not the caller's (so existence is not revealed), 422 for a missing
 purpose or an invalid range.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,19 +47,19 @@ bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 class Capability(str, Enum):
     """What a path operation does with data; RULES says which roles may do it."""
 
-    PUBLIC = "public"                    # health, transparency, docs
-    SIGNED_IN = "signed_in"              # own account: who am I, log out
-    OWN_DATA = "own_data"                # a driver's own shifts, trends, access log, export
-    SHIFT_LOOKUP = "shift_lookup"        # which shift a vehicle drove at a time (no people)
+    PUBLIC = "public"  # health, transparency, docs
+    SIGNED_IN = "signed_in"  # own account: who am I, log out
+    OWN_DATA = "own_data"  # a driver's own shifts, trends, access log, export
+    SHIFT_LOOKUP = "shift_lookup"  # which shift a vehicle drove at a time (no people)
     SHIFT_FOR_PURPOSE = "shift_for_purpose"  # open one shift of someone else, audited
     ROUTE_PLANS_READ = "route_plans_read"
     ROUTE_PLANS_WRITE = "route_plans_write"
-    EFFICIENCY = "efficiency"            # route-level aggregates over time, k-suppressed
-    LIVE = "live"                        # on-duty vehicles' latest positions
-    HOTSPOTS = "hotspots"                # exposure-normalised cell/segment aggregates, k-suppressed
-    EXPORTS = "exports"                  # k-respecting aggregate downloads
-    WHATIF = "whatif"                    # scenarios and questions over history, k-anonymous answers
-    ADMIN = "admin"                      # users, devices, privacy settings, retention, identities
+    EFFICIENCY = "efficiency"  # route-level aggregates over time, k-suppressed
+    LIVE = "live"  # on-duty vehicles' latest positions
+    HOTSPOTS = "hotspots"  # exposure-normalised cell/segment aggregates, k-suppressed
+    EXPORTS = "exports"  # k-respecting aggregate downloads
+    WHATIF = "whatif"  # scenarios and questions over history, k-anonymous answers
+    ADMIN = "admin"  # users, devices, privacy settings, retention, identities
 
 
 RULES: dict[Capability, frozenset[str]] = {
@@ -165,8 +166,9 @@ def gate(capability: Capability) -> Gate:
     return _GATES[capability]
 
 
-async def load_principal(conn: asyncpg.Connection, keys: TokenKeys,
-                         token: str) -> tuple[Principal, tuple[int, int] | None]:
+async def load_principal(
+    conn: asyncpg.Connection, keys: TokenKeys, token: str
+) -> tuple[Principal, tuple[int, int] | None]:
     """Verify a bearer token; its user and the live k thresholds. 401 for anything not exactly right."""
     try:
         claims = decode_access_token(token, keys)
@@ -184,6 +186,7 @@ async def load_principal(conn: asyncpg.Connection, keys: TokenKeys,
 
 
 # --- the driver's own data ---------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class OwnPerson:
@@ -264,8 +267,11 @@ async def own_shifts(conn: asyncpg.Connection, me: OwnPerson) -> list[ShiftGrant
 def check_purpose(purpose: str) -> str:
     cleaned = " ".join(purpose.split())
     if len(cleaned) < PURPOSE_MIN_CHARS:
-        raise invalid(("body", "purpose"), f"state the purpose of this access (at least {PURPOSE_MIN_CHARS} "
-                      "characters, e.g. 'incident 2024-113')", purpose)
+        raise invalid(
+            ("body", "purpose"),
+            f"state the purpose of this access (at least {PURPOSE_MIN_CHARS} characters, e.g. 'incident 2024-113')",
+            purpose,
+        )
     return cleaned[:PURPOSE_MAX_CHARS]
 
 
@@ -283,21 +289,45 @@ async def shift_for_purpose(conn: asyncpg.Connection, access: Access, shift_id: 
         raise no_such_shift()
     async with conn.transaction():
         for person_id in row["crew"] or [None]:
-            await audit(conn, access.principal, "open_shift", subject_person_id=person_id, shift_id=shift_id,
-                        purpose=cleaned, detail={"vehicle_id": row["vehicle_id"]})
+            await audit(
+                conn,
+                access.principal,
+                "open_shift",
+                subject_person_id=person_id,
+                shift_id=shift_id,
+                purpose=cleaned,
+                detail={"vehicle_id": row["vehicle_id"]},
+            )
     data = dict(row)
     del data["crew"]
     return ShiftGrant(**data, purpose=cleaned)
 
 
-async def audit(conn: asyncpg.Connection, actor: Principal, action: str, *, subject_person_id: str | None = None,
-                shift_id: str | None = None, purpose: str | None = None, detail: dict | None = None) -> None:
+async def audit(
+    conn: asyncpg.Connection,
+    actor: Principal,
+    action: str,
+    *,
+    subject_person_id: str | None = None,
+    shift_id: str | None = None,
+    purpose: str | None = None,
+    detail: dict | None = None,
+) -> None:
     """Append one row to the audit log (individual access or administrative change)."""
-    await conn.execute(INSERT_AUDIT, actor.user_id, actor.role, action, subject_person_id, shift_id, purpose,
-                       json.dumps(detail or {}, default=str))
+    await conn.execute(
+        INSERT_AUDIT,
+        actor.user_id,
+        actor.role,
+        action,
+        subject_person_id,
+        shift_id,
+        purpose,
+        json.dumps(detail or {}, default=str),
+    )
 
 
 # --- aggregates ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class AggregateScope:
@@ -324,7 +354,9 @@ async def privacy_settings(conn: asyncpg.Connection) -> asyncpg.Record:
 
 
 async def day_range(
-    start: Annotated[date | None, Query(alias="from", description="first UTC day (default: 30 days before `to`)")] = None,
+    start: Annotated[
+        date | None, Query(alias="from", description="first UTC day (default: 30 days before `to`)")
+    ] = None,
     end: Annotated[date | None, Query(alias="to", description="UTC day after the last one (default: tomorrow)")] = None,
 ) -> tuple[date, date]:
     """The requested day range, checked: within the pilot's calendar, start before end, at most
@@ -364,6 +396,7 @@ async def aggregate_scope(conn: asyncpg.Connection, access: Access, days: tuple[
 
 
 # --- live positions ------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class LiveScope:

@@ -1,4 +1,5 @@
 """User accounts: creating and listing them (used by `fleetpilot users`, the admin API and the demo)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,8 +51,9 @@ def check_account(username: str, role: str, person_id: str | None) -> None:
         raise UserError("a driver account is linked to exactly one person (--person); other roles to none")
 
 
-async def create_user(conn: asyncpg.Connection, username: str, password: str, role: str,
-                      person_id: str | None = None) -> int:
+async def create_user(
+    conn: asyncpg.Connection, username: str, password: str, role: str, person_id: str | None = None
+) -> int:
     """Create an account and return its user_id; the password is stored only as an Argon2id hash."""
     check_account(username, role, person_id)
     if person_id is not None and not await conn.fetchval(PERSON_EXISTS, person_id):

@@ -11,6 +11,7 @@ Routes (mounted next to the pages at ``/app``; the pages refer to them relativel
   With no tile URL (the default) maps draw streets from the city and the route plans on a plain
   equal-aspect plane and make no outside request.
 """
+
 from __future__ import annotations
 
 import gzip

@@ -20,6 +20,7 @@ shifts with a stated purpose first, so the driver's access log has an entry. Wit
 written: only existing accounts are used (a role without one is not measured) and no shift
 is opened.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,14 @@ from fleetpilot.db.connect import connect, resolve_database_url
 from fleetpilot.settings import Settings
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's build: Playwright's own browser downloads do not run here
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 TOKEN_KEY = "fleetpilot.token"  # where static/js/api.js keeps the token
 ROLES = ("driver", "supervisor", "data_officer", "admin", None)
 PURPOSE = "page-load measurement: example of an audited access"
@@ -111,7 +118,11 @@ def _open(page, path: str) -> dict:
         page.wait_for_function("() => document.body.dataset.ready", timeout=READY_TIMEOUT_MS)
     except PlaywrightTimeout:
         return {"state": "timeout", "errors": errors}
-    return {"state": page.evaluate("document.body.dataset.ready"), **_timing(page), **({"errors": errors} if errors else {})}
+    return {
+        "state": page.evaluate("document.body.dataset.ready"),
+        **_timing(page),
+        **({"errors": errors} if errors else {}),
+    }
 
 
 def measure_pages(base: str, tokens: dict[str, str]) -> dict:
@@ -160,14 +171,21 @@ class Server:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fleetpilot bench pages",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database", required=True, metavar="NAME",
-                        help="a loaded month, e.g. the one `fleetpilot bench api --keep` printed")
-    parser.add_argument("--database-url", help="URL of the server holding it (default: FLEETPILOT_DATABASE_URL "
-                        "or the embedded server)")
-    parser.add_argument("--read-only", action="store_true",
-                        help="write nothing: existing accounts only (roles without one are skipped), no shift opened")
+    parser = argparse.ArgumentParser(prog="fleetpilot bench pages", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--database",
+        required=True,
+        metavar="NAME",
+        help="a loaded month, e.g. the one `fleetpilot bench api --keep` printed",
+    )
+    parser.add_argument(
+        "--database-url", help="URL of the server holding it (default: FLEETPILOT_DATABASE_URL or the embedded server)"
+    )
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="write nothing: existing accounts only (roles without one are skipped), no shift opened",
+    )
     args = parser.parse_args(argv)
 
     from fleetpilot.api.app import create_app
@@ -189,14 +207,23 @@ def main(argv: list[str] | None = None) -> int:
     tokens = {role: issue_access_token(keys, user_id, role)[0] for role, (user_id, _) in users.items()}
     with Server(create_app(settings)) as base:
         if not args.read_only:
-            urllib.request.urlopen(urllib.request.Request(  # raises on any refusal
-                f"{base}/api/v1/shifts/{opened_shift}/open", data=json.dumps({"purpose": PURPOSE}).encode(),
-                method="POST", headers={"Authorization": f"Bearer {tokens['supervisor']}",
-                                        "Content-Type": "application/json"}), timeout=60)
+            urllib.request.urlopen(
+                urllib.request.Request(  # raises on any refusal
+                    f"{base}/api/v1/shifts/{opened_shift}/open",
+                    data=json.dumps({"purpose": PURPOSE}).encode(),
+                    method="POST",
+                    headers={"Authorization": f"Bearer {tokens['supervisor']}", "Content-Type": "application/json"},
+                ),
+                timeout=60,
+            )
         pages = measure_pages(base, tokens)
     skipped = [r for r in ROLES if r and r not in tokens]
-    print(json.dumps({"database": args.database, "read_only": args.read_only, "roles_without_account": skipped,
-                      "pages": pages}, indent=2))
+    print(
+        json.dumps(
+            {"database": args.database, "read_only": args.read_only, "roles_without_account": skipped, "pages": pages},
+            indent=2,
+        )
+    )
     return 0
 
 

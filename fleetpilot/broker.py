@@ -1,4 +1,5 @@
 """Reaching the MQTT broker: resolution of the URL and a connection probe for `doctor`."""
+
 from __future__ import annotations
 
 import threading

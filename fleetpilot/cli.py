@@ -5,6 +5,7 @@ Each module in ``fleetpilot.commands`` is a subcommand named after the module (`
 ``add_arguments(parser)``.
 Expected failures (FleetpilotError) print one line and exit 2, never a traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,11 @@ PASS_THROUGH = {"sim": "fleetsim.cli"}
 
 
 def commands() -> dict[str, str]:
-    found = {info.name.replace("_", "-"): f"fleetpilot.commands.{info.name}"
-             for info in pkgutil.iter_modules(fleetpilot.commands.__path__) if not info.name.startswith("_")}
+    found = {
+        info.name.replace("_", "-"): f"fleetpilot.commands.{info.name}"
+        for info in pkgutil.iter_modules(fleetpilot.commands.__path__)
+        if not info.name.startswith("_")
+    }
     return dict(sorted(found.items()))
 
 

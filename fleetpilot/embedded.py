@@ -4,6 +4,7 @@ Used only when no URL is configured. Both keep running after the CLI exits (stat
 ``data_dir``) so `fleetpilot ingest`, `api` and `sim` started later find the same servers;
 `fleetpilot demo --stop` (or `stop_embedded`) shuts them down.
 """
+
 from __future__ import annotations
 
 import json

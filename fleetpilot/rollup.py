@@ -10,6 +10,7 @@ blocks of the days whose exposure changed are rebuilt, and the known hotspots (s
 segments significant over the last 90 days, which the driver's view marks) are rejudged when
 exposure, the day or k changed.
 """
+
 from __future__ import annotations
 
 import math
@@ -76,10 +77,33 @@ INSERT INTO shift_events (shift_id, ts, kind, source, lon, lat, magnitude, speed
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (shift_id, ts, kind) DO NOTHING
 """
-METRIC_COLUMNS = ("fixes", "distance_m", "on_route_m", "deadhead_m", "collection_s", "deadhead_s", "facility_s",
-                  "break_s", "idle_s", "stops", "dwell_mean_s", "turnaround_s", "coverage", "missed_segments")
-_FIX_DTYPE = np.dtype([("track", np.int32), ("t", np.int64), ("lon", np.float64), ("lat", np.float64),
-                       ("speed", np.float32), ("heading", np.float32), ("hdop", np.float32)])
+METRIC_COLUMNS = (
+    "fixes",
+    "distance_m",
+    "on_route_m",
+    "deadhead_m",
+    "collection_s",
+    "deadhead_s",
+    "facility_s",
+    "break_s",
+    "idle_s",
+    "stops",
+    "dwell_mean_s",
+    "turnaround_s",
+    "coverage",
+    "missed_segments",
+)
+_FIX_DTYPE = np.dtype(
+    [
+        ("track", np.int32),
+        ("t", np.int64),
+        ("lon", np.float64),
+        ("lat", np.float64),
+        ("speed", np.float32),
+        ("heading", np.float32),
+        ("hdop", np.float32),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -88,7 +112,7 @@ class RollupResult:
     fixes: int
     events: int
     cleared_marks: int
-    block_days: int = 0      # days whose hotspot blocks were rebuilt
+    block_days: int = 0  # days whose hotspot blocks were rebuilt
     known_hotspots: int | None = None  # segments marked known, when recomputed (exposure, day or k changed)
 
 
@@ -98,10 +122,14 @@ async def load_city(conn: asyncpg.Connection) -> City | None:
     The projection centre is stored on first use so that grid cell ids stay comparable
     across runs even when streets are added later.
     """
-    streets = await conn.fetch("SELECT segment_id, speed_limit_kmh, geometry::text AS g FROM street_segments ORDER BY segment_id")
+    streets = await conn.fetch(
+        "SELECT segment_id, speed_limit_kmh, geometry::text AS g FROM street_segments ORDER BY segment_id"
+    )
     if not streets:
         return None
-    sites = await conn.fetch("SELECT facility_id, facility_type, geometry::text AS g FROM facilities ORDER BY facility_id")
+    sites = await conn.fetch(
+        "SELECT facility_id, facility_type, geometry::text AS g FROM facilities ORDER BY facility_id"
+    )
     lines = shapely.from_geojson([r["g"] for r in streets])
     stored = await conn.fetchval("SELECT value FROM fleetpilot_meta WHERE key = $1", FRAME_KEY)
     if stored:
@@ -110,16 +138,25 @@ async def load_city(conn: asyncpg.Connection) -> City | None:
     else:
         coords = shapely.get_coordinates(lines)
         frame = LocalFrame.around(coords[:, 0], coords[:, 1])
-        await conn.execute("INSERT INTO fleetpilot_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-                           FRAME_KEY, f"{frame.lon0!r},{frame.lat0!r}")
+        await conn.execute(
+            "INSERT INTO fleetpilot_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            FRAME_KEY,
+            f"{frame.lon0!r},{frame.lat0!r}",
+        )
     return City.build(
-        [r["segment_id"] for r in streets], lines, [r["speed_limit_kmh"] for r in streets],
-        [r["facility_id"] for r in sites], [r["facility_type"] for r in sites],
-        shapely.from_geojson([r["g"] for r in sites]) if sites else np.array([], dtype=object), frame=frame)
+        [r["segment_id"] for r in streets],
+        lines,
+        [r["speed_limit_kmh"] for r in streets],
+        [r["facility_id"] for r in sites],
+        [r["facility_type"] for r in sites],
+        shapely.from_geojson([r["g"] for r in sites]) if sites else np.array([], dtype=object),
+        frame=frame,
+    )
 
 
-async def run_rollup(conn: asyncpg.Connection, *, recompute_all: bool = False, batch_size: int = 50,
-                     now: datetime | None = None) -> RollupResult:
+async def run_rollup(
+    conn: asyncpg.Connection, *, recompute_all: bool = False, batch_size: int = 50, now: datetime | None = None
+) -> RollupResult:
     """Compute every pending shift (or all ended shifts) and clear the stale marks it covered."""
     now = now or datetime.now(timezone.utc)
     await init_codecs(conn)  # jsonb as Python objects, whatever the connection did before
@@ -131,7 +168,7 @@ async def run_rollup(conn: asyncpg.Connection, *, recompute_all: bool = False, b
     totals = [0, 0]
     if city is not None:
         for i in range(0, len(shifts), batch_size):
-            fixes, events = await _rollup_batch(conn, city, names, planned, shifts[i:i + batch_size])
+            fixes, events = await _rollup_batch(conn, city, names, planned, shifts[i : i + batch_size])
             totals[0] += fixes
             totals[1] += events
     cleared = await _clear_marks(conn, marks, now)
@@ -144,8 +181,14 @@ async def run_rollup(conn: asyncpg.Connection, *, recompute_all: bool = False, b
     # Exposure written by any means marks its days stale (migration 0007 triggers).
     block_days = await refresh_blocks(conn)
     known = await refresh_known_hotspots(conn, now.astimezone(timezone.utc).date(), exposure_changed=block_days > 0)
-    return RollupResult(shifts=len(shifts) if city is not None else 0, fixes=totals[0], events=totals[1],
-                        cleared_marks=cleared, block_days=block_days, known_hotspots=known)
+    return RollupResult(
+        shifts=len(shifts) if city is not None else 0,
+        fixes=totals[0],
+        events=totals[1],
+        cleared_marks=cleared,
+        block_days=block_days,
+        known_hotspots=known,
+    )
 
 
 async def _clear_marks(conn: asyncpg.Connection, marks, now: datetime) -> int:
@@ -162,12 +205,17 @@ async def _clear_marks(conn: asyncpg.Connection, marks, now: datetime) -> int:
                             AND d.day BETWEEN (s.starts_at AT TIME ZONE 'UTC')::date
                                           AND (s.ends_at AT TIME ZONE 'UTC')::date)
         """,
-        [m["vehicle_id"] for m in marks], [m["day"] for m in marks], [m["marked_at"] for m in marks], now)
+        [m["vehicle_id"] for m in marks],
+        [m["day"] for m in marks],
+        [m["marked_at"] for m in marks],
+        now,
+    )
     return int(result.split()[-1])
 
 
-async def _rollup_batch(conn: asyncpg.Connection, city: City, names: dict[str, str], planned: dict,
-                        shifts) -> tuple[int, int]:
+async def _rollup_batch(
+    conn: asyncpg.Connection, city: City, names: dict[str, str], planned: dict, shifts
+) -> tuple[int, int]:
     args = ([s["vehicle_id"] for s in shifts], [s["starts_at"] for s in shifts], [s["ends_at"] for s in shifts])
     rows = await conn.fetch(BATCH_FIXES, *args)
     ids = [s["shift_id"] for s in shifts]
@@ -176,14 +224,17 @@ async def _rollup_batch(conn: asyncpg.Connection, city: City, names: dict[str, s
         return 0, 0
     fixes = _fixes(rows)
     event_rows = await conn.fetch(BATCH_EVENTS, *args)
-    device = DeviceEvents.from_columns({
-        "vehicle": np.array([r["track"] for r in event_rows], dtype=np.int32),
-        "t": np.array([r["t"] for r in event_rows], dtype=np.int64),
-        "kind": np.array([r["kind"] for r in event_rows], dtype=str),
-        "lon": np.array([_nan(r["lon"]) for r in event_rows]), "lat": np.array([_nan(r["lat"]) for r in event_rows]),
-        "mag": np.array([_nan(r["magnitude"]) for r in event_rows]),
-        "speed": np.array([_nan(r["speed_mps"]) for r in event_rows]),
-    })
+    device = DeviceEvents.from_columns(
+        {
+            "vehicle": np.array([r["track"] for r in event_rows], dtype=np.int32),
+            "t": np.array([r["t"] for r in event_rows], dtype=np.int64),
+            "kind": np.array([r["kind"] for r in event_rows], dtype=str),
+            "lon": np.array([_nan(r["lon"]) for r in event_rows]),
+            "lat": np.array([_nan(r["lat"]) for r in event_rows]),
+            "mag": np.array([_nan(r["magnitude"]) for r in event_rows]),
+            "speed": np.array([_nan(r["speed_mps"]) for r in event_rows]),
+        }
+    )
     present = np.unique(fixes.vehicle)  # shifts with at least one fix, in track order
     shift_of_track = [shifts[int(i)] for i in present]
     windows = np.array([[_ms(s["starts_at"]), _ms(s["ends_at"])] for s in shift_of_track], dtype=np.int64)
@@ -203,26 +254,44 @@ async def _replace(conn, shift_ids, metrics, events, cells, segments) -> None:
             await conn.execute(f"DELETE FROM {table} WHERE shift_id = ANY($1::text[])", shift_ids)
         await conn.executemany(INSERT_METRICS, metrics)
         await conn.executemany(INSERT_EVENT, events)
-        await conn.copy_records_to_table("cell_exposure", records=cells, columns=[
-            "cell_id", "day", "shift_id", "passes", "harsh_brake", "harsh_accel", "harsh_corner", "speeding"])
-        await conn.copy_records_to_table("segment_exposure", records=segments, columns=[
-            "segment_id", "day", "shift_id", "passes", "harsh_brake", "speeding", "mean_speed_mps"])
+        await conn.copy_records_to_table(
+            "cell_exposure",
+            records=cells,
+            columns=["cell_id", "day", "shift_id", "passes", "harsh_brake", "harsh_accel", "harsh_corner", "speeding"],
+        )
+        await conn.copy_records_to_table(
+            "segment_exposure",
+            records=segments,
+            columns=["segment_id", "day", "shift_id", "passes", "harsh_brake", "speeding", "mean_speed_mps"],
+        )
 
 
 def _fixes(rows) -> Fixes:
     data = np.fromiter((tuple(_nan(v) if v is None else v for v in r) for r in rows), dtype=_FIX_DTYPE, count=len(rows))
-    return Fixes.from_columns({name: data[name] for name in ("t", "lon", "lat", "speed", "heading", "hdop")}
-                              | {"vehicle": data["track"]})
+    return Fixes.from_columns(
+        {name: data[name] for name in ("t", "lon", "lat", "speed", "heading", "hdop")} | {"vehicle": data["track"]}
+    )
 
 
 def _metric_rows(analysis: Analysis, city: City, shifts) -> list[tuple]:
     rows = []
     for shift, record in zip(shifts, analysis.shift_metrics(city)):
-        values = [None if isinstance(v, float) and not math.isfinite(v) else v for v in (record[c] for c in METRIC_COLUMNS)]
+        values = [
+            None if isinstance(v, float) and not math.isfinite(v) else v for v in (record[c] for c in METRIC_COLUMNS)
+        ]
         # metrics holds the crew record (breaks, facility visits and queues, longest stretch
         # without a break); stop_points the stops for the crew's map (docs/analytics.md).
-        rows.append((shift["shift_id"], shift["vehicle_id"], shift["route_id"], _day(shift), *values,
-                     _json(record["metrics"]), _json(record["stop_points"])))
+        rows.append(
+            (
+                shift["shift_id"],
+                shift["vehicle_id"],
+                shift["route_id"],
+                _day(shift),
+                *values,
+                _json(record["metrics"]),
+                _json(record["stop_points"]),
+            )
+        )
     return rows
 
 
@@ -234,15 +303,28 @@ def _event_rows(analysis: Analysis, city: City, names: dict[str, str], shifts) -
             context = {**context, "segment_id": segment}
             if names.get(segment):
                 context["street"] = names[segment]
-        rows.append((shifts[e["track"]]["shift_id"], datetime.fromtimestamp(e["t_ms"] / 1000, timezone.utc),
-                     e["kind"], e["source"], e["lon"], e["lat"], e["magnitude"], e["speed_before"],
-                     e["speed_after"], _json(context)))
+        rows.append(
+            (
+                shifts[e["track"]]["shift_id"],
+                datetime.fromtimestamp(e["t_ms"] / 1000, timezone.utc),
+                e["kind"],
+                e["source"],
+                e["lon"],
+                e["lat"],
+                e["magnitude"],
+                e["speed_before"],
+                e["speed_after"],
+                _json(context),
+            )
+        )
     return rows
 
 
 def _cell_rows(analysis: Analysis, city: City, shifts) -> list[tuple]:
     track, cell, passes = analysis.cell_passes
-    table: dict[tuple[int, int], list[int]] = {(int(t), int(c)): [int(p), 0, 0, 0, 0] for t, c, p in zip(track, cell, passes)}
+    table: dict[tuple[int, int], list[int]] = {
+        (int(t), int(c)): [int(p), 0, 0, 0, 0] for t, c, p in zip(track, cell, passes)
+    }
     for k, kind in enumerate(CELL_KINDS, start=1):
         for t, c, n in zip(*cell_events(analysis, city, [kind])):
             # An event's cell always has a pass of its own track (the event sits on a fix).
@@ -258,13 +340,23 @@ def _segment_rows(analysis: Analysis, city: City, shifts) -> list[tuple]:
         for t, l, n in zip(*segment_events(analysis, [kind])):
             table.setdefault((int(t), int(l)), [0, 0, 0, None])[k] += int(n)
     ids = city.streets.ids
-    return [(str(ids[l]), _day(shifts[t]), shifts[t]["shift_id"], n, brakes, speeding,
-             None if v is None or not math.isfinite(v) else v)
-            for (t, l), (n, brakes, speeding, v) in table.items()]
+    return [
+        (
+            str(ids[l]),
+            _day(shifts[t]),
+            shifts[t]["shift_id"],
+            n,
+            brakes,
+            speeding,
+            None if v is None or not math.isfinite(v) else v,
+        )
+        for (t, l), (n, brakes, speeding, v) in table.items()
+    ]
 
 
 def _json(value):
     """A jsonb value (the connection's jsonb codec encodes it): NaN and infinities become null."""
+
     def clean(v):
         if isinstance(v, float) and not math.isfinite(v):
             return None

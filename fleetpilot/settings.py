@@ -4,6 +4,7 @@ Nothing else in the project reads ``os.environ``: code receives a ``Settings``.
 Every variable is ``FLEETPILOT_<FIELD>`` (upper case); the optional file is
 ``fleetpilot.env`` in the working directory, or the path in ``FLEETPILOT_ENV_FILE``.
 """
+
 from __future__ import annotations
 
 import os
@@ -48,8 +49,10 @@ class Settings(BaseSettings):
     api_port: int = 8080
     metrics_port: int = Field(9108, description="Prometheus metrics of the ingest worker")
     map_tile_url: str | None = Field(
-        None, description="XYZ raster tiles for the dashboards' maps, e.g. https://tiles.example/{z}/{x}/{y}.png; "
-        "unset = no base map and no request to another host (streets come from the city and the plans)")
+        None,
+        description="XYZ raster tiles for the dashboards' maps, e.g. https://tiles.example/{z}/{x}/{y}.png; "
+        "unset = no base map and no request to another host (streets come from the city and the plans)",
+    )
     map_tile_attribution: str | None = Field(None, description="Attribution shown under maps with tiles")
     jwt_secret: str | None = Field(None, description="Token signing key; generated into data_dir when unset")
     token_minutes: int = Field(30, ge=1, description="Access token lifetime")

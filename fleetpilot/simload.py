@@ -5,6 +5,7 @@ importer, and fixes/events are COPYed as the ingest would store them — only in
 vehicle's on-duty windows and never in private mode. (Privacy zones are not applied
 here; the ingest's own tests cover them.) The live pipeline goes through MQTT instead.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -33,14 +34,26 @@ async def load_run(conn: asyncpg.Connection, run) -> dict[str, int]:
         first = _utc(int(f["t"][keep].min())).date()
         last = _utc(int(f["t"][keep].max())).date()
         await ensure_partitions(conn, first - timedelta(days=1), last + timedelta(days=1))
-    fixes = zip(vehicle_ids[f["vehicle"][keep]].tolist(), _times(f["t"][keep]), f["lon"][keep].tolist(),
-                f["lat"][keep].tolist(), _floats(f["speed"][keep]), _floats(f["heading"][keep]),
-                _floats(f["hdop"][keep]))
+    fixes = zip(
+        vehicle_ids[f["vehicle"][keep]].tolist(),
+        _times(f["t"][keep]),
+        f["lon"][keep].tolist(),
+        f["lat"][keep].tolist(),
+        _floats(f["speed"][keep]),
+        _floats(f["heading"][keep]),
+        _floats(f["hdop"][keep]),
+    )
     await conn.copy_records_to_table("fixes", records=fixes, columns=FIX_COLUMNS)
     kinds = np.array(run.event_kinds)[e["kind"][ekeep]]
-    events = zip(vehicle_ids[e["vehicle"][ekeep]].tolist(), _times(e["t"][ekeep]), kinds.tolist(),
-                 e["lon"][ekeep].tolist(), e["lat"][ekeep].tolist(), _floats(e["mag"][ekeep]),
-                 _floats(e["speed"][ekeep]))
+    events = zip(
+        vehicle_ids[e["vehicle"][ekeep]].tolist(),
+        _times(e["t"][ekeep]),
+        kinds.tolist(),
+        e["lon"][ekeep].tolist(),
+        e["lat"][ekeep].tolist(),
+        _floats(e["mag"][ekeep]),
+        _floats(e["speed"][ekeep]),
+    )
     # Units may report two events of one kind in the same millisecond; the key keeps one.
     unique = list({(r[0], r[1], r[2]): r for r in events}.values())
     await conn.copy_records_to_table("events", records=unique, columns=EVENT_COLUMNS)

@@ -1,4 +1,5 @@
 """Validation of service URLs, so a typo is reported before any connection attempt."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

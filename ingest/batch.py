@@ -3,6 +3,7 @@
 Rows are kept in the shape COPY wants (lists, one per row), so nothing is converted twice.
 A batch is due when it holds `max_rows` rows or its first message waited `max_wait_s`.
 """
+
 from __future__ import annotations
 
 import time
@@ -93,8 +94,9 @@ class Batch:
         topic, detail = (text.replace("\x00", "\\x00") for text in (item.topic, detail))
         self.rejects.append((item.received_ms, topic, item.payload, reason, detail))
 
-    def saw_device(self, vid: str, seq: int, received_ms: int | None, online: bool | None = None,
-                   firmware: str | None = None) -> None:
+    def saw_device(
+        self, vid: str, seq: int, received_ms: int | None, online: bool | None = None, firmware: str | None = None
+    ) -> None:
         if firmware is not None:
             firmware = firmware.replace("\x00", "")  # valid JSON ("\u0000"), not valid PostgreSQL text
         seen = self.devices.get(vid)

@@ -21,6 +21,7 @@ What happens:
    straight into the emptied ``fixes`` table, in batches of the ingest's batch size, and the
    ratio of the two rates.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,29 +58,50 @@ METRIC = "fleetpilot_ingest_"
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="fleetpilot bench ingest", description=__doc__.split("\n")[0])
     p.add_argument("--fixes-per-message", type=int, default=10, help="telemetry batching of the units (default 10)")
-    p.add_argument("--vehicles", type=int, help="fleet size (default: enough data for 5 s warm-up + 60 s at "
-                                                "this machine's full speed: 250 with 10 fixes/message, 30 with 1)")
+    p.add_argument(
+        "--vehicles",
+        type=int,
+        help="fleet size (default: enough data for 5 s warm-up + 60 s at "
+        "this machine's full speed: 250 with 10 fixes/message, 30 with 1)",
+    )
     p.add_argument("--hours", type=float, default=10.0, help="shift length (default 10)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--duration", type=float, default=60.0, help="measured window, s (default 60)")
     p.add_argument("--warmup", type=float, default=5.0, help="publishing before the window opens, s (default 5)")
     p.add_argument("--rate", type=float, help="offered messages/s over all publishers (default: full speed)")
-    p.add_argument("--max-backlog", type=int, default=8_000,
-                   help="full speed: published but not yet acknowledged messages, at most (default 8000: the "
-                        "closed loop is latency-bound, throughput ~ backlog / publish-to-ack time; Mosquitto "
-                        "with default limits drops what exceeds the ingest's Receive Maximum (--buffer) by "
-                        "more than 1000, counted in messages_lost)")
-    p.add_argument("--feedback-interval", type=float, default=0.1, metavar="SECONDS",
-                   help="full speed: how often the ingest's acknowledged count is read to let the publishers "
-                        "run ahead (default 0.1: the loop is latency-bound; each read costs the ingest ~2 ms "
-                        "of CPU, included in its CPU figures)")
+    p.add_argument(
+        "--max-backlog",
+        type=int,
+        default=8_000,
+        help="full speed: published but not yet acknowledged messages, at most (default 8000: the "
+        "closed loop is latency-bound, throughput ~ backlog / publish-to-ack time; Mosquitto "
+        "with default limits drops what exceeds the ingest's Receive Maximum (--buffer) by "
+        "more than 1000, counted in messages_lost)",
+    )
+    p.add_argument(
+        "--feedback-interval",
+        type=float,
+        default=0.1,
+        metavar="SECONDS",
+        help="full speed: how often the ingest's acknowledged count is read to let the publishers "
+        "run ahead (default 0.1: the loop is latency-bound; each read costs the ingest ~2 ms "
+        "of CPU, included in its CPU figures)",
+    )
     p.add_argument("--publishers", type=int, default=2, help="publisher processes (default 2)")
     p.add_argument("--ingest-workers", type=int, default=1, help="ingest processes on a shared subscription")
-    p.add_argument("--writers", type=int, default=IngestConfig.writers,
-                   help=f"writer connections per ingest process (default {IngestConfig.writers})")
-    p.add_argument("--buffer", type=int, default=IngestConfig.buffer_messages,
-                   help=f"messages each ingest holds unprocessed, also its MQTT 5 Receive Maximum "
-                        f"(default {IngestConfig.buffer_messages})")
+    p.add_argument(
+        "--writers",
+        type=int,
+        default=IngestConfig.writers,
+        help=f"writer connections per ingest process (default {IngestConfig.writers})",
+    )
+    p.add_argument(
+        "--buffer",
+        type=int,
+        default=IngestConfig.buffer_messages,
+        help=f"messages each ingest holds unprocessed, also its MQTT 5 Receive Maximum "
+        f"(default {IngestConfig.buffer_messages})",
+    )
     p.add_argument("--batch-rows", type=int, default=IngestConfig.batch_rows)
     p.add_argument("--batch-wait", type=float, default=IngestConfig.batch_wait_s)
     p.add_argument("--copy-rows", type=int, default=1_000_000, help="rows for the raw COPY comparison (at most)")
@@ -126,9 +148,13 @@ def main(argv: list[str]) -> int:
         "raw_copy_rows_per_s": copy["rows_per_s"],
         "raw_copy_load_avg_1m": copy["load_avg_1m"],
         "ratio_to_raw_copy": round(ingest_rate / copy["rows_per_s"], 3) if copy["rows_per_s"] else None,
-        "ingest": {"workers": args.ingest_workers, "writers": args.writers, "buffer": args.buffer,
-                   "batch_rows": args.batch_rows,
-                   "batch_wait_s": args.batch_wait},
+        "ingest": {
+            "workers": args.ingest_workers,
+            "writers": args.writers,
+            "buffer": args.buffer,
+            "batch_rows": args.batch_rows,
+            "batch_wait_s": args.batch_wait,
+        },
         "publishers": args.publishers,
         "offered_rate": args.rate,
         "machine": {"cpus": os.cpu_count(), "load_avg_1m_at_end": round(os.getloadavg()[0], 2)},
@@ -152,8 +178,14 @@ def simulate(city: str, vehicles: int, args) -> tuple[object, list[tuple[str, by
 
     start = datetime.now(timezone.utc) - timedelta(days=1)
     start_ms = int(start.replace(hour=6, minute=0, second=0, microsecond=0).timestamp() * 1000)
-    cfg = SimConfig(seed=args.seed, city=city, n_vehicles=vehicles, hours=args.hours, start_ms=start_ms,
-                    fixes_per_message=args.fixes_per_message)
+    cfg = SimConfig(
+        seed=args.seed,
+        city=city,
+        n_vehicles=vehicles,
+        hours=args.hours,
+        start_ms=start_ms,
+        fixes_per_message=args.fixes_per_message,
+    )
     sc = build_scenario(cfg)
     stamped: list[tuple[int, int, str, bytes]] = []
     for vd in iter_vehicle_days(sc):
@@ -206,11 +238,32 @@ class IngestProcess:
     def __init__(self, db_url: str, mqtt_url: str, city: str, index: int, args, log_dir: Path):
         self.port = _free_port()
         self.log = log_dir / f"ingest-{index}.log"
-        env = {**os.environ, "FLEETPILOT_DATABASE_URL": db_url, "FLEETPILOT_MQTT_URL": mqtt_url,
-               "FLEETPILOT_CITY": city}
-        cmd = [sys.executable, "-m", "fleetpilot.cli", "ingest", "--worker-id", f"bench-{index}",
-               "--metrics-port", str(self.port), "--writers", str(args.writers), "--buffer", str(args.buffer), "--batch-rows",
-               str(args.batch_rows), "--batch-wait", str(args.batch_wait), "--mqtt-version", "5"]
+        env = {
+            **os.environ,
+            "FLEETPILOT_DATABASE_URL": db_url,
+            "FLEETPILOT_MQTT_URL": mqtt_url,
+            "FLEETPILOT_CITY": city,
+        }
+        cmd = [
+            sys.executable,
+            "-m",
+            "fleetpilot.cli",
+            "ingest",
+            "--worker-id",
+            f"bench-{index}",
+            "--metrics-port",
+            str(self.port),
+            "--writers",
+            str(args.writers),
+            "--buffer",
+            str(args.buffer),
+            "--batch-rows",
+            str(args.batch_rows),
+            "--batch-wait",
+            str(args.batch_wait),
+            "--mqtt-version",
+            "5",
+        ]
         if args.ingest_workers == 1:
             cmd += ["--share-group", ""]
         self._out = open(self.log, "wb")
@@ -253,8 +306,13 @@ class Snapshot:
     """The ingest counters and CPU at one moment, summed over workers; with `others`, also the
     CPU time of the machine and of its database and broker processes."""
 
-    def __init__(self, workers: list[IngestProcess], published: int, publishers: list[psutil.Process] = (),
-                 others: CpuSplit | None = None):
+    def __init__(
+        self,
+        workers: list[IngestProcess],
+        published: int,
+        publishers: list[psutil.Process] = (),
+        others: CpuSplit | None = None,
+    ):
         self.at = time.monotonic()
         self.published = published
         texts = [w.metrics() for w in workers]
@@ -263,9 +321,12 @@ class Snapshot:
         self.split = others.read() if others is not None else None
         self.fixes = sum(_sample(t, f"{METRIC}rows_stored_total", 'table="fixes"') for t in texts)
         self.acked = sum(_sample(t, f"{METRIC}messages_acked_total") for t in texts)
-        self.received = sum(_sample(t, f"{METRIC}messages_received_total", 'channel="telemetry"')
-                            + _sample(t, f"{METRIC}messages_received_total", 'channel="events"')
-                            + _sample(t, f"{METRIC}messages_received_total", 'channel="status"') for t in texts)
+        self.received = sum(
+            _sample(t, f"{METRIC}messages_received_total", 'channel="telemetry"')
+            + _sample(t, f"{METRIC}messages_received_total", 'channel="events"')
+            + _sample(t, f"{METRIC}messages_received_total", 'channel="status"')
+            for t in texts
+        )
         self.lag = _buckets(texts, f"{METRIC}publish_lag_seconds_bucket")
         self.ingest_lag = _buckets(texts, f"{METRIC}commit_latency_seconds_bucket")
         self.batches = sum(_sample(t, f"{METRIC}batch_write_seconds_count") for t in texts)
@@ -287,8 +348,11 @@ class CpuSplit:
         machine = psutil.cpu_times()
         busy = sum(machine) - machine.idle - getattr(machine, "iowait", 0.0)
         database = sum(_cpu_s(p) for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres")
-        return {"machine": busy, "database": database,
-                "broker": _cpu_s(self.broker) if self.broker is not None else float("nan")}
+        return {
+            "machine": busy,
+            "database": database,
+            "broker": _cpu_s(self.broker) if self.broker is not None else float("nan"),
+        }
 
 
 def _listener(port: int) -> psutil.Process | None:
@@ -360,9 +424,12 @@ def measure(workers: list[IngestProcess], messages: list[tuple[str, bytes]], mqt
     # Each publisher takes whole vehicles: a unit's messages stay in order, duplicates next to
     # their original.
     shares = [[m for m in messages if _owner(m[0], args.publishers) == i] for i in range(args.publishers)]
-    procs = [ctx.Process(target=_publish, args=(shares[i], mqtt_url, start, stop, counters[i], per_rate, allowance),
-                         daemon=True)
-             for i in range(args.publishers)]
+    procs = [
+        ctx.Process(
+            target=_publish, args=(shares[i], mqtt_url, start, stop, counters[i], per_rate, allowance), daemon=True
+        )
+        for i in range(args.publishers)
+    ]
     for p in procs:
         p.start()
     publishers = [psutil.Process(p.pid) for p in procs]
@@ -403,21 +470,24 @@ def measure(workers: list[IngestProcess], messages: list[tuple[str, bytes]], mqt
         "fixes_per_s": round((last.fixes - first.fixes) / window),
         "messages_per_s": round((last.acked - first.acked) / window),
         "published_messages_per_s": round((last.published - first.published) / window),
-        "lag_publish_to_commit_s": {f"p{int(q * 100)}": _round(quantile(q, first.lag, last.lag))
-                                    for q in (0.5, 0.95, 0.99)},
-        "batch_oldest_receive_to_commit_s": {f"p{int(q * 100)}": _round(quantile(q, first.ingest_lag, last.ingest_lag))
-                                             for q in (0.5, 0.99)},
+        "lag_publish_to_commit_s": {
+            f"p{int(q * 100)}": _round(quantile(q, first.lag, last.lag)) for q in (0.5, 0.95, 0.99)
+        },
+        "batch_oldest_receive_to_commit_s": {
+            f"p{int(q * 100)}": _round(quantile(q, first.ingest_lag, last.ingest_lag)) for q in (0.5, 0.99)
+        },
         "ingest_cpu_percent": round(100 * (last.cpu_s - first.cpu_s) / window, 1),
         # What the ingest costs, independent of how much CPU the machine left it.
         "ingest_cpu_us_per_message": _per(1e6 * (last.cpu_s - first.cpu_s), last.acked - first.acked),
         "fixes_per_ingest_cpu_second": _per(last.fixes - first.fixes, last.cpu_s - first.cpu_s),
         "publishers_cpu_percent": round(100 * (last.publisher_cpu_s - first.publisher_cpu_s) / window, 1),
-        "publishers_cpu_us_per_message": _per(1e6 * (last.publisher_cpu_s - first.publisher_cpu_s),
-                                              last.published - first.published),
+        "publishers_cpu_us_per_message": _per(
+            1e6 * (last.publisher_cpu_s - first.publisher_cpu_s), last.published - first.published
+        ),
         # Percent of one core, over the window; machine = all cores (200 = both busy on 2 cores).
         "cpu_percent_during_window": {
-            key: _round_pct(last.split[key] - first.split[key], window)
-            for key in ("machine", "database", "broker")},
+            key: _round_pct(last.split[key] - first.split[key], window) for key in ("machine", "database", "broker")
+        },
         "batches": int(last.batches - first.batches),
         "batch_rows_mean": round((last.batch_rows - first.batch_rows) / max(last.batches - first.batches, 1)),
         "batch_write_s_mean": round((last.batch_s - first.batch_s) / max(last.batches - first.batches, 1), 3),
@@ -470,7 +540,7 @@ def _publish(messages, mqtt_url: str, start, stop, counter, rate: float | None, 
             continue
         now = str(int(time.time() * 1000)).encode()
         chunk = []
-        for topic, payload in messages[i:i + min(limit - sent, 200)]:
+        for topic, payload in messages[i : i + min(limit - sent, 200)]:
             if payload is previous:  # a duplicate publish repeats its original byte for byte
                 payload = stamped
             else:
@@ -478,7 +548,7 @@ def _publish(messages, mqtt_url: str, start, stop, counter, rate: float | None, 
                 at = payload.find(SENT_KEY)
                 if at >= 0:
                     j = at + len(SENT_KEY)
-                    payload = payload[:j] + now + payload[j + 13:]
+                    payload = payload[:j] + now + payload[j + 13 :]
                 stamped = payload
             chunk.append((topic, payload))
         link.publish_many(chunk)
@@ -503,9 +573,8 @@ async def raw_copy(db_url: str, max_rows: int, batch_rows: int) -> dict:
         load = os.getloadavg()[0]
         started = time.perf_counter()
         for i in range(0, len(rows), batch_rows):
-            await conn.copy_records_to_table("fixes", records=rows[i:i + batch_rows], columns=columns)
+            await conn.copy_records_to_table("fixes", records=rows[i : i + batch_rows], columns=columns)
         seconds = time.perf_counter() - started
     finally:
         await conn.close()
-    return {"rows": len(rows), "rows_per_s": round(len(rows) / seconds) if rows else 0,
-            "load_avg_1m": round(load, 2)}
+    return {"rows": len(rows), "rows_per_s": round(len(rows) / seconds) if rows else 0, "load_avg_1m": round(load, 2)}

@@ -7,6 +7,7 @@ counts the broker's PUBACKs, so a message counts as published only once the brok
 taken responsibility for it, as with any QoS 1 client. Nothing else of MQTT is needed here
 (no subscriptions, no reconnects: a lost link ends the run with an error).
 """
+
 from __future__ import annotations
 
 import select

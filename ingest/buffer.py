@@ -9,6 +9,7 @@ reading its socket and the broker keeps the rest, so memory stays bounded howeve
 absent the database is (backpressure). `get_many` runs on the event loop and takes
 everything waiting in one lock round trip.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -5,6 +5,7 @@ stored), so a lost connection, a restarting server or a deadlock means: back off
 run the whole operation again. Errors that retrying cannot fix (a bug, a schema mismatch)
 propagate and stop the worker; its messages stay unacknowledged at the broker.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -34,9 +35,16 @@ CONNECT_TIMEOUT_S = 5.0
 
 
 class DbLink:
-    def __init__(self, url: str, name: str, metrics: IngestMetrics, *,
-                 init: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
-                 command_timeout_s: float = 60.0, max_backoff_s: float = 5.0):
+    def __init__(
+        self,
+        url: str,
+        name: str,
+        metrics: IngestMetrics,
+        *,
+        init: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+        command_timeout_s: float = 60.0,
+        max_backoff_s: float = 5.0,
+    ):
         self.url = url
         self.name = name
         self.metrics = metrics
@@ -52,8 +60,9 @@ class DbLink:
         while True:
             try:
                 if self._conn is None or self._conn.is_closed():
-                    self._conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT_S,
-                                                       command_timeout=self.command_timeout_s)
+                    self._conn = await asyncpg.connect(
+                        self.url, timeout=CONNECT_TIMEOUT_S, command_timeout=self.command_timeout_s
+                    )
                     if self.init is not None:
                         await self.init(self._conn)
                     if failures:
@@ -63,8 +72,15 @@ class DbLink:
                 failures += 1
                 self.metrics.db_errors.inc()
                 if failures == 1 or failures % 20 == 0:
-                    log(logger, logging.WARNING, "database operation failed; retrying", link=self.name,
-                        url=_redact(self.url), error=f"{type(exc).__name__}: {exc}", failures=failures)
+                    log(
+                        logger,
+                        logging.WARNING,
+                        "database operation failed; retrying",
+                        link=self.name,
+                        url=_redact(self.url),
+                        error=f"{type(exc).__name__}: {exc}",
+                        failures=failures,
+                    )
                 self._drop()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_backoff_s)

@@ -1,4 +1,5 @@
 """Structured logs: one JSON object per line on stderr (time, level, logger, event, fields)."""
+
 from __future__ import annotations
 
 import logging

@@ -3,14 +3,38 @@
 Counters count messages or rows as named; lags are seconds from a time in the payload to
 the commit of the transaction that stored it (per message, using its newest row).
 """
+
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 PREFIX = "fleetpilot_ingest"
 # Lags run from milliseconds (live) to hours (store-and-forward replays).
-LAG_BUCKETS = (0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0,
-               300.0, 1800.0, 3600.0, 4 * 3600.0, 12 * 3600.0, 86400.0)
+LAG_BUCKETS = (
+    0.025,
+    0.05,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.4,
+    0.5,
+    0.75,
+    1.0,
+    1.5,
+    2.0,
+    3.0,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+    1800.0,
+    3600.0,
+    4 * 3600.0,
+    12 * 3600.0,
+    86400.0,
+)
 BATCH_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_ROWS_BUCKETS = (1, 10, 100, 500, 1000, 2500, 5000, 10000, 25000, 50000)
 
@@ -20,36 +44,67 @@ class IngestMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.received = Counter(f"{PREFIX}_messages_received", "MQTT messages received", ["channel"], registry=r)
-        self.acked = Counter(f"{PREFIX}_messages_acked", "messages acknowledged after their batch committed",
-                             registry=r)
-        self.rejected = Counter(f"{PREFIX}_messages_rejected", "messages dead-lettered to rejects", ["reason"],
-                                registry=r)
-        self.duplicate_messages = Counter(f"{PREFIX}_messages_duplicate",
-                                          "messages whose (vehicle, seq) this worker had already seen", registry=r)
+        self.acked = Counter(
+            f"{PREFIX}_messages_acked", "messages acknowledged after their batch committed", registry=r
+        )
+        self.rejected = Counter(
+            f"{PREFIX}_messages_rejected", "messages dead-lettered to rejects", ["reason"], registry=r
+        )
+        self.duplicate_messages = Counter(
+            f"{PREFIX}_messages_duplicate", "messages whose (vehicle, seq) this worker had already seen", registry=r
+        )
         self.stored = Counter(f"{PREFIX}_rows_stored", "rows newly stored", ["table"], registry=r)
-        self.duplicates = Counter(f"{PREFIX}_rows_duplicate", "rows already stored (replays, redeliveries)",
-                                  ["table"], registry=r)
-        self.private = Counter(f"{PREFIX}_rows_private", "rows not stored or generalised for privacy",
-                               ["reason", "table"], registry=r)
-        self.conflicts = Counter(f"{PREFIX}_batch_conflicts", "batches whose fast COPY met already stored rows "
-                                 "and were written the idempotent (slower) way", ["table"], registry=r)
-        self.batch_rows = Histogram(f"{PREFIX}_batch_rows", "rows (fixes, events, rejects) per batch",
-                                    buckets=BATCH_ROWS_BUCKETS, registry=r)
-        self.batch_seconds = Histogram(f"{PREFIX}_batch_write_seconds", "time to write and commit one batch",
-                                       buckets=BATCH_SECONDS_BUCKETS, registry=r)
-        self.fix_lag = Histogram(f"{PREFIX}_fix_lag_seconds", "commit time minus the newest fix/event time "
-                                 "of a message (end-to-end, device clock = GPS)", buckets=LAG_BUCKETS, registry=r)
-        self.publish_lag = Histogram(f"{PREFIX}_publish_lag_seconds", "commit time minus the message's `sent` "
-                                     "(unit clock, may be skewed by seconds)", buckets=LAG_BUCKETS, registry=r)
-        self.commit_latency = Histogram(f"{PREFIX}_commit_latency_seconds", "commit time minus the time the worker "
-                                        "received the message (the ingest's own share of the lag)",
-                                        buckets=LAG_BUCKETS, registry=r)
-        self.queue_depth = Gauge(f"{PREFIX}_buffer_messages", "messages received and not yet taken by the pipeline",
-                                 registry=r)
-        self.backpressure = Gauge(f"{PREFIX}_backpressure_seconds", "total time the MQTT thread waited for room "
-                                  "in the buffer", registry=r)
-        self.seq_missing = Gauge(f"{PREFIX}_seq_missing", "sequence numbers not (yet) seen inside the tracking "
-                                 "window, summed over devices (meaningful with one worker)", registry=r)
+        self.duplicates = Counter(
+            f"{PREFIX}_rows_duplicate", "rows already stored (replays, redeliveries)", ["table"], registry=r
+        )
+        self.private = Counter(
+            f"{PREFIX}_rows_private", "rows not stored or generalised for privacy", ["reason", "table"], registry=r
+        )
+        self.conflicts = Counter(
+            f"{PREFIX}_batch_conflicts",
+            "batches whose fast COPY met already stored rows and were written the idempotent (slower) way",
+            ["table"],
+            registry=r,
+        )
+        self.batch_rows = Histogram(
+            f"{PREFIX}_batch_rows", "rows (fixes, events, rejects) per batch", buckets=BATCH_ROWS_BUCKETS, registry=r
+        )
+        self.batch_seconds = Histogram(
+            f"{PREFIX}_batch_write_seconds",
+            "time to write and commit one batch",
+            buckets=BATCH_SECONDS_BUCKETS,
+            registry=r,
+        )
+        self.fix_lag = Histogram(
+            f"{PREFIX}_fix_lag_seconds",
+            "commit time minus the newest fix/event time of a message (end-to-end, device clock = GPS)",
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
+        self.publish_lag = Histogram(
+            f"{PREFIX}_publish_lag_seconds",
+            "commit time minus the message's `sent` (unit clock, may be skewed by seconds)",
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
+        self.commit_latency = Histogram(
+            f"{PREFIX}_commit_latency_seconds",
+            "commit time minus the time the worker received the message (the ingest's own share of the lag)",
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            f"{PREFIX}_buffer_messages", "messages received and not yet taken by the pipeline", registry=r
+        )
+        self.backpressure = Gauge(
+            f"{PREFIX}_backpressure_seconds", "total time the MQTT thread waited for room in the buffer", registry=r
+        )
+        self.seq_missing = Gauge(
+            f"{PREFIX}_seq_missing",
+            "sequence numbers not (yet) seen inside the tracking "
+            "window, summed over devices (meaningful with one worker)",
+            registry=r,
+        )
         self.db_errors = Counter(f"{PREFIX}_db_errors", "database operations retried after an error", registry=r)
         self.mqtt_connects = Counter(f"{PREFIX}_mqtt_connects", "successful connections to the broker", registry=r)
         self.mqtt_connected = Gauge(f"{PREFIX}_mqtt_connected", "1 while connected to the broker", registry=r)

@@ -24,6 +24,7 @@ Written against paho-mqtt 2.2.0 (the pinned version): `check_paho_version` refus
 rather than misbehave if the internals moved. tests/ingest/test_pahofast.py runs it against
 the real broker.
 """
+
 from __future__ import annotations
 
 import struct
@@ -44,8 +45,10 @@ Received = tuple[bytes, bytes, int, int]
 
 def check_paho_version(version: str = paho.mqtt.__version__) -> None:
     if version != WRITTEN_FOR:
-        raise RuntimeError(f"fleetpilot.ingest.pahofast was written for paho-mqtt {WRITTEN_FOR} internals, "
-                           f"found {version}: check it against the new version before use")
+        raise RuntimeError(
+            f"fleetpilot.ingest.pahofast was written for paho-mqtt {WRITTEN_FOR} internals, "
+            f"found {version}: check it against the new version before use"
+        )
 
 
 class FastClient(mqtt.Client):

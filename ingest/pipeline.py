@@ -1,4 +1,5 @@
 """One message through validate → identify → privacy → batch (the per-message hot path)."""
+
 from __future__ import annotations
 
 from fleetpilot.ingest.batch import Batch
@@ -13,8 +14,15 @@ from fleetpilot.ingest.validate import Events, Rejected, Status, Telemetry, Vali
 
 
 class Pipeline:
-    def __init__(self, city: str, validator: Validator, registry: Registry, db: DbLink, metrics: IngestMetrics,
-                 seqs: SeqTracker | None = None):
+    def __init__(
+        self,
+        city: str,
+        validator: Validator,
+        registry: Registry,
+        db: DbLink,
+        metrics: IngestMetrics,
+        seqs: SeqTracker | None = None,
+    ):
         self.city = city
         self.validator = validator
         self.registry = registry
@@ -48,8 +56,9 @@ class Pipeline:
             self._reject(batch, item, msg.reason, msg.detail)
             return
         windows = self.registry.windows(vid)
-        if (windows is None or (type(msg) is not Status and not windows.covers_span(msg.t_min, msg.t_max))) \
-                and self.registry.may_look_up(vid):
+        if (
+            windows is None or (type(msg) is not Status and not windows.covers_span(msg.t_min, msg.t_max))
+        ) and self.registry.may_look_up(vid):
             await self.db.run(lambda conn: self.registry.load_vehicle(conn, vid))
             windows = self.registry.windows(vid)
         if windows is None:

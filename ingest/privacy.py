@@ -15,6 +15,7 @@ Dropped rows are never written anywhere, not even to a staging table: only the c
 per (vehicle, UTC day, reason) leave this module. Pure functions, no I/O; times are epoch
 milliseconds, distances metres.
 """
+
 from __future__ import annotations
 
 import math
@@ -85,7 +86,7 @@ class ZoneSet:
         self.zones = list(zones)
         self.policy = policy
         self._kx = [math.cos(math.radians(z.lat)) * M_PER_DEG for z in self.zones]
-        self._r2 = [z.radius_m ** 2 for z in self.zones]
+        self._r2 = [z.radius_m**2 for z in self.zones]
         if self.zones:  # bounding box of all zones, to skip the exact test for most positions
             self._lon_lo = min(z.lon - z.radius_m / k for z, k in zip(self.zones, self._kx))
             self._lon_hi = max(z.lon + z.radius_m / k for z, k in zip(self.zones, self._kx))

@@ -21,6 +21,7 @@ outages sets it much higher (or 0) with ``max_queued_bytes`` as the memory guard
 MQTT 3.1.1 (e.g. the embedded amqtt broker) has no shared subscriptions: with it a worker
 subscribes alone and says so in the log.
 """
+
 from __future__ import annotations
 
 import logging
@@ -46,16 +47,30 @@ MAX_RECEIVE_MAXIMUM = 65_535  # the largest Receive Maximum MQTT 5 can announce
 
 
 class Receiver:
-    def __init__(self, target: MqttTarget, client_id: str, city: str, buffer: BoundedBuffer, metrics: IngestMetrics,
-                 *, protocol: str = "5", share_group: str | None = None, session_expiry_s: int = 7 * 86400):
+    def __init__(
+        self,
+        target: MqttTarget,
+        client_id: str,
+        city: str,
+        buffer: BoundedBuffer,
+        metrics: IngestMetrics,
+        *,
+        protocol: str = "5",
+        share_group: str | None = None,
+        session_expiry_s: int = 7 * 86400,
+    ):
         if protocol not in ("5", "3.1.1"):
             raise ValueError("MQTT protocol must be 5 or 3.1.1")
         self.target = target
         self.client_id = client_id
         self.protocol = protocol
         if share_group and protocol != "5":
-            log(logger, logging.WARNING, "shared subscriptions need MQTT 5; subscribing without a share group",
-                share_group=share_group)
+            log(
+                logger,
+                logging.WARNING,
+                "shared subscriptions need MQTT 5; subscribing without a share group",
+                share_group=share_group,
+            )
             share_group = None
         self.filters = subscriptions(city, share_group)
         self.buffer = buffer
@@ -66,11 +81,22 @@ class Receiver:
         self._generation = 0
         self._connected = False
         if protocol == "5":
-            client = FastClient(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
-                                manual_ack=True, on_publishes=self._on_publishes)
+            client = FastClient(
+                CallbackAPIVersion.VERSION2,
+                client_id=client_id,
+                protocol=mqtt.MQTTv5,
+                manual_ack=True,
+                on_publishes=self._on_publishes,
+            )
         else:
-            client = FastClient(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311,
-                                clean_session=False, manual_ack=True, on_publishes=self._on_publishes)
+            client = FastClient(
+                CallbackAPIVersion.VERSION2,
+                client_id=client_id,
+                protocol=mqtt.MQTTv311,
+                clean_session=False,
+                manual_ack=True,
+                on_publishes=self._on_publishes,
+            )
         if target.username:
             client.username_pw_set(target.username, target.password)
         if target.tls:
@@ -88,8 +114,9 @@ class Receiver:
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = self.session_expiry_s
             props.ReceiveMaximum = min(self.buffer.capacity, MAX_RECEIVE_MAXIMUM)
-            self._client.connect_async(self.target.host, self.target.port, KEEPALIVE_S, clean_start=False,
-                                       properties=props)
+            self._client.connect_async(
+                self.target.host, self.target.port, KEEPALIVE_S, clean_start=False, properties=props
+            )
         else:
             self._client.connect_async(self.target.host, self.target.port, KEEPALIVE_S)
         self._client.loop_start()
@@ -128,8 +155,16 @@ class Receiver:
             self._connected = True
         self.metrics.mqtt_connects.inc()
         self.metrics.mqtt_connected.set(1)
-        log(logger, logging.INFO, "connected to the broker", broker=self.target.url(), client_id=self.client_id,
-            protocol=self.protocol, session_present=bool(flags.session_present), generation=self._generation)
+        log(
+            logger,
+            logging.INFO,
+            "connected to the broker",
+            broker=self.target.url(),
+            client_id=self.client_id,
+            protocol=self.protocol,
+            session_present=bool(flags.session_present),
+            generation=self._generation,
+        )
         if self.protocol == "5":
             client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.filters])
         else:
@@ -139,8 +174,12 @@ class Receiver:
         with self._lock:
             self._connected = False
         self.metrics.mqtt_connected.set(0)
-        log(logger, logging.WARNING if reason_code.is_failure else logging.INFO, "disconnected from the broker",
-            reason=str(reason_code))
+        log(
+            logger,
+            logging.WARNING if reason_code.is_failure else logging.INFO,
+            "disconnected from the broker",
+            reason=str(reason_code),
+        )
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         failed = [str(rc) for rc in reason_codes if rc.is_failure]

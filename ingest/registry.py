@@ -13,6 +13,7 @@ Staleness is bounded by `refresh_s` (default 30 s) for changes that *shrink* wha
 stored (a shift shortened or deleted, a zone added); growing changes are seen on the
 first miss.
 """
+
 from __future__ import annotations
 
 import time
@@ -41,8 +42,9 @@ DEFAULT_RETENTION_DAYS = 90
 
 
 class Registry:
-    def __init__(self, city: str, *, refresh_s: float = 30.0, miss_refresh_s: float = 1.0,
-                 max_lookups_per_s: float = 50.0):
+    def __init__(
+        self, city: str, *, refresh_s: float = 30.0, miss_refresh_s: float = 1.0, max_lookups_per_s: float = 50.0
+    ):
         self.city = city
         self.refresh_s = refresh_s
         self.miss_refresh_s = miss_refresh_s
@@ -72,8 +74,9 @@ class Registry:
         last = max(self._vehicle_loaded_at.get(vid, float("-inf")), self._loaded_at)
         if now - last < self.miss_refresh_s:
             return False
-        self._lookup_tokens = min(self.max_lookups_per_s,
-                                  self._lookup_tokens + (now - self._tokens_at) * self.max_lookups_per_s)
+        self._lookup_tokens = min(
+            self.max_lookups_per_s, self._lookup_tokens + (now - self._tokens_at) * self.max_lookups_per_s
+        )
         self._tokens_at = now
         if self._lookup_tokens < 1:
             return False

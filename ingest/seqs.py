@@ -11,6 +11,7 @@ sees only its share of every unit's messages, so `missing` is meaningful for a s
 worker; the database's exactly-once guarantee does not depend on this class at all (it
 only avoids counting a duplicate message's privacy drops twice, and feeds metrics).
 """
+
 from __future__ import annotations
 
 

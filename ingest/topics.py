@@ -1,4 +1,5 @@
 """MQTT topic names of wire protocol v1: ``fleet/<city>/<vehicle_id>/<channel>``."""
+
 from __future__ import annotations
 
 import re

@@ -28,6 +28,7 @@ expired          a fix or event older than the retention window
 unknown_vehicle  the vehicle is not registered (decided by the worker, see registry)
 ===============  ================================================================
 """
+
 from __future__ import annotations
 
 import json
@@ -176,10 +177,19 @@ class Validator:
             return None
         v, vid, seq, sent, fixes = body.get("v"), body.get("vid"), body.get("seq"), body.get("sent"), body.get("fixes")
         priv = body.get("priv", False)
-        if (type(v) is not int or v != 1 or type(vid) is not str or not lim.vid.match(vid)
-                or type(seq) is not int or not 0 <= seq <= lim.seq_hi
-                or type(sent) is not int or not lim.t_lo <= sent <= lim.t_hi
-                or type(priv) is not bool or type(fixes) is not list or not 1 <= len(fixes) <= lim.max_fixes):
+        if (
+            type(v) is not int
+            or v != 1
+            or type(vid) is not str
+            or not lim.vid.match(vid)
+            or type(seq) is not int
+            or not 0 <= seq <= lim.seq_hi
+            or type(sent) is not int
+            or not lim.t_lo <= sent <= lim.t_hi
+            or type(priv) is not bool
+            or type(fixes) is not list
+            or not 1 <= len(fixes) <= lim.max_fixes
+        ):
             return None
         t_lo, t_hi = lim.t_lo, lim.t_hi
         lon_lo, lon_hi = lim.lon
@@ -194,12 +204,17 @@ class Validator:
             if type(f) is not list or len(f) != 6:
                 return None
             t, lon, lat, sp, hd, hp = f
-            if (type(t) is not int or not t_lo <= t <= t_hi
-                    or type(lon) not in num or not lon_lo <= lon <= lon_hi
-                    or type(lat) not in num or not lat_lo <= lat <= lat_hi
-                    or (sp is not None and (type(sp) not in num or not sp_lo <= sp <= sp_hi))
-                    or (hd is not None and (type(hd) not in num or not hd_lo <= hd < hd_hi))
-                    or (hp is not None and (type(hp) not in num or not hp_lo <= hp <= hp_hi))):
+            if (
+                type(t) is not int
+                or not t_lo <= t <= t_hi
+                or type(lon) not in num
+                or not lon_lo <= lon <= lon_hi
+                or type(lat) not in num
+                or not lat_lo <= lat <= lat_hi
+                or (sp is not None and (type(sp) not in num or not sp_lo <= sp <= sp_hi))
+                or (hd is not None and (type(hd) not in num or not hd_lo <= hd < hd_hi))
+                or (hp is not None and (type(hp) not in num or not hp_lo <= hp <= hp_hi))
+            ):
                 return None
             if t < t_min:
                 t_min = t
@@ -211,23 +226,46 @@ class Validator:
         lim = self._lim
         if type(body) is not dict or not body.keys() <= lim.ev_keys:
             return None
-        v, vid, seq, sent, events = body.get("v"), body.get("vid"), body.get("seq"), body.get("sent"), body.get("events")
+        v, vid, seq, sent, events = (
+            body.get("v"),
+            body.get("vid"),
+            body.get("seq"),
+            body.get("sent"),
+            body.get("events"),
+        )
         priv = body.get("priv", False)
-        if (type(v) is not int or v != 1 or type(vid) is not str or not lim.vid.match(vid)
-                or type(seq) is not int or not 0 <= seq <= lim.seq_hi
-                or type(sent) is not int or not lim.t_lo <= sent <= lim.t_hi
-                or type(priv) is not bool or type(events) is not list or not 1 <= len(events) <= lim.max_events):
+        if (
+            type(v) is not int
+            or v != 1
+            or type(vid) is not str
+            or not lim.vid.match(vid)
+            or type(seq) is not int
+            or not 0 <= seq <= lim.seq_hi
+            or type(sent) is not int
+            or not lim.t_lo <= sent <= lim.t_hi
+            or type(priv) is not bool
+            or type(events) is not list
+            or not 1 <= len(events) <= lim.max_events
+        ):
             return None
         t_min, t_max = lim.t_hi, lim.t_lo
         for e in events:
             if type(e) is not dict or not e.keys() <= lim.event_keys or not lim.event_required <= e.keys():
                 return None
             t, k, lon, lat, mag, spd = e["t"], e["k"], e["lon"], e["lat"], e["mag"], e.get("spd")
-            if (type(t) is not int or not lim.t_lo <= t <= lim.t_hi or type(k) is not str or k not in lim.kinds
-                    or not _num(lon) or not lim.lon[0] <= lon <= lim.lon[1]
-                    or not _num(lat) or not lim.lat[0] <= lat <= lim.lat[1]
-                    or not _num(mag) or not lim.mag[0] <= mag <= lim.mag[1]
-                    or (spd is not None and (not _num(spd) or not lim.speed[0] <= spd <= lim.speed[1]))):
+            if (
+                type(t) is not int
+                or not lim.t_lo <= t <= lim.t_hi
+                or type(k) is not str
+                or k not in lim.kinds
+                or not _num(lon)
+                or not lim.lon[0] <= lon <= lim.lon[1]
+                or not _num(lat)
+                or not lim.lat[0] <= lat <= lim.lat[1]
+                or not _num(mag)
+                or not lim.mag[0] <= mag <= lim.mag[1]
+                or (spd is not None and (not _num(spd) or not lim.speed[0] <= spd <= lim.speed[1]))
+            ):
                 return None
             t_min, t_max = min(t_min, t), max(t_max, t)
         return Events(vid, seq, sent, priv, events, t_min, t_max)
@@ -243,12 +281,14 @@ class Validator:
         if channel == "telemetry":
             fixes = [[int(f[0]), *f[1:]] for f in body["fixes"]]
             times = [f[0] for f in fixes]
-            return Telemetry(body["vid"], int(body["seq"]), int(body["sent"]), body.get("priv", False), fixes,
-                             min(times), max(times))
+            return Telemetry(
+                body["vid"], int(body["seq"]), int(body["sent"]), body.get("priv", False), fixes, min(times), max(times)
+            )
         events = [{**e, "t": int(e["t"])} for e in body["events"]]
         times = [e["t"] for e in events]
-        return Events(body["vid"], int(body["seq"]), int(body["sent"]), body.get("priv", False), events,
-                      min(times), max(times))
+        return Events(
+            body["vid"], int(body["seq"]), int(body["sent"]), body.get("priv", False), events, min(times), max(times)
+        )
 
 
 def _reason(body, exc: fastjsonschema.JsonSchemaValueException) -> str:

@@ -14,6 +14,7 @@ on it, the buffer fills (bounded), paho's thread blocks in `put`, the broker hol
 Stopping (`stop()`, e.g. on SIGTERM): the buffer stops taking messages, everything taken
 is processed, written and acknowledged, then the session is disconnected cleanly.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -91,20 +92,38 @@ class IngestWorker:
         registry = Registry(cfg.city, refresh_s=cfg.registry_refresh_s)
         reader = DbLink(cfg.database_url, "registry", self.metrics)
         await reader.run(registry.load)
-        pipeline = Pipeline(cfg.city, Validator(max_future_ms=int(cfg.max_future_s * 1000)), registry, reader,
-                            self.metrics)
-        self.receiver = Receiver(parse_mqtt_url(cfg.mqtt_url), cfg.client_id, cfg.city, buffer, self.metrics,
-                                 protocol=cfg.protocol, share_group=cfg.share_group,
-                                 session_expiry_s=cfg.session_expiry_s)
+        pipeline = Pipeline(
+            cfg.city, Validator(max_future_ms=int(cfg.max_future_s * 1000)), registry, reader, self.metrics
+        )
+        self.receiver = Receiver(
+            parse_mqtt_url(cfg.mqtt_url),
+            cfg.client_id,
+            cfg.city,
+            buffer,
+            self.metrics,
+            protocol=cfg.protocol,
+            share_group=cfg.share_group,
+            session_expiry_s=cfg.session_expiry_s,
+        )
         queue: asyncio.Queue[tuple[int, Batch] | None] = asyncio.Queue(maxsize=cfg.writers)
-        links = [DbLink(cfg.database_url, f"writer-{i}", self.metrics, init=prepare_connection)
-                 for i in range(cfg.writers)]
+        links = [
+            DbLink(cfg.database_url, f"writer-{i}", self.metrics, init=prepare_connection) for i in range(cfg.writers)
+        ]
         writer = BatchWriter()
         writers = [asyncio.create_task(self._write_loop(queue, link, writer)) for link in links]
         self.receiver.start()
-        log(logger, logging.INFO, "ingest worker started", client_id=cfg.client_id, city=cfg.city,
-            share_group=cfg.share_group if cfg.protocol == "5" else None, writers=cfg.writers,
-            batch_rows=cfg.batch_rows, batch_wait_s=cfg.batch_wait_s, buffer_messages=cfg.buffer_messages)
+        log(
+            logger,
+            logging.INFO,
+            "ingest worker started",
+            client_id=cfg.client_id,
+            city=cfg.city,
+            share_group=cfg.share_group if cfg.protocol == "5" else None,
+            writers=cfg.writers,
+            batch_rows=cfg.batch_rows,
+            batch_wait_s=cfg.batch_wait_s,
+            buffer_messages=cfg.buffer_messages,
+        )
         try:
             await self._pipeline_loop(buffer, pipeline, queue, writers)
             for _ in writers:
@@ -122,8 +141,9 @@ class IngestWorker:
                 await link.close()
             log(logger, logging.INFO, "ingest worker stopped", **self.totals)
 
-    async def _pipeline_loop(self, buffer: BoundedBuffer, pipeline: Pipeline, queue: asyncio.Queue,
-                             writers: list[asyncio.Task]) -> None:
+    async def _pipeline_loop(
+        self, buffer: BoundedBuffer, pipeline: Pipeline, queue: asyncio.Queue, writers: list[asyncio.Task]
+    ) -> None:
         cfg = self.config
         batch = Batch()
         while True:

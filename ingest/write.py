@@ -22,6 +22,7 @@ The same transaction stores the rejects, adds the privacy drop counts, marks
 the rollup job recomputes them) and updates ``devices``. Day partitions for days not seen
 before are created first (native mode; a no-op with TimescaleDB).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -101,9 +102,13 @@ def epoch_day(day: int) -> date:
 
 async def prepare_connection(conn: asyncpg.Connection) -> None:
     """timestamptz parameters as epoch ms ints on this connection (and results as epoch µs)."""
-    await conn.set_type_codec("timestamptz", schema="pg_catalog", format="tuple",
-                              encoder=lambda ms: (ms * 1000 - PG_EPOCH_US,),
-                              decoder=lambda value: value[0] + PG_EPOCH_US)
+    await conn.set_type_codec(
+        "timestamptz",
+        schema="pg_catalog",
+        format="tuple",
+        encoder=lambda ms: (ms * 1000 - PG_EPOCH_US,),
+        decoder=lambda value: value[0] + PG_EPOCH_US,
+    )
 
 
 class BatchWriter:
@@ -124,16 +129,29 @@ class BatchWriter:
             # Cheaper than tracking which (re)connected session has its temp tables.
             await conn.execute(CREATE_STAGING)
             async with conn.transaction():
-                fixes_stored = await _stage_and_move(conn, batch.fixes, "ingest_fix_stage", FIX_STAGE_COLUMNS,
-                                                     MOVE_FIXES)
-                events_stored = await _stage_and_move(conn, batch.events, "ingest_event_stage",
-                                                      EVENT_STAGE_COLUMNS, MOVE_EVENTS)
+                fixes_stored = await _stage_and_move(
+                    conn, batch.fixes, "ingest_fix_stage", FIX_STAGE_COLUMNS, MOVE_FIXES
+                )
+                events_stored = await _stage_and_move(
+                    conn, batch.events, "ingest_event_stage", EVENT_STAGE_COLUMNS, MOVE_EVENTS
+                )
                 await _side_tables(conn, batch)
-            conflicts = tuple(table for table, rows, stored in (("fixes", batch.fixes, fixes_stored),
-                                                                ("events", batch.events, events_stored))
-                              if stored < len(rows))
-        return WriteResult(fixes_stored, len(batch.fixes) - fixes_stored, events_stored,
-                           len(batch.events) - events_stored, len(batch.rejects), conflicts)
+            conflicts = tuple(
+                table
+                for table, rows, stored in (
+                    ("fixes", batch.fixes, fixes_stored),
+                    ("events", batch.events, events_stored),
+                )
+                if stored < len(rows)
+            )
+        return WriteResult(
+            fixes_stored,
+            len(batch.fixes) - fixes_stored,
+            events_stored,
+            len(batch.events) - events_stored,
+            len(batch.rejects),
+            conflicts,
+        )
 
     async def _ensure_days(self, conn: asyncpg.Connection, days: set[int]) -> None:
         """Day partitions for days this writer has not seen yet (each call commits alone)."""
@@ -148,17 +166,28 @@ async def _side_tables(conn: asyncpg.Connection, batch: Batch) -> None:
         await conn.copy_records_to_table("rejects", records=batch.rejects, columns=REJECT_COLUMNS)
     if batch.drops:
         keys = sorted(batch.drops)
-        await conn.execute(ADD_DROPS, [k[0] for k in keys], [epoch_day(k[1]) for k in keys],
-                           [k[2] for k in keys], [batch.drops[k][0] for k in keys],
-                           [batch.drops[k][1] for k in keys])
+        await conn.execute(
+            ADD_DROPS,
+            [k[0] for k in keys],
+            [epoch_day(k[1]) for k in keys],
+            [k[2] for k in keys],
+            [batch.drops[k][0] for k in keys],
+            [batch.drops[k][1] for k in keys],
+        )
     if batch.days:
         days = sorted(batch.days)
         await conn.execute(MARK_DIRTY, [d[0] for d in days], [epoch_day(d[1]) for d in days])
     if batch.devices:
         vids = sorted(batch.devices)
         seen = [batch.devices[v] for v in vids]
-        await conn.execute(UPDATE_DEVICES, vids, [s.last_seen_ms for s in seen],
-                           [s.last_seq for s in seen], [s.online for s in seen], [s.firmware for s in seen])
+        await conn.execute(
+            UPDATE_DEVICES,
+            vids,
+            [s.last_seen_ms for s in seen],
+            [s.last_seq for s in seen],
+            [s.online for s in seen],
+            [s.firmware for s in seen],
+        )
 
 
 async def _copy(conn: asyncpg.Connection, rows: list[list], table: str, columns: tuple[str, ...]) -> int:
@@ -168,8 +197,9 @@ async def _copy(conn: asyncpg.Connection, rows: list[list], table: str, columns:
     return _count(await conn.copy_records_to_table(table, records=rows, columns=columns))
 
 
-async def _stage_and_move(conn: asyncpg.Connection, rows: list[list], stage: str, stage_columns: tuple[str, ...],
-                          move: str) -> int:
+async def _stage_and_move(
+    conn: asyncpg.Connection, rows: list[list], stage: str, stage_columns: tuple[str, ...], move: str
+) -> int:
     """Insert `rows` once each through the staging table; returns how many were new."""
     if not rows:
         return 0

@@ -5,6 +5,7 @@ from 127.0.0.1:5432 / 127.0.0.1:1883 when something answers there, else the embe
 pgserver / amqtt are started (as `fleetpilot demo` would). Every test that asks for a
 database gets a fresh, uniquely named one, dropped afterwards.
 """
+
 from __future__ import annotations
 
 import uuid

@@ -1,4 +1,5 @@
 """Helpers shared by the test modules (importable as `support`)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,7 +19,6 @@ class TestServers(BaseSettings):
     storage_mode: str = "auto"
 
 
-
 def answers(host: str, port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
@@ -34,8 +34,6 @@ def with_database(url: str, name: str) -> str:
     """`url` pointing at database `name` (works for host URLs and socket URLs)."""
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{name}"))
-
-
 
 
 async def with_conn(url: str, fn):
@@ -73,7 +71,9 @@ async def seal_template(admin_url: str, name: str) -> None:
         for _ in range(100):
             left = await admin.fetchval(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = $1 AND pid <> pg_backend_pid()", name)
+                "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                name,
+            )
             if not left:
                 return
             await asyncio.sleep(0.05)

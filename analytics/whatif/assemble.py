@@ -6,6 +6,7 @@ every step. Times come in as UTC epoch seconds and leave as local wall-clock sec
 ``tz`` (IANA name); the offset is taken per UTC day at noon, which is exact except for
 the hours of a daylight-saving switch (at night, when no truck collects).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -22,7 +23,15 @@ from fleetpilot.analytics.geo import LocalFrame
 from fleetpilot.analytics.matching import LineIndex
 from fleetpilot.analytics.segmentation import build_track
 from fleetpilot.analytics.whatif.history import (
-    EVENT_KINDS, SECONDS_PER_DAY, Facilities, History, Legs, Network, Plans, Shifts, StopVisits,
+    EVENT_KINDS,
+    SECONDS_PER_DAY,
+    Facilities,
+    History,
+    Legs,
+    Network,
+    Plans,
+    Shifts,
+    StopVisits,
 )
 from fleetpilot.analytics.whatif.legs import LegParams, ShiftLegs, legs_of_shift, stop_visits_of_shift
 
@@ -36,8 +45,14 @@ def utc_offset_s(t_utc_s: np.ndarray, tz: str) -> np.ndarray:
         return np.zeros_like(t)
     zone = ZoneInfo(tz)
     days, inverse = np.unique(np.floor(t / SECONDS_PER_DAY).astype(np.int64), return_inverse=True)
-    offsets = np.array([zone.utcoffset(datetime.fromtimestamp(d * SECONDS_PER_DAY + 43_200, timezone.utc)
-                                       .replace(tzinfo=None)).total_seconds() for d in days])
+    offsets = np.array(
+        [
+            zone.utcoffset(
+                datetime.fromtimestamp(d * SECONDS_PER_DAY + 43_200, timezone.utc).replace(tzinfo=None)
+            ).total_seconds()
+            for d in days
+        ]
+    )
     return offsets[inverse]
 
 
@@ -67,16 +82,28 @@ def build_city(streets: Sequence[tuple], facilities: Sequence[tuple], *, index: 
     x0, y0 = frame.to_xy(first[:, 0], first[:, 1])
     x1, y1 = frame.to_xy(last[:, 0], last[:, 1])
     projected = shapely.transform(lines, lambda c: np.column_stack(frame.to_xy(c[:, 0], c[:, 1])))
-    network = Network(segment_ids=ids, road_class=np.array([str(s[1]) for s in streets]),
-                      speed_limit_mps=np.array([float(s[2]) for s in streets]) / 3.6, length_m=shapely.length(projected),
-                      x0=x0, y0=y0, x1=x1, y1=y1)
+    network = Network(
+        segment_ids=ids,
+        road_class=np.array([str(s[1]) for s in streets]),
+        speed_limit_mps=np.array([float(s[2]) for s in streets]) / 3.6,
+        length_m=shapely.length(projected),
+        x0=x0,
+        y0=y0,
+        x1=x1,
+        y1=y1,
+    )
     fac_ids = np.array([str(f[0]) for f in facilities])
     fac_types = np.array([str(f[1]) for f in facilities])
     polygons = np.array([shapely.Polygon(f[2][0], f[2][1:]) for f in facilities], dtype=object)
     geofences = Geofences.build(fac_ids, fac_types, polygons, frame)
     centroids = shapely.get_coordinates(shapely.centroid(geofences.polygons)) if len(facilities) else np.zeros((0, 2))
-    return City(frame, network, Facilities(fac_ids, fac_types, centroids[:, 0], centroids[:, 1]),
-                LineIndex.build(ids, lines, frame) if index else None, geofences)
+    return City(
+        frame,
+        network,
+        Facilities(fac_ids, fac_types, centroids[:, 0], centroids[:, 1]),
+        LineIndex.build(ids, lines, frame) if index else None,
+        geofences,
+    )
 
 
 def build_plans(city: City, segments: Sequence[tuple], stops: Sequence[tuple]) -> Plans:
@@ -99,13 +126,16 @@ def build_plans(city: City, segments: Sequence[tuple], stops: Sequence[tuple]) -
     lat = np.array([s[3] for s in all_stops], dtype=np.float64)
     sx, sy = city.frame.to_xy(lon, lat)
     return Plans(
-        route_ids=np.array(route_ids), plan_route=np.array([route_ids.index(k[0]) for k in keys], dtype=np.int32),
+        route_ids=np.array(route_ids),
+        plan_route=np.array([route_ids.index(k[0]) for k in keys], dtype=np.int32),
         plan_version=np.array([k[1] for k in keys], dtype=np.int32),
         seg_offsets=np.concatenate([[0], np.cumsum([len(s) for s in seg_lists])]).astype(np.int64),
         seg=np.array([s for lst in seg_lists for s in lst], dtype=np.int32),
         stop_offsets=np.concatenate([[0], np.cumsum([len(s) for s in stop_lists])]).astype(np.int64),
-        stop_ids=np.array([s[1] for s in all_stops]), stop_seq=np.array([s[0] for s in all_stops], dtype=np.int32),
-        stop_x=np.asarray(sx), stop_y=np.asarray(sy),
+        stop_ids=np.array([s[1] for s in all_stops]),
+        stop_seq=np.array([s[0] for s in all_stops], dtype=np.int32),
+        stop_x=np.asarray(sx),
+        stop_y=np.asarray(sy),
     )
 
 
@@ -117,8 +147,9 @@ def plan_index(plans: Plans, route_id: str | None, version: int | None) -> int:
     return int(hit[0]) if hit.size else -1
 
 
-def prepare_shift(city: City, plans: Plans, plan: int, fixes: Fixes, events: DeviceEvents,
-                  params: LegParams = LegParams()) -> tuple[ShiftLegs, np.ndarray, np.ndarray]:
+def prepare_shift(
+    city: City, plans: Plans, plan: int, fixes: Fixes, events: DeviceEvents, params: LegParams = LegParams()
+) -> tuple[ShiftLegs, np.ndarray, np.ndarray]:
     """Legs and stop visits (plan-global stop index, UTC s) of one shift's fixes and events."""
     if city.streets is None:
         raise ValueError("preparing legs needs the city built with its matching index")
@@ -145,9 +176,15 @@ class ShiftRecord:
     crew: tuple[str, ...]  # opaque person keys; only counted, never shown
 
 
-def build_history(city: City, plans: Plans, shifts: Sequence[ShiftRecord], legs: Sequence[ShiftLegs],
-                  visits: Sequence[tuple[np.ndarray, np.ndarray]], tz: str = "UTC",
-                  period: tuple[int, int] | None = None) -> History:
+def build_history(
+    city: City,
+    plans: Plans,
+    shifts: Sequence[ShiftRecord],
+    legs: Sequence[ShiftLegs],
+    visits: Sequence[tuple[np.ndarray, np.ndarray]],
+    tz: str = "UTC",
+    period: tuple[int, int] | None = None,
+) -> History:
     """A History from per-shift legs and visits (UTC) listed in the same order as ``shifts``."""
     vehicle_ids = np.array(sorted({s.vehicle_id for s in shifts}))
     route_pos = {str(r): i for i, r in enumerate(plans.route_ids)}
@@ -156,30 +193,57 @@ def build_history(city: City, plans: Plans, shifts: Sequence[ShiftRecord], legs:
     ends = np.array([s.end_utc_s for s in shifts], dtype=np.float64)
     sizes = np.array([len(s.crew) for s in shifts], dtype=np.int64)
     shift_cols = Shifts(
-        shift_ids=np.array([s.shift_id for s in shifts]), vehicle_ids=vehicle_ids,
+        shift_ids=np.array([s.shift_id for s in shifts]),
+        vehicle_ids=vehicle_ids,
         vehicle=np.searchsorted(vehicle_ids, [s.vehicle_id for s in shifts]).astype(np.int32),
         route=np.array([route_pos.get(str(s.route_id), -1) for s in shifts], dtype=np.int32),
         plan=np.array([plan_index(plans, s.route_id, s.route_version) for s in shifts], dtype=np.int32),
-        start_t=starts + utc_offset_s(starts, tz), end_t=ends + utc_offset_s(ends, tz),
+        start_t=starts + utc_offset_s(starts, tz),
+        end_t=ends + utc_offset_s(ends, tz),
         crew_offsets=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
         crew_person=person_of[: int(sizes.sum())].astype(np.int32),
     )
     counts = np.array([len(leg) for leg in legs], dtype=np.int64)
-    cols = {name: (np.concatenate([getattr(leg, name) for leg in legs]) if legs else np.zeros(0)) for name in LEG_COLUMNS}
+    cols = {
+        name: (np.concatenate([getattr(leg, name) for leg in legs]) if legs else np.zeros(0)) for name in LEG_COLUMNS
+    }
     events = np.concatenate([leg.events for leg in legs]) if legs else np.zeros((0, len(EVENT_KINDS)), dtype=np.int32)
     t0 = cols.pop("t0")
-    leg_cols = Legs(shift=np.repeat(np.arange(len(shifts)), counts).astype(np.int32), t0=t0 + utc_offset_s(t0, tz),
-                    events=events, **{k: v for k, v in cols.items()})
+    leg_cols = Legs(
+        shift=np.repeat(np.arange(len(shifts)), counts).astype(np.int32),
+        t0=t0 + utc_offset_s(t0, tz),
+        events=events,
+        **{k: v for k, v in cols.items()},
+    )
     v_shift = np.repeat(np.arange(len(visits)), [len(v[0]) for v in visits]).astype(np.int32)
     v_t = np.concatenate([v[1] for v in visits]) if visits else np.zeros(0)
-    visit_cols = StopVisits(shift=v_shift, stop=(np.concatenate([v[0] for v in visits]) if visits
-                                                 else np.zeros(0)).astype(np.int32), t=v_t + utc_offset_s(v_t, tz))
-    return History(frame=city.frame, network=city.network, facilities=city.facilities, plans=plans,
-                   shifts=shift_cols, legs=leg_cols, visits=visit_cols, period=period)
+    visit_cols = StopVisits(
+        shift=v_shift,
+        stop=(np.concatenate([v[0] for v in visits]) if visits else np.zeros(0)).astype(np.int32),
+        t=v_t + utc_offset_s(v_t, tz),
+    )
+    return History(
+        frame=city.frame,
+        network=city.network,
+        facilities=city.facilities,
+        plans=plans,
+        shifts=shift_cols,
+        legs=leg_cols,
+        visits=visit_cols,
+        period=period,
+    )
 
 
-def history_from_documents(city_geojson: dict, routes_geojson: dict, roster: dict, fixes: dict, events: dict,
-                           vehicle_ids: Sequence[str], event_kinds: Sequence[str], tz: str = "UTC") -> History:
+def history_from_documents(
+    city_geojson: dict,
+    routes_geojson: dict,
+    roster: dict,
+    fixes: dict,
+    events: dict,
+    vehicle_ids: Sequence[str],
+    event_kinds: Sequence[str],
+    tz: str = "UTC",
+) -> History:
     """A History straight from the simulator's documents and columns (no database).
 
     ``fixes``/``events`` are columns with integer ``vehicle`` codes into ``vehicle_ids`` and
@@ -188,17 +252,48 @@ def history_from_documents(city_geojson: dict, routes_geojson: dict, roster: dic
     """
     feats = city_geojson["features"]
     city = build_city(
-        [(f["properties"]["segment_id"], f["properties"]["road_class"], f["properties"]["speed_limit_kmh"],
-          f["geometry"]["coordinates"]) for f in feats if f["properties"]["kind"] == "street"],
-        [(f["properties"]["facility_id"], f["properties"]["facility_type"], f["geometry"]["coordinates"])
-         for f in feats if f["properties"]["kind"] == "facility"])
+        [
+            (
+                f["properties"]["segment_id"],
+                f["properties"]["road_class"],
+                f["properties"]["speed_limit_kmh"],
+                f["geometry"]["coordinates"],
+            )
+            for f in feats
+            if f["properties"]["kind"] == "street"
+        ],
+        [
+            (f["properties"]["facility_id"], f["properties"]["facility_type"], f["geometry"]["coordinates"])
+            for f in feats
+            if f["properties"]["kind"] == "facility"
+        ],
+    )
     rfeats = routes_geojson["features"]
     plans = build_plans(
         city,
-        [(f["properties"]["route_id"], 1, f["properties"]["seq"], f["properties"]["segment_id"],
-          f["properties"].get("service", True)) for f in rfeats if f["properties"]["feature_type"] == "segment"],
-        [(f["properties"]["route_id"], 1, f["properties"]["seq"], f["properties"]["stop_id"],
-          *f["geometry"]["coordinates"][:2]) for f in rfeats if f["properties"]["feature_type"] == "stop"])
+        [
+            (
+                f["properties"]["route_id"],
+                1,
+                f["properties"]["seq"],
+                f["properties"]["segment_id"],
+                f["properties"].get("service", True),
+            )
+            for f in rfeats
+            if f["properties"]["feature_type"] == "segment"
+        ],
+        [
+            (
+                f["properties"]["route_id"],
+                1,
+                f["properties"]["seq"],
+                f["properties"]["stop_id"],
+                *f["geometry"]["coordinates"][:2],
+            )
+            for f in rfeats
+            if f["properties"]["feature_type"] == "stop"
+        ],
+    )
     code = {v: i for i, v in enumerate(vehicle_ids)}
     kinds = np.asarray(event_kinds)
     records, all_legs, all_visits = [], [], []
@@ -208,14 +303,30 @@ def history_from_documents(city_geojson: dict, routes_geojson: dict, roster: dic
         v = code[s["vehicle_id"]]
         fsel = (fixes["vehicle"] == v) & (fixes["t"] >= start * 1000) & (fixes["t"] < end * 1000)
         esel = (events["vehicle"] == v) & (events["t"] >= start * 1000) & (events["t"] < end * 1000)
-        shift_fixes = Fixes.from_columns({k: fixes[k][fsel] for k in ("vehicle", "t", "lon", "lat", "speed", "heading", "hdop")})
+        shift_fixes = Fixes.from_columns(
+            {k: fixes[k][fsel] for k in ("vehicle", "t", "lon", "lat", "speed", "heading", "hdop")}
+        )
         kind = events["kind"][esel]
-        shift_events = DeviceEvents.from_columns({"vehicle": events["vehicle"][esel], "t": events["t"][esel],
-                                                  "kind": kinds[kind] if kind.dtype.kind in "iu" else kind})
+        shift_events = DeviceEvents.from_columns(
+            {
+                "vehicle": events["vehicle"][esel],
+                "t": events["t"][esel],
+                "kind": kinds[kind] if kind.dtype.kind in "iu" else kind,
+            }
+        )
         plan = plan_index(plans, s.get("route_id"), 1)
         legs, stop, t = prepare_shift(city, plans, plan, shift_fixes, shift_events)
-        records.append(ShiftRecord(s["shift_id"], s["vehicle_id"], s.get("route_id"), 1 if plan >= 0 else None,
-                                   start, end, tuple(s.get("crew", ()))))
+        records.append(
+            ShiftRecord(
+                s["shift_id"],
+                s["vehicle_id"],
+                s.get("route_id"),
+                1 if plan >= 0 else None,
+                start,
+                end,
+                tuple(s.get("crew", ())),
+            )
+        )
         all_legs.append(legs)
         all_visits.append((stop, t))
     return build_history(city, plans, records, all_legs, all_visits, tz)

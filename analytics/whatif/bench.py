@@ -4,6 +4,7 @@ synthetic month of a 50-truck fleet, printed as JSON.
 The history is the synthetic fleet (``synthetic``), generated first and timed apart: the
 figures are the analysis alone, as an answer computes it once the legs are loaded.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,17 +68,28 @@ def main(argv: list[str] | None = None) -> int:
     for qid in QUESTIONS:
         params = {"lon": fleet.node_lonlat(3, 0)[0], "lat": fleet.node_lonlat(3, 0)[1]} if qid == "zone_speed" else {}
         questions[qid] = _timed(lambda: ask(qid, h, params))
-    print(json.dumps({
-        "benchmark": "whatif",
-        "fleet": {"trucks": args.trucks, "calendar_days": args.days, "shifts": int(h.shifts.size),
-                  "legs": int(h.legs.size), "stop_visits": int(h.visits.size), "segments": int(h.network.size)},
-        "replicates": args.replicates,
-        "generate_s": generate_s,
-        "scenario_s": seconds,
-        "scenario_max_s": max(seconds.values()),
-        "questions_total_s": round(float(np.sum(list(questions.values()))), 3),
-        "question_s": questions,
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "whatif",
+                "fleet": {
+                    "trucks": args.trucks,
+                    "calendar_days": args.days,
+                    "shifts": int(h.shifts.size),
+                    "legs": int(h.legs.size),
+                    "stop_visits": int(h.visits.size),
+                    "segments": int(h.network.size),
+                },
+                "replicates": args.replicates,
+                "generate_s": generate_s,
+                "scenario_s": seconds,
+                "scenario_max_s": max(seconds.values()),
+                "questions_total_s": round(float(np.sum(list(questions.values()))), 3),
+                "question_s": questions,
+                "cpu_count": os.cpu_count(),
+                "python": platform.python_version(),
+            },
+            indent=2,
+        )
+    )
     return 0

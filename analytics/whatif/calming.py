@@ -12,6 +12,7 @@ the exponent is updated by one Newton step from the full-data estimate (the one-
 bootstrap); with fewer than ``MIN_EVENTS`` events the exponent falls back to 2 (the
 squared-speed law of Nilsson's power model) and the answer says so.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -42,10 +43,10 @@ def speed_exponent(log_v: np.ndarray, events: np.ndarray, group: np.ndarray, wei
         e = weight * np.exp(z - z.max())
         s0 = np.bincount(group, weights=e, minlength=n_groups)
         s1 = np.bincount(group, weights=e * log_v, minlength=n_groups)
-        s2 = np.bincount(group, weights=e * log_v ** 2, minlength=n_groups)
+        s2 = np.bincount(group, weights=e * log_v**2, minlength=n_groups)
         ok = s0 > 0
         mean = np.where(ok, s1 / np.where(ok, s0, 1), 0.0)
-        var = np.where(ok, s2 / np.where(ok, s0, 1) - mean ** 2, 0.0)
+        var = np.where(ok, s2 / np.where(ok, s0, 1) - mean**2, 0.0)
         grad = (y * log_v).sum() - (Y * mean).sum()
         hess = -(Y * var).sum()
         if hess >= -1e-12:
@@ -57,8 +58,9 @@ def speed_exponent(log_v: np.ndarray, events: np.ndarray, group: np.ndarray, wei
     return b
 
 
-def one_step_exponents(log_v: np.ndarray, events: np.ndarray, group: np.ndarray, day: np.ndarray, b_hat: float,
-                       weights: np.ndarray) -> np.ndarray:
+def one_step_exponents(
+    log_v: np.ndarray, events: np.ndarray, group: np.ndarray, day: np.ndarray, b_hat: float, weights: np.ndarray
+) -> np.ndarray:
     """The exponent on every bootstrap resample of days, by one Newton step from ``b_hat``.
 
     At b = b_hat every sum in the profiled score and information is linear in the day
@@ -73,12 +75,12 @@ def one_step_exponents(log_v: np.ndarray, events: np.ndarray, group: np.ndarray,
     def per_cell(values: np.ndarray) -> np.ndarray:
         return np.bincount(cell, weights=values, minlength=n_groups * n_days).reshape(n_groups, n_days)
 
-    s0, s1, s2 = per_cell(e) @ weights.T, per_cell(e * log_v) @ weights.T, per_cell(e * log_v ** 2) @ weights.T
+    s0, s1, s2 = per_cell(e) @ weights.T, per_cell(e * log_v) @ weights.T, per_cell(e * log_v**2) @ weights.T
     y = per_cell(events) @ weights.T
     t = np.bincount(day, weights=events * log_v, minlength=n_days) @ weights.T
     ok = s0 > 0
     mean = np.where(ok, s1 / np.where(ok, s0, 1.0), 0.0)
-    var = np.where(ok, s2 / np.where(ok, s0, 1.0) - mean ** 2, 0.0)
+    var = np.where(ok, s2 / np.where(ok, s0, 1.0) - mean**2, 0.0)
     grad = t - (y * mean).sum(axis=0)
     hess = -(y * var).sum(axis=0)
     step = np.where(hess < -1e-12, grad / np.where(hess < -1e-12, hess, -1.0), 0.0)
@@ -92,8 +94,14 @@ def _intercepts(log_v, events, group, weight, b) -> np.ndarray:
     return np.log(np.maximum(Y, 1e-12) / np.maximum(S, 1e-300))
 
 
-def calm(history: History, segment_ids: list[str], new_limit_kmh: float, options: Options = Options(), *,
-         compliance: float = 1.0) -> ScenarioResult:
+def calm(
+    history: History,
+    segment_ids: list[str],
+    new_limit_kmh: float,
+    options: Options = Options(),
+    *,
+    compliance: float = 1.0,
+) -> ScenarioResult:
     """Lower the limit (or calm traffic) to ``new_limit_kmh`` on ``segment_ids``."""
     if not 0.0 <= compliance <= 1.0:
         raise ValueError("compliance must be between 0 and 1")
@@ -117,8 +125,12 @@ def calm(history: History, segment_ids: list[str], new_limit_kmh: float, options
     _, group = np.unique(legs.segment[fit_legs], return_inverse=True)
     on_target = targets[legs.segment[fit_legs]]
 
-    require_k(history, np.bincount(legs.shift[fit_legs[on_target]], minlength=history.shifts.size) > 0, options,
-              "driving on these segments")
+    require_k(
+        history,
+        np.bincount(legs.shift[fit_legs[on_target]], minlength=history.shifts.size) > 0,
+        options,
+        "driving on these segments",
+    )
     top = np.where(legs.max_speed_mps[fit_legs] > 0, legs.max_speed_mps[fit_legs], np.exp(log_v))
     factor = 1.0 - compliance * (1.0 - np.minimum(1.0, limit / top))
     factor = np.where(on_target, factor, 1.0)
@@ -139,7 +151,7 @@ def calm(history: History, segment_ids: list[str], new_limit_kmh: float, options
     def event_change(weight: np.ndarray, b: float) -> np.ndarray:
         """Expected change in events per calmed pass (``weight``: per calmed pass)."""
         mu = np.exp(_intercepts(t_log_v, t_events, t_group, weight, b)[t_group] + b * t_log_v)
-        return mu * (t_factor ** b - 1.0)
+        return mu * (t_factor**b - 1.0)
 
     options = options if options.hotspots is not None else _with_hotspots(options, segment_ids)
     base = shift_kpis(history, targets, options.factors)
@@ -164,54 +176,97 @@ def calm(history: History, segment_ids: list[str], new_limit_kmh: float, options
     # Only the event change depends on the refit exponent; the rest resamples daily deltas.
     weights = bootstrap_weights(history, options)
     samples = weights @ (per_day(history, scen) - per_day(history, base))
-    exponents = one_step_exponents(log_v[eventful], events[eventful], group[eventful], day[eventful], b_hat, weights) \
-        if enough else np.full(len(weights), b_hat)
+    exponents = (
+        one_step_exponents(log_v[eventful], events[eventful], group[eventful], day[eventful], b_hat, weights)
+        if enough
+        else np.full(len(weights), b_hat)
+    )
     target_day = day[on_target]
     n_days = weights.shape[1]
     for r, (w, b) in enumerate(zip(weights, exponents)):
-        samples[r, K["hotspot_events"]] = w @ np.bincount(target_day, weights=event_change(w[target_day], b),
-                                                          minlength=n_days)
+        samples[r, K["hotspot_events"]] = w @ np.bincount(
+            target_day, weights=event_change(w[target_day], b), minlength=n_days
+        )
 
     target_legs = fit_legs[on_target]
     v_kmh = np.exp(log_v[on_target]) * 3.6
     over = legs.max_speed_mps[target_legs] > limit
     minutes_before = legs.duration_s[target_legs].sum() / 60
     minutes_after = minutes_before + d_moving[on_target].sum() / 60
-    table = Table("the calmed segments", ["quantity", "before", "after", "unit"], [
-        ["passes", int(on_target.sum()), int(on_target.sum()), "passes"],
-        ["mean speed", float(v_kmh.mean()) if v_kmh.size else None,
-         float((v_kmh * factor[on_target]).mean()) if v_kmh.size else None, "km/h"],
-        ["passes over the new limit", float(over.mean()) if over.size else None, float(over.mean() * (1 - compliance))
-         if over.size else None, "share"],
-        ["time on the segments (exposure)", float(minutes_before), float(minutes_after), "vehicle-minutes"],
-        ["harsh events", float(legs.harsh[target_legs].sum()),
-         float(legs.harsh[target_legs].sum() + event_change(ones[on_target], b_hat).sum()), "events (expected)"],
-        ["speed exponent b", b_hat, b_hat, ""],
-    ])
+    table = Table(
+        "the calmed segments",
+        ["quantity", "before", "after", "unit"],
+        [
+            ["passes", int(on_target.sum()), int(on_target.sum()), "passes"],
+            [
+                "mean speed",
+                float(v_kmh.mean()) if v_kmh.size else None,
+                float((v_kmh * factor[on_target]).mean()) if v_kmh.size else None,
+                "km/h",
+            ],
+            [
+                "passes over the new limit",
+                float(over.mean()) if over.size else None,
+                float(over.mean() * (1 - compliance)) if over.size else None,
+                "share",
+            ],
+            ["time on the segments (exposure)", float(minutes_before), float(minutes_after), "vehicle-minutes"],
+            [
+                "harsh events",
+                float(legs.harsh[target_legs].sum()),
+                float(legs.harsh[target_legs].sum() + event_change(ones[on_target], b_hat).sum()),
+                "events (expected)",
+            ],
+            ["speed exponent b", b_hat, b_hat, ""],
+        ],
+    )
     lo, hi = np.percentile(exponents, [2.5, 97.5]) if len(exponents) else (b_hat, b_hat)
     bins = np.arange(0, max(70, int(v_kmh.max()) + 5 if v_kmh.size else 70), 5)
     hist_before = np.histogram(v_kmh, bins)[0]
     hist_after = np.histogram(v_kmh * factor[on_target], bins)[0]
-    chart = charts.grouped_bars([f"{b}-{b + 5}" for b in bins[:-1]], {"before": hist_before, "after": hist_after},
-                                "Pass speeds on the calmed segments", "km/h", "passes")
-    notes = [f"speed exponent b = {b_hat:.2f} (bootstrap 95 %: {lo:.2f}–{hi:.2f}) from {len(fit_legs)} passes "
-             f"on {', '.join(map(str, classes))} streets"]
+    chart = charts.grouped_bars(
+        [f"{b}-{b + 5}" for b in bins[:-1]],
+        {"before": hist_before, "after": hist_after},
+        "Pass speeds on the calmed segments",
+        "km/h",
+        "passes",
+    )
+    notes = [
+        f"speed exponent b = {b_hat:.2f} (bootstrap 95 %: {lo:.2f}–{hi:.2f}) from {len(fit_legs)} passes "
+        f"on {', '.join(map(str, classes))} streets"
+    ]
     if not enough:
-        notes.append(f"fewer than {MIN_EVENTS} harsh events on these road classes: exponent fixed at "
-                     f"{FALLBACK_EXPONENT:g} (power model), not estimated")
+        notes.append(
+            f"fewer than {MIN_EVENTS} harsh events on these road classes: exponent fixed at "
+            f"{FALLBACK_EXPONENT:g} (power model), not estimated"
+        )
     return build_result(
-        "calming", f"Limit {new_limit_kmh:g} km/h on {len(segment_ids)} segment(s)", history, options,
-        {"segment_ids": list(segment_ids), "new_limit_kmh": new_limit_kmh, "compliance": compliance}, [
+        "calming",
+        f"Limit {new_limit_kmh:g} km/h on {len(segment_ids)} segment(s)",
+        history,
+        options,
+        {"segment_ids": list(segment_ids), "new_limit_kmh": new_limit_kmh, "compliance": compliance},
+        [
             "a pass whose top speed exceeds the new limit is slowed in proportion until it would not "
             f"({compliance:.0%} of the excess removed)",
             "harsh events per pass ∝ mean speed^b with one intercept per segment; b estimated from passes on the "
             "same road class(es) (Poisson likelihood, segment intercepts profiled out)",
             "other streets, the order of streets and the number of passes do not change",
             "hotspot KPIs in this answer refer to the calmed segments",
-        ], base, scen, hotspots=np.flatnonzero(targets), delta_samples=samples,
-        unmodelled={"km": "same streets", "deadhead_km": "same streets", "hotspot_passes": "same passes",
-                    "idle_hours": "stationary time unchanged"},
-        tables=[table], extra_charts=[chart], notes=notes,
+        ],
+        base,
+        scen,
+        hotspots=np.flatnonzero(targets),
+        delta_samples=samples,
+        unmodelled={
+            "km": "same streets",
+            "deadhead_km": "same streets",
+            "hotspot_passes": "same passes",
+            "idle_hours": "stationary time unchanged",
+        },
+        tables=[table],
+        extra_charts=[chart],
+        notes=notes,
     )
 
 

@@ -1,16 +1,31 @@
 """Plotly figure specs (plain JSON) for answers; the dashboard renders them with plotly.js."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 
 def _layout(title: str, x_title: str, y_title: str) -> dict:
-    return {"title": {"text": title}, "xaxis": {"title": {"text": x_title}}, "yaxis": {"title": {"text": y_title}},
-            "margin": {"l": 60, "r": 20, "t": 50, "b": 60}}
+    return {
+        "title": {"text": title},
+        "xaxis": {"title": {"text": x_title}},
+        "yaxis": {"title": {"text": y_title}},
+        "margin": {"l": 60, "r": 20, "t": 50, "b": 60},
+    }
 
 
-def bar(x: Sequence, y: Sequence, title: str, x_title: str, y_title: str, *, horizontal: bool = False,
-        error_minus: Sequence | None = None, error_plus: Sequence | None = None, name: str | None = None) -> dict:
+def bar(
+    x: Sequence,
+    y: Sequence,
+    title: str,
+    x_title: str,
+    y_title: str,
+    *,
+    horizontal: bool = False,
+    error_minus: Sequence | None = None,
+    error_plus: Sequence | None = None,
+    name: str | None = None,
+) -> dict:
     trace: dict = {"type": "bar", "x": list(y) if horizontal else list(x), "y": list(x) if horizontal else list(y)}
     if horizontal:
         trace["orientation"] = "h"
@@ -31,8 +46,10 @@ def grouped_bars(x: Sequence, series: dict[str, Sequence], title: str, x_title: 
 
 
 def lines(x: Sequence, series: dict[str, Sequence], title: str, x_title: str, y_title: str) -> dict:
-    data = [{"type": "scatter", "mode": "lines+markers", "name": name, "x": list(x), "y": list(values)}
-            for name, values in series.items()]
+    data = [
+        {"type": "scatter", "mode": "lines+markers", "name": name, "x": list(x), "y": list(values)}
+        for name, values in series.items()
+    ]
     return {"data": data, "layout": _layout(title, x_title, y_title)}
 
 
@@ -42,5 +59,5 @@ def kpi_deltas(kpis: list[dict], title: str) -> dict:
     pct = [100.0 * k["delta"] / abs(k["baseline"]) for k in shown]
     lo = [100.0 * (k["delta"] - k["delta_lo"]) / abs(k["baseline"]) for k in shown]
     hi = [100.0 * (k["delta_hi"] - k["delta"]) / abs(k["baseline"]) for k in shown]
-    labels = [f'{k["name"]} ({k["unit"]})' for k in shown]
+    labels = [f"{k['name']} ({k['unit']})" for k in shown]
     return bar(labels, pct, title, "KPI", "change vs baseline (%)", horizontal=True, error_minus=lo, error_plus=hi)

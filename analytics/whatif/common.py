@@ -1,4 +1,5 @@
 """What all scenarios share: options, hotspot selection and assembling a ScenarioResult."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -29,9 +30,16 @@ class Options:
     hotspot_top: int = 10
 
     def describe(self) -> dict:
-        return {"factors": self.factors.describe(), "k_shifts": self.privacy.k_shifts, "k_people": self.privacy.k_people,
-                "replicates": self.replicates, "seed": self.seed, "level": self.level,
-                "hotspots": list(self.hotspots) if self.hotspots is not None else None, "hotspot_top": self.hotspot_top}
+        return {
+            "factors": self.factors.describe(),
+            "k_shifts": self.privacy.k_shifts,
+            "k_people": self.privacy.k_people,
+            "replicates": self.replicates,
+            "seed": self.seed,
+            "level": self.level,
+            "hotspots": list(self.hotspots) if self.hotspots is not None else None,
+            "hotspot_top": self.hotspot_top,
+        }
 
 
 def pass_legs(history: History) -> np.ndarray:
@@ -81,8 +89,10 @@ def require_k(history: History, shifts: np.ndarray, options: Options, what: str)
     its deltas would then describe a few crews, not the fleet."""
     chosen = np.flatnonzero(shifts)
     if not allowed(history, np.zeros(len(chosen), dtype=np.int64), chosen, 1, options.privacy)[0]:
-        raise ValueError(f"{what} involves fewer than {options.privacy.k_shifts} shifts or "
-                         f"{options.privacy.k_people} people; the answer would be about individuals (k)")
+        raise ValueError(
+            f"{what} involves fewer than {options.privacy.k_shifts} shifts or "
+            f"{options.privacy.k_people} people; the answer would be about individuals (k)"
+        )
 
 
 def bootstrap_weights(history: History, options: Options) -> np.ndarray:
@@ -97,10 +107,14 @@ def common_assumptions(options: Options, hotspot_ids: list[str]) -> list[str]:
         f"fuel = km × {f.fuel_l_per_km} L/km + engine hours × {f.fuel_l_per_engine_h} L/h (engine off at depot and "
         f"break places); CO2 = fuel × {f.co2_kg_per_l} kg/L",
         f"overtime = hours a shift works beyond {f.paid_hours} h",
-        "hotspots: " + (", ".join(hotspot_ids) if hotspot_ids else "none found")
-        + ("" if options.hotspots is not None else
-           f" (the {options.hotspot_top} segments with the highest harsh-event rate per pass, shrunk towards the "
-           f"fleet rate, among segments with at least {HOTSPOT_MIN_PASSES} passes)"),
+        "hotspots: "
+        + (", ".join(hotspot_ids) if hotspot_ids else "none found")
+        + (
+            ""
+            if options.hotspots is not None
+            else f" (the {options.hotspot_top} segments with the highest harsh-event rate per pass, shrunk towards the "
+            f"fleet rate, among segments with at least {HOTSPOT_MIN_PASSES} passes)"
+        ),
         f"uncertainty: {int(options.level * 100)} % percentile interval of the delta over {options.replicates} "
         f"bootstrap resamples of the historical days (seed {options.seed})",
         options.privacy.describe(),
@@ -127,15 +141,27 @@ def build_result(
     """Assemble a result from per-shift KPI matrices (baseline and scenario)."""
     days, _ = history.shift_days()
     weights = bootstrap_weights(history, options)
-    comparison = compare_days(per_day(history, base_shift), per_day(history, scen_shift), weights, options.level,
-                              delta_samples=delta_samples)
+    comparison = compare_days(
+        per_day(history, base_shift), per_day(history, scen_shift), weights, options.level, delta_samples=delta_samples
+    )
     kpis = kpi_records(comparison, unmodelled)
     hotspot_ids = [str(history.network.segment_ids[i]) for i in hotspots]
     return ScenarioResult(
-        scenario=name, title=title, inputs=inputs, assumptions=assumptions + common_assumptions(options, hotspot_ids),
-        factors=options.factors.describe(), period=period_record(days, history.shifts.size), kpis=kpis,
-        uncertainty={"method": "paired bootstrap over historical days", "replicates": options.replicates,
-                     "seed": options.seed, "level": options.level,
-                     "model_refit_per_replicate": delta_samples is not None},
-        tables=tables or [], charts=[charts.kpi_deltas(kpis, title)] + (extra_charts or []), notes=notes or [],
+        scenario=name,
+        title=title,
+        inputs=inputs,
+        assumptions=assumptions + common_assumptions(options, hotspot_ids),
+        factors=options.factors.describe(),
+        period=period_record(days, history.shifts.size),
+        kpis=kpis,
+        uncertainty={
+            "method": "paired bootstrap over historical days",
+            "replicates": options.replicates,
+            "seed": options.seed,
+            "level": options.level,
+            "model_refit_per_replicate": delta_samples is not None,
+        },
+        tables=tables or [],
+        charts=[charts.kpi_deltas(kpis, title)] + (extra_charts or []),
+        notes=notes or [],
     )

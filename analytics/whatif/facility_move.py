@@ -10,6 +10,7 @@ speed for empty hops). The number and order of facility visits stay the same (lo
 not change), and so does the dwell inside, unless ``turnaround_min`` states the dwell at
 the new site. Uncertainty resamples days of the per-day deltas.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,8 +43,17 @@ def hops(history: History) -> dict[str, np.ndarray]:
     cum_len = np.concatenate([[0.0], np.cumsum(np.where(mover, legs.length_m, 0.0))])
     cum_dur = np.concatenate([[0.0], np.cumsum(np.where(mover, legs.duration_s, 0.0))])
     x0, y0, x1, y1 = leg_ends(history)
-    return {"a": a, "b": b, "shift": legs.shift[a], "length_m": cum_len[b] - cum_len[a + 1],
-            "duration_s": cum_dur[b] - cum_dur[a + 1], "ax": x1[a], "ay": y1[a], "bx": x0[b], "by": y0[b]}
+    return {
+        "a": a,
+        "b": b,
+        "shift": legs.shift[a],
+        "length_m": cum_len[b] - cum_len[a + 1],
+        "duration_s": cum_dur[b] - cum_dur[a + 1],
+        "ax": x1[a],
+        "ay": y1[a],
+        "bx": x0[b],
+        "by": y0[b],
+    }
 
 
 def fleet_circuity(h: dict[str, np.ndarray]) -> float:
@@ -52,8 +62,15 @@ def fleet_circuity(h: dict[str, np.ndarray]) -> float:
     return float(np.clip(np.median(h["length_m"][ok] / crow[ok]), *CIRCUITY_RANGE)) if ok.any() else DEFAULT_CIRCUITY
 
 
-def move_facility(history: History, facility_id: str, x: float, y: float, options: Options = Options(), *,
-                  turnaround_min: float | None = None) -> ScenarioResult:
+def move_facility(
+    history: History,
+    facility_id: str,
+    x: float,
+    y: float,
+    options: Options = Options(),
+    *,
+    turnaround_min: float | None = None,
+) -> ScenarioResult:
     """Move ``facility_id`` to (x, y) metres; ``turnaround_min``: dwell per visit at the new site."""
     index = history.facilities.index()
     if facility_id not in index:
@@ -65,8 +82,12 @@ def move_facility(history: History, facility_id: str, x: float, y: float, option
     at_a = (legs.kind[h["a"]] == LEG_FACILITY) & (legs.facility[h["a"]] == f)
     at_b = (legs.kind[h["b"]] == LEG_FACILITY) & (legs.facility[h["b"]] == f)
     affected = (at_a | at_b) & ~(at_a & at_b)
-    require_k(history, np.bincount(h["shift"][affected], minlength=history.shifts.size) > 0, options,
-              f"the trips to {facility_id}")
+    require_k(
+        history,
+        np.bincount(h["shift"][affected], minlength=history.shifts.size) > 0,
+        options,
+        f"the trips to {facility_id}",
+    )
     crow_old = np.hypot(h["bx"] - h["ax"], h["by"] - h["ay"])
     ax, ay = np.where(at_a, x, h["ax"]), np.where(at_a, y, h["ay"])
     bx, by = np.where(at_b, x, h["bx"]), np.where(at_b, y, h["by"])
@@ -86,11 +107,15 @@ def move_facility(history: History, facility_id: str, x: float, y: float, option
     visits = (legs.kind == LEG_FACILITY) & (legs.facility == f)
     # Only visits during work count (a depot's first and last stays of the day are not on the clock).
     on_clock = visits & working_mask(history)
-    d_dwell_leg = np.where(on_clock, turnaround_min * 60.0 - legs.duration_s, 0.0) if turnaround_min is not None \
+    d_dwell_leg = (
+        np.where(on_clock, turnaround_min * 60.0 - legs.duration_s, 0.0)
+        if turnaround_min is not None
         else np.zeros(legs.size)
+    )
     d_km = np.bincount(h["shift"], weights=d_len, minlength=n) / 1000.0
-    d_hours = (np.bincount(h["shift"], weights=d_dur, minlength=n)
-               + np.bincount(legs.shift, weights=d_dwell_leg, minlength=n)) / 3600.0
+    d_hours = (
+        np.bincount(h["shift"], weights=d_dur, minlength=n) + np.bincount(legs.shift, weights=d_dwell_leg, minlength=n)
+    ) / 3600.0
     # Stays at a depot or break place count as engine off (see kpi.engine_mask); travel is engine on.
     parked = history.facilities.facility_types[f] in ("depot", "break")
     d_engine = d_hours - (0.0 if not parked else np.bincount(legs.shift, weights=d_dwell_leg, minlength=n) / 3600.0)
@@ -109,28 +134,48 @@ def move_facility(history: History, facility_id: str, x: float, y: float, option
 
     lon, lat = history.frame.to_lonlat(x, y)
     moved_m = float(np.hypot(x - fx, y - fy))
-    table = Table("trips to and from the facility", ["quantity", "before", "after", "unit"], [
-        ["trips (one way)", int(affected.sum()), int(affected.sum()), "trips"],
-        ["mean trip distance", _mean(h["length_m"][affected]) / 1000, _mean(new_len[affected]) / 1000, "km"],
-        ["mean trip time", _mean(h["duration_s"][affected]) / 60, _mean(new_dur[affected]) / 60, "min"],
-        ["mean dwell per visit", _mean(legs.duration_s[visits]) / 60,
-         (turnaround_min if turnaround_min is not None else _mean(legs.duration_s[visits]) / 60), "min"],
-    ], [])
+    table = Table(
+        "trips to and from the facility",
+        ["quantity", "before", "after", "unit"],
+        [
+            ["trips (one way)", int(affected.sum()), int(affected.sum()), "trips"],
+            ["mean trip distance", _mean(h["length_m"][affected]) / 1000, _mean(new_len[affected]) / 1000, "km"],
+            ["mean trip time", _mean(h["duration_s"][affected]) / 60, _mean(new_dur[affected]) / 60, "min"],
+            [
+                "mean dwell per visit",
+                _mean(legs.duration_s[visits]) / 60,
+                (turnaround_min if turnaround_min is not None else _mean(legs.duration_s[visits]) / 60),
+                "min",
+            ],
+        ],
+        [],
+    )
     route_table, route_chart = _by_route(history, options, base, scen)
     return build_result(
-        "facility_move", f"Move {facility_id} by {moved_m / 1000:.2f} km", history, options,
+        "facility_move",
+        f"Move {facility_id} by {moved_m / 1000:.2f} km",
+        history,
+        options,
         {"facility_id": facility_id, "lon": float(lon), "lat": float(lat), "turnaround_min": turnaround_min},
         [
             "the number and order of facility visits stay the same (loads and routes do not change)",
             "a trip to or from the facility keeps its own circuity (road km / straight-line km, clipped to 1–3) and its "
             f"own mean speed; trips under {MIN_CROW_M:g} m straight use the fleet median circuity ({r_fleet:.2f})",
-            "dwell inside the facility is as observed" if turnaround_min is None
+            "dwell inside the facility is as observed"
+            if turnaround_min is None
             else f"dwell at the new site is {turnaround_min:g} min per visit",
             "the streets driven to the new site are unknown, so hotspot exposure is held as observed",
-        ], base, scen, hotspots=hotspots,
-        unmodelled={"hotspot_passes": "new trips' streets unknown", "hotspot_events": "new trips' streets unknown",
-                    "idle_hours": "stationary time on trips held as observed"},
-        tables=[table, route_table], extra_charts=[route_chart],
+        ],
+        base,
+        scen,
+        hotspots=hotspots,
+        unmodelled={
+            "hotspot_passes": "new trips' streets unknown",
+            "hotspot_events": "new trips' streets unknown",
+            "idle_hours": "stationary time on trips held as observed",
+        },
+        tables=[table, route_table],
+        extra_charts=[route_chart],
         notes=[f"{int(affected.sum())} one-way trips touch {facility_id}; the site moves {moved_m:.0f} m"],
     )
 
@@ -157,6 +202,10 @@ def _by_route(history: History, options: Options, base: np.ndarray, scen: np.nda
         rows.append([name, d_km, d_h, ""])
         labels.append(name)
         deltas.append(d_km)
-    table = Table("change per shift by route", ["route", "deadhead_km_per_shift", "hours_per_shift", "note"], rows,
-                  ["", "km", "h", ""])
+    table = Table(
+        "change per shift by route",
+        ["route", "deadhead_km_per_shift", "hours_per_shift", "note"],
+        rows,
+        ["", "km", "h", ""],
+    )
     return table, charts.bar(labels, deltas, "Deadhead change per shift by route", "route", "km")

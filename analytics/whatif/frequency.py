@@ -12,6 +12,7 @@ A shift that collects only inside the zone is there for the zone alone, so it sc
 whole — except its full-load tip trips (those before its last collection), which the
 unchanged tonnage still needs. Uncertainty resamples days.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,8 +47,11 @@ def _tip_legs(history: History, h: dict[str, np.ndarray]) -> np.ndarray:
     """Legs of stays at, and trips to and from, transfer stations and landfills."""
     legs = history.legs
     types = history.facilities.facility_types
-    tip_stay = (legs.kind == LEG_FACILITY) & (legs.facility >= 0) & np.isin(types[np.maximum(legs.facility, 0)],
-                                                                             ("transfer_station", "landfill"))
+    tip_stay = (
+        (legs.kind == LEG_FACILITY)
+        & (legs.facility >= 0)
+        & np.isin(types[np.maximum(legs.facility, 0)], ("transfer_station", "landfill"))
+    )
     tip_hop = tip_stay[h["a"]] | tip_stay[h["b"]]
     a, b = h["a"][tip_hop], h["b"][tip_hop]
     marks = np.zeros(legs.size + 1, dtype=np.int64)
@@ -56,8 +60,9 @@ def _tip_legs(history: History, h: dict[str, np.ndarray]) -> np.ndarray:
     return tip_stay | (np.cumsum(marks)[:-1] > 0)
 
 
-def change_frequency(history: History, zone: BaseGeometry, new_per_week: float, options: Options = Options()
-                     ) -> ScenarioResult:
+def change_frequency(
+    history: History, zone: BaseGeometry, new_per_week: float, options: Options = Options()
+) -> ScenarioResult:
     """Collect the segments inside ``zone`` (metres) ``new_per_week`` times a week."""
     if new_per_week <= 0:
         raise ValueError("new_per_week must be positive (stopping collection is not a frequency change)")
@@ -68,8 +73,9 @@ def change_frequency(history: History, zone: BaseGeometry, new_per_week: float, 
     ratio = np.where(collected, new_per_week / np.maximum(freq, 1e-12), 1.0)
     seg = np.maximum(legs.segment, 0)
     on_zone = (legs.kind == LEG_SERVICE) & (legs.segment >= 0) & collected[seg]
-    require_k(history, np.bincount(legs.shift[on_zone], minlength=history.shifts.size) > 0, options,
-              "collection in this zone")
+    require_k(
+        history, np.bincount(legs.shift[on_zone], minlength=history.shifts.size) > 0, options, "collection in this zone"
+    )
     weight = np.where(on_zone, ratio[seg], 1.0)
     # Driving between two zone collections scales with them; into/out of the zone it stays.
     h = hops(history)
@@ -88,7 +94,9 @@ def change_frequency(history: History, zone: BaseGeometry, new_per_week: float, 
     zone_legs = np.bincount(legs.shift, weights=on_zone, minlength=n)
     all_legs = np.bincount(legs.shift, weights=service, minlength=n)
     whole = (zone_legs > 0) & (zone_legs == all_legs)
-    shift_ratio = np.bincount(legs.shift, weights=np.where(on_zone, weight, 0.0), minlength=n) / np.maximum(zone_legs, 1)
+    shift_ratio = np.bincount(legs.shift, weights=np.where(on_zone, weight, 0.0), minlength=n) / np.maximum(
+        zone_legs, 1
+    )
     last_service = np.full(n, -1, dtype=np.int64)
     np.maximum.at(last_service, legs.shift[service], np.flatnonzero(service))
     full_load_tip = _tip_legs(history, h) & (np.arange(legs.size) < last_service[legs.shift])
@@ -102,20 +110,47 @@ def change_frequency(history: History, zone: BaseGeometry, new_per_week: float, 
     service_h = legs.duration_s[on_zone].sum() / 3600.0 / weeks
     lifts = legs.event("bin_lift")[on_zone].sum()
     zone_freq = freq[collected]
-    table = Table("zone", ["quantity", "before", "after", "unit"], [
-        ["segments collected in the zone", int(collected.sum()), int(collected.sum()), "segments"],
-        ["collection days per segment", float(zone_freq.mean()) if zone_freq.size else None, new_per_week, "per week"],
-        ["collection hours in the zone", float(service_h), float((legs.duration_s * weight)[on_zone].sum() / 3600 / weeks),
-         "h per week"],
-        ["bin lifts per visit", float(lifts / max(on_zone.sum(), 1)), float(lifts / max(on_zone.sum(), 1)), "lifts"],
-    ])
+    table = Table(
+        "zone",
+        ["quantity", "before", "after", "unit"],
+        [
+            ["segments collected in the zone", int(collected.sum()), int(collected.sum()), "segments"],
+            [
+                "collection days per segment",
+                float(zone_freq.mean()) if zone_freq.size else None,
+                new_per_week,
+                "per week",
+            ],
+            [
+                "collection hours in the zone",
+                float(service_h),
+                float((legs.duration_s * weight)[on_zone].sum() / 3600 / weeks),
+                "h per week",
+            ],
+            [
+                "bin lifts per visit",
+                float(lifts / max(on_zone.sum(), 1)),
+                float(lifts / max(on_zone.sum(), 1)),
+                "lifts",
+            ],
+        ],
+    )
     wd = weekday(day_number(legs.t0[on_zone]))
     by_weekday = np.bincount(wd, weights=legs.duration_s[on_zone] / 3600.0, minlength=7)
-    chart = charts.bar(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], by_weekday,
-                       "Observed collection hours in the zone by weekday", "weekday", "h")
+    chart = charts.bar(
+        ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+        by_weekday,
+        "Observed collection hours in the zone by weekday",
+        "weekday",
+        "h",
+    )
     return build_result(
-        "frequency", f"Collect the zone {new_per_week:g}× a week", history, options,
-        {"new_per_week": new_per_week, "zone_area_km2": float(zone.area / 1e6)}, [
+        "frequency",
+        f"Collect the zone {new_per_week:g}× a week",
+        history,
+        options,
+        {"new_per_week": new_per_week, "zone_area_km2": float(zone.area / 1e6)},
+        [
             "a segment's frequency is its observed collection days per calendar week in the period",
             "each remaining visit lifts the same bins, each lift takes as long (every household sets out each "
             "collection day)",
@@ -125,8 +160,16 @@ def change_frequency(history: History, zone: BaseGeometry, new_per_week: float, 
             "a shift that collects only inside the zone happens `ratio` times as often, all of it except its "
             "full-load tip trips before its last collection (the same tonnage still needs them)",
             "the answer is an expected value: which visits go is left to the planner",
-        ], base, scen, hotspots=hotspots,
-            tables=[table], extra_charts=[chart],
-        notes=[f"{int(collected.sum())} collected segments in the zone, observed {float(zone_freq.mean()):.2f} "
-               f"days/week on average" if zone_freq.size else "no collected segment lies in the zone"],
+        ],
+        base,
+        scen,
+        hotspots=hotspots,
+        tables=[table],
+        extra_charts=[chart],
+        notes=[
+            f"{int(collected.sum())} collected segments in the zone, observed {float(zone_freq.mean()):.2f} "
+            f"days/week on average"
+            if zone_freq.size
+            else "no collected segment lies in the zone"
+        ],
     )

@@ -13,6 +13,7 @@ Conventions (all arrays are numpy):
 - lengths in metres, durations in seconds, speeds in metres per second;
 - an index of -1 means "none" (no segment, no facility, no route).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -116,7 +117,7 @@ class Plans:
         return len(self.plan_route)
 
     def segments_of(self, plan: int) -> np.ndarray:
-        return self.seg[self.seg_offsets[plan]:self.seg_offsets[plan + 1]]
+        return self.seg[self.seg_offsets[plan] : self.seg_offsets[plan + 1]]
 
     def stops_of(self, plan: int) -> slice:
         return slice(int(self.stop_offsets[plan]), int(self.stop_offsets[plan + 1]))
@@ -243,8 +244,13 @@ class History:
         crew_rows = csr_rows(s.crew_offsets)
         crew_keep = keep[crew_rows]
         shifts = Shifts(
-            shift_ids=s.shift_ids[keep], vehicle_ids=s.vehicle_ids, vehicle=s.vehicle[keep], route=s.route[keep],
-            plan=s.plan[keep], start_t=s.start_t[keep], end_t=s.end_t[keep],
+            shift_ids=s.shift_ids[keep],
+            vehicle_ids=s.vehicle_ids,
+            vehicle=s.vehicle[keep],
+            route=s.route[keep],
+            plan=s.plan[keep],
+            start_t=s.start_t[keep],
+            end_t=s.end_t[keep],
             crew_offsets=np.concatenate([[0], np.cumsum(np.diff(s.crew_offsets)[keep])]).astype(np.int64),
             crew_person=s.crew_person[crew_keep],
         )
@@ -252,8 +258,11 @@ class History:
         legs = self.legs.take(leg_keep)
         legs = replace(legs, shift=new_index[legs.shift].astype(np.int32))
         visit_keep = keep[self.visits.shift]
-        visits = StopVisits(shift=new_index[self.visits.shift[visit_keep]].astype(np.int32),
-                            stop=self.visits.stop[visit_keep], t=self.visits.t[visit_keep])
+        visits = StopVisits(
+            shift=new_index[self.visits.shift[visit_keep]].astype(np.int32),
+            stop=self.visits.stop[visit_keep],
+            t=self.visits.t[visit_keep],
+        )
         return replace(self, shifts=shifts, legs=legs, visits=visits)
 
     def calendar_days(self) -> int:

@@ -11,6 +11,7 @@ Assumptions (shown with every answer through ``Factors.describe``):
 - fuel = km × fuel_l_per_km + engine hours × fuel_l_per_engine_h; CO2 = fuel × co2_kg_per_l;
 - hotspot passes / events: legs on hotspot segments and their harsh events.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -57,8 +58,11 @@ def working_mask(history: History) -> np.ndarray:
     legs = history.legs
     types = history.facilities.facility_types
     at = np.maximum(legs.facility, 0)
-    depot = (legs.kind == LEG_FACILITY) & (legs.facility >= 0) & (types[at] == "depot") if types.size else \
-        np.zeros(legs.size, dtype=bool)
+    depot = (
+        (legs.kind == LEG_FACILITY) & (legs.facility >= 0) & (types[at] == "depot")
+        if types.size
+        else np.zeros(legs.size, dtype=bool)
+    )
     n = history.shifts.size
     idx = np.arange(legs.size)
     first = np.full(n, legs.size, dtype=np.int64)
@@ -139,4 +143,3 @@ def per_day(history: History, shift_values: np.ndarray) -> np.ndarray:
     out = np.zeros((n_days,) + shift_values.shape[1:])
     np.add.at(out, position, shift_values)
     return out
-

@@ -14,6 +14,7 @@ bin stop's minimum dwell, or collection pace (mean moving speed at most
 ``CoverageParams.service_max_speed_mps``, as coverage uses); otherwise it is travel.
 Times stay UTC epoch seconds here; the history loader moves them to local time.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,9 +28,14 @@ from fleetpilot.analytics.matching import LineIndex
 from fleetpilot.analytics.segmentation import Track
 from fleetpilot.analytics.stops import StopParams, detect_stops
 from fleetpilot.analytics.whatif.history import (
-    EVENT_KINDS, LEG_FACILITY, LEG_GAP, LEG_OFFNET, LEG_SERVICE, LEG_TRAVEL, MOVING_MPS,
+    EVENT_KINDS,
+    LEG_FACILITY,
+    LEG_GAP,
+    LEG_OFFNET,
+    LEG_SERVICE,
+    LEG_TRAVEL,
+    MOVING_MPS,
 )
-
 
 
 @dataclass(frozen=True)
@@ -81,14 +87,31 @@ def _smooth(state: np.ndarray, owned_s: np.ndarray, new_trip: np.ndarray, min_ru
     return state[start][keeper][run_of]
 
 
-def legs_of_shift(track: Track, streets: LineIndex, service: np.ndarray, geofences: Geofences,
-                  event_t_ms: np.ndarray, event_kind: np.ndarray, params: LegParams = LegParams()) -> ShiftLegs:
+def legs_of_shift(
+    track: Track,
+    streets: LineIndex,
+    service: np.ndarray,
+    geofences: Geofences,
+    event_t_ms: np.ndarray,
+    event_kind: np.ndarray,
+    params: LegParams = LegParams(),
+) -> ShiftLegs:
     """Legs of one track (one shift). ``service``: bool per street index of ``streets``."""
     n = len(track.fixes)
     if n == 0:
         z = np.zeros(0)
-        return ShiftLegs(z.astype(np.int8), z.astype(np.int32), z.astype(np.int32), z, z, z, z, z, z.astype(bool),
-                         np.zeros((0, len(EVENT_KINDS)), dtype=np.int32))
+        return ShiftLegs(
+            z.astype(np.int8),
+            z.astype(np.int32),
+            z.astype(np.int32),
+            z,
+            z,
+            z,
+            z,
+            z,
+            z.astype(bool),
+            np.zeros((0, len(EVENT_KINDS)), dtype=np.int32),
+        )
     t_s = track.fixes.t / 1000.0
     owned = np.append(np.where(track.trip_break, 0.0, track.dt), 0.0)
     dist = np.append(np.where(track.trip_break, 0.0, track.travelled_m), 0.0)
@@ -114,8 +137,10 @@ def legs_of_shift(track: Track, streets: LineIndex, service: np.ndarray, geofenc
     # Trip breaks become gap legs placed right after the leg they interrupt.
     brk = np.flatnonzero(track.trip_break & track.linked)
     cols = {
-        "kind": np.r_[np.where(facility >= 0, LEG_FACILITY, np.where(segment >= 0, LEG_TRAVEL, LEG_OFFNET)),
-                      np.full(len(brk), LEG_GAP)],
+        "kind": np.r_[
+            np.where(facility >= 0, LEG_FACILITY, np.where(segment >= 0, LEG_TRAVEL, LEG_OFFNET)),
+            np.full(len(brk), LEG_GAP),
+        ],
         "segment": np.r_[segment, np.full(len(brk), -1)],
         "facility": np.r_[facility, np.full(len(brk), -1)],
         "t0": np.r_[t_s[start], t_s[brk]],
@@ -138,18 +163,33 @@ def legs_of_shift(track: Track, streets: LineIndex, service: np.ndarray, geofenc
     seg = cols["segment"]
     planned = (seg >= 0) & service[np.maximum(seg, 0)]
     pace = cols["length_m"] / np.maximum(cols["moving_s"], 1e-9)
-    working = (events[:, EVENT_KINDS.index("bin_lift")] > 0) | (cols["duration_s"] - cols["moving_s"] >= params.min_stop_s) \
+    working = (
+        (events[:, EVENT_KINDS.index("bin_lift")] > 0)
+        | (cols["duration_s"] - cols["moving_s"] >= params.min_stop_s)
         | (pace <= params.service_max_speed_mps)
+    )
     cols["kind"] = np.where(planned & working, LEG_SERVICE, cols["kind"])
-    return ShiftLegs(kind=cols["kind"].astype(np.int8), segment=cols["segment"].astype(np.int32),
-                     facility=cols["facility"].astype(np.int32), t0=cols["t0"], duration_s=cols["duration_s"],
-                     moving_s=cols["moving_s"], length_m=cols["length_m"], max_speed_mps=cols["max_speed_mps"],
-                     forward=cols["forward"].astype(bool), events=events)
+    return ShiftLegs(
+        kind=cols["kind"].astype(np.int8),
+        segment=cols["segment"].astype(np.int32),
+        facility=cols["facility"].astype(np.int32),
+        t0=cols["t0"],
+        duration_s=cols["duration_s"],
+        moving_s=cols["moving_s"],
+        length_m=cols["length_m"],
+        max_speed_mps=cols["max_speed_mps"],
+        forward=cols["forward"].astype(bool),
+        events=events,
+    )
 
 
-def stop_visits_of_shift(track: Track, stop_x: np.ndarray, stop_y: np.ndarray,
-                         params: LegParams = LegParams(), stop_params: StopParams = StopParams()
-                         ) -> tuple[np.ndarray, np.ndarray]:
+def stop_visits_of_shift(
+    track: Track,
+    stop_x: np.ndarray,
+    stop_y: np.ndarray,
+    params: LegParams = LegParams(),
+    stop_params: StopParams = StopParams(),
+) -> tuple[np.ndarray, np.ndarray]:
     """(planned stop index, UTC epoch s first served) for every planned stop the shift served.
 
     A planned stop is served by a detected stay point (stops.detect_stops) whose centre is
@@ -161,11 +201,10 @@ def stop_visits_of_shift(track: Track, stop_x: np.ndarray, stop_y: np.ndarray,
     if len(stays.t_start) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     distance, nearest = cKDTree(np.column_stack([stop_x, stop_y])).query(
-        np.column_stack([stays.x, stays.y]), distance_upper_bound=params.stop_match_m)
+        np.column_stack([stays.x, stays.y]), distance_upper_bound=params.stop_match_m
+    )
     ok = np.isfinite(distance)
     first = np.full(len(stop_x), np.inf)
     np.minimum.at(first, nearest[ok], stays.t_start[ok] / 1000.0)
     served = np.flatnonzero(np.isfinite(first))
     return served, first[served]
-
-

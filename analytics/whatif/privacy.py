@@ -6,6 +6,7 @@ distinct people (through the shifts' pseudonymous crew numbers) contributed; oth
 row is suppressed and counted. Answers never group by person, and the crew numbers never
 leave the history.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,8 +22,10 @@ class Privacy:
     k_people: int = 3
 
     def describe(self) -> str:
-        return (f"rows built from fewer than {self.k_shifts} shifts or fewer than {self.k_people} distinct people "
-                "are suppressed; no answer is about a person")
+        return (
+            f"rows built from fewer than {self.k_shifts} shifts or fewer than {self.k_people} distinct people "
+            "are suppressed; no answer is about a person"
+        )
 
 
 def support(history: History, group: np.ndarray, shift: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
@@ -56,4 +59,3 @@ def allowed(history: History, group: np.ndarray, shift: np.ndarray, n_groups: in
 def shift_groups_allowed(history: History, shift_group: np.ndarray, n_groups: int, privacy: Privacy) -> np.ndarray:
     """``allowed`` for groups defined per shift (e.g. the shift's route or weekday)."""
     return allowed(history, shift_group, np.arange(history.shifts.size), n_groups, privacy)
-

@@ -11,6 +11,7 @@ segments and the receiving route's shift that day gains it. Approach driving to 
 segments is taken as unchanged (they touch the receiving route). Uncertainty resamples
 days.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -52,8 +53,9 @@ def touching_pairs(history: History, touch_m: float) -> tuple[np.ndarray, np.nda
     return code // net.size, code % net.size
 
 
-def plan_moves(work: np.ndarray, seg_time: np.ndarray, owner: np.ndarray, pairs: tuple[np.ndarray, np.ndarray],
-               max_moves: int) -> list[tuple[int, int, int]]:
+def plan_moves(
+    work: np.ndarray, seg_time: np.ndarray, owner: np.ndarray, pairs: tuple[np.ndarray, np.ndarray], max_moves: int
+) -> list[tuple[int, int, int]]:
     """Greedy (segment, from route, to route) moves; ``work`` (hours per route) is updated in place."""
     i, j = pairs
     moves = []
@@ -80,8 +82,14 @@ def plan_moves(work: np.ndarray, seg_time: np.ndarray, owner: np.ndarray, pairs:
     return moves
 
 
-def rebalance(history: History, options: Options = Options(), *, routes: list[str] | None = None,
-              max_moves: int = 50, touch_m: float = 5.0) -> ScenarioResult:
+def rebalance(
+    history: History,
+    options: Options = Options(),
+    *,
+    routes: list[str] | None = None,
+    max_moves: int = 50,
+    touch_m: float = 5.0,
+) -> ScenarioResult:
     """Move up to ``max_moves`` service segments between touching routes (all, or ``routes``)."""
     legs, shifts = history.legs, history.shifts
     route_ids = history.plans.route_ids
@@ -117,8 +125,9 @@ def rebalance(history: History, options: Options = Options(), *, routes: list[st
     d_hours = np.zeros(shifts.size)
     li = np.flatnonzero(leaving)
     np.add.at(d_hours, legs.shift[li], -legs.duration_s[li] / 3600.0)
-    takers = np.array([receiver.get((int(moved_to[legs.segment[k]]), int(day_pos[legs.shift[k]])), -1) for k in li],
-                      dtype=np.int64)
+    takers = np.array(
+        [receiver.get((int(moved_to[legs.segment[k]]), int(day_pos[legs.shift[k]])), -1) for k in li], dtype=np.int64
+    )
     got = takers >= 0
     np.add.at(d_hours, takers[got], legs.duration_s[li][got] / 3600.0)
     lost = float(legs.duration_s[li][~got].sum() / 3600.0)
@@ -135,18 +144,31 @@ def rebalance(history: History, options: Options = Options(), *, routes: list[st
     if lost:
         notes.append(f"{lost:.1f} h of collection on days the receiving route had no shift are not reassigned")
     return build_result(
-        "rebalance", "Rebalance service segments between routes", history, options,
-        {"routes": routes, "max_moves": max_moves, "touch_m": touch_m}, [
+        "rebalance",
+        "Rebalance service segments between routes",
+        history,
+        options,
+        {"routes": routes, "max_moves": max_moves, "touch_m": touch_m},
+        [
             "a route's workload is its mean worked hours per shift; a segment's is its median collection time per visit",
             f"a segment can move only to a route whose plan has a segment touching it (end points within {touch_m:g} m)",
             "moves are chosen greedily from the route with the most work, never making the receiver the busiest",
             "the receiving shift spends the same collection time on a moved segment as the giving shift did",
             "driving to and between moved segments is unchanged (they adjoin the receiving route)",
-        ], base, scen, hotspots=hotspots,
-        unmodelled={"km": "moved segments adjoin the receiver", "deadhead_km": "moved segments adjoin the receiver",
-                    "hotspot_passes": "same streets driven", "hotspot_events": "same streets driven",
-                    "idle_hours": "travel unchanged"},
-        tables=tables, extra_charts=[chart], notes=notes,
+        ],
+        base,
+        scen,
+        hotspots=hotspots,
+        unmodelled={
+            "km": "moved segments adjoin the receiver",
+            "deadhead_km": "moved segments adjoin the receiver",
+            "hotspot_passes": "same streets driven",
+            "hotspot_events": "same streets driven",
+            "idle_hours": "travel unchanged",
+        },
+        tables=tables,
+        extra_charts=[chart],
+        notes=notes,
     )
 
 
@@ -174,8 +196,15 @@ def _shift_of_route_day(route: np.ndarray, day_pos: np.ndarray) -> dict[tuple[in
     return found
 
 
-def _tables(history: History, options: Options, base: np.ndarray, scen: np.ndarray, moves: list[tuple[int, int, int]],
-            seg_time: np.ndarray, day_pos: np.ndarray) -> tuple[list[Table], dict]:
+def _tables(
+    history: History,
+    options: Options,
+    base: np.ndarray,
+    scen: np.ndarray,
+    moves: list[tuple[int, int, int]],
+    seg_time: np.ndarray,
+    day_pos: np.ndarray,
+) -> tuple[list[Table], dict]:
     shifts = history.shifts
     names = history.plans.route_ids
     n_routes = len(names)
@@ -194,8 +223,10 @@ def _tables(history: History, options: Options, base: np.ndarray, scen: np.ndarr
         before.append(hb)
         after.append(ha)
     by_route = Table("hours per shift by route", ["route", "before", "after", "note"], rows, ["", "h", "h", ""])
-    move_rows = [[str(history.network.segment_ids[s]), str(names[a]), str(names[b]), float(seg_time[s] * 60)]
-                 for s, a, b in moves]
+    move_rows = [
+        [str(history.network.segment_ids[s]), str(names[a]), str(names[b]), float(seg_time[s] * 60)]
+        for s, a, b in moves
+    ]
     moved = Table("moves", ["segment", "from_route", "to_route", "minutes_per_visit"], move_rows, ["", "", "", "min"])
     spread = _daily_spread(history, base, scen, day_pos, options)
     chart = charts.grouped_bars(labels, {"before": before, "after": after}, "Hours per shift by route", "route", "h")
@@ -219,7 +250,9 @@ def _daily_spread(history: History, base: np.ndarray, scen: np.ndarray, day_pos:
     w = bootstrap_weights(history, options)
     delta = (w @ (ss - sb)) / max(n_days, 1)
     lo, hi = percentile_interval(delta, options.level) if len(delta) else (0.0, 0.0)
-    return Table("completion spread (latest − earliest route, per day)",
-                 ["before", "after", "delta", "delta_lo", "delta_hi"],
-                 [[float(sb.mean()), float(ss.mean()), float((ss - sb).mean()), float(lo), float(hi)]],
-                 ["h", "h", "h", "h", "h"])
+    return Table(
+        "completion spread (latest − earliest route, per day)",
+        ["before", "after", "delta", "delta_lo", "delta_hi"],
+        [[float(sb.mean()), float(ss.mean()), float((ss - sb).mean()), float(lo), float(hi)]],
+        ["h", "h", "h", "h", "h"],
+    )

@@ -9,6 +9,7 @@ time at the route's observed collection driving speed (length / moving time of i
 collection legs); lifts take as long as before. Uncertainty resamples days of per-shift
 savings.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -45,8 +46,14 @@ def driven_orders(history: History, plan: int) -> dict[int, np.ndarray]:
     return out
 
 
-def resequence(history: History, route_id: str, options: Options = Options(), *, turns: TurnCosts = TurnCosts(),
-               circuity: float = 1.0) -> ScenarioResult:
+def resequence(
+    history: History,
+    route_id: str,
+    options: Options = Options(),
+    *,
+    turns: TurnCosts = TurnCosts(),
+    circuity: float = 1.0,
+) -> ScenarioResult:
     """Optimise the stop order of ``route_id`` and replay its shifts in that order."""
     names = list(map(str, history.plans.route_ids))
     if route_id not in names:
@@ -103,24 +110,60 @@ def resequence(history: History, route_id: str, options: Options = Options(), *,
 
     ok = shift_groups_allowed(history, history.shifts.route, len(names), options.privacy)[route]
     mean = stats.mean(axis=0)
-    summary = Table("per shift (means)", ["quantity", "driven", "optimised", "planned", "unit"], [
-        ["stop-to-stop path", mean[0] / 1000, mean[1] / 1000, mean[2] / 1000, "km"],
-        ["crossing turns", mean[3], mean[4], mean[7], "turns"],
-        ["U-turns", mean[5], mean[6], mean[8], "turns"],
-    ] if ok else [["suppressed (k)", None, None, None, ""]])
-    sequence = Table("optimised sequence", ["seq", "stop_id"],
-                     [[i + 1, str(history.plans.stop_ids[stops.start + k])] for i, k in enumerate(order)])
+    summary = Table(
+        "per shift (means)",
+        ["quantity", "driven", "optimised", "planned", "unit"],
+        [
+            ["stop-to-stop path", mean[0] / 1000, mean[1] / 1000, mean[2] / 1000, "km"],
+            ["crossing turns", mean[3], mean[4], mean[7], "turns"],
+            ["U-turns", mean[5], mean[6], mean[8], "turns"],
+        ]
+        if ok
+        else [["suppressed (k)", None, None, None, ""]],
+    )
+    sequence = Table(
+        "optimised sequence",
+        ["seq", "stop_id"],
+        [[i + 1, str(history.plans.stop_ids[stops.start + k])] for i, k in enumerate(order)],
+    )
     lon, lat = history.frame.to_lonlat(xy[:, 0], xy[:, 1])
-    chart = {"data": [
-        {"type": "scatter", "mode": "lines+markers", "name": "planned", "x": lon[planned].tolist(), "y": lat[planned].tolist(),
-         "line": {"dash": "dot"}},
-        {"type": "scatter", "mode": "lines+markers", "name": "optimised", "x": lon[order].tolist(), "y": lat[order].tolist()},
-    ], "layout": {"title": {"text": f"Stop order of {route_id}"}, "xaxis": {"title": {"text": "lon"}},
-                  "yaxis": {"title": {"text": "lat"}, "scaleanchor": "x"}}}
+    chart = {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": "planned",
+                "x": lon[planned].tolist(),
+                "y": lat[planned].tolist(),
+                "line": {"dash": "dot"},
+            },
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": "optimised",
+                "x": lon[order].tolist(),
+                "y": lat[order].tolist(),
+            },
+        ],
+        "layout": {
+            "title": {"text": f"Stop order of {route_id}"},
+            "xaxis": {"title": {"text": "lon"}},
+            "yaxis": {"title": {"text": "lat"}, "scaleanchor": "x"},
+        },
+    }
     return build_result(
-        "resequence", f"Re-sequence the stops of {route_id}", history, options,
-        {"route_id": route_id, "left_penalty_m": turns.left_penalty_m, "uturn_penalty_m": turns.uturn_penalty_m,
-         "drive_side": turns.drive_side, "circuity": circuity}, [
+        "resequence",
+        f"Re-sequence the stops of {route_id}",
+        history,
+        options,
+        {
+            "route_id": route_id,
+            "left_penalty_m": turns.left_penalty_m,
+            "uturn_penalty_m": turns.uturn_penalty_m,
+            "drive_side": turns.drive_side,
+            "circuity": circuity,
+        },
+        [
             f"path = straight lines between consecutive stops × circuity {circuity:g}",
             f"cost = metres + {turns.left_penalty_m:g} m per crossing turn + {turns.uturn_penalty_m:g} m per U-turn "
             f"(turns sharper than 30°; U-turn from 150°; traffic drives on the {turns.drive_side})",
@@ -128,9 +171,17 @@ def resequence(history: History, route_id: str, options: Options = Options(), *,
             "each shift serves the same stops, in the optimised order, from the stop most often served first",
             f"saved metres are saved at the route's observed collection driving speed ({speed * 3.6:.1f} km/h); "
             "lifts take as long",
-        ], base, scen, hotspots=hotspots,
-        unmodelled={"deadhead_km": "trips to and from the route unchanged", "idle_hours": "unchanged",
-                    "hotspot_passes": "street-level path not modelled", "hotspot_events": "street-level path not modelled"},
-        tables=[summary, sequence], extra_charts=[chart],
+        ],
+        base,
+        scen,
+        hotspots=hotspots,
+        unmodelled={
+            "deadhead_km": "trips to and from the route unchanged",
+            "idle_hours": "unchanged",
+            "hotspot_passes": "street-level path not modelled",
+            "hotspot_events": "street-level path not modelled",
+        },
+        tables=[summary, sequence],
+        extra_charts=[chart],
         notes=[f"{len(driven)} shifts of {route_id} on plan version {int(history.plans.plan_version[plan])} replayed"],
     )

@@ -4,6 +4,7 @@ Every answer carries its inputs and the assumptions it rests on, so that the num
 never read without them. ``to_dict`` returns only JSON types (numbers rounded to what the
 data supports is left to the reader; NaN becomes null).
 """
+
 from __future__ import annotations
 
 import math
@@ -87,15 +88,26 @@ def kpi_records(comparison: Comparison, unmodelled: dict[str, str] | None = None
     unmodelled = unmodelled or {}
     records = []
     for i, (name, unit) in enumerate(KPIS):
-        records.append({
-            "name": name, "unit": unit,
-            "baseline": float(comparison.baseline[i]), "scenario": float(comparison.scenario[i]),
-            "delta": float(comparison.delta[i]), "delta_lo": float(comparison.lo[i]), "delta_hi": float(comparison.hi[i]),
-            "modelled": name not in unmodelled, "note": unmodelled.get(name, ""),
-        })
+        records.append(
+            {
+                "name": name,
+                "unit": unit,
+                "baseline": float(comparison.baseline[i]),
+                "scenario": float(comparison.scenario[i]),
+                "delta": float(comparison.delta[i]),
+                "delta_lo": float(comparison.lo[i]),
+                "delta_hi": float(comparison.hi[i]),
+                "modelled": name not in unmodelled,
+                "note": unmodelled.get(name, ""),
+            }
+        )
     return records
 
 
 def period_record(days: np.ndarray, shifts: int) -> dict:
-    return {"days": int(len(days)), "shifts": int(shifts),
-            "first_day": iso_day(days[0]) if len(days) else None, "last_day": iso_day(days[-1]) if len(days) else None}
+    return {
+        "days": int(len(days)),
+        "shifts": int(shifts),
+        "first_day": iso_day(days[0]) if len(days) else None,
+        "last_day": iso_day(days[-1]) if len(days) else None,
+    }

@@ -3,6 +3,7 @@
 ``run_scenario(name, history, params, privacy)`` checks the parameters, builds the common
 ``Options`` (seed, replicates, conversion factors, hotspots) and calls the scenario.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -47,8 +48,12 @@ class Scenario:
     run: Callable[[History, dict, Options], ScenarioResult]
 
     def describe(self) -> dict:
-        return {"id": self.id, "title": self.title, "method": self.method,
-                "params": [p.describe() for p in self.params + COMMON]}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "method": self.method,
+            "params": [p.describe() for p in self.params + COMMON],
+        }
 
 
 def _xy(history: History, p: dict) -> tuple[float, float]:
@@ -88,48 +93,111 @@ def _segments_near(history: History, p: dict) -> list[str]:
 LON = Param("lon", "float", None, "longitude (degrees)", minimum=-180, maximum=180)
 LAT = Param("lat", "float", None, "latitude (degrees)", minimum=-90, maximum=90)
 
-SCENARIOS: dict[str, Scenario] = {s.id: s for s in (
-    Scenario("start_time", "Start routes N minutes earlier or later",
-             "observed speed by hour per segment (shrunk to the road class's profile) and facility dwell by hour",
-             (Param("minutes", "float", 30.0, "minutes later (negative: earlier)", minimum=-360, maximum=360),
-              Param("routes", "list", None, "only these routes (default: all)"),
-              Param("event_speed_power", "float", 2.0, "harsh events ∝ speed^this", minimum=0, maximum=8)),
-             lambda h, p, o: shift_start(h, p["minutes"], o, routes=p["routes"], event_speed_power=p["event_speed_power"])),
-    Scenario("facility_move", "Move the depot, a transfer station or a landfill",
-             "trips to and from the facility keep their circuity and speed; visits and loads unchanged",
-             (Param("facility_id", "str", None, "facility to move"), LON, LAT,
-              Param("turnaround_min", "float", None, "dwell per visit at the new site (default: as observed)", minimum=0)),
-             lambda h, p, o: move_facility(h, _required(p, "facility_id"), *_xy(h, _required_point(p)), o,
-                                           turnaround_min=p["turnaround_min"])),
-    Scenario("rebalance", "Rebalance service segments between routes",
-             "greedy hand-over of touching segments from the busiest route; replayed day by day",
-             (Param("routes", "list", None, "only between these routes (default: all)"),
-              Param("max_moves", "int", 50, "most segments to move", minimum=1, maximum=1000),
-              Param("touch_m", "float", 5.0, "segments touch when end points are this close (m)", minimum=0.5, maximum=100)),
-             lambda h, p, o: rebalance(h, o, routes=p["routes"], max_moves=p["max_moves"], touch_m=p["touch_m"])),
-    Scenario("frequency", "Change collection frequency in a zone",
-             "collection legs in the zone count new/observed times; tonnage and tip trips unchanged",
-             (Param("new_per_week", "float", 1.0, "collection days per week", minimum=0.1, maximum=7),
-              Param("zone", "geojson", None, "zone polygon (lon/lat), or use lon, lat, radius_m"), LON, LAT,
-              Param("radius_m", "float", 500.0, "circle radius around lon/lat (m)", minimum=10, maximum=20_000)),
-             lambda h, p, o: change_frequency(h, _zone(h, p), p["new_per_week"], o)),
-    Scenario("resequence", "Re-sequence the stops of a route",
-             "nearest neighbour + turn-aware 2-opt + Or-opt, compared with each shift's driven order",
-             (Param("route_id", "str", None, "route to re-sequence"),
-              Param("left_penalty_m", "float", 30.0, "cost of a crossing turn (m)", minimum=0),
-              Param("uturn_penalty_m", "float", 200.0, "cost of a U-turn (m)", minimum=0),
-              Param("drive_side", "str", "right", "side of the road traffic drives on", choices=("right", "left")),
-              Param("circuity", "float", 1.0, "street metres per straight-line metre", minimum=1, maximum=3)),
-             lambda h, p, o: resequence(h, _required(p, "route_id"), o, turns=TurnCosts(
-                 p["left_penalty_m"], p["uturn_penalty_m"], p["drive_side"]), circuity=p["circuity"])),
-    Scenario("calming", "Traffic calming or a lower limit at a hotspot",
-             "passes over the new limit slowed; events ∝ speed^b with b fitted on the road class (Poisson)",
-             (Param("new_limit_kmh", "float", 30.0, "new limit (km/h)", minimum=5, maximum=130),
-              Param("segment_ids", "list", None, "segments, or use lon, lat, radius_m"), LON, LAT,
-              Param("radius_m", "float", 50.0, "segments with midpoints this close to lon/lat (m)", minimum=5, maximum=2000),
-              Param("compliance", "float", 1.0, "share of the excess speed removed", minimum=0, maximum=1)),
-             lambda h, p, o: calm(h, _segments_near(h, p), p["new_limit_kmh"], o, compliance=p["compliance"])),
-)}
+SCENARIOS: dict[str, Scenario] = {
+    s.id: s
+    for s in (
+        Scenario(
+            "start_time",
+            "Start routes N minutes earlier or later",
+            "observed speed by hour per segment (shrunk to the road class's profile) and facility dwell by hour",
+            (
+                Param("minutes", "float", 30.0, "minutes later (negative: earlier)", minimum=-360, maximum=360),
+                Param("routes", "list", None, "only these routes (default: all)"),
+                Param("event_speed_power", "float", 2.0, "harsh events ∝ speed^this", minimum=0, maximum=8),
+            ),
+            lambda h, p, o: shift_start(
+                h, p["minutes"], o, routes=p["routes"], event_speed_power=p["event_speed_power"]
+            ),
+        ),
+        Scenario(
+            "facility_move",
+            "Move the depot, a transfer station or a landfill",
+            "trips to and from the facility keep their circuity and speed; visits and loads unchanged",
+            (
+                Param("facility_id", "str", None, "facility to move"),
+                LON,
+                LAT,
+                Param(
+                    "turnaround_min", "float", None, "dwell per visit at the new site (default: as observed)", minimum=0
+                ),
+            ),
+            lambda h, p, o: move_facility(
+                h, _required(p, "facility_id"), *_xy(h, _required_point(p)), o, turnaround_min=p["turnaround_min"]
+            ),
+        ),
+        Scenario(
+            "rebalance",
+            "Rebalance service segments between routes",
+            "greedy hand-over of touching segments from the busiest route; replayed day by day",
+            (
+                Param("routes", "list", None, "only between these routes (default: all)"),
+                Param("max_moves", "int", 50, "most segments to move", minimum=1, maximum=1000),
+                Param(
+                    "touch_m",
+                    "float",
+                    5.0,
+                    "segments touch when end points are this close (m)",
+                    minimum=0.5,
+                    maximum=100,
+                ),
+            ),
+            lambda h, p, o: rebalance(h, o, routes=p["routes"], max_moves=p["max_moves"], touch_m=p["touch_m"]),
+        ),
+        Scenario(
+            "frequency",
+            "Change collection frequency in a zone",
+            "collection legs in the zone count new/observed times; tonnage and tip trips unchanged",
+            (
+                Param("new_per_week", "float", 1.0, "collection days per week", minimum=0.1, maximum=7),
+                Param("zone", "geojson", None, "zone polygon (lon/lat), or use lon, lat, radius_m"),
+                LON,
+                LAT,
+                Param("radius_m", "float", 500.0, "circle radius around lon/lat (m)", minimum=10, maximum=20_000),
+            ),
+            lambda h, p, o: change_frequency(h, _zone(h, p), p["new_per_week"], o),
+        ),
+        Scenario(
+            "resequence",
+            "Re-sequence the stops of a route",
+            "nearest neighbour + turn-aware 2-opt + Or-opt, compared with each shift's driven order",
+            (
+                Param("route_id", "str", None, "route to re-sequence"),
+                Param("left_penalty_m", "float", 30.0, "cost of a crossing turn (m)", minimum=0),
+                Param("uturn_penalty_m", "float", 200.0, "cost of a U-turn (m)", minimum=0),
+                Param("drive_side", "str", "right", "side of the road traffic drives on", choices=("right", "left")),
+                Param("circuity", "float", 1.0, "street metres per straight-line metre", minimum=1, maximum=3),
+            ),
+            lambda h, p, o: resequence(
+                h,
+                _required(p, "route_id"),
+                o,
+                turns=TurnCosts(p["left_penalty_m"], p["uturn_penalty_m"], p["drive_side"]),
+                circuity=p["circuity"],
+            ),
+        ),
+        Scenario(
+            "calming",
+            "Traffic calming or a lower limit at a hotspot",
+            "passes over the new limit slowed; events ∝ speed^b with b fitted on the road class (Poisson)",
+            (
+                Param("new_limit_kmh", "float", 30.0, "new limit (km/h)", minimum=5, maximum=130),
+                Param("segment_ids", "list", None, "segments, or use lon, lat, radius_m"),
+                LON,
+                LAT,
+                Param(
+                    "radius_m",
+                    "float",
+                    50.0,
+                    "segments with midpoints this close to lon/lat (m)",
+                    minimum=5,
+                    maximum=2000,
+                ),
+                Param("compliance", "float", 1.0, "share of the excess speed removed", minimum=0, maximum=1),
+            ),
+            lambda h, p, o: calm(h, _segments_near(h, p), p["new_limit_kmh"], o, compliance=p["compliance"]),
+        ),
+    )
+}
 
 
 def _required(p: dict, name: str):
@@ -159,7 +227,13 @@ def complete(name: str, params: dict | None) -> dict:
 def run_scenario(name: str, history: History, params: dict | None, privacy: Privacy = Privacy()) -> ScenarioResult:
     values = complete(name, params)
     options = Options(
-        factors=Factors(values["paid_hours"], values["fuel_l_per_km"], values["fuel_l_per_engine_h"], values["co2_kg_per_l"]),
-        privacy=privacy, replicates=values["replicates"], seed=values["seed"],
-        hotspots=tuple(values["hotspots"]) if values["hotspots"] else None, hotspot_top=values["hotspot_top"])
+        factors=Factors(
+            values["paid_hours"], values["fuel_l_per_km"], values["fuel_l_per_engine_h"], values["co2_kg_per_l"]
+        ),
+        privacy=privacy,
+        replicates=values["replicates"],
+        seed=values["seed"],
+        hotspots=tuple(values["hotspots"]) if values["hotspots"] else None,
+        hotspot_top=values["hotspot_top"],
+    )
     return SCENARIOS[name].run(history, values, options)

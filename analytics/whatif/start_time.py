@@ -17,6 +17,7 @@ before it on the same shift (two fixed-point passes). Harsh events scale with
 (v'/v)^event_speed_power. Uncertainty refits the speed and dwell profiles on every
 bootstrap resample of days.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,7 +25,13 @@ from scipy import sparse
 
 from fleetpilot.analytics.whatif import charts
 from fleetpilot.analytics.whatif.common import (
-    Options, bootstrap_weights, build_result, hotspot_segments, pass_legs, require_k, segment_mask,
+    Options,
+    bootstrap_weights,
+    build_result,
+    hotspot_segments,
+    pass_legs,
+    require_k,
+    segment_mask,
 )
 from fleetpilot.analytics.whatif.history import LEG_FACILITY, LEG_SERVICE, History, hour_of_day
 from fleetpilot.analytics.whatif.kpi import K, shift_kpis, working_mask
@@ -73,7 +80,7 @@ class _Profiles:
         self.n_class_keys = len(classes) * 2
         service = (legs.kind == LEG_SERVICE).astype(np.int64)
         seg = np.maximum(legs.segment, 0).astype(np.int64)
-        self.key = seg * 2 + service                       # (segment, collecting?) per leg
+        self.key = seg * 2 + service  # (segment, collecting?) per leg
         self.class_of_key = class_of_segment[np.arange(n_keys) // 2] * 2 + np.arange(n_keys) % 2
         self.n_keys = n_keys
         self.hour = hour_of_day(legs.t0)
@@ -157,12 +164,16 @@ def leg_columns(profiles: _Profiles, fit: _Fit, new_hour: np.ndarray) -> tuple[n
     p, q = np.flatnonzero(profiles.passes), profiles.q
     key, old_hour = profiles.key[p], profiles.hour[p]
     log_ratio = np.zeros(legs.size)
-    log_ratio[p] = (fit.log_speed(key, old_hour, *profiles.locate(key, old_hour))
-                    - fit.log_speed(key, new_hour[p], *profiles.locate(key, new_hour[p])))[:, 0]
+    log_ratio[p] = (
+        fit.log_speed(key, old_hour, *profiles.locate(key, old_hour))
+        - fit.log_speed(key, new_hour[p], *profiles.locate(key, new_hour[p]))
+    )[:, 0]
     moving = legs.moving_s * np.exp(log_ratio)
     duration = legs.duration_s - legs.moving_s + moving
     fac = np.maximum(legs.facility[q], 0)
-    duration[q] = legs.duration_s[q] * np.exp(fit.log_dwell(fac, new_hour[q]) - fit.log_dwell(fac, profiles.hour[q]))[:, 0]
+    duration[q] = (
+        legs.duration_s[q] * np.exp(fit.log_dwell(fac, new_hour[q]) - fit.log_dwell(fac, profiles.hour[q]))[:, 0]
+    )
     return moving, duration, np.exp(-log_ratio)
 
 
@@ -189,19 +200,23 @@ class _Retimer:
         shape = (n, len(pairs))
         on_hotspot = hotspot[np.maximum(legs.segment[p], 0)]
         self.moving_by_pair = sparse.csr_matrix((legs.moving_s[p], (legs.shift[p], pair_of)), shape=shape)
-        self.hot_by_pair = sparse.csr_matrix((np.where(on_hotspot, legs.harsh[p], 0), (legs.shift[p], pair_of)),
-                                             shape=shape)
-        self.dwell_by_shift = sparse.csr_matrix((legs.duration_s[q], (legs.shift[q], np.arange(len(q)))),
-                                                shape=(n, len(q)))
+        self.hot_by_pair = sparse.csr_matrix(
+            (np.where(on_hotspot, legs.harsh[p], 0), (legs.shift[p], pair_of)), shape=shape
+        )
+        self.dwell_by_shift = sparse.csr_matrix(
+            (legs.duration_s[q], (legs.shift[q], np.arange(len(q)))), shape=(n, len(q))
+        )
 
     def changes(self, fit: _Fit, event_speed_power: float) -> tuple[np.ndarray, np.ndarray]:
         """Per shift and fit column: (change in hours, change in hotspot events)."""
-        log_ratio = (fit.log_speed(self.pair_key, self.pair_old, *self.pair_old_loc)
-                     - fit.log_speed(self.pair_key, self.pair_new, *self.pair_new_loc))
+        log_ratio = fit.log_speed(self.pair_key, self.pair_old, *self.pair_old_loc) - fit.log_speed(
+            self.pair_key, self.pair_new, *self.pair_new_loc
+        )
         d_moving = self.moving_by_pair @ np.expm1(log_ratio)
         d_hot = self.hot_by_pair @ np.expm1(-log_ratio * event_speed_power)
-        d_dwell = self.dwell_by_shift @ np.expm1(fit.log_dwell(self.q_fac, self.q_new)
-                                                 - fit.log_dwell(self.q_fac, self.q_old))
+        d_dwell = self.dwell_by_shift @ np.expm1(
+            fit.log_dwell(self.q_fac, self.q_new) - fit.log_dwell(self.q_fac, self.q_old)
+        )
         return (d_moving + d_dwell) / 3600.0, d_hot
 
 
@@ -218,8 +233,15 @@ def _apply(base: np.ndarray, d_hours: np.ndarray, d_hot: np.ndarray, options: Op
     return scen
 
 
-def _samples(history: History, profiles: _Profiles, retimer: _Retimer, base: np.ndarray, weights: np.ndarray,
-             options: Options, event_speed_power: float) -> np.ndarray:
+def _samples(
+    history: History,
+    profiles: _Profiles,
+    retimer: _Retimer,
+    base: np.ndarray,
+    weights: np.ndarray,
+    options: Options,
+    event_speed_power: float,
+) -> np.ndarray:
     """(replicates × KPIS) period deltas, refitting the profiles on every resample of days."""
     f = options.factors
     _, day_of_shift = history.shift_days()
@@ -228,18 +250,29 @@ def _samples(history: History, profiles: _Profiles, retimer: _Retimer, base: np.
     over = base[:, K["overtime_hours"]][:, None]
     out = np.zeros((len(weights), base.shape[1]))
     for lo in range(0, len(weights), REPLICATE_BATCH):
-        w = weights[lo:lo + REPLICATE_BATCH]
+        w = weights[lo : lo + REPLICATE_BATCH]
         d_hours, d_hot = retimer.changes(profiles.fit(w.T), event_speed_power)
         d_over = np.maximum(hours + d_hours - f.paid_hours, 0.0) - over
         fuel = d_hours * f.fuel_l_per_engine_h
-        for name, per_shift in (("truck_hours", d_hours), ("overtime_hours", d_over), ("hotspot_events", d_hot),
-                                ("fuel_l", fuel), ("co2_kg", fuel * f.co2_kg_per_l)):
-            out[lo:lo + len(w), K[name]] = np.einsum("rd,dr->r", w, to_day @ per_shift)
+        for name, per_shift in (
+            ("truck_hours", d_hours),
+            ("overtime_hours", d_over),
+            ("hotspot_events", d_hot),
+            ("fuel_l", fuel),
+            ("co2_kg", fuel * f.co2_kg_per_l),
+        ):
+            out[lo : lo + len(w), K[name]] = np.einsum("rd,dr->r", w, to_day @ per_shift)
     return out
 
 
-def shift_start(history: History, minutes: float, options: Options = Options(), *, routes: list[str] | None = None,
-                event_speed_power: float = 2.0) -> ScenarioResult:
+def shift_start(
+    history: History,
+    minutes: float,
+    options: Options = Options(),
+    *,
+    routes: list[str] | None = None,
+    event_speed_power: float = 2.0,
+) -> ScenarioResult:
     """Start the shifts of ``routes`` (default: all) ``minutes`` later (negative: earlier)."""
     legs = history.legs
     route_ids = history.plans.route_ids
@@ -270,19 +303,27 @@ def shift_start(history: History, minutes: float, options: Options = Options(), 
     base = shift_kpis(history, mask, options.factors)
     d_hours, d_hot = retimer.changes(fit, event_speed_power)
     scen = _apply(base, d_hours[:, 0], d_hot[:, 0], options)
-    samples = _samples(history, profiles, retimer, base, bootstrap_weights(history, options), options, event_speed_power)
+    samples = _samples(
+        history, profiles, retimer, base, bootstrap_weights(history, options), options, event_speed_power
+    )
 
     moved_passes = profiles.passes & moved_shift[legs.shift]
     extrapolated = int(np.sum(~fit.class_observed(profiles.key[moved_passes], hour_of_day(new_t0)[moved_passes])))
     notes = []
     if extrapolated:
-        notes.append(f"{extrapolated} passes move to hours never observed for their road class; their speed is the "
-                     "class's all-day mean (extrapolation)")
+        notes.append(
+            f"{extrapolated} passes move to hours never observed for their road class; their speed is the "
+            "class's all-day mean (extrapolation)"
+        )
     tables, extra = _route_tables(history, options, base, scen, duration, np.where(moved_shift, minutes * 60.0, 0.0))
     extra.append(_speed_by_hour_chart(history, profiles, minutes))
     return build_result(
-        "start_time", f"Start {'later' if minutes >= 0 else 'earlier'} by {abs(minutes):g} min", history, options,
-        {"minutes": minutes, "routes": routes, "event_speed_power": event_speed_power}, [
+        "start_time",
+        f"Start {'later' if minutes >= 0 else 'earlier'} by {abs(minutes):g} min",
+        history,
+        options,
+        {"minutes": minutes, "routes": routes, "event_speed_power": event_speed_power},
+        [
             "each leg keeps its street, order and own pace relative to the typical pace at its hour",
             f"speed by hour per segment (collecting and travelling apart), shrunk towards the road class's hour "
             f"profile with {PRIOR_PASSES:g} passes' weight",
@@ -290,15 +331,31 @@ def shift_start(history: History, minutes: float, options: Options = Options(), 
             f"dwell at {' and '.join(QUEUE_FACILITY_TYPES)} varies by hour (queueing); depot and break stays do not",
             f"harsh events scale with (new speed / old speed)^{event_speed_power:g}",
             "shifts keep their length limits: work simply ends earlier or later",
-        ], base, scen, hotspots=hotspots, delta_samples=samples,
-        unmodelled={"km": "same streets in the same order", "deadhead_km": "same streets in the same order",
-                    "hotspot_passes": "same streets in the same order", "idle_hours": "stationary time kept"},
-        tables=tables, extra_charts=extra, notes=notes,
+        ],
+        base,
+        scen,
+        hotspots=hotspots,
+        delta_samples=samples,
+        unmodelled={
+            "km": "same streets in the same order",
+            "deadhead_km": "same streets in the same order",
+            "hotspot_passes": "same streets in the same order",
+            "idle_hours": "stationary time kept",
+        },
+        tables=tables,
+        extra_charts=extra,
+        notes=notes,
     )
 
 
-def _route_tables(history: History, options: Options, base: np.ndarray, scen: np.ndarray, duration: np.ndarray,
-                  shift_offset_s: np.ndarray) -> tuple[list[Table], list[dict]]:
+def _route_tables(
+    history: History,
+    options: Options,
+    base: np.ndarray,
+    scen: np.ndarray,
+    duration: np.ndarray,
+    shift_offset_s: np.ndarray,
+) -> tuple[list[Table], list[dict]]:
     shifts = history.shifts
     legs = history.legs
     work = working_mask(history)
@@ -328,8 +385,12 @@ def _route_tables(history: History, options: Options, base: np.ndarray, scen: np
         labels.append(str(history.plans.route_ids[r]))
         before.append(hb)
         after.append(hs)
-    table = Table("by route", ["route", "hours_per_shift_before", "hours_per_shift_after", "end_hour_before",
-                               "end_hour_after", "note"], rows, ["", "h", "h", "local hour", "local hour", ""])
+    table = Table(
+        "by route",
+        ["route", "hours_per_shift_before", "hours_per_shift_after", "end_hour_before", "end_hour_after", "note"],
+        rows,
+        ["", "h", "h", "local hour", "local hour", ""],
+    )
     chart = charts.grouped_bars(labels, {"before": before, "after": after}, "Hours per shift by route", "route", "h")
     return [table], [chart]
 
@@ -340,5 +401,10 @@ def _speed_by_hour_chart(history: History, profiles: _Profiles, minutes: float) 
     metres = np.bincount(profiles.hour[travel], weights=legs.length_m[travel], minlength=24)
     seconds = np.bincount(profiles.hour[travel], weights=legs.moving_s[travel], minlength=24)
     speed = np.where(seconds > 0, metres / np.maximum(seconds, 1e-9) * 3.6, np.nan)
-    return charts.lines(list(range(24)), {"observed travel speed": speed},
-                        f"Observed travel speed by hour (start moved by {minutes:g} min)", "local hour", "km/h")
+    return charts.lines(
+        list(range(24)),
+        {"observed travel speed": speed},
+        f"Observed travel speed by hour (start moved by {minutes:g} min)",
+        "local hour",
+        "km/h",
+    )

@@ -12,6 +12,7 @@ with the change applied (a later start, a moved transfer station, a zone collect
 often, segments handed to another route, a speed cap at the hotspots) and compare. Tests
 compare each scenario's estimate, made from the first history only, with that truth.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,20 +23,31 @@ import numpy as np
 
 from fleetpilot.analytics.geo import LocalFrame
 from fleetpilot.analytics.whatif.history import (
-    EVENT_KINDS, LEG_FACILITY, LEG_SERVICE, LEG_TRAVEL, SECONDS_PER_DAY, Facilities, History, Legs, Network, Plans,
-    Shifts, StopVisits, weekday,
+    EVENT_KINDS,
+    LEG_FACILITY,
+    LEG_SERVICE,
+    LEG_TRAVEL,
+    SECONDS_PER_DAY,
+    Facilities,
+    History,
+    Legs,
+    Network,
+    Plans,
+    Shifts,
+    StopVisits,
+    weekday,
 )
 from fleetpilot.analytics.whatif.result import EPOCH
 
 FREE_SPEED_MPS = {"arterial": 12.0, "residential": 7.0}
 SPEED_LIMIT_MPS = {"arterial": 50 / 3.6, "residential": 30 / 3.6}
-SERVICE_CREEP_MPS = 4.0       # driving speed between bins while collecting, at most
-LIFT_S = 20.0                 # one bin lift
+SERVICE_CREEP_MPS = 4.0  # driving speed between bins while collecting, at most
+LIFT_S = 20.0  # one bin lift
 STOPS_PER_SEGMENT = 3
 LIFTS_PER_STOP = 4
-DEPOT_DWELL_S = 600.0         # pre-trip and post-trip checks
-TIP_S = 480.0                 # tipping at the transfer station, without queueing
-QUEUE_PEAK_S = 1200.0         # queueing 09:00–12:00
+DEPOT_DWELL_S = 600.0  # pre-trip and post-trip checks
+TIP_S = 480.0  # tipping at the transfer station, without queueing
+QUEUE_PEAK_S = 1200.0  # queueing 09:00–12:00
 BASE_HARSH_PER_PASS = 0.004
 HOTSPOT_HARSH_PER_PASS = 0.25
 HARSH_SPLIT = (0.6, 0.25, 0.15)  # brake / accel / corner
@@ -72,7 +84,6 @@ class _Draws:
         return self.uniforms.pop()
 
 
-
 def _lognormal(sigma: float, z: float) -> float:
     """Mean-one log-normal factor from a standard normal draw."""
     return math.exp(sigma * z - sigma * sigma / 2) if sigma else 1.0
@@ -95,22 +106,24 @@ class SyntheticConfig:
     days: int = 14
     first_day: date = date(2026, 3, 2)  # a Monday
     workdays: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
-    rows: int = 10                      # grid node rows
-    cols_per_route: int = 2             # grid blocks per route strip
+    rows: int = 10  # grid node rows
+    cols_per_route: int = 2  # grid blocks per route strip
     block_m: float = 120.0
     start_hour: float = 6.0
-    start_stagger_h: float = 1.0        # routes start at start_hour + (route % 3) × this
-    start_shift_min: float = 0.0        # counterfactual: shifts start this much later …
+    start_stagger_h: float = 1.0  # routes start at start_hour + (route % 3) × this
+    start_shift_min: float = 0.0  # counterfactual: shifts start this much later …
     shifted_routes: tuple[int, ...] | None = None  # … on these routes (None: all)
     start_jitter_min: float = 5.0
     depot_node: tuple[int, int] = (0, 0)
-    transfer_node: tuple[int, int] | None = None   # default: the east end of row 0
-    zone: tuple[float, float, float, float] | None = None  # node box (col0, row0, col1, row1), collected on zone_weekdays only
+    transfer_node: tuple[int, int] | None = None  # default: the east end of row 0
+    zone: tuple[float, float, float, float] | None = (
+        None  # node box (col0, row0, col1, row1), collected on zone_weekdays only
+    )
     zone_weekdays: tuple[int, ...] = (0, 3)
-    hotspot_count: int = 4              # arterial segments on row 0 with a high harsh-event rate
-    hotspot_speed_cap_mps: float | None = None     # counterfactual: nobody exceeds this at the hotspots
-    reassign: tuple[tuple[int, int], ...] = ()     # (segment index, route index) hand-overs
-    shuffled_route: int | None = None   # this route's crew drives its segments in a scrambled order
+    hotspot_count: int = 4  # arterial segments on row 0 with a high harsh-event rate
+    hotspot_speed_cap_mps: float | None = None  # counterfactual: nobody exceeds this at the hotspots
+    reassign: tuple[tuple[int, int], ...] = ()  # (segment index, route index) hand-overs
+    shuffled_route: int | None = None  # this route's crew drives its segments in a scrambled order
     noise: float = 0.15
     seed: int = 7
     lon0: float = 13.40
@@ -125,9 +138,9 @@ class SyntheticConfig:
 class SyntheticFleet:
     config: SyntheticConfig
     history: History
-    expected_harsh: np.ndarray          # per leg: the Poisson mean the events were drawn from
-    segment_route: np.ndarray           # per network segment: route index, -1 if none
-    hotspots: np.ndarray                # network indices of hotspot segments
+    expected_harsh: np.ndarray  # per leg: the Poisson mean the events were drawn from
+    segment_route: np.ndarray  # per network segment: route index, -1 if none
+    hotspots: np.ndarray  # network indices of hotspot segments
     zone_segments: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def node_xy(self, col: float, row: float) -> tuple[float, float]:
@@ -189,9 +202,23 @@ class _Builder:
     """Collects legs column by column while a shift is simulated."""
 
     def __init__(self):
-        self.cols: dict[str, list] = {k: [] for k in (
-            "shift", "kind", "segment", "facility", "t0", "duration_s", "moving_s", "length_m", "max_speed_mps",
-            "forward", "events", "expected")}
+        self.cols: dict[str, list] = {
+            k: []
+            for k in (
+                "shift",
+                "kind",
+                "segment",
+                "facility",
+                "t0",
+                "duration_s",
+                "moving_s",
+                "length_m",
+                "max_speed_mps",
+                "forward",
+                "events",
+                "expected",
+            )
+        }
         self.visit_shift: list[int] = []
         self.visit_stop: list[int] = []
         self.visit_t: list[float] = []
@@ -217,8 +244,8 @@ def generate(cfg: SyntheticConfig = SyntheticConfig()) -> SyntheticFleet:
     segment_route = strip.copy()
     for seg, route in cfg.reassign:
         segment_route[seg] = route
-    row_key = np.round(mid_y / b * 2).astype(int)            # vertical edges sit between rows
-    order_key = np.where(row_key % 2 == 0, mid_x, -mid_x)    # serpentine
+    row_key = np.round(mid_y / b * 2).astype(int)  # vertical edges sit between rows
+    order_key = np.where(row_key % 2 == 0, mid_x, -mid_x)  # serpentine
     hot_candidates = grid.h_index[0, 1:-1]
     hotspots = np.sort(rng.choice(hot_candidates, size=min(cfg.hotspot_count, len(hot_candidates)), replace=False))
     harsh_rate = np.full(grid.size, BASE_HARSH_PER_PASS)
@@ -231,8 +258,12 @@ def generate(cfg: SyntheticConfig = SyntheticConfig()) -> SyntheticFleet:
 
     transfer_node = cfg.transfer_node or (cfg.cols - 1, 0)
     fac_xy = np.array([[cfg.depot_node[0] * b, cfg.depot_node[1] * b], [transfer_node[0] * b, transfer_node[1] * b]])
-    facilities = Facilities(facility_ids=np.array(["depot-1", "transfer-1"]),
-                            facility_types=np.array(["depot", "transfer_station"]), x=fac_xy[:, 0], y=fac_xy[:, 1])
+    facilities = Facilities(
+        facility_ids=np.array(["depot-1", "transfer-1"]),
+        facility_types=np.array(["depot", "transfer_station"]),
+        x=fac_xy[:, 0],
+        y=fac_xy[:, 1],
+    )
 
     plan_segments = [np.flatnonzero(segment_route == r) for r in range(cfg.trucks)]
     plan_segments = [segs[np.lexsort((order_key[segs], row_key[segs]))] for segs in plan_segments]
@@ -247,16 +278,27 @@ def generate(cfg: SyntheticConfig = SyntheticConfig()) -> SyntheticFleet:
                 stop_ids.append(f"r{r:02d}-s{int(s)}-{j}")
         stop_offsets.append(len(stop_x))
     plans = Plans(
-        route_ids=np.array([f"route-{r:02d}" for r in range(cfg.trucks)]), plan_route=np.arange(cfg.trucks, dtype=np.int32),
+        route_ids=np.array([f"route-{r:02d}" for r in range(cfg.trucks)]),
+        plan_route=np.arange(cfg.trucks, dtype=np.int32),
         plan_version=np.ones(cfg.trucks, dtype=np.int32),
         seg_offsets=np.concatenate([[0], np.cumsum([len(s) for s in plan_segments])]).astype(np.int64),
         seg=np.concatenate(plan_segments).astype(np.int32),
-        stop_offsets=np.array(stop_offsets, dtype=np.int64), stop_ids=np.array(stop_ids),
+        stop_offsets=np.array(stop_offsets, dtype=np.int64),
+        stop_ids=np.array(stop_ids),
         stop_seq=np.concatenate([np.arange(1, len(s) * STOPS_PER_SEGMENT + 1) for s in plan_segments]).astype(np.int32),
-        stop_x=np.array(stop_x), stop_y=np.array(stop_y),
+        stop_x=np.array(stop_x),
+        stop_y=np.array(stop_y),
     )
-    network = Network(segment_ids=np.array([f"seg-{i}" for i in range(grid.size)]), road_class=grid.road_class,
-                      speed_limit_mps=limit, length_m=length, x0=grid.x0, y0=grid.y0, x1=grid.x1, y1=grid.y1)
+    network = Network(
+        segment_ids=np.array([f"seg-{i}" for i in range(grid.size)]),
+        road_class=grid.road_class,
+        speed_limit_mps=limit,
+        length_m=length,
+        x0=grid.x0,
+        y0=grid.y0,
+        x1=grid.x1,
+        y1=grid.y1,
+    )
 
     drive_order = list(plan_segments)
     if cfg.shuffled_route is not None:
@@ -281,44 +323,112 @@ def generate(cfg: SyntheticConfig = SyntheticConfig()) -> SyntheticFleet:
                 continue  # nothing to collect: the truck stays at the depot
             shift_index = len(shift_rows)
             shifted = cfg.start_shift_min if cfg.shifted_routes is None or r in cfg.shifted_routes else 0.0
-            start = day * SECONDS_PER_DAY + (cfg.start_hour + (r % 3) * cfg.start_stagger_h) * 3600 \
-                + shifted * 60 + draws.normal() * cfg.start_jitter_min * 60
+            start = (
+                day * SECONDS_PER_DAY
+                + (cfg.start_hour + (r % 3) * cfg.start_stagger_h) * 3600
+                + shifted * 60
+                + draws.normal() * cfg.start_jitter_min * 60
+            )
             shift_rows.append((f"{(EPOCH.toordinal() + day)}-{r:02d}", r, start, day))
-            _simulate_shift(out, shift_index, start, today, day, last_visit, cap_household_days, grid, free, seg_factor,
-                            harsh_rate, hotspots, fac_xy, cfg, draws, stop_of_segment)
+            _simulate_shift(
+                out,
+                shift_index,
+                start,
+                today,
+                day,
+                last_visit,
+                cap_household_days,
+                grid,
+                free,
+                seg_factor,
+                harsh_rate,
+                hotspots,
+                fac_xy,
+                cfg,
+                draws,
+                stop_of_segment,
+            )
 
     cols = {k: np.array(v) for k, v in out.cols.items()}
     legs = Legs(
-        shift=cols["shift"].astype(np.int32), kind=cols["kind"].astype(np.int8), segment=cols["segment"].astype(np.int32),
-        facility=cols["facility"].astype(np.int32), t0=cols["t0"], duration_s=cols["duration_s"],
-        moving_s=cols["moving_s"], length_m=cols["length_m"], max_speed_mps=cols["max_speed_mps"],
-        forward=cols["forward"].astype(bool), events=np.array(out.cols["events"], dtype=np.int32),
+        shift=cols["shift"].astype(np.int32),
+        kind=cols["kind"].astype(np.int8),
+        segment=cols["segment"].astype(np.int32),
+        facility=cols["facility"].astype(np.int32),
+        t0=cols["t0"],
+        duration_s=cols["duration_s"],
+        moving_s=cols["moving_s"],
+        length_m=cols["length_m"],
+        max_speed_mps=cols["max_speed_mps"],
+        forward=cols["forward"].astype(bool),
+        events=np.array(out.cols["events"], dtype=np.int32),
     )
     n = len(shift_rows)
     routes = np.array([row[1] for row in shift_rows], dtype=np.int32)
     starts = np.array([row[2] for row in shift_rows])
     people_per_route = 3
     day_of = np.array([row[3] for row in shift_rows], dtype=np.int64)
-    crew = np.stack([routes * people_per_route + day_of % people_per_route,
-                     routes * people_per_route + (day_of + 1) % people_per_route], axis=1)
+    crew = np.stack(
+        [
+            routes * people_per_route + day_of % people_per_route,
+            routes * people_per_route + (day_of + 1) % people_per_route,
+        ],
+        axis=1,
+    )
     shifts = Shifts(
         shift_ids=np.array([f"shift-{row[0]}-{row[1]:02d}-{i}" for i, row in enumerate(shift_rows)]),
-        vehicle_ids=np.array([f"truck-{r:03d}" for r in range(cfg.trucks)]), vehicle=routes.copy(), route=routes,
-        plan=routes.copy(), start_t=starts, end_t=starts + 10 * 3600,
-        crew_offsets=np.arange(0, 2 * n + 1, 2, dtype=np.int64), crew_person=crew.ravel().astype(np.int32),
+        vehicle_ids=np.array([f"truck-{r:03d}" for r in range(cfg.trucks)]),
+        vehicle=routes.copy(),
+        route=routes,
+        plan=routes.copy(),
+        start_t=starts,
+        end_t=starts + 10 * 3600,
+        crew_offsets=np.arange(0, 2 * n + 1, 2, dtype=np.int64),
+        crew_person=crew.ravel().astype(np.int32),
     )
-    visits = StopVisits(shift=np.array(out.visit_shift, dtype=np.int32), stop=np.array(out.visit_stop, dtype=np.int32),
-                        t=np.array(out.visit_t))
-    history = History(frame=LocalFrame(cfg.lon0, cfg.lat0), network=network, facilities=facilities,
-                      plans=plans, shifts=shifts, legs=legs, visits=visits, period=(first, first + cfg.days - 1))
-    return SyntheticFleet(config=cfg, history=history, expected_harsh=cols["expected"], segment_route=segment_route,
-                          hotspots=hotspots, zone_segments=np.flatnonzero(zone_mask))
+    visits = StopVisits(
+        shift=np.array(out.visit_shift, dtype=np.int32),
+        stop=np.array(out.visit_stop, dtype=np.int32),
+        t=np.array(out.visit_t),
+    )
+    history = History(
+        frame=LocalFrame(cfg.lon0, cfg.lat0),
+        network=network,
+        facilities=facilities,
+        plans=plans,
+        shifts=shifts,
+        legs=legs,
+        visits=visits,
+        period=(first, first + cfg.days - 1),
+    )
+    return SyntheticFleet(
+        config=cfg,
+        history=history,
+        expected_harsh=cols["expected"],
+        segment_route=segment_route,
+        hotspots=hotspots,
+        zone_segments=np.flatnonzero(zone_mask),
+    )
 
 
-def _simulate_shift(out: _Builder, shift: int, t: float, todays_segments: list[int], day: int, last_visit: np.ndarray,
-                    capacity: float, grid: _Grid, free: np.ndarray, seg_factor: np.ndarray, harsh_rate: np.ndarray,
-                    hotspots: np.ndarray, fac_xy: np.ndarray, cfg: SyntheticConfig, draws: _Draws,
-                    stop_of_segment: dict[int, list[int]]) -> None:
+def _simulate_shift(
+    out: _Builder,
+    shift: int,
+    t: float,
+    todays_segments: list[int],
+    day: int,
+    last_visit: np.ndarray,
+    capacity: float,
+    grid: _Grid,
+    free: np.ndarray,
+    seg_factor: np.ndarray,
+    harsh_rate: np.ndarray,
+    hotspots: np.ndarray,
+    fac_xy: np.ndarray,
+    cfg: SyntheticConfig,
+    draws: _Draws,
+    stop_of_segment: dict[int, list[int]],
+) -> None:
     sigma = cfg.noise
     hot = set(int(h) for h in hotspots)
     no_events = [0] * len(EVENT_KINDS)
@@ -331,8 +441,20 @@ def _simulate_shift(out: _Builder, shift: int, t: float, todays_segments: list[i
 
     def facility(index: int, dwell: float) -> None:
         nonlocal t
-        out.add(shift=shift, kind=LEG_FACILITY, segment=-1, facility=index, t0=t, duration_s=dwell, moving_s=0.0,
-                length_m=0.0, max_speed_mps=0.0, forward=True, events=no_events, expected=0.0)
+        out.add(
+            shift=shift,
+            kind=LEG_FACILITY,
+            segment=-1,
+            facility=index,
+            t0=t,
+            duration_s=dwell,
+            moving_s=0.0,
+            length_m=0.0,
+            max_speed_mps=0.0,
+            forward=True,
+            events=no_events,
+            expected=0.0,
+        )
         t += dwell
 
     def drive(seg: int, forward: bool, service: bool) -> None:
@@ -360,9 +482,20 @@ def _simulate_shift(out: _Builder, shift: int, t: float, todays_segments: list[i
         for k in range(harsh):
             u = u_split[k % 3]
             split[0 if u < HARSH_SPLIT[0] else 1 if u < HARSH_SPLIT[0] + HARSH_SPLIT[1] else 2] += 1
-        out.add(shift=shift, kind=LEG_SERVICE if service else LEG_TRAVEL, segment=seg, facility=-1, t0=t,
-                duration_s=moving + stopped, moving_s=moving, length_m=length, max_speed_mps=v * 1.15, forward=forward,
-                events=[split[0], split[1], split[2], 0, lifts], expected=mu)
+        out.add(
+            shift=shift,
+            kind=LEG_SERVICE if service else LEG_TRAVEL,
+            segment=seg,
+            facility=-1,
+            t0=t,
+            duration_s=moving + stopped,
+            moving_s=moving,
+            length_m=length,
+            max_speed_mps=v * 1.15,
+            forward=forward,
+            events=[split[0], split[1], split[2], 0, lifts],
+            expected=mu,
+        )
         if service:
             stops = stop_of_segment[seg] if forward else stop_of_segment[seg][::-1]
             for j, stop in enumerate(stops):

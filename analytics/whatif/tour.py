@@ -12,6 +12,7 @@ vice versa (prefix sums), and only four stops get new neighbours. Or-opt moves a
 1–3 stops elsewhere; candidates are ranked by distance and the best is accepted only if
 the full cost (with turns) drops.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,7 +35,9 @@ class TurnCosts:
             raise ValueError("drive_side must be 'right' or 'left'")
 
 
-def turn_kinds(xy: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray, drive_side: str) -> tuple[np.ndarray, np.ndarray]:
+def turn_kinds(
+    xy: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray, drive_side: str
+) -> tuple[np.ndarray, np.ndarray]:
     """(crossing, uturn) booleans for the turn at stop b coming from a and going to c."""
     v1 = xy[b] - xy[a]
     v2 = xy[c] - xy[b]
@@ -109,8 +112,12 @@ def two_opt_pass(xy: np.ndarray, dist: np.ndarray, order: np.ndarray, turns: Tur
         # Internal stops i+2 … j-1 flip their turn direction.
         lo, hi = i + 2, j - 1
         span = hi >= lo
-        delta += turns.left_penalty_m * np.where(span, (cum_back[np.maximum(hi, lo - 1)] - cum_back[lo - 1])
-                                                 - (cum_cross[np.maximum(hi, lo - 1)] - cum_cross[lo - 1]), 0.0)
+        delta += turns.left_penalty_m * np.where(
+            span,
+            (cum_back[np.maximum(hi, lo - 1)] - cum_back[lo - 1])
+            - (cum_cross[np.maximum(hi, lo - 1)] - cum_cross[lo - 1]),
+            0.0,
+        )
         # Explicit turns at the four stops that get new neighbours (old turns removed, new added).
         if i >= 1:
             delta += _turn_penalty(xy, o[i - 1], o[i], o[j], turns) - _turn_penalty(xy, o[i - 1], o[i], o[i + 1], turns)
@@ -123,12 +130,15 @@ def two_opt_pass(xy: np.ndarray, dist: np.ndarray, order: np.ndarray, turns: Tur
         # Stop o[j+1]: now entered from o[i+1] instead of o[j].
         jnn = np.minimum(j + 2, n - 1)
         has_two = j + 2 < n
-        delta += np.where(has_two, _turn_penalty(xy, o[i + 1], o[jn], o[jnn], turns)
-                          - _turn_penalty(xy, o[j], o[jn], o[jnn], turns), 0.0)
+        delta += np.where(
+            has_two,
+            _turn_penalty(xy, o[i + 1], o[jn], o[jnn], turns) - _turn_penalty(xy, o[j], o[jn], o[jnn], turns),
+            0.0,
+        )
         k = int(np.argmin(delta))
         if delta[k] < -1e-9:
             jj = int(j[k])
-            candidate = np.concatenate([o[: i + 1], o[i + 1: jj + 1][::-1], o[jj + 1:]])
+            candidate = np.concatenate([o[: i + 1], o[i + 1 : jj + 1][::-1], o[jj + 1 :]])
             if path_cost(xy, dist, candidate, turns) < path_cost(xy, dist, o, turns) - 1e-9:
                 order[:] = candidate
                 improved = True
@@ -143,12 +153,13 @@ def or_opt_pass(xy: np.ndarray, dist: np.ndarray, order: np.ndarray, turns: Turn
         s = 1
         while s + length <= n:
             o = order
-            seg = o[s: s + length]
+            seg = o[s : s + length]
             prev = o[s - 1]
             nxt = o[s + length] if s + length < n else -1
-            removal = dist[prev, seg[0]] + (dist[seg[-1], nxt] if nxt >= 0 else 0.0) \
-                - (dist[prev, nxt] if nxt >= 0 else 0.0)
-            rest = np.concatenate([o[:s], o[s + length:]])
+            removal = (
+                dist[prev, seg[0]] + (dist[seg[-1], nxt] if nxt >= 0 else 0.0) - (dist[prev, nxt] if nxt >= 0 else 0.0)
+            )
+            rest = np.concatenate([o[:s], o[s + length :]])
             a, b = rest[:-1], rest[1:]
             forward = dist[a, seg[0]] + dist[seg[-1], b] - dist[a, b]
             backward = dist[a, seg[-1]] + dist[seg[0], b] - dist[a, b]
@@ -170,8 +181,9 @@ def or_opt_pass(xy: np.ndarray, dist: np.ndarray, order: np.ndarray, turns: Turn
     return improved
 
 
-def optimise(xy: np.ndarray, start: int, turns: TurnCosts = TurnCosts(), circuity: float = 1.0,
-             initial: np.ndarray | None = None) -> np.ndarray:
+def optimise(
+    xy: np.ndarray, start: int, turns: TurnCosts = TurnCosts(), circuity: float = 1.0, initial: np.ndarray | None = None
+) -> np.ndarray:
     """An order of all stops beginning at ``start``: nearest neighbour (or ``initial``) + 2-opt + Or-opt."""
     dist = distance_matrix(xy, circuity)
     if len(xy) <= 2:

@@ -7,6 +7,7 @@ of daily values, so baseline and scenario are resampled together (paired) and th
 interval is on the *delta*. Intervals are percentile intervals. The same seed gives the
 same replicates, so an answer is reproducible.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """/admin: users, people (real names), vehicles, devices, privacy settings and zones, retention, audit log."""
+
 from __future__ import annotations
 
 from collections.abc import Awaitable
@@ -8,8 +9,21 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from fleetpilot.api.admin import service
 from fleetpilot.api.admin.schemas import (
-    AuditEntry, DeviceChange, DeviceIn, DeviceOut, PersonOut, PrivacySettings, PrivacySettingsOut, RetentionOut,
-    UserChange, UserIn, UserOut, VehicleIn, VehicleOut, ZoneIn, ZoneOut,
+    AuditEntry,
+    DeviceChange,
+    DeviceIn,
+    DeviceOut,
+    PersonOut,
+    PrivacySettings,
+    PrivacySettingsOut,
+    RetentionOut,
+    UserChange,
+    UserIn,
+    UserOut,
+    VehicleIn,
+    VehicleOut,
+    ZoneIn,
+    ZoneOut,
 )
 from fleetpilot.api.deps import Allowed, Conn, REFUSALS, UNREADABLE_BODY
 from fleetpilot.api.policy import Capability
@@ -42,8 +56,9 @@ async def add_user(access: Admin, conn: Conn, body: UserIn) -> UserOut:
 
 
 @router.patch("/users/{user_id}", response_model=UserOut, responses={**NOT_FOUND, **CONFLICT})
-async def change_user(access: Admin, conn: Conn, user_id: Annotated[int, Path(ge=1, le=2**62)],
-                      body: UserChange) -> UserOut:
+async def change_user(
+    access: Admin, conn: Conn, user_id: Annotated[int, Path(ge=1, le=2**62)], body: UserChange
+) -> UserOut:
     return await _answer(service.change_user(conn, access.principal, user_id, body))
 
 
@@ -74,8 +89,9 @@ async def add_device(access: Admin, conn: Conn, body: DeviceIn) -> DeviceOut:
 
 
 @router.patch("/devices/{device_id}", response_model=DeviceOut, responses={**NOT_FOUND, **CONFLICT})
-async def change_device(access: Admin, conn: Conn, device_id: Annotated[str, Path(max_length=64)],
-                        body: DeviceChange) -> DeviceOut:
+async def change_device(
+    access: Admin, conn: Conn, device_id: Annotated[str, Path(max_length=64)], body: DeviceChange
+) -> DeviceOut:
     return await _answer(service.change_device(conn, access.principal, device_id, body))
 
 
@@ -112,10 +128,13 @@ async def run_retention(access: Admin, conn: Conn) -> RetentionOut:
 
 
 @router.get("/audit", response_model=list[AuditEntry])
-async def audit_log(_: Admin, conn: Conn,
-                    action: Annotated[str | None, Query(max_length=64)] = None,
-                    person_id: Annotated[str | None, Query(max_length=64)] = None,
-                    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> list[AuditEntry]:
+async def audit_log(
+    _: Admin,
+    conn: Conn,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    person_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[AuditEntry]:
     """The append-only audit log, newest first."""
     return await service.audit_log(conn, action, person_id, limit, offset)

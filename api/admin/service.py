@@ -1,5 +1,6 @@
 """Administrative reads and changes; every change is written to the audit log by the caller's
 principal, in the same transaction as the change."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -7,8 +8,21 @@ from datetime import datetime, timezone
 import asyncpg
 
 from fleetpilot.api.admin.schemas import (
-    AuditEntry, DeviceChange, DeviceIn, DeviceOut, PersonOut, PrivacySettings, PrivacySettingsOut, RetentionOut,
-    UserChange, UserIn, UserOut, VehicleIn, VehicleOut, ZoneIn, ZoneOut,
+    AuditEntry,
+    DeviceChange,
+    DeviceIn,
+    DeviceOut,
+    PersonOut,
+    PrivacySettings,
+    PrivacySettingsOut,
+    RetentionOut,
+    UserChange,
+    UserIn,
+    UserOut,
+    VehicleIn,
+    VehicleOut,
+    ZoneIn,
+    ZoneOut,
 )
 from fleetpilot.api.auth.passwords import hash_password
 from fleetpilot.api.policy import Principal, audit, privacy_settings
@@ -36,7 +50,9 @@ INSERT INTO vehicles (vehicle_id, city, label) VALUES ($1, $2, $3) RETURNING veh
 """
 DEVICE_COLUMNS = "device_id, vehicle_id, mqtt_username, installed_at, last_seen, online, firmware"
 DEVICES = f"SELECT {DEVICE_COLUMNS} FROM devices ORDER BY device_id"
-INSERT_DEVICE = f"INSERT INTO devices (device_id, vehicle_id, mqtt_username) VALUES ($1, $2, $3) RETURNING {DEVICE_COLUMNS}"
+INSERT_DEVICE = (
+    f"INSERT INTO devices (device_id, vehicle_id, mqtt_username) VALUES ($1, $2, $3) RETURNING {DEVICE_COLUMNS}"
+)
 UPDATE_DEVICE = f"""
 UPDATE devices SET vehicle_id = CASE WHEN $2 THEN $3 ELSE vehicle_id END,
                    mqtt_username = CASE WHEN $4 THEN $5 ELSE mqtt_username END
@@ -74,8 +90,12 @@ async def add_user(conn: asyncpg.Connection, actor: Principal, body: UserIn) -> 
             user_id = await create_user(conn, body.username, body.password, body.role, body.person_id)
         except UserError as exc:
             raise Conflict(str(exc)) from None
-        await audit(conn, actor, "create_user", detail={"user_id": user_id, "username": body.username,
-                                                        "role": body.role, "person_id": body.person_id})
+        await audit(
+            conn,
+            actor,
+            "create_user",
+            detail={"user_id": user_id, "username": body.username, "role": body.role, "person_id": body.person_id},
+        )
     return _user_out(await get_user(conn, user_id))
 
 
@@ -91,8 +111,9 @@ async def change_user(conn: asyncpg.Connection, actor: Principal, user_id: int, 
         if change.disabled is not None:
             await conn.execute("UPDATE users SET disabled = $2 WHERE user_id = $1", user_id, change.disabled)
         if change.password is not None:
-            await conn.execute("UPDATE users SET password_hash = $2 WHERE user_id = $1", user_id,
-                               await hash_password(change.password))
+            await conn.execute(
+                "UPDATE users SET password_hash = $2 WHERE user_id = $1", user_id, await hash_password(change.password)
+            )
         if change.unlock:
             await conn.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE user_id = $1", user_id)
         changed = change.model_dump(exclude_unset=True, exclude={"password"})
@@ -142,14 +163,21 @@ async def change_device(conn: asyncpg.Connection, actor: Principal, device_id: s
     given = change.model_fields_set
     async with conn.transaction():
         try:
-            row = await conn.fetchrow(UPDATE_DEVICE, device_id, "vehicle_id" in given, change.vehicle_id,
-                                      "mqtt_username" in given, change.mqtt_username)
+            row = await conn.fetchrow(
+                UPDATE_DEVICE,
+                device_id,
+                "vehicle_id" in given,
+                change.vehicle_id,
+                "mqtt_username" in given,
+                change.mqtt_username,
+            )
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise Conflict(f"device cannot be changed: {exc.constraint_name}") from None
         if row is None:
             raise NotFound(f"no device {device_id!r}")
-        await audit(conn, actor, "change_device", detail={"device_id": device_id,
-                                                          **change.model_dump(exclude_unset=True)})
+        await audit(
+            conn, actor, "change_device", detail={"device_id": device_id, **change.model_dump(exclude_unset=True)}
+        )
     return DeviceOut(**dict(row))
 
 
@@ -160,10 +188,15 @@ async def get_privacy(conn: asyncpg.Connection) -> PrivacySettingsOut:
 async def set_privacy(conn: asyncpg.Connection, actor: Principal, body: PrivacySettings) -> PrivacySettingsOut:
     async with conn.transaction():
         before = dict(await privacy_settings(conn))
-        await conn.execute(UPDATE_PRIVACY, body.retention_days, body.k_min_shifts, body.k_min_people,
-                           body.zone_policy, actor.username)
-        await audit(conn, actor, "change_privacy_settings", detail={
-            "before": {k: before[k] for k in PrivacySettings.model_fields}, "after": body.model_dump()})
+        await conn.execute(
+            UPDATE_PRIVACY, body.retention_days, body.k_min_shifts, body.k_min_people, body.zone_policy, actor.username
+        )
+        await audit(
+            conn,
+            actor,
+            "change_privacy_settings",
+            detail={"before": {k: before[k] for k in PrivacySettings.model_fields}, "after": body.model_dump()},
+        )
     return await get_privacy(conn)
 
 
@@ -191,6 +224,7 @@ async def run_retention(conn: asyncpg.Connection, actor: Principal, now: datetim
     return RetentionOut(cutoff=result.cutoff, dropped_partitions=result.dropped)
 
 
-async def audit_log(conn: asyncpg.Connection, action: str | None, person_id: str | None, limit: int,
-                    offset: int) -> list[AuditEntry]:
+async def audit_log(
+    conn: asyncpg.Connection, action: str | None, person_id: str | None, limit: int, offset: int
+) -> list[AuditEntry]:
     return [AuditEntry(**dict(r)) for r in await conn.fetch(AUDIT, action, person_id, limit, offset)]

@@ -3,6 +3,7 @@
 Hashing costs tens of milliseconds of CPU on purpose, so it runs in a worker thread to
 keep the event loop serving other requests.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """/auth: OAuth2 password flow, who am I, sign-out."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -20,31 +21,44 @@ Conn = Annotated[asyncpg.Connection, Depends(get_conn)]
 Keys = Annotated[TokenKeys, Depends(TokenKeys.from_request)]
 
 
-@router.post("/token", response_model=TokenOut,
-             responses={**UNREADABLE_BODY,
-                        401: {"description": "wrong credentials, disabled or temporarily locked account"}})
-async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], conn: Conn, keys: Keys, request: Request,
-                _: Annotated[Access, Depends(policy.gate(Capability.PUBLIC))]) -> TokenOut:
+@router.post(
+    "/token",
+    response_model=TokenOut,
+    responses={**UNREADABLE_BODY, 401: {"description": "wrong credentials, disabled or temporarily locked account"}},
+)
+async def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    conn: Conn,
+    keys: Keys,
+    request: Request,
+    _: Annotated[Access, Depends(policy.gate(Capability.PUBLIC))],
+) -> TokenOut:
     """Exchange username and password for a short-lived bearer token."""
     lockout = Lockout.from_settings(request.app.state.settings)
     try:
         signed_in = await sign_in(conn, keys, lockout, form.username, form.password)
     except SignInRefused as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
-    return TokenOut(access_token=signed_in.token, expires_in=int(keys.lifetime.total_seconds()),
-                    role=signed_in.claims.role)
+    return TokenOut(
+        access_token=signed_in.token, expires_in=int(keys.lifetime.total_seconds()), role=signed_in.claims.role
+    )
 
 
 @router.get("/me", response_model=MeOut, responses=REFUSALS)
 async def me(access: Annotated[Access, Depends(policy.gate(Capability.SIGNED_IN))]) -> MeOut:
     principal = access.principal
-    return MeOut(user_id=principal.user_id, username=principal.username, role=principal.role,
-                 person_id=principal.person_id)
+    return MeOut(
+        user_id=principal.user_id, username=principal.username, role=principal.role, person_id=principal.person_id
+    )
 
 
 @router.post("/logout", response_model=SignedOut, responses=REFUSALS)
-async def logout(access: Annotated[Access, Depends(policy.gate(Capability.SIGNED_IN))],
-                 token: Annotated[str, Depends(policy.bearer)], conn: Conn, keys: Keys) -> SignedOut:
+async def logout(
+    access: Annotated[Access, Depends(policy.gate(Capability.SIGNED_IN))],
+    token: Annotated[str, Depends(policy.bearer)],
+    conn: Conn,
+    keys: Keys,
+) -> SignedOut:
     """Revoke the token this request carries; it is refused from now on."""
     claims = decode_access_token(token, keys)  # the gate has verified it already
     await sign_out(conn, claims.jti, claims.expires_at)

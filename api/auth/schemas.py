@@ -1,4 +1,5 @@
 """Request and response bodies of the auth endpoints."""
+
 from __future__ import annotations
 
 from typing import Literal

@@ -1,4 +1,5 @@
 """Sign-in with lockout after repeated failures, and sign-out by token revocation."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,8 +51,9 @@ class SignedIn:
     claims: Claims
 
 
-async def sign_in(conn: asyncpg.Connection, keys: TokenKeys, lockout: Lockout, username: str,
-                  password: str) -> SignedIn:
+async def sign_in(
+    conn: asyncpg.Connection, keys: TokenKeys, lockout: Lockout, username: str, password: str
+) -> SignedIn:
     row = await conn.fetchrow(FIND_USER, username)
     if row is not None and row["locked"]:
         raise SignInRefused("account temporarily locked after repeated failed sign-ins")

@@ -3,6 +3,7 @@
 Claims: ``sub`` (user id), ``role``, ``jti``, ``iat``, ``exp``, ``iss``. Only HS256 is
 accepted (no ``alg: none``, no key confusion); expiry has no leeway.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,8 +39,9 @@ class TokenKeys:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenKeys:
-        return cls(settings.jwt_secret or load_or_create_secret(settings.data_dir),
-                   timedelta(minutes=settings.token_minutes))
+        return cls(
+            settings.jwt_secret or load_or_create_secret(settings.data_dir), timedelta(minutes=settings.token_minutes)
+        )
 
     @staticmethod
     async def from_request(request: Request) -> TokenKeys:
@@ -74,8 +76,11 @@ class Claims:
 def issue_access_token(keys: TokenKeys, user_id: int, role: str, now: datetime | None = None) -> tuple[str, Claims]:
     now = now or datetime.now(timezone.utc)
     claims = Claims(user_id, role, uuid.uuid4().hex, now + keys.lifetime)
-    token = jwt.encode({"sub": str(user_id), "role": role, "jti": claims.jti, "iat": now,
-                        "exp": claims.expires_at, "iss": ISSUER}, keys.secret, algorithm=ALGORITHM)
+    token = jwt.encode(
+        {"sub": str(user_id), "role": role, "jti": claims.jti, "iat": now, "exp": claims.expires_at, "iss": ISSUER},
+        keys.secret,
+        algorithm=ALGORITHM,
+    )
     return token, claims
 
 
@@ -92,10 +97,19 @@ def _verified(token: str, secret: str) -> Claims:
     client sends the same token many times); expiry is checked on every use by the caller.
     Failures are not cached."""
     try:
-        payload = jwt.decode(token, secret, algorithms=[ALGORITHM], issuer=ISSUER,
-                             options={"require": ["sub", "role", "jti", "iat", "exp", "iss"]})
-        return Claims(int(payload["sub"]), str(payload["role"]), str(payload["jti"]),
-                      datetime.fromtimestamp(payload["exp"], timezone.utc))
+        payload = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": ["sub", "role", "jti", "iat", "exp", "iss"]},
+        )
+        return Claims(
+            int(payload["sub"]),
+            str(payload["role"]),
+            str(payload["jti"]),
+            datetime.fromtimestamp(payload["exp"], timezone.utc),
+        )
     except jwt.ExpiredSignatureError:
         raise InvalidToken("token expired") from None
     except (jwt.InvalidTokenError, ValueError, TypeError):

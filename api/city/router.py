@@ -1,4 +1,5 @@
 """/city: the base map layer (streets and facilities) for every signed-in role."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -25,10 +26,14 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-@router.get("/city", response_model=FeatureCollection,
-            responses={304: {"description": "unchanged since the version whose ETag was sent in If-None-Match"}})
-async def city(_: Allowed(Capability.SIGNED_IN), conn: Conn,
-               if_none_match: Annotated[str | None, Header()] = None) -> Response:
+@router.get(
+    "/city",
+    response_model=FeatureCollection,
+    responses={304: {"description": "unchanged since the version whose ETag was sent in If-None-Match"}},
+)
+async def city(
+    _: Allowed(Capability.SIGNED_IN), conn: Conn, if_none_match: Annotated[str | None, Header()] = None
+) -> Response:
     """Street segments (LineStrings) and facilities (Polygons): not personal data. Carries an
     ETag; send it back in If-None-Match for a 304 while the city is unchanged."""
     layer = await service.city_layer(conn)

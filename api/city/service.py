@@ -6,6 +6,7 @@ version and their ETag (a hash of the bytes themselves, so equal tags mean equal
 whatever the code that built them). Only the version is read per request; authorization is
 the gate's, per request, before any of this.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -54,9 +55,26 @@ async def city_layer(conn: asyncpg.Connection) -> CityLayer:
 
 def _layer(streets: list[asyncpg.Record], facilities: list[asyncpg.Record]) -> CityLayer:
     features: list[dict[str, Any]] = [
-        feature(r["geometry"], kind="street", segment_id=r["segment_id"], name=r["name"], road_class=r["road_class"],
-                speed_limit_kmh=r["speed_limit_kmh"], one_way=r["one_way"]) for r in streets]
-    features += [feature(r["geometry"], kind="facility", facility_id=r["facility_id"],
-                         facility_type=r["facility_type"], name=r["name"]) for r in facilities]
+        feature(
+            r["geometry"],
+            kind="street",
+            segment_id=r["segment_id"],
+            name=r["name"],
+            road_class=r["road_class"],
+            speed_limit_kmh=r["speed_limit_kmh"],
+            one_way=r["one_way"],
+        )
+        for r in streets
+    ]
+    features += [
+        feature(
+            r["geometry"],
+            kind="facility",
+            facility_id=r["facility_id"],
+            facility_type=r["facility_type"],
+            name=r["name"],
+        )
+        for r in facilities
+    ]
     body = orjson.dumps(collection(features))
     return CityLayer(body, f'"{hashlib.sha256(body).hexdigest()[:32]}"')

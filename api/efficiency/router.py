@@ -1,4 +1,5 @@
 """Route efficiency over time and per-segment coverage (aggregates, k-suppressed)."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -33,8 +34,9 @@ async def all_routes(access: Efficiency, conn: Conn, days: DayRange, bucket: Buc
 
 
 @router.get("/routes/{route_id}/efficiency", response_model=RouteEfficiency, responses=UNKNOWN)
-async def route_efficiency(access: Efficiency, conn: Conn, route_id: RouteId, days: DayRange,
-                           bucket: BucketQuery = "week") -> Response:
+async def route_efficiency(
+    access: Efficiency, conn: Conn, route_id: RouteId, days: DayRange, bucket: BucketQuery = "week"
+) -> Response:
     """Coverage, missed segments, deadhead, idle, dwell and turnaround of one route over time."""
     scope = await policy.aggregate_scope(conn, access, days)
     try:

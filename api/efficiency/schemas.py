@@ -1,4 +1,5 @@
 """Bodies of the efficiency endpoints. Shares are 0..1; durations are per shift unless named."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -19,9 +20,9 @@ class Efficiency(BaseModel):
     period_start: date | None  # None for the whole range
     suppressed: bool
     shifts: int | None
-    coverage_mean: float | None        # share of planned service segments driven
+    coverage_mean: float | None  # share of planned service segments driven
     distance_km_per_shift: float | None
-    deadhead_share: float | None       # deadhead distance / distance
+    deadhead_share: float | None  # deadhead distance / distance
     collection_h_per_shift: float | None
     idle_min_per_shift: float | None
     facility_min_per_shift: float | None

@@ -9,6 +9,7 @@ of answers, is then a function of visible cells alone: a suppressed cell cannot 
 recovered by subtracting one range or bucket from another. A period without a visible cell
 is suppressed: every figure is NULL in the query result itself.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -98,10 +99,15 @@ async def _check_route(conn: asyncpg.Connection, route_id: str) -> int | None:
 FIGURES = tuple(k for k in Efficiency.model_fields if k not in ("period_start", "suppressed"))
 EMPTY = {"period_start": None, "suppressed": True, **dict.fromkeys(FIGURES)}
 # Per-shift means: figure -> (summed column, divisor of the mean for the figure's unit).
-MEANS = {"coverage_mean": ("coverage", 1), "distance_km_per_shift": ("distance_m", 1000),
-         "collection_h_per_shift": ("collection_s", 3600), "idle_min_per_shift": ("idle_s", 60),
-         "facility_min_per_shift": ("facility_s", 60), "dwell_mean_s": ("dwell_mean_s", 1),
-         "turnaround_mean_s": ("turnaround_s", 1)}
+MEANS = {
+    "coverage_mean": ("coverage", 1),
+    "distance_km_per_shift": ("distance_m", 1000),
+    "collection_h_per_shift": ("collection_s", 3600),
+    "idle_min_per_shift": ("idle_s", 60),
+    "facility_min_per_shift": ("facility_s", 60),
+    "dwell_mean_s": ("dwell_mean_s", 1),
+    "turnaround_mean_s": ("turnaround_s", 1),
+}
 
 
 def _total(cells: list[dict], column: str) -> tuple[float, int]:
@@ -128,12 +134,19 @@ def _most_missed(cells: list[dict], shifts: int) -> list[dict]:
     return [{"segment_id": seg, "shifts_missed": n, "share": n / shifts} for seg, n in top]
 
 
-async def efficiency(conn: asyncpg.Connection, scope: AggregateScope, bucket: Bucket,
-                     route_id: str | None = None) -> list[dict]:
+async def efficiency(
+    conn: asyncpg.Connection, scope: AggregateScope, bucket: Bucket, route_id: str | None = None
+) -> list[dict]:
     """Per route (one route, or all with shifts in the range when route_id is None), as
     RouteEfficiency-shaped dicts (plain dicts: this is a hot path)."""
-    rows = await conn.fetch(ALL_ROUTES_CELLS if route_id is None else ONE_ROUTE_CELLS, route_id, scope.start,
-                            scope.end, scope.k_shifts, scope.k_people)
+    rows = await conn.fetch(
+        ALL_ROUTES_CELLS if route_id is None else ONE_ROUTE_CELLS,
+        route_id,
+        scope.start,
+        scope.end,
+        scope.k_shifts,
+        scope.k_people,
+    )
     cells: dict[str, dict] = {}  # route -> period -> visible cells' sums (None: suppressed)
     if route_id is not None:
         cells[route_id] = {}
@@ -153,13 +166,20 @@ async def efficiency(conn: asyncpg.Connection, scope: AggregateScope, bucket: Bu
 
 
 def _route_result(route_id: str, scope: AggregateScope, bucket: Bucket) -> dict:
-    return {"route_id": route_id, "start": scope.start, "end": scope.end, "bucket": bucket,
-            "k_min_shifts": scope.k_shifts, "k_min_people": scope.k_people, "periods": [],
-            "whole_range": EMPTY, "missed_segments": []}
+    return {
+        "route_id": route_id,
+        "start": scope.start,
+        "end": scope.end,
+        "bucket": bucket,
+        "k_min_shifts": scope.k_shifts,
+        "k_min_people": scope.k_people,
+        "periods": [],
+        "whole_range": EMPTY,
+        "missed_segments": [],
+    }
 
 
-async def route_efficiency(conn: asyncpg.Connection, scope: AggregateScope, route_id: str,
-                           bucket: Bucket) -> dict:
+async def route_efficiency(conn: asyncpg.Connection, scope: AggregateScope, route_id: str, bucket: Bucket) -> dict:
     result = (await efficiency(conn, scope, bucket, route_id))[0]
     if not result["periods"]:  # no shifts in the range: tell an unknown route apart (one more query)
         await _check_route(conn, route_id)
@@ -173,7 +193,15 @@ async def segment_coverage(conn: asyncpg.Connection, scope: AggregateScope, rout
     shifts = await conn.fetchval(VISIBLE_SHIFTS, *args)
     segments = []
     if shifts and version is not None:
-        segments = [SegmentCoverage(**dict(r), shifts=shifts, coverage=1 - r["missed"] / shifts)
-                    for r in await conn.fetch(SEGMENT_COVERAGE, *args)]
-    return RouteSegmentsCoverage(route_id=route_id, version=version or 0, start=scope.start, end=scope.end,
-                                 suppressed=not shifts, segments=segments)
+        segments = [
+            SegmentCoverage(**dict(r), shifts=shifts, coverage=1 - r["missed"] / shifts)
+            for r in await conn.fetch(SEGMENT_COVERAGE, *args)
+        ]
+    return RouteSegmentsCoverage(
+        route_id=route_id,
+        version=version or 0,
+        start=scope.start,
+        end=scope.end,
+        suppressed=not shifts,
+        segments=segments,
+    )

@@ -3,6 +3,7 @@
 Aggregates are small (one row per route-period, segment or cell), so they are built in
 memory; raw data never goes through here.
 """
+
 from __future__ import annotations
 
 import csv
@@ -27,14 +28,18 @@ def to_csv(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
 
 def to_geojson(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
     """One feature per row; the row's `geometry` (or null) is the feature's geometry."""
-    features = [{"type": "Feature", "geometry": row.get("geometry"),
-                 "properties": {c: row.get(c) for c in columns}} for row in rows]
+    features = [
+        {"type": "Feature", "geometry": row.get("geometry"), "properties": {c: row.get(c) for c in columns}}
+        for row in rows
+    ]
     return orjson.dumps({"type": "FeatureCollection", "features": features})
 
 
 def to_parquet(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
-    table = pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows],
-                                 schema=None if rows else pa.schema([(c, pa.string()) for c in columns]))
+    table = pa.Table.from_pylist(
+        [{c: row.get(c) for c in columns} for row in rows],
+        schema=None if rows else pa.schema([(c, pa.string()) for c in columns]),
+    )
     out = io.BytesIO()
     pq.write_table(table, out)
     return out.getvalue()

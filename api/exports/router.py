@@ -1,4 +1,5 @@
 """/exports: k-respecting aggregate downloads in GeoJSON, CSV or Parquet."""
+
 from __future__ import annotations
 
 from typing import Annotated, Literal
@@ -30,15 +31,30 @@ class DatasetOut(BaseModel):
 @router.get("", response_model=list[DatasetOut])
 async def datasets(_: Exports) -> list[DatasetOut]:
     """The data sets that can be downloaded, and in which formats."""
-    return [DatasetOut(name=d.name, description=d.description, formats=list(MEDIA_TYPES), columns=d.columns,
-                       kinds=list(d.kinds)) for d in DATASETS.values()]
+    return [
+        DatasetOut(
+            name=d.name, description=d.description, formats=list(MEDIA_TYPES), columns=d.columns, kinds=list(d.kinds)
+        )
+        for d in DATASETS.values()
+    ]
 
 
-@router.get("/{dataset}", response_class=Response,
-            responses={200: {"content": {t: {} for t in MEDIA_TYPES.values()}, "description": "the file"},
-                       422: {"description": "unknown format or kind for this data set"}})
-async def download(access: Exports, conn: Conn, dataset: Annotated[DatasetName, Path()], days: DayRange,
-                   format: Annotated[Format, Query()] = "csv", kind: Kind = "harsh_brake") -> Response:
+@router.get(
+    "/{dataset}",
+    response_class=Response,
+    responses={
+        200: {"content": {t: {} for t in MEDIA_TYPES.values()}, "description": "the file"},
+        422: {"description": "unknown format or kind for this data set"},
+    },
+)
+async def download(
+    access: Exports,
+    conn: Conn,
+    dataset: Annotated[DatasetName, Path()],
+    days: DayRange,
+    format: Annotated[Format, Query()] = "csv",
+    kind: Kind = "harsh_brake",
+) -> Response:
     """One data set over [from, to) as a file; groups under k shifts or k people are not in it."""
     chosen = DATASETS[dataset]
     if chosen.kinds and kind not in chosen.kinds:
@@ -46,5 +62,8 @@ async def download(access: Exports, conn: Conn, dataset: Annotated[DatasetName, 
     scope = await policy.aggregate_scope(conn, access, days)
     rows = await chosen.build(conn, scope, kind)
     filename = f"fleetpilot-{dataset}-{scope.start}-{scope.end}.{format}"
-    return Response(write(format, rows, chosen.columns), media_type=MEDIA_TYPES[format],
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        write(format, rows, chosen.columns),
+        media_type=MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -1,4 +1,5 @@
 """The export data sets: each is built from the same k-suppressed aggregates the API shows."""
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -13,9 +14,21 @@ from fleetpilot.api.hotspots.service import hotspots
 from fleetpilot.api.policy import AggregateScope
 
 HOTSPOT_COLUMNS = [f for f in HotspotUnit.model_fields if f != "geometry"]
-EFFICIENCY_COLUMNS = ["route_id", "period_start", "whole_range", "suppressed", "shifts", "coverage_mean",
-                      "distance_km_per_shift", "deadhead_share", "collection_h_per_shift", "idle_min_per_shift",
-                      "facility_min_per_shift", "dwell_mean_s", "turnaround_mean_s"]
+EFFICIENCY_COLUMNS = [
+    "route_id",
+    "period_start",
+    "whole_range",
+    "suppressed",
+    "shifts",
+    "coverage_mean",
+    "distance_km_per_shift",
+    "deadhead_share",
+    "collection_h_per_shift",
+    "idle_min_per_shift",
+    "facility_min_per_shift",
+    "dwell_mean_s",
+    "turnaround_mean_s",
+]
 
 Rows = list[dict[str, Any]]
 
@@ -31,8 +44,10 @@ class Dataset:
 
 async def _hotspot_rows(conn: asyncpg.Connection, scope: AggregateScope, level: str, kind: str) -> Rows:
     found = await hotspots(conn, scope, level, kind)
-    return [{**unit.model_dump(mode="json"), "kind": kind, "start": scope.start.isoformat(),
-             "end": scope.end.isoformat()} for unit in found.units]
+    return [
+        {**unit.model_dump(mode="json"), "kind": kind, "start": scope.start.isoformat(), "end": scope.end.isoformat()}
+        for unit in found.units
+    ]
 
 
 async def _segment_hotspots(conn, scope, kind) -> Rows:
@@ -48,17 +63,41 @@ async def _route_efficiency(conn, scope, _kind) -> Rows:
     for route in await efficiency(conn, scope, "week"):
         for group, whole in [*((p, False) for p in route["periods"]), (route["whole_range"], True)]:
             start = group["period_start"]
-            rows.append({"route_id": route["route_id"], "whole_range": whole, **group,
-                         "period_start": start and start.isoformat()})
+            rows.append(
+                {
+                    "route_id": route["route_id"],
+                    "whole_range": whole,
+                    **group,
+                    "period_start": start and start.isoformat(),
+                }
+            )
     return rows
 
 
 HOTSPOT_EXTRA = ["kind", "start", "end"]
-DATASETS = {d.name: d for d in (
-    Dataset("segment_hotspots", "street segments: passes, events, rate per 1000 passes, z, p, q, significance",
-            HOTSPOT_COLUMNS + HOTSPOT_EXTRA, _segment_hotspots, ("harsh_brake", "speeding")),
-    Dataset("cell_hotspots", "grid cells: passes, events, rate per 1000 passes, z, p, q, significance",
-            HOTSPOT_COLUMNS + HOTSPOT_EXTRA, _cell_hotspots, ("harsh_brake", "harsh_accel", "harsh_corner", "speeding")),
-    Dataset("route_efficiency", "per route and ISO week, and over the whole range: coverage, deadhead, idle, "
-            "dwell, turnaround (suppressed groups have empty figures)", EFFICIENCY_COLUMNS, _route_efficiency),
-)}
+DATASETS = {
+    d.name: d
+    for d in (
+        Dataset(
+            "segment_hotspots",
+            "street segments: passes, events, rate per 1000 passes, z, p, q, significance",
+            HOTSPOT_COLUMNS + HOTSPOT_EXTRA,
+            _segment_hotspots,
+            ("harsh_brake", "speeding"),
+        ),
+        Dataset(
+            "cell_hotspots",
+            "grid cells: passes, events, rate per 1000 passes, z, p, q, significance",
+            HOTSPOT_COLUMNS + HOTSPOT_EXTRA,
+            _cell_hotspots,
+            ("harsh_brake", "harsh_accel", "harsh_corner", "speeding"),
+        ),
+        Dataset(
+            "route_efficiency",
+            "per route and ISO week, and over the whole range: coverage, deadhead, idle, "
+            "dwell, turnaround (suppressed groups have empty figures)",
+            EFFICIENCY_COLUMNS,
+            _route_efficiency,
+        ),
+    )
+}

@@ -11,6 +11,7 @@ alone reaches k, and every sum is over visible cells only, so no difference of t
 answers contains a hidden cell. A clean week's block is such a cell; a week with stale days
 is grouped from its day blocks and exposure rows.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -230,8 +231,9 @@ class Visible:
 _cache: OrderedDict[tuple, Visible] = OrderedDict()
 
 
-async def visible_units(conn: asyncpg.Connection, level: str, start: date, end: date,
-                        k_shifts: int, k_people: int) -> Visible:
+async def visible_units(
+    conn: asyncpg.Connection, level: str, start: date, end: date, k_shifts: int, k_people: int
+) -> Visible:
     """Units of `level` over [start, end), widened to whole ISO weeks, with at least one week
     passed by ≥ k_shifts shifts and ≥ k_people people, summed over such weeks only: rows
     (suppressed, suppressed_cells, unit_id, passes, <event kinds>); see _visible_sql. The last

@@ -6,6 +6,7 @@ over its k-visible (segment, ISO week) cells only, decision 0004; Poisson exceed
 the fleet's rate over those sums, Benjamini–Hochberg), for each segment event kind. The rollup job rewrites the table after each run that changed exposure; the
 driver's shift view marks an event on such a segment as a known hotspot.
 """
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -58,6 +59,18 @@ def _significant(units, kind: str, first: date, last: date) -> list[tuple]:
     passes = [float(u["passes"]) for u in units]
     events = [float(u[kind]) for u in units]
     scores = poisson_exceedance(events, passes)
-    return [(u["unit_id"], kind, int(passes[i]), int(events[i]), 1000 * events[i] / passes[i],
-             float(scores.expected[i]), float(scores.q[i]), first, last)
-            for i, u in enumerate(units) if scores.significant[i]]
+    return [
+        (
+            u["unit_id"],
+            kind,
+            int(passes[i]),
+            int(events[i]),
+            1000 * events[i] / passes[i],
+            float(scores.expected[i]),
+            float(scores.q[i]),
+            first,
+            last,
+        )
+        for i, u in enumerate(units)
+        if scores.significant[i]
+    ]

@@ -1,4 +1,5 @@
 """Bodies of the hotspot endpoints."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -14,35 +15,35 @@ MinLevel = Literal["all", "elevated", "significant"]
 
 
 class HotspotUnit(BaseModel):
-    unit_id: str                       # street segment id, or grid cell id as text
-    name: str | None                   # street name (segments)
-    geometry: dict[str, Any] | None    # segment LineString, or cell square (Polygon)
-    lon: float | None                  # cell centre (cells)
+    unit_id: str  # street segment id, or grid cell id as text
+    name: str | None  # street name (segments)
+    geometry: dict[str, Any] | None  # segment LineString, or cell square (Polygon)
+    lon: float | None  # cell centre (cells)
     lat: float | None
-    passes: int                        # exposure: entries of a truck into the unit
+    passes: int  # exposure: entries of a truck into the unit
     events: int
-    rate_per_1000: float               # events per 1000 passes
-    expected: float | None             # segments: events expected at the reference rate
-    z: float                           # cells: Getis-Ord Gi*; segments: Poisson standardised excess
+    rate_per_1000: float  # events per 1000 passes
+    expected: float | None  # segments: events expected at the reference rate
+    z: float  # cells: Getis-Ord Gi*; segments: Poisson standardised excess
     p: float
-    q: float                           # Benjamini–Hochberg adjusted p
+    q: float  # Benjamini–Hochberg adjusted p
     significant: bool
-    cluster: int | None                # cells: connected hotspot cells share a number
+    cluster: int | None  # cells: connected hotspot cells share a number
 
 
 class Hotspots(BaseModel):
     level: Level
     kind: str
-    method: str                            # gi_star (cells) or poisson_exceedance (segments)
+    method: str  # gi_star (cells) or poisson_exceedance (segments)
     start: date
     end: date
     k_min_shifts: int
     k_min_people: int
-    min_passes: int                        # units passed fewer times are not tested
-    cell_m: float | None                   # cell edge in metres (cells)
+    min_passes: int  # units passed fewer times are not tested
+    cell_m: float | None  # cell edge in metres (cells)
     reference_rate_per_1000: float | None  # over the tested units' visible weeks
-    suppressed_units: int                  # units without a week of ≥ k shifts and ≥ k people, left out
-    suppressed_cells: int                  # (unit, ISO week) cells below k, in no figure
-    tested_units: int                      # visible units passed at least min_passes times
-    min_level: MinLevel                    # units below this level are tested but not listed
-    units: list[HotspotUnit]               # most significant first
+    suppressed_units: int  # units without a week of ≥ k shifts and ≥ k people, left out
+    suppressed_cells: int  # (unit, ISO week) cells below k, in no figure
+    tested_units: int  # visible units passed at least min_passes times
+    min_level: MinLevel  # units below this level are tested but not listed
+    units: list[HotspotUnit]  # most significant first

@@ -6,6 +6,7 @@ x events is compared with the rate r of all segments shown: expected e = n·r, a
 upper-tail p-value P(X ≥ x | e) tests "more events than its traffic explains", and the
 same Benjamini–Hochberg control over all segments tested marks the significant ones.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

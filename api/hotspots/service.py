@@ -9,6 +9,7 @@ Poisson inputs, the reference rate — is summed from visible cells only; hidden
 only counted. An answer is thus a function of visible cells alone, and no difference of two
 ranges' answers recovers a hidden week. The sums come from the day/week blocks (see blocks).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -44,8 +45,14 @@ _responses: OrderedDict[tuple, str] = OrderedDict()
 _LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[asyncio.Lock]] = weakref.WeakKeyDictionary()
 
 
-async def hotspots_json(conn: asyncpg.Connection, scope: AggregateScope, level: Level, kind: str,
-                        min_passes: int | None = None, min_level: MinLevel = "all") -> str:
+async def hotspots_json(
+    conn: asyncpg.Connection,
+    scope: AggregateScope,
+    level: Level,
+    kind: str,
+    min_passes: int | None = None,
+    min_level: MinLevel = "all",
+) -> str:
     """`hotspots` as JSON, reused while its inputs are unchanged: the visible units' state
     and, for segments, the streets' version (any write to them sets a new one).
     Identical requests arriving together are answered one after the other, so only the
@@ -55,8 +62,14 @@ async def hotspots_json(conn: asyncpg.Connection, scope: AggregateScope, level: 
         return await _hotspots_json(conn, scope, level, kind, min_passes, min_level)
 
 
-async def _hotspots_json(conn: asyncpg.Connection, scope: AggregateScope, level: Level, kind: str,
-                         min_passes: int | None, min_level: MinLevel) -> str:
+async def _hotspots_json(
+    conn: asyncpg.Connection,
+    scope: AggregateScope,
+    level: Level,
+    kind: str,
+    min_passes: int | None,
+    min_level: MinLevel,
+) -> str:
     visible = await visible_units(conn, level, scope.start, scope.end, scope.k_shifts, scope.k_people)
     streets = await conn.fetchval(STREETS_VERSION) if level == "segment" else None
     key = (visible.key, kind, min_passes, min_level, streets)
@@ -71,16 +84,29 @@ async def _hotspots_json(conn: asyncpg.Connection, scope: AggregateScope, level:
     return body
 
 
-async def hotspots(conn: asyncpg.Connection, scope: AggregateScope, level: Level, kind: str,
-                   min_passes: int | None = None, min_level: MinLevel = "all") -> Hotspots:
+async def hotspots(
+    conn: asyncpg.Connection,
+    scope: AggregateScope,
+    level: Level,
+    kind: str,
+    min_passes: int | None = None,
+    min_level: MinLevel = "all",
+) -> Hotspots:
     """Units of `level` scored for event `kind` (a column of the exposure rollup); of the
     tested units those at `min_level` or above are listed (scores are over all of them)."""
     visible = await visible_units(conn, level, scope.start, scope.end, scope.k_shifts, scope.k_people)
     return await _hotspots(conn, scope, level, kind, min_passes, min_level, visible.rows)
 
 
-async def _hotspots(conn: asyncpg.Connection, scope: AggregateScope, level: Level, kind: str,
-                    min_passes: int | None, min_level: MinLevel, rows) -> Hotspots:
+async def _hotspots(
+    conn: asyncpg.Connection,
+    scope: AggregateScope,
+    level: Level,
+    kind: str,
+    min_passes: int | None,
+    min_level: MinLevel,
+    rows,
+) -> Hotspots:
     min_passes = DEFAULT_MIN_PASSES[level] if min_passes is None else min_passes
     shown = [r for r in rows if r["unit_id"] is not None]
     passes = np.array([r["passes"] for r in shown], dtype=np.float64)
@@ -92,16 +118,27 @@ async def _hotspots(conn: asyncpg.Connection, scope: AggregateScope, level: Leve
         units = _cells(shown, events, passes, min_passes, grid, min_level)
     else:
         grid = None
-        units = await _segments(conn, [r for r, t in zip(shown, tested) if t], events[tested], passes[tested],
-                                min_level)
+        units = await _segments(
+            conn, [r for r, t in zip(shown, tested) if t], events[tested], passes[tested], min_level
+        )
     units.sort(key=lambda u: (not u.significant, u.q, -u.z, u.unit_id))
-    return Hotspots(level=level, kind=kind, method="gi_star" if level == "cell" else "poisson_exceedance",
-                    start=scope.start, end=scope.end, k_min_shifts=scope.k_shifts, k_min_people=scope.k_people,
-                    min_passes=min_passes, cell_m=grid.cell_m if grid else None,
-                    reference_rate_per_1000=None if rate is None else 1000 * rate,
-                    suppressed_units=rows[0]["suppressed"],
-                    suppressed_cells=rows[0]["suppressed_cells"], tested_units=int(tested.sum()), min_level=min_level,
-                    units=units)
+    return Hotspots(
+        level=level,
+        kind=kind,
+        method="gi_star" if level == "cell" else "poisson_exceedance",
+        start=scope.start,
+        end=scope.end,
+        k_min_shifts=scope.k_shifts,
+        k_min_people=scope.k_people,
+        min_passes=min_passes,
+        cell_m=grid.cell_m if grid else None,
+        reference_rate_per_1000=None if rate is None else 1000 * rate,
+        suppressed_units=rows[0]["suppressed"],
+        suppressed_cells=rows[0]["suppressed_cells"],
+        tested_units=int(tested.sum()),
+        min_level=min_level,
+        units=units,
+    )
 
 
 def _keep(significant: np.ndarray, z: np.ndarray, min_level: MinLevel) -> np.ndarray:
@@ -132,8 +169,9 @@ def _squares(grid: Grid, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     return lon, lat, rings
 
 
-def _cells(rows, events: np.ndarray, passes: np.ndarray, min_passes: int, grid: Grid | None,
-           min_level: MinLevel) -> list[HotspotUnit]:
+def _cells(
+    rows, events: np.ndarray, passes: np.ndarray, min_passes: int, grid: Grid | None, min_level: MinLevel
+) -> list[HotspotUnit]:
     cells = np.array([int(r["unit_id"]) for r in rows], dtype=np.int64)
     found = gi_star_hotspots(cells, passes, events, HotspotParams(min_passes=min_passes))
     keep = np.flatnonzero(_keep(found.significant, found.z, min_level))
@@ -143,18 +181,41 @@ def _cells(rows, events: np.ndarray, passes: np.ndarray, min_passes: int, grid: 
     else:
         lon, lat, rings = [None] * n, [None] * n, None
     cluster = found.cluster[keep]
-    columns = zip(found.cell[keep].tolist(), found.passes[keep].tolist(), found.events[keep].tolist(),
-                  (1000 * found.rate[keep]).tolist(), found.z[keep].tolist(), found.p[keep].tolist(),
-                  found.q[keep].tolist(), found.significant[keep].tolist(), np.where(cluster >= 0, cluster, -1).tolist())
-    return [HotspotUnit(
-        unit_id=str(cell), name=None, geometry={"type": "Polygon", "coordinates": [rings[j]]} if rings else None,
-        lon=lon[j], lat=lat[j], passes=int(n_passes), events=int(n_events), rate_per_1000=rate, expected=None,
-        z=z, p=p, q=q, significant=sig, cluster=c if c >= 0 else None)
-        for j, (cell, n_passes, n_events, rate, z, p, q, sig, c) in enumerate(columns)]
+    columns = zip(
+        found.cell[keep].tolist(),
+        found.passes[keep].tolist(),
+        found.events[keep].tolist(),
+        (1000 * found.rate[keep]).tolist(),
+        found.z[keep].tolist(),
+        found.p[keep].tolist(),
+        found.q[keep].tolist(),
+        found.significant[keep].tolist(),
+        np.where(cluster >= 0, cluster, -1).tolist(),
+    )
+    return [
+        HotspotUnit(
+            unit_id=str(cell),
+            name=None,
+            geometry={"type": "Polygon", "coordinates": [rings[j]]} if rings else None,
+            lon=lon[j],
+            lat=lat[j],
+            passes=int(n_passes),
+            events=int(n_events),
+            rate_per_1000=rate,
+            expected=None,
+            z=z,
+            p=p,
+            q=q,
+            significant=sig,
+            cluster=c if c >= 0 else None,
+        )
+        for j, (cell, n_passes, n_events, rate, z, p, q, sig, c) in enumerate(columns)
+    ]
 
 
-async def _segments(conn: asyncpg.Connection, rows, events: np.ndarray, passes: np.ndarray,
-                    min_level: MinLevel) -> list[HotspotUnit]:
+async def _segments(
+    conn: asyncpg.Connection, rows, events: np.ndarray, passes: np.ndarray, min_level: MinLevel
+) -> list[HotspotUnit]:
     scores = poisson_exceedance(events, passes)
     keep = np.flatnonzero(_keep(scores.significant, scores.z, min_level)).tolist()
     streets = {r["segment_id"]: r for r in await conn.fetch(STREETS, [rows[i]["unit_id"] for i in keep])}
@@ -162,10 +223,22 @@ async def _segments(conn: asyncpg.Connection, rows, events: np.ndarray, passes: 
     for i in keep:
         unit_id = rows[i]["unit_id"]
         street = streets.get(unit_id)
-        units.append(HotspotUnit(
-            unit_id=unit_id, name=street["name"] if street else None, geometry=street["geometry"] if street else None,
-            lon=None, lat=None, passes=int(passes[i]), events=int(events[i]),
-            rate_per_1000=float(1000 * events[i] / passes[i]), expected=float(scores.expected[i]),
-            z=float(scores.z[i]), p=float(scores.p[i]), q=float(scores.q[i]),
-            significant=bool(scores.significant[i]), cluster=None))
+        units.append(
+            HotspotUnit(
+                unit_id=unit_id,
+                name=street["name"] if street else None,
+                geometry=street["geometry"] if street else None,
+                lon=None,
+                lat=None,
+                passes=int(passes[i]),
+                events=int(events[i]),
+                rate_per_1000=float(1000 * events[i] / passes[i]),
+                expected=float(scores.expected[i]),
+                z=float(scores.z[i]),
+                p=float(scores.p[i]),
+                q=float(scores.q[i]),
+                significant=bool(scores.significant[i]),
+                cluster=None,
+            )
+        )
     return units

@@ -13,6 +13,7 @@ under the key of the state it was computed from (blocks version, stale days and 
 k, range), and every request still passes the gate and reads that state again — a changed
 k, new data or the next day's range is a different key and is computed then.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,8 +39,14 @@ async def warm_up(pool: asyncpg.Pool, turns: FairTurns) -> None:
             if k is None:  # not seeded: requests answer 503 anyway
                 return
             start, end = whole_weeks(await day_range())
-            await hotspots_json(conn, AggregateScope(start, end, k["k_min_shifts"], k["k_min_people"]),
-                                PAGE_DEFAULT["level"], PAGE_DEFAULT["kind"], None, PAGE_DEFAULT["min_level"])
+            await hotspots_json(
+                conn,
+                AggregateScope(start, end, k["k_min_shifts"], k["k_min_people"]),
+                PAGE_DEFAULT["level"],
+                PAGE_DEFAULT["kind"],
+                None,
+                PAGE_DEFAULT["min_level"],
+            )
     except Exception:  # noqa: BLE001 - a warm-up must never stop the API
         log.warning("hotspot warm-up failed; the first request computes the answer", exc_info=True)
     finally:

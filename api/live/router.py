@@ -1,4 +1,5 @@
 """/live: the supervisor's map of vehicles on duty now."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter

@@ -4,6 +4,7 @@ Off duty means private: a vehicle appears only while `as_of` falls inside one of
 shifts, and only fixes inside that shift window are considered (the ingest does not
 store off-duty fixes; this query does not rely on that).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -35,8 +36,18 @@ ORDER BY s.vehicle_id, f.ts DESC
 
 async def on_duty_positions(conn: asyncpg.Connection, scope: LiveScope) -> dict[str, Any]:
     rows = await conn.fetch(ON_DUTY_POSITIONS, scope.as_of, float(scope.max_age_s), MAX_SHIFT_HOURS)
-    return collection([
-        feature(point(r["lon"], r["lat"]), vehicle_id=r["vehicle_id"], route_id=r["route_id"], shift_id=r["shift_id"],
-                ts=r["ts"].isoformat(), age_s=float(r["age_s"]), speed_mps=r["speed_mps"],
-                heading_deg=r["heading_deg"])
-        for r in rows])
+    return collection(
+        [
+            feature(
+                point(r["lon"], r["lat"]),
+                vehicle_id=r["vehicle_id"],
+                route_id=r["route_id"],
+                shift_id=r["shift_id"],
+                ts=r["ts"].isoformat(),
+                age_s=float(r["age_s"]),
+                speed_mps=r["speed_mps"],
+                heading_deg=r["heading_deg"],
+            )
+            for r in rows
+        ]
+    )

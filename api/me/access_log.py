@@ -1,4 +1,5 @@
 """A person's view of who opened their data, when and why (from the append-only audit log)."""
+
 from __future__ import annotations
 
 import asyncpg
@@ -17,5 +18,7 @@ LIMIT $2 OFFSET $3
 
 async def my_access_log(conn: asyncpg.Connection, me: OwnPerson, limit: int, offset: int) -> AccessLog:
     rows = await conn.fetch(MY_ACCESS_LOG, me.person_id, limit, offset)
-    return AccessLog(entries=[AccessEntry(**{k: r[k] for k in AccessEntry.model_fields}) for r in rows],
-                     total=rows[0]["total"] if rows else 0)
+    return AccessLog(
+        entries=[AccessEntry(**{k: r[k] for k in AccessEntry.model_fields}) for r in rows],
+        total=rows[0]["total"] if rows else 0,
+    )

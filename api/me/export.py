@@ -4,6 +4,7 @@ Raw fixes are streamed from a server-side cursor in chunks into files in a tempo
 folder (never a whole month in memory), then zipped; file writing runs in a worker
 thread so the event loop keeps serving others.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -56,10 +57,18 @@ async def _write_fixes(conn: asyncpg.Connection, grants: list[ShiftGrant], folde
         writer.writerow(["shift_id", *FIX_COLUMNS])
         track.write('{"type":"FeatureCollection","features":[')
         for index, grant in enumerate(grants):
-            properties = orjson.dumps({"shift_id": grant.shift_id, "vehicle_id": grant.vehicle_id,
-                                       "starts_at": grant.starts_at, "ends_at": grant.ends_at}).decode()
-            track.write(("," if index else "") +
-                        f'{{"type":"Feature","properties":{properties},"geometry":{{"type":"LineString","coordinates":[')
+            properties = orjson.dumps(
+                {
+                    "shift_id": grant.shift_id,
+                    "vehicle_id": grant.vehicle_id,
+                    "starts_at": grant.starts_at,
+                    "ends_at": grant.ends_at,
+                }
+            ).decode()
+            track.write(
+                ("," if index else "")
+                + f'{{"type":"Feature","properties":{properties},"geometry":{{"type":"LineString","coordinates":['
+            )
             first = True
             async with conn.transaction():  # cursors live inside a transaction
                 cursor = await conn.cursor(FIXES, grant.vehicle_id, grant.starts_at, grant.ends_at)
@@ -85,18 +94,22 @@ async def export_my_data(conn: asyncpg.Connection, me: OwnPerson, retention_days
         details = [await shift_detail(conn, grant) for grant in grants]
         log = await my_access_log(conn, me, ACCESS_LOG_LIMIT, 0)
         files = {
-            "README.txt": README.format(person_id=me.person_id, exported_at=exported_at.isoformat(),
-                                        note=f"{retention_days} days").encode(),
-            "account.json": orjson.dumps({"person_id": me.person_id, "username": me.principal.username,
-                                          "exported_at": exported_at}, option=orjson.OPT_INDENT_2),
+            "README.txt": README.format(
+                person_id=me.person_id, exported_at=exported_at.isoformat(), note=f"{retention_days} days"
+            ).encode(),
+            "account.json": orjson.dumps(
+                {"person_id": me.person_id, "username": me.principal.username, "exported_at": exported_at},
+                option=orjson.OPT_INDENT_2,
+            ),
             "shifts.json": orjson.dumps([orjson.Fragment(d) for d in details], option=orjson.OPT_INDENT_2),
             "access_log.json": orjson.dumps(log.model_dump(mode="json"), option=orjson.OPT_INDENT_2),
         }
         for name, content in files.items():
             (folder / name).write_bytes(content)
         await _write_fixes(conn, grants, folder)
-        await audit(conn, me.principal, "export_own_data", subject_person_id=me.person_id,
-                    detail={"shifts": len(grants)})
+        await audit(
+            conn, me.principal, "export_own_data", subject_person_id=me.person_id, detail={"shifts": len(grants)}
+        )
         target = folder / f"fleetpilot-{me.person_id}-{exported_at:%Y%m%d}.zip"
         await asyncio.to_thread(_zip, folder, [*files, "fixes.csv", "tracks.geojson"], target)
         return target

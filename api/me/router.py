@@ -1,4 +1,5 @@
 """A driver's own trends, access log and full data export (/me/...)."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -19,25 +20,33 @@ router = APIRouter(prefix="/me", tags=["my data"], responses=REFUSALS)
 
 
 @router.get("/trends", response_model=Trends)
-async def trends(access: Allowed(Capability.OWN_DATA), conn: Conn,
-                 weeks: Annotated[int, Query(ge=2, le=104)] = 12) -> Trends:
+async def trends(
+    access: Allowed(Capability.OWN_DATA), conn: Conn, weeks: Annotated[int, Query(ge=2, le=104)] = 12
+) -> Trends:
     """My weekly safety and workload figures against my own earlier weeks."""
     return await my_trends(conn, policy.own_person(access), weeks)
 
 
 @router.get("/access-log", response_model=AccessLog)
-async def access_log(access: Allowed(Capability.OWN_DATA), conn: Conn,
-                     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                     offset: Annotated[int, Query(ge=0, le=100_000)] = 0) -> AccessLog:
+async def access_log(
+    access: Allowed(Capability.OWN_DATA),
+    conn: Conn,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> AccessLog:
     """Who opened my data, when and for what purpose."""
     return await my_access_log(conn, policy.own_person(access), limit, offset)
 
 
-@router.get("/export", response_class=FileResponse,
-            responses={200: {"content": {"application/zip": {}}, "description": "a zip of JSON, GeoJSON and CSV"}})
+@router.get(
+    "/export",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/zip": {}}, "description": "a zip of JSON, GeoJSON and CSV"}},
+)
 async def export_all(access: Allowed(Capability.OWN_DATA), conn: Conn) -> FileResponse:
     """Everything stored about me, in one download."""
     settings = await policy.privacy_settings(conn)
     archive = await export.export_my_data(conn, policy.own_person(access), settings["retention_days"])
-    return FileResponse(archive, media_type="application/zip", filename=archive.name,
-                        background=BackgroundTask(export.cleanup, archive))
+    return FileResponse(
+        archive, media_type="application/zip", filename=archive.name, background=BackgroundTask(export.cleanup, archive)
+    )

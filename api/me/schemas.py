@@ -1,4 +1,5 @@
 """Bodies of a driver's own-data endpoints (trends, access log)."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -34,7 +35,7 @@ class Trends(BaseModel):
 
 class AccessEntry(BaseModel):
     at: datetime
-    actor: str | None   # username of who opened my data
+    actor: str | None  # username of who opened my data
     actor_role: str
     action: str
     shift_id: str | None

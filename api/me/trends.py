@@ -5,6 +5,7 @@ events, speeding, long stretches without a break; not reversing — per 100 km, 
 intervals, own baseline, change test), which by design takes one person's shifts only;
 workload figures (hours, idle, breaks, coverage) are summed per week beside it.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -38,16 +39,23 @@ def _column(rows, name: str) -> np.ndarray:
 def _per_week(inverse: np.ndarray, n: int, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(sum over known values, count of known values) per week."""
     known = ~np.isnan(values)
-    return (np.bincount(inverse[known], values[known], minlength=n),
-            np.bincount(inverse[known], minlength=n).astype(np.float64))
+    return (
+        np.bincount(inverse[known], values[known], minlength=n),
+        np.bincount(inverse[known], minlength=n).astype(np.float64),
+    )
 
 
 def _ratio(a: float, b: float) -> float | None:
     return float(a / b) if b > 0 else None
 
 
-async def my_trends(conn: asyncpg.Connection, me: OwnPerson, weeks: int, now: datetime | None = None,
-                    params: TrendParams = TrendParams()) -> Trends:
+async def my_trends(
+    conn: asyncpg.Connection,
+    me: OwnPerson,
+    weeks: int,
+    now: datetime | None = None,
+    params: TrendParams = TrendParams(),
+) -> Trends:
     """My last `weeks` weeks; history reaches `baseline_weeks` further back for the baseline."""
     now = now or datetime.now(timezone.utc)
     rows = await conn.fetch(MY_SHIFTS, me.person_id, now - timedelta(weeks=weeks + params.baseline_weeks), SAFETY_KINDS)
@@ -71,14 +79,23 @@ async def my_trends(conn: asyncpg.Connection, me: OwnPerson, weeks: int, now: da
     for i, record in enumerate(safety.records()):
         if safety.week[i] + np.timedelta64(6, "D") < first_shown:
             continue  # history only used for the baseline
-        out.append(Week(
-            week=safety.week[i].item(), shifts=int(shifts[i]), hours_on_duty=float(on_duty[i] / 3600),
-            distance_km=float(safety.km[i]), safety_events=int(safety.events[i]),
-            per_100km=record["per_100km"], low=record["low"], high=record["high"],
-            baseline_per_100km=record["baseline_per_100km"], baseline_low=record["baseline_low"],
-            baseline_high=record["baseline_high"], change=record["change"],
-            idle_share=_ratio(idle[i], measured_on_duty[i]),
-            break_minutes_per_shift=_ratio(breaks[i] / 60, with_breaks[i]),
-            coverage_mean=_ratio(coverage[i], with_coverage[i]),
-        ))
+        out.append(
+            Week(
+                week=safety.week[i].item(),
+                shifts=int(shifts[i]),
+                hours_on_duty=float(on_duty[i] / 3600),
+                distance_km=float(safety.km[i]),
+                safety_events=int(safety.events[i]),
+                per_100km=record["per_100km"],
+                low=record["low"],
+                high=record["high"],
+                baseline_per_100km=record["baseline_per_100km"],
+                baseline_low=record["baseline_low"],
+                baseline_high=record["baseline_high"],
+                change=record["change"],
+                idle_share=_ratio(idle[i], measured_on_duty[i]),
+                break_minutes_per_shift=_ratio(breaks[i] / 60, with_breaks[i]),
+                coverage_mean=_ratio(coverage[i], with_coverage[i]),
+            )
+        )
     return Trends(baseline_weeks=params.baseline_weeks, weeks=out)

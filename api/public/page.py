@@ -1,4 +1,5 @@
 """The transparency page as HTML, rendered from the same facts as its JSON twin."""
+
 from __future__ import annotations
 
 from html import escape
@@ -19,9 +20,14 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def render(facts: TransparencyOut) -> str:
-    drops = _table(["reason", "positions not stored", "events not stored"],
-                   [[d.reason.replace("_", " "), f"{d.fixes:,}", f"{d.events:,}"] for d in facts.not_stored_last_30_days]
-                   ) if facts.not_stored_last_30_days else "<p>None in the last 30 days.</p>"
+    drops = (
+        _table(
+            ["reason", "positions not stored", "events not stored"],
+            [[d.reason.replace("_", " "), f"{d.fixes:,}", f"{d.events:,}"] for d in facts.not_stored_last_30_days],
+        )
+        if facts.not_stored_last_30_days
+        else "<p>None in the last 30 days.</p>"
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>fleetpilot — what we collect and who sees it</title><style>{STYLE}</style></head>

@@ -1,4 +1,5 @@
 """Public endpoints: health, transparency (JSON and HTML), the root redirect."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -25,8 +26,7 @@ async def root(_: Public, request: Request) -> RedirectResponse:
     return RedirectResponse("/app/" if has_dashboards else "/docs")
 
 
-@router.get("/health", response_model=HealthOut,
-            responses={503: {"description": "the database cannot be reached"}})
+@router.get("/health", response_model=HealthOut, responses={503: {"description": "the database cannot be reached"}})
 async def health(_: Public, conn: Conn) -> HealthOut:
     """Service and database state, including the storage mode (native or timescale)."""
     return HealthOut(status="ok", version=fleetpilot.__version__, database=await service.health(conn))

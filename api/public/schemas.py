@@ -1,4 +1,5 @@
 """Bodies of the public endpoints."""
+
 from __future__ import annotations
 
 from pydantic import BaseModel

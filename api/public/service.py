@@ -1,4 +1,5 @@
 """Facts for the public pages, read from the live database."""
+
 from __future__ import annotations
 
 import asyncpg
@@ -25,17 +26,17 @@ MEANINGS = {
     Capability.PUBLIC: "this page, service health and the API description",
     Capability.SIGNED_IN: "their own account",
     Capability.OWN_DATA: "their own shifts: route driven, safety events with context, trends against their own past, "
-                         "who looked at their data, and a download of all of it",
+    "who looked at their data, and a download of all of it",
     Capability.SHIFT_LOOKUP: "which shift a vehicle was on at a given time (no names, no people)",
     Capability.SHIFT_FOR_PURPOSE: "one shift of one crew, only after stating a purpose; every such access is "
-                                  "recorded and shown to the crew members concerned",
+    "recorded and shown to the crew members concerned",
     Capability.ROUTE_PLANS_READ: "route plans and their versions",
     Capability.ROUTE_PLANS_WRITE: "editing route plans (each edit is a new version)",
     Capability.EFFICIENCY: "route-level efficiency per week or month; a week of a route with fewer than k shifts or "
-                           "people is removed and counted in no total",
+    "people is removed and counted in no total",
     Capability.LIVE: "positions of vehicles currently on duty (never off duty)",
     Capability.HOTSPOTS: "safety hotspots per street segment and grid cell, per pass driven; a week of a street or "
-                         "cell with fewer than k shifts or people is removed and counted in no figure",
+    "cell with fewer than k shifts or people is removed and counted in no figure",
     Capability.EXPORTS: "downloads of the same aggregates (GeoJSON, CSV, Parquet), with the same weeks removed",
     Capability.WHATIF: "what-if scenarios and questions over history, answered with the same k rule",
     Capability.ADMIN: "user accounts, devices, privacy settings, retention runs and the audit log; real names",
@@ -45,17 +46,27 @@ MEANINGS = {
 def collected(retention_days: int, zone_policy: str) -> list[DataItem]:
     zone = "generalised to the zone centre" if zone_policy == "snap" else "not stored"
     return [
-        DataItem(what="vehicle position, speed and heading about once per second",
-                 when=f"only during an on-duty shift and outside device private mode; inside a privacy zone {zone}",
-                 kept=f"{retention_days} days, then deleted"),
-        DataItem(what="device events: harsh braking, acceleration and cornering, reversing, bin lifts, ignition",
-                 when="only during an on-duty shift", kept=f"{retention_days} days, then deleted"),
-        DataItem(what="per-shift summaries (distance, coverage of the planned route, idle, dwell, facility time) "
-                      "and per-street/per-cell exposure counts",
-                 when="computed from the above, keyed by shift and vehicle, never by name",
-                 kept="kept after raw data is deleted"),
-        DataItem(what="off-duty and private-mode positions", when="never stored, only counted per vehicle and day",
-                 kept="counts only"),
+        DataItem(
+            what="vehicle position, speed and heading about once per second",
+            when=f"only during an on-duty shift and outside device private mode; inside a privacy zone {zone}",
+            kept=f"{retention_days} days, then deleted",
+        ),
+        DataItem(
+            what="device events: harsh braking, acceleration and cornering, reversing, bin lifts, ignition",
+            when="only during an on-duty shift",
+            kept=f"{retention_days} days, then deleted",
+        ),
+        DataItem(
+            what="per-shift summaries (distance, coverage of the planned route, idle, dwell, facility time) "
+            "and per-street/per-cell exposure counts",
+            when="computed from the above, keyed by shift and vehicle, never by name",
+            kept="kept after raw data is deleted",
+        ),
+        DataItem(
+            what="off-duty and private-mode positions",
+            when="never stored, only counted per vehicle and day",
+            kept="counts only",
+        ),
         DataItem(what="who opened whose data, when and why", when="every individual access", kept="append-only, kept"),
     ]
 
@@ -63,8 +74,11 @@ def collected(retention_days: int, zone_policy: str) -> list[DataItem]:
 async def health(conn: asyncpg.Connection) -> DatabaseHealth:
     if not await conn.fetchval(MIGRATED):
         return DatabaseHealth(reachable=True, storage_mode=None, schema_version=None)
-    return DatabaseHealth(reachable=True, storage_mode=await conn.fetchval(STORAGE_MODE),
-                          schema_version=await conn.fetchval(SCHEMA_VERSION))
+    return DatabaseHealth(
+        reachable=True,
+        storage_mode=await conn.fetchval(STORAGE_MODE),
+        schema_version=await conn.fetchval(SCHEMA_VERSION),
+    )
 
 
 async def transparency(conn: asyncpg.Connection) -> TransparencyOut:

@@ -1,4 +1,5 @@
 """/routes: route plans with versions, GeoJSON import and export."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -51,8 +52,9 @@ async def route(_: Read, conn: Conn, route_id: RouteId) -> RouteDetail:
 
 
 @router.get("/{route_id}/plan.geojson", response_model=FeatureCollection, responses=UNKNOWN)
-async def export_plan(_: Read, conn: Conn, route_id: RouteId,
-                      version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None) -> dict:
+async def export_plan(
+    _: Read, conn: Conn, route_id: RouteId, version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None
+) -> dict:
     """One route's plan (current version unless `version` is given) as GeoJSON."""
     try:
         return await service.plan_geojson(conn, route_id, version)
@@ -60,15 +62,18 @@ async def export_plan(_: Read, conn: Conn, route_id: RouteId,
         raise _not_found(exc) from None
 
 
-@router.put("/{route_id}/plan", response_model=Imported,
-            responses={**UNREADABLE_BODY,
-                       422: {"description": "a feature belongs to another route, or the plan is malformed"}})
+@router.put(
+    "/{route_id}/plan",
+    response_model=Imported,
+    responses={**UNREADABLE_BODY, 422: {"description": "a feature belongs to another route, or the plan is malformed"}},
+)
 async def replace_plan(access: Write, conn: Conn, route_id: RouteId, body: PlanCollection) -> Imported:
     """Save this route's plan (creating the route if new); a changed plan becomes a new version."""
     others = {f.properties.route_id for f in body.features} - {route_id}
     if others:
-        raise invalid(("body", "features"), f"features of other routes in this plan: {', '.join(sorted(others))}",
-                      sorted(others))
+        raise invalid(
+            ("body", "features"), f"features of other routes in this plan: {', '.join(sorted(others))}", sorted(others)
+        )
     return await service.import_plans(conn, access.principal, body)
 
 

@@ -2,6 +2,7 @@
 planned segment (LineString) or stop (Point), properties route_id, feature_type, seq,
 segment_id, service, speed_limit_kmh / stop_id. Input is validated fully here so the
 importer only ever sees well-formed plans."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -71,8 +72,10 @@ class PlanCollection(BaseModel):
 
     def importer_dict(self) -> dict[str, Any]:
         """The plain dict `fleetpilot.db.importer.import_routes` reads."""
-        return {"type": "FeatureCollection",
-                "features": [f.model_dump(mode="json", exclude_none=True) for f in self.features]}
+        return {
+            "type": "FeatureCollection",
+            "features": [f.model_dump(mode="json", exclude_none=True) for f in self.features],
+        }
 
 
 class RouteOut(BaseModel):

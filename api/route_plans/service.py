@@ -1,4 +1,5 @@
 """Route plans: reading versions, GeoJSON export, import through the shared importer."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -59,8 +60,9 @@ async def route_detail(conn: asyncpg.Connection, route_id: str) -> RouteDetail:
     return RouteDetail(**found[0].model_dump(), history=history)
 
 
-async def plan_geojson(conn: asyncpg.Connection, route_id: str | None = None,
-                       version: int | None = None) -> dict[str, Any]:
+async def plan_geojson(
+    conn: asyncpg.Connection, route_id: str | None = None, version: int | None = None
+) -> dict[str, Any]:
     """Plans in the routes.geojson format (one route's version, or all current plans)."""
     if route_id is not None:
         if not await routes(conn, route_id):
@@ -69,12 +71,30 @@ async def plan_geojson(conn: asyncpg.Connection, route_id: str | None = None,
             raise UnknownRoute(f"{route_id} version {version}")
     features = []
     for r in await conn.fetch(PLAN_SEGMENTS, route_id, version):
-        features.append(feature(r["geometry"], route_id=r["route_id"], route_name=r["name"], feature_type="segment",
-                                seq=r["seq"], segment_id=r["segment_id"], service=r["service"],
-                                speed_limit_kmh=r["speed_limit_kmh"]))
+        features.append(
+            feature(
+                r["geometry"],
+                route_id=r["route_id"],
+                route_name=r["name"],
+                feature_type="segment",
+                seq=r["seq"],
+                segment_id=r["segment_id"],
+                service=r["service"],
+                speed_limit_kmh=r["speed_limit_kmh"],
+            )
+        )
     for r in await conn.fetch(PLAN_STOPS, route_id, version):
-        features.append(feature(point(r["lon"], r["lat"]), route_id=r["route_id"], route_name=r["name"],
-                                feature_type="stop", seq=r["seq"], stop_id=r["stop_id"], segment_id=r["segment_id"]))
+        features.append(
+            feature(
+                point(r["lon"], r["lat"]),
+                route_id=r["route_id"],
+                route_name=r["name"],
+                feature_type="stop",
+                seq=r["seq"],
+                stop_id=r["stop_id"],
+                segment_id=r["segment_id"],
+            )
+        )
     return collection(features)
 
 

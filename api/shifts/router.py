@@ -1,4 +1,5 @@
 """Shift endpoints: a driver's own (/me/shifts) and purpose-bound access by others (/shifts)."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, time, timezone
@@ -25,9 +26,13 @@ def _day_start(day: date) -> datetime:
 
 
 @router.get("/me/shifts", response_model=ShiftPage)
-async def my_shifts(access: Allowed(Capability.OWN_DATA), conn: Conn, days: DayRange,
-                    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                    offset: Annotated[int, Query(ge=0, le=100_000)] = 0) -> ShiftPage:
+async def my_shifts(
+    access: Allowed(Capability.OWN_DATA),
+    conn: Conn,
+    days: DayRange,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> ShiftPage:
     """My shifts that started in [from, to), newest first."""
     me = policy.own_person(access)
     return await service.list_own_shifts(conn, me, _day_start(days[0]), _day_start(days[1]), limit, offset)
@@ -39,8 +44,11 @@ async def my_shift(access: Allowed(Capability.OWN_DATA), conn: Conn, shift_id: S
     return Response(await service.own_shift_detail(conn, policy.own_person(access), shift_id), media_type=JSON)
 
 
-@router.get("/me/shifts/{shift_id}/track", response_model=FeatureCollection,
-            responses={200: {"content": {GEOJSON: {}}}, 404: {"description": "not my shift"}})
+@router.get(
+    "/me/shifts/{shift_id}/track",
+    response_model=FeatureCollection,
+    responses={200: {"content": {GEOJSON: {}}}, 404: {"description": "not my shift"}},
+)
 async def my_shift_track(access: Allowed(Capability.OWN_DATA), conn: Conn, shift_id: ShiftId) -> Response:
     """The route I drove (thinned), the planned segments (missed ones flagged) and events, as GeoJSON."""
     grant = await policy.own_shift(conn, policy.own_person(access), shift_id)
@@ -48,19 +56,27 @@ async def my_shift_track(access: Allowed(Capability.OWN_DATA), conn: Conn, shift
 
 
 @router.get("/shifts", response_model=list[ShiftRef])
-async def find_shifts(_: Allowed(Capability.SHIFT_LOOKUP), conn: Conn,
-                      vehicle_id: Annotated[str, Query(max_length=64)], at: datetime) -> list[ShiftRef]:
+async def find_shifts(
+    _: Allowed(Capability.SHIFT_LOOKUP), conn: Conn, vehicle_id: Annotated[str, Query(max_length=64)], at: datetime
+) -> list[ShiftRef]:
     """Which shift(s) a vehicle was on at a time (e.g. the time of an incident); no people are shown."""
     if at.tzinfo is None:
         at = at.replace(tzinfo=timezone.utc)
     return await service.find_shifts(conn, vehicle_id, at)
 
 
-@router.post("/shifts/{shift_id}/open", response_model=OpenedShift,
-             responses={**UNREADABLE_BODY, 404: {"description": "no such shift"},
-                        422: {"description": "purpose missing or too vague"}})
-async def open_shift(access: Allowed(Capability.SHIFT_FOR_PURPOSE), conn: Conn, shift_id: ShiftId,
-                     body: PurposeIn) -> Response:
+@router.post(
+    "/shifts/{shift_id}/open",
+    response_model=OpenedShift,
+    responses={
+        **UNREADABLE_BODY,
+        404: {"description": "no such shift"},
+        422: {"description": "purpose missing or too vague"},
+    },
+)
+async def open_shift(
+    access: Allowed(Capability.SHIFT_FOR_PURPOSE), conn: Conn, shift_id: ShiftId, body: PurposeIn
+) -> Response:
     """Open one shift of someone else for a stated purpose. Recorded in the audit log for each
     crew member, who sees it in their own access log."""
     grant = await policy.shift_for_purpose(conn, access, shift_id, body.purpose)

@@ -1,4 +1,5 @@
 """Bodies of the shift endpoints. Distances in km, durations in seconds, times in UTC."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -16,7 +17,7 @@ class ShiftSummary(BaseModel):
     starts_at: datetime
     ends_at: datetime
     distance_km: float | None  # None until the rollup job has processed the shift
-    coverage: float | None     # share (0..1) of the planned service segments driven
+    coverage: float | None  # share (0..1) of the planned service segments driven
     safety_events: int
 
 
@@ -135,8 +136,11 @@ class ShiftRef(BaseModel):
 
 
 class PurposeIn(BaseModel):
-    purpose: str = Field(min_length=1, max_length=500, description="why this individual access is needed, "
-                         "e.g. 'incident 2024-113: complaint about blocked driveway'")
+    purpose: str = Field(
+        min_length=1,
+        max_length=500,
+        description="why this individual access is needed, e.g. 'incident 2024-113: complaint about blocked driveway'",
+    )
 
 
 class OpenedShift(BaseModel):

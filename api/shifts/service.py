@@ -5,6 +5,7 @@ bare person or shift id from the request. Metrics and events come from the rollu
 (shift_metrics, shift_events); only the track reads raw fixes, bounded by the shift
 window and thinned to at most MAX_TRACK_POINTS points.
 """
+
 from __future__ import annotations
 
 import math
@@ -104,8 +105,9 @@ ORDER BY starts_at
 """
 
 
-async def list_own_shifts(conn: asyncpg.Connection, me: OwnPerson, start: datetime, end: datetime,
-                          limit: int, offset: int) -> ShiftPage:
+async def list_own_shifts(
+    conn: asyncpg.Connection, me: OwnPerson, start: datetime, end: datetime, limit: int, offset: int
+) -> ShiftPage:
     rows = await conn.fetch(LIST_OWN, me.person_id, start, end, limit, offset, SAFETY_KINDS)
     total = rows[0]["total"] if rows else 0
     return ShiftPage(shifts=[ShiftSummary(**{k: r[k] for k in ShiftSummary.model_fields}) for r in rows], total=total)
@@ -141,20 +143,44 @@ async def shift_track(conn: asyncpg.Connection, grant: ShiftGrant) -> dict[str, 
     """
     step = track_step_s(grant)
     driven = await conn.fetchrow(TRACK, grant.vehicle_id, grant.starts_at, grant.ends_at, float(step))
-    missed = set(await conn.fetchval("SELECT missed_segments FROM shift_metrics WHERE shift_id = $1",
-                                     grant.shift_id) or [])
-    features = [feature(
-        {"type": "LineString", "coordinates": orjson.Fragment(driven["coordinates"])} if driven["points"] >= 2 else None,
-        kind="driven", shift_id=grant.shift_id, points=driven["points"], step_s=step,
-        raw_data_available=driven["points"] > 0,
-    )]
+    missed = set(
+        await conn.fetchval("SELECT missed_segments FROM shift_metrics WHERE shift_id = $1", grant.shift_id) or []
+    )
+    features = [
+        feature(
+            {"type": "LineString", "coordinates": orjson.Fragment(driven["coordinates"])}
+            if driven["points"] >= 2
+            else None,
+            kind="driven",
+            shift_id=grant.shift_id,
+            points=driven["points"],
+            step_s=step,
+            raw_data_available=driven["points"] > 0,
+        )
+    ]
     if grant.route_id is not None and grant.route_version is not None:
         for row in await conn.fetch(PLANNED, grant.route_id, grant.route_version):
-            features.append(feature(row["geometry"], kind="planned", seq=row["seq"], segment_id=row["segment_id"],
-                                    service=row["service"], missed=row["segment_id"] in missed))
+            features.append(
+                feature(
+                    row["geometry"],
+                    kind="planned",
+                    seq=row["seq"],
+                    segment_id=row["segment_id"],
+                    service=row["service"],
+                    missed=row["segment_id"] in missed,
+                )
+            )
     for row in await conn.fetch(EVENTS, grant.shift_id):
-        features.append(feature(point(row["lon"], row["lat"]), kind="event", event=row["kind"],
-                                ts=row["ts"].isoformat(), magnitude=row["magnitude"], source=row["source"]))
+        features.append(
+            feature(
+                point(row["lon"], row["lat"]),
+                kind="event",
+                event=row["kind"],
+                ts=row["ts"].isoformat(),
+                magnitude=row["magnitude"],
+                source=row["source"],
+            )
+        )
     return collection(features)
 
 

@@ -3,6 +3,7 @@
 Bulk columns (legs, a shift's fixes) travel with COPY … CSV and are parsed column-wise by
 pyarrow: per-row Python objects would cost more than the analysis itself.
 """
+
 from __future__ import annotations
 
 import io
@@ -37,8 +38,9 @@ async def copy_table(conn: asyncpg.Connection, query: str, *args, column_types: 
     buffer = io.BytesIO()
     await conn.copy_from_query(query, *args, output=buffer, format="csv", header=True)
     buffer.seek(0)
-    options = csv.ConvertOptions(column_types=column_types or {}, strings_can_be_null=True,
-                                 true_values=["t"], false_values=["f"])
+    options = csv.ConvertOptions(
+        column_types=column_types or {}, strings_can_be_null=True, true_values=["t"], false_values=["f"]
+    )
     return csv.read_csv(buffer, convert_options=options)
 
 
@@ -48,10 +50,14 @@ def _json(value):
 
 async def load_city(conn: asyncpg.Connection, *, index: bool = False) -> City:
     """The city; ``index`` also builds the matching indexes (needed only to prepare legs)."""
-    streets = [(r["segment_id"], r["road_class"], r["speed_limit_kmh"], _json(r["geometry"])["coordinates"])
-               for r in await conn.fetch(queries.STREETS)]
-    facilities = [(r["facility_id"], r["facility_type"], _json(r["geometry"])["coordinates"])
-                  for r in await conn.fetch(queries.FACILITIES)]
+    streets = [
+        (r["segment_id"], r["road_class"], r["speed_limit_kmh"], _json(r["geometry"])["coordinates"])
+        for r in await conn.fetch(queries.STREETS)
+    ]
+    facilities = [
+        (r["facility_id"], r["facility_type"], _json(r["geometry"])["coordinates"])
+        for r in await conn.fetch(queries.FACILITIES)
+    ]
     if not streets:
         raise NoCity("no street network imported yet (fleetpilot import-plan <folder>)")
     return build_city(streets, facilities, index=index)
@@ -74,8 +80,13 @@ def _codes(column: pa.ChunkedArray, index: dict[str, int]) -> np.ndarray:
     return lookup[indices.astype(np.int64)]
 
 
-LEG_TYPES = {"shift_id": pa.string(), "segment_id": pa.string(), "facility_id": pa.string(), "kind": pa.string(),
-             "forward": pa.bool_()}
+LEG_TYPES = {
+    "shift_id": pa.string(),
+    "segment_id": pa.string(),
+    "facility_id": pa.string(),
+    "kind": pa.string(),
+    "forward": pa.bool_(),
+}
 
 
 def legs_per_shift(table: pa.Table, shift_ids: list[str], city: City) -> list[ShiftLegs]:
@@ -89,17 +100,32 @@ def legs_per_shift(table: pa.Table, shift_ids: list[str], city: City) -> list[Sh
         return table[name].to_numpy(zero_copy_only=False).astype(np.float64)
 
     forward = table["forward"].to_numpy(zero_copy_only=False).astype(bool)
-    events = np.column_stack([table[k].to_numpy(zero_copy_only=False) for k in EVENT_KINDS]).astype(np.int32) \
-        if table.num_rows else np.zeros((0, len(EVENT_KINDS)), dtype=np.int32)
-    columns = {"t0": col("t0"), "duration_s": col("duration_s"), "moving_s": col("moving_s"),
-               "length_m": col("length_m"), "max_speed_mps": col("max_speed_mps")}
+    events = (
+        np.column_stack([table[k].to_numpy(zero_copy_only=False) for k in EVENT_KINDS]).astype(np.int32)
+        if table.num_rows
+        else np.zeros((0, len(EVENT_KINDS)), dtype=np.int32)
+    )
+    columns = {
+        "t0": col("t0"),
+        "duration_s": col("duration_s"),
+        "moving_s": col("moving_s"),
+        "length_m": col("length_m"),
+        "max_speed_mps": col("max_speed_mps"),
+    }
     bounds = np.searchsorted(shift, np.arange(len(shift_ids) + 1))
     out = []
     for i in range(len(shift_ids)):
         a, b = bounds[i], bounds[i + 1]
-        out.append(ShiftLegs(kind=kind[a:b].astype(np.int8), segment=segment[a:b].astype(np.int32),
-                             facility=facility[a:b].astype(np.int32), forward=forward[a:b], events=events[a:b],
-                             **{k: v[a:b] for k, v in columns.items()}))
+        out.append(
+            ShiftLegs(
+                kind=kind[a:b].astype(np.int8),
+                segment=segment[a:b].astype(np.int32),
+                facility=facility[a:b].astype(np.int32),
+                forward=forward[a:b],
+                events=events[a:b],
+                **{k: v[a:b] for k, v in columns.items()},
+            )
+        )
     return out
 
 
@@ -110,8 +136,18 @@ async def load_history(conn: asyncpg.Connection, start: date, end: date, tz: str
     city = await load_city(conn)
     plans = await load_plans(conn, city, lo, hi)
     rows = await conn.fetch(queries.PREPARED_SHIFTS, lo, hi)
-    records = [ShiftRecord(r["shift_id"], r["vehicle_id"], r["route_id"], r["route_version"], r["start_s"], r["end_s"],
-                           tuple(r["crew"])) for r in rows]
+    records = [
+        ShiftRecord(
+            r["shift_id"],
+            r["vehicle_id"],
+            r["route_id"],
+            r["route_version"],
+            r["start_s"],
+            r["end_s"],
+            tuple(r["crew"]),
+        )
+        for r in rows
+    ]
     shift_ids = [r.shift_id for r in records]
     table = await copy_table(conn, queries.LEGS_COPY, lo, hi, column_types=LEG_TYPES)
     known = pc.is_in(table["shift_id"], value_set=pa.array(shift_ids, pa.string())) if shift_ids else None

@@ -4,6 +4,7 @@ Run by `fleetpilot whatif prepare` (after ingest and the rollup job). A shift is
 once; ``recompute`` redoes every shift in the range (e.g. after late data). The same run
 removes legs of shifts older than the retention period, like raw fixes.
 """
+
 from __future__ import annotations
 
 import time as clock
@@ -21,8 +22,14 @@ from fleetpilot.analytics.whatif.legs import ShiftLegs
 from fleetpilot.api.whatif import queries
 from fleetpilot.api.whatif.load import copy_table, load_city, load_plans, utc_bounds
 
-FIX_TYPES = {"t": pa.int64(), "lon": pa.float64(), "lat": pa.float64(), "speed_mps": pa.float32(),
-             "heading_deg": pa.float32(), "hdop": pa.float32()}
+FIX_TYPES = {
+    "t": pa.int64(),
+    "lon": pa.float64(),
+    "lat": pa.float64(),
+    "speed_mps": pa.float32(),
+    "heading_deg": pa.float32(),
+    "hdop": pa.float32(),
+}
 
 
 @dataclass(frozen=True)
@@ -55,26 +62,41 @@ async def _prepare_one(conn: asyncpg.Connection, city: City, plans: Plans, shift
     window = (shift["vehicle_id"], shift["starts_at"], shift["ends_at"])
     table = await copy_table(conn, queries.SHIFT_FIXES, *window, column_types=FIX_TYPES)
     n = table.num_rows
-    fixes = Fixes.from_columns({
-        "vehicle": np.zeros(n, dtype=np.int32), "t": table["t"].to_numpy(),
-        "lon": table["lon"].to_numpy(), "lat": table["lat"].to_numpy(),
-        "speed": table["speed_mps"].to_numpy(zero_copy_only=False),
-        "heading": table["heading_deg"].to_numpy(zero_copy_only=False),
-        "hdop": table["hdop"].to_numpy(zero_copy_only=False)})
+    fixes = Fixes.from_columns(
+        {
+            "vehicle": np.zeros(n, dtype=np.int32),
+            "t": table["t"].to_numpy(),
+            "lon": table["lon"].to_numpy(),
+            "lat": table["lat"].to_numpy(),
+            "speed": table["speed_mps"].to_numpy(zero_copy_only=False),
+            "heading": table["heading_deg"].to_numpy(zero_copy_only=False),
+            "hdop": table["hdop"].to_numpy(zero_copy_only=False),
+        }
+    )
     ev = await conn.fetch(queries.SHIFT_EVENTS, *window)
-    events = DeviceEvents.from_columns({"vehicle": np.zeros(len(ev), dtype=np.int32),
-                                        "t": np.array([r["t"] for r in ev], dtype=np.int64),
-                                        "kind": np.array([r["kind"] for r in ev], dtype=str)})
+    events = DeviceEvents.from_columns(
+        {
+            "vehicle": np.zeros(len(ev), dtype=np.int32),
+            "t": np.array([r["t"] for r in ev], dtype=np.int64),
+            "kind": np.array([r["kind"] for r in ev], dtype=str),
+        }
+    )
     plan = plan_index(plans, shift["route_id"], shift["route_version"])
     legs, stops, first = prepare_shift(city, plans, plan, fixes, events)
     async with conn.transaction():
         await conn.execute(queries.DELETE_LEGS, shift["shift_id"])
         await conn.execute(queries.DELETE_VISITS, shift["shift_id"])
-        await conn.copy_records_to_table("whatif_legs", records=_leg_records(shift["shift_id"], legs, city),
-                                         columns=queries.LEG_COLUMNS)
-        await conn.copy_records_to_table("whatif_stop_visits", columns=queries.VISIT_COLUMNS, records=[
-            (shift["shift_id"], int(plans.stop_seq[k]), datetime.fromtimestamp(t, timezone.utc))
-            for k, t in zip(stops.tolist(), first.tolist())])
+        await conn.copy_records_to_table(
+            "whatif_legs", records=_leg_records(shift["shift_id"], legs, city), columns=queries.LEG_COLUMNS
+        )
+        await conn.copy_records_to_table(
+            "whatif_stop_visits",
+            columns=queries.VISIT_COLUMNS,
+            records=[
+                (shift["shift_id"], int(plans.stop_seq[k]), datetime.fromtimestamp(t, timezone.utc))
+                for k, t in zip(stops.tolist(), first.tolist())
+            ],
+        )
         await conn.execute(queries.UPSERT_PREPARED, shift["shift_id"], n, len(ev), len(legs))
     return len(legs), len(stops), n
 
@@ -85,9 +107,20 @@ def _leg_records(shift_id: str, legs: ShiftLegs, city: City) -> list[tuple]:
     records = []
     for i in range(len(legs)):
         s, f = int(legs.segment[i]), int(legs.facility[i])
-        records.append((
-            shift_id, i, LEG_KINDS[legs.kind[i]], str(seg_ids[s]) if s >= 0 else None, bool(legs.forward[i]),
-            str(fac_ids[f]) if f >= 0 else None, datetime.fromtimestamp(float(legs.t0[i]), timezone.utc),
-            float(legs.duration_s[i]), float(legs.moving_s[i]), float(legs.length_m[i]),
-            float(np.nan_to_num(legs.max_speed_mps[i])), *(int(legs.events[i, k]) for k in range(len(EVENT_KINDS)))))
+        records.append(
+            (
+                shift_id,
+                i,
+                LEG_KINDS[legs.kind[i]],
+                str(seg_ids[s]) if s >= 0 else None,
+                bool(legs.forward[i]),
+                str(fac_ids[f]) if f >= 0 else None,
+                datetime.fromtimestamp(float(legs.t0[i]), timezone.utc),
+                float(legs.duration_s[i]),
+                float(legs.moving_s[i]),
+                float(legs.length_m[i]),
+                float(np.nan_to_num(legs.max_speed_mps[i])),
+                *(int(legs.events[i, k]) for k in range(len(EVENT_KINDS))),
+            )
+        )
     return records

@@ -84,8 +84,24 @@ INSERT INTO whatif_prepared (shift_id, fixes, events, legs) VALUES ($1, $2, $3, 
 ON CONFLICT (shift_id) DO UPDATE SET prepared_at = now(), fixes = EXCLUDED.fixes, events = EXCLUDED.events,
     legs = EXCLUDED.legs
 """
-LEG_COLUMNS = ("shift_id", "leg", "kind", "segment_id", "forward", "facility_id", "t0", "duration_s", "moving_s",
-               "length_m", "max_speed_mps", "harsh_brake", "harsh_accel", "harsh_corner", "reversing", "bin_lift")
+LEG_COLUMNS = (
+    "shift_id",
+    "leg",
+    "kind",
+    "segment_id",
+    "forward",
+    "facility_id",
+    "t0",
+    "duration_s",
+    "moving_s",
+    "length_m",
+    "max_speed_mps",
+    "harsh_brake",
+    "harsh_accel",
+    "harsh_corner",
+    "reversing",
+    "bin_lift",
+)
 VISIT_COLUMNS = ("shift_id", "stop_seq", "first_at")
 RETENTION_DAYS = "SELECT retention_days FROM privacy_settings"
 PURGE = "SELECT whatif_purge_expired(now() - make_interval(days => $1))"

@@ -1,4 +1,5 @@
 """/whatif: scenarios and questions over history for data officers, answers stored by id."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -25,8 +26,17 @@ def _out(stored: service.Stored) -> ResultOut:
 async def _answer(access, conn, kind: service.Kind, name: str, body: AskIn, days, tz: str) -> ResultOut:
     scope = await policy.aggregate_scope(conn, access, days)
     try:
-        stored = await service.answer(conn, kind, name, body.params, scope.start, scope.end,
-                                      Privacy(scope.k_shifts, scope.k_people), tz, access.principal.user_id)
+        stored = await service.answer(
+            conn,
+            kind,
+            name,
+            body.params,
+            scope.start,
+            scope.end,
+            Privacy(scope.k_shifts, scope.k_people),
+            tz,
+            access.principal.user_id,
+        )
     except service.WhatIfError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     return _out(stored)
@@ -39,15 +49,29 @@ async def catalog(_: WhatIf) -> Catalog:
 
 
 @router.post("/scenarios/{name}", response_model=ResultOut, responses={422: {"description": "bad input or no data"}})
-async def scenario(access: WhatIf, conn: Conn, name: Annotated[str, Path(max_length=64)], body: AskIn,
-                   days: DayRange, tz: TimeZone = "UTC") -> ResultOut:
+async def scenario(
+    access: WhatIf,
+    conn: Conn,
+    name: Annotated[str, Path(max_length=64)],
+    body: AskIn,
+    days: DayRange,
+    tz: TimeZone = "UTC",
+) -> ResultOut:
     """Run a scenario over the shifts starting in [from, to): KPI deltas with intervals and assumptions."""
     return await _answer(access, conn, "scenario", name, body, days, tz)
 
 
-@router.post("/questions/{question_id}", response_model=ResultOut, responses={422: {"description": "bad input or no data"}})
-async def question(access: WhatIf, conn: Conn, question_id: Annotated[str, Path(max_length=64)], body: AskIn,
-                   days: DayRange, tz: TimeZone = "UTC") -> ResultOut:
+@router.post(
+    "/questions/{question_id}", response_model=ResultOut, responses={422: {"description": "bad input or no data"}}
+)
+async def question(
+    access: WhatIf,
+    conn: Conn,
+    question_id: Annotated[str, Path(max_length=64)],
+    body: AskIn,
+    days: DayRange,
+    tz: TimeZone = "UTC",
+) -> ResultOut:
     """Answer a library question over [from, to): a number, a table and a chart, k-anonymous."""
     return await _answer(access, conn, "question", question_id, body, days, tz)
 

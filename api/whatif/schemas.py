@@ -1,4 +1,5 @@
 """Request and response bodies of /whatif."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -8,8 +9,10 @@ from pydantic import BaseModel, Field
 
 
 class AskIn(BaseModel):
-    params: dict[str, Any] = Field(default_factory=dict, description="the scenario's or question's parameters; "
-                                   "omitted ones take their defaults (see GET /whatif)")
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the scenario's or question's parameters; omitted ones take their defaults (see GET /whatif)",
+    )
 
 
 class ResultOut(BaseModel):

@@ -6,6 +6,7 @@ period, plans, facilities). Asking the same thing of the same data returns the s
 answer; once the data changes, the same question gets a new answer and a new id, while
 the old id keeps showing the old answer (a shared link never changes under the reader).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -49,8 +50,10 @@ class Stored:
 
 def catalog() -> dict:
     """Every scenario and question with its parameters (for the page and the CLI)."""
-    return {"scenarios": [s.describe() for s in scenarios.SCENARIOS.values()],
-            "questions": [q.describe() for q in QUESTIONS.values()]}
+    return {
+        "scenarios": [s.describe() for s in scenarios.SCENARIOS.values()],
+        "questions": [q.describe() for q in QUESTIONS.values()],
+    }
 
 
 def completed_params(kind: Kind, name: str, params: dict | None) -> dict:
@@ -72,8 +75,12 @@ def check_time_zone(tz: str) -> None:
 
 
 def result_id(kind: str, name: str, inputs: dict, fingerprint: str) -> str:
-    canonical = json.dumps({"kind": kind, "name": name, "inputs": inputs, "data": fingerprint}, sort_keys=True,
-                           separators=(",", ":"), default=str)
+    canonical = json.dumps(
+        {"kind": kind, "name": name, "inputs": inputs, "data": fingerprint},
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
@@ -82,13 +89,28 @@ async def fingerprint(conn: asyncpg.Connection, start: date, end: date) -> str:
     return hashlib.sha256(json.dumps(dict(row), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-async def answer(conn: asyncpg.Connection, kind: Kind, name: str, params: dict | None, start: date, end: date,
-                 privacy: Privacy, tz: str = "UTC", user_id: int | None = None) -> Stored:
+async def answer(
+    conn: asyncpg.Connection,
+    kind: Kind,
+    name: str,
+    params: dict | None,
+    start: date,
+    end: date,
+    privacy: Privacy,
+    tz: str = "UTC",
+    user_id: int | None = None,
+) -> Stored:
     """The stored answer for these inputs and data, computing and storing it if new."""
     values = completed_params(kind, name, params)
     check_time_zone(tz)
-    inputs = {"params": values, "from": start.isoformat(), "to": end.isoformat(), "tz": tz,
-              "k_shifts": privacy.k_shifts, "k_people": privacy.k_people}
+    inputs = {
+        "params": values,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "tz": tz,
+        "k_shifts": privacy.k_shifts,
+        "k_people": privacy.k_people,
+    }
     data = await fingerprint(conn, start, end)
     rid = result_id(kind, name, inputs, data)
     existing = await get(conn, rid)
@@ -108,10 +130,21 @@ async def answer(conn: asyncpg.Connection, kind: Kind, name: str, params: dict |
         raise WhatIfError(str(exc)) from None
     seconds = clock.perf_counter() - began
     if history.shifts.size < total:
-        result["notes"].append(f"computed from {history.shifts.size} of the period's {total} shifts; the others have "
-                               "no legs yet (`fleetpilot whatif prepare`)")
-    await conn.execute(queries.INSERT_RESULT, rid, kind, name, json.dumps(inputs, default=str), data,
-                       json.dumps(result), seconds, user_id)
+        result["notes"].append(
+            f"computed from {history.shifts.size} of the period's {total} shifts; the others have "
+            "no legs yet (`fleetpilot whatif prepare`)"
+        )
+    await conn.execute(
+        queries.INSERT_RESULT,
+        rid,
+        kind,
+        name,
+        json.dumps(inputs, default=str),
+        data,
+        json.dumps(result),
+        seconds,
+        user_id,
+    )
     stored = await get(conn, rid)
     return Stored(**{**stored.__dict__, "cached": False})
 
@@ -126,14 +159,31 @@ async def get(conn: asyncpg.Connection, rid: str) -> Stored | None:
     row = await conn.fetchrow(queries.GET_RESULT, rid)
     if row is None:
         return None
-    return Stored(row["result_id"], row["kind"], row["name"], _json(row["inputs"]), row["data_fingerprint"],
-                  _json(row["answer"]), float(row["compute_s"]), row["created_at"], cached=True)
+    return Stored(
+        row["result_id"],
+        row["kind"],
+        row["name"],
+        _json(row["inputs"]),
+        row["data_fingerprint"],
+        _json(row["answer"]),
+        float(row["compute_s"]),
+        row["created_at"],
+        cached=True,
+    )
 
 
 async def recent(conn: asyncpg.Connection, limit: int) -> list[dict]:
-    return [{"result_id": r["result_id"], "kind": r["kind"], "name": r["name"], "inputs": _json(r["inputs"]),
-             "compute_s": float(r["compute_s"]), "created_at": r["created_at"]}
-            for r in await conn.fetch(queries.RECENT_RESULTS, limit)]
+    return [
+        {
+            "result_id": r["result_id"],
+            "kind": r["kind"],
+            "name": r["name"],
+            "inputs": _json(r["inputs"]),
+            "compute_s": float(r["compute_s"]),
+            "created_at": r["created_at"],
+        }
+        for r in await conn.fetch(queries.RECENT_RESULTS, limit)
+    ]
 
 
 def _json(value):

@@ -1,9 +1,10 @@
 """`fleetsim bench TARGET`: the simulator's scale figures, printed as one JSON object.
 
-    offline      generate a fleet in memory (and optionally write Parquet): time, fixes/s, memory
-    accelerated  publish whole shifts to the broker as fast as it acknowledges (or --accel N)
-    realtime     publish in real time for --duration seconds; max_lag_s says whether it kept up
+offline      generate a fleet in memory (and optionally write Parquet): time, fixes/s, memory
+accelerated  publish whole shifts to the broker as fast as it acknowledges (or --accel N)
+realtime     publish in real time for --duration seconds; max_lag_s says whether it kept up
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,10 +41,21 @@ def bench_offline(args) -> dict:
             t1 = time.perf_counter()
             run.write(args.out)
             write_s = round(time.perf_counter() - t1, 2)
-    return {"target": "offline", "vehicles": cfg.n_vehicles, "days": cfg.days, "hours": cfg.hours,
-            "rate_hz": cfg.rate_hz, "fixes": fixes, "events": events, "generate_s": round(gen_s, 2),
-            "fixes_per_s": round(fixes / gen_s), "write_s": write_s, "streamed": bool(args.out and args.stream),
-            "cpu_s": round(time.process_time() - cpu0, 2), "peak_rss_mb": _peak_rss_mb()}
+    return {
+        "target": "offline",
+        "vehicles": cfg.n_vehicles,
+        "days": cfg.days,
+        "hours": cfg.hours,
+        "rate_hz": cfg.rate_hz,
+        "fixes": fixes,
+        "events": events,
+        "generate_s": round(gen_s, 2),
+        "fixes_per_s": round(fixes / gen_s),
+        "write_s": write_s,
+        "streamed": bool(args.out and args.stream),
+        "cpu_s": round(time.process_time() - cpu0, 2),
+        "peak_rss_mb": _peak_rss_mb(),
+    }
 
 
 def bench_live(args, real_time: bool) -> dict:
@@ -53,15 +65,25 @@ def bench_live(args, real_time: bool) -> dict:
     t0 = time.perf_counter()
     cpu0 = time.process_time()
     sc = build_scenario(config_from_args(args, real_time=real_time))
-    truth, report = run_live(sc, Broker.from_url(args.broker, args.username, args.password, args.mqtt_version),
-                             accel, args.duration)
+    truth, report = run_live(
+        sc, Broker.from_url(args.broker, args.username, args.password, args.mqtt_version), accel, args.duration
+    )
     total = time.perf_counter() - t0
     t = truth["totals"]
-    out = {"target": "realtime" if real_time else "accelerated", "vehicles": sc.config.n_vehicles,
-           "hours": sc.config.hours, "rate_hz": sc.config.rate_hz, "fixes_per_message": sc.config.fixes_per_message,
-           "accel": args.accel, "mqtt_version": args.mqtt_version, "total_wall_s": round(total, 2),
-           "setup_s": round(total - report.wall_s, 2), "total_cpu_s": round(time.process_time() - cpu0, 2),
-           "peak_rss_mb": _peak_rss_mb(), **report.as_dict()}
+    out = {
+        "target": "realtime" if real_time else "accelerated",
+        "vehicles": sc.config.n_vehicles,
+        "hours": sc.config.hours,
+        "rate_hz": sc.config.rate_hz,
+        "fixes_per_message": sc.config.fixes_per_message,
+        "accel": args.accel,
+        "mqtt_version": args.mqtt_version,
+        "total_wall_s": round(total, 2),
+        "setup_s": round(total - report.wall_s, 2),
+        "total_cpu_s": round(time.process_time() - cpu0, 2),
+        "peak_rss_mb": _peak_rss_mb(),
+        **report.as_dict(),
+    }
     out["publish_cpu_s"] = out.pop("cpu_s")
     out["publish_wall_s"] = round(out.pop("wall_s"), 2)
     out["publishes_per_s"] = round(report.publishes / max(report.wall_s, 1e-9))

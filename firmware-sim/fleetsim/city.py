@@ -8,6 +8,7 @@ network by an access road (a *spur*): the depot on the west edge, the transfer s
 the east edge, the landfill at the end of a highway south of the city, the crews' break room
 near the centre. Everything derives from (seed, number of districts), so a seed names a city.
 """
+
 from __future__ import annotations
 
 import math
@@ -70,8 +71,9 @@ class City:
 
     @cached_property
     def edge_length(self) -> np.ndarray:
-        return np.hypot(self.node_x[self.edge_v] - self.node_x[self.edge_u],
-                        self.node_y[self.edge_v] - self.node_y[self.edge_u])
+        return np.hypot(
+            self.node_x[self.edge_v] - self.node_x[self.edge_u], self.node_y[self.edge_v] - self.node_y[self.edge_u]
+        )
 
     def segment_id(self, edge: int) -> str:
         return f"seg-{edge:06d}"
@@ -152,8 +154,11 @@ class City:
         """Nodes on or inside the border of a district."""
         nx = self.districts_x * self.block + 1
         dx, dy = district % self.districts_x, district // self.districts_x
-        return {j * nx + i for j in range(dy * self.block, (dy + 1) * self.block + 1)
-                for i in range(dx * self.block, (dx + 1) * self.block + 1)}
+        return {
+            j * nx + i
+            for j in range(dy * self.block, (dy + 1) * self.block + 1)
+            for i in range(dx * self.block, (dx + 1) * self.block + 1)
+        }
 
     def facility_of_type(self, facility_type: str) -> Facility:
         return next(f for f in self.facilities.values() if f.facility_type == facility_type)
@@ -163,8 +168,9 @@ class City:
         return self.projection.to_lonlat(self.node_x[nodes], self.node_y[nodes])
 
 
-def build_city(seed: int, n_districts: int, name: str = "metro", block: int = 9,
-               centre: tuple[float, float] = DEFAULT_CENTRE) -> City:
+def build_city(
+    seed: int, n_districts: int, name: str = "metro", block: int = 9, centre: tuple[float, float] = DEFAULT_CENTRE
+) -> City:
     """Build the city for `seed` with at least `n_districts` collection districts."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0xC17]))
     ddx = max(1, math.ceil(math.sqrt(n_districts)))
@@ -201,23 +207,51 @@ def build_city(seed: int, n_districts: int, name: str = "metro", block: int = 9,
         ring = j in (0, ny - 1)
         for i in range(nx - 1):
             if arterial:
-                add(nid(i, j), nid(i + 1, j), ARTERIAL, SPEED_LIMIT_KMH["ring" if ring else "arterial"], False, -1,
-                    f"{row_names[j]} {ARTERIAL_SUFFIX[j % 4]}")
+                add(
+                    nid(i, j),
+                    nid(i + 1, j),
+                    ARTERIAL,
+                    SPEED_LIMIT_KMH["ring" if ring else "arterial"],
+                    False,
+                    -1,
+                    f"{row_names[j]} {ARTERIAL_SUFFIX[j % 4]}",
+                )
             else:
                 oneway = bool(one_way_row[j])
                 u, v = (nid(i, j), nid(i + 1, j)) if j % 2 == 0 or not oneway else (nid(i + 1, j), nid(i, j))
-                add(u, v, RESIDENTIAL, SPEED_LIMIT_KMH["residential"], oneway,
-                    (j // block) * ddx + i // block, f"{row_names[j]} {RESIDENTIAL_SUFFIX_X[j % 4]}")
+                add(
+                    u,
+                    v,
+                    RESIDENTIAL,
+                    SPEED_LIMIT_KMH["residential"],
+                    oneway,
+                    (j // block) * ddx + i // block,
+                    f"{row_names[j]} {RESIDENTIAL_SUFFIX_X[j % 4]}",
+                )
     for i in range(nx):
         arterial = i % block == 0
         ring = i in (0, nx - 1)
         for j in range(ny - 1):
             if arterial:
-                add(nid(i, j), nid(i, j + 1), ARTERIAL, SPEED_LIMIT_KMH["ring" if ring else "arterial"], False, -1,
-                    f"{col_names[i]} {ARTERIAL_SUFFIX[(i + 1) % 4]}")
+                add(
+                    nid(i, j),
+                    nid(i, j + 1),
+                    ARTERIAL,
+                    SPEED_LIMIT_KMH["ring" if ring else "arterial"],
+                    False,
+                    -1,
+                    f"{col_names[i]} {ARTERIAL_SUFFIX[(i + 1) % 4]}",
+                )
             else:
-                add(nid(i, j), nid(i, j + 1), RESIDENTIAL, SPEED_LIMIT_KMH["residential"], False,
-                    (j // block) * ddx + i // block, f"{col_names[i]} {RESIDENTIAL_SUFFIX_Y[i % 4]}")
+                add(
+                    nid(i, j),
+                    nid(i, j + 1),
+                    RESIDENTIAL,
+                    SPEED_LIMIT_KMH["residential"],
+                    False,
+                    (j // block) * ddx + i // block,
+                    f"{col_names[i]} {RESIDENTIAL_SUFFIX_Y[i % 4]}",
+                )
 
     extra_x, extra_y = [], []
     next_node = [nx * ny]
@@ -239,14 +273,24 @@ def build_city(seed: int, n_districts: int, name: str = "metro", block: int = 9,
         add(gate, spur, RESIDENTIAL, SPEED_LIMIT_KMH["access"], False, -1, f"{fname} access road")
         cx, cy = sx - ux * (half_d * 0.4), sy - uy * (half_d * 0.4)
         px, py = -uy, ux  # perpendicular
-        ring = [(cx + ux * a * half_d + px * b * half_w, cy + uy * a * half_d + py * b * half_w)
-                for a, b in ((-1, -1), (1, -1), (1, 1), (-1, 1), (-1, -1))]
+        ring = [
+            (cx + ux * a * half_d + px * b * half_w, cy + uy * a * half_d + py * b * half_w)
+            for a, b in ((-1, -1), (1, -1), (1, 1), (-1, 1), (-1, -1))
+        ]
         facilities[fid] = Facility(fid, ftype, fname, gate, spur, tuple(ring))
 
     mid_j = block * (ddy // 2)
     facility("depot-1", "depot", "Central Fleet Depot", nid(0, mid_j), (-1.0, 0.0), 200.0, 90.0, 110.0)
-    facility("transfer-1", "transfer_station", "Eastside Transfer Station", nid(nx - 1, mid_j), (1.0, 0.0),
-             200.0, 70.0, 110.0)
+    facility(
+        "transfer-1",
+        "transfer_station",
+        "Eastside Transfer Station",
+        nid(nx - 1, mid_j),
+        (1.0, 0.0),
+        200.0,
+        70.0,
+        110.0,
+    )
     # Highway south to the landfill: 6 links of ~500 m from the middle of the southern ring.
     hw_start = nid(block * (ddx // 2), 0)
     prev = hw_start
@@ -262,13 +306,22 @@ def build_city(seed: int, n_districts: int, name: str = "metro", block: int = 9,
     facility("break-1", "break", "Crew Break Room", centre_node, (math.sqrt(0.5), math.sqrt(0.5)), 60.0, 25.0, 30.0)
 
     return City(
-        name=name, seed=seed, block=block, districts_x=ddx, districts_y=ddy,
+        name=name,
+        seed=seed,
+        block=block,
+        districts_x=ddx,
+        districts_y=ddy,
         projection=Projection(*centre),
-        node_x=np.concatenate([node_x, extra_x]), node_y=np.concatenate([node_y, extra_y]),
-        edge_u=np.array(us, dtype=np.int64), edge_v=np.array(vs, dtype=np.int64),
-        edge_class=np.array(classes, dtype=np.int8), edge_limit_kmh=np.array(limits, dtype=np.float64),
-        edge_one_way=np.array(one_way, dtype=bool), edge_district=np.array(district, dtype=np.int64),
-        edge_names=names, facilities=facilities,
+        node_x=np.concatenate([node_x, extra_x]),
+        node_y=np.concatenate([node_y, extra_y]),
+        edge_u=np.array(us, dtype=np.int64),
+        edge_v=np.array(vs, dtype=np.int64),
+        edge_class=np.array(classes, dtype=np.int8),
+        edge_limit_kmh=np.array(limits, dtype=np.float64),
+        edge_one_way=np.array(one_way, dtype=bool),
+        edge_district=np.array(district, dtype=np.int64),
+        edge_names=names,
+        facilities=facilities,
     )
 
 
@@ -285,21 +338,37 @@ def city_geojson(city: City) -> dict:
     features = []
     for e in range(len(city.edge_u)):
         u, v = int(city.edge_u[e]), int(city.edge_v[e])
-        features.append({
-            "type": "Feature",
-            "geometry": {"type": "LineString", "coordinates": [[float(lon[u]), float(lat[u])],
-                                                               [float(lon[v]), float(lat[v])]]},
-            "properties": {"kind": "street", "segment_id": city.segment_id(e), "name": city.edge_names[e],
-                           "road_class": ROAD_CLASS_NAMES[city.edge_class[e]],
-                           "speed_limit_kmh": float(city.edge_limit_kmh[e]), "one_way": bool(city.edge_one_way[e])},
-        })
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {
+                    "type": "LineString",
+                    "coordinates": [[float(lon[u]), float(lat[u])], [float(lon[v]), float(lat[v])]],
+                },
+                "properties": {
+                    "kind": "street",
+                    "segment_id": city.segment_id(e),
+                    "name": city.edge_names[e],
+                    "road_class": ROAD_CLASS_NAMES[city.edge_class[e]],
+                    "speed_limit_kmh": float(city.edge_limit_kmh[e]),
+                    "one_way": bool(city.edge_one_way[e]),
+                },
+            }
+        )
     for f in city.facilities.values():
         xs, ys = zip(*f.polygon_xy)
         plon, plat = city.projection.to_lonlat(np.array(xs), np.array(ys))
         ring = [[round(float(a), 7), round(float(b), 7)] for a, b in zip(plon, plat)]
-        features.append({
-            "type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
-            "properties": {"kind": "facility", "facility_id": f.facility_id, "facility_type": f.facility_type,
-                           "name": f.name},
-        })
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "properties": {
+                    "kind": "facility",
+                    "facility_id": f.facility_id,
+                    "facility_type": f.facility_type,
+                    "name": f.name,
+                },
+            }
+        )
     return {"type": "FeatureCollection", "name": city.name, "features": features}

@@ -1,11 +1,12 @@
 """`fleetsim` (also `fleetpilot sim`): simulate sanitation trucks.
 
-    fleetsim run --vehicles 50 --accel 2000 --out runs/a      # publish to MQTT, accelerated
-    fleetsim run --vehicles 500 --accel 1 --duration 600        # real time, 10 minutes
-    fleetsim offline --vehicles 200 --out data/day              # Parquet, no broker
-    fleetsim plan --vehicles 20 --out plan/                     # city, routes, roster only
-    fleetsim bench offline|accelerated|realtime …               # scale figures as JSON
+fleetsim run --vehicles 50 --accel 2000 --out runs/a      # publish to MQTT, accelerated
+fleetsim run --vehicles 500 --accel 1 --duration 600        # real time, 10 minutes
+fleetsim offline --vehicles 200 --out data/day              # Parquet, no broker
+fleetsim plan --vehicles 20 --out plan/                     # city, routes, roster only
+fleetsim bench offline|accelerated|realtime …               # scale figures as JSON
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,25 +38,39 @@ def add_fleet_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--city", default="metro", help="city name, used in topics (default metro)")
     g.add_argument("--days", type=int, default=1, help="consecutive days (default 1)")
     g.add_argument("--hours", type=float, default=10.0, help="shift length in hours (default 10)")
-    g.add_argument("--start", help="first shift start, ISO 8601 with Z (default: 06:00Z yesterday; "
-                                   "with --accel 1: now, plus the seconds the simulation takes)")
+    g.add_argument(
+        "--start",
+        help="first shift start, ISO 8601 with Z (default: 06:00Z yesterday; "
+        "with --accel 1: now, plus the seconds the simulation takes)",
+    )
     g.add_argument("--stagger-minutes", type=float, help="spread of shift starts (default 20; 0 with --accel 1)")
     g.add_argument("--rate-hz", type=float, default=1.0, help="GPS sampling rate (default 1)")
-    g.add_argument("--fixes-per-message", type=_fixes_per_message, default=10,
-                   help="sampling periods per telemetry message, 1–3600 (the protocol's limit)")
+    g.add_argument(
+        "--fixes-per-message",
+        type=_fixes_per_message,
+        default=10,
+        help="sampling periods per telemetry message, 1–3600 (the protocol's limit)",
+    )
     g.add_argument("--vehicle-prefix", default="truck", help="vehicle ids are <prefix>-001… (default truck)")
     f = p.add_argument_group("realism and faults (all seeded)")
     f.add_argument("--no-noise", action="store_true", help="perfect GPS and link (overrides the next options)")
     f.add_argument("--gps-noise-m", type=float, default=GpsRealism.noise_m, help="σ of position noise, m")
     f.add_argument("--multipath-per-fix", type=float, default=GpsRealism.multipath_per_fix)
     f.add_argument("--dropouts-per-hour", type=float, default=GpsRealism.dropouts_per_hour)
-    f.add_argument("--offline-per-hour", type=float, default=Connectivity.offline_per_hour,
-                   help="link outages per hour (store-and-forward)")
+    f.add_argument(
+        "--offline-per-hour",
+        type=float,
+        default=Connectivity.offline_per_hour,
+        help="link outages per hour (store-and-forward)",
+    )
     f.add_argument("--buffer-messages", type=int, default=Connectivity.buffer_messages)
     f.add_argument("--duplicate-rate", type=float, default=Connectivity.duplicate_rate)
     f.add_argument("--clock-skew-s", type=float, default=Connectivity.clock_skew_s)
-    f.add_argument("--leak", action="store_true", help="every 4th unit publishes just outside its shift and "
-                                                        "flags its break private")
+    f.add_argument(
+        "--leak",
+        action="store_true",
+        help="every 4th unit publishes just outside its shift and flags its break private",
+    )
     f.add_argument("--leak-seconds", type=int, default=Faults.leak_seconds)
     f.add_argument("--hostile", action="store_true", help="every 3rd unit also sends malformed/hostile payloads")
     f.add_argument("--hostile-per-vehicle", type=int, default=Faults.hostile_per_vehicle)
@@ -67,8 +82,11 @@ def add_broker_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--username", help="MQTT user name; {device} and {vehicle} are replaced per unit")
     g.add_argument("--password", help="MQTT password; {device} and {vehicle} are replaced per unit")
     g.add_argument("--mqtt-version", choices=("5", "3.1.1"), default="5")
-    g.add_argument("--accel", default="1", help="time acceleration: 1 = real time (default), N = N× faster, "
-                                                "max = as fast as the broker acknowledges")
+    g.add_argument(
+        "--accel",
+        default="1",
+        help="time acceleration: 1 = real time (default), N = N× faster, max = as fast as the broker acknowledges",
+    )
     g.add_argument("--duration", type=float, help="stop after this many simulated seconds")
 
 
@@ -87,15 +105,32 @@ def config_from_args(args: argparse.Namespace, real_time: bool = False) -> SimCo
     else:
         start_ms = None
     stagger = args.stagger_minutes if args.stagger_minutes is not None else (0.0 if real_time else 20.0)
-    cfg = SimConfig(seed=args.seed, city=args.city, n_vehicles=args.vehicles, days=args.days, start_ms=start_ms,
-                    hours=args.hours, stagger_minutes=stagger, rate_hz=args.rate_hz,
-                    fixes_per_message=args.fixes_per_message, vehicle_prefix=args.vehicle_prefix,
-                    gps=GpsRealism(args.gps_noise_m, args.multipath_per_fix, args.dropouts_per_hour),
-                    link=replace(Connectivity(), offline_per_hour=args.offline_per_hour,
-                                 buffer_messages=args.buffer_messages, duplicate_rate=args.duplicate_rate,
-                                 clock_skew_s=args.clock_skew_s),
-                    faults=Faults(leak=args.leak, leak_seconds=args.leak_seconds, hostile=args.hostile,
-                                  hostile_per_vehicle=args.hostile_per_vehicle))
+    cfg = SimConfig(
+        seed=args.seed,
+        city=args.city,
+        n_vehicles=args.vehicles,
+        days=args.days,
+        start_ms=start_ms,
+        hours=args.hours,
+        stagger_minutes=stagger,
+        rate_hz=args.rate_hz,
+        fixes_per_message=args.fixes_per_message,
+        vehicle_prefix=args.vehicle_prefix,
+        gps=GpsRealism(args.gps_noise_m, args.multipath_per_fix, args.dropouts_per_hour),
+        link=replace(
+            Connectivity(),
+            offline_per_hour=args.offline_per_hour,
+            buffer_messages=args.buffer_messages,
+            duplicate_rate=args.duplicate_rate,
+            clock_skew_s=args.clock_skew_s,
+        ),
+        faults=Faults(
+            leak=args.leak,
+            leak_seconds=args.leak_seconds,
+            hostile=args.hostile,
+            hostile_per_vehicle=args.hostile_per_vehicle,
+        ),
+    )
     return no_noise(cfg) if args.no_noise else cfg
 
 
@@ -120,8 +155,17 @@ def cmd_offline(args) -> int:
     truth = write_fleet(config_from_args(args), args.out, args.format)
     if args.truth:
         args.truth.write_bytes(orjson.dumps(truth))
-    print(json.dumps({"out": str(args.out), "format": args.format, "fixes": truth["totals"]["fixes_published"],
-                      "events": truth["totals"]["events_published"], "wall_s": round(time.perf_counter() - t0, 2)}))
+    print(
+        json.dumps(
+            {
+                "out": str(args.out),
+                "format": args.format,
+                "fixes": truth["totals"]["fixes_published"],
+                "events": truth["totals"]["events_published"],
+                "wall_s": round(time.perf_counter() - t0, 2),
+            }
+        )
+    )
     return 0
 
 
@@ -155,21 +199,33 @@ def cmd_bench(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fleetsim", description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="fleetsim",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("run", help="publish the fleet to an MQTT broker (real time or accelerated)")
     add_fleet_options(p)
     add_broker_options(p)
-    p.add_argument("--out", type=Path, help="write city.geojson, routes.geojson, roster.json, truth.json "
-                                            "(before publishing) and report.json (after) here")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="write city.geojson, routes.geojson, roster.json, truth.json "
+        "(before publishing) and report.json (after) here",
+    )
     p.add_argument("--truth", type=Path, help="also write the ground truth to this file (before publishing)")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("offline", help="write the fleet's data to files, no broker")
     add_fleet_options(p)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--format", choices=("parquet", "ndjson"), default="parquet",
-                   help="parquet: fixes/events columns; ndjson: every publish as {send, topic, payload}")
+    p.add_argument(
+        "--format",
+        choices=("parquet", "ndjson"),
+        default="parquet",
+        help="parquet: fixes/events columns; ndjson: every publish as {send, topic, payload}",
+    )
     p.add_argument("--truth", type=Path, help="also write the ground truth to this file")
     p.set_defaults(func=cmd_offline)
     p = sub.add_parser("plan", help="write city.geojson, routes.geojson and roster.json only")

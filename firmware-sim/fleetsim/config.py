@@ -4,6 +4,7 @@ Behaviour, GPS realism and connectivity faults are separate groups so tests can 
 on at a time. All randomness derives from `seed` (see fleetsim.streams), so the same
 SimConfig always produces the same trucks, fixes, events and messages.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -82,5 +83,8 @@ class SimConfig:
 
 def no_noise(config: SimConfig) -> SimConfig:
     """The same run with a perfect receiver and a perfect link (exact positions, no gaps)."""
-    return replace(config, gps=GpsRealism(0.0, 0.0, 0.0), link=replace(config.link, offline_per_hour=0.0,
-                                                                         duplicate_rate=0.0, clock_skew_s=0.0))
+    return replace(
+        config,
+        gps=GpsRealism(0.0, 0.0, 0.0),
+        link=replace(config.link, offline_per_hour=0.0, duplicate_rate=0.0, clock_skew_s=0.0),
+    )

@@ -4,6 +4,7 @@ The simulated city spans a few tens of kilometres, so an equirectangular project
 the centre is accurate to well under a metre there; all geometry is done in metres (x east,
 y north) and converted to WGS84 lon/lat only for output.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,13 +31,14 @@ class Projection:
 
     def to_lonlat(self, x, y):
         """Metres east/north of the centre → (lon, lat) degrees (arrays or scalars)."""
-        return (self.lon0 + np.asarray(x) / self._m_per_deg_lon,
-                self.lat0 + np.asarray(y) / self._m_per_deg_lat)
+        return (self.lon0 + np.asarray(x) / self._m_per_deg_lon, self.lat0 + np.asarray(y) / self._m_per_deg_lat)
 
     def to_xy(self, lon, lat):
         """(lon, lat) degrees → metres east/north of the centre."""
-        return ((np.asarray(lon) - self.lon0) * self._m_per_deg_lon,
-                (np.asarray(lat) - self.lat0) * self._m_per_deg_lat)
+        return (
+            (np.asarray(lon) - self.lon0) * self._m_per_deg_lon,
+            (np.asarray(lat) - self.lat0) * self._m_per_deg_lat,
+        )
 
 
 def compass_heading(dx, dy):

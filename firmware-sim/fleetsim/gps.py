@@ -9,6 +9,7 @@ Errors, each switchable (fleetsim.config.GpsRealism):
 Speed is reported from Doppler (σ 0.08 m/s moving; ≤ 0.3 m/s when stationary); heading is
 course over ground, whose error shrinks with speed (σ = 0.05 m/s ÷ speed, in radians, at most 3°).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,8 +34,17 @@ class Observed:
     dropouts: list[tuple[int, int]]  # [from, to) epoch ms
 
 
-def observe(rng: np.random.Generator, gps: GpsRealism, t_ms: np.ndarray, window: tuple[int, int], x: np.ndarray,
-            y: np.ndarray, speed: np.ndarray, heading: np.ndarray, step_s: float) -> Observed:
+def observe(
+    rng: np.random.Generator,
+    gps: GpsRealism,
+    t_ms: np.ndarray,
+    window: tuple[int, int],
+    x: np.ndarray,
+    y: np.ndarray,
+    speed: np.ndarray,
+    heading: np.ndarray,
+    step_s: float,
+) -> Observed:
     """Add receiver errors to true positions (m), speeds (m/s) and headings (deg) sampled at `t_ms`.
 
     `window` is the span the unit is on (dropouts are drawn inside it)."""

@@ -7,6 +7,7 @@ runs `accel` times faster than the wall clock from the first action (`accel` 0 =
 the broker acknowledges); due actions are executed in order and the sockets are pumped in
 between. Payloads are encoded only when published.
 """
+
 from __future__ import annotations
 
 import time
@@ -63,8 +64,9 @@ def _timeline(vd_index: int, enc: Encoder) -> tuple[np.ndarray, ...]:
     return t_all[order], np.full(n, vd_index), np.arange(n), act[order], row[order]
 
 
-def run_live(sc: Scenario, broker: Broker, accel: float, duration_s: float | None = None,
-             progress=None, on_ready=None) -> tuple[dict, LiveReport]:
+def run_live(
+    sc: Scenario, broker: Broker, accel: float, duration_s: float | None = None, progress=None, on_ready=None
+) -> tuple[dict, LiveReport]:
     """Publish the scenario's fleet to `broker`; returns (truth document, transport report).
 
     `accel` 1 = real time: the simulated clock *is* the wall clock (actions due in the past are
@@ -78,8 +80,9 @@ def run_live(sc: Scenario, broker: Broker, accel: float, duration_s: float | Non
     parts = []
     for vd in iter_vehicle_days(sc):
         truth.add(vd.truth)
-        enc = Encoder(vd.result, vd.schedule, sc.config.city, other_vehicle(sc, vd.result.shift.vehicle),
-                      sc.config.seed)
+        enc = Encoder(
+            vd.result, vd.schedule, sc.config.city, other_vehicle(sc, vd.result.shift.vehicle), sc.config.seed
+        )
         parts.append(_timeline(len(encoders), enc))
         encoders.append(enc)
     if duration_s is not None:  # keep only what the run will reach (memory of long real-time fleets)
@@ -147,10 +150,16 @@ def run_live(sc: Scenario, broker: Broker, accel: float, duration_s: float | Non
         pump.close()
     wall = time.monotonic() - wall0
     report = LiveReport(
-        publishes=sum(u.published for u in units.values()), acked=sum(u.acked for u in units.values()),
-        failed=sum(u.failed for u in units.values()), connects=sum(u.connects for u in units.values()),
+        publishes=sum(u.published for u in units.values()),
+        acked=sum(u.acked for u in units.values()),
+        failed=sum(u.failed for u in units.values()),
+        connects=sum(u.connects for u in units.values()),
         drops=sum(u.drops for u in units.values()),
-        sim_span_s=(t_list[-1] - t_list[0]) / 1000 if t_list else 0.0, wall_s=wall, actions=len(t_list),
-        start_lag_s=round(start_lag or 0.0, 3), max_lag_s=round(max_lag, 3),
-        cpu_s=round(time.process_time() - cpu0, 2))
+        sim_span_s=(t_list[-1] - t_list[0]) / 1000 if t_list else 0.0,
+        wall_s=wall,
+        actions=len(t_list),
+        start_lag_s=round(start_lag or 0.0, 3),
+        max_lag_s=round(max_lag, 3),
+        cpu_s=round(time.process_time() - cpu0, 2),
+    )
     return document, report

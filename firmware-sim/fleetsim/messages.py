@@ -1,4 +1,5 @@
 """Encoding a vehicle-day's scheduled messages as (topic, payload bytes), compact JSON v1."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -38,13 +39,27 @@ class Encoder:
         self.other = other_vehicle_id
         f, e = result.fixes, result.events
         self.fix_t = f["t"]
-        self.fix_values = np.column_stack([f["lon"], f["lat"], np.round(f["speed"].astype(np.float64), 2),
-                                           np.round(f["heading"].astype(np.float64), 1),
-                                           np.round(f["hdop"].astype(np.float64), 1)])
+        self.fix_values = np.column_stack(
+            [
+                f["lon"],
+                f["lat"],
+                np.round(f["speed"].astype(np.float64), 2),
+                np.round(f["heading"].astype(np.float64), 1),
+                np.round(f["hdop"].astype(np.float64), 1),
+            ]
+        )
         kinds = [EVENT_KINDS[k] for k in e["kind"].tolist()]
-        self.events = [{"t": t, "k": k, "lon": lo, "lat": la, "mag": m, "spd": s} for t, k, lo, la, m, s in zip(
-            e["t"].tolist(), kinds, e["lon"].tolist(), e["lat"].tolist(),
-            np.round(e["mag"].astype(np.float64), 2).tolist(), np.round(e["speed"].astype(np.float64), 2).tolist())]
+        self.events = [
+            {"t": t, "k": k, "lon": lo, "lat": la, "mag": m, "spd": s}
+            for t, k, lo, la, m, s in zip(
+                e["t"].tolist(),
+                kinds,
+                e["lon"].tolist(),
+                e["lat"].tolist(),
+                np.round(e["mag"].astype(np.float64), 2).tolist(),
+                np.round(e["speed"].astype(np.float64), 2).tolist(),
+            )
+        ]
         (self.fault_rng,) = streams(seed, result.shift.day, result.shift.vehicle, "faults")
 
     def fixes(self, lo: int, hi: int) -> list[list]:
@@ -59,14 +74,24 @@ class Encoder:
         s = self.sched
         kind = int(s.kind[row])
         if kind == TELEMETRY:
-            body = {"v": PROTOCOL_VERSION, "vid": self.vid, "seq": int(s.seq[row]), "sent": int(s.stamp[row]),
-                    "fixes": self.fixes(int(s.lo[row]), int(s.hi[row]))}
+            body = {
+                "v": PROTOCOL_VERSION,
+                "vid": self.vid,
+                "seq": int(s.seq[row]),
+                "sent": int(s.stamp[row]),
+                "fixes": self.fixes(int(s.lo[row]), int(s.hi[row])),
+            }
             if s.priv[row]:
                 body["priv"] = True
             return self.topic("telemetry"), orjson.dumps(body), False
         if kind == EVENTS:
-            body = {"v": PROTOCOL_VERSION, "vid": self.vid, "seq": int(s.seq[row]), "sent": int(s.stamp[row]),
-                    "events": self.events[s.lo[row]:s.hi[row]]}
+            body = {
+                "v": PROTOCOL_VERSION,
+                "vid": self.vid,
+                "seq": int(s.seq[row]),
+                "sent": int(s.stamp[row]),
+                "events": self.events[s.lo[row] : s.hi[row]],
+            }
             if s.priv[row]:
                 body["priv"] = True
             return self.topic("events"), orjson.dumps(body), False
@@ -82,8 +107,16 @@ class Encoder:
     def status(self, row: int) -> bytes:
         s = self.sched
         state = "online" if s.kind[row] == ONLINE else "offline"
-        return orjson.dumps({"v": PROTOCOL_VERSION, "vid": self.vid, "seq": int(s.seq[row]), "state": state,
-                             "t": int(s.stamp[row]), "fw": FIRMWARE})
+        return orjson.dumps(
+            {
+                "v": PROTOCOL_VERSION,
+                "vid": self.vid,
+                "seq": int(s.seq[row]),
+                "state": state,
+                "t": int(s.stamp[row]),
+                "fw": FIRMWARE,
+            }
+        )
 
     def publications(self) -> Iterator[Publication]:
         """Every publish of the vehicle-day in order (duplicates right after their original)."""

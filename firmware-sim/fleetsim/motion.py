@@ -11,6 +11,7 @@ The result is a list of constant-acceleration *pieces* (start time, start positi
 velocity, acceleration), so position and speed at any time are closed-form: sampling 36 000
 fixes is one `searchsorted` and a few array operations.
 """
+
 from __future__ import annotations
 
 import math
@@ -55,13 +56,24 @@ def knots(s, cap=0.0, dwell=0.0, reverse=0.0, decel_before=0.0, accel_after=0.0,
     def b(v):
         return np.broadcast_to(np.asarray(v, dtype=np.float64), s.shape).copy()
 
-    return Knots(s, b(cap), b(dwell), b(reverse), b(decel_before), b(accel_after),
-                 np.broadcast_to(np.asarray(tag, dtype=np.int64), s.shape).copy())
+    return Knots(
+        s,
+        b(cap),
+        b(dwell),
+        b(reverse),
+        b(decel_before),
+        b(accel_after),
+        np.broadcast_to(np.asarray(tag, dtype=np.int64), s.shape).copy(),
+    )
 
 
 def concat(parts: list[Knots]) -> Knots:
-    return Knots(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                   ("s", "cap", "dwell", "reverse", "decel_before", "accel_after", "tag")))
+    return Knots(
+        *(
+            np.concatenate([getattr(p, f) for p in parts])
+            for f in ("s", "cap", "dwell", "reverse", "decel_before", "accel_after", "tag")
+        )
+    )
 
 
 @dataclass
@@ -129,11 +141,11 @@ def plan_motion(path: Path, special: Knots, accel: float, decel: float, end_dwel
     v = _passes(cap.tolist(), seg_len.tolist(), a.tolist(), d.tolist())
 
     v0, v1 = v[:-1], v[1:]
-    peak = np.sqrt(np.maximum((2 * a * d * seg_len + d * v0 ** 2 + a * v1 ** 2) / (a + d), 0.0))
+    peak = np.sqrt(np.maximum((2 * a * d * seg_len + d * v0**2 + a * v1**2) / (a + d), 0.0))
     peak = np.maximum(np.minimum(peak, vmax), np.maximum(v0, v1))
     t_acc = (peak - v0) / a
     t_dec = (peak - v1) / d
-    s_cruise = np.maximum(seg_len - (peak ** 2 - v0 ** 2) / (2 * a) - (peak ** 2 - v1 ** 2) / (2 * d), 0.0)
+    s_cruise = np.maximum(seg_len - (peak**2 - v0**2) / (2 * a) - (peak**2 - v1**2) / (2 * d), 0.0)
     t_cruise = np.where(peak > 0, s_cruise / np.where(peak > 0, peak, 1.0), 0.0)
 
     dur = np.zeros((n, SLOTS))
@@ -143,10 +155,17 @@ def plan_motion(path: Path, special: Knots, accel: float, decel: float, end_dwel
     cruise_rev = np.where(rev, (np.maximum(merged.reverse, _RAMP_M) - _RAMP_M) / REVERSE_SPEED, 0.0)
     ramp = np.where(rev, _RAMP_S, 0.0)
     # Reversing: back out (ramp, cruise, ramp), pause, drive forward the same distance.
-    for slot, (d_, v_, a_) in enumerate((
-            (ramp, 0.0, -REVERSE_ACCEL), (cruise_rev, -REVERSE_SPEED, 0.0), (ramp, -REVERSE_SPEED, REVERSE_ACCEL),
+    for slot, (d_, v_, a_) in enumerate(
+        (
+            (ramp, 0.0, -REVERSE_ACCEL),
+            (cruise_rev, -REVERSE_SPEED, 0.0),
+            (ramp, -REVERSE_SPEED, REVERSE_ACCEL),
             (np.where(rev, REVERSE_PAUSE_S, 0.0), 0.0, 0.0),
-            (ramp, 0.0, REVERSE_ACCEL), (cruise_rev, REVERSE_SPEED, 0.0), (ramp, REVERSE_SPEED, -REVERSE_ACCEL))):
+            (ramp, 0.0, REVERSE_ACCEL),
+            (cruise_rev, REVERSE_SPEED, 0.0),
+            (ramp, REVERSE_SPEED, -REVERSE_ACCEL),
+        )
+    ):
         dur[:, slot], vel[:, slot], acc[:, slot] = d_, v_, a_
     dur[:, 7] = merged.dwell
     dur[:-1, 8], vel[:-1, 8], acc[:-1, 8] = t_acc, v0, a
@@ -156,8 +175,19 @@ def plan_motion(path: Path, special: Knots, accel: float, decel: float, end_dwel
     t0 = np.concatenate([[0.0], np.cumsum(dur)[:-1]])
     disp = vel * dur + 0.5 * acc * dur * dur
     s_start = np.concatenate([[0.0], np.cumsum(disp)[:-1]])
-    return Motion(t0=t0, s0=s_start, v0=vel, acc=acc, dur=dur, knot_s=s, knot_tag=merged.tag, knot_v=v,
-                  interval_peak=peak, interval_accel=a, interval_decel=d)
+    return Motion(
+        t0=t0,
+        s0=s_start,
+        v0=vel,
+        acc=acc,
+        dur=dur,
+        knot_s=s,
+        knot_tag=merged.tag,
+        knot_v=v,
+        interval_peak=peak,
+        interval_accel=a,
+        interval_decel=d,
+    )
 
 
 def _passes(cap: list[float], seg_len: list[float], a: list[float], d: list[float]) -> np.ndarray:
@@ -183,6 +213,12 @@ def _merge(k: Knots) -> Knots:
     def red(values, fn):
         return fn.reduceat(values[order], first)
 
-    return Knots(s=k.s[order][first], cap=red(k.cap, np.minimum), dwell=red(k.dwell, np.add),
-                 reverse=red(k.reverse, np.maximum), decel_before=red(k.decel_before, np.maximum),
-                 accel_after=red(k.accel_after, np.maximum), tag=red(k.tag, np.maximum))
+    return Knots(
+        s=k.s[order][first],
+        cap=red(k.cap, np.minimum),
+        dwell=red(k.dwell, np.add),
+        reverse=red(k.reverse, np.maximum),
+        decel_before=red(k.decel_before, np.maximum),
+        accel_after=red(k.accel_after, np.maximum),
+        tag=red(k.tag, np.maximum),
+    )

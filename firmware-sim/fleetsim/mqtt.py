@@ -5,6 +5,7 @@ network thread per client, the sockets are registered with one `selectors` selec
 paho's socket callbacks, and `Pump.pump()` does the reads, writes and keep-alives of all of
 them, so 500 units cost one thread and no busy loop.
 """
+
 from __future__ import annotations
 
 import selectors
@@ -35,8 +36,7 @@ class Broker:
     version: str = "5"  # "5" or "3.1.1"
 
     @staticmethod
-    def from_url(url: str, username: str | None = None, password: str | None = None,
-                 version: str = "5") -> "Broker":
+    def from_url(url: str, username: str | None = None, password: str | None = None, version: str = "5") -> "Broker":
         """mqtt://[user[:password]@]host[:port] or mqtts://… (TLS, system CAs)."""
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts", "tcp"):
@@ -46,9 +46,14 @@ class Broker:
         tls = parts.scheme == "mqtts"
         url_user = unquote(parts.username) if parts.username else None
         url_password = unquote(parts.password) if parts.password else None
-        return Broker(host=parts.hostname or "127.0.0.1", port=parts.port or (8883 if tls else 1883), tls=tls,
-                      username=username if username is not None else url_user,
-                      password=password if password is not None else url_password, version=version)
+        return Broker(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or (8883 if tls else 1883),
+            tls=tls,
+            username=username if username is not None else url_user,
+            password=password if password is not None else url_password,
+            version=version,
+        )
 
 
 @dataclass
@@ -83,14 +88,18 @@ class Pump:
     def add_unit(self, device_id: str, vehicle_id: str) -> Unit:
         b = self.broker
         v5 = b.version == "5"
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id,
-                             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-                             **({} if v5 else {"clean_session": True}))
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=device_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            **({} if v5 else {"clean_session": True}),
+        )
         client.max_inflight_messages_set(self.max_inflight)
         if b.username is not None:
-            client.username_pw_set(b.username.format(device=device_id, vehicle=vehicle_id),
-                                   None if b.password is None else b.password.format(device=device_id,
-                                                                                     vehicle=vehicle_id))
+            client.username_pw_set(
+                b.username.format(device=device_id, vehicle=vehicle_id),
+                None if b.password is None else b.password.format(device=device_id, vehicle=vehicle_id),
+            )
         if b.tls:
             client.tls_set()
         unit = Unit(device_id, vehicle_id, client)
@@ -136,8 +145,12 @@ class Pump:
         sock = unit.sock
         if sock is not None:
             sock.shutdown(socket.SHUT_RDWR)
-            self.wait(lambda: unit.sock is None, timeout, f"socket close of {unit.device_id}",
-                      poke=lambda: unit.client.loop_read())
+            self.wait(
+                lambda: unit.sock is None,
+                timeout,
+                f"socket close of {unit.device_id}",
+                poke=lambda: unit.client.loop_read(),
+            )
         unit.connected = False
         unit.drops += 1
 

@@ -8,6 +8,7 @@ The data are exactly what the MQTT publisher sends for the same configuration (s
 generator, same schedule): fixes are the distinct fixes the units published (a fix lost to a
 full store-and-forward buffer is absent), before any server-side filtering.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -121,8 +122,16 @@ class FleetRun:
         return directory
 
 
-def make_config(n_vehicles: int = 10, days: int = 1, seed: int = 1, hours: float = 10.0, rate_hz: float = 1.0,
-                start: str | int | None = None, noise: bool = True, **overrides) -> SimConfig:
+def make_config(
+    n_vehicles: int = 10,
+    days: int = 1,
+    seed: int = 1,
+    hours: float = 10.0,
+    rate_hz: float = 1.0,
+    start: str | int | None = None,
+    noise: bool = True,
+    **overrides,
+) -> SimConfig:
     """SimConfig from the keyword arguments of generate_fleet (`overrides` are SimConfig fields)."""
     start_ms = parse_time(start) if isinstance(start, str) else start
     cfg = SimConfig(seed=seed, n_vehicles=n_vehicles, days=days, hours=hours, rate_hz=rate_hz, start_ms=start_ms)
@@ -130,9 +139,17 @@ def make_config(n_vehicles: int = 10, days: int = 1, seed: int = 1, hours: float
     return cfg if noise else no_noise(cfg)
 
 
-def generate_fleet(n_vehicles: int = 10, days: int = 1, seed: int = 1, hours: float = 10.0, rate_hz: float = 1.0,
-                   start: str | int | None = None, noise: bool = True, config: SimConfig | None = None,
-                   **overrides) -> FleetRun:
+def generate_fleet(
+    n_vehicles: int = 10,
+    days: int = 1,
+    seed: int = 1,
+    hours: float = 10.0,
+    rate_hz: float = 1.0,
+    start: str | int | None = None,
+    noise: bool = True,
+    config: SimConfig | None = None,
+    **overrides,
+) -> FleetRun:
     """Simulate a fleet in memory. `start` is ISO 8601 (…Z) or epoch ms; None = 06:00Z yesterday.
 
     `noise=False` gives a perfect receiver and link. Any other SimConfig field can be passed
@@ -164,6 +181,7 @@ def write_fleet(config: SimConfig, directory: str | Path, fmt: str = "parquet") 
             yield vd
 
     if fmt == "parquet":
+
         def per_vehicle():
             current, parts = None, []
             for vd in days_with_truth():
@@ -187,8 +205,12 @@ def write_fleet(config: SimConfig, directory: str | Path, fmt: str = "parquet") 
 
 def write_documents(directory: Path, city: dict, routes: dict, roster: dict, truth: dict | None) -> None:
     """city.geojson, routes.geojson, roster.json and (unless None) truth.json."""
-    for name, doc in (("city.geojson", city), ("routes.geojson", routes), ("roster.json", roster),
-                      ("truth.json", truth)):
+    for name, doc in (
+        ("city.geojson", city),
+        ("routes.geojson", routes),
+        ("roster.json", roster),
+        ("truth.json", truth),
+    ):
         if doc is not None:
             (directory / name).write_bytes(orjson.dumps(doc))
 
@@ -212,8 +234,10 @@ def _write_parquet(directory: Path, batches, vehicle_ids: list[str]) -> None:
     kinds = pa.array(list(EVENT_KINDS), type=pa.string())
 
     def table(cols: dict[str, np.ndarray], kind_column: bool) -> pa.Table:
-        data = {"vehicle_id": pa.DictionaryArray.from_arrays(pa.array(cols["vehicle"], pa.int32()), names),
-                "t": pa.array(cols["t"].astype(np.int64), pa.int64()).cast(pa.timestamp("ms", tz="UTC"))}
+        data = {
+            "vehicle_id": pa.DictionaryArray.from_arrays(pa.array(cols["vehicle"], pa.int32()), names),
+            "t": pa.array(cols["t"].astype(np.int64), pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
+        }
         for c, values in cols.items():
             if c in ("vehicle", "t"):
                 continue
@@ -241,12 +265,22 @@ def _write_ndjson(directory: Path, vehicle_days: Iterator[VehicleDay], sc: Scena
     vehicle by vehicle in publication order; duplicates appear twice, hostile payloads as strings."""
     with open(directory / "messages.ndjson", "wb") as out:
         for vd in vehicle_days:
-            enc = Encoder(vd.result, vd.schedule, sc.config.city, other_vehicle(sc, vd.result.shift.vehicle),
-                          sc.config.seed)
+            enc = Encoder(
+                vd.result, vd.schedule, sc.config.city, other_vehicle(sc, vd.result.shift.vehicle), sc.config.seed
+            )
             sched = vd.schedule
             for pub in enc.publications():
                 raw = sched.kind[pub.row] == HOSTILE and HOSTILE_KINDS[sched.hostile_kind[pub.row]] == "bad_json"
                 payload = pub.payload.decode("latin-1") if raw else orjson.Fragment(pub.payload)
-                out.write(orjson.dumps({"send": pub.send_ms, "topic": pub.topic, "retain": pub.retain,
-                                        "by_broker": pub.by_broker, "payload": payload}))
+                out.write(
+                    orjson.dumps(
+                        {
+                            "send": pub.send_ms,
+                            "topic": pub.topic,
+                            "retain": pub.retain,
+                            "by_broker": pub.by_broker,
+                            "payload": payload,
+                        }
+                    )
+                )
                 out.write(b"\n")

@@ -8,6 +8,7 @@ acceleration. A reversal of direction (U-turn, ≥ 170°) is not rounded: the tr
 and does a reversing manoeuvre (see fleetsim.motion). Each primitive carries the speed the
 truck may hold on it, so the speed profile is computed on primitives, not per metre.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -84,7 +85,7 @@ def build_path(xs: np.ndarray, ys: np.ndarray, edge_vmax: np.ndarray, lateral_mp
     absturn = np.abs(turn)
     v_adjacent = np.zeros(n_edges + 1)
     v_adjacent[1:-1] = np.maximum(edge_vmax[:-1], edge_vmax[1:])
-    radius = np.where(absturn >= SHARP_TURN_RAD, R_TURN_M, np.maximum(R_TURN_M, v_adjacent ** 2 / lateral_mps2))
+    radius = np.where(absturn >= SHARP_TURN_RAD, R_TURN_M, np.maximum(R_TURN_M, v_adjacent**2 / lateral_mps2))
     filleted = (absturn >= MIN_BEND_RAD) & (absturn < UTURN_RAD)
     half_tan = np.tan(np.where(filleted, absturn / 2.0, 0.0))
     room = np.full(n_edges + 1, np.inf)
@@ -120,9 +121,20 @@ def build_path(xs: np.ndarray, ys: np.ndarray, edge_vmax: np.ndarray, lateral_mp
     plen = interleave(line_len, arc_len)
     s0 = np.concatenate([[0.0], np.cumsum(plen)[:-1]])
     return Path(
-        kind=kind, s0=s0, length=plen, vmax=interleave(edge_vmax, arc_v),
-        x0=interleave(lx0, cx), y0=interleave(ly0, cy), ux=interleave(ux, np.zeros(n_edges - 1)),
-        uy=interleave(uy, np.zeros(n_edges - 1)), radius=interleave(np.ones(n_edges), r),
-        angle0=interleave(np.zeros(n_edges), a0), sign=interleave(np.ones(n_edges), sgn),
-        line_start_s=s0[0::2], line_end_s=s0[0::2] + line_len, tangent=tangent, turn=turn, edge_length=length,
+        kind=kind,
+        s0=s0,
+        length=plen,
+        vmax=interleave(edge_vmax, arc_v),
+        x0=interleave(lx0, cx),
+        y0=interleave(ly0, cy),
+        ux=interleave(ux, np.zeros(n_edges - 1)),
+        uy=interleave(uy, np.zeros(n_edges - 1)),
+        radius=interleave(np.ones(n_edges), r),
+        angle0=interleave(np.zeros(n_edges), a0),
+        sign=interleave(np.ones(n_edges), sgn),
+        line_start_s=s0[0::2],
+        line_end_s=s0[0::2] + line_len,
+        tangent=tangent,
+        turn=turn,
+        edge_length=length,
     )

@@ -6,6 +6,7 @@ service order is a greedy walk that keeps going straight where it can and, when 
 street leaves the current corner, drives (without service) to the nearest corner that has one.
 Stops (bin pick-ups) sit every 30–60 m along each service street.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -53,8 +54,10 @@ def _plan(city: City, district: int) -> RoutePlan:
     service = set(np.flatnonzero((city.edge_district == district) & (city.edge_class == RESIDENTIAL)).tolist())
     depot = city.facility_of_type("depot")
     corners = [n for n in nodes if _is_corner(city, n, district)]
-    entry = min(corners, key=lambda n: (city.node_x[n] - city.node_x[depot.gate]) ** 2
-                + (city.node_y[n] - city.node_y[depot.gate]) ** 2)
+    entry = min(
+        corners,
+        key=lambda n: (city.node_x[n] - city.node_x[depot.gate]) ** 2 + (city.node_y[n] - city.node_y[depot.gate]) ** 2,
+    )
     walk, edges, served = [entry], [], []
     heading = None
     while service:
@@ -68,8 +71,11 @@ def _plan(city: City, district: int) -> RoutePlan:
             continue
         for to, e in _nearest_unserved(city, here, nodes, service):
             walk.append(to), edges.append(e), served.append(False)
-        heading = None if len(walk) < 2 else (city.node_x[walk[-1]] - city.node_x[walk[-2]],
-                                              city.node_y[walk[-1]] - city.node_y[walk[-2]])
+        heading = (
+            None
+            if len(walk) < 2
+            else (city.node_x[walk[-1]] - city.node_x[walk[-2]], city.node_y[walk[-1]] - city.node_y[walk[-2]])
+        )
     rid = route_id(district)
     offsets, ids = [], []
     k = 0
@@ -87,8 +93,16 @@ def _plan(city: City, district: int) -> RoutePlan:
         ids.append(tuple(f"{rid}-{k + n:04d}" for n in range(len(row))))
         k += len(row)
     first = city.edge_names[edges[0]].split(" ")[0] if edges else "empty"
-    return RoutePlan(rid, f"Route {district + 1:03d} ({first} district)", district, tuple(walk), tuple(edges),
-                     tuple(served), tuple(offsets), tuple(ids))
+    return RoutePlan(
+        rid,
+        f"Route {district + 1:03d} ({first} district)",
+        district,
+        tuple(walk),
+        tuple(edges),
+        tuple(served),
+        tuple(offsets),
+        tuple(ids),
+    )
 
 
 def _is_corner(city: City, node: int, district: int) -> bool:
@@ -144,25 +158,43 @@ def routes_geojson(city: City, plans: list[RoutePlan]) -> dict:
                 continue
             xs, ys = pass_coordinates(city, e, plan.walk[i])
             lon, lat = city.projection.to_lonlat(xs, ys)
-            features.append({
-                "type": "Feature",
-                "geometry": {"type": "LineString",
-                             "coordinates": [[round(float(a), 7), round(float(b), 7)] for a, b in zip(lon, lat)]},
-                "properties": {"route_id": plan.route_id, "route_name": plan.name, "feature_type": "segment",
-                               "seq": seq, "segment_id": city.segment_id(e), "service": True,
-                               "speed_limit_kmh": float(city.edge_limit_kmh[e])},
-            })
+            features.append(
+                {
+                    "type": "Feature",
+                    "geometry": {
+                        "type": "LineString",
+                        "coordinates": [[round(float(a), 7), round(float(b), 7)] for a, b in zip(lon, lat)],
+                    },
+                    "properties": {
+                        "route_id": plan.route_id,
+                        "route_name": plan.name,
+                        "feature_type": "segment",
+                        "seq": seq,
+                        "segment_id": city.segment_id(e),
+                        "service": True,
+                        "speed_limit_kmh": float(city.edge_limit_kmh[e]),
+                    },
+                }
+            )
             seq += 1
             length = float(city.edge_length[e])
             for offset, sid in zip(plan.stop_offsets[i], plan.stop_ids[i]):
                 f = offset / length
                 lon_s, lat_s = city.projection.to_lonlat(xs[0] + (xs[1] - xs[0]) * f, ys[0] + (ys[1] - ys[0]) * f)
-                features.append({
-                    "type": "Feature",
-                    "geometry": {"type": "Point", "coordinates": [round(float(lon_s), 7), round(float(lat_s), 7)]},
-                    "properties": {"route_id": plan.route_id, "route_name": plan.name, "feature_type": "stop",
-                                   "seq": stop_seq, "stop_id": sid, "segment_id": city.segment_id(e)},
-                })
+                features.append(
+                    {
+                        "type": "Feature",
+                        "geometry": {"type": "Point", "coordinates": [round(float(lon_s), 7), round(float(lat_s), 7)]},
+                        "properties": {
+                            "route_id": plan.route_id,
+                            "route_name": plan.name,
+                            "feature_type": "stop",
+                            "seq": stop_seq,
+                            "stop_id": sid,
+                            "segment_id": city.segment_id(e),
+                        },
+                    }
+                )
                 stop_seq += 1
     return {"type": "FeatureCollection", "features": features}
 
@@ -178,8 +210,12 @@ def dangerous_intersections(city: City, plans: list[RoutePlan], count: int, seed
     nx = city.districts_x * city.block + 1
     n_grid = nx * (city.districts_y * city.block + 1)
     for plan in plans:
-        for walk in (city.path(depot.gate, plan.walk[0]), city.path(plan.walk[-1], transfer.gate),
-                     city.path(plan.walk[-1], landfill.gate), city.path(landfill.gate, depot.gate)):
+        for walk in (
+            city.path(depot.gate, plan.walk[0]),
+            city.path(plan.walk[-1], transfer.gate),
+            city.path(plan.walk[-1], landfill.gate),
+            city.path(landfill.gate, depot.gate),
+        ):
             for n in walk[1:-1]:
                 i, j = n % nx, n // nx
                 if n < n_grid and n not in gates and (i % city.block == 0 or j % city.block == 0):

@@ -5,6 +5,7 @@ Each truck drives its own route every day of the run. Crew members work five day
 with several trucks and routes. Pseudonyms (`p-3f9a1c`) and fake display names depend only
 on the seed and the person's index, so they are stable across runs with the same seed.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -49,9 +50,17 @@ class Roster:
             "city": self.city,
             "vehicles": [{"vehicle_id": v, "device_id": d} for v, d in zip(self.vehicle_ids, self.device_ids)],
             "people": [{"person_id": p, "display_name": n} for p, n in self.people],
-            "shifts": [{"shift_id": s.shift_id, "vehicle_id": s.vehicle_id, "route_id": s.route_id,
-                        "crew": list(s.crew), "start": iso_ms(s.start_ms), "end": iso_ms(s.end_ms)}
-                       for s in self.shifts],
+            "shifts": [
+                {
+                    "shift_id": s.shift_id,
+                    "vehicle_id": s.vehicle_id,
+                    "route_id": s.route_id,
+                    "crew": list(s.crew),
+                    "start": iso_ms(s.start_ms),
+                    "end": iso_ms(s.end_ms),
+                }
+                for s in self.shifts
+            ],
         }
 
 
@@ -92,8 +101,16 @@ def _device_id(seed: int, city: str, vehicle_id: str) -> str:
     return "dev-" + hashlib.blake2b(f"fleetsim:{seed}:{city}:{vehicle_id}".encode(), digest_size=5).hexdigest()
 
 
-def build_roster(seed: int, city: str, n_vehicles: int, days: int, start_ms: int, hours: float,
-                 stagger_minutes: float, vehicle_prefix: str = "truck") -> Roster:
+def build_roster(
+    seed: int,
+    city: str,
+    n_vehicles: int,
+    days: int,
+    start_ms: int,
+    hours: float,
+    stagger_minutes: float,
+    vehicle_prefix: str = "truck",
+) -> Roster:
     """Shifts for `n_vehicles` trucks over `days` consecutive days starting at `start_ms`.
 
     Each shift lasts `hours`; its start is `start_ms` + day + a seeded stagger of 0 to
@@ -131,6 +148,17 @@ def build_roster(seed: int, city: str, n_vehicles: int, days: int, start_ms: int
                 cursor += 1
             begin = day0 + int(offsets[v])
             stamp = datetime.fromtimestamp(begin / MS, tz=timezone.utc).strftime("%Y%m%d")
-            shifts.append(Shift(f"{vehicle_ids[v]}-{stamp}", v, vehicle_ids[v], v, route_id(v), day, begin,
-                                begin + shift_ms, tuple(crew)))
+            shifts.append(
+                Shift(
+                    f"{vehicle_ids[v]}-{stamp}",
+                    v,
+                    vehicle_ids[v],
+                    v,
+                    route_id(v),
+                    day,
+                    begin,
+                    begin + shift_ms,
+                    tuple(crew),
+                )
+            )
     return Roster(city, vehicle_ids, device_ids, tuple(people), tuple(shifts))

@@ -1,4 +1,5 @@
 """The fixed part of a run: city, route plans, dangerous intersections and roster."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,8 +29,10 @@ class Scenario:
 
     def dangerous_json(self) -> list[dict]:
         lon, lat = self.city.lonlat(self.dangerous)
-        return [{"intersection_id": f"node-{n}", "lon": round(float(a), 7), "lat": round(float(b), 7)}
-                for n, a, b in zip(self.dangerous, np.atleast_1d(lon), np.atleast_1d(lat))]
+        return [
+            {"intersection_id": f"node-{n}", "lon": round(float(a), 7), "lat": round(float(b), 7)}
+            for n, a, b in zip(self.dangerous, np.atleast_1d(lon), np.atleast_1d(lat))
+        ]
 
 
 def build_scenario(config: SimConfig) -> Scenario:
@@ -37,6 +40,14 @@ def build_scenario(config: SimConfig) -> Scenario:
     city = build_city(config.seed, config.n_vehicles, name=config.city)
     plans = build_plans(city, config.n_vehicles)
     dangerous = dangerous_intersections(city, plans, config.behaviour.n_dangerous, config.seed)
-    roster = build_roster(config.seed, config.city, config.n_vehicles, config.days, start_ms, config.hours,
-                          config.stagger_minutes, config.vehicle_prefix)
+    roster = build_roster(
+        config.seed,
+        config.city,
+        config.n_vehicles,
+        config.days,
+        start_ms,
+        config.hours,
+        config.stagger_minutes,
+        config.vehicle_prefix,
+    )
     return Scenario(config, city, plans, dangerous, roster, start_ms)

@@ -19,6 +19,7 @@ publisher agree exactly on what was published (and the ground truth can count it
 - duplicates: a data message is sometimes published twice, as a QoS 1 redelivery would.
 - hostile: extra malformed or misleading payloads (fleetsim.faults), outside the sequence.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -87,20 +88,25 @@ def build_schedule(result: ShiftResult, cfg: SimConfig, first_seq: int) -> Sched
     t_gen = np.minimum(on_ms + (window[t_lo] + 1) * period, off_ms)
 
     et, ek, emag = result.events["t"], result.events["kind"], result.events["mag"].astype(np.float64)
-    delay = np.where(np.isin(ek, [BIN_LIFT, REVERSING]), np.round(emag * 1000),
-                     np.where(np.isin(ek, [HARSH_BRAKE, HARSH_ACCEL, HARSH_CORNER]), DETECT_HARSH_MS, 0))
+    delay = np.where(
+        np.isin(ek, [BIN_LIFT, REVERSING]),
+        np.round(emag * 1000),
+        np.where(np.isin(ek, [HARSH_BRAKE, HARSH_ACCEL, HARSH_CORNER]), DETECT_HARSH_MS, 0),
+    )
     e_gen = np.minimum(et + delay.astype(np.int64), off_ms)
 
     outages = _outages(rng, link, on_ms, off_ms)
     connects = [on_ms] + [r for _, r, _ in outages]
     n_t, n_e, n_c = len(t_lo), len(et), len(connects)
-    kind = np.concatenate([np.full(n_t, TELEMETRY), np.full(n_e, EVENTS), np.full(n_c, OFFLINE),
-                           np.full(n_c, ONLINE)]).astype(np.int8)
+    kind = np.concatenate(
+        [np.full(n_t, TELEMETRY), np.full(n_e, EVENTS), np.full(n_c, OFFLINE), np.full(n_c, ONLINE)]
+    ).astype(np.int8)
     gen = np.concatenate([t_gen, e_gen, connects, connects]).astype(np.int64)
     lo = np.concatenate([t_lo, np.arange(n_e), np.zeros(2 * n_c, dtype=np.int64)])
     hi = np.concatenate([t_hi, np.arange(n_e) + 1, np.zeros(2 * n_c, dtype=np.int64)])
-    priv = np.concatenate([fpriv[t_lo] if n_t else np.zeros(0, bool), result.events["priv"],
-                           np.zeros(2 * n_c, dtype=bool)])
+    priv = np.concatenate(
+        [fpriv[t_lo] if n_t else np.zeros(0, bool), result.events["priv"], np.zeros(2 * n_c, dtype=bool)]
+    )
     # Generation order = sequence order; at a connect the will is reserved before `online`.
     gen_prio = np.select([kind == OFFLINE, kind == ONLINE], [0, 1], 2)
     order = np.lexsort((lo, gen_prio, gen))
@@ -146,9 +152,26 @@ def build_schedule(result: ShiftResult, cfg: SimConfig, first_seq: int) -> Sched
         prio = np.concatenate([prio, np.full(m, _PRIO_LIVE)])
     published = np.flatnonzero(send >= 0)
     pub_order = published[np.lexsort((np.arange(len(published)), prio[published], send[published]))]
-    return Schedule(kind=kind, seq=seq, gen=gen, send=send, lo=lo, hi=hi, priv=priv, copies=copies,
-                    by_broker=by_broker, stamp=stamp, hostile_kind=hostile_kind, order=pub_order, connects=connects,
-                    outages=outages, on_ms=on_ms, off_ms=off_ms, skew_ms=skew_ms, next_seq=first_seq + n)
+    return Schedule(
+        kind=kind,
+        seq=seq,
+        gen=gen,
+        send=send,
+        lo=lo,
+        hi=hi,
+        priv=priv,
+        copies=copies,
+        by_broker=by_broker,
+        stamp=stamp,
+        hostile_kind=hostile_kind,
+        order=pub_order,
+        connects=connects,
+        outages=outages,
+        on_ms=on_ms,
+        off_ms=off_ms,
+        skew_ms=skew_ms,
+        next_seq=first_seq + n,
+    )
 
 
 def _outages(rng: np.random.Generator, link, on_ms: int, off_ms: int) -> list[tuple[int, int, int]]:
@@ -167,7 +190,7 @@ def _outages(rng: np.random.Generator, link, on_ms: int, off_ms: int) -> list[tu
             continue  # overlaps the previous outage: it is one long outage already
         t, attempts = float(a), 0
         while t < a + length:  # attempts at +1, +2, +4 … s (jittered), capped, until one succeeds
-            t += min(link.backoff_initial_s * 2 ** attempts, link.backoff_max_s) * jitter[i, min(attempts, 31)] * 1000
+            t += min(link.backoff_initial_s * 2**attempts, link.backoff_max_s) * jitter[i, min(attempts, 31)] * 1000
             attempts += 1
         result.append((a, min(int(t), latest + 60_000), attempts))
     return result

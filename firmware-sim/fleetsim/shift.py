@@ -11,6 +11,7 @@ Everything is computed on whole arrays (fleetsim.path, fleetsim.motion); the onl
 Python is building the node walk and the two passes of the speed profile, a few thousand
 steps per shift. The ground truth is read off the same motion that is sampled, so it is exact.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -171,14 +172,22 @@ def simulate_shift(sc: Scenario, shift: Shift) -> ShiftResult:
         stop_ids += list(ids)
     n_stops = len(stop_ids)
     stop_edge_a = np.array(stop_edge, dtype=np.int64)
-    stop_s = np.clip(path.line_start_s[stop_edge_a] + np.array(stop_off) - path.tangent[stop_edge_a],
-                     path.line_start_s[stop_edge_a], path.line_end_s[stop_edge_a]) if n_stops else np.zeros(0)
+    stop_s = (
+        np.clip(
+            path.line_start_s[stop_edge_a] + np.array(stop_off) - path.tangent[stop_edge_a],
+            path.line_start_s[stop_edge_a],
+            path.line_end_s[stop_edge_a],
+        )
+        if n_stops
+        else np.zeros(0)
+    )
     n_lifts = rb.choice([1, 2, 3], p=[0.5, 0.35, 0.15], size=n_stops)
     lift_len = rb.uniform(8.0, 14.0, (n_stops, 3))
     lift_gap = rb.uniform(2.0, 6.0, (n_stops, 3))
     lift_first = rb.uniform(3.0, 6.0, n_stops)
     lift_start = lift_first[:, None] + np.concatenate(
-        [np.zeros((n_stops, 1)), np.cumsum(lift_len + lift_gap, axis=1)[:, :2]], axis=1)
+        [np.zeros((n_stops, 1)), np.cumsum(lift_len + lift_gap, axis=1)[:, :2]], axis=1
+    )
     lift_used = np.arange(3)[None, :] < n_lifts[:, None]
     lift_end = np.where(lift_used, lift_start + lift_len, 0.0).max(axis=1) if n_stops else np.zeros(0)
     stop_dwell = np.clip(lift_end + rb.uniform(2.0, 20.0, n_stops), 15.0, 90.0)
@@ -192,11 +201,19 @@ def simulate_shift(sc: Scenario, shift: Shift) -> ShiftResult:
         if ftype == "break":
             queue, n_q, service_s, rev = 0.0, 0, rb.uniform(30, 40) * 60.0, rb.uniform(6, 10)
         elif ftype == "transfer_station":
-            queue, n_q, service_s, rev = rb.uniform(3, 25) * 60.0, int(rb.integers(3, 7)), rb.uniform(6, 12) * 60.0, \
-                rb.uniform(10, 18)
+            queue, n_q, service_s, rev = (
+                rb.uniform(3, 25) * 60.0,
+                int(rb.integers(3, 7)),
+                rb.uniform(6, 12) * 60.0,
+                rb.uniform(10, 18),
+            )
         else:
-            queue, n_q, service_s, rev = rb.uniform(5, 35) * 60.0, int(rb.integers(3, 7)), rb.uniform(8, 15) * 60.0, \
-                rb.uniform(10, 18)
+            queue, n_q, service_s, rev = (
+                rb.uniform(5, 35) * 60.0,
+                int(rb.integers(3, 7)),
+                rb.uniform(8, 15) * 60.0,
+                rb.uniform(10, 18),
+            )
         visit_specs.append((fid, ftype, n_q, queue, service_s))
         base = FACILITY * TAG + a * 100
         parts.append(knots(s_p, dwell=service_s, reverse=rev, tag=base))
@@ -225,11 +242,17 @@ def simulate_shift(sc: Scenario, shift: Shift) -> ShiftResult:
     sharp = interior[(np.abs(path.turn[interior]) >= SHARP) & (np.abs(path.turn[interior]) < UTURN_RAD)]
     cand_acc = sharp[vmax[sharp] >= 9.0]
     acc_draw, acc_mag = rb.random(len(cand_acc)), rb.uniform(2.8, 3.6, len(cand_acc))
-    accels = [(int(v_i), float(m)) for v_i, m in zip(cand_acc[acc_draw < beh.p_harsh_accel],
-                                                      acc_mag[acc_draw < beh.p_harsh_accel])]
+    accels = [
+        (int(v_i), float(m))
+        for v_i, m in zip(cand_acc[acc_draw < beh.p_harsh_accel], acc_mag[acc_draw < beh.p_harsh_accel])
+    ]
     # Harsh cornering: a sharp turn off the collection streets taken too fast.
-    cand_cor = sharp[~service[sharp - 1] & ~service[sharp] & (np.minimum(vmax[sharp - 1], vmax[sharp]) >= 6.5)
-                     & (path.tangent[sharp] > 0)]
+    cand_cor = sharp[
+        ~service[sharp - 1]
+        & ~service[sharp]
+        & (np.minimum(vmax[sharp - 1], vmax[sharp]) >= 6.5)
+        & (path.tangent[sharp] > 0)
+    ]
     cor_draw, cor_mag = rb.random(len(cand_cor)), rb.uniform(3.3, 4.5, len(cand_cor))
     corners = []
     for v_i, mag in zip(cand_cor[cor_draw < beh.p_harsh_corner], cor_mag[cor_draw < beh.p_harsh_corner]):
@@ -241,14 +264,19 @@ def simulate_shift(sc: Scenario, shift: Shift) -> ShiftResult:
             path.vmax[prim] = speed
 
     while True:  # drop injections the geometry cannot honour until all hold (the lists only shrink)
-        extra = [knots(path.line_end_s[v - 1] - 3.0, cap=low, decel_before=mag, tag=BRAKE * TAG + j)
-                 for j, (v, mag, low) in enumerate(brakes)]
-        extra += [knots(path.line_start_s[v], cap=np.inf, accel_after=mag, tag=ACCEL * TAG + j)
-                  for j, (v, mag) in enumerate(accels)]
+        extra = [
+            knots(path.line_end_s[v - 1] - 3.0, cap=low, decel_before=mag, tag=BRAKE * TAG + j)
+            for j, (v, mag, low) in enumerate(brakes)
+        ]
+        extra += [
+            knots(path.line_start_s[v], cap=np.inf, accel_after=mag, tag=ACCEL * TAG + j)
+            for j, (v, mag) in enumerate(accels)
+        ]
         motion = plan_motion(path, concat(parts + extra), accel, decel, END_DWELL_S)
         index = {int(t): k for k, t in enumerate(motion.knot_tag) if t >= 0}
-        bad_b = {j for j in range(len(brakes))
-                 if motion.dur[(index[BRAKE * TAG + j] - 1) * SLOTS + 10] < HARSH_MIN_S - 1e-6}
+        bad_b = {
+            j for j in range(len(brakes)) if motion.dur[(index[BRAKE * TAG + j] - 1) * SLOTS + 10] < HARSH_MIN_S - 1e-6
+        }
         bad_a = {j for j in range(len(accels)) if motion.dur[index[ACCEL * TAG + j] * SLOTS + 8] < HARSH_MIN_S - 1e-6}
         bad_c = set()
         for j, (v, prim, r) in enumerate(corners):
@@ -262,13 +290,52 @@ def simulate_shift(sc: Scenario, shift: Shift) -> ShiftResult:
         accels = [a for j, a in enumerate(accels) if j not in bad_a]
         corners = [c for j, c in enumerate(corners) if j not in bad_c]
 
-    return _observe_and_record(sc, shift, rb, rg, path, motion, index, walk, edges, skipped, stop_ids, n_lifts,
-                               lift_start, lift_len, brakes, accels, corners, visit_specs, take_break,
-                               speed_factor)
+    return _observe_and_record(
+        sc,
+        shift,
+        rb,
+        rg,
+        path,
+        motion,
+        index,
+        walk,
+        edges,
+        skipped,
+        stop_ids,
+        n_lifts,
+        lift_start,
+        lift_len,
+        brakes,
+        accels,
+        corners,
+        visit_specs,
+        take_break,
+        speed_factor,
+    )
 
 
-def _observe_and_record(sc, shift, rb, rg, path, motion, index, walk, edges, skipped, stop_ids, n_lifts,
-                        lift_start, lift_len, brakes, accels, corners, visit_specs, take_break, speed_factor):
+def _observe_and_record(
+    sc,
+    shift,
+    rb,
+    rg,
+    path,
+    motion,
+    index,
+    walk,
+    edges,
+    skipped,
+    stop_ids,
+    n_lifts,
+    lift_start,
+    lift_len,
+    brakes,
+    accels,
+    corners,
+    visit_specs,
+    take_break,
+    speed_factor,
+):
     cfg = sc.config
     city = sc.city
     proj = city.projection
@@ -311,7 +378,7 @@ def _observe_and_record(sc, shift, rb, rg, path, motion, index, walk, edges, ski
     cor_k = np.array([int(np.searchsorted(motion.knot_s, path.s0[p] - 5e-4)) for _, p, _ in corners], dtype=np.int64)
     cor_v = np.minimum(motion.knot_v[cor_k], motion.knot_v[cor_k + 1]) if len(corners) else np.zeros(0)
     cor_r = np.array([r for _, _, r in corners])
-    cor_mag = cor_v ** 2 / cor_r if len(corners) else np.zeros(0)
+    cor_mag = cor_v**2 / cor_r if len(corners) else np.zeros(0)
     cor_t = motion.departure(cor_k)
     cor_dur = path.length[[p for _, p, _ in corners]] / cor_v if len(corners) else np.zeros(0)
     add(cor_t, HARSH_CORNER, np.round(cor_mag, 2))
@@ -330,10 +397,16 @@ def _observe_and_record(sc, shift, rb, rg, path, motion, index, walk, edges, ski
             add(b1 - 60.0, IGNITION_ON, 0.0)
             breaks.append((fid, b0, b1))
         else:
-            visits.append({"facility_id": fid, "facility_type": ftype, "t_arrive": float(motion.arrival(first)),
-                           "t_depart": float(motion.departure(k_p)),
-                           "queue_s": round(float(motion.arrival(k_p) - motion.arrival(first)), 1),
-                           "service_s": round(float(service_s), 1)})
+            visits.append(
+                {
+                    "facility_id": fid,
+                    "facility_type": ftype,
+                    "t_arrive": float(motion.arrival(first)),
+                    "t_depart": float(motion.departure(k_p)),
+                    "queue_s": round(float(motion.arrival(k_p) - motion.arrival(first)), 1),
+                    "service_s": round(float(service_s), 1),
+                }
+            )
     window_end_rel = (end - start) / 1000.0
     if leaking:
         parked = max(parked, window_end_rel + cfg.faults.leak_seconds / 2.0)  # engine off after clock-out
@@ -367,14 +440,24 @@ def _observe_and_record(sc, shift, rb, rg, path, motion, index, walk, edges, ski
         for b0, b1 in break_windows:
             priv |= (t_ms >= b0) & (t_ms < b1)
             ev_priv |= (ev_ms >= b0) & (ev_ms < b1)
-    fixes = {"t": t_ms[k], "lon": np.round(lon[k], 7), "lat": np.round(lat[k], 7),
-             "speed": np.round(obs.speed[k], 2).astype(np.float32),
-             "heading": (np.round(obs.heading[k], 1) % 360.0).astype(np.float32),
-             "hdop": obs.hdop[k].astype(np.float32),
-             "priv": priv[k]}
-    events = {"t": ev_ms, "kind": ev_kind, "lon": np.round(elon, 7), "lat": np.round(elat, 7),
-              "mag": ev_mag.astype(np.float32), "speed": np.round(np.abs(ev_v), 2).astype(np.float32),
-              "priv": ev_priv}
+    fixes = {
+        "t": t_ms[k],
+        "lon": np.round(lon[k], 7),
+        "lat": np.round(lat[k], 7),
+        "speed": np.round(obs.speed[k], 2).astype(np.float32),
+        "heading": (np.round(obs.heading[k], 1) % 360.0).astype(np.float32),
+        "hdop": obs.hdop[k].astype(np.float32),
+        "priv": priv[k],
+    }
+    events = {
+        "t": ev_ms,
+        "kind": ev_kind,
+        "lon": np.round(elon, 7),
+        "lat": np.round(elat, 7),
+        "mag": ev_mag.astype(np.float32),
+        "speed": np.round(np.abs(ev_v), 2).astype(np.float32),
+        "priv": ev_priv,
+    }
 
     # --- ground truth
     def lonlat_at(t_rel):
@@ -384,28 +467,56 @@ def _observe_and_record(sc, shift, rb, rg, path, motion, index, walk, edges, ski
     t_dep = motion.departure(stop_knots)
     slon, slat = lonlat_at(dwell0)
     done = ms(t_dep) <= end
-    stops = [{"stop_id": sid, "t_arrive": int(a), "t_depart": int(d), "lon": round(float(o), 7),
-              "lat": round(float(p), 7), "lifts": int(nl)}
-             for sid, a, d, o, p, nl, ok in zip(stop_ids, ms(dwell0), ms(t_dep), slon, slat, n_lifts, done) if ok]
+    stops = [
+        {
+            "stop_id": sid,
+            "t_arrive": int(a),
+            "t_depart": int(d),
+            "lon": round(float(o), 7),
+            "lat": round(float(p), 7),
+            "lifts": int(nl),
+        }
+        for sid, a, d, o, p, nl, ok in zip(stop_ids, ms(dwell0), ms(t_dep), slon, slat, n_lifts, done)
+        if ok
+    ]
     harsh = []
     dangerous = set(sc.dangerous)
     for kind, times, mags, durs, speeds, where in (
-            ("harsh_brake", brake_t, brake_mag, brake_dur, motion.interval_peak[brake_k - 1] if len(brakes) else [],
-             [walk.nodes[b[0]] for b in brakes]),
-            ("harsh_accel", acc_t, acc_mag, acc_dur, motion.knot_v[acc_k] if len(accels) else [], [None] * len(accels)),
-            ("harsh_corner", cor_t, cor_mag, cor_dur, cor_v, [walk.nodes[c[0]] for c in corners])):
+        (
+            "harsh_brake",
+            brake_t,
+            brake_mag,
+            brake_dur,
+            motion.interval_peak[brake_k - 1] if len(brakes) else [],
+            [walk.nodes[b[0]] for b in brakes],
+        ),
+        ("harsh_accel", acc_t, acc_mag, acc_dur, motion.knot_v[acc_k] if len(accels) else [], [None] * len(accels)),
+        ("harsh_corner", cor_t, cor_mag, cor_dur, cor_v, [walk.nodes[c[0]] for c in corners]),
+    ):
         hlon, hlat = lonlat_at(times)
-        for t, m, d, v_, node, o, p in zip(ms(times), mags, durs, speeds, where, np.atleast_1d(hlon),
-                                           np.atleast_1d(hlat)):
+        for t, m, d, v_, node, o, p in zip(
+            ms(times), mags, durs, speeds, where, np.atleast_1d(hlon), np.atleast_1d(hlat)
+        ):
             if start - leak_ms <= t < end + leak_ms:
-                harsh.append({"kind": kind, "t": int(t), "lon": round(float(o), 7), "lat": round(float(p), 7),
-                              "mag": round(float(m), 2), "duration_s": round(float(d), 2), "speed": round(float(v_), 2),
-                              "at_dangerous_intersection": node is not None and node in dangerous})
+                harsh.append(
+                    {
+                        "kind": kind,
+                        "t": int(t),
+                        "lon": round(float(o), 7),
+                        "lat": round(float(p), 7),
+                        "mag": round(float(m), 2),
+                        "duration_s": round(float(d), 2),
+                        "speed": round(float(v_), 2),
+                        "at_dangerous_intersection": node is not None and node in dangerous,
+                    }
+                )
     harsh.sort(key=lambda h: h["t"])
     rlon, rlat = lonlat_at(motion.arrival(reversing))
-    reversals = [{"t": int(t), "lon": round(float(o), 7), "lat": round(float(p), 7), "duration_s": round(float(d), 1)}
-                 for t, o, p, d in zip(ms(motion.arrival(reversing)), np.atleast_1d(rlon), np.atleast_1d(rlat),
-                                       rev_len) if start - leak_ms <= t < end + leak_ms]
+    reversals = [
+        {"t": int(t), "lon": round(float(o), 7), "lat": round(float(p), 7), "duration_s": round(float(d), 1)}
+        for t, o, p, d in zip(ms(motion.arrival(reversing)), np.atleast_1d(rlon), np.atleast_1d(rlat), rev_len)
+        if start - leak_ms <= t < end + leak_ms
+    ]
     for v_ in visits:
         v_["t_arrive"], v_["t_depart"] = int(ms(v_["t_arrive"])), int(ms(v_["t_depart"]))
     on_duty = [(depart, back)]
@@ -413,9 +524,14 @@ def _observe_and_record(sc, shift, rb, rg, path, motion, index, walk, edges, ski
         on_duty = [(depart, breaks[0][1]), (breaks[0][2], back)]
     mp = obs.multipath[obs.keep[obs.multipath]]
     truth = {
-        "shift_id": shift.shift_id, "vehicle_id": shift.vehicle_id, "route_id": shift.route_id,
-        "start": start, "end": end, "speed_factor": round(float(speed_factor), 3),
-        "depot_departure": int(ms(depart)), "depot_return": int(ms(back)),
+        "shift_id": shift.shift_id,
+        "vehicle_id": shift.vehicle_id,
+        "route_id": shift.route_id,
+        "start": start,
+        "end": end,
+        "speed_factor": round(float(speed_factor), 3),
+        "depot_departure": int(ms(depart)),
+        "depot_return": int(ms(back)),
         "completed": bool(ms(back) <= end),
         "skipped_segments": sorted(city.segment_id(e) for e in skipped),
         "planned_stops": int(sum(len(ids) for ids in sc.plans[shift.route].stop_ids)),

@@ -1,4 +1,5 @@
 """The ground-truth file of a run (truth.json, format `fleetsim-truth/1`, see docs/protocol.md)."""
+
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -13,7 +14,9 @@ def shift_truth(result: ShiftResult, sched: Schedule, counted: dict) -> dict:
     """The shift's behaviour truth plus what its unit put on the wire."""
     truth = dict(result.truth)
     truth["link"] = {
-        "unit_on": sched.on_ms, "unit_off": sched.off_ms, "clock_skew_ms": sched.skew_ms,
+        "unit_on": sched.on_ms,
+        "unit_off": sched.off_ms,
+        "clock_skew_ms": sched.skew_ms,
         "offline_windows": [{"t_drop": a, "t_reconnect": r, "attempts": n} for a, r, n in sched.outages],
     }
     truth["counts"] = counted
@@ -38,8 +41,9 @@ class TruthBuilder:
     def __init__(self, sc: Scenario):
         self.sc = sc
         self.shifts: list[dict] = []
-        self.vehicles = {vid: {"device_id": dev, "counts": {}} for vid, dev in
-                         zip(sc.roster.vehicle_ids, sc.roster.device_ids)}
+        self.vehicles = {
+            vid: {"device_id": dev, "counts": {}} for vid, dev in zip(sc.roster.vehicle_ids, sc.roster.device_ids)
+        }
         self.totals: dict = {}
 
     def add(self, truth: dict) -> None:
@@ -59,10 +63,15 @@ class TruthBuilder:
             "city": sc.config.city,
             "config": cfg,
             "dangerous_intersections": sc.dangerous_json(),
-            "planned_routes": [{
-                "route_id": p.route_id, "service_segments": len(p.service_edges), "stops": p.n_stops,
-                "service_length_m": round(float(city.edge_length[p.service_edges].sum()), 1),
-            } for p in sc.plans],
+            "planned_routes": [
+                {
+                    "route_id": p.route_id,
+                    "service_segments": len(p.service_edges),
+                    "stops": p.n_stops,
+                    "service_length_m": round(float(city.edge_length[p.service_edges].sum()), 1),
+                }
+                for p in sc.plans
+            ],
             "vehicles": self.vehicles,
             "totals": self.totals,
             "shifts": sorted(self.shifts, key=lambda s: (s["start"], s["vehicle_id"])),

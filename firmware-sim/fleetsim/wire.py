@@ -3,6 +3,7 @@
 The simulator keeps its own copy on purpose: it is a black box that must not import the
 server, and tests check its output against the server's schema (fleetpilot/protocol).
 """
+
 from __future__ import annotations
 
 PROTOCOL_VERSION = 1

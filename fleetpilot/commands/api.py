@@ -1,4 +1,5 @@
 """fleetpilot api: serve the API and the dashboards with uvicorn."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,11 +15,17 @@ HELP = "serve the HTTP API and dashboards (uvicorn on FLEETPILOT_API_HOST:FLEETP
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="listen address (default: settings.api_host)")
     parser.add_argument("--port", type=int, help="listen port (default: settings.api_port)")
-    parser.add_argument("--workers", type=int,
-                        help="server processes (default: settings.api_workers); more than one reads all settings "
-                        "from FLEETPILOT_*")
-    parser.add_argument("--pool-size", type=int, default=20,
-                        help="database connections of a single process (default: 20; workers use the default)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="server processes (default: settings.api_workers); more than one reads all settings from FLEETPILOT_*",
+    )
+    parser.add_argument(
+        "--pool-size",
+        type=int,
+        default=20,
+        help="database connections of a single process (default: 20; workers use the default)",
+    )
     parser.add_argument("--no-migrate", action="store_true", help="do not apply pending migrations at start")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
@@ -38,8 +45,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if workers > 1:
         # Worker processes build their own app from the environment (an embedded database
         # is found again under the data directory; the signing key is shared through it).
-        uvicorn.run("fleetpilot.api.app:app_from_environment", factory=True, workers=workers, host=host,
-                    port=port, log_level=args.log_level)
+        uvicorn.run(
+            "fleetpilot.api.app:app_from_environment",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level=args.log_level,
+        )
     else:
         uvicorn.run(create_app(settings, pool_size=args.pool_size), host=host, port=port, log_level=args.log_level)
     return 0

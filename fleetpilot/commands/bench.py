@@ -3,6 +3,7 @@
 Each target is a module with ``main(argv) -> int``; its own options follow the target
 (e.g. `fleetpilot bench analytics --vehicles 200`).
 """
+
 from __future__ import annotations
 
 import argparse

@@ -4,6 +4,7 @@ simulated history (offline, loaded directly) + yesterday's shifts published live
 simulator → broker → ingest → database → rollups → API and dashboards. Uses the configured
 servers, or embedded ones when no URL is set. Prints the URL and one login per role.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     # SIGTERM (e.g. from a service manager) must stop the children too: exit through `finally`.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    env = {**os.environ, "FLEETPILOT_DATABASE_URL": db_url, "FLEETPILOT_MQTT_URL": mqtt_url,
-           "FLEETPILOT_DATA_DIR": str(settings.data_dir.resolve())}
+    env = {
+        **os.environ,
+        "FLEETPILOT_DATABASE_URL": db_url,
+        "FLEETPILOT_MQTT_URL": mqtt_url,
+        "FLEETPILOT_DATA_DIR": str(settings.data_dir.resolve()),
+    }
     cli = [sys.executable, "-m", "fleetpilot.cli"]
     logs = run_dir / "logs"
     logs.mkdir(exist_ok=True)
@@ -74,10 +79,31 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
         print(f"publishing yesterday's shifts of {args.vehicles} trucks at {args.accel:g}x …", flush=True)
         sim = subprocess.run(
-            [*cli, "sim", "run", "--vehicles", str(args.vehicles), "--seed", str(args.seed), "--city", settings.city,
-             "--start", _iso(live_start), "--broker", mqtt_url, "--mqtt-version", probe.protocol,
-             "--accel", f"{args.accel:g}", "--out", str(run_dir / "live")],
-            env=env, stdout=open(logs / "sim.log", "w"), stderr=subprocess.STDOUT)
+            [
+                *cli,
+                "sim",
+                "run",
+                "--vehicles",
+                str(args.vehicles),
+                "--seed",
+                str(args.seed),
+                "--city",
+                settings.city,
+                "--start",
+                _iso(live_start),
+                "--broker",
+                mqtt_url,
+                "--mqtt-version",
+                probe.protocol,
+                "--accel",
+                f"{args.accel:g}",
+                "--out",
+                str(run_dir / "live"),
+            ],
+            env=env,
+            stdout=open(logs / "sim.log", "w"),
+            stderr=subprocess.STDOUT,
+        )
         if sim.returncode != 0:
             raise ServiceUnavailable(f"the simulator failed (exit {sim.returncode}); see {logs / 'sim.log'}")
         stored = asyncio.run(_settle_and_rollup(db_url, live_start))
@@ -89,9 +115,28 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         now_start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=20)
         asyncio.run(_import_plan(db_url, args, now_start, settings.city, real_time=True))
         services["sim"] = _spawn(
-            [*cli, "sim", "run", "--vehicles", str(args.vehicles), "--seed", str(args.seed), "--city", settings.city,
-             "--start", _iso(now_start), "--broker", mqtt_url, "--mqtt-version", probe.protocol, "--accel", "1"],
-            env, logs / "sim-live.log")
+            [
+                *cli,
+                "sim",
+                "run",
+                "--vehicles",
+                str(args.vehicles),
+                "--seed",
+                str(args.seed),
+                "--city",
+                settings.city,
+                "--start",
+                _iso(now_start),
+                "--broker",
+                mqtt_url,
+                "--mqtt-version",
+                probe.protocol,
+                "--accel",
+                "1",
+            ],
+            env,
+            logs / "sim-live.log",
+        )
         print("today's shifts are being driven in real time (live map)", flush=True)
         print(f"serving at {url} — Ctrl-C to stop (logs in {logs})", flush=True)
         while all(p.poll() is None for p in services.values()):
@@ -119,11 +164,17 @@ async def _prepare(db_url, settings, args, history_start) -> None:
     conn = await connect(db_url)
     try:
         await prepare(conn, settings)
-        if args.history_days > 0 and not await conn.fetchval("SELECT count(*) FROM shifts WHERE starts_at <= $1",
-                                                             history_start):
+        if args.history_days > 0 and not await conn.fetchval(
+            "SELECT count(*) FROM shifts WHERE starts_at <= $1", history_start
+        ):
             print(f"simulating {args.history_days} days of history for {args.vehicles} trucks …", flush=True)
-            history = generate_fleet(n_vehicles=args.vehicles, days=args.history_days, seed=args.seed,
-                                     start=_iso(history_start), city=settings.city)
+            history = generate_fleet(
+                n_vehicles=args.vehicles,
+                days=args.history_days,
+                seed=args.seed,
+                start=_iso(history_start),
+                city=settings.city,
+            )
             print("  loaded:", await load_run(conn, history), flush=True)
             print("  rollups:", await run_rollup(conn), flush=True)
     finally:
@@ -138,8 +189,16 @@ async def _import_plan(db_url: str, args, start: datetime, city: str, real_time:
     from fleetpilot.db.importer import import_city, import_roster, import_routes
 
     # Must match what `fleetsim run` drives: real-time runs start every shift at once.
-    scenario = build_scenario(make_config(n_vehicles=args.vehicles, days=1, seed=args.seed, start=_iso(start),
-                                          city=city, **({"stagger_minutes": 0.0} if real_time else {})))
+    scenario = build_scenario(
+        make_config(
+            n_vehicles=args.vehicles,
+            days=1,
+            seed=args.seed,
+            start=_iso(start),
+            city=city,
+            **({"stagger_minutes": 0.0} if real_time else {}),
+        )
+    )
     conn = await connect(db_url)
     try:
         await import_city(conn, scenario.city_geojson())
@@ -169,8 +228,11 @@ async def _seed_users_on(conn, run_dir: Path) -> dict[str, tuple[str, str]]:
         password = secrets.token_urlsafe(9)
         exists = await conn.fetchval("SELECT user_id FROM users WHERE username = $1", username)
         if exists:
-            await conn.execute("UPDATE users SET password_hash = $2, failed_logins = 0, locked_until = NULL "
-                               "WHERE user_id = $1", exists, await hash_password(password))
+            await conn.execute(
+                "UPDATE users SET password_hash = $2, failed_logins = 0, locked_until = NULL WHERE user_id = $1",
+                exists,
+                await hash_password(password),
+            )
         else:
             await create_user(conn, username, password, role, person if role == "driver" else None)
         logins[role] = (username, password)

@@ -1,4 +1,5 @@
 """fleetpilot doctor: can we reach our servers, and what state is the schema in?"""
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     report = {"database": _database_report(settings), "broker": _broker_report(settings)}
     db = report["database"]
-    healthy = (db["reachable"] and report["broker"]["reachable"] and not db.get("pending")
-               and not db.get("timescaledb_failed_jobs"))
+    healthy = (
+        db["reachable"]
+        and report["broker"]["reachable"]
+        and not db.get("pending")
+        and not db.get("timescaledb_failed_jobs")
+    )
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -81,8 +86,13 @@ def _broker_report(settings: Settings) -> dict:
     except FleetpilotError as exc:
         return {"source": source, "reachable": False, "error": str(exc)}
     probe = probe_broker(url)
-    return {"source": source, "url": _redact(url), "reachable": probe.reachable, "mqtt_protocol": probe.protocol,
-            "error": probe.error}
+    return {
+        "source": source,
+        "url": _redact(url),
+        "reachable": probe.reachable,
+        "mqtt_protocol": probe.protocol,
+        "error": probe.error,
+    }
 
 
 def _print(report: dict) -> None:
@@ -90,22 +100,30 @@ def _print(report: dict) -> None:
     mark = "ok  " if db["reachable"] else "FAIL"
     print(f"[{mark}] database  {db.get('url', '')} ({db['source']})")
     if db["reachable"]:
-        ts = db["timescaledb_installed"] or ("available, not installed" if db["timescaledb_available"] else "not available")
+        ts = db["timescaledb_installed"] or (
+            "available, not installed" if db["timescaledb_available"] else "not available"
+        )
         print(f"       PostgreSQL {db['server_version']}")
         print(f"       TimescaleDB {ts}")
         print(f"       storage mode: {db['storage_mode'] or 'none yet (run fleetpilot migrate)'}")
-        print(f"       migrations: {len(db['applied'])} applied, {len(db['pending'])} pending"
-              + (f" ({', '.join(db['pending'])})" if db["pending"] else ""))
+        print(
+            f"       migrations: {len(db['applied'])} applied, {len(db['pending'])} pending"
+            + (f" ({', '.join(db['pending'])})" if db["pending"] else "")
+        )
         for job in db["timescaledb_failed_jobs"]:
-            print(f"       WARNING TimescaleDB job {job['job_id']} {job['proc_name']} "
-                  f"({job['hypertable_name'] or '-'}) failed at {job['last_run']}: see timescaledb_information.job_errors")
+            print(
+                f"       WARNING TimescaleDB job {job['job_id']} {job['proc_name']} "
+                f"({job['hypertable_name'] or '-'}) failed at {job['last_run']}: see timescaledb_information.job_errors"
+            )
     else:
         print(f"       {db['error']}")
     broker = report["broker"]
     mark = "ok  " if broker["reachable"] else "FAIL"
     print(f"[{mark}] broker    {broker.get('url', '')} ({broker['source']})")
     if broker["reachable"]:
-        print(f"       MQTT {broker['mqtt_protocol']}"
-              + ("" if broker["mqtt_protocol"] == "5" else " (no MQTT v5: one ingest worker, no shared subscriptions)"))
+        print(
+            f"       MQTT {broker['mqtt_protocol']}"
+            + ("" if broker["mqtt_protocol"] == "5" else " (no MQTT v5: one ingest worker, no shared subscriptions)")
+        )
     else:
         print(f"       {broker['error']}")

@@ -1,4 +1,5 @@
 """fleetpilot import-plan: load city.geojson, routes.geojson and roster.json into the database."""
+
 from __future__ import annotations
 
 import argparse
@@ -39,7 +40,9 @@ async def _run(url: str, loaded: dict, author: str) -> int:
         if "city.geojson" in loaded:
             print("city:", await import_city(conn, loaded["city.geojson"]))
         if "routes.geojson" in loaded:
-            print("routes (id: current version):", await import_routes(conn, loaded["routes.geojson"], created_by=author))
+            print(
+                "routes (id: current version):", await import_routes(conn, loaded["routes.geojson"], created_by=author)
+            )
         if "roster.json" in loaded:
             print("roster:", await import_roster(conn, loaded["roster.json"]))
     finally:

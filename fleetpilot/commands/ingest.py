@@ -1,4 +1,5 @@
 """fleetpilot ingest: run one ingest worker until SIGTERM/SIGINT (then flush, ack, exit 0)."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,24 +18,51 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from fleetpilot.ingest.worker import IngestConfig
 
     d = IngestConfig("", "")
-    parser.add_argument("--worker-id", default=d.worker_id,
-                        help="stable name of this worker; it names the persistent MQTT session, so give each "
-                             f"concurrent worker its own (default {d.worker_id})")
-    parser.add_argument("--share-group", default=d.share_group,
-                        help=f"MQTT 5 shared subscription group (default {d.share_group}); '' subscribes alone")
-    parser.add_argument("--mqtt-version", choices=("auto", "5", "3.1.1"), default="auto",
-                        help="auto: MQTT 5 if the broker speaks it, else 3.1.1 (no shared subscriptions)")
+    parser.add_argument(
+        "--worker-id",
+        default=d.worker_id,
+        help="stable name of this worker; it names the persistent MQTT session, so give each "
+        f"concurrent worker its own (default {d.worker_id})",
+    )
+    parser.add_argument(
+        "--share-group",
+        default=d.share_group,
+        help=f"MQTT 5 shared subscription group (default {d.share_group}); '' subscribes alone",
+    )
+    parser.add_argument(
+        "--mqtt-version",
+        choices=("auto", "5", "3.1.1"),
+        default="auto",
+        help="auto: MQTT 5 if the broker speaks it, else 3.1.1 (no shared subscriptions)",
+    )
     parser.add_argument("--batch-rows", type=int, default=d.batch_rows, help=f"rows per batch (default {d.batch_rows})")
-    parser.add_argument("--batch-wait", type=float, default=d.batch_wait_s, metavar="SECONDS",
-                        help=f"longest wait before a batch is written (default {d.batch_wait_s})")
-    parser.add_argument("--buffer", type=int, default=d.buffer_messages, metavar="MESSAGES",
-                        help=f"received messages held before backpressure (default {d.buffer_messages})")
-    parser.add_argument("--writers", type=int, default=d.writers, help=f"database writer connections "
-                                                                        f"(default {d.writers})")
-    parser.add_argument("--max-future", type=float, default=d.max_future_s, metavar="SECONDS",
-                        help=f"reject fix times further ahead of the server clock (default {d.max_future_s:g})")
-    parser.add_argument("--metrics-port", type=int, help="Prometheus /metrics port (default: settings.metrics_port; "
-                                                         "0 = none)")
+    parser.add_argument(
+        "--batch-wait",
+        type=float,
+        default=d.batch_wait_s,
+        metavar="SECONDS",
+        help=f"longest wait before a batch is written (default {d.batch_wait_s})",
+    )
+    parser.add_argument(
+        "--buffer",
+        type=int,
+        default=d.buffer_messages,
+        metavar="MESSAGES",
+        help=f"received messages held before backpressure (default {d.buffer_messages})",
+    )
+    parser.add_argument(
+        "--writers", type=int, default=d.writers, help=f"database writer connections (default {d.writers})"
+    )
+    parser.add_argument(
+        "--max-future",
+        type=float,
+        default=d.max_future_s,
+        metavar="SECONDS",
+        help=f"reject fix times further ahead of the server clock (default {d.max_future_s:g})",
+    )
+    parser.add_argument(
+        "--metrics-port", type=int, help="Prometheus /metrics port (default: settings.metrics_port; 0 = none)"
+    )
     parser.add_argument("--metrics-host", default="127.0.0.1", help="address the metrics listen on")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
 
@@ -59,10 +87,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if port:
         metrics.serve(port, args.metrics_host)
     config = IngestConfig(
-        database_url=db_url, mqtt_url=mqtt_url, city=settings.city, worker_id=args.worker_id,
-        share_group=args.share_group or None, protocol=protocol, batch_rows=args.batch_rows,
-        batch_wait_s=args.batch_wait, buffer_messages=args.buffer, writers=args.writers,
-        max_future_s=args.max_future)
+        database_url=db_url,
+        mqtt_url=mqtt_url,
+        city=settings.city,
+        worker_id=args.worker_id,
+        share_group=args.share_group or None,
+        protocol=protocol,
+        batch_rows=args.batch_rows,
+        batch_wait_s=args.batch_wait,
+        buffer_messages=args.buffer,
+        writers=args.writers,
+        max_future_s=args.max_future,
+    )
     asyncio.run(_serve(IngestWorker(config, metrics)))
     return 0
 

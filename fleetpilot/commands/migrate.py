@@ -1,4 +1,5 @@
 """fleetpilot migrate: bring the database schema up to date."""
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,9 @@ async def _run(url: str, settings: Settings) -> int:
     print(f"storage mode: {mode}")
     if applied:
         for migration in applied:
-            print(f"applied {migration.version:04d}_{migration.name} ({mode if 'common' not in migration.variants else 'common'})")
+            print(
+                f"applied {migration.version:04d}_{migration.name} ({mode if 'common' not in migration.variants else 'common'})"
+            )
     else:
         print("schema up to date; nothing to apply")
     return 0

@@ -1,4 +1,5 @@
 """fleetpilot retention: remove raw fixes and events past the retention period."""
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,9 @@ async def _run(url: str) -> int:
         result = await apply_retention(conn)
     finally:
         await conn.close()
-    print(f"retention cutoff {result.cutoff.isoformat()}: dropped "
-          + ", ".join(f"{n} {table} partitions" for table, n in result.dropped.items())
-          + f"; what-if legs of {result.whatif_shifts_purged} shifts; {result.rejects_purged} rejects")
+    print(
+        f"retention cutoff {result.cutoff.isoformat()}: dropped "
+        + ", ".join(f"{n} {table} partitions" for table, n in result.dropped.items())
+        + f"; what-if legs of {result.whatif_shifts_purged} shifts; {result.rejects_purged} rejects"
+    )
     return 0

@@ -1,4 +1,5 @@
 """fleetpilot rollup: compute per-shift analytics rollups (pending and stale shifts)."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,12 +18,17 @@ HELP = "compute rollups for ended shifts that have none and for shifts late data
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--all", action="store_true", help="recompute every ended shift, not only pending ones")
-    parser.add_argument("--every", type=float, metavar="SECONDS",
-                        help="keep running, once every SECONDS; each run also creates the day partitions ahead "
-                             "(FLEETPILOT_PARTITIONS_AHEAD_DAYS) and applies retention when it last ran a day ago")
+    parser.add_argument(
+        "--every",
+        type=float,
+        metavar="SECONDS",
+        help="keep running, once every SECONDS; each run also creates the day partitions ahead "
+        "(FLEETPILOT_PARTITIONS_AHEAD_DAYS) and applies retention when it last ran a day ago",
+    )
     parser.add_argument("--batch", type=int, default=50, help="shifts analysed per batch (default 50)")
-    parser.add_argument("--no-whatif", dest="whatif", action="store_false",
-                        help="do not prepare what-if legs for newly finished shifts")
+    parser.add_argument(
+        "--no-whatif", dest="whatif", action="store_false", help="do not prepare what-if legs for newly finished shifts"
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -35,8 +41,12 @@ async def _run(url: str, args: argparse.Namespace, partitions_ahead_days: int) -
         try:
             started = time.perf_counter()
             result = await run_rollup(conn, recompute_all=args.all, batch_size=args.batch)
-            report = {"shifts": result.shifts, "fixes": result.fixes, "events": result.events,
-                      "stale_marks_cleared": result.cleared_marks}
+            report = {
+                "shifts": result.shifts,
+                "fixes": result.fixes,
+                "events": result.events,
+                "stale_marks_cleared": result.cleared_marks,
+            }
             if args.whatif:
                 report["whatif_legs_shifts"] = await _prepare_whatif(conn)
             if args.every:  # the service keeps storage in shape; a one-off run only rolls up

@@ -1,4 +1,5 @@
 """fleetpilot stop: stop the embedded PostgreSQL and MQTT broker."""
+
 from __future__ import annotations
 
 import argparse

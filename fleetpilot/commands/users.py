@@ -1,4 +1,5 @@
 """fleetpilot users: create and list the API's user accounts."""
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     generated = not args.password_stdin
     password = secrets.token_urlsafe(GENERATED_PASSWORD_BYTES) if generated else sys.stdin.readline().rstrip("\r\n")
     user_id = asyncio.run(_add(url, args.username, password, args.role, args.person))
-    print(f"created user {args.username} (id {user_id}, role {args.role}"
-          + (f", person {args.person})" if args.person else ")"))
+    print(
+        f"created user {args.username} (id {user_id}, role {args.role}"
+        + (f", person {args.person})" if args.person else ")")
+    )
     if generated:
         print(f"password: {password}")
     return 0

@@ -1,4 +1,5 @@
 """fleetpilot whatif: prepare legs, list, ask questions, run scenarios, show stored answers."""
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name, what in (("ask", "a library question"), ("scenario", "a scenario")):
         cmd = sub.add_parser(name, help=f"answer {what} (stored; asking again returns the stored answer)")
         cmd.add_argument("name", help="question or scenario id (see `fleetpilot whatif list`)")
-        cmd.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
-                         help="a parameter; VALUE is JSON when it parses as JSON (numbers, lists, a GeoJSON polygon)")
+        cmd.add_argument(
+            "-p",
+            "--param",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="a parameter; VALUE is JSON when it parses as JSON (numbers, lists, a GeoJSON polygon)",
+        )
         _period(cmd)
         cmd.add_argument("--tz", default="UTC", help="IANA time zone of the city's clock (default UTC)")
         cmd.add_argument("--json", action="store_true", help="print the whole stored answer as JSON")
@@ -33,8 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _period(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--from", dest="start", type=date.fromisoformat, help="first UTC day (default: 30 days before --to)")
-    parser.add_argument("--to", dest="end", type=date.fromisoformat, help="UTC day after the last one (default: tomorrow)")
+    parser.add_argument(
+        "--from", dest="start", type=date.fromisoformat, help="first UTC day (default: 30 days before --to)"
+    )
+    parser.add_argument(
+        "--to", dest="end", type=date.fromisoformat, help="UTC day after the last one (default: tomorrow)"
+    )
 
 
 def _days(args: argparse.Namespace) -> tuple[date, date]:
@@ -76,8 +87,10 @@ async def _run(args: argparse.Namespace, url: str) -> int:
         if args.action == "prepare":
             start, end = _days(args)
             report = await prepare(conn, start, end, recompute=args.recompute)
-            print(f"prepared {report.shifts} shifts ({report.legs} legs from {report.fixes} fixes) in "
-                  f"{report.seconds:.1f} s; purged {report.purged} expired shifts")
+            print(
+                f"prepared {report.shifts} shifts ({report.legs} legs from {report.fixes} fixes) in "
+                f"{report.seconds:.1f} s; purged {report.purged} expired shifts"
+            )
             return 0
         if args.action == "show":
             stored = await service.get(conn, args.result_id)
@@ -89,8 +102,16 @@ async def _run(args: argparse.Namespace, url: str) -> int:
             if row is None:
                 raise service.WhatIfError("privacy settings missing; run `fleetpilot migrate`")
             kind = "question" if args.action == "ask" else "scenario"
-            stored = await service.answer(conn, kind, args.name, parse_params(args.param), start, end,
-                                          Privacy(row["k_min_shifts"], row["k_min_people"]), args.tz)
+            stored = await service.answer(
+                conn,
+                kind,
+                args.name,
+                parse_params(args.param),
+                start,
+                end,
+                Privacy(row["k_min_shifts"], row["k_min_people"]),
+                args.tz,
+            )
     finally:
         await conn.close()
     if args.json:
@@ -104,9 +125,21 @@ def _print_catalog(catalog: dict) -> None:
     for group in ("scenarios", "questions"):
         print(f"{group}:")
         for item in catalog[group]:
-            params = ", ".join(f"{p['name']}={p['default']!r}" for p in item["params"]
-                               if p["name"] not in ("seed", "replicates", "paid_hours", "fuel_l_per_km",
-                                                    "fuel_l_per_engine_h", "co2_kg_per_l", "hotspot_top", "hotspots"))
+            params = ", ".join(
+                f"{p['name']}={p['default']!r}"
+                for p in item["params"]
+                if p["name"]
+                not in (
+                    "seed",
+                    "replicates",
+                    "paid_hours",
+                    "fuel_l_per_km",
+                    "fuel_l_per_engine_h",
+                    "co2_kg_per_l",
+                    "hotspot_top",
+                    "hotspots",
+                )
+            )
             print(f"  {item['id']:34s} {item['title']}")
             if params:
                 print(f"  {'':34s}   ({params})")
@@ -114,7 +147,9 @@ def _print_catalog(catalog: dict) -> None:
 
 def _print_answer(stored) -> None:
     a = stored.answer
-    print(f"{a['title']}   [{stored.kind} {stored.name}, id {stored.result_id}{', stored earlier' if stored.cached else ''}]")
+    print(
+        f"{a['title']}   [{stored.kind} {stored.name}, id {stored.result_id}{', stored earlier' if stored.cached else ''}]"
+    )
     if stored.kind == "question":
         n = a["number"]
         print(f"  {n['label']}: {_fmt(n['value'])} {n['unit']}")
@@ -131,8 +166,10 @@ def _print_answer(stored) -> None:
         print(f"  period {p['first_day']} … {p['last_day']}: {p['days']} days, {p['shifts']} shifts")
         for k in a["kpis"]:
             mark = "" if k["modelled"] else f"   (held: {k['note']})"
-            print(f"  {k['name']:16s} {_fmt(k['baseline']):>12} → {_fmt(k['scenario']):>12} {k['unit']:7s} "
-                  f"Δ {_fmt(k['delta'])} [{_fmt(k['delta_lo'])}, {_fmt(k['delta_hi'])}]{mark}")
+            print(
+                f"  {k['name']:16s} {_fmt(k['baseline']):>12} → {_fmt(k['scenario']):>12} {k['unit']:7s} "
+                f"Δ {_fmt(k['delta'])} [{_fmt(k['delta_lo'])}, {_fmt(k['delta_hi'])}]{mark}"
+            )
     print("  assumptions:")
     for line in a["assumptions"]:
         print(f"    - {line}")

@@ -1,4 +1,5 @@
 """Connections to PostgreSQL with errors a user can act on."""
+
 from __future__ import annotations
 
 import socket

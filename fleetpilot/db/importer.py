@@ -4,6 +4,7 @@ All three are idempotent: importing the same file twice changes nothing. A route
 plan differs from its current version gets a new version; shifts point at the version
 current when they were imported.
 """
+
 from __future__ import annotations
 
 import json
@@ -83,12 +84,25 @@ async def import_city(conn: asyncpg.Connection, city: dict) -> dict[str, int]:
         kind = _prop(feature, "kind", "city.geojson")
         props = feature["properties"]
         if kind == "facility":
-            facilities.append((_prop(feature, "facility_id", "city.geojson"), _prop(feature, "facility_type", "city.geojson"),
-                               props.get("name") or props["facility_id"], feature["geometry"]))
+            facilities.append(
+                (
+                    _prop(feature, "facility_id", "city.geojson"),
+                    _prop(feature, "facility_type", "city.geojson"),
+                    props.get("name") or props["facility_id"],
+                    feature["geometry"],
+                )
+            )
         elif kind == "street":
-            streets.append((_prop(feature, "segment_id", "city.geojson"), props.get("name"),
-                            _prop(feature, "road_class", "city.geojson"), float(_prop(feature, "speed_limit_kmh", "city.geojson")),
-                            bool(props.get("one_way", False)), feature["geometry"]))
+            streets.append(
+                (
+                    _prop(feature, "segment_id", "city.geojson"),
+                    props.get("name"),
+                    _prop(feature, "road_class", "city.geojson"),
+                    float(_prop(feature, "speed_limit_kmh", "city.geojson")),
+                    bool(props.get("one_way", False)),
+                    feature["geometry"],
+                )
+            )
     async with conn.transaction():
         await conn.executemany(UPSERT_FACILITY, facilities)
         await conn.executemany(UPSERT_STREET, streets)
@@ -109,13 +123,20 @@ async def import_routes(
         plans[route_id]["name"] = props.get("route_name") or plans[route_id]["name"]
         if kind == "segment":
             limit = props.get("speed_limit_kmh")
-            plans[route_id]["segments"].append((seq, str(_prop(feature, "segment_id", "routes.geojson")),
-                                                bool(props.get("service", True)), float(limit) if limit is not None else None,
-                                                feature["geometry"]))
+            plans[route_id]["segments"].append(
+                (
+                    seq,
+                    str(_prop(feature, "segment_id", "routes.geojson")),
+                    bool(props.get("service", True)),
+                    float(limit) if limit is not None else None,
+                    feature["geometry"],
+                )
+            )
         elif kind == "stop":
             lon, lat = feature["geometry"]["coordinates"][:2]
-            plans[route_id]["stops"].append((seq, str(_prop(feature, "stop_id", "routes.geojson")),
-                                             props.get("segment_id"), float(lon), float(lat)))
+            plans[route_id]["stops"].append(
+                (seq, str(_prop(feature, "stop_id", "routes.geojson")), props.get("segment_id"), float(lon), float(lat))
+            )
         else:
             raise InvalidPlan(f"routes.geojson: feature_type must be 'segment' or 'stop', got {kind!r}")
     result = {}
@@ -130,7 +151,8 @@ async def import_routes(
 async def _store_route(conn, route_id: str, plan: dict, created_by, note) -> int:
     await conn.execute(
         "INSERT INTO routes (route_id, name) VALUES ($1, $2) ON CONFLICT (route_id) DO NOTHING",
-        route_id, plan["name"] or route_id,
+        route_id,
+        plan["name"] or route_id,
     )
     current = await conn.fetchval("SELECT current_version FROM routes WHERE route_id = $1 FOR UPDATE", route_id)
     if current is not None:
@@ -141,7 +163,10 @@ async def _store_route(conn, route_id: str, plan: dict, created_by, note) -> int
     version = (current or 0) + 1
     await conn.execute(
         "INSERT INTO route_versions (route_id, version, created_by, note) VALUES ($1, $2, $3, $4)",
-        route_id, version, created_by, note,
+        route_id,
+        version,
+        created_by,
+        note,
     )
     await conn.executemany(INSERT_SEGMENT, [(route_id, version, *s) for s in plan["segments"]])
     await conn.executemany(INSERT_STOP, [(route_id, version, *s) for s in plan["stops"]])
@@ -157,24 +182,32 @@ async def import_roster(conn: asyncpg.Connection, roster: dict, city: str | None
         devices = [(v.get("device_id") or v["vehicle_id"], v["vehicle_id"]) for v in roster["vehicles"]]
         people = [(p["person_id"],) for p in roster.get("people", [])]
         names = [(p["person_id"], p["display_name"]) for p in roster.get("people", []) if p.get("display_name")]
-        shifts = [(s["shift_id"], s["vehicle_id"], s.get("route_id"), _time(s["start"]), _time(s["end"]))
-                  for s in roster.get("shifts", [])]
+        shifts = [
+            (s["shift_id"], s["vehicle_id"], s.get("route_id"), _time(s["start"]), _time(s["end"]))
+            for s in roster.get("shifts", [])
+        ]
         crews = [(s["shift_id"], person) for s in roster.get("shifts", []) for person in s.get("crew", [])]
     except (KeyError, TypeError) as exc:
         raise InvalidPlan(f"roster.json lacks {exc}") from None
     async with conn.transaction():
         await conn.executemany(
-            "INSERT INTO vehicles (vehicle_id, city) VALUES ($1, $2) ON CONFLICT (vehicle_id) DO NOTHING", vehicles)
+            "INSERT INTO vehicles (vehicle_id, city) VALUES ($1, $2) ON CONFLICT (vehicle_id) DO NOTHING", vehicles
+        )
         await conn.executemany(
             "INSERT INTO devices (device_id, vehicle_id) VALUES ($1, $2) "
-            "ON CONFLICT (device_id) DO UPDATE SET vehicle_id = EXCLUDED.vehicle_id", devices)
+            "ON CONFLICT (device_id) DO UPDATE SET vehicle_id = EXCLUDED.vehicle_id",
+            devices,
+        )
         await conn.executemany("INSERT INTO people (person_id) VALUES ($1) ON CONFLICT DO NOTHING", people)
         await conn.executemany(
             "INSERT INTO identity.person_names (person_id, full_name) VALUES ($1, $2) "
-            "ON CONFLICT (person_id) DO UPDATE SET full_name = EXCLUDED.full_name", names)
+            "ON CONFLICT (person_id) DO UPDATE SET full_name = EXCLUDED.full_name",
+            names,
+        )
         await conn.executemany(UPSERT_SHIFT, shifts)
         await conn.executemany(
-            "INSERT INTO shift_crew (shift_id, person_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", crews)
+            "INSERT INTO shift_crew (shift_id, person_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", crews
+        )
     return {"vehicles": len(vehicles), "people": len(people), "shifts": len(shifts)}
 
 

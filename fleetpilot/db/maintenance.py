@@ -3,6 +3,7 @@
 The SQL functions behind these exist in both modes (see migrations 0002/0003), so only
 the continuous-aggregate refresh needs to know which mode is in use.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,7 +24,9 @@ async def ensure_partitions(conn: asyncpg.Connection, first_day: date, last_day:
     """Make sure fixes and events accept rows for [first_day, last_day] into day partitions."""
     created = 0
     for table in TIME_SERIES:
-        created += await conn.fetchval("SELECT fleetpilot_ensure_partitions($1::regclass, $2, $3)", table, first_day, last_day)
+        created += await conn.fetchval(
+            "SELECT fleetpilot_ensure_partitions($1::regclass, $2, $3)", table, first_day, last_day
+        )
     return created
 
 
@@ -70,7 +73,8 @@ async def apply_retention(conn: asyncpg.Connection, now: datetime | None = None)
         # What-if legs are derived from raw fixes, so they go with them (migration 0005).
         purged = await conn.fetchval("SELECT whatif_purge_expired($1)", cutoff)
         rejects = await conn.fetchval(
-            "WITH gone AS (DELETE FROM rejects WHERE received_at < $1 RETURNING 1) SELECT count(*) FROM gone", cutoff)
+            "WITH gone AS (DELETE FROM rejects WHERE received_at < $1 RETURNING 1) SELECT count(*) FROM gone", cutoff
+        )
         await conn.execute(RECORD_RETENTION_RUN, LAST_RETENTION_KEY, now.isoformat())
     return RetentionResult(cutoff=cutoff, dropped=dropped, whatif_shifts_purged=purged, rejects_purged=rejects)
 
@@ -105,7 +109,9 @@ async def refresh_time_rollups(conn: asyncpg.Connection, start: datetime, end: d
         for view, width in TIME_ROLLUPS.items():
             await conn.execute(
                 "CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)",
-                view, _bucket_floor(start, width), _bucket_ceil(end, width),
+                view,
+                _bucket_floor(start, width),
+                _bucket_ceil(end, width),
             )
     else:
         await conn.execute("SELECT fleetpilot_refresh_time_rollups($1, $2)", start, end)

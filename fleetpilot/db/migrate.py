@@ -6,6 +6,7 @@ differs between storage modes has two variants, ``NNNN_name.native.sql`` and
 runs in its own transaction with ``fleetpilot.storage_mode`` set, and is recorded with
 the SHA-256 of the file applied. A session advisory lock serialises concurrent runners.
 """
+
 from __future__ import annotations
 
 import hashlib

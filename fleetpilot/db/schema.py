@@ -1,4 +1,5 @@
 """Bringing a database up to date: migrations plus the first privacy settings."""
+
 from __future__ import annotations
 
 import asyncpg

@@ -5,6 +5,7 @@
 small simulated fleets (fleetsim, in memory) split into one track per vehicle-shift, with
 their ground truth, the city context and the full analysis.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,8 +35,13 @@ class Build:
         if heading is None:
             heading = np.degrees(np.arctan2(np.gradient(x), np.gradient(y))) % 360 if n > 1 else np.zeros(n)
         lon, lat = frame.to_lonlat(x, y)
-        columns = {"vehicle": np.full(n, vehicle, dtype=np.int32), "t": T0_MS + np.round(t * 1000).astype(np.int64),
-                   "lon": lon, "lat": lat, "heading": np.asarray(heading, dtype=np.float32)}
+        columns = {
+            "vehicle": np.full(n, vehicle, dtype=np.int32),
+            "t": T0_MS + np.round(t * 1000).astype(np.int64),
+            "lon": lon,
+            "lat": lat,
+            "heading": np.asarray(heading, dtype=np.float32),
+        }
         if speed is not None:
             columns["speed"] = np.broadcast_to(np.asarray(speed, dtype=np.float32), (n,)).copy()
         return Fixes.from_columns(columns)
@@ -106,8 +112,13 @@ def by_shift(run) -> tuple[Fixes, DeviceEvents, list[list[str]], np.ndarray, lis
         p = feature["properties"]
         if p["feature_type"] == "segment" and p["service"]:
             routes.setdefault(p["route_id"], []).append(p["segment_id"])
-    return (Fixes.from_columns(f), DeviceEvents.from_columns(e, dict(enumerate(run.event_kinds))),
-            [routes[s["route_id"]] for s in shifts], np.array([[s["start"], s["end"]] for s in shifts]), shifts)
+    return (
+        Fixes.from_columns(f),
+        DeviceEvents.from_columns(e, dict(enumerate(run.event_kinds))),
+        [routes[s["route_id"]] for s in shifts],
+        np.array([[s["start"], s["end"]] for s in shifts]),
+        shifts,
+    )
 
 
 def _simulate(n_vehicles: int, days: int, seed: int, true_distance: bool = False) -> SimShifts:

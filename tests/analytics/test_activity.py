@@ -1,4 +1,5 @@
 """The time split (it always adds up to the shift) and facility visits."""
+
 import functools
 
 import numpy as np
@@ -7,8 +8,18 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fleetpilot.analytics.activity import (BREAK, CLASSES, COLLECTION, DEADHEAD, FACILITY, IDLE, Geofences,
-                                           rest_mask, split_activity, turnaround)
+from fleetpilot.analytics.activity import (
+    BREAK,
+    CLASSES,
+    COLLECTION,
+    DEADHEAD,
+    FACILITY,
+    IDLE,
+    Geofences,
+    rest_mask,
+    split_activity,
+    turnaround,
+)
 from fleetpilot.analytics.segmentation import build_track
 from fleetpilot.analytics.stops import detect_stops
 
@@ -22,9 +33,12 @@ def _square(frame, x0, y0, size):
 
 @functools.lru_cache(maxsize=None)
 def _geofences(frame):
-    return Geofences.build(["depot-1", "landfill-1", "break-1"], ["depot", "landfill", "break"],
-                           [_square(frame, -200, -50, 100), _square(frame, 5000, -100, 200),
-                            _square(frame, 2000, 500, 60)], frame)
+    return Geofences.build(
+        ["depot-1", "landfill-1", "break-1"],
+        ["depot", "landfill", "break"],
+        [_square(frame, -200, -50, 100), _square(frame, 5000, -100, 200), _square(frame, 2000, 500, 60)],
+        frame,
+    )
 
 
 def test_geofence_lookup_matches_exact_point_in_polygon(build):
@@ -58,12 +72,20 @@ def test_a_shift_split_by_hand(build):
     fixes = build.fixes(x, np.zeros(n), speed=speed)
     track = build_track(fixes, frame)
     on_route = (i >= 200) & (i < 600)
-    split = split_activity(track, detect_stops(track), on_route, geo,
-                           windows=np.array([[fixes.t[0], fixes.t[0] + 1_000_000]]))
-    assert split.per_track(0) == pytest.approx({"collection": 160.0, "deadhead": 100.0, "facility": 399.0,
-                                                "break": 0.0, "idle": 240.0, "no_data": 101.0})
-    assert split.classes[[50, 150, 240, 400, 550, 700]].tolist() == [FACILITY, DEADHEAD, COLLECTION, IDLE,
-                                                                    COLLECTION, FACILITY]
+    split = split_activity(
+        track, detect_stops(track), on_route, geo, windows=np.array([[fixes.t[0], fixes.t[0] + 1_000_000]])
+    )
+    assert split.per_track(0) == pytest.approx(
+        {"collection": 160.0, "deadhead": 100.0, "facility": 399.0, "break": 0.0, "idle": 240.0, "no_data": 101.0}
+    )
+    assert split.classes[[50, 150, 240, 400, 550, 700]].tolist() == [
+        FACILITY,
+        DEADHEAD,
+        COLLECTION,
+        IDLE,
+        COLLECTION,
+        FACILITY,
+    ]
     visits = split.visits
     assert [geo.ids[f] for f in visits.facility] == ["depot-1", "landfill-1"]
     assert turnaround(split, geo, 1)[0] == pytest.approx(299.0)
@@ -82,8 +104,12 @@ def test_a_break_room_stay_is_a_break_and_a_rest(build):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.sampled_from([1, 1, 1, 1, 2, 5, 30, 400, 2000]), min_size=2, max_size=300),
-       st.integers(0, 2**31 - 1), st.integers(0, 3000), st.integers(0, 3000))
+@given(
+    st.lists(st.sampled_from([1, 1, 1, 1, 2, 5, 30, 400, 2000]), min_size=2, max_size=300),
+    st.integers(0, 2**31 - 1),
+    st.integers(0, 3000),
+    st.integers(0, 3000),
+)
 def test_time_split_always_adds_up_to_the_shift(build, steps, seed, lead_s, tail_s):
     """Whatever the sampling (dropouts, long gaps), stops and routes, the classes sum to the
     shift window: no second is lost or counted twice."""

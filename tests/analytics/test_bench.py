@@ -1,4 +1,5 @@
 """The benchmark runs end to end on a tiny fleet and prints the documented JSON."""
+
 import json
 
 from fleetpilot.analytics import bench

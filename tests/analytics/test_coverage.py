@@ -1,4 +1,5 @@
 """Map matching and planned-route coverage on a small street grid."""
+
 import numpy as np
 import pytest
 import shapely
@@ -97,8 +98,9 @@ def test_coverage_is_a_share(build, seed, n_fixes, n_planned):
     rng = np.random.default_rng(seed)
     x = rng.uniform(-50, 450, n_fixes)
     y = rng.uniform(-50, 450, n_fixes)
-    track = build_track(build.fixes(np.sort(x), y, t=np.arange(n_fixes) * 3.0, speed=rng.uniform(0, 8, n_fixes)),
-                        build.frame)
+    track = build_track(
+        build.fixes(np.sort(x), y, t=np.arange(n_fixes) * 3.0, speed=rng.uniform(0, 8, n_fixes)), build.frame
+    )
     planned = rng.choice(len(index.ids), size=min(n_planned, len(index.ids)), replace=False)
     m = match_track(index, track, CoverageParams())
     cov = route_coverage(index, planned, *m.rows(0, n_fixes))

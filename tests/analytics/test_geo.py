@@ -1,4 +1,5 @@
 """Distances and the local frame: hand-computable values, the antimeridian and the poles."""
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -27,7 +28,8 @@ def test_the_antimeridian_is_a_short_step_not_half_the_world():
 def test_across_the_pole_distance_is_twice_the_polar_distance():
     # Opposite meridians, 0.0005° from the pole each: the path goes over the pole.
     assert step_metres(np.array([0.0, 180.0]), np.array([89.9995, 89.9995]))[0] == pytest.approx(
-        0.001 * ONE_DEGREE_M, rel=1e-6)
+        0.001 * ONE_DEGREE_M, rel=1e-6
+    )
     # Points on the pole itself with different longitudes are the same point.
     assert step_metres(np.array([0.0, 123.0]), np.array([90.0, 90.0]))[0] == pytest.approx(0.0, abs=1e-6)
 
@@ -39,8 +41,9 @@ def test_unit_vector_distance_agrees_with_haversine(lon1, lat1, lon2, lat2):
     assert chord == pytest.approx(float(haversine_m(lon1, lat1, lon2, lat2)), abs=1e-3, rel=1e-9)
 
 
-@pytest.mark.parametrize("lon0, lat0", [(-96.8, 32.8), (179.99, -17.0), (-180.0, 65.0), (15.6, 78.2),
-                                        (0.0, 89.999), (0.0, -90.0)])
+@pytest.mark.parametrize(
+    "lon0, lat0", [(-96.8, 32.8), (179.99, -17.0), (-180.0, 65.0), (15.6, 78.2), (0.0, 89.999), (0.0, -90.0)]
+)
 def test_local_frame_keeps_distances_and_round_trips(lon0, lat0):
     """Within 10 km of the centre, frame distances match the sphere to 1e-5 and the inverse
     returns the original position to a centimetre — at the antimeridian and the poles too."""

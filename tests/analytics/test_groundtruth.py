@@ -6,6 +6,7 @@ a stop within 15 s and 20 m of a true bin stop; a harsh brake within 5 s of a tr
 dangerous intersection (a 50 m cell's centre can be 35 m from a point inside it, and Gi*
 flags neighbourhoods).
 """
+
 import numpy as np
 import pytest
 
@@ -38,8 +39,16 @@ def test_stop_detection_recall_and_precision(sim_day):
     for k, shift in enumerate(sim_day.truth):
         mine = stops.select(stops.track == k)
         true = shift["stops"]
-        hits += _match(mine.t_start, mine.lon, mine.lat, [s["t_arrive"] for s in true],
-                       [s["lon"] for s in true], [s["lat"] for s in true], max_s=15, max_m=20)
+        hits += _match(
+            mine.t_start,
+            mine.lon,
+            mine.lat,
+            [s["t_arrive"] for s in true],
+            [s["lon"] for s in true],
+            [s["lat"] for s in true],
+            max_s=15,
+            max_m=20,
+        )
         found += len(mine)
         truth += len(true)
     recall, precision = hits / truth, hits / found
@@ -52,8 +61,15 @@ def _harsh_scores(sim, kind: str, events) -> tuple[float, float, int]:
     for k, shift in enumerate(sim.truth):
         mine = events.select((events.track == k) & (events.kind == kind))
         true = [h for h in shift["harsh_events"] if h["kind"] == kind]
-        hits += _match(mine.t, mine.lon, mine.lat, [h["t"] for h in true], [h["lon"] for h in true],
-                       [h["lat"] for h in true], max_s=5)
+        hits += _match(
+            mine.t,
+            mine.lon,
+            mine.lat,
+            [h["t"] for h in true],
+            [h["lon"] for h in true],
+            [h["lat"] for h in true],
+            max_s=5,
+        )
         found += len(mine)
         truth += len(true)
     return hits / max(truth, 1), hits / max(found, 1), truth
@@ -81,8 +97,11 @@ def test_every_dangerous_intersection_is_a_hotspot_and_few_others(sim_week):
     analysis, city = sim_week.analysis, sim_week.city
     _, cell, passes = analysis.cell_passes
     _, ev_cell, count = cell_events(analysis, city, ("harsh_brake",))
-    result = hotspots(np.concatenate([cell, ev_cell]), np.concatenate([passes, np.zeros(len(ev_cell))]),
-                      np.concatenate([np.zeros(len(cell)), count]))
+    result = hotspots(
+        np.concatenate([cell, ev_cell]),
+        np.concatenate([passes, np.zeros(len(ev_cell))]),
+        np.concatenate([np.zeros(len(cell)), count]),
+    )
     clusters = result.clusters(city.grid)
     lon, lat = city.grid.centre(result.cell)
 
@@ -118,8 +137,9 @@ def test_time_split_adds_up_and_facility_turnaround_matches(sim_day):
     seconds = analysis.activity.seconds
     np.testing.assert_allclose(seconds.sum(axis=1), (sim_day.windows[:, 1] - sim_day.windows[:, 0]) / 1000)
     turn = turnaround(analysis.activity, city.geofences, len(sim_day.truth))
-    true = np.array([np.mean([v["t_depart"] - v["t_arrive"] for v in s["facility_visits"]]) / 1000
-                     for s in sim_day.truth])
+    true = np.array(
+        [np.mean([v["t_depart"] - v["t_arrive"] for v in s["facility_visits"]]) / 1000 for s in sim_day.truth]
+    )
     # We time gate to gate; the truth times the queue's first position to the tip's departure.
     assert np.all(np.abs(turn - true) <= 150), turn - true
 

@@ -1,9 +1,19 @@
 """Exposure, Gi* (against a direct implementation), Benjamini–Hochberg and the hotspot rules."""
+
 import numpy as np
 import pytest
 
-from fleetpilot.analytics.hotspots import (Grid, HotspotParams, benjamini_hochberg, events_per_cell, gi_star,
-                                           hotspots, passes_per_cell, passes_per_segment, queen_neighbours)
+from fleetpilot.analytics.hotspots import (
+    Grid,
+    HotspotParams,
+    benjamini_hochberg,
+    events_per_cell,
+    gi_star,
+    hotspots,
+    passes_per_cell,
+    passes_per_segment,
+    queen_neighbours,
+)
 from fleetpilot.analytics.segmentation import build_track
 
 
@@ -39,9 +49,9 @@ def _direct_gi_star(values: dict[tuple[int, int], float]) -> dict[tuple[int, int
     x = np.array([values[k] for k in keys])
     n = len(x)
     mean = x.mean()
-    s = np.sqrt((x ** 2).mean() - mean ** 2)
+    s = np.sqrt((x**2).mean() - mean**2)
     out = {}
-    for (i, j) in keys:
+    for i, j in keys:
         neigh = [values[(i + a, j + b)] for a in (-1, 0, 1) for b in (-1, 0, 1) if (i + a, j + b) in values]
         w = len(neigh)
         out[(i, j)] = (sum(neigh) - mean * w) / (s * np.sqrt((n * w - w * w) / (n - 1)))
@@ -133,9 +143,13 @@ def test_segment_passes_and_mean_speed(build):
     # Fixes matched to street 4, then 5, then 4 again; a different vehicle on street 4.
     line = np.array([4, 4, 4, 5, 5, 4, -1, 4, 4], dtype=np.int32)
     speed = np.array([2, 4, 6, 8, 8, 10, 0, 3, 3], dtype=float)
-    two = build_track(build.concat(build.fixes(np.arange(7) * 5.0, np.zeros(7), speed=speed[:7], vehicle=0),
-                                   build.fixes(np.arange(2) * 5.0, np.zeros(2), speed=speed[7:], vehicle=1)),
-                      build.frame)
+    two = build_track(
+        build.concat(
+            build.fixes(np.arange(7) * 5.0, np.zeros(7), speed=speed[:7], vehicle=0),
+            build.fixes(np.arange(2) * 5.0, np.zeros(2), speed=speed[7:], vehicle=1),
+        ),
+        build.frame,
+    )
     tr, seg, passes, mean = passes_per_segment(two, line)
     assert list(zip(tr.tolist(), seg.tolist(), passes.tolist())) == [(0, 4, 2), (0, 5, 1), (1, 4, 1)]
     np.testing.assert_allclose(mean, [(2 + 4 + 6 + 10) / 4, 8.0, 3.0])
@@ -152,7 +166,7 @@ def test_count_tail_is_poisson_without_extra_variance_and_negative_binomial_with
     p = negative_binomial_tail(observed, mean, extra)
     assert p[0] == 1.0
     np.testing.assert_allclose(p[1:3], stats.poisson.sf(observed[1:3] - 1, mean[1:3]))
-    size = 1.9 ** 2 / 3.0
+    size = 1.9**2 / 3.0
     nb = stats.nbinom(size, size / (size + 1.9))
     assert nb.mean() == pytest.approx(1.9) and nb.var() == pytest.approx(1.9 + 3.0)
     assert p[3] == pytest.approx(nb.sf(10)) and p[3] > p[2]

@@ -1,5 +1,6 @@
 """The whole pipeline: per-shift independence (what incremental rollups rely on),
 determinism, and records shaped like the rollup tables."""
+
 import re
 from dataclasses import fields
 from pathlib import Path
@@ -19,7 +20,7 @@ def _one_shift(sim, k: int):
     fixes = Fixes.from_columns({f.name: getattr(sim.fixes, f.name)[a:b] for f in fields(Fixes)})
     sel = sim.device.vehicle == k
     device = DeviceEvents(*(getattr(sim.device, f.name)[sel] for f in fields(DeviceEvents)))
-    return analyse(fixes, sim.city, [sim.planned[k]], sim.windows[k:k + 1], device)
+    return analyse(fixes, sim.city, [sim.planned[k]], sim.windows[k : k + 1], device)
 
 
 def _assert_same_record(a: dict, b: dict) -> None:

@@ -8,6 +8,7 @@ arriving at the tip; ours ends when the truck leaves its last place in the line,
 shorter by the drive onto the tip (30–70 m from standing: ~10–20 s measured) and never longer
 but for the 1 Hz sampling of the stop edges.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -25,13 +26,19 @@ from fleetpilot.analytics.stops import detect_stops
 
 def _geofences(frame) -> Geofences:
     """As in test_activity: a depot, a landfill at x 5000–5200 m and a break room at 2000–2060 m."""
+
     def square(x0, y0, size):
-        lon, lat = frame.to_lonlat(np.array([x0, x0 + size, x0 + size, x0, x0]),
-                                   np.array([y0, y0, y0 + size, y0 + size, y0]))
+        lon, lat = frame.to_lonlat(
+            np.array([x0, x0 + size, x0 + size, x0, x0]), np.array([y0, y0, y0 + size, y0 + size, y0])
+        )
         return shapely.Polygon(np.column_stack([lon, lat]))
 
-    return Geofences.build(["depot-1", "landfill-1", "break-1"], ["depot", "landfill", "break"],
-                           [square(-200, -50, 100), square(5000, -100, 200), square(2000, 500, 60)], frame)
+    return Geofences.build(
+        ["depot-1", "landfill-1", "break-1"],
+        ["depot", "landfill", "break"],
+        [square(-200, -50, 100), square(5000, -100, 200), square(2000, 500, 60)],
+        frame,
+    )
 
 
 def _queue_of(build, *pieces):
@@ -53,8 +60,16 @@ def _queue_of(build, *pieces):
 
 def test_queue_runs_from_joining_the_line_to_leaving_its_last_place(build):
     # Drive in to x=5030, wait 100 fixes, creep 8 m, wait 60, drive 40 m onto the tip, tip 300, leave.
-    queue, split, geo = _queue_of(build, (103, 10.0, 10.0), (100, 0.0, 0.0), (4, 2.0, 2.0), (60, 0.0, 0.0),
-                                  (10, 4.0, 4.0), (300, 0.0, 0.0), (100, 10.0, 10.0))
+    queue, split, geo = _queue_of(
+        build,
+        (103, 10.0, 10.0),
+        (100, 0.0, 0.0),
+        (4, 2.0, 2.0),
+        (60, 0.0, 0.0),
+        (10, 4.0, 4.0),
+        (300, 0.0, 0.0),
+        (100, 10.0, 10.0),
+    )
     assert [geo.ids[f] for f in split.visits.facility] == ["landfill-1"]
     # First fix of the first wait (row 103) to the last fix of the second (row 266).
     assert queue.tolist() == [pytest.approx(266 - 103)]
@@ -69,8 +84,9 @@ def test_breaks_in_the_break_room_and_elsewhere_and_the_longest_stretch(build):
     """Drive 100 s, 20 min in the break room, drive 2000 s, 16 min stopped on a street, drive 100 s."""
     geo: Geofences = _geofences(build.frame)
     drive = np.arange(100) * 10.0
-    x = np.concatenate([drive + 1000, np.full(1200, 2030.0), np.arange(2000) * 2.0 + 2100, np.full(960, 6200.0),
-                        drive + 6210])
+    x = np.concatenate(
+        [drive + 1000, np.full(1200, 2030.0), np.arange(2000) * 2.0 + 2100, np.full(960, 6200.0), drive + 6210]
+    )
     y = np.concatenate([np.zeros(100), np.full(1200, 530.0), np.zeros(2000), np.zeros(960), np.zeros(100)])
     speed = np.concatenate([np.full(100, 10.0), np.zeros(1200), np.full(2000, 2.0), np.zeros(960), np.full(100, 10.0)])
     track = build_track(build.fixes(x, y, speed=speed), build.frame)
@@ -108,8 +124,9 @@ def test_every_facility_queue_the_simulator_injected_is_found(sim_week, records)
     errors = []
     for shift, record in zip(sim_week.truth, records):
         true, found = shift["facility_visits"], record["metrics"]["facility_visits"]
-        assert [(v["facility_id"], v["facility_type"]) for v in found] == \
-            [(v["facility_id"], v["facility_type"]) for v in true], shift["shift_id"]
+        assert [(v["facility_id"], v["facility_type"]) for v in found] == [
+            (v["facility_id"], v["facility_type"]) for v in true
+        ], shift["shift_id"]
         for t, f in zip(true, found):
             error = f["queue_s"] - t["queue_s"]
             assert -30 - _dropout_s(shift, t["t_arrive"], t["t_depart"]) <= error <= 5, (shift["shift_id"], t, f)
@@ -130,8 +147,11 @@ def test_every_break_the_simulator_injected_is_found(sim_week, records):
         assert len(found) == len(true), shift["shift_id"]
         for t, f in zip(true, found):
             assert f["facility_id"] == t["facility_id"]
-            assert abs(_t(f["starts_at"]) - t["t_start"]) <= 60_000 and abs(_t(f["ends_at"]) - t["t_end"]) <= 60_000, \
-                (shift["shift_id"], t, f)
+            assert abs(_t(f["starts_at"]) - t["t_start"]) <= 60_000 and abs(_t(f["ends_at"]) - t["t_end"]) <= 60_000, (
+                shift["shift_id"],
+                t,
+                f,
+            )
         took += len(true)
     assert took >= 80
 
@@ -152,7 +172,9 @@ def test_stop_points_are_the_collection_stops_in_the_shape_sent(sim_week, record
         assert len(points) == record["stops"] == np.sum(stops.track == k)
         first = points[0]
         assert set(first) == {"lon", "lat", "arrived_at", "dwell_s"}
-        assert round(first["lon"], 5) == first["lon"] and round(first["lat"], 5) == first["lat"] and first["dwell_s"] >= 10
+        assert (
+            round(first["lon"], 5) == first["lon"] and round(first["lat"], 5) == first["lat"] and first["dwell_s"] >= 10
+        )
         assert first["arrived_at"].endswith("Z")  # as the crew record's other times
         arrived = [datetime.fromisoformat(p["arrived_at"]) for p in points]
         assert arrived == sorted(arrived)

@@ -1,11 +1,20 @@
 """Safety events on kinematic scripts: harsh braking, acceleration, cornering, speeding,
 gaps, glitches, merging with the unit's own events, and long stretches without a break."""
+
 import numpy as np
 import pytest
 
 from fleetpilot.analytics.columns import DeviceEvents
-from fleetpilot.analytics.safety import (SafetyParams, concat, device_events, harsh_cornering, harsh_longitudinal,
-                                         long_stretches, merge, speeding)
+from fleetpilot.analytics.safety import (
+    SafetyParams,
+    concat,
+    device_events,
+    harsh_cornering,
+    harsh_longitudinal,
+    long_stretches,
+    merge,
+    speeding,
+)
 from fleetpilot.analytics.segmentation import build_track
 
 
@@ -89,8 +98,9 @@ def test_speeding_needs_the_minimum_duration_and_stops_at_gaps(build):
     # Take out 5 s in the middle of the long episode: two 7–9 s pieces, neither long enough.
     keep = np.ones(n, dtype=bool)
     keep[18:23] = False
-    gappy = build_track(build.fixes(x[keep], np.zeros(keep.sum()), t=np.arange(n)[keep].astype(float),
-                                    speed=over[keep]), build.frame)
+    gappy = build_track(
+        build.fixes(x[keep], np.zeros(keep.sum()), t=np.arange(n)[keep].astype(float), speed=over[keep]), build.frame
+    )
     assert len(speeding(gappy, limit[keep])) == 0
     # Unknown limits never make speeding.
     assert len(speeding(track, np.full(n, np.nan))) == 0
@@ -99,9 +109,14 @@ def test_speeding_needs_the_minimum_duration_and_stops_at_gaps(build):
 def _device(track, kind, seconds, mag=4.5):
     t0 = track.fixes.t[0]
     n = len(seconds)
-    return DeviceEvents.from_columns({"vehicle": np.zeros(n, dtype=np.int32),
-                                      "t": t0 + np.asarray(seconds, dtype=np.int64) * 1000,
-                                      "kind": np.array([kind] * n), "mag": np.full(n, mag)})
+    return DeviceEvents.from_columns(
+        {
+            "vehicle": np.zeros(n, dtype=np.int32),
+            "t": t0 + np.asarray(seconds, dtype=np.int64) * 1000,
+            "kind": np.array([kind] * n),
+            "mag": np.full(n, mag),
+        }
+    )
 
 
 def test_device_and_derived_events_merge_without_double_counting(build):
@@ -123,8 +138,9 @@ def test_device_and_derived_events_merge_without_double_counting(build):
 
 def test_device_events_of_unknown_vehicles_are_dropped(build):
     track = _track(build, [(10, 0, 0)], v0=5.0)
-    stray = DeviceEvents.from_columns({"vehicle": np.array([9], dtype=np.int32), "t": track.fixes.t[:1],
-                                       "kind": np.array(["harsh_brake"])})
+    stray = DeviceEvents.from_columns(
+        {"vehicle": np.array([9], dtype=np.int32), "t": track.fixes.t[:1], "kind": np.array(["harsh_brake"])}
+    )
     assert len(device_events(track, stray)) == 0
 
 

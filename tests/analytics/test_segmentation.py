@@ -1,4 +1,5 @@
 """Tracks: distance, gaps, multipath jumps and speed, on hand-computable tracks."""
+
 import numpy as np
 import pytest
 
@@ -19,8 +20,9 @@ def test_straight_line_at_constant_speed(build):
 def test_parked_receiver_noise_adds_no_distance(build):
     rng = np.random.default_rng(1)
     n = 600
-    track = build_track(build.fixes(rng.normal(0, 3, n), rng.normal(0, 3, n), speed=rng.uniform(0, 0.3, n)),
-                        build.frame)
+    track = build_track(
+        build.fixes(rng.normal(0, 3, n), rng.normal(0, 3, n), speed=rng.uniform(0, 0.3, n)), build.frame
+    )
     assert track.per_track_sum(track.travelled_m)[0] == 0.0
 
 

@@ -1,4 +1,5 @@
 """Stop detection on hand-made tracks: one stop, noise, jumps, dropouts, creeping."""
+
 import numpy as np
 import pytest
 
@@ -26,8 +27,7 @@ def test_a_single_stop(build):
 def test_no_stop_while_moving_and_none_shorter_than_the_minimum(build):
     x, y, v = _drive_stop_drive(build, stop_s=8)
     assert len(detect_stops(build_track(build.fixes(x, y, speed=v), build.frame))) == 0
-    assert len(detect_stops(build_track(build.fixes(np.arange(100) * 5.0, np.zeros(100), speed=5.0),
-                                        build.frame))) == 0
+    assert len(detect_stops(build_track(build.fixes(np.arange(100) * 5.0, np.zeros(100), speed=5.0), build.frame))) == 0
 
 
 def test_gps_noise_and_a_multipath_jump_do_not_split_or_move_a_stop(build):

@@ -1,4 +1,5 @@
 """A person's trend against their own past: weeks, intervals, the change verdict."""
+
 import inspect
 
 import numpy as np

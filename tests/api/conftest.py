@@ -9,6 +9,7 @@ The world (see `seed_world`) is built so that privacy rules are observable:
   but no shift (off duty), so it must never appear live.
 Every id of another person's data carries the marker "zz" so a leak is easy to spot.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -85,11 +86,18 @@ async def seed_world(conn: asyncpg.Connection, password_hash: str, today: date) 
     """Everything but the live part (see seed_live), so a template copy can be reused all session."""
     week1 = _monday(today) - timedelta(weeks=4)
     world = World(week1=week1)
-    await conn.execute("INSERT INTO vehicles (vehicle_id, city) VALUES ('truck-1', 'metro'), ('truck-2', 'metro'), "
-                       "('truck-3', 'metro')")
+    await conn.execute(
+        "INSERT INTO vehicles (vehicle_id, city) VALUES ('truck-1', 'metro'), ('truck-2', 'metro'), "
+        "('truck-3', 'metro')"
+    )
     await conn.execute("INSERT INTO devices (device_id, vehicle_id) VALUES ('dev-1', 'truck-1'), ('dev-2', 'truck-2')")
-    for person, name in (("p-ana", "Ana Alves"), ("p-zz-ben", "Ben Brook"), ("p-zz-cai", "Cai Chen"),
-                         ("p-zz-dan", "Dan Dorn"), ("p-zz-eve", "Eve Earl")):
+    for person, name in (
+        ("p-ana", "Ana Alves"),
+        ("p-zz-ben", "Ben Brook"),
+        ("p-zz-cai", "Cai Chen"),
+        ("p-zz-dan", "Dan Dorn"),
+        ("p-zz-eve", "Eve Earl"),
+    ):
         await conn.execute("INSERT INTO people (person_id) VALUES ($1)", person)
         await conn.execute("INSERT INTO identity.person_names (person_id, full_name) VALUES ($1, $2)", person, name)
     for route in ("r-north", "r-south"):
@@ -99,7 +107,11 @@ async def seed_world(conn: asyncpg.Connection, password_hash: str, today: date) 
             await conn.execute(
                 "INSERT INTO route_segments (route_id, version, seq, segment_id, service, speed_limit_kmh, geometry) "
                 "VALUES ($1, 1, $2, $3, true, 30, $4::jsonb)",
-                route, seq, segment, f'{{"type": "LineString", "coordinates": {line}}}')
+                route,
+                seq,
+                segment,
+                f'{{"type": "LineString", "coordinates": {line}}}',
+            )
 
     plan = []  # (route, vehicle, day, crew)
     people3 = ["p-ana", "p-zz-ben", "p-zz-cai"]
@@ -127,21 +139,41 @@ async def seed_world(conn: asyncpg.Connection, password_hash: str, today: date) 
             " collection_s, deadhead_s, facility_s, break_s, idle_s, stops, dwell_mean_s, turnaround_s, coverage,"
             " missed_segments, metrics) VALUES ($1, $2, $3, $4, 28800, $5, $6, 9000, 18000, 3600, 2400, 1800, 900, 120,"
             " 25, 1500, $7, $8, '{\"fuel_l\": 40}')",
-            shift_id, vehicle, route, day, 60_000.0 + n * 100, 50_000.0, 0.9 if n % 2 else 0.8,
-            ["seg-c"] if n % 2 else [])
+            shift_id,
+            vehicle,
+            route,
+            day,
+            60_000.0 + n * 100,
+            50_000.0,
+            0.9 if n % 2 else 0.8,
+            ["seg-c"] if n % 2 else [],
+        )
         await conn.execute(
             "INSERT INTO shift_events (shift_id, ts, kind, source, lon, lat, magnitude, speed_before, speed_after,"
             " context) VALUES ($1, $2, 'harsh_brake', 'device', 13.405, 52.5, 3.4, 8.0, 1.0,"
-            " '{\"segment_id\": \"seg-a\", \"speed_limit_kmh\": 30}')",
-            shift_id, starts + timedelta(hours=2))
+            ' \'{"segment_id": "seg-a", "speed_limit_kmh": 30}\')',
+            shift_id,
+            starts + timedelta(hours=2),
+        )
         # Cell 1 is passed on every shift; cell 2 only by r-south (2 shifts) -> suppressed.
-        await conn.execute("INSERT INTO cell_exposure (cell_id, day, shift_id, passes, harsh_brake, speeding) "
-                           "VALUES (1, $1, $2, 10, 1, 2)", day, shift_id)
-        await conn.execute("INSERT INTO segment_exposure (segment_id, day, shift_id, passes, harsh_brake, speeding, "
-                           "mean_speed_mps) VALUES ('seg-a', $1, $2, 4, 1, 0, 7.5)", day, shift_id)
+        await conn.execute(
+            "INSERT INTO cell_exposure (cell_id, day, shift_id, passes, harsh_brake, speeding) "
+            "VALUES (1, $1, $2, 10, 1, 2)",
+            day,
+            shift_id,
+        )
+        await conn.execute(
+            "INSERT INTO segment_exposure (segment_id, day, shift_id, passes, harsh_brake, speeding, "
+            "mean_speed_mps) VALUES ('seg-a', $1, $2, 4, 1, 0, 7.5)",
+            day,
+            shift_id,
+        )
         if route == "r-south":
-            await conn.execute("INSERT INTO cell_exposure (cell_id, day, shift_id, passes, harsh_brake) "
-                               "VALUES (2, $1, $2, 3, 2)", day, shift_id)
+            await conn.execute(
+                "INSERT INTO cell_exposure (cell_id, day, shift_id, passes, harsh_brake) VALUES (2, $1, $2, 3, 2)",
+                day,
+                shift_id,
+            )
 
     # Raw fixes for one of ana's shifts (10 minutes at 1 Hz) and one of ben's.
     world.shifts["p-zz-ben"].append(world.live_shift)
@@ -151,30 +183,53 @@ async def seed_world(conn: asyncpg.Connection, password_hash: str, today: date) 
         vehicle = "truck-1"
         await conn.executemany(
             "INSERT INTO fixes (vehicle_id, ts, lon, lat, speed_mps, heading_deg, hdop) VALUES ($1, $2, $3, $4, 5, 90, 1)",
-            [(vehicle, starts + timedelta(seconds=s), 13.40 + s * 1e-5, lat0) for s in range(600)])
+            [(vehicle, starts + timedelta(seconds=s), 13.40 + s * 1e-5, lat0) for s in range(600)],
+        )
 
-    for username, role, person in (("ana", "driver", "p-ana"), ("ben", "driver", "p-zz-ben"),
-                                   ("sam", "supervisor", None), ("dora", "data_officer", None),
-                                   ("adam", "admin", None)):
+    for username, role, person in (
+        ("ana", "driver", "p-ana"),
+        ("ben", "driver", "p-zz-ben"),
+        ("sam", "supervisor", None),
+        ("dora", "data_officer", None),
+        ("adam", "admin", None),
+    ):
         world.users[username] = await conn.fetchval(
             "INSERT INTO users (username, password_hash, role, person_id) VALUES ($1, $2, $3, $4) RETURNING user_id",
-            username, password_hash, role, person)
+            username,
+            password_hash,
+            role,
+            person,
+        )
     return world
 
 
 async def seed_live(conn: asyncpg.Connection, world: World, now: datetime) -> None:
     """The shift on duty right now (truck-3, with a fix a minute ago); truck-2 is off duty but has a fix."""
-    await conn.execute("INSERT INTO shifts VALUES ($1, 'truck-3', 'r-north', 1, $2, $3)", world.live_shift,
-                       now - timedelta(hours=1), now + timedelta(hours=1))
+    await conn.execute(
+        "INSERT INTO shifts VALUES ($1, 'truck-3', 'r-north', 1, $2, $3)",
+        world.live_shift,
+        now - timedelta(hours=1),
+        now + timedelta(hours=1),
+    )
     await conn.execute("INSERT INTO shift_crew (shift_id, person_id) VALUES ($1, 'p-zz-ben')", world.live_shift)
     for vehicle, lat in (("truck-3", 52.52), ("truck-2", 52.53)):
-        await conn.execute("INSERT INTO fixes (vehicle_id, ts, lon, lat, speed_mps, heading_deg, hdop) "
-                           "VALUES ($1, $2, 13.41, $3, 4, 180, 1)", vehicle, now - timedelta(seconds=60), lat)
+        await conn.execute(
+            "INSERT INTO fixes (vehicle_id, ts, lon, lat, speed_mps, heading_deg, hdop) "
+            "VALUES ($1, $2, 13.41, $3, 4, 180, 1)",
+            vehicle,
+            now - timedelta(seconds=60),
+            lat,
+        )
 
 
 # Token name -> (username, role): one user per role, plus ben, a second driver.
-TOKEN_USERS = {"driver": ("ana", "driver"), "supervisor": ("sam", "supervisor"),
-               "data_officer": ("dora", "data_officer"), "admin": ("adam", "admin"), "ben": ("ben", "driver")}
+TOKEN_USERS = {
+    "driver": ("ana", "driver"),
+    "supervisor": ("sam", "supervisor"),
+    "data_officer": ("dora", "data_officer"),
+    "admin": ("adam", "admin"),
+    "ben": ("ben", "driver"),
+}
 
 
 def tokens_for(app, world: World) -> dict[str, str]:
@@ -279,8 +334,13 @@ class Api:
 
 
 def _settings(database_url: str, data_dir) -> Settings:
-    return Settings(database_url=database_url, data_dir=data_dir, jwt_secret="test-" + uuid.uuid4().hex,
-                    storage_mode=SERVERS.storage_mode, _env_file=None)
+    return Settings(
+        database_url=database_url,
+        data_dir=data_dir,
+        jwt_secret="test-" + uuid.uuid4().hex,
+        storage_mode=SERVERS.storage_mode,
+        _env_file=None,
+    )
 
 
 def _api(pg_admin_url: str, world_template, data_dir):

@@ -4,6 +4,7 @@ exactly as this table says. A new endpoint without a row here fails the suite.
 The table is written out independently of `policy.RULES` on purpose: changing who may do
 what takes two edits, one of them in a test that reviewers read.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -79,8 +80,17 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
 }
 ROLE_USERS = {"driver": "ana", "supervisor": "sam", "data_officer": "dora", "admin": "adam"}
 # Values for path parameters: they need only get the request past routing.
-PATH_VALUES = {"shift_id": "x", "route_id": "x", "user_id": "999", "device_id": "x", "zone_id": "999",
-               "dataset": "route_efficiency", "name": "x", "question_id": "x", "result_id": "0" * 32}
+PATH_VALUES = {
+    "shift_id": "x",
+    "route_id": "x",
+    "user_id": "999",
+    "device_id": "x",
+    "zone_id": "999",
+    "dataset": "route_efficiency",
+    "name": "x",
+    "question_id": "x",
+    "result_id": "0" * 32,
+}
 # Paths other than the OpenAPI operations: FastAPI's own docs and the dashboards' static files.
 NOT_DATA = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
@@ -105,8 +115,11 @@ def _gates(dependant) -> list[Gate]:
 def test_every_route_of_the_app_passes_exactly_one_policy_gate(shared_api):
     checked = 0
     for context in iter_route_contexts(shared_api.client.app.routes):
-        if isinstance(context.original_route, Mount) or context.path in NOT_DATA \
-                or context.path.startswith("/app-assets/"):
+        if (
+            isinstance(context.original_route, Mount)
+            or context.path in NOT_DATA
+            or context.path.startswith("/app-assets/")
+        ):
             continue
         assert isinstance(context.original_route, APIRoute), f"{context.path} is not an API route"
         gates = {id(g): g for g in _gates(context.dependant)}
@@ -128,8 +141,9 @@ def test_the_access_matrix(shared_api, role):
             headers["Authorization"] = f"Bearer {token}"
         # Bodies are left empty: an allowed request then fails validation (422) without changing anything,
         # because the gate runs before the body is validated.
-        response = shared_api.client.request(method, url, headers=headers, json={} if method != "GET" else None,
-                                             follow_redirects=False)
+        response = shared_api.client.request(
+            method, url, headers=headers, json={} if method != "GET" else None, follow_redirects=False
+        )
         allowed = role in EXPECTED[(method, path)]
         if allowed and response.status_code in (401, 403):
             wrong.append(f"{method} {path}: {role} refused ({response.status_code}) but should be allowed")

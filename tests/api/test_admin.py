@@ -1,4 +1,5 @@
 """Admin: users, devices and vehicles, privacy settings and zones, the retention job, the audit log."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -15,16 +16,20 @@ def _patch(api, path: str, body: dict):
 
 
 def test_users_are_created_listed_changed_and_audited(api):
-    created = api.post(f"{ADMIN}/users", "admin", json={"username": "cai", "password": "cai's long password",
-                                                        "role": "driver", "person_id": "p-zz-cai"})
+    created = api.post(
+        f"{ADMIN}/users",
+        "admin",
+        json={"username": "cai", "password": "cai's long password", "role": "driver", "person_id": "p-zz-cai"},
+    )
     assert created.status_code == 201, created.text
     user = created.json()
     assert (user["role"], user["person_id"], user["disabled"]) == ("driver", "p-zz-cai", False)
     assert "password" not in created.text
     listed = {u["username"] for u in api.get(f"{ADMIN}/users", "admin").json()}
     assert listed == {"ana", "ben", "sam", "dora", "adam", "cai"}
-    duplicate = api.post(f"{ADMIN}/users", "admin", json={"username": "cai", "password": "another long one",
-                                                          "role": "supervisor"})
+    duplicate = api.post(
+        f"{ADMIN}/users", "admin", json={"username": "cai", "password": "another long one", "role": "supervisor"}
+    )
     assert duplicate.status_code == 409
     disabled = _patch(api, f"{ADMIN}/users/{user['user_id']}", {"disabled": True})
     assert disabled.json()["disabled"] is True
@@ -48,11 +53,14 @@ def test_admin_unlocks_a_locked_account_and_resets_a_password(api, password):
 def test_vehicles_and_devices(api):
     assert api.post(f"{ADMIN}/vehicles", "admin", json={"vehicle_id": "truck-9", "city": "metro"}).status_code == 201
     assert api.post(f"{ADMIN}/vehicles", "admin", json={"vehicle_id": "truck-9", "city": "metro"}).status_code == 409
-    device = api.post(f"{ADMIN}/devices", "admin", json={"device_id": "dev-9", "vehicle_id": "truck-9",
-                                                         "mqtt_username": "dev9"})
+    device = api.post(
+        f"{ADMIN}/devices", "admin", json={"device_id": "dev-9", "vehicle_id": "truck-9", "mqtt_username": "dev9"}
+    )
     assert device.status_code == 201 and device.json()["vehicle_id"] == "truck-9"
-    assert api.post(f"{ADMIN}/devices", "admin", json={"device_id": "dev-10", "vehicle_id": "truck-404"}
-                    ).status_code == 409
+    assert (
+        api.post(f"{ADMIN}/devices", "admin", json={"device_id": "dev-10", "vehicle_id": "truck-404"}).status_code
+        == 409
+    )
     moved = _patch(api, f"{ADMIN}/devices/dev-9", {"vehicle_id": "truck-1"})
     assert moved.json()["vehicle_id"] == "truck-1" and moved.json()["mqtt_username"] == "dev9"
     assert _patch(api, f"{ADMIN}/devices/nope", {"vehicle_id": "truck-1"}).status_code == 404
@@ -63,12 +71,17 @@ def test_vehicles_and_devices(api):
 def test_privacy_settings_change_the_transparency_page_and_are_audited(api):
     before = api.get(f"{ADMIN}/privacy", "admin").json()
     assert (before["retention_days"], before["k_min_shifts"], before["k_min_people"]) == (90, 5, 3)
-    changed = _put(api, f"{ADMIN}/privacy", {"retention_days": 45, "k_min_shifts": 8, "k_min_people": 4,
-                                             "zone_policy": "drop"})
+    changed = _put(
+        api, f"{ADMIN}/privacy", {"retention_days": 45, "k_min_shifts": 8, "k_min_people": 4, "zone_policy": "drop"}
+    )
     assert changed.status_code == 200 and changed.json()["updated_by"] == "adam"
     facts = api.get("/api/v1/transparency", None).json()
-    assert (facts["retention_days"], facts["k_min_shifts"], facts["k_min_people"], facts["zone_policy"]) == \
-        (45, 8, 4, "drop")
+    assert (facts["retention_days"], facts["k_min_shifts"], facts["k_min_people"], facts["zone_policy"]) == (
+        45,
+        8,
+        4,
+        "drop",
+    )
     page = api.get("/transparency", None).text
     assert "45 days" in page and "8 shifts" in page and "4\ndifferent people" in page
     detail = api.sql("SELECT detail FROM audit_log WHERE action = 'change_privacy_settings'")[0]["detail"]
@@ -82,12 +95,17 @@ def test_k_below_two_is_refused(api):
 
 
 def test_privacy_zones(api):
-    zone = api.post(f"{ADMIN}/privacy/zones", "admin", json={"name": "break room", "lon": 13.4, "lat": 52.5,
-                                                             "radius_m": 50})
+    zone = api.post(
+        f"{ADMIN}/privacy/zones", "admin", json={"name": "break room", "lon": 13.4, "lat": 52.5, "radius_m": 50}
+    )
     assert zone.status_code == 201
     assert api.get("/api/v1/transparency", None).json()["privacy_zones"] == 1
-    assert api.post(f"{ADMIN}/privacy/zones", "admin", json={"name": "x", "lon": 13.4, "lat": 52.5,
-                                                             "radius_m": 50_000}).status_code == 422
+    assert (
+        api.post(
+            f"{ADMIN}/privacy/zones", "admin", json={"name": "x", "lon": 13.4, "lat": 52.5, "radius_m": 50_000}
+        ).status_code
+        == 422
+    )
     zone_id = zone.json()["zone_id"]
     assert api.client.delete(f"{ADMIN}/privacy/zones/{zone_id}", headers=api.headers("admin")).status_code == 204
     assert api.client.delete(f"{ADMIN}/privacy/zones/{zone_id}", headers=api.headers("admin")).status_code == 404
@@ -101,10 +119,15 @@ def test_retention_removes_old_raw_fixes_and_keeps_rollups(api):
     api.sql("SELECT fleetpilot_ensure_partitions('fixes', $1::date, $1::date)", old.date())
     api.sql("INSERT INTO shifts VALUES ('old-ana', 'truck-1', 'r-north', 1, $1, $2)", old, old + timedelta(hours=8))
     api.sql("INSERT INTO shift_crew VALUES ('old-ana', 'p-ana')")
-    api.sql("INSERT INTO shift_metrics (shift_id, vehicle_id, route_id, day, fixes, distance_m) "
-            "VALUES ('old-ana', 'truck-1', 'r-north', $1, 2, 1000)", old.date())
-    api.sql_many("INSERT INTO fixes (vehicle_id, ts, lon, lat) VALUES ('truck-1', $1, 13.4, 52.5)",
-                 [(old + timedelta(minutes=m),) for m in range(2)] + [(now - timedelta(days=200),)])
+    api.sql(
+        "INSERT INTO shift_metrics (shift_id, vehicle_id, route_id, day, fixes, distance_m) "
+        "VALUES ('old-ana', 'truck-1', 'r-north', $1, 2, 1000)",
+        old.date(),
+    )
+    api.sql_many(
+        "INSERT INTO fixes (vehicle_id, ts, lon, lat) VALUES ('truck-1', $1, 13.4, 52.5)",
+        [(old + timedelta(minutes=m),) for m in range(2)] + [(now - timedelta(days=200),)],
+    )
     raw_before = api.sql("SELECT count(*) AS n FROM fixes")[0]["n"]
     _put(api, f"{ADMIN}/privacy", {"retention_days": 60, "k_min_shifts": 5, "k_min_people": 3, "zone_policy": "snap"})
 
@@ -123,9 +146,11 @@ def test_retention_removes_old_raw_fixes_and_keeps_rollups(api):
 
 
 def test_audit_log_browsing(api):
-    api.post("/api/v1/shifts/" + api.world.track_shift + "/open", "supervisor",
-             json={"purpose": "incident 2026-7 review"})
+    api.post(
+        "/api/v1/shifts/" + api.world.track_shift + "/open", "supervisor", json={"purpose": "incident 2026-7 review"}
+    )
     entries = api.get(f"{ADMIN}/audit", "admin", params={"person_id": "p-ana"}).json()
-    assert [(e["actor"], e["action"], e["purpose"]) for e in entries] == \
-        [("sam", "open_shift", "incident 2026-7 review")]
+    assert [(e["actor"], e["action"], e["purpose"]) for e in entries] == [
+        ("sam", "open_shift", "incident 2026-7 review")
+    ]
     assert api.get(f"{ADMIN}/audit", "admin", params={"action": "nothing"}).json() == []

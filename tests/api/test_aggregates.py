@@ -1,5 +1,6 @@
 """Aggregates for supervisors and data officers: k-suppression in the query results,
 thresholds read live, exports that respect k, hotspots normalised by exposure."""
+
 from __future__ import annotations
 
 import csv
@@ -15,8 +16,17 @@ from fleetpilot.analytics.geo import LocalFrame
 from fleetpilot.analytics.hotspots import Grid, HotspotParams
 from fleetpilot.analytics.hotspots import hotspots as gi_star_hotspots
 
-FIGURES = ("shifts", "coverage_mean", "distance_km_per_shift", "deadhead_share", "collection_h_per_shift",
-           "idle_min_per_shift", "facility_min_per_shift", "dwell_mean_s", "turnaround_mean_s")
+FIGURES = (
+    "shifts",
+    "coverage_mean",
+    "distance_km_per_shift",
+    "deadhead_share",
+    "collection_h_per_shift",
+    "idle_min_per_shift",
+    "facility_min_per_shift",
+    "dwell_mean_s",
+    "turnaround_mean_s",
+)
 
 
 def _range(api) -> dict[str, str]:
@@ -59,11 +69,18 @@ def test_no_range_reveals_a_hidden_week_by_subtraction(shared_api, first, last):
     whatever two ranges are subtracted, the remainder is made of visible weeks, whose
     figures are shown anyway (docs/decisions/0004)."""
     week1 = shared_api.world.week1
-    body = _efficiency(shared_api, **{"from": str(week1 + timedelta(days=first)),
-                                      "to": str(week1 + timedelta(days=last))})
+    body = _efficiency(
+        shared_api, **{"from": str(week1 + timedelta(days=first)), "to": str(week1 + timedelta(days=last))}
+    )
     start, end = (date.fromisoformat(body[k]) for k in ("start", "end"))
     assert start.weekday() == end.weekday() == 0
-    assert start <= week1 + timedelta(days=first) < week1 + timedelta(days=last) <= end < start + timedelta(days=last - first + 14)
+    assert (
+        start
+        <= week1 + timedelta(days=first)
+        < week1 + timedelta(days=last)
+        <= end
+        < start + timedelta(days=last - first + 14)
+    )
     shown = [p for p in body["periods"] if not p["suppressed"]]
     assert all(date.fromisoformat(p["period_start"]).weekday() == 0 for p in body["periods"])
     whole = body["whole_range"]
@@ -74,17 +91,20 @@ def test_no_range_reveals_a_hidden_week_by_subtraction(shared_api, first, last):
 
 
 def test_daily_figures_are_refused(shared_api):
-    response = shared_api.get("/api/v1/routes/r-north/efficiency", "supervisor",
-                              params={**_range(shared_api), "bucket": "day"})
+    response = shared_api.get(
+        "/api/v1/routes/r-north/efficiency", "supervisor", params={**_range(shared_api), "bucket": "day"}
+    )
     assert response.status_code == 422
 
 
 def test_k_is_read_live_from_the_privacy_settings(api):
     assert not _efficiency(api)["periods"][0]["suppressed"]
     settings = api.get("/api/v1/admin/privacy", "admin").json()
-    changed = api.client.put("/api/v1/admin/privacy", headers=api.headers("admin"),
-                             json={**{k: settings[k] for k in ("retention_days", "zone_policy", "k_min_shifts")},
-                                   "k_min_people": 4})
+    changed = api.client.put(
+        "/api/v1/admin/privacy",
+        headers=api.headers("admin"),
+        json={**{k: settings[k] for k in ("retention_days", "zone_policy", "k_min_shifts")}, "k_min_people": 4},
+    )
     assert changed.status_code == 200, changed.text
     body = _efficiency(api)
     assert body["k_min_people"] == 4 and all(p["suppressed"] for p in body["periods"])
@@ -133,17 +153,25 @@ def test_cells_are_scored_by_gi_star_on_the_rollups_grid(api):
     centre_x, centre_y = np.meshgrid(np.arange(5) * grid.cell_m + 1, np.arange(5) * grid.cell_m + 1)
     cells = grid.cell_of(centre_x.ravel(), centre_y.ravel())
     risky = set(cells[[6, 7, 11, 12]].tolist())  # a 2x2 block
-    rows = [(int(c), start.date(), shift_id, 100, 30 if int(c) in risky else 2)
-            for shift_id, (start, _) in api.world.shift_window.items() if "truck-1" in shift_id for c in cells]
+    rows = [
+        (int(c), start.date(), shift_id, 100, 30 if int(c) in risky else 2)
+        for shift_id, (start, _) in api.world.shift_window.items()
+        if "truck-1" in shift_id
+        for c in cells
+    ]
     api.sql("DELETE FROM cell_exposure")
-    api.sql_many("INSERT INTO cell_exposure (cell_id, day, shift_id, passes, harsh_brake) VALUES ($1, $2, $3, $4, $5)",
-                 rows)
+    api.sql_many(
+        "INSERT INTO cell_exposure (cell_id, day, shift_id, passes, harsh_brake) VALUES ($1, $2, $3, $4, $5)", rows
+    )
     api.sql("INSERT INTO fleetpilot_meta (key, value) VALUES ('analytics_frame', '13.4,52.5')")
     body = api.get("/api/v1/hotspots/cells", "supervisor", params=_range(api)).json()
     units = {int(u["unit_id"]): u for u in body["units"]}
     assert len(units) == 25 and body["cell_m"] == grid.cell_m
-    expected = gi_star_hotspots(np.array(list(units)), np.array([u["passes"] for u in units.values()]),
-                                np.array([u["events"] for u in units.values()]))
+    expected = gi_star_hotspots(
+        np.array(list(units)),
+        np.array([u["passes"] for u in units.values()]),
+        np.array([u["events"] for u in units.values()]),
+    )
     flagged = {c for c, u in units.items() if u["significant"]}
     assert {int(c) for c in expected.cell[expected.significant]} == flagged
     assert flagged & risky and body["units"][0]["significant"]  # Gi* may flag the block's neighbours too
@@ -163,18 +191,25 @@ def test_hotspot_segments_with_kind_and_min_passes(shared_api):
     assert body["kind"] == "speeding" and body["units"][0]["events"] == 0
     none = shared_api.get("/api/v1/hotspots/segments", "supervisor", params={**params, "min_passes": 10_000}).json()
     assert none["units"] == []
-    assert shared_api.get("/api/v1/hotspots/segments", "supervisor",
-                          params={**params, "kind": "harsh_corner"}).status_code == 422
+    assert (
+        shared_api.get("/api/v1/hotspots/segments", "supervisor", params={**params, "kind": "harsh_corner"}).status_code
+        == 422
+    )
 
 
 def test_a_busy_segment_is_not_a_hotspot_but_a_risky_one_is(api):
     # Two more segments passed on every r-north shift: seg-b busy at about the usual rate,
     # seg-c quiet but with many events per pass.
     days = [(start.date(), s) for s, (start, _) in api.world.shift_window.items() if "truck-1" in s]
-    api.sql_many("INSERT INTO segment_exposure (segment_id, day, shift_id, passes, harsh_brake) "
-                 "VALUES ('seg-b', $1, $2, 200, 50)", days)
-    api.sql_many("INSERT INTO segment_exposure (segment_id, day, shift_id, passes, harsh_brake) "
-                 "VALUES ('seg-c', $1, $2, 5, 4)", days)
+    api.sql_many(
+        "INSERT INTO segment_exposure (segment_id, day, shift_id, passes, harsh_brake) "
+        "VALUES ('seg-b', $1, $2, 200, 50)",
+        days,
+    )
+    api.sql_many(
+        "INSERT INTO segment_exposure (segment_id, day, shift_id, passes, harsh_brake) VALUES ('seg-c', $1, $2, 5, 4)",
+        days,
+    )
     body = api.get("/api/v1/hotspots/segments", "supervisor", params=_range(api)).json()
     units = {u["unit_id"]: u for u in body["units"]}
     assert units["seg-c"]["significant"] and not units["seg-b"]["significant"]
@@ -209,5 +244,7 @@ def test_export_catalogue_and_kind_check(shared_api):
     catalogue = shared_api.get("/api/v1/exports", "data_officer").json()
     assert {d["name"] for d in catalogue} == {"segment_hotspots", "cell_hotspots", "route_efficiency"}
     assert all(d["formats"] == ["geojson", "csv", "parquet"] for d in catalogue)
-    assert shared_api.get("/api/v1/exports/segment_hotspots", "data_officer",
-                          params={"kind": "harsh_accel"}).status_code == 422
+    assert (
+        shared_api.get("/api/v1/exports/segment_hotspots", "data_officer", params={"kind": "harsh_accel"}).status_code
+        == 422
+    )

@@ -1,4 +1,5 @@
 """Sign-in, lockout, sign-out and token checks: only exactly right tokens get in."""
+
 from __future__ import annotations
 
 import base64
@@ -72,13 +73,17 @@ def test_lockout_limits_come_from_the_settings(api, password):
     assert row["failed_logins"] == 1 and row["locked_until"] is None
     assert sign_in(api, "sam", "guess-guess-guess").status_code == 401
     assert "locked" in sign_in(api, "sam", password).json()["detail"]
-    minutes = api.sql("SELECT extract(epoch FROM locked_until - now()) / 60 AS m FROM users WHERE username = 'sam'")[0]["m"]
+    minutes = api.sql("SELECT extract(epoch FROM locked_until - now()) / 60 AS m FROM users WHERE username = 'sam'")[0][
+        "m"
+    ]
     assert 2.5 < minutes <= 3
 
 
 def test_a_failure_after_the_lock_expires_locks_again_at_once(api, password):
-    api.sql("UPDATE users SET failed_logins = $1, locked_until = now() - interval '1 second' WHERE username = 'dora'",
-            MAX_FAILED_LOGINS)
+    api.sql(
+        "UPDATE users SET failed_logins = $1, locked_until = now() - interval '1 second' WHERE username = 'dora'",
+        MAX_FAILED_LOGINS,
+    )
     assert sign_in(api, "dora", "another wrong guess").status_code == 401
     assert sign_in(api, "dora", password).status_code == 401  # locked again
 
@@ -103,8 +108,15 @@ def test_logout_revokes_the_token(api, password):
 def _forged(api, **changes) -> str:
     keys = api.client.app.state.token_keys
     now = datetime.now(timezone.utc)
-    claims = {"sub": str(api.world.users["ana"]), "role": "driver", "jti": "forged", "iat": now,
-              "exp": now + timedelta(minutes=5), "iss": ISSUER, **changes}
+    claims = {
+        "sub": str(api.world.users["ana"]),
+        "role": "driver",
+        "jti": "forged",
+        "iat": now,
+        "exp": now + timedelta(minutes=5),
+        "iss": ISSUER,
+        **changes,
+    }
     return jwt.encode({k: v for k, v in claims.items() if v is not None}, keys.secret, algorithm=ALGORITHM)
 
 
@@ -122,23 +134,41 @@ def _unsigned(token: str) -> str:
     return f"{header}.{payload}."
 
 
-@pytest.mark.parametrize("make", [
-    pytest.param(lambda api: _forged(api, exp=datetime.now(timezone.utc) - timedelta(seconds=1)), id="expired"),
-    pytest.param(lambda api: _tamper_payload(api.tokens["driver"], role="admin"), id="role-changed-in-payload"),
-    pytest.param(lambda api: _tamper_payload(api.tokens["driver"], sub=str(api.world.users["ben"])), id="user-swapped"),
-    pytest.param(lambda api: api.tokens["driver"][:-4] + ("AAAA" if not api.tokens["driver"].endswith("AAAA") else "BBBB"),
-                 id="signature-altered"),
-    pytest.param(lambda api: _unsigned(api.tokens["admin"]), id="alg-none"),
-    pytest.param(lambda api: jwt.encode({"sub": str(api.world.users["adam"]), "role": "admin", "jti": "x",
-                                         "iat": datetime.now(timezone.utc),
-                                         "exp": datetime.now(timezone.utc) + timedelta(minutes=5), "iss": ISSUER},
-                                        "some-other-secret-of-a-sensible-length!!", algorithm=ALGORITHM), id="wrong-key"),
-    pytest.param(lambda api: _forged(api, iss="someone-else"), id="wrong-issuer"),
-    pytest.param(lambda api: _forged(api, jti=None), id="no-jti"),
-    pytest.param(lambda api: _forged(api, role="admin"), id="role-not-the-stored-one"),
-    pytest.param(lambda api: _forged(api, sub="999999"), id="no-such-user"),
-    pytest.param(lambda api: "not-a-jwt", id="garbage"),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda api: _forged(api, exp=datetime.now(timezone.utc) - timedelta(seconds=1)), id="expired"),
+        pytest.param(lambda api: _tamper_payload(api.tokens["driver"], role="admin"), id="role-changed-in-payload"),
+        pytest.param(
+            lambda api: _tamper_payload(api.tokens["driver"], sub=str(api.world.users["ben"])), id="user-swapped"
+        ),
+        pytest.param(
+            lambda api: api.tokens["driver"][:-4] + ("AAAA" if not api.tokens["driver"].endswith("AAAA") else "BBBB"),
+            id="signature-altered",
+        ),
+        pytest.param(lambda api: _unsigned(api.tokens["admin"]), id="alg-none"),
+        pytest.param(
+            lambda api: jwt.encode(
+                {
+                    "sub": str(api.world.users["adam"]),
+                    "role": "admin",
+                    "jti": "x",
+                    "iat": datetime.now(timezone.utc),
+                    "exp": datetime.now(timezone.utc) + timedelta(minutes=5),
+                    "iss": ISSUER,
+                },
+                "some-other-secret-of-a-sensible-length!!",
+                algorithm=ALGORITHM,
+            ),
+            id="wrong-key",
+        ),
+        pytest.param(lambda api: _forged(api, iss="someone-else"), id="wrong-issuer"),
+        pytest.param(lambda api: _forged(api, jti=None), id="no-jti"),
+        pytest.param(lambda api: _forged(api, role="admin"), id="role-not-the-stored-one"),
+        pytest.param(lambda api: _forged(api, sub="999999"), id="no-such-user"),
+        pytest.param(lambda api: "not-a-jwt", id="garbage"),
+    ],
+)
 def test_bad_tokens_are_refused_everywhere(shared_api, make):
     token = make(shared_api)
     for path in (ME, "/api/v1/me/shifts", "/api/v1/admin/users"):
@@ -172,23 +202,27 @@ def _on_db(url, fn):
 GOOD_PASSWORD = "a long enough password"
 
 
-@pytest.mark.parametrize("username, role, person, new_password, message", [
-    ("newdriver", "driver", None, GOOD_PASSWORD, "exactly one person"),
-    ("newsup", "supervisor", "p-ana", GOOD_PASSWORD, "exactly one person"),
-    ("newdriver", "driver", "p-nobody", GOOD_PASSWORD, "does not exist"),
-    ("ana", "supervisor", None, GOOD_PASSWORD, "taken"),
-    ("newdriver2", "driver", "p-ana", GOOD_PASSWORD, "already has an account"),
-    ("newsup", "boss", None, GOOD_PASSWORD, "role must be one of"),
-    ("newsup", "supervisor", None, "short", "characters"),
-])
+@pytest.mark.parametrize(
+    "username, role, person, new_password, message",
+    [
+        ("newdriver", "driver", None, GOOD_PASSWORD, "exactly one person"),
+        ("newsup", "supervisor", "p-ana", GOOD_PASSWORD, "exactly one person"),
+        ("newdriver", "driver", "p-nobody", GOOD_PASSWORD, "does not exist"),
+        ("ana", "supervisor", None, GOOD_PASSWORD, "taken"),
+        ("newdriver2", "driver", "p-ana", GOOD_PASSWORD, "already has an account"),
+        ("newsup", "boss", None, GOOD_PASSWORD, "role must be one of"),
+        ("newsup", "supervisor", None, "short", "characters"),
+    ],
+)
 def test_create_user_enforces_the_account_rules(api, username, role, person, new_password, message):
     with pytest.raises(UserError, match=message):
         _on_db(api.database_url, lambda conn: create_user(conn, username, new_password, role, person))
 
 
 def test_create_user_then_sign_in(api):
-    user_id = _on_db(api.database_url, lambda conn: create_user(conn, "eve", "eve's long password", "driver",
-                                                                "p-zz-eve"))
+    user_id = _on_db(
+        api.database_url, lambda conn: create_user(conn, "eve", "eve's long password", "driver", "p-zz-eve")
+    )
     users = {u.username: u for u in _on_db(api.database_url, list_users)}
     assert users["eve"].user_id == user_id and users["eve"].person_id == "p-zz-eve"
     token = sign_in(api, "eve", "eve's long password").json()["access_token"]

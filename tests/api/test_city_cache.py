@@ -1,5 +1,6 @@
 """/city carries a strong ETag from the city's version: 304 while unchanged, the new layer
 after any write to streets or facilities, and the gate decides every request first."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -11,14 +12,25 @@ from fleetpilot.db.importer import import_city
 
 
 def _street(segment_id: str, name: str) -> dict:
-    return {"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[13.4, 52.5], [13.41, 52.5]]},
-            "properties": {"kind": "street", "segment_id": segment_id, "name": name, "road_class": "residential",
-                           "speed_limit_kmh": 30}}
+    return {
+        "type": "Feature",
+        "geometry": {"type": "LineString", "coordinates": [[13.4, 52.5], [13.41, 52.5]]},
+        "properties": {
+            "kind": "street",
+            "segment_id": segment_id,
+            "name": name,
+            "road_class": "residential",
+            "speed_limit_kmh": 30,
+        },
+    }
 
 
 def _import(api, *features: dict) -> None:
-    run(with_conn(api.database_url, lambda conn: import_city(conn, {"type": "FeatureCollection",
-                                                                    "features": list(features)})))
+    run(
+        with_conn(
+            api.database_url, lambda conn: import_city(conn, {"type": "FeatureCollection", "features": list(features)})
+        )
+    )
 
 
 def _city(api, role: str | None, if_none_match: str | None = None):

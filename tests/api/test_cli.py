@@ -1,4 +1,5 @@
 """`fleetpilot users` and `fleetpilot api` as a user runs them: real processes, real database."""
+
 from __future__ import annotations
 
 import json
@@ -18,14 +19,24 @@ CLI = [sys.executable, "-m", "fleetpilot.cli"]
 
 def fleetpilot(*args: str, env: dict[str, str], stdin: str | None = None):
     clean = {k: v for k, v in os.environ.items() if not k.startswith("FLEETPILOT_")}
-    return subprocess.run([*CLI, *args], env={**clean, **env}, input=stdin, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([*CLI, *args], env={**clean, **env}, input=stdin, capture_output=True, text=True, timeout=120)
 
 
 def test_users_add_and_list(api, tmp_path):
     env = {"FLEETPILOT_DATABASE_URL": api.database_url, "FLEETPILOT_DATA_DIR": str(tmp_path)}
-    added = fleetpilot("users", "add", "--username", "cai", "--role", "driver", "--person", "p-zz-cai",
-                       "--password-stdin", env=env, stdin="cai's chosen password\n")
+    added = fleetpilot(
+        "users",
+        "add",
+        "--username",
+        "cai",
+        "--role",
+        "driver",
+        "--person",
+        "p-zz-cai",
+        "--password-stdin",
+        env=env,
+        stdin="cai's chosen password\n",
+    )
     assert added.returncode == 0, added.stderr
     assert "created user cai" in added.stdout and "password" not in added.stdout
     generated = fleetpilot("users", "add", "--username", "olga", "--role", "data_officer", env=env)
@@ -38,11 +49,14 @@ def test_users_add_and_list(api, tmp_path):
     assert "cai" in listed and "p-zz-cai" in listed and "olga" in listed and password not in listed
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--username", "x1y", "--role", "driver"], "exactly one person"),
-    (["--username", "x1y", "--role", "driver", "--person", "p-nobody"], "does not exist"),
-    (["--username", "ana", "--role", "admin"], "taken"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--username", "x1y", "--role", "driver"], "exactly one person"),
+        (["--username", "x1y", "--role", "driver", "--person", "p-nobody"], "does not exist"),
+        (["--username", "ana", "--role", "admin"], "taken"),
+    ],
+)
 def test_users_add_errors_are_one_clear_line(shared_api, tmp_path, monkeypatch, capsys, args, message):
     # In-process (the CLI's own entry point): the subprocess path is covered above.
     monkeypatch.setenv("FLEETPILOT_DATABASE_URL", shared_api.database_url)
@@ -56,10 +70,18 @@ def test_fleetpilot_api_serves_health_and_generates_its_signing_key_once(fresh_d
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FLEETPILOT_")},
-           "FLEETPILOT_DATABASE_URL": fresh_db, "FLEETPILOT_DATA_DIR": str(tmp_path)}
-    server = subprocess.Popen([*CLI, "api", "--port", str(port), "--log-level", "warning"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("FLEETPILOT_")},
+        "FLEETPILOT_DATABASE_URL": fresh_db,
+        "FLEETPILOT_DATA_DIR": str(tmp_path),
+    }
+    server = subprocess.Popen(
+        [*CLI, "api", "--port", str(port), "--log-level", "warning"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         health = None
         for _ in range(300):  # the first start applies the migrations

@@ -1,4 +1,5 @@
 """Responses are gzip-compressed when the client accepts it and they are large enough."""
+
 from __future__ import annotations
 
 import gzip

@@ -6,6 +6,7 @@ ids), and the only raw fixes of another person on the driver's own truck lie on 
 52.60 (the driver's are on 52.50). Hypothesis draws operations of the whole API and
 parameter values from other people's ids, the driver's own ids, dates and hostile text.
 """
+
 from __future__ import annotations
 
 import io
@@ -36,8 +37,10 @@ def _values(world) -> st.SearchStrategy[str]:
     others = sorted(world.others_shifts) + ["p-zz-ben", "p-zz-cai", "p-zz-dan", "truck-2", "truck-3"]
     own = sorted(world.ana_shifts) + ["p-ana", "truck-1"]
     return st.one_of(
-        st.sampled_from(others), st.sampled_from(own),
-        st.dates().map(str), st.integers(-10, 10**6).map(str),
+        st.sampled_from(others),
+        st.sampled_from(own),
+        st.dates().map(str),
+        st.integers(-10, 10**6).map(str),
         st.sampled_from(["' OR '1'='1", "%", "*", "..", "../p-zz-ben", "true", "null", "[]", "{}"]),
         st.text(max_size=20),
     )
@@ -80,32 +83,37 @@ def _request(api, role: str, data, operations, values):
     method, path, query = data.draw(st.sampled_from(operations), label="operation")
     url, sent = path, []
     while "{" in url:
-        name = url[url.index("{") + 1:url.index("}")]
+        name = url[url.index("{") + 1 : url.index("}")]
         sent.append(data.draw(values, label=name) or "x")
         url = url.replace("{" + name + "}", quote(sent[-1], safe=""), 1)
     names = data.draw(st.lists(st.sampled_from(query + EXTRA_QUERY), unique=True, max_size=4), label="query")
     params = {name: data.draw(values, label=name) for name in names}
     body = None
     if method in ("post", "put", "patch"):
-        body = data.draw(st.dictionaries(st.sampled_from(["purpose", "person_id", "shift_id", "username", "role"]),
-                                         values, max_size=3), label="body")
+        body = data.draw(
+            st.dictionaries(
+                st.sampled_from(["purpose", "person_id", "shift_id", "username", "role"]), values, max_size=3
+            ),
+            label="body",
+        )
     sent += [*params.values(), *(body or {}).values()]
     response = api.client.request(method.upper(), url, params=params, json=body, headers=api.headers(role))
     return response, tuple(sent)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                   HealthCheck.too_slow])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(data=st.data())
 def test_a_driver_never_gets_another_persons_data(shared_api, data):
-    response, sent = _request(shared_api, "driver", data, _operations(shared_api.client.app),
-                              _values(shared_api.world))
+    response, sent = _request(shared_api, "driver", data, _operations(shared_api.client.app), _values(shared_api.world))
     assert response.status_code < 500, response.text
     assert _leaks(response, "zz", sent) == []
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(data=st.data())
 def test_the_second_driver_never_gets_the_first_drivers_data(shared_api, data):
     # Ben's own ids carry "zz"; Ana's carry "-ana-" (shift ids) and "p-ana" (person id).
@@ -116,8 +124,11 @@ def test_the_second_driver_never_gets_the_first_drivers_data(shared_api, data):
 
 def test_the_markers_would_catch_a_leak(shared_api):
     """The property is not vacuous: the same checks flag what a supervisor may legitimately open."""
-    response = shared_api.post(f"/api/v1/shifts/{sorted(shared_api.world.others_shifts)[0]}/open", "supervisor",
-                               json={"purpose": "incident 2026-1 marker check"})
+    response = shared_api.post(
+        f"/api/v1/shifts/{sorted(shared_api.world.others_shifts)[0]}/open",
+        "supervisor",
+        json={"purpose": "incident 2026-1 marker check"},
+    )
     assert response.status_code == 200 and _leaks(response, "zz")
     ben_track = shared_api.get(f"/api/v1/me/shifts/{shared_api.world.shifts['p-zz-ben'][0]}/track", "ben")
     assert any(leak.startswith("52.6") for leak in _leaks(ben_track, "no-such-marker"))

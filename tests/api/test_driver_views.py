@@ -1,4 +1,5 @@
 """A driver's own views: shifts, one shift with its track, trends, access log, export."""
+
 from __future__ import annotations
 
 import csv
@@ -33,11 +34,15 @@ def test_my_shifts_page_and_range(shared_api):
     page = shared_api.get(f"{ME}/shifts", "driver", params={**_all_time(shared_api), "limit": 2, "offset": 1}).json()
     assert len(page["shifts"]) == 2 and page["total"] == len(shared_api.world.ana_shifts)
     week1 = shared_api.world.week1
-    first_week = shared_api.get(f"{ME}/shifts", "driver", params={"from": week1.isoformat(),
-                                                                  "to": (week1 + timedelta(days=7)).isoformat()})
+    first_week = shared_api.get(
+        f"{ME}/shifts", "driver", params={"from": week1.isoformat(), "to": (week1 + timedelta(days=7)).isoformat()}
+    )
     assert {s["shift_id"][:10] for s in first_week.json()["shifts"]} <= {
-        (week1 + timedelta(days=d)).isoformat() for d in range(7)}
-    assert shared_api.get(f"{ME}/shifts", "driver", params={"from": "2026-02-01", "to": "2026-01-01"}).status_code == 422
+        (week1 + timedelta(days=d)).isoformat() for d in range(7)
+    }
+    assert (
+        shared_api.get(f"{ME}/shifts", "driver", params={"from": "2026-02-01", "to": "2026-01-01"}).status_code == 422
+    )
 
 
 def test_one_of_my_shifts_has_metrics_events_in_context_and_delays(shared_api):
@@ -108,8 +113,14 @@ def test_export_holds_all_my_data_and_nobody_elses(api):
     assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
     assert "attachment" in response.headers["content-disposition"]
     archive = zipfile.ZipFile(io.BytesIO(response.content))
-    assert set(archive.namelist()) == {"README.txt", "account.json", "shifts.json", "access_log.json", "fixes.csv",
-                                       "tracks.geojson"}
+    assert set(archive.namelist()) == {
+        "README.txt",
+        "account.json",
+        "shifts.json",
+        "access_log.json",
+        "fixes.csv",
+        "tracks.geojson",
+    }
     shifts = json.loads(archive.read("shifts.json"))
     assert {s["shift_id"] for s in shifts} == api.world.ana_shifts
     fixes = list(csv.DictReader(io.StringIO(archive.read("fixes.csv").decode())))
@@ -128,11 +139,20 @@ def test_only_safety_moments_count_in_my_shift_list_and_trends(api):
     """Reversing is part of the job and must not count; harsh events and long stretches do."""
     shift_id = api.world.track_shift
     starts = api.world.shift_window[shift_id][0]
-    api.sql_many("INSERT INTO shift_events (shift_id, ts, kind, source, lon, lat, context) "
-                 "VALUES ($1, $2, $3, 'device', 13.4, 52.5, '{}')",
-                 [(shift_id, starts + timedelta(minutes=m), kind)
-                  for m, kind in ((1, "reversing"), (2, "reversing"), (3, "reversing"), (4, "harsh_accel"),
-                                  (5, "long_stretch"))])
+    api.sql_many(
+        "INSERT INTO shift_events (shift_id, ts, kind, source, lon, lat, context) "
+        "VALUES ($1, $2, $3, 'device', 13.4, 52.5, '{}')",
+        [
+            (shift_id, starts + timedelta(minutes=m), kind)
+            for m, kind in (
+                (1, "reversing"),
+                (2, "reversing"),
+                (3, "reversing"),
+                (4, "harsh_accel"),
+                (5, "long_stretch"),
+            )
+        ],
+    )
     shifts = api.get(f"{ME}/shifts", "driver", params=_all_time(api)).json()["shifts"]
     counts = {s["shift_id"]: s["safety_events"] for s in shifts}
     assert counts[shift_id] == 3 and all(n == 1 for s, n in counts.items() if s != shift_id)
@@ -146,34 +166,60 @@ def test_only_safety_moments_count_in_my_shift_list_and_trends(api):
 def test_an_event_on_a_known_hotspot_of_its_kind_is_flagged(api):
     shift_id = api.world.track_shift
     starts = api.world.shift_window[shift_id][0]
-    api.sql_many("INSERT INTO shift_events (shift_id, ts, kind, source, lon, lat, context) "
-                 "VALUES ($1, $2, $3, 'derived', 13.4, 52.5, $4::jsonb)",
-                 [(shift_id, starts + timedelta(minutes=1), "speeding", '{"segment_id": "seg-a"}'),
-                  (shift_id, starts + timedelta(minutes=2), "harsh_brake", '{"segment_id": "seg-b", "street": "B St"}'),
-                  (shift_id, starts + timedelta(minutes=3), "harsh_brake", '{}')])
+    api.sql_many(
+        "INSERT INTO shift_events (shift_id, ts, kind, source, lon, lat, context) "
+        "VALUES ($1, $2, $3, 'derived', 13.4, 52.5, $4::jsonb)",
+        [
+            (shift_id, starts + timedelta(minutes=1), "speeding", '{"segment_id": "seg-a"}'),
+            (shift_id, starts + timedelta(minutes=2), "harsh_brake", '{"segment_id": "seg-b", "street": "B St"}'),
+            (shift_id, starts + timedelta(minutes=3), "harsh_brake", "{}"),
+        ],
+    )
     # seg-a is a known harsh-braking hotspot (not a speeding one); seg-b is not a hotspot.
-    api.sql("INSERT INTO known_hotspots (segment_id, kind, passes, events, rate_per_1000, expected, q, first_day, "
-            "last_day) VALUES ('seg-a', 'harsh_brake', 1000, 40, 40, 10, 0.001, current_date - 90, current_date)")
+    api.sql(
+        "INSERT INTO known_hotspots (segment_id, kind, passes, events, rate_per_1000, expected, q, first_day, "
+        "last_day) VALUES ('seg-a', 'harsh_brake', 1000, 40, 40, 10, 0.001, current_date - 90, current_date)"
+    )
     events = api.get(f"{ME}/shifts/{shift_id}", "driver").json()["events"]
     flags = [(e["kind"], e["context"].get("segment_id"), e["context"]["hotspot"]) for e in events]
-    assert flags == [("speeding", "seg-a", False), ("harsh_brake", "seg-b", False), ("harsh_brake", None, False),
-                     ("harsh_brake", "seg-a", True)]
+    assert flags == [
+        ("speeding", "seg-a", False),
+        ("harsh_brake", "seg-b", False),
+        ("harsh_brake", None, False),
+        ("harsh_brake", "seg-a", True),
+    ]
     assert events[1]["context"]["street"] == "B St"
 
 
 CREW_RECORD = {
-    "breaks": [{"starts_at": "2026-11-20T09:46:00Z", "ends_at": "2026-11-20T10:23:58Z", "facility_id": "break-1"},
-               {"starts_at": "2026-11-20T12:00:00Z", "ends_at": "2026-11-20T12:16:00Z", "facility_id": None}],
-    "facility_visits": [{"facility_id": "transfer-1", "facility_type": "transfer_station",
-                         "arrived_at": "2026-11-20T09:14:23Z", "departed_at": "2026-11-20T09:43:00Z", "queue_s": 1047.0},
-                        {"facility_id": "landfill-1", "facility_type": "landfill",
-                         "arrived_at": "2026-11-20T12:42:16Z", "departed_at": "2026-11-20T13:08:29Z", "queue_s": 589.5}],
+    "breaks": [
+        {"starts_at": "2026-11-20T09:46:00Z", "ends_at": "2026-11-20T10:23:58Z", "facility_id": "break-1"},
+        {"starts_at": "2026-11-20T12:00:00Z", "ends_at": "2026-11-20T12:16:00Z", "facility_id": None},
+    ],
+    "facility_visits": [
+        {
+            "facility_id": "transfer-1",
+            "facility_type": "transfer_station",
+            "arrived_at": "2026-11-20T09:14:23Z",
+            "departed_at": "2026-11-20T09:43:00Z",
+            "queue_s": 1047.0,
+        },
+        {
+            "facility_id": "landfill-1",
+            "facility_type": "landfill",
+            "arrived_at": "2026-11-20T12:42:16Z",
+            "departed_at": "2026-11-20T13:08:29Z",
+            "queue_s": 589.5,
+        },
+    ],
     "longest_without_break_s": 11284.0,
 }
 
 
-STOPS = [{"lon": 13.40512, "lat": 52.50001, "arrived_at": "2026-11-20T08:23:20+00:00", "dwell_s": 45.0},
-         {"lon": 13.4061, "lat": 52.5, "arrived_at": "2026-11-20T08:25:00+00:00", "dwell_s": 12.5}]
+STOPS = [
+    {"lon": 13.40512, "lat": 52.50001, "arrived_at": "2026-11-20T08:23:20+00:00", "dwell_s": 45.0},
+    {"lon": 13.4061, "lat": 52.5, "arrived_at": "2026-11-20T08:25:00+00:00", "dwell_s": 12.5},
+]
 
 
 def test_my_shift_has_its_hours_breaks_queues_and_stops_as_the_rollup_stored_them(api):
@@ -181,8 +227,12 @@ def test_my_shift_has_its_hours_breaks_queues_and_stops_as_the_rollup_stored_the
     shape sent) come out as details and as stops with ISO times; the queue times also
     add up to a shift-level delay. The same document is what a purpose-bound opening shows."""
     shift_id = api.world.track_shift
-    api.sql("UPDATE shift_metrics SET metrics = metrics || $2::jsonb, stop_points = $3::jsonb WHERE shift_id = $1",
-            shift_id, json.dumps(CREW_RECORD), json.dumps(STOPS))
+    api.sql(
+        "UPDATE shift_metrics SET metrics = metrics || $2::jsonb, stop_points = $3::jsonb WHERE shift_id = $1",
+        shift_id,
+        json.dumps(CREW_RECORD),
+        json.dumps(STOPS),
+    )
     body = api.get(f"{ME}/shifts/{shift_id}", "driver").json()
     ShiftDetail.model_validate(body)  # the documented schema holds for a real document
     details = body["metrics"]["details"]
@@ -190,7 +240,10 @@ def test_my_shift_has_its_hours_breaks_queues_and_stops_as_the_rollup_stored_the
     assert details["breaks"] == CREW_RECORD["breaks"]
     assert details["facility_visits"] == CREW_RECORD["facility_visits"]
     assert details["longest_without_break_s"] == 11284.0
-    assert [(s["lon"], s["lat"], s["dwell_s"]) for s in body["stops"]] == [(13.40512, 52.50001, 45.0), (13.4061, 52.5, 12.5)]
+    assert [(s["lon"], s["lat"], s["dwell_s"]) for s in body["stops"]] == [
+        (13.40512, 52.50001, 45.0),
+        (13.4061, 52.5, 12.5),
+    ]
     arrived = [datetime.fromisoformat(s["arrived_at"]) for s in body["stops"]]
     assert [a.timestamp() for a in arrived] == [1795163000, 1795163100] and arrived[0].utcoffset() == timedelta(0)
     queue = next(d for d in body["delays"] if d["kind"] == "facility_queue")
@@ -198,8 +251,11 @@ def test_my_shift_has_its_hours_breaks_queues_and_stops_as_the_rollup_stored_the
     # A shift the rollup has not stored stops for has none, and no queue delay.
     other = api.get(f"{ME}/shifts/{sorted(api.world.ana_shifts - {shift_id})[0]}", "driver").json()
     assert other["stops"] == [] and "facility_queue" not in {d["kind"] for d in other["delays"]}
-    opened = api.post(f"/api/v1/shifts/{shift_id}/open", "supervisor",
-                      json={"purpose": "incident 2026-0042: resident reported a damaged bin"})
+    opened = api.post(
+        f"/api/v1/shifts/{shift_id}/open",
+        "supervisor",
+        json={"purpose": "incident 2026-0042: resident reported a damaged bin"},
+    )
     assert opened.status_code == 200, opened.text
     OpenedShift.model_validate(opened.json())
     shift = opened.json()["shift"]

@@ -1,5 +1,6 @@
 """Hotspot reads from day/week blocks are exact: the same visible units, sums and
 suppressed count as from the exposure rows, before and after crews or exposure change."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
@@ -29,8 +30,11 @@ def fleet():
 
 def _answer(visible) -> tuple[int, dict]:
     rows = visible.rows
-    units = {str(r["unit_id"]): tuple(v for k, v in dict(r).items() if k not in ("suppressed", "unit_id"))
-             for r in rows if r["unit_id"] is not None}
+    units = {
+        str(r["unit_id"]): tuple(v for k, v in dict(r).items() if k not in ("suppressed", "unit_id"))
+        for r in rows
+        if r["unit_id"] is not None
+    }
     return rows[0]["suppressed"], units
 
 
@@ -53,15 +57,20 @@ def test_blocks_answer_exactly_as_the_exposure_rows(db_url, fleet):
             weeks = await conn.fetchval("SELECT count(*) FROM cell_weekly")
             out = []
             for level in ("cell", "segment"):
-                for start, end, k in ((first, last + timedelta(days=1), (3, 2)), (first + timedelta(days=1), last, (5, 3)),
-                                      (first - timedelta(days=10), last + timedelta(days=3), (2, 2))):
+                for start, end, k in (
+                    (first, last + timedelta(days=1), (3, 2)),
+                    (first + timedelta(days=1), last, (5, 3)),
+                    (first - timedelta(days=10), last + timedelta(days=3), (2, 2)),
+                ):
                     out.append((level, start, end, k, *await _both(conn, level, start, end, *k)))
             # Crews taken off the shifts of the first five days: fewer people, so more suppression,
             # seen at once from the exposure rows and, after the rebuild, from the blocks.
             await refresh_blocks(conn)
             before = _answer(await visible_units(conn, "cell", first, last + timedelta(days=1), 3, 3))
-            deleted = await conn.execute("DELETE FROM shift_crew c USING shifts s WHERE s.shift_id = c.shift_id "
-                                         "AND s.starts_at < $1::date + 5", first)
+            deleted = await conn.execute(
+                "DELETE FROM shift_crew c USING shifts s WHERE s.shift_id = c.shift_id AND s.starts_at < $1::date + 5",
+                first,
+            )
             stale = (deleted, await conn.fetchval("SELECT count(*) FROM exposure_stale_days"))
             raw_after = _answer(await visible_units(conn, "cell", first, last + timedelta(days=1), 3, 3))
             await refresh_blocks(conn)
@@ -84,8 +93,9 @@ def test_range_plan_uses_whole_clean_weeks_then_days():
     start, end = date(2026, 10, 23), date(2026, 11, 22)  # Friday .. Sunday after
     plan = plan_range(start, end, set())
     assert plan.weeks == [date(2026, 10, 26), date(2026, 11, 2), date(2026, 11, 9)]
-    assert plan.days == [date(2026, 10, 23), date(2026, 10, 24), date(2026, 10, 25)] + \
-        [date(2026, 11, 16) + timedelta(days=i) for i in range(6)]
+    assert plan.days == [date(2026, 10, 23), date(2026, 10, 24), date(2026, 10, 25)] + [
+        date(2026, 11, 16) + timedelta(days=i) for i in range(6)
+    ]
     assert plan.raw == []
     stale = plan_range(start, end, {date(2026, 11, 4)})
     assert stale.weeks == [date(2026, 10, 26), date(2026, 11, 9)] and stale.raw == [date(2026, 11, 4)]

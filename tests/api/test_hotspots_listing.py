@@ -1,4 +1,5 @@
 """min_level lists fewer units without changing any score; tested_units counts them all."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -26,11 +27,14 @@ def test_min_level_filters_the_listing_not_the_statistics(shared_api):
         for shift in shifts:
             rows.append((cell, api.world.shift_window[shift][0].date(), shift, 20, int(rng.poisson(rate))))
     api.sql("DELETE FROM cell_exposure")
-    api.sql_many("INSERT INTO cell_exposure (cell_id, day, shift_id, passes, harsh_brake) VALUES ($1, $2, $3, $4, $5)",
-                 rows)
+    api.sql_many(
+        "INSERT INTO cell_exposure (cell_id, day, shift_id, passes, harsh_brake) VALUES ($1, $2, $3, $4, $5)", rows
+    )
     params = {"from": str(api.world.week1 - timedelta(days=1)), "to": str(api.world.week1 + timedelta(weeks=4))}
-    listed = {level: api.get("/api/v1/hotspots/cells", "data_officer", params={**params, "min_level": level}).json()
-              for level in ("all", "elevated", "significant")}
+    listed = {
+        level: api.get("/api/v1/hotspots/cells", "data_officer", params={**params, "min_level": level}).json()
+        for level in ("all", "elevated", "significant")
+    }
     everything = listed["all"]["units"]
     assert len(everything) == listed["all"]["tested_units"] == len(cells)
     assert all(body["tested_units"] == len(cells) for body in listed.values())
@@ -55,10 +59,15 @@ def test_a_repeated_answer_follows_every_change_of_its_data(shared_api):
     api.sql("UPDATE privacy_settings SET k_min_shifts = 2, k_min_people = 1")
     shifts = sorted(s for s in api.world.shift_window if s != api.world.live_shift)
     api.sql("DELETE FROM cell_exposure")
-    api.sql_many("INSERT INTO cell_exposure (cell_id, day, shift_id, passes, harsh_brake) VALUES (7, $1, $2, 40, 1)",
-                 [(api.world.shift_window[s][0].date(), s) for s in shifts])
-    params = {"from": str(api.world.week1 - timedelta(days=1)), "to": str(api.world.week1 + timedelta(weeks=4)),
-              "min_passes": 1}
+    api.sql_many(
+        "INSERT INTO cell_exposure (cell_id, day, shift_id, passes, harsh_brake) VALUES (7, $1, $2, 40, 1)",
+        [(api.world.shift_window[s][0].date(), s) for s in shifts],
+    )
+    params = {
+        "from": str(api.world.week1 - timedelta(days=1)),
+        "to": str(api.world.week1 + timedelta(weeks=4)),
+        "min_passes": 1,
+    }
 
     def cell7():
         body = api.get("/api/v1/hotspots/cells", "data_officer", params=params).json()
@@ -70,11 +79,16 @@ def test_a_repeated_answer_follows_every_change_of_its_data(shared_api):
     api.sql("UPDATE privacy_settings SET k_min_shifts = $1", len(shifts) + 1)
     assert cell7() == (None, 1)
     api.sql("UPDATE privacy_settings SET k_min_shifts = 2, k_min_people = 2")
-    people = len({r["person_id"] for r in api.sql("SELECT person_id FROM shift_crew WHERE shift_id = ANY($1::text[])",
-                                                    shifts)})
+    people = len(
+        {r["person_id"] for r in api.sql("SELECT person_id FROM shift_crew WHERE shift_id = ANY($1::text[])", shifts)}
+    )
     # Week 2 (one person) is a hidden (cell, week): its shifts leave every figure.
-    week2 = [s for s in shifts if api.world.shift_window[s][0].date() - api.world.week1 >= timedelta(weeks=1)
-             and api.world.shift_window[s][0].date() - api.world.week1 < timedelta(weeks=2)]
+    week2 = [
+        s
+        for s in shifts
+        if api.world.shift_window[s][0].date() - api.world.week1 >= timedelta(weeks=1)
+        and api.world.shift_window[s][0].date() - api.world.week1 < timedelta(weeks=2)
+    ]
     assert people >= 2 and len(week2) == 6 and cell7() == (len(shifts) + 2 - len(week2), 0)
     api.sql("DELETE FROM shift_crew WHERE shift_id = ANY($1::text[])", shifts)
     assert cell7() == (None, 1)

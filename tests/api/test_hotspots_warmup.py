@@ -1,5 +1,6 @@
 """The hotspot page's default answer is computed when the API starts; a request is answered
 from it only while its state is unchanged, and only after the gate admitted the request."""
+
 from __future__ import annotations
 
 import time

@@ -2,6 +2,7 @@
 ranges an answer is the combination of its weeks' answers — sums, reference rate, Gi* and
 Poisson scores — and changing a hidden unit-week changes no answer, whether the range is read
 from the weekly blocks, from exposure rows of stale days, or from both."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -47,12 +48,14 @@ def seeded(shared_api):
             for shift in shifts:
                 if rng.random() < 0.55:
                     passes = int(rng.integers(5, 40))
-                    rows[level].append((unit, api.world.shift_window[shift][0].date(), shift, passes,
-                                        int(rng.poisson(rate * passes))))
+                    rows[level].append(
+                        (unit, api.world.shift_window[shift][0].date(), shift, passes, int(rng.poisson(rate * passes)))
+                    )
     for level, (table, unit) in LEVELS.items():
         api.sql(f"DELETE FROM {table}")
-        api.sql_many(f"INSERT INTO {table} ({unit}, day, shift_id, passes, harsh_brake) VALUES ($1, $2, $3, $4, $5)",
-                     rows[level])
+        api.sql_many(
+            f"INSERT INTO {table} ({unit}, day, shift_id, passes, harsh_brake) VALUES ($1, $2, $3, $4, $5)", rows[level]
+        )
     crews: dict[str, set[str]] = {}
     for r in api.sql("SELECT shift_id, person_id FROM shift_crew"):
         crews.setdefault(r["shift_id"], set()).add(r["person_id"])
@@ -60,8 +63,7 @@ def seeded(shared_api):
     for level, level_rows in rows.items():
         for unit, day, shift, _, _ in level_rows:
             members.setdefault((level, unit, _monday(day)), set()).add(shift)
-    hidden = {key for key, ss in members.items()
-              if len(ss) < K[0] or len(set().union(*(crews[s] for s in ss))) < K[1]}
+    hidden = {key for key, ss in members.items() if len(ss) < K[0] or len(set().union(*(crews[s] for s in ss))) < K[1]}
     week1 = api.world.week1
     assert {w for _, _, w in hidden} == {week1, week1 + timedelta(weeks=1), week1 + timedelta(weeks=2)}
     assert len(hidden) < len(members)
@@ -69,16 +71,20 @@ def seeded(shared_api):
 
 
 def _get(api, level: str, first: date, last: date) -> dict:
-    response = api.get(f"/api/v1/hotspots/{level}", "data_officer",
-                       params={"from": str(first), "to": str(last), "min_passes": 1})
+    response = api.get(
+        f"/api/v1/hotspots/{level}", "data_officer", params={"from": str(first), "to": str(last), "min_passes": 1}
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
 
 def _answers(api) -> dict:
     week1 = api.world.week1
-    return {(level, a, b): _get(api, level, week1 + timedelta(days=a), week1 + timedelta(days=b))
-            for level in LEVELS for a, b in [*RANGES, *((7 * w, 7 * w + 7) for w in WEEKS)]}
+    return {
+        (level, a, b): _get(api, level, week1 + timedelta(days=a), week1 + timedelta(days=b))
+        for level in LEVELS
+        for a, b in [*RANGES, *((7 * w, 7 * w + 7) for w in WEEKS)]
+    }
 
 
 def _check_combination(api, answers: dict) -> None:
@@ -89,16 +95,16 @@ def _check_combination(api, answers: dict) -> None:
             body = answers[(level, a, b)]
             start, end = date.fromisoformat(body["start"]), date.fromisoformat(body["end"])
             assert start.weekday() == end.weekday() == 0 and start <= week1 + timedelta(days=a)
-            weeks = [answers[(level, 7 * w, 7 * w + 7)] for w in WEEKS
-                     if start <= week1 + timedelta(weeks=w) < end]
+            weeks = [answers[(level, 7 * w, 7 * w + 7)] for w in WEEKS if start <= week1 + timedelta(weeks=w) < end]
             passes, events = Counter(), Counter()
             for week in weeks:
                 for u in week["units"]:
                     passes[u["unit_id"]] += u["passes"]
                     events[u["unit_id"]] += u["events"]
             units = {u["unit_id"]: u for u in body["units"]}
-            assert {i: (u["passes"], u["events"]) for i, u in units.items()} == \
-                {i: (passes[i], events[i]) for i in passes}, (level, a, b)
+            assert {i: (u["passes"], u["events"]) for i, u in units.items()} == {
+                i: (passes[i], events[i]) for i in passes
+            }, (level, a, b)
             assert body["suppressed_cells"] == sum(w["suppressed_cells"] for w in weeks)
             ids = sorted(passes)
             p = np.array([passes[i] for i in ids], dtype=float)
@@ -124,9 +130,15 @@ def _change_hidden(api, hidden: set, days: set[date] | None = None) -> int:
     for level, (table, unit) in LEVELS.items():
         keys = [(u, w) for lv, u, w in hidden if lv == level]
         for u, week in keys:
-            result = api.sql(f"UPDATE {table} SET passes = passes * 3, harsh_brake = harsh_brake + 4 "
-                             f"WHERE {unit} = $1 AND day >= $2 AND day < $3 AND ($4::date[] IS NULL OR day = ANY($4)) "
-                             "RETURNING 1", u, week, week + timedelta(days=7), sorted(days) if days else None)
+            result = api.sql(
+                f"UPDATE {table} SET passes = passes * 3, harsh_brake = harsh_brake + 4 "
+                f"WHERE {unit} = $1 AND day >= $2 AND day < $3 AND ($4::date[] IS NULL OR day = ANY($4)) "
+                "RETURNING 1",
+                u,
+                week,
+                week + timedelta(days=7),
+                sorted(days) if days else None,
+            )
             changed += len(result)
     return changed
 

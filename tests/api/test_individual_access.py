@@ -1,5 +1,6 @@
 """Purpose-bound individual access: no purpose, no data; every access in the audit log and in
 the person's own access log; real names only on admin paths, and that read audited too."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,8 +14,11 @@ def _open(api, role: str, shift_id: str, purpose: str | None):
 
 
 def _audit(api, shift_id: str):
-    return api.sql("SELECT actor_user_id, actor_role, action, subject_person_id, purpose FROM audit_log "
-                   "WHERE shift_id = $1 ORDER BY subject_person_id", shift_id)
+    return api.sql(
+        "SELECT actor_user_id, actor_role, action, subject_person_id, purpose FROM audit_log "
+        "WHERE shift_id = $1 ORDER BY subject_person_id",
+        shift_id,
+    )
 
 
 @pytest.mark.parametrize("purpose", [None, "", "   ", "because", "x" * 7])
@@ -35,13 +39,18 @@ def test_supervisor_opens_a_shift_with_a_purpose_and_the_crew_sees_it(api):
     assert body["shift"]["metrics"]["distance_km"] > 0
     assert body["track"]["features"][0]["properties"]["points"] > 0
     rows = _audit(api, shift_id)
-    assert [(r["actor_user_id"], r["actor_role"], r["action"], r["subject_person_id"], r["purpose"]) for r in rows] \
-        == [(api.world.users["sam"], "supervisor", "open_shift", "p-ana", PURPOSE)]
+    assert [(r["actor_user_id"], r["actor_role"], r["action"], r["subject_person_id"], r["purpose"]) for r in rows] == [
+        (api.world.users["sam"], "supervisor", "open_shift", "p-ana", PURPOSE)
+    ]
     log = api.get("/api/v1/me/access-log", "driver").json()
     assert log["total"] == 1
     entry = log["entries"][0]
-    assert (entry["actor"], entry["actor_role"], entry["shift_id"], entry["purpose"]) == \
-        ("sam", "supervisor", shift_id, PURPOSE)
+    assert (entry["actor"], entry["actor_role"], entry["shift_id"], entry["purpose"]) == (
+        "sam",
+        "supervisor",
+        shift_id,
+        PURPOSE,
+    )
     # Ben was not on that shift: his log stays empty.
     assert api.get("/api/v1/me/access-log", "ben").json()["total"] == 0
 
@@ -70,8 +79,9 @@ def test_an_unknown_shift_is_not_found_and_not_logged(api):
 def test_shift_lookup_by_vehicle_and_time_names_no_people(shared_api):
     shift_id = shared_api.world.track_shift
     starts, _ = shared_api.world.shift_window[shift_id]
-    response = shared_api.get("/api/v1/shifts", "supervisor",
-                              params={"vehicle_id": "truck-1", "at": starts.isoformat()})
+    response = shared_api.get(
+        "/api/v1/shifts", "supervisor", params={"vehicle_id": "truck-1", "at": starts.isoformat()}
+    )
     assert [s["shift_id"] for s in response.json()] == [shift_id]
     assert "p-" not in response.text and "person" not in response.text
     # A lookup is not an individual access: nothing is logged.
@@ -90,8 +100,11 @@ def test_real_names_only_for_admins_and_the_read_is_audited(api):
 @pytest.mark.parametrize("role", ["driver", "supervisor", "data_officer", "admin"])
 def test_no_response_outside_admin_paths_contains_a_real_name(shared_api, role):
     names = [r["full_name"] for r in shared_api.sql("SELECT full_name FROM identity.person_names")]
-    paths = [p for p, ops in shared_api.client.app.openapi()["paths"].items()
-             if "get" in ops and "{" not in p and not p.startswith("/api/v1/admin")]
+    paths = [
+        p
+        for p, ops in shared_api.client.app.openapi()["paths"].items()
+        if "get" in ops and "{" not in p and not p.startswith("/api/v1/admin")
+    ]
     for path in paths:
         text = shared_api.get(path, role, params={"from": shared_api.world.week1.isoformat()}).text
         assert not any(name in text for name in names), path

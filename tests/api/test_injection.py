@@ -5,6 +5,7 @@ injection strings in turn. The answer must be the one a harmless unknown value g
 (same status, same body apart from the echoed value), never a 5xx, and the personal data
 tables must be exactly as before (compared by a checksum of every row).
 """
+
 from __future__ import annotations
 
 import copy
@@ -21,12 +22,36 @@ INJECTIONS = [
 ]
 BENIGN = "benign-value"
 # Tables with personal data no endpoint writes; they must not change at all.
-DATA_TABLES = ["people", "identity.person_names", "shifts", "shift_crew", "fixes", "events", "shift_metrics",
-               "shift_events", "cell_exposure", "segment_exposure", "privacy_drops"]
-PLAN = {"type": "FeatureCollection", "note": "n", "features": [
-    {"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[13.4, 52.5], [13.41, 52.5]]},
-     "properties": {"route_id": "r-north", "feature_type": "segment", "seq": 1, "segment_id": "seg-a",
-                    "route_name": "North"}}]}
+DATA_TABLES = [
+    "people",
+    "identity.person_names",
+    "shifts",
+    "shift_crew",
+    "fixes",
+    "events",
+    "shift_metrics",
+    "shift_events",
+    "cell_exposure",
+    "segment_exposure",
+    "privacy_drops",
+]
+PLAN = {
+    "type": "FeatureCollection",
+    "note": "n",
+    "features": [
+        {
+            "type": "Feature",
+            "geometry": {"type": "LineString", "coordinates": [[13.4, 52.5], [13.41, 52.5]]},
+            "properties": {
+                "route_id": "r-north",
+                "feature_type": "segment",
+                "seq": 1,
+                "segment_id": "seg-a",
+                "route_name": "North",
+            },
+        }
+    ],
+}
 # A valid body per operation that takes one; its string fields are injected one at a time.
 BODIES = {
     ("post", "/api/v1/shifts/{shift_id}/open"): {"purpose": "incident 2026-5 injection test"},
@@ -38,14 +63,22 @@ BODIES = {
     ("post", "/api/v1/admin/vehicles"): {"vehicle_id": "truck-77", "city": "metro", "label": "spare"},
     ("post", "/api/v1/admin/devices"): {"device_id": "dev-77", "vehicle_id": "truck-1", "mqtt_username": "dev77"},
     ("patch", "/api/v1/admin/devices/{device_id}"): {"mqtt_username": "dev1"},
-    ("put", "/api/v1/admin/privacy"): {"retention_days": 90, "k_min_shifts": 5, "k_min_people": 3,
-                                       "zone_policy": "snap"},
+    ("put", "/api/v1/admin/privacy"): {
+        "retention_days": 90,
+        "k_min_shifts": 5,
+        "k_min_people": 3,
+        "zone_policy": "snap",
+    },
     ("post", "/api/v1/whatif/scenarios/{name}"): {"params": {}},
     ("post", "/api/v1/whatif/questions/{question_id}"): {"params": {}},
     ("post", "/api/v1/admin/privacy/zones"): {"name": "depot yard", "lon": 13.4, "lat": 52.5, "radius_m": 20},
 }
-NO_BODY = {("post", "/api/v1/auth/logout"), ("post", "/api/v1/admin/retention/run"),
-           ("delete", "/api/v1/routes/{route_id}"), ("delete", "/api/v1/admin/privacy/zones/{zone_id}")}
+NO_BODY = {
+    ("post", "/api/v1/auth/logout"),
+    ("post", "/api/v1/admin/retention/run"),
+    ("delete", "/api/v1/routes/{route_id}"),
+    ("delete", "/api/v1/admin/privacy/zones/{zone_id}"),
+}
 ROLES = ["driver", "supervisor", "data_officer", "admin"]
 
 
@@ -53,6 +86,8 @@ def QUERY_DEFAULTS(api) -> dict[str, dict[str, str]]:  # noqa: N802 - a table, b
     """Valid values for required query parameters, so an injected one is what reaches the query."""
     starts, _ = api.world.shift_window[api.world.track_shift]
     return {"/api/v1/shifts": {"vehicle_id": "truck-1", "at": starts.isoformat()}}
+
+
 CHECKSUM = "SELECT count(*) AS n, coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') AS sum FROM {} t"
 
 
@@ -97,9 +132,17 @@ def _cases(spec):
 
 
 def _send(api, role, method, path, where, name, value):
-    path_values = {"shift_id": api.world.track_shift, "route_id": "r-north", "user_id": str(api.world.users["ana"]),
-                   "device_id": "dev-1", "zone_id": "1", "dataset": "route_efficiency", "name": "start_time",
-                   "question_id": "tip_trips_per_shift", "result_id": "0" * 32}
+    path_values = {
+        "shift_id": api.world.track_shift,
+        "route_id": "r-north",
+        "user_id": str(api.world.users["ana"]),
+        "device_id": "dev-1",
+        "zone_id": "1",
+        "dataset": "route_efficiency",
+        "name": "start_time",
+        "question_id": "tip_trips_per_shift",
+        "result_id": "0" * 32,
+    }
     if where == "path":
         path_values[name] = value
     url = path.format(**{k: quote(v, safe="") for k, v in path_values.items()})
@@ -150,8 +193,11 @@ def test_injection_strings_change_nothing(api, kind):
                 problems.append(f"{label}: {response.status_code}")
             elif kind == "read" and response.status_code != benign.status_code:
                 problems.append(f"{label}: {response.status_code}, a harmless value got {benign.status_code}")
-            elif kind == "read" and response.status_code == 200 and \
-                    _normalised(response.text, injection) != _normalised(benign.text, BENIGN):
+            elif (
+                kind == "read"
+                and response.status_code == 200
+                and _normalised(response.text, injection) != _normalised(benign.text, BENIGN)
+            ):
                 problems.append(f"{label}: answered differently from a harmless value")
     assert problems == []
     assert _fingerprint(api) == before

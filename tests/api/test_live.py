@@ -1,4 +1,5 @@
 """Live positions: vehicles on duty only, recent fixes only, no people."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone

@@ -1,11 +1,24 @@
 """No endpoint ranks or lists people: outside a person's own views and the admin paths, no
 response of the API carries a field that names a person or an account, and no operation
 takes a parameter to sort or rank by."""
+
 from __future__ import annotations
 
 PERSONAL_PATHS = ("/api/v1/me/", "/api/v1/auth/me", "/api/v1/admin/")
-PERSON_FIELDS = {"person_id", "person", "people", "crew", "driver", "drivers", "full_name", "name_of_driver",
-                 "username", "user_id", "actor", "employee_no"}
+PERSON_FIELDS = {
+    "person_id",
+    "person",
+    "people",
+    "crew",
+    "driver",
+    "drivers",
+    "full_name",
+    "name_of_driver",
+    "username",
+    "user_id",
+    "actor",
+    "employee_no",
+}
 RANKING_PARAMETERS = {"sort", "sort_by", "order", "order_by", "rank", "top", "leaderboard"}
 
 

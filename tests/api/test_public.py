@@ -1,4 +1,5 @@
 """Public pages: health with the storage mode, transparency from live settings, docs, root."""
+
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
@@ -34,11 +35,15 @@ def test_transparency_says_what_who_and_how_long(shared_api):
 
 
 def test_transparency_counts_data_not_stored(api):
-    api.sql("INSERT INTO privacy_drops (vehicle_id, day, reason, fixes, events) VALUES "
-            "('truck-1', current_date, 'off_duty', 1200, 3), ('truck-2', current_date, 'off_duty', 800, 0), "
-            "('truck-1', current_date - 1, 'private_mode', 50, 0), ('truck-1', current_date - 90, 'off_duty', 7, 0)")
-    drops = {d["reason"]: (d["fixes"], d["events"]) for d in api.get("/api/v1/transparency", None).json()
-             ["not_stored_last_30_days"]}
+    api.sql(
+        "INSERT INTO privacy_drops (vehicle_id, day, reason, fixes, events) VALUES "
+        "('truck-1', current_date, 'off_duty', 1200, 3), ('truck-2', current_date, 'off_duty', 800, 0), "
+        "('truck-1', current_date - 1, 'private_mode', 50, 0), ('truck-1', current_date - 90, 'off_duty', 7, 0)"
+    )
+    drops = {
+        d["reason"]: (d["fixes"], d["events"])
+        for d in api.get("/api/v1/transparency", None).json()["not_stored_last_30_days"]
+    }
     assert drops == {"off_duty": (2000, 3), "private_mode": (50, 0)}
     assert "2,000" in api.get("/transparency", None).text
 

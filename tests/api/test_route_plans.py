@@ -1,4 +1,5 @@
 """Route plans: GeoJSON import/export in the routes.geojson format, versions, edits."""
+
 from __future__ import annotations
 
 import copy
@@ -10,17 +11,46 @@ ROUTES = "/api/v1/routes"
 
 def _plan(route_id: str = "r-new", shift: float = 0.0) -> dict:
     line = lambda *pts: {"type": "LineString", "coordinates": [[lon + shift, lat] for lon, lat in pts]}  # noqa: E731
-    return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": line((13.40, 52.50), (13.41, 52.50)),
-         "properties": {"route_id": route_id, "feature_type": "segment", "seq": 1, "segment_id": "s1",
-                        "service": True, "speed_limit_kmh": 30, "route_name": "New route"}},
-        {"type": "Feature", "geometry": line((13.41, 52.50), (13.41, 52.51)),
-         "properties": {"route_id": route_id, "feature_type": "segment", "seq": 2, "segment_id": "s2",
-                        "service": False}},
-        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [13.405, 52.50]},
-         "properties": {"route_id": route_id, "feature_type": "stop", "seq": 1, "stop_id": "stop-1",
-                        "segment_id": "s1"}},
-    ]}
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": line((13.40, 52.50), (13.41, 52.50)),
+                "properties": {
+                    "route_id": route_id,
+                    "feature_type": "segment",
+                    "seq": 1,
+                    "segment_id": "s1",
+                    "service": True,
+                    "speed_limit_kmh": 30,
+                    "route_name": "New route",
+                },
+            },
+            {
+                "type": "Feature",
+                "geometry": line((13.41, 52.50), (13.41, 52.51)),
+                "properties": {
+                    "route_id": route_id,
+                    "feature_type": "segment",
+                    "seq": 2,
+                    "segment_id": "s2",
+                    "service": False,
+                },
+            },
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [13.405, 52.50]},
+                "properties": {
+                    "route_id": route_id,
+                    "feature_type": "stop",
+                    "seq": 1,
+                    "stop_id": "stop-1",
+                    "segment_id": "s1",
+                },
+            },
+        ],
+    }
 
 
 def test_import_then_export_round_trips_and_is_idempotent(api):
@@ -39,8 +69,11 @@ def test_import_then_export_round_trips_and_is_idempotent(api):
 
 def test_a_changed_plan_is_a_new_version_and_old_versions_stay_readable(api):
     api.post(f"{ROUTES}/plans", "supervisor", json=_plan())
-    changed = api.client.put(f"{ROUTES}/r-new/plan", headers=api.headers("supervisor"),
-                             json={**_plan(shift=0.001), "note": "moved one block east"})
+    changed = api.client.put(
+        f"{ROUTES}/r-new/plan",
+        headers=api.headers("supervisor"),
+        json={**_plan(shift=0.001), "note": "moved one block east"},
+    )
     assert changed.json() == {"versions": {"r-new": 2}}
     history = api.get(f"{ROUTES}/r-new", "supervisor").json()["history"]
     assert [(v["version"], v["note"]) for v in history] == [(1, None), (2, "moved one block east")]
@@ -59,8 +92,7 @@ def test_moving_a_segment_between_routes_in_one_save(api):
     both = copy.deepcopy(_plan("r-a")["features"][:1]) + _plan("r-b", shift=0.02)["features"]
     moved = _plan("r-a")["features"][1]
     moved["properties"].update(route_id="r-b", seq=3)
-    response = api.post(f"{ROUTES}/plans", "supervisor", json={"type": "FeatureCollection",
-                                                                "features": [*both, moved]})
+    response = api.post(f"{ROUTES}/plans", "supervisor", json={"type": "FeatureCollection", "features": [*both, moved]})
     assert response.json() == {"versions": {"r-a": 2, "r-b": 2}}
     routes = {r["route_id"]: r for r in api.get(ROUTES, "supervisor").json()}
     assert (routes["r-a"]["segments"], routes["r-b"]["segments"]) == (1, 3)
@@ -71,16 +103,19 @@ def test_everything_exports_as_one_collection(shared_api):
     assert {f["properties"]["route_id"] for f in features} == {"r-north", "r-south"}
 
 
-@pytest.mark.parametrize("breakage", [
-    lambda p: p["features"][0].update(geometry={"type": "Point", "coordinates": [13.4, 52.5]}),
-    lambda p: p["features"][2]["properties"].pop("stop_id"),
-    lambda p: p["features"][0]["geometry"]["coordinates"].__setitem__(0, [200.0, 52.5]),
-    lambda p: p["features"][0]["geometry"].update(coordinates=[[13.4, 52.5]]),
-    lambda p: p["features"][1]["properties"].update(seq=1),
-    lambda p: p["features"][0]["properties"].update(feature_type="depot"),
-    lambda p: p["features"][0]["properties"].update(route_id="bad id with spaces"),
-    lambda p: p.update(features=[]),
-])
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        lambda p: p["features"][0].update(geometry={"type": "Point", "coordinates": [13.4, 52.5]}),
+        lambda p: p["features"][2]["properties"].pop("stop_id"),
+        lambda p: p["features"][0]["geometry"]["coordinates"].__setitem__(0, [200.0, 52.5]),
+        lambda p: p["features"][0]["geometry"].update(coordinates=[[13.4, 52.5]]),
+        lambda p: p["features"][1]["properties"].update(seq=1),
+        lambda p: p["features"][0]["properties"].update(feature_type="depot"),
+        lambda p: p["features"][0]["properties"].update(route_id="bad id with spaces"),
+        lambda p: p.update(features=[]),
+    ],
+)
 def test_malformed_plans_are_refused_and_store_nothing(shared_api, breakage):
     plan = _plan()
     breakage(plan)
@@ -90,8 +125,9 @@ def test_malformed_plans_are_refused_and_store_nothing(shared_api, breakage):
 
 
 def test_a_route_plan_save_may_only_hold_that_route(shared_api):
-    response = shared_api.client.put(f"{ROUTES}/r-other/plan", headers=shared_api.headers("supervisor"),
-                                     json=_plan("r-new"))
+    response = shared_api.client.put(
+        f"{ROUTES}/r-other/plan", headers=shared_api.headers("supervisor"), json=_plan("r-new")
+    )
     assert response.status_code == 422 and "r-new" in response.json()["detail"][0]["msg"]
 
 

@@ -4,6 +4,7 @@ serving the dashboards on loopback, and Debian's headless Chromium driven by Pla
 The database and server are built once per session (filling takes a few seconds); the tests
 only read, except the route-plan test, which writes new route versions that no other test reads.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -56,16 +57,35 @@ async def _build(url: str, settings: Settings) -> Pilot:
         users = await add_users(conn, person, other)
         live = fleet.roster["shifts"][0]
         await add_live_shift(conn, live["vehicle_id"], live["route_id"], [person], datetime.now(timezone.utc))
-        own = [r["shift_id"] for r in await conn.fetch(
-            "SELECT s.shift_id FROM shifts s JOIN shift_crew c USING (shift_id) "
-            "WHERE c.person_id = $1 AND s.ends_at < now() ORDER BY s.starts_at DESC", person)]
-        others = [r["shift_id"] for r in await conn.fetch(
-            "SELECT shift_id FROM shifts WHERE shift_id NOT IN (SELECT shift_id FROM shift_crew WHERE person_id = $1) "
-            "ORDER BY shift_id", person)]
+        own = [
+            r["shift_id"]
+            for r in await conn.fetch(
+                "SELECT s.shift_id FROM shifts s JOIN shift_crew c USING (shift_id) "
+                "WHERE c.person_id = $1 AND s.ends_at < now() ORDER BY s.starts_at DESC",
+                person,
+            )
+        ]
+        others = [
+            r["shift_id"]
+            for r in await conn.fetch(
+                "SELECT shift_id FROM shifts WHERE shift_id NOT IN (SELECT shift_id FROM shift_crew WHERE person_id = $1) "
+                "ORDER BY shift_id",
+                person,
+            )
+        ]
     finally:
         await conn.close()
-    return Pilot(url=url, start=start, days=DAYS, users=users, person=person, other_person=other, own_shifts=own,
-                 other_shifts=others, live_vehicle=live["vehicle_id"])
+    return Pilot(
+        url=url,
+        start=start,
+        days=DAYS,
+        users=users,
+        person=person,
+        other_person=other,
+        own_shifts=own,
+        other_shifts=others,
+        live_vehicle=live["vehicle_id"],
+    )
 
 
 async def _create(admin_url: str, name: str) -> None:
@@ -88,8 +108,13 @@ async def _drop(admin_url: str, name: str) -> None:
 def pilot_settings(pg_admin_url, mqtt_url, data_dir):
     name = f"fpt_browser_{uuid.uuid4().hex[:8]}"
     run_async(_create(pg_admin_url, name))
-    settings = Settings(database_url=with_database(pg_admin_url, name), mqtt_url=mqtt_url, data_dir=data_dir,
-                        jwt_secret="browser-" + uuid.uuid4().hex, _env_file=None)
+    settings = Settings(
+        database_url=with_database(pg_admin_url, name),
+        mqtt_url=mqtt_url,
+        data_dir=data_dir,
+        jwt_secret="browser-" + uuid.uuid4().hex,
+        _env_file=None,
+    )
     yield settings
     run_async(_drop(pg_admin_url, name))
 
@@ -108,8 +133,11 @@ def pilot(pilot_settings):
                 built.tokens[role] = answer.json()["access_token"]
             # A supervisor opens one of the driver's shifts for a stated purpose (audited).
             built.opened_shift, built.purpose = built.own_shifts[1], PURPOSE
-            client.post(f"/api/v1/shifts/{built.opened_shift}/open", json={"purpose": PURPOSE},
-                        headers={"Authorization": f"Bearer {built.tokens['supervisor']}"}).raise_for_status()
+            client.post(
+                f"/api/v1/shifts/{built.opened_shift}/open",
+                json={"purpose": PURPOSE},
+                headers={"Authorization": f"Bearer {built.tokens['supervisor']}"},
+            ).raise_for_status()
             built.openapi_paths = list(client.get("/openapi.json").json()["paths"])
         built.base = server.base
         yield built
@@ -127,7 +155,14 @@ def browser():
 
 @pytest.fixture(scope="session")
 def timings(pilot):
-    collected = Timings({"vehicles": VEHICLES, "days": DAYS, "shift_hours": HOURS, "seed": SEED,
-                         "first_day": date.isoformat(pilot.start)})
+    collected = Timings(
+        {
+            "vehicles": VEHICLES,
+            "days": DAYS,
+            "shift_hours": HOURS,
+            "seed": SEED,
+            "first_day": date.isoformat(pilot.start),
+        }
+    )
     yield collected
     collected.write()

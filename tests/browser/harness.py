@@ -2,6 +2,7 @@
 load timings and screenshots. Chromium is Debian's (/usr/bin/chromium): Playwright's own
 browser downloads do not run here.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -18,8 +19,14 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PHONE = {"width": 375, "height": 812}
 DESKTOP = {"width": 1280, "height": 900}
 TOKEN_KEY = "fleetpilot.token"  # dashboards/static/js/api.js keeps the token here
@@ -53,8 +60,9 @@ class ApiServer:
 
     def __init__(self, app) -> None:
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    lifespan="on"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        )
         self.thread = threading.Thread(target=self.server.run, name="api-under-test", daemon=True)
 
     @property
@@ -103,8 +111,9 @@ class Watch:
 
 def signed_in_context(browser, base: str, token: str | None, viewport: dict):
     """A browser context whose tab already holds `token` (as after signing in on login.html)."""
-    context = browser.new_context(viewport=viewport, timezone_id="UTC", locale="en-GB", accept_downloads=True,
-                                  base_url=base)
+    context = browser.new_context(
+        viewport=viewport, timezone_id="UTC", locale="en-GB", accept_downloads=True, base_url=base
+    )
     if token:
         context.add_init_script(f"window.sessionStorage.setItem({json.dumps(TOKEN_KEY)}, {json.dumps(token)});")
     return context
@@ -214,8 +223,12 @@ def png(width: int = 256, height: int = 256, grey: int = 200) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     rows = b"".join(b"\x00" + bytes([grey]) * width for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 class TileServer:

@@ -1,6 +1,7 @@
 """Purpose-bound individual access: a supervisor finds a shift by truck and time, sees nothing
 of it until a purpose is stated, opens it, and the crew member then reads who opened it and
 why in "who looked at my data, and why"."""
+
 from __future__ import annotations
 
 import uuid

@@ -2,6 +2,7 @@
 then shows, privacy zones, accounts (a crew member's linked to their person record, disabled
 and enabled), devices, retention and the audit log. Other roles are neither offered the page
 nor shown it when they type its address."""
+
 from __future__ import annotations
 
 import uuid
@@ -106,7 +107,9 @@ def test_admin_registers_a_device_and_runs_retention(admin, pilot):
     admin.get_by_label("Truck").select_option(pilot.live_vehicle)
     admin.get_by_role("button", name="Register device").click()
     admin.wait_for_selector(f"#devices-table >> text={device}")
-    assert pilot.sql("SELECT vehicle_id FROM devices WHERE device_id = $1", device)[0]["vehicle_id"] == pilot.live_vehicle
+    assert (
+        pilot.sql("SELECT vehicle_id FROM devices WHERE device_id = $1", device)[0]["vehicle_id"] == pilot.live_vehicle
+    )
     # The pilot's data is weeks old and the retention period longer: nothing is removed.
     fixes = pilot.sql("SELECT count(*) AS n FROM fixes")[0]["n"]
     admin.get_by_role("button", name="Remove expired raw data now").click()
@@ -123,7 +126,9 @@ def test_other_roles_are_not_offered_the_admin_page_and_cannot_reach_it(browser,
     context = signed_in_context(browser, pilot.base, pilot.tokens[role], DESKTOP)
     page = context.new_page()
     open_page(page, "transparency.html")
-    assert "admin.html" not in page.eval_on_selector_all(".site-nav a", "links => links.map((a) => a.getAttribute('href'))")
+    assert "admin.html" not in page.eval_on_selector_all(
+        ".site-nav a", "links => links.map((a) => a.getAttribute('href'))"
+    )
     page.goto("/app/admin.html")
     page.wait_for_url(lambda url: not url.endswith("/admin.html"), wait_until="commit")
     page.wait_for_selector("body[data-ready]")

@@ -1,5 +1,6 @@
 """The pages need nothing from the internet: plotly.js comes from the installed Python package,
 compressed and cacheable, and no page, script or stylesheet names another host."""
+
 from __future__ import annotations
 
 import gzip
@@ -41,7 +42,9 @@ def test_map_configuration_has_no_tiles_unless_configured():
     assert client().get("/app-assets/config.json").json() == {"tile_url": None, "tile_attribution": None}
     tiles = "https://tiles.example.org/{z}/{x}/{y}.png"
     assert client(tile_url=tiles, tile_attribution="© example").get("/app-assets/config.json").json() == {
-        "tile_url": tiles, "tile_attribution": "© example"}
+        "tile_url": tiles,
+        "tile_attribution": "© example",
+    }
 
 
 def test_no_page_script_or_stylesheet_names_another_host():
@@ -49,7 +52,9 @@ def test_no_page_script_or_stylesheet_names_another_host():
     assert len(files) >= 20
     found = {(p.name, url) for p in files for url in re.findall(r"""https?://[^\s"'`)<>]+""", p.read_text())}
     assert {(name, url) for name, url in found if url not in ALLOWED_URLS} == set()
-    scripts = {src for p in files if p.suffix == ".html" for src in re.findall(r'<script[^>]+src="([^"]+)"', p.read_text())}
+    scripts = {
+        src for p in files if p.suffix == ".html" for src in re.findall(r'<script[^>]+src="([^"]+)"', p.read_text())
+    }
     assert scripts and all(not s.startswith(("http:", "https:", "//")) for s in scripts)
 
 
@@ -60,11 +65,14 @@ def test_the_app_passes_the_tile_settings_to_the_maps(monkeypatch):
     for name in ("FLEETPILOT_MAP_TILE_URL", "FLEETPILOT_MAP_TILE_ATTRIBUTION"):
         monkeypatch.delenv(name, raising=False)
     tiles = "https://tiles.example.org/{z}/{x}/{y}.png"
-    configured = Settings(database_url="postgresql://unused@127.0.0.1/unused", map_tile_url=tiles,
-                          map_tile_attribution="© example")
+    configured = Settings(
+        database_url="postgresql://unused@127.0.0.1/unused", map_tile_url=tiles, map_tile_attribution="© example"
+    )
     # No lifespan: the config route needs no database.
     answer = TestClient(create_app(configured)).get("/app-assets/config.json")
     assert answer.json() == {"tile_url": tiles, "tile_attribution": "© example"}
     default = Settings(database_url="postgresql://unused@127.0.0.1/unused")
     assert TestClient(create_app(default)).get("/app-assets/config.json").json() == {
-        "tile_url": None, "tile_attribution": None}
+        "tile_url": None,
+        "tile_attribution": None,
+    }

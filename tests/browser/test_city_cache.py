@@ -1,5 +1,6 @@
 """The city layer comes from the browser's cache across tabs: a second tab's map page asks
 again with If-None-Match and gets a 304 (headers only), the page still drawn with streets."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,6 @@
 """The crew member's page shows their own real numbers, their access log and their download,
 and nothing of anyone else, whatever they type into the address bar."""
+
 from __future__ import annotations
 
 import json
@@ -64,18 +65,28 @@ def test_hours_breaks_queues_and_stops_show_what_the_rollup_recorded(driver_page
     """The crew record the rollup stored (shift_metrics.metrics and stop_points) is what the
     page shows: break total, each break, the longest stretch without one, each facility
     queue under "Delays that were not your doing", and every stop on the map."""
-    rows = {s: pilot.sql("SELECT break_s, metrics::text, stop_points::text FROM shift_metrics WHERE shift_id = $1",
-                         s)[0] for s in pilot.own_shifts}
+    rows = {
+        s: pilot.sql("SELECT break_s, metrics::text, stop_points::text FROM shift_metrics WHERE shift_id = $1", s)[0]
+        for s in pilot.own_shifts
+    }
     records = {s: (r["break_s"], json.loads(r["metrics"]), json.loads(r["stop_points"])) for s, r in rows.items()}
-    shift = next((s for s, (_, m, _) in records.items()
-                  if m.get("breaks") and any(v["queue_s"] > 0 for v in m.get("facility_visits", []))), None)
+    shift = next(
+        (
+            s
+            for s, (_, m, _) in records.items()
+            if m.get("breaks") and any(v["queue_s"] > 0 for v in m.get("facility_visits", []))
+        ),
+        None,
+    )
     assert shift, "no shift of the driver's with a break and a facility queue: the pilot cannot test this"
     _, record, points = records[shift]
     names = {r["facility_id"]: r["name"] for r in pilot.sql("SELECT facility_id, name FROM facilities")}
     open_page(driver_page, f"driver.html?shift={shift}")
 
-    lengths = [(datetime.fromisoformat(b["ends_at"]) - datetime.fromisoformat(b["starts_at"])).total_seconds()
-               for b in record["breaks"]]
+    lengths = [
+        (datetime.fromisoformat(b["ends_at"]) - datetime.fromisoformat(b["starts_at"])).total_seconds()
+        for b in record["breaks"]
+    ]
     # The total is the listed breaks' (the activity's break_s also counts seconds in a break-room fence).
     assert driver_page.inner_text("#hours-breaks") == duration(sum(lengths))
     assert driver_page.inner_text("#fig-breaks") == duration(sum(lengths))
@@ -88,9 +99,10 @@ def test_hours_breaks_queues_and_stops_show_what_the_rollup_recorded(driver_page
 
     queued = [v for v in record["facility_visits"] if v["queue_s"] > 0]
     delays = driver_page.eval_on_selector_all("#delays li", "items => items.map((li) => li.innerText)")
-    assert delays[:len(queued)] == [
+    assert delays[: len(queued)] == [
         f"{duration(v['queue_s'])} queueing at {names[v['facility_id']]} (arrived {hhmm(v['arrived_at'])})"
-        for v in queued]
+        for v in queued
+    ]
 
     assert driver_page.evaluate(STOPS_ON_MAP_JS) == [[p["lon"], p["lat"]] for p in points] and len(points) > 50
     assert horizontal_overflow(driver_page) <= 0, "the driver's page scrolls sideways on a 375 px screen"
@@ -222,7 +234,9 @@ def test_the_map_frames_the_route_again_when_a_desktop_window_narrows_to_a_phone
     open_page(page, "driver.html")
     assert page.evaluate(FRAMED)
     page.set_viewport_size(PHONE)
-    page.wait_for_function("(width) => document.getElementById('shift-map')._fullLayout.width <= width", arg=PHONE["width"])
+    page.wait_for_function(
+        "(width) => document.getElementById('shift-map')._fullLayout.width <= width", arg=PHONE["width"]
+    )
     page.wait_for_function(FRAMED)
     screenshot(page, "driver-driver-after-resize-phone")
     context.close()

@@ -1,5 +1,6 @@
 """The data officer's hotspot page lists exactly the API's significant hotspots, exports
 download the k-respecting files, and "What if" appears only when its API exists."""
+
 from __future__ import annotations
 
 import csv
@@ -32,8 +33,11 @@ def days(pilot) -> tuple[str, str, str]:
 @pytest.mark.parametrize("level", ["cells", "segments"])
 def test_hotspot_table_lists_the_apis_significant_places_in_order(officer, pilot, level):
     first, last, end = days(pilot)
-    found = httpx.get(f"{pilot.base}/api/v1/hotspots/{level}", params={"from": first, "to": end, "kind": "harsh_brake"},
-                      headers={"Authorization": f"Bearer {pilot.tokens['data_officer']}"}).json()
+    found = httpx.get(
+        f"{pilot.base}/api/v1/hotspots/{level}",
+        params={"from": first, "to": end, "kind": "harsh_brake"},
+        headers={"Authorization": f"Bearer {pilot.tokens['data_officer']}"},
+    ).json()
     significant = [u for u in found["units"] if u["significant"] and u["geometry"]]
     open_page(officer, f"hotspots.html?level={level}&kind=harsh_brake&from={first}&to={last}")
     method = {"gi_star": "Getis-Ord Gi*", "poisson_exceedance": "Poisson"}[found["method"]]
@@ -44,9 +48,12 @@ def test_hotspot_table_lists_the_apis_significant_places_in_order(officer, pilot
         assert significant
     assert shown == [u["unit_id"] for u in significant]
     rows = officer.eval_on_selector_all(
-        "#hotspot-units tbody tr:not(:has(td[colspan]))", "rows => rows.map((r) => [...r.cells].map((c) => c.innerText.trim()))")
-    assert [(int(r[1].replace(",", "")), int(r[2].replace(",", ""))) for r in rows] == \
-        [(u["passes"], u["events"]) for u in significant]
+        "#hotspot-units tbody tr:not(:has(td[colspan]))",
+        "rows => rows.map((r) => [...r.cells].map((c) => c.innerText.trim()))",
+    )
+    assert [(int(r[1].replace(",", "")), int(r[2].replace(",", ""))) for r in rows] == [
+        (u["passes"], u["events"]) for u in significant
+    ]
     assert officer.watch.problems() == []
     screenshot(officer, f"data_officer-hotspots-{level}-desktop")
 

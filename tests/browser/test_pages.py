@@ -2,12 +2,21 @@
 refused request (so the navigation offers nothing the policy refuses), fits a 375 px phone
 without sideways scrolling, can be used from the keyboard with every control labelled, and
 is saved as a screenshot. Load figures go to test-artifacts/page-timings.json."""
+
 from __future__ import annotations
 
 import pytest
 
 from browser.harness import (
-    DESKTOP, PHONE, Watch, horizontal_overflow, open_page, page_timing, screenshot, signed_in_context, tab_through,
+    DESKTOP,
+    PHONE,
+    Watch,
+    horizontal_overflow,
+    open_page,
+    page_timing,
+    screenshot,
+    signed_in_context,
+    tab_through,
     unlabelled_controls,
 )
 
@@ -16,8 +25,15 @@ pytestmark = pytest.mark.browser
 ROLES = ["driver", "supervisor", "data_officer", "admin", None]
 EXPECTED_NAV = {
     "driver": ["driver.html", "transparency.html"],
-    "supervisor": ["coverage.html", "efficiency.html", "live.html", "plans.html", "hotspots.html", "access.html",
-                   "transparency.html"],
+    "supervisor": [
+        "coverage.html",
+        "efficiency.html",
+        "live.html",
+        "plans.html",
+        "hotspots.html",
+        "access.html",
+        "transparency.html",
+    ],
     "data_officer": ["coverage.html", "efficiency.html", "hotspots.html", "exports.html", "transparency.html"],
     "admin": ["access.html", "admin.html", "transparency.html"],
     None: ["transparency.html"],

@@ -1,5 +1,6 @@
 """The supervisor's pages show the route aggregates the API computes, the live map shows
 on-duty trucks only, and route plans can be edited (reorder, move) into new versions."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,12 @@ def supervisor(browser, pilot):
 
 
 def api(pilot, path: str, **params):
-    answer = httpx.get(f"{pilot.base}/api/v1/{path}", params=params,
-                       headers={"Authorization": f"Bearer {pilot.tokens['supervisor']}"}, timeout=30)
+    answer = httpx.get(
+        f"{pilot.base}/api/v1/{path}",
+        params=params,
+        headers={"Authorization": f"Bearer {pilot.tokens['supervisor']}"},
+        timeout=30,
+    )
     answer.raise_for_status()
     return answer.json()
 
@@ -57,9 +62,13 @@ def test_efficiency_table_matches_the_api_week_by_week(supervisor, pilot):
     routes = api(pilot, "efficiency/routes", bucket="week", **api_range)
     open_page(supervisor, f"efficiency.html?from={days['from']}&to={days['to']}")
     rows = supervisor.eval_on_selector_all(
-        "#eff-table tbody tr", "rows => rows.map((r) => [...r.cells].map((c) => c.innerText.trim()))")
-    expected = [[r["route_id"], str(p["shifts"]), f"{p['coverage_mean'] * 100:.1f} %"]
-                for r in sorted(routes, key=lambda r: r["route_id"]) for p in [*r["periods"], r["whole_range"]]]
+        "#eff-table tbody tr", "rows => rows.map((r) => [...r.cells].map((c) => c.innerText.trim()))"
+    )
+    expected = [
+        [r["route_id"], str(p["shifts"]), f"{p['coverage_mean'] * 100:.1f} %"]
+        for r in sorted(routes, key=lambda r: r["route_id"])
+        for p in [*r["periods"], r["whole_range"]]
+    ]
     assert [[row[0], row[2], row[3]] for row in rows] == expected
     assert all(not p["suppressed"] for r in routes for p in r["periods"])  # two whole weeks: nothing withheld
     assert supervisor.locator(".js-plotly-plot").count() == 5
@@ -70,8 +79,12 @@ def test_live_map_shows_on_duty_trucks_only(supervisor, pilot):
     # the page must not show it even so).
     off_duty = next(v for v in ("truck-002", "truck-003") if v != pilot.live_vehicle)
     now = datetime.now(timezone.utc)
-    pilot.sql("INSERT INTO fixes (vehicle_id, ts, lon, lat) SELECT $1, $2, lon, lat FROM fixes "
-              "WHERE vehicle_id = $1 ORDER BY ts LIMIT 1", off_duty, now - timedelta(seconds=20))
+    pilot.sql(
+        "INSERT INTO fixes (vehicle_id, ts, lon, lat) SELECT $1, $2, lon, lat FROM fixes "
+        "WHERE vehicle_id = $1 ORDER BY ts LIMIT 1",
+        off_duty,
+        now - timedelta(seconds=20),
+    )
     try:
         open_page(supervisor, "live.html")
         table = supervisor.inner_text("#live-vehicles")
@@ -87,13 +100,26 @@ def test_plan_edits_are_saved_as_new_versions_of_both_routes(supervisor, pilot, 
     before = {r["route_id"]: r["current_version"] for r in pilot.sql("SELECT route_id, current_version FROM routes")}
     # Move between the last two routes; edit another one by file (route-001 stays as the coverage test reads it).
     source, target, imported = sorted(before)[-2], sorted(before)[-1], sorted(before)[1]
-    stops = [r["stop_id"] for r in pilot.sql(
-        "SELECT stop_id FROM route_stops WHERE route_id = $1 AND version = $2 ORDER BY seq", source, before[source])]
-    moved = pilot.sql("SELECT segment_id FROM route_segments WHERE route_id = $1 AND version = $2 "
-                      "ORDER BY seq DESC LIMIT 1", source, before[source])[0]["segment_id"]
-    moved_stops = {r["stop_id"] for r in pilot.sql(
-        "SELECT stop_id FROM route_stops WHERE route_id = $1 AND version = $2 AND segment_id = $3",
-        source, before[source], moved)}
+    stops = [
+        r["stop_id"]
+        for r in pilot.sql(
+            "SELECT stop_id FROM route_stops WHERE route_id = $1 AND version = $2 ORDER BY seq", source, before[source]
+        )
+    ]
+    moved = pilot.sql(
+        "SELECT segment_id FROM route_segments WHERE route_id = $1 AND version = $2 ORDER BY seq DESC LIMIT 1",
+        source,
+        before[source],
+    )[0]["segment_id"]
+    moved_stops = {
+        r["stop_id"]
+        for r in pilot.sql(
+            "SELECT stop_id FROM route_stops WHERE route_id = $1 AND version = $2 AND segment_id = $3",
+            source,
+            before[source],
+            moved,
+        )
+    }
     open_page(supervisor, f"plans.html?route={source}")
     # Reorder with the keyboard: focus the first stop's "later" button and press Enter.
     supervisor.get_by_role("button", name=f"Move stop {stops[0]} later").focus()
@@ -105,17 +131,30 @@ def test_plan_edits_are_saved_as_new_versions_of_both_routes(supervisor, pilot, 
     screenshot(supervisor, "supervisor-plans-saved-desktop")
     after = {r["route_id"]: r["current_version"] for r in pilot.sql("SELECT route_id, current_version FROM routes")}
     assert after[source] == before[source] + 1 and after[target] == before[target] + 1
-    new_stops = [r["stop_id"] for r in pilot.sql(
-        "SELECT stop_id FROM route_stops WHERE route_id = $1 AND version = $2 ORDER BY seq", source, after[source])]
+    new_stops = [
+        r["stop_id"]
+        for r in pilot.sql(
+            "SELECT stop_id FROM route_stops WHERE route_id = $1 AND version = $2 ORDER BY seq", source, after[source]
+        )
+    ]
     assert new_stops[:2] == [stops[1], stops[0]]
-    assert moved in {r["segment_id"] for r in pilot.sql(
-        "SELECT segment_id FROM route_segments WHERE route_id = $1 AND version = $2", target, after[target])}
+    assert moved in {
+        r["segment_id"]
+        for r in pilot.sql(
+            "SELECT segment_id FROM route_segments WHERE route_id = $1 AND version = $2", target, after[target]
+        )
+    }
     # The stops on the moved segment went with it.
-    assert moved_stops <= {r["stop_id"] for r in pilot.sql(
-        "SELECT stop_id FROM route_stops WHERE route_id = $1 AND version = $2", target, after[target])}
+    assert moved_stops <= {
+        r["stop_id"]
+        for r in pilot.sql(
+            "SELECT stop_id FROM route_stops WHERE route_id = $1 AND version = $2", target, after[target]
+        )
+    }
     assert not moved_stops & set(new_stops)
-    note = pilot.sql("SELECT created_by, note FROM route_versions WHERE route_id = $1 AND version = $2",
-                     source, after[source])[0]
+    note = pilot.sql(
+        "SELECT created_by, note FROM route_versions WHERE route_id = $1 AND version = $2", source, after[source]
+    )[0]
     assert note["note"] == "browser test: even out finishing times"
     assert pilot.users["supervisor"] in (note["created_by"] or "")
 
@@ -124,10 +163,15 @@ def test_plan_edits_are_saved_as_new_versions_of_both_routes(supervisor, pilot, 
         supervisor.get_by_role("button", name="Export all plans (GeoJSON)").click()
     exported = json.loads(open(waiting.value.path()).read())
     assert {f["properties"]["route_id"] for f in exported["features"]} == set(after)
-    segments = [f for f in exported["features"] if f["properties"]["route_id"] == imported
-                and f["properties"]["feature_type"] == "segment"]
-    segments[0]["properties"]["seq"], segments[1]["properties"]["seq"] = (segments[1]["properties"]["seq"],
-                                                                          segments[0]["properties"]["seq"])
+    segments = [
+        f
+        for f in exported["features"]
+        if f["properties"]["route_id"] == imported and f["properties"]["feature_type"] == "segment"
+    ]
+    segments[0]["properties"]["seq"], segments[1]["properties"]["seq"] = (
+        segments[1]["properties"]["seq"],
+        segments[0]["properties"]["seq"],
+    )
     upload = tmp_path / "edited-routes.geojson"
     upload.write_text(json.dumps(exported))
     supervisor.get_by_label("Import plans from a GeoJSON file").set_input_files(str(upload))

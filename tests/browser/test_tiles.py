@@ -1,6 +1,7 @@
 """Base-map tiles are optional: with a tile URL configured the maps fetch their tiles from it
 and show its attribution; with none (the default, every other browser test) no request
 leaves the app (checked in test_pages)."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,8 +18,9 @@ def tiled(pilot, pilot_settings):
     from fleetpilot.api.app import create_app
 
     with TileServer() as tiles:
-        settings = pilot_settings.model_copy(update={"map_tile_url": tiles.template,
-                                                     "map_tile_attribution": ATTRIBUTION})
+        settings = pilot_settings.model_copy(
+            update={"map_tile_url": tiles.template, "map_tile_attribution": ATTRIBUTION}
+        )
         with ApiServer(create_app(settings)) as server:
             yield server.base, tiles
 

@@ -9,6 +9,7 @@ The helpers live in kit.py. With --import-mode=importlib this folder is not on s
 and `ingest` is the product package's folder name, so kit.py is loaded here under the
 name `ingest_kit`; tests import from that.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -80,8 +81,14 @@ def start_worker(db_url, mqtt_url, city):
     started: list = []
 
     def start(**overrides):
-        config = IngestConfig(database_url=db_url, mqtt_url=mqtt_url, city=city,
-                              worker_id=f"w{len(started) + 1}", batch_wait_s=0.05, shutdown_timeout_s=10)
+        config = IngestConfig(
+            database_url=db_url,
+            mqtt_url=mqtt_url,
+            city=city,
+            worker_id=f"w{len(started) + 1}",
+            batch_wait_s=0.05,
+            shutdown_timeout_s=10,
+        )
         worker = kit.WorkerThread(replace(config, **overrides)).start()
         started.append(worker)
         return worker
@@ -96,8 +103,9 @@ def start_process(db_url, mqtt_url, city, tmp_path):
     started: list = []
 
     def start(*args: str, mqtt: str | None = None, cli: bool = True):
-        proc = kit.WorkerProcess(db_url, mqtt or mqtt_url, city, tmp_path / "ingest.log", "--batch-wait", "0.05", *args,
-                                 cli=cli)
+        proc = kit.WorkerProcess(
+            db_url, mqtt or mqtt_url, city, tmp_path / "ingest.log", "--batch-wait", "0.05", *args, cli=cli
+        )
         started.append(proc)
         return proc
 

@@ -1,6 +1,7 @@
 """Helpers of the ingest tests (imported as `ingest_kit`, see conftest.py): workers
 in-process or as `fleetpilot ingest`, a publisher, a simulated fleet on the real broker with
 the rows a correct ingest stores, and a TCP proxy that can cut a link."""
+
 from __future__ import annotations
 
 import asyncio
@@ -112,8 +113,11 @@ class WorkerThread:
 
     def start(self) -> "WorkerThread":
         self._thread.start()
-        wait_until(lambda: self.worker.receiver is not None and self.worker.receiver.subscribed.is_set()
-                   or self.error, 20, "the worker to subscribe")
+        wait_until(
+            lambda: self.worker.receiver is not None and self.worker.receiver.subscribed.is_set() or self.error,
+            20,
+            "the worker to subscribe",
+        )
         if self.error:
             raise self.error
         return self
@@ -139,16 +143,28 @@ class WorkerProcess:
 
     def __init__(self, db_url: str, mqtt_url: str, city: str, log: Path, *args: str, cli: bool = True):
         self.log = log
-        env = {**os.environ, "FLEETPILOT_DATABASE_URL": db_url, "FLEETPILOT_MQTT_URL": mqtt_url,
-               "FLEETPILOT_CITY": city, "FLEETPILOT_ENV_FILE": "/nonexistent"}
+        env = {
+            **os.environ,
+            "FLEETPILOT_DATABASE_URL": db_url,
+            "FLEETPILOT_MQTT_URL": mqtt_url,
+            "FLEETPILOT_CITY": city,
+            "FLEETPILOT_ENV_FILE": "/nonexistent",
+        }
         self._log_file = open(log, "ab")
         launch = ["-m", "fleetpilot.cli", "ingest"] if cli else ["-c", DIRECT_LAUNCH]
-        self.proc = subprocess.Popen([sys.executable, *launch, "--metrics-port", "0", *args],
-                                     env=env, stdout=self._log_file, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, *launch, "--metrics-port", "0", *args],
+            env=env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
 
     def wait_subscribed(self, count: int = 1) -> None:
-        wait_until(lambda: self.log.read_text().count('"event":"subscribed"') >= count or self.proc.poll() is not None,
-                   30, "the ingest process to subscribe")
+        wait_until(
+            lambda: self.log.read_text().count('"event":"subscribed"') >= count or self.proc.poll() is not None,
+            30,
+            "the ingest process to subscribe",
+        )
         assert self.proc.poll() is None, self.log.read_text()
 
     def kill(self) -> None:
@@ -175,8 +191,9 @@ class Publisher:
     def __init__(self, mqtt_url: str, city: str):
         target = parse_mqtt_url(mqtt_url)
         self.city = city
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}",
-                                  protocol=mqtt.MQTTv5)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
+        )
         self.client.max_inflight_messages_set(1000)
         self.client.connect(target.host, target.port)
         self.client.loop_start()
@@ -212,12 +229,22 @@ def fix(t: int, lon: float = -96.8, lat: float = 32.78, speed: float = 5.0) -> l
 def register(db_url: str, city: str, vid: str, shifts: list[tuple[int, int]]) -> None:
     """A vehicle of `city` with a device and on-duty windows (epoch ms pairs)."""
     sql(db_url, "INSERT INTO vehicles (vehicle_id, city) VALUES ($1, $2) ON CONFLICT DO NOTHING", vid, city)
-    sql(db_url, "INSERT INTO devices (device_id, vehicle_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        f"dev-{vid}-{city}", vid)
+    sql(
+        db_url,
+        "INSERT INTO devices (device_id, vehicle_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        f"dev-{vid}-{city}",
+        vid,
+    )
     for i, (start, end) in enumerate(shifts):
-        sql(db_url, "INSERT INTO shifts (shift_id, vehicle_id, starts_at, ends_at) "
-                    "VALUES ($1, $2, to_timestamp($3 / 1000.0), to_timestamp($4 / 1000.0))",
-            f"{vid}-{start}-{i}", vid, start, end)
+        sql(
+            db_url,
+            "INSERT INTO shifts (shift_id, vehicle_id, starts_at, ends_at) "
+            "VALUES ($1, $2, to_timestamp($3 / 1000.0), to_timestamp($4 / 1000.0))",
+            f"{vid}-{start}-{i}",
+            vid,
+            start,
+            end,
+        )
 
 
 # --- the simulator ---------------------------------------------------------------------
@@ -243,15 +270,31 @@ class SimFleet:
         return report
 
 
-def build_fleet(db_url: str, city: str, *, vehicles: int = 3, hours: float = 0.25, seed: int = 7,
-                start_ms: int | None = None, faults=None, link=None) -> SimFleet:
+def build_fleet(
+    db_url: str,
+    city: str,
+    *,
+    vehicles: int = 3,
+    hours: float = 0.25,
+    seed: int = 7,
+    start_ms: int | None = None,
+    faults=None,
+    link=None,
+) -> SimFleet:
     """Simulate, import the city/routes/roster into the database, compute the expected rows."""
     from fleetsim.config import Faults, SimConfig
     from fleetsim.offline import generate_fleet
     from fleetsim.scenario import build_scenario
 
-    cfg = SimConfig(seed=seed, city=city, n_vehicles=vehicles, hours=hours, stagger_minutes=0.0,
-                    start_ms=start_ms or sim_start_ms(), faults=faults or Faults())
+    cfg = SimConfig(
+        seed=seed,
+        city=city,
+        n_vehicles=vehicles,
+        hours=hours,
+        stagger_minutes=0.0,
+        start_ms=start_ms or sim_start_ms(),
+        faults=faults or Faults(),
+    )
     if link is not None:
         cfg = replace(cfg, link=link)
     scenario = build_scenario(cfg)
@@ -280,15 +323,20 @@ def build_fleet(db_url: str, city: str, *, vehicles: int = 3, hours: float = 0.2
 
     f = fleet.fixes
     expected_fixes = {}
-    for v, t, lon, lat, priv in zip(vids[f["vehicle"]].tolist(), f["t"].tolist(), f["lon"].tolist(),
-                                    f["lat"].tolist(), f["priv"].tolist()):
+    for v, t, lon, lat, priv in zip(
+        vids[f["vehicle"]].tolist(), f["t"].tolist(), f["lon"].tolist(), f["lat"].tolist(), f["priv"].tolist()
+    ):
         if not priv and on_duty(v, t):
             expected_fixes[(v, t)] = (lon, lat)
     e = fleet.events
     kinds = np.array(fleet.event_kinds)
-    expected_events = {(v, t, k) for v, t, k, priv in zip(vids[e["vehicle"]].tolist(), e["t"].tolist(),
-                                                          kinds[e["kind"]].tolist(), e["priv"].tolist())
-                       if not priv and on_duty(v, t)}
+    expected_events = {
+        (v, t, k)
+        for v, t, k, priv in zip(
+            vids[e["vehicle"]].tolist(), e["t"].tolist(), kinds[e["kind"]].tolist(), e["priv"].tolist()
+        )
+        if not priv and on_duty(v, t)
+    }
     return SimFleet(scenario, fleet.truth, expected_fixes, expected_events)
 
 
@@ -318,11 +366,15 @@ def assert_exactly_once(db_url: str, fleet: SimFleet) -> None:
 
 def wait_for_rows(db_url: str, fleet: SimFleet, timeout: float = 60) -> None:
     want = len(fleet.fixes)
-    wait_until(lambda: sql(db_url, "SELECT count(*) AS n FROM fixes")[0]["n"] >= want, timeout,
-               f"{want} fixes to be stored")
+    wait_until(
+        lambda: sql(db_url, "SELECT count(*) AS n FROM fixes")[0]["n"] >= want, timeout, f"{want} fixes to be stored"
+    )
     want_events = len(fleet.events)
-    wait_until(lambda: sql(db_url, "SELECT count(*) AS n FROM events")[0]["n"] >= want_events, timeout,
-               f"{want_events} events to be stored")
+    wait_until(
+        lambda: sql(db_url, "SELECT count(*) AS n FROM events")[0]["n"] >= want_events,
+        timeout,
+        f"{want_events} events to be stored",
+    )
 
 
 # --- a TCP proxy that can cut a link ------------------------------------------------------

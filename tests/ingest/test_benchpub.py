@@ -1,4 +1,5 @@
 """The bench's minimal QoS 1 publisher against the real broker."""
+
 from __future__ import annotations
 
 import threading
@@ -27,10 +28,12 @@ def test_publishes_in_order_and_counts_pubacks(mqtt_url):
         assert subscribed.wait(10)
         pub = QoS1Publisher(target, f"pub-{uuid.uuid4().hex[:8]}")
         # Payload sizes around the 1- and 2-byte remaining-length boundaries, and a large one.
-        messages = [(f"fleet/{city}/t-{i % 7}/telemetry", b"x" * n)
-                    for i, n in enumerate([0, 1, 120, 121, 122, 16_370, 16_380, 200_000, *range(200)])]
+        messages = [
+            (f"fleet/{city}/t-{i % 7}/telemetry", b"x" * n)
+            for i, n in enumerate([0, 1, 120, 121, 122, 16_370, 16_380, 200_000, *range(200)])
+        ]
         for start in range(0, len(messages), 100):
-            pub.publish_many(messages[start:start + 100])
+            pub.publish_many(messages[start : start + 100])
         deadline = time.monotonic() + 20
         while pub.read_acks(0.05) < len(messages) and time.monotonic() < deadline:
             pass

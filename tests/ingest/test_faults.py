@@ -1,6 +1,7 @@
 """Fault tests: the simulator publishes through the real broker while something breaks;
 afterwards the database must hold exactly the rows ground truth says, none lost, none twice.
 """
+
 from __future__ import annotations
 
 import threading
@@ -10,7 +11,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from ingest_kit import (
-    Publisher, assert_exactly_once, build_fleet, fix, sql, telemetry, wait_for_rows, wait_until,
+    Publisher,
+    assert_exactly_once,
+    build_fleet,
+    fix,
+    sql,
+    telemetry,
+    wait_for_rows,
+    wait_until,
 )
 
 from fleetpilot.urls import parse_mqtt_url
@@ -46,8 +54,9 @@ def stored_fixes(db_url: str) -> int:
 
 
 @pytest.mark.timeout(120)
-def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(db_url, mqtt_url, city, start_process,
-                                                                      clean_retained):
+def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(
+    db_url, mqtt_url, city, start_process, clean_retained
+):
     fleet = build_fleet(db_url, city, vehicles=3, hours=0.3)
     clean_retained.extend(fleet.scenario.roster.vehicle_ids)
     first = start_process("--worker-id", "k", cli=False)
@@ -113,8 +122,9 @@ def test_broker_connection_drops_and_returns(db_url, mqtt_url, city, proxy, star
 @pytest.mark.timeout(120)
 def test_flood_of_malformed_payloads_mixed_with_good_traffic(db_url, mqtt_url, city, start_worker, clean_retained):
     link = replace(Connectivity(), duplicate_rate=0.02)
-    fleet = build_fleet(db_url, city, vehicles=3, hours=0.5, faults=Faults(hostile=True, hostile_per_vehicle=30,
-                                                                          leak=True), link=link)
+    fleet = build_fleet(
+        db_url, city, vehicles=3, hours=0.5, faults=Faults(hostile=True, hostile_per_vehicle=30, leak=True), link=link
+    )
     clean_retained.extend(fleet.scenario.roster.vehicle_ids)
     hostile = fleet.truth["totals"]["hostile"]
     worker = start_worker()
@@ -122,8 +132,16 @@ def test_flood_of_malformed_payloads_mixed_with_good_traffic(db_url, mqtt_url, c
     vid = fleet.scenario.roster.vehicle_ids[0]
     flood = Publisher(mqtt_url, city)
     now = int(time.time() * 1000)
-    garbage = [b"", b"\x00\x01\x02", b"[1,2,3]", b'{"v":1}', b"null", b"{" * 10_000, "€".encode() * 1000,
-               b'{"v":1,"vid":"' + vid.encode() + b'","seq":1,"sent":1,"fixes":[[1,2,3,4,5,6]]}']
+    garbage = [
+        b"",
+        b"\x00\x01\x02",
+        b"[1,2,3]",
+        b'{"v":1}',
+        b"null",
+        b"{" * 10_000,
+        "€".encode() * 1000,
+        b'{"v":1,"vid":"' + vid.encode() + b'","seq":1,"sent":1,"fixes":[[1,2,3,4,5,6]]}',
+    ]
     for i in range(300):
         flood.send(vid, "telemetry", garbage[i % len(garbage)])
     for i in range(50):  # well-formed, but claims fix times a day ahead
@@ -132,8 +150,11 @@ def test_flood_of_malformed_payloads_mixed_with_good_traffic(db_url, mqtt_url, c
     sim.join()
     wait_for_rows(db_url, fleet)
     expected_rejects = sum(hostile.values()) + 300 + 50
-    wait_until(lambda: sql(db_url, "SELECT count(*) AS n FROM rejects")[0]["n"] >= expected_rejects, 30,
-               "every malformed message to be dead-lettered")
+    wait_until(
+        lambda: sql(db_url, "SELECT count(*) AS n FROM rejects")[0]["n"] >= expected_rejects,
+        30,
+        "every malformed message to be dead-lettered",
+    )
     assert_exactly_once(db_url, fleet)
     reasons = {r["reason"]: r["n"] for r in sql(db_url, "SELECT reason, count(*) AS n FROM rejects GROUP BY 1")}
     # The simulator's hostile kinds each have their reason.

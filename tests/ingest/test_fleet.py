@@ -1,4 +1,5 @@
 """A simulated fleet through the real broker into the database, compared with ground truth."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -12,8 +13,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.broker]
 
 
 @pytest.mark.timeout(120)
-def test_fleet_with_leaks_outages_and_duplicates_is_stored_exactly_once(db_url, mqtt_url, city, start_worker,
-                                                                         clean_retained):
+def test_fleet_with_leaks_outages_and_duplicates_is_stored_exactly_once(
+    db_url, mqtt_url, city, start_worker, clean_retained
+):
     link = replace(Connectivity(), offline_per_hour=4.0, duplicate_rate=0.05, buffer_messages=400)
     fleet = build_fleet(db_url, city, vehicles=4, hours=0.5, faults=Faults(leak=True), link=link)
     clean_retained.extend(fleet.scenario.roster.vehicle_ids)

@@ -1,4 +1,5 @@
 """FastClient (paho internals) against the real broker: what arrives, and what its acks do."""
+
 from __future__ import annotations
 
 import threading
@@ -33,8 +34,14 @@ class Subscriber:
         self.subscribed = threading.Event()
         self.protocol = protocol
         kwargs = {"clean_session": False} if protocol == "3.1.1" else {}
-        self.client = FastClient(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=PROTOCOLS[protocol],
-                                 manual_ack=True, on_publishes=self._on_publishes, **kwargs)
+        self.client = FastClient(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=PROTOCOLS[protocol],
+            manual_ack=True,
+            on_publishes=self._on_publishes,
+            **kwargs,
+        )
         self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
         self.client.on_subscribe = lambda *_: self.subscribed.set()
 
@@ -151,8 +158,7 @@ def test_mqtt311_stream_acked_as_it_arrives(mqtt_url):
         assert [(t, p) for t, p, _, _ in sub.received()] == [(t.encode(), p) for t, p, _ in messages]
     finally:
         sub.stop()
-        end = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311,
-                          clean_session=True)
+        end = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311, clean_session=True)
         end.connect(sub.target.host, sub.target.port)
         end.disconnect()
 

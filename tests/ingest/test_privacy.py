@@ -1,10 +1,18 @@
 """The privacy filter as pure functions: shift windows, private mode, privacy zones, counts."""
+
 from __future__ import annotations
 
 import pytest
 
 from fleetpilot.ingest.privacy import (
-    DAY_MS, M_PER_DEG, NO_ZONES, ShiftWindows, Zone, ZoneSet, filter_events, filter_fixes,
+    DAY_MS,
+    M_PER_DEG,
+    NO_ZONES,
+    ShiftWindows,
+    Zone,
+    ZoneSet,
+    filter_events,
+    filter_fixes,
 )
 from fleetpilot.ingest.validate import Events, Telemetry
 
@@ -24,8 +32,16 @@ def fixes_at(*times, lon=-96.8, lat=32.78) -> list[list]:
 def test_shift_windows_merge_and_cover_half_open_intervals():
     w = ShiftWindows([(300, 400), (100, 200), (150, 250), (250, 260), (500, 500)])
     assert (w.starts, w.ends) == ([100, 300], [260, 400])
-    assert [w.covers(t) for t in (99, 100, 259, 260, 299, 300, 399, 400)] == [False, True, True, False, False, True,
-                                                                              True, False]
+    assert [w.covers(t) for t in (99, 100, 259, 260, 299, 300, 399, 400)] == [
+        False,
+        True,
+        True,
+        False,
+        False,
+        True,
+        True,
+        False,
+    ]
     assert w.covers_span(100, 259) and not w.covers_span(250, 300) and not w.covers_span(0, 150)
     assert not ShiftWindows(()).covers(5)
 
@@ -85,22 +101,27 @@ def test_snap_generalises_positions_inside_a_zone():
 def test_drop_policy_removes_positions_inside_a_zone():
     windows = ShiftWindows([(T0, T0 + 10_000)])
     counts = {}
-    kept = filter_fixes(tel(fixes_at(T0 + 1, T0 + 2) + fixes_at(T0 + 3, lon=-96.7)), windows,
-                        ZoneSet([zone_at()], "drop"), counts)
+    kept = filter_fixes(
+        tel(fixes_at(T0 + 1, T0 + 2) + fixes_at(T0 + 3, lon=-96.7)), windows, ZoneSet([zone_at()], "drop"), counts
+    )
     assert [f[0] for f in kept] == [T0 + 3]
     assert counts == {("truck-1", DAY, "privacy_zone"): [2, 0]}
 
 
 def test_events_follow_the_same_rules():
     windows = ShiftWindows([(T0, T0 + 10_000)])
-    evs = [{"t": T0 - 1, "k": "harsh_brake", "lon": -96.7, "lat": 32.78, "mag": 4.0, "spd": 9.0},
-           {"t": T0 + 5, "k": "bin_lift", "lon": -96.8, "lat": 32.78, "mag": 20.0},
-           {"t": T0 + 6, "k": "harsh_accel", "lon": -96.7, "lat": 32.78, "mag": 3.0, "spd": 4.0}]
+    evs = [
+        {"t": T0 - 1, "k": "harsh_brake", "lon": -96.7, "lat": 32.78, "mag": 4.0, "spd": 9.0},
+        {"t": T0 + 5, "k": "bin_lift", "lon": -96.8, "lat": 32.78, "mag": 20.0},
+        {"t": T0 + 6, "k": "harsh_accel", "lon": -96.7, "lat": 32.78, "mag": 3.0, "spd": 4.0},
+    ]
     msg = Events("truck-1", 8, T0, False, evs, T0 - 1, T0 + 6)
     counts = {}
     kept = filter_events(msg, windows, ZoneSet([zone_at()], "snap"), counts)
-    assert kept == [[T0 + 5, "bin_lift", -96.8, 32.78, 20.0, None, True],
-                    [T0 + 6, "harsh_accel", -96.7, 32.78, 3.0, 4.0, False]]
+    assert kept == [
+        [T0 + 5, "bin_lift", -96.8, 32.78, 20.0, None, True],
+        [T0 + 6, "harsh_accel", -96.7, 32.78, 3.0, 4.0, False],
+    ]
     assert counts == {("truck-1", DAY - 1, "off_duty"): [0, 1], ("truck-1", DAY, "privacy_zone"): [0, 1]}
     private = Events("truck-1", 9, T0, True, evs[1:], T0 + 5, T0 + 6)
     counts = {}

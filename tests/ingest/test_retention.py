@@ -1,4 +1,5 @@
 """Rejects (raw payloads of refused messages) are purged by the retention job like raw fixes."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -17,11 +18,18 @@ def test_retention_purges_rejects_older_than_the_window(db_url):
         try:
             days = await conn.fetchval("SELECT retention_days FROM privacy_settings")
             cutoff = now - timedelta(days=days)
-            times = [cutoff - timedelta(days=3), cutoff - timedelta(seconds=1), cutoff,
-                     cutoff + timedelta(hours=1), now]
+            times = [
+                cutoff - timedelta(days=3),
+                cutoff - timedelta(seconds=1),
+                cutoff,
+                cutoff + timedelta(hours=1),
+                now,
+            ]
             await conn.executemany(
                 "INSERT INTO rejects (received_at, topic, payload, reason) VALUES ($1, 'fleet/x/t-1/telemetry', "
-                "'{}', 'bad_json')", [(t,) for t in times])
+                "'{}', 'bad_json')",
+                [(t,) for t in times],
+            )
             result = await apply_retention(conn, now=now)
             kept = await conn.fetchval("SELECT array_agg(received_at ORDER BY received_at) FROM rejects")
             return result, times, kept

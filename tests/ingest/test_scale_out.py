@@ -1,4 +1,5 @@
 """Two workers behind an MQTT 5 shared subscription split one fleet's stream."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,8 +14,7 @@ def received(worker) -> float:
 
 
 @pytest.mark.timeout(120)
-def test_two_workers_split_the_load_with_no_duplicates_or_gaps(db_url, mqtt_url, city, start_worker,
-                                                                clean_retained):
+def test_two_workers_split_the_load_with_no_duplicates_or_gaps(db_url, mqtt_url, city, start_worker, clean_retained):
     fleet = build_fleet(db_url, city, vehicles=4, hours=0.5)
     clean_retained.extend(fleet.scenario.roster.vehicle_ids)
     first = start_worker(worker_id="a", share_group="g")

@@ -1,4 +1,5 @@
 """`fleetpilot ingest` imports only what the ingest needs (no analytics stack, no other command)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -22,7 +23,6 @@ def test_ingest_command_imports_lazily():
 
 
 def test_all_commands_still_listed():
-    out = subprocess.run([sys.executable, "-m", "fleetpilot.cli", "--help"], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run([sys.executable, "-m", "fleetpilot.cli", "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "ingest" in out.stdout and "rollup" in out.stdout

@@ -1,4 +1,5 @@
 """Topics, sequence tracking, the bounded buffer and batches (no servers)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -20,9 +21,11 @@ def test_topics():
     assert parse_topic("fleet/other/truck-007/events", "metro") is None
     assert parse_topic("fleet/metro/-bad/events", "metro") is None
     assert parse_topic("fleet/metro/a/b/events", "metro") is None
-    assert subscriptions("metro", "ingest") == ["$share/ingest/fleet/metro/+/telemetry",
-                                                "$share/ingest/fleet/metro/+/events",
-                                                "$share/ingest/fleet/metro/+/status"]
+    assert subscriptions("metro", "ingest") == [
+        "$share/ingest/fleet/metro/+/telemetry",
+        "$share/ingest/fleet/metro/+/events",
+        "$share/ingest/fleet/metro/+/status",
+    ]
     assert subscriptions("metro", None)[0] == "fleet/metro/+/telemetry"
     with pytest.raises(ValueError):
         subscriptions("Metro/#", None)

@@ -1,4 +1,5 @@
 """A worker against the real broker and database, fed with hand-made messages."""
+
 from __future__ import annotations
 
 import socket
@@ -30,8 +31,11 @@ def acked(worker, n: int, timeout: float = 20) -> None:
 
 def all_rows_as_text(db_url: str) -> str:
     """Every row of every table of the database, as text (bytea also decoded as UTF-8)."""
-    tables = sql(db_url, "SELECT table_schema, table_name FROM information_schema.tables "
-                         "WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')")
+    tables = sql(
+        db_url,
+        "SELECT table_schema, table_name FROM information_schema.tables "
+        "WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')",
+    )
     chunks = []
     for t in tables:
         rows = sql(db_url, f'SELECT t::text AS r FROM "{t["table_schema"]}"."{t["table_name"]}" t')
@@ -50,30 +54,63 @@ def test_off_duty_and_private_data_never_reach_any_table(db_url, city, start_wor
     before = [fix(t0 - 60_000 + i * 1000, lon=-96.111111, lat=32.222222) for i in range(5)]
     after = [fix(t0 + HOUR + i * 1000, lon=-96.333333, lat=32.444444) for i in range(5)]
     private = [fix(t0 + 600_000 + i * 1000, lon=-96.555555, lat=32.666666) for i in range(5)]
-    straddling = [fix(t0 + HOUR - 2000, lon=-96.8, lat=32.78), fix(t0 + HOUR - 1000, lon=-96.8, lat=32.78),
-                  fix(t0 + HOUR, lon=-96.777777, lat=32.888888)]
+    straddling = [
+        fix(t0 + HOUR - 2000, lon=-96.8, lat=32.78),
+        fix(t0 + HOUR - 1000, lon=-96.8, lat=32.78),
+        fix(t0 + HOUR, lon=-96.777777, lat=32.888888),
+    ]
     publisher.send("truck-1", "telemetry", telemetry("truck-1", 1, on))
     publisher.send("truck-1", "telemetry", telemetry("truck-1", 2, before))
     publisher.send("truck-1", "telemetry", telemetry("truck-1", 3, after))
     publisher.send("truck-1", "telemetry", telemetry("truck-1", 4, private, priv=True))
     publisher.send("truck-1", "telemetry", telemetry("truck-1", 5, straddling))
-    publisher.send("truck-1", "events", events("truck-1", 6, [
-        {"t": t0 - 5000, "k": "harsh_brake", "lon": -96.121212, "lat": 32.343434, "mag": 4.0},
-        {"t": t0 + 5000, "k": "bin_lift", "lon": -96.8, "lat": 32.78, "mag": 20.0}]))
-    publisher.send("truck-1", "events", events("truck-1", 7, [
-        {"t": t0 + 7000, "k": "reversing", "lon": -96.565656, "lat": 32.787878, "mag": 3.0}], priv=True))
+    publisher.send(
+        "truck-1",
+        "events",
+        events(
+            "truck-1",
+            6,
+            [
+                {"t": t0 - 5000, "k": "harsh_brake", "lon": -96.121212, "lat": 32.343434, "mag": 4.0},
+                {"t": t0 + 5000, "k": "bin_lift", "lon": -96.8, "lat": 32.78, "mag": 20.0},
+            ],
+        ),
+    )
+    publisher.send(
+        "truck-1",
+        "events",
+        events(
+            "truck-1",
+            7,
+            [{"t": t0 + 7000, "k": "reversing", "lon": -96.565656, "lat": 32.787878, "mag": 3.0}],
+            priv=True,
+        ),
+    )
     publisher.flush()
     acked(worker, 7)
     stored = sql(db_url, "SELECT (extract(epoch FROM ts) * 1000)::bigint AS t FROM fixes ORDER BY ts")
     assert [r["t"] for r in stored] == [f[0] for f in on] + [t0 + HOUR - 2000, t0 + HOUR - 1000]
     assert [r["kind"] for r in sql(db_url, "SELECT kind FROM events")] == ["bin_lift"]
     text = all_rows_as_text(db_url)
-    for secret in ("96.111111", "32.222222", "96.333333", "32.444444", "96.555555", "32.666666", "96.777777",
-                   "96.121212", "96.565656"):
+    for secret in (
+        "96.111111",
+        "32.222222",
+        "96.333333",
+        "32.444444",
+        "96.555555",
+        "32.666666",
+        "96.777777",
+        "96.121212",
+        "96.565656",
+    ):
         assert secret not in text, f"{secret} was stored"
-    drops = {(r["reason"], r["fixes"], r["events"]) for r in
-             sql(db_url, "SELECT reason, sum(fixes)::int AS fixes, sum(events)::int AS events "
-                         "FROM privacy_drops GROUP BY reason")}
+    drops = {
+        (r["reason"], r["fixes"], r["events"])
+        for r in sql(
+            db_url,
+            "SELECT reason, sum(fixes)::int AS fixes, sum(events)::int AS events FROM privacy_drops GROUP BY reason",
+        )
+    }
     assert drops == {("off_duty", 11, 1), ("private_mode", 5, 1)}
     assert worker.value("fleetpilot_ingest_rows_private_total", reason="off_duty", table="fixes") == 11
     # The same messages again (a redelivery) store nothing and count nothing twice.
@@ -126,16 +163,21 @@ def test_status_messages_update_devices(db_url, city, start_worker, publisher):
     register(db_url, city, "truck-1", [(t0, t0 + 2 * HOUR)])
     register(db_url, city, "truck-2", [(t0 - 5 * HOUR, t0 - 4 * HOUR)])
     worker = start_worker()
-    publisher.send("truck-1", "status", {"v": 1, "vid": "truck-1", "seq": 10, "state": "online", "t": t0,
-                                         "fw": "fleetsim/1.0.0"})
+    publisher.send(
+        "truck-1", "status", {"v": 1, "vid": "truck-1", "seq": 10, "state": "online", "t": t0, "fw": "fleetsim/1.0.0"}
+    )
     publisher.send("truck-1", "telemetry", telemetry("truck-1", 11, [fix(t0 + 1000)]))
     publisher.send("truck-2", "status", {"v": 1, "vid": "truck-2", "seq": 3, "state": "offline", "t": t0})
     publisher.flush()
     acked(worker, 3)
-    rows = {r["vehicle_id"]: r for r in sql(db_url, "SELECT vehicle_id, online, firmware, last_seq, last_seen "
-                                                     "FROM devices")}
-    assert (rows["truck-1"]["online"], rows["truck-1"]["firmware"], rows["truck-1"]["last_seq"]) == \
-        (True, "fleetsim/1.0.0", 11)
+    rows = {
+        r["vehicle_id"]: r for r in sql(db_url, "SELECT vehicle_id, online, firmware, last_seq, last_seen FROM devices")
+    }
+    assert (rows["truck-1"]["online"], rows["truck-1"]["firmware"], rows["truck-1"]["last_seq"]) == (
+        True,
+        "fleetsim/1.0.0",
+        11,
+    )
     assert rows["truck-1"]["last_seen"] is not None
     # Off duty the unit's status is recorded, but not when it was active.
     assert (rows["truck-2"]["online"], rows["truck-2"]["last_seen"]) == (False, None)
@@ -165,7 +207,8 @@ def test_late_data_is_stored_and_the_rollups_it_touches_are_refreshed(db_url, ci
     acked(worker, 2)
     marks = sql(db_url, "SELECT vehicle_id, day FROM rollup_dirty")
     assert [(r["vehicle_id"], r["day"].isoformat()) for r in marks] == [
-        ("truck-1", time.strftime("%Y-%m-%d", time.gmtime(t0 / 1000)))]
+        ("truck-1", time.strftime("%Y-%m-%d", time.gmtime(t0 / 1000)))
+    ]
     run(rollup())
     assert sql(db_url, "SELECT fixes FROM fixes_hourly")[0]["fixes"] == 15
 
@@ -211,11 +254,15 @@ def test_sigterm_flushes_acks_and_exits_cleanly(db_url, mqtt_url, city, start_pr
     proc = start_process("--worker-id", "term", "--metrics-port", str(port), "--batch-wait", "30")
     proc.wait_subscribed()
     for seq in range(20):
-        publisher.send("truck-1", "telemetry", telemetry("truck-1", seq, [fix(t0 + seq * 10_000 + i * 1000)
-                                                                          for i in range(10)]))
+        publisher.send(
+            "truck-1", "telemetry", telemetry("truck-1", seq, [fix(t0 + seq * 10_000 + i * 1000) for i in range(10)])
+        )
     publisher.flush()
-    wait_until(lambda: "fleetpilot_ingest_messages_received_total{channel=\"telemetry\"} 20.0"
-               in fetch_metrics(port), 20, "the worker to receive all 20 messages")
+    wait_until(
+        lambda: 'fleetpilot_ingest_messages_received_total{channel="telemetry"} 20.0' in fetch_metrics(port),
+        20,
+        "the worker to receive all 20 messages",
+    )
     assert sql(db_url, "SELECT count(*) AS n FROM fixes")[0]["n"] == 0
     assert proc.terminate() == 0
     assert sql(db_url, "SELECT count(*) AS n FROM fixes")[0]["n"] == 200

@@ -1,4 +1,5 @@
 """The fleetpilot CLI as a user runs it: real processes, real servers, clear errors."""
+
 from __future__ import annotations
 
 import json
@@ -14,13 +15,11 @@ CLI = [sys.executable, "-m", "fleetpilot.cli"]
 
 def fleetpilot(*args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 120):
     clean = {k: v for k, v in os.environ.items() if not k.startswith("FLEETPILOT_")}
-    return subprocess.run([*CLI, *args], env={**clean, **env}, cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([*CLI, *args], env={**clean, **env}, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
 def test_migrate_then_doctor_on_a_configured_empty_database(fresh_db, mqtt_url, tmp_path):
-    env = {"FLEETPILOT_DATABASE_URL": fresh_db, "FLEETPILOT_MQTT_URL": mqtt_url,
-           "FLEETPILOT_DATA_DIR": str(tmp_path)}
+    env = {"FLEETPILOT_DATABASE_URL": fresh_db, "FLEETPILOT_MQTT_URL": mqtt_url, "FLEETPILOT_DATA_DIR": str(tmp_path)}
     before = fleetpilot("doctor", "--json", env=env)
     assert before.returncode == 1  # migrations pending
     assert json.loads(before.stdout)["database"]["storage_mode"] is None
@@ -37,7 +36,9 @@ def test_migrate_then_doctor_on_a_configured_empty_database(fresh_db, mqtt_url, 
     assert doctor.returncode == (1 if report["database"].get("timescaledb_failed_jobs") else 0), doctor.stdout
     assert report["database"]["source"] == "configured"
     assert report["database"]["pending"] == []
-    assert report["database"]["storage_mode"] == ("timescale" if report["database"]["timescaledb_installed"] else "native")
+    assert report["database"]["storage_mode"] == (
+        "timescale" if report["database"]["timescaledb_installed"] else "native"
+    )
     assert report["broker"] == {**report["broker"], "reachable": True, "source": "configured"}
     text = fleetpilot("doctor", env=env).stdout
     assert "storage mode: native" in text or "storage mode: timescale" in text
@@ -59,11 +60,14 @@ def test_embedded_default_when_no_url_is_configured(tmp_path):
     assert "PostgreSQL" in stopped.stdout and "MQTT broker" in stopped.stdout
 
 
-@pytest.mark.parametrize("url, message", [
-    ("postgresql://postgres@127.0.0.1:1/x", "connection refused"),
-    ("mysql://db/x", "must start with postgresql://"),
-    ("postgresql://postgres@127.0.0.1:5432/fleetpilot_no_such_db", "database does not exist"),
-])
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("postgresql://postgres@127.0.0.1:1/x", "connection refused"),
+        ("mysql://db/x", "must start with postgresql://"),
+        ("postgresql://postgres@127.0.0.1:5432/fleetpilot_no_such_db", "database does not exist"),
+    ],
+)
 def test_unreachable_or_malformed_database_is_one_clear_line(url, message, pg_admin_url):
     if "127.0.0.1:5432" in url and "127.0.0.1:5432" not in pg_admin_url:
         url = url.replace("postgresql://postgres@127.0.0.1:5432", pg_admin_url.rsplit("/", 1)[0])

@@ -1,4 +1,5 @@
 """The migration runner against a real PostgreSQL: apply, re-run, race, tamper."""
+
 from __future__ import annotations
 
 import asyncio
@@ -12,10 +13,35 @@ from fleetpilot.db.migrate import discover, migrate, migrations_dir, status, tim
 from fleetpilot.errors import MigrationError
 
 EXPECTED_TABLES = {
-    "fleetpilot_meta", "schema_migrations", "people", "roles", "users", "token_revocations", "vehicles", "devices",
-    "facilities", "street_segments", "routes", "route_versions", "route_segments", "route_stops", "shifts",
-    "shift_crew", "privacy_settings", "privacy_zones", "rejects", "privacy_drops", "audit_log", "fixes", "events",
-    "fixes_hourly", "events_daily", "shift_metrics", "shift_events", "cell_exposure", "segment_exposure",
+    "fleetpilot_meta",
+    "schema_migrations",
+    "people",
+    "roles",
+    "users",
+    "token_revocations",
+    "vehicles",
+    "devices",
+    "facilities",
+    "street_segments",
+    "routes",
+    "route_versions",
+    "route_segments",
+    "route_stops",
+    "shifts",
+    "shift_crew",
+    "privacy_settings",
+    "privacy_zones",
+    "rejects",
+    "privacy_drops",
+    "audit_log",
+    "fixes",
+    "events",
+    "fixes_hourly",
+    "events_daily",
+    "shift_metrics",
+    "shift_events",
+    "cell_exposure",
+    "segment_exposure",
     "rollup_dirty",
 }
 

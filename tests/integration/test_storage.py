@@ -3,6 +3,7 @@
 Runs in the database's storage mode (native here unless the server has TimescaleDB
 loaded or FLEETPILOT_TEST_STORAGE_MODE says otherwise).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -21,7 +22,11 @@ UTC = timezone.utc
 async def _insert_fix(conn, vehicle, ts, speed=5.0):
     await conn.execute(
         "INSERT INTO fixes (vehicle_id, ts, lon, lat, speed_mps) VALUES ($1, $2, 13.4, 52.5, $3) "
-        "ON CONFLICT DO NOTHING", vehicle, ts, speed)
+        "ON CONFLICT DO NOTHING",
+        vehicle,
+        ts,
+        speed,
+    )
 
 
 def test_a_fix_is_unique_on_vehicle_and_time(db_url):
@@ -36,11 +41,14 @@ def test_a_fix_is_unique_on_vehicle_and_time(db_url):
     assert run(with_conn(db_url, body)) == 2
 
 
-@pytest.mark.parametrize("ts", [
-    datetime(1999, 1, 1, tzinfo=UTC),          # long before any partition
-    datetime(2100, 6, 1, 12, tzinfo=UTC),      # long after
-    datetime.now(UTC),
-])
+@pytest.mark.parametrize(
+    "ts",
+    [
+        datetime(1999, 1, 1, tzinfo=UTC),  # long before any partition
+        datetime(2100, 6, 1, 12, tzinfo=UTC),  # long after
+        datetime.now(UTC),
+    ],
+)
 def test_an_insert_never_fails_for_want_of_a_partition(db_url, ts):
     async def body(conn):
         await _insert_fix(conn, "truck-001", ts)
@@ -85,7 +93,8 @@ def test_concurrent_callers_create_each_day_partition_once(db_url):
             created = await asyncio.gather(*(ensure_partitions(c, *days) for c in conns))
             parts = await conns[0].fetchval(
                 "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                "WHERE i.inhparent = 'fixes'::regclass AND c.relname LIKE 'fixes_p202103%'")
+                "WHERE i.inhparent = 'fixes'::regclass AND c.relname LIKE 'fixes_p202103%'"
+            )
             home = await conns[0].fetchval("SELECT tableoid::regclass::text FROM fixes WHERE vehicle_id = 'truck-001'")
             return sum(created), parts, home
         finally:
@@ -193,12 +202,15 @@ def test_driver_account_must_be_exactly_one_person(db_url):
             await conn.execute("INSERT INTO users (username, password_hash, role) VALUES ('drv', 'x', 'driver')")
         with pytest.raises(asyncpg.CheckViolationError):
             await conn.execute(
-                "INSERT INTO users (username, password_hash, role, person_id) VALUES ('sup', 'x', 'supervisor', 'p-abc123')")
+                "INSERT INTO users (username, password_hash, role, person_id) VALUES ('sup', 'x', 'supervisor', 'p-abc123')"
+            )
         await conn.execute(
-            "INSERT INTO users (username, password_hash, role, person_id) VALUES ('drv', 'x', 'driver', 'p-abc123')")
+            "INSERT INTO users (username, password_hash, role, person_id) VALUES ('drv', 'x', 'driver', 'p-abc123')"
+        )
         with pytest.raises(asyncpg.UniqueViolationError):
             await conn.execute(
-                "INSERT INTO users (username, password_hash, role, person_id) VALUES ('drv2', 'x', 'driver', 'p-abc123')")
+                "INSERT INTO users (username, password_hash, role, person_id) VALUES ('drv2', 'x', 'driver', 'p-abc123')"
+            )
 
     run(with_conn(db_url, body))
 
@@ -206,4 +218,7 @@ def test_driver_account_must_be_exactly_one_person(db_url):
 def test_privacy_settings_are_seeded_from_the_environment(db_url, settings):
     row = run(with_conn(db_url, lambda c: c.fetchrow("SELECT * FROM privacy_settings")))
     assert (row["retention_days"], row["k_min_shifts"], row["k_min_people"]) == (
-        settings.retention_days, settings.k_min_shifts, settings.k_min_people)
+        settings.retention_days,
+        settings.k_min_shifts,
+        settings.k_min_people,
+    )

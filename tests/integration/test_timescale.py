@@ -9,6 +9,7 @@ chunks, compression, the retention job and continuous aggregates.
 Background jobs are paused in each test database, and tests run them with run_job
 when they choose, so that no scheduled run races a test.
 """
+
 from __future__ import annotations
 
 import json
@@ -97,18 +98,26 @@ def native_db(pg_admin_url) -> str:
 async def _insert_fix(conn, vehicle, ts, speed=5.0) -> str:
     return await conn.execute(
         "INSERT INTO fixes (vehicle_id, ts, lon, lat, speed_mps) VALUES ($1, $2, 13.4, 52.5, $3) "
-        "ON CONFLICT DO NOTHING", vehicle, ts, speed)
+        "ON CONFLICT DO NOTHING",
+        vehicle,
+        ts,
+        speed,
+    )
 
 
 async def _insert_event(conn, vehicle, ts, kind="bin_lift") -> str:
     return await conn.execute(
-        "INSERT INTO events (vehicle_id, ts, kind) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", vehicle, ts, kind)
+        "INSERT INTO events (vehicle_id, ts, kind) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", vehicle, ts, kind
+    )
 
 
 async def _job_id(conn, proc_name: str, relation: str | None = None) -> int:
     return await conn.fetchval(
         "SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = $1 "
-        "AND ($2::text IS NULL OR hypertable_name = $2)", proc_name, relation)
+        "AND ($2::text IS NULL OR hypertable_name = $2)",
+        proc_name,
+        relation,
+    )
 
 
 def test_fixes_and_events_are_hypertables_with_one_day_chunks(ts_db):
@@ -117,12 +126,14 @@ def test_fixes_and_events_are_hypertables_with_one_day_chunks(ts_db):
     async def body(conn):
         dims = await conn.fetch(
             "SELECT hypertable_name, column_name, time_interval FROM timescaledb_information.dimensions "
-            "WHERE hypertable_name IN ('fixes', 'events') ORDER BY hypertable_name")
+            "WHERE hypertable_name IN ('fixes', 'events') ORDER BY hypertable_name"
+        )
         await _insert_fix(conn, "truck-001", ts)
         await _insert_event(conn, "truck-001", ts)
         chunks = await conn.fetch(
             "SELECT hypertable_name, range_start, range_end FROM timescaledb_information.chunks "
-            "WHERE hypertable_name IN ('fixes', 'events') ORDER BY hypertable_name")
+            "WHERE hypertable_name IN ('fixes', 'events') ORDER BY hypertable_name"
+        )
         return dims, chunks
 
     dims, chunks = run(with_conn(ts_db, body))
@@ -135,16 +146,21 @@ def test_compression_is_configured_and_has_policies(ts_db):
     async def body(conn):
         settings = await conn.fetch(
             "SELECT hypertable_name, attname, segmentby_column_index, orderby_column_index "
-            "FROM timescaledb_information.compression_settings ORDER BY hypertable_name, attname")
+            "FROM timescaledb_information.compression_settings ORDER BY hypertable_name, attname"
+        )
         policies = await conn.fetch(
             "SELECT hypertable_name, config->>'compress_after' AS after FROM timescaledb_information.jobs "
-            "WHERE proc_name = 'policy_compression' ORDER BY hypertable_name")
+            "WHERE proc_name = 'policy_compression' ORDER BY hypertable_name"
+        )
         return settings, policies
 
     settings, policies = run(with_conn(ts_db, body))
     assert [tuple(r) for r in settings] == [
-        ("events", "kind", None, 2), ("events", "ts", None, 1), ("events", "vehicle_id", 1, None),
-        ("fixes", "ts", None, 1), ("fixes", "vehicle_id", 1, None),
+        ("events", "kind", None, 2),
+        ("events", "ts", None, 1),
+        ("events", "vehicle_id", 1, None),
+        ("fixes", "ts", None, 1),
+        ("fixes", "vehicle_id", 1, None),
     ]
     assert [tuple(r) for r in policies] == [("events", "7 days"), ("fixes", "7 days")]
 
@@ -160,16 +176,20 @@ def test_duplicates_into_a_compressed_chunk_change_nothing(ts_db):
         for table in ("fixes", "events"):
             await conn.execute("CALL run_job($1)", await _job_id(conn, "policy_compression", table))
         compressed = await conn.fetch(
-            "SELECT hypertable_name, is_compressed FROM timescaledb_information.chunks ORDER BY hypertable_name")
+            "SELECT hypertable_name, is_compressed FROM timescaledb_information.chunks ORDER BY hypertable_name"
+        )
 
-        replay = [await _insert_fix(conn, "truck-002", day + timedelta(seconds=5)),
-                  await _insert_event(conn, "truck-001", day)]
+        replay = [
+            await _insert_fix(conn, "truck-002", day + timedelta(seconds=5)),
+            await _insert_event(conn, "truck-001", day),
+        ]
         # The ingest's shape: a COPY into a staging table, then one INSERT ... SELECT.
         await conn.execute("CREATE TEMP TABLE staged (vehicle_id text, ts timestamptz, lon float8, lat float8)")
         new_row = ("truck-004", day, 13.4, 52.5)
         await conn.copy_records_to_table("staged", records=[*batch[::7], new_row])
         staged = await conn.execute(
-            "INSERT INTO fixes (vehicle_id, ts, lon, lat) SELECT * FROM staged ON CONFLICT DO NOTHING")
+            "INSERT INTO fixes (vehicle_id, ts, lon, lat) SELECT * FROM staged ON CONFLICT DO NOTHING"
+        )
         with pytest.raises(asyncpg.UniqueViolationError):
             await conn.execute("INSERT INTO fixes (vehicle_id, ts, lon, lat) VALUES ('truck-003', $1, 0, 0)", day)
         counts = (await conn.fetchval("SELECT count(*) FROM fixes"), await conn.fetchval("SELECT count(*) FROM events"))
@@ -187,10 +207,12 @@ def test_continuous_aggregates_fill_on_refresh_of_a_short_window(ts_db):
 
     async def body(conn):
         views = await conn.fetch(
-            "SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates ORDER BY 1")
+            "SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates ORDER BY 1"
+        )
         policies = await conn.fetch(
             "SELECT hypertable_name, config->>'start_offset', config->>'end_offset' FROM timescaledb_information.jobs "
-            "WHERE proc_name = 'policy_refresh_continuous_aggregate' ORDER BY 1")
+            "WHERE proc_name = 'policy_refresh_continuous_aggregate' ORDER BY 1"
+        )
         for i in range(240):  # two hours at one fix per 30 s
             await _insert_fix(conn, "truck-001", start + timedelta(seconds=30 * i), speed=float(i % 3))
         for minutes, kind in ((30, "harsh_brake"), (45, "bin_lift"), (100, "bin_lift")):
@@ -204,7 +226,10 @@ def test_continuous_aggregates_fill_on_refresh_of_a_short_window(ts_db):
 
     views, policies, before, hourly, daily = run(with_conn(ts_db, body))
     assert [tuple(r) for r in views] == [("events_daily", True), ("fixes_hourly", True)]
-    assert [tuple(r) for r in policies] == [("events_daily", "30 days", "01:00:00"), ("fixes_hourly", "30 days", "01:00:00")]
+    assert [tuple(r) for r in policies] == [
+        ("events_daily", "30 days", "01:00:00"),
+        ("fixes_hourly", "30 days", "01:00:00"),
+    ]
     assert before == 0  # materialized only: nothing shows before a refresh, as in native mode
     assert [tuple(r) for r in hourly] == [(start, 120, 80, 2.0), (start + timedelta(hours=1), 120, 80, 2.0)]
     midnight = start.replace(hour=0)
@@ -219,15 +244,19 @@ async def _old_and_recent_rows(conn, now: datetime) -> None:
 
 
 async def _counts(conn) -> dict[str, int]:
-    return {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in ("fixes", "events", "fixes_hourly", "events_daily")}
+    return {
+        t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in ("fixes", "events", "fixes_hourly", "events_daily")
+    }
 
 
 def test_retention_job_enforces_the_live_setting_and_rollups_survive_refreshes(ts_db):
     now = datetime.now(UTC)
 
     async def body(conn):
-        jobs = await conn.fetch("SELECT proc_name, schedule_interval FROM timescaledb_information.jobs "
-                                "WHERE proc_name IN ('fleetpilot_retention_job', 'policy_retention')")
+        jobs = await conn.fetch(
+            "SELECT proc_name, schedule_interval FROM timescaledb_information.jobs "
+            "WHERE proc_name IN ('fleetpilot_retention_job', 'policy_retention')"
+        )
         job = await _job_id(conn, "fleetpilot_retention_job")
         await _old_and_recent_rows(conn, now)
         seen = [await _counts(conn)]
@@ -273,7 +302,8 @@ async def _relations(url: str) -> dict[str, list[tuple[str, str]]]:
             "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
             "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition "
-            "ORDER BY c.relname, a.attnum")
+            "ORDER BY c.relname, a.attnum"
+        )
         relations: dict[str, list[tuple[str, str]]] = {}
         for r in rows:
             relations.setdefault(r["relname"], []).append((r["attname"], r["type"]))
@@ -290,20 +320,40 @@ def test_both_modes_expose_the_same_relations_and_columns(ts_db, native_db):
 
 def test_doctor_reports_timescale_mode(ts_db, mqtt_url, tmp_path):
     clean = {k: v for k, v in os.environ.items() if not k.startswith("FLEETPILOT_")}
-    env = {**clean, "FLEETPILOT_DATABASE_URL": ts_db, "FLEETPILOT_MQTT_URL": mqtt_url,
-           "FLEETPILOT_DATA_DIR": str(tmp_path)}
+    env = {
+        **clean,
+        "FLEETPILOT_DATABASE_URL": ts_db,
+        "FLEETPILOT_MQTT_URL": mqtt_url,
+        "FLEETPILOT_DATA_DIR": str(tmp_path),
+    }
 
     def doctor(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "fleetpilot.cli", "doctor", *args], env=env,
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "fleetpilot.cli", "doctor", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
-    installed = run(with_conn(ts_db, lambda c: c.fetchval("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")))
+    installed = run(
+        with_conn(ts_db, lambda c: c.fetchval("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"))
+    )
     report = doctor("--json")
     database = json.loads(report.stdout)["database"]
     assert (database["storage_mode"], database["timescaledb_available"], database["timescaledb_installed"]) == (
-        "timescale", True, installed)
-    failed = run(with_conn(ts_db, lambda c: c.fetchval(
-        "SELECT count(*) FROM timescaledb_information.job_stats WHERE last_run_status = 'Failed'")))
+        "timescale",
+        True,
+        installed,
+    )
+    failed = run(
+        with_conn(
+            ts_db,
+            lambda c: c.fetchval(
+                "SELECT count(*) FROM timescaledb_information.job_stats WHERE last_run_status = 'Failed'"
+            ),
+        )
+    )
     # Background jobs that failed (as every one does on PostgreSQL 15.20, see decision 0003)
     # make the doctor unhealthy and are named; otherwise it is healthy.
     assert report.returncode == (1 if failed else 0), report.stdout + report.stderr

@@ -1,5 +1,6 @@
 """The rollup side of the known-hotspot contract: events carry their street, and the
 segments at the simulator's dangerous intersections become known hotspots."""
+
 from __future__ import annotations
 
 import json
@@ -38,10 +39,13 @@ def test_dangerous_intersections_become_known_hotspots_and_events_name_their_str
         try:
             await load_run(conn, fleet)
             result = await run_rollup(conn)
-            known = await conn.fetch("SELECT k.*, s.geometry::text AS g FROM known_hotspots k "
-                                     "JOIN street_segments s USING (segment_id)")
+            known = await conn.fetch(
+                "SELECT k.*, s.geometry::text AS g FROM known_hotspots k JOIN street_segments s USING (segment_id)"
+            )
             events = await conn.fetch("SELECT kind, lon, lat, context::text AS c FROM shift_events")
-            streets = {r["segment_id"]: r["name"] for r in await conn.fetch("SELECT segment_id, name FROM street_segments")}
+            streets = {
+                r["segment_id"]: r["name"] for r in await conn.fetch("SELECT segment_id, name FROM street_segments")
+            }
             # The same judgement as the data officer's page over the same whole weeks.
             first, last = known[0]["first_day"], known[0]["last_day"]
             k = await conn.fetchrow("SELECT k_min_shifts, k_min_people FROM privacy_settings")

@@ -1,4 +1,5 @@
 """The rollup job over simulator data in a real database: complete, idempotent, incremental."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -68,13 +69,16 @@ def test_each_shift_stores_its_breaks_facility_queues_and_stops(db_url, fleet):
     """The crew record lands in shift_metrics.metrics and the stops in stop_points, for what
     happened inside the shift window (4 h here: the transfer station and usually the break;
     the landfill trip comes after the window). Tolerances as in tests/analytics/test_record.py."""
+
     async def body():
         conn = await asyncpg.connect(db_url)
         try:
             await load_run(conn, fleet)
             await run_rollup(conn)
-            return {r["shift_id"]: r for r in await conn.fetch(
-                "SELECT shift_id, stops, metrics, stop_points FROM shift_metrics")}
+            return {
+                r["shift_id"]: r
+                for r in await conn.fetch("SELECT shift_id, stops, metrics, stop_points FROM shift_metrics")
+            }
         finally:
             await conn.close()
 
@@ -86,8 +90,10 @@ def test_each_shift_stores_its_breaks_facility_queues_and_stops(db_url, fleet):
         inside = [v for v in shift["facility_visits"] if v["t_depart"] < shift["end"]]
         assert [v["facility_id"] for v in record["facility_visits"]] == [v["facility_id"] for v in inside]
         for true, stored in zip(inside, record["facility_visits"]):
-            hidden = sum(max(0, min(e, true["t_depart"]) - max(a, true["t_arrive"]))
-                         for a, e in shift["gps"]["dropouts"]) / 1000  # GPS dropouts in the visit
+            hidden = (
+                sum(max(0, min(e, true["t_depart"]) - max(a, true["t_arrive"])) for a, e in shift["gps"]["dropouts"])
+                / 1000
+            )  # GPS dropouts in the visit
             assert -30 - hidden <= stored["queue_s"] - true["queue_s"] <= 5, (true, stored)
             assert _ms(stored["arrived_at"]) <= true["t_arrive"] + 1000
         begun = [b for b in shift["breaks"] if b["t_start"] < shift["end"] - 120_000]
@@ -98,7 +104,9 @@ def test_each_shift_stores_its_breaks_facility_queues_and_stops(db_url, fleet):
         breaks += len(begun)
         assert 0 < record["longest_without_break_s"] <= shift["longest_without_break_s"] + 5
         points = row["stop_points"]
-        assert len(points) == row["stops"] > 100 and all(set(p) == {"lon", "lat", "arrived_at", "dwell_s"} for p in points)
+        assert len(points) == row["stops"] > 100 and all(
+            set(p) == {"lon", "lat", "arrived_at", "dwell_s"} for p in points
+        )
         assert all(shift["start"] <= _ms(p["arrived_at"]) < shift["end"] for p in points)
     assert breaks >= 4  # the fleet does exercise breaks
 
@@ -109,17 +117,31 @@ def test_late_data_recomputes_only_the_marked_vehicle_day(db_url, fleet):
         try:
             await load_run(conn, fleet)
             await run_rollup(conn)
-            before = {r["shift_id"]: r["computed_at"] for r in await conn.fetch("SELECT shift_id, computed_at FROM shift_metrics")}
-            target = await conn.fetchrow("SELECT shift_id, vehicle_id, starts_at FROM shifts ORDER BY starts_at, shift_id LIMIT 1")
+            before = {
+                r["shift_id"]: r["computed_at"]
+                for r in await conn.fetch("SELECT shift_id, computed_at FROM shift_metrics")
+            }
+            target = await conn.fetchrow(
+                "SELECT shift_id, vehicle_id, starts_at FROM shifts ORDER BY starts_at, shift_id LIMIT 1"
+            )
             # Late data as the ingest records it: some fixes of that shift arrive, and the
             # vehicle-day is marked stale. Here: remove the shift's last hour, as if it had
             # been missing, then mark.
-            await conn.execute("DELETE FROM fixes WHERE vehicle_id = $1 AND ts >= $2::timestamptz + interval '3 hours'",
-                               target["vehicle_id"], target["starts_at"])
-            await conn.execute("INSERT INTO rollup_dirty (vehicle_id, day) VALUES ($1, ($2 AT TIME ZONE 'UTC')::date)",
-                               target["vehicle_id"], target["starts_at"])
+            await conn.execute(
+                "DELETE FROM fixes WHERE vehicle_id = $1 AND ts >= $2::timestamptz + interval '3 hours'",
+                target["vehicle_id"],
+                target["starts_at"],
+            )
+            await conn.execute(
+                "INSERT INTO rollup_dirty (vehicle_id, day) VALUES ($1, ($2 AT TIME ZONE 'UTC')::date)",
+                target["vehicle_id"],
+                target["starts_at"],
+            )
             result = await run_rollup(conn)
-            after = {r["shift_id"]: r["computed_at"] for r in await conn.fetch("SELECT shift_id, computed_at FROM shift_metrics")}
+            after = {
+                r["shift_id"]: r["computed_at"]
+                for r in await conn.fetch("SELECT shift_id, computed_at FROM shift_metrics")
+            }
             marks = await conn.fetchval("SELECT count(*) FROM rollup_dirty")
             return target["shift_id"], before, after, result, marks
         finally:
@@ -134,5 +156,8 @@ def test_late_data_recomputes_only_the_marked_vehicle_day(db_url, fleet):
 def test_non_finite_numbers_become_null_in_stored_json():
     from fleetpilot.rollup import _json
 
-    assert _json({"a": float("nan"), "b": [1.5, float("inf")], "c": {"d": -float("inf"), "e": "x"}}) == \
-        {"a": None, "b": [1.5, None], "c": {"d": None, "e": "x"}}
+    assert _json({"a": float("nan"), "b": [1.5, float("inf")], "c": {"d": -float("inf"), "e": "x"}}) == {
+        "a": None,
+        "b": [1.5, None],
+        "c": {"d": None, "e": "x"},
+    }

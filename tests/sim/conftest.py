@@ -1,4 +1,5 @@
 """Small simulated fleets shared by the simulator tests (each built once per session)."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,10 @@ def schema() -> dict:
 @pytest.fixture(scope="session")
 def validators(schema) -> dict:
     """Compiled validators per channel (telemetry, events, status, config) and for any v1 payload."""
-    out = {name: fastjsonschema.compile({"definitions": schema["definitions"], "$ref": f"#/definitions/{name}"})
-           for name in ("telemetry", "events", "status", "config")}
+    out = {
+        name: fastjsonschema.compile({"definitions": schema["definitions"], "$ref": f"#/definitions/{name}"})
+        for name in ("telemetry", "events", "status", "config")
+    }
     out["any"] = fastjsonschema.compile(schema)
     return out
 
@@ -47,9 +50,11 @@ def faulty_scenario():
     from dataclasses import replace
 
     cfg = SimConfig(seed=5, n_vehicles=6, start_ms=1795154400000, city="faulty")
-    cfg = replace(cfg, faults=Faults(leak=True, hostile=True),
-                  link=replace(cfg.link, offline_per_hour=1.5, buffer_messages=40, duplicate_rate=0.02,
-                               clock_skew_s=3.0))
+    cfg = replace(
+        cfg,
+        faults=Faults(leak=True, hostile=True),
+        link=replace(cfg.link, offline_per_hour=1.5, buffer_messages=40, duplicate_rate=0.02, clock_skew_s=3.0),
+    )
     return build_scenario(cfg)
 
 

@@ -1,4 +1,5 @@
 """Truck behaviour and its ground truth, checked against the data (perfect GPS, so exact)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,8 +21,11 @@ def _vehicle(run, vid):
 
 
 def _facilities(run):
-    return {f["properties"]["facility_id"]: shape(f["geometry"]) for f in run.city_geojson["features"]
-            if f["properties"]["kind"] == "facility"}
+    return {
+        f["properties"]["facility_id"]: shape(f["geometry"])
+        for f in run.city_geojson["features"]
+        if f["properties"]["kind"] == "facility"
+    }
 
 
 def _metres(lon1, lat1, lon2, lat2):
@@ -43,8 +47,11 @@ def test_ordinary_driving_stays_below_harsh_thresholds(quiet_run):
         dv = np.diff(f["speed"].astype(float))
         dh = (np.diff(f["heading"].astype(float)) + 180) % 360 - 180
         lateral = np.abs(np.radians(dh) * f["speed"][1:])
-        for kind, mask in (("harsh_brake", dv < -0.7 * 3.0), ("harsh_accel", dv > 0.7 * 2.5),
-                           ("harsh_corner", lateral > 0.7 * 3.0)):
+        for kind, mask in (
+            ("harsh_brake", dv < -0.7 * 3.0),
+            ("harsh_accel", dv > 0.7 * 2.5),
+            ("harsh_corner", lateral > 0.7 * 3.0),
+        ):
             windows = injected.get((vid, kind), [])
             for t in f["t"][1:][step & mask]:
                 assert any(a <= t <= b for a, b in windows), f"{vid} unexpected {kind} at {t}"
@@ -92,8 +99,12 @@ def test_bin_stops_are_stationary_spaced_and_have_lifts(quiet_run):
         lifts = e["t"][e["kind"] == lift]
         per_stop = np.searchsorted(lifts, depart) - np.searchsorted(lifts, arrive)
         np.testing.assert_array_equal(per_stop, [x["lifts"] for x in stops])
-        gaps = _metres(np.array([x["lon"] for x in stops[:-1]]), np.array([x["lat"] for x in stops[:-1]]),
-                       np.array([x["lon"] for x in stops[1:]]), np.array([x["lat"] for x in stops[1:]]))
+        gaps = _metres(
+            np.array([x["lon"] for x in stops[:-1]]),
+            np.array([x["lat"] for x in stops[:-1]]),
+            np.array([x["lon"] for x in stops[1:]]),
+            np.array([x["lat"] for x in stops[1:]]),
+        )
         assert np.median(gaps) == pytest.approx(45, abs=15)  # every few tens of metres
 
 
@@ -136,14 +147,18 @@ def test_reversing_is_slow_backward_motion(quiet_run):
 
 @pytest.fixture(scope="module")
 def blocked_run():
-    return generate_fleet(n_vehicles=3, seed=8, start=START, noise=False,
-                          behaviour=Behaviour(p_blocked_street=1.0, p_skip_break=0.5))
+    return generate_fleet(
+        n_vehicles=3, seed=8, start=START, noise=False, behaviour=Behaviour(p_blocked_street=1.0, p_skip_break=0.5)
+    )
 
 
 def test_blocked_streets_are_skipped(blocked_run):
     run = blocked_run
-    streets = {f["properties"]["segment_id"]: shape(f["geometry"]) for f in run.city_geojson["features"]
-               if f["properties"]["kind"] == "street"}
+    streets = {
+        f["properties"]["segment_id"]: shape(f["geometry"])
+        for f in run.city_geojson["features"]
+        if f["properties"]["kind"] == "street"
+    }
     planned = {}
     for feat in run.routes_geojson["features"]:
         p = feat["properties"]
@@ -167,8 +182,7 @@ def test_some_shifts_have_no_break_and_a_long_stretch(blocked_run):
     no_break = [s for s in blocked_run.truth["shifts"] if not s["took_break"]]
     with_break = [s for s in blocked_run.truth["shifts"] if s["took_break"]]
     assert no_break and with_break
-    assert min(s["longest_without_break_s"] for s in no_break) > max(s["longest_without_break_s"]
-                                                                       for s in with_break)
+    assert min(s["longest_without_break_s"] for s in no_break) > max(s["longest_without_break_s"] for s in with_break)
 
 
 def test_harsh_braking_concentrates_at_dangerous_intersections():

@@ -1,4 +1,5 @@
 """A run against the real broker delivers exactly what the ground truth says was sent."""
+
 from __future__ import annotations
 
 import threading
@@ -60,14 +61,21 @@ class Collector:
 
 def _expected_deliveries(truth: dict) -> int:
     t = truth["totals"]
-    return (t["telemetry_messages"] + t["events_messages"] + t["status_messages"] + t["duplicate_publishes"]
-            + sum(t["hostile"].values()))
+    return (
+        t["telemetry_messages"]
+        + t["events_messages"]
+        + t["status_messages"]
+        + t["duplicate_publishes"]
+        + sum(t["hostile"].values())
+    )
 
 
 def _accept(messages, schema, roster):
     """What a correct ingest would accept, per vehicle: fixes, events, seqs; plus the rejects."""
-    validators = {name: fastjsonschema.compile({"definitions": schema["definitions"], "$ref": f"#/definitions/{name}"})
-                  for name in ("telemetry", "events", "status")}
+    validators = {
+        name: fastjsonschema.compile({"definitions": schema["definitions"], "$ref": f"#/definitions/{name}"})
+        for name in ("telemetry", "events", "status")
+    }
     windows = {}
     for s in roster["shifts"]:
         windows.setdefault(s["vehicle_id"], []).append((parse_time(s["start"]), parse_time(s["end"])))
@@ -75,8 +83,9 @@ def _accept(messages, schema, roster):
     rejected = 0
     for topic, payload, _ in messages:
         _, _, vid, channel = topic.split("/")
-        v = out.setdefault(vid, {"fixes": set(), "private": set(), "offduty": set(), "events": set(), "seqs": set(),
-                                 "status": []})
+        v = out.setdefault(
+            vid, {"fixes": set(), "private": set(), "offduty": set(), "events": set(), "seqs": set(), "status": []}
+        )
         try:
             body = validators[channel](orjson.loads(payload))
             if body["vid"] != vid:
@@ -102,9 +111,15 @@ def _accept(messages, schema, roster):
 @pytest.mark.timeout(180)
 def test_accelerated_shift_with_faults_arrives_complete(mqtt_url, schema):
     city = f"simtest-{uuid.uuid4().hex[:8]}"
-    cfg = SimConfig(seed=21, city=city, n_vehicles=4, start_ms=START_MS, hours=10.0,
-                    faults=Faults(leak=True, hostile=True),
-                    link=replace(Connectivity(), offline_per_hour=0.8, duplicate_rate=0.02, buffer_messages=60))
+    cfg = SimConfig(
+        seed=21,
+        city=city,
+        n_vehicles=4,
+        start_ms=START_MS,
+        hours=10.0,
+        faults=Faults(leak=True, hostile=True),
+        link=replace(Connectivity(), offline_per_hour=0.8, duplicate_rate=0.02, buffer_messages=60),
+    )
     sc = build_scenario(cfg)
     collector = Collector(mqtt_url, city)
     try:

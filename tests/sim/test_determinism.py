@@ -1,4 +1,5 @@
 """Same seed → identical messages; a different seed → a different fleet."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """Each GPS, connectivity and fault switch does what it says."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -73,7 +74,7 @@ def test_store_and_forward_replays_oldest_first_after_online(faulty_days):
             assert s.kind[at_r[0]] == ONLINE
             backlog = [row for row in at_r if s.gen[row] < r]
             assert backlog == sorted(backlog, key=lambda row: s.seq[row])
-            assert at_r[1:1 + len(backlog)] == backlog
+            assert at_r[1 : 1 + len(backlog)] == backlog
     assert outages >= 5 and overflows >= 1
 
 
@@ -114,9 +115,14 @@ def test_duplicates_clock_skew_and_counts(faulty_scenario, faulty_days):
         assert c["duplicate_publishes"] == sum(1 for p, q in zip(pubs, pubs[1:]) if p.row == q.row)
         n_status = sum(1 for p in pubs if p.topic.endswith("/status"))
         assert c["status_messages"] == n_status
-        assert c["hostile"] == {k: sum(1 for p in pubs if vd.schedule.kind[p.row] == HOSTILE
-                                       and HOSTILE_KINDS[vd.schedule.hostile_kind[p.row]] == k)
-                                for k in HOSTILE_KINDS}
+        assert c["hostile"] == {
+            k: sum(
+                1
+                for p in pubs
+                if vd.schedule.kind[p.row] == HOSTILE and HOSTILE_KINDS[vd.schedule.hostile_kind[p.row]] == k
+            )
+            for k in HOSTILE_KINDS
+        }
     assert dups > 0
 
 

@@ -1,4 +1,5 @@
 """The exported files (shape, roster rules, import into the real database) and the command line."""
+
 from __future__ import annotations
 
 import json
@@ -70,10 +71,14 @@ def test_plan_files_import_into_the_database(tmp_path, db_url):
             versions = await import_routes(conn, routes)
             await import_roster(conn, roster)
             again = await import_routes(conn, routes)  # idempotent
-            return (versions, again, await conn.fetchval("SELECT count(*) FROM street_segments"),
-                    await conn.fetchval("SELECT count(*) FROM route_stops"),
-                    await conn.fetchval("SELECT count(*) FROM shifts"),
-                    await conn.fetchval("SELECT count(*) FROM shift_crew"))
+            return (
+                versions,
+                again,
+                await conn.fetchval("SELECT count(*) FROM street_segments"),
+                await conn.fetchval("SELECT count(*) FROM route_stops"),
+                await conn.fetchval("SELECT count(*) FROM shifts"),
+                await conn.fetchval("SELECT count(*) FROM shift_crew"),
+            )
         finally:
             await conn.close()
 
@@ -97,22 +102,54 @@ def test_offline_command_writes_parquet_and_ndjson(tmp_path, capsys):
     assert main(["offline", *common, "--out", str(tmp_path / "nd"), "--format", "ndjson"]) == 0
     lines = (tmp_path / "nd" / "messages.ndjson").read_bytes().splitlines()
     t = truth["totals"]
-    assert len(lines) == (t["telemetry_messages"] + t["events_messages"] + t["status_messages"]
-                          + t["duplicate_publishes"] + sum(t["hostile"].values()))
-    fix_times = {(m["topic"], f[0]) for m in map(orjson.loads, lines)
-                 if m["topic"].endswith("/telemetry") and isinstance(m["payload"], dict)
-                 and m["payload"].get("vid") == m["topic"].split("/")[2] and m["payload"].get("v") == 1
-                 for f in m["payload"].get("fixes", []) if isinstance(f, list) and isinstance(f[0], int)
-                 and -180 <= f[1] <= 180}
+    assert len(lines) == (
+        t["telemetry_messages"]
+        + t["events_messages"]
+        + t["status_messages"]
+        + t["duplicate_publishes"]
+        + sum(t["hostile"].values())
+    )
+    fix_times = {
+        (m["topic"], f[0])
+        for m in map(orjson.loads, lines)
+        if m["topic"].endswith("/telemetry")
+        and isinstance(m["payload"], dict)
+        and m["payload"].get("vid") == m["topic"].split("/")[2]
+        and m["payload"].get("v") == 1
+        for f in m["payload"].get("fixes", [])
+        if isinstance(f, list) and isinstance(f[0], int) and -180 <= f[1] <= 180
+    }
     assert len(fix_times) == t["fixes_published"]
 
 
 def test_run_command_publishes_and_reports(tmp_path, mqtt_url, capsys):
     city = f"clitest-{uuid.uuid4().hex[:8]}"
     out = tmp_path / "run"
-    code = main(["run", "--vehicles", "2", "--days", "2", "--hours", "0.5", "--seed", "9", "--start", START,
-                 "--city", city,
-                 "--accel", "max", "--broker", mqtt_url, "--out", str(out), "--truth", str(tmp_path / "t.json")])
+    code = main(
+        [
+            "run",
+            "--vehicles",
+            "2",
+            "--days",
+            "2",
+            "--hours",
+            "0.5",
+            "--seed",
+            "9",
+            "--start",
+            START,
+            "--city",
+            city,
+            "--accel",
+            "max",
+            "--broker",
+            mqtt_url,
+            "--out",
+            str(out),
+            "--truth",
+            str(tmp_path / "t.json"),
+        ]
+    )
     report = json.loads(capsys.readouterr().out)
     truth = json.loads((out / "truth.json").read_text())
     roster = json.loads((out / "roster.json").read_text())
@@ -129,9 +166,17 @@ def test_run_command_publishes_and_reports(tmp_path, mqtt_url, capsys):
     assert report["connects"] >= 4  # a connection per unit per day (plus reconnects)
     assert truth == json.loads((tmp_path / "t.json").read_text())
     t = truth["totals"]
-    assert report["publishes"] == report["acked"] == (t["telemetry_messages"] + t["events_messages"]
-                                                     + t["duplicate_publishes"] + t["status_messages"]
-                                                     - sum(len(s["link"]["offline_windows"]) for s in truth["shifts"]))
+    assert (
+        report["publishes"]
+        == report["acked"]
+        == (
+            t["telemetry_messages"]
+            + t["events_messages"]
+            + t["duplicate_publishes"]
+            + t["status_messages"]
+            - sum(len(s["link"]["offline_windows"]) for s in truth["shifts"])
+        )
+    )
 
 
 def test_bad_broker_url_is_a_clean_error(capsys):

@@ -1,4 +1,5 @@
 """Every message the simulator sends validates against fleetpilot/protocol/v1.schema.json."""
+
 from __future__ import annotations
 
 import fastjsonschema
@@ -15,8 +16,9 @@ MAX_PAYLOAD = 256 * 1024
 
 def _publications(sc, days):
     for vd in days:
-        enc = Encoder(vd.result, vd.schedule, sc.config.city, other_vehicle(sc, vd.result.shift.vehicle),
-                      sc.config.seed)
+        enc = Encoder(
+            vd.result, vd.schedule, sc.config.city, other_vehicle(sc, vd.result.shift.vehicle), sc.config.seed
+        )
         for pub in enc.publications():
             yield vd, pub
 
@@ -79,21 +81,35 @@ def test_hostile_messages_are_invalid_or_claim_another_vehicle(faulty_scenario, 
 
 
 def test_schema_rejects_what_the_contract_forbids(validators):
-    good = {"v": 1, "vid": "truck-001", "seq": 5, "sent": 1795154400000,
-            "fixes": [[1795154400000, -96.8, 32.7, 3.2, 359.9, 0.9]]}
+    good = {
+        "v": 1,
+        "vid": "truck-001",
+        "seq": 5,
+        "sent": 1795154400000,
+        "fixes": [[1795154400000, -96.8, 32.7, 3.2, 359.9, 0.9]],
+    }
     validators["telemetry"](good)
     bad_variants = [
-        {**good, "v": 2}, {**good, "seq": -1}, {**good, "fixes": []}, {**good, "extra": 1},
+        {**good, "v": 2},
+        {**good, "seq": -1},
+        {**good, "fixes": []},
+        {**good, "extra": 1},
         {**good, "fixes": [[1795154400000, -96.8, 32.7, 3.2, 360.0, 0.9]]},
         {**good, "fixes": [[1795154400000, 181.0, 32.7, 3.2, 10.0, 0.9]]},
         {**good, "fixes": [[1795154400000, -96.8, 32.7, 3.2, 10.0]]},
-        {**good, "priv": "yes"}, {k: v for k, v in good.items() if k != "vid"},
+        {**good, "priv": "yes"},
+        {k: v for k, v in good.items() if k != "vid"},
     ]
     for bad in bad_variants:
         with pytest.raises(fastjsonschema.JsonSchemaException):
             validators["telemetry"](bad)
-    event = {"v": 1, "vid": "truck-001", "seq": 6, "sent": 1795154400000,
-             "events": [{"t": 1795154400000, "k": "bin_lift", "lon": -96.8, "lat": 32.7, "mag": 11.0}]}
+    event = {
+        "v": 1,
+        "vid": "truck-001",
+        "seq": 6,
+        "sent": 1795154400000,
+        "events": [{"t": 1795154400000, "k": "bin_lift", "lon": -96.8, "lat": 32.7, "mag": 11.0}],
+    }
     validators["events"](event)
     with pytest.raises(fastjsonschema.JsonSchemaException):
         validators["events"]({**event, "events": [{**event["events"][0], "k": "teleport"}]})

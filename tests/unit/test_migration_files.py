@@ -1,4 +1,5 @@
 """Static checks of the migration set: naming, variants, and mode parity of the DDL."""
+
 from __future__ import annotations
 
 import re
@@ -41,8 +42,14 @@ def test_both_modes_define_the_same_time_rollup_columns():
     rollups = next(m for m in discover() if m.name == "time_rollups")
     native = rollups.variants["native"].read_text()
     timescale = rollups.variants["timescale"].read_text()
-    assert [c for c, _ in _columns(native, "fixes_hourly")] == ["vehicle_id", "bucket", "fixes", "moving_fixes",
-                                                               "avg_speed_mps", "max_speed_mps"]
+    assert [c for c, _ in _columns(native, "fixes_hourly")] == [
+        "vehicle_id",
+        "bucket",
+        "fixes",
+        "moving_fixes",
+        "avg_speed_mps",
+        "max_speed_mps",
+    ]
     view = re.search(r"MATERIALIZED VIEW fixes_hourly.*?FROM fixes", timescale, re.S).group(0)
     for column in ("bucket", "fixes", "moving_fixes", "avg_speed_mps", "max_speed_mps"):
         assert f"AS {column}" in view

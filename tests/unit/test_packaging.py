@@ -1,4 +1,5 @@
 """The wheel a user installs holds every package folder and the SQL migrations."""
+
 from __future__ import annotations
 
 import shutil
@@ -8,18 +9,31 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FOLDERS = {"fleetpilot": "fleetpilot", "ingest": "fleetpilot/ingest", "api": "fleetpilot/api",
-           "analytics": "fleetpilot/analytics", "dashboards": "fleetpilot/dashboards",
-           "firmware-sim/fleetsim": "fleetsim"}
+FOLDERS = {
+    "fleetpilot": "fleetpilot",
+    "ingest": "fleetpilot/ingest",
+    "api": "fleetpilot/api",
+    "analytics": "fleetpilot/analytics",
+    "dashboards": "fleetpilot/dashboards",
+    "firmware-sim/fleetsim": "fleetsim",
+}
 
 
 def test_wheel_contains_all_packages_and_migrations(tmp_path):
     # Build from a copy: setuptools writes build/ next to the sources it builds.
     source = tmp_path / "src"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", ".fleetpilot",
-                                                                "test-artifacts", "__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(source)],
-                   check=True, capture_output=True)
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", "build", "*.egg-info", ".fleetpilot", "test-artifacts", "__pycache__"
+        ),
+    )
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(source)],
+        check=True,
+        capture_output=True,
+    )
     wheel = next(tmp_path.glob("fleetpilot-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     for folder, package in FOLDERS.items():

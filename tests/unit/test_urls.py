@@ -4,21 +4,27 @@ from fleetpilot.errors import ConfigError
 from fleetpilot.urls import check_database_url, parse_mqtt_url
 
 
-@pytest.mark.parametrize("url", [
-    "postgresql://postgres@127.0.0.1:5432/db",
-    "postgres://u:p@db.example:6543/x",
-    "postgresql://postgres:@/postgres?host=/tmp/pg",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://postgres@127.0.0.1:5432/db",
+        "postgres://u:p@db.example:6543/x",
+        "postgresql://postgres:@/postgres?host=/tmp/pg",
+    ],
+)
 def test_good_database_urls_pass(url):
     assert check_database_url(url) == url
 
 
-@pytest.mark.parametrize("url, message", [
-    ("mysql://x/y", "must start with postgresql://"),
-    ("127.0.0.1:5432", "must start with postgresql://"),
-    ("postgresql://u@h:port/db", "bad port"),
-    ("postgresql:///db", "names no host"),
-])
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("mysql://x/y", "must start with postgresql://"),
+        ("127.0.0.1:5432", "must start with postgresql://"),
+        ("postgresql://u@h:port/db", "bad port"),
+        ("postgresql:///db", "names no host"),
+    ],
+)
 def test_bad_database_urls_say_why(url, message):
     with pytest.raises(ConfigError, match=message):
         check_database_url(url)

@@ -1,5 +1,6 @@
 """Fixtures of the what-if tests: synthetic fleets with known causal structure, a simulator
 (fleetsim) run turned into a history, and a small pilot database with prepared legs."""
+
 from __future__ import annotations
 
 import uuid
@@ -37,11 +38,19 @@ def sim_run():
 def sim_history(sim_run):
     from fleetpilot.analytics.whatif.assemble import history_from_documents
 
-    return history_from_documents(sim_run.city_geojson, sim_run.routes_geojson, sim_run.roster, sim_run.fixes,
-                                  sim_run.events, sim_run.vehicle_ids, sim_run.event_kinds)
+    return history_from_documents(
+        sim_run.city_geojson,
+        sim_run.routes_geojson,
+        sim_run.roster,
+        sim_run.fixes,
+        sim_run.events,
+        sim_run.vehicle_ids,
+        sim_run.event_kinds,
+    )
 
 
 # --- a pilot database for the service and page tests ---------------------------------------
+
 
 @pytest.fixture(scope="session")
 def small_run():
@@ -56,8 +65,13 @@ def pilot_settings(pg_admin_url, data_dir):
     """One database for the session: loading and preparing the fleet is the slow part."""
     name = f"fpt_whatif_{uuid.uuid4().hex[:8]}"
     run(with_conn(pg_admin_url, lambda c: c.execute(f'CREATE DATABASE "{name}"')))
-    settings = Settings(database_url=with_database(pg_admin_url, name), data_dir=data_dir,
-                        storage_mode=TestServers().storage_mode, jwt_secret="test-" + uuid.uuid4().hex, _env_file=None)
+    settings = Settings(
+        database_url=with_database(pg_admin_url, name),
+        data_dir=data_dir,
+        storage_mode=TestServers().storage_mode,
+        jwt_secret="test-" + uuid.uuid4().hex,
+        _env_file=None,
+    )
     run(with_conn(settings.database_url, lambda c: prepare_schema(c, settings)))
     yield settings
     run(with_conn(pg_admin_url, lambda c: c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')))
@@ -84,11 +98,16 @@ def pilot_users(prepared) -> dict[str, int]:
         ids = {}
         for role in ("data_officer", "supervisor", "admin"):
             ids[role] = await conn.fetchval(
-                "INSERT INTO users (username, password_hash, role) VALUES ($1, 'x', $2) RETURNING user_id", f"u-{role}", role)
+                "INSERT INTO users (username, password_hash, role) VALUES ($1, 'x', $2) RETURNING user_id",
+                f"u-{role}",
+                role,
+            )
         person = await conn.fetchval("SELECT person_id FROM people ORDER BY person_id LIMIT 1")
         ids["driver"] = await conn.fetchval(
             "INSERT INTO users (username, password_hash, role, person_id) VALUES ('u-driver', 'x', 'driver', $1) "
-            "RETURNING user_id", person)
+            "RETURNING user_id",
+            person,
+        )
         return ids
 
     return run(with_conn(url, create))

@@ -1,4 +1,5 @@
 """Legs from fixes (the database path's first step) against the simulator's truth."""
+
 from __future__ import annotations
 
 import numpy as np

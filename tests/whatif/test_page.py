@@ -1,6 +1,7 @@
 """The data officer's what-if page in headless Chromium, on the real API and a pilot database:
 it offers every question and scenario of the catalogue, shows the API's answer with its
 assumptions and interval, and a shared link shows the same stored answer."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -48,8 +49,13 @@ def period_query() -> str:
 
 
 def api(server, method: str, path: str, **kwargs):
-    response = httpx.request(method, f"{server.base}/api/v1/{path}", headers={"Authorization": f"Bearer {server.token}"},
-                             timeout=60, **kwargs)
+    response = httpx.request(
+        method,
+        f"{server.base}/api/v1/{path}",
+        headers={"Authorization": f"Bearer {server.token}"},
+        timeout=60,
+        **kwargs,
+    )
     response.raise_for_status()
     return response.json()
 
@@ -66,8 +72,13 @@ def test_the_page_offers_the_catalogue_and_shows_a_questions_answer(officer, ser
     officer.select_option("#item", "tip_trips_per_shift")
     officer.click("#ask-button")
     officer.wait_for_selector("#answer-number")
-    expected = api(server, "POST", "whatif/questions/tip_trips_per_shift", json={},
-                   params={"from": PERIOD[0].isoformat(), "to": PERIOD[1].isoformat(), "tz": "UTC"})
+    expected = api(
+        server,
+        "POST",
+        "whatif/questions/tip_trips_per_shift",
+        json={},
+        params={"from": PERIOD[0].isoformat(), "to": PERIOD[1].isoformat(), "tz": "UTC"},
+    )
     assert officer.inner_text("#answer-id") == expected["result_id"]
     assert float(officer.inner_text("#answer-number")) == pytest.approx(expected["answer"]["number"]["value"], abs=0.01)
     assumptions = officer.eval_on_selector_all("#assumptions li", "items => items.map((i) => i.innerText)")
@@ -86,7 +97,9 @@ def test_a_scenario_shows_every_kpi_with_its_interval_and_its_link_shows_it_agai
     officer.fill("#p-replicates", "100")
     officer.click("#ask-button")
     officer.wait_for_selector("#kpi-table")
-    rows = officer.eval_on_selector_all("#kpi-table tbody tr", "rows => rows.map((r) => [...r.cells].map((c) => c.innerText))")
+    rows = officer.eval_on_selector_all(
+        "#kpi-table tbody tr", "rows => rows.map((r) => [...r.cells].map((c) => c.innerText))"
+    )
     assert len(rows) == 9 and rows[0][0] == "truck hours"
     assert " to " in rows[0][5]  # the interval of a modelled KPI
     assert rows[1][6].startswith("held:")  # km: the same streets in the same order

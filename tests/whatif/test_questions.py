@@ -1,5 +1,6 @@
 """Every library question on simulator demo data: it runs, it is k-anonymous, and where the
 simulator's truth knows the answer, it matches."""
+
 from __future__ import annotations
 
 import json
@@ -75,13 +76,24 @@ def test_missed_segments_match_the_blocked_streets(sim_history, sim_run):
 
 def test_transfer_station_stays_match_the_truth(sim_history, sim_run):
     rows = {r[0]: r for r in ask("turnaround_by_facility", sim_history).to_dict()["table"]["rows"]}
-    truth = [(v["t_depart"] - v["t_arrive"]) / 60_000 for s in sim_run.truth["shifts"] for v in s["facility_visits"]
-             if v["facility_id"] == "transfer-1"]
+    truth = [
+        (v["t_depart"] - v["t_arrive"]) / 60_000
+        for s in sim_run.truth["shifts"]
+        for v in s["facility_visits"]
+        if v["facility_id"] == "transfer-1"
+    ]
     assert rows["transfer-1"][2] == len(truth)
     assert rows["transfer-1"][3] == pytest.approx(np.median(truth), rel=0.1)
     lost = ask("facility_queue_hours", sim_history).to_dict()["number"]["value"]
-    queued = sum(v["queue_s"] for s in sim_run.truth["shifts"] for v in s["facility_visits"]
-                 if v["facility_type"] == "transfer_station") / 3600
+    queued = (
+        sum(
+            v["queue_s"]
+            for s in sim_run.truth["shifts"]
+            for v in s["facility_visits"]
+            if v["facility_type"] == "transfer_station"
+        )
+        / 3600
+    )
     assert 0 < lost <= queued  # a lower bound, by its definition
 
 

@@ -1,6 +1,7 @@
 """Each scenario against the truth by construction: the synthetic fleet is generated again
 with the change applied, and the estimate (made from the first history only) must find
 the effect that world shows."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -78,7 +79,9 @@ def test_rebalancing_hands_work_from_the_overloaded_route_and_the_replay_agrees(
     moves = result.tables[2].rows
     assert moves and all(m[1] == "route-01" for m in moves[:5])
     index = net.index()
-    after = generate(with_changes(skewed, reassign=skewed.reassign + tuple((index[m[0]], int(m[2][-2:])) for m in moves)))
+    after = generate(
+        with_changes(skewed, reassign=skewed.reassign + tuple((index[m[0]], int(m[2][-2:])) for m in moves))
+    )
     predicted = {row[0]: row[2] for row in result.tables[1].rows}
     hours = shift_kpis(after.history, np.zeros(net.size, bool), Factors())[:, K["truck_hours"]]
     for r in range(4):
@@ -141,15 +144,25 @@ def test_the_same_seed_gives_the_same_answer_and_another_seed_another_interval(b
 
 def test_every_answer_states_inputs_assumptions_factors_and_uncertainty(base_fleet):
     x, y = base_fleet.node_xy(10, 0)
-    results = [shift_start(base_fleet.history, 15, OPTIONS), move_facility(base_fleet.history, "depot-1", x, y, OPTIONS),
-               rebalance(base_fleet.history, OPTIONS, max_moves=3)]
+    results = [
+        shift_start(base_fleet.history, 15, OPTIONS),
+        move_facility(base_fleet.history, "depot-1", x, y, OPTIONS),
+        rebalance(base_fleet.history, OPTIONS, max_moves=3),
+    ]
     for result in results:
         d = result.to_dict()
         assert d["inputs"] and len(d["assumptions"]) >= 5
         assert d["factors"]["co2_kg_per_l"] == 2.68
         assert d["uncertainty"]["replicates"] == 200
-        assert {k["name"] for k in d["kpis"]} >= {"truck_hours", "km", "deadhead_km", "overtime_hours",
-                                                  "hotspot_events", "fuel_l", "co2_kg"}
+        assert {k["name"] for k in d["kpis"]} >= {
+            "truck_hours",
+            "km",
+            "deadhead_km",
+            "overtime_hours",
+            "hotspot_events",
+            "fuel_l",
+            "co2_kg",
+        }
         assert all(k["delta_lo"] <= k["delta"] + 1e-9 or not k["modelled"] for k in d["kpis"])
         assert d["charts"][0]["data"][0]["type"] == "bar"
 
@@ -163,7 +176,6 @@ def test_unknown_inputs_are_refused(base_fleet):
         change_frequency(base_fleet.history, shapely.box(0, 0, 1, 1), 0)
     with pytest.raises(ValueError, match="compliance"):
         calm(base_fleet.history, ["seg-1"], 30, compliance=2)
-
 
 
 def test_a_scenario_about_too_few_crews_is_refused(base_fleet):

@@ -1,6 +1,7 @@
 """The database path end to end: simulator plans and telemetry in PostgreSQL → legs prepared
 → answers loaded, computed, stored and served (CLI functions and the HTTP API), the same as
 the in-memory path, and the same answer when asked twice."""
+
 from __future__ import annotations
 
 import json
@@ -25,10 +26,18 @@ pytestmark = pytest.mark.integration
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
 from fastapi.testclient import TestClient  # noqa: E402
 
+
 @pytest.fixture(scope="module")
 def in_memory(small_run):
-    return history_from_documents(small_run.city_geojson, small_run.routes_geojson, small_run.roster, small_run.fixes,
-                                  small_run.events, small_run.vehicle_ids, small_run.event_kinds)
+    return history_from_documents(
+        small_run.city_geojson,
+        small_run.routes_geojson,
+        small_run.roster,
+        small_run.fixes,
+        small_run.events,
+        small_run.vehicle_ids,
+        small_run.event_kinds,
+    )
 
 
 def test_prepared_legs_give_the_same_answers_as_the_in_memory_path(prepared, in_memory):
@@ -58,7 +67,11 @@ def test_asking_twice_returns_the_stored_answer_and_new_data_a_new_one(prepared)
     fetched = run(_with(url, lambda c: service.get(c, first.result_id)))
     assert fetched.answer == first.answer and fetched.inputs["params"] == {}
     # New data: one shift's legs are prepared anew.
-    run(_with(url, lambda c: c.execute("DELETE FROM whatif_prepared WHERE shift_id = (SELECT min(shift_id) FROM shifts)")))
+    run(
+        _with(
+            url, lambda c: c.execute("DELETE FROM whatif_prepared WHERE shift_id = (SELECT min(shift_id) FROM shifts)")
+        )
+    )
     assert run(_with(url, lambda c: prepare(c, *PERIOD))).shifts == 1
     third = run(_with(url, lambda c: service.answer(c, "question", "turnaround_by_facility", {}, *PERIOD, K)))
     assert third.result_id != first.result_id
@@ -67,16 +80,24 @@ def test_asking_twice_returns_the_stored_answer_and_new_data_a_new_one(prepared)
 
 def test_bad_requests_are_refused_with_a_reason(prepared):
     url, _ = prepared
-    for kind, name, params, match in (("question", "nope", {}, "unknown question"),
-                                      ("scenario", "start_time", {"minutes": "soon"}, "must be float"),
-                                      ("scenario", "resequence", {}, "route_id")):
+    for kind, name, params, match in (
+        ("question", "nope", {}, "unknown question"),
+        ("scenario", "start_time", {"minutes": "soon"}, "must be float"),
+        ("scenario", "resequence", {}, "route_id"),
+    ):
         with pytest.raises(service.WhatIfError, match=match):
             run(_with(url, lambda c: service.answer(c, kind, name, params, *PERIOD, K)))
     with pytest.raises(service.WhatIfError, match="time zone"):
         run(_with(url, lambda c: service.answer(c, "question", "truck_hours_by_weekday", {}, *PERIOD, K, "Mars/Base")))
     with pytest.raises(service.WhatIfError, match="no prepared shifts"):
-        run(_with(url, lambda c: service.answer(c, "question", "truck_hours_by_weekday", {}, date(2001, 1, 1),
-                                                date(2001, 1, 8), K)))
+        run(
+            _with(
+                url,
+                lambda c: service.answer(
+                    c, "question", "truck_hours_by_weekday", {}, date(2001, 1, 1), date(2001, 1, 8), K
+                ),
+            )
+        )
 
 
 def test_the_api_serves_data_officers_only_and_links_to_the_stored_answer(prepared, pilot_settings, pilot_users):
@@ -88,12 +109,20 @@ def test_the_api_serves_data_officers_only_and_links_to_the_stored_answer(prepar
         assert client.get("/api/v1/whatif").status_code == 401
         for role in ("supervisor", "driver", "admin"):
             assert client.get("/api/v1/whatif", headers=auth[role]).status_code == 403
-            assert client.post("/api/v1/whatif/questions/tip_trips_per_shift", params=query, json={},
-                               headers=auth[role]).status_code == 403
+            assert (
+                client.post(
+                    "/api/v1/whatif/questions/tip_trips_per_shift", params=query, json={}, headers=auth[role]
+                ).status_code
+                == 403
+            )
         catalog = client.get("/api/v1/whatif", headers=auth["data_officer"]).json()
         assert len(catalog["questions"]) >= 20 and len(catalog["scenarios"]) == 6
-        asked = client.post("/api/v1/whatif/questions/harsh_rate_segments", params=query,
-                            json={"params": {"n": 5}}, headers=auth["data_officer"])
+        asked = client.post(
+            "/api/v1/whatif/questions/harsh_rate_segments",
+            params=query,
+            json={"params": {"n": 5}},
+            headers=auth["data_officer"],
+        )
         assert asked.status_code == 200, asked.text
         body = asked.json()
         assert body["answer"]["params"]["n"] == 5 and body["inputs"]["k_shifts"] == 2

@@ -1,4 +1,5 @@
 """The stop sequencer: known optima, turn counting, and that it never makes an order worse."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +7,13 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from fleetpilot.analytics.whatif.tour import (
-    TurnCosts, distance_matrix, nearest_neighbour, optimise, path_cost, path_length, turn_counts,
+    TurnCosts,
+    distance_matrix,
+    nearest_neighbour,
+    optimise,
+    path_cost,
+    path_length,
+    turn_counts,
 )
 
 

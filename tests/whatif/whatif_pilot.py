@@ -1,4 +1,5 @@
 """The small pilot database of the service and page tests: its period, k and helpers."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -18,4 +19,3 @@ async def with_conn(url: str, work):
         return await work(conn)
     finally:
         await conn.close()
-

@@ -1,4 +1,5 @@
 """Helpers the questions share: k-checked grouping, calendar labels, facility visits."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,20 +11,39 @@ from fleetpilot.analytics.whatif.history import LEG_FACILITY, History
 from fleetpilot.analytics.whatif.privacy import Privacy, allowed
 from fleetpilot.analytics.whatif.result import EPOCH, Answer, Table
 
-VISIT_BRIDGE_S = 120.0   # a visit continues across an exit this short (queue winding along the fence)
-MIN_VISIT_S = 60.0       # a shorter stay inside a geofence is driving past
+VISIT_BRIDGE_S = 120.0  # a visit continues across an exit this short (queue winding along the fence)
+MIN_VISIT_S = 60.0  # a shorter stay inside a geofence is driving past
 
 
-def answer(value: float | None, unit: str, label: str, table: Table, chart: dict, *, assumptions: list[str] | None = None,
-           suppressed: int = 0, notes: list[str] | None = None) -> Answer:
+def answer(
+    value: float | None,
+    unit: str,
+    label: str,
+    table: Table,
+    chart: dict,
+    *,
+    assumptions: list[str] | None = None,
+    suppressed: int = 0,
+    notes: list[str] | None = None,
+) -> Answer:
     """An Answer whose question, title and params ``library.ask`` fills in."""
     number = {"value": None if value is None or not np.isfinite(value) else float(value), "unit": unit, "label": label}
-    return Answer(question="", title="", params={}, number=number, table=table, chart=chart,
-                  assumptions=assumptions or [], suppressed=int(suppressed), notes=notes or [])
+    return Answer(
+        question="",
+        title="",
+        params={},
+        number=number,
+        table=table,
+        chart=chart,
+        assumptions=assumptions or [],
+        suppressed=int(suppressed),
+        notes=notes or [],
+    )
 
 
-def guard(history: History, group: np.ndarray, shift: np.ndarray, n_groups: int, privacy: Privacy
-          ) -> tuple[np.ndarray, int]:
+def guard(
+    history: History, group: np.ndarray, shift: np.ndarray, n_groups: int, privacy: Privacy
+) -> tuple[np.ndarray, int]:
     """(groups that may be shown, number of non-empty groups suppressed) for member rows."""
     ok = allowed(history, group, shift, n_groups, privacy)
     present = np.bincount(np.asarray(group)[np.asarray(group) >= 0], minlength=n_groups) > 0
@@ -78,20 +98,25 @@ def facility_visits(history: History) -> FacilityVisits:
         z = np.zeros(0, dtype=np.int64)
         return FacilityVisits(z, z, np.zeros(0), np.zeros(0), z)
     t0, t1 = legs.t0[idx], legs.t1[idx]
-    same = (legs.shift[idx][1:] == legs.shift[idx][:-1]) & (legs.facility[idx][1:] == legs.facility[idx][:-1]) \
+    same = (
+        (legs.shift[idx][1:] == legs.shift[idx][:-1])
+        & (legs.facility[idx][1:] == legs.facility[idx][:-1])
         & (t0[1:] - t1[:-1] <= VISIT_BRIDGE_S)
+    )
     head = np.r_[True, ~same]
     group = np.cumsum(head) - 1
     start = t0[head]
     end = np.zeros(int(head.sum()))
     np.maximum.at(end, group, t1)
     keep = end - start >= MIN_VISIT_S
-    return FacilityVisits(shift=legs.shift[idx][head][keep].astype(np.int64),
-                          facility=legs.facility[idx][head][keep].astype(np.int64), t0=start[keep],
-                          duration_s=(end - start)[keep], first_leg=idx[head][keep])
+    return FacilityVisits(
+        shift=legs.shift[idx][head][keep].astype(np.int64),
+        facility=legs.facility[idx][head][keep].astype(np.int64),
+        t0=start[keep],
+        duration_s=(end - start)[keep],
+        first_leg=idx[head][keep],
+    )
 
 
 def weekday_names() -> list[str]:
     return ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
-
-

@@ -4,6 +4,7 @@ A question is a function ``(history, params, ctx) -> Answer``; ``@question`` reg
 with its id, title template (``{param}`` placeholders), parameters and one-line method.
 ``ask`` validates and completes the parameters, runs the question and fills the title.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -34,7 +35,11 @@ class Param:
                 raise ValueError(f"parameter {self.name!r} must be a list of names")
             return [i.strip() for i in items]
         if self.kind == "geojson":
-            if not (isinstance(value, dict) and value.get("type") == "Polygon" and isinstance(value.get("coordinates"), list)):
+            if not (
+                isinstance(value, dict)
+                and value.get("type") == "Polygon"
+                and isinstance(value.get("coordinates"), list)
+            ):
                 raise ValueError(f"parameter {self.name!r} must be a GeoJSON Polygon")
             return value
         try:
@@ -50,8 +55,15 @@ class Param:
         return out
 
     def describe(self) -> dict:
-        return {"name": self.name, "type": self.kind, "default": self.default, "help": self.help,
-                "choices": list(self.choices), "minimum": self.minimum, "maximum": self.maximum}
+        return {
+            "name": self.name,
+            "type": self.kind,
+            "default": self.default,
+            "help": self.help,
+            "choices": list(self.choices),
+            "minimum": self.minimum,
+            "maximum": self.maximum,
+        }
 
 
 @dataclass(frozen=True)
@@ -71,7 +83,12 @@ class Question:
     fn: Callable[[History, dict, Context], Answer]
 
     def describe(self) -> dict:
-        return {"id": self.id, "title": self.title, "method": self.method, "params": [p.describe() for p in self.params]}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "method": self.method,
+            "params": [p.describe() for p in self.params],
+        }
 
 
 QUESTIONS: dict[str, Question] = {}
@@ -83,6 +100,7 @@ def question(id: str, title: str, method: str, *params: Param):
             raise ValueError(f"question {id!r} registered twice")
         QUESTIONS[id] = Question(id, title, tuple(params), method, fn)
         return fn
+
     return register
 
 

@@ -1,4 +1,5 @@
 """Questions about routes: missed segments, deadhead, productivity, collection frequency, tip trips."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,9 +30,12 @@ def missed_share(history: History) -> tuple[np.ndarray, np.ndarray]:
     return planned, np.where(planned >= 0, np.maximum(planned - collected, 0), 0)
 
 
-@question("missed_segments_by_route", "What share of planned segments was missed, by route, and on which days?",
-          "a planned service segment is missed on a shift with no collection leg on it; by route, and per day over "
-          "the fleet (a route's single day would be one crew's shift, so days are shown fleet-wide)")
+@question(
+    "missed_segments_by_route",
+    "What share of planned segments was missed, by route, and on which days?",
+    "a planned service segment is missed on a shift with no collection leg on it; by route, and per day over "
+    "the fleet (a route's single day would be one crew's shift, so days are shown fleet-wide)",
+)
 def missed_segments_by_route(history: History, p: dict, ctx: Context):
     shifts = history.shifts
     planned, missed = missed_share(history)
@@ -42,25 +46,56 @@ def missed_segments_by_route(history: History, p: dict, ctx: Context):
     for r in range(len(names)):
         sel = has & (shifts.route == r)
         if ok[r] and sel.any():
-            rows.append([str(names[r]), int(sel.sum()), float(planned[sel].mean()), missed[sel].sum() / planned[sel].sum(),
-                         int(np.sum(missed[sel] > 0))])
-    table = Table("routes", ["route", "shifts", "planned_segments", "missed_share", "shifts_with_misses"], rows,
-                  ["", "shifts", "segments", "share", "shifts"])
+            rows.append(
+                [
+                    str(names[r]),
+                    int(sel.sum()),
+                    float(planned[sel].mean()),
+                    missed[sel].sum() / planned[sel].sum(),
+                    int(np.sum(missed[sel] > 0)),
+                ]
+            )
+    table = Table(
+        "routes",
+        ["route", "shifts", "planned_segments", "missed_share", "shifts_with_misses"],
+        rows,
+        ["", "shifts", "segments", "share", "shifts"],
+    )
     days, day_of = np.unique(shifts.day, return_inverse=True)
     day_ok, day_suppressed = shift_guard(history, np.where(has, day_of, -1), len(days), ctx.privacy)
-    by_day = [(day_label(days[d]), missed[has & (day_of == d)].sum() / planned[has & (day_of == d)].sum())
-              for d in range(len(days)) if day_ok[d] and (has & (day_of == d)).any()]
-    chart = charts.bar([d for d, _ in by_day], [100 * v for _, v in by_day], "Missed planned segments by day (fleet)",
-                       "day", "% missed")
+    by_day = [
+        (day_label(days[d]), missed[has & (day_of == d)].sum() / planned[has & (day_of == d)].sum())
+        for d in range(len(days))
+        if day_ok[d] and (has & (day_of == d)).any()
+    ]
+    chart = charts.bar(
+        [d for d, _ in by_day],
+        [100 * v for _, v in by_day],
+        "Missed planned segments by day (fleet)",
+        "day",
+        "% missed",
+    )
     total = planned[has].sum()
-    return answer(missed[has].sum() / total if total else None, "share", "missed, fleet", table, chart,
-                  suppressed=suppressed + day_suppressed,
-                  notes=[f"days with the most misses: {', '.join(d for d, v in sorted(by_day, key=lambda x: -x[1])[:3] if v > 0)}"
-                         if by_day else "no day to show"])
+    return answer(
+        missed[has].sum() / total if total else None,
+        "share",
+        "missed, fleet",
+        table,
+        chart,
+        suppressed=suppressed + day_suppressed,
+        notes=[
+            f"days with the most misses: {', '.join(d for d, v in sorted(by_day, key=lambda x: -x[1])[:3] if v > 0)}"
+            if by_day
+            else "no day to show"
+        ],
+    )
 
 
-@question("deadhead_share_by_route", "What share of driven km was deadhead, by route?",
-          "deadhead = km not on collection legs (travel, off-network, gaps) / all km, per route")
+@question(
+    "deadhead_share_by_route",
+    "What share of driven km was deadhead, by route?",
+    "deadhead = km not on collection legs (travel, off-network, gaps) / all km, per route",
+)
 def deadhead_share_by_route(history: History, p: dict, ctx: Context):
     legs, shifts = history.legs, history.shifts
     names = history.plans.route_ids
@@ -68,18 +103,32 @@ def deadhead_share_by_route(history: History, p: dict, ctx: Context):
     route = shifts.route[legs.shift]
     has = route >= 0
     km = np.bincount(route[has], weights=legs.length_m[has], minlength=len(names)) / 1000
-    dead = np.bincount(route[has], weights=np.where(legs.kind[has] != LEG_SERVICE, legs.length_m[has], 0.0),
-                       minlength=len(names)) / 1000
-    rows = [[str(names[r]), float(km[r]), float(dead[r]), dead[r] / km[r]] for r in range(len(names)) if ok[r] and km[r] > 0]
+    dead = (
+        np.bincount(
+            route[has], weights=np.where(legs.kind[has] != LEG_SERVICE, legs.length_m[has], 0.0), minlength=len(names)
+        )
+        / 1000
+    )
+    rows = [
+        [str(names[r]), float(km[r]), float(dead[r]), dead[r] / km[r]] for r in range(len(names)) if ok[r] and km[r] > 0
+    ]
     table = Table("routes", ["route", "km", "deadhead_km", "deadhead_share"], rows, ["", "km", "km", "share"])
     total = sum(r[1] for r in rows)
-    return answer(sum(r[2] for r in rows) / total if total else None, "share", "fleet deadhead share", table,
-                  charts.bar([r[0] for r in rows], [100 * r[3] for r in rows], "Deadhead share", "route", "%"),
-                  suppressed=suppressed)
+    return answer(
+        sum(r[2] for r in rows) / total if total else None,
+        "share",
+        "fleet deadhead share",
+        table,
+        charts.bar([r[0] for r in rows], [100 * r[3] for r in rows], "Deadhead share", "route", "%"),
+        suppressed=suppressed,
+    )
 
 
-@question("lifts_per_service_hour", "How many bins are lifted per collection hour, by route?",
-          "bin_lift events / hours on collection legs, per route")
+@question(
+    "lifts_per_service_hour",
+    "How many bins are lifted per collection hour, by route?",
+    "bin_lift events / hours on collection legs, per route",
+)
 def lifts_per_service_hour(history: History, p: dict, ctx: Context):
     legs, shifts = history.legs, history.shifts
     names = history.plans.route_ids
@@ -88,17 +137,29 @@ def lifts_per_service_hour(history: History, p: dict, ctx: Context):
     svc = (legs.kind == LEG_SERVICE) & (route >= 0)
     lifts = np.bincount(route[svc], weights=legs.event("bin_lift")[svc], minlength=len(names))
     hours = np.bincount(route[svc], weights=legs.duration_s[svc], minlength=len(names)) / 3600
-    rows = [[str(names[r]), float(hours[r]), int(lifts[r]), lifts[r] / hours[r]] for r in range(len(names)) if ok[r] and hours[r] > 0]
+    rows = [
+        [str(names[r]), float(hours[r]), int(lifts[r]), lifts[r] / hours[r]]
+        for r in range(len(names))
+        if ok[r] and hours[r] > 0
+    ]
     table = Table("routes", ["route", "collection_hours", "lifts", "lifts_per_hour"], rows, ["", "h", "lifts", "per h"])
     h = sum(r[1] for r in rows)
-    return answer(sum(r[2] for r in rows) / h if h else None, "lifts per h", "fleet", table,
-                  charts.bar([r[0] for r in rows], [r[3] for r in rows], "Lifts per collection hour", "route", "lifts/h"),
-                  suppressed=suppressed)
+    return answer(
+        sum(r[2] for r in rows) / h if h else None,
+        "lifts per h",
+        "fleet",
+        table,
+        charts.bar([r[0] for r in rows], [r[3] for r in rows], "Lifts per collection hour", "route", "lifts/h"),
+        suppressed=suppressed,
+    )
 
 
-@question("segment_collection_frequency", "Which {n} planned segments were collected least often, relative to their route's shifts?",
-          "per segment of a route's current plan: shifts with a collection leg on it / the route's shifts on that plan",
-          Param("n", "int", 20, "how many segments", minimum=1, maximum=500))
+@question(
+    "segment_collection_frequency",
+    "Which {n} planned segments were collected least often, relative to their route's shifts?",
+    "per segment of a route's current plan: shifts with a collection leg on it / the route's shifts on that plan",
+    Param("n", "int", 20, "how many segments", minimum=1, maximum=500),
+)
 def segment_collection_frequency(history: History, p: dict, ctx: Context):
     shifts, plans = history.shifts, history.plans
     s, seg = _collected_pairs(history)
@@ -116,34 +177,65 @@ def segment_collection_frequency(history: History, p: dict, ctx: Context):
         on_plan = np.isin(s, mine)
         count = np.bincount(seg[on_plan], minlength=history.network.size)[segs]
         for g, c in zip(segs, count):
-            rows.append([str(history.network.segment_ids[g]), str(plans.route_ids[plans.plan_route[plan]]),
-                         int(plans.plan_version[plan]), int(c), len(mine), c / len(mine)])
+            rows.append(
+                [
+                    str(history.network.segment_ids[g]),
+                    str(plans.route_ids[plans.plan_route[plan]]),
+                    int(plans.plan_version[plan]),
+                    int(c),
+                    len(mine),
+                    c / len(mine),
+                ]
+            )
             shares.append(c / len(mine))
     order = np.argsort(shares, kind="stable")[: p["n"]]
     top = [rows[i] for i in order]
-    table = Table("segments", ["segment_id", "route", "plan_version", "shifts_collected", "route_shifts", "share"], top,
-                  ["", "", "", "shifts", "shifts", "share"])
-    return answer(float(np.mean(shares)) if shares else None, "share", "mean share of shifts collecting a segment",
-                  table, charts.bar([r[0] for r in top], [100 * r[5] for r in top], "Least collected segments",
-                                    "segment", "% of shifts"), suppressed=suppressed)
+    table = Table(
+        "segments",
+        ["segment_id", "route", "plan_version", "shifts_collected", "route_shifts", "share"],
+        top,
+        ["", "", "", "shifts", "shifts", "share"],
+    )
+    return answer(
+        float(np.mean(shares)) if shares else None,
+        "share",
+        "mean share of shifts collecting a segment",
+        table,
+        charts.bar(
+            [r[0] for r in top], [100 * r[5] for r in top], "Least collected segments", "segment", "% of shifts"
+        ),
+        suppressed=suppressed,
+    )
 
 
-@question("tip_trips_per_shift", "How many trips to transfer stations and landfills does a shift make, by route?",
-          "visits (stays ≥ 60 s, exits under 120 s bridged) to transfer stations and landfills per shift")
+@question(
+    "tip_trips_per_shift",
+    "How many trips to transfer stations and landfills does a shift make, by route?",
+    "visits (stays ≥ 60 s, exits under 120 s bridged) to transfer stations and landfills per shift",
+)
 def tip_trips_per_shift(history: History, p: dict, ctx: Context):
     shifts = history.shifts
     visits = facility_visits(history)
-    tip = np.isin(history.facilities.facility_types[visits.facility], ("transfer_station", "landfill")) \
-        if len(visits) else np.zeros(0, dtype=bool)
+    tip = (
+        np.isin(history.facilities.facility_types[visits.facility], ("transfer_station", "landfill"))
+        if len(visits)
+        else np.zeros(0, dtype=bool)
+    )
     per_shift = np.bincount(visits.shift[tip], minlength=shifts.size)
     names = history.plans.route_ids
     ok, suppressed = shift_guard(history, shifts.route, len(names), ctx.privacy)
-    rows = [[str(names[r]), int(np.sum(shifts.route == r)), float(per_shift[shifts.route == r].mean())]
-            for r in range(len(names)) if ok[r] and np.any(shifts.route == r)]
+    rows = [
+        [str(names[r]), int(np.sum(shifts.route == r)), float(per_shift[shifts.route == r].mean())]
+        for r in range(len(names))
+        if ok[r] and np.any(shifts.route == r)
+    ]
     table = Table("routes", ["route", "shifts", "tip_trips_per_shift"], rows, ["", "shifts", "trips"])
     shown = (shifts.route >= 0) & ok[np.maximum(shifts.route, 0)]
-    return answer(float(per_shift[shown].mean()) if shown.any() else None, "trips per shift", "fleet", table,
-                  charts.bar([r[0] for r in rows], [r[2] for r in rows], "Tip trips per shift", "route", "trips"),
-                  suppressed=suppressed)
-
-
+    return answer(
+        float(per_shift[shown].mean()) if shown.any() else None,
+        "trips per shift",
+        "fleet",
+        table,
+        charts.bar([r[0] for r in rows], [r[2] for r in rows], "Tip trips per shift", "route", "trips"),
+        suppressed=suppressed,
+    )
