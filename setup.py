@@ -14,6 +14,7 @@ PACKAGE_DIRS = {
     "fleetpilot.api": "api",
     "fleetpilot.analytics": "analytics",
     "fleetpilot.dashboards": "dashboards",
+    "fleetpilot.rollup": "rollup",
     "fleetsim": "firmware-sim/fleetsim",
 }
 

@@ -130,7 +130,7 @@ async def _load_month(conn: asyncpg.Connection, url: str, args: argparse.Namespa
     from fleetsim.offline import FIX_COLUMNS, EVENT_COLUMNS, FleetRun, iter_vehicle_days, make_config
     from fleetsim.scenario import build_scenario
 
-    from fleetpilot.rollup import run_rollup
+    from fleetpilot.rollup.job import run_rollup
     from fleetpilot.simload import load_run
 
     await prepare(conn, Settings(_env_file=None))

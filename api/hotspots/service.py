@@ -19,15 +19,16 @@ from collections import OrderedDict
 import asyncpg
 import numpy as np
 
+from fleetpilot.analytics.exceedance import poisson_exceedance
 from fleetpilot.analytics.geo import LocalFrame
-from fleetpilot.analytics.hotspots import Grid, HotspotParams, hotspots as gi_star_hotspots
-from fleetpilot.api.hotspots.blocks import visible_units
+from fleetpilot.analytics.hotspots import Grid, HotspotParams
+from fleetpilot.analytics.hotspots import hotspots as gi_star_hotspots
 from fleetpilot.api.hotspots.schemas import Hotspots, HotspotUnit, Level, MinLevel
-from fleetpilot.api.hotspots.scoring import poisson_exceedance
 from fleetpilot.api.policy import AggregateScope
+from fleetpilot.rollup.blocks import visible_units
 
 STREETS = "SELECT segment_id, name, geometry FROM street_segments WHERE segment_id = ANY($1::text[])"
-# The local frame the rollup job fixed at its first run (fleetpilot.rollup.FRAME_KEY); the
+# The local frame the rollup job fixed at its first run (fleetpilot.rollup.job.FRAME_KEY); the
 # grid's cell size is the analytics default the rollup job also uses.
 FRAME = "SELECT value FROM fleetpilot_meta WHERE key = 'analytics_frame'"
 DEFAULT_MIN_PASSES = {"segment": 1, "cell": HotspotParams().min_passes}

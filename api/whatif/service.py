@@ -24,9 +24,10 @@ from fleetpilot.analytics.whatif import scenarios
 from fleetpilot.analytics.whatif.privacy import Privacy
 from fleetpilot.analytics.whatif.questions import QUESTIONS, Context, ask
 from fleetpilot.analytics.whatif.questions.library import complete_params
-from fleetpilot.api.whatif import queries
-from fleetpilot.api.whatif.load import load_history, utc_bounds
+from fleetpilot.api.whatif import results
 from fleetpilot.errors import FleetpilotError
+from fleetpilot.rollup.whatif import queries
+from fleetpilot.rollup.whatif.load import load_history, utc_bounds
 
 Kind = Literal["scenario", "question"]
 
@@ -135,7 +136,7 @@ async def answer(
             "no legs yet (`fleetpilot whatif prepare`)"
         )
     await conn.execute(
-        queries.INSERT_RESULT,
+        results.INSERT_RESULT,
         rid,
         kind,
         name,
@@ -156,7 +157,7 @@ def _compute(kind: Kind, name: str, history, values: dict, privacy: Privacy) -> 
 
 
 async def get(conn: asyncpg.Connection, rid: str) -> Stored | None:
-    row = await conn.fetchrow(queries.GET_RESULT, rid)
+    row = await conn.fetchrow(results.GET_RESULT, rid)
     if row is None:
         return None
     return Stored(
@@ -182,7 +183,7 @@ async def recent(conn: asyncpg.Connection, limit: int) -> list[dict]:
             "compute_s": float(r["compute_s"]),
             "created_at": r["created_at"],
         }
-        for r in await conn.fetch(queries.RECENT_RESULTS, limit)
+        for r in await conn.fetch(results.RECENT_RESULTS, limit)
     ]
 
 

@@ -156,10 +156,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _prepare(db_url, settings, args, history_start) -> None:
     """Schema, and the simulated history (loaded directly, then rolled up) on a new database."""
-    from fleetsim.offline import generate_fleet
-
-    from fleetpilot.rollup import run_rollup
+    from fleetpilot.rollup.job import run_rollup
     from fleetpilot.simload import load_run
+    from fleetsim.offline import generate_fleet
 
     conn = await connect(db_url)
     try:
@@ -183,10 +182,9 @@ async def _prepare(db_url, settings, args, history_start) -> None:
 
 async def _import_plan(db_url: str, args, start: datetime, city: str, real_time: bool = False) -> None:
     """The plan of a simulated day, imported before publishing so the ingest knows the shifts."""
+    from fleetpilot.db.importer import import_city, import_roster, import_routes
     from fleetsim.offline import make_config
     from fleetsim.scenario import build_scenario
-
-    from fleetpilot.db.importer import import_city, import_roster, import_routes
 
     # Must match what `fleetsim run` drives: real-time runs start every shift at once.
     scenario = build_scenario(
@@ -244,7 +242,7 @@ async def _seed_users_on(conn, run_dir: Path) -> dict[str, tuple[str, str]]:
 
 async def _settle_and_rollup(db_url: str, live_start: datetime) -> dict:
     """Wait until the ingest has stored everything it received, then roll up."""
-    from fleetpilot.rollup import run_rollup
+    from fleetpilot.rollup.job import run_rollup
 
     conn = await connect(db_url)
     try:

@@ -9,8 +9,8 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from fleetpilot.db.connect import connect, resolve_database_url
-from fleetpilot.db.maintenance import upkeep
-from fleetpilot.rollup import run_rollup
+from fleetpilot.rollup.job import run_rollup
+from fleetpilot.rollup.upkeep import upkeep
 from fleetpilot.settings import Settings
 
 HELP = "compute rollups for ended shifts that have none and for shifts late data made stale"
@@ -65,7 +65,7 @@ async def _run(url: str, args: argparse.Namespace, partitions_ahead_days: int) -
 
 async def _prepare_whatif(conn) -> int:
     """What-if legs for finished shifts within the retention period that have none yet."""
-    from fleetpilot.api.whatif.prepare import prepare
+    from fleetpilot.rollup.whatif.prepare import prepare
 
     days = await conn.fetchval("SELECT retention_days FROM privacy_settings")
     today = datetime.now(timezone.utc).date()

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 async def _run(args: argparse.Namespace, url: str) -> int:
     from fleetpilot.analytics.whatif.privacy import Privacy
     from fleetpilot.api.whatif import service
-    from fleetpilot.api.whatif.prepare import prepare
+    from fleetpilot.rollup.whatif.prepare import prepare
 
     conn = await connect(url)
     try:

@@ -35,9 +35,7 @@ async def ensure_partitions_ahead(conn: asyncpg.Connection, days_ahead: int, tod
     return await ensure_partitions(conn, today, today + timedelta(days=days_ahead))
 
 
-# The rollup service (`fleetpilot rollup --every`) applies retention when the last run, by it,
-# the CLI or the admin's button, is older than this.
-RETENTION_EVERY = timedelta(days=1)
+# Every run of apply_retention records when (the rollup stage's upkeep reads it).
 LAST_RETENTION_KEY = "retention_last_run"
 RECORD_RETENTION_RUN = """
 INSERT INTO fleetpilot_meta (key, value) VALUES ($1, $2)
@@ -77,23 +75,6 @@ async def apply_retention(conn: asyncpg.Connection, now: datetime | None = None)
         )
         await conn.execute(RECORD_RETENTION_RUN, LAST_RETENTION_KEY, now.isoformat())
     return RetentionResult(cutoff=cutoff, dropped=dropped, whatif_shifts_purged=purged, rejects_purged=rejects)
-
-
-@dataclass(frozen=True)
-class UpkeepResult:
-    partitions_created: int
-    retention: RetentionResult | None  # None: the last run is less than RETENTION_EVERY old
-
-
-async def upkeep(conn: asyncpg.Connection, partitions_ahead_days: int, now: datetime | None = None) -> UpkeepResult:
-    """The storage upkeep the rollup service runs each cycle: day partitions for the coming
-    `partitions_ahead_days` (native mode; a no-op with TimescaleDB), and retention once a day,
-    so raw data past the period goes without anyone remembering to run it."""
-    now = now or datetime.now(timezone.utc)
-    created = await ensure_partitions_ahead(conn, partitions_ahead_days, now.date())
-    last = await conn.fetchval("SELECT value FROM fleetpilot_meta WHERE key = $1", LAST_RETENTION_KEY)
-    due = last is None or now - datetime.fromisoformat(last) >= RETENTION_EVERY
-    return UpkeepResult(created, await apply_retention(conn, now) if due else None)
 
 
 async def refresh_time_rollups(conn: asyncpg.Connection, start: datetime, end: datetime) -> None:

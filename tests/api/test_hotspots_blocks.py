@@ -9,8 +9,8 @@ import asyncpg
 import pytest
 from support import run
 
-from fleetpilot.api.hotspots.blocks import plan_range, refresh_blocks, visible_units
-from fleetpilot.rollup import run_rollup
+from fleetpilot.rollup.blocks import plan_range, refresh_blocks, visible_units
+from fleetpilot.rollup.job import run_rollup
 from fleetpilot.simload import load_run
 from fleetsim.offline import generate_fleet
 

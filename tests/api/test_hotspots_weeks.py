@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from support import run, with_conn
 
+from fleetpilot.analytics.exceedance import poisson_exceedance
 from fleetpilot.analytics.geo import LocalFrame
 from fleetpilot.analytics.hotspots import Grid, HotspotParams
 from fleetpilot.analytics.hotspots import hotspots as gi_star_hotspots
-from fleetpilot.api.hotspots.blocks import refresh_blocks
-from fleetpilot.api.hotspots.scoring import poisson_exceedance
+from fleetpilot.rollup.blocks import refresh_blocks
 
 K = (2, 2)  # week 1: visible or not by cell; week 2 (one person): always hidden; week 3: 3 people
 # Day offsets from week 1's Monday: overlapping, cut and nested ranges.

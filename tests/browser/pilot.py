@@ -21,7 +21,7 @@ import asyncpg
 from browser.harness import run_async
 from fleetpilot.api.users import create_user
 from fleetpilot.db.maintenance import ensure_partitions
-from fleetpilot.rollup import run_rollup
+from fleetpilot.rollup.job import run_rollup
 from fleetpilot.simload import load_run
 
 PASSWORD = "browser-test-password"

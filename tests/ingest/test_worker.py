@@ -14,7 +14,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from support import run
 
-from fleetpilot.rollup import run_rollup
+from fleetpilot.rollup.job import run_rollup
 from fleetpilot.urls import parse_mqtt_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.broker]

@@ -13,8 +13,9 @@ import asyncpg
 import pytest
 from support import run, with_conn
 
-from fleetpilot.db.maintenance import apply_retention, ensure_partitions, refresh_time_rollups, upkeep
+from fleetpilot.db.maintenance import apply_retention, ensure_partitions, refresh_time_rollups
 from fleetpilot.db.migrate import recorded_mode
+from fleetpilot.rollup.upkeep import upkeep
 
 UTC = timezone.utc
 

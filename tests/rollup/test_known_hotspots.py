@@ -13,7 +13,7 @@ from support import run
 
 from fleetpilot.api.hotspots.service import hotspots
 from fleetpilot.api.policy import AggregateScope
-from fleetpilot.rollup import run_rollup
+from fleetpilot.rollup.job import run_rollup
 from fleetpilot.simload import load_run
 from fleetsim.offline import generate_fleet
 

@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 from support import run
 
-from fleetpilot.rollup import run_rollup
+from fleetpilot.rollup.job import run_rollup
 from fleetpilot.simload import load_run
 from fleetsim.offline import generate_fleet
 
@@ -154,7 +154,7 @@ def test_late_data_recomputes_only_the_marked_vehicle_day(db_url, fleet):
 
 
 def test_non_finite_numbers_become_null_in_stored_json():
-    from fleetpilot.rollup import _json
+    from fleetpilot.rollup.job import _json
 
     assert _json({"a": float("nan"), "b": [1.5, float("inf")], "c": {"d": -float("inf"), "e": "x"}}) == {
         "a": None,

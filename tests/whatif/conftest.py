@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 from support import TestServers, run, with_database
-from whatif.whatif_pilot import FIRST_DAY, K, PERIOD, with_conn
+from whatif.whatif_pilot import FIRST_DAY, PERIOD, K, with_conn
 
 from fleetpilot.analytics.whatif.synthetic import SyntheticConfig, generate
 from fleetpilot.db.schema import prepare as prepare_schema
@@ -80,7 +80,7 @@ def pilot_settings(pg_admin_url, data_dir):
 @pytest.fixture(scope="session")
 def prepared(pilot_settings, small_run):
     """(database URL, prepare report): the run loaded as the ingest stores it, legs prepared."""
-    from fleetpilot.api.whatif.prepare import prepare
+    from fleetpilot.rollup.whatif.prepare import prepare
     from fleetpilot.simload import load_run
 
     url = pilot_settings.database_url

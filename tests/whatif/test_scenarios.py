@@ -12,7 +12,7 @@ from fleetpilot.analytics.whatif.calming import calm
 from fleetpilot.analytics.whatif.common import Options, hotspot_segments
 from fleetpilot.analytics.whatif.facility_move import move_facility
 from fleetpilot.analytics.whatif.frequency import change_frequency
-from fleetpilot.analytics.whatif.kpi import K, Factors, shift_kpis
+from fleetpilot.analytics.whatif.kpi import Factors, K, shift_kpis
 from fleetpilot.analytics.whatif.privacy import Privacy
 from fleetpilot.analytics.whatif.rebalance import rebalance
 from fleetpilot.analytics.whatif.resequence import resequence

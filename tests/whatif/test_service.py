@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 from support import run
-from whatif.whatif_pilot import K, PERIOD
+from whatif.whatif_pilot import PERIOD, K
 from whatif.whatif_pilot import with_conn as _with
 
 from fleetpilot.analytics.whatif.assemble import history_from_documents
@@ -19,7 +19,7 @@ from fleetpilot.analytics.whatif.scenarios import run_scenario
 from fleetpilot.api.app import create_app
 from fleetpilot.api.auth.tokens import issue_access_token
 from fleetpilot.api.whatif import service
-from fleetpilot.api.whatif.prepare import prepare
+from fleetpilot.rollup.whatif.prepare import prepare
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,8 @@ from fleetpilot.analytics.columns import DeviceEvents, Fixes
 from fleetpilot.analytics.whatif.assemble import City, plan_index, prepare_shift
 from fleetpilot.analytics.whatif.history import EVENT_KINDS, LEG_KINDS, Plans
 from fleetpilot.analytics.whatif.legs import ShiftLegs
-from fleetpilot.api.whatif import queries
-from fleetpilot.api.whatif.load import copy_table, load_city, load_plans, utc_bounds
+from fleetpilot.rollup.whatif import queries
+from fleetpilot.rollup.whatif.load import copy_table, load_city, load_plans, utc_bounds
 
 FIX_TYPES = {
     "t": pa.int64(),

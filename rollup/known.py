@@ -13,8 +13,8 @@ from datetime import date, timedelta
 
 import asyncpg
 
-from fleetpilot.api.hotspots.blocks import monday, visible_units
-from fleetpilot.api.hotspots.scoring import poisson_exceedance
+from fleetpilot.analytics.exceedance import poisson_exceedance
+from fleetpilot.rollup.blocks import monday, visible_units
 
 WINDOW_WEEKS = 13
 KINDS = ("harsh_brake", "speeding")

@@ -24,10 +24,10 @@ import shapely
 from fleetpilot.analytics.columns import DeviceEvents, Fixes
 from fleetpilot.analytics.geo import LocalFrame
 from fleetpilot.analytics.pipeline import Analysis, City, analyse, cell_events, event_segments, segment_events
-from fleetpilot.api.hotspots.blocks import refresh_blocks
-from fleetpilot.api.hotspots.known import refresh_known_hotspots
 from fleetpilot.db.importer import init_codecs
 from fleetpilot.db.maintenance import refresh_time_rollups
+from fleetpilot.rollup.blocks import refresh_blocks
+from fleetpilot.rollup.known import refresh_known_hotspots
 
 CELL_KINDS = ("harsh_brake", "harsh_accel", "harsh_corner", "speeding")
 FRAME_KEY = "analytics_frame"  # fleetpilot_meta: "lon0,lat0" fixed at the first rollup

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import poisson
 
-from fleetpilot.analytics.hotspots import benjamini_hochberg
+from .hotspots import benjamini_hochberg
 
 FDR_ALPHA = 0.05
 

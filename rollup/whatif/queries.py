@@ -1,4 +1,7 @@
-"""SQL of the what-if service. Parameters are always $n; times are UTC."""
+"""SQL of the what-if legs: prepared by the rollup stage, read back by the what-if service.
+
+Parameters are always $n; times are UTC. The service's stored answers: api/whatif/results.py.
+"""
 
 STREETS = "SELECT segment_id, road_class, speed_limit_kmh, geometry FROM street_segments ORDER BY segment_id"
 FACILITIES = "SELECT facility_id, facility_type, geometry FROM facilities ORDER BY facility_id"
@@ -105,20 +108,3 @@ LEG_COLUMNS = (
 VISIT_COLUMNS = ("shift_id", "stop_seq", "first_at")
 RETENTION_DAYS = "SELECT retention_days FROM privacy_settings"
 PURGE = "SELECT whatif_purge_expired(now() - make_interval(days => $1))"
-
-# --- stored answers --------------------------------------------------------------------------
-# JSON goes in as text cast in SQL, so it is stored the same whatever jsonb codec the
-# connection has (the API's pool decodes jsonb to objects; the CLI's connection does not).
-
-GET_RESULT = """
-SELECT result_id, kind, name, inputs, data_fingerprint, answer, compute_s, created_at FROM whatif_results
-WHERE result_id = $1
-"""
-INSERT_RESULT = """
-INSERT INTO whatif_results (result_id, kind, name, inputs, data_fingerprint, answer, compute_s, created_by)
-VALUES ($1, $2, $3, $4::text::jsonb, $5, $6::text::jsonb, $7, $8)
-ON CONFLICT (result_id) DO NOTHING
-"""
-RECENT_RESULTS = """
-SELECT result_id, kind, name, inputs, compute_s, created_at FROM whatif_results ORDER BY created_at DESC LIMIT $1
-"""

@@ -20,8 +20,8 @@ from fleetpilot.analytics.whatif.assemble import City, ShiftRecord, build_city, 
 from fleetpilot.analytics.whatif.history import EVENT_KINDS, LEG_KINDS, History, Plans
 from fleetpilot.analytics.whatif.legs import ShiftLegs
 from fleetpilot.analytics.whatif.result import EPOCH
-from fleetpilot.api.whatif import queries
 from fleetpilot.errors import FleetpilotError
+from fleetpilot.rollup.whatif import queries
 
 
 class NoCity(FleetpilotError, LookupError):

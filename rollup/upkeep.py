@@ -1,0 +1,35 @@
+"""Storage upkeep the rollup service (`fleetpilot rollup --every`) runs each cycle.
+
+Day partitions ahead of time (native mode; a no-op with TimescaleDB) and retention once a
+day, so raw data past the period goes without anyone remembering to run it. The work itself
+is storage's (fleetpilot.db.maintenance); this module decides when.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import asyncpg
+
+from fleetpilot.db.maintenance import LAST_RETENTION_KEY, RetentionResult, apply_retention, ensure_partitions_ahead
+
+# Retention runs when the last run, by this service, the CLI or the admin's button, is older than this.
+RETENTION_EVERY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class UpkeepResult:
+    partitions_created: int
+    retention: RetentionResult | None  # None: the last run is less than RETENTION_EVERY old
+
+
+async def upkeep(conn: asyncpg.Connection, partitions_ahead_days: int, now: datetime | None = None) -> UpkeepResult:
+    """The storage upkeep the rollup service runs each cycle: day partitions for the coming
+    `partitions_ahead_days` (native mode; a no-op with TimescaleDB), and retention once a day,
+    so raw data past the period goes without anyone remembering to run it."""
+    now = now or datetime.now(timezone.utc)
+    created = await ensure_partitions_ahead(conn, partitions_ahead_days, now.date())
+    last = await conn.fetchval("SELECT value FROM fleetpilot_meta WHERE key = $1", LAST_RETENTION_KEY)
+    due = last is None or now - datetime.fromisoformat(last) >= RETENTION_EVERY
+    return UpkeepResult(created, await apply_retention(conn, now) if due else None)
