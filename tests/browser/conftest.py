@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 import asyncpg
 import httpx
 import pytest
-from browser.harness import CHROMIUM, CHROMIUM_ARGS, ApiServer, Timings, run_async
+from browser.harness import CHROMIUM, CHROMIUM_ARGS, ApiServer, AxeFindings, Timings, run_async
 from browser.pilot import PASSWORD, Pilot, add_live_shift, add_users, load
 from playwright.sync_api import sync_playwright
 from support import with_database
@@ -166,3 +166,11 @@ def timings(pilot):
     )
     yield collected
     collected.write()
+
+
+@pytest.fixture(scope="session")
+def axe():
+    """axe-core on every page; its findings go to test-artifacts/axe.json at the end."""
+    findings = AxeFindings()
+    yield findings
+    findings.write()

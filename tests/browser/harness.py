@@ -154,6 +154,41 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
+# axe-core from the pinned PyPI package axe-playwright-python (it ships axe.min.js; no CDN,
+# no npm): see docs/decisions/0005-axe-core-from-pypi.md.
+AXE_SERIOUS = ("serious", "critical")
+
+
+class AxeFindings:
+    """axe-core's violations per page, written to test-artifacts/axe.json for the record."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, dict] = {}
+
+    def check(self, page, name: str) -> list[str]:
+        """Run axe-core on the page as it is now; returns the serious or critical violations."""
+        from axe_playwright_python.base import AXE_SCRIPT
+
+        if not page.evaluate("() => typeof window.axe === 'object'"):
+            page.evaluate(AXE_SCRIPT)
+        result = page.evaluate("() => axe.run(document, { resultTypes: ['violations'] })")
+        found = [
+            {"id": v["id"], "impact": v["impact"], "nodes": len(v["nodes"]), "first": v["nodes"][0]["html"][:160]}
+            for v in result["violations"]
+        ]
+        self.pages[name] = {
+            "axe_core": result["testEngine"]["version"],
+            "serious_or_critical": sum(1 for v in found if v["impact"] in AXE_SERIOUS),
+            "violations": found,
+        }
+        return [f"{v['id']} ({v['impact']}, {v['nodes']}×): {v['first']}" for v in found if v["impact"] in AXE_SERIOUS]
+
+    def write(self, path: Path = ARTIFACTS / "axe.json") -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(dict(sorted(self.pages.items())), indent=2) + "\n")
+        return path
+
+
 def horizontal_overflow(page) -> int:
     """How many CSS pixels the page is wider than the viewport (0 = no sideways scrolling)."""
     return page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")

@@ -1,7 +1,7 @@
 """Every page each role is offered loads in Chromium with no console error and no failed or
 refused request (so the navigation offers nothing the policy refuses), fits a 375 px phone
 without sideways scrolling, can be used from the keyboard with every control labelled, and
-is saved as a screenshot. Load figures go to test-artifacts/page-timings.json."""
+passes axe-core with no serious or critical violation, and is saved as a screenshot. Load figures go to test-artifacts/page-timings.json."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def check_keyboard(page, name: str) -> None:
 
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda r: r or "anonymous")
-def test_every_offered_page_loads_clean_on_desktop_and_phone(browser, pilot, timings, role):
+def test_every_offered_page_loads_clean_on_desktop_and_phone(browser, pilot, timings, axe, role):
     context = signed_in_context(browser, pilot.base, pilot.tokens.get(role) if role else None, DESKTOP)
     page = context.new_page()
     watch = Watch().attach(page)
@@ -89,21 +89,24 @@ def test_every_offered_page_loads_clean_on_desktop_and_phone(browser, pilot, tim
         assert watch.requests and outside == [], f"{name}: requests to other hosts {outside}"
         timings.record(name, page_timing(page))
         check_keyboard(page, name)
+        assert axe.check(page, f"{name}-desktop") == [], f"{name}: axe-core finds serious or critical violations"
         # The same page on a phone: the layout and the charts reflow to 375 px.
         page.set_viewport_size(PHONE)
         page.wait_for_function(PLOTS_FIT, arg=PHONE["width"])
         screenshot(page, f"{name}-phone")
         assert horizontal_overflow(page) <= 0, f"{name} scrolls sideways on a 375 px screen"
+        assert axe.check(page, f"{name}-phone") == [], f"{name} (phone): axe-core finds serious or critical violations"
         assert watch.problems() == [], f"{name} (phone): {watch.problems()}"
     context.close()
 
 
-def test_login_page_signs_in_and_refuses_a_wrong_password(browser, pilot):
+def test_login_page_signs_in_and_refuses_a_wrong_password(browser, pilot, axe):
     context = signed_in_context(browser, pilot.base, None, PHONE)
     page = context.new_page()
     watch = Watch().attach(page)
     open_page(page, "login.html")
     screenshot(page, "anonymous-login-phone")
+    assert axe.check(page, "anonymous-login-phone") == []
     assert unlabelled_controls(page) == []
     assert horizontal_overflow(page) <= 0
     page.get_by_label("User name").fill(pilot.users["supervisor"])

@@ -8,7 +8,17 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from browser.harness import CHROMIUM, CHROMIUM_ARGS, DESKTOP, ApiServer, Watch, open_page, signed_in_context
+from browser.harness import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    PHONE,
+    ApiServer,
+    AxeFindings,
+    Watch,
+    open_page,
+    signed_in_context,
+)
 from playwright.sync_api import sync_playwright
 from whatif.whatif_pilot import PERIOD
 
@@ -41,6 +51,14 @@ def officer(browser, server):
     page.watch = Watch().attach(page)
     yield page
     context.close()
+
+
+def no_serious_axe(page, name: str) -> None:
+    """axe-core on the answer as drawn, at desktop and phone widths (the page test sees it empty)."""
+    for width, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        page.set_viewport_size(viewport)
+        assert AxeFindings().check(page, f"{name}-{width}") == [], f"{name} ({width}): axe-core"
+    page.set_viewport_size(DESKTOP)
 
 
 def period_query() -> str:
@@ -85,6 +103,7 @@ def test_the_page_offers_the_catalogue_and_shows_a_questions_answer(officer, ser
     assert assumptions == expected["answer"]["assumptions"]
     assert officer.query_selector("#chart-0 svg") is not None
     assert f"result={expected['result_id']}" in officer.url
+    no_serious_axe(officer, "whatif-question")
     assert officer.watch.problems() == []
 
 
@@ -103,6 +122,7 @@ def test_a_scenario_shows_every_kpi_with_its_interval_and_its_link_shows_it_agai
     assert len(rows) == 9 and rows[0][0] == "truck hours"
     assert " to " in rows[0][5]  # the interval of a modelled KPI
     assert rows[1][6].startswith("held:")  # km: the same streets in the same order
+    no_serious_axe(officer, "whatif-scenario")
     result_id = officer.inner_text("#answer-id")
     stored = api(server, "GET", f"whatif/results/{result_id}")
     assert stored["inputs"]["params"]["minutes"] == -45 and stored["inputs"]["params"]["replicates"] == 100

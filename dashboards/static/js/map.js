@@ -252,7 +252,7 @@ function zoomFor(span, pixels) {
  */
 export async function drawMap(el, traces, { label, focus } = {}) {
   const config = await mapConfig();
-  el.setAttribute("role", "img");
+  el.setAttribute("role", "figure");
   el.setAttribute("aria-label", label);
   placeKey(el, traces, config.tile_url ? config.tile_attribution || "" : "");
   const box = extent(focus && focus.length ? focus : traces.filter((t) => t.fill !== "toself"));
@@ -297,7 +297,7 @@ export async function drawMap(el, traces, { label, focus } = {}) {
 
 /** A chart with the same plotly options as the maps (responsive, no logo, no selection tools). */
 export function drawChart(el, traces, layout, label) {
-  el.setAttribute("role", "img");
+  el.setAttribute("role", "figure");
   el.setAttribute("aria-label", label);
   placeKey(el, traces, "");
   // Plotly draws a fixed height into an absolutely placed layer: give the box that height.

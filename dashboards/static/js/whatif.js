@@ -82,7 +82,7 @@ function renderParams(item) {
 
 function kpiTable(kpis) {
   return tableHtml({
-    caption: "Key figures: baseline, scenario and the change with its 95 % interval", id: "kpi-table",
+    caption: "Key figures: baseline, scenario and the change with its 95 % interval", id: "kpi-table", stack: true,
     columns: [{ label: "Figure" }, { label: "Unit" }, { label: "Baseline", num: true }, { label: "Scenario", num: true },
       { label: "Change", num: true }, { label: "95 % interval", num: true }, { label: "Note" }],
     rows: kpis.map((k) => [fmt.esc(k.name.replaceAll("_", " ")), fmt.esc(k.unit), num(k.baseline), num(k.scenario),
@@ -132,7 +132,7 @@ async function renderAnswer(result) {
 async function renderRecent() {
   const recent = await getJson("whatif/results", { limit: 10 });
   $("recent").innerHTML = tableHtml({
-    caption: "Recently stored answers", id: "recent-table", empty: "No answers stored yet.",
+    caption: "Recently stored answers", id: "recent-table", stack: true, empty: "No answers stored yet.",
     columns: [{ label: "When" }, { label: "Kind" }, { label: "Name" }, { label: "Period" }, { label: "Answer" }],
     rows: recent.map((r) => [fmt.esc(fmt.dateTime(r.created_at)), fmt.esc(r.kind), fmt.esc(r.name),
       fmt.esc(`${r.inputs.from} to ${r.inputs.to}`), `<a href="whatif.html?result=${fmt.esc(r.result_id)}">open</a>`]),

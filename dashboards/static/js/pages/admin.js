@@ -74,7 +74,7 @@ async function showPersonField() {
 async function loadDevices() {
   const [devices, vehicles] = await Promise.all([getJson("admin/devices"), getJson("admin/vehicles")]);
   $("devices").innerHTML = tableHtml({
-    caption: "Devices", id: "devices-table", stack: true, scroll: true, empty: "No devices registered.",
+    caption: "Registered devices", id: "devices-table", stack: true, scroll: true, empty: "No devices registered.",
     columns: [{ label: "Device" }, { label: "Truck" }, { label: "Firmware" }, { label: "Last seen" }, { label: "Online" }],
     rows: devices.map((d) => [fmt.esc(d.device_id), fmt.esc(d.vehicle_id || "–"), fmt.esc(d.firmware || "–"),
       fmt.esc(fmt.dateTime(d.last_seen)), d.online === null ? "–" : d.online ? "yes" : "no"]),
