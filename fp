@@ -37,20 +37,30 @@ ensure_venv() {
     fi
 }
 
-# Browser tests drive Debian's Chromium (downloaded browsers cannot run here).
-ensure_chromium() {
-    if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
-        return
-    fi
+# Debian packages the tests use as real clients and servers: Chromium for the browser tests
+# (downloaded browsers cannot run here), Mosquitto for tests that need a broker of their own
+# (never the shared one on 1883).
+TEST_PACKAGES=(chromium:chromium chromedriver:chromium-driver mosquitto:mosquitto)
+
+have_command() {
+    command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/local/sbin/$1" ]
+}
+
+ensure_test_packages() {
+    local missing=() entry
+    for entry in "${TEST_PACKAGES[@]}"; do
+        have_command "${entry%%:*}" || missing+=("${entry#*:}")
+    done
+    [ ${#missing[@]} -eq 0 ] && return
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
     if command -v apt-get >/dev/null 2>&1 && { [ -z "$sudo" ] || sudo -n true 2>/dev/null; }; then
-        echo "fp: installing Chromium for the browser tests (apt-get)" >&2
+        echo "fp: installing ${missing[*]} for the tests (apt-get)" >&2
         $sudo apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
     else
-        echo "fp: Chromium not found and cannot be installed here; install 'chromium' and 'chromium-driver'" \
-            "(the browser tests will fail without them)" >&2
+        echo "fp: missing ${missing[*]} and cannot install them here; install those Debian packages" \
+            "(the tests that use them will fail)" >&2
     fi
 }
 
@@ -59,7 +69,7 @@ case "$command" in
     test)
         shift
         ensure_venv
-        ensure_chromium
+        ensure_test_packages
         exec .venv/bin/python -m pytest "$@"
         ;;
     demo)

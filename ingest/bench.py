@@ -102,6 +102,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help=f"messages each ingest holds unprocessed, also its MQTT 5 Receive Maximum "
         f"(default {IngestConfig.buffer_messages})",
     )
+    p.add_argument(
+        "--mqtt-client",
+        choices=("fast", "paho"),
+        default=IngestConfig.mqtt_client,
+        help="the ingest's receive path (default fast; paho = paho's own, for comparison)",
+    )
     p.add_argument("--batch-rows", type=int, default=IngestConfig.batch_rows)
     p.add_argument("--batch-wait", type=float, default=IngestConfig.batch_wait_s)
     p.add_argument("--copy-rows", type=int, default=1_000_000, help="rows for the raw COPY comparison (at most)")
@@ -150,6 +156,7 @@ def main(argv: list[str]) -> int:
         "ratio_to_raw_copy": round(ingest_rate / copy["rows_per_s"], 3) if copy["rows_per_s"] else None,
         "ingest": {
             "workers": args.ingest_workers,
+            "mqtt_client": args.mqtt_client,
             "writers": args.writers,
             "buffer": args.buffer,
             "batch_rows": args.batch_rows,
@@ -263,6 +270,8 @@ class IngestProcess:
             str(args.batch_wait),
             "--mqtt-version",
             "5",
+            "--mqtt-client",
+            args.mqtt_client,
         ]
         if args.ingest_workers == 1:
             cmd += ["--share-group", ""]

@@ -20,6 +20,19 @@ What this subclass changes, and nothing else:
   Other QoS levels and every other packet take paho's own path.
 * ``ack_many`` queues the PUBACKs of many packet ids as one write.
 
+Both clients here (`PahoClient`, paho's own receive path, and `FastClient`) also close
+cleanly: after our DISCONNECT they wait, bounded, for the broker to close the connection
+before closing the socket. paho closes right after writing DISCONNECT, and MQTT has no
+DISCONNECT acknowledgement, so nothing told the client that the broker had *read* the acks
+written before it. Mosquitto reads one packet per event-loop turn per connection; a client
+that reconnects with the same client id before the broker has read them triggers a session
+takeover, which closes the old connection with its unread PUBACKs still in the socket: the
+broker redelivers those messages (seen in CI: 84 of 201 acked messages came back; the
+broker logs "Client … already connected, closing old connection."). The broker closes only
+after reading DISCONNECT, and it reads a connection's packets in order, so its EOF proves
+every earlier ack was read. For the ingest a lost ack costs a duplicate (writes are
+idempotent), not data; for a rolling restart it costs a redelivery of the last acked batch.
+
 Written against paho-mqtt 2.2.0 (the pinned version): `check_paho_version` refuses others
 rather than misbehave if the internals moved. tests/ingest/test_pahofast.py runs it against
 the real broker.
@@ -27,7 +40,9 @@ the real broker.
 
 from __future__ import annotations
 
+import select
 import struct
+import time
 from collections.abc import Callable, Iterable
 
 import paho.mqtt
@@ -36,6 +51,7 @@ import paho.mqtt.client as mqtt
 WRITTEN_FOR = "2.2.0"
 RECV_BYTES = 256 * 1024  # one socket read
 RECV_CHUNKS = 8  # socket reads per loop_read at most, then back to select
+CLOSE_WAIT_S = 5.0  # after our DISCONNECT: how long to wait for the broker to close
 PUBLISH = 0x30
 PUBACK = 0x40
 
@@ -51,11 +67,53 @@ def check_paho_version(version: str = paho.mqtt.__version__) -> None:
         )
 
 
-class FastClient(mqtt.Client):
-    """`mqtt.Client` whose QoS 1 messages go, in batches, to ``on_publishes(list[Received])``."""
+class PahoClient(mqtt.Client):
+    """paho's own client, plus `ack_many` and a disconnect that returns once the broker has read it."""
+
+    def __init__(self, *args, close_wait_s: float = CLOSE_WAIT_S, **kwargs):
+        check_paho_version()
+        super().__init__(*args, **kwargs)
+        self.close_wait_s = close_wait_s
+        self._disconnect_sent = False
+
+    def ack_many(self, mids: Iterable[int]) -> None:
+        """Acknowledge QoS 1 packet ids (manual acks), one PUBACK write each (paho's path)."""
+        for mid in mids:
+            self.ack(mid, 1)
+
+    def _send_disconnect(self, *args, **kwargs) -> mqtt.MQTTErrorCode:
+        self._disconnect_sent = True
+        return super()._send_disconnect(*args, **kwargs)
+
+    def _sock_close(self) -> None:
+        sock = self._sock
+        if sock is not None and self._disconnect_sent and not self._out_packet:
+            self._await_broker_close(sock)  # paho calls this right after writing our DISCONNECT
+        self._disconnect_sent = False
+        super()._sock_close()
+
+    def _await_broker_close(self, sock) -> None:
+        """Read (and drop) until the broker closes the connection, at most `close_wait_s`.
+
+        Whatever still arrives is unacknowledged, so the broker delivers it again later."""
+        deadline = time.monotonic() + self.close_wait_s
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                if not select.select([sock], [], [], left)[0]:
+                    break
+                if not sock.recv(RECV_BYTES):
+                    return  # EOF: the broker has read our DISCONNECT and all before it
+            except BlockingIOError:
+                continue
+            except OSError:
+                return  # reset or closed: nothing more to wait for
+        self._easy_log(mqtt.MQTT_LOG_WARNING, "broker did not close within %.1f s of DISCONNECT", self.close_wait_s)
+
+
+class FastClient(PahoClient):
+    """`PahoClient` whose QoS 1 messages go, in batches, to ``on_publishes(list[Received])``."""
 
     def __init__(self, *args, on_publishes: Callable[[list[Received]], None], **kwargs):
-        check_paho_version()
         super().__init__(*args, **kwargs)
         self.on_publishes = on_publishes
         self._rbuf = b""

@@ -18,6 +18,10 @@ beyond that wait at the broker — within the broker's own queue limit: Mosquitt
 ``max_queued_messages 1000`` drops what exceeds it, so a deployment that must survive long
 outages sets it much higher (or 0) with ``max_queued_bytes`` as the memory guard.
 
+Two receive paths (decision 0012): ``fast`` (default) parses QoS 1 publishes by hand and
+acks many with one write; ``paho`` is paho's own path (one callback and one PUBACK write per
+message), kept as the reference the fast path is measured and tested against.
+
 MQTT 3.1.1 (e.g. the embedded amqtt broker) has no shared subscriptions: with it a worker
 subscribes alone and says so in the log.
 """
@@ -37,13 +41,14 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from fleetpilot.ingest.buffer import BoundedBuffer, Inbound
 from fleetpilot.ingest.logs import log
 from fleetpilot.ingest.metrics import IngestMetrics
-from fleetpilot.ingest.pahofast import FastClient, Received
+from fleetpilot.ingest.pahofast import FastClient, PahoClient, Received
 from fleetpilot.ingest.topics import subscriptions
 from fleetpilot.urls import MqttTarget
 
 logger = logging.getLogger("fleetpilot.ingest.receive")
 KEEPALIVE_S = 60
 MAX_RECEIVE_MAXIMUM = 65_535  # the largest Receive Maximum MQTT 5 can announce
+CLIENT_KINDS = {"fast": FastClient, "paho": PahoClient}
 
 
 class Receiver:
@@ -58,9 +63,12 @@ class Receiver:
         protocol: str = "5",
         share_group: str | None = None,
         session_expiry_s: int = 7 * 86400,
+        client_kind: str = "fast",
     ):
         if protocol not in ("5", "3.1.1"):
             raise ValueError("MQTT protocol must be 5 or 3.1.1")
+        if client_kind not in CLIENT_KINDS:
+            raise ValueError(f"MQTT client must be one of {', '.join(CLIENT_KINDS)}")
         self.target = target
         self.client_id = client_id
         self.protocol = protocol
@@ -80,23 +88,10 @@ class Receiver:
         self._lock = threading.Lock()  # guards generation/connected against acks from the event loop
         self._generation = 0
         self._connected = False
-        if protocol == "5":
-            client = FastClient(
-                CallbackAPIVersion.VERSION2,
-                client_id=client_id,
-                protocol=mqtt.MQTTv5,
-                manual_ack=True,
-                on_publishes=self._on_publishes,
-            )
-        else:
-            client = FastClient(
-                CallbackAPIVersion.VERSION2,
-                client_id=client_id,
-                protocol=mqtt.MQTTv311,
-                clean_session=False,
-                manual_ack=True,
-                on_publishes=self._on_publishes,
-            )
+        kwargs = {"protocol": mqtt.MQTTv5} if protocol == "5" else {"protocol": mqtt.MQTTv311, "clean_session": False}
+        if client_kind == "fast":
+            kwargs["on_publishes"] = self._on_publishes
+        client = CLIENT_KINDS[client_kind](CallbackAPIVersion.VERSION2, client_id=client_id, manual_ack=True, **kwargs)
         if target.username:
             client.username_pw_set(target.username, target.password)
         if target.tls:
@@ -132,7 +127,9 @@ class Receiver:
         return len(mids)
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Send what is queued (acks first), disconnect cleanly (the session stays), stop the thread."""
+        """Send what is queued (acks first), disconnect cleanly (the session stays), stop the thread.
+
+        Returns once the broker has closed the connection, i.e. has read every ack (see pahofast)."""
         self.buffer.close()  # a network thread waiting for room gives up; those messages stay unacked
         deadline = time.monotonic() + timeout_s
         while self._client.want_write() and time.monotonic() < deadline:
@@ -204,7 +201,8 @@ class Receiver:
         self.buffer.put_many(items)
 
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
-        """Anything but QoS 1 (paho's own path): QoS 0 publishes are stored, nothing to ack."""
+        """paho's own path: every message with the `paho` client, else anything but QoS 1 (QoS 0
+        publishes are stored, nothing to ack)."""
         try:
             topic = message.topic
         except UnicodeDecodeError:  # the validator dead-letters it as bad_topic

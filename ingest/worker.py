@@ -59,6 +59,7 @@ class IngestConfig:
     max_future_s: float = 300.0  # fix/event times further ahead of the server clock are rejected
     registry_refresh_s: float = 30.0
     session_expiry_s: int = 7 * 86400
+    mqtt_client: str = "fast"  # "fast" (hand-parsed QoS 1, batched acks) or "paho" (paho's own path)
     shutdown_timeout_s: float = 30.0  # on stop: how long to keep retrying the last batches
 
     @property
@@ -104,6 +105,7 @@ class IngestWorker:
             protocol=cfg.protocol,
             share_group=cfg.share_group,
             session_expiry_s=cfg.session_expiry_s,
+            client_kind=cfg.mqtt_client,
         )
         queue: asyncio.Queue[tuple[int, Batch] | None] = asyncio.Queue(maxsize=cfg.writers)
         links = [

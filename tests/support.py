@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -80,3 +81,63 @@ async def seal_template(admin_url: str, name: str) -> None:
         raise RuntimeError(f"template database {name} still has sessions")
     finally:
         await admin.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def mosquitto_binary() -> str:
+    """Debian's mosquitto (./fp test installs it); the shared broker on 1883 is never reconfigured."""
+    import shutil
+
+    found = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
+    if not found:
+        raise RuntimeError("the mosquitto binary is missing (./fp test installs Debian's mosquitto)")
+    return found
+
+
+class PrivateMosquitto:
+    """A Mosquitto of the test's own on a free loopback port: configurable, stoppable, pausable.
+
+    `extra` lines are appended to the configuration; `log` holds the broker's own log
+    (log_type all), the evidence to read when a test about broker behaviour fails."""
+
+    def __init__(self, tmp_path, extra: str = ""):
+        import subprocess
+
+        self.port = free_port()
+        self.dir = tmp_path
+        self.log = tmp_path / "mosquitto.log"
+        conf = tmp_path / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            f"log_type all\nlog_dest file {self.log}\nuser root\n{extra}\n"
+        )
+        self.proc = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while not answers("127.0.0.1", self.port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"private mosquitto did not start: {self.proc.stderr.read().decode()}")
+            time.sleep(0.02)
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def pause(self) -> None:
+        import signal
+
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        import signal
+
+        self.proc.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        self.resume()
+        self.proc.terminate()
+        self.proc.wait(10)

@@ -35,6 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="auto: MQTT 5 if the broker speaks it, else 3.1.1 (no shared subscriptions)",
     )
+    parser.add_argument(
+        "--mqtt-client",
+        choices=("fast", "paho"),
+        default=d.mqtt_client,
+        help="receive path: fast (hand-parsed QoS 1, batched acks; default) or paho (paho's own, the reference)",
+    )
     parser.add_argument("--batch-rows", type=int, default=d.batch_rows, help=f"rows per batch (default {d.batch_rows})")
     parser.add_argument(
         "--batch-wait",
@@ -98,6 +104,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         buffer_messages=args.buffer,
         writers=args.writers,
         max_future_s=args.max_future,
+        mqtt_client=args.mqtt_client,
     )
     asyncio.run(_serve(IngestWorker(config, metrics)))
     return 0

@@ -8,11 +8,12 @@ import uuid
 import paho.mqtt.client as mqtt
 import pytest
 from ingest_kit import unique_city, wait_until
+from support import PrivateMosquitto
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from fleetpilot.ingest.pahofast import RECV_BYTES, FastClient, check_paho_version
+from fleetpilot.ingest.pahofast import RECV_BYTES, FastClient, PahoClient, check_paho_version
 from fleetpilot.urls import parse_mqtt_url
 
 PROTOCOLS = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}
@@ -27,21 +28,22 @@ def test_refuses_other_paho_versions():
 class Subscriber:
     """A FastClient with a persistent session on `topic`, recording every hand-over."""
 
-    def __init__(self, mqtt_url: str, client_id: str, topic: str, protocol: str, ack_at_once: bool = False):
+    def __init__(
+        self, mqtt_url: str, client_id: str, topic: str, protocol: str, ack_at_once: bool = False, kind: str = "fast"
+    ):
         self.target = parse_mqtt_url(mqtt_url)
         self.calls: list[list] = []
         self.ack_at_once = ack_at_once
         self.subscribed = threading.Event()
         self.protocol = protocol
         kwargs = {"clean_session": False} if protocol == "3.1.1" else {}
-        self.client = FastClient(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=PROTOCOLS[protocol],
-            manual_ack=True,
-            on_publishes=self._on_publishes,
-            **kwargs,
+        if kind == "fast":
+            kwargs["on_publishes"] = self._on_publishes
+        self.client = (FastClient if kind == "fast" else PahoClient)(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=PROTOCOLS[protocol], manual_ack=True, **kwargs
         )
+        if kind == "paho":
+            self.client.on_message = lambda c, u, m: self._on_publishes([(m._topic, m.payload, m.mid, m.qos)])
         self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
         self.client.on_subscribe = lambda *_: self.subscribed.set()
 
@@ -181,3 +183,39 @@ def test_qos0_takes_paho_path(mqtt_url):
         assert seen == [(f"fleet/{city}/a/status", b"zero", 0)] and sub.received() == []
     finally:
         sub.stop()
+
+
+@pytest.mark.parametrize("kind", ["fast", "paho"])
+def test_acks_survive_an_immediate_reconnect_to_a_busy_broker(tmp_path, kind):
+    """The CI race, made deterministic: acks written, DISCONNECT sent, same client id reconnects.
+
+    Mosquitto reads one packet per event-loop turn per connection. When a CONNECT with the
+    same client id is read before the old connection's PUBACKs, it takes the session over and
+    closes the old connection with the acks unread: the broker redelivers them (its log says
+    "already connected, closing old connection"). A paused broker (SIGSTOP) stands for one
+    busy with other clients. The client must return from disconnect only once the broker has
+    closed the connection, which it does after reading DISCONNECT and everything before it."""
+    broker = PrivateMosquitto(tmp_path)
+    try:
+        topic = "fleet/race/truck-1/telemetry"
+        client_id = f"race-{uuid.uuid4().hex[:8]}"
+        Subscriber(broker.url, client_id, topic, "5", kind=kind).start().stop()  # a session that stays
+        publish(broker.url, [(topic, f"m{i}".encode(), None) for i in range(200)])
+        sub = Subscriber(broker.url, client_id, topic, "5", kind=kind).start()
+        wait_until(lambda: len(sub.received()) >= 200, 10, "the queued messages")
+        broker.pause()
+        resume = threading.Timer(0.5, broker.resume)
+        resume.start()
+        try:
+            sub.client.ack_many([mid for _, _, mid, _ in sub.received()])
+            sub.stop()  # without waiting for the broker, this returns while it is still paused
+            again = Subscriber(broker.url, client_id, topic, "5", kind=kind).start()
+        finally:
+            resume.join()
+        publish(broker.url, [(topic, b"last", None)])  # a marker: everything before it was acked
+        wait_until(lambda: again.received(), 10, "the marker")
+        again.stop()
+        assert [p for _, p, _, _ in again.received()] == [b"last"], "acknowledged messages came back"
+        assert "already connected, closing old connection" not in broker.log.read_text()
+    finally:
+        broker.stop()
