@@ -32,6 +32,7 @@ from fleetpilot.api.me.router import router as me_router
 from fleetpilot.api.public.router import router as public_router
 from fleetpilot.api.route_plans.router import router as route_plans_router
 from fleetpilot.api.shifts.router import router as shifts_router
+from fleetpilot.api.trackers.router import router as trackers_router
 from fleetpilot.api.whatif.router import router as whatif_router
 from fleetpilot.db.connect import resolve_database_url
 from fleetpilot.settings import Settings
@@ -61,6 +62,7 @@ DOMAINS = (
     hotspots_router,
     exports_router,
     admin_router,
+    trackers_router,
 )
 
 
@@ -93,6 +95,8 @@ def create_app(settings: Settings, *, pool_size: int = 20, warm_up: bool = True)
                 warming.cancel()
                 await asyncio.gather(warming, return_exceptions=True)
             await app.state.pool.close()
+            if getattr(app.state, "trackers", None) is not None:
+                await app.state.trackers.close()
 
     app = FastAPI(title="fleetpilot", version=fleetpilot.__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings

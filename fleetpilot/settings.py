@@ -43,6 +43,12 @@ class Settings(BaseSettings):
 
     # Wire protocol.
     city: str = Field("metro", description="City segment of MQTT topics fleet/<city>/<vehicle>/...")
+    # Real trackers in (docs/trackers.md). Set Traccar's forward.topic / event.forward.topic
+    # to topics this filter matches (e.g. traccar/metro/positions); empty = not subscribed.
+    traccar_topic: str = Field("traccar/{city}/+", description="MQTT filter for Traccar's forwarding ({city} replaced)")
+    owntracks_topic: str = Field(
+        "owntracks/+/+", description="MQTT filter for OwnTracks phones; the + segments are <user>/<device>"
+    )
 
     # Services' listening addresses.
     api_host: str = "127.0.0.1"

@@ -53,6 +53,11 @@ class IngestMetrics:
         self.duplicate_messages = Counter(
             f"{PREFIX}_messages_duplicate", "messages whose (vehicle, seq) this worker had already seen", registry=r
         )
+        # Every way in (docs/trackers.md): outcome received, rejected, ignored (acknowledged
+        # and counted, e.g. OwnTracks' non-location types) or rows (rows kept for storage).
+        self.dialect_messages = Counter(
+            f"{PREFIX}_dialect_messages", "messages per way in and outcome", ["dialect", "outcome"], registry=r
+        )
         self.stored = Counter(f"{PREFIX}_rows_stored", "rows newly stored", ["table"], registry=r)
         self.duplicates = Counter(
             f"{PREFIX}_rows_duplicate", "rows already stored (replays, redeliveries)", ["table"], registry=r

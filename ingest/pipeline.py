@@ -5,12 +5,13 @@ from __future__ import annotations
 from fleetpilot.ingest.batch import Batch
 from fleetpilot.ingest.buffer import Inbound
 from fleetpilot.ingest.dblink import DbLink
+from fleetpilot.ingest.dialects.stage import DialectStage
 from fleetpilot.ingest.metrics import IngestMetrics
-from fleetpilot.ingest.privacy import filter_events, filter_fixes
+from fleetpilot.ingest.privacy import ShiftWindows, filter_events, filter_fixes
 from fleetpilot.ingest.registry import Registry
 from fleetpilot.ingest.seqs import SeqTracker
 from fleetpilot.ingest.topics import CHANNELS, parse_topic
-from fleetpilot.ingest.validate import Events, Rejected, Status, Telemetry, Validator
+from fleetpilot.ingest.validate import Events, Message, Rejected, Status, Telemetry, Validator
 
 
 class Pipeline:
@@ -22,6 +23,7 @@ class Pipeline:
         db: DbLink,
         metrics: IngestMetrics,
         seqs: SeqTracker | None = None,
+        dialects: DialectStage | None = None,
     ):
         self.city = city
         self.validator = validator
@@ -29,9 +31,11 @@ class Pipeline:
         self.db = db
         self.metrics = metrics
         self.seqs = seqs or SeqTracker()
+        self.dialects = dialects
         # Label children resolved once: prometheus' .labels() costs more than .inc().
         self._received = {c: metrics.received.labels(c) for c in (*CHANNELS, "other")}
         self._rejected: dict[str, object] = {}
+        self._v1_received = metrics.dialect_messages.labels("v1", "received")
 
     async def refresh_registry(self) -> None:
         if self.registry.stale():
@@ -46,23 +50,22 @@ class Pipeline:
         batch.take(item)
         parsed = parse_topic(item.topic, self.city)
         if parsed is None:
+            # Another dialect's topic (Traccar, OwnTracks): its adapter makes v1 messages of it.
+            if self.dialects is not None and await self.dialects.process(self, item, batch, now_ms):
+                return
             self._received["other"].inc()
-            self._reject(batch, item, "bad_topic", "not fleet/<city>/<vehicle>/<telemetry|events|status>")
+            self.reject(batch, item, "bad_topic", "not fleet/<city>/<vehicle>/<telemetry|events|status>")
             return
         vid, channel = parsed
         self._received[channel].inc()
+        self._v1_received.inc()
         msg = self.validator.check(vid, channel, item.payload, now_ms, self.registry.oldest_ms(now_ms))
         if type(msg) is Rejected:
-            self._reject(batch, item, msg.reason, msg.detail)
+            self.reject(batch, item, msg.reason, msg.detail)
             return
-        windows = self.registry.windows(vid)
-        if (
-            windows is None or (type(msg) is not Status and not windows.covers_span(msg.t_min, msg.t_max))
-        ) and self.registry.may_look_up(vid):
-            await self.db.run(lambda conn: self.registry.load_vehicle(conn, vid))
-            windows = self.registry.windows(vid)
+        windows = await self.windows(vid, msg)
         if windows is None:
-            self._reject(batch, item, "unknown_vehicle", f"vehicle {vid!r} is not registered in city {self.city!r}")
+            self.reject(batch, item, "unknown_vehicle", f"vehicle {vid!r} is not registered in city {self.city!r}")
             return
         first = self.seqs.observe(vid, msg.seq)
         if not first:
@@ -72,23 +75,43 @@ class Pipeline:
             if batch.keys.get((vid, channel, msg.seq)) == item.payload:
                 return
         batch.keys[(vid, channel, msg.seq)] = item.payload
+        self.admit(item, batch, msg, windows, first)
+
+    async def windows(self, vid: str, msg: Message) -> ShiftWindows | None:
+        """The vehicle's on-duty windows (looked up again when `msg` falls outside the cached
+        ones), or None when the vehicle is not registered in this city."""
+        windows = self.registry.windows(vid)
+        if (
+            windows is None or (type(msg) is not Status and not windows.covers_span(msg.t_min, msg.t_max))
+        ) and self.registry.may_look_up(vid):
+            await self.db.run(lambda conn: self.registry.load_vehicle(conn, vid))
+            windows = self.registry.windows(vid)
+        return windows
+
+    def admit(self, item: Inbound, batch: Batch, msg: Message, windows: ShiftWindows, first: bool) -> int:
+        """Privacy, then the kept rows into `batch`; returns how many rows were kept. `first`:
+        the message was not seen before (its drops are counted only then)."""
+        vid = msg.vid
+        seq = msg.seq or 0  # dialects without sequence numbers store NULL (msg.seq None)
         if type(msg) is Telemetry:
             fixes = filter_fixes(msg, windows, self.registry.zones, batch.drops if first else None)
             if fixes:
                 batch.add_fixes(vid, msg.seq, msg.sent, fixes)
-                batch.saw_device(vid, msg.seq, item.received_ms)
-        elif type(msg) is Events:
+                batch.saw_device(vid, seq, item.received_ms)
+            return len(fixes)
+        if type(msg) is Events:
             events = filter_events(msg, windows, self.registry.zones, batch.drops if first else None)
             if events:
                 batch.add_events(vid, msg.seq, msg.sent, events)
-                batch.saw_device(vid, msg.seq, item.received_ms)
-        else:
-            # A status received off duty still says online/offline, but does not move
-            # last_seen: when a unit was active off duty is private too.
-            seen = item.received_ms if windows.covers(item.received_ms) else None
-            batch.saw_device(vid, msg.seq, seen, online=msg.online, firmware=msg.fw)
+                batch.saw_device(vid, seq, item.received_ms)
+            return len(events)
+        # A status received off duty still says online/offline, but does not move
+        # last_seen: when a unit was active off duty is private too.
+        seen = item.received_ms if windows.covers(item.received_ms) else None
+        batch.saw_device(vid, seq, seen, online=msg.online, firmware=msg.fw)
+        return 0
 
-    def _reject(self, batch: Batch, item: Inbound, reason: str, detail: str) -> None:
+    def reject(self, batch: Batch, item: Inbound, reason: str, detail: str) -> None:
         counter = self._rejected.get(reason)
         if counter is None:
             counter = self._rejected[reason] = self.metrics.rejected.labels(reason)

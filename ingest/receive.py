@@ -64,6 +64,7 @@ class Receiver:
         share_group: str | None = None,
         session_expiry_s: int = 7 * 86400,
         client_kind: str = "fast",
+        extra_filters: tuple[str, ...] = (),
     ):
         if protocol not in ("5", "3.1.1"):
             raise ValueError("MQTT protocol must be 5 or 3.1.1")
@@ -80,7 +81,7 @@ class Receiver:
                 share_group=share_group,
             )
             share_group = None
-        self.filters = subscriptions(city, share_group)
+        self.filters = subscriptions(city, share_group, extra_filters)
         self.buffer = buffer
         self.metrics = metrics
         self.session_expiry_s = session_expiry_s

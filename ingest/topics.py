@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 # The channels the ingest consumes; `config` is server → device and is never subscribed.
 CHANNELS = ("telemetry", "events", "status")
@@ -10,15 +11,16 @@ VEHICLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 CITY = re.compile(r"^[a-z0-9-]+$")
 
 
-def subscriptions(city: str, share_group: str | None) -> list[str]:
-    """Topic filters for every consumed channel of `city`.
+def subscriptions(city: str, share_group: str | None, extra: Sequence[str] = ()) -> list[str]:
+    """Topic filters for every consumed channel of `city`, then the `extra` filters (other
+    dialects' topics, ingest/dialects).
 
     With `share_group`, MQTT 5 shared subscriptions (``$share/<group>/…``): the broker hands
     each message to one worker of the group, so N workers split the load.
     """
     if not CITY.match(city):
         raise ValueError(f"city {city!r} is not a topic slug ([a-z0-9-]+)")
-    filters = [f"fleet/{city}/+/{channel}" for channel in CHANNELS]
+    filters = [f"fleet/{city}/+/{channel}" for channel in CHANNELS] + list(extra)
     if share_group:
         return [f"$share/{share_group}/{f}" for f in filters]
     return filters

@@ -150,6 +150,11 @@ class Validator:
             body = orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
             return Rejected("bad_json", str(exc)[:200])
+        return self.check_body(vid, channel, body, now_ms, oldest_ms)
+
+    def check_body(self, vid: str, channel: str, body, now_ms: int, oldest_ms: int) -> Message | Rejected:
+        """As `check`, for a decoded body: the other dialects' adapters (ingest/dialects) build
+        protocol v1 bodies, so every way in passes this same gate."""
         if channel == "telemetry":
             msg = self._fast_telemetry(body)
         elif channel == "events":

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from fleetpilot.ingest.batch import Batch
 from fleetpilot.ingest.buffer import BoundedBuffer
 from fleetpilot.ingest.dblink import DbLink
+from fleetpilot.ingest.dialects.bindings import Bindings
+from fleetpilot.ingest.dialects.stage import DialectStage
 from fleetpilot.ingest.logs import log
 from fleetpilot.ingest.metrics import IngestMetrics
 from fleetpilot.ingest.pipeline import Pipeline
@@ -61,6 +63,13 @@ class IngestConfig:
     session_expiry_s: int = 7 * 86400
     mqtt_client: str = "fast"  # "fast" (hand-parsed QoS 1, batched acks) or "paho" (paho's own path)
     shutdown_timeout_s: float = 30.0  # on stop: how long to keep retrying the last batches
+    # Other dialects' topics (docs/trackers.md); None: not subscribed. "{city}" is replaced.
+    traccar_topic: str | None = "traccar/{city}/+"
+    owntracks_topic: str | None = "owntracks/+/+"
+
+    def dialect_topics(self) -> dict[str, str]:
+        topics = {"traccar": self.traccar_topic, "owntracks": self.owntracks_topic}
+        return {d: t.replace("{city}", self.city) for d, t in topics.items() if t}
 
     @property
     def client_id(self) -> str:
@@ -93,8 +102,16 @@ class IngestWorker:
         registry = Registry(cfg.city, refresh_s=cfg.registry_refresh_s)
         reader = DbLink(cfg.database_url, "registry", self.metrics)
         await reader.run(registry.load)
+        dialects = DialectStage(
+            cfg.dialect_topics(), Bindings(cfg.city, refresh_s=cfg.registry_refresh_s), self.metrics
+        )
         pipeline = Pipeline(
-            cfg.city, Validator(max_future_ms=int(cfg.max_future_s * 1000)), registry, reader, self.metrics
+            cfg.city,
+            Validator(max_future_ms=int(cfg.max_future_s * 1000)),
+            registry,
+            reader,
+            self.metrics,
+            dialects=dialects,
         )
         self.receiver = Receiver(
             parse_mqtt_url(cfg.mqtt_url),
@@ -106,6 +123,7 @@ class IngestWorker:
             share_group=cfg.share_group,
             session_expiry_s=cfg.session_expiry_s,
             client_kind=cfg.mqtt_client,
+            extra_filters=tuple(dialects.filters()),
         )
         queue: asyncio.Queue[tuple[int, Batch] | None] = asyncio.Queue(maxsize=cfg.writers)
         links = [

@@ -105,6 +105,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         writers=args.writers,
         max_future_s=args.max_future,
         mqtt_client=args.mqtt_client,
+        traccar_topic=settings.traccar_topic or None,
+        owntracks_topic=settings.owntracks_topic or None,
     )
     asyncio.run(_serve(IngestWorker(config, metrics)))
     return 0

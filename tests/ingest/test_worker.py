@@ -217,7 +217,10 @@ def test_mqtt_311_worker_subscribes_alone(db_url, city, start_worker, publisher)
     t0 = now_ms() - HOUR
     register(db_url, city, "truck-1", [(t0, t0 + HOUR)])
     worker = start_worker(protocol="3.1.1", share_group="ingest")
-    assert worker.worker.receiver.filters == [f"fleet/{city}/+/{c}" for c in ("telemetry", "events", "status")]
+    assert worker.worker.receiver.filters == [f"fleet/{city}/+/{c}" for c in ("telemetry", "events", "status")] + [
+        f"traccar/{city}/+",  # the other dialects' default topics (docs/trackers.md), no share group either
+        "owntracks/+/+",
+    ]
     publisher.send("truck-1", "telemetry", telemetry("truck-1", 1, [fix(t0 + 1000)]))
     publisher.flush()
     acked(worker, 1)

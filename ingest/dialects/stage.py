@@ -1,0 +1,161 @@
+"""The pipeline step for other dialects' messages: topic → adapter → identity → v1 validation.
+
+The MQTT worker's `Pipeline.process` hands over any message whose topic is not protocol v1's;
+the HTTP endpoints call `handle` directly with the identity their token proves. Either way the
+message ends as the rows, reject or ignored count of exactly one protocol v1 message, through
+the v1 validator (`Validator.check_body`) and `Pipeline.admit` (privacy before storage).
+
+Idempotence: these dialects carry no sequence numbers, so rows are stored with seq NULL and
+a repeat is recognised by its key — (vehicle, fix time) for fixes, (vehicle, time, kind) for
+events — which is also the table's unique key, so a replay or a retried POST changes
+nothing. `_recent` remembers the latest keys so a repeat's privacy drops are not counted
+twice and a repeat inside one batch adds no rows.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+import orjson
+from fleetpilot.ingest.batch import Batch
+from fleetpilot.ingest.buffer import Inbound
+from fleetpilot.ingest.dialects import owntracks, traccar
+from fleetpilot.ingest.dialects.bindings import Bindings
+from fleetpilot.ingest.dialects.common import Decoded
+from fleetpilot.ingest.validate import MAX_PAYLOAD_BYTES, Rejected
+from paho.mqtt.client import topic_matches_sub
+
+if TYPE_CHECKING:
+    from fleetpilot.ingest.pipeline import Pipeline
+
+DECODERS = {"traccar": traccar.decode, "owntracks": owntracks.decode}
+RECENT_KEYS = 200_000  # ~1 h of a 50-vehicle fleet at 1 Hz; older repeats are still idempotent in the DB
+
+
+class DialectStage:
+    def __init__(self, topics: dict[str, str], bindings: Bindings, metrics):
+        """`topics`: dialect → MQTT topic filter (e.g. ``traccar/metro/+``, ``owntracks/+/+``);
+        for OwnTracks the segments the ``+`` wildcards match are the ``<user>/<device>`` identity."""
+        for dialect in topics:
+            if dialect not in DECODERS:
+                raise ValueError(f"unknown dialect {dialect!r}")
+        self.topics = dict(topics)
+        self.bindings = bindings
+        self.metrics = metrics
+        self._recent: OrderedDict[tuple, None] = OrderedDict()
+        self._counters: dict[tuple[str, str], object] = {}
+
+    def filters(self) -> list[str]:
+        return list(self.topics.values())
+
+    def match(self, topic: str) -> tuple[str, str | None] | None:
+        """(dialect, identity from the topic or None) of a topic, or None when no dialect's."""
+        for dialect, pattern in self.topics.items():
+            if topic_matches_sub(pattern, topic):
+                if dialect != "owntracks":
+                    return dialect, None
+                parts, wild = topic.split("/"), pattern.split("/")
+                return dialect, "/".join(p for p, w in zip(parts, wild) if w == "+")
+        return None
+
+    async def process(self, pipeline: Pipeline, item: Inbound, batch: Batch, now_ms: int) -> bool:
+        """Handle `item` when its topic is a dialect's (True), else leave it (False)."""
+        matched = self.match(item.topic)
+        if matched is None:
+            return False
+        await self.handle(pipeline, item, batch, now_ms, *matched)
+        return True
+
+    def count(self, dialect: str, outcome: str, n: int = 1) -> None:
+        counter = self._counters.get((dialect, outcome))
+        if counter is None:
+            counter = self._counters[(dialect, outcome)] = self.metrics.dialect_messages.labels(dialect, outcome)
+        counter.inc(n)
+
+    async def handle(
+        self, pipeline: Pipeline, item: Inbound, batch: Batch, now_ms: int, dialect: str, identity: str | None
+    ) -> str:
+        """Add `item` (already taken into `batch`) as `dialect`; `identity` is the device when the
+        topic or token says it. Returns the outcome: stored, duplicate, private, ignored, or a
+        reject reason."""
+        self.count(dialect, "received")
+        outcome = await self._handle(pipeline, item, batch, now_ms, dialect, identity)
+        if type(outcome) is Rejected:
+            self.count(dialect, "rejected")
+            pipeline.reject(batch, item, outcome.reason, f"{dialect}: {outcome.detail}")
+            return outcome.reason
+        return outcome
+
+    async def _handle(self, pipeline, item, batch, now_ms, dialect, identity) -> str | Rejected:
+        if len(item.payload) > MAX_PAYLOAD_BYTES:
+            return Rejected("too_large", f"{len(item.payload)} bytes > {MAX_PAYLOAD_BYTES}")
+        try:
+            body = orjson.loads(item.payload)
+        except orjson.JSONDecodeError as exc:
+            return Rejected("bad_json", str(exc)[:200])
+        decoded = DECODERS[dialect](body)
+        if type(decoded) is Rejected:
+            return decoded
+        if decoded.ignored is not None:
+            self.count(dialect, "ignored")
+            return "ignored"
+        external = decoded.identity if decoded.identity is not None else identity
+        if external is None:
+            return Rejected("unknown_device", "no device identity")
+        vid = await self.bindings.vehicle(pipeline.db, dialect, external)
+        if vid is None:
+            return Rejected("unknown_device", f"{external[:128]!r} is not bound to a vehicle of this city by an admin")
+        messages = self._validate(pipeline, decoded, vid, item, now_ms)
+        if type(messages) is Rejected:
+            return messages
+        kept = 0
+        duplicate = True
+        for key, msg in messages:
+            windows = await pipeline.windows(vid, msg)
+            if windows is None:
+                return Rejected("unknown_vehicle", f"vehicle {vid!r} is not registered in city {pipeline.city!r}")
+            first = key not in self._recent
+            self._remember(key)
+            if not first and key in batch.keys:
+                continue  # already in this batch: no second row (keeps the fast COPY path)
+            duplicate = duplicate and not first
+            batch.keys[key] = item.payload
+            kept += pipeline.admit(item, batch, msg, windows, first)
+        if kept:
+            self.count(dialect, "rows", kept)
+            return "stored"
+        return "duplicate" if duplicate else "private"
+
+    @staticmethod
+    def _validate(pipeline, decoded: Decoded, vid: str, item: Inbound, now_ms: int) -> list | Rejected:
+        """The decoded rows as v1 messages through the v1 validator: [(key, message)], or why not."""
+        sent = decoded.sent_ms if decoded.sent_ms is not None else item.received_ms
+        oldest = pipeline.registry.oldest_ms(now_ms)
+        out = []
+        for channel, rows, field in (("telemetry", decoded.fixes, "fixes"), ("events", decoded.events, "events")):
+            if not rows:
+                continue
+            magnitudes = [r.get("mag") for r in rows] if channel == "events" else None
+            if magnitudes is not None:  # v1 requires a number; an unknown magnitude is stored as NULL
+                rows = [{**r, "mag": 0} if r["mag"] is None else r for r in rows]
+            body = {"v": 1, "vid": vid, "seq": 0, "sent": sent, field: rows}
+            msg = pipeline.validator.check_body(vid, channel, body, now_ms, oldest)
+            if type(msg) is Rejected:
+                return msg
+            msg.seq = None  # no sequence numbers in these dialects: stored as NULL
+            if magnitudes is not None:
+                for event, mag in zip(msg.events, magnitudes):
+                    event["mag"] = mag
+                key = (vid, "events", tuple((e["t"], e["k"]) for e in msg.events))
+            else:
+                key = (vid, "telemetry", tuple(f[0] for f in msg.fixes))
+            out.append((key, msg))
+        return out
+
+    def _remember(self, key: tuple) -> None:
+        recent = self._recent
+        recent[key] = None
+        recent.move_to_end(key)
+        if len(recent) > RECENT_KEYS:
+            recent.popitem(last=False)
