@@ -23,7 +23,7 @@ find_python() {
 
 ensure_venv() {
     local stamp
-    stamp=".venv/.installed-$(cat requirements.lock pyproject.toml setup.py | sha256sum | cut -c1-16)"
+    stamp=".venv/.installed-$(cat requirements.lock pyproject.toml setup.py bench/pyproject.toml | sha256sum | cut -c1-16)"
     if [ ! -x .venv/bin/python ]; then
         "$(find_python)" -m venv .venv
     fi
@@ -32,6 +32,8 @@ ensure_venv() {
         .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
         .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
         .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+        # The benchmarks (`fleetpilot bench`): a package of their own, outside the product wheel.
+        .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e ./bench
         rm -f .venv/.installed-*
         touch "$stamp"
     fi

@@ -193,8 +193,17 @@ def cmd_run(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from fleetsim.bench import main as bench
-
+    # The benchmarks live outside the simulator (bench/, `fleetpilot bench sim`), not in the wheel.
+    try:
+        from fleetpilot_bench.sim import main as bench
+    except ModuleNotFoundError as exc:
+        if exc.name != "fleetpilot_bench":
+            raise
+        print(
+            "fleetsim: the benchmarks are not installed (bench/ of the source tree: pip install -e bench)",
+            file=sys.stderr,
+        )
+        return 2
     return bench([args.target, *args.options])
 
 

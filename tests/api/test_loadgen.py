@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from support import run
 
-from fleetpilot.api.loadgen import request_bytes, run_load
+from fleetpilot_bench.loadgen import request_bytes, run_load
 
 
 def test_load_generator_counts_statuses_and_reads_every_body(served):

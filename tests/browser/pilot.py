@@ -8,7 +8,7 @@ fixture through the API — a supervisor opening one of the driver's shifts with
 
 Sizes are kept small (4 trucks × two weeks of 4-hour shifts at 1 Hz, ~0.8 M fixes) so the suite stays
 quick;
-`fleetpilot.dashboards.measure` does the month of 50 trucks.
+`fleetpilot_bench.pages` does the month of 50 trucks.
 """
 
 from __future__ import annotations

@@ -131,7 +131,7 @@ def test_batch_rows_days_devices_and_due():
 
 
 def test_bench_quantiles_interpolate_inside_buckets_between_snapshots():
-    from fleetpilot.ingest.bench import quantile
+    from fleetpilot_bench.ingest import quantile
 
     inf = float("inf")
     before = [(0.1, 5.0), (1.0, 5.0), (2.0, 5.0), (inf, 5.0)]
@@ -154,8 +154,8 @@ def test_rejects_never_carry_nul_characters_into_text_columns():
 def test_bench_cpu_split_finds_the_broker_and_counts_machine_time(mqtt_url):
     import time
 
-    from fleetpilot.ingest.bench import CpuSplit
     from fleetpilot.urls import parse_mqtt_url
+    from fleetpilot_bench.ingest import CpuSplit
 
     target = parse_mqtt_url(mqtt_url)
     split = CpuSplit(target.port)

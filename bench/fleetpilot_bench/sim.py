@@ -1,4 +1,4 @@
-"""`fleetsim bench TARGET`: the simulator's scale figures, printed as one JSON object.
+"""`fleetpilot bench sim TARGET` (or `fleetsim bench TARGET`): the simulator's scale figures as one JSON object.
 
 offline      generate a fleet in memory (and optionally write Parquet): time, fixes/s, memory
 accelerated  publish whole shifts to the broker as fast as it acknowledges (or --accel N)

@@ -1,6 +1,6 @@
 """`fleetpilot bench analytics`: the analytics over a simulated fleet-day, per stage, as JSON.
 
-    python -m fleetpilot.analytics.bench [--vehicles 200 --hours 10 --seed 1 --repeat 3]
+    python -m fleetpilot_bench.analytics [--vehicles 200 --hours 10 --seed 1 --repeat 3]
 
 A fleet-day (default 200 trucks × 10 h at 1 Hz, ~7 M fixes) is generated in memory with
 fleetsim (not timed), then every stage runs over the whole day at once. Each stage reports
@@ -25,9 +25,9 @@ import tracemalloc
 
 import numpy as np
 
-from .columns import DeviceEvents, Fixes
-from .hotspots import HotspotParams, events_per_cell, hotspots
-from .pipeline import City, analyse, cell_events
+from fleetpilot.analytics.columns import DeviceEvents, Fixes
+from fleetpilot.analytics.hotspots import HotspotParams, events_per_cell, hotspots
+from fleetpilot.analytics.pipeline import City, analyse, cell_events
 
 STAGES = ("segmentation", "stops", "coverage", "activity", "safety", "record", "exposure")
 HOTSPOT_KINDS = ("harsh_brake", "harsh_accel", "harsh_corner")

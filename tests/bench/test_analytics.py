@@ -2,7 +2,7 @@
 
 import json
 
-from fleetpilot.analytics import bench
+import fleetpilot_bench.analytics as bench
 
 
 def test_bench_prints_stage_timings_as_json(capsys):

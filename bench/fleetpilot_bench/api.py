@@ -14,7 +14,6 @@ Loading a month takes minutes; `--keep` leaves the database and prints its name,
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import random
@@ -38,10 +37,10 @@ import uvloop
 
 from fleetpilot.api.auth.passwords import hash_password
 from fleetpilot.api.auth.tokens import TokenKeys, issue_access_token
-from fleetpilot.api.loadgen import request_bytes, run_load
 from fleetpilot.db.connect import connect, resolve_database_url
 from fleetpilot.db.schema import prepare
 from fleetpilot.settings import Settings
+from fleetpilot_bench.loadgen import request_bytes, run_load
 
 TARGET_P95_MS = 100.0
 TARGET_ENDPOINTS = ("driver_shift_view", "route_efficiency_30d")
@@ -127,11 +126,10 @@ async def _bench(args: argparse.Namespace, admin_url: str) -> dict:
 
 async def _load_month(conn: asyncpg.Connection, url: str, args: argparse.Namespace) -> dict:
     """Simulate the fleet a few vehicles at a time, load each batch, then roll everything up."""
-    from fleetsim.offline import FIX_COLUMNS, EVENT_COLUMNS, FleetRun, iter_vehicle_days, make_config
-    from fleetsim.scenario import build_scenario
-
     from fleetpilot.rollup.job import run_rollup
     from fleetpilot.simload import load_run
+    from fleetsim.offline import EVENT_COLUMNS, FIX_COLUMNS, FleetRun, iter_vehicle_days, make_config
+    from fleetsim.scenario import build_scenario
 
     await prepare(conn, Settings(_env_file=None))
     today = datetime.now(timezone.utc).date()

@@ -7,11 +7,22 @@ import time
 import uuid
 
 import paho.mqtt.client as mqtt
-from ingest_kit import unique_city, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 
-from fleetpilot.ingest.benchpub import QoS1Publisher
 from fleetpilot.urls import parse_mqtt_url
+from fleetpilot_bench.mqttpub import QoS1Publisher
+
+
+def unique_city() -> str:
+    return f"it-{uuid.uuid4().hex[:10]}"
+
+
+def wait_until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
 
 
 def test_publishes_in_order_and_counts_pubacks(mqtt_url):

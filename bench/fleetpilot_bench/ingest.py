@@ -532,7 +532,7 @@ def _publish(messages, mqtt_url: str, start, stop, counter, rate: float | None, 
 
     `counter` counts messages the broker acknowledged (PUBACK), i.e. really published.
     """
-    from fleetpilot.ingest.benchpub import QoS1Publisher
+    from fleetpilot_bench.mqttpub import QoS1Publisher
 
     link = QoS1Publisher(parse_mqtt_url(mqtt_url), f"bench-pub-{uuid.uuid4().hex[:8]}")
     start.wait()

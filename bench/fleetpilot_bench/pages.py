@@ -1,9 +1,9 @@
 """How fast each dashboard page gets its data over a month of a 50-truck fleet.
 
     fleetpilot bench api --keep                       # loads the month, prints "database": NAME
-    fleetpilot bench pages --database NAME            # = python -m fleetpilot.dashboards.measure
+    fleetpilot bench pages --database NAME            # = python -m fleetpilot_bench.pages
 
-The month is the one the API benchmark loads (`fleetpilot.api.bench`: the simulator's
+The month is the one the API benchmark loads (`fleetpilot_bench.api`: the simulator's
 50 trucks × 30 days at 1 Hz through `fleetpilot.simload` and the rollup job), so both
 measurements describe the same data. This serves it with the real API on loopback and opens
 every page each role is offered in Debian's headless Chromium, twice: `cold` in a fresh
@@ -35,7 +35,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import uvicorn
-from playwright.sync_api import TimeoutError as PlaywrightTimeout, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import sync_playwright
 
 from fleetpilot.db.connect import connect, resolve_database_url
 from fleetpilot.settings import Settings
