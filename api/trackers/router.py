@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import generate_latest
 
-from fleetpilot.api.trackers import tokens
+from fleetpilot.ingest.dialects import tokens
 from fleetpilot.api.trackers.service import UNAVAILABLE, HttpIngest
 from fleetpilot.db.connect import resolve_database_url
 

@@ -7,4 +7,5 @@ bodies, which then pass the same validator, privacy filter, batch and writer as 
     common     the decoded shape, units (knots, km/h, accuracy) and time parsing
     bindings   which vehicle an admin bound a dialect's device identity to
     stage      the pipeline step: topic → adapter → identity → v1 validation → privacy → batch
+    tokens     the HTTP ways in' bearer tokens (hashed, revocable)
 """

@@ -18,7 +18,7 @@ from trackers_formats import (
     traccar_position_data,
 )
 
-from fleetpilot.api.trackers import tokens
+from fleetpilot.ingest.dialects import tokens
 from fleetpilot.ingest.dialects import traccar
 from fleetpilot.ingest.validate import Rejected
 from fleetpilot.settings import Settings
@@ -233,3 +233,42 @@ def test_traccar_http_answers_503_while_the_database_is_away_then_stores_once(db
         assert client.post("/api/v1/ingest/traccar", json=body, headers=auth).status_code == 200
         assert client.post("/api/v1/ingest/traccar", json=body, headers=auth).status_code == 200
     assert sql(db_url, "SELECT count(*) AS n FROM fixes")[0]["n"] == 1
+
+
+@pytest.mark.integration
+def test_traccar_server_token_from_the_cli_works_until_revoked(db_url, city):
+    import os
+    import re
+    import subprocess
+    import sys
+
+    start = on_duty_vehicle(db_url, city)
+    env = {**os.environ, "FLEETPILOT_DATABASE_URL": db_url, "FLEETPILOT_ENV_FILE": "/nonexistent"}
+
+    def devices(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "fleetpilot.cli", "devices", *args], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    out = devices("traccar-server", "metro-traccar")
+    token = re.search(r"^http token: (\S+)$", out, re.M).group(1)
+    token_id = re.search(r"^http token id: (\S+)$", out, re.M).group(1)
+    assert (
+        sql(
+            db_url,
+            "SELECT count(*) AS n FROM ingest_tokens WHERE secret_sha256 = sha256($1::bytea)",
+            token.split("_", 2)[2].encode(),
+        )[0]["n"]
+        == 1
+    )
+    auth = {"Authorization": f"Bearer {token}"}
+    with _client(db_url, city) as client:
+        url = "/api/v1/ingest/traccar"
+        first = traccar_position_data(UNIQUE_ID, traccar_position(start + 60_000, LAT, LON))
+        assert client.post(url, json=first, headers=auth).status_code == 200
+        devices("revoke", token_id)
+        second = traccar_position_data(UNIQUE_ID, traccar_position(start + 61_000, LAT, LON))
+        assert client.post(url, json=second, headers=auth).status_code == 401
+    assert sql(db_url, "SELECT count(*) AS n FROM fixes")[0]["n"] == 1  # the revoked token's position: nowhere

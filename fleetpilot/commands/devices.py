@@ -1,0 +1,109 @@
+"""fleetpilot devices: register units, trackers and phones; tokens; the broker's ACL files."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from pathlib import Path
+
+from fleetpilot.db.connect import connect, resolve_database_url
+from fleetpilot.errors import ConfigError
+from fleetpilot.settings import Settings
+
+HELP = (
+    "register devices with their credentials (devices add / traccar-server), list them, revoke HTTP "
+    "tokens, write Mosquitto's password and ACL files (devices broker-files); see docs/trackers.md"
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = sub.add_parser("add", help="bind a device to a vehicle; prints its generated credentials once")
+    add.add_argument("device_id")
+    add.add_argument("--vehicle", required=True, help="the vehicle it rides in (registered already)")
+    add.add_argument("--dialect", default="v1", choices=("v1", "traccar", "owntracks"))
+    add.add_argument("--external-id", help="Traccar: the device's uniqueId; OwnTracks: <user>/<device>")
+    add.add_argument("--http-token", action="store_true", help="OwnTracks: also a token for the app's HTTP mode")
+    server = sub.add_parser("traccar-server", help="credentials for a Traccar server: an HTTP token (+ MQTT login)")
+    server.add_argument("name", help="its name, also its MQTT username")
+    server.add_argument("--mqtt", action="store_true", help="also an MQTT login (forward.type=mqtt)")
+    revoke = sub.add_parser("revoke", help="revoke an HTTP token: its next request gets 401")
+    revoke.add_argument("token_id")
+    sub.add_parser("list", help="devices, their dialect, identity, vehicle, MQTT login and live tokens")
+    files = sub.add_parser("broker-files", help="write Mosquitto's passwd and acl files from the devices table")
+    files.add_argument("--out", type=Path, required=True, help="folder to write passwd and acl into")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(_run(args, settings, resolve_database_url(settings)))
+
+
+async def _run(args: argparse.Namespace, settings: Settings, url: str) -> int:
+    from fleetpilot import devices
+    from fleetpilot.ingest.dialects import tokens
+
+    conn = await connect(url)
+    try:
+        if args.action == "add":
+            issued = await devices.add_device(
+                conn, args.device_id, args.vehicle, args.dialect, args.external_id, http_token=args.http_token
+            )
+            print(f"added {args.dialect} device {issued.device_id} on vehicle {args.vehicle}")
+            _print_secrets(issued)
+        elif args.action == "traccar-server":
+            issued = await devices.add_traccar_server(conn, args.name, mqtt=args.mqtt)
+            print(f"added Traccar server {issued.device_id}")
+            _print_secrets(issued)
+        elif args.action == "revoke":
+            if not await tokens.revoke(conn, args.token_id):
+                raise ConfigError(f"no live token {args.token_id!r}")
+            print(f"revoked token {args.token_id}")
+        elif args.action == "list":
+            for d in await devices.list_devices(conn):
+                print(
+                    f"{d['device_id']}\t{d['dialect']}\t{d['external_id'] or '-'}\t{d['vehicle_id'] or '-'}\t"
+                    f"mqtt:{d['mqtt_username'] or '-'}\ttokens:{d['tokens']}"
+                )
+        else:
+            await _broker_files(conn, settings, args.out)
+    finally:
+        await conn.close()
+    return 0
+
+
+def _print_secrets(issued) -> None:
+    if issued.mqtt_password:
+        print(f"mqtt username: {issued.mqtt_username}")
+        print(f"mqtt password: {issued.mqtt_password}")
+    if issued.token:
+        print(f"http token id: {issued.token_id}")
+        print(f"http token: {issued.token}")
+    if issued.mqtt_password or issued.token:
+        print("(shown once; only hashes are stored — run `devices broker-files` and SIGHUP Mosquitto)")
+
+
+async def _broker_files(conn, settings: Settings, out: Path) -> None:
+    from fleetpilot import devices
+    from fleetpilot.urls import parse_mqtt_url
+
+    if not settings.mqtt_url:
+        raise ConfigError("FLEETPILOT_MQTT_URL must name the ingest's login (mqtt://user:password@host:port)")
+    target = parse_mqtt_url(settings.mqtt_url)
+    if not target.username or not target.password:
+        raise ConfigError("FLEETPILOT_MQTT_URL has no user:password: the ingest's login goes into the files")
+    passwd, acl = await devices.broker_files(
+        conn,
+        city=settings.city,
+        traccar_topic=settings.traccar_topic,
+        owntracks_topic=settings.owntracks_topic,
+        ingest_username=target.username,
+        ingest_password=target.password,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in (("passwd", passwd), ("acl", acl)):
+        path = out / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # hashes: owner only
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+    print(f"wrote {out / 'passwd'} and {out / 'acl'}: point Mosquitto's password_file / acl_file at them, SIGHUP")
