@@ -1,10 +1,18 @@
-"""fleetpilot ingest: run one ingest worker until SIGTERM/SIGINT (then flush, ack, exit 0)."""
+"""fleetpilot ingest: run one ingest worker until SIGTERM/SIGINT (then flush, ack, exit 0).
+
+A worker started while PostgreSQL or the broker is away (a host booting, a database restart)
+waits for them with bounded back-off instead of exiting: a service manager's start limit
+would otherwise give up on it and leave it dead after the servers return.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import random
 import signal
+import time
 
 from fleetpilot.broker import probe_broker, resolve_mqtt_url
 from fleetpilot.db.connect import connect, resolve_database_url
@@ -80,14 +88,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     db_url = resolve_database_url(settings)
     mqtt_url = resolve_mqtt_url(settings)
+    logs.setup(args.log_level)
     protocol = args.mqtt_version
     if protocol == "auto":
-        probe = probe_broker(mqtt_url)
-        if not probe.reachable:
-            raise ServiceUnavailable(f"MQTT broker at {mqtt_url}: {probe.error}")
-        protocol = probe.protocol
-    asyncio.run(_check_database(db_url))
-    logs.setup(args.log_level)
+        protocol = _wait_for_broker(mqtt_url)
+    asyncio.run(_wait_for_database(db_url))
     metrics = IngestMetrics()
     port = settings.metrics_port if args.metrics_port is None else args.metrics_port
     if port:
@@ -112,14 +117,73 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _check_database(url: str) -> None:
-    """Fail at start with one clear line when the database is missing or not migrated."""
-    conn = await connect(url)
-    try:
-        if await conn.fetchval("SELECT to_regclass('fixes') IS NULL"):
-            raise ServiceUnavailable("the database has no fleetpilot schema yet (run `fleetpilot migrate`)")
-    finally:
-        await conn.close()
+logger = logging.getLogger("fleetpilot.ingest.start")
+START_BACKOFF_S = (0.5, 10.0)  # first and longest wait between attempts at start
+
+
+class _Backoff:
+    """Doubling waits with jitter, bounded; logs the first failure and then every 10th."""
+
+    def __init__(self, event: str, **fields):
+        self.event = event
+        self.fields = fields
+        self.failures = 0
+        self.delay = START_BACKOFF_S[0]
+        self.started = time.monotonic()
+
+    def failed(self, error: str, level: int = logging.WARNING) -> float:
+        from fleetpilot.ingest.logs import log
+
+        self.failures += 1
+        if self.failures == 1 or self.failures % 10 == 0:
+            log(logger, level, self.event, **self.fields, error=error, failures=self.failures)
+        wait = self.delay * random.uniform(0.8, 1.2)
+        self.delay = min(self.delay * 2, START_BACKOFF_S[1])
+        return wait
+
+    def recovered(self, what: str) -> None:
+        from fleetpilot.ingest.logs import log
+
+        if self.failures:
+            waited = round(time.monotonic() - self.started, 1)
+            log(logger, logging.INFO, f"{what} reachable; starting", failures=self.failures, waited_s=waited)
+
+
+def _wait_for_broker(url: str) -> str:
+    """The broker's MQTT version ("5" or "3.1.1"), waiting until it answers."""
+    from fleetpilot.urls import _redact
+
+    backoff = _Backoff("broker unreachable at start; retrying", broker=_redact(url))
+    while True:
+        probe = probe_broker(url)
+        if probe.reachable:
+            backoff.recovered("broker")
+            return probe.protocol
+        time.sleep(backoff.failed(probe.error or "no answer"))
+
+
+async def _wait_for_database(url: str) -> None:
+    """Return once the database answers and holds the fleetpilot schema (e.g. a migration
+    running beside the first start); until then retry, logging what is missing."""
+    from fleetpilot.urls import _redact
+
+    backoff = _Backoff("database unreachable at start; retrying", url=_redact(url))
+    while True:
+        try:
+            conn = await connect(url)
+        except ServiceUnavailable as exc:
+            await asyncio.sleep(backoff.failed(str(exc)))
+            continue
+        try:
+            if not await conn.fetchval("SELECT to_regclass('fixes') IS NULL"):
+                backoff.recovered("database")
+                return
+            error, level = "the database has no fleetpilot schema yet (run `fleetpilot migrate`)", logging.ERROR
+        except Exception as exc:  # the server went away again between connect and query
+            error, level = f"{type(exc).__name__}: {exc}", logging.WARNING
+        finally:
+            conn.terminate()
+        await asyncio.sleep(backoff.failed(error, level))
 
 
 async def _serve(worker) -> None:

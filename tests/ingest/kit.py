@@ -455,3 +455,17 @@ class Proxy:
 def fetch_metrics(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         return response.read().decode()
+
+
+def ground_truth_counts(db_url: str, fleet: SimFleet) -> dict:
+    """Expected / stored / lost / duplicated fixes: the figures of a fault scenario's report."""
+    fixes, _ = stored_rows(db_url)
+    keys = [(r["vehicle_id"], r["t"]) for r in fixes]
+    distinct = set(keys)
+    return {
+        "expected": len(fleet.fixes),
+        "stored": len(keys),
+        "lost": len(fleet.fixes.keys() - distinct),
+        "duplicated": len(keys) - len(distinct),
+        "unexpected": len(distinct - fleet.fixes.keys()),
+    }
