@@ -171,6 +171,9 @@ async def broker_files(
         *(f"topic read fleet/{city}/+/{channel}" for channel in V1_CHANNELS_WRITE),
         f"topic read {traccar_filter}",
         f"topic read {owntracks_topic}",
+        # Workers' presence (retained status, last will): how a worker sees a dead peer's
+        # stranded share (ingest/peers.py).
+        f"topic readwrite fleetpilot/ingest/{city}/#",
     ]
     for r in await conn.fetch(LOGINS):
         user = r["mqtt_username"]

@@ -45,7 +45,8 @@ class BoundedBuffer:
         self._ready = asyncio.Event()
         self._consumer_waiting = False
         self._closed = False
-        self.blocked_s = 0.0  # total time producers waited for room
+        self.blocked_s = 0.0  # total time producers waited for room (finished waits)
+        self._blocked_since: float | None = None  # a producer is waiting now, since then
 
     def __len__(self) -> int:
         return len(self._items)
@@ -64,9 +65,10 @@ class BoundedBuffer:
         the buffer is closed."""
         with self._lock:
             if self._full() and not self._closed:
-                started = time.monotonic()
+                started = self._blocked_since = time.monotonic()
                 while self._full() and not self._closed:
                     self._not_full.wait()
+                self._blocked_since = None
                 self.blocked_s += time.monotonic() - started
             if self._closed:
                 return False
@@ -100,6 +102,12 @@ class BoundedBuffer:
                 self._bytes -= sum(len(i.payload) for i in taken)
                 self._not_full.notify_all()
             return taken
+
+    def blocked_total_s(self) -> float:
+        """Time producers waited for room, including a wait still going on (for a gauge read at
+        scrape time: during a database stall the wait has not finished)."""
+        since = self._blocked_since
+        return self.blocked_s + (time.monotonic() - since if since is not None else 0.0)
 
     def wake(self) -> None:
         """Let a waiting `get_many` return now (call on the event loop)."""

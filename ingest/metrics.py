@@ -113,6 +113,36 @@ class IngestMetrics:
         self.db_errors = Counter(f"{PREFIX}_db_errors", "database operations retried after an error", registry=r)
         self.mqtt_connects = Counter(f"{PREFIX}_mqtt_connects", "successful connections to the broker", registry=r)
         self.mqtt_connected = Gauge(f"{PREFIX}_mqtt_connected", "1 while connected to the broker", registry=r)
+        self.stalled = Gauge(
+            f"{PREFIX}_stalled", "1 while messages wait and nothing committed for the stall threshold", registry=r
+        )
+        self.last_commit_age = Gauge(
+            f"{PREFIX}_last_commit_age_seconds", "seconds since the last batch committed", registry=r
+        )
+        self.messages_waiting = Gauge(
+            f"{PREFIX}_messages_waiting",
+            "messages received and not yet acknowledged (buffer, open batch, writers)",
+            registry=r,
+        )
+        self.stranded = Gauge(
+            f"{PREFIX}_stranded_sessions",
+            "offline workers of this worker's share group whose sessions still take a share",
+            registry=r,
+        )
+        self.rescued = Counter(
+            f"{PREFIX}_rescued_messages", "messages taken over from a dead peer's stranded session", registry=r
+        )
+        self.skewed_devices = Gauge(
+            f"{PREFIX}_devices_clock_skewed", "devices whose clock is off by more than the tolerance", registry=r
+        )
+        self.skew_max = Gauge(
+            f"{PREFIX}_clock_skew_max_abs_seconds", "largest smoothed device clock skew (absolute)", registry=r
+        )
+        self.sessions_lost = Counter(
+            f"{PREFIX}_mqtt_sessions_lost",
+            "reconnects on which the broker had no session for the worker (what it held is lost)",
+            registry=r,
+        )
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         """Expose /metrics over HTTP on `port` (a daemon thread)."""

@@ -10,6 +10,7 @@ from fleetpilot.ingest.metrics import IngestMetrics
 from fleetpilot.ingest.privacy import ShiftWindows, filter_events, filter_fixes
 from fleetpilot.ingest.registry import Registry
 from fleetpilot.ingest.seqs import SeqTracker
+from fleetpilot.ingest.skew import SkewTracker
 from fleetpilot.ingest.topics import CHANNELS, parse_topic
 from fleetpilot.ingest.validate import Events, Message, Rejected, Status, Telemetry, Validator
 
@@ -35,6 +36,9 @@ class Pipeline:
         # Label children resolved once: prometheus' .labels() costs more than .inc().
         self._received = {c: metrics.received.labels(c) for c in (*CHANNELS, "other")}
         self._rejected: dict[str, object] = {}
+        self.reject_counts: dict[str, int] = {}  # read by the watch (reject bursts)
+        self.last_reject: dict[str, str] = {}  # reason -> the latest detail, for the burst's log line
+        self.skew = SkewTracker()
         self._v1_received = metrics.dialect_messages.labels("v1", "received")
 
     async def refresh_registry(self) -> None:
@@ -63,6 +67,8 @@ class Pipeline:
         if type(msg) is Rejected:
             self.reject(batch, item, msg.reason, msg.detail)
             return
+        if type(msg) is not Status:
+            self.skew.observe(vid, msg.sent, item.received_ms)
         windows = await self.windows(vid, msg)
         if windows is None:
             self.reject(batch, item, "unknown_vehicle", f"vehicle {vid!r} is not registered in city {self.city!r}")
@@ -116,4 +122,6 @@ class Pipeline:
         if counter is None:
             counter = self._rejected[reason] = self.metrics.rejected.labels(reason)
         counter.inc()
+        self.reject_counts[reason] = self.reject_counts.get(reason, 0) + 1
+        self.last_reject[reason] = detail
         batch.add_reject(item, reason, detail)

@@ -65,6 +65,8 @@ class Receiver:
         session_expiry_s: int = 7 * 86400,
         client_kind: str = "fast",
         extra_filters: tuple[str, ...] = (),
+        generation_base: int = 0,
+        rescue: bool = False,
     ):
         if protocol not in ("5", "3.1.1"):
             raise ValueError("MQTT protocol must be 5 or 3.1.1")
@@ -82,13 +84,26 @@ class Receiver:
             )
             share_group = None
         self.filters = subscriptions(city, share_group, extra_filters)
+        self.extra_filters = extra_filters
         self.buffer = buffer
         self.metrics = metrics
         self.session_expiry_s = session_expiry_s
         self.subscribed = threading.Event()
         self._lock = threading.Lock()  # guards generation/connected against acks from the event loop
-        self._generation = 0
+        # Generations name connections; several receivers of one worker (a rescue beside the
+        # worker's own, see peers.py) share one buffer, so each counts from its own base.
+        self._generation = generation_base
+        self._connects = 0
         self._connected = False
+        # A rescue takes over a dead peer's session once, drains it and ends it: it never
+        # reconnects (the peer may have come back and taken its session over).
+        self.rescue = rescue
+        self.received = 0
+        self.acked = 0
+        self.last_received = time.monotonic()
+        self.ended = threading.Event()
+        self.unsubscribed = threading.Event()
+        self.unsubscribed_requested = False
         kwargs = {"protocol": mqtt.MQTTv5} if protocol == "5" else {"protocol": mqtt.MQTTv311, "clean_session": False}
         if client_kind == "fast":
             kwargs["on_publishes"] = self._on_publishes
@@ -125,7 +140,29 @@ class Receiver:
             generation = self._generation
             mids = [item.mid for item in items if item.qos == 1 and item.generation == generation]
             self._client.ack_many(mids)  # one write for all
+            self.acked += len(mids)
         return len(mids)
+
+    def drained(self, idle_s: float) -> bool:
+        """A rescue's end: subscribed, nothing new for `idle_s`, everything received acknowledged."""
+        return (
+            self.subscribed.is_set() and self.acked >= self.received and time.monotonic() - self.last_received >= idle_s
+        )
+
+    def unsubscribe(self) -> None:
+        """A rescue's first step out: the broker stops routing new messages to the session, and
+        still delivers what it queued for it (so nothing is in flight when the session ends)."""
+        self.last_received = time.monotonic()
+        self._client.on_unsubscribe = lambda *args: self.unsubscribed.set()
+        self._client.unsubscribe(self.filters)
+
+    def release(self, timeout_s: float = 5.0) -> None:
+        """Like stop() for a receiver that shares its buffer: disconnect, leave the buffer open."""
+        deadline = time.monotonic() + timeout_s
+        while self._client.want_write() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self._client.disconnect()
+        self._client.loop_stop()
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Send what is queued (acks first), disconnect cleanly (the session stays), stop the thread.
@@ -150,9 +187,12 @@ class Receiver:
             return
         with self._lock:
             self._generation += 1
+            self._connects += 1
             self._connected = True
-        self.metrics.mqtt_connects.inc()
-        self.metrics.mqtt_connected.set(1)
+        if not self.rescue:
+            self.metrics.mqtt_connects.inc()
+            self.metrics.mqtt_connected.set(1)
+        session_present = bool(flags.session_present)
         log(
             logger,
             logging.INFO,
@@ -160,9 +200,27 @@ class Receiver:
             broker=self.target.url(),
             client_id=self.client_id,
             protocol=self.protocol,
-            session_present=bool(flags.session_present),
+            session_present=session_present,
             generation=self._generation,
         )
+        if not session_present and not self.rescue:
+            # On a first start this is expected; on a reconnect, or a restart of a worker that
+            # ran before, it means the broker lost or expired the session.
+            reconnect = self._connects > 1
+            if reconnect:
+                self.metrics.sessions_lost.inc()
+            log(
+                logger,
+                logging.WARNING if reconnect else logging.INFO,
+                "broker has no session for this worker",
+                client_id=self.client_id,
+                reconnect=reconnect,
+                implies="whatever the broker held for this worker -- messages queued while it was away and "
+                "messages delivered but not yet acknowledged -- is lost unless the broker persisted it; "
+                "messages published before the subscription below is in place are lost too. Check the "
+                "broker's persistence and the session expiry (a broker restart without persistence, or "
+                "a worker away longer than --session-expiry)",
+            )
         if self.protocol == "5":
             client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.filters])
         else:
@@ -171,6 +229,10 @@ class Receiver:
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         with self._lock:
             self._connected = False
+        if self.rescue:
+            self.ended.set()
+            client.disconnect()  # no automatic reconnect: the session is the peer's again, or gone
+            return
         self.metrics.mqtt_connected.set(0)
         log(
             logger,
@@ -184,7 +246,8 @@ class Receiver:
         if failed:
             log(logger, logging.ERROR, "broker refused subscriptions", filters=self.filters, reasons=failed)
             return
-        log(logger, logging.INFO, "subscribed", filters=self.filters)
+        event = "rescue: subscribed in the stranded session" if self.rescue else "subscribed"
+        log(logger, logging.INFO, event, client_id=self.client_id, filters=self.filters)
         self.subscribed.set()
 
     def _on_publishes(self, received: list[Received]) -> None:
@@ -198,6 +261,8 @@ class Receiver:
             except UnicodeDecodeError:  # the validator dead-letters it as bad_topic
                 text = topic.decode("utf-8", "replace")
             items.append(Inbound(text, payload, mid, qos, generation, now_ms))
+        self.received += len(items)
+        self.last_received = time.monotonic()
         # Blocks while the buffer is full: paho stops reading and the broker keeps the rest.
         self.buffer.put_many(items)
 
@@ -209,5 +274,8 @@ class Receiver:
         except UnicodeDecodeError:  # the validator dead-letters it as bad_topic
             topic = message._topic.decode("utf-8", "replace")
         item = Inbound(topic, message.payload, message.mid, message.qos, self._generation, int(time.time() * 1000))
+        if message.qos == 1:
+            self.received += 1
+        self.last_received = time.monotonic()
         # Blocks while the buffer is full: paho stops reading and the broker keeps the rest.
         self.buffer.put(item)

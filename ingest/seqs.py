@@ -70,6 +70,11 @@ class SeqTracker:
         """Sequence numbers inside the windows that have not arrived (yet)."""
         return sum(d.missing for d in self._devices.values())
 
+    def worst(self, n: int) -> dict[str, int]:
+        """The `n` devices with the most missing numbers (for a log line)."""
+        top = sorted(((d.missing, vid) for vid, d in self._devices.items() if d.missing), reverse=True)[:n]
+        return {vid: missing for missing, vid in top}
+
     def _test(self, dev: _Device, n: int) -> bool:
         i = n % self.window
         return bool(dev.bits[i >> 3] & (1 << (i & 7)))

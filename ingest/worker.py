@@ -33,6 +33,7 @@ from fleetpilot.ingest.pipeline import Pipeline
 from fleetpilot.ingest.receive import Receiver
 from fleetpilot.ingest.registry import Registry
 from fleetpilot.ingest.validate import Validator
+from fleetpilot.ingest.watch import Watch
 from fleetpilot.ingest.write import BatchWriter, WriteResult, prepare_connection
 from fleetpilot.urls import parse_mqtt_url
 
@@ -60,7 +61,12 @@ class IngestConfig:
     writers: int = 4
     max_future_s: float = 300.0  # fix/event times further ahead of the server clock are rejected
     registry_refresh_s: float = 30.0
-    session_expiry_s: int = 7 * 86400
+    # How long the broker keeps this worker's session (and routes it a share) after the worker
+    # is gone. Short, so a share no one rescues is released within minutes (peers.py); long
+    # enough for a restart or a rolling deploy. `--session-expiry`.
+    session_expiry_s: int = 300
+    rescue_after_s: float = 10.0  # a dead peer's stranded share is taken over after this long
+    stall_after_s: float = 5.0  # no commit this long while messages wait: logged as a stall
     mqtt_client: str = "fast"  # "fast" (hand-parsed QoS 1, batched acks) or "paho" (paho's own path)
     shutdown_timeout_s: float = 30.0  # on stop: how long to keep retrying the last batches
     # Other dialects' topics (docs/trackers.md); None: not subscribed. "{city}" is replaced.
@@ -86,6 +92,10 @@ class IngestWorker:
         self._next_ack = 0  # the batch whose acks go out next
         self._committed: dict[int, Batch] = {}
         self.receiver: Receiver | None = None
+        self.receivers: list[Receiver] = []  # the worker's own, and rescues of stranded shares (watch.py)
+        self.last_commit = time.monotonic()
+        self._taken = 0  # messages taken from the buffer, and acknowledged-or-skipped: see outstanding()
+        self._settled = 0
         self.totals = {"batches": 0, "fixes_stored": 0, "events_stored": 0, "rejects": 0, "acked": 0}
 
     def stop(self) -> None:
@@ -125,6 +135,23 @@ class IngestWorker:
             client_kind=cfg.mqtt_client,
             extra_filters=tuple(dialects.filters()),
         )
+        self.receivers = [self.receiver]
+        m = self.metrics
+        # Read at scrape time, on the metrics thread: true even while the loop is blocked.
+        m.queue_depth.set_function(lambda: len(buffer))
+        m.backpressure.set_function(buffer.blocked_total_s)
+        m.last_commit_age.set_function(lambda: time.monotonic() - self.last_commit)
+        m.messages_waiting.set_function(self.outstanding)
+        m.skewed_devices.set_function(lambda: len(pipeline.skew.skewed()))
+        m.skew_max.set_function(pipeline.skew.max_abs)
+        peers = None
+        if cfg.protocol == "5" and cfg.share_group:
+            from fleetpilot.ingest.peers import PeerWatch
+
+            peers = PeerWatch(
+                parse_mqtt_url(cfg.mqtt_url), cfg.city, cfg.client_id, cfg.share_group, cfg.session_expiry_s
+            )
+        watch = Watch(self, pipeline, peers, stall_after_s=cfg.stall_after_s)
         queue: asyncio.Queue[tuple[int, Batch] | None] = asyncio.Queue(maxsize=cfg.writers)
         links = [
             DbLink(cfg.database_url, f"writer-{i}", self.metrics, init=prepare_connection) for i in range(cfg.writers)
@@ -132,6 +159,9 @@ class IngestWorker:
         writer = BatchWriter()
         writers = [asyncio.create_task(self._write_loop(queue, link, writer)) for link in links]
         self.receiver.start()
+        if peers is not None:
+            peers.start()
+        watching = asyncio.create_task(watch.run())
         log(
             logger,
             logging.INFO,
@@ -143,6 +173,7 @@ class IngestWorker:
             batch_rows=cfg.batch_rows,
             batch_wait_s=cfg.batch_wait_s,
             buffer_messages=cfg.buffer_messages,
+            session_expiry_s=cfg.session_expiry_s if cfg.protocol == "5" else None,
         )
         try:
             await self._pipeline_loop(buffer, pipeline, queue, writers)
@@ -156,6 +187,11 @@ class IngestWorker:
         finally:
             for task in writers:
                 task.cancel()
+            watching.cancel()
+            for rescue in self.receivers[1:]:  # unacknowledged: the session gets them again
+                rescue.release()
+            if peers is not None:
+                peers.stop()
             self.receiver.stop()
             for link in (reader, *links):
                 await link.close()
@@ -174,8 +210,7 @@ class IngestWorker:
             # new messages, wake up when the open batch is due.
             wait = cfg.batch_wait_s - batch.age() if batch.messages else cfg.batch_wait_s
             items = await buffer.get_many(TAKE_MESSAGES, 0.0 if stopping else max(wait, 0.0))
-            self.metrics.queue_depth.set(len(buffer))
-            self.metrics.backpressure.set(buffer.blocked_s)
+            self._taken += len(items)
             if items:
                 await pipeline.refresh_registry()
                 now_ms = int(time.time() * 1000)
@@ -212,7 +247,12 @@ class IngestWorker:
             commit_ms = time.time() * 1000
             self._record(batch, result, time.monotonic() - started, commit_ms)
             self._committed[number] = batch
+            self.last_commit = time.monotonic()
             self._release_acks()
+
+    def outstanding(self) -> int:
+        """Messages received and not yet committed: in the buffer, the open batch or the writers."""
+        return len(self._buffer or ()) + self._taken - self._settled
 
     def _record(self, batch: Batch, result: WriteResult, seconds: float, commit_ms: float) -> None:
         m = self.metrics
@@ -241,7 +281,8 @@ class IngestWorker:
     def _release_acks(self) -> None:
         while self._next_ack in self._committed:
             batch = self._committed.pop(self._next_ack)
-            acked = self.receiver.ack(batch.messages)
+            acked = sum(receiver.ack(batch.messages) for receiver in self.receivers)
+            self._settled += len(batch.messages)
             self.metrics.acked.inc(acked)
             self.totals["acked"] += acked
             self._next_ack += 1

@@ -120,22 +120,28 @@ class PrivatePostgres:
 class PrivateMosquitto:
     """A Mosquitto process with a configuration the test writes (listener added on a free port)."""
 
-    def __init__(self, root: Path, config: str = "", port: int | None = None):
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:
-            shutil.chown(root, "mosquitto") if _user_exists("mosquitto") else None
+    def __init__(self, config: str = "", port: int | None = None):
+        # Its own directory under /tmp, owned by the broker's user: started as root, Mosquitto
+        # drops to `mosquitto` and must still read its files and write its persistence.
+        root = self.root = Path(tempfile.mkdtemp(prefix="fleetpilot-mqtt-"))
         self.port = port or free_port()
         self.conf = root / "mosquitto.conf"
         self.log = root / "mosquitto.log"
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\n{config}\n")
+        self.conf.write_text(f"{config}\nlistener {self.port} 127.0.0.1\n")
         self.proc: subprocess.Popen | None = None
+
+    def own(self) -> None:
+        """Hand every file of the root to the broker's user (call after writing them)."""
+        if os.geteuid() == 0 and _user_exists("mosquitto"):
+            for path in [self.root, *self.root.rglob("*")]:
+                shutil.chown(path, "mosquitto", "mosquitto")
 
     @property
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        self.own()
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         self._log_file = open(self.log, "ab")
         self.proc = subprocess.Popen([binary, "-c", str(self.conf)], stdout=self._log_file, stderr=subprocess.STDOUT)
@@ -158,6 +164,7 @@ class PrivateMosquitto:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def _user_exists(name: str) -> bool:

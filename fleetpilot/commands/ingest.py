@@ -75,6 +75,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"reject fix times further ahead of the server clock (default {d.max_future_s:g})",
     )
     parser.add_argument(
+        "--session-expiry",
+        type=int,
+        default=d.session_expiry_s,
+        metavar="SECONDS",
+        help="how long the broker keeps this worker's MQTT 5 session, and routes it a share, after the "
+        f"worker is gone (default {d.session_expiry_s}); see ingest/README.md, shared subscriptions",
+    )
+    parser.add_argument(
+        "--rescue-after",
+        type=float,
+        default=d.rescue_after_s,
+        metavar="SECONDS",
+        help=f"take over a dead peer's stranded share after this long (default {d.rescue_after_s:g})",
+    )
+    parser.add_argument(
         "--metrics-port", type=int, help="Prometheus /metrics port (default: settings.metrics_port; 0 = none)"
     )
     parser.add_argument("--metrics-host", default="127.0.0.1", help="address the metrics listen on")
@@ -109,6 +124,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         buffer_messages=args.buffer,
         writers=args.writers,
         max_future_s=args.max_future,
+        session_expiry_s=args.session_expiry,
+        rescue_after_s=args.rescue_after,
         mqtt_client=args.mqtt_client,
         traccar_topic=settings.traccar_topic or None,
         owntracks_topic=settings.owntracks_topic or None,
