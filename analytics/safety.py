@@ -16,11 +16,13 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from fleetpilot.event_kinds import HARSH, HARSH_ACCEL, HARSH_BRAKE, HARSH_CORNER, LONG_STRETCH, REVERSING, SPEEDING
+
 from .columns import DeviceEvents, ramp, runs, runs_split
 from .geo import wrap_degrees
 from .segmentation import Track
 
-HARSH_KINDS = ("harsh_brake", "harsh_accel", "harsh_corner")
+HARSH_KINDS = HARSH
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,8 @@ def harsh_longitudinal(track: Track, params: SafetyParams = SafetyParams()) -> S
         accel = np.where(valid, np.diff(track.speed) / track.dt, np.float32(0.0))
     parts = []
     for kind, sign, threshold in (
-        ("harsh_brake", -1.0, params.harsh_brake_mps2),
-        ("harsh_accel", 1.0, params.harsh_accel_mps2),
+        (HARSH_BRAKE, -1.0, params.harsh_brake_mps2),
+        (HARSH_ACCEL, 1.0, params.harsh_accel_mps2),
     ):
         first, stop = runs(valid & (sign * accel >= threshold))
         glitch = _undone_jumps(track.speed, valid, first, stop, params.glitch_mps)
@@ -156,7 +158,7 @@ def harsh_cornering(track: Track, params: SafetyParams = SafetyParams()) -> Safe
     for sign in (1.0, -1.0):
         signed = sign * lateral
         first, stop = runs(valid & (signed >= params.harsh_corner_mps2))
-        parts.append(_step_events(track, "harsh_corner", first, stop, signed))
+        parts.append(_step_events(track, HARSH_CORNER, first, stop, signed))
     return concat(parts)
 
 
@@ -179,7 +181,7 @@ def speeding(track: Track, limit_mps: np.ndarray, params: SafetyParams = SafetyP
     is_peak = excess[member] == np.repeat(peak_value, size)
     # First row reaching the peak in each episode.
     peak_row = member[offsets + _first_true(is_peak, offsets, size)]
-    return _make(track, "speeding", first, stop, peak_row, peak_value, limit_mps[peak_row])
+    return _make(track, SPEEDING, first, stop, peak_row, peak_value, limit_mps[peak_row])
 
 
 def work_stretches(
@@ -221,7 +223,7 @@ def long_stretches(track: Track, resting: np.ndarray, params: SafetyParams = Saf
     return SafetyEvents(
         _track_of(track, first),
         t[first],
-        np.full(n, "long_stretch"),
+        np.full(n, LONG_STRETCH),
         np.full(n, "derived"),
         lon,
         lat,
@@ -245,7 +247,7 @@ def longest_stretch_s(track: Track, resting: np.ndarray, params: SafetyParams = 
 
 
 def device_events(
-    track: Track, device: DeviceEvents, kinds=HARSH_KINDS + ("reversing",), params: SafetyParams = SafetyParams()
+    track: Track, device: DeviceEvents, kinds=HARSH_KINDS + (REVERSING,), params: SafetyParams = SafetyParams()
 ) -> SafetyEvents:
     """The unit's own events of ``kinds`` with context read from the fixes around them.
 
@@ -265,7 +267,7 @@ def device_events(
     after = _row_at(track, tr, ev.t + ctx)
     lon = np.where(np.isfinite(ev.lon), ev.lon, track.fixes.lon[row])
     lat = np.where(np.isfinite(ev.lat), ev.lat, track.fixes.lat[row])
-    duration = np.where(ev.kind == "reversing", ev.mag, np.nan)
+    duration = np.where(ev.kind == REVERSING, ev.mag, np.nan)
     return SafetyEvents(
         tr,
         ev.t,

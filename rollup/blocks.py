@@ -20,6 +20,8 @@ from datetime import date, timedelta
 
 import asyncpg
 
+from fleetpilot.event_kinds import CELL_EXPOSURE, SEGMENT_EXPOSURE
+
 # Stored masks are as wide as the bits assigned when they were written, rounded up to whole
 # words; readers pad every mask to the current width so bit_or sees equal lengths.
 WORD = 64
@@ -53,8 +55,8 @@ shift_masks AS (
     GROUP BY c.shift_id
 )"""
 LEVELS = {
-    "cell": ("cell_id", ("harsh_brake", "harsh_accel", "harsh_corner", "speeding")),
-    "segment": ("segment_id", ("harsh_brake", "speeding")),
+    "cell": ("cell_id", CELL_EXPOSURE),
+    "segment": ("segment_id", SEGMENT_EXPOSURE),
 }
 
 

@@ -26,10 +26,11 @@ from fleetpilot.analytics.geo import LocalFrame
 from fleetpilot.analytics.pipeline import Analysis, City, analyse, cell_events, event_segments, segment_events
 from fleetpilot.db.importer import init_codecs
 from fleetpilot.db.maintenance import refresh_time_rollups
+from fleetpilot.event_kinds import CELL_EXPOSURE, SEGMENT_EXPOSURE
 from fleetpilot.rollup.blocks import refresh_blocks
 from fleetpilot.rollup.known import refresh_known_hotspots
 
-CELL_KINDS = ("harsh_brake", "harsh_accel", "harsh_corner", "speeding")
+CELL_KINDS = CELL_EXPOSURE
 FRAME_KEY = "analytics_frame"  # fleetpilot_meta: "lon0,lat0" fixed at the first rollup
 
 PENDING_SHIFTS = """
@@ -257,12 +258,12 @@ async def _replace(conn, shift_ids, metrics, events, cells, segments) -> None:
         await conn.copy_records_to_table(
             "cell_exposure",
             records=cells,
-            columns=["cell_id", "day", "shift_id", "passes", "harsh_brake", "harsh_accel", "harsh_corner", "speeding"],
+            columns=["cell_id", "day", "shift_id", "passes", *CELL_EXPOSURE],
         )
         await conn.copy_records_to_table(
             "segment_exposure",
             records=segments,
-            columns=["segment_id", "day", "shift_id", "passes", "harsh_brake", "speeding", "mean_speed_mps"],
+            columns=["segment_id", "day", "shift_id", "passes", *SEGMENT_EXPOSURE, "mean_speed_mps"],
         )
 
 
@@ -336,7 +337,7 @@ def _segment_rows(analysis: Analysis, city: City, shifts) -> list[tuple]:
     """Passes, harsh brakes, speeding and mean speed per street segment and shift."""
     track, line, passes, mean_speed = analysis.segment_passes[:4]
     table = {(int(t), int(l)): [int(n), 0, 0, float(v)] for t, l, n, v in zip(track, line, passes, mean_speed)}
-    for k, kind in enumerate(("harsh_brake", "speeding"), start=1):
+    for k, kind in enumerate(SEGMENT_EXPOSURE, start=1):
         for t, l, n in zip(*segment_events(analysis, [kind])):
             table.setdefault((int(t), int(l)), [0, 0, 0, None])[k] += int(n)
     ids = city.streets.ids

@@ -14,10 +14,11 @@ from datetime import date, timedelta
 import asyncpg
 
 from fleetpilot.analytics.exceedance import poisson_exceedance
+from fleetpilot.event_kinds import SEGMENT_EXPOSURE
 from fleetpilot.rollup.blocks import monday, visible_units
 
 WINDOW_WEEKS = 13
-KINDS = ("harsh_brake", "speeding")
+KINDS = SEGMENT_EXPOSURE
 K = "SELECT k_min_shifts, k_min_people FROM privacy_settings"
 # The day and k the table was judged with (fleetpilot_meta), so a new day or k recomputes it.
 BASIS_KEY = "known_hotspots_basis"

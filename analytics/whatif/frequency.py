@@ -25,6 +25,7 @@ from fleetpilot.analytics.whatif.facility_move import hops
 from fleetpilot.analytics.whatif.history import LEG_FACILITY, LEG_SERVICE, History, day_number, weekday
 from fleetpilot.analytics.whatif.kpi import shift_kpis
 from fleetpilot.analytics.whatif.result import ScenarioResult, Table
+from fleetpilot.event_kinds import BIN_LIFT
 
 
 def zone_segments(history: History, zone: BaseGeometry) -> np.ndarray:
@@ -108,7 +109,7 @@ def change_frequency(
     scen = shift_kpis(history, mask, options.factors, weight=weight)
 
     service_h = legs.duration_s[on_zone].sum() / 3600.0 / weeks
-    lifts = legs.event("bin_lift")[on_zone].sum()
+    lifts = legs.event(BIN_LIFT)[on_zone].sum()
     zone_freq = freq[collected]
     table = Table(
         "zone",

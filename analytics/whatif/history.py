@@ -21,11 +21,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from fleetpilot.analytics.geo import LocalFrame
+from fleetpilot.event_kinds import HARSH, LEG
 
 LEG_SERVICE, LEG_TRAVEL, LEG_FACILITY, LEG_OFFNET, LEG_GAP = range(5)
 LEG_KINDS = ("service", "travel", "facility", "offnet", "gap")
-EVENT_KINDS = ("harsh_brake", "harsh_accel", "harsh_corner", "reversing", "bin_lift")
-HARSH_KINDS = ("harsh_brake", "harsh_accel", "harsh_corner")
+EVENT_KINDS = LEG
+HARSH_KINDS = HARSH
 FACILITY_TYPES = ("depot", "transfer_station", "landfill", "break")
 SECONDS_PER_DAY = 86_400
 MOVING_MPS = 0.5  # below this a fix counts as stationary (GPS jitter at standstill stays below it)

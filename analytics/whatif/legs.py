@@ -36,6 +36,7 @@ from fleetpilot.analytics.whatif.history import (
     LEG_TRAVEL,
     MOVING_MPS,
 )
+from fleetpilot.event_kinds import BIN_LIFT
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,7 @@ def legs_of_shift(
     planned = (seg >= 0) & service[np.maximum(seg, 0)]
     pace = cols["length_m"] / np.maximum(cols["moving_s"], 1e-9)
     working = (
-        (events[:, EVENT_KINDS.index("bin_lift")] > 0)
+        (events[:, EVENT_KINDS.index(BIN_LIFT)] > 0)
         | (cols["duration_s"] - cols["moving_s"] >= params.min_stop_s)
         | (pace <= params.service_max_speed_mps)
     )

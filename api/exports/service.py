@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from fleetpilot import event_kinds
 from fleetpilot.api.efficiency.service import efficiency
 from fleetpilot.api.hotspots.schemas import HotspotUnit
 from fleetpilot.api.hotspots.service import hotspots
@@ -83,14 +84,14 @@ DATASETS = {
             "street segments: passes, events, rate per 1000 passes, z, p, q, significance",
             HOTSPOT_COLUMNS + HOTSPOT_EXTRA,
             _segment_hotspots,
-            ("harsh_brake", "speeding"),
+            event_kinds.SEGMENT_EXPOSURE,
         ),
         Dataset(
             "cell_hotspots",
             "grid cells: passes, events, rate per 1000 passes, z, p, q, significance",
             HOTSPOT_COLUMNS + HOTSPOT_EXTRA,
             _cell_hotspots,
-            ("harsh_brake", "harsh_accel", "harsh_corner", "speeding"),
+            event_kinds.CELL_EXPOSURE,
         ),
         Dataset(
             "route_efficiency",

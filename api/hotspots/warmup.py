@@ -23,11 +23,12 @@ import asyncpg
 from fleetpilot.api.db import FairTurns
 from fleetpilot.api.hotspots.service import hotspots_json
 from fleetpilot.api.policy import AggregateScope, day_range, whole_weeks
+from fleetpilot.event_kinds import HARSH_BRAKE
 
 log = logging.getLogger(__name__)
 K = "SELECT k_min_shifts, k_min_people FROM privacy_settings"
 # What the hotspot page requests on a first visit (dashboards/static/js/pages/hotspots.js).
-PAGE_DEFAULT = {"level": "cell", "kind": "harsh_brake", "min_level": "elevated"}
+PAGE_DEFAULT = {"level": "cell", "kind": HARSH_BRAKE, "min_level": "elevated"}
 
 
 async def warm_up(pool: asyncpg.Pool, turns: FairTurns) -> None:

@@ -18,12 +18,13 @@ import orjson
 from fleetpilot.api.geojson import collection, feature, point
 from fleetpilot.api.policy import OWN_SHIFT_CONDITION, OwnPerson, ShiftGrant, no_such_shift
 from fleetpilot.api.shifts.schemas import ShiftPage, ShiftRef, ShiftSummary
+from fleetpilot.event_kinds import SAFETY
 
 # A 10 h shift at 1 Hz has 36,000 fixes; a map needs far fewer to show the route driven.
 MAX_TRACK_POINTS = 2000
 # The events that count as safety moments (counts, trends per 100 km). Reversing is part of
 # the job (it is the most frequent event) and is shown in the shift view but never counted.
-SAFETY_KINDS = ["harsh_brake", "harsh_accel", "harsh_corner", "speeding", "long_stretch"]
+SAFETY_KINDS = list(SAFETY)
 
 LIST_OWN = """
 SELECT s.shift_id, s.vehicle_id, s.route_id, s.starts_at, s.ends_at,

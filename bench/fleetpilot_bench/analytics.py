@@ -28,9 +28,10 @@ import numpy as np
 from fleetpilot.analytics.columns import DeviceEvents, Fixes
 from fleetpilot.analytics.hotspots import HotspotParams, events_per_cell, hotspots
 from fleetpilot.analytics.pipeline import City, analyse, cell_events
+from fleetpilot.event_kinds import HARSH
 
 STAGES = ("segmentation", "stops", "coverage", "activity", "safety", "record", "exposure")
-HOTSPOT_KINDS = ("harsh_brake", "harsh_accel", "harsh_corner")
+HOTSPOT_KINDS = HARSH
 
 
 def main(argv: list[str] | None = None) -> int:

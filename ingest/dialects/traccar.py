@@ -37,11 +37,12 @@ Magnitude: Traccar's alarms carry none, so it is stored as unknown (NULL).
 
 from __future__ import annotations
 
+from fleetpilot.event_kinds import HARSH_ACCEL, HARSH_BRAKE, HARSH_CORNER, IGNITION_OFF, IGNITION_ON
 from fleetpilot.ingest.dialects.common import KNOTS_TO_MPS, Decoded, epoch_ms, hdop_from_accuracy, is_number
 from fleetpilot.ingest.validate import Rejected
 
-ALARM_KINDS = {"hardBraking": "harsh_brake", "hardAcceleration": "harsh_accel", "hardCornering": "harsh_corner"}
-EVENT_KINDS = {"ignitionOn": "ignition_on", "ignitionOff": "ignition_off"}
+ALARM_KINDS = {"hardBraking": HARSH_BRAKE, "hardAcceleration": HARSH_ACCEL, "hardCornering": HARSH_CORNER}
+EVENT_KINDS = {"ignitionOn": IGNITION_ON, "ignitionOff": IGNITION_OFF}
 MAX_UNIQUE_ID = 128
 
 

@@ -3,6 +3,8 @@
 Parameters are always $n; times are UTC. The service's stored answers: api/whatif/results.py.
 """
 
+from fleetpilot.event_kinds import LEG
+
 STREETS = "SELECT segment_id, road_class, speed_limit_kmh, geometry FROM street_segments ORDER BY segment_id"
 FACILITIES = "SELECT facility_id, facility_type, geometry FROM facilities ORDER BY facility_id"
 
@@ -99,11 +101,7 @@ LEG_COLUMNS = (
     "moving_s",
     "length_m",
     "max_speed_mps",
-    "harsh_brake",
-    "harsh_accel",
-    "harsh_corner",
-    "reversing",
-    "bin_lift",
+    *LEG,  # one count column per kind (LEGS_COPY reads them in this order)
 )
 VISIT_COLUMNS = ("shift_id", "stop_seq", "first_at")
 RETENTION_DAYS = "SELECT retention_days FROM privacy_settings"

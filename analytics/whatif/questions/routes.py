@@ -9,6 +9,7 @@ from fleetpilot.analytics.whatif.history import LEG_SERVICE, History
 from fleetpilot.analytics.whatif.questions.common import answer, day_label, facility_visits, shift_guard
 from fleetpilot.analytics.whatif.questions.library import Context, Param, question
 from fleetpilot.analytics.whatif.result import Table
+from fleetpilot.event_kinds import BIN_LIFT
 
 
 def _collected_pairs(history: History) -> tuple[np.ndarray, np.ndarray]:
@@ -135,7 +136,7 @@ def lifts_per_service_hour(history: History, p: dict, ctx: Context):
     ok, suppressed = shift_guard(history, shifts.route, len(names), ctx.privacy)
     route = shifts.route[legs.shift]
     svc = (legs.kind == LEG_SERVICE) & (route >= 0)
-    lifts = np.bincount(route[svc], weights=legs.event("bin_lift")[svc], minlength=len(names))
+    lifts = np.bincount(route[svc], weights=legs.event(BIN_LIFT)[svc], minlength=len(names))
     hours = np.bincount(route[svc], weights=legs.duration_s[svc], minlength=len(names)) / 3600
     rows = [
         [str(names[r]), float(hours[r]), int(lifts[r]), lifts[r] / hours[r]]

@@ -19,8 +19,9 @@ from fleetpilot.analytics.whatif.kpi import working_mask
 from fleetpilot.analytics.whatif.questions.common import answer, guard, iso_week, months, shift_guard
 from fleetpilot.analytics.whatif.questions.library import Context, Param, question
 from fleetpilot.analytics.whatif.result import Table
+from fleetpilot.event_kinds import HARSH, HARSH_BRAKE, REVERSING
 
-KINDS = ("harsh", "harsh_brake", "harsh_accel", "harsh_corner", "reversing")
+KINDS = ("harsh", *HARSH, REVERSING)  # "harsh": the three harsh kinds together
 
 
 def _events(history: History, kind: str) -> np.ndarray:
@@ -35,7 +36,7 @@ def _events(history: History, kind: str) -> np.ndarray:
     f"(as if {HOTSPOT_PRIOR_PASSES:g} fleet-average passes were added), among segments with at least "
     "min_passes passes",
     Param("n", "int", 10, "how many segments", minimum=1, maximum=100),
-    Param("kind", "str", "harsh_brake", "event kind", choices=KINDS),
+    Param("kind", "str", HARSH_BRAKE, "event kind", choices=KINDS),
     Param("min_passes", "int", 20, "ignore segments with fewer passes", minimum=1),
 )
 def harsh_rate_segments(history: History, p: dict, ctx: Context):
@@ -96,7 +97,7 @@ def harsh_per_1000km_by_week(history: History, p: dict, ctx: Context):
     ok, suppressed = shift_guard(history, week_of_shift, len(weeks), ctx.privacy)
     w = week_of_shift[legs.shift]
     km = np.bincount(w, weights=legs.length_m, minlength=len(weeks)) / 1000
-    kinds = ("harsh_brake", "harsh_accel", "harsh_corner", "reversing")
+    kinds = (*HARSH, REVERSING)
     per_kind = {k: np.bincount(w, weights=legs.event(k), minlength=len(weeks)) for k in kinds}
     rows, series = [], {k: [] for k in kinds}
     shown = [i for i in range(len(weeks)) if ok[i]]
@@ -130,7 +131,7 @@ def reversing_per_100_stops_by_route(history: History, p: dict, ctx: Context):
     ok, suppressed = shift_guard(history, shifts.route, n, ctx.privacy)
     route_of_leg = shifts.route[legs.shift]
     has = route_of_leg >= 0
-    rev = np.bincount(route_of_leg[has], weights=legs.event("reversing")[has], minlength=n)
+    rev = np.bincount(route_of_leg[has], weights=legs.event(REVERSING)[has], minlength=n)
     vroute = shifts.route[history.visits.shift]
     stops = np.bincount(vroute[vroute >= 0], minlength=n)
     rows = [
