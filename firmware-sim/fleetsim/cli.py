@@ -170,6 +170,8 @@ def cmd_offline(args) -> int:
 
 
 def cmd_run(args) -> int:
+    if args.dialect != "v1":
+        return cmd_run_dialect(args)
     from fleetsim.live import run_live
 
     accel = parse_accel(args.accel)
@@ -190,6 +192,44 @@ def cmd_run(args) -> int:
         (args.out / "report.json").write_bytes(orjson.dumps(report.as_dict()))
     print(json.dumps(report.as_dict()))
     return 0 if report.failed == 0 and report.acked == report.publishes else 1
+
+
+def cmd_run_dialect(args) -> int:
+    """The fleet as Traccar (HTTP or MQTT forwarding) or OwnTracks phones report it (fleetsim.dialects)."""
+    from fleetsim import dialects
+    from fleetsim.offline import generate_fleet
+
+    accel = parse_accel(args.accel)
+    cfg = config_from_args(args, real_time=accel == 1.0)
+    fleet = generate_fleet(config=cfg)
+    if args.out:
+        _write_plan(fleet.scenario, args.out, fleet.truth)
+    if args.truth:
+        args.truth.write_bytes(orjson.dumps(fleet.truth))
+    city = cfg.city
+    if args.dialect == "traccar-http":
+        if not args.url or not args.token:
+            raise ValueError("--dialect traccar-http needs --url (fleetpilot's /api/v1/ingest/traccar) and --token")
+        report = dialects.send_http(dialects.traccar_messages(fleet), args.url, f"Bearer {args.token}", accel)
+    else:
+        broker = Broker.from_url(args.broker, args.username, args.password, args.mqtt_version)
+        if args.dialect == "traccar-mqtt":
+            base = (args.topic or "traccar/{city}").replace("{city}", city)
+            report = dialects.send_mqtt(
+                dialects.traccar_messages(fleet), broker, lambda m: f"{base}/{m.channel}", accel
+            )
+        else:
+            base = args.topic or "owntracks"
+            report = dialects.send_mqtt(
+                dialects.owntracks_messages(fleet),
+                broker,
+                lambda m: "/".join((base, *dialects.owntracks_identity(m.vehicle))),
+                accel,
+            )
+    if args.out:
+        (args.out / "report.json").write_bytes(orjson.dumps(report.as_dict()))
+    print(json.dumps({"dialect": args.dialect, **report.as_dict()}))
+    return 0 if report.failed == 0 else 1
 
 
 def cmd_bench(args) -> int:
@@ -225,6 +265,20 @@ def main(argv: list[str] | None = None) -> int:
         "(before publishing) and report.json (after) here",
     )
     p.add_argument("--truth", type=Path, help="also write the ground truth to this file (before publishing)")
+    p.add_argument(
+        "--dialect",
+        choices=("v1", "traccar-http", "traccar-mqtt", "owntracks"),
+        default="v1",
+        help="v1: fleetpilot's units (default); traccar-http/-mqtt: as a Traccar server forwards them; "
+        "owntracks: as phones running OwnTracks publish (one position per message)",
+    )
+    p.add_argument("--url", help="traccar-http: where Traccar's forward.url points")
+    p.add_argument("--token", help="traccar-http: the token sent as forward.header 'Authorization: Bearer …'")
+    p.add_argument(
+        "--topic",
+        help="traccar-mqtt: topic base, /positions and /events appended (default traccar/{city}); "
+        "owntracks: base before /<user>/<device> (default owntracks)",
+    )
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("offline", help="write the fleet's data to files, no broker")
     add_fleet_options(p)

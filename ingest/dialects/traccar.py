@@ -15,7 +15,8 @@ Mapping (Position → v1 fix):
 ``latitude`` / ``longitude``  lat / lon
 ``speed`` (knots)             speed m/s (× 1852/3600)
 ``course``                    heading, degrees (360 read as 0)
-``accuracy`` (m, 0 = unknown) HDOP-equivalent (common.hdop_from_accuracy)
+``accuracy`` (m, 0 = unknown) HDOP-equivalent (common.hdop_from_accuracy); when unknown,
+                              ``attributes.hdop`` (Position.KEY_HDOP) as it is
 ``valid: false``              dead letter ``invalid_fix``
 ``outdated: true``            dead letter ``outdated_fix`` (Traccar marks it @JsonIgnore, so
                               its own forwarder never sends it; honoured if a relay does)
@@ -84,7 +85,10 @@ def decode(body) -> Decoded | Rejected:
         if not kinds:
             return Decoded(unique_id, sent_ms=sent, ignored=f"event {_event_type(event)}")
         return Decoded(unique_id, events=[_event(t, k, lon, lat, speed_mps) for k in kinds], sent_ms=sent)
-    fix = [t, lon, lat, speed_mps, heading, hdop_from_accuracy(position.get("accuracy"))]
+    hdop = hdop_from_accuracy(position.get("accuracy"))
+    if hdop is None and is_number(attributes.get("hdop")):
+        hdop = attributes["hdop"]  # Position.KEY_HDOP: what most tracker protocols report instead
+    fix = [t, lon, lat, speed_mps, heading, hdop]
     alarms = _alarm_kinds(attributes.get("alarm"))
     return Decoded(unique_id, fixes=[fix], events=[_event(t, k, lon, lat, speed_mps) for k in alarms], sent_ms=sent)
 

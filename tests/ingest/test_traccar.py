@@ -272,3 +272,11 @@ def test_traccar_server_token_from_the_cli_works_until_revoked(db_url, city):
         second = traccar_position_data(UNIQUE_ID, traccar_position(start + 61_000, LAT, LON))
         assert client.post(url, json=second, headers=auth).status_code == 401
     assert sql(db_url, "SELECT count(*) AS n FROM fixes")[0]["n"] == 1  # the revoked token's position: nowhere
+
+
+def test_hdop_attribute_stands_in_for_unknown_accuracy():
+    pos = traccar_position(1_714_557_600_000, LAT, LON, accuracy=0.0)
+    pos["attributes"]["hdop"] = 1.4
+    assert traccar.decode(traccar_position_data(UNIQUE_ID, pos)).fixes[0][5] == 1.4
+    pos["accuracy"] = 20.0  # a measured accuracy wins
+    assert traccar.decode(traccar_position_data(UNIQUE_ID, pos)).fixes[0][5] == 4.0
