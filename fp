@@ -66,6 +66,23 @@ ensure_test_packages() {
     fi
 }
 
+# The monitoring tests validate the shipped alerting rules with promtool (Debian: prometheus).
+ensure_promtool() {
+    if command -v promtool >/dev/null 2>&1; then
+        return
+    fi
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+    if command -v apt-get >/dev/null 2>&1 && { [ -z "$sudo" ] || sudo -n true 2>/dev/null; }; then
+        echo "fp: installing promtool for the monitoring tests (apt-get install prometheus)" >&2
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    else
+        echo "fp: promtool not found and cannot be installed here; install Debian's 'prometheus'" \
+            "(the monitoring tests will fail without it)" >&2
+    fi
+}
+
 command="${1:-help}"
 case "$command" in
     test)

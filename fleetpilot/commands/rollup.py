@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -27,6 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch", type=int, default=50, help="shifts analysed per batch (default 50)")
     parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="with --every: Prometheus /metrics on this port (0 = none; deploy/prometheus expects 9109)",
+    )
+    parser.add_argument(
         "--no-whatif", dest="whatif", action="store_false", help="do not prepare what-if legs for newly finished shifts"
     )
 
@@ -36,31 +43,59 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(url: str, args: argparse.Namespace, partitions_ahead_days: int) -> int:
+    from fleetpilot.rollup.metrics import RollupMetrics
+
+    metrics = RollupMetrics()
+    if args.every and getattr(args, "metrics_port", 0):
+        metrics.serve(args.metrics_port)
     while True:
-        conn = await connect(url)
         try:
-            started = time.perf_counter()
-            result = await run_rollup(conn, recompute_all=args.all, batch_size=args.batch)
-            report = {
-                "shifts": result.shifts,
-                "fixes": result.fixes,
-                "events": result.events,
-                "stale_marks_cleared": result.cleared_marks,
-            }
-            if args.whatif:
-                report["whatif_legs_shifts"] = await _prepare_whatif(conn)
-            if args.every:  # the service keeps storage in shape; a one-off run only rolls up
-                kept = await upkeep(conn, partitions_ahead_days)
-                report["partitions_created"] = kept.partitions_created
-                if kept.retention is not None:
-                    report["retention_cutoff"] = kept.retention.cutoff.isoformat()
-                    report["retention_partitions_dropped"] = sum(kept.retention.dropped.values())
-        finally:
-            await conn.close()
-        print(json.dumps(report | {"seconds": round(time.perf_counter() - started, 2)}), flush=True)
+            report = await _once(url, args, partitions_ahead_days, metrics)
+        except Exception as exc:
+            metrics.runs.labels("error").inc()
+            if not args.every:
+                raise
+            # As a service, a failed run (a database restart, a lock timeout) is retried at
+            # the next period instead of ending the service; the alert counts these.
+            print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), file=sys.stderr, flush=True)
+            await asyncio.sleep(args.every)
+            continue
+        metrics.runs.labels("ok").inc()
+        metrics.last_success.set(time.time())
+        print(json.dumps(report), flush=True)
         if not args.every:
             return 0
         await asyncio.sleep(args.every)
+
+
+async def _once(url: str, args: argparse.Namespace, partitions_ahead_days: int, metrics) -> dict:
+    """One run: rollups, what-if legs, and (as a service) upkeep; returns its report."""
+    conn = await connect(url)
+    try:
+        started = time.perf_counter()
+        result = await run_rollup(conn, recompute_all=args.all, batch_size=args.batch)
+        report = {
+            "shifts": result.shifts,
+            "fixes": result.fixes,
+            "events": result.events,
+            "stale_marks_cleared": result.cleared_marks,
+        }
+        if args.whatif:
+            report["whatif_legs_shifts"] = await _prepare_whatif(conn)
+        if args.every:  # the service keeps storage in shape; a one-off run only rolls up
+            kept = await upkeep(conn, partitions_ahead_days)
+            report["partitions_created"] = kept.partitions_created
+            if kept.retention is not None:
+                report["retention_cutoff"] = kept.retention.cutoff.isoformat()
+                report["retention_partitions_dropped"] = sum(kept.retention.dropped.values())
+        metrics.dirty_marks.set(await conn.fetchval("SELECT count(*) FROM rollup_dirty"))
+    finally:
+        await conn.close()
+    seconds = time.perf_counter() - started
+    metrics.run_seconds.observe(seconds)
+    metrics.shifts.inc(result.shifts)
+    metrics.whatif_shifts.inc(report.get("whatif_legs_shifts", 0))
+    return report | {"seconds": round(seconds, 2)}
 
 
 async def _prepare_whatif(conn) -> int:

@@ -1,0 +1,112 @@
+"""What the worker says about itself while its pipeline is stuck or flooded (watch.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+
+import asyncpg
+import pytest
+from ingest_kit import fix, register, sql, telemetry, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.broker]
+HOUR = 3_600_000
+
+
+class TableLock:
+    """ACCESS EXCLUSIVE on `fixes`, held from a thread until release(): the worker's writes wait."""
+
+    def __init__(self, db_url: str):
+        self._release = threading.Event()
+        held = threading.Event()
+
+        async def hold() -> None:
+            conn = await asyncpg.connect(db_url)
+            try:
+                async with conn.transaction():
+                    await conn.execute("LOCK TABLE fixes IN ACCESS EXCLUSIVE MODE")
+                    held.set()
+                    await asyncio.to_thread(self._release.wait, 60)
+            finally:
+                await conn.close()
+
+        self._thread = threading.Thread(target=asyncio.run, args=(hold(),), daemon=True)
+        self._thread.start()
+        assert held.wait(10)
+
+    def release(self) -> None:
+        self._release.set()
+        self._thread.join(10)
+
+
+def logged(caplog, event: str) -> list[dict]:
+    return [
+        {"level": r.levelname, **getattr(r, "fields", {})} for r in caplog.records if r.getMessage().startswith(event)
+    ]
+
+
+@pytest.mark.timeout(90)
+def test_a_database_stall_is_logged_and_the_gauges_tell_the_truth(db_url, city, start_worker, publisher, caplog):
+    caplog.set_level(logging.INFO, logger="fleetpilot.ingest")
+    t0 = int(time.time() * 1000) - HOUR
+    register(db_url, city, "truck-1", [(t0, t0 + 2 * HOUR)])
+    worker = start_worker(stall_after_s=1.0, writers=1, batch_rows=10)
+    lock = TableLock(db_url)
+    try:
+        for seq in range(300):
+            publisher.send("truck-1", "telemetry", telemetry("truck-1", seq + 1, [fix(t0 + seq * 1000)]))
+        publisher.flush()
+        # Everything is received and nothing can commit: the gauges must say so while it lasts.
+        wait_until(lambda: worker.value("fleetpilot_ingest_stalled") == 1, 20, "the stall to be reported")
+        # Once the pipeline blocks (a batch in hand, the writers' queue full), what arrives
+        # waits in the buffer, and the gauge must show it although the loop sets nothing.
+        sent = 300
+        for _ in range(20):
+            for seq in range(sent, sent + 50):
+                publisher.send("truck-1", "telemetry", telemetry("truck-1", seq + 1, [fix(t0 + seq * 1000)]))
+            publisher.flush()
+            sent += 50
+            time.sleep(0.3)
+            if len(worker.worker._buffer):
+                break
+        held = len(worker.worker._buffer)
+        assert held > 0, "the pipeline never blocked"
+        assert worker.value("fleetpilot_ingest_buffer_messages") == held
+        assert worker.value("fleetpilot_ingest_messages_waiting") == sent
+        assert worker.value("fleetpilot_ingest_last_commit_age_seconds") >= 1.0
+        started = logged(caplog, "ingest stalled")
+        assert len(started) == 1 and started[0]["level"] == "WARNING" and started[0]["messages_waiting"] > 0
+    finally:
+        lock.release()
+    wait_until(lambda: sql(db_url, "SELECT count(*) AS n FROM fixes")[0]["n"] == sent, 30, "the rows after the stall")
+    wait_until(lambda: logged(caplog, "ingest stall ended"), 10, "the stall's end to be logged")
+    assert logged(caplog, "ingest stall ended")[0]["duration_s"] >= 1.0
+    wait_until(lambda: worker.value("fleetpilot_ingest_messages_waiting") == 0, 10, "nothing left waiting")
+    assert worker.value("fleetpilot_ingest_stalled") == 0
+
+
+@pytest.mark.timeout(90)
+def test_a_flood_of_rejects_is_a_few_log_lines_with_reasons(db_url, city, start_worker, publisher, caplog):
+    caplog.set_level(logging.INFO, logger="fleetpilot.ingest")
+    register(db_url, city, "truck-1", [(0, 1)])
+    start_worker()
+    for i in range(300):
+        publisher.send("truck-1", "telemetry", b"not json" if i % 2 else b'{"v":9}')
+    publisher.flush()
+    wait_until(lambda: sql(db_url, "SELECT count(*) AS n FROM rejects")[0]["n"] == 300, 30, "300 rejects")
+
+    def all_logged() -> bool:
+        return sum(line["total"] for line in logged(caplog, "messages rejected")) == 300
+
+    wait_until(all_logged, 25, "the rejects to be logged")
+    lines = logged(caplog, "messages rejected")
+    assert 1 <= len(lines) <= 3  # one line per 10 s window, not one per message
+    reasons: dict[str, int] = {}
+    for line in lines:
+        assert line["level"] == "WARNING"
+        for reason, n in line["reasons"].items():
+            reasons[reason] = reasons.get(reason, 0) + n
+    assert reasons == {"bad_json": 150, "bad_version": 150}
+    assert all(line["examples"][r] for line in lines for r in line["reasons"])
