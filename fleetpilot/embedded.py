@@ -91,7 +91,7 @@ def stop_embedded(settings: Settings) -> list[str]:
     if (pgdata / "postmaster.pid").exists():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # see embedded_database_url
-            from pgserver._commands import pg_ctl
+            from pgserver import pg_ctl
 
         # pgserver runs postgres as the 'pgserver' system user when we are root.
         user = "pgserver" if os.geteuid() == 0 else None

@@ -13,14 +13,14 @@ def check_database_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres"):
         raise ConfigError(
-            f"database URL {_redact(url)!r} must start with postgresql:// (got scheme {parts.scheme or 'none'!r})"
+            f"database URL {redact(url)!r} must start with postgresql:// (got scheme {parts.scheme or 'none'!r})"
         )
     try:
         parts.port  # noqa: B018 - raises ValueError on a non-numeric port
     except ValueError as exc:
-        raise ConfigError(f"database URL {_redact(url)!r} has a bad port: {exc}") from None
+        raise ConfigError(f"database URL {redact(url)!r} has a bad port: {exc}") from None
     if not parts.hostname and "host=" not in parts.query:
-        raise ConfigError(f"database URL {_redact(url)!r} names no host (e.g. postgresql://user@127.0.0.1:5432/db)")
+        raise ConfigError(f"database URL {redact(url)!r} names no host (e.g. postgresql://user@127.0.0.1:5432/db)")
     return url
 
 
@@ -42,13 +42,13 @@ def parse_mqtt_url(url: str) -> MqttTarget:
     """Parse ``mqtt://[user[:pass]@]host[:port]`` (or ``mqtts://``) into its parts."""
     parts = urlsplit(url)
     if parts.scheme not in ("mqtt", "mqtts", "tcp"):
-        raise ConfigError(f"MQTT URL {_redact(url)!r} must start with mqtt:// or mqtts://")
+        raise ConfigError(f"MQTT URL {redact(url)!r} must start with mqtt:// or mqtts://")
     if not parts.hostname:
-        raise ConfigError(f"MQTT URL {_redact(url)!r} names no host (e.g. mqtt://127.0.0.1:1883)")
+        raise ConfigError(f"MQTT URL {redact(url)!r} names no host (e.g. mqtt://127.0.0.1:1883)")
     try:
         port = parts.port
     except ValueError as exc:
-        raise ConfigError(f"MQTT URL {_redact(url)!r} has a bad port: {exc}") from None
+        raise ConfigError(f"MQTT URL {redact(url)!r} has a bad port: {exc}") from None
     tls = parts.scheme == "mqtts"
     return MqttTarget(
         host=parts.hostname,
@@ -59,7 +59,7 @@ def parse_mqtt_url(url: str) -> MqttTarget:
     )
 
 
-def _redact(url: str) -> str:
+def redact(url: str) -> str:
     parts = urlsplit(url)
     if parts.password:
         return url.replace(f":{parts.password}@", ":***@")

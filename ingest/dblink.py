@@ -19,7 +19,7 @@ import asyncpg.exceptions as pgerr
 
 from fleetpilot.ingest.logs import log
 from fleetpilot.ingest.metrics import IngestMetrics
-from fleetpilot.urls import _redact
+from fleetpilot.urls import redact
 
 logger = logging.getLogger("fleetpilot.ingest.db")
 T = TypeVar("T")
@@ -86,7 +86,7 @@ class DbLink:
                         logging.WARNING,
                         "database operation failed; retrying",
                         link=self.name,
-                        url=_redact(self.url),
+                        url=redact(self.url),
                         error=f"{type(exc).__name__}: {exc}",
                         failures=failures,
                     )

@@ -10,9 +10,8 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import generate_latest
 
-from fleetpilot.ingest.dialects import tokens
-from fleetpilot.api.trackers.service import UNAVAILABLE, HttpIngest
 from fleetpilot.db.connect import resolve_database_url
+from fleetpilot.ingest.http import UNAVAILABLE, HttpIngest
 
 router = APIRouter(prefix="/ingest", tags=["trackers"])
 MAX_BODY_BYTES = 1024 * 1024  # far above any one position; the pipeline dead-letters > 256 KiB
@@ -54,7 +53,7 @@ async def _receive(request: Request, dialect: str) -> str:
         raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "body over 1 MiB")
     credential = _credential(request)
     try:
-        holder = await ingest.run(lambda conn: tokens.verify(conn, credential, dialect)) if credential else None
+        holder = await ingest.holder(credential, dialect) if credential else None
     except UNAVAILABLE:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "database unavailable; retry") from None
     if holder is None:

@@ -11,7 +11,7 @@ from fleetpilot.db.connect import connect, resolve_database_url
 from fleetpilot.db.migrate import discover, status, timescale_available
 from fleetpilot.errors import FleetpilotError
 from fleetpilot.settings import Settings
-from fleetpilot.urls import _redact
+from fleetpilot.urls import redact
 
 HELP = "check database and broker reachability, PostgreSQL/TimescaleDB versions, storage mode and pending migrations"
 
@@ -45,8 +45,8 @@ def _database_report(settings: Settings) -> dict:
     try:
         details = asyncio.run(_inspect_database(url))
     except FleetpilotError as exc:
-        return {"source": source, "url": _redact(url), "reachable": False, "error": str(exc)}
-    return {"source": source, "url": _redact(url), "reachable": True, **details}
+        return {"source": source, "url": redact(url), "reachable": False, "error": str(exc)}
+    return {"source": source, "url": redact(url), "reachable": True, **details}
 
 
 async def _inspect_database(url: str) -> dict:
@@ -88,7 +88,7 @@ def _broker_report(settings: Settings) -> dict:
     probe = probe_broker(url)
     return {
         "source": source,
-        "url": _redact(url),
+        "url": redact(url),
         "reachable": probe.reachable,
         "mqtt_protocol": probe.protocol,
         "error": probe.error,

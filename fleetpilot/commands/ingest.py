@@ -168,9 +168,9 @@ class _Backoff:
 
 def _wait_for_broker(url: str) -> str:
     """The broker's MQTT version ("5" or "3.1.1"), waiting until it answers."""
-    from fleetpilot.urls import _redact
+    from fleetpilot.urls import redact
 
-    backoff = _Backoff("broker unreachable at start; retrying", broker=_redact(url))
+    backoff = _Backoff("broker unreachable at start; retrying", broker=redact(url))
     while True:
         probe = probe_broker(url)
         if probe.reachable:
@@ -182,9 +182,9 @@ def _wait_for_broker(url: str) -> str:
 async def _wait_for_database(url: str) -> None:
     """Return once the database answers and holds the fleetpilot schema (e.g. a migration
     running beside the first start); until then retry, logging what is missing."""
-    from fleetpilot.urls import _redact
+    from fleetpilot.urls import redact
 
-    backoff = _Backoff("database unreachable at start; retrying", url=_redact(url))
+    backoff = _Backoff("database unreachable at start; retrying", url=redact(url))
     while True:
         try:
             conn = await connect(url)

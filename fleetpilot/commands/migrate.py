@@ -9,7 +9,7 @@ from fleetpilot.db.connect import connect, resolve_database_url
 from fleetpilot.db.migrate import recorded_mode
 from fleetpilot.db.schema import prepare
 from fleetpilot.settings import Settings
-from fleetpilot.urls import _redact
+from fleetpilot.urls import redact
 
 HELP = "apply pending schema migrations (TimescaleDB when available, else native partitioning)"
 
@@ -34,7 +34,7 @@ async def _run(url: str, settings: Settings) -> int:
         mode = await recorded_mode(conn)
     finally:
         await conn.close()
-    print(f"database: {_redact(url)}")
+    print(f"database: {redact(url)}")
     print(f"storage mode: {mode}")
     if applied:
         for migration in applied:

@@ -42,7 +42,7 @@ async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10, **kwar
 
 
 def _unavailable(url: str, exc: Exception) -> ServiceUnavailable:
-    from fleetpilot.urls import _redact
+    from fleetpilot.urls import redact
 
     reason = {
         ConnectionRefusedError: "connection refused — is PostgreSQL running there?",
@@ -54,4 +54,4 @@ def _unavailable(url: str, exc: Exception) -> ServiceUnavailable:
     }.get(type(exc))
     if reason is None:
         reason = f"{type(exc).__name__}: {exc}"
-    return ServiceUnavailable(f"cannot connect to PostgreSQL at {_redact(url)}: {reason}")
+    return ServiceUnavailable(f"cannot connect to PostgreSQL at {redact(url)}: {reason}")

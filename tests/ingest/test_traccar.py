@@ -18,8 +18,7 @@ from trackers_formats import (
     traccar_position_data,
 )
 
-from fleetpilot.ingest.dialects import tokens
-from fleetpilot.ingest.dialects import traccar
+from fleetpilot.ingest.dialects import tokens, traccar
 from fleetpilot.ingest.validate import Rejected
 from fleetpilot.settings import Settings
 
@@ -219,7 +218,7 @@ def test_traccar_http_refuses_bad_and_revoked_tokens_storing_nothing(db_url, cit
 
 @pytest.mark.integration
 def test_traccar_http_answers_503_while_the_database_is_away_then_stores_once(db_url, city):
-    from fleetpilot.api.trackers.service import HttpIngest
+    from fleetpilot.ingest.http import HttpIngest
 
     start = on_duty_vehicle(db_url, city)
     _, token = _issue(db_url, "traccar")

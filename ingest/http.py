@@ -1,4 +1,7 @@
-"""One HTTP message through the ingest pipeline, committed before the answer.
+"""The ingest's HTTP door: one HTTP message through the ingest pipeline, committed before the answer.
+
+Served by the API process (api/trackers/router.py), which enters the ingest here and nowhere
+else (an import contract in pyproject.toml).
 
 `HttpIngest` holds what the MQTT worker holds (registry, bindings, validator, the dialect
 stage, a batch writer) and writes each request as its own one-message batch, so the HTTP way
@@ -20,6 +23,7 @@ import asyncpg
 from fleetpilot.db.connect import create_pool
 from fleetpilot.ingest.batch import Batch
 from fleetpilot.ingest.buffer import Inbound
+from fleetpilot.ingest.dialects import tokens
 from fleetpilot.ingest.dialects.bindings import Bindings
 from fleetpilot.ingest.dialects.stage import DialectStage
 from fleetpilot.ingest.metrics import IngestMetrics
@@ -57,6 +61,10 @@ class HttpIngest:
                     )
         async with self._pool.acquire() as conn:
             return await operation(conn)
+
+    async def holder(self, credential: str, dialect: str):
+        """The device identity an HTTP token belongs to (None: unknown or revoked)."""
+        return await self.run(lambda conn: tokens.verify(conn, credential, dialect))
 
     async def close(self) -> None:
         if self._pool is not None:
