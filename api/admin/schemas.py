@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 Role = Literal["driver", "supervisor", "data_officer", "admin"]
+OWNTRACKS_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}/[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 IdText = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 
 
@@ -62,6 +64,25 @@ class DeviceIn(BaseModel):
     device_id: str = IdText
     vehicle_id: str | None = Field(None, max_length=64)
     mqtt_username: str | None = Field(None, max_length=64)
+    # Real trackers (docs/trackers.md): the dialect it speaks and the identity it reports —
+    # Traccar's device identifier (uniqueId) or OwnTracks' <user>/<device>.
+    dialect: Literal["v1", "traccar", "owntracks"] = "v1"
+    external_id: str | None = Field(None, max_length=128)
+
+    @field_validator("external_id", "mqtt_username", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value):
+        return value or None
+
+    @model_validator(mode="after")
+    def _identity_fits_dialect(self) -> "DeviceIn":
+        if self.dialect == "v1" and self.external_id:
+            raise ValueError("a protocol v1 unit is identified by its truck's topic: no tracker identity")
+        if self.dialect != "v1" and not self.external_id:
+            raise ValueError("a Traccar or OwnTracks device needs its identity (Traccar identifier, or user/device)")
+        if self.dialect == "owntracks" and not OWNTRACKS_ID.match(self.external_id):
+            raise ValueError("an OwnTracks identity is <user>/<device> (letters, digits, . _ -)")
+        return self
 
 
 class DeviceChange(BaseModel):
@@ -73,6 +94,8 @@ class DeviceOut(BaseModel):
     device_id: str
     vehicle_id: str | None
     mqtt_username: str | None
+    dialect: str
+    external_id: str | None
     installed_at: datetime
     last_seen: datetime | None
     online: bool | None

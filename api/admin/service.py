@@ -48,10 +48,11 @@ VEHICLES = "SELECT vehicle_id, city, label, active FROM vehicles ORDER BY vehicl
 INSERT_VEHICLE = """
 INSERT INTO vehicles (vehicle_id, city, label) VALUES ($1, $2, $3) RETURNING vehicle_id, city, label, active
 """
-DEVICE_COLUMNS = "device_id, vehicle_id, mqtt_username, installed_at, last_seen, online, firmware"
+DEVICE_COLUMNS = "device_id, vehicle_id, mqtt_username, dialect, external_id, installed_at, last_seen, online, firmware"
 DEVICES = f"SELECT {DEVICE_COLUMNS} FROM devices ORDER BY device_id"
 INSERT_DEVICE = (
-    f"INSERT INTO devices (device_id, vehicle_id, mqtt_username) VALUES ($1, $2, $3) RETURNING {DEVICE_COLUMNS}"
+    "INSERT INTO devices (device_id, vehicle_id, mqtt_username, dialect, external_id) VALUES ($1, $2, $3, $4, $5) "
+    f"RETURNING {DEVICE_COLUMNS}"
 )
 UPDATE_DEVICE = f"""
 UPDATE devices SET vehicle_id = CASE WHEN $2 THEN $3 ELSE vehicle_id END,
@@ -152,7 +153,9 @@ async def devices(conn: asyncpg.Connection) -> list[DeviceOut]:
 async def add_device(conn: asyncpg.Connection, actor: Principal, body: DeviceIn) -> DeviceOut:
     async with conn.transaction():
         try:
-            row = await conn.fetchrow(INSERT_DEVICE, body.device_id, body.vehicle_id, body.mqtt_username)
+            row = await conn.fetchrow(
+                INSERT_DEVICE, body.device_id, body.vehicle_id, body.mqtt_username, body.dialect, body.external_id
+            )
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise Conflict(f"device cannot be added: {exc.constraint_name} (duplicate or unknown vehicle)") from None
         await audit(conn, actor, "add_device", detail=body.model_dump())

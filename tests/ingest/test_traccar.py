@@ -279,3 +279,29 @@ def test_hdop_attribute_stands_in_for_unknown_accuracy():
     assert traccar.decode(traccar_position_data(UNIQUE_ID, pos)).fixes[0][5] == 1.4
     pos["accuracy"] = 20.0  # a measured accuracy wins
     assert traccar.decode(traccar_position_data(UNIQUE_ID, pos)).fixes[0][5] == 4.0
+
+
+@pytest.mark.integration
+def test_traccar_http_privacy_zone_and_oversize(db_url, city):
+    start = on_duty_vehicle(db_url, city)
+    sql(
+        db_url,
+        "INSERT INTO privacy_zones (name, lon, lat, radius_m) VALUES ('break room', $1, $2, 150)",
+        LON + 0.0005,
+        LAT,
+    )
+    _, token = _issue(db_url, "traccar")
+    auth = {"Authorization": f"Bearer {token}"}
+    with _client(db_url, city) as client:
+        url = "/api/v1/ingest/traccar"
+        inside = traccar_position_data(UNIQUE_ID, traccar_position(start + 60_000, LAT, LON))  # ~47 m from the centre
+        assert client.post(url, json=inside, headers=auth).json() == {"outcome": "stored"}
+        big = traccar_position_data(UNIQUE_ID, traccar_position(start + 61_000, LAT, LON + 0.01))
+        big["position"]["attributes"]["raw"] = "x" * 300_000
+        assert client.post(url, json=big, headers=auth).json() == {"outcome": "too_large"}
+    [row] = sql(db_url, "SELECT lon, lat, heading_deg, generalised FROM fixes")
+    assert (row["lon"], row["lat"], row["heading_deg"], row["generalised"]) == (LON + 0.0005, LAT, None, True)
+    assert [r["reason"] for r in sql(db_url, "SELECT reason FROM rejects")] == ["too_large"]
+    assert [(d["reason"], d["fixes"]) for d in sql(db_url, "SELECT reason, fixes FROM privacy_drops")] == [
+        ("privacy_zone", 1)
+    ]

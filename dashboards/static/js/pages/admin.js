@@ -71,12 +71,15 @@ async function showPersonField() {
     `<option value="${fmt.esc(p.person_id)}">${fmt.esc(p.full_name || p.person_id)} (${fmt.esc(p.employee_no || p.person_id)})</option>`).join("");
 }
 
+const DIALECT_WORDS = { v1: "fleetpilot unit", traccar: "via Traccar", owntracks: "OwnTracks phone" };
+
 async function loadDevices() {
   const [devices, vehicles] = await Promise.all([getJson("admin/devices"), getJson("admin/vehicles")]);
   $("devices").innerHTML = tableHtml({
     caption: "Registered devices", id: "devices-table", stack: true, scroll: true, empty: "No devices registered.",
-    columns: [{ label: "Device" }, { label: "Truck" }, { label: "Firmware" }, { label: "Last seen" }, { label: "Online" }],
-    rows: devices.map((d) => [fmt.esc(d.device_id), fmt.esc(d.vehicle_id || "–"), fmt.esc(d.firmware || "–"),
+    columns: [{ label: "Device" }, { label: "Truck" }, { label: "Kind" }, { label: "Tracker identity" }, { label: "Firmware" }, { label: "Last seen" }, { label: "Online" }],
+    rows: devices.map((d) => [fmt.esc(d.device_id), fmt.esc(d.vehicle_id || "–"), fmt.esc(DIALECT_WORDS[d.dialect] || d.dialect),
+      fmt.esc(d.external_id || "–"), fmt.esc(d.firmware || "–"),
       fmt.esc(fmt.dateTime(d.last_seen)), d.online === null ? "–" : d.online ? "yes" : "no"]),
   });
   $("device-vehicle").innerHTML = '<option value="">none yet</option>'
