@@ -23,7 +23,11 @@ wrong_type       a value of the wrong JSON type (``"v": "1"``, a string for a nu
 out_of_range     a number outside its range (lon 200, heading 725, negative HDOP)
 schema           any other schema violation (missing or unknown field, empty list)
 foreign_vid      ``vid`` names another vehicle than the topic
-future_time      a fix or event more than ``max_future_ms`` ahead of the server clock
+clock_skew       a fix or event more than ``max_future_ms`` ahead of the server clock, in a
+                 message whose ``sent`` is itself that far ahead: the unit's clock is wrong
+                 (its data is fine); an admin can replay it once the clock is fixed
+future_time      a fix or event more than ``max_future_ms`` ahead of the server clock, the
+                 unit's clock (``sent``) being right
 expired          a fix or event older than the retention window
 unknown_vehicle  the vehicle is not registered (decided by the worker, see registry)
 ===============  ================================================================
@@ -169,7 +173,14 @@ class Validator:
             return Rejected("foreign_vid", f"payload vid {msg.vid!r} on the topic of {vid!r}")
         if channel != "status":
             if msg.t_max > now_ms + self.max_future_ms:
-                return Rejected("future_time", f"time {msg.t_max} is {(msg.t_max - now_ms) / 1000:.0f} s ahead")
+                ahead_s = (msg.t_max - now_ms) / 1000
+                if msg.sent > now_ms + self.max_future_ms:  # the unit's own clock is ahead too
+                    skew_s = (msg.sent - now_ms) / 1000
+                    return Rejected(
+                        "clock_skew",
+                        f"unit clock {skew_s:.0f} s ahead (sent); time {msg.t_max} is {ahead_s:.0f} s ahead",
+                    )
+                return Rejected("future_time", f"time {msg.t_max} is {ahead_s:.0f} s ahead")
             if msg.t_min < oldest_ms:
                 return Rejected("expired", f"time {msg.t_min} is before the retention window ({oldest_ms})")
         return msg

@@ -99,7 +99,8 @@ async def _once(url: str, args: argparse.Namespace, partitions_ahead_days: int, 
 
 
 async def _prepare_whatif(conn) -> int:
-    """What-if legs for finished shifts within the retention period that have none yet."""
+    """What-if legs for finished shifts within the retention period that have none yet, or whose
+    rollup was recomputed since (late data)."""
     from fleetpilot.rollup.whatif.prepare import prepare
 
     days = await conn.fetchval("SELECT retention_days FROM privacy_settings")

@@ -1,7 +1,9 @@
 """Preparing what-if legs: each finished shift's fixes and events → legs and stop visits.
 
 Run by `fleetpilot whatif prepare` (after ingest and the rollup job). A shift is prepared
-once; ``recompute`` redoes every shift in the range (e.g. after late data). The same run
+once, and again when the rollup recomputed the shift after that (late data: the rollup
+recomputes a marked vehicle-day's shifts, and their legs follow); ``recompute`` redoes every
+shift in the range. The same run
 removes legs of shifts older than the retention period, like raw fixes.
 """
 

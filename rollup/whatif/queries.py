@@ -67,11 +67,16 @@ WHERE s.starts_at >= $1 AND s.starts_at < $2
 
 # --- preparing legs --------------------------------------------------------------------------
 
-# Shifts over by now, starting in [$1, $2), without legs (or all of them with $3 = true).
+# Shifts over by now, starting in [$1, $2) ($3 = true: all of them): those without legs, and
+# those the rollup recomputed after their legs were made (late data marked their vehicle-day;
+# the legs must cover the same fixes as the shift's metrics).
 TO_PREPARE = """
 SELECT s.shift_id, s.vehicle_id, s.route_id, s.route_version, s.starts_at, s.ends_at
-FROM shifts s LEFT JOIN whatif_prepared p ON p.shift_id = s.shift_id
-WHERE s.starts_at >= $1 AND s.starts_at < $2 AND s.ends_at <= now() AND ($3 OR p.shift_id IS NULL)
+FROM shifts s
+LEFT JOIN whatif_prepared p ON p.shift_id = s.shift_id
+LEFT JOIN shift_metrics m ON m.shift_id = s.shift_id
+WHERE s.starts_at >= $1 AND s.starts_at < $2 AND s.ends_at <= now()
+  AND ($3 OR p.shift_id IS NULL OR m.computed_at > p.prepared_at)
 ORDER BY s.starts_at, s.shift_id
 """
 SHIFT_FIXES = """
