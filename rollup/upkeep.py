@@ -1,7 +1,8 @@
 """Storage upkeep the rollup service (`fleetpilot rollup --every`) runs each cycle.
 
-Day partitions ahead of time (native mode; a no-op with TimescaleDB) and retention once a
-day, so raw data past the period goes without anyone remembering to run it. The work itself
+Day partitions ahead of time (native mode; a no-op with TimescaleDB), retention once a
+day, so raw data past the period goes without anyone remembering to run it, and TimescaleDB's
+background jobs when its scheduler fails them (tsjobs.py, decision 0003). The work itself
 is storage's (fleetpilot.db.maintenance); this module decides when.
 """
 
@@ -13,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 import asyncpg
 
 from fleetpilot.db.maintenance import LAST_RETENTION_KEY, RetentionResult, apply_retention, ensure_partitions_ahead
+from fleetpilot.rollup import tsjobs
 
 # Retention runs when the last run, by this service, the CLI or the admin's button, is older than this.
 RETENTION_EVERY = timedelta(days=1)
@@ -22,6 +24,7 @@ RETENTION_EVERY = timedelta(days=1)
 class UpkeepResult:
     partitions_created: int
     retention: RetentionResult | None  # None: the last run is less than RETENTION_EVERY old
+    timescale_jobs_run: tuple[int, ...] = ()  # TimescaleDB jobs the upkeep ran (CALL run_job)
 
 
 async def upkeep(conn: asyncpg.Connection, partitions_ahead_days: int, now: datetime | None = None) -> UpkeepResult:
@@ -32,4 +35,5 @@ async def upkeep(conn: asyncpg.Connection, partitions_ahead_days: int, now: date
     created = await ensure_partitions_ahead(conn, partitions_ahead_days, now.date())
     last = await conn.fetchval("SELECT value FROM fleetpilot_meta WHERE key = $1", LAST_RETENTION_KEY)
     due = last is None or now - datetime.fromisoformat(last) >= RETENTION_EVERY
-    return UpkeepResult(created, await apply_retention(conn, now) if due else None)
+    retention = await apply_retention(conn, now) if due else None
+    return UpkeepResult(created, retention, tuple(await tsjobs.run_due(conn, now)))

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         db["reachable"]
         and report["broker"]["reachable"]
         and not db.get("pending")
-        and not db.get("timescaledb_failed_jobs")
+        and not any(not job["covered"] for job in db.get("timescaledb_failed_jobs", []))
     )
     if args.json:
         print(json.dumps(report, indent=2))
@@ -54,7 +54,7 @@ async def _inspect_database(url: str) -> dict:
     try:
         state = await status(conn, discover())
         installed = await conn.fetchval("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
-        failed_jobs = [dict(r) for r in await conn.fetch(FAILED_JOBS_SQL)] if installed else []
+        failed_jobs = await _failed_jobs(conn) if installed else []
         return {
             "timescaledb_failed_jobs": failed_jobs,
             "server_version": await conn.fetchval("SHOW server_version"),
@@ -68,15 +68,38 @@ async def _inspect_database(url: str) -> dict:
         await conn.close()
 
 
-# Background jobs (compression, continuous-aggregate refresh, retention) whose last run
-# failed: retention is then not enforced between `fleetpilot retention` runs.
-FAILED_JOBS_SQL = """
-SELECT j.job_id, j.proc_name, j.hypertable_name, s.last_run_started_at::text AS last_run
-FROM timescaledb_information.jobs j
-JOIN timescaledb_information.job_stats s USING (job_id)
-WHERE s.last_run_status = 'Failed'
-ORDER BY j.job_id
-"""
+async def _failed_jobs(conn) -> list[dict]:
+    """TimescaleDB jobs whose last scheduled run failed, with their intended and effective
+    cadence, and whether the rollup upkeep keeps them on cadence (decision 0003)."""
+    from datetime import datetime, timezone
+
+    from fleetpilot.rollup import tsjobs
+
+    now = datetime.now(timezone.utc)
+    states = await tsjobs.job_states(conn)
+    by_upkeep = await tsjobs.runs_by_upkeep(conn)
+    overdue = {job.job_id for job in tsjobs.due(states, now, by_upkeep)}
+    out = []
+    for job in states:
+        if job.last_run_status != "Failed":
+            continue
+        scheduler = job.effective_interval()
+        upkeep_at = by_upkeep.get(job.job_id)
+        out.append(
+            {
+                "job_id": job.job_id,
+                "proc_name": job.proc_name,
+                "hypertable_name": job.hypertable,
+                "intended_interval_s": job.schedule_interval.total_seconds(),
+                "scheduler_interval_s": scheduler.total_seconds() if scheduler else None,
+                "last_success": job.last_successful_finish.isoformat() if job.last_successful_finish else None,
+                "run_by_upkeep_at": upkeep_at.isoformat() if upkeep_at else None,
+                # Kept on cadence when the scheduler or the upkeep ran it within its interval.
+                "covered": job.job_id not in overdue,
+                "cause": tsjobs.KNOWN_CAUSE if job.known_cause else (job.last_error or "see job_errors"),
+            }
+        )
+    return out
 
 
 def _broker_report(settings: Settings) -> dict:
@@ -111,10 +134,20 @@ def _print(report: dict) -> None:
             + (f" ({', '.join(db['pending'])})" if db["pending"] else "")
         )
         for job in db["timescaledb_failed_jobs"]:
+            scheduler = job["scheduler_interval_s"]
             print(
-                f"       WARNING TimescaleDB job {job['job_id']} {job['proc_name']} "
-                f"({job['hypertable_name'] or '-'}) failed at {job['last_run']}: see timescaledb_information.job_errors"
+                f"       WARNING TimescaleDB job {job['job_id']} {job['proc_name']} ({job['hypertable_name'] or '-'}): "
+                f"the scheduler's runs fail; intended every {job['intended_interval_s'] / 60:g} min, "
+                + (f"the scheduler's next try {scheduler / 60:.0f} min after its last; " if scheduler else "")
+                + (
+                    f"kept on cadence by the rollup upkeep (last run {job['run_by_upkeep_at']})"
+                    if job["covered"] and job["run_by_upkeep_at"]
+                    else "NOT on cadence: run `fleetpilot rollup --every 300`"
+                    if not job["covered"]
+                    else "on cadence"
+                )
             )
+            print(f"         cause: {job['cause']}")
     else:
         print(f"       {db['error']}")
     broker = report["broker"]

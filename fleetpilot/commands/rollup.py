@@ -85,6 +85,8 @@ async def _once(url: str, args: argparse.Namespace, partitions_ahead_days: int, 
         if args.every:  # the service keeps storage in shape; a one-off run only rolls up
             kept = await upkeep(conn, partitions_ahead_days)
             report["partitions_created"] = kept.partitions_created
+            if kept.timescale_jobs_run:
+                report["timescaledb_jobs_run"] = list(kept.timescale_jobs_run)
             if kept.retention is not None:
                 report["retention_cutoff"] = kept.retention.cutoff.isoformat()
                 report["retention_partitions_dropped"] = sum(kept.retention.dropped.values())
