@@ -40,7 +40,7 @@ def free_port() -> int:
 def private_mosquitto(tmp_path):
     procs = []
 
-    def start(files_dir) -> int:
+    def start(files_dir, extra: str = "") -> int:
         port = free_port()
         conf = tmp_path / "mosquitto.conf"
         conf.write_text(
@@ -49,7 +49,7 @@ def private_mosquitto(tmp_path):
             f"password_file {files_dir / 'passwd'}\n"
             f"acl_file {files_dir / 'acl'}\n"
             "persistence false\n"
-            "user root\n"  # as root Mosquitto would switch to user mosquitto, who cannot read the 0600 files
+            "user root\n" + extra  # as root Mosquitto would switch to user mosquitto, who cannot read the 0600 files
         )
         log = open(tmp_path / "mosquitto.log", "wb")
         procs.append((subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT), log))
@@ -90,13 +90,15 @@ def secret(output: str, label: str) -> str:
 class Device:
     """An MQTT 5 client that records each publish's PUBACK reason code."""
 
-    def __init__(self, port: int, username: str, password: str):
+    def __init__(self, port: int, username: str, password: str, ca: str | None = None):
         self.codes: dict[int, int] = {}
         self.connected: int | None = None
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"dev-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
         )
         self.client.username_pw_set(username, password)
+        if ca is not None:
+            self.client.tls_set(ca_certs=ca)
         self.client.on_publish = lambda c, u, mid, rc, props: self.codes.__setitem__(mid, rc.value)
         self.client.on_connect = lambda c, u, flags, rc, props: setattr(self, "connected", rc.value)
         self.client.connect("127.0.0.1", port)
@@ -168,3 +170,82 @@ def test_a_device_may_publish_only_its_own_topics(db_url, city, tmp_path, privat
     rows = sql(db_url, "SELECT vehicle_id, count(*) AS n FROM fixes GROUP BY 1 ORDER BY 1")
     assert [(r["vehicle_id"], r["n"]) for r in rows] == [("truck-1", 1), ("truck-3", 1)]
     assert sql(db_url, "SELECT count(*) AS n FROM rejects")[0]["n"] == 0  # refused ones never arrived
+
+
+def make_certificates(folder) -> tuple[str, str, str]:
+    """A throw-away CA and a server certificate for 127.0.0.1 (openssl), as (ca, cert, key)."""
+    folder.mkdir()
+    ca, ca_key, cert, key, csr, ext = (
+        str(folder / n) for n in ("ca.pem", "ca.key", "server.pem", "server.key", "server.csr", "ext")
+    )
+    (folder / "ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for cmd in (
+        [
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            ca_key,
+            "-out",
+            ca,
+            "-days",
+            "1",
+            "-subj",
+            "/CN=fleetpilot test CA",
+        ],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"],
+        [
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            ca,
+            "-CAkey",
+            ca_key,
+            "-CAcreateserial",
+            "-out",
+            cert,
+            "-days",
+            "1",
+            "-extfile",
+            ext,
+        ],
+    ):
+        subprocess.run(["openssl", *cmd], check=True, capture_output=True)
+    return ca, cert, key
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make a test CA")
+def test_tls_example_configuration(db_url, city, tmp_path, private_mosquitto, start_worker, monkeypatch):
+    """docs/trackers.md's TLS listener (certfile/keyfile + the generated files): a unit and the
+    ingest (mqtts://) connect over TLS; a plain-text client does not get in."""
+    now = int(time.time() * 1000)
+    register(db_url, city, "truck-1", [(now - HOUR_MS, now + HOUR_MS)])
+    unit = cli(db_url, city, "add", "unit-1", "--vehicle", "truck-1")
+    files = tmp_path / "broker"
+    cli(
+        db_url,
+        city,
+        "broker-files",
+        "--out",
+        str(files),
+        mqtt_url=f"mqtt://{INGEST_USER}:{INGEST_PASSWORD}@127.0.0.1:1",
+    )
+    ca, cert, key = make_certificates(tmp_path / "tls")
+    port = private_mosquitto(files, f"certfile {cert}\nkeyfile {key}\n")
+    monkeypatch.setenv("SSL_CERT_FILE", ca)  # the ingest verifies the broker against the system CAs: ours here
+    worker = start_worker(mqtt_url=f"mqtts://{INGEST_USER}:{INGEST_PASSWORD}@127.0.0.1:{port}")
+    device = Device(port, "unit-1", secret(unit, "mqtt password"), ca=ca)
+    try:
+        assert device.connected == 0
+        body = orjson.dumps(telemetry("truck-1", 1, [fix(now - 60_000)]))
+        assert device.publish(f"fleet/{city}/truck-1/telemetry", body) == 0
+    finally:
+        device.close()
+    wait_until(lambda: worker.worker.totals["acked"] >= 1, 20, "the message stored")
+    assert sql(db_url, "SELECT count(*) AS n FROM fixes")[0]["n"] == 1
+    with pytest.raises(Exception):  # no TLS, no session: the broker drops the plain CONNECT
+        Device(port, "unit-1", secret(unit, "mqtt password"))
