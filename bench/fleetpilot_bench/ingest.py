@@ -52,6 +52,10 @@ from fleetpilot.settings import Settings
 from fleetpilot.urls import parse_mqtt_url
 
 SENT_KEY = b'"sent":'
+# The other dialects' send times, stamped at publish time like v1's `sent` (same length):
+# Traccar's position.serverTime (ISO 8601, 29 characters), OwnTracks' created_at (epoch s).
+SERVER_TIME_KEY = b'"serverTime":"'
+CREATED_KEY = b'"created_at":'
 METRIC = "fleetpilot_ingest_"
 
 
@@ -59,12 +63,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="fleetpilot bench ingest", description=__doc__.split("\n")[0])
     p.add_argument("--fixes-per-message", type=int, default=10, help="telemetry batching of the units (default 10)")
     p.add_argument(
+        "--dialect",
+        choices=("v1", "traccar-mqtt", "owntracks"),
+        default="v1",
+        help="v1: the units' protocol (default); traccar-mqtt / owntracks: one position per message as a "
+        "Traccar server or OwnTracks phones publish them (docs/trackers.md); default --hours 3 for these",
+    )
+    p.add_argument(
         "--vehicles",
         type=int,
         help="fleet size (default: enough data for 5 s warm-up + 60 s at "
         "this machine's full speed: 250 with 10 fixes/message, 30 with 1)",
     )
-    p.add_argument("--hours", type=float, default=10.0, help="shift length (default 10)")
+    p.add_argument("--hours", type=float, help="shift length (default 10; 3 with --dialect traccar-mqtt|owntracks)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--duration", type=float, default=60.0, help="measured window, s (default 60)")
     p.add_argument("--warmup", type=float, default=5.0, help="publishing before the window opens, s (default 5)")
@@ -121,13 +132,16 @@ def main(argv: list[str]) -> int:
     admin_url = resolve_database_url(settings)
     mqtt_url = resolve_mqtt_url(settings)
     city = f"bench-{uuid.uuid4().hex[:8]}"
-    vehicles = args.vehicles or (250 if args.fixes_per_message >= 10 else 30)
+    dialect = args.dialect != "v1"
+    vehicles = args.vehicles or (60 if dialect else 250 if args.fixes_per_message >= 10 else 30)
+    if args.hours is None:
+        args.hours = 3.0 if dialect else 10.0
 
     t0 = time.perf_counter()
     scenario, messages = simulate(city, vehicles, args)
     sim_s = time.perf_counter() - t0
     db_name = f"fleetpilot_bench_{uuid.uuid4().hex[:8]}"
-    db_url = asyncio.run(create_database(admin_url, db_name, settings, scenario))
+    db_url = asyncio.run(create_database(admin_url, db_name, settings, scenario, args.dialect))
     log_dir = Path(tempfile.mkdtemp(prefix="fleetpilot-bench-"))
     workers = [IngestProcess(db_url, mqtt_url, city, i, args, log_dir) for i in range(args.ingest_workers)]
     try:
@@ -145,7 +159,8 @@ def main(argv: list[str]) -> int:
     ingest_rate = result["fixes_per_s"]
     out = {
         "target": "ingest",
-        "fixes_per_message": args.fixes_per_message,
+        "dialect": args.dialect,
+        "fixes_per_message": 1 if dialect else args.fixes_per_message,
         "vehicles": vehicles,
         "messages_prepared": len(messages),
         "simulate_and_encode_s": round(sim_s, 1),
@@ -193,6 +208,8 @@ def simulate(city: str, vehicles: int, args) -> tuple[object, list[tuple[str, by
         start_ms=start_ms,
         fixes_per_message=args.fixes_per_message,
     )
+    if args.dialect != "v1":
+        return _simulate_dialect(cfg, args.dialect)
     sc = build_scenario(cfg)
     stamped: list[tuple[int, int, str, bytes]] = []
     for vd in iter_vehicle_days(sc):
@@ -204,7 +221,22 @@ def simulate(city: str, vehicles: int, args) -> tuple[object, list[tuple[str, by
     return sc, [(topic, payload) for _, _, topic, payload in stamped]
 
 
-async def create_database(admin_url: str, name: str, settings: Settings, scenario) -> str:
+def _simulate_dialect(cfg, dialect: str) -> tuple[object, list[tuple[str, bytes]]]:
+    """The fleet as a Traccar server forwards it (traccar/<city>/positions|events) or as OwnTracks
+    phones publish it (ot-<city>/<vehicle>/phone: a per-run base, see IngestProcess)."""
+    from fleetsim import dialects
+    from fleetsim.offline import generate_fleet
+
+    fleet = generate_fleet(config=cfg)
+    if dialect == "traccar-mqtt":
+        return fleet.scenario, [(f"traccar/{cfg.city}/{m.channel}", m.body) for m in dialects.traccar_messages(fleet)]
+    return fleet.scenario, [
+        ("/".join((f"ot-{cfg.city}", *dialects.owntracks_identity(m.vehicle))), m.body)
+        for m in dialects.owntracks_messages(fleet)
+    ]
+
+
+async def create_database(admin_url: str, name: str, settings: Settings, scenario, dialect: str = "v1") -> str:
     from fleetpilot.db.importer import import_city, import_roster, import_routes
     from fleetpilot.urls import check_database_url
 
@@ -220,6 +252,24 @@ async def create_database(admin_url: str, name: str, settings: Settings, scenari
         await import_city(conn, scenario.city_geojson())
         await import_routes(conn, scenario.routes_geojson(), created_by="bench")
         await import_roster(conn, scenario.roster.to_json())
+        if dialect != "v1":  # the trackers' identities, bound by an admin (docs/trackers.md)
+            from fleetsim import dialects
+
+            kind = dialect.split("-")[0]
+            await conn.executemany(
+                "INSERT INTO devices (device_id, vehicle_id, dialect, external_id) VALUES ($1, $2, $3, $4)",
+                [
+                    (
+                        f"{kind}-{vid}",
+                        vid,
+                        kind,
+                        dialects.traccar_unique_id(v)
+                        if kind == "traccar"
+                        else "/".join(dialects.owntracks_identity(vid)),
+                    )
+                    for v, vid in enumerate(scenario.roster.vehicle_ids)
+                ],
+            )
     finally:
         await conn.close()
     return url
@@ -250,6 +300,8 @@ class IngestProcess:
             "FLEETPILOT_DATABASE_URL": db_url,
             "FLEETPILOT_MQTT_URL": mqtt_url,
             "FLEETPILOT_CITY": city,
+            # A per-run OwnTracks base: other ingest workers on a shared broker read owntracks/+/+.
+            "FLEETPILOT_OWNTRACKS_TOPIC": f"ot-{city}/+/+",
         }
         cmd = [
             sys.executable,
@@ -432,7 +484,10 @@ def measure(workers: list[IngestProcess], messages: list[tuple[str, bytes]], mqt
     allowance = ctx.Value("q", args.max_backlog // args.publishers if not args.rate else 2**62, lock=False)
     # Each publisher takes whole vehicles: a unit's messages stay in order, duplicates next to
     # their original.
-    shares = [[m for m in messages if _owner(m[0], args.publishers) == i] for i in range(args.publishers)]
+    if args.dialect == "v1":
+        shares = [[m for m in messages if _owner(m[0], args.publishers) == i] for i in range(args.publishers)]
+    else:  # one position per message, keyed by (vehicle, time): any split keeps exactly-once
+        shares = [messages[i :: args.publishers] for i in range(args.publishers)]
     procs = [
         ctx.Process(
             target=_publish, args=(shares[i], mqtt_url, start, stop, counters[i], per_rate, allowance), daemon=True
@@ -547,7 +602,10 @@ def _publish(messages, mqtt_url: str, start, stop, counter, rate: float | None, 
         if sent >= limit:
             counter.value = link.read_acks(0.002)
             continue
-        now = str(int(time.time() * 1000)).encode()
+        wall = time.time()
+        now = str(int(wall * 1000)).encode()
+        now_iso = (datetime.fromtimestamp(wall, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+00:00").encode()
+        now_s = str(int(wall)).encode()
         chunk = []
         for topic, payload in messages[i : i + min(limit - sent, 200)]:
             if payload is previous:  # a duplicate publish repeats its original byte for byte
@@ -558,6 +616,12 @@ def _publish(messages, mqtt_url: str, start, stop, counter, rate: float | None, 
                 if at >= 0:
                     j = at + len(SENT_KEY)
                     payload = payload[:j] + now + payload[j + 13 :]
+                elif (at := payload.find(SERVER_TIME_KEY)) >= 0:
+                    j = at + len(SERVER_TIME_KEY)
+                    payload = payload[:j] + now_iso + payload[j + 29 :]
+                elif (at := payload.find(CREATED_KEY)) >= 0:  # whole seconds: lags read up to 1 s long
+                    j = at + len(CREATED_KEY)
+                    payload = payload[:j] + now_s + payload[j + 10 :]
                 stamped = payload
             chunk.append((topic, payload))
         link.publish_many(chunk)
