@@ -46,6 +46,18 @@ def _credential(request: Request) -> str | None:
     return None
 
 
+async def _body(request: Request) -> bytes:
+    """The body, read up to MAX_BODY_BYTES: a chunked upload without Content-Length is cut off
+    there, not held in memory whole."""
+    parts, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "body over 1 MiB")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 async def _receive(request: Request, dialect: str) -> str:
     ingest = _ingest(request)
     length = request.headers.get("content-length")
@@ -60,9 +72,7 @@ async def _receive(request: Request, dialect: str) -> str:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "a valid token is needed", headers={"WWW-Authenticate": "Bearer"}
         )
-    payload = await request.body()
-    if len(payload) > MAX_BODY_BYTES:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "body over 1 MiB")
+    payload = await _body(request)
     try:
         return await ingest.ingest(dialect, holder.external_id, payload, f"http:{request.url.path}")
     except UNAVAILABLE:

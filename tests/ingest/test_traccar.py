@@ -305,3 +305,18 @@ def test_traccar_http_privacy_zone_and_oversize(db_url, city):
     assert [(d["reason"], d["fixes"]) for d in sql(db_url, "SELECT reason, fixes FROM privacy_drops")] == [
         ("privacy_zone", 1)
     ]
+
+
+@pytest.mark.integration
+def test_traccar_http_cuts_off_a_huge_chunked_body(db_url, city):
+    on_duty_vehicle(db_url, city)
+    _, token = _issue(db_url, "traccar")
+
+    def chunks():  # no Content-Length: the size is only known by reading
+        for _ in range(64):
+            yield b"x" * 65536
+
+    with _client(db_url, city) as client:
+        answer = client.post("/api/v1/ingest/traccar", content=chunks(), headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 413
+    assert sql(db_url, "SELECT count(*) AS n FROM rejects")[0]["n"] == 0
