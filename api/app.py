@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 import fleetpilot
 from fleetpilot.api.admin.router import router as admin_router
+from fleetpilot.api.api_keys.router import router as api_keys_router
 from fleetpilot.api.auth.router import router as auth_router
 from fleetpilot.api.auth.tokens import TokenKeys
 from fleetpilot.api.city.router import router as city_router
@@ -29,6 +30,7 @@ from fleetpilot.api.hotspots.router import router as hotspots_router
 from fleetpilot.api.hotspots.warmup import warm_up as hotspots_warm_up
 from fleetpilot.api.live.router import router as live_router
 from fleetpilot.api.me.router import router as me_router
+from fleetpilot.api.ogc.router import router as ogc_router
 from fleetpilot.api.public.router import router as public_router
 from fleetpilot.api.route_plans.router import router as route_plans_router
 from fleetpilot.api.shifts.router import router as shifts_router
@@ -63,6 +65,7 @@ DOMAINS = (
     exports_router,
     admin_router,
     trackers_router,
+    api_keys_router,
 )
 
 
@@ -108,6 +111,7 @@ def create_app(settings: Settings, *, pool_size: int = 20, warm_up: bool = True)
     for error in UNSTORABLE_TEXT:
         app.add_exception_handler(error, unstorable_text)
     app.include_router(public_router)
+    app.include_router(ogc_router)  # OGC API – Features at /ogc, for the city's GIS
     _include_api(app)
     _mount_dashboards(app, settings)
     return app

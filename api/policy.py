@@ -22,6 +22,7 @@ purpose or an invalid range.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -410,3 +411,86 @@ def live_scope(access: Access) -> LiveScope:
     if access.capability is not Capability.LIVE:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "live positions need the live capability")
     return LiveScope(datetime.now(timezone.utc), LIVE_MAX_AGE_S)
+
+
+# --- layers for GIS clients: the same tokens, or a read-only API key ------------------------
+
+# A read-only key an admin issued (api/api_keys): it is sent as a bearer token or in X-API-Key.
+API_KEY_PREFIX = "fpk_"
+# What a key may read: the k-anonymous aggregate layers and the city's plans and facilities —
+# never anything about one person, and nothing that writes.
+KEY_CAPABILITIES = frozenset(
+    {Capability.EFFICIENCY, Capability.HOTSPOTS, Capability.ROUTE_PLANS_READ, Capability.SIGNED_IN}
+)
+# The key (if not revoked) and the live k thresholds, one round trip; last use kept for the admin.
+LOAD_API_KEY = """
+WITH used AS (
+    UPDATE api_keys SET last_used_at = now()
+    WHERE key_hash = $1 AND revoked_at IS NULL
+      AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+)
+SELECT k.key_id, k.revoked_at, ps.k_min_shifts, ps.k_min_people
+FROM api_keys k LEFT JOIN privacy_settings ps ON true
+WHERE k.key_hash = $1
+"""
+
+
+def api_key_hash(key: str) -> str:
+    """How a key is stored: SHA-256 hex (keys are 32 random bytes; see migration 0012)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who reads a layer: a signed-in user, or a read-only API key (principal None)."""
+
+    principal: Principal | None
+    key_id: int | None
+    k: tuple[int, int] | None
+
+    def may(self, capability: Capability) -> bool:
+        if self.principal is None:
+            return capability in KEY_CAPABILITIES
+        return self.principal.role in RULES[capability]
+
+    def access(self, capability: Capability) -> Access:
+        """The request admitted for `capability`, as a gate would admit it; 403 otherwise."""
+        if not self.may(capability):
+            who = "an API key" if self.principal is None else f"the {self.principal.role} role"
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"{who} may not read this layer")
+        return Access(capability, self.principal, self.k)
+
+
+class ReaderGate(Gate):
+    """The gate of the GIS layers: a bearer token of any role (checked as every gate checks
+    it) or a read-only API key, in `Authorization: Bearer fpk_…` or `X-API-Key`. Which layers
+    the reader then sees is `Reader.access`'s decision, per layer, with the rules above."""
+
+    def __init__(self) -> None:
+        super().__init__(Capability.SIGNED_IN)
+
+    def __repr__(self) -> str:
+        return "ReaderGate(signed_in or api key)"
+
+    async def __call__(  # type: ignore[override]
+        self,
+        request: Request,
+        request_token: Annotated[str | None, Depends(bearer)],
+        conn: Annotated[asyncpg.Connection, Depends(get_conn)],
+    ) -> Reader:
+        key = request.headers.get("x-api-key")
+        if key is None and request_token is not None and request_token.startswith(API_KEY_PREFIX):
+            key = request_token
+        if key is not None:
+            row = await conn.fetchrow(LOAD_API_KEY, api_key_hash(key))
+            if row is None or row["revoked_at"] is not None:
+                raise _unauthorized("unknown or revoked API key")
+            k = None if row["k_min_shifts"] is None else (row["k_min_shifts"], row["k_min_people"])
+            return Reader(None, row["key_id"], k)
+        if request_token is None:
+            raise _unauthorized("not signed in (send a bearer token or an API key)")
+        principal, k = await load_principal(conn, request.app.state.token_keys, request_token)
+        return Reader(principal, None, k)
+
+
+reader_gate = ReaderGate()

@@ -77,6 +77,17 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("DELETE", "/api/v1/admin/privacy/zones/{zone_id}"): ADMIN,
     ("POST", "/api/v1/admin/retention/run"): ADMIN,
     ("GET", "/api/v1/admin/audit"): ADMIN,
+    ("GET", "/api/v1/admin/api-keys"): ADMIN,
+    ("POST", "/api/v1/admin/api-keys"): ADMIN,
+    ("DELETE", "/api/v1/admin/api-keys/{key_id}"): ADMIN,
+    # OGC API – Features: the landing page and conformance hold no data; each layer is then
+    # admitted per role (or read-only API key) by policy.Reader, tested in test_ogc.py.
+    ("GET", "/ogc"): EVERYONE,
+    ("GET", "/ogc/conformance"): EVERYONE,
+    ("GET", "/ogc/collections"): SIGNED_IN,
+    ("GET", "/ogc/collections/{collection_id}"): SIGNED_IN,
+    ("GET", "/ogc/collections/{collection_id}/items"): SIGNED_IN,
+    ("GET", "/ogc/collections/{collection_id}/items/{feature_id}"): SIGNED_IN,
 }
 ROLE_USERS = {"driver": "ana", "supervisor": "sam", "data_officer": "dora", "admin": "adam"}
 # Values for path parameters: they need only get the request past routing.
@@ -90,6 +101,9 @@ PATH_VALUES = {
     "name": "x",
     "question_id": "x",
     "result_id": "0" * 32,
+    "key_id": "999",
+    "collection_id": "x",
+    "feature_id": "x",
 }
 # Paths other than the OpenAPI operations: FastAPI's own docs and the dashboards' static files.
 NOT_DATA = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}

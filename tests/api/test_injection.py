@@ -72,6 +72,7 @@ BODIES = {
     ("post", "/api/v1/whatif/scenarios/{name}"): {"params": {}},
     ("post", "/api/v1/whatif/questions/{question_id}"): {"params": {}},
     ("post", "/api/v1/admin/privacy/zones"): {"name": "depot yard", "lon": 13.4, "lat": 52.5, "radius_m": 20},
+    ("post", "/api/v1/admin/api-keys"): {"name": "GIS centre"},
 }
 NO_BODY = {
     ("post", "/api/v1/auth/logout"),
@@ -142,6 +143,9 @@ def _send(api, role, method, path, where, name, value):
         "name": "start_time",
         "question_id": "tip_trips_per_shift",
         "result_id": "0" * 32,
+        "key_id": "1",
+        "collection_id": "facilities",
+        "feature_id": "depot-1",
     }
     if where == "path":
         path_values[name] = value

@@ -1,0 +1,1 @@
+"""Read-only API keys for GIS clients: issued and revoked by an admin."""
