@@ -32,6 +32,7 @@ from fleetpilot.api.live.router import router as live_router
 from fleetpilot.api.me.router import router as me_router
 from fleetpilot.api.ogc.router import router as ogc_router
 from fleetpilot.api.public.router import router as public_router
+from fleetpilot.api.release.router import router as open_data_router
 from fleetpilot.api.route_plans.router import router as route_plans_router
 from fleetpilot.api.shifts.router import router as shifts_router
 from fleetpilot.api.trackers.router import router as trackers_router
@@ -112,6 +113,7 @@ def create_app(settings: Settings, *, pool_size: int = 20, warm_up: bool = True)
         app.add_exception_handler(error, unstorable_text)
     app.include_router(public_router)
     app.include_router(ogc_router)  # OGC API – Features at /ogc, for the city's GIS
+    app.include_router(open_data_router)  # the latest open-data release's files
     _include_api(app)
     _mount_dashboards(app, settings)
     return app

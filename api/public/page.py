@@ -28,6 +28,15 @@ def render(facts: TransparencyOut) -> str:
         if facts.not_stored_last_30_days
         else "<p>None in the last 30 days.</p>"
     )
+    release = facts.latest_open_data
+    open_data = (
+        f"<p>Latest release: {escape(release.period_start)} to {escape(release.period_end)} (published "
+        f"{escape(release.created_at)}), with the same rule of {release.k_min_shifts} shifts and "
+        f'{release.k_min_people} people: <a href="{escape(release.datapackage)}">datapackage.json</a> '
+        "lists every file (GeoParquet, GeoJSON, CSV) and describes every field.</p>"
+        if release
+        else "<p>No open-data release has been published yet.</p>"
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>fleetpilot — what we collect and who sees it</title><style>{STYLE}</style></head>
@@ -47,5 +56,7 @@ lists drivers. {facts.privacy_zones} privacy zone(s) are configured.</p>
 time(s), each with a recorded purpose that the crew members can read in their own access log.</p>
 <h2>Data not stored (last 30 days)</h2>
 {drops}
+<h2>Open data</h2>
+{open_data}
 </body></html>
 """

@@ -35,6 +35,17 @@ class DropCount(BaseModel):
     events: int
 
 
+class OpenDataRelease(BaseModel):
+    """The latest open-data release (fleetpilot release): its period and where its files are."""
+
+    period_start: str
+    period_end: str
+    k_min_shifts: int
+    k_min_people: int
+    created_at: str
+    datapackage: str  # the URL of its datapackage.json, which lists every file
+
+
 class TransparencyOut(BaseModel):
     """What is collected, who sees what, for how long — from the live settings."""
 
@@ -48,3 +59,4 @@ class TransparencyOut(BaseModel):
     access: list[AccessRule]
     not_stored_last_30_days: list[DropCount]
     individual_accesses_last_30_days: int
+    latest_open_data: OpenDataRelease | None = None

@@ -5,7 +5,15 @@ from __future__ import annotations
 import asyncpg
 
 from fleetpilot.api.policy import RULES, Capability, privacy_settings
-from fleetpilot.api.public.schemas import AccessRule, DataItem, DatabaseHealth, DropCount, TransparencyOut
+from fleetpilot.api.public.schemas import (
+    AccessRule,
+    DatabaseHealth,
+    DataItem,
+    DropCount,
+    OpenDataRelease,
+    TransparencyOut,
+)
+from fleetpilot.api.release.router import latest
 
 # Before the first migration neither table exists; health still answers (mode and version None).
 MIGRATED = "SELECT to_regclass('fleetpilot_meta') IS NOT NULL AND to_regclass('schema_migrations') IS NOT NULL"
@@ -95,4 +103,18 @@ async def transparency(conn: asyncpg.Connection) -> TransparencyOut:
         access=[AccessRule(capability=c.value, roles=sorted(RULES[c]), meaning=MEANINGS[c]) for c in Capability],
         not_stored_last_30_days=[DropCount(**dict(r)) for r in drops],
         individual_accesses_last_30_days=await conn.fetchval(INDIVIDUAL_ACCESSES),
+        latest_open_data=_release(await latest(conn)),
+    )
+
+
+def _release(row: dict | None) -> OpenDataRelease | None:
+    if row is None:
+        return None
+    return OpenDataRelease(
+        period_start=row["period_start"].isoformat(),
+        period_end=row["period_end"].isoformat(),
+        k_min_shifts=row["k_min_shifts"],
+        k_min_people=row["k_min_people"],
+        created_at=row["created_at"].isoformat(timespec="seconds"),
+        datapackage="/open-data/latest/datapackage.json",
     )

@@ -82,6 +82,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("DELETE", "/api/v1/admin/api-keys/{key_id}"): ADMIN,
     # OGC API – Features: the landing page and conformance hold no data; each layer is then
     # admitted per role (or read-only API key) by policy.Reader, tested in test_ogc.py.
+    ("GET", "/open-data/latest/{file}"): EVERYONE,
     ("GET", "/ogc"): EVERYONE,
     ("GET", "/ogc/conformance"): EVERYONE,
     ("GET", "/ogc/collections"): SIGNED_IN,
@@ -104,6 +105,7 @@ PATH_VALUES = {
     "key_id": "999",
     "collection_id": "x",
     "feature_id": "x",
+    "file": "datapackage.json",
 }
 # Paths other than the OpenAPI operations: FastAPI's own docs and the dashboards' static files.
 NOT_DATA = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}

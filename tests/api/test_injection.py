@@ -146,6 +146,7 @@ def _send(api, role, method, path, where, name, value):
         "key_id": "1",
         "collection_id": "facilities",
         "feature_id": "depot-1",
+        "file": "datapackage.json",
     }
     if where == "path":
         path_values[name] = value

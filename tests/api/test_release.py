@@ -1,0 +1,128 @@
+"""`fleetpilot release`: the open-data bundle is k-anonymous (the /ogc layers' own features),
+valid for the `frictionless` tool, readable by GDAL (GeoJSON, CSV) and as GeoParquet, and
+linked from the transparency page. Commands and their output are printed (pytest -s)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import shapely
+from gis_city import seed_city
+from support import run, with_conn
+
+from fleetpilot.api.ogc.layers import LAYERS
+
+pytestmark = pytest.mark.integration
+TOOL_TIMEOUT_S = 120
+
+
+def _run(*command: str, env: dict | None = None, ok: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S, env=env)
+    print(f"$ {' '.join(command)}\n{done.stdout}{done.stderr}")
+    if ok:
+        assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def _bin(name: str) -> str:
+    found = shutil.which(name) or str(Path(sys.executable).with_name(name))
+    assert Path(found).exists(), f"{name} is missing"
+    return found
+
+
+@pytest.fixture
+def released(api, tmp_path):
+    run(with_conn(api.database_url, seed_city))
+    week1 = api.world.week1
+    start, end = week1.isoformat(), (week1 + timedelta(weeks=4)).isoformat()
+    out = tmp_path / "bundle"
+    env = {**os.environ, "FLEETPILOT_DATABASE_URL": api.database_url, "FLEETPILOT_DATA_DIR": str(tmp_path)}
+    _run(_bin("fleetpilot"), "release", "--from", start, "--to", end, "--out", str(out), env=env)
+    return api, out, f"{start}/{(week1 + timedelta(weeks=4, days=-1)).isoformat()}"
+
+
+def _ogc(api, layer_id: str, when: str) -> list[dict]:
+    r = api.get(f"/ogc/collections/{layer_id}/items", "data_officer", params={"datetime": when, "limit": 10000})
+    assert r.status_code == 200
+    return r.json()["features"]
+
+
+def test_the_bundle_validates_with_frictionless(released):
+    _, out, _ = released
+    done = _run(_bin("frictionless"), "validate", "--json", str(out / "datapackage.json"))
+    report = json.loads(done.stdout)
+    assert report["valid"] is True
+    assert len(report["tasks"]) == 3 * len(LAYERS)
+    assert all(task["valid"] for task in report["tasks"])
+    package = json.loads((out / "datapackage.json").read_text())
+    assert package["suppression"]["k_min_shifts"] == 5 and package["suppression"]["k_min_people"] == 3
+    for resource in package["resources"]:
+        if resource["type"] == "table":
+            for field in resource["schema"]["fields"]:
+                assert field["description"] and not field["description"].startswith("as the field"), field
+    # The validation can fail: a changed file no longer matches its recorded hash and size.
+    table = out / "tables" / "route-efficiency.csv"
+    table.write_text(table.read_text().replace("r-north", "r-nort"))
+    broken = _run(_bin("frictionless"), "validate", "--json", str(out / "datapackage.json"), ok=False)
+    assert broken.returncode != 0 and json.loads(broken.stdout)["valid"] is False
+
+
+def test_the_bundle_holds_exactly_the_released_features(released):
+    api, out, when = released
+    for layer_id in LAYERS:
+        expected = _ogc(api, layer_id, when) if LAYERS[layer_id].temporal else _ogc(api, layer_id, "..")
+        geojson = json.loads((out / "layers" / f"{layer_id}.geojson").read_text())["features"]
+        assert geojson == expected, layer_id
+        rows = list(csv.DictReader((out / "tables" / f"{layer_id}.csv").open()))
+        assert [r["id"] for r in rows] == [f["id"] for f in expected]
+        table = pq.read_table(out / "layers" / f"{layer_id}.parquet")
+        geo = json.loads(table.schema.metadata[b"geo"])
+        assert geo["version"] == "1.1.0" and geo["columns"]["geometry"]["encoding"] == "WKB"
+        assert table.column("id").to_pylist() == [f["id"] for f in expected]
+        read = shapely.from_wkb(table.column("geometry").to_pylist())
+        for got, feature in zip(read, expected):
+            assert got.equals(shapely.geometry.shape(feature["geometry"])), layer_id
+    aggregates = [layer_id for layer_id, layer in LAYERS.items() if layer.temporal]
+    text = "".join((out / "tables" / f"{layer_id}.csv").read_text() for layer_id in aggregates)
+    text += "".join((out / "layers" / f"{layer_id}.geojson").read_text() for layer_id in aggregates)
+    assert "r-south" not in text  # both of its shifts are in withheld blocks (its plan is published)
+    hidden_weeks = [(api.world.week1 + timedelta(weeks=w)).isoformat() for w in (1, 2)]
+    rows = list(csv.DictReader((out / "tables" / "route-efficiency.csv").open()))
+    assert [r["week_start"] for r in rows] == [api.world.week1.isoformat()]
+    assert not set(hidden_weeks) & {r["week_start"] for r in rows}
+
+
+def test_gdal_reads_the_bundle_back(released):
+    _, out, _ = released
+    ogrinfo = shutil.which("ogrinfo")
+    assert ogrinfo, "ogrinfo is missing: ./fp test installs Debian's gdal-bin"
+    for layer_id in LAYERS:
+        features = json.loads((out / "layers" / f"{layer_id}.geojson").read_text())["features"]
+        for path in (out / "layers" / f"{layer_id}.geojson", out / "tables" / f"{layer_id}.csv"):
+            summary = _run(ogrinfo, "-ro", "-so", "-al", str(path)).stdout
+            assert f"Feature Count: {len(features)}" in summary, path
+        geojson = _run(ogrinfo, "-ro", "-al", "-q", str(out / "layers" / f"{layer_id}.geojson")).stdout
+        assert geojson.count("OGRFeature(") == len(features)
+
+
+def test_the_transparency_page_links_the_latest_release(released):
+    api, out, _ = released
+    facts = api.get("/api/v1/transparency", None).json()["latest_open_data"]
+    assert facts["period_start"] == api.world.week1.isoformat()
+    page = api.get("/transparency", None).text
+    assert 'href="/open-data/latest/datapackage.json"' in page
+    served = api.get("/open-data/latest/datapackage.json", None)
+    assert served.status_code == 200
+    assert served.json() == json.loads((out / "datapackage.json").read_text())
+    assert api.get("/open-data/latest/tables/route-efficiency.csv", None).status_code == 200
+    for probe in ("../../../etc/passwd", "nope.csv", "%2e%2e/%2e%2e/etc/passwd", "..%2f..%2fetc%2fpasswd"):
+        assert api.get(f"/open-data/latest/{probe}", None).status_code == 404, probe
