@@ -490,6 +490,9 @@ class ReaderGate(Gate):
         if request_token is None:
             raise _unauthorized("not signed in (send a bearer token or an API key)")
         principal, k = await load_principal(conn, request.app.state.token_keys, request_token)
+        # As Gate: an account whose password an admin set reaches no data until its owner changes it.
+        if getattr(principal, "must_change_password", False):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "choose a new password first")
         return Reader(principal, None, k)
 
 
