@@ -40,6 +40,8 @@ class Pipeline:
         self.last_reject: dict[str, str] = {}  # reason -> the latest detail, for the burst's log line
         self.skew = SkewTracker()
         self._v1_received = metrics.dialect_messages.labels("v1", "received")
+        self._v1_rejected = metrics.dialect_messages.labels("v1", "rejected")
+        self._v1_rows = metrics.dialect_messages.labels("v1", "rows")
 
     async def refresh_registry(self) -> None:
         if self.registry.stale():
@@ -65,12 +67,14 @@ class Pipeline:
         self._v1_received.inc()
         msg = self.validator.check(vid, channel, item.payload, now_ms, self.registry.oldest_ms(now_ms))
         if type(msg) is Rejected:
+            self._v1_rejected.inc()
             self.reject(batch, item, msg.reason, msg.detail)
             return
         if type(msg) is not Status:
             self.skew.observe(vid, msg.sent, item.received_ms)
         windows = await self.windows(vid, msg)
         if windows is None:
+            self._v1_rejected.inc()
             self.reject(batch, item, "unknown_vehicle", f"vehicle {vid!r} is not registered in city {self.city!r}")
             return
         first = self.seqs.observe(vid, msg.seq)
@@ -81,7 +85,9 @@ class Pipeline:
             if batch.keys.get((vid, channel, msg.seq)) == item.payload:
                 return
         batch.keys[(vid, channel, msg.seq)] = item.payload
-        self.admit(item, batch, msg, windows, first)
+        kept = self.admit(item, batch, msg, windows, first)
+        if kept:
+            self._v1_rows.inc(kept)
 
     async def windows(self, vid: str, msg: Message) -> ShiftWindows | None:
         """The vehicle's on-duty windows (looked up again when `msg` falls outside the cached

@@ -320,3 +320,40 @@ def test_traccar_http_cuts_off_a_huge_chunked_body(db_url, city):
         answer = client.post("/api/v1/ingest/traccar", content=chunks(), headers={"Authorization": f"Bearer {token}"})
         assert answer.status_code == 413
     assert sql(db_url, "SELECT count(*) AS n FROM rejects")[0]["n"] == 0
+
+
+@pytest.mark.integration
+@pytest.mark.broker
+def test_each_way_in_has_its_own_counters(db_url, city, mqtt_url, start_worker):
+    from ingest_kit import fix, telemetry
+
+    start = on_duty_vehicle(db_url, city)
+    worker = start_worker()
+    t0 = start + 5 * 60_000
+    pub = Publisher(mqtt_url, city)
+    try:
+        pub.send("truck-1", "telemetry", telemetry("truck-1", 1, [fix(t0), fix(t0 + 1000)]))
+        pub.send("truck-1", "telemetry", b"{not json")
+        pub.send(
+            "",
+            "",
+            orjson.dumps(traccar_position_data(UNIQUE_ID, traccar_position(t0 + 5000, LAT, LON))),
+            topic=f"traccar/{city}/positions",
+        )
+        pub.flush()
+    finally:
+        pub.close()
+    wait_until(lambda: worker.worker.totals["acked"] >= 3, 30, "three messages acknowledged")
+    counts = {
+        (d, o): worker.value("fleetpilot_ingest_dialect_messages_total", dialect=d, outcome=o)
+        for d in ("v1", "traccar")
+        for o in ("received", "rejected", "rows")
+    }
+    assert counts == {
+        ("v1", "received"): 2,
+        ("v1", "rejected"): 1,
+        ("v1", "rows"): 2,
+        ("traccar", "received"): 1,
+        ("traccar", "rejected"): 0,
+        ("traccar", "rows"): 1,
+    }
