@@ -1,0 +1,119 @@
+"""The record's answer to one complaint: was the planned segment serviced on the collection
+day, when did the truck pass, how long did it stop, before or after the complaint.
+
+Evidence speaks of routes, segments, trucks and days — never of a person: the crew of the
+shift is not read (shift_crew is not joined) and the shift id is not in the answer. The
+collection day is the latest day (the complaint's, or up to LOOKBACK_DAYS before, in the
+city's days: `city_day`) on which a route that plans the segment had a shift that started
+before the complaint was made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+import numpy as np
+
+from fleetpilot.analytics.geo import LocalFrame
+from fleetpilot.open311.match import Segments, by_address, by_position
+from fleetpilot.open311.records import Complaint
+
+LOOKBACK_DAYS = 7
+STOP_RADIUS_M = 50.0  # a stop this close to the complaint is the truck serving it
+# Planned service segments of every route's current plan, with the street's name.
+PLANNED = """
+SELECT rs.route_id, rs.segment_id, st.name, rs.geometry
+FROM route_segments rs
+JOIN routes r ON r.route_id = rs.route_id AND r.current_version = rs.version
+LEFT JOIN street_segments st ON st.segment_id = rs.segment_id
+WHERE rs.service
+ORDER BY rs.route_id, rs.seq
+"""
+# The shifts of these routes that started before the complaint ($4), on the latest day in
+# [$2, $3] that has any (no crew read: shift_crew is not joined).
+SHIFTS = """
+WITH before AS (
+    SELECT m.route_id, m.vehicle_id, m.day, m.missed_segments, m.stop_points
+    FROM shift_metrics m JOIN shifts s ON s.shift_id = m.shift_id
+    WHERE m.route_id = ANY($1::text[]) AND m.day BETWEEN $2 AND $3 AND s.starts_at <= $4
+)
+SELECT * FROM before WHERE day = (SELECT max(day) FROM before) ORDER BY route_id, vehicle_id
+"""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    service_request_id: str
+    verdict: str  # serviced | missed | no_shift (no shift of a planning route) | no_segment (nothing planned there)
+    segment_id: str | None
+    route_id: str | None
+    vehicle_id: str | None
+    collection_day: str | None
+    passed_at: datetime | None  # arrival of the truck's stop nearest the complaint
+    stopped_s: float | None
+    before_complaint: bool | None  # the pass was before the complaint was made
+
+    def reply(self, local: callable) -> str:
+        """A suggested reply for the 311 team; `local` formats an instant in the city's time."""
+        if self.verdict == "serviced":
+            when = f" at {local(self.passed_at)}; the truck stopped {self.stopped_s:.0f} s" if self.passed_at else ""
+            return f"Collected on {self.collection_day}{when} (route {self.route_id}, truck {self.vehicle_id})."
+        if self.verdict == "missed":
+            return f"Not collected on {self.collection_day} (route {self.route_id}): a return trip is needed."
+        if self.verdict == "no_shift":
+            return "No collection on this street was recorded in the days before the complaint."
+        return "No planned collection at this place."
+
+
+def _nearest_stop(stops: list[dict], lon: float, lat: float) -> dict | None:
+    if not stops:
+        return None
+    frame = LocalFrame(lon, lat)
+    x, y = frame.to_xy(np.array([s["lon"] for s in stops]), np.array([s["lat"] for s in stops]))
+    distance = np.hypot(x, y)
+    best = int(np.argmin(distance))
+    return stops[best] if distance[best] <= STOP_RADIUS_M else None
+
+
+async def evidence(conn: asyncpg.Connection, complaint: Complaint, city_day) -> Evidence:
+    planned = await conn.fetch(PLANNED)
+    segments = Segments(
+        ids=[r["segment_id"] for r in planned],
+        names=[r["name"] for r in planned],
+        lines=[r["geometry"]["coordinates"] for r in planned],
+    )
+    if complaint.lon is not None:
+        found = by_position(segments, complaint.lon, complaint.lat)
+    else:
+        found = by_address(segments, complaint.address)
+    none = dict.fromkeys(("route_id", "vehicle_id", "collection_day", "passed_at", "stopped_s", "before_complaint"))
+    if not found:
+        return Evidence(complaint.service_request_id, "no_segment", None, **none)
+    segment = found[0]
+    routes = sorted({r["route_id"] for r in planned if r["segment_id"] == segment})
+    day = city_day(complaint.requested_at)
+    shifts = await conn.fetch(SHIFTS, routes, day - timedelta(days=LOOKBACK_DAYS), day, complaint.requested_at)
+    if not shifts:
+        return Evidence(complaint.service_request_id, "no_shift", segment, **none)
+    serving = [s for s in shifts if segment not in s["missed_segments"]]
+    shift = (serving or shifts)[0]
+    where = (complaint.lon, complaint.lat)
+    if where[0] is None:  # address only: the middle of the planned segment
+        line = np.asarray(segments.lines[segments.ids.index(segment)], dtype=float)
+        where = tuple(line.mean(axis=0))
+    stops = shift["stop_points"] if isinstance(shift["stop_points"], list) else []
+    stop = _nearest_stop(stops, *where) if serving else None
+    passed = datetime.fromisoformat(stop["arrived_at"].replace("Z", "+00:00")) if stop else None
+    return Evidence(
+        service_request_id=complaint.service_request_id,
+        verdict="serviced" if serving else "missed",
+        segment_id=segment,
+        route_id=shift["route_id"],
+        vehicle_id=shift["vehicle_id"],
+        collection_day=shift["day"].isoformat(),
+        passed_at=passed,
+        stopped_s=float(stop["dwell_s"]) if stop else None,
+        before_complaint=None if passed is None else passed <= complaint.requested_at,
+    )

@@ -1,0 +1,124 @@
+"""The record's answer to a 311 complaint, on the seeded world: serviced or missed on the
+collection day, when the truck stopped and for how long, by position or by address — and
+never a word about a person."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, time, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from georeport_server import GeoReport, Served
+from gis_city import seed_city
+from support import run, with_conn
+
+from fleetpilot.api.db import open_pool
+from fleetpilot.api.ogc.params import city_day
+from fleetpilot.open311.evidence import evidence
+from fleetpilot.open311.records import Complaint
+
+pytestmark = pytest.mark.integration
+SEG_C = (13.405, 52.5101)  # ~11 m from seg-c's middle
+
+
+def _complaint(day, lon=None, lat=None, address=None, hour=15) -> Complaint:
+    at = datetime.combine(day, time(hour), tzinfo=timezone.utc)
+    return Complaint("c-1", "SAN-MISSED", "open", "cart not emptied", at, at, lon, lat, address)
+
+
+def _answer(api, complaint):
+    async def go():
+        pool = await open_pool(api.database_url, max_size=1)
+        try:
+            async with pool.acquire() as conn:
+                return await evidence(conn, complaint, city_day)
+        finally:
+            await pool.close()
+
+    return run(go())
+
+
+def test_the_record_answers_complaints(api):
+    run(with_conn(api.database_url, seed_city))
+    week1 = api.world.week1
+    # Day 3 of week 1: r-north's shift missed seg-c (odd shifts do in the seeded world).
+    missed = _answer(api, _complaint(week1 + timedelta(days=3), *SEG_C))
+    assert (missed.verdict, missed.segment_id, missed.route_id, missed.vehicle_id) == (
+        "missed",
+        "seg-c",
+        "r-north",
+        "truck-1",
+    )
+    assert missed.collection_day == (week1 + timedelta(days=3)).isoformat()
+    # Day 2: serviced, and the truck stopped 35 s near the complaint at 07:42.
+    day2 = week1 + timedelta(days=2)
+    arrived = datetime.combine(day2, time(7, 42), tzinfo=timezone.utc)
+    stops = [
+        {"lon": 13.401, "lat": 52.5, "arrived_at": "2026-01-01T00:00:00Z", "dwell_s": 10},
+        {"lon": 13.4051, "lat": 52.51, "arrived_at": arrived.isoformat().replace("+00:00", "Z"), "dwell_s": 35},
+    ]
+    api.sql(
+        "UPDATE shift_metrics SET stop_points = $1::text::jsonb WHERE route_id = 'r-north' AND day = $2",
+        json.dumps(stops),
+        day2,
+    )
+    served = _answer(api, _complaint(day2, *SEG_C))
+    assert served.verdict == "serviced" and served.passed_at == arrived and served.stopped_s == 35
+    assert served.before_complaint is True
+    assert "stopped 35 s" in served.reply(lambda t: t.strftime("%H:%M")) and "07:42" in served.reply(
+        lambda t: t.strftime("%H:%M")
+    )
+    # A complaint made at 01:00, before that day's 06:00 shift, is about the day before.
+    early = _complaint(day2 + timedelta(days=1), *SEG_C, hour=1)
+    assert _answer(api, early).collection_day == day2.isoformat()
+    # Address only: the street's planned segments (seg-a and seg-b are Main St).
+    by_address = _answer(api, _complaint(day2, address="12 Main Street"))
+    assert by_address.verdict == "serviced" and by_address.segment_id in ("seg-a", "seg-b")
+    assert _answer(api, _complaint(day2, 13.5, 52.6)).verdict == "no_segment"
+    assert _answer(api, _complaint(week1 + timedelta(days=60), *SEG_C)).verdict == "no_shift"
+    # Never a person: no crew id, no shift id in the evidence.
+    for found in (missed, served, by_address):
+        text = json.dumps(dataclasses.asdict(found), default=str)
+        assert "p-" not in text and "zz" not in text and "ana" not in text
+        assert "shift_id" not in text
+
+
+@pytest.mark.parametrize("fmt", ["xml", "json"])
+def test_the_311_team_gets_a_csv_of_evidence(api, tmp_path, fmt):
+    """`fleetpilot open311` reads a GeoReport v2 server (the spec's, written in the tests) and
+    writes one evidence row per missed-collection complaint; other services are not asked for."""
+    run(with_conn(api.database_url, seed_city))
+    week1 = api.world.week1
+    state = GeoReport()
+    state.requests = [
+        {"service_request_id": "m1", "service_code": "SAN-MISSED", "status": "open",
+         "requested_datetime": f"{week1 + timedelta(days=3)}T15:00:00+00:00", "lat": SEG_C[1], "long": SEG_C[0]},
+        {"service_request_id": "a1", "service_code": "SAN-MISSED", "status": "open",
+         "requested_datetime": f"{week1 + timedelta(days=2)}T15:00:00+00:00", "address": "12 Main Street"},
+        {"service_request_id": "p1", "service_code": "POT", "status": "open",
+         "requested_datetime": f"{week1 + timedelta(days=2)}T15:00:00+00:00", "lat": SEG_C[1], "long": SEG_C[0]},
+    ]  # fmt: skip
+    server = Served(state)
+    try:
+        env = {**os.environ, "FLEETPILOT_DATABASE_URL": api.database_url, "FLEETPILOT_DATA_DIR": str(tmp_path)}
+        command = [
+            str(Path(sys.executable).with_name("fleetpilot")), "open311", "--base-url", server.url,
+            "--service-code", "SAN-MISSED", "--format", fmt,
+            "--from", week1.isoformat(), "--to", (week1 + timedelta(days=7)).isoformat(),
+        ]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+        print(done.stdout, done.stderr)
+        assert done.returncode == 0, done.stderr
+    finally:
+        server.stop()
+    rows = {r["service_request_id"]: r for r in csv.DictReader(io.StringIO(done.stdout))}
+    assert set(rows) == {"m1", "a1"}
+    assert (rows["m1"]["verdict"], rows["m1"]["route_id"]) == ("missed", "r-north")
+    assert rows["a1"]["verdict"] == "serviced" and rows["a1"]["suggested_reply"].startswith("Collected on")
