@@ -2,6 +2,7 @@
 # fleetpilot bootstrap. The README's two commands:
 #   ./fp demo    run the pilot (simulator -> broker -> ingest -> database -> API/dashboard)
 #   ./fp test    run the whole test suite
+#   ./fp lint    ruff (lint, format check), mypy and the import contracts, as CI runs them
 # Anything else is passed to the `fleetpilot` CLI inside the project's virtual environment
 # (e.g. ./fp doctor, ./fp bench ingest). The environment is created and installed from
 # requirements.lock on first use, and again whenever the lock or the package metadata change.
@@ -97,8 +98,24 @@ case "$command" in
         ensure_venv
         exec .venv/bin/fleetpilot demo "$@"
         ;;
+    lint)
+        # ruff (lint and format), mypy and the import contracts, all configured in pyproject.toml.
+        # Each runs even when one before it failed, so one run shows everything to fix.
+        shift
+        ensure_venv
+        status=0
+        echo "fp lint: ruff check" >&2
+        .venv/bin/ruff check . || status=1
+        echo "fp lint: ruff format --check" >&2
+        .venv/bin/ruff format --check . || status=1
+        echo "fp lint: mypy" >&2
+        .venv/bin/python tools/typecheck.py || status=1
+        echo "fp lint: lint-imports" >&2
+        .venv/bin/python tools/lint_imports.py || status=1
+        exit "$status"
+        ;;
     help | -h | --help)
-        sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
         ;;
     *)
         ensure_venv

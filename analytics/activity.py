@@ -8,10 +8,12 @@ Definitions and thresholds: docs/analytics.md, "Activity".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import shapely
+from numpy.typing import ArrayLike
 
 from .columns import ramp, runs_split
 from .geo import LocalFrame
@@ -62,7 +64,14 @@ class Geofences:
     cell_m: float
 
     @classmethod
-    def build(cls, ids, types, polygons_lonlat, frame: LocalFrame, cell_m: float = 2.0) -> "Geofences":
+    def build(
+        cls,
+        ids: Sequence[str],
+        types: Sequence[str],
+        polygons_lonlat: ArrayLike,
+        frame: LocalFrame,
+        cell_m: float = 2.0,
+    ) -> Geofences:
         unknown = set(types) - set(FACILITY_TYPES)
         if unknown:
             raise ValueError(f"unknown facility types: {sorted(unknown)}")
@@ -199,7 +208,7 @@ def rest_mask(split: ActivitySplit, geofences: Geofences) -> np.ndarray:
 
 
 def turnaround(
-    split: ActivitySplit, geofences: Geofences, n_tracks: int, types=("transfer_station", "landfill")
+    split: ActivitySplit, geofences: Geofences, n_tracks: int, types: tuple[str, ...] = ("transfer_station", "landfill")
 ) -> np.ndarray:
     """Mean visit duration (s) per track at facilities of ``types`` (NaN if none)."""
     v = split.visits

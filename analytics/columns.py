@@ -8,10 +8,11 @@ joins two shifts. Columns are plain numpy arrays.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Mapping
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Fixes:
     hdop: np.ndarray
 
     @classmethod
-    def from_columns(cls, columns: Mapping[str, np.ndarray], *, check: bool = True) -> "Fixes":
+    def from_columns(cls, columns: Mapping[str, np.ndarray], *, check: bool = True) -> Fixes:
         """Build from a mapping of columns; missing speed/heading/hdop become NaN.
 
         With ``check`` the order (vehicle, then t strictly increasing within a vehicle) is
@@ -90,7 +91,7 @@ class DeviceEvents:
     @classmethod
     def from_columns(
         cls, columns: Mapping[str, np.ndarray], kind_names: Mapping[int, str] | None = None
-    ) -> "DeviceEvents":
+    ) -> DeviceEvents:
         """Build from columns; integer kind codes are mapped to names with ``kind_names``."""
         n = len(columns["t"])
         kind = np.asarray(columns["kind"])
@@ -111,7 +112,7 @@ class DeviceEvents:
     def __len__(self) -> int:
         return len(self.t)
 
-    def select(self, mask: np.ndarray) -> "DeviceEvents":
+    def select(self, mask: np.ndarray) -> DeviceEvents:
         return DeviceEvents(*(getattr(self, f.name)[mask] for f in fields(self)))
 
 
@@ -145,7 +146,9 @@ def runs_split(mask: np.ndarray, cut: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.sort(np.concatenate([first, inner])), np.sort(np.concatenate([stop, inner]))
 
 
-def segment_reduce(ufunc: np.ufunc, values: np.ndarray, first: np.ndarray, last: np.ndarray, dtype=None) -> np.ndarray:
+def segment_reduce(
+    ufunc: np.ufunc, values: np.ndarray, first: np.ndarray, last: np.ndarray, dtype: DTypeLike | None = None
+) -> np.ndarray:
     """``ufunc`` reduced over each row range first[k]..last[k] (inclusive, sorted, disjoint),
     without gathering the rows: one ``reduceat`` over interleaved boundaries."""
     if len(first) == 0:

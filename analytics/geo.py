@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 EARTH_RADIUS_M = 6_371_008.8
 
@@ -33,7 +34,7 @@ def chord_to_metres(chord: np.ndarray) -> np.ndarray:
     return 2.0 * EARTH_RADIUS_M * np.arcsin(np.minimum(chord * 0.5, 1.0))
 
 
-def haversine_m(lon1, lat1, lon2, lat2) -> np.ndarray:
+def haversine_m(lon1: ArrayLike, lat1: ArrayLike, lon2: ArrayLike, lat2: ArrayLike) -> np.ndarray:
     """Great-circle distance in metres between positions in degrees (broadcasting).
 
     Independent of :func:`unit_vectors`, so tests can check one against the other.
@@ -74,7 +75,7 @@ class LocalFrame:
     lat0: float
 
     @classmethod
-    def around(cls, lon: np.ndarray, lat: np.ndarray) -> "LocalFrame":
+    def around(cls, lon: np.ndarray, lat: np.ndarray) -> LocalFrame:
         """A frame centred on the spherical mean of the given positions."""
         m = unit_vectors(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)).mean(axis=0)
         lon0 = float(np.degrees(np.arctan2(m[1], m[0])))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
+from numpy.typing import ArrayLike
 from scipy import ndimage
 
 from .geo import LocalFrame
@@ -48,7 +49,9 @@ class LineIndex:
     order: np.ndarray  # argsort of ids, for looking ids up
 
     @classmethod
-    def build(cls, ids, lines_lonlat, frame: LocalFrame, radius_m: float = 15.0, cell_m: float = 4.0) -> "LineIndex":
+    def build(
+        cls, ids: ArrayLike, lines_lonlat: ArrayLike, frame: LocalFrame, radius_m: float = 15.0, cell_m: float = 4.0
+    ) -> LineIndex:
         """Index shapely LineStrings given in lon/lat degrees (an array or list of them)."""
         lines = np.asarray(lines_lonlat, dtype=object)
         projected = shapely.transform(lines, lambda c: np.column_stack(frame.to_xy(c[:, 0], c[:, 1])))
@@ -93,7 +96,7 @@ class LineIndex:
         line = np.where(inside, self.label[cell], np.int32(-1))
         return line, np.where(inside, self.along[cell], np.float32(0.0))
 
-    def positions(self, names) -> np.ndarray:
+    def positions(self, names: ArrayLike) -> np.ndarray:
         """Indices of the given line ids (ValueError if one is not indexed)."""
         names = np.asarray(names)
         at = np.minimum(np.searchsorted(self.ids, names, sorter=self.order), len(self.order) - 1)

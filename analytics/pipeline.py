@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any
 
 import numpy as np
 import shapely
+from numpy.typing import ArrayLike
 
 from .activity import FACILITY_TYPES, ActivityParams, ActivitySplit, Geofences, rest_mask, split_activity, turnaround
 from .columns import DeviceEvents, Fixes
@@ -54,16 +56,16 @@ class City:
     @classmethod
     def build(
         cls,
-        street_ids,
-        street_lines,
-        speed_limit_kmh,
-        facility_ids,
-        facility_types,
-        facility_polygons,
+        street_ids: ArrayLike,
+        street_lines: ArrayLike,
+        speed_limit_kmh: ArrayLike,
+        facility_ids: Sequence[str],
+        facility_types: Sequence[str],
+        facility_polygons: ArrayLike,
         frame: LocalFrame | None = None,
         cell_m: float = 50.0,
         match_radius_m: float = 15.0,
-    ) -> "City":
+    ) -> City:
         """Lines and polygons are shapely geometries in lon/lat degrees."""
         street_lines = np.asarray(street_lines, dtype=object)
         if frame is None:
@@ -75,7 +77,7 @@ class City:
         return cls(frame, streets, limit, geofences, Grid(frame, cell_m))
 
     @classmethod
-    def from_geojson(cls, city: dict, frame: LocalFrame | None = None, **options) -> "City":
+    def from_geojson(cls, city: dict[str, Any], frame: LocalFrame | None = None, **options: Any) -> City:
         """From a city.geojson FeatureCollection (docs/protocol.md): streets have properties
         kind='street', segment_id, speed_limit_kmh; facilities kind='facility',
         facility_id, facility_type."""
@@ -206,10 +208,11 @@ def analyse(
     serving = np.zeros(len(fixes), dtype=bool)
     coverage: list[RouteCoverage | None] = []
     for i, (a, b) in enumerate(zip(track.starts, track.stops)):  # one iteration per shift, arrays inside
-        if planned[i] is None:
+        plan = planned[i]
+        if plan is None:
             coverage.append(None)
             continue
-        lines = city.streets.positions(planned[i])
+        lines = city.streets.positions(plan)
         serving[a:b] = on_route(city.streets, lines, matched.line[a:b], matched.speed[a:b], params.coverage)
         coverage.append(route_coverage(city.streets, lines, *matched.rows(a, b), params.coverage))
     lap("coverage")

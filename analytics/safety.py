@@ -79,10 +79,10 @@ class SafetyEvents:
     def __len__(self) -> int:
         return len(self.t)
 
-    def select(self, mask: np.ndarray) -> "SafetyEvents":
+    def select(self, mask: np.ndarray) -> SafetyEvents:
         return SafetyEvents(*(getattr(self, f.name)[mask] for f in fields(self)))
 
-    def of_kind(self, kind: str) -> "SafetyEvents":
+    def of_kind(self, kind: str) -> SafetyEvents:
         return self.select(self.kind == kind)
 
     def records(self) -> list[dict]:
@@ -247,7 +247,10 @@ def longest_stretch_s(track: Track, resting: np.ndarray, params: SafetyParams = 
 
 
 def device_events(
-    track: Track, device: DeviceEvents, kinds=HARSH_KINDS + (REVERSING,), params: SafetyParams = SafetyParams()
+    track: Track,
+    device: DeviceEvents,
+    kinds: tuple[str, ...] = HARSH_KINDS + (REVERSING,),
+    params: SafetyParams = SafetyParams(),
 ) -> SafetyEvents:
     """The unit's own events of ``kinds`` with context read from the fixes around them.
 

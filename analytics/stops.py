@@ -58,7 +58,7 @@ class Stops:
     def __len__(self) -> int:
         return len(self.first)
 
-    def select(self, mask: np.ndarray) -> "Stops":
+    def select(self, mask: np.ndarray) -> Stops:
         return Stops(*(getattr(self, name)[mask] for name in self.__dataclass_fields__))
 
 

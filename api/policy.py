@@ -158,7 +158,7 @@ class PublicGate(Gate):
         return Access(self.capability, None)
 
 
-_GATES = {capability: Gate(capability) for capability in Capability if capability is not Capability.PUBLIC}
+_GATES: dict[Capability, Gate] = {c: Gate(c) for c in Capability if c is not Capability.PUBLIC}
 _GATES[Capability.PUBLIC] = PublicGate()
 
 

@@ -14,7 +14,6 @@ import pkgutil
 import sys
 
 import fleetpilot.commands
-
 from fleetpilot.errors import FleetpilotError
 
 # `sim` is handed to the simulator's own CLI untouched (it is a black box).

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from fleetpilot.ingest.dialects import tokens
 from fleetpilot.errors import FleetpilotError
+from fleetpilot.ingest.dialects import tokens
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 OWNTRACKS_ID = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]{0,63})/([A-Za-z0-9][A-Za-z0-9._-]{0,63})$")

@@ -62,7 +62,7 @@ def embedded_broker_url(settings: Settings) -> str:
         "    allow_anonymous: true\n"
     )
     amqtt = Path(sys.executable).with_name("amqtt")
-    log = open(state_file.parent / "amqtt.log", "ab")
+    log = open(state_file.parent / "amqtt.log", "ab")  # noqa: SIM115 (the detached broker holds it)
     proc = subprocess.Popen(
         [str(amqtt), "-c", str(config)], stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
     )

@@ -88,7 +88,7 @@ class BoundedBuffer:
         if self._consumer_waiting:
             try:
                 await asyncio.wait_for(self._ready.wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         with self._lock:
             self._consumer_waiting = False

@@ -243,7 +243,7 @@ class IngestWorker:
                 return
             number, batch = entry
             started = time.monotonic()
-            result = await link.run(lambda conn: writer.write(conn, batch))
+            result = await link.run(lambda conn: writer.write(conn, batch))  # noqa: B023 (awaited in this iteration)
             commit_ms = time.time() * 1000
             self._record(batch, result, time.monotonic() - started, commit_ms)
             self._committed[number] = batch

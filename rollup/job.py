@@ -336,14 +336,14 @@ def _cell_rows(analysis: Analysis, city: City, shifts) -> list[tuple]:
 def _segment_rows(analysis: Analysis, city: City, shifts) -> list[tuple]:
     """Passes, harsh brakes, speeding and mean speed per street segment and shift."""
     track, line, passes, mean_speed = analysis.segment_passes[:4]
-    table = {(int(t), int(l)): [int(n), 0, 0, float(v)] for t, l, n, v in zip(track, line, passes, mean_speed)}
+    table = {(int(t), int(s)): [int(n), 0, 0, float(v)] for t, s, n, v in zip(track, line, passes, mean_speed)}
     for k, kind in enumerate(SEGMENT_EXPOSURE, start=1):
-        for t, l, n in zip(*segment_events(analysis, [kind])):
-            table.setdefault((int(t), int(l)), [0, 0, 0, None])[k] += int(n)
+        for t, s, n in zip(*segment_events(analysis, [kind])):
+            table.setdefault((int(t), int(s)), [0, 0, 0, None])[k] += int(n)
     ids = city.streets.ids
     return [
         (
-            str(ids[l]),
+            str(ids[s]),
             _day(shifts[t]),
             shifts[t]["shift_id"],
             n,
@@ -351,7 +351,7 @@ def _segment_rows(analysis: Analysis, city: City, shifts) -> list[tuple]:
             speeding,
             None if v is None or not math.isfinite(v) else v,
         )
-        for (t, l), (n, brakes, speeding, v) in table.items()
+        for (t, s), (n, brakes, speeding, v) in table.items()
     ]
 
 

@@ -18,7 +18,6 @@ from support import TestServers, answers, run, with_database
 from fleetpilot.db.schema import prepare
 from fleetpilot.settings import Settings
 
-
 SERVERS = TestServers()
 
 

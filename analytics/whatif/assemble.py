@@ -213,7 +213,7 @@ def build_history(
         shift=np.repeat(np.arange(len(shifts)), counts).astype(np.int32),
         t0=t0 + utc_offset_s(t0, tz),
         events=events,
-        **{k: v for k, v in cols.items()},
+        **dict(cols.items()),
     )
     v_shift = np.repeat(np.arange(len(visits)), [len(v[0]) for v in visits]).astype(np.int32)
     v_t = np.concatenate([v[1] for v in visits]) if visits else np.zeros(0)

@@ -181,11 +181,11 @@ class Legs:
         """Harsh braking + acceleration + cornering per leg."""
         return self.events[:, :3].sum(axis=1)
 
-    def take(self, index: np.ndarray) -> "Legs":
+    def take(self, index: np.ndarray) -> Legs:
         return Legs(**{name: getattr(self, name)[index] for name in self.__dataclass_fields__})
 
 
-def leg_ends(history: "History") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def leg_ends(history: History) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(x0, y0, x1, y1) of every leg: a street leg's segment ends in driving order, a
     facility's centroid, NaN for legs off the network and gaps."""
     legs, net, fac = history.legs, history.network, history.facilities
@@ -237,7 +237,7 @@ class History:
         if self.legs.size and (self.legs.shift.min() < 0 or self.legs.shift.max() >= n):
             raise ValueError("a leg points at a shift outside the history")
 
-    def select_shifts(self, keep: np.ndarray) -> "History":
+    def select_shifts(self, keep: np.ndarray) -> History:
         """The history restricted to shifts where ``keep`` is true (legs and visits follow)."""
         keep = np.asarray(keep, dtype=bool)
         new_index = np.cumsum(keep) - 1

@@ -108,7 +108,7 @@ class _Profiles:
         self.by_fac_hour = _aggregator(q_cell, history.facilities.size * 24)
         self.q_log_dwell = np.log(np.maximum(legs.duration_s[self.q], 1.0))
 
-    def fit(self, day_weight: np.ndarray) -> "_Fit":
+    def fit(self, day_weight: np.ndarray) -> _Fit:
         """Profiles for day weights (days × replicates); one column per replicate."""
         n = self.cell_count @ day_weight
         total = self.cell_sum @ day_weight

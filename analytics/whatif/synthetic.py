@@ -430,7 +430,7 @@ def _simulate_shift(
     stop_of_segment: dict[int, list[int]],
 ) -> None:
     sigma = cfg.noise
-    hot = set(int(h) for h in hotspots)
+    hot = {int(h) for h in hotspots}
     no_events = [0] * len(EVENT_KINDS)
 
     def noise() -> float:

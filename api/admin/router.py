@@ -25,7 +25,7 @@ from fleetpilot.api.admin.schemas import (
     ZoneIn,
     ZoneOut,
 )
-from fleetpilot.api.deps import Allowed, Conn, REFUSALS, UNREADABLE_BODY
+from fleetpilot.api.deps import REFUSALS, UNREADABLE_BODY, Allowed, Conn
 from fleetpilot.api.policy import Capability
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=REFUSALS)

@@ -10,8 +10,8 @@ import os
 import secrets
 import uuid
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 
 import jwt

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 
 from fleetpilot.api.city import service
-from fleetpilot.api.deps import Allowed, Conn, REFUSALS
+from fleetpilot.api.deps import REFUSALS, Allowed, Conn
 from fleetpilot.api.geojson import FeatureCollection
 from fleetpilot.api.policy import Capability
 

@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
 from fleetpilot.api import policy
-from fleetpilot.api.deps import Allowed, Conn, DayRange, REFUSALS
+from fleetpilot.api.deps import REFUSALS, Allowed, Conn, DayRange
 from fleetpilot.api.efficiency import service
 from fleetpilot.api.efficiency.schemas import Bucket, RouteEfficiency, RouteSegmentsCoverage
 from fleetpilot.api.errors import UnknownRoute

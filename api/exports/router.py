@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
 from fleetpilot.api import policy
-from fleetpilot.api.deps import Allowed, Conn, DayRange, REFUSALS
+from fleetpilot.api.deps import REFUSALS, Allowed, Conn, DayRange
 from fleetpilot.api.errors import invalid
 from fleetpilot.api.exports.formats import MEDIA_TYPES, Format, write
 from fleetpilot.api.exports.service import DATASETS

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from fleetpilot.api import policy
-from fleetpilot.api.deps import Allowed, Conn, DayRange, REFUSALS
+from fleetpilot.api.deps import REFUSALS, Allowed, Conn, DayRange
 from fleetpilot.api.hotspots import service
 from fleetpilot.api.hotspots.schemas import CellKind, Hotspots, MinLevel, SegmentKind
 from fleetpilot.api.policy import Capability

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from fleetpilot.api import policy
-from fleetpilot.api.deps import Allowed, Conn, REFUSALS
+from fleetpilot.api.deps import REFUSALS, Allowed, Conn
 from fleetpilot.api.geojson import FeatureCollection
 from fleetpilot.api.live import service
 from fleetpilot.api.policy import Capability

@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from fleetpilot.api import policy
-from fleetpilot.api.deps import Allowed, Conn, REFUSALS
+from fleetpilot.api.deps import REFUSALS, Allowed, Conn
 from fleetpilot.api.me import export
 from fleetpilot.api.me.access_log import my_access_log
 from fleetpilot.api.me.schemas import AccessLog, Trends

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
-from fleetpilot.api.deps import Allowed, Conn, REFUSALS, UNREADABLE_BODY
+from fleetpilot.api.deps import REFUSALS, UNREADABLE_BODY, Allowed, Conn
 from fleetpilot.api.errors import UnknownRoute, invalid
 from fleetpilot.api.geojson import FeatureCollection
 from fleetpilot.api.policy import Capability

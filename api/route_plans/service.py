@@ -12,7 +12,6 @@ from fleetpilot.api.policy import Principal, audit
 from fleetpilot.api.route_plans.schemas import Imported, PlanCollection, RouteChange, RouteDetail, RouteOut, VersionOut
 from fleetpilot.db.importer import import_routes
 
-
 ROUTES = """
 SELECT r.route_id, r.name, r.active, r.current_version,
        (SELECT count(*) FROM route_versions v WHERE v.route_id = r.route_id) AS versions,

@@ -9,7 +9,7 @@ import orjson
 from fastapi import APIRouter, Path, Query, Response
 
 from fleetpilot.api import policy
-from fleetpilot.api.deps import Allowed, Conn, DayRange, REFUSALS, UNREADABLE_BODY
+from fleetpilot.api.deps import REFUSALS, UNREADABLE_BODY, Allowed, Conn, DayRange
 from fleetpilot.api.geojson import FeatureCollection
 from fleetpilot.api.policy import Capability
 from fleetpilot.api.shifts import service

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from fleetpilot.analytics.whatif.privacy import Privacy
 from fleetpilot.api import policy
-from fleetpilot.api.deps import Allowed, Conn, DayRange, REFUSALS
+from fleetpilot.api.deps import REFUSALS, Allowed, Conn, DayRange
 from fleetpilot.api.policy import Capability
 from fleetpilot.api.whatif import service
 from fleetpilot.api.whatif.schemas import AskIn, Catalog, ResultOut, ResultSummary
@@ -20,7 +20,7 @@ RESULTS_PATH = "/api/v1/whatif/results/"
 
 
 def _out(stored: service.Stored) -> ResultOut:
-    return ResultOut(**{k: v for k, v in stored.__dict__.items()}, link=RESULTS_PATH + stored.result_id)
+    return ResultOut(**dict(stored.__dict__.items()), link=RESULTS_PATH + stored.result_id)
 
 
 async def _answer(access, conn, kind: service.Kind, name: str, body: AskIn, days, tz: str) -> ResultOut:

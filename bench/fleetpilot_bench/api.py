@@ -294,7 +294,7 @@ def _start_server(url: str, port: int, secret: str, args: argparse.Namespace, da
     would fill up and block the server's logging)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETPILOT_")}
     env.update(FLEETPILOT_DATABASE_URL=url, FLEETPILOT_JWT_SECRET=secret, FLEETPILOT_DATA_DIR=data_dir)
-    log = open(Path(data_dir) / "api.log", "w")
+    log = open(Path(data_dir) / "api.log", "w")  # noqa: SIM115 (the server process writes it)
     server = subprocess.Popen(
         [
             sys.executable,

@@ -327,7 +327,7 @@ class IngestProcess:
         ]
         if args.ingest_workers == 1:
             cmd += ["--share-group", ""]
-        self._out = open(self.log, "wb")
+        self._out = open(self.log, "wb")  # noqa: SIM115 (the worker process writes it; closed in stop)
         self.proc = subprocess.Popen(cmd, env=env, stdout=self._out, stderr=subprocess.STDOUT)
         self.ps = psutil.Process(self.proc.pid)
 

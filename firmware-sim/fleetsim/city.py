@@ -295,7 +295,7 @@ def build_city(
     hw_start = nid(block * (ddx // 2), 0)
     prev = hw_start
     hx, hy = node_x[hw_start], node_y[hw_start]
-    for k in range(6):
+    for _k in range(6):
         hy -= 500.0
         hx += rng.normal(0.0, 40.0)
         node = new_node(hx, hy)

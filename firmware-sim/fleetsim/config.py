@@ -77,7 +77,7 @@ class SimConfig:
     def step_ms(self) -> int:
         return int(round(1000.0 / self.rate_hz))
 
-    def with_(self, **changes) -> "SimConfig":
+    def with_(self, **changes) -> SimConfig:
         return replace(self, **changes)
 
 

@@ -141,7 +141,7 @@ def pos_t(pos: dict) -> int:
 def owntracks_messages(fleet: FleetRun) -> Iterator[Message]:
     f = fleet.fixes
     streams = []
-    for v, vid, fsel, _ in _per_vehicle(fleet):
+    for _v, vid, fsel, _ in _per_vehicle(fleet):
 
         def gen(vid=vid, fsel=fsel):
             for i in fsel.tolist():

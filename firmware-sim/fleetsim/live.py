@@ -18,8 +18,8 @@ import numpy as np
 from fleetsim.messages import Encoder
 from fleetsim.mqtt import Broker, Pump, Unit
 from fleetsim.offline import iter_vehicle_days, other_vehicle
-from fleetsim.schedule import OFFLINE
 from fleetsim.scenario import Scenario
+from fleetsim.schedule import OFFLINE
 from fleetsim.truth import TruthBuilder
 from fleetsim.wire import topic
 

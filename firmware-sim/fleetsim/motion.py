@@ -44,7 +44,7 @@ class Knots:
     tag: np.ndarray
 
     @staticmethod
-    def empty() -> "Knots":
+    def empty() -> Knots:
         z = np.zeros(0)
         return Knots(z, z, z, z, z, z, np.zeros(0, dtype=np.int64))
 

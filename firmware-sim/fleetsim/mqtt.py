@@ -36,7 +36,7 @@ class Broker:
     version: str = "5"  # "5" or "3.1.1"
 
     @staticmethod
-    def from_url(url: str, username: str | None = None, password: str | None = None, version: str = "5") -> "Broker":
+    def from_url(url: str, username: str | None = None, password: str | None = None, version: str = "5") -> Broker:
         """mqtt://[user[:password]@]host[:port] or mqtts://… (TLS, system CAs)."""
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts", "tcp"):

@@ -22,8 +22,8 @@ import orjson
 from fleetsim.config import SimConfig, no_noise
 from fleetsim.messages import Encoder
 from fleetsim.roster import parse_time
-from fleetsim.schedule import EVENTS, HOSTILE, HOSTILE_KINDS, TELEMETRY, Schedule, build_schedule, counts
 from fleetsim.scenario import Scenario, build_scenario
+from fleetsim.schedule import EVENTS, HOSTILE, HOSTILE_KINDS, TELEMETRY, Schedule, build_schedule, counts
 from fleetsim.shift import ShiftResult, simulate_shift
 from fleetsim.truth import TruthBuilder, shift_truth
 from fleetsim.wire import EVENT_KINDS

@@ -388,7 +388,7 @@ def _observe_and_record(
     add(depart - rb.uniform(180, 360), IGNITION_ON, 0.0)
     parked = float(motion.dwell_start(k_end)) + 30.0
     visits, breaks = [], []
-    for a, (fid, ftype, n_q, queue, service_s) in enumerate(visit_specs):
+    for a, (fid, ftype, n_q, _queue, service_s) in enumerate(visit_specs):
         k_p = index[FACILITY * TAG + a * 100]
         first = index[FACILITY * TAG + a * 100 + 1] if n_q else k_p
         if ftype == "break":

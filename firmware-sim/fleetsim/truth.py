@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from fleetsim import FIRMWARE
-from fleetsim.schedule import Schedule
 from fleetsim.scenario import Scenario
+from fleetsim.schedule import Schedule
 from fleetsim.shift import ShiftResult
 
 

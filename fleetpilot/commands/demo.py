@@ -101,7 +101,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 str(run_dir / "live"),
             ],
             env=env,
-            stdout=open(logs / "sim.log", "w"),
+            stdout=open(logs / "sim.log", "w"),  # noqa: SIM115 (the simulator process holds it)
             stderr=subprocess.STDOUT,
         )
         if sim.returncode != 0:

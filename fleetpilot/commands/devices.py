@@ -100,7 +100,7 @@ async def _broker_files(conn, settings: Settings, out: Path) -> None:
         ingest_username=target.username,
         ingest_password=target.password,
     )
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (once, at the command's end)
     for name, text in (("passwd", passwd), ("acl", acl)):
         path = out / name
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # hashes: owner only

@@ -18,13 +18,14 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import orjson
+from paho.mqtt.client import topic_matches_sub
+
 from fleetpilot.ingest.batch import Batch
 from fleetpilot.ingest.buffer import Inbound
 from fleetpilot.ingest.dialects import owntracks, traccar
 from fleetpilot.ingest.dialects.bindings import Bindings
 from fleetpilot.ingest.dialects.common import Decoded
 from fleetpilot.ingest.validate import MAX_PAYLOAD_BYTES, Rejected
-from paho.mqtt.client import topic_matches_sub
 
 if TYPE_CHECKING:
     from fleetpilot.ingest.pipeline import Pipeline

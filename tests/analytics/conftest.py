@@ -124,7 +124,7 @@ def by_shift(run) -> tuple[Fixes, DeviceEvents, list[list[str]], np.ndarray, lis
 def _simulate(n_vehicles: int, days: int, seed: int, true_distance: bool = False) -> SimShifts:
     from fleetsim.offline import generate_fleet
 
-    options = dict(n_vehicles=n_vehicles, days=days, seed=seed, start="2026-11-20T06:00:00Z")
+    options = {"n_vehicles": n_vehicles, "days": days, "seed": seed, "start": "2026-11-20T06:00:00Z"}
     run = generate_fleet(**options)
     fixes, device, planned, windows, truth = by_shift(run)
     city = City.from_geojson(run.city_geojson)

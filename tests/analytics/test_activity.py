@@ -31,7 +31,7 @@ def _square(frame, x0, y0, size):
     return shapely.Polygon(np.column_stack([lon, lat]))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _geofences(frame):
     return Geofences.build(
         ["depot-1", "landfill-1", "break-1"],

@@ -69,7 +69,7 @@ class ApiServer:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> "ApiServer":
+    def __enter__(self) -> ApiServer:
         self.thread.start()
         # Startup opens the database pool: wait for it rather than for a fixed time.
         while not self.server.started:
@@ -93,7 +93,7 @@ class Watch:
     bad_responses: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
 
-    def attach(self, page) -> "Watch":
+    def attach(self, page) -> Watch:
         page.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: self.page_errors.append(str(e)))
         page.on("requestfailed", lambda r: self.failed_requests.append(f"{r.url} {r.failure}"))
@@ -296,7 +296,7 @@ class TileServer:
     def template(self) -> str:
         return f"http://127.0.0.1:{self.server.server_port}/tiles/{{z}}/{{x}}/{{y}}.png"
 
-    def __enter__(self) -> "TileServer":
+    def __enter__(self) -> TileServer:
         self.thread.start()
         return self
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import asyncpg
-
 from browser.harness import run_async
+
 from fleetpilot.api.users import create_user
 from fleetpilot.db.maintenance import ensure_partitions
 from fleetpilot.rollup.job import run_rollup

@@ -8,7 +8,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-
 from browser.harness import DESKTOP, PHONE, Watch, open_page, screenshot, signed_in_context
 
 pytestmark = pytest.mark.browser

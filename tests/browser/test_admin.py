@@ -9,7 +9,6 @@ import uuid
 
 import httpx
 import pytest
-
 from browser.harness import DESKTOP, PHONE, Watch, open_page, screenshot, signed_in_context
 
 pytestmark = pytest.mark.browser

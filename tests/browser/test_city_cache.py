@@ -4,7 +4,6 @@ again with If-None-Match and gets a 304 (headers only), the page still drawn wit
 from __future__ import annotations
 
 import pytest
-
 from browser.harness import DESKTOP, Watch, open_page, signed_in_context
 
 pytestmark = pytest.mark.browser

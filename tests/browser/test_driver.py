@@ -9,7 +9,6 @@ import zipfile
 from datetime import datetime, timezone
 
 import pytest
-
 from browser.harness import DESKTOP, PHONE, Watch, horizontal_overflow, open_page, screenshot, signed_in_context
 
 pytestmark = pytest.mark.browser
@@ -184,7 +183,7 @@ def test_editing_the_address_never_shows_another_persons_shift(driver_page, pilo
     assert foreign not in driver_page.input_value("#shift-select")
     assert driver_page.inner_text("#summary") == ""  # nothing of that shift was drawn
     # The only refused request is the foreign shift itself (404: its existence is not revealed).
-    refused = [r for r in driver_page.watch.bad_responses]
+    refused = list(driver_page.watch.bad_responses)
     assert refused and all(r.startswith("404") and foreign in r for r in refused), refused
     assert vehicle not in driver_page.inner_text("#summary")
     screenshot(driver_page, f"driver-foreign-shift-{which}-phone")

@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import httpx
 import pytest
-
 from browser.harness import DESKTOP, Watch, open_page, screenshot, signed_in_context
 
 pytestmark = pytest.mark.browser

@@ -6,7 +6,6 @@ passes axe-core with no serious or critical violation, and is saved as a screens
 from __future__ import annotations
 
 import pytest
-
 from browser.harness import (
     DESKTOP,
     PHONE,

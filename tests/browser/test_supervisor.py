@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
-
 from browser.harness import DESKTOP, Watch, open_page, screenshot, signed_in_context
 
 pytestmark = pytest.mark.browser

@@ -5,7 +5,6 @@ leaves the app (checked in test_pages)."""
 from __future__ import annotations
 
 import pytest
-
 from browser.harness import PHONE, ApiServer, TileServer, Watch, open_page, screenshot, signed_in_context
 
 pytestmark = pytest.mark.browser

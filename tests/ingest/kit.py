@@ -111,7 +111,7 @@ class WorkerThread:
         except BaseException as exc:  # reported by stop()
             self.error = exc
 
-    def start(self) -> "WorkerThread":
+    def start(self) -> WorkerThread:
         self._thread.start()
         wait_until(
             lambda: self.worker.receiver is not None and self.worker.receiver.subscribed.is_set() or self.error,

@@ -22,7 +22,7 @@ def test_fleet_with_leaks_outages_and_duplicates_is_stored_exactly_once(
     totals = fleet.truth["totals"]
     assert totals["fixes_offduty"] > 0 and totals["duplicate_publishes"] > 0
     assert totals["replayed_messages"] > 0
-    worker = start_worker()
+    _worker = start_worker()
     fleet.publish(mqtt_url, accel=0)
     wait_for_rows(db_url, fleet)
     assert_exactly_once(db_url, fleet)

@@ -14,8 +14,7 @@ from ingest_kit import HOUR_MS, Publisher, register, sql, wait_until
 from support import run
 from trackers_formats import owntracks_location, owntracks_lwt, owntracks_transition
 
-from fleetpilot.ingest.dialects import tokens
-from fleetpilot.ingest.dialects import owntracks
+from fleetpilot.ingest.dialects import owntracks, tokens
 from fleetpilot.settings import Settings
 
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")

@@ -8,10 +8,10 @@ import uuid
 import paho.mqtt.client as mqtt
 import pytest
 from ingest_kit import unique_city, wait_until
-from support import PrivateMosquitto
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from support import PrivateMosquitto
 
 from fleetpilot.ingest.pahofast import RECV_BYTES, FastClient, PahoClient, check_paho_version
 from fleetpilot.urls import parse_mqtt_url
@@ -52,7 +52,7 @@ class Subscriber:
         if self.ack_at_once:
             self.client.ack_many([mid for _, _, mid, _ in received])
 
-    def start(self) -> "Subscriber":
+    def start(self) -> Subscriber:
         if self.protocol == "5":
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = 300

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 
-import asyncpg
 import pytest
 from support import run, with_conn
 

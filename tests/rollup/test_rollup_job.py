@@ -53,7 +53,7 @@ def test_rollup_computes_every_shift_then_is_a_no_op(db_url, fleet):
     assert forced.shifts == 6
     metrics = {r["shift_id"]: r for r in snap["shift_metrics"]}
     truth = {s["shift_id"]: s for s in fleet.truth["shifts"]} if "shifts" in fleet.truth else {}
-    for shift_id, row in metrics.items():
+    for _shift_id, row in metrics.items():
         assert row["distance_m"] > 1000 and 0 <= row["coverage"] <= 1
         assert row["collection_s"] + row["deadhead_s"] + row["facility_s"] + row["break_s"] + row["idle_s"] > 0
     assert {r["shift_id"] for r in snap["cell_exposure"]} == set(metrics)

@@ -51,10 +51,9 @@ def test_rollup_service_exports_metrics_and_survives_a_database_restart(tmp_path
         pg.start()
 
         async def migrate() -> None:
+            from fleetpilot.db.importer import import_city
             from fleetsim.config import SimConfig
             from fleetsim.scenario import build_scenario
-
-            from fleetpilot.db.importer import import_city
 
             conn = await asyncpg.connect(pg.admin_url)
             try:

@@ -129,7 +129,7 @@ def test_duplicates_clock_skew_and_counts(faulty_scenario, faulty_days):
 def test_leaking_units_publish_outside_the_shift_and_flag_the_break(faulty_days):
     leakers = 0
     for vd in faulty_days:
-        sh, f, e = vd.result.shift, vd.result.fixes, vd.result.events
+        sh, f, _e = vd.result.shift, vd.result.fixes, vd.result.events
         outside = (f["t"] < sh.start_ms) | (f["t"] >= sh.end_ms)
         c = vd.truth["counts"]
         if vd.result.leaking:

@@ -83,7 +83,7 @@ def test_plan_files_import_into_the_database(tmp_path, db_url):
             await conn.close()
 
     versions, again, n_streets, n_stops, n_shifts, n_crew = run(load())
-    assert versions == again == {r: 1 for r in route_ids}
+    assert versions == again == dict.fromkeys(route_ids, 1)
     assert n_streets == len(streets)
     assert n_stops == sum(1 for f in routes["features"] if f["properties"]["feature_type"] == "stop")
     assert n_shifts == len(roster["shifts"]) and n_crew == sum(len(s["crew"]) for s in roster["shifts"])

@@ -46,7 +46,7 @@ def test_every_regular_message_validates(faulty_scenario, faulty_days, validator
 
 def test_default_run_messages_validate_with_jsonschema_too(noisy_run, schema):
     sc = noisy_run.scenario
-    days = [vd for vd in iter_vehicle_days(sc, range(1))]
+    days = list(iter_vehicle_days(sc, range(1)))
     checked = 0
     for _, pub in _publications(sc, days):
         if checked % 25 == 0:  # jsonschema is slow; a sample, fastjsonschema checks them all above
@@ -56,7 +56,7 @@ def test_default_run_messages_validate_with_jsonschema_too(noisy_run, schema):
 
 
 def test_hostile_messages_are_invalid_or_claim_another_vehicle(faulty_scenario, faulty_days, validators):
-    by_kind = {k: 0 for k in HOSTILE_KINDS}
+    by_kind = dict.fromkeys(HOSTILE_KINDS, 0)
     for vd, pub in _publications(faulty_scenario, faulty_days):
         if vd.schedule.kind[pub.row] != HOSTILE:
             continue

@@ -86,7 +86,7 @@ def test_bad_requests_are_refused_with_a_reason(prepared):
         ("scenario", "resequence", {}, "route_id"),
     ):
         with pytest.raises(service.WhatIfError, match=match):
-            run(_with(url, lambda c: service.answer(c, kind, name, params, *PERIOD, K)))
+            run(_with(url, lambda c: service.answer(c, kind, name, params, *PERIOD, K)))  # noqa: B023 (run now)
     with pytest.raises(service.WhatIfError, match="time zone"):
         run(_with(url, lambda c: service.answer(c, "question", "truck_hours_by_weekday", {}, *PERIOD, K, "Mars/Base")))
     with pytest.raises(service.WhatIfError, match="no prepared shifts"):
