@@ -75,7 +75,7 @@ class DeviceIn(BaseModel):
         return value or None
 
     @model_validator(mode="after")
-    def _identity_fits_dialect(self) -> "DeviceIn":
+    def _identity_fits_dialect(self) -> DeviceIn:
         if self.dialect == "v1" and self.external_id:
             raise ValueError("a protocol v1 unit is identified by its truck's topic: no tracker identity")
         if self.dialect != "v1" and not self.external_id:

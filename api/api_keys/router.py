@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, status
 
 from fleetpilot.api.api_keys import service
 from fleetpilot.api.api_keys.schemas import ApiKeyIn, ApiKeyIssued, ApiKeyOut
-from fleetpilot.api.deps import Allowed, Conn, REFUSALS, UNREADABLE_BODY
+from fleetpilot.api.deps import REFUSALS, UNREADABLE_BODY, Allowed, Conn
 from fleetpilot.api.policy import Capability
 
 router = APIRouter(prefix="/admin/api-keys", tags=["admin"], responses=REFUSALS)
