@@ -51,7 +51,7 @@ def _settings(url: str, **more) -> GeoReportSettings:
 
 async def _all(client: GeoReportClient, start: datetime, end: datetime) -> tuple[list, datetime]:
     found, cursor = [], start
-    async for page, cursor in client.requests(start, end):
+    async for page, cursor in client.requests(start, end):  # noqa: B007 (the last one is returned)
         found += page
     return found, cursor
 
