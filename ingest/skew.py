@@ -19,11 +19,18 @@ class SkewTracker:
         self.alpha = alpha
         self.skew_s: dict[str, float] = {}
         self._logged: dict[str, float] = {}
+        self.changed: set[str] = set()  # devices observed since the last take_changed()
 
     def observe(self, vid: str, sent_ms: int, received_ms: int) -> None:
         skew = (sent_ms - received_ms) / 1000
         known = self.skew_s.get(vid)
         self.skew_s[vid] = skew if known is None else known + self.alpha * (skew - known)
+        self.changed.add(vid)
+
+    def take_changed(self) -> tuple[list[str], list[float]]:
+        """(vehicles, skews) observed since the last call, for storing."""
+        vids, self.changed = sorted(self.changed), set()
+        return vids, [self.skew_s[v] for v in vids]
 
     def skewed(self) -> dict[str, float]:
         """Devices whose smoothed skew is beyond the tolerance."""

@@ -36,6 +36,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("fleetpilot.ingest.watch")
 RESCUE_IDLE_S = 2.0  # a rescue ends after this long without a message, all acknowledged
+STORE_SKEW = """
+UPDATE devices d SET clock_skew_s = s.skew_s, clock_checked_at = now()
+FROM unnest($1::text[], $2::real[]) AS s(vehicle_id, skew_s)
+WHERE d.vehicle_id = s.vehicle_id AND d.dialect = 'v1'
+"""
 
 
 class Watch:
@@ -48,6 +53,8 @@ class Watch:
         interval_s: float = 0.5,
         stall_after_s: float = 5.0,
         burst_every_s: float = 10.0,
+        skew_store_every_s: float = 30.0,
+        db=None,
     ):
         self.worker = worker
         self.pipeline = pipeline
@@ -63,6 +70,9 @@ class Watch:
         self._stranded_logged: set[str] = set()
         self._rescues: dict[str, tuple[Receiver, Peer, float]] = {}
         self._rescues_made = 0
+        self.skew_store_every_s = skew_store_every_s
+        self.db = db  # a DbLink of the watch's own (the pipeline's may be busy or blocked)
+        self._skew_stored = time.monotonic()
 
     async def run(self) -> None:
         while True:
@@ -72,6 +82,9 @@ class Watch:
                 self.check_rejects(now)
                 self.check_gaps(now)
                 self.check_skew()
+                if self.db is not None and now - self._skew_stored >= self.skew_store_every_s:
+                    self._skew_stored = now
+                    await self.store_skew()
                 if self.peers is not None:
                     await self.check_peers()
             except Exception:  # the watch must never take the worker down
@@ -159,6 +172,17 @@ class Watch:
                 tolerance_s=skew.tolerance_s,
                 meaning="positive: the unit's fix times are ahead of the server's receive time",
             )
+
+    async def store_skew(self) -> None:
+        """Each device's smoothed skew into `devices` (shown to admins). Bounded in time: during
+        a database outage the watch must go on reporting, so the write is skipped then."""
+        vids, skews = self.pipeline.skew.take_changed()
+        if not vids:
+            return
+        try:
+            await asyncio.wait_for(self.db.run(lambda conn: conn.execute(STORE_SKEW, vids, skews)), 5.0)
+        except asyncio.TimeoutError:
+            await self.db.close()  # it may have been cut mid-operation; the next write reconnects
 
     # -- stranded shares ---------------------------------------------------------------
 

@@ -67,6 +67,7 @@ class IngestConfig:
     session_expiry_s: int = 300
     rescue_after_s: float = 10.0  # a dead peer's stranded share is taken over after this long
     stall_after_s: float = 5.0  # no commit this long while messages wait: logged as a stall
+    skew_store_every_s: float = 30.0  # devices' clock skew written to `devices` this often
     mqtt_client: str = "fast"  # "fast" (hand-parsed QoS 1, batched acks) or "paho" (paho's own path)
     shutdown_timeout_s: float = 30.0  # on stop: how long to keep retrying the last batches
     # Other dialects' topics (docs/trackers.md); None: not subscribed. "{city}" is replaced.
@@ -151,7 +152,15 @@ class IngestWorker:
             peers = PeerWatch(
                 parse_mqtt_url(cfg.mqtt_url), cfg.city, cfg.client_id, cfg.share_group, cfg.session_expiry_s
             )
-        watch = Watch(self, pipeline, peers, stall_after_s=cfg.stall_after_s)
+        watch_db = DbLink(cfg.database_url, "watch", self.metrics)
+        watch = Watch(
+            self,
+            pipeline,
+            peers,
+            stall_after_s=cfg.stall_after_s,
+            skew_store_every_s=cfg.skew_store_every_s,
+            db=watch_db,
+        )
         queue: asyncio.Queue[tuple[int, Batch] | None] = asyncio.Queue(maxsize=cfg.writers)
         links = [
             DbLink(cfg.database_url, f"writer-{i}", self.metrics, init=prepare_connection) for i in range(cfg.writers)
@@ -193,7 +202,7 @@ class IngestWorker:
             if peers is not None:
                 peers.stop()
             self.receiver.stop()
-            for link in (reader, *links):
+            for link in (reader, watch_db, *links):
                 await link.close()
             log(logger, logging.INFO, "ingest worker stopped", **self.totals)
 

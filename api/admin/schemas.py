@@ -100,6 +100,8 @@ class DeviceOut(BaseModel):
     last_seen: datetime | None
     online: bool | None
     firmware: str | None
+    clock_skew_s: float | None = None  # the unit's clock minus the server's (ingest, issue 19)
+    clock_checked_at: datetime | None = None
 
 
 class PrivacySettings(BaseModel):

@@ -48,7 +48,10 @@ VEHICLES = "SELECT vehicle_id, city, label, active FROM vehicles ORDER BY vehicl
 INSERT_VEHICLE = """
 INSERT INTO vehicles (vehicle_id, city, label) VALUES ($1, $2, $3) RETURNING vehicle_id, city, label, active
 """
-DEVICE_COLUMNS = "device_id, vehicle_id, mqtt_username, dialect, external_id, installed_at, last_seen, online, firmware"
+DEVICE_COLUMNS = (
+    "device_id, vehicle_id, mqtt_username, dialect, external_id, installed_at, last_seen, online, firmware, "
+    "clock_skew_s, clock_checked_at"
+)
 DEVICES = f"SELECT {DEVICE_COLUMNS} FROM devices ORDER BY device_id"
 INSERT_DEVICE = (
     "INSERT INTO devices (device_id, vehicle_id, mqtt_username, dialect, external_id) VALUES ($1, $2, $3, $4, $5) "

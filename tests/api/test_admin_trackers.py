@@ -28,3 +28,23 @@ def test_admin_binds_tracker_identities(api):
     listed = {d["device_id"]: (d["dialect"], d["external_id"]) for d in api.get(ADMIN, "admin").json()}
     assert listed["trk-1"] == ("traccar", "864275071234567") and listed["ot-1"] == ("owntracks", "ana/phone1")
     assert listed["dev-1"] == ("v1", None)
+
+
+def test_admin_sees_each_units_clock_skew(api):
+    """The ingest stores each unit's clock skew (issue 19); the admin's device list shows it."""
+    import asyncpg
+    from support import run
+
+    async def skew() -> None:
+        conn = await asyncpg.connect(api.database_url)
+        try:
+            await conn.execute(
+                "UPDATE devices SET clock_skew_s = 600, clock_checked_at = now() WHERE device_id = 'dev-1'"
+            )
+        finally:
+            await conn.close()
+
+    run(skew())
+    listed = {d["device_id"]: d for d in api.get(ADMIN, "admin").json()}
+    assert listed["dev-1"]["clock_skew_s"] == 600 and listed["dev-1"]["clock_checked_at"]
+    assert all(d["clock_skew_s"] is None for k, d in listed.items() if k != "dev-1")

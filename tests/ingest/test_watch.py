@@ -110,3 +110,34 @@ def test_a_flood_of_rejects_is_a_few_log_lines_with_reasons(db_url, city, start_
             reasons[reason] = reasons.get(reason, 0) + n
     assert reasons == {"bad_json": 150, "bad_version": 150}
     assert all(line["examples"][r] for line in lines for r in line["reasons"])
+
+
+@pytest.mark.timeout(90)
+def test_a_units_clock_skew_is_measured_stored_for_admins_and_named_in_dead_letters(
+    db_url, city, start_worker, publisher, caplog
+):
+    caplog.set_level(logging.INFO, logger="fleetpilot.ingest")
+    now = int(time.time() * 1000)
+    register(db_url, city, "truck-1", [(now - HOUR, now + HOUR)])
+    register(db_url, city, "truck-2", [(now - HOUR, now + HOUR)])
+    start_worker(skew_store_every_s=0.5)
+    ahead = now + 600_000  # truck-1's clock is 10 minutes ahead
+    for seq in range(5):
+        # Its GPS fixes are right (within the future limit), its own clock is not.
+        publisher.send("truck-1", "telemetry", telemetry("truck-1", seq + 1, [fix(now - 5000 + seq)], sent=ahead))
+        publisher.send("truck-2", "telemetry", telemetry("truck-2", seq + 1, [fix(now - 5000 + seq)]))
+    # A message stamped by the skewed clock throughout: dead-lettered, the reason naming skew.
+    publisher.send("truck-1", "telemetry", telemetry("truck-1", 9, [fix(ahead)], sent=ahead))
+    publisher.flush()
+
+    def stored_skews():
+        rows = sql(db_url, "SELECT vehicle_id, clock_skew_s FROM devices WHERE clock_skew_s IS NOT NULL")
+        return {r["vehicle_id"]: r["clock_skew_s"] for r in rows} if len(rows) == 2 else None
+
+    skews = wait_until(stored_skews, 20, "both devices' clock skew to be stored")
+    assert 590 < skews["truck-1"] < 610 and abs(skews["truck-2"]) < 5
+    rejects = sql(db_url, "SELECT reason, detail FROM rejects")
+    assert [r["reason"] for r in rejects] == ["clock_skew"] and "ahead" in rejects[0]["detail"]
+    wait_until(lambda: logged(caplog, "device clock skew beyond tolerance"), 10, "the skew to be logged")
+    flagged = logged(caplog, "device clock skew beyond tolerance")
+    assert [line["vehicle_id"] for line in flagged] == ["truck-1"]

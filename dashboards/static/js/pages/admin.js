@@ -73,14 +73,23 @@ async function showPersonField() {
 
 const DIALECT_WORDS = { v1: "fleetpilot unit", traccar: "via Traccar", owntracks: "OwnTracks phone" };
 
+// The unit's clock against the server's (the ingest's measure): beyond 30 s its data is at
+// risk (dead-lettered as clock_skew when ahead, counted off duty near a shift's start when behind).
+function clockWords(skew) {
+  if (skew === null || skew === undefined) return "–";
+  const s = Math.round(skew);
+  if (Math.abs(s) <= 30) return "ok";
+  return `${Math.abs(s)} s ${s > 0 ? "ahead" : "behind"}`;
+}
+
 async function loadDevices() {
   const [devices, vehicles] = await Promise.all([getJson("admin/devices"), getJson("admin/vehicles")]);
   $("devices").innerHTML = tableHtml({
     caption: "Registered devices", id: "devices-table", stack: true, scroll: true, empty: "No devices registered.",
-    columns: [{ label: "Device" }, { label: "Truck" }, { label: "Kind" }, { label: "Tracker identity" }, { label: "Firmware" }, { label: "Last seen" }, { label: "Online" }],
+    columns: [{ label: "Device" }, { label: "Truck" }, { label: "Kind" }, { label: "Tracker identity" }, { label: "Firmware" }, { label: "Last seen" }, { label: "Online" }, { label: "Clock" }],
     rows: devices.map((d) => [fmt.esc(d.device_id), fmt.esc(d.vehicle_id || "–"), fmt.esc(DIALECT_WORDS[d.dialect] || d.dialect),
       fmt.esc(d.external_id || "–"), fmt.esc(d.firmware || "–"),
-      fmt.esc(fmt.dateTime(d.last_seen)), d.online === null ? "–" : d.online ? "yes" : "no"]),
+      fmt.esc(fmt.dateTime(d.last_seen)), d.online === null ? "–" : d.online ? "yes" : "no", clockWords(d.clock_skew_s)]),
   });
   $("device-vehicle").innerHTML = '<option value="">none yet</option>'
     + vehicles.map((v) => `<option value="${fmt.esc(v.vehicle_id)}">${fmt.esc(v.vehicle_id)}${v.label ? ` · ${fmt.esc(v.label)}` : ""}</option>`).join("");
