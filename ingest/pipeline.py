@@ -105,6 +105,8 @@ class Pipeline:
         the message was not seen before (its drops are counted only then)."""
         vid = msg.vid
         seq = msg.seq or 0  # dialects without sequence numbers store NULL (msg.seq None)
+        if type(msg) is not Status:
+            windows = self.skew.windows(vid, windows)  # a skewed unit's times, judged in its clock
         if type(msg) is Telemetry:
             fixes = filter_fixes(msg, windows, self.registry.zones, batch.drops if first else None)
             if fixes:

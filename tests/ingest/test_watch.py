@@ -141,3 +141,33 @@ def test_a_units_clock_skew_is_measured_stored_for_admins_and_named_in_dead_lett
     wait_until(lambda: logged(caplog, "device clock skew beyond tolerance"), 10, "the skew to be logged")
     flagged = logged(caplog, "device clock skew beyond tolerance")
     assert [line["vehicle_id"] for line in flagged] == ["truck-1"]
+
+
+@pytest.mark.timeout(90)
+def test_a_skewed_units_shift_window_is_judged_in_its_own_clock(db_url, city, start_worker, publisher):
+    """A unit 10 min behind: fixes it stamps before the shift's start are on duty (kept), and
+    fixes it stamps inside the shift but truly after its end are off duty (dropped)."""
+    now = int(time.time() * 1000)
+    minute = 60_000
+    register(db_url, city, "truck-1", [(now - 20 * minute, now - 2 * minute)])
+    start_worker()
+    behind = now - 10 * minute  # the unit's clock when it sends (now)
+    warm_up = [now - 15 * minute + i * 1000 for i in range(3)]  # on duty in either clock
+    at_start = [now - 29 * minute + i * 1000 for i in range(3)]  # truly 19 min ago: on duty
+    after_end = [now - 11 * minute + i * 1000 for i in range(3)]  # truly 1 min ago: off duty
+    seq = 0
+    for times in (warm_up, at_start, after_end):
+        for t in times:
+            seq += 1
+            publisher.send("truck-1", "telemetry", telemetry("truck-1", seq, [fix(t)], sent=behind))
+        publisher.flush()
+        time.sleep(0.3)  # in order: the skew is measured on the warm-up first
+    wait_until(
+        lambda: sql(db_url, "SELECT coalesce(sum(fixes), 0) AS n FROM privacy_drops")[0]["n"] >= 3,
+        20,
+        "the off-duty fixes to be counted",
+    )
+    stored = sql(db_url, "SELECT (extract(epoch FROM ts) * 1000)::bigint AS t FROM fixes ORDER BY ts")
+    assert [r["t"] for r in stored] == sorted(warm_up + at_start)
+    drops = sql(db_url, "SELECT reason, sum(fixes)::int AS n FROM privacy_drops GROUP BY 1")
+    assert {r["reason"]: r["n"] for r in drops} == {"off_duty": 3}
