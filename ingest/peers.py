@@ -126,6 +126,15 @@ class PeerWatch:
                 if p.client_id != self.client_id and p.share_group == self.share_group and p.stranded(now)
             ]
 
+    def live_peers(self) -> list[str]:
+        """Other workers of this group that are online now."""
+        with self._lock:
+            return [
+                p.client_id
+                for p in self.peers.values()
+                if p.online and p.share_group == self.share_group and p.client_id != self.client_id
+            ]
+
     def rescuer(self) -> bool:
         """True when this worker is the one to rescue: the smallest client id among live peers."""
         with self._lock:

@@ -164,15 +164,21 @@ class Receiver:
         self._client.disconnect()
         self._client.loop_stop()
 
-    def stop(self, timeout_s: float = 5.0) -> None:
+    def stop(self, timeout_s: float = 5.0, keep_session_s: int | None = None) -> None:
         """Send what is queued (acks first), disconnect cleanly (the session stays), stop the thread.
+        `keep_session_s` (MQTT 5): the session's expiry from now on, sent with DISCONNECT.
 
         Returns once the broker has closed the connection, i.e. has read every ack (see pahofast)."""
         self.buffer.close()  # a network thread waiting for room gives up; those messages stay unacked
         deadline = time.monotonic() + timeout_s
         while self._client.want_write() and time.monotonic() < deadline:
             time.sleep(0.01)
-        self._client.disconnect()
+        if keep_session_s is not None and self.protocol == "5" and self.session_expiry_s > 0:
+            props = Properties(PacketTypes.DISCONNECT)
+            props.SessionExpiryInterval = keep_session_s
+            self._client.disconnect(properties=props)
+        else:
+            self._client.disconnect()
         self._client.loop_stop()
 
     @property

@@ -66,6 +66,9 @@ class IngestConfig:
     # enough for a restart or a rolling deploy. `--session-expiry`.
     session_expiry_s: int = 300
     rescue_after_s: float = 10.0  # a dead peer's stranded share is taken over after this long
+    # A clean stop with no live peer in the group (e.g. the only worker, for maintenance) leaves
+    # the session this long instead: nobody else takes the messages, so the queue must wait.
+    alone_session_expiry_s: int = 7 * 86400
     stall_after_s: float = 5.0  # no commit this long while messages wait: logged as a stall
     skew_store_every_s: float = 30.0  # devices' clock skew written to `devices` this often
     mqtt_client: str = "fast"  # "fast" (hand-parsed QoS 1, batched acks) or "paho" (paho's own path)
@@ -199,9 +202,10 @@ class IngestWorker:
             watching.cancel()
             for rescue in self.receivers[1:]:  # unacknowledged: the session gets them again
                 rescue.release()
+            alone = peers is None or not peers.live_peers()
             if peers is not None:
                 peers.stop()
-            self.receiver.stop()
+            self.receiver.stop(keep_session_s=cfg.alone_session_expiry_s if alone else None)
             for link in (reader, watch_db, *links):
                 await link.close()
             log(logger, logging.INFO, "ingest worker stopped", **self.totals)

@@ -65,3 +65,22 @@ def test_a_dead_workers_stranded_share_is_reported_and_rescued(db_url, mqtt_url,
     rescued = events(log, "stranded share rescued")[0]
     assert rescued["peer"].endswith("-b") and rescued["messages"] > 0
     assert live.terminate() == 0
+
+
+@pytest.mark.timeout(60)
+def test_the_last_worker_stopping_keeps_its_session_beyond_the_short_expiry(db_url, city, start_worker, publisher):
+    """The short expiry is for dead peers' shares. A clean stop with no live peer (the only
+    worker, for maintenance) leaves the session for `alone_session_expiry_s`, so what is
+    published meanwhile waits for it."""
+    from ingest_kit import fix, register, telemetry
+
+    now = int(time.time() * 1000)
+    register(db_url, city, "truck-1", [(now - 3_600_000, now + 3_600_000)])
+    first = start_worker(worker_id="solo", session_expiry_s=1, alone_session_expiry_s=120)
+    first.stop()
+    for seq in range(20):
+        publisher.send("truck-1", "telemetry", telemetry("truck-1", seq + 1, [fix(now - 60_000 + seq * 1000)]))
+    publisher.flush()
+    time.sleep(3)  # three times the 1 s expiry the worker connected with
+    start_worker(worker_id="solo", session_expiry_s=1, alone_session_expiry_s=120)
+    wait_until(lambda: stored(db_url) == 20, 20, "the messages published while the worker was stopped")
