@@ -181,7 +181,7 @@ class Watch:
             return
         try:
             await asyncio.wait_for(self.db.run(lambda conn: conn.execute(STORE_SKEW, vids, skews)), 5.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self.db.close()  # it may have been cut mid-operation; the next write reconnects
 
     # -- stranded shares ---------------------------------------------------------------
