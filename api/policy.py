@@ -61,6 +61,7 @@ class Capability(str, Enum):
     EXPORTS = "exports"  # k-respecting aggregate downloads
     WHATIF = "whatif"  # scenarios and questions over history, k-anonymous answers
     ADMIN = "admin"  # users, devices, privacy settings, retention, identities
+    DEVICE_INGEST = "device_ingest"  # a registered tracker's or Traccar server's token: no person's role
 
 
 RULES: dict[Capability, frozenset[str]] = {
@@ -77,6 +78,7 @@ RULES: dict[Capability, frozenset[str]] = {
     Capability.EXPORTS: frozenset({"data_officer"}),
     Capability.WHATIF: frozenset({"data_officer"}),
     Capability.ADMIN: frozenset({"admin"}),
+    Capability.DEVICE_INGEST: frozenset(),  # people's tokens never open a device door
 }
 
 # A purpose must say something ("incident 2024-113"), not just be present.
@@ -158,8 +160,25 @@ class PublicGate(Gate):
         return Access(self.capability, None)
 
 
-_GATES: dict[Capability, Gate] = {c: Gate(c) for c in Capability if c is not Capability.PUBLIC}
+class DeviceGate(Gate):
+    """The gate of the device doors (HTTP ingest): a credential must be present; the route
+    resolves it against the hashed device and Traccar-server tokens (401 for anything else,
+    a person's token included), so no role of RULES opens it."""
+
+    def __init__(self) -> None:
+        super().__init__(Capability.DEVICE_INGEST)
+
+    async def __call__(self, request: Request) -> Access:  # type: ignore[override]
+        scheme = request.headers.get("authorization", "").partition(" ")[0].lower()
+        if scheme not in ("bearer", "basic"):
+            raise _unauthorized("a device token is needed")
+        return Access(self.capability, None)
+
+
+_NOT_ROLE_GATES = (Capability.PUBLIC, Capability.DEVICE_INGEST)
+_GATES: dict[Capability, Gate] = {c: Gate(c) for c in Capability if c not in _NOT_ROLE_GATES}
 _GATES[Capability.PUBLIC] = PublicGate()
+_GATES[Capability.DEVICE_INGEST] = DeviceGate()
 
 
 def gate(capability: Capability) -> Gate:

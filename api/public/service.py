@@ -48,6 +48,8 @@ MEANINGS = {
     Capability.EXPORTS: "downloads of the same aggregates (GeoJSON, CSV, Parquet), with the same weeks removed",
     Capability.WHATIF: "what-if scenarios and questions over history, answered with the same k rule",
     Capability.ADMIN: "user accounts, devices, privacy settings, retention runs and the audit log; real names",
+    Capability.DEVICE_INGEST: "positions sent by a registered tracker or Traccar server with its own token; "
+    "no person's account can use this door",
 }
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import base64
 import binascii
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import generate_latest
 
+from fleetpilot.api.policy import Capability, gate
 from fleetpilot.db.connect import resolve_database_url
 from fleetpilot.ingest.http import UNAVAILABLE, HttpIngest
 
@@ -79,7 +80,7 @@ async def _receive(request: Request, dialect: str) -> str:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "database unavailable; retry") from None
 
 
-@router.post("/traccar", responses=REFUSED)
+@router.post("/traccar", responses=REFUSED, dependencies=[Depends(gate(Capability.DEVICE_INGEST))])
 async def traccar(request: Request) -> JSONResponse:
     """Traccar's ``forward.type=json`` / ``event.forward.url`` target: one PositionData or
     EventData per request, token in ``forward.header: Authorization: Bearer fpt_…``. 200
@@ -87,7 +88,7 @@ async def traccar(request: Request) -> JSONResponse:
     return JSONResponse({"outcome": await _receive(request, "traccar")})
 
 
-@router.post("/owntracks", responses=REFUSED)
+@router.post("/owntracks", responses=REFUSED, dependencies=[Depends(gate(Capability.DEVICE_INGEST))])
 async def owntracks(request: Request) -> JSONResponse:
     """OwnTracks' HTTP mode: one message per request, token as the password (Basic) or Bearer.
     The app expects a JSON array back (messages for the phone): always empty here."""
@@ -95,7 +96,7 @@ async def owntracks(request: Request) -> JSONResponse:
     return JSONResponse([])
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+@router.get("/metrics", response_class=PlainTextResponse, dependencies=[Depends(gate(Capability.PUBLIC))])
 async def metrics(request: Request) -> Response:
     """Prometheus counters of this API process's HTTP ingest (per process: scrape each)."""
     return Response(generate_latest(_ingest(request).metrics.registry), media_type="text/plain; version=0.0.4")

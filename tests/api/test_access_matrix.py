@@ -23,6 +23,7 @@ ANALYSTS = {"supervisor", "data_officer"}
 DATA_OFFICER = {"data_officer"}
 INDIVIDUAL = {"supervisor", "admin"}
 ADMIN = {"admin"}
+DEVICES = set()  # device doors: only a tracker's or Traccar server's token, refused (401) to every person
 
 EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/health"): EVERYONE,
@@ -89,7 +90,12 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/ogc/collections/{collection_id}"): SIGNED_IN,
     ("GET", "/ogc/collections/{collection_id}/items"): SIGNED_IN,
     ("GET", "/ogc/collections/{collection_id}/items/{feature_id}"): SIGNED_IN,
+    # HTTP ingest (Traccar, OwnTracks): device tokens only, tested in tests/ingest/test_traccar.py.
+    ("POST", "/api/v1/ingest/traccar"): DEVICES,
+    ("POST", "/api/v1/ingest/owntracks"): DEVICES,
+    ("GET", "/api/v1/ingest/metrics"): EVERYONE,  # counters only, like /health
 }
+DEVICE_DOORS = {op for op, roles in EXPECTED.items() if roles is DEVICES}
 ROLE_USERS = {"driver": "ana", "supervisor": "sam", "data_officer": "dora", "admin": "adam"}
 # Values for path parameters: they need only get the request past routing.
 PATH_VALUES = {
@@ -163,7 +169,8 @@ def test_the_access_matrix(shared_api, role):
         allowed = role in EXPECTED[(method, path)]
         if allowed and response.status_code in (401, 403):
             wrong.append(f"{method} {path}: {role} refused ({response.status_code}) but should be allowed")
-        if not allowed and response.status_code != (401 if role == ANON else 403):
+        refusal = 401 if role == ANON or (method, path) in DEVICE_DOORS else 403
+        if not allowed and response.status_code != refusal:
             wrong.append(f"{method} {path}: {role} got {response.status_code}, expected refusal")
         if response.status_code >= 500:
             wrong.append(f"{method} {path}: {role} got {response.status_code}")
