@@ -115,7 +115,9 @@ def crash_scenario(db_url: str, city: str, start_process, production: bool) -> t
     broker.start()
     try:
         ingest_url = f"mqtt://fleetpilot-ingest:{INGEST_PASSWORD}@127.0.0.1:{broker.port}" if production else broker.url
-        proc = start_process("--worker-id", "c", "--buffer", "200", mqtt=ingest_url, cli=False)
+        # A small buffer (its MQTT 5 Receive Maximum too): the worker holds at most 20 messages,
+        # the rest of the fleet (~340 messages) waits at the broker when it is killed.
+        proc = start_process("--worker-id", "c", "--buffer", "20", mqtt=ingest_url, cli=False)
         proc.wait_subscribed()
         lock = TableLock(db_url)
         units = Broker(host="127.0.0.1", port=broker.port)
