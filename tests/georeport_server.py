@@ -59,6 +59,7 @@ class GeoReport:
     max_results: int = 1000
     fail_next: int = 0  # answer this many requests.* calls with 503
     malformed_next: int = 0  # answer this many with a broken document
+    down_after: int | None = None  # answer 503 once this many requests.* calls were made
     calls: list[str] = field(default_factory=list)
 
     def app(self) -> FastAPI:
@@ -91,6 +92,8 @@ class GeoReport:
         @app.get("/requests.{fmt}")
         async def requests(fmt: str, request: Request) -> Response:
             self.calls.append(str(request.url))
+            if self.down_after is not None and len(self.calls) > self.down_after:
+                raise HTTPException(503, "down")
             if self.fail_next:
                 self.fail_next -= 1
                 raise HTTPException(503, "down for maintenance")

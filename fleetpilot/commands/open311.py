@@ -49,6 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("json", "xml"), help="answer format to ask for (default xml)")
     parser.add_argument("--from", dest="start", type=date.fromisoformat, help="first day (default: 7 days ago)")
     parser.add_argument("--to", dest="end", type=date.fromisoformat, help="day after the last (default: tomorrow)")
+    parser.add_argument(
+        "--sync",
+        action="store_true",
+        help="store complaints with their evidence in the database instead, from where the last sync ended",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -74,6 +79,23 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     start = args.start or end - timedelta(days=8)
     # People read the city's time (UTC until FLEETPILOT_TIMEZONE lands: city_day's module).
     local = lambda t: t.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M")  # noqa: E731
+
+    async def store() -> int:
+        from fleetpilot.open311.sync import sync
+
+        pool = await open_pool(resolve_database_url(settings), max_size=1)
+        try:
+            async with pool.acquire() as conn, GeoReportClient(client_settings) as client:
+                result = await sync(conn, client, datetime.now(timezone.utc), city_day)
+        finally:
+            await pool.close()
+        print(f"open311: {result.stored} complaint(s) stored; next sync resumes from {result.cursor.isoformat()}")
+        if result.error:
+            raise ConfigError(result.error)
+        return 0
+
+    if args.sync:
+        return asyncio.run(store())
 
     async def main() -> int:
         writer = csv.writer(sys.stdout)

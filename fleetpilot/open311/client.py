@@ -22,7 +22,7 @@ from datetime import datetime
 
 import httpx
 
-from fleetpilot.open311.records import Complaint, parse
+from fleetpilot.open311.records import Complaint, Malformed, parse
 
 RETRYABLE = {429, 500, 502, 503, 504}
 
@@ -95,7 +95,11 @@ class GeoReportClient:
                 "service_code": ",".join(s.service_codes),
             },
         )
-        return parse(body, s.fmt)
+        try:
+            return parse(body, s.fmt)
+        except Malformed as exc:
+            exc.body = body  # for the dead letter's size and hash
+            raise
 
     async def requests(
         self, start: datetime, end: datetime, status: str | None = None

@@ -21,8 +21,10 @@ from support import run, with_conn
 
 from fleetpilot.api.db import open_pool
 from fleetpilot.api.ogc.params import city_day
+from fleetpilot.open311.client import GeoReportClient, GeoReportSettings
 from fleetpilot.open311.evidence import evidence
 from fleetpilot.open311.records import Complaint
+from fleetpilot.open311.sync import sync
 
 pytestmark = pytest.mark.integration
 SEG_C = (13.405, 52.5101)  # ~11 m from seg-c's middle
@@ -122,3 +124,90 @@ def test_the_311_team_gets_a_csv_of_evidence(api, tmp_path, fmt):
     assert set(rows) == {"m1", "a1"}
     assert (rows["m1"]["verdict"], rows["m1"]["route_id"]) == ("missed", "r-north")
     assert rows["a1"]["verdict"] == "serviced" and rows["a1"]["suggested_reply"].startswith("Collected on")
+
+
+def test_sync_stores_resumes_and_marks(api):
+    """Stored with evidence, page by page: a server that goes down mid-way is resumed with
+    nothing skipped or doubled; a re-opened request is counted; a malformed answer is
+    dead-lettered with its reason; complaints far from any planned street or before the pilot
+    are kept and marked."""
+    run(with_conn(api.database_url, seed_city))
+    week1 = api.world.week1
+    at = lambda days, hour: f"{week1 + timedelta(days=days)}T{hour:02d}:00:00+00:00"  # noqa: E731
+    state = GeoReport(max_results=2)
+    state.requests = [
+        {"service_request_id": "m1", "service_code": "SAN-MISSED", "status": "open", "requested_datetime": at(3, 15),
+         "lat": SEG_C[1], "long": SEG_C[0]},
+        {"service_request_id": "a1", "service_code": "SAN-MISSED", "status": "closed", "requested_datetime": at(2, 15),
+         "address": "12 Main Street"},
+        {"service_request_id": "f1", "service_code": "SAN-MISSED", "status": "open", "requested_datetime": at(2, 16),
+         "lat": 52.9, "long": 13.9},
+        {"service_request_id": "e1", "service_code": "SAN-MISSED", "status": "open", "requested_datetime": at(0, 1),
+         "lat": SEG_C[1], "long": SEG_C[0]},
+        {"service_request_id": "d1", "service_code": "SAN-MISSED", "status": "open", "requested_datetime": at(4, 9),
+         "lat": SEG_C[1], "long": SEG_C[0]},
+    ]  # fmt: skip
+    server = Served(state)
+    now = datetime.combine(week1 + timedelta(days=6), time(), tzinfo=timezone.utc)
+    settings = GeoReportSettings(base_url=server.url, fmt="xml", page_size=2, retries=1, backoff_s=0.01)
+
+    def sync_once():
+        async def go():
+            pool = await open_pool(api.database_url, max_size=1)
+            try:
+                async with pool.acquire() as conn, GeoReportClient(settings) as client:
+                    return await sync(conn, client, now, city_day)
+            finally:
+                await pool.close()
+
+        return run(go())
+
+    try:
+        state.down_after = 2  # the second page's retry fails
+        first = sync_once()
+        assert first.error and "503" in first.error and 0 < first.stored < 5
+        state.down_after = None
+        assert sync_once().error is None
+        stored = {r["service_request_id"]: r for r in api.sql("SELECT * FROM complaints")}
+        assert set(stored) == {"m1", "a1", "f1", "e1", "d1"}
+        assert stored["m1"]["verdict"] == "missed" and stored["a1"]["verdict"] == "serviced"
+        assert stored["f1"]["outside_city"] and not stored["m1"]["outside_city"]
+        assert stored["e1"]["outside_pilot"] and not stored["m1"]["outside_pilot"]
+        # Re-opened: the request was closed and is open again.
+        state.requests[1]["status"] = "open"
+        sync_once()
+        assert api.sql("SELECT times_reopened FROM complaints WHERE service_request_id = 'a1'")[0][0] == 1
+        sync_once()  # read again: a duplicate changes nothing
+        assert api.sql("SELECT count(*), sum(times_reopened) FROM complaints")[0] == (5, 1)
+        state.malformed_next = 1
+        assert "dead-lettered" in sync_once().error
+        rejects = api.sql("SELECT reason, bytes FROM complaint_rejects")
+        assert len(rejects) == 1 and "not XML" in rejects[0]["reason"] and rejects[0]["bytes"] > 0
+    finally:
+        server.stop()
+
+
+def test_the_sync_command_stores_from_the_settings(api, tmp_path):
+    yesterday = (datetime.now(timezone.utc) - timedelta(days=1)).isoformat(timespec="seconds")
+    state = GeoReport()
+    state.requests = [
+        {"service_request_id": "n1", "service_code": "SAN-MISSED", "status": "open", "requested_datetime": yesterday,
+         "lat": SEG_C[1], "long": SEG_C[0]},
+    ]  # fmt: skip
+    server = Served(state)
+    try:
+        env = {
+            **os.environ,
+            "FLEETPILOT_DATABASE_URL": api.database_url,
+            "FLEETPILOT_DATA_DIR": str(tmp_path),
+            "FLEETPILOT_OPEN311_BASE_URL": server.url,
+            "FLEETPILOT_OPEN311_SERVICE_CODES": "SAN-MISSED",
+        }
+        command = [str(Path(sys.executable).with_name("fleetpilot")), "open311", "--sync"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+        print(done.stdout, done.stderr)
+        assert done.returncode == 0, done.stderr
+        assert "1 complaint(s) stored" in done.stdout
+    finally:
+        server.stop()
+    assert [r["service_request_id"] for r in api.sql("SELECT service_request_id FROM complaints")] == ["n1"]
