@@ -26,10 +26,15 @@ def bad_request(message: str) -> HTTPException:
 
 
 def city_day(instant: datetime) -> date:
-    """The day an instant falls on, for people and for ranges of days. The one place that
-    decides it for the doors: UTC days today (as the API's `from`/`to`); the city's local day
-    once FLEETPILOT_TIMEZONE lands (fleetpilot.localtime.local_day)."""
+    """The day an instant falls on, for people and for ranges of days. With `city_time`, the
+    one place that decides time for the doors: UTC today (as the API's `from`/`to`); the
+    city's local time once FLEETPILOT_TIMEZONE lands (fleetpilot.localtime.local_day)."""
     return instant.astimezone(timezone.utc).date()
+
+
+def city_time(instant: datetime) -> str:
+    """An instant as people read it ('2026-11-04 07:42'), in the same clock as `city_day`."""
+    return instant.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M")
 
 
 @dataclass(frozen=True)

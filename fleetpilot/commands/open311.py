@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from fleetpilot.api.db import open_pool
-    from fleetpilot.api.ogc.params import city_day
+    from fleetpilot.api.ogc.params import city_day, city_time
     from fleetpilot.errors import ConfigError
     from fleetpilot.open311.client import GeoReportClient, GeoReportSettings
     from fleetpilot.open311.evidence import evidence
@@ -77,8 +77,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     )
     end = args.end or city_day(datetime.now(timezone.utc)) + timedelta(days=1)
     start = args.start or end - timedelta(days=8)
-    # People read the city's time (UTC until FLEETPILOT_TIMEZONE lands: city_day's module).
-    local = lambda t: t.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M")  # noqa: E731
+    local = city_time  # people read the city's clock (api/ogc/params.py decides it)
 
     async def store() -> int:
         from fleetpilot.open311.sync import sync

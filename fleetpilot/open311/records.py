@@ -15,7 +15,9 @@ from datetime import datetime
 
 
 class Malformed(ValueError):
-    """A 311 answer that cannot be read; str(exc) is the reason."""
+    """A 311 answer that cannot be read; str(exc) is the reason, `body` the answer (if known)."""
+
+    body: bytes = b""
 
 
 @dataclass(frozen=True)

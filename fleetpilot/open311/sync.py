@@ -50,8 +50,8 @@ ON CONFLICT (service_request_id) DO UPDATE SET
 
 @dataclass
 class SyncResult:
+    cursor: datetime  # where the next run resumes
     stored: int = 0
-    cursor: datetime | None = None
     error: str | None = None
 
 
@@ -84,7 +84,7 @@ async def _store(conn: asyncpg.Connection, complaint: Complaint, city_day, pilot
 async def sync(conn: asyncpg.Connection, client: GeoReportClient, now: datetime, city_day) -> SyncResult:
     """Read complaints made since the stored cursor (first run: FIRST_WINDOW back) up to `now`."""
     stored_cursor = await conn.fetchval(CURSOR)
-    result = SyncResult(cursor=stored_cursor or now - FIRST_WINDOW)
+    result = SyncResult(stored_cursor or now - FIRST_WINDOW)
     start = result.cursor - REREAD if stored_cursor else result.cursor
     pilot_start = await conn.fetchval(PILOT_START)
     try:
@@ -99,7 +99,7 @@ async def sync(conn: asyncpg.Connection, client: GeoReportClient, now: datetime,
         await conn.execute(SAVE_CURSOR, result.cursor, str(exc)[:500])
         result.error = str(exc)
     except Malformed as exc:
-        body = getattr(exc, "body", b"")
+        body = exc.body
         await conn.execute(REJECT, str(exc)[:500], len(body), hashlib.sha256(body).hexdigest())
         await conn.execute(SAVE_CURSOR, result.cursor, f"malformed answer: {exc}"[:500])
         result.error = f"malformed answer dead-lettered: {exc}"
