@@ -92,9 +92,25 @@ async def evidence(conn: asyncpg.Connection, complaint: Complaint, city_day) -> 
     if not found:
         return Evidence(complaint.service_request_id, "no_segment", None, **none)
     segment = found[0]
-    routes = sorted({r["route_id"] for r in planned if r["segment_id"] == segment})
+    routes = sorted(
+        {r["route_id"] for r in planned if r["segment_id"] in (found if complaint.lon is None else [segment])}
+    )
     day = city_day(complaint.requested_at)
     shifts = await conn.fetch(SHIFTS, routes, day - timedelta(days=LOOKBACK_DAYS), day, complaint.requested_at)
+    if not shifts:
+        return Evidence(complaint.service_request_id, "no_shift", segment, **none)
+    # With only an address, the complaint is about the street: missed if a shift missed any of
+    # the street's planned segments (the house's own segment is not known).
+    plans: dict[str, set[str]] = {}
+    for r in planned:
+        plans.setdefault(r["route_id"], set()).add(r["segment_id"])
+    if complaint.lon is None:
+        for candidate in found:
+            if any(candidate in s["missed_segments"] and candidate in plans[s["route_id"]] for s in shifts):
+                segment = candidate
+                break
+    # Only the shifts of routes that plan this segment answer for it.
+    shifts = [s for s in shifts if segment in plans[s["route_id"]]]
     if not shifts:
         return Evidence(complaint.service_request_id, "no_shift", segment, **none)
     serving = [s for s in shifts if segment not in s["missed_segments"]]
