@@ -76,14 +76,17 @@ def test_efficiency_table_matches_the_api_week_by_week(supervisor, pilot):
 def test_live_map_shows_on_duty_trucks_only(supervisor, pilot):
     # A position "now" from a truck with no shift right now (the ingest would never store it;
     # the page must not show it even so).
+    # The on-duty truck's position is refreshed too: the session's pilot was loaded minutes ago,
+    # and a position older than policy.LIVE_MAX_AGE_S is rightly not shown.
     off_duty = next(v for v in ("truck-002", "truck-003") if v != pilot.live_vehicle)
     now = datetime.now(timezone.utc)
-    pilot.sql(
-        "INSERT INTO fixes (vehicle_id, ts, lon, lat) SELECT $1, $2, lon, lat FROM fixes "
-        "WHERE vehicle_id = $1 ORDER BY ts LIMIT 1",
-        off_duty,
-        now - timedelta(seconds=20),
-    )
+    for vehicle in (off_duty, pilot.live_vehicle):
+        pilot.sql(
+            "INSERT INTO fixes (vehicle_id, ts, lon, lat) SELECT $1, $2, lon, lat FROM fixes "
+            "WHERE vehicle_id = $1 ORDER BY ts LIMIT 1",
+            vehicle,
+            now - timedelta(seconds=20),
+        )
     try:
         open_page(supervisor, "live.html")
         table = supervisor.inner_text("#live-vehicles")
@@ -92,7 +95,8 @@ def test_live_map_shows_on_duty_trucks_only(supervisor, pilot):
         assert supervisor.locator("#live-vehicles tbody tr").count() == 1
         assert supervisor.watch.problems() == []
     finally:
-        pilot.sql("DELETE FROM fixes WHERE vehicle_id = $1 AND ts = $2", off_duty, now - timedelta(seconds=20))
+        for vehicle in (off_duty, pilot.live_vehicle):
+            pilot.sql("DELETE FROM fixes WHERE vehicle_id = $1 AND ts = $2", vehicle, now - timedelta(seconds=20))
 
 
 def test_plan_edits_are_saved_as_new_versions_of_both_routes(supervisor, pilot, tmp_path):
