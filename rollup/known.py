@@ -4,7 +4,8 @@
 Judged exactly as the data officer's /hotspots/segments over that range (each segment summed
 over its k-visible (segment, ISO week) cells only, decision 0004; Poisson exceedance against
 the fleet's rate over those sums, Benjamini–Hochberg), for each segment event kind. The rollup job rewrites the table after each run that changed exposure; the
-driver's shift view marks an event on such a segment as a known hotspot.
+driver's shift view marks an event on such a segment as a known hotspot, by the name of its
+place (touching significant segments merged and named by rollup.places, as on the pages).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import asyncpg
+import numpy as np
 
 from fleetpilot.analytics.exceedance import poisson_exceedance
 from fleetpilot.event_kinds import SEGMENT_EXPOSURE
 from fleetpilot.rollup.blocks import monday, visible_units
+from fleetpilot.rollup.places import FDR, CityStreets, city_streets, segment_places
 
 WINDOW_WEEKS = 13
 KINDS = SEGMENT_EXPOSURE
@@ -27,8 +30,9 @@ SET_BASIS = """
 INSERT INTO fleetpilot_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
 """
 INSERT = """
-INSERT INTO known_hotspots (segment_id, kind, passes, events, rate_per_1000, expected, q, first_day, last_day)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+INSERT INTO known_hotspots (segment_id, kind, passes, events, rate_per_1000, expected, q, first_day, last_day,
+                            place_id, place)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 """
 
 
@@ -48,7 +52,8 @@ async def refresh_known_hotspots(conn: asyncpg.Connection, today: date, *, expos
         start = end - timedelta(weeks=WINDOW_WEEKS)
         visible = await visible_units(conn, "segment", start, end, k["k_min_shifts"], k["k_min_people"])
         units = [r for r in visible.rows if r["unit_id"] is not None and r["passes"] > 0]
-        rows = [row for kind in KINDS for row in _significant(units, kind, start, end - timedelta(days=1))]
+        city = await city_streets(conn)
+        rows = [row for kind in KINDS for row in _significant(units, kind, start, end - timedelta(days=1), city)]
     async with conn.transaction():
         await conn.execute("DELETE FROM known_hotspots")
         await conn.executemany(INSERT, rows)
@@ -56,10 +61,21 @@ async def refresh_known_hotspots(conn: asyncpg.Connection, today: date, *, expos
     return len(rows)
 
 
-def _significant(units, kind: str, first: date, last: date) -> list[tuple]:
-    passes = [float(u["passes"]) for u in units]
-    events = [float(u[kind]) for u in units]
-    scores = poisson_exceedance(events, passes)
+def _significant(units, kind: str, first: date, last: date, city: CityStreets | None) -> list[tuple]:
+    passes = np.array([float(u["passes"]) for u in units])
+    events = np.array([float(u[kind]) for u in units])
+    scores = poisson_exceedance(events, passes, alpha=FDR)
+    places, place_of = segment_places(
+        city,
+        [u["unit_id"] for u in units],
+        events,
+        passes,
+        scores.q,
+        scores.significant,
+        scores.reference_rate,
+        kind,
+        FDR,
+    )
     return [
         (
             u["unit_id"],
@@ -71,6 +87,8 @@ def _significant(units, kind: str, first: date, last: date) -> list[tuple]:
             float(scores.q[i]),
             first,
             last,
+            places[place_of[i]].place_id if place_of[i] >= 0 else None,
+            places[place_of[i]].name if place_of[i] >= 0 else None,
         )
         for i, u in enumerate(units)
         if scores.significant[i]

@@ -45,8 +45,15 @@ class Dataset:
 
 async def _hotspot_rows(conn: asyncpg.Connection, scope: AggregateScope, level: str, kind: str) -> Rows:
     found = await hotspots(conn, scope, level, kind)
+    places = {p.place_id: p.name for p in found.places}  # the names the hotspot page shows
     return [
-        {**unit.model_dump(mode="json"), "kind": kind, "start": scope.start.isoformat(), "end": scope.end.isoformat()}
+        {
+            **unit.model_dump(mode="json"),
+            "place": places.get(unit.place_id),
+            "kind": kind,
+            "start": scope.start.isoformat(),
+            "end": scope.end.isoformat(),
+        }
         for unit in found.units
     ]
 
@@ -75,7 +82,7 @@ async def _route_efficiency(conn, scope, _kind) -> Rows:
     return rows
 
 
-HOTSPOT_EXTRA = ["kind", "start", "end"]
+HOTSPOT_EXTRA = ["place", "kind", "start", "end"]
 DATASETS = {
     d.name: d
     for d in (

@@ -29,6 +29,31 @@ class HotspotUnit(BaseModel):
     q: float  # Benjamini–Hochberg adjusted p
     significant: bool
     cluster: int | None  # cells: connected hotspot cells share a number
+    place_id: str | None  # the hotspot place the unit belongs to (see places)
+
+
+class HotspotPlace(BaseModel):
+    """Touching significant units with events, merged and named by their streets."""
+
+    place_id: str  # "cell:<smallest cell id>" or "segment:<smallest segment id>"
+    name: str  # "Madison Terrace at Austin Court", from the city's street names
+    streets: list[str]  # the named streets through it, longest first
+    units: list[str]  # its cells or segments (ids as in units)
+    geometry: dict[str, Any]  # outline of its cells (Polygon/MultiPolygon) or its segments' lines
+    lon: float  # a point inside it (for a label)
+    lat: float
+    events: int
+    passes: int
+    expected: float  # events the fleet's rate predicts for its passes
+    rate_per_1000: float
+    rate_low_per_1000: float  # exact Poisson 95 % interval of the rate
+    rate_high_per_1000: float
+    fleet_rate_per_1000: float
+    ratio: float  # its rate over the fleet's
+    ratio_low: float  # the interval over the fleet's rate
+    ratio_high: float
+    q: float  # the smallest q of its units
+    significance: str  # the evidence in words
 
 
 class Hotspots(BaseModel):
@@ -46,4 +71,6 @@ class Hotspots(BaseModel):
     suppressed_cells: int  # (unit, ISO week) cells below k, in no figure
     tested_units: int  # visible units passed at least min_passes times
     min_level: MinLevel  # units below this level are tested but not listed
+    fdr: float  # the false discovery rate significance is controlled at
+    places: list[HotspotPlace]  # most significant first; every tested unit counts, whatever min_level
     units: list[HotspotUnit]  # most significant first

@@ -23,9 +23,10 @@ from fleetpilot.analytics.exceedance import poisson_exceedance
 from fleetpilot.analytics.geo import LocalFrame
 from fleetpilot.analytics.hotspots import Grid, HotspotParams
 from fleetpilot.analytics.hotspots import hotspots as gi_star_hotspots
-from fleetpilot.api.hotspots.schemas import Hotspots, HotspotUnit, Level, MinLevel
+from fleetpilot.api.hotspots.schemas import Hotspots, HotspotPlace, HotspotUnit, Level, MinLevel
 from fleetpilot.api.policy import AggregateScope
 from fleetpilot.rollup.blocks import visible_units
+from fleetpilot.rollup.places import FDR, city_streets, cell_places, segment_places
 
 STREETS = "SELECT segment_id, name, geometry FROM street_segments WHERE segment_id = ANY($1::text[])"
 # The local frame the rollup job fixed at its first run (fleetpilot.rollup.job.FRAME_KEY); the
@@ -72,8 +73,10 @@ async def _hotspots_json(
     min_level: MinLevel,
 ) -> str:
     visible = await visible_units(conn, level, scope.start, scope.end, scope.k_shifts, scope.k_people)
-    streets = await conn.fetchval(STREETS_VERSION) if level == "segment" else None
-    key = (visible.key, kind, min_passes, min_level, streets)
+    # Places of both levels are named by the streets, and cells are placed by the frame.
+    streets = await conn.fetchval(STREETS_VERSION)
+    frame = await conn.fetchval(FRAME)
+    key = (visible.key, kind, min_passes, min_level, streets, frame)
     body = _responses.get(key)
     if body is None:
         body = (await _hotspots(conn, scope, level, kind, min_passes, min_level, visible.rows)).model_dump_json()
@@ -114,13 +117,14 @@ async def _hotspots(
     events = np.array([r[kind] for r in shown], dtype=np.float64)
     tested = passes >= min_passes
     rate = float(events[tested].sum() / passes[tested].sum()) if passes[tested].sum() > 0 else None
+    city = await city_streets(conn)
     if level == "cell":
         grid = await _grid(conn)
-        units = _cells(shown, events, passes, min_passes, grid, min_level)
+        units, places = _cells(shown, events, passes, min_passes, grid, min_level, city, rate, kind)
     else:
         grid = None
-        units = await _segments(
-            conn, [r for r, t in zip(shown, tested) if t], events[tested], passes[tested], min_level
+        units, places = await _segments(
+            conn, [r for r, t in zip(shown, tested) if t], events[tested], passes[tested], min_level, city, rate, kind
         )
     units.sort(key=lambda u: (not u.significant, u.q, -u.z, u.unit_id))
     return Hotspots(
@@ -138,6 +142,8 @@ async def _hotspots(
         suppressed_cells=rows[0]["suppressed_cells"],
         tested_units=int(tested.sum()),
         min_level=min_level,
+        fdr=FDR,
+        places=[HotspotPlace(**p.__dict__) for p in places],
         units=units,
     )
 
@@ -171,11 +177,26 @@ def _squares(grid: Grid, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
 
 
 def _cells(
-    rows, events: np.ndarray, passes: np.ndarray, min_passes: int, grid: Grid | None, min_level: MinLevel
-) -> list[HotspotUnit]:
+    rows,
+    events: np.ndarray,
+    passes: np.ndarray,
+    min_passes: int,
+    grid: Grid | None,
+    min_level: MinLevel,
+    city,
+    fleet_rate: float | None,
+    kind: str,
+):
     cells = np.array([int(r["unit_id"]) for r in rows], dtype=np.int64)
-    found = gi_star_hotspots(cells, passes, events, HotspotParams(min_passes=min_passes))
+    found = gi_star_hotspots(cells, passes, events, HotspotParams(min_passes=min_passes, fdr=FDR))
+    if grid is not None:
+        places, place_of = cell_places(
+            city, grid, found.cell, found.events, found.passes, found.q, found.significant, fleet_rate, kind, FDR
+        )
+    else:
+        places, place_of = [], np.full(len(found.cell), -1)
     keep = np.flatnonzero(_keep(found.significant, found.z, min_level))
+    place_ids = [places[i].place_id if i >= 0 else None for i in place_of[keep].tolist()]
     n = len(keep)
     if grid is not None and n:
         lon, lat, rings = (a.tolist() for a in _squares(grid, found.cell[keep]))  # one conversion, not one per unit
@@ -209,15 +230,26 @@ def _cells(
             q=q,
             significant=sig,
             cluster=c if c >= 0 else None,
+            place_id=place_ids[j],
         )
         for j, (cell, n_passes, n_events, rate, z, p, q, sig, c) in enumerate(columns)
-    ]
+    ], places
 
 
 async def _segments(
-    conn: asyncpg.Connection, rows, events: np.ndarray, passes: np.ndarray, min_level: MinLevel
-) -> list[HotspotUnit]:
-    scores = poisson_exceedance(events, passes)
+    conn: asyncpg.Connection,
+    rows,
+    events: np.ndarray,
+    passes: np.ndarray,
+    min_level: MinLevel,
+    city,
+    fleet_rate: float | None,
+    kind: str,
+):
+    scores = poisson_exceedance(events, passes, alpha=FDR)
+    places, place_of = segment_places(
+        city, [r["unit_id"] for r in rows], events, passes, scores.q, scores.significant, fleet_rate, kind, FDR
+    )
     keep = np.flatnonzero(_keep(scores.significant, scores.z, min_level)).tolist()
     streets = {r["segment_id"]: r for r in await conn.fetch(STREETS, [rows[i]["unit_id"] for i in keep])}
     units = []
@@ -240,6 +272,7 @@ async def _segments(
                 q=float(scores.q[i]),
                 significant=bool(scores.significant[i]),
                 cluster=None,
+                place_id=places[place_of[i]].place_id if place_of[i] >= 0 else None,
             )
         )
-    return units
+    return units, places

@@ -98,7 +98,8 @@ class SafetyEvent(BaseModel):
     speed_before_mps: float | None
     speed_after_mps: float | None
     # What was around: segment (segment_id, street), speed limit, stop, turn... and `hotspot`:
-    # whether that segment is currently a significant fleet hotspot of this kind.
+    # whether that segment is currently a significant fleet hotspot of this kind, and
+    # `hotspot_place`: the name of its place ("Madison Terrace at Austin Court").
     context: dict[str, Any]
 
 

@@ -54,14 +54,15 @@ SELECT json_build_object(
     -- The stops for the map, from the rollup's compact [lon, lat, arrival epoch s, dwell s].
     -- Stored in this shape by the rollup job: embedded as it is.
     'stops', coalesce((SELECT m.stop_points FROM shift_metrics m WHERE m.shift_id = s.shift_id), '[]'::jsonb),
-    -- context.hotspot: the event's street segment is a significant fleet hotspot of its kind now.
+    -- context.hotspot: the event's street segment is a significant fleet hotspot of its kind now;
+    -- context.hotspot_place: the name of that hotspot's place, as the hotspot pages name it.
     'events', (SELECT coalesce(json_agg(e ORDER BY e.ts), '[]') FROM (
-        SELECT ts, kind, source, lon, lat, magnitude, speed_before AS speed_before_mps,
-               speed_after AS speed_after_mps,
-               context || jsonb_build_object('hotspot', EXISTS (
-                   SELECT 1 FROM known_hotspots h WHERE h.segment_id = ev.context ->> 'segment_id' AND h.kind = ev.kind
-               )) AS context
-        FROM shift_events ev WHERE ev.shift_id = s.shift_id) e),
+        SELECT ev.ts, ev.kind, ev.source, ev.lon, ev.lat, ev.magnitude, ev.speed_before AS speed_before_mps,
+               ev.speed_after AS speed_after_mps,
+               ev.context || jsonb_build_object('hotspot', h.segment_id IS NOT NULL, 'hotspot_place', h.place) AS context
+        FROM shift_events ev
+        LEFT JOIN known_hotspots h ON h.segment_id = ev.context ->> 'segment_id' AND h.kind = ev.kind
+        WHERE ev.shift_id = s.shift_id) e),
     -- Time lost to causes outside the crew's control.
     'delays', (SELECT coalesce(json_agg(d ORDER BY d.ord), '[]') FROM (
         SELECT d.ord, d.kind, d.seconds, d.explanation

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import math
 import zipfile
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
+import httpx
 import pytest
 from browser.harness import DESKTOP, PHONE, Watch, horizontal_overflow, open_page, screenshot, signed_in_context
 
@@ -112,7 +113,8 @@ def test_hours_breaks_queues_and_stops_show_what_the_rollup_recorded(driver_page
 # Events at a street segment the rollup found significant for that kind over the fleet (the
 # API marks them context.hotspot), and each event's street as the rollup matched it.
 SHIFT_EVENTS = """
-SELECT e.ts, e.kind, e.context->>'street' AS street, k.segment_id IS NOT NULL AS hot
+SELECT e.ts, e.kind, e.context->>'street' AS street, k.segment_id IS NOT NULL AS hot, k.place,
+       k.first_day, k.last_day
 FROM shift_events e
 LEFT JOIN known_hotspots k ON k.segment_id = e.context->>'segment_id' AND k.kind = e.kind
 WHERE e.shift_id = $1 AND e.kind <> 'reversing' ORDER BY e.ts"""
@@ -152,6 +154,27 @@ def test_safety_moments_at_known_hotspots_are_marked(driver_page, pilot):
     assert hot, "no event of the driver's at a known hotspot: the pilot cannot test this"
     assert driver_page.locator("#events .badge.hot").count() == hot
     assert driver_page.locator("#hazards li").count() == hot
+
+
+def test_a_known_hotspot_is_named_as_the_data_officer_sees_it(driver_page, pilot):
+    """The badge names the hotspot's place, and the data officer's segment hotspots over the
+    known-hotspot window list a place of that very name."""
+    shift, events = _shift_with_most_hotspots(pilot)
+    hot = [e for e in events if e["hot"]]
+    assert hot and all(e["place"] for e in hot), "known hotspots without a place name"
+    open_page(driver_page, f"driver.html?shift={shift}")
+    badges = driver_page.eval_on_selector_all("#events .badge.hot", "els => els.map((e) => e.innerText)")
+    assert badges == [f"Known hotspot: {e['place']}" for e in hot]
+    for kind in {e["kind"] for e in hot}:
+        window = next(e for e in hot if e["kind"] == kind)
+        answer = httpx.get(
+            f"{pilot.base}/api/v1/hotspots/segments",
+            params={"from": str(window["first_day"]), "to": str(window["last_day"] + timedelta(days=1)), "kind": kind},
+            headers={"Authorization": f"Bearer {pilot.tokens['data_officer']}"},
+            timeout=60,
+        ).json()
+        names = {p["name"] for p in answer["places"]}
+        assert {e["place"] for e in hot if e["kind"] == kind} <= names
 
 
 def test_access_log_names_who_opened_my_shift_and_why(driver_page, pilot):

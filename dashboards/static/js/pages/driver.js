@@ -32,8 +32,10 @@ function where(e) {
 }
 
 function eventItem(e) {
+  // The place's name is the one the hotspot pages give it (the rollup names both the same way).
+  const place = e.context?.hotspot_place;
   const hot = e.context?.hotspot
-    ? `<span class="badge hot">Known hotspot</span> Many drivers brake hard here: a street problem the city is working on, not a mark against you.`
+    ? `<span class="badge hot">Known hotspot${place ? `: ${fmt.esc(place)}` : ""}</span> ${e.kind === "speeding" ? "Many trucks go over the limit here" : "Many drivers brake hard here"}: a street problem the city is working on, not a mark against you.`
     : `<span class="badge">Not a known hotspot</span>`;
   const how = e.magnitude === null ? "" : `, ${fmt.number(e.magnitude, 1)} m/s²`;
   const speeds = e.speed_before_mps === null || e.speed_after_mps === null ? ""
@@ -134,7 +136,7 @@ function renderHelped(shift, facilityNames) {
   ].join("");
 
   const hazards = shift.events.filter((e) => e.context?.hotspot).map((e) =>
-    `<li>${fmt.esc(fmt.eventWords(e.kind))} at ${fmt.esc(where(e))} (${fmt.time(e.ts)}): on the city's hotspot list.</li>`);
+    `<li>${fmt.esc(fmt.eventWords(e.kind))} at ${fmt.esc(where(e))} (${fmt.time(e.ts)}): on the city's hotspot list${e.context.hotspot_place ? ` as <strong>${fmt.esc(e.context.hotspot_place)}</strong>` : ""}.</li>`);
   $("hazards").innerHTML = listOrNone(hazards, "No known hotspot on this shift.");
 }
 
