@@ -77,7 +77,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  {role:<13} user {username:<14} password {password}")
         print(f"  (also saved in {run_dir / 'logins.json'})\n", flush=True)
 
-        print(f"publishing yesterday's shifts of {args.vehicles} trucks at {args.accel:g}x …", flush=True)
+        print(
+            f"publishing yesterday's shifts of {args.vehicles} trucks at {args.accel:g}x "
+            "(some units also send off-duty and private-mode positions: counted, never stored) …",
+            flush=True,
+        )
         sim = subprocess.run(
             [
                 *cli,
@@ -99,6 +103,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 f"{args.accel:g}",
                 "--out",
                 str(run_dir / "live"),
+                # Every 4th unit publishes just outside its shift and flags its break private, so the
+                # transparency page's "counted but not stored" shows the privacy filter at work.
+                "--leak",
             ],
             env=env,
             stdout=open(logs / "sim.log", "w"),  # noqa: SIM115 (the simulator process holds it)
@@ -108,6 +115,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             raise ServiceUnavailable(f"the simulator failed (exit {sim.returncode}); see {logs / 'sim.log'}")
         stored = asyncio.run(_settle_and_rollup(db_url, live_start))
         print(f"stored {stored['fixes']} fixes of the live day; rollups: {stored['rollup']}", flush=True)
+        shown = _show_the_promises(db_url, url, logins)
+        print(
+            f"the demo driver ({shown['person']}) has {shown['hotspot_events']} safety moment(s) at known hotspots; "
+            f"a supervisor opened their shift {shown['opened_shift']} for: {shown['purpose']}",
+            flush=True,
+        )
         if args.once:
             return 0
         services["rollup"] = _spawn([*cli, "rollup", "--every", "60"], env, logs / "rollup.log")
@@ -238,6 +251,62 @@ async def _seed_users_on(conn, run_dir: Path) -> dict[str, tuple[str, str]]:
     path.write_text(json.dumps({r: {"username": u, "password": p} for r, (u, p) in logins.items()}, indent=2))
     path.chmod(0o600)
     return logins
+
+
+# The demo driver: the crew member with the most safety moments at known hotspots on finished,
+# rolled-up shifts (then the latest), so their page shows a hotspot the city knows.
+DEMO_DRIVER = """
+SELECT c.person_id, count(h.segment_id) AS hotspot_events, max(s.ends_at) AS last_end
+FROM shift_crew c
+JOIN shifts s USING (shift_id)
+JOIN shift_metrics m USING (shift_id)
+LEFT JOIN shift_events ev ON ev.shift_id = s.shift_id
+LEFT JOIN known_hotspots h ON h.segment_id = ev.context ->> 'segment_id' AND h.kind = ev.kind
+WHERE s.ends_at <= now()
+GROUP BY c.person_id
+ORDER BY hotspot_events DESC, last_end DESC, c.person_id
+LIMIT 1
+"""
+LATEST_FINISHED = """
+SELECT s.shift_id FROM shifts s JOIN shift_crew c USING (shift_id) JOIN shift_metrics m USING (shift_id)
+WHERE c.person_id = $1 AND s.ends_at <= now() ORDER BY s.ends_at DESC LIMIT 1
+"""
+DEMO_PURPOSE = "incident 2026-0042: a resident reported a damaged bin on this route (demo)"
+
+
+def _show_the_promises(db_url: str, url: str, logins: dict) -> dict:
+    """Make the privacy promises visible from the first minute: the driver account belongs to
+    a crew member with a known hotspot on a finished shift, and a supervisor opens one of
+    their shifts through the API with a stated purpose (audited; in the driver's access log)."""
+    import urllib.parse
+    import urllib.request
+
+    async def choose() -> dict:
+        conn = await connect(db_url)
+        try:
+            driver = await conn.fetchrow(DEMO_DRIVER)
+            await conn.execute(
+                "UPDATE users SET person_id = $1 WHERE username = $2", driver["person_id"], logins["driver"][0]
+            )
+            shift = await conn.fetchval(LATEST_FINISHED, driver["person_id"])
+            return {"person": driver["person_id"], "hotspot_events": driver["hotspot_events"], "shift": shift}
+        finally:
+            await conn.close()
+
+    chosen = asyncio.run(choose())
+    username, password = logins["supervisor"]
+    form = urllib.parse.urlencode({"username": username, "password": password}).encode()
+    with urllib.request.urlopen(url + "api/v1/auth/token", data=form, timeout=30) as answer:
+        token = json.loads(answer.read())["access_token"]
+    request = urllib.request.Request(
+        url + f"api/v1/shifts/{urllib.parse.quote(chosen['shift'])}/open",
+        data=json.dumps({"purpose": DEMO_PURPOSE}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30):
+        pass
+    return {**chosen, "opened_shift": chosen["shift"], "purpose": DEMO_PURPOSE}
 
 
 async def _settle_and_rollup(db_url: str, live_start: datetime) -> dict:

@@ -51,7 +51,12 @@ def test_one_of_my_shifts_has_metrics_events_in_context_and_delays(shared_api):
     assert body["shift_id"] == shift_id and body["duration_s"] == 8 * 3600
     assert body["metrics"]["distance_km"] > 0 and body["metrics"]["details"] == {"fuel_l": 40}
     assert body["events"][0]["kind"] == "harsh_brake"
-    assert body["events"][0]["context"] == {"segment_id": "seg-a", "speed_limit_kmh": 30, "hotspot": False}
+    assert body["events"][0]["context"] == {
+        "segment_id": "seg-a",
+        "speed_limit_kmh": 30,
+        "hotspot": False,
+        "hotspot_place": None,
+    }
     assert {d["kind"] for d in body["delays"]} == {"facility_time", "facility_turnaround"}
     assert body["opened_for_purpose"] is None
 
@@ -178,15 +183,19 @@ def test_an_event_on_a_known_hotspot_of_its_kind_is_flagged(api):
     # seg-a is a known harsh-braking hotspot (not a speeding one); seg-b is not a hotspot.
     api.sql(
         "INSERT INTO known_hotspots (segment_id, kind, passes, events, rate_per_1000, expected, q, first_day, "
-        "last_day) VALUES ('seg-a', 'harsh_brake', 1000, 40, 40, 10, 0.001, current_date - 90, current_date)"
+        "last_day, place_id, place) VALUES ('seg-a', 'harsh_brake', 1000, 40, 40, 10, 0.001, current_date - 90, "
+        "current_date, 'segment:seg-a', 'A Street between B Street and C Street')"
     )
     events = api.get(f"{ME}/shifts/{shift_id}", "driver").json()["events"]
-    flags = [(e["kind"], e["context"].get("segment_id"), e["context"]["hotspot"]) for e in events]
+    flags = [
+        (e["kind"], e["context"].get("segment_id"), e["context"]["hotspot"], e["context"]["hotspot_place"])
+        for e in events
+    ]
     assert flags == [
-        ("speeding", "seg-a", False),
-        ("harsh_brake", "seg-b", False),
-        ("harsh_brake", None, False),
-        ("harsh_brake", "seg-a", True),
+        ("speeding", "seg-a", False, None),
+        ("harsh_brake", "seg-b", False, None),
+        ("harsh_brake", None, False, None),
+        ("harsh_brake", "seg-a", True, "A Street between B Street and C Street"),
     ]
     assert events[1]["context"]["street"] == "B St"
 

@@ -213,8 +213,10 @@ startPage("driver", async () => {
   const select = $("shift-select");
   select.innerHTML = page.shifts.map((s) =>
     `<option value="${fmt.esc(s.shift_id)}">${fmt.esc(fmt.date(s.starts_at))} · ${fmt.esc(s.route_id || s.vehicle_id)}</option>`).join("");
-  // The latest shift that has ended: a shift still on duty has no figures yet.
-  const finished = page.shifts.find((s) => Date.parse(s.ends_at) <= Date.now()) || page.shifts[0];
+  // The latest shift with figures (ended and rolled up): a shift still on duty, or one the
+  // rollup has not reached yet, would open the page on dashes.
+  const ended = page.shifts.filter((s) => Date.parse(s.ends_at) <= Date.now());
+  const finished = ended.find((s) => s.distance_km !== null) || ended[0] || page.shifts[0];
   const shiftId = requested || finished?.shift_id;
   select.addEventListener("change", () => { location.search = `?shift=${encodeURIComponent(select.value)}`; });
   renderAccessLog(access);
