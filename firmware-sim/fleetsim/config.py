@@ -50,7 +50,7 @@ class Connectivity:
 class Faults:
     """Deliberate misbehaviour for the ingest's tests; all off by default."""
 
-    leak: bool = False  # some units publish just outside their shift and flag their break as private
+    leak: bool = False  # every 4th unit publishes just outside its shift and always takes a break, flagged private
     leak_seconds: int = 30  # how far outside the window a leaking unit publishes
     hostile: bool = False  # some units also send malformed or hostile payloads
     hostile_per_vehicle: int = 10  # hostile messages per affected shift

@@ -106,7 +106,9 @@ def simulate_shift(sc: Scenario, shift: Shift) -> ShiftResult:
     rb, rg = streams(cfg.seed, shift.day, shift.vehicle, "behaviour", "gps")
     speed_factor = rb.uniform(0.85, 1.0)
     accel, decel = rb.uniform(0.9, 1.3), rb.uniform(1.1, 1.6)  # < 70 % of harsh thresholds
-    take_break = bool(rb.random() >= beh.p_skip_break)
+    # A leaking unit (see faults.leak) always takes its break, in private mode, so a leak run
+    # always has private-mode traffic to count (the draw is made either way: same streams).
+    take_break = bool(rb.random() >= beh.p_skip_break) or (cfg.faults.leak and shift.vehicle % 4 == 0)
     blocked: set[int] = set()
     if rb.random() < beh.p_blocked_street and plan.service_edges:
         k = int(rb.integers(1, 4))

@@ -108,6 +108,10 @@ def test_login_page_signs_in_and_refuses_a_wrong_password(browser, pilot, axe):
     assert axe.check(page, "anonymous-login-phone") == []
     assert unlabelled_controls(page) == []
     assert horizontal_overflow(page) <= 0
+    page.set_viewport_size(DESKTOP)
+    screenshot(page, "anonymous-login-desktop")
+    assert axe.check(page, "anonymous-login-desktop") == []
+    page.set_viewport_size(PHONE)
     page.get_by_label("User name").fill(pilot.users["supervisor"])
     page.get_by_label("Password").fill("not-the-password")
     page.keyboard.press("Enter")

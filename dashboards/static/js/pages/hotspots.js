@@ -102,9 +102,12 @@ startPage("hotspots", async () => {
     + `${fmt.number(found.tested_units)} ${level === "cells" ? "grid cells" : "street segments"} were tested (${METHODS[found.method] || found.method}), `
     + `and at most ${fmt.number(found.fdr * 100)} % of the places flagged are expected to be false alarms. Touching flagged ${level === "cells" ? "cells" : "segments"} with a rate above the fleet's are one place, named by its streets. `
     + `The interval is where the true rate lies with 95 % confidence.${fleetRate}`
-    + (found.min_passes > 1 ? ` Places passed fewer than ${fmt.number(found.min_passes)} times are not tested.` : "") + cell
-    + (found.suppressed_cells ? ` ${fmt.number(found.suppressed_cells)} week(s) of a place withheld (${fmt.number(found.suppressed_units)} place(s) entirely): `
-      + `a place's week counts only when passed in at least ${fmt.number(found.k_min_shifts)} shifts by at least ${fmt.number(found.k_min_people)} people.` : "");
+    + (found.min_passes > 1 ? ` Places passed fewer than ${fmt.number(found.min_passes)} times are not tested.` : "") + cell;
+  // What the privacy rule withheld, apart, so the reading of the table is not buried in it.
+  $("withheld").textContent = found.suppressed_cells
+    ? `Withheld for privacy: ${fmt.number(found.suppressed_cells)} week(s) of a place (${fmt.number(found.suppressed_units)} place(s) entirely) — `
+      + `a place's week counts only when passed in at least ${fmt.number(found.k_min_shifts)} shifts by at least ${fmt.number(found.k_min_people)} people.`
+    : "";
   $("hotspot-table").innerHTML = tableHtml({
     caption: "Hotspot places: their rate against the fleet's, and why each is significant", id: "hotspot-places", stack: true,
     empty: "No hotspot in this period.",
