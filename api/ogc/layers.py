@@ -122,8 +122,9 @@ def _hotspots(level: str, kind: str) -> Build:
             "reference_rate_per_1000": answer["reference_rate_per_1000"],
             **_range(scope),
         }
+        places = {p["place_id"]: p["name"] for p in answer["places"]}  # the names the hotspot page shows
         return [
-            _feature(unit["unit_id"], unit.pop("geometry"), {**unit, **common})
+            _feature(unit["unit_id"], unit.pop("geometry"), {**unit, "place": places.get(unit["place_id"]), **common})
             for unit in answer["units"]  # units with no week of ≥ k shifts and people are not in it
         ]
 

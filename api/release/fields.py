@@ -42,6 +42,8 @@ FIELDS: dict[str, tuple[str | None, str]] = {
     "q": (None, "Benjamini–Hochberg adjusted p-value (false discovery rate)"),
     "significant": (None, "true when q is below the FDR level"),
     "cluster": (None, "cells: connected significant cells share a number"),
+    "place_id": (None, "the hotspot place the unit belongs to (touching significant units above the fleet's rate)"),
+    "place": (None, "that place's name, from the streets through it (as the hotspot page shows it)"),
     "kind": (None, "event kind: harsh_brake, harsh_accel, harsh_corner or speeding"),
     "method": (None, "poisson_exceedance (segments) or gi_star (cells)"),
     "reference_rate_per_1000": ("events per 1000 passes", "the fleet's rate over the tested units"),
