@@ -24,6 +24,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from shapely.geometry import LineString
+from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
 from .hotspots import queen_neighbours
@@ -163,10 +164,10 @@ class Streets:
 
     def __init__(self, names: list[str | None], lines: list[LineString]) -> None:
         self.names = list(names)
-        self.lines = np.array(lines, dtype=object)
+        self.lines: list[LineString] = list(lines)
         self.tree = shapely.STRtree(self.lines)
 
-    def name(self, area, params: PlaceParams = PlaceParams()) -> tuple[str, list[str]]:
+    def name(self, area: BaseGeometry, params: PlaceParams = PlaceParams()) -> tuple[str, list[str]]:
         """A place's name from the streets through ``area`` (metres) and those streets,
         longest first: "X" on one street, "X at Y" where X crosses Y in it, "X between Y and
         Z" where it crosses two, "X near Y" where Y passes by without meeting X."""
@@ -201,7 +202,7 @@ class Streets:
         nearby = present[1] if len(present) > 1 else self._nearest(area, {primary}, params.near_m)
         return (f"{primary} near {nearby}" if nearby else primary), present
 
-    def _nearest(self, area, skip: set[str], within_m: float) -> str | None:
+    def _nearest(self, area: BaseGeometry, skip: set[str], within_m: float) -> str | None:
         candidates = [i for i in self.tree.query(area.buffer(within_m)) if self.names[i] and self.names[i] not in skip]
         if not candidates:
             return None

@@ -23,10 +23,10 @@ from fleetpilot.analytics.exceedance import poisson_exceedance
 from fleetpilot.analytics.geo import LocalFrame
 from fleetpilot.analytics.hotspots import Grid, HotspotParams
 from fleetpilot.analytics.hotspots import hotspots as gi_star_hotspots
-from fleetpilot.api.hotspots.schemas import Hotspots, HotspotPlace, HotspotUnit, Level, MinLevel
+from fleetpilot.api.hotspots.schemas import HotspotPlace, Hotspots, HotspotUnit, Level, MinLevel
 from fleetpilot.api.policy import AggregateScope
 from fleetpilot.rollup.blocks import visible_units
-from fleetpilot.rollup.places import FDR, city_streets, cell_places, segment_places
+from fleetpilot.rollup.places import FDR, cell_places, city_streets, segment_places
 
 STREETS = "SELECT segment_id, name, geometry FROM street_segments WHERE segment_id = ANY($1::text[])"
 # The local frame the rollup job fixed at its first run (fleetpilot.rollup.job.FRAME_KEY); the
