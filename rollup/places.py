@@ -16,7 +16,7 @@ import asyncpg
 import numpy as np
 import shapely
 from shapely.geometry import box, mapping
-from shapely.ops import unary_union
+from shapely.ops import nearest_points, unary_union
 
 from fleetpilot.analytics.geo import LocalFrame
 from fleetpilot.analytics.hotspots import Grid
@@ -175,7 +175,9 @@ def _records(city, frame, level, ids, labels, events, passes, q, fleet_rate, kin
         place_of[place.members] = n
         shape = area(place.members)
         name, streets = city.streets.name(shape, PlaceParams()) if city else (f"{level} {ids[place.members[0]]}", [])
-        point = shape.representative_point()
+        # A label point on the place: for lines the point nearest their middle (shapely's
+        # representative point of a line is an end of it), for areas one inside.
+        point = shape.representative_point() if shape.area > 0 else nearest_points(shape, shape.centroid)[0]
         lon, lat = frame.to_lonlat(np.array([point.x]), np.array([point.y]))
         outline = shapely.transform(shape, lambda c: _to_lonlat(frame, c))
         records.append(
