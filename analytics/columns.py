@@ -55,6 +55,21 @@ class Fixes:
             fixes.check_sorted()
         return fixes
 
+    @classmethod
+    def from_received(cls, columns: Mapping[str, np.ndarray]) -> "Fixes":
+        """Build from fixes in any order, as devices deliver them (store-and-forward replays,
+        a clock that jumped back): sorted by (vehicle, t), and of fixes with the same time
+        the first received is kept — as the store's unique (vehicle, ts) does. The stretch
+        that a clock jump interleaves is handled by segmentation (time jumps)."""
+        vehicle = np.asarray(columns["vehicle"])
+        t = np.asarray(columns["t"], dtype=np.int64)
+        order = np.lexsort((t, vehicle))  # stable: equal keys keep their received order
+        v, ts = vehicle[order], t[order]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = (v[1:] != v[:-1]) | (ts[1:] != ts[:-1])
+        keep = order[first]
+        return cls.from_columns({name: np.asarray(col)[keep] for name, col in columns.items()})
+
     def __len__(self) -> int:
         return len(self.t)
 

@@ -117,7 +117,7 @@ def harsh_longitudinal(track: Track, params: SafetyParams = SafetyParams()) -> S
     within ``glitch_mps`` of where it was) is not an event: a truck cannot brake hard for
     one second and regain its speed the next.
     """
-    valid = track.linked & ~track.gap
+    valid = trusted_steps(track)
     with np.errstate(divide="ignore", invalid="ignore"):  # dt of unlinked steps may be ≤ 0
         accel = np.where(valid, np.diff(track.speed) / track.dt, np.float32(0.0))
     parts = []
@@ -129,6 +129,14 @@ def harsh_longitudinal(track: Track, params: SafetyParams = SafetyParams()) -> S
         glitch = _undone_jumps(track.speed, valid, first, stop, params.glitch_mps)
         parts.append(_step_events(track, kind, first[~glitch], stop[~glitch], sign * accel))
     return concat(parts)
+
+
+def trusted_steps(track: Track) -> np.ndarray:
+    """Steps whose speed difference is a measurement: linked, no gap or time jump, and both
+    speeds reported by the unit. A speed derived from positions is smoothed over ±5 s and
+    carries metres of noise per second: its differences are not decelerations, so no harsh
+    event, nor speeding, is ever made from it (docs/analytics.md, "Missing speed")."""
+    return track.linked & ~track.gap & ~track.derived[:-1] & ~track.derived[1:]
 
 
 def _undone_jumps(
@@ -149,7 +157,7 @@ def harsh_cornering(track: Track, params: SafetyParams = SafetyParams()) -> Safe
     same-direction steps at or above the threshold. Needs reported heading (course)."""
     v = track.speed
     fast = (v[:-1] >= params.corner_min_speed_mps) & (v[1:] >= params.corner_min_speed_mps)
-    valid = track.linked & ~track.gap & fast
+    valid = trusted_steps(track) & fast
     turn = np.radians(wrap_degrees(np.diff(track.fixes.heading)))
     with np.errstate(divide="ignore", invalid="ignore"):  # dt of unlinked steps may be ≤ 0
         lateral = np.where(valid, np.float32(0.5) * (v[:-1] + v[1:]) * turn / track.dt, np.float32(0.0))
@@ -166,7 +174,7 @@ def speeding(track: Track, limit_mps: np.ndarray, params: SafetyParams = SafetyP
     """Episodes above the segment or zone limit (``limit_mps`` per fix, NaN = unknown) by more
     than the tolerance, lasting at least ``speeding_min_s``, never bridged across a gap."""
     over = track.speed > limit_mps + params.speeding_tolerance_mps
-    step_over = over[:-1] & over[1:] & track.linked & ~track.gap
+    step_over = over[:-1] & over[1:] & trusted_steps(track)
     first, stop = runs(step_over)
     t = track.fixes.t
     long_enough = (t[stop] - t[first]) * 1e-3 >= params.speeding_min_s

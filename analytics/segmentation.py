@@ -31,6 +31,29 @@ class SegmentationParams:
     trip_gap_s: float = 300.0
     outlier_m: float = 30.0
     standstill_mps: float = 0.5
+    # Devices without Doppler speed (phones, many trackers): docs/analytics.md, "Missing speed".
+    # smooth_s: half-width (s) of the local linear fit that gives a derived fix its position
+    # and speed · still_s, still_z: half-width (s) of the longer fit, and how many standard
+    # errors its speed must exceed for distance to count (a parked phone's 30 s fit stays
+    # below) · accuracy_m_per_hdop: the ingest stores accuracy (m) as HDOP = accuracy / 5 m ·
+    # default_accuracy_m: assumed when HDOP is unknown · noise_correlation: GPS error is
+    # correlated over 5–10 s, so a 10 s slope varies ~1.5× more than independent errors give ·
+    # moving_z: a derived speed is motion only beyond this many standard errors, else 0 ·
+    # distance_fixes: v² − 2σ_v² is averaged over ± this many fixes before the square root ·
+    # trapezoid_max_s: a gap up to this long (s) is still integrated, not a straight line ·
+    # max_speed_mps: no truck moves faster; a fix that needs more on both sides (two stretches
+    # interleaved by a clock jump) is a time jump · min_step_s: shorter steps carry no derivative.
+    smooth_s: float = 5.0
+    accuracy_m_per_hdop: float = 5.0
+    default_accuracy_m: float = 10.0
+    noise_correlation: float = 1.5
+    moving_z: float = 2.5
+    still_s: float = 30.0
+    still_z: float = 3.0
+    trapezoid_max_s: float = 5.0
+    distance_fixes: int = 3
+    max_speed_mps: float = 45.0
+    min_step_s: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -42,7 +65,12 @@ class Track:
     gap: linked step longer than ``dropout_s`` · trip_break: not linked or longer than
     ``trip_gap_s`` · step_m: straight-line metres per step (after outlier replacement) ·
     speed: m/s per fix, reported where given, else from positions ·
-    travelled_m: metres per step (see :func:`step_distance`) · starts: first row per track.
+    travelled_m: metres per step (see :func:`step_distance`) · starts: first row per track ·
+    derived: per fix, the speed was not reported and comes from positions (no harsh event is
+    derived from it) · accuracy_m: per fix, the accuracy of x, y (m, 68 % radius): reported (NaN
+    when unknown), or for a derived fix that of its fitted position ·
+    jumped: per fix, a time jump (see ``max_speed_mps``) — its position is interpolated and its
+    steps are gaps.
     """
 
     fixes: Fixes
@@ -59,6 +87,9 @@ class Track:
     speed: np.ndarray
     travelled_m: np.ndarray
     starts: np.ndarray
+    derived: np.ndarray
+    accuracy_m: np.ndarray
+    jumped: np.ndarray
 
     def __len__(self) -> int:
         return len(self.dt) + 1 if len(self.fixes) else 0
@@ -90,19 +121,46 @@ def build_track(
     x, y = frame.to_xy(fixes.lon, fixes.lat)
     dt = np.diff(fixes.t).astype(np.float32) / np.float32(1000.0)  # whole seconds stay exact
     linked = fixes.vehicle[1:] == fixes.vehicle[:-1]
-    gap = linked & (dt > params.dropout_s)
-    trip_break = ~linked | (dt > params.trip_gap_s)
+    accuracy = (fixes.hdop * np.float32(params.accuracy_m_per_hdop)).astype(np.float32)  # NaN: unknown
+    assumed = np.where(np.isnan(accuracy), np.float32(params.default_accuracy_m), accuracy)
     dx, dy = np.diff(x), np.diff(y)
     step_m = np.hypot(dx, dy)
+    jumped = detect_time_jumps(step_m, dt, linked, assumed, params)
+    if jumped.any():
+        x, y = _interpolate(x, y, fixes.t, jumped)
+        dx, dy = np.diff(x), np.diff(y)
+        step_m = np.hypot(dx, dy)
+    step_jump = jumped[:-1] | jumped[1:] | (dt < params.min_step_s)
+    gap = linked & ((dt > params.dropout_s) | step_jump)
+    trip_break = ~linked | (dt > params.trip_gap_s)
     outlier = detect_outliers(dx, dy, step_m, ~trip_break, params.outlier_m)
     if outlier.any():
         x, y, step_m = _replace_outliers(x, y, step_m, fixes.t, outlier)
     speed = fixes.speed.copy()
-    missing = np.isnan(speed)
-    if missing.any():
-        speed[missing] = position_speed(step_m, dt, linked & ~gap)[missing]
+    derived = np.isnan(speed)
+    if derived.any():
+        rows = np.flatnonzero(derived)
+        sx, sy, sv, rolling, fitted_accuracy = smoothed_motion(
+            fixes.t, x, y, assumed, group_starts(fixes.vehicle), rows, params
+        )
+        x, y = x.copy(), y.copy()
+        x[rows], y[rows], speed[rows] = sx, sy, sv
+        accuracy = accuracy.copy()
+        accuracy[rows] = fitted_accuracy  # the positions now used are the fitted ones
+        step_m = np.hypot(np.diff(x), np.diff(y))
     moving = np.where(speed <= params.standstill_mps, np.float32(0.0), speed)
-    travelled = step_distance(step_m, moving, dt, gap, trip_break)
+    if derived.any():
+        moving[rows] = np.where(rolling <= params.standstill_mps, np.float32(0.0), rolling)
+    # A step of a few seconds (a tracker or phone skipping fixes) is integrated like a regular
+    # one: its straight line would add the positions' noise; the receiver dropouts that the
+    # straight line is for last longer.
+    travelled = step_distance(step_m, moving, dt, gap & ((dt > params.trapezoid_max_s) | step_jump), trip_break)
+    if derived.any():
+        # Between two derived fixes: the length of the fitted (smoothed) path where either end
+        # shows motion, nothing where both are still.
+        both = derived[:-1] & derived[1:] & ~trip_break & ~step_jump
+        still = (moving[:-1] == 0) & (moving[1:] == 0)
+        travelled = np.where(both, np.where(still, np.float32(0.0), step_m), travelled)
     return Track(
         fixes,
         frame,
@@ -118,7 +176,155 @@ def build_track(
         speed,
         travelled,
         group_starts(fixes.vehicle),
+        derived,
+        accuracy,
+        jumped,
     )
+
+
+def detect_time_jumps(
+    step_m: np.ndarray, dt: np.ndarray, linked: np.ndarray, accuracy: np.ndarray, params: SegmentationParams
+) -> np.ndarray:
+    """Per fix: both adjacent steps would need more than ``max_speed_mps`` (beyond what the two
+    fixes' accuracies and a multipath throw allow). After a device clock jumps back, sorting by
+    time interleaves two stretches of the drive: every fix of the overlap is such a fix.
+    The exact test runs only on steps longer than the speed limit alone allows (rare)."""
+    flag = np.zeros(len(step_m) + 1, dtype=bool)
+    c = np.flatnonzero(step_m > params.max_speed_mps * dt + params.outlier_m)
+    if len(c) < 2:
+        return flag
+    c = c[
+        linked[c]
+        & (step_m[c] > params.max_speed_mps * dt[c] + params.outlier_m + 3.0 * (accuracy[c] + accuracy[c + 1]))
+    ]
+    impossible = np.zeros(len(step_m), dtype=bool)
+    impossible[c] = True
+    flag[1:-1] = impossible[:-1] & impossible[1:]
+    return flag
+
+
+def _interpolate(x: np.ndarray, y: np.ndarray, t: np.ndarray, flagged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of flagged fixes on the straight line between the nearest unflagged fixes
+    before and after (in time). Flagged fixes never start or end a track, so both exist."""
+    n = len(x)
+    idx = np.arange(n)
+    prev = np.maximum.accumulate(np.where(flagged, 0, idx))
+    nxt = np.minimum.accumulate(np.where(flagged, n - 1, idx)[::-1])[::-1]
+    i = np.flatnonzero(flagged)
+    p, q = prev[i], nxt[i]
+    w = ((t[i] - t[p]) / np.maximum(t[q] - t[p], 1)).astype(np.float32)
+    x, y = x.copy(), y.copy()
+    x[i] = x[p] + w * (x[q] - x[p])
+    y[i] = y[p] + w * (y[q] - y[p])
+    return x, y
+
+
+def smoothed_motion(
+    t: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    accuracy: np.ndarray,
+    starts: np.ndarray,
+    rows: np.ndarray,
+    params: SegmentationParams,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Position, speed and rolling speed (for distance) at ``rows`` from local linear fits of
+    the fixes around each, weighted by 1/σ² with σ = accuracy / 1.51 (accuracy as a 68 % radius).
+
+    Speed: from the fit over ±``smooth_s``; the fix is stationary (speed 0) unless the fitted
+    speed exceeds ``moving_z`` standard errors of the slope (from the accuracies, ×
+    ``noise_correlation``), so parked jitter never becomes speed. Beyond it the speed is
+    debiased, √(v̂² − 2σ_v²): noise adds 2σ_v² to the expected square of a 2-D slope.
+    Rolling speed: the same debiased speed wherever either this fit or a fit over ±``still_s``
+    shows motion — slow creeping between bins passes the long test, a parked phone neither.
+    """
+    n = len(t)
+    first = np.zeros(n, dtype=np.int64)
+    first[starts] = 1
+    track = np.cumsum(first)
+    weight = 1.0 / (accuracy.astype(np.float64) / 1.51) ** 2
+    dt_ms = np.diff(t)
+    positive = dt_ms[dt_ms > 0]
+    shortest_s = max(float(np.percentile(positive, 1)) * 1e-3, 0.2) if len(positive) else 1.0
+    vx, vy, var_v, px, py, s0 = _local_fit(t, x, y, weight, track, rows, params.smooth_s, shortest_s)
+    lx, ly, var_l, _, _, _ = _local_fit(t, x, y, weight, track, rows, params.still_s, shortest_s)
+    c2 = params.noise_correlation**2
+    v2 = vx * vx + vy * vy
+    debiased = np.sqrt(np.maximum(v2 - 2.0 * c2 * var_v, 0.0))
+    moving = v2 > params.moving_z**2 * c2 * var_v
+    speed = np.where(moving, debiased, 0.0)
+    # For distance, v² − 2σ_v² is averaged over the neighbouring fixes before the square root:
+    # truncating each fix's estimate at 0 would turn a stationary fix's zero-mean noise into speed.
+    q = np.full(n, np.nan)
+    q[rows] = v2 - 2.0 * c2 * var_v
+    total, count = np.zeros(len(rows)), np.zeros(len(rows))
+    for k in range(-params.distance_fixes, params.distance_fixes + 1):
+        j = np.clip(rows + k, 0, n - 1)
+        ok = (rows + k >= 0) & (rows + k < n) & (track[j] == track[rows]) & np.isfinite(q[j])
+        total += np.where(ok, q[j], 0.0)
+        count += ok
+    smooth_v = np.sqrt(np.maximum(total / np.maximum(count, 1), 0.0))
+    rolling = np.where(lx * lx + ly * ly > params.still_z**2 * c2 * var_l, smooth_v, 0.0)
+    # The fitted position's own accuracy (68 % radius): σ² of a weighted mean, correlation included.
+    fitted_accuracy = 1.51 * np.sqrt(c2 / s0)
+    return (
+        px.astype(np.float32),
+        py.astype(np.float32),
+        speed.astype(np.float32),
+        rolling.astype(np.float32),
+        fitted_accuracy.astype(np.float32),
+    )
+
+
+def _local_fit(
+    t: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    weight: np.ndarray,
+    track: np.ndarray,
+    rows: np.ndarray,
+    half_s: float,
+    shortest_s: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted least-squares line through the fixes of the same track within ±half_s of each
+    of ``rows``: (vx, vy) m/s, the variance of each slope component for independent errors,
+    and the fitted position at the fix's own time. Vectorised over neighbour offsets (one
+    pass per offset over ``rows``); sums are taken relative to the fix itself, so nothing
+    cancels at large times or coordinates."""
+    n = len(t)
+    reach = int(min(120, np.ceil(half_s / shortest_s)))
+    s0 = weight[rows].copy()
+    s1, s2, sx, sy, s1x, s1y = (np.zeros(len(rows)) for _ in range(6))
+    x_r, y_r, t_r, track_r = x[rows].astype(np.float64), y[rows].astype(np.float64), t[rows], track[rows]
+    for k in range(-reach, reach + 1):
+        if k == 0:
+            continue
+        j = np.clip(rows + k, 0, n - 1)
+        tau = (t[j] - t_r) * 1e-3
+        ok = (np.abs(tau) <= half_s) & (track[j] == track_r) & (rows + k >= 0) & (rows + k < n)
+        if not ok.any():
+            continue
+        w = np.where(ok, weight[j], 0.0)
+        tau = np.where(ok, tau, 0.0)
+        ddx = np.where(ok, x[j] - x_r, 0.0)
+        ddy = np.where(ok, y[j] - y_r, 0.0)
+        wt = w * tau
+        s0 += w
+        s1 += wt
+        s2 += wt * tau
+        sx += w * ddx
+        sy += w * ddy
+        s1x += wt * ddx
+        s1y += wt * ddy
+    det = s0 * s2 - s1 * s1
+    fit = det > 1e-9 * s0 * s0  # at least two fixes at different times
+    safe = np.where(fit, det, 1.0)
+    vx = np.where(fit, (s0 * s1x - s1 * sx) / safe, 0.0)
+    vy = np.where(fit, (s0 * s1y - s1 * sy) / safe, 0.0)
+    var_v = np.where(fit, s0 / safe, np.inf)
+    px = x_r + (sx - vx * s1) / s0  # intercept at tau = 0
+    py = y_r + (sy - vy * s1) / s0
+    return vx, vy, var_v, px, py, s0
 
 
 def detect_outliers(

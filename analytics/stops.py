@@ -29,6 +29,7 @@ class StopParams:
     radius_m: float = 20.0
     bridge_s: float = 3.0
     bridge_m: float = 3.0
+    accuracy_radius: float = 3.0  # a stop may spread over this × the mean reported accuracy (m) when that exceeds R
 
 
 @dataclass(frozen=True)
@@ -101,12 +102,14 @@ def detect_stops(track: Track, params: StopParams = StopParams()) -> Stops:
     and the speed on the other side of the gap.
     """
     still = stationary_mask(track, params)
-    chain = still[:-1] & still[1:] & ~track.trip_break & (~track.gap | (track.step_m <= params.radius_m))
+    acc = track.accuracy_m
+    reach = np.fmax(params.radius_m, params.accuracy_radius * np.fmax(acc[:-1], acc[1:]))  # NaN: unknown
+    chain = still[:-1] & still[1:] & ~track.trip_break & (~track.gap | (track.step_m <= reach))
     # A run of True in `chain` over steps i..j-1 is a stationary stretch of fixes i..j.
     first, last = runs(chain)
     if len(first) == 0:
         return _empty()
-    first, last = _cut_drifting(track, first, last, params.radius_m)
+    first, last = _cut_drifting(track, first, last, params.radius_m, params.accuracy_radius)
     t = track.fixes.t
     keep = (t[last] - t[first]) * 1e-3 >= params.min_dwell_s
     first, last = first[keep], last[keep]
@@ -131,7 +134,12 @@ def detect_stops(track: Track, params: StopParams = StopParams()) -> Stops:
 
 
 def _cut_drifting(
-    track: Track, first: np.ndarray, last: np.ndarray, radius_m: float, anchor_fixes: int = 5
+    track: Track,
+    first: np.ndarray,
+    last: np.ndarray,
+    radius_m: float,
+    accuracy_radius: float = 3.0,
+    anchor_fixes: int = 5,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cut stationary stretches that wander beyond ``radius_m`` into pieces that stay
     within it: a piece ends before the first fix farther than ``radius_m`` from its anchor
@@ -143,7 +151,12 @@ def _cut_drifting(
     """
     half_w = 0.5 * (segment_reduce(np.maximum, track.x, first, last) - segment_reduce(np.minimum, track.x, first, last))
     half_h = 0.5 * (segment_reduce(np.maximum, track.y, first, last) - segment_reduce(np.minimum, track.y, first, last))
-    wide = np.flatnonzero(np.hypot(half_w, half_h) > radius_m)
+    # A phone with 40 m accuracy scatters a parked truck over ±40 m: the radius grows with the
+    # stretch's mean reported accuracy, so noise is not read as the truck moving on.
+    size = (last - first + 1).astype(np.float64)
+    accuracy = segment_reduce(np.add, track.accuracy_m, first, last, np.float64) / size
+    radius = np.fmax(radius_m, accuracy_radius * accuracy)  # unknown accuracy (NaN): R
+    wide = np.flatnonzero(np.hypot(half_w, half_h) > radius)
     if len(wide) == 0:
         return first, last
     pieces_first, pieces_last = [], []
@@ -152,7 +165,7 @@ def _cut_drifting(
         while a <= end:
             ax = track.x[a : min(a + anchor_fixes, end + 1)].mean()
             ay = track.y[a : min(a + anchor_fixes, end + 1)].mean()
-            beyond = np.hypot(track.x[a : end + 1] - ax, track.y[a : end + 1] - ay) > radius_m
+            beyond = np.hypot(track.x[a : end + 1] - ax, track.y[a : end + 1] - ay) > radius[k]
             b = a + int(np.argmax(beyond)) - 1 if beyond.any() else end
             b = max(b, a)
             pieces_first.append(a)

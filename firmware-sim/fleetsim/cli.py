@@ -19,6 +19,7 @@ from pathlib import Path
 import orjson
 
 from fleetsim.config import Connectivity, Faults, GpsRealism, SimConfig, no_noise
+from fleetsim.device import PROFILES
 from fleetsim.mqtt import Broker, BrokerError
 from fleetsim.roster import parse_time
 from fleetsim.scenario import build_scenario
@@ -57,6 +58,13 @@ def add_fleet_options(p: argparse.ArgumentParser) -> None:
     f.add_argument("--gps-noise-m", type=float, default=GpsRealism.noise_m, help="σ of position noise, m")
     f.add_argument("--multipath-per-fix", type=float, default=GpsRealism.multipath_per_fix)
     f.add_argument("--dropouts-per-hour", type=float, default=GpsRealism.dropouts_per_hour)
+    f.add_argument(
+        "--device-profile",
+        choices=PROFILES,
+        default="v1",
+        help="the kind of unit (fleetsim.device): v1 (default: speed always), tracker (speed only "
+        "while moving and intermittent, 5–15 m, 1–3 s), phone (no speed, 5–50 m, 1–5 s)",
+    )
     f.add_argument(
         "--offline-per-hour",
         type=float,
@@ -130,6 +138,7 @@ def config_from_args(args: argparse.Namespace, real_time: bool = False) -> SimCo
             hostile=args.hostile,
             hostile_per_vehicle=args.hostile_per_vehicle,
         ),
+        device=getattr(args, "device_profile", "v1"),
     )
     return no_noise(cfg) if args.no_noise else cfg
 

@@ -72,6 +72,7 @@ class SimConfig:
     gps: GpsRealism = field(default_factory=GpsRealism)
     link: Connectivity = field(default_factory=Connectivity)
     faults: Faults = field(default_factory=Faults)
+    device: str = "v1"  # device profile (fleetsim.device): v1 | tracker | phone
 
     @property
     def step_ms(self) -> int:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fleetsim import device
 from fleetsim.city import City
 from fleetsim.config import SimConfig
 from fleetsim.gps import observe
@@ -433,8 +434,11 @@ def _observe_and_record(
     x, y, heading = path.locate(s)
     heading = _turning_heading(path, motion, rel(t_ms), heading)
     obs = observe(rg, cfg.gps, t_ms, (start, end), x, y, np.abs(v), heading, step / 1000.0)
-    lon, lat = proj.to_lonlat(obs.x, obs.y)
-    k = obs.keep
+    (rd,) = streams(cfg.seed, shift.day, shift.vehicle, "device")  # its own stream: v1 runs unchanged
+    ox, oy, o_speed, o_heading, o_hdop, k = device.apply(
+        rd, cfg.device, step / 1000.0, x, y, np.abs(v), obs.x, obs.y, obs.speed, obs.heading, obs.hdop, obs.keep
+    )
+    lon, lat = proj.to_lonlat(ox, oy)
     break_windows = [(start + int(round(b0 * 1000)), start + int(round(b1 * 1000))) for _, b0, b1 in breaks]
     priv = np.zeros(n, dtype=bool)
     ev_priv = np.zeros(len(ev_ms), dtype=bool)
@@ -446,9 +450,9 @@ def _observe_and_record(
         "t": t_ms[k],
         "lon": np.round(lon[k], 7),
         "lat": np.round(lat[k], 7),
-        "speed": np.round(obs.speed[k], 2).astype(np.float32),
-        "heading": (np.round(obs.heading[k], 1) % 360.0).astype(np.float32),
-        "hdop": obs.hdop[k].astype(np.float32),
+        "speed": np.round(o_speed[k], 2).astype(np.float32),
+        "heading": (np.round(o_heading[k], 1) % 360.0).astype(np.float32),
+        "hdop": np.round(o_hdop[k], 1).astype(np.float32),
         "priv": priv[k],
     }
     events = {
@@ -524,7 +528,9 @@ def _observe_and_record(
     on_duty = [(depart, back)]
     if breaks:
         on_duty = [(depart, breaks[0][1]), (breaks[0][2], back)]
-    mp = obs.multipath[obs.keep[obs.multipath]]
+    mp = (
+        obs.multipath[obs.keep[obs.multipath]] if cfg.device == "v1" else obs.multipath[:0]
+    )  # replaced by the profile's noise
     truth = {
         "shift_id": shift.shift_id,
         "vehicle_id": shift.vehicle_id,

@@ -121,11 +121,11 @@ def by_shift(run) -> tuple[Fixes, DeviceEvents, list[list[str]], np.ndarray, lis
     )
 
 
-def _simulate(n_vehicles: int, days: int, seed: int, true_distance: bool = False) -> SimShifts:
+def _simulate(n_vehicles: int, days: int, seed: int, true_distance: bool = False, profile: str = "v1") -> SimShifts:
     from fleetsim.offline import generate_fleet
 
     options = {"n_vehicles": n_vehicles, "days": days, "seed": seed, "start": "2026-11-20T06:00:00Z"}
-    run = generate_fleet(**options)
+    run = generate_fleet(device=profile, **options)
     fixes, device, planned, windows, truth = by_shift(run)
     city = City.from_geojson(run.city_geojson)
     analysis = analyse(fixes, city, planned, windows, device)
@@ -150,6 +150,18 @@ def _path_length(clean_run) -> np.ndarray:
 def sim_day() -> SimShifts:
     """15 trucks, one day, default GPS noise, with the true distance of each shift."""
     return _simulate(15, 1, seed=5, true_distance=True)
+
+
+@pytest.fixture(scope="session")
+def sim_tracker() -> SimShifts:
+    """sim_day's fleet as off-the-shelf trackers report it (fleetsim --device-profile tracker)."""
+    return _simulate(15, 1, seed=5, true_distance=True, profile="tracker")
+
+
+@pytest.fixture(scope="session")
+def sim_phone() -> SimShifts:
+    """sim_day's fleet as phones in the cab report it (fleetsim --device-profile phone)."""
+    return _simulate(15, 1, seed=5, true_distance=True, profile="phone")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,227 @@
+"""Accuracy for every device profile against the simulator's ground truth (issue 17, item 6).
+
+The same fleet-day (sim_day: 15 trucks, seed 5) as protocol v1 units report it, as off-the-shelf
+trackers (speed only while moving, and intermittent; 5–15 m; 1–3 s) and as phones (no speed,
+5–50 m, 1–5 s) — fleetsim's ``--device-profile`` — plus v1 with the speed column removed. Each
+test prints its figures (run with ``-s``); matching rules as in test_groundtruth.py. Targets:
+stop recall and precision ≥ 0.95, distance within 2 %, harsh-braking precision ≥ 0.9, nothing
+invented on a parked vehicle. The targets not reached yet are strict xfails, each beside a
+guard on the level reached, so a regression fails and an improvement is noticed.
+"""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from fleetpilot.analytics.columns import Fixes
+from fleetpilot.analytics.pipeline import analyse
+from fleetpilot.analytics.safety import harsh_longitudinal
+from fleetpilot.analytics.segmentation import build_track
+
+from .conftest import FRAME, T0_MS
+from .test_groundtruth import _harsh_scores, _match
+
+
+def _scores(sim, analysis) -> dict:
+    stops = analysis.stops
+    hits = found = truth = 0
+    for k, shift in enumerate(sim.truth):
+        mine = stops.select(stops.track == k)
+        true = shift["stops"]
+        hits += _match(
+            mine.t_start,
+            mine.lon,
+            mine.lat,
+            [s["t_arrive"] for s in true],
+            [s["lon"] for s in true],
+            [s["lat"] for s in true],
+            max_s=15,
+            max_m=20,
+        )
+        found += len(mine)
+        truth += len(true)
+    mine = analysis.track.per_track_sum(analysis.track.travelled_m)
+    error = mine / sim.true_distance_m - 1
+    b_recall, b_precision, b_truth = _harsh_scores(sim, "harsh_brake", harsh_longitudinal(analysis.track))
+    derived = analysis.events.select(analysis.events.source != "device")
+    harsh = derived.select(np.isin(derived.kind, ["harsh_brake", "harsh_accel", "harsh_corner"]))
+    return {
+        "stop_recall": hits / truth,
+        "stop_precision": hits / max(found, 1),
+        "true_stops": truth,
+        "distance_error_max": float(np.abs(error).max()),
+        "distance_error_mean": float(error.mean()),
+        "brake_recall": b_recall,
+        "brake_precision": b_precision if len(harsh_longitudinal(analysis.track).of_kind("harsh_brake")) else None,
+        "brakes_found": len(harsh_longitudinal(analysis.track).of_kind("harsh_brake")),
+        "true_brakes": b_truth,
+        "derived_harsh_events": len(harsh),
+    }
+
+
+def _print(name: str, s: dict) -> None:
+    precision = "n/a (none derived)" if s["brake_precision"] is None else f"{s['brake_precision']:.3f}"
+    print(
+        f"\n[{name}] stops recall {s['stop_recall']:.3f} precision {s['stop_precision']:.3f} "
+        f"({s['true_stops']} true) · distance error max {100 * s['distance_error_max']:.2f} % "
+        f"mean {100 * s['distance_error_mean']:+.2f} % · harsh braking from fixes: precision {precision} "
+        f"recall {s['brake_recall']:.3f} ({s['brakes_found']} found, {s['true_brakes']} true)"
+    )
+
+
+@pytest.fixture(scope="module")
+def v1_scores(sim_day):
+    s = _scores(sim_day, sim_day.analysis)
+    _print("v1", s)
+    return s
+
+
+@pytest.fixture(scope="module")
+def tracker_scores(sim_tracker):
+    s = _scores(sim_tracker, sim_tracker.analysis)
+    _print("tracker", s)
+    return s
+
+
+@pytest.fixture(scope="module")
+def phone_scores(sim_phone):
+    s = _scores(sim_phone, sim_phone.analysis)
+    _print("phone", s)
+    return s
+
+
+@pytest.fixture(scope="module")
+def no_speed_scores(sim_day):
+    """v1 fixes with the speed column removed (the issue's measurement: 0 of 311 stops found,
+    81.6 km for 31.8 km, 62 invented harsh events before)."""
+    fixes = replace(sim_day.fixes, speed=np.full(len(sim_day.fixes), np.nan, dtype=np.float32))
+    analysis = analyse(fixes, sim_day.city, sim_day.planned, sim_day.windows)
+    s = _scores(sim_day, analysis)
+    _print("v1 without speed", s)
+    return s
+
+
+def test_v1_meets_every_target(v1_scores):
+    s = v1_scores
+    assert s["stop_recall"] >= 0.95 and s["stop_precision"] >= 0.95
+    assert s["distance_error_max"] <= 0.02
+    assert s["brake_precision"] >= 0.9
+
+
+def test_tracker_stops_and_braking_meet_the_targets(tracker_scores):
+    s = tracker_scores
+    assert s["stop_recall"] >= 0.95 and s["stop_precision"] >= 0.95, s
+    assert s["brake_precision"] is not None and s["brake_precision"] >= 0.9, s
+
+
+def test_tracker_distance_within_ten_percent(tracker_scores):
+    assert tracker_scores["distance_error_max"] <= 0.10, tracker_scores
+
+
+@pytest.mark.xfail(strict=True, reason="tracker distance is 5-8 % long: noise between still fixes near stops")
+def test_tracker_distance_within_two_percent(tracker_scores):
+    assert tracker_scores["distance_error_max"] <= 0.02
+
+
+def test_phone_and_no_speed_invent_no_harsh_event(phone_scores, no_speed_scores):
+    """A speed derived from positions never makes a harsh event (precision cannot drop)."""
+    assert phone_scores["derived_harsh_events"] == 0
+    assert no_speed_scores["derived_harsh_events"] == 0
+
+
+def test_phone_and_no_speed_levels_reached(phone_scores, no_speed_scores):
+    for s in (phone_scores, no_speed_scores):
+        assert s["stop_recall"] >= 0.85 and s["stop_precision"] >= 0.85, s
+        assert s["distance_error_max"] <= 0.12, s
+
+
+@pytest.mark.xfail(strict=True, reason="phones: stop recall and precision ~0.89, distance 6-9 % short")
+def test_phone_meets_the_stop_and_distance_targets(phone_scores):
+    s = phone_scores
+    assert s["stop_recall"] >= 0.95 and s["stop_precision"] >= 0.95
+    assert s["distance_error_max"] <= 0.02
+
+
+def _parked_phone(hours: float, accuracy_m: float, seed: int, speed: float | None = None) -> Fixes:
+    """A phone lying in a parked truck: a fix every 1–5 s, errors of σ = accuracy / 1.51 per
+    axis correlated over 5 s (as fleetsim's phone profile), no speed unless given."""
+    rng = np.random.default_rng(seed)
+    t_s = np.cumsum(rng.integers(1, 6, int(hours * 3600 / 3))).astype(np.float64)
+    n = len(t_s)
+    sigma = accuracy_m / 1.51
+    phi = np.exp(-np.diff(t_s, prepend=0.0) / 5.0)
+    e = np.zeros((2, n))
+    eps = rng.standard_normal((2, n))
+    for i in range(n):  # the AR(1) of irregular steps; a few thousand fixes
+        e[:, i] = phi[i] * e[:, i - 1] + np.sqrt(1 - phi[i] ** 2) * eps[:, i] if i else eps[:, i]
+    lon, lat = FRAME.to_lonlat(sigma * e[0], sigma * e[1])
+    columns = {
+        "vehicle": np.zeros(n, dtype=np.int32),
+        "t": T0_MS + np.round(t_s * 1000).astype(np.int64),
+        "lon": lon,
+        "lat": lat,
+        "hdop": np.full(n, accuracy_m / 5.0, dtype=np.float32),
+    }
+    if speed is not None:
+        columns["speed"] = np.full(n, speed, dtype=np.float32)
+    return Fixes.from_columns(columns)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_parked_phone_with_40_m_jitter_drives_nowhere(seed):
+    """Before: 487 harsh events and 38 km driven for a parked phone without speed."""
+    fixes = _parked_phone(8.0, 40.0, seed)
+    track = build_track(fixes, FRAME)
+    events = harsh_longitudinal(track)
+    km = float(track.travelled_m.sum()) / 1000
+    print(f"\n[parked phone ±40 m, seed {seed}] {len(fixes)} fixes over 8 h: {km:.3f} km, {len(events)} harsh events")
+    assert len(events) == 0
+    assert km < 0.2
+
+
+def test_parked_truck_with_40_m_jitter_keeps_its_stop():
+    """With speed reported (Doppler ~0) but ±40 m positions, a parked hour is one stop, not
+    pieces cut wherever the noise strays beyond 20 m."""
+    from fleetpilot.analytics.stops import detect_stops
+
+    fixes = _parked_phone(1.0, 40.0, 4, speed=0.05)
+    stops = detect_stops(build_track(fixes, FRAME))
+    print(f"\n[parked, ±40 m, with speed] {len(stops)} stop(s), dwell {stops.dwell_s.sum():.0f} s")
+    assert len(stops) == 1
+    assert stops.dwell_s[0] > 3500
+
+
+def test_clock_jumping_back_invents_no_brake(build):
+    """A unit whose clock jumps back 30 s mid-drive: sorted by time, 30 s of the drive are
+    interleaved with the next 30 s. Before: a harsh brake at the jump."""
+    x, y, v, h = build.drive([(600, 0.0, 0.0)], v0=10.0)
+    t = np.arange(len(x), dtype=np.float64)
+    t[300:] -= 30.0 - 0.5  # the clock goes back 30 s (minus half a second: stamps interleave)
+    fixes = build.fixes(x[:300], y[:300], t=t[:300], speed=v[:300], heading=h[:300])
+    late = build.fixes(x[300:], y[300:], t=t[300:], speed=v[300:], heading=h[300:])
+    received = {
+        k: np.concatenate([getattr(fixes, k), getattr(late, k)])
+        for k in ("vehicle", "t", "lon", "lat", "speed", "heading", "hdop")
+    }
+    track = build_track(Fixes.from_received(received), FRAME)
+    events = harsh_longitudinal(track)
+    jumped = int(track.jumped.sum())
+    km = float(track.travelled_m.sum()) / 1000
+    print(f"\n[clock back 30 s] {jumped} interleaved fixes set aside, {len(events)} harsh events, {km:.3f} km of 6.0")
+    assert len(events) == 0
+    assert jumped >= 50
+    assert abs(km - 6.0) / 6.0 < 0.02
+
+
+def test_from_received_sorts_and_keeps_the_first_of_equal_times():
+    columns = {
+        "vehicle": np.array([2, 1, 1, 1]),
+        "t": np.array([5, 9, 3, 9], dtype=np.int64),
+        "lon": np.array([0.0, 1.0, 2.0, 3.0]),
+        "lat": np.zeros(4),
+    }
+    fixes = Fixes.from_received(columns)
+    assert fixes.vehicle.tolist() == [1, 1, 2]
+    assert fixes.t.tolist() == [3, 9, 5]
+    assert fixes.lon.tolist() == [2.0, 1.0, 0.0]
