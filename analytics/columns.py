@@ -56,7 +56,7 @@ class Fixes:
         return fixes
 
     @classmethod
-    def from_received(cls, columns: Mapping[str, np.ndarray]) -> "Fixes":
+    def from_received(cls, columns: Mapping[str, np.ndarray]) -> Fixes:
         """Build from fixes in any order, as devices deliver them (store-and-forward replays,
         a clock that jumped back): sorted by (vehicle, t), and of fixes with the same time
         the first received is kept — as the store's unique (vehicle, ts) does. The stretch

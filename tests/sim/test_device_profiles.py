@@ -8,7 +8,7 @@ import pytest
 from fleetsim.cli import add_fleet_options, config_from_args
 from fleetsim.offline import generate_fleet
 
-OPTIONS = dict(n_vehicles=2, days=1, seed=11, start="2026-11-20T06:00:00Z")
+OPTIONS = {"n_vehicles": 2, "days": 1, "seed": 11, "start": "2026-11-20T06:00:00Z"}
 
 
 @pytest.fixture(scope="module")
