@@ -227,7 +227,7 @@ def smoothed_motion(
     starts: np.ndarray,
     rows: np.ndarray,
     params: SegmentationParams,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Position, speed and rolling speed (for distance) at ``rows`` from local linear fits of
     the fixes around each, weighted by 1/σ² with σ = accuracy / 1.51 (accuracy as a 68 % radius).
 
@@ -285,7 +285,7 @@ def _local_fit(
     rows: np.ndarray,
     half_s: float,
     shortest_s: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Weighted least-squares line through the fixes of the same track within ±half_s of each
     of ``rows``: (vx, vy) m/s, the variance of each slope component for independent errors,
     and the fitted position at the fix's own time. Vectorised over neighbour offsets (one
