@@ -21,6 +21,7 @@ from fleetpilot.api.api_keys.router import router as api_keys_router
 from fleetpilot.api.auth.router import router as auth_router
 from fleetpilot.api.auth.tokens import TokenKeys
 from fleetpilot.api.city.router import router as city_router
+from fleetpilot.api.complaints.router import router as complaints_router
 from fleetpilot.api.db import FairTurns, ReleaseConnection, open_pool
 from fleetpilot.api.deps import UNREADABLE_BODY
 from fleetpilot.api.efficiency.router import router as efficiency_router
@@ -114,6 +115,7 @@ def create_app(settings: Settings, *, pool_size: int = 20, warm_up: bool = True)
     app.include_router(public_router)
     app.include_router(ogc_router)  # OGC API – Features at /ogc, for the city's GIS
     app.include_router(open_data_router)  # the latest open-data release's files
+    app.include_router(complaints_router)  # 311 complaints answered by the record
     _include_api(app)
     _mount_dashboards(app, settings)
     return app

@@ -84,6 +84,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     # OGC API – Features: the landing page and conformance hold no data; each layer is then
     # admitted per role (or read-only API key) by policy.Reader, tested in test_ogc.py.
     ("GET", "/open-data/latest/{file}"): EVERYONE,
+    ("GET", "/api/v1/complaints"): INDIVIDUAL,
+    ("GET", "/api/v1/me/complaints"): DRIVER,
     ("GET", "/ogc"): EVERYONE,
     ("GET", "/ogc/conformance"): EVERYONE,
     ("GET", "/ogc/collections"): SIGNED_IN,

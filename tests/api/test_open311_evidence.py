@@ -146,6 +146,8 @@ def test_sync_stores_resumes_and_marks(api):
          "lat": SEG_C[1], "long": SEG_C[0]},
         {"service_request_id": "d1", "service_code": "SAN-MISSED", "status": "open", "requested_datetime": at(4, 9),
          "lat": SEG_C[1], "long": SEG_C[0]},
+        {"service_request_id": "s1", "service_code": "SAN-MISSED", "status": "open", "requested_datetime": at(3, 16),
+         "lat": 52.5001, "long": 13.405},
     ]  # fmt: skip
     server = Served(state)
     now = datetime.combine(week1 + timedelta(days=6), time(), tzinfo=timezone.utc)
@@ -169,7 +171,7 @@ def test_sync_stores_resumes_and_marks(api):
         state.down_after = None
         assert sync_once().error is None
         stored = {r["service_request_id"]: r for r in api.sql("SELECT * FROM complaints")}
-        assert set(stored) == {"m1", "a1", "f1", "e1", "d1"}
+        assert set(stored) == {"m1", "a1", "f1", "e1", "d1", "s1"}
         assert stored["m1"]["verdict"] == "missed" and stored["a1"]["verdict"] == "serviced"
         assert stored["f1"]["outside_city"] and not stored["m1"]["outside_city"]
         assert stored["e1"]["outside_pilot"] and not stored["m1"]["outside_pilot"]
@@ -178,13 +180,24 @@ def test_sync_stores_resumes_and_marks(api):
         sync_once()
         assert api.sql("SELECT times_reopened FROM complaints WHERE service_request_id = 'a1'")[0][0] == 1
         sync_once()  # read again: a duplicate changes nothing
-        assert api.sql("SELECT count(*), sum(times_reopened) FROM complaints")[0] == (5, 1)
+        assert api.sql("SELECT count(*), sum(times_reopened) FROM complaints")[0] == (6, 1)
         state.malformed_next = 1
         assert "dead-lettered" in sync_once().error
         rejects = api.sql("SELECT reason, bytes FROM complaint_rejects")
         assert len(rejects) == 1 and "not XML" in rejects[0]["reason"] and rejects[0]["bytes"] > 0
     finally:
         server.stop()
+    # The supervisor's queue: every complaint with its evidence and a suggested reply.
+    week = {"from": week1.isoformat(), "to": (week1 + timedelta(days=7)).isoformat()}
+    queue = {c["service_request_id"]: c for c in api.get("/api/v1/complaints", "supervisor", params=week).json()}
+    assert set(queue) == {"m1", "a1", "f1", "e1", "d1", "s1"}
+    assert queue["m1"]["suggested_reply"].startswith("Not collected") and queue["s1"]["verdict"] == "serviced"
+    assert "p-" not in json.dumps(queue)
+    # The crew: ana drove r-north on day 3, when seg-a was collected: s1 answered in her favour.
+    assert [c["service_request_id"] for c in api.get("/api/v1/me/complaints", "driver").json()] == ["s1"]
+    # ben drove day 4, when d1's segment was collected; never another crew's complaints.
+    assert [c["service_request_id"] for c in api.get("/api/v1/me/complaints", "ben").json()] == ["d1"]
+    assert api.get("/api/v1/complaints", "data_officer", params=week).status_code == 403
 
 
 def test_the_sync_command_stores_from_the_settings(api, tmp_path):
