@@ -35,10 +35,11 @@ from fleetpilot.api.ogc.router import router as ogc_router
 from fleetpilot.api.public.router import router as public_router
 from fleetpilot.api.release.router import router as open_data_router
 from fleetpilot.api.route_plans.router import router as route_plans_router
+from fleetpilot.api.security import Hardening, content_security_policy
 from fleetpilot.api.shifts.router import router as shifts_router
 from fleetpilot.api.trackers.router import router as trackers_router
 from fleetpilot.api.whatif.router import router as whatif_router
-from fleetpilot.db.connect import resolve_database_url
+from fleetpilot.db.connect import service_database_url
 from fleetpilot.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -86,7 +87,7 @@ def create_app(settings: Settings, *, pool_size: int = 20, warm_up: bool = True)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.pool = await open_pool(resolve_database_url(settings), max_size=pool_size)
+        app.state.pool = await open_pool(await service_database_url(settings, "api"), max_size=pool_size)
         app.state.pool_turns = FairTurns(pool_size)
         # In the background: the server answers at once; a request for the same answer
         # meanwhile waits for it (service.hotspots_json) instead of computing it again.
@@ -109,6 +110,8 @@ def create_app(settings: Settings, *, pool_size: int = 20, warm_up: bool = True)
     # the default 9's CPU for nearly the same size. Small bodies are sent as they are.
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL)
     app.add_middleware(ReleaseConnection)
+    # Outermost: headers on every answer (413s and errors included), limits before any read.
+    app.add_middleware(Hardening, csp=content_security_policy(settings.map_tile_url))
     app.state.token_keys = TokenKeys.from_settings(settings)
     for error in UNSTORABLE_TEXT:
         app.add_exception_handler(error, unstorable_text)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from enum import Enum
@@ -83,6 +84,7 @@ RULES: dict[Capability, frozenset[str]] = {
 
 # A purpose must say something ("incident 2024-113"), not just be present.
 PURPOSE_MIN_CHARS = 8
+PURPOSE_MIN_LETTERS = 5
 PURPOSE_MAX_CHARS = 200
 # Aggregates are asked for whole UTC days over at most this span.
 MAX_RANGE_DAYS = 400
@@ -100,6 +102,7 @@ class Principal:
     username: str
     role: Role
     person_id: str | None
+    must_change_password: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,12 +117,17 @@ class Access:
 
 # The user, whether this token was revoked, and the live k thresholds: one round trip per request.
 LOAD_PRINCIPAL = """
-SELECT u.user_id, u.username, u.role, u.person_id, u.disabled,
+SELECT u.user_id, u.username, u.role, u.person_id, u.disabled, u.token_version, u.must_change_password,
        EXISTS (SELECT 1 FROM token_revocations r WHERE r.jti = $2) AS revoked,
        ps.k_min_shifts, ps.k_min_people
 FROM users u LEFT JOIN privacy_settings ps ON true
 WHERE u.user_id = $1
 """
+
+
+PASSWORD_CHANGE_REQUIRED = (
+    "your password was set by an administrator: choose a new one first (POST /api/v1/auth/password)"
+)
 
 
 def _unauthorized(detail: str) -> HTTPException:
@@ -146,6 +154,10 @@ class Gate:
         principal, k = await load_principal(conn, request.app.state.token_keys, request_token)
         if principal.role not in RULES[self.capability]:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"the {principal.role} role may not do this")
+        # A password set by an admin is known to the admin: until its owner replaces it, the
+        # account reaches no data (only who-am-I, sign-out and the password change).
+        if principal.must_change_password and self.capability is not Capability.SIGNED_IN:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, PASSWORD_CHANGE_REQUIRED)
         return Access(self.capability, principal, k)
 
 
@@ -199,10 +211,13 @@ async def load_principal(
         raise _unauthorized("account not active")
     if row["revoked"]:
         raise _unauthorized("token revoked (signed out)")
+    if row["token_version"] != claims.version:
+        raise _unauthorized("password, role or account changed since sign-in; sign in again")
     if row["role"] != claims.role:
         raise _unauthorized("role changed since sign-in; sign in again")
     k = None if row["k_min_shifts"] is None else (row["k_min_shifts"], row["k_min_people"])
-    return Principal(row["user_id"], row["username"], row["role"], row["person_id"]), k
+    principal = Principal(row["user_id"], row["username"], row["role"], row["person_id"], row["must_change_password"])
+    return principal, k
 
 
 # --- the driver's own data ---------------------------------------------------------------
@@ -285,11 +300,20 @@ async def own_shifts(conn: asyncpg.Connection, me: OwnPerson) -> list[ShiftGrant
 
 
 def check_purpose(purpose: str) -> str:
-    cleaned = " ".join(purpose.split())
-    if len(cleaned) < PURPOSE_MIN_CHARS:
+    """The purpose as recorded: NFKC-normalised (look-alike and full-width forms folded), no
+    format or control characters (zero-width spaces, direction overrides), and words: at
+    least PURPOSE_MIN_LETTERS letters among at least PURPOSE_MIN_CHARS characters."""
+    example = "e.g. 'incident 2024-113'"
+    normalised = unicodedata.normalize("NFKC", purpose)
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Co", "Cs", "Cn") and not c.isspace() for c in normalised):
+        raise invalid(("body", "purpose"), f"the purpose may not contain invisible or control characters ({example})")
+    cleaned = " ".join(normalised.split())
+    letters = sum(c.isalpha() for c in cleaned)
+    if len(cleaned) < PURPOSE_MIN_CHARS or letters < PURPOSE_MIN_LETTERS:
         raise invalid(
             ("body", "purpose"),
-            f"state the purpose of this access (at least {PURPOSE_MIN_CHARS} characters, e.g. 'incident 2024-113')",
+            f"state the purpose of this access in words (at least {PURPOSE_MIN_CHARS} characters of which "
+            f"{PURPOSE_MIN_LETTERS} letters, {example})",
             purpose,
         )
     return cleaned[:PURPOSE_MAX_CHARS]
@@ -361,7 +385,8 @@ class AggregateScope:
 
 
 PRIVACY_SETTINGS = """
-SELECT retention_days, k_min_shifts, k_min_people, zone_policy, updated_at, updated_by FROM privacy_settings
+SELECT retention_days, deadletter_days, k_min_shifts, k_min_people, zone_policy, updated_at, updated_by
+FROM privacy_settings
 """
 
 
@@ -406,13 +431,49 @@ async def aggregate_scope(conn: asyncpg.Connection, access: Access, days: tuple[
     time; the gate read them with the user in this request) for an aggregate capability."""
     if access.capability not in (Capability.EFFICIENCY, Capability.HOTSPOTS, Capability.EXPORTS, Capability.WHATIF):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "aggregates need an aggregate capability")
-    # What-if answers keep the asked days: a scenario over Tuesday to Thursday means those days,
-    # and their k-checks are the analytics' own (outside decision 0004, see there).
-    start, end = days if access.capability is Capability.WHATIF else whole_weeks(days)
+    # Every aggregate, what-if answers included, is over whole weeks (decision 0004).
+    start, end = whole_weeks(days)
     if access.k is None:
         row = await privacy_settings(conn)  # answers 503: never seeded
         return AggregateScope(start, end, row["k_min_shifts"], row["k_min_people"])
     return AggregateScope(start, end, *access.k)
+
+
+async def live_k(conn: asyncpg.Connection, access: Access) -> tuple[int, int]:
+    """(k_min_shifts, k_min_people) as set now (read with the user by the gate)."""
+    if access.k is not None:
+        return access.k
+    row = await privacy_settings(conn)
+    return row["k_min_shifts"], row["k_min_people"]
+
+
+# The (unit, ISO week) cells of decision 0004 for shift-level answers (what-if): the unit is
+# the route (a shift without one: its vehicle), the week the UTC ISO week the shift starts in.
+# A cell is released when it holds >= k shifts driven by >= k distinct drivers; helpers and
+# other crew roles do not count as people (a driver with rotating helpers is one person).
+RELEASED_SHIFTS = """
+WITH cells AS (
+    SELECT s.shift_id, coalesce(s.route_id, 'vehicle:' || s.vehicle_id) AS unit,
+           date_trunc('week', s.starts_at AT TIME ZONE 'UTC') AS week
+    FROM shifts s
+    WHERE s.starts_at >= $1 AND s.starts_at < $2
+), released AS (
+    SELECT c.unit, c.week
+    FROM cells c LEFT JOIN shift_crew d ON d.shift_id = c.shift_id AND d.crew_role = 'driver'
+    GROUP BY c.unit, c.week
+    HAVING count(DISTINCT c.shift_id) >= $3 AND count(DISTINCT d.person_id) >= $4
+)
+SELECT c.shift_id FROM cells c JOIN released r USING (unit, week)
+"""
+
+
+async def released_shifts(conn: asyncpg.Connection, scope: AggregateScope) -> frozenset[str]:
+    """The shifts of released (unit, week) cells in the scope: what-if answers are computed
+    from these only, so no answer, sum or difference of answers contains a withheld cell."""
+    lo = datetime.combine(scope.start, datetime.min.time(), timezone.utc)
+    hi = datetime.combine(scope.end, datetime.min.time(), timezone.utc)
+    rows = await conn.fetch(RELEASED_SHIFTS, lo, hi, scope.k_shifts, scope.k_people)
+    return frozenset(r["shift_id"] for r in rows)
 
 
 # --- live positions ------------------------------------------------------------------------

@@ -28,7 +28,7 @@ class User:
 
 
 INSERT_USER = """
-INSERT INTO users (username, password_hash, role, person_id) VALUES ($1, $2, $3, $4)
+INSERT INTO users (username, password_hash, role, person_id, must_change_password) VALUES ($1, $2, $3, $4, $5)
 RETURNING user_id
 """
 LIST_USERS = """
@@ -52,9 +52,17 @@ def check_account(username: str, role: str, person_id: str | None) -> None:
 
 
 async def create_user(
-    conn: asyncpg.Connection, username: str, password: str, role: str, person_id: str | None = None
+    conn: asyncpg.Connection,
+    username: str,
+    password: str,
+    role: str,
+    person_id: str | None = None,
+    *,
+    must_change_password: bool = False,
 ) -> int:
-    """Create an account and return its user_id; the password is stored only as an Argon2id hash."""
+    """Create an account and return its user_id; the password is stored only as an Argon2id hash.
+    `must_change_password`: the account reaches no data until its owner sets a new password
+    (for accounts made by an admin, who knows the first password)."""
     check_account(username, role, person_id)
     if person_id is not None and not await conn.fetchval(PERSON_EXISTS, person_id):
         raise UserError(f"person {person_id!r} does not exist (import the roster first)")
@@ -63,7 +71,7 @@ async def create_user(
     except WeakPassword as exc:
         raise UserError(str(exc)) from None
     try:
-        return await conn.fetchval(INSERT_USER, username, password_hash, role, person_id)
+        return await conn.fetchval(INSERT_USER, username, password_hash, role, person_id, must_change_password)
     except asyncpg.UniqueViolationError as exc:
         what = "person already has an account" if "person_id" in str(exc) else f"username {username!r} is taken"
         raise UserError(what) from None

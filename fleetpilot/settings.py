@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     # Services. Empty means "start the embedded one" (pgserver / amqtt).
     database_url: str | None = Field(None, description="PostgreSQL URL, e.g. postgresql://user@host:5432/db")
     mqtt_url: str | None = Field(None, description="MQTT broker URL, e.g. mqtt://user:pass@host:1883")
+    # Each service logs in as its own least-privilege role (docs/decisions/0009); unset = the
+    # database URL with the role's name as user (no password), as on a local trusted server.
+    api_database_url: str | None = Field(None, description="The API's login (role fleetpilot_api)")
+    ingest_database_url: str | None = Field(None, description="Ingest workers' login (role fleetpilot_ingest)")
+    rollup_database_url: str | None = Field(None, description="The rollup service's login (role fleetpilot_rollup)")
     data_dir: Path = Field(Path(".fleetpilot"), description="Embedded database, broker state and run files")
 
     # Storage.
@@ -40,6 +45,7 @@ class Settings(BaseSettings):
     retention_days: int = Field(90, ge=1, description="Raw fixes and events older than this are removed")
     k_min_shifts: int = Field(5, ge=1, description="Aggregates over fewer shifts are suppressed")
     k_min_people: int = Field(3, ge=1, description="Aggregates over fewer distinct people are suppressed")
+    deadletter_days: int = Field(7, ge=1, le=90, description="Rejected messages (numbers removed) are kept this long")
 
     # Wire protocol.
     city: str = Field("metro", description="City segment of MQTT topics fleet/<city>/<vehicle>/...")
@@ -66,7 +72,17 @@ class Settings(BaseSettings):
     login_lockout_minutes: int = Field(15, ge=1, description="How long a locked account stays locked")
     api_workers: int = Field(2, ge=1, description="Server processes of `fleetpilot api` (default of --workers)")
 
-    @field_validator("database_url", "mqtt_url", "jwt_secret", "map_tile_url", "map_tile_attribution", mode="before")
+    @field_validator(
+        "database_url",
+        "api_database_url",
+        "ingest_database_url",
+        "rollup_database_url",
+        "mqtt_url",
+        "jwt_secret",
+        "map_tile_url",
+        "map_tile_attribution",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None

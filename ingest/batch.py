@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 
 from fleetpilot.ingest.buffer import Inbound
+from fleetpilot.ingest.deadletter import dead_letter
 from fleetpilot.ingest.privacy import DAY_MS, DropCounts
 
 
@@ -29,7 +30,7 @@ class Batch:
     fixes: list[list] = field(default_factory=list)
     # [t, kind, lon, lat, mag, spd, generalised, vehicle_id, seq] per event
     events: list[list] = field(default_factory=list)
-    # (received_ms, topic, payload, reason, detail) per rejected message
+    # deadletter.dead_letter(...) per rejected message (write.REJECT_COLUMNS)
     rejects: list[tuple] = field(default_factory=list)
     drops: DropCounts = field(default_factory=dict)
     devices: dict[str, DeviceSeen] = field(default_factory=dict)
@@ -90,9 +91,8 @@ class Batch:
         self.lags.append((sent, max(times)))
 
     def add_reject(self, item: Inbound, reason: str, detail: str) -> None:
-        # PostgreSQL text cannot hold NUL; a hostile topic or an echoed value must not wedge the writer.
-        topic, detail = (text.replace("\x00", "\\x00") for text in (item.topic, detail))
-        self.rejects.append((item.received_ms, topic, item.payload, reason, detail))
+        # Kept without positions and without NUL (PostgreSQL text): see ingest.deadletter.
+        self.rejects.append(dead_letter(item.received_ms, item.topic, item.payload, reason, detail))
 
     def saw_device(
         self, vid: str, seq: int, received_ms: int | None, online: bool | None = None, firmware: str | None = None

@@ -64,7 +64,16 @@ SELECT vehicle_id, timestamptz 'epoch' + t * interval '1 millisecond', kind, lon
 FROM ingest_event_stage ORDER BY vehicle_id, t, kind
 ON CONFLICT (vehicle_id, ts, kind) DO NOTHING
 """
-REJECT_COLUMNS = ("received_at", "topic", "payload", "reason", "detail")
+REJECT_COLUMNS = (
+    "received_at",
+    "topic",
+    "payload",
+    "reason",
+    "detail",
+    "payload_bytes",
+    "payload_sha256",
+    "vehicle_id",
+)
 ADD_DROPS = """
 INSERT INTO privacy_drops AS p (vehicle_id, day, reason, fixes, events)
 SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::bigint[], $5::bigint[]) ORDER BY 1, 2, 3

@@ -51,7 +51,8 @@ SHIFT_MASKS = """
 shift_masks AS (
     SELECT c.shift_id, bit_or(set_bit(repeat('0', $2)::varbit, b.bit, 1)) AS crew
     FROM shift_crew c JOIN person_bits b ON b.person_id = c.person_id
-    WHERE c.shift_id IN (SELECT shift_id FROM {level}_exposure WHERE day = ANY($1::date[]))
+    WHERE c.crew_role = 'driver'  -- k counts drivers (decision 0009)
+      AND c.shift_id IN (SELECT shift_id FROM {level}_exposure WHERE day = ANY($1::date[]))
     GROUP BY c.shift_id
 )"""
 LEVELS = {
@@ -168,7 +169,8 @@ WITH {_BITS},
 raw_masks AS (
     SELECT c.shift_id, bit_or(set_bit(repeat('0', (SELECT w FROM width))::varbit, b.bit, 1)) AS crew
     FROM shift_crew c JOIN bits b ON b.person_id = c.person_id
-    WHERE c.shift_id IN (SELECT shift_id FROM {level}_exposure WHERE day = ANY($5::date[]))
+    WHERE c.crew_role = 'driver'  -- k counts drivers (decision 0009)
+      AND c.shift_id IN (SELECT shift_id FROM {level}_exposure WHERE day = ANY($5::date[]))
     GROUP BY c.shift_id
 ),
 cells AS (

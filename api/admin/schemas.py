@@ -25,7 +25,7 @@ class UserOut(BaseModel):
 
 class UserIn(BaseModel):
     username: str = Field(min_length=3, max_length=64)
-    password: str = Field(min_length=8, max_length=256)
+    password: str = Field(min_length=12, max_length=256)
     role: Role
     person_id: str | None = Field(None, max_length=64)
 
@@ -35,7 +35,7 @@ class UserChange(BaseModel):
 
     role: Role | None = None
     disabled: bool | None = None
-    password: str | None = Field(None, min_length=8, max_length=256)
+    password: str | None = Field(None, min_length=12, max_length=256)
     unlock: bool = False
 
 
@@ -111,6 +111,8 @@ class PrivacySettings(BaseModel):
     k_min_shifts: int = Field(ge=2, le=1000)
     k_min_people: int = Field(ge=2, le=1000)
     zone_policy: Literal["snap", "drop"]
+    # Dead letters (rejected messages, numbers removed); omitted = unchanged.
+    deadletter_days: int | None = Field(None, ge=1, le=90)
 
 
 class PrivacySettingsOut(PrivacySettings):
@@ -118,6 +120,7 @@ class PrivacySettingsOut(PrivacySettings):
     k_min_shifts: int
     k_min_people: int
     retention_days: int
+    deadletter_days: int
     updated_at: datetime
     updated_by: str | None
 

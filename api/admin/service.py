@@ -24,7 +24,7 @@ from fleetpilot.api.admin.schemas import (
     ZoneIn,
     ZoneOut,
 )
-from fleetpilot.api.auth.passwords import hash_password
+from fleetpilot.api.auth.passwords import WeakPassword, hash_password
 from fleetpilot.api.policy import Principal, audit, privacy_settings
 from fleetpilot.api.users import UserError, create_user, get_user, list_users
 from fleetpilot.db.maintenance import apply_retention
@@ -64,7 +64,7 @@ WHERE device_id = $1 RETURNING {DEVICE_COLUMNS}
 """
 UPDATE_PRIVACY = """
 UPDATE privacy_settings SET retention_days = $1, k_min_shifts = $2, k_min_people = $3, zone_policy = $4,
-       updated_at = now(), updated_by = $5
+       deadletter_days = coalesce($6, deadletter_days), updated_at = now(), updated_by = $5
 """
 ZONES = "SELECT zone_id, name, lon, lat, radius_m FROM privacy_zones ORDER BY zone_id"
 INSERT_ZONE = """
@@ -89,18 +89,34 @@ async def users(conn: asyncpg.Connection) -> list[UserOut]:
 
 
 async def add_user(conn: asyncpg.Connection, actor: Principal, body: UserIn) -> UserOut:
+    """An account made by an admin: its password is known to the admin, so its owner must
+    replace it before the account reaches any data; for a person's account the creation is
+    recorded with that person as subject (it shows in their access log)."""
     async with conn.transaction():
         try:
-            user_id = await create_user(conn, body.username, body.password, body.role, body.person_id)
+            user_id = await create_user(
+                conn, body.username, body.password, body.role, body.person_id, must_change_password=True
+            )
         except UserError as exc:
             raise Conflict(str(exc)) from None
         await audit(
             conn,
             actor,
             "create_user",
+            subject_person_id=body.person_id,
             detail={"user_id": user_id, "username": body.username, "role": body.role, "person_id": body.person_id},
         )
     return _user_out(await get_user(conn, user_id))
+
+
+# A change that could let the admin act as the account's owner, or that changes what the
+# account may do, ends the account's tokens (version bump); a password set by the admin must
+# be replaced by its owner at the next sign-in.
+END_TOKENS = "UPDATE users SET token_version = token_version + 1 WHERE user_id = $1"
+SET_PASSWORD_BY_ADMIN = """
+UPDATE users SET password_hash = $2, must_change_password = true, token_version = token_version + 1
+WHERE user_id = $1
+"""
 
 
 async def change_user(conn: asyncpg.Connection, actor: Principal, user_id: int, change: UserChange) -> UserOut:
@@ -112,18 +128,26 @@ async def change_user(conn: asyncpg.Connection, actor: Principal, user_id: int, 
             raise Conflict("a driver account belongs to one person; create a new account to change that")
         if change.role is not None:
             await conn.execute("UPDATE users SET role = $2 WHERE user_id = $1", user_id, change.role)
+            if change.role != user.role:
+                await conn.execute(END_TOKENS, user_id)
         if change.disabled is not None:
             await conn.execute("UPDATE users SET disabled = $2 WHERE user_id = $1", user_id, change.disabled)
+            if change.disabled:
+                await conn.execute(END_TOKENS, user_id)
         if change.password is not None:
-            await conn.execute(
-                "UPDATE users SET password_hash = $2 WHERE user_id = $1", user_id, await hash_password(change.password)
-            )
+            try:
+                password_hash = await hash_password(change.password)
+            except WeakPassword as exc:
+                raise Conflict(str(exc)) from None
+            await conn.execute(SET_PASSWORD_BY_ADMIN, user_id, password_hash)
         if change.unlock:
             await conn.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE user_id = $1", user_id)
         changed = change.model_dump(exclude_unset=True, exclude={"password"})
         if change.password is not None:
-            changed["password"] = "changed"
-        await audit(conn, actor, "change_user", detail={"user_id": user_id, **changed})
+            changed["password"] = "reset (the owner must change it at next sign-in)"
+        await audit(
+            conn, actor, "change_user", subject_person_id=user.person_id, detail={"user_id": user_id, **changed}
+        )
     return _user_out(await get_user(conn, user_id))
 
 
@@ -195,7 +219,13 @@ async def set_privacy(conn: asyncpg.Connection, actor: Principal, body: PrivacyS
     async with conn.transaction():
         before = dict(await privacy_settings(conn))
         await conn.execute(
-            UPDATE_PRIVACY, body.retention_days, body.k_min_shifts, body.k_min_people, body.zone_policy, actor.username
+            UPDATE_PRIVACY,
+            body.retention_days,
+            body.k_min_shifts,
+            body.k_min_people,
+            body.zone_policy,
+            actor.username,
+            body.deadletter_days,
         )
         await audit(
             conn,

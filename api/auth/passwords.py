@@ -1,7 +1,12 @@
-"""Password hashing with Argon2id (argon2-cffi defaults: 64 MiB, t=3, p=4).
+"""Password hashing with Argon2id (argon2-cffi defaults: 64 MiB, t=3, p=4), and the rules
+for new passwords.
 
 Hashing costs tens of milliseconds of CPU on purpose, so it runs in a worker thread to
 keep the event loop serving other requests.
+
+New passwords (OWASP ASVS 2.1): at least 12 characters, and not one of the 30,000 most
+common passwords of public breaches — the list shipped by the ``zxcvbn`` package (pinned
+in requirements.lock), compared case-insensitively.
 """
 
 from __future__ import annotations
@@ -10,8 +15,9 @@ import asyncio
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
-MIN_PASSWORD_CHARS = 8
+MIN_PASSWORD_CHARS = 12
 MAX_PASSWORD_CHARS = 256  # argon2 accepts more; a cap keeps hashing cost bounded
 
 _hasher = PasswordHasher()
@@ -19,13 +25,19 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("fleetpilot-no-such-user")
 
 
+# Breached/common passwords (lower case); "password" and "12345678" are among the first.
+COMMON_PASSWORDS = frozenset(FREQUENCY_LISTS["passwords"])
+
+
 class WeakPassword(ValueError):
-    """A password outside the accepted length."""
+    """A password outside the accepted length, or a common one."""
 
 
 def check_password_rules(password: str) -> None:
     if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
         raise WeakPassword(f"passwords must have {MIN_PASSWORD_CHARS}..{MAX_PASSWORD_CHARS} characters")
+    if password.lower() in COMMON_PASSWORDS or password.strip().lower() in COMMON_PASSWORDS:
+        raise WeakPassword("this password is on a list of common, breached passwords; choose another")
 
 
 async def hash_password(password: str, *, check_rules: bool = True) -> str:

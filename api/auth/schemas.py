@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class TokenOut(BaseModel):
@@ -19,6 +19,12 @@ class MeOut(BaseModel):
     username: str
     role: str
     person_id: str | None  # set for drivers only: the pseudonymous id of their own data
+    must_change_password: bool = False  # an admin set the password: no data until it is changed
+
+
+class PasswordChange(BaseModel):
+    current_password: str = Field(max_length=256)
+    new_password: str = Field(max_length=256)
 
 
 class SignedOut(BaseModel):

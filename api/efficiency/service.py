@@ -31,7 +31,8 @@ s AS (
 cells AS (
     -- People through the crew index (a join would hash all of shift_crew per request).
     SELECT route_id, week, count(*) >= $4 AND (
-               SELECT count(DISTINCT c.person_id) FROM shift_crew c WHERE c.shift_id = ANY (array_agg(s.shift_id))
+               SELECT count(DISTINCT c.person_id) FROM shift_crew c
+               WHERE c.shift_id = ANY (array_agg(s.shift_id)) AND c.crew_role = 'driver'
            ) >= $5 AS visible
     FROM s GROUP BY route_id, week
 ),
@@ -48,7 +49,8 @@ SELECT route_id, week, CASE WHEN shifts >= $4 AND people >= $5 THEN sums END AS 
 FROM (
     SELECT route_id, date_trunc('week', day::timestamp)::date AS week, count(*) AS shifts,
            -- People through the crew index (a join would hash all of shift_crew per request).
-           (SELECT count(DISTINCT c.person_id) FROM shift_crew c WHERE c.shift_id = ANY (array_agg(m.shift_id)))
+           (SELECT count(DISTINCT c.person_id) FROM shift_crew c
+            WHERE c.shift_id = ANY (array_agg(m.shift_id)) AND c.crew_role = 'driver')
                AS people,
            json_build_object(
                'shifts', count(*),

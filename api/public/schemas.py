@@ -50,6 +50,7 @@ class TransparencyOut(BaseModel):
     """What is collected, who sees what, for how long — from the live settings."""
 
     retention_days: int
+    deadletter_days: int  # rejected messages (numbers removed) are deleted after this
     k_min_shifts: int
     k_min_people: int
     zone_policy: str  # snap: positions in a privacy zone are generalised; drop: not stored

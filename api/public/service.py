@@ -53,7 +53,7 @@ MEANINGS = {
 }
 
 
-def collected(retention_days: int, zone_policy: str) -> list[DataItem]:
+def collected(retention_days: int, zone_policy: str, deadletter_days: int) -> list[DataItem]:
     zone = "generalised to the zone centre" if zone_policy == "snap" else "not stored"
     return [
         DataItem(
@@ -67,10 +67,21 @@ def collected(retention_days: int, zone_policy: str) -> list[DataItem]:
             kept=f"{retention_days} days, then deleted",
         ),
         DataItem(
-            what="per-shift summaries (distance, coverage of the planned route, idle, dwell, facility time) "
-            "and per-street/per-cell exposure counts",
+            what="per-shift summaries (distance, coverage of the planned route, idle, dwell, facility time)",
             when="computed from the above, keyed by shift and vehicle, never by name",
-            kept="kept after raw data is deleted",
+            kept="kept after raw data is deleted (figures only, no positions)",
+        ),
+        DataItem(
+            what="per-shift positions derived from the above: stop points, where safety events happened, the "
+            "streets and cells each shift passed",
+            when="computed from the above, keyed by shift and vehicle, never by name",
+            kept=f"{retention_days} days, then deleted with the raw data; per-street and per-cell weekly totals stay",
+        ),
+        DataItem(
+            what="messages the system could not accept (dead letters): why, topic, vehicle, size, a hash, when "
+            "received, and the message with every number (positions, times) removed",
+            when="when a message is malformed, too large, from an unknown or foreign vehicle, or out of time",
+            kept=f"{deadletter_days} days, then deleted",
         ),
         DataItem(
             what="off-duty and private-mode positions",
@@ -96,12 +107,13 @@ async def transparency(conn: asyncpg.Connection) -> TransparencyOut:
     drops = await conn.fetch(DROPS)
     return TransparencyOut(
         retention_days=settings["retention_days"],
+        deadletter_days=settings["deadletter_days"],
         k_min_shifts=settings["k_min_shifts"],
         k_min_people=settings["k_min_people"],
         zone_policy=settings["zone_policy"],
         privacy_zones=await conn.fetchval(ZONES),
         settings_updated_at=settings["updated_at"].isoformat(),
-        collected=collected(settings["retention_days"], settings["zone_policy"]),
+        collected=collected(settings["retention_days"], settings["zone_policy"], settings["deadletter_days"]),
         access=[AccessRule(capability=c.value, roles=sorted(RULES[c]), meaning=MEANINGS[c]) for c in Capability],
         not_stored_last_30_days=[DropCount(**dict(r)) for r in drops],
         individual_accesses_last_30_days=await conn.fetchval(INDIVIDUAL_ACCESSES),

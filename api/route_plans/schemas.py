@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Lon = Annotated[float, Field(ge=-180, le=180)]
 Lat = Annotated[float, Field(ge=-90, le=90)]
-Position = tuple[Lon, Lat] | tuple[Lon, Lat, float]
+Position = tuple[Lon, Lat] | tuple[Lon, Lat, Annotated[float, Field(allow_inf_nan=False)]]
 PlanId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
 MAX_FEATURES = 50_000
 

@@ -36,6 +36,7 @@ async def _answer(access, conn, kind: service.Kind, name: str, body: AskIn, days
             Privacy(scope.k_shifts, scope.k_people),
             tz,
             access.principal.user_id,
+            released=await policy.released_shifts(conn, scope),
         )
     except service.WhatIfError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
@@ -82,10 +83,18 @@ async def results(_: WhatIf, conn: Conn, limit: Annotated[int, Query(ge=1, le=20
     return [ResultSummary(**r) for r in await service.recent(conn, limit)]
 
 
-@router.get("/results/{result_id}", response_model=ResultOut, responses={404: {"description": "no such answer"}})
-async def result(_: WhatIf, conn: Conn, result_id: Annotated[str, Path(pattern="^[0-9a-f]{32}$")]) -> ResultOut:
-    """A stored answer, exactly as it was given (the shareable link)."""
+@router.get(
+    "/results/{result_id}",
+    response_model=ResultOut,
+    responses={404: {"description": "no such answer"}, 410: {"description": "withdrawn: k or the data changed"}},
+)
+async def result(access: WhatIf, conn: Conn, result_id: Annotated[str, Path(pattern="^[0-9a-f]{32}$")]) -> ResultOut:
+    """A stored answer, exactly as it was given (the shareable link), while the release rule,
+    k and the period's data are as they were; otherwise it is withdrawn (410: ask again)."""
     stored = await service.get(conn, result_id)
     if stored is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such answer")
+    why = await service.current(conn, stored, await policy.live_k(conn, access))
+    if why is not None:
+        raise HTTPException(status.HTTP_410_GONE, f"this answer was withdrawn: {why}; ask the question again")
     return _out(stored)

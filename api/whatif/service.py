@@ -100,8 +100,12 @@ async def answer(
     privacy: Privacy,
     tz: str = "UTC",
     user_id: int | None = None,
+    released: frozenset[str] | None = None,
 ) -> Stored:
-    """The stored answer for these inputs and data, computing and storing it if new."""
+    """The stored answer for these inputs and data, computing and storing it if new.
+    `released`: the shifts of released (unit, week) cells (policy.released_shifts); the
+    answer is computed from them only. The inputs record the rule and its k, so a stored
+    answer is served again only under the same rule (see `current`)."""
     values = completed_params(kind, name, params)
     check_time_zone(tz)
     inputs = {
@@ -111,6 +115,7 @@ async def answer(
         "tz": tz,
         "k_shifts": privacy.k_shifts,
         "k_people": privacy.k_people,
+        "release": RELEASE_RULE if released is not None else None,
     }
     data = await fingerprint(conn, start, end)
     rid = result_id(kind, name, inputs, data)
@@ -118,7 +123,7 @@ async def answer(
     if existing is not None:
         return existing
     try:
-        history, total = await load_history(conn, start, end, tz)
+        history, total = await load_history(conn, start, end, tz, only=released)
     except (LookupError, ValueError) as exc:
         raise WhatIfError(str(exc)) from None
     if history.shifts.size == 0:
@@ -154,6 +159,24 @@ def _compute(kind: Kind, name: str, history, values: dict, privacy: Privacy) -> 
     if kind == "scenario":
         return scenarios.run_scenario(name, history, values, privacy).to_dict()
     return ask(name, history, values, Context(privacy=privacy)).to_dict()
+
+
+# The release rule the answers follow: decision 0004's blocks, k counting drivers (0009).
+RELEASE_RULE = "0004 (route|vehicle) x ISO week, k shifts and k drivers"
+
+
+async def current(conn: asyncpg.Connection, stored: Stored, k: tuple[int, int]) -> str | None:
+    """None when `stored` may still be served: made under the live rule and k, from the data
+    as it is now. Otherwise why it is withdrawn (asking again computes it anew)."""
+    inputs = stored.inputs
+    if inputs.get("release") != RELEASE_RULE:
+        return "it was computed under an older release rule"
+    if (inputs.get("k_shifts"), inputs.get("k_people")) != tuple(k):
+        return f"it was computed with k = ({inputs.get('k_shifts')}, {inputs.get('k_people')}); k is now {tuple(k)}"
+    start, end = date.fromisoformat(inputs["from"]), date.fromisoformat(inputs["to"])
+    if await fingerprint(conn, start, end) != stored.data_fingerprint:
+        return "the data of its period has changed since"
+    return None
 
 
 async def get(conn: asyncpg.Connection, rid: str) -> Stored | None:

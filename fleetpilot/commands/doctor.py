@@ -7,7 +7,7 @@ import asyncio
 import json
 
 from fleetpilot.broker import probe_broker, resolve_mqtt_url
-from fleetpilot.db.connect import connect, resolve_database_url
+from fleetpilot.db.connect import SERVICE_ROLES, connect, resolve_database_url, service_database_url
 from fleetpilot.db.migrate import discover, status, timescale_available
 from fleetpilot.errors import FleetpilotError
 from fleetpilot.settings import Settings
@@ -44,9 +44,26 @@ def _database_report(settings: Settings) -> dict:
         return {"source": source, "reachable": False, "error": str(exc)}
     try:
         details = asyncio.run(_inspect_database(url))
+        details["services"] = asyncio.run(_service_logins(settings))
     except FleetpilotError as exc:
         return {"source": source, "url": redact(url), "reachable": False, "error": str(exc)}
     return {"source": source, "url": redact(url), "reachable": True, **details}
+
+
+ROLE_FACTS = "SELECT current_user AS login, rolsuper AS superuser FROM pg_roles WHERE rolname = current_user"
+
+
+async def _service_logins(settings: Settings) -> dict:
+    """Which role each service logs in as, and whether that is a superuser (it must not be:
+    a superuser could disable the audit log's append-only trigger; decision 0009)."""
+    logins = {}
+    for service in SERVICE_ROLES:
+        conn = await connect(await service_database_url(settings, service))
+        try:
+            logins[service] = dict(await conn.fetchrow(ROLE_FACTS))
+        finally:
+            await conn.close()
+    return logins
 
 
 async def _inspect_database(url: str) -> dict:
@@ -133,6 +150,15 @@ def _print(report: dict) -> None:
             f"       migrations: {len(db['applied'])} applied, {len(db['pending'])} pending"
             + (f" ({', '.join(db['pending'])})" if db["pending"] else "")
         )
+        for service, login in db["services"].items():
+            if login["superuser"]:
+                print(
+                    f"       WARNING the {service} logs in as {login['login']}, a superuser: it could undo the audit "
+                    f"log; run `fleetpilot migrate` (creates role {SERVICE_ROLES[service]}) or set "
+                    f"FLEETPILOT_{service.upper()}_DATABASE_URL"
+                )
+            else:
+                print(f"       {service} logs in as {login['login']} (no superuser)")
         for job in db["timescaledb_failed_jobs"]:
             scheduler = job["scheduler_interval_s"]
             print(

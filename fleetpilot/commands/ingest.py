@@ -15,7 +15,7 @@ import signal
 import time
 
 from fleetpilot.broker import probe_broker, resolve_mqtt_url
-from fleetpilot.db.connect import connect, resolve_database_url
+from fleetpilot.db.connect import connect, resolve_database_url, service_database_url
 from fleetpilot.errors import ServiceUnavailable
 from fleetpilot.settings import Settings
 
@@ -108,6 +108,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if protocol == "auto":
         protocol = _wait_for_broker(mqtt_url)
     asyncio.run(_wait_for_database(db_url))
+    db_url = asyncio.run(service_database_url(settings, "ingest"))  # least-privilege role (decision 0009)
     metrics = IngestMetrics()
     port = settings.metrics_port if args.metrics_port is None else args.metrics_port
     if port:

@@ -9,7 +9,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
-from fleetpilot.db.connect import connect, resolve_database_url
+from fleetpilot.db.connect import connect, service_database_url
 from fleetpilot.rollup.job import run_rollup
 from fleetpilot.rollup.upkeep import upkeep
 from fleetpilot.settings import Settings
@@ -39,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    return asyncio.run(_run(resolve_database_url(settings), args, settings.partitions_ahead_days))
+    url = asyncio.run(service_database_url(settings, "rollup"))  # its least-privilege role (decision 0009)
+    return asyncio.run(_run(url, args, settings.partitions_ahead_days))
 
 
 async def _run(url: str, args: argparse.Namespace, partitions_ahead_days: int) -> int:

@@ -186,7 +186,13 @@ async def import_roster(conn: asyncpg.Connection, roster: dict, city: str | None
             (s["shift_id"], s["vehicle_id"], s.get("route_id"), _time(s["start"]), _time(s["end"]))
             for s in roster.get("shifts", [])
         ]
-        crews = [(s["shift_id"], person) for s in roster.get("shifts", []) for person in s.get("crew", [])]
+        # The first crew member listed drives, the others help, unless an entry says its role
+        # ({"person_id": ..., "role": "driver" | "helper"}): k counts drivers (decision 0009).
+        crews = [
+            _crew_entry(s["shift_id"], entry, n)
+            for s in roster.get("shifts", [])
+            for n, entry in enumerate(s.get("crew", []))
+        ]
     except (KeyError, TypeError) as exc:
         raise InvalidPlan(f"roster.json lacks {exc}") from None
     async with conn.transaction():
@@ -206,9 +212,20 @@ async def import_roster(conn: asyncpg.Connection, roster: dict, city: str | None
         )
         await conn.executemany(UPSERT_SHIFT, shifts)
         await conn.executemany(
-            "INSERT INTO shift_crew (shift_id, person_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", crews
+            "INSERT INTO shift_crew (shift_id, person_id, crew_role) VALUES ($1, $2, $3) "
+            "ON CONFLICT (shift_id, person_id) DO UPDATE SET crew_role = EXCLUDED.crew_role",
+            crews,
         )
     return {"vehicles": len(vehicles), "people": len(people), "shifts": len(shifts)}
+
+
+def _crew_entry(shift_id: str, entry, position: int) -> tuple[str, str, str]:
+    if isinstance(entry, dict):
+        role = entry.get("role") or ("driver" if position == 0 else "helper")
+        if role not in ("driver", "helper"):
+            raise InvalidPlan(f"shift {shift_id}: crew role {role!r} is neither driver nor helper")
+        return shift_id, entry["person_id"], role
+    return shift_id, entry, "driver" if position == 0 else "helper"
 
 
 def _time(value: str) -> datetime:

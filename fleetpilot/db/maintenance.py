@@ -48,18 +48,21 @@ class RetentionResult:
     cutoff: datetime
     dropped: dict[str, int]  # table -> day partitions (or chunks) dropped
     whatif_shifts_purged: int = 0  # shifts whose what-if legs went with their raw fixes
-    rejects_purged: int = 0  # ingest dead letters (raw payloads) received before the cutoff
+    rejects_purged: int = 0  # dead letters received before their own cutoff (deadletter_days)
+    shifts_positions_expired: int = 0  # expired shifts whose stop points went (events, exposure rows too)
 
 
 async def apply_retention(conn: asyncpg.Connection, now: datetime | None = None) -> RetentionResult:
     """Remove raw fixes and events older than privacy_settings.retention_days; rollups stay.
-    The ingest's rejects (raw payloads) received before the cutoff go too.
+    Per-shift positions derived from them (stop points, event positions, per-shift exposure
+    rows) go with them (fleetpilot_expire_shift_positions, migration 0018); dead letters have
+    their own, shorter window (privacy_settings.deadletter_days).
 
     Whole day partitions (or TimescaleDB chunks) that end before the cutoff are dropped.
     In TimescaleDB mode the background job fleetpilot_retention_job (migration 0002)
     does the same every hour with the live setting; this call enforces it right away.
     """
-    days = await conn.fetchval("SELECT retention_days FROM privacy_settings")
+    days, deadletter_days = await conn.fetchrow("SELECT retention_days, deadletter_days FROM privacy_settings")
     now = now or datetime.now(timezone.utc)
     cutoff = now - timedelta(days=days)
     dropped = {}
@@ -70,11 +73,19 @@ async def apply_retention(conn: asyncpg.Connection, now: datetime | None = None)
             )
         # What-if legs are derived from raw fixes, so they go with them (migration 0005).
         purged = await conn.fetchval("SELECT whatif_purge_expired($1)", cutoff)
+        positions = await conn.fetchval("SELECT fleetpilot_expire_shift_positions($1)", cutoff)
         rejects = await conn.fetchval(
-            "WITH gone AS (DELETE FROM rejects WHERE received_at < $1 RETURNING 1) SELECT count(*) FROM gone", cutoff
+            "WITH gone AS (DELETE FROM rejects WHERE received_at < $1 RETURNING 1) SELECT count(*) FROM gone",
+            now - timedelta(days=deadletter_days),
         )
         await conn.execute(RECORD_RETENTION_RUN, LAST_RETENTION_KEY, now.isoformat())
-    return RetentionResult(cutoff=cutoff, dropped=dropped, whatif_shifts_purged=purged, rejects_purged=rejects)
+    return RetentionResult(
+        cutoff=cutoff,
+        dropped=dropped,
+        whatif_shifts_purged=purged,
+        rejects_purged=rejects,
+        shifts_positions_expired=positions,
+    )
 
 
 async def refresh_time_rollups(conn: asyncpg.Connection, start: datetime, end: datetime) -> None:

@@ -8,8 +8,8 @@ from fleetpilot.db.migrate import Migration, migrate
 from fleetpilot.settings import Settings
 
 SEED_PRIVACY_SQL = """
-INSERT INTO privacy_settings (retention_days, k_min_shifts, k_min_people, updated_by)
-VALUES ($1, $2, $3, 'environment')
+INSERT INTO privacy_settings (retention_days, k_min_shifts, k_min_people, deadletter_days, updated_by)
+VALUES ($1, $2, $3, $4, 'environment')
 ON CONFLICT (singleton) DO NOTHING
 """
 
@@ -17,5 +17,11 @@ ON CONFLICT (singleton) DO NOTHING
 async def prepare(conn: asyncpg.Connection, settings: Settings) -> list[Migration]:
     """Apply pending migrations and seed privacy settings from the environment once."""
     applied = await migrate(conn, settings.storage_mode)
-    await conn.execute(SEED_PRIVACY_SQL, settings.retention_days, settings.k_min_shifts, settings.k_min_people)
+    await conn.execute(
+        SEED_PRIVACY_SQL,
+        settings.retention_days,
+        settings.k_min_shifts,
+        settings.k_min_people,
+        settings.deadletter_days,
+    )
     return applied

@@ -129,13 +129,18 @@ def legs_per_shift(table: pa.Table, shift_ids: list[str], city: City) -> list[Sh
     return out
 
 
-async def load_history(conn: asyncpg.Connection, start: date, end: date, tz: str = "UTC") -> tuple[History, int]:
+async def load_history(
+    conn: asyncpg.Connection, start: date, end: date, tz: str = "UTC", only: frozenset[str] | None = None
+) -> tuple[History, int]:
     """The prepared shifts starting in [start, end) as a History, and how many shifts the
-    period has in all (prepared or not)."""
+    period has in all (prepared or not). `only`: keep just these shifts (the released ones
+    of the API's release rule); the total then counts only them too."""
     lo, hi = utc_bounds(start, end)
     city = await load_city(conn)
     plans = await load_plans(conn, city, lo, hi)
     rows = await conn.fetch(queries.PREPARED_SHIFTS, lo, hi)
+    if only is not None:
+        rows = [r for r in rows if r["shift_id"] in only]
     records = [
         ShiftRecord(
             r["shift_id"],
@@ -154,7 +159,10 @@ async def load_history(conn: asyncpg.Connection, start: date, end: date, tz: str
     table = table.filter(known) if known is not None else table.slice(0, 0)
     legs = legs_per_shift(table, shift_ids, city)
     visits = _visits(await conn.fetch(queries.VISITS, lo, hi), records, plans)
-    total = await conn.fetchval("SELECT count(*) FROM shifts WHERE starts_at >= $1 AND starts_at < $2", lo, hi)
+    if only is not None:
+        total = len(only)
+    else:
+        total = await conn.fetchval("SELECT count(*) FROM shifts WHERE starts_at >= $1 AND starts_at < $2", lo, hi)
     period = ((start - EPOCH).days, (end - EPOCH).days - 1)
     return build_history(city, plans, records, legs, visits, tz, period), int(total)
 

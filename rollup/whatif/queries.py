@@ -29,7 +29,8 @@ WHERE (route_id, version) IN (SELECT * FROM unnest($1::text[], $2::int[]))
 PREPARED_SHIFTS = """
 SELECT s.shift_id, s.vehicle_id, s.route_id, s.route_version,
        extract(epoch FROM s.starts_at)::float8 AS start_s, extract(epoch FROM s.ends_at)::float8 AS end_s,
-       coalesce(array_agg(md5(c.person_id)) FILTER (WHERE c.person_id IS NOT NULL), '{}') AS crew
+       coalesce(array_agg(md5(c.person_id)) FILTER (WHERE c.person_id IS NOT NULL AND c.crew_role = 'driver'), '{}')
+           AS crew  -- k counts drivers (decision 0009): helpers do not make a group larger
 FROM shifts s
 JOIN whatif_prepared p ON p.shift_id = s.shift_id
 LEFT JOIN shift_crew c ON c.shift_id = s.shift_id
@@ -60,7 +61,14 @@ SELECT count(*) AS shifts, count(p.shift_id) AS prepared, coalesce(max(p.prepare
        (SELECT coalesce(max(created_at)::text, '') FROM route_versions) AS plans,
        (SELECT count(*) FROM street_segments) AS streets,
        (SELECT coalesce(md5(string_agg(facility_id || geometry::text, ',' ORDER BY facility_id)), '') FROM facilities)
-           AS facilities
+           AS facilities,
+       -- Shifts and crews decide which (unit, week) cells are released: a change withdraws answers.
+       coalesce(md5(string_agg(s.shift_id || '|' || coalesce(s.route_id, '') || '|' || s.ends_at::text, ','
+                               ORDER BY s.shift_id)), '') AS shift_keys,
+       (SELECT coalesce(md5(string_agg(c.shift_id || '|' || c.person_id || '|' || c.crew_role, ','
+                                       ORDER BY c.shift_id, c.person_id)), '')
+        FROM shift_crew c JOIN shifts s2 ON s2.shift_id = c.shift_id
+        WHERE s2.starts_at >= $1 AND s2.starts_at < $2) AS crews
 FROM shifts s LEFT JOIN whatif_prepared p ON p.shift_id = s.shift_id
 WHERE s.starts_at >= $1 AND s.starts_at < $2
 """

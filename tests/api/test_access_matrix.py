@@ -32,6 +32,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/auth/token"): EVERYONE,
     ("GET", "/api/v1/auth/me"): SIGNED_IN,
     ("POST", "/api/v1/auth/logout"): SIGNED_IN,
+    ("POST", "/api/v1/auth/password"): SIGNED_IN,
     ("GET", "/api/v1/city"): SIGNED_IN,
     ("GET", "/api/v1/me/shifts"): DRIVER,
     ("GET", "/api/v1/me/shifts/{shift_id}"): DRIVER,

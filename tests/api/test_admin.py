@@ -47,7 +47,7 @@ def test_admin_unlocks_a_locked_account_and_resets_a_password(api, password):
     assert changed.json()["locked_until"] is None
     assert sign_in(password).status_code == 401 and sign_in("a brand new one").status_code == 200
     detail = api.sql("SELECT detail FROM audit_log WHERE action = 'change_user'")[0]["detail"]
-    assert "a brand new one" not in detail and '"password": "changed"' in detail
+    assert "a brand new one" not in detail and '"password": "reset' in detail
 
 
 def test_vehicles_and_devices(api):

@@ -34,7 +34,13 @@ def test_sign_in_issues_a_short_lived_token_for_the_stored_role(api, password):
     body = response.json()
     assert body["token_type"] == "bearer" and body["role"] == "driver" and body["expires_in"] == 30 * 60
     me = api.client.get(ME, headers=bearer(body["access_token"])).json()
-    assert me == {"user_id": api.world.users["ana"], "username": "ana", "role": "driver", "person_id": "p-ana"}
+    assert me == {
+        "user_id": api.world.users["ana"],
+        "username": "ana",
+        "role": "driver",
+        "person_id": "p-ana",
+        "must_change_password": False,
+    }
     claims = jwt.decode(body["access_token"], options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == 30 * 60 and claims["jti"]
 
@@ -72,7 +78,8 @@ def test_lockout_limits_come_from_the_settings(api, password):
     row = api.sql("SELECT failed_logins, locked_until FROM users WHERE username = 'sam'")[0]
     assert row["failed_logins"] == 1 and row["locked_until"] is None
     assert sign_in(api, "sam", "guess-guess-guess").status_code == 401
-    assert "locked" in sign_in(api, "sam", password).json()["detail"]
+    refused = sign_in(api, "sam", password)
+    assert refused.status_code == 401 and "locked" in refused.json()["detail"]
     minutes = api.sql("SELECT extract(epoch FROM locked_until - now()) / 60 AS m FROM users WHERE username = 'sam'")[0][
         "m"
     ]

@@ -1,4 +1,5 @@
-"""Rejects (raw payloads of refused messages) are purged by the retention job like raw fixes."""
+"""Rejects (dead letters, numbers removed) are purged by the retention job after their own,
+shorter window (privacy_settings.deadletter_days), not the raw-fix retention."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from support import run
 from fleetpilot.db.maintenance import apply_retention
 
 
-def test_retention_purges_rejects_older_than_the_window(db_url):
+def test_retention_purges_rejects_older_than_their_own_window(db_url):
     now = datetime(2026, 3, 10, 12, tzinfo=timezone.utc)
 
     async def go():
         conn = await asyncpg.connect(db_url)
         try:
-            days = await conn.fetchval("SELECT retention_days FROM privacy_settings")
+            days, raw_days = await conn.fetchrow("SELECT deadletter_days, retention_days FROM privacy_settings")
+            assert days < raw_days
             cutoff = now - timedelta(days=days)
             times = [
                 cutoff - timedelta(days=3),
@@ -26,8 +28,8 @@ def test_retention_purges_rejects_older_than_the_window(db_url):
                 now,
             ]
             await conn.executemany(
-                "INSERT INTO rejects (received_at, topic, payload, reason) VALUES ($1, 'fleet/x/t-1/telemetry', "
-                "'{}', 'bad_json')",
+                "INSERT INTO rejects (received_at, topic, payload, reason, payload_bytes, payload_sha256) "
+                "VALUES ($1, 'fleet/x/t-1/telemetry', '{}', 'bad_json', 2, sha256('{}'))",
                 [(t,) for t in times],
             )
             result = await apply_retention(conn, now=now)

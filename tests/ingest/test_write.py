@@ -110,7 +110,7 @@ def test_rejects_drops_and_devices_in_the_same_transaction(db_url):
         await conn.execute("INSERT INTO devices (device_id, vehicle_id, last_seq) VALUES ('d1', 'v1', 90)")
         writer = BatchWriter()
         batch = batch_of(
-            rejects=[(T0, "fleet/c/v1/telemetry", b"\x00bad", "bad_json", "detail")],
+            rejects=[(T0, "fleet/c/v1/telemetry", b"\x00bad", "bad_json", "detail", 4, b"h" * 32, "v1")],
             drops={("v1", DAY, "off_duty"): [3, 1], ("v1", DAY, "private_mode"): [2, 0]},
         )
         batch.saw_device("v1", 80, T0 + 5000, online=True, firmware="fw/2")

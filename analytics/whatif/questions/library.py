@@ -7,6 +7,7 @@ with its id, title template (``{param}`` placeholders), parameters and one-line 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -41,11 +42,24 @@ class Param:
                 and isinstance(value.get("coordinates"), list)
             ):
                 raise ValueError(f"parameter {self.name!r} must be a GeoJSON Polygon")
+            if not all(
+                isinstance(ring, list)
+                and all(
+                    isinstance(pos, list)
+                    and len(pos) >= 2
+                    and all(type(c) in (int, float) and math.isfinite(c) for c in pos)
+                    for pos in ring
+                )
+                for ring in value["coordinates"]
+            ):
+                raise ValueError(f"parameter {self.name!r}: positions must be pairs of finite numbers")
             return value
         try:
             out = {"int": int, "float": float, "str": str}[self.kind](value)
         except (TypeError, ValueError):
             raise ValueError(f"parameter {self.name!r} must be {self.kind}, got {value!r}") from None
+        if isinstance(out, float) and not math.isfinite(out):
+            raise ValueError(f"parameter {self.name!r} must be a finite number, got {value!r}")
         if self.choices and out not in self.choices:
             raise ValueError(f"parameter {self.name!r} must be one of {', '.join(map(str, self.choices))}")
         if self.minimum is not None and out < self.minimum:
