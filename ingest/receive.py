@@ -18,7 +18,7 @@ beyond that wait at the broker — within the broker's own queue limit: Mosquitt
 ``max_queued_messages 1000`` drops what exceeds it, so a deployment that must survive long
 outages sets it much higher (or 0) with ``max_queued_bytes`` as the memory guard.
 
-Two receive paths (decision 0009): ``fast`` (default) parses QoS 1 publishes by hand and
+Two receive paths (decision 0011): ``fast`` (default) parses QoS 1 publishes by hand and
 acks many with one write; ``paho`` is paho's own path (one callback and one PUBACK write per
 message), kept as the reference the fast path is measured and tested against.
 
