@@ -121,11 +121,10 @@ def build_track(
     x, y = frame.to_xy(fixes.lon, fixes.lat)
     dt = np.diff(fixes.t).astype(np.float32) / np.float32(1000.0)  # whole seconds stay exact
     linked = fixes.vehicle[1:] == fixes.vehicle[:-1]
-    accuracy = (fixes.hdop * np.float32(params.accuracy_m_per_hdop)).astype(np.float32)  # NaN: unknown
-    assumed = np.where(np.isnan(accuracy), np.float32(params.default_accuracy_m), accuracy)
+    accuracy = fixes.hdop * np.float32(params.accuracy_m_per_hdop)  # NaN: unknown
     dx, dy = np.diff(x), np.diff(y)
     step_m = np.hypot(dx, dy)
-    jumped = detect_time_jumps(step_m, dt, linked, assumed, params)
+    jumped = detect_time_jumps(step_m, dt, linked, accuracy, params)
     if jumped.any():
         x, y = _interpolate(x, y, fixes.t, jumped)
         dx, dy = np.diff(x), np.diff(y)
@@ -140,6 +139,7 @@ def build_track(
     derived = np.isnan(speed)
     if derived.any():
         rows = np.flatnonzero(derived)
+        assumed = np.where(np.isnan(accuracy), np.float32(params.default_accuracy_m), accuracy)
         sx, sy, sv, rolling, fitted_accuracy = smoothed_motion(
             fixes.t, x, y, assumed, group_starts(fixes.vehicle), rows, params
         )
@@ -186,17 +186,15 @@ def detect_time_jumps(
     step_m: np.ndarray, dt: np.ndarray, linked: np.ndarray, accuracy: np.ndarray, params: SegmentationParams
 ) -> np.ndarray:
     """Per fix: both adjacent steps would need more than ``max_speed_mps`` (beyond what the two
-    fixes' accuracies and a multipath throw allow). After a device clock jumps back, sorting by
+    fixes' accuracies — ``default_accuracy_m`` when unknown — and a multipath throw allow). After a device clock jumps back, sorting by
     time interleaves two stretches of the drive: every fix of the overlap is such a fix.
     The exact test runs only on steps longer than the speed limit alone allows (rare)."""
     flag = np.zeros(len(step_m) + 1, dtype=bool)
     c = np.flatnonzero(step_m > params.max_speed_mps * dt + params.outlier_m)
     if len(c) < 2:
         return flag
-    c = c[
-        linked[c]
-        & (step_m[c] > params.max_speed_mps * dt[c] + params.outlier_m + 3.0 * (accuracy[c] + accuracy[c + 1]))
-    ]
+    both = np.nan_to_num(accuracy[c] + accuracy[c + 1], nan=2 * params.default_accuracy_m)
+    c = c[linked[c] & (step_m[c] > params.max_speed_mps * dt[c] + params.outlier_m + 3.0 * both)]
     impossible = np.zeros(len(step_m), dtype=bool)
     impossible[c] = True
     flag[1:-1] = impossible[:-1] & impossible[1:]

@@ -102,9 +102,11 @@ def detect_stops(track: Track, params: StopParams = StopParams()) -> Stops:
     and the speed on the other side of the gap.
     """
     still = stationary_mask(track, params)
-    acc = track.accuracy_m
-    reach = np.fmax(params.radius_m, params.accuracy_radius * np.fmax(acc[:-1], acc[1:]))  # NaN: unknown
-    chain = still[:-1] & still[1:] & ~track.trip_break & (~track.gap | (track.step_m <= reach))
+    chain = still[:-1] & still[1:] & ~track.trip_break
+    far = np.flatnonzero(chain & track.gap & (track.step_m > params.radius_m))
+    if len(far):  # across a dropout beyond R: within the fixes' accuracy (× accuracy_radius) still holds
+        acc = track.accuracy_m
+        chain[far] = track.step_m[far] <= params.accuracy_radius * np.fmax(acc[far], acc[far + 1])  # NaN: no
     # A run of True in `chain` over steps i..j-1 is a stationary stretch of fixes i..j.
     first, last = runs(chain)
     if len(first) == 0:
@@ -153,10 +155,13 @@ def _cut_drifting(
     half_h = 0.5 * (segment_reduce(np.maximum, track.y, first, last) - segment_reduce(np.minimum, track.y, first, last))
     # A phone with 40 m accuracy scatters a parked truck over ±40 m: the radius grows with the
     # stretch's mean reported accuracy, so noise is not read as the truck moving on.
-    size = (last - first + 1).astype(np.float64)
-    accuracy = segment_reduce(np.add, track.accuracy_m, first, last, np.float64) / size
-    radius = np.fmax(radius_m, accuracy_radius * accuracy)  # unknown accuracy (NaN): R
-    wide = np.flatnonzero(np.hypot(half_w, half_h) > radius)
+    wide = np.flatnonzero(np.hypot(half_w, half_h) > radius_m)
+    radius = np.full(len(first), np.float64(radius_m))
+    if len(wide):
+        f, la = first[wide], last[wide]
+        accuracy = segment_reduce(np.add, track.accuracy_m, f, la, np.float64) / (la - f + 1)
+        radius[wide] = np.fmax(radius_m, accuracy_radius * accuracy)  # unknown accuracy (NaN): R
+        wide = wide[np.hypot(half_w[wide], half_h[wide]) > radius[wide]]
     if len(wide) == 0:
         return first, last
     pieces_first, pieces_last = [], []
