@@ -92,7 +92,9 @@ def create_app(settings: Settings, *, pool_size: int = 20, warm_up: bool = True)
         # In the background: the server answers at once; a request for the same answer
         # meanwhile waits for it (service.hotspots_json) instead of computing it again.
         app.state.warming = warming = (
-            asyncio.create_task(hotspots_warm_up(app.state.pool, app.state.pool_turns)) if warm_up else None
+            asyncio.create_task(hotspots_warm_up(app.state.pool, app.state.pool_turns, settings.timezone))
+            if warm_up
+            else None
         )
         try:
             yield
@@ -137,6 +139,10 @@ def _mount_dashboards(app: FastAPI, settings: Settings) -> None:
         return
     if Path(STATIC_DIR).is_dir():
         app.include_router(
-            assets_router(tile_url=settings.map_tile_url, tile_attribution=settings.map_tile_attribution)
+            assets_router(
+                tile_url=settings.map_tile_url,
+                tile_attribution=settings.map_tile_attribution,
+                timezone=settings.timezone,
+            )
         )
         app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="dashboards")

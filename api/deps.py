@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated
 
 import asyncpg
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from fleetpilot.api import policy
 from fleetpilot.api.db import get_conn
@@ -28,3 +28,11 @@ def Allowed(capability: Capability):  # noqa: N802 - reads as a type in signatur
 
 
 DayRange = Annotated[tuple[date, date], Depends(policy.day_range)]
+
+
+def city_zone(request: Request) -> str:
+    """The city's IANA time zone (FLEETPILOT_TIMEZONE): days, weeks and times people see."""
+    return request.app.state.settings.timezone
+
+
+CityZone = Annotated[str, Depends(city_zone)]

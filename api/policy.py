@@ -34,6 +34,7 @@ import asyncpg
 from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import OAuth2PasswordBearer
 
+from fleetpilot import localtime
 from fleetpilot.api.auth.tokens import InvalidToken, TokenKeys, decode_access_token
 from fleetpilot.api.db import get_conn
 from fleetpilot.api.errors import invalid
@@ -86,7 +87,7 @@ RULES: dict[Capability, frozenset[str]] = {
 PURPOSE_MIN_CHARS = 8
 PURPOSE_MIN_LETTERS = 5
 PURPOSE_MAX_CHARS = 200
-# Aggregates are asked for whole UTC days over at most this span.
+# Aggregates are asked for whole local days of the city (fleetpilot.localtime) over at most this span.
 MAX_RANGE_DAYS = 400
 DEFAULT_RANGE_DAYS = 30
 EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2100, 1, 1)
@@ -375,7 +376,7 @@ async def audit(
 
 @dataclass(frozen=True)
 class AggregateScope:
-    """Aggregates over [start, end) UTC days — whole ISO weeks, Monday to Monday — suppressing
+    """Aggregates over [start, end) local days of the city — whole ISO weeks, Monday to Monday — suppressing
     groups below k shifts or k people."""
 
     start: date
@@ -399,17 +400,26 @@ async def privacy_settings(conn: asyncpg.Connection) -> asyncpg.Record:
 
 
 async def day_range(
+    request: Request,
     start: Annotated[
-        date | None, Query(alias="from", description="first UTC day (default: 30 days before `to`)")
+        date | None, Query(alias="from", description="first day, the city's local day (default: 30 days before `to`)")
     ] = None,
-    end: Annotated[date | None, Query(alias="to", description="UTC day after the last one (default: tomorrow)")] = None,
+    end: Annotated[
+        date | None, Query(alias="to", description="local day after the last one (default: the city's tomorrow)")
+    ] = None,
 ) -> tuple[date, date]:
-    """The requested day range, checked: within the pilot's calendar, start before end, at most
-    MAX_RANGE_DAYS long. (Async so FastAPI does not hand it to a worker thread.)"""
+    """The requested day range, checked (see checked_range). (Async so FastAPI does not hand it
+    to a worker thread.)"""
+    return checked_range(start, end, request.app.state.settings.timezone)
+
+
+def checked_range(start: date | None, end: date | None, tz: str) -> tuple[date, date]:
+    """[start, end) local days, checked: within the pilot's calendar, start before end, at most
+    MAX_RANGE_DAYS long; `end` defaults to the city's tomorrow."""
     for name, day in (("from", start), ("to", end)):
         if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
             raise invalid(("query", name), f"days lie between {EARLIEST_DAY} and {LATEST_DAY}", str(day))
-    end = end or datetime.now(timezone.utc).date() + timedelta(days=1)
+    end = end or localtime.today(tz) + timedelta(days=1)
     start = start or end - timedelta(days=DEFAULT_RANGE_DAYS)
     if start >= end:
         raise invalid(("query", "from"), "`from` must be before `to`", str(start))

@@ -7,7 +7,9 @@ wire) and served with a strong ETag, so a browser downloads it once per plotly v
 
 Routes (mounted next to the pages at ``/app``; the pages refer to them relatively):
 - ``GET /app-assets/plotly.min.js`` — the plotly.js bundle.
-- ``GET /app-assets/config.json`` — map options: ``{"tile_url": str | null, "tile_attribution": str | null}``.
+- ``GET /app-assets/config.json`` — ``{"tile_url": str | null, "tile_attribution": str | null,
+  "timezone": str}``: map options and the city's IANA time zone, in which the pages show every
+  time and day (FLEETPILOT_TIMEZONE).
   With no tile URL (the default) maps draw streets from the city and the route plans on a plain
   equal-aspect plane and make no outside request.
 """
@@ -21,6 +23,8 @@ from importlib import resources
 from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
+
+from fleetpilot.localtime import DEFAULT_TIMEZONE
 
 PREFIX = "/app-assets"
 STATIC_DIR = Path(__file__).with_name("static")
@@ -38,14 +42,16 @@ def plotly_bundle() -> tuple[bytes, bytes, str]:
     return raw, packed, etag
 
 
-def assets_router(tile_url: str | None = None, tile_attribution: str | None = None) -> APIRouter:
+def assets_router(
+    tile_url: str | None = None, tile_attribution: str | None = None, timezone: str = DEFAULT_TIMEZONE
+) -> APIRouter:
     """Router serving plotly.js and the map configuration.
 
     ``tile_url`` is an XYZ raster template such as ``https://tiles.example/{z}/{x}/{y}.png``;
     None (the default) means no base-map tiles, so no page contacts another host.
     """
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
-    map_config = {"tile_url": tile_url, "tile_attribution": tile_attribution}
+    map_config = {"tile_url": tile_url, "tile_attribution": tile_attribution, "timezone": timezone}
 
     @router.get("/plotly.min.js")
     def plotly_js(request: Request) -> Response:

@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fleetpilot.localtime import DEFAULT_TIMEZONE, zone
+
 StorageMode = Literal["auto", "timescale", "native"]
 
 
@@ -28,7 +30,7 @@ class Settings(BaseSettings):
     # Services. Empty means "start the embedded one" (pgserver / amqtt).
     database_url: str | None = Field(None, description="PostgreSQL URL, e.g. postgresql://user@host:5432/db")
     mqtt_url: str | None = Field(None, description="MQTT broker URL, e.g. mqtt://user:pass@host:1883")
-    # Each service logs in as its own least-privilege role (docs/decisions/0009); unset = the
+    # Each service logs in as its own least-privilege role (docs/decisions/0010); unset = the
     # database URL with the role's name as user (no password), as on a local trusted server.
     api_database_url: str | None = Field(None, description="The API's login (role fleetpilot_api)")
     ingest_database_url: str | None = Field(None, description="Ingest workers' login (role fleetpilot_ingest)")
@@ -55,6 +57,11 @@ class Settings(BaseSettings):
     owntracks_topic: str = Field(
         "owntracks/+/+", description="MQTT filter for OwnTracks phones; the + segments are <user>/<device>"
     )
+    # The city's clock: days, weeks, schedules and every time people see (storage stays UTC).
+    timezone: str = Field(
+        DEFAULT_TIMEZONE,
+        description="IANA time zone of the city; default America/Chicago, the demo city's (decision 0010)",
+    )
 
     # Services' listening addresses.
     api_host: str = "127.0.0.1"
@@ -71,6 +78,12 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(5, ge=1, description="Consecutive failed sign-ins that lock an account")
     login_lockout_minutes: int = Field(15, ge=1, description="How long a locked account stays locked")
     api_workers: int = Field(2, ge=1, description="Server processes of `fleetpilot api` (default of --workers)")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        zone(value)  # ValueError names the zone
+        return value
 
     @field_validator(
         "database_url",

@@ -1,6 +1,6 @@
 """Day and week blocks of exposure (migration 0007): built by the rollup job, read by hotspots.
 
-A block sums a unit's exposure rows of one UTC day (or ISO week) and ORs their crew masks
+A block sums a unit's exposure rows of one local day (or ISO week) of the city (fleetpilot.localtime) and ORs their crew masks
 over the stable bits of person_bits. Shifts add (a shift has one row per unit and one day);
 people do not, so they stay a mask. A range is read as whole weeks, then days, then — for
 days marked in exposure_stale_days — the exposure rows themselves, so the k counts are exact
@@ -21,6 +21,7 @@ from datetime import date, timedelta
 import asyncpg
 
 from fleetpilot.event_kinds import CELL_EXPOSURE, SEGMENT_EXPOSURE
+from fleetpilot.localtime import week_start as monday  # the city's ISO week: one rule, fleetpilot.localtime
 
 # Stored masks are as wide as the bits assigned when they were written, rounded up to whole
 # words; readers pad every mask to the current width so bit_or sees equal lengths.
@@ -111,10 +112,6 @@ async def refresh_blocks(conn: asyncpg.Connection) -> int:
         await conn.execute(CLEAR_STALE, days, [r["marked_at"] for r in stale])
         await conn.execute(BUMP_VERSION)
     return len(days)
-
-
-def monday(day: date) -> date:
-    return day - timedelta(days=day.weekday())
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,14 @@ from fleetpilot.analytics.pipeline import Analysis, City, analyse, cell_events, 
 from fleetpilot.db.importer import init_codecs
 from fleetpilot.db.maintenance import refresh_time_rollups
 from fleetpilot.event_kinds import CELL_EXPOSURE, SEGMENT_EXPOSURE
+from fleetpilot.localtime import local_day, today
 from fleetpilot.rollup.blocks import refresh_blocks
 from fleetpilot.rollup.known import refresh_known_hotspots
+from fleetpilot.settings import get_settings
 
 CELL_KINDS = CELL_EXPOSURE
 FRAME_KEY = "analytics_frame"  # fleetpilot_meta: "lon0,lat0" fixed at the first rollup
+ZONE_KEY = "rollup_timezone"  # fleetpilot_meta: the zone whose local days the rollups are filed under
 
 PENDING_SHIFTS = """
 SELECT s.shift_id, s.vehicle_id, s.route_id, s.route_version, s.starts_at, s.ends_at
@@ -156,11 +159,23 @@ async def load_city(conn: asyncpg.Connection) -> City | None:
 
 
 async def run_rollup(
-    conn: asyncpg.Connection, *, recompute_all: bool = False, batch_size: int = 50, now: datetime | None = None
+    conn: asyncpg.Connection,
+    *,
+    recompute_all: bool = False,
+    batch_size: int = 50,
+    now: datetime | None = None,
+    tz: str | None = None,
 ) -> RollupResult:
-    """Compute every pending shift (or all ended shifts) and clear the stale marks it covered."""
+    """Compute every pending shift (or all ended shifts) and clear the stale marks it covered.
+
+    Shifts are filed under the local day of their start in `tz` (default: the settings' city
+    zone, fleetpilot.localtime). When the zone differs from the one the stored rollups were
+    filed under, every ended shift is recomputed, so days and weeks never mix two clocks.
+    """
     now = now or datetime.now(timezone.utc)
+    tz = tz or get_settings().timezone
     await init_codecs(conn)  # jsonb as Python objects, whatever the connection did before
+    recompute_all = await _zone_changed(conn, tz) or recompute_all
     marks = await conn.fetch("SELECT vehicle_id, day, marked_at FROM rollup_dirty")
     shifts = await conn.fetch(ALL_SHIFTS if recompute_all else PENDING_SHIFTS, now)
     city = await load_city(conn) if shifts else None
@@ -169,7 +184,7 @@ async def run_rollup(
     totals = [0, 0]
     if city is not None:
         for i in range(0, len(shifts), batch_size):
-            fixes, events = await _rollup_batch(conn, city, names, planned, shifts[i : i + batch_size])
+            fixes, events = await _rollup_batch(conn, city, names, planned, shifts[i : i + batch_size], tz)
             totals[0] += fixes
             totals[1] += events
     cleared = await _clear_marks(conn, marks, now)
@@ -181,7 +196,9 @@ async def run_rollup(
         await refresh_time_rollups(conn, start, end)
     # Exposure written by any means marks its days stale (migration 0007 triggers).
     block_days = await refresh_blocks(conn)
-    known = await refresh_known_hotspots(conn, now.astimezone(timezone.utc).date(), exposure_changed=block_days > 0)
+    if shifts and city is not None:
+        await _set_zone(conn, tz)
+    known = await refresh_known_hotspots(conn, today(tz, now), exposure_changed=block_days > 0)
     return RollupResult(
         shifts=len(shifts) if city is not None else 0,
         fixes=totals[0],
@@ -189,6 +206,21 @@ async def run_rollup(
         cleared_marks=cleared,
         block_days=block_days,
         known_hotspots=known,
+    )
+
+
+async def _zone_changed(conn: asyncpg.Connection, tz: str) -> bool:
+    stored = await conn.fetchval("SELECT value FROM fleetpilot_meta WHERE key = $1", ZONE_KEY)
+    if stored is None:  # rollups from before the zone was recorded were filed under UTC days
+        stored = "UTC" if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM shift_metrics)") else tz
+    return stored != tz
+
+
+async def _set_zone(conn: asyncpg.Connection, tz: str) -> None:
+    await conn.execute(
+        "INSERT INTO fleetpilot_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2",
+        ZONE_KEY,
+        tz,
     )
 
 
@@ -215,7 +247,7 @@ async def _clear_marks(conn: asyncpg.Connection, marks, now: datetime) -> int:
 
 
 async def _rollup_batch(
-    conn: asyncpg.Connection, city: City, names: dict[str, str], planned: dict, shifts
+    conn: asyncpg.Connection, city: City, names: dict[str, str], planned: dict, shifts, tz: str
 ) -> tuple[int, int]:
     args = ([s["vehicle_id"] for s in shifts], [s["starts_at"] for s in shifts], [s["ends_at"] for s in shifts])
     rows = await conn.fetch(BATCH_FIXES, *args)
@@ -241,10 +273,11 @@ async def _rollup_batch(
     windows = np.array([[_ms(s["starts_at"]), _ms(s["ends_at"])] for s in shift_of_track], dtype=np.int64)
     plans = [planned.get((s["route_id"], s["route_version"])) for s in shift_of_track]
     analysis = analyse(fixes, city, plans, windows=windows, device=device)
-    metrics = _metric_rows(analysis, city, shift_of_track)
+    days = [local_day(s["starts_at"], tz) for s in shift_of_track]
+    metrics = _metric_rows(analysis, city, shift_of_track, days)
     events = _event_rows(analysis, city, names, shift_of_track)
-    cells = _cell_rows(analysis, city, shift_of_track)
-    segments = _segment_rows(analysis, city, shift_of_track)
+    cells = _cell_rows(analysis, city, shift_of_track, days)
+    segments = _segment_rows(analysis, city, shift_of_track, days)
     await _replace(conn, ids, metrics, events, cells, segments)
     return len(rows), len(events)
 
@@ -274,9 +307,9 @@ def _fixes(rows) -> Fixes:
     )
 
 
-def _metric_rows(analysis: Analysis, city: City, shifts) -> list[tuple]:
+def _metric_rows(analysis: Analysis, city: City, shifts, days) -> list[tuple]:
     rows = []
-    for shift, record in zip(shifts, analysis.shift_metrics(city)):
+    for shift, day, record in zip(shifts, days, analysis.shift_metrics(city)):
         values = [
             None if isinstance(v, float) and not math.isfinite(v) else v for v in (record[c] for c in METRIC_COLUMNS)
         ]
@@ -287,7 +320,7 @@ def _metric_rows(analysis: Analysis, city: City, shifts) -> list[tuple]:
                 shift["shift_id"],
                 shift["vehicle_id"],
                 shift["route_id"],
-                _day(shift),
+                day,
                 *values,
                 _json(record["metrics"]),
                 _json(record["stop_points"]),
@@ -321,7 +354,7 @@ def _event_rows(analysis: Analysis, city: City, names: dict[str, str], shifts) -
     return rows
 
 
-def _cell_rows(analysis: Analysis, city: City, shifts) -> list[tuple]:
+def _cell_rows(analysis: Analysis, city: City, shifts, days) -> list[tuple]:
     track, cell, passes = analysis.cell_passes
     table: dict[tuple[int, int], list[int]] = {
         (int(t), int(c)): [int(p), 0, 0, 0, 0] for t, c, p in zip(track, cell, passes)
@@ -330,10 +363,10 @@ def _cell_rows(analysis: Analysis, city: City, shifts) -> list[tuple]:
         for t, c, n in zip(*cell_events(analysis, city, [kind])):
             # An event's cell always has a pass of its own track (the event sits on a fix).
             table.setdefault((int(t), int(c)), [0, 0, 0, 0, 0])[k] += int(n)
-    return [(c, _day(shifts[t]), shifts[t]["shift_id"], *v) for (t, c), v in table.items()]
+    return [(c, days[t], shifts[t]["shift_id"], *v) for (t, c), v in table.items()]
 
 
-def _segment_rows(analysis: Analysis, city: City, shifts) -> list[tuple]:
+def _segment_rows(analysis: Analysis, city: City, shifts, days) -> list[tuple]:
     """Passes, harsh brakes, speeding and mean speed per street segment and shift."""
     track, line, passes, mean_speed = analysis.segment_passes[:4]
     table = {(int(t), int(s)): [int(n), 0, 0, float(v)] for t, s, n, v in zip(track, line, passes, mean_speed)}
@@ -344,7 +377,7 @@ def _segment_rows(analysis: Analysis, city: City, shifts) -> list[tuple]:
     return [
         (
             str(ids[s]),
-            _day(shifts[t]),
+            days[t],
             shifts[t]["shift_id"],
             n,
             brakes,
@@ -368,10 +401,6 @@ def _json(value):
         return v
 
     return clean(value)
-
-
-def _day(shift):
-    return shift["starts_at"].astimezone(timezone.utc).date()
 
 
 def _ms(ts: datetime) -> int:

@@ -22,7 +22,7 @@ import asyncpg
 
 from fleetpilot.api.db import FairTurns
 from fleetpilot.api.hotspots.service import hotspots_json
-from fleetpilot.api.policy import AggregateScope, day_range, whole_weeks
+from fleetpilot.api.policy import AggregateScope, checked_range, whole_weeks
 from fleetpilot.event_kinds import HARSH_BRAKE
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ K = "SELECT k_min_shifts, k_min_people FROM privacy_settings"
 PAGE_DEFAULT = {"level": "cell", "kind": HARSH_BRAKE, "min_level": "elevated"}
 
 
-async def warm_up(pool: asyncpg.Pool, turns: FairTurns) -> None:
+async def warm_up(pool: asyncpg.Pool, turns: FairTurns, tz: str) -> None:
     """Compute the page's default answer into the caches; any failure only leaves them empty."""
     await turns.take()  # one of the pool's turns, like a request (db.FairTurns)
     try:
@@ -39,7 +39,7 @@ async def warm_up(pool: asyncpg.Pool, turns: FairTurns) -> None:
             k = await conn.fetchrow(K)
             if k is None:  # not seeded: requests answer 503 anyway
                 return
-            start, end = whole_weeks(await day_range())
+            start, end = whole_weeks(checked_range(None, None, tz))
             await hotspots_json(
                 conn,
                 AggregateScope(start, end, k["k_min_shifts"], k["k_min_people"]),

@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from fleetpilot.api import policy
-from fleetpilot.api.deps import REFUSALS, Allowed, Conn
+from fleetpilot.api.deps import REFUSALS, Allowed, CityZone, Conn
 from fleetpilot.api.me import export
 from fleetpilot.api.me.access_log import my_access_log
 from fleetpilot.api.me.schemas import AccessLog, Trends
@@ -21,10 +21,13 @@ router = APIRouter(prefix="/me", tags=["my data"], responses=REFUSALS)
 
 @router.get("/trends", response_model=Trends)
 async def trends(
-    access: Allowed(Capability.OWN_DATA), conn: Conn, weeks: Annotated[int, Query(ge=2, le=104)] = 12
+    access: Allowed(Capability.OWN_DATA),
+    conn: Conn,
+    tz: CityZone,
+    weeks: Annotated[int, Query(ge=2, le=104)] = 12,
 ) -> Trends:
-    """My weekly safety and workload figures against my own earlier weeks."""
-    return await my_trends(conn, policy.own_person(access), weeks)
+    """My weekly safety and workload figures against my own earlier weeks (the city's ISO weeks)."""
+    return await my_trends(conn, policy.own_person(access), weeks, tz)
 
 
 @router.get("/access-log", response_model=AccessLog)
@@ -43,10 +46,10 @@ async def access_log(
     response_class=FileResponse,
     responses={200: {"content": {"application/zip": {}}, "description": "a zip of JSON, GeoJSON and CSV"}},
 )
-async def export_all(access: Allowed(Capability.OWN_DATA), conn: Conn) -> FileResponse:
+async def export_all(access: Allowed(Capability.OWN_DATA), conn: Conn, tz: CityZone) -> FileResponse:
     """Everything stored about me, in one download."""
     settings = await policy.privacy_settings(conn)
-    archive = await export.export_my_data(conn, policy.own_person(access), settings["retention_days"])
+    archive = await export.export_my_data(conn, policy.own_person(access), settings["retention_days"], tz)
     return FileResponse(
         archive, media_type="application/zip", filename=archive.name, background=BackgroundTask(export.cleanup, archive)
     )

@@ -17,11 +17,12 @@ from fleetpilot.analytics.trends import TrendParams, weekly_trend
 from fleetpilot.api.me.schemas import Trends, Week
 from fleetpilot.api.policy import OwnPerson
 from fleetpilot.api.shifts.service import SAFETY_KINDS
+from fleetpilot.localtime import local_day
 
-# One row per own shift since $2, with its safety moments (kinds $3); shifts without a
-# rollup have NULL figures.
+# One row per own shift since $2, with its safety moments (kinds $3) and the local day of its
+# start in the city's zone $4 (fleetpilot.localtime); shifts without a rollup have NULL figures.
 MY_SHIFTS = """
-SELECT (s.starts_at AT TIME ZONE 'UTC')::date AS day,
+SELECT (s.starts_at AT TIME ZONE $4)::date AS day,
        extract(epoch FROM s.ends_at - s.starts_at)::float8 AS on_duty_s,
        m.distance_m, m.idle_s, m.break_s, m.coverage,
        (SELECT count(*) FROM shift_events e WHERE e.shift_id = s.shift_id AND e.kind = ANY ($3)) AS events
@@ -53,12 +54,14 @@ async def my_trends(
     conn: asyncpg.Connection,
     me: OwnPerson,
     weeks: int,
+    tz: str,
     now: datetime | None = None,
     params: TrendParams = TrendParams(),
 ) -> Trends:
     """My last `weeks` weeks; history reaches `baseline_weeks` further back for the baseline."""
     now = now or datetime.now(timezone.utc)
-    rows = await conn.fetch(MY_SHIFTS, me.person_id, now - timedelta(weeks=weeks + params.baseline_weeks), SAFETY_KINDS)
+    since = now - timedelta(weeks=weeks + params.baseline_weeks)
+    rows = await conn.fetch(MY_SHIFTS, me.person_id, since, SAFETY_KINDS, tz)
     if not rows:
         return Trends(baseline_weeks=params.baseline_weeks, weeks=[])
     day = np.array([r["day"] for r in rows], dtype="datetime64[D]")
@@ -74,7 +77,7 @@ async def my_trends(
     idle, _ = _per_week(inverse, n, _column(rows, "idle_s"))
     breaks, with_breaks = _per_week(inverse, n, _column(rows, "break_s"))
     coverage, with_coverage = _per_week(inverse, n, _column(rows, "coverage"))
-    first_shown = np.datetime64((now - timedelta(weeks=weeks)).date(), "D")
+    first_shown = np.datetime64(local_day(now - timedelta(weeks=weeks), tz), "D")
     out = []
     for i, record in enumerate(safety.records()):
         if safety.week[i] + np.timedelta64(6, "D") < first_shown:

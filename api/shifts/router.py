@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import datetime
 from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Path, Query, Response
 
 from fleetpilot.api import policy
-from fleetpilot.api.deps import REFUSALS, UNREADABLE_BODY, Allowed, Conn, DayRange
+from fleetpilot.api.deps import REFUSALS, UNREADABLE_BODY, Allowed, CityZone, Conn, DayRange
 from fleetpilot.api.geojson import FeatureCollection
 from fleetpilot.api.policy import Capability
 from fleetpilot.api.shifts import service
 from fleetpilot.api.shifts.schemas import OpenedShift, PurposeIn, ShiftDetail, ShiftPage, ShiftRef
+from fleetpilot.localtime import day_bounds, zone
 
 router = APIRouter(tags=["shifts"], responses=REFUSALS)
 ShiftId = Annotated[str, Path(max_length=200)]
@@ -21,21 +22,18 @@ GEOJSON = "application/geo+json"
 JSON = "application/json"
 
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=timezone.utc)
-
-
 @router.get("/me/shifts", response_model=ShiftPage)
 async def my_shifts(
     access: Allowed(Capability.OWN_DATA),
     conn: Conn,
     days: DayRange,
+    tz: CityZone,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> ShiftPage:
-    """My shifts that started in [from, to), newest first."""
+    """My shifts that started in [from, to) (the city's local days), newest first."""
     me = policy.own_person(access)
-    return await service.list_own_shifts(conn, me, _day_start(days[0]), _day_start(days[1]), limit, offset)
+    return await service.list_own_shifts(conn, me, *day_bounds(*days, tz), limit, offset)
 
 
 @router.get("/me/shifts/{shift_id}", response_model=ShiftDetail, responses={404: {"description": "not my shift"}})
@@ -57,11 +55,16 @@ async def my_shift_track(access: Allowed(Capability.OWN_DATA), conn: Conn, shift
 
 @router.get("/shifts", response_model=list[ShiftRef])
 async def find_shifts(
-    _: Allowed(Capability.SHIFT_LOOKUP), conn: Conn, vehicle_id: Annotated[str, Query(max_length=64)], at: datetime
+    _: Allowed(Capability.SHIFT_LOOKUP),
+    conn: Conn,
+    tz: CityZone,
+    vehicle_id: Annotated[str, Query(max_length=64)],
+    at: datetime,
 ) -> list[ShiftRef]:
-    """Which shift(s) a vehicle was on at a time (e.g. the time of an incident); no people are shown."""
+    """Which shift(s) a vehicle was on at a time (e.g. the time of an incident); no people are shown.
+    A time without an offset is the city's local time."""
     if at.tzinfo is None:
-        at = at.replace(tzinfo=timezone.utc)
+        at = at.replace(tzinfo=zone(tz))
     return await service.find_shifts(conn, vehicle_id, at)
 
 

@@ -8,14 +8,13 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from fleetpilot.analytics.whatif.privacy import Privacy
 from fleetpilot.api import policy
-from fleetpilot.api.deps import REFUSALS, Allowed, Conn, DayRange
+from fleetpilot.api.deps import REFUSALS, Allowed, CityZone, Conn, DayRange
 from fleetpilot.api.policy import Capability
 from fleetpilot.api.whatif import service
 from fleetpilot.api.whatif.schemas import AskIn, Catalog, ResultOut, ResultSummary
 
 router = APIRouter(prefix="/whatif", tags=["whatif"], responses=REFUSALS)
 WhatIf = Allowed(Capability.WHATIF)  # data officers only (policy.RULES)
-TimeZone = Annotated[str, Query(max_length=64, description="IANA time zone of the city's clock (hours of day)")]
 RESULTS_PATH = "/api/v1/whatif/results/"
 
 
@@ -56,7 +55,7 @@ async def scenario(
     name: Annotated[str, Path(max_length=64)],
     body: AskIn,
     days: DayRange,
-    tz: TimeZone = "UTC",
+    tz: CityZone,
 ) -> ResultOut:
     """Run a scenario over the shifts starting in [from, to): KPI deltas with intervals and assumptions."""
     return await _answer(access, conn, "scenario", name, body, days, tz)
@@ -71,7 +70,7 @@ async def question(
     question_id: Annotated[str, Path(max_length=64)],
     body: AskIn,
     days: DayRange,
-    tz: TimeZone = "UTC",
+    tz: CityZone,
 ) -> ResultOut:
     """Answer a library question over [from, to): a number, a table and a chart, k-anonymous."""
     return await _answer(access, conn, "question", question_id, body, days, tz)

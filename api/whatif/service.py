@@ -85,8 +85,8 @@ def result_id(kind: str, name: str, inputs: dict, fingerprint: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
-async def fingerprint(conn: asyncpg.Connection, start: date, end: date) -> str:
-    row = await conn.fetchrow(queries.FINGERPRINT, *utc_bounds(start, end))
+async def fingerprint(conn: asyncpg.Connection, start: date, end: date, tz: str = "UTC") -> str:
+    row = await conn.fetchrow(queries.FINGERPRINT, *utc_bounds(start, end, tz))
     return hashlib.sha256(json.dumps(dict(row), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -117,7 +117,7 @@ async def answer(
         "k_people": privacy.k_people,
         "release": RELEASE_RULE if released is not None else None,
     }
-    data = await fingerprint(conn, start, end)
+    data = await fingerprint(conn, start, end, tz)
     rid = result_id(kind, name, inputs, data)
     existing = await get(conn, rid)
     if existing is not None:

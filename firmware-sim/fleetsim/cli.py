@@ -41,8 +41,13 @@ def add_fleet_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--hours", type=float, default=10.0, help="shift length in hours (default 10)")
     g.add_argument(
         "--start",
-        help="first shift start, ISO 8601 with Z (default: 06:00Z yesterday; "
+        help="first shift start, ISO 8601 with Z or an offset (default: 06:00 local time yesterday; "
         "with --accel 1: now, plus the seconds the simulation takes)",
+    )
+    g.add_argument(
+        "--timezone",
+        default=SimConfig.timezone,
+        help="the city's IANA time zone: later days start at the same local time (default %(default)s)",
     )
     g.add_argument("--stagger-minutes", type=float, help="spread of shift starts (default 20; 0 with --accel 1)")
     g.add_argument("--rate-hz", type=float, default=1.0, help="GPS sampling rate (default 1)")
@@ -119,6 +124,7 @@ def config_from_args(args: argparse.Namespace, real_time: bool = False) -> SimCo
         n_vehicles=args.vehicles,
         days=args.days,
         start_ms=start_ms,
+        timezone=args.timezone,
         hours=args.hours,
         stagger_minutes=stagger,
         rate_hz=args.rate_hz,

@@ -62,7 +62,10 @@ class SimConfig:
     city: str = "metro"
     n_vehicles: int = 10
     days: int = 1
-    start_ms: int | None = None  # first shift day at this instant; None = 06:00Z of the previous UTC day
+    start_ms: int | None = None  # first shift day at this instant; None = 06:00 local time of the previous local day
+    # The city's IANA time zone: later days start at the same local wall-clock time (across
+    # daylight-saving changes). The synthetic city sits at Dallas's coordinates.
+    timezone: str = "America/Chicago"
     hours: float = 10.0  # shift length
     stagger_minutes: float = 20.0  # shift starts spread over this (5-minute steps)
     rate_hz: float = 1.0  # fix sampling rate

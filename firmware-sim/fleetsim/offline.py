@@ -150,7 +150,8 @@ def generate_fleet(
     config: SimConfig | None = None,
     **overrides,
 ) -> FleetRun:
-    """Simulate a fleet in memory. `start` is ISO 8601 (…Z) or epoch ms; None = 06:00Z yesterday.
+    """Simulate a fleet in memory. `start` is ISO 8601 (…Z) or epoch ms; None = 06:00 local time
+    yesterday in the config's `timezone` (default America/Chicago).
 
     `noise=False` gives a perfect receiver and link. Any other SimConfig field can be passed
     by name (e.g. `faults=Faults(leak=True)`), or a whole `config`."""

@@ -12,6 +12,7 @@ import hashlib
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -79,11 +80,21 @@ def parse_time(text: str) -> int:
     return int(round(dt.timestamp() * MS))
 
 
-def default_start(now: datetime | None = None) -> int:
-    """06:00Z of the previous UTC day: accelerated runs then never stamp the future."""
-    now = now or datetime.now(timezone.utc)
-    day = (now - timedelta(days=1)).replace(hour=6, minute=0, second=0, microsecond=0)
-    return int(day.timestamp() * MS)
+def default_start(now: datetime | None = None, tz: str = "UTC") -> int:
+    """06:00 local time of the previous local day in `tz` (collection starts in the local
+    morning): accelerated runs then never stamp the future."""
+    zone = ZoneInfo(tz)
+    now = (now or datetime.now(timezone.utc)).astimezone(zone)
+    yesterday = (now.replace(tzinfo=None) - timedelta(days=1)).replace(hour=6, minute=0, second=0, microsecond=0)
+    return int(yesterday.replace(tzinfo=zone).timestamp() * MS)
+
+
+def same_wall_time(start_ms: int, days: int, tz: str) -> int:
+    """The instant `days` local days after `start_ms` at the same wall-clock time in `tz`
+    (23 or 25 hours later across a daylight-saving change, not 24)."""
+    zone = ZoneInfo(tz)
+    wall = datetime.fromtimestamp(start_ms / MS, tz=zone).replace(tzinfo=None) + timedelta(days=days)
+    return int(round(wall.replace(tzinfo=zone).timestamp() * MS))
 
 
 def _pseudonym(seed: int, index: int, taken: set[str]) -> str:
@@ -110,11 +121,13 @@ def build_roster(
     hours: float,
     stagger_minutes: float,
     vehicle_prefix: str = "truck",
+    tz: str = "UTC",
 ) -> Roster:
     """Shifts for `n_vehicles` trucks over `days` consecutive days starting at `start_ms`.
 
     Each shift lasts `hours`; its start is `start_ms` + day + a seeded stagger of 0 to
-    `stagger_minutes` in 5-minute steps (dispatch releases trucks in waves)."""
+    `stagger_minutes` in 5-minute steps (dispatch releases trucks in waves). Days are local days
+    of `tz`: each starts at `start_ms`'s wall-clock time, and shift ids carry the local date."""
     width = max(3, len(str(n_vehicles)))
     vehicle_ids = tuple(f"{vehicle_prefix}-{i + 1:0{width}d}" for i in range(n_vehicles))
     device_ids = tuple(_device_id(seed, city, v) for v in vehicle_ids)
@@ -140,14 +153,14 @@ def build_roster(
         offsets = rng.integers(0, steps + 1, n_vehicles) * 5 * 60 * MS
         extra = rng.random(n_vehicles) < 0.1
         cursor = 2 * n_vehicles
-        day0 = start_ms + day * 86_400 * MS
+        day0 = same_wall_time(start_ms, day, tz)
         for v in range(n_vehicles):
             crew = [people[available[2 * v]][0], people[available[2 * v + 1]][0]]
             if extra[v] and cursor < len(available):
                 crew.append(people[available[cursor]][0])
                 cursor += 1
             begin = day0 + int(offsets[v])
-            stamp = datetime.fromtimestamp(begin / MS, tz=timezone.utc).strftime("%Y%m%d")
+            stamp = datetime.fromtimestamp(begin / MS, tz=ZoneInfo(tz)).strftime("%Y%m%d")
             shifts.append(
                 Shift(
                     f"{vehicle_ids[v]}-{stamp}",

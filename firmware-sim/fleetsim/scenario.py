@@ -36,7 +36,7 @@ class Scenario:
 
 
 def build_scenario(config: SimConfig) -> Scenario:
-    start_ms = config.start_ms if config.start_ms is not None else default_start()
+    start_ms = config.start_ms if config.start_ms is not None else default_start(tz=config.timezone)
     city = build_city(config.seed, config.n_vehicles, name=config.city)
     plans = build_plans(city, config.n_vehicles)
     dangerous = dangerous_intersections(city, plans, config.behaviour.n_dangerous, config.seed)
@@ -49,5 +49,6 @@ def build_scenario(config: SimConfig) -> Scenario:
         config.hours,
         config.stagger_minutes,
         config.vehicle_prefix,
+        config.timezone,
     )
     return Scenario(config, city, plans, dangerous, roster, start_ms)

@@ -19,6 +19,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from fleetpilot import localtime
 from fleetpilot.broker import probe_broker, resolve_mqtt_url
 from fleetpilot.db.connect import connect, resolve_database_url
 from fleetpilot.db.schema import prepare
@@ -45,13 +46,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise ServiceUnavailable(f"MQTT broker at {mqtt_url}: {probe.error}")
     run_dir = (settings.data_dir / "demo").resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
-    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    live_start = today - timedelta(days=1) + timedelta(hours=6)
-    history_start = live_start - timedelta(days=args.history_days)
+    # Collection starts at 06:00 in the city's local morning (FLEETPILOT_TIMEZONE), yesterday;
+    # the history's days start at the same local time (the simulator steps local days).
+    zone = localtime.zone(settings.timezone)
+    yesterday = localtime.today(zone) - timedelta(days=1)
+    first = yesterday - timedelta(days=args.history_days)
+    live_start = datetime(yesterday.year, yesterday.month, yesterday.day, 6, tzinfo=zone)
+    history_start = datetime(first.year, first.month, first.day, 6, tzinfo=zone)
 
     print(f"database: {db_url}\nbroker:   {mqtt_url} (MQTT {probe.protocol})", flush=True)
     asyncio.run(_prepare(db_url, settings, args, history_start))
-    asyncio.run(_import_plan(db_url, args, live_start, settings.city))
+    asyncio.run(_import_plan(db_url, args, live_start, settings.city, settings.timezone))
     logins = asyncio.run(_seed_users(db_url, run_dir))
 
     # SIGTERM (e.g. from a service manager) must stop the children too: exit through `finally`.
@@ -95,6 +100,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 settings.city,
                 "--start",
                 _iso(live_start),
+                "--timezone",
+                settings.timezone,
                 "--broker",
                 mqtt_url,
                 "--mqtt-version",
@@ -113,7 +120,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
         if sim.returncode != 0:
             raise ServiceUnavailable(f"the simulator failed (exit {sim.returncode}); see {logs / 'sim.log'}")
-        stored = asyncio.run(_settle_and_rollup(db_url, live_start))
+        stored = asyncio.run(_settle_and_rollup(db_url, live_start, settings.timezone))
         print(f"stored {stored['fixes']} fixes of the live day; rollups: {stored['rollup']}", flush=True)
         shown = _show_the_promises(db_url, url, logins)
         print(
@@ -126,7 +133,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         services["rollup"] = _spawn([*cli, "rollup", "--every", "60"], env, logs / "rollup.log")
         # Today's shifts in real time, so the live map has trucks on duty.
         now_start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=20)
-        asyncio.run(_import_plan(db_url, args, now_start, settings.city, real_time=True))
+        asyncio.run(_import_plan(db_url, args, now_start, settings.city, settings.timezone, real_time=True))
         services["sim"] = _spawn(
             [
                 *cli,
@@ -140,6 +147,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 settings.city,
                 "--start",
                 _iso(now_start),
+                "--timezone",
+                settings.timezone,
                 "--broker",
                 mqtt_url,
                 "--mqtt-version",
@@ -186,14 +195,17 @@ async def _prepare(db_url, settings, args, history_start) -> None:
                 seed=args.seed,
                 start=_iso(history_start),
                 city=settings.city,
+                timezone=settings.timezone,
             )
             print("  loaded:", await load_run(conn, history), flush=True)
-            print("  rollups:", await run_rollup(conn), flush=True)
+            print("  rollups:", await run_rollup(conn, tz=settings.timezone), flush=True)
     finally:
         await conn.close()
 
 
-async def _import_plan(db_url: str, args, start: datetime, city: str, real_time: bool = False) -> None:
+async def _import_plan(
+    db_url: str, args, start: datetime, city: str, tz: str = localtime.DEFAULT_TIMEZONE, real_time: bool = False
+) -> None:
     """The plan of a simulated day, imported before publishing so the ingest knows the shifts."""
     from fleetpilot.db.importer import import_city, import_roster, import_routes
     from fleetsim.offline import make_config
@@ -207,6 +219,7 @@ async def _import_plan(db_url: str, args, start: datetime, city: str, real_time:
             seed=args.seed,
             start=_iso(start),
             city=city,
+            timezone=tz,
             **({"stagger_minutes": 0.0} if real_time else {}),
         )
     )
@@ -309,7 +322,7 @@ def _show_the_promises(db_url: str, url: str, logins: dict) -> dict:
     return {**chosen, "opened_shift": chosen["shift"], "purpose": DEMO_PURPOSE}
 
 
-async def _settle_and_rollup(db_url: str, live_start: datetime) -> dict:
+async def _settle_and_rollup(db_url: str, live_start: datetime, tz: str) -> dict:
     """Wait until the ingest has stored everything it received, then roll up."""
     from fleetpilot.rollup.job import run_rollup
 
@@ -321,7 +334,7 @@ async def _settle_and_rollup(db_url: str, live_start: datetime) -> dict:
             if count != last:
                 last, stable_since = count, time.monotonic()
             await asyncio.sleep(1)
-        result = await run_rollup(conn)
+        result = await run_rollup(conn, tz=tz)
         return {"fixes": last, "rollup": result}
     finally:
         await conn.close()
@@ -347,4 +360,4 @@ def _wait_for_api(url: str, proc: subprocess.Popen, log: Path) -> None:
 
 
 def _iso(ts: datetime) -> str:
-    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

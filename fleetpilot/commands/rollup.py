@@ -7,9 +7,10 @@ import asyncio
 import json
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from fleetpilot.db.connect import connect, service_database_url
+from fleetpilot.localtime import today as local_today
 from fleetpilot.rollup.job import run_rollup
 from fleetpilot.rollup.upkeep import upkeep
 from fleetpilot.settings import Settings
@@ -40,10 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     url = asyncio.run(service_database_url(settings, "rollup"))  # its least-privilege role (decision 0009)
-    return asyncio.run(_run(url, args, settings.partitions_ahead_days))
+    return asyncio.run(_run(url, args, settings.partitions_ahead_days, settings.timezone))
 
 
-async def _run(url: str, args: argparse.Namespace, partitions_ahead_days: int) -> int:
+async def _run(url: str, args: argparse.Namespace, partitions_ahead_days: int, tz: str) -> int:
     from fleetpilot.rollup.metrics import RollupMetrics
 
     metrics = RollupMetrics()
@@ -51,7 +52,7 @@ async def _run(url: str, args: argparse.Namespace, partitions_ahead_days: int) -
         metrics.serve(args.metrics_port)
     while True:
         try:
-            report = await _once(url, args, partitions_ahead_days, metrics)
+            report = await _once(url, args, partitions_ahead_days, metrics, tz)
         except Exception as exc:
             metrics.runs.labels("error").inc()
             if not args.every:
@@ -69,12 +70,12 @@ async def _run(url: str, args: argparse.Namespace, partitions_ahead_days: int) -
         await asyncio.sleep(args.every)
 
 
-async def _once(url: str, args: argparse.Namespace, partitions_ahead_days: int, metrics) -> dict:
+async def _once(url: str, args: argparse.Namespace, partitions_ahead_days: int, metrics, tz: str) -> dict:
     """One run: rollups, what-if legs, and (as a service) upkeep; returns its report."""
     conn = await connect(url)
     try:
         started = time.perf_counter()
-        result = await run_rollup(conn, recompute_all=args.all, batch_size=args.batch)
+        result = await run_rollup(conn, recompute_all=args.all, batch_size=args.batch, tz=tz)
         report = {
             "shifts": result.shifts,
             "fixes": result.fixes,
@@ -82,7 +83,7 @@ async def _once(url: str, args: argparse.Namespace, partitions_ahead_days: int, 
             "stale_marks_cleared": result.cleared_marks,
         }
         if args.whatif:
-            report["whatif_legs_shifts"] = await _prepare_whatif(conn)
+            report["whatif_legs_shifts"] = await _prepare_whatif(conn, tz)
         if args.every:  # the service keeps storage in shape; a one-off run only rolls up
             kept = await upkeep(conn, partitions_ahead_days)
             report["partitions_created"] = kept.partitions_created
@@ -101,11 +102,11 @@ async def _once(url: str, args: argparse.Namespace, partitions_ahead_days: int, 
     return report | {"seconds": round(seconds, 2)}
 
 
-async def _prepare_whatif(conn) -> int:
+async def _prepare_whatif(conn, tz: str) -> int:
     """What-if legs for finished shifts within the retention period that have none yet, or whose
     rollup was recomputed since (late data)."""
     from fleetpilot.rollup.whatif.prepare import prepare
 
     days = await conn.fetchval("SELECT retention_days FROM privacy_settings")
-    today = datetime.now(timezone.utc).date()
-    return (await prepare(conn, today - timedelta(days=days), today + timedelta(days=1))).shifts
+    today = local_today(tz)
+    return (await prepare(conn, today - timedelta(days=days), today + timedelta(days=1), tz=tz)).shifts

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 
 from fleetpilot.db.connect import connect, resolve_database_url
+from fleetpilot.localtime import today
 from fleetpilot.settings import Settings
 
 HELP = "what-if over history: prepare legs, ask library questions, run scenarios, show stored answers"
@@ -32,7 +33,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             help="a parameter; VALUE is JSON when it parses as JSON (numbers, lists, a GeoJSON polygon)",
         )
         _period(cmd)
-        cmd.add_argument("--tz", default="UTC", help="IANA time zone of the city's clock (default UTC)")
         cmd.add_argument("--json", action="store_true", help="print the whole stored answer as JSON")
     show = sub.add_parser("show", help="print a stored answer by its id")
     show.add_argument("result_id")
@@ -41,15 +41,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _period(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--from", dest="start", type=date.fromisoformat, help="first UTC day (default: 30 days before --to)"
+        "--from",
+        dest="start",
+        type=date.fromisoformat,
+        help="first local day of the city (default: 30 days before --to)",
     )
     parser.add_argument(
-        "--to", dest="end", type=date.fromisoformat, help="UTC day after the last one (default: tomorrow)"
+        "--to", dest="end", type=date.fromisoformat, help="local day after the last one (default: the city's tomorrow)"
     )
 
 
-def _days(args: argparse.Namespace) -> tuple[date, date]:
-    end = args.end or datetime.now(timezone.utc).date() + timedelta(days=1)
+def _days(args: argparse.Namespace, tz: str) -> tuple[date, date]:
+    end = args.end or today(tz) + timedelta(days=1)
     return args.start or end - timedelta(days=DEFAULT_DAYS), end
 
 
@@ -74,10 +77,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "list":
         _print_catalog(service.catalog())
         return 0
-    return asyncio.run(_run(args, resolve_database_url(settings)))
+    return asyncio.run(_run(args, resolve_database_url(settings), settings.timezone))
 
 
-async def _run(args: argparse.Namespace, url: str) -> int:
+async def _run(args: argparse.Namespace, url: str, tz: str) -> int:
     from fleetpilot.analytics.whatif.privacy import Privacy
     from fleetpilot.api.whatif import service
     from fleetpilot.rollup.whatif.prepare import prepare
@@ -85,8 +88,8 @@ async def _run(args: argparse.Namespace, url: str) -> int:
     conn = await connect(url)
     try:
         if args.action == "prepare":
-            start, end = _days(args)
-            report = await prepare(conn, start, end, recompute=args.recompute)
+            start, end = _days(args, tz)
+            report = await prepare(conn, start, end, recompute=args.recompute, tz=tz)
             print(
                 f"prepared {report.shifts} shifts ({report.legs} legs from {report.fixes} fixes) in "
                 f"{report.seconds:.1f} s; purged {report.purged} expired shifts"
@@ -97,7 +100,7 @@ async def _run(args: argparse.Namespace, url: str) -> int:
             if stored is None:
                 raise service.WhatIfError(f"no stored answer {args.result_id}")
         else:
-            start, end = _days(args)
+            start, end = _days(args, tz)
             row = await conn.fetchrow("SELECT k_min_shifts, k_min_people FROM privacy_settings")
             if row is None:
                 raise service.WhatIfError("privacy settings missing; run `fleetpilot migrate`")
@@ -110,7 +113,7 @@ async def _run(args: argparse.Namespace, url: str) -> int:
                 start,
                 end,
                 Privacy(row["k_min_shifts"], row["k_min_people"]),
-                args.tz,
+                tz,  # hours of day and days are the city's (FLEETPILOT_TIMEZONE)
             )
     finally:
         await conn.close()

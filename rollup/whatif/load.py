@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime
 
 import asyncpg
 import numpy as np
@@ -21,6 +21,7 @@ from fleetpilot.analytics.whatif.history import EVENT_KINDS, LEG_KINDS, History,
 from fleetpilot.analytics.whatif.legs import ShiftLegs
 from fleetpilot.analytics.whatif.result import EPOCH
 from fleetpilot.errors import FleetpilotError
+from fleetpilot.localtime import day_bounds
 from fleetpilot.rollup.whatif import queries
 
 
@@ -28,9 +29,9 @@ class NoCity(FleetpilotError, LookupError):
     """No street network has been imported yet."""
 
 
-def utc_bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    """[start, end) UTC days as timestamps."""
-    return datetime.combine(start, time(), timezone.utc), datetime.combine(end, time(), timezone.utc)
+def utc_bounds(start: date, end: date, tz: str = "UTC") -> tuple[datetime, datetime]:
+    """[start, end) local days of `tz` as UTC instants (fleetpilot.localtime.day_bounds)."""
+    return day_bounds(start, end, tz)
 
 
 async def copy_table(conn: asyncpg.Connection, query: str, *args, column_types: dict | None = None) -> pa.Table:
@@ -135,7 +136,7 @@ async def load_history(
     """The prepared shifts starting in [start, end) as a History, and how many shifts the
     period has in all (prepared or not). `only`: keep just these shifts (the released ones
     of the API's release rule); the total then counts only them too."""
-    lo, hi = utc_bounds(start, end)
+    lo, hi = utc_bounds(start, end, tz)
     city = await load_city(conn)
     plans = await load_plans(conn, city, lo, hi)
     rows = await conn.fetch(queries.PREPARED_SHIFTS, lo, hi)

@@ -43,10 +43,12 @@ class PrepareReport:
     seconds: float
 
 
-async def prepare(conn: asyncpg.Connection, start: date, end: date, *, recompute: bool = False) -> PrepareReport:
-    """Compute and store legs for the finished shifts starting in [start, end)."""
+async def prepare(
+    conn: asyncpg.Connection, start: date, end: date, *, recompute: bool = False, tz: str = "UTC"
+) -> PrepareReport:
+    """Compute and store legs for the finished shifts starting in [start, end) (local days of `tz`)."""
     began = clock.perf_counter()
-    lo, hi = utc_bounds(start, end)
+    lo, hi = utc_bounds(start, end, tz)
     city = await load_city(conn, index=True)
     plans = await load_plans(conn, city, lo, hi)
     todo = await conn.fetch(queries.TO_PREPARE, lo, hi, recompute)

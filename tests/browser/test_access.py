@@ -10,10 +10,12 @@ from datetime import timedelta
 import pytest
 from browser.harness import DESKTOP, PHONE, Watch, open_page, screenshot, signed_in_context
 
+from fleetpilot.localtime import zone
+
 pytestmark = pytest.mark.browser
 
 
-def test_a_supervisor_opens_a_shift_for_a_purpose_and_the_driver_sees_why(browser, pilot):
+def test_a_supervisor_opens_a_shift_for_a_purpose_and_the_driver_sees_why(browser, pilot, pilot_settings):
     shift_id = pilot.own_shifts[2]  # not the one the fixture opened
     shift = pilot.sql("SELECT vehicle_id, starts_at FROM shifts WHERE shift_id = $1", shift_id)[0]
     purpose = f"complaint {uuid.uuid4().hex[:6]}: bins left on Elm Street"
@@ -22,7 +24,9 @@ def test_a_supervisor_opens_a_shift_for_a_purpose_and_the_driver_sees_why(browse
     watch = Watch().attach(page)
     assert open_page(page, "access.html") == "true"
     page.get_by_label("Truck").fill(shift["vehicle_id"])
-    page.get_by_label("At (UTC)").fill((shift["starts_at"] + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M"))
+    # The form asks for the city's wall-clock time (FLEETPILOT_TIMEZONE), not UTC.
+    local = (shift["starts_at"] + timedelta(minutes=30)).astimezone(zone(pilot_settings.timezone))
+    page.get_by_label("At (the city's local time)").fill(local.strftime("%Y-%m-%dT%H:%M"))
     page.get_by_role("button", name="Find the shift").click()
     page.wait_for_selector(f"#shift-id option[value='{shift_id}']", state="attached")
     assert page.input_value("#shift-id") == shift_id
@@ -40,6 +44,9 @@ def test_a_supervisor_opens_a_shift_for_a_purpose_and_the_driver_sees_why(browse
     assert purpose in page.inner_text("#opened-purpose")
     metrics = pilot.sql("SELECT distance_m FROM shift_metrics WHERE shift_id = $1", shift_id)[0]
     assert page.inner_text("#op-distance") == f"{metrics['distance_m'] / 1000:,.1f} km"
+    # Times are the city's wall clock with its zone, whatever the browser's own zone (UTC here).
+    starts = shift["starts_at"].astimezone(zone(pilot_settings.timezone))
+    assert page.inner_text("#op-window").startswith(f"{starts:%H:%M} {starts.tzname()}")
     screenshot(page, "supervisor-access-opened-desktop")
     assert watch.problems() == []
     context.close()
@@ -56,7 +63,7 @@ def test_a_truck_with_no_shift_at_that_time_opens_nothing(browser, pilot):
     page = context.new_page()
     open_page(page, "access.html")
     page.get_by_label("Truck").fill(pilot.live_vehicle)
-    page.get_by_label("At (UTC)").fill("2001-01-01T12:00")
+    page.get_by_label("At (the city's local time)").fill("2001-01-01T12:00")
     page.get_by_role("button", name="Find the shift").click()
     page.wait_for_selector("#found-none")
     assert page.is_disabled("#shift-id") and page.get_by_role("button", name="Open this shift").is_disabled()

@@ -1,6 +1,8 @@
 // Form controls several pages share: a day range kept in the address, so a view can be
 // bookmarked and shared.
 
+import { today as cityToday } from "./format.js";
+
 const DAY_MS = 86_400_000;
 
 function isoDay(d) {
@@ -13,7 +15,7 @@ function isoDay(d) {
  */
 export function dayRange(days = 30) {
   const query = new URLSearchParams(location.search);
-  const today = new Date(Math.floor(Date.now() / DAY_MS) * DAY_MS);
+  const today = new Date(`${cityToday()}T00:00:00Z`);  // the city's day, as a calendar date
   const last = query.get("to") ? new Date(`${query.get("to")}T00:00:00Z`) : today;
   const first = query.get("from") ? new Date(`${query.get("from")}T00:00:00Z`) : new Date(last - (days - 1) * DAY_MS);
   return { first: isoDay(first), last: isoDay(last), api: { from: isoDay(first), to: isoDay(new Date(+last + DAY_MS)) } };

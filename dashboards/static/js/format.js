@@ -1,8 +1,29 @@
 // Plain-words formatting of numbers, durations and times. One place, so every page says
 // "4 h 05 min" and "12.3 km" the same way (and the browser tests can predict the text).
-// Times are shown in the browser's own time zone.
+// Times are shown in the city's time zone (FLEETPILOT_TIMEZONE, from config.json) with its
+// abbreviation or offset ("06:00 CST", "06:00 GMT+2"), whatever the browser's own zone is.
+
+import { config } from "./config.js";
 
 const LOCALE = "en-GB";
+export const TIME_ZONE = config.timezone || "UTC";
+// en-US names North American zones by letters (CST, CDT); elsewhere both give an offset or
+// the zone's own letters (en-GB: BST, CET, EET).
+const ZONE_LOCALE = TIME_ZONE.startsWith("America/") ? "en-US" : LOCALE;
+const clock = new Intl.DateTimeFormat(LOCALE, { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: TIME_ZONE });
+const zoneName = new Intl.DateTimeFormat(ZONE_LOCALE, { timeZone: TIME_ZONE, timeZoneName: "short" });
+const calendar = new Intl.DateTimeFormat(LOCALE, { weekday: "short", day: "numeric", month: "short", year: "numeric", timeZone: TIME_ZONE });
+const isoCalendar = new Intl.DateTimeFormat("en-CA", { year: "numeric", month: "2-digit", day: "2-digit", timeZone: TIME_ZONE });
+
+/** The city's zone abbreviation or offset at an instant ("CST", "CDT", "GMT+2"). */
+export function zone(when) {
+  return zoneName.formatToParts(when).find((p) => p.type === "timeZoneName")?.value || TIME_ZONE;
+}
+
+/** The city's current day as "YYYY-MM-DD". */
+export function today() {
+  return isoCalendar.format(new Date());
+}
 
 export function number(value, digits = 0) {
   if (value === null || value === undefined || Number.isNaN(value)) return "–";
@@ -36,14 +57,17 @@ export function speedKmh(mps) {
   return mps === null || mps === undefined ? "–" : `${number(mps * 3.6)} km/h`;
 }
 
+/** An instant as the city's wall-clock time with its zone: "06:05 CST". */
 export function time(iso) {
   if (!iso) return "–";
-  return new Date(iso).toLocaleTimeString(LOCALE, { hour: "2-digit", minute: "2-digit" });
+  const when = new Date(iso);
+  return `${clock.format(when)} ${zone(when)}`;
 }
 
+/** An instant's day in the city: "Sun, 1 Nov 2026". */
 export function date(iso) {
   if (!iso) return "–";
-  return new Date(iso).toLocaleDateString(LOCALE, { weekday: "short", day: "numeric", month: "short", year: "numeric" });
+  return calendar.format(new Date(iso));
 }
 
 export function dateTime(iso) {

@@ -6,6 +6,7 @@
 // configured (/app-assets/config.json) the same traces go onto plotly's MapLibre map over
 // those raster tiles.
 
+import { config } from "./config.js";
 import { getJson } from "./api.js";
 import { esc } from "./format.js";
 
@@ -26,10 +27,8 @@ export function cityLayer() {
   return cityPromise;
 }
 
-let configPromise = null;
 export function mapConfig() {
-  configPromise ??= fetch(new URL("../app-assets/config.json", document.baseURI)).then((r) => r.json());
-  return configPromise;
+  return Promise.resolve(config);
 }
 
 export const COLOURS = {

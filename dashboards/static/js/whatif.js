@@ -142,6 +142,7 @@ async function renderRecent() {
 startPage("whatif", async () => {
   const range = dayRange(30);
   $("range-fields").innerHTML = dayRangeFields(range);
+  $("tz-note").textContent = `Days and hours of day are the city's local time (${fmt.TIME_ZONE}, now ${fmt.zone(new Date())}).`;
   const catalog = await getJson("whatif");
   renderForm(catalog);
   $("kind").addEventListener("change", () => renderForm(catalog));
@@ -155,7 +156,7 @@ startPage("whatif", async () => {
     $("ask-button").disabled = true;
     try {
       const result = await sendJson("POST", `whatif/${kind === "scenario" ? "scenarios" : "questions"}/${item.id}`,
-        { params: readParams(item.params) }, { from: $("from-day").value, to, tz: $("tz").value });
+        { params: readParams(item.params) }, { from: $("from-day").value, to });
       await renderAnswer(result);
       $("ask-status").textContent = result.cached ? "This exact question was answered before: here is the stored answer." : "Answered and stored.";
       await renderRecent();

@@ -21,9 +21,10 @@ function purposeReady() {
 }
 
 async function find(form) {
-  const at = new Date(`${form.elements.at.value}:00Z`);
-  if (Number.isNaN(at.getTime())) throw new Error("give a date and time");
-  const shifts = await getJson("shifts", { vehicle_id: form.elements.vehicle_id.value.trim(), at: at.toISOString() });
+  // A wall-clock time without an offset: the API reads it in the city's time zone.
+  const at = form.elements.at.value;
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$/.test(at)) throw new Error("give a date and time");
+  const shifts = await getJson("shifts", { vehicle_id: form.elements.vehicle_id.value.trim(), at: `${at}:00` });
   $("found").innerHTML = shifts.length ? "" : `<p class="note" id="found-none">No shift of that truck at that time.</p>`;
   $("shift-id").innerHTML = shifts.length
     ? shifts.map((s) => `<option value="${fmt.esc(s.shift_id)}">${fmt.esc(s.shift_id)} · ${fmt.esc(s.route_id || "no route")} · ${fmt.time(s.starts_at)}–${fmt.time(s.ends_at)}</option>`).join("")

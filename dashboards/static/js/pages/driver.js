@@ -204,7 +204,7 @@ function renderAccessLog(log) {
 
 startPage("driver", async () => {
   const requested = new URLSearchParams(location.search).get("shift");
-  const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;
+  const today = Date.parse(`${fmt.today()}T00:00:00Z`);  // the city's day, as a calendar date
   const range = { from: new Date(today - 365 * DAY_MS).toISOString().slice(0, 10),
                   to: new Date(today + DAY_MS).toISOString().slice(0, 10), limit: 100 };
   const [page, trend, access, city] = await Promise.all([
