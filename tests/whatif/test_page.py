@@ -95,8 +95,11 @@ def test_the_page_offers_the_catalogue_and_shows_a_questions_answer(officer, ser
         "POST",
         "whatif/questions/tip_trips_per_shift",
         json={},
-        params={"from": PERIOD[0].isoformat(), "to": PERIOD[1].isoformat(), "tz": "UTC"},
+        params={"from": PERIOD[0].isoformat(), "to": PERIOD[1].isoformat()},
     )
+    # Hours of day are the city's (FLEETPILOT_TIMEZONE): no free-text zone, the page names it.
+    assert officer.query_selector("#tz") is None
+    assert "the city's local time (America/Chicago" in officer.inner_text("#tz-note")
     assert officer.inner_text("#answer-id") == expected["result_id"]
     assert float(officer.inner_text("#answer-number")) == pytest.approx(expected["answer"]["number"]["value"], abs=0.01)
     assumptions = officer.eval_on_selector_all("#assumptions li", "items => items.map((i) => i.innerText)")
