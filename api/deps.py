@@ -27,7 +27,7 @@ def Allowed(capability: Capability):  # noqa: N802 - reads as a type in signatur
     return Annotated[Access, Depends(policy.gate(capability))]
 
 
-DayRange = Annotated[tuple[date, date], Depends(policy.day_range)]
+DayRange = Annotated[tuple[date, date], Depends(policy.requested_days)]
 
 
 def city_zone(request: Request) -> str:

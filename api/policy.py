@@ -38,6 +38,7 @@ from fleetpilot import localtime
 from fleetpilot.api.auth.tokens import InvalidToken, TokenKeys, decode_access_token
 from fleetpilot.api.db import get_conn
 from fleetpilot.api.errors import invalid
+from fleetpilot.settings import get_settings
 
 Role = Literal["driver", "supervisor", "data_officer", "admin"]
 ROLES: tuple[Role, ...] = ("driver", "supervisor", "data_officer", "admin")
@@ -399,7 +400,7 @@ async def privacy_settings(conn: asyncpg.Connection) -> asyncpg.Record:
     return row
 
 
-async def day_range(
+async def requested_days(
     request: Request,
     start: Annotated[
         date | None, Query(alias="from", description="first day, the city's local day (default: 30 days before `to`)")
@@ -408,9 +409,14 @@ async def day_range(
         date | None, Query(alias="to", description="local day after the last one (default: the city's tomorrow)")
     ] = None,
 ) -> tuple[date, date]:
-    """The requested day range, checked (see checked_range). (Async so FastAPI does not hand it
-    to a worker thread.)"""
+    """The request's day range in the city's zone (the app's settings), checked (see
+    checked_range). (Async so FastAPI does not hand it to a worker thread.)"""
     return checked_range(start, end, request.app.state.settings.timezone)
+
+
+async def day_range(start: date | None = None, end: date | None = None) -> tuple[date, date]:
+    """A day range checked outside a request (commands, the GIS doors): the configured city zone."""
+    return checked_range(start, end, get_settings().timezone)
 
 
 def checked_range(start: date | None, end: date | None, tz: str) -> tuple[date, date]:

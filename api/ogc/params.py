@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 from fastapi import HTTPException, status
 from fastapi.exceptions import RequestValidationError
 
 from fleetpilot.api import policy
+from fleetpilot.localtime import local_day, zone
+from fleetpilot.settings import get_settings
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
@@ -27,14 +29,14 @@ def bad_request(message: str) -> HTTPException:
 
 def city_day(instant: datetime) -> date:
     """The day an instant falls on, for people and for ranges of days. With `city_time`, the
-    one place that decides time for the doors: UTC today (as the API's `from`/`to`); the
-    city's local time once FLEETPILOT_TIMEZONE lands (fleetpilot.localtime.local_day)."""
-    return instant.astimezone(timezone.utc).date()
+    one place that decides time for the doors: the city's local day in FLEETPILOT_TIMEZONE
+    (fleetpilot.localtime.local_day, decision 0009), as the API's `from`/`to`."""
+    return local_day(instant, get_settings().timezone)
 
 
 def city_time(instant: datetime) -> str:
-    """An instant as people read it ('2026-11-04 07:42'), in the same clock as `city_day`."""
-    return instant.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M")
+    """An instant as people read it ('2026-11-04 07:42 CST'): the city's clock, as `city_day`."""
+    return instant.astimezone(zone(get_settings().timezone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 @dataclass(frozen=True)
