@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     # Services. Empty means "start the embedded one" (pgserver / amqtt).
     database_url: str | None = Field(None, description="PostgreSQL URL, e.g. postgresql://user@host:5432/db")
     mqtt_url: str | None = Field(None, description="MQTT broker URL, e.g. mqtt://user:pass@host:1883")
-    # Each service logs in as its own least-privilege role (docs/decisions/0010); unset = the
+    # Each service logs in as its own least-privilege role (docs/decisions/0009); unset = the
     # database URL with the role's name as user (no password), as on a local trusted server.
     api_database_url: str | None = Field(None, description="The API's login (role fleetpilot_api)")
     ingest_database_url: str | None = Field(None, description="Ingest workers' login (role fleetpilot_ingest)")
