@@ -1,4 +1,4 @@
-"""The city's clock: local days and ISO weeks of UTC instants (docs/decisions/0010).
+"""The city's clock: local days and ISO weeks of UTC instants (docs/decisions/0013).
 
 Storage is UTC; people meet the city's local time. Everything that files an instant under a
 day or a week goes through here, so there is one rule:

@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     # The city's clock: days, weeks, schedules and every time people see (storage stays UTC).
     timezone: str = Field(
         DEFAULT_TIMEZONE,
-        description="IANA time zone of the city; default America/Chicago, the demo city's (decision 0010)",
+        description="IANA time zone of the city; default America/Chicago, the demo city's (decision 0013)",
     )
 
     # Services' listening addresses.

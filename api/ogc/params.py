@@ -30,7 +30,7 @@ def bad_request(message: str) -> HTTPException:
 def city_day(instant: datetime) -> date:
     """The day an instant falls on, for people and for ranges of days. With `city_time`, the
     one place that decides time for the doors: the city's local day in FLEETPILOT_TIMEZONE
-    (fleetpilot.localtime.local_day, decision 0010), as the API's `from`/`to`."""
+    (fleetpilot.localtime.local_day, decision 0013), as the API's `from`/`to`."""
     return local_day(instant, get_settings().timezone)
 
 

@@ -1,5 +1,5 @@
 -- Shifts are filed under the local day of their start in the city's time zone
--- (fleetpilot.localtime, decision 0010), which SQL does not know. A crew change marks stale the
+-- (fleetpilot.localtime, decision 0013), which SQL does not know. A crew change marks stale the
 -- day its shift is filed under, read from shift_metrics (written in the same transaction as
 -- the shift's exposure rows, keyed by shift_id), instead of recomputing it from starts_at in UTC.
 CREATE OR REPLACE FUNCTION crew_mark_stale() RETURNS trigger LANGUAGE plpgsql AS $$
