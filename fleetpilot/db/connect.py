@@ -29,7 +29,11 @@ def resolve_database_url(settings: Settings, *, start_embedded: bool = True) -> 
 
 Service = Literal["api", "ingest", "rollup"]
 # The least-privilege roles made by migration 0019 (docs/decisions/0009).
-SERVICE_ROLES: dict[str, str] = {"api": "fleetpilot_api", "ingest": "fleetpilot_ingest", "rollup": "fleetpilot_rollup"}
+SERVICE_ROLES: dict[Service, str] = {
+    "api": "fleetpilot_api",
+    "ingest": "fleetpilot_ingest",
+    "rollup": "fleetpilot_rollup",
+}
 log = logging.getLogger("fleetpilot.db")
 GRANTED = "SELECT to_regclass('fleetpilot_meta') IS NULL OR has_table_privilege('fleetpilot_meta', 'SELECT')"
 
