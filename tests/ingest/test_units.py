@@ -170,3 +170,30 @@ def test_bench_cpu_split_finds_the_broker_and_counts_machine_time(mqtt_url):
     after = split.read()
     assert after["machine"] - before["machine"] >= 0.15
     assert after["database"] >= before["database"] >= 0.0
+
+
+def test_bench_cpu_split_keeps_the_cpu_of_a_backend_that_ended(pg_admin_url):
+    """A shared server's connections come and go; the database figure must not lose what an
+    ended backend used (it did: the sum fell when a busy backend exited between two reads)."""
+    import asyncpg
+    import psutil
+    from support import run
+
+    from fleetpilot_bench.ingest import CpuSplit
+
+    split = CpuSplit(1)
+
+    async def busy_backend() -> int:
+        conn = await asyncpg.connect(pg_admin_url)
+        pid = await conn.fetchval("SELECT pg_backend_pid()")
+        await conn.fetchval("SELECT count(*) FROM generate_series(1, 3000000)")  # ~0.3 s of its CPU
+        await conn.close()
+        return pid
+
+    before = split.read()
+    pid = run(busy_backend())
+    deadline = time.monotonic() + 10
+    while psutil.pid_exists(pid) and time.monotonic() < deadline:  # ended and reaped
+        time.sleep(0.02)
+    after = split.read()
+    assert after["database"] - before["database"] >= 0.1
