@@ -33,9 +33,9 @@ class SegmentationParams:
     standstill_mps: float = 0.5
     # Devices without Doppler speed (phones, many trackers): docs/analytics.md, "Missing speed".
     # smooth_s: half-width (s) of the local linear fit that gives a derived fix its position
-    # and speed · still_s, still_z: half-width (s) of the longer fit, and how many standard
-    # errors its speed must exceed for distance to count (a parked phone's 30 s fit stays
-    # below) · accuracy_m_per_hdop: the ingest stores accuracy (m) as HDOP = accuracy / 5 m ·
+    # and speed, at least smooth_intervals × the track's mean interval (steps capped at 10 s) ·
+    # still_s, still_z: half-width (s) of the longer fit, and how many standard errors its
+    # speed must exceed for distance to count (a parked phone's 30 s fit stays below) · accuracy_m_per_hdop: the ingest stores accuracy (m) as HDOP = accuracy / 5 m ·
     # default_accuracy_m: assumed when HDOP is unknown · noise_correlation: GPS error is
     # correlated over 5–10 s, so a 10 s slope varies ~1.5× more than independent errors give ·
     # moving_z: a derived speed is motion only beyond this many standard errors, else 0 ·
@@ -44,12 +44,13 @@ class SegmentationParams:
     # max_speed_mps: no truck moves faster; a fix that needs more on both sides (two stretches
     # interleaved by a clock jump) is a time jump · min_step_s: shorter steps carry no derivative.
     smooth_s: float = 5.0
+    smooth_intervals: float = 2.5
     accuracy_m_per_hdop: float = 5.0
     default_accuracy_m: float = 10.0
     noise_correlation: float = 1.5
     moving_z: float = 2.5
     still_s: float = 30.0
-    still_z: float = 3.0
+    still_z: float = 4.0
     trapezoid_max_s: float = 5.0
     distance_fixes: int = 3
     max_speed_mps: float = 45.0
@@ -244,7 +245,15 @@ def smoothed_motion(
     dt_ms = np.diff(t)
     positive = dt_ms[dt_ms > 0]
     shortest_s = max(float(np.percentile(positive, 1)) * 1e-3, 0.2) if len(positive) else 1.0
-    vx, vy, var_v, px, py, s0 = _local_fit(t, x, y, weight, track, rows, params.smooth_s, shortest_s)
+    # Sparse reporters (a phone every 1–5 s) need a wider window for the same number of fixes:
+    # ± max(smooth_s, smooth_intervals × the track's typical interval, capped at 10 s per step).
+    steps = np.clip(np.diff(t) * 1e-3, 0.0, 10.0)
+    steps[starts[1:] - 1] = 0.0  # the step from one track into the next
+    per_track = np.add.reduceat(np.append(steps, 0.0), starts) if len(starts) else np.zeros(0)
+    sizes = np.diff(np.append(starts, n))
+    interval = np.where(sizes > 1, per_track / np.maximum(sizes - 1, 1), 1.0)
+    half_s = np.maximum(params.smooth_s, params.smooth_intervals * interval)[track[rows] - 1]
+    vx, vy, var_v, px, py, s0 = _local_fit(t, x, y, weight, track, rows, half_s, shortest_s)
     lx, ly, var_l, _, _, _ = _local_fit(t, x, y, weight, track, rows, params.still_s, shortest_s)
     c2 = params.noise_correlation**2
     v2 = vx * vx + vy * vy
@@ -281,7 +290,7 @@ def _local_fit(
     weight: np.ndarray,
     track: np.ndarray,
     rows: np.ndarray,
-    half_s: float,
+    half_s: np.ndarray | float,
     shortest_s: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Weighted least-squares line through the fixes of the same track within ±half_s of each
@@ -290,7 +299,7 @@ def _local_fit(
     pass per offset over ``rows``); sums are taken relative to the fix itself, so nothing
     cancels at large times or coordinates."""
     n = len(t)
-    reach = int(min(120, np.ceil(half_s / shortest_s)))
+    reach = int(min(120, np.ceil(np.max(half_s, initial=0.0) / shortest_s)))
     s0 = weight[rows].copy()
     s1, s2, sx, sy, s1x, s1y = (np.zeros(len(rows)) for _ in range(6))
     x_r, y_r, t_r, track_r = x[rows].astype(np.float64), y[rows].astype(np.float64), t[rows], track[rows]
