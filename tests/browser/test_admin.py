@@ -44,6 +44,10 @@ def test_admin_changes_k_and_the_transparency_page_shows_it(admin, pilot, privac
     assert "change_privacy_settings" in admin.inner_text("#audit-table")
     assert open_page(admin, "transparency.html") == "true"
     assert admin.inner_text("#t-k-shifts") == f"{new_k} shifts"
+    who = admin.eval_on_selector_all(
+        "section[aria-labelledby='t-access-h'] tbody tr", "rows => rows.map((r) => r.cells[0].innerText.trim())"
+    )
+    assert who and all(who), f"every rule says who: {who}"  # the device doors have no role, but a who
     assert admin.watch.problems() == []
 
 

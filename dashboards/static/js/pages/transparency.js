@@ -8,6 +8,7 @@ const REASONS = { off_duty: "off duty", private_mode: "device in private mode", 
 const ROLE_WORDS = { driver: "crew members", supervisor: "supervisors", data_officer: "data officers", admin: "administrators" };
 
 function who(roles) {
+  if (roles.length === 0) return "registered trackers only (no person's account)";  // the device doors
   return roles.includes("anonymous") ? "everyone" : roles.map((role) => ROLE_WORDS[role] || role).join(", ");
 }
 
