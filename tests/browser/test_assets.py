@@ -39,11 +39,17 @@ def test_plotly_is_served_from_the_installed_package_compressed_and_cacheable():
 
 
 def test_map_configuration_has_no_tiles_unless_configured():
-    assert client().get("/app-assets/config.json").json() == {"tile_url": None, "tile_attribution": None}
+    assert client().get("/app-assets/config.json").json() == {
+        "tile_url": None,
+        "tile_attribution": None,
+        "timezone": "America/Chicago",  # the demo city's; pages show the city's local time
+    }
     tiles = "https://tiles.example.org/{z}/{x}/{y}.png"
-    assert client(tile_url=tiles, tile_attribution="© example").get("/app-assets/config.json").json() == {
+    configured = client(tile_url=tiles, tile_attribution="© example", timezone="Europe/Helsinki")
+    assert configured.get("/app-assets/config.json").json() == {
         "tile_url": tiles,
         "tile_attribution": "© example",
+        "timezone": "Europe/Helsinki",
     }
 
 
@@ -62,17 +68,21 @@ def test_the_app_passes_the_tile_settings_to_the_maps(monkeypatch):
     from fleetpilot.api.app import create_app
     from fleetpilot.settings import Settings
 
-    for name in ("FLEETPILOT_MAP_TILE_URL", "FLEETPILOT_MAP_TILE_ATTRIBUTION"):
+    for name in ("FLEETPILOT_MAP_TILE_URL", "FLEETPILOT_MAP_TILE_ATTRIBUTION", "FLEETPILOT_TIMEZONE"):
         monkeypatch.delenv(name, raising=False)
     tiles = "https://tiles.example.org/{z}/{x}/{y}.png"
     configured = Settings(
-        database_url="postgresql://unused@127.0.0.1/unused", map_tile_url=tiles, map_tile_attribution="© example"
+        database_url="postgresql://unused@127.0.0.1/unused",
+        map_tile_url=tiles,
+        map_tile_attribution="© example",
+        timezone="Europe/Helsinki",
     )
     # No lifespan: the config route needs no database.
     answer = TestClient(create_app(configured)).get("/app-assets/config.json")
-    assert answer.json() == {"tile_url": tiles, "tile_attribution": "© example"}
+    assert answer.json() == {"tile_url": tiles, "tile_attribution": "© example", "timezone": "Europe/Helsinki"}
     default = Settings(database_url="postgresql://unused@127.0.0.1/unused")
     assert TestClient(create_app(default)).get("/app-assets/config.json").json() == {
         "tile_url": None,
         "tile_attribution": None,
+        "timezone": "America/Chicago",
     }

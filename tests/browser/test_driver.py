@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import math
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from browser.harness import DESKTOP, PHONE, Watch, horizontal_overflow, open_page, screenshot, signed_in_context
+
+from fleetpilot.localtime import DEFAULT_TIMEZONE
 
 pytestmark = pytest.mark.browser
 
@@ -52,7 +55,8 @@ def duration(seconds: float) -> str:
 
 
 def hhmm(iso: str) -> str:
-    return datetime.fromisoformat(iso).astimezone(timezone.utc).strftime("%H:%M")  # the page runs in UTC
+    """As the page shows a time: in the city's zone (the app's default), with its abbreviation."""
+    return datetime.fromisoformat(iso).astimezone(ZoneInfo(DEFAULT_TIMEZONE)).strftime("%H:%M %Z")
 
 
 STOPS_ON_MAP_JS = """() => {
