@@ -54,7 +54,7 @@ FROM devices d ORDER BY d.device_id
 
 
 class DeviceError(FleetpilotError):
-    pass
+    """A device registration the admin asked for cannot be made (unknown vehicle, duplicate id…)."""
 
 
 @dataclass(frozen=True)

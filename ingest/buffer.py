@@ -89,7 +89,7 @@ class BoundedBuffer:
             try:
                 await asyncio.wait_for(self._ready.wait(), timeout)
             except TimeoutError:
-                pass
+                pass  # the caller's deadline passed: hand back what is there (possibly nothing)
         with self._lock:
             self._consumer_waiting = False
             n = min(max_items, len(self._items))

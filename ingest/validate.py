@@ -187,11 +187,19 @@ class Validator:
 
     # The fast checks return None for anything they do not accept; the schema decides then.
 
-    def _fast_telemetry(self, body) -> Telemetry | None:
+    def _fast_envelope(self, body, keys: frozenset, items_key: str, max_items: int):
+        """(vid, seq, sent, priv, items) of a v1 telemetry or events message whose envelope has
+        exact types within range, else None."""
         lim = self._lim
-        if type(body) is not dict or not body.keys() <= lim.tel_keys:
+        if type(body) is not dict or not body.keys() <= keys:
             return None
-        v, vid, seq, sent, fixes = body.get("v"), body.get("vid"), body.get("seq"), body.get("sent"), body.get("fixes")
+        v, vid, seq, sent, items = (
+            body.get("v"),
+            body.get("vid"),
+            body.get("seq"),
+            body.get("sent"),
+            body.get(items_key),
+        )
         priv = body.get("priv", False)
         if (
             type(v) is not int
@@ -203,10 +211,18 @@ class Validator:
             or type(sent) is not int
             or not lim.t_lo <= sent <= lim.t_hi
             or type(priv) is not bool
-            or type(fixes) is not list
-            or not 1 <= len(fixes) <= lim.max_fixes
+            or type(items) is not list
+            or not 1 <= len(items) <= max_items
         ):
             return None
+        return vid, seq, sent, priv, items
+
+    def _fast_telemetry(self, body) -> Telemetry | None:
+        lim = self._lim
+        head = self._fast_envelope(body, lim.tel_keys, "fixes", lim.max_fixes)
+        if head is None:
+            return None
+        vid, seq, sent, priv, fixes = head
         t_lo, t_hi = lim.t_lo, lim.t_hi
         lon_lo, lon_hi = lim.lon
         lat_lo, lat_hi = lim.lat
@@ -240,30 +256,10 @@ class Validator:
 
     def _fast_events(self, body) -> Events | None:
         lim = self._lim
-        if type(body) is not dict or not body.keys() <= lim.ev_keys:
+        head = self._fast_envelope(body, lim.ev_keys, "events", lim.max_events)
+        if head is None:
             return None
-        v, vid, seq, sent, events = (
-            body.get("v"),
-            body.get("vid"),
-            body.get("seq"),
-            body.get("sent"),
-            body.get("events"),
-        )
-        priv = body.get("priv", False)
-        if (
-            type(v) is not int
-            or v != 1
-            or type(vid) is not str
-            or not lim.vid.match(vid)
-            or type(seq) is not int
-            or not 0 <= seq <= lim.seq_hi
-            or type(sent) is not int
-            or not lim.t_lo <= sent <= lim.t_hi
-            or type(priv) is not bool
-            or type(events) is not list
-            or not 1 <= len(events) <= lim.max_events
-        ):
-            return None
+        vid, seq, sent, priv, events = head
         t_min, t_max = lim.t_hi, lim.t_lo
         for e in events:
             if type(e) is not dict or not e.keys() <= lim.event_keys or not lim.event_required <= e.keys():

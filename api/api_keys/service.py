@@ -24,7 +24,7 @@ WHERE key_id = $1 RETURNING {COLUMNS}
 
 
 class NoSuchKey(LookupError):
-    pass
+    """No API key has that id (the router answers 404)."""
 
 
 async def issue(conn: asyncpg.Connection, actor: Principal, body: ApiKeyIn) -> ApiKeyIssued:

@@ -80,6 +80,33 @@ def metric(text: str, name: str, **labels) -> float:
 
 # --- workers ---------------------------------------------------------------------------
 
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def acked(worker, n: int, timeout: float = 30) -> None:
+    """Wait until the worker has acknowledged `n` messages (acks follow the commit)."""
+    wait_until(lambda: worker.value("fleetpilot_ingest_messages_acked_total") >= n, timeout, f"{n} acks")
+
+
+def all_rows_as_text(db_url: str) -> str:
+    """Every row of every table of the database, as text (the dead letters' bytea payloads also
+    decoded as UTF-8): what a search for a leaked coordinate must look through."""
+    tables = sql(
+        db_url,
+        "SELECT table_schema, table_name FROM information_schema.tables "
+        "WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')",
+    )
+    chunks = []
+    for t in tables:
+        rows = sql(db_url, f'SELECT t::text AS r FROM "{t["table_schema"]}"."{t["table_name"]}" t')
+        chunks.extend(r["r"] for r in rows)
+    for r in sql(db_url, "SELECT payload FROM rejects"):
+        chunks.append(bytes(r["payload"]).decode("utf-8", "replace"))
+    return "\n".join(chunks)
+
+
 DIRECT_LAUNCH = """
 import argparse, sys
 from fleetpilot.commands import ingest

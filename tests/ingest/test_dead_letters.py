@@ -9,40 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 
 import orjson
 import pytest
-from ingest_kit import fix, register, sql, telemetry, wait_until
+from ingest_kit import acked, all_rows_as_text, fix, now_ms, register, sql, telemetry, wait_until
 
 from fleetpilot.ingest.deadletter import PREFIX_CHARS, dead_letter, scrub_payload
 
 pytestmark = [pytest.mark.integration, pytest.mark.broker]
 HOUR = 3_600_000
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def acked(worker, n: int, timeout: float = 30) -> None:
-    wait_until(lambda: worker.value("fleetpilot_ingest_messages_acked_total") >= n, timeout, f"{n} acks")
-
-
-def all_rows_as_text(db_url: str) -> str:
-    """Every row of every table (bytea decoded as UTF-8 too), as in test_worker."""
-    tables = sql(
-        db_url,
-        "SELECT table_schema, table_name FROM information_schema.tables "
-        "WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')",
-    )
-    chunks = []
-    for t in tables:
-        rows = sql(db_url, f'SELECT t::text AS r FROM "{t["table_schema"]}"."{t["table_name"]}" t')
-        chunks.extend(r["r"] for r in rows)
-    for r in sql(db_url, "SELECT payload FROM rejects"):
-        chunks.append(bytes(r["payload"]).decode("utf-8", "replace"))
-    return "\n".join(chunks)
 
 
 def _coords(n: int) -> tuple[float, float]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -19,12 +18,12 @@ import paho.mqtt.client as mqtt
 import pytest
 from ingest_kit import HOUR_MS, fix, register, sql, telemetry, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
+from support import mosquitto_binary
 from trackers_formats import owntracks_location
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.broker,
-    pytest.mark.skipif(shutil.which("mosquitto") is None, reason="needs the mosquitto binary (apt install mosquitto)"),
 ]
 NOT_AUTHORIZED = 135  # MQTT 5 reason code 0x87
 INGEST_USER, INGEST_PASSWORD = "fp-ingest", "ingest-" + uuid.uuid4().hex
@@ -52,7 +51,9 @@ def private_mosquitto(tmp_path):
             "user root\n" + extra  # as root Mosquitto would switch to user mosquitto, who cannot read the 0600 files
         )
         log = open(tmp_path / "mosquitto.log", "wb")
-        procs.append((subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT), log))
+        procs.append(
+            (subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT), log)
+        )
 
         def listening():
             with socket.socket() as s:
@@ -218,7 +219,6 @@ def make_certificates(folder) -> tuple[str, str, str]:
     return ca, cert, key
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make a test CA")
 def test_tls_example_configuration(db_url, city, tmp_path, private_mosquitto, start_worker, monkeypatch):
     """docs/trackers.md's TLS listener (certfile/keyfile + the generated files): a unit and the
     ingest (mqtts://) connect over TLS; a plain-text client does not get in."""

@@ -8,7 +8,7 @@ import time
 import asyncpg
 import paho.mqtt.client as mqtt
 import pytest
-from ingest_kit import events, fetch_metrics, fix, register, sql, telemetry, wait_until
+from ingest_kit import acked, all_rows_as_text, events, fetch_metrics, fix, now_ms, register, sql, telemetry, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -19,30 +19,6 @@ from fleetpilot.urls import parse_mqtt_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.broker]
 HOUR = 3_600_000
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def acked(worker, n: int, timeout: float = 20) -> None:
-    wait_until(lambda: worker.value("fleetpilot_ingest_messages_acked_total") >= n, timeout, f"{n} acks")
-
-
-def all_rows_as_text(db_url: str) -> str:
-    """Every row of every table of the database, as text (bytea also decoded as UTF-8)."""
-    tables = sql(
-        db_url,
-        "SELECT table_schema, table_name FROM information_schema.tables "
-        "WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')",
-    )
-    chunks = []
-    for t in tables:
-        rows = sql(db_url, f'SELECT t::text AS r FROM "{t["table_schema"]}"."{t["table_name"]}" t')
-        chunks.extend(r["r"] for r in rows)
-    for r in sql(db_url, "SELECT payload FROM rejects"):
-        chunks.append(bytes(r["payload"]).decode("utf-8", "replace"))
-    return "\n".join(chunks)
 
 
 def test_off_duty_and_private_data_never_reach_any_table(db_url, city, start_worker, publisher):
