@@ -39,7 +39,7 @@ from .safety import (
     speeding,
 )
 from .segmentation import SegmentationParams, Track, build_track, trip_ids
-from .stops import StopParams, Stops, detect_stops, stops_per_track
+from .stops import StopParams, Stops, at_rest, detect_stops, stops_per_track
 
 
 @dataclass(frozen=True)
@@ -201,6 +201,7 @@ def analyse(
     track = build_track(fixes, city.frame, params.segmentation)
     lap("segmentation")
     found = detect_stops(track, params.stops)
+    track = at_rest(track, found)
     site = city.geofences.locate(found.x, found.y)
     stops = found.select(site < 0)  # queueing at a facility is not a collection stop
     lap("stops")

@@ -42,7 +42,8 @@ class SegmentationParams:
     # distance_fixes: v² − 2σ_v² is averaged over ± this many fixes before the square root ·
     # trapezoid_max_s: a gap up to this long (s) is still integrated, not a straight line ·
     # max_speed_mps: no truck moves faster; a fix that needs more on both sides (two stretches
-    # interleaved by a clock jump) is a time jump · min_step_s: shorter steps carry no derivative.
+    # interleaved by a clock jump) is a time jump · min_step_s: shorter steps carry no derivative ·
+    # fill_s: a missing speed between two reported ones at most this far apart (s) is interpolated.
     smooth_s: float = 5.0
     smooth_intervals: float = 2.5
     accuracy_m_per_hdop: float = 5.0
@@ -55,6 +56,7 @@ class SegmentationParams:
     distance_fixes: int = 3
     max_speed_mps: float = 45.0
     min_step_s: float = 0.2
+    fill_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -138,8 +140,12 @@ def build_track(
         x, y, step_m = _replace_outliers(x, y, step_m, fixes.t, outlier)
     speed = fixes.speed.copy()
     derived = np.isnan(speed)
-    if derived.any():
-        rows = np.flatnonzero(derived)
+    # A tracker that drops its speed now and then while moving: a hole of at most
+    # ``fill_s`` between two reported speeds is interpolated (and stays ``derived``: no harsh
+    # event from it); only longer holes, or tracks without speed, are fitted from positions.
+    fitted = derived & ~_fill_short_holes(fixes.t, speed, trip_break, params.fill_s)
+    if fitted.any():
+        rows = np.flatnonzero(fitted)
         assumed = np.where(np.isnan(accuracy), np.float32(params.default_accuracy_m), accuracy)
         sx, sy, sv, rolling, fitted_accuracy = smoothed_motion(
             fixes.t, x, y, assumed, group_starts(fixes.vehicle), rows, params
@@ -150,16 +156,16 @@ def build_track(
         accuracy[rows] = fitted_accuracy  # the positions now used are the fitted ones
         step_m = np.hypot(np.diff(x), np.diff(y))
     moving = np.where(speed <= params.standstill_mps, np.float32(0.0), speed)
-    if derived.any():
+    if fitted.any():
         moving[rows] = np.where(rolling <= params.standstill_mps, np.float32(0.0), rolling)
     # A step of a few seconds (a tracker or phone skipping fixes) is integrated like a regular
     # one: its straight line would add the positions' noise; the receiver dropouts that the
     # straight line is for last longer.
     travelled = step_distance(step_m, moving, dt, gap & ((dt > params.trapezoid_max_s) | step_jump), trip_break)
-    if derived.any():
-        # Between two derived fixes: the length of the fitted (smoothed) path where either end
+    if fitted.any():
+        # Between two fitted fixes: the length of the fitted (smoothed) path where either end
         # shows motion, nothing where both are still.
-        both = derived[:-1] & derived[1:] & ~trip_break & ~step_jump
+        both = fitted[:-1] & fitted[1:] & ~trip_break & ~step_jump
         still = (moving[:-1] == 0) & (moving[1:] == 0)
         travelled = np.where(both, np.where(still, np.float32(0.0), step_m), travelled)
     return Track(
@@ -181,6 +187,27 @@ def build_track(
         accuracy,
         jumped,
     )
+
+
+def _fill_short_holes(t: np.ndarray, speed: np.ndarray, trip_break: np.ndarray, fill_s: float) -> np.ndarray:
+    """Per fix: its missing speed was interpolated (in place, in ``speed``) between the reported
+    speeds of the nearest fixes before and after it in the same trip, at most ``fill_s`` apart."""
+    n = len(speed)
+    missing = np.isnan(speed)
+    filled = np.zeros(n, dtype=bool)
+    if not missing.any() or missing.all():
+        return filled
+    idx = np.arange(n)
+    trip = np.concatenate(([0], np.cumsum(trip_break)))
+    prev = np.maximum.accumulate(np.where(missing, -1, idx))
+    nxt = np.minimum.accumulate(np.where(missing, n, idx)[::-1])[::-1]
+    i = np.flatnonzero(missing & (prev >= 0) & (nxt < n))
+    p, q = prev[i], nxt[i]
+    i, p, q = (a[(trip[p] == trip[q]) & ((t[q] - t[p]) <= fill_s * 1000)] for a in (i, p, q))
+    w = ((t[i] - t[p]) / (t[q] - t[p])).astype(np.float32)
+    speed[i] = speed[p] + w * (speed[q] - speed[p])
+    filled[i] = True
+    return filled
 
 
 def detect_time_jumps(

@@ -115,13 +115,10 @@ def test_tracker_stops_and_braking_meet_the_targets(tracker_scores):
     assert s["brake_precision"] is not None and s["brake_precision"] >= 0.9, s
 
 
-def test_tracker_distance_within_eight_percent(tracker_scores):
-    assert tracker_scores["distance_error_max"] <= 0.08, tracker_scores
-
-
-@pytest.mark.xfail(strict=True, reason="tracker distance is 4-6 % long: noise between still fixes near stops")
 def test_tracker_distance_within_two_percent(tracker_scores):
-    assert tracker_scores["distance_error_max"] <= 0.02
+    """Before: 4-6 % long (the noise of fitted still fixes inside bin stops; speed holes while
+    moving fitted ~2 % short). Now: short holes interpolated, nothing travelled inside stops."""
+    assert tracker_scores["distance_error_max"] <= 0.02, tracker_scores
 
 
 def test_phone_and_no_speed_invent_no_harsh_event(phone_scores, no_speed_scores):

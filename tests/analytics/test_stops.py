@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fleetpilot.analytics.segmentation import build_track
-from fleetpilot.analytics.stops import StopParams, detect_stops
+from fleetpilot.analytics.stops import StopParams, at_rest, detect_stops
 
 
 def _drive_stop_drive(build, stop_s=30, noise=0.0, seed=0):
@@ -84,3 +84,36 @@ def test_stops_of_two_vehicles_are_kept_apart(build):
     b = build.fixes(x + 1000, y, speed=v, vehicle=4)
     stops = detect_stops(build_track(build.concat(a, b), build.frame))
     assert stops.track.tolist() == [0, 1]
+
+
+def _tracker_stop(build, seed, with_speed=True):
+    """Drive 60 s at 5 m/s, park 50 s, drive on: a tracker's fixes (σ 5 m per axis correlated
+    over 10 s; speed only while moving — or, with_speed=False, never, like a phone)."""
+    from .test_segmentation import _ar1_noise
+
+    x, y, v = _drive_stop_drive(build, stop_s=50)
+    rng = np.random.default_rng(seed)
+    speed = np.where(v > 1.0, v, np.nan) if with_speed else np.full(len(v), np.nan)
+    fixes = build.fixes(x + _ar1_noise(rng, len(x), 5.0), y + _ar1_noise(rng, len(x), 5.0), speed=speed)
+    return build_track(fixes, build.frame), float(np.abs(np.diff(x)).sum())
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_nothing_is_travelled_inside_a_stop_of_a_unit_that_reports_speed(build, seed):
+    """Before: the ±30 s fit straddled the drive in and out and counted the noise of the
+    still fixes between (8 m a bin stop, +4.5 % over a tracker's shift)."""
+    track, true_m = _tracker_stop(build, seed)
+    stops = detect_stops(track)
+    rest = at_rest(track, stops)
+    assert len(stops) == 1
+    inside = slice(int(stops.first[0]), int(stops.last[0]))
+    assert rest.travelled_m[inside].sum() == 0.0
+    assert abs(rest.travelled_m.sum() - true_m) < 0.02 * true_m
+
+
+def test_a_unit_without_speed_keeps_the_fit_s_distance_inside_its_stops(build):
+    """A phone's stop edges come from the fit alone (they swallow real moves between bins):
+    at_rest leaves such a track as it is."""
+    track, _ = _tracker_stop(build, 1, with_speed=False)
+    rest = at_rest(track, detect_stops(track))
+    assert rest.travelled_m is track.travelled_m
