@@ -60,6 +60,18 @@ class City:
     edge_district: np.ndarray  # district index for residential streets inside a district, else -1
     edge_names: list[str]
     facilities: dict[str, Facility] = field(default_factory=dict)
+    # A real street network (fleetsim.streetnet): the street segment of each edge (a segment's
+    # polyline is several straight edges), the segments' ids, road classes and lon/lat lines.
+    # None on the synthetic city, where every edge is a segment of its own.
+    edge_segment: np.ndarray | None = None
+    segment_ids: list[str] = field(default_factory=list)
+    segment_classes: list[str] = field(default_factory=list)
+    segment_names: list[str | None] = field(default_factory=list)
+    segment_coords: list[np.ndarray] | None = None
+
+    @property
+    def real_streets(self) -> bool:
+        return self.edge_segment is not None
 
     @property
     def n_nodes(self) -> int:
@@ -76,7 +88,43 @@ class City:
         )
 
     def segment_id(self, edge: int) -> str:
+        if self.edge_segment is not None:
+            return self.segment_ids[int(self.edge_segment[edge])]
         return f"seg-{edge:06d}"
+
+    def same_segment(self, a: int, b: int) -> bool:
+        """Whether a and b are two pieces of one street segment (never on the synthetic city; an
+        edge followed by itself is a U-turn, not the street going on)."""
+        return a != b and self.edge_segment is not None and bool(self.edge_segment[a] == self.edge_segment[b])
+
+    @cached_property
+    def _segment_edges(self) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        if self.edge_segment is not None:
+            for e, s in enumerate(self.edge_segment.tolist()):
+                out.setdefault(s, []).append(e)
+        return out
+
+    def segment_edges(self, edge: int) -> list[int]:
+        """Every edge of `edge`'s street segment (just `edge` on the synthetic city)."""
+        if self.edge_segment is None:
+            return [edge]
+        return self._segment_edges[int(self.edge_segment[edge])]
+
+    @cached_property
+    def junctions(self) -> np.ndarray:
+        """Per node: an intersection on an arterial (where dangerous intersections are chosen)."""
+        if self.edge_segment is None:
+            nx = self.districts_x * self.block + 1
+            n_grid = nx * (self.districts_y * self.block + 1)
+            n = np.arange(self.n_nodes)
+            return (n < n_grid) & (((n % nx) % self.block == 0) | ((n // nx) % self.block == 0))
+        ends = np.concatenate([self.edge_u, self.edge_v])
+        degree = np.bincount(ends, minlength=self.n_nodes)
+        arterial = np.zeros(self.n_nodes, dtype=bool)
+        fast = np.flatnonzero(self.edge_class == ARTERIAL)
+        arterial[self.edge_u[fast]] = arterial[self.edge_v[fast]] = True
+        return (degree >= 3) & arterial
 
     @cached_property
     def arcs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -107,7 +155,11 @@ class City:
         frm, to, edge = self.arcs
         # Travel time at 80 % of the limit; arterials are preferred as real dispatchers do.
         seconds = self.edge_length[edge] / (self.edge_limit_kmh[edge] / 3.6 * 0.8)
-        return csr_matrix((seconds, (frm, to)), shape=(self.n_nodes, self.n_nodes))
+        # Two streets between the same two nodes: keep the faster (a sparse matrix would add them).
+        order = np.lexsort((seconds, to, frm))
+        first = np.concatenate([[True], (np.diff(frm[order]) != 0) | (np.diff(to[order]) != 0)])
+        keep = order[first]
+        return csr_matrix((seconds[keep], (frm[keep], to[keep])), shape=(self.n_nodes, self.n_nodes))
 
     def _tree(self, node: int, reverse: bool) -> np.ndarray:
         graph = self._travel_time_graph.T.tocsr() if reverse else self._travel_time_graph
@@ -151,7 +203,10 @@ class City:
         return self._trees[key]
 
     def district_nodes(self, district: int) -> set[int]:
-        """Nodes on or inside the border of a district."""
+        """Nodes on or inside the border of a district (a real network: every node, since a
+        district's streets need not join up without the streets around them)."""
+        if self.edge_segment is not None:
+            return set(range(self.n_nodes))
         nx = self.districts_x * self.block + 1
         dx, dy = district % self.districts_x, district // self.districts_x
         return {
@@ -325,6 +380,32 @@ def build_city(
     )
 
 
+def _street_features(city: City) -> list[dict]:
+    """A real network's segments as they were read (their own lines, ids and classes)."""
+    assert city.edge_segment is not None and city.segment_coords is not None
+    first = {}
+    for e, seg in enumerate(city.edge_segment.tolist()):
+        first.setdefault(seg, e)
+    features = []
+    for seg, coords in enumerate(city.segment_coords):
+        e = first[seg]
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "LineString", "coordinates": np.round(coords, 7).tolist()},
+                "properties": {
+                    "kind": "street",
+                    "segment_id": city.segment_ids[seg],
+                    "name": city.segment_names[seg],
+                    "road_class": city.segment_classes[seg],
+                    "speed_limit_kmh": float(city.edge_limit_kmh[e]),
+                    "one_way": bool(city.edge_one_way[e]),
+                },
+            }
+        )
+    return features
+
+
 def _node_xy(node, node_x, node_y, extra_x, extra_y, n_grid) -> tuple[float, float]:
     if node < n_grid:
         return float(node_x[node]), float(node_y[node])
@@ -335,8 +416,8 @@ def city_geojson(city: City) -> dict:
     """city.geojson: streets (LineString) and facility geofences (Polygon), WGS84."""
     lon, lat = city.projection.to_lonlat(city.node_x, city.node_y)
     lon, lat = np.round(lon, 7), np.round(lat, 7)
-    features = []
-    for e in range(len(city.edge_u)):
+    features = [] if city.segment_coords is None else _street_features(city)
+    for e in range(len(city.edge_u) if city.segment_coords is None else 0):
         u, v = int(city.edge_u[e]), int(city.edge_v[e])
         features.append(
             {

@@ -58,6 +58,12 @@ def add_fleet_options(p: argparse.ArgumentParser) -> None:
         help="sampling periods per telemetry message, 1–3600 (the protocol's limit)",
     )
     g.add_argument("--vehicle-prefix", default="truck", help="vehicle ids are <prefix>-001… (default truck)")
+    g.add_argument(
+        "--streets",
+        help="drive on this street network instead of the synthetic city: a GeoJSON layer of street "
+        "segments (segment_id, road_class, speed_limit_kmh, one_way), as `fleetpilot import-streets FILE "
+        "--geojson OUT` writes it; one route per vehicle, facilities placed on the network",
+    )
     f = p.add_argument_group("realism and faults (all seeded)")
     f.add_argument("--no-noise", action="store_true", help="perfect GPS and link (overrides the next options)")
     f.add_argument("--gps-noise-m", type=float, default=GpsRealism.noise_m, help="σ of position noise, m")
@@ -145,6 +151,7 @@ def config_from_args(args: argparse.Namespace, real_time: bool = False) -> SimCo
             hostile_per_vehicle=args.hostile_per_vehicle,
         ),
         device=getattr(args, "device_profile", "v1"),
+        streets=args.streets,
     )
     return no_noise(cfg) if args.no_noise else cfg
 

@@ -76,6 +76,7 @@ class SimConfig:
     link: Connectivity = field(default_factory=Connectivity)
     faults: Faults = field(default_factory=Faults)
     device: str = "v1"  # device profile (fleetsim.device): v1 | tracker | phone
+    streets: str | None = None  # a GeoJSON street layer to drive on (fleetsim.streetnet); None = the synthetic city
 
     @property
     def step_ms(self) -> int:

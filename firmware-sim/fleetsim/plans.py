@@ -5,10 +5,17 @@ direction, a one-way street in its direction; the crew collects both kerbs in on
 service order is a greedy walk that keeps going straight where it can and, when no unserved
 street leaves the current corner, drives (without service) to the nearest corner that has one.
 Stops (bin pick-ups) sit every 30–60 m along each service street.
+
+On a real street network (fleetsim.streetnet) a street segment is several straight edges; it
+is served whole in one pass (its inner vertices lead nowhere else), its stops are spaced along
+the whole segment, the walk enters the district at the segment end nearest the depot, and the
+drive to the next unserved street is the shortest one over the whole network (a district's
+streets need not join up by themselves), always along one-way streets' direction.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from dataclasses import dataclass
 
@@ -53,7 +60,11 @@ def _plan(city: City, district: int) -> RoutePlan:
     nodes = city.district_nodes(district)
     service = set(np.flatnonzero((city.edge_district == district) & (city.edge_class == RESIDENTIAL)).tolist())
     depot = city.facility_of_type("depot")
-    corners = [n for n in nodes if _is_corner(city, n, district)]
+    if city.real_streets:
+        ends = {int(n) for e in service for n in (city.edge_u[e], city.edge_v[e]) if _segment_end(city, e, int(n))}
+        corners = sorted(n for n in ends if any(e in service for _, e in city.out_arcs[n]))
+    else:
+        corners = [n for n in nodes if _is_corner(city, n, district)]
     entry = min(
         corners,
         key=lambda n: (city.node_x[n] - city.node_x[depot.gate]) ** 2 + (city.node_y[n] - city.node_y[depot.gate]) ** 2,
@@ -69,7 +80,8 @@ def _plan(city: City, district: int) -> RoutePlan:
             walk.append(to), edges.append(e), served.append(True)
             heading = (city.node_x[to] - city.node_x[here], city.node_y[to] - city.node_y[here])
             continue
-        for to, e in _nearest_unserved(city, here, nodes, service):
+        hop = _nearest_unserved_by_length if city.real_streets else _nearest_unserved
+        for to, e in hop(city, here, nodes, service):
             walk.append(to), edges.append(e), served.append(False)
         heading = (
             None
@@ -77,21 +89,26 @@ def _plan(city: City, district: int) -> RoutePlan:
             else (city.node_x[walk[-1]] - city.node_x[walk[-2]], city.node_y[walk[-1]] - city.node_y[walk[-2]])
         )
     rid = route_id(district)
-    offsets, ids = [], []
+    offsets: list[tuple[float, ...]] = []
+    ids: list[tuple[str, ...]] = []
     k = 0
-    for e, s in zip(edges, served):
-        if not s:
+    for lo, hi in service_runs(city, edges, served, len(edges)):
+        if lo == hi:
             offsets.append(()), ids.append(())
             continue
-        length = float(city.edge_length[e])
+        # One pass of a street segment (edges lo..hi-1): stops along its whole length.
+        lengths = city.edge_length[list(edges[lo:hi])]
         row = []
         at = 15.0 + rng.uniform(0.0, 20.0)
-        while at <= length - 15.0:
+        while at <= float(lengths.sum()) - 15.0:
             row.append(round(at, 2))
             at += rng.uniform(30.0, 60.0)
-        offsets.append(tuple(row))
-        ids.append(tuple(f"{rid}-{k + n:04d}" for n in range(len(row))))
-        k += len(row)
+        start = np.concatenate([[0.0], np.cumsum(lengths)])
+        for m in range(hi - lo):
+            mine = tuple(round(a - start[m], 2) for a in row if start[m] <= a < start[m + 1])
+            offsets.append(mine)
+            ids.append(tuple(f"{rid}-{k + n:04d}" for n in range(len(mine))))
+            k += len(mine)
     first = city.edge_names[edges[0]].split(" ")[0] if edges else "empty"
     return RoutePlan(
         rid,
@@ -103,6 +120,54 @@ def _plan(city: City, district: int) -> RoutePlan:
         tuple(offsets),
         tuple(ids),
     )
+
+
+def service_runs(city: City, edges, served, count: int) -> list[tuple[int, int]]:
+    """Walk positions grouped into passes: (i, i) for a pass without service, (lo, hi) for the
+    service pass of one street segment over walk edges lo..hi-1 (always one edge on the grid)."""
+    runs = []
+    i = 0
+    while i < count:
+        if not served[i]:
+            runs.append((i, i))
+            i += 1
+            continue
+        j = i + 1
+        while j < count and served[j] and city.same_segment(edges[j], edges[i]):
+            j += 1
+        runs.append((i, j))
+        i = j
+    return runs
+
+
+def _segment_end(city: City, edge: int, node: int) -> bool:
+    """Whether `node` is an end of `edge`'s street segment (not one of its inner vertices)."""
+    segment = city.segment_edges(edge)
+    return node in (int(city.edge_u[segment[0]]), int(city.edge_v[segment[-1]]))
+
+
+def _nearest_unserved_by_length(city: City, start: int, nodes: set[int], service: set[int]) -> list[tuple[int, int]]:
+    """Arcs (to, edge) of the shortest drive (metres) to a node with unserved streets."""
+    dist = {start: 0.0}
+    prev: dict[int, tuple[int, int]] = {}
+    heap = [(0.0, start)]
+    while heap:
+        d, here = heapq.heappop(heap)
+        if d > dist[here]:
+            continue
+        if here != start and any(e in service for _, e in city.out_arcs[here]):
+            path = []
+            while here != start:
+                before, e = prev[here]
+                path.append((here, e))
+                here = before
+            return path[::-1]
+        for to, e in city.out_arcs[here]:
+            nd = d + float(city.edge_length[e])
+            if nd < dist.get(to, np.inf):
+                dist[to], prev[to] = nd, (here, e)
+                heapq.heappush(heap, (nd, to))
+    raise ValueError(f"the network has unreachable service streets from node {start}")
 
 
 def _is_corner(city: City, node: int, district: int) -> bool:
@@ -153,11 +218,12 @@ def routes_geojson(city: City, plans: list[RoutePlan]) -> dict:
     for plan in plans:
         seq = 0
         stop_seq = 0
-        for i, (e, served) in enumerate(zip(plan.walk_edges, plan.walk_service)):
-            if not served:
+        for lo, hi in service_runs(city, plan.walk_edges, plan.walk_service, len(plan.walk_edges)):
+            if lo == hi:
                 continue
-            xs, ys = pass_coordinates(city, e, plan.walk[i])
-            lon, lat = city.projection.to_lonlat(xs, ys)
+            e = plan.walk_edges[lo]
+            walk = np.array(plan.walk[lo : hi + 1])
+            lon, lat = city.projection.to_lonlat(city.node_x[walk], city.node_y[walk])
             features.append(
                 {
                     "type": "Feature",
@@ -177,25 +243,30 @@ def routes_geojson(city: City, plans: list[RoutePlan]) -> dict:
                 }
             )
             seq += 1
-            length = float(city.edge_length[e])
-            for offset, sid in zip(plan.stop_offsets[i], plan.stop_ids[i]):
-                f = offset / length
-                lon_s, lat_s = city.projection.to_lonlat(xs[0] + (xs[1] - xs[0]) * f, ys[0] + (ys[1] - ys[0]) * f)
-                features.append(
-                    {
-                        "type": "Feature",
-                        "geometry": {"type": "Point", "coordinates": [round(float(lon_s), 7), round(float(lat_s), 7)]},
-                        "properties": {
-                            "route_id": plan.route_id,
-                            "route_name": plan.name,
-                            "feature_type": "stop",
-                            "seq": stop_seq,
-                            "stop_id": sid,
-                            "segment_id": city.segment_id(e),
-                        },
-                    }
-                )
-                stop_seq += 1
+            for i in range(lo, hi):
+                xs, ys = pass_coordinates(city, plan.walk_edges[i], plan.walk[i])
+                length = float(city.edge_length[plan.walk_edges[i]])
+                for offset, sid in zip(plan.stop_offsets[i], plan.stop_ids[i]):
+                    f = offset / length
+                    lon_s, lat_s = city.projection.to_lonlat(xs[0] + (xs[1] - xs[0]) * f, ys[0] + (ys[1] - ys[0]) * f)
+                    features.append(
+                        {
+                            "type": "Feature",
+                            "geometry": {
+                                "type": "Point",
+                                "coordinates": [round(float(lon_s), 7), round(float(lat_s), 7)],
+                            },
+                            "properties": {
+                                "route_id": plan.route_id,
+                                "route_name": plan.name,
+                                "feature_type": "stop",
+                                "seq": stop_seq,
+                                "stop_id": sid,
+                                "segment_id": city.segment_id(e),
+                            },
+                        }
+                    )
+                    stop_seq += 1
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -207,8 +278,7 @@ def dangerous_intersections(city: City, plans: list[RoutePlan], count: int, seed
     landfill = city.facility_of_type("landfill")
     gates = {f.gate for f in city.facilities.values()}
     passes: dict[int, int] = {}
-    nx = city.districts_x * city.block + 1
-    n_grid = nx * (city.districts_y * city.block + 1)
+    junction = city.junctions
     for plan in plans:
         for walk in (
             city.path(depot.gate, plan.walk[0]),
@@ -217,8 +287,7 @@ def dangerous_intersections(city: City, plans: list[RoutePlan], count: int, seed
             city.path(landfill.gate, depot.gate),
         ):
             for n in walk[1:-1]:
-                i, j = n % nx, n // nx
-                if n < n_grid and n not in gates and (i % city.block == 0 or j % city.block == 0):
+                if junction[n] and n not in gates:
                     passes[n] = passes.get(n, 0) + 1
     ranked = sorted(passes, key=lambda n: (-passes[n], n))
     pool = ranked[: max(count * 4, 16)]

@@ -10,6 +10,7 @@ from fleetsim.city import City, build_city, city_geojson
 from fleetsim.config import SimConfig
 from fleetsim.plans import RoutePlan, build_plans, dangerous_intersections, routes_geojson
 from fleetsim.roster import Roster, build_roster, default_start
+from fleetsim.streetnet import build_street_city, load_streets
 
 
 @dataclass
@@ -37,7 +38,10 @@ class Scenario:
 
 def build_scenario(config: SimConfig) -> Scenario:
     start_ms = config.start_ms if config.start_ms is not None else default_start(tz=config.timezone)
-    city = build_city(config.seed, config.n_vehicles, name=config.city)
+    if config.streets:
+        city = build_street_city(load_streets(config.streets), config.seed, config.n_vehicles, name=config.city)
+    else:
+        city = build_city(config.seed, config.n_vehicles, name=config.city)
     plans = build_plans(city, config.n_vehicles)
     dangerous = dangerous_intersections(city, plans, config.behaviour.n_dangerous, config.seed)
     roster = build_roster(

@@ -113,7 +113,8 @@ def simulate_shift(sc: Scenario, shift: Shift) -> ShiftResult:
     blocked: set[int] = set()
     if rb.random() < beh.p_blocked_street and plan.service_edges:
         k = int(rb.integers(1, 4))
-        blocked = set(rb.choice(plan.service_edges, size=min(k, len(plan.service_edges)), replace=False).tolist())
+        chosen = rb.choice(plan.service_edges, size=min(k, len(plan.service_edges)), replace=False).tolist()
+        blocked = {e for c in chosen for e in city.segment_edges(c)}  # the whole street segment
 
     # --- the node walk of the day
     depot = city.facility_of_type("depot")
@@ -123,41 +124,62 @@ def simulate_shift(sc: Scenario, shift: Shift) -> ShiftResult:
     stops_per_edge = np.array([len(s) for s in plan.stop_ids])
     cum = np.cumsum(stops_per_edge)
     split = int(np.searchsorted(cum, 0.55 * cum[-1])) + 1 if len(cum) and cum[-1] else len(plan.walk_edges)
+    while (
+        0 < split < len(plan.walk_edges)
+        and plan.walk_service[split]
+        and city.same_segment(plan.walk_edges[split - 1], plan.walk_edges[split])
+    ):
+        split += 1  # a real street segment is served in one go, not left mid-way for the transfer station
     district_nodes = city.district_nodes(plan.district)
     skipped: list[int] = []
     walk = _Walk(city, depot.spur)
     walk.drive(city.path(depot.spur, plan.walk[0]))
 
     def collect(lo: int, hi: int) -> None:
-        for i in range(lo, hi):
+        i = lo
+        while i < hi:
             e, to = plan.walk_edges[i], plan.walk[i + 1]
             if e in blocked:
-                around = _detour(city, walk.here, to, district_nodes, blocked)
+                # Around the whole blocked segment (its edges are consecutive in the walk).
+                j = i + 1
+                while j < hi and plan.walk_edges[j] in blocked and city.same_segment(plan.walk_edges[j], e):
+                    j += 1
+                around = _detour(city, walk.here, plan.walk[j], district_nodes, blocked)
                 if around is not None:
                     if plan.walk_service[i]:
                         skipped.append(e)
                     walk.drive(around)
+                    i = j
                     continue
             if plan.walk_service[i]:
                 walk.serve(to, e, plan.stop_offsets[i], plan.stop_ids[i])
             else:
                 walk.drive([walk.here, to])
+            i += 1
+
+    def go(a: int, b: int) -> None:
+        """The fastest way from a to b; on a real network around the blocked streets (they stay
+        blocked all shift, so a truck that skipped one does not drive it on its way elsewhere)."""
+        way = city.path(a, b)
+        if city.real_streets and blocked and any(city.arc_lookup[arc] in blocked for arc in zip(way, way[1:])):
+            way = _detour(city, a, b, district_nodes, blocked) or way
+        walk.drive(way)
 
     activities: list[tuple[str, int]] = []  # (facility id, walk vertex of its spur end)
     collect(0, split)
     resume = walk.here
-    walk.drive(city.path(resume, transfer.spur))
+    go(resume, transfer.spur)
     activities.append((transfer.facility_id, len(walk.nodes) - 1))
     if take_break:
-        walk.drive(city.path(transfer.spur, brk.spur))
+        go(transfer.spur, brk.spur)
         activities.append((brk.facility_id, len(walk.nodes) - 1))
-        walk.drive(city.path(brk.spur, resume))
+        go(brk.spur, resume)
     else:
-        walk.drive(city.path(transfer.spur, resume))
+        go(transfer.spur, resume)
     collect(split, len(plan.walk_edges))
-    walk.drive(city.path(walk.here, landfill.spur))
+    go(walk.here, landfill.spur)
     activities.append((landfill.facility_id, len(walk.nodes) - 1))
-    walk.drive(city.path(landfill.spur, depot.spur))
+    go(landfill.spur, depot.spur)
 
     nodes = np.array(walk.nodes)
     edges = np.array(walk.edges)
@@ -541,7 +563,7 @@ def _observe_and_record(
         "depot_departure": int(ms(depart)),
         "depot_return": int(ms(back)),
         "completed": bool(ms(back) <= end),
-        "skipped_segments": sorted(city.segment_id(e) for e in skipped),
+        "skipped_segments": sorted({city.segment_id(e) for e in skipped}),
         "planned_stops": int(sum(len(ids) for ids in sc.plans[shift.route].stop_ids)),
         "stops": stops,
         "harsh_events": harsh,

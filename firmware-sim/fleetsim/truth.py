@@ -66,7 +66,7 @@ class TruthBuilder:
             "planned_routes": [
                 {
                     "route_id": p.route_id,
-                    "service_segments": len(p.service_edges),
+                    "service_segments": len({city.segment_id(e) for e in p.service_edges}),
                     "stops": p.n_stops,
                     "service_length_m": round(float(city.edge_length[p.service_edges].sum()), 1),
                 }

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fleetpilot.db.connect import connect, resolve_database_url
 from fleetpilot.settings import Settings
-from fleetpilot.streets.network import DEFAULT_SPEED_KMH, parse_maxspeed, split
+from fleetpilot.streets.network import DEFAULT_SPEED_KMH, layer_geojson, parse_maxspeed, split
 from fleetpilot.streets.read import read_lines
 from fleetpilot.streets.store import store_streets
 
@@ -25,6 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-missing", action="store_true", help="keep stored segments the file does not hold (default: remove them)"
     )
+    parser.add_argument(
+        "--geojson",
+        type=Path,
+        metavar="OUT",
+        help="also write the segments as a GeoJSON street layer (what `fleetsim --streets` drives on)",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -32,6 +38,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     segments = split(lines)
     from_file = sum(parse_maxspeed(ln.maxspeed) is not None for ln in lines if ln.road_class in DEFAULT_SPEED_KMH)
     report = asyncio.run(_store(resolve_database_url(settings), segments, from_file, args.keep_missing))
+    if args.geojson:
+        args.geojson.write_text(json.dumps(layer_geojson(segments)))
     print(json.dumps({"file": str(args.file), "lines_read": len(lines), **asdict(report)}, indent=2))
     if report.plans_to_review:
         print(

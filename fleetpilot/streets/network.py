@@ -177,3 +177,26 @@ def lengths_m(segments: list[Segment]) -> np.ndarray:
     for i, s in enumerate(segments):
         out[i] = float(np.sum(step_metres(s.coords[:, 0], s.coords[:, 1])))
     return out
+
+
+def layer_geojson(segments: list[Segment]) -> dict:
+    """The segments as a GeoJSON street layer: the shape of city.geojson's streets (docs/protocol.md),
+    which `fleetsim --streets` drives on."""
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": s.geojson(),
+                "properties": {
+                    "kind": "street",
+                    "segment_id": s.segment_id,
+                    "name": s.name,
+                    "road_class": s.road_class,
+                    "speed_limit_kmh": s.speed_limit_kmh,
+                    "one_way": s.one_way,
+                },
+            }
+            for s in segments
+        ],
+    }

@@ -9,28 +9,13 @@ flags neighbourhoods).
 
 import numpy as np
 import pytest
+from accuracy import match as _match
 
 from fleetpilot.analytics.activity import turnaround
 from fleetpilot.analytics.geo import haversine_m
 from fleetpilot.analytics.hotspots import hotspots
 from fleetpilot.analytics.pipeline import cell_events
 from fleetpilot.analytics.safety import harsh_longitudinal
-
-
-def _match(found_t, found_lon, found_lat, true_t, true_lon, true_lat, max_s, max_m=np.inf) -> int:
-    """One-to-one greedy matching by time; returns the number of matched pairs."""
-    used = np.zeros(len(found_t), dtype=bool)
-    hits = 0
-    for t, lon, lat in zip(true_t, true_lon, true_lat):
-        near = np.flatnonzero(~used & (np.abs(found_t - t) <= max_s * 1000))
-        if len(near) == 0:
-            continue
-        near = near[haversine_m(found_lon[near], found_lat[near], lon, lat) <= max_m]
-        if len(near):
-            best = near[np.argmin(np.abs(found_t[near] - t))]
-            used[best] = True
-            hits += 1
-    return hits
 
 
 def test_stop_detection_recall_and_precision(sim_day):

@@ -1,0 +1,67 @@
+"""Accuracy against the simulator's ground truth, shared by the synthetic city's tests
+(tests/analytics) and the real street network's (tests/e2e/test_real_streets.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fleetpilot.analytics.columns import DeviceEvents, Fixes
+from fleetpilot.analytics.geo import haversine_m
+
+
+def match(found_t, found_lon, found_lat, true_t, true_lon, true_lat, max_s, max_m=np.inf) -> int:
+    """One-to-one greedy matching by time; returns the number of matched pairs."""
+    used = np.zeros(len(found_t), dtype=bool)
+    hits = 0
+    for t, lon, lat in zip(true_t, true_lon, true_lat):
+        near = np.flatnonzero(~used & (np.abs(found_t - t) <= max_s * 1000))
+        if len(near) == 0:
+            continue
+        near = near[haversine_m(found_lon[near], found_lat[near], lon, lat) <= max_m]
+        if len(near):
+            best = near[np.argmin(np.abs(found_t[near] - t))]
+            used[best] = True
+            hits += 1
+    return hits
+
+
+def by_shift(run) -> tuple[Fixes, DeviceEvents, list[list[str]], np.ndarray, list[dict]]:
+    """Renumber fixes and events by vehicle-shift (shifts ordered by vehicle, then start)."""
+    order = {vid: i for i, vid in enumerate(run.vehicle_ids)}
+    shifts = sorted(run.truth["shifts"], key=lambda s: (order[s["vehicle_id"]], s["start"]))
+    vehicle = np.array([order[s["vehicle_id"]] for s in shifts])
+    start = np.array([s["start"] for s in shifts])
+
+    def code(v, t):
+        # Shifts of one vehicle are consecutive in `shifts`; a row belongs to the last one
+        # that started at or before it (fixes outside every window do not occur here).
+        key = v.astype(np.int64) * (1 << 44) + t
+        return np.searchsorted(vehicle * (1 << 44) + start, key, side="right") - 1
+
+    f = dict(run.fixes)
+    f["vehicle"] = code(f["vehicle"], f["t"]).astype(np.int32)
+    e = dict(run.events)
+    e["vehicle"] = code(e["vehicle"], e["t"]).astype(np.int32)
+    routes: dict[str, list[str]] = {}
+    for feature in run.routes_geojson["features"]:
+        p = feature["properties"]
+        if p["feature_type"] == "segment" and p["service"]:
+            routes.setdefault(p["route_id"], []).append(p["segment_id"])
+    return (
+        Fixes.from_columns(f),
+        DeviceEvents.from_columns(e, dict(enumerate(run.event_kinds))),
+        [routes[s["route_id"]] for s in shifts],
+        np.array([[s["start"], s["end"]] for s in shifts]),
+        shifts,
+    )
+
+
+def path_length(clean_run) -> np.ndarray:
+    """Distance per shift of the noise-free twin run (same trucks, exact positions every
+    second, no dropouts): the sum of great-circle steps between consecutive positions."""
+    from fleetpilot.analytics.geo import step_metres
+
+    fixes, _, _, _, _ = by_shift(clean_run)
+    step = step_metres(fixes.lon, fixes.lat)
+    same = fixes.vehicle[1:] == fixes.vehicle[:-1]
+    return np.bincount(fixes.vehicle[:-1][same], step[same], minlength=int(fixes.vehicle.max()) + 1)
