@@ -91,6 +91,7 @@ case "$command" in
         shift
         ensure_venv
         ensure_test_packages
+        ensure_promtool
         exec .venv/bin/python -m pytest "$@"
         ;;
     demo)
