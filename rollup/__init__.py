@@ -5,7 +5,7 @@ step                                              module
 ended and stale shifts → per-shift analytics      job.py (shift_metrics, shift_events, exposure)
 exposure → day/week blocks (claimed SKIP LOCKED)  blocks.py (also the k-visible reader, decision 0004)
 blocks → known hotspots (90 days)                 known.py
-finished shifts → what-if legs and stop visits    whatif/prepare.py (read back by whatif/load.py)
+finished shifts → what-if legs and stop visits    whatif/prepare.py, in job.py's batches (read back by whatif/load.py)
 partitions ahead, retention once a day            upkeep.py
 
 It uses the pure analytics (fleetpilot.analytics) and storage (fleetpilot.db); it never

@@ -14,7 +14,9 @@ exposure, the day or k changed.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import asyncpg
@@ -23,13 +25,19 @@ import shapely
 
 from fleetpilot.analytics.columns import DeviceEvents, Fixes
 from fleetpilot.analytics.geo import LocalFrame
+from fleetpilot.analytics.matching import LineIndex
 from fleetpilot.analytics.pipeline import Analysis, City, analyse, cell_events, event_segments, segment_events
+from fleetpilot.analytics.whatif import assemble as whatif_assemble
+from fleetpilot.analytics.whatif.history import Plans
+from fleetpilot.db.copyout import copy_columns
 from fleetpilot.db.importer import init_codecs
 from fleetpilot.db.maintenance import refresh_time_rollups
 from fleetpilot.event_kinds import CELL_EXPOSURE, SEGMENT_EXPOSURE
 from fleetpilot.localtime import local_day, today
 from fleetpilot.rollup.blocks import refresh_blocks
 from fleetpilot.rollup.known import refresh_known_hotspots
+from fleetpilot.rollup.whatif import load as whatif_load
+from fleetpilot.rollup.whatif.prepare import PreparedLegs, prepare_batch, store_prepared
 from fleetpilot.settings import get_settings
 
 CELL_KINDS = CELL_EXPOSURE
@@ -50,14 +58,26 @@ ALL_SHIFTS = """
 SELECT shift_id, vehicle_id, route_id, route_version, starts_at, ends_at FROM shifts
 WHERE ends_at <= $1 ORDER BY starts_at, shift_id
 """
-# Fixes of a batch of shifts in (shift order, time) order; `ord` is the shift's position.
+# Fixes of a batch of shifts; `track` is the shift's position. Read by binary COPY into numpy
+# (fleetpilot.db.copyout), so NULLs arrive as NaN and every row has one size. No ORDER BY: each
+# shift's index scan already yields time order and sorting them again cost the server ~40 % of
+# the read (EXPLAIN ANALYZE: Incremental Sort on s.ord, f.ts); _read_batch checks the order
+# and sorts in numpy only when a shift spans partitions out of order.
 BATCH_FIXES = """
-SELECT s.ord::int - 1 AS track, (extract(epoch FROM f.ts) * 1000)::bigint AS t,
-       f.lon, f.lat, f.speed_mps, f.heading_deg, f.hdop
+SELECT s.ord::int4 - 1 AS track, f.ts, f.lon, f.lat, coalesce(f.speed_mps, 'NaN')::float4,
+       coalesce(f.heading_deg, 'NaN')::float4, coalesce(f.hdop, 'NaN')::float4
 FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS s(vehicle_id, starts_at, ends_at, ord)
 JOIN fixes f ON f.vehicle_id = s.vehicle_id AND f.ts >= s.starts_at AND f.ts < s.ends_at
-ORDER BY s.ord, f.ts
 """
+FIX_WIRE = (
+    ("track", "int4"),
+    ("t", "timestamptz"),
+    ("lon", "float8"),
+    ("lat", "float8"),
+    ("speed", "float4"),
+    ("heading", "float4"),
+    ("hdop", "float4"),
+)
 BATCH_EVENTS = """
 SELECT s.ord::int - 1 AS track, (extract(epoch FROM e.ts) * 1000)::bigint AS t, e.kind,
        e.lon, e.lat, e.magnitude, e.speed_mps
@@ -97,17 +117,6 @@ METRIC_COLUMNS = (
     "coverage",
     "missed_segments",
 )
-_FIX_DTYPE = np.dtype(
-    [
-        ("track", np.int32),
-        ("t", np.int64),
-        ("lon", np.float64),
-        ("lat", np.float64),
-        ("speed", np.float32),
-        ("heading", np.float32),
-        ("hdop", np.float32),
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,19 @@ class RollupResult:
     cleared_marks: int
     block_days: int = 0  # days whose hotspot blocks were rebuilt
     known_hotspots: int | None = None  # segments marked known, when recomputed (exposure, day or k changed)
+    stages_s: dict[str, float] = field(default_factory=dict)  # wall seconds per stage (bench rollup)
+
+
+class Stages(dict):
+    """Wall seconds per stage of a run, summed over its batches."""
+
+    @contextmanager
+    def timed(self, name: str):
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self[name] = self.get(name, 0.0) + time.perf_counter() - began
 
 
 async def load_city(conn: asyncpg.Connection) -> City | None:
@@ -165,12 +187,14 @@ async def run_rollup(
     batch_size: int = 50,
     now: datetime | None = None,
     tz: str | None = None,
+    whatif: bool = False,
 ) -> RollupResult:
     """Compute every pending shift (or all ended shifts) and clear the stale marks it covered.
 
     Shifts are filed under the local day of their start in `tz` (default: the settings' city
     zone, fleetpilot.localtime). When the zone differs from the one the stored rollups were
     filed under, every ended shift is recomputed, so days and weeks never mix two clocks.
+    With ``whatif`` each batch also prepares its shifts' what-if legs from the fixes it read.
     """
     now = now or datetime.now(timezone.utc)
     tz = tz or get_settings().timezone
@@ -182,9 +206,15 @@ async def run_rollup(
     planned = {(r["route_id"], r["version"]): list(r["segments"]) for r in await conn.fetch(PLANNED_SEGMENTS)}
     names = dict(await conn.fetch(STREET_NAMES)) if city is not None else {}
     totals = [0, 0]
+    stages = Stages()
+    legs = None
+    if city is not None and whatif and shifts:
+        with stages.timed("whatif_legs"):
+            legs = await LegContext.load(conn, shifts, city.streets)
     if city is not None:
         for i in range(0, len(shifts), batch_size):
-            fixes, events = await _rollup_batch(conn, city, names, planned, shifts[i : i + batch_size], tz)
+            batch = shifts[i : i + batch_size]
+            fixes, events = await _rollup_batch(conn, city, names, planned, batch, tz, stages, legs)
             totals[0] += fixes
             totals[1] += events
     cleared = await _clear_marks(conn, marks, now)
@@ -193,12 +223,15 @@ async def run_rollup(
         last = max(m["day"] for m in marks)
         start = datetime(first.year, first.month, first.day, tzinfo=timezone.utc)
         end = datetime(last.year, last.month, last.day, tzinfo=timezone.utc) + timedelta(days=1)
-        await refresh_time_rollups(conn, start, end)
+        with stages.timed("time_rollups"):
+            await refresh_time_rollups(conn, start, end)
     # Exposure written by any means marks its days stale (migration 0007 triggers).
-    block_days = await refresh_blocks(conn)
+    with stages.timed("hotspot_blocks"):
+        block_days = await refresh_blocks(conn)
     if shifts and city is not None:
         await _set_zone(conn, tz)
-    known = await refresh_known_hotspots(conn, today(tz, now), exposure_changed=block_days > 0)
+    with stages.timed("known_hotspots"):
+        known = await refresh_known_hotspots(conn, today(tz, now), exposure_changed=block_days > 0)
     return RollupResult(
         shifts=len(shifts) if city is not None else 0,
         fixes=totals[0],
@@ -206,6 +239,7 @@ async def run_rollup(
         cleared_marks=cleared,
         block_days=block_days,
         known_hotspots=known,
+        stages_s=dict(stages),
     )
 
 
@@ -246,16 +280,65 @@ async def _clear_marks(conn: asyncpg.Connection, marks, now: datetime) -> int:
     return int(result.split()[-1])
 
 
+@dataclass(frozen=True)
+class LegContext:
+    """What preparing what-if legs needs besides a batch's rows: their city and plans."""
+
+    city: whatif_assemble.City
+    plans: Plans
+
+    @classmethod
+    async def load(cls, conn: asyncpg.Connection, shifts, streets: LineIndex) -> LegContext:
+        city = await whatif_load.load_city(conn, index=True, built=streets)
+        first, last = shifts[0]["starts_at"], max(s["starts_at"] for s in shifts)
+        return cls(city, await whatif_load.load_plans(conn, city, first, last + timedelta(microseconds=1)))
+
+
 async def _rollup_batch(
-    conn: asyncpg.Connection, city: City, names: dict[str, str], planned: dict, shifts, tz: str
+    conn: asyncpg.Connection,
+    city: City,
+    names: dict[str, str],
+    planned: dict,
+    shifts,
+    tz: str,
+    stages: Stages,
+    legs: LegContext | None = None,
 ) -> tuple[int, int]:
     args = ([s["vehicle_id"] for s in shifts], [s["starts_at"] for s in shifts], [s["ends_at"] for s in shifts])
-    rows = await conn.fetch(BATCH_FIXES, *args)
     ids = [s["shift_id"] for s in shifts]
-    if not rows:
-        await _replace(conn, ids, [], [], [], [])
+    with stages.timed("read"):
+        fixes, device = await _read_batch(conn, args)
+    prepared = None
+    if legs is not None:
+        with stages.timed("whatif_legs"):
+            prepared = prepare_batch(legs.city, legs.plans, shifts, fixes, device)
+    if not len(fixes):
+        with stages.timed("write"):
+            await _replace(conn, ids, [], [], [], [], prepared)
         return 0, 0
-    fixes = _fixes(rows)
+    present = np.unique(fixes.vehicle)  # shifts with at least one fix, in track order
+    shift_of_track = [shifts[int(i)] for i in present]
+    windows = np.array([[_ms(s["starts_at"]), _ms(s["ends_at"])] for s in shift_of_track], dtype=np.int64)
+    plans = [planned.get((s["route_id"], s["route_version"])) for s in shift_of_track]
+    with stages.timed("analyse"):
+        analysis = analyse(fixes, city, plans, windows=windows, device=device)
+    with stages.timed("write"):
+        days = [local_day(s["starts_at"], tz) for s in shift_of_track]
+        metrics = _metric_rows(analysis, city, shift_of_track, days)
+        events = _event_rows(analysis, city, names, shift_of_track)
+        cells = _cell_rows(analysis, city, shift_of_track, days)
+        segments = _segment_rows(analysis, city, shift_of_track, days)
+        await _replace(conn, ids, metrics, events, cells, segments, prepared)
+    return len(fixes), len(events)
+
+
+async def _read_batch(conn: asyncpg.Connection, args) -> tuple[Fixes, DeviceEvents]:
+    cols, _ = await copy_columns(conn, BATCH_FIXES, *args, columns=FIX_WIRE)
+    key = (cols["track"].astype(np.int64) << 42) + cols["t"]  # t < 2^42 ms (year 2109)
+    if len(key) > 1 and (key[1:] < key[:-1]).any():
+        order = np.argsort(key, kind="stable")
+        cols = {k: v[order] for k, v in cols.items()}
+    fixes = Fixes.from_columns({k: v for k, v in cols.items() if k != "track"} | {"vehicle": cols["track"]})
     event_rows = await conn.fetch(BATCH_EVENTS, *args)
     device = DeviceEvents.from_columns(
         {
@@ -268,22 +351,13 @@ async def _rollup_batch(
             "speed": np.array([_nan(r["speed_mps"]) for r in event_rows]),
         }
     )
-    present = np.unique(fixes.vehicle)  # shifts with at least one fix, in track order
-    shift_of_track = [shifts[int(i)] for i in present]
-    windows = np.array([[_ms(s["starts_at"]), _ms(s["ends_at"])] for s in shift_of_track], dtype=np.int64)
-    plans = [planned.get((s["route_id"], s["route_version"])) for s in shift_of_track]
-    analysis = analyse(fixes, city, plans, windows=windows, device=device)
-    days = [local_day(s["starts_at"], tz) for s in shift_of_track]
-    metrics = _metric_rows(analysis, city, shift_of_track, days)
-    events = _event_rows(analysis, city, names, shift_of_track)
-    cells = _cell_rows(analysis, city, shift_of_track, days)
-    segments = _segment_rows(analysis, city, shift_of_track, days)
-    await _replace(conn, ids, metrics, events, cells, segments)
-    return len(rows), len(events)
+    return fixes, device
 
 
-async def _replace(conn, shift_ids, metrics, events, cells, segments) -> None:
+async def _replace(conn, shift_ids, metrics, events, cells, segments, prepared: PreparedLegs | None) -> None:
     async with conn.transaction():
+        if prepared is not None:  # same transaction: prepared_at = computed_at, nothing left to redo
+            await store_prepared(conn, prepared)
         for table in ("shift_metrics", "shift_events", "cell_exposure", "segment_exposure"):
             await conn.execute(f"DELETE FROM {table} WHERE shift_id = ANY($1::text[])", shift_ids)
         await conn.executemany(INSERT_METRICS, metrics)
@@ -298,13 +372,6 @@ async def _replace(conn, shift_ids, metrics, events, cells, segments) -> None:
             records=segments,
             columns=["segment_id", "day", "shift_id", "passes", *SEGMENT_EXPOSURE, "mean_speed_mps"],
         )
-
-
-def _fixes(rows) -> Fixes:
-    data = np.fromiter((tuple(_nan(v) if v is None else v for v in r) for r in rows), dtype=_FIX_DTYPE, count=len(rows))
-    return Fixes.from_columns(
-        {name: data[name] for name in ("t", "lon", "lat", "speed", "heading", "hdop")} | {"vehicle": data["track"]}
-    )
 
 
 def _metric_rows(analysis: Analysis, city: City, shifts, days) -> list[tuple]:

@@ -68,9 +68,12 @@ class City:
     geofences: Geofences | None
 
 
-def build_city(streets: Sequence[tuple], facilities: Sequence[tuple], *, index: bool = True) -> City:
+def build_city(
+    streets: Sequence[tuple], facilities: Sequence[tuple], *, index: bool = True, built: LineIndex | None = None
+) -> City:
     """Streets as (segment_id, road_class, speed_limit_kmh, [[lon, lat], …]); facilities as
-    (facility_id, facility_type, GeoJSON Polygon coordinates)."""
+    (facility_id, facility_type, GeoJSON Polygon coordinates). ``built``: a street index already
+    built over the same streets (e.g. the rollup's), used when its frame and ids are the same."""
     if not streets:
         raise ValueError("the city has no street segments")
     ids = np.array([str(s[0]) for s in streets])
@@ -101,8 +104,17 @@ def build_city(streets: Sequence[tuple], facilities: Sequence[tuple], *, index: 
         frame,
         network,
         Facilities(fac_ids, fac_types, centroids[:, 0], centroids[:, 1]),
-        LineIndex.build(ids, lines, frame) if index else None,
+        (built if _same_index(built, ids, frame) else LineIndex.build(ids, lines, frame)) if index else None,
         geofences,
+    )
+
+
+def _same_index(built: LineIndex | None, ids: np.ndarray, frame: LocalFrame) -> bool:
+    return (
+        built is not None
+        and built.frame == frame
+        and (built.radius_m, built.cell_m) == (15.0, 4.0)  # LineIndex.build's defaults, as built here
+        and np.array_equal(built.ids, ids)
     )
 
 

@@ -8,6 +8,7 @@ analytics  analytics.py   the analytics pipeline over a simulated fleet-day (fix
 ingest     ingest.py      the ingest through a real broker and PostgreSQL (mqttpub.py publishes)
 api        api.py         the API's endpoints over a simulated month (loadgen.py drives clients)
 pages      pages.py       the dashboards in headless Chromium over the api bench's month
+rollup     rollup.py      the rollup stage end to end from the database, beside its COPY-out and kernel limits
 whatif     whatif.py      seconds per what-if scenario and question
 sim        sim.py         the simulator's scale (also `fleetsim bench`)
 

@@ -30,7 +30,6 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-import numpy as np
 import orjson
 import psutil
 import uvloop
@@ -38,7 +37,6 @@ import uvloop
 from fleetpilot.api.auth.passwords import hash_password
 from fleetpilot.api.auth.tokens import TokenKeys, issue_access_token
 from fleetpilot.db.connect import connect, resolve_database_url
-from fleetpilot.db.schema import prepare
 from fleetpilot.settings import Settings
 from fleetpilot_bench.loadgen import request_bytes, run_load
 
@@ -127,36 +125,9 @@ async def _bench(args: argparse.Namespace, admin_url: str) -> dict:
 async def _load_month(conn: asyncpg.Connection, url: str, args: argparse.Namespace) -> dict:
     """Simulate the fleet a few vehicles at a time, load each batch, then roll everything up."""
     from fleetpilot.rollup.job import run_rollup
-    from fleetpilot.simload import load_run
-    from fleetsim.offline import EVENT_COLUMNS, FIX_COLUMNS, FleetRun, iter_vehicle_days, make_config
-    from fleetsim.scenario import build_scenario
+    from fleetpilot_bench.fleet import load_fleet
 
-    await prepare(conn, Settings(_env_file=None))
-    today = datetime.now(timezone.utc).date()
-    start = datetime.combine(today - timedelta(days=args.days), datetime.min.time(), timezone.utc) + timedelta(hours=6)
-    scenario = build_scenario(
-        make_config(
-            n_vehicles=args.vehicles, days=args.days, seed=args.seed, start=start.strftime("%Y-%m-%dT%H:%M:%SZ")
-        )
-    )
-    timings = {"simulate_s": 0.0, "load_s": 0.0}
-    loaded = {"fixes": 0, "events": 0}
-    for first in range(0, args.vehicles, args.batch_vehicles):
-        clock = time.perf_counter()
-        days = list(iter_vehicle_days(scenario, range(first, min(first + args.batch_vehicles, args.vehicles))))
-        parts = [vd.published_columns() for vd in days]
-        run = FleetRun(
-            scenario,
-            {c: np.concatenate([p[0][c] for p in parts]) for c in FIX_COLUMNS},
-            {c: np.concatenate([p[1][c] for p in parts]) for c in EVENT_COLUMNS},
-            truth={},
-        )
-        timings["simulate_s"] += time.perf_counter() - clock
-        clock = time.perf_counter()
-        counts = await load_run(conn, run)
-        timings["load_s"] += time.perf_counter() - clock
-        loaded["fixes"] += counts["fixes"]
-        loaded["events"] += counts["events"]
+    loaded = await load_fleet(conn, args.vehicles, args.days, args.seed, args.batch_vehicles)
     clock = time.perf_counter()
     # Its own connection: load_run leaves a jsonb codec on `conn` under which the job's
     # pre-serialised JSON would be stored as a JSON string.
@@ -166,16 +137,9 @@ async def _load_month(conn: asyncpg.Connection, url: str, args: argparse.Namespa
         rollup = await run_rollup(rollup_conn)
     finally:
         await rollup_conn.close()
-    timings["rollup_s"] = time.perf_counter() - clock
+    rollup_s = time.perf_counter() - clock
     await conn.execute("ANALYZE")
-    return {
-        "vehicles": args.vehicles,
-        "days": args.days,
-        "start": start.isoformat(),
-        **loaded,
-        "rolled_up_shifts": rollup.shifts,
-        **{k: round(v, 1) for k, v in timings.items()},
-    }
+    return {**loaded, "rolled_up_shifts": rollup.shifts, "rollup_s": round(rollup_s, 1)}
 
 
 def _json_without_nan(text: str) -> str:

@@ -75,15 +75,19 @@ async def _once(url: str, args: argparse.Namespace, partitions_ahead_days: int, 
     conn = await connect(url)
     try:
         started = time.perf_counter()
-        result = await run_rollup(conn, recompute_all=args.all, batch_size=args.batch, tz=tz)
+        result = await run_rollup(conn, recompute_all=args.all, batch_size=args.batch, tz=tz, whatif=args.whatif)
         report = {
             "shifts": result.shifts,
             "fixes": result.fixes,
             "events": result.events,
             "stale_marks_cleared": result.cleared_marks,
         }
-        if args.whatif:
-            report["whatif_legs_shifts"] = await _prepare_whatif(conn, tz)
+        stages = dict(result.stages_s)
+        if args.whatif:  # the rollup's batches prepared theirs; this one does the rest, and purges
+            began = time.perf_counter()
+            report["whatif_legs_shifts"] = result.shifts + await _prepare_whatif(conn, tz)
+            stages["whatif_legs"] = stages.get("whatif_legs", 0.0) + time.perf_counter() - began
+        report["stages_s"] = {k: round(v, 3) for k, v in stages.items()}
         if args.every:  # the service keeps storage in shape; a one-off run only rolls up
             kept = await upkeep(conn, partitions_ahead_days)
             report["partitions_created"] = kept.partitions_created

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv
 
+from fleetpilot.analytics.matching import LineIndex
 from fleetpilot.analytics.whatif.assemble import City, ShiftRecord, build_city, build_history, build_plans, plan_index
 from fleetpilot.analytics.whatif.history import EVENT_KINDS, LEG_KINDS, History, Plans
 from fleetpilot.analytics.whatif.legs import ShiftLegs
@@ -49,8 +50,9 @@ def _json(value):
     return json.loads(value) if isinstance(value, str) else value
 
 
-async def load_city(conn: asyncpg.Connection, *, index: bool = False) -> City:
-    """The city; ``index`` also builds the matching indexes (needed only to prepare legs)."""
+async def load_city(conn: asyncpg.Connection, *, index: bool = False, built: LineIndex | None = None) -> City:
+    """The city; ``index`` also builds the matching indexes (needed only to prepare legs), or
+    takes ``built`` (the rollup's street index) when it was built over the same streets."""
     streets = [
         (r["segment_id"], r["road_class"], r["speed_limit_kmh"], _json(r["geometry"])["coordinates"])
         for r in await conn.fetch(queries.STREETS)
@@ -61,7 +63,7 @@ async def load_city(conn: asyncpg.Connection, *, index: bool = False) -> City:
     ]
     if not streets:
         raise NoCity("no street network imported yet (fleetpilot import-plan <folder>)")
-    return build_city(streets, facilities, index=index)
+    return build_city(streets, facilities, index=index, built=built)
 
 
 async def load_plans(conn: asyncpg.Connection, city: City, start: datetime, end: datetime) -> Plans:

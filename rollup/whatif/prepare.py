@@ -1,6 +1,9 @@
 """Preparing what-if legs: each finished shift's fixes and events → legs and stop visits.
 
-Run by `fleetpilot whatif prepare` (after ingest and the rollup job). A shift is prepared
+The rollup job prepares them in its batches (``prepare_batch``, from the fixes it has already
+read, stored in the same transaction as the shift's metrics: one read, and legs never describe
+other fixes than the metrics). `fleetpilot whatif prepare` runs the same per shift for what
+the rollup left (e.g. a run with --no-whatif). A shift is prepared
 once, and again when the rollup recomputed the shift after that (late data: the rollup
 recomputes a marked vehicle-day's shifts, and their legs follow); ``recompute`` redoes every
 shift in the range. The same run
@@ -10,7 +13,7 @@ removes legs of shifts older than the retention period, like raw fixes.
 from __future__ import annotations
 
 import time as clock
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timezone
 
 import asyncpg
@@ -49,17 +52,66 @@ async def prepare(
     """Compute and store legs for the finished shifts starting in [start, end) (local days of `tz`)."""
     began = clock.perf_counter()
     lo, hi = utc_bounds(start, end, tz)
-    city = await load_city(conn, index=True)
-    plans = await load_plans(conn, city, lo, hi)
     todo = await conn.fetch(queries.TO_PREPARE, lo, hi, recompute)
     n_legs = n_fixes = 0
+    # Building the matching index costs seconds and the rollup usually left nothing to do;
+    # without one, the city is still loaded (no city: NoCity, whatever the range holds).
+    city = await load_city(conn, index=bool(todo))
+    plans = await load_plans(conn, city, lo, hi) if todo else None
     for shift in todo:
+        assert plans is not None
         legs, stops, seen = await _prepare_one(conn, city, plans, shift)
         n_legs += legs
         n_fixes += seen
     days = await conn.fetchval(queries.RETENTION_DAYS)
     purged = await conn.fetchval(queries.PURGE, days) if days else 0
     return PrepareReport(len(todo), n_legs, n_fixes, int(purged or 0), clock.perf_counter() - began)
+
+
+@dataclass
+class PreparedLegs:
+    """Legs and stop visits of some shifts, as rows for whatif_legs and whatif_stop_visits."""
+
+    legs: list[tuple] = field(default_factory=list)
+    visits: list[tuple] = field(default_factory=list)
+    counts: list[tuple[str, int, int, int]] = field(default_factory=list)  # (shift, fixes, events, legs)
+
+    def add(self, city: City, plans: Plans, shift, fixes: Fixes, events: DeviceEvents) -> None:
+        plan = plan_index(plans, shift["route_id"], shift["route_version"])
+        legs, stops, first = prepare_shift(city, plans, plan, fixes, events)
+        self.legs += _leg_records(shift["shift_id"], legs, city)
+        self.visits += [
+            (shift["shift_id"], int(plans.stop_seq[k]), datetime.fromtimestamp(t, timezone.utc))
+            for k, t in zip(stops.tolist(), first.tolist())
+        ]
+        self.counts.append((shift["shift_id"], len(fixes), len(events), len(legs)))
+
+
+def prepare_batch(city: City, plans: Plans, shifts, fixes: Fixes, events: DeviceEvents) -> PreparedLegs:
+    """Legs of a rollup batch: ``fixes.vehicle`` and ``events.vehicle`` are positions in ``shifts``."""
+    prepared = PreparedLegs()
+    bounds = np.searchsorted(fixes.vehicle, np.arange(len(shifts) + 1))
+    ebounds = np.searchsorted(events.vehicle, np.arange(len(shifts) + 1))
+    for i, shift in enumerate(shifts):
+        one = _track(fixes, bounds[i], bounds[i + 1])
+        prepared.add(city, plans, shift, one, _track(events, ebounds[i], ebounds[i + 1]))
+    return prepared
+
+
+def _track(columns, a: int, b: int):
+    """Rows [a, b) of Fixes or DeviceEvents as track 0, as prepare_shift expects one shift."""
+    rows = {f.name: getattr(columns, f.name)[a:b] for f in fields(columns)}
+    return replace(columns, **rows | {"vehicle": np.zeros(b - a, dtype=np.int32)})
+
+
+async def store_prepared(conn: asyncpg.Connection, prepared: PreparedLegs) -> None:
+    """Replace the shifts' legs and visits (call inside a transaction)."""
+    ids = [c[0] for c in prepared.counts]
+    await conn.execute(queries.DELETE_LEGS, ids)
+    await conn.execute(queries.DELETE_VISITS, ids)
+    await conn.copy_records_to_table("whatif_legs", records=prepared.legs, columns=queries.LEG_COLUMNS)
+    await conn.copy_records_to_table("whatif_stop_visits", records=prepared.visits, columns=queries.VISIT_COLUMNS)
+    await conn.execute(queries.UPSERT_PREPARED, *(list(c) for c in zip(*prepared.counts)))
 
 
 async def _prepare_one(conn: asyncpg.Connection, city: City, plans: Plans, shift) -> tuple[int, int, int]:
@@ -85,24 +137,11 @@ async def _prepare_one(conn: asyncpg.Connection, city: City, plans: Plans, shift
             "kind": np.array([r["kind"] for r in ev], dtype=str),
         }
     )
-    plan = plan_index(plans, shift["route_id"], shift["route_version"])
-    legs, stops, first = prepare_shift(city, plans, plan, fixes, events)
+    prepared = PreparedLegs()
+    prepared.add(city, plans, shift, fixes, events)
     async with conn.transaction():
-        await conn.execute(queries.DELETE_LEGS, shift["shift_id"])
-        await conn.execute(queries.DELETE_VISITS, shift["shift_id"])
-        await conn.copy_records_to_table(
-            "whatif_legs", records=_leg_records(shift["shift_id"], legs, city), columns=queries.LEG_COLUMNS
-        )
-        await conn.copy_records_to_table(
-            "whatif_stop_visits",
-            columns=queries.VISIT_COLUMNS,
-            records=[
-                (shift["shift_id"], int(plans.stop_seq[k]), datetime.fromtimestamp(t, timezone.utc))
-                for k, t in zip(stops.tolist(), first.tolist())
-            ],
-        )
-        await conn.execute(queries.UPSERT_PREPARED, shift["shift_id"], n, len(ev), len(legs))
-    return len(legs), len(stops), n
+        await store_prepared(conn, prepared)
+    return prepared.counts[0][3], len(prepared.visits), n
 
 
 def _leg_records(shift_id: str, legs: ShiftLegs, city: City) -> list[tuple]:

@@ -1,0 +1,58 @@
+"""A simulated fleet loaded into a scratch database, as the ingest would have stored it.
+
+Shared by the benchmarks that read from the database (`bench api`, `bench pages`,
+`bench rollup`): fleetsim simulates a few vehicles at a time (bounded memory) and
+``fleetpilot.simload`` COPYs their on-duty fixes and events. Nothing is rolled up here.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import asyncpg
+import numpy as np
+
+from fleetpilot.db.schema import prepare
+from fleetpilot.settings import Settings
+
+
+async def load_fleet(conn: asyncpg.Connection, vehicles: int, days: int, seed: int, batch_vehicles: int = 5) -> dict:
+    """Migrate, then simulate `vehicles` trucks over the `days` days before today and load them."""
+    from fleetpilot.simload import load_run
+    from fleetsim.offline import EVENT_COLUMNS, FIX_COLUMNS, FleetRun, iter_vehicle_days, make_config
+    from fleetsim.scenario import build_scenario
+
+    await prepare(conn, Settings(_env_file=None))
+    today = datetime.now(timezone.utc).date()
+    start = datetime.combine(today - timedelta(days=days), datetime.min.time(), timezone.utc) + timedelta(hours=6)
+    scenario = build_scenario(
+        make_config(n_vehicles=vehicles, days=days, seed=seed, start=start.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    )
+    timings = {"simulate_s": 0.0, "load_s": 0.0}
+    loaded = {"fixes": 0, "events": 0}
+    for first in range(0, vehicles, batch_vehicles):
+        clock = time.perf_counter()
+        parts = [
+            vd.published_columns()
+            for vd in iter_vehicle_days(scenario, range(first, min(first + batch_vehicles, vehicles)))
+        ]
+        run = FleetRun(
+            scenario,
+            {c: np.concatenate([p[0][c] for p in parts]) for c in FIX_COLUMNS},
+            {c: np.concatenate([p[1][c] for p in parts]) for c in EVENT_COLUMNS},
+            truth={},
+        )
+        timings["simulate_s"] += time.perf_counter() - clock
+        clock = time.perf_counter()
+        counts = await load_run(conn, run)
+        timings["load_s"] += time.perf_counter() - clock
+        loaded["fixes"] += counts["fixes"]
+        loaded["events"] += counts["events"]
+    return {
+        "vehicles": vehicles,
+        "days": days,
+        "start": start.isoformat(),
+        **loaded,
+        **{k: round(v, 1) for k, v in timings.items()},
+    }
