@@ -17,6 +17,12 @@ What happens:
    and messages/s from the ingest's own counters, lag quantiles from its
    ``fleetpilot_ingest_publish_lag_seconds`` histogram (interpolated within buckets, as
    Prometheus' histogram_quantile does), CPU from the ingest processes' CPU time.
+   With ``--dialect traccar-http`` there is no broker: `fleetpilot api` (``--api-workers``
+   processes) serves ``POST /api/v1/ingest/traccar`` and publisher processes act as a Traccar
+   server (fleetpilot_bench.httppost: one position per request, one request in flight per
+   connection, as Traccar's forwarder waits for each answer). The answer comes only after the
+   commit, so request sent → answer is the publish → commit lag; fixes/s is counted in
+   ``fixes`` itself (each API worker has its own counters).
 6. Then, on the same rows (read back from ``fixes``, up to `--copy-rows`), a plain asyncpg COPY
    straight into the emptied ``fixes`` table, in batches of the ingest's batch size, and the
    ratio of the two rates.
@@ -41,6 +47,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import asyncpg
+import numpy as np
 import psutil
 
 from fleetpilot.broker import resolve_mqtt_url
@@ -64,11 +71,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--fixes-per-message", type=int, default=10, help="telemetry batching of the units (default 10)")
     p.add_argument(
         "--dialect",
-        choices=("v1", "traccar-mqtt", "owntracks"),
+        choices=("v1", "traccar-mqtt", "traccar-http", "owntracks"),
         default="v1",
         help="v1: the units' protocol (default); traccar-mqtt / owntracks: one position per message as a "
-        "Traccar server or OwnTracks phones publish them (docs/trackers.md); default --hours 3 for these",
+        "Traccar server or OwnTracks phones publish them; traccar-http: Traccar's forward.type=json, one "
+        "POST per position to `fleetpilot api` (docs/trackers.md); default --hours 3 for these",
     )
+    p.add_argument(
+        "--connections",
+        type=int,
+        default=32,
+        help="traccar-http: keep-alive connections per publisher, one request in flight each (default 32)",
+    )
+    p.add_argument("--api-workers", type=int, default=2, help="traccar-http: `fleetpilot api` processes (default 2)")
     p.add_argument(
         "--vehicles",
         type=int,
@@ -143,17 +158,28 @@ def main(argv: list[str]) -> int:
     db_name = f"fleetpilot_bench_{uuid.uuid4().hex[:8]}"
     db_url = asyncio.run(create_database(admin_url, db_name, settings, scenario, args.dialect))
     log_dir = Path(tempfile.mkdtemp(prefix="fleetpilot-bench-"))
-    workers = [IngestProcess(db_url, mqtt_url, city, i, args, log_dir) for i in range(args.ingest_workers)]
     try:
-        for w in workers:
-            w.wait_subscribed()
-        result = measure(workers, messages, mqtt_url, args)
-        for w in workers:
-            result["ingest_exit_code"] = w.terminate()
+        if args.dialect == "traccar-http":
+            token = asyncio.run(_issue_token(db_url))
+            server = ApiServer(db_url, city, args, log_dir)
+            try:
+                result = measure_http(server, token, messages, db_url, mqtt_url, args)
+                result["ingest_exit_code"] = server.terminate()
+            finally:
+                server.close()
+        else:
+            workers = [IngestProcess(db_url, mqtt_url, city, i, args, log_dir) for i in range(args.ingest_workers)]
+            try:
+                for w in workers:
+                    w.wait_subscribed()
+                result = measure(workers, messages, mqtt_url, args)
+                for w in workers:
+                    result["ingest_exit_code"] = w.terminate()
+            finally:
+                for w in workers:
+                    w.close()
         copy = asyncio.run(raw_copy(db_url, args.copy_rows, args.batch_rows))
     finally:
-        for w in workers:
-            w.close()
         if not args.keep:
             asyncio.run(drop_database(admin_url, db_name))
     ingest_rate = result["fixes_per_s"]
@@ -170,7 +196,7 @@ def main(argv: list[str]) -> int:
         "raw_copy_load_avg_1m": copy["load_avg_1m"],
         "ratio_to_raw_copy": round(ingest_rate / copy["rows_per_s"], 3) if copy["rows_per_s"] else None,
         "ingest": {
-            "workers": args.ingest_workers,
+            "workers": args.api_workers if args.dialect == "traccar-http" else args.ingest_workers,
             "mqtt_client": args.mqtt_client,
             "writers": args.writers,
             "buffer": args.buffer,
@@ -228,7 +254,7 @@ def _simulate_dialect(cfg, dialect: str) -> tuple[object, list[tuple[str, bytes]
     from fleetsim.offline import generate_fleet
 
     fleet = generate_fleet(config=cfg)
-    if dialect == "traccar-mqtt":
+    if dialect.startswith("traccar"):  # the same bodies by HTTP POST (the topic is not used there)
         return fleet.scenario, [(f"traccar/{cfg.city}/{m.channel}", m.body) for m in dialects.traccar_messages(fleet)]
     return fleet.scenario, [
         ("/".join((f"ot-{cfg.city}", *dialects.owntracks_identity(m.vehicle))), m.body)
@@ -355,6 +381,160 @@ class IngestProcess:
             self.proc.kill()
             self.proc.wait(10)
         self._out.close()
+
+
+class ApiServer:
+    """`fleetpilot api` (uvicorn, `--api-workers` processes) serving the Traccar HTTP door on a
+    loopback port; its CPU is the server's processes and their children (the workers)."""
+
+    def __init__(self, db_url: str, city: str, args, log_dir: Path):
+        self.port = _free_port()
+        self.log = log_dir / "api.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETPILOT_")}
+        env.update(
+            FLEETPILOT_DATABASE_URL=db_url,
+            FLEETPILOT_CITY=city,
+            FLEETPILOT_JWT_SECRET=uuid.uuid4().hex * 2,
+            FLEETPILOT_DATA_DIR=str(log_dir),
+        )
+        cmd = [sys.executable, "-m", "fleetpilot.cli", "api", "--port", str(self.port), "--no-migrate"]
+        cmd += ["--workers", str(args.api_workers), "--log-level", "info", "--no-access-log"]
+        self._out = open(self.log, "wb")  # noqa: SIM115 (the server writes it; closed in close)
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self._out, stderr=subprocess.STDOUT)
+        self.ps = psutil.Process(self.proc.pid)
+        # Every worker serving (one answering /health is not enough: on a loaded machine the
+        # other may import for many seconds more, and the window would measure its start).
+        deadline = time.monotonic() + 180
+        while self.log.read_text().count("Application startup complete") < args.api_workers:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise ServiceUnavailable(f"fleetpilot api did not start; see {self.log}")
+            time.sleep(0.3)
+
+    def cpu_s(self) -> float:
+        return sum(_cpu_s(p) for p in [self.ps, *self.ps.children(recursive=True)])
+
+    def terminate(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(60)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._out.close()
+
+
+async def _issue_token(db_url: str) -> str:
+    """One token for the bench's Traccar server, as `fleetpilot devices token traccar` issues it."""
+    from fleetpilot.ingest.dialects import tokens
+
+    conn = await connect(db_url)
+    try:
+        return (await tokens.issue(conn, "traccar", "bench"))[1]
+    finally:
+        await conn.close()
+
+
+async def _count_fixes(db_url: str) -> int:
+    conn = await asyncpg.connect(db_url)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM fixes"))
+    finally:
+        await conn.close()
+
+
+def measure_http(server: ApiServer, token: str, messages: list[tuple[str, bytes]], db_url: str, mqtt_url: str, args):
+    """traccar-http: publisher processes POST one position per request (closed loop, one
+    request in flight per connection); fixes/s from the rows in ``fixes`` (every API worker
+    keeps its own counters, and a scrape reaches only one of them); lag = request sent →
+    answer, which comes after the commit (quantiles of the requests answered in the window)."""
+    from fleetpilot_bench import httppost
+
+    ctx = mp.get_context("fork")
+    start, stop = ctx.Event(), ctx.Event()
+    queue = ctx.Queue()
+    bodies = [payload for _, payload in messages]
+    procs = [
+        ctx.Process(
+            target=httppost.run,
+            args=(
+                "127.0.0.1",
+                server.port,
+                "/api/v1/ingest/traccar",
+                token,
+                bodies[i :: args.publishers],
+                args.connections,
+                start,
+                stop,
+                queue,
+            ),  # fmt: skip
+            daemon=True,
+        )
+        for i in range(args.publishers)
+    ]
+    for p in procs:
+        p.start()
+    publishers = [psutil.Process(p.pid) for p in procs]
+    time.sleep(1.0)
+    start.set()
+    others = CpuSplit(parse_mqtt_url(mqtt_url).port)
+
+    def snapshot() -> dict:
+        return {
+            "at": time.monotonic(),
+            "fixes": asyncio.run(_count_fixes(db_url)),
+            "cpu": server.cpu_s(),
+            "pub_cpu": sum(_cpu_s(p) for p in publishers),
+            "split": others.read(),
+        }
+
+    time.sleep(args.warmup)
+    load_at_start = os.getloadavg()[0]
+    first = snapshot()
+    time.sleep(args.duration)
+    last = snapshot()
+    exhausted = not any(p.is_alive() for p in procs)
+    stop.set()
+    results = [queue.get(timeout=120) for _ in procs]  # before join: a child blocks until its put is read
+    for p in procs:
+        p.join(60)
+    sent = sum(n for n, _ in results)
+    rows = np.concatenate([r for _, r in results]) if results else np.zeros((0, 3))
+    ok = int(rows[:, 2].sum())
+    stored = asyncio.run(_count_fixes(db_url))
+    window = last["at"] - first["at"]
+    inside = rows[(rows[:, 0] >= first["at"]) & (rows[:, 0] <= last["at"])]
+    answered = len(inside)
+    lag = {f"p{q}": round(float(np.percentile(inside[:, 1], q)), 3) if answered else None for q in (50, 95, 99)}
+    cpu = last["cpu"] - first["cpu"]
+    pub_cpu = last["pub_cpu"] - first["pub_cpu"]
+    return {
+        "window_s": round(window, 1),
+        "load_avg_1m_at_window_start": round(load_at_start, 2),
+        "publisher_ran_out_of_data": exhausted,
+        "fixes_per_s": round((last["fixes"] - first["fixes"]) / window),
+        "messages_per_s": round(answered / window),
+        "published_messages_per_s": round(answered / window),
+        # Sent → answered (HTTP 200 comes only after the commit): the publish → commit lag.
+        "lag_publish_to_commit_s": lag,
+        "batch_oldest_receive_to_commit_s": None,  # one request, one transaction
+        "ingest_cpu_percent": round(100 * cpu / window, 1),
+        "ingest_cpu_us_per_message": _per(1e6 * cpu, answered),
+        "fixes_per_ingest_cpu_second": _per(last["fixes"] - first["fixes"], cpu),
+        "publishers_cpu_percent": round(100 * pub_cpu / window, 1),
+        "publishers_cpu_us_per_message": _per(1e6 * pub_cpu, answered),
+        "cpu_percent_during_window": {
+            key: _round_pct(last["split"][key] - first["split"][key], window)
+            for key in ("machine", "database", "broker")
+        },
+        "connections": args.connections * args.publishers,
+        "http_non_2xx": len(rows) - ok,
+        "messages_published_total": sent,
+        "messages_acked_total": ok,
+        "messages_lost": sent - ok,
+        "fixes_stored_total": stored,
+        "drain_s": 0.0,  # every request is answered before its publisher ends
+    }
 
 
 def _free_port() -> int:

@@ -28,6 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-migrate", action="store_true", help="do not apply pending migrations at start")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    parser.add_argument(
+        "--no-access-log",
+        action="store_true",
+        help="no line per request (trackers POST one position per request: a log line each)",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -52,9 +57,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             host=host,
             port=port,
             log_level=args.log_level,
+            access_log=not args.no_access_log,
         )
     else:
-        uvicorn.run(create_app(settings, pool_size=args.pool_size), host=host, port=port, log_level=args.log_level)
+        uvicorn.run(
+            create_app(settings, pool_size=args.pool_size),
+            host=host,
+            port=port,
+            log_level=args.log_level,
+            access_log=not args.no_access_log,
+        )
     return 0
 
 
