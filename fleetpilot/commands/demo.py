@@ -36,6 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1, help="city and behaviour seed (default 1)")
     parser.add_argument("--accel", type=float, default=600, help="time acceleration of the live day (default 600)")
     parser.add_argument("--once", action="store_true", help="exit after the live day is stored and rolled up")
+    parser.add_argument(
+        "--streets",
+        type=Path,
+        metavar="FILE",
+        help="dry-run on the city's own streets: an OSM extract (.osm.pbf) or GIS centre lines, imported as "
+        "`fleetpilot import-streets` does; the trucks drive routes built on it (default: the synthetic city)",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -55,6 +62,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     history_start = datetime(first.year, first.month, first.day, 6, tzinfo=zone)
 
     print(f"database: {db_url}\nbroker:   {mqtt_url} (MQTT {probe.protocol})", flush=True)
+    args.layer = _street_layer(args.streets, run_dir) if getattr(args, "streets", None) else None
     asyncio.run(_prepare(db_url, settings, args, history_start))
     asyncio.run(_import_plan(db_url, args, live_start, settings.city, settings.timezone))
     logins = asyncio.run(_seed_users(db_url, run_dir))
@@ -102,6 +110,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 _iso(live_start),
                 "--timezone",
                 settings.timezone,
+                *(["--streets", str(args.layer)] if getattr(args, "layer", None) else []),
                 "--broker",
                 mqtt_url,
                 "--mqtt-version",
@@ -149,6 +158,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 _iso(now_start),
                 "--timezone",
                 settings.timezone,
+                *(["--streets", str(args.layer)] if getattr(args, "layer", None) else []),
                 "--broker",
                 mqtt_url,
                 "--mqtt-version",
@@ -185,6 +195,8 @@ async def _prepare(db_url, settings, args, history_start) -> None:
     conn = await connect(db_url)
     try:
         await prepare(conn, settings)
+        if getattr(args, "layer", None):
+            await _import_streets(conn, args.streets)
         if args.history_days > 0 and not await conn.fetchval(
             "SELECT count(*) FROM shifts WHERE starts_at <= $1", history_start
         ):
@@ -196,11 +208,34 @@ async def _prepare(db_url, settings, args, history_start) -> None:
                 start=_iso(history_start),
                 city=settings.city,
                 timezone=settings.timezone,
+                streets=str(args.layer) if getattr(args, "layer", None) else None,
             )
             print("  loaded:", await load_run(conn, history), flush=True)
             print("  rollups:", await run_rollup(conn, tz=settings.timezone), flush=True)
     finally:
         await conn.close()
+
+
+def _street_layer(path: Path, run_dir: Path) -> Path:
+    """The city's street file as the GeoJSON street layer the simulator drives on (run_dir/streets.geojson)."""
+    from fleetpilot.streets.network import layer_geojson, split
+    from fleetpilot.streets.read import read_lines
+
+    segments = split(read_lines(path))
+    layer = run_dir / "streets.geojson"
+    layer.write_text(json.dumps(layer_geojson(segments)))
+    print(f"streets: {len(segments)} segments from {path}", flush=True)
+    return layer
+
+
+async def _import_streets(conn, path: Path) -> None:
+    """import-streets, keeping what the database holds besides (the simulator's access roads)."""
+    from fleetpilot.streets.network import split
+    from fleetpilot.streets.read import read_lines
+    from fleetpilot.streets.store import store_streets
+
+    report = await store_streets(conn, split(read_lines(path)), keep_missing=True)
+    print(f"  imported: {report.added} added, {report.changed} changed, {report.unchanged} unchanged", flush=True)
 
 
 async def _import_plan(
@@ -220,6 +255,7 @@ async def _import_plan(
             start=_iso(start),
             city=city,
             timezone=tz,
+            streets=str(args.layer) if getattr(args, "layer", None) else None,
             **({"stagger_minutes": 0.0} if real_time else {}),
         )
     )

