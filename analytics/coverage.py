@@ -5,6 +5,11 @@ shift at service pace (at most ``service_max_speed_mps``) is matched to it (matc
 nearest street within the match radius). A segment is serviced when at least
 ``serviced_share`` of its bins were, so crossing a street at an intersection, GPS noise
 spilling over from a parallel street, or driving through at traffic speed does not count.
+
+A data gap is not a miss: an unserviced segment whose service window (between the
+serviced segments before and after it in plan order) overlaps a stretch without fixes
+longer than ``no_data_s`` is "unknown — no data", neither serviced nor missed, and left
+out of the coverage rates.
 Definitions and thresholds: docs/analytics.md, "Coverage".
 """
 
@@ -31,13 +36,20 @@ class CoverageParams:
     bin_m: float = 10.0
     serviced_share: float = 0.5
     service_max_speed_mps: float = 6.0
+    # no_data_s: a stretch without fixes longer than this (s) is a data gap. Shorter
+    # dropouts are bridged by interpolated points (``Matched``); across a longer one a
+    # truck at collection pace turns corners the straight line does not follow (2 min at
+    # 5 m/s is 600 m, several blocks), so what it serviced there is unknown.
+    no_data_s: float = 120.0
 
 
 @dataclass(frozen=True)
 class RouteCoverage:
     """Per planned service segment (in the order given): its id, the share of its length
-    driven (0–1) and whether it counts as serviced; the shift's coverage (share of planned
-    segments serviced, and the same weighted by length) and the ids of missed segments."""
+    driven (0–1), whether it counts as serviced and whether it is unknown (no data in its
+    service window); the shift's coverage (share of the known planned segments serviced,
+    and the same weighted by length), the ids of missed segments (known and not serviced)
+    and of the unknown ones."""
 
     segment_ids: np.ndarray
     driven_share: np.ndarray
@@ -45,6 +57,8 @@ class RouteCoverage:
     coverage: float
     coverage_by_length: float
     missed: np.ndarray
+    unknown: np.ndarray
+    no_data: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -56,7 +70,7 @@ class Matched:
     placed every ``bin_m / 2`` on the straight line across each dropout (a gap within a
     trip), at the mean speed of the two fixes around it, and the fix row before it. A 40 s
     dropout at collection pace hides ~100 m of street; without these points a segment
-    serviced in the dark would count as missed.
+    serviced in the dark would count as missed. t, gap_t: epoch ms of each fix and point.
     """
 
     line: np.ndarray
@@ -66,6 +80,8 @@ class Matched:
     gap_along: np.ndarray
     gap_speed: np.ndarray
     gap_row: np.ndarray
+    t: np.ndarray | None = None
+    gap_t: np.ndarray | None = None
 
     def rows(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(line, along, speed) of fixes [start, stop) and of the dropout points between them."""
@@ -75,6 +91,27 @@ class Matched:
             np.concatenate([self.along[start:stop], self.gap_along[lo:hi]]),
             np.concatenate([self.speed[start:stop], self.gap_speed[lo:hi]]),
         )
+
+    def times(self, start: int, stop: int) -> np.ndarray:
+        """Epoch ms of the rows ``rows(start, stop)`` returns, in the same order."""
+        assert self.t is not None and self.gap_t is not None
+        lo, hi = np.searchsorted(self.gap_row, [start, stop - 1])
+        return np.concatenate([self.t[start:stop], self.gap_t[lo:hi]]).astype(np.float64)
+
+
+def data_gaps(
+    t_ms: np.ndarray, window: tuple[float, float] | None, params: CoverageParams = CoverageParams()
+) -> np.ndarray:
+    """(n, 2) epoch-ms intervals without fixes longer than ``no_data_s`` in one shift's
+    sorted fix times: between fixes, and from the window's start to the first fix and from
+    the last fix to its end (a unit switched on late or dying early)."""
+    limit = params.no_data_s * 1000.0
+    t = np.asarray(t_ms, dtype=np.float64)
+    if window is not None and len(t):
+        t = np.concatenate(([min(float(window[0]), t[0])], t, [max(float(window[1]), t[-1])]))
+    step = np.diff(t)
+    at = np.flatnonzero(step > limit)
+    return np.column_stack([t[at], t[at + 1]]) if len(at) else np.zeros((0, 2))
 
 
 def match_track(index: LineIndex, track: Track, params: CoverageParams = CoverageParams()) -> Matched:
@@ -88,7 +125,9 @@ def match_track(index: LineIndex, track: Track, params: CoverageParams = Coverag
     gy = track.y[row] + frac * (track.y[row + 1] - track.y[row])
     gap_line, gap_along = index.match(gx, gy)
     gap_speed = 0.5 * (track.speed[row] + track.speed[row + 1])
-    return Matched(line, along, track.speed, gap_line, gap_along, gap_speed, row)
+    t = track.fixes.t.astype(np.float64)
+    gap_t = t[row] + frac * (t[row + 1] - t[row])
+    return Matched(line, along, track.speed, gap_line, gap_along, gap_speed, row, t, gap_t)
 
 
 def on_route(
@@ -111,10 +150,14 @@ def route_coverage(
     along: np.ndarray,
     speed: np.ndarray,
     params: CoverageParams = CoverageParams(),
+    t_ms: np.ndarray | None = None,
+    gaps: np.ndarray | None = None,
 ) -> RouteCoverage:
     """Coverage of one shift whose fixes matched ``line`` / ``along`` at ``speed`` (see
     ``Matched.rows``), against the planned service segments ``planned`` (indices into the
-    index)."""
+    index, in service order). With ``t_ms`` (the rows' times, ``Matched.times``) and
+    ``gaps`` (``data_gaps``), unserviced segments whose service window overlaps a gap are
+    unknown rather than missed."""
     planned = np.asarray(planned, dtype=np.int64)
     length = index.length_m[planned]
     n_bins = np.maximum(np.ceil(length / params.bin_m), 1).astype(np.int64)
@@ -129,12 +172,54 @@ def route_coverage(
     driven[offset[k] + b] = True
     share = np.add.reduceat(driven, offset[:-1]) / n_bins if len(planned) else np.zeros(0)
     serviced = share >= params.serviced_share
-    total = len(planned)
+    unknown = np.zeros(len(planned), dtype=bool)
+    if t_ms is not None and gaps is not None and len(gaps) and len(planned):
+        unknown = _in_gap(serviced, k, np.asarray(t_ms, dtype=np.float64)[hit], gaps)
+    known = ~unknown
+    ids = index.ids[planned]
     return RouteCoverage(
-        segment_ids=index.ids[planned],
+        segment_ids=ids,
         driven_share=share,
         serviced=serviced,
-        coverage=float(serviced.mean()) if total else float("nan"),
-        coverage_by_length=float(length[serviced].sum() / length.sum()) if total and length.sum() > 0 else float("nan"),
-        missed=index.ids[planned][~serviced],
+        coverage=float(serviced[known].mean()) if known.any() else float("nan"),
+        coverage_by_length=(
+            float(length[serviced & known].sum() / length[known].sum())
+            if known.any() and length[known].sum() > 0
+            else float("nan")
+        ),
+        missed=ids[~serviced & known],
+        unknown=unknown,
+        no_data=ids[unknown],
     )
+
+
+def _in_gap(serviced: np.ndarray, slot: np.ndarray, t: np.ndarray, gaps: np.ndarray) -> np.ndarray:
+    """Per planned segment: unserviced, and its service window overlaps a data gap.
+
+    slot, t: the planned position and time of every hit at service pace. A serviced
+    segment's time is the median of its hits. Only segments serviced in plan order bound
+    a window: one whose time is later than that of a segment after it was passed again
+    later (a slow drive back past it), so it says nothing about when the truck got there.
+    An unserviced segment's window runs from the time of the last in-order serviced
+    segment before it to that of the first one after it (the shift's start or end where
+    there is none)."""
+    n = len(serviced)
+    order = np.lexsort((t, slot))
+    slot_sorted, t_sorted = slot[order], t[order]
+    count = np.bincount(slot_sorted, minlength=n)
+    first = np.concatenate(([0], np.cumsum(count)[:-1]))
+    when = np.full(n, np.inf)
+    has = count > 0
+    when[has] = t_sorted[first[has] + count[has] // 2]
+    done = serviced & has
+    reached_by = np.minimum.accumulate(np.where(done, when, np.inf)[::-1])[::-1]  # earliest later service
+    done &= when <= reached_by
+    pos = np.arange(n)
+    prev = np.maximum.accumulate(np.where(done, pos, -1))
+    after = np.minimum.accumulate(np.where(done, pos, n)[::-1])[::-1]
+    t_prev = np.where(prev >= 0, when[np.maximum(prev, 0)], -np.inf)
+    t_next = np.where(after < n, when[np.minimum(after, n - 1)], np.inf)
+    lo, hi = np.minimum(t_prev, t_next), np.maximum(t_prev, t_next)
+    g0, g1 = np.sort(gaps[:, 0]), np.sort(gaps[:, 1])
+    overlapping = np.searchsorted(g0, hi, side="left") - np.searchsorted(g1, lo, side="right")
+    return ~serviced & (overlapping > 0)

@@ -21,7 +21,7 @@ from numpy.typing import ArrayLike
 
 from .activity import FACILITY_TYPES, ActivityParams, ActivitySplit, Geofences, rest_mask, split_activity, turnaround
 from .columns import DeviceEvents, Fixes
-from .coverage import CoverageParams, Matched, RouteCoverage, match_track, on_route, route_coverage
+from .coverage import CoverageParams, Matched, RouteCoverage, data_gaps, match_track, on_route, route_coverage
 from .geo import LocalFrame
 from .hotspots import Grid, events_per_cell, passes_per_cell, passes_per_segment
 from .matching import LineIndex
@@ -162,6 +162,7 @@ class Analysis:
                     "turnaround_s": None if np.isnan(turn[i]) else float(turn[i]),
                     "coverage": None if cov is None else cov.coverage,
                     "missed_segments": [] if cov is None else [str(s) for s in cov.missed],
+                    "no_data_segments": [] if cov is None else [str(s) for s in cov.no_data],
                     "metrics": {
                         "no_data_s": seconds["no_data"],
                         "trips": int(trips[i]),
@@ -215,7 +216,10 @@ def analyse(
             continue
         lines = city.streets.positions(plan)
         serving[a:b] = on_route(city.streets, lines, matched.line[a:b], matched.speed[a:b], params.coverage)
-        coverage.append(route_coverage(city.streets, lines, *matched.rows(a, b), params.coverage))
+        gaps = data_gaps(track.fixes.t[a:b], None if windows is None else tuple(windows[i]), params.coverage)
+        coverage.append(
+            route_coverage(city.streets, lines, *matched.rows(a, b), params.coverage, matched.times(a, b), gaps)
+        )
     lap("coverage")
     activity = split_activity(track, stops, serving, city.geofences, windows, params.activity)
     lap("activity")

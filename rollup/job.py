@@ -93,8 +93,8 @@ FROM route_segments WHERE service GROUP BY route_id, version
 INSERT_METRICS = """
 INSERT INTO shift_metrics (shift_id, vehicle_id, route_id, day, fixes, distance_m, on_route_m, deadhead_m,
     collection_s, deadhead_s, facility_s, break_s, idle_s, stops, dwell_mean_s, turnaround_s, coverage,
-    missed_segments, metrics, stop_points)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+    missed_segments, no_data_segments, metrics, stop_points)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
 """
 INSERT_EVENT = """
 INSERT INTO shift_events (shift_id, ts, kind, source, lon, lat, magnitude, speed_before, speed_after, context)
@@ -116,6 +116,7 @@ METRIC_COLUMNS = (
     "turnaround_s",
     "coverage",
     "missed_segments",
+    "no_data_segments",
 )
 
 

@@ -57,7 +57,8 @@ class SegmentCoverage(BaseModel):
     service: bool
     shifts: int
     missed: int
-    coverage: float
+    no_data: int = 0  # shifts with no data in the segment's service window: neither driven nor missed
+    coverage: float | None  # share of the shifts with data that drove it; None when none had data
 
 
 class RouteSegmentsCoverage(BaseModel):

@@ -78,7 +78,8 @@ ALL_ROUTES_CELLS = WEEK_CELLS.format(routes="route_id IS NOT NULL AND $1::text I
 SEGMENT_COVERAGE = f"""
 WITH {CELLS}
 SELECT rs.seq, rs.segment_id, st.name, rs.service,
-       (SELECT count(*) FROM v WHERE v.visible AND rs.segment_id = ANY (v.missed_segments)) AS missed
+       (SELECT count(*) FROM v WHERE v.visible AND rs.segment_id = ANY (v.missed_segments)) AS missed,
+       (SELECT count(*) FROM v WHERE v.visible AND rs.segment_id = ANY (v.no_data_segments)) AS no_data
 FROM route_segments rs
 JOIN routes r ON r.route_id = rs.route_id AND r.current_version = rs.version
 LEFT JOIN street_segments st ON st.segment_id = rs.segment_id
@@ -196,7 +197,11 @@ async def segment_coverage(conn: asyncpg.Connection, scope: AggregateScope, rout
     segments = []
     if shifts and version is not None:
         segments = [
-            SegmentCoverage(**dict(r), shifts=shifts, coverage=1 - r["missed"] / shifts)
+            SegmentCoverage(
+                **dict(r),
+                shifts=shifts,
+                coverage=1 - r["missed"] / (shifts - r["no_data"]) if shifts > r["no_data"] else None,
+            )
             for r in await conn.fetch(SEGMENT_COVERAGE, *args)
         ]
     return RouteSegmentsCoverage(

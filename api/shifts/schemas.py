@@ -85,6 +85,7 @@ class ShiftMetrics(BaseModel):
     turnaround_s: float | None
     coverage: float | None
     missed_segments: list[str]
+    no_data_segments: list[str] = []  # unknown: their service window fell in a data gap
     details: ShiftDetails
 
 

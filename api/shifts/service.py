@@ -49,7 +49,8 @@ SELECT json_build_object(
     'metrics', (SELECT row_to_json(m) FROM (
         SELECT computed_at, fixes, distance_m / 1000.0 AS distance_km, on_route_m / 1000.0 AS on_route_km,
                deadhead_m / 1000.0 AS deadhead_km, collection_s, deadhead_s, facility_s, break_s, idle_s,
-               stops, dwell_mean_s, turnaround_s, coverage, missed_segments, metrics AS details
+               stops, dwell_mean_s, turnaround_s, coverage, missed_segments, no_data_segments,
+               metrics AS details
         FROM shift_metrics WHERE shift_id = s.shift_id) m),
     -- The stops for the map, from the rollup's compact [lon, lat, arrival epoch s, dwell s].
     -- Stored in this shape by the rollup job: embedded as it is.
@@ -138,16 +139,19 @@ def track_step_s(grant: ShiftGrant) -> int:
 
 
 async def shift_track(conn: asyncpg.Connection, grant: ShiftGrant) -> dict[str, Any]:
-    """The shift as GeoJSON: route driven (thinned), planned segments (missed ones flagged), events.
+    """The shift as GeoJSON: route driven (thinned), planned segments (missed and no-data ones
+    flagged: a segment serviced while the unit had no fix is unknown, not missed), events.
 
     The driven line's coordinates stay pre-serialised JSON (an orjson Fragment) from the
     database to the response, so they are never turned into Python floats.
     """
     step = track_step_s(grant)
     driven = await conn.fetchrow(TRACK, grant.vehicle_id, grant.starts_at, grant.ends_at, float(step))
-    missed = set(
-        await conn.fetchval("SELECT missed_segments FROM shift_metrics WHERE shift_id = $1", grant.shift_id) or []
+    outcome = await conn.fetchrow(
+        "SELECT missed_segments, no_data_segments FROM shift_metrics WHERE shift_id = $1", grant.shift_id
     )
+    missed = set(outcome["missed_segments"]) if outcome else set()
+    no_data = set(outcome["no_data_segments"]) if outcome else set()
     features = [
         feature(
             {"type": "LineString", "coordinates": orjson.Fragment(driven["coordinates"])}
@@ -170,6 +174,7 @@ async def shift_track(conn: asyncpg.Connection, grant: ShiftGrant) -> dict[str, 
                     segment_id=row["segment_id"],
                     service=row["service"],
                     missed=row["segment_id"] in missed,
+                    no_data=row["segment_id"] in no_data,
                 )
             )
     for row in await conn.fetch(EVENTS, grant.shift_id):

@@ -35,7 +35,7 @@ ORDER BY rs.route_id, rs.seq
 # [$2, $3] that has any (no crew read: shift_crew is not joined).
 SHIFTS = """
 WITH before AS (
-    SELECT m.route_id, m.vehicle_id, m.day, m.missed_segments, m.stop_points
+    SELECT m.route_id, m.vehicle_id, m.day, m.missed_segments, m.no_data_segments, m.stop_points
     FROM shift_metrics m JOIN shifts s ON s.shift_id = m.shift_id
     WHERE m.route_id = ANY($1::text[]) AND m.day BETWEEN $2 AND $3 AND s.starts_at <= $4
 )
@@ -46,7 +46,9 @@ SELECT * FROM before WHERE day = (SELECT max(day) FROM before) ORDER BY route_id
 @dataclass(frozen=True)
 class Evidence:
     service_request_id: str
-    verdict: str  # serviced | missed | no_shift (no shift of a planning route) | no_segment (nothing planned there)
+    # serviced | missed | no_data (the shifts had no positions while servicing it: unknown, not
+    # missed) | no_shift (no shift of a planning route) | no_segment (nothing planned there)
+    verdict: str
     segment_id: str | None
     route_id: str | None
     vehicle_id: str | None
@@ -62,6 +64,11 @@ class Evidence:
             return f"Collected on {self.collection_day}{when} (route {self.route_id}, truck {self.vehicle_id})."
         if self.verdict == "missed":
             return f"Not collected on {self.collection_day} (route {self.route_id}): a return trip is needed."
+        if self.verdict == "no_data":
+            return (
+                f"Not known for {self.collection_day} (route {self.route_id}): the truck's unit sent no positions"
+                " while it serviced this street; ask the crew."
+            )
         if self.verdict == "no_shift":
             return "No collection on this street was recorded in the days before the complaint."
         return "No planned collection at this place."
@@ -113,8 +120,10 @@ async def evidence(conn: asyncpg.Connection, complaint: Complaint, city_day) -> 
     shifts = [s for s in shifts if segment in plans[s["route_id"]]]
     if not shifts:
         return Evidence(complaint.service_request_id, "no_shift", segment, **none)
-    serving = [s for s in shifts if segment not in s["missed_segments"]]
-    shift = (serving or shifts)[0]
+    # A shift with no data where the segment was due neither serviced nor missed it.
+    serving = [s for s in shifts if segment not in s["missed_segments"] and segment not in s["no_data_segments"]]
+    missing = [s for s in shifts if segment in s["missed_segments"]]
+    shift = (serving or missing or shifts)[0]
     where = (complaint.lon, complaint.lat)
     if where[0] is None:  # address only: the middle of the planned segment
         line = np.asarray(segments.lines[segments.ids.index(segment)], dtype=float)
@@ -124,7 +133,7 @@ async def evidence(conn: asyncpg.Connection, complaint: Complaint, city_day) -> 
     passed = datetime.fromisoformat(stop["arrived_at"].replace("Z", "+00:00")) if stop else None
     return Evidence(
         service_request_id=complaint.service_request_id,
-        verdict="serviced" if serving else "missed",
+        verdict="serviced" if serving else "missed" if missing else "no_data",
         segment_id=segment,
         route_id=shift["route_id"],
         vehicle_id=shift["vehicle_id"],

@@ -6,8 +6,10 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fleetpilot.analytics.columns import Fixes
 from fleetpilot.analytics.coverage import CoverageParams, match_track, on_route, route_coverage
 from fleetpilot.analytics.matching import LineIndex
+from fleetpilot.analytics.pipeline import analyse
 from fleetpilot.analytics.segmentation import build_track
 
 
@@ -107,3 +109,47 @@ def test_coverage_is_a_share(build, seed, n_fixes, n_planned):
     assert 0.0 <= cov.coverage <= 1.0 and 0.0 <= cov.coverage_by_length <= 1.0
     assert np.all((cov.driven_share >= 0) & (cov.driven_share <= 1))
     assert len(cov.missed) == int((~cov.serviced).sum())
+
+
+def _outage(sim, minutes: float):
+    """The shift of ``sim`` with the most planned segments among those the truth says
+    were fully serviced, re-analysed with ``minutes`` of fixes cut out mid-shift (the
+    receiver dead while the crew kept collecting)."""
+    k = max(
+        (i for i, s in enumerate(sim.truth) if not s["skipped_segments"] and s["completed"]),
+        key=lambda i: len(sim.planned[i]),
+    )
+    f = sim.fixes
+    mine = f.vehicle == k
+    t0 = sim.truth[k]["depot_departure"] + 2 * 3_600_000  # two hours into the round
+    cut = mine & (f.t >= t0) & (f.t < t0 + minutes * 60_000)
+    keep = mine & ~cut
+    columns = {name: getattr(f, name)[keep] for name in ("t", "lon", "lat", "speed", "heading", "hdop")}
+    fixes = Fixes.from_columns(columns | {"vehicle": np.zeros(int(keep.sum()), dtype=np.int32)})
+    return k, analyse(fixes, sim.city, [sim.planned[k]], sim.windows[k : k + 1]).coverage[0]
+
+
+def test_a_data_gap_is_not_a_miss(sim_day):
+    """A 40-minute GPS outage on a fully serviced shift: the streets serviced in the dark
+    are unknown (no data), not missed, and coverage of the known streets stays at truth."""
+    k, cov = _outage(sim_day, 40)
+    assert len(cov.missed) == 0, cov.missed  # before the fix: 14 of 144 missed, coverage 0.90
+    assert cov.coverage == pytest.approx(1.0, abs=0.02)
+    assert 10 <= len(cov.no_data) < len(sim_day.planned[k]) // 2, len(cov.no_data)
+    assert not np.any(cov.unknown & cov.serviced)
+
+
+def test_a_skipped_street_is_still_missed_when_the_data_is_there(build):
+    """Data gaps elsewhere in the shift do not excuse a street skipped in plain sight."""
+    index = _grid_index(build.frame)
+    track = _drive_east(build, 4.0)
+    m = match_track(index, track)
+    n = len(track.fixes)
+    planned = index.positions(["h00", "v11", "h30"])  # v11 is skipped between two serviced streets
+    late_gap = np.array([[m.t[-1], m.t[-1] + 3_600_000.0]])  # the unit dies after the last fix
+    cov = route_coverage(index, planned, *m.rows(0, n), CoverageParams(), m.times(0, n), late_gap)
+    assert cov.missed.tolist() == ["v11"] and not cov.unknown.any()
+    early = route_coverage(
+        index, index.positions(["h00", "h30", "v11"]), *m.rows(0, n), CoverageParams(), m.times(0, n), late_gap
+    )
+    assert early.missed.tolist() == [] and early.no_data.tolist() == ["v11"]  # planned after the last serviced one

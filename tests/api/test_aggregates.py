@@ -133,6 +133,22 @@ def test_segment_coverage_of_a_route(shared_api):
     assert south["suppressed"] and south["segments"] == []
 
 
+def test_a_shift_with_no_data_on_a_segment_neither_drove_nor_missed_it(api):
+    """Two visible shifts that missed seg-c had no data there instead: they leave its missed
+    count and its coverage denominator (4 shifts with data, 1 missed), and are shown apart."""
+    week = [api.world.week1 + timedelta(days=i) for i in range(6)]
+    api.sql(
+        "UPDATE shift_metrics SET missed_segments = '{}', no_data_segments = '{seg-c}'"
+        " WHERE route_id = 'r-north' AND day = ANY($1::date[]) AND missed_segments = '{seg-c}'",
+        week[:4],
+    )
+    body = api.get("/api/v1/routes/r-north/coverage", "supervisor", params=_range(api)).json()
+    coverage = {s["segment_id"]: (s["shifts"], s["missed"], s["no_data"], s["coverage"]) for s in body["segments"]}
+    assert coverage["seg-c"] == (6, 1, 2, pytest.approx(0.75))
+    assert coverage["seg-a"] == (6, 0, 0, 1.0)
+    assert _efficiency(api)["missed_segments"] == [{"segment_id": "seg-c", "shifts_missed": 1, "share": 1 / 6}]
+
+
 def test_hotspot_cells_below_k_are_left_out_and_only_counted(shared_api):
     body = shared_api.get("/api/v1/hotspots/cells", "data_officer", params=_range(shared_api)).json()
     assert body["method"] == "gi_star" and body["min_passes"] == HotspotParams().min_passes

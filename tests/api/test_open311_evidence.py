@@ -92,6 +92,21 @@ def test_the_record_answers_complaints(api):
         assert "shift_id" not in text
 
 
+def test_a_data_gap_is_no_data_not_a_miss_in_the_evidence(api):
+    """The shift that missed seg-c had in truth no positions while it was due: the 311 team
+    hears "not known", never "not collected"."""
+    run(with_conn(api.database_url, seed_city))
+    day3 = api.world.week1 + timedelta(days=3)
+    api.sql(
+        "UPDATE shift_metrics SET missed_segments = '{}', no_data_segments = '{seg-c}'"
+        " WHERE route_id = 'r-north' AND day = $1",
+        day3,
+    )
+    found = _answer(api, _complaint(day3, *SEG_C))
+    assert (found.verdict, found.segment_id, found.route_id) == ("no_data", "seg-c", "r-north")
+    assert found.passed_at is None and "Not known" in found.reply(str)
+
+
 @pytest.mark.parametrize("fmt", ["xml", "json"])
 def test_the_311_team_gets_a_csv_of_evidence(api, tmp_path, fmt):
     """`fleetpilot open311` reads a GeoReport v2 server (the spec's, written in the tests) and

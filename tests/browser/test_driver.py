@@ -266,3 +266,53 @@ def test_the_map_frames_the_route_again_when_a_desktop_window_narrows_to_a_phone
     page.wait_for_function(FRAMED)
     screenshot(page, "driver-driver-after-resize-phone")
     context.close()
+
+
+PLANNED_NOT_MISSED = """
+SELECT rs.segment_id FROM shifts s
+JOIN route_segments rs ON rs.route_id = s.route_id AND rs.version = s.route_version AND rs.service
+JOIN shift_metrics m ON m.shift_id = s.shift_id
+WHERE s.shift_id = $1 AND NOT rs.segment_id = ANY (m.missed_segments)
+ORDER BY rs.seq LIMIT 3"""
+
+
+def test_streets_due_in_a_data_gap_show_as_unknown_not_missed(driver_page, browser, pilot, axe):
+    """A shift whose unit sent nothing while three streets were due (set in its rollup as the
+    rollup stores it): the crew sees them as "unknown — no data" on the map and in the list,
+    apart from the missed ones; the supervisor's coverage page counts them apart too."""
+    shift = pilot.own_shifts[0]
+    unknown = [r["segment_id"] for r in pilot.sql(PLANNED_NOT_MISSED, shift)]
+    assert len(unknown) == 3
+    pilot.sql("UPDATE shift_metrics SET no_data_segments = $2 WHERE shift_id = $1", shift, unknown)
+    try:
+        open_page(driver_page, f"driver.html?shift={shift}")
+        grey = driver_page.evaluate(
+            """() => document.getElementById("shift-map").data.find((t) => t.name === "Unknown — no data")"""
+        )
+        assert grey and sum(x is None for x in grey["x"]) == 3  # three lines, None-separated
+        delays = driver_page.inner_text("#delays")
+        assert "3 planned street segment(s) are unknown — no data" in delays
+        assert "not counted as missed" in delays
+        assert "grey dashes: unknown" in driver_page.inner_text("#map-note")
+        assert horizontal_overflow(driver_page) <= 0
+        assert axe.check(driver_page, "driver-no-data") == []
+        assert driver_page.watch.problems() == []
+        screenshot(driver_page, "driver-no-data-phone")
+
+        context = signed_in_context(browser, pilot.base, pilot.tokens["supervisor"], DESKTOP)
+        page = context.new_page()
+        try:
+            route = pilot.sql("SELECT route_id FROM shifts WHERE shift_id = $1", shift)[0]["route_id"]
+            day = pilot.start + timedelta(days=pilot.days - 1)
+            open_page(page, f"coverage.html?route={route}&from={pilot.start.isoformat()}&to={day.isoformat()}")
+            assert "3 planned segment(s) had shifts with no position data" in page.inner_text("#no-data-note")
+            assert "No data on" in page.text_content("#missed-table thead")
+            rows = page.eval_on_selector_all(
+                "#missed-table tbody tr", "rows => rows.map((r) => r.cells[0].textContent.trim())"
+            )
+            assert set(unknown) <= set(rows)
+            screenshot(page, "supervisor-coverage-no-data-desktop")
+        finally:
+            context.close()
+    finally:
+        pilot.sql("UPDATE shift_metrics SET no_data_segments = '{}' WHERE shift_id = $1", shift)

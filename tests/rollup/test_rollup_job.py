@@ -153,6 +153,54 @@ def test_late_data_recomputes_only_the_marked_vehicle_day(db_url, fleet):
     assert result.shifts == 1 and result.cleared_marks == 1 and marks == 0
 
 
+def test_a_stored_gap_of_forty_minutes_is_no_data_not_missed(db_url, fleet):
+    """The rollup stores what the analytics found: 40 minutes of a shift's fixes never
+    arrived, so the streets due then are no_data_segments, not missed_segments, and the
+    stored coverage leaves them out."""
+
+    async def body():
+        conn = await asyncpg.connect(db_url)
+        try:
+            await load_run(conn, fleet)
+            await run_rollup(conn)
+            target = await conn.fetchrow(
+                "SELECT s.shift_id, s.vehicle_id, s.starts_at, m.coverage, m.missed_segments"
+                " FROM shifts s JOIN shift_metrics m USING (shift_id) ORDER BY s.starts_at, s.shift_id LIMIT 1"
+            )
+            await conn.execute(
+                "DELETE FROM fixes WHERE vehicle_id = $1"
+                " AND ts >= $2::timestamptz + interval '90 minutes' AND ts < $2::timestamptz + interval '130 minutes'",
+                target["vehicle_id"],
+                target["starts_at"],
+            )
+            await conn.execute(
+                "INSERT INTO rollup_dirty (vehicle_id, day) VALUES ($1, ($2 AT TIME ZONE 'UTC')::date)",
+                target["vehicle_id"],
+                target["starts_at"],
+            )
+            await run_rollup(conn)
+            after = await conn.fetchrow(
+                "SELECT coverage, missed_segments, no_data_segments FROM shift_metrics WHERE shift_id = $1",
+                target["shift_id"],
+            )
+            planned = await conn.fetchval(
+                "SELECT count(*) FROM route_segments rs JOIN shifts s"
+                " ON s.route_id = rs.route_id AND s.route_version = rs.version WHERE s.shift_id = $1 AND rs.service",
+                target["shift_id"],
+            )
+            return target, after, planned
+        finally:
+            await conn.close()
+
+    before, after, planned = run(body())
+    unknown, missed = len(after["no_data_segments"]), len(after["missed_segments"])
+    assert unknown >= 5, after
+    assert set(after["missed_segments"]) <= set(before["missed_segments"])  # nothing newly "missed"
+    # Coverage of the known streets: the unknown ones are in neither numerator nor denominator.
+    assert after["coverage"] == pytest.approx((planned - unknown - missed) / (planned - unknown), abs=1e-6)
+    assert not set(after["no_data_segments"]) & set(after["missed_segments"])
+
+
 def test_non_finite_numbers_become_null_in_stored_json():
     from fleetpilot.rollup.job import _json
 

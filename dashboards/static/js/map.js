@@ -44,6 +44,7 @@ export const COLOURS = {
   facilityLine: "#6b4f96",
   event: "#c0262d",
   hot: "#7a0010",
+  noData: "#8a8f98",
 };
 
 function coordinateLists(geometry) {

@@ -59,28 +59,39 @@ startPage("coverage", async () => {
   const stats = (f) => bySegment.get(f.properties.segment_id);
   const hover = (f) => {
     const s = stats(f);
-    return s ? `${s.name || s.segment_id}: driven on ${s.shifts - s.missed} of ${s.shifts} shifts (${fmt.percent(s.coverage)})` : f.properties.segment_id;
+    if (!s) return f.properties.segment_id;
+    const unknown = s.no_data ? `; unknown — no data on ${s.no_data}` : "";
+    return `${s.name || s.segment_id}: driven on ${s.shifts - s.missed - s.no_data} of ${s.shifts} shifts${unknown} (${s.coverage === null ? "no data" : fmt.percent(s.coverage)})`;
   };
-  const inBand = (name) => segments.filter((f) => stats(f) && f.properties.service && band(stats(f).coverage) === name);
+  const inBand = (name) => segments.filter((f) => stats(f) && f.properties.service && stats(f).coverage !== null
+    && band(stats(f).coverage) === name);
+  const unknown = segments.filter((f) => stats(f) && f.properties.service && stats(f).coverage === null);
   const traces = [
     ...cityTraces(city),
     lineTrace(coverage.suppressed ? segments : [], { name: "Planned (figures withheld)", colour: COLOURS.planned, width: 5 }),
     lineTrace(inBand("good"), { name: "≥ 95 % of shifts", colour: COLOURS.good, width: 5, hover }),
     lineTrace(inBand("fair"), { name: "80–95 %", colour: COLOURS.fair, width: 5, hover }),
     lineTrace(inBand("bad"), { name: "below 80 %", colour: COLOURS.bad, width: 6, hover }),
+    lineTrace(unknown, { name: "Unknown — no data", colour: COLOURS.noData, width: 5, dash: "dash", hover }),
   ];
   await drawMap($("coverage-map"), traces, {
     label: `Map of route ${routeId}: ${service.length} planned service segments coloured by how often they were collected`,
-    focus: traces.slice(-4).filter((t) => t.x.length),
+    focus: traces.slice(-5).filter((t) => t.x.length),
   });
 
-  const missed = [...everMissed].sort((a, b) => a.coverage - b.coverage || a.seq - b.seq);
+  // Unknown (no data) shifts are listed beside the misses, never added to them.
+  const missed = service.filter((s) => s.missed > 0 || s.no_data > 0)
+    .sort((a, b) => (a.coverage ?? 2) - (b.coverage ?? 2) || a.seq - b.seq);
   $("missed").innerHTML = tableHtml({
-    caption: "Planned service segments missed at least once", id: "missed-table", stack: true, scroll: true,
+    caption: "Planned service segments missed, or without data, at least once", id: "missed-table", stack: true, scroll: true,
     empty: coverage.suppressed ? "Withheld: too few shifts or people in this period." : "No planned segment was missed.",
     columns: [{ label: "Segment" }, { label: "Street" }, { label: "Missed on", num: true }, { label: "of shifts", num: true },
-      { label: "Coverage", num: true }],
+      { label: "No data on", num: true }, { label: "Coverage", num: true }],
     rows: missed.map((s) => [fmt.esc(s.segment_id), fmt.esc(s.name || "–"), fmt.number(s.missed), fmt.number(s.shifts),
-      fmt.percent(s.coverage)]),
+      fmt.number(s.no_data), s.coverage === null ? "no data" : fmt.percent(s.coverage)]),
   });
+  const gaps = service.filter((s) => s.no_data > 0).length;
+  $("no-data-note").textContent = gaps
+    ? `${fmt.number(gaps)} planned segment(s) had shifts with no position data when they were due: those shifts are "unknown — no data" for them, neither driven nor missed, and left out of coverage.`
+    : "";
 });

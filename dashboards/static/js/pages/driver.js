@@ -77,6 +77,7 @@ async function renderMap(shift, track, city) {
   const driven = features.filter((f) => f.properties.kind === "driven" && f.geometry);
   const planned = features.filter((f) => f.properties.kind === "planned");
   const missed = planned.filter((f) => f.properties.missed);
+  const noData = planned.filter((f) => f.properties.no_data);
   const events = shift.events.filter((e) => e.kind !== "reversing");
   const stops = shift.stops || [];
   const plannedTrace = lineTrace(planned, { name: "Planned route", colour: COLOURS.planned, width: 6,
@@ -91,6 +92,8 @@ async function renderMap(shift, track, city) {
     plannedTrace,
     lineTrace(missed, { name: "Planned, not driven", colour: COLOURS.bad, width: 6, dash: "dot",
       hover: (f) => `Not driven: ${f.properties.segment_id}` }),
+    lineTrace(noData, { name: "Unknown — no data", colour: COLOURS.noData, width: 6, dash: "dash",
+      hover: (f) => `Unknown — no data (the unit sent no positions then): ${f.properties.segment_id}` }),
     lineTrace(driven, { name: "Route you drove", colour: COLOURS.driven, width: 2.5 }),
     pointTrace(stops, { name: "Stops", colour: COLOURS.stop, size: 5,
       hover: (st) => `Stop ${fmt.time(st.arrived_at)}, ${fmt.duration(st.dwell_s)}` }),
@@ -104,7 +107,7 @@ async function renderMap(shift, track, city) {
   });
   const raw = driven[0]?.properties;
   $("map-note").textContent = driven.length
-    ? `Dark line: where the truck went during your shift (one point every ${raw.step_s} s). Blue: the planned route; red dots: planned streets not driven. Diamonds: safety moments, dark red at known hotspots.${stops.length ? " Green dots: where the truck stopped (tap one for its time and length)." : ""}`
+    ? `Dark line: where the truck went during your shift (one point every ${raw.step_s} s). Blue: the planned route; red dots: planned streets not driven${noData.length ? "; grey dashes: unknown — the unit sent no positions when they were due, so they are not counted as missed" : ""}. Diamonds: safety moments, dark red at known hotspots.${stops.length ? " Green dots: where the truck stopped (tap one for its time and length)." : ""}`
     : "The positions of this shift are no longer kept (raw data is deleted after the retention period); the figures above remain.";
 }
 
@@ -121,6 +124,11 @@ function renderHelped(shift, facilityNames) {
   if (missed.length) {
     delays.push(`<li>${fmt.number(missed.length)} planned street segment(s) were not driven; the record shows where the truck went, should a missed pickup be queried.
       <details><summary>Which segments</summary>${missed.map(fmt.esc).join(", ")}</details></li>`);
+  }
+  const noData = m.no_data_segments || [];
+  if (noData.length) {
+    delays.push(`<li>${fmt.number(noData.length)} planned street segment(s) are unknown — no data: the truck's unit sent no positions when they were due. They are not counted as missed, nor in the coverage figure.
+      <details><summary>Which segments</summary>${noData.map(fmt.esc).join(", ")}</details></li>`);
   }
   $("delays").innerHTML = listOrNone(delays, "None recorded on this shift.");
 
