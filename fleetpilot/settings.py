@@ -42,6 +42,12 @@ class Settings(BaseSettings):
         "auto", description="auto: TimescaleDB when the extension can be created, else native partitioning"
     )
     partitions_ahead_days: int = Field(7, ge=1, description="Native mode: daily partitions created ahead of today")
+    release_weeks: int = Field(
+        4,
+        ge=0,
+        description="The rollup service (rollup --every) writes the open-data release of the N whole ISO weeks "
+        "just ended, once a week after Monday 00:00 city time, into <data_dir>/releases (0 = no scheduled release)",
+    )
 
     # Privacy defaults; the admin can change them at run time (stored in the database).
     retention_days: int = Field(90, ge=1, description="Raw fixes and events older than this are removed")

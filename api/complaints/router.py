@@ -1,45 +1,33 @@
-"""/complaints (supervisors) and /me/complaints (a crew member's own route, answered in their favour).
+"""/complaints (supervisors), /complaints.csv (the 311 team's file), /complaints/tally (per
+route and week, released as every aggregate) and /me/complaints (a crew member's own route,
+answered in their favour).
 
 The evidence names routes, segments, trucks and days, never a person. The supervisor reads
 the queue with the SHIFT_LOOKUP capability (which shift a vehicle drove at a time, no people);
 a crew member sees only the complaints that the record answered "serviced" for a shift they
-crewed — the tracking protected them.
+crewed — the tracking protected them. All reads go through service.read_evidence.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import csv
+import io
+from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from fleetpilot.api import policy
+from fleetpilot.api.complaints.service import Crew, Queue, Tally, read_evidence
 from fleetpilot.api.deps import REFUSALS, Allowed, Conn, DayRange
 from fleetpilot.api.ogc.params import city_time
 from fleetpilot.api.policy import Capability
 from fleetpilot.open311.evidence import Evidence
+from fleetpilot.open311.notes import COLUMNS, clock, csv_row
 
 router = APIRouter(tags=["311 complaints"], responses=REFUSALS)
-COLUMNS = """
-c.service_request_id, c.status, c.requested_at, c.address, c.lon, c.lat, c.outside_city, c.outside_pilot,
-c.times_reopened, c.verdict, c.segment_id, c.route_id, c.vehicle_id, c.collection_day, c.passed_at, c.stopped_s,
-c.before_complaint
-"""
-QUEUE = f"""
-SELECT {COLUMNS} FROM complaints c
-WHERE c.requested_at >= $1::date AND c.requested_at < $2::date
-ORDER BY c.requested_at DESC LIMIT $3
-"""
-# Serviced complaints about a shift this person crewed (vehicle, route and day of the evidence).
-MINE = f"""
-SELECT {COLUMNS} FROM complaints c
-WHERE c.verdict = 'serviced' AND EXISTS (
-    SELECT 1 FROM shift_metrics m JOIN shift_crew sc ON sc.shift_id = m.shift_id
-    WHERE sc.person_id = $1 AND m.vehicle_id = c.vehicle_id AND m.route_id = c.route_id AND m.day = c.collection_day
-)
-ORDER BY c.requested_at DESC LIMIT $2
-"""
 
 
 class ComplaintOut(BaseModel):
@@ -60,37 +48,81 @@ class ComplaintOut(BaseModel):
     passed_at: datetime | None
     stopped_s: float | None
     before_complaint: bool | None
+    evidence_version: str
     suggested_reply: str
 
 
+class TallyCell(BaseModel):
+    route_id: str
+    week_start: date
+    released: bool  # False: fewer than k shifts or k drivers that week, so no count is shown
+    complaints: int | None
+    serviced: int | None
+    missed: int | None
+
+
+class TallyOut(BaseModel):
+    start: date
+    end: date
+    k_min_shifts: int
+    k_min_people: int
+    cells: list[TallyCell]
+
+
 def _out(row) -> ComplaintOut:
-    data = dict(row)
-    data["collection_day"] = data["collection_day"] and data["collection_day"].isoformat()
-    evidence = Evidence(
-        data["service_request_id"],
-        data["verdict"] or "no_segment",
-        data["segment_id"],
-        data["route_id"],
-        data["vehicle_id"],
-        data["collection_day"],
-        data["passed_at"],
-        data["stopped_s"],
-        data["before_complaint"],
-    )
-    return ComplaintOut(**data, suggested_reply=evidence.reply(lambda t: city_time(t)[11:]))
+    evidence = Evidence.from_row(row)
+    data = dict(row) | {"collection_day": evidence.collection_day}
+    return ComplaintOut(**data, evidence_version=evidence.version(), suggested_reply=evidence.reply(clock(city_time)))
 
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
 @router.get("/api/v1/complaints", response_model=list[ComplaintOut])
-async def queue(access: Allowed(Capability.SHIFT_LOOKUP), conn: Conn, days: DayRange, limit: Limit = 200):
+async def queue(
+    access: Allowed(Capability.SHIFT_LOOKUP), request: Request, conn: Conn, days: DayRange, limit: Limit = 200
+):
     """The complaint queue with the record's evidence and a suggested reply (newest first)."""
-    return [_out(r) for r in await conn.fetch(QUEUE, days[0], days[1], limit)]
+    view = Queue(days, request.app.state.settings.timezone, limit)
+    return [_out(r) for r in await read_evidence(conn, view)]
+
+
+@router.get("/api/v1/complaints.csv", response_class=Response)
+async def queue_csv(access: Allowed(Capability.SHIFT_LOOKUP), request: Request, conn: Conn, days: DayRange):
+    """The queue as the 311 team's CSV (the same columns as `fleetpilot open311`)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(COLUMNS)
+    view = Queue(days, request.app.state.settings.timezone, 10_000)
+    for row in await read_evidence(conn, view):
+        writer.writerow(
+            csv_row(Evidence.from_row(row), row["requested_at"], row["address"], row["lat"], row["lon"], city_time)
+        )
+    name = f"311-evidence_{days[0]}_{days[1]}.csv"
+    return Response(
+        out.getvalue(), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+@router.get("/api/v1/complaints/tally", response_model=TallyOut)
+async def tally(access: Allowed(Capability.EFFICIENCY), conn: Conn, days: DayRange):
+    """Complaints per route and ISO week of the collection day, released as every aggregate:
+    a week of a route with fewer than k shifts or k drivers shows no count."""
+    scope = await policy.aggregate_scope(conn, access, days)
+    rows = await read_evidence(conn, Tally(scope))
+    return TallyOut(
+        start=scope.start,
+        end=scope.end,
+        k_min_shifts=scope.k_shifts,
+        k_min_people=scope.k_people,
+        cells=[
+            TallyCell(week_start=r["week"], **{k: r[k] for k in TallyCell.model_fields if k != "week_start"})
+            for r in rows
+        ],
+    )
 
 
 @router.get("/api/v1/me/complaints", response_model=list[ComplaintOut])
 async def mine(access: Allowed(Capability.OWN_DATA), conn: Conn, limit: Limit = 200):
     """Complaints about my own shifts that the record answered in my favour (collected)."""
-    me = policy.own_person(access)
-    return [_out(r) for r in await conn.fetch(MINE, me.person_id, limit)]
+    return [_out(r) for r in await read_evidence(conn, Crew(policy.own_person(access), limit))]

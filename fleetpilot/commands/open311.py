@@ -6,30 +6,15 @@ import argparse
 import asyncio
 import csv
 import sys
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fleetpilot.db.connect import resolve_database_url
+from fleetpilot.localtime import day_bounds
 from fleetpilot.settings import Settings
 
 HELP = "read 311 complaints (Open311 GeoReport v2) and write the record's evidence as CSV for the 311 team"
-COLUMNS = [
-    "service_request_id",
-    "requested_at",
-    "address",
-    "lat",
-    "long",
-    "verdict",
-    "segment_id",
-    "route_id",
-    "vehicle_id",
-    "collection_day",
-    "passed_at_local",
-    "stopped_s",
-    "before_complaint",
-    "suggested_reply",
-]
 
 
 class Open311Settings(BaseSettings):
@@ -41,6 +26,9 @@ class Open311Settings(BaseSettings):
     api_key: str | None = None
     service_codes: str = ""  # comma-separated codes that mean "missed collection"
     format: str = "xml"
+    # Post the record's answer as a note where the 311 system accepts updates (mySociety's
+    # Open311 extension, POST servicerequestupdates); off: the 311 team takes the CSV instead.
+    write_back: bool = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sync",
         action="store_true",
-        help="store complaints with their evidence in the database instead, from where the last sync ended",
+        help="store complaints with their evidence in the database instead, from where the last sync ended; "
+        "with FLEETPILOT_OPEN311_WRITE_BACK=true, then post each new answer to the 311 system as a note",
     )
 
 
@@ -62,6 +51,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from fleetpilot.errors import ConfigError
     from fleetpilot.open311.client import GeoReportClient, GeoReportSettings
     from fleetpilot.open311.evidence import evidence
+    from fleetpilot.open311.notes import COLUMNS, csv_row
 
     env = Open311Settings()
     base_url = args.base_url or env.base_url
@@ -81,16 +71,27 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     async def store() -> int:
         from fleetpilot.open311.sync import sync
+        from fleetpilot.open311.writeback import write_back
 
         pool = await open_pool(resolve_database_url(settings), max_size=1)
+        notes = None
         try:
             async with pool.acquire() as conn, GeoReportClient(client_settings) as client:
                 result = await sync(conn, client, datetime.now(timezone.utc), city_day)
+                if env.write_back and result.error is None:
+                    notes = await write_back(conn, client, local)
         finally:
             await pool.close()
         print(f"open311: {result.stored} complaint(s) stored; next sync resumes from {result.cursor.isoformat()}")
+        if notes is not None:
+            print(
+                f"open311 write-back: {notes.posted} note(s) posted, {notes.already} already posted, "
+                f"{len(notes.refused)} refused" + "".join(f"\n  refused {r}" for r in notes.refused)
+            )
         if result.error:
             raise ConfigError(result.error)
+        if notes is not None and notes.error:
+            raise ConfigError(f"write-back stopped: {notes.error}")
         return 0
 
     if args.sync:
@@ -102,27 +103,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         pool = await open_pool(resolve_database_url(settings), max_size=1)
         try:
             async with pool.acquire() as conn, GeoReportClient(client_settings) as client:
-                window = (datetime.combine(start, time(), timezone.utc), datetime.combine(end, time(), timezone.utc))
+                window = day_bounds(start, end, settings.timezone)  # the city's days
                 async for page, _cursor in client.requests(*window):
                     for complaint in page:
                         found = await evidence(conn, complaint, city_day)
                         writer.writerow(
-                            [
-                                complaint.service_request_id,
-                                complaint.requested_at.isoformat(),
-                                complaint.address or "",
-                                "" if complaint.lat is None else complaint.lat,
-                                "" if complaint.lon is None else complaint.lon,
-                                found.verdict,
-                                found.segment_id or "",
-                                found.route_id or "",
-                                found.vehicle_id or "",
-                                found.collection_day or "",
-                                local(found.passed_at) if found.passed_at else "",
-                                "" if found.stopped_s is None else f"{found.stopped_s:.0f}",
-                                "" if found.before_complaint is None else str(found.before_complaint).lower(),
-                                found.reply(lambda t: local(t)[11:]),
-                            ]
+                            csv_row(
+                                found, complaint.requested_at, complaint.address, complaint.lat, complaint.lon, local
+                            )
                         )
         finally:
             await pool.close()

@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         metavar="SECONDS",
         help="keep running, once every SECONDS; each run also creates the day partitions ahead "
-        "(FLEETPILOT_PARTITIONS_AHEAD_DAYS) and applies retention when it last ran a day ago",
+        "(FLEETPILOT_PARTITIONS_AHEAD_DAYS), applies retention when it last ran a day ago, and writes the "
+        "weekly open-data release when a week has ended (FLEETPILOT_RELEASE_WEEKS; 0 = none)",
     )
     parser.add_argument("--batch", type=int, default=50, help="shifts analysed per batch (default 50)")
     parser.add_argument(
@@ -41,10 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     url = asyncio.run(service_database_url(settings, "rollup"))  # its least-privilege role (decision 0009)
-    return asyncio.run(_run(url, args, settings.partitions_ahead_days, settings.timezone))
+    return asyncio.run(_run(url, args, settings))
 
 
-async def _run(url: str, args: argparse.Namespace, partitions_ahead_days: int, tz: str) -> int:
+async def _run(url: str, args: argparse.Namespace, settings: Settings) -> int:
     from fleetpilot.rollup.metrics import RollupMetrics
 
     metrics = RollupMetrics()
@@ -52,7 +53,7 @@ async def _run(url: str, args: argparse.Namespace, partitions_ahead_days: int, t
         metrics.serve(args.metrics_port)
     while True:
         try:
-            report = await _once(url, args, partitions_ahead_days, metrics, tz)
+            report = await _once(url, args, settings, metrics)
         except Exception as exc:
             metrics.runs.labels("error").inc()
             if not args.every:
@@ -70,8 +71,10 @@ async def _run(url: str, args: argparse.Namespace, partitions_ahead_days: int, t
         await asyncio.sleep(args.every)
 
 
-async def _once(url: str, args: argparse.Namespace, partitions_ahead_days: int, metrics, tz: str) -> dict:
-    """One run: rollups, what-if legs, and (as a service) upkeep; returns its report."""
+async def _once(url: str, args: argparse.Namespace, settings: Settings, metrics) -> dict:
+    """One run: rollups, what-if legs, and (as a service) upkeep and the weekly open-data
+    release; returns its report."""
+    tz = settings.timezone
     conn = await connect(url)
     try:
         started = time.perf_counter()
@@ -89,7 +92,7 @@ async def _once(url: str, args: argparse.Namespace, partitions_ahead_days: int, 
             stages["whatif_legs"] = stages.get("whatif_legs", 0.0) + time.perf_counter() - began
         report["stages_s"] = {k: round(v, 3) for k, v in stages.items()}
         if args.every:  # the service keeps storage in shape; a one-off run only rolls up
-            kept = await upkeep(conn, partitions_ahead_days)
+            kept = await upkeep(conn, settings.partitions_ahead_days)
             report["partitions_created"] = kept.partitions_created
             if kept.timescale_jobs_run:
                 report["timescaledb_jobs_run"] = list(kept.timescale_jobs_run)
@@ -99,6 +102,13 @@ async def _once(url: str, args: argparse.Namespace, partitions_ahead_days: int, 
         metrics.dirty_marks.set(await conn.fetchval("SELECT count(*) FROM rollup_dirty"))
     finally:
         await conn.close()
+    if args.every:
+        # After the rollups, so the week just ended is complete in it (api/release/schedule.py).
+        from fleetpilot.api.release.schedule import release_if_due
+
+        written = await release_if_due(url, settings.data_dir, tz, settings.release_weeks)
+        if written is not None:
+            report["open_data_release"] = f"{written.scope.start}_{written.scope.end}"
     seconds = time.perf_counter() - started
     metrics.run_seconds.observe(seconds)
     metrics.shifts.inc(result.shifts)

@@ -15,7 +15,9 @@ that stops (server down) resumes where it ended and skips nothing.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
+import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,6 +46,25 @@ class GeoReportSettings:
     backoff_s: float = 0.5  # doubled per retry, with jitter
 
 
+def update_id_of(body: bytes, fmt: str) -> str | None:
+    """The update_id of a POST servicerequestupdates answer: JSON `[{"update_id": …}]` or
+    `{"service_request_updates": [...]}`, XML `<service_request_updates><request_update>
+    <update_id>…`; None when the answer names none (the POST itself succeeded)."""
+    try:
+        if fmt == "json":
+            found = json.loads(body)
+            if isinstance(found, dict):
+                found = found.get("service_request_updates", [])
+            first = found[0] if isinstance(found, list) and found else {}
+            value = first.get("update_id") if isinstance(first, dict) else None
+        else:
+            element = ET.fromstring(body).find(".//update_id")
+            value = None if element is None else element.text
+    except (ValueError, ET.ParseError):
+        return None
+    return None if value in (None, "") else str(value).strip()
+
+
 def _iso(instant: datetime) -> str:
     return instant.isoformat(timespec="seconds")
 
@@ -60,6 +81,12 @@ class GeoReportClient:
         await self._http.aclose()
 
     async def _get(self, path: str, params: dict[str, str]) -> bytes:
+        return await self._send("GET", path, params)
+
+    async def _send(self, method: str, path: str, params: dict[str, str]) -> bytes:
+        """One call with the key and jurisdiction (query for GET, form body for POST), retried
+        with doubling back-off and jitter on a transport error or 429/5xx; `Unavailable` after
+        the last attempt, httpx.HTTPStatusError at once for any other refusal."""
         s = self.settings
         params = {k: v for k, v in params.items() if v}
         if s.jurisdiction_id:
@@ -72,7 +99,10 @@ class GeoReportClient:
             if attempt:
                 await asyncio.sleep(s.backoff_s * 2 ** (attempt - 1) * (0.5 + random.random()))
             try:
-                response = await self._http.get(url, params=params)
+                if method == "GET":
+                    response = await self._http.get(url, params=params)
+                else:
+                    response = await self._http.post(url, data=params)
             except httpx.TransportError as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 continue
@@ -82,6 +112,14 @@ class GeoReportClient:
             response.raise_for_status()
             return response.content
         raise Unavailable(f"{url}: no answer after {s.retries + 1} attempts ({last})")
+
+    async def post_update(self, update: dict[str, str]) -> str | None:
+        """POST a service request update (mySociety's Open311 extension, as FixMyStreet and
+        its open311-adapter speak it: `POST servicerequestupdates.{fmt}`, form fields
+        service_request_id, update_id, status, updated_datetime, description, plus the key
+        and jurisdiction). Returns the id the server gave the update, if it said one."""
+        body = await self._send("POST", f"servicerequestupdates.{self.settings.fmt}", update)
+        return update_id_of(body, self.settings.fmt)
 
     async def page(self, start: datetime, end: datetime, status: str | None = None) -> list[Complaint]:
         """One answer of `requests.{fmt}` for requests made in [start, end]."""

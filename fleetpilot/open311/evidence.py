@@ -10,8 +10,9 @@ before the complaint was made.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import asyncpg
 import numpy as np
@@ -56,6 +57,33 @@ class Evidence:
     passed_at: datetime | None  # arrival of the truck's stop nearest the complaint
     stopped_s: float | None
     before_complaint: bool | None  # the pass was before the complaint was made
+
+    @classmethod
+    def from_row(cls, row) -> Evidence:
+        """The evidence as stored in a `complaints` row."""
+        day = row["collection_day"]
+        return cls(
+            row["service_request_id"],
+            row["verdict"] or "no_segment",
+            row["segment_id"],
+            row["route_id"],
+            row["vehicle_id"],
+            None if day is None else day.isoformat(),
+            row["passed_at"],
+            row["stopped_s"],
+            row["before_complaint"],
+        )
+
+    def version(self) -> str:
+        """A short fingerprint of what the record says (not of when it was read): a note posted
+        back to the 311 system is keyed by (complaint, version), so the same evidence is never
+        posted twice and changed evidence (late data, a re-opened request) is posted again."""
+        passed = (
+            None if self.passed_at is None else self.passed_at.astimezone(timezone.utc).isoformat(timespec="seconds")
+        )
+        stopped = None if self.stopped_s is None else round(self.stopped_s)
+        said = (self.verdict, self.segment_id, self.route_id, self.vehicle_id, self.collection_day, passed, stopped)
+        return hashlib.sha256(repr(said).encode()).hexdigest()[:12]
 
     def reply(self, local: callable) -> str:
         """A suggested reply for the 311 team; `local` formats an instant in the city's time."""

@@ -86,6 +86,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     # admitted per role (or read-only API key) by policy.Reader, tested in test_ogc.py.
     ("GET", "/open-data/latest/{file}"): EVERYONE,
     ("GET", "/api/v1/complaints"): INDIVIDUAL,
+    ("GET", "/api/v1/complaints.csv"): INDIVIDUAL,
+    ("GET", "/api/v1/complaints/tally"): ANALYSTS,
     ("GET", "/api/v1/me/complaints"): DRIVER,
     ("GET", "/ogc"): EVERYONE,
     ("GET", "/ogc/conformance"): EVERYONE,

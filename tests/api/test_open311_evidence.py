@@ -203,7 +203,10 @@ def test_sync_stores_resumes_and_marks(api):
     finally:
         server.stop()
     # The supervisor's queue: every complaint with its evidence and a suggested reply.
-    week = {"from": week1.isoformat(), "to": (week1 + timedelta(days=7)).isoformat()}
+    # The city's days (America/Chicago): e1, made at 01:00 UTC on Monday, is Sunday evening there.
+    week = {"from": (week1 - timedelta(days=1)).isoformat(), "to": (week1 + timedelta(days=7)).isoformat()}
+    monday_on = api.get("/api/v1/complaints", "supervisor", params={**week, "from": week1.isoformat()}).json()
+    assert "e1" not in {c["service_request_id"] for c in monday_on}
     queue = {c["service_request_id"]: c for c in api.get("/api/v1/complaints", "supervisor", params=week).json()}
     assert set(queue) == {"m1", "a1", "f1", "e1", "d1", "s1"}
     assert queue["m1"]["suggested_reply"].startswith("Not collected") and queue["s1"]["verdict"] == "serviced"
@@ -236,6 +239,104 @@ def test_the_sync_command_stores_from_the_settings(api, tmp_path):
         print(done.stdout, done.stderr)
         assert done.returncode == 0, done.stderr
         assert "1 complaint(s) stored" in done.stdout
+        assert state.updates == [] and state.update_calls == 0  # write-back is off by default
+        # An answered complaint stored earlier (n1, yesterday, has no shift near it to answer it).
+        state.requests.append(
+            {**state.requests[0], "service_request_id": "n0", "requested_datetime": "2026-01-05T15:00:00+00:00"}
+        )
+        api.sql(
+            "INSERT INTO complaints (service_request_id, status, requested_at, verdict, segment_id, route_id, "
+            "vehicle_id, collection_day) VALUES ('n0', 'open', '2026-01-05T15:00:00Z', 'serviced', 'seg-c', 'r-north', "
+            "'truck-1', '2026-01-05')"
+        )
+        env["FLEETPILOT_OPEN311_WRITE_BACK"] = "true"
+        env["FLEETPILOT_OPEN311_API_KEY"] = state.api_key
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+        print(done.stdout, done.stderr)
+        assert done.returncode == 0, done.stderr
+        assert "write-back: 1 note(s) posted" in done.stdout
+        assert [u["service_request_id"] for u in state.updates] == ["n0"]
     finally:
         server.stop()
-    assert [r["service_request_id"] for r in api.sql("SELECT service_request_id FROM complaints")] == ["n1"]
+    stored = api.sql("SELECT service_request_id FROM complaints ORDER BY 1")
+    assert [r["service_request_id"] for r in stored] == ["n0", "n1"]
+
+
+def test_write_back_posts_each_answer_once(api):
+    """Notes go to a 311 server that accepts updates (mySociety's extension, written in the
+    tests): retried through a 503, each (complaint, evidence version) posted once, changed
+    evidence posted again, a server that stays down ends the run with nothing marked, and a
+    refused note keeps its reason."""
+    from fleetpilot.api.ogc.params import city_time
+    from fleetpilot.open311.writeback import write_back
+
+    run(with_conn(api.database_url, seed_city))
+    week1 = api.world.week1
+    at = lambda days, hour: f"{week1 + timedelta(days=days)}T{hour:02d}:00:00+00:00"  # noqa: E731
+    state = GeoReport(api_key="city-key")
+    state.requests = [
+        {"service_request_id": "m1", "service_code": "SAN-MISSED", "status": "open", "requested_datetime": at(3, 15),
+         "lat": SEG_C[1], "long": SEG_C[0]},
+        {"service_request_id": "s1", "service_code": "SAN-MISSED", "status": "closed", "requested_datetime": at(3, 16),
+         "lat": 52.5001, "long": 13.405},
+        {"service_request_id": "f1", "service_code": "SAN-MISSED", "status": "open", "requested_datetime": at(2, 16),
+         "lat": 52.9, "long": 13.9},
+    ]  # fmt: skip
+    server = Served(state)
+    now = datetime.combine(week1 + timedelta(days=6), time(), tzinfo=timezone.utc)
+
+    def once(key="city-key", sync_first=False):
+        settings = GeoReportSettings(base_url=server.url, api_key=key, retries=3, backoff_s=0.01)
+
+        async def go():
+            pool = await open_pool(api.database_url, max_size=1)
+            try:
+                async with pool.acquire() as conn, GeoReportClient(settings) as client:
+                    if sync_first:
+                        assert (await sync(conn, client, now, city_day)).error is None
+                    return await write_back(conn, client, city_time, now=now)
+            finally:
+                await pool.close()
+
+        return run(go())
+
+    try:
+        state.fail_updates_next = 2  # the first note's first two tries
+        first = once(sync_first=True)
+        assert (first.posted, first.already, first.refused, first.error) == (2, 0, [], None)
+        assert state.update_calls == 4
+        week = {"from": (week1 - timedelta(days=1)).isoformat(), "to": (week1 + timedelta(days=7)).isoformat()}
+        queue = {c["service_request_id"]: c for c in api.get("/api/v1/complaints", "supervisor", params=week).json()}
+        sent = {u["service_request_id"]: u for u in state.updates}
+        assert set(sent) == {"m1", "s1"}  # f1 has no answer from the record: the 311 desk's
+        for rid, update in sent.items():
+            assert update["description"] == queue[rid]["suggested_reply"]
+            assert update["update_id"] == f"fleetpilot-{rid}-{queue[rid]['evidence_version']}"
+            assert update["api_key"] == "city-key" and update["updated_datetime"].endswith("Z")
+        assert (sent["m1"]["status"], sent["s1"]["status"]) == ("OPEN", "CLOSED")
+        assert "p-" not in json.dumps(state.updates)
+        # Again: nothing new to say, nothing posted.
+        again = once()
+        assert (again.posted, again.already) == (0, 2) and len(state.updates) == 2
+        # Late data changes s1's evidence: a new version, one new note.
+        api.sql(
+            "UPDATE complaints SET stopped_s = 41, passed_at = requested_at - interval '2 hours' WHERE service_request_id = 's1'"
+        )
+        changed = once()
+        assert (changed.posted, changed.already) == (1, 1) and len(state.updates) == 3
+        assert state.updates[-1]["service_request_id"] == "s1" and "41 s" in state.updates[-1]["description"]
+        # A server that stays down: the run stops, nothing is marked posted, the next run posts it once.
+        api.sql("UPDATE complaints SET stopped_s = 42 WHERE service_request_id = 's1'")
+        state.fail_updates_next = 100
+        down = once()
+        assert down.error and "503" in down.error and down.posted == 0
+        assert api.sql("SELECT count(*) FROM complaint_updates WHERE posted_at IS NULL")[0][0] == 1
+        state.fail_updates_next = 0
+        assert once().posted == 1 and len(state.updates) == 4
+        # A refused note (wrong key) keeps its reason and is not marked posted.
+        api.sql("UPDATE complaints SET stopped_s = 43 WHERE service_request_id = 's1'")
+        refused = once(key="wrong")
+        assert refused.posted == 0 and len(refused.refused) == 1 and "403" in refused.refused[0]
+        assert "403" in api.sql("SELECT last_error FROM complaint_updates WHERE posted_at IS NULL")[0][0]
+    finally:
+        server.stop()

@@ -126,3 +126,29 @@ def test_the_transparency_page_links_the_latest_release(released):
     assert api.get("/open-data/latest/tables/route-efficiency.csv", None).status_code == 200
     for probe in ("../../../etc/passwd", "nope.csv", "%2e%2e/%2e%2e/etc/passwd", "..%2f..%2fetc%2fpasswd"):
         assert api.get(f"/open-data/latest/{probe}", None).status_code == 404, probe
+
+
+def test_the_weekly_release_is_written_once_per_period(api, tmp_path):
+    """The rollup service's job (api/release/schedule.py): once a city week has ended, the
+    release of the weeks just ended is written — once, however often it is asked — and the next
+    week brings the next release, which the transparency page then links."""
+    from datetime import datetime, time, timezone
+
+    from fleetpilot.api.release.schedule import release_if_due
+
+    run(with_conn(api.database_url, seed_city))
+    tz = api.client.app.state.settings.timezone
+    week1 = api.world.week1
+    wednesday = datetime.combine(week1 + timedelta(weeks=4, days=2), time(18), tzinfo=timezone.utc)
+    first = run(release_if_due(api.database_url, tmp_path, tz, 4, now=wednesday))
+    assert first is not None and (first.scope.start, first.scope.end) == (week1, week1 + timedelta(weeks=4))
+    assert (tmp_path / "releases" / f"{week1}_{week1 + timedelta(weeks=4)}" / "datapackage.json").is_file()
+    for later in (wednesday, wednesday + timedelta(days=3)):  # same week: nothing more
+        assert run(release_if_due(api.database_url, tmp_path, tz, 4, now=later)) is None
+    assert run(release_if_due(api.database_url, tmp_path, tz, 0, now=wednesday + timedelta(weeks=1))) is None
+    assert api.sql("SELECT count(*) FROM open_data_releases")[0][0] == 1
+    following = run(release_if_due(api.database_url, tmp_path, tz, 4, now=wednesday + timedelta(weeks=1)))
+    assert (following.scope.start, following.scope.end) == (week1 + timedelta(weeks=1), week1 + timedelta(weeks=5))
+    facts = api.get("/api/v1/transparency", None).json()["latest_open_data"]
+    assert facts["period_start"] == (week1 + timedelta(weeks=1)).isoformat()
+    assert api.get(facts["datapackage"], None).json()["temporal"]["start"] == facts["period_start"]

@@ -29,6 +29,7 @@ EXPECTED_NAV = {
         "efficiency.html",
         "live.html",
         "plans.html",
+        "complaints.html",
         "hotspots.html",
         "access.html",
         "transparency.html",

@@ -19,6 +19,14 @@ from fleetpilot.settings import Settings
 pytestmark = [pytest.mark.integration]
 
 
+async def _fetch(url: str, query: str) -> list:
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetch(query)
+    finally:
+        await conn.close()
+
+
 def scrape(port: int) -> dict[str, float]:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
@@ -64,7 +72,12 @@ def test_rollup_service_exports_metrics_and_survives_a_database_restart(tmp_path
 
         run(migrate())
         port = free_port()
-        env = {**os.environ, "FLEETPILOT_DATABASE_URL": pg.admin_url, "FLEETPILOT_ENV_FILE": "/nonexistent"}
+        env = {
+            **os.environ,
+            "FLEETPILOT_DATABASE_URL": pg.admin_url,
+            "FLEETPILOT_ENV_FILE": "/nonexistent",
+            "FLEETPILOT_DATA_DIR": str(tmp_path),
+        }
         log = open(tmp_path / "rollup.log", "wb")
         started = time.time()
         proc = subprocess.Popen(
@@ -85,8 +98,13 @@ def test_rollup_service_exports_metrics_and_survives_a_database_restart(tmp_path
         assert proc.poll() is None, (tmp_path / "rollup.log").read_text()
         pg.start()
         before = scrape(port).get(ok, 0)
-        wait_for(lambda: scrape(port).get(ok, 0) > before, 30, "a successful run after the restart")
+        wait_for(lambda: scrape(port).get(ok, 0) > before + 1, 30, "successful runs after the restart")
         assert proc.poll() is None
+        # The weekly open-data release: written by the first run, not again by the later ones.
+        releases = run(_fetch(pg.admin_url, "SELECT period_start, period_end, directory FROM open_data_releases"))
+        assert len(releases) == 1, releases
+        assert (releases[0]["period_end"] - releases[0]["period_start"]).days == 28
+        assert releases[0]["directory"].startswith(str(tmp_path / "releases"))
     finally:
         if proc is not None:
             proc.kill()

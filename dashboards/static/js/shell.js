@@ -15,6 +15,7 @@ export const PAGES = [
   { id: "efficiency", href: "efficiency.html", label: "Efficiency trends", roles: ["supervisor", "data_officer"] },
   { id: "live", href: "live.html", label: "Live map", roles: ["supervisor"] },
   { id: "plans", href: "plans.html", label: "Route plans", roles: ["supervisor"] },
+  { id: "complaints", href: "complaints.html", label: "311 complaints", roles: ["supervisor"] },
   { id: "hotspots", href: "hotspots.html", label: "Hotspots", roles: ["supervisor", "data_officer"] },
   // Shown only once the what-if API answers (see whatIfAvailable).
   { id: "whatif", href: "whatif.html", label: "What if", roles: ["data_officer"], needs: "whatif" },

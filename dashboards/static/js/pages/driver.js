@@ -200,6 +200,25 @@ async function renderTrend(trend) {
   });
 }
 
+// Complaints the record answered "collected" about a shift of yours: when the truck passed and
+// stopped, where (the complaint's address, else the street it lies on), and the complaint.
+function protectedItem(c, city) {
+  const street = c.lat === null ? null : nearestStreet(city, c.lon, c.lat);
+  const where = c.address || (street?.name && street.metres <= NEAR_STREET_M ? street.name
+    : `${fmt.number(c.lat, 5)}, ${fmt.number(c.lon, 5)}`);
+  const day = fmt.date(`${c.collection_day}T12:00:00Z`);
+  const when = c.passed_at ? `${day}, ${fmt.time(c.passed_at)}` : day;
+  const stop = c.passed_at ? `; the truck stopped ${fmt.number(c.stopped_s)} s` : "";
+  return `<li data-complaint="${fmt.esc(c.service_request_id)}"><span class="badge good">Answered in your favour</span>
+    <strong>Collected at ${fmt.esc(where)} on ${fmt.esc(when)}</strong>${stop} (route ${fmt.esc(c.route_id)}, truck ${fmt.esc(c.vehicle_id)}).
+    <br><span class="note">311 complaint ${fmt.esc(c.service_request_id)}, made ${fmt.dateTime(c.requested_at)}.</span></li>`;
+}
+
+function renderProtected(complaints, city) {
+  $("protected").innerHTML = listOrNone(complaints.map((c) => protectedItem(c, city)),
+    "No complaint about your route has needed the record so far.");
+}
+
 function renderAccessLog(log) {
   $("access-log").innerHTML = tableHtml({
     caption: "Every access to your data by someone else", stack: true, empty: "Nobody else has opened your data.",
@@ -215,9 +234,10 @@ startPage("driver", async () => {
   const today = Date.parse(`${fmt.today()}T00:00:00Z`);  // the city's day, as a calendar date
   const range = { from: new Date(today - 365 * DAY_MS).toISOString().slice(0, 10),
                   to: new Date(today + DAY_MS).toISOString().slice(0, 10), limit: 100 };
-  const [page, trend, access, city] = await Promise.all([
-    getJson("me/shifts", range), getJson("me/trends"), getJson("me/access-log"), cityLayer(),
+  const [page, trend, access, city, answered] = await Promise.all([
+    getJson("me/shifts", range), getJson("me/trends"), getJson("me/access-log"), cityLayer(), getJson("me/complaints"),
   ]);
+  renderProtected(answered, city);
   const select = $("shift-select");
   select.innerHTML = page.shifts.map((s) =>
     `<option value="${fmt.esc(s.shift_id)}">${fmt.esc(fmt.date(s.starts_at))} · ${fmt.esc(s.route_id || s.vehicle_id)}</option>`).join("");

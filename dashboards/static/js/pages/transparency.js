@@ -12,6 +12,17 @@ function who(roles) {
   return roles.includes("anonymous") ? "everyone" : roles.map((role) => ROLE_WORDS[role] || role).join(", ");
 }
 
+// The latest open-data release (written weekly by the rollup service or by `fleetpilot release`).
+function openData(release) {
+  if (!release) return '<p id="t-open-data">No open-data release has been published yet.</p>';
+  const last = new Date(Date.parse(`${release.period_end}T12:00:00Z`) - 86_400_000).toISOString();
+  return `<p id="t-open-data">Latest release: ${fmt.esc(fmt.date(`${release.period_start}T12:00:00Z`))} to
+    ${fmt.esc(fmt.date(last))}, published ${fmt.esc(fmt.dateTime(release.created_at))}, with the same rule of
+    ${fmt.number(release.k_min_shifts)} shifts and ${fmt.number(release.k_min_people)} people.
+    <a id="t-open-data-link" href="${fmt.esc(release.datapackage)}">datapackage.json</a> lists every file
+    (GeoParquet, GeoJSON, CSV) and describes every field.</p>`;
+}
+
 startPage("transparency", async ({ main }) => {
   const facts = await getJson("transparency");
   const drops = facts.not_stored_last_30_days;
@@ -49,6 +60,10 @@ startPage("transparency", async ({ main }) => {
         columns: [{ label: "Why" }, { label: "Positions", num: true }, { label: "Events", num: true }],
         rows: drops.map((d) => [fmt.esc(REASONS[d.reason] || d.reason), fmt.number(d.fixes), fmt.number(d.events)]),
         empty: "Nothing in the last 30 days." })}
+    </section>
+    <section class="card" aria-labelledby="t-open-data-h">
+      <h2 id="t-open-data-h">Open data</h2>
+      ${openData(facts.latest_open_data)}
     </section>
     <p class="note">Settings last changed ${fmt.esc(fmt.dateTime(facts.settings_updated_at))}.</p>`;
 });
