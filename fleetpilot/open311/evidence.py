@@ -85,16 +85,20 @@ class Evidence:
         said = (self.verdict, self.segment_id, self.route_id, self.vehicle_id, self.collection_day, passed, stopped)
         return hashlib.sha256(repr(said).encode()).hexdigest()[:12]
 
-    def reply(self, local: callable) -> str:
-        """A suggested reply for the 311 team; `local` formats an instant in the city's time."""
+    def reply(self, local: callable, public: bool = False) -> str:
+        """A suggested reply for the 311 team; `local` formats an instant in the city's time.
+        `public`: the note posted to the 311 system, which residents may read (many cities
+        publish their 311 requests) — without route and truck, which with a roster name a crew."""
+        which = "" if public else f" (route {self.route_id}, truck {self.vehicle_id})"
+        route = "" if public else f" (route {self.route_id})"
         if self.verdict == "serviced":
             when = f" at {local(self.passed_at)}; the truck stopped {self.stopped_s:.0f} s" if self.passed_at else ""
-            return f"Collected on {self.collection_day}{when} (route {self.route_id}, truck {self.vehicle_id})."
+            return f"Collected on {self.collection_day}{when}{which}."
         if self.verdict == "missed":
-            return f"Not collected on {self.collection_day} (route {self.route_id}): a return trip is needed."
+            return f"Not collected on {self.collection_day}{route}: a return trip is needed."
         if self.verdict == "no_data":
             return (
-                f"Not known for {self.collection_day} (route {self.route_id}): the truck's unit sent no positions"
+                f"Not known for {self.collection_day}{route}: the truck's unit sent no positions"
                 " while it serviced this street; ask the crew."
             )
         if self.verdict == "no_shift":

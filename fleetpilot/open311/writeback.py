@@ -3,7 +3,8 @@ by default: FLEETPILOT_OPEN311_WRITE_BACK).
 
 Where the 311 system accepts updates — mySociety's Open311 extension, spoken by FixMyStreet
 and its open311-adapter: `POST servicerequestupdates.{fmt}` — each stored complaint the record
-answered ("collected" or "not collected") gets one note with the suggested reply. Where it
+answered ("collected" or "not collected") gets one note: the suggested reply without route and
+truck (many cities publish their 311 requests, and with a roster those name a crew). Where it
 does not, the 311 team takes the CSV instead (supervisor page, `fleetpilot open311`).
 
 Nothing is posted twice: a note is keyed by (complaint, evidence version) in
@@ -86,7 +87,7 @@ async def write_back(
             if version in row["posted"]:
                 result.already += 1
                 continue
-            note = evidence.reply(lambda t: local(t)[11:])
+            note = evidence.reply(lambda t: local(t)[11:], public=True)  # residents may read it
             key = update_id(evidence.service_request_id, version)
             await conn.fetchval(ATTEMPT, evidence.service_request_id, version, key, note)
             update = {

@@ -310,7 +310,11 @@ def test_write_back_posts_each_answer_once(api):
         sent = {u["service_request_id"]: u for u in state.updates}
         assert set(sent) == {"m1", "s1"}  # f1 has no answer from the record: the 311 desk's
         for rid, update in sent.items():
-            assert update["description"] == queue[rid]["suggested_reply"]
+            # The team's reply without route and truck: residents may read the 311 system.
+            assert update["description"] == queue[rid]["suggested_reply"].split(" (route")[0] + (
+                "." if queue[rid]["verdict"] == "serviced" else ": a return trip is needed."
+            )
+            assert "route" not in update["description"] and "truck-" not in update["description"]
             assert update["update_id"] == f"fleetpilot-{rid}-{queue[rid]['evidence_version']}"
             assert update["api_key"] == "city-key" and update["updated_datetime"].endswith("Z")
         assert (sent["m1"]["status"], sent["s1"]["status"]) == ("OPEN", "CLOSED")
