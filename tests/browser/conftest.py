@@ -39,12 +39,15 @@ def _people(roster: dict) -> tuple[str, str]:
     return person, other
 
 
-async def _build(url: str, settings: Settings) -> Pilot:
+async def build_pilot(url: str, settings: Settings, streets: str | None = None) -> Pilot:
+    """The pilot on the synthetic city, or on a real street layer (`streets`, fleetsim --streets)."""
     from fleetsim.offline import generate_fleet
 
     today = datetime.now(timezone.utc).date()
     start = today - timedelta(days=today.weekday() + DAYS)
-    fleet = generate_fleet(n_vehicles=VEHICLES, days=DAYS, seed=SEED, hours=HOURS, start=f"{start}T06:00:00Z")
+    fleet = generate_fleet(
+        n_vehicles=VEHICLES, days=DAYS, seed=SEED, hours=HOURS, start=f"{start}T06:00:00Z", streets=streets
+    )
     person, other = _people(fleet.roster)
     conn = await asyncpg.connect(url)
     try:
@@ -124,7 +127,7 @@ def pilot(pilot_settings):
     """The filled pilot with the API serving it; tokens per role; one audited individual access."""
     from fleetpilot.api.app import create_app
 
-    built = run_async(_build(pilot_settings.database_url, pilot_settings))
+    built = run_async(build_pilot(pilot_settings.database_url, pilot_settings))
     with ApiServer(create_app(pilot_settings)) as server:
         with httpx.Client(base_url=server.base, timeout=30) as client:
             for role, username in built.users.items():

