@@ -387,7 +387,7 @@ class AggregateScope:
 
 
 PRIVACY_SETTINGS = """
-SELECT retention_days, deadletter_days, k_min_shifts, k_min_people, zone_policy, updated_at, updated_by
+SELECT retention_days, deadletter_days, skew_hold_hours, k_min_shifts, k_min_people, zone_policy, updated_at, updated_by
 FROM privacy_settings
 """
 

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     k_min_shifts: int = Field(5, ge=1, description="Aggregates over fewer shifts are suppressed")
     k_min_people: int = Field(3, ge=1, description="Aggregates over fewer distinct people are suppressed")
     deadletter_days: int = Field(7, ge=1, le=90, description="Rejected messages (numbers removed) are kept this long")
+    skew_hold_hours: int = Field(
+        48, ge=1, le=168, description="A clock-skewed unit's messages are held whole this long for a replay"
+    )
 
     # Wire protocol.
     city: str = Field("metro", description="City segment of MQTT topics fleet/<city>/<vehicle>/...")

@@ -32,6 +32,9 @@ class Batch:
     events: list[list] = field(default_factory=list)
     # deadletter.dead_letter(...) per rejected message (write.REJECT_COLUMNS)
     rejects: list[tuple] = field(default_factory=list)
+    # (vehicle_id, received_ms, topic, payload, skew_ms) of clock_skew rejects held whole
+    # for a replay (skewhold.py), besides their scrubbed dead letters
+    held: list[tuple] = field(default_factory=list)
     drops: DropCounts = field(default_factory=dict)
     devices: dict[str, DeviceSeen] = field(default_factory=dict)
     # (vehicle_id, epoch day) that received rows: the rollups covering them are stale
@@ -93,6 +96,9 @@ class Batch:
     def add_reject(self, item: Inbound, reason: str, detail: str) -> None:
         # Kept without positions and without NUL (PostgreSQL text): see ingest.deadletter.
         self.rejects.append(dead_letter(item.received_ms, item.topic, item.payload, reason, detail))
+
+    def hold(self, vid: str, item: Inbound, skew_ms: int) -> None:
+        self.held.append((vid, item.received_ms, item.topic, item.payload, skew_ms))
 
     def saw_device(
         self, vid: str, seq: int, received_ms: int | None, online: bool | None = None, firmware: str | None = None

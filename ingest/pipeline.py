@@ -25,6 +25,7 @@ class Pipeline:
         metrics: IngestMetrics,
         seqs: SeqTracker | None = None,
         dialects: DialectStage | None = None,
+        hold_skewed: bool = True,
     ):
         self.city = city
         self.validator = validator
@@ -33,6 +34,9 @@ class Pipeline:
         self.metrics = metrics
         self.seqs = seqs or SeqTracker()
         self.dialects = dialects
+        # Hold a registered vehicle's clock_skew rejects whole for a replay (skewhold.py);
+        # off in the replay itself, which must not hold a message again.
+        self.hold_skewed = hold_skewed
         # Label children resolved once: prometheus' .labels() costs more than .inc().
         self._received = {c: metrics.received.labels(c) for c in (*CHANNELS, "other")}
         self._rejected: dict[str, object] = {}
@@ -69,6 +73,8 @@ class Pipeline:
         if type(msg) is Rejected:
             self._v1_rejected.inc()
             self.reject(batch, item, msg.reason, msg.detail)
+            if msg.skew_ms is not None and self.hold_skewed and self.registry.windows(vid) is not None:
+                batch.hold(vid, item, msg.skew_ms)
             return
         if type(msg) is not Status:
             self.skew.observe(vid, msg.sent, item.received_ms)

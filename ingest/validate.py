@@ -25,7 +25,8 @@ schema           any other schema violation (missing or unknown field, empty lis
 foreign_vid      ``vid`` names another vehicle than the topic
 clock_skew       a fix or event more than ``max_future_ms`` ahead of the server clock, in a
                  message whose ``sent`` is itself that far ahead: the unit's clock is wrong
-                 (its data is fine); an admin can replay it once the clock is fixed
+                 (its data is fine); a registered vehicle's is also held whole for a short
+                 while (ingest/skewhold.py), so an admin can replay it once the clock is fixed
 future_time      a fix or event more than ``max_future_ms`` ahead of the server clock, the
                  unit's clock (``sent``) being right
 expired          a fix or event older than the retention window
@@ -91,6 +92,7 @@ class Status:
 class Rejected:
     reason: str
     detail: str
+    skew_ms: int | None = None  # clock_skew: the unit's `sent` minus the server's clock
 
 
 Message = Telemetry | Events | Status
@@ -179,6 +181,7 @@ class Validator:
                     return Rejected(
                         "clock_skew",
                         f"unit clock {skew_s:.0f} s ahead (sent); time {msg.t_max} is {ahead_s:.0f} s ahead",
+                        msg.sent - now_ms,
                     )
                 return Rejected("future_time", f"time {msg.t_max} is {ahead_s:.0f} s ahead")
             if msg.t_min < oldest_ms:

@@ -17,7 +17,7 @@ tables: BEGIN, one COPY per table, one statement per side table, COMMIT.
 Timestamps travel as epoch milliseconds: writer connections get a timestamptz codec (see
 `prepare_connection`) so no datetime object is built per row.
 
-The same transaction stores the rejects, adds the privacy drop counts, marks
+The same transaction stores the rejects (and holds clock-skew rejects whole, skewhold.py), adds the privacy drop counts, marks
 ``rollup_dirty`` for every vehicle-day that received rows (late data makes rollups stale;
 the rollup job recomputes them) and updates ``devices``. Day partitions for days not seen
 before are created first (native mode; a no-op with TimescaleDB).
@@ -32,6 +32,7 @@ import asyncpg
 
 from fleetpilot.db.maintenance import ensure_partitions
 from fleetpilot.ingest.batch import Batch
+from fleetpilot.ingest.skewhold import HOLD, MAX_HELD_PER_VEHICLE, hold_rows
 
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00Z, PostgreSQL's timestamp origin, in epoch µs
@@ -173,6 +174,8 @@ async def _side_tables(conn: asyncpg.Connection, batch: Batch) -> None:
     """Rejects, privacy drop counts, stale rollups and device facts of `batch`."""
     if batch.rejects:
         await conn.copy_records_to_table("rejects", records=batch.rejects, columns=REJECT_COLUMNS)
+    if batch.held:
+        await conn.execute(HOLD, *hold_rows(batch.held), MAX_HELD_PER_VEHICLE)
     if batch.drops:
         keys = sorted(batch.drops)
         await conn.execute(

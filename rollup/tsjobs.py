@@ -12,6 +12,15 @@ itself when the scheduler's last run of it failed and its last success is one sc
 interval old (or it never succeeded): the jobs keep their intended cadence whatever the
 scheduler's health, to within the service's period. A healthy scheduler is left alone.
 
+Who runs them: TimescaleDB lets only members of a job's owner run it, and the owner is the
+tables' owner (compression needs it), not the rollup service's least-privilege role. A
+SECURITY DEFINER wrapper does not work: run_job then runs atomically, and compression's
+per-chunk COMMIT fails (`portal snapshots (1) did not account for all active snapshots`),
+continuous-aggregate refreshes refuse (`refresh_continuous_aggregate() cannot be executed
+from a function`); seen on 2.28.3. So `run_due` runs the CALLs on a connection of the
+owner's URL (FLEETPILOT_DATABASE_URL, the migrating role) when one is given, opened only
+when a job is due; the state is read on the service's own connection.
+
 `due` is pure (tested without TimescaleDB); `run_due` and `job_states` need the extension.
 """
 
@@ -101,6 +110,12 @@ async def installed(conn: asyncpg.Connection) -> bool:
     return bool(await conn.fetchval("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'"))
 
 
+def _finite(t: datetime | None) -> datetime | None:
+    """`t`, or None for TimescaleDB's "never" (a job that never succeeded has
+    last_successful_finish -infinity, which asyncpg gives as a naive datetime.min)."""
+    return t if t is not None and t.tzinfo is not None else None
+
+
 async def job_states(conn: asyncpg.Connection) -> list[JobState]:
     rows = await conn.fetch(JOB_STATES)
     return [
@@ -110,9 +125,9 @@ async def job_states(conn: asyncpg.Connection) -> list[JobState]:
             r["hypertable_name"],
             r["schedule_interval"],
             r["last_run_status"],
-            r["last_successful_finish"],
-            r["last_run_started_at"],
-            r["next_start"],
+            _finite(r["last_successful_finish"]),
+            _finite(r["last_run_started_at"]),
+            _finite(r["next_start"]),
             r["total_failures"] or 0,
             r["last_sqlstate"],
             r["last_error"],
@@ -128,14 +143,23 @@ async def runs_by_upkeep(conn: asyncpg.Connection) -> dict[int, datetime]:
     return {int(r["key"].split("_")[2]): datetime.fromisoformat(r["value"]) for r in rows}
 
 
-async def run_due(conn: asyncpg.Connection, now: datetime) -> list[int]:
-    """Run the due jobs with CALL run_job (each commits its own work); returns their ids.
-    Must run outside a transaction (run_job commits)."""
+async def run_due(conn: asyncpg.Connection, now: datetime, owner_url: str | None = None) -> list[int]:
+    """Run the due jobs with CALL run_job (each commits its own work) — on a connection of
+    `owner_url` when given (the jobs' owner; see above), else on `conn` — and return their
+    ids. Must run outside a transaction (run_job commits)."""
     if not await installed(conn):
         return []
+    jobs = due(await job_states(conn), now, await runs_by_upkeep(conn))
+    if not jobs:
+        return []
+    runner = await asyncpg.connect(owner_url) if owner_url else conn
     ran = []
-    for job in due(await job_states(conn), now, await runs_by_upkeep(conn)):
-        await conn.execute("CALL run_job($1)", job.job_id)
-        await conn.execute(RECORD_RUN, meta_key(job.job_id), now.isoformat())
-        ran.append(job.job_id)
+    try:
+        for job in jobs:
+            await runner.execute("CALL run_job($1)", job.job_id)
+            await conn.execute(RECORD_RUN, meta_key(job.job_id), now.isoformat())
+            ran.append(job.job_id)
+    finally:
+        if runner is not conn:
+            await runner.close()
     return ran

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable
 from typing import Annotated, TypeVar
 
@@ -17,6 +18,9 @@ from fleetpilot.api.admin.schemas import (
     PrivacySettings,
     PrivacySettingsOut,
     RetentionOut,
+    SkewHeldOut,
+    SkewReplayIn,
+    SkewReplayOut,
     UserChange,
     UserIn,
     UserOut,
@@ -93,6 +97,21 @@ async def change_device(
     access: Admin, conn: Conn, device_id: Annotated[str, Path(max_length=64)], body: DeviceChange
 ) -> DeviceOut:
     return await _answer(service.change_device(conn, access.principal, device_id, body))
+
+
+@router.get("/skew-held", response_model=list[SkewHeldOut])
+async def skew_held(_: Admin, conn: Conn) -> list[SkewHeldOut]:
+    """Vehicles with messages held for clock skew: how many, and the skew measured on them and now."""
+    return await service.skew_held(conn)
+
+
+@router.post("/vehicles/{vehicle_id}/skew-replay", response_model=SkewReplayOut, responses=NOT_FOUND)
+async def replay_skew(
+    access: Admin, conn: Conn, vehicle_id: Annotated[str, Path(max_length=64)], body: SkewReplayIn
+) -> SkewReplayOut:
+    """Replay the vehicle's held messages with corrected times through the ingest pipeline (off-duty
+    fixes dropped, privacy zones applied, nothing stored twice); the held copies are deleted; audited."""
+    return await _answer(service.replay_skew(conn, access.principal, vehicle_id, body, int(time.time() * 1000)))
 
 
 @router.get("/privacy", response_model=PrivacySettingsOut)

@@ -113,6 +113,8 @@ class PrivacySettings(BaseModel):
     zone_policy: Literal["snap", "drop"]
     # Dead letters (rejected messages, numbers removed); omitted = unchanged.
     deadletter_days: int | None = Field(None, ge=1, le=90)
+    # A clock-skewed unit's messages held whole for a replay (decision 0015); omitted = unchanged.
+    skew_hold_hours: int | None = Field(None, ge=1, le=168)
 
 
 class PrivacySettingsOut(PrivacySettings):
@@ -121,8 +123,39 @@ class PrivacySettingsOut(PrivacySettings):
     k_min_people: int
     retention_days: int
     deadletter_days: int
+    skew_hold_hours: int
     updated_at: datetime
     updated_by: str | None
+
+
+class SkewHeldOut(BaseModel):
+    """A vehicle's messages held for clock skew (decision 0015): counts and skews, never positions."""
+
+    vehicle_id: str
+    held: int
+    oldest: datetime
+    newest: datetime
+    held_skew_s: float  # the unit's clock ahead of the server's, on average over the held messages
+    clock_skew_s: float | None  # its device's skew measured now (near 0 once the clock is fixed)
+
+
+class SkewReplayIn(BaseModel):
+    # How far ahead the unit's clock was, in s; omitted: the skew measured on the held messages.
+    offset_s: float | None = Field(None, ge=-86_400, le=86_400)
+
+
+class SkewReplayOut(BaseModel):
+    vehicle_id: str
+    offset_s: float | None  # the correction applied: the unit's clock was this far ahead
+    measured: bool  # offset_s was measured on the held messages, not stated
+    messages: int
+    replayed: int
+    still_skewed: int
+    fixes_stored: int
+    events_stored: int
+    duplicates: int
+    not_stored: dict[str, int]  # by privacy reason (off_duty, private_mode, privacy_zone): counted only
+    rejected: dict[str, int]
 
 
 class ZoneIn(BaseModel):

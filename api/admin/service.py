@@ -16,6 +16,9 @@ from fleetpilot.api.admin.schemas import (
     PrivacySettings,
     PrivacySettingsOut,
     RetentionOut,
+    SkewHeldOut,
+    SkewReplayIn,
+    SkewReplayOut,
     UserChange,
     UserIn,
     UserOut,
@@ -28,6 +31,7 @@ from fleetpilot.api.auth.passwords import WeakPassword, hash_password
 from fleetpilot.api.policy import Principal, audit, privacy_settings
 from fleetpilot.api.users import UserError, create_user, get_user, list_users
 from fleetpilot.db.maintenance import apply_retention
+from fleetpilot.ingest import replay
 
 
 class NotFound(LookupError):
@@ -64,7 +68,8 @@ WHERE device_id = $1 RETURNING {DEVICE_COLUMNS}
 """
 UPDATE_PRIVACY = """
 UPDATE privacy_settings SET retention_days = $1, k_min_shifts = $2, k_min_people = $3, zone_policy = $4,
-       deadletter_days = coalesce($6, deadletter_days), updated_at = now(), updated_by = $5
+       deadletter_days = coalesce($6, deadletter_days), skew_hold_hours = coalesce($7, skew_hold_hours),
+       updated_at = now(), updated_by = $5
 """
 ZONES = "SELECT zone_id, name, lon, lat, radius_m FROM privacy_zones ORDER BY zone_id"
 INSERT_ZONE = """
@@ -226,6 +231,7 @@ async def set_privacy(conn: asyncpg.Connection, actor: Principal, body: PrivacyS
             body.zone_policy,
             actor.username,
             body.deadletter_days,
+            body.skew_hold_hours,
         )
         await audit(
             conn,
@@ -264,3 +270,23 @@ async def audit_log(
     conn: asyncpg.Connection, action: str | None, person_id: str | None, limit: int, offset: int
 ) -> list[AuditEntry]:
     return [AuditEntry(**dict(r)) for r in await conn.fetch(AUDIT, action, person_id, limit, offset)]
+
+
+async def skew_held(conn: asyncpg.Connection) -> list[SkewHeldOut]:
+    return [SkewHeldOut(**r) for r in await replay.held(conn)]
+
+
+async def replay_skew(
+    conn: asyncpg.Connection, actor: Principal, vehicle_id: str, body: SkewReplayIn, now_ms: int
+) -> SkewReplayOut:
+    """Replay the vehicle's held clock-skew messages through the ingest pipeline; the audit row
+    is written in the replay's transaction."""
+
+    async def record(c: asyncpg.Connection, result: replay.ReplayResult) -> None:
+        await audit(c, actor, "replay_skew_held", detail=result.as_detail())
+
+    try:
+        result = await replay.replay_held(conn, vehicle_id, offset_s=body.offset_s, audit=record, now_ms=now_ms)
+    except replay.UnknownVehicle as exc:
+        raise NotFound(str(exc)) from None
+    return SkewReplayOut(**result.as_detail())

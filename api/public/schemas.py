@@ -51,6 +51,7 @@ class TransparencyOut(BaseModel):
 
     retention_days: int
     deadletter_days: int  # rejected messages (numbers removed) are deleted after this
+    skew_hold_hours: int  # a clock-skewed unit's messages, held whole for a replay, are deleted after this
     k_min_shifts: int
     k_min_people: int
     zone_policy: str  # snap: positions in a privacy zone are generalised; drop: not stored

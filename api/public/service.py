@@ -53,7 +53,7 @@ MEANINGS = {
 }
 
 
-def collected(retention_days: int, zone_policy: str, deadletter_days: int) -> list[DataItem]:
+def collected(retention_days: int, zone_policy: str, deadletter_days: int, skew_hold_hours: int) -> list[DataItem]:
     zone = "generalised to the zone centre" if zone_policy == "snap" else "not stored"
     return [
         DataItem(
@@ -84,6 +84,13 @@ def collected(retention_days: int, zone_policy: str, deadletter_days: int) -> li
             kept=f"{deadletter_days} days, then deleted",
         ),
         DataItem(
+            what="whole messages, positions included, of a registered unit whose clock runs ahead (rejected for "
+            "clock skew), so that an administrator can replay them once the clock is fixed; the replay stores only "
+            "what was on duty, applies privacy zones, deletes the held copies and is recorded in the audit log",
+            when="only when the unit's own clock is more than 5 minutes ahead; at most 20,000 messages per vehicle",
+            kept=f"{skew_hold_hours} hours, then deleted (or at the replay)",
+        ),
+        DataItem(
             what="off-duty and private-mode positions",
             when="never stored, only counted per vehicle and day",
             kept="counts only",
@@ -108,12 +115,18 @@ async def transparency(conn: asyncpg.Connection) -> TransparencyOut:
     return TransparencyOut(
         retention_days=settings["retention_days"],
         deadletter_days=settings["deadletter_days"],
+        skew_hold_hours=settings["skew_hold_hours"],
         k_min_shifts=settings["k_min_shifts"],
         k_min_people=settings["k_min_people"],
         zone_policy=settings["zone_policy"],
         privacy_zones=await conn.fetchval(ZONES),
         settings_updated_at=settings["updated_at"].isoformat(),
-        collected=collected(settings["retention_days"], settings["zone_policy"], settings["deadletter_days"]),
+        collected=collected(
+            settings["retention_days"],
+            settings["zone_policy"],
+            settings["deadletter_days"],
+            settings["skew_hold_hours"],
+        ),
         access=[AccessRule(capability=c.value, roles=sorted(RULES[c]), meaning=MEANINGS[c]) for c in Capability],
         not_stored_last_30_days=[DropCount(**dict(r)) for r in drops],
         individual_accesses_last_30_days=await conn.fetchval(INDIVIDUAL_ACCESSES),

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
+import json
 import os
+import time
 from pathlib import Path
 
 from fleetpilot.db.connect import connect, resolve_database_url
@@ -13,7 +16,8 @@ from fleetpilot.settings import Settings
 
 HELP = (
     "register devices with their credentials (devices add / traccar-server), list them, revoke HTTP "
-    "tokens, write Mosquitto's password and ACL files (devices broker-files); see docs/trackers.md"
+    "tokens, write Mosquitto's password and ACL files (devices broker-files), see and replay messages held for "
+    "clock skew (devices held / replay-skew); see docs/trackers.md"
 )
 
 
@@ -31,6 +35,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     revoke = sub.add_parser("revoke", help="revoke an HTTP token: its next request gets 401")
     revoke.add_argument("token_id")
     sub.add_parser("list", help="devices, their dialect, identity, vehicle, MQTT login and live tokens")
+    sub.add_parser("held", help="vehicles with messages held for clock skew: count, measured skew (decision 0015)")
+    replay = sub.add_parser(
+        "replay-skew",
+        help="replay a vehicle's held clock-skew messages through the ingest (privacy applied, audited)",
+    )
+    replay.add_argument("vehicle")
+    replay.add_argument(
+        "--offset-s",
+        type=float,
+        help="how far the unit's clock was ahead, in s (default: the skew measured on the held messages)",
+    )
     files = sub.add_parser("broker-files", help="write Mosquitto's passwd and acl files from the devices table")
     files.add_argument("--out", type=Path, required=True, help="folder to write passwd and acl into")
 
@@ -41,6 +56,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _run(args: argparse.Namespace, settings: Settings, url: str) -> int:
     from fleetpilot import devices
+    from fleetpilot.ingest import replay
     from fleetpilot.ingest.dialects import tokens
 
     conn = await connect(url)
@@ -65,11 +81,53 @@ async def _run(args: argparse.Namespace, settings: Settings, url: str) -> int:
                     f"{d['device_id']}\t{d['dialect']}\t{d['external_id'] or '-'}\t{d['vehicle_id'] or '-'}\t"
                     f"mqtt:{d['mqtt_username'] or '-'}\ttokens:{d['tokens']}"
                 )
+        elif args.action == "held":
+            _print_held(await replay.held(conn, settings.city))
+        elif args.action == "replay-skew":
+            result = await replay.replay_held(
+                conn, args.vehicle, offset_s=args.offset_s, audit=_audit_replay, now_ms=_now_ms()
+            )
+            print(_replay_words(result))
         else:
             await _broker_files(conn, settings, args.out)
     finally:
         await conn.close()
     return 0
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _print_held(rows: list[dict]) -> None:
+    if not rows:
+        print("no messages held for clock skew")
+    for r in rows:
+        now = "-" if r["clock_skew_s"] is None else f"{r['clock_skew_s']:+.0f} s"
+        print(
+            f"{r['vehicle_id']}\theld:{r['held']}\tskew when held:{r['held_skew_s']:+.0f} s\tskew now:{now}\t"
+            f"received {r['oldest']:%Y-%m-%d %H:%M}..{r['newest']:%H:%M} UTC"
+        )
+
+
+async def _audit_replay(conn, result) -> None:
+    # The command line is the database owner's; its audit rows name no user account.
+    await conn.execute(
+        "INSERT INTO audit_log (actor_role, action, detail) VALUES ('cli', 'replay_skew_held', $1::text::jsonb)",
+        json.dumps({**result.as_detail(), "os_user": getpass.getuser()}),
+    )
+
+
+def _replay_words(r) -> str:
+    how = "nothing to correct" if r.offset_s is None else f"moved back {r.offset_s:+g} s"
+    how += " (measured)" if r.measured else " (stated)"
+    dropped = ", ".join(f"{n} {why}" for why, n in sorted(r.not_stored.items())) or "none"
+    rejected = ", ".join(f"{n} {why}" for why, n in sorted(r.rejected.items())) or "none"
+    return (
+        f"{r.vehicle_id}: {r.replayed} of {r.messages} held messages replayed ({how}); stored {r.fixes_stored} fixes "
+        f"and {r.events_stored} events, {r.duplicates} already stored; not stored (privacy): {dropped}; "
+        f"rejected: {rejected}; still skewed, left held: {r.still_skewed}"
+    )
 
 
 def _print_secrets(issued) -> None:

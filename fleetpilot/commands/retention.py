@@ -25,6 +25,7 @@ async def _run(url: str) -> int:
     print(
         f"retention cutoff {result.cutoff.isoformat()}: dropped "
         + ", ".join(f"{n} {table} partitions" for table, n in result.dropped.items())
-        + f"; what-if legs of {result.whatif_shifts_purged} shifts; {result.rejects_purged} rejects"
+        + f"; what-if legs of {result.whatif_shifts_purged} shifts; {result.rejects_purged} rejects; "
+        + f"{result.skew_held_purged} messages held for a clock-skew replay"
     )
     return 0

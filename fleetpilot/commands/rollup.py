@@ -9,7 +9,7 @@ import sys
 import time
 from datetime import timedelta
 
-from fleetpilot.db.connect import connect, service_database_url
+from fleetpilot.db.connect import connect, resolve_database_url, service_database_url
 from fleetpilot.localtime import today as local_today
 from fleetpilot.rollup.job import run_rollup
 from fleetpilot.rollup.upkeep import upkeep
@@ -78,6 +78,12 @@ async def _once(url: str, args: argparse.Namespace, settings: Settings, metrics)
     conn = await connect(url)
     try:
         started = time.perf_counter()
+        kept = None
+        if args.every:  # the service keeps storage in shape; a one-off run only rolls up
+            # First: storage upkeep (partitions, retention, TimescaleDB's jobs) must not wait on
+            # the analytics, which fail e.g. until a street network is imported. TimescaleDB jobs
+            # the scheduler fails run as their owner, the migrating role (rollup/tsjobs.py).
+            kept = await upkeep(conn, settings.partitions_ahead_days, owner_url=resolve_database_url(settings))
         result = await run_rollup(conn, recompute_all=args.all, batch_size=args.batch, tz=tz, whatif=args.whatif)
         report = {
             "shifts": result.shifts,
@@ -91,8 +97,7 @@ async def _once(url: str, args: argparse.Namespace, settings: Settings, metrics)
             report["whatif_legs_shifts"] = result.shifts + await _prepare_whatif(conn, tz)
             stages["whatif_legs"] = stages.get("whatif_legs", 0.0) + time.perf_counter() - began
         report["stages_s"] = {k: round(v, 3) for k, v in stages.items()}
-        if args.every:  # the service keeps storage in shape; a one-off run only rolls up
-            kept = await upkeep(conn, settings.partitions_ahead_days)
+        if kept is not None:
             report["partitions_created"] = kept.partitions_created
             if kept.timescale_jobs_run:
                 report["timescaledb_jobs_run"] = list(kept.timescale_jobs_run)

@@ -49,6 +49,7 @@ class RetentionResult:
     dropped: dict[str, int]  # table -> day partitions (or chunks) dropped
     whatif_shifts_purged: int = 0  # shifts whose what-if legs went with their raw fixes
     rejects_purged: int = 0  # dead letters received before their own cutoff (deadletter_days)
+    skew_held_purged: int = 0  # messages held for a clock-skew replay (or their hashes) past skew_hold_hours
     shifts_positions_expired: int = 0  # expired shifts whose stop points went (events, exposure rows too)
 
 
@@ -62,7 +63,9 @@ async def apply_retention(conn: asyncpg.Connection, now: datetime | None = None)
     In TimescaleDB mode the background job fleetpilot_retention_job (migration 0002)
     does the same every hour with the live setting; this call enforces it right away.
     """
-    days, deadletter_days = await conn.fetchrow("SELECT retention_days, deadletter_days FROM privacy_settings")
+    days, deadletter_days, skew_hold_hours = await conn.fetchrow(
+        "SELECT retention_days, deadletter_days, skew_hold_hours FROM privacy_settings"
+    )
     now = now or datetime.now(timezone.utc)
     cutoff = now - timedelta(days=days)
     dropped = {}
@@ -78,12 +81,17 @@ async def apply_retention(conn: asyncpg.Connection, now: datetime | None = None)
             "WITH gone AS (DELETE FROM rejects WHERE received_at < $1 RETURNING 1) SELECT count(*) FROM gone",
             now - timedelta(days=deadletter_days),
         )
+        held = await conn.fetchval(
+            "WITH gone AS (DELETE FROM skew_held WHERE received_at < $1 RETURNING 1) SELECT count(*) FROM gone",
+            now - timedelta(hours=skew_hold_hours),
+        )
         await conn.execute(RECORD_RETENTION_RUN, LAST_RETENTION_KEY, now.isoformat())
     return RetentionResult(
         cutoff=cutoff,
         dropped=dropped,
         whatif_shifts_purged=purged,
         rejects_purged=rejects,
+        skew_held_purged=held,
         shifts_positions_expired=positions,
     )
 

@@ -8,8 +8,8 @@ from fleetpilot.db.migrate import Migration, migrate
 from fleetpilot.settings import Settings
 
 SEED_PRIVACY_SQL = """
-INSERT INTO privacy_settings (retention_days, k_min_shifts, k_min_people, deadletter_days, updated_by)
-VALUES ($1, $2, $3, $4, 'environment')
+INSERT INTO privacy_settings (retention_days, k_min_shifts, k_min_people, deadletter_days, skew_hold_hours, updated_by)
+VALUES ($1, $2, $3, $4, $5, 'environment')
 ON CONFLICT (singleton) DO NOTHING
 """
 
@@ -23,5 +23,6 @@ async def prepare(conn: asyncpg.Connection, settings: Settings) -> list[Migratio
         settings.k_min_shifts,
         settings.k_min_people,
         settings.deadletter_days,
+        settings.skew_hold_hours,
     )
     return applied

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 ADMIN = "/api/v1/admin"
@@ -154,3 +155,50 @@ def test_audit_log_browsing(api):
         ("sam", "open_shift", "incident 2026-7 review")
     ]
     assert api.get(f"{ADMIN}/audit", "admin", params={"action": "nothing"}).json() == []
+
+
+def test_messages_held_for_clock_skew_are_listed_and_replayed_by_an_admin_with_audit(api):
+    """Decision 0014: counts and skews only in the listing; the replay runs the ingest pipeline."""
+    now = datetime.now(timezone.utc)
+    now_ms = int(now.timestamp() * 1000)
+    ahead_ms = 600_000
+    api.sql("INSERT INTO vehicles (vehicle_id, city) VALUES ('truck-7', 'metro')")
+    api.sql(
+        "INSERT INTO shifts (shift_id, vehicle_id, starts_at, ends_at) VALUES ('s-7', 'truck-7', $1, $2)",
+        now - timedelta(hours=1),
+        now + timedelta(hours=1),
+    )
+    body = json.dumps(
+        {
+            "v": 1,
+            "vid": "truck-7",
+            "seq": 1,
+            "sent": now_ms + ahead_ms,
+            "fixes": [[now_ms - 1000 + ahead_ms, -96.8, 32.78, 5.0, 90.0, 0.9]],
+        }
+    ).encode()
+    api.sql(
+        "INSERT INTO skew_held (vehicle_id, received_at, topic, payload, payload_sha256, skew_ms) "
+        "VALUES ('truck-7', $1, 'fleet/metro/truck-7/telemetry', $2, sha256($2), $3)",
+        now,
+        body,
+        ahead_ms,
+    )
+    assert api.get(f"{ADMIN}/skew-held", "supervisor").status_code == 403
+    [held] = api.get(f"{ADMIN}/skew-held", "admin").json()
+    assert (held["vehicle_id"], held["held"], held["held_skew_s"]) == ("truck-7", 1, 600.0)
+    assert "payload" not in held and "lon" not in str(held)
+    assert api.post(f"{ADMIN}/vehicles/truck-7/skew-replay", "supervisor", json={}).status_code == 403
+    assert api.post(f"{ADMIN}/vehicles/truck-404/skew-replay", "admin", json={}).status_code == 404
+    replayed = api.post(f"{ADMIN}/vehicles/truck-7/skew-replay", "admin", json={})
+    assert replayed.status_code == 200, replayed.text
+    out = replayed.json()
+    assert (out["replayed"], out["fixes_stored"], out["offset_s"], out["measured"]) == (1, 1, 600.0, True)
+    stored = api.sql("SELECT (extract(epoch FROM ts) * 1000)::bigint AS t FROM fixes WHERE vehicle_id = 'truck-7'")
+    assert [r["t"] for r in stored] == [now_ms - 1000]
+    assert api.get(f"{ADMIN}/skew-held", "admin").json() == []
+    [audit] = api.sql("SELECT actor_role, detail FROM audit_log WHERE action = 'replay_skew_held'")
+    assert audit["actor_role"] == "admin" and '"fixes_stored": 1' in audit["detail"]
+    facts = api.get("/api/v1/transparency", None).json()
+    assert facts["skew_hold_hours"] == 48
+    assert any("clock" in item["what"] and item["kept"].startswith("48 hours") for item in facts["collected"])

@@ -5,6 +5,7 @@ nor shown it when they type its address."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import httpx
@@ -138,3 +139,53 @@ def test_other_roles_are_not_offered_the_admin_page_and_cannot_reach_it(browser,
     assert "Administration" not in page.inner_text("main")
     assert page.locator("#users-table").count() == 0
     context.close()
+
+
+def test_admin_sees_a_trucks_messages_held_for_clock_skew_and_replays_them(admin, pilot):
+    """Decision 0014: the page shows counts and skews (no positions), and its Replay button
+    sends the held messages through the ingest; the held copy is gone and the replay audited."""
+    import time
+
+    from browser.harness import horizontal_overflow
+
+    vid = f"skew-{uuid.uuid4().hex[:6]}"
+    city = pilot.sql("SELECT city FROM vehicles ORDER BY vehicle_id LIMIT 1")[0]["city"]
+    pilot.sql("INSERT INTO vehicles (vehicle_id, city) VALUES ($1, $2)", vid, city)
+    pilot.sql(
+        "INSERT INTO shifts (shift_id, vehicle_id, starts_at, ends_at) "
+        "VALUES ($1, $2, now() - interval '1 hour', now() + interval '1 hour')",
+        f"s-{vid}",
+        vid,
+    )
+    now_ms, ahead_ms = int(time.time() * 1000), 600_000
+    fixes = [[now_ms - 1000 + ahead_ms, -96.8, 32.78, 5.0, 90.0, 0.9]]
+    body = json.dumps({"v": 1, "vid": vid, "seq": 1, "sent": now_ms + ahead_ms, "fixes": fixes}).encode()
+    pilot.sql(
+        "INSERT INTO skew_held (vehicle_id, received_at, topic, payload, payload_sha256, skew_ms) "
+        "VALUES ($1, now(), $2, $3, sha256($3), $4)",
+        vid,
+        f"fleet/{city}/{vid}/telemetry",
+        body,
+        ahead_ms,
+    )
+    open_page(admin, "admin.html")
+    row = admin.inner_text(f"#skew-table tr:has-text('{vid}')")
+    assert "600 s ahead" in row and "32.78" not in row
+    section = admin.locator("section[aria-labelledby='skew-h']")
+    screenshot(admin, "admin-skew-held-desktop")
+    section.screenshot(
+        path=str(screenshot(admin, "admin-skew-held-desktop").with_name("admin-skew-section-desktop.png"))
+    )
+    admin.set_viewport_size(PHONE)
+    assert horizontal_overflow(admin) == 0
+    screenshot(admin, "admin-skew-held-phone")
+    section.screenshot(path=str(screenshot(admin, "admin-skew-held-phone").with_name("admin-skew-section-phone.png")))
+    admin.set_viewport_size(DESKTOP)
+    admin.locator(f"form[data-replay='{vid}']").get_by_role("button", name="Replay").click()
+    admin.wait_for_selector("#skew-status >> text=1 of 1 messages replayed")
+    assert "1 positions" in admin.inner_text("#skew-status")
+    admin.wait_for_selector(f"#skew-table >> text={vid}", state="detached")
+    assert pilot.sql("SELECT count(*) AS n FROM fixes WHERE vehicle_id = $1", vid)[0]["n"] == 1
+    assert "replay_skew_held" in admin.inner_text("#audit-table")
+    screenshot(admin, "admin-skew-replayed-desktop")
+    assert admin.watch.problems() == []

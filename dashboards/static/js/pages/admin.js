@@ -95,6 +95,28 @@ async function loadDevices() {
     + vehicles.map((v) => `<option value="${fmt.esc(v.vehicle_id)}">${fmt.esc(v.vehicle_id)}${v.label ? ` · ${fmt.esc(v.label)}` : ""}</option>`).join("");
 }
 
+// Messages held for clock skew (decision 0015): counts and skews only, and a replay per truck.
+async function loadSkewHeld() {
+  const held = await getJson("admin/skew-held");
+  $("skew-held").innerHTML = tableHtml({
+    caption: "Trucks with messages held for clock skew", id: "skew-table", stack: true, empty: "Nothing held: no truck's clock ran ahead.",
+    columns: [{ label: "Truck" }, { label: "Held", num: true }, { label: "Received" }, { label: "Clock when held" }, { label: "Clock now" }, { label: "Replay" }],
+    rows: held.map((h) => [fmt.esc(h.vehicle_id), fmt.number(h.held), `${fmt.dateTime(h.oldest)} – ${fmt.time(h.newest)}`,
+      clockWords(h.held_skew_s), clockWords(h.clock_skew_s),
+      `<form class="inline" data-replay="${fmt.esc(h.vehicle_id)}"><label>Seconds ahead <input name="offset_s" type="number" step="1"
+        placeholder="${Math.round(h.held_skew_s)}" aria-label="Seconds the clock of ${fmt.esc(h.vehicle_id)} was ahead (empty: measured)"></label>
+        <button type="submit" class="small">Replay</button></form>`]),
+  });
+}
+
+function replayWords(r) {
+  const dropped = Object.entries(r.not_stored).map(([why, n]) => `${fmt.number(n)} ${why.replace("_", " ")}`);
+  return `${r.vehicle_id}: ${fmt.number(r.replayed)} of ${fmt.number(r.messages)} messages replayed, moved back ${fmt.number(r.offset_s ?? 0)} s`
+    + ` (${r.measured ? "measured" : "as given"}); ${fmt.number(r.fixes_stored)} positions and ${fmt.number(r.events_stored)} events stored`
+    + `${dropped.length ? `; not stored for privacy: ${dropped.join(", ")}` : ""}`
+    + `${r.still_skewed ? `; ${fmt.number(r.still_skewed)} still ahead, left held` : ""}.`;
+}
+
 async function loadAudit() {
   const filter = formValues($("audit-form"));
   const entries = await getJson("admin/audit", { ...filter, limit: AUDIT_LIMIT });
@@ -114,7 +136,7 @@ function onSubmit(form, handler) {
 }
 
 startPage("admin", async ({ me }) => {
-  await Promise.all([loadPrivacy(), loadZones(), loadUsers(me), loadDevices(), loadAudit(), showPersonField()]);
+  await Promise.all([loadPrivacy(), loadZones(), loadUsers(me), loadDevices(), loadSkewHeld(), loadAudit(), showPersonField()]);
 
   onSubmit($("privacy-form"), async (form) => {
     await sendJson("PUT", "admin/privacy", formValues(form));
@@ -159,5 +181,14 @@ startPage("admin", async ({ me }) => {
     form.reset();
     await Promise.all([loadDevices(), loadAudit()]);
   });
+  $("skew-held").addEventListener("submit", guarded(async (event) => {
+    const form = event.target.closest("form[data-replay]");
+    if (!form) return;
+    event.preventDefault();
+    $("skew-status").textContent = "Replaying…";
+    const result = await sendJson("POST", `admin/vehicles/${encodeURIComponent(form.dataset.replay)}/skew-replay`, formValues(form));
+    $("skew-status").textContent = replayWords(result);
+    await Promise.all([loadSkewHeld(), loadAudit()]);
+  }));
   onSubmit($("audit-form"), loadAudit);
 });

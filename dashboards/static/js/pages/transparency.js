@@ -30,6 +30,7 @@ startPage("transparency", async ({ main }) => {
     <dl class="figures card" id="settings">
       <div><dt>Raw positions kept for</dt><dd id="t-retention">${fmt.number(facts.retention_days)} days</dd></div>
       <div><dt>Rejected messages kept for</dt><dd id="t-deadletters">${fmt.number(facts.deadletter_days)} days</dd></div>
+      <div><dt>Clock-skewed messages held for</dt><dd id="t-skew-hold">${fmt.number(facts.skew_hold_hours)} hours</dd></div>
       <div><dt>Smallest group shown</dt><dd id="t-k-shifts">${fmt.number(facts.k_min_shifts)} shifts</dd></div>
       <div><dt>…and at least</dt><dd id="t-k-people">${fmt.number(facts.k_min_people)} people</dd></div>
       <div><dt>Privacy zones</dt><dd id="t-zones">${fmt.number(facts.privacy_zones)}</dd></div>
