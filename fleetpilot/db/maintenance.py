@@ -57,7 +57,8 @@ async def apply_retention(conn: asyncpg.Connection, now: datetime | None = None)
     """Remove raw fixes and events older than privacy_settings.retention_days; rollups stay.
     Per-shift positions derived from them (stop points, event positions, per-shift exposure
     rows) go with them (fleetpilot_expire_shift_positions, migration 0018); dead letters have
-    their own, shorter window (privacy_settings.deadletter_days).
+    their own, shorter window (privacy_settings.deadletter_days), and messages held whole for a
+    clock-skew replay a still shorter one (skew_hold_hours, migration 0024; decision 0015).
 
     Whole day partitions (or TimescaleDB chunks) that end before the cutoff are dropped.
     In TimescaleDB mode the background job fleetpilot_retention_job (migration 0002)
