@@ -59,6 +59,13 @@ def add_fleet_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--vehicle-prefix", default="truck", help="vehicle ids are <prefix>-001… (default truck)")
     g.add_argument(
+        "--city-style",
+        choices=("grid", "irregular"),
+        default="grid",
+        help="the synthetic city: grid (default) or irregular (moved junctions, missing, curved and dead-end "
+        "streets; built as an imported network is)",
+    )
+    g.add_argument(
         "--streets",
         help="drive on this street network instead of the synthetic city: a GeoJSON layer of street "
         "segments (segment_id, road_class, speed_limit_kmh, one_way), as `fleetpilot import-streets FILE "
@@ -152,6 +159,7 @@ def config_from_args(args: argparse.Namespace, real_time: bool = False) -> SimCo
         ),
         device=getattr(args, "device_profile", "v1"),
         streets=args.streets,
+        city_style=args.city_style,
     )
     return no_noise(cfg) if args.no_noise else cfg
 

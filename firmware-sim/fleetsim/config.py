@@ -76,6 +76,9 @@ class SimConfig:
     link: Connectivity = field(default_factory=Connectivity)
     faults: Faults = field(default_factory=Faults)
     device: str = "v1"  # device profile (fleetsim.device): v1 | tracker | phone
+    # The synthetic city: "grid" (the default every synthetic-city test was written on) or
+    # "irregular" (fleetsim.irregular: moved junctions, missing, curved and dead-end streets).
+    city_style: str = "grid"
     streets: str | None = None  # a GeoJSON street layer to drive on (fleetsim.streetnet); None = the synthetic city
 
     @property

@@ -8,6 +8,7 @@ import numpy as np
 
 from fleetsim.city import City, build_city, city_geojson
 from fleetsim.config import SimConfig
+from fleetsim.irregular import build_irregular_city
 from fleetsim.plans import RoutePlan, build_plans, dangerous_intersections, routes_geojson
 from fleetsim.roster import Roster, build_roster, default_start
 from fleetsim.streetnet import build_street_city, load_streets
@@ -40,8 +41,12 @@ def build_scenario(config: SimConfig) -> Scenario:
     start_ms = config.start_ms if config.start_ms is not None else default_start(tz=config.timezone)
     if config.streets:
         city = build_street_city(load_streets(config.streets), config.seed, config.n_vehicles, name=config.city)
-    else:
+    elif config.city_style == "irregular":
+        city = build_irregular_city(config.seed, config.n_vehicles, name=config.city)
+    elif config.city_style == "grid":
         city = build_city(config.seed, config.n_vehicles, name=config.city)
+    else:
+        raise ValueError(f"unknown city style {config.city_style!r} (grid or irregular)")
     plans = build_plans(city, config.n_vehicles)
     dangerous = dangerous_intersections(city, plans, config.behaviour.n_dangerous, config.seed)
     roster = build_roster(
