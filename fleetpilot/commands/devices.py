@@ -82,7 +82,7 @@ async def _run(args: argparse.Namespace, settings: Settings, url: str) -> int:
                     f"mqtt:{d['mqtt_username'] or '-'}\ttokens:{d['tokens']}"
                 )
         elif args.action == "held":
-            _print_held(await replay.held(conn, settings.city))
+            _print_held(await replay.held(conn, settings.city), settings.timezone)
         elif args.action == "replay-skew":
             result = await replay.replay_held(
                 conn, args.vehicle, offset_s=args.offset_s, audit=_audit_replay, now_ms=_now_ms()
@@ -99,14 +99,17 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _print_held(rows: list[dict]) -> None:
+def _print_held(rows: list[dict], tz: str) -> None:
+    from fleetpilot.localtime import zone
+
+    city_zone = zone(tz)  # people read the city's time (decision 0013)
     if not rows:
         print("no messages held for clock skew")
     for r in rows:
         now = "-" if r["clock_skew_s"] is None else f"{r['clock_skew_s']:+.0f} s"
         print(
             f"{r['vehicle_id']}\theld:{r['held']}\tskew when held:{r['held_skew_s']:+.0f} s\tskew now:{now}\t"
-            f"received {r['oldest']:%Y-%m-%d %H:%M}..{r['newest']:%H:%M} UTC"
+            f"received {r['oldest'].astimezone(city_zone):%Y-%m-%d %H:%M}..{r['newest'].astimezone(city_zone):%H:%M %Z}"
         )
 
 

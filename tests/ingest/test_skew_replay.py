@@ -211,3 +211,51 @@ def _hold(db_url: str, rows: list[tuple], bound: int = 20_000) -> int:
             await conn.close()
 
     return run(go())
+
+
+@pytest.mark.integration
+def test_the_cli_lists_held_messages_in_city_time_and_replays_them_audited(db_url, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    now = int(time.time() * 1000)
+    city = "skewcity"
+    register(db_url, city, "truck-4", [(now - 60 * MINUTE, now + 60 * MINUTE)])
+    payload = json.dumps(telemetry("truck-4", 1, [fix(now - 1000 + AHEAD)], sent=now + AHEAD)).encode()
+    _hold(db_url, [("truck-4", now, f"fleet/{city}/truck-4/telemetry", payload, AHEAD)])
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FLEETPILOT_")}
+    env = {
+        **clean,
+        "FLEETPILOT_DATABASE_URL": db_url,
+        "FLEETPILOT_CITY": city,
+        "FLEETPILOT_TIMEZONE": "America/Chicago",
+        "FLEETPILOT_DATA_DIR": str(tmp_path),
+    }
+
+    def cli(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "fleetpilot.cli", "devices", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    listed = cli("held")
+    zone = datetime.fromtimestamp(now / 1000, timezone.utc).astimezone(replay_zone()).strftime("%Z")
+    assert "truck-4\theld:1\tskew when held:+600 s" in listed and listed.strip().endswith(zone)
+    out = cli("replay-skew", "truck-4", "--offset-s", "600")
+    assert "1 of 1 held messages replayed (moved back +600 s (stated)); stored 1 fixes" in out
+    assert sql(db_url, "SELECT count(*) AS n FROM fixes")[0]["n"] == 1
+    [audit] = sql(db_url, "SELECT actor_role, detail FROM audit_log WHERE action = 'replay_skew_held'")
+    assert audit["actor_role"] == "cli" and json.loads(audit["detail"])["offset_s"] == 600
+    assert cli("held") == "no messages held for clock skew\n"
+
+
+def replay_zone():
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo("America/Chicago")
