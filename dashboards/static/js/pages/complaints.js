@@ -68,6 +68,8 @@ function renderSummary(queue) {
 }
 
 function renderQueue(queue, city) {
+  // The table scrolls in its own box: say how many rows it holds, so none is overlooked.
+  $("c-queue-count").textContent = queue.length > 4 ? `${fmt.number(queue.length)} complaints; the list scrolls.` : "";
   $("c-queue").innerHTML = tableHtml({
     caption: "311 complaints with the record's evidence", id: "c-queue-table", stack: true, scroll: true,
     empty: "No 311 complaint in this period.",
