@@ -73,8 +73,13 @@ class Pipeline:
         if type(msg) is Rejected:
             self._v1_rejected.inc()
             self.reject(batch, item, msg.reason, msg.detail)
-            if msg.skew_ms is not None and self.hold_skewed and self.registry.windows(vid) is not None:
-                batch.hold(vid, item, msg.skew_ms)
+            if msg.skew_ms is not None and self.registry.windows(vid) is not None:
+                # A unit whose every message is rejected for its clock is still measured (and
+                # so logged, counted and shown to admins); registered vehicles only, so made-up
+                # topics cannot grow the tracker.
+                self.skew.observe(vid, item.received_ms + msg.skew_ms, item.received_ms)
+                if self.hold_skewed:
+                    batch.hold(vid, item, msg.skew_ms)
             return
         if type(msg) is not Status:
             self.skew.observe(vid, msg.sent, item.received_ms)

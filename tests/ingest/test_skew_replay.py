@@ -67,7 +67,7 @@ def test_a_skewed_units_messages_are_held_and_replayed_through_privacy_once(db_u
     now = int(time.time() * 1000)
     # The shift ended 2 min ago (true time); the unit's clock reads 10 min ahead of the truth.
     register(db_url, city, "truck-1", [(now - 60 * MINUTE, now - 2 * MINUTE)])
-    start_worker()
+    start_worker(skew_store_every_s=0.5)
     sent = now + AHEAD
     on_duty = [now - 4 * MINUTE + i * 1000 for i in range(6)]  # true times, inside the shift
     off_duty = [now - 30_000 + i * 1000 for i in range(4)]  # true times, after its end
@@ -95,6 +95,13 @@ def test_a_skewed_units_messages_are_held_and_replayed_through_privacy_once(db_u
     assert len(held) == 5 and {r["vehicle_id"] for r in held} == {"truck-1"}
     assert all(AHEAD - 5000 < r["skew_ms"] < AHEAD + 1000 for r in held)  # measured on each message
     assert sql(db_url, "SELECT count(*) AS n FROM fixes")[0]["n"] == 0
+    # Every message rejected, yet the unit's clock is measured and stored for the admin's list.
+    skew = wait_until(
+        lambda: sql(db_url, "SELECT clock_skew_s FROM devices WHERE vehicle_id = 'truck-1'")[0]["clock_skew_s"],
+        20,
+        "truck-1's skew to be stored",
+    )
+    assert 590 < skew <= 601
     # Held whole (the search below finds them), and only there: the dead letters have no numbers.
     assert _rows_mentioning(db_url, f"{OFF_DUTY_LAT:.6f}") == {"skew_held": 2}
 
@@ -107,6 +114,7 @@ def test_a_skewed_units_messages_are_held_and_replayed_through_privacy_once(db_u
 
     [row] = run(summary())
     assert row["vehicle_id"] == "truck-1" and row["held"] == 5 and 590 < row["held_skew_s"] <= 601
+    assert 590 < row["clock_skew_s"] <= 601
 
     # The clock is fixed: replay by the skew measured on each message.
     result = _replay(db_url, "truck-1")
