@@ -43,8 +43,8 @@ ensure_venv() {
 # Debian packages the tests use as real clients and servers: Chromium for the browser tests
 # (downloaded browsers cannot run here), Mosquitto for tests that need a broker of their own
 # (never the shared one on 1883), GDAL (ogrinfo/ogr2ogr) as the city's GIS client of /ogc
-# and reader of the open-data bundle.
-TEST_PACKAGES=(chromium:chromium chromedriver:chromium-driver mosquitto:mosquitto ogrinfo:gdal-bin)
+# and reader of the open-data bundle; poppler (pdftotext, pdftoppm) reads the pilot report's PDF back.
+TEST_PACKAGES=(chromium:chromium chromedriver:chromium-driver mosquitto:mosquitto ogrinfo:gdal-bin pdftotext:poppler-utils)
 
 have_command() {
     command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/local/sbin/$1" ]

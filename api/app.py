@@ -27,6 +27,7 @@ from fleetpilot.api.deps import UNREADABLE_BODY
 from fleetpilot.api.efficiency.router import router as efficiency_router
 from fleetpilot.api.errors import UNSTORABLE_TEXT, unstorable_text
 from fleetpilot.api.exports.router import router as exports_router
+from fleetpilot.api.goals.router import router as goals_router
 from fleetpilot.api.hotspots.router import router as hotspots_router
 from fleetpilot.api.hotspots.warmup import warm_up as hotspots_warm_up
 from fleetpilot.api.live.router import router as live_router
@@ -79,6 +80,7 @@ def _include_api(app: FastAPI) -> None:
         app.include_router(domain, prefix=API_PREFIX)
     # The what-if router (its own folder) takes bodies on POST; document FastAPI's 400 for them.
     app.include_router(whatif_router, prefix=API_PREFIX, responses=UNREADABLE_BODY)
+    app.include_router(goals_router, prefix=API_PREFIX, responses=UNREADABLE_BODY)
 
 
 def create_app(settings: Settings, *, pool_size: int = 20, warm_up: bool = True) -> FastAPI:

@@ -63,6 +63,8 @@ class Capability(str, Enum):
     HOTSPOTS = "hotspots"  # exposure-normalised cell/segment aggregates, k-suppressed
     EXPORTS = "exports"  # k-respecting aggregate downloads
     WHATIF = "whatif"  # scenarios and questions over history, k-anonymous answers
+    GOALS = "goals"  # the pilot's goals and scorecard: fleet-wide, k-released, every role
+    GOALS_WRITE = "goals_write"  # define or change a goal (versioned, audited)
     ADMIN = "admin"  # users, devices, privacy settings, retention, identities
     DEVICE_INGEST = "device_ingest"  # a registered tracker's or Traccar server's token: no person's role
 
@@ -80,6 +82,9 @@ RULES: dict[Capability, frozenset[str]] = {
     Capability.HOTSPOTS: frozenset({"supervisor", "data_officer"}),
     Capability.EXPORTS: frozenset({"data_officer"}),
     Capability.WHATIF: frozenset({"data_officer"}),
+    # About the city and its routes, never a person: crews read their pilot's scorecard too.
+    Capability.GOALS: frozenset(ROLES),
+    Capability.GOALS_WRITE: frozenset({"data_officer", "admin"}),
     Capability.ADMIN: frozenset({"admin"}),
     Capability.DEVICE_INGEST: frozenset(),  # people's tokens never open a device door
 }
@@ -445,7 +450,8 @@ def whole_weeks(days: tuple[date, date]) -> tuple[date, date]:
 async def aggregate_scope(conn: asyncpg.Connection, access: Access, days: tuple[date, date]) -> AggregateScope:
     """The range (as whole weeks) and the thresholds read live (the admin may change k at any
     time; the gate read them with the user in this request) for an aggregate capability."""
-    if access.capability not in (Capability.EFFICIENCY, Capability.HOTSPOTS, Capability.EXPORTS, Capability.WHATIF):
+    aggregates = (Capability.EFFICIENCY, Capability.HOTSPOTS, Capability.EXPORTS, Capability.WHATIF, Capability.GOALS)
+    if access.capability not in aggregates:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "aggregates need an aggregate capability")
     # Every aggregate, what-if answers included, is over whole weeks (decision 0004).
     start, end = whole_weeks(days)
@@ -463,33 +469,54 @@ async def live_k(conn: asyncpg.Connection, access: Access) -> tuple[int, int]:
     return row["k_min_shifts"], row["k_min_people"]
 
 
-# The (unit, ISO week) cells of decision 0004 for shift-level answers (what-if): the unit is
-# the route (a shift without one: its vehicle), the week the UTC ISO week the shift starts in.
-# A cell is released when it holds >= k shifts driven by >= k distinct drivers; helpers and
-# other crew roles do not count as people (a driver with rotating helpers is one person).
+# The (unit, ISO week) cells of decision 0004 for shift-level answers (what-if, the goals'
+# scorecard): the unit is the route (a shift without one: its vehicle), the week the UTC ISO
+# week the shift starts in. A cell is released when it holds >= k shifts driven by >= k
+# distinct drivers; helpers and other crew roles do not count as people (a driver with
+# rotating helpers is one person). Every shift of the range comes back with its cell's verdict.
 RELEASED_SHIFTS = """
 WITH cells AS (
     SELECT s.shift_id, coalesce(s.route_id, 'vehicle:' || s.vehicle_id) AS unit,
            date_trunc('week', s.starts_at AT TIME ZONE 'UTC') AS week
     FROM shifts s
     WHERE s.starts_at >= $1 AND s.starts_at < $2
-), released AS (
-    SELECT c.unit, c.week
+), judged AS (
+    SELECT c.unit, c.week, count(DISTINCT c.shift_id) >= $3 AND count(DISTINCT d.person_id) >= $4 AS released
     FROM cells c LEFT JOIN shift_crew d ON d.shift_id = c.shift_id AND d.crew_role = 'driver'
     GROUP BY c.unit, c.week
-    HAVING count(DISTINCT c.shift_id) >= $3 AND count(DISTINCT d.person_id) >= $4
 )
-SELECT c.shift_id FROM cells c JOIN released r USING (unit, week)
+SELECT c.shift_id, c.unit, c.week, j.released FROM cells c JOIN judged j USING (unit, week)
 """
 
 
-async def released_shifts(conn: asyncpg.Connection, scope: AggregateScope) -> frozenset[str]:
-    """The shifts of released (unit, week) cells in the scope: what-if answers are computed
-    from these only, so no answer, sum or difference of answers contains a withheld cell."""
+@dataclass(frozen=True)
+class Release:
+    """The shifts of released cells in a scope, and how many cells were withheld (of all)."""
+
+    shifts: frozenset[str]
+    withheld_shifts: frozenset[str]
+    cells: int
+    withheld_cells: int
+
+
+async def release(conn: asyncpg.Connection, scope: AggregateScope) -> Release:
+    """Every shift of the scope judged by its (unit, week) cell: answers are computed from the
+    released ones only, so no answer, sum or difference of answers contains a withheld cell."""
     lo = datetime.combine(scope.start, datetime.min.time(), timezone.utc)
     hi = datetime.combine(scope.end, datetime.min.time(), timezone.utc)
     rows = await conn.fetch(RELEASED_SHIFTS, lo, hi, scope.k_shifts, scope.k_people)
-    return frozenset(r["shift_id"] for r in rows)
+    cells = {(r["unit"], r["week"]): r["released"] for r in rows}
+    return Release(
+        shifts=frozenset(r["shift_id"] for r in rows if r["released"]),
+        withheld_shifts=frozenset(r["shift_id"] for r in rows if not r["released"]),
+        cells=len(cells),
+        withheld_cells=sum(not released for released in cells.values()),
+    )
+
+
+async def released_shifts(conn: asyncpg.Connection, scope: AggregateScope) -> frozenset[str]:
+    """The shifts of released (unit, week) cells in the scope (see release)."""
+    return (await release(conn, scope)).shifts
 
 
 # --- live positions ------------------------------------------------------------------------

@@ -47,6 +47,9 @@ MEANINGS = {
     "cell with fewer than k shifts or people is removed and counted in no figure",
     Capability.EXPORTS: "downloads of the same aggregates (GeoJSON, CSV, Parquet), with the same weeks removed",
     Capability.WHATIF: "what-if scenarios and questions over history, answered with the same k rule",
+    Capability.GOALS: "the pilot's goals, their weekly scorecard and the pilot report: fleet-wide figures of "
+    "route-weeks that pass the k rule, never a person",
+    Capability.GOALS_WRITE: "define or change a pilot goal (each change a new version, audited)",
     Capability.ADMIN: "user accounts, devices, privacy settings, retention runs and the audit log; real names",
     Capability.DEVICE_INGEST: "positions sent by a registered tracker or Traccar server with its own token; "
     "no person's account can use this door",

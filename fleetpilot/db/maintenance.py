@@ -43,6 +43,13 @@ ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
 """
 
 
+# ...and each run is kept for the privacy record of the pilot report (migration 0022).
+LOG_RETENTION_RUN = """
+INSERT INTO retention_runs (run_at, cutoff, partitions_dropped, positions_expired, rejects_purged)
+VALUES ($1, $2, $3, $4, $5)
+"""
+
+
 @dataclass(frozen=True)
 class RetentionResult:
     cutoff: datetime
@@ -87,6 +94,7 @@ async def apply_retention(conn: asyncpg.Connection, now: datetime | None = None)
             now - timedelta(hours=skew_hold_hours),
         )
         await conn.execute(RECORD_RETENTION_RUN, LAST_RETENTION_KEY, now.isoformat())
+        await conn.execute(LOG_RETENTION_RUN, now, cutoff, sum(dropped.values()), positions, rejects)
     return RetentionResult(
         cutoff=cutoff,
         dropped=dropped,

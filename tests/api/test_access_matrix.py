@@ -63,6 +63,11 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/whatif/questions/{question_id}"): DATA_OFFICER,
     ("GET", "/api/v1/whatif/results"): DATA_OFFICER,
     ("GET", "/api/v1/whatif/results/{result_id}"): DATA_OFFICER,
+    ("GET", "/api/v1/goals/catalogue"): SIGNED_IN,
+    ("GET", "/api/v1/goals"): SIGNED_IN,
+    ("PUT", "/api/v1/goals/{goal_id}"): {"data_officer", "admin"},
+    ("GET", "/api/v1/goals/scorecard"): SIGNED_IN,
+    ("GET", "/api/v1/goals/report"): SIGNED_IN,
     ("GET", "/api/v1/admin/users"): ADMIN,
     ("POST", "/api/v1/admin/users"): ADMIN,
     ("PATCH", "/api/v1/admin/users/{user_id}"): ADMIN,
@@ -117,6 +122,7 @@ PATH_VALUES = {
     "collection_id": "x",
     "feature_id": "x",
     "file": "datapackage.json",
+    "goal_id": "x",
 }
 # Paths other than the OpenAPI operations: FastAPI's own docs and the dashboards' static files.
 NOT_DATA = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.browser
 
 ROLES = ["driver", "supervisor", "data_officer", "admin", None]
 EXPECTED_NAV = {
-    "driver": ["driver.html", "transparency.html"],
+    "driver": ["driver.html", "scorecard.html", "transparency.html"],
     "supervisor": [
         "coverage.html",
         "efficiency.html",
@@ -32,10 +32,18 @@ EXPECTED_NAV = {
         "complaints.html",
         "hotspots.html",
         "access.html",
+        "scorecard.html",
         "transparency.html",
     ],
-    "data_officer": ["coverage.html", "efficiency.html", "hotspots.html", "exports.html", "transparency.html"],
-    "admin": ["access.html", "admin.html", "transparency.html"],
+    "data_officer": [
+        "coverage.html",
+        "efficiency.html",
+        "hotspots.html",
+        "exports.html",
+        "scorecard.html",
+        "transparency.html",
+    ],
+    "admin": ["access.html", "admin.html", "scorecard.html", "transparency.html"],
     None: ["transparency.html"],
 }
 TAB_PRESSES = 4

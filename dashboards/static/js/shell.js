@@ -22,6 +22,7 @@ export const PAGES = [
   { id: "exports", href: "exports.html", label: "Exports", roles: ["data_officer"] },
   { id: "access", href: "access.html", label: "Open a shift", roles: ["supervisor", "admin"] },
   { id: "admin", href: "admin.html", label: "Administration", roles: ["admin"] },
+  { id: "scorecard", href: "scorecard.html", label: "Pilot goals", roles: ["driver", "supervisor", "data_officer", "admin"] },
   { id: "transparency", href: "transparency.html", label: "Transparency", roles: "everyone" },
   { id: "login", href: "login.html", label: "Sign in", roles: "everyone", inNav: false },
 ];
