@@ -137,6 +137,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             f"a supervisor opened their shift {shown['opened_shift']} for: {shown['purpose']}",
             flush=True,
         )
+        goals = asyncio.run(_demo_goals(db_url, logins["data_officer"][0], first))
+        print(
+            f"pilot goals: {goals} example goals set by the data officer (baseline: the first week of history); "
+            f"the pilot report: fleetpilot report --from {first} --to {yesterday + timedelta(days=1)}",
+            flush=True,
+        )
         if args.once:
             return 0
         services["rollup"] = _spawn([*cli, "rollup", "--every", "60"], env, logs / "rollup.log")
@@ -321,6 +327,48 @@ SELECT s.shift_id FROM shifts s JOIN shift_crew c USING (shift_id) JOIN shift_me
 WHERE c.person_id = $1 AND s.ends_at <= now() ORDER BY s.ends_at DESC LIMIT 1
 """
 DEMO_PURPOSE = "incident 2026-0042: a resident reported a damaged bin on this route (demo)"
+
+
+# Example goals for the demo's pilot (issue 16): what a city might set, some met and some not.
+# (goal id, KPI, title, target, direction, department)
+DEMO_GOALS = (
+    ("coverage", "coverage", "Every planned street collected", 97.0, "at_least", "Sanitation operations"),
+    ("missed", "missed_per_1000", "Fewer missed collections", 20.0, "at_most", "Sanitation operations"),
+    ("deadhead", "deadhead_share", "Less driving without collecting", 35.0, "at_most", "Fleet management"),
+    ("overtime", "overtime_hours", "Overtime kept down", 10.0, "at_most", "Human resources"),
+    ("safety", "safety_per_100km", "Safer driving on every street", 5.0, "at_most", "Road safety office"),
+    ("co2", "co2_kg", "Lower fleet emissions", 20_000.0, "at_most", "Climate office"),
+)
+
+
+async def _demo_goals(db_url: str, officer: str, first) -> int:
+    """Set the example goals as the demo's data officer (versioned and audited as any change),
+    unless goals exist already (a second run of the demo keeps the city's own)."""
+    from fleetpilot.analytics.goals import KPIS
+    from fleetpilot.api import policy
+    from fleetpilot.api.goals import service
+
+    conn = await connect(db_url)
+    try:
+        if await conn.fetchval("SELECT count(*) FROM goals"):
+            return int(await conn.fetchval("SELECT count(DISTINCT goal_id) FROM goals"))
+        user = await conn.fetchrow("SELECT user_id, username, role, person_id FROM users WHERE username = $1", officer)
+        for goal_id, kpi, title, target, direction, department in DEMO_GOALS:
+            goal = service.GoalIn(
+                goal_id=goal_id,
+                kpi=kpi,
+                title=title,
+                definition=f"{KPIS[kpi].title}, fleet-wide, against the first week of the pilot (a demo example).",
+                baseline_from=first,
+                baseline_to=first + timedelta(days=7),
+                target=target,
+                direction=direction,
+                department=department,
+            )
+            await service.save_goal(conn, goal, policy.Principal(**dict(user)))
+        return len(DEMO_GOALS)
+    finally:
+        await conn.close()
 
 
 def _show_the_promises(db_url: str, url: str, logins: dict) -> dict:

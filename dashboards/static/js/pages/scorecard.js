@@ -89,13 +89,13 @@ startPage("scorecard", async () => {
       traces.push({ type: "scatter", mode: "lines", name: "baseline", x, y: x.map(() => g.baseline.value), line: { color: "#8a4b00", dash: "dot", width: 2 } });
     }
     $(`weeks-${g.goal_id}`).innerHTML = tableHtml({
-      caption: `${g.title} by week`, stack: true,
+      caption: `${g.title} by week`,
       columns: [{ label: "Week" }, { label: "Value", num: true }, { label: "95 % interval", num: true }, { label: "Status" }],
       rows: g.weeks.map((w) => [fmt.esc(weekLabel(w.week)), figure(w.value, g.unit),
         w.value === null ? "–" : `${figure(w.lo, "")}–${figure(w.hi, "")}`.replaceAll(" ", ""), fmt.esc(w.status)]),
     });
     return drawChart($(`chart-${g.goal_id}`), traces, {
-      height: 260, xaxis: { type: "category", categoryarray: x }, yaxis: { title: { text: g.unit }, rangemode: "tozero" },
+      height: 260, margin: { l: 48, r: 28, t: 8, b: 40 }, xaxis: { type: "category", categoryarray: x }, yaxis: { title: { text: g.unit }, rangemode: "tozero" },
     }, `${g.title}: weekly values with 95 % intervals, the target and the baseline`);
   }));
 });
