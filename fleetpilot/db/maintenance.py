@@ -43,7 +43,7 @@ ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
 """
 
 
-# ...and each run is kept for the privacy record of the pilot report (migration 0022).
+# ...and each run is kept for the privacy record of the pilot report (migration 0025).
 LOG_RETENTION_RUN = """
 INSERT INTO retention_runs (run_at, cutoff, partitions_dropped, positions_expired, rejects_purged)
 VALUES ($1, $2, $3, $4, $5)
