@@ -83,6 +83,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/admin/privacy/zones"): ADMIN,
     ("DELETE", "/api/v1/admin/privacy/zones/{zone_id}"): ADMIN,
     ("POST", "/api/v1/admin/retention/run"): ADMIN,
+    ("GET", "/api/v1/admin/skew-held"): ADMIN,
+    ("POST", "/api/v1/admin/vehicles/{vehicle_id}/skew-replay"): ADMIN,
     ("GET", "/api/v1/admin/audit"): ADMIN,
     ("GET", "/api/v1/admin/api-keys"): ADMIN,
     ("POST", "/api/v1/admin/api-keys"): ADMIN,
@@ -123,6 +125,7 @@ PATH_VALUES = {
     "feature_id": "x",
     "file": "datapackage.json",
     "goal_id": "x",
+    "vehicle_id": "x",
 }
 # Paths other than the OpenAPI operations: FastAPI's own docs and the dashboards' static files.
 NOT_DATA = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
