@@ -63,6 +63,12 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/whatif/questions/{question_id}"): DATA_OFFICER,
     ("GET", "/api/v1/whatif/results"): DATA_OFFICER,
     ("GET", "/api/v1/whatif/results/{result_id}"): DATA_OFFICER,
+    ("POST", "/api/v1/whatif/sessions"): DATA_OFFICER,
+    ("GET", "/api/v1/whatif/sessions"): DATA_OFFICER,
+    ("GET", "/api/v1/whatif/sessions/{session_id}"): DATA_OFFICER,
+    ("POST", "/api/v1/whatif/sessions/{session_id}/questions"): DATA_OFFICER,
+    ("PUT", "/api/v1/whatif/sessions/{session_id}/questions/{question_id}/triage"): DATA_OFFICER,
+    ("GET", "/api/v1/whatif/sessions/{session_id}/export"): DATA_OFFICER,
     ("GET", "/api/v1/goals/catalogue"): SIGNED_IN,
     ("GET", "/api/v1/goals"): SIGNED_IN,
     ("PUT", "/api/v1/goals/{goal_id}"): {"data_officer", "admin"},
@@ -126,6 +132,7 @@ PATH_VALUES = {
     "file": "datapackage.json",
     "goal_id": "x",
     "vehicle_id": "x",
+    "session_id": "999",
 }
 # Paths other than the OpenAPI operations: FastAPI's own docs and the dashboards' static files.
 NOT_DATA = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
