@@ -171,20 +171,23 @@ class Estimate:
     days: int
 
 
-def estimate(kpi: Kpi, num: np.ndarray, den: np.ndarray, seed: int = SEED) -> Estimate:
+def estimate(kpi: Kpi, num: np.ndarray, den: np.ndarray, weeks: int = 1, seed: int = SEED) -> Estimate:
     """scale × Σ num / Σ den over the days, with a percentile interval over days resampled
-    with replacement (replicates whose denominator is 0 are left out)."""
+    with replacement (replicates whose denominator is 0 are left out). A total (den "one")
+    is per week: Σ num / `weeks`, the number of weeks the days lie in (a week's value is its
+    total; a period's, the mean weekly total)."""
     n = len(num)
     total = float(den.sum())
     if n == 0 or total <= 0:
         return Estimate(None, None, None, n)
-    value = kpi.scale * float(num.sum()) / total
     weights = day_weights(n, REPLICATES, seed)
     nums, dens = weights @ num, weights @ den
     ok = dens > 0
-    if kpi.den == "one":  # a total: the resampled sum is over the same number of days
-        samples = kpi.scale * nums
+    if kpi.den == "one":  # the resampled sum is over the same number of days and weeks
+        value = kpi.scale * float(num.sum()) / weeks
+        samples = kpi.scale * nums / weeks
     else:
+        value = kpi.scale * float(num.sum()) / total
         samples = kpi.scale * nums[ok] / dens[ok]
     lo, hi = percentile_interval(samples, DEFAULT_LEVEL)
     return Estimate(value, float(lo), float(hi), n)

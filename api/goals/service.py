@@ -221,7 +221,8 @@ def _est(kpi: kpis.Kpi, days: Days) -> Estimate:
     num = days.columns[kpi.num]
     den = days.columns[kpi.den]
     use = den > 0 if kpi.den != "one" else days.columns["distance_m"] > 0
-    return kpis.estimate(kpi, num[use], den[use])
+    weeks = len({localtime.week_start(d) for d, used in zip(days.days, use) if used})
+    return kpis.estimate(kpi, num[use], den[use], max(weeks, 1))
 
 
 @dataclass

@@ -32,6 +32,8 @@ DEADHEAD_SHARE = 100 * 6 * 9.0 / W1_KM
 COVERAGE = 100 * sum(0.9 if n % 2 else 0.8 for n in W1) / 6
 MISSED_PER_1000 = 1000 * 3 / 18
 SAFETY_PER_100KM = 6 / (W1_KM / 100)
+# Fuel, a weekly total: km × 0.45 L/km + (8 h on duty − 0.5 h break) × 3 L/h per shift.
+FUEL_L_WEEK = 0.45 * W1_KM + 6 * 7.5 * 3.0
 
 
 def fleetpilot(*args: str, env: dict[str, str]):
@@ -102,9 +104,16 @@ def test_scorecard_weeks_match_the_seed_and_withheld_weeks_say_so(api):
     for goal_id, kpi in (("deadhead", "deadhead_share"), ("coverage", "coverage"), ("missed", "missed_per_1000")):
         _put(api, "data_officer", goal_id, _goal(api, week1, kpi=kpi))
     _put(api, "data_officer", "safety", _goal(api, week1, kpi="safety_per_100km", target=5.0))
+    _put(api, "data_officer", "fuel", _goal(api, week1, kpi="fuel_l", target=500.0))
     card = _scorecard(api)  # a crew member opens it too
     goals = {g["goal_id"]: g for g in card["goals"]}
-    expected = {"deadhead": DEADHEAD_SHARE, "coverage": COVERAGE, "missed": MISSED_PER_1000, "safety": SAFETY_PER_100KM}
+    expected = {
+        "deadhead": DEADHEAD_SHARE,
+        "coverage": COVERAGE,
+        "missed": MISSED_PER_1000,
+        "safety": SAFETY_PER_100KM,
+        "fuel": FUEL_L_WEEK,  # a total: the week's, and the period's mean weekly total (one released week)
+    }
     for goal_id, value in expected.items():
         weeks = goals[goal_id]["weeks"]
         assert [w["week"] for w in weeks] == [str(week1 + timedelta(weeks=i)) for i in range(4)]

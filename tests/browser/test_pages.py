@@ -42,6 +42,7 @@ EXPECTED_NAV = {
         "hotspots.html",
         "hazards.html",
         "exports.html",
+        "sessions.html",
         "scorecard.html",
         "transparency.html",
     ],

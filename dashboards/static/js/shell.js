@@ -21,6 +21,7 @@ export const PAGES = [
   // Shown only once the what-if API answers (see whatIfAvailable).
   { id: "whatif", href: "whatif.html", label: "What if", roles: ["data_officer"], needs: "whatif" },
   { id: "exports", href: "exports.html", label: "Exports", roles: ["data_officer"] },
+  { id: "sessions", href: "sessions.html", label: "Question sessions", roles: ["data_officer"] },
   { id: "access", href: "access.html", label: "Open a shift", roles: ["supervisor", "admin"] },
   { id: "admin", href: "admin.html", label: "Administration", roles: ["admin"] },
   { id: "scorecard", href: "scorecard.html", label: "Pilot goals", roles: ["driver", "supervisor", "data_officer", "admin"] },
