@@ -73,6 +73,15 @@ def _last(day: date) -> str:
     return _day(date.fromordinal(day.toordinal() - 1))
 
 
+def _tick(value: float) -> str:
+    """An axis label that fits 50 user units: 21.6k rather than 2.16e+04."""
+    if abs(value) >= 10_000:
+        return f"{value / 1000:,.0f}k"
+    if abs(value) >= 1000:
+        return f"{value / 1000:.1f}k"
+    return f"{value:.3g}"
+
+
 def chart(goal: dict) -> str:
     """Weekly values with their 95 % intervals, the target (dashed) and the baseline (dotted),
     as an SVG of 640 × 200 user units."""
@@ -103,7 +112,9 @@ def chart(goal: dict) -> str:
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{y(lo):.1f}" stroke="#555"/>',
     ]
     for tick in (lo, (lo + hi) / 2, hi):
-        parts.append(f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" font-size="11" text-anchor="end">{tick:,.3g}</text>')
+        parts.append(
+            f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" font-size="11" text-anchor="end">{_tick(tick)}</text>'
+        )
     parts += [
         f'<line x1="{left}" y1="{y(goal["target"]):.1f}" x2="{w - right}" y2="{y(goal["target"]):.1f}" '
         'stroke="#0b6e4f" stroke-width="2" stroke-dasharray="6 4"/>',
