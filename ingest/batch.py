@@ -117,6 +117,27 @@ class Batch:
         if firmware is not None:
             seen.firmware = firmware
 
+    def merge(self, other: Batch) -> None:
+        """Add everything `other` holds (the HTTP door's group commit: each request fills its
+        own batch while it may still wait on the database, then joins the shared one in a step
+        that cannot be interleaved)."""
+        if other.started is not None and (self.started is None or other.started < self.started):
+            self.started = other.started
+        self.fixes.extend(other.fixes)
+        self.events.extend(other.events)
+        self.rejects.extend(other.rejects)
+        self.held.extend(other.held)
+        for key, (fixes, events) in other.drops.items():
+            slot = self.drops.setdefault(key, [0, 0])
+            slot[0] += fixes
+            slot[1] += events
+        for vid, seen in other.devices.items():
+            self.saw_device(vid, seen.last_seq, seen.last_seen_ms, seen.online, seen.firmware)
+        self.days |= other.days
+        self.lags.extend(other.lags)
+        self.messages.extend(other.messages)
+        self.keys.update(other.keys)
+
     def _touch(self, vid: str, oldest: int, newest: int) -> None:
         # A message spans seconds, so one or two days (the validator bounds odd input).
         for day in range(oldest // DAY_MS, newest // DAY_MS + 1):

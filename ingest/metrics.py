@@ -6,7 +6,13 @@ the commit of the transaction that stored it (per message, using its newest row)
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+if TYPE_CHECKING:
+    from fleetpilot.ingest.batch import Batch
+    from fleetpilot.ingest.write import WriteResult
 
 PREFIX = "fleetpilot_ingest"
 # Lags run from milliseconds (live) to hours (store-and-forward replays).
@@ -143,6 +149,25 @@ class IngestMetrics:
             "reconnects on which the broker had no session for the worker (what it held is lost)",
             registry=r,
         )
+
+    def record_write(self, batch: Batch, result: WriteResult, seconds: float, commit_ms: float) -> None:
+        """What a committed batch adds (the MQTT worker's and the HTTP door's, alike)."""
+        self.batch_seconds.observe(seconds)
+        self.batch_rows.observe(batch.rows)
+        self.stored.labels("fixes").inc(result.fixes_stored)
+        self.stored.labels("events").inc(result.events_stored)
+        self.duplicates.labels("fixes").inc(result.fixes_duplicate)
+        self.duplicates.labels("events").inc(result.events_duplicate)
+        for table in result.conflicts:
+            self.conflicts.labels(table).inc()
+        for (_, _, reason), (fixes, events) in batch.drops.items():
+            self.private.labels(reason, "fixes").inc(fixes)
+            self.private.labels(reason, "events").inc(events)
+        for sent, newest in batch.lags:
+            self.publish_lag.observe((commit_ms - sent) / 1000)
+            self.fix_lag.observe((commit_ms - newest) / 1000)
+        # One sample per batch: its first message waited longest.
+        self.commit_latency.observe((commit_ms - batch.messages[0].received_ms) / 1000)
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         """Expose /metrics over HTTP on `port` (a daemon thread)."""

@@ -268,23 +268,7 @@ class IngestWorker:
         return len(self._buffer or ()) + self._taken - self._settled
 
     def _record(self, batch: Batch, result: WriteResult, seconds: float, commit_ms: float) -> None:
-        m = self.metrics
-        m.batch_seconds.observe(seconds)
-        m.batch_rows.observe(batch.rows)
-        m.stored.labels("fixes").inc(result.fixes_stored)
-        m.stored.labels("events").inc(result.events_stored)
-        m.duplicates.labels("fixes").inc(result.fixes_duplicate)
-        m.duplicates.labels("events").inc(result.events_duplicate)
-        for table in result.conflicts:
-            m.conflicts.labels(table).inc()
-        for (_, _, reason), (fixes, events) in batch.drops.items():
-            m.private.labels(reason, "fixes").inc(fixes)
-            m.private.labels(reason, "events").inc(events)
-        for sent, newest in batch.lags:
-            m.publish_lag.observe((commit_ms - sent) / 1000)
-            m.fix_lag.observe((commit_ms - newest) / 1000)
-        # One sample per batch: its first message waited longest.
-        m.commit_latency.observe((commit_ms - batch.messages[0].received_ms) / 1000)
+        self.metrics.record_write(batch, result, seconds, commit_ms)
         t = self.totals
         t["batches"] += 1
         t["fixes_stored"] += result.fixes_stored

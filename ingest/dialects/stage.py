@@ -78,8 +78,8 @@ class DialectStage:
         self, pipeline: Pipeline, item: Inbound, batch: Batch, now_ms: int, dialect: str, identity: str | None
     ) -> str:
         """Add `item` (already taken into `batch`) as `dialect`; `identity` is the device when the
-        topic or token says it. Returns the outcome: stored, duplicate, private, ignored, or a
-        reject reason."""
+        topic or token says it. Returns the outcome: stored, again (seen before, added anyway),
+        duplicate, private, ignored, or a reject reason."""
         self.count(dialect, "received")
         outcome = await self._handle(pipeline, item, batch, now_ms, dialect, identity)
         if type(outcome) is Rejected:
@@ -125,7 +125,9 @@ class DialectStage:
             kept += pipeline.admit(item, batch, msg, windows, first)
         if kept:
             self.count(dialect, "rows", kept)
-            return "stored"
+            # "again": stored once more although seen before — new rows unless the earlier
+            # copy committed (the writer's idempotent path tells; ingest/http.py answers so).
+            return "again" if duplicate else "stored"
         return "duplicate" if duplicate else "private"
 
     @staticmethod
@@ -153,6 +155,12 @@ class DialectStage:
                 key = (vid, "telemetry", tuple(f[0] for f in msg.fixes))
             out.append((key, msg))
         return out
+
+    def forget(self, keys) -> None:
+        """Keys whose batch failed to commit: a retry of them is a first sight again (its
+        privacy drops are counted then, as they were never stored)."""
+        for key in keys:
+            self._recent.pop(key, None)
 
     def _remember(self, key: tuple) -> None:
         recent = self._recent

@@ -4,7 +4,10 @@ One per Traccar server (it forwards for every device it decodes) or per OwnTrack
 (the token *is* that phone's identity). Only SHA-256 of the secret is stored: the secret is
 32 random bytes, so there is nothing for a slow password hash to protect against, and a
 constant-time comparison of the digests decides. Revoked tokens stay (audit), refused.
-Every request reads its token's row, so a revocation holds from the next request on.
+Every request reads its token's row after it arrived, so a revocation holds from the next
+request on. The HTTP door reads the rows of all requests waiting at once in one query
+(`lookup`, grouped by ingest/http.py): one round trip per group, not per request, and no
+cache whose lifetime a revocation would have to wait out.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ import asyncpg
 
 TOKEN = re.compile(r"^fpt_([a-z0-9]{8,32})_([A-Za-z0-9_-]{20,100})$")
 LOOKUP = """
-SELECT t.dialect, t.device_id, t.revoked_at IS NOT NULL AS revoked, t.secret_sha256, d.external_id
+SELECT t.token_id, t.dialect, t.device_id, t.revoked_at IS NOT NULL AS revoked, t.secret_sha256, d.external_id
 FROM ingest_tokens t LEFT JOIN devices d USING (device_id)
-WHERE t.token_id = $1
+WHERE t.token_id = ANY($1::text[])
 """
 INSERT = """
 INSERT INTO ingest_tokens (token_id, dialect, label, device_id, secret_sha256) VALUES ($1, $2, $3, $4, $5)
@@ -52,15 +55,31 @@ async def revoke(conn: asyncpg.Connection, token_id: str) -> bool:
     return (await conn.execute(REVOKE, token_id)).endswith(" 1")
 
 
-async def verify(conn: asyncpg.Connection, token: str, dialect: str) -> TokenHolder | None:
-    """Who `token` speaks for on `dialect`'s endpoint, or None (malformed, unknown, revoked,
-    another dialect's)."""
+def token_id(token: str) -> str | None:
+    """The id part of a well-formed token, else None (nothing to look up)."""
     match = TOKEN.match(token)
-    if match is None:
-        return None
-    row = await conn.fetchrow(LOOKUP, match.group(1))
-    if row is None or row["revoked"] or row["dialect"] != dialect:
+    return match.group(1) if match is not None else None
+
+
+async def lookup(conn: asyncpg.Connection, token_ids: list[str]) -> dict[str, asyncpg.Record]:
+    """The stored rows of `token_ids` (unknown ids are absent), in one query."""
+    return {row["token_id"]: row for row in await conn.fetch(LOOKUP, token_ids)}
+
+
+def holder(row: asyncpg.Record | None, token: str, dialect: str) -> TokenHolder | None:
+    """Who `token` speaks for on `dialect`'s endpoint given its stored `row`, or None
+    (malformed, unknown, revoked, another dialect's, wrong secret)."""
+    match = TOKEN.match(token)
+    if match is None or row is None or row["revoked"] or row["dialect"] != dialect:
         return None
     if not hmac.compare_digest(row["secret_sha256"], _digest(match.group(2))):
         return None
     return TokenHolder(row["dialect"], row["device_id"], row["external_id"])
+
+
+async def verify(conn: asyncpg.Connection, token: str, dialect: str) -> TokenHolder | None:
+    """Who `token` speaks for on `dialect`'s endpoint, or None (one token, one query)."""
+    tid = token_id(token)
+    if tid is None:
+        return None
+    return holder((await lookup(conn, [tid])).get(tid), token, dialect)
