@@ -28,6 +28,7 @@ from fleetpilot.api.efficiency.router import router as efficiency_router
 from fleetpilot.api.errors import UNSTORABLE_TEXT, unstorable_text
 from fleetpilot.api.exports.router import router as exports_router
 from fleetpilot.api.goals.router import router as goals_router
+from fleetpilot.api.hazards.router import router as hazards_router
 from fleetpilot.api.hotspots.router import router as hotspots_router
 from fleetpilot.api.hotspots.warmup import warm_up as hotspots_warm_up
 from fleetpilot.api.live.router import router as live_router
@@ -66,6 +67,7 @@ DOMAINS = (
     route_plans_router,
     live_router,
     hotspots_router,
+    hazards_router,
     exports_router,
     admin_router,
     trackers_router,

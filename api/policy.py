@@ -62,6 +62,7 @@ class Capability(str, Enum):
     LIVE = "live"  # on-duty vehicles' latest positions
     HOTSPOTS = "hotspots"  # exposure-normalised cell/segment aggregates, k-suppressed
     EXPORTS = "exports"  # k-respecting aggregate downloads
+    HAZARDS = "hazards"  # the city's hazard list: places and categories, reporters never, k on counts
     WHATIF = "whatif"  # scenarios and questions over history, k-anonymous answers
     GOALS = "goals"  # the pilot's goals and scorecard: fleet-wide, k-released, every role
     GOALS_WRITE = "goals_write"  # define or change a goal (versioned, audited)
@@ -85,6 +86,7 @@ RULES: dict[Capability, frozenset[str]] = {
     # About the city and its routes, never a person: crews read their pilot's scorecard too.
     Capability.GOALS: frozenset(ROLES),
     Capability.GOALS_WRITE: frozenset({"data_officer", "admin"}),
+    Capability.HAZARDS: frozenset({"supervisor", "data_officer"}),
     Capability.ADMIN: frozenset({"admin"}),
     Capability.DEVICE_INGEST: frozenset(),  # people's tokens never open a device door
 }

@@ -13,8 +13,10 @@ exposure, the day or k changed.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -34,6 +36,7 @@ from fleetpilot.db.importer import init_codecs
 from fleetpilot.db.maintenance import refresh_time_rollups
 from fleetpilot.event_kinds import CELL_EXPOSURE, SEGMENT_EXPOSURE
 from fleetpilot.localtime import local_day, today
+from fleetpilot.rollup import queue
 from fleetpilot.rollup.blocks import refresh_blocks
 from fleetpilot.rollup.known import refresh_known_hotspots
 from fleetpilot.rollup.whatif import load as whatif_load
@@ -44,20 +47,6 @@ CELL_KINDS = CELL_EXPOSURE
 FRAME_KEY = "analytics_frame"  # fleetpilot_meta: "lon0,lat0" fixed at the first rollup
 ZONE_KEY = "rollup_timezone"  # fleetpilot_meta: the zone whose local days the rollups are filed under
 
-PENDING_SHIFTS = """
-SELECT s.shift_id, s.vehicle_id, s.route_id, s.route_version, s.starts_at, s.ends_at
-FROM shifts s
-WHERE s.ends_at <= $1
-  AND (NOT EXISTS (SELECT 1 FROM shift_metrics m WHERE m.shift_id = s.shift_id)
-       OR EXISTS (SELECT 1 FROM rollup_dirty d
-                  WHERE d.vehicle_id = s.vehicle_id
-                    AND d.day BETWEEN (s.starts_at AT TIME ZONE 'UTC')::date AND (s.ends_at AT TIME ZONE 'UTC')::date))
-ORDER BY s.starts_at, s.shift_id
-"""
-ALL_SHIFTS = """
-SELECT shift_id, vehicle_id, route_id, route_version, starts_at, ends_at FROM shifts
-WHERE ends_at <= $1 ORDER BY starts_at, shift_id
-"""
 # Fixes of a batch of shifts; `track` is the shift's position. Read by binary COPY into numpy
 # (fleetpilot.db.copyout), so NULLs arrive as NaN and every row has one size. No ORDER BY: each
 # shift's index scan already yields time order and sorting them again cost the server ~40 % of
@@ -181,6 +170,23 @@ async def load_city(conn: asyncpg.Connection) -> City | None:
     )
 
 
+@dataclass
+class Drained:
+    """What one worker (or several, summed) computed from the queue."""
+
+    shifts: int = 0
+    fixes: int = 0
+    events: int = 0
+    stages_s: dict[str, float] = field(default_factory=dict)
+
+    def add(self, other: Drained) -> None:
+        self.shifts += other.shifts
+        self.fixes += other.fixes
+        self.events += other.events
+        for k, v in other.stages_s.items():
+            self.stages_s[k] = self.stages_s.get(k, 0.0) + v
+
+
 async def run_rollup(
     conn: asyncpg.Connection,
     *,
@@ -189,36 +195,30 @@ async def run_rollup(
     now: datetime | None = None,
     tz: str | None = None,
     whatif: bool = False,
+    lease_s: float = queue.LEASE_S,
+    drainer: Callable[[], Awaitable[Drained]] | None = None,
 ) -> RollupResult:
-    """Compute every pending shift (or all ended shifts) and clear the stale marks it covered.
+    """Queue every pending shift (or all ended shifts), compute the queue, then what follows.
 
     Shifts are filed under the local day of their start in `tz` (default: the settings' city
     zone, fleetpilot.localtime). When the zone differs from the one the stored rollups were
     filed under, every ended shift is recomputed, so days and weeks never mix two clocks.
     With ``whatif`` each batch also prepares its shifts' what-if legs from the fixes it read.
+    The queue (rollup/queue.py) is computed by this connection, or by ``drainer`` (e.g. N
+    worker processes: `fleetpilot rollup --workers N`); other runs may drain it alongside.
     """
     now = now or datetime.now(timezone.utc)
     tz = tz or get_settings().timezone
     await init_codecs(conn)  # jsonb as Python objects, whatever the connection did before
-    recompute_all = await _zone_changed(conn, tz) or recompute_all
-    marks = await conn.fetch("SELECT vehicle_id, day, marked_at FROM rollup_dirty")
-    shifts = await conn.fetch(ALL_SHIFTS if recompute_all else PENDING_SHIFTS, now)
-    city = await load_city(conn) if shifts else None
-    planned = {(r["route_id"], r["version"]): list(r["segments"]) for r in await conn.fetch(PLANNED_SEGMENTS)}
-    names = dict(await conn.fetch(STREET_NAMES)) if city is not None else {}
-    totals = [0, 0]
     stages = Stages()
-    legs = None
-    if city is not None and whatif and shifts:
-        with stages.timed("whatif_legs"):
-            legs = await LegContext.load(conn, shifts, city.streets)
-    if city is not None:
-        for i in range(0, len(shifts), batch_size):
-            batch = shifts[i : i + batch_size]
-            fixes, events = await _rollup_batch(conn, city, names, planned, batch, tz, stages, legs)
-            totals[0] += fixes
-            totals[1] += events
-    cleared = await _clear_marks(conn, marks, now)
+    zone_changed = await _zone_changed(conn, tz)
+    with stages.timed("queue"):
+        marks, cleared = await queue.enqueue(conn, now, everything=recompute_all or zone_changed)
+    if drainer is not None:
+        done = await drainer()
+    else:
+        done = await drain(conn, batch_size=batch_size, tz=tz, whatif=whatif, lease_s=lease_s)
+    stages.update(done.stages_s)
     if marks:
         first = min(m["day"] for m in marks)
         last = max(m["day"] for m in marks)
@@ -229,19 +229,61 @@ async def run_rollup(
     # Exposure written by any means marks its days stale (migration 0007 triggers).
     with stages.timed("hotspot_blocks"):
         block_days = await refresh_blocks(conn)
-    if shifts and city is not None:
+    if done.shifts:
         await _set_zone(conn, tz)
     with stages.timed("known_hotspots"):
         known = await refresh_known_hotspots(conn, today(tz, now), exposure_changed=block_days > 0)
     return RollupResult(
-        shifts=len(shifts) if city is not None else 0,
-        fixes=totals[0],
-        events=totals[1],
+        shifts=done.shifts,
+        fixes=done.fixes,
+        events=done.events,
         cleared_marks=cleared,
         block_days=block_days,
         known_hotspots=known,
         stages_s=dict(stages),
     )
+
+
+async def drain(
+    conn: asyncpg.Connection,
+    *,
+    batch_size: int = 50,
+    tz: str | None = None,
+    whatif: bool = False,
+    lease_s: float = queue.LEASE_S,
+    worker: str | None = None,
+) -> Drained:
+    """Claim and compute batches until the queue is empty (waiting out other workers' leases)."""
+    tz = tz or get_settings().timezone
+    worker = worker or queue.worker_name()
+    await init_codecs(conn)
+    done = Drained()
+    stages = Stages()
+    if await queue.wait_s(conn) is None:
+        return done
+    city = await load_city(conn)
+    if city is None:  # no streets yet: the queue waits for them
+        return done
+    planned = {(r["route_id"], r["version"]): list(r["segments"]) for r in await conn.fetch(PLANNED_SEGMENTS)}
+    names = dict(await conn.fetch(STREET_NAMES))
+    legs = None
+    if whatif:
+        with stages.timed("whatif_legs"):
+            legs = await LegContext.load(conn, city.streets)
+    while True:
+        shifts = await queue.claim(conn, worker, batch_size, lease_s)
+        if not shifts:
+            wait = await queue.wait_s(conn)
+            if wait is None:
+                break
+            await asyncio.sleep(min(max(wait, 0.05), 1.0))
+            continue
+        n_shifts, fixes, events = await _rollup_batch(conn, city, names, planned, shifts, tz, stages, legs, worker)
+        done.shifts += n_shifts
+        done.fixes += fixes
+        done.events += events
+    done.stages_s = dict(stages)
+    return done
 
 
 async def _zone_changed(conn: asyncpg.Connection, tz: str) -> bool:
@@ -259,40 +301,19 @@ async def _set_zone(conn: asyncpg.Connection, tz: str) -> None:
     )
 
 
-async def _clear_marks(conn: asyncpg.Connection, marks, now: datetime) -> int:
-    """Delete the marks read at the start, unless re-marked meanwhile or a shift still runs."""
-    if not marks:
-        return 0
-    result = await conn.execute(
-        """
-        DELETE FROM rollup_dirty d
-        USING unnest($1::text[], $2::date[], $3::timestamptz[]) AS m(vehicle_id, day, marked_at)
-        WHERE d.vehicle_id = m.vehicle_id AND d.day = m.day AND d.marked_at <= m.marked_at
-          AND NOT EXISTS (SELECT 1 FROM shifts s
-                          WHERE s.vehicle_id = d.vehicle_id AND s.ends_at > $4
-                            AND d.day BETWEEN (s.starts_at AT TIME ZONE 'UTC')::date
-                                          AND (s.ends_at AT TIME ZONE 'UTC')::date)
-        """,
-        [m["vehicle_id"] for m in marks],
-        [m["day"] for m in marks],
-        [m["marked_at"] for m in marks],
-        now,
-    )
-    return int(result.split()[-1])
-
-
 @dataclass(frozen=True)
 class LegContext:
-    """What preparing what-if legs needs besides a batch's rows: their city and plans."""
+    """What preparing what-if legs needs besides a batch's rows: the city with its indexes."""
 
     city: whatif_assemble.City
-    plans: Plans
 
     @classmethod
-    async def load(cls, conn: asyncpg.Connection, shifts, streets: LineIndex) -> LegContext:
-        city = await whatif_load.load_city(conn, index=True, built=streets)
+    async def load(cls, conn: asyncpg.Connection, streets: LineIndex) -> LegContext:
+        return cls(await whatif_load.load_city(conn, index=True, built=streets))
+
+    async def plans(self, conn: asyncpg.Connection, shifts) -> Plans:
         first, last = shifts[0]["starts_at"], max(s["starts_at"] for s in shifts)
-        return cls(city, await whatif_load.load_plans(conn, city, first, last + timedelta(microseconds=1)))
+        return await whatif_load.load_plans(conn, self.city, first, last + timedelta(microseconds=1))
 
 
 async def _rollup_batch(
@@ -303,8 +324,10 @@ async def _rollup_batch(
     shifts,
     tz: str,
     stages: Stages,
-    legs: LegContext | None = None,
-) -> tuple[int, int]:
+    legs: LegContext | None,
+    worker: str,
+) -> tuple[int, int, int]:
+    """Compute a claimed batch; write what ``worker`` still holds. (shifts, fixes, events) written."""
     args = ([s["vehicle_id"] for s in shifts], [s["starts_at"] for s in shifts], [s["ends_at"] for s in shifts])
     ids = [s["shift_id"] for s in shifts]
     with stages.timed("read"):
@@ -312,11 +335,11 @@ async def _rollup_batch(
     prepared = None
     if legs is not None:
         with stages.timed("whatif_legs"):
-            prepared = prepare_batch(legs.city, legs.plans, shifts, fixes, device)
+            prepared = prepare_batch(legs.city, await legs.plans(conn, shifts), shifts, fixes, device)
     if not len(fixes):
         with stages.timed("write"):
-            await _replace(conn, ids, [], [], [], [], prepared)
-        return 0, 0
+            written = await _replace(conn, worker, ids, [], [], [], [], prepared)
+        return written, 0, 0
     present = np.unique(fixes.vehicle)  # shifts with at least one fix, in track order
     shift_of_track = [shifts[int(i)] for i in present]
     windows = np.array([[_ms(s["starts_at"]), _ms(s["ends_at"])] for s in shift_of_track], dtype=np.int64)
@@ -329,8 +352,8 @@ async def _rollup_batch(
         events = _event_rows(analysis, city, names, shift_of_track)
         cells = _cell_rows(analysis, city, shift_of_track, days)
         segments = _segment_rows(analysis, city, shift_of_track, days)
-        await _replace(conn, ids, metrics, events, cells, segments, prepared)
-    return len(fixes), len(events)
+        written = await _replace(conn, worker, ids, metrics, events, cells, segments, prepared)
+    return written, len(fixes), len(events)
 
 
 async def _read_batch(conn: asyncpg.Connection, args) -> tuple[Fixes, DeviceEvents]:
@@ -355,8 +378,18 @@ async def _read_batch(conn: asyncpg.Connection, args) -> tuple[Fixes, DeviceEven
     return fixes, device
 
 
-async def _replace(conn, shift_ids, metrics, events, cells, segments, prepared: PreparedLegs | None) -> None:
+async def _replace(
+    conn, worker: str, shift_ids, metrics, events, cells, segments, prepared: PreparedLegs | None
+) -> int:
+    """Replace the rows of the shifts ``worker`` still holds and take them off the queue."""
     async with conn.transaction():
+        held = await queue.held(conn, shift_ids, worker)
+        if held != set(shift_ids):  # a lease ran out and another worker took some over
+            shift_ids = [s for s in shift_ids if s in held]
+            metrics, events = [r for r in metrics if r[0] in held], [r for r in events if r[0] in held]
+            cells, segments = [r for r in cells if r[2] in held], [r for r in segments if r[2] in held]
+            if prepared is not None:
+                prepared = prepared.only(held)
         if prepared is not None:  # same transaction: prepared_at = computed_at, nothing left to redo
             await store_prepared(conn, prepared)
         for table in ("shift_metrics", "shift_events", "cell_exposure", "segment_exposure"):
@@ -373,6 +406,8 @@ async def _replace(conn, shift_ids, metrics, events, cells, segments, prepared: 
             records=segments,
             columns=["segment_id", "day", "shift_id", "passes", *SEGMENT_EXPOSURE, "mean_speed_mps"],
         )
+        await queue.finish(conn, shift_ids, worker)
+    return len(shift_ids)
 
 
 def _metric_rows(analysis: Analysis, city: City, shifts, days) -> list[tuple]:

@@ -50,6 +50,8 @@ MEANINGS = {
     Capability.GOALS: "the pilot's goals, their weekly scorecard and the pilot report: fleet-wide figures of "
     "route-weeks that pass the k rule, never a person",
     Capability.GOALS_WRITE: "define or change a pilot goal (each change a new version, audited)",
+    Capability.HAZARDS: "the city's list of hazards crews reported: place, category and status, never who "
+    "reported; with fewer than k reporters at a place, no count and only the time of day",
     Capability.ADMIN: "user accounts, devices, privacy settings, retention runs and the audit log; real names",
     Capability.DEVICE_INGEST: "positions sent by a registered tracker or Traccar server with its own token; "
     "no person's account can use this door",
@@ -99,6 +101,12 @@ def collected(retention_days: int, zone_policy: str, deadletter_days: int, skew_
             kept="counts only",
         ),
         DataItem(what="who opened whose data, when and why", when="every individual access", kept="append-only, kept"),
+        DataItem(
+            what="hazards a crew member reports (category, place, optional note); the note and who reported stay "
+            "with the reporter",
+            when="when a crew member taps report",
+            kept="kept while the hazard is on the city's list",
+        ),
     ]
 
 

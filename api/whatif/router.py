@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
 from fleetpilot.analytics.whatif.privacy import Privacy
 from fleetpilot.api import policy
 from fleetpilot.api.deps import REFUSALS, Allowed, CityZone, Conn, DayRange
 from fleetpilot.api.policy import Capability
-from fleetpilot.api.whatif import service
-from fleetpilot.api.whatif.schemas import AskIn, Catalog, ResultOut, ResultSummary
+from fleetpilot.api.whatif import service, sessions
+from fleetpilot.api.whatif.schemas import (
+    AskIn,
+    Catalog,
+    ResultOut,
+    ResultSummary,
+    SessionDetail,
+    SessionIn,
+    SessionOut,
+    SessionQuestionIn,
+    TriageIn,
+)
 
 router = APIRouter(prefix="/whatif", tags=["whatif"], responses=REFUSALS)
 WhatIf = Allowed(Capability.WHATIF)  # data officers only (policy.RULES)
@@ -97,3 +107,91 @@ async def result(access: WhatIf, conn: Conn, result_id: Annotated[str, Path(patt
     if why is not None:
         raise HTTPException(status.HTTP_410_GONE, f"this answer was withdrawn: {why}; ask the question again")
     return _out(stored)
+
+
+# --- question sessions: agency heads' questions, recorded and triaged by the data officer ----
+
+SESSION_404 = {404: {"description": "no such session or question"}}
+SessionId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+async def _session(conn, access, session_id: int) -> dict:
+    """The session with each answered question's stored answer, marked withdrawn when the
+    release rule, k or its data no longer give the same answer (as GET /results says 410)."""
+    try:
+        found = await sessions.session(conn, session_id)
+    except sessions.NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    k = await policy.live_k(conn, access)
+    for q in found["questions"]:
+        if q["triage"] == "answered" and not q["answer_withdrawn"]:
+            stored = await service.get(conn, q["result_id"])
+            q["answer_withdrawn"] = stored is None or await service.current(conn, stored, k) is not None
+    return found
+
+
+@router.post("/sessions", response_model=SessionOut, status_code=status.HTTP_201_CREATED)
+async def new_session(access: WhatIf, conn: Conn, body: SessionIn) -> SessionOut:
+    """Open a question session (audited)."""
+    return SessionOut(**await sessions.add_session(conn, access.principal, body.title, body.held_on))
+
+
+@router.get("/sessions", response_model=list[SessionOut])
+async def list_sessions(_: WhatIf, conn: Conn) -> list[SessionOut]:
+    """Every session with its number of questions and how many are not yet triaged."""
+    return [SessionOut(**s) for s in await sessions.sessions(conn)]
+
+
+@router.get("/sessions/{session_id}", response_model=SessionDetail, responses=SESSION_404)
+async def get_session(access: WhatIf, conn: Conn, session_id: SessionId) -> SessionDetail:
+    """The session's questions with their triage and linked answers."""
+    return SessionDetail(**await _session(conn, access, session_id))
+
+
+@router.post(
+    "/sessions/{session_id}/questions",
+    status_code=status.HTTP_201_CREATED,
+    responses={**SESSION_404, 422: {"description": "the question names a person"}},
+)
+async def add_question(_: WhatIf, conn: Conn, session_id: SessionId, body: SessionQuestionIn) -> dict:
+    """Record a question as asked (text, department, when)."""
+    try:
+        qid = await sessions.add_question(conn, session_id, body.text, body.department, body.asked_at)
+    except sessions.NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except sessions.SessionError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    return {"question_id": qid}
+
+
+@router.put(
+    "/sessions/{session_id}/questions/{question_id}/triage",
+    responses={**SESSION_404, 422: {"description": "answered without a stored answer, or needs_data without which"}},
+)
+async def triage_question(
+    access: WhatIf, conn: Conn, session_id: SessionId, question_id: SessionId, body: TriageIn
+) -> dict:
+    """Triage a question: answered (a stored answer), needs data we don't have (which), out of scope."""
+    try:
+        await sessions.triage(
+            conn, access.principal, session_id, question_id, body.triage, body.result_id, body.needs_data, body.note
+        )
+    except sessions.NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except sessions.SessionError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    return {"question_id": question_id, "triage": body.triage}
+
+
+@router.get(
+    "/sessions/{session_id}/export",
+    response_class=Response,
+    responses={**SESSION_404, 200: {"content": {"text/html": {}}, "description": "one document"}},
+)
+async def export_session(access: WhatIf, conn: Conn, session_id: SessionId) -> Response:
+    """The session's question list and answers as one HTML document."""
+    html = sessions.export_html(await _session(conn, access, session_id))
+    name = f"whatif-session-{session_id}.html"
+    return Response(
+        html, media_type="text/html; charset=utf-8", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )

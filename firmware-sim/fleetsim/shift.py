@@ -580,15 +580,22 @@ def _observe_and_record(
 
 def _turning_heading(path, motion, t_rel: np.ndarray, heading: np.ndarray) -> np.ndarray:
     """During a U-turn (a three-point turn) the truck's heading swings round gradually while
-    it backs and fills; the path itself just reverses at the vertex. Rotate the heading by
-    -180° (a left-hand turn-around) over the manoeuvre, so yaw rate stays low."""
+    it backs and fills; the path itself just reverses at the vertex. Rotate the heading left
+    from the way in to the way out over the manoeuvre, so yaw rate stays low, and hold the way
+    out through any dwell there (a facility's tipping or loading) until the truck drives off.
+    The hold is needed because the path position during that dwell is the vertex only to
+    rounding: summed over a shift it lands ~1e-10 m short of it, where `locate` still gives
+    the way in, and the heading then flipped 180° in the first second of driving off (seen at
+    the landfill on the irregular city and on Helsinki: a harsh corner nobody drove)."""
     heading = heading.copy()
     for m in path.uturn_vertices:
         k = int(np.searchsorted(motion.knot_s, path.line_end_s[m - 1] - 5e-4))
-        t_a, t_b = float(motion.arrival(k)), float(motion.dwell_start(k))
-        if t_b <= t_a:
-            continue
-        lo, hi = np.searchsorted(t_rel, [t_a, t_b])
+        t_a, t_b, t_d = float(motion.arrival(k)), float(motion.dwell_start(k)), float(motion.departure(k))
         h_in = float(np.degrees(np.arctan2(path.ux[2 * (m - 1)], path.uy[2 * (m - 1)])))
-        heading[lo:hi] = (h_in - 180.0 * (t_rel[lo:hi] - t_a) / (t_b - t_a)) % 360.0
+        h_out = float(np.degrees(np.arctan2(path.ux[2 * m], path.uy[2 * m])))
+        left = (h_in - h_out) % 360.0  # a left-hand turn-around: the compass heading decreases
+        lo, mid, hi = np.searchsorted(t_rel, [t_a, t_b, t_d])
+        if t_b > t_a:
+            heading[lo:mid] = (h_in - left * (t_rel[lo:mid] - t_a) / (t_b - t_a)) % 360.0
+        heading[mid:hi] = h_out % 360.0
     return heading

@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 
 from fleetpilot.db.connect import connect, resolve_database_url, service_database_url
 from fleetpilot.localtime import today as local_today
-from fleetpilot.rollup.job import run_rollup
+from fleetpilot.rollup.job import Drained, drain, run_rollup
+from fleetpilot.rollup.queue import LEASE_S
 from fleetpilot.rollup.upkeep import upkeep
 from fleetpilot.settings import Settings
 
@@ -29,6 +32,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "weekly open-data release when a week has ended (FLEETPILOT_RELEASE_WEEKS; 0 = none)",
     )
     parser.add_argument("--batch", type=int, default=50, help="shifts analysed per batch (default 50)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes computing the queue side by side (default 1); runs on other machines "
+        "against the same database share it too (claimed with SKIP LOCKED, docs/decisions/0018)",
+    )
+    parser.add_argument(
+        "--lease",
+        type=float,
+        default=LEASE_S,
+        metavar="SECONDS",
+        help=f"a claimed batch is taken over by another worker when its holder has not finished it "
+        f"within SECONDS (a crashed or stalled worker; default {LEASE_S:.0f})",
+    )
     parser.add_argument(
         "--metrics-port",
         type=int,
@@ -84,8 +102,23 @@ async def _once(url: str, args: argparse.Namespace, settings: Settings, metrics)
             # the analytics, which fail e.g. until a street network is imported. TimescaleDB jobs
             # the scheduler fails run as their owner, the migrating role (rollup/tsjobs.py).
             kept = await upkeep(conn, settings.partitions_ahead_days, owner_url=resolve_database_url(settings))
-        result = await run_rollup(conn, recompute_all=args.all, batch_size=args.batch, tz=tz, whatif=args.whatif)
+        drainer = None
+        if args.workers > 1:
+
+            async def drainer() -> Drained:
+                return await _drain_in_processes(url, args, tz)
+
+        result = await run_rollup(
+            conn,
+            recompute_all=args.all,
+            batch_size=args.batch,
+            tz=tz,
+            whatif=args.whatif,
+            lease_s=args.lease,
+            drainer=drainer,
+        )
         report = {
+            "workers": args.workers,
             "shifts": result.shifts,
             "fixes": result.fixes,
             "events": result.events,
@@ -119,6 +152,32 @@ async def _once(url: str, args: argparse.Namespace, settings: Settings, metrics)
     metrics.shifts.inc(result.shifts)
     metrics.whatif_shifts.inc(report.get("whatif_legs_shifts", 0))
     return report | {"seconds": round(seconds, 2)}
+
+
+async def _drain_in_processes(url: str, args: argparse.Namespace, tz: str) -> Drained:
+    """The queue computed by --workers processes; their figures summed (stages: CPU-parallel)."""
+    loop = asyncio.get_running_loop()
+    options = (url, args.batch, tz, args.whatif, args.lease)
+    # spawn: a fresh interpreter per worker, nothing inherited from this process's event loop.
+    with ProcessPoolExecutor(max_workers=args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        parts = await asyncio.gather(
+            *(loop.run_in_executor(pool, _drain_process, *options) for _ in range(args.workers))
+        )
+    total = Drained()
+    for part in parts:
+        total.add(part)
+    return total
+
+
+def _drain_process(url: str, batch: int, tz: str, whatif: bool, lease_s: float) -> Drained:
+    async def body() -> Drained:
+        conn = await connect(url)
+        try:
+            return await drain(conn, batch_size=batch, tz=tz, whatif=whatif, lease_s=lease_s)
+        finally:
+            await conn.close()
+
+    return asyncio.run(body())
 
 
 async def _prepare_whatif(conn, tz: str) -> int:

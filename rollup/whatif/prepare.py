@@ -76,6 +76,13 @@ class PreparedLegs:
     visits: list[tuple] = field(default_factory=list)
     counts: list[tuple[str, int, int, int]] = field(default_factory=list)  # (shift, fixes, events, legs)
 
+    def only(self, shift_ids: set[str]) -> PreparedLegs:
+        return PreparedLegs(
+            [r for r in self.legs if r[0] in shift_ids],
+            [r for r in self.visits if r[0] in shift_ids],
+            [c for c in self.counts if c[0] in shift_ids],
+        )
+
     def add(self, city: City, plans: Plans, shift, fixes: Fixes, events: DeviceEvents) -> None:
         plan = plan_index(plans, shift["route_id"], shift["route_version"])
         legs, stops, first = prepare_shift(city, plans, plan, fixes, events)

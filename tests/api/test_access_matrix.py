@@ -40,6 +40,9 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/me/trends"): DRIVER,
     ("GET", "/api/v1/me/access-log"): DRIVER,
     ("GET", "/api/v1/me/export"): DRIVER,
+    ("POST", "/api/v1/me/hazards"): DRIVER,
+    ("GET", "/api/v1/me/hazards"): DRIVER,
+    ("GET", "/api/v1/hazards"): ANALYSTS,
     ("GET", "/api/v1/shifts"): INDIVIDUAL,
     ("POST", "/api/v1/shifts/{shift_id}/open"): INDIVIDUAL,
     ("GET", "/api/v1/routes"): ANALYSTS,
@@ -63,6 +66,12 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/whatif/questions/{question_id}"): DATA_OFFICER,
     ("GET", "/api/v1/whatif/results"): DATA_OFFICER,
     ("GET", "/api/v1/whatif/results/{result_id}"): DATA_OFFICER,
+    ("POST", "/api/v1/whatif/sessions"): DATA_OFFICER,
+    ("GET", "/api/v1/whatif/sessions"): DATA_OFFICER,
+    ("GET", "/api/v1/whatif/sessions/{session_id}"): DATA_OFFICER,
+    ("POST", "/api/v1/whatif/sessions/{session_id}/questions"): DATA_OFFICER,
+    ("PUT", "/api/v1/whatif/sessions/{session_id}/questions/{question_id}/triage"): DATA_OFFICER,
+    ("GET", "/api/v1/whatif/sessions/{session_id}/export"): DATA_OFFICER,
     ("GET", "/api/v1/goals/catalogue"): SIGNED_IN,
     ("GET", "/api/v1/goals"): SIGNED_IN,
     ("PUT", "/api/v1/goals/{goal_id}"): {"data_officer", "admin"},
@@ -126,6 +135,7 @@ PATH_VALUES = {
     "file": "datapackage.json",
     "goal_id": "x",
     "vehicle_id": "x",
+    "session_id": "999",
 }
 # Paths other than the OpenAPI operations: FastAPI's own docs and the dashboards' static files.
 NOT_DATA = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}

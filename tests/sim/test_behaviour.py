@@ -59,6 +59,25 @@ def test_ordinary_driving_stays_below_harsh_thresholds(quiet_run):
     assert found > 0
 
 
+def test_a_truck_turned_round_at_a_facility_waits_facing_the_way_it_drives_off(quiet_run):
+    """At a facility the truck turns round (backs and fills), tips or loads, and drives off: the
+    heading it reports while it waits is the one it leaves with, not the one it came in with.
+    (It used to flip 180° in the first second of driving off: a harsh corner at ~1 m/s whenever
+    the sample fell late enough, seen at the landfill on the irregular city and on Helsinki.)"""
+    run = quiet_run
+    checked = 0
+    for s in run.truth["shifts"]:
+        f, _ = _vehicle(run, s["vehicle_id"])
+        for v in s["facility_visits"]:
+            waiting = (f["t"] > v["t_depart"] - 60_000) & (f["t"] < v["t_depart"])
+            leaving = (f["t"] > v["t_depart"]) & (f["t"] <= v["t_depart"] + 3_000)
+            assert waiting.sum() >= 50 and leaving.sum() == 3
+            turn = (f["heading"][leaving][0] - f["heading"][waiting].astype(float) + 180.0) % 360.0 - 180.0
+            assert np.all(np.abs(turn) < 20.0), (s["vehicle_id"], v["facility_id"], np.abs(turn).max())
+            checked += 1
+    assert checked >= 2 * len(run.truth["shifts"])
+
+
 def test_injected_harsh_events_are_in_the_data(quiet_run):
     run = quiet_run
     n = 0

@@ -17,6 +17,7 @@ export const PAGES = [
   { id: "plans", href: "plans.html", label: "Route plans", roles: ["supervisor"] },
   { id: "complaints", href: "complaints.html", label: "311 complaints", roles: ["supervisor"] },
   { id: "hotspots", href: "hotspots.html", label: "Hotspots", roles: ["supervisor", "data_officer"] },
+  { id: "hazards", href: "hazards.html", label: "Hazard list", roles: ["supervisor", "data_officer"] },
   // Shown only once the what-if API answers (see whatIfAvailable).
   { id: "whatif", href: "whatif.html", label: "What if", roles: ["data_officer"], needs: "whatif" },
   { id: "exports", href: "exports.html", label: "Exports", roles: ["data_officer"] },

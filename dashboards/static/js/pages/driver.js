@@ -6,6 +6,7 @@
 import { download, getJson } from "../api.js";
 import * as fmt from "../format.js";
 import { cityLayer, cityTraces, COLOURS, drawChart, drawMap, lineTrace, nearestStreet, pointTrace } from "../map.js";
+import { setUpHazardReports } from "../hazards.js";
 import { guarded, startPage } from "../shell.js";
 import { tableHtml } from "../tables.js";
 
@@ -229,7 +230,26 @@ function renderAccessLog(log) {
   });
 }
 
-startPage("driver", async () => {
+/** [segment_id, name, lon, lat] of the shift's planned service streets, named from the city layer. */
+function shiftStreets(track, city) {
+  const names = new Map(city.features.filter((f) => f.properties.kind === "street")
+    .map((f) => [f.properties.segment_id, f.properties.name]));
+  const seen = new Set();
+  const streets = [];
+  for (const f of track?.features || []) {
+    if (f.properties.kind !== "planned" || !f.properties.service || !f.geometry) continue;
+    const coords = f.geometry.coordinates;
+    const [lon, lat] = coords[Math.floor(coords.length / 2)];
+    const name = names.get(f.properties.segment_id) || f.properties.segment_id;
+    const label = `${name} (${f.properties.segment_id})`;
+    if (seen.has(label)) continue;
+    seen.add(label);
+    streets.push([f.properties.segment_id, label, lon, lat]);
+  }
+  return streets.sort((a, b) => a[1].localeCompare(b[1]));
+}
+
+startPage("driver", async ({ me }) => {
   const requested = new URLSearchParams(location.search).get("shift");
   const today = Date.parse(`${fmt.today()}T00:00:00Z`);  // the city's day, as a calendar date
   const range = { from: new Date(today - 365 * DAY_MS).toISOString().slice(0, 10),
@@ -256,6 +276,7 @@ startPage("driver", async () => {
   await renderTrend(trend);
   if (!shiftId) {
     $("summary").innerHTML = figure("Shifts", "none recorded yet", "fig-none");
+    await setUpHazardReports({ me, shiftId: null, streets: [], map: null });
     return;
   }
   // An older shift than the list shows (or one that is not yours) is still asked for: the
@@ -277,4 +298,5 @@ startPage("driver", async () => {
   $("events").innerHTML = listOrNone(moments.map(eventItem), "No safety moments on this shift.")
     + (reversing ? `<li>Reversing manoeuvres: ${fmt.number(reversing)} (part of collection; listed in your download).</li>` : "");
   await renderMap(shift, track, city);
+  await setUpHazardReports({ me, shiftId, streets: shiftStreets(track, city), map: $("shift-map") });
 });

@@ -1,0 +1,52 @@
+"""/me/hazards: a crew member reports hazards and follows them; /hazards: the city's list."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response
+
+from fleetpilot.api import policy
+from fleetpilot.api.deps import REFUSALS, UNREADABLE_BODY, CityZone, Conn
+from fleetpilot.api.hazards import service
+from fleetpilot.api.hazards.schemas import HazardList, MyReport, MyReports, NewReport
+from fleetpilot.api.policy import Access, Capability
+
+# deps.Allowed spelled out, so mypy reads the parameters' type.
+OwnData = Annotated[Access, Depends(policy.gate(Capability.OWN_DATA))]
+CityList = Annotated[Access, Depends(policy.gate(Capability.HAZARDS))]
+Responses = dict[int | str, dict[str, Any]]
+ALREADY_FILED: Responses = {200: {"model": MyReport, "description": "already filed under this client_key"}}
+REFUSED: Responses = {code: dict(body) for code, body in REFUSALS.items()}
+UNREADABLE: Responses = {code: dict(body) for code, body in UNREADABLE_BODY.items()}
+
+router = APIRouter(tags=["hazards"], responses=REFUSED)
+
+
+@router.post(
+    "/me/hazards",
+    response_model=MyReport,
+    status_code=201,
+    responses={**ALREADY_FILED, **UNREADABLE},
+)
+async def report_hazard(access: OwnData, conn: Conn, report: NewReport, response: Response) -> MyReport:
+    """Report a hazard from the cab. Sent again with the same client_key (a phone that was
+    offline retrying), it is stored once and answered 200 with the first report."""
+    filed, new = await service.file_report(conn, policy.own_person(access), report)
+    if not new:
+        response.status_code = 200
+    return filed
+
+
+@router.get("/me/hazards", response_model=MyReports)
+async def my_hazards(access: OwnData, conn: Conn) -> MyReports:
+    """My hazard reports, newest first, each with the city's status of its hazard."""
+    return MyReports(reports=await service.my_reports(conn, policy.own_person(access)))
+
+
+@router.get("/hazards", response_model=HazardList)
+async def city_hazards(access: CityList, conn: Conn, tz: CityZone) -> HazardList:
+    """The city's hazard list: places and categories, never who reported. A hazard with fewer
+    than k_min_people distinct reporters shows only place, category and parts of day."""
+    k_people = (await policy.privacy_settings(conn))["k_min_people"]
+    return HazardList(k_min_people=k_people, hazards=await service.city_list(conn, k_people, tz))

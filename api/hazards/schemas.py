@@ -1,0 +1,78 @@
+"""Bodies of the hazard endpoints: a crew member's own reports, and the city's list."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Category = Literal[
+    "dangerous_intersection",
+    "blocked_street",
+    "parked_cars",
+    "low_branches_wires",
+    "road_damage",
+    "aggressive_traffic",
+    "other",
+]
+Status = Literal["reported", "acknowledged", "fix_planned", "fixed"]
+# The city's local time of day a report was made, in five bands (no date, no minute): all a
+# supervisor learns of when a report below k reporters was made.
+PartOfDay = Literal["night", "early morning", "morning", "afternoon", "evening"]
+
+
+class NewReport(BaseModel):
+    """One tap in the cab. client_key: made on the phone when the report is made, so a report
+    queued without signal and sent again is stored once."""
+
+    client_key: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    category: Category
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    located_by: Literal["position", "map"]
+    note: str | None = Field(default=None, max_length=500)
+    shift_id: str | None = Field(default=None, max_length=200)
+    made_at: datetime | None = None  # when tapped (the phone's clock); now when absent
+
+
+class MyReport(BaseModel):
+    """A report as its reporter sees it, with the city's status of the hazard it is about."""
+
+    report_id: int
+    hazard_id: int
+    category: Category
+    lon: float
+    lat: float
+    street: str | None
+    located_by: str
+    note: str | None
+    shift_id: str | None
+    made_at: datetime
+    status: Status
+
+
+class MyReports(BaseModel):
+    reports: list[MyReport]
+
+
+class Hazard(BaseModel):
+    """One place and category on the city's list, never with a reporter. With fewer than
+    k_min_people distinct reporters it shows only place, category and the parts of day the
+    reports were made (reports and reporters are null)."""
+
+    hazard_id: int
+    category: Category
+    place: str  # the street's name, or "near <lat>, <lon>" off the streets
+    segment_id: str | None
+    lon: float
+    lat: float
+    status: Status
+    reports: int | None
+    reporters: int | None
+    parts_of_day: list[PartOfDay]
+
+
+class HazardList(BaseModel):
+    k_min_people: int
+    hazards: list[Hazard]

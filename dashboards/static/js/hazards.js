@@ -1,0 +1,208 @@
+// Reporting a hazard from the cab (driver page). One tap on a category sends the report with
+// the chosen place (where the phone is now, or a street tapped on the shift's map or picked
+// from the list) and the optional note.
+//
+// Offline: every report gets a key when it is made (client_key) and goes into a queue kept on
+// the phone (localStorage, per signed-in user) before it is sent. Sent without signal, it stays
+// queued and is sent when the phone is online again; the API stores one report per key, so
+// a report sent twice (an answer lost on the way back) is still stored once.
+
+import { ApiError, getJson, sendJson } from "./api.js";
+import * as fmt from "./format.js";
+
+export const CATEGORIES = [
+  ["dangerous_intersection", "Dangerous intersection"],
+  ["blocked_street", "Blocked street"],
+  ["parked_cars", "Parked cars blocking"],
+  ["low_branches_wires", "Low branches or wires"],
+  ["road_damage", "Road damage"],
+  ["aggressive_traffic", "Aggressive traffic"],
+  ["other", "Other"],
+];
+export const CATEGORY_WORDS = Object.fromEntries(CATEGORIES);
+export const STATUS_WORDS = {
+  reported: "Reported",
+  acknowledged: "Acknowledged by the city",
+  fix_planned: "Fix planned",
+  fixed: "Fixed",
+};
+
+const $ = (id) => document.getElementById(id);
+
+function newKey() {
+  if (crypto.randomUUID) return crypto.randomUUID().replaceAll("-", "");
+  return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+class Queue {
+  constructor(username) {
+    this.key = `fleetpilot.hazard-queue.${username}`;
+    this.flushing = null;
+  }
+
+  items() {
+    try {
+      return JSON.parse(localStorage.getItem(this.key) || "[]");
+    } catch {
+      return [];
+    }
+  }
+
+  #save(items) {
+    localStorage.setItem(this.key, JSON.stringify(items));
+  }
+
+  add(report) {
+    this.#save([...this.items(), report]);
+  }
+
+  #drop(clientKey) {
+    this.#save(this.items().filter((r) => r.client_key !== clientKey));
+  }
+
+  /** Send every queued report in order; stops at the first one that cannot reach the API. */
+  flush() {
+    // One send at a time; a report queued during a send goes in the next round.
+    if (this.flushing) return this.flushing.then(() => this.flush());
+    const run = async () => {
+      await null; // run after `flushing` is set, so an empty queue cannot clear it first
+      const refused = [];
+      try {
+        for (const report of this.items()) {
+          if (!navigator.onLine) break;
+          try {
+            await sendJson("POST", "me/hazards", report);
+          } catch (error) {
+            // A refusal (4xx) will not change by sending again: drop it and say so. A network
+            // error or a server error leaves it queued for the next try.
+            if (!(error instanceof ApiError) || error.status >= 500 || error.status === 429) break;
+            refused.push(`${CATEGORY_WORDS[report.category] || report.category}: ${error.detail}`);
+          }
+          this.#drop(report.client_key);
+        }
+      } finally {
+        this.flushing = null;
+      }
+      return refused;
+    };
+    this.flushing = run();
+    return this.flushing;
+  }
+}
+
+function position() {
+  return new Promise((resolve, reject) => {
+    if (!navigator.geolocation) {
+      reject(new Error("this phone cannot tell its position; pick a street instead"));
+      return;
+    }
+    navigator.geolocation.getCurrentPosition(
+      (p) => resolve({ lon: p.coords.longitude, lat: p.coords.latitude }),
+      () => reject(new Error("the position is not available; pick a street instead")),
+      { enableHighAccuracy: true, timeout: 10_000, maximumAge: 30_000 },
+    );
+  });
+}
+
+function reportItem(r, queued = false) {
+  const where = r.street || `${fmt.number(r.lat, 5)}, ${fmt.number(r.lon, 5)}`;
+  const status = queued ? "Waiting for signal — it will be sent when the phone is online"
+    : STATUS_WORDS[r.status] || r.status;
+  return `<li data-status="${queued ? "queued" : fmt.esc(r.status)}"><strong>${fmt.esc(CATEGORY_WORDS[r.category] || r.category)}</strong>
+    — ${fmt.esc(where)}, ${fmt.esc(fmt.dateTime(r.made_at))}${r.note ? ` · “${fmt.esc(r.note)}”` : ""}
+    <br><span class="badge${r.status === "fixed" ? " good" : ""}">${fmt.esc(status)}</span></li>`;
+}
+
+/**
+ * Wire the report card: `streets` are [segment_id, name, lon, lat] of the shift's planned
+ * streets (the keyboard's way to a map point), `map` the shift map's plotly element or null.
+ */
+export function setUpHazardReports({ me, shiftId, streets, map }) {
+  const queue = new Queue(me.username);
+  let point = null; // { lon, lat, label } chosen on the map or from the list
+
+  const status = (text) => { $("report-status").textContent = text; };
+  const showPoint = () => {
+    $("map-point").textContent = point ? `Chosen place: ${point.label}.` : "No place chosen yet: tap a street on the map, or pick one below.";
+  };
+
+  async function refresh() {
+    const queued = queue.items().map((r) => reportItem(r, true));
+    let sent = [];
+    if (navigator.onLine) {
+      try {
+        sent = (await getJson("me/hazards")).reports.map((r) => reportItem(r));
+      } catch (error) {
+        if (error instanceof ApiError) throw error;
+        // offline after all: show the queue only
+      }
+    }
+    const items = [...queued, ...sent];
+    $("my-reports").innerHTML = items.length ? items.join("") : "<li>You have not reported a hazard yet.</li>";
+  }
+
+  async function flushAndShow() {
+    const refused = await queue.flush();
+    if (refused.length) status(`Not accepted: ${refused.join("; ")}`);
+    await refresh();
+  }
+
+  $("hazard-street").innerHTML = `<option value="">Pick a street of this shift…</option>`
+    + streets.map(([id, name], i) => `<option value="${i}">${fmt.esc(name || id)}</option>`).join("");
+  $("hazard-street").addEventListener("change", (event) => {
+    const s = streets[Number(event.target.value)];
+    if (!event.target.value || !s) return;
+    point = { lon: s[2], lat: s[3], label: s[1] || s[0] };
+    document.querySelector('input[name="hazard-where"][value="map"]').checked = true;
+    showPoint();
+  });
+  map?.on?.("plotly_click", (event) => {
+    const p = event.points?.[0];
+    if (!p || typeof p.x !== "number") return;
+    point = { lon: p.x, lat: p.y, label: `${fmt.number(p.y, 5)}, ${fmt.number(p.x, 5)} (tapped on the map)` };
+    document.querySelector('input[name="hazard-where"][value="map"]').checked = true;
+    showPoint();
+  });
+  showPoint();
+
+  $("hazard-buttons").innerHTML = CATEGORIES.map(([value, words]) =>
+    `<button type="button" class="hazard" data-category="${value}">${fmt.esc(words)}</button>`).join("");
+  $("hazard-buttons").addEventListener("click", async (event) => {
+    const button = event.target.closest("button[data-category]");
+    if (!button) return;
+    const where = document.querySelector('input[name="hazard-where"]:checked').value;
+    let at;
+    try {
+      if (where === "map") {
+        if (!point) throw new Error("choose the place first: tap a street on the map, or pick one from the list");
+        at = point;
+      } else {
+        status("Finding where you are…");
+        at = await position();
+      }
+    } catch (error) {
+      status(`Not sent: ${error.message}.`);
+      return;
+    }
+    const note = $("hazard-note").value.trim();
+    const report = {
+      client_key: newKey(), category: button.dataset.category, lon: at.lon, lat: at.lat,
+      located_by: where, made_at: new Date().toISOString(),
+      ...(note ? { note } : {}), ...(shiftId ? { shift_id: shiftId } : {}),
+    };
+    queue.add(report); // first on the phone, then sent: nothing is lost if the send fails
+    $("hazard-note").value = "";
+    const words = CATEGORY_WORDS[report.category];
+    if (!navigator.onLine) {
+      status(`${words}: saved on this phone. No signal now; it will be sent once the phone is online.`);
+      await refresh();
+      return;
+    }
+    await flushAndShow();
+    status(queue.items().some((r) => r.client_key === report.client_key)
+      ? `${words}: saved on this phone; it will be sent once the connection is back.`
+      : `${words}: sent. Thank you — the city sees the place and category, not your name.`);
+  });
+  window.addEventListener("online", () => { flushAndShow().catch(() => {}); });
+  return flushAndShow();
+}

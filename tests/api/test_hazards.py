@@ -1,0 +1,94 @@
+"""Hazard reports from the cab: filed once per phone key, seen by the reporter with the city's
+status, and on the city's list without the reporter, the k rule on counts."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from gis_city import seed_city
+from support import run, with_conn
+
+from fleetpilot.localtime import DEFAULT_TIMEZONE
+
+NEAR_SEG_A = (13.405, 52.5001)  # ~11 m off seg-a, Main St (tests/gis_city.py)
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def city(api):
+    run(with_conn(api.database_url, seed_city))
+    return api
+
+
+def _report(key: str, category: str = "dangerous_intersection", where=NEAR_SEG_A, **extra) -> dict:
+    return {"client_key": key, "category": category, "lon": where[0], "lat": where[1], "located_by": "map", **extra}
+
+
+def test_a_report_is_stored_once_per_phone_key_and_snapped_to_its_street(city):
+    api = city
+    shift = api.world.shifts["p-ana"][0]
+    made = (datetime.now(timezone.utc) - timedelta(hours=3)).isoformat()
+    body = _report("phone-key-0001", note="signal too short for a truck", shift_id=shift, made_at=made)
+    first = api.post("/api/v1/me/hazards", "driver", json=body)
+    assert first.status_code == 201, first.text
+    again = api.post("/api/v1/me/hazards", "driver", json=body)  # the offline queue retrying
+    assert again.status_code == 200 and again.json() == first.json()
+    rows = api.sql("SELECT h.segment_id, r.note, r.shift_id FROM hazard_reports r JOIN hazards h USING (hazard_id)")
+    assert [tuple(r) for r in rows] == [("seg-a", "signal too short for a truck", shift)]
+    mine = api.get("/api/v1/me/hazards", "driver").json()["reports"]
+    assert [(r["category"], r["status"], r["note"]) for r in mine] == [
+        ("dangerous_intersection", "reported", "signal too short for a truck")
+    ]
+    assert api.get("/api/v1/me/hazards", "ben").json()["reports"] == []  # nobody else's
+
+
+def test_a_report_refuses_someone_elses_shift_and_a_stale_time(city):
+    api = city
+    bens = api.world.shifts["p-zz-ben"][0]
+    assert api.post("/api/v1/me/hazards", "driver", json=_report("phone-key-0002", shift_id=bens)).status_code == 404
+    old = (datetime.now(timezone.utc) - timedelta(days=30)).isoformat()
+    assert api.post("/api/v1/me/hazards", "driver", json=_report("phone-key-0003", made_at=old)).status_code == 422
+    assert api.post("/api/v1/me/hazards", "driver", json=_report("x")).status_code == 422  # key too short
+    assert api.sql("SELECT count(*) FROM hazard_reports")[0][0] == 0
+
+
+def test_the_city_list_never_names_a_reporter_and_hides_counts_below_k(city):
+    """Two people report the same corner (k_min_people = 3): the list shows the place, the
+    category and parts of day only. With k lowered to 2 the counts appear. The answer never
+    holds a person, a note, a shift or an exact time."""
+    api = city
+    noon_utc = datetime.now(ZoneInfo(DEFAULT_TIMEZONE)).replace(hour=12, minute=5, second=0, microsecond=0)
+    if noon_utc > datetime.now(timezone.utc):
+        noon_utc -= timedelta(days=1)
+    for n, (who, note) in enumerate((("driver", "Ana's corner"), ("ben", "ben saw it too"), ("driver", None))):
+        made = (noon_utc - timedelta(hours=8 * n)).isoformat()
+        answer = api.post("/api/v1/me/hazards", who, json=_report(f"phone-key-01{n}x", note=note, made_at=made))
+        assert answer.status_code == 201, answer.text
+    api.post("/api/v1/me/hazards", "ben", json=_report("phone-key-020x", "road_damage", where=(13.5, 52.7)))
+    listed = api.get("/api/v1/hazards", "supervisor")
+    assert listed.status_code == 200
+    body = listed.json()
+    assert body["k_min_people"] == 3
+    corner, off_street = body["hazards"]
+    assert (corner["place"], corner["segment_id"], corner["category"], corner["status"]) == (
+        "Main St",
+        "seg-a",
+        "dangerous_intersection",
+        "reported",
+    )
+    assert (corner["lon"], corner["lat"]) == (pytest.approx(13.405), pytest.approx(52.50))  # the street's middle
+    assert corner["reports"] is None and corner["reporters"] is None
+    assert corner["parts_of_day"] == ["afternoon", "evening", "night"]  # 12:05, 04:05, 20:05 local
+    assert off_street["place"] == "near 52.700, 13.500" and off_street["segment_id"] is None
+    text = listed.text
+    for secret in ("p-ana", "p-zz-ben", "ana", "ben", "corner", "saw it", "truck", "made_at", "shift", "note"):
+        assert secret not in text, secret
+    assert not re.search(r"\d{4}-\d{2}-\d{2}|\d{2}:\d{2}", text)  # no day, no clock time
+    api.sql("UPDATE privacy_settings SET k_min_people = 2")
+    corner = api.get("/api/v1/hazards", "data_officer").json()["hazards"][0]
+    assert (corner["reports"], corner["reporters"]) == (3, 2)
+    assert json.dumps(corner).count("ana") == 0
