@@ -63,6 +63,7 @@ class Capability(str, Enum):
     HOTSPOTS = "hotspots"  # exposure-normalised cell/segment aggregates, k-suppressed
     EXPORTS = "exports"  # k-respecting aggregate downloads
     HAZARDS = "hazards"  # the city's hazard list: places and categories, reporters never, k on counts
+    HAZARDS_WRITE = "hazards_write"  # move a hazard along reported -> acknowledged -> fix planned -> fixed
     WHATIF = "whatif"  # scenarios and questions over history, k-anonymous answers
     GOALS = "goals"  # the pilot's goals and scorecard: fleet-wide, k-released, every role
     GOALS_WRITE = "goals_write"  # define or change a goal (versioned, audited)
@@ -87,6 +88,7 @@ RULES: dict[Capability, frozenset[str]] = {
     Capability.GOALS: frozenset(ROLES),
     Capability.GOALS_WRITE: frozenset({"data_officer", "admin"}),
     Capability.HAZARDS: frozenset({"supervisor", "data_officer"}),
+    Capability.HAZARDS_WRITE: frozenset({"supervisor"}),
     Capability.ADMIN: frozenset({"admin"}),
     Capability.DEVICE_INGEST: frozenset(),  # people's tokens never open a device door
 }

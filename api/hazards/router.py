@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Response
 
 from fleetpilot.api import policy
 from fleetpilot.api.deps import REFUSALS, UNREADABLE_BODY, CityZone, Conn
 from fleetpilot.api.hazards import service
-from fleetpilot.api.hazards.schemas import HazardList, MyReport, MyReports, NewReport
+from fleetpilot.api.hazards.schemas import HazardList, MyReport, MyReports, NewReport, StatusChange
 from fleetpilot.api.policy import Access, Capability
 
 # deps.Allowed spelled out, so mypy reads the parameters' type.
 OwnData = Annotated[Access, Depends(policy.gate(Capability.OWN_DATA))]
 CityList = Annotated[Access, Depends(policy.gate(Capability.HAZARDS))]
+Workflow = Annotated[Access, Depends(policy.gate(Capability.HAZARDS_WRITE))]
 Responses = dict[int | str, dict[str, Any]]
 ALREADY_FILED: Responses = {200: {"model": MyReport, "description": "already filed under this client_key"}}
 REFUSED: Responses = {code: dict(body) for code, body in REFUSALS.items()}
@@ -50,3 +51,13 @@ async def city_hazards(access: CityList, conn: Conn, tz: CityZone) -> HazardList
     than k_min_people distinct reporters shows only place, category and parts of day."""
     k_people = (await policy.privacy_settings(conn))["k_min_people"]
     return HazardList(k_min_people=k_people, hazards=await service.city_list(conn, k_people, tz))
+
+
+@router.patch("/hazards/{hazard_id}", status_code=204, responses={404: {"description": "no such hazard"}, **UNREADABLE})
+async def move_hazard(
+    access: Workflow, conn: Conn, change: StatusChange, hazard_id: Annotated[int, Path(ge=1, le=2**62)]
+) -> Response:
+    """Acknowledge a hazard, plan its fix, or mark it fixed (what was done, and the day)."""
+    if not await service.set_status(conn, hazard_id, change):
+        raise HTTPException(404, "no such hazard")
+    return Response(status_code=204)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -50,6 +50,8 @@ class MyReport(BaseModel):
     shift_id: str | None
     made_at: datetime
     status: Status
+    fix_what: str | None = None
+    fixed_on: date | None = None
 
 
 class MyReports(BaseModel):
@@ -71,6 +73,17 @@ class Hazard(BaseModel):
     reports: int | None
     reporters: int | None
     parts_of_day: list[PartOfDay]
+    fix_what: str | None = None
+    fixed_on: date | None = None
+    hotspot: str | None = None  # the statistical hotspot at the same street, by its place name
+
+
+class StatusChange(BaseModel):
+    """A supervisor moves a hazard along; `fixed` needs what was done and the day."""
+
+    status: Status
+    fix_what: str | None = Field(default=None, min_length=3, max_length=300)
+    fixed_on: date | None = None
 
 
 class HazardList(BaseModel):

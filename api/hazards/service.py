@@ -16,7 +16,7 @@ import numpy as np
 import shapely
 
 from fleetpilot.api.errors import invalid
-from fleetpilot.api.hazards.schemas import MyReport, NewReport
+from fleetpilot.api.hazards.schemas import MyReport, NewReport, StatusChange
 from fleetpilot.api.policy import OwnPerson, own_shift
 from fleetpilot.rollup.places import city_streets
 
@@ -37,7 +37,7 @@ RETURNING report_id
 """
 MY_REPORTS = """
 SELECT r.report_id, r.hazard_id, h.category, r.lon, r.lat, s.name AS street, r.located_by, r.note, r.shift_id,
-       r.made_at, h.status
+       r.made_at, h.status, h.fix_what, h.fixed_on
 FROM hazard_reports r JOIN hazards h USING (hazard_id)
 LEFT JOIN street_segments s ON s.segment_id = h.segment_id
 WHERE r.person_id = $1 {which}
@@ -46,12 +46,17 @@ ORDER BY r.made_at DESC, r.report_id DESC
 # Per hazard: how many reports and distinct reporters, and the made_at instants (for the parts
 # of day). person_id never leaves this query.
 CITY_LIST = """
-SELECT h.hazard_id, h.category, h.segment_id, h.lon, h.lat, h.status, s.name AS street,
-       count(*) AS reports, count(DISTINCT r.person_id) AS reporters, array_agg(r.made_at) AS made
+SELECT h.hazard_id, h.category, h.segment_id, h.lon, h.lat, h.status, h.fix_what, h.fixed_on, s.name AS street,
+       count(*) AS reports, count(DISTINCT r.person_id) AS reporters, array_agg(r.made_at) AS made,
+       (SELECT min(k.place) FROM known_hotspots k WHERE k.segment_id = h.segment_id) AS hotspot
 FROM hazards h JOIN hazard_reports r USING (hazard_id)
 LEFT JOIN street_segments s ON s.segment_id = h.segment_id
 GROUP BY h.hazard_id, s.name
 ORDER BY h.hazard_id
+"""
+SET_STATUS = """
+UPDATE hazards SET status = $2, fix_what = $3, fixed_on = $4, status_at = now()
+WHERE hazard_id = $1 RETURNING hazard_id
 """
 # Local hours at which each part of day starts (night wraps past midnight).
 PARTS = ((0, "night"), (5, "early morning"), (9, "morning"), (12, "afternoon"), (17, "evening"), (22, "night"))
@@ -134,6 +139,19 @@ async def city_list(conn: asyncpg.Connection, k_people: int, tz: str) -> list[di
                 "reports": r["reports"] if enough else None,
                 "reporters": r["reporters"] if enough else None,
                 "parts_of_day": [p for p in ORDER if p in parts],
+                "fix_what": r["fix_what"],
+                "fixed_on": r["fixed_on"],
+                "hotspot": r["hotspot"],
             }
         )
     return hazards
+
+
+async def set_status(conn: asyncpg.Connection, hazard_id: int, change: StatusChange) -> bool:
+    """Move a hazard along; False when there is no such hazard. What was done and when are
+    kept only for `fixed` (a hazard reopened loses them)."""
+    fixed = change.status == "fixed"
+    if fixed and (change.fix_what is None or change.fixed_on is None):
+        raise invalid(("body", "fix_what"), "a fixed hazard needs what was done (fix_what) and the day (fixed_on)")
+    args = (change.fix_what, change.fixed_on) if fixed else (None, None)
+    return await conn.fetchval(SET_STATUS, hazard_id, change.status, *args) is not None

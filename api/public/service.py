@@ -52,6 +52,7 @@ MEANINGS = {
     Capability.GOALS_WRITE: "define or change a pilot goal (each change a new version, audited)",
     Capability.HAZARDS: "the city's list of hazards crews reported: place, category and status, never who "
     "reported; with fewer than k reporters at a place, no count and only the time of day",
+    Capability.HAZARDS_WRITE: "moving a reported hazard along: acknowledged, fix planned, fixed (what and when)",
     Capability.ADMIN: "user accounts, devices, privacy settings, retention runs and the audit log; real names",
     Capability.DEVICE_INGEST: "positions sent by a registered tracker or Traccar server with its own token; "
     "no person's account can use this door",

@@ -92,3 +92,34 @@ def test_the_city_list_never_names_a_reporter_and_hides_counts_below_k(city):
     corner = api.get("/api/v1/hazards", "data_officer").json()["hazards"][0]
     assert (corner["reports"], corner["reporters"]) == (3, 2)
     assert json.dumps(corner).count("ana") == 0
+
+
+def test_a_supervisor_moves_a_hazard_to_fixed_and_the_reporter_sees_what_and_when(city):
+    api = city
+    assert api.post("/api/v1/me/hazards", "driver", json=_report("phone-key-0300")).status_code == 201
+    hazard = api.get("/api/v1/hazards", "supervisor").json()["hazards"][0]["hazard_id"]
+    url = f"/api/v1/hazards/{hazard}"
+    for status in ("acknowledged", "fix_planned"):
+        assert api.client.patch(url, headers=api.headers("supervisor"), json={"status": status}).status_code == 204
+        assert api.get("/api/v1/me/hazards", "driver").json()["reports"][0]["status"] == status
+    half = api.client.patch(url, headers=api.headers("supervisor"), json={"status": "fixed"})
+    assert half.status_code == 422  # fixed says what was done and when
+    done = {"status": "fixed", "fix_what": "signal retimed", "fixed_on": "2026-11-30"}
+    assert api.client.patch(url, headers=api.headers("supervisor"), json=done).status_code == 204
+    mine = api.get("/api/v1/me/hazards", "driver").json()["reports"][0]
+    assert (mine["status"], mine["fix_what"], mine["fixed_on"]) == ("fixed", "signal retimed", "2026-11-30")
+    assert api.client.patch(url, headers=api.headers("data_officer"), json=done).status_code == 403
+    assert api.client.patch("/api/v1/hazards/999", headers=api.headers("supervisor"), json=done).status_code == 404
+
+
+def test_a_hazard_at_a_known_hotspot_is_one_row_with_both(city):
+    """The crew's report and the statistics agree on a street: the list says so on one row."""
+    api = city
+    api.sql(
+        "INSERT INTO known_hotspots (segment_id, kind, passes, events, rate_per_1000, expected, q, first_day,"
+        " last_day, place_id, place) VALUES ('seg-a', 'harsh_brake', 400, 30, 75, 8, 0.001, '2026-11-01',"
+        " '2026-11-28', 'p1', 'Main St at Elm St')"
+    )
+    api.post("/api/v1/me/hazards", "driver", json=_report("phone-key-0400"))
+    (hazard,) = api.get("/api/v1/hazards", "supervisor").json()["hazards"]
+    assert (hazard["segment_id"], hazard["hotspot"]) == ("seg-a", "Main St at Elm St")

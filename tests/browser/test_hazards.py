@@ -113,3 +113,32 @@ def test_the_supervisors_list_shows_place_and_kind_never_the_reporter(crew, brow
         screenshot(page, "supervisor-hazards-desktop")
     finally:
         context.close()
+
+
+def test_the_crew_sees_a_hazard_fixed_after_a_supervisor_marks_it(crew, browser, pilot, axe):
+    """Report from the phone, the supervisor moves it to fixed on the hazard list (by keyboard:
+    labelled fields and a submit button), and the reporter's page shows what was done and when."""
+    open_page(crew, "driver.html")
+    crew.click("button[data-category='dangerous_intersection']")
+    _sent(crew)
+    hazard = _wait_for(pilot, "SELECT hazard_id FROM hazards", 1)[0]["hazard_id"]
+    context = signed_in_context(browser, pilot.base, pilot.tokens["supervisor"], DESKTOP)
+    page = context.new_page()
+    try:
+        open_page(page, "hazards.html")
+        page.select_option(f"#st-{hazard}", "fixed")
+        page.fill(f"#what-{hazard}", "signal retimed")
+        page.fill(f"#on-{hazard}", "2026-11-30")
+        page.focus(f"form[data-hazard='{hazard}'] button")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-ready]")
+        assert "Fixed on 2026-11-30: signal retimed" in page.inner_text("#hazards-table")
+        assert axe.check(page, "supervisor-hazards-workflow") == []
+        screenshot(page, "supervisor-hazard-fixed-desktop")
+    finally:
+        context.close()
+    crew.reload()
+    crew.wait_for_selector("#my-reports li[data-status='fixed']")
+    assert "Fixed on 2026-11-30: signal retimed" in crew.inner_text("#my-reports")
+    crew.locator("#report-card").screenshot(path=str(screenshot(crew, "driver-hazard-fixed-phone")))

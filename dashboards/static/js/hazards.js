@@ -106,8 +106,9 @@ function position() {
 
 function reportItem(r, queued = false) {
   const where = r.street || `${fmt.number(r.lat, 5)}, ${fmt.number(r.lon, 5)}`;
-  const status = queued ? "Waiting for signal — it will be sent when the phone is online"
+  let status = queued ? "Waiting for signal — it will be sent when the phone is online"
     : STATUS_WORDS[r.status] || r.status;
+  if (!queued && r.status === "fixed") status = `Fixed on ${r.fixed_on}: ${r.fix_what}`;
   return `<li data-status="${queued ? "queued" : fmt.esc(r.status)}"><strong>${fmt.esc(CATEGORY_WORDS[r.category] || r.category)}</strong>
     — ${fmt.esc(where)}, ${fmt.esc(fmt.dateTime(r.made_at))}${r.note ? ` · “${fmt.esc(r.note)}”` : ""}
     <br><span class="badge${r.status === "fixed" ? " good" : ""}">${fmt.esc(status)}</span></li>`;

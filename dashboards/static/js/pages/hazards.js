@@ -1,11 +1,12 @@
 // The city's hazard list (supervisors, data officers): places and kinds crews reported, with
-// the city's status. The API never sends who reported; below k reporters it sends no count.
+// the statistical hotspot at the same street and the city's status. The API never sends who
+// reported; below k reporters it sends no count. Supervisors move a hazard along here.
 
-import { getJson } from "../api.js";
+import { getJson, sendJson } from "../api.js";
 import * as fmt from "../format.js";
 import { CATEGORY_WORDS, STATUS_WORDS } from "../hazards.js";
 import { cityLayer, cityTraces, COLOURS, drawMap, pointTrace } from "../map.js";
-import { startPage } from "../shell.js";
+import { guarded, startPage } from "../shell.js";
 import { tableHtml } from "../tables.js";
 
 const $ = (id) => document.getElementById(id);
@@ -14,10 +15,27 @@ function reportsWords(h, k) {
   return h.reports === null ? `fewer than ${k} people` : `${fmt.number(h.reports)} by ${fmt.number(h.reporters)} people`;
 }
 
-startPage("hazards", async () => {
+function statusWords(h) {
+  return h.status === "fixed" ? `Fixed on ${fmt.esc(h.fixed_on)}: ${fmt.esc(h.fix_what)}` : fmt.esc(STATUS_WORDS[h.status]);
+}
+
+/** A supervisor's form to move one hazard along (labelled controls, so it works by keyboard). */
+function statusForm(h) {
+  const id = h.hazard_id;
+  const options = Object.entries(STATUS_WORDS).map(([value, words]) =>
+    `<option value="${value}"${value === h.status ? " selected" : ""}>${fmt.esc(words)}</option>`).join("");
+  return `<form class="hazard-status" data-hazard="${id}">
+    <label for="st-${id}">Status</label><select id="st-${id}" name="status">${options}</select>
+    <label for="what-${id}">What was done (when fixed)</label><input id="what-${id}" name="fix_what" maxlength="300" value="${fmt.esc(h.fix_what || "")}">
+    <label for="on-${id}">Fixed on</label><input id="on-${id}" name="fixed_on" type="date" value="${fmt.esc(h.fixed_on || "")}">
+    <button type="submit" class="small">Save</button></form>`;
+}
+
+startPage("hazards", async ({ me }) => {
   const [list, city] = await Promise.all([getJson("hazards"), cityLayer()]);
   const k = list.k_min_people;
   const hazards = list.hazards;
+  const canMove = me.role === "supervisor";
   const marker = pointTrace(hazards, {
     name: "Reported hazards", colour: (h) => (h.status === "fixed" ? COLOURS.good : COLOURS.bad), size: 12,
     symbol: "diamond", line: { color: "#fff", width: 1.5 },
@@ -29,8 +47,19 @@ startPage("hazards", async () => {
   $("hazard-table").innerHTML = tableHtml({
     caption: "Reported hazards, by place and kind", id: "hazards-table", stack: true,
     empty: "No hazard reported yet.",
-    columns: [{ label: "Place" }, { label: "What" }, { label: "Status" }, { label: "Reports" }, { label: "Time of day" }],
-    rows: hazards.map((h) => [fmt.esc(h.place), fmt.esc(CATEGORY_WORDS[h.category] || h.category),
-      fmt.esc(STATUS_WORDS[h.status] || h.status), fmt.esc(reportsWords(h, k)), fmt.esc(h.parts_of_day.join(", "))]),
+    columns: [{ label: "Place" }, { label: "What" }, { label: "Status" }, { label: "Reports" }, { label: "Time of day" },
+      { label: "Statistical hotspot here" }, ...(canMove ? [{ label: "Move along" }] : [])],
+    rows: hazards.map((h) => [fmt.esc(h.place), fmt.esc(CATEGORY_WORDS[h.category] || h.category), statusWords(h),
+      fmt.esc(reportsWords(h, k)), fmt.esc(h.parts_of_day.join(", ")), h.hotspot ? `Yes: ${fmt.esc(h.hotspot)}` : "No",
+      ...(canMove ? [statusForm(h)] : [])]),
   });
+  $("hazard-table").addEventListener("submit", guarded(async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const data = Object.fromEntries(new FormData(form));
+    const body = { status: data.status, ...(data.status === "fixed" ? { fix_what: data.fix_what, fixed_on: data.fixed_on } : {}) };
+    await sendJson("PATCH", `hazards/${form.dataset.hazard}`, body);
+    $("hazard-saved").textContent = `Saved: ${STATUS_WORDS[data.status]}.`;
+    location.reload();
+  }));
 });
