@@ -10,6 +10,7 @@ api        api.py         the API's endpoints over a simulated month (loadgen.py
 pages      pages.py       the dashboards in headless Chromium over the api bench's month
 rollup     rollup.py      the rollup stage end to end from the database, beside its COPY-out and kernel limits
 whatif     whatif.py      seconds per what-if scenario and question
+planning   planning.py    re-sequencing a route: heuristic against OR-Tools (deadhead, time, gap)
 sim        sim.py         the simulator's scale (also `fleetsim bench`)
 
 Dated figures, with machine and command, are in docs/benchmarks/.

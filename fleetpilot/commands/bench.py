@@ -13,7 +13,7 @@ import importlib
 from fleetpilot.errors import ConfigError
 from fleetpilot.settings import Settings
 
-HELP = "run a benchmark (analytics, ingest, api, pages, rollup, whatif, sim) and print its figures as JSON"
+HELP = "run a benchmark (analytics, ingest, api, pages, rollup, whatif, planning, sim) and print its figures as JSON"
 
 TARGETS = {
     "analytics": "fleetpilot_bench.analytics",
@@ -21,6 +21,7 @@ TARGETS = {
     "api": "fleetpilot_bench.api",
     "pages": "fleetpilot_bench.pages",  # the dashboards in Chromium over the api bench's month
     "whatif": "fleetpilot_bench.whatif",
+    "planning": "fleetpilot_bench.planning",
     "rollup": "fleetpilot_bench.rollup",  # the rollup stage end to end beside its COPY-out and kernel limits
     "sim": "fleetpilot_bench.sim",  # the simulator's scale (= fleetsim bench)
 }

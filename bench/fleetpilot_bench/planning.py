@@ -1,0 +1,183 @@
+"""`fleetpilot bench planning`: re-sequencing a route's service streets, today's heuristic against
+Google OR-Tools on the same instances, printed as JSON.
+
+Instances are the simulator's routes (fleetsim: the demo city, seed 1, 10 routes; or a real
+street network with --streets GEOJSON). A route's tasks are its service street passes (one-way
+streets forwards only); deadhead runs on the shortest street path respecting one-way streets,
+from the depot's gate back to it (fleetpilot.analytics.whatif.arcroute). Per route: deadhead km
+and total time of the simulator's own plan (the "paper" walk), of the heuristic, of OR-Tools
+after --solver-seconds from scratch and from the plan (warm start), each one's solve time and gap to the best either finds given
+--best-seconds, and when OR-Tools first came within 2 % of that best.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+
+from fleetpilot.analytics.whatif.arcroute import ArcInstance, deadhead_of, sequence_ortools, sequence_tour
+from fleetsim.city import City, build_city
+from fleetsim.plans import RoutePlan, build_plans, service_runs
+
+SERVICE_KMH = 8.0  # collecting: crawl between bins, lifts included
+DEADHEAD_KMH = 24.0  # 80 % of a 30 km/h residential limit
+TARGET_GAP = 0.02
+
+
+def length_graph(city: City) -> csr_matrix:
+    frm, to, edge = city.arcs
+    length = city.edge_length[edge]
+    order = np.lexsort((length, to, frm))
+    first = np.concatenate([[True], (np.diff(frm[order]) != 0) | (np.diff(to[order]) != 0)])
+    keep = order[first]
+    return csr_matrix((length[keep], (frm[keep], to[keep])), shape=(city.n_nodes, city.n_nodes))
+
+
+def instance(city: City, plan: RoutePlan, graph: csr_matrix) -> tuple[ArcInstance, np.ndarray]:
+    """The route's instance and the simulator's own walk as a sequence of options."""
+    walk, edges = plan.walk, plan.walk_edges
+    runs = [(lo, hi) for lo, hi in service_runs(city, edges, plan.walk_service, len(edges)) if hi > lo]
+    task: list[int] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    service: list[float] = []
+    mid: list[list[float]] = []
+    planned: list[int] = []
+    for t, (lo, hi) in enumerate(runs):
+        a, b = walk[lo], walk[hi]
+        two_way = not bool(city.edge_one_way[list(edges[lo:hi])].any())
+        planned.append(len(task))
+        for s, e in [(a, b), (b, a)] if two_way else [(a, b)]:
+            task.append(t)
+            starts.append(s)
+            ends.append(e)
+        service.append(float(city.edge_length[list(edges[lo:hi])].sum()))
+        nodes = list(walk[lo : hi + 1])
+        mid.append([float(city.node_x[nodes].mean()), float(city.node_y[nodes].mean())])
+    depot = city.facility_of_type("depot").gate
+    starts_a, ends_a = np.array(starts), np.array(ends)
+    sources = np.unique(np.concatenate([ends_a, [depot]]))
+    d = dijkstra(graph, indices=sources)
+    row = {int(n): i for i, n in enumerate(sources)}
+    deadhead = d[[row[int(e)] for e in ends_a]][:, starts_a]
+    inst = ArcInstance(
+        task=np.array(task),
+        service_m=np.array(service),
+        deadhead_m=deadhead,
+        from_start_m=d[row[int(depot)], starts_a],
+        to_end_m=d[[row[int(e)] for e in ends_a], depot],
+        task_xy=np.array(mid),
+        start_xy=np.array([city.node_x[depot], city.node_y[depot]]),
+    )
+    return inst, np.array(planned, dtype=np.int64)
+
+
+def _figures(inst: ArcInstance, deadhead_m: float, best_m: float) -> dict:
+    hours = inst.service_m.sum() / 1000 / SERVICE_KMH + deadhead_m / 1000 / DEADHEAD_KMH
+    return {
+        "deadhead_km": round(deadhead_m / 1000, 3),
+        "total_h": round(hours, 3),
+        "gap_pct": round(100 * (deadhead_m - best_m) / best_m, 2) if best_m > 0 else 0.0,
+    }
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fleetpilot bench planning", description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--routes", type=int, default=10, help="routes of the city (the demo has 10)")
+    parser.add_argument("--streets", help="a real street network (GeoJSON from import-streets) instead of the grid")
+    parser.add_argument("--solver-seconds", type=float, default=5.0, help="OR-Tools' time for a proposal")
+    parser.add_argument("--best-seconds", type=float, default=60.0, help="OR-Tools' time for the best known")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.streets:
+        from fleetsim.streetnet import build_street_city, load_streets
+
+        city = build_street_city(load_streets(args.streets), args.seed, args.routes)
+    else:
+        city = build_city(args.seed, args.routes)
+    plans = build_plans(city, args.routes)
+    graph = length_graph(city)
+    out = []
+    for plan in plans:
+        inst, planned = instance(city, plan, graph)
+        if inst.n_tasks < 2:
+            continue
+        paper_m = deadhead_of(inst, planned)
+        began = time.perf_counter()
+        tour = sequence_tour(inst)
+        tour_s = time.perf_counter() - began
+        began = time.perf_counter()
+        quick = sequence_ortools(inst, args.solver_seconds)
+        quick_s = time.perf_counter() - began
+        # Warm start: OR-Tools improving the plan the route has now (the product always has one).
+        began = time.perf_counter()
+        warm = sequence_ortools(inst, args.solver_seconds, initial=planned)
+        warm_s = time.perf_counter() - began
+        long = sequence_ortools(inst, args.best_seconds)
+        tour_m, quick_m, long_m = deadhead_of(inst, tour), deadhead_of(inst, quick.seq), deadhead_of(inst, long.seq)
+        warm_m = deadhead_of(inst, warm.seq)
+        best = min(tour_m, quick_m, long_m, warm_m)
+        within = [t for t, v in long.improvements if v <= best * (1 + TARGET_GAP)]
+        out.append(
+            {
+                "route": plan.route_id,
+                "tasks": inst.n_tasks,
+                "options": len(inst.task),
+                "service_km": round(inst.service_m.sum() / 1000, 3),
+                "best_deadhead_km": round(best / 1000, 3),
+                "paper_plan": _figures(inst, paper_m, best),
+                "heuristic": {**_figures(inst, tour_m, best), "solve_s": round(tour_s, 3)},
+                "ortools": {**_figures(inst, quick_m, best), "solve_s": round(quick_s, 3)},
+                "ortools_from_plan": {**_figures(inst, warm_m, best), "solve_s": round(warm_s, 3)},
+                "ortools_first_solution_s": round(quick.improvements[0][0], 3) if quick.improvements else None,
+                "ortools_within_2pct_s": round(within[0], 3) if within else None,
+            }
+        )
+    gaps = {k: [r[k]["gap_pct"] for r in out] for k in ("paper_plan", "heuristic", "ortools", "ortools_from_plan")}
+    print(
+        json.dumps(
+            {
+                "benchmark": "planning",
+                "city": "streets " + os.path.basename(args.streets) if args.streets else f"grid seed {args.seed}",
+                "routes": len(out),
+                "solver_seconds": args.solver_seconds,
+                "best_seconds": args.best_seconds,
+                "assumptions": {
+                    "service_kmh": SERVICE_KMH,
+                    "deadhead_kmh": DEADHEAD_KMH,
+                    "deadhead": "shortest street path, one-way streets forwards only, depot gate to depot gate",
+                    "not_modelled": "turn restrictions inside deadhead paths, capacity-driven facility trips",
+                },
+                "summary": {
+                    name: {
+                        "max_gap_pct": max(g),
+                        "mean_gap_pct": round(float(np.mean(g)), 2),
+                        "routes_within_2pct": sum(x <= 100 * TARGET_GAP for x in g),
+                    }
+                    for name, g in gaps.items()
+                }
+                | {
+                    "heuristic_max_solve_s": max(r["heuristic"]["solve_s"] for r in out),
+                    "ortools_max_solve_s": max(r["ortools"]["solve_s"] for r in out),
+                    "ortools_from_plan_max_solve_s": max(r["ortools_from_plan"]["solve_s"] for r in out),
+                },
+                "per_route": out,
+                "cpu_count": os.cpu_count(),
+                "loadavg": os.getloadavg(),
+                "python": platform.python_version(),
+            },
+            indent=2,
+        )
+    )
+    return 0

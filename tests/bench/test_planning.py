@@ -1,0 +1,54 @@
+"""`fleetpilot bench planning` on one route of the demo city: the figures it prints are
+consistent (the best is the best of both, gaps against it) and the simulator's instance keeps
+one-way streets forwards."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import numpy as np
+
+from fleetpilot_bench.planning import instance, length_graph, main
+from fleetsim.city import build_city
+from fleetsim.plans import build_plans
+
+
+def test_one_route_prints_deadhead_time_and_gaps():
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["--routes", "1", "--solver-seconds", "0.5", "--best-seconds", "1"]) == 0
+    doc = json.loads(out.getvalue())
+    (route,) = doc["per_route"]
+    assert route["tasks"] > 100  # the demo's district: 144 service streets
+    best = route["best_deadhead_km"]
+    for name in ("paper_plan", "heuristic", "ortools", "ortools_from_plan"):
+        fig = route[name]
+        assert abs(fig["gap_pct"] - 100 * (fig["deadhead_km"] - best) / best) < 0.1
+        assert fig["total_h"] > route["service_km"] / 8.0  # service time alone, at 8 km/h
+    # The best is the better of the two sequencers (the paper plan may beat a 1-s solver run).
+    assert min(route["heuristic"]["deadhead_km"], route["ortools"]["deadhead_km"]) >= best
+    assert route["heuristic"]["gap_pct"] >= 0 and route["ortools"]["gap_pct"] >= 0
+    # Started from the plan, the solver only keeps improvements: never worse than the plan.
+    assert route["ortools_from_plan"]["deadhead_km"] <= route["paper_plan"]["deadhead_km"]
+
+
+def test_one_way_streets_have_their_forward_direction_only():
+    city = build_city(1, 1)
+    (plan,) = build_plans(city, 1)
+    inst, planned = instance(city, plan, length_graph(city))
+    one_way_tasks = 0
+    for t, (lo, _hi) in enumerate(
+        [(i, i + 1) for i, s in enumerate(plan.walk_service) if s]  # one edge per street on the grid
+    ):
+        edge = plan.walk_edges[lo]
+        n_options = int((inst.task == t).sum())
+        if city.edge_one_way[edge]:
+            one_way_tasks += 1
+            assert n_options == 1
+        else:
+            assert n_options == 2
+    assert one_way_tasks > 0
+    assert sorted(inst.task[planned].tolist()) == list(range(inst.n_tasks))
+    assert np.isfinite(inst.deadhead_m).all()  # the district is reachable both ways from every street
