@@ -29,7 +29,7 @@ async function showSession(sid) {
   const [session, results] = await Promise.all([getJson(`whatif/sessions/${sid}`), getJson("whatif/results", { limit: 50 })]);
   $("questions").innerHTML = tableHtml({
     caption: `Questions of ${session.title}`, id: "session-questions", stack: true, empty: "No questions recorded yet.",
-    columns: [{ label: "Question" }, { label: "Department" }, { label: "Now" }, { label: "Triage" }],
+    columns: [{ label: "Question" }, { label: "Department" }, { label: "Now" }, { label: "Update" }],
     rows: session.questions.map((q) => [
       fmt.esc(q.text), fmt.esc(q.department),
       fmt.esc(WORDS[q.triage]) + (q.answer_withdrawn ? " (answer withdrawn: ask again)" : q.answer_name ? `: ${fmt.esc(q.answer_name)}` : ""),
