@@ -85,6 +85,27 @@ ensure_promtool() {
     fi
 }
 
+# The pilot report's PDF (WeasyPrint) needs the system's pango (decision 0017). Chromium, one of
+# the test packages, pulls it in; the demo prints the report command, so it makes sure too.
+ensure_report_libs() {
+    if ! command -v ldconfig >/dev/null 2>&1 && [ -x /sbin/ldconfig ]; then
+        PATH="$PATH:/sbin"
+    fi
+    if ldconfig -p 2>/dev/null | grep -q 'libpangoft2-1.0'; then
+        return
+    fi
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+    if command -v apt-get >/dev/null 2>&1 && { [ -z "$sudo" ] || sudo -n true 2>/dev/null; }; then
+        echo "fp: installing pango for the pilot report's PDF (apt-get)" >&2
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 >/dev/null
+    else
+        echo "fp: pango is missing and cannot be installed here: the pilot report's PDF will fail" \
+            "(its HTML works); install Debian's libpango-1.0-0 and libpangoft2-1.0-0" >&2
+    fi
+}
+
 command="${1:-help}"
 case "$command" in
     test)
@@ -92,11 +113,13 @@ case "$command" in
         ensure_venv
         ensure_test_packages
         ensure_promtool
+        ensure_report_libs
         exec .venv/bin/python -m pytest "$@"
         ;;
     demo)
         shift
         ensure_venv
+        ensure_report_libs
         exec .venv/bin/fleetpilot demo "$@"
         ;;
     lint)
