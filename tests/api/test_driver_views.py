@@ -114,6 +114,10 @@ def test_access_log_starts_empty(shared_api):
 
 
 def test_export_holds_all_my_data_and_nobody_elses(api):
+    mine = {"client_key": "phone-key-0500", "category": "road_damage", "lon": 13.405, "lat": 52.5, "located_by": "map"}
+    assert api.post(f"{ME}/hazards", "driver", json={**mine, "note": "pothole by the bins"}).status_code == 201
+    bens = {**mine, "client_key": "phone-key-0501", "note": "zz ben's own note"}
+    assert api.post(f"{ME}/hazards", "ben", json=bens).status_code == 201
     response = api.get(f"{ME}/export", "driver")
     assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
     assert "attachment" in response.headers["content-disposition"]
@@ -123,6 +127,7 @@ def test_export_holds_all_my_data_and_nobody_elses(api):
         "account.json",
         "shifts.json",
         "access_log.json",
+        "hazard_reports.json",
         "fixes.csv",
         "tracks.geojson",
     }
@@ -133,6 +138,8 @@ def test_export_holds_all_my_data_and_nobody_elses(api):
     tracks = json.loads(archive.read("tracks.geojson"))
     lengths = {f["properties"]["shift_id"]: len(f["geometry"]["coordinates"]) for f in tracks["features"]}
     assert lengths[api.world.track_shift] == 600 and sum(lengths.values()) == 600
+    reports = json.loads(archive.read("hazard_reports.json"))
+    assert [(r["category"], r["note"]) for r in reports] == [("road_damage", "pothole by the bins")]
     for name in archive.namelist():
         assert b"zz" not in archive.read(name), f"{name} mentions another person's data"
     # The export itself is recorded, and the person sees it in their access log.
