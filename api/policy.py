@@ -474,14 +474,17 @@ async def live_k(conn: asyncpg.Connection, access: Access) -> tuple[int, int]:
 
 
 # The (unit, ISO week) cells of decision 0004 for shift-level answers (what-if, the goals'
-# scorecard): the unit is the route (a shift without one: its vehicle), the week the UTC ISO
-# week the shift starts in. A cell is released when it holds >= k shifts driven by >= k
-# distinct drivers; helpers and other crew roles do not count as people (a driver with
-# rotating helpers is one person). Every shift of the range comes back with its cell's verdict.
+# scorecard): the unit is the route (a shift without one: its vehicle), the week the city's ISO
+# week of the local day the shift starts on ($5 the zone; fleetpilot.localtime's rule, as
+# shift_metrics.day), so a cell is the same (route, week) the efficiency answers release or
+# withhold. A cell is released when it holds >= k shifts driven by >= k distinct drivers;
+# helpers and other crew roles do not count as people (a driver with rotating helpers is one
+# person). $1, $2: the range's local midnights as instants. Every shift of the range comes back
+# with its cell's verdict.
 RELEASED_SHIFTS = """
 WITH cells AS (
     SELECT s.shift_id, coalesce(s.route_id, 'vehicle:' || s.vehicle_id) AS unit,
-           date_trunc('week', s.starts_at AT TIME ZONE 'UTC') AS week
+           date_trunc('week', (s.starts_at AT TIME ZONE $5)::date) AS week
     FROM shifts s
     WHERE s.starts_at >= $1 AND s.starts_at < $2
 ), judged AS (
@@ -503,12 +506,12 @@ class Release:
     withheld_cells: int
 
 
-async def release(conn: asyncpg.Connection, scope: AggregateScope) -> Release:
-    """Every shift of the scope judged by its (unit, week) cell: answers are computed from the
-    released ones only, so no answer, sum or difference of answers contains a withheld cell."""
-    lo = datetime.combine(scope.start, datetime.min.time(), timezone.utc)
-    hi = datetime.combine(scope.end, datetime.min.time(), timezone.utc)
-    rows = await conn.fetch(RELEASED_SHIFTS, lo, hi, scope.k_shifts, scope.k_people)
+async def release(conn: asyncpg.Connection, scope: AggregateScope, tz: str) -> Release:
+    """Every shift of the scope judged by its (unit, week) cell, weeks of the city's zone `tz`:
+    answers are computed from the released ones only, so no answer, sum or difference of
+    answers contains a withheld cell."""
+    lo, hi = localtime.day_bounds(scope.start, scope.end, tz)
+    rows = await conn.fetch(RELEASED_SHIFTS, lo, hi, scope.k_shifts, scope.k_people, tz)
     cells = {(r["unit"], r["week"]): r["released"] for r in rows}
     return Release(
         shifts=frozenset(r["shift_id"] for r in rows if r["released"]),
@@ -518,9 +521,9 @@ async def release(conn: asyncpg.Connection, scope: AggregateScope) -> Release:
     )
 
 
-async def released_shifts(conn: asyncpg.Connection, scope: AggregateScope) -> frozenset[str]:
+async def released_shifts(conn: asyncpg.Connection, scope: AggregateScope, tz: str) -> frozenset[str]:
     """The shifts of released (unit, week) cells in the scope (see release)."""
-    return (await release(conn, scope)).shifts
+    return (await release(conn, scope, tz)).shifts
 
 
 # --- live positions ------------------------------------------------------------------------

@@ -188,7 +188,7 @@ COLUMNS = [
 
 async def daily(conn: asyncpg.Connection, scope: policy.AggregateScope, tz: str) -> Days:
     """The scope's days (whole local ISO weeks) from the released shifts only."""
-    released = await policy.release(conn, scope)
+    released = await policy.release(conn, scope, tz)
     f = kpis.FACTORS
     rows = await conn.fetch(
         DAILY,

@@ -1,4 +1,5 @@
-"""/open-data: the latest open-data release's files, public (the city publishes them anyway)."""
+"""/open-data: the latest open-data release's files, public (the city publishes them anyway), of
+the latest release that meets the live k (a release made under a lower k is no longer served)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,13 @@ from fleetpilot.api.policy import Capability
 
 router = APIRouter(prefix="/open-data", tags=["public"])
 Public = Allowed(Capability.PUBLIC)
+# The latest release made under the live k or a stricter one: a release made while k was
+# lowered is not served once k is raised again (like a stored what-if answer, issue 13).
 LATEST = """
-SELECT release_id, period_start, period_end, k_min_shifts, k_min_people, created_at, directory, files
-FROM open_data_releases ORDER BY release_id DESC LIMIT 1
+SELECT r.release_id, r.period_start, r.period_end, r.k_min_shifts, r.k_min_people, r.created_at, r.directory, r.files
+FROM open_data_releases r JOIN privacy_settings ps
+  ON r.k_min_shifts >= ps.k_min_shifts AND r.k_min_people >= ps.k_min_people
+ORDER BY r.release_id DESC LIMIT 1
 """
 MEDIA = {".json": "application/json", ".geojson": "application/geo+json", ".csv": "text/csv"}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
@@ -45,7 +46,7 @@ async def _answer(access, conn, kind: service.Kind, name: str, body: AskIn, days
             Privacy(scope.k_shifts, scope.k_people),
             tz,
             access.principal.user_id,
-            released=await policy.released_shifts(conn, scope),
+            released=await policy.released_shifts(conn, scope, tz),
         )
     except service.WhatIfError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
@@ -103,7 +104,13 @@ async def result(access: WhatIf, conn: Conn, result_id: Annotated[str, Path(patt
     stored = await service.get(conn, result_id)
     if stored is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such answer")
-    why = await service.current(conn, stored, await policy.live_k(conn, access))
+    k = await policy.live_k(conn, access)
+    released = None
+    if stored.inputs.get("release") == service.RELEASE_RULE:  # the shifts its period releases now
+        days = (date.fromisoformat(stored.inputs["from"]), date.fromisoformat(stored.inputs["to"]))
+        scope = await policy.aggregate_scope(conn, access, days)
+        released = await policy.released_shifts(conn, scope, stored.inputs.get("tz", "UTC"))
+    why = await service.current(conn, stored, k, released)
     if why is not None:
         raise HTTPException(status.HTTP_410_GONE, f"this answer was withdrawn: {why}; ask the question again")
     return _out(stored)

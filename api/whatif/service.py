@@ -85,8 +85,12 @@ def result_id(kind: str, name: str, inputs: dict, fingerprint: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
-async def fingerprint(conn: asyncpg.Connection, start: date, end: date, tz: str = "UTC") -> str:
-    row = await conn.fetchrow(queries.FINGERPRINT, *utc_bounds(start, end, tz))
+async def fingerprint(
+    conn: asyncpg.Connection, start: date, end: date, tz: str = "UTC", released: frozenset[str] | None = None
+) -> str:
+    """What the answer over [start, end) depends on: of the released shifts only when given."""
+    only = None if released is None else sorted(released)
+    row = await conn.fetchrow(queries.FINGERPRINT, *utc_bounds(start, end, tz), only)
     return hashlib.sha256(json.dumps(dict(row), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -117,7 +121,7 @@ async def answer(
         "k_people": privacy.k_people,
         "release": RELEASE_RULE if released is not None else None,
     }
-    data = await fingerprint(conn, start, end, tz)
+    data = await fingerprint(conn, start, end, tz, released)
     rid = result_id(kind, name, inputs, data)
     existing = await get(conn, rid)
     if existing is not None:
@@ -165,16 +169,19 @@ def _compute(kind: Kind, name: str, history, values: dict, privacy: Privacy) -> 
 RELEASE_RULE = "0004 (route|vehicle) x ISO week, k shifts and k drivers"
 
 
-async def current(conn: asyncpg.Connection, stored: Stored, k: tuple[int, int]) -> str | None:
+async def current(
+    conn: asyncpg.Connection, stored: Stored, k: tuple[int, int], released: frozenset[str] | None = None
+) -> str | None:
     """None when `stored` may still be served: made under the live rule and k, from the data
-    as it is now. Otherwise why it is withdrawn (asking again computes it anew)."""
+    as it is now. Otherwise why it is withdrawn (asking again computes it anew). `released`:
+    the shifts its period releases now (policy.released_shifts under the live k)."""
     inputs = stored.inputs
     if inputs.get("release") != RELEASE_RULE:
         return "it was computed under an older release rule"
     if (inputs.get("k_shifts"), inputs.get("k_people")) != tuple(k):
         return f"it was computed with k = ({inputs.get('k_shifts')}, {inputs.get('k_people')}); k is now {tuple(k)}"
     start, end = date.fromisoformat(inputs["from"]), date.fromisoformat(inputs["to"])
-    if await fingerprint(conn, start, end) != stored.data_fingerprint:
+    if await fingerprint(conn, start, end, inputs.get("tz", "UTC"), released) != stored.data_fingerprint:
         return "the data of its period has changed since"
     return None
 

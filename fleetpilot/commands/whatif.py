@@ -82,6 +82,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _run(args: argparse.Namespace, url: str, tz: str) -> int:
     from fleetpilot.analytics.whatif.privacy import Privacy
+    from fleetpilot.api.policy import AggregateScope, released_shifts, whole_weeks
     from fleetpilot.api.whatif import service
     from fleetpilot.rollup.whatif.prepare import prepare
 
@@ -105,15 +106,18 @@ async def _run(args: argparse.Namespace, url: str, tz: str) -> int:
             if row is None:
                 raise service.WhatIfError("privacy settings missing; run `fleetpilot migrate`")
             kind = "question" if args.action == "ask" else "scenario"
+            # The API's release rule (decision 0004): whole weeks, released (route, week) cells only.
+            scope = AggregateScope(*whole_weeks((start, end)), row["k_min_shifts"], row["k_min_people"])
             stored = await service.answer(
                 conn,
                 kind,
                 args.name,
                 parse_params(args.param),
-                start,
-                end,
-                Privacy(row["k_min_shifts"], row["k_min_people"]),
+                scope.start,
+                scope.end,
+                Privacy(scope.k_shifts, scope.k_people),
                 tz,  # hours of day and days are the city's (FLEETPILOT_TIMEZONE)
+                released=await released_shifts(conn, scope, tz),
             )
     finally:
         await conn.close()

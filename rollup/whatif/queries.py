@@ -55,6 +55,8 @@ WHERE s.starts_at >= $1 AND s.starts_at < $2
 """
 
 # What an answer depends on besides its inputs; any change makes a new answer (old links stay).
+# $3: the shifts the answer may use (the released ones, policy.released_shifts), NULL for all:
+# data of withheld cells enter no answer and so no fingerprint either (decision 0004).
 FINGERPRINT = """
 SELECT count(*) AS shifts, count(p.shift_id) AS prepared, coalesce(max(p.prepared_at)::text, '') AS last_prepared,
        coalesce(sum(p.legs), 0) AS legs,
@@ -68,9 +70,10 @@ SELECT count(*) AS shifts, count(p.shift_id) AS prepared, coalesce(max(p.prepare
        (SELECT coalesce(md5(string_agg(c.shift_id || '|' || c.person_id || '|' || c.crew_role, ','
                                        ORDER BY c.shift_id, c.person_id)), '')
         FROM shift_crew c JOIN shifts s2 ON s2.shift_id = c.shift_id
-        WHERE s2.starts_at >= $1 AND s2.starts_at < $2) AS crews
+        WHERE s2.starts_at >= $1 AND s2.starts_at < $2 AND ($3::text[] IS NULL OR s2.shift_id = ANY ($3::text[])))
+           AS crews
 FROM shifts s LEFT JOIN whatif_prepared p ON p.shift_id = s.shift_id
-WHERE s.starts_at >= $1 AND s.starts_at < $2
+WHERE s.starts_at >= $1 AND s.starts_at < $2 AND ($3::text[] IS NULL OR s.shift_id = ANY ($3::text[]))
 """
 
 # --- preparing legs --------------------------------------------------------------------------

@@ -152,3 +152,31 @@ def test_the_weekly_release_is_written_once_per_period(api, tmp_path):
     facts = api.get("/api/v1/transparency", None).json()["latest_open_data"]
     assert facts["period_start"] == (week1 + timedelta(weeks=1)).isoformat()
     assert api.get(facts["datapackage"], None).json()["temporal"]["start"] == facts["period_start"]
+
+
+def test_a_release_made_under_a_lower_k_is_not_served_once_k_is_raised(api, tmp_path):
+    """Issue 13 (stored answers outlive their rule), the open-data door: a bundle released
+    while k was lowered to (2, 2) holds week 3 of r-north (3 shifts) and r-south; once k is
+    back at (5, 3) it is no longer the latest release served, and a release made under the
+    live k is."""
+    from fleetpilot.api.release.bundle import release
+
+    week1 = api.world.week1
+    days = (week1, week1 + timedelta(weeks=4))
+    api.sql("UPDATE privacy_settings SET k_min_shifts = 2, k_min_people = 2")
+    lowered = run(release(api.database_url, days, tmp_path / "lowered"))
+    assert lowered.scope.k_shifts == 2
+    weeks = {f["properties"]["week_start"] for f in _features(tmp_path / "lowered")}
+    assert (week1 + timedelta(weeks=2)).isoformat() in weeks  # the lowered k let week 3 out
+    assert api.get("/open-data/latest/datapackage.json", None).status_code == 200
+    api.sql("UPDATE privacy_settings SET k_min_shifts = 5, k_min_people = 3")
+    assert api.get("/open-data/latest/datapackage.json", None).status_code == 404
+    assert api.get("/api/v1/transparency", None).json()["latest_open_data"] is None
+    run(release(api.database_url, days, tmp_path / "live"))
+    served = api.get("/open-data/latest/layers/route-efficiency.geojson", None)
+    assert served.status_code == 200
+    assert {f["properties"]["week_start"] for f in served.json()["features"]} == {week1.isoformat()}
+
+
+def _features(out: Path) -> list[dict]:
+    return json.loads((out / "layers" / "route-efficiency.geojson").read_text())["features"]

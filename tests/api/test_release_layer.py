@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -50,12 +51,12 @@ def test_one_driver_with_rotating_helpers_is_one_person(api):
     assert not released & set(shifts)
 
 
-async def _released(api, start: date, end: date, k=(5, 3)) -> frozenset[str]:
+async def _released(api, start: date, end: date, k=(5, 3), tz: str = "UTC") -> frozenset[str]:
     import asyncpg
 
     conn = await asyncpg.connect(api.database_url)
     try:
-        return await policy.released_shifts(conn, policy.AggregateScope(start, end, *k))
+        return await policy.released_shifts(conn, policy.AggregateScope(start, end, *k), tz)
     finally:
         await conn.close()
 
@@ -95,13 +96,16 @@ def _store_answer(api, k: tuple[int, int], start: date, end: date, data: str) ->
     return rid
 
 
-def _fingerprint(api, start, end) -> str:
+def _fingerprint(api, start, end, k=(5, 3)) -> str:
+    """The data fingerprint an answer over [start, end) under k is stored with: of its released shifts."""
     import asyncpg
+
+    released = run(_released(api, start, end, k))
 
     async def go():
         conn = await asyncpg.connect(api.database_url)
         try:
-            return await fingerprint(conn, start, end)
+            return await fingerprint(conn, start, end, "UTC", released)
         finally:
             await conn.close()
 
@@ -110,9 +114,8 @@ def _fingerprint(api, start, end) -> str:
 
 def test_a_stored_answer_made_under_a_lower_k_is_withdrawn(api):
     start, end = api.world.week1, api.world.week1 + timedelta(weeks=1)
-    data = _fingerprint(api, start, end)
-    lowered = _store_answer(api, (2, 2), start, end, data)
-    current = _store_answer(api, (5, 3), start, end, data)
+    lowered = _store_answer(api, (2, 2), start, end, _fingerprint(api, start, end, (2, 2)))
+    current = _store_answer(api, (5, 3), start, end, _fingerprint(api, start, end))
     gone = api.get(f"/api/v1/whatif/results/{lowered}", "data_officer")
     assert gone.status_code == 410 and "k" in gone.json()["detail"]
     assert api.get(f"/api/v1/whatif/results/{current}", "data_officer").status_code == 200
@@ -164,3 +167,43 @@ def test_released_shifts_of_any_range_are_the_union_of_its_weeks(shared_api, fir
             )
         )
         assert shift in cell
+
+
+def test_what_if_cells_are_weeks_of_the_city_not_of_utc(api):
+    """A shift that starts on Sunday evening in the city (Monday in UTC) belongs to the city's
+    week before, as in shift_metrics and the efficiency answers. Route r-east: that one
+    shift alone in its city week (withheld), then 5 shifts by 3 drivers the next week
+    (released). Under UTC weeks (the old rule) the lone shift joined the released week's
+    cell and entered every what-if answer over it."""
+    tz = "America/Chicago"
+    monday = api.world.week1 + timedelta(weeks=1)
+    lone = "lone-zz-sunday"
+    sunday_evening = datetime.combine(monday - timedelta(days=1), time(20), ZoneInfo(tz))  # 02:00 UTC Monday
+    rows = [(lone, sunday_evening, "p-zz-dan")]
+    for i, person in enumerate(["p-ana", "p-zz-ben", "p-zz-cai", "p-ana", "p-zz-ben"]):
+        rows.append((f"east-{i}", datetime.combine(monday + timedelta(days=i), time(7), ZoneInfo(tz)), person))
+    api.sql("INSERT INTO routes (route_id, name, current_version) VALUES ('r-east', 'r-east', 1)")
+    for shift_id, starts, person in rows:
+        api.sql(
+            "INSERT INTO shifts VALUES ($1, 'truck-2', 'r-east', 1, $2::timestamptz, $2::timestamptz + interval '8 hours')",
+            shift_id,
+            starts.astimezone(timezone.utc),
+        )
+        api.sql("INSERT INTO shift_crew (shift_id, person_id) VALUES ($1, $2)", shift_id, person)
+    next_week = run(_released(api, monday, monday + timedelta(days=7), tz=tz))
+    assert {f"east-{i}" for i in range(5)} <= next_week and lone not in next_week
+    both = run(_released(api, monday - timedelta(days=7), monday + timedelta(days=7), tz=tz))
+    assert lone not in both  # its own city week has one shift: withheld whatever the range
+
+
+def test_a_withheld_cell_does_not_change_the_fingerprint_of_an_answer(api):
+    """The stored answer's data fingerprint is of the shifts it may use: a change inside a
+    withheld cell (week 2 of r-north, one driver) changes neither it nor the answer's id."""
+    start, end = api.world.week1, api.world.week1 + timedelta(weeks=2)
+    before = _fingerprint(api, start, end)
+    week2 = [s for s in api.world.shifts["p-ana"] if api.world.shift_window[s][0].date() >= start + timedelta(7)]
+    api.sql("UPDATE shifts SET ends_at = ends_at + interval '1 hour' WHERE shift_id = ANY($1::text[])", week2)
+    assert _fingerprint(api, start, end) == before
+    week1 = _week1_shifts(api)[0]
+    api.sql("UPDATE shifts SET ends_at = ends_at + interval '1 hour' WHERE shift_id = $1", week1)
+    assert _fingerprint(api, start, end) != before  # a released cell's change does

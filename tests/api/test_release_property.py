@@ -1,0 +1,623 @@
+"""Issue 13, item 1: every door that releases a figure about a group to anyone but its owner
+answers from released (unit, ISO week) blocks only (decision 0004), whatever ranges and
+filters are asked for.
+
+Four copies of the seeded world (tests/api/conftest.py; k = 5 shifts, 3 drivers), each
+behind its own app:
+
+- ``base``: as seeded. Withheld blocks: r-north weeks 2 (one driver) and 3 (3 shifts),
+  r-south (2 shifts); cell 1 and segment seg-a in weeks 2 and 3; cell 2 (r-south only).
+- ``hidden``: every figure inside those withheld blocks changed (metrics, missed segments,
+  passes, events), a shift added to week 2 (the same one driver), a shift removed from
+  week 3, two helpers added to week 2's crews (k counts drivers): every block stays withheld.
+- ``without``: the withheld blocks' data deleted.
+- ``control``: figures inside a *released* block (r-north / cell 1 / seg-a, week 1) changed.
+
+Hypothesis draws two overlapping day ranges and a filter per door and asks every door with
+both ranges in ``base``, ``hidden`` and ``without``:
+(b) ``hidden`` answers exactly as ``base``: a change inside a withheld block changes no answer;
+(a) ``without`` answers as ``base`` once the bookkeeping of withheld blocks (suppressed weeks
+    listed with null figures, counts of suppressed cells) is set aside: every figure is a
+    function of released blocks alone, so the difference of any two answers is too.
+``control`` proves the drive can see a change (a released block's change changes answers).
+
+The doors are enumerated from the app: DOORS classifies every operation, a new one fails
+``test_every_operation_is_classified`` until it is, and every door classified as releasing
+a group figure must be driven here (or, for what-if, in tests/whatif/test_release_property.py).
+The run's counts are printed (pytest -s) and written to FLEETPILOT_RELEASE_COUNTS when set.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import pyarrow.parquet as pq
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support import run, with_database
+
+from fleetpilot.api.app import create_app
+from fleetpilot.api.exports.service import DATASETS
+from fleetpilot.api.ogc.layers import LAYERS
+from fleetpilot.rollup.blocks import refresh_blocks
+
+pytestmark = pytest.mark.integration
+
+# --- every operation of the app, classified ------------------------------------------------
+
+GROUP = "releases figures about groups: driven below"
+WHATIF = "releases what-if answers about groups: driven in tests/whatif/test_release_property.py"
+OPEN_DATA = "serves the open-data bundle: its build (bundle.build, `fleetpilot release`) is driven below"
+OWN = "the signed-in driver's own data (decision: the owner sees their own)"
+INDIVIDUAL = "one shift or vehicle, audited or without people (SHIFT_LOOKUP / SHIFT_FOR_PURPOSE), no group figure"
+LIVE = "on-duty vehicles' latest positions now (policy.live_scope), no figure over a group or period"
+PLANS = "the city's own plans, facilities or catalogues: no person's data"
+ADMIN = "administration (admin only): users, devices, settings, audit"
+ACCOUNT = "sign-in and the caller's own account"
+DEVICE = "device doors (HTTP ingest): writes, answers nothing about groups"
+PUBLIC = "public pages from settings and counters only (transparency, health, metrics)"
+METADATA = "OGC landing page, conformance and collection metadata: no figures"
+
+DOORS: dict[tuple[str, str], str] = {
+    ("GET", "/api/v1/efficiency/routes"): GROUP,
+    ("GET", "/api/v1/routes/{route_id}/efficiency"): GROUP,
+    ("GET", "/api/v1/routes/{route_id}/coverage"): GROUP,
+    ("GET", "/api/v1/hotspots/segments"): GROUP,
+    ("GET", "/api/v1/hotspots/cells"): GROUP,
+    ("GET", "/api/v1/exports/{dataset}"): GROUP,
+    ("GET", "/ogc/collections/{collection_id}/items"): GROUP,
+    ("GET", "/ogc/collections/{collection_id}/items/{feature_id}"): GROUP,
+    ("POST", "/api/v1/whatif/scenarios/{name}"): WHATIF,
+    ("POST", "/api/v1/whatif/questions/{question_id}"): WHATIF,
+    ("GET", "/api/v1/whatif/results/{result_id}"): WHATIF,
+    ("GET", "/api/v1/whatif/results"): WHATIF,  # summaries of stored answers: inputs, no figures
+    ("GET", "/open-data/latest/{file}"): OPEN_DATA,
+    ("GET", "/api/v1/live/vehicles"): LIVE,
+    ("GET", "/api/v1/complaints"): INDIVIDUAL,  # evidence names a truck, a segment and a day; no person
+    ("GET", "/api/v1/shifts"): INDIVIDUAL,
+    ("POST", "/api/v1/shifts/{shift_id}/open"): INDIVIDUAL,
+    ("GET", "/api/v1/me/complaints"): OWN,
+    ("GET", "/api/v1/me/shifts"): OWN,
+    ("GET", "/api/v1/me/shifts/{shift_id}"): OWN,
+    ("GET", "/api/v1/me/shifts/{shift_id}/track"): OWN,
+    ("GET", "/api/v1/me/trends"): OWN,
+    ("GET", "/api/v1/me/access-log"): OWN,
+    ("GET", "/api/v1/me/export"): OWN,
+    ("GET", "/api/v1/city"): PLANS,
+    ("GET", "/api/v1/routes"): PLANS,
+    ("GET", "/api/v1/routes/plans.geojson"): PLANS,
+    ("POST", "/api/v1/routes/plans"): PLANS,
+    ("GET", "/api/v1/routes/{route_id}"): PLANS,
+    ("PATCH", "/api/v1/routes/{route_id}"): PLANS,
+    ("DELETE", "/api/v1/routes/{route_id}"): PLANS,
+    ("GET", "/api/v1/routes/{route_id}/plan.geojson"): PLANS,
+    ("PUT", "/api/v1/routes/{route_id}/plan"): PLANS,
+    ("GET", "/api/v1/exports"): PLANS,  # the list of data sets
+    ("GET", "/api/v1/whatif"): PLANS,  # the catalogue of questions
+    ("GET", "/ogc"): METADATA,
+    ("GET", "/ogc/conformance"): METADATA,
+    ("GET", "/ogc/collections"): METADATA,
+    ("GET", "/ogc/collections/{collection_id}"): METADATA,
+    ("GET", "/health"): PUBLIC,
+    ("GET", "/transparency"): PUBLIC,
+    ("GET", "/api/v1/transparency"): PUBLIC,
+    ("GET", "/api/v1/ingest/metrics"): PUBLIC,
+    ("POST", "/api/v1/auth/token"): ACCOUNT,
+    ("GET", "/api/v1/auth/me"): ACCOUNT,
+    ("POST", "/api/v1/auth/logout"): ACCOUNT,
+    ("POST", "/api/v1/auth/password"): ACCOUNT,
+    ("POST", "/api/v1/ingest/traccar"): DEVICE,
+    ("POST", "/api/v1/ingest/owntracks"): DEVICE,
+    **dict.fromkeys(
+        (
+            ("GET", "/api/v1/admin/users"),
+            ("POST", "/api/v1/admin/users"),
+            ("PATCH", "/api/v1/admin/users/{user_id}"),
+            ("GET", "/api/v1/admin/people"),
+            ("GET", "/api/v1/admin/vehicles"),
+            ("POST", "/api/v1/admin/vehicles"),
+            ("GET", "/api/v1/admin/devices"),
+            ("POST", "/api/v1/admin/devices"),
+            ("PATCH", "/api/v1/admin/devices/{device_id}"),
+            ("GET", "/api/v1/admin/privacy"),
+            ("PUT", "/api/v1/admin/privacy"),
+            ("GET", "/api/v1/admin/privacy/zones"),
+            ("POST", "/api/v1/admin/privacy/zones"),
+            ("DELETE", "/api/v1/admin/privacy/zones/{zone_id}"),
+            ("POST", "/api/v1/admin/retention/run"),
+            ("GET", "/api/v1/admin/audit"),
+            ("GET", "/api/v1/admin/api-keys"),
+            ("POST", "/api/v1/admin/api-keys"),
+            ("DELETE", "/api/v1/admin/api-keys/{key_id}"),
+        ),
+        ADMIN,
+    ),
+}
+
+
+def _operations(app) -> set[tuple[str, str]]:
+    return {(method.upper(), path) for path, ops in app.openapi()["paths"].items() for method in ops}
+
+
+# --- the four worlds -------------------------------------------------------------------------
+
+
+def _weeks(world) -> tuple[date, date, date]:
+    """Mondays of weeks 1, 2 and 4 of the seeded world."""
+    return world.week1, world.week1 + timedelta(weeks=1), world.week1 + timedelta(weeks=3)
+
+
+async def _hide_changes(conn, world) -> None:
+    """Change everything inside the withheld blocks; every one of them stays withheld."""
+    _, w2, w4 = _weeks(world)
+    withheld = "(route_id = 'r-south' OR (route_id = 'r-north' AND day >= $1 AND day < $2))"
+    await conn.execute(
+        f"UPDATE shift_metrics SET distance_m = distance_m * 3 + 7, deadhead_m = 31000, coverage = 0.123, "
+        f"collection_s = 3333, idle_s = 4444, facility_s = 5, dwell_mean_s = 99, turnaround_s = 4321, "
+        f"missed_segments = ARRAY['seg-a', 'seg-b'] WHERE {withheld}",
+        w2,
+        w4,
+    )
+    await conn.execute(
+        "UPDATE cell_exposure SET passes = passes * 5 + 1, harsh_brake = harsh_brake + 4, speeding = 0 "
+        "WHERE (day >= $1 AND day < $2) OR cell_id = 2",
+        w2,
+        w4,
+    )
+    await conn.execute(
+        "UPDATE segment_exposure SET passes = 40, harsh_brake = 9, speeding = 3, mean_speed_mps = 15 "
+        "WHERE day >= $1 AND day < $2",
+        w2,
+        w4,
+    )
+    # One more shift in week 2 (Sunday), by its one driver: still one person.
+    sunday = w2 + timedelta(days=6)
+    extra = f"{sunday}-truck-1-ana-extra"
+    await conn.execute(
+        "INSERT INTO shifts VALUES ($1, 'truck-1', 'r-north', 1, $2::date + time '06:00' AT TIME ZONE 'UTC', "
+        "$2::date + time '14:00' AT TIME ZONE 'UTC')",
+        extra,
+        sunday,
+    )
+    await conn.execute("INSERT INTO shift_crew (shift_id, person_id) VALUES ($1, 'p-ana')", extra)
+    await conn.execute(
+        "INSERT INTO shift_metrics (shift_id, vehicle_id, route_id, day, fixes, distance_m, on_route_m, deadhead_m,"
+        " collection_s, deadhead_s, facility_s, break_s, idle_s, stops, dwell_mean_s, turnaround_s, coverage,"
+        " missed_segments, metrics) VALUES ($1, 'truck-1', 'r-north', $2, 100, 99000, 1, 77000, 1, 1, 1, 1, 1, 1,"
+        " 1, 1, 0.01, ARRAY['seg-b'], '{}')",
+        extra,
+        sunday,
+    )
+    await conn.execute(
+        "INSERT INTO cell_exposure (cell_id, day, shift_id, passes, harsh_brake, speeding) VALUES (1, $1, $2, 70, 30, 5)",
+        sunday,
+        extra,
+    )
+    await conn.execute(
+        "INSERT INTO segment_exposure (segment_id, day, shift_id, passes, harsh_brake, speeding, mean_speed_mps) "
+        "VALUES ('seg-a', $1, $2, 70, 30, 5, 20)",
+        sunday,
+        extra,
+    )
+    # Helpers on week 2's shifts: three people per shift, still one driver (decision 0009).
+    await conn.execute(
+        "INSERT INTO shift_crew (shift_id, person_id, crew_role) "
+        "SELECT m.shift_id, p.person_id, 'helper' FROM shift_metrics m, (VALUES ('p-zz-ben'), ('p-zz-cai')) p(person_id) "
+        "WHERE m.route_id = 'r-north' AND m.day >= $1 AND m.day < $2",
+        w2,
+        w2 + timedelta(weeks=1),
+    )
+    # One shift fewer in week 3 (2 left: still under k).
+    gone = await conn.fetchval(
+        "SELECT shift_id FROM shift_metrics WHERE route_id = 'r-north' AND day >= $1 AND day < $2 "
+        "ORDER BY day DESC LIMIT 1",
+        w2 + timedelta(weeks=1),
+        w4,
+    )
+    for table in ("cell_exposure", "segment_exposure", "shift_metrics"):
+        await conn.execute(f"DELETE FROM {table} WHERE shift_id = $1", gone)
+
+
+async def _remove_hidden(conn, world) -> None:
+    """Delete the withheld blocks' data: what a release from released blocks alone sees."""
+    _, w2, w4 = _weeks(world)
+    await conn.execute(
+        "DELETE FROM shift_metrics WHERE route_id = 'r-south' OR (route_id = 'r-north' AND day >= $1 AND day < $2)",
+        w2,
+        w4,
+    )
+    await conn.execute("DELETE FROM cell_exposure WHERE (day >= $1 AND day < $2) OR cell_id = 2", w2, w4)
+    await conn.execute("DELETE FROM segment_exposure WHERE day >= $1 AND day < $2", w2, w4)
+
+
+async def _change_released(conn, world) -> None:
+    """Change figures inside released blocks (week 1 of r-north, cell 1, seg-a)."""
+    w1, w2, _ = _weeks(world)
+    await conn.execute(
+        "UPDATE shift_metrics SET distance_m = distance_m * 2, coverage = 0.5, missed_segments = ARRAY['seg-b'] "
+        "WHERE route_id = 'r-north' AND day >= $1 AND day < $2",
+        w1,
+        w2,
+    )
+    await conn.execute(
+        "UPDATE cell_exposure SET passes = passes + 2, harsh_brake = harsh_brake + 3, harsh_accel = 2, "
+        "harsh_corner = 1, speeding = speeding + 1 WHERE cell_id = 1 AND day >= $1 AND day < $2",
+        w1,
+        w2,
+    )
+    await conn.execute(
+        "UPDATE segment_exposure SET passes = passes + 1, harsh_brake = harsh_brake + 2, speeding = 1 "
+        "WHERE day >= $1 AND day < $2",
+        w1,
+        w2,
+    )
+
+
+CHANGES = {"base": None, "hidden": _hide_changes, "without": _remove_hidden, "control": _change_released}
+
+
+@dataclass
+class Worlds:
+    clients: dict[str, TestClient]
+    tokens: dict[str, dict[str, str]]  # world -> role -> token (each app has its own keys)
+    world: object
+    urls: dict[str, str]
+    tally: Counter = field(default_factory=Counter)
+    ranges: set = field(default_factory=set)
+    filters: set = field(default_factory=set)
+    doors: set = field(default_factory=set)
+
+
+async def _prepare(url: str, world, change) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await refresh_blocks(conn)  # week blocks built: changes below are read as stale days
+        if change is not None:
+            await change(conn, world)
+    finally:
+        await conn.close()
+
+
+def _api_conftest(config):
+    """tests/api/conftest.py as pytest loaded it (its helpers build the world copies)."""
+    for plugin in config.pluginmanager.get_plugins():
+        if getattr(plugin, "__file__", "").endswith(os.path.join("tests", "api", "conftest.py")):
+            return plugin
+    raise LookupError("tests/api/conftest.py is not loaded")
+
+
+@pytest.fixture(scope="module")
+def worlds(request, pg_admin_url, world_template, tmp_path_factory):
+    here = _api_conftest(request.config)
+    _world_copy, _settings, tokens_for, _drop_database = (
+        here._world_copy,
+        here._settings,
+        here.tokens_for,
+        here._drop_database,
+    )
+    names, clients, stack, urls = [], {}, [], {}
+    try:
+        tokens, world = {}, None
+        for label, change in CHANGES.items():
+            name, world = _world_copy(pg_admin_url, world_template)
+            names.append(name)
+            urls[label] = with_database(pg_admin_url, name)
+            run(_prepare(urls[label], world, change))
+            app = create_app(_settings(urls[label], tmp_path_factory.mktemp(label)), pool_size=2, warm_up=False)
+            client = TestClient(app)
+            client.__enter__()
+            stack.append(client)
+            clients[label] = client
+            tokens[label] = tokens_for(app, world)
+        found = Worlds(clients, tokens, world, urls)
+        yield found
+        _report(found)
+    finally:
+        for client in stack:
+            client.__exit__(None, None, None)
+        for name in names:
+            run(_drop_database(pg_admin_url, name))
+
+
+def _report(found: Worlds) -> None:
+    counts = {
+        "doors": len(found.doors),
+        "door_variants": sorted(found.doors),
+        "ranges": len(found.ranges),
+        "filters": len(found.filters),
+        "questions": sum(found.tally.values()),
+        "per_door": dict(sorted(found.tally.items())),
+        "worlds_compared": ["base=hidden (exact)", "base=without (released figures)"],
+    }
+    line = json.dumps(counts, default=str)
+    print(f"\nrelease property (aggregate doors): {line}")
+    if os.environ.get("FLEETPILOT_RELEASE_COUNTS"):
+        with open(os.environ["FLEETPILOT_RELEASE_COUNTS"], "a") as out:
+            out.write(line + "\n")
+
+
+# --- asking the doors ------------------------------------------------------------------------
+
+
+def _rows_csv(body: bytes) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(body.decode())))
+
+
+def _rows_parquet(body: bytes) -> list[dict]:
+    return pq.read_table(io.BytesIO(body)).to_pylist()
+
+
+def _answer(response) -> object:
+    """Status and body of an answer, in a form that compares by value."""
+    kind = response.headers.get("content-type", "")
+    if response.status_code != 200:
+        return response.status_code, response.text
+    if "csv" in kind:
+        return 200, _rows_csv(response.content)
+    if "parquet" in kind:
+        return 200, _rows_parquet(response.content)
+    return 200, response.json()
+
+
+@dataclass(frozen=True)
+class Ask:
+    door: tuple[str, str]
+    path: str
+    params: tuple[tuple[str, str], ...]
+    role: str
+
+    def of(self, found: Worlds, label: str) -> object:
+        headers = {"Authorization": f"Bearer {found.tokens[label][self.role]}"}
+        return _answer(found.clients[label].get(self.path, params=dict(self.params), headers=headers))
+
+
+def _days(days: tuple[date, date]) -> tuple[tuple[str, str], ...]:
+    return (("from", days[0].isoformat()), ("to", days[1].isoformat()))
+
+
+def _interval(days: tuple[date, date]) -> str:
+    return f"{days[0].isoformat()}/{(days[1] - timedelta(days=1)).isoformat()}"
+
+
+TEMPORAL_LAYERS = sorted(layer.id for layer in LAYERS.values() if layer.temporal)
+SEGMENT_KINDS = ("harsh_brake", "speeding")
+CELL_KINDS = ("harsh_brake", "harsh_accel", "harsh_corner", "speeding")
+EXPORTS = sorted((d.name, kind) for d in DATASETS.values() for kind in (d.kinds or ("harsh_brake",)))
+BOXES = (None, "13.39,52.49,13.42,52.52", "13.404,52.499,13.406,52.501", "13.0,52.0,13.401,52.505")
+
+filters = st.fixed_dictionaries(
+    {
+        "bucket": st.sampled_from(("week", "month")),
+        "route": st.sampled_from(("r-north", "r-south")),
+        "segment_kind": st.sampled_from(SEGMENT_KINDS),
+        "cell_kind": st.sampled_from(CELL_KINDS),
+        "min_passes": st.sampled_from((None, 1, 5, 30)),
+        "min_level": st.sampled_from(("all", "elevated", "significant")),
+        "export": st.sampled_from(EXPORTS),
+        "format": st.sampled_from(("csv", "geojson", "parquet")),
+        "layer": st.sampled_from(TEMPORAL_LAYERS),
+        "bbox": st.sampled_from(BOXES),
+    }
+)
+
+
+def _asks(days: tuple[date, date], f: dict) -> list[Ask]:
+    """One question per group door (and its filters) over `days`."""
+    d = _days(days)
+    passes = () if f["min_passes"] is None else (("min_passes", str(f["min_passes"])),)
+    dataset, kind = f["export"]
+    ogc = (("datetime", _interval(days)), *((("bbox", f["bbox"]),) if f["bbox"] else ()), ("limit", "10000"))
+    return [
+        Ask(
+            ("GET", "/api/v1/efficiency/routes"),
+            "/api/v1/efficiency/routes",
+            (*d, ("bucket", f["bucket"])),
+            "supervisor",
+        ),
+        Ask(
+            ("GET", "/api/v1/routes/{route_id}/efficiency"),
+            f"/api/v1/routes/{f['route']}/efficiency",
+            (*d, ("bucket", f["bucket"])),
+            "data_officer",
+        ),
+        Ask(("GET", "/api/v1/routes/{route_id}/coverage"), f"/api/v1/routes/{f['route']}/coverage", d, "supervisor"),
+        Ask(
+            ("GET", "/api/v1/hotspots/segments"),
+            "/api/v1/hotspots/segments",
+            (*d, ("kind", f["segment_kind"]), *passes, ("min_level", f["min_level"])),
+            "supervisor",
+        ),
+        Ask(
+            ("GET", "/api/v1/hotspots/cells"),
+            "/api/v1/hotspots/cells",
+            (*d, ("kind", f["cell_kind"]), *passes, ("min_level", f["min_level"])),
+            "data_officer",
+        ),
+        Ask(
+            ("GET", "/api/v1/exports/{dataset}"),
+            f"/api/v1/exports/{dataset}",
+            (*d, ("kind", kind), ("format", f["format"])),
+            "data_officer",
+        ),
+        Ask(
+            ("GET", "/ogc/collections/{collection_id}/items"),
+            f"/ogc/collections/{f['layer']}/items",
+            ogc,
+            "data_officer",
+        ),
+    ]
+
+
+# Feature ids a hostile reader would try: withheld weeks, routes, cells and segments.
+def _probe_ids(world, layer: str) -> list[str]:
+    weeks = [(world.week1 + timedelta(weeks=n)).isoformat() for n in range(4)]
+    if layer == "route-efficiency":
+        return [f"{r}:{w}" for r in ("r-north", "r-south") for w in weeks]
+    if layer == "route-coverage":
+        return [f"{r}:{s}" for r in ("r-north", "r-south") for s in (1, 2, 3)]
+    return ["1", "2", "seg-a", "seg-b"]
+
+
+# --- what is compared --------------------------------------------------------------------------
+
+
+def _released_only(door: tuple[str, str], answer: object) -> object:
+    """The answer without the bookkeeping of withheld blocks (decision 0004 lists withheld
+    weeks with null figures and counts suppressed cells): what must equal the answer of a
+    world without them."""
+    status, body = answer
+    if status != 200:
+        return answer
+    path = door[1]
+    if path in ("/api/v1/efficiency/routes", "/api/v1/routes/{route_id}/efficiency"):
+        routes = body if isinstance(body, list) else [body]
+        kept = []
+        for route in routes:
+            route = {**route, "periods": [p for p in route["periods"] if not p["suppressed"]]}
+            if route["periods"] or not isinstance(body, list):
+                kept.append(route)
+        return status, kept
+    if path.startswith("/api/v1/hotspots/"):
+        return status, {k: v for k, v in body.items() if k not in ("suppressed_units", "suppressed_cells")}
+    if path == "/api/v1/exports/{dataset}" and isinstance(body, list):
+        return status, [r for r in body if str(r.get("suppressed", "")).lower() not in ("true", "1")]
+    if path == "/api/v1/exports/{dataset}" and isinstance(body, dict):  # GeoJSON
+        features = [f for f in body["features"] if not f["properties"].get("suppressed")]
+        return status, {**body, "features": features}
+    return answer
+
+
+def _check(found: Worlds, ask: Ask) -> object:
+    base = ask.of(found, "base")
+    assert base[0] == 200, (ask, base)
+    assert ask.of(found, "hidden") == base, f"a change inside a withheld block changed {ask}"
+    without = ask.of(found, "without")
+    assert _released_only(ask.door, without) == _released_only(ask.door, base), (
+        f"{ask} holds something of a withheld block"
+    )
+    found.tally[ask.door[1]] += 1
+    found.doors.add(ask.path)
+    found.filters.add(ask.params[2:] if ask.params[:1] and ask.params[0][0] == "from" else ask.params[1:])
+    return base
+
+
+@st.composite
+def overlapping_ranges(draw) -> tuple[tuple[date, date], tuple[date, date]]:
+    """Two day ranges that share at least one day, around the world's four weeks."""
+    first = draw(st.integers(-10, 27))
+    length = draw(st.integers(1, 40))
+    other_length = draw(st.integers(1, 40))
+    shift = draw(st.integers(-other_length + 1, length - 1))
+    return (first, first + length), (first + shift, first + shift + other_length)
+
+
+@settings(max_examples=20, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+@given(ranges=overlapping_ranges(), chosen=filters)
+def test_every_group_door_answers_from_released_blocks_only(worlds, ranges, chosen):
+    week1 = worlds.world.week1
+    for first, last in ranges:
+        days = (week1 + timedelta(days=first), week1 + timedelta(days=last))
+        worlds.ranges.add(days)
+        for ask in _asks(days, chosen):
+            base = _check(worlds, ask)
+            if ask.door[1] == "/ogc/collections/{collection_id}/items":
+                layer = ask.path.split("/")[3]
+                ids = {f["id"] for f in base[1]["features"]} | set(_probe_ids(worlds.world, layer))
+                for feature_id in sorted(ids):
+                    one = Ask(
+                        ("GET", "/ogc/collections/{collection_id}/items/{feature_id}"),
+                        f"/ogc/collections/{layer}/items/{feature_id}",
+                        (("datetime", _interval(days)),),
+                        "data_officer",
+                    )
+                    first_answer = one.of(worlds, "base")
+                    assert first_answer[0] in (200, 404), first_answer
+                    assert one.of(worlds, "hidden") == first_answer
+                    assert one.of(worlds, "without") == first_answer
+                    worlds.tally[one.door[1]] += 1
+
+
+def test_every_operation_is_classified(worlds):
+    """A new endpoint fails here until it is classified; a group door must be driven."""
+    operations = _operations(worlds.clients["base"].app)
+    assert operations - set(DOORS) == set(), "endpoints not classified in DOORS"
+    assert set(DOORS) - operations == set(), "DOORS lists endpoints that no longer exist"
+    driven = {a.door for a in _asks((worlds.world.week1, worlds.world.week1 + timedelta(days=7)), FIRST)}
+    driven.add(("GET", "/ogc/collections/{collection_id}/items/{feature_id}"))
+    assert {op for op, kind in DOORS.items() if kind == GROUP} == driven
+    import whatif.test_release_property as whatif_doors
+
+    assert {op for op, kind in DOORS.items() if kind == WHATIF} == set(whatif_doors.DRIVEN)
+
+
+FIRST = {
+    "bucket": "week",
+    "route": "r-north",
+    "segment_kind": "harsh_brake",
+    "cell_kind": "harsh_brake",
+    "min_passes": 1,
+    "min_level": "all",
+    "export": ("route_efficiency", "harsh_brake"),
+    "format": "csv",
+    "layer": "route-efficiency",
+    "bbox": None,
+}
+
+
+def test_the_drive_sees_a_change_in_a_released_block(worlds):
+    """The control: each door (every export, layer and kind) answers differently when a
+    released block changes, so the equalities above are not blind."""
+    days = (worlds.world.week1, worlds.world.week1 + timedelta(weeks=4))
+    variants = [FIRST]
+    variants += [{**FIRST, "export": e, "format": fmt} for e in EXPORTS for fmt in ("csv", "geojson", "parquet")]
+    variants += [{**FIRST, "layer": layer} for layer in TEMPORAL_LAYERS]
+    variants += [{**FIRST, "segment_kind": k, "cell_kind": c} for k, c in zip(SEGMENT_KINDS * 2, CELL_KINDS)]
+    blind = set()
+    for chosen in variants:
+        for ask in _asks(days, chosen):
+            if ask.of(worlds, "control") == ask.of(worlds, "base"):
+                blind.add(ask.path + "?" + "&".join(f"{k}={v}" for k, v in ask.params[2:]))
+    # The layers and data sets of kinds the control does not touch may stay equal; nothing else.
+    untouched = ("harsh-corner", "harsh_corner", "harsh-accel", "harsh_accel", "speeding")
+    assert {b for b in blind if not any(u in b for u in untouched)} == set()
+
+
+# --- the open-data bundle (`fleetpilot release`) ------------------------------------------------
+
+
+def _bundle(url: str, days: tuple[date, date], out) -> dict[str, object]:
+    from fleetpilot.api.release.bundle import release
+
+    made = run(release(url, days, out))
+    files = {}
+    for resource in made.package["resources"]:
+        path = out / resource["path"]
+        if path.suffix == ".parquet":
+            files[resource["path"]] = _rows_parquet(path.read_bytes())
+        else:
+            files[resource["path"]] = path.read_bytes()
+    return files
+
+
+@settings(max_examples=2, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+@given(ranges=overlapping_ranges())
+def test_the_open_data_bundle_holds_released_blocks_only(worlds, tmp_path_factory, ranges):
+    week1 = worlds.world.week1
+    for first, last in ranges:
+        days = (week1 + timedelta(days=first), week1 + timedelta(days=last))
+        out = tmp_path_factory.mktemp("bundle")
+        base = _bundle(worlds.urls["base"], days, out / "base")
+        assert _bundle(worlds.urls["hidden"], days, out / "hidden") == base
+        assert _bundle(worlds.urls["without"], days, out / "without") == base
+        worlds.tally["fleetpilot release (bundle.build)"] += 1
+        worlds.ranges.add(days)
