@@ -473,23 +473,38 @@ async def live_k(conn: asyncpg.Connection, access: Access) -> tuple[int, int]:
     return row["k_min_shifts"], row["k_min_people"]
 
 
+# Decision 0004's release test of one (route, city ISO week) cell, written once for every door
+# that reads per-shift rows (efficiency and coverage, the 311 tally, what-if, the goals'
+# scorecard): used as an aggregate in `GROUP BY unit, week` over rows with one shift each
+# ({shift} its shift id), it is true when the cell holds >= {k_shifts} shifts driven by
+# >= {k_people} distinct drivers (helpers and other crew roles are not counted as people:
+# decision 0009). People are read through the crew index: a join would hash all of shift_crew.
+RELEASED_CELL = """(count(DISTINCT {shift}) >= {k_shifts} AND (
+    SELECT count(DISTINCT cell_crew.person_id) FROM shift_crew cell_crew
+    WHERE cell_crew.shift_id = ANY (array_agg({shift})) AND cell_crew.crew_role = 'driver'
+) >= {k_people})"""
+
+
+def released_cell(shift: str, k_shifts: str, k_people: str) -> str:
+    """RELEASED_CELL for the rows' shift id column and the thresholds' SQL parameters."""
+    return RELEASED_CELL.format(shift=shift, k_shifts=k_shifts, k_people=k_people)
+
+
 # The (unit, ISO week) cells of decision 0004 for shift-level answers (what-if, the goals'
 # scorecard): the unit is the route (a shift without one: its vehicle), the week the city's ISO
 # week of the local day the shift starts on ($5 the zone; fleetpilot.localtime's rule, as
 # shift_metrics.day), so a cell is the same (route, week) the efficiency answers release or
-# withhold. A cell is released when it holds >= k shifts driven by >= k distinct drivers;
-# helpers and other crew roles do not count as people (a driver with rotating helpers is one
-# person). $1, $2: the range's local midnights as instants. Every shift of the range comes back
-# with its cell's verdict.
-RELEASED_SHIFTS = """
+# withhold; released_cell judges it. $1, $2: the range's local midnights as instants. Every
+# shift of the range comes back with its cell's verdict.
+RELEASED_SHIFTS = f"""
 WITH cells AS (
     SELECT s.shift_id, coalesce(s.route_id, 'vehicle:' || s.vehicle_id) AS unit,
            date_trunc('week', (s.starts_at AT TIME ZONE $5)::date) AS week
     FROM shifts s
     WHERE s.starts_at >= $1 AND s.starts_at < $2
 ), judged AS (
-    SELECT c.unit, c.week, count(DISTINCT c.shift_id) >= $3 AND count(DISTINCT d.person_id) >= $4 AS released
-    FROM cells c LEFT JOIN shift_crew d ON d.shift_id = c.shift_id AND d.crew_role = 'driver'
+    SELECT c.unit, c.week, {released_cell("c.shift_id", "$3", "$4")} AS released
+    FROM cells c
     GROUP BY c.unit, c.week
 )
 SELECT c.shift_id, c.unit, c.week, j.released FROM cells c JOIN judged j USING (unit, week)

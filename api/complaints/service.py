@@ -20,7 +20,7 @@ from datetime import date
 
 import asyncpg
 
-from fleetpilot.api.policy import AggregateScope, OwnPerson
+from fleetpilot.api.policy import AggregateScope, OwnPerson, released_cell
 from fleetpilot.localtime import day_bounds
 
 COLUMNS = """
@@ -44,14 +44,12 @@ WHERE c.verdict = 'serviced' AND EXISTS (
 ORDER BY c.requested_at DESC, c.service_request_id LIMIT $2
 """
 # Per (route, ISO week of the collection day) in [$1, $2): counts only where the route's shifts
-# of that week reach $3 shifts and $4 distinct drivers (decision 0004's cells, as efficiency).
-TALLY = """
+# of that week reach $3 shifts and $4 distinct drivers: policy.released_cell, the one test of
+# decision 0004's route cells (the efficiency figures use it too).
+TALLY = f"""
 WITH cells AS (
     SELECT m.route_id, date_trunc('week', m.day::timestamp)::date AS week,
-           count(*) >= $3 AND (
-               SELECT count(DISTINCT sc.person_id) FROM shift_crew sc
-               WHERE sc.shift_id = ANY (array_agg(m.shift_id)) AND sc.crew_role = 'driver'
-           ) >= $4 AS released
+           {released_cell("m.shift_id", "$3", "$4")} AS released
     FROM shift_metrics m
     WHERE m.route_id IS NOT NULL AND m.day >= $1 AND m.day < $2
     GROUP BY m.route_id, week

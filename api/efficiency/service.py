@@ -18,22 +18,18 @@ import asyncpg
 
 from fleetpilot.api.efficiency.schemas import Bucket, Efficiency, RouteSegmentsCoverage, SegmentCoverage
 from fleetpilot.api.errors import UnknownRoute
-from fleetpilot.api.policy import AggregateScope
+from fleetpilot.api.policy import AggregateScope, released_cell
 
 # Route $1's shifts in [$2, $3), `visible` when their (route, ISO week) cell reaches $4
 # shifts and $5 people.
-CELLS = """
+CELLS = f"""
 s AS (
     SELECT m.*, date_trunc('week', m.day::timestamp)::date AS week
     FROM shift_metrics m
     WHERE m.route_id = $1 AND m.day >= $2 AND m.day < $3
 ),
 cells AS (
-    -- People through the crew index (a join would hash all of shift_crew per request).
-    SELECT route_id, week, count(*) >= $4 AND (
-               SELECT count(DISTINCT c.person_id) FROM shift_crew c
-               WHERE c.shift_id = ANY (array_agg(s.shift_id)) AND c.crew_role = 'driver'
-           ) >= $5 AS visible
+    SELECT route_id, week, {released_cell("s.shift_id", "$4", "$5")} AS visible
     FROM s GROUP BY route_id, week
 ),
 v AS (
@@ -44,14 +40,11 @@ v AS (
 # when it reaches $4 shifts and $5 people: a suppressed cell's figures never leave the
 # database. Weeks, months and the whole range are sums of visible cells (see _group), so the
 # database does one index range scan and one grouping per request.
-WEEK_CELLS = """
-SELECT route_id, week, CASE WHEN shifts >= $4 AND people >= $5 THEN sums END AS sums
+WEEK_CELLS = f"""
+SELECT route_id, week, CASE WHEN released THEN sums END AS sums
 FROM (
-    SELECT route_id, date_trunc('week', day::timestamp)::date AS week, count(*) AS shifts,
-           -- People through the crew index (a join would hash all of shift_crew per request).
-           (SELECT count(DISTINCT c.person_id) FROM shift_crew c
-            WHERE c.shift_id = ANY (array_agg(m.shift_id)) AND c.crew_role = 'driver')
-               AS people,
+    SELECT route_id, date_trunc('week', day::timestamp)::date AS week,
+           {released_cell("m.shift_id", "$4", "$5")} AS released,
            json_build_object(
                'shifts', count(*),
                'coverage', json_build_array(sum(coverage), count(coverage)),
@@ -65,7 +58,7 @@ FROM (
                'missed', coalesce(json_agg(missed_segments) FILTER (WHERE cardinality(missed_segments) > 0), '[]')
            ) AS sums
     FROM shift_metrics m
-    WHERE {routes} AND day >= $2 AND day < $3
+    WHERE {{routes}} AND day >= $2 AND day < $3
     GROUP BY route_id, week
 ) cells
 ORDER BY route_id, week

@@ -65,3 +65,14 @@ def test_health_answers_before_the_first_migration(fresh_db, tmp_path):
     with TestClient(create_app(settings, pool_size=2)) as client:
         body = client.get("/health").json()
     assert body["database"] == {"reachable": True, "storage_mode": None, "schema_version": None}
+
+
+def test_transparency_shows_the_dead_letters_own_retention(api):
+    """Issue 13 (dead letters keep positions): their own short retention, live from the
+    settings, on the transparency page (JSON and HTML)."""
+    api.sql("UPDATE privacy_settings SET deadletter_days = 3")
+    items = api.get("/api/v1/transparency", None).json()["collected"]
+    dead = [item for item in items if "dead letters" in item["what"]]
+    assert len(dead) == 1 and dead[0]["kept"] == "3 days, then deleted"
+    assert "number" in dead[0]["what"] and "removed" in dead[0]["what"]
+    assert "3 days, then deleted" in api.get("/transparency", None).text

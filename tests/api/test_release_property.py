@@ -81,7 +81,9 @@ DOORS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/whatif/results"): WHATIF,  # summaries of stored answers: inputs, no figures
     ("GET", "/open-data/latest/{file}"): OPEN_DATA,
     ("GET", "/api/v1/live/vehicles"): LIVE,
+    ("GET", "/api/v1/complaints/tally"): GROUP,
     ("GET", "/api/v1/complaints"): INDIVIDUAL,  # evidence names a truck, a segment and a day; no person
+    ("GET", "/api/v1/complaints.csv"): INDIVIDUAL,  # the same queue as the 311 team's file
     ("GET", "/api/v1/shifts"): INDIVIDUAL,
     ("POST", "/api/v1/shifts/{shift_id}/open"): INDIVIDUAL,
     ("GET", "/api/v1/me/complaints"): OWN,
@@ -178,6 +180,17 @@ async def _hide_changes(conn, world) -> None:
         w2,
         w4,
     )
+    await conn.execute(
+        f"UPDATE complaints SET verdict = CASE verdict WHEN 'missed' THEN 'serviced' ELSE 'missed' END "
+        f"WHERE {withheld.replace('day', 'collection_day')}",
+        w2,
+        w4,
+    )
+    await conn.execute(
+        "INSERT INTO complaints (service_request_id, requested_at, verdict, route_id, collection_day) "
+        "SELECT 'sr-more-' || n, $1::date + time '09:00', 'missed', 'r-north', $1::date FROM generate_series(1, 4) n",
+        w2 + timedelta(days=2),
+    )
     # One more shift in week 2 (Sunday), by its one driver: still one person.
     sunday = w2 + timedelta(days=6)
     extra = f"{sunday}-truck-1-ana-extra"
@@ -236,6 +249,12 @@ async def _remove_hidden(conn, world) -> None:
     )
     await conn.execute("DELETE FROM cell_exposure WHERE (day >= $1 AND day < $2) OR cell_id = 2", w2, w4)
     await conn.execute("DELETE FROM segment_exposure WHERE day >= $1 AND day < $2", w2, w4)
+    await conn.execute(
+        "DELETE FROM complaints WHERE route_id = 'r-south' "
+        "OR (route_id = 'r-north' AND collection_day >= $1 AND collection_day < $2)",
+        w2,
+        w4,
+    )
 
 
 async def _change_released(conn, world) -> None:
@@ -259,6 +278,12 @@ async def _change_released(conn, world) -> None:
         w1,
         w2,
     )
+    await conn.execute(
+        "UPDATE complaints SET verdict = 'missed' WHERE route_id = 'r-north' AND collection_day >= $1 "
+        "AND collection_day < $2",
+        w1,
+        w2,
+    )
 
 
 CHANGES = {"base": None, "hidden": _hide_changes, "without": _remove_hidden, "control": _change_released}
@@ -276,11 +301,21 @@ class Worlds:
     doors: set = field(default_factory=set)
 
 
+# 311 complaints answered by the record: one per shift with metrics, serviced or missed.
+COMPLAINTS = """
+INSERT INTO complaints (service_request_id, requested_at, verdict, segment_id, route_id, vehicle_id, collection_day)
+SELECT 'sr-' || m.shift_id, m.day + time '18:00', CASE WHEN m.coverage > 0.85 THEN 'serviced' ELSE 'missed' END,
+       'seg-c', m.route_id, m.vehicle_id, m.day
+FROM shift_metrics m
+"""
+
+
 async def _prepare(url: str, world, change) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(url)
     try:
+        await conn.execute(COMPLAINTS)
         await refresh_blocks(conn)  # week blocks built: changes below are read as stale days
         if change is not None:
             await change(conn, world)
@@ -431,6 +466,7 @@ def _asks(days: tuple[date, date], f: dict) -> list[Ask]:
             "data_officer",
         ),
         Ask(("GET", "/api/v1/routes/{route_id}/coverage"), f"/api/v1/routes/{f['route']}/coverage", d, "supervisor"),
+        Ask(("GET", "/api/v1/complaints/tally"), "/api/v1/complaints/tally", d, "data_officer"),
         Ask(
             ("GET", "/api/v1/hotspots/segments"),
             "/api/v1/hotspots/segments",
@@ -487,6 +523,8 @@ def _released_only(door: tuple[str, str], answer: object) -> object:
             if route["periods"] or not isinstance(body, list):
                 kept.append(route)
         return status, kept
+    if path == "/api/v1/complaints/tally":
+        return status, {**body, "cells": [c for c in body["cells"] if c["released"]]}
     if path.startswith("/api/v1/hotspots/"):
         return status, {k: v for k, v in body.items() if k not in ("suppressed_units", "suppressed_cells")}
     if path == "/api/v1/exports/{dataset}" and isinstance(body, list):
