@@ -139,6 +139,8 @@ DOORS: dict[tuple[str, str], str] = {
             ("GET", "/api/v1/admin/api-keys"),
             ("POST", "/api/v1/admin/api-keys"),
             ("DELETE", "/api/v1/admin/api-keys/{key_id}"),
+            ("GET", "/api/v1/admin/skew-held"),  # counts of messages held for clock skew, per unit
+            ("POST", "/api/v1/admin/vehicles/{vehicle_id}/skew-replay"),
         ),
         ADMIN,
     ),
