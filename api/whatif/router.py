@@ -104,16 +104,21 @@ async def result(access: WhatIf, conn: Conn, result_id: Annotated[str, Path(patt
     stored = await service.get(conn, result_id)
     if stored is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such answer")
-    k = await policy.live_k(conn, access)
-    released = None
-    if stored.inputs.get("release") == service.RELEASE_RULE:  # the shifts its period releases now
-        days = (date.fromisoformat(stored.inputs["from"]), date.fromisoformat(stored.inputs["to"]))
-        scope = await policy.aggregate_scope(conn, access, days)
-        released = await policy.released_shifts(conn, scope, stored.inputs.get("tz", "UTC"))
-    why = await service.current(conn, stored, k, released)
+    why = await _withdrawn(conn, access, stored, await policy.live_k(conn, access))
     if why is not None:
         raise HTTPException(status.HTTP_410_GONE, f"this answer was withdrawn: {why}; ask the question again")
     return _out(stored)
+
+
+async def _withdrawn(conn, access, stored: service.Stored, k: tuple[int, int]) -> str | None:
+    """Why a stored answer may no longer be served (service.current), judged against the shifts
+    its period releases now (its fingerprint is of those); None when it may."""
+    released = None
+    if stored.inputs.get("release") == service.RELEASE_RULE:
+        days = (date.fromisoformat(stored.inputs["from"]), date.fromisoformat(stored.inputs["to"]))
+        scope = await policy.aggregate_scope(conn, access, days)
+        released = await policy.released_shifts(conn, scope, stored.inputs.get("tz", "UTC"))
+    return await service.current(conn, stored, k, released)
 
 
 # --- question sessions: agency heads' questions, recorded and triaged by the data officer ----
@@ -133,7 +138,7 @@ async def _session(conn, access, session_id: int) -> dict:
     for q in found["questions"]:
         if q["triage"] == "answered" and not q["answer_withdrawn"]:
             stored = await service.get(conn, q["result_id"])
-            q["answer_withdrawn"] = stored is None or await service.current(conn, stored, k) is not None
+            q["answer_withdrawn"] = stored is None or await _withdrawn(conn, access, stored, k) is not None
     return found
 
 

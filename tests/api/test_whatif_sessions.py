@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from support import run
 
+from fleetpilot.api import policy
 from fleetpilot.api.whatif.service import RELEASE_RULE, fingerprint
 
 
@@ -21,8 +22,9 @@ def _stored_answer(api, start, end) -> str:
         import asyncpg
 
         conn = await asyncpg.connect(api.database_url)
-        try:
-            return await fingerprint(conn, start, end)
+        try:  # the fingerprint of the shifts the answer may use (the released ones)
+            released = await policy.released_shifts(conn, policy.AggregateScope(start, end, 5, 3), "UTC")
+            return await fingerprint(conn, start, end, "UTC", released)
         finally:
             await conn.close()
 
