@@ -97,6 +97,7 @@ DOORS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/goals"): PLANS,  # the goals' definitions (targets), no figures
     ("PUT", "/api/v1/goals/{goal_id}"): PLANS,
     ("GET", "/api/v1/hazards"): OWN_RULE,
+    ("PATCH", "/api/v1/hazards/{hazard_id}"): OWN_RULE,  # the city's status of a hazard on that list
     ("GET", "/api/v1/me/hazards"): OWN,
     ("POST", "/api/v1/me/hazards"): OWN,
     ("POST", "/api/v1/whatif/sessions"): NOT_DRIVEN_SESSIONS,
