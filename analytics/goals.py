@@ -140,7 +140,8 @@ CATALOGUE: tuple[Kpi, ...] = (
         "311 missed-collection complaints answered by the record",
         "%",
         "Share of the city's 311 complaints of the period (by local day requested) for which the record says whether "
-        "the street was serviced or missed (complaints.verdict serviced/missed).",
+        "the street was serviced or missed (complaints.verdict serviced/missed). Complaints about a route's week "
+        "withheld by the k rule are left out of both counts; complaints matched to no route count as unanswered.",
         "at_least",
         "complaints_answered",
         "complaints",

@@ -67,12 +67,22 @@ FROM s GROUP BY day ORDER BY day
 """
 # Local days of withheld shifts (only whether a week has any leaves this module).
 WITHHELD_DAYS = "SELECT DISTINCT day FROM shift_metrics WHERE shift_id = ANY($1::text[]) AND day >= $2 AND day < $3"
-# 311 complaints per local day requested ($3 the city's zone); not about shifts or people.
+# 311 complaints per local day requested ($3 the city's zone), of released route-weeks only:
+# a complaint's evidence names a route and a collection day, so a count over a withheld
+# (route, week) would be a figure of that cell (the tally's rule, policy.released_cell). A
+# complaint counts when a released shift ($4) drove its route in the week of its collection
+# day; one the record matched to no route (off the plan, unknown street) is about no cell and
+# counts (unanswered), so the share stays honest.
 COMPLAINTS = """
-SELECT (requested_at AT TIME ZONE $3)::date AS day, count(*)::float8 AS complaints,
-       (count(*) FILTER (WHERE verdict IN ('serviced', 'missed')))::float8 AS complaints_answered
-FROM complaints
-WHERE NOT outside_city AND requested_at >= $1 AND requested_at < $2
+SELECT (c.requested_at AT TIME ZONE $3)::date AS day, count(*)::float8 AS complaints,
+       (count(*) FILTER (WHERE c.verdict IN ('serviced', 'missed')))::float8 AS complaints_answered
+FROM complaints c
+WHERE NOT c.outside_city AND c.requested_at >= $1 AND c.requested_at < $2
+  AND (c.route_id IS NULL OR EXISTS (
+      SELECT 1 FROM shift_metrics m
+      WHERE m.shift_id = ANY($4::text[]) AND m.route_id = c.route_id
+        AND date_trunc('week', m.day::timestamp) = date_trunc('week', c.collection_day::timestamp)
+  ))
 GROUP BY 1 ORDER BY 1
 """
 HOTSPOTS_OPEN = "SELECT count(DISTINCT segment_id) AS n, max(computed_at) AS at FROM known_hotspots WHERE q < 0.05"
@@ -206,7 +216,7 @@ async def daily(conn: asyncpg.Connection, scope: policy.AggregateScope, tz: str)
     by_day = {r["day"]: dict(r) for r in rows}
     if await conn.fetchval(COMPLAINTS_EXIST):
         lo, hi = localtime.day_bounds(scope.start, scope.end, tz)
-        for r in await conn.fetch(COMPLAINTS, lo, hi, tz):
+        for r in await conn.fetch(COMPLAINTS, lo, hi, tz, list(released.shifts)):
             by_day.setdefault(r["day"], {"day": r["day"]}).update(dict(r))
     days = sorted(by_day)
     columns = {

@@ -249,3 +249,24 @@ def test_cli_sets_goals_as_an_officer_and_writes_the_report(api, tmp_path):
     )
     assert f"{COVERAGE:.1f} %" in text and "v2" in text and "Target history: v1 ≥ 90, v2 ≥ 80" in text
     assert next(out.glob("*.html")).read_text().count("<svg") == 1
+
+
+def test_complaints_about_withheld_route_weeks_change_no_figure_of_the_scorecard(api):
+    """Issue 13: the 311 KPI counted complaints of every route-week, so subtracting the 311
+    tally (released route-weeks only) from it gave a withheld week's complaints. Complaints
+    whose route's week is withheld now enter no figure; one about a released week does."""
+    _put(api, "data_officer", "answered", _goal(api, api.world.week1, kpi="complaints_answered", target=90.0))
+    before = _scorecard(api, "data_officer")
+    withheld = [s for s in api.world.shift_window if "-truck-2-" in s or s in api.world.shifts["p-ana"][2:8]]
+    insert = """
+        INSERT INTO complaints (service_request_id, requested_at, verdict, segment_id, route_id, vehicle_id,
+                                collection_day)
+        SELECT 'sr-' || m.shift_id, m.day + time '18:00', 'missed', 'seg-x', m.route_id, m.vehicle_id, m.day
+        FROM shift_metrics m WHERE m.shift_id = ANY($1) AND m.route_id IS NOT NULL
+    """
+    api.sql(insert, withheld)
+    assert api.sql("SELECT count(*) AS n FROM complaints")[0]["n"] > 0
+    assert _scorecard(api, "data_officer") == before
+    released = [s for s in api.world.shift_window if s not in withheld][:1]
+    api.sql(insert, released)
+    assert _scorecard(api, "data_officer")["goals"] != before["goals"]
