@@ -105,7 +105,9 @@ async def skew_held(_: Admin, conn: Conn) -> list[SkewHeldOut]:
     return await service.skew_held(conn)
 
 
-@router.post("/vehicles/{vehicle_id}/skew-replay", response_model=SkewReplayOut, responses=NOT_FOUND)
+@router.post(
+    "/vehicles/{vehicle_id}/skew-replay", response_model=SkewReplayOut, responses={**NOT_FOUND, **UNREADABLE_BODY}
+)
 async def replay_skew(
     access: Admin, conn: Conn, vehicle_id: Annotated[str, Path(max_length=64)], body: SkewReplayIn
 ) -> SkewReplayOut:

@@ -28,7 +28,7 @@ router = APIRouter(tags=["hazards"], responses=REFUSED)
     "/me/hazards",
     response_model=MyReport,
     status_code=201,
-    responses={**ALREADY_FILED, **UNREADABLE},
+    responses={**ALREADY_FILED, 404: {"description": "shift_id is not a shift of yours"}, **UNREADABLE},
 )
 async def report_hazard(access: OwnData, conn: Conn, report: NewReport, response: Response) -> MyReport:
     """Report a hazard from the cab. Sent again with the same client_key (a phone that was

@@ -74,6 +74,35 @@ BODIES = {
     ("post", "/api/v1/admin/privacy/zones"): {"name": "depot yard", "lon": 13.4, "lat": 52.5, "radius_m": 20},
     ("post", "/api/v1/admin/api-keys"): {"name": "GIS centre"},
     ("post", "/api/v1/auth/password"): {"current_password": "not the password", "new_password": "violet tractor 42"},
+    ("post", "/api/v1/admin/vehicles/{vehicle_id}/skew-replay"): {"offset_s": 600},
+    ("post", "/api/v1/me/hazards"): {
+        "client_key": "injection-key-1",
+        "category": "road_damage",
+        "lon": 13.4,
+        "lat": 52.5,
+        "located_by": "position",
+        "note": "pothole by the depot",
+    },
+    ("patch", "/api/v1/hazards/{hazard_id}"): {"status": "acknowledged"},
+    ("put", "/api/v1/goals/{goal_id}"): {
+        "kpi": "coverage",
+        "title": "Every planned street collected",
+        "definition": "Planned service streets collected on their collection day.",
+        "baseline_from": "2026-11-02",
+        "baseline_to": "2026-11-16",
+        "target": 97.0,
+        "direction": "at_least",
+        "department": "Sanitation",
+    },
+    ("post", "/api/v1/whatif/sessions"): {"title": "Agency heads, spring", "held_on": "2026-11-30"},
+    ("post", "/api/v1/whatif/sessions/{session_id}/questions"): {
+        "text": "How many planned streets were missed last month?",
+        "department": "Sanitation",
+    },
+    ("put", "/api/v1/whatif/sessions/{session_id}/questions/{question_id}/triage"): {
+        "triage": "out_of_scope",
+        "note": "a question for the parks department",
+    },
 }
 NO_BODY = {
     ("post", "/api/v1/auth/logout"),
@@ -149,6 +178,10 @@ def _send(api, role, method, path, where, name, value):
         "collection_id": "facilities",
         "feature_id": "depot-1",
         "file": "datapackage.json",
+        "vehicle_id": "truck-1",
+        "hazard_id": "1",
+        "goal_id": "every-street",
+        "session_id": "1",
     }
     if where == "path":
         path_values[name] = value
