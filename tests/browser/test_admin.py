@@ -146,8 +146,6 @@ def test_admin_sees_a_trucks_messages_held_for_clock_skew_and_replays_them(admin
     sends the held messages through the ingest; the held copy is gone and the replay audited."""
     import time
 
-    from browser.harness import horizontal_overflow
-
     vid = f"skew-{uuid.uuid4().hex[:6]}"
     city = pilot.sql("SELECT city FROM vehicles ORDER BY vehicle_id LIMIT 1")[0]["city"]
     pilot.sql("INSERT INTO vehicles (vehicle_id, city) VALUES ($1, $2)", vid, city)
@@ -168,6 +166,19 @@ def test_admin_sees_a_trucks_messages_held_for_clock_skew_and_replays_them(admin
         body,
         ahead_ms,
     )
+    try:
+        _see_and_replay(admin, pilot, vid)
+    finally:
+        # The replayed fix is "now" on a shift on duty for an hour: left in the session's pilot,
+        # it is a second truck on the live map of the tests that follow.
+        pilot.sql("DELETE FROM fixes WHERE vehicle_id = $1", vid)
+        pilot.sql("DELETE FROM skew_held WHERE vehicle_id = $1", vid)
+        pilot.sql("UPDATE shifts SET ends_at = now() - interval '1 minute' WHERE vehicle_id = $1", vid)
+
+
+def _see_and_replay(admin, pilot, vid: str) -> None:
+    from browser.harness import horizontal_overflow
+
     open_page(admin, "admin.html")
     row = admin.inner_text(f"#skew-table tr:has-text('{vid}')")
     assert "600 s ahead" in row and "32.78" not in row
