@@ -197,6 +197,7 @@ def _see_and_replay(admin, pilot, vid: str) -> None:
     assert "1 positions" in admin.inner_text("#skew-status")
     admin.wait_for_selector(f"#skew-table >> text={vid}", state="detached")
     assert pilot.sql("SELECT count(*) AS n FROM fixes WHERE vehicle_id = $1", vid)[0]["n"] == 1
-    assert "replay_skew_held" in admin.inner_text("#audit-table")
+    # The audit table is read again after the replay answers: wait for it, as a person would.
+    admin.wait_for_selector("#audit-table >> text=replay_skew_held")
     screenshot(admin, "admin-skew-replayed-desktop")
     assert admin.watch.problems() == []
