@@ -25,6 +25,28 @@ def match(found_t, found_lon, found_lat, true_t, true_lon, true_lat, max_s, max_
     return hits
 
 
+def stop_counts(stops, truth_shifts) -> tuple[int, int, int]:
+    """(matched, found, true) stops over shifts: detected stops of track k matched one-to-one to
+    shift k's true bin stops within 15 s and 20 m (the accuracy targets' rule)."""
+    hits = found = true_stops = 0
+    for k, shift in enumerate(truth_shifts):
+        mine = stops.select(stops.track == k)
+        true = shift["stops"]
+        hits += match(
+            mine.t_start,
+            mine.lon,
+            mine.lat,
+            [s["t_arrive"] for s in true],
+            [s["lon"] for s in true],
+            [s["lat"] for s in true],
+            max_s=15,
+            max_m=20,
+        )
+        found += len(mine)
+        true_stops += len(true)
+    return hits, found, true_stops
+
+
 def by_shift(run) -> tuple[Fixes, DeviceEvents, list[list[str]], np.ndarray, list[dict]]:
     """Renumber fixes and events by vehicle-shift (shifts ordered by vehicle, then start)."""
     order = {vid: i for i, vid in enumerate(run.vehicle_ids)}

@@ -55,7 +55,7 @@ class SessionError(ValueError):
 
 
 class NotFound(LookupError):
-    pass
+    """No such session or question (the router answers 404)."""
 
 
 async def refuse_names(conn: asyncpg.Connection, text: str) -> None:

@@ -24,10 +24,9 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 import orjson
@@ -38,6 +37,7 @@ from fleetpilot.api.auth.passwords import hash_password
 from fleetpilot.api.auth.tokens import TokenKeys, issue_access_token
 from fleetpilot.db.connect import connect, resolve_database_url
 from fleetpilot.settings import Settings
+from fleetpilot_bench.fleet import scratch_database
 from fleetpilot_bench.loadgen import request_bytes, run_load
 
 TARGET_P95_MS = 100.0
@@ -86,21 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
 async def _bench(args: argparse.Namespace, admin_url: str) -> dict:
-    name = args.reuse or f"fpbench_api_{uuid.uuid4().hex[:8]}"
-    url = _with_database(admin_url, name)
-    report: dict = {"database": name}
-    if not args.reuse:
-        admin = await connect(admin_url)
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
-    try:
+    async with scratch_database(admin_url, "fpbench_api", args.reuse, args.keep) as (name, url):
+        report: dict = {"database": name}
         conn = await connect(url)
         try:
             if not args.reuse:
@@ -111,13 +99,6 @@ async def _bench(args: argparse.Namespace, admin_url: str) -> dict:
         finally:
             await conn.close()
         report.update(await _measure(url, plan, args))
-    finally:
-        if not args.reuse and not args.keep:
-            admin = await connect(admin_url)
-            try:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await admin.close()
     report["kept"] = bool(args.keep or args.reuse)
     return report
 

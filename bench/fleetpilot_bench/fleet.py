@@ -8,11 +8,16 @@ Shared by the benchmarks that read from the database (`bench api`, `bench pages`
 from __future__ import annotations
 
 import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import numpy as np
 
+from fleetpilot.db.connect import connect
 from fleetpilot.db.schema import prepare
 from fleetpilot.settings import Settings
 
@@ -56,3 +61,28 @@ async def load_fleet(conn: asyncpg.Connection, vehicles: int, days: int, seed: i
         **loaded,
         **{k: round(v, 1) for k, v in timings.items()},
     }
+
+
+@asynccontextmanager
+async def scratch_database(
+    admin_url: str, prefix: str, reuse: str | None, keep: bool
+) -> AsyncIterator[tuple[str, str]]:
+    """(name, url) of the bench's database: `reuse` names one loaded before (kept as it is),
+    else a new `<prefix>_<random>` one, dropped afterwards unless `keep`."""
+    name = reuse or f"{prefix}_{uuid.uuid4().hex[:8]}"
+    url = urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+    if not reuse:
+        admin = await connect(admin_url)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+    try:
+        yield name, url
+    finally:
+        if not reuse and not keep:
+            admin = await connect(admin_url)
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await admin.close()

@@ -28,34 +28,16 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
 
 from fleetpilot.db.connect import connect, resolve_database_url
 from fleetpilot.db.copyout import copy_columns
+from fleetpilot.rollup.job import BATCH_FIXES, FIX_WIRE  # the limit reads as the rollup does
 from fleetpilot.settings import Settings
-from fleetpilot_bench.fleet import load_fleet
+from fleetpilot_bench.fleet import load_fleet, scratch_database
 
-# Every shift's fixes, NULLs as NaN so rows are fixed-width. No ORDER BY: the cheapest way out
-# (sorting 7 M rows the index scans already give in time order costs the server ~40 %;
-# EXPLAIN ANALYZE's Incremental Sort), so the limit is the strictest one.
-COPY_FIXES = """
-SELECT s.ord::int4 - 1 AS track, f.ts, f.lon, f.lat, coalesce(f.speed_mps, 'NaN')::float4,
-       coalesce(f.heading_deg, 'NaN')::float4, coalesce(f.hdop, 'NaN')::float4
-FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS s(vehicle_id, starts_at, ends_at, ord)
-JOIN fixes f ON f.vehicle_id = s.vehicle_id AND f.ts >= s.starts_at AND f.ts < s.ends_at
-"""
-FIX_WIRE = (
-    ("track", "int4"),
-    ("t", "timestamptz"),
-    ("lon", "float8"),
-    ("lat", "float8"),
-    ("speed", "float4"),
-    ("heading", "float4"),
-    ("hdop", "float4"),
-)
 SHIFTS = """
 SELECT shift_id, vehicle_id, route_id, route_version, starts_at, ends_at FROM shifts
 WHERE ends_at <= now() ORDER BY starts_at, shift_id
@@ -92,23 +74,9 @@ def loadavg() -> str:
     return Path("/proc/loadavg").read_text().strip() if Path("/proc/loadavg").exists() else ""
 
 
-def _with_database(url: str, name: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
 async def _bench(args: argparse.Namespace, admin_url: str) -> dict:
-    name = args.reuse or f"fpbench_rollup_{uuid.uuid4().hex[:8]}"
-    url = _with_database(admin_url, name)
-    report: dict = {"benchmark": "rollup", "database": name, "cpus": os.cpu_count()}
-    if not args.reuse:
-        admin = await connect(admin_url)
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
-    try:
+    async with scratch_database(admin_url, "fpbench_rollup", args.reuse, args.keep) as (name, url):
+        report: dict = {"benchmark": "rollup", "database": name, "cpus": os.cpu_count()}
         if not args.reuse:
             conn = await connect(url)
             try:
@@ -120,13 +88,6 @@ async def _bench(args: argparse.Namespace, admin_url: str) -> dict:
         if args.kernel:
             report["limit"] = await measure_limit(url, args.batch)
         report.update(_summary(report))
-    finally:
-        if not args.reuse and not args.keep:
-            admin = await connect(admin_url)
-            try:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await admin.close()
     report["kept"] = bool(args.keep or args.reuse)
     return report
 
@@ -184,7 +145,7 @@ async def measure_limit(url: str, batch: int) -> dict:
         args = ([s["vehicle_id"] for s in shifts], [s["starts_at"] for s in shifts], [s["ends_at"] for s in shifts])
         copy_load = loadavg()
         began = time.perf_counter()
-        cols, size = await copy_columns(conn, COPY_FIXES, *args, columns=FIX_WIRE)
+        cols, size = await copy_columns(conn, BATCH_FIXES, *args, columns=FIX_WIRE)
         copy_s = time.perf_counter() - began
         order = np.lexsort((cols["t"], cols["track"]))  # (shift, time), not timed: the kernel's input
         cols = {k: v[order] for k, v in cols.items()}

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from accuracy import stop_counts
 
 from fleetpilot.analytics.columns import Fixes
 from fleetpilot.analytics.pipeline import analyse
@@ -20,27 +21,12 @@ from fleetpilot.analytics.safety import harsh_longitudinal
 from fleetpilot.analytics.segmentation import build_track
 
 from .conftest import FRAME, T0_MS
-from .test_groundtruth import _harsh_scores, _match
+from .test_groundtruth import _harsh_scores
 
 
 def _scores(sim, analysis) -> dict:
     stops = analysis.stops
-    hits = found = truth = 0
-    for k, shift in enumerate(sim.truth):
-        mine = stops.select(stops.track == k)
-        true = shift["stops"]
-        hits += _match(
-            mine.t_start,
-            mine.lon,
-            mine.lat,
-            [s["t_arrive"] for s in true],
-            [s["lon"] for s in true],
-            [s["lat"] for s in true],
-            max_s=15,
-            max_m=20,
-        )
-        found += len(mine)
-        truth += len(true)
+    hits, found, truth = stop_counts(stops, sim.truth)
     mine = analysis.track.per_track_sum(analysis.track.travelled_m)
     error = mine / sim.true_distance_m - 1
     b_recall, b_precision, b_truth = _harsh_scores(sim, "harsh_brake", harsh_longitudinal(analysis.track))

@@ -10,6 +10,7 @@ flags neighbourhoods).
 import numpy as np
 import pytest
 from accuracy import match as _match
+from accuracy import stop_counts
 
 from fleetpilot.analytics.activity import turnaround
 from fleetpilot.analytics.geo import haversine_m
@@ -20,22 +21,7 @@ from fleetpilot.analytics.safety import harsh_longitudinal
 
 def test_stop_detection_recall_and_precision(sim_day):
     stops = sim_day.analysis.stops
-    hits = found = truth = 0
-    for k, shift in enumerate(sim_day.truth):
-        mine = stops.select(stops.track == k)
-        true = shift["stops"]
-        hits += _match(
-            mine.t_start,
-            mine.lon,
-            mine.lat,
-            [s["t_arrive"] for s in true],
-            [s["lon"] for s in true],
-            [s["lat"] for s in true],
-            max_s=15,
-            max_m=20,
-        )
-        found += len(mine)
-        truth += len(true)
+    hits, found, truth = stop_counts(stops, sim_day.truth)
     recall, precision = hits / truth, hits / found
     assert truth > 3000
     assert recall >= 0.95 and precision >= 0.95, (recall, precision)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from accuracy import by_shift, match, path_length
+from accuracy import by_shift, path_length, stop_counts
 
 from fleetpilot.analytics.pipeline import City, analyse
 from fleetsim.irregular import irregular_streets
@@ -42,22 +42,7 @@ def test_stops_coverage_and_distance_meet_the_grids_targets_on_the_irregular_cit
     run = generate_fleet(**options)
     fixes, device, planned, windows, truth = by_shift(run)
     analysis = analyse(fixes, City.from_geojson(run.city_geojson), planned, windows, device)
-    hits = found = true_stops = 0
-    for k, shift in enumerate(truth):
-        mine = analysis.stops.select(analysis.stops.track == k)
-        true = shift["stops"]
-        hits += match(
-            mine.t_start,
-            mine.lon,
-            mine.lat,
-            [s["t_arrive"] for s in true],
-            [s["lon"] for s in true],
-            [s["lat"] for s in true],
-            max_s=15,
-            max_m=20,
-        )
-        found += len(mine)
-        true_stops += len(true)
+    hits, found, true_stops = stop_counts(analysis.stops, truth)
     coverage_error = [
         abs(analysis.coverage[k].coverage - (1 - len(s["skipped_segments"]) / len(planned[k])))
         for k, s in enumerate(truth)

@@ -13,7 +13,7 @@ import json
 
 import asyncpg
 import numpy as np
-from accuracy import by_shift, match, path_length
+from accuracy import by_shift, path_length, stop_counts
 from osm_extract import helsinki_extract
 from support import run
 
@@ -61,22 +61,7 @@ def test_routes_built_and_driven_on_helsinki_meet_the_synthetic_citys_targets(db
 
     # Stops: the analytics the rollup runs, on the same fixes, matched one-to-one to the true stops.
     analysis = analyse(fixes, City.from_geojson(fleet.city_geojson), planned, windows, device)
-    hits = found = true_stops = 0
-    for k, shift in enumerate(truth):
-        mine = analysis.stops.select(analysis.stops.track == k)
-        true = shift["stops"]
-        hits += match(
-            mine.t_start,
-            mine.lon,
-            mine.lat,
-            [s["t_arrive"] for s in true],
-            [s["lon"] for s in true],
-            [s["lat"] for s in true],
-            max_s=15,
-            max_m=20,
-        )
-        found += len(mine)
-        true_stops += len(true)
+    hits, found, true_stops = stop_counts(analysis.stops, truth)
     recall, precision = hits / true_stops, hits / found
     # Coverage and distance as the rollup stored them, against truth and the noise-free twin run.
     coverage_error = [
