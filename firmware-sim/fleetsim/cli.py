@@ -18,7 +18,7 @@ from pathlib import Path
 
 import orjson
 
-from fleetsim.config import Connectivity, Faults, GpsRealism, SimConfig, no_noise
+from fleetsim.config import Connectivity, Faults, GpsRealism, HazardFix, SimConfig, no_noise
 from fleetsim.device import PROFILES
 from fleetsim.mqtt import Broker, BrokerError
 from fleetsim.roster import parse_time
@@ -30,6 +30,18 @@ def _fixes_per_message(text: str) -> int:
     if not 1 <= value <= 3600:
         raise argparse.ArgumentTypeError("must be between 1 and 3600")
     return value
+
+
+def _hazard_fix(text: str) -> HazardFix:
+    """LON,LAT@YYYY-MM-DD → HazardFix (the day is checked when the scenario is built)."""
+    where, _, day = text.partition("@")
+    try:
+        lon, lat = (float(v) for v in where.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LON,LAT@YYYY-MM-DD") from None
+    if not day:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LON,LAT@YYYY-MM-DD")
+    return HazardFix(lon, lat, day)
 
 
 def add_fleet_options(p: argparse.ArgumentParser) -> None:
@@ -70,6 +82,16 @@ def add_fleet_options(p: argparse.ArgumentParser) -> None:
         help="drive on this street network instead of the synthetic city: a GeoJSON layer of street "
         "segments (segment_id, road_class, speed_limit_kmh, one_way), as `fleetpilot import-streets FILE "
         "--geojson OUT` writes it; one route per vehicle, facilities placed on the network",
+    )
+    g.add_argument(
+        "--fix-hazard",
+        type=_hazard_fix,
+        action="append",
+        default=[],
+        metavar="LON,LAT@DATE",
+        help="the city fixes the dangerous intersection nearest LON,LAT (within 60 m) on DATE (local, "
+        "YYYY-MM-DD): from that day trucks brake there no more than anywhere else; repeatable; "
+        "write --fix-hazard=LON,LAT@DATE when LON is negative",
     )
     f = p.add_argument_group("realism and faults (all seeded)")
     f.add_argument("--no-noise", action="store_true", help="perfect GPS and link (overrides the next options)")
@@ -160,6 +182,7 @@ def config_from_args(args: argparse.Namespace, real_time: bool = False) -> SimCo
         device=getattr(args, "device_profile", "v1"),
         streets=args.streets,
         city_style=args.city_style,
+        hazard_fixes=tuple(args.fix_hazard),
     )
     return no_noise(cfg) if args.no_noise else cfg
 

@@ -57,6 +57,18 @@ class Faults:
 
 
 @dataclass(frozen=True)
+class HazardFix:
+    """A dangerous intersection made safe on a day: the city fixed it (a signal retimed, a
+    corner rebuilt). From `on` (the city's local date, ISO 8601) trucks brake there no more
+    than at any other intersection. `lon`/`lat` name the intersection: the dangerous one
+    nearest to them, within fleetsim.scenario.FIX_MATCH_M."""
+
+    lon: float
+    lat: float
+    on: str
+
+
+@dataclass(frozen=True)
 class SimConfig:
     seed: int = 1
     city: str = "metro"
@@ -80,6 +92,7 @@ class SimConfig:
     # "irregular" (fleetsim.irregular: moved junctions, missing, curved and dead-end streets).
     city_style: str = "grid"
     streets: str | None = None  # a GeoJSON street layer to drive on (fleetsim.streetnet); None = the synthetic city
+    hazard_fixes: tuple[HazardFix, ...] = ()  # dangerous intersections retired on a day (--fix-hazard)
 
     @property
     def step_ms(self) -> int:

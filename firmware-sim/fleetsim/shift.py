@@ -253,7 +253,8 @@ def simulate_shift(sc: Scenario, shift: Shift) -> ShiftResult:
     # Harsh braking before intersections: certain-ish at dangerous ones, rare elsewhere.
     interior = np.arange(1, len(nodes) - 1)
     fast_in = interior[(vmax[interior - 1] >= 8.0) & (np.abs(path.turn[interior]) < UTURN_RAD)]
-    danger = np.isin(nodes[fast_in], sc.dangerous)
+    dangerous_today = sc.dangerous_for(shift)  # without those the city fixed before this day
+    danger = np.isin(nodes[fast_in], dangerous_today)
     draw = rb.random(len(fast_in))
     mags, spans = rb.uniform(3.5, 6.0, len(fast_in)), rb.uniform(2.0, 2.8, len(fast_in))
     chosen = draw < np.where(danger, beh.p_harsh_brake_dangerous, beh.p_harsh_brake_background)
@@ -508,7 +509,7 @@ def _observe_and_record(
         if ok
     ]
     harsh = []
-    dangerous = set(sc.dangerous)
+    dangerous = set(sc.dangerous_for(shift))  # without those the city fixed before this day
     for kind, times, mags, durs, speeds, where in (
         (
             "harsh_brake",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from shapely.geometry import Point, shape
 
-from fleetsim.config import Behaviour
+from fleetsim.config import Behaviour, HazardFix
 from fleetsim.offline import generate_fleet
 from fleetsim.wire import EVENT_KINDS
 
@@ -214,3 +214,50 @@ def test_harsh_braking_concentrates_at_dangerous_intersections():
     for h in hot:
         d = min(_metres(h["lon"], h["lat"], x["lon"], x["lat"]) for x in danger)
         assert d < 80.0  # braking ends just before the intersection
+
+
+def test_a_fixed_intersection_stops_being_dangerous_on_its_day():
+    """`--fix-hazard LON,LAT@DAY`: from that local day on, trucks brake at the intersection no
+    more than anywhere else; before it, and at the other dangerous ones, nothing changes (the
+    same random draws, so the days before are the same shifts)."""
+    plain = generate_fleet(n_vehicles=6, days=6, seed=3, start=START)
+    node = plain.truth["dangerous_intersections"][0]
+    fix = HazardFix(node["lon"] + 0.0003, node["lat"] - 0.0002, "2026-11-23")  # ~30 m off: still that one
+    fixed = generate_fleet(n_vehicles=6, days=6, seed=3, start=START, hazard_fixes=(fix,))
+    listed = fixed.truth["dangerous_intersections"]
+    assert [d["fixed_on"] for d in listed] == ["2026-11-23", None, None]
+
+    def brakes(run, before: bool) -> list:
+        return [
+            (h["t"], h["lon"], h["lat"], h["at_dangerous_intersection"])
+            for s in run.truth["shifts"]
+            for h in s["harsh_events"]
+            if h["kind"] == "harsh_brake"
+            and (s["shift_id"][-8:] < "20261123") == before
+            and _metres(h["lon"], h["lat"], node["lon"], node["lat"]) < 80.0
+        ]
+
+    assert brakes(fixed, before=True) == brakes(plain, before=True) and len(brakes(plain, before=True)) >= 4
+    after_plain, after_fixed = brakes(plain, before=False), brakes(fixed, before=False)
+    assert len(after_plain) >= 4 and len(after_fixed) <= 1  # the background rate: 0.004 a pass
+    assert not any(dangerous for *_, dangerous in after_fixed)
+    others = [d for d in plain.truth["dangerous_intersections"][1:]]
+    for other in others:  # the other dangerous intersections still are
+        near = [
+            h
+            for s in fixed.truth["shifts"]
+            for h in s["harsh_events"]
+            if h["at_dangerous_intersection"] and _metres(h["lon"], h["lat"], other["lon"], other["lat"]) < 80.0
+        ]
+        assert near
+
+
+def test_a_fix_far_from_any_dangerous_intersection_is_refused():
+    far = HazardFix(-90.0, 30.0, "2026-11-22")
+    with pytest.raises(ValueError, match="no dangerous intersection within 60 m"):
+        generate_fleet(n_vehicles=2, days=1, seed=3, start=START, hazard_fixes=(far,))
+    node = generate_fleet(n_vehicles=2, days=1, seed=3, start=START).truth["dangerous_intersections"][0]
+    with pytest.raises(ValueError, match="not an ISO date"):
+        generate_fleet(
+            n_vehicles=2, days=1, seed=3, start=START, hazard_fixes=(HazardFix(node["lon"], node["lat"], "soon"),)
+        )

@@ -183,3 +183,33 @@ def test_run_command_publishes_and_reports(tmp_path, mqtt_url, capsys):
 def test_bad_broker_url_is_a_clean_error(capsys):
     assert main(["run", "--vehicles", "1", "--broker", "http://nope", "--duration", "1"]) == 2
     assert "mqtt://" in capsys.readouterr().err
+
+
+def test_fix_hazard_option_retires_an_intersection_in_the_truth(tmp_path, capsys):
+    """`--fix-hazard LON,LAT@DATE` reaches the scenario (truth.json says which and when); a
+    malformed value or a point far from every dangerous intersection is a one-line error."""
+    common = ["--vehicles", "2", "--seed", "3", "--start", "2026-11-20T12:00:00Z", "--hours", "1", "--no-noise"]
+    assert main(["offline", *common, "--out", str(tmp_path / "a"), "--truth", str(tmp_path / "a.json")]) == 0
+    node = orjson.loads((tmp_path / "a.json").read_bytes())["dangerous_intersections"][1]
+    fix = f"{node['lon']},{node['lat']}@2026-11-21"
+    assert (
+        main(
+            [
+                "offline",
+                *common,
+                f"--fix-hazard={fix}",
+                "--out",
+                str(tmp_path / "b"),
+                "--truth",
+                str(tmp_path / "b.json"),
+            ]
+        )
+        == 0
+    )
+    listed = orjson.loads((tmp_path / "b.json").read_bytes())["dangerous_intersections"]
+    assert [d["fixed_on"] for d in listed] == [None, "2026-11-21", None]
+    with pytest.raises(SystemExit):
+        main(["offline", *common, "--fix-hazard", "here@tomorrow", "--out", str(tmp_path / "c")])
+    capsys.readouterr()
+    assert main(["offline", *common, "--fix-hazard", "0,0@2026-11-21", "--out", str(tmp_path / "d")]) == 2
+    assert "no dangerous intersection within 60 m of 0.0,0.0" in capsys.readouterr().err
