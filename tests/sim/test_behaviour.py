@@ -241,8 +241,7 @@ def test_a_fixed_intersection_stops_being_dangerous_on_its_day():
     after_plain, after_fixed = brakes(plain, before=False), brakes(fixed, before=False)
     assert len(after_plain) >= 4 and len(after_fixed) <= 1  # the background rate: 0.004 a pass
     assert not any(dangerous for *_, dangerous in after_fixed)
-    others = [d for d in plain.truth["dangerous_intersections"][1:]]
-    for other in others:  # the other dangerous intersections still are
+    for other in plain.truth["dangerous_intersections"][1:]:  # the other dangerous intersections still are
         near = [
             h
             for s in fixed.truth["shifts"]
