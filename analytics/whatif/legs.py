@@ -9,9 +9,16 @@ A fix owns the time and distance of the step to the next fix; a step that breaks
 one state — a facility, a street segment, or off the network — and a leg is a run of one
 state. Runs shorter than ``min_run_s`` (map-matching flicker at intersections) take the
 state of the run before them. A street leg is *collection* when the street is one of the
-shift's planned service segments and the leg shows work: a bin lift, standing still for a
-bin stop's minimum dwell, or collection pace (mean moving speed at most
-``CoverageParams.service_max_speed_mps``, as coverage uses); otherwise it is travel.
+shift's planned service segments and the leg shows work: a bin lift, or — when the leg gets
+into the street (one of its fixes lies farther than ``LegParams.junction_m`` from both of
+the street's ends) — standing still for a bin stop's minimum dwell or collection pace (mean
+moving speed at most ``CoverageParams.service_max_speed_mps``, as coverage uses); otherwise
+it is travel. Within the match radius of a junction a fix is as near the cross street as this
+one, so slow driving there (a truck turning the corner, or turning round in the mouth of a
+street it found blocked) says nothing about work on the street; where streets meet at angles
+other than 90° (curved streets, real networks) such legs last long enough to pass the
+flicker filter. A bin lift is work wherever it is seen (a leg of one fix before a dropout
+has no other evidence).
 Times stay UTC epoch seconds here; the history loader moves them to local time.
 """
 
@@ -45,6 +52,9 @@ class LegParams:
     service_max_speed_mps: float = CoverageParams().service_max_speed_mps
     min_stop_s: float = StopParams().min_dwell_s  # this much standing still on a street is a bin stop
     stop_match_m: float = 25.0  # a detected stop this close to a planned stop serves it
+    # A leg is collection only if a fix of it is farther than this from both ends of its street
+    # (the match radius of matching.LineIndex); a third of the street's length on short streets.
+    junction_m: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -134,6 +144,10 @@ def legs_of_shift(
     first_along = np.where(matched[start], along[start], np.nan)
     last_along = np.where(matched[last], along[last], np.nan)
     forward = ~(last_along < first_along)
+    # How far into its street a leg gets: its matched fix farthest from both street ends.
+    length_of = streets.length_m[np.maximum(state, 0)]
+    inside = np.where(matched & (state >= 0), np.minimum(along, length_of - along), -np.inf)
+    inner = np.maximum.reduceat(inside, start) >= np.minimum(params.junction_m, length_of[start] / 3)
 
     # Trip breaks become gap legs placed right after the leg they interrupt.
     brk = np.flatnonzero(track.trip_break & track.linked)
@@ -150,6 +164,7 @@ def legs_of_shift(
         "length_m": np.r_[length, np.zeros(len(brk))],
         "max_speed_mps": np.r_[max_speed, np.zeros(len(brk))],
         "forward": np.r_[forward, np.ones(len(brk), dtype=bool)],
+        "inner": np.r_[inner, np.zeros(len(brk), dtype=bool)],
     }
     order = np.argsort(cols["t0"], kind="stable")
     cols = {k: v[order] for k, v in cols.items()}
@@ -160,14 +175,14 @@ def legs_of_shift(
         kinds = np.array([EVENT_KINDS.index(k) for k in event_kind[known]], dtype=np.int64)
         ok = at >= 0
         np.add.at(events, (at[ok], kinds[ok]), 1)
-    # Collection: a planned service street with bins lifted, a bin stop, or collection pace.
+    # Collection: a planned service street with bins lifted on it, or a leg into the street
+    # with a bin stop or at collection pace.
     seg = cols["segment"]
     planned = (seg >= 0) & service[np.maximum(seg, 0)]
     pace = cols["length_m"] / np.maximum(cols["moving_s"], 1e-9)
-    working = (
-        (events[:, EVENT_KINDS.index(BIN_LIFT)] > 0)
-        | (cols["duration_s"] - cols["moving_s"] >= params.min_stop_s)
-        | (pace <= params.service_max_speed_mps)
+    working = (events[:, EVENT_KINDS.index(BIN_LIFT)] > 0) | (
+        cols["inner"]
+        & ((cols["duration_s"] - cols["moving_s"] >= params.min_stop_s) | (pace <= params.service_max_speed_mps))
     )
     cols["kind"] = np.where(planned & working, LEG_SERVICE, cols["kind"])
     return ShiftLegs(

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from fleetpilot.analytics.whatif.history import HARSH_KINDS, LEG_FACILITY, LEG_GAP
+from fleetpilot.analytics.columns import DeviceEvents, Fixes
+from fleetpilot.analytics.geo import LocalFrame
+from fleetpilot.analytics.segmentation import build_track
+from fleetpilot.analytics.whatif.assemble import build_city
+from fleetpilot.analytics.whatif.history import HARSH_KINDS, LEG_FACILITY, LEG_GAP, LEG_SERVICE, LEG_TRAVEL
 from fleetpilot.analytics.whatif.kpi import working_mask
+from fleetpilot.analytics.whatif.legs import LegParams, legs_of_shift
+from fleetpilot.event_kinds import BIN_LIFT
 
 
 def test_every_shift_is_cut_into_legs_that_account_for_its_time(sim_history):
@@ -41,3 +47,59 @@ def test_the_working_span_is_depot_to_depot(sim_history, sim_run):
         span_h = legs.duration_s[mine].sum() / 3600
         assert span_h == np.float64(span_h)
         assert abs(span_h - (t["depot_return"] - t["depot_departure"]) / 3.6e6) < 0.1, shift_id
+
+
+# --- legs on a hand-made junction -------------------------------------------------------------
+
+_FRAME = LocalFrame(-96.797, 32.776)
+
+
+def _lonlat(points):
+    lon, lat = _FRAME.to_lonlat(*np.asarray(points, dtype=np.float64).T)
+    return np.column_stack([lon, lat]).tolist()
+
+
+def _junction_city():
+    """A through street (west and east of a junction at 0, 0) and a side street leaving the
+    junction at 60° (as curved and real streets do), 120 m long; a depot far away."""
+    side_end = 120 * np.array([np.cos(np.radians(60)), np.sin(np.radians(60))])
+    streets = [
+        ("west", "residential", 30, _lonlat([(-200, 0), (0, 0)])),
+        ("east", "residential", 30, _lonlat([(0, 0), (200, 0)])),
+        ("side", "residential", 30, _lonlat([(0, 0), side_end])),
+    ]
+    depot = [_lonlat([(-900, -900), (-860, -900), (-860, -860), (-900, -860), (-900, -900)])]
+    return build_city(streets, [("depot-1", "depot", depot)]), side_end / 120
+
+
+def _side_legs(into_side_m, speed_mps, lift_at=None):
+    """Legs of a truck that drives the through street and, at the junction, goes ``into_side_m``
+    along the side street (a planned service street) and back at ``speed_mps``."""
+    city, side = _junction_city()
+    west = np.column_stack([np.arange(-120.0, 0.0, 8.0), np.zeros(15)])
+    into = np.arange(0.0, into_side_m, speed_mps)
+    mouth = np.r_[into, into[::-1]][:, None] * side
+    east = np.column_stack([np.arange(8.0, 120.0, 8.0), np.zeros(14)])
+    xy = np.vstack([west, mouth, east])
+    speed = np.r_[np.full(15, 8.0), np.full(len(mouth), speed_mps), np.full(14, 8.0)]
+    lon, lat = _FRAME.to_lonlat(xy[:, 0], xy[:, 1])
+    t = 1_800_000_000_000 + 1000 * np.arange(len(xy))
+    fixes = Fixes.from_columns({"vehicle": np.zeros(len(t), int), "t": t, "lon": lon, "lat": lat, "speed": speed})
+    at = [] if lift_at is None else [t[15 + lift_at]]
+    events = DeviceEvents.from_columns(
+        {"vehicle": np.zeros(len(at), int), "t": np.array(at), "kind": np.array(at and [BIN_LIFT])}
+    )
+    service = city.network.segment_ids == "side"
+    legs = legs_of_shift(build_track(fixes, city.frame), city.streets, service, city.geofences, events.t, events.kind)
+    on_side = legs.segment == int(np.flatnonzero(service)[0])
+    assert on_side.any() and legs.duration_s[on_side].sum() >= 3 * LegParams().min_run_s
+    return legs.kind[on_side]
+
+
+def test_turning_round_in_the_mouth_of_a_street_is_not_collecting_it():
+    """A truck that finds a planned street blocked turns round in its mouth, slowly, within the
+    junction's match radius; those fixes are as near the cross street and show no work on the
+    street (the irregular city's curved blocked streets got 'collected' this way)."""
+    assert set(_side_legs(into_side_m=10.0, speed_mps=1.5)) == {LEG_TRAVEL}
+    assert set(_side_legs(into_side_m=60.0, speed_mps=3.0)) == {LEG_SERVICE}
+    assert set(_side_legs(into_side_m=10.0, speed_mps=1.5, lift_at=3)) == {LEG_SERVICE}  # a bin lift is work
