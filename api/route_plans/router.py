@@ -6,16 +6,30 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
-from fleetpilot.api.deps import REFUSALS, UNREADABLE_BODY, Allowed, Conn
+from fleetpilot.api import policy
+from fleetpilot.api.deps import REFUSALS, UNREADABLE_BODY, Allowed, Conn, DayRange
 from fleetpilot.api.errors import UnknownRoute, invalid
 from fleetpilot.api.geojson import FeatureCollection
 from fleetpilot.api.policy import Capability
-from fleetpilot.api.route_plans import service
-from fleetpilot.api.route_plans.schemas import Imported, PlanCollection, RouteChange, RouteDetail, RouteOut
+from fleetpilot.api.route_plans import edit, service
+from fleetpilot.api.route_plans.schemas import (
+    BalanceAsk,
+    BalanceProposal,
+    EditedPlans,
+    Imported,
+    ImproveAsk,
+    PlanCollection,
+    Prediction,
+    Proposal,
+    RouteChange,
+    RouteDetail,
+    RouteOut,
+)
 
 router = APIRouter(prefix="/routes", tags=["route plans"], responses=REFUSALS)
 Read = Allowed(Capability.ROUTE_PLANS_READ)
 Write = Allowed(Capability.ROUTE_PLANS_WRITE)
+Figures = Allowed(Capability.EFFICIENCY)  # predictions are route aggregates of history (released cells)
 RouteId = Annotated[str, Path(max_length=64)]
 UNKNOWN = {404: {"description": "no such route (or version)"}}
 
@@ -40,6 +54,42 @@ async def import_plans(access: Write, conn: Conn, body: PlanCollection) -> Impor
     """Import or save plans of one or more routes (e.g. a segment moved between two routes).
     A route whose plan changed gets a new version; unchanged routes keep theirs."""
     return await service.import_plans(conn, access.principal, body)
+
+
+EDIT_ANSWERS = {**UNKNOWN, **UNREADABLE_BODY, 422: {"description": "an unknown segment, or a malformed plan"}}
+
+
+@router.post("/predict", response_model=Prediction, responses=EDIT_ANSWERS)
+async def predict(access: Figures, conn: Conn, days: DayRange, body: EditedPlans) -> Prediction:
+    """Each route's shift length, driving and deadhead km, facility trips and overtime risk per
+    shift with its edited plan, beside today's, from the route's released shifts in [from, to)
+    (whole ISO weeks). Nothing is saved."""
+    scope = await policy.aggregate_scope(conn, access, days)
+    try:
+        return await edit.predict(conn, scope, body)
+    except UnknownRoute as exc:
+        raise _not_found(exc) from None
+
+
+@router.post("/balance", response_model=BalanceProposal, responses=EDIT_ANSWERS)
+async def balance(access: Figures, conn: Conn, days: DayRange, body: BalanceAsk) -> BalanceProposal:
+    """Moves of service segments between the given routes (to a route touching the segment) that
+    even out their predicted shift lengths to within the tolerance. Nothing is saved."""
+    scope = await policy.aggregate_scope(conn, access, days)
+    try:
+        return await edit.balance(conn, scope, body)
+    except UnknownRoute as exc:
+        raise _not_found(exc) from None
+
+
+@router.post("/{route_id}/improve", response_model=Proposal, responses=EDIT_ANSWERS)
+async def improve(_: Read, conn: Conn, route_id: RouteId, body: ImproveAsk) -> Proposal:
+    """A better driving order of the given service segments (one-way streets forwards), with
+    the drive-only connections between them. Nothing is saved."""
+    try:
+        return await edit.improve(conn, route_id, body)
+    except UnknownRoute as exc:
+        raise _not_found(exc) from None
 
 
 @router.get("/{route_id}", response_model=RouteDetail, responses=UNKNOWN)

@@ -109,3 +109,102 @@ class RouteChange(BaseModel):
 
 class Imported(BaseModel):
     versions: dict[str, int]  # route_id -> version now current (a new one only where the plan changed)
+
+
+# --- editing: prediction and optimiser (api/route_plans/edit.py) --------------------------------
+
+MAX_EDIT_ROUTES = 20
+MAX_PLAN_SEGMENTS = 5_000
+
+
+class EditedPlan(BaseModel):
+    """A route's plan as edited on the page: its service segments in driving order."""
+
+    route_id: PlanId
+    segments: list[PlanId] = Field(max_length=MAX_PLAN_SEGMENTS, description="service segment ids, in driving order")
+    stops: int = Field(0, ge=0, le=MAX_FEATURES, description="stops on those segments")
+
+
+class EditedPlans(BaseModel):
+    routes: list[EditedPlan] = Field(min_length=1, max_length=MAX_EDIT_ROUTES)
+
+    @model_validator(mode="after")
+    def _one_plan_per_route(self) -> EditedPlans:
+        seen: set[str] = set()
+        for plan in self.routes:
+            if plan.route_id in seen:
+                raise ValueError(f"route {plan.route_id} is given twice")
+            seen.add(plan.route_id)
+        return self
+
+
+class BalanceAsk(EditedPlans):
+    tolerance_h: float = Field(0.25, ge=0.0, le=8.0, description="longest minus shortest predicted shift, hours")
+
+
+class Interval(BaseModel):
+    value: float
+    lo: float
+    hi: float
+
+
+class Figures(BaseModel):
+    """Per shift, mean over the route's released shifts (None: no released history)."""
+
+    shift_h: Interval | None
+    driving_km: Interval | None
+    deadhead_km: Interval | None
+    facility_trips: Interval | None
+    overtime_risk: Interval | None  # share of shifts longer than paid hours
+    service_km: float  # of the plan
+    modelled_deadhead_km: float  # of the plan on the street network (depot → segments → depot)
+    segments: int
+    stops: int
+
+
+class RoutePrediction(BaseModel):
+    route_id: str
+    suppressed: bool  # no released (route, week) cell in the period: only the plan's own figures
+    shifts: int  # released shifts the prediction is made from
+    today: Figures
+    proposed: Figures
+
+
+class Prediction(BaseModel):
+    period_start: str
+    period_end: str  # exclusive
+    paid_hours: float
+    level: float  # of the intervals
+    assumptions: list[str]
+    routes: list[RoutePrediction]
+
+
+class ImproveAsk(BaseModel):
+    segments: list[PlanId] = Field(min_length=1, max_length=MAX_PLAN_SEGMENTS)
+    seconds: float = Field(3.0, ge=0.1, le=10.0, description="the solver's time")
+
+
+class Step(BaseModel):
+    segment_id: str
+    reverse: bool  # driven from the segment's last vertex to its first
+    service: bool  # False: a drive-only connection on the shortest street path
+
+
+class Proposal(BaseModel):
+    route_id: str
+    solver: str
+    steps: list[Step]
+    deadhead_km_before: float
+    deadhead_km_after: float
+
+
+class Move(BaseModel):
+    segment_id: str
+    from_route: str
+    to_route: str
+
+
+class BalanceProposal(BaseModel):
+    basis: Literal["history", "plan model"]
+    tolerance_h: float
+    moves: list[Move]

@@ -58,6 +58,16 @@ BODIES = {
     ("post", "/api/v1/routes/plans"): PLAN,
     ("put", "/api/v1/routes/{route_id}/plan"): PLAN,
     ("patch", "/api/v1/routes/{route_id}"): {"name": "North"},
+    ("post", "/api/v1/routes/predict"): {
+        "routes": [{"route_id": "r-north", "segments": ["seg-a", "seg-b"], "stops": 3}]
+    },
+    ("post", "/api/v1/routes/balance"): {
+        "routes": [
+            {"route_id": "r-north", "segments": ["seg-a", "seg-b"]},
+            {"route_id": "r-south", "segments": ["seg-c"]},
+        ]
+    },
+    ("post", "/api/v1/routes/{route_id}/improve"): {"segments": ["seg-c", "seg-a"], "seconds": 0.2},
     ("post", "/api/v1/admin/users"): {"username": "newuser", "password": "long enough password", "role": "supervisor"},
     ("patch", "/api/v1/admin/users/{user_id}"): {"password": "another long password"},
     ("post", "/api/v1/admin/vehicles"): {"vehicle_id": "truck-77", "city": "metro", "label": "spare"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import timedelta
 
 import pytest
 
@@ -139,3 +140,99 @@ def test_rename_and_retire(api):
     # The route and its versions stay, because shifts drove them.
     assert api.get(f"{ROUTES}/r-north", "supervisor").json()["history"][0]["shifts"] == 16
     assert api.client.delete(f"{ROUTES}/nope", headers=api.headers("supervisor")).status_code == 404
+
+
+# --- editing: the predicted effect and the optimiser ----------------------------------------------
+
+
+def _period(world) -> dict[str, str]:
+    return {"from": world.week1.isoformat(), "to": (world.week1 + timedelta(weeks=4)).isoformat()}
+
+
+def _predict(api, routes, role="supervisor"):
+    return api.post(f"{ROUTES}/predict", role, params=_period(api.world), json={"routes": routes})
+
+
+def test_an_unchanged_plan_predicts_todays_figures_from_released_shifts_only(shared_api):
+    answer = _predict(
+        shared_api,
+        [
+            {"route_id": "r-north", "segments": ["seg-a", "seg-b", "seg-c"], "stops": 0},
+            {"route_id": "r-south", "segments": ["seg-a", "seg-b", "seg-c"], "stops": 0},
+        ],
+    )
+    assert answer.status_code == 200, answer.text
+    north, south = answer.json()["routes"]
+    # r-north: only week 1 is released (6 shifts by 3 drivers); every shift was 8 h.
+    assert north["shifts"] == 6 and not north["suppressed"]
+    assert north["today"] == north["proposed"]
+    assert north["today"]["shift_h"] == {"value": 8.0, "lo": 8.0, "hi": 8.0}
+    assert north["today"]["deadhead_km"]["value"] == 9.0
+    # r-south (2 shifts) is withheld: the plan's own figures only.
+    assert south["suppressed"] and south["shifts"] == 0
+    assert south["today"]["shift_h"] is None and south["today"]["service_km"] > 0
+
+
+def test_a_shorter_plan_predicts_a_shorter_shift_and_fewer_km(shared_api):
+    answer = _predict(shared_api, [{"route_id": "r-north", "segments": ["seg-a", "seg-b"], "stops": 0}])
+    assert answer.status_code == 200, answer.text
+    north = answer.json()["routes"][0]
+    today, proposed = north["today"], north["proposed"]
+    assert proposed["service_km"] < today["service_km"]
+    assert proposed["shift_h"]["value"] < today["shift_h"]["value"]
+    assert proposed["driving_km"]["value"] < today["driving_km"]["value"]
+    assert proposed["segments"] == 2 and today["segments"] == 3
+
+
+@pytest.mark.parametrize(
+    ("routes", "status"),
+    [
+        ([{"route_id": "r-north", "segments": ["no-such-street"]}], 422),
+        ([{"route_id": "r-north", "segments": ["seg-a", "seg-a"]}], 422),
+        ([{"route_id": "r-nowhere", "segments": ["seg-a"]}], 404),
+        ([{"route_id": "r-north", "segments": []}, {"route_id": "r-north", "segments": []}], 422),
+    ],
+)
+def test_a_bad_plan_gets_a_clear_error(shared_api, routes, status):
+    answer = _predict(shared_api, routes)
+    assert answer.status_code == status, answer.text
+
+
+def test_improve_sequence_serves_every_segment_and_never_adds_deadhead(shared_api):
+    answer = shared_api.post(
+        f"{ROUTES}/r-north/improve", "supervisor", json={"segments": ["seg-c", "seg-a", "seg-b"], "seconds": 0.5}
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert sorted(s["segment_id"] for s in body["steps"] if s["service"]) == ["seg-a", "seg-b", "seg-c"]
+    assert body["deadhead_km_after"] <= body["deadhead_km_before"]
+    assert "OR-Tools" in body["solver"]
+    refused = shared_api.post(f"{ROUTES}/r-north/improve", "driver", json={"segments": ["seg-a"]})
+    assert refused.status_code == 403
+
+
+def test_balance_without_released_history_for_every_route_uses_the_plan_model(shared_api):
+    answer = shared_api.post(
+        f"{ROUTES}/balance",
+        "supervisor",
+        params=_period(shared_api.world),
+        json={
+            "routes": [
+                {"route_id": "r-north", "segments": ["seg-a", "seg-b"]},
+                {"route_id": "r-south", "segments": ["seg-c"]},
+            ],
+            "tolerance_h": 0.1,
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["basis"] == "plan model"  # r-south's shifts are withheld
+    # seg-b touches seg-c, but moving it would make r-south the longer route.
+    assert body["moves"] == []
+    one = shared_api.post(
+        f"{ROUTES}/balance",
+        "supervisor",
+        params=_period(shared_api.world),
+        json={"routes": [{"route_id": "r-north", "segments": []}]},
+    )
+    assert one.status_code == 422

@@ -1,0 +1,319 @@
+"""The effect of a route plan edit before it is saved, and the plans page's optimiser.
+
+A plan is a route's service segments in driving order. Three pure steps, all route-level:
+
+- ``street_graph``: the city's street segments as a directed graph (one-way streets only
+  forwards, i.e. from a segment's first to its last vertex), end points matched to 1 cm;
+- ``plan_instance`` / ``sequence``: a plan as the arc-routing instance of
+  ``arcroute`` (depot gate → service segments → depot gate, deadhead on shortest street paths)
+  and its sequence re-optimised by the solver decision 0020 chose (OR-Tools, started from the
+  plan, so the proposal is never worse than the plan); ``connect`` fills in the drive-only
+  segments of the shortest paths between them;
+- ``predict``: a route's shift figures for a plan from the route's own history (released
+  shifts only; the caller selects them): the history's per-shift figures shifted by what the
+  plan changes — service metres × the route's collection seconds per service metre, the
+  modelled deadhead metres (of this plan minus of the current plan) at the route's deadhead
+  speed, facility trips in proportion to stops × the route's time per trip — with percentile
+  intervals from resampling the shifts (``uncertainty``). Overtime risk is the share of the
+  shifted shifts longer than ``paid_hours``.
+
+``balance`` moves service segments between routes whose predicted shift lengths differ, only to
+a route that has a segment touching the moved one (``rebalance.plan_moves``), so routes stay
+contiguous, until the longest and shortest are within a tolerance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+
+from fleetpilot.analytics.geo import LocalFrame
+from fleetpilot.analytics.whatif.arcroute import ArcInstance, best_directions, deadhead_of, sequence_ortools
+from fleetpilot.analytics.whatif.rebalance import plan_moves
+from fleetpilot.analytics.whatif.uncertainty import day_weights, percentile_interval
+
+GRID = 1e7  # end point matching: 1e-7 degrees (~1 cm)
+SERVICE_MPS = 8.0 / 3.6  # collecting, when a route has no history: crawl between bins, lifts included
+DEADHEAD_MPS = 24.0 / 3.6  # driving without service: 80 % of a 30 km/h residential limit
+PAID_HOURS = 8.0
+REPLICATES = 200
+LEVEL = 0.9
+
+
+@dataclass(frozen=True)
+class StreetGraph:
+    """Street segments as directed edges between matched end points (metres in ``frame``)."""
+
+    segment_ids: np.ndarray
+    start: np.ndarray  # node of the first vertex
+    end: np.ndarray  # node of the last vertex
+    length_m: np.ndarray
+    one_way: np.ndarray
+    node_x: np.ndarray
+    node_y: np.ndarray
+    graph: csr_matrix  # node → node, shortest segment's metres
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.node_x)
+
+    def index(self) -> dict[str, int]:
+        return {str(s): i for i, s in enumerate(self.segment_ids)}
+
+    def nearest_node(self, x: float, y: float) -> int:
+        return int(np.argmin((self.node_x - x) ** 2 + (self.node_y - y) ** 2))
+
+
+def street_graph(
+    segment_ids: Sequence[str], lines: Sequence[Sequence[Sequence[float]]], one_way: Sequence[bool], frame: LocalFrame
+) -> StreetGraph:
+    """The graph of street segments given as lon/lat lines (first → last vertex is forwards)."""
+    if not len(segment_ids):
+        raise ValueError("the city has no street segments")
+    ends = np.array([[line[0][0], line[0][1], line[-1][0], line[-1][1]] for line in lines], dtype=np.float64)
+    keys = np.round(np.concatenate([ends[:, :2], ends[:, 2:]]) * GRID).astype(np.int64)
+    _, first, node = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    node = node.ravel()
+    n = len(segment_ids)
+    start, end = node[:n], node[n:]
+    lonlat = np.concatenate([ends[:, :2], ends[:, 2:]])[first]
+    node_x, node_y = (np.asarray(v, dtype=np.float64) for v in frame.to_xy(lonlat[:, 0], lonlat[:, 1]))
+    length = np.zeros(n)
+    for i, line in enumerate(lines):
+        pts = np.asarray(line, dtype=np.float64)[:, :2]
+        x, y = frame.to_xy(pts[:, 0], pts[:, 1])
+        length[i] = float(np.hypot(np.diff(np.asarray(x, np.float64)), np.diff(np.asarray(y, np.float64))).sum())
+    length = np.maximum(length, 0.01)  # a zero weight would read as "no edge" in the sparse graph
+    way = np.asarray(one_way, dtype=bool)
+    frm = np.concatenate([start, end[~way]])
+    to = np.concatenate([end, start[~way]])
+    w = np.concatenate([length, length[~way]])
+    order = np.lexsort((w, to, frm))  # the shortest of parallel segments first
+    keep = order[np.r_[True, (np.diff(frm[order]) != 0) | (np.diff(to[order]) != 0)]]
+    graph = csr_matrix((w[keep], (frm[keep], to[keep])), shape=(len(node_x), len(node_x)))
+    return StreetGraph(np.asarray(segment_ids), start, end, length, way, node_x, node_y, graph)
+
+
+@dataclass(frozen=True)
+class PlanInstance:
+    """A plan's service segments as an arc-routing instance; option o drives segment
+    ``segment[task[o]]`` reversed when ``reverse[o]``."""
+
+    arc: ArcInstance
+    segment: np.ndarray  # per task: street segment index
+    reverse: np.ndarray  # per option
+    predecessors: np.ndarray  # (sources, nodes) shortest-path trees, rows as ``source_row``
+    source_row: dict[int, int]
+    depot: int
+
+
+def plan_instance(net: StreetGraph, segments: np.ndarray, depot: int) -> tuple[PlanInstance, np.ndarray]:
+    """The instance of a plan (street segment indexes in driving order) and the plan as a
+    sequence of options (each segment in the direction deadhead prefers for that order)."""
+    segments = np.asarray(segments, dtype=np.int64)
+    task = np.repeat(np.arange(len(segments)), np.where(net.one_way[segments], 1, 2))
+    reverse = np.zeros(len(task), dtype=bool)
+    first = np.r_[True, task[1:] != task[:-1]]
+    reverse[~first] = True
+    seg = segments[task]
+    s_node = np.where(reverse, net.end[seg], net.start[seg])
+    e_node = np.where(reverse, net.start[seg], net.end[seg])
+    sources = np.unique(np.r_[e_node, depot])
+    dist, pred = dijkstra(net.graph, indices=sources, return_predecessors=True)
+    row = {int(n): i for i, n in enumerate(sources)}
+    e_rows = np.array([row[int(e)] for e in e_node], dtype=np.int64)
+    arc = ArcInstance(
+        task=task,
+        service_m=net.length_m[segments],
+        deadhead_m=dist[e_rows][:, s_node],
+        from_start_m=dist[row[int(depot)], s_node],
+        to_end_m=dist[e_rows, depot],
+        task_xy=np.column_stack(
+            [
+                (net.node_x[net.start[segments]] + net.node_x[net.end[segments]]) / 2,
+                (net.node_y[net.start[segments]] + net.node_y[net.end[segments]]) / 2,
+            ]
+        ),
+        start_xy=np.array([net.node_x[depot], net.node_y[depot]]),
+    )
+    inst = PlanInstance(arc, segments, reverse, pred, row, depot)
+    if not len(segments):
+        return inst, np.zeros(0, dtype=np.int64)
+    return inst, best_directions(arc, np.arange(len(segments)))
+
+
+def modelled_deadhead_m(net: StreetGraph, segments: np.ndarray, depot: int) -> float:
+    """Deadhead metres of the plan in its order (each two-way segment in its best direction)."""
+    if not len(segments):
+        return 0.0
+    inst, seq = plan_instance(net, segments, depot)
+    return deadhead_of(inst.arc, seq)
+
+
+@dataclass(frozen=True)
+class Step:
+    segment: int  # street segment index
+    reverse: bool  # driven from its last vertex to its first
+    service: bool  # False: driven without collecting (a connection between service segments)
+
+
+def connect(net: StreetGraph, inst: PlanInstance, seq: np.ndarray) -> list[Step]:
+    """The plan of a sequence of options: its service segments with the drive-only segments of
+    the shortest street paths between them (depot paths excluded, as in today's plans)."""
+    edge: dict[tuple[int, int], tuple[int, bool]] = {}
+    for i in np.argsort(-net.length_m):  # the shortest parallel segment wins, as in the graph
+        edge[(int(net.start[i]), int(net.end[i]))] = (int(i), False)
+        if not net.one_way[i]:
+            edge[(int(net.end[i]), int(net.start[i]))] = (int(i), True)
+    steps: list[Step] = []
+    prev_end: int | None = None
+    for o in seq:
+        seg = int(inst.segment[inst.arc.task[o]])
+        rev = bool(inst.reverse[o])
+        s_node = int(net.end[seg] if rev else net.start[seg])
+        if prev_end is not None and prev_end != s_node:
+            pred = inst.predecessors[inst.source_row[prev_end]]
+            path = [s_node]
+            while path[-1] != prev_end and pred[path[-1]] >= 0:
+                path.append(int(pred[path[-1]]))
+            path.reverse()
+            for a, b in zip(path[:-1], path[1:]):
+                i, r = edge[(a, b)]
+                steps.append(Step(i, r, False))
+        steps.append(Step(seg, rev, True))
+        prev_end = int(net.start[seg] if rev else net.end[seg])
+    return steps
+
+
+def sequence(net: StreetGraph, segments: np.ndarray, depot: int, seconds: float) -> tuple[list[Step], float, float]:
+    """Decision 0020's proposal: OR-Tools from the plan's own order for ``seconds``.
+    Returns the new plan and the modelled deadhead metres before and after."""
+    inst, planned = plan_instance(net, segments, depot)
+    before = deadhead_of(inst.arc, planned)
+    if len(segments) < 2:
+        return connect(net, inst, planned), before, before
+    run = sequence_ortools(inst.arc, seconds, initial=planned)
+    after = deadhead_of(inst.arc, run.seq)
+    seq = run.seq if after <= before else planned  # warm-started: never worse, checked anyway
+    return connect(net, inst, seq), before, min(before, after)
+
+
+# --- prediction ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RouteHistory:
+    """A route's released shifts (one value per shift); seconds and metres."""
+
+    shift_s: np.ndarray
+    distance_m: np.ndarray
+    deadhead_m: np.ndarray
+    deadhead_s: np.ndarray
+    collection_s: np.ndarray
+    facility_s: np.ndarray
+    trips: np.ndarray  # visits to a transfer station or landfill
+
+    @property
+    def size(self) -> int:
+        return len(self.shift_s)
+
+
+@dataclass(frozen=True)
+class PlanFigures:
+    """What a plan is, before any history: counts and modelled metres."""
+
+    service_m: float
+    deadhead_m: float  # modelled (depot → segments → depot on the street graph)
+    stops: int
+    segments: int
+
+
+FIGURES = ("shift_h", "driving_km", "deadhead_km", "facility_trips", "overtime_risk")
+
+
+def _interval(samples: np.ndarray, value: float) -> dict[str, float]:
+    lo, hi = percentile_interval(samples, LEVEL)
+    return {"value": round(float(value), 3), "lo": round(float(lo), 3), "hi": round(float(hi), 3)}
+
+
+def predict(
+    history: RouteHistory, current: PlanFigures, proposed: PlanFigures, paid_hours: float = PAID_HOURS, seed: int = 0
+) -> dict[str, dict[str, float] | None]:
+    """Per figure of FIGURES: mean per shift (today's plan as driven: ``current``; or
+    ``proposed``) with its interval; None without history."""
+    if history.size == 0:
+        return dict.fromkeys(FIGURES)
+    h = history
+    service_rate = h.collection_s / max(current.service_m, 1.0)  # s per service metre, per shift
+    dh_mps = np.where(h.deadhead_s > 0, h.deadhead_m / np.maximum(h.deadhead_s, 1e-9), DEADHEAD_MPS)
+    per_trip = np.where(h.trips > 0, h.facility_s / np.maximum(h.trips, 1), 0.0)
+    d_service_m = proposed.service_m - current.service_m
+    d_deadhead_m = proposed.deadhead_m - current.deadhead_m
+    trip_ratio = proposed.stops / current.stops if current.stops else 1.0
+    trips = h.trips * trip_ratio
+    d_s = service_rate * d_service_m + d_deadhead_m / dh_mps + (trips - h.trips) * per_trip
+    shift_h = (h.shift_s + d_s) / 3600
+    values = {
+        "shift_h": shift_h,
+        "driving_km": (h.distance_m + d_service_m + d_deadhead_m) / 1000,
+        "deadhead_km": np.maximum(h.deadhead_m + d_deadhead_m, 0) / 1000,
+        "facility_trips": trips,
+        "overtime_risk": (shift_h > paid_hours).astype(np.float64),
+    }
+    w = day_weights(h.size, REPLICATES, seed) / h.size  # resampled shifts, as weights of a mean
+    return {name: _interval(w @ v, float(v.mean())) for name, v in values.items()}
+
+
+# --- balance --------------------------------------------------------------------------------
+
+
+def touching(net: StreetGraph, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(i, j) positions in ``segments`` of distinct segments sharing an end point."""
+    ends = np.concatenate([net.start[segments], net.end[segments]])
+    pos = np.concatenate([np.arange(len(segments))] * 2)
+    order = np.argsort(ends, kind="stable")
+    ends, pos = ends[order], pos[order]
+    i, j = [], []
+    bounds = np.flatnonzero(np.r_[True, ends[1:] != ends[:-1], True])
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        group = np.unique(pos[a:b])
+        if len(group) > 1:
+            gi, gj = np.meshgrid(group, group)
+            keep = gi != gj
+            i.append(gi[keep])
+            j.append(gj[keep])
+    if not i:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    code = np.unique(np.concatenate(i) * len(segments) + np.concatenate(j))
+    return code // len(segments), code % len(segments)
+
+
+def balance(
+    net: StreetGraph,
+    plans: list[np.ndarray],
+    hours: np.ndarray,
+    seconds_per_m: np.ndarray,
+    tolerance_h: float,
+    max_moves: int = 40,
+) -> list[tuple[int, int, int]]:
+    """Moves (street segment index, from plan, to plan) that even out ``hours`` (predicted shift
+    hours per plan) to within ``tolerance_h``; a segment moves only to a plan touching it.
+    ``seconds_per_m``: each plan's collection seconds per service metre."""
+    segments = np.concatenate(plans) if plans else np.zeros(0, dtype=np.int64)
+    owner = np.concatenate([np.full(len(p), k) for k, p in enumerate(plans)]).astype(np.int64)
+    work = np.asarray(hours, dtype=np.float64).copy()
+    seg_time = net.length_m[segments] * seconds_per_m[owner] / 3600
+    moves: list[tuple[int, int, int]] = []
+    pairs = touching(net, segments)
+    while len(moves) < max_moves and work.max() - work.min() > tolerance_h:
+        step = plan_moves(work, seg_time, owner, pairs, 1)
+        if not step:
+            break
+        pos, a, b = step[0]
+        owner[pos] = b
+        moves.append((int(segments[pos]), a, b))
+    return moves
