@@ -128,7 +128,9 @@ def test_plan_edits_are_saved_as_new_versions_of_both_routes(supervisor, pilot, 
     # Reorder with the keyboard: focus the first stop's "later" button and press Enter.
     supervisor.get_by_role("button", name=f"Move stop {stops[0]} later").focus()
     supervisor.keyboard.press("Enter")
-    supervisor.get_by_label(f"Move segment {moved} to route").select_option(target)
+    supervisor.locator(f'#segments input[data-pick="{moved}"]').check()
+    supervisor.get_by_label("To route").select_option(target)
+    supervisor.get_by_role("button", name="Move 1 selected segment(s)").click()
     supervisor.get_by_label("What changed and why").fill("browser test: even out finishing times")
     supervisor.get_by_role("button", name="Save 2 changed route(s) as new versions").click()
     supervisor.wait_for_selector("#plan-message .alert.ok")

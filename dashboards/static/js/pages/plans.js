@@ -1,12 +1,17 @@
-// Route plan editing: reorder stops, move service segments (with their stops) to another
-// route, save as new versions, import and export GeoJSON (the simulator's routes.geojson
-// format: features with route_id, feature_type "segment" | "stop", seq, ...).
+// Route plan editing on the map: select service segments (click, box or lasso on the map, or
+// the list's checkboxes), move them to another route, reorder by dragging in the list (or the
+// ↑/↓ buttons), undo and redo; every edit shows its predicted effect (POST routes/predict:
+// each touched route's shift length, km, facility trips and overtime risk per shift, from the
+// route's own released history, beside today's); the optimiser proposes a driving order
+// ("Improve sequence", decision 0020's solver, one-way aware) or moves between the open routes
+// ("Balance these routes"), shown with its prediction before it is accepted. Saving sends the
+// full plans of the changed routes and the server writes a new version of each (old shifts
+// keep pointing at the version they drove). Import and export use the simulator's
+// routes.geojson format (features with route_id, feature_type "segment" | "stop", seq, ...).
 //
-// A route's current plan is loaded when it is opened (or when a segment is moved onto it) and
+// A route's current plan is loaded when it is opened (or when segments are moved onto it) and
 // edited in memory; a city's plans together run to megabytes, so they are fetched whole only
-// for the export. Saving sends the full plans of the routes that changed, and the server
-// writes a new version of each (old shifts keep pointing at the version they drove). Every
-// control is a button or a select, so the whole editor works from the keyboard.
+// for the export. Every map action has a keyboard twin in the lists.
 
 import { download, getJson, sendJson } from "../api.js";
 import * as fmt from "../format.js";
@@ -21,7 +26,15 @@ const ENDPOINTS = {
   plan: (id) => `routes/${encodeURIComponent(id)}/plan.geojson`, // GET: one route's current plan
   save: "routes/plans",        // POST: FeatureCollection (+ note); changed routes get a new version
   route: (id) => `routes/${encodeURIComponent(id)}`, // the route with its version history
+  predict: "routes/predict",   // POST {routes: [{route_id, segments, stops}]}: figures today and edited
+  improve: (id) => `routes/${encodeURIComponent(id)}/improve`, // POST {segments, seconds}: a better order
+  balance: "routes/balance",   // POST {routes, tolerance_h}: segment moves between touching routes
 };
+const SELECTED = "#d35400";
+const ONE_WAY = "#8c2d19";
+const OTHER_ROUTE = "#b7c6dd";
+const SOLVER_SECONDS = 5; // decision 0020 measured the proposal at 5 s
+const UNDO_LIMIT = 100;
 
 /** plans: route_id → { name, segments: [feature], stops: [feature] } in driving order. */
 function splitPlans(collection) {
@@ -46,14 +59,62 @@ function planFeatures(routeId, plan) {
   return [...renumber(plan.segments), ...renumber(plan.stops)];
 }
 
+const copyPlan = (plan) => ({ name: plan.name, segments: [...plan.segments], stops: [...plan.stops] });
+const isService = (f) => f.properties.service !== false;
+const serviceIds = (plan) => plan.segments.filter(isService).map((f) => f.properties.segment_id);
+
+/** Stops in the order of their segments (a stop keeps its place among its segment's stops). */
+function followSegments(plan, reversed = new Set()) {
+  const position = new Map(plan.segments.filter(isService).map((f, i) => [f.properties.segment_id, i]));
+  const rank = new Map(plan.stops.map((s, i) => [s, i]));
+  const key = (s) => position.get(s.properties.segment_id) ?? Infinity;
+  const within = (s) => (reversed.has(s.properties.segment_id) ? -rank.get(s) : rank.get(s));
+  plan.stops.sort((a, b) => key(a) - key(b) || within(a) - within(b));
+}
+
+/** Where on the screen a line points (degrees clockwise from north), from its middle piece. */
+function bearing(coords) {
+  const i = Math.max(1, Math.floor(coords.length / 2));
+  const [a, b] = [coords[i - 1], coords[i]];
+  const dx = (b[0] - a[0]) * Math.cos((a[1] * Math.PI) / 180);
+  return (Math.atan2(dx, b[1] - a[1]) * 180) / Math.PI;
+}
+
+function middle(coords) {
+  const i = Math.max(1, Math.floor(coords.length / 2));
+  const [a, b] = [coords[i - 1], coords[i]];
+  return { lon: (a[0] + b[0]) / 2, lat: (a[1] + b[1]) / 2 };
+}
+
+function arrowTrace(features, { name, colour, size, selected }) {
+  const mids = features.map((f) => middle(f.geometry.coordinates));
+  return {
+    type: "scatter", mode: "markers", name,
+    x: mids.map((m) => m.lon), y: mids.map((m) => m.lat),
+    customdata: features.map((f) => f.properties.segment_id),
+    marker: {
+      symbol: "triangle-up", size, angle: features.map((f) => bearing(f.geometry.coordinates)),
+      color: selected ? features.map((f) => (selected.has(f.properties.segment_id) ? SELECTED : colour)) : colour,
+      line: { width: 0 },
+    },
+    // Plotly dims unselected points after a box selection; the selection is drawn by colour instead.
+    selected: { marker: { opacity: 1 } }, unselected: { marker: { opacity: 1 } },
+    hoverinfo: "text", text: features.map((f) => f.properties.segment_id),
+  };
+}
+
 class Editor {
   constructor(routes, city) {
     this.routes = routes; // route_id → name, in route order
     this.plans = new Map(); // route_id → plan, for the routes loaded so far
     this.city = city;
-    this.streetNames = new Map(city.features.filter((f) => f.properties.kind === "street")
-      .map((f) => [f.properties.segment_id, f.properties.name]));
+    this.streets = new Map(city.features.filter((f) => f.properties.kind === "street").map((f) => [f.properties.segment_id, f]));
+    this.oneWays = [...this.streets.values()].filter((f) => f.properties.one_way);
     this.changed = new Set();
+    this.selected = new Set(); // segment ids of the route being edited
+    this.undone = [];
+    this.done = [];
+    this.proposal = null; // { label, plans: Map(route_id → plan), note }
     this.routeId = null;
   }
 
@@ -66,67 +127,231 @@ class Editor {
     return this.plans.get(routeId);
   }
 
-  move(list, index, step) {
+  get plan() {
+    return this.plans.get(this.routeId);
+  }
+
+  /** Remember the state before an edit (for undo); a new edit forgets what was undone. */
+  remember(label) {
+    this.done.push({ label, plans: new Map([...this.plans].map(([id, p]) => [id, copyPlan(p)])), changed: new Set(this.changed) });
+    if (this.done.length > UNDO_LIMIT) this.done.shift();
+    this.undone = [];
+    this.proposal = null;
+  }
+
+  step(from, to) {
+    const state = from.pop();
+    if (!state) return null;
+    to.push({ label: state.label, plans: new Map([...this.plans].map(([id, p]) => [id, copyPlan(p)])), changed: new Set(this.changed) });
+    this.plans = state.plans;
+    this.changed = state.changed;
+    this.proposal = null;
+    this.selected = new Set([...this.selected].filter((id) => this.plan.segments.some((f) => f.properties.segment_id === id)));
+    return state.label;
+  }
+
+  undo() { return this.step(this.done, this.undone); }
+
+  redo() { return this.step(this.undone, this.done); }
+
+  moveStop(index, step) {
+    const list = this.plan.stops;
     const target = index + step;
     if (target < 0 || target >= list.length) return;
+    this.remember("stop order");
     [list[index], list[target]] = [list[target], list[index]];
     this.changed.add(this.routeId);
   }
 
-  /** Move a service segment and the stops on it to the end of another route. */
-  moveSegment(index, toRoute) {
-    const from = this.plans.get(this.routeId);
+  /** Move the segment at `from` to position `to` of the list; its stops follow. */
+  reorder(from, to) {
+    const list = this.plan.segments;
+    if (from === to || to < 0 || to >= list.length) return false;
+    this.remember("segment order");
+    const [segment] = list.splice(from, 1);
+    list.splice(to, 0, segment);
+    followSegments(this.plan);
+    this.changed.add(this.routeId);
+    return true;
+  }
+
+  /** Move the selected segments (and the stops on them) to the end of another route. */
+  moveSelected(toRoute) {
+    const from = this.plan;
     const to = this.plans.get(toRoute);
-    const [segment] = from.segments.splice(index, 1);
-    const id = segment.properties.segment_id;
-    const stops = from.stops.filter((s) => s.properties.segment_id === id);
-    from.stops = from.stops.filter((s) => s.properties.segment_id !== id);
-    to.segments.push(segment);
+    const ids = this.selected;
+    this.remember(`move to ${toRoute}`);
+    const moving = from.segments.filter((f) => ids.has(f.properties.segment_id));
+    from.segments = from.segments.filter((f) => !ids.has(f.properties.segment_id));
+    const stops = from.stops.filter((s) => ids.has(s.properties.segment_id));
+    from.stops = from.stops.filter((s) => !ids.has(s.properties.segment_id));
+    to.segments.push(...moving);
     to.stops.push(...stops);
     this.changed.add(this.routeId);
     this.changed.add(toRoute);
-    return { id, stops: stops.length };
+    this.selected = new Set();
+    return { segments: moving.length, stops: stops.length };
   }
 
-  async render(focusSelector) {
-    const plan = this.plans.get(this.routeId);
-    const others = [...this.routes.keys()].filter((id) => id !== this.routeId);
-    $("stops").innerHTML = plan.stops.map((s, i) => `<li>
-      <span class="label">${i + 1}. Stop ${fmt.esc(s.properties.stop_id)} <span class="note">on ${fmt.esc(s.properties.segment_id || "–")}</span></span>
-      <button type="button" class="small secondary" data-stop="${i}" data-step="-1" aria-label="Move stop ${fmt.esc(s.properties.stop_id)} earlier"${i === 0 ? " disabled" : ""}>↑ Earlier</button>
-      <button type="button" class="small secondary" data-stop="${i}" data-step="1" aria-label="Move stop ${fmt.esc(s.properties.stop_id)} later"${i === plan.stops.length - 1 ? " disabled" : ""}>↓ Later</button>
-    </li>`).join("") || "<li>No stops in this plan.</li>";
-    $("segments").innerHTML = plan.segments.map((f, i) => `<li>
-      <span class="label">${i + 1}. ${fmt.esc(this.streetNames.get(f.properties.segment_id) || "")} <span class="note">${fmt.esc(f.properties.segment_id)}${f.properties.service === false ? ", drive only" : ""}</span></span>
-      <label class="visually-hidden" for="move-${i}">Move segment ${fmt.esc(f.properties.segment_id)} to route</label>
-      <select id="move-${i}" data-segment="${i}"><option value="">Keep on ${fmt.esc(this.routeId)}</option>
-        ${others.map((id) => `<option value="${fmt.esc(id)}">Move to ${fmt.esc(id)}</option>`).join("")}</select>
-    </li>`).join("") || "<li>No segments in this plan.</li>";
-    $("save").disabled = this.changed.size === 0;
-    $("save").textContent = this.changed.size
-      ? `Save ${this.changed.size} changed route(s) as new versions` : "Save as new version (nothing changed yet)";
-    if (focusSelector) document.querySelector(focusSelector)?.focus();
-    await this.drawMap(plan);
+  /** The plan a proposal's steps describe: service segments as they are, drive-only ones from the streets. */
+  planFromSteps(plan, steps) {
+    const own = new Map(plan.segments.map((f) => [f.properties.segment_id, f]));
+    const reversed = new Set();
+    const segments = [];
+    for (const step of steps) {
+      const mine = own.get(step.segment_id);
+      const street = this.streets.get(step.segment_id);
+      const base = (step.service ? mine : null) || street || mine;
+      if (!base) continue;
+      let coords = base.geometry.coordinates;
+      const streetCoords = (street || mine).geometry.coordinates;
+      // The step's direction is relative to the street's own geometry.
+      const sameWay = coords[0][0] === streetCoords[0][0] && coords[0][1] === streetCoords[0][1];
+      if (sameWay === step.reverse) {
+        coords = [...coords].reverse();
+        if (step.service) reversed.add(step.segment_id);
+      }
+      const props = mine && step.service ? mine.properties : {
+        feature_type: "segment", segment_id: step.segment_id, service: false, speed_limit_kmh: street?.properties.speed_limit_kmh,
+      };
+      segments.push({ type: "Feature", geometry: { type: "LineString", coordinates: coords }, properties: { ...props, service: step.service } });
+    }
+    const next = { name: plan.name, segments, stops: [...plan.stops] };
+    followSegments(next, reversed);
+    return next;
   }
 
-  async drawMap(plan) {
-    // Other routes that are open in this editor (e.g. where a segment was moved to).
-    const otherSegments = [...this.plans].filter(([id]) => id !== this.routeId).flatMap(([, p]) => p.segments);
-    const stops = plan.stops.map((s, i) => ({ lon: s.geometry.coordinates[0], lat: s.geometry.coordinates[1], n: i + 1, id: s.properties.stop_id }));
-    // Number about 30 stops on the map (the first, the last and evenly between); hover names each.
-    const every = Math.max(1, Math.ceil(stops.length / 30));
-    const label = (s) => (s.n === 1 || s.n === stops.length || s.n % every === 0 ? String(s.n) : "");
-    const traces = [
-      ...cityTraces(this.city),
-      lineTrace(otherSegments, { name: "Other open routes", colour: "#b7c6dd", width: 3, hover: (f) => `${f.properties.route_id}: ${f.properties.segment_id}` }),
-      lineTrace(plan.segments, { name: `Route ${this.routeId}`, colour: COLOURS.driven, width: 5, hover: (f) => f.properties.segment_id }),
-      { ...pointTrace(stops, { name: "Stops (in order)", colour: COLOURS.stop, size: 7, hover: (s) => `${s.n}. ${s.id}` }),
-        mode: "markers+text", text: stops.map(label), hovertext: stops.map((s) => `${s.n}. ${s.id}`), hoverinfo: "text",
-        textposition: "top center", textfont: { size: 10, color: COLOURS.stop } },
-    ];
-    await drawMap($("plan-map"), traces, { label: `Plan of route ${this.routeId}: ${plan.segments.length} segments and ${stops.length} stops`, focus: traces.slice(-2) });
+  accept() {
+    if (!this.proposal) return null;
+    const { plans, label } = this.proposal;
+    this.remember(label);
+    for (const [id, plan] of plans) {
+      this.plans.set(id, plan);
+      this.changed.add(id);
+    }
+    return label;
+  }
+
+  /** Routes whose figures the prediction shows: the changed ones, the one being edited and any in a proposal. */
+  touched() {
+    const ids = new Set([this.routeId, ...this.changed, ...(this.proposal ? this.proposal.plans.keys() : [])]);
+    return [...ids].filter((id) => this.plans.has(id)).sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
+  }
+
+  shown(id) {
+    return this.proposal?.plans.get(id) || this.plans.get(id);
   }
 }
+
+// --- drawing ----------------------------------------------------------------------------------
+
+function renderLists(editor, focusSelector) {
+  const plan = editor.plan;
+  $("stops").innerHTML = plan.stops.map((s, i) => `<li>
+    <span class="label">${i + 1}. Stop ${fmt.esc(s.properties.stop_id)} <span class="note">on ${fmt.esc(s.properties.segment_id || "–")}</span></span>
+    <button type="button" class="small secondary" data-stop="${i}" data-step="-1" aria-label="Move stop ${fmt.esc(s.properties.stop_id)} earlier"${i === 0 ? " disabled" : ""}>↑ Earlier</button>
+    <button type="button" class="small secondary" data-stop="${i}" data-step="1" aria-label="Move stop ${fmt.esc(s.properties.stop_id)} later"${i === plan.stops.length - 1 ? " disabled" : ""}>↓ Later</button>
+  </li>`).join("") || "<li>No stops in this plan.</li>";
+  $("segments").innerHTML = plan.segments.map((f, i) => {
+    const id = f.properties.segment_id;
+    const name = editor.streets.get(id)?.properties.name || "";
+    const oneWay = editor.streets.get(id)?.properties.one_way ? ", one-way" : "";
+    return `<li draggable="true" data-index="${i}">
+      <span class="grip" aria-hidden="true">⠿</span>
+      <input type="checkbox" id="pick-${i}" data-pick="${fmt.esc(id)}"${editor.selected.has(id) ? " checked" : ""}>
+      <label class="label" for="pick-${i}">${i + 1}. ${fmt.esc(name)} <span class="note">${fmt.esc(id)}${isService(f) ? "" : ", drive only"}${oneWay}</span></label>
+      <button type="button" class="small secondary" data-seg="${i}" data-step="-1" aria-label="Move segment ${fmt.esc(id)} earlier"${i === 0 ? " disabled" : ""}>↑</button>
+      <button type="button" class="small secondary" data-seg="${i}" data-step="1" aria-label="Move segment ${fmt.esc(id)} later"${i === plan.segments.length - 1 ? " disabled" : ""}>↓</button>
+    </li>`;
+  }).join("") || "<li>No segments in this plan.</li>";
+  const others = [...editor.routes.keys()].filter((id) => id !== editor.routeId);
+  const keep = $("move-to").value;
+  $("move-to").innerHTML = others.map((id) => `<option value="${fmt.esc(id)}">${fmt.esc(id)} — ${fmt.esc(editor.routes.get(id))}</option>`).join("");
+  if (others.includes(keep)) $("move-to").value = keep;
+  $("move").disabled = editor.selected.size === 0 || !others.length;
+  $("move").textContent = `Move ${editor.selected.size} selected segment(s)`;
+  $("selection").textContent = editor.selected.size
+    ? `${editor.selected.size} of ${plan.segments.length} segments selected.` : "No segments selected.";
+  $("undo").disabled = editor.done.length === 0;
+  $("redo").disabled = editor.undone.length === 0;
+  $("undo").textContent = editor.done.length ? `Undo ${editor.done.at(-1).label}` : "Undo";
+  $("redo").textContent = editor.undone.length ? `Redo ${editor.undone.at(-1).label}` : "Redo";
+  $("save").disabled = editor.changed.size === 0 || editor.proposal !== null;
+  $("save").textContent = editor.changed.size
+    ? `Save ${editor.changed.size} changed route(s) as new versions` : "Save as new version (nothing changed yet)";
+  $("proposal").hidden = editor.proposal === null;
+  if (editor.proposal) $("proposal-text").textContent = editor.proposal.note;
+  if (focusSelector) document.querySelector(focusSelector)?.focus();
+}
+
+async function drawPlanMap(editor) {
+  const plan = editor.shown(editor.routeId);
+  const others = [...editor.plans.keys()].filter((id) => id !== editor.routeId).flatMap((id) => editor.shown(id).segments);
+  const stops = plan.stops.map((s, i) => ({ lon: s.geometry.coordinates[0], lat: s.geometry.coordinates[1], n: i + 1, id: s.properties.stop_id }));
+  const every = Math.max(1, Math.ceil(stops.length / 30));
+  const label = (s) => (s.n === 1 || s.n === stops.length || s.n % every === 0 ? String(s.n) : "");
+  const picked = plan.segments.filter((f) => editor.selected.has(f.properties.segment_id));
+  const traces = [
+    ...cityTraces(editor.city),
+    arrowTrace(editor.oneWays, { name: "One-way street (arrow: the way it goes)", colour: ONE_WAY, size: 6 }),
+    lineTrace(others, { name: "Other open routes", colour: OTHER_ROUTE, width: 3, hover: (f) => `${f.properties.route_id}: ${f.properties.segment_id}` }),
+    lineTrace(plan.segments.filter(isService), { name: `Route ${editor.routeId}${editor.proposal ? " (proposal)" : ""}`, colour: COLOURS.driven, width: 5, hover: (f) => f.properties.segment_id }),
+    lineTrace(plan.segments.filter((f) => !isService(f)), { name: "Driven without collecting", colour: COLOURS.driven, width: 2, dash: "dot", hover: (f) => `${f.properties.segment_id} (drive only)` }),
+    lineTrace(picked, { name: "Selected", colour: SELECTED, width: 7, hover: (f) => f.properties.segment_id }),
+    { ...pointTrace(stops, { name: "Stops (in order)", colour: COLOURS.stop, size: 6 }),
+      mode: "markers+text", text: stops.map(label), hovertext: stops.map((s) => `${s.n}. ${s.id}`), hoverinfo: "text",
+      textposition: "top center", textfont: { size: 10, color: COLOURS.stop } },
+    // Last, so clicks and boxes find it: one arrow per segment in its driving direction.
+    { ...arrowTrace(plan.segments, { name: "Driving direction (click or box to select)", colour: COLOURS.driven, size: 11, selected: editor.selected }) },
+  ];
+  const el = $("plan-map");
+  await drawMap(el, traces, {
+    label: `Plan of route ${editor.routeId}: ${plan.segments.length} segments and ${stops.length} stops; ${editor.selected.size} selected`,
+    focus: traces.slice(-5, -1),
+  });
+  await window.Plotly.relayout(el, { dragmode: $("map-mode").value, selections: [] });
+}
+
+const FIGURES = [
+  ["shift_h", "Shift length", (v) => `${fmt.number(v, 2)} h`],
+  ["driving_km", "Driving", (v) => `${fmt.number(v, 1)} km`],
+  ["deadhead_km", "Deadhead", (v) => `${fmt.number(v, 1)} km`],
+  ["facility_trips", "Facility trips", (v) => fmt.number(v, 1)],
+  ["overtime_risk", "Overtime risk", (v) => fmt.percent(v)],
+];
+
+function figureCell(figure, format) {
+  if (!figure) return "–";
+  const spread = figure.lo === figure.hi ? "" : ` <span class="note">(${format(figure.lo)}–${format(figure.hi)})</span>`;
+  return `${format(figure.value)}${spread}`;
+}
+
+function change(today, edited, format) {
+  if (!today || !edited) return "–";
+  const d = edited.value - today.value;
+  if (Math.abs(d) < 1e-9) return "no change";
+  return `${d > 0 ? "+" : "−"}${format(Math.abs(d))}`;
+}
+
+function predictionHtml(answer) {
+  return answer.routes.map((r) => {
+    const rows = [
+      ...FIGURES.map(([key, label, format]) => [esc(label), figureCell(r.today[key], format), figureCell(r.proposed[key], format), change(r.today[key], r.proposed[key], format)]),
+      ["Stops", fmt.number(r.today.stops), fmt.number(r.proposed.stops), change({ value: r.today.stops }, { value: r.proposed.stops }, fmt.number)],
+      ["Service segments", fmt.number(r.today.segments), fmt.number(r.proposed.segments), change({ value: r.today.segments }, { value: r.proposed.segments }, fmt.number)],
+    ];
+    const note = r.suppressed
+      ? "Too few shifts (or drivers) on this route in the period to show figures from its history (k rule); the plan's own size only."
+      : `From ${fmt.number(r.shifts)} shifts of this route; per shift, with a ${fmt.percent(answer.level)} interval.`;
+    return `<div class="prediction" data-route="${fmt.esc(r.route_id)}"><h3>Route ${fmt.esc(r.route_id)}</h3><p class="note">${esc(note)}</p>${tableHtml({
+      caption: `Route ${r.route_id}: today and with the edits`, stack: true,
+      columns: [{ label: "Per shift" }, { label: "Today", num: true }, { label: "With the edits", num: true }, { label: "Change", num: true }],
+      rows,
+    })}</div>`;
+  }).join("");
+}
+
+const esc = fmt.esc;
 
 async function showVersions(routeId) {
   const route = await getJson(ENDPOINTS.route(routeId));
@@ -153,33 +378,193 @@ startPage("plans", async () => {
   editor.routeId = routes.has(requested) ? requested : [...routes.keys()][0];
   $("route").innerHTML = [...routes].map(([id, name]) => `<option value="${fmt.esc(id)}">${fmt.esc(id)} — ${fmt.esc(name)}</option>`).join("");
   $("route").value = editor.routeId;
+
+  // Predictions: the newest edit wins; an answer to an older one is dropped.
+  let asked = 0;
+  const predict = async () => {
+    const mine = ++asked;
+    const ids = editor.touched();
+    $("prediction-status").textContent = "Predicting…";
+    const body = { routes: ids.map((id) => ({ route_id: id, segments: serviceIds(editor.shown(id)), stops: editor.shown(id).stops.length })) };
+    const began = performance.now();
+    const answer = await sendJson("POST", ENDPOINTS.predict, body);
+    if (mine !== asked) return;
+    $("prediction").innerHTML = predictionHtml(answer);
+    const what = editor.proposal ? "the proposal" : "your edits";
+    // The period is whole local days (ISO dates, the end exclusive): shown as dates, not instants.
+    const last = new Date(Date.parse(`${answer.period_end}T00:00:00Z`) - 86_400_000).toISOString().slice(0, 10);
+    $("prediction-status").textContent = `Predicted for ${what} in ${fmt.number((performance.now() - began) / 1000, 2)} s, from the routes' shifts of ${answer.period_start} to ${last}.`;
+    $("assumptions").innerHTML = answer.assumptions.map((a) => `<li>${fmt.esc(a)}</li>`).join("");
+  };
+  const redraw = async (focusSelector) => {
+    renderLists(editor, focusSelector);
+    await Promise.all([drawPlanMap(editor), predict()]);
+  };
   const show = async () => {
     await editor.load(editor.routeId);
-    await Promise.all([editor.render(), showVersions(editor.routeId)]);
+    editor.selected = new Set();
+    await Promise.all([redraw(), showVersions(editor.routeId)]);
   };
+  const toggle = (ids, on) => {
+    for (const id of ids) {
+      if (on ?? !editor.selected.has(id)) editor.selected.add(id);
+      else editor.selected.delete(id);
+    }
+  };
+
   // Switching route keeps unsaved edits in memory (they are saved together).
   $("filters").addEventListener("submit", guarded(async (event) => {
     event.preventDefault();
     editor.routeId = $("route").value;
+    editor.proposal = null;
     history.replaceState(null, "", `?route=${encodeURIComponent(editor.routeId)}`);
     await show();
+  }));
+  $("also").addEventListener("click", guarded(async () => {
+    await editor.load($("move-to").value);
+    await redraw();
+  }));
+  // The map: a click toggles one segment; a box or lasso adds what it encloses.
+  const map = $("plan-map");
+  // Plotly gives the element .on once it has drawn it (after the first show()).
+  const bindMap = () => {
+    map.on("plotly_click", guarded(async (event) => {
+      const point = event.points.find((p) => p.data.name?.startsWith("Driving direction"));
+      if (!point) return;
+      toggle([point.customdata]);
+      await redraw();
+    }));
+    map.on("plotly_selected", guarded(async (event) => {
+      const ids = (event?.points || []).filter((p) => p.data.name?.startsWith("Driving direction")).map((p) => p.customdata);
+      if (!ids.length) return;
+      toggle(ids, true);
+      message("info", `${ids.length} segment(s) added to the selection.`);
+      await redraw();
+    }));
+  };
+  $("map-mode").addEventListener("change", () => window.Plotly.relayout(map, { dragmode: $("map-mode").value }));
+  $("segments").addEventListener("change", guarded(async (event) => {
+    const box = event.target.closest("input[data-pick]");
+    if (!box) return;
+    toggle([box.dataset.pick], box.checked);
+    await redraw(`#${box.id}`);
+  }));
+  $("select-none").addEventListener("click", guarded(async () => { editor.selected = new Set(); await redraw(); }));
+  $("segments").addEventListener("click", guarded(async (event) => {
+    const button = event.target.closest("button[data-seg]");
+    if (!button) return;
+    const index = Number(button.dataset.seg);
+    const step = Number(button.dataset.step);
+    if (editor.reorder(index, index + step)) await redraw(`#segments button[data-seg="${index + step}"][data-step="${step}"]:not([disabled])`);
+  }));
+  // Dragging in the list: drop a segment onto another to take its place.
+  let dragged = null;
+  $("segments").addEventListener("dragstart", (event) => {
+    const item = event.target.closest("li[data-index]");
+    if (!item) return;
+    dragged = Number(item.dataset.index);
+    event.dataTransfer.effectAllowed = "move";
+    event.dataTransfer.setData("text/plain", String(dragged));
+  });
+  $("segments").addEventListener("dragover", (event) => {
+    if (dragged !== null && event.target.closest("li[data-index]")) event.preventDefault();
+  });
+  $("segments").addEventListener("drop", guarded(async (event) => {
+    const item = event.target.closest("li[data-index]");
+    if (!item || dragged === null) return;
+    event.preventDefault();
+    const from = dragged;
+    dragged = null;
+    if (editor.reorder(from, Number(item.dataset.index))) await redraw();
   }));
   $("stops").addEventListener("click", guarded(async (event) => {
     const button = event.target.closest("button[data-stop]");
     if (!button) return;
     const index = Number(button.dataset.stop);
     const step = Number(button.dataset.step);
-    editor.move(editor.plans.get(editor.routeId).stops, index, step);
+    editor.moveStop(index, step);
     // Keep focus on the same arrow of the moved stop, so repeated presses keep moving it.
-    await editor.render(`#stops button[data-stop="${index + step}"][data-step="${step}"]:not([disabled])`);
+    await redraw(`#stops button[data-stop="${index + step}"][data-step="${step}"]:not([disabled])`);
   }));
-  $("segments").addEventListener("change", guarded(async (event) => {
-    const select = event.target.closest("select[data-segment]");
-    if (!select || !select.value) return;
-    await editor.load(select.value);
-    const moved = editor.moveSegment(Number(select.dataset.segment), select.value);
-    message("info", `Segment ${moved.id} (with ${moved.stops} stop(s)) moved to route ${select.value}. Not saved yet.`);
-    await editor.render("#segments select");
+  $("move").addEventListener("click", guarded(async () => {
+    const target = $("move-to").value;
+    await editor.load(target);
+    const moved = editor.moveSelected(target);
+    message("info", `${moved.segments} segment(s) (with ${moved.stops} stop(s)) moved to route ${target}. Not saved yet.`);
+    await redraw();
+  }));
+  const undoRedo = async (which) => {
+    const label = which === "undo" ? editor.undo() : editor.redo();
+    if (label) message("info", `${which === "undo" ? "Undone" : "Redone"}: ${label}.`);
+    await redraw();
+  };
+  $("undo").addEventListener("click", guarded(() => undoRedo("undo")));
+  $("redo").addEventListener("click", guarded(() => undoRedo("redo")));
+  document.addEventListener("keydown", guarded(async (event) => {
+    if (!(event.ctrlKey || event.metaKey) || event.target.matches("input[type=text], textarea")) return;
+    const key = event.key.toLowerCase();
+    if (key === "z" || key === "y") {
+      event.preventDefault();
+      await undoRedo(key === "y" || event.shiftKey ? "redo" : "undo");
+    }
+  }));
+  // The optimiser proposes; nothing changes until the proposal is accepted.
+  $("improve").addEventListener("click", guarded(async () => {
+    const routeId = editor.routeId;
+    const plan = editor.plan;
+    $("improve").disabled = true;
+    $("prediction-status").textContent = `Improving the sequence of route ${routeId}…`;
+    try {
+      const proposal = await sendJson("POST", ENDPOINTS.improve(routeId), { segments: serviceIds(plan), seconds: SOLVER_SECONDS });
+      editor.proposal = {
+        label: `improved sequence of ${routeId}`,
+        plans: new Map([[routeId, editor.planFromSteps(plan, proposal.steps)]]),
+        note: `Proposed driving order for route ${routeId} (${proposal.solver}): modelled deadhead ${fmt.number(proposal.deadhead_km_before, 2)} km → ${fmt.number(proposal.deadhead_km_after, 2)} km. The figures below are for the proposal.`,
+      };
+    } finally {
+      $("improve").disabled = false;
+    }
+    await redraw("#accept");
+  }));
+  $("balance").addEventListener("click", guarded(async () => {
+    const ids = [...editor.plans.keys()];
+    if (ids.length < 2) {
+      message("info", "Open a second route first (“Show on the map too”), then balance the open routes.");
+      return;
+    }
+    const answer = await sendJson("POST", ENDPOINTS.balance, {
+      routes: ids.map((id) => ({ route_id: id, segments: serviceIds(editor.plans.get(id)), stops: editor.plans.get(id).stops.length })),
+      tolerance_h: Number($("tolerance").value) || 0,
+    });
+    if (!answer.moves.length) {
+      message("info", `No move evens out routes ${ids.join(", ")} further (basis: ${answer.basis}).`);
+      return;
+    }
+    const plans = new Map(ids.map((id) => [id, copyPlan(editor.plans.get(id))]));
+    for (const move of answer.moves) {
+      const from = plans.get(move.from_route);
+      const to = plans.get(move.to_route);
+      const segment = from.segments.find((f) => f.properties.segment_id === move.segment_id);
+      from.segments = from.segments.filter((f) => f !== segment);
+      to.segments.push(segment);
+      to.stops.push(...from.stops.filter((s) => s.properties.segment_id === move.segment_id));
+      from.stops = from.stops.filter((s) => s.properties.segment_id !== move.segment_id);
+    }
+    editor.proposal = {
+      label: "balanced routes",
+      plans: new Map([...plans].filter(([id]) => answer.moves.some((m) => m.from_route === id || m.to_route === id))),
+      note: `Proposed: ${answer.moves.length} segment(s) move between routes ${ids.join(", ")} (basis: ${answer.basis}); each goes to a route it touches. Improve each route's sequence after accepting.`,
+    };
+    await redraw("#accept");
+  }));
+  $("accept").addEventListener("click", guarded(async () => {
+    const label = editor.accept();
+    if (label) message("info", `Accepted: ${label}. Not saved yet.`);
+    await redraw();
+  }));
+  $("discard").addEventListener("click", guarded(async () => {
+    editor.proposal = null;
+    await redraw();
   }));
   $("save").addEventListener("click", guarded(async () => {
     const features = [...editor.changed].flatMap((id) => planFeatures(id, editor.plans.get(id)));
@@ -187,8 +572,10 @@ startPage("plans", async () => {
     const result = await sendJson("POST", ENDPOINTS.save, { type: "FeatureCollection", features, note });
     const saved = Object.entries(result.versions).map(([id, v]) => `${id} → version ${v}`).join(", ");
     editor.changed.clear();
+    editor.done = [];
+    editor.undone = [];
     message("ok", `Saved: ${saved}.`);
-    await Promise.all([editor.render(), showVersions(editor.routeId)]);
+    await Promise.all([redraw(), showVersions(editor.routeId)]);
   }));
   $("export").addEventListener("click", guarded(() => download(ENDPOINTS.all, {}, "routes.geojson")));
   $("import-file").addEventListener("change", guarded(async (event) => {
@@ -206,7 +593,10 @@ startPage("plans", async () => {
     // Unsaved edits are superseded by the imported plans.
     editor.plans.clear();
     editor.changed.clear();
+    editor.done = [];
+    editor.undone = [];
     await show();
   }));
   await show();
+  bindMap();
 });
