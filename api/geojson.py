@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel
 
 
@@ -22,7 +23,8 @@ def point(lon: float, lat: float) -> dict[str, Any]:
     return {"type": "Point", "coordinates": [lon, lat]}
 
 
-def feature(geometry: dict[str, Any] | None, **properties: Any) -> dict[str, Any]:
+def feature(geometry: dict[str, Any] | orjson.Fragment | None, **properties: Any) -> dict[str, Any]:
+    """A Feature; a geometry already serialised (orjson.Fragment) is embedded as it is."""
     return {"type": "Feature", "geometry": geometry, "properties": properties}
 
 

@@ -3,7 +3,7 @@ the doors out read. Run by `fleetpilot rollup` (once, or as a service with --eve
 
 step                                              module
 ended and stale shifts → a queue N workers claim  queue.py (SKIP LOCKED under a lease, decision 0018)
-queued shifts → per-shift analytics               job.py (shift_metrics, shift_events, exposure)
+queued shifts → per-shift analytics               job.py (shift_metrics, shift_events, exposure, shift_tracks)
 exposure → day/week blocks (claimed SKIP LOCKED)  blocks.py (also the k-visible reader, decision 0004)
 blocks → known hotspots (90 days)                 known.py
 finished shifts → what-if legs and stop visits    whatif/prepare.py, in job.py's batches (read back by whatif/load.py)

@@ -4,7 +4,8 @@ Work is found, not scheduled: a shift is computed when it has ended and has no
 shift_metrics row, or when the ingest marked one of its vehicle-days stale in
 rollup_dirty (late data). Each batch of shifts is loaded in columnar form, analysed by
 ``fleetpilot.analytics.pipeline.analyse`` and its rows in shift_metrics, shift_events,
-cell_exposure and segment_exposure are replaced in one transaction, so a second run
+cell_exposure, segment_exposure and shift_tracks (the simplified route driven) are replaced
+in one transaction, so a second run
 changes nothing and a late batch recomputes only the shifts it touched. Then the day/week
 blocks of the days whose exposure changed are rebuilt, and the known hotspots (street
 segments significant over the last 90 days, which the driver's view marks) are rejudged when
@@ -23,18 +24,20 @@ from datetime import datetime, timedelta, timezone
 
 import asyncpg
 import numpy as np
+import orjson
 import shapely
 
 from fleetpilot.analytics.columns import DeviceEvents, Fixes
 from fleetpilot.analytics.geo import LocalFrame
 from fleetpilot.analytics.matching import LineIndex
 from fleetpilot.analytics.pipeline import Analysis, City, analyse, cell_events, event_segments, segment_events
+from fleetpilot.analytics.simplify import SimplifyParams, simplified_tracks
 from fleetpilot.analytics.whatif import assemble as whatif_assemble
 from fleetpilot.analytics.whatif.history import Plans
 from fleetpilot.db.copyout import copy_columns
 from fleetpilot.db.importer import init_codecs
 from fleetpilot.db.maintenance import refresh_time_rollups
-from fleetpilot.event_kinds import CELL_EXPOSURE, SEGMENT_EXPOSURE
+from fleetpilot.event_kinds import CELL_EXPOSURE, SAFETY, SEGMENT_EXPOSURE
 from fleetpilot.localtime import local_day, today
 from fleetpilot.rollup import queue
 from fleetpilot.rollup.blocks import refresh_blocks
@@ -44,6 +47,7 @@ from fleetpilot.rollup.whatif.prepare import PreparedLegs, prepare_batch, store_
 from fleetpilot.settings import get_settings
 
 CELL_KINDS = CELL_EXPOSURE
+SIMPLIFY = SimplifyParams()  # the crew's map of a shift (shift_tracks)
 FRAME_KEY = "analytics_frame"  # fleetpilot_meta: "lon0,lat0" fixed at the first rollup
 ZONE_KEY = "rollup_timezone"  # fleetpilot_meta: the zone whose local days the rollups are filed under
 
@@ -90,6 +94,14 @@ INSERT INTO shift_events (shift_id, ts, kind, source, lon, lat, magnitude, speed
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (shift_id, ts, kind) DO NOTHING
 """
+# Each shift's safety moments as stored, for the crew's shift list and trends (they counted
+# them per shift and request: ~60 % of those queries' buffers, EXPLAIN (ANALYZE, BUFFERS)).
+COUNT_SAFETY = """
+UPDATE shift_metrics m SET safety_events = (
+    SELECT count(*) FROM shift_events e WHERE e.shift_id = m.shift_id AND e.kind = ANY ($2::text[]))
+WHERE m.shift_id = ANY ($1::text[])
+"""
+SAFETY_KINDS = list(SAFETY)
 METRIC_COLUMNS = (
     "fixes",
     "distance_m",
@@ -338,7 +350,7 @@ async def _rollup_batch(
             prepared = prepare_batch(legs.city, await legs.plans(conn, shifts), shifts, fixes, device)
     if not len(fixes):
         with stages.timed("write"):
-            written = await _replace(conn, worker, ids, [], [], [], [], prepared)
+            written = await _replace(conn, worker, ids, [], [], [], [], [], prepared)
         return written, 0, 0
     present = np.unique(fixes.vehicle)  # shifts with at least one fix, in track order
     shift_of_track = [shifts[int(i)] for i in present]
@@ -346,13 +358,15 @@ async def _rollup_batch(
     plans = [planned.get((s["route_id"], s["route_version"])) for s in shift_of_track]
     with stages.timed("analyse"):
         analysis = analyse(fixes, city, plans, windows=windows, device=device)
+        lines = simplified_tracks(analysis.track, analysis.stops, SIMPLIFY)
     with stages.timed("write"):
         days = [local_day(s["starts_at"], tz) for s in shift_of_track]
         metrics = _metric_rows(analysis, city, shift_of_track, days)
         events = _event_rows(analysis, city, names, shift_of_track)
         cells = _cell_rows(analysis, city, shift_of_track, days)
         segments = _segment_rows(analysis, city, shift_of_track, days)
-        written = await _replace(conn, worker, ids, metrics, events, cells, segments, prepared)
+        tracks = _track_rows(analysis, lines, shift_of_track)
+        written = await _replace(conn, worker, ids, metrics, events, cells, segments, tracks, prepared)
     return written, len(fixes), len(events)
 
 
@@ -379,7 +393,7 @@ async def _read_batch(conn: asyncpg.Connection, args) -> tuple[Fixes, DeviceEven
 
 
 async def _replace(
-    conn, worker: str, shift_ids, metrics, events, cells, segments, prepared: PreparedLegs | None
+    conn, worker: str, shift_ids, metrics, events, cells, segments, tracks, prepared: PreparedLegs | None
 ) -> int:
     """Replace the rows of the shifts ``worker`` still holds and take them off the queue."""
     async with conn.transaction():
@@ -388,14 +402,16 @@ async def _replace(
             shift_ids = [s for s in shift_ids if s in held]
             metrics, events = [r for r in metrics if r[0] in held], [r for r in events if r[0] in held]
             cells, segments = [r for r in cells if r[2] in held], [r for r in segments if r[2] in held]
+            tracks = [r for r in tracks if r[0] in held]
             if prepared is not None:
                 prepared = prepared.only(held)
         if prepared is not None:  # same transaction: prepared_at = computed_at, nothing left to redo
             await store_prepared(conn, prepared)
-        for table in ("shift_metrics", "shift_events", "cell_exposure", "segment_exposure"):
+        for table in ("shift_metrics", "shift_events", "cell_exposure", "segment_exposure", "shift_tracks"):
             await conn.execute(f"DELETE FROM {table} WHERE shift_id = ANY($1::text[])", shift_ids)
         await conn.executemany(INSERT_METRICS, metrics)
         await conn.executemany(INSERT_EVENT, events)
+        await conn.execute(COUNT_SAFETY, shift_ids, SAFETY_KINDS)
         await conn.copy_records_to_table(
             "cell_exposure",
             records=cells,
@@ -405,6 +421,9 @@ async def _replace(
             "segment_exposure",
             records=segments,
             columns=["segment_id", "day", "shift_id", "passes", *SEGMENT_EXPOSURE, "mean_speed_mps"],
+        )
+        await conn.copy_records_to_table(
+            "shift_tracks", records=tracks, columns=["shift_id", "tolerance_m", "fixes", "points", "coordinates"]
         )
         await queue.finish(conn, shift_ids, worker)
     return len(shift_ids)
@@ -430,6 +449,15 @@ def _metric_rows(analysis: Analysis, city: City, shifts, days) -> list[tuple]:
             )
         )
     return rows
+
+
+def _track_rows(analysis: Analysis, lines: list[np.ndarray], shifts) -> list[tuple]:
+    """shift_tracks rows: the simplified line as JSON text, stored and sent as it is."""
+    fixes = (analysis.track.stops - analysis.track.starts).tolist()
+    return [
+        (shift["shift_id"], SIMPLIFY.tolerance_m, n, len(line), orjson.dumps(line.tolist()).decode())
+        for shift, n, line in zip(shifts, fixes, lines)
+    ]
 
 
 def _event_rows(analysis: Analysis, city: City, names: dict[str, str], shifts) -> list[tuple]:

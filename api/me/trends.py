@@ -25,7 +25,8 @@ MY_SHIFTS = """
 SELECT (s.starts_at AT TIME ZONE $4)::date AS day,
        extract(epoch FROM s.ends_at - s.starts_at)::float8 AS on_duty_s,
        m.distance_m, m.idle_s, m.break_s, m.coverage,
-       (SELECT count(*) FROM shift_events e WHERE e.shift_id = s.shift_id AND e.kind = ANY ($3)) AS events
+       coalesce(m.safety_events,  -- stored by the rollup (migration 0030); counted for older rollups
+                (SELECT count(*) FROM shift_events e WHERE e.shift_id = s.shift_id AND e.kind = ANY ($3))) AS events
 FROM shift_crew c JOIN shifts s ON s.shift_id = c.shift_id
 LEFT JOIN shift_metrics m ON m.shift_id = s.shift_id
 WHERE c.person_id = $1 AND s.starts_at >= $2

@@ -78,8 +78,8 @@ def collected(retention_days: int, zone_policy: str, deadletter_days: int, skew_
             kept="kept after raw data is deleted (figures only, no positions)",
         ),
         DataItem(
-            what="per-shift positions derived from the above: stop points, where safety events happened, the "
-            "streets and cells each shift passed",
+            what="per-shift positions derived from the above: stop points, the route driven simplified for the "
+            "crew's map, where safety events happened, the streets and cells each shift passed",
             when="computed from the above, keyed by shift and vehicle, never by name",
             kept=f"{retention_days} days, then deleted with the raw data; per-street and per-cell weekly totals stay",
         ),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import orjson
 from fastapi import APIRouter, Path, Query, Response
@@ -47,10 +47,17 @@ async def my_shift(access: Allowed(Capability.OWN_DATA), conn: Conn, shift_id: S
     response_model=FeatureCollection,
     responses={200: {"content": {GEOJSON: {}}}, 404: {"description": "not my shift"}},
 )
-async def my_shift_track(access: Allowed(Capability.OWN_DATA), conn: Conn, shift_id: ShiftId) -> Response:
-    """The route I drove (thinned), the planned segments (missed ones flagged) and events, as GeoJSON."""
+async def my_shift_track(
+    access: Allowed(Capability.OWN_DATA),
+    conn: Conn,
+    shift_id: ShiftId,
+    detail: Annotated[Literal["simplified", "raw"], Query()] = "simplified",
+) -> Response:
+    """The route I drove, the planned segments (missed ones flagged) and events, as GeoJSON.
+    The route is simplified (every position within `tolerance_m` of the line) or, with
+    `detail=raw`, my raw positions (one every `step_s` seconds) while they are kept."""
     grant = await policy.own_shift(conn, policy.own_person(access), shift_id)
-    return Response(orjson.dumps(await service.shift_track(conn, grant)), media_type=GEOJSON)
+    return Response(orjson.dumps(await service.shift_track(conn, grant, raw=detail == "raw")), media_type=GEOJSON)
 
 
 @router.get("/shifts", response_model=list[ShiftRef])
@@ -84,5 +91,5 @@ async def open_shift(
     crew member, who sees it in their own access log."""
     grant = await policy.shift_for_purpose(conn, access, shift_id, body.purpose)
     detail = await service.shift_detail(conn, grant)
-    track = await service.shift_track(conn, grant)
+    track = await service.shift_track(conn, grant, raw=True)  # the audited look at the raw positions
     return Response(orjson.dumps({"shift": orjson.Fragment(detail), "track": track}), media_type=JSON)

@@ -1,9 +1,10 @@
 """Reading shifts: lists of a person's own shifts, one shift's detail and its track.
 
 Every function takes a scope issued by the policy (OwnPerson or ShiftGrant), never a
-bare person or shift id from the request. Metrics and events come from the rollups
-(shift_metrics, shift_events); only the track reads raw fixes, bounded by the shift
-window and thinned to at most MAX_TRACK_POINTS points.
+bare person or shift id from the request. Metrics, events and the route driven come from
+the rollups (shift_metrics, shift_events, shift_tracks: simplified by the rollup job); only
+the raw track (asked for, or a shift not rolled up yet) reads raw fixes, bounded by the
+shift window and thinned to at most MAX_TRACK_POINTS points.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ SAFETY_KINDS = list(SAFETY)
 LIST_OWN = """
 SELECT s.shift_id, s.vehicle_id, s.route_id, s.starts_at, s.ends_at,
        m.distance_m / 1000.0 AS distance_km, m.coverage,
-       (SELECT count(*) FROM shift_events e WHERE e.shift_id = s.shift_id AND e.kind = ANY ($6)) AS safety_events,
+       -- Stored by the rollup (migration 0030); counted here only for a shift rolled up before.
+       coalesce(m.safety_events,
+                (SELECT count(*) FROM shift_events e WHERE e.shift_id = s.shift_id AND e.kind = ANY ($6))) AS safety_events,
        count(*) OVER () AS total
 FROM shift_crew c
 JOIN shifts s ON s.shift_id = c.shift_id
@@ -98,8 +101,17 @@ CROSS JOIN LATERAL (
     ORDER BY ts LIMIT 1
 ) f
 """
+# The shift's outcome and its stored simplified line (NULLs when not rolled up yet).
+OUTCOME = """
+SELECT m.missed_segments, m.no_data_segments, t.tolerance_m, t.fixes, t.points, t.coordinates::text AS coordinates
+FROM (SELECT $1::text AS shift_id) s
+LEFT JOIN shift_metrics m ON m.shift_id = s.shift_id
+LEFT JOIN shift_tracks t ON t.shift_id = s.shift_id
+"""
+# Geometry as text: embedded in the answer as it is (an orjson Fragment), never parsed.
 PLANNED = """
-SELECT seq, segment_id, service, geometry FROM route_segments WHERE route_id = $1 AND version = $2 ORDER BY seq
+SELECT seq, segment_id, service, geometry::text AS geometry
+FROM route_segments WHERE route_id = $1 AND version = $2 ORDER BY seq
 """
 LOOKUP = """
 SELECT shift_id, vehicle_id, route_id, starts_at, ends_at FROM shifts
@@ -138,37 +150,42 @@ def track_step_s(grant: ShiftGrant) -> int:
     return max(1, math.ceil((grant.ends_at - grant.starts_at).total_seconds() / MAX_TRACK_POINTS))
 
 
-async def shift_track(conn: asyncpg.Connection, grant: ShiftGrant) -> dict[str, Any]:
-    """The shift as GeoJSON: route driven (thinned), planned segments (missed and no-data ones
-    flagged: a segment serviced while the unit had no fix is unknown, not missed), events.
+async def shift_track(conn: asyncpg.Connection, grant: ShiftGrant, raw: bool = False) -> dict[str, Any]:
+    """The shift as GeoJSON: route driven, planned segments (missed and no-data ones flagged: a
+    segment serviced while the unit had no fix is unknown, not missed), events.
 
-    The driven line's coordinates stay pre-serialised JSON (an orjson Fragment) from the
-    database to the response, so they are never turned into Python floats.
+    The route driven is the rollup's simplified line (shift_tracks, every fix within
+    ``tolerance_m`` of it); ``raw`` (or a shift not rolled up yet) reads the raw fixes and
+    thins them to one per ``step_s``. Either way its coordinates stay pre-serialised JSON (an
+    orjson Fragment) from the database to the response, never Python floats.
     """
-    step = track_step_s(grant)
-    driven = await conn.fetchrow(TRACK, grant.vehicle_id, grant.starts_at, grant.ends_at, float(step))
-    outcome = await conn.fetchrow(
-        "SELECT missed_segments, no_data_segments FROM shift_metrics WHERE shift_id = $1", grant.shift_id
+    outcome = await conn.fetchrow(OUTCOME, grant.shift_id)
+    missed = set(outcome["missed_segments"] or ())
+    no_data = set(outcome["no_data_segments"] or ())
+    if outcome["coordinates"] is not None and not raw:
+        coordinates, points = outcome["coordinates"], outcome["points"]
+        about = {"simplified": True, "tolerance_m": outcome["tolerance_m"], "fixes": outcome["fixes"]}
+        kept = True  # the line expires with the raw fixes (migration 0030)
+    else:
+        step = track_step_s(grant)
+        thinned = await conn.fetchrow(TRACK, grant.vehicle_id, grant.starts_at, grant.ends_at, float(step))
+        coordinates, points = thinned["coordinates"], thinned["points"]
+        about, kept = {"simplified": False, "step_s": step}, points > 0
+    line = {"type": "LineString", "coordinates": orjson.Fragment(coordinates)}
+    driven = feature(
+        line if points >= 2 else None,
+        kind="driven",
+        shift_id=grant.shift_id,
+        points=points,
+        **about,
+        raw_data_available=kept,
     )
-    missed = set(outcome["missed_segments"]) if outcome else set()
-    no_data = set(outcome["no_data_segments"]) if outcome else set()
-    features = [
-        feature(
-            {"type": "LineString", "coordinates": orjson.Fragment(driven["coordinates"])}
-            if driven["points"] >= 2
-            else None,
-            kind="driven",
-            shift_id=grant.shift_id,
-            points=driven["points"],
-            step_s=step,
-            raw_data_available=driven["points"] > 0,
-        )
-    ]
+    features = [driven]
     if grant.route_id is not None and grant.route_version is not None:
         for row in await conn.fetch(PLANNED, grant.route_id, grant.route_version):
             features.append(
                 feature(
-                    row["geometry"],
+                    orjson.Fragment(row["geometry"]),
                     kind="planned",
                     seq=row["seq"],
                     segment_id=row["segment_id"],

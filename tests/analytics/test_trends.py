@@ -4,9 +4,10 @@ import inspect
 
 import numpy as np
 import pytest
+from scipy.stats import binomtest
 
 from fleetpilot.analytics import trends
-from fleetpilot.analytics.trends import TrendParams, poisson_interval, weekly_trend
+from fleetpilot.analytics.trends import TrendParams, binomial_two_sided_p, poisson_interval, weekly_trend
 
 
 def test_garwood_intervals_by_the_book():
@@ -48,6 +49,16 @@ def test_a_clear_improvement_is_flagged_as_fewer():
     events = np.full(12, 9)
     events[-1] = 0
     assert weekly_trend(_weeks(12), events, km, TrendParams(baseline_weeks=8)).change[-1] == "fewer"
+
+
+def test_the_change_test_is_scipys_exact_binomial_test_for_many_weeks_at_once():
+    rng = np.random.default_rng(11)
+    n = np.concatenate([[1, 1, 2, 10, 10, 40], rng.integers(1, 300, 200)])
+    share = np.concatenate([[0.5, 0.01, 0.5, 0.1, 0.5, 0.125], rng.uniform(0.01, 0.6, 200)])
+    k = np.concatenate([[0, 1, 1, 1, 5, 5], rng.binomial(n[6:], np.clip(share[6:] * rng.uniform(0.3, 2.5, 200), 0, 1))])
+    expected = [binomtest(int(a), int(b), float(c)).pvalue for a, b, c in zip(k, n, share)]
+    assert binomial_two_sided_p(k, n, share) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert binomial_two_sided_p(np.zeros(0), np.zeros(0), np.zeros(0)).shape == (0,)
 
 
 def test_records_are_plain_values():

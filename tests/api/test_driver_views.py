@@ -85,11 +85,55 @@ def test_my_track_is_the_thinned_route_driven_within_my_shift(shared_api):
     assert [f["properties"]["event"] for f in features if f["properties"]["kind"] == "event"] == ["harsh_brake"]
 
 
+def test_my_track_is_the_rollups_simplified_line_and_raw_positions_on_demand(api):
+    shift_id = api.world.track_shift
+    line = [[13.4, 52.5], [13.401, 52.5], [13.401, 52.501]]
+    api.sql(
+        "INSERT INTO shift_tracks (shift_id, tolerance_m, fixes, points, coordinates) VALUES ($1, 10, 600, 3, $2)",
+        shift_id,
+        json.dumps(line),
+    )
+    response = api.get(f"{ME}/shifts/{shift_id}/track", "driver")
+    assert response.headers["content-type"] == "application/geo+json"
+    features = response.json()["features"]
+    driven = features[0]
+    assert driven["geometry"] == {"type": "LineString", "coordinates": line}
+    assert driven["properties"] == {
+        "kind": "driven",
+        "shift_id": shift_id,
+        "points": 3,
+        "simplified": True,
+        "tolerance_m": 10.0,
+        "fixes": 600,
+        "raw_data_available": True,
+    }
+    # The rest of the map is the same as with the raw positions.
+    raw = api.get(f"{ME}/shifts/{shift_id}/track", "driver", params={"detail": "raw"}).json()["features"]
+    assert raw[1:] == features[1:]
+    assert raw[0]["properties"]["simplified"] is False and raw[0]["properties"]["points"] == math.ceil(
+        600 / raw[0]["properties"]["step_s"]
+    )
+    assert {lat for _, lat in raw[0]["geometry"]["coordinates"]} == {52.5}
+    assert api.get(f"{ME}/shifts/{shift_id}/track", "driver", params={"detail": "all"}).status_code == 422
+
+
 def test_a_shift_past_retention_has_an_empty_track(shared_api):
     shift_id = next(s for s in shared_api.world.ana_shifts if s != shared_api.world.track_shift)
     features = shared_api.get(f"{ME}/shifts/{shift_id}/track", "driver").json()["features"]
     driven = features[0]
     assert driven["geometry"] is None and driven["properties"]["raw_data_available"] is False
+
+
+def test_the_list_and_trends_read_the_rollups_stored_safety_count(api):
+    """A shift rolled up since migration 0030 has its safety moments counted once, by the
+    rollup (shift_metrics.safety_events); older rollups (NULL) are counted per request."""
+    shift_id = api.world.track_shift
+    api.sql("UPDATE shift_metrics SET safety_events = 4 WHERE shift_id = $1", shift_id)
+    shifts = api.get(f"{ME}/shifts", "driver", params=_all_time(api)).json()["shifts"]
+    counts = {s["shift_id"]: s["safety_events"] for s in shifts}
+    assert counts[shift_id] == 4 and set(counts.values()) == {1, 4}
+    weeks = api.get(f"{ME}/trends", "driver", params={"weeks": 8}).json()["weeks"]
+    assert sum(w["safety_events"] for w in weeks) == len(shifts) - 1 + 4
 
 
 def test_trends_compare_me_with_my_own_past_only(shared_api):

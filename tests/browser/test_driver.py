@@ -276,6 +276,31 @@ WHERE s.shift_id = $1 AND NOT rs.segment_id = ANY (m.missed_segments)
 ORDER BY rs.seq LIMIT 3"""
 
 
+DRIVEN_ON_MAP_JS = """() => {
+  const trace = document.getElementById("shift-map").data.find((t) => t.name === "Route you drove");
+  return trace ? trace.x.filter((x) => x !== null).length : 0;  // lines end with a null separator
+}"""
+
+
+@pytest.mark.parametrize("size", ["phone", "desktop"])
+def test_the_route_driven_is_the_rollups_simplified_line(browser, pilot, size):
+    """The map draws the line the rollup simplified (shift_tracks), every position within its
+    tolerance, and says so; no raw fixes are read for it."""
+    latest = pilot.own_shifts[0]
+    (track,) = pilot.sql("SELECT points, tolerance_m, fixes FROM shift_tracks WHERE shift_id = $1", latest)
+    assert 2 <= track["points"] < track["fixes"] / 20
+    context = signed_in_context(browser, pilot.base, pilot.tokens["driver"], PHONE if size == "phone" else DESKTOP)
+    page = context.new_page()
+    page.watch = Watch().attach(page)
+    open_page(page, "driver.html")
+    assert page.evaluate(DRIVEN_ON_MAP_JS) == track["points"]
+    note = page.inner_text("#map-note")
+    assert f"simplified: every recorded position is within {track['tolerance_m']:g} m of the line" in note
+    assert horizontal_overflow(page) <= 0 and page.watch.problems() == []
+    screenshot(page, f"driver-simplified-route-{size}")
+    context.close()
+
+
 def test_streets_due_in_a_data_gap_show_as_unknown_not_missed(driver_page, browser, pilot, axe):
     """A shift whose unit sent nothing while three streets were due (set in its rollup as the
     rollup stores it): the crew sees them as "unknown — no data" on the map and in the list,

@@ -2,7 +2,8 @@
 
 Before: 96 expired shifts kept 29,054 stop points, 1,829 event positions and their per-shift
 street exposure forever. Now retention clears stop points and event positions and removes
-per-shift exposure rows of expired shifts, while the weekly/daily exposure blocks (aggregates
+the simplified route driven (shift_tracks, migration 0030) and per-shift exposure rows of
+expired shifts, while the weekly/daily exposure blocks (aggregates
 over many shifts) keep their sums, so hotspot figures of old weeks do not change."""
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ async def _seed(conn: asyncpg.Connection, days_ago: list[int]) -> list[str]:
             STOPS,
         )
         await conn.execute(
+            "INSERT INTO shift_tracks (shift_id, tolerance_m, fixes, points, coordinates) "
+            "VALUES ($1, 10, 100, 2, '[[13.41, 52.51], [13.42, 52.51]]')",
+            shift_id,
+        )
+        await conn.execute(
             "INSERT INTO shift_events (shift_id, ts, kind, source, lon, lat, context) "
             "VALUES ($1, $2, 'harsh_brake', 'device', 13.412345, 52.512345, "
             '\'{"segment_id": "seg-a", "speed_limit_kmh": 30}\')',
@@ -66,6 +72,7 @@ async def _seed(conn: asyncpg.Connection, days_ago: list[int]) -> list[str]:
 POSITIONS = """
 SELECT s.shift_id,
        (SELECT jsonb_array_length(stop_points) FROM shift_metrics m WHERE m.shift_id = s.shift_id) AS stops,
+       (SELECT count(*) FROM shift_tracks t WHERE t.shift_id = s.shift_id) AS tracks,
        (SELECT count(*) FROM shift_events e WHERE e.shift_id = s.shift_id AND e.lon IS NOT NULL) AS event_positions,
        (SELECT count(*) FROM shift_events e WHERE e.shift_id = s.shift_id AND e.context ? 'segment_id') AS event_streets,
        (SELECT count(*) FROM shift_events e WHERE e.shift_id = s.shift_id) AS events,
@@ -101,11 +108,12 @@ def test_no_per_shift_position_survives_retention_but_the_blocks_keep_their_sums
     assert result.shifts_positions_expired == 3
     for shift_id in expired:
         row = rows[shift_id]
-        assert (row["stops"], row["event_positions"], row["event_streets"], row["exposure_rows"]) == (0, 0, 0, 0), row
+        positions = (row["stops"], row["tracks"], row["event_positions"], row["event_streets"], row["exposure_rows"])
+        assert positions == (0, 0, 0, 0, 0), row
         assert row["events"] == 1  # the crew's safety record keeps the event, without where
     for shift_id in kept:
         row = rows[shift_id]
-        assert (row["stops"], row["event_positions"], row["exposure_rows"]) == (1, 1, 2), row
+        assert (row["stops"], row["tracks"], row["event_positions"], row["exposure_rows"]) == (1, 1, 1, 2), row
     assert before == after and before["cell_passes"] == 15  # aggregates unchanged, not rebuilt from nothing
     assert stale == 0
 

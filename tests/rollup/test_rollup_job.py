@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import asyncpg
 import pytest
 from support import run
 
+from fleetpilot.event_kinds import SAFETY
 from fleetpilot.rollup.job import run_rollup
 from fleetpilot.simload import load_run
 from fleetsim.offline import generate_fleet
 
-TABLES = ("shift_metrics", "shift_events", "cell_exposure", "segment_exposure")
+TABLES = ("shift_metrics", "shift_events", "cell_exposure", "segment_exposure", "shift_tracks")
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +59,17 @@ def test_rollup_computes_every_shift_then_is_a_no_op(db_url, fleet):
         assert row["distance_m"] > 1000 and 0 <= row["coverage"] <= 1
         assert row["collection_s"] + row["deadhead_s"] + row["facility_s"] + row["break_s"] + row["idle_s"] > 0
     assert {r["shift_id"] for r in snap["cell_exposure"]} == set(metrics)
+    safety = dict.fromkeys(metrics, 0)
+    for event in snap["shift_events"]:
+        safety[event["shift_id"]] += event["kind"] in SAFETY
+    assert {k: r["safety_events"] for k, r in metrics.items()} == safety and sum(safety.values()) > 0
+    # The route driven, simplified for the crew's map: a few hundred of each shift's fixes.
+    tracks = {r["shift_id"]: r for r in snap["shift_tracks"]}
+    assert set(tracks) == set(metrics)
+    for shift_id, track in tracks.items():
+        line = json.loads(track["coordinates"])
+        assert track["fixes"] == metrics[shift_id]["fixes"] and track["tolerance_m"] == 10
+        assert track["points"] == len(line) and 20 < len(line) < 0.05 * track["fixes"], (len(line), track["fixes"])
     assert all(r["passes"] >= 1 for r in snap["segment_exposure"])
     assert truth == {} or set(truth) == set(metrics)
 

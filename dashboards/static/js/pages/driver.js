@@ -108,7 +108,7 @@ async function renderMap(shift, track, city) {
   });
   const raw = driven[0]?.properties;
   $("map-note").textContent = driven.length
-    ? `Dark line: where the truck went during your shift (one point every ${raw.step_s} s). Blue: the planned route; red dots: planned streets not driven${noData.length ? "; grey dashes: unknown — the unit sent no positions when they were due, so they are not counted as missed" : ""}. Diamonds: safety moments, dark red at known hotspots.${stops.length ? " Green dots: where the truck stopped (tap one for its time and length)." : ""}`
+    ? `Dark line: where the truck went during your shift (${raw.simplified ? `simplified: every recorded position is within ${raw.tolerance_m} m of the line` : `one point every ${raw.step_s} s`}). Blue: the planned route; red dots: planned streets not driven${noData.length ? "; grey dashes: unknown — the unit sent no positions when they were due, so they are not counted as missed" : ""}. Diamonds: safety moments, dark red at known hotspots.${stops.length ? " Green dots: where the truck stopped (tap one for its time and length)." : ""}`
     : "The positions of this shift are no longer kept (raw data is deleted after the retention period); the figures above remain.";
 }
 
