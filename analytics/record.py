@@ -81,8 +81,8 @@ def visit_queues(track: Track, visits: Visits, site_stops: Stops, stop_site: np.
     site_stops: stops (stay points) whose centre is inside a geofence, and stop_site the
     geofence of each. A visit's stops are those in its geofence whose first stationary fix
     falls within the visit; its last stop is where it was served (tipping). Queue time =
-    from the start of its first stop (it joined the queue) to the end of its last stop but
-    one (it left its last place in the line); 0 with a single stop. Driving from the gate to
+    from the first stationary fix of its first stop (it joined the queue) to the last of its
+    last stop but one (it left its last place in the line); 0 with a single stop. Driving from the gate to
     the end of the queue, and from the head of the queue onto the tip, is not waiting.
     """
     n = len(visits)
@@ -100,8 +100,13 @@ def visit_queues(track: Track, visits: Visits, site_stops: Stops, stop_site: np.
         & (visits.facility[vc] == stop_site)
     )
     # Stops and visits are both in (track, time) order, so v is sorted: each visit's stops
-    # are one slice of it.
-    v, start, end = v[ok], site_stops.t_start[ok], site_stops.t_end[ok]
+    # are one slice of it. The wait is timed between stationary fixes seen, not from the
+    # edges a stop is given across a dropout (Stops.t_start/t_end): those assume the truck
+    # kept its last seen speed, but a truck reaching a queue has slowed inside the gap (off an
+    # 80 km/h road onto a 20 km/h access road: 25.5 s too early on the irregular city), so
+    # they could make the queue longer than it was; seen fixes keep it a lower bound.
+    t = track.fixes.t
+    v, start, end = v[ok], t[site_stops.first[ok]], t[site_stops.last[ok]]
     lo = np.searchsorted(v, np.arange(n), side="left")
     hi = np.searchsorted(v, np.arange(n), side="right")
     queued = hi - lo >= 2

@@ -41,16 +41,20 @@ def _geofences(frame) -> Geofences:
     )
 
 
-def _queue_of(build, *pieces):
+def _queue_of(build, *pieces, lost: slice = slice(0, 0)):
     """Track from (fixes, metres per step, speed m/s) pieces along x from 4000 m (the
-    landfill geofence spans x 5000–5200); returns the queue times of its visits."""
+    landfill geofence spans x 5000–5200), one fix a second but the rows `lost` (a GPS
+    dropout); returns the queue times of its visits."""
     x, speed, here = [], [], 4000.0
     for n, step, v in pieces:
         for _ in range(n):
             here += step
             x.append(here)
             speed.append(v)
-    track = build_track(build.fixes(np.array(x), np.zeros(len(x)), speed=np.array(speed)), build.frame)
+    keep = np.ones(len(x), dtype=bool)
+    keep[lost] = False
+    x, speed, t = np.array(x)[keep], np.array(speed)[keep], np.arange(len(x), dtype=float)[keep]
+    track = build_track(build.fixes(x, np.zeros(len(x)), t=t, speed=speed), build.frame)
     geo = _geofences(build.frame)
     found = detect_stops(track)
     split = split_activity(track, found, np.zeros(len(x), dtype=bool), geo)
@@ -73,6 +77,29 @@ def test_queue_runs_from_joining_the_line_to_leaving_its_last_place(build):
     assert [geo.ids[f] for f in split.visits.facility] == ["landfill-1"]
     # First fix of the first wait (row 103) to the last fix of the second (row 266).
     assert queue.tolist() == [pytest.approx(266 - 103)]
+
+
+def test_a_dropout_over_joining_the_line_never_makes_the_queue_longer(build):
+    """The truck comes off a fast road at 20 m/s, slows to 5 m/s on the access road and joins
+    the line; the fixes from its last 20 m/s second to 9 s after it stopped are lost. The stop's
+    hidden arrival, estimated at the last seen speed, would be 39 s early (230 m at 20 m/s
+    instead of at 5 m/s): the queue is timed from the stationary fixes seen, so it is shorter
+    than the true one, by no more than the dropout's share of the line."""
+    queue, split, _ = _queue_of(
+        build,
+        (40, 20.0, 20.0),  # to x 4800
+        (46, 5.0, 5.0),  # to x 5030, the end of the line, at row 85
+        (100, 0.0, 0.0),  # rows 86–185: first place in the line
+        (4, 2.0, 2.0),
+        (60, 0.0, 0.0),  # rows 190–249: second place
+        (10, 4.0, 4.0),
+        (300, 0.0, 0.0),
+        (100, 10.0, 10.0),
+        lost=slice(40, 95),
+    )
+    true_queue = 249 - 86
+    assert len(split.visits) == 1
+    assert true_queue - 9 <= queue[0] <= true_queue
 
 
 def test_a_visit_served_at_once_has_no_queue(build):
