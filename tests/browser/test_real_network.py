@@ -88,3 +88,36 @@ def test_the_maps_draw_the_real_network(browser, helsinki, which, width):
         assert drawn > 0, shot
     finally:
         context.close()
+
+
+# The facilities the live map shows whole or not at all: each outline's box against the view.
+FACILITIES_JS = """() => {
+  const el = document.getElementById("live-map");
+  const [x0, x1] = el._fullLayout.xaxis.range;
+  const [y0, y1] = el._fullLayout.yaxis.range;
+  const trace = el.data.find((t) => t.fill === "toself");
+  const boxes = [];
+  let box = null;
+  for (let i = 0; i <= trace.x.length; i += 1) {
+    const [x, y] = [trace.x[i], trace.y[i]];
+    if (x === null || x === undefined) { if (box) boxes.push(box); box = null; continue; }
+    box = box ? [Math.min(box[0], x), Math.max(box[1], x), Math.min(box[2], y), Math.max(box[3], y)] : [x, x, y, y];
+  }
+  const inside = (b) => b[0] >= x0 && b[1] <= x1 && b[2] >= y0 && b[3] <= y1;
+  const outside = (b) => b[1] < x0 || b[0] > x1 || b[3] < y0 || b[2] > y1;
+  return { whole: boxes.filter(inside).length, out: boxes.filter(outside).length, all: boxes.length };
+}"""
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_the_live_map_shows_the_facilities_at_the_citys_edge_whole(browser, helsinki, viewport):
+    """The depot and transfer station sit off the outermost junctions: the map takes them in
+    (on a phone they were cut in half by its edge); the landfill, 3 km out, stays off it."""
+    context = context_for(browser, helsinki.base, helsinki.tokens["supervisor"], viewport)
+    page = context.new_page()
+    try:
+        open_page(page, "live.html")
+        facilities = page.evaluate(FACILITIES_JS)
+        assert facilities == {"whole": 3, "out": 1, "all": 4}, facilities
+    finally:
+        context.close()

@@ -152,7 +152,9 @@ export function nearestStreet(city, lon, lat) {
 /**
  * The box around the city's streets without its outliers (the 1st to 99th percentile of their
  * points, so a long road out to the landfill does not shrink the city to a corner of the map),
- * widened to take in every marker (trucks, events).
+ * widened to take in the facilities at the city's edge (a depot or transfer station off the
+ * outermost junction, cut in half on a phone otherwise; not the landfill kilometres out) and
+ * every marker (trucks, events).
  */
 function cityExtent(traces) {
   const xs = [];
@@ -170,12 +172,43 @@ function cityExtent(traces) {
   const [sx, sy] = [sorted(xs), sorted(ys)];
   const at = (v, q) => v[Math.round(q * (v.length - 1))];
   const box = { x0: at(sx, 0.01), x1: at(sx, 0.99), y0: at(sy, 0.01), y1: at(sy, 0.99) };
+  // Near: within a quarter of the city's span (east-west degrees scaled to north-south ones).
+  const kx = Math.cos((((box.y0 + box.y1) / 2) * Math.PI) / 180);
+  const near = 0.25 * Math.max((box.x1 - box.x0) * kx, box.y1 - box.y0);
+  for (const part of polygons(traces.filter((t) => t.fill === "toself"))) {
+    const outX = Math.max(box.x0 - part.x0, part.x1 - box.x1, 0) * kx;
+    const outY = Math.max(box.y0 - part.y0, part.y1 - box.y1, 0);
+    if (Math.max(outX, outY) > near) continue;
+    box.x0 = Math.min(box.x0, part.x0); box.x1 = Math.max(box.x1, part.x1);
+    box.y0 = Math.min(box.y0, part.y0); box.y1 = Math.max(box.y1, part.y1);
+  }
   const markers = extent(traces.filter((t) => t.mode === "markers"));
   if (traces.some((t) => t.mode === "markers" && (t.x || []).length)) {
     box.x0 = Math.min(box.x0, markers.x0); box.x1 = Math.max(box.x1, markers.x1);
     box.y0 = Math.min(box.y0, markers.y0); box.y1 = Math.max(box.y1, markers.y1);
   }
   return box;
+}
+
+/** The box of each null-separated ring of the traces (one per facility outline). */
+function polygons(traces) {
+  const boxes = [];
+  for (const t of traces) {
+    let box = null;
+    for (let i = 0; i <= (t.x || []).length; i += 1) {
+      const x = t.x[i];
+      const y = t.y[i];
+      if (x === null || x === undefined || y === null || y === undefined) {
+        if (box) boxes.push(box);
+        box = null;
+        continue;
+      }
+      box = box
+        ? { x0: Math.min(box.x0, x), x1: Math.max(box.x1, x), y0: Math.min(box.y0, y), y1: Math.max(box.y1, y) }
+        : { x0: x, x1: x, y0: y, y1: y };
+    }
+  }
+  return boxes;
 }
 
 function extent(traces) {
