@@ -7,7 +7,12 @@ streets forwards only); deadhead runs on the shortest street path respecting one
 from the depot's gate back to it (fleetpilot.analytics.whatif.arcroute). Per route: deadhead km
 and total time of the simulator's own plan (the "paper" walk), of the heuristic, of OR-Tools
 after --solver-seconds from scratch and from the plan (warm start), each one's solve time and gap to the best either finds given
---best-seconds, and when OR-Tools first came within 2 % of that best.
+--best-seconds, and when OR-Tools first came within 2 % of that best. ``plans_page``: the plans page's "Improve
+sequence" as the API runs it (api/route_plans/edit.py → analytics.whatif.plan_edit.sequence):
+the street graph from the city layer, each planned service segment one task (a run of segments
+may be split), the node nearest the depot's centroid as start and end, OR-Tools from the plan for
+--solver-seconds; its deadhead is modelled on that instance, so it is compared with the route's own
+plan on the same instance, not with the gap above.
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
+from fleetpilot.analytics.geo import LocalFrame
+from fleetpilot.analytics.whatif import plan_edit
 from fleetpilot.analytics.whatif.arcroute import ArcInstance, deadhead_of, sequence_ortools, sequence_tour
-from fleetsim.city import City, build_city
-from fleetsim.plans import RoutePlan, build_plans, service_runs
+from fleetsim.city import City, build_city, city_geojson
+from fleetsim.plans import RoutePlan, build_plans, routes_geojson, service_runs
 
 SERVICE_KMH = 8.0  # collecting: crawl between bins, lifts included
 DEADHEAD_KMH = 24.0  # 80 % of a 30 km/h residential limit
@@ -79,6 +86,48 @@ def instance(city: City, plan: RoutePlan, graph: csr_matrix) -> tuple[ArcInstanc
     return inst, np.array(planned, dtype=np.int64)
 
 
+def plans_page(city: City, plans: list[RoutePlan], seconds: float) -> dict[str, dict]:
+    """Per route: the plans page's proposal against the route's plan (see the module doc)."""
+    layer, routes = city_geojson(city), routes_geojson(city, plans)
+    streets = [
+        f
+        for f in layer["features"]
+        if f["properties"].get("kind", "street") == "street" and f["geometry"]["type"] == "LineString"
+    ]
+    lines = [f["geometry"]["coordinates"] for f in streets]
+    lonlat = np.concatenate([np.asarray(line)[:, :2] for line in lines])
+    frame = LocalFrame.around(lonlat[:, 0], lonlat[:, 1])
+    net = plan_edit.street_graph(
+        [f["properties"]["segment_id"] for f in streets],
+        lines,
+        [bool(f["properties"].get("one_way")) for f in streets],
+        frame,
+    )
+    depot = next(f for f in layer["features"] if f["properties"].get("facility_type") == "depot")
+    ring = np.asarray(depot["geometry"]["coordinates"][0])
+    x, y = frame.to_xy(np.array([ring[:, 0].mean()]), np.array([ring[:, 1].mean()]))
+    start = net.nearest_node(float(x[0]), float(y[0]))
+    index = net.index()
+    planned: dict[str, list[tuple[int, str]]] = {}
+    for f in routes["features"]:
+        p = f["properties"]
+        if p["feature_type"] == "segment" and p.get("service", True):
+            planned.setdefault(p["route_id"], []).append((p["seq"], p["segment_id"]))
+    out = {}
+    for route_id, segments in planned.items():
+        ids = np.array([index[s] for _, s in sorted(segments)], dtype=np.int64)
+        began = time.perf_counter()
+        _, before, after = plan_edit.sequence(net, ids, start, seconds)
+        out[route_id] = {
+            "service_segments": len(ids),
+            "deadhead_km_plan": round(before / 1000, 3),
+            "deadhead_km_proposal": round(after / 1000, 3),
+            "improvement_pct": round(100 * (before - after) / before, 2) if before > 0 else 0.0,
+            "solve_s": round(time.perf_counter() - began, 3),
+        }
+    return out
+
+
 def _figures(inst: ArcInstance, deadhead_m: float, best_m: float) -> dict:
     hours = inst.service_m.sum() / 1000 / SERVICE_KMH + deadhead_m / 1000 / DEADHEAD_KMH
     return {
@@ -108,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         city = build_city(args.seed, args.routes)
     plans = build_plans(city, args.routes)
     graph = length_graph(city)
+    page = plans_page(city, plans, args.solver_seconds)
     out = []
     for plan in plans:
         inst, planned = instance(city, plan, graph)
@@ -142,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
                 "ortools_from_plan": {**_figures(inst, warm_m, best), "solve_s": round(warm_s, 3)},
                 "ortools_first_solution_s": round(quick.improvements[0][0], 3) if quick.improvements else None,
                 "ortools_within_2pct_s": round(within[0], 3) if within else None,
+                "plans_page": page.get(plan.route_id),
             }
         )
     gaps = {k: [r[k]["gap_pct"] for r in out] for k in ("paper_plan", "heuristic", "ortools", "ortools_from_plan")}
@@ -171,6 +222,10 @@ def main(argv: list[str] | None = None) -> int:
                     "heuristic_max_solve_s": max(r["heuristic"]["solve_s"] for r in out),
                     "ortools_max_solve_s": max(r["ortools"]["solve_s"] for r in out),
                     "ortools_from_plan_max_solve_s": max(r["ortools_from_plan"]["solve_s"] for r in out),
+                    "plans_page_max_solve_s": max(r["plans_page"]["solve_s"] for r in out if r["plans_page"]),
+                    "plans_page_mean_improvement_pct": round(
+                        float(np.mean([r["plans_page"]["improvement_pct"] for r in out if r["plans_page"]])), 2
+                    ),
                 },
                 "per_route": out,
                 "cpu_count": os.cpu_count(),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import timedelta
+from datetime import datetime, time, timedelta, timezone
 
 import pytest
 
@@ -236,3 +236,55 @@ def test_balance_without_released_history_for_every_route_uses_the_plan_model(sh
         json={"routes": [{"route_id": "r-north", "segments": []}]},
     )
     assert one.status_code == 422
+
+
+def _released_south(api) -> None:
+    """Five short r-south shifts by five drivers in week 1: both routes then have released history."""
+    week1 = api.world.week1
+    people = ["p-ana", "p-zz-ben", "p-zz-cai", "p-zz-dan", "p-zz-eve"]
+    for n, person in enumerate(people):
+        day = week1 + timedelta(days=n)
+        shift_id = f"{day}-truck-2-south-{n}"
+        starts = datetime.combine(day, time(6), tzinfo=timezone.utc)
+        api.sql(
+            "INSERT INTO shifts VALUES ($1, 'truck-2', 'r-south', 1, $2, $3)",
+            shift_id,
+            starts,
+            starts + timedelta(hours=3),
+        )
+        api.sql("INSERT INTO shift_crew (shift_id, person_id) VALUES ($1, $2)", shift_id, person)
+        api.sql(
+            "INSERT INTO shift_metrics (shift_id, vehicle_id, route_id, day, fixes, distance_m, deadhead_m, collection_s,"
+            " deadhead_s, facility_s, stops) VALUES ($1, 'truck-2', 'r-south', $2, 100, 20000, 3000, 5400, 600, 0, 40)",
+            shift_id,
+            day,
+        )
+
+
+def test_balance_from_history_narrows_the_spread_of_predicted_shift_lengths(api):
+    _released_south(api)
+    plans = [
+        {"route_id": "r-north", "segments": ["seg-a", "seg-b", "seg-c"]},
+        {"route_id": "r-south", "segments": []},
+    ]
+    plans[1]["segments"] = plans[0]["segments"][2:]
+    plans[0]["segments"] = plans[0]["segments"][:2]
+
+    def spread(routes) -> float:
+        answer = _predict(api, routes)
+        assert answer.status_code == 200, answer.text
+        hours = [r["proposed"]["shift_h"]["value"] for r in answer.json()["routes"]]
+        return max(hours) - min(hours)
+
+    answer = api.post(f"{ROUTES}/balance", "supervisor", params=_period(api.world), json={"routes": plans})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["basis"] == "history"
+    assert body["moves"], "r-north's shifts are much longer: a touching segment moves"
+    moved = {m["segment_id"] for m in body["moves"]}
+    assert all(m["from_route"] == "r-north" and m["to_route"] == "r-south" for m in body["moves"])
+    after = [
+        {"route_id": "r-north", "segments": [s for s in plans[0]["segments"] if s not in moved]},
+        {"route_id": "r-south", "segments": plans[1]["segments"] + sorted(moved)},
+    ]
+    assert spread(after) < spread(plans)

@@ -32,6 +32,10 @@ def test_one_route_prints_deadhead_time_and_gaps():
     assert route["heuristic"]["gap_pct"] >= 0 and route["ortools"]["gap_pct"] >= 0
     # Started from the plan, the solver only keeps improvements: never worse than the plan.
     assert route["ortools_from_plan"]["deadhead_km"] <= route["paper_plan"]["deadhead_km"]
+    # The plans page's proposal (its own instance: one task per planned segment) is never worse than the plan.
+    page = route["plans_page"]
+    assert page["service_segments"] >= route["tasks"]
+    assert page["deadhead_km_proposal"] <= page["deadhead_km_plan"] and page["improvement_pct"] >= 0
 
 
 def test_one_way_streets_have_their_forward_direction_only():
