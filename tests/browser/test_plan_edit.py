@@ -22,6 +22,24 @@ BLOCK_BOX = """(n) => {
 }"""
 
 
+# The map has re-framed itself to the new viewport (plotly resizes after a ResizeObserver tick).
+MAP_FITS = """() => {
+  const el = document.getElementById("plan-map");
+  return el._fullLayout && Math.abs(el._fullLayout.width - el.clientWidth) < 2;
+}"""
+
+
+def _shots(page, name: str) -> None:
+    """Desktop and phone screenshots of the page as it is now."""
+    screenshot(page, f"{name}-desktop")
+    page.set_viewport_size(PHONE)
+    page.wait_for_function(MAP_FITS)
+    page.wait_for_timeout(300)  # the framing relayout after the resize
+    screenshot(page, f"{name}-phone")
+    page.set_viewport_size(DESKTOP)
+    page.wait_for_function(MAP_FITS)
+
+
 @pytest.fixture
 def supervisor(browser, pilot):
     context = signed_in_context(browser, pilot.base, pilot.tokens["supervisor"], DESKTOP)
@@ -77,10 +95,7 @@ def test_a_block_moved_on_the_map_is_predicted_resequenced_and_saved(supervisor,
     assert f"+{len(picked)}" in target_row.inner_text()
     shift_row = source_rows.filter(has_text="Shift length").inner_text()
     assert " h" in shift_row  # the route's own history is released in the pilot
-    screenshot(supervisor, "plan-edit-moved-desktop")
-    supervisor.set_viewport_size(PHONE)
-    screenshot(supervisor, "plan-edit-moved-phone")
-    supervisor.set_viewport_size(DESKTOP)
+    _shots(supervisor, "plan-edit-moved")
 
     # Undo and redo the move.
     supervisor.get_by_role("button", name=f"Undo move to {target}").click()
@@ -94,10 +109,7 @@ def test_a_block_moved_on_the_map_is_predicted_resequenced_and_saved(supervisor,
     supervisor.wait_for_selector("#prediction-status >> text=Predicted for the proposal")
     proposal = supervisor.inner_text("#proposal-text")
     assert "OR-Tools" in proposal and "deadhead" in proposal
-    screenshot(supervisor, "plan-edit-proposal-desktop")
-    supervisor.set_viewport_size(PHONE)
-    screenshot(supervisor, "plan-edit-proposal-phone")
-    supervisor.set_viewport_size(DESKTOP)
+    _shots(supervisor, "plan-edit-proposal")
     supervisor.get_by_role("button", name="Accept proposal").click()
     supervisor.wait_for_selector("#proposal[hidden]", state="attached")
 
