@@ -17,7 +17,10 @@ DEFAULT_DAYS = 30
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    sub.add_parser("list", help="scenarios and questions with their parameters")
+    listing = sub.add_parser("list", help="scenarios and questions with their parameters")
+    listing.add_argument(
+        "--markdown", action="store_true", help="the question library as the tables of docs/whatif.md (by topic)"
+    )
     prep = sub.add_parser("prepare", help="compute legs for finished shifts (after ingest and rollup)")
     _period(prep)
     prep.add_argument("--recompute", action="store_true", help="redo shifts that already have legs (late data)")
@@ -75,7 +78,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from fleetpilot.api.whatif import service
 
     if args.action == "list":
-        _print_catalog(service.catalog())
+        if args.markdown:
+            print(questions_markdown(), end="")
+        else:
+            _print_catalog(service.catalog())
         return 0
     return asyncio.run(_run(args, resolve_database_url(settings), settings.timezone))
 
@@ -126,6 +132,42 @@ async def _run(args: argparse.Namespace, url: str, tz: str) -> int:
     else:
         _print_answer(stored)
     return 0
+
+
+TOPIC_OF_MODULE = {
+    "time": "Time and work",
+    "routes": "Routes",
+    "facilities": "Facilities, fuel and CO2",
+    "safety": "Safety",
+}
+TOPICS = ("Time and work", "Routes", "Facilities, fuel and CO2", "Safety", "Data")
+
+
+def questions_markdown() -> str:
+    """The library by topic, one table each: id, question, parameters, how it is built, method."""
+    from fleetpilot.analytics.whatif.questions import QUESTIONS
+
+    by_topic: dict[str, list[str]] = {t: [] for t in TOPICS}
+    for q in QUESTIONS.values():
+        params = "; ".join(
+            f"`{p.name}` ({p.default!r})" + (f" ∈ {', '.join(map(str, p.choices))}" if p.choices else "")
+            for p in q.params
+        )
+        if q.spec is not None:
+            s = q.spec
+            built = f"{s.source} by {s.group}" + (f", {' & '.join(s.filters)}" if s.filters else "")
+            built += f"; {s.chart.kind}; k over {s.privacy}"
+            topic = s.topic
+        else:
+            module = q.fn.__module__.rsplit(".", 1)[-1]
+            built, topic = f"code (`questions/{module}.py`)", TOPIC_OF_MODULE[module]
+        cell = q.method.replace("|", "\\|")
+        by_topic[topic].append(f"| `{q.id}` | {q.title} | {params or '—'} | {built} | {cell} |")
+    out = []
+    for topic, lines in by_topic.items():
+        out += [f"### {topic} ({len(lines)})", "", "| id | question | parameters (default) | built as | method |"]
+        out += ["|---|---|---|---|---|", *lines, ""]
+    return "\n".join(out)
 
 
 def _print_catalog(catalog: dict) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from fleetpilot.analytics.whatif.history import History
 from fleetpilot.analytics.whatif.kpi import Factors
@@ -95,14 +96,18 @@ class Question:
     params: tuple[Param, ...]
     method: str
     fn: Callable[[History, dict, Context], Answer]
+    spec: Any = None  # the declarative spec (questions.spec.Spec) the question is evaluated from, if any
 
     def describe(self) -> dict:
-        return {
+        out = {
             "id": self.id,
             "title": self.title,
             "method": self.method,
             "params": [p.describe() for p in self.params],
         }
+        if self.spec is not None:
+            out["spec"] = self.spec.describe()
+        return out
 
 
 QUESTIONS: dict[str, Question] = {}

@@ -1,4 +1,4 @@
-"""Questions about routes: missed segments, deadhead, productivity, collection frequency, tip trips."""
+"""Questions about routes written as functions: missed segments (two guards: routes and days) and the least collected segments (per plan)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import numpy as np
 
 from fleetpilot.analytics.whatif import charts
 from fleetpilot.analytics.whatif.history import LEG_SERVICE, History
-from fleetpilot.analytics.whatif.questions.common import answer, day_label, facility_visits, shift_guard
+from fleetpilot.analytics.whatif.questions.common import answer, day_label, shift_guard
 from fleetpilot.analytics.whatif.questions.library import Context, Param, question
 from fleetpilot.analytics.whatif.result import Table
-from fleetpilot.event_kinds import BIN_LIFT
 
 
 def _collected_pairs(history: History) -> tuple[np.ndarray, np.ndarray]:
@@ -93,69 +92,6 @@ def missed_segments_by_route(history: History, p: dict, ctx: Context):
 
 
 @question(
-    "deadhead_share_by_route",
-    "What share of driven km was deadhead, by route?",
-    "deadhead = km not on collection legs (travel, off-network, gaps) / all km, per route",
-)
-def deadhead_share_by_route(history: History, p: dict, ctx: Context):
-    legs, shifts = history.legs, history.shifts
-    names = history.plans.route_ids
-    ok, suppressed = shift_guard(history, shifts.route, len(names), ctx.privacy)
-    route = shifts.route[legs.shift]
-    has = route >= 0
-    km = np.bincount(route[has], weights=legs.length_m[has], minlength=len(names)) / 1000
-    dead = (
-        np.bincount(
-            route[has], weights=np.where(legs.kind[has] != LEG_SERVICE, legs.length_m[has], 0.0), minlength=len(names)
-        )
-        / 1000
-    )
-    rows = [
-        [str(names[r]), float(km[r]), float(dead[r]), dead[r] / km[r]] for r in range(len(names)) if ok[r] and km[r] > 0
-    ]
-    table = Table("routes", ["route", "km", "deadhead_km", "deadhead_share"], rows, ["", "km", "km", "share"])
-    total = sum(r[1] for r in rows)
-    return answer(
-        sum(r[2] for r in rows) / total if total else None,
-        "share",
-        "fleet deadhead share",
-        table,
-        charts.bar([r[0] for r in rows], [100 * r[3] for r in rows], "Deadhead share", "route", "%"),
-        suppressed=suppressed,
-    )
-
-
-@question(
-    "lifts_per_service_hour",
-    "How many bins are lifted per collection hour, by route?",
-    "bin_lift events / hours on collection legs, per route",
-)
-def lifts_per_service_hour(history: History, p: dict, ctx: Context):
-    legs, shifts = history.legs, history.shifts
-    names = history.plans.route_ids
-    ok, suppressed = shift_guard(history, shifts.route, len(names), ctx.privacy)
-    route = shifts.route[legs.shift]
-    svc = (legs.kind == LEG_SERVICE) & (route >= 0)
-    lifts = np.bincount(route[svc], weights=legs.event(BIN_LIFT)[svc], minlength=len(names))
-    hours = np.bincount(route[svc], weights=legs.duration_s[svc], minlength=len(names)) / 3600
-    rows = [
-        [str(names[r]), float(hours[r]), int(lifts[r]), lifts[r] / hours[r]]
-        for r in range(len(names))
-        if ok[r] and hours[r] > 0
-    ]
-    table = Table("routes", ["route", "collection_hours", "lifts", "lifts_per_hour"], rows, ["", "h", "lifts", "per h"])
-    h = sum(r[1] for r in rows)
-    return answer(
-        sum(r[2] for r in rows) / h if h else None,
-        "lifts per h",
-        "fleet",
-        table,
-        charts.bar([r[0] for r in rows], [r[3] for r in rows], "Lifts per collection hour", "route", "lifts/h"),
-        suppressed=suppressed,
-    )
-
-
-@question(
     "segment_collection_frequency",
     "Which {n} planned segments were collected least often, relative to their route's shifts?",
     "per segment of a route's current plan: shifts with a collection leg on it / the route's shifts on that plan",
@@ -205,38 +141,5 @@ def segment_collection_frequency(history: History, p: dict, ctx: Context):
         charts.bar(
             [r[0] for r in top], [100 * r[5] for r in top], "Least collected segments", "segment", "% of shifts"
         ),
-        suppressed=suppressed,
-    )
-
-
-@question(
-    "tip_trips_per_shift",
-    "How many trips to transfer stations and landfills does a shift make, by route?",
-    "visits (stays ≥ 60 s, exits under 120 s bridged) to transfer stations and landfills per shift",
-)
-def tip_trips_per_shift(history: History, p: dict, ctx: Context):
-    shifts = history.shifts
-    visits = facility_visits(history)
-    tip = (
-        np.isin(history.facilities.facility_types[visits.facility], ("transfer_station", "landfill"))
-        if len(visits)
-        else np.zeros(0, dtype=bool)
-    )
-    per_shift = np.bincount(visits.shift[tip], minlength=shifts.size)
-    names = history.plans.route_ids
-    ok, suppressed = shift_guard(history, shifts.route, len(names), ctx.privacy)
-    rows = [
-        [str(names[r]), int(np.sum(shifts.route == r)), float(per_shift[shifts.route == r].mean())]
-        for r in range(len(names))
-        if ok[r] and np.any(shifts.route == r)
-    ]
-    table = Table("routes", ["route", "shifts", "tip_trips_per_shift"], rows, ["", "shifts", "trips"])
-    shown = (shifts.route >= 0) & ok[np.maximum(shifts.route, 0)]
-    return answer(
-        float(per_shift[shown].mean()) if shown.any() else None,
-        "trips per shift",
-        "fleet",
-        table,
-        charts.bar([r[0] for r in rows], [r[2] for r in rows], "Tip trips per shift", "route", "trips"),
         suppressed=suppressed,
     )

@@ -155,41 +155,6 @@ def reversing_per_100_stops_by_route(history: History, p: dict, ctx: Context):
 
 
 @question(
-    "speeding_share_by_class",
-    "What share of passes exceeded the limit by more than {tolerance_kmh} km/h, by road class?",
-    "a pass speeds when its top speed exceeds the street's limit + tolerance",
-    Param("tolerance_kmh", "float", 5.0, "km/h above the limit that still counts as compliant", minimum=0),
-)
-def speeding_share_by_class(history: History, p: dict, ctx: Context):
-    legs = history.legs
-    on = pass_legs(history)
-    seg = np.maximum(legs.segment, 0)
-    classes, cls = np.unique(history.network.road_class, return_inverse=True)
-    group = np.where(on, cls[seg], -1)
-    ok, suppressed = guard(history, group, legs.shift, len(classes), ctx.privacy)
-    over = on & (legs.max_speed_mps > history.network.speed_limit_mps[seg] + p["tolerance_kmh"] / 3.6)
-    passes = np.bincount(group[on], minlength=len(classes))
-    speeding = np.bincount(group[over], minlength=len(classes))
-    rows = [
-        [str(classes[c]), int(passes[c]), int(speeding[c]), speeding[c] / passes[c]]
-        for c in range(len(classes))
-        if ok[c] and passes[c]
-    ]
-    table = Table(
-        "road classes", ["road_class", "passes", "speeding_passes", "share"], rows, ["", "passes", "passes", "share"]
-    )
-    total = sum(r[1] for r in rows)
-    return answer(
-        sum(r[2] for r in rows) / total if total else None,
-        "share",
-        "all classes",
-        table,
-        charts.bar([r[0] for r in rows], [100 * r[3] for r in rows], "Passes over the limit", "road class", "%"),
-        suppressed=suppressed,
-    )
-
-
-@question(
     "long_stretches_without_break",
     "What share of shifts had a stretch over {hours} h without a {break_min}-minute rest, by month?",
     "rest = a stay of at least break_min at a break place or the depot; a stretch = working time between rests. "
