@@ -134,18 +134,10 @@ async def _run(args: argparse.Namespace, url: str, tz: str) -> int:
     return 0
 
 
-TOPIC_OF_MODULE = {
-    "time": "Time and work",
-    "routes": "Routes",
-    "facilities": "Facilities, fuel and CO2",
-    "safety": "Safety",
-}
-TOPICS = ("Time and work", "Routes", "Facilities, fuel and CO2", "Safety", "Data")
-
-
 def questions_markdown() -> str:
     """The library by topic, one table each: id, question, parameters, how it is built, method."""
     from fleetpilot.analytics.whatif.questions import QUESTIONS
+    from fleetpilot.analytics.whatif.questions.library import TOPICS
 
     by_topic: dict[str, list[str]] = {t: [] for t in TOPICS}
     for q in QUESTIONS.values():
@@ -157,12 +149,10 @@ def questions_markdown() -> str:
             s = q.spec
             built = f"{s.source} by {s.group}" + (f", {' & '.join(s.filters)}" if s.filters else "")
             built += f"; {s.chart.kind}; k over {s.privacy}"
-            topic = s.topic
         else:
-            module = q.fn.__module__.rsplit(".", 1)[-1]
-            built, topic = f"code (`questions/{module}.py`)", TOPIC_OF_MODULE[module]
+            built = f"code (`questions/{q.fn.__module__.rsplit('.', 1)[-1]}.py`)"
         cell = q.method.replace("|", "\\|")
-        by_topic[topic].append(f"| `{q.id}` | {q.title} | {params or '—'} | {built} | {cell} |")
+        by_topic[q.topic].append(f"| `{q.id}` | {q.title} | {params or '—'} | {built} | {cell} |")
     out = []
     for topic, lines in by_topic.items():
         out += [f"### {topic} ({len(lines)})", "", "| id | question | parameters (default) | built as | method |"]

@@ -17,6 +17,7 @@ from browser.harness import (
     AxeFindings,
     Watch,
     open_page,
+    screenshot,
     signed_in_context,
 )
 from playwright.sync_api import sync_playwright
@@ -82,7 +83,10 @@ def test_the_page_offers_the_catalogue_and_shows_a_questions_answer(officer, ser
     assert open_page(officer, f"whatif.html?{period_query()}") == "true"
     catalog = api(server, "GET", "whatif")
     offered = officer.eval_on_selector_all("#item option", "options => options.map((o) => o.value)")
-    assert offered == [q["id"] for q in catalog["questions"]]
+    topics = list(dict.fromkeys(q["topic"] for q in catalog["questions"]))
+    assert offered == [q["id"] for t in topics for q in catalog["questions"] if q["topic"] == t]
+    groups = officer.eval_on_selector_all("#item optgroup", "groups => groups.map((g) => g.label)")
+    assert groups == topics and len(offered) >= 100
     labels = officer.eval_on_selector_all("#item option", "options => options.map((o) => o.textContent)")
     assert not [t for t in labels if "{" in t], "a question's parameter placeholder shows raw"
     assert any("‹facility type›" in t for t in labels)
@@ -107,6 +111,10 @@ def test_the_page_offers_the_catalogue_and_shows_a_questions_answer(officer, ser
     assert officer.query_selector("#chart-0 svg") is not None
     assert f"result={expected['result_id']}" in officer.url
     no_serious_axe(officer, "whatif-question")
+    for width, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        officer.set_viewport_size(viewport)
+        screenshot(officer, f"whatif-question-{width}")
+    officer.set_viewport_size(DESKTOP)
     assert officer.watch.problems() == []
 
 

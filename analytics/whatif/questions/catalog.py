@@ -6,10 +6,10 @@ Topics follow docs/whatif.md. Times are the city's clock; every table passes the
 
 from __future__ import annotations
 
-from fleetpilot.analytics.whatif.questions.library import Param
+from fleetpilot.analytics.whatif.questions.library import TOPICS, Param
 from fleetpilot.analytics.whatif.questions.spec import Chart, Col, Num, Spec, register
 
-TIME, ROUTES, FACILITIES, SAFETY, DATA = "Time and work", "Routes", "Facilities, fuel and CO2", "Safety", "Data"
+TIME, ROUTES, FACILITIES, SAFETY, DATA = TOPICS
 
 PAID = Param("paid_hours", "float", 8.0, "paid hours per shift", minimum=1, maximum=24)
 TOLERANCE = Param("tolerance_kmh", "float", 5.0, "km/h above the limit that still counts as compliant", minimum=0)

@@ -89,6 +89,10 @@ class Context:
     factors: Factors = field(default_factory=Factors)
 
 
+TOPICS = ("Time and work", "Routes", "Facilities, fuel and CO2", "Safety", "Data")
+TOPIC_OF_MODULE = {"time": TOPICS[0], "routes": TOPICS[1], "facilities": TOPICS[2], "safety": TOPICS[3]}
+
+
 @dataclass(frozen=True)
 class Question:
     id: str
@@ -98,10 +102,18 @@ class Question:
     fn: Callable[[History, dict, Context], Answer]
     spec: Any = None  # the declarative spec (questions.spec.Spec) the question is evaluated from, if any
 
+    @property
+    def topic(self) -> str:
+        """The spec's topic, or for a question written as code its module's."""
+        if self.spec is not None:
+            return str(self.spec.topic)
+        return TOPIC_OF_MODULE.get(self.fn.__module__.rsplit(".", 1)[-1], "Other")
+
     def describe(self) -> dict:
         out = {
             "id": self.id,
             "title": self.title,
+            "topic": self.topic,
             "method": self.method,
             "params": [p.describe() for p in self.params],
         }

@@ -66,7 +66,12 @@ function renderForm(catalog) {
   const chosen = $("item").value;
   // Titles name their parameters ("… at {facility_type} facilities"); the answer fills them in.
   const label = (title) => title.replace(/\{(\w+)\}/g, (_, name) => `‹${name.replace(/_/g, " ")}›`);
-  $("item").innerHTML = items.map((i) => `<option value="${fmt.esc(i.id)}">${fmt.esc(label(i.title))}</option>`).join("");
+  const option = (i) => `<option value="${fmt.esc(i.id)}">${fmt.esc(label(i.title))}</option>`;
+  // Over a hundred questions: grouped by topic (scenarios have none), topics in catalogue order.
+  const topics = [...new Set(items.map((i) => i.topic).filter(Boolean))];
+  $("item").innerHTML = topics.length
+    ? topics.map((t) => `<optgroup label="${fmt.esc(t)}">${items.filter((i) => i.topic === t).map(option).join("")}</optgroup>`).join("")
+    : items.map(option).join("");
   if (items.some((i) => i.id === chosen)) $("item").value = chosen;
   renderParams(items.find((i) => i.id === $("item").value));
 }
