@@ -72,6 +72,11 @@ function followSegments(plan, reversed = new Set()) {
   plan.stops.sort((a, b) => key(a) - key(b) || within(a) - within(b));
 }
 
+/** Whether two lines (coordinate lists) start at the same point (to 1e-7°, as the server matches ends). */
+function sameStart(a, b) {
+  return Math.abs(a[0][0] - b[0][0]) < 1e-7 && Math.abs(a[0][1] - b[0][1]) < 1e-7;
+}
+
 /** Where on the screen a line points (degrees clockwise from north), from its middle piece. */
 function bearing(coords) {
   const i = Math.max(1, Math.floor(coords.length / 2));
@@ -204,10 +209,8 @@ class Editor {
       const base = (step.service ? mine : null) || street || mine;
       if (!base) continue;
       let coords = base.geometry.coordinates;
-      const streetCoords = (street || mine).geometry.coordinates;
       // The step's direction is relative to the street's own geometry.
-      const sameWay = coords[0][0] === streetCoords[0][0] && coords[0][1] === streetCoords[0][1];
-      if (sameWay === step.reverse) {
+      if (sameStart(coords, (street || mine).geometry.coordinates) === step.reverse) {
         coords = [...coords].reverse();
         if (step.service) reversed.add(step.segment_id);
       }
@@ -255,7 +258,10 @@ function renderLists(editor, focusSelector) {
   $("segments").innerHTML = plan.segments.map((f, i) => {
     const id = f.properties.segment_id;
     const name = editor.streets.get(id)?.properties.name || "";
-    const oneWay = editor.streets.get(id)?.properties.one_way ? ", one-way" : "";
+    const street = editor.streets.get(id);
+    // A plan imported from a file may drive a one-way street backwards: say so (Improve sequence turns it).
+    const against = street?.properties.one_way && !sameStart(f.geometry.coordinates, street.geometry.coordinates);
+    const oneWay = street?.properties.one_way ? (against ? ", ⚠ against the one-way street" : ", one-way") : "";
     return `<li draggable="true" data-index="${i}">
       <span class="grip" aria-hidden="true">⠿</span>
       <input type="checkbox" id="pick-${i}" data-pick="${fmt.esc(id)}"${editor.selected.has(id) ? " checked" : ""}>
