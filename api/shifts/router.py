@@ -57,7 +57,7 @@ async def my_shift_track(
     The route is simplified (every position within `tolerance_m` of the line) or, with
     `detail=raw`, my raw positions (one every `step_s` seconds) while they are kept."""
     grant = await policy.own_shift(conn, policy.own_person(access), shift_id)
-    return Response(orjson.dumps(await service.shift_track(conn, grant, raw=detail == "raw")), media_type=GEOJSON)
+    return Response(await service.shift_track(conn, grant, raw=detail == "raw"), media_type=GEOJSON)
 
 
 @router.get("/shifts", response_model=list[ShiftRef])
@@ -92,4 +92,4 @@ async def open_shift(
     grant = await policy.shift_for_purpose(conn, access, shift_id, body.purpose)
     detail = await service.shift_detail(conn, grant)
     track = await service.shift_track(conn, grant, raw=True)  # the audited look at the raw positions
-    return Response(orjson.dumps({"shift": orjson.Fragment(detail), "track": track}), media_type=JSON)
+    return Response(orjson.dumps({"shift": orjson.Fragment(detail), "track": orjson.Fragment(track)}), media_type=JSON)
