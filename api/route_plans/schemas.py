@@ -113,8 +113,12 @@ class Imported(BaseModel):
 
 # --- editing: prediction and optimiser (api/route_plans/edit.py) --------------------------------
 
-MAX_EDIT_ROUTES = 20
-MAX_PLAN_SEGMENTS = 5_000
+# A prediction runs one shortest-path tree per segment end (plan_edit.plan_instance: a dense
+# sources × street nodes matrix), so a request's size bounds its memory: 1 000 segments on a
+# 20 000-node city is ~2 000 trees, ~0.5 GB with predecessors (routes are done one by one).
+# A route has a few hundred.
+MAX_EDIT_ROUTES = 12
+MAX_PLAN_SEGMENTS = 1_000
 
 
 class EditedPlan(BaseModel):
