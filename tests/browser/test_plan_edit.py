@@ -1,6 +1,6 @@
 """Issue 21: a supervisor edits plans on the map — box-selects a block of segments, moves it to
-another route, sees the predicted effect on both routes, has the optimiser re-sequence, saves
-(a new version of each route, with the reason)."""
+another route, sees the predicted effect on both routes, asks for a balance (and discards it),
+has the optimiser re-sequence, saves (a new version of each route, with the reason)."""
 
 from __future__ import annotations
 
@@ -102,6 +102,14 @@ def test_a_block_moved_on_the_map_is_predicted_resequenced_and_saved(supervisor,
     supervisor.wait_for_selector(f"#redo >> text=Redo move to {target}")
     supervisor.get_by_role("button", name=f"Redo move to {target}").click()
     supervisor.wait_for_selector(f"#undo >> text=Undo move to {target}")
+
+    # Balancing the two routes (the target is now much longer) proposes moves back; discarded here.
+    supervisor.get_by_role("button", name="Balance these routes").click()
+    supervisor.wait_for_selector("#proposal:not([hidden])")
+    supervisor.wait_for_selector("#prediction-status >> text=Predicted for the proposal")
+    assert "(basis: history)" in supervisor.inner_text("#proposal-text")
+    supervisor.get_by_role("button", name="Discard proposal").click()
+    supervisor.wait_for_selector("#proposal[hidden]", state="attached")
 
     # The optimiser proposes a driving order; its prediction shows before it is accepted.
     supervisor.get_by_role("button", name="Improve sequence").click()
