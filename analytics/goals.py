@@ -47,7 +47,8 @@ CATALOGUE: tuple[Kpi, ...] = (
         "Planned-street coverage",
         "%",
         "Share of a route's planned service street segments that were collected, averaged over the route-shifts "
-        "of the period (shift_metrics.coverage).",
+        "of the period (shift_shortfall.coverage: segments unknown for lack of data, and segments missed for a "
+        "cause the crew gave or a blocked-street hazard report, are left out).",
         "at_least",
         "coverage_sum",
         "coverage_n",
@@ -57,8 +58,9 @@ CATALOGUE: tuple[Kpi, ...] = (
         "missed_per_1000",
         "Missed service segments per 1,000 planned",
         "per 1,000",
-        "Planned service segments a shift did not collect, per 1,000 planned segment visits "
-        "(shift_metrics.missed_segments over the service segments of the shift's route version).",
+        "Planned service segments a shift did not collect without a cause, per 1,000 planned segment visits "
+        "(shift_shortfall.missed_segments over the service segments of the shift's route version, less those "
+        "unknown for lack of data and those missed for a cause).",
         "at_most",
         "missed",
         "planned",

@@ -20,6 +20,7 @@ from fleetpilot.api.admin.router import router as admin_router
 from fleetpilot.api.api_keys.router import router as api_keys_router
 from fleetpilot.api.auth.router import router as auth_router
 from fleetpilot.api.auth.tokens import TokenKeys
+from fleetpilot.api.causes.router import router as causes_router
 from fleetpilot.api.city.router import router as city_router
 from fleetpilot.api.complaints.router import router as complaints_router
 from fleetpilot.api.db import FairTurns, ReleaseConnection, open_pool
@@ -68,6 +69,7 @@ DOMAINS = (
     live_router,
     hotspots_router,
     hazards_router,
+    causes_router,
     exports_router,
     admin_router,
     trackers_router,

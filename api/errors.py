@@ -7,6 +7,7 @@ the OpenAPI document see one error format.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import asyncpg
@@ -32,3 +33,18 @@ async def unstorable_text(request: Request, exc: Exception) -> JSONResponse:
     return await request_validation_exception_handler(
         request, invalid(("request",), "text contains characters that cannot be stored (e.g. NUL)")
     )
+
+
+CLOCK_AHEAD = timedelta(minutes=5)  # a phone's clock may run a little ahead of ours
+
+
+def made_on_phone(made_at: datetime | None, slack: timedelta) -> datetime:
+    """When a phone says it made what it sends (queued without signal, it arrives late): now
+    when absent; refused without a zone, older than `slack` or ahead of now."""
+    now = datetime.now(timezone.utc)
+    made = made_at or now
+    if made.tzinfo is None:
+        raise invalid(("body", "made_at"), "needs a time zone")
+    if not now - slack <= made <= now + CLOCK_AHEAD:
+        raise invalid(("body", "made_at"), f"must be within the last {slack.days} days")
+    return made

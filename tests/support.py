@@ -141,3 +141,20 @@ class PrivateMosquitto:
         self.resume()
         self.proc.terminate()
         self.proc.wait(10)
+
+
+def record_evidence(database_url: str, complaint):
+    """The record's evidence for one 311 complaint (open311.evidence on an API pool's connection)."""
+    from fleetpilot.api.db import open_pool
+    from fleetpilot.api.ogc.params import city_day
+    from fleetpilot.open311.evidence import evidence
+
+    async def go():
+        pool = await open_pool(database_url, max_size=1)
+        try:
+            async with pool.acquire() as conn:
+                return await evidence(conn, complaint, city_day)
+        finally:
+            await pool.close()
+
+    return run(go())

@@ -48,6 +48,7 @@ class ComplaintOut(BaseModel):
     passed_at: datetime | None
     stopped_s: float | None
     before_complaint: bool | None
+    cause: str | None  # missed for this cause (the crew's, or a blocked-street hazard report): not a shortfall
     evidence_version: str
     suggested_reply: str
 
@@ -58,7 +59,8 @@ class TallyCell(BaseModel):
     released: bool  # False: fewer than k shifts or k drivers that week, so no count is shown
     complaints: int | None
     serviced: int | None
-    missed: int | None
+    missed: int | None  # missed without a cause: the crews' shortfall
+    missed_with_cause: int | None = None  # missed for a cause the crew gave or a hazard report
 
 
 class TallyOut(BaseModel):

@@ -26,7 +26,7 @@ from fleetpilot.localtime import day_bounds
 COLUMNS = """
 c.service_request_id, c.status, c.requested_at, c.address, c.lon, c.lat, c.outside_city, c.outside_pilot,
 c.times_reopened, c.verdict, c.segment_id, c.route_id, c.vehicle_id, c.collection_day, c.passed_at, c.stopped_s,
-c.before_complaint
+c.before_complaint, c.cause
 """
 # Complaints made in [$1, $2) (instants: the city's local midnights), newest first.
 QUEUE = f"""
@@ -54,14 +54,16 @@ WITH cells AS (
     WHERE m.route_id IS NOT NULL AND m.day >= $1 AND m.day < $2
     GROUP BY m.route_id, week
 ), asked AS (
-    SELECT c.route_id, date_trunc('week', c.collection_day::timestamp)::date AS week, c.verdict
+    SELECT c.route_id, date_trunc('week', c.collection_day::timestamp)::date AS week, c.verdict, c.cause
     FROM complaints c
     WHERE c.route_id IS NOT NULL AND c.collection_day >= $1 AND c.collection_day < $2
 )
 SELECT a.route_id, a.week, coalesce(cells.released, false) AS released,
        CASE WHEN cells.released THEN count(*) END AS complaints,
        CASE WHEN cells.released THEN count(*) FILTER (WHERE a.verdict = 'serviced') END AS serviced,
-       CASE WHEN cells.released THEN count(*) FILTER (WHERE a.verdict = 'missed') END AS missed
+       CASE WHEN cells.released THEN count(*) FILTER (WHERE a.verdict = 'missed' AND a.cause IS NULL) END AS missed,
+       CASE WHEN cells.released THEN count(*) FILTER (WHERE a.verdict = 'missed' AND a.cause IS NOT NULL) END
+           AS missed_with_cause
 FROM asked a LEFT JOIN cells USING (route_id, week)
 GROUP BY a.route_id, a.week, cells.released
 ORDER BY a.route_id, a.week

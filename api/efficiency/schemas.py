@@ -56,9 +56,11 @@ class SegmentCoverage(BaseModel):
     name: str | None
     service: bool
     shifts: int
-    missed: int
+    missed: int  # shifts that missed it without a cause: the crews' shortfall
     no_data: int = 0  # shifts with no data in the segment's service window: neither driven nor missed
-    coverage: float | None  # share of the shifts with data that drove it; None when none had data
+    caused: int = 0  # shifts that missed it for a cause (crew's, or a blocked-street hazard report)
+    causes: dict[str, int] = {}  # those shifts per cause (never who gave it)
+    coverage: float | None  # share of the shifts with data and without a cause that drove it; None when none
 
 
 class RouteSegmentsCoverage(BaseModel):

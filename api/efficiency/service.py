@@ -12,6 +12,7 @@ is suppressed: every figure is NULL in the query result itself.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import asyncpg
@@ -24,8 +25,9 @@ from fleetpilot.api.policy import AggregateScope, released_cell
 # shifts and $5 people.
 CELLS = f"""
 s AS (
-    SELECT m.*, date_trunc('week', m.day::timestamp)::date AS week
-    FROM shift_metrics m
+    SELECT m.shift_id, m.route_id, m.day, m.no_data_segments, x.missed_segments, x.caused_segments,
+           date_trunc('week', m.day::timestamp)::date AS week
+    FROM shift_metrics m JOIN shift_shortfall x USING (shift_id)
     WHERE m.route_id = $1 AND m.day >= $2 AND m.day < $3
 ),
 cells AS (
@@ -47,7 +49,7 @@ FROM (
            {released_cell("m.shift_id", "$4", "$5")} AS released,
            json_build_object(
                'shifts', count(*),
-               'coverage', json_build_array(sum(coverage), count(coverage)),
+               'coverage', json_build_array(sum(x.coverage), count(x.coverage)),
                'distance_m', json_build_array(sum(distance_m), count(distance_m)),
                'deadhead_m', json_build_array(sum(deadhead_m), count(deadhead_m)),
                'collection_s', json_build_array(sum(collection_s), count(collection_s)),
@@ -55,9 +57,9 @@ FROM (
                'facility_s', json_build_array(sum(facility_s), count(facility_s)),
                'dwell_mean_s', json_build_array(sum(dwell_mean_s), count(dwell_mean_s)),
                'turnaround_s', json_build_array(sum(turnaround_s), count(turnaround_s)),
-               'missed', coalesce(json_agg(missed_segments) FILTER (WHERE cardinality(missed_segments) > 0), '[]')
+               'missed', coalesce(json_agg(x.missed_segments) FILTER (WHERE cardinality(x.missed_segments) > 0), '[]')
            ) AS sums
-    FROM shift_metrics m
+    FROM shift_metrics m JOIN shift_shortfall x USING (shift_id)
     WHERE {{routes}} AND day >= $2 AND day < $3
     GROUP BY route_id, week
 ) cells
@@ -67,12 +69,17 @@ ORDER BY route_id, week
 # form cannot use the (route_id, day) index and reads every route's shifts of the range.
 ONE_ROUTE_CELLS = WEEK_CELLS.format(routes="route_id = $1")
 ALL_ROUTES_CELLS = WEEK_CELLS.format(routes="route_id IS NOT NULL AND $1::text IS NULL")
-# Per planned segment of the route's current version: in how many of the visible shifts it was missed.
+# Per planned segment of the route's current version: in how many of the visible shifts it was
+# missed without a cause (the shortfall), had no data, or was missed for a cause (and which).
 SEGMENT_COVERAGE = f"""
 WITH {CELLS}
 SELECT rs.seq, rs.segment_id, st.name, rs.service,
        (SELECT count(*) FROM v WHERE v.visible AND rs.segment_id = ANY (v.missed_segments)) AS missed,
-       (SELECT count(*) FROM v WHERE v.visible AND rs.segment_id = ANY (v.no_data_segments)) AS no_data
+       (SELECT count(*) FROM v WHERE v.visible AND rs.segment_id = ANY (v.no_data_segments)) AS no_data,
+       (SELECT count(*) FROM v WHERE v.visible AND rs.segment_id = ANY (v.caused_segments)) AS caused,
+       (SELECT coalesce(json_object_agg(z.cause, z.n), '{{}}') FROM (
+            SELECT c.cause, count(*) AS n FROM v JOIN shift_causes c ON c.shift_id = v.shift_id
+            WHERE v.visible AND c.segment_id = rs.segment_id GROUP BY c.cause) z) AS causes
 FROM route_segments rs
 JOIN routes r ON r.route_id = rs.route_id AND r.current_version = rs.version
 LEFT JOIN street_segments st ON st.segment_id = rs.segment_id
@@ -82,6 +89,11 @@ ORDER BY rs.seq
 VISIBLE_SHIFTS = f"WITH {CELLS} SELECT count(*) FROM v WHERE v.visible"
 CURRENT_VERSION = "SELECT current_version FROM routes WHERE route_id = $1"
 MAX_MISSED_SEGMENTS = 50
+
+
+def _json(value):
+    """A json column: the API's pool decodes it, a plain connection hands back text."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 async def _check_route(conn: asyncpg.Connection, route_id: str) -> int | None:
@@ -191,9 +203,9 @@ async def segment_coverage(conn: asyncpg.Connection, scope: AggregateScope, rout
     if shifts and version is not None:
         segments = [
             SegmentCoverage(
-                **dict(r),
+                **{**dict(r), "causes": _json(r["causes"])},
                 shifts=shifts,
-                coverage=1 - r["missed"] / (shifts - r["no_data"]) if shifts > r["no_data"] else None,
+                coverage=1 - r["missed"] / known if (known := shifts - r["no_data"] - r["caused"]) > 0 else None,
             )
             for r in await conn.fetch(SEGMENT_COVERAGE, *args)
         ]

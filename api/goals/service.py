@@ -39,23 +39,27 @@ SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $
 RETURNING version
 """
 # Per local day, the sums every KPI is a ratio of, over the released shifts only ($1); $4 paid
-# hours, $5 L/km, $6 L per engine hour, $7 kg CO2 per L. Planned: service segments of the
-# shift's route version (a shift without a route plans none).
+# hours, $5 L/km, $6 L per engine hour, $7 kg CO2 per L. Coverage and missed are the crews'
+# shortfall (shift_shortfall: a missed segment with a cause is not one). Planned: service
+# segments of the shift's route version (a shift without a route plans none) that were known —
+# less the "unknown — no data" ones and those missed for a cause, which are neither collected
+# nor missed.
 DAILY = """
 WITH s AS (
-    SELECT m.day, m.route_id, m.coverage, cardinality(m.missed_segments) AS missed, m.distance_m, m.deadhead_m,
+    SELECT m.day, m.route_id, x.coverage, cardinality(x.missed_segments) AS missed, m.distance_m, m.deadhead_m,
            coalesce(m.facility_s, 0) AS facility_s, coalesce(m.break_s, 0) AS break_s,
            extract(epoch FROM sh.ends_at - sh.starts_at) / 3600.0 AS hours,
            (SELECT count(*) FROM route_segments rs
-            WHERE rs.route_id = sh.route_id AND rs.version = sh.route_version AND rs.service) AS planned,
+            WHERE rs.route_id = sh.route_id AND rs.version = sh.route_version AND rs.service) AS planned_all,
+           cardinality(m.no_data_segments) + cardinality(x.caused_segments) AS not_known,
            (SELECT count(*) FROM shift_events e WHERE e.shift_id = m.shift_id) AS events
-    FROM shift_metrics m JOIN shifts sh USING (shift_id)
+    FROM shift_metrics m JOIN shifts sh USING (shift_id) JOIN shift_shortfall x USING (shift_id)
     WHERE m.shift_id = ANY($1::text[]) AND m.day >= $2 AND m.day < $3
 )
 SELECT day,
        coalesce(sum(coverage), 0)::float8 AS coverage_sum, count(coverage)::float8 AS coverage_n,
-       coalesce(sum(missed) FILTER (WHERE planned > 0), 0)::float8 AS missed,
-       coalesce(sum(planned), 0)::float8 AS planned,
+       coalesce(sum(missed) FILTER (WHERE planned_all > 0), 0)::float8 AS missed,
+       coalesce(sum(greatest(planned_all - not_known, 0)) FILTER (WHERE planned_all > 0), 0)::float8 AS planned,
        sum(hours)::float8 AS hours, count(DISTINCT route_id)::float8 AS route_days,
        sum(greatest(hours - $4, 0))::float8 AS overtime_h,
        sum(deadhead_m)::float8 AS deadhead_m, sum(distance_m)::float8 AS distance_m,

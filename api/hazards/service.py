@@ -8,14 +8,14 @@ category is one hazard on the city's list, however many report it.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
 import numpy as np
 import shapely
 
-from fleetpilot.api.errors import invalid
+from fleetpilot.api.errors import invalid, made_on_phone
 from fleetpilot.api.hazards.schemas import MyReport, NewReport, StatusChange
 from fleetpilot.api.policy import OwnPerson, own_shift
 from fleetpilot.rollup.places import city_streets
@@ -87,12 +87,7 @@ async def _place(conn: asyncpg.Connection, lon: float, lat: float) -> tuple[str,
 
 async def file_report(conn: asyncpg.Connection, me: OwnPerson, report: NewReport) -> tuple[MyReport, bool]:
     """Store my report once per client_key; (the report as I see it, whether it was new)."""
-    now = datetime.now(timezone.utc)
-    made = report.made_at or now
-    if made.tzinfo is None:
-        raise invalid(("body", "made_at"), "needs a time zone")
-    if not now - MADE_AT_SLACK <= made <= now + timedelta(minutes=5):
-        raise invalid(("body", "made_at"), "must be within the last 7 days")
+    made = made_on_phone(report.made_at, MADE_AT_SLACK)
     if report.shift_id is not None:
         await own_shift(conn, me, report.shift_id)  # 404 for a shift that is not mine
     note = (report.note or "").strip() or None

@@ -19,6 +19,7 @@ from typing import IO
 import asyncpg
 import orjson
 
+from fleetpilot.api.causes.service import given_by
 from fleetpilot.api.hazards.service import my_reports
 from fleetpilot.api.me.access_log import my_access_log
 from fleetpilot.api.policy import OwnPerson, ShiftGrant, audit, own_shifts
@@ -45,6 +46,7 @@ fixes.csv        every stored position of your shifts (only on duty; kept {note}
 tracks.geojson   the same positions as one line per shift (WGS 84 lon/lat)
 access_log.json  everyone who opened your data, when and why
 hazard_reports.json  the hazards you reported: where, what, your note, and the city's status
+missed_causes.json   the causes you gave for streets your shifts missed
 
 Times in the JSON files are UTC. Positions inside privacy zones were generalised before storage
 (column `generalised`). Off-duty positions are never stored.
@@ -118,6 +120,7 @@ async def export_my_data(conn: asyncpg.Connection, me: OwnPerson, retention_days
             "hazard_reports.json": orjson.dumps(
                 [r.model_dump(mode="json") for r in await my_reports(conn, me)], option=orjson.OPT_INDENT_2
             ),
+            "missed_causes.json": orjson.dumps(await given_by(conn, me), option=orjson.OPT_INDENT_2),
         }
         for name, content in files.items():
             (folder / name).write_bytes(content)

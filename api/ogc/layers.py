@@ -87,7 +87,13 @@ async def route_coverage(conn: asyncpg.Connection, scope: AggregateScope | None)
                 _feature(
                     f"{route_id}:{seg.seq}",
                     geometry.get(seg.seq),
-                    {"route_id": route_id, "route_version": answer.version, **seg.model_dump(), **_range(scope)},
+                    # causes (a count per cause) stays in the API: one flat column per layer field
+                    {
+                        "route_id": route_id,
+                        "route_version": answer.version,
+                        **seg.model_dump(exclude={"causes"}),
+                        **_range(scope),
+                    },
                 )
             )
     return features

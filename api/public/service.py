@@ -108,6 +108,13 @@ def collected(retention_days: int, zone_policy: str, deadletter_days: int, skew_
             when="when a crew member taps report",
             kept="kept while the hazard is on the city's list",
         ),
+        DataItem(
+            what="the cause a crew gives for a street their shift missed (blocked by works, parked cars, no access, "
+            "bins not out, other); supervisors see per street how many shifts missed it for which cause, never who "
+            "gave it; each change is in the audit log",
+            when="when a crew member saves a cause on their shift view",
+            kept="kept with the shift",
+        ),
     ]
 
 

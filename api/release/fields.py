@@ -18,12 +18,17 @@ FIELDS: dict[str, tuple[str | None, str]] = {
     "name": (None, "street name"),
     "service": (None, "true when the segment is collected on (false: driven through only)"),
     "shifts": ("shifts", "shifts in the released blocks"),
-    "missed": ("shifts", "released shifts in which the planned segment was not serviced"),
+    "missed": ("shifts", "released shifts in which the planned segment was not serviced, without a cause"),
     "no_data": (
         "shifts",
         "released shifts with no position data in the segment's service window (neither serviced nor missed)",
     ),
-    "coverage": ("share 0-1", "share of released shifts with data that serviced the segment"),
+    "caused": (
+        "shifts",
+        "released shifts that missed the segment for a cause the crew gave or a blocked-street hazard report "
+        "(not counted as missed)",
+    ),
+    "coverage": ("share 0-1", "share of released shifts with data and without a cause that serviced the segment"),
     "week_start": (None, "Monday of the ISO week"),
     "period_start": (None, "Monday of the ISO week (as period_start in the API)"),
     "coverage_mean": ("share 0-1", "mean share of planned service segments driven per shift"),

@@ -11,6 +11,7 @@ before the complaint was made.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -23,6 +24,16 @@ from fleetpilot.open311.records import Complaint
 
 LOOKBACK_DAYS = 7
 STOP_RADIUS_M = 50.0  # a stop this close to the complaint is the truck serving it
+# A missed street's cause as the 311 reply says it (api/causes: crews give the first five; a
+# blocked-street hazard report gives the last).
+CAUSE_WORDS = {
+    "blocked_by_works": "the street was blocked by works",
+    "parked_cars": "parked cars blocked the truck",
+    "no_access": "there was no access",
+    "bins_not_out": "the bins were not out",
+    "other": "the crew recorded a reason",
+    "blocked_street": "the street was reported blocked",
+}
 # Planned service segments of every route's current plan, with the street's name.
 PLANNED = """
 SELECT rs.route_id, rs.segment_id, st.name, rs.geometry
@@ -33,10 +44,13 @@ WHERE rs.service
 ORDER BY rs.route_id, rs.seq
 """
 # The shifts of these routes that started before the complaint ($4), on the latest day in
-# [$2, $3] that has any (no crew read: shift_crew is not joined).
+# [$2, $3] that has any (no crew read: shift_crew is not joined), with the causes of their
+# missed segments (segment -> cause; the view carries no person).
 SHIFTS = """
 WITH before AS (
-    SELECT m.route_id, m.vehicle_id, m.day, m.missed_segments, m.no_data_segments, m.stop_points
+    SELECT m.route_id, m.vehicle_id, m.day, m.missed_segments, m.no_data_segments, m.stop_points,
+           (SELECT coalesce(json_object_agg(c.segment_id, c.cause), '{}') FROM shift_causes c
+            WHERE c.shift_id = m.shift_id)::text AS causes
     FROM shift_metrics m JOIN shifts s ON s.shift_id = m.shift_id
     WHERE m.route_id = ANY($1::text[]) AND m.day BETWEEN $2 AND $3 AND s.starts_at <= $4
 )
@@ -57,6 +71,7 @@ class Evidence:
     passed_at: datetime | None  # arrival of the truck's stop nearest the complaint
     stopped_s: float | None
     before_complaint: bool | None  # the pass was before the complaint was made
+    cause: str | None = None  # missed for this cause (CAUSE_WORDS): not the crew's shortfall
 
     @classmethod
     def from_row(cls, row) -> Evidence:
@@ -72,6 +87,7 @@ class Evidence:
             row["passed_at"],
             row["stopped_s"],
             row["before_complaint"],
+            row["cause"],
         )
 
     def version(self) -> str:
@@ -82,7 +98,17 @@ class Evidence:
             None if self.passed_at is None else self.passed_at.astimezone(timezone.utc).isoformat(timespec="seconds")
         )
         stopped = None if self.stopped_s is None else round(self.stopped_s)
-        said = (self.verdict, self.segment_id, self.route_id, self.vehicle_id, self.collection_day, passed, stopped)
+        said: tuple = (
+            self.verdict,
+            self.segment_id,
+            self.route_id,
+            self.vehicle_id,
+            self.collection_day,
+            passed,
+            stopped,
+        )
+        if self.cause is not None:  # evidence without a cause keeps the version it always had
+            said += (self.cause,)
         return hashlib.sha256(repr(said).encode()).hexdigest()[:12]
 
     def reply(self, local: callable, public: bool = False) -> str:
@@ -94,6 +120,9 @@ class Evidence:
         if self.verdict == "serviced":
             when = f" at {local(self.passed_at)}; the truck stopped {self.stopped_s:.0f} s" if self.passed_at else ""
             return f"Collected on {self.collection_day}{when}{which}."
+        if self.verdict == "missed" and self.cause is not None:
+            why = CAUSE_WORDS.get(self.cause, self.cause)
+            return f"Not collected on {self.collection_day}{route}: {why}. A return trip is needed."
         if self.verdict == "missed":
             return f"Not collected on {self.collection_day}{route}: a return trip is needed."
         if self.verdict == "no_data":
@@ -154,8 +183,12 @@ async def evidence(conn: asyncpg.Connection, complaint: Complaint, city_day) -> 
         return Evidence(complaint.service_request_id, "no_shift", segment, **none)
     # A shift with no data where the segment was due neither serviced nor missed it.
     serving = [s for s in shifts if segment not in s["missed_segments"] and segment not in s["no_data_segments"]]
-    missing = [s for s in shifts if segment in s["missed_segments"]]
-    shift = (serving or missing or shifts)[0]
+    # A shift that missed it without a cause answers before one that missed it for a cause.
+    causes = [json.loads(s["causes"]) for s in shifts]
+    missing = [s for s, c in zip(shifts, causes) if segment in s["missed_segments"] and segment not in c]
+    explained = [(s, c[segment]) for s, c in zip(shifts, causes) if segment in c]
+    shift = (serving or missing or [s for s, _ in explained] or shifts)[0]
+    cause = explained[0][1] if not serving and not missing and explained else None
     where = (complaint.lon, complaint.lat)
     if where[0] is None:  # address only: the middle of the planned segment
         line = np.asarray(segments.lines[segments.ids.index(segment)], dtype=float)
@@ -165,7 +198,7 @@ async def evidence(conn: asyncpg.Connection, complaint: Complaint, city_day) -> 
     passed = datetime.fromisoformat(stop["arrived_at"].replace("Z", "+00:00")) if stop else None
     return Evidence(
         service_request_id=complaint.service_request_id,
-        verdict="serviced" if serving else "missed" if missing else "no_data",
+        verdict="serviced" if serving else "missed" if missing or explained else "no_data",
         segment_id=segment,
         route_id=shift["route_id"],
         vehicle_id=shift["vehicle_id"],
@@ -173,4 +206,5 @@ async def evidence(conn: asyncpg.Connection, complaint: Complaint, city_day) -> 
         passed_at=passed,
         stopped_s=float(stop["dwell_s"]) if stop else None,
         before_complaint=None if passed is None else passed <= complaint.requested_at,
+        cause=cause,
     )

@@ -35,8 +35,8 @@ REJECT = "INSERT INTO complaint_rejects (reason, bytes, sha256) VALUES ($1, $2, 
 UPSERT = """
 INSERT INTO complaints AS c (service_request_id, service_code, status, description, requested_at, updated_at,
     lon, lat, address, outside_city, outside_pilot, verdict, segment_id, route_id, vehicle_id, collection_day,
-    passed_at, stopped_s, before_complaint)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+    passed_at, stopped_s, before_complaint, cause)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
 ON CONFLICT (service_request_id) DO UPDATE SET
     times_reopened = c.times_reopened + (c.status = 'closed' AND EXCLUDED.status = 'open')::int,
     service_code = EXCLUDED.service_code, status = EXCLUDED.status, description = EXCLUDED.description,
@@ -44,7 +44,7 @@ ON CONFLICT (service_request_id) DO UPDATE SET
     outside_city = EXCLUDED.outside_city, outside_pilot = EXCLUDED.outside_pilot, verdict = EXCLUDED.verdict,
     segment_id = EXCLUDED.segment_id, route_id = EXCLUDED.route_id, vehicle_id = EXCLUDED.vehicle_id,
     collection_day = EXCLUDED.collection_day, passed_at = EXCLUDED.passed_at, stopped_s = EXCLUDED.stopped_s,
-    before_complaint = EXCLUDED.before_complaint, last_seen_at = now()
+    before_complaint = EXCLUDED.before_complaint, cause = EXCLUDED.cause, last_seen_at = now()
 """
 
 
@@ -78,6 +78,7 @@ async def _store(conn: asyncpg.Connection, complaint: Complaint, city_day, pilot
         found.passed_at,
         found.stopped_s,
         found.before_complaint,
+        found.cause,
     )
 
 

@@ -36,7 +36,7 @@ STATUSES = {"open": "OPEN", "closed": "CLOSED"}
 LOCK_KEY = 311_0001  # pg advisory lock: one writer at a time
 CANDIDATES = """
 SELECT c.service_request_id, c.status, c.verdict, c.segment_id, c.route_id, c.vehicle_id, c.collection_day,
-       c.passed_at, c.stopped_s, c.before_complaint,
+       c.passed_at, c.stopped_s, c.before_complaint, c.cause,
        coalesce(array_agg(u.evidence_version) FILTER (WHERE u.posted_at IS NOT NULL), '{}') AS posted
 FROM complaints c LEFT JOIN complaint_updates u USING (service_request_id)
 WHERE c.verdict = ANY ($1::text[]) AND c.last_seen_at >= $2

@@ -42,6 +42,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/me/export"): DRIVER,
     ("POST", "/api/v1/me/hazards"): DRIVER,
     ("GET", "/api/v1/me/hazards"): DRIVER,
+    ("GET", "/api/v1/me/shifts/{shift_id}/causes"): DRIVER,
+    ("POST", "/api/v1/me/shifts/{shift_id}/causes"): DRIVER,
     ("GET", "/api/v1/hazards"): ANALYSTS,
     ("PATCH", "/api/v1/hazards/{hazard_id}"): SUPERVISOR,
     ("GET", "/api/v1/shifts"): INDIVIDUAL,

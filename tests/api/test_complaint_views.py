@@ -53,10 +53,20 @@ def test_the_tally_shows_only_released_route_weeks(api):
         cells = {c["week_start"]: c for c in answer["cells"]}
         assert cells[week1.isoformat()] == {
             "route_id": "r-north", "week_start": week1.isoformat(), "released": True,
-            "complaints": 3, "serviced": 2, "missed": 1,
+            "complaints": 3, "serviced": 2, "missed": 1, "missed_with_cause": 0,
         }  # fmt: skip
         week2 = cells[(week1 + timedelta(weeks=1)).isoformat()]
         assert week2["released"] is False and (week2["complaints"], week2["serviced"], week2["missed"]) == (None,) * 3
+        assert week2["missed_with_cause"] is None
+    # A street missed for a cause (the crew's, or a blocked-street report) is not counted as missed.
+    api.sql("UPDATE complaints SET cause = 'parked_cars' WHERE service_request_id = 'r2'")
+    answer = api.get(
+        "/api/v1/complaints/tally",
+        "supervisor",
+        params={"from": week1.isoformat(), "to": (week1 + timedelta(weeks=2)).isoformat()},
+    ).json()
+    assert (answer["cells"][0]["missed"], answer["cells"][0]["missed_with_cause"]) == (0, 1)
+    api.sql("UPDATE complaints SET cause = NULL")
     # With k lowered to one driver, week 2 is released: the rule is what withholds it.
     api.sql("UPDATE privacy_settings SET k_min_people = 1")
     answer = api.get(

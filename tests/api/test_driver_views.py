@@ -162,6 +162,13 @@ def test_export_holds_all_my_data_and_nobody_elses(api):
     assert api.post(f"{ME}/hazards", "driver", json={**mine, "note": "pothole by the bins"}).status_code == 201
     bens = {**mine, "client_key": "phone-key-0501", "note": "zz ben's own note"}
     assert api.post(f"{ME}/hazards", "ben", json=bens).status_code == 201
+    # Causes of missed streets: ana's on her shift, ben's on his (r-north's odd shifts missed seg-c).
+    odd = api.sql("SELECT shift_id FROM shift_metrics WHERE missed_segments = '{seg-c}' ORDER BY day")
+    ana_shift = next(r[0] for r in odd if r[0] in api.world.ana_shifts)
+    ben_shift = next(r[0] for r in odd if r[0] in api.world.shifts["p-zz-ben"])
+    cause = {"client_key": "cause-key-0500", "segment_id": "seg-c", "cause": "parked_cars"}
+    assert api.post(f"{ME}/shifts/{ana_shift}/causes", "driver", json=cause).status_code == 200
+    assert api.post(f"{ME}/shifts/{ben_shift}/causes", "ben", json={**cause, "cause": "no_access"}).status_code == 200
     response = api.get(f"{ME}/export", "driver")
     assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
     assert "attachment" in response.headers["content-disposition"]
@@ -172,6 +179,7 @@ def test_export_holds_all_my_data_and_nobody_elses(api):
         "shifts.json",
         "access_log.json",
         "hazard_reports.json",
+        "missed_causes.json",
         "fixes.csv",
         "tracks.geojson",
     }
@@ -184,6 +192,8 @@ def test_export_holds_all_my_data_and_nobody_elses(api):
     assert lengths[api.world.track_shift] == 600 and sum(lengths.values()) == 600
     reports = json.loads(archive.read("hazard_reports.json"))
     assert [(r["category"], r["note"]) for r in reports] == [("road_damage", "pothole by the bins")]
+    causes = json.loads(archive.read("missed_causes.json"))
+    assert [(c["shift_id"], c["segment_id"], c["cause"]) for c in causes] == [(ana_shift, "seg-c", "parked_cars")]
     for name in archive.namelist():
         assert b"zz" not in archive.read(name), f"{name} mentions another person's data"
     # The export itself is recorded, and the person sees it in their access log.

@@ -94,6 +94,11 @@ BODIES = {
         "note": "pothole by the depot",
     },
     ("patch", "/api/v1/hazards/{hazard_id}"): {"status": "acknowledged"},
+    ("post", "/api/v1/me/shifts/{shift_id}/causes"): {
+        "client_key": "injection-key-2",
+        "segment_id": "seg-c",
+        "cause": "parked_cars",
+    },
     ("put", "/api/v1/goals/{goal_id}"): {
         "kpi": "coverage",
         "title": "Every planned street collected",

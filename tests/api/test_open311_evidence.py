@@ -17,12 +17,11 @@ from pathlib import Path
 import pytest
 from georeport_server import GeoReport, Served
 from gis_city import seed_city
-from support import run, with_conn
+from support import record_evidence, run, with_conn
 
 from fleetpilot.api.db import open_pool
 from fleetpilot.api.ogc.params import city_day
 from fleetpilot.open311.client import GeoReportClient, GeoReportSettings
-from fleetpilot.open311.evidence import evidence
 from fleetpilot.open311.records import Complaint
 from fleetpilot.open311.sync import sync
 
@@ -36,15 +35,7 @@ def _complaint(day, lon=None, lat=None, address=None, hour=15) -> Complaint:
 
 
 def _answer(api, complaint):
-    async def go():
-        pool = await open_pool(api.database_url, max_size=1)
-        try:
-            async with pool.acquire() as conn:
-                return await evidence(conn, complaint, city_day)
-        finally:
-            await pool.close()
-
-    return run(go())
+    return record_evidence(api.database_url, complaint)
 
 
 def test_the_record_answers_complaints(api):

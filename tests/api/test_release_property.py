@@ -96,6 +96,8 @@ DOORS: dict[tuple[str, str], str] = {
     ("PATCH", "/api/v1/hazards/{hazard_id}"): OWN_RULE,  # the city's status of a hazard on that list
     ("GET", "/api/v1/me/hazards"): OWN,
     ("POST", "/api/v1/me/hazards"): OWN,
+    ("GET", "/api/v1/me/shifts/{shift_id}/causes"): OWN,
+    ("POST", "/api/v1/me/shifts/{shift_id}/causes"): OWN,
     ("POST", "/api/v1/whatif/sessions"): NOT_DRIVEN_SESSIONS,
     ("GET", "/api/v1/whatif/sessions"): NOT_DRIVEN_SESSIONS,
     ("GET", "/api/v1/whatif/sessions/{session_id}"): NOT_DRIVEN_SESSIONS,
@@ -193,6 +195,24 @@ async def _hide_changes(conn, world) -> None:
         w2,
         w4,
     )
+    # Causes of the withheld shifts' misses: the crew's, and a blocked-street report on each (decision 0021).
+    await conn.execute(
+        "INSERT INTO missed_causes (shift_id, segment_id, cause, client_key, made_at) "
+        f"SELECT shift_id, 'seg-a', 'parked_cars', 'hidden-key-' || shift_id, now() FROM shift_metrics WHERE {withheld}",
+        w2,
+        w4,
+    )
+    await conn.execute(
+        "INSERT INTO hazards (place_key, segment_id, category, lon, lat) VALUES ('seg-b', 'seg-b', 'blocked_street', "
+        "13.41, 52.505)"
+    )
+    await conn.execute(
+        "INSERT INTO hazard_reports (hazard_id, person_id, client_key, shift_id, lon, lat, located_by, made_at) "
+        "SELECT (SELECT hazard_id FROM hazards WHERE place_key = 'seg-b'), 'p-ana', 'hidden-' || shift_id, shift_id, "
+        f"13.41, 52.505, 'map', now() FROM shift_metrics WHERE {withheld}",
+        w2,
+        w4,
+    )
     await conn.execute(
         "UPDATE cell_exposure SET passes = passes * 5 + 1, harsh_brake = harsh_brake + 4, speeding = 0 "
         "WHERE (day >= $1 AND day < $2) OR cell_id = 2",
@@ -208,6 +228,11 @@ async def _hide_changes(conn, world) -> None:
     await conn.execute(
         f"UPDATE complaints SET verdict = CASE verdict WHEN 'missed' THEN 'serviced' ELSE 'missed' END "
         f"WHERE {withheld.replace('day', 'collection_day')}",
+        w2,
+        w4,
+    )
+    await conn.execute(
+        f"UPDATE complaints SET cause = 'no_access' WHERE verdict = 'missed' AND {withheld.replace('day', 'collection_day')}",
         w2,
         w4,
     )
@@ -288,6 +313,14 @@ async def _change_released(conn, world) -> None:
     await conn.execute(
         "UPDATE shift_metrics SET distance_m = distance_m * 2, coverage = 0.5, missed_segments = ARRAY['seg-b'] "
         "WHERE route_id = 'r-north' AND day >= $1 AND day < $2",
+        w1,
+        w2,
+    )
+    # ... and one of them missed seg-b for a cause (decision 0021).
+    await conn.execute(
+        "INSERT INTO missed_causes (shift_id, segment_id, cause, client_key, made_at) "
+        "SELECT shift_id, 'seg-b', 'bins_not_out', 'control-key-1', now() FROM shift_metrics "
+        "WHERE route_id = 'r-north' AND day >= $1 AND day < $2 ORDER BY day LIMIT 1",
         w1,
         w2,
     )

@@ -147,6 +147,16 @@ def page_timing(page) -> dict:
     return {k: (round(v, 1) if isinstance(v, float) else v) for k, v in page.evaluate(TIMING_JS).items()}
 
 
+def wait_for_rows(pilot, query: str, count: int, timeout_s: float = 10.0) -> list:
+    """The rows of `query` once there are at least `count` (or whatever there are at the timeout)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        rows = pilot.sql(query)
+        if len(rows) >= count or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
+
+
 def screenshot(page, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"

@@ -8,7 +8,16 @@ import json
 import time
 
 import pytest
-from browser.harness import DESKTOP, PHONE, Watch, horizontal_overflow, open_page, screenshot, signed_in_context
+from browser.harness import (
+    DESKTOP,
+    PHONE,
+    Watch,
+    horizontal_overflow,
+    open_page,
+    screenshot,
+    signed_in_context,
+    wait_for_rows,
+)
 
 pytestmark = pytest.mark.browser
 REPORTS = "SELECT h.category, h.segment_id, r.located_by, r.note FROM hazard_reports r JOIN hazards h USING (hazard_id)"
@@ -33,15 +42,6 @@ def crew(browser, pilot):
     yield page
     context.close()
     _clear(pilot)
-
-
-def _wait_for(pilot, query: str, count: int, timeout_s: float = 10.0) -> list:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        rows = pilot.sql(query)
-        if len(rows) >= count or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.1)
 
 
 def _sent(page) -> None:
@@ -80,7 +80,7 @@ def test_a_report_made_without_signal_is_sent_once_when_back_online(crew, pilot)
     assert "No signal now" in crew.inner_text("#report-status")
     assert pilot.sql(REPORTS) == []
     crew.context.set_offline(False)  # the browser fires "online": the queue is sent
-    rows = _wait_for(pilot, REPORTS, 1)
+    rows = wait_for_rows(pilot, REPORTS, 1)
     assert [(r["category"], r["located_by"]) for r in rows] == [("blocked_street", "map")]
     _sent(crew)
     assert crew.evaluate(
@@ -96,7 +96,7 @@ def test_a_report_made_without_signal_is_sent_once_when_back_online(crew, pilot)
 def test_the_supervisors_list_shows_place_and_kind_never_the_reporter(crew, browser, pilot, axe):
     open_page(crew, "driver.html")
     crew.click("button[data-category='road_damage']")
-    _wait_for(pilot, REPORTS, 1)
+    wait_for_rows(pilot, REPORTS, 1)
     context = signed_in_context(browser, pilot.base, pilot.tokens["supervisor"], DESKTOP)
     page = context.new_page()
     try:
@@ -121,7 +121,7 @@ def test_the_crew_sees_a_hazard_fixed_after_a_supervisor_marks_it(crew, browser,
     open_page(crew, "driver.html")
     crew.click("button[data-category='dangerous_intersection']")
     _sent(crew)
-    hazard = _wait_for(pilot, "SELECT hazard_id FROM hazards", 1)[0]["hazard_id"]
+    hazard = wait_for_rows(pilot, "SELECT hazard_id FROM hazards", 1)[0]["hazard_id"]
     context = signed_in_context(browser, pilot.base, pilot.tokens["supervisor"], DESKTOP)
     page = context.new_page()
     try:

@@ -2,13 +2,12 @@
 // the chosen place (where the phone is now, or a street tapped on the shift's map or picked
 // from the list) and the optional note.
 //
-// Offline: every report gets a key when it is made (client_key) and goes into a queue kept on
-// the phone (localStorage, per signed-in user) before it is sent. Sent without signal, it stays
-// queued and is sent when the phone is online again; the API stores one report per key, so
-// a report sent twice (an answer lost on the way back) is still stored once.
+// Offline: every report goes through the phone's outbox (outbox.js) before it is sent, and is
+// sent once the phone is online again; the API stores one report per key.
 
 import { ApiError, getJson, sendJson } from "./api.js";
 import * as fmt from "./format.js";
+import { newKey, Outbox } from "./outbox.js";
 
 export const CATEGORIES = [
   ["dangerous_intersection", "Dangerous intersection"],
@@ -28,67 +27,6 @@ export const STATUS_WORDS = {
 };
 
 const $ = (id) => document.getElementById(id);
-
-function newKey() {
-  if (crypto.randomUUID) return crypto.randomUUID().replaceAll("-", "");
-  return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-class Queue {
-  constructor(username) {
-    this.key = `fleetpilot.hazard-queue.${username}`;
-    this.flushing = null;
-  }
-
-  items() {
-    try {
-      return JSON.parse(localStorage.getItem(this.key) || "[]");
-    } catch {
-      return [];
-    }
-  }
-
-  #save(items) {
-    localStorage.setItem(this.key, JSON.stringify(items));
-  }
-
-  add(report) {
-    this.#save([...this.items(), report]);
-  }
-
-  #drop(clientKey) {
-    this.#save(this.items().filter((r) => r.client_key !== clientKey));
-  }
-
-  /** Send every queued report in order; stops at the first one that cannot reach the API. */
-  flush() {
-    // One send at a time; a report queued during a send goes in the next round.
-    if (this.flushing) return this.flushing.then(() => this.flush());
-    const run = async () => {
-      await null; // run after `flushing` is set, so an empty queue cannot clear it first
-      const refused = [];
-      try {
-        for (const report of this.items()) {
-          if (!navigator.onLine) break;
-          try {
-            await sendJson("POST", "me/hazards", report);
-          } catch (error) {
-            // A refusal (4xx) will not change by sending again: drop it and say so. A network
-            // error or a server error leaves it queued for the next try.
-            if (!(error instanceof ApiError) || error.status >= 500 || error.status === 429) break;
-            refused.push(`${CATEGORY_WORDS[report.category] || report.category}: ${error.detail}`);
-          }
-          this.#drop(report.client_key);
-        }
-      } finally {
-        this.flushing = null;
-      }
-      return refused;
-    };
-    this.flushing = run();
-    return this.flushing;
-  }
-}
 
 function position() {
   return new Promise((resolve, reject) => {
@@ -119,7 +57,8 @@ function reportItem(r, queued = false) {
  * streets (the keyboard's way to a map point), `map` the shift map's plotly element or null.
  */
 export function setUpHazardReports({ me, shiftId, streets, map }) {
-  const queue = new Queue(me.username);
+  const queue = new Outbox(`fleetpilot.hazard-queue.${me.username}`, (report) => sendJson("POST", "me/hazards", report),
+    (report) => CATEGORY_WORDS[report.category] || report.category);
   let point = null; // { lon, lat, label } chosen on the map or from the list
 
   const status = (text) => { $("report-status").textContent = text; };
@@ -200,7 +139,7 @@ export function setUpHazardReports({ me, shiftId, streets, map }) {
       return;
     }
     await flushAndShow();
-    status(queue.items().some((r) => r.client_key === report.client_key)
+    status(queue.has(report.client_key)
       ? `${words}: saved on this phone; it will be sent once the connection is back.`
       : `${words}: sent. Thank you — the city sees the place and category, not your name.`);
   });

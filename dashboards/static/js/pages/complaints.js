@@ -3,6 +3,7 @@
 // as every aggregate: a week with fewer than k shifts or k drivers shows no count).
 
 import { download, getJson } from "../api.js";
+import { CAUSE_WORDS } from "../causes.js";
 import { dayRange, dayRangeFields, reloadWith } from "../controls.js";
 import * as fmt from "../format.js";
 import { cityLayer, nearestStreet } from "../map.js";
@@ -21,6 +22,9 @@ export const VERDICTS = {
 };
 
 function verdict(c) {
+  if (c.verdict === "missed" && c.cause) {
+    return `<span class="badge warn" data-verdict="missed" data-cause="${fmt.esc(c.cause)}">Not collected: ${fmt.esc((CAUSE_WORDS[c.cause] || c.cause).toLowerCase())}</span>`;
+  }
   const [words, tone] = VERDICTS[c.verdict] || [c.verdict || "Not answered yet", ""];
   return `<span class="badge ${tone}" data-verdict="${fmt.esc(c.verdict || "")}">${fmt.esc(words)}</span>`;
 }
@@ -57,12 +61,13 @@ function evidence(c) {
 }
 
 function renderSummary(queue) {
-  const count = (v) => queue.filter((c) => c.verdict === v).length;
+  const count = (v) => queue.filter((c) => c.verdict === v && !c.cause).length;
   const figure = (label, value, id) => `<div><dt>${fmt.esc(label)}</dt><dd id="${id}">${fmt.esc(value)}</dd></div>`;
   $("c-summary").innerHTML = [
     figure("Complaints", fmt.number(queue.length), "c-fig-total"),
     figure("Collected, says the record", fmt.number(count("serviced")), "c-fig-serviced"),
     figure("Not collected", fmt.number(count("missed")), "c-fig-missed"),
+    figure("Not collected, for a cause", fmt.number(queue.filter((c) => c.verdict === "missed" && c.cause).length), "c-fig-caused"),
     figure("No data, record or plan", fmt.number(count("no_data") + count("no_shift") + count("no_segment")), "c-fig-other"),
   ].join("");
 }
@@ -90,9 +95,9 @@ function renderTally(tally) {
     caption: "Complaints per route and week of the collection day", id: "c-tally-table", stack: true,
     empty: "No complaint matched to a route in these weeks.",
     columns: [{ label: "Route" }, { label: "Week of" }, { label: "Complaints", num: true },
-      { label: "Collected", num: true }, { label: "Not collected", num: true }],
+      { label: "Collected", num: true }, { label: "Not collected", num: true }, { label: "For a cause", num: true }],
     rows: tally.cells.map((cell) => [fmt.esc(cell.route_id), fmt.esc(fmt.date(`${cell.week_start}T12:00:00Z`)),
-      count(cell, "complaints"), count(cell, "serviced"), count(cell, "missed")]),
+      count(cell, "complaints"), count(cell, "serviced"), count(cell, "missed"), count(cell, "missed_with_cause")]),
   });
 }
 

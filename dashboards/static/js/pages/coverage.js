@@ -6,6 +6,7 @@ import { getJson } from "../api.js";
 import { dayRange, dayRangeFields, reloadWith } from "../controls.js";
 import * as fmt from "../format.js";
 import { cityLayer, cityTraces, COLOURS, drawMap, lineTrace } from "../map.js";
+import { CAUSE_WORDS } from "../causes.js";
 import { guarded, startPage } from "../shell.js";
 import { tableHtml } from "../tables.js";
 
@@ -15,6 +16,12 @@ const $ = (id) => document.getElementById(id);
 function band(coverage) {
   if (coverage >= 0.95) return "good";
   return coverage >= 0.8 ? "fair" : "bad";
+}
+
+/** "Parked cars 2, no access 1": a segment's shifts missed for a cause, by cause. */
+function causeList(causes) {
+  return Object.entries(causes || {}).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([cause, n]) => `${(CAUSE_WORDS[cause] || cause).toLowerCase()} ${fmt.number(n)}`).join(", ");
 }
 
 function figure(label, value, id) {
@@ -61,7 +68,8 @@ startPage("coverage", async () => {
     const s = stats(f);
     if (!s) return f.properties.segment_id;
     const unknown = s.no_data ? `; unknown — no data on ${s.no_data}` : "";
-    return `${s.name || s.segment_id}: driven on ${s.shifts - s.missed - s.no_data} of ${s.shifts} shifts${unknown} (${s.coverage === null ? "no data" : fmt.percent(s.coverage)})`;
+    const caused = s.caused ? `; missed for a cause on ${s.caused} (${causeList(s.causes)})` : "";
+    return `${s.name || s.segment_id}: driven on ${s.shifts - s.missed - s.no_data - s.caused} of ${s.shifts} shifts${unknown}${caused} (${s.coverage === null ? "no data" : fmt.percent(s.coverage)})`;
   };
   const inBand = (name) => segments.filter((f) => stats(f) && f.properties.service && stats(f).coverage !== null
     && band(stats(f).coverage) === name);
@@ -79,19 +87,22 @@ startPage("coverage", async () => {
     focus: traces.slice(-5).filter((t) => t.x.length),
   });
 
-  // Unknown (no data) shifts are listed beside the misses, never added to them.
-  const missed = service.filter((s) => s.missed > 0 || s.no_data > 0)
+  // Unknown (no data) shifts and misses for a cause are listed beside the misses, never added to them.
+  const missed = service.filter((s) => s.missed > 0 || s.no_data > 0 || s.caused > 0)
     .sort((a, b) => (a.coverage ?? 2) - (b.coverage ?? 2) || a.seq - b.seq);
   $("missed").innerHTML = tableHtml({
-    caption: "Planned service segments missed, or without data, at least once", id: "missed-table", stack: true, scroll: true,
+    caption: "Planned service segments missed, missed for a cause, or without data, at least once", id: "missed-table", stack: true, scroll: true,
     empty: coverage.suppressed ? "Withheld: too few shifts or people in this period." : "No planned segment was missed.",
     columns: [{ label: "Segment" }, { label: "Street" }, { label: "Missed on", num: true }, { label: "of shifts", num: true },
-      { label: "No data on", num: true }, { label: "Coverage", num: true }],
+      { label: "No data on", num: true }, { label: "Missed for a cause (shifts)" }, { label: "Coverage", num: true }],
     rows: missed.map((s) => [fmt.esc(s.segment_id), fmt.esc(s.name || "–"), fmt.number(s.missed), fmt.number(s.shifts),
-      fmt.number(s.no_data), s.coverage === null ? "no data" : fmt.percent(s.coverage)]),
+      fmt.number(s.no_data), s.caused ? fmt.esc(causeList(s.causes)) : "–",
+      s.coverage === null ? "no data" : fmt.percent(s.coverage)]),
   });
   const gaps = service.filter((s) => s.no_data > 0).length;
-  $("no-data-note").textContent = gaps
-    ? `${fmt.number(gaps)} planned segment(s) had shifts with no position data when they were due: those shifts are "unknown — no data" for them, neither driven nor missed, and left out of coverage.`
-    : "";
+  const caused = service.filter((s) => s.caused > 0).length;
+  $("no-data-note").textContent = [
+    gaps ? `${fmt.number(gaps)} planned segment(s) had shifts with no position data when they were due: those shifts are "unknown — no data" for them, neither driven nor missed, and left out of coverage.` : "",
+    caused ? `${fmt.number(caused)} planned segment(s) were missed for a cause the crew gave, or a blocked-street hazard report: not the crew's shortfall, so not counted as missed and left out of coverage.` : "",
+  ].filter(Boolean).join(" ");
 });

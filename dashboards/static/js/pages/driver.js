@@ -6,6 +6,7 @@
 import { download, getJson } from "../api.js";
 import * as fmt from "../format.js";
 import { cityLayer, cityTraces, COLOURS, drawChart, drawMap, lineTrace, nearestStreet, pointTrace } from "../map.js";
+import { setUpMissedCauses } from "../causes.js";
 import { setUpHazardReports } from "../hazards.js";
 import { guarded, startPage } from "../shell.js";
 import { tableHtml } from "../tables.js";
@@ -276,6 +277,7 @@ startPage("driver", async ({ me }) => {
   await renderTrend(trend);
   if (!shiftId) {
     $("summary").innerHTML = figure("Shifts", "none recorded yet", "fig-none");
+    $("causes-card").hidden = true;
     await setUpHazardReports({ me, shiftId: null, streets: [], map: null });
     return;
   }
@@ -299,4 +301,7 @@ startPage("driver", async ({ me }) => {
     + (reversing ? `<li>Reversing manoeuvres: ${fmt.number(reversing)} (part of collection; listed in your download).</li>` : "");
   await renderMap(shift, track, city);
   await setUpHazardReports({ me, shiftId, streets: shiftStreets(track, city), map: $("shift-map") });
+  const names = new Map(city.features.filter((f) => f.properties.kind === "street")
+    .map((f) => [f.properties.segment_id, f.properties.name]));
+  await setUpMissedCauses({ me, shiftId, names });
 });
