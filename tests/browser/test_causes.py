@@ -102,7 +102,10 @@ def test_the_crew_gives_a_cause_offline_and_the_supervisor_sees_it(browser, pilo
         assert horizontal_overflow(crew) <= 0, "the causes card scrolls sideways on a 375 px screen"
         assert axe.check(crew, "driver-missed-causes") == []
         crew.select_option("#cause-street", segment)  # the phone as the crew sees it after saving
+        assert crew.inner_text("#cause-current") == "Now: Cause: Parked cars."
         crew.locator("#causes-card").screenshot(path=str(screenshot(crew, "driver-missed-causes-phone")))
+        crew.click("#causes-list summary")
+        crew.locator("#causes-card").screenshot(path=str(screenshot(crew, "driver-missed-causes-list-phone")))
         crew.watch.clear()  # the offline page's failed requests are expected
     finally:
         context.close()

@@ -62,9 +62,18 @@ export async function setUpMissedCauses({ me, shiftId, names }) {
     $("cause-summary").textContent = missed.length
       ? `${fmt.number(missed.length)} planned street(s) not collected on this shift: ${fmt.number(open)} without a cause.`
       : "Every planned street of this shift was collected (or had no data).";
+    showCurrent();
     $("missed-causes").innerHTML = rows.map(([s, tone, words]) =>
       `<li data-segment="${fmt.esc(s.segment_id)}" data-cause="${fmt.esc(s.cause || "")}">${fmt.esc(street(s))}
         <span class="badge ${tone}">${fmt.esc(words)}</span></li>`).join("");
+  }
+
+  // What the chosen street has now, under its select (the option's text is cut on a phone).
+  function showCurrent() {
+    const segment = $("cause-street").value;
+    const s = missed.find((m) => m.segment_id === segment);
+    const queued = outbox.items().find((i) => i.shift_id === shiftId && i.segment_id === segment);
+    $("cause-current").textContent = s ? `Now: ${state(s, queued)[1]}.` : "";
   }
 
   async function flushAndShow() {
@@ -76,6 +85,7 @@ export async function setUpMissedCauses({ me, shiftId, names }) {
 
   $("cause-kind").innerHTML = `<option value="">Choose a cause…</option>`
     + CAUSES.map(([value, words]) => `<option value="${value}">${fmt.esc(words)}</option>`).join("");
+  $("cause-street").addEventListener("change", showCurrent);
   $("cause-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const segment = $("cause-street").value;
