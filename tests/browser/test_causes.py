@@ -83,13 +83,13 @@ def test_the_crew_gives_a_cause_offline_and_the_supervisor_sees_it(browser, pilo
         crew.keyboard.press("Tab")
         assert crew.evaluate("document.activeElement.textContent") == "Save cause"
         crew.keyboard.press("Enter")
-        crew.wait_for_function(f"document.querySelector(\"{item}\").textContent.includes('Waiting for signal')")
+        crew.locator(item, has_text="Waiting for signal").wait_for(state="attached")
         assert "No signal now" in crew.inner_text("#cause-status")
         assert pilot.sql(CAUSES) == []
         crew.context.set_offline(False)  # the browser fires "online": the outbox is sent
         rows = wait_for_rows(pilot, CAUSES, 1)
         assert [tuple(r) for r in rows] == [(shift, segment, "parked_cars")]
-        crew.wait_for_function(f"document.querySelector(\"{item}\").textContent.includes('Cause: Parked cars')")
+        crew.locator(item, has_text="Cause: Parked cars").wait_for(state="attached")
         crew.reload()
         crew.wait_for_selector("body[data-ready]")
         crew.wait_for_selector(item, state="attached")
