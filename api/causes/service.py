@@ -1,6 +1,6 @@
 """Missed-segment causes: given by a crew member for a shift they crewed (ShiftGrant from
 policy.own_shift), listed for the crew with where each came from. The aggregate doors read
-causes through the shift_causes / shift_shortfall views (migration 0030), which carry no person.
+causes through the shift_causes / shift_shortfall views (migration 0031), which carry no person.
 """
 
 from __future__ import annotations
