@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from fleetpilot.api import policy
 from fleetpilot.api.deps import REFUSALS, Allowed, CityZone, Conn
-from fleetpilot.api.me import export
+from fleetpilot.api.me import export, plan
 from fleetpilot.api.me.access_log import my_access_log
-from fleetpilot.api.me.schemas import AccessLog, Trends
+from fleetpilot.api.me.schemas import AccessLog, MyPlan, Trends
 from fleetpilot.api.me.trends import my_trends
 from fleetpilot.api.policy import Capability
 
@@ -28,6 +28,16 @@ async def trends(
 ) -> Trends:
     """My weekly safety and workload figures against my own earlier weeks (the city's ISO weeks)."""
     return await my_trends(conn, policy.own_person(access), weeks, tz)
+
+
+@router.get("/plan", response_model=MyPlan, responses={404: {"description": "no shift on a route, or no plan applies"}})
+async def my_plan(access: Allowed(Capability.OWN_DATA), conn: Conn, tz: CityZone) -> MyPlan:
+    """The plan of my route that applies today (streets in driving order, the map, the
+    supervisor's reason) and what changed since the version I drove last."""
+    try:
+        return await plan.my_plan(conn, policy.own_person(access), tz)
+    except plan.NoRoute as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
 
 
 @router.get("/access-log", response_model=AccessLog)

@@ -5,16 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi.exceptions import RequestValidationError
 
 from fleetpilot.api import policy
-from fleetpilot.api.deps import REFUSALS, UNREADABLE_BODY, Allowed, Conn, DayRange
+from fleetpilot.api.deps import REFUSALS, UNREADABLE_BODY, Allowed, CityZone, Conn, DayRange
 from fleetpilot.api.errors import UnknownRoute, invalid
 from fleetpilot.api.geojson import FeatureCollection
 from fleetpilot.api.policy import Capability
-from fleetpilot.api.route_plans import edit, service
+from fleetpilot.api.route_plans import edit, performance, service
 from fleetpilot.api.route_plans.schemas import (
     BalanceAsk,
     BalanceProposal,
+    Comparison,
     EditedPlans,
     Imported,
     ImproveAsk,
@@ -24,12 +26,15 @@ from fleetpilot.api.route_plans.schemas import (
     RouteChange,
     RouteDetail,
     RouteOut,
+    Workload,
 )
 
 router = APIRouter(prefix="/routes", tags=["route plans"], responses=REFUSALS)
 Read = Allowed(Capability.ROUTE_PLANS_READ)
 Write = Allowed(Capability.ROUTE_PLANS_WRITE)
-Figures = Allowed(Capability.EFFICIENCY)  # predictions are route aggregates of history (released cells)
+# Predictions and how plans worked out are route aggregates of history (released cells, decision 0004).
+Figures = Allowed(Capability.EFFICIENCY)
+Version = Annotated[int, Query(ge=1, le=1_000_000)]
 RouteId = Annotated[str, Path(max_length=64)]
 UNKNOWN = {404: {"description": "no such route (or version)"}}
 
@@ -38,9 +43,21 @@ def _not_found(exc: UnknownRoute) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"no such route: {exc}")
 
 
+SAVE_REFUSED = {
+    422: {
+        "description": "a feature belongs to another route, the plan is malformed, or it would apply "
+        "from a day that has begun"
+    }
+}
+
+
+def _save_refused(exc: service.EffectiveInThePast) -> RequestValidationError:
+    return invalid(("body", "effective_from"), str(exc), None)
+
+
 @router.get("", response_model=list[RouteOut])
-async def list_routes(_: Read, conn: Conn) -> list[RouteOut]:
-    return await service.routes(conn)
+async def list_routes(_: Read, conn: Conn, tz: CityZone) -> list[RouteOut]:
+    return await service.routes(conn, tz)
 
 
 @router.get("/plans.geojson", response_model=FeatureCollection)
@@ -49,11 +66,24 @@ async def export_all(_: Read, conn: Conn) -> dict:
     return await service.plan_geojson(conn)
 
 
-@router.post("/plans", response_model=Imported, responses=UNREADABLE_BODY)
-async def import_plans(access: Write, conn: Conn, body: PlanCollection) -> Imported:
+@router.get("/workload", response_model=Workload)
+async def workload(access: Figures, conn: Conn, tz: CityZone, days: DayRange) -> Workload:
+    """Workload balance between routes, never per person: each active route's planned stops and
+    streets (the version that applies today) beside its shifts' length, overtime, queue time and
+    coverage in [from, to) (whole ISO weeks; weeks under k are left out and counted)."""
+    scope = await policy.aggregate_scope(conn, access, days)
+    return await performance.workload(conn, scope, tz)
+
+
+@router.post("/plans", response_model=Imported, responses={**UNREADABLE_BODY, **SAVE_REFUSED})
+async def import_plans(access: Write, conn: Conn, tz: CityZone, body: PlanCollection) -> Imported:
     """Import or save plans of one or more routes (e.g. a segment moved between two routes).
-    A route whose plan changed gets a new version; unchanged routes keep theirs."""
-    return await service.import_plans(conn, access.principal, body)
+    A route whose plan changed gets a new version, applying from `effective_from` (the city's
+    local day, default today); unchanged routes keep theirs."""
+    try:
+        return await service.import_plans(conn, access.principal, body, tz)
+    except service.EffectiveInThePast as exc:
+        raise _save_refused(exc) from None
 
 
 EDIT_ANSWERS = {**UNKNOWN, **UNREADABLE_BODY, 422: {"description": "an unknown segment, or a malformed plan"}}
@@ -93,10 +123,22 @@ async def improve(_: Read, conn: Conn, route_id: RouteId, body: ImproveAsk) -> P
 
 
 @router.get("/{route_id}", response_model=RouteDetail, responses=UNKNOWN)
-async def route(_: Read, conn: Conn, route_id: RouteId) -> RouteDetail:
+async def route(_: Read, conn: Conn, tz: CityZone, route_id: RouteId) -> RouteDetail:
     """A route with its version history."""
     try:
-        return await service.route_detail(conn, route_id)
+        return await service.route_detail(conn, route_id, tz)
+    except UnknownRoute as exc:
+        raise _not_found(exc) from None
+
+
+@router.get("/{route_id}/compare", response_model=Comparison, responses=UNKNOWN)
+async def compare(access: Figures, conn: Conn, route_id: RouteId, a: Version, b: Version, days: DayRange) -> Comparison:
+    """Versions `a` and `b` of a route side by side: their plans' figures, the streets added,
+    removed and moved from a to b, and how the shifts that drove each worked out in [from, to)
+    (coverage, shift length, overtime, queue time), from weeks released by the k rule only."""
+    scope = await policy.aggregate_scope(conn, access, days)
+    try:
+        return await performance.compare(conn, scope, route_id, a, b)
     except UnknownRoute as exc:
         raise _not_found(exc) from None
 
@@ -115,31 +157,34 @@ async def export_plan(
 @router.put(
     "/{route_id}/plan",
     response_model=Imported,
-    responses={**UNREADABLE_BODY, 422: {"description": "a feature belongs to another route, or the plan is malformed"}},
+    responses={**UNREADABLE_BODY, **SAVE_REFUSED},
 )
-async def replace_plan(access: Write, conn: Conn, route_id: RouteId, body: PlanCollection) -> Imported:
+async def replace_plan(access: Write, conn: Conn, tz: CityZone, route_id: RouteId, body: PlanCollection) -> Imported:
     """Save this route's plan (creating the route if new); a changed plan becomes a new version."""
     others = {f.properties.route_id for f in body.features} - {route_id}
     if others:
         raise invalid(
             ("body", "features"), f"features of other routes in this plan: {', '.join(sorted(others))}", sorted(others)
         )
-    return await service.import_plans(conn, access.principal, body)
+    try:
+        return await service.import_plans(conn, access.principal, body, tz)
+    except service.EffectiveInThePast as exc:
+        raise _save_refused(exc) from None
 
 
 @router.patch("/{route_id}", response_model=RouteOut, responses={**UNKNOWN, **UNREADABLE_BODY})
-async def change_route(access: Write, conn: Conn, route_id: RouteId, body: RouteChange) -> RouteOut:
+async def change_route(access: Write, conn: Conn, tz: CityZone, route_id: RouteId, body: RouteChange) -> RouteOut:
     """Rename a route or (de)activate it."""
     try:
-        return await service.change_route(conn, access.principal, route_id, body)
+        return await service.change_route(conn, access.principal, route_id, body, tz)
     except UnknownRoute as exc:
         raise _not_found(exc) from None
 
 
 @router.delete("/{route_id}", response_model=RouteOut, responses=UNKNOWN)
-async def retire_route(access: Write, conn: Conn, route_id: RouteId) -> RouteOut:
+async def retire_route(access: Write, conn: Conn, tz: CityZone, route_id: RouteId) -> RouteOut:
     """Retire a route: it stays (shifts refer to its versions) but is no longer active."""
     try:
-        return await service.change_route(conn, access.principal, route_id, RouteChange(active=False))
+        return await service.change_route(conn, access.principal, route_id, RouteChange(active=False), tz)
     except UnknownRoute as exc:
         raise _not_found(exc) from None

@@ -5,7 +5,7 @@ importer only ever sees well-formed plans."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -59,6 +59,11 @@ class PlanCollection(BaseModel):
     type: Literal["FeatureCollection"]
     features: list[PlanFeature] = Field(min_length=1, max_length=MAX_FEATURES)
     note: str | None = Field(None, max_length=500, description="recorded with the new versions")
+    effective_from: date | None = Field(
+        None,
+        description="the city's local day from which the new versions apply (today or later; default today): "
+        "shifts from that day that have not started drive it, the crew sees it on their page",
+    )
 
     @model_validator(mode="after")
     def _unique_seq(self) -> PlanCollection:
@@ -82,7 +87,8 @@ class RouteOut(BaseModel):
     route_id: str
     name: str
     active: bool
-    current_version: int | None
+    current_version: int | None  # the newest saved
+    applies_today: int | None  # the version that applies on the city's day today
     versions: int
     segments: int  # in the current version
     stops: int
@@ -93,6 +99,7 @@ class VersionOut(BaseModel):
     created_at: datetime
     created_by: str | None
     note: str | None
+    effective_from: date | None  # the local day it applies from (None: from the start)
     segments: int
     stops: int
     shifts: int  # shifts that drove this version
@@ -109,6 +116,93 @@ class RouteChange(BaseModel):
 
 class Imported(BaseModel):
     versions: dict[str, int]  # route_id -> version now current (a new one only where the plan changed)
+    effective_from: date  # the local day the new versions apply from
+
+
+# --- how plans worked out: versions compared, workload per route (api/route_plans/performance.py) --
+
+
+class PlanSize(BaseModel):
+    """A plan version's own figures (the city's plan: no person in it)."""
+
+    streets: int  # service segments, each once
+    segments: int  # service and drive-only links
+    stops: int
+    service_km: float  # length of the service segments
+    plan_km: float  # length of every segment of the plan
+
+
+class VersionPerformance(BaseModel):
+    """How shifts worked out, per shift, from released cells only (decision 0004); when
+    `suppressed`, none was released and every figure is null."""
+
+    suppressed: bool
+    withheld_weeks: int  # weeks with shifts of this group that were left out (k)
+    shifts: int | None = None
+    weeks: int | None = None
+    coverage_mean: float | None = None  # share of planned service segments driven
+    hours_per_shift: float | None = None  # on duty, start to end
+    overtime_h_per_shift: float | None = None  # hours beyond paid_hours
+    overtime_share: float | None = None  # share of shifts longer than paid_hours
+    km_per_shift: float | None = None
+    queue_min_per_shift: float | None = None  # at transfer stations and landfills
+
+
+class VersionSide(BaseModel):
+    version: int
+    saved_at: datetime
+    note: str | None
+    effective_from: date | None
+    plan: PlanSize
+    performance: VersionPerformance
+
+
+class Street(BaseModel):
+    segment_id: str
+    name: str | None
+
+
+class MovedStreet(Street):
+    was: int  # 1-based position in version a's street list
+    now: int  # in version b's
+
+
+class Comparison(BaseModel):
+    """Two versions of a route side by side; performance over [start, end) (whole ISO weeks),
+    from weeks whose every version part reaches k shifts and k people."""
+
+    route_id: str
+    start: date
+    end: date
+    k_min_shifts: int
+    k_min_people: int
+    paid_hours: float
+    a: VersionSide
+    b: VersionSide
+    added: list[Street]  # in b, not in a (b's order)
+    removed: list[Street]  # in a, not in b
+    moved: list[MovedStreet]  # the fewest streets whose move explains b's order
+
+
+class RouteLoad(BaseModel):
+    route_id: str
+    name: str
+    version: int | None  # the version that applies today
+    plan: PlanSize
+    performance: VersionPerformance  # the route's shifts in released (route, week) cells
+
+
+class Workload(BaseModel):
+    """Workload per route (never per person) over [start, end), whole ISO weeks, k-suppressed."""
+
+    start: date
+    end: date
+    k_min_shifts: int
+    k_min_people: int
+    paid_hours: float
+    routes: list[RouteLoad]
+    hours_mean: float | None  # mean over routes with released figures of their hours per shift
+    hours_spread: float | None  # longest minus shortest of those routes' hours per shift
 
 
 # --- editing: prediction and optimiser (api/route_plans/edit.py) --------------------------------

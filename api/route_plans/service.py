@@ -6,6 +6,7 @@ from typing import Any
 
 import asyncpg
 
+from fleetpilot import localtime
 from fleetpilot.api.errors import UnknownRoute
 from fleetpilot.api.geojson import collection, feature, point
 from fleetpilot.api.policy import Principal, audit
@@ -13,7 +14,7 @@ from fleetpilot.api.route_plans.schemas import Imported, PlanCollection, RouteCh
 from fleetpilot.db.importer import import_routes
 
 ROUTES = """
-SELECT r.route_id, r.name, r.active, r.current_version,
+SELECT r.route_id, r.name, r.active, r.current_version, route_version_on(r.route_id, $2) AS applies_today,
        (SELECT count(*) FROM route_versions v WHERE v.route_id = r.route_id) AS versions,
        (SELECT count(*) FROM route_segments s WHERE s.route_id = r.route_id AND s.version = r.current_version) AS segments,
        (SELECT count(*) FROM route_stops s WHERE s.route_id = r.route_id AND s.version = r.current_version) AS stops
@@ -22,7 +23,7 @@ WHERE ($1::text IS NULL OR r.route_id = $1)
 ORDER BY r.route_id
 """
 VERSIONS = """
-SELECT v.version, v.created_at, v.created_by, v.note,
+SELECT v.version, v.created_at, v.created_by, v.note, v.effective_from,
        (SELECT count(*) FROM route_segments s WHERE s.route_id = v.route_id AND s.version = v.version) AS segments,
        (SELECT count(*) FROM route_stops s WHERE s.route_id = v.route_id AND s.version = v.version) AS stops,
        (SELECT count(*) FROM shifts sh WHERE sh.route_id = v.route_id AND sh.route_version = v.version) AS shifts
@@ -41,18 +42,32 @@ FROM route_stops s JOIN routes r ON r.route_id = s.route_id
 WHERE ($1::text IS NULL OR s.route_id = $1) AND s.version = coalesce($2, r.current_version)
 ORDER BY s.route_id, s.seq
 """
+# One version's segments in driving order with their street names (the crew's street list,
+# the comparison of versions).
+VERSION_SEGMENTS = """
+SELECT rs.seq, rs.segment_id, st.name, rs.service, rs.geometry
+FROM route_segments rs LEFT JOIN street_segments st ON st.segment_id = rs.segment_id
+WHERE rs.route_id = $1 AND rs.version = $2
+ORDER BY rs.seq
+"""
+VERSION = """
+SELECT v.version, v.created_at, v.note, v.effective_from,
+       (SELECT count(*) FROM route_stops s WHERE s.route_id = v.route_id AND s.version = v.version) AS stops
+FROM route_versions v WHERE v.route_id = $1 AND v.version = $2
+"""
+ROUTE_EXISTS = "SELECT EXISTS (SELECT 1 FROM routes WHERE route_id = $1)"
 VERSION_EXISTS = "SELECT EXISTS (SELECT 1 FROM route_versions WHERE route_id = $1 AND version = $2)"
 CHANGE = """
 UPDATE routes SET name = coalesce($2, name), active = coalesce($3, active) WHERE route_id = $1 RETURNING route_id
 """
 
 
-async def routes(conn: asyncpg.Connection, route_id: str | None = None) -> list[RouteOut]:
-    return [RouteOut(**dict(r)) for r in await conn.fetch(ROUTES, route_id)]
+async def routes(conn: asyncpg.Connection, tz: str, route_id: str | None = None) -> list[RouteOut]:
+    return [RouteOut(**dict(r)) for r in await conn.fetch(ROUTES, route_id, localtime.today(tz))]
 
 
-async def route_detail(conn: asyncpg.Connection, route_id: str) -> RouteDetail:
-    found = await routes(conn, route_id)
+async def route_detail(conn: asyncpg.Connection, route_id: str, tz: str) -> RouteDetail:
+    found = await routes(conn, tz, route_id)
     if not found:
         raise UnknownRoute(route_id)
     history = [VersionOut(**dict(r)) for r in await conn.fetch(VERSIONS, route_id)]
@@ -64,7 +79,7 @@ async def plan_geojson(
 ) -> dict[str, Any]:
     """Plans in the routes.geojson format (one route's version, or all current plans)."""
     if route_id is not None:
-        if not await routes(conn, route_id):
+        if not await conn.fetchval(ROUTE_EXISTS, route_id):
             raise UnknownRoute(route_id)
         if version is not None and not await conn.fetchval(VERSION_EXISTS, route_id, version):
             raise UnknownRoute(f"{route_id} version {version}")
@@ -97,17 +112,51 @@ async def plan_geojson(
     return collection(features)
 
 
-async def import_plans(conn: asyncpg.Connection, actor: Principal, plans: PlanCollection) -> Imported:
-    """Store each route's plan; a route whose plan changed gets a new version (shifts keep theirs)."""
+async def version_segments(conn: asyncpg.Connection, route_id: str, version: int) -> list[asyncpg.Record]:
+    """The version's segments in driving order (seq, segment_id, name, service, geometry)."""
+    return await conn.fetch(VERSION_SEGMENTS, route_id, version)
+
+
+async def version_facts(conn: asyncpg.Connection, route_id: str, version: int) -> asyncpg.Record:
+    """When a version was saved, why, from which day it applies and its stop count."""
+    row = await conn.fetchrow(VERSION, route_id, version)
+    if row is None:
+        raise UnknownRoute(f"{route_id} version {version}")
+    return row
+
+
+def service_order(segments: list[asyncpg.Record]) -> list[str]:
+    """The street list: service segments in driving order (drive-only links left out)."""
+    return [s["segment_id"] for s in segments if s["service"]]
+
+
+class EffectiveInThePast(ValueError):
+    """A plan may not start applying on a day that has begun: shifts of it may have been driven."""
+
+
+async def import_plans(conn: asyncpg.Connection, actor: Principal, plans: PlanCollection, tz: str) -> Imported:
+    """Store each route's plan; a route whose plan changed gets a new version that applies from
+    plans.effective_from (default: the city's today). Shifts that have started keep the version
+    they drove; the ones of that day or later that have not get the new one."""
+    today = localtime.today(tz)
+    effective = plans.effective_from or today
+    if effective < today:
+        raise EffectiveInThePast(f"effective_from {effective} is before today ({today} in {tz})")
     async with conn.transaction():
-        versions = await import_routes(conn, plans.importer_dict(), created_by=actor.username, note=plans.note)
-        await audit(conn, actor, "import_route_plans", detail={"versions": versions})
-    return Imported(versions=versions)
+        versions = await import_routes(
+            conn, plans.importer_dict(), created_by=actor.username, note=plans.note, effective_from=effective, tz=tz
+        )
+        await audit(
+            conn, actor, "import_route_plans", detail={"versions": versions, "effective_from": effective.isoformat()}
+        )
+    return Imported(versions=versions, effective_from=effective)
 
 
-async def change_route(conn: asyncpg.Connection, actor: Principal, route_id: str, change: RouteChange) -> RouteOut:
+async def change_route(
+    conn: asyncpg.Connection, actor: Principal, route_id: str, change: RouteChange, tz: str
+) -> RouteOut:
     async with conn.transaction():
         if await conn.fetchval(CHANGE, route_id, change.name, change.active) is None:
             raise UnknownRoute(route_id)
         await audit(conn, actor, "change_route", detail={"route_id": route_id, **change.model_dump(exclude_unset=True)})
-    return (await routes(conn, route_id))[0]
+    return (await routes(conn, tz, route_id))[0]

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import datetime
+from datetime import date, datetime
 
 import asyncpg
 
 from fleetpilot.errors import FleetpilotError
+from fleetpilot.settings import get_settings
 
 
 class InvalidPlan(FleetpilotError):
@@ -46,12 +47,23 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)
 INSERT_STOP = """
 INSERT INTO route_stops (route_id, version, seq, stop_id, segment_id, lon, lat) VALUES ($1, $2, $3, $4, $5, $6, $7)
 """
+# A shift drives the version that applies on its local start day ($6 the city's zone,
+# migration 0032); the newest one if none applies yet (a route first planned for a later day).
 UPSERT_SHIFT = """
 INSERT INTO shifts (shift_id, vehicle_id, route_id, route_version, starts_at, ends_at)
-VALUES ($1, $2, $3, (SELECT current_version FROM routes WHERE route_id = $3), $4, $5)
+VALUES ($1, $2, $3, coalesce(route_version_on($3, ($4::timestamptz AT TIME ZONE $6)::date),
+                             (SELECT current_version FROM routes WHERE route_id = $3)), $4, $5)
 ON CONFLICT (shift_id) DO UPDATE
 SET vehicle_id = EXCLUDED.vehicle_id, route_id = EXCLUDED.route_id, starts_at = EXCLUDED.starts_at,
     ends_at = EXCLUDED.ends_at
+"""
+# A new version reaches the shifts of the route that have not started yet and fall on or after
+# its first day ($3, NULL: from the start; $4 the city's zone): they will drive it. Shifts
+# that have started keep the version they drove.
+REPOINT_SHIFTS = """
+UPDATE shifts SET route_version = $2
+WHERE route_id = $1 AND starts_at > now()
+  AND (starts_at AT TIME ZONE $4)::date >= coalesce($3::date, '-infinity'::date)
 """
 
 
@@ -110,9 +122,18 @@ async def import_city(conn: asyncpg.Connection, city: dict) -> dict[str, int]:
 
 
 async def import_routes(
-    conn: asyncpg.Connection, routes: dict, created_by: str | None = None, note: str | None = None
+    conn: asyncpg.Connection,
+    routes: dict,
+    created_by: str | None = None,
+    note: str | None = None,
+    effective_from: date | None = None,
+    tz: str | None = None,
 ) -> dict[str, int]:
-    """Import route plans; returns route_id -> version now current (new only if changed)."""
+    """Import route plans; returns route_id -> version now current (new only if changed).
+    A new version applies from the local day `effective_from` (None: from the start, as a plan
+    file always did); shifts of the route that have not started and fall on or after that day
+    (in `tz`, default the city's zone) are pointed at it."""
+    tz = tz or get_settings().timezone
     await init_codecs(conn)
     plans: dict[str, dict] = defaultdict(lambda: {"segments": [], "stops": [], "name": None})
     for feature in _features(routes, "routes.geojson"):
@@ -144,11 +165,11 @@ async def import_routes(
         for route_id, plan in plans.items():
             plan["segments"].sort(key=lambda s: s[0])
             plan["stops"].sort(key=lambda s: s[0])
-            result[route_id] = await _store_route(conn, route_id, plan, created_by, note)
+            result[route_id] = await _store_route(conn, route_id, plan, created_by, note, effective_from, tz)
     return result
 
 
-async def _store_route(conn, route_id: str, plan: dict, created_by, note) -> int:
+async def _store_route(conn, route_id: str, plan: dict, created_by, note, effective_from, tz) -> int:
     await conn.execute(
         "INSERT INTO routes (route_id, name) VALUES ($1, $2) ON CONFLICT (route_id) DO NOTHING",
         route_id,
@@ -162,20 +183,27 @@ async def _store_route(conn, route_id: str, plan: dict, created_by, note) -> int
             return current
     version = (current or 0) + 1
     await conn.execute(
-        "INSERT INTO route_versions (route_id, version, created_by, note) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO route_versions (route_id, version, created_by, note, effective_from) VALUES ($1, $2, $3, $4, $5)",
         route_id,
         version,
         created_by,
         note,
+        effective_from,
     )
     await conn.executemany(INSERT_SEGMENT, [(route_id, version, *s) for s in plan["segments"]])
     await conn.executemany(INSERT_STOP, [(route_id, version, *s) for s in plan["stops"]])
     await conn.execute("UPDATE routes SET current_version = $2 WHERE route_id = $1", route_id, version)
+    await conn.execute(REPOINT_SHIFTS, route_id, version, effective_from, tz)
     return version
 
 
-async def import_roster(conn: asyncpg.Connection, roster: dict, city: str | None = None) -> dict[str, int]:
-    """Upsert vehicles, devices, people (names kept in identity.person_names), shifts and crews."""
+async def import_roster(
+    conn: asyncpg.Connection, roster: dict, city: str | None = None, tz: str | None = None
+) -> dict[str, int]:
+    """Upsert vehicles, devices, people (names kept in identity.person_names), shifts and crews.
+    A new shift points at the plan version that applies on its local day (`tz`, default the
+    city's zone)."""
+    tz = tz or get_settings().timezone
     try:
         city = city or roster.get("city") or "metro"
         vehicles = [(v["vehicle_id"], city) for v in roster["vehicles"]]
@@ -183,7 +211,7 @@ async def import_roster(conn: asyncpg.Connection, roster: dict, city: str | None
         people = [(p["person_id"],) for p in roster.get("people", [])]
         names = [(p["person_id"], p["display_name"]) for p in roster.get("people", []) if p.get("display_name")]
         shifts = [
-            (s["shift_id"], s["vehicle_id"], s.get("route_id"), _time(s["start"]), _time(s["end"]))
+            (s["shift_id"], s["vehicle_id"], s.get("route_id"), _time(s["start"]), _time(s["end"]), tz)
             for s in roster.get("shifts", [])
         ]
         # The first crew member listed drives, the others help, unless an entry says its role

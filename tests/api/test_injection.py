@@ -131,7 +131,10 @@ ROLES = ["driver", "supervisor", "data_officer", "admin"]
 def QUERY_DEFAULTS(api) -> dict[str, dict[str, str]]:  # noqa: N802 - a table, built per world
     """Valid values for required query parameters, so an injected one is what reaches the query."""
     starts, _ = api.world.shift_window[api.world.track_shift]
-    return {"/api/v1/shifts": {"vehicle_id": "truck-1", "at": starts.isoformat()}}
+    return {
+        "/api/v1/shifts": {"vehicle_id": "truck-1", "at": starts.isoformat()},
+        "/api/v1/routes/{route_id}/compare": {"a": "1", "b": "1"},
+    }
 
 
 CHECKSUM = "SELECT count(*) AS n, coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') AS sum FROM {} t"

@@ -75,6 +75,8 @@ DOORS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/efficiency/routes"): GROUP,
     ("GET", "/api/v1/routes/{route_id}/efficiency"): GROUP,
     ("GET", "/api/v1/routes/{route_id}/coverage"): GROUP,
+    ("GET", "/api/v1/routes/{route_id}/compare"): GROUP,  # how the shifts of two plan versions worked out
+    ("GET", "/api/v1/routes/workload"): GROUP,  # workload per route
     ("GET", "/api/v1/hotspots/segments"): GROUP,
     ("GET", "/api/v1/hotspots/cells"): GROUP,
     ("GET", "/api/v1/exports/{dataset}"): GROUP,
@@ -113,6 +115,7 @@ DOORS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/me/shifts/{shift_id}"): OWN,
     ("GET", "/api/v1/me/shifts/{shift_id}/track"): OWN,
     ("GET", "/api/v1/me/trends"): OWN,
+    ("GET", "/api/v1/me/plan"): OWN,  # the plan of my route (the city's streets) and what changed
     ("GET", "/api/v1/me/access-log"): OWN,
     ("GET", "/api/v1/me/export"): OWN,
     ("GET", "/api/v1/city"): PLANS,
@@ -572,6 +575,13 @@ def _asks(days: tuple[date, date], f: dict) -> list[Ask]:
             "data_officer",
         ),
         Ask(("GET", "/api/v1/routes/{route_id}/coverage"), f"/api/v1/routes/{f['route']}/coverage", d, "supervisor"),
+        Ask(
+            ("GET", "/api/v1/routes/{route_id}/compare"),
+            f"/api/v1/routes/{f['route']}/compare",
+            (*d, ("a", "1"), ("b", "1")),
+            "supervisor",
+        ),
+        Ask(("GET", "/api/v1/routes/workload"), "/api/v1/routes/workload", d, "data_officer"),
         Ask(("GET", "/api/v1/complaints/tally"), "/api/v1/complaints/tally", d, "data_officer"),
         Ask(("GET", "/api/v1/goals/scorecard"), "/api/v1/goals/scorecard", d, "driver"),  # every role opens it
         Ask(
@@ -614,6 +624,11 @@ def _probe_ids(world, layer: str) -> list[str]:
 # --- what is compared --------------------------------------------------------------------------
 
 
+def _without_withheld(group: dict) -> dict:
+    """A plan version's or route's figures without the count of its withheld weeks."""
+    return {**group, "performance": {k: v for k, v in group["performance"].items() if k != "withheld_weeks"}}
+
+
 def _released_only(door: tuple[str, str], answer: object) -> object:
     """The answer without the bookkeeping of withheld blocks (decision 0004 lists withheld
     weeks with null figures and counts suppressed cells): what must equal the answer of a
@@ -630,6 +645,10 @@ def _released_only(door: tuple[str, str], answer: object) -> object:
             if route["periods"] or not isinstance(body, list):
                 kept.append(route)
         return status, kept
+    if path == "/api/v1/routes/{route_id}/compare":
+        return status, {**body, **{side: _without_withheld(body[side]) for side in ("a", "b")}}
+    if path == "/api/v1/routes/workload":
+        return status, {**body, "routes": [_without_withheld(r) for r in body["routes"]]}
     if path == "/api/v1/complaints/tally":
         return status, {**body, "cells": [c for c in body["cells"] if c["released"]]}
     if path == "/api/v1/goals/scorecard":

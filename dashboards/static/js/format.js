@@ -70,6 +70,15 @@ export function date(iso) {
   return calendar.format(new Date(iso));
 }
 
+// A day that is already the city's ("YYYY-MM-DD", e.g. a plan's first day) is formatted as a
+// calendar date, not as an instant: read at UTC midnight and shown in UTC, it stays that day.
+const dayCalendar = new Intl.DateTimeFormat(LOCALE, { weekday: "short", day: "numeric", month: "short", year: "numeric", timeZone: "UTC" });
+
+/** A local day "YYYY-MM-DD" in words: "Sun, 6 Dec 2026". */
+export function day(isoDate) {
+  return isoDate ? dayCalendar.format(new Date(`${isoDate}T00:00:00Z`)) : "–";
+}
+
 export function dateTime(iso) {
   return iso ? `${date(iso)}, ${time(iso)}` : "–";
 }

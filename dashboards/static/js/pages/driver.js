@@ -8,6 +8,7 @@ import * as fmt from "../format.js";
 import { cityLayer, cityTraces, COLOURS, drawChart, drawMap, lineTrace, nearestStreet, pointTrace } from "../map.js";
 import { setUpMissedCauses } from "../causes.js";
 import { setUpHazardReports } from "../hazards.js";
+import { showMyPlan } from "../crew-plan.js";
 import { guarded, startPage } from "../shell.js";
 import { tableHtml } from "../tables.js";
 
@@ -269,6 +270,7 @@ startPage("driver", async ({ me }) => {
   const shiftId = requested || finished?.shift_id;
   select.addEventListener("change", () => { location.search = `?shift=${encodeURIComponent(select.value)}`; });
   renderAccessLog(access);
+  await showMyPlan(city);
   $("download-all").addEventListener("click", guarded(async () => {
     $("download-status").textContent = "Preparing your download…";
     const file = await download("me/export", {}, "my-fleetpilot-data.zip");

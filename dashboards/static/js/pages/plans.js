@@ -364,12 +364,15 @@ async function showVersions(routeId) {
   const newestFirst = [...route.history].reverse();
   $("versions").innerHTML = tableHtml({
     caption: `Versions of route ${routeId}`, id: "versions-table", stack: true,
-    columns: [{ label: "Version", num: true }, { label: "Saved" }, { label: "By" }, { label: "Note" },
+    columns: [{ label: "Version", num: true }, { label: "Saved" }, { label: "By" }, { label: "Note" }, { label: "Applies from" },
       { label: "Segments", num: true }, { label: "Stops", num: true }, { label: "Shifts driven", num: true }],
     rows: newestFirst.map((v) => [fmt.number(v.version), fmt.dateTime(v.created_at), fmt.esc(v.created_by || "–"),
-      fmt.esc(v.note || "–"), fmt.number(v.segments), fmt.number(v.stops), fmt.number(v.shifts)]),
+      fmt.esc(v.note || "–"), v.effective_from ? fmt.day(v.effective_from) : "the start",
+      fmt.number(v.segments), fmt.number(v.stops), fmt.number(v.shifts)]),
   });
-  $("plan-version").textContent = `Current version: ${route.current_version}.`;
+  $("plan-version").textContent = route.applies_today === route.current_version
+    ? `Current version: ${route.current_version}, the one that applies today.`
+    : `Newest version: ${route.current_version}; today version ${route.applies_today ?? "–"} applies.`;
 }
 
 function message(kind, text) {
@@ -406,6 +409,7 @@ startPage("plans", async () => {
     renderLists(editor, focusSelector);
     await Promise.all([drawPlanMap(editor), predict()]);
   };
+  $("effective-from").min = $("effective-from").value = fmt.today();
   const show = async () => {
     await editor.load(editor.routeId);
     editor.selected = new Set();
@@ -575,12 +579,13 @@ startPage("plans", async () => {
   $("save").addEventListener("click", guarded(async () => {
     const features = [...editor.changed].flatMap((id) => planFeatures(id, editor.plans.get(id)));
     const note = $("note").value.trim() || null;
-    const result = await sendJson("POST", ENDPOINTS.save, { type: "FeatureCollection", features, note });
+    const effective = $("effective-from").value || null;  // the city's day; the server refuses a past one
+    const result = await sendJson("POST", ENDPOINTS.save, { type: "FeatureCollection", features, note, effective_from: effective });
     const saved = Object.entries(result.versions).map(([id, v]) => `${id} → version ${v}`).join(", ");
     editor.changed.clear();
     editor.done = [];
     editor.undone = [];
-    message("ok", `Saved: ${saved}.`);
+    message("ok", `Saved: ${saved}, applying from ${fmt.day(result.effective_from)}.`);
     await Promise.all([redraw(), showVersions(editor.routeId)]);
   }));
   $("export").addEventListener("click", guarded(() => download(ENDPOINTS.all, {}, "routes.geojson")));
