@@ -28,6 +28,8 @@ from fleetpilot.api.route_plans.schemas import (
     RouteOut,
     Workload,
 )
+from fleetpilot.api.whatif import service as whatif
+from fleetpilot.api.whatif.schemas import AskIn, ResultOut
 
 router = APIRouter(prefix="/routes", tags=["route plans"], responses=REFUSALS)
 Read = Allowed(Capability.ROUTE_PLANS_READ)
@@ -73,6 +75,24 @@ async def workload(access: Figures, conn: Conn, tz: CityZone, days: DayRange) ->
     coverage in [from, to) (whole ISO weeks; weeks under k are left out and counted)."""
     scope = await policy.aggregate_scope(conn, access, days)
     return await performance.workload(conn, scope, tz)
+
+
+@router.post(
+    "/workload/rebalance",
+    response_model=ResultOut,
+    responses={**UNREADABLE_BODY, 422: {"description": "bad parameters, or no released shifts in the period"}},
+)
+async def rebalance(access: Figures, conn: Conn, tz: CityZone, days: DayRange, body: AskIn) -> ResultOut:
+    """The what-if engine's rebalance scenario (analytics/whatif/rebalance.py) for the plans page:
+    service segments handed between touching routes to even out hours per shift, replayed on the
+    shifts of [from, to) in released cells, with intervals. The same computation and stored
+    answer a data officer gets from POST /whatif/scenarios/rebalance; nothing is saved to the plans."""
+    try:
+        return whatif.result_out(
+            await whatif.answer_in_scope(conn, access, "scenario", "rebalance", body.params, days, tz)
+        )
+    except whatif.WhatIfError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
 
 
 @router.post("/plans", response_model=Imported, responses={**UNREADABLE_BODY, **SAVE_REFUSED})

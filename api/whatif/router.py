@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
-from fleetpilot.analytics.whatif.privacy import Privacy
 from fleetpilot.api import policy
 from fleetpilot.api.deps import REFUSALS, Allowed, CityZone, Conn, DayRange
 from fleetpilot.api.policy import Capability
@@ -26,28 +25,12 @@ from fleetpilot.api.whatif.schemas import (
 
 router = APIRouter(prefix="/whatif", tags=["whatif"], responses=REFUSALS)
 WhatIf = Allowed(Capability.WHATIF)  # data officers only (policy.RULES)
-RESULTS_PATH = "/api/v1/whatif/results/"
-
-
-def _out(stored: service.Stored) -> ResultOut:
-    return ResultOut(**dict(stored.__dict__.items()), link=RESULTS_PATH + stored.result_id)
+_out = service.result_out
 
 
 async def _answer(access, conn, kind: service.Kind, name: str, body: AskIn, days, tz: str) -> ResultOut:
-    scope = await policy.aggregate_scope(conn, access, days)
     try:
-        stored = await service.answer(
-            conn,
-            kind,
-            name,
-            body.params,
-            scope.start,
-            scope.end,
-            Privacy(scope.k_shifts, scope.k_people),
-            tz,
-            access.principal.user_id,
-            released=await policy.released_shifts(conn, scope, tz),
-        )
+        stored = await service.answer_in_scope(conn, access, kind, name, body.params, days, tz)
     except service.WhatIfError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     return _out(stored)

@@ -24,7 +24,9 @@ from fleetpilot.analytics.whatif import scenarios
 from fleetpilot.analytics.whatif.privacy import Privacy
 from fleetpilot.analytics.whatif.questions import QUESTIONS, Context, ask
 from fleetpilot.analytics.whatif.questions.library import complete_params
+from fleetpilot.api import policy
 from fleetpilot.api.whatif import results
+from fleetpilot.api.whatif.schemas import ResultOut
 from fleetpilot.errors import FleetpilotError
 from fleetpilot.rollup.whatif import queries
 from fleetpilot.rollup.whatif.load import load_history, utc_bounds
@@ -92,6 +94,34 @@ async def fingerprint(
     only = None if released is None else sorted(released)
     row = await conn.fetchrow(queries.FINGERPRINT, *utc_bounds(start, end, tz), only)
     return hashlib.sha256(json.dumps(dict(row), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+RESULTS_PATH = "/api/v1/whatif/results/"
+
+
+def result_out(stored: Stored) -> ResultOut:
+    """A stored answer as the doors return it, with the link it can be read again at."""
+    return ResultOut(**dict(stored.__dict__.items()), link=RESULTS_PATH + stored.result_id)
+
+
+async def answer_in_scope(
+    conn: asyncpg.Connection, access: policy.Access, kind: Kind, name: str, params: dict, days, tz: str
+) -> Stored:
+    """`answer` over the whole weeks of `days` from the shifts of released cells only (decision
+    0004), with k read live: what every door that asks a question or a scenario goes through."""
+    scope = await policy.aggregate_scope(conn, access, days)
+    return await answer(
+        conn,
+        kind,
+        name,
+        params,
+        scope.start,
+        scope.end,
+        Privacy(scope.k_shifts, scope.k_people),
+        tz,
+        access.principal.user_id if access.principal else None,
+        released=await policy.released_shifts(conn, scope, tz),
+    )
 
 
 async def answer(

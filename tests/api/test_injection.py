@@ -80,6 +80,7 @@ BODIES = {
         "zone_policy": "snap",
     },
     ("post", "/api/v1/whatif/scenarios/{name}"): {"params": {}},
+    ("post", "/api/v1/routes/workload/rebalance"): {"params": {"max_moves": 5}},
     ("post", "/api/v1/whatif/questions/{question_id}"): {"params": {}},
     ("post", "/api/v1/admin/privacy/zones"): {"name": "depot yard", "lon": 13.4, "lat": 52.5, "radius_m": 20},
     ("post", "/api/v1/admin/api-keys"): {"name": "GIS centre"},

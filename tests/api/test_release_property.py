@@ -83,6 +83,7 @@ DOORS: dict[tuple[str, str], str] = {
     ("GET", "/ogc/collections/{collection_id}/items"): GROUP,
     ("GET", "/ogc/collections/{collection_id}/items/{feature_id}"): GROUP,
     ("POST", "/api/v1/whatif/scenarios/{name}"): WHATIF,
+    ("POST", "/api/v1/routes/workload/rebalance"): WHATIF,  # the rebalance scenario for the plans page
     ("POST", "/api/v1/whatif/questions/{question_id}"): WHATIF,
     ("GET", "/api/v1/whatif/results/{result_id}"): WHATIF,
     ("GET", "/api/v1/whatif/results"): WHATIF,  # summaries of stored answers: inputs, no figures

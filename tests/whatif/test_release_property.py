@@ -50,6 +50,7 @@ DRIVEN = {
     ("POST", "/api/v1/whatif/questions/{question_id}"),
     ("GET", "/api/v1/whatif/results/{result_id}"),
     ("GET", "/api/v1/whatif/results"),
+    ("POST", "/api/v1/routes/workload/rebalance"),  # the rebalance scenario on the supervisor's plans page
 }
 TODAY = datetime.now(timezone.utc).date()
 MONDAY = TODAY - timedelta(days=TODAY.weekday(), weeks=2)  # a past week: every shift is over
@@ -135,6 +136,7 @@ class Pilots:
     clients: dict[str, TestClient]
     tokens: dict[str, str]
     catalog: dict
+    supervisors: dict[str, str] = field(default_factory=dict)  # world -> a supervisor's token
     tally: Counter = field(default_factory=Counter)
     ranges: set = field(default_factory=set)
     params: set = field(default_factory=set)
@@ -164,7 +166,7 @@ def pilots(pg_admin_url, data_dir, pilot_run):
             _env_file=None,
         )
 
-    clients, tokens, stack = {}, {}, []
+    clients, tokens, supervisors, stack = {}, {}, {}, []
     try:
         run(_create(pg_admin_url, stem))
         base = settings_for(stem)
@@ -198,8 +200,18 @@ def pilots(pg_admin_url, data_dir, pilot_run):
                 )
             )
             tokens[label] = issue_access_token(app.state.token_keys, officer, "data_officer")[0]
+            sam = run(
+                with_conn(
+                    settings_.database_url,
+                    lambda c: c.fetchval(
+                        "INSERT INTO users (username, password_hash, role) VALUES ('sam', 'x', 'supervisor') "
+                        "RETURNING user_id"
+                    ),
+                )
+            )
+            supervisors[label] = issue_access_token(app.state.token_keys, sam, "supervisor")[0]
         catalog = clients["base"].get("/api/v1/whatif", headers=_auth(tokens["base"])).json()
-        found = Pilots(clients, tokens, catalog)
+        found = Pilots(clients, tokens, catalog, supervisors)
         yield found
         _report(found)
     finally:
@@ -301,6 +313,24 @@ def test_every_question_and_scenario_answers_from_released_blocks_only(pilots):
         lists[label] = sorted((r["result_id"], r["name"]) for r in recent.json())
     assert lists["hidden"] == lists["base"] == lists["without"]
     pilots.tally["GET results"] += 1
+
+
+def test_the_plans_page_rebalance_is_the_officers_released_only_answer(pilots):
+    """POST /routes/workload/rebalance (supervisors, on the plans page) is the rebalance scenario
+    a data officer asks, computed from released blocks only: alike in every world."""
+    week = (MONDAY, MONDAY + timedelta(days=7))
+    officer = _ask(pilots, "base", "scenario", "rebalance", FAST, week)
+    assert officer[0] == 200, officer
+    for label in ("base", "hidden", "without"):
+        response = pilots.clients[label].post(
+            "/api/v1/routes/workload/rebalance",
+            params={"from": week[0].isoformat(), "to": week[1].isoformat()},
+            json={"params": FAST},
+            headers=_auth(pilots.supervisors[label]),
+        )
+        assert response.status_code == 200, response.text
+        assert {k: v for k, v in response.json().items() if k not in VOLATILE} == officer[1], label
+        pilots.tally["POST routes/workload/rebalance"] += 1
 
 
 def test_the_questions_see_a_change_in_a_released_block(pilots):
