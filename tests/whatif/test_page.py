@@ -106,6 +106,16 @@ def test_the_page_offers_the_catalogue_and_shows_a_questions_answer(officer, ser
     assert "the city's local time (America/Chicago" in officer.inner_text("#tz-note")
     assert officer.inner_text("#answer-id") == expected["result_id"]
     assert float(officer.inner_text("#answer-number")) == pytest.approx(expected["answer"]["number"]["value"], abs=0.01)
+    # Counts show as whole numbers ("12", not "12.00"); the table's units say which columns count.
+    table = expected["answer"]["table"]
+    count = table["units"].index("shifts")
+    cells = officer.eval_on_selector_all(
+        "#table-0 tbody tr", f"rows => rows.map((r) => r.cells[{count}].innerText.trim())"
+    )
+    whole = {i: row[count] for i, row in enumerate(table["rows"]) if isinstance(row[count], int)}
+    assert whole and len(cells) == len(table["rows"])
+    assert {i: cells[i] for i in whole} == {i: f"{n:,}" for i, n in whole.items()}
+    assert not [c for c in cells if "." in c]
     assumptions = officer.eval_on_selector_all("#assumptions li", "items => items.map((i) => i.innerText)")
     assert assumptions == expected["answer"]["assumptions"]
     assert officer.query_selector("#chart-0 svg") is not None

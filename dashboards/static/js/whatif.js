@@ -17,15 +17,22 @@ const COMMON = new Set(["seed", "replicates", "paid_hours", "fuel_l_per_km", "fu
   "hotspot_top", "hotspots"]);
 const DAY_MS = 86_400_000;
 
-/** A number with as many decimals as its size warrants. */
-function num(value) {
+// Units that count things ("shifts", "lifts", …; not "lifts per h"): a whole count shows
+// without decimals, a mean of counts with one.
+const COUNTS = new Set(["shifts", "passes", "lifts", "visits", "events", "stops", "trips", "segments", "rows",
+  "returns", "places"]);
+
+/** A number with the precision its unit and size warrant ("2 shifts", "0.842 share", "7.5 local hour"). */
+function num(value, unit = "") {
   if (value === null || value === undefined || typeof value !== "number") return fmt.esc(value ?? "–");
   const size = Math.abs(value);
-  return fmt.number(value, size >= 100 ? 0 : size >= 1 ? 2 : 3);
+  if (COUNTS.has(unit)) return fmt.number(value, Number.isInteger(value) ? 0 : 1);
+  if (unit === "local hour") return fmt.number(value, 1);
+  return fmt.number(value, size >= 100 ? 0 : size >= 10 ? 1 : size >= 1 ? 2 : 3);
 }
 
-function cell(value) {
-  return typeof value === "number" ? num(value) : fmt.esc(value ?? "–");
+function cell(value, unit) {
+  return typeof value === "number" ? num(value, unit) : fmt.esc(value ?? "–");
 }
 
 function field(p) {
@@ -90,8 +97,8 @@ function kpiTable(kpis) {
     caption: "Key figures: baseline, scenario and the change with its 95 % interval", id: "kpi-table", stack: true,
     columns: [{ label: "Figure" }, { label: "Unit" }, { label: "Baseline", num: true }, { label: "Scenario", num: true },
       { label: "Change", num: true }, { label: "95 % interval", num: true }, { label: "Note" }],
-    rows: kpis.map((k) => [fmt.esc(k.name.replaceAll("_", " ")), fmt.esc(k.unit), num(k.baseline), num(k.scenario),
-      num(k.delta), k.modelled ? `${num(k.delta_lo)} to ${num(k.delta_hi)}` : "–",
+    rows: kpis.map((k) => [fmt.esc(k.name.replaceAll("_", " ")), fmt.esc(k.unit), num(k.baseline, k.unit),
+      num(k.scenario, k.unit), num(k.delta, k.unit), k.modelled ? `${num(k.delta_lo, k.unit)} to ${num(k.delta_hi, k.unit)}` : "–",
       k.modelled ? "" : `held: ${fmt.esc(k.note)}`]),
   });
 }
@@ -101,7 +108,7 @@ function dataTable(table, index) {
     caption: table.name, id: `table-${index}`, stack: true, empty: "Nothing to show (or withheld: too few shifts or people).",
     columns: table.columns.map((c, i) => ({ label: table.units?.[i] ? `${c.replaceAll("_", " ")} (${table.units[i]})` : c.replaceAll("_", " "),
       num: table.rows.some((r) => typeof r[i] === "number") })),
-    rows: table.rows.map((r) => r.map(cell)),
+    rows: table.rows.map((r) => r.map((v, i) => cell(v, table.units?.[i]))),
   })}`;
 }
 
@@ -120,7 +127,7 @@ async function renderAnswer(result) {
       ${fmt.esc(period)} · computed in ${num(result.compute_s)} s ·
       <a id="answer-link" href="${fmt.esc(link.href)}">link to this answer</a> <code id="answer-id">${fmt.esc(result.result_id)}</code></p>
     ${a.kind === "question"
-      ? `<p><strong id="answer-number" style="font-size: 1.6rem">${num(a.number.value)}</strong> ${fmt.esc(a.number.unit)} <span class="note">${fmt.esc(a.number.label)}</span></p>`
+      ? `<p><strong id="answer-number" style="font-size: 1.6rem">${num(a.number.value, a.number.unit)}</strong> ${fmt.esc(a.number.unit)} <span class="note">${fmt.esc(a.number.label)}</span></p>`
       : kpiTable(a.kpis)}
     <div class="grid two">${charts.map((c, i) => `<div><h3>${fmt.esc(c.layout?.title?.text || "")}</h3><div id="chart-${i}" class="chart"></div></div>`).join("")}</div>
     ${tables.map(dataTable).join("")}
