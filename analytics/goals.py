@@ -11,6 +11,7 @@ the SQL that fills the daily sums lives with the API (api/goals/service.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
 import numpy as np
@@ -150,13 +151,17 @@ CATALOGUE: tuple[Kpi, ...] = (
         100.0,
     ),
 )
-# Read from the current known hotspots, not from days: a count now, with no interval.
+# Not a ratio of daily sums: each ISO week's hotspots are judged as known_hotspots judges them
+# (rollup/known.py, the 13 weeks up to that one, k-visible cells only), less the places the
+# city fixed by that week (hazards.fixed_on); see hotspots_open and weekly_mean.
 HOTSPOTS = Kpi(
     "hotspots_open",
     "Significant hotspots open",
     "places",
     "Street segments that are significant hotspots (harsh braking or speeding per pass above the fleet's rate, "
-    "Benjamini–Hochberg q < 0.05) over the last 90 days, among k-visible segments (known_hotspots).",
+    "Benjamini–Hochberg q < 0.05) over the 13 ISO weeks up to the week, among k-visible segments (as "
+    "known_hotspots), less those of a place the city fixed (a hazard there marked fixed) on or before the week's "
+    "last day. A period's value is the mean of its weeks' counts.",
     "at_most",
     "",
     "",
@@ -194,6 +199,29 @@ def estimate(kpi: Kpi, num: np.ndarray, den: np.ndarray, weeks: int = 1, seed: i
         samples = kpi.scale * nums[ok] / dens[ok]
     lo, hi = percentile_interval(samples, DEFAULT_LEVEL)
     return Estimate(value, float(lo), float(hi), n)
+
+
+def hotspots_open(hotspots: list[tuple[str, str | None]], fixed_on: dict[str, date], last_day: date) -> tuple[int, int]:
+    """(open, fixed) significant segments of a week: `hotspots` are its (segment, place) pairs
+    (place None: the segment alone); a place counts as fixed from the week a hazard on any of
+    its segments was fixed (`fixed_on`: segment → the day), so a fix on `last_day` counts."""
+    places: dict[str, set[str]] = {}  # a segment may be significant for several kinds, in a place of each
+    for segment, place in hotspots:
+        places.setdefault(segment, set()).add(place or f"segment:{segment}")
+    done = set().union(*(places[s] for s, day in fixed_on.items() if s in places and day <= last_day))
+    fixed = sum(1 for of in places.values() if of & done)
+    return len(places) - fixed, fixed
+
+
+def weekly_mean(values: np.ndarray, seed: int = SEED) -> Estimate:
+    """The mean of weekly counts with a percentile interval over the weeks resampled with
+    replacement (weeks are what repeats); `days` is the number of weeks."""
+    n = len(values)
+    if n == 0:
+        return Estimate(None, None, None, 0)
+    samples = day_weights(n, REPLICATES, seed) @ values / n
+    lo, hi = percentile_interval(samples, DEFAULT_LEVEL)
+    return Estimate(float(values.mean()), float(lo), float(hi), n)
 
 
 Verdict = Literal["met", "missed", "too close to call", "no data"]

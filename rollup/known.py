@@ -10,6 +10,7 @@ place (touching significant segments merged and named by rollup.places, as on th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import asyncpg
@@ -46,19 +47,40 @@ async def refresh_known_hotspots(conn: asyncpg.Connection, today: date, *, expos
     if k is None:  # privacy settings not seeded: nothing may be judged visible
         rows: list[tuple] = []
     else:
-        # Whole ISO weeks, as the API releases aggregates (decision 0004): the 13 weeks up to
-        # and including the current one.
-        end = monday(today) + timedelta(days=7)
-        start = end - timedelta(weeks=WINDOW_WEEKS)
-        visible = await visible_units(conn, "segment", start, end, k["k_min_shifts"], k["k_min_people"])
-        units = [r for r in visible.rows if r["unit_id"] is not None and r["passes"] > 0]
-        city = await city_streets(conn)
-        rows = [row for kind in KINDS for row in _significant(units, kind, start, end - timedelta(days=1), city)]
+        rows = (await significant_hotspots(conn, monday(today), k["k_min_shifts"], k["k_min_people"])).rows
     async with conn.transaction():
         await conn.execute("DELETE FROM known_hotspots")
         await conn.executemany(INSERT, rows)
         await conn.execute(SET_BASIS, BASIS_KEY, basis)
     return len(rows)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """The significant (segment, kind) rows (as INSERT) of the window ending with a week, and how
+    many segments of the window were withheld (no k-visible week)."""
+
+    rows: list[tuple]
+    withheld: int
+    visible: int
+
+
+async def significant_hotspots(
+    conn: asyncpg.Connection, week: date, k_shifts: int, k_people: int, city: CityStreets | None = None
+) -> Judged:
+    """The hotspots as known_hotspots would have judged them in the ISO week starting `week`:
+    whole ISO weeks, as the API releases aggregates (decision 0004), the 13 weeks up to and
+    including that one, of k-visible (segment, week) cells only."""
+    end = week + timedelta(days=7)
+    start = end - timedelta(weeks=WINDOW_WEEKS)
+    visible = await visible_units(conn, "segment", start, end, k_shifts, k_people)
+    units = [r for r in visible.rows if r["unit_id"] is not None and r["passes"] > 0]
+    withheld = int(visible.rows[0]["suppressed"]) if visible.rows else 0
+    if not units:
+        return Judged([], withheld, 0)
+    city = city if city is not None else await city_streets(conn)
+    rows = [row for kind in KINDS for row in _significant(units, kind, start, end - timedelta(days=1), city)]
+    return Judged(rows, withheld, len(units))
 
 
 def _significant(units, kind: str, first: date, last: date, city: CityStreets | None) -> list[tuple]:

@@ -20,6 +20,8 @@ from fleetpilot import localtime
 from fleetpilot.analytics import goals as kpis
 from fleetpilot.analytics.goals import CATALOGUE, HOTSPOTS, KPIS, Estimate
 from fleetpilot.api import policy
+from fleetpilot.rollup.known import significant_hotspots
+from fleetpilot.rollup.places import city_streets
 
 # The latest version of each goal, with its earlier targets (history).
 GOALS = """
@@ -89,7 +91,12 @@ WHERE NOT c.outside_city AND c.requested_at >= $1 AND c.requested_at < $2
   ))
 GROUP BY 1 ORDER BY 1
 """
-HOTSPOTS_OPEN = "SELECT count(DISTINCT segment_id) AS n, max(computed_at) AS at FROM known_hotspots WHERE q < 0.05"
+# The day each place the city fixed was fixed (the hazard workflow, migration 0029): the
+# earliest fix of a hazard on the segment that is still marked fixed.
+FIXED = """
+SELECT segment_id, min(fixed_on) AS fixed_on FROM hazards
+WHERE status = 'fixed' AND segment_id IS NOT NULL AND fixed_on IS NOT NULL GROUP BY segment_id
+"""
 COMPLAINTS_EXIST = "SELECT to_regclass('complaints') IS NOT NULL"
 
 
@@ -261,8 +268,8 @@ async def scorecard(
     period = await daily(conn, scope, tz)
     card = Scorecard(scope.start, scope.end, tz, scope.k_shifts, scope.k_people, period.cells, period.withheld_cells)
     weeks = [scope.start + timedelta(weeks=i) for i in range((scope.end - scope.start).days // 7)]
-    hotspots = await conn.fetchrow(HOTSPOTS_OPEN)
     baselines: dict[tuple[date, date], Days] = {}
+    judged: dict[date, dict] = {}  # a week's hotspots, once for the period and every baseline
     for goal in goals:
         kpi = KPIS[goal["kpi"]]
         entry = {
@@ -273,15 +280,7 @@ async def scorecard(
             "unit": kpi.unit,
         }
         if kpi is HOTSPOTS:
-            now = Estimate(float(hotspots["n"]), float(hotspots["n"]), float(hotspots["n"]), 0)
-            entry.update(
-                weeks=[],
-                period=_out(now),
-                baseline=None,
-                verdict=kpis.verdict(now, goal["target"], goal["direction"]),
-                note="a count of the hotspots known now (rewritten by each rollup run; no weekly history is kept)",
-                suppressed=False,
-            )
+            entry.update(await _hotspot_goal(conn, scope, goal, weeks, judged))
             card.goals.append(entry)
             continue
         span = policy.whole_weeks((goal["baseline_from"], goal["baseline_to"]))
@@ -320,6 +319,73 @@ async def scorecard(
         )
         card.goals.append(entry)
     return card
+
+
+async def _hotspot_weeks(
+    conn: asyncpg.Connection, scope: policy.AggregateScope, weeks: list[date], judged: dict
+) -> list[dict]:
+    """Each week's significant hotspots open and fixed (rollup.known's judgement of the 13 weeks
+    up to it, k-visible cells only); a week with no k-visible segment and some withheld says so."""
+    fixed_on = {r["segment_id"]: r["fixed_on"] for r in await conn.fetch(FIXED)}
+    city = None
+    rows: list[dict] = []
+    for week in weeks:
+        if week not in judged:
+            city = city if city is not None else await city_streets(conn)
+            done = await significant_hotspots(conn, week, scope.k_shifts, scope.k_people, city)
+            judged[week] = {
+                "hotspots": [(r[0], r[9]) for r in done.rows],
+                "withheld": done.withheld,
+                "visible": done.visible,
+            }
+        j = judged[week]
+        if not j["visible"]:
+            status = "withheld (k)" if j["withheld"] else "no data"
+            rows.append(
+                {"week": week, "value": None, "lo": None, "hi": None, "days": 0, "fixed": None, "status": status}
+            )
+            continue
+        open_, fixed = kpis.hotspots_open(j["hotspots"], fixed_on, week + timedelta(days=6))
+        # A count of a judgement, not a sample: the week's interval is the count itself.
+        rows.append(
+            {
+                "week": week,
+                "value": float(open_),
+                "lo": float(open_),
+                "hi": float(open_),
+                "days": 7,
+                "fixed": fixed,
+                "status": "ok",
+            }
+        )
+    return rows
+
+
+async def _hotspot_goal(
+    conn: asyncpg.Connection, scope: policy.AggregateScope, goal: dict, weeks: list[date], judged: dict
+) -> dict:
+    rows = await _hotspot_weeks(conn, scope, weeks, judged)
+    span = policy.whole_weeks((goal["baseline_from"], goal["baseline_to"]))
+    base_weeks = [span[0] + timedelta(weeks=i) for i in range((span[1] - span[0]).days // 7)]
+    base_rows = await _hotspot_weeks(conn, scope, base_weeks, judged)
+
+    def mean(of: list[dict]) -> Estimate:
+        return kpis.weekly_mean(np.array([r["value"] for r in of if r["value"] is not None], dtype=np.float64))
+
+    now = mean(rows)
+    suppressed = now.value is None and any(r["status"] == "withheld (k)" for r in rows)
+    return {
+        "weeks": rows,
+        "period": _out(now),
+        "baseline": {**_out(mean(base_rows)), "from": span[0], "to": span[1]},
+        "verdict": kpis.verdict(now, goal["target"], goal["direction"]),
+        "suppressed": suppressed,
+        "note": (
+            "every week of this period was withheld: no street segment passed by k shifts and k drivers"
+            if suppressed
+            else "each week's count is judged over the 13 weeks up to it; the period's interval resamples its weeks"
+        ),
+    }
 
 
 def _out(e: Estimate) -> dict:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import numpy as np
 
-from fleetpilot.analytics.goals import KPIS, Estimate, estimate, verdict
+from fleetpilot.analytics.goals import KPIS, Estimate, estimate, hotspots_open, verdict, weekly_mean
 
 
 def test_a_ratio_is_the_ratio_of_the_sums_and_lies_in_its_interval():
@@ -33,3 +35,20 @@ def test_met_and_missed_only_when_the_whole_interval_is_on_one_side():
     assert verdict(Estimate(5.0, 4.0, 6.0, 7), 5.5, "at_most") == "too close to call"
     assert verdict(Estimate(5.0, 4.0, 6.0, 7), 3.0, "at_least") == "met"
     assert verdict(Estimate(None, None, None, 0), 3.0, "at_least") == "no data"
+
+
+def test_a_place_counts_as_fixed_from_the_week_of_its_fix_with_all_its_segments():
+    """Segments a and b form one place; c is alone; d is significant for two kinds, in b's place for one."""
+    hotspots = [("a", "p1"), ("b", "p1"), ("c", None), ("d", "p2"), ("d", "p1")]
+    sunday = date(2026, 11, 29)
+    assert hotspots_open(hotspots, {}, sunday) == (4, 0)
+    assert hotspots_open(hotspots, {"a": sunday}, sunday) == (1, 3)  # a, b and d share place p1
+    assert hotspots_open(hotspots, {"a": sunday + timedelta(days=1)}, sunday) == (4, 0)  # fixed the week after
+    assert hotspots_open(hotspots, {"c": date(2026, 11, 1), "z": date(2026, 11, 1)}, sunday) == (3, 1)
+
+
+def test_a_period_of_weekly_counts_is_their_mean_within_its_interval():
+    e = weekly_mean(np.array([4.0, 6.0, 5.0, 9.0]))
+    assert (e.value, e.days) == (6.0, 4) and 4.0 <= e.lo < e.value < e.hi <= 9.0
+    assert weekly_mean(np.array([3.0])) == Estimate(3.0, 3.0, 3.0, 1)
+    assert weekly_mean(np.array([])).value is None

@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 from support import run
 
+from fleetpilot.api.goals.service import scorecard
 from fleetpilot.api.hotspots.service import hotspots
 from fleetpilot.api.policy import AggregateScope
 from fleetpilot.rollup.job import run_rollup
@@ -85,3 +86,69 @@ def test_dangerous_intersections_become_known_hotspots_and_events_name_their_str
     assert known_ids == shown
     assert all((r["first_day"].weekday(), r["last_day"].weekday()) == (0, 6) for r in known)
     assert any(r["kind"] == "harsh_brake" and json.loads(r["c"]).get("segment_id") in known_ids for r in events)
+
+
+def test_the_hotspot_goal_has_weekly_history_less_the_places_the_city_fixed(db_url, fleet):
+    """Issue 16: "significant hotspots open vs fixed" per ISO week, as known_hotspots judges the
+    13 weeks up to it (k-visible cells only), a place counting as fixed from the week a hazard
+    on it was fixed (migration 0029). Expected figures come from the table the rollup wrote."""
+
+    async def body():
+        conn = await asyncpg.connect(db_url)
+        try:
+            await load_run(conn, fleet)
+            await run_rollup(conn)
+            known = await conn.fetch(
+                "SELECT segment_id, place_id, last_day FROM known_hotspots ORDER BY segment_id, kind"
+            )
+            week = known[0]["last_day"] - timedelta(days=6)  # the Monday of the rollup's current week
+            places: dict[str, set] = {}
+            for r in known:
+                places.setdefault(r["segment_id"], set()).add(r["place_id"] or f"segment:{r['segment_id']}")
+            # One place fixed in the week (its Wednesday), another segment's fix only the week after.
+            first = next(iter(places))
+            later = next(s for s in places if not places[s] & places[first])
+            for segment, day in ((first, week + timedelta(days=2)), (later, week + timedelta(days=7))):
+                await conn.execute(
+                    "INSERT INTO hazards (place_key, segment_id, category, lon, lat, status, fix_what, fixed_on) "
+                    "VALUES ($1, $1, 'dangerous_intersection', 0, 0, 'fixed', 'signal retimed', $2)",
+                    segment,
+                    day,
+                )
+            k = await conn.fetchrow("SELECT k_min_shifts, k_min_people FROM privacy_settings")
+            goal = {
+                "goal_id": "hotspots",
+                "version": 1,
+                "kpi": "hotspots_open",
+                "title": "Fewer dangerous places",
+                "definition": "Significant hotspots open at the end of each week.",
+                "target": 0.0,
+                "direction": "at_most",
+                "department": "Streets",
+                "baseline_from": week,
+                "baseline_to": week + timedelta(days=7),
+                "history": [],
+                "created_at": None,
+            }
+            two = AggregateScope(week, week + timedelta(weeks=2), *k)
+            card = await scorecard(conn, two, "America/Chicago", [goal])
+            await conn.execute("UPDATE privacy_settings SET k_min_shifts = 1000")
+            hidden = await scorecard(conn, AggregateScope(week, week + timedelta(weeks=1), 1000, k[1]), "UTC", [goal])
+            return places, first, later, card.goals[0], hidden.goals[0]
+        finally:
+            await conn.close()
+
+    places, first, later, goal, hidden = run(body())
+    fixed = {s for s, of in places.items() if of & places[first]}
+    assert first in fixed and later not in fixed and len(places) > len(fixed)
+    this, following = goal["weeks"]
+    assert (this["value"], this["fixed"], this["status"]) == (len(places) - len(fixed), len(fixed), "ok")
+    assert this["lo"] == this["value"] == this["hi"]
+    # The next week's window still holds the fleet's days; the later fix now counts too.
+    later_fixed = fixed | {s for s, of in places.items() if of & places[later]}
+    assert (following["value"], following["fixed"]) == (len(places) - len(later_fixed), len(later_fixed))
+    assert goal["period"]["value"] == pytest.approx((this["value"] + following["value"]) / 2)
+    assert goal["period"]["lo"] <= goal["period"]["value"] <= goal["period"]["hi"]
+    assert goal["baseline"]["value"] == pytest.approx(this["value"])  # the baseline is this week
+    assert hidden["weeks"][0]["status"] == "withheld (k)" and hidden["weeks"][0]["value"] is None
+    assert hidden["suppressed"] is True and hidden["verdict"] == "no data"
