@@ -8,6 +8,7 @@ import * as fmt from "./format.js";
 import { cityTraces, COLOURS, drawMap, lineTrace } from "./map.js";
 
 const $ = (id) => document.getElementById(id);
+const NAMED = 5;  // changed streets named in the summary, per kind
 const CHANGE_COLOURS = { same: COLOURS.planned, added: COLOURS.good, moved: COLOURS.fair, removed: COLOURS.bad };
 
 function streetName(s) {
@@ -42,7 +43,14 @@ function changeWords(plan) {
   if (!added && !moved && !removed) return `The streets and their order are the same ${since}.`;
   const parts = [added && `${added} new street${added > 1 ? "s" : ""}`, moved && `${moved} moved in the order`,
     removed && `${removed} no longer on your route`].filter(Boolean);
-  return `Changed ${since}: ${parts.join(", ")}.`;
+  // Name the first few, with their place in the order: the full list below is long.
+  const named = (list, words) => list.slice(0, NAMED).map(words).join("; ");
+  const which = [
+    named(plan.streets.filter((s) => s.change === "added"), (s) => `new: ${streetName(s)} (no. ${s.position})`),
+    named(plan.streets.filter((s) => s.change === "moved"), (s) => `moved: ${streetName(s)} (no. ${s.was_position} → ${s.position})`),
+    named(plan.removed, (s) => `gone: ${streetName(s)}`),
+  ].filter(Boolean).join("; ");
+  return `Changed ${since}: ${parts.join(", ")} — ${which}.`;
 }
 
 async function drawPlanMap(plan, city) {
