@@ -41,11 +41,12 @@ SELECT run_at, cutoff, partitions_dropped, positions_expired, rejects_purged
 FROM retention_runs WHERE run_at >= $1 AND run_at < $2 ORDER BY run_at
 """
 SETTINGS = "SELECT retention_days, deadletter_days, k_min_shifts, k_min_people FROM privacy_settings"
+# The shifts the figures are computed from: those of released route-weeks ($1, policy.release)
+# only. Counted over every shift, a range minus its weeks gave a withheld week's shifts,
+# trucks and routes (issue 13).
 SOURCES = """
-SELECT (SELECT count(*) FROM shift_metrics WHERE day >= $1 AND day < $2) AS shifts,
-       (SELECT count(DISTINCT vehicle_id) FROM shift_metrics WHERE day >= $1 AND day < $2) AS vehicles,
-       (SELECT count(DISTINCT route_id) FROM shift_metrics WHERE day >= $1 AND day < $2) AS routes,
-       (SELECT min(day) FROM shift_metrics) AS first_day
+SELECT count(*) AS shifts, count(DISTINCT vehicle_id) AS vehicles, count(DISTINCT route_id) AS routes
+FROM shift_metrics WHERE shift_id = ANY($1::text[]) AND day >= $2 AND day < $3
 """
 
 
@@ -159,6 +160,7 @@ def _environment() -> jinja2.Environment:
 
 async def build(conn: asyncpg.Connection, scope: policy.AggregateScope, tz: str) -> Report:
     card = await service.scorecard(conn, scope, tz)
+    released = await policy.release(conn, scope, tz)
     lo, hi = localtime.day_bounds(scope.start, scope.end, tz)
     settings = await conn.fetchrow(SETTINGS)
     goals = card.goals
@@ -178,7 +180,7 @@ async def build(conn: asyncpg.Connection, scope: policy.AggregateScope, tz: str)
                 for r in await conn.fetch(RETENTION_RUNS, lo, hi)
             ],
             settings=settings,
-            sources=await conn.fetchrow(SOURCES, scope.start, scope.end),
+            sources=await conn.fetchrow(SOURCES, list(released.shifts), scope.start, scope.end),
             factors=FACTORS,
             generated=datetime.now(localtime.zone(tz)).strftime("%d %b %Y %H:%M %Z"),
         )

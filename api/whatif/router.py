@@ -111,8 +111,9 @@ SessionId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 async def _session(conn, access, session_id: int) -> dict:
-    """The session with each answered question's stored answer, marked withdrawn when the
-    release rule, k or its data no longer give the same answer (as GET /results says 410)."""
+    """The session with each answered question's stored answer, marked withdrawn — and without
+    its figures — when the release rule, k or its data no longer give the same answer (as GET
+    /results says 410)."""
     try:
         found = await sessions.session(conn, session_id)
     except sessions.NotFound as exc:
@@ -122,6 +123,9 @@ async def _session(conn, access, session_id: int) -> dict:
         if q["triage"] == "answered" and not q["answer_withdrawn"]:
             stored = await service.get(conn, q["result_id"])
             q["answer_withdrawn"] = stored is None or await _withdrawn(conn, access, stored, k) is not None
+        if q["answer_withdrawn"]:
+            # A withdrawn answer leaves no figure: its parameters stay, its number and title go.
+            q["answer_number"] = q["answer_title"] = None
     return found
 
 

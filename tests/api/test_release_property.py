@@ -33,6 +33,7 @@ import csv
 import io
 import json
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -65,10 +66,6 @@ ACCOUNT = "sign-in and the caller's own account"
 DEVICE = "device doors (HTTP ingest): writes, answers nothing about groups"
 PUBLIC = "public pages from settings and counters only (transparency, health, metrics)"
 METADATA = "OGC landing page, conformance and collection metadata: no figures"
-# Doors that release group figures but are not driven by a property test yet (they landed at
-# the end of issue 13's session); each names the release it uses. Printed by the run.
-NOT_DRIVEN_REPORT = "goals report: built from the scorecard (policy.release), not driven yet"
-NOT_DRIVEN_SESSIONS = "what-if sessions: stored answers by id, withdrawn as GET /whatif/results/{id} (not driven yet)"
 OWN_RULE = "hazard list: its own k on distinct reporters (api/hazards/service.city_list), not shift blocks"
 
 DOORS: dict[tuple[str, str], str] = {
@@ -91,7 +88,7 @@ DOORS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/live/vehicles"): LIVE,
     ("GET", "/api/v1/complaints/tally"): GROUP,
     ("GET", "/api/v1/goals/scorecard"): GROUP,
-    ("GET", "/api/v1/goals/report"): NOT_DRIVEN_REPORT,
+    ("GET", "/api/v1/goals/report"): GROUP,  # its HTML (figures: inline SVG) driven; the PDF is that HTML
     ("GET", "/api/v1/goals/catalogue"): PLANS,
     ("GET", "/api/v1/goals"): PLANS,  # the goals' definitions (targets), no figures
     ("PUT", "/api/v1/goals/{goal_id}"): PLANS,
@@ -101,12 +98,12 @@ DOORS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/me/hazards"): OWN,
     ("GET", "/api/v1/me/shifts/{shift_id}/causes"): OWN,
     ("POST", "/api/v1/me/shifts/{shift_id}/causes"): OWN,
-    ("POST", "/api/v1/whatif/sessions"): NOT_DRIVEN_SESSIONS,
-    ("GET", "/api/v1/whatif/sessions"): NOT_DRIVEN_SESSIONS,
-    ("GET", "/api/v1/whatif/sessions/{session_id}"): NOT_DRIVEN_SESSIONS,
-    ("POST", "/api/v1/whatif/sessions/{session_id}/questions"): NOT_DRIVEN_SESSIONS,
-    ("PUT", "/api/v1/whatif/sessions/{session_id}/questions/{question_id}/triage"): NOT_DRIVEN_SESSIONS,
-    ("GET", "/api/v1/whatif/sessions/{session_id}/export"): NOT_DRIVEN_SESSIONS,
+    ("POST", "/api/v1/whatif/sessions"): WHATIF,
+    ("GET", "/api/v1/whatif/sessions"): WHATIF,
+    ("GET", "/api/v1/whatif/sessions/{session_id}"): WHATIF,
+    ("POST", "/api/v1/whatif/sessions/{session_id}/questions"): WHATIF,
+    ("PUT", "/api/v1/whatif/sessions/{session_id}/questions/{question_id}/triage"): WHATIF,
+    ("GET", "/api/v1/whatif/sessions/{session_id}/export"): WHATIF,
     ("GET", "/api/v1/complaints"): INDIVIDUAL,  # evidence names a truck, a segment and a day; no person
     ("GET", "/api/v1/complaints.csv"): INDIVIDUAL,  # the same queue as the 311 team's file
     ("GET", "/api/v1/shifts"): INDIVIDUAL,
@@ -361,6 +358,7 @@ class Worlds:
     ranges: set = field(default_factory=set)
     filters: set = field(default_factory=set)
     doors: set = field(default_factory=set)
+    settings: dict = field(default_factory=dict)  # world -> its app's Settings (for the commands)
 
 
 # 311 complaints answered by the record: one per shift with metrics, serviced or missed.
@@ -415,7 +413,7 @@ def worlds(request, pg_admin_url, world_template, tmp_path_factory):
         here.tokens_for,
         here._drop_database,
     )
-    names, clients, stack, urls = [], {}, [], {}
+    names, clients, stack, urls, settings_ = [], {}, [], {}, {}
     try:
         tokens, world = {}, None
         for label, change in CHANGES.items():
@@ -423,13 +421,14 @@ def worlds(request, pg_admin_url, world_template, tmp_path_factory):
             names.append(name)
             urls[label] = with_database(pg_admin_url, name)
             run(_prepare(urls[label], world, change))
-            app = create_app(_settings(urls[label], tmp_path_factory.mktemp(label)), pool_size=2, warm_up=False)
+            settings_[label] = _settings(urls[label], tmp_path_factory.mktemp(label))
+            app = create_app(settings_[label], pool_size=2, warm_up=False)
             client = TestClient(app)
             client.__enter__()
             stack.append(client)
             clients[label] = client
             tokens[label] = tokens_for(app, world)
-        found = Worlds(clients, tokens, world, urls)
+        found = Worlds(clients, tokens, world, urls, settings=settings_)
         yield found
         _report(found)
     finally:
@@ -448,9 +447,7 @@ def _report(found: Worlds) -> None:
         "questions": sum(found.tally.values()),
         "per_door": dict(sorted(found.tally.items())),
         "worlds_compared": ["base=hidden (exact)", "base=without (released figures)"],
-        "classified_not_driven": sorted(
-            f"{m} {p}" for (m, p), kind in DOORS.items() if kind in (NOT_DRIVEN_REPORT, NOT_DRIVEN_SESSIONS, OWN_RULE)
-        ),
+        "own_rule": sorted(f"{m} {p}" for (m, p), kind in DOORS.items() if kind == OWN_RULE),
     }
     line = json.dumps(counts, default=str)
     print(f"\nrelease property (aggregate doors): {line}")
@@ -479,7 +476,25 @@ def _answer(response) -> object:
         return 200, _rows_csv(response.content)
     if "parquet" in kind:
         return 200, _rows_parquet(response.content)
+    if "html" in kind:
+        return 200, _report_text(response.text)
     return 200, _stable(response.json())
+
+
+def _report_text(html: str) -> str:
+    """The pilot report without the time it was generated."""
+    return re.sub(r"Generated [^.]*\.", "Generated.", html)
+
+
+# What the report says of withheld weeks (decision 0004's bookkeeping): a world without them
+# says "no data" instead, with the same figures.
+REPORT_BOOKKEEPING = (
+    (r"Groups withheld: \d+ of \d+ route-weeks", "Groups withheld: n of n route-weeks"),
+    (r">k</text>", ">–</text>"),
+    (r" \(withheld, k\)", ""),
+    (r" — its data were withheld \(fewer than k shifts or drivers\)", ""),
+    (r"every week of this period was withheld: fewer than k shifts or k drivers in each route-week\.", ""),
+)
 
 
 def _stable(value: object) -> object:
@@ -585,6 +600,7 @@ def _asks(days: tuple[date, date], f: dict) -> list[Ask]:
         Ask(("GET", "/api/v1/routes/workload"), "/api/v1/routes/workload", d, "data_officer"),
         Ask(("GET", "/api/v1/complaints/tally"), "/api/v1/complaints/tally", d, "data_officer"),
         Ask(("GET", "/api/v1/goals/scorecard"), "/api/v1/goals/scorecard", d, "driver"),  # every role opens it
+        Ask(("GET", "/api/v1/goals/report"), "/api/v1/goals/report", (*d, ("format", "html")), "supervisor"),
         Ask(
             ("GET", "/api/v1/hotspots/segments"),
             "/api/v1/hotspots/segments",
@@ -666,6 +682,10 @@ def _released_only(door: tuple[str, str], answer: object) -> object:
             for g in body["goals"]
         ]
         return status, {k: v for k, v in body.items() if k not in ("cells", "withheld_cells")} | {"goals": goals}
+    if path == "/api/v1/goals/report":
+        for pattern, plain in REPORT_BOOKKEEPING:
+            body = re.sub(pattern, plain, body)
+        return status, body
     if path.startswith("/api/v1/hotspots/"):
         return status, {k: v for k, v in body.items() if k not in ("suppressed_units", "suppressed_cells")}
     if path == "/api/v1/exports/{dataset}" and isinstance(body, list):
@@ -803,4 +823,41 @@ def test_the_open_data_bundle_holds_released_blocks_only(worlds, tmp_path_factor
         assert _bundle(worlds.urls["hidden"], days, out / "hidden") == base
         assert _bundle(worlds.urls["without"], days, out / "without") == base
         worlds.tally["fleetpilot release (bundle.build)"] += 1
+        worlds.ranges.add(days)
+
+
+# --- the pilot report as the command writes it (`fleetpilot report`) ----------------------------
+
+
+def _report_files(settings, days: tuple[date, date], out) -> tuple[str, str]:
+    """The HTML the command writes (without its time) and the text of its PDF."""
+    import argparse
+    import subprocess
+
+    from fleetpilot.commands import report
+
+    args = argparse.Namespace(start=days[0], end=days[1], out=out)
+    assert report.run(args, settings) == 0
+    (html,) = out.glob("*.html")
+    (pdf,) = out.glob("*.pdf")
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
+    # The time it was generated, however the PDF's lines wrap it.
+    return _report_text(html.read_text()), re.sub(r"Generated\s+\d+\s+\w+\s+\d{4}\s+\d\d:\d\d\s+\S+", "", text)
+
+
+@settings(max_examples=2, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+@given(ranges=overlapping_ranges())
+def test_the_pilot_report_command_holds_released_blocks_only(worlds, tmp_path_factory, ranges):
+    """`fleetpilot report` (HTML and PDF): equal in the world whose withheld blocks changed,
+    and, the bookkeeping of withheld weeks aside, in the world without them."""
+    week1 = worlds.world.week1
+    door = ("GET", "/api/v1/goals/report")
+    for first, last in ranges:
+        days = (week1 + timedelta(days=first), week1 + timedelta(days=last))
+        out = tmp_path_factory.mktemp("report")
+        html, pdf = _report_files(worlds.settings["base"], days, out / "base")
+        assert _report_files(worlds.settings["hidden"], days, out / "hidden") == (html, pdf)
+        without, _ = _report_files(worlds.settings["without"], days, out / "without")
+        assert _released_only(door, (200, without)) == _released_only(door, (200, html))
+        worlds.tally["fleetpilot report (HTML and PDF)"] += 1
         worlds.ranges.add(days)

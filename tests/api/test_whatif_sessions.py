@@ -130,3 +130,45 @@ def test_a_session_records_triages_and_exports_its_questions(api):
     api.sql("UPDATE privacy_settings SET k_min_shifts = 6")
     again = " ".join(api.get(f"/api/v1/whatif/sessions/{sid}/export", "data_officer").text.split())
     assert "was withdrawn" in again and "1.75 trips" not in again
+
+
+def test_a_withdrawn_answer_leaves_no_figure_in_the_session(api):
+    """Issue 13 (stored answers outlive their rule), the session doors: once a linked answer is
+    withdrawn — k changed, or the data of a released block it was computed from — neither
+    the session's detail nor its export carries its figures; back as it was, it is served."""
+    week1 = api.world.week1
+    sid = api.post(
+        "/api/v1/whatif/sessions", "data_officer", json={"title": "Agency heads", "held_on": str(week1)}
+    ).json()["session_id"]
+    qid = api.post(
+        f"/api/v1/whatif/sessions/{sid}/questions",
+        "data_officer",
+        json={"text": "How many tip trips does a shift make?", "department": "Public Works"},
+    ).json()["question_id"]
+    rid = _stored_answer(api, week1, week1 + timedelta(weeks=3))
+    triaged = api.client.put(
+        f"/api/v1/whatif/sessions/{sid}/questions/{qid}/triage",
+        json={"triage": "answered", "result_id": rid},
+        headers=api.headers("data_officer"),
+    )
+    assert triaged.status_code == 200, triaged.text
+
+    def read() -> tuple[dict, str]:
+        detail = api.get(f"/api/v1/whatif/sessions/{sid}", "data_officer").json()["questions"][0]
+        return detail, " ".join(api.get(f"/api/v1/whatif/sessions/{sid}/export", "data_officer").text.split())
+
+    served, doc = read()
+    assert (served["answer_withdrawn"], served["answer_number"]["value"]) == (False, 1.75) and "1.75 trips" in doc
+    api.sql("UPDATE privacy_settings SET k_min_shifts = 6")
+    gone, doc = read()
+    assert gone["answer_withdrawn"] and (gone["answer_number"], gone["answer_title"]) == (None, None)
+    assert "1.75" not in str(gone) and "1.75 trips" not in doc
+    api.sql("UPDATE privacy_settings SET k_min_shifts = 5")
+    assert read()[0] == served
+    # A crew change in a released week (week 1 of r-north) changes the data the answer was made from.
+    shift = sorted(
+        s for s, (start, _) in api.world.shift_window.items() if "truck-1" in s and start.date() < week1 + timedelta(7)
+    )[0]
+    api.sql("UPDATE shifts SET ends_at = ends_at + interval '1 hour' WHERE shift_id = $1", shift)
+    stale, doc = read()
+    assert stale["answer_withdrawn"] and stale["answer_number"] is None and "1.75 trips" not in doc

@@ -51,6 +51,13 @@ DRIVEN = {
     ("GET", "/api/v1/whatif/results/{result_id}"),
     ("GET", "/api/v1/whatif/results"),
     ("POST", "/api/v1/routes/workload/rebalance"),  # the rebalance scenario on the supervisor's plans page
+    # Question sessions: questions triaged with stored answers, read back and exported.
+    ("POST", "/api/v1/whatif/sessions"),
+    ("GET", "/api/v1/whatif/sessions"),
+    ("GET", "/api/v1/whatif/sessions/{session_id}"),
+    ("POST", "/api/v1/whatif/sessions/{session_id}/questions"),
+    ("PUT", "/api/v1/whatif/sessions/{session_id}/questions/{question_id}/triage"),
+    ("GET", "/api/v1/whatif/sessions/{session_id}/export"),
 }
 TODAY = datetime.now(timezone.utc).date()
 MONDAY = TODAY - timedelta(days=TODAY.weekday(), weeks=2)  # a past week: every shift is over
@@ -232,6 +239,7 @@ def _report(found: Pilots) -> None:
             "scenarios": sum(v for k, v in found.tally.items() if k.startswith("scenario")),
             "stored answers": found.tally["GET results/{id}"],
             "stored list": found.tally["GET results"],
+            "sessions (detail, export, list)": found.tally["sessions"],
         },
         "worlds_compared": ["base=hidden (exact)", "base=without (exact)"],
     }
@@ -374,3 +382,68 @@ def test_two_ranges_one_day_apart_give_the_same_answer(pilots):
     two = _check(pilots, "question", "deadhead_share_by_route", {}, (tuesday, tuesday + timedelta(days=2)))
     assert one[0] == 200 and one == two
     assert one[1]["inputs"]["from"] == MONDAY.isoformat()
+
+
+# Stamps each world writes itself (when a session was opened, a question triaged).
+SESSION_STAMPS = ("created_at", "triaged_at")
+
+
+def _session_answers(found: Pilots, label: str, session: dict) -> tuple:
+    """A session read back in one world: its detail (without stamps), its export, the list."""
+    headers = _auth(found.tokens[label])
+    client = found.clients[label]
+    sid = session[label]
+    detail = client.get(f"/api/v1/whatif/sessions/{sid}", headers=headers)
+    export = client.get(f"/api/v1/whatif/sessions/{sid}/export", headers=headers)
+    listed = client.get("/api/v1/whatif/sessions", headers=headers)
+    assert detail.status_code == export.status_code == listed.status_code == 200
+    body = detail.json()
+    body = {k: v for k, v in body.items() if k not in SESSION_STAMPS} | {
+        "questions": [{k: v for k, v in q.items() if k not in SESSION_STAMPS} for q in body["questions"]]
+    }
+    return body, export.text, [{k: v for k, v in s.items() if k not in SESSION_STAMPS} for s in listed.json()]
+
+
+def test_question_sessions_answer_from_released_blocks_only(pilots):
+    """The question-session doors: a session whose questions are answered by stored answers
+    (one per question of the library that answers over the week, and over a range one day
+    short) reads back and exports alike in every world: nothing of route-002 enters it."""
+    week = (MONDAY, MONDAY + timedelta(days=7))
+    links = []
+    for days in (week, (MONDAY + timedelta(days=1), MONDAY + timedelta(days=6))):
+        for kind, name, params in _items(pilots.catalog)[:12]:
+            base = _check(pilots, kind, name, params, days)
+            if base[0] == 200:
+                links.append((name, base[1]["result_id"]))
+    assert len(links) >= 10
+    session = {}
+    for label in ("base", "hidden", "without"):
+        client, headers = pilots.clients[label], _auth(pilots.tokens[label])
+        made = client.post(
+            "/api/v1/whatif/sessions", json={"title": "Agency heads", "held_on": str(MONDAY)}, headers=headers
+        )
+        assert made.status_code == 201, made.text
+        session[label] = sid = made.json()["session_id"]
+        for n, (name, rid) in enumerate(links):
+            asked = client.post(
+                f"/api/v1/whatif/sessions/{sid}/questions",
+                json={
+                    "text": f"What does {name} say?",
+                    "department": "Public Works",
+                    "asked_at": f"{MONDAY}T09:{n:02d}:00Z",
+                },
+                headers=headers,
+            )
+            assert asked.status_code == 201, asked.text
+            triaged = client.put(
+                f"/api/v1/whatif/sessions/{sid}/questions/{asked.json()['question_id']}/triage",
+                json={"triage": "answered", "result_id": rid},
+                headers=headers,
+            )
+            assert triaged.status_code == 200, triaged.text
+    base = _session_answers(pilots, "base", session)
+    assert not any(q["answer_withdrawn"] for q in base[0]["questions"])
+    assert sum(q["answer_number"] is not None for q in base[0]["questions"]) >= 5, "the drive reads figures"
+    assert _session_answers(pilots, "hidden", session) == base
+    assert _session_answers(pilots, "without", session) == base
+    pilots.tally["sessions"] += 3
