@@ -34,7 +34,7 @@ import asyncpg
 from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import OAuth2PasswordBearer
 
-from fleetpilot import localtime
+from fleetpilot import localtime, release_blocks
 from fleetpilot.api.auth.tokens import InvalidToken, TokenKeys, decode_access_token
 from fleetpilot.api.db import get_conn
 from fleetpilot.api.errors import invalid
@@ -473,21 +473,16 @@ async def live_k(conn: asyncpg.Connection, access: Access) -> tuple[int, int]:
     return row["k_min_shifts"], row["k_min_people"]
 
 
-# Decision 0004's release test of one (route, city ISO week) cell, written once for every door
-# that reads per-shift rows (efficiency and coverage, the 311 tally, what-if, the goals'
-# scorecard): used as an aggregate in `GROUP BY unit, week` over rows with one shift each
-# ({shift} its shift id), it is true when the cell holds >= {k_shifts} shifts driven by
-# >= {k_people} distinct drivers (helpers and other crew roles are not counted as people:
-# decision 0009). People are read through the crew index: a join would hash all of shift_crew.
-RELEASED_CELL = """(count(DISTINCT {shift}) >= {k_shifts} AND (
-    SELECT count(DISTINCT cell_crew.person_id) FROM shift_crew cell_crew
-    WHERE cell_crew.shift_id = ANY (array_agg({shift})) AND cell_crew.crew_role = 'driver'
-) >= {k_people})"""
-
-
 def released_cell(shift: str, k_shifts: str, k_people: str) -> str:
-    """RELEASED_CELL for the rows' shift id column and the thresholds' SQL parameters."""
-    return RELEASED_CELL.format(shift=shift, k_shifts=k_shifts, k_people=k_people)
+    """Decision 0004's release test of one (unit, city ISO week) block (fleetpilot.release_blocks:
+    the block, its test and the people it counts, shared with the hotspots' rollup blocks) for
+    every door that reads per-shift rows (efficiency and coverage, the 311 tally, what-if, the
+    goals): used as an aggregate in `GROUP BY unit, week` over rows with one shift each (`shift`
+    their shift id column), true when the block holds >= `k_shifts` shifts driven by >=
+    `k_people` distinct drivers (decision 0009)."""
+    return release_blocks.released_sql(
+        f"count(DISTINCT {shift})", release_blocks.drivers_sql(f"array_agg({shift})"), k_shifts, k_people
+    )
 
 
 # The (unit, ISO week) cells of decision 0004 for shift-level answers (what-if, the goals'

@@ -9,7 +9,9 @@ whether or not the job has caught up. The whole read runs in one snapshot.
 Readers release (unit, ISO week) cells (docs/decisions/0004): a cell is visible when it
 alone reaches k, and every sum is over visible cells only, so no difference of two ranges'
 answers contains a hidden cell. A clean week's block is such a cell; a week with stale days
-is grouped from its day blocks and exposure rows.
+is grouped from its day blocks and exposure rows. The block, its k test and the people it
+counts are fleetpilot.release_blocks', shared with the route doors (policy.released_cell);
+tests/api/test_release_blocks.py shows both release the same blocks.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import asyncpg
 
 from fleetpilot.event_kinds import CELL_EXPOSURE, SEGMENT_EXPOSURE
 from fleetpilot.localtime import week_start as monday  # the city's ISO week: one rule, fleetpilot.localtime
+from fleetpilot.release_blocks import COUNTED_CREW, released_sql
 
 # Stored masks are as wide as the bits assigned when they were written, rounded up to whole
 # words; readers pad every mask to the current width so bit_or sees equal lengths.
@@ -48,12 +51,12 @@ DELETE FROM exposure_stale_days s USING unnest($1::date[], $2::timestamptz[]) AS
 WHERE s.day = m.day AND s.marked_at <= m.marked_at
 """
 # $1 days, $2 mask width: the crew mask of every shift with exposure rows on those days.
-SHIFT_MASKS = """
+SHIFT_MASKS = f"""
 shift_masks AS (
     SELECT c.shift_id, bit_or(set_bit(repeat('0', $2)::varbit, b.bit, 1)) AS crew
     FROM shift_crew c JOIN person_bits b ON b.person_id = c.person_id
-    WHERE c.crew_role = 'driver'  -- k counts drivers (decision 0009)
-      AND c.shift_id IN (SELECT shift_id FROM {level}_exposure WHERE day = ANY($1::date[]))
+    WHERE c.{COUNTED_CREW}  -- k counts drivers (decision 0009)
+      AND c.shift_id IN (SELECT shift_id FROM {{level}}_exposure WHERE day = ANY($1::date[]))
     GROUP BY c.shift_id
 )"""
 LEVELS = {
@@ -166,7 +169,7 @@ WITH {_BITS},
 raw_masks AS (
     SELECT c.shift_id, bit_or(set_bit(repeat('0', (SELECT w FROM width))::varbit, b.bit, 1)) AS crew
     FROM shift_crew c JOIN bits b ON b.person_id = c.person_id
-    WHERE c.crew_role = 'driver'  -- k counts drivers (decision 0009)
+    WHERE c.{COUNTED_CREW}  -- k counts drivers (decision 0009)
       AND c.shift_id IN (SELECT shift_id FROM {level}_exposure WHERE day = ANY($5::date[]))
     GROUP BY c.shift_id
 ),
@@ -196,7 +199,7 @@ judged AS (
     SELECT unit_id, count(*) FILTER (WHERE visible) > 0 AS visible, count(*) FILTER (WHERE NOT visible) AS hidden,
            sum(passes::integer) FILTER (WHERE visible) AS passes,
            {", ".join(f"sum({k}) FILTER (WHERE visible) AS {k}" for k in kinds)}
-    FROM (SELECT *, shifts >= $1 AND people >= $2 AS visible FROM cells) c
+    FROM (SELECT *, {released_sql("shifts", "people", "$1", "$2")} AS visible FROM cells) c
     GROUP BY unit_id
 )
 SELECT n.suppressed, n.suppressed_cells, v.*

@@ -15,6 +15,7 @@ import asyncpg
 import numpy as np
 import shapely
 
+from fleetpilot import release_blocks
 from fleetpilot.api.errors import invalid, made_on_phone
 from fleetpilot.api.hazards.schemas import MyReport, NewReport, StatusChange
 from fleetpilot.api.policy import OwnPerson, own_shift
@@ -120,7 +121,7 @@ async def city_list(conn: asyncpg.Connection, k_people: int, tz: str) -> list[di
     reporter's report from another's."""
     hazards = []
     for r in await conn.fetch(CITY_LIST):
-        enough = r["reporters"] >= k_people
+        enough = release_blocks.enough_people(r["reporters"], k_people)  # decisions 0019, 0021
         parts = {part_of_day(t, tz) for t in r["made"]}
         hazards.append(
             {
