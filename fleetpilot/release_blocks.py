@@ -17,7 +17,7 @@ The blocks are counted in two ways, each with the definitions of this module:
 
 Both are the same count of the same block (tests/api/test_release_blocks.py: on one world, for
 every k, both release the same blocks). The hazard list (decision 0019) has no weeks and no
-ranges; its k on distinct reporters uses ``enough_people`` (decision 0021).
+ranges; its k on distinct reporters uses ``enough_people`` (decision 0022).
 """
 
 from __future__ import annotations

@@ -121,7 +121,7 @@ async def city_list(conn: asyncpg.Connection, k_people: int, tz: str) -> list[di
     reporter's report from another's."""
     hazards = []
     for r in await conn.fetch(CITY_LIST):
-        enough = release_blocks.enough_people(r["reporters"], k_people)  # decisions 0019, 0021
+        enough = release_blocks.enough_people(r["reporters"], k_people)  # decisions 0019, 0022
         parts = {part_of_day(t, tz) for t in r["made"]}
         hazards.append(
             {

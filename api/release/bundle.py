@@ -37,9 +37,10 @@ RULE = (
     " so no difference of two releases reveals it (fleetpilot docs/decisions/0004)."
 )
 RECORD = """
-INSERT INTO open_data_releases (period_start, period_end, k_min_shifts, k_min_people, directory, files)
-VALUES ($1, $2, $3, $4, $5, $6) RETURNING release_id, created_at
+INSERT INTO open_data_releases (period_start, period_end, k_min_shifts, k_min_people, directory, files, data_fingerprint)
+VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING release_id, created_at
 """
+LIVE_K = "SELECT k_min_shifts, k_min_people FROM privacy_settings"
 
 
 @dataclass(frozen=True)
@@ -122,9 +123,12 @@ async def build(conn: asyncpg.Connection, days: tuple[date, date], directory: Pa
     (work / "layers").mkdir(parents=True)
     (work / "tables").mkdir()
     resources = []
+    figures: dict[str, list[Feature]] = {}
     for layer_id in PUBLISHED:
         layer = LAYERS[layer_id]
         features = await layer.build(conn, scope if layer.temporal else None)
+        if layer.temporal:
+            figures[layer.id] = features
         schema, typed = _schema(layer, features)
         geojson = work / "layers" / f"{layer.id}.geojson"
         geojson.write_bytes(orjson.dumps({"type": "FeatureCollection", "features": features}))
@@ -156,8 +160,40 @@ async def build(conn: asyncpg.Connection, days: tuple[date, date], directory: Pa
     work.rename(directory)
     files = ["datapackage.json", *(r["path"] for r in package["resources"])]
     where = str(directory.resolve())  # noqa: ASYNC240 (one path lookup)
-    row = await conn.fetchrow(RECORD, scope.start, scope.end, scope.k_shifts, scope.k_people, where, files)
+    row = await conn.fetchrow(
+        RECORD, scope.start, scope.end, scope.k_shifts, scope.k_people, where, files, _digest(figures)
+    )
     return Release(row["release_id"], directory, scope, package)
+
+
+def _digest(figures: dict[str, list[Feature]]) -> str:
+    return hashlib.sha256(orjson.dumps(figures, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+
+
+async def fingerprint(conn: asyncpg.Connection, scope: AggregateScope) -> str:
+    """What a release over `scope` holds of the data: a hash of the features of every temporal
+    layer — the released figures, built from released blocks only (decision 0004). A change
+    inside a released block changes it; a change inside a withheld one does not, so it tells
+    nothing of what is hidden (decision 0022)."""
+    figures = {layer.id: await layer.build(conn, scope) for layer in LAYERS.values() if layer.temporal}
+    return _digest(figures)
+
+
+async def stale(conn: asyncpg.Connection, release: dict[str, Any]) -> str | None:
+    """Why a recorded release (a row of open_data_releases) may no longer be served, None when
+    it may: made under a k below the live one, or its period's data give other figures now
+    (recomputed under the release's own k and period)."""
+    live = await conn.fetchrow(LIVE_K)
+    if live is None or release["k_min_shifts"] < live["k_min_shifts"] or release["k_min_people"] < live["k_min_people"]:
+        return "it was made under a lower k than the one in force"
+    if release.get("data_fingerprint") is None:
+        return "it was made before releases carried a fingerprint of their data"
+    scope = AggregateScope(
+        release["period_start"], release["period_end"], release["k_min_shifts"], release["k_min_people"]
+    )
+    if release.get("data_fingerprint") != await fingerprint(conn, scope):
+        return "the data of its period have changed since"
+    return None
 
 
 async def release(database_url: str, days: tuple[date, date], directory: Path) -> Release:

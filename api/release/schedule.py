@@ -2,9 +2,11 @@
 
 Each cycle the service asks `release_if_due`. Once a week of the city has ended (Monday 00:00
 local), the release of the FLEETPILOT_RELEASE_WEEKS whole ISO weeks just ended is due; it is
-written unless a release of exactly that period exists, so the job is idempotent (a restart,
-a second rollup process, or a `fleetpilot release` run by hand for the same period does not
-make another) and the transparency page links the newest. A pg advisory lock keeps two rollup
+written unless a release of exactly that period exists that may still be served (bundle.stale:
+made under the live k, and its fingerprint still that of its period's released figures), so
+the job is idempotent (a restart, a second rollup process, or a `fleetpilot release` run by
+hand for the same period does not make another), a release whose data changed is written
+again (decision 0022), and the transparency page links the newest. A pg advisory lock keeps two rollup
 processes from writing the same release at once. The bundle is `bundle.release`'s, with the
 release rule of every aggregate (decision 0004).
 """
@@ -14,13 +16,15 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
-
 from fleetpilot import localtime
-from fleetpilot.api.release.bundle import Release, release
+from fleetpilot.api.db import open_pool
+from fleetpilot.api.release.bundle import Release, build, stale
 
 LOCK_KEY = 2_026_0015  # pg advisory lock: one scheduled release at a time
-RELEASED = "SELECT EXISTS (SELECT 1 FROM open_data_releases WHERE period_start = $1 AND period_end = $2)"
+RELEASED = """
+SELECT period_start, period_end, k_min_shifts, k_min_people, data_fingerprint FROM open_data_releases
+WHERE period_start = $1 AND period_end = $2 ORDER BY release_id DESC LIMIT 1
+"""
 
 
 def due_period(today: date, weeks: int) -> tuple[date, date]:
@@ -42,15 +46,17 @@ async def release_if_due(
     if weeks <= 0:
         return None
     period = due_period(localtime.today(tz, now), weeks)
-    conn = await asyncpg.connect(database_url)
+    pool = await open_pool(database_url, max_size=1)  # json decoded as the layers expect it
     try:
-        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
-            return None  # another process is writing it
-        try:
-            if await conn.fetchval(RELEASED, *period):
-                return None
-            return await release(database_url, period, release_directory(data_dir, period))
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
+        async with pool.acquire() as conn:
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
+                return None  # another process is writing it
+            try:
+                made = await conn.fetchrow(RELEASED, *period)
+                if made is not None and await stale(conn, dict(made)) is None:
+                    return None
+                return await build(conn, period, release_directory(data_dir, period))
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
     finally:
-        await conn.close()
+        await pool.close()

@@ -180,3 +180,50 @@ def test_a_release_made_under_a_lower_k_is_not_served_once_k_is_raised(api, tmp_
 
 def _features(out: Path) -> list[dict]:
     return json.loads((out / "layers" / "route-efficiency.geojson").read_text())["features"]
+
+
+def test_a_release_is_withdrawn_and_written_again_when_its_data_change(api, tmp_path):
+    """Issue 13 (stored answers are recomputed or withdrawn when the data change), the open-data
+    door: the release carries a fingerprint of its released figures. A change inside a withheld
+    block (week 2 of r-north, one driver) leaves it served — a withdrawal would tell that
+    something hidden changed; a change inside a released block (week 1) withdraws it (410, and
+    the transparency page links none) until the weekly job writes the period again, with the
+    new figures."""
+    from datetime import datetime, time, timezone
+
+    from fleetpilot.api.release.schedule import release_if_due
+
+    run(with_conn(api.database_url, seed_city))
+    tz = api.client.app.state.settings.timezone
+    week1 = api.world.week1
+    wednesday = datetime.combine(week1 + timedelta(weeks=4, days=2), time(18), tzinfo=timezone.utc)
+    first = run(release_if_due(api.database_url, tmp_path, tz, 4, now=wednesday))
+    assert first is not None
+    layer = "/open-data/latest/layers/route-efficiency.geojson"
+
+    def distances() -> list[float]:
+        served = api.get(layer, None)
+        assert served.status_code == 200, served.text
+        return sorted(f["properties"]["distance_km_per_shift"] for f in served.json()["features"])
+
+    before = distances()
+    api.sql(
+        "UPDATE shift_metrics SET distance_m = distance_m * 3 WHERE route_id = 'r-north' AND day >= $1 AND day < $2",
+        week1 + timedelta(weeks=1),
+        week1 + timedelta(weeks=2),
+    )
+    assert distances() == before  # withheld: nothing to tell
+    assert run(release_if_due(api.database_url, tmp_path, tz, 4, now=wednesday)) is None
+    api.sql(
+        "UPDATE shift_metrics SET distance_m = distance_m * 2 WHERE route_id = 'r-north' AND day >= $1 AND day < $2",
+        week1,
+        week1 + timedelta(weeks=1),
+    )
+    gone = api.get(layer, None)
+    assert gone.status_code == 410 and "changed" in gone.json()["detail"]
+    assert api.get("/open-data/latest/datapackage.json", None).status_code == 410
+    assert api.get("/api/v1/transparency", None).json()["latest_open_data"] is None
+    again = run(release_if_due(api.database_url, tmp_path, tz, 4, now=wednesday))
+    assert again is not None and again.release_id > first.release_id
+    assert distances() == pytest.approx([d * 2 for d in before])
+    assert run(release_if_due(api.database_url, tmp_path, tz, 4, now=wednesday)) is None
