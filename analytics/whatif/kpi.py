@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from fleetpilot.analytics.whatif.history import LEG_FACILITY, LEG_OFFNET, LEG_SERVICE, LEG_TRAVEL, History
+from fleetpilot.analytics.whatif.history import LEG_FACILITY, LEG_GAP, LEG_OFFNET, LEG_SERVICE, LEG_TRAVEL, History
 
 KPIS: tuple[tuple[str, str], ...] = (
     ("truck_hours", "h"),
@@ -54,7 +54,10 @@ class Factors:
 
 
 def working_mask(history: History) -> np.ndarray:
-    """Legs between the shift's first and last leg that is not a stay in a depot."""
+    """Legs between the shift's first and last leg that is neither a stay in a depot nor a
+    data gap while parked there (depot or the shift's edge on both sides): a unit that drops
+    off the network in the yard has not gone back to work (it made phantom overtime and
+    depot returns). A gap beside driving is still work: the truck moved in it."""
     legs = history.legs
     types = history.facilities.facility_types
     at = np.maximum(legs.facility, 0)
@@ -63,12 +66,18 @@ def working_mask(history: History) -> np.ndarray:
         if types.size
         else np.zeros(legs.size, dtype=bool)
     )
-    n = history.shifts.size
     idx = np.arange(legs.size)
+    same_before = np.r_[False, legs.shift[1:] == legs.shift[:-1]]
+    same_after = np.r_[legs.shift[:-1] == legs.shift[1:], False]
+    depot_before = ~same_before | np.r_[False, depot[:-1]]
+    depot_after = ~same_after | np.r_[depot[1:], False]
+    parked_gap = (legs.kind == LEG_GAP) & depot_before & depot_after
+    anchor = ~depot & ~parked_gap
+    n = history.shifts.size
     first = np.full(n, legs.size, dtype=np.int64)
     last = np.full(n, -1, dtype=np.int64)
-    np.minimum.at(first, legs.shift[~depot], idx[~depot])
-    np.maximum.at(last, legs.shift[~depot], idx[~depot])
+    np.minimum.at(first, legs.shift[anchor], idx[anchor])
+    np.maximum.at(last, legs.shift[anchor], idx[anchor])
     return (idx >= first[legs.shift]) & (idx <= last[legs.shift])
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from fleetpilot.analytics.columns import DeviceEvents, Fixes
@@ -47,6 +49,50 @@ def test_the_working_span_is_depot_to_depot(sim_history, sim_run):
         span_h = legs.duration_s[mine].sum() / 3600
         assert span_h == np.float64(span_h)
         assert abs(span_h - (t["depot_return"] - t["depot_departure"]) / 3.6e6) < 0.1, shift_id
+
+
+def _with_legs(history, legs):
+    return replace(history, legs=legs)
+
+
+def _split_with_gap(legs, i):
+    """Leg ``i`` cut in three: itself, a data gap, itself again (a unit dropping off the
+    network for the middle third)."""
+    order = np.insert(np.arange(legs.size), [i, i], [i, i])
+    out = legs.take(order)
+    third = legs.duration_s[i] / 3
+    kind, facility, t0, duration = out.kind.copy(), out.facility.copy(), out.t0.copy(), out.duration_s.copy()
+    duration[i : i + 3] = third
+    t0[i + 1], t0[i + 2] = legs.t0[i] + third, legs.t0[i] + 2 * third
+    kind[i + 1], facility[i + 1] = LEG_GAP, -1
+    return replace(out, kind=kind, facility=facility, t0=t0, duration_s=duration)
+
+
+def test_a_data_gap_while_parked_at_the_depot_is_not_work(sim_history):
+    """A unit that drops off the network in the yard after the shift (depot, gap, depot) made
+    the working span run to the end of the gap: phantom overtime and a 'depot return'."""
+    legs, fac = sim_history.legs, sim_history.facilities
+    mine = np.flatnonzero(legs.shift == 0)
+    at_depot = mine[(legs.kind[mine] == LEG_FACILITY) & (fac.facility_types[legs.facility[mine]] == "depot")]
+    last_stay = at_depot[-1]
+    before = working_mask(sim_history)
+    assert before[mine].any() and not before[last_stay], "the shift ends with a stay in the depot"
+
+    after = working_mask(_with_legs(sim_history, _split_with_gap(legs, last_stay)))
+    expected = np.insert(before, [last_stay, last_stay], False)
+    assert np.array_equal(after, expected)
+
+
+def test_a_data_gap_on_the_way_back_is_work(sim_history):
+    legs, fac = sim_history.legs, sim_history.facilities
+    mine = np.flatnonzero(legs.shift == 0)
+    at_depot = mine[(legs.kind[mine] == LEG_FACILITY) & (fac.facility_types[legs.facility[mine]] == "depot")]
+    drive_home = at_depot[-1] - 1
+    assert legs.kind[drive_home] in (LEG_TRAVEL, LEG_SERVICE)
+    kind = legs.kind.copy()
+    kind[drive_home] = LEG_GAP
+    gappy = _with_legs(sim_history, replace(legs, kind=kind))
+    assert np.array_equal(working_mask(gappy), working_mask(sim_history))
 
 
 # --- legs on a hand-made junction -------------------------------------------------------------
