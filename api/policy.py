@@ -64,6 +64,7 @@ class Capability(str, Enum):
     EXPORTS = "exports"  # k-respecting aggregate downloads
     HAZARDS = "hazards"  # the city's hazard list: places and categories, reporters never, k on counts
     HAZARDS_WRITE = "hazards_write"  # move a hazard along reported -> acknowledged -> fix planned -> fixed
+    HAZARDS_FIXED = "hazards_fixed"  # the fixed hazards and their before/after (released cells): every role
     WHATIF = "whatif"  # scenarios and questions over history, k-anonymous answers
     GOALS = "goals"  # the pilot's goals and scorecard: fleet-wide, k-released, every role
     GOALS_WRITE = "goals_write"  # define or change a goal (versioned, audited)
@@ -89,6 +90,8 @@ RULES: dict[Capability, frozenset[str]] = {
     Capability.GOALS_WRITE: frozenset({"data_officer", "admin"}),
     Capability.HAZARDS: frozenset({"supervisor", "data_officer"}),
     Capability.HAZARDS_WRITE: frozenset({"supervisor"}),
+    # What the city fixed and whether braking fell there: about places, never a person.
+    Capability.HAZARDS_FIXED: frozenset(ROLES),
     Capability.ADMIN: frozenset({"admin"}),
     Capability.DEVICE_INGEST: frozenset(),  # people's tokens never open a device door
 }

@@ -9,12 +9,21 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Response
 from fleetpilot.api import policy
 from fleetpilot.api.deps import REFUSALS, UNREADABLE_BODY, CityZone, Conn
 from fleetpilot.api.hazards import service
-from fleetpilot.api.hazards.schemas import HazardList, MyReport, MyReports, NewReport, StatusChange
+from fleetpilot.api.hazards.schemas import (
+    FixedHazard,
+    FixedHazards,
+    HazardList,
+    MyReport,
+    MyReports,
+    NewReport,
+    StatusChange,
+)
 from fleetpilot.api.policy import Access, Capability
 
 # deps.Allowed spelled out, so mypy reads the parameters' type.
 OwnData = Annotated[Access, Depends(policy.gate(Capability.OWN_DATA))]
 CityList = Annotated[Access, Depends(policy.gate(Capability.HAZARDS))]
+FixedList = Annotated[Access, Depends(policy.gate(Capability.HAZARDS_FIXED))]
 Workflow = Annotated[Access, Depends(policy.gate(Capability.HAZARDS_WRITE))]
 Responses = dict[int | str, dict[str, Any]]
 ALREADY_FILED: Responses = {200: {"model": MyReport, "description": "already filed under this client_key"}}
@@ -48,9 +57,20 @@ async def my_hazards(access: OwnData, conn: Conn) -> MyReports:
 @router.get("/hazards", response_model=HazardList)
 async def city_hazards(access: CityList, conn: Conn, tz: CityZone) -> HazardList:
     """The city's hazard list: places and categories, never who reported. A hazard with fewer
-    than k_min_people distinct reporters shows only place, category and parts of day."""
-    k_people = (await policy.privacy_settings(conn))["k_min_people"]
-    return HazardList(k_min_people=k_people, hazards=await service.city_list(conn, k_people, tz))
+    than k_min_people distinct reporters shows only place, category and parts of day. A fixed
+    hazard on a street carries its before/after (`effect`), from released cells only."""
+    k = await policy.live_k(conn, access)
+    return HazardList(k_min_people=k[1], hazards=await service.city_list(conn, k, tz))
+
+
+@router.get("/hazards/fixed", response_model=FixedHazards)
+async def fixed_hazards(access: FixedList, conn: Conn, tz: CityZone) -> FixedHazards:
+    """The city's fixed hazards for every crew's page and map: place, kind, what was done and
+    when, and the before/after of hard braking there (`effect`; "not enough passes yet"
+    until both periods hold enough passes). Never who reported."""
+    k = await policy.live_k(conn, access)
+    hazards = await service.city_list(conn, k, tz, fixed_only=True)
+    return FixedHazards(hazards=[FixedHazard(**{f: h[f] for f in FixedHazard.model_fields}) for h in hazards])
 
 
 @router.patch("/hazards/{hazard_id}", status_code=204, responses={404: {"description": "no such hazard"}, **UNREADABLE})

@@ -58,6 +58,31 @@ class MyReports(BaseModel):
     reports: list[MyReport]
 
 
+class Effect(BaseModel):
+    """A fixed hazard's before/after: hard braking per pass on the place's streets (`streets`
+    of them) in the whole city weeks [before_from, before_to) and [after_from, after_to) (the
+    week of the fix left out), from released (segment, week) cells only. change, lo, hi:
+    fractions (-0.6 = fell 60 %), null until both periods hold min_passes passes (`enough`)."""
+
+    kind: Literal["harsh_brake"]
+    streets: int
+    before_from: date
+    before_to: date
+    after_from: date
+    after_to: date
+    passes_before: int
+    events_before: int
+    passes_after: int
+    events_after: int
+    min_passes: int
+    enough: bool
+    change: float | None
+    lo: float | None
+    hi: float | None
+    level: float
+    sentence: str
+
+
 class Hazard(BaseModel):
     """One place and category on the city's list, never with a reporter. With fewer than
     k_min_people distinct reporters it shows only place, category and the parts of day the
@@ -76,6 +101,7 @@ class Hazard(BaseModel):
     fix_what: str | None = None
     fixed_on: date | None = None
     hotspot: str | None = None  # the statistical hotspot at the same street, by its place name
+    effect: Effect | None = None  # a fixed hazard on a street: its before/after
 
 
 class StatusChange(BaseModel):
@@ -89,3 +115,21 @@ class StatusChange(BaseModel):
 class HazardList(BaseModel):
     k_min_people: int
     hazards: list[Hazard]
+
+
+class FixedHazard(BaseModel):
+    """A fixed hazard as every crew sees it on their page and map: the place, the kind, what
+    the city did and when, and its before/after. Nothing about who reported it or when."""
+
+    hazard_id: int
+    category: Category
+    place: str
+    lon: float
+    lat: float
+    fix_what: str | None
+    fixed_on: date | None
+    effect: Effect | None
+
+
+class FixedHazards(BaseModel):
+    hazards: list[FixedHazard]

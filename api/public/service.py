@@ -53,6 +53,8 @@ MEANINGS = {
     Capability.HAZARDS: "the city's list of hazards crews reported: place, category and status, never who "
     "reported; with fewer than k reporters at a place, no count and only the time of day",
     Capability.HAZARDS_WRITE: "moving a reported hazard along: acknowledged, fix planned, fixed (what and when)",
+    Capability.HAZARDS_FIXED: "the hazards the city fixed, what was done and when, and whether hard braking per "
+    "pass fell there, from street-weeks that pass the k rule only; never who reported",
     Capability.ADMIN: "user accounts, devices, privacy settings, retention runs and the audit log; real names",
     Capability.DEVICE_INGEST: "positions sent by a registered tracker or Traccar server with its own token; "
     "no person's account can use this door",

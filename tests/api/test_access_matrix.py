@@ -45,6 +45,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/me/shifts/{shift_id}/causes"): DRIVER,
     ("POST", "/api/v1/me/shifts/{shift_id}/causes"): DRIVER,
     ("GET", "/api/v1/hazards"): ANALYSTS,
+    ("GET", "/api/v1/hazards/fixed"): SIGNED_IN,
     ("PATCH", "/api/v1/hazards/{hazard_id}"): SUPERVISOR,
     ("GET", "/api/v1/shifts"): INDIVIDUAL,
     ("POST", "/api/v1/shifts/{shift_id}/open"): INDIVIDUAL,

@@ -123,3 +123,49 @@ def test_a_hazard_at_a_known_hotspot_is_one_row_with_both(city):
     api.post("/api/v1/me/hazards", "driver", json=_report("phone-key-0400"))
     (hazard,) = api.get("/api/v1/hazards", "supervisor").json()["hazards"]
     assert (hazard["segment_id"], hazard["hotspot"]) == ("seg-a", "Main St at Elm St")
+
+
+def test_a_fixed_hazard_shows_its_before_and_after_from_released_weeks_only(city):
+    """seg-a is passed in weeks 1-3 (tests/api/conftest.py); only week 1 is released (k = 5
+    shifts, 3 drivers). Fixed in week 2: before is week 1, after is week 3, withheld, so
+    nothing is said yet. With k lowered, week 3 counts and the fall shows, with its interval,
+    on the supervisor's list and on every crew's list of fixed hazards alike."""
+    api = city
+    week1 = api.world.week1
+    api.sql(
+        # Days differ (as real days do): 6-14 hard brakes a day before, 0-1 after, 40 passes each.
+        "UPDATE segment_exposure SET passes = 40, "
+        "harsh_brake = CASE WHEN day < $1 THEN 6 + 4 * (extract(dow FROM day)::int % 3) ELSE extract(dow FROM day)::int % 2 END",
+        week1 + timedelta(weeks=1),
+    )
+    assert api.post("/api/v1/me/hazards", "driver", json=_report("phone-key-0500")).status_code == 201
+    hazard = api.get("/api/v1/hazards", "supervisor").json()["hazards"][0]
+    assert hazard["effect"] is None  # not fixed: no before/after
+    fixed_on = week1 + timedelta(weeks=1, days=2)
+    done = {"status": "fixed", "fix_what": "signal retimed", "fixed_on": fixed_on.isoformat()}
+    patched = api.client.patch(f"/api/v1/hazards/{hazard['hazard_id']}", headers=api.headers("supervisor"), json=done)
+    assert patched.status_code == 204
+    effect = api.get("/api/v1/hazards", "supervisor").json()["hazards"][0]["effect"]
+    assert (effect["passes_before"], effect["events_before"], effect["passes_after"]) == (8 * 40, 84, 0)
+    assert (effect["before_to"], effect["after_from"]) == (
+        (week1 + timedelta(weeks=1)).isoformat(),
+        (week1 + timedelta(weeks=2)).isoformat(),
+    )
+    assert not effect["enough"] and effect["change"] is None
+    assert effect["sentence"] == "Not enough passes yet: 0 of 100 since the fix."
+
+    api.sql("UPDATE privacy_settings SET k_min_shifts = 1, k_min_people = 1")
+    effect = api.get("/api/v1/hazards", "data_officer").json()["hazards"][0]["effect"]
+    assert (effect["passes_before"], effect["events_before"]) == (8 * 40, 84)  # week 2 is the fix's own week
+    assert (effect["passes_after"], effect["events_after"]) == (3 * 40, 2)
+    assert effect["enough"] and effect["change"] == pytest.approx((2.5 / 120) / (84.5 / 320) - 1)
+    assert effect["lo"] <= effect["change"] <= effect["hi"] < 0
+    assert effect["sentence"].startswith(
+        f"Hard braking here fell 92 % since signal retimed ({fixed_on}), which crews reported"
+    )
+    crews = api.get("/api/v1/hazards/fixed", "ben").json()["hazards"]  # any crew, not only the reporter
+    assert [(h["hazard_id"], h["place"], h["fix_what"], h["effect"]) for h in crews] == [
+        (hazard["hazard_id"], "Main St", "signal retimed", effect)
+    ]
+    assert set(crews[0]) == {"hazard_id", "category", "place", "lon", "lat", "fix_what", "fixed_on", "effect"}
+    assert api.get("/api/v1/hazards/fixed", "supervisor").status_code == 200

@@ -92,7 +92,8 @@ DOORS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/goals/catalogue"): PLANS,
     ("GET", "/api/v1/goals"): PLANS,  # the goals' definitions (targets), no figures
     ("PUT", "/api/v1/goals/{goal_id}"): PLANS,
-    ("GET", "/api/v1/hazards"): OWN_RULE,
+    ("GET", "/api/v1/hazards"): GROUP,  # its own k on reporters too; a fixed hazard's before/after from blocks
+    ("GET", "/api/v1/hazards/fixed"): GROUP,  # every role: the fixed hazards' before/after
     ("PATCH", "/api/v1/hazards/{hazard_id}"): OWN_RULE,  # the city's status of a hazard on that list
     ("GET", "/api/v1/me/hazards"): OWN,
     ("POST", "/api/v1/me/hazards"): OWN,
@@ -380,6 +381,19 @@ FROM unnest($3::text[]) AS kpi
 """
 
 
+# A dangerous corner on seg-a, reported by ana and fixed on the Wednesday of week 2: its
+# before/after reads week 1 (released) before and weeks 3 on (week 3 withheld) after.
+FIXED_HAZARD = """
+WITH h AS (
+    INSERT INTO hazards (place_key, segment_id, category, lon, lat, status, fix_what, fixed_on)
+    VALUES ('seg-a', 'seg-a', 'dangerous_intersection', 13.405, 52.5, 'fixed', 'signal retimed', $1)
+    RETURNING hazard_id
+)
+INSERT INTO hazard_reports (hazard_id, person_id, client_key, lon, lat, located_by, made_at)
+SELECT hazard_id, 'p-ana', 'property-key-1', 13.4051, 52.5001, 'map', $1::date + time '07:00' FROM h
+"""
+
+
 async def _prepare(url: str, world, change) -> None:
     import asyncpg
 
@@ -389,6 +403,7 @@ async def _prepare(url: str, world, change) -> None:
     try:
         await conn.execute(COMPLAINTS)
         await conn.execute(GOALS, world.week1, world.week1 + timedelta(weeks=2), sorted(KPIS))
+        await conn.execute(FIXED_HAZARD, world.week1 + timedelta(weeks=1, days=2))
         await refresh_blocks(conn)  # week blocks built: changes below are read as stale days
         if change is not None:
             await change(conn, world)
@@ -625,6 +640,9 @@ def _asks(days: tuple[date, date], f: dict) -> list[Ask]:
             ogc,
             "data_officer",
         ),
+        # No range: a fixed hazard's before/after is over the weeks around its fix.
+        Ask(("GET", "/api/v1/hazards"), "/api/v1/hazards", (), "supervisor"),
+        Ask(("GET", "/api/v1/hazards/fixed"), "/api/v1/hazards/fixed", (), "driver"),
     ]
 
 
