@@ -210,7 +210,7 @@ async def _effect(conn: asyncpg.Connection, hazard: asyncpg.Record, k: tuple[int
 
 def effect_sentence(found: BeforeAfter, fix_what: str, fixed_on: date) -> str:
     """What a crew reads at the place: the change only when the passes allow one."""
-    since = f"since {fix_what} ({fixed_on.isoformat()}), which crews reported"
+    fix = f"since the city fixed what crews reported ({fix_what}, {fixed_on.isoformat()})"
     if found.passes_before < found.min_passes:
         return f"Not enough passes before the fix to compare: {found.passes_before} of {found.min_passes}."
     if found.passes_after < found.min_passes:
@@ -220,17 +220,17 @@ def effect_sentence(found: BeforeAfter, fix_what: str, fixed_on: date) -> str:
     level = f"{found.level * 100:.0f} %"
     if found.hi < 0:
         return (
-            f"Hard braking here fell {-found.change * 100:.0f} % {since} "
-            f"({level} interval: fell {-found.hi * 100:.0f} to {-found.lo * 100:.0f} %)."
+            f"Hard braking here fell {-found.change * 100:.0f} % {fix}; "
+            f"{level} interval: fell {-found.hi * 100:.0f} to {-found.lo * 100:.0f} %."
         )
     if found.lo > 0:
         return (
-            f"Hard braking here rose {found.change * 100:.0f} % {since} "
-            f"({level} interval: rose {found.lo * 100:.0f} to {found.hi * 100:.0f} %)."
+            f"Hard braking here rose {found.change * 100:.0f} % {fix}; "
+            f"{level} interval: rose {found.lo * 100:.0f} to {found.hi * 100:.0f} %."
         )
     return (
-        f"No clear change in hard braking here {since}: {found.change * 100:+.0f} % "
-        f"({level} interval {found.lo * 100:+.0f} to {found.hi * 100:+.0f} %)."
+        f"No clear change in hard braking here {fix}: {found.change * 100:+.0f} %, "
+        f"{level} interval {found.lo * 100:+.0f} to {found.hi * 100:+.0f} %."
     )
 
 

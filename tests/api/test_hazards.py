@@ -161,7 +161,7 @@ def test_a_fixed_hazard_shows_its_before_and_after_from_released_weeks_only(city
     assert effect["enough"] and effect["change"] == pytest.approx((2.5 / 120) / (84.5 / 320) - 1)
     assert effect["lo"] <= effect["change"] <= effect["hi"] < 0
     assert effect["sentence"].startswith(
-        f"Hard braking here fell 92 % since signal retimed ({fixed_on}), which crews reported"
+        f"Hard braking here fell 92 % since the city fixed what crews reported (signal retimed, {fixed_on}); "
     )
     crews = api.get("/api/v1/hazards/fixed", "ben").json()["hazards"]  # any crew, not only the reporter
     assert [(h["hazard_id"], h["place"], h["fix_what"], h["effect"]) for h in crews] == [

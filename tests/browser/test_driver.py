@@ -231,13 +231,13 @@ def test_download_all_my_data_gives_a_zip_of_my_own_shifts(driver_page, pilot, t
     assert "Downloaded" in driver_page.inner_text("#download-status")
 
 
-# How the driver's map frames the planned route and the safety moments: all of them inside
-# the view, and filling it across its width or its height (equal scale leaves room the other way).
+# How the driver's map frames the planned route, the safety moments and the places the city
+# fixed (none in the shared pilot unless a test left one): all of them inside the view, and filling it across its width or its height (equal scale leaves room the other way).
 FRAMING_JS = """() => {
   const el = document.getElementById("shift-map");
   const [x0, x1] = el._fullLayout.xaxis.range;
   const [y0, y1] = el._fullLayout.yaxis.range;
-  const points = el.data.filter((t) => ["Planned route", "Safety moments"].includes(t.name))
+  const points = el.data.filter((t) => ["Planned route", "Safety moments", "Fixed by the city"].includes(t.name))
     .flatMap((t) => t.x.map((x, i) => [x, t.y[i]])).filter(([x]) => x !== null);
   const xs = points.map((p) => p[0]);
   const ys = points.map((p) => p[1]);

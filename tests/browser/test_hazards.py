@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 
+import httpx
 import pytest
 from browser.harness import (
     DESKTOP,
@@ -141,4 +142,14 @@ def test_the_crew_sees_a_hazard_fixed_after_a_supervisor_marks_it(crew, browser,
     crew.reload()
     crew.wait_for_selector("#my-reports li[data-status='fixed']")
     assert "Fixed on 2026-11-30: signal retimed" in crew.inner_text("#my-reports")
+    # The before/after: the pilot's two weeks all lie before the fix, so the page says how many
+    # passes there are so far rather than a change (tests/browser/test_hazard_fixed_walk.py
+    # walks a world with weeks on both sides).
+    effect = httpx.get(
+        f"{pilot.base}/api/v1/hazards/fixed", headers={"Authorization": f"Bearer {pilot.tokens['driver']}"}
+    ).json()["hazards"][0]["effect"]
+    assert effect["sentence"].startswith("Not enough passes") and f"of {effect['min_passes']}" in effect["sentence"]
+    assert effect["sentence"] in crew.inner_text("#my-reports")
+    assert effect["sentence"] in crew.inner_text("#fixed-hazards")
+    assert axe.check(crew, "driver-hazard-fixed") == []
     crew.locator("#report-card").screenshot(path=str(screenshot(crew, "driver-hazard-fixed-phone")))

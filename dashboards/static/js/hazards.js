@@ -42,21 +42,38 @@ function position() {
   });
 }
 
-function reportItem(r, queued = false) {
+/** What a fixed hazard's before/after says (the API words it: a change only with enough passes). */
+export function effectWords(effect) {
+  if (!effect) return "";
+  return effect.sentence;
+}
+
+function reportItem(r, queued = false, fixed = new Map()) {
   const where = r.street || `${fmt.number(r.lat, 5)}, ${fmt.number(r.lon, 5)}`;
   let status = queued ? "Waiting for signal — it will be sent when the phone is online"
     : STATUS_WORDS[r.status] || r.status;
   if (!queued && r.status === "fixed") status = `Fixed on ${r.fixed_on}: ${r.fix_what}`;
+  const effect = !queued && r.status === "fixed" ? effectWords(fixed.get(r.hazard_id)?.effect) : "";
   return `<li data-status="${queued ? "queued" : fmt.esc(r.status)}"><strong>${fmt.esc(CATEGORY_WORDS[r.category] || r.category)}</strong>
     — ${fmt.esc(where)}, ${fmt.esc(fmt.dateTime(r.made_at))}${r.note ? ` · “${fmt.esc(r.note)}”` : ""}
-    <br><span class="badge${r.status === "fixed" ? " good" : ""}">${fmt.esc(status)}</span></li>`;
+    <br><span class="badge${r.status === "fixed" ? " good" : ""}">${fmt.esc(status)}</span>${effect ? `<br><span class="effect">${fmt.esc(effect)}</span>` : ""}</li>`;
+}
+
+/** The city's fixed hazards, as every crew sees them: what was done, and what it changed. */
+export function fixedItems(hazards) {
+  return hazards.map((h) => `<li data-hazard="${h.hazard_id}"><strong>${fmt.esc(CATEGORY_WORDS[h.category] || h.category)}</strong>
+    — ${fmt.esc(h.place)}<br><span class="badge good">Fixed on ${fmt.esc(h.fixed_on)}: ${fmt.esc(h.fix_what)}</span>
+    ${h.effect ? `<br><span class="effect">${fmt.esc(effectWords(h.effect))}</span>` : ""}</li>`).join("")
+    || "<li>The city has not marked a hazard fixed yet.</li>";
 }
 
 /**
  * Wire the report card: `streets` are [segment_id, name, lon, lat] of the shift's planned
- * streets (the keyboard's way to a map point), `map` the shift map's plotly element or null.
+ * streets (the keyboard's way to a map point), `map` the shift map's plotly element or null,
+ * `fixed` the city's fixed hazards (GET hazards/fixed) whose before/after a fixed report shows.
  */
-export function setUpHazardReports({ me, shiftId, streets, map }) {
+export function setUpHazardReports({ me, shiftId, streets, map, fixed = [] }) {
+  const fixedById = new Map(fixed.map((h) => [h.hazard_id, h]));
   const queue = new Outbox(`fleetpilot.hazard-queue.${me.username}`, (report) => sendJson("POST", "me/hazards", report),
     (report) => CATEGORY_WORDS[report.category] || report.category);
   let point = null; // { lon, lat, label } chosen on the map or from the list
@@ -71,7 +88,7 @@ export function setUpHazardReports({ me, shiftId, streets, map }) {
     let sent = [];
     if (navigator.onLine) {
       try {
-        sent = (await getJson("me/hazards")).reports.map((r) => reportItem(r));
+        sent = (await getJson("me/hazards")).reports.map((r) => reportItem(r, false, fixedById));
       } catch (error) {
         if (error instanceof ApiError) throw error;
         // offline after all: show the queue only

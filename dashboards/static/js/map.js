@@ -45,6 +45,7 @@ export const COLOURS = {
   event: "#c0262d",
   hot: "#7a0010",
   noData: "#8a8f98",
+  fixed: "#00838f",  // a hazard the city fixed: apart from the stops' green and the events' reds
 };
 
 function coordinateLists(geometry) {

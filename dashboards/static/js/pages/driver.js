@@ -7,7 +7,7 @@ import { download, getJson } from "../api.js";
 import * as fmt from "../format.js";
 import { cityLayer, cityTraces, COLOURS, drawChart, drawMap, lineTrace, nearestStreet, pointTrace } from "../map.js";
 import { setUpMissedCauses } from "../causes.js";
-import { setUpHazardReports } from "../hazards.js";
+import { effectWords, fixedItems, setUpHazardReports } from "../hazards.js";
 import { showMyPlan } from "../crew-plan.js";
 import { guarded, startPage } from "../shell.js";
 import { tableHtml } from "../tables.js";
@@ -75,7 +75,15 @@ function renderSummary(shift) {
   ].join("");
 }
 
-async function renderMap(shift, track, city) {
+/** The city's fixed hazards at their places: squares, the before/after on hover or tap. */
+function fixedTrace(fixed) {
+  return pointTrace(fixed, {
+    name: "Fixed by the city", colour: COLOURS.fixed, size: 15, symbol: "square", line: { color: "#fff", width: 1.5 },
+    hover: (h) => `Fixed: ${h.place} — ${h.fix_what} (${h.fixed_on})<br>${effectWords(h.effect)}`,
+  });
+}
+
+async function renderMap(shift, track, city, fixed) {
   const features = track.features;
   const driven = features.filter((f) => f.properties.kind === "driven" && f.geometry);
   const planned = features.filter((f) => f.properties.kind === "planned");
@@ -85,6 +93,7 @@ async function renderMap(shift, track, city) {
   const stops = shift.stops || [];
   const plannedTrace = lineTrace(planned, { name: "Planned route", colour: COLOURS.planned, width: 6,
     hover: (f) => `Planned: ${f.properties.segment_id}` });
+  const fixedPlaces = fixedTrace(fixed);
   const eventTrace = pointTrace(events, {
     name: "Safety moments", size: 13, symbol: "diamond", line: { color: "#fff", width: 1.5 },
     colour: (e) => (e.context?.hotspot ? COLOURS.hot : COLOURS.event),
@@ -101,16 +110,18 @@ async function renderMap(shift, track, city) {
     pointTrace(stops, { name: "Stops", colour: COLOURS.stop, size: 5,
       hover: (st) => `Stop ${fmt.time(st.arrived_at)}, ${fmt.duration(st.dwell_s)}` }),
     eventTrace,
+    fixedPlaces,
   ];
-  // Frame the planned route and the safety moments; the trip to the landfill stays a pan away.
-  const focus = [plannedTrace, eventTrace].filter((t) => t.x.some((x) => x !== null));
+  // Frame the planned route, the safety moments and the places the city fixed; the trip to the
+  // landfill stays a pan away.
+  const focus = [plannedTrace, eventTrace, fixedPlaces].filter((t) => t.x.some((x) => x !== null));
   await drawMap($("shift-map"), traces, {
     label: `Map of your shift: the route you drove, ${stops.length} stops and ${events.length} safety moments`,
     focus,
   });
   const raw = driven[0]?.properties;
   $("map-note").textContent = driven.length
-    ? `Dark line: where the truck went during your shift (${raw.simplified ? `simplified: every recorded position is within ${raw.tolerance_m} m of the line` : `one point every ${raw.step_s} s`}). Blue: the planned route; red dots: planned streets not driven${noData.length ? "; grey dashes: unknown — the unit sent no positions when they were due, so they are not counted as missed" : ""}. Diamonds: safety moments, dark red at known hotspots.${stops.length ? " Green dots: where the truck stopped (tap one for its time and length)." : ""}`
+    ? `Dark line: where the truck went during your shift (${raw.simplified ? `simplified: every recorded position is within ${raw.tolerance_m} m of the line` : `one point every ${raw.step_s} s`}). Blue: the planned route; red dots: planned streets not driven${noData.length ? "; grey dashes: unknown — the unit sent no positions when they were due, so they are not counted as missed" : ""}. Diamonds: safety moments, dark red at known hotspots.${fixed.length ? " Teal squares: hazards the city fixed (tap one for what changed there)." : ""}${stops.length ? " Green dots: where the truck stopped (tap one for its time and length)." : ""}`
     : "The positions of this shift are no longer kept (raw data is deleted after the retention period); the figures above remain.";
 }
 
@@ -256,9 +267,12 @@ startPage("driver", async ({ me }) => {
   const today = Date.parse(`${fmt.today()}T00:00:00Z`);  // the city's day, as a calendar date
   const range = { from: new Date(today - 365 * DAY_MS).toISOString().slice(0, 10),
                   to: new Date(today + DAY_MS).toISOString().slice(0, 10), limit: 100 };
-  const [page, trend, access, city, answered] = await Promise.all([
+  const [page, trend, access, city, answered, fixedList] = await Promise.all([
     getJson("me/shifts", range), getJson("me/trends"), getJson("me/access-log"), cityLayer(), getJson("me/complaints"),
+    getJson("hazards/fixed"),
   ]);
+  const fixed = fixedList.hazards;
+  $("fixed-hazards").innerHTML = fixedItems(fixed);
   renderProtected(answered, city);
   const select = $("shift-select");
   select.innerHTML = page.shifts.map((s) =>
@@ -280,7 +294,7 @@ startPage("driver", async ({ me }) => {
   if (!shiftId) {
     $("summary").innerHTML = figure("Shifts", "none recorded yet", "fig-none");
     $("causes-card").hidden = true;
-    await setUpHazardReports({ me, shiftId: null, streets: [], map: null });
+    await setUpHazardReports({ me, shiftId: null, streets: [], map: null, fixed });
     return;
   }
   // An older shift than the list shows (or one that is not yours) is still asked for: the
@@ -301,8 +315,8 @@ startPage("driver", async ({ me }) => {
   const reversing = shift.events.length - moments.length;
   $("events").innerHTML = listOrNone(moments.map(eventItem), "No safety moments on this shift.")
     + (reversing ? `<li>Reversing manoeuvres: ${fmt.number(reversing)} (part of collection; listed in your download).</li>` : "");
-  await renderMap(shift, track, city);
-  await setUpHazardReports({ me, shiftId, streets: shiftStreets(track, city), map: $("shift-map") });
+  await renderMap(shift, track, city, fixed);
+  await setUpHazardReports({ me, shiftId, streets: shiftStreets(track, city), map: $("shift-map"), fixed });
   const names = new Map(city.features.filter((f) => f.properties.kind === "street")
     .map((f) => [f.properties.segment_id, f.properties.name]));
   await setUpMissedCauses({ me, shiftId, names });

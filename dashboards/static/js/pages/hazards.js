@@ -4,7 +4,7 @@
 
 import { getJson, sendJson } from "../api.js";
 import * as fmt from "../format.js";
-import { CATEGORY_WORDS, STATUS_WORDS } from "../hazards.js";
+import { CATEGORY_WORDS, effectWords, STATUS_WORDS } from "../hazards.js";
 import { cityLayer, cityTraces, COLOURS, drawMap, pointTrace } from "../map.js";
 import { guarded, startPage } from "../shell.js";
 import { tableHtml } from "../tables.js";
@@ -17,6 +17,15 @@ function reportsWords(h, k) {
 
 function statusWords(h) {
   return h.status === "fixed" ? `Fixed on ${fmt.esc(h.fixed_on)}: ${fmt.esc(h.fix_what)}` : fmt.esc(STATUS_WORDS[h.status]);
+}
+
+/** The fixed hazard's before/after: the API's sentence and the counts it rests on. */
+function beforeAfter(h) {
+  const e = h.effect;
+  if (!e) return h.status === "fixed" ? "Off the streets: no passes to count" : "—";
+  const counts = `${fmt.number(e.events_before)} hard brakes in ${fmt.number(e.passes_before)} passes before, `
+    + `${fmt.number(e.events_after)} in ${fmt.number(e.passes_after)} after (${e.streets} street${e.streets === 1 ? "" : "s"})`;
+  return `${fmt.esc(effectWords(e))}<br><span class="note">${fmt.esc(counts)}</span>`;
 }
 
 /** A supervisor's form to move one hazard along (labelled controls, so it works by keyboard). */
@@ -39,7 +48,7 @@ startPage("hazards", async ({ me }) => {
   const marker = pointTrace(hazards, {
     name: "Reported hazards", colour: (h) => (h.status === "fixed" ? COLOURS.good : COLOURS.bad), size: 12,
     symbol: "diamond", line: { color: "#fff", width: 1.5 },
-    hover: (h) => `${CATEGORY_WORDS[h.category]} — ${h.place} (${STATUS_WORDS[h.status]})`,
+    hover: (h) => `${CATEGORY_WORDS[h.category]} — ${h.place} (${STATUS_WORDS[h.status]})${h.effect ? `<br>${effectWords(h.effect)}` : ""}`,
   });
   await drawMap($("hazard-map"), [...cityTraces(city), marker], {
     label: `Map of ${hazards.length} reported hazards`, focus: hazards.length > 1 ? [marker] : [],
@@ -48,10 +57,10 @@ startPage("hazards", async ({ me }) => {
     caption: "Reported hazards, by place and kind", id: "hazards-table", stack: true,
     empty: "No hazard reported yet.",
     columns: [{ label: "Place" }, { label: "What" }, { label: "Status" }, { label: "Reports" }, { label: "Time of day" },
-      { label: "Statistical hotspot here" }, ...(canMove ? [{ label: "Move along" }] : [])],
+      { label: "Statistical hotspot here" }, { label: "Before and after the fix" }, ...(canMove ? [{ label: "Move along" }] : [])],
     rows: hazards.map((h) => [fmt.esc(h.place), fmt.esc(CATEGORY_WORDS[h.category] || h.category), statusWords(h),
       fmt.esc(reportsWords(h, k)), fmt.esc(h.parts_of_day.join(", ")), h.hotspot ? `Yes: ${fmt.esc(h.hotspot)}` : "No",
-      ...(canMove ? [statusForm(h)] : [])]),
+      beforeAfter(h), ...(canMove ? [statusForm(h)] : [])]),
   });
   $("hazard-table").addEventListener("submit", guarded(async (event) => {
     event.preventDefault();
