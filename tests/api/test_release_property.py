@@ -535,7 +535,21 @@ class Ask:
         if self.body is not None:
             headers["Content-Type"] = "application/json"
             return _answer(client.post(self.path, params=dict(self.params), headers=headers, content=self.body))
-        return _answer(client.get(self.path, params=dict(self.params), headers=headers))
+        return _hazard_figures(self.door, _answer(client.get(self.path, params=dict(self.params), headers=headers)))
+
+
+HAZARD_LISTS = ("/api/v1/hazards", "/api/v1/hazards/fixed")
+
+
+def _hazard_figures(door: tuple[str, str], answer: object) -> object:
+    """Of the hazard lists, the figures built from blocks: each fixed hazard's before/after.
+    Their rows follow decision 0019's own k on reporters (tests/api/test_hazards.py), and the
+    hidden world files crews' reports on withheld shifts (decision 0021's causes): a new row
+    there is a report, not a block's figure."""
+    status, body = answer
+    if door[1] not in HAZARD_LISTS or status != 200:
+        return answer
+    return status, [(h["hazard_id"], h["place"], h["effect"]) for h in body["hazards"] if h["effect"] is not None]
 
 
 def _days(days: tuple[date, date]) -> tuple[tuple[str, str], ...]:
