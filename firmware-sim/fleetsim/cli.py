@@ -72,10 +72,10 @@ def add_fleet_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--vehicle-prefix", default="truck", help="vehicle ids are <prefix>-001… (default truck)")
     g.add_argument(
         "--city-style",
-        choices=("grid", "irregular"),
-        default="grid",
-        help="the synthetic city: grid (default) or irregular (moved junctions, missing, curved and dead-end "
-        "streets; built as an imported network is)",
+        choices=("irregular", "grid"),
+        default=SimConfig.city_style,
+        help="the synthetic city: irregular (default: moved junctions, missing, curved and dead-end streets; "
+        "built as an imported network is) or grid (a regular grid of blocks)",
     )
     g.add_argument(
         "--streets",

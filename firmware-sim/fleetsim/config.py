@@ -88,9 +88,9 @@ class SimConfig:
     link: Connectivity = field(default_factory=Connectivity)
     faults: Faults = field(default_factory=Faults)
     device: str = "v1"  # device profile (fleetsim.device): v1 | tracker | phone
-    # The synthetic city: "grid" (the default every synthetic-city test was written on) or
-    # "irregular" (fleetsim.irregular: moved junctions, missing, curved and dead-end streets).
-    city_style: str = "grid"
+    # The synthetic city: "irregular" (fleetsim.irregular: moved junctions, missing, curved and
+    # dead-end streets, built as an imported network is) or "grid" (fleetsim.city: a regular grid).
+    city_style: str = "irregular"
     streets: str | None = None  # a GeoJSON street layer to drive on (fleetsim.streetnet); None = the synthetic city
     hazard_fixes: tuple[HazardFix, ...] = ()  # dangerous intersections retired on a day (--fix-hazard)
 

@@ -43,6 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="dry-run on the city's own streets: an OSM extract (.osm.pbf) or GIS centre lines, imported as "
         "`fleetpilot import-streets` does; the trucks drive routes built on it (default: the synthetic city)",
     )
+    parser.add_argument(
+        "--city-style",
+        choices=("irregular", "grid"),
+        help="the synthetic city without --streets: irregular (the simulator's default: moved junctions, "
+        "missing, curved and dead-end streets) or grid",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -110,7 +116,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 _iso(live_start),
                 "--timezone",
                 settings.timezone,
-                *(["--streets", str(args.layer)] if getattr(args, "layer", None) else []),
+                *_sim_city_options(args),
                 "--broker",
                 mqtt_url,
                 "--mqtt-version",
@@ -164,7 +170,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 _iso(now_start),
                 "--timezone",
                 settings.timezone,
-                *(["--streets", str(args.layer)] if getattr(args, "layer", None) else []),
+                *_sim_city_options(args),
                 "--broker",
                 mqtt_url,
                 "--mqtt-version",
@@ -214,12 +220,25 @@ async def _prepare(db_url, settings, args, history_start) -> None:
                 start=_iso(history_start),
                 city=settings.city,
                 timezone=settings.timezone,
-                streets=str(args.layer) if getattr(args, "layer", None) else None,
+                **_sim_city(args),
             )
             print("  loaded:", await load_run(conn, history), flush=True)
             print("  rollups:", await run_rollup(conn, tz=settings.timezone), flush=True)
     finally:
         await conn.close()
+
+
+def _sim_city(args) -> dict:
+    """The simulator's city settings (SimConfig fields) of the demo's arguments: the street
+    layer of --streets, else the synthetic city's style when --city-style is given."""
+    if getattr(args, "layer", None):
+        return {"streets": str(args.layer)}
+    return {"city_style": args.city_style} if getattr(args, "city_style", None) else {}
+
+
+def _sim_city_options(args) -> list[str]:
+    """The same as `fleetsim run` options."""
+    return [f"--{k.replace('_', '-')}={v}" for k, v in _sim_city(args).items()]
 
 
 def _street_layer(path: Path, run_dir: Path) -> Path:
@@ -261,7 +280,7 @@ async def _import_plan(
             start=_iso(start),
             city=city,
             timezone=tz,
-            streets=str(args.layer) if getattr(args, "layer", None) else None,
+            **_sim_city(args),
             **({"stagger_minutes": 0.0} if real_time else {}),
         )
     )

@@ -123,6 +123,22 @@ def test_offline_command_writes_parquet_and_ndjson(tmp_path, capsys):
     assert len(fix_times) == t["fixes_published"]
 
 
+def test_the_synthetic_city_is_irregular_unless_the_grid_is_asked_for(tmp_path, capsys):
+    """Irregular by default (curved streets, cul-de-sacs); --city-style grid keeps the grid."""
+    common = ["--vehicles", "1", "--hours", "1", "--seed", "6", "--start", START]
+    streets = {}
+    for style in ("default", "grid"):
+        chosen = [] if style == "default" else ["--city-style", style]
+        assert main(["offline", *common, *chosen, "--out", str(tmp_path / style)]) == 0
+        capsys.readouterr()
+        city = json.loads((tmp_path / style / "city.geojson").read_text())
+        streets[style] = [f for f in city["features"] if f["properties"].get("kind") == "street"]
+    curved = [f for f in streets["default"] if len(f["geometry"]["coordinates"]) > 2]
+    dead_ends = [f for f in streets["default"] if f["properties"]["name"].endswith(" Close")]
+    assert len(curved) > 20 and len(dead_ends) > 5
+    assert all(len(f["geometry"]["coordinates"]) == 2 for f in streets["grid"])
+
+
 def test_run_command_publishes_and_reports(tmp_path, mqtt_url, capsys):
     city = f"clitest-{uuid.uuid4().hex[:8]}"
     out = tmp_path / "run"
