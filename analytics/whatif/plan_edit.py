@@ -18,8 +18,10 @@ A plan is a route's service segments in driving order. Three pure steps, all rou
   shifted shifts longer than ``paid_hours``.
 
 ``balance`` moves service segments between routes whose predicted shift lengths differ, only to
-a route that has a segment touching the moved one (``rebalance.plan_moves``), so routes stay
-contiguous, until the longest and shortest are within a tolerance.
+a route that has a segment touching the moved one and never one whose removal splits the giving
+route into more pieces (``rebalance.plan_moves``; touching = sharing a street-graph node, i.e. end
+points within 1 cm), so routes stay contiguous, until the longest and shortest are within a
+tolerance.
 """
 
 from __future__ import annotations

@@ -2,9 +2,12 @@
 
 Method. A route's workload is its mean worked hours per shift; a segment's workload is its
 median collection time per visit. A segment may move from route A to route B when it
-touches (shares an end point within ``touch_m`` with) a segment of B's plan. Greedily, the
-route with the most work gives the touching segment that lowers the larger of the two
-routes' workloads most, while the receiving route stays below the giver; this repeats
+touches (shares an end point within ``touch_m`` with) a segment of B's plan, and A without it
+stays in no more pieces than before (routes stay contiguous: connected components of the
+route's segments, two segments joined when end points are within ``touch_m``, so a gap up to
+``touch_m`` is no break). Greedily, the route with the most work gives the touching segment that
+lowers the larger of the two routes' workloads most, while the receiving route stays below the
+giver; this repeats
 until no move helps or ``max_moves`` is reached. History is then replayed day by day: on
 each day the giving shift loses the collection time it actually spent on the moved
 segments and the receiving route's shift that day gains it. Approach driving to the moved
@@ -61,6 +64,9 @@ def plan_moves(
     moves = []
     owner = owner.copy()
     active = np.flatnonzero(work > 0)
+    by_i = np.argsort(i, kind="stable")
+    starts = np.searchsorted(i[by_i], np.arange(len(owner) + 1))
+    neighbours = [j[by_i[starts[k] : starts[k + 1]]] for k in range(len(owner))]
     for _ in range(max_moves):
         giver = active[np.argmax(work[active])]
         cand = (owner[i] == giver) & (owner[j] >= 0) & (owner[j] != giver)
@@ -72,14 +78,41 @@ def plan_moves(
         better = (work[taker] + t < work[giver]) & (t > 0)
         if not better.any():
             break
-        order = np.lexsort((taker[better], seg[better], new_max[better]))
-        best = order[0]
+        # The best move that leaves the giver in no more islands than it has (the receiver
+        # touches the segment, so it cannot gain one).
+        best = next(
+            (
+                k
+                for k in np.lexsort((taker[better], seg[better], new_max[better]))
+                if _keeps_whole(seg[better][k], owner, neighbours)
+            ),
+            None,
+        )
+        if best is None:
+            break
         s, b, dt = int(seg[better][best]), int(taker[better][best]), float(t[better][best])
         moves.append((s, int(giver), b))
         owner[s] = b
         work[giver] -= dt
         work[b] += dt
     return moves
+
+
+def _keeps_whole(seg: int, owner: np.ndarray, neighbours: list[np.ndarray]) -> bool:
+    """Whether the route owning ``seg`` stays in as many connected pieces without it: its
+    neighbours on that route still reach each other (breadth-first over the route's segments)."""
+    route = owner[seg]
+    near = [int(n) for n in neighbours[seg] if owner[n] == route]
+    if len(near) <= 1:
+        return True
+    seen, todo = {seg, near[0]}, [near[0]]
+    while todo:
+        for n in neighbours[todo.pop()]:
+            n = int(n)
+            if n not in seen and owner[n] == route:
+                seen.add(n)
+                todo.append(n)
+    return all(n in seen for n in near)
 
 
 def rebalance(
@@ -152,6 +185,7 @@ def rebalance(
         [
             "a route's workload is its mean worked hours per shift; a segment's is its median collection time per visit",
             f"a segment can move only to a route whose plan has a segment touching it (end points within {touch_m:g} m)",
+            "a move never splits the giving route into more pieces (gaps up to the same distance are no break)",
             "moves are chosen greedily from the route with the most work, never making the receiver the busiest",
             "the receiving shift spends the same collection time on a moved segment as the giving shift did",
             "driving to and between moved segments is unchanged (they adjoin the receiving route)",

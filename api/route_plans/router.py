@@ -83,6 +83,8 @@ async def workload(access: Figures, conn: Conn, tz: CityZone, days: DayRange) ->
     responses={**UNREADABLE_BODY, 422: {"description": "bad parameters, or no released shifts in the period"}},
 )
 async def rebalance(access: Figures, conn: Conn, tz: CityZone, days: DayRange, body: AskIn) -> ResultOut:
+    # Not merged with POST /routes/balance: this replays the whole city's saved plans on history (intervals,
+    # the stored what-if answer a data officer shares); that one moves the editor's unsaved plans. Same plan_moves.
     """The what-if engine's rebalance scenario (analytics/whatif/rebalance.py) for the plans page:
     service segments handed between touching routes to even out hours per shift, replayed on the
     shifts of [from, to) in released cells, with intervals. The same computation and stored

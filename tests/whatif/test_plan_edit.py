@@ -1,11 +1,13 @@
 """A plan edit's effect and the plans page's optimiser: one-way streets only forwards, the
 proposal never worse than the plan and connected by drive-only streets, predictions shifted by
-what the plan changes, balance moves only between touching routes."""
+what the plan changes, balance moves only between touching routes and keeps them contiguous."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from fleetpilot.analytics.geo import LocalFrame
 from fleetpilot.analytics.whatif.plan_edit import (
@@ -18,6 +20,7 @@ from fleetpilot.analytics.whatif.plan_edit import (
     predict,
     sequence,
     street_graph,
+    touching,
 )
 
 STEP = 0.002  # degrees between grid nodes (~140 m east, ~220 m north)
@@ -139,3 +142,55 @@ def test_balance_moves_touching_segments_from_the_longer_route_until_within_tole
         assert a == 0 and b == 1 and seg in touching_west  # never to the far route (not touching)
     moved_h = sum(net.length_m[s] * 3.0 / 3600 for s, _, _ in moves)
     assert 9.0 - moved_h >= 6.0 + moved_h - 1e-9  # the receiver never becomes the busiest
+
+
+def _pieces(net, segments) -> int:
+    """Connected pieces of a set of street segments (joined where they share an end point)."""
+    segments = np.asarray(segments, dtype=np.int64)
+    if not len(segments):
+        return 0
+    i, j = touching(net, segments)
+    joined = coo_matrix((np.ones(len(i)), (i, j)), shape=(len(segments), len(segments)))
+    return connected_components(joined, directed=False)[0]
+
+
+def _ends(name: str) -> tuple[int, int]:
+    """The grid columns a segment of ``grid`` spans."""
+    c = int(name.split("-")[1])
+    return (c, c + 1) if name[0] == "h" else (c, c)
+
+
+def test_a_balanced_pair_of_routes_stays_contiguous_and_evens_out_within_the_tolerance():
+    # The giver: a block of columns 0-2 with a neck along row 0 to column 5; the receiver sits on
+    # the neck. Every neck street touches the receiver; only the neck's last one can go without
+    # cutting the giver in two.
+    net = grid(6)
+    names = [str(s) for s in net.segment_ids]
+    giver_names = [n for n in names if max(_ends(n)) <= 2] + ["h0-2", "h0-3", "h0-4"]
+    taker_names = [n for n in names if min(_ends(n)) >= 3 and n not in giver_names]
+    giver, taker = idx(net, *giver_names), idx(net, *taker_names)
+    assert _pieces(net, giver) == 1 and _pieces(net, taker) == 1
+    rate = 3.0  # s per service metre: hours are the plans' lengths
+    hours = np.array([net.length_m[giver].sum(), net.length_m[taker].sum()]) * rate / 3600
+    tolerance = 0.25
+    assert hours[0] - hours[1] > tolerance
+    moves = balance(net, [giver, taker], hours.copy(), np.array([rate, rate]), tolerance_h=tolerance)
+    assert moves
+    owner = {int(s): 0 for s in giver} | {int(s): 1 for s in taker}
+    for seg, a, b in moves:
+        assert owner[seg] == a
+        owner[seg] = b
+    after = [[s for s, o in owner.items() if o == k] for k in (0, 1)]
+    assert [_pieces(net, a) for a in after] == [1, 1]
+    lengths = [net.length_m[a].sum() * rate / 3600 for a in after]
+    assert abs(lengths[0] - lengths[1]) <= tolerance
+
+
+def test_balance_stops_rather_than_split_a_route_into_islands():
+    # The receiver touches the giver only in the middle of a chain: every move would cut it.
+    net = grid(5)
+    chain = idx(net, "h2-0", "h2-1", "h2-2", "h2-3")
+    spur = idx(net, "v2-2")  # up from the node between h2-1 and h2-2
+    rate = np.array([3.0, 3.0])
+    moves = balance(net, [chain, spur], np.array([9.0, 6.0]), rate, tolerance_h=0.25)
+    assert moves == []
