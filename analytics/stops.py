@@ -30,6 +30,16 @@ class StopParams:
     bridge_s: float = 3.0
     bridge_m: float = 3.0
     accuracy_radius: float = 3.0  # a stop may spread over this × the mean reported accuracy (m) when that exceeds R
+    # Stretches with fitted speeds (no Doppler) are split where their positions shift
+    # (``split_changes``): split_z: the shift between the mean positions before and after must
+    # exceed this many standard errors · split_m: and this many metres (bins stand 30–60 m
+    # apart; a stop's own noise at v1 accuracy moves its halves' means by a metre or two) ·
+    # error_correlation_s: GPS error is correlated over 5–10 s, so a stretch of D seconds holds
+    # about 1 + D / (2 × this) independent fixes · split_min_fixes: fixes on each side of a split.
+    split_z: float = 4.0
+    split_m: float = 12.0
+    error_correlation_s: float = 5.0
+    split_min_fixes: int = 3
 
 
 @dataclass(frozen=True)
@@ -111,6 +121,7 @@ def detect_stops(track: Track, params: StopParams = StopParams()) -> Stops:
     first, last = runs(chain)
     if len(first) == 0:
         return _empty()
+    first, last = split_changes(track, first, last, params)
     first, last = _cut_drifting(track, first, last, params.radius_m, params.accuracy_radius)
     t = track.fixes.t
     keep = (t[last] - t[first]) * 1e-3 >= params.min_dwell_s
@@ -133,6 +144,84 @@ def detect_stops(track: Track, params: StopParams = StopParams()) -> Stops:
     return Stops(
         track_index, first, last, t_start, t_end, (t_end - t_start) * 1e-3, cx, cy, lon, lat, np.hypot(rx, ry), hidden
     )
+
+
+def split_changes(track: Track, first: np.ndarray, last: np.ndarray, params: StopParams) -> tuple[np.ndarray, np.ndarray]:
+    """Split stationary stretches that hold fitted fixes where the truck moved on: binary
+    segmentation on the mean position, vectorised over all stretches per round.
+
+    A phone's fitted speed over ±7.5 s cannot show a 40 m move between bins at 20 m accuracy,
+    so its stationary stretches run across several bins; the mean positions of the fixes
+    before and after the move, each over a whole dwell, can. Each round, in every stretch,
+    the split that maximises the shift between the (accuracy-weighted) means of the raw
+    positions before and after it is kept when the shift exceeds ``split_z`` standard errors
+    and ``split_m`` metres; rounds repeat until nothing splits. Stretches without fitted
+    fixes (Doppler speed throughout: v1) are left alone."""
+    fitted = track.derived & (track.accuracy_m >= 0)  # NaN accuracy: never fitted
+    has_fit = segment_reduce(np.logical_or, fitted, first, last) if len(first) else np.zeros(0, dtype=bool)
+    if not has_fit.any():
+        return first, last
+    keep_first, keep_last = first[~has_fit], last[~has_fit]
+    a, b = first[has_fit], last[has_fit]
+    fixes = track.fixes
+    default = np.float32(track.params.default_accuracy_m)
+    done_first, done_last = [keep_first], [keep_last]
+    m = params.split_min_fixes
+    for _ in range(16):  # each round at most doubles the pieces; 16 rounds is far beyond any stretch
+        long = (b - a + 1) >= 2 * m
+        done_first.append(a[~long])
+        done_last.append(b[~long])
+        a, b = a[long], b[long]
+        if len(a) == 0:
+            break
+        size = b - a + 1
+        rows = np.repeat(a, size) + ramp(size)
+        seg = np.repeat(np.arange(len(a)), size)
+        x, y = track.frame.to_xy(fixes.lon[rows], fixes.lat[rows])  # raw positions, not the fit
+        acc = fixes.hdop[rows].astype(np.float64) * track.params.accuracy_m_per_hdop
+        acc = np.where(np.isnan(acc), default, acc)
+        w = (1.51 / np.maximum(acc, 1.0)) ** 2  # 1/σ², σ = accuracy / 1.51
+        t = fixes.t[rows] * 1e-3
+        starts = np.concatenate(([0], np.cumsum(size)[:-1]))
+        x0, y0, t0 = x[starts][seg], y[starts][seg], t[starts][seg]  # sums relative to each stretch
+        w1 = _seg_cumsum(w, starts, seg)
+        x1 = _seg_cumsum(w * (x - x0), starts, seg)
+        y1 = _seg_cumsum(w * (y - y0), starts, seg)
+        total_w, total_x, total_y = (v[starts + size - 1][seg] for v in (w1, x1, y1))
+        w2, x2, y2 = total_w - w1, total_x - x1, total_y - y1
+        k = ramp(size)  # fixes before the split (inclusive) minus one
+        n1, n2 = k + 1, size[seg] - k - 1
+        valid = (n1 >= m) & (n2 >= m)
+        w2s = np.where(valid, w2, 1.0)
+        dx, dy = x1 / w1 - x2 / w2s, y1 / w1 - y2 / w2s
+        # Variance of each mean: 1/W for independent errors, × fixes / independent fixes.
+        t_end = t[starts + size - 1][seg]
+        nind1 = np.minimum(n1, 1.0 + (t - t0) / (2.0 * params.error_correlation_s))
+        nind2 = np.minimum(n2, 1.0 + (t_end - t) / (2.0 * params.error_correlation_s))
+        var = n1 / (w1 * nind1) + n2 / (w2s * np.maximum(nind2, 1e-9))
+        shift2 = dx * dx + dy * dy
+        stat = np.where(valid & (shift2 >= params.split_m**2), shift2 / var, 0.0)
+        best = np.maximum.reduceat(stat, starts)
+        split = best > params.split_z**2
+        at = np.flatnonzero((stat == best[seg]) & split[seg] & (stat > 0))
+        at = at[np.unique(seg[at], return_index=True)[1]]  # the first maximum of each stretch
+        cut = rows[at]
+        done_first.append(a[~split])
+        done_last.append(b[~split])
+        a = np.concatenate([a[split], cut + 1])
+        b = np.concatenate([cut, b[split]])
+    done_first.append(a)
+    done_last.append(b)
+    first, last = np.concatenate(done_first).astype(np.int64), np.concatenate(done_last).astype(np.int64)
+    order = np.argsort(first)
+    return first[order], last[order]
+
+
+def _seg_cumsum(v: np.ndarray, starts: np.ndarray, seg: np.ndarray) -> np.ndarray:
+    """Cumulative sum of ``v`` restarting at each of ``starts`` (seg: the stretch of each row)."""
+    c = np.cumsum(v)
+    before = np.concatenate(([0.0], c))[starts]
+    return c - before[seg]
 
 
 def _cut_drifting(

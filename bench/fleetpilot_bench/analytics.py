@@ -1,6 +1,6 @@
 """`fleetpilot bench analytics`: the analytics over a simulated fleet-day, per stage, as JSON.
 
-    python -m fleetpilot_bench.analytics [--vehicles 200 --hours 10 --seed 1 --repeat 3]
+    python -m fleetpilot_bench.analytics [--vehicles 200 --hours 10 --seed 1 --repeat 3] [--device-profile phone]
 
 A fleet-day (default 200 trucks × 10 h at 1 Hz, ~7 M fixes) is generated in memory with
 fleetsim (not timed), then every stage runs over the whole day at once. Each stage reports
@@ -41,16 +41,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3, help="timed runs; the best of each stage is reported")
     parser.add_argument("--days", type=int, default=30, help="days in the hotspot month")
+    parser.add_argument(
+        "--device-profile",
+        default="v1",
+        choices=("v1", "tracker", "phone"),
+        help="the units reporting the fleet-day (fleetsim --device-profile): v1, tracker or phone",
+    )
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.vehicles, args.hours, args.seed, args.repeat, args.days), indent=2))
+    print(json.dumps(run(args.vehicles, args.hours, args.seed, args.repeat, args.days, args.device_profile), indent=2))
     return 0
 
 
-def run(vehicles: int, hours: float, seed: int, repeat: int, days: int) -> dict:
+def run(vehicles: int, hours: float, seed: int, repeat: int, days: int, device_profile: str = "v1") -> dict:
     from fleetsim.offline import generate_fleet
 
     clock = time.perf_counter()
-    sim = generate_fleet(n_vehicles=vehicles, days=1, seed=seed, hours=hours, start="2026-11-20T06:00:00Z")
+    sim = generate_fleet(
+        n_vehicles=vehicles, days=1, seed=seed, hours=hours, start="2026-11-20T06:00:00Z", device=device_profile
+    )
     generate_s = time.perf_counter() - clock
     planned, windows = _plans(sim)
 
@@ -81,19 +89,26 @@ def run(vehicles: int, hours: float, seed: int, repeat: int, days: int) -> dict:
             "hours": hours,
             "rate_hz": 1.0,
             "seed": seed,
+            "device_profile": device_profile,
             "fixes": n,
             "device_events": int(len(sim.events["t"])),
             "generate_s": round(generate_s, 2),
         },
         "repeat": repeat,
         "stages": {
-            name: {"cpu_s": round(c, 3), "wall_s": round(w, 3), "fixes_per_s": round(n / c) if c > 0 else None}
+            name: {
+                "cpu_s": round(c, 3),
+                "wall_s": round(w, 3),
+                "fixes_per_s": round(n / c) if c > 0 else None,
+                "cpu_us_per_fix": round(1e6 * c / n, 3) if n else None,
+            }
             for name, (c, w) in best.items()
         },
         "total": {
             "cpu_s": round(total_cpu, 3),
             "wall_s": round(total_wall, 3),
             "fixes_per_s": round(n / total_cpu) if total_cpu > 0 else None,
+            "cpu_us_per_fix": round(1e6 * total_cpu / n, 3) if n else None,
             "target_s": 5.0,
         },
         "city_index_once": {

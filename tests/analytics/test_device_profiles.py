@@ -20,7 +20,7 @@ from fleetpilot.analytics.pipeline import analyse
 from fleetpilot.analytics.safety import harsh_longitudinal
 from fleetpilot.analytics.segmentation import build_track
 
-from .conftest import FRAME, T0_MS
+from .conftest import FRAME, T0_MS, _simulate
 from .test_groundtruth import _harsh_scores
 
 
@@ -117,14 +117,30 @@ def test_phone_and_no_speed_levels_reached(phone_scores, no_speed_scores):
     for s in (phone_scores, no_speed_scores):
         assert s["stop_recall"] >= 0.85 and s["stop_precision"] >= 0.85, s
         assert s["distance_error_max"] <= 0.04, s
+    assert phone_scores["stop_recall"] >= 0.91, phone_scores  # 0.891 before stops.split_changes, 0.922 after
     assert no_speed_scores["distance_error_max"] <= 0.02, no_speed_scores
 
 
-@pytest.mark.xfail(strict=True, reason="phones: stop recall and precision ~0.90, distance up to 2.5 % off")
+@pytest.mark.xfail(strict=True, reason="phones: stop recall 0.92, precision 0.87, distance up to 3.6 % off")
 def test_phone_meets_the_stop_and_distance_targets(phone_scores):
     s = phone_scores
     assert s["stop_recall"] >= 0.95 and s["stop_precision"] >= 0.95
     assert s["distance_error_max"] <= 0.02
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_phone_levels_hold_on_other_seeds(seed):
+    """The phone's level on other fleets (6 trucks, seeds 1 and 2), so that seed 5's figures
+    are not a fluke of one day. Before the split of stationary stretches at position shifts
+    (stops.split_changes): recall 0.896 and 0.917, precision 0.858 and 0.859; after: 0.930 and
+    0.930, 0.869 and 0.862. Distance is further off than on seed 5 (worst shift 4.0 % and 5.8 %,
+    mean −3.4 % and −3.6 %): the phone's distance target is not met on any seed."""
+    sim = _simulate(6, 1, seed=seed, true_distance=True, profile="phone")
+    s = _scores(sim, sim.analysis)
+    _print(f"phone, 6 trucks, seed {seed}", s)
+    assert s["stop_recall"] >= 0.92 and s["stop_precision"] >= 0.85, s
+    assert s["distance_error_max"] <= 0.07, s
+    assert s["derived_harsh_events"] == 0
 
 
 def _parked_phone(hours: float, accuracy_m: float, seed: int, speed: float | None = None) -> Fixes:

@@ -117,3 +117,37 @@ def test_a_unit_without_speed_keeps_the_fit_s_distance_inside_its_stops(build):
     track, _ = _tracker_stop(build, 1, with_speed=False)
     rest = at_rest(track, detect_stops(track))
     assert rest.travelled_m is track.travelled_m
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_a_phone_s_bins_40_m_apart_at_20_m_accuracy_are_two_stops(build, seed):
+    """No speed, 20 m accuracy (σ 13 m, correlated over 5 s), a fix every 1–5 s: 40 s at a bin,
+    12 s to the next 40 m on, 40 s there. The ±7.5 s fit cannot show the move, so the stationary
+    stretch spans both bins; the shift of the mean position splits it (before: one stop)."""
+    from fleetpilot.analytics.columns import Fixes
+
+    rng = np.random.default_rng(seed)
+    t = np.cumsum(rng.integers(1, 6, 40)).astype(np.float64)
+    t = t[t <= 92.0]
+    x = np.interp(t, [0.0, 40.0, 52.0, 92.0], [0.0, 0.0, 40.0, 40.0])
+    phi = np.exp(-np.diff(t, prepend=t[0]) / 5.0)
+    e = np.zeros((2, len(t)))
+    eps = rng.standard_normal((2, len(t)))
+    for i in range(len(t)):  # AR(1) over irregular steps, as fleetsim's phone profile
+        e[:, i] = phi[i] * e[:, i - 1] + np.sqrt(1 - phi[i] ** 2) * eps[:, i] if i else eps[:, i]
+    sigma = 20.0 / 1.51
+    lon, lat = build.frame.to_lonlat(x + sigma * e[0], sigma * e[1])
+    fixes = Fixes.from_columns(
+        {
+            "vehicle": np.zeros(len(t), dtype=np.int32),
+            "t": 1_795_154_400_000 + np.round(t * 1000).astype(np.int64),
+            "lon": lon,
+            "lat": lat,
+            "hdop": np.full(len(t), 4.0, dtype=np.float32),  # 20 m accuracy
+        }
+    )
+    stops = detect_stops(build_track(fixes, build.frame))
+    starts = (stops.t_start - 1_795_154_400_000) / 1000
+    print(f"\n[bins 40 m apart, 20 m accuracy, seed {seed}] stops start at {starts.round(1).tolist()} s")
+    assert len(stops) == 2
+    assert abs(starts[0] - t[0]) <= 15 and abs(starts[1] - 52.0) <= 15
