@@ -146,7 +146,9 @@ def detect_stops(track: Track, params: StopParams = StopParams()) -> Stops:
     )
 
 
-def split_changes(track: Track, first: np.ndarray, last: np.ndarray, params: StopParams) -> tuple[np.ndarray, np.ndarray]:
+def split_changes(
+    track: Track, first: np.ndarray, last: np.ndarray, params: StopParams
+) -> tuple[np.ndarray, np.ndarray]:
     """Split stationary stretches that hold fitted fixes where the truck moved on: binary
     segmentation on the mean position, vectorised over all stretches per round.
 
