@@ -159,8 +159,7 @@ def split_changes(
     positions before and after it is kept when the shift exceeds ``split_z`` standard errors
     and ``split_m`` metres; rounds repeat until nothing splits. Stretches without fitted
     fixes (Doppler speed throughout: v1) are left alone."""
-    fitted = track.derived & (track.accuracy_m >= 0)  # NaN accuracy: never fitted
-    has_fit = segment_reduce(np.logical_or, fitted, first, last) if len(first) else np.zeros(0, dtype=bool)
+    has_fit = segment_reduce(np.logical_or, track.derived, first, last) if len(first) else np.zeros(0, dtype=bool)
     if not has_fit.any():
         return first, last
     keep_first, keep_last = first[~has_fit], last[~has_fit]
