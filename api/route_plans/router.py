@@ -145,10 +145,10 @@ async def improve(_: Read, conn: Conn, route_id: RouteId, body: ImproveAsk) -> P
 
 
 @router.get("/{route_id}", response_model=RouteDetail, responses=UNKNOWN)
-async def route(_: Read, conn: Conn, tz: CityZone, route_id: RouteId) -> RouteDetail:
-    """A route with its version history."""
+async def route(access: Read, conn: Conn, tz: CityZone, route_id: RouteId) -> RouteDetail:
+    """A route with its version history; each version's shifts counted in released weeks only."""
     try:
-        return await service.route_detail(conn, route_id, tz)
+        return await service.route_detail(conn, route_id, tz, await policy.live_k(conn, access))
     except UnknownRoute as exc:
         raise _not_found(exc) from None
 

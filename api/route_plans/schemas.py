@@ -102,7 +102,7 @@ class VersionOut(BaseModel):
     effective_from: date | None  # the local day it applies from (None: from the start)
     segments: int
     stops: int
-    shifts: int  # shifts that drove this version
+    shifts: int  # shifts that drove this version, in weeks released by the k rule (decision 0004)
 
 
 class RouteDetail(RouteOut):

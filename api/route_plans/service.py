@@ -9,7 +9,7 @@ import asyncpg
 from fleetpilot import localtime
 from fleetpilot.api.errors import UnknownRoute
 from fleetpilot.api.geojson import collection, feature, point
-from fleetpilot.api.policy import Principal, audit
+from fleetpilot.api.policy import Principal, audit, released_cell
 from fleetpilot.api.route_plans.schemas import Imported, PlanCollection, RouteChange, RouteDetail, RouteOut, VersionOut
 from fleetpilot.db.importer import import_routes
 
@@ -22,12 +22,29 @@ FROM routes r
 WHERE ($1::text IS NULL OR r.route_id = $1)
 ORDER BY r.route_id
 """
-VERSIONS = """
+# Each version with the shifts that drove it, counted in released weeks only ($2 shifts, $3
+# drivers), as the versions' comparison counts them (performance.COMPARE): a week counts when
+# every (version, week) part of it is released, so the count minus the efficiency answers'
+# released weeks tells nothing of a withheld one.
+VERSIONS = f"""
+WITH s AS (
+    SELECT m.shift_id, sh.route_version AS version, date_trunc('week', m.day::timestamp)::date AS week
+    FROM shift_metrics m JOIN shifts sh ON sh.shift_id = m.shift_id
+    WHERE m.route_id = $1
+),
+parts AS (
+    SELECT s.week, s.version, count(*) AS shifts, {released_cell("s.shift_id", "$2", "$3")} AS released
+    FROM s GROUP BY s.week, s.version
+),
+driven AS (
+    SELECT version, sum(shifts) AS shifts FROM parts
+    WHERE week IN (SELECT week FROM parts GROUP BY week HAVING bool_and(released)) GROUP BY version
+)
 SELECT v.version, v.created_at, v.created_by, v.note, v.effective_from,
        (SELECT count(*) FROM route_segments s WHERE s.route_id = v.route_id AND s.version = v.version) AS segments,
        (SELECT count(*) FROM route_stops s WHERE s.route_id = v.route_id AND s.version = v.version) AS stops,
-       (SELECT count(*) FROM shifts sh WHERE sh.route_id = v.route_id AND sh.route_version = v.version) AS shifts
-FROM route_versions v WHERE v.route_id = $1 ORDER BY v.version
+       coalesce(d.shifts, 0)::int AS shifts
+FROM route_versions v LEFT JOIN driven d USING (version) WHERE v.route_id = $1 ORDER BY v.version
 """
 # Plans of the given version, or of each route's current version when $2 is NULL; $1 NULL = all routes.
 PLAN_SEGMENTS = """
@@ -66,11 +83,12 @@ async def routes(conn: asyncpg.Connection, tz: str, route_id: str | None = None)
     return [RouteOut(**dict(r)) for r in await conn.fetch(ROUTES, route_id, localtime.today(tz))]
 
 
-async def route_detail(conn: asyncpg.Connection, route_id: str, tz: str) -> RouteDetail:
+async def route_detail(conn: asyncpg.Connection, route_id: str, tz: str, k: tuple[int, int]) -> RouteDetail:
+    """A route with its versions; `k` (shifts, drivers) judges the weeks whose shifts are counted."""
     found = await routes(conn, tz, route_id)
     if not found:
         raise UnknownRoute(route_id)
-    history = [VersionOut(**dict(r)) for r in await conn.fetch(VERSIONS, route_id)]
+    history = [VersionOut(**dict(r)) for r in await conn.fetch(VERSIONS, route_id, *k)]
     return RouteDetail(**found[0].model_dump(), history=history)
 
 

@@ -121,7 +121,7 @@ DOORS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/routes"): PLANS,
     ("GET", "/api/v1/routes/plans.geojson"): PLANS,
     ("POST", "/api/v1/routes/plans"): PLANS,
-    ("GET", "/api/v1/routes/{route_id}"): PLANS,
+    ("GET", "/api/v1/routes/{route_id}"): GROUP,  # its versions: shifts driven in released weeks
     ("PATCH", "/api/v1/routes/{route_id}"): PLANS,
     ("DELETE", "/api/v1/routes/{route_id}"): PLANS,
     ("GET", "/api/v1/routes/{route_id}/plan.geojson"): PLANS,
@@ -627,6 +627,8 @@ def _asks(days: tuple[date, date], f: dict) -> list[Ask]:
             "supervisor",
         ),
         Ask(("GET", "/api/v1/routes/workload"), "/api/v1/routes/workload", d, "data_officer"),
+        # No range: each version's shifts are counted over all its released weeks.
+        Ask(("GET", "/api/v1/routes/{route_id}"), f"/api/v1/routes/{f['route']}", (), "supervisor"),
         Ask(("GET", "/api/v1/complaints/tally"), "/api/v1/complaints/tally", d, "data_officer"),
         Ask(("GET", "/api/v1/goals/scorecard"), "/api/v1/goals/scorecard", d, "driver"),  # every role opens it
         Ask(("GET", "/api/v1/goals/report"), "/api/v1/goals/report", (*d, ("format", "html")), "supervisor"),

@@ -365,7 +365,7 @@ async function showVersions(routeId) {
   $("versions").innerHTML = tableHtml({
     caption: `Versions of route ${routeId}`, id: "versions-table", stack: true,
     columns: [{ label: "Version", num: true }, { label: "Saved" }, { label: "By" }, { label: "Note" }, { label: "Applies from" },
-      { label: "Segments", num: true }, { label: "Stops", num: true }, { label: "Shifts driven", num: true }],
+      { label: "Segments", num: true }, { label: "Stops", num: true }, { label: "Shifts driven (released weeks)", num: true }],
     rows: newestFirst.map((v) => [fmt.number(v.version), fmt.dateTime(v.created_at), fmt.esc(v.created_by || "–"),
       fmt.esc(v.note || "–"), v.effective_from ? fmt.day(v.effective_from) : "the start",
       fmt.number(v.segments), fmt.number(v.stops), fmt.number(v.shifts)]),
