@@ -6,8 +6,8 @@ A plan is a route's service segments in driving order. Three pure steps, all rou
   forwards, i.e. from a segment's first to its last vertex), end points matched to 1 cm;
 - ``plan_instance`` / ``sequence``: a plan as the arc-routing instance of
   ``arcroute`` (depot gate → service segments → depot gate, deadhead on shortest street paths)
-  and its sequence re-optimised by the solver decision 0020 chose (OR-Tools, started from the
-  plan, so the proposal is never worse than the plan); ``connect`` fills in the drive-only
+  and its sequence re-optimised by the solver decision 0020 chose (arc local search, started
+  from the plan, so the proposal is never worse than the plan); ``connect`` fills in the drive-only
   segments of the shortest paths between them;
 - ``predict``: a route's shift figures for a plan from the route's own history (released
   shifts only; the caller selects them): the history's per-shift figures shifted by what the
@@ -34,7 +34,8 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from fleetpilot.analytics.geo import LocalFrame
-from fleetpilot.analytics.whatif.arcroute import ArcInstance, best_directions, deadhead_of, sequence_ortools
+from fleetpilot.analytics.whatif.arcroute import ArcInstance, best_directions, deadhead_of
+from fleetpilot.analytics.whatif.arcsearch import sequence_local
 from fleetpilot.analytics.whatif.rebalance import plan_moves
 from fleetpilot.analytics.whatif.uncertainty import day_weights, percentile_interval
 
@@ -192,13 +193,14 @@ def connect(net: StreetGraph, inst: PlanInstance, seq: np.ndarray) -> list[Step]
 
 
 def sequence(net: StreetGraph, segments: np.ndarray, depot: int, seconds: float) -> tuple[list[Step], float, float]:
-    """Decision 0020's proposal: OR-Tools from the plan's own order for ``seconds``.
-    Returns the new plan and the modelled deadhead metres before and after."""
+    """Decision 0020's proposal: arc local search from the plan's own order for ``seconds`` of CPU
+    (at most as long on the wall clock). Returns the new plan and the modelled deadhead metres
+    before and after."""
     inst, planned = plan_instance(net, segments, depot)
     before = deadhead_of(inst.arc, planned)
     if len(segments) < 2:
         return connect(net, inst, planned), before, before
-    run = sequence_ortools(inst.arc, seconds, initial=planned)
+    run = sequence_local(inst.arc, seconds, initial=planned, wall_seconds=seconds)
     after = deadhead_of(inst.arc, run.seq)
     seq = run.seq if after <= before else planned  # warm-started: never worse, checked anyway
     return connect(net, inst, seq), before, min(before, after)

@@ -77,7 +77,7 @@ WITH s AS (
 )
 SELECT s.* FROM s JOIN cells USING (route_id, week) WHERE cells.released ORDER BY s.route_id, s.shift_id
 """
-SOLVER = "OR-Tools routing, started from the plan (decision 0020)"
+SOLVER = "arc local search (reversal, Or-opt, iterated), started from the plan (decision 0020)"
 ASSUMPTIONS = [
     "figures are per shift, the mean over the route's released shifts in the period, with a 90 % interval "
     "from resampling those shifts",

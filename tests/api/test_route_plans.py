@@ -207,7 +207,7 @@ def test_improve_sequence_serves_every_segment_and_never_adds_deadhead(shared_ap
     body = answer.json()
     assert sorted(s["segment_id"] for s in body["steps"] if s["service"]) == ["seg-a", "seg-b", "seg-c"]
     assert body["deadhead_km_after"] <= body["deadhead_km_before"]
-    assert "OR-Tools" in body["solver"]
+    assert "local search" in body["solver"]
     refused = shared_api.post(f"{ROUTES}/r-north/improve", "driver", json={"segments": ["seg-a"]})
     assert refused.status_code == 403
 

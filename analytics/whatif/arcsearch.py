@@ -1,0 +1,234 @@
+"""Sequencing a route's service streets by local search made for arcs (decision 0020).
+
+OR-Tools' neighbourhoods are made for points: its 2-opt reverses a stretch of *options* but
+keeps each one's direction, so a reversed stretch of streets is driven against the order and
+a direction changes only one street at a time (swap_active). On the demo city's routes that
+left guided local search 14–38 % above the best after 5 s. Here the moves are those of arc
+routing, each delta exact and vectorised over all positions at once (numpy, O(n²) per pass):
+
+- *reversal*: a stretch is driven backwards, every street in it turned round (only if every one
+  is two-way; prefix sums of the turned-round deadheads make the delta O(1) per pair), or in
+  reverse order with the same directions;
+- *Or-opt*: a run of 1–3 streets moves elsewhere, as it is or turned round;
+- then each street's direction re-chosen for the order (``arcroute.best_directions``).
+
+Start: the better of the given plan and a greedy walk (nearest next street by deadhead, ties to
+the lowest deadhead back). Between descents, iterated local search: a random stretch is cut out
+and re-inserted (turned round when it may), and the result is kept if it is no worse, for a
+stated CPU time (the thread's own, so a loaded machine gives the same answer, only later).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from fleetpilot.analytics.whatif.arcroute import ArcInstance, SolverRun, best_directions, deadhead_of
+
+MAX_BLOCK = 3  # Or-opt runs of 1..3 streets
+EPS_M = 1e-6
+
+
+def _matrix(inst: ArcInstance) -> tuple[np.ndarray, np.ndarray]:
+    """Options plus the depot (last index): deadhead matrix and each one's opposite option
+    (-1 for a one-way street; the depot is its own opposite)."""
+    n = len(inst.task)
+    m = np.zeros((n + 1, n + 1))
+    m[:n, :n] = inst.deadhead_m
+    m[n, :n] = inst.from_start_m
+    m[:n, n] = inst.to_end_m
+    m = np.nan_to_num(m, posinf=1e9)
+    opp = np.full(n + 1, -1, dtype=np.int64)
+    for t in range(inst.n_tasks):
+        opts = np.flatnonzero(inst.task == t)
+        if len(opts) == 2:
+            opp[opts[0]], opp[opts[1]] = opts[1], opts[0]
+    opp[n] = n
+    return m, opp
+
+
+def greedy(inst: ArcInstance, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Nearest next street by deadhead from the depot (random ties when ``rng``)."""
+    m, _ = _matrix(inst)
+    n = len(inst.task)
+    free = np.ones(n, dtype=bool)
+    cur, seq = n, []
+    for _ in range(inst.n_tasks):
+        cost = np.where(free, m[cur, :n], np.inf)
+        best = cost.min()
+        cand = np.flatnonzero(cost <= best + EPS_M)
+        if rng is not None:
+            o = int(rng.choice(cand))
+        else:
+            o = int(cand[np.argmin(m[cand, n])])
+        seq.append(o)
+        free[inst.task == inst.task[o]] = False
+        cur = o
+    return np.array(seq, dtype=np.int64)
+
+
+def _cost(m: np.ndarray, s: np.ndarray) -> float:
+    return float(m[s[:-1], s[1:]].sum())
+
+
+def _reversal(m: np.ndarray, opp: np.ndarray, s: np.ndarray) -> tuple[float, np.ndarray | None]:
+    """Best reversal of s[i..j] (1 ≤ i ≤ j ≤ len-2), turned round or not."""
+    k = len(s)
+    fwd = np.r_[0.0, np.cumsum(m[s[:-1], s[1:]])]  # fwd[a]: cost s[0]→…→s[a]
+    o = opp[s]
+    one_way = np.r_[0, np.cumsum(o < 0)]
+    i = np.arange(1, k - 1)[:, None]
+    j = np.arange(1, k - 1)[None, :]
+    ok = j > i
+    inner_old = fwd[j] - fwd[i]
+    base = m[s[i - 1], s[i]] + inner_old + m[s[j], s[j + 1]]
+    best_d, best = -EPS_M, None
+    # Same directions, reverse order: inner = Σ m[s[x+1], s[x]].
+    back = np.r_[0.0, np.cumsum(m[s[1:], s[:-1]])]
+    inner = back[j] - back[i]
+    d = m[s[i - 1], s[j]] + inner + m[s[i], s[j + 1]] - base
+    d = np.where(ok, d, np.inf)
+    a = np.unravel_index(np.argmin(d), d.shape)
+    if d[a] < best_d:
+        ii, jj = int(a[0]) + 1, int(a[1]) + 1
+        best_d, best = float(d[a]), np.r_[s[:ii], s[ii : jj + 1][::-1], s[jj + 1 :]]
+    # Turned round: option x becomes opp[x]; inner = Σ m[opp s[x+1], opp s[x]].
+    oo = np.where(o < 0, 0, o)
+    turned = np.r_[0.0, np.cumsum(m[oo[1:], oo[:-1]])]
+    inner = turned[j] - turned[i]
+    allowed = ok & ((one_way[j + 1] - one_way[i]) == 0)
+    d = m[s[i - 1], oo[j]] + inner + m[oo[i], s[j + 1]] - base
+    d = np.where(allowed, d, np.inf)
+    # single streets turned round (j == i) are reversal of length 1
+    single = m[s[:-2], oo[1:-1]] + m[oo[1:-1], s[2:]] - m[s[:-2], s[1:-1]] - m[s[1:-1], s[2:]]
+    single = np.where(o[1:-1] >= 0, single, np.inf)
+    a = np.unravel_index(np.argmin(d), d.shape)
+    if d[a] < best_d:
+        ii, jj = int(a[0]) + 1, int(a[1]) + 1
+        best_d, best = float(d[a]), np.r_[s[:ii], oo[ii : jj + 1][::-1], s[jj + 1 :]]
+    x = int(np.argmin(single))
+    if single[x] < best_d:
+        best_d = float(single[x])
+        best = s.copy()
+        best[x + 1] = oo[x + 1]
+    return best_d, best
+
+
+def _or_opt(m: np.ndarray, opp: np.ndarray, s: np.ndarray) -> tuple[float, np.ndarray | None]:
+    """Best move of a run s[i..i+L-1] to between s[p] and s[p+1], as it is or turned round."""
+    k = len(s)
+    best_d, best = -EPS_M, None
+    o = opp[s]
+    oo = np.where(o < 0, s, o)
+    ss = m[np.ix_(s, s)]  # ss[a, b] = m[s[a], s[b]]: contiguous slices instead of gathers
+    so = m[np.ix_(s, oo)]
+    os_ = m[np.ix_(oo, s)]
+    gap = np.diagonal(ss, 1)  # s[p] → s[p+1], p = 0..k-2
+    p = np.arange(0, k - 1)[None, :]
+    for length in range(1, MAX_BLOCK + 1):
+        i = np.arange(1, k - length)  # run i..i+L-1, with s[i+L] existing
+        if not len(i):
+            break
+        last = i + length - 1
+        removed = ss[i - 1, i] + ss[last, last + 1] - ss[i - 1, last + 1]
+        inner = np.zeros(len(i))
+        inner_t = np.zeros(len(i))
+        can_turn = np.ones(len(i), dtype=bool)
+        for x in range(length):
+            can_turn &= o[i + x] >= 0
+        for x in range(length - 1):
+            inner += ss[i + x, i + x + 1]
+            inner_t += m[oo[i + x + 1], oo[i + x]]
+        ii, ll = i[:, None], last[:, None]
+        outside = (p < ii - 1) | (p > ll)
+        add = ss[:-1, i].T + ss[last, 1:] - gap
+        d = np.where(outside, add - removed[:, None], np.inf)
+        a = np.unravel_index(np.argmin(d), d.shape)
+        if d[a] < best_d:
+            r, q = int(i[a[0]]), int(a[1])
+            best_d, best = float(d[a]), _insert(s, r, length, q, s[r : r + length])
+        if not can_turn.any():
+            continue
+        add_t = so[:-1, last].T + os_[i, 1:] - gap + (inner_t - inner)[:, None]
+        d = np.where(outside & can_turn[:, None], add_t - removed[:, None], np.inf)
+        a = np.unravel_index(np.argmin(d), d.shape)
+        if d[a] < best_d:
+            r, q = int(i[a[0]]), int(a[1])
+            best_d, best = float(d[a]), _insert(s, r, length, q, oo[r : r + length][::-1])
+    return best_d, best
+
+
+def _insert(s: np.ndarray, r: int, length: int, q: int, run: np.ndarray) -> np.ndarray:
+    rest = np.r_[s[:r], s[r + length :]]
+    at = q + 1 if q < r else q + 1 - length
+    return np.r_[rest[:at], run, rest[at:]]
+
+
+def descend(inst: ArcInstance, m: np.ndarray, opp: np.ndarray, seq: np.ndarray) -> np.ndarray:
+    """Local optimum from ``seq`` (options in driving order) under reversal and Or-opt."""
+    n = len(inst.task)
+    s = np.r_[n, seq, n]
+    while True:
+        moved = False
+        for move in (_reversal, _or_opt):
+            while True:
+                d, t = move(m, opp, s)
+                if t is None:
+                    break
+                s, moved = t, True
+        if not moved:
+            return s[1:-1]
+
+
+def _kick(inst: ArcInstance, opp: np.ndarray, seq: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random stretch of 2–12 streets moved elsewhere, turned round when every one may be."""
+    k = len(seq)
+    length = int(rng.integers(2, min(12, k - 1) + 1))
+    r = int(rng.integers(0, k - length + 1))
+    run = seq[r : r + length]
+    if (opp[run] >= 0).all() and rng.random() < 0.5:
+        run = opp[run][::-1]
+    rest = np.r_[seq[:r], seq[r + length :]]
+    at = int(rng.integers(0, len(rest) + 1))
+    return np.r_[rest[:at], run, rest[at:]]
+
+
+def sequence_local(
+    inst: ArcInstance,
+    cpu_seconds: float,
+    initial: np.ndarray | None = None,
+    seed: int = 0,
+    wall_seconds: float | None = None,
+) -> SolverRun:
+    """Greedy walk (or ``initial`` when better), descent, then iterated local search for
+    ``cpu_seconds`` of this thread's CPU time (and at most ``wall_seconds`` of wall clock, for
+    a caller who waits). Never worse than ``initial``; the same seed and CPU time give the same
+    answer."""
+    began_cpu, began = time.thread_time(), time.perf_counter()
+    if inst.n_tasks < 2:
+        seq = initial if initial is not None else greedy(inst)
+        return SolverRun(np.asarray(seq, dtype=np.int64), [(0.0, deadhead_of(inst, seq))])
+    m, opp = _matrix(inst)
+    rng = np.random.default_rng(seed)
+    starts = [greedy(inst)]
+    if initial is not None:
+        starts.append(np.asarray(initial, dtype=np.int64))
+    best = min((descend(inst, m, opp, s) for s in starts), key=lambda s: deadhead_of(inst, s))
+    best_m = deadhead_of(inst, best)
+    improvements = [(time.perf_counter() - began, best_m)]
+    cur, cur_m = best, best_m
+    wall = np.inf if wall_seconds is None else wall_seconds
+    while time.thread_time() - began_cpu < cpu_seconds and time.perf_counter() - began < wall:
+        cand = descend(inst, m, opp, _kick(inst, opp, cur, rng))
+        cand_m = deadhead_of(inst, cand)
+        if cand_m <= cur_m + EPS_M:
+            cur, cur_m = cand, cand_m
+            if cand_m < best_m - EPS_M:
+                best, best_m = cand, cand_m
+                improvements.append((time.perf_counter() - began, best_m))
+    redirected = best_directions(inst, inst.task[best])  # each street's best direction, for the order
+    if deadhead_of(inst, redirected) < best_m - EPS_M:
+        best = redirected
+        improvements.append((time.perf_counter() - began, deadhead_of(inst, best)))
+    return SolverRun(best, improvements)

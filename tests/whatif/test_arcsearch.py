@@ -1,0 +1,86 @@
+"""Arc local search (decision 0020): every street served once, one-way streets never turned
+round, never worse than the plan it starts from, the optimum of a small route, and better than
+the stop heuristic's order on a demo-city route."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from fleetpilot.analytics.whatif.arcroute import ArcInstance, best_directions, deadhead_of
+from fleetpilot.analytics.whatif.arcsearch import descend, greedy, sequence_local
+
+
+def _instance(seed: int, tasks: int, one_way: set[int]) -> ArcInstance:
+    """Streets between random points; deadhead = straight line × a random asymmetric detour."""
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(0, 1000, (tasks, 2))
+    b = a + rng.uniform(-150, 150, (tasks, 2))
+    task, starts, ends = [], [], []
+    for t in range(tasks):
+        for s, e in [(a[t], b[t])] if t in one_way else [(a[t], b[t]), (b[t], a[t])]:
+            task.append(t), starts.append(s), ends.append(e)
+    starts_a, ends_a = np.array(starts), np.array(ends)
+    detour = rng.uniform(1.0, 1.6, (len(task), len(task)))
+    deadhead = np.hypot(*(ends_a[:, None, :] - starts_a[None, :, :]).transpose(2, 0, 1)) * detour
+    return ArcInstance(
+        task=np.array(task),
+        service_m=np.hypot(*(b - a).T),
+        deadhead_m=deadhead,
+        from_start_m=np.hypot(*starts_a.T) * 1.2,
+        to_end_m=np.hypot(*ends_a.T) * 1.3,
+        task_xy=(a + b) / 2,
+        start_xy=np.zeros(2),
+    )
+
+
+def _served_once_forwards(inst: ArcInstance, seq: np.ndarray, one_way: set[int]) -> None:
+    assert sorted(inst.task[seq].tolist()) == list(range(inst.n_tasks)), "every street exactly once"
+    for t in one_way:  # a one-way street has one option, its forward one: that one is in the sequence
+        assert np.flatnonzero(inst.task == t)[0] in seq.tolist()
+
+
+def test_the_search_finds_the_optimum_of_a_small_route_and_keeps_one_way_streets_forwards():
+    one_way = {0, 4}
+    inst = _instance(11, 6, one_way)
+    optimum = min(
+        deadhead_of(inst, best_directions(inst, np.array(p))) for p in itertools.permutations(range(inst.n_tasks))
+    )
+    run = sequence_local(inst, cpu_seconds=0.3)
+    _served_once_forwards(inst, run.seq, one_way)
+    assert deadhead_of(inst, run.seq) == pytest.approx(optimum)
+    assert run.improvements and run.improvements[-1][1] == pytest.approx(deadhead_of(inst, run.seq))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_started_from_a_plan_the_proposal_never_serves_fewer_streets_and_is_never_worse(seed):
+    one_way = {1, 5, 7, 12}
+    inst = _instance(seed, 30, one_way)
+    plan = best_directions(inst, np.arange(inst.n_tasks)[::-1])
+    run = sequence_local(inst, cpu_seconds=0.2, initial=plan, seed=seed)
+    _served_once_forwards(inst, run.seq, one_way)
+    assert deadhead_of(inst, run.seq) <= deadhead_of(inst, plan) + 1e-6
+    assert deadhead_of(inst, run.seq) < deadhead_of(inst, plan)  # a reversed order is far from good
+
+
+def test_a_descent_ends_where_no_reversal_or_move_of_one_street_improves():
+    one_way = {2, 3}
+    inst = _instance(4, 12, one_way)
+    from fleetpilot.analytics.whatif.arcsearch import _matrix
+
+    m, opp = _matrix(inst)
+    seq = descend(inst, m, opp, greedy(inst))
+    _served_once_forwards(inst, seq, one_way)
+    cost = deadhead_of(inst, seq)
+    # Brute force over every single-street move and every turned-round stretch: none is better.
+    for i in range(len(seq)):
+        rest = np.delete(seq, i)
+        for j in range(len(seq)):
+            assert deadhead_of(inst, np.insert(rest, j, seq[i])) >= cost - 1e-6
+    for i, j in itertools.combinations(range(len(seq) + 1), 2):
+        stretch = seq[i:j]
+        if (opp[stretch] >= 0).all():
+            turned = np.r_[seq[:i], opp[stretch][::-1], seq[j:]]
+            assert deadhead_of(inst, turned) >= cost - 1e-6
