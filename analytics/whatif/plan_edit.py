@@ -13,7 +13,8 @@ A plan is a route's service segments in driving order. Three pure steps, all rou
   shifts only; the caller selects them): the history's per-shift figures shifted by what the
   plan changes — service metres × the route's collection seconds per service metre, the
   modelled deadhead metres (of this plan minus of the current plan) at the route's deadhead
-  speed, facility trips in proportion to stops × the route's time per trip — with percentile
+  speed, facility trips × the route's time per trip (trips modelled from the truck's capacity
+  when both plans have them, ``facility_trips``; else in proportion to stops) — with percentile
   intervals from resampling the shifts (``uncertainty``). Overtime risk is the share of the
   shifted shifts longer than ``paid_hours``.
 
@@ -36,6 +37,7 @@ from scipy.sparse.csgraph import dijkstra
 from fleetpilot.analytics.geo import LocalFrame
 from fleetpilot.analytics.whatif.arcroute import ArcInstance, best_directions, deadhead_of
 from fleetpilot.analytics.whatif.arcsearch import sequence_local
+from fleetpilot.analytics.whatif.facility_trips import DEFAULT_CAPACITY_KG, DEFAULT_KG_PER_SERVICE_M, Trips, plan_trips
 from fleetpilot.analytics.whatif.rebalance import plan_moves
 from fleetpilot.analytics.whatif.uncertainty import day_weights, percentile_interval
 
@@ -192,18 +194,46 @@ def connect(net: StreetGraph, inst: PlanInstance, seq: np.ndarray) -> list[Step]
     return steps
 
 
-def sequence(net: StreetGraph, segments: np.ndarray, depot: int, seconds: float) -> tuple[list[Step], float, float]:
+def proposal(
+    net: StreetGraph, segments: np.ndarray, depot: int, seconds: float
+) -> tuple[PlanInstance, np.ndarray, np.ndarray]:
     """Decision 0020's proposal: arc local search from the plan's own order for ``seconds`` of CPU
-    (at most as long on the wall clock). Returns the new plan and the modelled deadhead metres
-    before and after."""
+    (at most as long on the wall clock). Returns the instance, the plan's and the proposal's
+    sequences of options (the proposal never worse than the plan)."""
     inst, planned = plan_instance(net, segments, depot)
-    before = deadhead_of(inst.arc, planned)
     if len(segments) < 2:
-        return connect(net, inst, planned), before, before
+        return inst, planned, planned
     run = sequence_local(inst.arc, seconds, initial=planned, wall_seconds=seconds)
-    after = deadhead_of(inst.arc, run.seq)
-    seq = run.seq if after <= before else planned  # warm-started: never worse, checked anyway
-    return connect(net, inst, seq), before, min(before, after)
+    better = deadhead_of(inst.arc, run.seq) <= deadhead_of(inst.arc, planned)
+    return inst, planned, run.seq if better else planned  # warm-started: never worse, checked anyway
+
+
+def sequence(net: StreetGraph, segments: np.ndarray, depot: int, seconds: float) -> tuple[list[Step], float, float]:
+    """``proposal`` as a plan of steps, with the modelled deadhead metres before and after."""
+    inst, planned, seq = proposal(net, segments, depot, seconds)
+    return connect(net, inst, seq), deadhead_of(inst.arc, planned), deadhead_of(inst.arc, seq)
+
+
+def facility_trips(
+    net: StreetGraph,
+    inst: PlanInstance,
+    seq: np.ndarray,
+    facility: int,
+    capacity_kg: float = DEFAULT_CAPACITY_KG,
+    kg_per_service_m: float = DEFAULT_KG_PER_SERVICE_M,
+) -> Trips:
+    """Where a sequence of options tips at the facility's node (``facility_trips.plan_trips``):
+    each street's load from its service metres, deadhead on the street graph (one-way aware)."""
+    seq = np.asarray(seq, dtype=np.int64)
+    arc = inst.arc
+    seg = inst.segment[arc.task[seq]]
+    s_node = np.where(inst.reverse[seq], net.end[seg], net.start[seg])
+    e_node = np.where(inst.reverse[seq], net.start[seg], net.end[seg])
+    from_facility = dijkstra(net.graph, indices=facility)
+    to_facility = dijkstra(net.graph.T.tocsr(), indices=facility)
+    direct = arc.deadhead_m[seq[:-1], seq[1:]]
+    via = to_facility[e_node[:-1]] + from_facility[s_node[1:]]
+    return plan_trips(arc.service_m[arc.task[seq]] * kg_per_service_m, capacity_kg, direct, via)
 
 
 # --- prediction ---------------------------------------------------------------------------------
@@ -234,6 +264,7 @@ class PlanFigures:
     deadhead_m: float  # modelled (depot → segments → depot on the street graph)
     stops: int
     segments: int
+    facility_trips: int | None = None  # modelled (facility_trips); None: in proportion to stops
 
 
 FIGURES = ("shift_h", "driving_km", "deadhead_km", "facility_trips", "overtime_risk")
@@ -257,8 +288,12 @@ def predict(
     per_trip = np.where(h.trips > 0, h.facility_s / np.maximum(h.trips, 1), 0.0)
     d_service_m = proposed.service_m - current.service_m
     d_deadhead_m = proposed.deadhead_m - current.deadhead_m
-    trip_ratio = proposed.stops / current.stops if current.stops else 1.0
-    trips = h.trips * trip_ratio
+    if proposed.facility_trips is not None and current.facility_trips is not None:
+        # Modelled from capacity: the history's trips shifted by the plans' difference.
+        trips = np.maximum(h.trips + (proposed.facility_trips - current.facility_trips), 0.0)
+    else:
+        trip_ratio = proposed.stops / current.stops if current.stops else 1.0
+        trips = h.trips * trip_ratio
     d_s = service_rate * d_service_m + d_deadhead_m / dh_mps + (trips - h.trips) * per_trip
     shift_h = (h.shift_s + d_s) / 3600
     values = {

@@ -31,6 +31,7 @@ from fleetpilot.analytics.geo import LocalFrame
 from fleetpilot.analytics.whatif import plan_edit
 from fleetpilot.analytics.whatif.arcroute import ArcInstance, deadhead_of, sequence_ortools, sequence_tour
 from fleetpilot.analytics.whatif.arcsearch import sequence_local
+from fleetpilot.analytics.whatif.facility_trips import DEFAULT_CAPACITY_KG, DEFAULT_KG_PER_SERVICE_M
 from fleetsim.city import City, build_city, city_geojson
 from fleetsim.plans import RoutePlan, build_plans, routes_geojson, service_runs
 
@@ -108,6 +109,10 @@ def plans_page(city: City, plans: list[RoutePlan], seconds: float) -> dict[str, 
     ring = np.asarray(depot["geometry"]["coordinates"][0])
     x, y = frame.to_xy(np.array([ring[:, 0].mean()]), np.array([ring[:, 1].mean()]))
     start = net.nearest_node(float(x[0]), float(y[0]))
+    station = next((f for f in layer["features"] if f["properties"].get("facility_type") == "transfer_station"), depot)
+    ring = np.asarray(station["geometry"]["coordinates"][0])
+    x, y = frame.to_xy(np.array([ring[:, 0].mean()]), np.array([ring[:, 1].mean()]))
+    facility = net.nearest_node(float(x[0]), float(y[0]))
     index = net.index()
     planned: dict[str, list[tuple[int, str]]] = {}
     for f in routes["features"]:
@@ -118,13 +123,21 @@ def plans_page(city: City, plans: list[RoutePlan], seconds: float) -> dict[str, 
     for route_id, segments in planned.items():
         ids = np.array([index[s] for _, s in sorted(segments)], dtype=np.int64)
         began = time.perf_counter()
-        _, before, after = plan_edit.sequence(net, ids, start, seconds)
+        inst, planned_seq, seq = plan_edit.proposal(net, ids, start, seconds)
+        solve_s = time.perf_counter() - began
+        before, after = deadhead_of(inst.arc, planned_seq), deadhead_of(inst.arc, seq)
+        trips_before = plan_edit.facility_trips(net, inst, planned_seq, facility)
+        trips_after = plan_edit.facility_trips(net, inst, seq, facility)
         out[route_id] = {
             "service_segments": len(ids),
             "deadhead_km_plan": round(before / 1000, 3),
             "deadhead_km_proposal": round(after / 1000, 3),
             "improvement_pct": round(100 * (before - after) / before, 2) if before > 0 else 0.0,
-            "solve_s": round(time.perf_counter() - began, 3),
+            "solve_s": round(solve_s, 3),
+            # Capacity-driven tips at the transfer station (facility_trips' documented defaults).
+            "facility_trips_plan": trips_before.count,
+            "facility_trips_proposal": trips_after.count,
+            "facility_extra_km_proposal": round(trips_after.extra_m / 1000, 3),
         }
     return out
 
@@ -233,7 +246,9 @@ def main(argv: list[str] | None = None) -> int:
                     "service_kmh": SERVICE_KMH,
                     "deadhead_kmh": DEADHEAD_KMH,
                     "deadhead": "shortest street path, one-way streets forwards only, depot gate to depot gate",
-                    "not_modelled": "turn restrictions inside deadhead paths, capacity-driven facility trips",
+                    "not_modelled": "turn restrictions and turn costs inside deadhead paths",
+                    "facility_trips": f"plans_page only: {DEFAULT_CAPACITY_KG:.0f} kg truck, "
+                    f"{DEFAULT_KG_PER_SERVICE_M} kg per service metre, transfer station",
                 },
                 "summary": {
                     name: {
