@@ -44,6 +44,14 @@ class ActivityParams:
 _INSIDE, _OUTSIDE, _EDGE = 1, 0, 2
 
 
+def project_polygons(polygons_lonlat: ArrayLike, frame: LocalFrame) -> np.ndarray:
+    """Polygons in lon/lat degrees → the same in ``frame`` metres."""
+    return shapely.transform(
+        np.asarray(polygons_lonlat, dtype=object),
+        lambda c: np.column_stack(frame.to_xy(c[:, 0], c[:, 1])).astype(np.float64),
+    )
+
+
 @dataclass(frozen=True)
 class Geofences:
     """Facility polygons in a local frame, each with a raster of ``cell_m`` cells that are
@@ -75,10 +83,7 @@ class Geofences:
         unknown = set(types) - set(FACILITY_TYPES)
         if unknown:
             raise ValueError(f"unknown facility types: {sorted(unknown)}")
-        polys = shapely.transform(
-            np.asarray(polygons_lonlat, dtype=object),
-            lambda c: np.column_stack(frame.to_xy(c[:, 0], c[:, 1])).astype(np.float64),
-        )
+        polys = project_polygons(polygons_lonlat, frame)
         shapely.prepare(polys)
         bounds = shapely.bounds(polys).reshape(-1, 4)
         rasters = []

@@ -29,7 +29,6 @@ import shapely
 
 from fleetpilot.analytics.columns import DeviceEvents, Fixes
 from fleetpilot.analytics.geo import LocalFrame
-from fleetpilot.analytics.matching import LineIndex
 from fleetpilot.analytics.pipeline import Analysis, City, analyse, cell_events, event_segments, segment_events
 from fleetpilot.analytics.simplify import SimplifyParams, simplified_tracks
 from fleetpilot.analytics.whatif import assemble as whatif_assemble
@@ -130,18 +129,25 @@ class RollupResult:
     block_days: int = 0  # days whose hotspot blocks were rebuilt
     known_hotspots: int | None = None  # segments marked known, when recomputed (exposure, day or k changed)
     stages_s: dict[str, float] = field(default_factory=dict)  # wall seconds per stage (bench rollup)
+    stages_cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds per stage
 
 
 class Stages(dict):
-    """Wall seconds per stage of a run, summed over its batches."""
+    """Wall seconds per stage of a run, summed over its batches; ``cpu``: the CPU seconds of
+    the thread that ran each (pipelined stages overlap in wall time, their CPU does not)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cpu: dict[str, float] = {}
 
     @contextmanager
     def timed(self, name: str):
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.thread_time()
         try:
             yield
         finally:
             self[name] = self.get(name, 0.0) + time.perf_counter() - began
+            self.cpu[name] = self.cpu.get(name, 0.0) + time.thread_time() - cpu
 
 
 async def load_city(conn: asyncpg.Connection) -> City | None:
@@ -190,6 +196,7 @@ class Drained:
     fixes: int = 0
     events: int = 0
     stages_s: dict[str, float] = field(default_factory=dict)
+    stages_cpu_s: dict[str, float] = field(default_factory=dict)
 
     def add(self, other: Drained) -> None:
         self.shifts += other.shifts
@@ -197,6 +204,8 @@ class Drained:
         self.events += other.events
         for k, v in other.stages_s.items():
             self.stages_s[k] = self.stages_s.get(k, 0.0) + v
+        for k, v in other.stages_cpu_s.items():
+            self.stages_cpu_s[k] = self.stages_cpu_s.get(k, 0.0) + v
 
 
 async def run_rollup(
@@ -209,6 +218,8 @@ async def run_rollup(
     whatif: bool = False,
     lease_s: float = queue.LEASE_S,
     drainer: Callable[[], Awaitable[Drained]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    on_queued: Callable[[int], None] | None = None,
 ) -> RollupResult:
     """Queue every pending shift (or all ended shifts), compute the queue, then what follows.
 
@@ -226,10 +237,12 @@ async def run_rollup(
     zone_changed = await _zone_changed(conn, tz)
     with stages.timed("queue"):
         marks, cleared = await queue.enqueue(conn, now, everything=recompute_all or zone_changed)
+    if on_queued is not None:  # the work of this run, for a progress display
+        on_queued(await queue.size(conn))
     if drainer is not None:
         done = await drainer()
     else:
-        done = await drain(conn, batch_size=batch_size, tz=tz, whatif=whatif, lease_s=lease_s)
+        done = await drain(conn, batch_size=batch_size, tz=tz, whatif=whatif, lease_s=lease_s, progress=progress)
     stages.update(done.stages_s)
     if marks:
         first = min(m["day"] for m in marks)
@@ -253,6 +266,7 @@ async def run_rollup(
         block_days=block_days,
         known_hotspots=known,
         stages_s=dict(stages),
+        stages_cpu_s=dict(stages.cpu) | done.stages_cpu_s,
     )
 
 
@@ -264,8 +278,14 @@ async def drain(
     whatif: bool = False,
     lease_s: float = queue.LEASE_S,
     worker: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Drained:
-    """Claim and compute batches until the queue is empty (waiting out other workers' leases)."""
+    """Claim and compute batches until the queue is empty (waiting out other workers' leases).
+
+    Batches are pipelined: while a thread analyses batch k (numpy, shapely and the row
+    building: the CPU), this connection writes batch k-1 and claims and reads batch k+1 (the
+    server's CPU), so the two cores of a small machine work at once. At most three batches
+    are in memory. ``progress(shifts, fixes)`` is called after each written batch."""
     tz = tz or get_settings().timezone
     worker = worker or queue.worker_name()
     await init_codecs(conn)
@@ -281,20 +301,48 @@ async def drain(
     legs = None
     if whatif:
         with stages.timed("whatif_legs"):
-            legs = await LegContext.load(conn, city.streets)
-    while True:
+            legs = await LegContext.load(conn, city)
+
+    async def fetch() -> Batch | None:
         shifts = await queue.claim(conn, worker, batch_size, lease_s)
         if not shifts:
-            wait = await queue.wait_s(conn)
-            if wait is None:
-                break
-            await asyncio.sleep(min(max(wait, 0.05), 1.0))
-            continue
-        n_shifts, fixes, events = await _rollup_batch(conn, city, names, planned, shifts, tz, stages, legs, worker)
-        done.shifts += n_shifts
-        done.fixes += fixes
-        done.events += events
+            return None
+        args = ([s["vehicle_id"] for s in shifts], [s["starts_at"] for s in shifts], [s["ends_at"] for s in shifts])
+        with stages.timed("read"):
+            fixes, device = await _read_batch(conn, args)
+        plans = None
+        if legs is not None:
+            with stages.timed("whatif_legs"):
+                plans = await legs.plans(conn, shifts)
+        return Batch(shifts, fixes, device, plans)
+
+    async def write(batch: Batch, rows: Rows) -> None:
+        with stages.timed("write"):
+            written = await _replace(conn, worker, [s["shift_id"] for s in batch.shifts], rows)
+        done.shifts += written
+        done.fixes += len(batch.fixes)
+        done.events += len(rows.events)
+        if progress is not None:
+            progress(written, len(batch.fixes))
+
+    while True:
+        batch = await fetch()
+        computing: tuple[Batch, asyncio.Future[Rows]] | None = None
+        while batch is not None or computing is not None:
+            started = None
+            if batch is not None:
+                thread = asyncio.to_thread(_compute, batch, city, names, planned, tz, stages, legs)
+                started = (batch, asyncio.ensure_future(thread))
+            if computing is not None:  # written while the next batch is analysed
+                await write(computing[0], await computing[1])
+            batch = await fetch() if started is not None else None  # read while it is analysed
+            computing = started
+        wait = await queue.wait_s(conn)
+        if wait is None:
+            break
+        await asyncio.sleep(min(max(wait, 0.05), 1.0))
     done.stages_s = dict(stages)
+    done.stages_cpu_s = dict(stages.cpu)
     return done
 
 
@@ -313,45 +361,73 @@ async def _set_zone(conn: asyncpg.Connection, tz: str) -> None:
     )
 
 
-@dataclass(frozen=True)
+@dataclass
 class LegContext:
-    """What preparing what-if legs needs besides a batch's rows: the city with its indexes."""
+    """What preparing what-if legs needs besides a batch's rows: the city with its indexes
+    (the rollup's own street index and geofences), and the plans of the batches so far."""
 
     city: whatif_assemble.City
+    _plans: Plans | None = None
+    _keys: frozenset[tuple[str, int]] = frozenset()
 
     @classmethod
-    async def load(cls, conn: asyncpg.Connection, streets: LineIndex) -> LegContext:
-        return cls(await whatif_load.load_city(conn, index=True, built=streets))
+    async def load(cls, conn: asyncpg.Connection, rollup_city: City) -> LegContext:
+        city = await whatif_load.load_city(
+            conn, index=True, built=rollup_city.streets, built_geofences=rollup_city.geofences
+        )
+        return cls(city)
 
     async def plans(self, conn: asyncpg.Connection, shifts) -> Plans:
+        """Plans of the batch's shifts: those loaded for an earlier batch when they hold them
+        (a plan's legs and visits do not depend on which other plans were loaded)."""
         first, last = shifts[0]["starts_at"], max(s["starts_at"] for s in shifts)
-        return await whatif_load.load_plans(conn, self.city, first, last + timedelta(microseconds=1))
+        keys = await whatif_load.plan_keys(conn, first, last + timedelta(microseconds=1))
+        if self._plans is None or not keys <= self._keys:
+            self._keys = self._keys | keys
+            self._plans = await whatif_load.load_plans_of(conn, self.city, sorted(self._keys))
+        return self._plans
 
 
-async def _rollup_batch(
-    conn: asyncpg.Connection,
+@dataclass
+class Batch:
+    """A claimed batch of shifts with the fixes and events read for it."""
+
+    shifts: list
+    fixes: Fixes
+    device: DeviceEvents
+    plans: Plans | None
+
+
+@dataclass
+class Rows:
+    """What a batch writes (rows of each table, and the prepared what-if legs)."""
+
+    metrics: list = field(default_factory=list)
+    events: list = field(default_factory=list)
+    cells: list = field(default_factory=list)
+    segments: list = field(default_factory=list)
+    tracks: list = field(default_factory=list)
+    prepared: PreparedLegs | None = None
+
+
+def _compute(
+    batch: Batch,
     city: City,
     names: dict[str, str],
     planned: dict,
-    shifts,
     tz: str,
     stages: Stages,
     legs: LegContext | None,
-    worker: str,
-) -> tuple[int, int, int]:
-    """Compute a claimed batch; write what ``worker`` still holds. (shifts, fixes, events) written."""
-    args = ([s["vehicle_id"] for s in shifts], [s["starts_at"] for s in shifts], [s["ends_at"] for s in shifts])
-    ids = [s["shift_id"] for s in shifts]
-    with stages.timed("read"):
-        fixes, device = await _read_batch(conn, args)
-    prepared = None
+) -> Rows:
+    """The CPU of a batch (run in a thread, beside the connection's reads and writes)."""
+    shifts, fixes, device = batch.shifts, batch.fixes, batch.device
+    rows = Rows()
     if legs is not None:
+        assert batch.plans is not None
         with stages.timed("whatif_legs"):
-            prepared = prepare_batch(legs.city, await legs.plans(conn, shifts), shifts, fixes, device)
+            rows.prepared = prepare_batch(legs.city, batch.plans, shifts, fixes, device)
     if not len(fixes):
-        with stages.timed("write"):
-            written = await _replace(conn, worker, ids, [], [], [], [], [], prepared)
-        return written, 0, 0
+        return rows
     present = np.unique(fixes.vehicle)  # shifts with at least one fix, in track order
     shift_of_track = [shifts[int(i)] for i in present]
     windows = np.array([[_ms(s["starts_at"]), _ms(s["ends_at"])] for s in shift_of_track], dtype=np.int64)
@@ -359,15 +435,14 @@ async def _rollup_batch(
     with stages.timed("analyse"):
         analysis = analyse(fixes, city, plans, windows=windows, device=device)
         lines = simplified_tracks(analysis.track, analysis.stops, SIMPLIFY)
-    with stages.timed("write"):
+    with stages.timed("rows"):
         days = [local_day(s["starts_at"], tz) for s in shift_of_track]
-        metrics = _metric_rows(analysis, city, shift_of_track, days)
-        events = _event_rows(analysis, city, names, shift_of_track)
-        cells = _cell_rows(analysis, city, shift_of_track, days)
-        segments = _segment_rows(analysis, city, shift_of_track, days)
-        tracks = _track_rows(analysis, lines, shift_of_track)
-        written = await _replace(conn, worker, ids, metrics, events, cells, segments, tracks, prepared)
-    return written, len(fixes), len(events)
+        rows.metrics = _metric_rows(analysis, city, shift_of_track, days)
+        rows.events = _event_rows(analysis, city, names, shift_of_track)
+        rows.cells = _cell_rows(analysis, city, shift_of_track, days)
+        rows.segments = _segment_rows(analysis, city, shift_of_track, days)
+        rows.tracks = _track_rows(analysis, lines, shift_of_track)
+    return rows
 
 
 async def _read_batch(conn: asyncpg.Connection, args) -> tuple[Fixes, DeviceEvents]:
@@ -392,10 +467,16 @@ async def _read_batch(conn: asyncpg.Connection, args) -> tuple[Fixes, DeviceEven
     return fixes, device
 
 
-async def _replace(
-    conn, worker: str, shift_ids, metrics, events, cells, segments, tracks, prepared: PreparedLegs | None
-) -> int:
+async def _replace(conn, worker: str, shift_ids, rows: Rows) -> int:
     """Replace the rows of the shifts ``worker`` still holds and take them off the queue."""
+    metrics, events, cells, segments, tracks, prepared = (
+        rows.metrics,
+        rows.events,
+        rows.cells,
+        rows.segments,
+        rows.tracks,
+        rows.prepared,
+    )
     async with conn.transaction():
         held = await queue.held(conn, shift_ids, worker)
         if held != set(shift_ids):  # a lease ran out and another worker took some over
@@ -485,37 +566,60 @@ def _event_rows(analysis: Analysis, city: City, names: dict[str, str], shifts) -
     return rows
 
 
+def _merge_counts(
+    track: np.ndarray, key: np.ndarray, extra: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rows keyed (track, key): the base rows first, in their order, then keys only ``extra``
+    has, in the order first seen (kind by kind). Returns (track, key, position in the base rows
+    or -1, counts per extra kind)."""
+    pairs = [np.column_stack([track, key]).astype(np.int64)]
+    pairs += [np.column_stack([t, k]).astype(np.int64).reshape(-1, 2) for t, k, _ in extra]
+    every = np.concatenate(pairs) if pairs else np.zeros((0, 2), dtype=np.int64)
+    unique, first, inverse = np.unique(every, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    order = np.argsort(first, kind="stable")  # first occurrence: the dict's insertion order
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    base = np.full(len(unique), -1, dtype=np.int64)
+    base[rank[inverse[: len(track)]]] = np.arange(len(track))
+    counts = np.zeros((len(unique), len(extra)), dtype=np.int64)
+    at = len(track)
+    for k, (_, _, n) in enumerate(extra):
+        np.add.at(counts[:, k], rank[inverse[at : at + len(n)]], np.asarray(n, dtype=np.int64))
+        at += len(n)
+    rows = unique[order]
+    return rows[:, 0], rows[:, 1], base, counts
+
+
 def _cell_rows(analysis: Analysis, city: City, shifts, days) -> list[tuple]:
+    """cell_exposure rows: passes per (shift, cell) and its events of each CELL_KINDS kind.
+    (An event's cell always has a pass of its own track: the event sits on a fix.)"""
     track, cell, passes = analysis.cell_passes
-    table: dict[tuple[int, int], list[int]] = {
-        (int(t), int(c)): [int(p), 0, 0, 0, 0] for t, c, p in zip(track, cell, passes)
-    }
-    for k, kind in enumerate(CELL_KINDS, start=1):
-        for t, c, n in zip(*cell_events(analysis, city, [kind])):
-            # An event's cell always has a pass of its own track (the event sits on a fix).
-            table.setdefault((int(t), int(c)), [0, 0, 0, 0, 0])[k] += int(n)
-    return [(c, days[t], shifts[t]["shift_id"], *v) for (t, c), v in table.items()]
+    extra = [cell_events(analysis, city, [kind]) for kind in CELL_KINDS]
+    tr, cells, base, counts = _merge_counts(track, cell, extra)
+    passes_of = np.where(base >= 0, np.asarray(passes, dtype=np.int64)[np.maximum(base, 0)], 0)
+    ids = [s["shift_id"] for s in shifts]
+    return [
+        (c, days[t], ids[t], p, *n)
+        for t, c, p, n in zip(tr.tolist(), cells.tolist(), passes_of.tolist(), counts.tolist())
+    ]
 
 
 def _segment_rows(analysis: Analysis, city: City, shifts, days) -> list[tuple]:
     """Passes, harsh brakes, speeding and mean speed per street segment and shift."""
     track, line, passes, mean_speed = analysis.segment_passes[:4]
-    table = {(int(t), int(s)): [int(n), 0, 0, float(v)] for t, s, n, v in zip(track, line, passes, mean_speed)}
-    for k, kind in enumerate(SEGMENT_EXPOSURE, start=1):
-        for t, s, n in zip(*segment_events(analysis, [kind])):
-            table.setdefault((int(t), int(s)), [0, 0, 0, None])[k] += int(n)
-    ids = city.streets.ids
+    extra = [segment_events(analysis, [kind]) for kind in SEGMENT_EXPOSURE]
+    tr, seg, base, counts = _merge_counts(track, line, extra)
+    has = base >= 0
+    passes_of = np.where(has, np.asarray(passes, dtype=np.int64)[np.maximum(base, 0)], 0)
+    speed = np.where(has, np.asarray(mean_speed, dtype=np.float64)[np.maximum(base, 0)], np.nan)
+    speeds = [v if math.isfinite(v) else None for v in speed.tolist()]
+    street = city.streets.ids
+    names = [str(street[s]) for s in seg.tolist()]
+    ids = [s["shift_id"] for s in shifts]
     return [
-        (
-            str(ids[s]),
-            days[t],
-            shifts[t]["shift_id"],
-            n,
-            brakes,
-            speeding,
-            None if v is None or not math.isfinite(v) else v,
-        )
-        for (t, s), (n, brakes, speeding, v) in table.items()
+        (name, days[t], ids[t], p, brakes, speeding, v)
+        for name, t, p, (brakes, speeding), v in zip(names, tr.tolist(), passes_of.tolist(), counts.tolist(), speeds)
     ]
 
 

@@ -120,6 +120,11 @@ async def claim(conn: asyncpg.Connection, worker: str, batch_size: int, lease_s:
     return list(await conn.fetch(CLAIMED_SHIFTS, ids)) if ids else []
 
 
+async def size(conn: asyncpg.Connection) -> int:
+    """Shifts queued (claimed or not): the work left."""
+    return int(await conn.fetchval("SELECT count(*) FROM rollup_queue"))
+
+
 async def wait_s(conn: asyncpg.Connection) -> float | None:
     """None when the queue is empty, else seconds until another worker's lease runs out."""
     return await conn.fetchval(NEXT_EXPIRY)

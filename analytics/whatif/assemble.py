@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import shapely
 
-from fleetpilot.analytics.activity import Geofences
+from fleetpilot.analytics.activity import Geofences, project_polygons
 from fleetpilot.analytics.columns import DeviceEvents, Fixes
 from fleetpilot.analytics.geo import LocalFrame
 from fleetpilot.analytics.matching import LineIndex
@@ -69,11 +69,17 @@ class City:
 
 
 def build_city(
-    streets: Sequence[tuple], facilities: Sequence[tuple], *, index: bool = True, built: LineIndex | None = None
+    streets: Sequence[tuple],
+    facilities: Sequence[tuple],
+    *,
+    index: bool = True,
+    built: LineIndex | None = None,
+    built_geofences: Geofences | None = None,
 ) -> City:
     """Streets as (segment_id, road_class, speed_limit_kmh, [[lon, lat], …]); facilities as
-    (facility_id, facility_type, GeoJSON Polygon coordinates). ``built``: a street index already
-    built over the same streets (e.g. the rollup's), used when its frame and ids are the same."""
+    (facility_id, facility_type, GeoJSON Polygon coordinates). ``built``/``built_geofences``: a
+    street index and geofences already built over the same streets and facilities (e.g. the
+    rollup's), used when their frame, ids and types are the same."""
     if not streets:
         raise ValueError("the city has no street segments")
     ids = np.array([str(s[0]) for s in streets])
@@ -98,8 +104,13 @@ def build_city(
     fac_ids = np.array([str(f[0]) for f in facilities])
     fac_types = np.array([str(f[1]) for f in facilities])
     polygons = np.array([shapely.Polygon(f[2][0], f[2][1:]) for f in facilities], dtype=object)
-    geofences = Geofences.build(fac_ids, fac_types, polygons, frame)
-    centroids = shapely.get_coordinates(shapely.centroid(geofences.polygons)) if len(facilities) else np.zeros((0, 2))
+    # Centroids need only the projected polygons; the geofences' rasters (~1 s) only matching.
+    projected_polygons = project_polygons(polygons, frame)
+    centroids = shapely.get_coordinates(shapely.centroid(projected_polygons)) if len(facilities) else np.zeros((0, 2))
+    geofences = None
+    if index:
+        same = _same_index(built, ids, frame) and _same_geofences(built_geofences, fac_ids, fac_types)
+        geofences = built_geofences if same else Geofences.build(fac_ids, fac_types, polygons, frame)
     return City(
         frame,
         network,
@@ -107,6 +118,11 @@ def build_city(
         (built if _same_index(built, ids, frame) else LineIndex.build(ids, lines, frame)) if index else None,
         geofences,
     )
+
+
+def _same_geofences(built: Geofences | None, ids: np.ndarray, types: np.ndarray) -> bool:
+    """Built over the same facilities (in the frame ``_same_index`` checked: the rollup's)."""
+    return built is not None and np.array_equal(built.ids, ids) and np.array_equal(built.types, types)
 
 
 def _same_index(built: LineIndex | None, ids: np.ndarray, frame: LocalFrame) -> bool:

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv
 
+from fleetpilot.analytics.activity import Geofences
 from fleetpilot.analytics.matching import LineIndex
 from fleetpilot.analytics.whatif.assemble import City, ShiftRecord, build_city, build_history, build_plans, plan_index
 from fleetpilot.analytics.whatif.history import EVENT_KINDS, LEG_KINDS, History, Plans
@@ -50,9 +51,15 @@ def _json(value):
     return json.loads(value) if isinstance(value, str) else value
 
 
-async def load_city(conn: asyncpg.Connection, *, index: bool = False, built: LineIndex | None = None) -> City:
+async def load_city(
+    conn: asyncpg.Connection,
+    *,
+    index: bool = False,
+    built: LineIndex | None = None,
+    built_geofences: Geofences | None = None,
+) -> City:
     """The city; ``index`` also builds the matching indexes (needed only to prepare legs), or
-    takes ``built`` (the rollup's street index) when it was built over the same streets."""
+    takes ``built``/``built_geofences`` (the rollup's) when built over the same streets and sites."""
     streets = [
         (r["segment_id"], r["road_class"], r["speed_limit_kmh"], _json(r["geometry"])["coordinates"])
         for r in await conn.fetch(queries.STREETS)
@@ -63,12 +70,26 @@ async def load_city(conn: asyncpg.Connection, *, index: bool = False, built: Lin
     ]
     if not streets:
         raise NoCity("no street network imported yet (fleetpilot import-plan <folder>)")
-    return build_city(streets, facilities, index=index, built=built)
+    return build_city(streets, facilities, index=index, built=built, built_geofences=built_geofences)
+
+
+async def require_city(conn: asyncpg.Connection) -> None:
+    """NoCity unless a street network is imported (what load_city checks, without building)."""
+    if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM street_segments)"):
+        raise NoCity("no street network imported yet (fleetpilot import-plan <folder>)")
 
 
 async def load_plans(conn: asyncpg.Connection, city: City, start: datetime, end: datetime) -> Plans:
-    keys = await conn.fetch(queries.PLAN_KEYS, start, end)
-    routes, versions = [k["route_id"] for k in keys], [k["version"] for k in keys]
+    return await load_plans_of(conn, city, sorted(await plan_keys(conn, start, end)))
+
+
+async def plan_keys(conn: asyncpg.Connection, start: datetime, end: datetime) -> frozenset[tuple[str, int]]:
+    """(route, version) of the plans driven by shifts starting in [start, end), and the current ones."""
+    return frozenset((k["route_id"], k["version"]) for k in await conn.fetch(queries.PLAN_KEYS, start, end))
+
+
+async def load_plans_of(conn: asyncpg.Connection, city: City, keys: list[tuple[str, int]]) -> Plans:
+    routes, versions = [k[0] for k in keys], [k[1] for k in keys]
     segments = [tuple(r) for r in await conn.fetch(queries.PLAN_SEGMENTS, routes, versions)]
     stops = [tuple(r) for r in await conn.fetch(queries.PLAN_STOPS, routes, versions)]
     return build_plans(city, segments, stops)

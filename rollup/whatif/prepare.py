@@ -25,7 +25,7 @@ from fleetpilot.analytics.whatif.assemble import City, plan_index, prepare_shift
 from fleetpilot.analytics.whatif.history import EVENT_KINDS, LEG_KINDS, Plans
 from fleetpilot.analytics.whatif.legs import ShiftLegs
 from fleetpilot.rollup.whatif import queries
-from fleetpilot.rollup.whatif.load import copy_table, load_city, load_plans, utc_bounds
+from fleetpilot.rollup.whatif.load import copy_table, load_city, load_plans, require_city, utc_bounds
 
 FIX_TYPES = {
     "t": pa.int64(),
@@ -54,15 +54,17 @@ async def prepare(
     lo, hi = utc_bounds(start, end, tz)
     todo = await conn.fetch(queries.TO_PREPARE, lo, hi, recompute)
     n_legs = n_fixes = 0
-    # Building the matching index costs seconds and the rollup usually left nothing to do;
-    # without one, the city is still loaded (no city: NoCity, whatever the range holds).
-    city = await load_city(conn, index=bool(todo))
-    plans = await load_plans(conn, city, lo, hi) if todo else None
-    for shift in todo:
-        assert plans is not None
-        legs, stops, seen = await _prepare_one(conn, city, plans, shift)
-        n_legs += legs
-        n_fixes += seen
+    # Building the city and its matching index costs seconds and the rollup usually left
+    # nothing to do: then only its presence is checked (no city: NoCity, whatever the range holds).
+    if todo:
+        city = await load_city(conn, index=True)
+        plans = await load_plans(conn, city, lo, hi)
+        for shift in todo:
+            legs, stops, seen = await _prepare_one(conn, city, plans, shift)
+            n_legs += legs
+            n_fixes += seen
+    else:
+        await require_city(conn)
     days = await conn.fetchval(queries.RETENTION_DAYS)
     purged = await conn.fetchval(queries.PURGE, days) if days else 0
     return PrepareReport(len(todo), n_legs, n_fixes, int(purged or 0), clock.perf_counter() - began)
@@ -152,25 +154,24 @@ async def _prepare_one(conn: asyncpg.Connection, city: City, plans: Plans, shift
 
 
 def _leg_records(shift_id: str, legs: ShiftLegs, city: City) -> list[tuple]:
+    """whatif_legs rows, built column by column (a Python loop per leg was most of the legs' cost)."""
     seg_ids = city.network.segment_ids
     fac_ids = city.facilities.facility_ids
-    records = []
-    for i in range(len(legs)):
-        s, f = int(legs.segment[i]), int(legs.facility[i])
-        records.append(
-            (
-                shift_id,
-                i,
-                LEG_KINDS[legs.kind[i]],
-                str(seg_ids[s]) if s >= 0 else None,
-                bool(legs.forward[i]),
-                str(fac_ids[f]) if f >= 0 else None,
-                datetime.fromtimestamp(float(legs.t0[i]), timezone.utc),
-                float(legs.duration_s[i]),
-                float(legs.moving_s[i]),
-                float(legs.length_m[i]),
-                float(np.nan_to_num(legs.max_speed_mps[i])),
-                *(int(legs.events[i, k]) for k in range(len(EVENT_KINDS))),
-            )
+    segments = [str(seg_ids[s]) if s >= 0 else None for s in legs.segment.tolist()]
+    facilities = [str(fac_ids[f]) if f >= 0 else None for f in legs.facility.tolist()]
+    return list(
+        zip(
+            [shift_id] * len(legs),
+            range(len(legs)),
+            [LEG_KINDS[k] for k in legs.kind.tolist()],
+            segments,
+            legs.forward.astype(bool).tolist(),
+            facilities,
+            [datetime.fromtimestamp(t, timezone.utc) for t in legs.t0.astype(np.float64).tolist()],
+            legs.duration_s.astype(np.float64).tolist(),
+            legs.moving_s.astype(np.float64).tolist(),
+            legs.length_m.astype(np.float64).tolist(),
+            np.nan_to_num(legs.max_speed_mps).astype(np.float64).tolist(),  # as the scalar was
+            *(legs.events[:, k].astype(np.int64).tolist() for k in range(len(EVENT_KINDS))),
         )
-    return records
+    )
