@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import sys
@@ -14,7 +15,9 @@ from datetime import timedelta
 from fleetpilot.db.connect import connect, resolve_database_url, service_database_url
 from fleetpilot.localtime import today as local_today
 from fleetpilot.rollup.job import Drained, drain, run_rollup
+from fleetpilot.rollup.progress import Progress
 from fleetpilot.rollup.queue import LEASE_S
+from fleetpilot.rollup.queue import size as queue_size
 from fleetpilot.rollup.upkeep import upkeep
 from fleetpilot.settings import Settings
 
@@ -52,6 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=0,
         help="with --every: Prometheus /metrics on this port (0 = none; deploy/prometheus expects 9109)",
+    )
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress on stderr: done/total shifts, rate, ETA (default: on when stderr is a terminal); "
+        "an interrupted run leaves its work queued and the next `fleetpilot rollup` continues it",
     )
     parser.add_argument(
         "--no-whatif", dest="whatif", action="store_false", help="do not prepare what-if legs for newly finished shifts"
@@ -102,21 +112,37 @@ async def _once(url: str, args: argparse.Namespace, settings: Settings, metrics)
             # the analytics, which fail e.g. until a street network is imported. TimescaleDB jobs
             # the scheduler fails run as their owner, the migrating role (rollup/tsjobs.py).
             kept = await upkeep(conn, settings.partitions_ahead_days, owner_url=resolve_database_url(settings))
+        shown = sys.stderr.isatty() if getattr(args, "progress", None) is None else args.progress
+        progress = Progress(sys.stderr, tty=sys.stderr.isatty()) if shown else None
         drainer = None
         if args.workers > 1:
 
             async def drainer() -> Drained:
-                return await _drain_in_processes(url, args, tz)
+                # The worker processes write; this idle connection follows the queue.
+                poll = asyncio.ensure_future(_follow_queue(conn, progress)) if progress else None
+                try:
+                    return await _drain_in_processes(url, args, tz)
+                finally:
+                    if poll is not None:
+                        poll.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await poll
 
-        result = await run_rollup(
-            conn,
-            recompute_all=args.all,
-            batch_size=args.batch,
-            tz=tz,
-            whatif=args.whatif,
-            lease_s=args.lease,
-            drainer=drainer,
-        )
+        try:
+            result = await run_rollup(
+                conn,
+                recompute_all=args.all,
+                batch_size=args.batch,
+                tz=tz,
+                whatif=args.whatif,
+                lease_s=args.lease,
+                drainer=drainer,
+                progress=progress.advance if progress else None,
+                on_queued=progress.start if progress else None,
+            )
+        finally:
+            if progress is not None:
+                progress.finish()
         report = {
             "workers": args.workers,
             "shifts": result.shifts,
@@ -152,6 +178,12 @@ async def _once(url: str, args: argparse.Namespace, settings: Settings, metrics)
     metrics.shifts.inc(result.shifts)
     metrics.whatif_shifts.inc(report.get("whatif_legs_shifts", 0))
     return report | {"seconds": round(seconds, 2)}
+
+
+async def _follow_queue(conn, progress: Progress) -> None:
+    while True:
+        await asyncio.sleep(1.0)
+        progress.left(await queue_size(conn))
 
 
 async def _drain_in_processes(url: str, args: argparse.Namespace, tz: str) -> Drained:
