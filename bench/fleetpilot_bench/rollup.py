@@ -107,6 +107,7 @@ def run_rollup_process(url: str, batch: int, workers: int) -> dict:
     if workers > 1:
         command += ["--workers", str(workers)]
     load = loadavg()
+    cpu_before = _children_cpu()
     began = time.perf_counter()
     child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = child.communicate()
@@ -114,6 +115,7 @@ def run_rollup_process(url: str, batch: int, workers: int) -> dict:
     # The finished child's resource usage (ru_maxrss in KiB on Linux): only its own peak.
     # communicate() has reaped it, so the children's totals are read as a difference.
     usage = _children_usage()
+    cpu = _children_cpu() - cpu_before
     if child.returncode != 0:
         raise RuntimeError(f"rollup failed ({child.returncode}): {err.decode()[-2000:]}")
     lines = [line for line in out.decode().splitlines() if line.startswith("{")]
@@ -122,9 +124,17 @@ def run_rollup_process(url: str, batch: int, workers: int) -> dict:
         "wall_s": round(wall, 2),
         "report": json.loads(lines[-1]) if lines else None,
         "peak_rss_mb": round(usage / 1024, 1),
+        "cpu_s": round(cpu, 2),  # the rollup process's user + system CPU, imports included
         "loadavg_before": load,
         "loadavg_after": loadavg(),
     }
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _children_usage() -> float:
@@ -269,8 +279,13 @@ def _summary(report: dict) -> dict:
         "fixes_per_s": round(fixes / seconds) if seconds else None,
         "shifts_per_s": round(shifts / seconds, 2) if seconds else None,
         "stages_s": run.get("stages_s"),
+        "stages_cpu_s": run.get("stages_cpu_s"),
+        "rollup_cpu_s": e2e.get("cpu_s"),
         "whatif_legs_s_per_shift": round(run["stages_s"]["whatif_legs"] / shifts, 4)
         if shifts and "whatif_legs" in (run.get("stages_s") or {})
+        else None,
+        "whatif_legs_cpu_s_per_shift": round(run["stages_cpu_s"]["whatif_legs"] / shifts, 4)
+        if shifts and "whatif_legs" in (run.get("stages_cpu_s") or {})
         else None,
         "peak_rss_mb": e2e["peak_rss_mb"],
     }
