@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .columns import Fixes, group_starts
+from .columns import Fixes, group_starts, runs
 from .geo import LocalFrame
 
 
@@ -43,7 +43,9 @@ class SegmentationParams:
     # trapezoid_max_s: a gap up to this long (s) is still integrated, not a straight line ·
     # max_speed_mps: no truck moves faster; a fix that needs more on both sides (two stretches
     # interleaved by a clock jump) is a time jump · min_step_s: shorter steps carry no derivative ·
-    # fill_s: a missing speed between two reported ones at most this far apart (s) is interpolated.
+    # fill_s: a missing speed between two reported ones at most this far apart (s) is interpolated ·
+    # chord_z: a run of fitted fixes called still counts its net displacement (first to last fitted
+    # position) when that exceeds this many standard errors of the two positions (as still_z).
     smooth_s: float = 5.0
     smooth_intervals: float = 2.5
     accuracy_m_per_hdop: float = 5.0
@@ -57,6 +59,7 @@ class SegmentationParams:
     max_speed_mps: float = 45.0
     min_step_s: float = 0.2
     fill_s: float = 5.0
+    chord_z: float = 4.0
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,7 @@ def build_track(
         both = fitted[:-1] & fitted[1:] & ~trip_break & ~step_jump
         still = (moving[:-1] == 0) & (moving[1:] == 0)
         travelled = np.where(both, np.where(still, np.float32(0.0), step_m), travelled)
+        travelled = _still_run_chords(travelled, x, y, accuracy, dt, both & still, params)
     return Track(
         fixes,
         frame,
@@ -187,6 +191,40 @@ def build_track(
         accuracy,
         jumped,
     )
+
+
+def _still_run_chords(
+    travelled: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    accuracy: np.ndarray,
+    dt: np.ndarray,
+    still: np.ndarray,
+    params: SegmentationParams,
+) -> np.ndarray:
+    """A run of steps the fit called still counts the net displacement between its first and
+    last fitted positions when that is beyond their noise (``chord_z`` standard errors), spread
+    over its steps by time: a phone crawling between bins at 2–3 m/s is below the fit's motion
+    test fix by fix, but its run ends tens of metres on; a parked phone's run ends where it
+    began, within the fitted positions' accuracy. Debiased like the speeds, √(d² − 2σ²)."""
+    a, b = runs(still)  # steps a..b-1; fixes a..b
+    if len(a) == 0:
+        return travelled
+    d2 = (x[b] - x[a]).astype(np.float64) ** 2 + (y[b] - y[a]).astype(np.float64) ** 2
+    var = (accuracy[a].astype(np.float64) / 1.51) ** 2 + (accuracy[b].astype(np.float64) / 1.51) ** 2
+    var = np.nan_to_num(var, nan=2 * (params.default_accuracy_m / 1.51) ** 2)
+    moved = d2 > params.chord_z**2 * var
+    if not moved.any():
+        return travelled
+    a, b, d2, var = a[moved], b[moved], d2[moved], var[moved]
+    length = np.sqrt(np.maximum(d2 - 2.0 * var, 0.0))
+    cum_t = np.concatenate(([0.0], np.cumsum(dt, dtype=np.float64)))
+    per_s = length / np.maximum(cum_t[b] - cum_t[a], 1e-3)
+    rate = np.zeros(len(dt) + 1)
+    np.add.at(rate, a, per_s)
+    np.add.at(rate, b, -per_s)
+    rate = np.cumsum(rate)[:-1]
+    return np.where(rate > 0, (rate * dt).astype(np.float32), travelled)
 
 
 def _fill_short_holes(t: np.ndarray, speed: np.ndarray, trip_break: np.ndarray, fill_s: float) -> np.ndarray:
