@@ -182,9 +182,9 @@ def descend(inst: ArcInstance, m: np.ndarray, opp: np.ndarray, seq: np.ndarray) 
 
 
 def _kick(inst: ArcInstance, opp: np.ndarray, seq: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A random stretch of 2–12 streets moved elsewhere, turned round when every one may be."""
+    """A random stretch of 1–12 streets moved elsewhere, turned round when every one may be."""
     k = len(seq)
-    length = int(rng.integers(2, min(12, k - 1) + 1))
+    length = int(rng.integers(1, min(12, k - 1) + 1))
     r = int(rng.integers(0, k - length + 1))
     run = seq[r : r + length]
     if (opp[run] >= 0).all() and rng.random() < 0.5:

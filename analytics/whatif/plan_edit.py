@@ -39,6 +39,7 @@ from fleetpilot.analytics.whatif.arcroute import ArcInstance, best_directions, d
 from fleetpilot.analytics.whatif.arcsearch import sequence_local
 from fleetpilot.analytics.whatif.facility_trips import DEFAULT_CAPACITY_KG, DEFAULT_KG_PER_SERVICE_M, Trips, plan_trips
 from fleetpilot.analytics.whatif.rebalance import plan_moves
+from fleetpilot.analytics.whatif.turns import TurnInstance, TurnRules, steps_between, traversal_graph, turn_instance
 from fleetpilot.analytics.whatif.uncertainty import day_weights, percentile_interval
 
 GRID = 1e7  # end point matching: 1e-7 degrees (~1 cm)
@@ -114,12 +115,22 @@ class PlanInstance:
     predecessors: np.ndarray  # (sources, nodes) shortest-path trees, rows as ``source_row``
     source_row: dict[int, int]
     depot: int
+    turns: TurnInstance | None = None  # turn-aware: ``arc`` holds metres + turn penalties
+
+    def metres(self, seq: np.ndarray) -> float:
+        """Deadhead metres of a sequence (without turn penalties)."""
+        return deadhead_of(self.turns.metres if self.turns else self.arc, seq)
 
 
-def plan_instance(net: StreetGraph, segments: np.ndarray, depot: int) -> tuple[PlanInstance, np.ndarray]:
+def plan_instance(
+    net: StreetGraph, segments: np.ndarray, depot: int, turns: TurnRules | None = None
+) -> tuple[PlanInstance, np.ndarray]:
     """The instance of a plan (street segment indexes in driving order) and the plan as a
-    sequence of options (each segment in the direction deadhead prefers for that order)."""
+    sequence of options (each segment in the direction deadhead prefers for that order).
+    With ``turns``: deadhead over street traversals with turn costs and restrictions (``turns``)."""
     segments = np.asarray(segments, dtype=np.int64)
+    if turns is not None:
+        return _turn_plan_instance(net, segments, depot, turns)
     task = np.repeat(np.arange(len(segments)), np.where(net.one_way[segments], 1, 2))
     reverse = np.zeros(len(task), dtype=bool)
     first = np.r_[True, task[1:] != task[:-1]]
@@ -151,12 +162,29 @@ def plan_instance(net: StreetGraph, segments: np.ndarray, depot: int) -> tuple[P
     return inst, best_directions(arc, np.arange(len(segments)))
 
 
-def modelled_deadhead_m(net: StreetGraph, segments: np.ndarray, depot: int) -> float:
+def _turn_plan_instance(
+    net: StreetGraph, segments: np.ndarray, depot: int, rules: TurnRules
+) -> tuple[PlanInstance, np.ndarray]:
+    tg = traversal_graph(net.start, net.end, net.length_m, net.one_way, net.node_x, net.node_y, depot, rules)
+    xy = np.column_stack(
+        [
+            (net.node_x[net.start[segments]] + net.node_x[net.end[segments]]) / 2,
+            (net.node_y[net.start[segments]] + net.node_y[net.end[segments]]) / 2,
+        ]
+    )
+    ti = turn_instance(tg, segments, xy, np.array([net.node_x[depot], net.node_y[depot]]))
+    inst = PlanInstance(ti.cost, segments, ti.traversal % 2 == 1, ti.pred, ti.row, depot, ti)
+    if not len(segments):
+        return inst, np.zeros(0, dtype=np.int64)
+    return inst, best_directions(ti.cost, np.arange(len(segments)))
+
+
+def modelled_deadhead_m(net: StreetGraph, segments: np.ndarray, depot: int, turns: TurnRules | None = None) -> float:
     """Deadhead metres of the plan in its order (each two-way segment in its best direction)."""
     if not len(segments):
         return 0.0
-    inst, seq = plan_instance(net, segments, depot)
-    return deadhead_of(inst.arc, seq)
+    inst, seq = plan_instance(net, segments, depot, turns)
+    return inst.metres(seq)
 
 
 @dataclass(frozen=True)
@@ -176,11 +204,16 @@ def connect(net: StreetGraph, inst: PlanInstance, seq: np.ndarray) -> list[Step]
             edge[(int(net.end[i]), int(net.start[i]))] = (int(i), True)
     steps: list[Step] = []
     prev_end: int | None = None
+    prev_o = -1
     for o in seq:
         seg = int(inst.segment[inst.arc.task[o]])
         rev = bool(inst.reverse[o])
         s_node = int(net.end[seg] if rev else net.start[seg])
-        if prev_end is not None and prev_end != s_node:
+        if inst.turns is not None:
+            if steps:
+                steps.extend(Step(int(t) // 2, bool(t % 2), False) for t in steps_between(inst.turns, prev_o, int(o)))
+            prev_o = int(o)
+        elif prev_end is not None and prev_end != s_node:
             pred = inst.predecessors[inst.source_row[prev_end]]
             path = [s_node]
             while path[-1] != prev_end and pred[path[-1]] >= 0:
@@ -195,12 +228,13 @@ def connect(net: StreetGraph, inst: PlanInstance, seq: np.ndarray) -> list[Step]
 
 
 def proposal(
-    net: StreetGraph, segments: np.ndarray, depot: int, seconds: float
+    net: StreetGraph, segments: np.ndarray, depot: int, seconds: float, turns: TurnRules | None = None
 ) -> tuple[PlanInstance, np.ndarray, np.ndarray]:
     """Decision 0020's proposal: arc local search from the plan's own order for ``seconds`` of CPU
     (at most as long on the wall clock). Returns the instance, the plan's and the proposal's
-    sequences of options (the proposal never worse than the plan)."""
-    inst, planned = plan_instance(net, segments, depot)
+    sequences of options (the proposal never worse than the plan; with ``turns``, in metres +
+    turn penalties)."""
+    inst, planned = plan_instance(net, segments, depot, turns)
     if len(segments) < 2:
         return inst, planned, planned
     run = sequence_local(inst.arc, seconds, initial=planned, wall_seconds=seconds)
@@ -208,10 +242,12 @@ def proposal(
     return inst, planned, run.seq if better else planned  # warm-started: never worse, checked anyway
 
 
-def sequence(net: StreetGraph, segments: np.ndarray, depot: int, seconds: float) -> tuple[list[Step], float, float]:
+def sequence(
+    net: StreetGraph, segments: np.ndarray, depot: int, seconds: float, turns: TurnRules | None = None
+) -> tuple[list[Step], float, float]:
     """``proposal`` as a plan of steps, with the modelled deadhead metres before and after."""
-    inst, planned, seq = proposal(net, segments, depot, seconds)
-    return connect(net, inst, seq), deadhead_of(inst.arc, planned), deadhead_of(inst.arc, seq)
+    inst, planned, seq = proposal(net, segments, depot, seconds, turns)
+    return connect(net, inst, seq), inst.metres(planned), inst.metres(seq)
 
 
 def facility_trips(
@@ -231,7 +267,7 @@ def facility_trips(
     e_node = np.where(inst.reverse[seq], net.start[seg], net.end[seg])
     from_facility = dijkstra(net.graph, indices=facility)
     to_facility = dijkstra(net.graph.T.tocsr(), indices=facility)
-    direct = arc.deadhead_m[seq[:-1], seq[1:]]
+    direct = (inst.turns.metres if inst.turns else arc).deadhead_m[seq[:-1], seq[1:]]
     via = to_facility[e_node[:-1]] + from_facility[s_node[1:]]
     return plan_trips(arc.service_m[arc.task[seq]] * kg_per_service_m, capacity_kg, direct, via)
 

@@ -84,3 +84,12 @@ def test_a_descent_ends_where_no_reversal_or_move_of_one_street_improves():
         if (opp[stretch] >= 0).all():
             turned = np.r_[seq[:i], opp[stretch][::-1], seq[j:]]
             assert deadhead_of(inst, turned) >= cost - 1e-6
+
+
+def test_a_route_of_two_streets_is_searched_too():
+    inst = _instance(6, 2, set())
+    run = sequence_local(inst, cpu_seconds=0.05)
+    _served_once_forwards(inst, run.seq, set())
+    assert deadhead_of(inst, run.seq) == pytest.approx(
+        min(deadhead_of(inst, best_directions(inst, np.array(p))) for p in ([0, 1], [1, 0]))
+    )

@@ -1,0 +1,84 @@
+"""Turn-aware sequencing: a restricted turn is never taken, no turning round where a block can be
+driven round instead, left turns cost more than right turns, one-way streets only forwards, and
+the proposal serves every segment."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fleetpilot.analytics.whatif.plan_edit import Step, plan_instance, sequence
+from fleetpilot.analytics.whatif.turns import TurnRules, turn_penalty
+from tests.whatif.test_plan_edit import grid, idx
+
+
+def _node(net, seg: str, end: bool) -> int:
+    i = idx(net, seg)[0]
+    return int(net.end[i] if end else net.start[i])
+
+
+def _moves(net, steps: list[Step]) -> list[tuple[int, int, int, bool]]:
+    """(from segment, via node, to segment, turned round) of each consecutive pair of steps."""
+    out = []
+    for a, b in zip(steps, steps[1:]):
+        via = int(net.start[a.segment] if a.reverse else net.end[a.segment])
+        b_from = int(net.end[b.segment] if b.reverse else net.start[b.segment])
+        assert via == b_from, "every step starts where the last ended"
+        out.append((a.segment, via, b.segment, a.segment == b.segment))
+    return out
+
+
+def test_a_restricted_turn_is_never_taken_even_where_it_is_the_shortest_way():
+    net = grid(4, one_way=frozenset({"h0-0", "v0-1"}))
+    a, b = idx(net, "h0-0", "v0-1")  # east along h0-0, then north up v0-1: a left turn at their node
+    via = _node(net, "h0-0", True)
+    plan = np.array([a, b])
+    depot = _node(net, "h0-0", False)
+    turn = (int(a), via, int(b), False)
+    free_steps, _, free_m = sequence(net, plan, depot, 0.2, TurnRules())
+    assert turn in _moves(net, free_steps)  # unrestricted, the truck turns straight into b
+    rules = TurnRules(restricted=frozenset({(int(a), via, int(b))}))
+    steps, _, after = sequence(net, plan, depot, 0.2, rules)
+    assert turn not in _moves(net, steps)
+    assert sorted(s.segment for s in steps if s.service) == sorted(plan.tolist())
+    assert after > free_m  # it drives round instead
+    # Any plan over the grid with the turn forbidden: never in the connected steps.
+    many = idx(net, "h0-0", "v0-1", "h1-1", "v1-2", "h2-0", "v0-0", "h1-0")
+    steps, _, _ = sequence(net, many, depot, 0.3, rules)
+    assert all(m[:3] != turn[:3] for m in _moves(net, steps))
+
+
+def test_the_truck_drives_round_the_block_rather_than_turning_round():
+    net = grid(4)
+    seg = idx(net, "h1-1")
+    depot = _node(net, "h1-1", False)
+    plain, _ = plan_instance(net, seg, depot)
+    turned, seq = plan_instance(net, seg, depot, TurnRules())
+    # Without turns: along the street and straight back (a U-turn at its end), one street's length.
+    assert plain.metres(np.array([0])) == pytest.approx(net.length_m[seg[0]], rel=1e-6)
+    # With turns: round the block (three more streets), never turning round.
+    assert turned.metres(seq) > 2.5 * net.length_m[seg[0]]
+    steps, _, _ = sequence(net, np.r_[seg, idx(net, "h1-0")], depot, 0.2, TurnRules())
+    assert not any(m[3] for m in _moves(net, steps))
+
+
+def test_a_left_turn_costs_and_a_right_turn_does_not_where_traffic_drives_on_the_right():
+    x, y = np.array([0.0, 100.0, 100.0, 100.0]), np.array([0.0, 0.0, 100.0, -100.0])
+    rules = TurnRules(left_m=30.0)
+    assert turn_penalty(x, y, (0, 1), (1, 2), False, rules) == 30.0  # east then north: left
+    assert turn_penalty(x, y, (0, 1), (1, 3), False, rules) == 0.0  # east then south: right
+    assert turn_penalty(x, y, (0, 1), (1, 0), True, rules) == rules.uturn_m
+    left_hand = TurnRules(left_m=30.0, drive_side="left")
+    assert turn_penalty(x, y, (0, 1), (1, 3), False, left_hand) == 30.0
+
+
+def test_one_way_streets_stay_forwards_in_service_and_in_deadhead_with_turns():
+    one_way = frozenset({"h1-1", "v1-2", "h2-0"})
+    net = grid(5, one_way=one_way)
+    plan = idx(net, "h3-3", "h1-1", "v1-2", "h0-0", "h2-0", "v0-0")
+    depot = _node(net, "h0-0", False)
+    steps, before, after = sequence(net, plan, depot, 0.5, TurnRules())
+    assert sorted(s.segment for s in steps if s.service) == sorted(plan.tolist())
+    assert not any(s.reverse and net.one_way[s.segment] for s in steps)
+    _moves(net, steps)  # connected end to end
+    assert after > 0 and before > 0
