@@ -18,6 +18,7 @@ import numpy as np
 from fleetpilot.analytics.geo import LocalFrame
 from fleetpilot.analytics.whatif import plan_edit
 from fleetpilot.analytics.whatif.plan_edit import PlanFigures, RouteHistory, StreetGraph
+from fleetpilot.analytics.whatif.turns import TurnRules
 from fleetpilot.api.errors import UnknownRoute, invalid
 from fleetpilot.api.policy import AggregateScope, released_cell
 from fleetpilot.api.route_plans.schemas import (
@@ -77,7 +78,13 @@ WITH s AS (
 )
 SELECT s.* FROM s JOIN cells USING (route_id, week) WHERE cells.released ORDER BY s.route_id, s.shift_id
 """
-SOLVER = "arc local search (reversal, Or-opt, iterated), started from the plan (decision 0020)"
+SOLVER = (
+    "arc local search (reversal, Or-opt, iterated), started from the plan, turn-aware: U-turns and left turns "
+    "penalised (decision 0020)"
+)
+# Turn costs of "Improve sequence" (analytics.whatif.turns). The street layer carries no turn
+# restrictions yet (the OSM import does not read restriction relations), so none are forbidden.
+TURNS = TurnRules()
 ASSUMPTIONS = [
     "figures are per shift, the mean over the route's released shifts in the period, with a 90 % interval "
     "from resampling those shifts",
@@ -248,7 +255,7 @@ async def improve(conn: asyncpg.Connection, route_id: str, body: ImproveAsk) -> 
     segments = _segments(net, body.segments, ("body", "segments"))
     now = np.array([net.index[s] for s in now_ids if s in net.index], dtype=np.int64)
     depot = _depot(net, now if len(now) else segments)
-    steps, before, after = await asyncio.to_thread(plan_edit.sequence, net.graph, segments, depot, body.seconds)
+    steps, before, after = await asyncio.to_thread(plan_edit.sequence, net.graph, segments, depot, body.seconds, TURNS)
     ids = net.graph.segment_ids
     return Proposal(
         route_id=route_id,
