@@ -1,13 +1,21 @@
 """Loading a what-if ``History`` from the database (the pure layer does the rest).
 
-Bulk columns (legs, a shift's fixes) travel with COPY … CSV and are parsed column-wise by
-pyarrow: per-row Python objects would cost more than the analysis itself.
+Bulk columns (legs, stop visits, a shift's fixes) travel with COPY … CSV and are parsed
+column-wise by pyarrow: per-row Python objects would cost more than the analysis itself.
+
+A process keeps what it built (docs/whatif.md, "Speed"): the city per city version, and the
+last few Histories per key of everything they were read from (``queries.HISTORY_KEY``), so a
+second question over the same month skips the load while a rollup that rewrote any of its
+shifts, a plan or the city makes the next one load again. Kept arrays are read-only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+from collections import OrderedDict
+from dataclasses import fields, is_dataclass
 from datetime import date, datetime
 
 import asyncpg
@@ -19,7 +27,7 @@ from pyarrow import csv
 from fleetpilot.analytics.activity import Geofences
 from fleetpilot.analytics.matching import LineIndex
 from fleetpilot.analytics.whatif.assemble import City, ShiftRecord, build_city, build_history, build_plans, plan_index
-from fleetpilot.analytics.whatif.history import EVENT_KINDS, LEG_KINDS, History, Plans
+from fleetpilot.analytics.whatif.history import EVENT_KINDS, LEG_KINDS, History, Plans, csr_rows
 from fleetpilot.analytics.whatif.legs import ShiftLegs
 from fleetpilot.analytics.whatif.result import EPOCH
 from fleetpilot.errors import FleetpilotError
@@ -51,6 +59,37 @@ def _json(value):
     return json.loads(value) if isinstance(value, str) else value
 
 
+# Per process: cities by (database, city version) and Histories by HISTORY_KEY. A month of a
+# 50-truck fleet is ~60 MB of arrays; a server asked about a few periods keeps the last ones.
+CITIES_KEPT = 4
+HISTORIES_KEPT = 2
+_cities: OrderedDict[tuple, City] = OrderedDict()
+_histories: OrderedDict[tuple, tuple[History, int]] = OrderedDict()
+
+
+def forget_cached() -> None:
+    """Drop every kept city and History (the bench's cold answers; tests)."""
+    _cities.clear()
+    _histories.clear()
+
+
+def _remember(kept: OrderedDict, key: tuple, value, limit: int) -> None:
+    kept[key] = value
+    kept.move_to_end(key)
+    while len(kept) > limit:
+        kept.popitem(last=False)
+
+
+def _read_only(value) -> None:
+    """Make every array of a kept History (or City) read-only: answers share it, and a kernel
+    that wrote into one would change the next answer; numpy refuses the write instead."""
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+    elif is_dataclass(value) and not isinstance(value, type):
+        for f in fields(value):
+            _read_only(getattr(value, f.name))
+
+
 async def load_city(
     conn: asyncpg.Connection,
     *,
@@ -59,7 +98,31 @@ async def load_city(
     built_geofences: Geofences | None = None,
 ) -> City:
     """The city; ``index`` also builds the matching indexes (needed only to prepare legs), or
-    takes ``built``/``built_geofences`` (the rollup's) when built over the same streets and sites."""
+    takes ``built``/``built_geofences`` (the rollup's) when built over the same streets and sites.
+    Without ``index`` the city is built once per city version and kept."""
+    if index:
+        return await _read_city(conn, index=True, built=built, built_geofences=built_geofences)
+    db, version = await conn.fetchrow(queries.CITY_VERSION)
+    if version is None:  # no version row: nothing to key a kept city by
+        return await _read_city(conn)
+    key = (db, version)
+    if key in _cities:
+        _cities.move_to_end(key)
+        return _cities[key]
+    city = await _read_city(conn)
+    _read_only(city.network)
+    _read_only(city.facilities)
+    _remember(_cities, key, city, CITIES_KEPT)
+    return city
+
+
+async def _read_city(
+    conn: asyncpg.Connection,
+    *,
+    index: bool = False,
+    built: LineIndex | None = None,
+    built_geofences: Geofences | None = None,
+) -> City:
     streets = [
         (r["segment_id"], r["road_class"], r["speed_limit_kmh"], _json(r["geometry"])["coordinates"])
         for r in await conn.fetch(queries.STREETS)
@@ -158,7 +221,26 @@ async def load_history(
 ) -> tuple[History, int]:
     """The prepared shifts starting in [start, end) as a History, and how many shifts the
     period has in all (prepared or not). `only`: keep just these shifts (the released ones
-    of the API's release rule); the total then counts only them too."""
+    of the API's release rule); the total then counts only them too. The History is shared
+    with later calls over the same data (read-only arrays; see the module's docstring)."""
+    lo, hi = utc_bounds(start, end, tz)
+    wanted = None if only is None else sorted(only)
+    row = await conn.fetchrow(queries.HISTORY_KEY, lo, hi, wanted)
+    released = None if wanted is None else hashlib.sha256("\n".join(wanted).encode()).hexdigest()
+    key = (start, end, tz, released, *row.values())
+    if row["city"] is not None and key in _histories:
+        _histories.move_to_end(key)
+        return _histories[key]
+    loaded = await _read_history(conn, start, end, tz, only)
+    if row["city"] is not None:
+        _read_only(loaded[0])
+        _remember(_histories, key, loaded, HISTORIES_KEPT)
+    return loaded
+
+
+async def _read_history(
+    conn: asyncpg.Connection, start: date, end: date, tz: str, only: frozenset[str] | None
+) -> tuple[History, int]:
     lo, hi = utc_bounds(start, end, tz)
     city = await load_city(conn)
     plans = await load_plans(conn, city, lo, hi)
@@ -182,7 +264,9 @@ async def load_history(
     known = pc.is_in(table["shift_id"], value_set=pa.array(shift_ids, pa.string())) if shift_ids else None
     table = table.filter(known) if known is not None else table.slice(0, 0)
     legs = legs_per_shift(table, shift_ids, city)
-    visits = _visits(await conn.fetch(queries.VISITS, lo, hi), records, plans)
+    visits = visits_per_shift(
+        await copy_table(conn, queries.VISITS_COPY, lo, hi, column_types=VISIT_TYPES), records, plans
+    )
     if only is not None:
         total = len(only)
     else:
@@ -191,22 +275,28 @@ async def load_history(
     return build_history(city, plans, records, legs, visits, tz, period), int(total)
 
 
-def _visits(rows, records: list[ShiftRecord], plans: Plans) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per shift: (plan-global stop index, UTC s) of the stops it served."""
-    position = {r.shift_id: i for i, r in enumerate(records)}
-    stop_of: dict[tuple[int, int], int] = {}
-    for p in range(plans.size):
-        stops = plans.stops_of(p)
-        for k in range(stops.start, stops.stop):
-            stop_of[(p, int(plans.stop_seq[k]))] = k
-    plan_of = [plan_index(plans, r.route_id, r.route_version) for r in records]
-    per_shift: list[tuple[list, list]] = [([], []) for _ in records]
-    for row in rows:
-        i = position.get(row["shift_id"])
-        if i is None:
-            continue
-        k = stop_of.get((plan_of[i], row["stop_seq"]))
-        if k is not None:
-            per_shift[i][0].append(k)
-            per_shift[i][1].append(row["t"])
-    return [(np.array(a, dtype=np.int64), np.array(t, dtype=np.float64)) for a, t in per_shift]
+VISIT_TYPES = {"shift_id": pa.string(), "stop_seq": pa.int64(), "t": pa.float64()}
+
+
+def visits_per_shift(table: pa.Table, records: list[ShiftRecord], plans: Plans) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per shift: (plan-global stop index, UTC s) of the stops it served, in the table's order
+    (ordered by shift). Visits of other shifts, or of stops not in the shift's plan, are dropped."""
+    shift = _codes(table["shift_id"], {r.shift_id: i for i, r in enumerate(records)})
+    seq = table["stop_seq"].to_numpy(zero_copy_only=False).astype(np.int64)
+    t = table["t"].to_numpy(zero_copy_only=False).astype(np.float64)
+    plan_of = np.array([plan_index(plans, r.route_id, r.route_version) for r in records] + [-1], dtype=np.int64)
+    plan = plan_of[shift]  # shift -1 (not kept) takes the trailing -1: no plan
+    # A stop is (plan, seq): look every visit's pair up among the plans' stops, sorted by that key.
+    stop_plan = csr_rows(plans.stop_offsets).astype(np.int64)
+    span = int(max(plans.stop_seq.max(initial=0), seq.max(initial=0))) + 1
+    stop_key = stop_plan * span + plans.stop_seq.astype(np.int64)
+    order = np.argsort(stop_key, kind="stable")
+    visit_key = plan * span + seq
+    at = np.minimum(np.searchsorted(stop_key[order], visit_key), max(len(order) - 1, 0))
+    found = (plan >= 0) & (len(order) > 0)
+    if len(order):
+        found &= stop_key[order][at] == visit_key
+    stop = order[at] if len(order) else np.zeros(len(seq), dtype=np.int64)
+    keep = np.flatnonzero(found)
+    bounds = np.searchsorted(shift[keep], np.arange(len(records) + 1))
+    return [(stop[keep[a:b]].astype(np.int64), t[keep[a:b]]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]

@@ -48,10 +48,41 @@ FROM whatif_legs l JOIN shifts s ON s.shift_id = l.shift_id
 WHERE s.starts_at >= $1 AND s.starts_at < $2
 ORDER BY l.shift_id, l.leg
 """
-VISITS = """
+# Streamed with COPY like the legs (a month: ~2·10^5 visits; as records they cost a second).
+VISITS_COPY = """
 SELECT v.shift_id, v.stop_seq, extract(epoch FROM v.first_at)::float8 AS t
 FROM whatif_stop_visits v JOIN shifts s ON s.shift_id = v.shift_id
 WHERE s.starts_at >= $1 AND s.starts_at < $2
+ORDER BY v.shift_id, v.stop_seq  -- the order prepare stored them in (plan order)
+"""
+
+# The city's version (migration 0008: bumped in the transaction of every write to streets or
+# facilities): the per-process city is rebuilt only when it moves.
+CITY_VERSION = """
+SELECT current_database() AS db, (SELECT value FROM fleetpilot_meta WHERE key = 'city_version') AS city
+"""
+# Everything load_history reads for the shifts starting in [$1, $2) (of $3 only, when not
+# NULL), as digests: a process keeps the History of a key and builds it again once any of
+# these moves — a rollup or `whatif prepare` rewriting a shift's legs and visits (prepared_at,
+# set in their transaction), a shift or its crew changing, a plan version added or made
+# current, the city edited. Stricter than the answers' FINGERPRINT, which it does not replace.
+HISTORY_KEY = """
+SELECT current_database() AS db,
+       (SELECT value FROM fleetpilot_meta WHERE key = 'city_version') AS city,
+       (SELECT coalesce(md5(string_agg(format('%s|%s|%s', route_id, version, created_at), ','
+                                       ORDER BY route_id, version)), '') FROM route_versions) AS plans,
+       (SELECT coalesce(md5(string_agg(format('%s|%s', route_id, current_version), ',' ORDER BY route_id)), '')
+        FROM routes) AS current_plans,
+       coalesce(md5(string_agg(format('%s|%s|%s|%s|%s|%s|%s|%s', s.shift_id, s.vehicle_id, s.route_id,
+                                      s.route_version, s.starts_at, s.ends_at, p.prepared_at, p.legs), ','
+                               ORDER BY s.shift_id)), '') AS shifts,
+       (SELECT coalesce(md5(string_agg(format('%s|%s|%s', c.shift_id, c.person_id, c.crew_role), ','
+                                       ORDER BY c.shift_id, c.person_id, c.crew_role)), '')
+        FROM shift_crew c JOIN shifts s2 ON s2.shift_id = c.shift_id
+        WHERE s2.starts_at >= $1 AND s2.starts_at < $2 AND ($3::text[] IS NULL OR s2.shift_id = ANY ($3::text[])))
+           AS crews
+FROM shifts s LEFT JOIN whatif_prepared p ON p.shift_id = s.shift_id
+WHERE s.starts_at >= $1 AND s.starts_at < $2 AND ($3::text[] IS NULL OR s.shift_id = ANY ($3::text[]))
 """
 
 # What an answer depends on besides its inputs; any change makes a new answer (old links stay).

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import fields
 from datetime import date
 
+import numpy as np
 import pytest
 from support import run
 from whatif.whatif_pilot import PERIOD, K
@@ -19,6 +21,7 @@ from fleetpilot.analytics.whatif.scenarios import run_scenario
 from fleetpilot.api.app import create_app
 from fleetpilot.api.auth.tokens import issue_access_token
 from fleetpilot.api.whatif import service
+from fleetpilot.rollup.whatif.load import forget_cached, load_history
 from fleetpilot.rollup.whatif.prepare import prepare
 
 pytestmark = pytest.mark.integration
@@ -162,3 +165,62 @@ def test_preparing_without_a_city_says_what_to_do(db_url, monkeypatch, capsys):
     monkeypatch.setenv("FLEETPILOT_DATABASE_URL", db_url)
     assert main(["whatif", "prepare"]) == 2
     assert "no street network imported yet" in capsys.readouterr().err
+
+
+def _arrays(history) -> dict[str, np.ndarray]:
+    """Every array of a History by dotted name (e.g. "legs.duration_s")."""
+    out = {}
+    for part in ("network", "facilities", "plans", "shifts", "legs", "visits"):
+        for f in fields(getattr(history, part)):
+            out[f"{part}.{f.name}"] = getattr(getattr(history, part), f.name)
+    return out
+
+
+def _same(a, b) -> bool:
+    x, y = _arrays(a), _arrays(b)
+    return x.keys() == y.keys() and all(np.array_equal(x[k], y[k]) for k in x)
+
+
+def test_a_kept_history_is_shared_read_only_until_what_it_was_read_from_changes(prepared, in_memory):
+    url, _ = prepared
+    forget_cached()
+    first, total = run(_with(url, lambda c: load_history(c, *PERIOD)))
+    again, _ = run(_with(url, lambda c: load_history(c, *PERIOD)))
+    assert again is first and total == first.shifts.size == 4
+    with pytest.raises(ValueError, match="read-only"):
+        first.legs.duration_s[0] = 0.0  # an answer cannot change the next one's data
+    # The released shifts are part of the key: another set is another History.
+    some = frozenset(first.shifts.shift_ids[:2].tolist())
+    part, part_total = run(_with(url, lambda c: load_history(c, *PERIOD, only=some)))
+    assert part is not first and part_total == 2 and set(part.shifts.shift_ids) == some
+    # The stop visits read by COPY are the ones the in-memory path finds, shift by shift.
+    for i, shift_id in enumerate(in_memory.shifts.shift_ids):
+        j = int(np.flatnonzero(first.shifts.shift_ids == shift_id)[0])
+        mine = in_memory.visits.shift == i
+        theirs = first.visits.shift == j
+        assert np.array_equal(in_memory.plans.stop_ids[in_memory.visits.stop[mine]],
+                              first.plans.stop_ids[first.visits.stop[theirs]]), shift_id  # fmt: skip
+        assert np.allclose(in_memory.visits.t[mine], first.visits.t[theirs], atol=1e-3), shift_id
+    assert first.visits.size > 0
+
+    # A rollup rewriting one shift's legs: the next load reads the month again.
+    shift = str(first.shifts.shift_ids[0])
+    run(_with(url, lambda c: c.execute("DELETE FROM whatif_prepared WHERE shift_id = $1", shift)))
+    assert run(_with(url, lambda c: prepare(c, *PERIOD))).shifts == 1
+    after, _ = run(_with(url, lambda c: load_history(c, *PERIOD)))
+    assert after is not first and _same(after, first)  # the same fixes give the same legs
+    # The city edited: its version moves, the next load builds the city and the History again.
+    segment = str(first.network.segment_ids[0])
+    edit = "UPDATE street_segments SET speed_limit_kmh = speed_limit_kmh + $2 WHERE segment_id = $1"
+    run(_with(url, lambda c: c.execute(edit, segment, 10)))
+    try:
+        edited, _ = run(_with(url, lambda c: load_history(c, *PERIOD)))
+        assert edited is not after
+        assert edited.network.speed_limit_mps[0] == pytest.approx(after.network.speed_limit_mps[0] + 10 / 3.6)
+    finally:
+        run(_with(url, lambda c: c.execute(edit, segment, -10)))
+    # What a process keeps is what it would read anew.
+    kept, _ = run(_with(url, lambda c: load_history(c, *PERIOD)))
+    forget_cached()
+    fresh, _ = run(_with(url, lambda c: load_history(c, *PERIOD)))
+    assert fresh is not kept and _same(fresh, kept)
