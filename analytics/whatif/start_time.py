@@ -93,6 +93,10 @@ class _Profiles:
         cell = self.key[p] * 24 + self.hour[p]
         self.cells, cell_index = np.unique(cell, return_inverse=True)
         self.cell_key, self.cell_hour = np.divmod(self.cells, 24)
+        # Position of every possible (key, hour) cell among the observed ones, -1 if unobserved:
+        # a gather instead of a binary search per leg and pass (locate was a quarter of the scenario).
+        self.cell_position = np.full(n_keys * 24, -1, dtype=np.int64)
+        self.cell_position[self.cells] = np.arange(len(self.cells))
         shape = (len(self.cells), self.n_days)
         self.cell_count = sparse.csr_matrix((np.ones(len(p)), (cell_index, self.day_of_leg[p])), shape=shape)
         self.cell_sum = sparse.csr_matrix((log_speed, (cell_index, self.day_of_leg[p])), shape=shape)
@@ -129,9 +133,8 @@ class _Profiles:
 
     def locate(self, key: np.ndarray, hour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Position of each (key, hour) cell among the observed cells, and whether it was observed."""
-        cell = key * 24 + hour
-        pos = np.minimum(np.searchsorted(self.cells, cell), max(len(self.cells) - 1, 0))
-        return pos, (self.cells[pos] == cell) if len(self.cells) else np.zeros(len(cell), dtype=bool)
+        found = self.cell_position[np.asarray(key, dtype=np.int64) * 24 + hour]
+        return np.maximum(found, 0), found >= 0
 
 
 class _Fit:
