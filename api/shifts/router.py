@@ -30,10 +30,10 @@ async def my_shifts(
     tz: CityZone,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
-) -> ShiftPage:
+) -> Response:
     """My shifts that started in [from, to) (the city's local days), newest first."""
     me = policy.own_person(access)
-    return await service.list_own_shifts(conn, me, *day_bounds(*days, tz), limit, offset)
+    return Response(await service.list_own_shifts(conn, me, *day_bounds(*days, tz), limit, offset), media_type=JSON)
 
 
 @router.get("/me/shifts/{shift_id}", response_model=ShiftDetail, responses={404: {"description": "not my shift"}})

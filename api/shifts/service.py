@@ -17,7 +17,7 @@ import orjson
 
 from fleetpilot.api.geojson import feature
 from fleetpilot.api.policy import OWN_SHIFT_CONDITION, OwnPerson, ShiftGrant, no_such_shift
-from fleetpilot.api.shifts.schemas import ShiftPage, ShiftRef, ShiftSummary
+from fleetpilot.api.shifts.schemas import ShiftRef
 from fleetpilot.event_kinds import SAFETY
 
 # A 10 h shift at 1 Hz has 36,000 fixes; a map needs far fewer to show the route driven.
@@ -39,6 +39,18 @@ LEFT JOIN shift_metrics m ON m.shift_id = s.shift_id
 WHERE c.person_id = $1 AND s.starts_at >= $2 AND s.starts_at < $3
 ORDER BY s.starts_at DESC
 LIMIT $4 OFFSET $5
+"""
+# The page as the ShiftPage JSON document, built by PostgreSQL (passed through as text like
+# the shift view's: per row, pydantic models built and validated twice cost more server CPU
+# than the rest of the request; bench api, 6 Dec). Same parameters as LIST_OWN.
+LIST_OWN_JSON = f"""
+SELECT json_build_object(
+    'shifts', coalesce(json_agg(json_build_object(
+        'shift_id', p.shift_id, 'vehicle_id', p.vehicle_id, 'route_id', p.route_id,
+        'starts_at', p.starts_at, 'ends_at', p.ends_at, 'distance_km', p.distance_km,
+        'coverage', p.coverage, 'safety_events', p.safety_events) ORDER BY p.starts_at DESC), '[]'),
+    'total', coalesce(max(p.total), 0))::text
+FROM ({LIST_OWN}) p
 """
 # One shift as the ShiftDetail JSON document, built by PostgreSQL in one round trip (the API
 # passes the text through: no Python objects, no second validation). {where} picks the shift
@@ -96,20 +108,14 @@ CROSS JOIN LATERAL (
     ORDER BY ts LIMIT 1
 ) f
 """
-# Everything of the track view but the raw line, in one statement: the stored simplified line
-# (NULLs when not rolled up yet), and the planned segments (missed and no-data ones flagged)
-# and the events as GeoJSON feature arrays built by PostgreSQL, passed through as text.
+# Everything of the track view but the raw line and the planned segments, in one statement:
+# the stored simplified line (NULLs when not rolled up yet), the shift's missed and no-data
+# segments, when its plan version was saved (the key of the planned features below), and
+# the events as a GeoJSON feature array built by PostgreSQL, passed through as text.
 # $1 shift id, $2 route id, $3 route version.
 TRACK_PARTS = """
 SELECT t.tolerance_m, t.fixes, t.points, t.coordinates::text AS coordinates,
-    (SELECT coalesce(json_agg(json_build_object(
-                'type', 'Feature', 'geometry', rs.geometry,
-                'properties', json_build_object(
-                    'kind', 'planned', 'seq', rs.seq, 'segment_id', rs.segment_id, 'service', rs.service,
-                    'missed', rs.segment_id = ANY (coalesce(m.missed_segments, '{}')),
-                    'no_data', rs.segment_id = ANY (coalesce(m.no_data_segments, '{}'))))
-            ORDER BY rs.seq), '[]')
-     FROM route_segments rs WHERE rs.route_id = $2 AND rs.version = $3)::text AS planned,
+    m.missed_segments, m.no_data_segments, v.created_at AS plan_saved_at,
     (SELECT coalesce(json_agg(json_build_object(
                 'type', 'Feature', 'geometry', json_build_object('type', 'Point', 'coordinates', json_build_array(e.lon, e.lat)),
                 'properties', json_build_object(
@@ -119,6 +125,13 @@ SELECT t.tolerance_m, t.fixes, t.points, t.coordinates::text AS coordinates,
 FROM (SELECT $1::text AS shift_id) s
 LEFT JOIN shift_metrics m ON m.shift_id = s.shift_id
 LEFT JOIN shift_tracks t ON t.shift_id = s.shift_id
+LEFT JOIN route_versions v ON v.route_id = $2 AND v.version = $3
+"""
+# A plan version's segments, in driving order. A saved version is never changed (a change is
+# a new version), so its features are built once per server process (PlannedFeatures).
+PLANNED = """
+SELECT seq, segment_id, service, geometry::text AS geometry FROM route_segments
+WHERE route_id = $1 AND version = $2 ORDER BY seq
 """
 LOOKUP = """
 SELECT shift_id, vehicle_id, route_id, starts_at, ends_at FROM shifts
@@ -129,10 +142,9 @@ ORDER BY starts_at
 
 async def list_own_shifts(
     conn: asyncpg.Connection, me: OwnPerson, start: datetime, end: datetime, limit: int, offset: int
-) -> ShiftPage:
-    rows = await conn.fetch(LIST_OWN, me.person_id, start, end, limit, offset, SAFETY_KINDS)
-    total = rows[0]["total"] if rows else 0
-    return ShiftPage(shifts=[ShiftSummary(**{k: r[k] for k in ShiftSummary.model_fields}) for r in rows], total=total)
+) -> str:
+    """The driver's own shifts that started in [start, end) as ShiftPage JSON text, newest first."""
+    return await conn.fetchval(LIST_OWN_JSON, me.person_id, start, end, limit, offset, SAFETY_KINDS)
 
 
 OWN_DETAIL = DETAIL.format(where=OWN_SHIFT_CONDITION)
@@ -157,6 +169,69 @@ def track_step_s(grant: ShiftGrant) -> int:
     return max(1, math.ceil((grant.ends_at - grant.starts_at).total_seconds() / MAX_TRACK_POINTS))
 
 
+class PlannedFeatures:
+    """The planned segments of route versions as GeoJSON feature text, kept per server process.
+
+    Building them in PostgreSQL for every track request (~160 segments of a route, geometry
+    jsonb to json) was ~1.2 of the track's ~1.4 ms of database time (EXPLAIN ANALYZE on the
+    bench month, 6 Dec). A saved version never changes, so each segment's text is made once,
+    in its four missed/no-data variants; the key holds the version's saved time too, so a
+    version deleted and saved again (a rebuilt database) is read afresh. The plan is the
+    city's, about streets: nothing personal is kept.
+    """
+
+    MAX_VERSIONS = 512
+
+    def __init__(self) -> None:
+        self._versions: dict[tuple[str, int, datetime], list[tuple[str, dict[tuple[bool, bool], bytes]]]] = {}
+
+    async def text(
+        self,
+        conn: asyncpg.Connection,
+        route_id: str,
+        version: int,
+        saved_at: datetime,
+        missed: list[str] | None,
+        no_data: list[str] | None,
+    ) -> bytes:
+        """The version's features, comma-separated, with this shift's flags (b"" if none)."""
+        key = (route_id, version, saved_at)
+        segments = self._versions.get(key)
+        if segments is None:
+            segments = [
+                (
+                    r["segment_id"],
+                    {
+                        (m, n): orjson.dumps(
+                            {
+                                "type": "Feature",
+                                "geometry": orjson.Fragment(r["geometry"]),
+                                "properties": {
+                                    "kind": "planned",
+                                    "seq": r["seq"],
+                                    "segment_id": r["segment_id"],
+                                    "service": r["service"],
+                                    "missed": m,
+                                    "no_data": n,
+                                },
+                            }
+                        )
+                        for m in (False, True)
+                        for n in (False, True)
+                    },
+                )
+                for r in await conn.fetch(PLANNED, route_id, version)
+            ]
+            if len(self._versions) >= self.MAX_VERSIONS:
+                self._versions.clear()
+            self._versions[key] = segments
+        missed_set, no_data_set = set(missed or ()), set(no_data or ())
+        return b",".join(variants[(sid in missed_set, sid in no_data_set)] for sid, variants in segments)
+
+
+PLANNED_FEATURES = PlannedFeatures()
+
+
 async def shift_track(conn: asyncpg.Connection, grant: ShiftGrant, raw: bool = False) -> bytes:
     """The shift as a GeoJSON FeatureCollection (JSON bytes): route driven, planned segments
     (missed and no-data ones flagged: a segment serviced while the unit had no fix is unknown,
@@ -164,9 +239,10 @@ async def shift_track(conn: asyncpg.Connection, grant: ShiftGrant, raw: bool = F
 
     The route driven is the rollup's simplified line (shift_tracks, every fix within
     ``tolerance_m`` of it); ``raw`` (or a shift not rolled up yet) reads the raw fixes and
-    thins them to one per ``step_s``. The line and the other features stay the JSON text
-    PostgreSQL wrote, never Python objects: building ~40 planned features in Python cost the
-    track more server CPU than the shift view's whole request (bench api, 6 Dec).
+    thins them to one per ``step_s``. The line and the events stay the JSON text PostgreSQL
+    wrote, and the planned features the text PlannedFeatures made once per plan version, never
+    Python objects per request: building them in Python per request cost the track more server
+    CPU than the shift view's whole request, and in SQL most of its database CPU (bench api, 6 Dec).
     """
     parts = await conn.fetchrow(TRACK_PARTS, grant.shift_id, grant.route_id, grant.route_version)
     if parts["coordinates"] is not None and not raw:
@@ -187,9 +263,21 @@ async def shift_track(conn: asyncpg.Connection, grant: ShiftGrant, raw: bool = F
         **about,
         raw_data_available=kept,
     )
-    # [driven, *planned, *events]: the two arrays' elements spliced in as text.
-    features = [orjson.dumps(driven)] + [a[1:-1].encode() for a in (parts["planned"], parts["events"]) if a != "[]"]
-    return b'{"type":"FeatureCollection","features":[' + b",".join(features) + b"]}"
+    planned = (
+        await PLANNED_FEATURES.text(
+            conn,
+            grant.route_id,
+            grant.route_version,
+            parts["plan_saved_at"],
+            parts["missed_segments"],
+            parts["no_data_segments"],
+        )
+        if grant.route_id is not None and grant.route_version is not None and parts["plan_saved_at"] is not None
+        else b""
+    )
+    # [driven, *planned, *events]: the planned features and the events array's elements spliced in as text.
+    features = [orjson.dumps(driven), planned, parts["events"][1:-1].encode()]
+    return b'{"type":"FeatureCollection","features":[' + b",".join(f for f in features if f) + b"]}"
 
 
 async def find_shifts(conn: asyncpg.Connection, vehicle_id: str, at: datetime) -> list[ShiftRef]:

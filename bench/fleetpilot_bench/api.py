@@ -186,6 +186,24 @@ async def _plan(conn: asyncpg.Connection, users: dict, args: argparse.Namespace)
         "live_vehicles": ("supervisor", [(supervisor, "/api/v1/live/vehicles")] * n),
         "hotspot_segments_30d": ("supervisor", [(supervisor, f"/api/v1/hotspots/segments?{month}")] * heavy),
         "hotspot_cells_30d": ("supervisor", [(supervisor, f"/api/v1/hotspots/cells?{month}")] * heavy),
+        # (Added after the others, so that their random picks stay those of earlier runs.)
+        # The rest of what the crew's page asks on load (dashboards/static/js/pages/driver.js,
+        # crew-plan.js, shell.js, map.js), beside the shift view, track, list and trends above.
+        "driver_plan": ("driver", driver_paths(n, lambda p: "/api/v1/me/plan")),
+        "driver_access_log": ("driver", driver_paths(n, lambda p: "/api/v1/me/access-log")),
+        "driver_complaints": ("driver", driver_paths(n, lambda p: "/api/v1/me/complaints")),
+        "driver_fixed_hazards": ("driver", driver_paths(n, lambda p: "/api/v1/hazards/fixed")),
+        "driver_city_layer": ("driver", driver_paths(n, lambda p: "/api/v1/city")),
+        "driver_who_am_i": ("driver", driver_paths(n, lambda p: "/api/v1/auth/me")),
+        # The coverage page's other reads of one route (beside its efficiency above).
+        "route_coverage_30d": (
+            "supervisor",
+            [(supervisor, f"/api/v1/routes/{rng.choice(routes)}/coverage?{month}") for _ in range(n)],
+        ),
+        "route_plan_geojson": (
+            "supervisor",
+            [(supervisor, f"/api/v1/routes/{rng.choice(routes)}/plan.geojson") for _ in range(n)],
+        ),
     }
     wanted = set(args.only.split(",")) if args.only else set(plan)
     return {name: paths for name, paths in plan.items() if name in wanted}

@@ -331,3 +331,39 @@ def test_my_shift_has_its_hours_breaks_queues_and_stops_as_the_rollup_stored_the
     shift = opened.json()["shift"]
     assert shift["stops"] == body["stops"] and shift["metrics"]["details"] == details
     assert shift["opened_for_purpose"].startswith("incident 2026-0042")
+
+
+def test_planned_segments_carry_each_shifts_flags_and_a_plan_saved_again_is_read_afresh(api):
+    """The track's planned features are built once per plan version and server process
+    (service.PlannedFeatures): each shift still gets its own missed and no-data flags, and a
+    version deleted and saved again with other streets is not answered from before."""
+    from tests.api.conftest import ROUTE_GEOMETRY
+
+    first, second = sorted(api.world.ana_shifts)[:2]
+    api.sql(
+        "UPDATE shift_metrics SET missed_segments = '{seg-b}', no_data_segments = '{seg-c}' WHERE shift_id = $1", first
+    )
+    api.sql("UPDATE shift_metrics SET missed_segments = '{}', no_data_segments = '{}' WHERE shift_id = $1", second)
+
+    def planned(shift_id: str) -> list[tuple]:
+        features = api.get(f"{ME}/shifts/{shift_id}/track", "driver").json()["features"]
+        return [
+            (p["segment_id"], p["seq"], p["service"], p["missed"], p["no_data"], f["geometry"]["coordinates"])
+            for f in features
+            if (p := f["properties"])["kind"] == "planned"
+        ]
+
+    line = {seg: json.loads(json.dumps(coords)) for seg, coords in ROUTE_GEOMETRY.items()}
+    flags_first = {"seg-a": (False, False), "seg-b": (True, False), "seg-c": (False, True)}
+    for _ in range(2):  # the second round is answered from the kept features
+        assert planned(first) == [(s, i, True, *flags_first[s], line[s]) for i, s in enumerate(line, 1)]
+        assert planned(second) == [(s, i, True, False, False, line[s]) for i, s in enumerate(line, 1)]
+    api.sql("DELETE FROM route_versions WHERE route_id = 'r-north' AND version = 1")
+    assert planned(first) == []  # no plan version: no planned segments, as before
+    api.sql("INSERT INTO route_versions (route_id, version, created_by) VALUES ('r-north', 1, 'again')")
+    api.sql(
+        "INSERT INTO route_segments (route_id, version, seq, segment_id, service, geometry) "
+        "VALUES ('r-north', 1, 1, 'seg-c', false, $1::jsonb)",
+        json.dumps({"type": "LineString", "coordinates": line["seg-c"]}),
+    )
+    assert planned(first) == [("seg-c", 1, False, False, True, line["seg-c"])]
