@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 
 from fleetpilot.api import policy
@@ -13,7 +13,7 @@ from fleetpilot.api.deps import REFUSALS, Allowed, CityZone, Conn
 from fleetpilot.api.me import export, plan
 from fleetpilot.api.me.access_log import my_access_log
 from fleetpilot.api.me.schemas import AccessLog, MyPlan, Trends
-from fleetpilot.api.me.trends import my_trends
+from fleetpilot.api.me.trends import TREND_ANSWERS
 from fleetpilot.api.policy import Capability
 
 router = APIRouter(prefix="/me", tags=["my data"], responses=REFUSALS)
@@ -25,9 +25,11 @@ async def trends(
     conn: Conn,
     tz: CityZone,
     weeks: Annotated[int, Query(ge=2, le=104)] = 12,
-) -> Trends:
+) -> Response:
     """My weekly safety and workload figures against my own earlier weeks (the city's ISO weeks)."""
-    return await my_trends(conn, policy.own_person(access), weeks, tz)
+    return Response(
+        await TREND_ANSWERS.answer(conn, policy.own_person(access), weeks, tz), media_type="application/json"
+    )
 
 
 @router.get("/plan", response_model=MyPlan, responses={404: {"description": "no shift on a route, or no plan applies"}})

@@ -367,3 +367,17 @@ def test_planned_segments_carry_each_shifts_flags_and_a_plan_saved_again_is_read
         json.dumps({"type": "LineString", "coordinates": line["seg-c"]}),
     )
     assert planned(first) == [("seg-c", 1, False, False, True, line["seg-c"])]
+
+
+def test_kept_trends_answers_follow_a_changed_shift_and_stay_each_persons(api):
+    """The server keeps trends answers per person (me.trends.TrendAnswers), keyed by the rows
+    the answer is computed from: a shift the rollup changes shows at once, and another
+    crew member asking the same is answered from their own shifts."""
+    before = api.get(f"{ME}/trends", "driver", params={"weeks": 8}).json()
+    assert api.get(f"{ME}/trends", "driver", params={"weeks": 8}).json() == before
+    shift_id = api.world.track_shift
+    api.sql("UPDATE shift_metrics SET safety_events = 7 WHERE shift_id = $1", shift_id)
+    after = api.get(f"{ME}/trends", "driver", params={"weeks": 8}).json()
+    assert sum(w["safety_events"] for w in after["weeks"]) == sum(w["safety_events"] for w in before["weeks"]) + 6
+    ben = api.get(f"{ME}/trends", "ben", params={"weeks": 8}).json()
+    assert sum(w["shifts"] for w in ben["weeks"]) == len(api.world.shifts["p-zz-ben"]) != len(api.world.ana_shifts)
