@@ -33,11 +33,13 @@ async def trends(
 
 
 @router.get("/plan", response_model=MyPlan, responses={404: {"description": "no shift on a route, or no plan applies"}})
-async def my_plan(access: Allowed(Capability.OWN_DATA), conn: Conn, tz: CityZone) -> MyPlan:
+async def my_plan(access: Allowed(Capability.OWN_DATA), conn: Conn, tz: CityZone) -> Response:
     """The plan of my route that applies today (streets in driving order, the map, the
     supervisor's reason) and what changed since the version I drove last."""
     try:
-        return await plan.my_plan(conn, policy.own_person(access), tz)
+        return Response(
+            await plan.PLAN_ANSWERS.answer(conn, policy.own_person(access), tz), media_type="application/json"
+        )
     except plan.NoRoute as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
 

@@ -116,6 +116,7 @@ CROSS JOIN LATERAL (
 TRACK_PARTS = """
 SELECT t.tolerance_m, t.fixes, t.points, t.coordinates::text AS coordinates,
     m.missed_segments, m.no_data_segments, v.created_at AS plan_saved_at,
+    current_database() AS db, inet_server_port() AS port,
     (SELECT coalesce(json_agg(json_build_object(
                 'type', 'Feature', 'geometry', json_build_object('type', 'Point', 'coordinates', json_build_array(e.lon, e.lat)),
                 'properties', json_build_object(
@@ -175,27 +176,29 @@ class PlannedFeatures:
     Building them in PostgreSQL for every track request (~160 segments of a route, geometry
     jsonb to json) was ~1.2 of the track's ~1.4 ms of database time (EXPLAIN ANALYZE on the
     bench month, 6 Dec). A saved version never changes, so each segment's text is made once,
-    in its four missed/no-data variants; the key holds the version's saved time too, so a
-    version deleted and saved again (a rebuilt database) is read afresh. The plan is the
-    city's, about streets: nothing personal is kept.
+    in its four missed/no-data variants; the key holds the database and the version's saved
+    time too, so a version deleted and saved again (a rebuilt database) is read afresh. The
+    plan is the city's, about streets: nothing personal is kept.
     """
 
     MAX_VERSIONS = 512
 
     def __init__(self) -> None:
-        self._versions: dict[tuple[str, int, datetime], list[tuple[str, dict[tuple[bool, bool], bytes]]]] = {}
+        self._versions: dict[tuple, list[tuple[str, dict[tuple[bool, bool], bytes]]]] = {}
 
     async def text(
         self,
         conn: asyncpg.Connection,
+        database: tuple,
         route_id: str,
         version: int,
         saved_at: datetime,
         missed: list[str] | None,
         no_data: list[str] | None,
     ) -> bytes:
-        """The version's features, comma-separated, with this shift's flags (b"" if none)."""
-        key = (route_id, version, saved_at)
+        """The version's features, comma-separated, with this shift's flags (b"" if none);
+        `database`: which database (name, port) the version is of."""
+        key = (database, route_id, version, saved_at)
         segments = self._versions.get(key)
         if segments is None:
             segments = [
@@ -266,6 +269,7 @@ async def shift_track(conn: asyncpg.Connection, grant: ShiftGrant, raw: bool = F
     planned = (
         await PLANNED_FEATURES.text(
             conn,
+            (parts["db"], parts["port"]),
             grant.route_id,
             grant.route_version,
             parts["plan_saved_at"],

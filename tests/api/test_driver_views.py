@@ -381,3 +381,21 @@ def test_kept_trends_answers_follow_a_changed_shift_and_stay_each_persons(api):
     assert sum(w["safety_events"] for w in after["weeks"]) == sum(w["safety_events"] for w in before["weeks"]) + 6
     ben = api.get(f"{ME}/trends", "ben", params={"weeks": 8}).json()
     assert sum(w["shifts"] for w in ben["weeks"]) == len(api.world.shifts["p-zz-ben"]) != len(api.world.ana_shifts)
+
+
+def test_a_kept_plan_answer_follows_a_street_named_since(api):
+    """The server keeps plan answers per person (me.plan.PlanAnswers), keyed by what they are
+    made of: a street the city names (a write to street_segments) shows at once."""
+    before = api.get(f"{ME}/plan", "driver").json()
+    assert api.get(f"{ME}/plan", "driver").json() == before
+    segment = before["streets"][0]["segment_id"]
+    assert before["streets"][0]["name"] is None  # the seeded world has no street names
+    api.sql(
+        "INSERT INTO street_segments (segment_id, name, road_class, speed_limit_kmh, geometry) "
+        "VALUES ($1, 'Ana Lane', 'residential', 30, $2)",
+        segment,
+        '{"type": "LineString", "coordinates": [[13.4, 52.5], [13.401, 52.5]]}',
+    )
+    after = api.get(f"{ME}/plan", "driver").json()
+    assert after["streets"][0]["name"] == "Ana Lane"
+    assert after["map"]["features"][0]["properties"]["name"] == "Ana Lane"
