@@ -173,12 +173,22 @@ LEG_TYPES = {
     "facility_id": pa.string(),
     "kind": pa.string(),
     "forward": pa.bool_(),
+    "leg": pa.int64(),
 }
 
 
-def legs_per_shift(table: pa.Table, shift_ids: list[str], city: City) -> list[ShiftLegs]:
-    """Split the legs table (ordered by shift, leg) into one ShiftLegs per shift id."""
+def _in_order(table: pa.Table, shift_ids: list[str], then: str) -> tuple[pa.Table, np.ndarray]:
+    """The rows of the shifts in ``shift_ids`` ordered by that list, then by column ``then``, and
+    their shift positions. COPY reads them unsorted: a month's sort in PostgreSQL spilled to disk."""
     shift = _codes(table["shift_id"], {s: i for i, s in enumerate(shift_ids)})
+    order = np.lexsort((table[then].to_numpy(zero_copy_only=False), shift))
+    order = order[shift[order] >= 0]
+    return table.take(pa.array(order)), shift[order]
+
+
+def legs_per_shift(table: pa.Table, shift_ids: list[str], city: City) -> list[ShiftLegs]:
+    """Split the legs table (any order; other shifts' legs are dropped) into one ShiftLegs per shift id."""
+    table, shift = _in_order(table, shift_ids, "leg")
     kind = _codes(table["kind"], {k: i for i, k in enumerate(LEG_KINDS)})
     segment = _codes(table["segment_id"], city.network.index())
     facility = _codes(table["facility_id"], city.facilities.index())
@@ -260,10 +270,7 @@ async def _read_history(
         for r in rows
     ]
     shift_ids = [r.shift_id for r in records]
-    table = await copy_table(conn, queries.LEGS_COPY, lo, hi, column_types=LEG_TYPES)
-    known = pc.is_in(table["shift_id"], value_set=pa.array(shift_ids, pa.string())) if shift_ids else None
-    table = table.filter(known) if known is not None else table.slice(0, 0)
-    legs = legs_per_shift(table, shift_ids, city)
+    legs = legs_per_shift(await copy_table(conn, queries.LEGS_COPY, lo, hi, column_types=LEG_TYPES), shift_ids, city)
     visits = visits_per_shift(
         await copy_table(conn, queries.VISITS_COPY, lo, hi, column_types=VISIT_TYPES), records, plans
     )
@@ -279,9 +286,10 @@ VISIT_TYPES = {"shift_id": pa.string(), "stop_seq": pa.int64(), "t": pa.float64(
 
 
 def visits_per_shift(table: pa.Table, records: list[ShiftRecord], plans: Plans) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per shift: (plan-global stop index, UTC s) of the stops it served, in the table's order
-    (ordered by shift). Visits of other shifts, or of stops not in the shift's plan, are dropped."""
-    shift = _codes(table["shift_id"], {r.shift_id: i for i, r in enumerate(records)})
+    """Per shift: (plan-global stop index, UTC s) of the stops it served, in plan order (as
+    prepare stored them). The table is in any order; visits of other shifts, or of stops not in
+    the shift's plan, are dropped."""
+    table, shift = _in_order(table, [r.shift_id for r in records], "stop_seq")
     seq = table["stop_seq"].to_numpy(zero_copy_only=False).astype(np.int64)
     t = table["t"].to_numpy(zero_copy_only=False).astype(np.float64)
     plan_of = np.array([plan_index(plans, r.route_id, r.route_version) for r in records] + [-1], dtype=np.int64)

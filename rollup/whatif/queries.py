@@ -40,20 +40,21 @@ ORDER BY s.shift_id
 """
 
 # Streamed with COPY (CSV) and parsed column-wise: a month of a 50-truck fleet is ~10^5–10^6 legs.
+# Unordered: an ORDER BY here sorted a month's legs on disk (EXPLAIN ANALYZE: external merge,
+# most of the read); load.legs_per_shift orders them in numpy.
 LEGS_COPY = """
 SELECT l.shift_id, l.leg, l.kind, l.segment_id, l.forward, l.facility_id, extract(epoch FROM l.t0)::float8 AS t0,
        l.duration_s, l.moving_s, l.length_m, l.max_speed_mps,
        l.harsh_brake, l.harsh_accel, l.harsh_corner, l.reversing, l.bin_lift
 FROM whatif_legs l JOIN shifts s ON s.shift_id = l.shift_id
 WHERE s.starts_at >= $1 AND s.starts_at < $2
-ORDER BY l.shift_id, l.leg
 """
-# Streamed with COPY like the legs (a month: ~2·10^5 visits; as records they cost a second).
+# Streamed with COPY like the legs (a month: ~2·10^5 visits; as records they cost a second),
+# unordered too: load.visits_per_shift orders them by shift and stop_seq (prepare's order).
 VISITS_COPY = """
 SELECT v.shift_id, v.stop_seq, extract(epoch FROM v.first_at)::float8 AS t
 FROM whatif_stop_visits v JOIN shifts s ON s.shift_id = v.shift_id
 WHERE s.starts_at >= $1 AND s.starts_at < $2
-ORDER BY v.shift_id, v.stop_seq  -- the order prepare stored them in (plan order)
 """
 
 # The city's version (migration 0008: bumped in the transaction of every write to streets or
