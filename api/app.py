@@ -40,6 +40,7 @@ from fleetpilot.api.release.router import router as open_data_router
 from fleetpilot.api.route_plans.router import router as route_plans_router
 from fleetpilot.api.security import Hardening, content_security_policy
 from fleetpilot.api.shifts.router import router as shifts_router
+from fleetpilot.api.trackers.lean import IngestDoors
 from fleetpilot.api.trackers.router import router as trackers_router
 from fleetpilot.api.whatif.router import router as whatif_router
 from fleetpilot.db.connect import service_database_url
@@ -119,7 +120,11 @@ def create_app(settings: Settings, *, pool_size: int = 20, warm_up: bool = True)
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL)
     app.add_middleware(ReleaseConnection)
     # Outermost: headers on every answer (413s and errors included), limits before any read.
-    app.add_middleware(Hardening, csp=content_security_policy(settings.map_tile_url))
+    csp = content_security_policy(settings.map_tile_url)
+    app.add_middleware(Hardening, csp=csp)
+    # Ahead of all of it: the trackers' POSTs (one position each) skip routing and middleware
+    # (decision 0023); their answers still carry the hardening headers.
+    app.add_middleware(IngestDoors, hardening=Hardening(app, csp=csp).headers)
     app.state.token_keys = TokenKeys.from_settings(settings)
     for error in UNSTORABLE_TEXT:
         app.add_exception_handler(error, unstorable_text)

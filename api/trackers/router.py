@@ -1,21 +1,19 @@
 """/ingest/traccar and /ingest/owntracks: thin — authenticate the token, hand the body to
-the ingest pipeline, answer after the commit (docs/trackers.md)."""
+the ingest pipeline, answer after the commit (docs/trackers.md). In the app, POSTs to both
+are answered by `lean.IngestDoors` before routing (decision 0023); these routes document the
+doors, carry their policy gate, and share its `receive_message`."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import generate_latest
 
 from fleetpilot.api.policy import Capability, gate
-from fleetpilot.db.connect import resolve_database_url
-from fleetpilot.ingest.http import UNAVAILABLE, HttpIngest
+from fleetpilot.api.trackers.lean import TOO_LARGE, Refused, receive_message, trackers
+from fleetpilot.ingest.http import HttpIngest
 
 router = APIRouter(prefix="/ingest", tags=["trackers"])
-MAX_BODY_BYTES = 1024 * 1024  # far above any one position; the pipeline dead-letters > 256 KiB
 REFUSED = {
     401: {"description": "no token, or a malformed, unknown, revoked or other dialect's token; nothing stored"},
     413: {"description": "body over 1 MiB; nothing stored"},
@@ -24,60 +22,37 @@ REFUSED = {
 
 
 def _ingest(request: Request) -> HttpIngest:
-    state = request.app.state
-    if getattr(state, "trackers", None) is None:
-        settings = state.settings
-        state.trackers = HttpIngest(resolve_database_url(settings), settings.city)
-    return state.trackers
-
-
-def _credential(request: Request) -> str | None:
-    """The token from ``Authorization: Bearer <token>`` or Basic auth's password (OwnTracks'
-    HTTP mode has username/password fields and sends Basic)."""
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer":
-        return value.strip() or None
-    if scheme.lower() == "basic":
-        try:
-            _, _, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return password or None
-    return None
-
-
-async def _body(request: Request) -> bytes:
-    """The body, read up to MAX_BODY_BYTES: a chunked upload without Content-Length is cut off
-    there, not held in memory whole."""
-    parts, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "body over 1 MiB")
-        parts.append(chunk)
-    return b"".join(parts)
+    return trackers(request.app)
 
 
 async def _receive(request: Request, dialect: str) -> str:
-    ingest = _ingest(request)
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "body over 1 MiB")
-    credential = _credential(request)
+    """The routed door (used where `IngestDoors` is not in front, e.g. a bare router): the same
+    checks and answers as the lean one, through Starlette's request."""
+
+    async def read_body(limit: int) -> bytes:
+        parts, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise TOO_LARGE
+            parts.append(chunk)
+        return b"".join(parts)
+
     try:
-        holder = await ingest.holder(credential, dialect) if credential else None
-    except UNAVAILABLE:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "database unavailable; retry") from None
-    if holder is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "a valid token is needed", headers={"WWW-Authenticate": "Bearer"}
+        return await receive_message(
+            _ingest(request),
+            dialect,
+            request.url.path,
+            request.headers.get("content-length"),
+            request.headers.get("authorization"),
+            read_body,
         )
-    payload = await _body(request)
-    try:
-        return await ingest.ingest(dialect, holder.external_id, payload, f"http:{request.url.path}")
-    except UNAVAILABLE:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "database unavailable; retry") from None
+    except Refused as refused:
+        raise HTTPException(refused.status, refused.detail, headers=dict(_text(refused.headers))) from None
+
+
+def _text(headers: tuple) -> list[tuple[str, str]]:
+    return [(k.decode(), v.decode()) for k, v in headers]
 
 
 @router.post("/traccar", responses=REFUSED, dependencies=[Depends(gate(Capability.DEVICE_INGEST))])

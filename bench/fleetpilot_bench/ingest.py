@@ -17,10 +17,11 @@ What happens:
    and messages/s from the ingest's own counters, lag quantiles from its
    ``fleetpilot_ingest_publish_lag_seconds`` histogram (interpolated within buckets, as
    Prometheus' histogram_quantile does), CPU from the ingest processes' CPU time.
-   With ``--dialect traccar-http`` there is no broker: `fleetpilot api` (``--api-workers``
-   processes) serves ``POST /api/v1/ingest/traccar`` and publisher processes act as a Traccar
-   server (fleetpilot_bench.httppost: one position per request, one request in flight per
-   connection, as Traccar's forwarder waits for each answer). The answer comes only after the
+   With ``--dialect traccar-http|owntracks-http`` there is no broker: `fleetpilot api`
+   (``--api-workers`` processes) serves ``POST /api/v1/ingest/traccar|owntracks`` and
+   publisher processes act as a Traccar server or as the fleet's OwnTracks phones, each with
+   its own token (fleetpilot_bench.httppost: one position per request, one request in flight
+   per connection, as Traccar's forwarder and the app wait for each answer). The answer comes only after the
    commit, so request sent → answer is the publish → commit lag; fixes/s is counted in
    ``fixes`` itself (each API worker has its own counters).
 6. Then, on the same rows (read back from ``fixes``, up to `--copy-rows`), a plain asyncpg COPY
@@ -64,6 +65,8 @@ SENT_KEY = b'"sent":'
 SERVER_TIME_KEY = b'"serverTime":"'
 CREATED_KEY = b'"created_at":'
 METRIC = "fleetpilot_ingest_"
+DIALECTS = ("traccar-mqtt", "traccar-http", "owntracks", "owntracks-http")
+HTTP_PATHS = {"traccar-http": "/api/v1/ingest/traccar", "owntracks-http": "/api/v1/ingest/owntracks"}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -71,19 +74,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--fixes-per-message", type=int, default=10, help="telemetry batching of the units (default 10)")
     p.add_argument(
         "--dialect",
-        choices=("v1", "traccar-mqtt", "traccar-http", "owntracks"),
+        choices=("v1", *DIALECTS),
         default="v1",
         help="v1: the units' protocol (default); traccar-mqtt / owntracks: one position per message as a "
         "Traccar server or OwnTracks phones publish them; traccar-http: Traccar's forward.type=json, one "
-        "POST per position to `fleetpilot api` (docs/trackers.md); default --hours 3 for these",
+        "POST per position to `fleetpilot api`; owntracks-http: the app's HTTP mode, one POST per position "
+        "with each phone's own token (docs/trackers.md); default --hours 3 for these",
     )
     p.add_argument(
         "--connections",
         type=int,
         default=32,
-        help="traccar-http: keep-alive connections per publisher, one request in flight each (default 32)",
+        help="HTTP dialects: keep-alive connections per publisher, one request in flight each (default 32)",
     )
-    p.add_argument("--api-workers", type=int, default=2, help="traccar-http: `fleetpilot api` processes (default 2)")
+    p.add_argument("--api-workers", type=int, default=2, help="HTTP dialects: `fleetpilot api` processes (default 2)")
     p.add_argument(
         "--vehicles",
         type=int,
@@ -159,8 +163,8 @@ def main(argv: list[str]) -> int:
     db_url = asyncio.run(create_database(admin_url, db_name, settings, scenario, args.dialect))
     log_dir = Path(tempfile.mkdtemp(prefix="fleetpilot-bench-"))
     try:
-        if args.dialect == "traccar-http":
-            token = asyncio.run(_issue_token(db_url))
+        if args.dialect in HTTP_PATHS:
+            token = asyncio.run(_issue_tokens(db_url, args.dialect))
             server = ApiServer(db_url, city, args, log_dir)
             try:
                 result = measure_http(server, token, messages, db_url, mqtt_url, args)
@@ -196,7 +200,7 @@ def main(argv: list[str]) -> int:
         "raw_copy_load_avg_1m": copy["load_avg_1m"],
         "ratio_to_raw_copy": round(ingest_rate / copy["rows_per_s"], 3) if copy["rows_per_s"] else None,
         "ingest": {
-            "workers": args.api_workers if args.dialect == "traccar-http" else args.ingest_workers,
+            "workers": args.api_workers if args.dialect in HTTP_PATHS else args.ingest_workers,
             "mqtt_client": args.mqtt_client,
             "writers": args.writers,
             "buffer": args.buffer,
@@ -424,13 +428,23 @@ class ApiServer:
         self._out.close()
 
 
-async def _issue_token(db_url: str) -> str:
-    """One token for the bench's Traccar server, as `fleetpilot devices token traccar` issues it."""
+async def _issue_tokens(db_url: str, dialect: str):
+    """traccar-http: one token for the bench's Traccar server (as `fleetpilot devices
+    traccar-server` issues it); owntracks-http: each phone its own (`devices add … --http-token`),
+    as {"<user>/<device>": its Basic Authorization value, user:token as the app sends it}."""
     from fleetpilot.ingest.dialects import tokens
+    from fleetpilot_bench.httppost import basic
 
     conn = await connect(db_url)
     try:
-        return (await tokens.issue(conn, "traccar", "bench"))[1]
+        if dialect == "traccar-http":
+            return (await tokens.issue(conn, "traccar", "bench"))[1]
+        phones = await conn.fetch("SELECT device_id, external_id FROM devices WHERE dialect = 'owntracks'")
+        out = {}
+        for phone in phones:
+            token = (await tokens.issue(conn, "owntracks", "bench", phone["device_id"]))[1]
+            out[phone["external_id"]] = basic(phone["external_id"].split("/")[0], token)
+        return out
     finally:
         await conn.close()
 
@@ -443,24 +457,28 @@ async def _count_fixes(db_url: str) -> int:
         await conn.close()
 
 
-def measure_http(server: ApiServer, token: str, messages: list[tuple[str, bytes]], db_url: str, mqtt_url: str, args):
-    """traccar-http: publisher processes POST one position per request (closed loop, one
+def measure_http(server: ApiServer, token, messages: list[tuple[str, bytes]], db_url: str, mqtt_url: str, args):
+    """HTTP dialects: publisher processes POST one position per request (closed loop, one
     request in flight per connection); fixes/s from the rows in ``fixes`` (every API worker
     keeps its own counters, and a scrape reaches only one of them); lag = request sent →
-    answer, which comes after the commit (quantiles of the requests answered in the window)."""
+    answer, which comes after the commit (quantiles of the requests answered in the window).
+    `token`: the Traccar server's, or per OwnTracks phone (keyed by its topic's user/device)."""
     from fleetpilot_bench import httppost
 
     ctx = mp.get_context("fork")
     start, stop = ctx.Event(), ctx.Event()
     queue = ctx.Queue()
-    bodies = [payload for _, payload in messages]
+    if isinstance(token, str):
+        bodies = [payload for _, payload in messages]
+    else:
+        bodies = [(topic.split("/", 1)[1], payload) for topic, payload in messages]
     procs = [
         ctx.Process(
             target=httppost.run,
             args=(
                 "127.0.0.1",
                 server.port,
-                "/api/v1/ingest/traccar",
+                HTTP_PATHS[args.dialect],
                 token,
                 bodies[i :: args.publishers],
                 args.connections,

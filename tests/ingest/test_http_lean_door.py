@@ -1,0 +1,233 @@
+"""The trackers' lean HTTP door (api/trackers/lean.py, decision 0023): ``POST
+/api/v1/ingest/traccar|owntracks`` answered ahead of the app's router and middleware, with
+every refusal and guarantee of the routed door. Real PostgreSQL, the real app; the last test
+through a real uvicorn server on a loopback port with keep-alive, as Traccar connects.
+
+Also through this door (create_app puts it in front): test_traccar.py / test_owntracks.py
+(tokens, revocation, idempotence, privacy zone, chunked 413, 503), test_http_group_commit.py
+(answered only after the commit that carried it; 503 to a failed batch),
+test_dialect_dead_letters.py (refusals leave no position)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import socket
+import threading
+import time
+import warnings
+
+import asyncpg
+import httpx
+import orjson
+import pytest
+from ingest_kit import HOUR_MS, register, sql
+from support import run
+from trackers_formats import owntracks_location, traccar_position, traccar_position_data
+
+from fleetpilot.ingest.dialects import tokens
+from fleetpilot.settings import Settings
+
+warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from fleetpilot.api.app import create_app  # noqa: E402
+
+UNIQUE_ID = "864275071234567"
+LAT, LON = 32.7767, -96.7970
+TRACCAR = "/api/v1/ingest/traccar"
+OWNTRACKS = "/api/v1/ingest/owntracks"
+
+
+def _fleet(db_url: str, city: str) -> int:
+    """truck-1 (Traccar UNIQUE_ID) and truck-2 (phone bob/phone) on duty from 2 h ago to 1 h
+    ahead, truck-3 (phone ana/phone) too; returns the shift start."""
+    now = int(time.time() * 1000)
+    start = (now - 2 * HOUR_MS) // 1000 * 1000
+    for vid in ("truck-1", "truck-2", "truck-3"):
+        register(db_url, city, vid, [(start, now + HOUR_MS)])
+    for device, vid, dialect, external in (
+        ("trc-1", "truck-1", "traccar", UNIQUE_ID),
+        ("ot-bob", "truck-2", "owntracks", "bob/phone"),
+        ("ot-ana", "truck-3", "owntracks", "ana/phone"),
+    ):
+        sql(
+            db_url,
+            "INSERT INTO devices (device_id, vehicle_id, dialect, external_id) VALUES ($1, $2, $3, $4)",
+            device,
+            vid,
+            dialect,
+            external,
+        )
+    return start
+
+
+def _issue(db_url: str, dialect: str, device_id: str | None = None) -> tuple[str, str]:
+    async def go():
+        conn = await asyncpg.connect(db_url)
+        try:
+            return await tokens.issue(conn, dialect, "test", device_id)
+        finally:
+            await conn.close()
+
+    return run(go())
+
+
+def _app(db_url: str, city: str):
+    settings = Settings(database_url=db_url, city=city, jwt_secret="t" * 32, _env_file=None)
+    return create_app(settings, pool_size=2, warm_up=False)
+
+
+def _basic(user: str, token: str) -> dict:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()}
+
+
+def _count(db_url: str, table: str) -> int:
+    return sql(db_url, f"SELECT count(*) AS n FROM {table}")[0]["n"]
+
+
+@pytest.mark.integration
+def test_the_doors_answer_ahead_of_the_router_and_middleware(db_url, city):
+    """Fails on the routed door: with the app's router and middleware stack broken, the two
+    doors still store and answer (and every other path does not)."""
+    start = _fleet(db_url, city)
+    _, token = _issue(db_url, "traccar")
+    app = _app(db_url, city)
+
+    async def broken(scope, receive, send):
+        raise RuntimeError("the router was reached")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        # Starlette builds the middleware stack on the first request: build it, then break
+        # what sits behind the doors (routing and the hardening/gzip/connection middleware).
+        assert client.get("/health").status_code == 200
+        doors = app.middleware_stack
+        while type(doors).__name__ != "IngestDoors":
+            doors = doors.app
+        doors.app = broken
+        body = traccar_position_data(UNIQUE_ID, traccar_position(start + 60_000, LAT, LON))
+        answer = client.post(TRACCAR, json=body, headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200 and answer.json() == {"outcome": "stored"}
+        # The answer still carries the hardening headers, though it never passed that middleware.
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert client.get("/health").status_code == 500  # everything else goes to the (broken) app
+        assert client.get(TRACCAR).status_code == 500  # only POST is the door's
+    assert _count(db_url, "fixes") == 1
+
+
+@pytest.mark.integration
+def test_refusals_store_nothing_and_say_why(db_url, city):
+    start = _fleet(db_url, city)
+    _, token = _issue(db_url, "traccar")
+    _, phone = _issue(db_url, "owntracks", "ot-bob")
+    auth = {"Authorization": f"Bearer {token}"}
+    body = orjson.dumps(traccar_position_data(UNIQUE_ID, traccar_position(start + 60_000, LAT, LON)))
+    with TestClient(_app(db_url, city)) as client:
+        for headers in ({}, {"Authorization": "Bearer fpt_x_y"}, {"Authorization": "Basic !!"}, _basic("bob", phone)):
+            answer = client.post(TRACCAR, content=body, headers=headers)
+            assert answer.status_code == 401, headers
+            assert answer.headers["www-authenticate"] == "Bearer"
+        # A declared body over 1 MiB: refused before anything is read or the token is looked up.
+        big = client.post(TRACCAR, content=b"x" * (1024 * 1024 + 1), headers=auth)
+        assert big.status_code == 413
+        assert _count(db_url, "fixes") == 0 and _count(db_url, "rejects") == 0
+        # Handled, dead-lettered with a reason, answered 200 (retrying cannot help): bad JSON,
+        # NaN (the routed door answered 422 from the hardening middleware: Traccar retried it
+        # and dropped it unrecorded), far-future time, over 256 KiB.
+        bad = client.post(TRACCAR, content=b'{"position": {', headers=auth)
+        assert bad.status_code == 200 and bad.json() == {"outcome": "bad_json"}
+        nan = body.replace(str(LAT).encode(), b"NaN", 1)
+        assert b"NaN" in nan
+        assert client.post(TRACCAR, content=nan, headers={**auth, "Content-Type": "application/json"}).json() == {
+            "outcome": "bad_json"
+        }
+        now_ms = int(time.time() * 1000)
+        future = traccar_position_data(UNIQUE_ID, traccar_position(now_ms + 3_600_000, LAT, LON))
+        future["position"]["serverTime"] = traccar_position(now_ms, LAT, LON)["serverTime"]  # sent now
+        assert client.post(TRACCAR, json=future, headers=auth).json() == {"outcome": "future_time"}
+        huge = traccar_position_data(UNIQUE_ID, traccar_position(start + 61_000, LAT, LON))
+        huge["position"]["attributes"]["raw"] = "x" * 300_000
+        assert client.post(TRACCAR, json=huge, headers=auth).json() == {"outcome": "too_large"}
+        metrics = client.get("/api/v1/ingest/metrics").text
+    reasons = sorted(r["reason"] for r in sql(db_url, "SELECT reason FROM rejects"))
+    assert reasons == ["bad_json", "bad_json", "future_time", "too_large"]
+    assert _count(db_url, "fixes") == 0
+    # Dead letters keep no position: the refused coordinates are nowhere in them.
+    text = " ".join(str(dict(r)) for r in sql(db_url, "SELECT * FROM rejects"))
+    assert str(LON) not in text and str(LON)[1:] not in text
+    assert 'fleetpilot_ingest_dialect_messages_total{dialect="traccar",outcome="rejected"} 4.0' in metrics
+
+
+@pytest.mark.integration
+def test_owntracks_http_mode_identity_comes_from_each_phones_token(db_url, city):
+    start = _fleet(db_url, city)
+    bob_id, bob = _issue(db_url, "owntracks", "ot-bob")
+    _, ana = _issue(db_url, "owntracks", "ot-ana")
+    t0 = (start + 10 * 60_000) // 1000
+    with TestClient(_app(db_url, city)) as client:
+        answer = client.post(OWNTRACKS, json=owntracks_location(t0, LAT, LON), headers=_basic("bob", bob))
+        assert answer.status_code == 200 and answer.content == b"[]"
+        assert answer.headers["content-type"] == "application/json"
+        # Ana's phone claims to be bob in Basic's user name: the token decides, not the name.
+        assert client.post(OWNTRACKS, json=owntracks_location(t0, LAT, LON), headers=_basic("bob", ana)).json() == []
+        # Off duty: dropped and counted, never stored.
+        off = owntracks_location((start - 60_000) // 1000, LAT, LON)
+        assert client.post(OWNTRACKS, json=off, headers=_basic("bob", bob)).status_code == 200
+        sql(db_url, "UPDATE ingest_tokens SET revoked_at = now() WHERE token_id = $1", bob_id)
+        later = owntracks_location(t0 + 60, LAT, LON)
+        assert client.post(OWNTRACKS, json=later, headers=_basic("bob", bob)).status_code == 401
+    rows = sql(db_url, "SELECT vehicle_id FROM fixes ORDER BY vehicle_id")
+    assert [r["vehicle_id"] for r in rows] == ["truck-2", "truck-3"]
+    assert sql(db_url, "SELECT sum(fixes) AS n FROM privacy_drops WHERE reason = 'off_duty'")[0]["n"] == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.integration
+def test_a_real_server_keeps_the_connection_alive_across_answers(db_url, city):
+    """uvicorn (httptools, as `fleetpilot api`), one keep-alive connection as Traccar holds it:
+    every answer is framed right (the next request on the same connection is read), and each
+    position is stored once; a refusal does not close the connection either."""
+    import uvicorn
+
+    start = _fleet(db_url, city)
+    _, token = _issue(db_url, "traccar")
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(_app(db_url, city), host="127.0.0.1", port=port, log_level="warning", http="httptools")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(300):
+            if server.started:
+                break
+            time.sleep(0.05)
+        assert server.started
+
+        async def post_all() -> list[tuple[int, bytes]]:
+            limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+            out = []
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits) as client:
+                for i in range(20):
+                    body = orjson.dumps(traccar_position_data(UNIQUE_ID, traccar_position(start + i * 1000, LAT, LON)))
+                    token_used = token if i != 7 else "fpt_nobody_" + "x" * 30
+                    answer = await client.post(TRACCAR, content=body, headers={"Authorization": f"Bearer {token_used}"})
+                    out.append((answer.status_code, answer.content))
+                connections = len(client._transport._pool.connections)  # one, reused throughout
+            return out, connections
+
+        answers, connections = asyncio.run(post_all())
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert connections == 1
+    assert [s for s, _ in answers] == [200] * 7 + [401] + [200] * 12
+    assert answers[0][1] == b'{"outcome":"stored"}'
+    assert _count(db_url, "fixes") == 19
