@@ -20,10 +20,14 @@ the door *group-commits*:
   non-2xx answer, forward.retry.*) and the stage forgets their keys, so a retry is a first
   sight again. A retry of a request that did commit changes nothing (idempotent keys).
 
-Token checks are grouped the same way (`TokenLookups`): the requests waiting at once are
-checked in one query, read after each of them arrived, so a revoked token is refused from
-the next request on with no cache to outlive. Connections go back to the pool without
-asyncpg's reset query (the door creates no session state it would have to clear).
+Tokens: a token's row (digest of its secret, dialect, device) is read once and kept for
+TOKEN_ROW_S, the rows not yet held read for all requests waiting at once in one query
+(`TokenLookups`). Revocation does not wait for that: each group commit first reads which of
+its requests' tokens are revoked (one query on the writer's connection, just before the
+transaction); their requests are answered 401 with nothing stored, the others go on into
+the next transaction. So a revocation committed before a batch's write holds for every
+request in it, on every API process. Connections go back to the pool without asyncpg's
+reset query (the door creates no session state it would have to clear).
 
 A message that is dead-lettered is *handled*: 200, once its dead letter committed. The door
 is stateless across requests: any number of API processes behind a load balancer.
@@ -51,6 +55,7 @@ from fleetpilot.ingest.validate import Validator
 from fleetpilot.ingest.write import BatchWriter, WriteResult, prepare_connection
 
 POOL_SIZE = 4  # the writer, token lookups, binding and registry reads
+TOKEN_ROW_S = 30.0  # a token's row (digest, dialect, device) is read again after this long
 # What makes the request a 503 (Traccar retries) instead of a 500. InternalClientError: the
 # server ended the session mid-operation (dblink.RETRYABLE says when; seen here when a
 # batch's connection was terminated during its COPY).
@@ -69,48 +74,82 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     writer's staging tables are its own and empty after each commit)."""
 
 
+class TokensRevoked(Exception):
+    """A batch's tokens that were revoked before it was written (their requests: 401)."""
+
+    def __init__(self, token_ids: set[str]):
+        super().__init__(f"{len(token_ids)} token(s) revoked")
+        self.token_ids = token_ids
+
+
 class GroupCommit:
     """Batches joined by concurrent requests, written one transaction at a time."""
 
-    def __init__(self, write: Callable[[Batch], Awaitable[WriteResult]], failed: Callable[[Batch], None]):
+    def __init__(
+        self,
+        write: Callable[[Batch, set[str]], Awaitable[WriteResult]],
+        failed: Callable[[Batch], None],
+    ):
         self._write = write
         self._failed = failed
         self._open = Batch()
-        self._waiting: list[asyncio.Future] = []
+        # (the request's own batch, its future, its token id) per request in the open batch
+        self._parts: list[tuple[Batch, asyncio.Future, str | None]] = []
         self._task: asyncio.Task | None = None
 
-    def join(self, own: Batch) -> asyncio.Future:
+    def join(self, own: Batch, token_id: str | None = None) -> asyncio.Future:
         """Add `own` to the open batch; the future resolves with the WriteResult of the
-        transaction that stored it, or raises what made that transaction fail."""
+        transaction that stored it, or raises what made that transaction fail
+        (`TokensRevoked` when `token_id` was revoked before the write)."""
         loop = asyncio.get_running_loop()
         self._open.merge(own)
         done = loop.create_future()
-        self._waiting.append(done)
+        self._parts.append((own, done, token_id))
         if self._task is None:
             self._task = loop.create_task(self._run())
         return done
 
     async def _run(self) -> None:
         try:
-            while self._waiting:
-                batch, waiting = self._open, self._waiting
-                self._open, self._waiting = Batch(), []
+            while self._parts:
+                batch, parts = self._open, self._parts
+                self._open, self._parts = Batch(), []
+                token_ids = {token for _, _, token in parts if token is not None}
                 try:
-                    result = await self._write(batch)
+                    result = await self._write(batch, token_ids)
+                except TokensRevoked as revoked:
+                    self._requeue(parts, revoked)
+                    continue
                 except BaseException as exc:
                     self._failed(batch)
                     failure = exc if isinstance(exc, Exception) else ConnectionAbortedError("ingest stopping")
-                    for future in waiting:
+                    for _, future, _ in parts:
                         if not future.done():
                             future.set_exception(failure)
                     if not isinstance(exc, Exception):
                         raise
                     continue
-                for future in waiting:
+                for _, future, _ in parts:
                     if not future.done():  # a client that hung up has a cancelled future
                         future.set_result(result)
         finally:
             self._task = None
+
+    def _requeue(self, parts: list, revoked: TokensRevoked) -> None:
+        """Refuse the revoked tokens' requests (nothing of theirs stored); the others go first
+        into the next transaction."""
+        kept = Batch()
+        again = []
+        for own, future, token in parts:
+            if token in revoked.token_ids:
+                self._failed(own)
+                if not future.done():
+                    future.set_exception(revoked)
+            else:
+                kept.merge(own)
+                again.append((own, future, token))
+        kept.merge(self._open)
+        self._open, self._parts = kept, again + self._parts
 
     async def close(self) -> None:
         if self._task is not None:
@@ -171,6 +210,8 @@ class HttpIngest:
         self.writer = BatchWriter()
         self.commits = GroupCommit(self._write, self._failed)
         self.tokens = TokenLookups(self.run)
+        # token id -> (its row as read, monotonic time read); revocation is checked per write
+        self._token_rows: dict[str, tuple[dict, float]] = {}
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
         self._loading = asyncio.Lock()  # one registry reload at a time, not one per waiting request
@@ -195,19 +236,31 @@ class HttpIngest:
                 raise
 
     async def holder(self, credential: str, dialect: str):
-        """The device identity an HTTP token belongs to (None: malformed, unknown or revoked)."""
+        """The device identity an HTTP token belongs to (None: malformed, unknown or revoked).
+
+        A row once read is kept for TOKEN_ROW_S (a device's identity rarely changes; the
+        bound is the bindings' own): revocation does not wait for it, `_write` checks it."""
         token_id = tokens.token_id(credential)
         if token_id is None:
             return None
-        return tokens.holder(await self.tokens.row(token_id), credential, dialect)
+        held = self._token_rows.get(token_id)
+        if held is None or time.monotonic() - held[1] > TOKEN_ROW_S:
+            record = await self.tokens.row(token_id)
+            if record is None:  # unknown: not kept (a token issued later works at once)
+                return None
+            held = self._token_rows[token_id] = (dict(record), time.monotonic())
+        return tokens.holder(held[0], credential, dialect)
 
     async def close(self) -> None:
         await self.commits.close()
         if self._pool is not None:
             await self._pool.close()
 
-    async def ingest(self, dialect: str, identity: str | None, payload: bytes, source: str) -> str:
-        """Store one message; returns its outcome once committed (raises UNAVAILABLE errors)."""
+    async def ingest(
+        self, dialect: str, identity: str | None, payload: bytes, source: str, token_id: str | None = None
+    ) -> str:
+        """Store one message; returns its outcome once committed (raises UNAVAILABLE errors, and
+        TokensRevoked when `token_id` was revoked before the write: nothing stored)."""
         now_ms = int(time.time() * 1000)
         item = Inbound(source, payload, 0, 0, 0, now_ms)
         own = Batch()
@@ -217,14 +270,29 @@ class HttpIngest:
                 if self.registry.stale():
                     await self.run(self.registry.load)
         outcome = await self.stage.handle(self.pipeline, item, own, now_ms, dialect, identity)
-        result = await self.commits.join(own)
+        result = await self.commits.join(own, token_id)
         if outcome == "again":  # seen before: a retry; "duplicate" when its rows were stored already
             return "duplicate" if result.conflicts else "stored"
         return outcome
 
-    async def _write(self, batch: Batch) -> WriteResult:
+    async def _write(self, batch: Batch, token_ids: set[str]) -> WriteResult:
         started = time.monotonic()
-        result = await self.run(lambda conn: self.writer.write(conn, batch))
+
+        async def write(conn: asyncpg.Connection) -> WriteResult:
+            # On the writer's connection just before the transaction: a revocation committed
+            # before this batch's write refuses its requests (the routed door read each token
+            # before the pipeline, so a write could follow a revocation by a request's time).
+            if token_ids:
+                gone = await tokens.revoked(conn, sorted(token_ids))
+                if gone:
+                    for token_id in gone:
+                        held = self._token_rows.get(token_id)
+                        if held is not None:
+                            held[0]["revoked"] = True
+                    raise TokensRevoked(gone)
+            return await self.writer.write(conn, batch)
+
+        result = await self.run(write)
         self.metrics.record_write(batch, result, time.monotonic() - started, time.time() * 1000)
         self.metrics.acked.inc(len(batch.messages))
         return result

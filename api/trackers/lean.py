@@ -10,7 +10,8 @@ hands everything else to the app unchanged.
 
 It refuses what the routed door refused, in the same order and with the same statuses:
 a declared body over 1 MiB 413 (nothing read), no or a bad token 401 (nothing read or
-stored), a body streamed past 1 MiB 413, the database away 503 (Traccar retries); anything
+stored; a token revoked before its request's transaction: 401, nothing stored, see
+ingest/http.py), a body streamed past 1 MiB 413, the database away 503 (Traccar retries); anything
 else goes through `HttpIngest.ingest` (validation with a reason to dead letters, privacy,
 idempotent keys, group commit) and is answered 200 only after its commit. One difference,
 on purpose: a body with NaN/Infinity is dead-lettered as ``bad_json`` (as over MQTT) instead
@@ -30,7 +31,7 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fleetpilot.api.security import Hardening
-from fleetpilot.ingest.http import UNAVAILABLE, HttpIngest
+from fleetpilot.ingest.http import UNAVAILABLE, HttpIngest, TokensRevoked
 
 MAX_BODY_BYTES = 1024 * 1024  # far above any one position; the pipeline dead-letters > 256 KiB
 DOORS = {"/api/v1/ingest/traccar": "traccar", "/api/v1/ingest/owntracks": "owntracks"}
@@ -97,7 +98,9 @@ async def receive_message(
         raise NO_TOKEN
     payload = await read_body(MAX_BODY_BYTES)
     try:
-        return await ingest.ingest(dialect, holder.external_id, payload, f"http:{path}")
+        return await ingest.ingest(dialect, holder.external_id, payload, f"http:{path}", holder.token_id)
+    except TokensRevoked:  # revoked while this request was on its way: nothing of it stored
+        raise NO_TOKEN from None
     except UNAVAILABLE:
         raise UNAVAILABLE_503 from None
 

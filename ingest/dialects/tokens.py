@@ -4,10 +4,11 @@ One per Traccar server (it forwards for every device it decodes) or per OwnTrack
 (the token *is* that phone's identity). Only SHA-256 of the secret is stored: the secret is
 32 random bytes, so there is nothing for a slow password hash to protect against, and a
 constant-time comparison of the digests decides. Revoked tokens stay (audit), refused.
-Every request reads its token's row after it arrived, so a revocation holds from the next
-request on. The HTTP door reads the rows of all requests waiting at once in one query
-(`lookup`, grouped by ingest/http.py): one round trip per group, not per request, and no
-cache whose lifetime a revocation would have to wait out.
+A revocation holds from the next request on: the HTTP door (ingest/http.py) keeps a token's
+row once read (its secret's digest, dialect, device), but every transaction that stores a
+request's rows first reads whether its tokens were revoked (`REVOKED`, in that transaction),
+and a revoked token's requests are answered 401 with nothing stored. Rows not yet held are
+read for all requests waiting at once in one query (`lookup`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ SELECT t.token_id, t.dialect, t.device_id, t.revoked_at IS NOT NULL AS revoked, 
 FROM ingest_tokens t LEFT JOIN devices d USING (device_id)
 WHERE t.token_id = ANY($1::text[])
 """
+# In the transaction that stores requests' rows: which of their tokens were revoked since.
+REVOKED = "SELECT token_id FROM ingest_tokens WHERE token_id = ANY($1::text[]) AND revoked_at IS NOT NULL"
 INSERT = """
 INSERT INTO ingest_tokens (token_id, dialect, label, device_id, secret_sha256) VALUES ($1, $2, $3, $4, $5)
 """
@@ -37,6 +40,7 @@ class TokenHolder:
     dialect: str
     device_id: str | None  # OwnTracks: the phone; Traccar: None (a server)
     external_id: str | None  # OwnTracks: '<user>/<device>'
+    token_id: str | None = None
 
 
 def _digest(secret: str) -> bytes:
@@ -66,7 +70,12 @@ async def lookup(conn: asyncpg.Connection, token_ids: list[str]) -> dict[str, as
     return {row["token_id"]: row for row in await conn.fetch(LOOKUP, token_ids)}
 
 
-def holder(row: asyncpg.Record | None, token: str, dialect: str) -> TokenHolder | None:
+async def revoked(conn: asyncpg.Connection, token_ids: list[str]) -> set[str]:
+    """Those of `token_ids` that are revoked now (one query)."""
+    return {row["token_id"] for row in await conn.fetch(REVOKED, token_ids)}
+
+
+def holder(row, token: str, dialect: str) -> TokenHolder | None:
     """Who `token` speaks for on `dialect`'s endpoint given its stored `row`, or None
     (malformed, unknown, revoked, another dialect's, wrong secret)."""
     match = TOKEN.match(token)
@@ -74,7 +83,7 @@ def holder(row: asyncpg.Record | None, token: str, dialect: str) -> TokenHolder 
         return None
     if not hmac.compare_digest(row["secret_sha256"], _digest(match.group(2))):
         return None
-    return TokenHolder(row["dialect"], row["device_id"], row["external_id"])
+    return TokenHolder(row["dialect"], row["device_id"], row["external_id"], row["token_id"])
 
 
 async def verify(conn: asyncpg.Connection, token: str, dialect: str) -> TokenHolder | None:

@@ -231,3 +231,69 @@ def test_a_real_server_keeps_the_connection_alive_across_answers(db_url, city):
     assert [s for s, _ in answers] == [200] * 7 + [401] + [200] * 12
     assert answers[0][1] == b'{"outcome":"stored"}'
     assert _count(db_url, "fixes") == 19
+
+
+@pytest.mark.integration
+def test_a_token_revoked_while_its_request_waits_stores_nothing_and_spares_the_others(db_url, city):
+    """Token rows are kept once read (ingest/http.py); revocation is read by each group commit
+    before its transaction: a request whose token was revoked after the row was read (it
+    waits in the open batch meanwhile) is answered 401 with nothing stored, and another
+    phone's request from the same batch is stored in the next transaction."""
+    from fleetpilot.ingest.http import HttpIngest
+
+    start = _fleet(db_url, city)
+    bob_id, bob = _issue(db_url, "owntracks", "ot-bob")
+    _, ana = _issue(db_url, "owntracks", "ot-ana")
+    t0 = (start + 10 * 60_000) // 1000
+    app = _app(db_url, city)
+    ingest = app.state.trackers = HttpIngest(db_url, city)
+    real_write = ingest.writer.write
+    hold, held = asyncio.Event(), asyncio.Event()
+    hold.set()
+
+    async def write(conn, batch):
+        if not hold.is_set():
+            held.set()
+            await hold.wait()
+        return await real_write(conn, batch)
+
+    ingest.writer.write = write
+
+    async def scenario():
+        transport = httpx.ASGITransport(app=app)
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://door") as client:
+                return await posts(client)
+        finally:
+            await ingest.close()
+
+    async def posts(client):
+        async def post(user, token, t):
+            answer = await client.post(OWNTRACKS, json=owntracks_location(t, LAT, LON), headers=_basic(user, token))
+            return answer.status_code
+
+        assert [await post("bob", bob, t0), await post("ana", ana, t0)] == [200, 200]  # rows now held
+        hold.clear()
+        filler = asyncio.create_task(post("ana", ana, t0 + 1))  # its write is held
+        await asyncio.wait_for(held.wait(), 30)
+        conn = await asyncpg.connect(db_url)
+        try:
+            await conn.execute("UPDATE ingest_tokens SET revoked_at = now() WHERE token_id = $1", bob_id)
+        finally:
+            await conn.close()
+        waiting = [asyncio.create_task(post("bob", bob, t0 + 2)), asyncio.create_task(post("ana", ana, t0 + 3))]
+        for _ in range(3000):
+            if len(ingest.commits._parts) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert len(ingest.commits._parts) == 2  # both in the one open batch
+        hold.set()
+        statuses = await asyncio.gather(filler, *waiting)
+        after = await post("bob", bob, t0 + 4)  # known revoked now: refused before the pipeline
+        return statuses, after
+
+    statuses, after = run(scenario())
+    assert statuses == [200, 401, 200] and after == 401
+    rows = sql(db_url, "SELECT vehicle_id, count(*) AS n FROM fixes GROUP BY vehicle_id ORDER BY vehicle_id")
+    assert [(r["vehicle_id"], r["n"]) for r in rows] == [("truck-2", 1), ("truck-3", 3)]
+    assert _count(db_url, "rejects") == 0
