@@ -212,6 +212,8 @@ class HttpIngest:
         self.tokens = TokenLookups(self.run)
         # token id -> (its row as read, monotonic time read); revocation is checked per write
         self._token_rows: dict[str, tuple[dict, float]] = {}
+        # (token text, dialect) -> (holder, its row, time read): verified once per row read
+        self._verified: dict[tuple[str, str], tuple[tokens.TokenHolder, dict, float]] = {}
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
         self._loading = asyncio.Lock()  # one registry reload at a time, not one per waiting request
@@ -239,17 +241,25 @@ class HttpIngest:
         """The device identity an HTTP token belongs to (None: malformed, unknown or revoked).
 
         A row once read is kept for TOKEN_ROW_S (a device's identity rarely changes; the
-        bound is the bindings' own): revocation does not wait for it, `_write` checks it."""
+        bound is the bindings' own): revocation does not wait for it, `_write` checks it. A
+        token once verified against its row is recognised by its exact text until then."""
+        now = time.monotonic()
+        seen = self._verified.get((credential, dialect))
+        if seen is not None and now - seen[2] <= TOKEN_ROW_S:
+            return None if seen[1]["revoked"] else seen[0]
         token_id = tokens.token_id(credential)
         if token_id is None:
             return None
         held = self._token_rows.get(token_id)
-        if held is None or time.monotonic() - held[1] > TOKEN_ROW_S:
+        if held is None or now - held[1] > TOKEN_ROW_S:
             record = await self.tokens.row(token_id)
             if record is None:  # unknown: not kept (a token issued later works at once)
                 return None
             held = self._token_rows[token_id] = (dict(record), time.monotonic())
-        return tokens.holder(held[0], credential, dialect)
+        found = tokens.holder(held[0], credential, dialect)
+        if found is not None:  # only verified tokens: a guessed one never fills this
+            self._verified[(credential, dialect)] = (found, held[0], held[1])
+        return found
 
     async def close(self) -> None:
         await self.commits.close()

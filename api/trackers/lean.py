@@ -68,13 +68,13 @@ def credential(authorization: str) -> str | None:
 
 def trackers(app) -> HttpIngest:
     """The app's HTTP ingest, made on first use (one per API process)."""
-    state = app.state
-    if getattr(state, "trackers", None) is None:
+    ingest = app.state._state.get("trackers")  # State's own dict: its __getattr__ costs per request
+    if ingest is None:
         from fleetpilot.db.connect import resolve_database_url
 
-        settings = state.settings
-        state.trackers = HttpIngest(resolve_database_url(settings), settings.city)
-    return state.trackers
+        settings = app.state.settings
+        ingest = app.state.trackers = HttpIngest(resolve_database_url(settings), settings.city)
+    return ingest
 
 
 async def receive_message(
