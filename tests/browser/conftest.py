@@ -14,7 +14,17 @@ from datetime import date, datetime, timedelta, timezone
 import asyncpg
 import httpx
 import pytest
-from browser.harness import CHROMIUM, CHROMIUM_ARGS, ApiServer, AxeFindings, Timings, run_async
+from browser.harness import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    ApiServer,
+    AxeFindings,
+    Timings,
+    Watch,
+    run_async,
+    signed_in_context,
+)
 from browser.pilot import PASSWORD, Pilot, add_live_shift, add_users, load
 from playwright.sync_api import sync_playwright
 from support import with_database
@@ -154,6 +164,16 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def supervisor(browser, pilot):
+    """A supervisor's page on the desktop, its console errors and failed requests watched."""
+    context = signed_in_context(browser, pilot.base, pilot.tokens["supervisor"], DESKTOP)
+    page = context.new_page()
+    page.watch = Watch().attach(page)
+    yield page
+    context.close()
 
 
 @pytest.fixture(scope="session")

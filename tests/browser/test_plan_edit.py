@@ -5,7 +5,7 @@ has the optimiser re-sequence, saves (a new version of each route, with the reas
 from __future__ import annotations
 
 import pytest
-from browser.harness import DESKTOP, PHONE, Watch, open_page, screenshot, signed_in_context
+from browser.harness import DESKTOP, PHONE, open_page, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -38,15 +38,6 @@ def _shots(page, name: str) -> None:
     screenshot(page, f"{name}-phone")
     page.set_viewport_size(DESKTOP)
     page.wait_for_function(MAP_FITS)
-
-
-@pytest.fixture
-def supervisor(browser, pilot):
-    context = signed_in_context(browser, pilot.base, pilot.tokens["supervisor"], DESKTOP)
-    page = context.new_page()
-    page.watch = Watch().attach(page)
-    yield page
-    context.close()
 
 
 def _versions(pilot) -> dict[str, int]:
@@ -134,4 +125,89 @@ def test_a_block_moved_on_the_map_is_predicted_resequenced_and_saved(supervisor,
         "note"
     ]
     assert note == "browser test: block moved on the map, re-sequenced"
+    assert supervisor.watch.problems() == []
+
+
+# Page coordinates of every driving-direction arrow of the route being edited, and which of them
+# stand clear of the others (so a click lands on the one meant).
+ARROWS = """() => {
+  const el = document.getElementById("plan-map");
+  const trace = el.data.find((t) => t.name.startsWith("Driving direction"));
+  const xa = el._fullLayout.xaxis, ya = el._fullLayout.yaxis, box = el.getBoundingClientRect();
+  const at = trace.customdata.map((id, k) => ({
+    id, x: box.left + xa._offset + xa.l2p(trace.x[k]), y: box.top + ya._offset + ya.l2p(trace.y[k]) }));
+  const inside = (p) => p.x > box.left + 10 && p.x < box.right - 10 && p.y > box.top + 10 && p.y < box.bottom - 10;
+  return at.map((p) => ({ ...p,
+    clear: inside(p) && at.every((q) => q === p || Math.hypot(q.x - p.x, q.y - p.y) > 18) }));
+}"""
+
+
+# The map is drawn for picking: only the route's arrows answer clicks.
+PICK_MAP = """() => {
+  const el = document.getElementById("plan-map");
+  return el.data && el.data.every((t) => t.name.startsWith("Driving direction") || t.hoverinfo === "skip");
+}"""
+
+
+def _is_prediction(response) -> bool:
+    return response.request.method == "POST" and response.url.endswith("/routes/predict")
+
+
+def _order(page) -> list[str]:
+    return page.eval_on_selector_all("#segments input[data-pick]", "els => els.map((e) => e.dataset.pick)")
+
+
+def test_picking_the_next_streets_on_the_map_reorders_the_route_and_refreshes_the_prediction(supervisor, pilot):
+    versions = _versions(pilot)
+    route = sorted(versions)[0]
+    service = set(_service(pilot, route, versions[route]))
+    open_page(supervisor, f"plans.html?route={route}")
+    supervisor.wait_for_selector(f'.prediction[data-route="{route}"]')
+    before = _order(supervisor)
+    supervisor.get_by_label("Drag on the map to").select_option("pan")
+    supervisor.get_by_role("button", name="Pick the next street on the map").click()
+    supervisor.wait_for_selector('#pick[aria-pressed="true"]')
+    supervisor.wait_for_function(PICK_MAP)
+    supervisor.locator("#plan-map").scroll_into_view_if_needed()
+    arrows = {a["id"]: a for a in supervisor.evaluate(ARROWS) if a["clear"]}
+    # Three streets from the middle and end of the route, picked out of their order.
+    clear = [s for s in before if s in arrows and s in service]
+    picks = [clear[len(clear) // 2], clear[-1], clear[len(clear) // 4]]
+    assert len(set(picks)) == 3 and before[:3] != picks
+
+    for n, segment in enumerate(picks, start=1):
+        at = next(a for a in supervisor.evaluate(ARROWS) if a["id"] == segment)
+        assert (at["x"], at["y"]) == (arrows[segment]["x"], arrows[segment]["y"]), "the map stays put between picks"
+        with supervisor.expect_response(_is_prediction) as predicted:
+            supervisor.mouse.click(at["x"], at["y"])
+        assert predicted.value.ok, "every pick refreshes the prediction"
+        supervisor.wait_for_selector(f"#undo >> text=Undo pick {segment} next")
+        assert _order(supervisor)[:n] == picks[:n]
+        sent = next(r["segments"] for r in predicted.value.request.post_data_json["routes"] if r["route_id"] == route)
+        assert sent[:n] == picks[:n], "the prediction is for the picked order"
+        supervisor.wait_for_selector("#prediction-status >> text=Predicted for your edits")
+    assert _order(supervisor) == picks + [s for s in before if s not in picks]
+    assert "3 picked: " + " → ".join(picks) in supervisor.inner_text("#pick-status")
+    _shots(supervisor, "plan-edit-pick-next")
+
+    # Undo and redo a pick, like any other edit.
+    supervisor.get_by_role("button", name=f"Undo pick {picks[2]} next").click()
+    supervisor.wait_for_selector(f"#redo >> text=Redo pick {picks[2]} next")
+    assert picks[2] not in _order(supervisor)[:3]
+    supervisor.get_by_role("button", name=f"Redo pick {picks[2]} next").click()
+    supervisor.wait_for_selector(f"#undo >> text=Undo pick {picks[2]} next")
+    assert _order(supervisor)[:3] == picks
+
+    # The keyboard twin: the list's "Next" button drives a segment after the last pick, and focus moves on.
+    fourth = next(s for s in before if s not in picks)
+    supervisor.get_by_role("button", name=f"Drive segment {fourth} next").focus()
+    supervisor.keyboard.press("Enter")
+    supervisor.wait_for_selector(f"#undo >> text=Undo pick {fourth} next")
+    assert _order(supervisor)[:4] == [*picks, fourth]
+    focused = supervisor.evaluate("() => document.activeElement.getAttribute('aria-label')")
+    assert focused == f"Drive segment {_order(supervisor)[4]} next"
+
+    supervisor.get_by_role("button", name="Stop picking").click()
+    supervisor.wait_for_selector('#pick[aria-pressed="false"]')
+    assert supervisor.locator("button[data-next]").count() == 0
     assert supervisor.watch.problems() == []

@@ -8,18 +8,9 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
-from browser.harness import DESKTOP, Watch, open_page, screenshot, signed_in_context
+from browser.harness import open_page, screenshot
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def supervisor(browser, pilot):
-    context = signed_in_context(browser, pilot.base, pilot.tokens["supervisor"], DESKTOP)
-    page = context.new_page()
-    page.watch = Watch().attach(page)
-    yield page
-    context.close()
 
 
 def api(pilot, path: str, **params):

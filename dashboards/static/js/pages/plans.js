@@ -1,6 +1,7 @@
 // Route plan editing on the map: select service segments (click, box or lasso on the map, or
 // the list's checkboxes), move them to another route, reorder by dragging in the list (or the
-// ↑/↓ buttons), undo and redo; every edit shows its predicted effect (POST routes/predict:
+// ↑/↓ buttons) or by picking the streets on the map one after another in driving order ("pick
+// next" mode; the list's "Next" buttons are its keyboard twin), undo and redo; every edit shows its predicted effect (POST routes/predict:
 // each touched route's shift length, km, facility trips and overtime risk per shift, from the
 // route's own released history, beside today's); the optimiser proposes a driving order
 // ("Improve sequence", decision 0020's solver, one-way aware) or moves between the open routes
@@ -32,6 +33,7 @@ const ENDPOINTS = {
 };
 const SELECTED = "#d35400";
 const ONE_WAY = "#8c2d19";
+const PICKED = "#6a1b9a";
 const OTHER_ROUTE = "#b7c6dd";
 const SOLVER_SECONDS = 5; // decision 0020 measured the proposal at 5 s
 const UNDO_LIMIT = 100;
@@ -121,6 +123,8 @@ class Editor {
     this.done = [];
     this.proposal = null; // { label, plans: Map(route_id → plan), note }
     this.routeId = null;
+    this.picking = false; // "pick next" mode: each pick goes right after the previous one
+    this.picked = []; // segment ids picked so far in this mode, in order
   }
 
   /** Load a route's current plan unless it is here already (possibly with unsaved edits). */
@@ -138,7 +142,7 @@ class Editor {
 
   /** Remember the state before an edit (for undo); a new edit forgets what was undone. */
   remember(label) {
-    this.done.push({ label, plans: new Map([...this.plans].map(([id, p]) => [id, copyPlan(p)])), changed: new Set(this.changed) });
+    this.done.push(this.state(label));
     if (this.done.length > UNDO_LIMIT) this.done.shift();
     this.undone = [];
     this.proposal = null;
@@ -147,12 +151,17 @@ class Editor {
   step(from, to) {
     const state = from.pop();
     if (!state) return null;
-    to.push({ label: state.label, plans: new Map([...this.plans].map(([id, p]) => [id, copyPlan(p)])), changed: new Set(this.changed) });
+    to.push(this.state(state.label));
     this.plans = state.plans;
     this.changed = state.changed;
+    this.picked = state.picked;
     this.proposal = null;
     this.selected = new Set([...this.selected].filter((id) => this.plan.segments.some((f) => f.properties.segment_id === id)));
     return state.label;
+  }
+
+  state(label) {
+    return { label, plans: new Map([...this.plans].map(([id, p]) => [id, copyPlan(p)])), changed: new Set(this.changed), picked: [...this.picked] };
   }
 
   undo() { return this.step(this.done, this.undone); }
@@ -176,6 +185,28 @@ class Editor {
     const [segment] = list.splice(from, 1);
     list.splice(to, 0, segment);
     followSegments(this.plan);
+    this.changed.add(this.routeId);
+    return true;
+  }
+
+  /** Start or stop "pick next": picks go after the one selected segment, else to the start of the route. */
+  setPicking(on) {
+    this.picking = on;
+    const only = this.selected.size === 1 ? [...this.selected][0] : null;
+    this.picked = on && only ? [only] : [];
+  }
+
+  /** Drive segment `id` right after the previous pick (the first: at the start); its stops follow. */
+  pickNext(id) {
+    const list = this.plan.segments;
+    const from = list.findIndex((f) => f.properties.segment_id === id);
+    if (from < 0 || this.picked.includes(id)) return false;
+    const previous = this.picked.length ? list.findIndex((f) => f.properties.segment_id === this.picked.at(-1)) : -1;
+    this.remember(`pick ${id} next`);
+    const [segment] = list.splice(from, 1);
+    list.splice(from < previous ? previous : previous + 1, 0, segment);
+    followSegments(this.plan);
+    this.picked.push(id);
     this.changed.add(this.routeId);
     return true;
   }
@@ -266,6 +297,7 @@ function renderLists(editor, focusSelector) {
       <span class="grip" aria-hidden="true">⠿</span>
       <input type="checkbox" id="pick-${i}" data-pick="${fmt.esc(id)}"${editor.selected.has(id) ? " checked" : ""}>
       <label class="label" for="pick-${i}">${i + 1}. ${fmt.esc(name)} <span class="note">${fmt.esc(id)}${isService(f) ? "" : ", drive only"}${oneWay}</span></label>
+      ${editor.picking ? `<button type="button" class="small" data-next="${fmt.esc(id)}" aria-label="Drive segment ${fmt.esc(id)} next"${editor.picked.includes(id) ? " disabled" : ""}>Next</button>` : ""}
       <button type="button" class="small secondary" data-seg="${i}" data-step="-1" aria-label="Move segment ${fmt.esc(id)} earlier"${i === 0 ? " disabled" : ""}>↑</button>
       <button type="button" class="small secondary" data-seg="${i}" data-step="1" aria-label="Move segment ${fmt.esc(id)} later"${i === plan.segments.length - 1 ? " disabled" : ""}>↓</button>
     </li>`;
@@ -278,6 +310,12 @@ function renderLists(editor, focusSelector) {
   $("move").textContent = `Move ${editor.selected.size} selected segment(s)`;
   $("selection").textContent = editor.selected.size
     ? `${editor.selected.size} of ${plan.segments.length} segments selected.` : "No segments selected.";
+  $("pick").setAttribute("aria-pressed", String(editor.picking));
+  $("pick").textContent = editor.picking ? "Stop picking" : "Pick the next street on the map";
+  $("pick-status").textContent = !editor.picking ? ""
+    : editor.picked.length
+      ? `${editor.picked.length} picked: ${editor.picked.length > 3 ? "… → " : ""}${editor.picked.slice(-3).join(" → ")} (not saved yet). Click the street to drive next.`
+      : "Click the route's streets on the map (their arrows) in the order the crew should drive them; the first goes to the start.";
   $("undo").disabled = editor.done.length === 0;
   $("redo").disabled = editor.undone.length === 0;
   $("undo").textContent = editor.done.length ? `Undo ${editor.done.at(-1).label}` : "Undo";
@@ -290,6 +328,18 @@ function renderLists(editor, focusSelector) {
   if (focusSelector) document.querySelector(focusSelector)?.focus();
 }
 
+/** The streets picked so far in "pick next" mode, numbered in the order they were picked. */
+function pickedTrace(editor, plan) {
+  const byId = new Map(plan.segments.map((f) => [f.properties.segment_id, f]));
+  const mids = editor.picked.filter((id) => byId.has(id)).map((id) => middle(byId.get(id).geometry.coordinates));
+  return {
+    type: "scatter", mode: "markers+text", name: "Picked (in driving order)",
+    x: mids.map((m) => m.lon), y: mids.map((m) => m.lat), text: mids.map((_, i) => String(i + 1)),
+    textposition: "middle right", textfont: { size: 13, color: PICKED },
+    marker: { symbol: "circle-open", size: 20, color: PICKED, line: { width: 3 } }, hoverinfo: "skip",
+  };
+}
+
 async function drawPlanMap(editor) {
   const plan = editor.shown(editor.routeId);
   const others = [...editor.plans.keys()].filter((id) => id !== editor.routeId).flatMap((id) => editor.shown(id).segments);
@@ -297,23 +347,31 @@ async function drawPlanMap(editor) {
   const every = Math.max(1, Math.ceil(stops.length / 30));
   const label = (s) => (s.n === 1 || s.n === stops.length || s.n % every === 0 ? String(s.n) : "");
   const picked = plan.segments.filter((f) => editor.selected.has(f.properties.segment_id));
-  const traces = [
-    ...cityTraces(editor.city),
-    arrowTrace(editor.oneWays, { name: "One-way street (arrow: the way it goes)", colour: ONE_WAY, size: 6 }),
-    lineTrace(others, { name: "Other open routes", colour: OTHER_ROUTE, width: 3, hover: (f) => `${f.properties.route_id}: ${f.properties.segment_id}` }),
+  const route = [
     lineTrace(plan.segments.filter(isService), { name: `Route ${editor.routeId}${editor.proposal ? " (proposal)" : ""}`, colour: COLOURS.driven, width: 5, hover: (f) => f.properties.segment_id }),
     lineTrace(plan.segments.filter((f) => !isService(f)), { name: "Driven without collecting", colour: COLOURS.driven, width: 2, dash: "dot", hover: (f) => `${f.properties.segment_id} (drive only)` }),
     lineTrace(picked, { name: "Selected", colour: SELECTED, width: 7, hover: (f) => f.properties.segment_id }),
     { ...pointTrace(stops, { name: "Stops (in order)", colour: COLOURS.stop, size: 6 }),
       mode: "markers+text", text: stops.map(label), hovertext: stops.map((s) => `${s.n}. ${s.id}`), hoverinfo: "text",
       textposition: "top center", textfont: { size: 10, color: COLOURS.stop } },
-    // Last, so clicks and boxes find it: one arrow per segment in its driving direction.
-    { ...arrowTrace(plan.segments, { name: "Driving direction (click or box to select)", colour: COLOURS.driven, size: 11, selected: editor.selected }) },
   ];
+  // One arrow per segment in its driving direction: what clicks and boxes find.
+  const arrows = arrowTrace(plan.segments, { name: "Driving direction (click or box to select)", colour: COLOURS.driven, size: editor.picking ? 14 : 11, selected: editor.selected });
+  const traces = [
+    ...cityTraces(editor.city),
+    arrowTrace(editor.oneWays, { name: "One-way street (arrow: the way it goes)", colour: ONE_WAY, size: 6 }),
+    lineTrace(others, { name: "Other open routes", colour: OTHER_ROUTE, width: 3, hover: (f) => `${f.properties.route_id}: ${f.properties.segment_id}` }),
+    ...route,
+    pickedTrace(editor, plan),
+    arrows,
+  ];
+  // Picking: only the route's arrows answer a click (a stop or a street line underneath would win it otherwise).
+  if (editor.picking) for (const t of traces) if (t !== arrows) t.hoverinfo = "skip";
   const el = $("plan-map");
   await drawMap(el, traces, {
-    label: `Plan of route ${editor.routeId}: ${plan.segments.length} segments and ${stops.length} stops; ${editor.selected.size} selected`,
-    focus: traces.slice(-5, -1),
+    label: `Plan of route ${editor.routeId}: ${plan.segments.length} segments and ${stops.length} stops; ${editor.selected.size} selected`
+      + (editor.picking ? `; picking the next street, ${editor.picked.length} picked` : ""),
+    focus: route,
   });
   await window.Plotly.relayout(el, { dragmode: $("map-mode").value, selections: [] });
 }
@@ -413,6 +471,7 @@ startPage("plans", async () => {
   const show = async () => {
     await editor.load(editor.routeId);
     editor.selected = new Set();
+    editor.picked = [];
     await Promise.all([redraw(), showVersions(editor.routeId)]);
   };
   const toggle = (ids, on) => {
@@ -441,8 +500,11 @@ startPage("plans", async () => {
     map.on("plotly_click", guarded(async (event) => {
       const point = event.points.find((p) => p.data.name?.startsWith("Driving direction"));
       if (!point) return;
-      toggle([point.customdata]);
-      await redraw();
+      if (editor.picking) await pick(point.customdata);
+      else {
+        toggle([point.customdata]);
+        await redraw();
+      }
     }));
     map.on("plotly_selected", guarded(async (event) => {
       const ids = (event?.points || []).filter((p) => p.data.name?.startsWith("Driving direction")).map((p) => p.customdata);
@@ -452,6 +514,22 @@ startPage("plans", async () => {
       await redraw();
     }));
   };
+  // "Pick next": from the map, or from the list's "Next" buttons (keyboard focus moves on down the list).
+  const pick = async (id, fromList = false) => {
+    // Said in the status line under the button, not in a message above the map: the map must not
+    // move under the pointer between picks.
+    editor.pickNext(id);
+    const at = editor.plan.segments.findIndex((f) => f.properties.segment_id === id);
+    await redraw(fromList ? `#segments > li:nth-child(${at + 2}) button[data-next]` : undefined);
+  };
+  $("pick").addEventListener("click", guarded(async () => {
+    editor.setPicking(!editor.picking);
+    await redraw("#pick");
+  }));
+  $("segments").addEventListener("click", guarded(async (event) => {
+    const button = event.target.closest("button[data-next]");
+    if (button) await pick(button.dataset.next, true);
+  }));
   $("map-mode").addEventListener("change", () => window.Plotly.relayout(map, { dragmode: $("map-mode").value }));
   $("segments").addEventListener("change", guarded(async (event) => {
     const box = event.target.closest("input[data-pick]");
