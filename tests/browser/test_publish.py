@@ -51,6 +51,12 @@ def test_a_version_saved_for_today_reaches_the_crews_phone(browser, pilot):
 
     context, crew = _page(browser, pilot, "driver", PHONE)
     open_page(crew, "driver.html")
+    # The long street list is folded away on the phone; the change summary above it is not.
+    streets = crew.locator("#plan-streets-box")
+    assert not streets.evaluate("(d) => d.open") and not crew.locator("#plan-streets").is_visible()
+    assert "Streets in driving order (" in crew.inner_text("#plan-streets-h")
+    crew.get_by_text("Streets in driving order").click()
+    assert crew.locator("#plan-streets").is_visible()
     added = crew.locator(f'#plan-streets li[data-segment="{segment}"]')
     assert added.get_attribute("data-change") == "added" and "new" in added.inner_text()
     assert "the school street goes to your route" in crew.inner_text("#plan-reason")

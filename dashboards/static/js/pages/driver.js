@@ -203,7 +203,8 @@ async function renderTrend(trend) {
   // The latest week with driving in it (the current week may hold only a shift still on duty).
   const latest = weeks.findLast((w) => w.per_100km !== null);
   const summary = latest ? `<p id="trend-change">Latest week (${fmt.esc(weekLabel(latest.week))}): ${fmt.number(latest.per_100km, 1)} safety moments per 100 km — <strong>${fmt.esc(CHANGE_WORDS[latest.change] || latest.change)}</strong>${latest.baseline_per_100km === null || latest.change === "not enough history" ? "" : ` (your usual: ${fmt.number(latest.baseline_per_100km, 1)})`}.</p>` : "";
-  $("trend-table").innerHTML = summary + tableHtml({
+  $("trend-summary").innerHTML = summary;
+  $("trend-table").innerHTML = tableHtml({
     caption: "Your weekly figures", empty: "No weeks recorded yet.", id: "trend-weeks", stack: true,
     columns: [{ label: "Week" }, { label: "Shifts", num: true }, { label: "Hours on duty", num: true },
       { label: "Distance", num: true }, { label: "Safety moments", num: true }, { label: "per 100 km (95 % range)", num: true },
