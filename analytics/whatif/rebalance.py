@@ -7,7 +7,7 @@ stays in no more pieces than before (routes stay contiguous: connected component
 route's segments, two segments joined when end points are within ``touch_m``, so a gap up to
 ``touch_m`` is no break). Greedily, the route with the most work gives the touching segment that
 lowers the larger of the two routes' workloads most, while the receiving route stays below the
-giver; this repeats
+giver (decision 0025); this repeats
 until no move helps or ``max_moves`` is reached. History is then replayed day by day: on
 each day the giving shift loses the collection time it actually spent on the moved
 segments and the receiving route's shift that day gains it. Approach driving to the moved
