@@ -91,7 +91,7 @@ export async function showMyPlan(city) {
     ? `A new version (${plan.next_version}) applies from ${fmt.day(plan.next_from)}; it shows here from that day.` : "";
   const runs = streetRuns(plan.streets);
   // The list is long (a route has hundreds of blocks): it sits behind a disclosure, its size said on it.
-  $("plan-streets-h").textContent = `Streets in driving order (${fmt.number(plan.streets.length)}${plan.removed.length ? `, ${fmt.number(plan.removed.length)} no longer yours` : ""})`;
+  $("plan-streets-h").textContent = `Streets in driving order (${fmt.number(plan.streets.length)} blocks${plan.removed.length ? `, ${fmt.number(plan.removed.length)} no longer yours` : ""})`;
   $("plan-streets").innerHTML = runs.map(streetItem).join("") || "<li>No streets in this plan.</li>";
   $("plan-removed").innerHTML = plan.removed.map((s) =>
     `<li data-change="removed" data-segment="${fmt.esc(s.segment_id)}">${fmt.esc(streetName(s))} (was ${fmt.number(s.was_position)})</li>`).join("");
