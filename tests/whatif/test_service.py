@@ -224,3 +224,27 @@ def test_a_kept_history_is_shared_read_only_until_what_it_was_read_from_changes(
     forget_cached()
     fresh, _ = run(_with(url, lambda c: load_history(c, *PERIOD)))
     assert fresh is not kept and _same(fresh, kept)
+
+
+def test_the_bench_asks_through_the_doors_own_path_as_a_data_officer(prepared, pilot_users, monkeypatch):
+    from argparse import Namespace
+
+    from fleetpilot_bench import whatif_db
+
+    url, _ = prepared
+    calls = []
+    real = service.answer_in_scope
+
+    async def spy(conn, access, *args):
+        calls.append(access)
+        return await real(conn, access, *args)
+
+    monkeypatch.setattr(service, "answer_in_scope", spy)
+    args = Namespace(repeats=1, questions="tip_trips_per_shift")
+    report = run(_with(url, lambda c: whatif_db._measure(c, args, "UTC")))
+    assert report["questions"]["tip_trips_per_shift"]["uncached_s"] and report["cold_answer"]["s"] > 0
+    # The cold answer, the question and every scenario asked (or refused with a reason) went through it.
+    assert len(calls) == 2 + len(report["scenarios"]) + sum(k.startswith("scenario:") for k in report["errors"])
+    assert {(a.principal.username, a.principal.role) for a in calls} == {("bench-data-officer", "data_officer")}
+    users = run(_with(url, lambda c: c.fetch("SELECT DISTINCT created_by FROM whatif_results")))
+    assert [r["created_by"] for r in users] == [calls[0].principal.user_id]
