@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 import fleetpilot
 from fleetpilot.api.admin.router import router as admin_router
@@ -88,6 +90,20 @@ def _include_api(app: FastAPI) -> None:
     app.include_router(goals_router, prefix=API_PREFIX, responses=UNREADABLE_BODY)
 
 
+class App(FastAPI):
+    """FastAPI whose every request meets `doors` first (the trackers' ingest doors, which
+    hand everything else to FastAPI as it is)."""
+
+    doors: IngestDoors | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.doors is None:
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        await self.doors(scope, receive, send)
+
+
 def create_app(settings: Settings, *, pool_size: int = 20, warm_up: bool = True) -> FastAPI:
     """The app for `settings`; the database URL is resolved (embedded server started) at startup.
     `warm_up`: compute the hotspot page's default answer in the background at startup."""
@@ -113,7 +129,7 @@ def create_app(settings: Settings, *, pool_size: int = 20, warm_up: bool = True)
             if getattr(app.state, "trackers", None) is not None:
                 await app.state.trackers.close()
 
-    app = FastAPI(title="fleetpilot", version=fleetpilot.__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = App(title="fleetpilot", version=fleetpilot.__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     # Large JSON (the city layer, hotspot cells) shrinks ~15x; level 5 costs a fraction of
     # the default 9's CPU for nearly the same size. Small bodies are sent as they are.
@@ -122,9 +138,10 @@ def create_app(settings: Settings, *, pool_size: int = 20, warm_up: bool = True)
     # Outermost: headers on every answer (413s and errors included), limits before any read.
     csp = content_security_policy(settings.map_tile_url)
     app.add_middleware(Hardening, csp=csp)
-    # Ahead of all of it: the trackers' POSTs (one position each) skip routing and middleware
-    # (decision 0025); their answers still carry the hardening headers.
-    app.add_middleware(IngestDoors, hardening=Hardening(app, csp=csp).headers)
+    # Ahead of all of it, FastAPI's own per-request layers included: the trackers' POSTs (one
+    # position each) skip routing and middleware (decision 0025); their answers still carry
+    # the hardening headers.
+    app.doors = IngestDoors(partial(FastAPI.__call__, app), hardening=Hardening(app, csp=csp).headers)
     app.state.token_keys = TokenKeys.from_settings(settings)
     for error in UNSTORABLE_TEXT:
         app.add_exception_handler(error, unstorable_text)

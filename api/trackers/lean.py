@@ -4,9 +4,11 @@ Traccar's JSON forwarding and OwnTracks' HTTP mode send one position per request
 request costs *is* what a position costs. Through FastAPI a request paid routing against
 every route of the app, the dependency machinery, the middleware stack (hardening's second
 JSON parse, gzip, the connection release) and Starlette's request/response objects: about
-three quarters of the API's CPU per position (docs/benchmarks/ingest.md). `IngestDoors` is a
-pure ASGI layer that answers ``POST /api/v1/ingest/traccar`` and ``…/owntracks`` itself and
-hands everything else to the app unchanged.
+~88 % of the API's CPU per position (docs/benchmarks/ingest.md). `IngestDoors` is a pure
+ASGI layer that answers ``POST /api/v1/ingest/traccar`` and ``…/owntracks`` itself and hands
+everything else to FastAPI unchanged; `api.app.App` puts it in front of FastAPI's own
+per-request layers too (telemetry, body limit, server errors). A middleware that should
+apply to these doors (a request id, a rate limit) has to be added here as well.
 
 It refuses what the routed door refused, in the same order and with the same statuses:
 a declared body over 1 MiB 413 (nothing read), no or a bad token 401 (nothing read or
@@ -19,7 +21,8 @@ of the hardening middleware's 422, which Traccar would retry and then drop unrec
 Answers carry the hardening headers (a fixed list: nothing to compute).
 
 The FastAPI routes in router.py stay: they document the doors in OpenAPI, carry the policy
-gate the access-matrix test checks, and serve the same `receive` if this layer is absent.
+gate the access-matrix test checks, and serve the same `receive_message` if this layer is
+absent.
 """
 
 from __future__ import annotations
