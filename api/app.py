@@ -139,7 +139,7 @@ def create_app(settings: Settings, *, pool_size: int = 20, warm_up: bool = True)
     csp = content_security_policy(settings.map_tile_url)
     app.add_middleware(Hardening, csp=csp)
     # Ahead of all of it, FastAPI's own per-request layers included: the trackers' POSTs (one
-    # position each) skip routing and middleware (decision 0025); their answers still carry
+    # position each) skip routing and middleware (decision 0026); their answers still carry
     # the hardening headers.
     app.doors = IngestDoors(partial(FastAPI.__call__, app), hardening=Hardening(app, csp=csp).headers)
     app.state.token_keys = TokenKeys.from_settings(settings)

@@ -1,4 +1,4 @@
-"""The two ingest doors served ahead of the app's router and middleware (decision 0025).
+"""The two ingest doors served ahead of the app's router and middleware (decision 0026).
 
 Traccar's JSON forwarding and OwnTracks' HTTP mode send one position per request, so what a
 request costs *is* what a position costs. Through FastAPI a request paid routing against

@@ -1,6 +1,6 @@
 """/ingest/traccar and /ingest/owntracks: thin — authenticate the token, hand the body to
 the ingest pipeline, answer after the commit (docs/trackers.md). In the app, POSTs to both
-are answered by `lean.IngestDoors` before routing (decision 0025); these routes document the
+are answered by `lean.IngestDoors` before routing (decision 0026); these routes document the
 doors, carry their policy gate, and share its `receive_message`."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The trackers' lean HTTP door (api/trackers/lean.py, decision 0025): ``POST
+"""The trackers' lean HTTP door (api/trackers/lean.py, decision 0026): ``POST
 /api/v1/ingest/traccar|owntracks`` answered ahead of the app's router and middleware, with
 every refusal and guarantee of the routed door. Real PostgreSQL, the real app; the last test
 through a real uvicorn server on a loopback port with keep-alive, as Traccar connects.
