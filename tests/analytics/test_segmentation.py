@@ -55,7 +55,9 @@ def test_a_multipath_jump_is_replaced_and_does_not_add_distance(build):
     track = build_track(build.fixes(x, y), build.frame)  # no reported speed: positions matter
     assert np.flatnonzero(track.outlier).tolist() == [30]
     assert abs(track.y[30]) < 0.01
-    assert track.per_track_sum(track.travelled_m)[0] == pytest.approx(59 * 8.0, abs=0.05)
+    # From positions the moving steps are shrunk by the slope noise expected at the assumed 10 m
+    # accuracy (SegmentationParams.step_debias, decision 0025): −0.4 % on these noise-free fixes.
+    assert track.per_track_sum(track.travelled_m)[0] == pytest.approx(59 * 8.0, rel=0.005)
 
 
 def test_a_u_turn_is_not_an_outlier(build):
@@ -78,7 +80,10 @@ def test_distance_across_the_antimeridian_and_near_the_pole(build, lon0, lat0):
         if abs(lon0) > 179:  # the run really crosses the antimeridian
             assert fixes.lon.min() < -179.99 and fixes.lon.max() > 179.99
         track = build_track(fixes)  # frame found from the data
-        assert track.per_track_sum(track.travelled_m)[0] == pytest.approx(expected, rel=1e-4)
+        # Speed unknown: the fitted steps are shrunk by the slope noise expected at the assumed
+        # 10 m accuracy (step_debias, decision 0025), −0.2 % on noise-free fixes.
+        rel = 1e-4 if speed is not None else 0.005
+        assert track.per_track_sum(track.travelled_m)[0] == pytest.approx(expected, rel=rel)
 
 
 def test_unsorted_fixes_are_refused(build):
