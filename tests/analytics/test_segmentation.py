@@ -56,7 +56,7 @@ def test_a_multipath_jump_is_replaced_and_does_not_add_distance(build):
     assert np.flatnonzero(track.outlier).tolist() == [30]
     assert abs(track.y[30]) < 0.01
     # From positions the moving steps are shrunk by the slope noise expected at the assumed 10 m
-    # accuracy (SegmentationParams.step_debias, decision 0026): −0.4 % on these noise-free fixes.
+    # accuracy (SegmentationParams.step_debias, decision 0027): −0.4 % on these noise-free fixes.
     assert track.per_track_sum(track.travelled_m)[0] == pytest.approx(59 * 8.0, rel=0.005)
 
 
@@ -81,7 +81,7 @@ def test_distance_across_the_antimeridian_and_near_the_pole(build, lon0, lat0):
             assert fixes.lon.min() < -179.99 and fixes.lon.max() > 179.99
         track = build_track(fixes)  # frame found from the data
         # Speed unknown: the fitted steps are shrunk by the slope noise expected at the assumed
-        # 10 m accuracy (step_debias, decision 0026), −0.2 % on noise-free fixes.
+        # 10 m accuracy (step_debias, decision 0027), −0.2 % on noise-free fixes.
         rel = 1e-4 if speed is not None else 0.005
         assert track.per_track_sum(track.travelled_m)[0] == pytest.approx(expected, rel=rel)
 
