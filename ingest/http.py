@@ -54,7 +54,8 @@ from fleetpilot.ingest.registry import Registry
 from fleetpilot.ingest.validate import Validator
 from fleetpilot.ingest.write import BatchWriter, WriteResult, prepare_connection
 
-POOL_SIZE = 4  # the writer, token lookups, binding and registry reads
+WRITERS = 3  # group commits in flight per API process (the API's HttpIngest; tests choose)
+POOL_SIZE = WRITERS + 2  # the writers, token lookups, binding and registry reads
 TOKEN_ROW_S = 30.0  # a token's row (digest, dialect, device) is read again after this long
 # What makes the request a 503 (Traccar retries) instead of a 500. InternalClientError: the
 # server ended the session mid-operation (dblink.RETRYABLE says when; seen here when a
@@ -83,19 +84,26 @@ class TokensRevoked(Exception):
 
 
 class GroupCommit:
-    """Batches joined by concurrent requests, written one transaction at a time."""
+    """Batches joined by concurrent requests, written up to `writers` transactions at a time.
+
+    With one writer, every request that arrives during a write joins the next batch. A commit
+    takes tens of milliseconds on a busy database whatever the batch holds, so one writer
+    caps a process at (requests in flight) / (commit time): more writers overlap the commits;
+    a request still waits for its own batch's commit only."""
 
     def __init__(
         self,
         write: Callable[[Batch, set[str]], Awaitable[WriteResult]],
         failed: Callable[[Batch], None],
+        writers: int = 1,
     ):
         self._write = write
         self._failed = failed
+        self._writers = writers
         self._open = Batch()
         # (the request's own batch, its future, its token id) per request in the open batch
         self._parts: list[tuple[Batch, asyncio.Future, str | None]] = []
-        self._task: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
 
     def join(self, own: Batch, token_id: str | None = None) -> asyncio.Future:
         """Add `own` to the open batch; the future resolves with the WriteResult of the
@@ -105,8 +113,10 @@ class GroupCommit:
         self._open.merge(own)
         done = loop.create_future()
         self._parts.append((own, done, token_id))
-        if self._task is None:
-            self._task = loop.create_task(self._run())
+        if len(self._tasks) < self._writers:  # every writer is busy writing: one more
+            task = loop.create_task(self._run())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return done
 
     async def _run(self) -> None:
@@ -133,7 +143,7 @@ class GroupCommit:
                     if not future.done():  # a client that hung up has a cancelled future
                         future.set_result(result)
         finally:
-            self._task = None
+            self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     def _requeue(self, parts: list, revoked: TokensRevoked) -> None:
         """Refuse the revoked tokens' requests (nothing of theirs stored); the others go first
@@ -152,9 +162,10 @@ class GroupCommit:
         self._open, self._parts = kept, again + self._parts
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class TokenLookups:
@@ -198,7 +209,7 @@ class TokenLookups:
 
 
 class HttpIngest:
-    def __init__(self, database_url: str, city: str, *, max_future_s: float = 300.0):
+    def __init__(self, database_url: str, city: str, *, max_future_s: float = 300.0, writers: int = 1):
         self.database_url = database_url
         self.city = city
         self.metrics = IngestMetrics()
@@ -208,7 +219,7 @@ class HttpIngest:
             city, Validator(max_future_ms=int(max_future_s * 1000)), self.registry, self, self.metrics
         )
         self.writer = BatchWriter()
-        self.commits = GroupCommit(self._write, self._failed)
+        self.commits = GroupCommit(self._write, self._failed, writers)
         self.tokens = TokenLookups(self.run)
         # token id -> (its row as read, monotonic time read); revocation is checked per write
         self._token_rows: dict[str, tuple[dict, float]] = {}

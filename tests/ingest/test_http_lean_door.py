@@ -295,3 +295,72 @@ def test_a_token_revoked_while_its_request_waits_stores_nothing_and_spares_the_o
     rows = sql(db_url, "SELECT vehicle_id, count(*) AS n FROM fixes GROUP BY vehicle_id ORDER BY vehicle_id")
     assert [(r["vehicle_id"], r["n"]) for r in rows] == [("truck-2", 1), ("truck-3", 3)]
     assert _count(db_url, "rejects") == 0
+
+
+@pytest.mark.integration
+def test_several_group_commits_overlap_and_each_answer_follows_its_own(db_url, city):
+    """With writers=2, a second request is written while the first batch's commit is held;
+    requests arriving while both writers are busy share the next transaction; none is
+    answered before the commit that carried it (the API's HttpIngest uses http.WRITERS)."""
+    from fleetpilot.ingest.http import HttpIngest
+
+    start = _fleet(db_url, city)
+    _, token = _issue(db_url, "traccar")
+    app = _app(db_url, city)
+    ingest = app.state.trackers = HttpIngest(db_url, city, writers=2)
+    real_write = ingest.writer.write
+    release = asyncio.Event()
+    batches: list[int] = []
+    committed: list[float] = []
+
+    async def write(conn, batch):
+        index = len(batches)
+        batches.append(len(batch.messages))
+        committed.append(float("inf"))
+        if index < 2:
+            await release.wait()
+        result = await real_write(conn, batch)
+        committed[index] = time.monotonic()
+        return result
+
+    ingest.writer.write = write
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    async def scenario():
+        transport = httpx.ASGITransport(app=app)
+        answered: list[tuple[int, float]] = []
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://door") as client:
+
+                async def post(i):
+                    body = orjson.dumps(traccar_position_data(UNIQUE_ID, traccar_position(start + i * 1000, LAT, LON)))
+                    answer = await client.post(TRACCAR, content=body, headers=headers)
+                    answered.append((answer.status_code, time.monotonic()))
+
+                first = [asyncio.create_task(post(0))]
+                for _ in range(3000):
+                    if len(batches) == 1:
+                        break
+                    await asyncio.sleep(0.01)
+                first.append(asyncio.create_task(post(1)))
+                for _ in range(3000):
+                    if len(batches) == 2:
+                        break
+                    await asyncio.sleep(0.01)
+                rest = [asyncio.create_task(post(i)) for i in range(2, 12)]
+                for _ in range(3000):
+                    if len(ingest.commits._parts) == 10:
+                        break
+                    await asyncio.sleep(0.01)
+                assert len(batches) == 2 and not answered  # two transactions held, nobody answered
+                release.set()
+                await asyncio.gather(*first, *rest)
+        finally:
+            await ingest.close()
+        return answered
+
+    answered = run(scenario())
+    assert batches == [1, 1, 10]
+    assert all(status == 200 for status, _ in answered)
+    assert min(at for _, at in answered) >= min(committed[:2])
+    assert _count(db_url, "fixes") == 12
