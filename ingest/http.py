@@ -12,9 +12,10 @@ the door *group-commits*:
 * each request runs the pipeline into a batch of its own (it may wait on the database there,
   for a binding or a shift window), then joins the one shared open batch of this process in
   a step with no await (`Batch.merge`), and waits for that batch's commit;
-* one writer task writes the open batch whenever it is not already writing one, so the
-  requests that arrive during a write share the next transaction: one request alone waits
-  for its own commit only; under load a batch holds everything that arrived meanwhile;
+* a writer task writes the open batch whenever fewer than `writers` (the API: WRITERS) are
+  writing, so the requests that arrive while all are busy share the next transaction: one
+  request alone waits for its own commit only; under load a batch holds everything that
+  arrived meanwhile;
 * when the commit succeeds every request of the batch is answered (2xx only now); when it
   fails every one of them is answered 503 (Traccar's PositionForwardingHandler retries a
   non-2xx answer, forward.retry.*) and the stage forgets their keys, so a retry is a first
