@@ -344,6 +344,33 @@ async def _change_released(conn, world) -> None:
         w1,
         w2,
     )
+    # ... and one more shift in it, a copy of its first one a day later (the versions' counts of
+    # shifts driven see it).
+    first = await conn.fetchval(
+        "SELECT shift_id FROM shift_metrics WHERE route_id = 'r-north' AND day >= $1 AND day < $2 ORDER BY day LIMIT 1",
+        w1,
+        w2,
+    )
+    copy = f"{first}-control"
+    await conn.execute(
+        "INSERT INTO shifts (shift_id, vehicle_id, route_id, route_version, starts_at, ends_at) "
+        "SELECT $2, vehicle_id, route_id, route_version, starts_at + interval '1 day', ends_at + interval '1 day' "
+        "FROM shifts WHERE shift_id = $1",
+        first,
+        copy,
+    )
+    await conn.execute(
+        "INSERT INTO shift_crew (shift_id, person_id, crew_role) SELECT $2, person_id, crew_role FROM shift_crew "
+        "WHERE shift_id = $1",
+        first,
+        copy,
+    )
+    await conn.execute(
+        "CREATE TEMP TABLE control_copy AS SELECT * FROM shift_metrics WHERE shift_id = $1".replace("$1", f"'{first}'")
+    )
+    await conn.execute("UPDATE control_copy SET shift_id = $1, day = day + 1", copy)
+    await conn.execute("INSERT INTO shift_metrics SELECT * FROM control_copy")
+    await conn.execute("DROP TABLE control_copy")
 
 
 CHANGES = {"base": None, "hidden": _hide_changes, "without": _remove_hidden, "control": _change_released}
