@@ -149,6 +149,10 @@ PICK_MAP = """() => {
 }"""
 
 
+# The plan map when no redraw is under way (the page marks it aria-busy while drawing).
+IDLE_MAP = "#plan-map:not([aria-busy])"
+
+
 def _is_prediction(response) -> bool:
     return response.request.method == "POST" and response.url.endswith("/routes/predict")
 
@@ -169,6 +173,7 @@ def test_picking_the_next_streets_on_the_map_reorders_the_route_and_refreshes_th
     supervisor.wait_for_selector('#pick[aria-pressed="true"]')
     supervisor.wait_for_function(PICK_MAP)
     supervisor.locator("#plan-map").scroll_into_view_if_needed()
+    supervisor.wait_for_selector(IDLE_MAP, state="attached")
     arrows = {a["id"]: a for a in supervisor.evaluate(ARROWS) if a["clear"]}
     # Three streets from the middle and end of the route, picked out of their order.
     clear = [s for s in before if s in arrows and s in service]
@@ -178,6 +183,10 @@ def test_picking_the_next_streets_on_the_map_reorders_the_route_and_refreshes_th
     for n, segment in enumerate(picks, start=1):
         at = next(a for a in supervisor.evaluate(ARROWS) if a["id"] == segment)
         assert (at["x"], at["y"]) == (arrows[segment]["x"], arrows[segment]["y"]), "the map stays put between picks"
+        supervisor.wait_for_selector(IDLE_MAP, state="attached")  # drawn: a click meets the points
+        # Plotly reads a second click within its doubleClickDelay (300 ms) of the first as a
+        # double click (zoom reset), not a click: a person's picks are further apart than that.
+        supervisor.wait_for_timeout(400)
         with supervisor.expect_response(_is_prediction) as predicted:
             supervisor.mouse.click(at["x"], at["y"])
         assert predicted.value.ok, "every pick refreshes the prediction"

@@ -463,9 +463,18 @@ startPage("plans", async () => {
     $("prediction-status").textContent = `Predicted for ${what} in ${fmt.number((performance.now() - began) / 1000, 2)} s, from the routes' shifts of ${answer.period_start} to ${last}.`;
     $("assumptions").innerHTML = answer.assumptions.map((a) => `<li>${fmt.esc(a)}</li>`).join("");
   };
+  // The map is busy while it is redrawn (a click then may meet no point): said to assistive
+  // technology and to the browser tests, which click only when it is not.
+  let drawing = 0;
   const redraw = async (focusSelector) => {
     renderLists(editor, focusSelector);
-    await Promise.all([drawPlanMap(editor), predict()]);
+    $("plan-map").setAttribute("aria-busy", "true");
+    drawing += 1;
+    try {
+      await Promise.all([drawPlanMap(editor), predict()]);
+    } finally {
+      if (--drawing === 0) $("plan-map").removeAttribute("aria-busy");
+    }
   };
   $("effective-from").min = $("effective-from").value = fmt.today();
   const show = async () => {
