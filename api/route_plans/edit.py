@@ -10,7 +10,7 @@ k shifts and k drivers, the cells the efficiency answers release) and runs the p
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import asyncpg
 import numpy as np
@@ -48,6 +48,8 @@ FROM route_segments rs
 WHERE NOT EXISTS (SELECT 1 FROM street_segments st WHERE st.segment_id = rs.segment_id)
 ORDER BY rs.segment_id, rs.version DESC
 """
+# Forbidden turns (migration 0035): from segment, via node, to segment.
+TURN_RESTRICTIONS = "SELECT from_segment_id, via_lon, via_lat, to_segment_id FROM street_turn_restrictions"
 DEPOT = "SELECT geometry FROM facilities WHERE facility_type = 'depot' ORDER BY facility_id LIMIT 1"
 CURRENT_PLANS = """
 SELECT r.route_id,
@@ -80,10 +82,10 @@ SELECT s.* FROM s JOIN cells USING (route_id, week) WHERE cells.released ORDER B
 """
 SOLVER = (
     "arc local search (reversal, Or-opt, iterated), started from the plan, turn-aware: U-turns and left turns "
-    "penalised (decision 0020)"
+    "penalised, restricted turns never taken (decisions 0020, 0030)"
 )
-# Turn costs of "Improve sequence" (analytics.whatif.turns). The street layer carries no turn
-# restrictions yet (the OSM import does not read restriction relations), so none are forbidden.
+# Turn costs of "Improve sequence" (analytics.whatif.turns); the city's restricted turns are added
+# per street graph (``Streets.turns``).
 TURNS = TurnRules()
 ASSUMPTIONS = [
     "figures are per shift, the mean over the route's released shifts in the period, with a 90 % interval "
@@ -91,7 +93,8 @@ ASSUMPTIONS = [
     "a changed plan shifts each shift by: service metres × the route's own collection seconds per metre; "
     "modelled deadhead metres (depot → segments → depot on the street network, one-way streets forwards) "
     "at the route's own deadhead speed; facility trips in proportion to stops × the route's time per trip",
-    "turn restrictions, traffic and bin volumes per street are not modelled",
+    "the modelled deadhead takes no turn costs or restrictions (Improve sequence's proposal does); traffic and "
+    "bin volumes per street are not modelled",
 ]
 
 
@@ -100,6 +103,7 @@ class Streets:
     graph: StreetGraph
     index: dict[str, int]
     depot: int | None  # node nearest the depot's centroid
+    turns: TurnRules = TURNS  # with the city's forbidden turns
 
 
 _kept: dict[tuple, Streets] = {}
@@ -110,7 +114,25 @@ def _centroid(geometry: dict) -> tuple[float, float]:
     return float(ring[:, 0].mean()), float(ring[:, 1].mean())
 
 
-def _build(rows: list, depot: dict | None) -> Streets:
+def _restricted(graph: StreetGraph, frame: LocalFrame, turns: list) -> frozenset[tuple[int, int, int]]:
+    """(from segment, via node, to segment) indexes: the via is the two segments' shared end nearest
+    the stored via point (the end points are matched to 1 cm, as the via was at import)."""
+    index = graph.index()
+    out = set()
+    for r in turns:
+        f, t = index.get(r["from_segment_id"]), index.get(r["to_segment_id"])
+        if f is None or t is None:
+            continue
+        shared = {int(graph.start[f]), int(graph.end[f])} & {int(graph.start[t]), int(graph.end[t])}
+        if not shared:
+            continue
+        x, y = (float(v[0]) for v in frame.to_xy(np.array([r["via_lon"]]), np.array([r["via_lat"]])))
+        via = min(shared, key=lambda n: (graph.node_x[n] - x) ** 2 + (graph.node_y[n] - y) ** 2)
+        out.add((f, via, t))
+    return frozenset(out)
+
+
+def _build(rows: list, depot: dict | None, turns: list) -> Streets:
     lines = [r["geometry"]["coordinates"] for r in rows]
     lonlat = np.concatenate([np.asarray(line)[:, :2] for line in lines])
     frame = LocalFrame.around(lonlat[:, 0], lonlat[:, 1])
@@ -119,7 +141,8 @@ def _build(rows: list, depot: dict | None) -> Streets:
     if depot is not None:
         x, y = frame.to_xy(*(np.array([v]) for v in _centroid(depot)))
         node = graph.nearest_node(float(x[0]), float(y[0]))
-    return Streets(graph, graph.index(), node)
+    rules = replace(TURNS, restricted=_restricted(graph, frame, turns))
+    return Streets(graph, graph.index(), node, rules)
 
 
 async def streets(conn: asyncpg.Connection) -> Streets:
@@ -130,9 +153,10 @@ async def streets(conn: asyncpg.Connection) -> Streets:
         state = tuple(await conn.fetchrow(STATE))
         rows = [*await conn.fetch(STREETS), *await conn.fetch(PLANNED_ONLY)]
         depot = await conn.fetchval(DEPOT)
+        turns = await conn.fetch(TURN_RESTRICTIONS)
     if not rows:
         raise invalid(("body",), "the city has no street segments yet (import the city first)")
-    built = await asyncio.to_thread(_build, rows, depot)
+    built = await asyncio.to_thread(_build, rows, depot, turns)
     _kept.clear()
     _kept[state] = built
     return built
@@ -255,7 +279,9 @@ async def improve(conn: asyncpg.Connection, route_id: str, body: ImproveAsk) -> 
     segments = _segments(net, body.segments, ("body", "segments"))
     now = np.array([net.index[s] for s in now_ids if s in net.index], dtype=np.int64)
     depot = _depot(net, now if len(now) else segments)
-    steps, before, after = await asyncio.to_thread(plan_edit.sequence, net.graph, segments, depot, body.seconds, TURNS)
+    steps, before, after = await asyncio.to_thread(
+        plan_edit.sequence, net.graph, segments, depot, body.seconds, net.turns
+    )
     ids = net.graph.segment_ids
     return Proposal(
         route_id=route_id,

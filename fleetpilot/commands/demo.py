@@ -257,10 +257,17 @@ async def _import_streets(conn, path: Path) -> None:
     """import-streets, keeping what the database holds besides (the simulator's access roads)."""
     from fleetpilot.streets.network import split
     from fleetpilot.streets.read import read_lines
+    from fleetpilot.streets.restrictions import file_turns
     from fleetpilot.streets.store import store_streets
 
-    report = await store_streets(conn, split(read_lines(path)), keep_missing=True)
-    print(f"  imported: {report.added} added, {report.changed} changed, {report.unchanged} unchanged", flush=True)
+    segments = split(read_lines(path))
+    turns = file_turns(path, segments).turns
+    report = await store_streets(conn, segments, keep_missing=True, turns=turns)
+    print(
+        f"  imported: {report.added} added, {report.changed} changed, {report.unchanged} unchanged, "
+        f"{report.turn_restrictions} forbidden turns",
+        flush=True,
+    )
 
 
 async def _import_plan(

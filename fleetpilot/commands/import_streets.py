@@ -12,11 +12,12 @@ from fleetpilot.db.connect import connect, resolve_database_url
 from fleetpilot.settings import Settings
 from fleetpilot.streets.network import DEFAULT_SPEED_KMH, layer_geojson, parse_maxspeed, split
 from fleetpilot.streets.read import read_lines
+from fleetpilot.streets.restrictions import file_turns
 from fleetpilot.streets.store import store_streets
 
 HELP = (
     "import a street network from an OSM extract (.osm.pbf) or GIS centre lines (GeoJSON, GeoPackage, "
-    "Shapefile): segments split at intersections; re-importing is idempotent; plans on changed streets are reported"
+    "Shapefile): segments split at intersections, OSM turn restrictions as forbidden turns; re-importing is idempotent; plans on changed streets are reported"
 )
 
 
@@ -37,10 +38,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     lines = read_lines(args.file)
     segments = split(lines)
     from_file = sum(parse_maxspeed(ln.maxspeed) is not None for ln in lines if ln.road_class in DEFAULT_SPEED_KMH)
-    report = asyncio.run(_store(resolve_database_url(settings), segments, from_file, args.keep_missing))
+    turns = file_turns(args.file, segments)
+    report = asyncio.run(_store(resolve_database_url(settings), segments, from_file, args.keep_missing, turns.turns))
     if args.geojson:
         args.geojson.write_text(json.dumps(layer_geojson(segments)))
-    print(json.dumps({"file": str(args.file), "lines_read": len(lines), **asdict(report)}, indent=2))
+    restrictions = {"restriction_relations": turns.relations, "restrictions_skipped": turns.skipped}
+    print(json.dumps({"file": str(args.file), "lines_read": len(lines), **asdict(report), **restrictions}, indent=2))
     if report.plans_to_review:
         print(
             f"{len(report.plans_to_review)} current route plan(s) use changed or removed segments: review them "
@@ -49,9 +52,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _store(url: str, segments, from_file: int, keep_missing: bool):
+async def _store(url: str, segments, from_file: int, keep_missing: bool, turns):
     conn = await connect(url)
     try:
-        return await store_streets(conn, segments, from_file, keep_missing)
+        return await store_streets(conn, segments, from_file, keep_missing, turns)
     finally:
         await conn.close()

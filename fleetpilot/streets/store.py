@@ -16,6 +16,7 @@ import asyncpg
 
 from fleetpilot.db.importer import UPSERT_STREET, init_codecs
 from fleetpilot.streets.network import Segment, lengths_m
+from fleetpilot.streets.restrictions import Turn
 
 EXISTING = "SELECT segment_id, name, road_class, speed_limit_kmh, one_way, geometry FROM street_segments"
 # Current plans' segments among $1 (changed or removed ids).
@@ -24,6 +25,17 @@ SELECT rs.route_id, array_agg(DISTINCT rs.segment_id ORDER BY rs.segment_id) AS 
 FROM routes r JOIN route_segments rs ON rs.route_id = r.route_id AND rs.version = r.current_version
 WHERE rs.segment_id = ANY($1::text[])
 GROUP BY rs.route_id ORDER BY rs.route_id
+"""
+TURNS = "SELECT from_segment_id, via_lon, via_lat, to_segment_id, restriction, source FROM street_turn_restrictions"
+UPSERT_TURN = """
+INSERT INTO street_turn_restrictions (from_segment_id, via_lon, via_lat, to_segment_id, restriction, source)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (from_segment_id, via_lon, via_lat, to_segment_id) DO UPDATE
+SET restriction = EXCLUDED.restriction, source = EXCLUDED.source
+"""
+DELETE_TURN = """
+DELETE FROM street_turn_restrictions
+WHERE from_segment_id = $1 AND via_lon = $2 AND via_lat = $3 AND to_segment_id = $4
 """
 
 
@@ -39,6 +51,9 @@ class StreetsReport:
     lines_with_maxspeed: int = 0  # input lines whose limit came from the file (the rest: class defaults)
     one_way: int = 0
     plans_to_review: dict[str, list[str]] = field(default_factory=dict)  # route -> changed/removed segments
+    turn_restrictions: int | None = None  # forbidden turns the file gives (None: not read, left as stored)
+    turns_added: int = 0
+    turns_removed: int = 0
 
 
 def _row(s: Segment) -> tuple:
@@ -57,9 +72,15 @@ def _same(stored: asyncpg.Record, row: tuple) -> bool:
 
 
 async def store_streets(
-    conn: asyncpg.Connection, segments: list[Segment], from_maxspeed: int = 0, keep_missing: bool = False
+    conn: asyncpg.Connection,
+    segments: list[Segment],
+    from_maxspeed: int = 0,
+    keep_missing: bool = False,
+    turns: list[Turn] | None = None,
 ) -> StreetsReport:
-    """Make street_segments hold `segments` (and, with keep_missing, whatever else it held)."""
+    """Make street_segments hold `segments` (and, with keep_missing, whatever else it held), and
+    street_turn_restrictions hold `turns` likewise (None: the restrictions are left as they are,
+    but for those on removed segments)."""
     await init_codecs(conn)
     rows = [_row(s) for s in segments]
     report = StreetsReport(
@@ -82,9 +103,32 @@ async def store_streets(
             await conn.executemany(UPSERT_STREET, write)
         if removed:
             await conn.execute("DELETE FROM street_segments WHERE segment_id = ANY($1::text[])", removed)
+        if turns is not None:
+            await _store_turns(conn, turns, keep_missing, report)
         touched = removed + [row[0] for row in write if row[0] in existing]
         if touched:
             report.plans_to_review = {
                 r["route_id"]: list(r["segments"]) for r in await conn.fetch(PLANS_TOUCHED, touched)
             }
     return report
+
+
+def _turn_row(t: Turn | asyncpg.Record) -> tuple:
+    if isinstance(t, Turn):
+        return (t.from_segment_id, t.via_lon, t.via_lat, t.to_segment_id, t.restriction, t.source)
+    return tuple(t)
+
+
+async def _store_turns(conn: asyncpg.Connection, turns: list[Turn], keep_missing: bool, report: StreetsReport) -> None:
+    """Only the differences are written, so an unchanged file leaves the city's version alone."""
+    new = {row[:4]: row for row in map(_turn_row, turns)}
+    old = {row[:4]: row for row in map(_turn_row, await conn.fetch(TURNS))}
+    gone = [] if keep_missing else [key for key in old if key not in new]
+    write = [row for key, row in new.items() if old.get(key) != row]
+    if gone:
+        await conn.executemany(DELETE_TURN, gone)
+    if write:
+        await conn.executemany(UPSERT_TURN, write)
+    report.turn_restrictions = len(new)
+    report.turns_added = sum(row[:4] not in old for row in write)
+    report.turns_removed = len(gone)
