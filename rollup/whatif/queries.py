@@ -93,9 +93,9 @@ FINGERPRINT = """
 SELECT count(*) AS shifts, count(p.shift_id) AS prepared, coalesce(max(p.prepared_at)::text, '') AS last_prepared,
        coalesce(sum(p.legs), 0) AS legs,
        (SELECT coalesce(max(created_at)::text, '') FROM route_versions) AS plans,
-       (SELECT count(*) FROM street_segments) AS streets,
-       (SELECT coalesce(md5(string_agg(facility_id || geometry::text, ',' ORDER BY facility_id)), '') FROM facilities)
-           AS facilities,
+       -- Streets and facilities: their version (one meta row the writers' triggers bump, 0008)
+       -- sees an edit of a speed limit, which a count of the segments did not, and reads no heap.
+       (SELECT coalesce(value, '') FROM fleetpilot_meta WHERE key = 'city_version') AS city,
        -- Shifts and crews decide which (unit, week) cells are released: a change withdraws answers.
        coalesce(md5(string_agg(s.shift_id || '|' || coalesce(s.route_id, '') || '|' || s.ends_at::text, ','
                                ORDER BY s.shift_id)), '') AS shift_keys,

@@ -81,6 +81,21 @@ def test_asking_twice_returns_the_stored_answer_and_new_data_a_new_one(prepared)
     assert run(_with(url, lambda c: service.get(c, first.result_id))).answer == first.answer
 
 
+def test_an_edited_street_makes_a_new_answer(prepared):
+    """An answer depends on the network's speeds: editing a speed limit keeps the number of
+    segments, which is all the fingerprint once looked at, so the old answer was served again."""
+    url, _ = prepared
+    ask = lambda c: service.answer(c, "question", "turnaround_by_facility", {}, *PERIOD, K)  # noqa: E731
+    before = run(_with(url, ask))
+    edit = "UPDATE street_segments SET speed_limit_kmh = speed_limit_kmh + $1 WHERE segment_id = (SELECT min(segment_id) FROM street_segments)"
+    run(_with(url, lambda c: c.execute(edit, 10)))
+    try:
+        after = run(_with(url, ask))
+        assert not after.cached and after.result_id != before.result_id
+    finally:
+        run(_with(url, lambda c: c.execute(edit, -10)))
+
+
 def test_bad_requests_are_refused_with_a_reason(prepared):
     url, _ = prepared
     for kind, name, params, match in (
