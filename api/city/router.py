@@ -1,4 +1,4 @@
-"""/city: the base map layer (streets and facilities) for every signed-in role."""
+"""/city: the base map layer (streets, facilities, turn restrictions) for every signed-in role."""
 
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 async def city(
     _: Allowed(Capability.SIGNED_IN), conn: Conn, if_none_match: Annotated[str | None, Header()] = None
 ) -> Response:
-    """Street segments (LineStrings) and facilities (Polygons): not personal data. Carries an
+    """Street segments (LineStrings), facilities (Polygons) and turn restrictions (Points at the via
+    node, ``kind: turn_restriction``): not personal data. Carries an
     ETag; send it back in If-None-Match for a 304 while the city is unchanged."""
     layer = await service.city_layer(conn)
     headers = {"ETag": layer.etag, "Cache-Control": CACHE_CONTROL}

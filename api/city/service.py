@@ -1,4 +1,4 @@
-"""Streets and facilities as one GeoJSON layer for the maps, with a strong validator.
+"""Streets, facilities and turn restrictions as one GeoJSON layer for the maps, with a strong validator.
 
 The layer changes only when the city is imported (migration 0008 stores a version with each
 write to street_segments or facilities), so each process keeps the bytes of the current
@@ -16,10 +16,19 @@ from typing import Any
 import asyncpg
 import orjson
 
-from fleetpilot.api.geojson import collection, feature
+from fleetpilot.api.geojson import collection, feature, point
 
 STREETS = """
 SELECT segment_id, name, road_class, speed_limit_kmh, one_way, geometry FROM street_segments ORDER BY segment_id
+"""
+# One marker per restriction relation and via node (migration 0035 keeps its forbidden turns).
+TURN_RESTRICTIONS = """
+SELECT source, restriction, via_lon, via_lat,
+       array_agg(DISTINCT from_segment_id ORDER BY from_segment_id) AS from_segment_ids,
+       array_agg(DISTINCT to_segment_id ORDER BY to_segment_id) AS to_segment_ids
+FROM street_turn_restrictions
+GROUP BY source, restriction, via_lon, via_lat
+ORDER BY source, via_lon, via_lat
 """
 FACILITIES = "SELECT facility_id, facility_type, name, geometry FROM facilities ORDER BY facility_id"
 # The layer's identity: database (a process may be pointed at another one) and version.
@@ -46,14 +55,14 @@ async def city_layer(conn: asyncpg.Connection) -> CityLayer:
     # Version and rows from one snapshot: the bytes kept are exactly those of that version.
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         state = tuple(await conn.fetchrow(STATE))
-        layer = _layer(await conn.fetch(STREETS), await conn.fetch(FACILITIES))
+        layer = _layer(await conn.fetch(STREETS), await conn.fetch(FACILITIES), await conn.fetch(TURN_RESTRICTIONS))
     if state[2] is not None:  # without migration 0008 nothing is kept (no version to check)
         _kept.clear()
         _kept[state] = layer
     return layer
 
 
-def _layer(streets: list[asyncpg.Record], facilities: list[asyncpg.Record]) -> CityLayer:
+def _layer(streets: list[asyncpg.Record], facilities: list[asyncpg.Record], turns: list[asyncpg.Record]) -> CityLayer:
     features: list[dict[str, Any]] = [
         feature(
             r["geometry"],
@@ -75,6 +84,18 @@ def _layer(streets: list[asyncpg.Record], facilities: list[asyncpg.Record]) -> C
             name=r["name"],
         )
         for r in facilities
+    ]
+    # Points at the via node; ``forbidden_to`` are the segments a truck may not turn onto from ``from``.
+    features += [
+        feature(
+            point(r["via_lon"], r["via_lat"]),
+            kind="turn_restriction",
+            restriction=r["restriction"],
+            from_segment_ids=list(r["from_segment_ids"]),
+            forbidden_to=list(r["to_segment_ids"]),
+            source=r["source"],
+        )
+        for r in turns
     ]
     body = orjson.dumps(collection(features))
     return CityLayer(body, f'"{hashlib.sha256(body).hexdigest()[:32]}"')

@@ -121,3 +121,89 @@ def test_the_live_map_shows_the_facilities_at_the_citys_edge_whole(browser, hels
         assert facilities == {"whole": 3, "out": 1, "all": 4}, facilities
     finally:
         context.close()
+
+
+# The plan map's turn-restriction markers: the trace's points and the key's entry.
+TURN_BANS_JS = """() => {
+  const el = document.getElementById("plan-map");
+  const t = (el.data || []).find((d) => (d.name || "").startsWith("Turn restriction"));
+  const key = [...document.querySelectorAll(".map-key li")].map((li) => li.textContent);
+  return t ? { points: t.x.length, labels: t.customdata, hover: t.text, key } : { points: -1, key };
+}"""
+
+
+HOVER_ONE_JS = """() => {
+  const el = document.getElementById("plan-map");
+  const curve = el.data.findIndex((d) => (d.name || "").startsWith("Turn restriction"));
+  const labels = el.data[curve].customdata;
+  const point = Math.max(0, labels.findIndex((k) => k === "No left turn"));
+  window.Plotly.Fx.hover(el, [{ curveNumber: curve, pointNumber: point }]);
+}"""
+
+
+def _bbox_count(rows, turns) -> int:
+    xs = [c[0] for r in rows for c in r["geometry"]["coordinates"]]
+    ys = [c[1] for r in rows for c in r["geometry"]["coordinates"]]
+    x0, x1, y0, y1 = min(xs) - 0.001, max(xs) + 0.001, min(ys) - 0.0005, max(ys) + 0.0005
+    # One marker per relation and via node, as /city groups them.
+    return len({(t.source, t.via_lon, t.via_lat) for t in turns if x0 <= t.via_lon <= x1 and y0 <= t.via_lat <= y1})
+
+
+def test_the_plan_map_marks_the_turn_restrictions_near_the_route(browser, helsinki):
+    """The extract's restrictions (decision 0030) imported into the pilot's city: the plan editor
+    marks those near the route at their via node, named on hover, with an entry in the key."""
+    from fleetpilot.streets.restrictions import file_turns
+
+    path = helsinki_extract()
+    turns = file_turns(path, split(read_lines(path))).turns
+    assert len(turns) > 0
+
+    async def put():
+        import asyncpg
+
+        conn = await asyncpg.connect(helsinki.url)
+        try:
+            await conn.execute("DELETE FROM street_turn_restrictions")
+            await conn.executemany(
+                "INSERT INTO street_turn_restrictions VALUES ($1, $2, $3, $4, $5, $6)",
+                [(t.from_segment_id, t.via_lon, t.via_lat, t.to_segment_id, t.restriction, t.source) for t in turns],
+            )
+        finally:
+            await conn.close()
+
+    run_async(put())
+    routes = [r["route_id"] for r in helsinki.sql("SELECT route_id FROM routes ORDER BY route_id")]
+    near = {}
+    for route in routes:
+        rows = helsinki.sql(
+            "SELECT rs.geometry FROM route_segments rs JOIN routes r ON r.route_id = rs.route_id "
+            "AND rs.version = r.current_version WHERE r.route_id = $1",
+            route,
+        )
+        near[route] = _bbox_count([{"geometry": json.loads(r["geometry"])} for r in rows], turns)
+    route = max(near, key=near.get)
+    assert near[route] > 0, near
+    for width, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        context = context_for(browser, helsinki.base, helsinki.tokens["supervisor"], viewport)
+        page = context.new_page()
+        watch = Watch().attach(page)
+        try:
+            open_page(page, f"plans.html?route={route}")
+            page.wait_for_selector(f'.prediction[data-route="{route}"]')
+            page.wait_for_selector("#plan-map:not([aria-busy])")
+            page.wait_for_timeout(500)
+            shot = screenshot(page, f"helsinki-plan-turns-{width}")
+            # The map and its key alone, for people to look at, with one restriction's label shown.
+            page.locator("#plan-map").scroll_into_view_if_needed()
+            page.evaluate(HOVER_ONE_JS)
+            page.wait_for_timeout(300)
+            page.screenshot(path=str(shot.with_name(f"helsinki-plan-turns-map-{width}.png")))
+            found = page.evaluate(TURN_BANS_JS)
+            assert watch.problems() == [], watch.problems()
+            assert found["points"] >= near[route], (found, near[route], shot)  # at least those within the extent
+            assert any(label.startswith(("No ", "Only ")) for label in found["labels"]), found
+            assert all(" — never onto " in h for h in found["hover"]), found
+            assert any(k.startswith("Turn restriction") for k in found["key"]), found
+            assert horizontal_overflow(page) == 0
+        finally:
+            context.close()

@@ -33,6 +33,7 @@ const ENDPOINTS = {
 };
 const SELECTED = "#d35400";
 const ONE_WAY = "#8c2d19";
+const TURN_BAN = "#c0262d"; // a no-entry sign's red
 const PICKED = "#6a1b9a";
 const OTHER_ROUTE = "#b7c6dd";
 const SOLVER_SECONDS = 5; // decision 0020 measured the proposal at 5 s
@@ -117,6 +118,7 @@ class Editor {
     this.city = city;
     this.streets = new Map(city.features.filter((f) => f.properties.kind === "street").map((f) => [f.properties.segment_id, f]));
     this.oneWays = [...this.streets.values()].filter((f) => f.properties.one_way);
+    this.turnBans = city.features.filter((f) => f.properties.kind === "turn_restriction"); // decision 0030
     this.changed = new Set();
     this.selected = new Set(); // segment ids of the route being edited
     this.undone = [];
@@ -340,6 +342,37 @@ function pickedTrace(editor, plan) {
   };
 }
 
+/** "no_left_turn" → "No left turn". */
+function restrictionText(kind) {
+  const words = String(kind).replaceAll("_", " ");
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+/** Turn restrictions at the junctions of the route's streets: a marker at the via node, the turn on hover. */
+function turnBanTrace(editor, plan) {
+  // Near: on the route's streets, or within ~100 m of its extent.
+  const mine = new Set(plan.segments.map((f) => f.properties.segment_id));
+  const pts = plan.segments.flatMap((f) => f.geometry.coordinates);
+  const pad = 0.001;
+  const [x0, x1] = [Math.min(...pts.map((c) => c[0])) - pad, Math.max(...pts.map((c) => c[0])) + pad];
+  const [y0, y1] = [Math.min(...pts.map((c) => c[1])) - pad / 2, Math.max(...pts.map((c) => c[1])) + pad / 2];
+  const inside = ([x, y]) => x >= x0 && x <= x1 && y >= y0 && y <= y1;
+  const near = editor.turnBans.filter((f) => inside(f.geometry.coordinates)
+    || [...f.properties.from_segment_ids, ...f.properties.forbidden_to].some((id) => mine.has(id)));
+  const street = (id) => editor.streets.get(id)?.properties.name || id;
+  const names = (ids) => [...new Set(ids.map(street))].join(", ");
+  const rows = near.map((f) => ({
+    lon: f.geometry.coordinates[0], lat: f.geometry.coordinates[1], kind: restrictionText(f.properties.restriction),
+    text: `${restrictionText(f.properties.restriction)}: from ${names(f.properties.from_segment_ids)}`
+      + ` — never onto ${names(f.properties.forbidden_to)}`,
+  }));
+  // A circled x, like a prohibition sign; the turn itself on hover (a tap on a phone).
+  return {
+    ...pointTrace(rows, { name: "Turn restriction (hover: which turn; never planned)", colour: TURN_BAN, size: 12, symbol: "circle-x-open", line: { width: 2, color: TURN_BAN }, hover: (r) => r.text }),
+    customdata: rows.map((r) => r.kind),
+  };
+}
+
 async function drawPlanMap(editor) {
   const plan = editor.shown(editor.routeId);
   const others = [...editor.plans.keys()].filter((id) => id !== editor.routeId).flatMap((id) => editor.shown(id).segments);
@@ -362,6 +395,7 @@ async function drawPlanMap(editor) {
     arrowTrace(editor.oneWays, { name: "One-way street (arrow: the way it goes)", colour: ONE_WAY, size: 6 }),
     lineTrace(others, { name: "Other open routes", colour: OTHER_ROUTE, width: 3, hover: (f) => `${f.properties.route_id}: ${f.properties.segment_id}` }),
     ...route,
+    turnBanTrace(editor, plan),
     pickedTrace(editor, plan),
     arrows,
   ];
