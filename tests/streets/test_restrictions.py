@@ -11,6 +11,7 @@ from support import run
 
 from fleetpilot.analytics.whatif import plan_edit
 from fleetpilot.api.route_plans import edit
+from fleetpilot.api.route_plans.schemas import ImproveAsk
 from fleetpilot.streets.network import split
 from fleetpilot.streets.read import read_lines
 from fleetpilot.streets.restrictions import file_turns, read_restrictions
@@ -112,15 +113,24 @@ def test_stored_restrictions_keep_the_city_version_and_the_proposal_drives_round
             same = version == await conn.fetchval("SELECT value FROM fleetpilot_meta WHERE key = 'city_version'")
             stored = await conn.fetchval("SELECT count(*) FROM street_turn_restrictions")
             net = await edit.streets(conn)
+            # The plans page's door: a route of the east street and the north street, re-sequenced.
+            east, north = (next(s.segment_id for s in segments if _way_of(s.segment_id) == w) for w in (20, 22))
+            await conn.execute("INSERT INTO routes (route_id, name, current_version) VALUES ('r1', 'r1', 1)")
+            await conn.execute("INSERT INTO route_versions (route_id, version, created_by) VALUES ('r1', 1, 't')")
+            proposal = await edit.improve(conn, "r1", ImproveAsk(segments=[east, north], seconds=0.3))
             # A removed segment takes its restrictions with it; a GIS import (no turns) clears them.
             dropped = [s for s in segments if _way_of(s.segment_id) != 23]
             fewer = await store_streets(conn, dropped, turns=None)
             left = await conn.fetchval("SELECT count(*) FROM street_turn_restrictions")
-            return first, again, same, stored, net, fewer, left
+            return first, again, same, stored, net, fewer, left, proposal
         finally:
             await conn.close()
 
-    first, again, same, stored, net, fewer, left = run(body())
+    first, again, same, stored, net, fewer, left, proposal = run(body())
+    forbidden = {(t.from_segment_id, t.to_segment_id) for t in turns}
+    driven = [s.segment_id for s in proposal.steps]
+    assert not set(zip(driven, driven[1:])) & forbidden, driven
+    assert proposal.deadhead_km_after > 0.3  # round the block, then back to the start
     assert (first.turn_restrictions, first.turns_added, stored) == (4, 4, 4)
     assert (again.turns_added, again.turns_removed) == (0, 0) and same  # nothing written the second time
     assert fewer.removed == 1 and left == 1  # 23's three turns went with it
