@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .columns import ramp, runs, segment_reduce
-from .segmentation import Track
+from .segmentation import Track, trip_ids
 
 
 @dataclass(frozen=True)
@@ -37,9 +37,19 @@ class StopParams:
     # error_correlation_s: GPS error is correlated over 5–10 s, so a stretch of D seconds holds
     # about 1 + D / (2 × this) independent fixes · split_min_fixes: fixes on each side of a split.
     split_z: float = 4.0
+    split_z_positions: float = 3.5  # split_z in tracks whose unit never reports speed (phones)
     split_m: float = 12.0
     error_correlation_s: float = 5.0
     split_min_fixes: int = 3
+    # In tracks whose unit never reports speed, a piece shorter than turn_s that the truck leaves the way it came is a
+    # turning manoeuvre (a three-point turn backs and fills at ~1 m/s within a few metres), not a
+    # stop (``turnarounds``): turn_lag_s: the way in and out are read this long before and after
+    # the piece · turn_cos: the cosine of the angle between them is below this (−0.8: 143°) ·
+    # turn_leg_m: both legs are at least this long (beyond the fitted positions' noise).
+    turn_s: float = 40.0
+    turn_lag_s: float = 12.0
+    turn_cos: float = -0.8
+    turn_leg_m: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -124,7 +134,9 @@ def detect_stops(track: Track, params: StopParams = StopParams()) -> Stops:
     first, last = split_changes(track, first, last, params)
     first, last = _cut_drifting(track, first, last, params.radius_m, params.accuracy_radius)
     t = track.fixes.t
-    keep = (t[last] - t[first]) * 1e-3 >= params.min_dwell_s
+    dwell = (t[last] - t[first]) * 1e-3
+    keep = dwell >= params.min_dwell_s
+    keep[keep] = ~turnarounds(track, first[keep], last[keep], params)
     first, last = first[keep], last[keep]
     if len(first) == 0:
         return _empty()
@@ -164,6 +176,8 @@ def split_changes(
         return first, last
     keep_first, keep_last = first[~has_fit], last[~has_fit]
     a, b = first[has_fit], last[has_fit]
+    # A unit that never reports speed has only positions to show a move: a lower bar (0031).
+    z_of = np.where(_reports_speed(track), params.split_z, params.split_z_positions)
     fixes = track.fixes
     default = np.float32(track.params.default_accuracy_m)
     done_first, done_last = [keep_first], [keep_last]
@@ -203,7 +217,8 @@ def split_changes(
         shift2 = dx * dx + dy * dy
         stat = np.where(valid & (shift2 >= params.split_m**2), shift2 / var, 0.0)
         best = np.maximum.reduceat(stat, starts)
-        split = best > params.split_z**2
+        z = z_of[np.searchsorted(track.starts, a, side="right") - 1]
+        split = best > z**2
         at = np.flatnonzero((stat == best[seg]) & split[seg] & (stat > 0))
         at = at[np.unique(seg[at], return_index=True)[1]]  # the first maximum of each stretch
         cut = rows[at]
@@ -216,6 +231,54 @@ def split_changes(
     first, last = np.concatenate(done_first).astype(np.int64), np.concatenate(done_last).astype(np.int64)
     order = np.argsort(first)
     return first[order], last[order]
+
+
+def turnarounds(track: Track, first: np.ndarray, last: np.ndarray, params: StopParams) -> np.ndarray:
+    """Per piece: a turning manoeuvre, not a stop — its unit never reports speed, it lasts less than
+    ``turn_s``, and the truck leaves the way it came: the position ``turn_lag_s`` before the
+    piece, its mean position and the position ``turn_lag_s`` after it make an angle sharper
+    than arccos(``turn_cos``), both legs ``turn_leg_m`` or longer, all in the same trip.
+
+    A three-point turn backs and fills at ~1 m/s within a few metres for 15–30 s: a Doppler
+    unit reports the motion, but a phone's positions (σ ≈ 7 m, correlated over 5 s) cannot
+    show a back-and-forth of 6–12 m, so by the stay-point rule it is a stop. Its context can
+    be seen: the truck arrives from one side and leaves towards the same side (decision 0031)."""
+    n = len(first)
+    out = np.zeros(n, dtype=bool)
+    if n == 0:
+        return out
+    t = track.fixes.t
+    silent = ~_reports_speed(track)[np.searchsorted(track.starts, first, side="right") - 1]
+    short = silent & ((t[last] - t[first]) * 1e-3 < params.turn_s)
+    i = np.flatnonzero(short)
+    if len(i) == 0:
+        return out
+    f, la = first[i], last[i]
+    trip = trip_ids(track)
+    lag = np.int64(round(params.turn_lag_s * 1000))
+    key = trip * (1 << 44) + (t - t[0])  # trips are consecutive and in time order within each
+    before = np.searchsorted(key, key[f] - lag, side="right") - 1
+    after = np.searchsorted(key, key[la] + lag, side="left")
+    ok = (before >= 0) & (after < len(t))
+    before, after = np.clip(before, 0, len(t) - 1), np.clip(after, 0, len(t) - 1)
+    ok &= (trip[before] == trip[f]) & (trip[after] == trip[la])
+    size = (la - f + 1).astype(np.float64)
+    cx = segment_reduce(np.add, track.x, f, la, np.float64) / size
+    cy = segment_reduce(np.add, track.y, f, la, np.float64) / size
+    ix, iy = cx - track.x[before], cy - track.y[before]
+    ox, oy = track.x[after] - cx, track.y[after] - cy
+    leg_in, leg_out = np.hypot(ix, iy), np.hypot(ox, oy)
+    cos = (ix * ox + iy * oy) / np.maximum(leg_in * leg_out, 1e-9)
+    out[i] = ok & (leg_in >= params.turn_leg_m) & (leg_out >= params.turn_leg_m) & (cos < params.turn_cos)
+    return out
+
+
+def _reports_speed(track: Track) -> np.ndarray:
+    """Per track: its unit reported a speed on some fix (v1, trackers), so its manoeuvres at
+    ~1 m/s show in the speed; phones (OwnTracks without ``vel``) never do."""
+    if len(track.starts) == 0:
+        return np.zeros(0, dtype=bool)
+    return np.logical_or.reduceat(np.isfinite(track.fixes.speed), track.starts)
 
 
 def _seg_cumsum(v: np.ndarray, starts: np.ndarray, seg: np.ndarray) -> np.ndarray:
@@ -321,7 +384,7 @@ def at_rest(track: Track, stops: Stops) -> Track:
     would cut that much; its distance keeps the fit's own motion test (docs/analytics.md)."""
     if len(stops) == 0:
         return track
-    reports = np.logical_or.reduceat(np.isfinite(track.fixes.speed), track.starts)  # per track
+    reports = _reports_speed(track)
     stops = stops.select(reports[stops.track])
     if len(stops) == 0:
         return track

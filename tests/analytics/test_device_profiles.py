@@ -117,7 +117,10 @@ def test_phone_and_no_speed_levels_reached(phone_scores, no_speed_scores):
     for s in (phone_scores, no_speed_scores):
         assert s["stop_recall"] >= 0.85 and s["stop_precision"] >= 0.85, s
         assert s["distance_error_max"] <= 0.04, s
-    assert phone_scores["stop_recall"] >= 0.91, phone_scores  # 0.891 before stops.split_changes, 0.922 after
+    # Seed 5, recall / precision: 0.891 / 0.853 before stops.split_changes, 0.922 / 0.868 after;
+    # 0.925 / 0.911 once turns are no stops and phones split at 3.5 standard errors (decision 0031).
+    assert phone_scores["stop_recall"] >= 0.92 and phone_scores["stop_precision"] >= 0.90, phone_scores
+    assert no_speed_scores["stop_precision"] >= 0.93, no_speed_scores  # 0.903 before decision 0031, 0.936 after
     assert no_speed_scores["distance_error_max"] <= 0.02, no_speed_scores  # 1.41 %, 1.64 % after step_debias
 
 
@@ -128,7 +131,11 @@ def test_phone_distance_within_two_percent(phone_scores):
     assert phone_scores["distance_error_max"] <= 0.02, phone_scores
 
 
-@pytest.mark.xfail(strict=True, reason="phones: stop recall 0.92, precision 0.87 (1 m/s crawls, decision 0023)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="phones: stop recall 0.925, precision 0.911 (seed 5; 3 % of bin stops begin with the truck "
+    "backing up, unseen at phone accuracy; bins merged or misplaced at 20+ m accuracy: decision 0031)",
+)
 def test_phone_meets_the_stop_targets(phone_scores):
     s = phone_scores
     assert s["stop_recall"] >= 0.95 and s["stop_precision"] >= 0.95
@@ -141,11 +148,13 @@ def test_phone_levels_hold_on_other_seeds(seed):
     (stops.split_changes): recall 0.896 and 0.917, precision 0.858 and 0.859; after: 0.930 and
     0.930, 0.869 and 0.862. Distance, worst shift (mean): before 3.99 % (−3.44 %) and 5.80 %
     (−3.64 %); after still runs count their net displacement (segmentation._still_run_chords)
-    1.40 % (+0.36 %) and 1.06 % (+0.36 %); with step_debias 0.89 % (−0.17 %) and 0.63 % (−0.21 %)."""
+    1.40 % (+0.36 %) and 1.06 % (+0.36 %); with step_debias 0.89 % (−0.17 %) and 0.63 % (−0.21 %).
+    Stops once turns are no stops and phones split at 3.5 standard errors (decision 0031): recall
+    0.930 and 0.937, precision 0.918 and 0.918."""
     sim = _simulate(6, 1, seed=seed, true_distance=True, profile="phone")
     s = _scores(sim, sim.analysis)
     _print(f"phone, 6 trucks, seed {seed}", s)
-    assert s["stop_recall"] >= 0.92 and s["stop_precision"] >= 0.85, s
+    assert s["stop_recall"] >= 0.92 and s["stop_precision"] >= 0.90, s
     assert s["distance_error_max"] <= 0.015, s
     assert s["derived_harsh_events"] == 0
 

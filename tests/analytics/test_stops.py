@@ -151,3 +151,64 @@ def test_a_phone_s_bins_40_m_apart_at_20_m_accuracy_are_two_stops(build, seed):
     print(f"\n[bins 40 m apart, 20 m accuracy, seed {seed}] stops start at {starts.round(1).tolist()} s")
     assert len(stops) == 2
     assert abs(starts[0] - t[0]) <= 15 and abs(starts[1] - 52.0) <= 15
+
+
+def _phone_fixes(build, t, x, seed, accuracy_m=10.0):
+    """Fixes of a phone on the x axis at times t (s): σ = accuracy / 1.51 per axis correlated over
+    5 s, as fleetsim's phone profile; no speed."""
+    from fleetpilot.analytics.columns import Fixes
+
+    rng = np.random.default_rng(seed)
+    phi = np.exp(-np.diff(t, prepend=t[0]) / 5.0)
+    e = np.zeros((2, len(t)))
+    eps = rng.standard_normal((2, len(t)))
+    for i in range(len(t)):  # AR(1) over irregular steps
+        e[:, i] = phi[i] * e[:, i - 1] + np.sqrt(1 - phi[i] ** 2) * eps[:, i] if i else eps[:, i]
+    sigma = accuracy_m / 1.51
+    lon, lat = build.frame.to_lonlat(x + sigma * e[0], sigma * e[1])
+    return Fixes.from_columns(
+        {
+            "vehicle": np.zeros(len(t), dtype=np.int32),
+            "t": 1_795_154_400_000 + np.round(t * 1000).astype(np.int64),
+            "lon": lon,
+            "lat": lat,
+            "hdop": np.full(len(t), accuracy_m / 5.0, dtype=np.float32),
+        }
+    )
+
+
+def _turn(build, seed, dwell_s=0.0, params=StopParams()):
+    """A phone (10 m accuracy, a fix every 1–5 s) drives 300 m east at 5 m/s, backs 10 m and
+    fills (a three-point turn: 9 s back at 1.1 m/s, 2 s pause, 9 s forward), stays ``dwell_s``
+    (a bin at the dead end), and drives back west the way it came."""
+    rng = np.random.default_rng(100 + seed)
+    knots_t = np.array([0.0, 60.0, 69.0, 71.0, 80.0, 80.0 + dwell_s, 140.0 + dwell_s])
+    knots_x = np.array([0.0, 300.0, 290.0, 290.0, 300.0, 300.0, 0.0])
+    t = np.cumsum(rng.integers(1, 6, 80)).astype(np.float64)
+    t = t[t <= knots_t[-1]]
+    fixes = _phone_fixes(build, t, np.interp(t, knots_t, knots_x), seed)
+    return detect_stops(build_track(fixes, build.frame), params), t
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
+def test_a_phone_s_three_point_turn_is_no_stop(build, seed):
+    """Backing and filling within 10 m for 20 s is a stop by the stay-point rule at a phone's
+    accuracy (a Doppler unit reports its 1.1 m/s); the truck leaving the way it came shows it
+    was a turn (stops.turnarounds). Before: a stop on most seeds (printed)."""
+    before, _ = _turn(build, seed, params=StopParams(turn_s=0.0))
+    stops, _ = _turn(build, seed)
+    print(f"\n[three-point turn, phone, seed {seed}] stops before: {len(before)}, now: {len(stops)}")
+    assert len(stops) == 0
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_phone_s_bin_stop_at_a_dead_end_and_one_driven_through_stay_stops(build, seed):
+    """The turn rule keeps a long dwell where the truck then turns (a bin at a dead end), and
+    an ordinary bin stop the truck drives through."""
+    stops, _ = _turn(build, seed, dwell_s=45.0)
+    assert len(stops) == 1
+    t = np.cumsum(np.random.default_rng(seed).integers(1, 6, 80)).astype(np.float64)
+    t = t[t <= 150.0]
+    x = np.interp(t, [0.0, 60.0, 90.0, 150.0], [0.0, 300.0, 300.0, 600.0])
+    through = detect_stops(build_track(_phone_fixes(build, t, x, seed), build.frame))
+    assert len(through) == 1
