@@ -13,8 +13,9 @@ A plan is a route's service segments in driving order. Three pure steps, all rou
   shifts only; the caller selects them): the history's per-shift figures shifted by what the
   plan changes — service metres × the route's collection seconds per service metre, the
   modelled deadhead metres (of this plan minus of the current plan) at the route's deadhead
-  speed, facility trips × the route's time per trip (trips modelled from the truck's capacity
-  when both plans have them, ``facility_trips``; else in proportion to stops) — with percentile
+  speed, facility trips × the route's time per trip and the detours they take (trips modelled
+  from the truck's capacity, ``TripModel``: each shift's load per service metre from its own
+  trips on today's plan, both plans' tips modelled at that load; else in proportion to stops) — with percentile
   intervals from resampling the shifts (``uncertainty``). Overtime risk is the share of the
   shifted shifts longer than ``paid_hours``.
 
@@ -49,7 +50,8 @@ DEADHEAD_MPS = 24.0 / 3.6  # driving without service: 80 % of a 30 km/h resident
 PAID_HOURS = 8.0
 REPLICATES = 200
 LEVEL = 0.9
-MIN_SEARCH_S = 0.05  # the search's least time once the instance is built (a descent at least)
+MIN_SEARCH_S = 0.05
+TIE_M = 1e-3  # metres per mid-route trip, for ties (TripModel.mid_route)  # the search's least time once the instance is built (a descent at least)
 
 
 @dataclass(frozen=True)
@@ -266,16 +268,78 @@ def facility_trips(
 ) -> Trips:
     """Where a sequence of options tips at the facility's node (``facility_trips.plan_trips``):
     each street's load from its service metres, deadhead on the street graph (one-way aware)."""
+    model = trip_model(net, inst, seq, Facilities.of(net, [facility], int(inst.depot)))
+    return model.mid_route(kg_per_service_m, capacity_kg)
+
+
+@dataclass(frozen=True)
+class Facilities:
+    """Disposal facilities (transfer stations, landfills) as street-graph nodes, with shortest
+    street paths to and from each (one-way aware) and from each back to the depot."""
+
+    to_m: np.ndarray  # (facilities, nodes): node → facility
+    from_m: np.ndarray  # (facilities, nodes): facility → node
+    to_depot_m: np.ndarray  # (facilities,)
+
+    @classmethod
+    def of(cls, net: StreetGraph, nodes: Sequence[int], depot: int) -> Facilities:
+        nodes = np.asarray(nodes, dtype=np.int64)
+        if not len(nodes):
+            empty = np.zeros((0, net.n_nodes))
+            return cls(empty, empty, np.zeros(0))
+        from_m = np.atleast_2d(dijkstra(net.graph, indices=nodes))
+        to_m = np.atleast_2d(dijkstra(net.graph.T.tocsr(), indices=nodes))
+        return cls(to_m, from_m, from_m[:, depot])
+
+
+@dataclass(frozen=True)
+class TripModel:
+    """A plan in its driving order as the capacity model sees it: a load per street (from its
+    service metres), the deadhead between streets straight on and through the nearest facility,
+    and the last street's way home through the facility instead of straight to the depot."""
+
+    service_m: np.ndarray  # (n,) per street, in driving order
+    direct_m: np.ndarray  # (n-1,)
+    via_m: np.ndarray  # (n-1,)
+    final_extra_m: float  # the final tip's detour (last street → facility → depot, over → depot)
+
+    def mid_route(self, kg_per_service_m: float, capacity_kg: float = DEFAULT_CAPACITY_KG) -> Trips:
+        # A street heavier than the truck (an extreme load estimate) is clipped: it still fills it.
+        load = np.minimum(self.service_m * kg_per_service_m, capacity_kg)
+        # A millimetre per trip: of equally short ways, the one with the fewest trips (a facility
+        # on the way, or none known, would otherwise make every gap a free trip).
+        trips = plan_trips(load, capacity_kg, self.direct_m, self.via_m + TIE_M)
+        return Trips(trips.before, max(trips.extra_m - TIE_M * len(trips.before), 0.0), trips.count)
+
+    def at(self, kg_per_service_m: float, capacity_kg: float = DEFAULT_CAPACITY_KG) -> tuple[int, float]:
+        """Trips (mid-route + the final tip) and the deadhead metres they add to the plan."""
+        if not len(self.service_m):
+            return 0, 0.0
+        trips = self.mid_route(kg_per_service_m, capacity_kg)
+        return trips.count, trips.extra_m + self.final_extra_m
+
+
+def trip_model(net: StreetGraph, inst: PlanInstance, seq: np.ndarray, facilities: Facilities) -> TripModel:
+    """The trip model of a sequence of options of a (turn-free) ``plan_instance``. Without a
+    reachable facility a trip adds no metres (its position is unknown), only its count."""
     seq = np.asarray(seq, dtype=np.int64)
     arc = inst.arc
+    if not len(seq):
+        return TripModel(np.zeros(0), np.zeros(0), np.zeros(0), 0.0)
     seg = inst.segment[arc.task[seq]]
     s_node = np.where(inst.reverse[seq], net.end[seg], net.start[seg])
     e_node = np.where(inst.reverse[seq], net.start[seg], net.end[seg])
-    from_facility = dijkstra(net.graph, indices=facility)
-    to_facility = dijkstra(net.graph.T.tocsr(), indices=facility)
     direct = (inst.turns.metres if inst.turns else arc).deadhead_m[seq[:-1], seq[1:]]
-    via = to_facility[e_node[:-1]] + from_facility[s_node[1:]]
-    return plan_trips(arc.service_m[arc.task[seq]] * kg_per_service_m, capacity_kg, direct, via)
+    if len(facilities.to_depot_m):
+        via = (facilities.to_m[:, e_node[:-1]] + facilities.from_m[:, s_node[1:]]).min(axis=0)
+        home = float((facilities.to_m[:, e_node[-1]] + facilities.to_depot_m).min())
+        to_depot = float((inst.turns.metres if inst.turns else arc).to_end_m[seq[-1]])
+        final = home - to_depot if np.isfinite(home) and np.isfinite(to_depot) else 0.0
+    else:
+        via, final = direct, 0.0
+    via = np.where(np.isfinite(via) & np.isfinite(direct), via, np.where(np.isfinite(direct), direct, 0.0))
+    direct = np.where(np.isfinite(direct), direct, 0.0)
+    return TripModel(arc.service_m[arc.task[seq]], direct, np.maximum(via, direct), max(final, 0.0))
 
 
 # --- prediction ---------------------------------------------------------------------------------
@@ -306,15 +370,37 @@ class PlanFigures:
     deadhead_m: float  # modelled (depot → segments → depot on the street graph)
     stops: int
     segments: int
-    facility_trips: int | None = None  # modelled (facility_trips); None: in proportion to stops
+    trips: TripModel | None = None  # capacity-driven facility trips; None: in proportion to stops
 
 
-FIGURES = ("shift_h", "driving_km", "deadhead_km", "facility_trips", "overtime_risk")
+FIGURES = ("shift_h", "driving_km", "deadhead_km", "facility_trips", "facility_h", "overtime_risk")
 
 
 def _interval(samples: np.ndarray, value: float) -> dict[str, float]:
     lo, hi = percentile_interval(samples, LEVEL)
     return {"value": round(float(value), 3), "lo": round(float(lo), 3), "hi": round(float(hi), 3)}
+
+
+def load_per_service_m(trips: float, service_m: float, capacity_kg: float = DEFAULT_CAPACITY_KG) -> float:
+    """A shift's load per service metre from its trips on today's plan: t trips (the final tip
+    among them) carried between t − 1 and t truck loads; the middle, (t − ½) loads, over the plan's
+    service metres. A shift without a recorded trip counts as one (the final tip)."""
+    return (max(trips, 1.0) - 0.5) * capacity_kg / max(service_m, 1.0)
+
+
+def _trip_change(
+    h: RouteHistory, current: PlanFigures, proposed: PlanFigures
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per shift: the change of facility trips, of the deadhead metres they take, and those
+    metres on today's plan; both plans' trips modelled at the shift's load (``load_per_service_m``)."""
+    assert current.trips is not None and proposed.trips is not None
+    d_trips, d_m, now_ms = np.zeros(h.size), np.zeros(h.size), np.zeros(h.size)
+    for t in np.unique(h.trips):  # few distinct counts: one model run per count and plan
+        kg = load_per_service_m(float(t), current.service_m)
+        (now, now_m), (new, new_m) = current.trips.at(kg), proposed.trips.at(kg)
+        mine = h.trips == t
+        d_trips[mine], d_m[mine], now_ms[mine] = new - now, new_m - now_m, now_m
+    return d_trips, d_m, now_ms
 
 
 def predict(
@@ -327,22 +413,29 @@ def predict(
     h = history
     service_rate = h.collection_s / max(current.service_m, 1.0)  # s per service metre, per shift
     dh_mps = np.where(h.deadhead_s > 0, h.deadhead_m / np.maximum(h.deadhead_s, 1e-9), DEADHEAD_MPS)
-    per_trip = np.where(h.trips > 0, h.facility_s / np.maximum(h.trips, 1), 0.0)
+    # Time at the facility per trip: the shift's own, else the route's (a shift without a trip).
+    route_per_trip = h.facility_s[h.trips > 0].sum() / max(h.trips.sum(), 1.0)
+    per_trip = np.where(h.trips > 0, h.facility_s / np.maximum(h.trips, 1), route_per_trip)
     d_service_m = proposed.service_m - current.service_m
     d_deadhead_m = proposed.deadhead_m - current.deadhead_m
-    if proposed.facility_trips is not None and current.facility_trips is not None:
-        # Modelled from capacity: the history's trips shifted by the plans' difference.
-        trips = np.maximum(h.trips + (proposed.facility_trips - current.facility_trips), 0.0)
+    if proposed.trips is not None and current.trips is not None:
+        # Capacity-driven: each shift's load from its own trips, both plans' tips modelled at it.
+        d_trips, d_trip_m, trip_m = _trip_change(h, current, proposed)
     else:
         trip_ratio = proposed.stops / current.stops if current.stops else 1.0
-        trips = h.trips * trip_ratio
-    d_s = service_rate * d_service_m + d_deadhead_m / dh_mps + (trips - h.trips) * per_trip
+        d_trips, d_trip_m, trip_m = h.trips * (trip_ratio - 1), np.zeros(h.size), np.zeros(h.size)
+    trips = np.maximum(h.trips + d_trips, 0.0)
+    # Time on facility trips: at the facility (the shift's own time per trip) and the modelled
+    # detours to it (at the route's deadhead speed); its change is what the trips add to the shift.
+    at_facility_s = np.maximum(h.facility_s + (trips - h.trips) * per_trip, 0.0)
+    d_s = service_rate * d_service_m + d_deadhead_m / dh_mps + (at_facility_s - h.facility_s) + d_trip_m / dh_mps
     shift_h = (h.shift_s + d_s) / 3600
     values = {
         "shift_h": shift_h,
-        "driving_km": (h.distance_m + d_service_m + d_deadhead_m) / 1000,
-        "deadhead_km": np.maximum(h.deadhead_m + d_deadhead_m, 0) / 1000,
+        "driving_km": (h.distance_m + d_service_m + d_deadhead_m + d_trip_m) / 1000,
+        "deadhead_km": np.maximum(h.deadhead_m + d_deadhead_m + d_trip_m, 0) / 1000,
         "facility_trips": trips,
+        "facility_h": (at_facility_s + np.maximum(trip_m + d_trip_m, 0.0) / dh_mps) / 3600,
         "overtime_risk": (shift_h > paid_hours).astype(np.float64),
     }
     w = day_weights(h.size, REPLICATES, seed) / h.size  # resampled shifts, as weights of a mean

@@ -10,14 +10,15 @@ k shifts and k drivers, the cells the efficiency answers release) and runs the p
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import asyncpg
 import numpy as np
 
 from fleetpilot.analytics.geo import LocalFrame
 from fleetpilot.analytics.whatif import plan_edit
-from fleetpilot.analytics.whatif.plan_edit import PlanFigures, RouteHistory, StreetGraph
+from fleetpilot.analytics.whatif.facility_trips import DEFAULT_CAPACITY_KG
+from fleetpilot.analytics.whatif.plan_edit import Facilities, PlanFigures, RouteHistory, StreetGraph
 from fleetpilot.analytics.whatif.turns import TurnRules
 from fleetpilot.api.errors import UnknownRoute, invalid
 from fleetpilot.api.policy import AggregateScope, released_cell
@@ -51,6 +52,10 @@ ORDER BY rs.segment_id, rs.version DESC
 # Forbidden turns (migration 0035): from segment, via node, to segment.
 TURN_RESTRICTIONS = "SELECT from_segment_id, via_lon, via_lat, to_segment_id FROM street_turn_restrictions"
 DEPOT = "SELECT geometry FROM facilities WHERE facility_type = 'depot' ORDER BY facility_id LIMIT 1"
+# Where trucks tip (the trips the telemetry counts, RELEASED_HISTORY): the capacity model's facilities.
+DISPOSAL = """
+SELECT geometry FROM facilities WHERE facility_type IN ('transfer_station', 'landfill') ORDER BY facility_id
+"""
 CURRENT_PLANS = """
 SELECT r.route_id,
        coalesce(array_agg(s.segment_id ORDER BY s.seq) FILTER (WHERE s.service), '{}') AS segments,
@@ -92,7 +97,12 @@ ASSUMPTIONS = [
     "from resampling those shifts",
     "a changed plan shifts each shift by: service metres × the route's own collection seconds per metre; "
     "modelled deadhead metres (depot → segments → depot on the street network, one-way streets forwards) "
-    "at the route's own deadhead speed; facility trips in proportion to stops × the route's time per trip",
+    "at the route's own deadhead speed; and the change in facility trips",
+    "facility trips follow the truck's capacity: each shift's load per service metre is read from its own "
+    "trips on today's plan (t trips carried t − ½ truckloads), the truck tips before a street would overfill it, "
+    "at the transfer station or landfill (the nearest on the street network) where that adds the fewest metres, "
+    "and once more at the end; each trip adds the shift's own time at the facility and its detour at deadhead "
+    f"speed (truck capacity {DEFAULT_CAPACITY_KG:,.0f} kg; the count depends only on loads relative to it)",
     "the modelled deadhead takes no turn costs or restrictions (Improve sequence's proposal does); traffic and "
     "bin volumes per street are not modelled",
 ]
@@ -104,12 +114,22 @@ class Streets:
     index: dict[str, int]
     depot: int | None  # node nearest the depot's centroid
     turns: TurnRules = TURNS  # with the city's forbidden turns
+    disposal: tuple[int, ...] = ()  # nodes nearest the transfer stations' and landfills' centroids
+    _facilities: dict[int, Facilities] = field(default_factory=dict, compare=False)
+
+    def facilities(self, depot: int) -> Facilities:
+        """Shortest paths to and from the disposal facilities (kept per depot node)."""
+        if depot not in self._facilities:
+            self._facilities[depot] = Facilities.of(self.graph, self.disposal, depot)
+        return self._facilities[depot]
 
 
 _kept: dict[tuple, Streets] = {}
 
 
 def _centroid(geometry: dict) -> tuple[float, float]:
+    if geometry["type"] == "Point":
+        return float(geometry["coordinates"][0]), float(geometry["coordinates"][1])
     ring = np.asarray(geometry["coordinates"][0] if geometry["type"] == "Polygon" else geometry["coordinates"][0][0])
     return float(ring[:, 0].mean()), float(ring[:, 1].mean())
 
@@ -132,17 +152,24 @@ def _restricted(graph: StreetGraph, frame: LocalFrame, turns: list) -> frozenset
     return frozenset(out)
 
 
-def _build(rows: list, depot: dict | None, turns: list) -> Streets:
+def _build(rows: list, depot: dict | None, turns: list, disposal: list[dict]) -> Streets:
     lines = [r["geometry"]["coordinates"] for r in rows]
     lonlat = np.concatenate([np.asarray(line)[:, :2] for line in lines])
     frame = LocalFrame.around(lonlat[:, 0], lonlat[:, 1])
     graph = plan_edit.street_graph([r["segment_id"] for r in rows], lines, [r["one_way"] for r in rows], frame)
-    node = None
-    if depot is not None:
-        x, y = frame.to_xy(*(np.array([v]) for v in _centroid(depot)))
-        node = graph.nearest_node(float(x[0]), float(y[0]))
+
+    def node(geometry: dict) -> int:
+        x, y = frame.to_xy(*(np.array([v]) for v in _centroid(geometry)))
+        return graph.nearest_node(float(x[0]), float(y[0]))
+
     rules = replace(TURNS, restricted=_restricted(graph, frame, turns))
-    return Streets(graph, graph.index(), node, rules)
+    return Streets(
+        graph,
+        graph.index(),
+        None if depot is None else node(depot),
+        rules,
+        tuple(sorted({node(g) for g in disposal})),
+    )
 
 
 async def streets(conn: asyncpg.Connection) -> Streets:
@@ -154,9 +181,10 @@ async def streets(conn: asyncpg.Connection) -> Streets:
         rows = [*await conn.fetch(STREETS), *await conn.fetch(PLANNED_ONLY)]
         depot = await conn.fetchval(DEPOT)
         turns = await conn.fetch(TURN_RESTRICTIONS)
+        disposal = [r["geometry"] for r in await conn.fetch(DISPOSAL)]
     if not rows:
         raise invalid(("body",), "the city has no street segments yet (import the city first)")
-    built = await asyncio.to_thread(_build, rows, depot, turns)
+    built = await asyncio.to_thread(_build, rows, depot, turns, disposal)
     _kept.clear()
     _kept[state] = built
     return built
@@ -187,11 +215,14 @@ async def _current(conn: asyncpg.Connection, route_ids: list[str]) -> dict[str, 
 
 
 def _figures(net: Streets, segments: np.ndarray, depot: int, stops: int) -> PlanFigures:
+    """The plan in its order: service metres, modelled deadhead and its capacity-driven trips."""
+    inst, seq = plan_edit.plan_instance(net.graph, segments, depot)
     return PlanFigures(
         service_m=float(net.graph.length_m[segments].sum()),
-        deadhead_m=plan_edit.modelled_deadhead_m(net.graph, segments, depot),
+        deadhead_m=inst.metres(seq) if len(segments) else 0.0,
         stops=stops,
         segments=len(segments),
+        trips=plan_edit.trip_model(net.graph, inst, seq, net.facilities(depot)),
     )
 
 

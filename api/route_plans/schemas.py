@@ -252,7 +252,8 @@ class Figures(BaseModel):
     shift_h: Interval | None
     driving_km: Interval | None
     deadhead_km: Interval | None
-    facility_trips: Interval | None
+    facility_trips: Interval | None  # capacity-driven (the route's loads from its history)
+    facility_h: Interval | None  # on facility trips: at the facility and the modelled detours to it
     overtime_risk: Interval | None  # share of shifts longer than paid hours
     service_km: float  # of the plan
     modelled_deadhead_km: float  # of the plan on the street network (depot → segments → depot)

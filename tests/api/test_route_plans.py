@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from datetime import datetime, time, timedelta, timezone
 
 import pytest
@@ -289,3 +290,79 @@ def test_balance_from_history_narrows_the_spread_of_predicted_shift_lengths(api)
         {"route_id": "r-south", "segments": plans[1]["segments"] + sorted(moved)},
     ]
     assert spread(after) < spread(plans)
+
+
+# --- facility trips follow the truck's capacity ---------------------------------------------------
+
+CHAIN = [f"st-{i:02d}" for i in range(20)]  # a street of 20 pieces of ~68 m, west to east
+
+
+def _chain_city(api, trips_released: int, trips_withheld: int) -> None:
+    """r-north drives CHAIN[:10]; a landfill at the chain's east end, the depot at its west end;
+    r-north's released week tipped `trips_released` times a shift, its withheld weeks more."""
+    for i, segment in enumerate(CHAIN):
+        line = [[13.40 + i * 0.001, 52.52], [13.40 + (i + 1) * 0.001, 52.52]]
+        api.sql(
+            "INSERT INTO street_segments (segment_id, name, road_class, speed_limit_kmh, geometry) "
+            "VALUES ($1, 'Long St', 'residential', 30, $2::jsonb)",
+            segment,
+            f'{{"type": "LineString", "coordinates": {line}}}',
+        )
+
+    def square(lon: float) -> str:
+        ring = [[lon - 2e-4, 52.5198], [lon + 2e-4, 52.5198], [lon + 2e-4, 52.5202], [lon - 2e-4, 52.5202]]
+        return f'{{"type": "Polygon", "coordinates": [{[*ring, ring[0]]}]}}'
+
+    api.sql(
+        "INSERT INTO facilities VALUES ('depot-1', 'depot', 'Depot', $1::jsonb), "
+        "('landfill-1', 'landfill', 'Landfill', $2::jsonb)",
+        square(13.40),
+        square(13.42),
+    )
+    api.sql("DELETE FROM route_segments WHERE route_id = 'r-north'")
+    for seq, segment in enumerate(CHAIN[:10], start=1):
+        api.sql(
+            "INSERT INTO route_segments (route_id, version, seq, segment_id, service, speed_limit_kmh, geometry) "
+            "SELECT 'r-north', 1, $1, segment_id, true, 30, geometry FROM street_segments WHERE segment_id = $2",
+            seq,
+            segment,
+        )
+    week1 = api.world.week1
+    for trips, released in ((trips_released, True), (trips_withheld, False)):
+        visits = [{"facility_id": "landfill-1", "facility_type": "landfill", "queue_s": 60}] * trips
+        api.sql(
+            "UPDATE shift_metrics SET metrics = metrics || jsonb_build_object('facility_visits', $1::jsonb), "
+            "facility_s = $2 WHERE route_id = 'r-north' AND (day < $3) = $4",
+            json.dumps(visits),
+            1200.0 * trips,
+            week1 + timedelta(weeks=1),
+            released,
+        )
+
+
+def test_a_block_over_the_trucks_capacity_adds_a_facility_trip_and_removing_it_takes_one_away(api):
+    # Released week: 2 trips a shift (1.5 truckloads over the 10 streets: 6 streets fill the
+    # truck); the withheld weeks' 5 trips must not count (decision 0004).
+    _chain_city(api, trips_released=2, trips_withheld=5)
+
+    def figures(segments: list[str]) -> tuple[dict, dict]:
+        answer = _predict(api, [{"route_id": "r-north", "segments": segments, "stops": 0}])
+        assert answer.status_code == 200, answer.text
+        assert "zz" not in answer.text and "p-ana" not in answer.text  # route-level only
+        route = answer.json()["routes"][0]
+        assert route["shifts"] == 6
+        return route["today"], route["proposed"]
+
+    today, same = figures(CHAIN[:10])
+    assert today == same and today["facility_trips"] == {"value": 2.0, "lo": 2.0, "hi": 2.0}
+    assert today["facility_h"]["value"] > 2 * 1200 / 3600  # at the landfill and the detours to it
+    _, more = figures(CHAIN[:14])  # a block of 4 streets: 2.1 truckloads
+    assert more["facility_trips"]["value"] == 3.0
+    # The added trip's time: 20 min at the landfill and a detour there and back.
+    added_h = more["facility_h"]["value"] - today["facility_h"]["value"]
+    assert added_h > 1200 / 3600
+    service_h = 4 * 68 * (18000 / 680) / 3600  # the block's streets at the route's collection rate (rough)
+    assert more["shift_h"]["value"] - today["shift_h"]["value"] > added_h + 0.5 * service_h
+    _, fewer = figures(CHAIN[:6])  # 0.9 truckloads: the final tip only
+    assert fewer["facility_trips"]["value"] == 1.0
+    assert fewer["facility_h"]["value"] < today["facility_h"]["value"]

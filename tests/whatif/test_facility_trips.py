@@ -8,11 +8,13 @@ import pytest
 
 from fleetpilot.analytics.whatif.facility_trips import plan_trips
 from fleetpilot.analytics.whatif.plan_edit import (
+    Facilities,
     PlanFigures,
     RouteHistory,
     facility_trips,
     plan_instance,
     predict,
+    trip_model,
 )
 from tests.whatif.test_plan_edit import grid, idx
 
@@ -67,19 +69,72 @@ def test_a_route_on_the_street_graph_tips_when_its_service_metres_fill_the_truck
     assert roomy.count == 1 and roomy.extra_m == 0.0
 
 
-def test_the_prediction_counts_the_modelled_facility_trips():
-    n = 20
-    h = RouteHistory(
+def _history(trips: np.ndarray) -> RouteHistory:
+    n = len(trips)
+    return RouteHistory(
         shift_s=np.full(n, 7.5 * 3600),
         distance_m=np.full(n, 60_000.0),
         deadhead_m=np.full(n, 9000.0),
         deadhead_s=np.full(n, 1800.0),
         collection_s=np.full(n, 4 * 3600.0),
-        facility_s=np.full(n, 2400.0),
-        trips=np.full(n, 2.0),
+        facility_s=trips * 1200.0,  # 20 min at the facility per trip
+        trips=trips.astype(np.float64),
     )
-    now = PlanFigures(service_m=14_000, deadhead_m=3000, stops=276, segments=144, facility_trips=2)
-    more = PlanFigures(service_m=14_000, deadhead_m=3000, stops=276, segments=144, facility_trips=3)
-    out = predict(h, now, more)
-    assert out["facility_trips"]["value"] == pytest.approx(3.0)
-    assert out["shift_h"]["value"] == pytest.approx(7.5 + 1200 / 3600, abs=1e-3)  # one more trip of 2400/2 s
+
+
+def _figures(net, plan, depot, facilities) -> PlanFigures:
+    inst, seq = plan_instance(net, plan, depot)
+    model = trip_model(net, inst, seq, facilities)
+    return PlanFigures(float(net.length_m[plan].sum()), inst.metres(seq), 0, len(plan), trips=model)
+
+
+def test_a_block_that_pushes_a_route_over_the_trucks_capacity_adds_a_trip_and_removing_it_takes_one_away():
+    net = grid(6)
+    route = idx(net, *(f"h{r}-{c}" for r in (0, 1) for c in range(5)))  # 10 streets of ~136 m
+    block = idx(net, "h2-0", "h2-1", "h2-2", "h2-3")
+    depot = int(net.start[route[0]])
+    facilities = Facilities.of(net, [int(net.end[idx(net, "v4-5")[0]])], depot)  # the far corner
+    # Two trips a shift today (the final tip among them): 1.5 loads over the 10 streets, so six
+    # streets fill the truck; 14 need a third trip, 6 only the final tip.
+    h = _history(np.full(20, 2))
+    today = _figures(net, route, depot, facilities)
+    more = _figures(net, np.r_[route, block], depot, facilities)
+    fewer = _figures(net, route[:6], depot, facilities)
+    now, up, down = predict(h, today, today), predict(h, today, more), predict(h, today, fewer)
+    assert now["facility_trips"]["value"] == pytest.approx(2.0)
+    assert up["facility_trips"]["value"] == pytest.approx(3.0)
+    assert down["facility_trips"]["value"] == pytest.approx(1.0)
+    # The added trip's time: 20 min at the facility and its detour (there and back from the route).
+    assert up["facility_h"]["value"] - now["facility_h"]["value"] > 1200 / 3600
+    assert down["facility_h"]["value"] < now["facility_h"]["value"]
+    assert up["deadhead_km"]["value"] > now["deadhead_km"]["value"] + (more.deadhead_m - today.deadhead_m) / 1000
+    # The same block without the capacity boundary (a roomier truck's history: one trip a shift)
+    # adds no trip and only its service time.
+    roomy = _history(np.full(20, 1))
+    assert predict(roomy, today, more)["facility_trips"]["value"] == pytest.approx(1.0)
+
+
+def test_the_trips_interval_follows_the_shifts_loads():
+    net = grid(6)
+    route = idx(net, *(f"h{r}-{c}" for r in (0, 1) for c in range(5)))
+    block = idx(net, "h2-0", "h2-1", "h2-2", "h2-3")
+    depot = int(net.start[route[0]])
+    facilities = Facilities.of(net, [int(net.end[idx(net, "v4-5")[0]])], depot)
+    # Half the shifts tipped once, half twice: the block adds a trip to the heavier ones only.
+    h = _history(np.r_[np.full(10, 1), np.full(10, 2)])
+    today = _figures(net, route, depot, facilities)
+    more = _figures(net, np.r_[route, block], depot, facilities)
+    out = predict(h, today, more)["facility_trips"]
+    assert out["value"] == pytest.approx(2.0)  # (1 + 3) / 2
+    assert out["lo"] < out["value"] < out["hi"]
+
+
+def test_without_a_facility_trips_still_follow_capacity_but_add_no_detour():
+    net = grid(6)
+    route = idx(net, *(f"h{r}-{c}" for r in (0, 1) for c in range(5)))
+    depot = int(net.start[route[0]])
+    none = Facilities.of(net, [], depot)
+    inst, seq = plan_instance(net, route, depot)
+    model = trip_model(net, inst, seq, none)
+    count, extra = model.at(1.5 * 10_000 / net.length_m[route].sum())
+    assert count == 2 and extra == 0.0
