@@ -283,12 +283,12 @@ class Facilities:
 
     @classmethod
     def of(cls, net: StreetGraph, nodes: Sequence[int], depot: int) -> Facilities:
-        nodes = np.asarray(nodes, dtype=np.int64)
-        if not len(nodes):
+        at = np.asarray(nodes, dtype=np.int64)
+        if not len(at):
             empty = np.zeros((0, net.n_nodes))
             return cls(empty, empty, np.zeros(0))
-        from_m = np.atleast_2d(dijkstra(net.graph, indices=nodes))
-        to_m = np.atleast_2d(dijkstra(net.graph.T.tocsr(), indices=nodes))
+        from_m = np.atleast_2d(dijkstra(net.graph, indices=at))
+        to_m = np.atleast_2d(dijkstra(net.graph.T.tocsr(), indices=at))
         return cls(to_m, from_m, from_m[:, depot])
 
 

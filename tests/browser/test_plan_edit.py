@@ -4,8 +4,10 @@ has the optimiser re-sequence, saves (a new version of each route, with the reas
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from browser.harness import DESKTOP, PHONE, open_page, screenshot
+from browser.harness import DESKTOP, PHONE, SCREENSHOTS, open_page, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -29,8 +31,14 @@ MAP_FITS = """() => {
 }"""
 
 
+WIDE = {"width": 1366, "height": 900}  # a supervisor's laptop
+
+
 def _shots(page, name: str) -> None:
     """Desktop and phone screenshots of the page as it is now."""
+    page.set_viewport_size(WIDE)
+    page.wait_for_function(MAP_FITS)
+    page.wait_for_timeout(300)
     screenshot(page, f"{name}-desktop")
     page.set_viewport_size(PHONE)
     page.wait_for_function(MAP_FITS)
@@ -86,6 +94,10 @@ def test_a_block_moved_on_the_map_is_predicted_resequenced_and_saved(supervisor,
     assert f"+{len(picked)}" in target_row.inner_text()
     shift_row = source_rows.filter(has_text="Shift length").inner_text()
     assert " h" in shift_row  # the route's own history is released in the pilot
+    # Facility trips and the time they take, from the capacity model, beside today's.
+    trips_row = source_rows.filter(has_text=re.compile(r"^Facility trips")).inner_text()
+    assert any(c.isdigit() for c in trips_row), trips_row
+    assert " min" in source_rows.filter(has_text="Time on facility trips").inner_text()
     _shots(supervisor, "plan-edit-moved")
 
     # Undo and redo the move.
@@ -169,8 +181,12 @@ def test_picking_the_next_streets_on_the_map_reorders_the_route_and_refreshes_th
     supervisor.wait_for_selector(f'.prediction[data-route="{route}"]')
     before = _order(supervisor)
     supervisor.get_by_label("Drag on the map to").select_option("pan")
+    # Discoverable: the list says how to pick, before and while picking.
+    assert "Next" in supervisor.inner_text("#pick-guide") and "driving order" in supervisor.inner_text("#pick-guide")
     supervisor.get_by_role("button", name="Pick the next street on the map").click()
     supervisor.wait_for_selector('#pick[aria-pressed="true"]')
+    supervisor.wait_for_selector('#pick-list[aria-pressed="true"]')
+    assert "next goes at the start of the route" in supervisor.inner_text("#pick-guide")
     supervisor.wait_for_function(PICK_MAP)
     supervisor.locator("#plan-map").scroll_into_view_if_needed()
     supervisor.wait_for_selector(IDLE_MAP, state="attached")
@@ -197,11 +213,21 @@ def test_picking_the_next_streets_on_the_map_reorders_the_route_and_refreshes_th
         supervisor.wait_for_selector("#prediction-status >> text=Predicted for your edits")
     assert _order(supervisor) == picks + [s for s in before if s not in picks]
     assert "3 picked: " + " → ".join(picks) in supervisor.inner_text("#pick-status")
+    # Where the next pick goes is said under the map and above the list, with the street's name.
+    status = supervisor.inner_text("#pick-status")
+    assert "the next street you click goes after" in status and picks[-1] in status.split("goes after")[1], status
+    assert picks[-1] in supervisor.inner_text("#pick-guide")
+    assert supervisor.locator("#segments li.anchor input[data-pick]").get_attribute("data-pick") == picks[-1]
     _shots(supervisor, "plan-edit-pick-next")
 
-    # Undo and redo a pick, like any other edit.
+    # Undo and redo a pick, like any other edit; the message floats: the map does not move.
+    map_top = "() => document.getElementById('plan-map').getBoundingClientRect().top + window.scrollY"
+    top = supervisor.evaluate(map_top)
     supervisor.get_by_role("button", name=f"Undo pick {picks[2]} next").click()
     supervisor.wait_for_selector(f"#redo >> text=Redo pick {picks[2]} next")
+    supervisor.wait_for_selector("#plan-message .alert >> text=Undone")
+    assert supervisor.evaluate(map_top) == top, "the undo message pushed the map"
+    supervisor.screenshot(path=str(SCREENSHOTS / "plan-edit-undo-message-desktop.png"))  # the viewport, message over it
     assert picks[2] not in _order(supervisor)[:3]
     supervisor.get_by_role("button", name=f"Redo pick {picks[2]} next").click()
     supervisor.wait_for_selector(f"#undo >> text=Undo pick {picks[2]} next")
@@ -216,7 +242,29 @@ def test_picking_the_next_streets_on_the_map_reorders_the_route_and_refreshes_th
     focused = supervisor.evaluate("() => document.activeElement.getAttribute('aria-label')")
     assert focused == f"Drive segment {_order(supervisor)[4]} next"
 
-    supervisor.get_by_role("button", name="Stop picking").click()
+    # Esc is a way out, as is "Stop picking" beside the list.
+    supervisor.keyboard.press("Escape")
     supervisor.wait_for_selector('#pick[aria-pressed="false"]')
+    assert supervisor.locator("button[data-next]").count() == 0
+
+    # On a phone: the list is the way to pick, with buttons a thumb can hit.
+    supervisor.set_viewport_size(PHONE)
+    supervisor.wait_for_function(MAP_FITS)
+    supervisor.locator("#pick-list").click()
+    supervisor.wait_for_selector('#pick-list[aria-pressed="true"]')
+    order = _order(supervisor)
+    target = order[-1]
+    button = supervisor.get_by_role("button", name=f"Drive segment {target} next")
+    size = button.bounding_box()
+    assert size["width"] >= 44 and size["height"] >= 44, size
+    supervisor.wait_for_timeout(400)
+    button.click()
+    supervisor.wait_for_selector(f"#undo >> text=Undo pick {target} next")
+    assert _order(supervisor)[0] == target  # the first pick goes to the start
+    supervisor.wait_for_selector("#prediction-status >> text=Predicted for your edits")
+    supervisor.locator("#pick-guide").scroll_into_view_if_needed()
+    screenshot(supervisor, "plan-edit-pick-list-phone")
+    supervisor.locator("#pick-list").click()
+    supervisor.wait_for_selector('#pick-list[aria-pressed="false"]')
     assert supervisor.locator("button[data-next]").count() == 0
     assert supervisor.watch.problems() == []

@@ -295,7 +295,8 @@ function renderLists(editor, focusSelector) {
     // A plan imported from a file may drive a one-way street backwards: say so (Improve sequence turns it).
     const against = street?.properties.one_way && !sameStart(f.geometry.coordinates, street.geometry.coordinates);
     const oneWay = street?.properties.one_way ? (against ? ", ⚠ against the one-way street" : ", one-way") : "";
-    return `<li draggable="true" data-index="${i}">
+    const mark = editor.picking && editor.picked.includes(id) ? (id === editor.picked.at(-1) ? ' class="picked anchor"' : ' class="picked"') : "";
+    return `<li draggable="true" data-index="${i}"${mark}>
       <span class="grip" aria-hidden="true">⠿</span>
       <input type="checkbox" id="pick-${i}" data-pick="${fmt.esc(id)}"${editor.selected.has(id) ? " checked" : ""}>
       <label class="label" for="pick-${i}">${i + 1}. ${fmt.esc(name)} <span class="note">${fmt.esc(id)}${isService(f) ? "" : ", drive only"}${oneWay}</span></label>
@@ -312,12 +313,7 @@ function renderLists(editor, focusSelector) {
   $("move").textContent = `Move ${editor.selected.size} selected segment(s)`;
   $("selection").textContent = editor.selected.size
     ? `${editor.selected.size} of ${plan.segments.length} segments selected.` : "No segments selected.";
-  $("pick").setAttribute("aria-pressed", String(editor.picking));
-  $("pick").textContent = editor.picking ? "Stop picking" : "Pick the next street on the map";
-  $("pick-status").textContent = !editor.picking ? ""
-    : editor.picked.length
-      ? `${editor.picked.length} picked: ${editor.picked.length > 3 ? "… → " : ""}${editor.picked.slice(-3).join(" → ")} (not saved yet). Click the street to drive next.`
-      : "Click the route's streets on the map (their arrows) in the order the crew should drive them; the first goes to the start.";
+  renderPicking(editor);
   $("undo").disabled = editor.done.length === 0;
   $("redo").disabled = editor.undone.length === 0;
   $("undo").textContent = editor.done.length ? `Undo ${editor.done.at(-1).label}` : "Undo";
@@ -329,6 +325,33 @@ function renderLists(editor, focusSelector) {
   if (editor.proposal) $("proposal-text").textContent = editor.proposal.note;
   if (focusSelector) document.querySelector(focusSelector)?.focus();
 }
+
+/** A segment as people know it: its street's name and its id. */
+function segmentLabel(editor, id) {
+  const name = editor.streets.get(id)?.properties.name;
+  return name ? `${name} (${id})` : id;
+}
+
+/** "Pick next" made visible: both toggles, where the next pick goes, and the way out. */
+function renderPicking(editor) {
+  for (const id of ["pick", "pick-list"]) $(id).setAttribute("aria-pressed", String(editor.picking));
+  $("pick").textContent = editor.picking ? "Stop picking" : "Pick the next street on the map";
+  $("pick-list").textContent = editor.picking ? "Stop picking" : "Pick in driving order";
+  const last = editor.picked.at(-1);
+  const where = last ? `after ${segmentLabel(editor, last)}` : "at the start of the route";
+  const trail = editor.picked.length > 1
+    ? ` ${editor.picked.length} picked: ${editor.picked.length > 3 ? "… → " : ""}${editor.picked.slice(-3).join(" → ")} (not saved yet).` : "";
+  $("pick-status").textContent = editor.picking
+    ? `Picking: the next street you click goes ${where}.${trail} ${COARSE.matches ? "The segment list's “Next” buttons are easier on a phone. " : ""}Stop picking (or Esc) when done.`
+    : "Tip: “Pick the next street on the map” reorders the route as you click its streets in driving order.";
+  $("pick-guide").dataset.on = String(editor.picking);
+  $("pick-guide-text").innerHTML = editor.picking
+    ? `<strong>Picking — next goes ${fmt.esc(where)}.</strong> Press “Next” on the segment the crew should drive then (or click its arrow on the map). Undo takes a pick back; “Stop picking” or Esc ends it.`
+    : "<strong>Reorder by picking:</strong> press “Pick in driving order”, then press “Next” on the segments (or click their arrows on the map) in the order the crew should drive them. Each one goes right after the one before.";
+}
+
+/** Phones and touch screens: bigger arrows to pick with a finger. */
+const COARSE = window.matchMedia("(pointer: coarse), (max-width: 600px)");
 
 /** The streets picked so far in "pick next" mode, numbered in the order they were picked. */
 function pickedTrace(editor, plan) {
@@ -389,7 +412,7 @@ async function drawPlanMap(editor) {
       textposition: "top center", textfont: { size: 10, color: COLOURS.stop } },
   ];
   // One arrow per segment in its driving direction: what clicks and boxes find.
-  const arrows = arrowTrace(plan.segments, { name: "Driving direction (click or box to select)", colour: COLOURS.driven, size: editor.picking ? 14 : 11, selected: editor.selected });
+  const arrows = arrowTrace(plan.segments, { name: "Driving direction (click or box to select)", colour: COLOURS.driven, size: editor.picking ? (COARSE.matches ? 22 : 14) : 11, selected: editor.selected });
   const traces = [
     ...cityTraces(editor.city),
     arrowTrace(editor.oneWays, { name: "One-way street (arrow: the way it goes)", colour: ONE_WAY, size: 6 }),
@@ -415,6 +438,7 @@ const FIGURES = [
   ["driving_km", "Driving", (v) => `${fmt.number(v, 1)} km`],
   ["deadhead_km", "Deadhead", (v) => `${fmt.number(v, 1)} km`],
   ["facility_trips", "Facility trips", (v) => fmt.number(v, 1)],
+  ["facility_h", "Time on facility trips", (v) => `${fmt.number(v * 60, 0)} min`],
   ["overtime_risk", "Overtime risk", (v) => fmt.percent(v)],
 ];
 
@@ -427,7 +451,7 @@ function figureCell(figure, format) {
 function change(today, edited, format) {
   if (!today || !edited) return "–";
   const d = edited.value - today.value;
-  if (Math.abs(d) < 1e-9) return "no change";
+  if (Math.abs(d) < 1e-9 || format(Math.abs(d)) === format(0)) return "no change"; // not "+0 min"
   return `${d > 0 ? "+" : "−"}${format(Math.abs(d))}`;
 }
 
@@ -467,8 +491,13 @@ async function showVersions(routeId) {
     : `Newest version: ${route.current_version}; today version ${route.applies_today ?? "–"} applies.`;
 }
 
+// Messages float over the foot of the screen (.toast): never a layout shift. Information fades
+// after a while; a saved or failed result stays until closed or replaced.
+let messageTimer = 0;
 function message(kind, text) {
-  $("plan-message").innerHTML = `<div class="alert ${kind}">${fmt.esc(text)}</div>`;
+  clearTimeout(messageTimer);
+  $("plan-message").innerHTML = `<div class="alert ${kind}"><span>${fmt.esc(text)}</span><button type="button" class="secondary" aria-label="Close the message">×</button></div>`;
+  if (kind === "info") messageTimer = setTimeout(() => { $("plan-message").innerHTML = ""; }, 8000);
 }
 
 startPage("plans", async () => {
@@ -565,10 +594,15 @@ startPage("plans", async () => {
     const at = editor.plan.segments.findIndex((f) => f.properties.segment_id === id);
     await redraw(fromList ? `#segments > li:nth-child(${at + 2}) button[data-next]` : undefined);
   };
-  $("pick").addEventListener("click", guarded(async () => {
-    editor.setPicking(!editor.picking);
-    await redraw("#pick");
-  }));
+  for (const id of ["pick", "pick-list"]) {
+    $(id).addEventListener("click", guarded(async () => {
+      editor.setPicking(!editor.picking);
+      await redraw(`#${id}`);
+    }));
+  }
+  $("plan-message").addEventListener("click", (event) => {
+    if (event.target.closest("button")) $("plan-message").innerHTML = "";
+  });
   $("segments").addEventListener("click", guarded(async (event) => {
     const button = event.target.closest("button[data-next]");
     if (button) await pick(button.dataset.next, true);
@@ -632,6 +666,11 @@ startPage("plans", async () => {
   $("undo").addEventListener("click", guarded(() => undoRedo("undo")));
   $("redo").addEventListener("click", guarded(() => undoRedo("redo")));
   document.addEventListener("keydown", guarded(async (event) => {
+    if (event.key === "Escape" && editor.picking) {
+      editor.setPicking(false);
+      await redraw();
+      return;
+    }
     if (!(event.ctrlKey || event.metaKey) || event.target.matches("input[type=text], textarea")) return;
     const key = event.key.toLowerCase();
     if (key === "z" || key === "y") {
