@@ -20,11 +20,15 @@ FIX_COLUMNS = ["vehicle_id", "ts", "lon", "lat", "speed_mps", "heading_deg", "hd
 EVENT_COLUMNS = ["vehicle_id", "ts", "kind", "lon", "lat", "magnitude", "speed_mps"]
 
 
-async def load_run(conn: asyncpg.Connection, run) -> dict[str, int]:
-    """Import the run's city, routes and roster, then its on-duty fixes and events."""
-    await import_city(conn, run.city_geojson)
-    await import_routes(conn, run.routes_geojson, created_by="fleetsim")
-    await import_roster(conn, run.roster)
+async def load_run(conn: asyncpg.Connection, run, *, documents: bool = True) -> dict[str, int]:
+    """Import the run's city, routes and roster, then its on-duty fixes and events.
+
+    ``documents=False`` skips the three documents: a fleet loaded a few vehicles at a time
+    shares one scenario, whose city, routes and whole roster the first part imported."""
+    if documents:
+        await import_city(conn, run.city_geojson)
+        await import_routes(conn, run.routes_geojson, created_by="fleetsim")
+        await import_roster(conn, run.roster)
     vehicle_ids = np.array(run.vehicle_ids)
     on_duty = _on_duty_mask(run.roster["shifts"], run.vehicle_ids)
     f, e = run.fixes, run.events

@@ -41,6 +41,7 @@ from fleetpilot.localtime import local_day, today
 from fleetpilot.rollup import queue
 from fleetpilot.rollup.blocks import refresh_blocks
 from fleetpilot.rollup.known import refresh_known_hotspots
+from fleetpilot.rollup.replace import replace_shift_rows
 from fleetpilot.rollup.whatif import load as whatif_load
 from fleetpilot.rollup.whatif.prepare import PreparedLegs, prepare_batch, store_prepared
 from fleetpilot.settings import get_settings
@@ -61,6 +62,9 @@ SELECT s.ord::int4 - 1 AS track, f.ts, f.lon, f.lat, coalesce(f.speed_mps, 'NaN'
 FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS s(vehicle_id, starts_at, ends_at, ord)
 JOIN fixes f ON f.vehicle_id = s.vehicle_id AND f.ts >= s.starts_at AND f.ts < s.ends_at
 """
+# JIT compiled each batch's read anew (EXPLAIN ANALYZE: 275 functions, ~0.6 s of a 4.8 s
+# 50-shift read at load 15) to save a little per row; the rollup's connection reads without it.
+NO_JIT = "SET jit = off"
 FIX_WIRE = (
     ("track", "int4"),
     ("t", "timestamptz"),
@@ -101,6 +105,10 @@ UPDATE shift_metrics m SET safety_events = (
 WHERE m.shift_id = ANY ($1::text[])
 """
 SAFETY_KINDS = list(SAFETY)
+CELL_KEY = ("cell_id", "day", "shift_id")
+CELL_COLUMNS = (*CELL_KEY, "passes", *CELL_EXPOSURE)
+SEGMENT_KEY = ("segment_id", "day", "shift_id")
+SEGMENT_COLUMNS = (*SEGMENT_KEY, "passes", *SEGMENT_EXPOSURE, "mean_speed_mps")
 METRIC_COLUMNS = (
     "fixes",
     "distance_m",
@@ -289,6 +297,7 @@ async def drain(
     tz = tz or get_settings().timezone
     worker = worker or queue.worker_name()
     await init_codecs(conn)
+    await conn.execute(NO_JIT)
     done = Drained()
     stages = Stages()
     if await queue.wait_s(conn) is None:
@@ -488,21 +497,14 @@ async def _replace(conn, worker: str, shift_ids, rows: Rows) -> int:
                 prepared = prepared.only(held)
         if prepared is not None:  # same transaction: prepared_at = computed_at, nothing left to redo
             await store_prepared(conn, prepared)
-        for table in ("shift_metrics", "shift_events", "cell_exposure", "segment_exposure", "shift_tracks"):
+        for table in ("shift_metrics", "shift_events", "shift_tracks"):
             await conn.execute(f"DELETE FROM {table} WHERE shift_id = ANY($1::text[])", shift_ids)
         await conn.executemany(INSERT_METRICS, metrics)
         await conn.executemany(INSERT_EVENT, events)
         await conn.execute(COUNT_SAFETY, shift_ids, SAFETY_KINDS)
-        await conn.copy_records_to_table(
-            "cell_exposure",
-            records=cells,
-            columns=["cell_id", "day", "shift_id", "passes", *CELL_EXPOSURE],
-        )
-        await conn.copy_records_to_table(
-            "segment_exposure",
-            records=segments,
-            columns=["segment_id", "day", "shift_id", "passes", *SEGMENT_EXPOSURE, "mean_speed_mps"],
-        )
+        # Most of the writing's server time: only rows that differ are written (rollup/replace.py).
+        await replace_shift_rows(conn, "cell_exposure", CELL_KEY, CELL_COLUMNS, shift_ids, cells)
+        await replace_shift_rows(conn, "segment_exposure", SEGMENT_KEY, SEGMENT_COLUMNS, shift_ids, segments)
         await conn.copy_records_to_table(
             "shift_tracks", records=tracks, columns=["shift_id", "tolerance_m", "fixes", "points", "coordinates"]
         )

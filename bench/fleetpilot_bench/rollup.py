@@ -34,7 +34,7 @@ import numpy as np
 
 from fleetpilot.db.connect import connect, resolve_database_url
 from fleetpilot.db.copyout import copy_columns
-from fleetpilot.rollup.job import BATCH_FIXES, FIX_WIRE  # the limit reads as the rollup does
+from fleetpilot.rollup.job import BATCH_FIXES, FIX_WIRE, NO_JIT  # the limit reads as the rollup does
 from fleetpilot.settings import Settings
 from fleetpilot_bench.fleet import load_fleet, scratch_database
 
@@ -151,6 +151,7 @@ async def measure_limit(url: str, batch: int) -> dict:
 
     conn = await connect(url)
     try:
+        await conn.execute(NO_JIT)
         shifts = await conn.fetch(SHIFTS)
         args = ([s["vehicle_id"] for s in shifts], [s["starts_at"] for s in shifts], [s["ends_at"] for s in shifts])
         copy_load = loadavg()

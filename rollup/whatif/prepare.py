@@ -24,6 +24,7 @@ from fleetpilot.analytics.columns import DeviceEvents, Fixes
 from fleetpilot.analytics.whatif.assemble import City, plan_index, prepare_shift
 from fleetpilot.analytics.whatif.history import EVENT_KINDS, LEG_KINDS, Plans
 from fleetpilot.analytics.whatif.legs import ShiftLegs
+from fleetpilot.rollup.replace import replace_shift_rows
 from fleetpilot.rollup.whatif import queries
 from fleetpilot.rollup.whatif.load import copy_table, load_city, load_plans, require_city, utc_bounds
 
@@ -116,10 +117,10 @@ def _track(columns, a: int, b: int):
 async def store_prepared(conn: asyncpg.Connection, prepared: PreparedLegs) -> None:
     """Replace the shifts' legs and visits (call inside a transaction)."""
     ids = [c[0] for c in prepared.counts]
-    await conn.execute(queries.DELETE_LEGS, ids)
-    await conn.execute(queries.DELETE_VISITS, ids)
-    await conn.copy_records_to_table("whatif_legs", records=prepared.legs, columns=queries.LEG_COLUMNS)
-    await conn.copy_records_to_table("whatif_stop_visits", records=prepared.visits, columns=queries.VISIT_COLUMNS)
+    await replace_shift_rows(conn, "whatif_legs", ("shift_id", "leg"), queries.LEG_COLUMNS, ids, prepared.legs)
+    await replace_shift_rows(
+        conn, "whatif_stop_visits", ("shift_id", "stop_seq"), queries.VISIT_COLUMNS, ids, prepared.visits
+    )
     await conn.execute(queries.UPSERT_PREPARED, *(list(c) for c in zip(*prepared.counts)))
 
 

@@ -130,8 +130,6 @@ SHIFT_EVENTS = """
 SELECT (extract(epoch FROM ts) * 1000)::bigint AS t, kind
 FROM events WHERE vehicle_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts
 """
-DELETE_LEGS = "DELETE FROM whatif_legs WHERE shift_id = ANY($1::text[])"
-DELETE_VISITS = "DELETE FROM whatif_stop_visits WHERE shift_id = ANY($1::text[])"
 # One row per shift: (shift_id, fixes, events, legs) as four arrays.
 UPSERT_PREPARED = """
 INSERT INTO whatif_prepared (shift_id, fixes, events, legs)
