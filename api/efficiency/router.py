@@ -46,10 +46,10 @@ async def route_efficiency(
 
 
 @router.get("/routes/{route_id}/coverage", response_model=RouteSegmentsCoverage, responses=UNKNOWN)
-async def route_coverage(access: Efficiency, conn: Conn, route_id: RouteId, days: DayRange) -> RouteSegmentsCoverage:
+async def route_coverage(access: Efficiency, conn: Conn, route_id: RouteId, days: DayRange) -> Response:
     """How often each planned segment of the route's current plan was driven in [from, to)."""
     scope = await policy.aggregate_scope(conn, access, days)
     try:
-        return await service.segment_coverage(conn, scope, route_id)
+        return _json(await service.segment_coverage(conn, scope, route_id))
     except UnknownRoute:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such route") from None

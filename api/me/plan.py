@@ -11,13 +11,13 @@ only person in it is me (my shifts pick the route).
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from datetime import date, datetime, timezone
 
 import asyncpg
 
 from fleetpilot import localtime
 from fleetpilot.api.geojson import collection, feature
+from fleetpilot.api.kept import KeptAnswers
 from fleetpilot.api.me.schemas import MyPlan, PlanStreet
 from fleetpilot.api.policy import OwnPerson
 from fleetpilot.api.route_plans.changes import street_changes, unique_order
@@ -57,12 +57,11 @@ class PlanAnswers:
     is never stale. What is saved: reading ~160 segments of two versions with their geometry,
     comparing them and building and validating the map (bench api, 6 Dec: ~5 ms of server and
     ~2 ms of database CPU per request, the crew page's dearest read). The crew page asks again
-    on every shift picked (it reloads). Only the person's own answer is kept, for that person."""
+    on every shift picked (it reloads). Only the person's own answer is kept, for that person
+    (api.kept, decision 0029)."""
 
-    MAX_ANSWERS = 4096
-
-    def __init__(self) -> None:
-        self._answers: OrderedDict[tuple, bytes] = OrderedDict()
+    def __init__(self, size: int = 4096) -> None:
+        self._kept = KeptAnswers(size)
 
     async def answer(self, conn: asyncpg.Connection, me: OwnPerson, tz: str, now: datetime | None = None) -> bytes:
         now = now or datetime.now(timezone.utc)
@@ -76,16 +75,11 @@ class PlanAnswers:
             tuple(map(tuple, shifts)),
             tuple(tuple(v) if isinstance(v, list) else v for v in route),
         )
-        text = self._answers.get(key)
-        if text is None:
-            answer = await _plan(conn, tz, today, shifts, route_id, route)
-            text = answer.model_dump_json().encode()
-            self._answers[key] = text
-            if len(self._answers) > self.MAX_ANSWERS:
-                self._answers.popitem(last=False)
-        else:
-            self._answers.move_to_end(key)
-        return text
+
+        async def make() -> bytes:
+            return (await _plan(conn, tz, today, shifts, route_id, route)).model_dump_json().encode()
+
+        return await self._kept.get(key, make)
 
 
 PLAN_ANSWERS = PlanAnswers()
@@ -104,12 +98,6 @@ async def _route(
     if route is None or route["version"] is None:
         raise NoRoute(f"no plan of route {route_id} applies yet")
     return shifts, route_id, route
-
-
-async def my_plan(conn: asyncpg.Connection, me: OwnPerson, tz: str, now: datetime | None = None) -> MyPlan:
-    now = now or datetime.now(timezone.utc)
-    today = localtime.today(tz, now)
-    return await _plan(conn, tz, today, *await _route(conn, me, today, now))
 
 
 async def _plan(

@@ -8,13 +8,13 @@ workload figures (hours, idle, breaks, coverage) are summed per week beside it.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
 
 import asyncpg
 import numpy as np
 
 from fleetpilot.analytics.trends import TrendParams, weekly_trend
+from fleetpilot.api.kept import KeptAnswers
 from fleetpilot.api.me.schemas import Trends, Week
 from fleetpilot.api.policy import OwnPerson
 from fleetpilot.api.shifts.service import SAFETY_KINDS
@@ -53,18 +53,16 @@ def _ratio(a: float, b: float) -> float | None:
 
 
 class TrendAnswers:
-    """Trends answers (JSON) per person, kept by the server process and keyed by everything the
-    answer is computed from: the person's shift rows as just read, the weeks asked, the zone
-    and the first day shown. A changed or new shift, or a new day, is a new key, so a kept
-    answer is never stale; what is saved is the Python (numpy, the exact tests, the answer's
-    model: most of the request's server CPU, bench api 6 Dec). The crew page asks again on
-    every shift picked (it reloads), with the same rows. Only the person's own data is kept,
-    for that person; the oldest answers go first."""
+    """Trends answers (JSON) per person, kept by the server process (api.kept, decision 0029)
+    and keyed by everything the answer is computed from: the person's shift rows as just read,
+    the weeks asked, the zone and the first day shown. A changed or new shift, or a new day, is
+    a new key, so a kept answer is never stale; what is saved is the Python (numpy, the exact
+    tests, the answer's model: most of the request's server CPU, bench api 6 Dec). The crew
+    page asks again on every shift picked (it reloads), with the same rows. Only the person's
+    own data is kept, for that person."""
 
-    MAX_ANSWERS = 4096
-
-    def __init__(self) -> None:
-        self._answers: OrderedDict[tuple, bytes] = OrderedDict()
+    def __init__(self, size: int = 4096) -> None:
+        self._kept = KeptAnswers(size)
 
     async def answer(
         self,
@@ -76,40 +74,17 @@ class TrendAnswers:
         params: TrendParams = TrendParams(),
     ) -> bytes:
         now = now or datetime.now(timezone.utc)
-        rows = await _my_rows(conn, me, weeks, now, tz, params)
+        since = now - timedelta(weeks=weeks + params.baseline_weeks)
+        rows = await conn.fetch(MY_SHIFTS, me.person_id, since, SAFETY_KINDS, tz)
         key = (me.person_id, weeks, tz, local_day(now - timedelta(weeks=weeks), tz), params, tuple(map(tuple, rows)))
-        text = self._answers.get(key)
-        if text is None:
-            text = _trends(rows, weeks, tz, now, params).model_dump_json().encode()
-            self._answers[key] = text
-            if len(self._answers) > self.MAX_ANSWERS:
-                self._answers.popitem(last=False)
-        else:
-            self._answers.move_to_end(key)
-        return text
+
+        async def make() -> bytes:
+            return _trends(rows, weeks, tz, now, params).model_dump_json().encode()
+
+        return await self._kept.get(key, make)
 
 
 TREND_ANSWERS = TrendAnswers()
-
-
-async def _my_rows(
-    conn: asyncpg.Connection, me: OwnPerson, weeks: int, now: datetime, tz: str, params: TrendParams
-) -> list[asyncpg.Record]:
-    since = now - timedelta(weeks=weeks + params.baseline_weeks)
-    return await conn.fetch(MY_SHIFTS, me.person_id, since, SAFETY_KINDS, tz)
-
-
-async def my_trends(
-    conn: asyncpg.Connection,
-    me: OwnPerson,
-    weeks: int,
-    tz: str,
-    now: datetime | None = None,
-    params: TrendParams = TrendParams(),
-) -> Trends:
-    """My last `weeks` weeks; history reaches `baseline_weeks` further back for the baseline."""
-    now = now or datetime.now(timezone.utc)
-    return _trends(await _my_rows(conn, me, weeks, now, tz, params), weeks, tz, now, params)
 
 
 def _trends(rows: list[asyncpg.Record], weeks: int, tz: str, now: datetime, params: TrendParams) -> Trends:

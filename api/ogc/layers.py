@@ -79,19 +79,19 @@ async def route_coverage(conn: asyncpg.Connection, scope: AggregateScope | None)
     features = []
     for route_id in [r["route_id"] for r in await conn.fetch(ROUTE_IDS)]:
         answer = await efficiency.segment_coverage(conn, scope, route_id)
-        if answer.suppressed:  # no visible (route, week) cell: nothing of this route leaves
+        if answer["suppressed"]:  # no visible (route, week) cell: nothing of this route leaves
             continue
         geometry = plans.get(route_id, {})
-        for seg in answer.segments:
+        for seg in answer["segments"]:
             features.append(
                 _feature(
-                    f"{route_id}:{seg.seq}",
-                    geometry.get(seg.seq),
+                    f"{route_id}:{seg['seq']}",
+                    geometry.get(seg["seq"]),
                     # causes (a count per cause) stays in the API: one flat column per layer field
                     {
                         "route_id": route_id,
-                        "route_version": answer.version,
-                        **seg.model_dump(exclude={"causes"}),
+                        "route_version": answer["version"],
+                        **{k: v for k, v in seg.items() if k != "causes"},
                         **_range(scope),
                     },
                 )

@@ -179,7 +179,7 @@ async def export_plan(
 ) -> Response:
     """One route's plan (current version unless `version` is given) as GeoJSON."""
     try:
-        return _geojson(await service.plan_geojson(conn, route_id, version))
+        return Response(await service.PLAN_TEXTS.text(conn, route_id, version), media_type="application/json")
     except UnknownRoute as exc:
         raise _not_found(exc) from None
 

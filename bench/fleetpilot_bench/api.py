@@ -180,7 +180,8 @@ async def _plan(conn: asyncpg.Connection, users: dict, args: argparse.Namespace)
         "driver_shift_view": ("driver", driver_paths(n, lambda p: f"/api/v1/me/shifts/{rng.choice(own[p])}")),
         "driver_track": ("driver", driver_paths(n, lambda p: f"/api/v1/me/shifts/{rng.choice(own[p])}/track")),
         "driver_shift_list": ("driver", driver_paths(n, lambda p: f"/api/v1/me/shifts?{month}")),
-        "driver_trends": ("driver", driver_paths(n, lambda p: "/api/v1/me/trends?weeks=8")),
+        # As the crew page asks it (driver.js: no weeks, so the API's default 12).
+        "driver_trends": ("driver", driver_paths(n, lambda p: "/api/v1/me/trends")),
         "route_efficiency_30d": (
             "supervisor",
             [(supervisor, f"/api/v1/routes/{rng.choice(routes)}/efficiency?{month}") for _ in range(n)],

@@ -88,6 +88,38 @@ def test_a_changed_plan_is_a_new_version_and_old_versions_stay_readable(api):
     assert [r["action"] for r in audit] == ["import_route_plans", "import_route_plans"]
 
 
+def test_the_kept_plan_text_follows_a_new_version_a_rename_and_a_version_saved_again(api):
+    """Each API process keeps a version's GeoJSON text (route_plans.service.PlanTexts), keyed by
+    what it is made of: asked before and after each change, the answer is always the new one."""
+
+    def current() -> dict:
+        return api.get(f"{ROUTES}/r-new/plan.geojson", "supervisor").json()
+
+    def first_lon(plan: dict) -> float:
+        return plan["features"][0]["geometry"]["coordinates"][0][0]
+
+    api.post(f"{ROUTES}/plans", "supervisor", json=_plan())
+    assert first_lon(current()) == 13.40 and current() == current()  # kept and asked again
+    api.client.put(f"{ROUTES}/r-new/plan", headers=api.headers("supervisor"), json=_plan(shift=0.001))
+    assert first_lon(current()) == 13.401  # a new version saved
+    api.client.patch(f"{ROUTES}/r-new", headers=api.headers("supervisor"), json={"name": "Renamed"})
+    assert {f["properties"]["route_name"] for f in current()["features"]} == {"Renamed"}
+    v1 = api.get(f"{ROUTES}/r-new/plan.geojson", "supervisor", params={"version": 1}).json()
+    assert first_lon(v1) == 13.40 and v1["features"][0]["properties"]["route_name"] == "Renamed"
+    # Version 2 deleted and saved again with other streets (a rebuilt database): read afresh.
+    api.sql("UPDATE routes SET current_version = 1 WHERE route_id = 'r-new'")
+    api.sql("DELETE FROM route_versions WHERE route_id = 'r-new' AND version = 2")
+    api.sql("INSERT INTO route_versions (route_id, version, created_by) VALUES ('r-new', 2, 'again')")
+    api.sql(
+        "INSERT INTO route_segments (route_id, version, seq, segment_id, service, geometry) "
+        "VALUES ('r-new', 2, 1, 's9', true, $1::jsonb)",
+        '{"type": "LineString", "coordinates": [[13.5, 52.5], [13.51, 52.5]]}',
+    )
+    api.sql("UPDATE routes SET current_version = 2 WHERE route_id = 'r-new'")
+    again = current()
+    assert [f["properties"]["segment_id"] for f in again["features"]] == ["s9"] and first_lon(again) == 13.5
+
+
 def test_moving_a_segment_between_routes_in_one_save(api):
     api.post(f"{ROUTES}/plans", "supervisor", json=_plan("r-a"))
     api.post(f"{ROUTES}/plans", "supervisor", json=_plan("r-b", shift=0.02))
