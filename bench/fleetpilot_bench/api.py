@@ -38,12 +38,23 @@ from fleetpilot.api.auth.tokens import TokenKeys, issue_access_token
 from fleetpilot.db.connect import connect, resolve_database_url
 from fleetpilot.settings import Settings
 from fleetpilot_bench.fleet import scratch_database
-from fleetpilot_bench.loadgen import request_bytes, run_load
+from fleetpilot_bench.loadgen import post_bytes, request_bytes, run_load
 
 TARGET_P95_MS = 100.0
 TARGET_ENDPOINTS = ("driver_shift_view", "route_efficiency_30d")
 # Aggregates over a month of exposure rows: seconds per request, asked by a few analysts at a time.
 HEAVY = {"all_routes_efficiency_30d", "hotspot_segments_30d", "hotspot_cells_30d"}
+# A supervisor's edits on the plans page, one after another (issue 21: "every edit shows, within
+# a second, each touched route's predicted figures"): one client, its own target.
+EDITS = {"route_plan_predict"}
+TARGET_EDIT_P95_MS = 1000.0
+EDIT_REQUESTS = 40
+CURRENT_PLANS = """
+SELECT r.route_id, array_agg(s.segment_id ORDER BY s.seq) FILTER (WHERE s.service) AS segments,
+       (SELECT count(*) FROM route_stops st WHERE st.route_id = r.route_id AND st.version = r.current_version) AS stops
+FROM routes r JOIN route_segments s ON s.route_id = r.route_id AND s.version = r.current_version
+GROUP BY r.route_id ORDER BY r.route_id
+"""
 BENCH_PASSWORD = "bench-password-" + secrets.token_hex(4)
 INSERT_USER = """
 INSERT INTO users (username, password_hash, role, person_id) VALUES ($1, $2, $3, $4)
@@ -209,8 +220,33 @@ async def _plan(conn: asyncpg.Connection, users: dict, args: argparse.Namespace)
             [(supervisor, f"/api/v1/routes/{rng.choice(routes)}/plan.geojson") for _ in range(n)],
         ),
     }
+    plan["route_plan_predict"] = ("supervisor", await _edits(conn, rng, supervisor, month))
     wanted = set(args.only.split(",")) if args.only else set(plan)
     return {name: paths for name, paths in plan.items() if name in wanted}
+
+
+async def _edits(conn: asyncpg.Connection, rng: random.Random, supervisor: int, month: str) -> list[tuple]:
+    """What the plans page posts after each edit: a block of 5-15 streets moved from the end of
+    one route to the end of another, both routes' edited plans (stops in proportion)."""
+    plans = [r for r in await conn.fetch(CURRENT_PLANS) if r["segments"] and len(r["segments"]) > 20]
+    edits = []
+    for _ in range(EDIT_REQUESTS if len(plans) > 1 else 0):
+        a, b = rng.sample(plans, 2)
+        block = rng.randint(5, 15)
+        moved, kept = a["segments"][-block:], a["segments"][:-block]
+        share = block / len(a["segments"])
+        body = {
+            "routes": [
+                {"route_id": a["route_id"], "segments": kept, "stops": round(a["stops"] * (1 - share))},
+                {
+                    "route_id": b["route_id"],
+                    "segments": b["segments"] + moved,
+                    "stops": b["stops"] + round(a["stops"] * share),
+                },
+            ]
+        }
+        edits.append((supervisor, f"/api/v1/routes/predict?{month}", orjson.dumps(body)))
+    return edits
 
 
 def _http_stack() -> str:
@@ -315,8 +351,13 @@ async def _measure(url: str, plan: dict, args: argparse.Namespace) -> dict:
             results = {}
             process = psutil.Process(server.pid)
             for name, (role, paths) in plan.items():
-                clients = args.heavy_clients if name in HEAVY else args.clients
-                requests = [request_bytes(path, token(uid, role), gzip=args.gzip) for uid, path in paths]
+                clients = 1 if name in EDITS else args.heavy_clients if name in HEAVY else args.clients
+                requests = [
+                    post_bytes(p[1], token(p[0], role), p[2])
+                    if len(p) == 3
+                    else request_bytes(p[1], token(p[0], role), gzip=args.gzip)
+                    for p in paths
+                ]
                 await run_load("127.0.0.1", port, requests[: clients * 2], clients)  # warm-up
                 cpu_before, db_before = _cpu_s(process), _backend_cpu_s(process, db_port)
                 results[name] = {"clients": clients, **(await run_load("127.0.0.1", port, requests, clients)).summary()}
@@ -342,6 +383,12 @@ async def _measure(url: str, plan: dict, args: argparse.Namespace) -> dict:
         for name in TARGET_ENDPOINTS
         if name in results
     }
+    for name in EDITS & set(results):
+        targets[f"{name}_p95_under_{TARGET_EDIT_P95_MS:g}_ms"] = (
+            results[name]["p95_ms"] is not None
+            and results[name]["p95_ms"] < TARGET_EDIT_P95_MS
+            and results[name]["errors"] == 0
+        )
     return {
         "clients": args.clients,
         "heavy_clients": args.heavy_clients,

@@ -69,11 +69,19 @@ async def load_fleet(conn: asyncpg.Connection, vehicles: int, days: int, seed: i
 async def scratch_database(
     admin_url: str, prefix: str, reuse: str | None, keep: bool
 ) -> AsyncIterator[tuple[str, str]]:
-    """(name, url) of the bench's database: `reuse` names one loaded before (kept as it is),
-    else a new `<prefix>_<random>` one, dropped afterwards unless `keep`."""
+    """(name, url) of the bench's database: `reuse` names one loaded before (its data kept,
+    brought up to this code's migrations as an upgrade would: a month loaded before a new
+    table existed would answer 500), else a new `<prefix>_<random>` one, dropped afterwards
+    unless `keep`."""
     name = reuse or f"{prefix}_{uuid.uuid4().hex[:8]}"
     url = urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
-    if not reuse:
+    if reuse:
+        conn = await connect(url)
+        try:
+            await prepare(conn, Settings(_env_file=None))
+        finally:
+            await conn.close()
+    else:
         admin = await connect(admin_url)
         try:
             await admin.execute(f'CREATE DATABASE "{name}"')

@@ -2,7 +2,7 @@
 
 Each virtual client holds one connection and sends its next request as soon as the
 previous answer has been read, so `clients` requests are in flight at any time (closed
-loop). It speaks just enough HTTP for our own server on loopback (GET, Content-Length
+loop). It speaks just enough HTTP for our own server on loopback (GET, a JSON POST, Content-Length
 or chunked bodies) so that the client, which shares the machine's cores with the server
 and the database, spends as little CPU per request as possible.
 """
@@ -85,6 +85,16 @@ def request_bytes(path: str, token: str | None, host: str = "127.0.0.1", gzip: b
     auth = f"Authorization: Bearer {token}\r\n" if token else ""
     encoding = "Accept-Encoding: gzip\r\n" if gzip else ""
     return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}{encoding}Accept: application/json\r\n\r\n".encode()
+
+
+def post_bytes(path: str, token: str | None, body: bytes, host: str = "127.0.0.1") -> bytes:
+    """A JSON POST (e.g. the plan editor's prediction of an edit)."""
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Accept: application/json\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
 
 
 async def run_load(host: str, port: int, requests: list[bytes], clients: int) -> Outcome:
