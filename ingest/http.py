@@ -12,10 +12,13 @@ the door *group-commits*:
 * each request runs the pipeline into a batch of its own (it may wait on the database there,
   for a binding or a shift window), then joins the one shared open batch of this process in
   a step with no await (`Batch.merge`), and waits for that batch's commit;
-* a writer task writes the open batch whenever fewer than `writers` (the API: WRITERS) are
-  writing, so the requests that arrive while all are busy share the next transaction: one
-  request alone waits for its own commit only; under load a batch holds everything that
-  arrived meanwhile;
+* a writer task writes the open batch whenever none is writing; while one writes, another
+  starts only once the open batch holds `overlap_at` requests (the API: OVERLAP_AT), up to
+  `writers` (the API: WRITERS) at once, so the requests that arrive meanwhile share the next
+  transaction: one request alone waits for its own commit only; under load a batch holds
+  everything that arrived meanwhile, and at least OVERLAP_AT when commits overlap (a batch's
+  side-table rows, ``devices`` and ``rollup_dirty``, cost PostgreSQL about as much as its
+  fixes when each batch holds a few dozen positions: decision 0032);
 * when the commit succeeds every request of the batch is answered (2xx only now); when it
   fails every one of them is answered 503 (Traccar's PositionForwardingHandler retries a
   non-2xx answer, forward.retry.*) and the stage forgets their keys, so a retry is a first
@@ -56,6 +59,7 @@ from fleetpilot.ingest.validate import Validator
 from fleetpilot.ingest.write import BatchWriter, WriteResult, prepare_connection
 
 WRITERS = 3  # group commits in flight per API process (the API's HttpIngest; tests choose)
+OVERLAP_AT = 64  # requests the open batch holds before a second commit may overlap a running one
 POOL_SIZE = WRITERS + 2  # the writers, token lookups, binding and registry reads
 TOKEN_ROW_S = 30.0  # a token's row (digest, dialect, device) is read again after this long
 # What makes the request a 503 (Traccar retries) instead of a 500. InternalClientError: the
@@ -97,10 +101,12 @@ class GroupCommit:
         write: Callable[[Batch, set[str]], Awaitable[WriteResult]],
         failed: Callable[[Batch], None],
         writers: int = 1,
+        overlap_at: int = 1,
     ):
         self._write = write
         self._failed = failed
         self._writers = writers
+        self._overlap_at = overlap_at
         self._open = Batch()
         # (the request's own batch, its future, its token id) per request in the open batch
         self._parts: list[tuple[Batch, asyncio.Future, str | None]] = []
@@ -114,7 +120,10 @@ class GroupCommit:
         self._open.merge(own)
         done = loop.create_future()
         self._parts.append((own, done, token_id))
-        if len(self._tasks) < self._writers:  # every writer is busy writing: one more
+        busy = len(self._tasks)
+        # Nobody writing: write now. Some writing: one more only for a batch big enough to be
+        # worth its own transaction; else a busy writer takes it when its commit is done.
+        if busy == 0 or (busy < self._writers and len(self._parts) >= self._overlap_at):
             task = loop.create_task(self._run())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -210,7 +219,9 @@ class TokenLookups:
 
 
 class HttpIngest:
-    def __init__(self, database_url: str, city: str, *, max_future_s: float = 300.0, writers: int = 1):
+    def __init__(
+        self, database_url: str, city: str, *, max_future_s: float = 300.0, writers: int = 1, overlap_at: int = 1
+    ):
         self.database_url = database_url
         self.city = city
         self.metrics = IngestMetrics()
@@ -220,7 +231,7 @@ class HttpIngest:
             city, Validator(max_future_ms=int(max_future_s * 1000)), self.registry, self, self.metrics
         )
         self.writer = BatchWriter()
-        self.commits = GroupCommit(self._write, self._failed, writers)
+        self.commits = GroupCommit(self._write, self._failed, writers, overlap_at)
         self.tokens = TokenLookups(self.run)
         # token id -> (its row as read, monotonic time read); revocation is checked per write
         self._token_rows: dict[str, tuple[dict, float]] = {}

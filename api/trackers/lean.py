@@ -34,7 +34,7 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fleetpilot.api.security import Hardening
-from fleetpilot.ingest.http import UNAVAILABLE, WRITERS, HttpIngest, TokensRevoked
+from fleetpilot.ingest.http import OVERLAP_AT, UNAVAILABLE, WRITERS, HttpIngest, TokensRevoked
 
 MAX_BODY_BYTES = 1024 * 1024  # far above any one position; the pipeline dead-letters > 256 KiB
 DOORS = {"/api/v1/ingest/traccar": "traccar", "/api/v1/ingest/owntracks": "owntracks"}
@@ -76,7 +76,9 @@ def trackers(app) -> HttpIngest:
         from fleetpilot.db.connect import resolve_database_url
 
         settings = app.state.settings
-        ingest = app.state.trackers = HttpIngest(resolve_database_url(settings), settings.city, writers=WRITERS)
+        ingest = app.state.trackers = HttpIngest(
+            resolve_database_url(settings), settings.city, writers=WRITERS, overlap_at=OVERLAP_AT
+        )
     return ingest
 
 

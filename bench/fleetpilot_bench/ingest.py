@@ -498,6 +498,7 @@ def measure_http(server: ApiServer, token, messages: list[tuple[str, bytes]], db
     time.sleep(1.0)
     start.set()
     others = CpuSplit(parse_mqtt_url(mqtt_url).port)
+    db_name = db_url.rsplit("/", 1)[1]
 
     def snapshot() -> dict:
         return {
@@ -506,6 +507,7 @@ def measure_http(server: ApiServer, token, messages: list[tuple[str, bytes]], db
             "cpu": server.cpu_s(),
             "pub_cpu": sum(_cpu_s(p) for p in publishers),
             "split": others.read(),
+            "backends": _backends_cpu_s(db_name),
         }
 
     time.sleep(args.warmup)
@@ -528,6 +530,7 @@ def measure_http(server: ApiServer, token, messages: list[tuple[str, bytes]], db
     lag = {f"p{q}": round(float(np.percentile(inside[:, 1], q)), 3) if answered else None for q in (50, 95, 99)}
     cpu = last["cpu"] - first["cpu"]
     pub_cpu = last["pub_cpu"] - first["pub_cpu"]
+    db_cpu = sum(t - first["backends"].get(pid, 0.0) for pid, t in last["backends"].items())
     return {
         "window_s": round(window, 1),
         "load_avg_1m_at_window_start": round(load_at_start, 2),
@@ -545,6 +548,11 @@ def measure_http(server: ApiServer, token, messages: list[tuple[str, bytes]], db
         "fixes_per_ingest_cpu_second": _per(last["fixes"] - first["fixes"], cpu),
         "publishers_cpu_percent": round(100 * pub_cpu / window, 1),
         "publishers_cpu_us_per_message": _per(1e6 * pub_cpu, answered),
+        # This run's own PostgreSQL backends (the machine's "database" below counts every
+        # database on a shared server): with the two above, what a position costs in all,
+        # less PostgreSQL's background writers (WAL writer, checkpointer).
+        "database_backends_cpu_us_per_message": _per(1e6 * db_cpu, answered),
+        "total_cpu_us_per_message": _per(1e6 * (cpu + pub_cpu + db_cpu), answered),
         "cpu_percent_during_window": {
             key: _round_pct(last["split"][key] - first["split"][key], window)
             for key in ("machine", "database", "broker")
@@ -619,6 +627,16 @@ class CpuSplit:
             "database": database,
             "broker": _cpu_s(self.broker) if self.broker is not None else float("nan"),
         }
+
+
+def _backends_cpu_s(db_name: str) -> dict[int, float]:
+    """CPU seconds per PostgreSQL backend (and autovacuum worker) of database `db_name`, by
+    its process title ("postgres: … <user> <database> <client>")."""
+    out = {}
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        if proc.info["name"] == "postgres" and db_name in (proc.info["cmdline"] or [""])[0].split():
+            out[proc.pid] = _cpu_s(proc)
+    return out
 
 
 def _listener(port: int) -> psutil.Process | None:

@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from fleetpilot.api.app import create_app
+    from fleetpilot.api.app import create_app, frozen
 
     # Resolve once (starting the embedded server if none is configured) so the app and the
     # migration use the same database.
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
     else:
         uvicorn.run(
-            create_app(settings, pool_size=args.pool_size),
+            frozen(create_app(settings, pool_size=args.pool_size)),
             host=host,
             port=port,
             log_level=args.log_level,

@@ -201,3 +201,51 @@ def test_merge_keeps_every_field_of_both_batches():
     assert shared.days == {("truck-1", 0), ("truck-2", 0)}
     assert len(shared.lags) == 6 and len(shared.keys) == 3
     assert shared.started == min(a.started, b.started, c.started)
+
+
+def test_a_second_commit_overlaps_the_first_only_for_a_batch_of_overlap_at_requests():
+    """While one commit runs, the requests that arrive wait for it unless `overlap_at` of them
+    are waiting: then a second transaction starts at once (at most `writers`). Small batches
+    would each pay PostgreSQL the batch's side-table rows (decision 0032); each request is
+    still answered only by the commit of the batch that carried it."""
+    from fleetpilot.ingest.batch import Batch
+    from fleetpilot.ingest.buffer import Inbound
+    from fleetpilot.ingest.http import GroupCommit
+
+    async def scenario():
+        release = asyncio.Event()
+        written: list[int] = []
+        writing = [0, 0]  # now, most at once
+
+        async def write(batch, token_ids):
+            written.append(len(batch.messages))
+            writing[0] += 1
+            writing[1] = max(writing)
+            await release.wait()
+            writing[0] -= 1
+            return len(batch.messages)
+
+        commits = GroupCommit(write, lambda batch: None, writers=2, overlap_at=3)
+
+        def join(i: int) -> asyncio.Future:
+            own = Batch()
+            own.take(Inbound(f"http:/{i}", b"{}", 0, 0, 0, i))
+            return commits.join(own)
+
+        first = join(0)
+        await asyncio.sleep(0)  # the first writer holds request 0
+        waiting = [join(1), join(2)]
+        await asyncio.sleep(0.01)
+        assert written == [1] and writing[1] == 1  # two waiting: no second transaction
+        waiting.append(join(3))  # the third: a batch worth its own transaction
+        await asyncio.sleep(0.01)
+        assert written == [1, 3] and writing[1] == 2
+        later = join(4)  # both writers busy: waits for either
+        await asyncio.sleep(0.01)
+        assert written == [1, 3] and not any(f.done() for f in (first, *waiting, later))
+        release.set()
+        assert await first == 1 and [await f for f in waiting] == [3, 3, 3] and await later == 1
+        assert written == [1, 3, 1]
+        await commits.close()
+
+    asyncio.run(scenario())
