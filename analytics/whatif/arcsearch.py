@@ -13,9 +13,17 @@ routing, each delta exact and vectorised over all positions at once (numpy, O(n�
 - then each street's direction re-chosen for the order (``arcroute.best_directions``).
 
 Start: the better of the given plan and a greedy walk (nearest next street by deadhead, ties to
-the lowest deadhead back). Between descents, iterated local search: a random stretch is cut out
-and re-inserted (turned round when it may), and the result is kept if it is no worse, for a
-stated CPU time (the thread's own, so a loaded machine gives the same answer, only later).
+the lowest deadhead back), descended, then *re-chained*: with each street's direction as it is,
+every street's successor is chosen by a min-cost assignment (the depot one more node; scipy's
+``linear_sum_assignment``: the balancing of the streets' end and start nodes over shortest
+deadhead paths that the route-first Eulerian construction solves), and the cycles it leaves
+are patched into one tour, the cheapest exchange of two successors at a time joining the largest
+cycle with another (Karp's patching). On the demo city this start alone is within ~2 % of the
+best 60-s search (~5 ms for 144 streets). Between descents, iterated local search, the two
+kicks in turn at random: a random stretch cut out and re-inserted (turned round when it may),
+or 1–4 random streets turned round and the whole route re-chained; the result is kept if it is
+no worse, for a stated CPU time (the thread's own, so a loaded machine gives the same answer,
+only later; the loop stops before an iteration that would overrun it).
 """
 
 from __future__ import annotations
@@ -23,10 +31,12 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from fleetpilot.analytics.whatif.arcroute import ArcInstance, SolverRun, best_directions, deadhead_of
 
 MAX_BLOCK = 3  # Or-opt runs of 1..3 streets
+SEARCH_SHARE = 0.9  # of the budget for the loop: the rest covers the set-up and its final direction pass
 EPS_M = 1e-6
 
 
@@ -181,6 +191,54 @@ def descend(inst: ArcInstance, m: np.ndarray, opp: np.ndarray, seq: np.ndarray) 
             return s[1:-1]
 
 
+def rechain(m: np.ndarray, seq: np.ndarray) -> np.ndarray:
+    """The options of ``seq`` (directions kept) in a new order: successors by min-cost
+    assignment, its cycles patched into one tour from the depot (see the module doc)."""
+    n = m.shape[0] - 1
+    nodes = np.r_[seq, n]
+    k = len(nodes)
+    c = m[np.ix_(nodes, nodes)]
+    np.fill_diagonal(c, np.inf)
+    _, succ = linear_sum_assignment(c)
+    cyc = np.full(k, -1, dtype=np.int64)
+    for v in range(k):
+        u, label = v, v
+        while cyc[u] < 0:
+            cyc[u] = label
+            u = succ[u]
+    while True:
+        labels, sizes = np.unique(cyc, return_counts=True)
+        if len(labels) == 1:
+            break
+        big = cyc == labels[np.argmax(sizes)]
+        ina, out = np.flatnonzero(big), np.flatnonzero(~big)
+        # i in the largest cycle, j in another: i → succ j and j → succ i instead.
+        d = (
+            c[np.ix_(ina, succ[out])]
+            + c[np.ix_(out, succ[ina])].T
+            - c[ina, succ[ina]][:, None]
+            - c[out, succ[out]][None, :]
+        )
+        x, y = np.unravel_index(np.argmin(d), d.shape)
+        i, j = ina[x], out[y]
+        cyc[cyc == cyc[j]] = cyc[i]
+        succ[i], succ[j] = succ[j], succ[i]
+    order, u = [], succ[k - 1]
+    while u != k - 1:
+        order.append(nodes[u])
+        u = succ[u]
+    return np.array(order, dtype=np.int64)
+
+
+def _turn_some(opp: np.ndarray, seq: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """1–4 random streets turned round (those that may be)."""
+    out = seq.copy()
+    for q in rng.choice(len(seq), min(int(rng.integers(1, 5)), len(seq)), replace=False):
+        if opp[out[q]] >= 0:
+            out[q] = opp[out[q]]
+    return out
+
+
 def _kick(inst: ArcInstance, opp: np.ndarray, seq: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A random stretch of 1–12 streets moved elsewhere, turned round when every one may be."""
     k = len(seq)
@@ -201,9 +259,9 @@ def sequence_local(
     seed: int = 0,
     wall_seconds: float | None = None,
 ) -> SolverRun:
-    """Greedy walk (or ``initial`` when better), descent, then iterated local search for
-    ``cpu_seconds`` of this thread's CPU time (and at most ``wall_seconds`` of wall clock, for
-    a caller who waits). Never worse than ``initial``; the same seed and CPU time give the same
+    """Greedy walk (or ``initial`` when better), descent, re-chaining, then iterated local search
+    within ``cpu_seconds`` of this thread's CPU time (and ``wall_seconds`` of wall clock, for a
+    caller who waits; ``SEARCH_SHARE`` of each for the loop). Never worse than ``initial``; the same seed and CPU time give the same
     answer."""
     began_cpu, began = time.thread_time(), time.perf_counter()
     if inst.n_tasks < 2:
@@ -215,12 +273,23 @@ def sequence_local(
     if initial is not None:
         starts.append(np.asarray(initial, dtype=np.int64))
     best = min((descend(inst, m, opp, s) for s in starts), key=lambda s: deadhead_of(inst, s))
+    best = min((best, descend(inst, m, opp, rechain(m, best))), key=lambda s: deadhead_of(inst, s))
     best_m = deadhead_of(inst, best)
     improvements = [(time.perf_counter() - began, best_m)]
     cur, cur_m = best, best_m
-    wall = np.inf if wall_seconds is None else wall_seconds
-    while time.thread_time() - began_cpu < cpu_seconds and time.perf_counter() - began < wall:
-        cand = descend(inst, m, opp, _kick(inst, opp, cur, rng))
+    cpu_limit = SEARCH_SHARE * cpu_seconds
+    wall = np.inf if wall_seconds is None else SEARCH_SHARE * wall_seconds
+    step_cpu = step_wall = 0.0  # the longest iteration so far: no iteration starts that would overrun
+    while (
+        time.thread_time() - began_cpu + step_cpu < cpu_limit and time.perf_counter() - began + step_wall < wall
+    ):
+        at_cpu, at = time.thread_time(), time.perf_counter()
+        if rng.random() < 0.5:
+            cand = descend(inst, m, opp, _kick(inst, opp, cur, rng))
+        else:
+            cand = descend(inst, m, opp, rechain(m, _turn_some(opp, cur, rng)))
+        step_cpu = max(step_cpu, time.thread_time() - at_cpu)
+        step_wall = max(step_wall, time.perf_counter() - at)
         cand_m = deadhead_of(inst, cand)
         if cand_m <= cur_m + EPS_M:
             cur, cur_m = cand, cand_m
