@@ -261,8 +261,8 @@ def sequence_local(
 ) -> SolverRun:
     """Greedy walk (or ``initial`` when better), descent, re-chaining, then iterated local search
     within ``cpu_seconds`` of this thread's CPU time (and ``wall_seconds`` of wall clock, for a
-    caller who waits; ``SEARCH_SHARE`` of each for the loop). Never worse than ``initial``; the same seed and CPU time give the same
-    answer."""
+    caller who waits; ``SEARCH_SHARE`` of each for the loop). Never worse than ``initial``; the
+    same seed and CPU time give the same answer."""
     began_cpu, began = time.thread_time(), time.perf_counter()
     if inst.n_tasks < 2:
         seq = initial if initial is not None else greedy(inst)
@@ -280,9 +280,7 @@ def sequence_local(
     cpu_limit = SEARCH_SHARE * cpu_seconds
     wall = np.inf if wall_seconds is None else SEARCH_SHARE * wall_seconds
     step_cpu = step_wall = 0.0  # the longest iteration so far: no iteration starts that would overrun
-    while (
-        time.thread_time() - began_cpu + step_cpu < cpu_limit and time.perf_counter() - began + step_wall < wall
-    ):
+    while time.thread_time() - began_cpu + step_cpu < cpu_limit and time.perf_counter() - began + step_wall < wall:
         at_cpu, at = time.thread_time(), time.perf_counter()
         if rng.random() < 0.5:
             cand = descend(inst, m, opp, _kick(inst, opp, cur, rng))
