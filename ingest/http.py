@@ -61,6 +61,7 @@ from fleetpilot.ingest.write import BatchWriter, WriteResult, prepare_connection
 WRITERS = 3  # group commits in flight per API process (the API's HttpIngest; tests choose)
 OVERLAP_AT = 64  # requests the open batch holds before a second commit may overlap a running one
 POOL_SIZE = WRITERS + 2  # the writers, token lookups, binding and registry reads
+LAST_SEEN_STEP_MS = 1_000  # devices.last_seen is moved by this process at most this often per vehicle
 TOKEN_ROW_S = 30.0  # a token's row (digest, dialect, device) is read again after this long
 # What makes the request a 503 (Traccar retries) instead of a 500. InternalClientError: the
 # server ended the session mid-operation (dblink.RETRYABLE says when; seen here when a
@@ -237,6 +238,8 @@ class HttpIngest:
         self._token_rows: dict[str, tuple[dict, float]] = {}
         # (token text, dialect) -> (holder, its row, time read): verified once per row read
         self._verified: dict[tuple[str, str], tuple[tokens.TokenHolder, dict, float]] = {}
+        # vehicle id -> (last_seen ms, last_seq) this process committed to ``devices``
+        self._seen_written: dict[str, tuple[int, int]] = {}
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
         self._loading = asyncio.Lock()  # one registry reload at a time, not one per waiting request
@@ -310,6 +313,7 @@ class HttpIngest:
 
     async def _write(self, batch: Batch, token_ids: set[str]) -> WriteResult:
         started = time.monotonic()
+        self._skip_recent_seen(batch)
 
         async def write(conn: asyncpg.Connection) -> WriteResult:
             # On the writer's connection just before the transaction: a revocation committed
@@ -326,9 +330,31 @@ class HttpIngest:
             return await self.writer.write(conn, batch)
 
         result = await self.run(write)
+        for vid, seen in batch.devices.items():
+            before = self._seen_written.get(vid)
+            if seen.last_seen_ms is not None and (before is None or seen.last_seen_ms > before[0]):
+                self._seen_written[vid] = (seen.last_seen_ms, max(seen.last_seq, before[1] if before else 0))
         self.metrics.record_write(batch, result, time.monotonic() - started, time.time() * 1000)
         self.metrics.acked.inc(len(batch.messages))
         return result
+
+    def _skip_recent_seen(self, batch: Batch) -> None:
+        """Leave out of `batch` the ``devices`` rows that would only move last_seen by less than
+        LAST_SEEN_STEP_MS past what this process committed. One position per request means a
+        row per vehicle per group commit otherwise: updating the same rows over and over cost
+        PostgreSQL as much as the fixes themselves (decision 0032). Online/firmware facts and a
+        newer sequence number are always written."""
+        written = self._seen_written
+        for vid in [v for v, seen in batch.devices.items() if seen.online is None and seen.firmware is None]:
+            seen = batch.devices[vid]
+            before = written.get(vid)
+            if (
+                before is not None
+                and seen.last_seen_ms is not None
+                and seen.last_seen_ms - before[0] < LAST_SEEN_STEP_MS
+                and seen.last_seq <= before[1]
+            ):
+                del batch.devices[vid]
 
     def _failed(self, batch: Batch) -> None:
         self.stage.forget(batch.keys)

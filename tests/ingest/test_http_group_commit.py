@@ -249,3 +249,45 @@ def test_a_second_commit_overlaps_the_first_only_for_a_batch_of_overlap_at_reque
         await commits.close()
 
     asyncio.run(scenario())
+
+
+def test_devices_last_seen_is_moved_at_most_once_a_second_per_vehicle(db_url, city):
+    """A group commit writes a vehicle's ``devices`` row when it moves last_seen by a second
+    or more past what this process committed, or carries online/firmware or a newer
+    sequence number; not for every commit (decision 0032). Real PostgreSQL, the real writer."""
+    from fleetpilot.ingest.batch import Batch
+    from fleetpilot.ingest.buffer import Inbound
+    from fleetpilot.ingest.http import LAST_SEEN_STEP_MS
+
+    start = _vehicle(db_url, city)
+    ingest = HttpIngest(db_url, city)
+
+    def batch(received_ms: int, online: bool | None = None) -> Batch:
+        own = Batch()
+        own.take(Inbound("http:/x", b"{}", 0, 0, 0, received_ms))
+        own.add_fixes("truck-1", None, received_ms, [[received_ms, LON, LAT, 1.0, 2.0, 1.0, False]])
+        own.saw_device("truck-1", 0, received_ms, online=online)
+        return own
+
+    async def scenario():
+        conn = await asyncpg.connect(db_url)
+
+        async def last_seen() -> int:
+            query = "SELECT (extract(epoch FROM last_seen) * 1000)::bigint FROM devices WHERE device_id = 'trc-1'"
+            return await conn.fetchval(query)
+
+        try:
+            await ingest._write(batch(start), set())
+            assert await last_seen() == start  # the first commit for the vehicle
+            await ingest._write(batch(start + LAST_SEEN_STEP_MS - 1), set())
+            assert await last_seen() == start  # less than a step later: the row is left alone
+            await ingest._write(batch(start + LAST_SEEN_STEP_MS - 1 + 10, online=True), set())
+            assert await last_seen() == start + LAST_SEEN_STEP_MS + 9  # online/offline is always written
+            await ingest._write(batch(start + 3 * LAST_SEEN_STEP_MS), set())
+            assert await last_seen() == start + 3 * LAST_SEEN_STEP_MS  # a step or more: written
+        finally:
+            await conn.close()
+            await ingest.close()
+
+    run(scenario())
+    assert sql(db_url, "SELECT count(*) AS n FROM fixes")[0]["n"] == 4  # every position stored
