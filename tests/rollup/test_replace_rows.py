@@ -31,7 +31,13 @@ def test_only_differing_rows_are_written(fresh_db):
         conn = await asyncpg.connect(fresh_db)
         try:
             await conn.execute(SCHEMA)
-            first = [("a", 0, 1.5, None), ("a", 1, 2.0, "x"), ("a", 2, None, None), ("a", 3, 4.0, "y"), ("b", 0, 9.0, "z")]
+            first = [
+                ("a", 0, 1.5, None),
+                ("a", 1, 2.0, "x"),
+                ("a", 2, None, None),
+                ("a", 3, 4.0, "y"),
+                ("b", 0, 9.0, "z"),
+            ]
             async with conn.transaction():
                 await replace_shift_rows(conn, "per_shift", ("shift_id", "k"), COLUMNS, ["a", "b"], first)
             placed = dict(await conn.fetch("SELECT k, ctid::text FROM per_shift WHERE shift_id = 'a'"))
