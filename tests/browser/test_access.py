@@ -52,7 +52,7 @@ def test_a_supervisor_opens_a_shift_for_a_purpose_and_the_driver_sees_why(browse
     context.close()
 
     driver = signed_in_context(browser, pilot.base, pilot.tokens["driver"], PHONE).new_page()
-    assert open_page(driver, "driver.html") == "true"
+    assert open_page(driver, "driver.html#access") == "true"
     rows = driver.eval_on_selector_all("#access-table tbody tr", "rows => rows.map((r) => r.innerText)")
     assert any(purpose in r and shift_id in r and pilot.users["supervisor"] in r for r in rows), rows
     driver.context.close()

@@ -69,7 +69,7 @@ def test_the_crew_gives_a_cause_offline_and_the_supervisor_sees_it(browser, pilo
     crew = context.new_page()
     crew.watch = Watch().attach(crew)
     try:
-        assert open_page(crew, f"driver.html?shift={shift}") == "true"
+        assert open_page(crew, f"driver.html?shift={shift}#causes") == "true"
         item = f"#missed-causes li[data-segment='{segment}']"
         crew.wait_for_selector(item, state="attached")
         assert "No cause given" in crew.text_content(item)

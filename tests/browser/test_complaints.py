@@ -176,7 +176,7 @@ def test_the_crew_page_shows_where_the_record_protected_them(browser, pilot, com
     context = signed_in_context(browser, pilot.base, pilot.tokens["driver"], PHONE)
     page = context.new_page()
     watch = Watch().attach(page)
-    open_page(page, "driver.html")
+    open_page(page, "driver.html#complaints")
     items = page.locator("#protected li")
     assert items.count() == len(mine)
     assert [items.nth(n).get_attribute("data-complaint") for n in range(len(mine))] == [

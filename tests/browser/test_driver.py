@@ -85,7 +85,7 @@ def test_hours_breaks_queues_and_stops_show_what_the_rollup_recorded(driver_page
     assert shift, "no shift of the driver's with a break and a facility queue: the pilot cannot test this"
     _, record, points = records[shift]
     names = {r["facility_id"]: r["name"] for r in pilot.sql("SELECT facility_id, name FROM facilities")}
-    open_page(driver_page, f"driver.html?shift={shift}")
+    open_page(driver_page, f"driver.html?shift={shift}#breaks")  # the section opened by its address
 
     lengths = [
         (datetime.fromisoformat(b["ends_at"]) - datetime.fromisoformat(b["starts_at"])).total_seconds()
@@ -139,7 +139,7 @@ def _event_items(page) -> list[str]:
 def test_safety_moments_name_the_street_the_rollup_matched(driver_page, pilot):
     shift, events = _shift_with_most_hotspots(pilot)
     assert any(e["street"] for e in events), "the rollup named no event's street"
-    open_page(driver_page, f"driver.html?shift={shift}")
+    open_page(driver_page, f"driver.html?shift={shift}#moments")
     items = _event_items(driver_page)
     assert len(items) == len(events)
     for item, event in zip(items, events):
@@ -149,7 +149,7 @@ def test_safety_moments_name_the_street_the_rollup_matched(driver_page, pilot):
 
 def test_safety_moments_at_known_hotspots_are_marked(driver_page, pilot):
     shift, events = _shift_with_most_hotspots(pilot)
-    open_page(driver_page, f"driver.html?shift={shift}")
+    open_page(driver_page, f"driver.html?shift={shift}#moments")
     items = _event_items(driver_page)
     assert len(items) == len(events)
     for item, event in zip(items, events):
@@ -166,7 +166,7 @@ def test_a_known_hotspot_is_named_as_the_data_officer_sees_it(driver_page, pilot
     shift, events = _shift_with_most_hotspots(pilot)
     hot = [e for e in events if e["hot"]]
     assert hot and all(e["place"] for e in hot), "known hotspots without a place name"
-    open_page(driver_page, f"driver.html?shift={shift}")
+    open_page(driver_page, f"driver.html?shift={shift}#moments")
     badges = driver_page.eval_on_selector_all("#events .badge.hot", "els => els.map((e) => e.innerText)")
     assert badges == [f"Known hotspot: {e['place']}" for e in hot]
     for kind in {e["kind"] for e in hot}:
@@ -182,7 +182,7 @@ def test_a_known_hotspot_is_named_as_the_data_officer_sees_it(driver_page, pilot
 
 
 def test_access_log_names_who_opened_my_shift_and_why(driver_page, pilot):
-    open_page(driver_page, "driver.html")
+    open_page(driver_page, "driver.html#access")
     log = driver_page.inner_text("#access-table")
     assert pilot.users["supervisor"] in log
     assert pilot.purpose in log
@@ -217,7 +217,7 @@ def test_editing_the_address_never_shows_another_persons_shift(driver_page, pilo
 
 
 def test_download_all_my_data_gives_a_zip_of_my_own_shifts(driver_page, pilot, tmp_path):
-    open_page(driver_page, "driver.html")
+    open_page(driver_page, "driver.html#data")
     with driver_page.expect_download() as waiting:
         driver_page.get_by_role("button", name="Download all my data").click()
     path = tmp_path / waiting.value.suggested_filename
@@ -249,7 +249,7 @@ FRAMED = f"() => {{ const f = ({FRAMING_JS})(); return f.inside && f.fill >= 0.8
 
 
 def test_the_map_frames_the_route_on_a_phone(driver_page):
-    open_page(driver_page, "driver.html")
+    open_page(driver_page, "driver.html#map")
     framing = driver_page.evaluate(FRAMING_JS)
     assert framing["points"] > 10 and framing["inside"] and framing["fill"] >= 0.85, framing
 
@@ -257,7 +257,7 @@ def test_the_map_frames_the_route_on_a_phone(driver_page):
 def test_the_map_frames_the_route_again_when_a_desktop_window_narrows_to_a_phone(browser, pilot):
     context = signed_in_context(browser, pilot.base, pilot.tokens["driver"], DESKTOP)
     page = context.new_page()
-    open_page(page, "driver.html")
+    open_page(page, "driver.html#map")
     assert page.evaluate(FRAMED)
     page.set_viewport_size(PHONE)
     page.wait_for_function(
@@ -292,7 +292,7 @@ def test_the_route_driven_is_the_rollups_simplified_line(browser, pilot, size):
     context = signed_in_context(browser, pilot.base, pilot.tokens["driver"], PHONE if size == "phone" else DESKTOP)
     page = context.new_page()
     page.watch = Watch().attach(page)
-    open_page(page, "driver.html")
+    open_page(page, "driver.html#map")
     assert page.evaluate(DRIVEN_ON_MAP_JS) == track["points"]
     note = page.inner_text("#map-note")
     assert f"simplified: every recorded position is within {track['tolerance_m']:g} m of the line" in note
@@ -310,7 +310,7 @@ def test_streets_due_in_a_data_gap_show_as_unknown_not_missed(driver_page, brows
     assert len(unknown) == 3
     pilot.sql("UPDATE shift_metrics SET no_data_segments = $2 WHERE shift_id = $1", shift, unknown)
     try:
-        open_page(driver_page, f"driver.html?shift={shift}")
+        open_page(driver_page, f"driver.html?shift={shift}#breaks")
         grey = driver_page.evaluate(
             """() => document.getElementById("shift-map").data.find((t) => t.name === "Unknown — no data")"""
         )
@@ -318,6 +318,7 @@ def test_streets_due_in_a_data_gap_show_as_unknown_not_missed(driver_page, brows
         delays = driver_page.inner_text("#delays")
         assert "3 planned street segment(s) are unknown — no data" in delays
         assert "not counted as missed" in delays
+        driver_page.locator("#map > summary").click()  # a second section, opened by hand
         assert "grey dashes: unknown" in driver_page.inner_text("#map-note")
         assert horizontal_overflow(driver_page) <= 0
         assert axe.check(driver_page, "driver-no-data") == []
@@ -341,3 +342,73 @@ def test_streets_due_in_a_data_gap_show_as_unknown_not_missed(driver_page, brows
             context.close()
     finally:
         pilot.sql("UPDATE shift_metrics SET no_data_segments = '{}' WHERE shift_id = $1", shift)
+
+
+# The page at 375 px with every section folded: the summary (~900 px: header, title, the shift,
+# plan and access lines, the shift's eight figures) and ten one-line section rows (~100 px each
+# where the heading wraps) measured 1,944 px; unfolded it was 6,638 px. 2,300 px leaves room for
+# a changed plan's reason and named streets in the summary, not for any section's content (the
+# shortest, the download, is ~150 px; a map 400 px).
+PHONE_HEIGHT_MAX_PX = 2_300
+SECTIONS = ["plan", "report", "moments", "breaks", "map", "causes", "trend", "complaints", "access", "data"]
+PAGE_HEIGHT_JS = "() => document.documentElement.scrollHeight"
+
+
+def _below_fold(page, selector: str) -> float:
+    box = page.locator(selector).bounding_box()
+    assert box and box["height"] > 0, f"{selector} is not drawn"
+    return box["y"] + box["height"] - PHONE["height"]
+
+
+def test_the_phone_opens_on_a_summary_and_every_section_a_tap_or_a_link_away(driver_page, pilot, axe):
+    """On a 375 px phone the driver sees their shift, hours and breaks, their route's plan and
+    who looked at their data without scrolling; everything else is a section they open, by a
+    tap, by the keyboard, or by a link naming it (driver.html#trend), and the address keeps it."""
+    assert open_page(driver_page, "driver.html") == "true"
+    sections = driver_page.eval_on_selector_all("details[data-section]", "ds => ds.map((d) => [d.id, d.open])")
+    assert [s for s, _ in sections] == SECTIONS
+    mine = {"Authorization": f"Bearer {pilot.tokens['driver']}"}
+    plan = httpx.get(f"{pilot.base}/api/v1/me/plan", headers=mine, timeout=60).json()
+    log = httpx.get(f"{pilot.base}/api/v1/me/access-log", headers=mine, timeout=60).json()["entries"]
+    latest = next(a for a in log if a["actor"] != pilot.users["driver"])  # not the driver's own downloads
+    changed = plan["compared_with"] is not None
+    # Only a plan changed since the driver last drove opens by itself (another test may have changed it).
+    assert dict(sections) == {s: s == "plan" and changed for s in SECTIONS}
+    assert ("new since you last drove" in driver_page.inner_text("#glance-plan")) == changed
+    for selector in ("#glance-shift", "#glance-plan", "#glance-access"):
+        assert _below_fold(driver_page, selector) <= 0, f"{selector} is below the fold"
+    glance = driver_page.inner_text("#glance-shift")
+    assert "on duty" in glance and "breaks" in glance
+    assert f"version {plan['version']}" in driver_page.inner_text("#glance-plan")
+    access = driver_page.inner_text("#glance-access")  # who looked, and why, on arrival
+    assert latest["actor"] in access and latest["purpose"] in access, (latest, access)
+    if changed:
+        driver_page.locator("#plan > summary").click()
+    assert driver_page.evaluate(PAGE_HEIGHT_JS) <= PHONE_HEIGHT_MAX_PX, "the phone page grew back"
+    assert driver_page.url.endswith("driver.html")  # the page's own opening is not put in the address
+    assert horizontal_overflow(driver_page) <= 0
+    assert axe.check(driver_page, "driver-sections-folded-phone") == []
+    screenshot(driver_page, "driver-sections-folded-phone")
+
+    # A link opens its section, in view.
+    driver_page.goto(f"/app/driver.html?shift={pilot.own_shifts[0]}#moments")  # a new load, not a jump
+    driver_page.wait_for_selector("body[data-ready]")
+    assert driver_page.evaluate("() => document.getElementById('moments').open")
+    box = driver_page.locator("#moments > summary").bounding_box()
+    assert 0 <= box["y"] < PHONE["height"]
+    count = driver_page.locator("#events li[data-kind]").count()
+    assert driver_page.inner_text("#moments-count").startswith(str(count))
+    # By keyboard: Enter on a section's summary opens it, the address names it, its chart fits.
+    summary = driver_page.locator("#trend > summary")
+    summary.focus()
+    driver_page.keyboard.press("Enter")
+    driver_page.wait_for_function("() => location.hash === '#trend'")
+    driver_page.wait_for_function(
+        "(w) => document.getElementById('trend-chart')._fullLayout.width <= w", arg=PHONE["width"]
+    )
+    assert driver_page.locator("#trend-chart svg").first.is_visible()
+    driver_page.keyboard.press("Enter")  # and closes it again; the address forgets it
+    driver_page.wait_for_function("() => location.hash === ''")
+    assert not driver_page.locator("#trend-chart").is_visible()
+    assert axe.check(driver_page, "driver-section-open-phone") == []
+    assert driver_page.watch.problems() == []

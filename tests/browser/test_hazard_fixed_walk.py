@@ -166,7 +166,7 @@ def test_a_hazard_walks_from_a_crew_tap_to_fixed_and_the_fall_is_real(browser, w
     boss = boss_context.new_page()
     try:
         # 1. The crew member taps "Dangerous intersection" where the phone is.
-        assert open_page(crew, "driver.html") == "true"
+        assert open_page(crew, "driver.html#report") == "true"
         assert "The city has not marked a hazard fixed yet." in crew.inner_text("#fixed-hazards")
         crew.click("button[data-category='dangerous_intersection']")
         crew.wait_for_selector("#my-reports li[data-status='reported']", timeout=15_000)

@@ -53,7 +53,7 @@ def _sent(page) -> None:
 
 
 def test_one_tap_by_keyboard_reports_where_the_phone_is(crew, pilot, axe):
-    assert open_page(crew, "driver.html") == "true"
+    assert open_page(crew, "driver.html#report") == "true"
     crew.fill("#hazard-note", "signal too short for the truck")
     crew.keyboard.press("Tab")  # from the note to the first category: one key to send
     assert crew.evaluate("document.activeElement.dataset.category") == "dangerous_intersection"
@@ -72,7 +72,7 @@ def test_one_tap_by_keyboard_reports_where_the_phone_is(crew, pilot, axe):
 
 
 def test_a_report_made_without_signal_is_sent_once_when_back_online(crew, pilot):
-    open_page(crew, "driver.html")
+    open_page(crew, "driver.html#report")
     crew.select_option("#hazard-street", index=1)  # a street of the shift: the keyboard's map point
     assert crew.is_checked("input[name='hazard-where'][value='map']")
     crew.context.set_offline(True)
@@ -95,7 +95,7 @@ def test_a_report_made_without_signal_is_sent_once_when_back_online(crew, pilot)
 
 
 def test_the_supervisors_list_shows_place_and_kind_never_the_reporter(crew, browser, pilot, axe):
-    open_page(crew, "driver.html")
+    open_page(crew, "driver.html#report")
     crew.click("button[data-category='road_damage']")
     wait_for_rows(pilot, REPORTS, 1)
     context = signed_in_context(browser, pilot.base, pilot.tokens["supervisor"], DESKTOP)
@@ -119,7 +119,7 @@ def test_the_supervisors_list_shows_place_and_kind_never_the_reporter(crew, brow
 def test_the_crew_sees_a_hazard_fixed_after_a_supervisor_marks_it(crew, browser, pilot, axe):
     """Report from the phone, the supervisor moves it to fixed on the hazard list (by keyboard:
     labelled fields and a submit button), and the reporter's page shows what was done and when."""
-    open_page(crew, "driver.html")
+    open_page(crew, "driver.html#report")
     crew.click("button[data-category='dangerous_intersection']")
     _sent(crew)
     hazard = wait_for_rows(pilot, "SELECT hazard_id FROM hazards", 1)[0]["hazard_id"]

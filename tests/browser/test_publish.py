@@ -51,6 +51,15 @@ def test_a_version_saved_for_today_reaches_the_crews_phone(browser, pilot):
 
     context, crew = _page(browser, pilot, "driver", PHONE)
     open_page(crew, "driver.html")
+    # The changed plan is on the phone's first screen, with its reason, and its section is open.
+    glance = crew.locator("#glance-plan")
+    assert (
+        "new since you last drove" in glance.inner_text()
+        and "the school street goes to your route" in glance.inner_text()
+    )
+    box = glance.bounding_box()
+    assert box["y"] + box["height"] <= PHONE["height"], "the changed plan is below the fold"
+    assert crew.evaluate("() => document.getElementById('plan').open") and "new" in crew.inner_text("#plan-count")
     # The long street list is folded away on the phone; the change summary above it is not.
     streets = crew.locator("#plan-streets-box")
     assert not streets.evaluate("(d) => d.open") and not crew.locator("#plan-streets").is_visible()

@@ -64,7 +64,7 @@ MAPS = {
         ),
     ),
     "live": ("supervisor", lambda p: "live.html"),
-    "driver-shift": ("driver", lambda p: f"driver.html?shift={p.own_shifts[0]}"),
+    "driver-shift": ("driver", lambda p: f"driver.html?shift={p.own_shifts[0]}#map"),
 }
 
 

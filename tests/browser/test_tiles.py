@@ -29,7 +29,7 @@ def test_a_configured_tile_server_is_asked_for_tiles_and_credited(browser, pilot
     context = signed_in_context(browser, base, pilot.tokens["driver"], PHONE)
     page = context.new_page()
     watch = Watch().attach(page)
-    assert open_page(page, "driver.html") == "true"
+    assert open_page(page, "driver.html#map") == "true"
     # The map's tile requests go out as MapLibre lays the map out: wait for the first.
     page.wait_for_function("() => document.querySelector('#shift-map .maplibregl-canvas') !== null")
     for _ in range(300):

@@ -156,3 +156,57 @@ def test_a_scenario_shows_every_kpi_with_its_interval_and_its_link_shows_it_agai
     assert "stored answer" in officer.inner_text("#answer")
     assert officer.inner_text("#answer-title") == stored["answer"]["title"]
     assert officer.watch.problems() == []
+
+
+# Each bar of an answer's chart as drawn: inside the chart's box with a size, and the category
+# labels shown whole inside the box too.
+BARS_JS = """(id) => {
+  const el = document.getElementById(id);
+  const box = el.getBoundingClientRect();
+  const inside = (r) => r.width > 0 && r.height > 0 && r.left >= box.left - 1 && r.right <= box.right + 1;
+  const bars = [...el.querySelectorAll(".barlayer .point path")].map((p) => p.getBoundingClientRect());
+  const axis = el.dataset.sideways === "true" ? ".ytick text" : ".xtick text";
+  const labels = [...el.querySelectorAll(axis)].filter((t) => inside(t.getBoundingClientRect())).map((t) => t.textContent);
+  return { bars: bars.length, shown: bars.filter(inside).length, labels, sideways: el.dataset.sideways === "true" };
+}"""
+
+
+def test_every_bar_of_an_answer_is_drawn_and_labelled_on_a_phone(browser, server):
+    """The shared link of a by-route answer opened on a 375 px phone: one bar per route, each
+    inside the chart and labelled with its route (upright, the phone showed the first bar only),
+    and the same when the window widens to a desktop's."""
+    expected = api(
+        server,
+        "POST",
+        "whatif/questions/tip_trips_per_shift",
+        json={},
+        params={"from": PERIOD[0].isoformat(), "to": PERIOD[1].isoformat()},
+    )
+    routes = [str(r[0]) for r in expected["answer"]["table"]["rows"]]
+    assert len(routes) >= 2, "the pilot answers for one route only: nothing to test"
+    context = signed_in_context(browser, server.base, server.token, PHONE)
+    page = context.new_page()
+    page.watch = Watch().attach(page)
+    try:
+        assert open_page(page, f"whatif.html?result={expected['result_id']}") == "true"
+        page.wait_for_selector("#chart-0 .barlayer")
+        drawn = page.evaluate(BARS_JS, "chart-0")
+        assert sorted(drawn.pop("labels")) == sorted(routes), drawn
+        assert drawn == {"bars": len(routes), "shown": len(routes), "sideways": True}, drawn
+        screenshot(page, "whatif-bars-phone")
+        no_serious_axe(page, "whatif-bars")  # ends at the desktop's width: the bars stand up again
+        page.wait_for_function("() => document.getElementById('chart-0').dataset.sideways === 'false'")
+        page.wait_for_function(f"() => ({BARS_JS})('chart-0').shown === {len(routes)}")
+        assert sorted(page.evaluate(BARS_JS, "chart-0")["labels"]) == sorted(routes)
+        screenshot(page, "whatif-bars-desktop")
+        # Narrowed back to a phone: on their side again, the value axis reaching the longest bar.
+        page.set_viewport_size(PHONE)
+        most = max(r[-1] for r in expected["answer"]["table"]["rows"])
+        page.wait_for_function(
+            f"""() => {{ const el = document.getElementById('chart-0'); return el.dataset.sideways === 'true'
+              && ({BARS_JS})('chart-0').shown === {len(routes)} && el._fullLayout.xaxis.range[1] >= {most}; }}"""
+        )
+        screenshot(page, "whatif-bars-phone-again")
+        assert page.watch.problems() == []
+    finally:
+        context.close()

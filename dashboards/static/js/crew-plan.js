@@ -79,7 +79,7 @@ export async function showMyPlan(city) {
   } catch (error) {
     if (!(error instanceof ApiError) || error.status !== 404) throw error;
     $("plan-summary").textContent = "You have no shift on a route yet: your route's plan shows here once you do.";
-    return;
+    return null;
   }
   const from = plan.effective_from ? `from ${fmt.day(plan.effective_from)}` : "since the route was first planned";
   $("plan-summary").innerHTML = `<strong>Route ${fmt.esc(plan.route_id)} — ${fmt.esc(plan.route_name)}</strong>,
@@ -97,4 +97,17 @@ export async function showMyPlan(city) {
     `<li data-change="removed" data-segment="${fmt.esc(s.segment_id)}">${fmt.esc(streetName(s))} (was ${fmt.number(s.was_position)})</li>`).join("");
   $("plan-removed-h").hidden = !plan.removed.length;
   await drawPlanMap(plan, city);
+  return plan;
+}
+
+/** The plan in two lines for the top of the page: which version, and if it changed since I drove, why and what. */
+export function planGlance(plan) {
+  if (!plan) return "";
+  const changed = plan.compared_with !== null;
+  const from = plan.effective_from ? `, from ${fmt.esc(fmt.day(plan.effective_from))}` : "";
+  const badge = changed ? ' <span class="badge good">new since you last drove</span>' : "";
+  const head = `<strong>Your route's plan:</strong> route ${fmt.esc(plan.route_id)}, version ${fmt.number(plan.version)}${from}${badge}`;
+  if (!changed) return `${head}. <a href="#plan">The plan, its map and streets</a>`;
+  const why = plan.reason ? ` Why: <q>${fmt.esc(plan.reason)}</q>.` : "";
+  return `${head}.${why} ${fmt.esc(changeWords(plan))} <a href="#plan">What changed, on the map</a>`;
 }

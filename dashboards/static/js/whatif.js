@@ -4,6 +4,8 @@
 // address carries the answer's id (?result=…), so the page's link is the shareable link of
 // a stored answer.
 
+/* global Plotly */
+
 import { getJson, sendJson } from "./api.js";
 import { dayRange, dayRangeFields } from "./controls.js";
 import * as fmt from "./format.js";
@@ -16,6 +18,10 @@ const $ = (id) => document.getElementById(id);
 const COMMON = new Set(["seed", "replicates", "paid_hours", "fuel_l_per_km", "fuel_l_per_engine_h", "co2_kg_per_l",
   "hotspot_top", "hotspots"]);
 const DAY_MS = 86_400_000;
+// Narrower than this (a phone), bar charts lie on their side: one row per bar with its label
+// beside it, however many bars. Upright, a 375 px screen squeezed them until labels dropped out.
+const NARROW_PX = 560;
+const ROW_PX = 24;
 
 // Units that count things ("shifts", "lifts", …; not "lifts per h"): a whole count shows
 // without decimals, a mean of counts with one.
@@ -112,6 +118,45 @@ function dataTable(table, index) {
   })}`;
 }
 
+function uprightBars(data) {
+  return data.length > 0 && data.every((t) => t.type === "bar" && t.orientation !== "h");
+}
+
+/** The same bars lying down: categories down the side (in their order, each one labelled). */
+function sideways(data, layout) {
+  const categories = [...new Set(data.flatMap((t) => t.x.map(String)))];
+  const { xaxis = {}, yaxis = {}, margin = {} } = layout;
+  return {
+    data: data.map(({ x, y, error_y: error, ...t }) => ({ ...t, x: y, y: x.map(String), orientation: "h", ...(error ? { error_x: error } : {}) })),
+    layout: {
+      ...layout,
+      xaxis: { ...yaxis, automargin: true },
+      yaxis: { ...xaxis, type: "category", automargin: true, autorange: "reversed", tickmode: "array",
+        tickvals: categories, ticktext: categories },
+      margin: { ...margin, l: 8, t: 8 },
+      height: Math.max(220, categories.length * data.length * ROW_PX + 100),
+    },
+  };
+}
+
+/** Draw an answer's chart to fit its box, and again when the box crosses the phone width. */
+function drawAnswerChart(el, chart) {
+  const narrow = () => uprightBars(chart.data) && el.clientWidth < NARROW_PX;
+  const draw = () => {
+    // A fresh copy each time: plotly writes its ranges into the layout it is given.
+    const { data, layout: { title, ...layout } = {} } = structuredClone(chart);
+    el.dataset.sideways = String(narrow());
+    const fig = narrow() ? sideways(data, layout) : { data, layout: { height: 300, ...layout } };
+    return drawChart(el, fig.data, fig.layout, title?.text || "answer chart");
+  };
+  new ResizeObserver(() => {
+    if (!el.isConnected || !el._fullLayout) return;
+    if (String(narrow()) !== el.dataset.sideways) draw();
+    else Plotly.Plots.resize(el);
+  }).observe(el);
+  return draw();
+}
+
 async function renderAnswer(result) {
   const a = result.answer;
   const charts = a.kind === "scenario" ? a.charts : [a.chart];
@@ -129,15 +174,12 @@ async function renderAnswer(result) {
     ${a.kind === "question"
       ? `<p><strong id="answer-number" style="font-size: 1.6rem">${num(a.number.value, a.number.unit)}</strong> ${fmt.esc(a.number.unit)} <span class="note">${fmt.esc(a.number.label)}</span></p>`
       : kpiTable(a.kpis)}
-    <div class="grid two">${charts.map((c, i) => `<div><h3>${fmt.esc(c.layout?.title?.text || "")}</h3><div id="chart-${i}" class="chart"></div></div>`).join("")}</div>
+    <div class="grid${charts.length > 1 ? " two" : ""}">${charts.map((c, i) => `<div><h3>${fmt.esc(c.layout?.title?.text || "")}</h3><div id="chart-${i}" class="chart"></div></div>`).join("")}</div>
     ${tables.map(dataTable).join("")}
     ${a.suppressed ? `<p class="note">${a.suppressed} group(s) withheld: fewer than k shifts or people.</p>` : ""}
     <h3>Assumptions</h3><ul id="assumptions">${a.assumptions.map((s) => `<li>${fmt.esc(s)}</li>`).join("")}</ul>
     ${a.notes.length ? `<h3>Notes</h3><ul>${a.notes.map((s) => `<li>${fmt.esc(s)}</li>`).join("")}</ul>` : ""}`;
-  await Promise.all(charts.map((c, i) => {
-    const { title, ...layout } = c.layout || {};
-    return drawChart($(`chart-${i}`), c.data, { height: 300, ...layout }, title?.text || "answer chart");
-  }));
+  await Promise.all(charts.map((c, i) => drawAnswerChart($(`chart-${i}`), c)));
   history.replaceState(null, "", `?result=${result.result_id}`);
 }
 

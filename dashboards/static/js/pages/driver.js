@@ -1,6 +1,7 @@
 // The crew member's page (phone first): one shift on a map, its safety moments with context,
 // what the record did for them, their trend against their own past, who looked at their data,
-// and a download of everything. Every request is "mine": the API takes the person from the
+// and a download of everything. On a phone it opens on a summary (the shift, hours and breaks,
+// the plan and whether it changed, who looked); the rest are sections the reader opens (js/sections.js). Every request is "mine": the API takes the person from the
 // token, never from the address, so editing the URL can only pick among one's own shifts.
 
 import { download, getJson } from "../api.js";
@@ -8,7 +9,8 @@ import * as fmt from "../format.js";
 import { cityLayer, cityTraces, COLOURS, drawChart, drawMap, lineTrace, nearestStreet, pointTrace } from "../map.js";
 import { setUpMissedCauses } from "../causes.js";
 import { effectWords, fixedItems, setUpHazardReports } from "../hazards.js";
-import { showMyPlan } from "../crew-plan.js";
+import { planGlance, showMyPlan } from "../crew-plan.js";
+import { foldList, openSection, scrollToHashed, setUpSections } from "../sections.js";
 import { guarded, startPage } from "../shell.js";
 import { tableHtml } from "../tables.js";
 
@@ -58,6 +60,43 @@ function breakTotal(m) {
 function breakWords(m) {
   const total = breakTotal(m);
   return total > 0 ? fmt.duration(total) : "none recorded";
+}
+
+function count(id, html) {
+  $(id).innerHTML = html;
+}
+
+/** The shift on duty now, if any: it has no figures yet, but it is the one a driver looks for. */
+function onDutyWords(shifts) {
+  const now = Date.now();
+  const on = shifts.find((s) => Date.parse(s.starts_at) <= now && now < Date.parse(s.ends_at));
+  return on ? `<strong>Today:</strong> on duty since ${fmt.time(on.starts_at)}, route ${fmt.esc(on.route_id || "–")}, truck ${fmt.esc(on.vehicle_id)} — its figures show here once it has ended.<br>` : "";
+}
+
+function glanceShift(shift, shifts, latestId) {
+  const m = shift.metrics || {};
+  const today = fmt.date(shift.starts_at) === fmt.date(new Date().toISOString());
+  const which = today ? "Today's shift" : shift.shift_id === latestId ? "Last shift" : "This shift";
+  const longest = m.details?.longest_without_break_s;
+  $("glance-shift").innerHTML = `${onDutyWords(shifts)}<strong>${which}:</strong> ${fmt.esc(fmt.date(shift.starts_at))},
+    ${fmt.time(shift.starts_at)}–${fmt.time(shift.ends_at)}: <strong>${fmt.duration(shift.duration_s)}</strong> on duty,
+    breaks <strong>${fmt.esc(breakWords(m))}</strong>${longest ? `, longest stretch without a break ${fmt.duration(longest)}` : ""}.`;
+}
+
+function glanceAccess(log, me) {
+  // The log also lists my own downloads: the summary is about others.
+  const others = log.entries.filter((a) => a.actor !== me.username);
+  const n = others.length;
+  count("access-count", `<span class="badge${n ? " warn" : ""}">${n ? `${fmt.number(n)} time${n > 1 ? "s" : ""}` : "nobody"}</span>`);
+  if (!n) {
+    $("glance-access").textContent = "Nobody else has opened your data.";
+    return;
+  }
+  // The newest first (as the log lists them): who, when and their stated reason, on arrival.
+  const a = others[0];
+  $("glance-access").innerHTML = `Someone else opened your data ${fmt.number(n)} time${n > 1 ? "s" : ""}; latest
+    ${fmt.dateTime(a.at)} by ${fmt.esc(a.actor || "–")} (${fmt.esc(a.actor_role.replaceAll("_", " "))}): <q>${fmt.esc(a.purpose || "–")}</q>.
+    <a href="#access">Every access, with its reason</a>`;
 }
 
 function renderSummary(shift) {
@@ -232,6 +271,8 @@ function protectedItem(c, city) {
 function renderProtected(complaints, city) {
   $("protected").innerHTML = listOrNone(complaints.map((c) => protectedItem(c, city)),
     "No complaint about your route has needed the record so far.");
+  foldList($("protected"));
+  count("complaints-count", `<span class="badge">${fmt.number(complaints.length)}</span>`);
 }
 
 function renderAccessLog(log) {
@@ -264,6 +305,7 @@ function shiftStreets(track, city) {
 }
 
 startPage("driver", async ({ me }) => {
+  setUpSections();
   const requested = new URLSearchParams(location.search).get("shift");
   const today = Date.parse(`${fmt.today()}T00:00:00Z`);  // the city's day, as a calendar date
   const range = { from: new Date(today - 365 * DAY_MS).toISOString().slice(0, 10),
@@ -285,17 +327,25 @@ startPage("driver", async ({ me }) => {
   const shiftId = requested || finished?.shift_id;
   select.addEventListener("change", () => { location.search = `?shift=${encodeURIComponent(select.value)}`; });
   renderAccessLog(access);
-  await showMyPlan(city);
+  glanceAccess(access, me);
+  const plan = await showMyPlan(city);
+  $("glance-plan").innerHTML = planGlance(plan);
+  count("plan-count", plan ? `<span class="badge">v${fmt.number(plan.version)}</span>${plan.compared_with === null ? "" : ' <span class="badge good">new</span>'}` : "");
+  // A plan changed since the driver last drove it is what they need first: open on arrival.
+  if (plan && plan.compared_with !== null) openSection($("plan"));
   $("download-all").addEventListener("click", guarded(async () => {
     $("download-status").textContent = "Preparing your download…";
     const file = await download("me/export", {}, "my-fleetpilot-data.zip");
     $("download-status").textContent = `Downloaded ${file.name} (${fmt.number(file.bytes / 1024, 0)} kB).`;
   }));
   await renderTrend(trend);
+  const latestWeek = trend.weeks.findLast((w) => w.per_100km !== null);
+  count("trend-count", latestWeek ? `<span class="badge">${fmt.esc(CHANGE_WORDS[latestWeek.change] || latestWeek.change)}</span>` : "");
   if (!shiftId) {
     $("summary").innerHTML = figure("Shifts", "none recorded yet", "fig-none");
     $("causes-card").hidden = true;
     await setUpHazardReports({ me, shiftId: null, streets: [], map: null, fixed });
+    scrollToHashed();
     return;
   }
   // An older shift than the list shows (or one that is not yours) is still asked for: the
@@ -309,6 +359,8 @@ startPage("driver", async ({ me }) => {
   select.value = shiftId;
   for (const e of shift.events) e.nearest = nearestStreet(city, e.lon, e.lat);
   renderSummary(shift);
+  glanceShift(shift, page.shifts, finished?.shift_id);
+  count("breaks-count", `<span class="badge">${fmt.duration(shift.duration_s)} · breaks ${fmt.esc(breakWords(shift.metrics || {}))}</span>`);
   const facilityNames = new Map(city.features.filter((f) => f.properties.kind === "facility")
     .map((f) => [f.properties.facility_id, f.properties.name]));
   renderHelped(shift, facilityNames);
@@ -316,9 +368,15 @@ startPage("driver", async ({ me }) => {
   const reversing = shift.events.length - moments.length;
   $("events").innerHTML = listOrNone(moments.map(eventItem), "No safety moments on this shift.")
     + (reversing ? `<li>Reversing manoeuvres: ${fmt.number(reversing)} (part of collection; listed in your download).</li>` : "");
+  foldList($("events"));
+  const hot = moments.filter((e) => e.context?.hotspot).length;
+  count("moments-count", `<span class="badge">${fmt.number(moments.length)}</span>${hot ? ` <span class="badge hot">${fmt.number(hot)} at known hotspots</span>` : ""}`);
+  const missed = (shift.metrics?.missed_segments || []).length;
+  count("causes-count", missed ? `<span class="badge warn">${fmt.number(missed)} not collected</span>` : `<span class="badge good">none</span>`);
   await renderMap(shift, track, city, fixed);
   await setUpHazardReports({ me, shiftId, streets: shiftStreets(track, city), map: $("shift-map"), fixed });
   const names = new Map(city.features.filter((f) => f.properties.kind === "street")
     .map((f) => [f.properties.segment_id, f.properties.name]));
   await setUpMissedCauses({ me, shiftId, names });
+  scrollToHashed();
 });
