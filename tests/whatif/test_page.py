@@ -123,6 +123,12 @@ def test_the_page_offers_the_catalogue_and_shows_a_questions_answer(officer, ser
     no_serious_axe(officer, "whatif-question")
     for width, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         officer.set_viewport_size(viewport)
+        # The chart redraws for the new width (bars on their side on a phone) before the picture.
+        officer.wait_for_function(
+            "(w) => { const el = document.getElementById('chart-0'); return el._fullLayout.width <= w"
+            " && el.dataset.sideways === String(w < 560); }",
+            arg=viewport["width"],
+        )
         screenshot(officer, f"whatif-question-{width}")
     officer.set_viewport_size(DESKTOP)
     assert officer.watch.problems() == []
