@@ -105,7 +105,10 @@ def _reversal(m: np.ndarray, opp: np.ndarray, s: np.ndarray) -> tuple[float, np.
         best_d, best = float(d[a]), np.r_[s[:ii], s[ii : jj + 1][::-1], s[jj + 1 :]]
     # Turned round: option x becomes opp[x]; inner = Σ m[opp s[x+1], opp s[x]].
     oo = np.where(o < 0, 0, o)
-    turned = np.r_[0.0, np.cumsum(m[oo[1:], oo[:-1]])]
+    # A one-way street's placeholder hop is never used (its stretches are not allowed): 0, so a
+    # 1e9 "no path" in the prefix sum cannot swamp the other stretches' differences.
+    hop = np.where((o[1:] < 0) | (o[:-1] < 0), 0.0, m[oo[1:], oo[:-1]])
+    turned = np.r_[0.0, np.cumsum(hop)]
     inner = turned[j] - turned[i]
     allowed = ok & ((one_way[j + 1] - one_way[i]) == 0)
     d = m[s[i - 1], oo[j]] + inner + m[oo[i], s[j + 1]] - base
@@ -179,6 +182,7 @@ def descend(inst: ArcInstance, m: np.ndarray, opp: np.ndarray, seq: np.ndarray) 
     """Local optimum from ``seq`` (options in driving order) under reversal and Or-opt."""
     n = len(inst.task)
     s = np.r_[n, seq, n]
+    cost = _cost(m, s)
     while True:
         moved = False
         for move in (_reversal, _or_opt):
@@ -186,7 +190,12 @@ def descend(inst: ArcInstance, m: np.ndarray, opp: np.ndarray, seq: np.ndarray) 
                 d, t = move(m, opp, s)
                 if t is None:
                     break
-                s, moved = t, True
+                # The deltas come from sums that rounding can tip below -EPS_M for a move that
+                # gains nothing (then its undoing would too, for ever): only a real gain counts.
+                new = _cost(m, t)
+                if new >= cost - EPS_M:
+                    break
+                s, cost, moved = t, new, True
         if not moved:
             return s[1:-1]
 
