@@ -163,7 +163,7 @@ def test_the_helsinki_extract_has_restrictions_and_no_proposal_takes_one():
     assert mapped.relations >= 40 and len(mapped.turns) >= 40
     rows = [{"segment_id": s.segment_id, "one_way": s.one_way, "geometry": s.geojson()} for s in segments]
     turn_rows = [t.__dict__ for t in mapped.turns]
-    net = edit._build(rows, None, turn_rows)
+    net = edit._build(rows, None, turn_rows, [])  # no facilities: plans without landfill trips
     g, restricted = net.graph, net.turns.restricted
     assert len(restricted) == len(mapped.turns)
     # Plans made to tempt the sequencer: each restriction's two segments and their neighbours.
