@@ -50,6 +50,11 @@ class StopParams:
     turn_lag_s: float = 12.0
     turn_cos: float = -0.8
     turn_leg_m: float = 10.0
+    # In the same tracks, consecutive pieces at most merge_s apart whose mean positions are
+    # within merge_m of each other are one stop (``merge_fragments``).
+    merge_s: float = 10.0
+    merge_m: float = 20.0
+    merge_short_s: float = 25.0
 
 
 @dataclass(frozen=True)
@@ -137,7 +142,7 @@ def detect_stops(track: Track, params: StopParams = StopParams()) -> Stops:
     dwell = (t[last] - t[first]) * 1e-3
     keep = dwell >= params.min_dwell_s
     keep[keep] = ~turnarounds(track, first[keep], last[keep], params)
-    first, last = first[keep], last[keep]
+    first, last = merge_fragments(track, first[keep], last[keep], params)
     if len(first) == 0:
         return _empty()
     size = (last - first + 1).astype(np.float64)
@@ -271,6 +276,33 @@ def turnarounds(track: Track, first: np.ndarray, last: np.ndarray, params: StopP
     cos = (ix * ox + iy * oy) / np.maximum(leg_in * leg_out, 1e-9)
     out[i] = ok & (leg_in >= params.turn_leg_m) & (leg_out >= params.turn_leg_m) & (cos < params.turn_cos)
     return out
+
+
+def merge_fragments(
+    track: Track, first: np.ndarray, last: np.ndarray, params: StopParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """Join consecutive pieces of a unit that never reports speed when at most ``merge_s``
+    separate them (same trip) and their mean positions lie within ``merge_m``: one stop that a
+    noisy fitted speed or a noisy split cut in two."""
+    if len(first) < 2:
+        return first, last
+    t = track.fixes.t
+    size = (last - first + 1).astype(np.float64)
+    cx = segment_reduce(np.add, track.x, first, last, np.float64) / size
+    cy = segment_reduce(np.add, track.y, first, last, np.float64) / size
+    silent = ~_reports_speed(track)[np.searchsorted(track.starts, first, side="right") - 1]
+    trip = trip_ids(track)
+    join = (
+        silent[1:]
+        & (trip[first[1:]] == trip[last[:-1]])
+        & ((t[first[1:]] - t[last[:-1]]) <= params.merge_s * 1000)
+        & (np.hypot(cx[1:] - cx[:-1], cy[1:] - cy[:-1]) < params.merge_m)
+        & (np.minimum(t[last[1:]] - t[first[1:]], t[last[:-1]] - t[first[:-1]]) < params.merge_short_s * 1000)
+    )
+    if not join.any():
+        return first, last
+    head = np.concatenate(([True], ~join))  # a piece that starts a merged stop
+    return first[head], last[np.concatenate((~join, [True]))]
 
 
 def _reports_speed(track: Track) -> np.ndarray:

@@ -212,3 +212,31 @@ def test_a_phone_s_bin_stop_at_a_dead_end_and_one_driven_through_stay_stops(buil
     x = np.interp(t, [0.0, 60.0, 90.0, 150.0], [0.0, 300.0, 300.0, 600.0])
     through = detect_stops(build_track(_phone_fixes(build, t, x, seed), build.frame))
     assert len(through) == 1
+
+
+def test_a_phone_s_fragments_of_one_dwell_are_one_stop(build):
+    """Two pieces of a unit that never reports speed, a few seconds apart, centres within R,
+    one of them short, are one stop (stops.merge_fragments, decision 0034); pieces 40 m
+    apart (the next bin), two long pieces, or a unit that reports speed stay as they are."""
+    from fleetpilot.analytics.stops import merge_fragments
+
+    t = np.arange(0.0, 120.0, 2.0)  # a fix every 2 s at 10 m accuracy, no speed
+    x = np.where(t < 40.0, 0.0, 8.0)  # the second piece's centre 8 m from the first's
+    track = build_track(_phone_fixes(build, t, x, seed=1, accuracy_m=0.1), build.frame)
+    first, last = np.array([0, 10]), np.array([7, 40])  # 14 s, then 60 s, 6 s apart
+    f, la = merge_fragments(track, first, last, StopParams())
+    assert (f.tolist(), la.tolist()) == ([0], [40])
+    # Both long: the noise did not cut a short fragment off a dwell; left alone.
+    f, la = merge_fragments(track, np.array([0, 16]), np.array([13, 40]), StopParams())
+    assert (f.tolist(), la.tolist()) == ([0, 16], [13, 40])
+    # The next bin, 40 m on: two stops.
+    far = build_track(_phone_fixes(build, t, np.where(t < 40.0, 0.0, 40.0), seed=1, accuracy_m=0.1), build.frame)
+    f, la = merge_fragments(far, first, last, StopParams())
+    assert (f.tolist(), la.tolist()) == ([0, 10], [7, 40])
+    # 30 s apart: a stop, a drive, another stop at the same place (not fragments of one dwell).
+    f, la = merge_fragments(track, np.array([0, 22]), np.array([7, 40]), StopParams())
+    assert (f.tolist(), la.tolist()) == ([0, 22], [7, 40])
+    # A unit that reports speed shows its moves in the speed: left alone.
+    reported = build.fixes(np.where(t < 40.0, 0.0, 8.0), np.zeros(len(t)), t=t, speed=0.0)
+    f, la = merge_fragments(build_track(reported, build.frame), first, last, StopParams())
+    assert (f.tolist(), la.tolist()) == ([0, 10], [7, 40])
