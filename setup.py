@@ -16,6 +16,8 @@ PACKAGE_DIRS = {
     "fleetpilot.dashboards": "dashboards",
     "fleetpilot.rollup": "rollup",
     "fleetsim": "firmware-sim/fleetsim",
+    # Street routing shared by the planner and the simulator, which may not import each other.
+    "streetroute": "streetroute",
 }
 
 

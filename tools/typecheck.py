@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from layout import ROOT, mirror, unmap  # noqa: E402
 
-PACKAGES = ("fleetpilot", "fleetsim", "fleetpilot_bench")
+PACKAGES = ("fleetpilot", "fleetsim", "fleetpilot_bench", "streetroute")
 
 
 def main() -> int:

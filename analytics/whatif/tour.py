@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CROSSING_MIN_DEG = 30.0
-UTURN_MIN_DEG = 150.0
+from streetroute.traversals import CROSSING_MIN_DEG, UTURN_MIN_DEG  # one rule for what a turn is, planner and simulator
+
 MAX_PASSES = 200
 
 

@@ -17,101 +17,19 @@ what is reported; ``steps_between`` gives the drive-only traversals of a path.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from fleetpilot.analytics.whatif.arcroute import ArcInstance
-from fleetpilot.analytics.whatif.tour import CROSSING_MIN_DEG, UTURN_MIN_DEG
 
-TINY_M = 1e-6  # a zero weight would read as "no edge" in the sparse graph
-
-
-@dataclass(frozen=True)
-class TurnRules:
-    left_m: float = 30.0  # ≈ the wait for a gap in oncoming traffic, as metres driven
-    uturn_m: float = 1000.0  # turning a refuse truck round (usually reversing): only if nothing else
-    drive_side: str = "right"
-    restricted: frozenset[tuple[int, int, int]] = field(default_factory=frozenset)  # (from seg, node, to seg)
-
-    def __post_init__(self) -> None:
-        if self.drive_side not in ("right", "left"):
-            raise ValueError("drive_side must be 'right' or 'left'")
-
-
-@dataclass(frozen=True)
-class TraversalGraph:
-    """Traversal a drives segment a // 2, backwards when a is odd; S and T: depot start and end."""
-
-    tail: np.ndarray
-    head: np.ndarray
-    length_m: np.ndarray
-    valid: np.ndarray
-    graph: csr_matrix  # (2·segments + 2)², S = 2·segments, T = S + 1
-
-
-def turn_penalty(
-    net_x: np.ndarray, net_y: np.ndarray, a: tuple[int, int], b: tuple[int, int], same: bool, rules: TurnRules
-) -> float:
-    """Penalty of arriving along a = (tail, head) and leaving along b = (head, next)."""
-    if same:
-        return rules.uturn_m
-    ax, ay = net_x[a[1]] - net_x[a[0]], net_y[a[1]] - net_y[a[0]]
-    bx, by = net_x[b[1]] - net_x[b[0]], net_y[b[1]] - net_y[b[0]]
-    angle = float(np.degrees(np.arctan2(ax * by - ay * bx, ax * bx + ay * by)))  # > 0: a left turn
-    if abs(angle) >= UTURN_MIN_DEG:
-        return rules.uturn_m
-    crossing = angle if rules.drive_side == "right" else -angle
-    return rules.left_m if crossing > CROSSING_MIN_DEG else 0.0
-
-
-def traversal_graph(
-    start: np.ndarray,
-    end: np.ndarray,
-    length_m: np.ndarray,
-    one_way: np.ndarray,
-    node_x: np.ndarray,
-    node_y: np.ndarray,
-    depot: int,
-    rules: TurnRules,
-) -> TraversalGraph:
-    n = len(start)
-    tail = np.empty(2 * n, dtype=np.int64)
-    head = np.empty(2 * n, dtype=np.int64)
-    tail[0::2], head[0::2], tail[1::2], head[1::2] = start, end, end, start
-    length = np.repeat(np.asarray(length_m, dtype=np.float64), 2)
-    valid = np.ones(2 * n, dtype=bool)
-    valid[1::2] = ~np.asarray(one_way, dtype=bool)
-    ids = [int(a) for a in np.flatnonzero(valid)]
-    leaving: dict[int, list[int]] = {}
-    for b in ids:
-        leaving.setdefault(int(tail[b]), []).append(b)
-    frm: list[int] = []
-    to: list[int] = []
-    w: list[float] = []
-    for a in ids:
-        v = int(head[a])
-        for b in leaving.get(v, []):
-            if (a // 2, v, b // 2) in rules.restricted:
-                continue
-            pen = turn_penalty(node_x, node_y, (int(tail[a]), v), (v, int(head[b])), a // 2 == b // 2, rules)
-            frm.append(a)
-            to.append(b)
-            w.append(float(length[b]) + pen)
-    s, t = 2 * n, 2 * n + 1
-    for b in leaving.get(depot, []):
-        frm.append(s)
-        to.append(b)
-        w.append(float(length[b]))
-    for a in ids:
-        if int(head[a]) == depot:
-            frm.append(a)
-            to.append(t)
-            w.append(TINY_M)
-    graph = csr_matrix((np.maximum(w, TINY_M), (frm, to)), shape=(2 * n + 2, 2 * n + 2))
-    return TraversalGraph(tail, head, length, valid, graph)
+# The traversal graph is shared with the simulator (streetroute): a simulated truck and a
+# proposed plan obey the same one-way streets and forbidden turns.
+from streetroute.traversals import TraversalGraph as TraversalGraph
+from streetroute.traversals import TurnRules as TurnRules
+from streetroute.traversals import traversal_graph as traversal_graph
+from streetroute.traversals import turn_penalty as turn_penalty
 
 
 def _path_metres(pred: np.ndarray, length: np.ndarray) -> np.ndarray:

@@ -68,6 +68,15 @@ class City:
     segment_classes: list[str] = field(default_factory=list)
     segment_names: list[str | None] = field(default_factory=list)
     segment_coords: list[np.ndarray] | None = None
+    # Forbidden turns (edge in, via node, edge out), from the streets file's OSM restrictions
+    # (fleetsim.streetnet); where there are any, every drive obeys them (fleetsim.turns).
+    turn_bans: frozenset[tuple[int, int, int]] = frozenset()
+
+    @cached_property
+    def turn_router(self):
+        from fleetsim.turns import TurnRouter  # a city without restrictions never builds one
+
+        return TurnRouter(self)
 
     @property
     def real_streets(self) -> bool:

@@ -73,15 +73,18 @@ def _plan(city: City, district: int) -> RoutePlan:
     heading = None
     while service:
         here = walk[-1]
-        options = [(to, e) for to, e in city.out_arcs[here] if e in service]
+        options = [(to, e) for to, e in city.out_arcs[here] if e in service and _allowed(city, edges, here, e)]
         if options:
             to, e = min(options, key=lambda o: _turn(city, heading, here, o[0]))
             service.discard(e)
             walk.append(to), edges.append(e), served.append(True)
             heading = (city.node_x[to] - city.node_x[here], city.node_y[to] - city.node_y[here])
             continue
-        hop = _nearest_unserved_by_length if city.real_streets else _nearest_unserved
-        for to, e in hop(city, here, nodes, service):
+        if city.turn_bans and edges:
+            hop = _nearest_unserved_turning(city, walk[-2], edges[-1], service)
+        else:
+            hop = (_nearest_unserved_by_length if city.real_streets else _nearest_unserved)(city, here, nodes, service)
+        for to, e in hop:
             walk.append(to), edges.append(e), served.append(False)
         heading = (
             None
@@ -138,6 +141,21 @@ def service_runs(city: City, edges, served, count: int) -> list[tuple[int, int]]
         runs.append((i, j))
         i = j
     return runs
+
+
+def _allowed(city: City, edges: list[int], here: int, edge: int) -> bool:
+    """Whether the walk, having driven edges[-1] into `here`, may turn onto `edge` (the city's turn restrictions)."""
+    return not edges or (edges[-1], here, edge) not in city.turn_bans
+
+
+def _nearest_unserved_turning(city: City, frm: int, last: int, service: set[int]) -> list[tuple[int, int]]:
+    """Arcs (to, edge) of the fastest drive, after driving `last` from node `frm`, to a corner
+    where an unserved street may be turned onto (fleetsim.turns: no forbidden turn on the way)."""
+    router = city.turn_router
+    wanted = {router.traversal(e, int(n)) for e in service for n in (city.edge_u[e], city.edge_v[e])}
+    wanted &= set(np.flatnonzero(router.graph.valid).tolist())
+    way = router.nearest(router.traversal(last, frm), wanted)
+    return [(int(city.edge_u[t // 2] if t % 2 else city.edge_v[t // 2]), t // 2) for t in way]
 
 
 def _segment_end(city: City, edge: int, node: int) -> bool:

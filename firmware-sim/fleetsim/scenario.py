@@ -13,7 +13,7 @@ from fleetsim.config import HazardFix, SimConfig
 from fleetsim.irregular import build_irregular_city
 from fleetsim.plans import RoutePlan, build_plans, dangerous_intersections, routes_geojson
 from fleetsim.roster import Roster, Shift, build_roster, default_start
-from fleetsim.streetnet import build_street_city, load_streets
+from fleetsim.streetnet import build_street_city, load_restrictions, load_streets
 
 FIX_MATCH_M = 60.0  # a --fix-hazard point names the dangerous intersection within this distance
 
@@ -55,7 +55,13 @@ class Scenario:
 def build_scenario(config: SimConfig) -> Scenario:
     start_ms = config.start_ms if config.start_ms is not None else default_start(tz=config.timezone)
     if config.streets:
-        city = build_street_city(load_streets(config.streets), config.seed, config.n_vehicles, name=config.city)
+        city = build_street_city(
+            load_streets(config.streets),
+            config.seed,
+            config.n_vehicles,
+            name=config.city,
+            restrictions=load_restrictions(config.streets),
+        )
     elif config.city_style == "irregular":
         city = build_irregular_city(config.seed, config.n_vehicles, name=config.city)
     elif config.city_style == "grid":

@@ -51,6 +51,8 @@ class ShiftResult:
     events: dict[str, np.ndarray]
     truth: dict
     leaking: bool
+    walk_nodes: np.ndarray | None = None  # the day's node walk, in driving order (tests read its turns)
+    walk_edges: np.ndarray | None = None  # the street edge between walk_nodes[i] and walk_nodes[i + 1]
 
 
 class _Walk:
@@ -68,6 +70,16 @@ class _Walk:
         for n in nodes[1:]:
             self.edges.append(self.city.arc_lookup[(self.nodes[-1], n)])
             self.nodes.append(n)
+            self.service.append(False)
+            self.stops.append(((), ()))
+
+    def drive_traversals(self, traversals: list[int]) -> None:
+        """Drive without service along traversals (edge t // 2, backwards when t is odd; fleetsim.turns)."""
+        for t in traversals:
+            edge = t // 2
+            nxt = int(self.city.edge_u[edge] if t % 2 else self.city.edge_v[edge])
+            self.edges.append(edge)
+            self.nodes.append(nxt)
             self.service.append(False)
             self.stops.append(((), ()))
 
@@ -133,7 +145,45 @@ def simulate_shift(sc: Scenario, shift: Shift) -> ShiftResult:
     district_nodes = city.district_nodes(plan.district)
     skipped: list[int] = []
     walk = _Walk(city, depot.spur)
-    walk.drive(city.path(depot.spur, plan.walk[0]))
+    # Where the city has turn restrictions every drive obeys them (fleetsim.turns); else the node router.
+    turns = city.turn_router if city.turn_bans else None
+    entering = {} if turns is None else {city.facilities[f].spur: turns.entering(f) for f in city.facilities}
+
+    def arrived() -> int:
+        """The traversal the truck is on (at the start: as if it had just driven into the depot)."""
+        assert turns is not None
+        return turns.traversal(walk.edges[-1], walk.nodes[-2]) if walk.edges else entering[depot.spur]
+
+    def around_blocked(here: int, way: list[int], must: bool, driven: slice = slice(None)) -> list[int] | None:
+        """`way`, or the fastest drive to its end around the blocked streets if its `driven` part
+        takes one; without a way round: None if `must`, else `way` (as the node router does)."""
+        assert turns is not None
+        if not blocked or not any(t // 2 in blocked for t in way[driven]):
+            return way
+        try:
+            return turns.route(here, way[-1], frozenset(blocked))
+        except ValueError:
+            return None if must else way
+
+    def drive_on(then: int, must_avoid: bool = False) -> bool:
+        """Turn-aware: drive from here to where plan edge `then` starts, arriving so the truck may
+        turn onto it, around the blocked streets if there is a way (False: no drive at all, or
+        none around them when `must_avoid`)."""
+        assert turns is not None
+        here, target = arrived(), turns.traversal(plan.walk_edges[then], plan.walk[then])
+        try:
+            way = around_blocked(here, turns.route(here, target), must_avoid, slice(-1))  # `then` is driven next
+        except ValueError:
+            return False
+        if way is None:
+            return False
+        walk.drive_traversals(way[:-1])
+        return True
+
+    if turns is None:
+        walk.drive(city.path(depot.spur, plan.walk[0]))
+    elif plan.walk_edges:
+        drive_on(0)
 
     def collect(lo: int, hi: int) -> None:
         i = lo
@@ -144,7 +194,12 @@ def simulate_shift(sc: Scenario, shift: Shift) -> ShiftResult:
                 j = i + 1
                 while j < hi and plan.walk_edges[j] in blocked and city.same_segment(plan.walk_edges[j], e):
                     j += 1
-                around = _detour(city, walk.here, plan.walk[j], district_nodes, blocked)
+                if turns is not None and j < len(plan.walk_edges) and drive_on(j, must_avoid=True):
+                    if plan.walk_service[i]:
+                        skipped.append(e)
+                    i = j
+                    continue
+                around = _detour(city, walk.here, plan.walk[j], district_nodes, blocked) if turns is None else None
                 if around is not None:
                     if plan.walk_service[i]:
                         skipped.append(e)
@@ -157,9 +212,19 @@ def simulate_shift(sc: Scenario, shift: Shift) -> ShiftResult:
                 walk.drive([walk.here, to])
             i += 1
 
-    def go(a: int, b: int) -> None:
+    def go(a: int, b: int, then: int | None = None) -> None:
         """The fastest way from a to b; on a real network around the blocked streets (they stay
-        blocked all shift, so a truck that skipped one does not drive it on its way elsewhere)."""
+        blocked all shift, so a truck that skipped one does not drive it on its way elsewhere).
+        `then`: the plan edge the route goes on with from b (a turn-aware drive arrives so it may)."""
+        if turns is not None:
+            if then is not None and then < len(plan.walk_edges):
+                if not drive_on(then):
+                    raise ValueError(f"the route's edge {then} is unreachable from node {a}")
+                return
+            here = arrived()
+            way = turns.route(here, entering[b]) if b in entering else turns.to_node(here, b)
+            walk.drive_traversals(around_blocked(here, way, must=False) or way)
+            return
         way = city.path(a, b)
         if city.real_streets and blocked and any(city.arc_lookup[arc] in blocked for arc in zip(way, way[1:])):
             way = _detour(city, a, b, district_nodes, blocked) or way
@@ -173,9 +238,9 @@ def simulate_shift(sc: Scenario, shift: Shift) -> ShiftResult:
     if take_break:
         go(transfer.spur, brk.spur)
         activities.append((brk.facility_id, len(walk.nodes) - 1))
-        go(brk.spur, resume)
+        go(brk.spur, resume, then=split)
     else:
-        go(transfer.spur, resume)
+        go(transfer.spur, resume, then=split)
     collect(split, len(plan.walk_edges))
     go(walk.here, landfill.spur)
     activities.append((landfill.facility_id, len(walk.nodes) - 1))
@@ -576,7 +641,7 @@ def _observe_and_record(
         "gps": {"dropouts": [list(w) for w in obs.dropouts], "multipath_fixes": [int(t) for t in t_ms[mp]]},
         "leaking": leaking,
     }
-    return ShiftResult(shift, fixes, events, truth, leaking)
+    return ShiftResult(shift, fixes, events, truth, leaking, np.array(walk.nodes), edges)
 
 
 def _turning_heading(path, motion, t_rel: np.ndarray, heading: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ What the simulator makes of it (deterministic in the seed):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ from scipy.sparse.csgraph import connected_components
 
 from fleetsim.city import ARTERIAL, RESIDENTIAL, SPEED_LIMIT_KMH, City, Facility
 from fleetsim.geo import Projection
+from streetroute.traversals import TurnRules, traversal_graph
 
 COLLECTED = ("residential", "living_street", "unclassified")
 MIN_SERVICE_M = 30.0
@@ -71,8 +73,23 @@ def load_streets(path: str | Path) -> list[dict]:
     return streets
 
 
-def build_street_city(streets: list[dict], seed: int, n_routes: int, name: str = "metro") -> City:
-    """The City of `streets` with `n_routes` collection districts and facilities placed on it."""
+def load_restrictions(path: str | Path) -> list[dict]:
+    """The layer's turn restrictions: Points at the via node (``kind: turn_restriction``) with
+    ``from_segment_ids`` and ``forbidden_to`` (decision 0030); none in a file without them."""
+    doc = orjson.loads(Path(path).read_bytes())
+    return [
+        f
+        for f in doc.get("features") or []
+        if (f.get("properties") or {}).get("kind") == "turn_restriction"
+        and (f.get("geometry") or {}).get("type") == "Point"
+    ]
+
+
+def build_street_city(
+    streets: list[dict], seed: int, n_routes: int, name: str = "metro", restrictions: Sequence[dict] = ()
+) -> City:
+    """The City of `streets` with `n_routes` collection districts and facilities placed on it;
+    `restrictions` (load_restrictions) become its forbidden turns between edges."""
     coords = [np.asarray(f["geometry"]["coordinates"], dtype=np.float64)[:, :2] for f in streets]
     every = np.concatenate(coords)
     projection = Projection(float(every[:, 0].mean()), float(every[:, 1].mean()))
@@ -112,6 +129,18 @@ def build_street_city(streets: list[dict], seed: int, n_routes: int, name: str =
     collected = np.array([c in COLLECTED for c in seg_class]) & seg_main & (seg_length >= MIN_SERVICE_M)
     lines = [shapely.LineString(np.column_stack(projection.to_xy(c[:, 0], c[:, 1]))) for c in coords]
     collected &= ~_shadowed(lines, np.flatnonzero(collected))
+    ids = [str(p["segment_id"]) for p in props]
+    bans = _turn_bans(ids, edge_seg, edge_u, edge_v, node_x, node_y, projection, restrictions)
+    if bans:
+        # A street whose ways in or out are all forbidden turns cannot be served by a truck that
+        # obeys them: only streets in the largest strongly connected part of the turns plan.
+        rules = TurnRules(left_m=0.0, uturn_m=0.0, restricted=bans)
+        tg = traversal_graph(edge_u, edge_v, edge_length, seg_one_way[edge_seg], node_x, node_y, -1, rules)
+        _, t_label = connected_components(tg.graph, directed=True, connection="strong")
+        t_label = t_label[: len(tg.valid)]  # without the S and T vertices
+        t_main = (t_label == np.bincount(t_label[tg.valid]).argmax()) & tg.valid
+        edge_ok = t_main[0::2] | t_main[1::2]
+        collected &= np.bincount(edge_seg, ~edge_ok, minlength=len(streets)) == 0
     if collected.sum() < n_routes:
         raise StreetsError(
             f"the network has {int(collected.sum())} collection streets ({', '.join(COLLECTED)}, "
@@ -145,11 +174,49 @@ def build_street_city(streets: list[dict], seed: int, n_routes: int, name: str =
         segment_names=[p.get("name") for p in props],
         segment_coords=[c.copy() for c in coords],
     )
+    city.turn_bans = bans
     ends = np.zeros(n_nodes, dtype=bool)
     ends[[node_of[starts[i]] for i in range(len(streets))]] = True
     ends[[node_of[starts[i + 1] - 1] for i in range(len(streets))]] = True
     _place_facilities(city, np.flatnonzero(ends & main))
     return city
+
+
+def _turn_bans(
+    segment_ids: list[str],
+    edge_seg,
+    edge_u,
+    edge_v,
+    node_x,
+    node_y,
+    projection: Projection,
+    restrictions: Sequence[dict],
+) -> frozenset[tuple[int, int, int]]:
+    """Each forbidden turn between two segments as (edge in, via node, edge out): at the node
+    the two segments share nearest the restriction's point (as the API maps them), the edge of
+    each that touches it. Segments the file does not hold are left out."""
+    index = {sid: i for i, sid in enumerate(segment_ids)}
+    touching: dict[tuple[int, int], int] = {}  # (segment, node) -> its edge at that node
+    for e, seg in enumerate(edge_seg.tolist()):
+        touching.setdefault((seg, int(edge_u[e])), e)
+        touching.setdefault((seg, int(edge_v[e])), e)
+    nodes_of: dict[int, set[int]] = {}
+    for seg, node in touching:
+        nodes_of.setdefault(seg, set()).add(node)
+    bans = set()
+    for f in restrictions:
+        lon, lat = f["geometry"]["coordinates"][:2]
+        x, y = projection.to_xy(np.array([float(lon)]), np.array([float(lat)]))
+        p = f["properties"]
+        known = [index[s] for s in p.get("from_segment_ids") or [] if s in index]
+        for a in known:
+            for b in [index[s] for s in p.get("forbidden_to") or [] if s in index]:
+                shared = sorted(nodes_of.get(a, set()) & nodes_of.get(b, set()))
+                if not shared:
+                    continue
+                via = min(shared, key=lambda n: np.hypot(node_x[n] - x[0], node_y[n] - y[0]))
+                bans.add((touching[(a, via)], via, touching[(b, via)]))
+    return frozenset(bans)
 
 
 def _shadowed(lines: list, candidates: np.ndarray) -> np.ndarray:

@@ -245,10 +245,11 @@ def _street_layer(path: Path, run_dir: Path) -> Path:
     """The city's street file as the GeoJSON street layer the simulator drives on (run_dir/streets.geojson)."""
     from fleetpilot.streets.network import layer_geojson, split
     from fleetpilot.streets.read import read_lines
+    from fleetpilot.streets.restrictions import file_turns
 
     segments = split(read_lines(path))
     layer = run_dir / "streets.geojson"
-    layer.write_text(json.dumps(layer_geojson(segments)))
+    layer.write_text(json.dumps(layer_geojson(segments, file_turns(path, segments).turns)))  # the simulator obeys them
     print(f"streets: {len(segments)} segments from {path}", flush=True)
     return layer
 

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     turns = file_turns(args.file, segments)
     report = asyncio.run(_store(resolve_database_url(settings), segments, from_file, args.keep_missing, turns.turns))
     if args.geojson:
-        args.geojson.write_text(json.dumps(layer_geojson(segments)))
+        args.geojson.write_text(json.dumps(layer_geojson(segments, turns.turns)))
     restrictions = {"restriction_relations": turns.relations, "restrictions_skipped": turns.skipped}
     print(json.dumps({"file": str(args.file), "lines_read": len(lines), **asdict(report), **restrictions}, indent=2))
     if report.plans_to_review:

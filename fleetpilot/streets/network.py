@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fleetpilot.analytics.geo import step_metres
+
+if TYPE_CHECKING:
+    from fleetpilot.streets.restrictions import Turn
 
 # Classes a refuse truck drives on (OSM highway=*; GIS layers use the same words or map to them).
 DRIVABLE = (
@@ -179,12 +184,28 @@ def lengths_m(segments: list[Segment]) -> np.ndarray:
     return out
 
 
-def layer_geojson(segments: list[Segment]) -> dict:
+def layer_geojson(segments: list[Segment], turns: Sequence[Turn] = ()) -> dict:
     """The segments as a GeoJSON street layer: the shape of city.geojson's streets (docs/protocol.md),
-    which `fleetsim --streets` drives on."""
+    which `fleetsim --streets` drives on; with the file's forbidden `turns` as the /city layer
+    gives them (Points at the via node, decision 0030), which the simulator obeys."""
+    signs = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [t.via_lon, t.via_lat]},
+            "properties": {
+                "kind": "turn_restriction",
+                "restriction": t.restriction,
+                "from_segment_ids": [t.from_segment_id],
+                "forbidden_to": [t.to_segment_id],
+                "source": t.source,
+            },
+        }
+        for t in turns
+    ]
     return {
         "type": "FeatureCollection",
-        "features": [
+        "features": signs
+        + [
             {
                 "type": "Feature",
                 "geometry": s.geojson(),
