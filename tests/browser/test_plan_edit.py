@@ -7,7 +7,16 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser.harness import DESKTOP, PHONE, SCREENSHOTS, open_page, screenshot
+from browser.harness import (
+    DESKTOP,
+    PHONE,
+    SCREENSHOTS,
+    Watch,
+    horizontal_overflow,
+    open_page,
+    screenshot,
+    signed_in_context,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -268,3 +277,76 @@ def test_picking_the_next_streets_on_the_map_reorders_the_route_and_refreshes_th
     supervisor.wait_for_selector('#pick-list[aria-pressed="false"]')
     assert supervisor.locator("button[data-next]").count() == 0
     assert supervisor.watch.problems() == []
+
+
+# Decision 0035: 7,955 px tall at 375 px before (every list, the route's history and the
+# workload table drawn); 3,465 px with the lists folded. The bound leaves room for a
+# longer route name or another route in the prediction, not for a list coming back.
+PHONE_HEIGHT_MAX_PX = 4_000
+FOLDED = [
+    "segments-section",
+    "stops-section",
+    "versions-section",
+    "compare-section",
+    "workload-section",
+    "files-section",
+]
+
+
+def test_the_phone_opens_on_the_route_its_figures_and_map_with_the_lists_folded(browser, pilot, axe):
+    """At 375 px a supervisor sees the route, its map and its predicted figures against today's
+    without opening anything; the long lists and the route's history are sections a tap (or a
+    link, plans.html#stops-section) away; the editing controls stay in reach. Wide screens open
+    every section from the start, as the page was."""
+    route = sorted(r["route_id"] for r in pilot.sql("SELECT route_id FROM routes WHERE active"))[0]
+    context = signed_in_context(browser, pilot.base, pilot.tokens["supervisor"], PHONE)
+    page = context.new_page()
+    watch = Watch().attach(page)
+    try:
+        open_page(page, f"plans.html?route={route}")
+        page.wait_for_selector(f'.prediction[data-route="{route}"] table')
+        sections = page.eval_on_selector_all("details[data-section]", "ds => ds.map((d) => [d.id, d.open])")
+        assert sections == [[s, False] for s in FOLDED]
+        height = page.evaluate("() => document.documentElement.scrollHeight")
+        assert height <= PHONE_HEIGHT_MAX_PX, f"the phone page is {height} px tall"
+        assert horizontal_overflow(page) <= 0
+        # The route, then its map on the first screen, then the figures without a tap.
+        assert page.locator("#plan-map").bounding_box()["y"] < PHONE["height"]
+        assert page.locator("#prediction table").is_visible()
+        rows = page.locator("#prediction tbody tr")
+        assert rows.count() >= 7 and all(rows.nth(i).locator("td").count() == 4 for i in range(rows.count()))
+        # Read across without scrolling the table sideways.
+        assert page.evaluate(
+            "() => [...document.querySelectorAll('#prediction .table-wrap')].every((w) => w.scrollWidth <= w.clientWidth)"
+        )
+        # Folded sections say what they hold; the controls that edit and save are not folded away.
+        stops = pilot.sql(
+            "SELECT count(*) AS n FROM route_stops s JOIN routes r USING (route_id) "
+            "WHERE s.route_id = $1 AND s.version = r.current_version",
+            route,
+        )[0]["n"]
+        assert page.inner_text("#stops-count").replace(",", "") == str(stops)
+        for control in ("#pick", "#undo", "#improve", "#save", "#note"):
+            assert page.locator(control).is_visible(), control
+        assert axe.check(page, "plans-sections-folded-phone") == []
+        screenshot(page, "plans-sections-folded-phone")
+        # A tap opens a section and the address names it; a link opens it after a reload.
+        page.locator("#stops-section > summary").click()
+        page.wait_for_function("() => location.hash === '#stops-section'")
+        assert page.get_by_role("button", name=re.compile(r"^Move stop .* later$")).first.is_visible()
+        page.reload()
+        page.wait_for_selector("body[data-ready]")
+        assert page.evaluate("() => document.getElementById('stops-section').open")
+        assert not page.evaluate("() => document.getElementById('segments-section').open")
+        assert watch.problems() == []
+    finally:
+        context.close()
+    # A wide screen: every section open from the start, nothing put in the address.
+    context = signed_in_context(browser, pilot.base, pilot.tokens["supervisor"], DESKTOP)
+    page = context.new_page()
+    try:
+        open_page(page, f"plans.html?route={route}")
+        assert page.eval_on_selector_all("details[data-section]", "ds => ds.every((d) => d.open)")
+        assert page.url.endswith(f"plans.html?route={route}")
+    finally:
+        context.close()

@@ -17,6 +17,7 @@
 import { download, getJson, sendJson } from "../api.js";
 import * as fmt from "../format.js";
 import { cityLayer, cityTraces, COLOURS, drawMap, lineTrace, pointTrace } from "../map.js";
+import { openSection, scrollToHashed, setUpSections } from "../sections.js";
 import { guarded, startPage } from "../shell.js";
 import { tableHtml } from "../tables.js";
 
@@ -38,6 +39,8 @@ const PICKED = "#6a1b9a";
 const OTHER_ROUTE = "#b7c6dd";
 const SOLVER_SECONDS = 5; // decision 0020 measured the proposal at 5 s
 const UNDO_LIMIT = 100;
+// Wider than this the lists and the route's history are open from the start (the two-column layout).
+const WIDE = "(min-width: 760px)";
 
 /** plans: route_id → { name, segments: [feature], stops: [feature] } in driving order. */
 function splitPlans(collection) {
@@ -313,6 +316,9 @@ function renderLists(editor, focusSelector) {
   $("move").textContent = `Move ${editor.selected.size} selected segment(s)`;
   $("selection").textContent = editor.selected.size
     ? `${editor.selected.size} of ${plan.segments.length} segments selected.` : "No segments selected.";
+  // The folded sections say what they hold (and a selection made on the map) on their summary row.
+  $("segments-count").textContent = `${fmt.number(plan.segments.length)}${editor.selected.size ? ` · ${fmt.number(editor.selected.size)} selected` : ""}`;
+  $("stops-count").textContent = fmt.number(plan.stops.length);
   renderPicking(editor);
   $("undo").disabled = editor.done.length === 0;
   $("redo").disabled = editor.undone.length === 0;
@@ -444,7 +450,9 @@ const FIGURES = [
 
 function figureCell(figure, format) {
   if (!figure) return "–";
-  const spread = figure.lo === figure.hi ? "" : ` <span class="note">(${format(figure.lo)}–${format(figure.hi)})</span>`;
+  // Each end kept whole ("16.6 km"); a narrow column breaks the interval after its dash only.
+  const whole = (v) => format(v).replaceAll(" ", "\u00a0");
+  const spread = figure.lo === figure.hi ? "" : ` <span class="note spread">(${whole(figure.lo)}–\u200b${whole(figure.hi)})</span>`;
   return `${format(figure.value)}${spread}`;
 }
 
@@ -466,7 +474,8 @@ function predictionHtml(answer) {
       ? "Too few shifts (or drivers) on this route in the period to show figures from its history (k rule); the plan's own size only."
       : `From ${fmt.number(r.shifts)} shifts of this route; per shift, with a ${fmt.percent(answer.level)} interval.`;
     return `<div class="prediction" data-route="${fmt.esc(r.route_id)}"><h3>Route ${fmt.esc(r.route_id)}</h3><p class="note">${esc(note)}</p>${tableHtml({
-      caption: `Route ${r.route_id}: today and with the edits`, stack: true,
+      // Four short columns fit a phone: a table to read across, not a stack of blocks (decision 0035).
+      caption: `Route ${r.route_id}: today and with the edits`,
       columns: [{ label: "Per shift" }, { label: "Today", num: true }, { label: "With the edits", num: true }, { label: "Change", num: true }],
       rows,
     })}</div>`;
@@ -486,6 +495,7 @@ async function showVersions(routeId) {
       fmt.esc(v.note || "–"), v.effective_from ? fmt.day(v.effective_from) : "the start",
       fmt.number(v.segments), fmt.number(v.stops), fmt.number(v.shifts)]),
   });
+  $("versions-count").textContent = fmt.number(route.history.length);
   $("plan-version").textContent = route.applies_today === route.current_version
     ? `Current version: ${route.current_version}, the one that applies today.`
     : `Newest version: ${route.current_version}; today version ${route.applies_today ?? "–"} applies.`;
@@ -501,6 +511,8 @@ function message(kind, text) {
 }
 
 startPage("plans", async () => {
+  if (window.matchMedia(WIDE).matches) for (const details of document.querySelectorAll("details[data-open-wide]")) openSection(details);
+  setUpSections();
   const [routeList, city] = await Promise.all([getJson(ENDPOINTS.routes), cityLayer()]);
   const routes = new Map(routeList.filter((r) => r.active).map((r) => [r.route_id, r.name]));
   const editor = new Editor(routes, city);
@@ -770,4 +782,5 @@ startPage("plans", async () => {
   }));
   await show();
   bindMap();
+  scrollToHashed();
 });
