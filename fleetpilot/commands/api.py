@@ -39,6 +39,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from fleetpilot.api.app import create_app, frozen
+    from fleetpilot.api.trackers.wire import PROTOCOL
 
     # Resolve once (starting the embedded server if none is configured) so the app and the
     # migration use the same database.
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             port=port,
             log_level=args.log_level,
             access_log=not args.no_access_log,
+            http=PROTOCOL,  # the ingest doors' ordinary requests answered in the protocol (decision 0035)
         )
     else:
         uvicorn.run(
@@ -66,6 +68,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             port=port,
             log_level=args.log_level,
             access_log=not args.no_access_log,
+            http=PROTOCOL,  # the ingest doors' ordinary requests answered in the protocol (decision 0035)
         )
     return 0
 

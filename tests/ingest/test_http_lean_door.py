@@ -364,3 +364,107 @@ def test_several_group_commits_overlap_and_each_answer_follows_its_own(db_url, c
     assert all(status == 200 for status, _ in answered)
     assert min(at for _, at in answered) >= min(committed[:2])
     assert _count(db_url, "fixes") == 12
+
+
+def _serve(app, port: int, **config) -> tuple:
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(300):
+        if server.started:
+            break
+        time.sleep(0.05)
+    assert server.started
+    return server, thread
+
+
+def _read_answers(sock: socket.socket, n: int) -> list[tuple[int, dict, bytes]]:
+    """`n` HTTP/1.1 answers read off `sock` (Content-Length framed): (status, headers, body)."""
+    buffer, out = b"", []
+    sock.settimeout(30)
+    while len(out) < n:
+        end = buffer.find(b"\r\n\r\n")
+        if end >= 0:
+            head = buffer[:end].decode("latin-1").split("\r\n")
+            headers = {name.lower(): value for name, value in (line.split(": ", 1) for line in head[1:])}
+            length = int(headers["content-length"])
+            if len(buffer) >= end + 4 + length:
+                out.append((int(head[0].split()[1]), headers, buffer[end + 4 : end + 4 + length]))
+                buffer = buffer[end + 4 + length :]
+                continue
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed after {len(out)} answers"
+        buffer += chunk
+    return out
+
+
+@pytest.mark.integration
+def test_the_protocol_level_doors_answer_as_the_asgi_ones(db_url, city):
+    """`fleetpilot api`'s protocol (api/trackers/wire.py, decision 0035) on a real uvicorn: the
+    doors' ordinary requests are answered in the protocol, in one write, with the ASGI door's
+    statuses, bodies and hardening headers; pipelined requests (one door request, one with a
+    query string, which takes the ASGI path, a 401, a dead letter, an OwnTracks phone, the
+    health page) are answered in order on one keep-alive connection; each position once."""
+    from fleetpilot.api.trackers.wire import PROTOCOL
+
+    start = _fleet(db_url, city)
+    _, token = _issue(db_url, "traccar")
+    _, bob = _issue(db_url, "owntracks", "ot-bob")
+    port = _free_port()
+    app = _app(db_url, city)
+    through_asgi = []
+    asgi_door = app.doors._serve
+
+    async def counted(scope, receive, send, dialect):
+        through_asgi.append(scope["query_string"])
+        await asgi_door(scope, receive, send, dialect)
+
+    app.doors._serve = counted
+    server, thread = _serve(app, port, http=PROTOCOL)
+
+    def post(path: str, body: bytes, authorization: str) -> bytes:
+        return (
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {authorization}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+
+    def position(i: int) -> bytes:
+        return orjson.dumps(traccar_position_data(UNIQUE_ID, traccar_position(start + i * 1000, LAT, LON)))
+
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(post(TRACCAR, position(0), f"Bearer {token}"))  # alone: the protocol's path
+            (first,) = _read_answers(sock, 1)
+            sock.sendall(
+                post(TRACCAR, position(1), f"Bearer {token}")
+                + post(TRACCAR + "?id=1", position(2), f"Bearer {token}")  # the ASGI door
+                + post(TRACCAR, position(3), "Bearer fpt_nobody_" + "x" * 30)
+                + post(TRACCAR, b'{"position": {"latitude": NaN}}', f"Bearer {token}")
+                + post(
+                    OWNTRACKS,
+                    orjson.dumps(owntracks_location(start // 1000 + 60, LAT, LON)),
+                    _basic("bob", bob)["Authorization"],
+                )
+                + b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                + post(TRACCAR, position(1), f"Bearer {token}")  # a retry: stored once
+            )
+            answers = _read_answers(sock, 7)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert first[0] == 200 and first[2] == b'{"outcome":"stored"}'
+    for header in ("x-content-type-options", "content-security-policy", "x-frame-options", "date", "server"):
+        assert header in first[1], header
+    assert first[1]["content-type"] == "application/json"
+    assert [status for status, _, _ in answers] == [200, 200, 401, 200, 200, 200, 200]
+    assert answers[0][2] == b'{"outcome":"stored"}' and answers[1][2] == b'{"outcome":"stored"}'
+    assert orjson.loads(answers[2][2]) == {"detail": "a valid token is needed"}
+    assert answers[2][1]["www-authenticate"] == "Bearer"
+    assert answers[3][2] == b'{"outcome":"bad_json"}'
+    assert answers[4][2] == b"[]"
+    assert answers[6][2] == b'{"outcome":"duplicate"}'
+    assert through_asgi == [b"id=1"]  # the others were answered in the protocol
+    assert _count(db_url, "fixes") == 4
+    assert _count(db_url, "rejects") == 1
