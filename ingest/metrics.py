@@ -178,7 +178,7 @@ class IngestMetrics:
 def observe_many(histogram: Histogram, amounts: list[float]) -> None:
     """`histogram.observe(a)` for each of `amounts`, with one locked increment per bucket hit
     and one for the sum instead of two per amount: a batch's lags are one per message, and
-    over HTTP a message is one position (decision 0035). Uses the pinned prometheus_client's
+    over HTTP a message is one position (decision 0036). Uses the pinned prometheus_client's
     Histogram fields (`_upper_bounds`, `_buckets`, `_sum`); tests/ingest/test_metrics_many.py
     checks the exposition equals per-amount observes."""
     bounds = histogram._upper_bounds

@@ -1,4 +1,4 @@
-"""The ingest doors at uvicorn's HTTP protocol: an ordinary request to them skips ASGI (decision 0035).
+"""The ingest doors at uvicorn's HTTP protocol: an ordinary request to them skips ASGI (decision 0036).
 
 `lean.IngestDoors` already answers ``POST /api/v1/ingest/traccar|owntracks`` ahead of the
 app, but every request still paid uvicorn's ASGI machinery: a scope dict, a request cycle

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             port=port,
             log_level=args.log_level,
             access_log=not args.no_access_log,
-            http=PROTOCOL,  # the ingest doors' ordinary requests answered in the protocol (decision 0035)
+            http=PROTOCOL,  # the ingest doors' ordinary requests answered in the protocol (decision 0036)
         )
     else:
         uvicorn.run(
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             port=port,
             log_level=args.log_level,
             access_log=not args.no_access_log,
-            http=PROTOCOL,  # the ingest doors' ordinary requests answered in the protocol (decision 0035)
+            http=PROTOCOL,  # the ingest doors' ordinary requests answered in the protocol (decision 0036)
         )
     return 0
 

@@ -402,7 +402,7 @@ def _read_answers(sock: socket.socket, n: int) -> list[tuple[int, dict, bytes]]:
 
 @pytest.mark.integration
 def test_the_protocol_level_doors_answer_as_the_asgi_ones(db_url, city):
-    """`fleetpilot api`'s protocol (api/trackers/wire.py, decision 0035) on a real uvicorn: the
+    """`fleetpilot api`'s protocol (api/trackers/wire.py, decision 0036) on a real uvicorn: the
     doors' ordinary requests are answered in the protocol, in one write, with the ASGI door's
     statuses, bodies and hardening headers; pipelined requests (one door request, one with a
     query string, which takes the ASGI path, a 401, a dead letter, an OwnTracks phone, the

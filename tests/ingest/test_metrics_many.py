@@ -1,4 +1,4 @@
-"""`metrics.observe_many` (decision 0035) against prometheus_client's own per-amount observe:
+"""`metrics.observe_many` (decision 0036) against prometheus_client's own per-amount observe:
 the same exposition, bucket by bucket, for amounts on, between and beyond the bounds."""
 
 from __future__ import annotations
