@@ -468,3 +468,25 @@ def test_the_protocol_level_doors_answer_as_the_asgi_ones(db_url, city):
     assert through_asgi == [b"id=1"]  # the others were answered in the protocol
     assert _count(db_url, "fixes") == 4
     assert _count(db_url, "rejects") == 1
+
+
+def test_credentials_kept_per_header_value_are_those_decoded_and_stay_bounded():
+    """lean.credential_of (decision 0036) answers as credential does, for good, bad and
+    odd values, from its keep as from a first decoding, and keeps at most CREDENTIALS_KEPT."""
+    from fleetpilot.api.trackers import lean
+
+    values = [
+        "Bearer fpt_abc",
+        "bearer  fpt_abc ",
+        _basic("bob", "fpt_secret")["Authorization"],
+        "Basic !!notbase64",
+        "Basic " + base64.b64encode(b"nopassword").decode(),
+        "Digest x",
+        "Bearer ",
+    ]
+    for _ in range(2):  # first decoded, then kept
+        assert [lean.credential_of(v) for v in values] == [lean.credential(v) for v in values]
+    assert lean.credential_of(values[2]) == "fpt_secret"
+    for i in range(lean.CREDENTIALS_KEPT + 10):
+        lean.credential_of(f"Bearer fpt_{i}")
+    assert len(lean._credentials) <= lean.CREDENTIALS_KEPT
