@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import sys
 
+from fleetpilot.commands import _listeners as listeners
 from fleetpilot.db.connect import connect, resolve_database_url
 from fleetpilot.db.schema import prepare
 from fleetpilot.settings import Settings
 
+logger = logging.getLogger("uvicorn.error")
 HELP = "serve the HTTP API and dashboards (uvicorn on FLEETPILOT_API_HOST:FLEETPILOT_API_PORT)"
 
 
@@ -51,7 +55,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if workers > 1:
         # Worker processes build their own app from the environment (an embedded database
         # is found again under the data directory; the signing key is shared through it).
-        uvicorn.run(
+        config = uvicorn.Config(
             "fleetpilot.api.app:app_from_environment",
             factory=True,
             workers=workers,
@@ -61,6 +65,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             access_log=not args.no_access_log,
             http=PROTOCOL,  # the ingest doors' ordinary requests answered in the protocol (decision 0036)
         )
+        _serve_workers(config)
     else:
         uvicorn.run(
             frozen(create_app(settings, pool_size=args.pool_size)),
@@ -71,6 +76,25 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             http=PROTOCOL,  # the ingest doors' ordinary requests answered in the protocol (decision 0036)
         )
     return 0
+
+
+def _serve_workers(config) -> None:
+    """uvicorn's supervisor of `config.workers` processes, each listening on a socket of its
+    own where the kernel supports spreading connections over them (commands/_listeners.py),
+    else on the one socket uvicorn shares."""
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    if not listeners.supported():
+        sock = config.bind_socket()
+    else:
+        try:
+            sock = listeners.reuse_port_socket(config.host, config.port)
+        except OSError as exc:
+            logger.error("cannot listen on %s:%s: %s", config.host, config.port, exc)
+            sys.exit(STARTUP_FAILURE)
+        logger.info("Uvicorn running on http://%s:%d (a socket per worker)", config.host, sock.getsockname()[1])
+    Multiprocess(config, sockets=[sock]).run()
 
 
 async def _migrate(settings: Settings) -> None:

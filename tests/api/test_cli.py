@@ -98,3 +98,66 @@ def test_fleetpilot_api_serves_health_and_generates_its_signing_key_once(fresh_d
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_fleetpilot_api_workers_each_take_a_share_of_a_burst_of_connections(fresh_db, tmp_path):
+    """`--workers 2`: a burst of keep-alive connections (as the bench's 50 clients, or many
+    browsers at once) lands on both worker processes, not on whichever woke first
+    (commands/_listeners.py: one SO_REUSEPORT socket per worker)."""
+    import http.client
+
+    import psutil
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("FLEETPILOT_")},
+        "FLEETPILOT_DATABASE_URL": fresh_db,
+        "FLEETPILOT_DATA_DIR": str(tmp_path),
+    }
+    server = subprocess.Popen(
+        [*CLI, "api", "--port", str(port), "--workers", "2", "--log-level", "warning", "--no-access-log"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    clients: list[http.client.HTTPConnection] = []
+    try:
+        deadline = time.monotonic() + 240  # the first start applies the migrations; then both workers start
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                    pass
+                workers = [
+                    p for p in psutil.Process(server.pid).children() if "resource_tracker" not in " ".join(p.cmdline())
+                ]
+                if len(workers) == 2:
+                    break
+            except OSError:
+                assert server.poll() is None, server.stdout.read()
+            time.sleep(0.2)
+        time.sleep(2)  # both workers serving
+        # The burst: 40 connections opened at once, then one request on each (kept open).
+        clients = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(40)]
+        for client in clients:
+            client.connect()
+        for client in clients:
+            client.request("GET", "/health")
+            assert client.getresponse().read()
+        held = {
+            worker.pid: sum(
+                1 for c in worker.net_connections("tcp") if c.laddr.port == port and c.status == psutil.CONN_ESTABLISHED
+            )
+            for worker in psutil.Process(server.pid).children()
+        }
+        shares = sorted(n for n in held.values() if n)
+        # Spread by the kernel's hash, each worker's share is Binomial(40, 1/2): under 8 with
+        # probability ~3e-5. One shared socket gave one worker nearly all of such a burst.
+        assert len(shares) == 2 and sum(shares) == 40 and shares[0] >= 8, held
+    finally:
+        for client in clients:
+            client.close()
+        server.terminate()
+        server.wait(timeout=20)
