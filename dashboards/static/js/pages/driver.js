@@ -275,12 +275,16 @@ function renderProtected(complaints, city) {
   count("complaints-count", `<span class="badge">${fmt.number(complaints.length)}</span>`);
 }
 
-function renderAccessLog(log) {
+function renderAccessLog(log, me) {
+  // Others' reads and the person's own downloads: a download nobody remembers is worth seeing too.
+  const who = (a) => (a.actor === me.username ? "<strong>you</strong>"
+    : `${fmt.esc(a.actor || "–")} (${fmt.esc(a.actor_role.replaceAll("_", " "))})`);
   $("access-log").innerHTML = tableHtml({
-    caption: "Every access to your data by someone else", stack: true, empty: "Nobody else has opened your data.",
+    caption: "Every access to your data: by someone else, and your own downloads", stack: true,
+    empty: "Nobody has opened your data.",
     id: "access-table",
     columns: [{ label: "When" }, { label: "Who" }, { label: "What" }, { label: "Stated reason" }],
-    rows: log.entries.map((a) => [fmt.dateTime(a.at), `${fmt.esc(a.actor || "–")} (${fmt.esc(a.actor_role.replaceAll("_", " "))})`,
+    rows: log.entries.map((a) => [fmt.dateTime(a.at), who(a),
       `${fmt.esc(a.action.replaceAll("_", " "))}${a.shift_id ? ` (shift ${fmt.esc(a.shift_id)})` : ""}`, fmt.esc(a.purpose || "–")]),
   });
 }
@@ -326,7 +330,7 @@ startPage("driver", async ({ me }) => {
   const finished = ended.find((s) => s.distance_km !== null) || ended[0] || page.shifts[0];
   const shiftId = requested || finished?.shift_id;
   select.addEventListener("change", () => { location.search = `?shift=${encodeURIComponent(select.value)}`; });
-  renderAccessLog(access);
+  renderAccessLog(access, me);
   glanceAccess(access, me);
   const plan = await showMyPlan(city);
   $("glance-plan").innerHTML = planGlance(plan);
