@@ -341,6 +341,7 @@ startPage("driver", async ({ me }) => {
     $("download-status").textContent = "Preparing your download…";
     const file = await download("me/export", {}, "my-fleetpilot-data.zip");
     $("download-status").textContent = `Downloaded ${file.name} (${fmt.number(file.bytes / 1024, 0)} kB).`;
+    renderAccessLog(await getJson("me/access-log"), me);  // the download is in the log now
   }));
   await renderTrend(trend);
   const latestWeek = trend.weeks.findLast((w) => w.per_100km !== null);
