@@ -164,6 +164,33 @@ async def load_city(conn: asyncpg.Connection) -> City | None:
     The projection centre is stored on first use so that grid cell ids stay comparable
     across runs even when streets are added later.
     """
+    rows = await read_city(conn)
+    return None if rows is None else rows.build()
+
+
+@dataclass(frozen=True)
+class CityRows:
+    """What the City is built from, as read: building it (the street index, geofences) is
+    CPU only, so the rollup builds it in a thread while it reads its first batch."""
+
+    streets: list
+    sites: list
+    frame: LocalFrame
+
+    def build(self) -> City:
+        return City.build(
+            [r["segment_id"] for r in self.streets],
+            shapely.from_geojson([r["g"] for r in self.streets]),
+            [r["speed_limit_kmh"] for r in self.streets],
+            [r["facility_id"] for r in self.sites],
+            [r["facility_type"] for r in self.sites],
+            shapely.from_geojson([r["g"] for r in self.sites]) if self.sites else np.array([], dtype=object),
+            frame=self.frame,
+        )
+
+
+async def read_city(conn: asyncpg.Connection) -> CityRows | None:
+    """The rows load_city builds the City from (None without streets); stores the frame on first use."""
     streets = await conn.fetch(
         "SELECT segment_id, speed_limit_kmh, geometry::text AS g FROM street_segments ORDER BY segment_id"
     )
@@ -172,28 +199,19 @@ async def load_city(conn: asyncpg.Connection) -> City | None:
     sites = await conn.fetch(
         "SELECT facility_id, facility_type, geometry::text AS g FROM facilities ORDER BY facility_id"
     )
-    lines = shapely.from_geojson([r["g"] for r in streets])
     stored = await conn.fetchval("SELECT value FROM fleetpilot_meta WHERE key = $1", FRAME_KEY)
     if stored:
         lon0, lat0 = (float(v) for v in stored.split(","))
         frame = LocalFrame(lon0, lat0)
     else:
-        coords = shapely.get_coordinates(lines)
+        coords = shapely.get_coordinates(shapely.from_geojson([r["g"] for r in streets]))
         frame = LocalFrame.around(coords[:, 0], coords[:, 1])
         await conn.execute(
             "INSERT INTO fleetpilot_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
             FRAME_KEY,
             f"{frame.lon0!r},{frame.lat0!r}",
         )
-    return City.build(
-        [r["segment_id"] for r in streets],
-        lines,
-        [r["speed_limit_kmh"] for r in streets],
-        [r["facility_id"] for r in sites],
-        [r["facility_type"] for r in sites],
-        shapely.from_geojson([r["g"] for r in sites]) if sites else np.array([], dtype=object),
-        frame=frame,
-    )
+    return CityRows(list(streets), list(sites), frame)
 
 
 @dataclass
@@ -293,7 +311,8 @@ async def drain(
     Batches are pipelined: while a thread analyses batch k (numpy, shapely and the row
     building: the CPU), this connection writes batch k-1 and claims and reads batch k+1 (the
     server's CPU), so the two cores of a small machine work at once. At most three batches
-    are in memory. ``progress(shifts, fixes)`` is called after each written batch."""
+    are in memory. The city (street index, geofences) is built in a thread while the first
+    batch is read. ``progress(shifts, fixes)`` is called after each written batch."""
     tz = tz or get_settings().timezone
     worker = worker or queue.worker_name()
     await init_codecs(conn)
@@ -302,15 +321,13 @@ async def drain(
     stages = Stages()
     if await queue.wait_s(conn) is None:
         return done
-    city = await load_city(conn)
-    if city is None:  # no streets yet: the queue waits for them
+    city_rows = await read_city(conn)
+    if city_rows is None:  # no streets yet: the queue waits for them
         return done
+    building = asyncio.ensure_future(asyncio.to_thread(city_rows.build))
     planned = {(r["route_id"], r["version"]): list(r["segments"]) for r in await conn.fetch(PLANNED_SEGMENTS)}
     names = dict(await conn.fetch(STREET_NAMES))
-    legs = None
-    if whatif:
-        with stages.timed("whatif_legs"):
-            legs = await LegContext.load(conn, city)
+    legs: LegContext | None = None
 
     async def fetch() -> Batch | None:
         shifts = await queue.claim(conn, worker, batch_size, lease_s)
@@ -325,7 +342,8 @@ async def drain(
                 plans = await legs.plans(conn, shifts)
         return Batch(shifts, fixes, device, plans)
 
-    async def write(batch: Batch, rows: Rows) -> None:
+    async def write(batch: Batch, computed: Awaitable[Rows]) -> None:
+        rows = await computed
         with stages.timed("write"):
             written = await _replace(conn, worker, [s["shift_id"] for s in batch.shifts], rows)
         done.shifts += written
@@ -334,8 +352,17 @@ async def drain(
         if progress is not None:
             progress(written, len(batch.fixes))
 
+    try:
+        first = await fetch()  # read while the city is built
+    finally:
+        city = await building
+    if whatif:
+        with stages.timed("whatif_legs"):
+            legs = await LegContext.load(conn, city)
+            if first is not None:
+                first.plans = await legs.plans(conn, first.shifts)
+    batch = first
     while True:
-        batch = await fetch()
         computing: tuple[Batch, asyncio.Future[Rows]] | None = None
         while batch is not None or computing is not None:
             started = None
@@ -343,13 +370,14 @@ async def drain(
                 thread = asyncio.to_thread(_compute, batch, city, names, planned, tz, stages, legs)
                 started = (batch, asyncio.ensure_future(thread))
             if computing is not None:  # written while the next batch is analysed
-                await write(computing[0], await computing[1])
+                await write(*computing)
             batch = await fetch() if started is not None else None  # read while it is analysed
             computing = started
         wait = await queue.wait_s(conn)
         if wait is None:
             break
         await asyncio.sleep(min(max(wait, 0.05), 1.0))
+        batch = await fetch()
     done.stages_s = dict(stages)
     done.stages_cpu_s = dict(stages.cpu)
     return done
@@ -495,6 +523,8 @@ async def _replace(conn, worker: str, shift_ids, rows: Rows) -> int:
             tracks = [r for r in tracks if r[0] in held]
             if prepared is not None:
                 prepared = prepared.only(held)
+            if not shift_ids:  # every one taken over: nothing of this batch is ours to write
+                return 0
         if prepared is not None:  # same transaction: prepared_at = computed_at, nothing left to redo
             await store_prepared(conn, prepared)
         for table in ("shift_metrics", "shift_events", "shift_tracks"):

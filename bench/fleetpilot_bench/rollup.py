@@ -17,6 +17,10 @@ run, on the same rows, the two physical limits are measured:
 the slower of the two allows (the issue's target is ≥ 0.5). The backfill estimate is the
 shifts/hour of this run, and the days a 2,000-truck year (one shift per truck-day) takes at it.
 Every figure is beside ``/proc/loadavg`` read when it was measured: the machine is shared.
+
+``--reuse NAME`` rolls up a database kept by ``--keep`` again: a recompute, which writes only
+rows that changed; ``--reuse NAME --first`` empties the rollup's results first, so the run is a
+first rollup of every shift, as after a fresh load, without loading again (``rollup_is``).
 """
 
 from __future__ import annotations
@@ -49,6 +53,14 @@ FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS
 JOIN events e ON e.vehicle_id = s.vehicle_id AND e.ts >= s.starts_at AND e.ts < s.ends_at
 ORDER BY s.ord, e.ts
 """
+# What the rollup writes (its results, blocks, queue, crew bits and run marks): emptied, a loaded
+# database is as a fresh load leaves it, and `--reuse NAME --first` measures a first rollup.
+EMPTY_RESULTS = """
+TRUNCATE shift_metrics, shift_events, shift_tracks, cell_exposure, segment_exposure, cell_daily, cell_weekly,
+         segment_daily, segment_weekly, exposure_stale_days, known_hotspots, whatif_legs, whatif_stop_visits,
+         whatif_prepared, rollup_queue, person_bits;
+DELETE FROM fleetpilot_meta WHERE key IN ('rollup_timezone', 'hotspot_blocks_version', 'known_hotspots_basis');
+"""
 YEAR_SHIFTS = 2000 * 365  # a 2,000-truck fleet, one shift per truck and day
 
 
@@ -62,9 +74,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-kernel", dest="kernel", action="store_false", help="skip the kernel limit")
     parser.add_argument("--batch-vehicles", type=int, default=5, help="vehicles simulated and loaded at a time")
     parser.add_argument("--database-url", help="admin URL (default: FLEETPILOT_DATABASE_URL or the embedded server)")
-    parser.add_argument("--reuse", metavar="NAME", help="roll up this already loaded database again (--all)")
+    parser.add_argument(
+        "--reuse",
+        metavar="NAME",
+        help="roll up this already loaded database again (--all): a recompute, which writes only rows that "
+        "changed (nothing, on the same code), unless --first",
+    )
+    parser.add_argument(
+        "--first",
+        action="store_true",
+        help="with --reuse: empty the rollup's results first, so the run is a first rollup, as after a fresh load",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch database (its name is printed)")
     args = parser.parse_args(argv)
+    if args.first and not args.reuse:
+        parser.error("--first empties the results of a --reuse database (a fresh load is a first rollup already)")
     admin_url = args.database_url or resolve_database_url(Settings())
     print(json.dumps(asyncio.run(_bench(args, admin_url)), indent=2))
     return 0
@@ -77,13 +101,16 @@ def loadavg() -> str:
 async def _bench(args: argparse.Namespace, admin_url: str) -> dict:
     async with scratch_database(admin_url, "fpbench_rollup", args.reuse, args.keep) as (name, url):
         report: dict = {"benchmark": "rollup", "database": name, "cpus": os.cpu_count()}
-        if not args.reuse:
-            conn = await connect(url)
-            try:
+        conn = await connect(url)
+        try:
+            if not args.reuse:
                 report["dataset"] = await load_fleet(conn, args.trucks, args.days, args.seed, args.batch_vehicles)
-                await conn.execute("VACUUM ANALYZE")
-            finally:
-                await conn.close()
+            elif args.first:
+                await conn.execute(EMPTY_RESULTS)
+            report["rollup_is"] = "recompute" if args.reuse and not args.first else "first"
+            await conn.execute("VACUUM ANALYZE")
+        finally:
+            await conn.close()
         report["end_to_end"] = run_rollup_process(url, args.batch, args.workers)
         if args.kernel:
             report["limit"] = await measure_limit(url, args.batch)

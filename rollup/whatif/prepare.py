@@ -117,6 +117,8 @@ def _track(columns, a: int, b: int):
 async def store_prepared(conn: asyncpg.Connection, prepared: PreparedLegs) -> None:
     """Replace the shifts' legs and visits (call inside a transaction)."""
     ids = [c[0] for c in prepared.counts]
+    if not ids:
+        return
     await replace_shift_rows(conn, "whatif_legs", ("shift_id", "leg"), queries.LEG_COLUMNS, ids, prepared.legs)
     await replace_shift_rows(
         conn, "whatif_stop_visits", ("shift_id", "stop_seq"), queries.VISIT_COLUMNS, ids, prepared.visits
