@@ -15,6 +15,7 @@ Traversal ``a`` drives segment ``a // 2``, backwards when ``a`` is odd.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,7 +46,20 @@ class TraversalGraph:
     head: np.ndarray
     length_m: np.ndarray
     valid: np.ndarray
-    graph: csr_matrix  # (2·segments + 2)², S = 2·segments, T = S + 1
+    graph: csr_matrix  # (2·segments + 2 + 2·facilities)², S = 2·segments, T = S + 1
+    facilities: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # their nodes
+
+    @property
+    def start_vertex(self) -> int:
+        return len(self.tail)
+
+    def arrive(self, k: int) -> int:
+        """Facility k's vertex, reached from every traversal ending at its node (no turn there)."""
+        return len(self.tail) + 2 + 2 * k
+
+    def leave(self, k: int) -> int:
+        """Facility k's vertex that every traversal leaving its node starts from."""
+        return len(self.tail) + 3 + 2 * k
 
 
 def turn_penalty(
@@ -91,6 +105,7 @@ def traversal_graph(
     depot: int,
     rules: TurnRules,
     cost_m: np.ndarray | None = None,
+    facilities: Sequence[int] = (),
 ) -> TraversalGraph:
     """The traversal graph of segments start → end (node indexes). ``cost_m``: per segment, what
     driving it costs in the penalties' unit (default its metres; the simulator passes travel time
@@ -130,8 +145,15 @@ def traversal_graph(
         frm += [np.full(len(out), s), into]
         to += [out, np.full(len(into), t)]
         w += [cost[out], np.full(len(into), TINY_M)]
+    for k, node in enumerate(int(f) for f in facilities):  # arrive 2n+2+2k, leave 2n+3+2k
+        out = ids[tail[ids] == node]
+        into = ids[head[ids] == node]
+        frm += [into, np.full(len(out), t + 2 + 2 * k)]
+        to += [np.full(len(into), t + 1 + 2 * k), out]
+        w += [np.full(len(into), TINY_M), cost[out]]
+    size = 2 * n + 2 + 2 * len(facilities)
     graph = csr_matrix(
         (np.maximum(np.concatenate(w), TINY_M), (np.concatenate(frm), np.concatenate(to))),
-        shape=(2 * n + 2, 2 * n + 2),
+        shape=(size, size),
     )
-    return TraversalGraph(tail, head, length, valid, graph)
+    return TraversalGraph(tail, head, length, valid, graph, np.asarray(facilities, dtype=np.int64))

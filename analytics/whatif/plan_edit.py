@@ -41,7 +41,14 @@ from fleetpilot.analytics.whatif.arcroute import ArcInstance, best_directions, d
 from fleetpilot.analytics.whatif.arcsearch import sequence_local
 from fleetpilot.analytics.whatif.facility_trips import DEFAULT_CAPACITY_KG, DEFAULT_KG_PER_SERVICE_M, Trips, plan_trips
 from fleetpilot.analytics.whatif.rebalance import plan_moves
-from fleetpilot.analytics.whatif.turns import TurnInstance, TurnRules, steps_between, traversal_graph, turn_instance
+from fleetpilot.analytics.whatif.turns import (
+    PathRows,
+    TurnInstance,
+    TurnRules,
+    steps_between,
+    traversal_graph,
+    turn_instance,
+)
 from fleetpilot.analytics.whatif.uncertainty import day_weights, percentile_interval
 
 GRID = 1e7  # end point matching: 1e-7 degrees (~1 cm)
@@ -126,15 +133,33 @@ class PlanInstance:
         return deadhead_of(self.turns.metres if self.turns else self.arc, seq)
 
 
+def turn_paths(net: StreetGraph, depot: int, rules: TurnRules, facilities: Sequence[int] = ()) -> PathRows:
+    """The street graph's traversals with ``rules`` (depot and facility vertices included), for
+    ``plan_instance``'s ``paths``: keep it per city and depot, and each plan reuses the paths
+    searched for another (``turns.PathRows``)."""
+    tg = traversal_graph(
+        net.start, net.end, net.length_m, net.one_way, net.node_x, net.node_y, depot, rules, facilities
+    )
+    return PathRows(tg)
+
+
 def plan_instance(
-    net: StreetGraph, segments: np.ndarray, depot: int, turns: TurnRules | None = None
+    net: StreetGraph,
+    segments: np.ndarray,
+    depot: int,
+    turns: TurnRules | None = None,
+    paths: PathRows | None = None,
 ) -> tuple[PlanInstance, np.ndarray]:
     """The instance of a plan (street segment indexes in driving order) and the plan as a
     sequence of options (each segment in the direction deadhead prefers for that order).
-    With ``turns``: deadhead over street traversals with turn costs and restrictions (``turns``)."""
+    With ``turns``: deadhead over street traversals with turn costs and restrictions (``turns``);
+    ``paths``: ``turn_paths(net, depot, turns, ...)`` kept by the caller (its facilities too)."""
     segments = np.asarray(segments, dtype=np.int64)
-    if turns is not None:
-        return _turn_plan_instance(net, segments, depot, turns)
+    if turns is not None or paths is not None:
+        if paths is None:
+            assert turns is not None
+            paths = turn_paths(net, depot, turns)
+        return _turn_plan_instance(net, segments, depot, paths)
     task = np.repeat(np.arange(len(segments)), np.where(net.one_way[segments], 1, 2))
     reverse = np.zeros(len(task), dtype=bool)
     first = np.r_[True, task[1:] != task[:-1]]
@@ -167,16 +192,15 @@ def plan_instance(
 
 
 def _turn_plan_instance(
-    net: StreetGraph, segments: np.ndarray, depot: int, rules: TurnRules
+    net: StreetGraph, segments: np.ndarray, depot: int, paths: PathRows
 ) -> tuple[PlanInstance, np.ndarray]:
-    tg = traversal_graph(net.start, net.end, net.length_m, net.one_way, net.node_x, net.node_y, depot, rules)
     xy = np.column_stack(
         [
             (net.node_x[net.start[segments]] + net.node_x[net.end[segments]]) / 2,
             (net.node_y[net.start[segments]] + net.node_y[net.end[segments]]) / 2,
         ]
     )
-    ti = turn_instance(tg, segments, xy, np.array([net.node_x[depot], net.node_y[depot]]))
+    ti = turn_instance(paths.tg, segments, xy, np.array([net.node_x[depot], net.node_y[depot]]), paths)
     inst = PlanInstance(ti.cost, segments, ti.traversal % 2 == 1, ti.pred, ti.row, depot, ti)
     if not len(segments):
         return inst, np.zeros(0, dtype=np.int64)
@@ -232,14 +256,19 @@ def connect(net: StreetGraph, inst: PlanInstance, seq: np.ndarray) -> list[Step]
 
 
 def proposal(
-    net: StreetGraph, segments: np.ndarray, depot: int, seconds: float, turns: TurnRules | None = None
+    net: StreetGraph,
+    segments: np.ndarray,
+    depot: int,
+    seconds: float,
+    turns: TurnRules | None = None,
+    paths: PathRows | None = None,
 ) -> tuple[PlanInstance, np.ndarray, np.ndarray]:
     """Decision 0020's proposal: arc local search from the plan's own order, instance and search
     within ``seconds`` of this thread's CPU (and of the wall clock). Returns the instance, the plan's and the proposal's
     sequences of options (the proposal never worse than the plan; with ``turns``, in metres +
     turn penalties)."""
     began, began_cpu = time.perf_counter(), time.thread_time()
-    inst, planned = plan_instance(net, segments, depot, turns)
+    inst, planned = plan_instance(net, segments, depot, turns, paths)
     if len(segments) < 2:
         return inst, planned, planned
     # ``seconds`` covers building the instance too (shortest paths: ~0.5 s of CPU on a district).
@@ -251,10 +280,15 @@ def proposal(
 
 
 def sequence(
-    net: StreetGraph, segments: np.ndarray, depot: int, seconds: float, turns: TurnRules | None = None
+    net: StreetGraph,
+    segments: np.ndarray,
+    depot: int,
+    seconds: float,
+    turns: TurnRules | None = None,
+    paths: PathRows | None = None,
 ) -> tuple[list[Step], float, float]:
     """``proposal`` as a plan of steps, with the modelled deadhead metres before and after."""
-    inst, planned, seq = proposal(net, segments, depot, seconds, turns)
+    inst, planned, seq = proposal(net, segments, depot, seconds, turns, paths)
     return connect(net, inst, seq), inst.metres(planned), inst.metres(seq)
 
 
@@ -319,24 +353,33 @@ class TripModel:
         return trips.count, trips.extra_m + self.final_extra_m
 
 
-def trip_model(net: StreetGraph, inst: PlanInstance, seq: np.ndarray, facilities: Facilities) -> TripModel:
-    """The trip model of a sequence of options of a (turn-free) ``plan_instance``. Without a
-    reachable facility a trip adds no metres (its position is unknown), only its count."""
+def trip_model(
+    net: StreetGraph, inst: PlanInstance, seq: np.ndarray, facilities: Facilities | None = None
+) -> TripModel:
+    """The trip model of a sequence of options of a ``plan_instance``: a turn-aware instance
+    built with facilities (``turn_paths``) takes its trips over the same turns; otherwise
+    ``facilities`` (node to node, one-way aware). Without a reachable facility a trip adds no
+    metres (its position is unknown), only its count."""
     seq = np.asarray(seq, dtype=np.int64)
     arc = inst.arc
     if not len(seq):
         return TripModel(np.zeros(0), np.zeros(0), np.zeros(0), 0.0)
-    seg = inst.segment[arc.task[seq]]
-    s_node = np.where(inst.reverse[seq], net.end[seg], net.start[seg])
-    e_node = np.where(inst.reverse[seq], net.start[seg], net.end[seg])
-    direct = (inst.turns.metres if inst.turns else arc).deadhead_m[seq[:-1], seq[1:]]
-    if len(facilities.to_depot_m):
+    paths = inst.turns.metres if inst.turns else arc
+    direct = paths.deadhead_m[seq[:-1], seq[1:]]
+    to_depot = float(paths.to_end_m[seq[-1]])
+    if inst.turns is not None and len(inst.turns.facility_to_end_m):
+        ti = inst.turns
+        via = (ti.to_facility_m[:, seq[:-1]] + ti.from_facility_m[:, seq[1:]]).min(axis=0)
+        home = float((ti.to_facility_m[:, seq[-1]] + ti.facility_to_end_m).min())
+    elif facilities is not None and len(facilities.to_depot_m):
+        seg = inst.segment[arc.task[seq]]
+        s_node = np.where(inst.reverse[seq], net.end[seg], net.start[seg])
+        e_node = np.where(inst.reverse[seq], net.start[seg], net.end[seg])
         via = (facilities.to_m[:, e_node[:-1]] + facilities.from_m[:, s_node[1:]]).min(axis=0)
         home = float((facilities.to_m[:, e_node[-1]] + facilities.to_depot_m).min())
-        to_depot = float((inst.turns.metres if inst.turns else arc).to_end_m[seq[-1]])
-        final = home - to_depot if np.isfinite(home) and np.isfinite(to_depot) else 0.0
     else:
-        via, final = direct, 0.0
+        via, home = direct, to_depot
+    final = home - to_depot if np.isfinite(home) and np.isfinite(to_depot) else 0.0
     via = np.where(np.isfinite(via) & np.isfinite(direct), via, np.where(np.isfinite(direct), direct, 0.0))
     direct = np.where(np.isfinite(direct), direct, 0.0)
     return TripModel(arc.service_m[arc.task[seq]], direct, np.maximum(via, direct), max(final, 0.0))

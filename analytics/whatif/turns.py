@@ -12,12 +12,16 @@ segment)) has no edge at all, so it is never taken.
 
 ``turn_instance`` is a plan's arc-routing instance on that graph: its ``cost`` instance (metres +
 penalties) is what the sequencers minimise, its ``metres`` instance (the same paths' metres)
-what is reported; ``steps_between`` gives the drive-only traversals of a path.
+what is reported; ``steps_between`` gives the drive-only traversals of a path. Facilities
+(transfer stations, landfills) are vertices too, one to arrive at and one to leave from (the
+truck turns inside the yard: no penalty there), so the trips to them take the same turns.
+``PathRows`` keeps the shortest paths from each source traversal it was asked for: an edited
+plan shares most of its streets with the plan it edits, so only the new ones' paths are searched.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.sparse.csgraph import dijkstra
@@ -48,6 +52,33 @@ def _path_metres(pred: np.ndarray, length: np.ndarray) -> np.ndarray:
         p = np.where(moving, nxt, p)
 
 
+class PathRows:
+    """Shortest paths over one traversal graph from source vertices, each source's row kept
+    (cost, metres, predecessors) up to ``max_bytes``; past that the rows kept are dropped."""
+
+    def __init__(self, tg: TraversalGraph, max_bytes: float = 64e6) -> None:
+        self.tg = tg
+        self.max_rows = max(int(max_bytes // (20 * tg.graph.shape[0])), 1)  # 8 + 8 + 4 bytes a vertex
+        self._rows: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._length = np.r_[tg.length_m, np.zeros(tg.graph.shape[0] - len(tg.length_m))]
+
+    def get(self, sources: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(cost, metres, predecessors), one row per source in ``sources``' order."""
+        kept = self._rows
+        have = {int(v): kept[int(v)] for v in sources if int(v) in kept}  # one look each: a thread may clear
+        missing = np.array(sorted({int(v) for v in sources} - set(have)), dtype=np.int64)
+        if len(missing):
+            dist, pred = dijkstra(self.tg.graph, indices=missing, return_predecessors=True)
+            metres = _path_metres(pred, self._length)
+            fresh = {int(v): (dist[i], metres[i], pred[i]) for i, v in enumerate(missing)}
+            have.update(fresh)
+            if len(kept) + len(fresh) > self.max_rows:
+                kept.clear()
+            kept.update(list(fresh.items())[: self.max_rows])
+        rows = [have[int(v)] for v in sources]
+        return tuple(np.stack([r[i] for r in rows]) for i in range(3))  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class TurnInstance:
     cost: ArcInstance  # metres + turn penalties: what is minimised
@@ -55,17 +86,29 @@ class TurnInstance:
     traversal: np.ndarray  # per option: its traversal (segment = t // 2, backwards if odd)
     pred: np.ndarray  # (sources, vertices) predecessors, rows as ``row``
     row: dict[int, int]
+    # Per facility of the graph (rows) and option: metres of the cheapest path from the option's
+    # end to the facility, and from the facility to the option's start; facility → end node.
+    to_facility_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    from_facility_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    facility_to_end_m: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
-def turn_instance(tg: TraversalGraph, segments: np.ndarray, task_xy: np.ndarray, start_xy: np.ndarray) -> TurnInstance:
+def turn_instance(
+    tg: TraversalGraph,
+    segments: np.ndarray,
+    task_xy: np.ndarray,
+    start_xy: np.ndarray,
+    paths: PathRows | None = None,
+) -> TurnInstance:
+    """The plan's instance; ``paths`` (of ``tg``): rows searched before are reused."""
     segments = np.asarray(segments, dtype=np.int64)
     options = [(t, 2 * s + r) for t, s in enumerate(segments) for r in (0, 1) if tg.valid[2 * s + r]]
     task = np.array([t for t, _ in options], dtype=np.int64)
     trav = np.array([a for _, a in options], dtype=np.int64)
-    s_vertex = len(tg.tail)
-    sources = np.r_[np.unique(trav), s_vertex]
-    dist, pred = dijkstra(tg.graph, indices=sources, return_predecessors=True)
-    metres = _path_metres(pred, np.r_[tg.length_m, 0.0, 0.0])
+    s_vertex = tg.start_vertex
+    leave = np.array([tg.leave(k) for k in range(len(tg.facilities))], dtype=np.int64)
+    sources = np.r_[np.unique(trav), s_vertex, leave]
+    dist, metres, pred = (paths or PathRows(tg)).get(sources)
     row = {int(v): i for i, v in enumerate(sources)}
     r = np.array([row[int(a)] for a in trav], dtype=np.int64)
     own = tg.length_m[trav]
@@ -83,7 +126,19 @@ def turn_instance(tg: TraversalGraph, segments: np.ndarray, task_xy: np.ndarray,
             start_xy=start_xy,
         )
 
-    return TurnInstance(make(dist), make(metres), trav, pred, row)
+    arrive = [tg.arrive(k) for k in range(len(tg.facilities))]
+    lv = [row[int(v)] for v in leave]
+    reached = np.where(np.isfinite(dist), metres, np.inf)  # a facility out of reach is no free trip
+    return TurnInstance(
+        make(dist),
+        make(metres),
+        trav,
+        pred,
+        row,
+        to_facility_m=reached[r][:, arrive].T,
+        from_facility_m=np.maximum(reached[lv][:, trav] - own[None, :], 0.0),
+        facility_to_end_m=reached[lv, s_vertex + 1],
+    )
 
 
 def steps_between(ti: TurnInstance, a: int, b: int) -> list[int]:

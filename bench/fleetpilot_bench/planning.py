@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from dataclasses import dataclass
 
@@ -216,6 +217,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--solver-seconds", type=float, default=5.0, help="OR-Tools' time for a proposal")
     parser.add_argument("--best-seconds", type=float, default=60.0, help="each sequencer's time for the best known")
     parser.add_argument("--first", type=int, help="only the first N routes (the city is still --routes districts)")
+    parser.add_argument("--skip", type=int, default=0, help="leave out the first K routes (to run a city in parts)")
     parser.add_argument(
         "--turn-free",
         action="store_true",
@@ -237,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         city = build_street_city(load_streets(args.streets), args.seed, args.routes)
     else:
         city = build_city(args.seed, args.routes)
-    plans = build_plans(city, args.routes)[: args.first]
+    plans = build_plans(city, args.routes)[args.skip :][: args.first]
     graph = length_graph(city)
     page = page_streets(city, plans)
     page_runs, page_seqs = plans_page(page, [p.route_id for p in plans], args.solver_seconds)
@@ -316,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
                 else {**page_runs[plan.route_id], "gap_pct": _figures(case, proposal, best)["gap_pct"]},
             }
         )
+        print(json.dumps(out[-1]), file=sys.stderr, flush=True)  # progress: a long run's routes so far
     names = ["paper_plan", "heuristic", "ortools_from_plan", "arc_search", "ortools_best", "arc_search_best"]
     names += [] if args.no_scratch else ["ortools"]
     names += [] if args.turn_free else ["plans_page"]  # the product's proposal: the issue's target

@@ -9,6 +9,7 @@ import itertools
 import numpy as np
 import pytest
 
+from fleetpilot.analytics.whatif import arcsearch
 from fleetpilot.analytics.whatif.arcroute import ArcInstance, best_directions, deadhead_of
 from fleetpilot.analytics.whatif.arcsearch import descend, greedy, sequence_local
 
@@ -136,3 +137,57 @@ def test_started_from_a_scrambled_plan_the_search_drives_the_loop():
     # The optimum: the loop, broken where leaving from the depot and coming back costs least.
     optimum = min(inst.from_start_m[t] + inst.to_end_m[(t - 1) % inst.n_tasks] for t in range(inst.n_tasks))
     assert deadhead_of(inst, run.seq) == pytest.approx(optimum)
+
+
+def _closing_stretch_after_one_way_streets() -> tuple[ArcInstance, np.ndarray]:
+    """Ten one-way streets in a chain, then four two-way streets on a circle with gaps between
+    them, the last ending where the first begins: driving that stretch backwards, every street
+    turned round, gains exactly nothing. A one-way street has no opposite option; the search's
+    placeholder for it made each hop between two of them a 1e9 "no path" (same task)."""
+    step, side, centre = 72.2963368645413, 85.43601384378007, (1442.7598750509524, 997.131942511871)
+    angles = [0.25734673854611106, 0.4385941518583298, 0.6124031785091875, 0.9836996683690836]
+    angles += [1.0716796310639545, 1.9400595831243814, 2.066009530651029]
+    ring = [(centre[0] + side * np.cos(a), centre[1] + side * np.sin(a)) for a in angles]
+    ring.append(ring[0])
+    streets = [((i * step, 0.0), ((i + 1) * step, 0.0), True) for i in range(10)]
+    streets += [(ring[a], ring[b], False) for a, b in ((0, 1), (2, 3), (4, 5), (6, 7))]
+    task, starts, ends = [], [], []
+    for t, (a, b, one_way) in enumerate(streets):
+        for s, e in [(a, b)] if one_way else [(a, b), (b, a)]:
+            task.append(t), starts.append(s), ends.append(e)
+    task_a, starts_a, ends_a = np.array(task), np.array(starts), np.array(ends)
+    deadhead = np.hypot(*(ends_a[:, None, :] - starts_a[None, :, :]).transpose(2, 0, 1))
+    inst = ArcInstance(
+        task=task_a,
+        service_m=np.array([np.hypot(b[0] - a[0], b[1] - a[1]) for a, b, _ in streets]),
+        deadhead_m=np.where(task_a[:, None] == task_a[None, :], np.inf, deadhead),  # as turns.turn_instance
+        from_start_m=np.hypot(*starts_a.T),
+        to_end_m=np.hypot(*ends_a.T),
+        task_xy=np.zeros((len(streets), 2)),
+        start_xy=np.zeros(2),
+    )
+    return inst, np.array([int(np.flatnonzero(task_a == t)[0]) for t in range(len(streets))])
+
+
+def test_a_descent_ends_where_rounding_makes_a_move_that_gains_nothing_look_like_a_gain(monkeypatch):
+    # Commit 4aeb6c5: the turned-round prefix sum carried the 1e9 placeholders (~1e10 here), its
+    # rounding made the closing stretch's null reversal look like a gain of more than EPS_M, and
+    # its undoing too: the descent before it alternated between the two for ever on this instance.
+    inst, plan = _closing_stretch_after_one_way_streets()
+    m, opp = arcsearch._matrix(inst)
+    calls = {"n": 0}
+
+    def counted(move):
+        def run(*args):
+            calls["n"] += 1
+            if calls["n"] > 500:  # a 14-street descent takes a few dozen; the loop, for ever
+                raise AssertionError("the descent is cycling")
+            return move(*args)
+
+        return run
+
+    monkeypatch.setattr(arcsearch, "_reversal", counted(arcsearch._reversal))
+    monkeypatch.setattr(arcsearch, "_or_opt", counted(arcsearch._or_opt))
+    seq = descend(inst, m, opp, plan)
+    assert sorted(inst.task[seq].tolist()) == list(range(inst.n_tasks))
+    assert deadhead_of(inst, seq) <= deadhead_of(inst, plan)

@@ -194,3 +194,48 @@ def test_balance_stops_rather_than_split_a_route_into_islands():
     rate = np.array([3.0, 3.0])
     moves = balance(net, [chain, spur], np.array([9.0, 6.0]), rate, tolerance_h=0.25)
     assert moves == []
+
+
+def _street_rows(n: int, one_way: frozenset[str]) -> list[dict]:
+    """``grid``'s streets as the API reads them from street_segments."""
+    rows = []
+    for r in range(n):
+        for c in range(n - 1):
+            line = [[13.4 + c * STEP, 52.5 + r * STEP], [13.4 + (c + 1) * STEP, 52.5 + r * STEP]]
+            rows.append(
+                {"segment_id": f"h{r}-{c}", "one_way": f"h{r}-{c}" in one_way, "geometry": {"coordinates": line}}
+            )
+    for r in range(n - 1):
+        for c in range(n):
+            line = [[13.4 + c * STEP, 52.5 + r * STEP], [13.4 + c * STEP, 52.5 + (r + 1) * STEP]]
+            rows.append(
+                {"segment_id": f"v{r}-{c}", "one_way": f"v{r}-{c}" in one_way, "geometry": {"coordinates": line}}
+            )
+    return rows
+
+
+def test_an_edit_whose_shortest_deadhead_takes_a_forbidden_turn_is_predicted_with_the_detour():
+    # Edited plan: east along h0-0, then north up v0-1 (both one-way), from and back to the depot at
+    # the south-west corner. Straight on they join with a left turn at node (0, 1); a sign forbids it.
+    from fleetpilot.api.route_plans import edit
+
+    rows = _street_rows(3, frozenset({"h0-0", "v0-1"}))
+    depot = {"type": "Point", "coordinates": [13.4, 52.5]}
+    no_left = {"from_segment_id": "h0-0", "via_lon": 13.4 + STEP, "via_lat": 52.5, "to_segment_id": "v0-1"}
+    free = edit._build(rows, depot, [], [])  # turn costs, no restriction
+    signed = edit._build(rows, depot, [no_left], [])
+    assert len(signed.turns.restricted) == 1
+    plan = idx(signed.graph, "h0-0", "v0-1")
+    free_m = edit._figures(free, plan, free.depot, 0).deadhead_m
+    signed_m = edit._figures(signed, plan, signed.depot, 0).deadhead_m
+    # Without the sign: no deadhead between them, ~360 m home (west along h1-0, south down v0-0).
+    home_m = float(signed.graph.length_m[idx(signed.graph, "h1-0", "v0-0")].sum())
+    assert free_m == pytest.approx(home_m)
+    # With it: on past v0-1 and back to come in from the east (h0-1 both ways, ~270 m more), as
+    # "Improve sequence" would drive it; never the turn-free figure that assumes the left turn.
+    detour_m = 2 * float(signed.graph.length_m[idx(signed.graph, "h0-1")[0]])
+    assert signed_m >= home_m + detour_m - 1e-6
+    assert signed_m == pytest.approx(modelled_deadhead_m(signed.graph, plan, signed.depot, signed.turns))
+    inst, seq = plan_instance(signed.graph, plan, signed.depot, signed.turns)
+    driven = [(s.segment, s.reverse) for s in connect(signed.graph, inst, seq)]
+    assert driven[1:] != [(int(plan[1]), False)]  # something is driven between h0-0 and v0-1

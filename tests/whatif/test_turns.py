@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fleetpilot.analytics.whatif.plan_edit import Step, plan_instance, sequence
+from fleetpilot.analytics.whatif.plan_edit import Step, plan_instance, sequence, trip_model, turn_paths
 from fleetpilot.analytics.whatif.turns import TurnRules, turn_penalty
 from tests.whatif.test_plan_edit import grid, idx
 
@@ -82,3 +82,32 @@ def test_one_way_streets_stay_forwards_in_service_and_in_deadhead_with_turns():
     assert not any(s.reverse and net.one_way[s.segment] for s in steps)
     _moves(net, steps)  # connected end to end
     assert after > 0 and before > 0
+
+
+def test_the_way_to_a_facility_takes_the_same_turns_and_the_trip_model_counts_it():
+    # The plan ends at h0-0's east end; the facility is one street north (up v0-1), a left turn
+    # there is forbidden: the truck goes on east, north and back west to reach it.
+    net = grid(3, one_way=frozenset({"h0-0"}))
+    a, b = idx(net, "h0-0", "v0-1")
+    via, facility = _node(net, "h0-0", True), _node(net, "v0-1", True)
+    depot = _node(net, "h0-0", False)
+    rules = TurnRules(restricted=frozenset({(int(a), via, int(b))}))
+    plan = np.array([a])
+    free, _ = plan_instance(net, plan, depot, paths=turn_paths(net, depot, TurnRules(), [facility]))
+    signed, seq = plan_instance(net, plan, depot, paths=turn_paths(net, depot, rules, [facility]))
+    assert free.turns is not None and signed.turns is not None
+    assert free.turns.to_facility_m[0, seq[0]] == pytest.approx(net.length_m[b])  # straight up v0-1
+    east, north, west = idx(net, "h0-1", "v0-2", "h1-1")
+    round_m = float(net.length_m[[east, north, west]].sum())
+    assert signed.turns.to_facility_m[0, seq[0]] == pytest.approx(round_m)
+    # The final tip's detour in the trip model: to the facility and home, less straight home, all
+    # over the same turn-aware paths.
+    model = trip_model(net, signed, seq)
+    home = signed.turns.to_facility_m[0, seq[0]] + signed.turns.facility_to_end_m[0]
+    assert model.final_extra_m == pytest.approx(max(home - signed.metres(seq), 0.0))
+    # The same paths with a PathRows kept and reused: the same figures.
+    paths = turn_paths(net, depot, rules, [facility])
+    plan_instance(net, idx(net, "h0-0", "h2-1"), depot, paths=paths)  # another plan first
+    again, seq2 = plan_instance(net, plan, depot, paths=paths)
+    assert again.metres(seq2) == pytest.approx(signed.metres(seq))
+    assert again.turns.to_facility_m[0, seq2[0]] == pytest.approx(round_m)
