@@ -133,14 +133,16 @@ class PlanInstance:
         return deadhead_of(self.turns.metres if self.turns else self.arc, seq)
 
 
-def turn_paths(net: StreetGraph, depot: int, rules: TurnRules, facilities: Sequence[int] = ()) -> PathRows:
+def turn_paths(
+    net: StreetGraph, depot: int, rules: TurnRules, facilities: Sequence[int] = (), max_bytes: float = 64e6
+) -> PathRows:
     """The street graph's traversals with ``rules`` (depot and facility vertices included), for
     ``plan_instance``'s ``paths``: keep it per city and depot, and each plan reuses the paths
     searched for another (``turns.PathRows``)."""
     tg = traversal_graph(
         net.start, net.end, net.length_m, net.one_way, net.node_x, net.node_y, depot, rules, facilities
     )
-    return PathRows(tg)
+    return PathRows(tg, max_bytes)
 
 
 def plan_instance(

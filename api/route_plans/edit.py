@@ -92,6 +92,10 @@ SOLVER = (
 # Turn costs of "Improve sequence" (analytics.whatif.turns); the city's restricted turns are added
 # per street graph (``Streets.turns``).
 TURNS = TurnRules()
+# Kept turn-aware paths per process: the demo city's 10 plans need ~225 MB (2,800 source rows of
+# 4,040 vertices). At 64 MB, the bench api's edits (random pairs of routes) found 39 of 40 cold:
+# 1.13 s CPU p95 per prediction; at 256 MB 0.70 s (p50 0.15 s; /tmp script, load 15).
+PATHS_BYTES = 256e6
 ASSUMPTIONS = [
     "figures are per shift, the mean over the route's released shifts in the period, with a 90 % interval "
     "from resampling those shifts",
@@ -130,7 +134,7 @@ class Streets:
         """Turn-aware shortest paths (``turns``, depot and facilities), kept per depot node: a
         prediction's plans, an edit and the plan it edits, share most of their searches."""
         if depot not in self._paths:
-            self._paths[depot] = plan_edit.turn_paths(self.graph, depot, self.turns, self.disposal)
+            self._paths[depot] = plan_edit.turn_paths(self.graph, depot, self.turns, self.disposal, PATHS_BYTES)
         return self._paths[depot]
 
 
