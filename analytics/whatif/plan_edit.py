@@ -140,7 +140,7 @@ def turn_paths(
     ``plan_instance``'s ``paths``: keep it per city and depot, and each plan reuses the paths
     searched for another (``turns.PathRows``)."""
     tg = traversal_graph(
-        net.start, net.end, net.length_m, net.one_way, net.node_x, net.node_y, depot, rules, facilities
+        net.start, net.end, net.length_m, net.one_way, net.node_x, net.node_y, depot, rules, facilities=facilities
     )
     return PathRows(tg, max_bytes)
 
