@@ -48,10 +48,10 @@ def test_demo_drives_the_citys_own_streets_in_its_own_time(fresh_db, mqtt_url, t
     truth = json.loads((live / "truth.json").read_text())
     expected = {v: c["counts"]["fixes_expected_stored"] for v, c in truth["vehicles"].items()}
     live_start = datetime.fromtimestamp(min(s["start"] for s in truth["shifts"]) / 1000, timezone.utc)
-    imported = {
-        f["properties"]["segment_id"]
-        for f in json.loads((tmp_path / "demo" / "streets.geojson").read_text())["features"]
-    }
+    layer = json.loads((tmp_path / "demo" / "streets.geojson").read_text())["features"]
+    imported = {f["properties"]["segment_id"] for f in layer if f["properties"]["kind"] == "street"}
+    # The layer the simulator drives carries the extract's forbidden turns too (decision 0030).
+    assert any(f["properties"]["kind"] == "turn_restriction" for f in layer)
     planned = {
         f["properties"]["segment_id"]
         for f in json.loads((live / "routes.geojson").read_text())["features"]
