@@ -21,9 +21,11 @@ plan shares most of its streets with the plan it edits, so only the new ones' pa
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from fleetpilot.analytics.whatif.arcroute import ArcInstance
@@ -52,31 +54,171 @@ def _path_metres(pred: np.ndarray, length: np.ndarray) -> np.ndarray:
         p = np.where(moving, nxt, p)
 
 
+def _pair_metres(
+    pred: np.ndarray, rows: np.ndarray, sources: np.ndarray, targets: np.ndarray, length: np.ndarray
+) -> np.ndarray:
+    """Metres of the paths from ``sources`` to ``targets`` (pairs; the paths' trees are ``pred``
+    rows ``rows``): each path walked back from its target, all pairs at once. Only the pairs an
+    instance needs, not every vertex of every row (``_path_metres``: most of a cold prediction)."""
+    out = np.zeros(len(targets))
+    live = np.flatnonzero((targets != sources) & (pred[rows, targets] >= 0))
+    at = targets[live]
+    while len(live):
+        out[live] += length[at]
+        at = pred[rows[live], at]
+        more = (at != sources[live]) & (at >= 0)
+        live, at = live[more], at[more]
+    return out
+
+
+def _pair_metres_back(
+    succ: np.ndarray, rows: np.ndarray, sources: np.ndarray, targets: np.ndarray, length: np.ndarray
+) -> np.ndarray:
+    """``_pair_metres`` over trees searched backwards from each target (``succ``: the next
+    traversal on the way to the row's target): each path walked forwards from its source."""
+    out = np.zeros(len(sources))
+    live = np.flatnonzero((targets != sources) & (succ[rows, sources] >= 0))
+    at = succ[rows[live], sources[live]]
+    while len(live):
+        out[live] += length[at]
+        more = (at != targets[live]) & (at >= 0)
+        live, at = live[more], at[more]
+        at = succ[rows[live], at]
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class _Pairs:
+    """Cost and metres between a plan's traversals (sorted), from them and from the extra
+    sources (depot start, facility exits) that follow them as rows."""
+
+    trav: np.ndarray
+    cost: np.ndarray
+    metres: np.ndarray
+
+    @property
+    def bytes(self) -> int:
+        return int(self.cost.nbytes + self.metres.nbytes)
+
+
 class PathRows:
-    """Shortest paths over one traversal graph from source vertices, each source's row kept
-    (cost, metres, predecessors) up to ``max_bytes``; past that the rows kept are dropped."""
+    """Shortest paths over one traversal graph, each source's row kept (cost, predecessors) up to
+    ``max_bytes``; past that the rows kept are dropped.
+
+    A row is searched only as far as its targets need (Dijkstra's ``limit``, doubled until every
+    target is reached or the search is whole): a route's streets lie within a district, so most
+    rows stop after a few thousand of the city's traversals. Paths to a vertex (the depot's end, a
+    facility) come from one search backwards from it."""
 
     def __init__(self, tg: TraversalGraph, max_bytes: float = 64e6) -> None:
         self.tg = tg
-        self.max_rows = max(int(max_bytes // (20 * tg.graph.shape[0])), 1)  # 8 + 8 + 4 bytes a vertex
-        self._rows: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.max_rows = max(int(max_bytes // (12 * tg.graph.shape[0])), 1)  # 8 + 4 bytes a vertex
+        self._rows: dict[int, tuple[float, np.ndarray, np.ndarray]] = {}  # source: (limit, cost, pred)
+        self._to: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # target: (cost, metres) from every vertex
         self._length = np.r_[tg.length_m, np.zeros(tg.graph.shape[0] - len(tg.length_m))]
+        self._reversed: csr_matrix | None = None
+        self._pairs: list[_Pairs] = []  # most recently used last
+        self._pair_bytes = max_bytes
+        self._lock = threading.Lock()
 
-    def get(self, sources: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(cost, metres, predecessors), one row per source in ``sources``' order."""
+    def search(
+        self, sources: np.ndarray, targets: np.ndarray, first_limit: float, keep: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(cost, predecessors), one row per source in ``sources``' order, exact at ``targets``
+        (and wherever finite); searches start at ``first_limit`` (cost units). ``keep``: keep
+        the rows searched."""
         kept = self._rows
         have = {int(v): kept[int(v)] for v in sources if int(v) in kept}  # one look each: a thread may clear
-        missing = np.array(sorted({int(v) for v in sources} - set(have)), dtype=np.int64)
-        if len(missing):
-            dist, pred = dijkstra(self.tg.graph, indices=missing, return_predecessors=True)
-            metres = _path_metres(pred, self._length)
-            fresh = {int(v): (dist[i], metres[i], pred[i]) for i, v in enumerate(missing)}
-            have.update(fresh)
+
+        def done(row: tuple[float, np.ndarray, np.ndarray]) -> bool:
+            return row[0] == np.inf or bool(np.isfinite(row[1][targets]).all())
+
+        todo = np.array(sorted({int(v) for v in sources} - {v for v, r in have.items() if done(r)}), dtype=np.int64)
+        limit = max(float(first_limit), 1.0)
+        fresh: dict[int, tuple[float, np.ndarray, np.ndarray]] = {}
+        while len(todo):
+            if limit > 64 * first_limit:
+                limit = np.inf
+            dist, pred = dijkstra(self.tg.graph, indices=todo, return_predecessors=True, limit=limit)
+            reached = (np.isfinite(dist[:, targets]).all(axis=1)) | (limit == np.inf)
+            fresh.update((int(v), (limit, dist[i], pred[i])) for i, v in enumerate(todo) if reached[i])
+            todo = todo[~reached]
+            limit *= 2
+        have.update(fresh)
+        if fresh and keep:
             if len(kept) + len(fresh) > self.max_rows:
                 kept.clear()
             kept.update(list(fresh.items())[: self.max_rows])
         rows = [have[int(v)] for v in sources]
-        return tuple(np.stack([r[i] for r in rows]) for i in range(3))  # type: ignore[return-value]
+        return np.stack([r[1] for r in rows]), np.stack([r[2] for r in rows])
+
+    def metres(self, pred: np.ndarray, sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """(sources, targets) metres of the paths in ``pred`` (rows as ``sources``)."""
+        n, m = len(sources), len(targets)
+        rows = np.repeat(np.arange(n), m)
+        out = _pair_metres(pred, rows, np.repeat(sources, m), np.tile(targets, n), self._length)
+        return out.reshape(n, m)
+
+    def pairs(self, trav: np.ndarray, extra: np.ndarray, first_limit: float) -> tuple[np.ndarray, np.ndarray]:
+        """(cost, metres) from ``trav`` (sorted, unique) and then ``extra`` to ``trav``. Built from
+        the kept plan sharing most traversals: an edit searches only from its new traversals
+        (forwards) and to them (backwards), not from every street of the plan again."""
+        with self._lock:
+            near = max(self._pairs, key=lambda e: int(np.isin(trav, e.trav).sum()), default=None)
+        old = np.isin(trav, near.trav) if near is not None else np.zeros(len(trav), dtype=bool)
+        sources = np.r_[trav, extra]
+        if near is None or old.sum() < len(trav) / 2:
+            dist, pred = self.search(sources, trav, first_limit, keep=False)
+            cost = dist[:, trav]
+            metres = np.where(np.isfinite(cost), self.metres(pred, sources, trav), np.inf)
+        else:
+            k, e = len(trav), len(extra)
+            cost, metres = np.empty((k + e, k)), np.empty((k + e, k))
+            at = np.searchsorted(near.trav, trav[old])
+            rows_old = np.r_[np.flatnonzero(old), k + np.arange(e)]
+            near_rows = np.r_[at, len(near.trav) + np.arange(e)]
+            cost[np.ix_(rows_old, np.flatnonzero(old))] = near.cost[np.ix_(near_rows, at)]
+            metres[np.ix_(rows_old, np.flatnonzero(old))] = near.metres[np.ix_(near_rows, at)]
+            new = trav[~old]
+            if len(new):
+                dist, pred = self.search(new, trav, first_limit, keep=False)
+                fwd = dist[:, trav]
+                cost[~np.r_[old, np.ones(e, dtype=bool)]] = fwd
+                metres[~np.r_[old, np.ones(e, dtype=bool)]] = np.where(
+                    np.isfinite(fwd), self.metres(pred, new, trav), np.inf
+                )
+                if self._reversed is None:
+                    self._reversed = self.tg.graph.T.tocsr()
+                back, succ = dijkstra(self._reversed, indices=new, return_predecessors=True)
+                src = sources[rows_old]
+                n, m = len(src), len(new)
+                to_new = back[:, src].T  # (old sources, new traversals)
+                walked = _pair_metres_back(
+                    succ, np.tile(np.arange(m), n), np.repeat(src, m), np.tile(new, n), self._length
+                ).reshape(n, m)
+                cost[np.ix_(rows_old, np.flatnonzero(~old))] = to_new
+                metres[np.ix_(rows_old, np.flatnonzero(~old))] = np.where(np.isfinite(to_new), walked, np.inf)
+        entry = _Pairs(trav, cost, metres)
+        with self._lock:
+            if near is not None and near in self._pairs:
+                self._pairs.remove(near)
+                self._pairs.append(near)
+            self._pairs.append(entry)
+            while sum(p.bytes for p in self._pairs) > self._pair_bytes and len(self._pairs) > 1:
+                self._pairs.pop(0)
+        return cost, metres
+
+    def to(self, target: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per vertex: cost and metres of its cheapest path to ``target`` (searched backwards)."""
+        if target not in self._to:
+            if self._reversed is None:
+                self._reversed = self.tg.graph.T.tocsr()
+            dist, succ = dijkstra(self._reversed, indices=[target], return_predecessors=True)
+            # Backwards, a vertex's "predecessor" is the next traversal on its way to the target:
+            # metres after the vertex are the chain's metres less its own.
+            metres = _path_metres(succ, self._length)[0] - np.where(succ[0] >= 0, self._length, 0.0)
+            self._to[target] = (dist[0], metres)
+        return self._to[target]
 
 
 @dataclass(frozen=True)
@@ -84,7 +226,7 @@ class TurnInstance:
     cost: ArcInstance  # metres + turn penalties: what is minimised
     metres: ArcInstance  # the same paths' metres: what is reported
     traversal: np.ndarray  # per option: its traversal (segment = t // 2, backwards if odd)
-    pred: np.ndarray  # (sources, vertices) predecessors, rows as ``row``
+    pred: np.ndarray | None  # (sources, vertices) predecessors, rows as ``row``; None: not kept
     row: dict[int, int]
     # Per facility of the graph (rows) and option: metres of the cheapest path from the option's
     # end to the facility, and from the facility to the option's start; facility → end node.
@@ -99,50 +241,70 @@ def turn_instance(
     task_xy: np.ndarray,
     start_xy: np.ndarray,
     paths: PathRows | None = None,
+    steps: bool = True,
 ) -> TurnInstance:
-    """The plan's instance; ``paths`` (of ``tg``): rows searched before are reused."""
+    """The plan's instance; ``paths`` (of ``tg``): rows searched before are reused. ``steps``:
+    keep the paths' predecessors (``steps_between``); without, an edit of a plan seen before
+    searches only from and to its new streets (``PathRows.pairs``)."""
     segments = np.asarray(segments, dtype=np.int64)
     options = [(t, 2 * s + r) for t, s in enumerate(segments) for r in (0, 1) if tg.valid[2 * s + r]]
     task = np.array([t for t, _ in options], dtype=np.int64)
     trav = np.array([a for _, a in options], dtype=np.int64)
     s_vertex = tg.start_vertex
     leave = np.array([tg.leave(k) for k in range(len(tg.facilities))], dtype=np.int64)
-    sources = np.r_[np.unique(trav), s_vertex, leave]
-    dist, metres, pred = (paths or PathRows(tg)).get(sources)
+    unique = np.unique(trav)
+    sources = np.r_[unique, s_vertex, leave]
+    paths = paths or PathRows(tg)
+    # Searches reach first as far as the plan's own spread (its streets' midpoints) and a U-turn.
+    spread = float(np.hypot(*np.ptp(task_xy, axis=0))) if len(task_xy) else 0.0
+    at = np.searchsorted(unique, trav)
+    pred = None
+    if steps:
+        dist, pred = paths.search(sources, unique, spread + 1000.0)
+        cost = dist[:, unique]
+        metres = np.where(np.isfinite(cost), paths.metres(pred, sources, unique), np.inf)
+    else:
+        cost, metres = paths.pairs(unique, np.r_[s_vertex, leave], spread + 1000.0)
+    cost, metres = cost[:, at], metres[:, at]  # columns as the options
     row = {int(v): i for i, v in enumerate(sources)}
     r = np.array([row[int(a)] for a in trav], dtype=np.int64)
     own = tg.length_m[trav]
     same_task = task[:, None] == task[None, :]
+    home_cost, home_m = paths.to(s_vertex + 1)
+    home_m = np.where(np.isfinite(home_cost), home_m, np.inf)
 
-    def make(d: np.ndarray) -> ArcInstance:
-        dead = np.where(same_task, np.inf, d[r][:, trav] - own[None, :])
+    def make(d: np.ndarray, home: np.ndarray) -> ArcInstance:
+        dead = np.where(same_task, np.inf, d[r] - own[None, :])
         return ArcInstance(
             task=task,
             service_m=tg.length_m[2 * segments],
             deadhead_m=np.maximum(dead, 0.0),
-            from_start_m=np.maximum(d[row[s_vertex], trav] - own, 0.0),
-            to_end_m=d[r, s_vertex + 1],
+            from_start_m=np.maximum(d[row[s_vertex]] - own, 0.0),
+            to_end_m=home[trav],
             task_xy=task_xy,
             start_xy=start_xy,
         )
 
-    arrive = [tg.arrive(k) for k in range(len(tg.facilities))]
     lv = [row[int(v)] for v in leave]
-    reached = np.where(np.isfinite(dist), metres, np.inf)  # a facility out of reach is no free trip
+    # A facility out of reach is no free trip: its metres are inf.
+    to_facility = [paths.to(tg.arrive(k)) for k in range(len(tg.facilities))]
+    to_facility_m = np.array([np.where(np.isfinite(c[trav]), m[trav], np.inf) for c, m in to_facility])
     return TurnInstance(
-        make(dist),
-        make(metres),
+        make(cost, home_cost),
+        make(metres, home_m),
         trav,
         pred,
         row,
-        to_facility_m=reached[r][:, arrive].T,
-        from_facility_m=np.maximum(reached[lv][:, trav] - own[None, :], 0.0),
-        facility_to_end_m=reached[lv, s_vertex + 1],
+        to_facility_m=to_facility_m.reshape(len(tg.facilities), len(trav)),
+        from_facility_m=np.maximum(metres[lv] - own[None, :], 0.0),
+        facility_to_end_m=home_m[leave],
     )
 
 
 def steps_between(ti: TurnInstance, a: int, b: int) -> list[int]:
     """The drive-only traversals from option a's traversal to option b's (exclusive)."""
+    if ti.pred is None:
+        raise ValueError("the instance was built without its paths (turn_instance(steps=False))")
     pred = ti.pred[ti.row[int(ti.traversal[a])]]
     path = []
     v = int(pred[int(ti.traversal[b])])

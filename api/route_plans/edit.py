@@ -92,9 +92,11 @@ SOLVER = (
 # Turn costs of "Improve sequence" (analytics.whatif.turns); the city's restricted turns are added
 # per street graph (``Streets.turns``).
 TURNS = TurnRules()
-# Kept turn-aware paths per process: the demo city's 10 plans need ~225 MB (2,800 source rows of
-# 4,040 vertices). At 64 MB, the bench api's edits (random pairs of routes) found 39 of 40 cold:
-# 1.13 s CPU p95 per prediction; at 256 MB 0.70 s (p50 0.15 s; /tmp script, load 15).
+# Kept turn-aware paths per process: Improve sequence's whole rows (12 bytes a traversal each) and
+# the predictions' plan-to-plan pairs (16 bytes a pair; ~1.4 MB for a 150-street plan, so ~180
+# plans). A prediction keeps pairs only: a city of 50 routes (17,468 traversals) would need 5 GB of
+# whole rows, and with 256 MB of them every edit of the bench's random route pairs was cold
+# (2.1 s CPU a request); from kept pairs an edit searches only its new streets.
 PATHS_BYTES = 256e6
 ASSUMPTIONS = [
     "figures are per shift, the mean over the route's released shifts in the period, with a 90 % interval "
@@ -231,7 +233,7 @@ async def _current(conn: asyncpg.Connection, route_ids: list[str]) -> dict[str, 
 def _figures(net: Streets, segments: np.ndarray, depot: int, stops: int) -> PlanFigures:
     """The plan in its order: service metres, modelled deadhead and its capacity-driven trips,
     over the turn-aware paths "Improve sequence" minimises (restricted turns never taken)."""
-    inst, seq = plan_edit.plan_instance(net.graph, segments, depot, paths=net.paths(depot))
+    inst, seq = plan_edit.plan_instance(net.graph, segments, depot, paths=net.paths(depot), steps=False)
     return PlanFigures(
         service_m=float(net.graph.length_m[segments].sum()),
         deadhead_m=inst.metres(seq) if len(segments) else 0.0,

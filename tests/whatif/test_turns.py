@@ -111,3 +111,63 @@ def test_the_way_to_a_facility_takes_the_same_turns_and_the_trip_model_counts_it
     again, seq2 = plan_instance(net, plan, depot, paths=paths)
     assert again.metres(seq2) == pytest.approx(signed.metres(seq))
     assert again.turns.to_facility_m[0, seq2[0]] == pytest.approx(round_m)
+
+
+def _reference(net, plan, depot, rules, facilities):
+    """The instance's cost and metres from whole searches from every source (no limit, no reuse)."""
+    from scipy.sparse.csgraph import dijkstra
+
+    from fleetpilot.analytics.whatif.turns import _path_metres
+
+    tg = turn_paths(net, depot, rules, facilities).tg
+    trav = np.array([2 * s + r for s in plan for r in (0, 1) if tg.valid[2 * s + r]])
+    leave = [tg.leave(k) for k in range(len(facilities))]
+    sources = np.r_[trav, tg.start_vertex, leave]
+    dist, pred = dijkstra(tg.graph, indices=sources, return_predecessors=True)
+    length = np.r_[tg.length_m, np.zeros(tg.graph.shape[0] - len(tg.length_m))]
+    metres = np.where(np.isfinite(dist), _path_metres(pred, length), np.inf)
+    k = len(trav)
+    arrive = [tg.arrive(j) for j in range(len(facilities))]
+    return {
+        "deadhead": metres[:k][:, trav],
+        "to_end": metres[:k, tg.start_vertex + 1],
+        "to_facility": metres[:k][:, arrive].T,
+        "from_facility": metres[k + 1 :][:, trav],
+    }
+
+
+def test_an_edit_searches_only_its_new_streets_and_gets_the_same_paths_as_whole_searches():
+    # A 7×7 grid, some one-way streets, a forbidden turn and two facilities; a district plan in
+    # the south-west, then edits: three streets dropped and four far ones (north-east) added.
+    net = grid(7, one_way=frozenset({"h0-0", "v1-1", "h3-2", "v2-4", "h5-4"}))
+    a, b = idx(net, "h1-0", "v1-1")
+    rules = TurnRules(restricted=frozenset({(int(a), _node(net, "h1-0", True), int(b))}))
+    facilities = [_node(net, "v5-6", True), _node(net, "h0-3", False)]
+    depot = _node(net, "h0-0", False)
+    district = [f"h{r}-{c}" for r in range(3) for c in range(3)] + [f"v{r}-{c}" for r in range(2) for c in range(3)]
+    far = ["h5-4", "v4-5", "h6-5", "v5-5"]
+    plans = [idx(net, *district), idx(net, *district[3:], *far), idx(net, *far, *district[:2])]
+    paths = turn_paths(net, depot, rules, facilities)
+    searched = []
+    search = paths.search
+
+    def spy(sources, targets, first_limit, keep=True):
+        searched.append(len(sources))
+        return search(sources, targets, first_limit, keep)
+
+    paths.search = spy  # type: ignore[method-assign]
+    for plan in plans:
+        inst, _ = plan_instance(net, plan, depot, paths=paths, steps=False)
+        ti = inst.turns
+        assert ti is not None and ti.pred is None
+        want = _reference(net, plan, depot, rules, facilities)
+        trav = ti.traversal
+        own = net.length_m[trav // 2]
+        deadhead = np.where(ti.cost.task[:, None] == ti.cost.task[None, :], np.inf, want["deadhead"] - own[None, :])
+        np.testing.assert_allclose(ti.metres.deadhead_m, np.maximum(deadhead, 0.0))
+        np.testing.assert_allclose(ti.metres.to_end_m, want["to_end"])
+        np.testing.assert_allclose(ti.to_facility_m, want["to_facility"])
+        np.testing.assert_allclose(ti.from_facility_m, np.maximum(want["from_facility"] - own[None, :], 0.0))
+    # Forwards from every source of the first plan (31: 29 traversals, depot, facility exits);
+    # then only from each edit's new traversals: the 4 far streets, then h0-0 (one-way) and h0-1.
+    assert searched == [31, sum(2 - int(net.one_way[s]) for s in idx(net, *far)), 3]
