@@ -123,7 +123,7 @@ class PlanInstance:
     arc: ArcInstance
     segment: np.ndarray  # per task: street segment index
     reverse: np.ndarray  # per option
-    predecessors: np.ndarray | None  # (sources, nodes) shortest-path trees, rows as ``source_row``
+    predecessors: np.ndarray | None  # (sources, nodes) shortest-path trees, rows as ``source_row``; turn-aware: None
     source_row: dict[int, int]
     depot: int
     turns: TurnInstance | None = None  # turn-aware: ``arc`` holds metres + turn penalties
@@ -151,19 +151,17 @@ def plan_instance(
     depot: int,
     turns: TurnRules | None = None,
     paths: PathRows | None = None,
-    steps: bool = True,
 ) -> tuple[PlanInstance, np.ndarray]:
     """The instance of a plan (street segment indexes in driving order) and the plan as a
     sequence of options (each segment in the direction deadhead prefers for that order).
     With ``turns``: deadhead over street traversals with turn costs and restrictions (``turns``);
-    ``paths``: ``turn_paths(net, depot, turns, ...)`` kept by the caller (its facilities too).
-    ``steps=False``: figures only, no ``connect`` (an edit then searches only its new streets)."""
+    ``paths``: ``turn_paths(net, depot, turns, ...)`` kept by the caller (its facilities too)."""
     segments = np.asarray(segments, dtype=np.int64)
     if turns is not None or paths is not None:
         if paths is None:
             assert turns is not None
             paths = turn_paths(net, depot, turns)
-        return _turn_plan_instance(net, segments, depot, paths, steps)
+        return _turn_plan_instance(net, segments, depot, paths)
     task = np.repeat(np.arange(len(segments)), np.where(net.one_way[segments], 1, 2))
     reverse = np.zeros(len(task), dtype=bool)
     first = np.r_[True, task[1:] != task[:-1]]
@@ -196,7 +194,7 @@ def plan_instance(
 
 
 def _turn_plan_instance(
-    net: StreetGraph, segments: np.ndarray, depot: int, paths: PathRows, steps: bool = True
+    net: StreetGraph, segments: np.ndarray, depot: int, paths: PathRows
 ) -> tuple[PlanInstance, np.ndarray]:
     xy = np.column_stack(
         [
@@ -204,8 +202,8 @@ def _turn_plan_instance(
             (net.node_y[net.start[segments]] + net.node_y[net.end[segments]]) / 2,
         ]
     )
-    ti = turn_instance(paths.tg, segments, xy, np.array([net.node_x[depot], net.node_y[depot]]), paths, steps)
-    inst = PlanInstance(ti.cost, segments, ti.traversal % 2 == 1, ti.pred, ti.row, depot, ti)
+    ti = turn_instance(paths.tg, segments, xy, np.array([net.node_x[depot], net.node_y[depot]]), paths)
+    inst = PlanInstance(ti.cost, segments, ti.traversal % 2 == 1, None, {}, depot, ti)
     if not len(segments):
         return inst, np.zeros(0, dtype=np.int64)
     return inst, best_directions(ti.cost, np.arange(len(segments)))

@@ -15,8 +15,8 @@ penalties) is what the sequencers minimise, its ``metres`` instance (the same pa
 what is reported; ``steps_between`` gives the drive-only traversals of a path. Facilities
 (transfer stations, landfills) are vertices too, one to arrive at and one to leave from (the
 truck turns inside the yard: no penalty there), so the trips to them take the same turns.
-``PathRows`` keeps the shortest paths from each source traversal it was asked for: an edited
-plan shares most of its streets with the plan it edits, so only the new ones' paths are searched.
+``PathRows`` keeps the paths between each plan's traversals it was asked for: an edited plan
+shares most of its streets with the plan it edits, so only the new ones' paths are searched.
 """
 
 from __future__ import annotations
@@ -102,18 +102,16 @@ class _Pairs:
 
 
 class PathRows:
-    """Shortest paths over one traversal graph, each source's row kept (cost, predecessors) up to
-    ``max_bytes``; past that the rows kept are dropped.
+    """Shortest paths over one traversal graph, for the plans of one city and depot: the pairs
+    between a plan's traversals are kept (``pairs``) up to ``max_bytes``, the oldest dropped first.
 
-    A row is searched only as far as its targets need (Dijkstra's ``limit``, doubled until every
+    A search reaches only as far as its targets need (Dijkstra's ``limit``, doubled until every
     target is reached or the search is whole): a route's streets lie within a district, so most
-    rows stop after a few thousand of the city's traversals. Paths to a vertex (the depot's end, a
-    facility) come from one search backwards from it."""
+    searches stop after a few thousand of the city's traversals. Paths to a vertex (the depot's
+    end, a facility) come from one search backwards from it."""
 
     def __init__(self, tg: TraversalGraph, max_bytes: float = 64e6) -> None:
         self.tg = tg
-        self.max_rows = max(int(max_bytes // (12 * tg.graph.shape[0])), 1)  # 8 + 4 bytes a vertex
-        self._rows: dict[int, tuple[float, np.ndarray, np.ndarray]] = {}  # source: (limit, cost, pred)
         self._to: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # target: (cost, metres) from every vertex
         self._length = np.r_[tg.length_m, np.zeros(tg.graph.shape[0] - len(tg.length_m))]
         self._reversed: csr_matrix | None = None
@@ -121,36 +119,33 @@ class PathRows:
         self._pair_bytes = max_bytes
         self._lock = threading.Lock()
 
-    def search(
-        self, sources: np.ndarray, targets: np.ndarray, first_limit: float, keep: bool = True
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, sources: np.ndarray, targets: np.ndarray, first_limit: float) -> tuple[np.ndarray, np.ndarray]:
         """(cost, predecessors), one row per source in ``sources``' order, exact at ``targets``
-        (and wherever finite); searches start at ``first_limit`` (cost units). ``keep``: keep
-        the rows searched."""
-        kept = self._rows
-        have = {int(v): kept[int(v)] for v in sources if int(v) in kept}  # one look each: a thread may clear
-
-        def done(row: tuple[float, np.ndarray, np.ndarray]) -> bool:
-            return row[0] == np.inf or bool(np.isfinite(row[1][targets]).all())
-
-        todo = np.array(sorted({int(v) for v in sources} - {v for v, r in have.items() if done(r)}), dtype=np.int64)
+        (and wherever finite); searches start at ``first_limit`` (cost units)."""
+        sources = np.asarray(sources, dtype=np.int64)
+        dist = np.full((len(sources), self.tg.graph.shape[0]), np.inf)
+        pred = np.full(dist.shape, -9999, dtype=np.int32)
+        todo = np.arange(len(sources))
         limit = max(float(first_limit), 1.0)
-        fresh: dict[int, tuple[float, np.ndarray, np.ndarray]] = {}
         while len(todo):
             if limit > 64 * first_limit:
                 limit = np.inf
-            dist, pred = dijkstra(self.tg.graph, indices=todo, return_predecessors=True, limit=limit)
-            reached = (np.isfinite(dist[:, targets]).all(axis=1)) | (limit == np.inf)
-            fresh.update((int(v), (limit, dist[i], pred[i])) for i, v in enumerate(todo) if reached[i])
-            todo = todo[~reached]
+            d, p = dijkstra(self.tg.graph, indices=sources[todo], return_predecessors=True, limit=limit)
+            dist[todo], pred[todo] = d, p
+            todo = todo[~(np.isfinite(d[:, targets]).all(axis=1) | (limit == np.inf))]
             limit *= 2
-        have.update(fresh)
-        if fresh and keep:
-            if len(kept) + len(fresh) > self.max_rows:
-                kept.clear()
-            kept.update(list(fresh.items())[: self.max_rows])
-        rows = [have[int(v)] for v in sources]
-        return np.stack([r[1] for r in rows]), np.stack([r[2] for r in rows])
+        return dist, pred
+
+    def path(self, a: int, b: int, cost: float) -> list[int]:
+        """The traversals strictly between ``a`` and ``b`` on the cheapest path, which costs
+        ``cost`` (the search stops just past it)."""
+        _, pred = dijkstra(self.tg.graph, indices=[a], return_predecessors=True, limit=cost + 1.0)
+        out = []
+        v = int(pred[0, b])
+        while v >= 0 and v != a:
+            out.append(v)
+            v = int(pred[0, v])
+        return out[::-1]
 
     def metres(self, pred: np.ndarray, sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """(sources, targets) metres of the paths in ``pred`` (rows as ``sources``)."""
@@ -168,7 +163,7 @@ class PathRows:
         old = np.isin(trav, near.trav) if near is not None else np.zeros(len(trav), dtype=bool)
         sources = np.r_[trav, extra]
         if near is None or old.sum() < len(trav) / 2:
-            dist, pred = self.search(sources, trav, first_limit, keep=False)
+            dist, pred = self.search(sources, trav, first_limit)
             cost = dist[:, trav]
             metres = np.where(np.isfinite(cost), self.metres(pred, sources, trav), np.inf)
         else:
@@ -181,7 +176,7 @@ class PathRows:
             metres[np.ix_(rows_old, np.flatnonzero(old))] = near.metres[np.ix_(near_rows, at)]
             new = trav[~old]
             if len(new):
-                dist, pred = self.search(new, trav, first_limit, keep=False)
+                dist, pred = self.search(new, trav, first_limit)
                 fwd = dist[:, trav]
                 cost[~np.r_[old, np.ones(e, dtype=bool)]] = fwd
                 metres[~np.r_[old, np.ones(e, dtype=bool)]] = np.where(
@@ -226,8 +221,7 @@ class TurnInstance:
     cost: ArcInstance  # metres + turn penalties: what is minimised
     metres: ArcInstance  # the same paths' metres: what is reported
     traversal: np.ndarray  # per option: its traversal (segment = t // 2, backwards if odd)
-    pred: np.ndarray | None  # (sources, vertices) predecessors, rows as ``row``; None: not kept
-    row: dict[int, int]
+    paths: PathRows  # where the paths came from (``steps_between`` searches them again)
     # Per facility of the graph (rows) and option: metres of the cheapest path from the option's
     # end to the facility, and from the facility to the option's start; facility → end node.
     to_facility_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
@@ -241,11 +235,9 @@ def turn_instance(
     task_xy: np.ndarray,
     start_xy: np.ndarray,
     paths: PathRows | None = None,
-    steps: bool = True,
 ) -> TurnInstance:
-    """The plan's instance; ``paths`` (of ``tg``): rows searched before are reused. ``steps``:
-    keep the paths' predecessors (``steps_between``); without, an edit of a plan seen before
-    searches only from and to its new streets (``PathRows.pairs``)."""
+    """The plan's instance; ``paths`` (of ``tg``): pairs searched for an earlier plan are reused,
+    so an edit of it searches only from and to its new streets (``PathRows.pairs``)."""
     segments = np.asarray(segments, dtype=np.int64)
     options = [(t, 2 * s + r) for t, s in enumerate(segments) for r in (0, 1) if tg.valid[2 * s + r]]
     task = np.array([t for t, _ in options], dtype=np.int64)
@@ -257,14 +249,8 @@ def turn_instance(
     paths = paths or PathRows(tg)
     # Searches reach first as far as the plan's own spread (its streets' midpoints) and a U-turn.
     spread = float(np.hypot(*np.ptp(task_xy, axis=0))) if len(task_xy) else 0.0
+    cost, metres = paths.pairs(unique, np.r_[s_vertex, leave], spread + 1000.0)
     at = np.searchsorted(unique, trav)
-    pred = None
-    if steps:
-        dist, pred = paths.search(sources, unique, spread + 1000.0)
-        cost = dist[:, unique]
-        metres = np.where(np.isfinite(cost), paths.metres(pred, sources, unique), np.inf)
-    else:
-        cost, metres = paths.pairs(unique, np.r_[s_vertex, leave], spread + 1000.0)
     cost, metres = cost[:, at], metres[:, at]  # columns as the options
     row = {int(v): i for i, v in enumerate(sources)}
     r = np.array([row[int(a)] for a in trav], dtype=np.int64)
@@ -293,8 +279,7 @@ def turn_instance(
         make(cost, home_cost),
         make(metres, home_m),
         trav,
-        pred,
-        row,
+        paths,
         to_facility_m=to_facility_m.reshape(len(tg.facilities), len(trav)),
         from_facility_m=np.maximum(metres[lv] - own[None, :], 0.0),
         facility_to_end_m=home_m[leave],
@@ -303,12 +288,5 @@ def turn_instance(
 
 def steps_between(ti: TurnInstance, a: int, b: int) -> list[int]:
     """The drive-only traversals from option a's traversal to option b's (exclusive)."""
-    if ti.pred is None:
-        raise ValueError("the instance was built without its paths (turn_instance(steps=False))")
-    pred = ti.pred[ti.row[int(ti.traversal[a])]]
-    path = []
-    v = int(pred[int(ti.traversal[b])])
-    while v >= 0 and v != int(ti.traversal[a]):
-        path.append(v)
-        v = int(pred[v])
-    return path[::-1]
+    ta, tb = int(ti.traversal[a]), int(ti.traversal[b])
+    return ti.paths.path(ta, tb, float(ti.cost.deadhead_m[a, b]) + float(ti.paths.tg.length_m[tb]))

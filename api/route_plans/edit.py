@@ -92,11 +92,11 @@ SOLVER = (
 # Turn costs of "Improve sequence" (analytics.whatif.turns); the city's restricted turns are added
 # per street graph (``Streets.turns``).
 TURNS = TurnRules()
-# Kept turn-aware paths per process: Improve sequence's whole rows (12 bytes a traversal each) and
-# the predictions' plan-to-plan pairs (16 bytes a pair; ~1.4 MB for a 150-street plan, so ~180
-# plans). A prediction keeps pairs only: a city of 50 routes (17,468 traversals) would need 5 GB of
-# whole rows, and with 256 MB of them every edit of the bench's random route pairs was cold
-# (2.1 s CPU a request); from kept pairs an edit searches only its new streets.
+# Kept turn-aware paths per process: plan-to-plan pairs (16 bytes a pair; ~1.4 MB for a
+# 150-street plan, so ~180 plans). Whole rows from each street were kept before: a city of 50
+# routes (17,468 traversals) would need 5 GB of them, and with 256 MB every edit of the bench's
+# random route pairs was cold (2.1 s CPU a request); from kept pairs an edit searches only its
+# new streets.
 PATHS_BYTES = 256e6
 ASSUMPTIONS = [
     "figures are per shift, the mean over the route's released shifts in the period, with a 90 % interval "
@@ -233,7 +233,7 @@ async def _current(conn: asyncpg.Connection, route_ids: list[str]) -> dict[str, 
 def _figures(net: Streets, segments: np.ndarray, depot: int, stops: int) -> PlanFigures:
     """The plan in its order: service metres, modelled deadhead and its capacity-driven trips,
     over the turn-aware paths "Improve sequence" minimises (restricted turns never taken)."""
-    inst, seq = plan_edit.plan_instance(net.graph, segments, depot, paths=net.paths(depot), steps=False)
+    inst, seq = plan_edit.plan_instance(net.graph, segments, depot, paths=net.paths(depot))
     return PlanFigures(
         service_m=float(net.graph.length_m[segments].sum()),
         deadhead_m=inst.metres(seq) if len(segments) else 0.0,

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fleetpilot.analytics.whatif.plan_edit import Step, plan_instance, sequence, trip_model, turn_paths
+from fleetpilot.analytics.whatif.arcroute import best_directions
+from fleetpilot.analytics.whatif.plan_edit import Step, connect, plan_instance, sequence, trip_model, turn_paths
 from fleetpilot.analytics.whatif.turns import TurnRules, turn_penalty
 from tests.whatif.test_plan_edit import grid, idx
 
@@ -151,15 +152,15 @@ def test_an_edit_searches_only_its_new_streets_and_gets_the_same_paths_as_whole_
     searched = []
     search = paths.search
 
-    def spy(sources, targets, first_limit, keep=True):
+    def spy(sources, targets, first_limit):
         searched.append(len(sources))
-        return search(sources, targets, first_limit, keep)
+        return search(sources, targets, first_limit)
 
     paths.search = spy  # type: ignore[method-assign]
     for plan in plans:
-        inst, _ = plan_instance(net, plan, depot, paths=paths, steps=False)
+        inst, _ = plan_instance(net, plan, depot, paths=paths)
         ti = inst.turns
-        assert ti is not None and ti.pred is None
+        assert ti is not None
         want = _reference(net, plan, depot, rules, facilities)
         trav = ti.traversal
         own = net.length_m[trav // 2]
@@ -168,6 +169,10 @@ def test_an_edit_searches_only_its_new_streets_and_gets_the_same_paths_as_whole_
         np.testing.assert_allclose(ti.metres.to_end_m, want["to_end"])
         np.testing.assert_allclose(ti.to_facility_m, want["to_facility"])
         np.testing.assert_allclose(ti.from_facility_m, np.maximum(want["from_facility"] - own[None, :], 0.0))
+        # The steps between the streets (searched again, only as far as each path) are those paths.
+        seq = best_directions(inst.arc, np.arange(len(plan)))
+        drive = sum(float(net.length_m[st.segment]) for st in connect(net, inst, seq) if not st.service)
+        assert drive == pytest.approx(float(ti.metres.deadhead_m[seq[:-1], seq[1:]].sum()))
     # Forwards from every source of the first plan (31: 29 traversals, depot, facility exits);
     # then only from each edit's new traversals: the 4 far streets, then h0-0 (one-way) and h0-1.
     assert searched == [31, sum(2 - int(net.one_way[s]) for s in idx(net, *far)), 3]
