@@ -187,6 +187,7 @@ def test_access_log_names_who_opened_my_shift_and_why(driver_page, pilot):
     assert pilot.users["supervisor"] in log
     assert pilot.purpose in log
     assert pilot.opened_shift in log
+    screenshot(driver_page, "driver-access-log-phone")
 
 
 def test_an_older_shift_is_one_click_away(driver_page, pilot):
@@ -238,6 +239,8 @@ def test_download_all_my_data_gives_a_zip_of_my_own_shifts(driver_page, pilot, t
         "#access-table tbody tr", "trs => trs.map((tr) => [...tr.cells].map((c) => c.textContent.trim()))"
     )
     who = [r[1] for r in rows if "export own data" in r[2]]
+    open_page(driver_page, "driver.html#access")
+    screenshot(driver_page, "driver-access-after-download-phone")
     assert who and set(who) == {"you"}, table
 
 
