@@ -51,7 +51,7 @@ class DoorRequest:
         self.response_complete = False
         self.disconnected = False
         self.keep_alive = True  # shutdown() clears it: the connection is closed after the answer
-        self.queued = False
+        self.ahead = None  # the request before it on the connection, until its body is in
 
 
 class DoorsProtocol(HttpToolsProtocol):
@@ -81,8 +81,9 @@ class DoorsProtocol(HttpToolsProtocol):
             self.scope["headers"] = headers
             super().on_headers_complete()
             return
-        # Pipelined behind a request still being answered: queued once its body is in.
-        request.queued = self.cycle is not None and not self.cycle.response_complete
+        # Pipelined behind a request: queued once its body is in if that one is still being
+        # answered *then* (its answer may go out while this body arrives).
+        request.ahead = self.cycle
         self.cycle = request  # type: ignore[assignment]
 
     def _door_request(self) -> DoorRequest | None:
@@ -120,7 +121,9 @@ class DoorsProtocol(HttpToolsProtocol):
         if type(request) is not DoorRequest:
             super().on_message_complete()
             return
-        if request.queued:  # as uvicorn queues a pipelined request: started by on_response_complete
+        ahead, request.ahead = request.ahead, None
+        if ahead is not None and not ahead.response_complete:
+            # as uvicorn queues a pipelined request: started by on_response_complete
             self.flow.pause_reading()
             self.pipeline.appendleft((request, None))
             return
