@@ -49,9 +49,11 @@ def scrub_topic(topic: str) -> str:
 
 
 def topic_vehicle(topic: str) -> str | None:
-    """The vehicle (or device) segment of a `<dialect>/<city>/<id>/...` topic, if well formed."""
+    """The vehicle (or device) segment of a `<dialect>/<city>/<id>/...` topic, if well formed.
+    None for the HTTP doors' sources (``http:/api/v1/ingest/<dialect>``): their third segment
+    is the URL's ``v1``, not a vehicle."""
     parts = topic.split("/")
-    if len(parts) >= 3 and _VEHICLE.match(parts[2]):
+    if len(parts) >= 3 and _VEHICLE.match(parts[0]) and _VEHICLE.match(parts[2]):
         return parts[2]
     return None
 

@@ -496,3 +496,53 @@ def ground_truth_counts(db_url: str, fleet: SimFleet) -> dict:
         "duplicated": len(keys) - len(distinct),
         "unexpected": len(distinct - fleet.fixes.keys()),
     }
+
+
+# A real uvicorn on a loopback port, and HTTP/1.1 spoken by hand (the tracker doors' tests).
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(app, port: int, **config) -> tuple:
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(300):
+        if server.started:
+            break
+        time.sleep(0.05)
+    assert server.started
+    return server, thread
+
+
+def read_answers(sock: socket.socket, n: int, timeout: float = 30) -> list[tuple[int, dict, bytes]]:
+    """`n` HTTP/1.1 answers read off `sock` (Content-Length framed): (status, headers, body)."""
+    buffer, out = b"", []
+    sock.settimeout(timeout)
+    while len(out) < n:
+        end = buffer.find(b"\r\n\r\n")
+        if end >= 0:
+            head = buffer[:end].decode("latin-1").split("\r\n")
+            headers = {name.lower(): value for name, value in (line.split(": ", 1) for line in head[1:])}
+            length = int(headers["content-length"])
+            if len(buffer) >= end + 4 + length:
+                out.append((int(head[0].split()[1]), headers, buffer[end + 4 : end + 4 + length]))
+                buffer = buffer[end + 4 + length :]
+                continue
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed after {len(out)} answers"
+        buffer += chunk
+    return out
+
+
+def door_post(path: str, body: bytes, authorization: str, extra: str = "") -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {authorization}\r\n{extra}"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body

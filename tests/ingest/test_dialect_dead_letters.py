@@ -7,6 +7,7 @@ of the database holds a digit run of any refused or off-duty position."""
 from __future__ import annotations
 
 import base64
+import socket
 import time
 import warnings
 
@@ -173,4 +174,155 @@ def test_refused_tracker_messages_over_the_broker_leave_no_position(db_url, city
     assert len(reasons) == 8 and all(reasons), reasons  # 5 Traccar + 3 OwnTracks refusals
     drops = sql(db_url, "SELECT sum(fixes) AS n FROM privacy_drops WHERE reason = 'off_duty'")
     assert drops[0]["n"] == 2
+    assert_nothing_betrays(db_url, runs)
+
+
+def test_hostile_clients_at_the_protocol_doors_of_a_real_server(db_url, city):
+    """`fleetpilot api`'s doors (api/trackers/wire.py, decision 0036: a request answered inside
+    uvicorn's protocol, without ASGI) spoken to by hand on one keep-alive connection, as a
+    careless or hostile client would: retries, garbage and truncated bodies, NaN/Infinity and
+    impossible values, far-future times, off-duty and privacy-zone positions, a body too big
+    for the protocol's path (chunked, or over 64 KiB: the ASGI door), an unknown and a
+    revoked token, each pipelined behind the others. Every answer comes back on the same
+    connection, in order; the good positions are stored once; each refusal is one dead letter
+    with a reason and no vehicle guessed from the door's URL; the counters by dialect are
+    exact; and no digit run of a refused, off-duty or zoned position is in any table."""
+    from ingest_kit import door_post, free_port, read_answers, serve
+
+    from fleetpilot.api.trackers.wire import PROTOCOL
+
+    start = on_duty(db_url, city)
+    sql(db_url, "INSERT INTO privacy_zones (name, lon, lat, radius_m) VALUES ('home', -96.70, 32.70, 150)")
+    traccar_token = issue(db_url, "traccar", None)
+    phone_token = issue(db_url, "owntracks", "ot-1")
+    bearer = f"Bearer {traccar_token}"
+    basic = "Basic " + base64.b64encode(f"ana:{phone_token}".encode()).decode()
+    traccar_url, owntracks_url = "/api/v1/ingest/traccar", "/api/v1/ingest/owntracks"
+    t = start + 30 * 60_000
+
+    def at(ms: int, lat: float, lon: float, **position) -> bytes:
+        return orjson.dumps(traccar_position_data(UNIQUE_ID, {**traccar_position(ms, lat, lon), **position}))
+
+    runs: list[str] = []
+    requests: list[tuple[bytes, int, bytes | None]] = []  # (request, status, body expected or None)
+
+    def expect(request: bytes, status: int, body: bytes | None = None) -> None:
+        requests.append((request, status, body))
+
+    stored = b'{"outcome":"stored"}'
+    good = at(t, GOOD_LAT, GOOD_LON)
+    expect(door_post(traccar_url, good, bearer), 200, stored)
+    expect(door_post(traccar_url, good, bearer), 200, b'{"outcome":"duplicate"}')  # a retry
+    for payload, betraying in traccar_hostile(start):
+        runs += betraying
+        expect(door_post(traccar_url, payload, bearer), 200)
+    expect(door_post(traccar_url, at(t + 1000, GOOD_LAT, GOOD_LON), bearer), 200, stored)  # good among them
+    lat, lon, betraying = hostile(1)
+    runs += betraying
+    nan = at(t + 2000, lat, lon).replace(str(lat).encode(), b"NaN")
+    infinite = at(t + 2000, lat, lon).replace(str(lat).encode(), b"-Infinity")
+    for body, reason in (
+        (b"\xff\xfe\x00garbage" + str(lon).encode(), b"bad_json"),
+        (b"", b"bad_json"),
+        (nan, b"bad_json"),
+        (infinite, b"bad_json"),
+        (at(t + 2000, 91.5, lon), b"out_of_range"),
+        (at(t + 2000, lat, lon, speed=1e308), b"out_of_range"),
+        (at(t + 2000, lat, lon, fixTime=1e300), b"out_of_range"),
+        (at(int(time.time() * 1000) + 3_600_000, lat, lon, serverTime=None), b"future_time"),
+    ):
+        expect(door_post(traccar_url, body, bearer), 200, b'{"outcome":"' + reason + b'"}')
+    # In a privacy zone: stored at the zone's centre, its position nowhere.
+    expect(door_post(traccar_url, at(t + 3000, 32.700444, -96.700777), bearer), 200, stored)
+    runs += ["700444", "700777"]
+    # Off duty with an alarm: neither the fix nor the event is stored.
+    lat, lon, betraying = hostile(2)
+    runs += betraying
+    off = at(start - 5 * 60_000, lat, lon, attributes={"alarm": "hardBraking"})
+    expect(door_post(traccar_url, off, bearer), 200, b'{"outcome":"private"}')
+    # Past the protocol's path (ASGI door): chunked, and a body over 64 KiB.
+    chunked = at(t + 4000, GOOD_LAT, GOOD_LON)
+    expect(
+        f"POST {traccar_url} HTTP/1.1\r\nHost: x\r\nAuthorization: {bearer}\r\nTransfer-Encoding: chunked\r\n\r\n"
+        f"{len(chunked):x}\r\n".encode()
+        + chunked
+        + b"\r\n0\r\n\r\n",
+        200,
+        stored,
+    )
+    expect(door_post(traccar_url, b"{" + b" " * 70_000 + b"}", bearer), 200, b'{"outcome":"schema"}')
+    expect(door_post(traccar_url, b" " * 300_000, bearer), 200, b'{"outcome":"too_large"}')
+    lat, lon, betraying = hostile(3)
+    runs += betraying
+    expect(door_post(traccar_url, at(t + 5000, lat, lon), "Bearer fpt_nobody_" + "x" * 30), 401)
+    expect(door_post(traccar_url, at(t + 5000, lat, lon), basic), 401)  # a phone's token at Traccar's door
+    phone_good = orjson.dumps(owntracks_location((t + 6000) // 1000, GOOD_LAT, GOOD_LON))
+    expect(door_post(owntracks_url, phone_good, basic), 200, b"[]")
+    for payload, betraying in owntracks_hostile(start):
+        runs += betraying
+        expect(door_post(owntracks_url, payload, basic), 200, b"[]")
+    expect(door_post(owntracks_url, phone_good, basic), 200, b"[]")  # a retry
+
+    port = free_port()
+    settings = Settings(database_url=db_url, city=city, jwt_secret="t" * 32, _env_file=None)
+    server, thread = serve(create_app(settings, pool_size=2, warm_up=False), port, http=PROTOCOL)
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(requests[0][0])
+            answers = read_answers(sock, 1)
+            sock.sendall(b"".join(request for request, _, _ in requests[1:]))  # pipelined
+            answers += read_answers(sock, len(requests) - 1)
+            sql(db_url, "UPDATE ingest_tokens SET revoked_at = now() WHERE device_id = 'ot-1'")
+            lat, lon, betraying = hostile(4)
+            runs += betraying
+            revoked = orjson.dumps(owntracks_location((t + 7000) // 1000, lat, lon))
+            sock.sendall(door_post(owntracks_url, revoked, basic))
+            answers += read_answers(sock, 1)
+            sock.sendall(b"GET /api/v1/ingest/metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            ((_, _, metrics),) = read_answers(sock, 1)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+    assert [status for status, _, _ in answers] == [status for _, status, _ in requests] + [401]
+    for (_, _, body), (request, _, want) in zip(answers, requests):
+        assert want is None or body == want, (request[:80], body)
+    fixes = sql(db_url, "SELECT (extract(epoch FROM ts) * 1000)::bigint AS t, lon, lat, generalised FROM fixes")
+    assert sorted((r["t"] - t, r["lon"], r["lat"], r["generalised"]) for r in fixes) == [
+        (0, GOOD_LON, GOOD_LAT, False),
+        (1000, GOOD_LON, GOOD_LAT, False),
+        (3000, -96.70, 32.70, True),
+        (4000, GOOD_LON, GOOD_LAT, False),
+        (6000, GOOD_LON, GOOD_LAT, False),
+    ]
+    assert sql(db_url, "SELECT count(*) AS n FROM events")[0]["n"] == 0
+    rejects = sql(db_url, "SELECT reason, vehicle_id, topic FROM rejects")
+    assert sorted(r["reason"] for r in rejects) == sorted(
+        ["unknown_device", "invalid_fix", "outdated_fix", "bad_json", "schema"]  # traccar_hostile
+        + ["bad_json"] * 4
+        + ["out_of_range"] * 3
+        + ["future_time", "schema", "too_large"]
+        + ["wrong_type", "bad_json"]  # owntracks_hostile
+    )
+    assert {r["topic"] for r in rejects} == {"http:" + traccar_url, "http:" + owntracks_url}
+    assert {r["vehicle_id"] for r in rejects} == {None}  # not "v1", from the door's URL
+    drops = sql(db_url, "SELECT reason, sum(fixes) AS fixes, sum(events) AS events FROM privacy_drops GROUP BY reason")
+    assert sorted((r["reason"], r["fixes"], r["events"]) for r in drops) == [
+        ("off_duty", 3, 1),  # traccar_hostile's, the alarm's (fix and event), owntracks_hostile's
+        ("privacy_zone", 1, 0),
+    ]
+    text = metrics.decode()
+    for line in (
+        'fleetpilot_ingest_dialect_messages_total{dialect="traccar",outcome="received"} 22.0',
+        'fleetpilot_ingest_dialect_messages_total{dialect="traccar",outcome="rejected"} 15.0',
+        # 6: the revoked token's request too (its row is kept 30 s; the write refused it)
+        'fleetpilot_ingest_dialect_messages_total{dialect="owntracks",outcome="received"} 6.0',
+        'fleetpilot_ingest_dialect_messages_total{dialect="owntracks",outcome="rejected"} 2.0',
+        'fleetpilot_ingest_rows_stored_total{table="fixes"} 5.0',
+        'fleetpilot_ingest_rows_duplicate_total{table="fixes"} 2.0',
+        'fleetpilot_ingest_rows_private_total{reason="off_duty",table="fixes"} 3.0',
+        'fleetpilot_ingest_rows_private_total{reason="off_duty",table="events"} 1.0',
+        'fleetpilot_ingest_rows_private_total{reason="privacy_zone",table="fixes"} 1.0',
+    ):
+        assert line in text, line
     assert_nothing_betrays(db_url, runs)

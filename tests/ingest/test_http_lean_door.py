@@ -21,7 +21,7 @@ import asyncpg
 import httpx
 import orjson
 import pytest
-from ingest_kit import HOUR_MS, register, sql
+from ingest_kit import HOUR_MS, door_post, free_port, read_answers, register, serve, sql
 from support import run
 from trackers_formats import owntracks_location, traccar_position, traccar_position_data
 
@@ -181,12 +181,6 @@ def test_owntracks_http_mode_identity_comes_from_each_phones_token(db_url, city)
     assert sql(db_url, "SELECT sum(fixes) AS n FROM privacy_drops WHERE reason = 'off_duty'")[0]["n"] == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.integration
 def test_a_real_server_keeps_the_connection_alive_across_answers(db_url, city):
     """uvicorn (httptools, as `fleetpilot api`), one keep-alive connection as Traccar holds it:
@@ -196,7 +190,7 @@ def test_a_real_server_keeps_the_connection_alive_across_answers(db_url, city):
 
     start = _fleet(db_url, city)
     _, token = _issue(db_url, "traccar")
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(_app(db_url, city), host="127.0.0.1", port=port, log_level="warning", http="httptools")
     )
@@ -366,40 +360,6 @@ def test_several_group_commits_overlap_and_each_answer_follows_its_own(db_url, c
     assert _count(db_url, "fixes") == 12
 
 
-def _serve(app, port: int, **config) -> tuple:
-    import uvicorn
-
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(300):
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started
-    return server, thread
-
-
-def _read_answers(sock: socket.socket, n: int, timeout: float = 30) -> list[tuple[int, dict, bytes]]:
-    """`n` HTTP/1.1 answers read off `sock` (Content-Length framed): (status, headers, body)."""
-    buffer, out = b"", []
-    sock.settimeout(timeout)
-    while len(out) < n:
-        end = buffer.find(b"\r\n\r\n")
-        if end >= 0:
-            head = buffer[:end].decode("latin-1").split("\r\n")
-            headers = {name.lower(): value for name, value in (line.split(": ", 1) for line in head[1:])}
-            length = int(headers["content-length"])
-            if len(buffer) >= end + 4 + length:
-                out.append((int(head[0].split()[1]), headers, buffer[end + 4 : end + 4 + length]))
-                buffer = buffer[end + 4 + length :]
-                continue
-        chunk = sock.recv(65536)
-        assert chunk, f"connection closed after {len(out)} answers"
-        buffer += chunk
-    return out
-
-
 @pytest.mark.integration
 def test_the_protocol_level_doors_answer_as_the_asgi_ones(db_url, city):
     """`fleetpilot api`'s protocol (api/trackers/wire.py, decision 0036) on a real uvicorn: the
@@ -412,7 +372,7 @@ def test_the_protocol_level_doors_answer_as_the_asgi_ones(db_url, city):
     start = _fleet(db_url, city)
     _, token = _issue(db_url, "traccar")
     _, bob = _issue(db_url, "owntracks", "ot-bob")
-    port = _free_port()
+    port = free_port()
     app = _app(db_url, city)
     through_asgi = []
     asgi_door = app.doors._serve
@@ -422,7 +382,7 @@ def test_the_protocol_level_doors_answer_as_the_asgi_ones(db_url, city):
         await asgi_door(scope, receive, send, dialect)
 
     app.doors._serve = counted
-    server, thread = _serve(app, port, http=PROTOCOL)
+    server, thread = serve(app, port, http=PROTOCOL)
 
     def post(path: str, body: bytes, authorization: str) -> bytes:
         return (
@@ -436,7 +396,7 @@ def test_the_protocol_level_doors_answer_as_the_asgi_ones(db_url, city):
     try:
         with socket.create_connection(("127.0.0.1", port)) as sock:
             sock.sendall(post(TRACCAR, position(0), f"Bearer {token}"))  # alone: the protocol's path
-            (first,) = _read_answers(sock, 1)
+            (first,) = read_answers(sock, 1)
             sock.sendall(
                 post(TRACCAR, position(1), f"Bearer {token}")
                 + post(TRACCAR + "?id=1", position(2), f"Bearer {token}")  # the ASGI door
@@ -450,7 +410,7 @@ def test_the_protocol_level_doors_answer_as_the_asgi_ones(db_url, city):
                 + b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
                 + post(TRACCAR, position(1), f"Bearer {token}")  # a retry: stored once
             )
-            answers = _read_answers(sock, 7)
+            answers = read_answers(sock, 7)
     finally:
         server.should_exit = True
         thread.join(10)
@@ -492,13 +452,6 @@ def test_credentials_kept_per_header_value_are_those_decoded_and_stay_bounded():
     assert len(lean._credentials) <= lean.CREDENTIALS_KEPT
 
 
-def _door_post(path: str, body: bytes, authorization: str, extra: str = "") -> bytes:
-    return (
-        f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {authorization}\r\n{extra}"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-
-
 @pytest.mark.integration
 def test_a_pipelined_request_whose_body_comes_after_the_answer_ahead_is_served(db_url, city):
     """A client pipelines a second door request whose headers arrive while the first is being
@@ -510,8 +463,8 @@ def test_a_pipelined_request_whose_body_comes_after_the_answer_ahead_is_served(d
 
     start = _fleet(db_url, city)
     _, token = _issue(db_url, "traccar")
-    port = _free_port()
-    server, thread = _serve(_app(db_url, city), port, http=PROTOCOL)
+    port = free_port()
+    server, thread = serve(_app(db_url, city), port, http=PROTOCOL)
 
     def position(i: int) -> bytes:
         return orjson.dumps(traccar_position_data(UNIQUE_ID, traccar_position(start + i * 1000, LAT, LON)))
@@ -521,12 +474,12 @@ def test_a_pipelined_request_whose_body_comes_after_the_answer_ahead_is_served(d
     try:
         with socket.create_connection(("127.0.0.1", port)) as sock:
             for ahead, i in ((TRACCAR, 0), (TRACCAR + "?id=1", 2)):
-                second = _door_post(TRACCAR, position(i + 1), auth)
+                second = door_post(TRACCAR, position(i + 1), auth)
                 split = second.index(b"\r\n\r\n") + 4
-                sock.sendall(_door_post(ahead, position(i), auth) + second[:split])
-                answers += _read_answers(sock, 1)  # the first answered; the second's body not sent yet
+                sock.sendall(door_post(ahead, position(i), auth) + second[:split])
+                answers += read_answers(sock, 1)  # the first answered; the second's body not sent yet
                 sock.sendall(second[split:])
-                answers += _read_answers(sock, 1, timeout=10)
+                answers += read_answers(sock, 1, timeout=10)
     finally:
         server.should_exit = True
         thread.join(10)
