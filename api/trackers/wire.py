@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import orjson
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
 from fleetpilot.api.trackers.lean import DOORS, Refused, receive_message, trackers
 
@@ -51,7 +51,8 @@ class DoorRequest:
         self.response_complete = False
         self.disconnected = False
         self.keep_alive = True  # shutdown() clears it: the connection is closed after the answer
-        self.ahead = None  # the request before it on the connection, until its body is in
+        # the request before it on the connection, until this one's body is in
+        self.ahead: RequestResponseCycle | DoorRequest | None = None
 
 
 class DoorsProtocol(HttpToolsProtocol):
