@@ -54,6 +54,10 @@ UNAVAILABLE_503 = Refused(503, "database unavailable; retry")
 
 
 CREDENTIALS_KEPT = 4096  # Authorization values whose token text is kept (an OwnTracks fleet's phones)
+# Longest value kept: a token is at most 137 characters (tokens.TOKEN), Basic's base64 of
+# "<user>:<token>" ~ 4/3 of that plus the user name. A header can be megabytes, and is read
+# before any check: longer values are decoded each time, never kept.
+CREDENTIAL_KEPT_CHARS = 512
 _credentials: dict[str, str | None] = {}
 
 
@@ -65,6 +69,8 @@ def credential_of(authorization: str) -> str | None:
         return _credentials[authorization]
     except KeyError:
         pass
+    if len(authorization) > CREDENTIAL_KEPT_CHARS:
+        return credential(authorization)
     if len(_credentials) >= CREDENTIALS_KEPT:
         _credentials.clear()
     token = _credentials[authorization] = credential(authorization)

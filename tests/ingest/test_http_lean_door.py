@@ -485,3 +485,20 @@ def test_a_pipelined_request_whose_body_comes_after_the_answer_ahead_is_served(d
         thread.join(10)
     assert [(status, body) for status, _, body in answers] == [(200, b'{"outcome":"stored"}')] * 4
     assert _count(db_url, "fixes") == 4
+
+
+def test_credentials_kept_are_bounded_in_size_not_only_in_number():
+    """An Authorization header can be megabytes (httptools takes a 4 MiB one), and the protocol
+    path reads it before any token check: kept per value, CREDENTIALS_KEPT of them held
+    gigabytes for an anonymous client. Values longer than any token's header are decoded
+    every time, never kept."""
+    from fleetpilot.api.trackers import lean
+
+    lean._credentials.clear()
+    for i in range(20):
+        huge = f"Bearer fpt_{i:08d}_" + "x" * (1024 * 1024)
+        assert lean.credential_of(huge) == lean.credential(huge)
+    basic = _basic("a-rather-long-phone-user-name/with-its-device", "fpt_" + "a" * 32 + "_" + "b" * 100)
+    assert lean.credential_of(basic["Authorization"]) == "fpt_" + "a" * 32 + "_" + "b" * 100
+    assert basic["Authorization"] in lean._credentials  # the longest real value is still kept
+    assert sum(len(value) for value in lean._credentials) < 1024
