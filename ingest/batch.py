@@ -93,9 +93,9 @@ class Batch:
         self._touch(vid, min(times), max(times))
         self.lags.append((sent, max(times)))
 
-    def add_reject(self, item: Inbound, reason: str, detail: str) -> None:
+    def add_reject(self, item: Inbound, reason: str, detail: str, vehicle: str | None) -> None:
         # Kept without positions and without NUL (PostgreSQL text): see ingest.deadletter.
-        self.rejects.append(dead_letter(item.received_ms, item.topic, item.payload, reason, detail))
+        self.rejects.append(dead_letter(item.received_ms, item.topic, item.payload, reason, detail, vehicle))
 
     def hold(self, vid: str, item: Inbound, skew_ms: int) -> None:
         self.held.append((vid, item.received_ms, item.topic, item.payload, skew_ms))

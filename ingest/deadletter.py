@@ -21,7 +21,6 @@ NUMBER = "#"
 _NUMBERS = re.compile(r"\d+(?:[.,:]\d+)*")  # any script's digits (str pattern): 52.52, 13,4, 1e5
 _ENCODED = re.compile(r"[A-Za-z0-9+/_=-]{24,}")
 _TOPIC_DECIMALS = re.compile(r"\d+[.,]\d+")
-_VEHICLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
 def scrub_text(text: str) -> str:
@@ -48,18 +47,13 @@ def scrub_topic(topic: str) -> str:
     return _TOPIC_DECIMALS.sub(NUMBER, topic).replace("\x00", "\\x00")
 
 
-def topic_vehicle(topic: str) -> str | None:
-    """The vehicle (or device) segment of a `<dialect>/<city>/<id>/...` topic, if well formed.
-    None for the HTTP doors' sources (``http:/api/v1/ingest/<dialect>``): their third segment
-    is the URL's ``v1``, not a vehicle."""
-    parts = topic.split("/")
-    if len(parts) >= 3 and _VEHICLE.match(parts[0]) and _VEHICLE.match(parts[2]):
-        return parts[2]
-    return None
-
-
-def dead_letter(received_ms: int, topic: str, payload: bytes, reason: str, detail: str) -> tuple:
-    """The row stored in `rejects` (columns ingest.write.REJECT_COLUMNS)."""
+def dead_letter(received_ms: int, topic: str, payload: bytes, reason: str, detail: str, vehicle: str | None) -> tuple:
+    """The row stored in `rejects` (columns ingest.write.REJECT_COLUMNS). `vehicle`: the one
+    the stage that refused the message knew it came from, else None. It is never read from
+    the topic here: only protocol v1's topic names a vehicle (its own); Traccar's forwarding
+    topic (``traccar/<city>/positions``), OwnTracks' ``…/<user>/<device>`` and the HTTP doors'
+    ``http:/api/v1/ingest/…`` have other words there, any of which a real vehicle could be
+    called."""
     return (
         received_ms,
         scrub_topic(topic),
@@ -68,5 +62,5 @@ def dead_letter(received_ms: int, topic: str, payload: bytes, reason: str, detai
         scrub_text(detail)[:PREFIX_CHARS],
         len(payload),
         hashlib.sha256(payload).digest(),
-        topic_vehicle(topic),
+        vehicle,
     )

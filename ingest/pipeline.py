@@ -64,7 +64,7 @@ class Pipeline:
             if self.dialects is not None and await self.dialects.process(self, item, batch, now_ms):
                 return
             self._received["other"].inc()
-            self.reject(batch, item, "bad_topic", "not fleet/<city>/<vehicle>/<telemetry|events|status>")
+            self.reject(batch, item, "bad_topic", "not fleet/<city>/<vehicle>/<telemetry|events|status>", None)
             return
         vid, channel = parsed
         self._received[channel].inc()
@@ -72,7 +72,7 @@ class Pipeline:
         msg = self.validator.check(vid, channel, item.payload, now_ms, self.registry.oldest_ms(now_ms))
         if type(msg) is Rejected:
             self._v1_rejected.inc()
-            self.reject(batch, item, msg.reason, msg.detail)
+            self.reject(batch, item, msg.reason, msg.detail, vid)
             if msg.skew_ms is not None and self.registry.windows(vid) is not None:
                 # A unit whose every message is rejected for its clock is still measured (and
                 # so logged, counted and shown to admins); registered vehicles only, so made-up
@@ -86,7 +86,7 @@ class Pipeline:
         windows = await self.windows(vid, msg)
         if windows is None:
             self._v1_rejected.inc()
-            self.reject(batch, item, "unknown_vehicle", f"vehicle {vid!r} is not registered in city {self.city!r}")
+            self.reject(batch, item, "unknown_vehicle", f"vehicle {vid!r} is not registered in city {self.city!r}", vid)
             return
         first = self.seqs.observe(vid, msg.seq)
         if not first:
@@ -136,11 +136,15 @@ class Pipeline:
         batch.saw_device(vid, seq, seen, online=msg.online, firmware=msg.fw)
         return 0
 
-    def reject(self, batch: Batch, item: Inbound, reason: str, detail: str) -> None:
+    def reject(self, batch: Batch, item: Inbound, reason: str, detail: str, vehicle: str | None) -> None:
+        """Count and dead-letter `item`. `vehicle`: the one it is known to come from, else None
+        (ingest.deadletter). Protocol v1's topic is the unit's own identity (the broker's ACL
+        binds it to the unit's credentials), so its dead letters name that vehicle, registered
+        or not; the dialects' stage passes the vehicle an admin bound the device to."""
         counter = self._rejected.get(reason)
         if counter is None:
             counter = self._rejected[reason] = self.metrics.rejected.labels(reason)
         counter.inc()
         self.reject_counts[reason] = self.reject_counts.get(reason, 0) + 1
         self.last_reject[reason] = detail
-        batch.add_reject(item, reason, detail)
+        batch.add_reject(item, reason, detail, vehicle)

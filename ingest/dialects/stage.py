@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from fleetpilot.ingest.pipeline import Pipeline
 
 DECODERS = {"traccar": traccar.decode, "owntracks": owntracks.decode}
+# Dialects whose payload names the device (OwnTracks' does not: its topic or token does).
+PAYLOAD_IDENTITY = {"traccar": traccar.identity}
 RECENT_KEYS = 200_000  # ~1 h of a 50-vehicle fleet at 1 Hz; older repeats are still idempotent in the DB
 
 
@@ -79,34 +81,52 @@ class DialectStage:
     ) -> str:
         """Add `item` (already taken into `batch`) as `dialect`; `identity` is the device when the
         topic or token says it. Returns the outcome: stored, again (seen before, added anyway),
-        duplicate, private, ignored, or a reject reason."""
+        duplicate, private, ignored, or a reject reason.
+
+        A refused message's dead letter names the vehicle an admin bound its device to, once
+        the device is known: from the topic or token (OwnTracks, before the payload is read),
+        or from the payload (Traccar's uniqueId, also of a fix it refuses); else none. Never a
+        segment of the topic (ingest.deadletter)."""
         self.count(dialect, "received")
-        outcome = await self._handle(pipeline, item, batch, now_ms, dialect, identity)
+        decoded, named = self._decode(dialect, item.payload)
+        if type(decoded) is Decoded and decoded.ignored is not None:
+            self.count(dialect, "ignored")
+            return "ignored"
+        external = named if named is not None else identity
+        vid = None if external is None else await self.bindings.vehicle(pipeline.db, dialect, external)
+        if type(decoded) is Rejected:
+            outcome: str | Rejected = decoded
+        elif external is None:
+            outcome = Rejected("unknown_device", "no device identity")
+        elif vid is None:
+            outcome = Rejected(
+                "unknown_device", f"{external[:128]!r} is not bound to a vehicle of this city by an admin"
+            )
+        else:
+            outcome = await self._admit(pipeline, item, batch, now_ms, dialect, decoded, vid)
         if type(outcome) is Rejected:
             self.count(dialect, "rejected")
-            pipeline.reject(batch, item, outcome.reason, f"{dialect}: {outcome.detail}")
+            pipeline.reject(batch, item, outcome.reason, f"{dialect}: {outcome.detail}", vid)
             return outcome.reason
         return outcome
 
-    async def _handle(self, pipeline, item, batch, now_ms, dialect, identity) -> str | Rejected:
-        if len(item.payload) > MAX_PAYLOAD_BYTES:
-            return Rejected("too_large", f"{len(item.payload)} bytes > {MAX_PAYLOAD_BYTES}")
+    @staticmethod
+    def _decode(dialect: str, payload: bytes) -> tuple[Decoded | Rejected, str | None]:
+        """(the message decoded, or why not; the device its payload names, if it was read)."""
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            return Rejected("too_large", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}"), None
         try:
-            body = orjson.loads(item.payload)
+            body = orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
-            return Rejected("bad_json", str(exc)[:200])
+            return Rejected("bad_json", str(exc)[:200]), None
         decoded = DECODERS[dialect](body)
         if type(decoded) is Rejected:
-            return decoded
-        if decoded.ignored is not None:
-            self.count(dialect, "ignored")
-            return "ignored"
-        external = decoded.identity if decoded.identity is not None else identity
-        if external is None:
-            return Rejected("unknown_device", "no device identity")
-        vid = await self.bindings.vehicle(pipeline.db, dialect, external)
-        if vid is None:
-            return Rejected("unknown_device", f"{external[:128]!r} is not bound to a vehicle of this city by an admin")
+            named = PAYLOAD_IDENTITY.get(dialect)
+            return decoded, None if named is None else named(body)
+        return decoded, decoded.identity
+
+    async def _admit(self, pipeline, item, batch, now_ms, dialect, decoded: Decoded, vid: str) -> str | Rejected:
+        """The rows of a decoded message of bound vehicle `vid` through v1 validation and privacy."""
         messages = self._validate(pipeline, decoded, vid, item, now_ms)
         if type(messages) is Rejected:
             return messages

@@ -47,12 +47,22 @@ EVENT_KINDS = {"ignitionOn": IGNITION_ON, "ignitionOff": IGNITION_OFF}
 MAX_UNIQUE_ID = 128
 
 
+def identity(body) -> str | None:
+    """The device a message names (``device.uniqueId``), if well formed: also of a message
+    `decode` refuses after reading it (e.g. ``valid: false``), so its dead letter can name the
+    vehicle the device is bound to."""
+    device = body.get("device") if type(body) is dict else None
+    unique_id = device.get("uniqueId") if type(device) is dict else None
+    if type(unique_id) is not str or not 0 < len(unique_id) <= MAX_UNIQUE_ID:
+        return None
+    return unique_id
+
+
 def decode(body) -> Decoded | Rejected:
     if type(body) is not dict:
         return Rejected("schema", "not a JSON object")
-    device = body.get("device")
-    unique_id = device.get("uniqueId") if type(device) is dict else None
-    if type(unique_id) is not str or not 0 < len(unique_id) <= MAX_UNIQUE_ID:
+    unique_id = identity(body)
+    if unique_id is None:
         return Rejected("schema", "device.uniqueId missing or not a string of 1-128 characters")
     event = body.get("event")
     position = body.get("position")

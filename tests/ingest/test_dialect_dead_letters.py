@@ -7,6 +7,7 @@ of the database holds a digit run of any refused or off-duty position."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import socket
 import time
 import warnings
@@ -297,15 +298,17 @@ def test_hostile_clients_at_the_protocol_doors_of_a_real_server(db_url, city):
     ]
     assert sql(db_url, "SELECT count(*) AS n FROM events")[0]["n"] == 0
     rejects = sql(db_url, "SELECT reason, vehicle_id, topic FROM rejects")
-    assert sorted(r["reason"] for r in rejects) == sorted(
-        ["unknown_device", "invalid_fix", "outdated_fix", "bad_json", "schema"]  # traccar_hostile
-        + ["bad_json"] * 4
-        + ["out_of_range"] * 3
-        + ["future_time", "schema", "too_large"]
-        + ["wrong_type", "bad_json"]  # owntracks_hostile
+    # Each dead letter names the vehicle its device is bound to once the device is known (the
+    # payload's uniqueId, the phone's token), else none; never "v1" from the door's URL.
+    truck = "truck-1"
+    assert sorted((r["reason"], r["vehicle_id"] or "") for r in rejects) == sorted(
+        [("unknown_device", ""), ("invalid_fix", truck), ("outdated_fix", truck), ("bad_json", ""), ("schema", truck)]
+        + [("bad_json", "")] * 4  # traccar_hostile above; these name no device
+        + [("out_of_range", truck)] * 3
+        + [("future_time", truck), ("schema", ""), ("too_large", "")]  # `{ }` names no device
+        + [("wrong_type", truck), ("bad_json", truck)]  # owntracks_hostile: the token names the phone
     )
     assert {r["topic"] for r in rejects} == {"http:" + traccar_url, "http:" + owntracks_url}
-    assert {r["vehicle_id"] for r in rejects} == {None}  # not "v1", from the door's URL
     drops = sql(db_url, "SELECT reason, sum(fixes) AS fixes, sum(events) AS events FROM privacy_drops GROUP BY reason")
     assert sorted((r["reason"], r["fixes"], r["events"]) for r in drops) == [
         ("off_duty", 3, 1),  # traccar_hostile's, the alarm's (fix and event), owntracks_hostile's
@@ -325,4 +328,116 @@ def test_hostile_clients_at_the_protocol_doors_of_a_real_server(db_url, city):
         'fleetpilot_ingest_rows_private_total{reason="privacy_zone",table="fixes"} 1.0',
     ):
         assert line in text, line
+    assert_nothing_betrays(db_url, runs)
+
+
+def broker_dead_letters(db_url: str, mqtt_url: str, city: str, worker, messages: list[tuple[str, bytes]]) -> dict:
+    """Publish `messages` (topic, payload) through the real broker; once every one is
+    acknowledged, the dead letters' vehicle by the SHA-256 of their payload."""
+    pub = Publisher(mqtt_url, city)
+    try:
+        for topic, payload in messages:
+            pub.send("", "", payload, topic=topic)
+        pub.flush()
+    finally:
+        pub.close()
+    wait_until(lambda: worker.worker.totals["acked"] >= len(messages), 30, "every message acknowledged")
+    rows = sql(db_url, "SELECT payload_sha256, reason, vehicle_id FROM rejects")
+    return {bytes(r["payload_sha256"]): (r["reason"], r["vehicle_id"]) for r in rows}
+
+
+def sha(payload: bytes) -> bytes:
+    return hashlib.sha256(payload).digest()
+
+
+@pytest.mark.broker
+def test_traccar_dead_letters_over_the_broker_name_the_bound_vehicle_never_the_topic(
+    db_url, city, mqtt_url, start_worker
+):
+    """Traccar's forwarding topic (`traccar/<city>/positions`) carries no vehicle: its third
+    segment is `positions`, which may be a real vehicle's name. A refused message from a device
+    an admin bound to a vehicle names that vehicle; one whose device is not known names none."""
+    start = on_duty(db_url, city)
+    register(db_url, city, "positions", [])  # a real vehicle named like the topic's segment
+    worker = start_worker()
+    topic = f"traccar/{city}/positions"
+    t = start + 20 * 60_000
+    lat, lon, runs = hostile(1)
+    good = orjson.dumps(traccar_position_data(UNIQUE_ID, traccar_position(t, GOOD_LAT, GOOD_LON)))
+    unknown = orjson.dumps(traccar_position_data("000000000000001", traccar_position(t, lat, lon)))
+    unknown_invalid = orjson.dumps(traccar_position_data("000000000000001", traccar_position(t, lat, lon, valid=False)))
+    truncated = orjson.dumps(traccar_position_data(UNIQUE_ID, traccar_position(t + 1000, lat, lon)))[:-40]
+    invalid = orjson.dumps(traccar_position_data(UNIQUE_ID, traccar_position(t + 2000, lat, lon, valid=False)))
+    ahead = {**traccar_position(int(time.time() * 1000) + HOUR_MS, lat, lon), "serverTime": None}
+    future = orjson.dumps(traccar_position_data(UNIQUE_ID, ahead))  # future_time, not clock_skew
+    got = broker_dead_letters(
+        db_url,
+        mqtt_url,
+        city,
+        worker,
+        [(topic, p) for p in (good, unknown, unknown_invalid, truncated, invalid, future)],
+    )
+    assert {
+        "unknown": got.get(sha(unknown)),
+        "unknown, invalid": got.get(sha(unknown_invalid)),
+        "truncated": got.get(sha(truncated)),
+        "bound, invalid": got.get(sha(invalid)),
+        "bound, future": got.get(sha(future)),
+    } == {
+        "unknown": ("unknown_device", None),
+        "unknown, invalid": ("invalid_fix", None),
+        "truncated": ("bad_json", None),  # the device is not known before its JSON is read
+        "bound, invalid": ("invalid_fix", "truck-1"),
+        "bound, future": ("future_time", "truck-1"),
+    }
+    assert len(got) == 5
+    assert sql(db_url, "SELECT count(*) AS n FROM fixes")[0]["n"] == 1
+    assert_nothing_betrays(db_url, runs)
+
+
+@pytest.mark.broker
+def test_owntracks_dead_letters_over_the_broker_name_the_bound_vehicle_never_the_user(
+    db_url, city, mqtt_url, start_worker
+):
+    """OwnTracks' topic `.../<user>/<device>` names a phone, not a vehicle (here its third
+    segment is the user name). The phone is known from the topic (the broker's ACL binds it to
+    the phone's credentials) before its payload is read: every refusal from a bound phone names
+    the vehicle it is bound to, even of JSON that does not parse; an unbound phone's, none."""
+    start = on_duty(db_url, city)
+    register(db_url, city, "bob", [])  # a real vehicle named like the unbound phone's user
+    register(db_url, city, "ana", [])
+    base = f"{city}/owntracks"
+    worker = start_worker(owntracks_topic=f"{base}/+/+")
+    t = (start + 20 * 60_000) // 1000
+    lat, lon, runs = hostile(2)
+    good = orjson.dumps(owntracks_location(t, GOOD_LAT, GOOD_LON))
+    stranger = orjson.dumps(owntracks_location(t + 1, lat, lon))
+    stranger_truncated = orjson.dumps(owntracks_location(t + 2, lat, lon))[:-10]
+    ahead = owntracks_location(int(time.time()) + 3600, lat, lon)
+    ahead.pop("created_at", None)
+    future = orjson.dumps(ahead)  # future_time, not clock_skew
+    no_time = orjson.dumps({"_type": "location", "lat": lat, "lon": lon})
+    truncated = orjson.dumps(owntracks_location(t + 3, lat, lon))[:-12]
+    messages = [
+        (f"{base}/ana/phone1", good),
+        (f"{base}/bob/phone", stranger),
+        (f"{base}/bob/phone", stranger_truncated),
+    ]
+    messages += [(f"{base}/ana/phone1", p) for p in (future, no_time, truncated)]
+    got = broker_dead_letters(db_url, mqtt_url, city, worker, messages)
+    assert {
+        "unbound": got.get(sha(stranger)),
+        "unbound, truncated": got.get(sha(stranger_truncated)),
+        "bound, future": got.get(sha(future)),
+        "bound, no time": got.get(sha(no_time)),
+        "bound, truncated": got.get(sha(truncated)),
+    } == {
+        "unbound": ("unknown_device", None),
+        "unbound, truncated": ("bad_json", None),
+        "bound, future": ("future_time", "truck-1"),
+        "bound, no time": ("wrong_type", "truck-1"),
+        "bound, truncated": ("bad_json", "truck-1"),
+    }
+    assert len(got) == 5
+    assert sql(db_url, "SELECT count(*) AS n FROM fixes")[0]["n"] == 1
     assert_nothing_betrays(db_url, runs)

@@ -179,7 +179,7 @@ def test_merge_keeps_every_field_of_both_batches():
         b.take(item)
         b.add_fixes(vid, seq, t, [[t, 1.0, 2.0, 3.0, 4.0, 1.0, False]])
         b.add_events(vid, seq, t, [[t, "harsh_brake", 1.0, 2.0, None, 3.0, False]])
-        b.add_reject(item, "schema", "x")
+        b.add_reject(item, "schema", "x", vid)
         b.hold(vid, item, 60_000)
         b.drops[(vid, t // 86_400_000, "off_duty")] = [2, 1]
         b.saw_device(vid, seq, t, online=True, firmware=f"fw-{seq}")

@@ -145,7 +145,7 @@ def test_bench_quantiles_interpolate_inside_buckets_between_snapshots():
 
 def test_rejects_never_carry_nul_characters_into_text_columns():
     batch = Batch()
-    batch.add_reject(Inbound("fleet/\x00/x", b"\x00raw", 1, 1, 1, 0), "bad_topic", "saw \x00")
+    batch.add_reject(Inbound("fleet/\x00/x", b"\x00raw", 1, 1, 1, 0), "bad_topic", "saw \x00", None)
     (row,) = batch.rejects
     assert row[:5] == (0, "fleet/\\x00/x", "␀raw".encode(), "bad_topic", "saw ␀")
     assert row[5] == 4 and len(row[6]) == 32  # its size and SHA-256
