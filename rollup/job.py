@@ -15,6 +15,7 @@ exposure, the day or k changed.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -177,6 +178,16 @@ class CityRows:
     sites: list
     frame: LocalFrame
 
+    def digest(self) -> bytes:
+        """What the City is built from, hashed: a run finding the same as the last keeps its City."""
+        h = hashlib.blake2b(digest_size=16)
+        h.update(repr((self.frame.lon0, self.frame.lat0)).encode())
+        for r in self.streets:
+            h.update(f"\x1e{r['segment_id']}\x1f{r['speed_limit_kmh']}\x1f{r['g']}".encode())
+        for r in self.sites:
+            h.update(f"\x1d{r['facility_id']}\x1f{r['facility_type']}\x1f{r['g']}".encode())
+        return h.digest()
+
     def build(self) -> City:
         return City.build(
             [r["segment_id"] for r in self.streets],
@@ -187,6 +198,12 @@ class CityRows:
             shapely.from_geojson([r["g"] for r in self.sites]) if self.sites else np.array([], dtype=object),
             frame=self.frame,
         )
+
+
+# The last City this process built, by CityRows.digest: the rollup service (``--every``) runs
+# every few minutes on the same streets, and the street index is about a third of a first
+# rollup's CPU (3.1 s for a 32,576-line city; docs/benchmarks/rollup.md, 2026-12-07).
+_built: dict[bytes, City] = {}
 
 
 async def read_city(conn: asyncpg.Connection) -> CityRows | None:
@@ -324,7 +341,9 @@ async def drain(
     city_rows = await read_city(conn)
     if city_rows is None:  # no streets yet: the queue waits for them
         return done
-    building = asyncio.ensure_future(asyncio.to_thread(city_rows.build))
+    key = city_rows.digest()
+    kept = _built.get(key)
+    building = None if kept is not None else asyncio.ensure_future(asyncio.to_thread(city_rows.build))
     planned = {(r["route_id"], r["version"]): list(r["segments"]) for r in await conn.fetch(PLANNED_SEGMENTS)}
     names = dict(await conn.fetch(STREET_NAMES))
     legs: LegContext | None = None
@@ -355,7 +374,10 @@ async def drain(
     try:
         first = await fetch()  # read while the city is built
     finally:
-        city = await building
+        city = kept if building is None else await building
+    if building is not None:
+        _built.clear()  # one city per process: the last built
+        _built[key] = city
     if whatif:
         with stages.timed("whatif_legs"):
             legs = await LegContext.load(conn, city)

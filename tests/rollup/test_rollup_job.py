@@ -10,6 +10,7 @@ import pytest
 from support import run
 
 from fleetpilot.event_kinds import SAFETY
+from fleetpilot.rollup import job
 from fleetpilot.rollup.job import run_rollup
 from fleetpilot.simload import load_run
 from fleetsim.offline import generate_fleet
@@ -32,7 +33,12 @@ async def _snapshot(conn) -> dict:
     return snap
 
 
-def test_rollup_computes_every_shift_then_is_a_no_op(db_url, fleet):
+def test_rollup_computes_every_shift_then_is_a_no_op(db_url, fleet, monkeypatch):
+    builds = []
+    build = job.CityRows.build
+    monkeypatch.setattr(job.CityRows, "build", lambda rows: builds.append(1) or build(rows))
+    monkeypatch.setattr(job, "_built", {})  # whatever an earlier test in this process built
+
     async def body():
         conn = await asyncpg.connect(db_url)
         try:
@@ -43,11 +49,21 @@ def test_rollup_computes_every_shift_then_is_a_no_op(db_url, fleet):
             again = await _snapshot(conn)
             forced = await run_rollup(conn, recompute_all=True)
             recomputed = await _snapshot(conn)
-            return loaded, first, second, forced, snap, again, recomputed
+            kept = len(builds)
+            # A street's speed limit changed: the next run builds the city again.
+            await conn.execute(
+                "UPDATE street_segments SET speed_limit_kmh = speed_limit_kmh + 10 "
+                "WHERE segment_id = (SELECT min(segment_id) FROM street_segments)"
+            )
+            await run_rollup(conn, recompute_all=True)
+            return loaded, first, second, forced, snap, again, recomputed, kept
         finally:
             await conn.close()
 
-    loaded, first, second, forced, snap, again, recomputed = run(body())
+    loaded, first, second, forced, snap, again, recomputed, kept = run(body())
+    # The city was built for the first run and kept for the forced one (the same streets), and
+    # built again once a street changed.
+    assert (kept, len(builds)) == (1, 2)
     assert first.shifts == loaded["shifts"] == 6 and first.fixes == loaded["fixes"]
     assert second.shifts == 0
     assert snap == again == recomputed  # deterministic and idempotent
