@@ -101,6 +101,9 @@ class _Pairs:
         return int(self.cost.nbytes + self.metres.nbytes)
 
 
+CHUNK = 64  # sources (or targets) searched at once: 64 rows of 12 bytes a traversal
+
+
 class PathRows:
     """Shortest paths over one traversal graph, for the plans of one city and depot: the pairs
     between a plan's traversals are kept (``pairs``) up to ``max_bytes``, the oldest dropped first.
@@ -120,21 +123,52 @@ class PathRows:
         self._lock = threading.Lock()
 
     def search(self, sources: np.ndarray, targets: np.ndarray, first_limit: float) -> tuple[np.ndarray, np.ndarray]:
-        """(cost, predecessors), one row per source in ``sources``' order, exact at ``targets``
-        (and wherever finite); searches start at ``first_limit`` (cost units)."""
+        """(cost, metres) from each of ``sources`` to each of ``targets`` (inf: out of reach);
+        searches start at ``first_limit`` (cost units). ``CHUNK`` sources at a time: a search's
+        rows span the whole graph (12 bytes a traversal), which a large city makes large."""
         sources = np.asarray(sources, dtype=np.int64)
-        dist = np.full((len(sources), self.tg.graph.shape[0]), np.inf)
-        pred = np.full(dist.shape, -9999, dtype=np.int32)
-        todo = np.arange(len(sources))
-        limit = max(float(first_limit), 1.0)
-        while len(todo):
-            if limit > 64 * first_limit:
-                limit = np.inf
-            d, p = dijkstra(self.tg.graph, indices=sources[todo], return_predecessors=True, limit=limit)
-            dist[todo], pred[todo] = d, p
-            todo = todo[~(np.isfinite(d[:, targets]).all(axis=1) | (limit == np.inf))]
-            limit *= 2
-        return dist, pred
+        cost = np.full((len(sources), len(targets)), np.inf)
+        metres = np.full(cost.shape, np.inf)
+        for lo in range(0, len(sources), CHUNK):
+            chunk = sources[lo : lo + CHUNK]
+            dist = np.full((len(chunk), self.tg.graph.shape[0]), np.inf)
+            pred = np.full(dist.shape, -9999, dtype=np.int32)
+            todo = np.arange(len(chunk))
+            limit = max(float(first_limit), 1.0)
+            while len(todo):
+                if limit > 64 * first_limit:
+                    limit = np.inf
+                d, p = dijkstra(self.tg.graph, indices=chunk[todo], return_predecessors=True, limit=limit)
+                dist[todo], pred[todo] = d, p
+                todo = todo[~(np.isfinite(d[:, targets]).all(axis=1) | (limit == np.inf))]
+                limit *= 2
+            n, m = len(chunk), len(targets)
+            walked = _pair_metres(
+                pred, np.repeat(np.arange(n), m), np.repeat(chunk, m), np.tile(targets, n), self._length
+            )
+            cost[lo : lo + n] = dist[:, targets]
+            metres[lo : lo + n] = np.where(np.isfinite(cost[lo : lo + n]), walked.reshape(n, m), np.inf)
+        return cost, metres
+
+    def backward(self, targets: np.ndarray, sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``search``'s (cost, metres) from ``sources`` to ``targets``, searched backwards from each
+        target (whole searches, ``CHUNK`` targets at a time): for a few targets and many sources."""
+        if self._reversed is None:
+            self._reversed = self.tg.graph.T.tocsr()
+        targets = np.asarray(targets, dtype=np.int64)
+        cost = np.full((len(sources), len(targets)), np.inf)
+        metres = np.full(cost.shape, np.inf)
+        for lo in range(0, len(targets), CHUNK):
+            chunk = targets[lo : lo + CHUNK]
+            back, succ = dijkstra(self._reversed, indices=chunk, return_predecessors=True)
+            n, m = len(sources), len(chunk)
+            walked = _pair_metres_back(
+                succ, np.tile(np.arange(m), n), np.repeat(sources, m), np.tile(chunk, n), self._length
+            ).reshape(n, m)
+            reach = back[:, sources].T
+            cost[:, lo : lo + m] = reach
+            metres[:, lo : lo + m] = np.where(np.isfinite(reach), walked, np.inf)
+        return cost, metres
 
     def path(self, a: int, b: int, cost: float) -> list[int]:
         """The traversals strictly between ``a`` and ``b`` on the cheapest path, which costs
@@ -147,13 +181,6 @@ class PathRows:
             v = int(pred[0, v])
         return out[::-1]
 
-    def metres(self, pred: np.ndarray, sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        """(sources, targets) metres of the paths in ``pred`` (rows as ``sources``)."""
-        n, m = len(sources), len(targets)
-        rows = np.repeat(np.arange(n), m)
-        out = _pair_metres(pred, rows, np.repeat(sources, m), np.tile(targets, n), self._length)
-        return out.reshape(n, m)
-
     def pairs(self, trav: np.ndarray, extra: np.ndarray, first_limit: float) -> tuple[np.ndarray, np.ndarray]:
         """(cost, metres) from ``trav`` (sorted, unique) and then ``extra`` to ``trav``. Built from
         the kept plan sharing most traversals: an edit searches only from its new traversals
@@ -163,9 +190,7 @@ class PathRows:
         old = np.isin(trav, near.trav) if near is not None else np.zeros(len(trav), dtype=bool)
         sources = np.r_[trav, extra]
         if near is None or old.sum() < len(trav) / 2:
-            dist, pred = self.search(sources, trav, first_limit)
-            cost = dist[:, trav]
-            metres = np.where(np.isfinite(cost), self.metres(pred, sources, trav), np.inf)
+            cost, metres = self.search(sources, trav, first_limit)
         else:
             k, e = len(trav), len(extra)
             cost, metres = np.empty((k + e, k)), np.empty((k + e, k))
@@ -176,23 +201,11 @@ class PathRows:
             metres[np.ix_(rows_old, np.flatnonzero(old))] = near.metres[np.ix_(near_rows, at)]
             new = trav[~old]
             if len(new):
-                dist, pred = self.search(new, trav, first_limit)
-                fwd = dist[:, trav]
-                cost[~np.r_[old, np.ones(e, dtype=bool)]] = fwd
-                metres[~np.r_[old, np.ones(e, dtype=bool)]] = np.where(
-                    np.isfinite(fwd), self.metres(pred, new, trav), np.inf
-                )
-                if self._reversed is None:
-                    self._reversed = self.tg.graph.T.tocsr()
-                back, succ = dijkstra(self._reversed, indices=new, return_predecessors=True)
-                src = sources[rows_old]
-                n, m = len(src), len(new)
-                to_new = back[:, src].T  # (old sources, new traversals)
-                walked = _pair_metres_back(
-                    succ, np.tile(np.arange(m), n), np.repeat(src, m), np.tile(new, n), self._length
-                ).reshape(n, m)
-                cost[np.ix_(rows_old, np.flatnonzero(~old))] = to_new
-                metres[np.ix_(rows_old, np.flatnonzero(~old))] = np.where(np.isfinite(to_new), walked, np.inf)
+                rows_new = ~np.r_[old, np.ones(e, dtype=bool)]
+                cost[rows_new], metres[rows_new] = self.search(new, trav, first_limit)
+                to_cost, to_metres = self.backward(new, sources[rows_old])
+                cost[np.ix_(rows_old, np.flatnonzero(~old))] = to_cost
+                metres[np.ix_(rows_old, np.flatnonzero(~old))] = to_metres
         entry = _Pairs(trav, cost, metres)
         with self._lock:
             if near is not None and near in self._pairs:
