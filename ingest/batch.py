@@ -45,6 +45,9 @@ class Batch:
     # (vehicle_id, channel, seq) -> payload of the messages whose rows are in this batch
     keys: dict[tuple[str, str, int], bytes] = field(default_factory=dict)
     started: float | None = None  # monotonic time the first message was taken
+    # The HTTP doors' token ids: if any is revoked when the batch is written, nothing of it is
+    # stored (write.TokensRevoked). Empty for the MQTT worker.
+    tokens: tuple[str, ...] = ()
 
     @property
     def rows(self) -> int:
@@ -137,6 +140,8 @@ class Batch:
         self.lags.extend(other.lags)
         self.messages.extend(other.messages)
         self.keys.update(other.keys)
+        if other.tokens:
+            self.tokens = tuple(sorted({*self.tokens, *other.tokens}))
 
     def _touch(self, vid: str, oldest: int, newest: int) -> None:
         # A message spans seconds, so one or two days (the validator bounds odd input).

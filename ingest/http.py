@@ -26,10 +26,11 @@ the door *group-commits*:
 
 Tokens: a token's row (digest of its secret, dialect, device) is read once and kept for
 TOKEN_ROW_S, the rows not yet held read for all requests waiting at once in one query
-(`TokenLookups`). Revocation does not wait for that: each group commit first reads which of
-its requests' tokens are revoked (one query on the writer's connection, just before the
-transaction); their requests are answered 401 with nothing stored, the others go on into
-the next transaction. So a revocation committed before a batch's write holds for every
+(`TokenLookups`). Revocation does not wait for that: each group commit reads which of its
+requests' tokens are revoked inside its transaction, in the statement that also marks the
+rollups and devices (write.SIDE_TABLES_AND_REVOKED); if any is, the transaction rolls back,
+their requests are answered 401 with nothing stored, the others go on into the next
+transaction. So a revocation committed before a batch's write holds for every
 request in it, on every API process. Connections go back to the pool without asyncpg's
 reset query (the door creates no session state it would have to clear).
 
@@ -56,7 +57,9 @@ from fleetpilot.ingest.metrics import IngestMetrics
 from fleetpilot.ingest.pipeline import Pipeline
 from fleetpilot.ingest.registry import Registry
 from fleetpilot.ingest.validate import Validator
-from fleetpilot.ingest.write import BatchWriter, WriteResult, prepare_connection
+from fleetpilot.ingest.write import BatchWriter, TokensRevoked, WriteResult, prepare_connection
+
+__all__ = ["OVERLAP_AT", "UNAVAILABLE", "WRITERS", "HttpIngest", "TokensRevoked"]
 
 WRITERS = 3  # group commits in flight per API process (the API's HttpIngest; tests choose)
 OVERLAP_AT = 64  # requests the open batch holds before a second commit may overlap a running one
@@ -79,14 +82,6 @@ UNAVAILABLE = (
 async def _keep_session(conn: asyncpg.Connection) -> None:
     """Release without asyncpg's reset query: the door leaves no session state behind (the
     writer's staging tables are its own and empty after each commit)."""
-
-
-class TokensRevoked(Exception):
-    """A batch's tokens that were revoked before it was written (their requests: 401)."""
-
-    def __init__(self, token_ids: set[str]):
-        super().__init__(f"{len(token_ids)} token(s) revoked")
-        self.token_ids = token_ids
 
 
 class GroupCommit:
@@ -315,19 +310,20 @@ class HttpIngest:
         started = time.monotonic()
         self._skip_recent_seen(batch)
 
+        # Read in the batch's transaction, in the statement that also marks rollups and
+        # devices (write.SIDE_TABLES_AND_REVOKED, decision 0038): a revocation committed
+        # before this batch's write refuses its requests, and the transaction rolls back.
+        batch.tokens = tuple(sorted(token_ids))
+
         async def write(conn: asyncpg.Connection) -> WriteResult:
-            # On the writer's connection just before the transaction: a revocation committed
-            # before this batch's write refuses its requests (the routed door read each token
-            # before the pipeline, so a write could follow a revocation by a request's time).
-            if token_ids:
-                gone = await tokens.revoked(conn, sorted(token_ids))
-                if gone:
-                    for token_id in gone:
-                        held = self._token_rows.get(token_id)
-                        if held is not None:
-                            held[0]["revoked"] = True
-                    raise TokensRevoked(gone)
-            return await self.writer.write(conn, batch)
+            try:
+                return await self.writer.write(conn, batch)
+            except TokensRevoked as revoked:
+                for token_id in revoked.token_ids:
+                    held = self._token_rows.get(token_id)
+                    if held is not None:
+                        held[0]["revoked"] = True
+                raise
 
         result = await self.run(write)
         for vid, seen in batch.devices.items():

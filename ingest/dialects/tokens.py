@@ -6,8 +6,8 @@ One per Traccar server (it forwards for every device it decodes) or per OwnTrack
 constant-time comparison of the digests decides. Revoked tokens stay (audit), refused.
 A revocation holds from the next request on: the HTTP door (ingest/http.py) keeps a token's
 row once read (its secret's digest, dialect, device), but every transaction that stores a
-request's rows first reads whether its tokens were revoked (`REVOKED`, in that transaction),
-and a revoked token's requests are answered 401 with nothing stored. Rows not yet held are
+request's rows reads whether its tokens were revoked (ingest.write.SIDE_TABLES_AND_REVOKED,
+in that transaction, which rolls back if any was), and a revoked token's requests are answered 401 with nothing stored. Rows not yet held are
 read for all requests waiting at once in one query (`lookup`).
 """
 
@@ -28,7 +28,6 @@ FROM ingest_tokens t LEFT JOIN devices d USING (device_id)
 WHERE t.token_id = ANY($1::text[])
 """
 # In the transaction that stores requests' rows: which of their tokens were revoked since.
-REVOKED = "SELECT token_id FROM ingest_tokens WHERE token_id = ANY($1::text[]) AND revoked_at IS NOT NULL"
 INSERT = """
 INSERT INTO ingest_tokens (token_id, dialect, label, device_id, secret_sha256) VALUES ($1, $2, $3, $4, $5)
 """
@@ -68,11 +67,6 @@ def token_id(token: str) -> str | None:
 async def lookup(conn: asyncpg.Connection, token_ids: list[str]) -> dict[str, asyncpg.Record]:
     """The stored rows of `token_ids` (unknown ids are absent), in one query."""
     return {row["token_id"]: row for row in await conn.fetch(LOOKUP, token_ids)}
-
-
-async def revoked(conn: asyncpg.Connection, token_ids: list[str]) -> set[str]:
-    """Those of `token_ids` that are revoked now (one query)."""
-    return {row["token_id"] for row in await conn.fetch(REVOKED, token_ids)}
 
 
 def holder(row, token: str, dialect: str) -> TokenHolder | None:

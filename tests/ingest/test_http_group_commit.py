@@ -188,10 +188,12 @@ def test_merge_keeps_every_field_of_both_batches():
 
     assert {f.name for f in dataclasses.fields(Batch)} == {
         "fixes", "events", "rejects", "held", "drops", "devices", "days", "lags", "messages", "keys", "started",
+        "tokens",
     }  # fmt: skip
     shared = Batch()
     a, b, c = own("truck-1", 1_000, 0), own("truck-2", 2_000, 0), own("truck-1", 3_000, 0)
     c.drops = {("truck-1", 0, "off_duty"): [1, 0]}
+    a.tokens, c.tokens = ("tok-b", "tok-a"), ("tok-a", "tok-c")
     for part in (a, b, c):
         shared.merge(part)
     assert [f[0] for f in shared.fixes] == [1_000, 2_000, 3_000]
@@ -201,6 +203,7 @@ def test_merge_keeps_every_field_of_both_batches():
     assert shared.days == {("truck-1", 0), ("truck-2", 0)}
     assert len(shared.lags) == 6 and len(shared.keys) == 3
     assert shared.started == min(a.started, b.started, c.started)
+    assert shared.tokens == ("tok-a", "tok-b", "tok-c")
 
 
 def test_a_second_commit_overlaps_the_first_only_for_a_batch_of_overlap_at_requests():
