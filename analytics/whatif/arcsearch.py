@@ -21,9 +21,10 @@ are patched into one tour, the cheapest exchange of two successors at a time joi
 cycle with another (Karp's patching). On the demo city this start alone (~5 ms for 144 streets)
 is within 2 % of the best known on 7 of 10 routes. Between descents, iterated local search, the two
 kicks in turn at random: a random stretch cut out and re-inserted (turned round when it may),
-or 1–4 random streets turned round and the whole route re-chained; the result is kept if it is
-no worse, for a stated CPU time (the thread's own, so a loaded machine gives the same answer,
-only later; the loop stops before an iteration that would overrun 90 % of it).
+or 1–4 random streets turned round and the whole route re-chained; the result becomes the current
+tour if it is no worse than it or within ``ACCEPT`` of the best found (record-to-record travel),
+for a stated CPU time (the thread's own, so a loaded machine gives the same answer, only later;
+the loop stops before an iteration that would overrun 90 % of it).
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ from scipy.optimize import linear_sum_assignment
 from fleetpilot.analytics.whatif.arcroute import ArcInstance, SolverRun, best_directions, deadhead_of
 
 MAX_BLOCK = 3  # Or-opt runs of 1..3 streets
+# Record-to-record travel: a candidate up to 4 % above the best found is accepted as the current
+# tour, so the search can leave a plateau's basin (the best is kept apart). Demo city, 10 routes ×
+# seeds 0-2, 4 s CPU each: within 2 % of the best known 22 -> 24 of 30, mean gap 1.78 -> 1.53 %,
+# worst 7.92 -> 5.76 % (0.5-10 % tried on the 4 worst routes: 4 % best; decision 0020).
+ACCEPT = 0.04
 SEARCH_SHARE = 0.9  # of the budget for the loop: the rest covers the set-up and its final direction pass
 EPS_M = 1e-6
 
@@ -298,7 +304,7 @@ def sequence_local(
         step_cpu = max(step_cpu, time.thread_time() - at_cpu)
         step_wall = max(step_wall, time.perf_counter() - at)
         cand_m = deadhead_of(inst, cand)
-        if cand_m <= cur_m + EPS_M:
+        if cand_m <= cur_m + EPS_M or cand_m <= best_m * (1 + ACCEPT):
             cur, cur_m = cand, cand_m
             if cand_m < best_m - EPS_M:
                 best, best_m = cand, cand_m
