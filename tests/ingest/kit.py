@@ -241,6 +241,19 @@ class Publisher:
         self.client.loop_stop()
 
 
+def publish_acked(mqtt_url: str, city: str, worker, messages: list[tuple[str, bytes]]) -> None:
+    """Publish (topic, payload) messages through the real broker and wait until the worker has
+    acknowledged every one (its totals: acks follow the commit)."""
+    pub = Publisher(mqtt_url, city)
+    try:
+        for topic, payload in messages:
+            pub.send("", "", payload, topic=topic)
+        pub.flush()
+    finally:
+        pub.close()
+    wait_until(lambda: worker.worker.totals["acked"] >= len(messages), 30, "every message acknowledged")
+
+
 def telemetry(vid: str, seq: int, fixes: list[list], sent: int | None = None, **extra) -> dict:
     return {"v": 1, "vid": vid, "seq": seq, "sent": sent or int(time.time() * 1000), "fixes": fixes, **extra}
 

@@ -14,7 +14,7 @@ import warnings
 
 import orjson
 import pytest
-from ingest_kit import HOUR_MS, Publisher, all_rows_as_text, register, sql, wait_until
+from ingest_kit import HOUR_MS, all_rows_as_text, publish_acked, register, sql
 from support import run
 from trackers_formats import owntracks_location, traccar_position, traccar_position_data
 
@@ -161,14 +161,7 @@ def test_refused_tracker_messages_over_the_broker_leave_no_position(db_url, city
     messages.append((f"{ot_base}/bob/phone", orjson.dumps(owntracks_location(good_t // 1000, lat, lon))))
     runs += betraying
     messages.append((f"{ot_base}/ana/phone1", good_phone))  # a redelivery
-    pub = Publisher(mqtt_url, city)
-    try:
-        for topic, payload in messages:
-            pub.send("", "", payload, topic=topic)
-        pub.flush()
-    finally:
-        pub.close()
-    wait_until(lambda: worker.worker.totals["acked"] >= len(messages), 30, "every message acknowledged")
+    publish_acked(mqtt_url, city, worker, messages)
 
     assert sql(db_url, "SELECT count(*) AS n FROM fixes")[0]["n"] == 2
     reasons = sorted(r["reason"] for r in sql(db_url, "SELECT reason FROM rejects"))
@@ -334,14 +327,7 @@ def test_hostile_clients_at_the_protocol_doors_of_a_real_server(db_url, city):
 def broker_dead_letters(db_url: str, mqtt_url: str, city: str, worker, messages: list[tuple[str, bytes]]) -> dict:
     """Publish `messages` (topic, payload) through the real broker; once every one is
     acknowledged, the dead letters' vehicle by the SHA-256 of their payload."""
-    pub = Publisher(mqtt_url, city)
-    try:
-        for topic, payload in messages:
-            pub.send("", "", payload, topic=topic)
-        pub.flush()
-    finally:
-        pub.close()
-    wait_until(lambda: worker.worker.totals["acked"] >= len(messages), 30, "every message acknowledged")
+    publish_acked(mqtt_url, city, worker, messages)
     rows = sql(db_url, "SELECT payload_sha256, reason, vehicle_id FROM rejects")
     return {bytes(r["payload_sha256"]): (r["reason"], r["vehicle_id"]) for r in rows}
 

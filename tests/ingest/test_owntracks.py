@@ -10,7 +10,7 @@ import warnings
 
 import orjson
 import pytest
-from ingest_kit import HOUR_MS, Publisher, register, sql, wait_until
+from ingest_kit import HOUR_MS, publish_acked, register, sql
 from support import run
 from trackers_formats import owntracks_location, owntracks_lwt, owntracks_transition
 
@@ -70,14 +70,7 @@ def test_owntracks_over_mqtt(db_url, city, mqtt_url, start_worker):
         (f"{base}/ana/phone1", orjson.dumps({"_type": "location", "lat": LAT, "lon": LON})),
         (f"{base}/ana/phone1", orjson.dumps(owntracks_location(t0 + 7200 + 3600, LAT, LON))),  # 3 h ahead
     ]
-    pub = Publisher(mqtt_url, city)
-    try:
-        for topic, payload in messages:
-            pub.send("", "", payload, topic=topic)
-        pub.flush()
-    finally:
-        pub.close()
-    wait_until(lambda: worker.worker.totals["acked"] >= len(messages), 30, "every message acknowledged")
+    publish_acked(mqtt_url, city, worker, messages)
     fixes = sql(db_url, "SELECT ts, speed_mps, hdop FROM fixes WHERE vehicle_id = 'truck-1' ORDER BY ts")
     assert [(f["speed_mps"], f["hdop"]) for f in fixes] == [(10.0, pytest.approx(1.6)), (None, pytest.approx(1.6))]
     rejects = sql(db_url, "SELECT reason FROM rejects ORDER BY reason")

@@ -9,7 +9,7 @@ import warnings
 
 import orjson
 import pytest
-from ingest_kit import HOUR_MS, Publisher, register, sql, wait_until
+from ingest_kit import HOUR_MS, Publisher, publish_acked, register, sql, wait_until
 from support import run
 from trackers_formats import (
     KNOT_MPS,
@@ -123,14 +123,7 @@ def test_traccar_over_mqtt(db_url, city, mqtt_url, start_worker):
         (positions, orjson.dumps(traccar_position_data(UNIQUE_ID, traccar_position(start - 60_000, LAT, LON)))),
         (positions, b'{"position": '),
     ]
-    pub = Publisher(mqtt_url, city)
-    try:
-        for topic, payload in messages:
-            pub.send("", "", payload, topic=topic)
-        pub.flush()
-    finally:
-        pub.close()
-    wait_until(lambda: worker.worker.totals["acked"] >= len(messages), 30, "every message acknowledged")
+    publish_acked(mqtt_url, city, worker, messages)
 
     fixes = sql(
         db_url, "SELECT ts, speed_mps, heading_deg, hdop, seq FROM fixes WHERE vehicle_id = 'truck-1' ORDER BY ts"
