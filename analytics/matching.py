@@ -22,6 +22,25 @@ from scipy import ndimage
 
 from .geo import LocalFrame
 
+RADIUS_M = 15.0  # a fix matches a line within this distance (docs/analytics.md, "Matching")
+CELL_M = 4.0  # the grid's cell: matched distance and position err by at most its diagonal
+
+
+@dataclass(frozen=True)
+class Packed:
+    """A LineIndex's grid as bytes (LineIndex.packed), without its ids and frame."""
+
+    radius_m: float
+    cell_m: float
+    x0: float
+    y0: float
+    nx: int
+    ny: int
+    near: bytes
+    label: bytes
+    along: bytes
+    length_m: bytes
+
 
 @dataclass(frozen=True)
 class LineIndex:
@@ -50,7 +69,12 @@ class LineIndex:
 
     @classmethod
     def build(
-        cls, ids: ArrayLike, lines_lonlat: ArrayLike, frame: LocalFrame, radius_m: float = 15.0, cell_m: float = 4.0
+        cls,
+        ids: ArrayLike,
+        lines_lonlat: ArrayLike,
+        frame: LocalFrame,
+        radius_m: float = RADIUS_M,
+        cell_m: float = CELL_M,
     ) -> LineIndex:
         """Index shapely LineStrings given in lon/lat degrees (an array or list of them)."""
         lines = np.asarray(lines_lonlat, dtype=object)
@@ -85,6 +109,38 @@ class LineIndex:
         return cls(
             ids, length, frame, radius_m, cell_m, float(x0), float(y0), nx, ny, label, along_cell, np.argsort(ids)
         )
+
+    def packed(self) -> Packed:
+        """The grid as stored (rollup/street_index.py): the cells within ``radius_m`` of a line as a
+        bit mask, and their lines and positions only (about a third of a city's cells)."""
+        near = self.label >= 0
+        return Packed(
+            self.radius_m,
+            self.cell_m,
+            self.x0,
+            self.y0,
+            self.nx,
+            self.ny,
+            np.packbits(near).tobytes(),
+            self.label[near].tobytes(),
+            self.along[near].tobytes(),
+            np.asarray(self.length_m, dtype=np.float64).tobytes(),
+        )
+
+    @classmethod
+    def unpacked(cls, ids: ArrayLike, frame: LocalFrame, p: Packed) -> LineIndex:
+        """The index ``packed`` gave, for the same ids and frame: equal to the one built."""
+        ids = np.asarray(ids)
+        cells = p.nx * p.ny
+        near = np.unpackbits(np.frombuffer(p.near, dtype=np.uint8), count=cells).view(bool)
+        label = np.full(cells, -1, dtype=np.int32)
+        label[near] = np.frombuffer(p.label, dtype=np.int32)
+        along = np.zeros(cells, dtype=np.float32)
+        along[near] = np.frombuffer(p.along, dtype=np.float32)
+        length = np.frombuffer(p.length_m, dtype=np.float64).copy()
+        if len(length) != len(ids):
+            raise ValueError(f"a packed index of {len(length)} lines for {len(ids)} ids")
+        return cls(ids, length, frame, p.radius_m, p.cell_m, p.x0, p.y0, p.nx, p.ny, label, along, np.argsort(ids))
 
     def match(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per point (frame metres): nearest line index or -1, and metres along it."""

@@ -24,7 +24,7 @@ from .columns import DeviceEvents, Fixes
 from .coverage import CoverageParams, Matched, RouteCoverage, data_gaps, match_track, on_route, route_coverage
 from .geo import LocalFrame
 from .hotspots import Grid, events_per_cell, passes_per_cell, passes_per_segment
-from .matching import LineIndex
+from .matching import RADIUS_M, LineIndex
 from .record import CrewRecord, break_intervals, shift_details, stop_points, visit_queues
 from .safety import (
     SafetyEvents,
@@ -64,14 +64,16 @@ class City:
         facility_polygons: ArrayLike,
         frame: LocalFrame | None = None,
         cell_m: float = 50.0,
-        match_radius_m: float = 15.0,
+        match_radius_m: float = RADIUS_M,
+        street_index: LineIndex | None = None,
     ) -> City:
-        """Lines and polygons are shapely geometries in lon/lat degrees."""
+        """Lines and polygons are shapely geometries in lon/lat degrees. ``street_index``: the
+        index of these lines in ``frame`` at ``match_radius_m``, built earlier (else built here)."""
         street_lines = np.asarray(street_lines, dtype=object)
         if frame is None:
             coords = shapely.get_coordinates(street_lines)
             frame = LocalFrame.around(coords[:, 0], coords[:, 1])
-        streets = LineIndex.build(street_ids, street_lines, frame, radius_m=match_radius_m)
+        streets = street_index or LineIndex.build(street_ids, street_lines, frame, radius_m=match_radius_m)
         geofences = Geofences.build(facility_ids, facility_types, facility_polygons, frame)
         limit = np.append(np.asarray(speed_limit_kmh, dtype=np.float64) / 3.6, np.nan)  # slot -1: unmatched
         return cls(frame, streets, limit, geofences, Grid(frame, cell_m))

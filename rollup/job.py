@@ -30,6 +30,7 @@ import shapely
 
 from fleetpilot.analytics.columns import DeviceEvents, Fixes
 from fleetpilot.analytics.geo import LocalFrame
+from fleetpilot.analytics.matching import CELL_M, RADIUS_M, LineIndex
 from fleetpilot.analytics.pipeline import Analysis, City, analyse, cell_events, event_segments, segment_events
 from fleetpilot.analytics.simplify import SimplifyParams, simplified_tracks
 from fleetpilot.analytics.whatif import assemble as whatif_assemble
@@ -39,7 +40,7 @@ from fleetpilot.db.importer import init_codecs
 from fleetpilot.db.maintenance import refresh_time_rollups
 from fleetpilot.event_kinds import CELL_EXPOSURE, SAFETY, SEGMENT_EXPOSURE
 from fleetpilot.localtime import local_day, today
-from fleetpilot.rollup import queue
+from fleetpilot.rollup import queue, street_index
 from fleetpilot.rollup.blocks import refresh_blocks
 from fleetpilot.rollup.known import refresh_known_hotspots
 from fleetpilot.rollup.replace import replace_shift_rows
@@ -188,15 +189,30 @@ class CityRows:
             h.update(f"\x1d{r['facility_id']}\x1f{r['facility_type']}\x1f{r['g']}".encode())
         return h.digest()
 
-    def build(self) -> City:
+    def index_key(self) -> bytes:
+        """What the street index is built from, hashed (its key in street_index): the frame, the
+        matching radius and cell, and every street's id and geometry, in segment_id order."""
+        h = hashlib.blake2b(digest_size=16)
+        h.update(repr((self.frame.lon0, self.frame.lat0, RADIUS_M, CELL_M)).encode())
+        for r in self.streets:
+            h.update(f"\x1e{r['segment_id']}\x1f{r['g']}".encode())
+        return h.digest()
+
+    def street_ids(self) -> list[str]:
+        return [r["segment_id"] for r in self.streets]
+
+    def build(self, street_index: LineIndex | None = None) -> City:
+        """The City; ``street_index`` is a stored index of these streets (else it is built)."""
         return City.build(
-            [r["segment_id"] for r in self.streets],
+            self.street_ids(),
             shapely.from_geojson([r["g"] for r in self.streets]),
             [r["speed_limit_kmh"] for r in self.streets],
             [r["facility_id"] for r in self.sites],
             [r["facility_type"] for r in self.sites],
             shapely.from_geojson([r["g"] for r in self.sites]) if self.sites else np.array([], dtype=object),
             frame=self.frame,
+            match_radius_m=RADIUS_M,
+            street_index=street_index,
         )
 
 
@@ -229,6 +245,18 @@ async def read_city(conn: asyncpg.Connection) -> CityRows | None:
             f"{frame.lon0!r},{frame.lat0!r}",
         )
     return CityRows(list(streets), list(sites), frame)
+
+
+async def prepare_street_index(conn: asyncpg.Connection) -> bool:
+    """Build and store the street index of the imported streets unless it is stored (an import's
+    last step, so the first rollup loads it); True if it was built."""
+    rows = await read_city(conn)
+    if rows is None or await conn.fetchval("SELECT 1 FROM street_index WHERE built_from = $1", rows.index_key()):
+        return False
+    lines = shapely.from_geojson([r["g"] for r in rows.streets])
+    index = await asyncio.to_thread(LineIndex.build, rows.street_ids(), lines, rows.frame, RADIUS_M, CELL_M)
+    await street_index.store(conn, rows.index_key(), index)
+    return True
 
 
 @dataclass
@@ -343,7 +371,11 @@ async def drain(
         return done
     key = city_rows.digest()
     kept = _built.get(key)
-    building = None if kept is not None else asyncio.ensure_future(asyncio.to_thread(city_rows.build))
+    building, stored = None, None
+    if kept is None:
+        with stages.timed("street_index"):
+            stored = await street_index.load(conn, city_rows.index_key(), city_rows.street_ids(), city_rows.frame)
+        building = asyncio.ensure_future(asyncio.to_thread(city_rows.build, stored))
     planned = {(r["route_id"], r["version"]): list(r["segments"]) for r in await conn.fetch(PLANNED_SEGMENTS)}
     names = dict(await conn.fetch(STREET_NAMES))
     legs: LegContext | None = None
@@ -378,6 +410,9 @@ async def drain(
     if building is not None:
         _built.clear()  # one city per process: the last built
         _built[key] = city
+        if stored is None:  # for the next process, worker or machine
+            with stages.timed("street_index"):
+                await street_index.store(conn, city_rows.index_key(), city.streets)
     if whatif:
         with stages.timed("whatif_legs"):
             legs = await LegContext.load(conn, city)

@@ -36,7 +36,7 @@ async def _snapshot(conn) -> dict:
 def test_rollup_computes_every_shift_then_is_a_no_op(db_url, fleet, monkeypatch):
     builds = []
     build = job.CityRows.build
-    monkeypatch.setattr(job.CityRows, "build", lambda rows: builds.append(1) or build(rows))
+    monkeypatch.setattr(job.CityRows, "build", lambda rows, *index: builds.append(1) or build(rows, *index))
     monkeypatch.setattr(job, "_built", {})  # whatever an earlier test in this process built
 
     async def body():
