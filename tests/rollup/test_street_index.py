@@ -60,7 +60,19 @@ def test_a_new_process_loads_the_index_the_last_one_built(db_url, fleet, monkeyp
             rebuilt = await street_index.load(conn, moved.index_key(), moved.street_ids(), moved.frame)
             fresh = build(moved.street_ids(), _lines(moved), moved.frame)
             prepared_again = await prepare_street_index(conn)  # stored: nothing to build
-            return first, again, stored, in_process, builds_before_change, rows, moved, keys, rebuilt, fresh, prepared_again
+            return (
+                first,
+                again,
+                stored,
+                in_process,
+                builds_before_change,
+                rows,
+                moved,
+                keys,
+                rebuilt,
+                fresh,
+                prepared_again,
+            )
         finally:
             await conn.close()
 
