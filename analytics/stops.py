@@ -29,6 +29,13 @@ class StopParams:
     radius_m: float = 20.0
     bridge_s: float = 3.0
     bridge_m: float = 3.0
+    # A unit that never reports speed (decision 0040): a moving blip of at most bridge_fixes fitted fixes and
+    # bridge_silent_s seconds whose ends lie within radius_m is filled too (a phone's 1–5 s steps make one
+    # fix's blip 2–10 s long) · hidden_dwell: a piece shorter than min_dwell_s next to a dropout, with the
+    # truck at rest beyond radius_m on the far side, counts the drive over at transit_mps into its dwell.
+    bridge_fixes: int = 1
+    bridge_silent_s: float = 10.0
+    hidden_dwell: bool = True
     accuracy_radius: float = 3.0  # a stop may spread over this × the mean reported accuracy (m) when that exceeds R
     # Stretches with fitted speeds (no Doppler) are split where their positions shift
     # (``split_changes``): split_z: the shift between the mean positions before and after must
@@ -41,6 +48,9 @@ class StopParams:
     split_m: float = 12.0
     error_correlation_s: float = 5.0
     split_min_fixes: int = 3
+    # transit_mps: a truck drives between two bins at about this mean speed; in tracks whose unit
+    # never reports speed the stop after a split starts half the drive's time after it (``_carve_transits``).
+    transit_mps: float = 5.0
     # In tracks whose unit never reports speed, a piece shorter than turn_s that the truck leaves the way it came is a
     # turning manoeuvre (a three-point turn backs and fills at ~1 m/s within a few metres), not a
     # stop (``turnarounds``): turn_lag_s: the way in and out are read this long before and after
@@ -50,6 +60,9 @@ class StopParams:
     turn_lag_s: float = 12.0
     turn_cos: float = -0.8
     turn_leg_m: float = 10.0
+    # through_mps: a piece shorter than turn_s is driven through, not a stop, when the truck covered
+    # more than this on average from turn_lag_s before it to turn_lag_s after it.
+    through_mps: float = 4.5
     # In the same tracks, consecutive pieces at most merge_s apart whose mean positions are
     # within merge_m of each other are one stop (``merge_fragments``).
     merge_s: float = 10.0
@@ -108,6 +121,18 @@ def stationary_mask(track: Track, params: StopParams = StopParams()) -> np.ndarr
     same_trip = cum_break[stop] == cum_break[start - 1]
     moved = cum_m[stop] - cum_m[start - 1]
     fill = (duration <= params.bridge_s + 1e-9) & same_trip & (moved < params.bridge_m)
+    if params.bridge_fixes:
+        # A phone's fitted speed clears its motion test by noise now and then; the split of the stretch
+        # (split_changes) still cuts it wherever the positions show a move.
+        silent = ~_reports_speed(track)[np.searchsorted(track.starts, start, side="right") - 1]
+        ends_m = np.hypot(track.x[stop] - track.x[start - 1], track.y[stop] - track.y[start - 1])
+        fill |= (
+            silent
+            & same_trip
+            & (stop - start <= params.bridge_fixes)
+            & (duration <= params.bridge_silent_s + 1e-9)
+            & (ends_m < params.radius_m)
+        )
     still = still.copy()
     lengths = stop[fill] - start[fill]
     if len(lengths):
@@ -140,8 +165,10 @@ def detect_stops(track: Track, params: StopParams = StopParams()) -> Stops:
     first, last = _cut_drifting(track, first, last, params.radius_m, params.accuracy_radius)
     t = track.fixes.t
     dwell = (t[last] - t[first]) * 1e-3
+    dwell, hidden_arrival = _hidden_dwell(track, first, last, dwell, params)
     keep = dwell >= params.min_dwell_s
     keep[keep] = ~turnarounds(track, first[keep], last[keep], params)
+    assumed_first = first[keep & hidden_arrival]
     first, last = merge_fragments(track, first[keep], last[keep], params)
     if len(first) == 0:
         return _empty()
@@ -155,7 +182,7 @@ def detect_stops(track: Track, params: StopParams = StopParams()) -> Stops:
     ry = np.maximum(
         segment_reduce(np.maximum, track.y, first, last) - cy, cy - segment_reduce(np.minimum, track.y, first, last)
     )
-    t_start, t_end, hidden = _dropout_edges(track, first, last, cx, cy, params)
+    t_start, t_end, hidden = _dropout_edges(track, first, last, cx, cy, params, np.isin(first, assumed_first))
     lon, lat = track.frame.to_lonlat(cx, cy)
     track_index = np.searchsorted(track.starts, first, side="right") - 1
     return Stops(
@@ -233,9 +260,40 @@ def split_changes(
         b = np.concatenate([cut, b[split]])
     done_first.append(a)
     done_last.append(b)
-    first, last = np.concatenate(done_first).astype(np.int64), np.concatenate(done_last).astype(np.int64)
-    order = np.argsort(first)
-    return first[order], last[order]
+    pieces_first, pieces_last = np.concatenate(done_first).astype(np.int64), np.concatenate(done_last).astype(np.int64)
+    order = np.argsort(pieces_first)
+    pieces_first, pieces_last = pieces_first[order], pieces_last[order]
+    if params.transit_mps > 0:
+        stretch = np.searchsorted(first, pieces_first, side="right") - 1
+        pieces_first, pieces_last = _carve_transits(track, pieces_first, pieces_last, stretch, params)
+    return pieces_first, pieces_last
+
+
+def _carve_transits(
+    track: Track, first: np.ndarray, last: np.ndarray, stretch: np.ndarray, params: StopParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where ``split_changes`` cut a stretch of a unit that never reports speed, the truck drove
+    from one piece's mean position to the next one's, and the split falls about midway through
+    that drive: the next stop starts half the drive's time (shift / ``transit_mps``) after the
+    split, not at it (decision 0040). Each piece keeps at least ``split_min_fixes`` fixes."""
+    inner = np.flatnonzero(stretch[1:] == stretch[:-1])  # boundary i: between pieces i and i + 1
+    if len(inner):
+        inner = inner[~_reports_speed(track)[np.searchsorted(track.starts, first[inner], side="right") - 1]]
+    if len(inner) == 0:
+        return first, last
+    size = (last - first + 1).astype(np.float64)
+    cx = segment_reduce(np.add, track.x, first, last, np.float64) / size
+    cy = segment_reduce(np.add, track.y, first, last, np.float64) / size
+    i = inner
+    half_ms = 500.0 * np.hypot(cx[i + 1] - cx[i], cy[i + 1] - cy[i]) / params.transit_mps
+    t = track.fixes.t
+    key = trip_ids(track) * (1 << 44) + (t - t[0])  # trips are consecutive and in time order within each
+    split_at = 0.5 * (key[last[i]] + key[first[i + 1]])
+    start = np.searchsorted(key, split_at + half_ms, side="left")
+    first = first.copy()
+    lo = first[i + 1]
+    first[i + 1] = np.clip(start, lo, np.maximum(last[i + 1] - params.split_min_fixes + 1, lo))
+    return first, last
 
 
 def turnarounds(track: Track, first: np.ndarray, last: np.ndarray, params: StopParams) -> np.ndarray:
@@ -247,7 +305,9 @@ def turnarounds(track: Track, first: np.ndarray, last: np.ndarray, params: StopP
     A three-point turn backs and fills at ~1 m/s within a few metres for 15–30 s: a Doppler
     unit reports the motion, but a phone's positions (σ ≈ 7 m, correlated over 5 s) cannot
     show a back-and-forth of 6–12 m, so by the stay-point rule it is a stop. Its context can
-    be seen: the truck arrives from one side and leaves towards the same side (decision 0031)."""
+    be seen: the truck arrives from one side and leaves towards the same side (decision 0031).
+    A piece around which the truck covered more than ``through_mps`` on average (from
+    ``turn_lag_s`` before to ``turn_lag_s`` after it) was driven through (decision 0040)."""
     n = len(first)
     out = np.zeros(n, dtype=bool)
     if n == 0:
@@ -274,7 +334,15 @@ def turnarounds(track: Track, first: np.ndarray, last: np.ndarray, params: StopP
     ox, oy = track.x[after] - cx, track.y[after] - cy
     leg_in, leg_out = np.hypot(ix, iy), np.hypot(ox, oy)
     cos = (ix * ox + iy * oy) / np.maximum(leg_in * leg_out, 1e-9)
-    out[i] = ok & (leg_in >= params.turn_leg_m) & (leg_out >= params.turn_leg_m) & (cos < params.turn_cos)
+    turn = (leg_in >= params.turn_leg_m) & (leg_out >= params.turn_leg_m) & (cos < params.turn_cos)
+    # Driven through (decision 0040): from turn_lag_s before the piece to turn_lag_s after it the
+    # truck covered more than through_mps on average — a bin stop's slow approach and departure
+    # around ≥ 10 s at rest stay below 2.6 m/s (the 99.5th percentile of matched phone stops),
+    # a bad-sky spell that hid a drive at 5–8 m/s does not.
+    through_mps = np.hypot(track.x[after] - track.x[before], track.y[after] - track.y[before]) / np.maximum(
+        (t[after] - t[before]) * 1e-3, 1e-3
+    )
+    out[i] = ok & (turn | (through_mps > params.through_mps))
     return out
 
 
@@ -369,8 +437,41 @@ def _cut_drifting(
     return first[order], last[order]
 
 
+def _hidden_dwell(
+    track: Track, first: np.ndarray, last: np.ndarray, dwell_s: np.ndarray, params: StopParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dwell (s) of each piece counting an arrival or departure hidden in an adjacent dropout,
+    for the pieces of units that never report speed that are shorter than ``min_dwell_s``, and
+    whether that made the piece long enough. The fix on the far side of the dropout is at rest
+    (a phone's fit shows no motion across a gap) and beyond ``radius_m``: the truck left that
+    place and drove here at ``transit_mps`` (decision 0040). A receiver dropout otherwise hides
+    most of a short bin stop (seed 5: 29 missed stops across dropouts, median 37 s)."""
+    made = np.zeros(len(first), dtype=bool)
+    if not params.hidden_dwell or len(first) == 0:
+        return dwell_s, made
+    silent = ~_reports_speed(track)[np.searchsorted(track.starts, first, side="right") - 1]
+    short = np.flatnonzero((dwell_s < params.min_dwell_s) & silent)
+    if len(short) == 0:
+        return dwell_s, made
+    f, la = first[short], last[short]
+    size = (la - f + 1).astype(np.float64)
+    cx = segment_reduce(np.add, track.x, f, la, np.float64) / size
+    cy = segment_reduce(np.add, track.y, f, la, np.float64) / size
+    t0, t1, _ = _dropout_edges(track, f, la, cx, cy, params, np.ones(len(f), dtype=bool))
+    dwell_s = dwell_s.copy()
+    dwell_s[short] = (t1 - t0) * 1e-3
+    made[short] = dwell_s[short] >= params.min_dwell_s
+    return dwell_s, made
+
+
 def _dropout_edges(
-    track: Track, first: np.ndarray, last: np.ndarray, cx: np.ndarray, cy: np.ndarray, params: StopParams
+    track: Track,
+    first: np.ndarray,
+    last: np.ndarray,
+    cx: np.ndarray,
+    cy: np.ndarray,
+    params: StopParams,
+    rest_elsewhere: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Start and end times of stops (epoch ms), moved into an adjacent dropout when the
     truck was still moving on the far side of it: arrival = last fix before the gap +
@@ -379,6 +480,8 @@ def _dropout_edges(
     t = track.fixes.t
     t_start, t_end = t[first].copy(), t[last].copy()
     n_steps = len(track.dt)
+    # rest_elsewhere: per stop, a far-side fix at rest beyond R also counts, as a drive at transit_mps (_hidden_dwell).
+    assumed = np.zeros(len(first), dtype=bool) if rest_elsewhere is None else rest_elsewhere
     for edge in ("start", "end"):
         if edge == "start":
             step = first - 1
@@ -389,10 +492,14 @@ def _dropout_edges(
             ok = step < n_steps
             other = np.minimum(last + 1, n_steps)
         s = np.clip(step, 0, max(n_steps - 1, 0))
-        ok &= track.gap[s] & ~track.trip_break[s] & (track.speed[other] > params.stationary_mps)
-        i = np.flatnonzero(ok)
-        dist = np.hypot(track.x[other[i]] - cx[i], track.y[other[i]] - cy[i])
-        travel_ms = (1000.0 * dist / track.speed[other[i]]).astype(np.int64)
+        ok &= track.gap[s] & ~track.trip_break[s]
+        dist = np.hypot(track.x[other] - cx, track.y[other] - cy)
+        speed = track.speed[other].astype(np.float64)
+        elsewhere = assumed & (speed <= params.stationary_mps) & (dist > params.radius_m) & (params.transit_mps > 0)
+        speed = np.where(elsewhere, params.transit_mps, speed)
+        i = np.flatnonzero(ok & (speed > params.stationary_mps))
+        dist = dist[i]
+        travel_ms = (1000.0 * dist / speed[i]).astype(np.int64)
         if edge == "start":
             t_start[i] = np.minimum(t[other[i]] + travel_ms, t_start[i])
         else:

@@ -240,3 +240,84 @@ def test_a_phone_s_fragments_of_one_dwell_are_one_stop(build):
     reported = build.fixes(np.where(t < 40.0, 0.0, 8.0), np.zeros(len(t)), t=t, speed=0.0)
     f, la = merge_fragments(build_track(reported, build.frame), first, last, StopParams())
     assert (f.tolist(), la.tolist()) == ([0, 10], [7, 40])
+
+
+def test_a_phone_s_stop_after_a_split_starts_where_the_drive_to_it_ends(build):
+    """Bins 40 m apart; the truck drives between them at 4 m/s (10 s). The split between the two
+    mean positions falls about midway through that drive; the second stop starts half the drive's
+    time later (shift / transit_mps, decision 0040), not at the split."""
+    from fleetpilot.analytics.stops import split_changes
+
+    t = np.arange(0.0, 92.0, 2.0)
+    x = np.interp(t, [0.0, 40.0, 50.0, 90.0], [0.0, 0.0, 40.0, 40.0])
+    track = build_track(_phone_fixes(build, t, x, seed=1, accuracy_m=0.1), build.frame)
+    whole = (np.array([0]), np.array([len(t) - 1]))
+    f0, _ = split_changes(track, *whole, StopParams(transit_mps=0.0))
+    f, la = split_changes(track, *whole, StopParams())
+    assert len(f) == len(f0) == 2
+    print(
+        f"\n[split at a drive] second stop starts at {t[f0[1]]:.0f} s at the split, {t[f[1]]:.0f} s now (arrival 50 s)"
+    )
+    assert 42.0 <= t[f0[1]] <= 48.0
+    assert 48.0 <= t[f[1]] <= 52.0
+    assert la[1] == len(t) - 1
+    # A unit that reports speed shows its moves in the speed: its splits stay where they are.
+    reported = build.fixes(x, np.zeros(len(t)), t=t, speed=np.full(len(t), np.nan))
+    reported = build.concat(reported, build.fixes([5000.0], [0.0], t=[100.0], speed=10.0))
+    rf, _ = split_changes(build_track(reported, build.frame), *whole, StopParams())
+    assert t[rf[1]] <= 48.0
+
+
+def test_a_phone_s_piece_driven_through_is_no_stop(build):
+    """A bad-sky spell can make 14 s of a drive at 6 m/s a piece (positions scattered over
+    ±60 m look still); from 12 s before it to 12 s after it the truck covered 6 m/s on average,
+    which a truck at rest for ≥ 10 s in between cannot (decision 0040). A bin stop with its
+    approach and departure stays a stop."""
+    from fleetpilot.analytics.stops import turnarounds
+
+    t = np.arange(0.0, 120.0, 2.0)
+    drive = build_track(_phone_fixes(build, t, 6.0 * t, seed=2, accuracy_m=0.1), build.frame)
+    piece = (np.array([25]), np.array([32]))  # 50–64 s
+    assert turnarounds(drive, *piece, StopParams()).tolist() == [True]
+    assert turnarounds(drive, *piece, StopParams(through_mps=np.inf)).tolist() == [False]
+    x = np.interp(t, [0.0, 40.0, 50.0, 70.0, 80.0, 120.0], [0.0, 160.0, 180.0, 180.0, 200.0, 360.0])
+    stop = build_track(_phone_fixes(build, t, x, seed=2, accuracy_m=0.1), build.frame)
+    assert turnarounds(stop, np.array([25]), np.array([35]), StopParams()).tolist() == [False]
+
+
+def test_a_phone_s_one_fix_blip_does_not_cut_its_stop(build):
+    """A phone's fitted speed clears its motion test by noise now and then; with a fix every 4 s
+    one such fix is an 8 s blip, beyond the 3 s bridge of a Doppler unit. Filled when its ends
+    lie within R (decision 0040); not when they are the next bin, 40 m on."""
+    from dataclasses import replace
+
+    from fleetpilot.analytics.stops import stationary_mask
+
+    t = np.arange(0.0, 80.0, 4.0)
+    track = build_track(_phone_fixes(build, t, np.zeros(len(t)), seed=3, accuracy_m=0.1), build.frame)
+    speed = np.zeros(len(t), dtype=np.float32)
+    speed[10] = 1.5
+    blip = replace(track, speed=speed)
+    assert stationary_mask(blip).all()
+    assert not stationary_mask(blip, StopParams(bridge_fixes=0))[10]
+    moved = replace(blip, x=np.where(np.arange(len(t)) > 10, np.float32(40.0), blip.x))
+    assert not stationary_mask(moved)[10]
+
+
+def test_a_phone_s_stop_mostly_hidden_in_a_dropout_is_found(build):
+    """The phone is at rest at one bin, a 36 s dropout hides the drive to the next one (40 m on)
+    and most of the dwell there: 8 s of fixes remain, short of min_dwell_s. The truck left the
+    first bin (at rest beyond R on the far side of the dropout) and drove over: arrival estimated
+    at transit_mps, a stop of ≥ 10 s (decision 0040)."""
+    t = np.concatenate([np.arange(0.0, 40.0, 2.0), np.arange(76.0, 86.0, 2.0), np.arange(88.0, 140.0, 2.0)])
+    x = np.interp(t, [0.0, 40.0, 50.0, 86.0, 140.0], [0.0, 0.0, 40.0, 40.0, 400.0])
+    track = build_track(_phone_fixes(build, t, x, seed=4, accuracy_m=0.1), build.frame)
+    before = detect_stops(track, StopParams(hidden_dwell=False))
+    stops = detect_stops(track)
+    print(
+        f"\n[stop in a dropout] stops before: {len(before)}, now: {len(stops)}, starts {(stops.t_start - stops.t_start[0]) / 1000}"
+    )
+    assert len(before) == 1
+    assert len(stops) == 2
+    assert stops.hidden[1]
+    assert abs((stops.t_start[1] - 1_795_154_400_000) / 1000 - 50.0) <= 10.0
