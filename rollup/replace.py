@@ -28,6 +28,10 @@ async def replace_shift_rows(
 
     ``key`` is the table's primary key (it includes shift_id); ``columns`` name the fields of
     ``records``, and columns left out keep their defaults, as a plain COPY would."""
+    if not await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE shift_id = ANY($1::text[]))", shift_ids):
+        # A first rollup of these shifts: nothing to compare with, so no stage and no EXCEPT.
+        await conn.copy_records_to_table(table, records=records, columns=list(columns))
+        return
     stage = f"replace_{table}"
     cols = ", ".join(columns)
     await conn.execute(f"CREATE TEMP TABLE {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP")

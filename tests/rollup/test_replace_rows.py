@@ -41,6 +41,8 @@ def test_only_differing_rows_are_written(fresh_db):
             async with conn.transaction():
                 await replace_shift_rows(conn, "per_shift", ("shift_id", "k"), COLUMNS, ["a", "b"], first)
             placed = dict(await conn.fetch("SELECT k, ctid::text FROM per_shift WHERE shift_id = 'a'"))
+            # No rows of these shifts yet: COPY straight into the table, and its insert trigger fires.
+            first_seen = sorted(tuple(r) for r in await conn.fetch("SELECT * FROM seen"))
             await conn.execute("TRUNCATE seen")
             # a: 0 and 2 (with its NULLs) unchanged, 1 changed, 3 gone, 4 new; b not in the batch.
             again = [("a", 0, 1.5, None), ("a", 1, 2.5, "x"), ("a", 2, None, None), ("a", 4, 5.0, None)]
@@ -49,11 +51,18 @@ def test_only_differing_rows_are_written(fresh_db):
             rows = [tuple(r) for r in await conn.fetch("SELECT * FROM per_shift ORDER BY shift_id, k")]
             moved = dict(await conn.fetch("SELECT k, ctid::text FROM per_shift WHERE shift_id = 'a'"))
             seen = sorted(tuple(r) for r in await conn.fetch("SELECT * FROM seen"))
-            return placed, rows, moved, seen
+            return placed, rows, moved, seen, first_seen
         finally:
             await conn.close()
 
-    placed, rows, moved, seen = run(body())
+    placed, rows, moved, seen, first_seen = run(body())
+    assert first_seen == [
+        ("insert", "a", 0),
+        ("insert", "a", 1),
+        ("insert", "a", 2),
+        ("insert", "a", 3),
+        ("insert", "b", 0),
+    ]
     assert rows == [
         ("a", 0, 1.5, None, 7),
         ("a", 1, 2.5, "x", 7),
