@@ -191,3 +191,32 @@ def test_a_descent_ends_where_rounding_makes_a_move_that_gains_nothing_look_like
     seq = descend(inst, m, opp, plan)
     assert sorted(inst.task[seq].tolist()) == list(range(inst.n_tasks))
     assert deadhead_of(inst, seq) <= deadhead_of(inst, plan)
+
+
+def test_or_opt_finds_the_best_move_of_a_run_of_up_to_three_streets_as_it_is_or_turned_round():
+    # The delta table is built from prefix sums and a band of non-moves: checked against every
+    # move of every run of 1-3 streets, as it is and turned round where each street may be.
+    from fleetpilot.analytics.whatif.arcsearch import MAX_BLOCK, _insert, _matrix, _or_opt
+
+    one_way = {1, 6, 7}
+    for seed in (5, 9):
+        inst = _instance(seed, 14, one_way)
+        m, opp = _matrix(inst)
+        n = len(inst.task)
+        s = np.r_[n, np.random.default_rng(seed).permutation(greedy(inst)), n]
+        base = float(m[s[:-1], s[1:]].sum())
+        best = 0.0
+        for length in range(1, MAX_BLOCK + 1):
+            for r in range(1, len(s) - length):
+                run = s[r : r + length]
+                runs = [run] + ([opp[run][::-1]] if (opp[run] >= 0).all() else [])
+                for q in range(len(s) - 1):
+                    if r - 1 <= q <= r + length - 1:
+                        continue
+                    for moved in runs:
+                        t = _insert(s, r, length, q, moved)
+                        best = min(best, float(m[t[:-1], t[1:]].sum()) - base)
+        d, t = _or_opt(m, opp, s)
+        assert best < -1e-6  # a shuffled order has a move that gains
+        assert d == pytest.approx(best)
+        assert t is not None and float(m[t[:-1], t[1:]].sum()) - base == pytest.approx(best)
