@@ -25,7 +25,7 @@ or a random stretch of 2–20 consecutive streets turned round in place and the 
 re-chained; the result becomes the current tour if it is no worse than it or within ``ACCEPT`` of
 the best that search found (record-to-record travel). ``TRAJECTORIES`` such searches run from the
 same start, one iteration each in turn, and the best any finds is kept: on the demo city one
-search settles in the basin of its first kicks (the seed decides which: route-005 1.4–5.7 % above
+search settles in the basin of its first kicks (the seed decides which: route-005 4.8–9.3 % above
 the best known over seeds 0–2), three spread that bet within the same time. All of it for a
 stated CPU time (the thread's own, so a loaded machine gives the same answer, only later; the loop
 stops before an iteration that would overrun 90 % of it).
@@ -47,8 +47,8 @@ MAX_BLOCK = 3  # Or-opt runs of 1..3 streets
 # worst 7.92 -> 5.76 % (0.5-10 % tried on the 4 worst routes: 4 % best; decision 0020).
 ACCEPT = 0.04
 # Three searches in turn, a stretch turned round before re-chaining (was: one search, 1–4 random
-# streets): demo city, 10 routes × seeds 0–2, 4.4 s CPU from the plan, within 2 % of the best known
-# 22 -> 25 of 30 (decision 0020, 2026-12-07).
+# streets): demo city, 10 routes × seeds 0–4, 4.4 s CPU from the plan, within 2 % of the best known
+# 24 -> 32 of 50, mean gap 2.42 -> 1.76 % (2 and 5 searches: no better; decision 0020, 2026-12-07).
 TRAJECTORIES = 3
 SEARCH_SHARE = 0.9  # of the budget for the loop: the rest covers the set-up and its final direction pass
 EPS_M = 1e-6
