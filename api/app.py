@@ -162,7 +162,8 @@ def create_app(settings: Settings, *, pool_size: int = 20, warm_up: bool = True)
 
 def app_from_environment() -> FastAPI:
     """The app configured from FLEETPILOT_* (uvicorn's factory for `fleetpilot api --workers N`)."""
-    return frozen(create_app(Settings()))
+    settings = Settings()
+    return frozen(create_app(settings, pool_size=settings.api_pool_size))
 
 
 # Container allocations (net of frees) between young collections in the server process

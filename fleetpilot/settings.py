@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(5, ge=1, description="Consecutive failed sign-ins that lock an account")
     login_lockout_minutes: int = Field(15, ge=1, description="How long a locked account stays locked")
     api_workers: int = Field(2, ge=1, description="Server processes of `fleetpilot api` (default of --workers)")
+    api_pool_size: int = Field(
+        20, ge=1, description="Database connections of each `fleetpilot api` process (default of --pool-size)"
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -79,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated endpoint names to measure (default: all)")
     parser.add_argument("--gzip", action="store_true", help="ask for gzip-compressed answers, as browsers do")
     parser.add_argument("--workers", type=int, help="API server processes (default: settings.api_workers)")
-    parser.add_argument("--pool-size", type=int, default=20, help="database connections of a single server process")
+    parser.add_argument(
+        "--pool-size", type=int, help="database connections of each server process (default: settings.api_pool_size)"
+    )
     parser.add_argument("--batch-vehicles", type=int, default=5, help="vehicles simulated and loaded at a time")
     parser.add_argument(
         "--database-url",
@@ -91,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings()
     args.workers = args.workers or settings.api_workers
+    args.pool_size = args.pool_size or settings.api_pool_size
     admin_url = args.database_url or resolve_database_url(settings)
     # uvloop: the load generator runs in this process and shares the cores with the server.
     print(json.dumps(uvloop.run(_bench(args, admin_url)), indent=2))
@@ -395,7 +398,7 @@ async def _measure(url: str, plan: dict, args: argparse.Namespace) -> dict:
         "gzip": args.gzip,
         "server": {
             "workers": args.workers,
-            "pool_size": args.pool_size if args.workers == 1 else "default",
+            "pool_size": args.pool_size,
             "http": _http_stack(),
         },
         # Other work on the machine shares its cores: latencies are only comparable at similar load.

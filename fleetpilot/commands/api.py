@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from fleetpilot.commands import _listeners as listeners
@@ -27,8 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--pool-size",
         type=int,
-        default=20,
-        help="database connections of a single process (default: 20; workers use the default)",
+        help="database connections of each server process (default: settings.api_pool_size)",
     )
     parser.add_argument("--no-migrate", action="store_true", help="do not apply pending migrations at start")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
@@ -52,9 +52,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(_migrate(settings))
     host, port = args.host or settings.api_host, args.port or settings.api_port
     workers = args.workers or settings.api_workers
+    pool_size = args.pool_size or settings.api_pool_size
     if workers > 1:
         # Worker processes build their own app from the environment (an embedded database
-        # is found again under the data directory; the signing key is shared through it).
+        # is found again under the data directory; the signing key is shared through it), so
+        # the pool size goes there too.
+        os.environ["FLEETPILOT_API_POOL_SIZE"] = str(pool_size)
         config = uvicorn.Config(
             "fleetpilot.api.app:app_from_environment",
             factory=True,
@@ -68,7 +71,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         _serve_workers(config)
     else:
         uvicorn.run(
-            frozen(create_app(settings, pool_size=args.pool_size)),
+            frozen(create_app(settings, pool_size=pool_size)),
             host=host,
             port=port,
             log_level=args.log_level,
