@@ -251,11 +251,14 @@ async def prepare_street_index(conn: asyncpg.Connection) -> bool:
     """Build and store the street index of the imported streets unless it is stored (an import's
     last step, so the first rollup loads it); True if it was built."""
     rows = await read_city(conn)
-    if rows is None or await conn.fetchval("SELECT 1 FROM street_index WHERE built_from = $1", rows.index_key()):
+    if rows is None:
+        return False
+    key = rows.index_key()
+    if await conn.fetchval("SELECT 1 FROM street_index WHERE built_from = $1", key):
         return False
     lines = shapely.from_geojson([r["g"] for r in rows.streets])
     index = await asyncio.to_thread(LineIndex.build, rows.street_ids(), lines, rows.frame, RADIUS_M, CELL_M)
-    await street_index.store(conn, rows.index_key(), index)
+    await street_index.store(conn, key, index)
     return True
 
 
@@ -371,10 +374,11 @@ async def drain(
         return done
     key = city_rows.digest()
     kept = _built.get(key)
-    building, stored = None, None
+    building, stored, index_key = None, None, b""
     if kept is None:
+        index_key = city_rows.index_key()
         with stages.timed("street_index"):
-            stored = await street_index.load(conn, city_rows.index_key(), city_rows.street_ids(), city_rows.frame)
+            stored = await street_index.load(conn, index_key, city_rows.street_ids(), city_rows.frame)
         building = asyncio.ensure_future(asyncio.to_thread(city_rows.build, stored))
     planned = {(r["route_id"], r["version"]): list(r["segments"]) for r in await conn.fetch(PLANNED_SEGMENTS)}
     names = dict(await conn.fetch(STREET_NAMES))
@@ -412,7 +416,7 @@ async def drain(
         _built[key] = city
         if stored is None:  # for the next process, worker or machine
             with stages.timed("street_index"):
-                await street_index.store(conn, city_rows.index_key(), city.streets)
+                await street_index.store(conn, index_key, city.streets)
     if whatif:
         with stages.timed("whatif_legs"):
             legs = await LegContext.load(conn, city)
