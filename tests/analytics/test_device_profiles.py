@@ -121,10 +121,11 @@ def test_phone_and_no_speed_levels_reached(phone_scores, no_speed_scores):
     # 0.925 / 0.911 once turns are no stops and phones split at 3.5 standard errors (decision 0031).
     # 0.923 / 0.920 once fragments of one dwell are one stop (decision 0034); 0.928 / 0.934 once the stop after a
     # split starts after the drive to it, stops hidden in dropouts count, one-fix blips are filled and pieces driven
-    # through are no stops (decision 0040).
-    assert phone_scores["stop_recall"] >= 0.925 and phone_scores["stop_precision"] >= 0.93, phone_scores
+    # through are no stops (decision 0040); 0.932 / 0.938 once a stop that begins by backing up starts towards the
+    # settle (decision 0041).
+    assert phone_scores["stop_recall"] >= 0.93 and phone_scores["stop_precision"] >= 0.935, phone_scores
     # v1 without speed: precision 0.903 before decision 0031, 0.936 after; 0.962 / 0.958 after 0034; 0.967 / 0.957
-    # after 0040.
+    # after 0040; 0.972 / 0.963 after 0041.
     assert no_speed_scores["stop_recall"] >= 0.95 and no_speed_scores["stop_precision"] >= 0.95, no_speed_scores
     assert no_speed_scores["distance_error_max"] <= 0.02, no_speed_scores  # 1.41 %, 1.64 % after step_debias
 
@@ -138,9 +139,9 @@ def test_phone_distance_within_two_percent(phone_scores):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="phones: stop recall 0.928, precision 0.934 (seed 5; 3 % of bin stops begin with the truck "
-    "backing up, unseen at phone accuracy: 2.6 points of recall, 2.5 of precision; bins merged or misplaced "
-    "at 12+ m accuracy: decisions 0031, 0034, 0040)",
+    reason="phones: stop recall 0.932, precision 0.938 (seed 5; 3 % of bin stops begin with the truck "
+    "backing up, seen for a third of them at phone accuracy: 102 still missed, 2.2 points of recall; bins "
+    "merged or misplaced at 12+ m accuracy: decisions 0031, 0034, 0040, 0041)",
 )
 def test_phone_meets_the_stop_targets(phone_scores):
     s = phone_scores
@@ -157,11 +158,12 @@ def test_phone_levels_hold_on_other_seeds(seed):
     1.40 % (+0.36 %) and 1.06 % (+0.36 %); with step_debias 0.89 % (−0.17 %) and 0.63 % (−0.21 %).
     Stops once turns are no stops and phones split at 3.5 standard errors (decision 0031): recall
     0.930 and 0.937, precision 0.918 and 0.918; once fragments of one dwell are one stop (decision
-    0034): 0.926 and 0.934, 0.928 and 0.931; after decision 0040: 0.931 and 0.945, 0.934 and 0.944."""
+    0034): 0.926 and 0.934, 0.928 and 0.931; after decision 0040: 0.931 and 0.945, 0.934 and 0.944; after
+    decision 0041 (backing up at the bin): 0.935 and 0.948, 0.937 and 0.948."""
     sim = _simulate(6, 1, seed=seed, true_distance=True, profile="phone")
     s = _scores(sim, sim.analysis)
     _print(f"phone, 6 trucks, seed {seed}", s)
-    assert s["stop_recall"] >= 0.925 and s["stop_precision"] >= 0.93, s
+    assert s["stop_recall"] >= 0.93 and s["stop_precision"] >= 0.935, s
     assert s["distance_error_max"] <= 0.015, s
     assert s["derived_harsh_events"] == 0
 
