@@ -11,7 +11,6 @@ Format: https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.4
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
 import asyncpg
@@ -66,15 +65,24 @@ def parse_binary(data: bytes | memoryview, columns: Sequence[tuple[str, str]]) -
     return out
 
 
+async def copy_bytes(conn: asyncpg.Connection, query: str, *args, format: str, **options) -> bytes:
+    """The whole output of ``COPY (query) TO STDOUT`` in ``format``."""
+    chunks: list[bytes] = []
+
+    # A coroutine, not a file: asyncpg hands each chunk written to a file-like output to a
+    # thread (run_in_executor), which cost more CPU than parsing the rows did (py-spy of a
+    # fleet-day's rollup: 12 % of the process's GIL samples).
+    async def collect(chunk: bytes) -> None:
+        chunks.append(chunk)
+
+    await conn.copy_from_query(query, *args, output=collect, format=format, **options)
+    return b"".join(chunks)
+
+
 async def copy_columns(
     conn: asyncpg.Connection, query: str, *args, columns: Sequence[tuple[str, str]]
 ) -> tuple[dict[str, np.ndarray], int]:
     """Run ``query`` through binary COPY; its columns (named and typed by ``columns``, in the
     query's order) and the number of bytes that came over the wire."""
-    buffer = io.BytesIO()
-    await conn.copy_from_query(query, *args, output=buffer, format="binary")
-    data = buffer.getbuffer()
-    try:
-        return parse_binary(data, columns), len(data)
-    finally:
-        data.release()
+    data = await copy_bytes(conn, query, *args, format="binary")
+    return parse_binary(data, columns), len(data)

@@ -30,6 +30,7 @@ from fleetpilot.analytics.whatif.assemble import City, ShiftRecord, build_city, 
 from fleetpilot.analytics.whatif.history import EVENT_KINDS, LEG_KINDS, History, Plans, csr_rows
 from fleetpilot.analytics.whatif.legs import ShiftLegs
 from fleetpilot.analytics.whatif.result import EPOCH
+from fleetpilot.db.copyout import copy_bytes
 from fleetpilot.errors import FleetpilotError
 from fleetpilot.localtime import day_bounds
 from fleetpilot.rollup.whatif import queries
@@ -46,9 +47,7 @@ def utc_bounds(start: date, end: date, tz: str = "UTC") -> tuple[datetime, datet
 
 async def copy_table(conn: asyncpg.Connection, query: str, *args, column_types: dict | None = None) -> pa.Table:
     """The rows of ``query`` as a pyarrow table, through COPY … TO STDOUT (CSV)."""
-    buffer = io.BytesIO()
-    await conn.copy_from_query(query, *args, output=buffer, format="csv", header=True)
-    buffer.seek(0)
+    buffer = io.BytesIO(await copy_bytes(conn, query, *args, format="csv", header=True))
     options = csv.ConvertOptions(
         column_types=column_types or {}, strings_can_be_null=True, true_values=["t"], false_values=["f"]
     )
