@@ -35,6 +35,7 @@ from fleetpilot.analytics.pipeline import Analysis, City, analyse, cell_events, 
 from fleetpilot.analytics.simplify import SimplifyParams, simplified_tracks
 from fleetpilot.analytics.whatif import assemble as whatif_assemble
 from fleetpilot.analytics.whatif.history import Plans
+from fleetpilot.db.copyin import CopyRows, dates, fixed, text
 from fleetpilot.db.copyout import copy_columns
 from fleetpilot.db.importer import init_codecs
 from fleetpilot.db.maintenance import refresh_time_rollups
@@ -502,8 +503,8 @@ class Rows:
 
     metrics: list = field(default_factory=list)
     events: list = field(default_factory=list)
-    cells: list = field(default_factory=list)
-    segments: list = field(default_factory=list)
+    cells: CopyRows = field(default_factory=CopyRows.empty)
+    segments: CopyRows = field(default_factory=CopyRows.empty)
     tracks: list = field(default_factory=list)
     prepared: PreparedLegs | None = None
 
@@ -580,7 +581,7 @@ async def _replace(conn, worker: str, shift_ids, rows: Rows) -> int:
         if held != set(shift_ids):  # a lease ran out and another worker took some over
             shift_ids = [s for s in shift_ids if s in held]
             metrics, events = [r for r in metrics if r[0] in held], [r for r in events if r[0] in held]
-            cells, segments = [r for r in cells if r[2] in held], [r for r in segments if r[2] in held]
+            cells, segments = cells.labels_in("shift_id", held), segments.labels_in("shift_id", held)
             tracks = [r for r in tracks if r[0] in held]
             if prepared is not None:
                 prepared = prepared.only(held)
@@ -684,21 +685,24 @@ def _merge_counts(
     return rows[:, 0], rows[:, 1], base, counts
 
 
-def _cell_rows(analysis: Analysis, city: City, shifts, days) -> list[tuple]:
+def _cell_rows(analysis: Analysis, city: City, shifts, days) -> CopyRows:
     """cell_exposure rows: passes per (shift, cell) and its events of each CELL_KINDS kind.
     (An event's cell always has a pass of its own track: the event sits on a fix.)"""
     track, cell, passes = analysis.cell_passes
     extra = [cell_events(analysis, city, [kind]) for kind in CELL_KINDS]
     tr, cells, base, counts = _merge_counts(track, cell, extra)
     passes_of = np.where(base >= 0, np.asarray(passes, dtype=np.int64)[np.maximum(base, 0)], 0)
-    ids = [s["shift_id"] for s in shifts]
-    return [
-        (c, days[t], ids[t], p, *n)
-        for t, c, p, n in zip(tr.tolist(), cells.tolist(), passes_of.tolist(), counts.tolist())
+    fields = [
+        fixed("int8", cells),
+        dates(np.array(days, dtype="datetime64[D]")[tr]),
+        text(tr, [s["shift_id"] for s in shifts]),
+        fixed("int4", passes_of),
+        *(fixed("int4", counts[:, k]) for k in range(len(CELL_KINDS))),
     ]
+    return CopyRows.of(**dict(zip(CELL_COLUMNS, fields)))
 
 
-def _segment_rows(analysis: Analysis, city: City, shifts, days) -> list[tuple]:
+def _segment_rows(analysis: Analysis, city: City, shifts, days) -> CopyRows:
     """Passes, harsh brakes, speeding and mean speed per street segment and shift."""
     track, line, passes, mean_speed = analysis.segment_passes[:4]
     extra = [segment_events(analysis, [kind]) for kind in SEGMENT_EXPOSURE]
@@ -706,14 +710,16 @@ def _segment_rows(analysis: Analysis, city: City, shifts, days) -> list[tuple]:
     has = base >= 0
     passes_of = np.where(has, np.asarray(passes, dtype=np.int64)[np.maximum(base, 0)], 0)
     speed = np.where(has, np.asarray(mean_speed, dtype=np.float64)[np.maximum(base, 0)], np.nan)
-    speeds = [v if math.isfinite(v) else None for v in speed.tolist()]
-    street = city.streets.ids
-    names = [str(street[s]) for s in seg.tolist()]
-    ids = [s["shift_id"] for s in shifts]
-    return [
-        (name, days[t], ids[t], p, brakes, speeding, v)
-        for name, t, p, (brakes, speeding), v in zip(names, tr.tolist(), passes_of.tolist(), counts.tolist(), speeds)
+    streets, street_of_row = np.unique(seg, return_inverse=True)  # the batch's streets, not the city's
+    fields = [
+        text(street_of_row.reshape(-1), [str(s) for s in city.streets.ids[streets]]),
+        dates(np.array(days, dtype="datetime64[D]")[tr]),
+        text(tr, [s["shift_id"] for s in shifts]),
+        fixed("int4", passes_of),
+        *(fixed("int4", counts[:, k]) for k in range(len(SEGMENT_EXPOSURE))),
+        fixed("float4", speed, null=~np.isfinite(speed)),
     ]
+    return CopyRows.of(**dict(zip(SEGMENT_COLUMNS, fields)))
 
 
 def _json(value):

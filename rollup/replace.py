@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from fleetpilot.db.copyin import CopyRows
+
 
 async def replace_shift_rows(
     conn: asyncpg.Connection,
@@ -22,7 +24,7 @@ async def replace_shift_rows(
     key: Sequence[str],
     columns: Sequence[str],
     shift_ids: list[str],
-    records: list[tuple],
+    records: Sequence[tuple] | CopyRows,
 ) -> None:
     """Make ``table``'s rows of ``shift_ids`` equal ``records`` (call inside a transaction).
 
@@ -30,12 +32,12 @@ async def replace_shift_rows(
     ``records``, and columns left out keep their defaults, as a plain COPY would."""
     if not await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE shift_id = ANY($1::text[]))", shift_ids):
         # A first rollup of these shifts: nothing to compare with, so no stage and no EXCEPT.
-        await conn.copy_records_to_table(table, records=records, columns=list(columns))
+        await _copy(conn, table, columns, records)
         return
     stage = f"replace_{table}"
     cols = ", ".join(columns)
     await conn.execute(f"CREATE TEMP TABLE {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP")
-    await conn.copy_records_to_table(stage, records=records, columns=list(columns))
+    await _copy(conn, stage, columns, records)
     # Whole rows compared with EXCEPT: NULLs count as equal there, as they should here.
     same_key = " AND ".join(f"t.{k} = d.{k}" for k in key)
     await conn.execute(
@@ -49,3 +51,14 @@ async def replace_shift_rows(
         SELECT {cols} FROM (SELECT * FROM {stage} EXCEPT SELECT * FROM {table} WHERE shift_id = ANY($1::text[])) n""",
         shift_ids,
     )
+
+
+async def _copy(
+    conn: asyncpg.Connection, table: str, columns: Sequence[str], records: Sequence[tuple] | CopyRows
+) -> None:
+    if not isinstance(records, CopyRows):
+        await conn.copy_records_to_table(table, records=records, columns=list(columns))
+    elif len(records):
+        if records.names != tuple(columns):
+            raise ValueError(f"{table}: rows of {records.names}, expected {tuple(columns)}")
+        await records.copy_to(conn, table)

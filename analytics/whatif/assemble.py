@@ -80,33 +80,61 @@ def build_city(
     (facility_id, facility_type, GeoJSON Polygon coordinates). ``built``/``built_geofences``: a
     street index and geofences already built over the same streets and facilities (e.g. the
     rollup's), used when their frame, ids and types are the same."""
-    if not streets:
+    return build_city_of(
+        [s[0] for s in streets],
+        [s[1] for s in streets],
+        [s[2] for s in streets],
+        np.array([shapely.LineString(s[3]) for s in streets], dtype=object),
+        [f[0] for f in facilities],
+        [f[1] for f in facilities],
+        np.array([shapely.Polygon(f[2][0], f[2][1:]) for f in facilities], dtype=object),
+        index=index,
+        built=built,
+        built_geofences=built_geofences,
+    )
+
+
+def build_city_of(
+    street_ids: Sequence,
+    road_class: Sequence,
+    speed_limit_kmh: Sequence,
+    lines: np.ndarray,
+    facility_ids: Sequence,
+    facility_types: Sequence,
+    polygons: np.ndarray,
+    *,
+    index: bool = True,
+    built: LineIndex | None = None,
+    built_geofences: Geofences | None = None,
+) -> City:
+    """build_city over columns: ``lines`` and ``polygons`` are shapely geometries in lon/lat
+    degrees (e.g. shapely.from_geojson of the stored geometry: no Python object per vertex)."""
+    if not len(street_ids):
         raise ValueError("the city has no street segments")
-    ids = np.array([str(s[0]) for s in streets])
-    lines = np.array([shapely.LineString(s[3]) for s in streets], dtype=object)
+    ids = np.array([str(i) for i in street_ids])
     coords = shapely.get_coordinates(lines)
     frame = LocalFrame.around(coords[:, 0], coords[:, 1])
-    first = np.array([s[3][0][:2] for s in streets], dtype=np.float64)
-    last = np.array([s[3][-1][:2] for s in streets], dtype=np.float64)
+    first = shapely.get_coordinates(shapely.get_point(lines, 0))
+    last = shapely.get_coordinates(shapely.get_point(lines, -1))
     x0, y0 = frame.to_xy(first[:, 0], first[:, 1])
     x1, y1 = frame.to_xy(last[:, 0], last[:, 1])
     projected = shapely.transform(lines, lambda c: np.column_stack(frame.to_xy(c[:, 0], c[:, 1])))
     network = Network(
         segment_ids=ids,
-        road_class=np.array([str(s[1]) for s in streets]),
-        speed_limit_mps=np.array([float(s[2]) for s in streets]) / 3.6,
+        road_class=np.array([str(c) for c in road_class]),
+        speed_limit_mps=np.array(speed_limit_kmh, dtype=np.float64) / 3.6,
         length_m=shapely.length(projected),
         x0=x0,
         y0=y0,
         x1=x1,
         y1=y1,
     )
-    fac_ids = np.array([str(f[0]) for f in facilities])
-    fac_types = np.array([str(f[1]) for f in facilities])
-    polygons = np.array([shapely.Polygon(f[2][0], f[2][1:]) for f in facilities], dtype=object)
+    fac_ids = np.array([str(f) for f in facility_ids])
+    fac_types = np.array([str(f) for f in facility_types])
+    polygons = np.asarray(polygons, dtype=object)
     # Centroids need only the projected polygons; the geofences' rasters (~1 s) only matching.
     projected_polygons = project_polygons(polygons, frame)
-    centroids = shapely.get_coordinates(shapely.centroid(projected_polygons)) if len(facilities) else np.zeros((0, 2))
+    centroids = shapely.get_coordinates(shapely.centroid(projected_polygons)) if len(fac_ids) else np.zeros((0, 2))
     geofences = None
     if index:
         same = _same_index(built, ids, frame) and _same_geofences(built_geofences, fac_ids, fac_types)

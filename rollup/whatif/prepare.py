@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time as clock
 from dataclasses import dataclass, field, fields, replace
-from datetime import date, datetime, timezone
+from datetime import date
 
 import asyncpg
 import numpy as np
@@ -24,6 +24,7 @@ from fleetpilot.analytics.columns import DeviceEvents, Fixes
 from fleetpilot.analytics.whatif.assemble import City, plan_index, prepare_shift
 from fleetpilot.analytics.whatif.history import EVENT_KINDS, LEG_KINDS, Plans
 from fleetpilot.analytics.whatif.legs import ShiftLegs
+from fleetpilot.db.copyin import CopyRows, fixed, text, timestamps
 from fleetpilot.rollup.replace import replace_shift_rows
 from fleetpilot.rollup.whatif import queries
 from fleetpilot.rollup.whatif.load import copy_table, load_city, load_plans, require_city, utc_bounds
@@ -73,27 +74,37 @@ async def prepare(
 
 @dataclass
 class PreparedLegs:
-    """Legs and stop visits of some shifts, as rows for whatif_legs and whatif_stop_visits."""
+    """Legs and stop visits of some shifts, as rows for whatif_legs and whatif_stop_visits
+    (one part of each per shift, in the order of ``counts``)."""
 
-    legs: list[tuple] = field(default_factory=list)
-    visits: list[tuple] = field(default_factory=list)
+    leg_parts: list[CopyRows] = field(default_factory=list)
+    visit_parts: list[CopyRows] = field(default_factory=list)
     counts: list[tuple[str, int, int, int]] = field(default_factory=list)  # (shift, fixes, events, legs)
 
+    @property
+    def legs(self) -> CopyRows:
+        return CopyRows.concat(self.leg_parts)
+
+    @property
+    def visits(self) -> CopyRows:
+        return CopyRows.concat(self.visit_parts)
+
     def only(self, shift_ids: set[str]) -> PreparedLegs:
+        keep = [i for i, c in enumerate(self.counts) if c[0] in shift_ids]
         return PreparedLegs(
-            [r for r in self.legs if r[0] in shift_ids],
-            [r for r in self.visits if r[0] in shift_ids],
-            [c for c in self.counts if c[0] in shift_ids],
+            [self.leg_parts[i] for i in keep], [self.visit_parts[i] for i in keep], [self.counts[i] for i in keep]
         )
 
     def add(self, city: City, plans: Plans, shift, fixes: Fixes, events: DeviceEvents) -> None:
         plan = plan_index(plans, shift["route_id"], shift["route_version"])
         legs, stops, first = prepare_shift(city, plans, plan, fixes, events)
-        self.legs += _leg_records(shift["shift_id"], legs, city)
-        self.visits += [
-            (shift["shift_id"], int(plans.stop_seq[k]), datetime.fromtimestamp(t, timezone.utc))
-            for k, t in zip(stops.tolist(), first.tolist())
+        self.leg_parts.append(_leg_records(shift["shift_id"], legs, city))
+        fields = [
+            text(np.zeros(len(stops), dtype=np.int64), [shift["shift_id"]]),
+            fixed("int4", plans.stop_seq[stops]),
+            timestamps(first),
         ]
+        self.visit_parts.append(CopyRows.of(**dict(zip(queries.VISIT_COLUMNS, fields))))
         self.counts.append((shift["shift_id"], len(fixes), len(events), len(legs)))
 
 
@@ -156,25 +167,24 @@ async def _prepare_one(conn: asyncpg.Connection, city: City, plans: Plans, shift
     return prepared.counts[0][3], len(prepared.visits), n
 
 
-def _leg_records(shift_id: str, legs: ShiftLegs, city: City) -> list[tuple]:
-    """whatif_legs rows, built column by column (a Python loop per leg was most of the legs' cost)."""
-    seg_ids = city.network.segment_ids
-    fac_ids = city.facilities.facility_ids
-    segments = [str(seg_ids[s]) if s >= 0 else None for s in legs.segment.tolist()]
-    facilities = [str(fac_ids[f]) if f >= 0 else None for f in legs.facility.tolist()]
-    return list(
-        zip(
-            [shift_id] * len(legs),
-            range(len(legs)),
-            [LEG_KINDS[k] for k in legs.kind.tolist()],
-            segments,
-            legs.forward.astype(bool).tolist(),
-            facilities,
-            [datetime.fromtimestamp(t, timezone.utc) for t in legs.t0.astype(np.float64).tolist()],
-            legs.duration_s.astype(np.float64).tolist(),
-            legs.moving_s.astype(np.float64).tolist(),
-            legs.length_m.astype(np.float64).tolist(),
-            np.nan_to_num(legs.max_speed_mps).astype(np.float64).tolist(),  # as the scalar was
-            *(legs.events[:, k].astype(np.int64).tolist() for k in range(len(EVENT_KINDS))),
-        )
-    )
+def _leg_records(shift_id: str, legs: ShiftLegs, city: City) -> CopyRows:
+    """whatif_legs rows of one shift, column by column (a Python loop per leg was most of the legs' cost)."""
+    n = len(legs)
+    segments, segment_of_leg = np.unique(np.where(legs.segment >= 0, legs.segment + 1, 0), return_inverse=True)
+    facilities, facility_of_leg = np.unique(np.where(legs.facility >= 0, legs.facility + 1, 0), return_inverse=True)
+    seg_ids, fac_ids = city.network.segment_ids, city.facilities.facility_ids
+    fields = [
+        text(np.zeros(n, dtype=np.int64), [shift_id]),
+        fixed("int4", np.arange(n)),
+        text(legs.kind, LEG_KINDS),
+        text(segment_of_leg.reshape(-1), [str(seg_ids[s - 1]) if s else None for s in segments.tolist()]),
+        fixed("bool", legs.forward.astype(bool)),
+        text(facility_of_leg.reshape(-1), [str(fac_ids[f - 1]) if f else None for f in facilities.tolist()]),
+        timestamps(legs.t0.astype(np.float64)),
+        fixed("float4", legs.duration_s.astype(np.float64)),
+        fixed("float4", legs.moving_s.astype(np.float64)),
+        fixed("float4", legs.length_m.astype(np.float64)),
+        fixed("float4", np.nan_to_num(legs.max_speed_mps).astype(np.float64)),  # as the scalar was
+        *(fixed("int2", legs.events[:, k].astype(np.int64)) for k in range(len(EVENT_KINDS))),
+    ]
+    return CopyRows.of(**dict(zip(queries.LEG_COLUMNS, fields)))

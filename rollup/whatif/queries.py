@@ -5,8 +5,8 @@ Parameters are always $n; times are UTC. The service's stored answers: api/whati
 
 from fleetpilot.event_kinds import LEG
 
-STREETS = "SELECT segment_id, road_class, speed_limit_kmh, geometry FROM street_segments ORDER BY segment_id"
-FACILITIES = "SELECT facility_id, facility_type, geometry FROM facilities ORDER BY facility_id"
+STREETS = "SELECT segment_id, road_class, speed_limit_kmh, geometry::text AS g FROM street_segments ORDER BY segment_id"
+FACILITIES = "SELECT facility_id, facility_type, geometry::text AS g FROM facilities ORDER BY facility_id"
 
 # Plan versions driven by shifts in [$1, $2), and every route's current version.
 PLAN_KEYS = """

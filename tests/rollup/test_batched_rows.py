@@ -23,6 +23,7 @@ from fleetpilot.event_kinds import SEGMENT_EXPOSURE
 from fleetpilot.localtime import local_day
 from fleetpilot.rollup import job, queue
 from fleetpilot.rollup.whatif import prepare
+from fleetpilot.rollup.whatif.queries import LEG_COLUMNS
 from fleetpilot.simload import load_run
 from fleetsim.offline import generate_fleet
 
@@ -110,18 +111,14 @@ def test_column_wise_rows_equal_the_per_row_loops(db_url):
     assert len(shifts) == 5
     analysis = analyse(fixes, city, [None] * len(shifts), device=device)
     days = [local_day(s["starts_at"], "UTC") for s in shifts]
-    cells = job._cell_rows(analysis, city, shifts, days)
-    segments = job._segment_rows(analysis, city, shifts, days)
-    assert len(cells) > 1000 and any(r[4:] != (0, 0, 0, 0) for r in cells)
-    assert any(r[6] is None for r in segments) or all(r[3] > 0 for r in segments)
-    assert cells == _old_cell_rows(analysis, city, shifts, days)
-    assert segments == _old_segment_rows(analysis, city, shifts, days)
-    assert any(r[4] or r[5] for r in segments)  # event counts merged in
+    old_cells = _old_cell_rows(analysis, city, shifts, days)
+    old_segments = _old_segment_rows(analysis, city, shifts, days)
+    assert len(old_cells) > 1000 and any(r[4:] != (0, 0, 0, 0) for r in old_cells)
+    assert any(r[4] or r[5] for r in old_segments)  # event counts merged in
+    assert any(r[6] is None for r in old_segments) or all(r[3] > 0 for r in old_segments)
     batch = prepare.prepare_batch(legs.city, plans, shifts, fixes, device)
-    n = 0
-    for shift in shifts:
-        mine = [r for r in batch.legs if r[0] == shift["shift_id"]]
-        i = shifts.index(shift)
+    old_legs = []
+    for i, shift in enumerate(shifts):
         bounds = np.searchsorted(fixes.vehicle, [i, i + 1])
         ebounds = np.searchsorted(device.vehicle, [i, i + 1])
         leg_cols, _, _ = prepare_shift(
@@ -131,9 +128,42 @@ def test_column_wise_rows_equal_the_per_row_loops(db_url):
             prepare._track(fixes, *bounds),
             prepare._track(device, *ebounds),
         )
-        assert mine == _old_leg_records(shift["shift_id"], leg_cols, legs.city)
-        n += len(mine)
-    assert n > 100
+        old_legs += _old_leg_records(shift["shift_id"], leg_cols, legs.city)
+    assert len(old_legs) > 100
+    # What the numpy-encoded rows store equals what the per-row tuples stored.
+    compared = {
+        "cell_exposure": (job._cell_rows(analysis, city, shifts, days), old_cells, job.CELL_COLUMNS),
+        "segment_exposure": (job._segment_rows(analysis, city, shifts, days), old_segments, job.SEGMENT_COLUMNS),
+        "whatif_legs": (batch.legs, old_legs, LEG_COLUMNS),
+    }
+    assert _stored_differences(db_url, compared) == {name: (len(old), 0) for name, (_, old, _) in compared.items()}
+
+
+def _stored_differences(db_url, compared) -> dict:
+    """Per table: (rows stored from the numpy columns, rows differing from those of the tuples)."""
+
+    async def body():
+        conn = await asyncpg.connect(db_url)
+        try:
+            out = {}
+            for table, (rows, tuples, columns) in compared.items():
+                await conn.execute(
+                    f"CREATE TEMP TABLE a_{table} (LIKE {table}); CREATE TEMP TABLE b_{table} (LIKE {table})"
+                )
+                await rows.copy_to(conn, f"a_{table}")
+                await conn.copy_records_to_table(f"b_{table}", records=tuples, columns=list(columns))
+                a, b = f"a_{table}", f"b_{table}"
+                out[table] = (
+                    await conn.fetchval(f"SELECT count(*) FROM {a}"),
+                    await conn.fetchval(
+                        f"SELECT count(*) FROM ((TABLE {a} EXCEPT ALL TABLE {b}) UNION ALL (TABLE {b} EXCEPT ALL TABLE {a})) d"
+                    ),
+                )
+            return out
+        finally:
+            await conn.close()
+
+    return run(body())
 
 
 def test_pipelined_batches_write_what_one_batch_writes(db_url):
