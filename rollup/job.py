@@ -191,13 +191,8 @@ class CityRows:
         return h.digest()
 
     def index_key(self) -> bytes:
-        """What the street index is built from, hashed (its key in street_index): the frame, the
-        matching radius and cell, and every street's id and geometry, in segment_id order."""
-        h = hashlib.blake2b(digest_size=16)
-        h.update(repr((self.frame.lon0, self.frame.lat0, RADIUS_M, CELL_M)).encode())
-        for r in self.streets:
-            h.update(f"\x1e{r['segment_id']}\x1f{r['g']}".encode())
-        return h.digest()
+        """What the street index is built from, hashed (its key in street_index)."""
+        return street_index.key(self.frame, ((r["segment_id"], r["g"]) for r in self.streets))
 
     def street_ids(self) -> list[str]:
         return [r["segment_id"] for r in self.streets]

@@ -7,13 +7,26 @@ another worker, another machine). Only the newest index is kept.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
+
 import asyncpg
 from numpy.typing import ArrayLike
 
 from fleetpilot.analytics.geo import LocalFrame
-from fleetpilot.analytics.matching import LineIndex, Packed
+from fleetpilot.analytics.matching import CELL_M, RADIUS_M, LineIndex, Packed
 
 _COLUMNS = "radius_m, cell_m, x0, y0, nx, ny, near, label, along, length_m"
+
+
+def key(frame: LocalFrame, streets: Iterable[tuple[str, str]]) -> bytes:
+    """What an index is built from, hashed (its key): the frame, the matching radius and cell,
+    and every street's (segment_id, geometry as stored GeoJSON text), in segment_id order."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(repr((frame.lon0, frame.lat0, RADIUS_M, CELL_M)).encode())
+    for segment_id, geometry in streets:
+        h.update(f"\x1e{segment_id}\x1f{geometry}".encode())
+    return h.digest()
 
 
 async def load(conn: asyncpg.Connection, key: bytes, ids: ArrayLike, frame: LocalFrame) -> LineIndex | None:

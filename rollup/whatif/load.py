@@ -26,6 +26,7 @@ import shapely
 from pyarrow import csv
 
 from fleetpilot.analytics.activity import Geofences
+from fleetpilot.analytics.geo import LocalFrame
 from fleetpilot.analytics.matching import LineIndex
 from fleetpilot.analytics.whatif.assemble import (
     City,
@@ -41,6 +42,7 @@ from fleetpilot.analytics.whatif.result import EPOCH
 from fleetpilot.db.copyout import copy_bytes
 from fleetpilot.errors import FleetpilotError
 from fleetpilot.localtime import day_bounds
+from fleetpilot.rollup import street_index
 from fleetpilot.rollup.whatif import queries
 
 
@@ -136,11 +138,19 @@ async def _read_city(
         raise NoCity("no street network imported yet (fleetpilot import-plan <folder>)")
     # Geometry as GeoJSON text, parsed by shapely in one call (a jsonb value decoded into
     # Python lists, then a LineString each, was ~0.6 s of CPU for a 32,576-street city).
+    ids = [r["segment_id"] for r in streets]
+    lines = shapely.from_geojson([r["g"] for r in streets])
+    if index and built is None:  # the rollup's stored index, when built in the same frame
+        coords = shapely.get_coordinates(lines)
+        frame = LocalFrame.around(coords[:, 0], coords[:, 1])
+        built = await street_index.load(
+            conn, street_index.key(frame, ((r["segment_id"], r["g"]) for r in streets)), ids, frame
+        )
     return build_city_of(
-        [r["segment_id"] for r in streets],
+        ids,
         [r["road_class"] for r in streets],
         [r["speed_limit_kmh"] for r in streets],
-        shapely.from_geojson([r["g"] for r in streets]),
+        lines,
         [r["facility_id"] for r in facilities],
         [r["facility_type"] for r in facilities],
         shapely.from_geojson([r["g"] for r in facilities]) if facilities else np.array([], dtype=object),

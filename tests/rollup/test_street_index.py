@@ -89,3 +89,39 @@ def _lines(rows):
     import shapely
 
     return shapely.from_geojson([r["g"] for r in rows.streets])
+
+
+def test_what_if_legs_prepared_on_their_own_load_the_stored_index(db_url, fleet, monkeypatch):
+    """`fleetpilot whatif prepare` after `rollup --no-whatif`: the legs' city loads the index the
+    rollup stored (its frame is the rollup's while the streets are the ones it first saw) and
+    prepares the same legs as with an index built on the spot."""
+    from fleetpilot.rollup.whatif.prepare import prepare
+
+    built = []
+    build = LineIndex.build
+    monkeypatch.setattr(LineIndex, "build", lambda *a, **k: built.append(1) or build(*a, **k))
+    monkeypatch.setattr(job, "_built", {})
+
+    async def legs(conn):
+        return [tuple(r) for r in await conn.fetch("SELECT * FROM whatif_legs ORDER BY shift_id, leg")]
+
+    async def body():
+        conn = await asyncpg.connect(db_url)
+        try:
+            await load_run(conn, fleet)
+            await run_rollup(conn)  # no what-if legs: they are left for `whatif prepare`
+            after_rollup = len(built)
+            start, end = await conn.fetchrow("SELECT min(starts_at)::date, max(starts_at)::date + 1 FROM shifts")
+            report = await prepare(conn, start, end)
+            loaded = await legs(conn)
+            after_prepare = len(built)
+            await conn.execute("TRUNCATE street_index")  # nothing stored: built on the spot
+            await prepare(conn, start, end, recompute=True)
+            return after_rollup, report, loaded, after_prepare, len(built), await legs(conn)
+        finally:
+            await conn.close()
+
+    after_rollup, report, loaded, after_prepare, after_build, on_the_spot = run(body())
+    assert after_rollup == 1 and report.shifts == 2 and len(loaded) > 50
+    assert after_prepare == 1  # loaded, not built
+    assert after_build == 2 and loaded == on_the_spot
