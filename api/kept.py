@@ -20,15 +20,25 @@ class KeptAnswers:
 
     async def get(self, key: Hashable, make: Callable[[], Awaitable[bytes]]) -> bytes:
         """The answer kept for `key`, else `make()`'s (then kept)."""
+        text = self.peek(key)
+        if text is None:
+            text = await make()
+            self.put(key, text)
+        return text
+
+    def peek(self, key: Hashable) -> bytes | None:
+        """The answer kept for `key`, if any (then the most recently asked)."""
         text = self._answers.get(key)
         if text is not None:
             self._answers.move_to_end(key)
-            return text
-        text = await make()
+        return text
+
+    def put(self, key: Hashable, text: bytes) -> None:
+        """Keep `text` for `key` (for a caller whose answer's key is known only once it is made)."""
         self._answers[key] = text
+        self._answers.move_to_end(key)
         if len(self._answers) > self.size:
             self._answers.popitem(last=False)
-        return text
 
     def __len__(self) -> int:
         return len(self._answers)

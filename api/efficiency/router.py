@@ -49,7 +49,9 @@ async def route_efficiency(
 async def route_coverage(access: Efficiency, conn: Conn, route_id: RouteId, days: DayRange) -> Response:
     """How often each planned segment of the route's current plan was driven in [from, to)."""
     scope = await policy.aggregate_scope(conn, access, days)
+    role = access.principal.role if access.principal else policy.ANONYMOUS
     try:
-        return _json(await service.segment_coverage(conn, scope, route_id))
+        text = await service.COVERAGE_ANSWERS.answer(conn, role, scope, route_id)
+        return Response(text, media_type="application/json")
     except UnknownRoute:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such route") from None

@@ -16,9 +16,11 @@ import json
 from collections import Counter
 
 import asyncpg
+import orjson
 
 from fleetpilot.api.efficiency.schemas import Bucket, Efficiency
 from fleetpilot.api.errors import UnknownRoute
+from fleetpilot.api.kept import KeptAnswers
 from fleetpilot.api.policy import AggregateScope, released_cell
 
 # Route $1's shifts in [$2, $3), `visible` when their (route, ISO week) cell reaches $4
@@ -70,6 +72,13 @@ ORDER BY route_id, week
 # form cannot use the (route_id, day) index and reads every route's shifts of the range.
 ONE_ROUTE_CELLS = WEEK_CELLS.format(routes="route_id = $1")
 ALL_ROUTES_CELLS = WEEK_CELLS.format(routes="route_id IS NOT NULL AND $1::text IS NULL")
+# What every coverage answer is made of beside its request (CoverageAnswers' key): the database
+# (a process may be pointed at another one), the version of the rows the aggregates read
+# (migration 0038) and the streets' (their names; migration 0008).
+DATA_VERSION = """current_database() AS db, inet_server_port() AS port,
+       (SELECT value FROM fleetpilot_meta WHERE key = 'aggregate_version') AS aggregate_version,
+       (SELECT value FROM fleetpilot_meta WHERE key = 'city_version') AS city_version"""
+DATA_VERSION_NOW = f"SELECT {DATA_VERSION}"
 # Per planned segment of the route's current version: in how many of the visible shifts it was
 # missed without a cause (the shortfall), had no data, or was missed for a cause (and which);
 # `shifts` the visible shifts, on every row. One pass: the visible shifts' segment arrays are
@@ -103,7 +112,7 @@ causes AS (
     ) z
     GROUP BY z.segment_id
 )
-SELECT r.current_version AS version, (SELECT count(*) FROM shown) AS shifts,
+SELECT r.current_version AS version, (SELECT count(*) FROM shown) AS shifts, {DATA_VERSION},
        rs.seq, rs.segment_id, st.name, rs.service,
        coalesce(f.missed, 0) AS missed, coalesce(f.no_data, 0) AS no_data, coalesce(f.caused, 0) AS caused,
        coalesce(c.causes, '{{}}') AS causes
@@ -225,6 +234,11 @@ async def route_efficiency(conn: asyncpg.Connection, scope: AggregateScope, rout
 async def segment_coverage(conn: asyncpg.Connection, scope: AggregateScope, route_id: str) -> dict:
     """Coverage per planned segment over the visible shifts of the range; suppressed when none.
     A RouteSegmentsCoverage-shaped dict (a plain dict: ~160 segments per answer)."""
+    return (await _segment_coverage(conn, scope, route_id))[1]
+
+
+async def _segment_coverage(conn: asyncpg.Connection, scope: AggregateScope, route_id: str) -> tuple[tuple, dict]:
+    """(the data version it was computed at, as DATA_VERSION reads it in the same statement; the answer)."""
     rows = await conn.fetch(SEGMENT_COVERAGE, route_id, scope.start, scope.end, scope.k_shifts, scope.k_people)
     if not rows:
         raise UnknownRoute(route_id)
@@ -247,7 +261,7 @@ async def segment_coverage(conn: asyncpg.Connection, scope: AggregateScope, rout
             for r in rows
             if r["segment_id"] is not None
         ]
-    return {
+    answer = {
         "route_id": route_id,
         "version": version or 0,
         "start": scope.start,
@@ -255,3 +269,43 @@ async def segment_coverage(conn: asyncpg.Connection, scope: AggregateScope, rout
         "suppressed": not shifts,
         "segments": segments,
     }
+    return _data_version(rows[0]), answer
+
+
+def _data_version(row: asyncpg.Record) -> tuple:
+    return (row["db"], row["port"], row["aggregate_version"], row["city_version"])
+
+
+class CoverageAnswers:
+    """Segment coverage answers (JSON) kept by the server process (api.kept; decisions 0029, 0041).
+
+    A route's coverage over a month cost ~1.6 ms of database CPU per request on the bench month
+    (7 Dec), the dearest of the interactive reads. An answer is kept under the version of the
+    data it was computed from (migration 0038: any write to the rows it reads makes a new one;
+    the streets' version for their names) and everything of the request it depends on: the
+    route, the range, the k thresholds read live by the gate, and the caller's role. A new
+    rollup, cause, hazard report, crew row or plan, a renamed street or a changed k is a new
+    key, so a kept answer is never stale, and the release rule (decision 0004) is applied when
+    an answer is computed, in the same SQL as before. Per request: one read of the version.
+    An answer is ~30 kB (a route of ~160 segments): 512 of them, ~15 MB per process at most.
+    """
+
+    def __init__(self, size: int = 512) -> None:
+        self._kept = KeptAnswers(size)
+
+    async def answer(self, conn: asyncpg.Connection, role: str, scope: AggregateScope, route_id: str) -> bytes:
+        now = _data_version(await conn.fetchrow(DATA_VERSION_NOW))
+        request = (role, route_id, scope.start, scope.end, scope.k_shifts, scope.k_people)
+        kept = self._kept.peek((now, request))
+        if kept is not None:
+            return kept
+        # Computed with its own version read in the same statement: kept under that one (if a
+        # write committed in between, the answer is the newer data's, under the newer key).
+        made, answer = await _segment_coverage(conn, scope, route_id)
+        text = orjson.dumps(answer)
+        if made[2] is not None:  # without migration 0038 there is no version to check: not kept
+            self._kept.put((made, request), text)
+        return text
+
+
+COVERAGE_ANSWERS = CoverageAnswers()
