@@ -26,6 +26,7 @@ from fleetpilot.api.auth.tokens import TokenKeys
 from fleetpilot.api.causes.router import router as causes_router
 from fleetpilot.api.city.router import router as city_router
 from fleetpilot.api.complaints.router import router as complaints_router
+from fleetpilot.api.compression import GZIP_LEVEL, GZIP_MIN_BYTES
 from fleetpilot.api.db import FairTurns, ReleaseConnection, open_pool
 from fleetpilot.api.deps import UNREADABLE_BODY
 from fleetpilot.api.efficiency.router import router as efficiency_router
@@ -50,8 +51,6 @@ from fleetpilot.db.connect import service_database_url
 from fleetpilot.settings import Settings
 
 API_PREFIX = "/api/v1"
-GZIP_MIN_BYTES = 1024
-GZIP_LEVEL = 5
 DESCRIPTION = """\
 Sanitation-fleet telemetry pilot. Every data access passes one policy layer:
 drivers see only their own shifts; supervisors and data officers see route, segment,

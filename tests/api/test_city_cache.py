@@ -3,6 +3,9 @@ after any write to streets or facilities, and the gate decides every request fir
 
 from __future__ import annotations
 
+import gzip
+import urllib.error
+import urllib.request
 from datetime import timedelta
 
 from support import run, with_conn
@@ -92,3 +95,44 @@ def test_hotspot_segments_follow_a_renamed_street(api):
     assert name() == name() == "Elm Street"
     api.sql("UPDATE street_segments SET name = 'Ash Road' WHERE segment_id = 'seg-a'")
     assert name() == "Ash Road"
+
+
+def _raw_city(served, accept_encoding: str | None, if_none_match: str | None = None):
+    """/city as a client that does not decode gzip itself sees it: (status, headers, bytes)."""
+    headers = {"Authorization": f"Bearer {served.token('ana', 'driver')}"}
+    if accept_encoding is not None:
+        headers["Accept-Encoding"] = accept_encoding
+    if if_none_match:
+        headers["If-None-Match"] = if_none_match
+    request = urllib.request.Request(served.url + "/api/v1/city", headers=headers)
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+def test_the_city_is_sent_gzipped_when_asked_with_its_own_tag(served):
+    """Browsers ask for gzip: the layer's bytes compressed once per version, a strong tag of their
+    own (a different representation), Vary on both; without gzip in Accept-Encoding (the
+    middleware's test): the plain body."""
+    streets = [_street(f"s-{i}", f"Street {i}") for i in range(20)]
+    city = {"type": "FeatureCollection", "features": streets}
+    run(with_conn(served.app.state.settings.database_url, lambda conn: import_city(conn, city)))
+    status, plain_headers, plain = _raw_city(served, None)
+    assert status == 200 and "content-encoding" not in plain_headers
+    assert plain_headers["vary"] == "Accept-Encoding"  # the middleware's, as on any answer of its size
+    status, headers, zipped = _raw_city(served, "gzip, deflate, br")
+    assert status == 200 and headers["content-encoding"] == "gzip" and headers["vary"] == "Accept-Encoding"
+    assert gzip.decompress(zipped) == plain and len(zipped) < len(plain)
+    etag = headers["etag"]
+    assert etag != plain_headers["etag"] and etag.startswith('"') and etag.endswith('"')
+    status, headers, _ = _raw_city(served, "gzip", etag)
+    assert status == 304 and headers["vary"] == "Accept-Encoding" and headers["etag"] == etag
+    assert _raw_city(served, None, plain_headers["etag"])[0] == 304
+    assert _raw_city(served, None, etag)[0] == 200  # the other representation's tag
+    for refused in ("identity", "br", "*"):
+        status, headers, body = _raw_city(served, refused)
+        assert status == 200 and "content-encoding" not in headers and body == plain, refused
+    # Made once: a second request is sent the very same bytes, from the one kept entry.
+    assert _raw_city(served, "gzip")[2] == zipped and list(service._gzipped.values()) == [zipped]
