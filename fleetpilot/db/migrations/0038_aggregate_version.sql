@@ -1,4 +1,4 @@
--- A version of the data the route aggregates are made of (issue 22, item 5; decision 0041), so
+-- A version of the data the route aggregates are made of (issue 22, item 5; decision 0042), so
 -- the API can keep an answer (a route's segment coverage) under the version it was computed at
 -- and know, reading one meta row, whether it still holds. Any transaction that writes a row the
 -- coverage reads stores its transaction id as 'aggregate_version': the shifts' metrics (new or
@@ -8,8 +8,9 @@
 --
 -- The write is deferred to the commit (a deferrable constraint trigger) and made once per
 -- transaction: a statement-level trigger would hold the meta row's lock from the rollup's
--- first write to its commit, and concurrent rollup workers would wait for each other. Every
--- writer of the row writes it last, at commit, so waiting on it cannot form a deadlock.
+-- first write to its commit, and concurrent rollup workers would wait for each other. Written
+-- at the commit, the row is held only while a transaction commits. (TRUNCATE, which a
+-- constraint trigger cannot watch, bumps it at the statement.)
 CREATE FUNCTION aggregate_bump_version() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF current_setting('fleetpilot.aggregate_bumped', true) IS DISTINCT FROM txid_current()::text THEN
