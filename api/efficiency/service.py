@@ -277,7 +277,7 @@ def _data_version(row: asyncpg.Record) -> tuple:
 
 
 class CoverageAnswers:
-    """Segment coverage answers (JSON) kept by the server process (api.kept; decisions 0029, 0042).
+    """Segment coverage answers (JSON) kept by the server process (api.kept; decisions 0029, 0043).
 
     A route's coverage over a month cost ~1.6 ms of database CPU per request on the bench month
     (7 Dec), the dearest of the interactive reads. An answer is kept under the version of the

@@ -1,5 +1,5 @@
 """A route's segment coverage is kept by the API process under the version of the data it was
-computed from (migration 0038, decision 0042): a kept answer is served while nothing it is made
+computed from (migration 0038, decision 0043): a kept answer is served while nothing it is made
 of changed, and never after — a new or re-run rollup, a crew's cause, a blocked-street report,
 a crew row (whom k counts), a removed shift, a new plan, a renamed street, a changed k. Answers
 are kept per caller role, behind the gate.

@@ -1,4 +1,4 @@
--- A version of the data the route aggregates are made of (issue 22, item 5; decision 0042), so
+-- A version of the data the route aggregates are made of (issue 22, item 5; decision 0043), so
 -- the API can keep an answer (a route's segment coverage) under the version it was computed at
 -- and know, reading one meta row, whether it still holds. Any transaction that writes a row the
 -- coverage reads stores its transaction id as 'aggregate_version': the shifts' metrics (new or
