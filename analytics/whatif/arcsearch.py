@@ -19,16 +19,23 @@ every street's successor is chosen by a min-cost assignment (the depot one more 
 deadhead paths that the route-first Eulerian construction solves), and the cycles it leaves
 are patched into one tour, the cheapest exchange of two successors at a time joining the largest
 cycle with another (Karp's patching). On the demo city this start alone (~5 ms for 144 streets)
-is within 2 % of the best known on 7 of 10 routes. Between descents, iterated local search, the two
+is within 2 % of the best known on 7 of 10 routes. Then the integer programme of ``arcmip``
+(directions and order together, subtour cuts, HiGHS) for up to ``MIP_SHARE`` of the loop's time:
+its incumbents (each integer solution patched and descended) replace the start when better, and
+when one reaches the programme's lower bound it is the best tour over the candidate hops and the
+search ends there (on the demo city: 8 of 10 routes in 1.1–2.8 s of CPU). Otherwise, between
+descents, iterated local search, the two
 kicks in turn at random: a random stretch cut out and re-inserted (turned round when it may),
 or a random stretch of 2–20 consecutive streets turned round in place and the whole route
 re-chained; the result becomes the current tour if it is no worse than it or within ``ACCEPT`` of
 the best that search found (record-to-record travel). ``TRAJECTORIES`` such searches run from the
-same start, one iteration each in turn, and the best any finds is kept: on the demo city one
+best tour and the next best distinct incumbents, one iteration each in turn, and the best any
+finds is kept: on the demo city one
 search settles in the basin of its first kicks (the seed decides which: route-005 4.8–9.3 % above
 the best known over seeds 0–2), three spread that bet within the same time. All of it for a
-stated CPU time (the thread's own, so a loaded machine gives the same answer, only later; the loop
-stops before an iteration that would overrun 90 % of it).
+stated CPU time (the thread's own; HiGHS's limit is wall clock, given at the rate the thread has
+had CPU so far, so on a loaded machine the integer rounds' answer may differ; the loop stops
+before an iteration that would overrun 90 % of it).
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import time
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from fleetpilot.analytics.whatif import arcmip
 from fleetpilot.analytics.whatif.arcroute import ArcInstance, SolverRun, best_directions, deadhead_of
 
 MAX_BLOCK = 3  # Or-opt runs of 1..3 streets
@@ -50,6 +58,8 @@ ACCEPT = 0.04
 # streets): demo city, 10 routes × seeds 0–4, 4.4 s CPU from the plan, within 2 % of the best known
 # 24 -> 32 of 50, mean gap 2.42 -> 1.76 % (2 and 5 searches: no better; decision 0020, 2026-12-07).
 TRAJECTORIES = 3
+# Of the loop's time, at most this much for the integer programme (arcmip) before iterated local search.
+MIP_SHARE = 0.7
 SEARCH_SHARE = 0.9  # of the budget for the loop: the rest covers the set-up and its final direction pass
 EPS_M = 1e-6
 
@@ -295,10 +305,11 @@ def sequence_local(
     seed: int = 0,
     wall_seconds: float | None = None,
 ) -> SolverRun:
-    """Greedy walk (or ``initial`` when better), descent, re-chaining, then iterated local search
-    within ``cpu_seconds`` of this thread's CPU time (and ``wall_seconds`` of wall clock, for a
-    caller who waits; ``SEARCH_SHARE`` of each for the loop). Never worse than ``initial``; the
-    same seed and CPU time give the same answer."""
+    """Greedy walk (or ``initial`` when better), descent, re-chaining, the integer programme, then
+    iterated local search within ``cpu_seconds`` of this thread's CPU time (and ``wall_seconds``
+    of wall clock, for a caller who waits; ``SEARCH_SHARE`` of each for the loop). Never worse
+    than ``initial``; on an unloaded machine the same seed and time give the same answer (the
+    integer rounds stop on the wall clock)."""
     began_cpu, began = time.thread_time(), time.perf_counter()
     if inst.n_tasks < 2:
         seq = initial if initial is not None else greedy(inst)
@@ -312,10 +323,29 @@ def sequence_local(
     best = min((best, descend(inst, m, opp, rechain(m, best))), key=lambda s: deadhead_of(inst, s))
     best_m = deadhead_of(inst, best)
     improvements = [(time.perf_counter() - began, best_m)]
-    # TRAJECTORIES searches from the same start, in turn, each accepting within ACCEPT of its own best.
-    cur, cur_m, own = [best] * TRAJECTORIES, [best_m] * TRAJECTORIES, [best_m] * TRAJECTORIES
     cpu_limit = SEARCH_SHARE * cpu_seconds
     wall = np.inf if wall_seconds is None else SEARCH_SHARE * wall_seconds
+
+    def mip_left() -> float:
+        """Wall-clock seconds for HiGHS (its limit is wall clock): the CPU still in the budget at
+        the rate this thread has been getting it, within the wall-clock budget."""
+        cpu, elapsed = time.thread_time() - began_cpu, time.perf_counter() - began
+        rate = max(1.0, elapsed / cpu) if cpu > 0 else 1.0
+        return min((MIP_SHARE * cpu_limit - cpu) * rate, MIP_SHARE * wall - elapsed)
+
+    mip = arcmip.solve(m, inst.task, best, mip_left, lambda s: descend(inst, m, opp, s), lambda s: deadhead_of(inst, s))
+    for inc in mip.incumbents:
+        inc_m = deadhead_of(inst, inc)
+        if inc_m < best_m - EPS_M:
+            best, best_m = inc, inc_m
+            improvements.append((time.perf_counter() - began, best_m))
+    if mip.optimal:
+        cpu_limit = 0.0  # the best tour over the candidate hops: nothing for the local search to do
+    # TRAJECTORIES searches in turn, each accepting within ACCEPT of its own best: from the best
+    # tour and the next best distinct incumbents of the integer programme (other directions).
+    leads = sorted({deadhead_of(inst, s): s for s in [best, *mip.incumbents]}.items(), key=lambda x: x[0])
+    leads = (leads + [leads[0]] * TRAJECTORIES)[:TRAJECTORIES]
+    cur, cur_m, own = [s for _, s in leads], [v for v, _ in leads], [v for v, _ in leads]
     step_cpu = step_wall = 0.0  # the longest iteration so far: no iteration starts that would overrun
     turn = 0
     while time.thread_time() - began_cpu + step_cpu < cpu_limit and time.perf_counter() - began + step_wall < wall:
