@@ -266,9 +266,9 @@ def proposal(
     turns: TurnRules | None = None,
     paths: PathRows | None = None,
 ) -> tuple[PlanInstance, np.ndarray, np.ndarray]:
-    """Decision 0020's proposal: arc local search from the plan's own order, instance and search
-    within ``seconds`` of this thread's CPU (and of the wall clock). Returns the instance, the plan's and the proposal's
-    sequences of options (the proposal never worse than the plan; with ``turns``, in metres +
+    """Decision 0020's proposal: the arc search (integer programme, then local search) from the
+    plan's own order, instance and search within ``seconds`` of this thread's CPU (and of the wall
+    clock). Returns the instance, the plan's and the proposal's sequences of options (the proposal never worse than the plan; with ``turns``, in metres +
     turn penalties)."""
     began, began_cpu = time.perf_counter(), time.thread_time()
     inst, planned = plan_instance(net, segments, depot, turns, paths)
