@@ -26,6 +26,11 @@ def _json(body) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
+def _role(access: policy.Access) -> str:
+    """Kept answers are per role (decision 0043): one role's answer is never handed to another."""
+    return access.principal.role if access.principal else policy.ANONYMOUS
+
+
 @router.get("/efficiency/routes", response_model=list[RouteEfficiency])
 async def all_routes(access: Efficiency, conn: Conn, days: DayRange, bucket: BucketQuery = "week") -> Response:
     """Every route with shifts in [from, to): efficiency per period and over the whole range."""
@@ -40,7 +45,8 @@ async def route_efficiency(
     """Coverage, missed segments, deadhead, idle, dwell and turnaround of one route over time."""
     scope = await policy.aggregate_scope(conn, access, days)
     try:
-        return _json(await service.route_efficiency(conn, scope, route_id, bucket))
+        text = await service.KEPT_AGGREGATES.efficiency(conn, _role(access), scope, route_id, bucket)
+        return Response(text, media_type="application/json")
     except UnknownRoute:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such route") from None
 
@@ -49,9 +55,8 @@ async def route_efficiency(
 async def route_coverage(access: Efficiency, conn: Conn, route_id: RouteId, days: DayRange) -> Response:
     """How often each planned segment of the route's current plan was driven in [from, to)."""
     scope = await policy.aggregate_scope(conn, access, days)
-    role = access.principal.role if access.principal else policy.ANONYMOUS
     try:
-        text = await service.COVERAGE_ANSWERS.answer(conn, role, scope, route_id)
+        text = await service.KEPT_AGGREGATES.coverage(conn, _role(access), scope, route_id)
         return Response(text, media_type="application/json")
     except UnknownRoute:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such route") from None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import orjson
@@ -276,36 +277,55 @@ def _data_version(row: asyncpg.Record) -> tuple:
     return (row["db"], row["port"], row["aggregate_version"], row["city_version"])
 
 
-class CoverageAnswers:
-    """Segment coverage answers (JSON) kept by the server process (api.kept; decisions 0029, 0043).
+class KeptAggregates:
+    """Route aggregates' answers (JSON) kept by the server process (api.kept; decisions 0029, 0043).
 
     A route's coverage over a month cost ~1.6 ms of database CPU per request on the bench month
-    (7 Dec), the dearest of the interactive reads. An answer is kept under the version of the
-    data it was computed from (migration 0038: any write to the rows it reads makes a new one;
-    the streets' version for their names) and everything of the request it depends on: the
-    route, the range, the k thresholds read live by the gate, and the caller's role. A new
-    rollup, cause, hazard report, crew row or plan, a renamed street or a changed k is a new
-    key, so a kept answer is never stale, and the release rule (decision 0004) is applied when
-    an answer is computed, in the same SQL as before. Per request: one read of the version.
-    An answer is ~30 kB (a route of ~160 segments): 512 of them, ~15 MB per process at most.
+    (7 Dec), the dearest of the interactive reads; its efficiency ~0.6. An answer is kept under
+    the version of the data it was computed from (migration 0038: any write to the rows these
+    answers read makes a new one; the streets' version for their names) and everything of the
+    request it depends on: which answer, the route, the range (and bucket), the k thresholds
+    read live by the gate, and the caller's role. A new rollup, cause, hazard report, crew row
+    or plan, a renamed street or a changed k is a new key, so a kept answer is never stale, and
+    the release rule (decision 0004) is applied when an answer is computed, in the same SQL as
+    before. Per request: one read of the version. An answer is ~30 kB at most (a route's ~160
+    segments): 512 of them, ~15 MB per process at most.
     """
 
     def __init__(self, size: int = 512) -> None:
         self._kept = KeptAnswers(size)
 
-    async def answer(self, conn: asyncpg.Connection, role: str, scope: AggregateScope, route_id: str) -> bytes:
+    async def answer(
+        self, conn: asyncpg.Connection, request: tuple, make: Callable[[], Awaitable[tuple[tuple, dict]]]
+    ) -> bytes:
+        """The answer to `request` (role, what, route, scope, ...): kept, else `make()`'s, which
+        returns the data version it was computed at (read in the same snapshot) and the answer."""
         now = _data_version(await conn.fetchrow(DATA_VERSION_NOW))
-        request = (role, route_id, scope.start, scope.end, scope.k_shifts, scope.k_people)
         kept = self._kept.peek((now, request))
         if kept is not None:
             return kept
-        # Computed with its own version read in the same statement: kept under that one (if a
-        # write committed in between, the answer is the newer data's, under the newer key).
-        made, answer = await _segment_coverage(conn, scope, route_id)
+        # Kept under the version the answer was made at (if a write committed in between, the
+        # answer is the newer data's, under the newer key).
+        made, answer = await make()
         text = orjson.dumps(answer)
         if made[2] is not None:  # without migration 0038 there is no version to check: not kept
             self._kept.put((made, request), text)
         return text
 
+    async def coverage(self, conn: asyncpg.Connection, role: str, scope: AggregateScope, route_id: str) -> bytes:
+        request = (role, "coverage", route_id, scope)
+        return await self.answer(conn, request, lambda: _segment_coverage(conn, scope, route_id))
 
-COVERAGE_ANSWERS = CoverageAnswers()
+    async def efficiency(
+        self, conn: asyncpg.Connection, role: str, scope: AggregateScope, route_id: str, bucket: Bucket
+    ) -> bytes:
+        async def make() -> tuple[tuple, dict]:
+            # Two statements (cells, then the route's row when it has none): one snapshot with the version.
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                made = _data_version(await conn.fetchrow(DATA_VERSION_NOW))
+                return made, await route_efficiency(conn, scope, route_id, bucket)
+
+        return await self.answer(conn, (role, "efficiency", route_id, scope, bucket), make)
+
+
+KEPT_AGGREGATES = KeptAggregates()

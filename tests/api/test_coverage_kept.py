@@ -1,4 +1,4 @@
-"""A route's segment coverage is kept by the API process under the version of the data it was
+"""A route's segment coverage and efficiency are kept by the API process under the version of the data it was
 computed from (migration 0038, decision 0043): a kept answer is served while nothing it is made
 of changed, and never after — a new or re-run rollup, a crew's cause, a blocked-street report,
 a crew row (whom k counts), a removed shift, a new plan, a renamed street, a changed k. Answers
@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 from support import run
 
-from fleetpilot.api.efficiency.service import COVERAGE_ANSWERS, SEGMENT_COVERAGE
+from fleetpilot.api.efficiency.service import KEPT_AGGREGATES, SEGMENT_COVERAGE
 
 pytestmark = pytest.mark.integration
 
@@ -179,14 +179,52 @@ def test_no_kept_answer_outlives_a_change_of_what_it_is_made_of(api, change):
     assert shows(_coverage(api, "data_officer"))
 
 
+def _efficiency(api, role: str = "supervisor") -> dict:
+    response = api.get("/api/v1/routes/r-north/efficiency", role, params=_range(api))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+# The same changes as the efficiency answer shows them (it reads the same rows, no street names).
+EFFICIENCY_SHOWS: dict[str, Callable] = {
+    "a re-run rollup": lambda body: (
+        {"segment_id": "seg-b", "shifts_missed": 1, "share": 1 / 6} in body["missed_segments"]
+    ),
+    "a crew's cause": lambda body: body["missed_segments"][0]["shifts_missed"] == 2,
+    "a blocked-street report": lambda body: body["missed_segments"][0]["shifts_missed"] == 2,
+    "a crew change that releases a week": lambda body: body["whole_range"]["shifts"] == 12,
+    "a shift removed": lambda body: body["whole_range"]["shifts"] == 5,
+    "k changed": lambda body: body["whole_range"]["suppressed"] and body["k_min_people"] == 4,
+}
+
+
+@pytest.mark.parametrize("change", EFFICIENCY_SHOWS, ids=list(EFFICIENCY_SHOWS))
+def test_no_kept_efficiency_answer_outlives_a_change_of_what_it_is_made_of(api, change):
+    before = _efficiency(api)
+    _without_triggers(api, "UPDATE shift_metrics SET distance_m = distance_m + 1000 WHERE route_id = 'r-north'")
+    assert _efficiency(api) == before  # kept: a change that moves no version is not seen
+    CHANGES[change](api)
+    shows = EFFICIENCY_SHOWS[change]
+    assert not shows(before)
+    after = _efficiency(api)
+    assert shows(after), after
+    assert (
+        after["whole_range"]["suppressed"]
+        or after["whole_range"]["distance_km_per_shift"] != (before["whole_range"]["distance_km_per_shift"])
+    )  # and computed again from the data as it now is
+    assert shows(_efficiency(api, "data_officer"))
+
+
 def test_answers_are_kept_per_role_and_the_gate_decides_first(api):
-    _coverage(api, "supervisor")
-    _coverage(api, "data_officer")
+    for role in ("supervisor", "data_officer"):
+        _coverage(api, role)
+        _efficiency(api, role)
     db = api.sql("SELECT current_database()")[0][0]
-    roles = {request[0] for (version, request) in COVERAGE_ANSWERS._kept._answers if version[0] == db}
-    assert roles == {"supervisor", "data_officer"}
-    for role, status in (("driver", 403), ("admin", 403), (None, 401)):
-        assert api.get("/api/v1/routes/r-north/coverage", role, params=_range(api)).status_code == status
+    kept = {request[:2] for (version, request) in KEPT_AGGREGATES._kept._answers if version[0] == db}
+    assert kept == {(r, what) for r in ("supervisor", "data_officer") for what in ("coverage", "efficiency")}
+    for path in ("coverage", "efficiency"):
+        for role, status in (("driver", 403), ("admin", 403), (None, 401)):
+            assert api.get(f"/api/v1/routes/r-north/{path}", role, params=_range(api)).status_code == status
 
 
 # Per table the coverage reads: (what must be there first, a write that changes a row of it).
