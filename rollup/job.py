@@ -35,8 +35,8 @@ from fleetpilot.analytics.pipeline import Analysis, City, analyse, cell_events, 
 from fleetpilot.analytics.simplify import SimplifyParams, simplified_tracks
 from fleetpilot.analytics.whatif import assemble as whatif_assemble
 from fleetpilot.analytics.whatif.history import Plans
+from fleetpilot.db.arrays import fetch_grouped
 from fleetpilot.db.copyin import CopyRows, dates, fixed, text
-from fleetpilot.db.copyout import copy_columns
 from fleetpilot.db.importer import init_codecs
 from fleetpilot.db.maintenance import refresh_time_rollups
 from fleetpilot.event_kinds import CELL_EXPOSURE, SAFETY, SEGMENT_EXPOSURE
@@ -54,16 +54,31 @@ SIMPLIFY = SimplifyParams()  # the crew's map of a shift (shift_tracks)
 FRAME_KEY = "analytics_frame"  # fleetpilot_meta: "lon0,lat0" fixed at the first rollup
 ZONE_KEY = "rollup_timezone"  # fleetpilot_meta: the zone whose local days the rollups are filed under
 
-# Fixes of a batch of shifts; `track` is the shift's position. Read by binary COPY into numpy
-# (fleetpilot.db.copyout), so NULLs arrive as NaN and every row has one size. No ORDER BY: each
-# shift's index scan already yields time order and sorting them again cost the server ~40 % of
-# the read (EXPLAIN ANALYZE: Incremental Sort on s.ord, f.ts); _read_batch checks the order
-# and sorts in numpy only when a shift spans partitions out of order.
+# Fixes of a batch of shifts; `track` is the shift's position; NULLs as NaN, so every value has
+# one size. As rows, for a binary COPY (fleetpilot.db.copyout): the bench's limit reads them so.
+# No ORDER BY: each shift's index scan already yields time order and sorting them again cost
+# the server ~40 % of the read (EXPLAIN ANALYZE: Incremental Sort on s.ord, f.ts); _read_batch
+# checks the order and sorts in numpy only when a shift spans partitions out of order.
 BATCH_FIXES = """
 SELECT s.ord::int4 - 1 AS track, f.ts, f.lon, f.lat, coalesce(f.speed_mps, 'NaN')::float4,
        coalesce(f.heading_deg, 'NaN')::float4, coalesce(f.hdop, 'NaN')::float4
 FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS s(vehicle_id, starts_at, ends_at, ord)
 JOIN fixes f ON f.vehicle_id = s.vehicle_id AND f.ts >= s.starts_at AND f.ts < s.ends_at
+"""
+# The same fixes, one row per shift with each column aggregated and sent as one array
+# (fleetpilot.db.arrays: binary COPY's message per row cost the rollup more CPU than the
+# server's sending). Within a shift the order is the scan's; _read_batch checks it.
+BATCH_FIX_ARRAYS = """
+SELECT s.ord::int4 - 1 AS track, x.n, array_send(x.t) AS t, array_send(x.lon) AS lon, array_send(x.lat) AS lat,
+       array_send(x.speed) AS speed, array_send(x.heading) AS heading, array_send(x.hdop) AS hdop
+FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS s(vehicle_id, starts_at, ends_at, ord)
+CROSS JOIN LATERAL (
+    SELECT count(*) AS n, array_agg(f.ts) AS t, array_agg(f.lon) AS lon, array_agg(f.lat) AS lat,
+           array_agg(coalesce(f.speed_mps, 'NaN')::float4) AS speed,
+           array_agg(coalesce(f.heading_deg, 'NaN')::float4) AS heading,
+           array_agg(coalesce(f.hdop, 'NaN')::float4) AS hdop
+    FROM fixes f WHERE f.vehicle_id = s.vehicle_id AND f.ts >= s.starts_at AND f.ts < s.ends_at
+) x
 """
 # JIT compiled each batch's read anew (EXPLAIN ANALYZE: 275 functions, ~0.6 s of a 4.8 s
 # 50-shift read at load 15) to save a little per row; the rollup's connection reads without it.
@@ -540,7 +555,7 @@ def _compute(
 
 
 async def _read_batch(conn: asyncpg.Connection, args) -> tuple[Fixes, DeviceEvents]:
-    cols, _ = await copy_columns(conn, BATCH_FIXES, *args, columns=FIX_WIRE)
+    cols = await fetch_grouped(conn, BATCH_FIX_ARRAYS, *args, key="track", count="n", columns=FIX_WIRE[1:])
     key = (cols["track"].astype(np.int64) << 42) + cols["t"]  # t < 2^42 ms (year 2109)
     if len(key) > 1 and (key[1:] < key[:-1]).any():
         order = np.argsort(key, kind="stable")
