@@ -15,6 +15,7 @@ exposure, the day or k changed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import math
 import time
@@ -305,6 +306,7 @@ async def run_rollup(
     drainer: Callable[[], Awaitable[Drained]] | None = None,
     progress: Callable[[int, int], None] | None = None,
     on_queued: Callable[[int], None] | None = None,
+    writer: asyncpg.Connection | None = None,
 ) -> RollupResult:
     """Queue every pending shift (or all ended shifts), compute the queue, then what follows.
 
@@ -327,7 +329,9 @@ async def run_rollup(
     if drainer is not None:
         done = await drainer()
     else:
-        done = await drain(conn, batch_size=batch_size, tz=tz, whatif=whatif, lease_s=lease_s, progress=progress)
+        done = await drain(
+            conn, batch_size=batch_size, tz=tz, whatif=whatif, lease_s=lease_s, progress=progress, writer=writer
+        )
     stages.update(done.stages_s)
     if marks:
         first = min(m["day"] for m in marks)
@@ -364,18 +368,24 @@ async def drain(
     lease_s: float = queue.LEASE_S,
     worker: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    writer: asyncpg.Connection | None = None,
 ) -> Drained:
     """Claim and compute batches until the queue is empty (waiting out other workers' leases).
 
     Batches are pipelined: while a thread analyses batch k (numpy, shapely and the row
     building: the CPU), this connection writes batch k-1 and claims and reads batch k+1 (the
     server's CPU), so the two cores of a small machine work at once. At most three batches
-    are in memory. The city (street index, geofences) is built in a thread while the first
-    batch is read. ``progress(shifts, fixes)`` is called after each written batch."""
+    are in memory. With a ``writer`` connection, batch k-1 is written on it while this one
+    claims and reads batch k+1 (two server backends at once: reading and writing a batch cost
+    the server about the same). The city (street index, geofences) is built in a thread while
+    the first batch is read. ``progress(shifts, fixes)`` is called after each written batch."""
     tz = tz or get_settings().timezone
     worker = worker or queue.worker_name()
     await init_codecs(conn)
     await conn.execute(NO_JIT)
+    if writer is not None:
+        await init_codecs(writer)
+    out = writer or conn
     done = Drained()
     stages = Stages()
     if await queue.wait_s(conn) is None:
@@ -411,17 +421,26 @@ async def drain(
     async def write(batch: Batch, computed: Awaitable[Rows]) -> None:
         rows = await computed
         with stages.timed("write"):
-            written = await _replace(conn, worker, [s["shift_id"] for s in batch.shifts], rows)
+            written = await _replace(out, worker, [s["shift_id"] for s in batch.shifts], rows)
         done.shifts += written
         done.fixes += len(batch.fixes)
         done.events += len(rows.events)
         if progress is not None:
             progress(written, len(batch.fixes))
 
+    async def city_built() -> City:
+        return kept if building is None else await building
+
+    # With a writer, the what-if legs' city and plans are loaded on it while the first batch is read.
+    loading = asyncio.ensure_future(LegContext.load(writer, await_city=city_built())) if whatif and writer else None
     try:
         first = await fetch()  # read while the city is built
+    except BaseException:
+        if loading is not None:
+            loading.cancel()
+        raise
     finally:
-        city = kept if building is None else await building
+        city = await city_built()
     if building is not None:
         _built.clear()  # one city per process: the last built
         _built[key] = city
@@ -430,26 +449,41 @@ async def drain(
                 await street_index.store(conn, index_key, city.streets)
     if whatif:
         with stages.timed("whatif_legs"):
-            legs = await LegContext.load(conn, city)
+            legs = await loading if loading is not None else await LegContext.load(conn, city)
             if first is not None:
                 first.plans = await legs.plans(conn, first.shifts)
     batch = first
-    while True:
-        computing: tuple[Batch, asyncio.Future[Rows]] | None = None
-        while batch is not None or computing is not None:
-            started = None
-            if batch is not None:
-                thread = asyncio.to_thread(_compute, batch, city, names, planned, tz, stages, legs)
-                started = (batch, asyncio.ensure_future(thread))
-            if computing is not None:  # written while the next batch is analysed
-                await write(*computing)
-            batch = await fetch() if started is not None else None  # read while it is analysed
-            computing = started
-        wait = await queue.wait_s(conn)
-        if wait is None:
-            break
-        await asyncio.sleep(min(max(wait, 0.05), 1.0))
-        batch = await fetch()
+    writing: asyncio.Future[None] | None = None  # the writer's batch, written while the next is read
+    try:
+        while True:
+            computing: tuple[Batch, asyncio.Future[Rows]] | None = None
+            while batch is not None or computing is not None:
+                started = None
+                if batch is not None:
+                    thread = asyncio.to_thread(_compute, batch, city, names, planned, tz, stages, legs)
+                    started = (batch, asyncio.ensure_future(thread))
+                if computing is not None:  # written while the next batch is analysed
+                    if writer is None:
+                        await write(*computing)
+                    else:  # and read: one write at a time on the writer
+                        if writing is not None:
+                            await writing
+                        writing = asyncio.ensure_future(write(*computing))
+                batch = await fetch() if started is not None else None  # read while it is analysed
+                computing = started
+            if writing is not None:
+                await writing
+                writing = None
+            wait = await queue.wait_s(conn)
+            if wait is None:
+                break
+            await asyncio.sleep(min(max(wait, 0.05), 1.0))
+            batch = await fetch()
+    finally:
+        if writing is not None and not writing.done():
+            writing.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writing
     done.stages_s = dict(stages)
     done.stages_cpu_s = dict(stages.cpu)
     return done
@@ -480,11 +514,17 @@ class LegContext:
     _keys: frozenset[tuple[str, int]] = frozenset()
 
     @classmethod
-    async def load(cls, conn: asyncpg.Connection, rollup_city: City) -> LegContext:
-        city = await whatif_load.load_city(
-            conn, index=True, built=rollup_city.streets, built_geofences=rollup_city.geofences
-        )
-        return cls(city)
+    async def load(
+        cls, conn: asyncpg.Connection, rollup_city: City | None = None, await_city: Awaitable[City] | None = None
+    ) -> LegContext:
+        """The legs' city, with the rollup's street index and geofences (``rollup_city``, or
+        ``await_city`` once the streets are read: the rollup's City is built meanwhile)."""
+        rows = await whatif_load.read_city_rows(conn)
+        if rollup_city is None:
+            assert await_city is not None
+            rollup_city = await await_city
+        built, geofences = rollup_city.streets, rollup_city.geofences
+        return cls(whatif_load.city_of_rows(rows, index=True, built=built, built_geofences=geofences))
 
     async def plans(self, conn: asyncpg.Connection, shifts) -> Plans:
         """Plans of the batch's shifts: those loaded for an earlier batch when they hold them

@@ -104,6 +104,7 @@ async def _once(url: str, args: argparse.Namespace, settings: Settings, metrics)
     release; returns its report."""
     tz = settings.timezone
     conn = await connect(url)
+    writer = await connect(url) if args.workers <= 1 else None  # writes while conn reads (rollup/job.py)
     try:
         started = time.perf_counter()
         kept = None
@@ -139,6 +140,7 @@ async def _once(url: str, args: argparse.Namespace, settings: Settings, metrics)
                 drainer=drainer,
                 progress=progress.advance if progress else None,
                 on_queued=progress.start if progress else None,
+                writer=writer,
             )
         finally:
             if progress is not None:
@@ -167,6 +169,8 @@ async def _once(url: str, args: argparse.Namespace, settings: Settings, metrics)
                 report["retention_partitions_dropped"] = sum(kept.retention.dropped.values())
         metrics.dirty_marks.set(await conn.fetchval("SELECT count(*) FROM rollup_dirty"))
     finally:
+        if writer is not None:
+            await writer.close()
         await conn.close()
     if args.every:
         # After the rollups, so the week just ended is complete in it (api/release/schedule.py).
@@ -205,10 +209,11 @@ async def _drain_in_processes(url: str, args: argparse.Namespace, tz: str) -> Dr
 
 def _drain_process(url: str, batch: int, tz: str, whatif: bool, lease_s: float) -> Drained:
     async def body() -> Drained:
-        conn = await connect(url)
+        conn, writer = await connect(url), await connect(url)
         try:
-            return await drain(conn, batch_size=batch, tz=tz, whatif=whatif, lease_s=lease_s)
+            return await drain(conn, batch_size=batch, tz=tz, whatif=whatif, lease_s=lease_s, writer=writer)
         finally:
+            await writer.close()
             await conn.close()
 
     return asyncio.run(body())

@@ -132,25 +132,42 @@ async def _read_city(
     built: LineIndex | None = None,
     built_geofences: Geofences | None = None,
 ) -> City:
-    streets = await conn.fetch(queries.STREETS)
-    facilities = await conn.fetch(queries.FACILITIES)
-    if not streets:
-        raise NoCity("no street network imported yet (fleetpilot import-plan <folder>)")
+    rows = await read_city_rows(conn)
+    streets = rows[0]
     # Geometry as GeoJSON text, parsed by shapely in one call (a jsonb value decoded into
     # Python lists, then a LineString each, was ~0.6 s of CPU for a 32,576-street city).
-    ids = [r["segment_id"] for r in streets]
     lines = shapely.from_geojson([r["g"] for r in streets])
     if index and built is None:  # the rollup's stored index, when built in the same frame
         coords = shapely.get_coordinates(lines)
         frame = LocalFrame.around(coords[:, 0], coords[:, 1])
-        built = await street_index.load(
-            conn, street_index.key(frame, ((r["segment_id"], r["g"]) for r in streets)), ids, frame
-        )
+        key = street_index.key(frame, ((r["segment_id"], r["g"]) for r in streets))
+        built = await street_index.load(conn, key, [r["segment_id"] for r in streets], frame)
+    return city_of_rows(rows, index=index, built=built, built_geofences=built_geofences, lines=lines)
+
+
+async def read_city_rows(conn: asyncpg.Connection) -> tuple[list, list]:
+    """The streets and facilities the City is built from (``city_of_rows``)."""
+    streets = await conn.fetch(queries.STREETS)
+    if not streets:
+        raise NoCity("no street network imported yet (fleetpilot import-plan <folder>)")
+    return list(streets), list(await conn.fetch(queries.FACILITIES))
+
+
+def city_of_rows(
+    rows: tuple[list, list],
+    *,
+    index: bool = False,
+    built: LineIndex | None = None,
+    built_geofences: Geofences | None = None,
+    lines: np.ndarray | None = None,
+) -> City:
+    """The City of ``read_city_rows``' rows (CPU only); ``lines``: the streets' geometry parsed."""
+    streets, facilities = rows
     return build_city_of(
-        ids,
+        [r["segment_id"] for r in streets],
         [r["road_class"] for r in streets],
         [r["speed_limit_kmh"] for r in streets],
-        lines,
+        shapely.from_geojson([r["g"] for r in streets]) if lines is None else lines,
         [r["facility_id"] for r in facilities],
         [r["facility_type"] for r in facilities],
         shapely.from_geojson([r["g"] for r in facilities]) if facilities else np.array([], dtype=object),

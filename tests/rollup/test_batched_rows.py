@@ -25,6 +25,7 @@ from fleetpilot.rollup import job, queue
 from fleetpilot.rollup.whatif import prepare
 from fleetpilot.rollup.whatif.queries import LEG_COLUMNS
 from fleetpilot.simload import load_run
+from fleetpilot_bench.rollup import EMPTY_RESULTS
 from fleetsim.offline import generate_fleet
 
 TABLES = {
@@ -192,13 +193,22 @@ def test_pipelined_batches_write_what_one_batch_writes(db_url):
                 tz="UTC",
                 progress=lambda shifts, fixes: seen.append((shifts, fixes)),
             )
-            return one, whole, pipelined, await snapshot(conn), seen
+            batched = await snapshot(conn)
+            # A first rollup again, written on a second connection while the first reads.
+            await conn.execute(EMPTY_RESULTS)
+            writer = await asyncpg.connect(db_url)
+            try:
+                written = await job.run_rollup(conn, batch_size=2, whatif=True, tz="UTC", writer=writer)
+            finally:
+                await writer.close()
+            return one, whole, pipelined, batched, seen, written, await snapshot(conn)
         finally:
             await conn.close()
 
-    one, whole, pipelined, batched, seen = run(body())
-    assert one.shifts == pipelined.shifts == 5
+    one, whole, pipelined, batched, seen, written, by_writer = run(body())
+    assert one.shifts == pipelined.shifts == written.shifts == 5
     assert [s for s, _ in seen] == [2, 2, 1] and sum(f for _, f in seen) == pipelined.fixes == one.fixes
     assert all(whole[t] for t in TABLES)
     for table in TABLES:
         assert batched[table] == whole[table], table
+        assert by_writer[table] == whole[table], table
