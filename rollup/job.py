@@ -429,9 +429,10 @@ async def drain(
             progress(written, len(batch.fixes))
 
     async def city_built() -> City:
-        return kept if building is None else await building
+        # Shielded: a cancelled waiter (the legs' load, below) must not cancel the build.
+        return kept if building is None else await asyncio.shield(building)
 
-    # With a writer, the what-if legs' city and plans are loaded on it while the first batch is read.
+    # With a writer, the what-if legs' city is loaded on it while the first batch is read.
     loading = asyncio.ensure_future(LegContext.load(writer, await_city=city_built())) if whatif and writer else None
     try:
         first = await fetch()  # read while the city is built
