@@ -248,34 +248,7 @@ def rechain(m: np.ndarray, seq: np.ndarray) -> np.ndarray:
     c = m[np.ix_(nodes, nodes)]
     np.fill_diagonal(c, np.inf)
     _, succ = linear_sum_assignment(c)
-    cyc = np.full(k, -1, dtype=np.int64)
-    for v in range(k):
-        u, label = v, v
-        while cyc[u] < 0:
-            cyc[u] = label
-            u = succ[u]
-    while True:
-        labels, sizes = np.unique(cyc, return_counts=True)
-        if len(labels) == 1:
-            break
-        big = cyc == labels[np.argmax(sizes)]
-        ina, out = np.flatnonzero(big), np.flatnonzero(~big)
-        # i in the largest cycle, j in another: i → succ j and j → succ i instead.
-        d = (
-            c[np.ix_(ina, succ[out])]
-            + c[np.ix_(out, succ[ina])].T
-            - c[ina, succ[ina]][:, None]
-            - c[out, succ[out]][None, :]
-        )
-        x, y = np.unravel_index(np.argmin(d), d.shape)
-        i, j = ina[x], out[y]
-        cyc[cyc == cyc[j]] = cyc[i]
-        succ[i], succ[j] = succ[j], succ[i]
-    order, u = [], succ[k - 1]
-    while u != k - 1:
-        order.append(nodes[u])
-        u = succ[u]
-    return np.array(order, dtype=np.int64)
+    return nodes[arcmip.patch(c, succ, k - 1)]
 
 
 def _turn_stretch(opp: np.ndarray, seq: np.ndarray, rng: np.random.Generator) -> np.ndarray:

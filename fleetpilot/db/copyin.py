@@ -112,13 +112,6 @@ class CopyRows:
         keep = np.array([v is not None and v.decode() in wanted for v in f.labels], dtype=bool)
         return self.take(keep[f.data] if len(f.data) else np.zeros(0, dtype=bool))
 
-    def column(self, name: str) -> list:
-        """One column as Python values (text as str, NULL as None): for tests and small uses."""
-        f = self.fields[self.names.index(name)]
-        if f.labels is not None:
-            return [None if f.labels[c] is None else f.labels[c].decode() for c in f.data.tolist()]
-        raise TypeError(f"{name}: only text columns are decoded")
-
     @staticmethod
     def concat(parts: Sequence[CopyRows]) -> CopyRows:
         """Rows of ``parts`` one after another (same names; text labels are merged)."""
