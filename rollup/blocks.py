@@ -16,6 +16,7 @@ tests/api/test_release_blocks.py shows both release the same blocks.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -95,26 +96,51 @@ GROUP BY w.week, d.{unit}
 REFRESH = {level: _refresh_sql(level) for level in LEVELS}
 
 
-async def refresh_blocks(conn: asyncpg.Connection) -> int:
-    """Rebuild the day and week blocks of every stale day; the number of days rebuilt."""
+async def refresh_blocks(conn: asyncpg.Connection, beside: asyncpg.Connection | None = None) -> int:
+    """Rebuild the day and week blocks of every stale day; the number of days rebuilt.
+
+    With ``beside`` (a second connection: the rollup's writer) the segment level is rebuilt on
+    it while ``conn`` rebuilds the cell level: the two are independent and each is one
+    server backend's CPU (~1.0 and ~0.5 s for a 200-truck fleet-day). The person bits are then
+    committed first, so both see them; the segment blocks commit before the stale marks are
+    cleared, and a reader in between reads those days from the exposure rows, as it would
+    before either rebuild."""
     async with conn.transaction():
         stale = await conn.fetch(STALE)
         if not stale:
             return 0
         days = [r["day"] for r in stale]
         weeks = sorted({monday(d) for d in days})
-        # Two jobs must not hand out the same bit.
-        await conn.execute("LOCK TABLE person_bits IN SHARE ROW EXCLUSIVE MODE")
-        await conn.execute(ASSIGN_BITS)
-        width = await conn.fetchval(WIDTH)
-        for level, (daily, weekly) in REFRESH.items():
-            await conn.execute(f"DELETE FROM {level}_daily WHERE day = ANY($1::date[])", days)
-            await conn.execute(daily, days, width)
-            await conn.execute(f"DELETE FROM {level}_weekly WHERE week = ANY($1::date[])", weeks)
-            await conn.execute(weekly, weeks, width)
+        if beside is None:
+            width = await _assign_bits(conn)
+            for level in REFRESH:
+                await _rebuild(conn, level, days, weeks, width)
+        else:
+            async with beside.transaction():
+                width = await _assign_bits(beside)
+            async with beside.transaction():
+                await asyncio.gather(
+                    _rebuild(conn, "cell", days, weeks, width), _rebuild(beside, "segment", days, weeks, width)
+                )
         await conn.execute(CLEAR_STALE, days, [r["marked_at"] for r in stale])
         await conn.execute(BUMP_VERSION)
     return len(days)
+
+
+async def _assign_bits(conn: asyncpg.Connection) -> int:
+    """Bits for people who have none (in the caller's transaction); the mask width."""
+    # Two jobs must not hand out the same bit.
+    await conn.execute("LOCK TABLE person_bits IN SHARE ROW EXCLUSIVE MODE")
+    await conn.execute(ASSIGN_BITS)
+    return await conn.fetchval(WIDTH)
+
+
+async def _rebuild(conn: asyncpg.Connection, level: str, days: list[date], weeks: list[date], width: int) -> None:
+    daily, weekly = REFRESH[level]
+    await conn.execute(f"DELETE FROM {level}_daily WHERE day = ANY($1::date[])", days)
+    await conn.execute(daily, days, width)
+    await conn.execute(f"DELETE FROM {level}_weekly WHERE week = ANY($1::date[])", weeks)
+    await conn.execute(weekly, weeks, width)
 
 
 @dataclass(frozen=True)

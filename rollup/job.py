@@ -17,41 +17,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import math
+import importlib
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 import asyncpg
 import numpy as np
-import orjson
 import shapely
 
 from fleetpilot.analytics.columns import DeviceEvents, Fixes
 from fleetpilot.analytics.geo import LocalFrame
 from fleetpilot.analytics.matching import CELL_M, RADIUS_M, LineIndex
-from fleetpilot.analytics.pipeline import Analysis, City, analyse, cell_events, event_segments, segment_events
-from fleetpilot.analytics.simplify import SimplifyParams, simplified_tracks
-from fleetpilot.analytics.whatif import assemble as whatif_assemble
-from fleetpilot.analytics.whatif.history import Plans
 from fleetpilot.db.arrays import fetch_grouped
-from fleetpilot.db.copyin import CopyRows, dates, fixed, text
 from fleetpilot.db.importer import init_codecs
 from fleetpilot.db.maintenance import refresh_time_rollups
-from fleetpilot.event_kinds import CELL_EXPOSURE, SAFETY, SEGMENT_EXPOSURE
-from fleetpilot.localtime import local_day, today
+from fleetpilot.event_kinds import SAFETY
+from fleetpilot.localtime import today
 from fleetpilot.rollup import queue, street_index
 from fleetpilot.rollup.blocks import refresh_blocks
-from fleetpilot.rollup.known import refresh_known_hotspots
 from fleetpilot.rollup.replace import replace_shift_rows
-from fleetpilot.rollup.whatif import load as whatif_load
-from fleetpilot.rollup.whatif.prepare import PreparedLegs, prepare_batch, store_prepared
 from fleetpilot.settings import get_settings
 
-CELL_KINDS = CELL_EXPOSURE
-SIMPLIFY = SimplifyParams()  # the crew's map of a shift (shift_tracks)
+if TYPE_CHECKING:
+    from fleetpilot.analytics.pipeline import City
+    from fleetpilot.analytics.whatif import assemble as whatif_assemble
+    from fleetpilot.analytics.whatif.history import Plans
+    from fleetpilot.rollup.compute import Rows
+
+# What a batch's analysis needs, and what the run's end needs, imported in a thread while the
+# first batch is read (together ~1 s of a process's start: scipy's modules mostly).
+HEAVY = ("fleetpilot.rollup.compute", "fleetpilot.rollup.whatif.load", "fleetpilot.rollup.known")
 FRAME_KEY = "analytics_frame"  # fleetpilot_meta: "lon0,lat0" fixed at the first rollup
 ZONE_KEY = "rollup_timezone"  # fleetpilot_meta: the zone whose local days the rollups are filed under
 
@@ -124,27 +123,6 @@ UPDATE shift_metrics m SET safety_events = (
 WHERE m.shift_id = ANY ($1::text[])
 """
 SAFETY_KINDS = list(SAFETY)
-CELL_KEY = ("cell_id", "day", "shift_id")
-CELL_COLUMNS = (*CELL_KEY, "passes", *CELL_EXPOSURE)
-SEGMENT_KEY = ("segment_id", "day", "shift_id")
-SEGMENT_COLUMNS = (*SEGMENT_KEY, "passes", *SEGMENT_EXPOSURE, "mean_speed_mps")
-METRIC_COLUMNS = (
-    "fixes",
-    "distance_m",
-    "on_route_m",
-    "deadhead_m",
-    "collection_s",
-    "deadhead_s",
-    "facility_s",
-    "break_s",
-    "idle_s",
-    "stops",
-    "dwell_mean_s",
-    "turnaround_s",
-    "coverage",
-    "missed_segments",
-    "no_data_segments",
-)
 
 
 @dataclass(frozen=True)
@@ -215,6 +193,8 @@ class CityRows:
 
     def build(self, street_index: LineIndex | None = None) -> City:
         """The City; ``street_index`` is a stored index of these streets (else it is built)."""
+        from fleetpilot.analytics.pipeline import City  # one of HEAVY's: built in a thread
+
         return City.build(
             self.street_ids(),
             shapely.from_geojson([r["g"] for r in self.streets]),
@@ -342,9 +322,11 @@ async def run_rollup(
             await refresh_time_rollups(conn, start, end)
     # Exposure written by any means marks its days stale (migration 0007 triggers).
     with stages.timed("hotspot_blocks"):
-        block_days = await refresh_blocks(conn)
+        block_days = await refresh_blocks(conn, beside=writer)
     if done.shifts:
         await _set_zone(conn, tz)
+    from fleetpilot.rollup.known import refresh_known_hotspots  # HEAVY: imported when the queue was drained
+
     with stages.timed("known_hotspots"):
         known = await refresh_known_hotspots(conn, today(tz, now), exposure_changed=block_days > 0)
     return RollupResult(
@@ -393,20 +375,16 @@ async def drain(
     city_rows = await read_city(conn)
     if city_rows is None:  # no streets yet: the queue waits for them
         return done
-    key = city_rows.digest()
-    kept = _built.get(key)
-    building, stored, index_key = None, None, b""
-    if kept is None:
-        index_key = city_rows.index_key()
-        with stages.timed("street_index"):
-            stored = await street_index.load(conn, index_key, city_rows.street_ids(), city_rows.frame)
-        building = asyncio.ensure_future(asyncio.to_thread(city_rows.build, stored))
-    planned = {(r["route_id"], r["version"]): list(r["segments"]) for r in await conn.fetch(PLANNED_SEGMENTS)}
-    names = dict(await conn.fetch(STREET_NAMES))
+    # While this connection claims and reads the first batch, the analytics are imported in a
+    # thread and (with a writer) the city is set up on the writer: the server reads as the
+    # process starts (docs/benchmarks/rollup.md, "the head of a run").
+    imported = asyncio.ensure_future(asyncio.to_thread(_import_heavy))
     legs: LegContext | None = None
 
-    async def fetch() -> Batch | None:
+    async def fetch(claimed: asyncio.Future[list] | None = None) -> Batch | None:
         shifts = await queue.claim(conn, worker, batch_size, lease_s)
+        if claimed is not None:
+            claimed.set_result(shifts)
         if not shifts:
             return None
         args = ([s["vehicle_id"] for s in shifts], [s["starts_at"] for s in shifts], [s["ends_at"] for s in shifts])
@@ -428,31 +406,25 @@ async def drain(
         if progress is not None:
             progress(written, len(batch.fixes))
 
-    async def city_built() -> City:
-        # Shielded: a cancelled waiter (the legs' load, below) must not cancel the build.
-        return kept if building is None else await asyncio.shield(building)
+    claimed: asyncio.Future[list] = asyncio.get_running_loop().create_future()
+    if writer is not None:
+        setting_up = asyncio.ensure_future(_setup(writer, city_rows, imported, claimed, whatif, stages))
+        try:
+            first = await fetch(claimed)
+        except BaseException:
+            setting_up.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await setting_up
+            raise
+        ready = await setting_up
+    else:
+        first = await fetch(claimed)
+        ready = await _setup(conn, city_rows, imported, claimed, whatif, stages)
+    city, planned, names, legs = ready.city, ready.planned, ready.names, ready.legs
+    if first is not None:
+        first.plans = ready.first_plans
+    from fleetpilot.rollup.compute import compute_batch  # imported above (HEAVY)
 
-    # With a writer, the what-if legs' city is loaded on it while the first batch is read.
-    loading = asyncio.ensure_future(LegContext.load(writer, await_city=city_built())) if whatif and writer else None
-    try:
-        first = await fetch()  # read while the city is built
-    except BaseException:
-        if loading is not None:
-            loading.cancel()
-        raise
-    finally:
-        city = await city_built()
-    if building is not None:
-        _built.clear()  # one city per process: the last built
-        _built[key] = city
-        if stored is None:  # for the next process, worker or machine
-            with stages.timed("street_index"):
-                await street_index.store(conn, index_key, city.streets)
-    if whatif:
-        with stages.timed("whatif_legs"):
-            legs = await loading if loading is not None else await LegContext.load(conn, city)
-            if first is not None:
-                first.plans = await legs.plans(conn, first.shifts)
     batch = first
     writing: asyncio.Future[None] | None = None  # the writer's batch, written while the next is read
     try:
@@ -461,7 +433,7 @@ async def drain(
             while batch is not None or computing is not None:
                 started = None
                 if batch is not None:
-                    thread = asyncio.to_thread(_compute, batch, city, names, planned, tz, stages, legs)
+                    thread = asyncio.to_thread(compute_batch, batch, city, names, planned, tz, stages, legs)
                     started = (batch, asyncio.ensure_future(thread))
                 if computing is not None:  # written while the next batch is analysed
                     if writer is None:
@@ -490,6 +462,71 @@ async def drain(
     return done
 
 
+def _import_heavy() -> None:
+    for name in HEAVY:
+        importlib.import_module(name)
+
+
+@dataclass
+class Ready:
+    """What a drain needs besides its batches: the city, plans and street names, the what-if
+    legs' context, and the plans of the first batch."""
+
+    city: City
+    planned: dict
+    names: dict[str, str]
+    legs: LegContext | None
+    first_plans: Plans | None
+
+
+async def _setup(
+    conn: asyncpg.Connection,
+    city_rows: CityRows,
+    imported: Awaitable[None],
+    claimed: Awaitable[list],
+    whatif: bool,
+    stages: Stages,
+) -> Ready:
+    """The city (built in a thread from the stored street index, or kept from this process's
+    last run), what else the batches need, on ``conn``; the first batch's plans once it is claimed."""
+    key = city_rows.digest()
+    city = _built.get(key)
+    building, stored, index_key = None, None, b""
+    if city is None:
+        index_key = city_rows.index_key()
+        with stages.timed("street_index"):
+            stored = await street_index.load(conn, index_key, city_rows.street_ids(), city_rows.frame)
+    await imported  # the City is the analytics'
+    if city is None:
+        building = asyncio.ensure_future(asyncio.to_thread(city_rows.build, stored))
+    try:  # read while the city is built
+        planned = {(r["route_id"], r["version"]): list(r["segments"]) for r in await conn.fetch(PLANNED_SEGMENTS)}
+        names = dict(await conn.fetch(STREET_NAMES))
+        legs_rows = None
+        if whatif:
+            from fleetpilot.rollup.whatif import load as whatif_load  # imported above (HEAVY)
+
+            with stages.timed("whatif_legs"):
+                legs_rows = await whatif_load.read_city_rows(conn)
+    finally:
+        if building is not None:
+            city = await building
+    if building is not None:
+        _built.clear()  # one city per process: the last built
+        _built[key] = city
+        if stored is None:  # for the next process, worker or machine
+            with stages.timed("street_index"):
+                await street_index.store(conn, index_key, city.streets)
+    legs, first_plans = None, None
+    if legs_rows is not None:
+        with stages.timed("whatif_legs"):
+            legs = LegContext.of(legs_rows, city)
+            shifts = await claimed
+            if shifts:
+                first_plans = await legs.plans(conn, shifts)
+    return Ready(city, planned, names, legs, first_plans)
+
+
 async def _zone_changed(conn: asyncpg.Connection, tz: str) -> bool:
     stored = await conn.fetchval("SELECT value FROM fleetpilot_meta WHERE key = $1", ZONE_KEY)
     if stored is None:  # rollups from before the zone was recorded were filed under UTC days
@@ -515,21 +552,26 @@ class LegContext:
     _keys: frozenset[tuple[str, int]] = frozenset()
 
     @classmethod
-    async def load(
-        cls, conn: asyncpg.Connection, rollup_city: City | None = None, await_city: Awaitable[City] | None = None
-    ) -> LegContext:
-        """The legs' city, with the rollup's street index and geofences (``rollup_city``, or
-        ``await_city`` once the streets are read: the rollup's City is built meanwhile)."""
-        rows = await whatif_load.read_city_rows(conn)
-        if rollup_city is None:
-            assert await_city is not None
-            rollup_city = await await_city
+    async def load(cls, conn: asyncpg.Connection, rollup_city: City) -> LegContext:
+        """The legs' city read on ``conn``, with the rollup's street index and geofences."""
+        from fleetpilot.rollup.whatif import load as whatif_load  # HEAVY
+
+        return cls.of(await whatif_load.read_city_rows(conn), rollup_city)
+
+    @classmethod
+    def of(cls, rows, rollup_city: City) -> LegContext:
+        """The legs' city from its rows as read (rollup.whatif.load.read_city_rows), with the
+        rollup's street index and geofences."""
+        from fleetpilot.rollup.whatif import load as whatif_load  # HEAVY: imported when the run began
+
         built, geofences = rollup_city.streets, rollup_city.geofences
         return cls(whatif_load.city_of_rows(rows, index=True, built=built, built_geofences=geofences))
 
     async def plans(self, conn: asyncpg.Connection, shifts) -> Plans:
         """Plans of the batch's shifts: those loaded for an earlier batch when they hold them
         (a plan's legs and visits do not depend on which other plans were loaded)."""
+        from fleetpilot.rollup.whatif import load as whatif_load  # HEAVY
+
         first, last = shifts[0]["starts_at"], max(s["starts_at"] for s in shifts)
         keys = await whatif_load.plan_keys(conn, first, last + timedelta(microseconds=1))
         if self._plans is None or not keys <= self._keys:
@@ -546,53 +588,6 @@ class Batch:
     fixes: Fixes
     device: DeviceEvents
     plans: Plans | None
-
-
-@dataclass
-class Rows:
-    """What a batch writes (rows of each table, and the prepared what-if legs)."""
-
-    metrics: list = field(default_factory=list)
-    events: list = field(default_factory=list)
-    cells: CopyRows = field(default_factory=CopyRows.empty)
-    segments: CopyRows = field(default_factory=CopyRows.empty)
-    tracks: list = field(default_factory=list)
-    prepared: PreparedLegs | None = None
-
-
-def _compute(
-    batch: Batch,
-    city: City,
-    names: dict[str, str],
-    planned: dict,
-    tz: str,
-    stages: Stages,
-    legs: LegContext | None,
-) -> Rows:
-    """The CPU of a batch (run in a thread, beside the connection's reads and writes)."""
-    shifts, fixes, device = batch.shifts, batch.fixes, batch.device
-    rows = Rows()
-    if legs is not None:
-        assert batch.plans is not None
-        with stages.timed("whatif_legs"):
-            rows.prepared = prepare_batch(legs.city, batch.plans, shifts, fixes, device)
-    if not len(fixes):
-        return rows
-    present = np.unique(fixes.vehicle)  # shifts with at least one fix, in track order
-    shift_of_track = [shifts[int(i)] for i in present]
-    windows = np.array([[_ms(s["starts_at"]), _ms(s["ends_at"])] for s in shift_of_track], dtype=np.int64)
-    plans = [planned.get((s["route_id"], s["route_version"])) for s in shift_of_track]
-    with stages.timed("analyse"):
-        analysis = analyse(fixes, city, plans, windows=windows, device=device)
-        lines = simplified_tracks(analysis.track, analysis.stops, SIMPLIFY)
-    with stages.timed("rows"):
-        days = [local_day(s["starts_at"], tz) for s in shift_of_track]
-        rows.metrics = _metric_rows(analysis, city, shift_of_track, days)
-        rows.events = _event_rows(analysis, city, names, shift_of_track)
-        rows.cells = _cell_rows(analysis, city, shift_of_track, days)
-        rows.segments = _segment_rows(analysis, city, shift_of_track, days)
-        rows.tracks = _track_rows(analysis, lines, shift_of_track)
-    return rows
 
 
 async def _read_batch(conn: asyncpg.Connection, args) -> tuple[Fixes, DeviceEvents]:
@@ -627,6 +622,9 @@ async def _replace(conn, worker: str, shift_ids, rows: Rows) -> int:
         rows.tracks,
         rows.prepared,
     )
+    from fleetpilot.rollup.compute import CELL_COLUMNS, CELL_KEY, SEGMENT_COLUMNS, SEGMENT_KEY  # HEAVY
+    from fleetpilot.rollup.whatif.prepare import store_prepared  # HEAVY
+
     async with conn.transaction():
         held = await queue.held(conn, shift_ids, worker)
         if held != set(shift_ids):  # a lease ran out and another worker took some over
@@ -653,143 +651,6 @@ async def _replace(conn, worker: str, shift_ids, rows: Rows) -> int:
         )
         await queue.finish(conn, shift_ids, worker)
     return len(shift_ids)
-
-
-def _metric_rows(analysis: Analysis, city: City, shifts, days) -> list[tuple]:
-    rows = []
-    for shift, day, record in zip(shifts, days, analysis.shift_metrics(city)):
-        values = [
-            None if isinstance(v, float) and not math.isfinite(v) else v for v in (record[c] for c in METRIC_COLUMNS)
-        ]
-        # metrics holds the crew record (breaks, facility visits and queues, longest stretch
-        # without a break); stop_points the stops for the crew's map (docs/analytics.md).
-        rows.append(
-            (
-                shift["shift_id"],
-                shift["vehicle_id"],
-                shift["route_id"],
-                day,
-                *values,
-                _json(record["metrics"]),
-                _json(record["stop_points"]),
-            )
-        )
-    return rows
-
-
-def _track_rows(analysis: Analysis, lines: list[np.ndarray], shifts) -> list[tuple]:
-    """shift_tracks rows: the simplified line as JSON text, stored and sent as it is."""
-    fixes = (analysis.track.stops - analysis.track.starts).tolist()
-    return [
-        (shift["shift_id"], SIMPLIFY.tolerance_m, n, len(line), orjson.dumps(line.tolist()).decode())
-        for shift, n, line in zip(shifts, fixes, lines)
-    ]
-
-
-def _event_rows(analysis: Analysis, city: City, names: dict[str, str], shifts) -> list[tuple]:
-    rows = []
-    for e, segment in zip(analysis.events.records(), event_segments(analysis, city)):
-        context = e["context"]
-        if segment is not None:  # where the driver was: the street matched at the peak
-            context = {**context, "segment_id": segment}
-            if names.get(segment):
-                context["street"] = names[segment]
-        rows.append(
-            (
-                shifts[e["track"]]["shift_id"],
-                datetime.fromtimestamp(e["t_ms"] / 1000, timezone.utc),
-                e["kind"],
-                e["source"],
-                e["lon"],
-                e["lat"],
-                e["magnitude"],
-                e["speed_before"],
-                e["speed_after"],
-                _json(context),
-            )
-        )
-    return rows
-
-
-def _merge_counts(
-    track: np.ndarray, key: np.ndarray, extra: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Rows keyed (track, key): the base rows first, in their order, then keys only ``extra``
-    has, in the order first seen (kind by kind). Returns (track, key, position in the base rows
-    or -1, counts per extra kind)."""
-    pairs = [np.column_stack([track, key]).astype(np.int64)]
-    pairs += [np.column_stack([t, k]).astype(np.int64).reshape(-1, 2) for t, k, _ in extra]
-    every = np.concatenate(pairs) if pairs else np.zeros((0, 2), dtype=np.int64)
-    unique, first, inverse = np.unique(every, axis=0, return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    order = np.argsort(first, kind="stable")  # first occurrence: the dict's insertion order
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    base = np.full(len(unique), -1, dtype=np.int64)
-    base[rank[inverse[: len(track)]]] = np.arange(len(track))
-    counts = np.zeros((len(unique), len(extra)), dtype=np.int64)
-    at = len(track)
-    for k, (_, _, n) in enumerate(extra):
-        np.add.at(counts[:, k], rank[inverse[at : at + len(n)]], np.asarray(n, dtype=np.int64))
-        at += len(n)
-    rows = unique[order]
-    return rows[:, 0], rows[:, 1], base, counts
-
-
-def _cell_rows(analysis: Analysis, city: City, shifts, days) -> CopyRows:
-    """cell_exposure rows: passes per (shift, cell) and its events of each CELL_KINDS kind.
-    (An event's cell always has a pass of its own track: the event sits on a fix.)"""
-    track, cell, passes = analysis.cell_passes
-    extra = [cell_events(analysis, city, [kind]) for kind in CELL_KINDS]
-    tr, cells, base, counts = _merge_counts(track, cell, extra)
-    passes_of = np.where(base >= 0, np.asarray(passes, dtype=np.int64)[np.maximum(base, 0)], 0)
-    fields = [
-        fixed("int8", cells),
-        dates(np.array(days, dtype="datetime64[D]")[tr]),
-        text(tr, [s["shift_id"] for s in shifts]),
-        fixed("int4", passes_of),
-        *(fixed("int4", counts[:, k]) for k in range(len(CELL_KINDS))),
-    ]
-    return CopyRows.of(**dict(zip(CELL_COLUMNS, fields)))
-
-
-def _segment_rows(analysis: Analysis, city: City, shifts, days) -> CopyRows:
-    """Passes, harsh brakes, speeding and mean speed per street segment and shift."""
-    track, line, passes, mean_speed = analysis.segment_passes[:4]
-    extra = [segment_events(analysis, [kind]) for kind in SEGMENT_EXPOSURE]
-    tr, seg, base, counts = _merge_counts(track, line, extra)
-    has = base >= 0
-    passes_of = np.where(has, np.asarray(passes, dtype=np.int64)[np.maximum(base, 0)], 0)
-    speed = np.where(has, np.asarray(mean_speed, dtype=np.float64)[np.maximum(base, 0)], np.nan)
-    streets, street_of_row = np.unique(seg, return_inverse=True)  # the batch's streets, not the city's
-    fields = [
-        text(street_of_row.reshape(-1), [str(s) for s in city.streets.ids[streets]]),
-        dates(np.array(days, dtype="datetime64[D]")[tr]),
-        text(tr, [s["shift_id"] for s in shifts]),
-        fixed("int4", passes_of),
-        *(fixed("int4", counts[:, k]) for k in range(len(SEGMENT_EXPOSURE))),
-        fixed("float4", speed, null=~np.isfinite(speed)),
-    ]
-    return CopyRows.of(**dict(zip(SEGMENT_COLUMNS, fields)))
-
-
-def _json(value):
-    """A jsonb value (the connection's jsonb codec encodes it): NaN and infinities become null."""
-
-    def clean(v):
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        return v
-
-    return clean(value)
-
-
-def _ms(ts: datetime) -> int:
-    return int(ts.timestamp() * 1000)
 
 
 def _nan(value):

@@ -102,3 +102,38 @@ def test_range_plan_uses_whole_clean_weeks_then_days():
     assert date(2026, 11, 2) in stale.days and date(2026, 11, 4) not in stale.days
     covered = [d for w in stale.weeks for d in (w + timedelta(days=i) for i in range(7))] + stale.days + stale.raw
     assert sorted(covered) == [start + timedelta(days=i) for i in range((end - start).days)]
+
+
+BLOCK_TABLES = ("cell_daily", "cell_weekly", "segment_daily", "segment_weekly")
+
+
+async def _blocks(conn) -> dict[str, list]:
+    return {t: [tuple(r) for r in await conn.fetch(f"SELECT * FROM {t} ORDER BY 1, 2")] for t in BLOCK_TABLES}
+
+
+def test_levels_rebuilt_side_by_side_equal_one_connection_s(db_url, fleet):
+    """The rollup rebuilds the cell level on its connection and the segment level on its writer
+    (refresh_blocks(beside=…)): the same blocks as one connection builds, every stale day cleared."""
+
+    async def body():
+        conn, beside = await asyncpg.connect(db_url), await asyncpg.connect(db_url)
+        try:
+            await load_run(conn, fleet)
+            await run_rollup(conn)  # one connection
+            alone = await _blocks(conn)
+            version = await conn.fetchval("SELECT value FROM fleetpilot_meta WHERE key = 'hotspot_blocks_version'")
+            await conn.execute(MARK_ALL_STALE)
+            for table in BLOCK_TABLES:
+                await conn.execute(f"DELETE FROM {table}")
+            days = await refresh_blocks(conn, beside=beside)
+            after = await conn.fetchval("SELECT value FROM fleetpilot_meta WHERE key = 'hotspot_blocks_version'")
+            left = await conn.fetchval("SELECT count(*) FROM exposure_stale_days")
+            return alone, await _blocks(conn), days, left, version != after
+        finally:
+            await beside.close()
+            await conn.close()
+
+    alone, together, days, left, bumped = run(body())
+    assert days == 9 and left == 0 and bumped
+    assert all(alone[t] for t in BLOCK_TABLES)
+    assert together == alone

@@ -21,7 +21,7 @@ from fleetpilot.analytics.whatif.history import EVENT_KINDS, LEG_KINDS
 from fleetpilot.db.importer import init_codecs
 from fleetpilot.event_kinds import SEGMENT_EXPOSURE
 from fleetpilot.localtime import local_day
-from fleetpilot.rollup import job, queue
+from fleetpilot.rollup import compute, job, queue
 from fleetpilot.rollup.whatif import prepare
 from fleetpilot.rollup.whatif.queries import LEG_COLUMNS
 from fleetpilot.simload import load_run
@@ -43,7 +43,7 @@ TABLES = {
 def _old_cell_rows(analysis, city, shifts, days):
     track, cell, passes = analysis.cell_passes
     table = {(int(t), int(c)): [int(p), 0, 0, 0, 0] for t, c, p in zip(track, cell, passes)}
-    for k, kind in enumerate(job.CELL_KINDS, start=1):
+    for k, kind in enumerate(compute.CELL_KINDS, start=1):
         for t, c, n in zip(*cell_events(analysis, city, [kind])):
             table.setdefault((int(t), int(c)), [0, 0, 0, 0, 0])[k] += int(n)
     return [(c, days[t], shifts[t]["shift_id"], *v) for (t, c), v in table.items()]
@@ -133,8 +133,8 @@ def test_column_wise_rows_equal_the_per_row_loops(db_url):
     assert len(old_legs) > 100
     # What the numpy-encoded rows store equals what the per-row tuples stored.
     compared = {
-        "cell_exposure": (job._cell_rows(analysis, city, shifts, days), old_cells, job.CELL_COLUMNS),
-        "segment_exposure": (job._segment_rows(analysis, city, shifts, days), old_segments, job.SEGMENT_COLUMNS),
+        "cell_exposure": (compute.cell_rows(analysis, city, shifts, days), old_cells, compute.CELL_COLUMNS),
+        "segment_exposure": (compute.segment_rows(analysis, city, shifts, days), old_segments, compute.SEGMENT_COLUMNS),
         "whatif_legs": (batch.legs, old_legs, LEG_COLUMNS),
     }
     assert _stored_differences(db_url, compared) == {name: (len(old), 0) for name, (_, old, _) in compared.items()}

@@ -235,9 +235,9 @@ def test_a_stored_gap_of_forty_minutes_is_no_data_not_missed(db_url, fleet):
 
 
 def test_non_finite_numbers_become_null_in_stored_json():
-    from fleetpilot.rollup.job import _json
+    from fleetpilot.rollup.compute import json_value
 
-    assert _json({"a": float("nan"), "b": [1.5, float("inf")], "c": {"d": -float("inf"), "e": "x"}}) == {
+    assert json_value({"a": float("nan"), "b": [1.5, float("inf")], "c": {"d": -float("inf"), "e": "x"}}) == {
         "a": None,
         "b": [1.5, None],
         "c": {"d": None, "e": "x"},
