@@ -65,18 +65,18 @@ SELECT s.ord::int4 - 1 AS track, f.ts, f.lon, f.lat, coalesce(f.speed_mps, 'NaN'
 FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS s(vehicle_id, starts_at, ends_at, ord)
 JOIN fixes f ON f.vehicle_id = s.vehicle_id AND f.ts >= s.starts_at AND f.ts < s.ends_at
 """
-# The same fixes, one row per shift with each column aggregated and sent as one array
+# The same fixes, one row per shift with each column's values sent as one bytea
 # (fleetpilot.db.arrays: binary COPY's message per row cost the rollup more CPU than the
 # server's sending). Within a shift the order is the scan's; _read_batch checks it.
 BATCH_FIX_ARRAYS = """
-SELECT s.ord::int4 - 1 AS track, x.n, array_send(x.t) AS t, array_send(x.lon) AS lon, array_send(x.lat) AS lat,
-       array_send(x.speed) AS speed, array_send(x.heading) AS heading, array_send(x.hdop) AS hdop
+SELECT s.ord::int4 - 1 AS track, x.*
 FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS s(vehicle_id, starts_at, ends_at, ord)
 CROSS JOIN LATERAL (
-    SELECT count(*) AS n, array_agg(f.ts) AS t, array_agg(f.lon) AS lon, array_agg(f.lat) AS lat,
-           array_agg(coalesce(f.speed_mps, 'NaN')::float4) AS speed,
-           array_agg(coalesce(f.heading_deg, 'NaN')::float4) AS heading,
-           array_agg(coalesce(f.hdop, 'NaN')::float4) AS hdop
+    SELECT count(*) AS n, string_agg(timestamptz_send(f.ts), '') AS t,
+           string_agg(float8send(f.lon), '') AS lon, string_agg(float8send(f.lat), '') AS lat,
+           string_agg(float4send(coalesce(f.speed_mps, 'NaN')), '') AS speed,
+           string_agg(float4send(coalesce(f.heading_deg, 'NaN')), '') AS heading,
+           string_agg(float4send(coalesce(f.hdop, 'NaN')), '') AS hdop
     FROM fixes f WHERE f.vehicle_id = s.vehicle_id AND f.ts >= s.starts_at AND f.ts < s.ends_at
 ) x
 """
