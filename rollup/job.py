@@ -92,13 +92,28 @@ FIX_WIRE = (
     ("heading", "float4"),
     ("hdop", "float4"),
 )
+# The batch's device events, one row per shift as the fixes (fleetpilot.db.arrays).
 BATCH_EVENTS = """
-SELECT s.ord::int - 1 AS track, (extract(epoch FROM e.ts) * 1000)::bigint AS t, e.kind,
-       e.lon, e.lat, e.magnitude, e.speed_mps
+SELECT s.ord::int4 - 1 AS track, x.*
 FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS s(vehicle_id, starts_at, ends_at, ord)
-JOIN events e ON e.vehicle_id = s.vehicle_id AND e.ts >= s.starts_at AND e.ts < s.ends_at
-ORDER BY s.ord, e.ts
+CROSS JOIN LATERAL (
+    SELECT count(*) AS n, string_agg(timestamptz_send(e.ts), '' ORDER BY e.ts, e.kind) AS t,
+           string_agg(e.kind, E'\\x1f' ORDER BY e.ts, e.kind) AS kind,
+           string_agg(float8send(coalesce(e.lon, 'NaN')), '' ORDER BY e.ts, e.kind) AS lon,
+           string_agg(float8send(coalesce(e.lat, 'NaN')), '' ORDER BY e.ts, e.kind) AS lat,
+           string_agg(float4send(coalesce(e.magnitude, 'NaN')), '' ORDER BY e.ts, e.kind) AS mag,
+           string_agg(float4send(coalesce(e.speed_mps, 'NaN')), '' ORDER BY e.ts, e.kind) AS speed
+    FROM events e WHERE e.vehicle_id = s.vehicle_id AND e.ts >= s.starts_at AND e.ts < s.ends_at
+) x
 """
+EVENT_WIRE = (
+    ("t", "timestamptz"),
+    ("kind", "text"),
+    ("lon", "float8"),
+    ("lat", "float8"),
+    ("mag", "float4"),
+    ("speed", "float4"),
+)
 STREET_NAMES = "SELECT segment_id, name FROM street_segments WHERE name IS NOT NULL"
 PLANNED_SEGMENTS = """
 SELECT route_id, version, array_agg(segment_id ORDER BY seq) AS segments
@@ -597,17 +612,10 @@ async def _read_batch(conn: asyncpg.Connection, args) -> tuple[Fixes, DeviceEven
         order = np.argsort(key, kind="stable")
         cols = {k: v[order] for k, v in cols.items()}
     fixes = Fixes.from_columns({k: v for k, v in cols.items() if k != "track"} | {"vehicle": cols["track"]})
-    event_rows = await conn.fetch(BATCH_EVENTS, *args)
+    events = await fetch_grouped(conn, BATCH_EVENTS, *args, key="track", count="n", columns=EVENT_WIRE)
     device = DeviceEvents.from_columns(
-        {
-            "vehicle": np.array([r["track"] for r in event_rows], dtype=np.int32),
-            "t": np.array([r["t"] for r in event_rows], dtype=np.int64),
-            "kind": np.array([r["kind"] for r in event_rows], dtype=str),
-            "lon": np.array([_nan(r["lon"]) for r in event_rows]),
-            "lat": np.array([_nan(r["lat"]) for r in event_rows]),
-            "mag": np.array([_nan(r["magnitude"]) for r in event_rows]),
-            "speed": np.array([_nan(r["speed_mps"]) for r in event_rows]),
-        }
+        {k: v.astype(np.float64) if v.dtype == np.float32 else v for k, v in events.items() if k != "track"}
+        | {"vehicle": events["track"]}
     )
     return fixes, device
 
@@ -651,7 +659,3 @@ async def _replace(conn, worker: str, shift_ids, rows: Rows) -> int:
         )
         await queue.finish(conn, shift_ids, worker)
     return len(shift_ids)
-
-
-def _nan(value):
-    return np.nan if value is None else value

@@ -69,3 +69,28 @@ def test_no_groups_are_empty_columns(db_url):
 
     cols = run(body())
     assert all(len(v) == 0 for v in cols.values()) and cols["t"].dtype == np.int64
+
+
+TEXTS = """
+SELECT g::int4 AS grp, count(r.i) AS n, string_agg(r.w, E'\\x1f' ORDER BY r.i) AS w
+FROM generate_series(0, 20) AS g
+LEFT JOIN (SELECT g AS grp, i, CASE WHEN $1 AND i = 3 THEN NULL ELSE 'kind-' || (g * i % 5) END AS w
+           FROM generate_series(0, 20) AS g, generate_series(1, g % 7) AS i) r ON r.grp = g
+GROUP BY g ORDER BY g
+"""
+
+
+def test_text_values_joined_per_group_equal_the_rows(db_url):
+    async def body(with_null: bool):
+        conn = await asyncpg.connect(db_url)
+        try:
+            return await fetch_grouped(conn, TEXTS, with_null, key="grp", count="n", columns=(("w", "text"),))
+        finally:
+            await conn.close()
+
+    cols = run(body(False))
+    expected = [f"kind-{g * i % 5}" for g in range(21) for i in range(1, g % 7 + 1)]
+    assert cols["w"].tolist() == expected and len(expected) > 50
+    assert cols["grp"].tolist() == [g for g in range(21) for _ in range(g % 7)]
+    with pytest.raises(ArrayFormatError, match="a NULL value"):
+        run(body(True))

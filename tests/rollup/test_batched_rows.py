@@ -212,3 +212,52 @@ def test_pipelined_batches_write_what_one_batch_writes(db_url):
     for table in TABLES:
         assert batched[table] == whole[table], table
         assert by_writer[table] == whole[table], table
+
+
+# The batch's events as they were read before fleetpilot.db.arrays: a row each.
+OLD_BATCH_EVENTS = """
+SELECT s.ord::int - 1 AS track, (extract(epoch FROM e.ts) * 1000)::bigint AS t, e.kind,
+       e.lon, e.lat, e.magnitude, e.speed_mps
+FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS s(vehicle_id, starts_at, ends_at, ord)
+JOIN events e ON e.vehicle_id = s.vehicle_id AND e.ts >= s.starts_at AND e.ts < s.ends_at
+ORDER BY s.ord, e.ts, e.kind
+"""
+
+
+def test_events_read_per_shift_equal_the_rows(db_url):
+    async def body():
+        conn = await asyncpg.connect(db_url)
+        try:
+            await load_run(conn, _fleet())
+            # A NULL position and magnitude, as a device may send them, and two kinds at one time.
+            await conn.execute(
+                "UPDATE events SET lon = NULL, lat = NULL, magnitude = NULL WHERE ts = (SELECT min(ts) FROM events)"
+            )
+            await conn.execute(
+                "INSERT INTO events (vehicle_id, ts, kind, lon, lat) "
+                "SELECT vehicle_id, ts, 'ignition_on', lon, lat FROM events WHERE ts = (SELECT max(ts) FROM events) LIMIT 1"
+            )
+            await queue.enqueue(conn, datetime.now(timezone.utc))
+            shifts = await queue.claim(conn, "test", 100, 60)
+            args = ([s["vehicle_id"] for s in shifts], [s["starts_at"] for s in shifts], [s["ends_at"] for s in shifts])
+            _, device = await job._read_batch(conn, args)
+            return device, await conn.fetch(OLD_BATCH_EVENTS, *args)
+        finally:
+            await conn.close()
+
+    device, rows = run(body())
+    assert len(rows) > 50 and any(r["lon"] is None for r in rows)
+    nan = lambda v: np.nan if v is None else v  # noqa: E731
+    expected = {
+        "vehicle": np.array([r["track"] for r in rows], dtype=np.int32),
+        "t": np.array([r["t"] for r in rows], dtype=np.int64),
+        "kind": np.array([r["kind"] for r in rows], dtype=str),
+        "lon": np.array([nan(r["lon"]) for r in rows]),
+        "lat": np.array([nan(r["lat"]) for r in rows]),
+        "mag": np.array([nan(r["magnitude"]) for r in rows]),
+        "speed": np.array([nan(r["speed_mps"]) for r in rows]),
+    }
+    for name, values in expected.items():
+        got = getattr(device, name)
+        assert got.dtype == values.dtype, name
+        assert np.array_equal(got, values, equal_nan=values.dtype.kind == "f"), name
