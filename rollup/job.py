@@ -325,7 +325,14 @@ async def run_rollup(
         done = await drainer()
     else:
         done = await drain(
-            conn, batch_size=batch_size, tz=tz, whatif=whatif, lease_s=lease_s, progress=progress, writer=writer
+            conn,
+            batch_size=batch_size,
+            tz=tz,
+            whatif=whatif,
+            lease_s=lease_s,
+            progress=progress,
+            writer=writer,
+            idle=_read_known_streets,
         )
     stages.update(done.stages_s)
     if marks:
@@ -366,6 +373,7 @@ async def drain(
     worker: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     writer: asyncpg.Connection | None = None,
+    idle: Callable[[asyncpg.Connection], Awaitable[object]] | None = None,
 ) -> Drained:
     """Claim and compute batches until the queue is empty (waiting out other workers' leases).
 
@@ -375,7 +383,10 @@ async def drain(
     are in memory. With a ``writer`` connection, batch k-1 is written on it while this one
     claims and reads batch k+1 (two server backends at once: reading and writing a batch cost
     the server about the same). The city (street index, geofences) is built in a thread while
-    the first batch is read. ``progress(shifts, fixes)`` is called after each written batch."""
+    the first batch is read. ``progress(shifts, fixes)`` is called after each written batch;
+    with a writer, ``idle(conn)`` runs once on this connection when the queue is first found
+    empty, while the last batches are analysed and written (run_rollup reads what the known
+    hotspots need then)."""
     tz = tz or get_settings().timezone
     worker = worker or queue.worker_name()
     await init_codecs(conn)
@@ -442,6 +453,8 @@ async def drain(
 
     batch = first
     writing: asyncio.Future[None] | None = None  # the writer's batch, written while the next is read
+    warming: asyncio.Future[object] | None = None  # idle(conn), once the queue is empty
+    warmed = False
     try:
         while True:
             computing: tuple[Batch, asyncio.Future[Rows]] | None = None
@@ -458,16 +471,25 @@ async def drain(
                             await writing
                         writing = asyncio.ensure_future(write(*computing))
                 batch = await fetch() if started is not None else None  # read while it is analysed
+                if batch is None and started is not None and idle is not None and writer is not None and not warmed:
+                    warmed, warming = True, asyncio.ensure_future(idle(conn))  # while the writer writes the last
                 computing = started
             if writing is not None:
                 await writing
                 writing = None
+            if warming is not None:
+                await warming
+                warming = None
             wait = await queue.wait_s(conn)
             if wait is None:
                 break
             await asyncio.sleep(min(max(wait, 0.05), 1.0))
             batch = await fetch()
     finally:
+        if warming is not None and not warming.done():
+            warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await warming
         if writing is not None and not writing.done():
             writing.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -540,6 +562,14 @@ async def _setup(
             if shifts:
                 first_plans = await legs.plans(conn, shifts)
     return Ready(city, planned, names, legs, first_plans)
+
+
+async def _read_known_streets(conn: asyncpg.Connection) -> None:
+    """The streets the known hotspots name places with, read and kept (rollup/places.py) while
+    the last batches finish: ~0.3 s less after the queue (docs/benchmarks/rollup.md)."""
+    from fleetpilot.rollup.places import city_streets
+
+    await city_streets(conn)
 
 
 async def _zone_changed(conn: asyncpg.Connection, tz: str) -> bool:
