@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import poisson
+from scipy.special import pdtrc
 
 from .hotspots import benjamini_hochberg
 
@@ -32,6 +32,15 @@ class Scores:
     significant: np.ndarray
 
 
+def poisson_tail(events: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """P(X ≥ events) for X ~ Poisson(mean): scipy.stats' ``poisson.sf(events - 1, mean)``, by the
+    function it calls (``scipy.special.pdtrc``; equal on 20,000 draws). Not through scipy.stats:
+    importing it costs the rollup ~0.4 s of CPU (it builds every distribution's docstring)."""
+    events = np.asarray(events, dtype=np.float64)
+    with np.errstate(invalid="ignore"):  # pdtrc(-1, m) is NaN; P(X ≥ 0) = 1
+        return np.where(events > 0, pdtrc(np.floor(events - 1), np.maximum(mean, 1e-300)), 1.0)
+
+
 def poisson_exceedance(events: np.ndarray, passes: np.ndarray, alpha: float = FDR_ALPHA) -> Scores:
     events = np.asarray(events, dtype=float)
     passes = np.asarray(passes, dtype=float)
@@ -41,7 +50,6 @@ def poisson_exceedance(events: np.ndarray, passes: np.ndarray, alpha: float = FD
     rate = events.sum() / passes.sum()
     expected = passes * rate
     z = np.divide(events - expected, np.sqrt(expected), out=np.zeros(len(events)), where=expected > 0)
-    # sf(x - 1) = P(X >= x); with nothing expected only x = 0 is unsurprising.
-    p = np.where(expected > 0, poisson.sf(events - 1, np.maximum(expected, 1e-300)), np.where(events > 0, 0.0, 1.0))
+    p = np.where(expected > 0, poisson_tail(events, expected), np.where(events > 0, 0.0, 1.0))
     q = benjamini_hochberg(p)
     return Scores(float(rate), expected, z, p, q, (q <= alpha) & (events > expected))

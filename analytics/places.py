@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
-from scipy import stats
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
+from scipy.special import gammaincinv
 from shapely.geometry import LineString
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
@@ -100,8 +100,11 @@ def poisson_interval(events: np.ndarray, level: float = PlaceParams.level) -> tu
     mean lies in it at least that often. 0 events give a lower end of 0."""
     events = np.asarray(events, dtype=np.float64)
     tail = (1.0 - level) / 2
-    low = np.where(events > 0, stats.chi2.ppf(tail, 2 * events) / 2, 0.0)
-    high = stats.chi2.ppf(1 - tail, 2 * events + 2) / 2
+    # chi2.ppf(q, 2k) / 2 is gammaincinv(k, q) (scipy.stats' chi2._ppf; equal for 0..3,000
+    # events), without importing scipy.stats (~0.4 s of a rollup's CPU).
+    with np.errstate(invalid="ignore"):  # k = 0: no lower end
+        low = np.where(events > 0, gammaincinv(events, tail), 0.0)
+    high = gammaincinv(events + 1, 1 - tail)
     return low, high
 
 

@@ -62,7 +62,16 @@ def simplified_tracks(
     if lines.any():
         owner = np.repeat(np.arange(n_tracks), sizes)
         rows = lines[owner]
-        geoms = shapely.linestrings(x[rows], y[rows], indices=owner[rows])
+        # A fix where the one before it (same track) stands adds nothing to the line: a stop's
+        # fixes, all drawn at its centre, are ~40 % of a collection shift's. Dropped before
+        # GEOS copies and simplifies them; the simplified line is the same (a repeated point
+        # lies on every chord through it, so Douglas–Peucker keeps none of them).
+        same = np.zeros(len(x), dtype=bool)
+        same[1:] = (x[1:] == x[:-1]) & (y[1:] == y[:-1]) & (owner[1:] == owner[:-1])
+        keep = rows & ~same
+        last = track.starts + sizes - 1  # each line keeps its last fix: a line of one point is none
+        keep[last[lines]] = True
+        geoms = shapely.linestrings(x[keep], y[keep], indices=owner[keep])
         simple = shapely.simplify(geoms, params.tolerance_m, preserve_topology=False)
         xy, part = shapely.get_coordinates(simple, return_index=True)
         lon, lat = track.frame.to_lonlat(xy[:, 0], xy[:, 1])
