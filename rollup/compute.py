@@ -112,8 +112,8 @@ def metric_rows(analysis: Analysis, city: City, shifts, days) -> list[tuple]:
                 shift["route_id"],
                 day,
                 *values,
-                json_value(record["metrics"]),
-                json_value(record["stop_points"]),
+                json_text(record["metrics"]),
+                json_text(record["stop_points"]),
             )
         )
     return rows
@@ -147,7 +147,7 @@ def event_rows(analysis: Analysis, city: City, names: dict[str, str], shifts) ->
                 e["magnitude"],
                 e["speed_before"],
                 e["speed_after"],
-                json_value(context),
+                json_text(context),
             )
         )
     return rows
@@ -215,19 +215,10 @@ def segment_rows(analysis: Analysis, city: City, shifts, days) -> CopyRows:
     return CopyRows.of(**dict(zip(SEGMENT_COLUMNS, fields)))
 
 
-def json_value(value):
-    """A jsonb value (the connection's jsonb codec encodes it): NaN and infinities become null."""
-
-    def clean(v):
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        return v
-
-    return clean(value)
+def json_text(value) -> str:
+    """A jsonb value as JSON text: NaN and infinities become null (orjson's rule), numpy
+    scalars and arrays their values, non-string keys strings (as json.dumps would)."""
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS).decode()
 
 
 def ms(ts: datetime) -> int:

@@ -123,11 +123,17 @@ INSERT_METRICS = """
 INSERT INTO shift_metrics (shift_id, vehicle_id, route_id, day, fixes, distance_m, on_route_m, deadhead_m,
     collection_s, deadhead_s, facility_s, break_s, idle_s, stops, dwell_mean_s, turnaround_s, coverage,
     missed_segments, no_data_segments, metrics, stop_points)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20::text::jsonb,
+        $21::text::jsonb)
 """
-INSERT_EVENT = """
+# JSON as text (rollup/compute.py writes it with orjson in the analysing thread); the events of
+# a batch in one statement, column by column (a row per event cost ~30 µs of the event loop).
+INSERT_EVENTS = """
 INSERT INTO shift_events (shift_id, ts, kind, source, lon, lat, magnitude, speed_before, speed_after, context)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+SELECT shift_id, ts, kind, source, lon, lat, magnitude, speed_before, speed_after, context::jsonb
+FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::float4[],
+            $8::float4[], $9::float4[], $10::text[])
+     AS e(shift_id, ts, kind, source, lon, lat, magnitude, speed_before, speed_after, context)
 ON CONFLICT (shift_id, ts, kind) DO NOTHING
 """
 # Each shift's safety moments as stored, for the crew's shift list and trends (they counted
@@ -679,7 +685,8 @@ async def _replace(conn, worker: str, shift_ids, rows: Rows) -> int:
         for table in ("shift_metrics", "shift_events", "shift_tracks"):
             await conn.execute(f"DELETE FROM {table} WHERE shift_id = ANY($1::text[])", shift_ids)
         await conn.executemany(INSERT_METRICS, metrics)
-        await conn.executemany(INSERT_EVENT, events)
+        if events:
+            await conn.execute(INSERT_EVENTS, *(list(column) for column in zip(*events)))
         await conn.execute(COUNT_SAFETY, shift_ids, SAFETY_KINDS)
         # Most of the writing's server time: only rows that differ are written (rollup/replace.py).
         await replace_shift_rows(conn, "cell_exposure", CELL_KEY, CELL_COLUMNS, shift_ids, cells)

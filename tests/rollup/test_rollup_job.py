@@ -235,10 +235,15 @@ def test_a_stored_gap_of_forty_minutes_is_no_data_not_missed(db_url, fleet):
 
 
 def test_non_finite_numbers_become_null_in_stored_json():
-    from fleetpilot.rollup.compute import json_value
+    import numpy as np
+    import orjson
 
-    assert json_value({"a": float("nan"), "b": [1.5, float("inf")], "c": {"d": -float("inf"), "e": "x"}}) == {
+    from fleetpilot.rollup.compute import json_text
+
+    value = {"a": float("nan"), "b": [1.5, float("inf")], "c": {"d": -float("inf"), "e": "x"}, "n": np.float64(2.5)}
+    assert orjson.loads(json_text(value)) == {
         "a": None,
         "b": [1.5, None],
         "c": {"d": None, "e": "x"},
+        "n": 2.5,
     }
