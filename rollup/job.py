@@ -37,7 +37,7 @@ from fleetpilot.db.importer import init_codecs
 from fleetpilot.db.maintenance import refresh_time_rollups
 from fleetpilot.event_kinds import SAFETY
 from fleetpilot.localtime import today
-from fleetpilot.rollup import queue, street_index
+from fleetpilot.rollup import geojson, queue, street_index
 from fleetpilot.rollup.blocks import refresh_blocks
 from fleetpilot.rollup.replace import replace_shift_rows
 from fleetpilot.settings import get_settings
@@ -218,7 +218,7 @@ class CityRows:
 
         return City.build(
             self.street_ids(),
-            shapely.from_geojson([r["g"] for r in self.streets]),
+            geojson.parsed([r["g"] for r in self.streets]),
             [r["speed_limit_kmh"] for r in self.streets],
             [r["facility_id"] for r in self.sites],
             [r["facility_type"] for r in self.sites],

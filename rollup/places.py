@@ -21,6 +21,7 @@ from shapely.ops import nearest_points, unary_union
 from fleetpilot.analytics.geo import LocalFrame
 from fleetpilot.analytics.hotspots import Grid
 from fleetpilot.analytics.places import PlaceParams, Streets, group_cells, group_segments, significance_words, summarise
+from fleetpilot.rollup import geojson
 
 STREETS = "SELECT segment_id, name, geometry::text AS g FROM street_segments ORDER BY segment_id"
 # The streets' version (migration 0008: set by every write to the city); the count and
@@ -86,7 +87,7 @@ async def city_streets(conn: asyncpg.Connection) -> CityStreets | None:
     rows = await conn.fetch(STREETS)
     if not rows:
         return None
-    lines = shapely.from_geojson([r["g"] for r in rows])
+    lines = geojson.parsed([r["g"] for r in rows])
     if stored:
         frame = LocalFrame(*(float(v) for v in stored.split(",")))
     else:  # no rollup yet: a frame around the streets (the rollup would fix the same one)

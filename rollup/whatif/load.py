@@ -42,7 +42,7 @@ from fleetpilot.analytics.whatif.result import EPOCH
 from fleetpilot.db.copyout import copy_bytes
 from fleetpilot.errors import FleetpilotError
 from fleetpilot.localtime import day_bounds
-from fleetpilot.rollup import street_index
+from fleetpilot.rollup import geojson, street_index
 from fleetpilot.rollup.whatif import queries
 
 
@@ -136,7 +136,7 @@ async def _read_city(
     streets = rows[0]
     # Geometry as GeoJSON text, parsed by shapely in one call (a jsonb value decoded into
     # Python lists, then a LineString each, was ~0.6 s of CPU for a 32,576-street city).
-    lines = shapely.from_geojson([r["g"] for r in streets])
+    lines = geojson.parsed([r["g"] for r in streets])
     if index and built is None:  # the rollup's stored index, when built in the same frame
         coords = shapely.get_coordinates(lines)
         frame = LocalFrame.around(coords[:, 0], coords[:, 1])
@@ -167,7 +167,7 @@ def city_of_rows(
         [r["segment_id"] for r in streets],
         [r["road_class"] for r in streets],
         [r["speed_limit_kmh"] for r in streets],
-        shapely.from_geojson([r["g"] for r in streets]) if lines is None else lines,
+        geojson.parsed([r["g"] for r in streets]) if lines is None else lines,
         [r["facility_id"] for r in facilities],
         [r["facility_type"] for r in facilities],
         shapely.from_geojson([r["g"] for r in facilities]) if facilities else np.array([], dtype=object),
