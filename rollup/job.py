@@ -414,7 +414,7 @@ async def drain(
     legs: LegContext | None = None
 
     async def fetch(claimed: asyncio.Future[list] | None = None) -> Batch | None:
-        shifts = await queue.claim(conn, worker, batch_size, lease_s)
+        shifts = await queue.claim(conn, worker, await queue.claim_size(conn, batch_size), lease_s)
         if claimed is not None:
             claimed.set_result(shifts)
         if not shifts:
@@ -428,10 +428,10 @@ async def drain(
                 plans = await legs.plans(conn, shifts)
         return Batch(shifts, fixes, device, plans)
 
-    async def write(batch: Batch, computed: Awaitable[Rows]) -> None:
+    async def write(batch: Batch, computed: Awaitable[Rows], on: asyncpg.Connection | None = None) -> None:
         rows = await computed
         with stages.timed("write"):
-            written = await _replace(out, worker, [s["shift_id"] for s in batch.shifts], rows)
+            written = await _replace(on or out, worker, [s["shift_id"] for s in batch.shifts], rows)
         done.shifts += written
         done.fixes += len(batch.fixes)
         done.events += len(rows.events)
@@ -472,6 +472,11 @@ async def drain(
                 if computing is not None:  # written while the next batch is analysed
                     if writer is None:
                         await write(*computing)
+                    elif batch is None:  # the last: this connection reads no more, so it writes it
+                        if warming is not None:  # beside the writer's batch (_replace: the two overlap)
+                            await warming
+                            warming = None
+                        await write(*computing, on=conn)
                     else:  # and read: one write at a time on the writer
                         if writing is not None:
                             await writing
@@ -688,11 +693,14 @@ async def _replace(conn, worker: str, shift_ids, rows: Rows) -> int:
         if events:
             await conn.execute(INSERT_EVENTS, *(list(column) for column in zip(*events)))
         await conn.execute(COUNT_SAFETY, shift_ids, SAFETY_KINDS)
-        # Most of the writing's server time: only rows that differ are written (rollup/replace.py).
-        await replace_shift_rows(conn, "cell_exposure", CELL_KEY, CELL_COLUMNS, shift_ids, cells)
-        await replace_shift_rows(conn, "segment_exposure", SEGMENT_KEY, SEGMENT_COLUMNS, shift_ids, segments)
         await conn.copy_records_to_table(
             "shift_tracks", records=tracks, columns=["shift_id", "tolerance_m", "fixes", "points", "coordinates"]
         )
+        # Most of the writing's server time: only rows that differ are written (rollup/replace.py).
+        # Last, the larger first: the exposure triggers hold their days' stale marks locked to
+        # the commit (migration 0007), so a batch written beside this one (the drain's last,
+        # another worker's) waits there, only for what follows.
+        await replace_shift_rows(conn, "cell_exposure", CELL_KEY, CELL_COLUMNS, shift_ids, cells)
+        await replace_shift_rows(conn, "segment_exposure", SEGMENT_KEY, SEGMENT_COLUMNS, shift_ids, segments)
         await queue.finish(conn, shift_ids, worker)
     return len(shift_ids)

@@ -52,6 +52,12 @@ FROM (SELECT shift_id FROM rollup_queue
 WHERE q.shift_id = c.shift_id
 RETURNING q.shift_id
 """
+# Free shifts (unclaimed, or their lease run out), counted up to $1: a backfill queues many.
+FREE_UP_TO = """
+SELECT count(*) FROM (
+    SELECT 1 FROM rollup_queue WHERE lease_until IS NULL OR lease_until < clock_timestamp() LIMIT $1
+) q
+"""
 CLAIMED_SHIFTS = """
 SELECT shift_id, vehicle_id, route_id, route_version, starts_at, ends_at FROM shifts
 WHERE shift_id = ANY($1::text[]) ORDER BY starts_at, shift_id
@@ -112,6 +118,20 @@ async def enqueue(conn: asyncpg.Connection, now: datetime, *, everything: bool =
             )
             cleared = int(result.split()[-1])
     return list(marks), cleared
+
+
+def tapered(free: int, batch_size: int) -> int:
+    """A claim's size: ``batch_size``, or with fewer than two batches free, half of what is
+    free (at least a quarter batch). The run's last batches shrink, and with them its tail:
+    the last batch is analysed and written after every read has ended (docs/benchmarks/rollup.md)."""
+    if free >= 2 * batch_size:
+        return batch_size
+    return max(-(-free // 2), batch_size // 4, 1)
+
+
+async def claim_size(conn: asyncpg.Connection, batch_size: int) -> int:
+    """The size of the next claim (``tapered``), the free shifts counted up to two batches."""
+    return tapered(await conn.fetchval(FREE_UP_TO, 2 * batch_size), batch_size)
 
 
 async def claim(conn: asyncpg.Connection, worker: str, batch_size: int, lease_s: float) -> list:
