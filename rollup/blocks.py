@@ -139,7 +139,8 @@ async def _assign_bits(conn: asyncpg.Connection) -> int:
 # 640-bit masks for a 200-truck city) until its end and spilled them to disk; sorted, each
 # unit's mask is freed as it is done and the blocks go into their keys in order. In memory:
 # the sort carries every exposure row's mask (38 MB for a 200-truck fleet-day's cells).
-# EXPLAIN ANALYZE of the cell level's day: 1.0-1.4 s -> 0.6-0.8 s (docs/benchmarks/rollup.md).
+# A 200-truck fleet-day's cell level: 0.88-0.96 -> 0.59-0.72 s, its week 0.53-0.66 -> 0.31-0.34 s
+# (docs/benchmarks/rollup.md, decision 0046).
 SORTED_GROUPS = "SELECT set_config('enable_hashagg', 'off', true), set_config('work_mem', '64MB', true)"
 
 

@@ -81,3 +81,42 @@ def test_deleting_a_shift_deletes_its_rows_only(db_url):
 
     left = run(body())
     assert {t: [r["shift_id"] for r in rows] for t, rows in left.items()} == {t: ["s3"] for t in ROWS}
+
+
+def test_stale_days_are_marked_in_day_order(db_url):
+    """Every writer locks the stale marks of its days in one order (migration 0041), so two
+    writers sharing days cannot each hold one the other waits for."""
+
+    async def body():
+        conn = await asyncpg.connect(db_url)
+        try:
+            await _world(conn)
+            await conn.execute("DELETE FROM exposure_stale_days")
+            # Twenty days, the rows in reverse day order, in one statement (as the rollup writes).
+            await conn.execute(
+                "INSERT INTO cell_exposure (cell_id, day, shift_id, passes) "
+                "SELECT 100 + g, $1::date + (20 - g), 's1', 1 FROM generate_series(1, 20) g",
+                DAY,
+            )
+            exposure = await conn.fetch("SELECT day FROM exposure_stale_days ORDER BY ctid")
+            await conn.execute("DELETE FROM exposure_stale_days")
+            # A crew change marks its shifts' days (from their metrics) the same way.
+            await conn.execute("INSERT INTO people (person_id) VALUES ('p-1')")
+            for n, shift in enumerate(("s1", "s2", "s3")):
+                await conn.execute(
+                    "INSERT INTO shift_metrics (shift_id, vehicle_id, day, fixes, distance_m) VALUES ($1, 'v1', $2, 1, 0)",
+                    shift,
+                    date(2026, 12, 20 - 5 * n),
+                )
+            await conn.execute(
+                "INSERT INTO shift_crew (shift_id, person_id, crew_role) "
+                "SELECT s, 'p-1', 'driver' FROM unnest(ARRAY['s3', 's1', 's2']) s"
+            )
+            crew = await conn.fetch("SELECT day FROM exposure_stale_days ORDER BY ctid")
+            return [r["day"] for r in exposure], [r["day"] for r in crew]
+        finally:
+            await conn.close()
+
+    exposure, crew = run(body())
+    assert len(exposure) == 20 and exposure == sorted(exposure)
+    assert crew == [date(2026, 12, 10), date(2026, 12, 15), date(2026, 12, 20)]
