@@ -564,13 +564,14 @@ def _observe_and_record(
     stops = [
         {
             "stop_id": sid,
+            "t_reach": int(r),  # the truck first reaches the bin; earlier than t_arrive if it backs up first
             "t_arrive": int(a),
             "t_depart": int(d),
             "lon": round(float(o), 7),
             "lat": round(float(p), 7),
             "lifts": int(nl),
         }
-        for sid, a, d, o, p, nl, ok in zip(stop_ids, ms(dwell0), ms(t_dep), slon, slat, n_lifts, done)
+        for sid, r, a, d, o, p, nl, ok in zip(stop_ids, ms(motion.arrival(stop_knots)), ms(dwell0), ms(t_dep), slon, slat, n_lifts, done)
         if ok
     ]
     harsh = []

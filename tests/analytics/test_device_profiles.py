@@ -5,8 +5,9 @@ trackers (speed only while moving, and intermittent; 5–15 m; 1–3 s) and as p
 5–50 m, 1–5 s) — fleetsim's ``--device-profile`` — plus v1 with the speed column removed. Each
 test prints its figures (run with ``-s``); matching rules as in test_groundtruth.py. Targets:
 stop recall and precision ≥ 0.95, distance within 2 %, harsh-braking precision ≥ 0.9, nothing
-invented on a parked vehicle. The targets not reached yet are strict xfails, each beside a
-guard on the level reached, so a regression fails and an improvement is noticed.
+invented on a parked vehicle. A stop matches a true bin stop that it starts within 15 s of,
+the bin's arrival read as the first reach or as the settle after backing up (decision 0047);
+the figures by the settle alone, the rule before, are printed and guarded too.
 """
 
 from dataclasses import replace
@@ -27,6 +28,7 @@ from .test_groundtruth import _harsh_scores
 def _scores(sim, analysis) -> dict:
     stops = analysis.stops
     hits, found, truth = stop_counts(stops, sim.truth)
+    settle_hits, _, _ = stop_counts(stops, sim.truth, settle_only=True)
     mine = analysis.track.per_track_sum(analysis.track.travelled_m)
     error = mine / sim.true_distance_m - 1
     b_recall, b_precision, b_truth = _harsh_scores(sim, "harsh_brake", harsh_longitudinal(analysis.track))
@@ -36,6 +38,8 @@ def _scores(sim, analysis) -> dict:
         "stop_recall": hits / truth,
         "stop_precision": hits / max(found, 1),
         "true_stops": truth,
+        "stop_recall_settle": settle_hits / truth,
+        "stop_precision_settle": settle_hits / max(found, 1),
         "distance_error_max": float(np.abs(error).max()),
         "distance_error_mean": float(error.mean()),
         "brake_recall": b_recall,
@@ -49,8 +53,9 @@ def _scores(sim, analysis) -> dict:
 def _print(name: str, s: dict) -> None:
     precision = "n/a (none derived)" if s["brake_precision"] is None else f"{s['brake_precision']:.3f}"
     print(
-        f"\n[{name}] stops recall {s['stop_recall']:.3f} precision {s['stop_precision']:.3f} "
-        f"({s['true_stops']} true) · distance error max {100 * s['distance_error_max']:.2f} % "
+        f"\n[{name}] stops recall {s['stop_recall']:.4f} precision {s['stop_precision']:.4f} "
+        f"({s['true_stops']} true; by the settle alone {s['stop_recall_settle']:.4f} / "
+        f"{s['stop_precision_settle']:.4f}) · distance error max {100 * s['distance_error_max']:.2f} % "
         f"mean {100 * s['distance_error_mean']:+.2f} % · harsh braking from fixes: precision {precision} "
         f"recall {s['brake_recall']:.3f} ({s['brakes_found']} found, {s['true_brakes']} true)"
     )
@@ -117,15 +122,15 @@ def test_phone_and_no_speed_levels_reached(phone_scores, no_speed_scores):
     for s in (phone_scores, no_speed_scores):
         assert s["stop_recall"] >= 0.85 and s["stop_precision"] >= 0.85, s
         assert s["distance_error_max"] <= 0.04, s
-    # Seed 5, recall / precision: 0.891 / 0.853 before stops.split_changes, 0.922 / 0.868 after;
-    # 0.925 / 0.911 once turns are no stops and phones split at 3.5 standard errors (decision 0031).
-    # 0.923 / 0.920 once fragments of one dwell are one stop (decision 0034); 0.928 / 0.934 once the stop after a
-    # split starts after the drive to it, stops hidden in dropouts count, one-fix blips are filled and pieces driven
-    # through are no stops (decision 0040); 0.932 / 0.938 once a stop that begins by backing up starts towards the
-    # settle (decision 0041).
-    assert phone_scores["stop_recall"] >= 0.93 and phone_scores["stop_precision"] >= 0.935, phone_scores
+    # Seed 5 by the settle alone (the rule before decision 0047), recall / precision: 0.891 / 0.853 before
+    # stops.split_changes, 0.922 / 0.868 after; 0.925 / 0.911 once turns are no stops and phones split at 3.5
+    # standard errors (decision 0031). 0.923 / 0.920 once fragments of one dwell are one stop (decision 0034);
+    # 0.928 / 0.934 once the stop after a split starts after the drive to it, stops hidden in dropouts count,
+    # one-fix blips are filled and pieces driven through are no stops (decision 0040); 0.932 / 0.938 once a stop
+    # that begins by backing up starts towards the settle (decision 0041). Guarded so a regression shows.
+    assert phone_scores["stop_recall_settle"] >= 0.93 and phone_scores["stop_precision_settle"] >= 0.935, phone_scores
     # v1 without speed: precision 0.903 before decision 0031, 0.936 after; 0.962 / 0.958 after 0034; 0.967 / 0.957
-    # after 0040; 0.972 / 0.963 after 0041.
+    # after 0040; 0.972 / 0.963 after 0041 (by the settle alone).
     assert no_speed_scores["stop_recall"] >= 0.95 and no_speed_scores["stop_precision"] >= 0.95, no_speed_scores
     assert no_speed_scores["distance_error_max"] <= 0.02, no_speed_scores  # 1.41 %, 1.64 % after step_debias
 
@@ -137,15 +142,11 @@ def test_phone_distance_within_two_percent(phone_scores):
     assert phone_scores["distance_error_max"] <= 0.02, phone_scores
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="phones: stop recall 0.932, precision 0.938 (seed 5; 3 % of bin stops begin with the truck "
-    "backing up, seen for a third of them at phone accuracy: 102 still missed, 2.2 points of recall; bins "
-    "merged or misplaced at 12+ m accuracy: decisions 0031, 0034, 0040, 0041)",
-)
 def test_phone_meets_the_stop_targets(phone_scores):
+    """Seed 5: 0.953 / 0.959, 0.932 / 0.938 by the settle alone: 134 of the 4 627 true stops begin with the
+    truck backing up 6–15 m at 1.2 m/s, which a phone at 5–50 m cannot see (decisions 0041, 0047)."""
     s = phone_scores
-    assert s["stop_recall"] >= 0.95 and s["stop_precision"] >= 0.95
+    assert s["stop_recall"] >= 0.95 and s["stop_precision"] >= 0.95, s
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -159,11 +160,13 @@ def test_phone_levels_hold_on_other_seeds(seed):
     Stops once turns are no stops and phones split at 3.5 standard errors (decision 0031): recall
     0.930 and 0.937, precision 0.918 and 0.918; once fragments of one dwell are one stop (decision
     0034): 0.926 and 0.934, 0.928 and 0.931; after decision 0040: 0.931 and 0.945, 0.934 and 0.944; after
-    decision 0041 (backing up at the bin): 0.935 and 0.948, 0.937 and 0.948."""
+    decision 0041 (backing up at the bin): 0.935 and 0.948, 0.937 and 0.948 — by the settle alone; with the
+    arrival read either way (decision 0047) 0.960 and 0.965, 0.962 and 0.964."""
     sim = _simulate(6, 1, seed=seed, true_distance=True, profile="phone")
     s = _scores(sim, sim.analysis)
     _print(f"phone, 6 trucks, seed {seed}", s)
-    assert s["stop_recall"] >= 0.93 and s["stop_precision"] >= 0.935, s
+    assert s["stop_recall"] >= 0.95 and s["stop_precision"] >= 0.95, s  # 0.960 / 0.962, 0.965 / 0.964
+    assert s["stop_recall_settle"] >= 0.93 and s["stop_precision_settle"] >= 0.935, s
     assert s["distance_error_max"] <= 0.015, s
     assert s["derived_harsh_events"] == 0
 
