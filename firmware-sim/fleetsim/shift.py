@@ -571,7 +571,9 @@ def _observe_and_record(
             "lat": round(float(p), 7),
             "lifts": int(nl),
         }
-        for sid, r, a, d, o, p, nl, ok in zip(stop_ids, ms(motion.arrival(stop_knots)), ms(dwell0), ms(t_dep), slon, slat, n_lifts, done)
+        for sid, r, a, d, o, p, nl, ok in zip(
+            stop_ids, ms(motion.arrival(stop_knots)), ms(dwell0), ms(t_dep), slon, slat, n_lifts, done
+        )
         if ok
     ]
     harsh = []
