@@ -127,7 +127,6 @@ def test_bin_stops_are_stationary_spaced_and_have_lifts(quiet_run):
         assert np.median(gaps) == pytest.approx(45, abs=15)  # every few tens of metres
 
 
-
 def test_a_bin_is_reached_before_the_settle_only_where_the_truck_backs_up(quiet_run):
     """``t_reach``: the truck first reaches the bin; where it backs up first (a reversing manoeuvre
     of the truth starts there) it settles 16–33 s later at the same place, else both are one moment."""
@@ -147,6 +146,7 @@ def test_a_bin_is_reached_before_the_settle_only_where_the_truck_backs_up(quiet_
             dx = (f["lon"][i] - x["lon"]) * 111_320 * np.cos(np.radians(x["lat"]))
             assert np.hypot(dx, (f["lat"][i] - x["lat"]) * 110_540) < 2.0, x
     assert backed > 0
+
 
 def test_shift_structure_depot_facilities_break(quiet_run):
     run = quiet_run
