@@ -143,8 +143,7 @@ def test_a_bin_is_reached_before_the_settle_only_where_the_truck_backs_up(quiet_
             backed += 1
             assert x["t_reach"] in reversing and 15_000 < gap < 35_000, x
             i = np.searchsorted(f["t"], x["t_reach"])  # 1 Hz fixes: the one at or just after the reach
-            dx = (f["lon"][i] - x["lon"]) * 111_320 * np.cos(np.radians(x["lat"]))
-            assert np.hypot(dx, (f["lat"][i] - x["lat"]) * 110_540) < 2.0, x
+            assert _metres(f["lon"][i], f["lat"][i], x["lon"], x["lat"]) < 2.0, x
     assert backed > 0
 
 
